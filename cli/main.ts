@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { loadConfigFile } from '../core/config/load.js';
+import { ConfigError } from '../core/config/problems.js';
+import { PluginError, resolvePlugins } from '../core/plugins/loader.js';
+import { LocalRedisServer } from '../core/redis/local-server.js';
+import { VERSION } from '../core/version.js';
+import { BUILTIN_PLUGINS } from '../plugins/index.js';
+import { runRoles } from './run-role.js';
+
+const EXIT_NOT_AVAILABLE = 2;
+
+/** The package root, from dist/cli or cli/. */
+function packageRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.endsWith(join('dist', 'cli')) ? join(here, '..', '..') : join(here, '..');
+}
+
+function notAvailable(command: string, what: string): never {
+  process.stderr.write(`relayminer ${command}: not available in this version yet (${what}).\n`);
+  process.exit(EXIT_NOT_AVAILABLE);
+}
+
+async function validate(file: string): Promise<void> {
+  const config = loadConfigFile(file);
+  const roles = new Set(['relayer', 'miner'] as const);
+  const { active } = await resolvePlugins({
+    entries: config.plugins,
+    roles,
+    builtins: BUILTIN_PLUGINS,
+    configDir: config.dir,
+    configFile: config.file,
+  });
+  for (const w of config.warnings) process.stderr.write(`warning: ${w}\n`);
+  const parts: string[] = [];
+  if (config.relayer) parts.push(`relayer (${config.relayer.suppliers.length} supplier key(s))`);
+  if (config.miner) parts.push(`miner (${config.miner.suppliers.length} supplier key(s))`);
+  const services = Object.keys(config.services).length;
+  process.stdout.write(
+    `ok: ${file}: ${parts.join(', ') || 'no role sections'}; ${services} service(s); ${active.length} plugin(s)\n`,
+  );
+}
+
+async function startDev(): Promise<void> {
+  let redis: LocalRedisServer | undefined;
+  if (!process.env.REDIS_URL) {
+    redis = await LocalRedisServer.start();
+    process.env.REDIS_URL = redis.url;
+    process.stderr.write(`devnet: started redis-server on ${redis.url} (set REDIS_URL to use your own)\n`);
+  }
+  try {
+    await runRoles(join(packageRoot(), 'examples', 'config.devnet.yaml'), ['relayer', 'miner'], async () => {
+      await redis?.stop();
+    });
+  } catch (err) {
+    await redis?.stop();
+    throw err;
+  }
+}
+
+const program = new Command();
+program
+  .name('relayminer')
+  .description('Relay miner for Pocket Network (Shannon): stateless relayers and highly available miners.')
+  .version(VERSION, '-V, --version', 'print the version')
+  .showHelpAfterError();
+
+program
+  .command('relayer')
+  .description('run the relayer role: accept, validate, forward, sign and publish relays')
+  .requiredOption('-c, --config <file>', 'configuration file (YAML)')
+  .action(async (o: { config: string }) => {
+    await runRoles(o.config, ['relayer']);
+  });
+
+program
+  .command('miner')
+  .description('run the miner role: build session trees and submit claims and proofs')
+  .requiredOption('-c, --config <file>', 'configuration file (YAML)')
+  .action(async (o: { config: string }) => {
+    await runRoles(o.config, ['miner']);
+  });
+
+program
+  .command('start')
+  .description('run relayer and miner in one process; with --dev (what `npm start` runs), the local devnet')
+  .option('-c, --config <file>', 'configuration file (YAML) with relayer and miner sections')
+  .option('--dev', 'use the embedded devnet configuration and a private redis-server unless REDIS_URL is set')
+  .action(async (o: { config?: string; dev?: boolean }) => {
+    if (o.config) await runRoles(o.config, ['relayer', 'miner']);
+    else if (o.dev) await startDev();
+    else program.error('start needs -c <file>, or --dev for the local devnet', { exitCode: 1 });
+  });
+
+program
+  .command('validate')
+  .description('check a configuration file (and the options of the plugins it enables) without starting anything')
+  .requiredOption('-c, --config <file>', 'configuration file (YAML)')
+  .action(async (o: { config: string }) => {
+    await validate(o.config);
+  });
+
+program
+  .command('version')
+  .description('print the version')
+  .action(() => {
+    process.stdout.write(`relayminer ${VERSION}\n`);
+  });
+
+program
+  .command('localnet')
+  .description('run a simulated Pocket node (CometBFT RPC + Cosmos gRPC) for tests and demos')
+  .option('-c, --config <file>', 'genesis file')
+  .action(() => notAvailable('localnet', 'the simulated Pocket node is being built'));
+
+program
+  .command('relay')
+  .description('send signed test relays and verify the responses (jsonrpc|rest|cometbft|websocket|grpc)')
+  .argument('[transport]', 'transport to use')
+  .allowUnknownOption()
+  .action(() => notAvailable('relay', 'the signing relay client arrives with the relay pipeline'));
+
+program
+  .command('redis')
+  .description('inspect what the relay miner keeps in Redis (sessions|streams|leases|submissions)')
+  .argument('[what]', 'what to show')
+  .allowUnknownOption()
+  .action(() => notAvailable('redis', 'the inspection commands arrive with the miner'));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof ConfigError || err instanceof PluginError) {
+    process.stderr.write(`${err.message}\n`);
+  } else {
+    process.stderr.write(`relayminer: ${(err as Error).stack ?? String(err)}\n`);
+  }
+  process.exit(1);
+}

@@ -1,0 +1,370 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document } from 'yaml';
+import type { SupplierKey } from '../crypto/supplier-key.js';
+import { parseHostPort } from './host-port.js';
+import { interpolateEnv } from './env.js';
+import { ConfigError, joinPath, type ConfigProblem } from './problems.js';
+import {
+  ConfigSchema,
+  PocketNodeSchema,
+  RedisSchema,
+  RPC_TYPES,
+  type BackendConfig,
+  type LoggingConfig,
+  type PluginEntry,
+  type PocketNodeConfig,
+  type RawConfig,
+  type RedisConfig,
+  type RpcTypeName,
+  type ServiceConfig,
+  type ShutdownConfig,
+  type TransactionConfig,
+} from './schema.js';
+import { loadSupplierKeys } from './supplier-keys.js';
+import { validateAgainst } from './validator.js';
+
+export type Role = 'relayer' | 'miner';
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+export interface ResolvedRedis extends Omit<RedisConfig, 'address'> {
+  url: string;
+}
+
+export interface ResolvedBackend extends Omit<BackendConfig, 'url' | 'urls'> {
+  urls: string[];
+}
+
+export interface ResolvedService extends Omit<ServiceConfig, 'backends'> {
+  backends: Partial<Record<RpcTypeName, ResolvedBackend>>;
+}
+
+/** What every role needs to run, after role sections have overridden the shared ones. */
+export interface RoleSettings {
+  redis: ResolvedRedis;
+  pocket_node: PocketNodeConfig;
+  suppliers: SupplierKey[];
+}
+
+export interface ResolvedRelayer extends RoleSettings {
+  listen_address: string;
+  health_address: string;
+  metrics_address: string;
+}
+
+export interface ResolvedMiner extends RoleSettings {
+  metrics_address: string;
+  health_address: string | undefined;
+  transaction: TransactionConfig;
+}
+
+export interface ResolvedConfig {
+  /** Absolute path of the file, when loaded from one. */
+  file: string | undefined;
+  /** Directory that relative paths (plugins, keys files) are resolved from. */
+  dir: string;
+  relayer: ResolvedRelayer | undefined;
+  miner: ResolvedMiner | undefined;
+  services: Record<string, ResolvedService>;
+  plugins: PluginEntry[];
+  logging: LoggingConfig;
+  shutdown: ShutdownConfig;
+  /** Things that load but that an operator should fix (literal keys in the file, loose file modes). */
+  warnings: string[];
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Directory for relative paths when parsing text that is not from a file. */
+  dir?: string;
+}
+
+export function loadConfigFile(file: string, opts: LoadOptions = {}): ResolvedConfig {
+  const absolute = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError([{ path: '', message: code === 'ENOENT' ? 'file not found' : `cannot read: ${code}` }], absolute);
+  }
+  return parseConfig(text, { ...opts, file: absolute });
+}
+
+export function parseConfig(text: string, opts: LoadOptions & { file?: string } = {}): ResolvedConfig {
+  const env = opts.env ?? process.env;
+  const file = opts.file;
+  const dir = opts.dir ?? (file ? dirname(file) : process.cwd());
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+
+  const fail = (problems: ConfigProblem[]): never => {
+    throw new ConfigError(
+      problems.map((p) => ({ ...locate(doc, lineCounter, p.path), ...p })),
+      file,
+    );
+  };
+
+  if (doc.errors.length > 0) {
+    fail(
+      doc.errors.map((e) => {
+        const { line, col } = lineCounter.linePos(e.pos[0]);
+        return { path: '', message: `YAML: ${e.message.split('\n')[0]}`, line, column: col };
+      }),
+    );
+  }
+  const parsed: unknown = doc.toJS() ?? {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed) || parsed === null) {
+    fail([{ path: '', message: 'the configuration must be a map of sections' }]);
+  }
+
+  const { value, interpolated, problems: envProblems } = interpolateEnv(parsed, env, (path) => schemaTypeAt(ConfigSchema, path));
+  const raw = value as Record<string, unknown>;
+  if (Array.isArray(raw.plugins)) {
+    raw.plugins = raw.plugins.map((p: unknown) => (typeof p === 'string' ? { name: p } : p));
+  }
+  const schemaProblems = validateAgainst(ConfigSchema, raw);
+  if (envProblems.length + schemaProblems.length > 0) fail([...envProblems, ...schemaProblems]);
+
+  const resolution = resolveConfig(raw as RawConfig, { env, dir, interpolated });
+  if (resolution.problems.length > 0) fail(resolution.problems);
+  return { ...resolution.config, file };
+}
+
+interface ResolveContext {
+  env: NodeJS.ProcessEnv;
+  dir: string;
+  interpolated: Set<string>;
+}
+
+function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedConfig; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  const warnings: string[] = [];
+
+  const services = resolveServices(raw, problems);
+  const topNode = pickPocketNode(raw, [], problems);
+
+  const roleSettings = (role: Role, section: RoleSectionLike): RoleSettings => {
+    const redisRaw = section.redis ?? raw.redis;
+    const redisBase = section.redis ? [role, 'redis'] : ['redis'];
+    const redis = resolveRedis(redisRaw, redisBase, problems);
+    const pocket_node = pickPocketNode(section, [role], problems) ?? topNode ?? defaults<PocketNodeConfig>(PocketNodeSchema);
+    const keysSection = section.keys ?? raw.keys;
+    const loaded = loadSupplierKeys(keysSection, section.supplier_keys, {
+      base: section.keys ? [role, 'keys'] : ['keys'],
+      shorthandBase: [role, 'supplier_keys'],
+      configDir: ctx.dir,
+      env: ctx.env,
+      interpolated: ctx.interpolated,
+    });
+    problems.push(...loaded.problems);
+    warnings.push(...loaded.warnings);
+    if (loaded.keys.length === 0 && loaded.problems.length === 0) {
+      problems.push({
+        path: role,
+        message: 'no supplier keys: set keys.keys_file, keys.keys_env or supplier_keys (top level or in this section)',
+      });
+    }
+    return { redis, pocket_node, suppliers: loaded.keys };
+  };
+
+  let relayer: ResolvedRelayer | undefined;
+  if (raw.relayer) {
+    const r = raw.relayer;
+    for (const key of ['listen_address', 'health_address', 'metrics_address'] as const) {
+      checkPort(r[key], ['relayer', key], problems);
+    }
+    relayer = {
+      listen_address: r.listen_address,
+      health_address: r.health_address,
+      metrics_address: r.metrics_address,
+      ...roleSettings('relayer', r),
+    };
+  }
+
+  let miner: ResolvedMiner | undefined;
+  if (raw.miner) {
+    const m = raw.miner;
+    checkPort(m.metrics_address, ['miner', 'metrics_address'], problems);
+    if (m.health_address) checkPort(m.health_address, ['miner', 'health_address'], problems);
+    miner = {
+      metrics_address: m.metrics_address,
+      health_address: m.health_address,
+      transaction: m.transaction,
+      ...roleSettings('miner', m),
+    };
+  }
+
+  const seen = new Map<string, number>();
+  raw.plugins.forEach((p, i) => {
+    const first = seen.get(p.name);
+    if (first !== undefined) {
+      problems.push({ path: joinPath(['plugins', i, 'name']), message: `plugin "${p.name}" is already listed at plugins[${first}]` });
+    } else seen.set(p.name, i);
+  });
+
+  return {
+    problems,
+    config: {
+      file: undefined,
+      dir: ctx.dir,
+      relayer,
+      miner,
+      services,
+      plugins: raw.plugins,
+      logging: raw.logging,
+      shutdown: raw.shutdown,
+      warnings,
+    },
+  };
+}
+
+type RoleSectionLike = {
+  redis?: RedisConfig | undefined;
+  pocket_node?: PocketNodeConfig | undefined;
+  chain?: PocketNodeConfig | undefined;
+  keys?: RawConfig['keys'];
+  supplier_keys?: { address?: string | undefined; private_key_hex: string }[] | undefined;
+};
+
+function pickPocketNode(
+  section: { pocket_node?: PocketNodeConfig | undefined; chain?: PocketNodeConfig | undefined },
+  base: string[],
+  problems: ConfigProblem[],
+): PocketNodeConfig | undefined {
+  if (section.pocket_node && section.chain) {
+    problems.push({ path: joinPath([...base, 'chain']), message: '"chain" is another name for "pocket_node"; set only one' });
+  }
+  return section.pocket_node ?? section.chain;
+}
+
+function resolveRedis(raw: RedisConfig | undefined, base: string[], problems: ConfigProblem[]): ResolvedRedis {
+  const r = raw ?? defaults<RedisConfig>(RedisSchema);
+  if (r.url && r.address) {
+    problems.push({ path: joinPath([...base, 'address']), message: 'set only one of "url" and "address"' });
+  }
+  const { address, ...rest } = r;
+  return { ...rest, url: r.url ?? (address ? `redis://${address}` : DEFAULT_REDIS_URL) };
+}
+
+function resolveBackend(b: BackendConfig, path: (string | number)[], problems: ConfigProblem[]): ResolvedBackend {
+  const { url, urls, ...rest } = b;
+  if (url && urls) problems.push({ path: joinPath([...path, 'urls']), message: 'set only one of "url" and "urls"' });
+  if (!url && !urls) problems.push({ path: joinPath(path), message: 'needs "url" or "urls"' });
+  const auth = b.auth;
+  if (auth) {
+    const basic = auth.username !== undefined || auth.password !== undefined;
+    if (auth.bearer_token && basic) {
+      problems.push({ path: joinPath([...path, 'auth']), message: 'use either bearer_token or username/password, not both' });
+    } else if (basic && (auth.username === undefined || auth.password === undefined)) {
+      problems.push({ path: joinPath([...path, 'auth']), message: 'basic auth needs both username and password' });
+    } else if (!auth.bearer_token && !basic) {
+      problems.push({ path: joinPath([...path, 'auth']), message: 'set bearer_token, or username and password' });
+    }
+  }
+  return { ...rest, urls: urls ?? (url ? [url] : []) };
+}
+
+function resolveServices(raw: RawConfig, problems: ConfigProblem[]): Record<string, ResolvedService> {
+  const out: Record<string, ResolvedService> = {};
+  for (const [id, svc] of Object.entries(raw.services ?? {})) {
+    const backends: ResolvedService['backends'] = {};
+    for (const t of RPC_TYPES) {
+      const b = svc.backends[t];
+      if (b) backends[t] = resolveBackend(b, ['services', id, 'backends', t], problems);
+    }
+    if (Object.keys(backends).length === 0) {
+      problems.push({ path: joinPath(['services', id, 'backends']), message: 'a service needs at least one backend' });
+    }
+    out[id] = { ...svc, backends };
+  }
+  for (const [id, b] of Object.entries(raw.relayer?.backends ?? {})) {
+    const path = ['relayer', 'backends', id];
+    const existing = out[id];
+    if (existing?.backends.jsonrpc) {
+      problems.push({ path: joinPath(path), message: `services.${id}.backends.jsonrpc is also set; keep one` });
+      continue;
+    }
+    const backend = resolveBackend(b, path, problems);
+    out[id] = existing
+      ? { ...existing, backends: { ...existing.backends, jsonrpc: backend } }
+      : { validation_mode: 'eager', backends: { jsonrpc: backend } };
+  }
+  return out;
+}
+
+function checkPort(address: string, path: string[], problems: ConfigProblem[]): void {
+  try {
+    parseHostPort(address);
+  } catch (err) {
+    problems.push({ path: joinPath(path), message: (err as Error).message });
+  }
+}
+
+/** The defaults a schema gives an empty section. */
+export function defaults<T>(schema: object): T {
+  const value = {};
+  validateAgainst(schema, value);
+  return value as T;
+}
+
+/** A role's settings as the runtime needs them; throws a ConfigError naming the missing section. */
+export function requireRole(config: ResolvedConfig, role: 'relayer'): ResolvedRelayer;
+export function requireRole(config: ResolvedConfig, role: 'miner'): ResolvedMiner;
+export function requireRole(config: ResolvedConfig, role: Role): ResolvedRelayer | ResolvedMiner {
+  const section = config[role];
+  if (!section) {
+    throw new ConfigError([{ path: role, message: `this file has no "${role}" section; "relayminer ${role}" needs one` }], config.file);
+  }
+  return section;
+}
+
+/** The `type` the schema declares at a path (through properties, patternProperties and items). */
+function schemaTypeAt(schema: unknown, path: readonly (string | number)[]): string | undefined {
+  let node = schema as { type?: string; properties?: Record<string, unknown>; patternProperties?: Record<string, unknown>; items?: unknown } | undefined;
+  for (const seg of path) {
+    if (!node) return undefined;
+    if (typeof seg === 'number') node = node.items as typeof node;
+    else node = (node.properties?.[seg] ?? Object.values(node.patternProperties ?? {})[0]) as typeof node;
+  }
+  return node?.type;
+}
+
+function parsePath(path: string): (string | number)[] {
+  const clean = path.split(' ')[0] ?? '';
+  const out: (string | number)[] = [];
+  for (const part of clean.split('.')) {
+    if (!part) continue;
+    const m = /^([^[]*)((?:\[\d+\])*)$/.exec(part);
+    if (!m) {
+      out.push(part);
+      continue;
+    }
+    if (m[1]) out.push(m[1]);
+    for (const idx of m[2]!.matchAll(/\[(\d+)\]/g)) out.push(Number(idx[1]));
+  }
+  return out;
+}
+
+/** Line and column of the deepest existing node on `path` (the key's position for map entries). */
+function locate(doc: Document, lc: LineCounter, path: string): { line?: number; column?: number } {
+  const segs = parsePath(path);
+  for (let n = segs.length; n > 0; n--) {
+    const parent = n > 1 ? doc.getIn(segs.slice(0, n - 1), true) : doc.contents;
+    const last = segs[n - 1];
+    let offset: number | undefined;
+    if (isMap(parent)) {
+      const pair = parent.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === last);
+      offset = pair && isScalar(pair.key) ? pair.key.range?.[0] : undefined;
+    } else if (isSeq(parent) && typeof last === 'number') {
+      const item = parent.items[last] as { range?: [number, number, number] } | undefined;
+      offset = item?.range?.[0];
+    }
+    if (offset !== undefined) {
+      const { line, col } = lc.linePos(offset);
+      return { line, column: col };
+    }
+  }
+  return {};
+}

@@ -1,0 +1,86 @@
+/** A single thing wrong with a configuration, located by its YAML path (and line, when known). */
+export interface ConfigProblem {
+  /** Dotted YAML path, e.g. `relayer.listen_address` or `plugins[2].options.port`. */
+  path: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
+  readonly file: string | undefined;
+
+  constructor(problems: ConfigProblem[], file?: string) {
+    super(formatProblems(problems, file));
+    this.name = 'ConfigError';
+    this.problems = problems;
+    this.file = file;
+  }
+}
+
+export function formatProblem(p: ConfigProblem, file?: string): string {
+  const where = file ? `${file}${p.line ? `:${p.line}:${p.column ?? 1}` : ''}` : p.line ? `line ${p.line}` : '';
+  const path = p.path || '(root)';
+  return `${where ? `${where}: ` : ''}${path}: ${p.message}`;
+}
+
+export function formatProblems(problems: ConfigProblem[], file?: string): string {
+  const n = problems.length;
+  const head = `${file ?? 'configuration'}: ${n} problem${n === 1 ? '' : 's'}`;
+  return [head, ...problems.map((p) => `  ${formatProblem(p, file)}`)].join('\n');
+}
+
+/** Path segments → `a.b[2].c`. */
+export function joinPath(segments: readonly (string | number)[]): string {
+  let out = '';
+  for (const s of segments) {
+    if (typeof s === 'number') out += `[${s}]`;
+    else out += out ? `.${s}` : s;
+  }
+  return out;
+}
+
+/** Keys of the Go relay miner's configuration that have another name here. */
+const RENAMED_KEYS: Record<string, string> = {
+  listen_addr: 'listen_address',
+  query_node_rpc_url: 'rpc_url',
+  query_node_grpc_url: 'grpc_address',
+  grpc_insecure: 'tls (inverted)',
+  default_validation_mode: 'services.<id>.validation_mode',
+  max_body_size_bytes: 'max_body_bytes',
+  base_prefix: 'namespace',
+};
+
+export function levenshtein(a: string, b: string): number {
+  if (a === b) return 0;
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j]!;
+      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return prev[b.length]!;
+}
+
+/** The closest valid name within a typo's reach, or a known rename from the Go configuration. */
+export function suggestKey(unknown: string, valid: readonly string[]): string | undefined {
+  const renamed = RENAMED_KEYS[unknown];
+  if (renamed) return renamed;
+  const lower = unknown.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of valid) {
+    const d = levenshtein(lower, candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  const reach = Math.max(2, Math.floor(unknown.length / 3));
+  return bestDistance <= reach ? best : undefined;
+}

@@ -1,0 +1,373 @@
+import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
+
+/**
+ * The one configuration schema. Validation (ajv), the TypeScript types, the defaults,
+ * docs/configuration.md and schema/relayminer.config.schema.json all come from here.
+ *
+ * `expected` is a custom keyword: the human form shown when a value does not match.
+ */
+
+export const RPC_TYPES = ['grpc', 'websocket', 'jsonrpc', 'rest', 'cometbft'] as const;
+export type RpcTypeName = (typeof RPC_TYPES)[number];
+
+/** A string enum emitted as plain JSON Schema `enum` (clearer errors than anyOf of consts). */
+function StringEnum<const T extends readonly string[]>(
+  values: T,
+  options: { default?: T[number]; description?: string } = {},
+): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
+
+const ListenAddress = (def: string, description: string) =>
+  Type.String({
+    default: def,
+    pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]*):[0-9]{1,5}$',
+    expected: 'host:port, e.g. ":8080" or "127.0.0.1:8080"',
+    description,
+  });
+
+const OptionalListenAddress = (description: string) =>
+  Type.Optional(
+    Type.String({
+      pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]*):[0-9]{1,5}$',
+      expected: 'host:port, e.g. ":8082"',
+      description,
+    }),
+  );
+
+const Millis = (def: number, description: string, min = 0, max = 3_600_000) =>
+  Type.Integer({ default: def, minimum: min, maximum: max, description });
+
+export const RedisPoolSchema = Type.Object(
+  {
+    size: Type.Integer({
+      default: 4,
+      minimum: 1,
+      maximum: 64,
+      description:
+        'Multiplexed command connections (ioredis pipelines on each). Blocking stream reads get their own connections on top.',
+    }),
+    connect_timeout_ms: Millis(5000, 'Time allowed to establish a connection before it is retried.', 100, 120_000),
+    command_timeout_ms: Millis(5000, 'A command that gets no reply within this time fails (0 = no timeout).', 0, 120_000),
+    max_retries_per_request: Type.Integer({
+      default: 2,
+      minimum: 0,
+      maximum: 20,
+      description: 'Reconnect attempts a queued command waits through before it fails.',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'Connection pool settings.' },
+);
+
+export const RedisSchema = Type.Object(
+  {
+    url: Type.Optional(
+      Type.String({
+        pattern: '^(redis|rediss|redis-sentinel|redis-cluster)://',
+        expected:
+          'a URL with scheme redis://, rediss://, redis-sentinel://host1,host2/master or redis-cluster://host1,host2',
+        description:
+          'Redis to use. `redis://[user:pass@]host:port[/db]`, `rediss://` (TLS), `redis-sentinel://[user:pass@]h1:p1,h2:p2/master[/db]`, `redis-cluster://[user:pass@]h1:p1,h2:p2`. Exactly one of `url` and `address`; default `redis://127.0.0.1:6379`.',
+      }),
+    ),
+    address: Type.Optional(
+      Type.String({
+        pattern: '^[^/\\s]+:[0-9]{1,5}$',
+        expected: 'host:port, e.g. "redis:6379"',
+        description: 'Shorthand for `url: redis://<address>`.',
+      }),
+    ),
+    namespace: Type.String({
+      default: 'ha',
+      pattern: '^[A-Za-z0-9_.-]{1,32}$',
+      expected: '1-32 characters of A-Z a-z 0-9 _ . -',
+      description:
+        'Prefix of every key and channel. Relayers and miners that share work must use the same namespace.',
+    }),
+    pool: RedisPoolSchema,
+    tls_ca_file: Type.Optional(
+      Type.String({ minLength: 1, description: 'PEM file with the CA that signs the Redis TLS certificate (rediss://).' }),
+    ),
+  },
+  { additionalProperties: false, description: 'Redis connection.' },
+);
+
+export const PocketNodeSchema = Type.Object(
+  {
+    rpc_url: Type.String({
+      default: 'http://127.0.0.1:26657',
+      pattern: '^(http|https|ws|wss)://',
+      expected: 'an http(s):// URL, e.g. "http://node:26657"',
+      description: 'CometBFT RPC of a Pocket full node (blocks, block results, new-block subscription).',
+    }),
+    grpc_address: Type.String({
+      default: '127.0.0.1:9090',
+      pattern: '^[^/\\s]+:[0-9]{1,5}$',
+      expected: 'host:port, e.g. "node:9090"',
+      description: 'Cosmos gRPC of the same node (queries and transactions).',
+    }),
+    tls: Type.Boolean({ default: false, description: 'Use TLS for gRPC.' }),
+    chain_id: Type.String({
+      default: 'pocket',
+      minLength: 1,
+      description: 'Chain id signed into transactions (`pocket` on main-net, `pocket-lego-testnet` on beta).',
+    }),
+    query_timeout_ms: Millis(5000, 'Deadline of one chain query.', 100, 120_000),
+  },
+  { additionalProperties: false, description: 'The Pocket full node. `chain` is accepted as another name for it.' },
+);
+
+export const SupplierKeySchema = Type.Object(
+  {
+    address: Type.Optional(
+      Type.String({
+        pattern: '^pokt1[02-9ac-hj-np-z]{38}$',
+        expected: 'a pokt1… bech32 address',
+        description: 'Operator address; when given it must equal the address derived from the key.',
+      }),
+    ),
+    private_key_hex: Type.String({
+      minLength: 1,
+      description: 'Hex secp256k1 scalar. Prefer `${ENV_VAR}` or `keys_file` over a literal.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const KeysSchema = Type.Object(
+  {
+    keys_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'YAML file `keys: [hex, …]` of supplier operator keys (the Go relay miner format); path relative to the config file.',
+      }),
+    ),
+    keys_env: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+        expected: 'an environment variable name',
+        description: 'Name of an environment variable holding hex keys separated by commas or white space.',
+      }),
+    ),
+    supplier_keys: Type.Optional(Type.Array(SupplierKeySchema, { description: 'Keys listed in the config itself.' })),
+  },
+  {
+    additionalProperties: false,
+    description: 'Supplier operator keys; every source is read and the union is used. Addresses are derived.',
+  },
+);
+
+export const BackendSchema = Type.Object(
+  {
+    url: Type.Optional(
+      Type.String({ pattern: '^[a-z][a-z0-9+.-]*://', expected: 'a URL, e.g. "http://node:8545"', description: 'One backend URL.' }),
+    ),
+    urls: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[a-z][a-z0-9+.-]*://', expected: 'a URL' }), {
+        minItems: 1,
+        description: 'Several backend URLs (exactly one of `url` and `urls`).',
+      }),
+    ),
+    headers: Type.Record(Type.String(), Type.String(), {
+      default: {},
+      description: 'Headers added to every backend request.',
+    }),
+    auth: Type.Optional(
+      Type.Object(
+        {
+          bearer_token: Type.Optional(Type.String({ minLength: 1, description: 'Sent as `Authorization: Bearer <token>`.' })),
+          username: Type.Optional(Type.String({ description: 'Basic auth user.' })),
+          password: Type.Optional(Type.String({ description: 'Basic auth password (use `${ENV_VAR}`).' })),
+        },
+        { additionalProperties: false, description: 'Either `bearer_token`, or `username` and `password` (basic).' },
+      ),
+    ),
+    timeout_ms: Millis(30_000, 'Deadline of one backend request, retries included.', 1, 3_600_000),
+    max_body_bytes: Type.Integer({
+      default: 10 * 1024 * 1024,
+      minimum: 1024,
+      maximum: 256 * 1024 * 1024,
+      description: 'Largest request or response body accepted.',
+    }),
+    load_balancing: StringEnum(['round_robin', 'first_healthy'] as const, {
+      default: 'round_robin',
+      description: 'How several URLs share the load.',
+    }),
+  },
+  { additionalProperties: false, description: 'Where relays of one service and RPC type are forwarded.' },
+);
+
+const BackendsByRpcType = Type.Object(
+  {
+    grpc: Type.Optional(BackendSchema),
+    websocket: Type.Optional(BackendSchema),
+    jsonrpc: Type.Optional(BackendSchema),
+    rest: Type.Optional(BackendSchema),
+    cometbft: Type.Optional(BackendSchema),
+  },
+  {
+    additionalProperties: false,
+    description: 'Backend per RPC type; `<rpc_type>` is one of grpc, websocket, jsonrpc, rest, cometbft.',
+  },
+);
+
+export const ServiceSchema = Type.Object(
+  {
+    backends: BackendsByRpcType,
+    validation_mode: StringEnum(['eager', 'optimistic'] as const, {
+      default: 'eager',
+      description:
+        '`eager`: nothing reaches the backend before the relay is validated. `optimistic`: serve first, validate before mining.',
+    }),
+  },
+  { additionalProperties: false, description: 'One service, by its on-chain id.' },
+);
+
+export const SERVICE_ID_PATTERN = '^[A-Za-z0-9_-]{1,42}$';
+
+export const ServicesSchema = Type.Record(Type.String({ pattern: SERVICE_ID_PATTERN }), ServiceSchema, {
+  additionalProperties: false,
+  description: 'Services this supplier serves, by on-chain service id.',
+});
+
+export const PluginEntrySchema = Type.Object(
+  {
+    name: Type.String({
+      minLength: 1,
+      description: 'A built-in plugin name, an npm package name, or a path (./, ../ or /) relative to the config file.',
+    }),
+    options: Type.Record(Type.String(), Type.Unknown(), {
+      default: {},
+      description: "The plugin's options, validated against its own schema.",
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const LoggingSchema = Type.Object(
+  {
+    level: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, {
+      default: 'info',
+      description: 'Lowest level written.',
+    }),
+    format: StringEnum(['auto', 'json', 'pretty'] as const, {
+      default: 'auto',
+      description: '`auto` writes human-readable lines on a terminal and JSON otherwise.',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'Logging (pino, to stdout).' },
+);
+
+export const ShutdownSchema = Type.Object(
+  {
+    readiness_delay_ms: Millis(
+      1000,
+      'After SIGTERM, /ready answers 503 for this long before the listeners close, so load balancers stop sending.',
+      0,
+      120_000,
+    ),
+    drain_timeout_ms: Millis(15_000, 'Bound on waiting for in-flight work; then connections are cut.', 0, 600_000),
+  },
+  { additionalProperties: false, default: {}, description: 'Graceful shutdown.' },
+);
+
+/** Sections a role may override for itself; a role section value replaces the top-level one whole. */
+const RoleOverrides = {
+  redis: Type.Optional(RedisSchema),
+  pocket_node: Type.Optional(PocketNodeSchema),
+  chain: Type.Optional(PocketNodeSchema),
+  keys: Type.Optional(KeysSchema),
+  supplier_keys: Type.Optional(
+    Type.Array(SupplierKeySchema, { description: 'Shorthand for `keys.supplier_keys`.' }),
+  ),
+};
+
+export const RelayerSchema = Type.Object(
+  {
+    listen_address: ListenAddress(':8080', 'Relay listener for every HTTP-based transport.'),
+    health_address: ListenAddress(':8081', '`/health` (liveness) and `/ready` (readiness).'),
+    metrics_address: ListenAddress(':9090', 'Prometheus `/metrics`.'),
+    backends: Type.Optional(
+      Type.Record(Type.String({ pattern: SERVICE_ID_PATTERN }), BackendSchema, {
+        additionalProperties: false,
+        description: 'Shorthand: service id → JSON-RPC backend, merged into `services.<id>.backends.jsonrpc`.',
+      }),
+    ),
+    ...RoleOverrides,
+  },
+  { additionalProperties: false, description: 'The relayer role.' },
+);
+
+export const TransactionSchema = Type.Object(
+  {
+    gas_price: Type.String({
+      default: '0.000001upokt',
+      pattern: '^[0-9]+(\\.[0-9]+)?[a-z][a-z0-9/]{1,127}$',
+      expected: 'an amount and denom, e.g. "0.000001upokt"',
+      description: 'Gas price of claim and proof transactions.',
+    }),
+    gas_adjustment: Type.Number({ default: 1.7, minimum: 1, maximum: 10, description: 'Multiplier on simulated gas.' }),
+    gas_limit: Type.Integer({
+      default: 0,
+      minimum: 0,
+      description: 'Fixed gas limit; 0 simulates each transaction and applies `gas_adjustment`.',
+    }),
+    mode: StringEnum(['unordered', 'ordered'] as const, {
+      default: 'unordered',
+      description: '`unordered` (ADR-070 timeout-based, no sequence races) or `ordered` (sequence-managed).',
+    }),
+    batch_claims: Type.Boolean({ default: true, description: 'One transaction per supplier per session end for all claims.' }),
+    batch_proofs: Type.Boolean({ default: true, description: 'One transaction per supplier per session end for all proofs.' }),
+  },
+  { additionalProperties: false, default: {}, description: 'Claim and proof transactions.' },
+);
+
+export const MinerSchema = Type.Object(
+  {
+    metrics_address: ListenAddress(':9092', 'Prometheus `/metrics`; also serves `/health` and `/ready`.'),
+    health_address: OptionalListenAddress('Separate `/health` and `/ready` listener (default: on the metrics address).'),
+    transaction: TransactionSchema,
+    ...RoleOverrides,
+  },
+  { additionalProperties: false, description: 'The miner role.' },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    relayer: Type.Optional(RelayerSchema),
+    miner: Type.Optional(MinerSchema),
+    redis: Type.Optional(RedisSchema),
+    pocket_node: Type.Optional(PocketNodeSchema),
+    chain: Type.Optional(PocketNodeSchema),
+    keys: Type.Optional(KeysSchema),
+    services: Type.Optional(ServicesSchema),
+    plugins: Type.Array(PluginEntrySchema, {
+      default: [],
+      description:
+        'Plugins in load order. An entry is a name or path, or `{name, options}`; each runs in the roles it declares.',
+    }),
+    logging: LoggingSchema,
+    shutdown: ShutdownSchema,
+  },
+  {
+    additionalProperties: false,
+    $id: 'https://relayminer.dev/schema/config.json',
+    title: 'relayminer configuration',
+  },
+);
+
+export type RawConfig = Static<typeof ConfigSchema>;
+export type RedisConfig = Static<typeof RedisSchema>;
+export type PocketNodeConfig = Static<typeof PocketNodeSchema>;
+export type KeysConfig = Static<typeof KeysSchema>;
+export type BackendConfig = Static<typeof BackendSchema>;
+export type ServiceConfig = Static<typeof ServiceSchema>;
+export type PluginEntry = Static<typeof PluginEntrySchema>;
+export type LoggingConfig = Static<typeof LoggingSchema>;
+export type ShutdownConfig = Static<typeof ShutdownSchema>;
+export type TransactionConfig = Static<typeof TransactionSchema>;
+export type RelayerSection = Static<typeof RelayerSchema>;
+export type MinerSection = Static<typeof MinerSchema>;
+
+export type { TSchema };

@@ -1,0 +1,99 @@
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { SupplierKey } from '../crypto/supplier-key.js';
+import type { KeysConfig } from './schema.js';
+import type { ConfigProblem } from './problems.js';
+import { joinPath } from './problems.js';
+
+export interface LoadedKeys {
+  keys: SupplierKey[];
+  problems: ConfigProblem[];
+  warnings: string[];
+}
+
+interface InlineKey {
+  address?: string | undefined;
+  private_key_hex: string;
+}
+
+/**
+ * Reads every key source of one role (keys file, environment variable, inline list) and returns
+ * the union, deduplicated by address. Error messages never contain key material.
+ */
+export function loadSupplierKeys(
+  keys: KeysConfig | undefined,
+  shorthand: InlineKey[] | undefined,
+  opts: { base: (string | number)[]; shorthandBase: (string | number)[]; configDir: string; env: NodeJS.ProcessEnv; interpolated: Set<string> },
+): LoadedKeys {
+  const out: SupplierKey[] = [];
+  const problems: ConfigProblem[] = [];
+  const warnings: string[] = [];
+
+  const take = (hex: string, path: string, expectedAddress?: string) => {
+    try {
+      const key = SupplierKey.fromHex(hex);
+      if (expectedAddress && expectedAddress !== key.address) {
+        problems.push({ path, message: `address ${expectedAddress} does not match the key, which derives ${key.address}` });
+        return;
+      }
+      out.push(key);
+    } catch (err) {
+      problems.push({ path, message: (err as Error).message });
+    }
+  };
+
+  if (keys?.keys_file) {
+    const path = joinPath([...opts.base, 'keys_file']);
+    const file = resolve(opts.configDir, keys.keys_file);
+    try {
+      const text = readFileSync(file, 'utf8');
+      const mode = statSync(file).mode;
+      if ((mode & 0o077) !== 0) {
+        warnings.push(`${path}: ${file} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
+      }
+      const doc: unknown = parseYaml(text);
+      const list = (doc as { keys?: unknown } | null)?.keys;
+      if (!Array.isArray(list) || list.some((k) => typeof k !== 'string')) {
+        problems.push({ path, message: `${file} must hold "keys:" followed by a list of hex private keys` });
+      } else {
+        list.forEach((hex: string, i) => take(hex, `${path} (${file}, keys[${i}])`));
+      }
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const reason = e.code === 'ENOENT' ? 'file not found' : e.code === 'EACCES' ? 'permission denied' : e.message.split('\n')[0];
+      problems.push({ path, message: `cannot read keys file ${file}: ${reason}` });
+    }
+  }
+
+  if (keys?.keys_env) {
+    const path = joinPath([...opts.base, 'keys_env']);
+    const value = opts.env[keys.keys_env];
+    if (value === undefined || value.trim() === '') {
+      problems.push({ path, message: `environment variable ${keys.keys_env} is not set or empty` });
+    } else {
+      value
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .forEach((hex, i) => take(hex, `${path} (${keys.keys_env}, key ${i + 1})`));
+    }
+  }
+
+  const inline = (list: InlineKey[] | undefined, base: (string | number)[]) =>
+    list?.forEach((k, i) => {
+      const path = joinPath([...base, i, 'private_key_hex']);
+      if (!opts.interpolated.has(path)) {
+        warnings.push(`${path} is a literal key in the config file; prefer keys_file, keys_env or \${ENV_VAR}`);
+      }
+      take(k.private_key_hex, path, k.address);
+    });
+  inline(keys?.supplier_keys, [...opts.base, 'supplier_keys']);
+  inline(shorthand, opts.shorthandBase);
+
+  const byAddress = new Map<string, SupplierKey>();
+  for (const k of out) byAddress.set(k.address, k);
+  if (byAddress.size !== out.length) {
+    warnings.push(`${joinPath(opts.base) || 'keys'}: ${out.length - byAddress.size} duplicate key(s) ignored`);
+  }
+  return { keys: [...byAddress.values()], problems, warnings };
+}

@@ -1,0 +1,132 @@
+import { Ajv, type ErrorObject, type AnySchemaObject, type ValidateFunction } from 'ajv';
+import type { ConfigProblem } from './problems.js';
+import { joinPath, suggestKey } from './problems.js';
+
+/**
+ * One ajv setup for the configuration and for every plugin's options schema: all errors at once,
+ * defaults filled in, unknown keywords refused (except `expected`, our human-readable form).
+ */
+export function createAjv(): Ajv {
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, verbose: true, allowUnionTypes: true });
+  ajv.addKeyword({ keyword: 'expected', schemaType: 'string' });
+  return ajv;
+}
+
+const shared = createAjv();
+const compiled = new WeakMap<object, ValidateFunction>();
+
+export function compileSchema(schema: AnySchemaObject): ValidateFunction {
+  let fn = compiled.get(schema);
+  if (!fn) {
+    fn = shared.compile(schema);
+    compiled.set(schema, fn);
+  }
+  return fn;
+}
+
+/**
+ * Validates `data` in place (defaults are written into it) and returns every problem,
+ * each with the YAML path below `base`.
+ */
+export function validateAgainst(
+  schema: AnySchemaObject,
+  data: unknown,
+  base: readonly (string | number)[] = [],
+): ConfigProblem[] {
+  const validate = compileSchema(schema);
+  if (validate(data)) return [];
+  const problems = (validate.errors ?? []).flatMap((e) => describe(e, data, base));
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const k = `${p.path}\u0000${p.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function pointerSegments(pointer: string, data: unknown): (string | number)[] {
+  if (!pointer) return [];
+  const out: (string | number)[] = [];
+  let node: unknown = data;
+  for (const raw of pointer.slice(1).split('/')) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(node)) {
+      out.push(Number(seg));
+      node = node[Number(seg)];
+    } else {
+      out.push(seg);
+      node = node && typeof node === 'object' ? (node as Record<string, unknown>)[seg] : undefined;
+    }
+  }
+  return out;
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a map';
+  if (typeof v === 'string') return `a string (${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)})`;
+  return `${typeof v} (${String(v)})`;
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  object: 'a map',
+  array: 'a list',
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'true or false',
+};
+
+function describe(e: ErrorObject, root: unknown, base: readonly (string | number)[]): ConfigProblem[] {
+  const segments = [...base, ...pointerSegments(e.instancePath, root)];
+  const at = joinPath(segments);
+  const parent = e.parentSchema as AnySchemaObject | undefined;
+  const own = parent?.expected as string | undefined;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      const path = joinPath([...segments, key]);
+      const valid = Object.keys((parent?.properties as object | undefined) ?? {});
+      const patterns = Object.keys((parent?.patternProperties as object | undefined) ?? {});
+      if (valid.length === 0 && patterns.length > 0) {
+        return [{ path, message: `"${key}" is not a valid name here (must match ${patterns.join(' or ')})` }];
+      }
+      const hint = suggestKey(key, valid);
+      return [{ path, message: `unknown key${hint ? `; did you mean "${hint}"?` : ''} (valid: ${valid.join(', ')})` }];
+    }
+    case 'required': {
+      const key = (e.params as { missingProperty: string }).missingProperty;
+      return [{ path: joinPath([...segments, key]), message: 'is required' }];
+    }
+    case 'type': {
+      const want = String((e.params as { type: string | string[] }).type)
+        .split(',')
+        .map((t) => TYPE_WORDS[t] ?? t)
+        .join(' or ');
+      return [{ path: at, message: `must be ${want}, got ${typeName(e.data)}` }];
+    }
+    case 'enum': {
+      const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
+      const hint = typeof e.data === 'string' ? suggestKey(e.data, allowed) : undefined;
+      return [
+        {
+          path: at,
+          message: `must be one of ${allowed.join(', ')}, got ${typeName(e.data)}${hint ? `; did you mean "${hint}"?` : ''}`,
+        },
+      ];
+    }
+    case 'pattern':
+      return [{ path: at, message: `must be ${own ?? `a string matching ${(e.params as { pattern: string }).pattern}`}, got ${typeName(e.data)}` }];
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum': {
+      const p = e.params as { comparison: string; limit: number };
+      return [{ path: at, message: `must be ${p.comparison} ${p.limit}, got ${String(e.data)}` }];
+    }
+    default:
+      return [{ path: at, message: e.message ?? `fails ${e.keyword}` }];
+  }
+}

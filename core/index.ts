@@ -1,0 +1,68 @@
+/**
+ * relayminer's public core API: what plugins and external tools import from 'relayminer'.
+ * Plugins depend on these names only, never on core's file layout.
+ */
+export { VERSION } from './version.js';
+
+// configuration
+export {
+  ConfigSchema,
+  RPC_TYPES,
+  type RpcTypeName,
+  type RawConfig,
+  type BackendConfig,
+  type ServiceConfig,
+  type PluginEntry,
+} from './config/schema.js';
+export {
+  loadConfigFile,
+  parseConfig,
+  requireRole,
+  type ResolvedConfig,
+  type ResolvedRelayer,
+  type ResolvedMiner,
+  type ResolvedService,
+  type ResolvedBackend,
+  type ResolvedRedis,
+  type Role,
+} from './config/load.js';
+export { ConfigError, type ConfigProblem } from './config/problems.js';
+export { parseHostPort } from './config/host-port.js';
+
+// plugins
+export { definePlugin, PLUGIN_ROLES, type PluginMeta, type PluginRole, type RelayMinerPlugin } from './plugins/define.js';
+export { PluginError, type BuiltinPlugins } from './plugins/loader.js';
+export type { RelayMinerContext } from './plugins/context.js';
+
+// relay contract
+export { RelayHooks } from './relay/hooks.js';
+export { RelayRejection, REJECT_REASONS, REJECT_REASON_CODES, type RejectReason } from './relay/reasons.js';
+export {
+  RPC_TYPE_CODES,
+  RELAY_HOOK_NAMES,
+  type RelayInfo,
+  type RelayHookName,
+  type RelayHookEvents,
+  type RelayHookHandler,
+  type RelayValidatedEvent,
+  type RelayServedEvent,
+  type RelayMinedEvent,
+  type RelayRejectedEvent,
+} from './relay/events.js';
+
+// redis
+export { KeyBuilder, KEY_TTL_SECONDS, SESSION_STATES, CACHE_ENTITIES, type SessionState, type CacheEntity } from './redis/key-builder.js';
+export { RedisPool, createRedisClient, type RedisClient } from './redis/connection.js';
+export { parseRedisUrl, redactRedisUrl, type RedisTarget } from './redis/url.js';
+
+// observability
+export { Metrics } from './observability/metrics.js';
+export { Readiness, type ReadinessCheck, type ReadinessReport } from './observability/readiness.js';
+export { createLogger } from './observability/logger.js';
+
+// crypto
+export { addressFromPrivateKey, addressFromPublicKey, publicKeyFromPrivateKey, isPoktAddress } from './crypto/address.js';
+export { SupplierKey } from './crypto/supplier-key.js';
+
+// runtime
+export { Runtime, type RuntimeOptions, type ShutdownStep } from './runtime/runtime.js';

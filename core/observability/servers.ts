@@ -1,0 +1,49 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Metrics } from './metrics.js';
+import type { Readiness } from './readiness.js';
+
+/**
+ * Logger options of every fastify server here: pino child named for the server, and no per-request
+ * lines (at relay rates they would dominate the log; metrics count requests instead).
+ */
+export function serverLogOptions(log: Logger, server: string) {
+  return {
+    loggerInstance: log.child({ server }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+  };
+}
+
+/** `/health` (liveness: the process answers) and `/ready` (readiness: it can do its job now). */
+export function registerHealthRoutes(app: FastifyInstance, readiness: Readiness, metrics: Metrics): void {
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/ready', async (_req, reply) => {
+    const report = await readiness.evaluate();
+    metrics.ready.set(report.status === 'ready' ? 1 : 0);
+    return reply.code(report.status === 'ready' ? 200 : 503).send(report);
+  });
+}
+
+/**
+ * The operator-facing listeners. They have no relay routes and no debug routes; request bodies are
+ * refused (nothing here takes input).
+ */
+export function createHealthServer(log: Logger, readiness: Readiness, metrics: Metrics): FastifyInstance {
+  const app = Fastify({ ...serverLogOptions(log, 'health'), bodyLimit: 1 });
+  registerHealthRoutes(app, readiness, metrics);
+  return app;
+}
+
+export function createMetricsServer(
+  log: Logger,
+  metrics: Metrics,
+  health?: { readiness: Readiness },
+): FastifyInstance {
+  const app = Fastify({ ...serverLogOptions(log, 'metrics'), bodyLimit: 1 });
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  if (health) registerHealthRoutes(app, health.readiness, metrics);
+  return app;
+}

@@ -1,0 +1,33 @@
+import type { ResolvedConfig } from '../config/load.js';
+import type { SupplierKey } from '../crypto/supplier-key.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Readiness } from '../observability/readiness.js';
+import type { RedisPool } from '../redis/connection.js';
+import type { KeyBuilder } from '../redis/key-builder.js';
+import type { RelayHooks } from '../relay/hooks.js';
+import type { PluginRole } from './define.js';
+
+/**
+ * What core gives every plugin, as `app.relayminer`. Plugins use this and core's exports only;
+ * they never reach into another plugin.
+ */
+export interface RelayMinerContext {
+  /** Roles this process runs (`start` runs both). */
+  readonly roles: ReadonlySet<PluginRole>;
+  readonly config: ResolvedConfig;
+  /** Supplier keys of the roles running here (addresses only are ever serialized). */
+  readonly suppliers: readonly SupplierKey[];
+  readonly redis: RedisPool;
+  readonly keys: KeyBuilder;
+  readonly metrics: Metrics;
+  /** Add checks that must pass for `/ready` (e.g. a backend pool, chain freshness). */
+  readonly readiness: Readiness;
+  /** Subscribe with `relayHooks.add('onRelayMined', handler, 'my-plugin')`. */
+  readonly relayHooks: RelayHooks;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    relayminer: RelayMinerContext;
+  }
+}

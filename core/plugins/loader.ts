@@ -1,0 +1,176 @@
+import { createRequire } from 'node:module';
+import { isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { PluginEntry } from '../config/schema.js';
+import { formatProblem, joinPath } from '../config/problems.js';
+import { validateAgainst } from '../config/validator.js';
+import { isRelayMinerPlugin, type PluginRole, type RelayMinerPlugin } from './define.js';
+
+/** Built-in plugins by name, each imported only when a config enables it. */
+export type BuiltinPlugins = Readonly<Record<string, () => Promise<unknown>>>;
+
+export type PluginSource = 'builtin' | 'package' | 'path';
+
+export interface LoadedPlugin {
+  /** The name as written in the config. */
+  entryName: string;
+  /** `plugins[i]` */
+  configPath: string;
+  source: PluginSource;
+  plugin: RelayMinerPlugin;
+  /** Validated options with the schema's defaults filled in. */
+  options: Record<string, unknown>;
+}
+
+export interface SkippedPlugin {
+  entryName: string;
+  configPath: string;
+  roles: readonly PluginRole[];
+}
+
+/** A plugin that cannot be used: one message naming the plugin, where the config lists it, and why. */
+export class PluginError extends Error {
+  readonly pluginName: string;
+  readonly configPath: string;
+  readonly reason: string;
+
+  constructor(pluginName: string, configPath: string, reason: string, file?: string, options?: { cause?: unknown }) {
+    super(`plugin "${pluginName}" (${configPath}${file ? ` in ${file}` : ''}): ${reason}`, options);
+    this.name = 'PluginError';
+    this.pluginName = pluginName;
+    this.configPath = configPath;
+    this.reason = reason;
+  }
+}
+
+export interface ResolvePluginsOptions {
+  entries: readonly PluginEntry[];
+  roles: ReadonlySet<PluginRole>;
+  builtins: BuiltinPlugins;
+  /** Directory of the config file: paths and packages resolve from there. */
+  configDir: string;
+  configFile?: string | undefined;
+}
+
+/**
+ * Imports every listed plugin and validates its options, before anything starts. Throws the first
+ * PluginError: a missing plugin, one that throws while being imported, one that is not a plugin,
+ * bad options, or two plugins claiming one RPC type.
+ */
+export async function resolvePlugins(opts: ResolvePluginsOptions): Promise<{ active: LoadedPlugin[]; skipped: SkippedPlugin[] }> {
+  const active: LoadedPlugin[] = [];
+  const skipped: SkippedPlugin[] = [];
+  for (const [i, entry] of opts.entries.entries()) {
+    const configPath = `plugins[${i}]`;
+    const fail = (reason: string, cause?: unknown): never => {
+      throw new PluginError(entry.name, configPath, reason, opts.configFile, { cause });
+    };
+    const { source, module } = await importPlugin(entry.name, opts, fail);
+    const candidate = (module as { default?: unknown; plugin?: unknown }).default ?? (module as { plugin?: unknown }).plugin;
+    if (!isRelayMinerPlugin(candidate)) {
+      fail('the module does not export a relay miner plugin (export default definePlugin(meta, fn))');
+    }
+    const plugin = candidate as RelayMinerPlugin;
+    if (!plugin.meta.roles.some((r) => opts.roles.has(r))) {
+      skipped.push({ entryName: entry.name, configPath, roles: plugin.meta.roles });
+      continue;
+    }
+    const options = structuredClone(entry.options ?? {});
+    if (plugin.meta.optionsSchema) {
+      const problems = validateAgainst(plugin.meta.optionsSchema, options, ['plugins', i, 'options']);
+      if (problems.length > 0) fail(`bad options: ${problems.map((p) => formatProblem(p)).join('; ')}`);
+    } else if (Object.keys(options).length > 0) {
+      fail(`takes no options, got ${Object.keys(options).join(', ')} at ${joinPath(['plugins', i, 'options'])}`);
+    }
+    active.push({ entryName: entry.name, configPath, source, plugin, options });
+  }
+  checkRpcTypes(active, opts.configFile);
+  return { active, skipped };
+}
+
+function checkRpcTypes(active: LoadedPlugin[], file?: string): void {
+  const owner = new Map<string, LoadedPlugin>();
+  for (const p of active) {
+    for (const t of p.plugin.meta.rpcTypes ?? []) {
+      const first = owner.get(t);
+      if (first) {
+        throw new PluginError(
+          p.plugin.meta.name,
+          p.configPath,
+          `RPC type "${t}" is already served by plugin "${first.plugin.meta.name}" (${first.configPath}); enable only one of them`,
+          file,
+        );
+      }
+      owner.set(t, p);
+    }
+  }
+}
+
+const PATH_LIKE = /^(\.{1,2}[\\/]|[\\/]|file:|[A-Za-z]:[\\/])/;
+
+async function importPlugin(
+  name: string,
+  opts: ResolvePluginsOptions,
+  fail: (reason: string, cause?: unknown) => never,
+): Promise<{ source: PluginSource; module: unknown }> {
+  const builtin = opts.builtins[name];
+  if (builtin) {
+    try {
+      return { source: 'builtin', module: await builtin() };
+    } catch (err) {
+      return fail(`failed to load: ${(err as Error).message}`, err);
+    }
+  }
+  if (PATH_LIKE.test(name) || /\.(m?js|ts)$/.test(name)) {
+    const file = name.startsWith('file:') ? new URL(name) : pathToFileURL(isAbsolute(name) ? name : resolve(opts.configDir, name));
+    try {
+      return { source: 'path', module: await import(file.href) };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes(file.pathname)) {
+        return fail(`file not found: ${file.pathname}`, err);
+      }
+      return fail(`threw while loading: ${e.message}`, err);
+    }
+  }
+  if (!/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+(\/[A-Za-z0-9._/-]+)?$/.test(name)) {
+    return fail(
+      `not a built-in plugin (${Object.keys(opts.builtins).join(', ')}), a package name or a path starting with ./, ../ or /`,
+    );
+  }
+  // A package installed next to the config wins; else the one next to relayminer itself.
+  let specifier = name;
+  try {
+    specifier = pathToFileURL(createRequire(join(opts.configDir, 'package.json')).resolve(name)).href;
+  } catch {
+    // fall through to a bare import
+  }
+  try {
+    return { source: 'package', module: await import(specifier) };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && specifier === name) {
+      return fail(
+        `no built-in plugin and no installed package has this name (built-ins: ${Object.keys(opts.builtins).join(', ')}; for a package: npm install ${name})`,
+        err,
+      );
+    }
+    return fail(`threw while loading: ${e.message}`, err);
+  }
+}
+
+/**
+ * Registers the plugins in config order through fastify's avvio queue. An error while a plugin
+ * starts surfaces from `app.ready()` as a PluginError naming it.
+ */
+export function registerPlugins(app: FastifyInstance, plugins: readonly LoadedPlugin[], configFile?: string): void {
+  for (const p of plugins) {
+    app.register(p.plugin, p.options);
+    app.after((err) => {
+      if (!err) return;
+      if (err instanceof PluginError) throw err;
+      throw new PluginError(p.plugin.meta.name, p.configPath, `failed to start: ${err.message}`, configFile, { cause: err });
+    });
+  }
+}

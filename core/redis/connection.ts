@@ -1,0 +1,146 @@
+import { readFileSync } from 'node:fs';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { ResolvedRedis } from '../config/load.js';
+import { parseRedisUrl, type RedisTarget } from './url.js';
+
+/** Either topology; code that must work on both uses only this. */
+export type RedisClient = Redis | Cluster;
+
+export interface ConnectOptions {
+  /** Shown in CLIENT LIST, so an operator can tell relayers, miners and readers apart. */
+  connectionName: string;
+  /** Connection for blocking commands (XREADGROUP BLOCK): no command timeout. */
+  blocking?: boolean;
+}
+
+/** Reconnect forever with capped backoff: Redis coming back must not need a process restart. */
+const backoff = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000);
+
+export function createRedisClient(cfg: ResolvedRedis, opts: ConnectOptions): RedisClient {
+  const target = parseRedisUrl(cfg.url);
+  const base: RedisOptions = {
+    connectionName: opts.connectionName,
+    connectTimeout: cfg.pool.connect_timeout_ms,
+    commandTimeout: opts.blocking || cfg.pool.command_timeout_ms === 0 ? undefined : cfg.pool.command_timeout_ms,
+    maxRetriesPerRequest: cfg.pool.max_retries_per_request,
+    enableReadyCheck: true,
+    username: target.username,
+    password: target.password,
+    tls: target.tls ? tlsOptions(cfg) : undefined,
+  };
+  switch (target.kind) {
+    case 'standalone':
+      return new Redis({ ...base, host: target.node.host, port: target.node.port, db: target.db, retryStrategy: backoff });
+    case 'sentinel':
+      return new Redis({
+        ...base,
+        sentinels: target.sentinels,
+        name: target.masterName,
+        db: target.db,
+        sentinelPassword: target.sentinelPassword,
+        retryStrategy: backoff,
+        sentinelRetryStrategy: backoff,
+      });
+    case 'cluster':
+      return new Cluster(target.nodes, {
+        clusterRetryStrategy: backoff,
+        enableReadyCheck: true,
+        scaleReads: 'master',
+        redisOptions: base,
+      });
+  }
+}
+
+function tlsOptions(cfg: ResolvedRedis): { ca?: Buffer } {
+  return cfg.tls_ca_file ? { ca: readFileSync(cfg.tls_ca_file) } : {};
+}
+
+export function describeTarget(target: RedisTarget): string {
+  switch (target.kind) {
+    case 'standalone':
+      return `standalone ${target.node.host}:${target.node.port}/${target.db}`;
+    case 'sentinel':
+      return `sentinel master "${target.masterName}" via ${target.sentinels.map((n) => `${n.host}:${n.port}`).join(',')}`;
+    case 'cluster':
+      return `cluster via ${target.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  }
+}
+
+/**
+ * `pool.size` multiplexed command connections, handed out round-robin. A caller that needs several
+ * commands in order on one connection takes one with `next()` and uses pipeline/multi on it.
+ */
+export class RedisPool {
+  readonly #clients: RedisClient[];
+  readonly #cfg: ResolvedRedis;
+  readonly #name: string;
+  readonly #extra = new Set<RedisClient>();
+  readonly #onError: (err: Error, connection: string) => void;
+  #i = 0;
+
+  /** `onError` receives connection errors (ioredis reconnects by itself; they are for logs and metrics). */
+  constructor(cfg: ResolvedRedis, name: string, onError: (err: Error, connection: string) => void = () => {}) {
+    this.#cfg = cfg;
+    this.#name = name;
+    this.#onError = onError;
+    this.#clients = Array.from({ length: cfg.pool.size }, (_, i) => this.#create(`${name}-${i}`, false));
+  }
+
+  #create(connectionName: string, blocking: boolean): RedisClient {
+    const c = createRedisClient(this.#cfg, { connectionName, blocking });
+    c.on('error', (err: Error) => this.#onError(err, connectionName));
+    return c;
+  }
+
+  next(): RedisClient {
+    const c = this.#clients[this.#i]!;
+    this.#i = (this.#i + 1) % this.#clients.length;
+    return c;
+  }
+
+  /** A connection of its own (blocking reads, subscriptions); closed with the pool. */
+  dedicated(purpose: string, opts: { blocking?: boolean } = {}): RedisClient {
+    const c = this.#create(`${this.#name}-${purpose}`, opts.blocking ?? false);
+    this.#extra.add(c);
+    return c;
+  }
+
+  /** True when every command connection is connected and ready. */
+  get ready(): boolean {
+    return this.#clients.every((c) => c.status === 'ready');
+  }
+
+  get status(): string {
+    return this.#clients[0]!.status;
+  }
+
+  async ping(timeoutMs: number): Promise<void> {
+    const client = this.#clients[0]!;
+    if (client.status !== 'ready') throw new Error(`connection is ${client.status}`);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.ping(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no PING reply within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#clients, ...this.#extra];
+    await Promise.all(
+      all.map(async (c) => {
+        try {
+          if (c.status === 'ready') await c.quit();
+          else c.disconnect();
+        } catch {
+          c.disconnect();
+        }
+      }),
+    );
+  }
+}

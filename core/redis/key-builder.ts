@@ -1,0 +1,179 @@
+/**
+ * The only place Redis keys and pub/sub channels are spelled. Relayers and miners of one deployment
+ * must share the namespace. Keys that belong to one supplier wrap its address in a `{…}` hash tag,
+ * so Redis Cluster puts all of them (stream, sessions, lease, meter, submissions) on one slot and
+ * multi-key scripts and transactions over them work on a cluster.
+ */
+
+export const SESSION_STATES = [
+  'active',
+  'claiming',
+  'claimed',
+  'proving',
+  'proved',
+  'settled',
+  'claim_window_missed',
+  'claim_rejected',
+  'proof_window_missed',
+  'proof_rejected',
+  'expired',
+  'skipped_unprofitable',
+] as const;
+export type SessionState = (typeof SESSION_STATES)[number];
+
+export const CACHE_ENTITIES = [
+  'application',
+  'account',
+  'service',
+  'supplier',
+  'session',
+  'shared_params',
+  'session_params',
+  'proof_params',
+  'difficulty',
+  'compute_units',
+] as const;
+export type CacheEntity = (typeof CACHE_ENTITIES)[number];
+
+export type SubmissionPhase = 'claim' | 'proof';
+
+/** Lifetimes that belong with the keys they apply to. */
+export const KEY_TTL_SECONDS = {
+  globalLeader: 30,
+  txTrack: 7 * 24 * 3600,
+} as const;
+
+// Anything that would break a hash tag or a key's shape: braces, colons, white space.
+const UNSAFE = /[{}:\s]/;
+
+function part(name: string, value: string | number | bigint): string {
+  const text = String(value);
+  if (text === '' || UNSAFE.test(text)) {
+    throw new Error(`invalid ${name} for a Redis key: ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
+export class KeyBuilder {
+  readonly namespace: string;
+
+  constructor(namespace = 'ha') {
+    this.namespace = part('namespace', namespace);
+  }
+
+  #supplier(supplier: string): string {
+    return `{${part('supplier', supplier)}}`;
+  }
+
+  // --- relay write-ahead log (relayer → miner) ---
+
+  /** Stream of mined relays of one supplier. */
+  relayStream(supplier: string): string {
+    return `${this.namespace}:relays:${this.#supplier(supplier)}`;
+  }
+
+  /** Consumer group of the miners on every relay stream (a group name, not a key). */
+  minerConsumerGroup(): string {
+    return `${this.namespace}-miners`;
+  }
+
+  // --- miner session store ---
+
+  /** Hash: metadata, counters and state of one session of one supplier. */
+  minerSession(supplier: string, sessionId: string): string {
+    return `${this.namespace}:miner:sessions:${this.#supplier(supplier)}:${part('session id', sessionId)}`;
+  }
+
+  /** Hash: relay hash → mined relay bytes; the leaves the session trie is rebuilt from. */
+  minerSessionLeaves(supplier: string, sessionId: string): string {
+    return `${this.minerSession(supplier, sessionId)}:leaves`;
+  }
+
+  /** Set of the supplier's session ids. */
+  minerSessionIndex(supplier: string): string {
+    return `${this.namespace}:miner:sessions:${this.#supplier(supplier)}:index`;
+  }
+
+  /** Set of the supplier's session ids in one state. */
+  minerSessionsInState(supplier: string, state: SessionState): string {
+    return `${this.namespace}:miner:sessions:${this.#supplier(supplier)}:state:${part('state', state)}`;
+  }
+
+  // --- miner coordination ---
+
+  /** String (instance id) with a TTL of KEY_TTL_SECONDS.globalLeader. */
+  globalLeader(): string {
+    return `${this.namespace}:miner:global_leader`;
+  }
+
+  /** String: the lease on one supplier (owner instance and fencing token). */
+  supplierLease(supplier: string): string {
+    return `${this.namespace}:miner:lease:${this.#supplier(supplier)}`;
+  }
+
+  /** Integer: the supplier's fencing-token counter; only ever incremented. */
+  supplierLeaseFence(supplier: string): string {
+    return `${this.namespace}:miner:lease:${this.#supplier(supplier)}:fence`;
+  }
+
+  /** Sorted set: miner instance id → last heartbeat (ms). */
+  activeMiners(): string {
+    return `${this.namespace}:miner:active`;
+  }
+
+  /** String with a TTL: one miner instance's heartbeat and description. */
+  minerInstance(instanceId: string): string {
+    return `${this.namespace}:miner:instance:${part('instance id', instanceId)}`;
+  }
+
+  /** Hash: the claim or proof messages built for one session end, kept for rebroadcast and takeover. */
+  submission(supplier: string, phase: SubmissionPhase, sessionEndHeight: number | bigint): string {
+    return `${this.namespace}:miner:submission:${this.#supplier(supplier)}:${part('phase', phase)}:${part('height', sessionEndHeight)}`;
+  }
+
+  /** String JSON with a TTL of KEY_TTL_SECONDS.txTrack: what happened to one session's claim and proof. */
+  txTrack(supplier: string, sessionEndHeight: number | bigint, sessionId: string): string {
+    return `${this.namespace}:tx:track:${this.#supplier(supplier)}:${part('height', sessionEndHeight)}:${part('session id', sessionId)}`;
+  }
+
+  // --- relay meter (shared by every relayer) ---
+
+  /** Hash: the stake budget and consumption of one (supplier, session); the session fixes app and service. */
+  meter(supplier: string, sessionId: string): string {
+    return `${this.namespace}:meter:${this.#supplier(supplier)}:${part('session id', sessionId)}`;
+  }
+
+  // --- caches ---
+
+  /** Cached chain entity, e.g. `ha:cache:application:pokt1…` or `ha:cache:shared_params:1234`. */
+  cache(entity: CacheEntity, id: string | number | bigint): string {
+    return `${this.namespace}:cache:${part('entity', entity)}:${part('cache id', id)}`;
+  }
+
+  /** String NX: one process fills this cache entry from the chain at a time. */
+  cacheLock(entity: CacheEntity, id: string | number | bigint): string {
+    return `${this.namespace}:cache:lock:${part('entity', entity)}:${part('cache id', id)}`;
+  }
+
+  /** Set: ids of an entity seen in traffic, refreshed by the leader. */
+  knownEntities(entity: CacheEntity): string {
+    return `${this.namespace}:cache:known:${part('entity', entity)}`;
+  }
+
+  // --- pub/sub channels ---
+
+  /** New blocks (height, hash, time), published by whoever follows the chain. */
+  blockEventsChannel(): string {
+    return `${this.namespace}:events:blocks`;
+  }
+
+  /** Invalidation of one cache entity (payload: the id, or empty for all). */
+  cacheInvalidationChannel(entity: CacheEntity): string {
+    return `${this.namespace}:events:cache:${part('entity', entity)}:invalidate`;
+  }
+
+  /** Meter entries to drop (payload: `supplier|session`), published when a session is settled. */
+  meterCleanupChannel(): string {
+    return `${this.namespace}:events:meter_cleanup`;
+  }
+}

@@ -1,0 +1,259 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { ConfigError } from '../config/problems.js';
+import { parseHostPort } from '../config/host-port.js';
+import { requireRole, type ResolvedConfig, type ResolvedRedis, type RoleSettings } from '../config/load.js';
+import type { SupplierKey } from '../crypto/supplier-key.js';
+import { createLogger } from '../observability/logger.js';
+import { Metrics } from '../observability/metrics.js';
+import { Readiness } from '../observability/readiness.js';
+import { createHealthServer, createMetricsServer, serverLogOptions } from '../observability/servers.js';
+import type { PluginRole } from '../plugins/define.js';
+import type { RelayMinerContext } from '../plugins/context.js';
+import { registerPlugins, resolvePlugins, type BuiltinPlugins } from '../plugins/loader.js';
+import { RedisPool } from '../redis/connection.js';
+import { KeyBuilder } from '../redis/key-builder.js';
+import { redactRedisUrl } from '../redis/url.js';
+import { RelayHooks } from '../relay/hooks.js';
+
+export interface RuntimeOptions {
+  config: ResolvedConfig;
+  roles: readonly PluginRole[];
+  builtins: BuiltinPlugins;
+  version: string;
+  /** Tests pass a logger that captures lines. */
+  logger?: Logger;
+}
+
+/** Steps of a shutdown, in the order they happen; logged as `shutdown_step` and kept for tests. */
+export type ShutdownStep = 'draining' | 'listeners_closed' | 'plugins_closed' | 'redis_closed' | 'operator_servers_closed' | 'stopped';
+
+interface Listener {
+  name: 'relay' | 'health' | 'metrics';
+  app: FastifyInstance;
+  address: string;
+  configKey: string;
+}
+
+/**
+ * One process running one or both roles. Start order: config checks → plugins imported and their
+ * options validated → Redis → plugins registered (avvio, in config order) → listeners. Nothing listens
+ * before every plugin has loaded, so a bad plugin never leaves a half-started process behind.
+ */
+export class Runtime {
+  readonly log: Logger;
+  readonly context: RelayMinerContext;
+  readonly shutdownSteps: ShutdownStep[] = [];
+  /** Bound addresses, `host:port`, after start (port 0 in the config gets a real port). */
+  readonly addresses: Partial<Record<Listener['name'], string>> = {};
+  readonly #app: FastifyInstance;
+  readonly #operatorServers: Listener[];
+  readonly #listenRelay: Listener | undefined;
+  #shutdown: Promise<void> | undefined;
+
+  private constructor(
+    log: Logger,
+    context: RelayMinerContext,
+    app: FastifyInstance,
+    listenRelay: Listener | undefined,
+    operatorServers: Listener[],
+  ) {
+    this.log = log;
+    this.context = context;
+    this.#app = app;
+    this.#listenRelay = listenRelay;
+    this.#operatorServers = operatorServers;
+  }
+
+  static async start(opts: RuntimeOptions): Promise<Runtime> {
+    const { config } = opts;
+    const roles = new Set(opts.roles);
+    const relayer = roles.has('relayer') ? requireRole(config, 'relayer') : undefined;
+    const miner = roles.has('miner') ? requireRole(config, 'miner') : undefined;
+    const settings = (relayer ?? miner) as RoleSettings;
+    if (relayer && miner) assertSameRedis(relayer.redis, miner.redis, config.file);
+
+    const log = opts.logger ?? createLogger(config.logging, { base: { roles: [...roles].join(',') } });
+    for (const w of config.warnings) log.warn(w);
+
+    const { active, skipped } = await resolvePlugins({
+      entries: config.plugins,
+      roles,
+      builtins: opts.builtins,
+      configDir: config.dir,
+      configFile: config.file,
+    });
+    for (const s of skipped) log.info({ plugin: s.entryName, runsIn: s.roles }, 'plugin skipped: it does not run in this role');
+
+    const metrics = new Metrics({ version: opts.version, roles: [...roles] });
+    const readiness = new Readiness();
+    const redis = new RedisPool(settings.redis, `relayminer-${[...roles].join('-')}-${process.pid}`, (err, connection) => {
+      metrics.redisErrors.inc({ connection: connection.replace(/-\d+$/, '') });
+      log.warn({ connection, err: err.message }, 'redis connection error');
+    });
+    readiness.add('redis', () => redis.ping(1000), 1500);
+
+    const suppliers = uniqueSuppliers([...(relayer?.suppliers ?? []), ...(miner?.suppliers ?? [])]);
+    const context: RelayMinerContext = {
+      roles,
+      config,
+      suppliers,
+      redis,
+      keys: new KeyBuilder(settings.redis.namespace),
+      metrics,
+      readiness,
+      relayHooks: new RelayHooks(log.child({ component: 'relay-hooks' }), (hook, plugin) =>
+        metrics.relayHookErrors.inc({ hook, plugin }),
+      ),
+    };
+
+    const bodyLimit = Math.max(
+      1024 * 1024,
+      ...Object.values(config.services).flatMap((s) => Object.values(s.backends).map((b) => b?.max_body_bytes ?? 0)),
+    );
+    const app = Fastify({
+      ...serverLogOptions(log, 'relay'),
+      bodyLimit,
+      forceCloseConnections: 'idle',
+      return503OnClosing: true,
+      pluginTimeout: 30_000,
+    });
+    app.decorate('relayminer', context);
+
+    const relayListener: Listener | undefined = relayer
+      ? { name: 'relay', app, address: relayer.listen_address, configKey: 'relayer.listen_address' }
+      : undefined;
+    const operatorServers: Listener[] = [];
+    if (relayer) {
+      operatorServers.push(
+        { name: 'health', app: createHealthServer(log, readiness, metrics), address: relayer.health_address, configKey: 'relayer.health_address' },
+        { name: 'metrics', app: createMetricsServer(log, metrics), address: relayer.metrics_address, configKey: 'relayer.metrics_address' },
+      );
+      if (miner) log.info('relayer and miner share the relayer health and metrics listeners; miner.*_address are not used');
+    } else if (miner) {
+      if (miner.health_address) {
+        operatorServers.push({ name: 'health', app: createHealthServer(log, readiness, metrics), address: miner.health_address, configKey: 'miner.health_address' });
+      }
+      operatorServers.push({
+        name: 'metrics',
+        app: createMetricsServer(log, metrics, miner.health_address ? undefined : { readiness }),
+        address: miner.metrics_address,
+        configKey: 'miner.metrics_address',
+      });
+    }
+
+    const runtime = new Runtime(log, context, app, relayListener, operatorServers);
+    try {
+      registerPlugins(app, active, config.file);
+      await app.ready();
+      for (const l of [...(relayListener ? [relayListener] : []), ...operatorServers]) {
+        runtime.addresses[l.name] = await listen(l);
+      }
+    } catch (err) {
+      await runtime.#teardown().catch(() => {});
+      throw err;
+    }
+
+    if (relayer && active.every((p) => !p.plugin.meta.rpcTypes?.length)) {
+      log.warn('no transport plugin is enabled: the relay listener answers 404 to everything (add one under "plugins")');
+    }
+    log.info(
+      {
+        version: opts.version,
+        roles: [...roles],
+        suppliers: suppliers.map((s) => s.address),
+        plugins: active.map((p) => `${p.plugin.meta.name}@${p.plugin.meta.version}`),
+        redis: redactRedisUrl(settings.redis.url),
+        addresses: runtime.addresses,
+      },
+      'relayminer started',
+    );
+    return runtime;
+  }
+
+  /**
+   * Graceful stop, in this order: readiness turns 503 (`draining`); after `readiness_delay_ms` the
+   * relay listener stops accepting and in-flight requests finish; plugins' onClose hooks run (reverse
+   * load order); all of it bounded by `drain_timeout_ms`, after which open connections are cut;
+   * then Redis and the health and metrics listeners close. Safe to call more than once.
+   */
+  shutdown(reason = 'shutdown'): Promise<void> {
+    this.#shutdown ??= this.#graceful(reason);
+    return this.#shutdown;
+  }
+
+  async #graceful(reason: string): Promise<void> {
+    const { shutdown } = this.context.config;
+    this.log.info({ reason, ...shutdown }, 'shutting down');
+    this.context.readiness.markDraining();
+    this.context.metrics.ready.set(0);
+    this.#step('draining');
+    if (shutdown.readiness_delay_ms > 0) await sleep(shutdown.readiness_delay_ms);
+
+    let timedOut = false;
+    const closing = this.#app.close();
+    if (this.#listenRelay) {
+      // fastify closes the server first, then runs onClose hooks; record the boundary when it is known.
+      this.#app.server.once('close', () => this.#step('listeners_closed'));
+    }
+    const bound = sleep(shutdown.drain_timeout_ms).then(() => 'timeout' as const);
+    if ((await Promise.race([closing.then(() => 'closed' as const), bound])) === 'timeout') {
+      timedOut = true;
+      this.log.warn({ drain_timeout_ms: shutdown.drain_timeout_ms }, 'drain timeout: cutting open connections');
+      this.#app.server.closeAllConnections();
+      await closing;
+    }
+    if (this.#listenRelay && !this.shutdownSteps.includes('listeners_closed')) this.#step('listeners_closed');
+    this.#step('plugins_closed');
+    await this.context.redis.close();
+    this.#step('redis_closed');
+    await Promise.all(this.#operatorServers.map((s) => s.app.close()));
+    this.#step('operator_servers_closed');
+    this.#step('stopped');
+    this.log.info({ timedOut }, 'relayminer stopped');
+  }
+
+  #step(step: ShutdownStep): void {
+    this.shutdownSteps.push(step);
+    this.log.info({ shutdown_step: step }, `shutdown: ${step.replace(/_/g, ' ')}`);
+  }
+
+  /** Start failed: release whatever was opened, quietly. */
+  async #teardown(): Promise<void> {
+    await this.#app.close().catch(() => {});
+    await this.context.redis.close();
+    await Promise.all(this.#operatorServers.map((s) => s.app.close().catch(() => {})));
+  }
+}
+
+async function listen(l: Listener): Promise<string> {
+  const { host, port } = parseHostPort(l.address);
+  try {
+    await l.app.listen({ host, port });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new ConfigError([{ path: l.configKey, message: `cannot listen on ${l.address}: ${why}` }]);
+  }
+  const addr = l.app.server.address();
+  return typeof addr === 'object' && addr ? `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
+}
+
+function assertSameRedis(a: ResolvedRedis, b: ResolvedRedis, file?: string): void {
+  if (a.url !== b.url || a.namespace !== b.namespace) {
+    throw new ConfigError(
+      [{ path: 'miner.redis', message: 'one process running both roles uses one Redis: relayer.redis and miner.redis differ (url or namespace)' }],
+      file,
+    );
+  }
+}
+
+function uniqueSuppliers(keys: SupplierKey[]): SupplierKey[] {
+  const m = new Map<string, SupplierKey>();
+  for (const k of keys) m.set(k.address, k);
+  return [...m.values()];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

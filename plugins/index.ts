@@ -1,0 +1,19 @@
+import type { BuiltinPlugins } from '../core/plugins/loader.js';
+
+/** Thrown for a built-in whose implementation has not landed yet, so a config naming it fails clearly. */
+function notYetAvailable(name: string): () => Promise<never> {
+  return () => Promise.reject(new Error(`built-in plugin "${name}" is not available in this version yet`));
+}
+
+/**
+ * The built-in plugins by name. Each is imported only when a config enables it, so an operator
+ * who serves only JSON-RPC never loads the gRPC stack.
+ */
+export const BUILTIN_PLUGINS: BuiltinPlugins = {
+  'transport-jsonrpc': notYetAvailable('transport-jsonrpc'),
+  'transport-websocket': notYetAvailable('transport-websocket'),
+  'transport-grpc': notYetAvailable('transport-grpc'),
+  'transport-rest-sse': notYetAvailable('transport-rest-sse'),
+  'transport-cometbft': notYetAvailable('transport-cometbft'),
+  miner: notYetAvailable('miner'),
+};

@@ -1,0 +1,281 @@
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { loadConfigFile, parseConfig, requireRole, DEFAULT_REDIS_URL } from '../../core/config/load.js';
+import { ConfigError, suggestKey } from '../../core/config/problems.js';
+import { renderConfigReference, renderJsonSchema } from '../../core/config/reference.js';
+import { TEST_KEYS } from '../helpers/config.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+function problemsOf(text: string, env: NodeJS.ProcessEnv = {}) {
+  try {
+    parseConfig(text, { env, file: '/etc/relayminer/test.yaml' });
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const KEY = `supplier_keys: [{ private_key_hex: "\${K}" }]`;
+const ENV = { K: TEST_KEYS.app1.hex };
+
+t.test('the documented relayer example loads as written', async (t) => {
+  const c = loadConfigFile(join(ROOT, 'examples/config.relayer.yaml'), { env: {} });
+  const r = requireRole(c, 'relayer');
+  t.equal(r.listen_address, ':8080');
+  t.equal(r.health_address, ':8081');
+  t.equal(r.metrics_address, ':9090');
+  t.equal(r.redis.url, 'redis://redis:6379', 'redis.address becomes a redis:// URL');
+  t.equal(r.redis.namespace, 'ha');
+  t.same(c.services.eth?.backends.jsonrpc?.urls, ['http://your-eth-node:8545'], 'relayer.backends shorthand is a jsonrpc backend');
+  t.same(c.services.eth?.backends.websocket?.urls, ['ws://your-eth-node:8546']);
+  t.equal(c.services.solana?.backends.jsonrpc?.load_balancing, 'first_healthy');
+  t.equal(c.services.solana?.backends.jsonrpc?.auth?.bearer_token, 'change-me', '${VAR:-default} uses the default');
+  t.same(r.suppliers.map((s) => s.address), [TEST_KEYS.app1.address]);
+  t.equal(r.pocket_node.grpc_address, 'pocket-node:9090', 'top-level pocket_node applies to the role');
+  t.equal(c.miner, undefined);
+  t.match(c.warnings, [/relayer\.supplier_keys\[0\]\.private_key_hex is a literal key/]);
+});
+
+t.test('the documented miner example loads as written', async (t) => {
+  const c = loadConfigFile(join(ROOT, 'examples/config.miner.yaml'), { env: {} });
+  const m = requireRole(c, 'miner');
+  t.equal(m.metrics_address, ':9092');
+  t.equal(m.health_address, undefined);
+  t.equal(m.redis.url, 'redis://redis:6379');
+  t.equal(m.pocket_node.rpc_url, 'http://pocket-node:26657', 'miner.chain is the pocket node');
+  t.equal(m.pocket_node.grpc_address, 'pocket-node:9090');
+  t.equal(m.pocket_node.chain_id, 'pocket');
+  t.same(m.suppliers.map((s) => s.address), [TEST_KEYS.app1.address, TEST_KEYS.gateway1.address], 'keys_file, addresses derived');
+  t.same(m.transaction, { gas_price: '0.000001upokt', gas_adjustment: 1.7, gas_limit: 0, mode: 'unordered', batch_claims: true, batch_proofs: true });
+  t.throws(() => requireRole(c, 'relayer'), /has no "relayer" section/);
+});
+
+t.test('defaults fill every key an operator leaves out', async (t) => {
+  const c = parseConfig(`relayer: { ${KEY} }\nminer: { ${KEY} }`, { env: ENV });
+  t.equal(c.relayer?.listen_address, ':8080');
+  t.equal(c.relayer?.health_address, ':8081');
+  t.equal(c.relayer?.metrics_address, ':9090');
+  t.equal(c.miner?.metrics_address, ':9092');
+  t.equal(c.relayer?.redis.url, DEFAULT_REDIS_URL);
+  t.same(c.relayer?.redis.pool, { size: 4, connect_timeout_ms: 5000, command_timeout_ms: 5000, max_retries_per_request: 2 });
+  t.same(c.relayer?.pocket_node, { rpc_url: 'http://127.0.0.1:26657', grpc_address: '127.0.0.1:9090', tls: false, chain_id: 'pocket', query_timeout_ms: 5000 });
+  t.same(c.logging, { level: 'info', format: 'auto' });
+  t.same(c.shutdown, { readiness_delay_ms: 1000, drain_timeout_ms: 15000 });
+  t.same(c.plugins, []);
+  t.same(c.warnings, [], 'a key from ${ENV} is not a literal-key warning');
+});
+
+t.test('a misspelled key is named with its path, line and the nearest valid key', async (t) => {
+  const problems = problemsOf(`relayer:\n  listen_adress: ":8080"\n  ${KEY}\n`, ENV);
+  t.equal(problems.length, 1);
+  t.equal(problems[0]!.path, 'relayer.listen_adress');
+  t.equal(problems[0]!.line, 2);
+  t.equal(problems[0]!.column, 3);
+  t.match(problems[0]!.message, /^unknown key; did you mean "listen_address"\?/);
+  const err = t.throws(() => parseConfig(`relayer:\n  listen_adress: ":8080"\n`, { file: '/x/relayer.yaml', env: {} })) as ConfigError;
+  t.match(err.message, '/x/relayer.yaml:2:3: relayer.listen_adress: unknown key; did you mean "listen_address"?');
+});
+
+t.test('suggestions: typos, Go relay miner names, and nothing for unrelated words', async (t) => {
+  t.equal(suggestKey('listen_adress', ['listen_address', 'health_address']), 'listen_address');
+  t.equal(suggestKey('metrcs_address', ['listen_address', 'metrics_address']), 'metrics_address');
+  t.equal(suggestKey('listen_addr', ['listen_address']), 'listen_address', 'Go key name');
+  t.equal(suggestKey('query_node_grpc_url', ['grpc_address']), 'grpc_address', 'Go key name');
+  t.equal(suggestKey('banana', ['listen_address', 'metrics_address']), undefined);
+  const [p] = problemsOf(`redis: { namespce: x }`);
+  t.equal(p!.path, 'redis.namespce');
+  t.match(p!.message, 'did you mean "namespace"?');
+});
+
+t.test('wrong types and out-of-range values name the path and the expected form', async (t) => {
+  const problems = problemsOf(
+    [
+      'relayer:',
+      '  metrics_address: 9090',
+      '  listen_address: "localhost"',
+      `  ${KEY}`,
+      'redis:',
+      '  url: "http://redis:6379"',
+      '  pool: { size: "four", connect_timeout_ms: 10 }',
+      'logging: { level: wrn }',
+      'miner:',
+      '  transaction: { gas_adjustment: 0.5 }',
+      `  ${KEY}`,
+    ].join('\n'),
+    ENV,
+  );
+  const byPath = Object.fromEntries(problems.map((p) => [p.path, p]));
+  t.same(Object.keys(byPath).sort(), [
+    'logging.level',
+    'miner.transaction.gas_adjustment',
+    'redis.pool.connect_timeout_ms',
+    'redis.pool.size',
+    'redis.url',
+    'relayer.listen_address',
+    'relayer.metrics_address',
+  ]);
+  t.equal(byPath['relayer.metrics_address']!.message, 'must be a string, got number (9090)');
+  t.equal(byPath['relayer.metrics_address']!.line, 2);
+  t.match(byPath['relayer.listen_address']!.message, /^must be host:port, e\.g\. ":8080"/);
+  t.match(byPath['redis.url']!.message, /scheme redis:\/\/, rediss:\/\/, redis-sentinel/);
+  t.equal(byPath['redis.pool.size']!.message, 'must be an integer, got a string ("four")');
+  t.equal(byPath['redis.pool.connect_timeout_ms']!.message, 'must be >= 100, got 10');
+  t.equal(byPath['miner.transaction.gas_adjustment']!.message, 'must be >= 1, got 0.5');
+  t.match(byPath['logging.level']!.message, /must be one of fatal, error, warn, info, debug, trace, silent, got a string \("wrn"\); did you mean "warn"\?/);
+});
+
+t.test('a port above 65535 and a YAML syntax error are reported with their location', async (t) => {
+  const [port] = problemsOf(`relayer: { listen_address: ":70000", ${KEY} }`, ENV);
+  t.equal(port!.path, 'relayer.listen_address');
+  t.equal(port!.message, 'port 70000 is out of range (0-65535)');
+  const [syntax] = problemsOf('relayer:\n  listen_address: ":8080"\n bad: [\n');
+  t.match(syntax!.message, /^YAML: /);
+  t.equal(syntax!.line, 3);
+  const [dup] = problemsOf('relayer: {}\nrelayer: {}\n');
+  t.match(dup!.message, /YAML: Map keys must be unique/);
+});
+
+t.test('${ENV} interpolation', async (t) => {
+  const env = { ...ENV, POOL: '8', HOST: 'redis.internal', NS: '2024', TLS: 'true', HEXY: '0x10' };
+  const c = parseConfig(
+    [
+      'redis:',
+      '  url: "redis://${HOST}:6379/2"',
+      '  namespace: ${NS}',
+      '  pool: { size: "${POOL}" }',
+      'pocket_node: { tls: "${TLS}", chain_id: "${HEXY}" }',
+      'services:',
+      '  eth:',
+      '    backends:',
+      '      jsonrpc:',
+      '        url: "http://node:8545"',
+      '        headers: { X-Literal: "$${NOT_A_VAR}", X-Default: "${UNSET_VAR:-fallback}" }',
+      `relayer: { ${KEY} }`,
+    ].join('\n'),
+    { env },
+  );
+  t.equal(c.relayer?.redis.url, 'redis://redis.internal:6379/2', 'inside a string');
+  t.equal(c.relayer?.redis.namespace, '2024', 'a number-looking value stays a string where the schema wants one');
+  t.equal(c.relayer?.redis.pool.size, 8, 'a whole-value reference is a number where the schema wants one');
+  t.equal(c.relayer?.pocket_node.tls, true, 'and a boolean where it wants a boolean');
+  t.equal(c.relayer?.pocket_node.chain_id, '0x10', '0x10 stays a string');
+  t.same(c.services.eth?.backends.jsonrpc?.headers, { 'X-Literal': '${NOT_A_VAR}', 'X-Default': 'fallback' });
+
+  const problems = problemsOf(`relayer:\n  redis: { url: "redis://\${MISSING_HOST}:6379" }\n  ${KEY}\n`, ENV);
+  t.equal(problems.length, 1);
+  t.equal(problems[0]!.path, 'relayer.redis.url');
+  t.match(problems[0]!.message, 'environment variable MISSING_HOST is not set');
+  t.equal(problems[0]!.line, 2);
+});
+
+t.test('keys: inline, file, environment; addresses derived and checked; never echoed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-keys-'));
+  const file = join(dir, 'keys.yaml');
+  writeFileSync(file, `keys:\n  - "${TEST_KEYS.gateway1.hex}"\n`);
+  chmodSync(file, 0o600);
+  const c = parseConfig(
+    `keys: { keys_file: keys.yaml, keys_env: MY_KEYS }\nrelayer: {}\n`,
+    { env: { MY_KEYS: ` ${TEST_KEYS.app1.hex},${TEST_KEYS.gateway1.hex}` }, dir },
+  );
+  t.same(c.relayer?.suppliers.map((s) => s.address), [TEST_KEYS.gateway1.address, TEST_KEYS.app1.address]);
+  t.match(c.warnings, [/1 duplicate key\(s\) ignored/]);
+  t.same(JSON.parse(JSON.stringify(c.relayer?.suppliers)), [{ address: TEST_KEYS.gateway1.address }, { address: TEST_KEYS.app1.address }], 'JSON has addresses only');
+  t.notMatch(JSON.stringify(c), TEST_KEYS.app1.hex, 'the resolved config never serializes a key');
+
+  chmodSync(file, 0o644);
+  const loose = parseConfig(`keys: { keys_file: keys.yaml }\nrelayer: {}\n`, { env: {}, dir });
+  t.match(loose.warnings, [/readable by group or others \(mode 644\); chmod 600 it/]);
+
+  const wrong = problemsOf(`relayer:\n  supplier_keys:\n    - address: ${TEST_KEYS.gateway1.address}\n      private_key_hex: "\${K}"\n`, ENV);
+  t.equal(wrong[0]!.path, 'relayer.supplier_keys[0].private_key_hex');
+  t.equal(wrong[0]!.message, `address ${TEST_KEYS.gateway1.address} does not match the key, which derives ${TEST_KEYS.app1.address}`);
+
+  const secretish = 'deadbeef'.repeat(7);
+  const bad = problemsOf(`relayer: { supplier_keys: [{ private_key_hex: "${secretish}" }] }`);
+  t.equal(bad[0]!.message, 'private key must be 64 hex characters (32 bytes), got 56 characters');
+  t.notMatch(bad[0]!.message, secretish);
+  const zero = problemsOf(`relayer: { supplier_keys: [{ private_key_hex: "${'0'.repeat(64)}" }] }`);
+  t.match(zero[0]!.message, /not a valid secp256k1 scalar/);
+
+  const missing = problemsOf(`relayer: { keys: { keys_file: /nonexistent/keys.yaml } }`);
+  t.equal(missing[0]!.path, 'relayer.keys.keys_file');
+  t.match(missing[0]!.message, 'cannot read keys file /nonexistent/keys.yaml: file not found');
+  const unset = problemsOf(`relayer: { keys: { keys_env: NOT_SET_ANYWHERE } }`);
+  t.equal(unset[0]!.message, 'environment variable NOT_SET_ANYWHERE is not set or empty');
+  const none = problemsOf(`relayer: {}`);
+  t.equal(none[0]!.path, 'relayer');
+  t.match(none[0]!.message, /^no supplier keys/);
+});
+
+t.test('cross-field rules', async (t) => {
+  const problems = problemsOf(
+    [
+      'redis: { url: "redis://a:6379", address: "b:6379" }',
+      'pocket_node: { rpc_url: "http://a:26657" }',
+      'chain: { rpc_url: "http://b:26657" }',
+      'services:',
+      '  eth:',
+      '    backends:',
+      '      jsonrpc: { url: "http://a", urls: ["http://b"] }',
+      '      rest: { headers: {} }',
+      '      grpc: { url: "http://g", auth: { bearer_token: t, username: u, password: p } }',
+      '  empty: { backends: {} }',
+      `relayer: { ${KEY}, backends: { eth: { url: "http://c" } } }`,
+      'plugins: [a-plugin, a-plugin]',
+    ].join('\n'),
+    ENV,
+  );
+  const messages = Object.fromEntries(problems.map((p) => [p.path, p.message]));
+  t.same(messages, {
+    'services.eth.backends.jsonrpc.urls': 'set only one of "url" and "urls"',
+    'services.eth.backends.rest': 'needs "url" or "urls"',
+    'services.eth.backends.grpc.auth': 'use either bearer_token or username/password, not both',
+    'services.empty.backends': 'a service needs at least one backend',
+    chain: '"chain" is another name for "pocket_node"; set only one',
+    'redis.address': 'set only one of "url" and "address"',
+    'relayer.backends.eth': 'services.eth.backends.jsonrpc is also set; keep one',
+    'plugins[1].name': 'plugin "a-plugin" is already listed at plugins[0]',
+  });
+});
+
+t.test('a role section replaces the top-level section whole', async (t) => {
+  const c = parseConfig(
+    `redis: { url: "redis://shared:6379", namespace: shared }\nrelayer: { ${KEY}, redis: { address: "own:6379" } }\nminer: { ${KEY} }\n`,
+    { env: ENV },
+  );
+  t.equal(c.relayer?.redis.url, 'redis://own:6379');
+  t.equal(c.relayer?.redis.namespace, 'ha', 'not merged with the top-level namespace');
+  t.equal(c.miner?.redis.url, 'redis://shared:6379');
+  t.equal(c.miner?.redis.namespace, 'shared');
+});
+
+t.test('plugin entries: a string is shorthand for {name}', async (t) => {
+  const c = parseConfig(`plugins: [transport-jsonrpc, { name: ./x.js, options: { a: 1 } }]`, { env: {} });
+  t.same(c.plugins, [
+    { name: 'transport-jsonrpc', options: {} },
+    { name: './x.js', options: { a: 1 } },
+  ]);
+});
+
+t.test('docs/configuration.md and the editor schema are generated from the schema and current', async (t) => {
+  t.equal(readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8'), renderConfigReference(), 'run npm run gen:config');
+  t.equal(readFileSync(join(ROOT, 'schema/relayminer.config.schema.json'), 'utf8'), renderJsonSchema(), 'run npm run gen:config');
+  const doc = readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8');
+  for (const key of ['relayer.listen_address', 'redis.namespace', 'miner.transaction.gas_price', 'shutdown.drain_timeout_ms', 'services.<service_id>.backends.<rpc_type>.timeout_ms']) {
+    t.match(doc, `| \`${key}\` |`, `${key} is documented`);
+  }
+  // The exported JSON Schema works in a stock validator and accepts the examples.
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  const validate = ajv.compile(JSON.parse(renderJsonSchema()) as object);
+  for (const f of ['config.relayer.yaml', 'config.miner.yaml', 'config.devnet.yaml', 'config.with-plugin.yaml']) {
+    const ok = validate(parseYaml(readFileSync(join(ROOT, 'examples', f), 'utf8')));
+    t.ok(ok, `${f} passes the editor schema ${JSON.stringify(validate.errors)}`);
+  }
+  t.notOk(validate({ relayer: { listen_adress: ':1' } }), 'and refuses an unknown key');
+});
