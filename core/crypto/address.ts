@@ -29,7 +29,8 @@ export function addressFromPrivateKey(privateKey: Uint8Array): string {
 /** True when `address` is a well-formed `pokt` bech32 account address (checksum included). */
 export function isPoktAddress(address: string): boolean {
   try {
-    const { prefix, data } = fromBech32(address);
+    // BIP-173 length limit, passed explicitly: @cosmjs/encoding's default (Infinity) is refused by its bech32 dependency.
+    const { prefix, data } = fromBech32(address, 90);
     return prefix === ADDRESS_PREFIX && data.length === 20;
   } catch {
     return false;

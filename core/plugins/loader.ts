@@ -167,7 +167,8 @@ async function importPlugin(
 export function registerPlugins(app: FastifyInstance, plugins: readonly LoadedPlugin[], configFile?: string): void {
   for (const p of plugins) {
     app.register(p.plugin, p.options);
-    app.after((err) => {
+    // avvio passes a one-parameter callback's rejection on to ready(); a synchronous throw it would not.
+    app.after(async (err) => {
       if (!err) return;
       if (err instanceof PluginError) throw err;
       throw new PluginError(p.plugin.meta.name, p.configPath, `failed to start: ${err.message}`, configFile, { cause: err });

@@ -105,6 +105,16 @@ export class RedisPool {
     return c;
   }
 
+  /** Resolves true once every command connection is ready, or false after `timeoutMs`. */
+  async waitReady(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.ready) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return true;
+  }
+
   /** True when every command connection is connected and ready. */
   get ready(): boolean {
     return this.#clients.every((c) => c.status === 'ready');

@@ -92,6 +92,11 @@ export class Runtime {
       log.warn({ connection, err: err.message }, 'redis connection error');
     });
     readiness.add('redis', () => redis.ping(1000), 1500);
+    // Wait briefly so a healthy start is ready at once; an unreachable Redis is not fatal (it is
+    // retried forever and /ready says 503 until it answers).
+    if (!(await redis.waitReady(settings.redis.pool.connect_timeout_ms))) {
+      log.warn({ redis: redactRedisUrl(settings.redis.url), status: redis.status }, 'redis not reachable yet; /ready answers 503 until it is');
+    }
 
     const suppliers = uniqueSuppliers([...(relayer?.suppliers ?? []), ...(miner?.suppliers ?? [])]);
     const context: RelayMinerContext = {
@@ -119,6 +124,12 @@ export class Runtime {
       pluginTimeout: 30_000,
     });
     app.decorate('relayminer', context);
+    // While draining, answer and hang up: a kept-alive idle connection would hold server.close()
+    // open until the drain bound, and the client should reconnect to another replica anyway.
+    app.addHook('onSend', async (_req, reply, payload) => {
+      if (readiness.draining) reply.header('connection', 'close');
+      return payload;
+    });
 
     const relayListener: Listener | undefined = relayer
       ? { name: 'relay', app, address: relayer.listen_address, configKey: 'relayer.listen_address' }

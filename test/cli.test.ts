@@ -1,0 +1,163 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { TEST_KEYS } from './helpers/config.js';
+import { startRedis } from './helpers/redis.js';
+
+// The CLI as operators run it: the compiled bin from dist/ (npm test builds first).
+const ROOT = join(import.meta.dirname, '..');
+const BIN = join(ROOT, 'dist', 'cli', 'main.js');
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+t.test('validate: each example passes', async (t) => {
+  for (const f of ['config.relayer.yaml', 'config.miner.yaml', 'config.devnet.yaml', 'config.with-plugin.yaml']) {
+    const r = cli(['validate', '-c', `examples/${f}`]);
+    t.equal(r.code, 0, `${f}: ${r.stderr}`);
+    t.match(r.stdout, new RegExp(`^ok: examples/${f.replace('.', '\\.')}: `));
+  }
+  t.equal(cli(['validate', '-c', 'examples/config.relayer.yaml']).stdout, 'ok: examples/config.relayer.yaml: relayer (1 supplier key(s)); 2 service(s); 0 plugin(s)\n');
+});
+
+t.test('validate: a broken copy exits 1 with the file, line and path of each problem', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const relayer = join(dir, 'relayer.yaml');
+  writeFileSync(relayer, readFileSync(join(ROOT, 'examples/config.relayer.yaml'), 'utf8').replace('listen_address: ":8080"', 'listen_adress: ":8080"'));
+  const r = cli(['validate', '-c', relayer]);
+  t.equal(r.code, 1);
+  t.equal(r.stdout, '');
+  t.match(r.stderr, `${relayer}: 1 problem`);
+  t.match(r.stderr, `${relayer}:5:3: relayer.listen_adress: unknown key; did you mean "listen_address"?`);
+
+  const miner = join(dir, 'miner.yaml');
+  copyFileSync(join(ROOT, 'examples/config.miner.yaml'), miner);
+  writeFileSync(miner, readFileSync(miner, 'utf8').replace('metrics_address: ":9092"', 'metrics_address: 9092').replace('gas_adjustment: 1.7', 'gas_adjustment: "high"'));
+  const m = cli(['validate', '-c', miner]);
+  t.equal(m.code, 1);
+  t.match(m.stderr, `${miner}: 2 problems`);
+  t.match(m.stderr, `${miner}:9:3: miner.metrics_address: must be a string, got number (9092)`);
+  t.match(m.stderr, `${miner}:14:5: miner.transaction.gas_adjustment: must be a number, got a string ("high")`);
+  // Cross-field checks (keys, urls) run once the file has the right shape: the copy has no keys file.
+  writeFileSync(miner, readFileSync(join(ROOT, 'examples/config.miner.yaml'), 'utf8'));
+  const k = cli(['validate', '-c', miner]);
+  t.equal(k.code, 1);
+  t.match(k.stderr, `keys.keys_file: cannot read keys file ${join(dir, 'keys/supplier-keys.example.yaml')}: file not found`);
+
+  const none = cli(['validate', '-c', join(dir, 'missing.yaml')]);
+  t.equal(none.code, 1);
+  t.match(none.stderr, 'missing.yaml: 1 problem\n  ' + join(dir, 'missing.yaml') + ': (root): file not found');
+});
+
+t.test('version, help, and commands that arrive later', async (t) => {
+  t.equal(cli(['version']).stdout, `relayminer ${VERSION}\n`);
+  t.equal(cli(['--version']).stdout, `${VERSION}\n`);
+  for (const sub of ['relayer', 'miner', 'start', 'validate', 'version', 'localnet', 'relay', 'redis']) {
+    const r = cli([sub, '--help']);
+    t.equal(r.code, 0, `${sub} --help`);
+    t.match(r.stdout, `Usage: relayminer ${sub}`);
+  }
+  for (const [args, what] of [
+    [['localnet'], 'relayminer localnet: not available in this version yet'],
+    [['relay', 'jsonrpc'], 'relayminer relay: not available in this version yet'],
+    [['redis', 'sessions'], 'relayminer redis: not available in this version yet'],
+  ] as const) {
+    const r = cli([...args]);
+    t.equal(r.code, 2, args.join(' '));
+    t.match(r.stderr, what);
+  }
+  const r = cli(['relayer']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, "required option '-c, --config <file>' not specified");
+});
+
+interface Started {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  addresses: Record<string, string>;
+  exit: Promise<number | null>;
+}
+
+async function startProcess(args: string[], env: NodeJS.ProcessEnv): Promise<Started> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const started = new Promise<Record<string, string>>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = JSON.parse(buf.slice(0, i)) as Record<string, unknown>;
+        buf = buf.slice(i + 1);
+        lines.push(line);
+        if (line.msg === 'relayminer started') resolve(line.addresses as Record<string, string>);
+      }
+    });
+    void exit.then((code) => reject(new Error(`exited with ${code} before starting: ${stderr}`)));
+    setTimeout(() => reject(new Error(`not started after 20 s: ${stderr}`)), 20_000).unref();
+  });
+  return { child, lines, addresses: await started, exit };
+}
+
+t.test('relayer: SIGTERM drains and exits 0, logging each shutdown step in order', async (t) => {
+  const redis = await startRedis(t);
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const file = join(dir, 'relayer.yaml');
+  writeFileSync(
+    file,
+    `relayer:\n  listen_address: "127.0.0.1:0"\n  health_address: "127.0.0.1:0"\n  metrics_address: "127.0.0.1:0"\n  redis: { url: "${redis.url}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nshutdown: { readiness_delay_ms: 200 }\nlogging: { format: json }\n`,
+  );
+  const p = await startProcess(['relayer', '-c', file], { KEY: TEST_KEYS.app1.hex });
+  t.equal((await fetch(`http://${p.addresses.health}/ready`)).status, 200);
+  const startedLine = p.lines.find((l) => l.msg === 'relayminer started')!;
+  t.same(startedLine.suppliers, [TEST_KEYS.app1.address]);
+  t.notMatch(JSON.stringify(p.lines), TEST_KEYS.app1.hex, 'the key never reaches the log');
+  p.child.kill('SIGTERM');
+  t.equal(await p.exit, 0);
+  const steps = p.lines.filter((l) => typeof l.shutdown_step === 'string').map((l) => l.shutdown_step);
+  t.same(steps, ['draining', 'listeners_closed', 'plugins_closed', 'redis_closed', 'operator_servers_closed', 'stopped']);
+  t.equal(p.lines.find((l) => l.msg === 'shutting down')?.reason, 'SIGTERM');
+});
+
+t.test('a second signal exits at once', async (t) => {
+  const redis = await startRedis(t);
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const file = join(dir, 'miner.yaml');
+  writeFileSync(
+    file,
+    `miner:\n  metrics_address: "127.0.0.1:0"\n  redis: { url: "${redis.url}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nshutdown: { readiness_delay_ms: 10000 }\nlogging: { format: json }\n`,
+  );
+  const p = await startProcess(['miner', '-c', file], { KEY: TEST_KEYS.app1.hex });
+  p.child.kill('SIGINT');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal((await fetch(`http://${p.addresses.metrics}/ready`)).status, 503, 'draining');
+  const before = Date.now();
+  p.child.kill('SIGINT');
+  t.equal(await p.exit, 1);
+  t.ok(Date.now() - before < 2000, 'without waiting out the 10 s readiness delay');
+  t.ok(p.lines.some((l) => l.msg === 'second signal: exiting without waiting'));
+});
+
+t.test('start --dev (what npm start runs) brings up a private redis-server and both roles, and leaves nothing behind', async (t) => {
+  const env = { REDIS_URL: '', DEVNET_RELAY_PORT: '0', DEVNET_HEALTH_PORT: '0', DEVNET_METRICS_PORT: '0', DEVNET_MINER_METRICS_PORT: '0' };
+  const p = await startProcess(['start', '--dev'], env);
+  const started = p.lines.find((l) => l.msg === 'relayminer started')!;
+  t.same(started.roles, ['relayer', 'miner']);
+  const redisUrl = started.redis as string;
+  t.match(redisUrl, /^redis:\/\/127\.0\.0\.1:\d+$/);
+  const ready = await fetch(`http://${p.addresses.health}/ready`);
+  t.equal(ready.status, 200);
+  p.child.kill('SIGINT');
+  t.equal(await p.exit, 0);
+  const port = redisUrl.split(':').at(-1)!;
+  const left = spawnSync('redis-cli', ['-p', port, 'ping'], { encoding: 'utf8' });
+  t.notMatch(left.stdout, 'PONG', 'the private redis-server is gone');
+});
