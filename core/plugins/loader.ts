@@ -1,6 +1,7 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { PluginEntry } from '../config/schema.js';
 import { formatProblem, joinPath } from '../config/problems.js';
@@ -124,14 +125,11 @@ async function importPlugin(
   }
   if (PATH_LIKE.test(name) || /\.(m?js|ts)$/.test(name)) {
     const file = name.startsWith('file:') ? new URL(name) : pathToFileURL(isAbsolute(name) ? name : resolve(opts.configDir, name));
+    if (!existsSync(file)) return fail(`file not found: ${fileURLToPath(file)}`);
     try {
       return { source: 'path', module: await import(file.href) };
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes(file.pathname)) {
-        return fail(`file not found: ${file.pathname}`, err);
-      }
-      return fail(`threw while loading: ${e.message}`, err);
+      return fail(`threw while loading: ${(err as Error).message}`, err);
     }
   }
   if (!/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+(\/[A-Za-z0-9._/-]+)?$/.test(name)) {
@@ -140,24 +138,68 @@ async function importPlugin(
     );
   }
   // A package installed next to the config wins; else the one next to relayminer itself.
-  let specifier = name;
-  try {
-    specifier = pathToFileURL(createRequire(join(opts.configDir, 'package.json')).resolve(name)).href;
-  } catch {
-    // fall through to a bare import
+  const specifier = resolvePackage(name, opts.configDir) ?? resolveBesideRelayminer(name);
+  if (!specifier) {
+    return fail(
+      `no built-in plugin and no installed package has this name (built-ins: ${Object.keys(opts.builtins).join(', ')}; for a package: npm install ${name})`,
+    );
   }
   try {
     return { source: 'package', module: await import(specifier) };
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_MODULE_NOT_FOUND' && specifier === name) {
-      return fail(
-        `no built-in plugin and no installed package has this name (built-ins: ${Object.keys(opts.builtins).join(', ')}; for a package: npm install ${name})`,
-        err,
-      );
-    }
-    return fail(`threw while loading: ${e.message}`, err);
+    return fail(`threw while loading: ${(err as Error).message}`, err);
   }
+}
+
+/**
+ * Where `name` resolves from `dir`, as a file URL, or undefined when no such package is installed there.
+ * Packages whose exports offer only an `import` condition are found through their package.json.
+ */
+function resolvePackage(name: string, dir: string): string | undefined {
+  const require = createRequire(join(dir, 'package.json'));
+  try {
+    return pathToFileURL(require.resolve(name)).href;
+  } catch {
+    // ESM-only exports: locate the package folder and resolve its entry from package.json.
+  }
+  const [scopeOrName, maybeName, ...rest] = name.split('/');
+  const pkgName = scopeOrName!.startsWith('@') ? `${scopeOrName}/${maybeName}` : scopeOrName!;
+  const subpath = scopeOrName!.startsWith('@') ? rest.join('/') : [maybeName, ...rest].filter(Boolean).join('/');
+  for (const base of require.resolve.paths(pkgName) ?? []) {
+    const pkgDir = join(base, pkgName);
+    const manifest = join(pkgDir, 'package.json');
+    if (!existsSync(manifest)) continue;
+    const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: unknown; main?: string };
+    const entry = subpath ? `./${subpath}` : '.';
+    const target = exportTarget(pkg.exports, entry) ?? (entry === '.' ? (pkg.main ?? 'index.js') : subpath);
+    const file = join(pkgDir, target);
+    return existsSync(file) ? pathToFileURL(file).href : undefined;
+  }
+  return undefined;
+}
+
+function resolveBesideRelayminer(name: string): string | undefined {
+  try {
+    return import.meta.resolve(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function exportTarget(exports: unknown, entry: string): string | undefined {
+  const pick = (v: unknown): string | undefined => {
+    if (typeof v === 'string') return v;
+    if (v && typeof v === 'object') {
+      const c = v as Record<string, unknown>;
+      return pick(c.import) ?? pick(c.node) ?? pick(c.default);
+    }
+    return undefined;
+  };
+  if (typeof exports === 'string') return entry === '.' ? exports : undefined;
+  if (!exports || typeof exports !== 'object') return undefined;
+  const map = exports as Record<string, unknown>;
+  const conditional = !Object.keys(map).some((k) => k.startsWith('.'));
+  return conditional ? (entry === '.' ? pick(map) : undefined) : pick(map[entry]);
 }
 
 /**

@@ -57,7 +57,7 @@ t.test('loads by built-in name, by path and by package name, in config order', a
   const pkgDir = mkdtempSync(join(tmpdir(), 'relayminer-pkg-'));
   const pkg = join(pkgDir, 'node_modules', 'acme-relayminer-recorder');
   mkdirSync(pkg, { recursive: true });
-  writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'acme-relayminer-recorder', type: 'module', exports: './index.js' }));
+  writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'acme-relayminer-recorder', type: 'module', exports: { '.': { import: './index.js' } } }));
   writeFileSync(join(pkg, 'index.js'), `export { default } from ${JSON.stringify(pathToFileURL(join(FIXTURES, 'plugins', 'recorder-b.js')).href)};\n`);
   const yaml = `
 plugins:
