@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,9 +24,15 @@ export interface LocalRedisOptions {
   port?: number;
   /** Data directory; a fresh temporary one (removed on stop) when omitted. */
   dir?: string;
+  /** Remove `dir` on stop (default: only when the directory was created here). */
+  removeDir?: boolean;
   appendOnly?: boolean;
   /** Extra `redis-server` arguments, e.g. ['--cluster-enabled', 'yes']. */
   args?: string[];
+  /** A config file passed first (Sentinel needs one it can rewrite). */
+  configFile?: string;
+  /** Log text that means the process is ready (default: "Ready to accept connections"). */
+  readyText?: string;
 }
 
 /**
@@ -49,7 +55,7 @@ export class LocalRedisServer {
 
   static async start(opts: LocalRedisOptions = {}): Promise<LocalRedisServer> {
     const port = opts.port ?? (await freePort());
-    const ownsDir = !opts.dir;
+    const ownsDir = opts.removeDir ?? !opts.dir;
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'relayminer-redis-'));
     const server = new LocalRedisServer(port, dir, ownsDir, opts);
     await server.startProcess();
@@ -68,6 +74,7 @@ export class LocalRedisServer {
   async startProcess(): Promise<void> {
     if (this.#child) return;
     const args = [
+      ...(this.#opts.configFile ? [this.#opts.configFile] : []),
       '--port', String(this.port),
       '--bind', '127.0.0.1',
       '--dir', this.dir,
@@ -84,7 +91,7 @@ export class LocalRedisServer {
       let output = '';
       const onOutput = (chunk: Buffer) => {
         output += chunk.toString();
-        if (output.includes('Ready to accept connections')) ready();
+        if (output.includes(this.#opts.readyText ?? 'Ready to accept connections')) ready();
       };
       const onEarlyExit = (code: number | null) => fail(new Error(`redis-server exited with ${code} before it was ready:\n${output}`));
       const onError = (err: NodeJS.ErrnoException) =>
@@ -139,6 +146,20 @@ export class LocalRedisServer {
     await this.stopProcess();
     if (this.#ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A Sentinel (redis-server --sentinel) monitoring `master` under `masterName`, quorum 1. */
+export async function startLocalRedisSentinel(master: LocalRedisServer, masterName = 'mymaster'): Promise<LocalRedisServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-sentinel-'));
+  const configFile = join(dir, 'sentinel.conf');
+  writeFileSync(configFile, `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 1\n`);
+  return LocalRedisServer.start({
+    dir,
+    removeDir: true,
+    configFile,
+    args: ['--sentinel'],
+    readyText: `+monitor master ${masterName}`,
+  });
 }
 
 export interface LocalRedisCluster {

@@ -1,0 +1,51 @@
+import t from 'tap';
+import { defaults, type ResolvedRedis } from '../../core/config/load.js';
+import { RedisSchema, type RedisConfig } from '../../core/config/schema.js';
+import { createRedisClient, describeTarget, RedisPool } from '../../core/redis/connection.js';
+import { startLocalRedisSentinel } from '../../core/redis/local-server.js';
+import { parseRedisUrl } from '../../core/redis/url.js';
+import { startRedis, startRedisCluster } from '../helpers/redis.js';
+
+function redisConfig(url: string): ResolvedRedis {
+  const { address: _address, ...rest } = defaults<RedisConfig>(RedisSchema);
+  return { ...rest, url };
+}
+
+t.test('redis:// with a password, through the factory', async (t) => {
+  const server = await startRedis(t, { args: ['--requirepass', 's3cret'] });
+  const ok = createRedisClient(redisConfig(`redis://:s3cret@127.0.0.1:${server.port}/2`), { connectionName: 'test-auth' });
+  t.teardown(() => ok.disconnect());
+  await ok.set('k', 'v');
+  t.equal(await ok.get('k'), 'v');
+  t.equal(Number((await ok.client('INFO')).match(/db=(\d+)/)?.[1]), 2, 'database from the URL path');
+  t.equal(await ok.client('GETNAME'), 'test-auth', 'connection name for CLIENT LIST');
+});
+
+t.test('redis-sentinel:// finds the master through a real Sentinel', async (t) => {
+  const master = await startRedis(t);
+  const sentinel = await startLocalRedisSentinel(master, 'relaymaster');
+  t.teardown(() => sentinel.stop());
+  const url = `redis-sentinel://127.0.0.1:${sentinel.port}/relaymaster`;
+  t.equal(describeTarget(parseRedisUrl(url)), `sentinel master "relaymaster" via 127.0.0.1:${sentinel.port}`);
+  const client = createRedisClient(redisConfig(url), { connectionName: 'test-sentinel' });
+  t.teardown(() => client.disconnect());
+  await client.set('through', 'sentinel');
+  const direct = createRedisClient(redisConfig(master.url), { connectionName: 'test-direct' });
+  t.teardown(() => direct.disconnect());
+  t.equal(await direct.get('through'), 'sentinel', 'the write landed on the monitored master');
+});
+
+t.test('redis-cluster:// through the factory and the pool', async (t) => {
+  const cluster = await startRedisCluster(t);
+  const pool = new RedisPool({ ...redisConfig(cluster.url), pool: { ...redisConfig(cluster.url).pool, size: 2 } }, 'test-cluster');
+  t.teardown(() => pool.close());
+  t.ok(await pool.waitReady(10_000), 'cluster pool ready');
+  const a = pool.next();
+  const b = pool.next();
+  t.not(a, b, 'round-robin over pool.size connections');
+  t.equal(pool.next(), a);
+  for (let i = 0; i < 30; i++) await pool.next().set(`spread:${i}`, String(i));
+  const values = await Promise.all(Array.from({ length: 30 }, (_, i) => pool.next().get(`spread:${i}`)));
+  t.same(values, Array.from({ length: 30 }, (_, i) => String(i)), 'keys on every master are reachable');
+  await pool.ping(1000);
+});
