@@ -1,22 +1,16 @@
 #!/usr/bin/env node
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { loadConfigFile } from '../core/config/load.js';
 import { ConfigError } from '../core/config/problems.js';
 import { PluginError, resolvePlugins } from '../core/plugins/loader.js';
 import { LocalRedisServer } from '../core/redis/local-server.js';
+import { PACKAGE_ROOT } from '../core/package-root.js';
 import { VERSION } from '../core/version.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { runRoles } from './run-role.js';
 
 const EXIT_NOT_AVAILABLE = 2;
-
-/** The package root, from dist/cli or cli/. */
-function packageRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return here.endsWith(join('dist', 'cli')) ? join(here, '..', '..') : join(here, '..');
-}
 
 function notAvailable(command: string, what: string): never {
   process.stderr.write(`relayminer ${command}: not available in this version yet (${what}).\n`);
@@ -51,7 +45,7 @@ async function startDev(): Promise<void> {
     process.stderr.write(`devnet: started redis-server on ${redis.url} (set REDIS_URL to use your own)\n`);
   }
   try {
-    await runRoles(join(packageRoot(), 'examples', 'config.devnet.yaml'), ['relayer', 'miner'], async () => {
+    await runRoles(join(PACKAGE_ROOT, 'examples', 'config.devnet.yaml'), ['relayer', 'miner'], async () => {
       await redis?.stop();
     });
   } catch (err) {

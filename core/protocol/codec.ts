@@ -1,0 +1,611 @@
+import { createRequire } from 'node:module';
+import { isAbsolute, join } from 'node:path';
+import protobuf from 'protobufjs';
+import { PACKAGE_ROOT } from '../package-root.js';
+
+/**
+ * Canonical protobuf codec, exact to what gogoproto emits (spec/protocol.md §1), driven by the repo's
+ * .proto files. protobufjs parses the definitions; encoding and decoding are done here because the
+ * rules that decide hashes and signatures are gogoproto's, not protobufjs's:
+ *   - fields in ascending field number, whatever the declaration order;
+ *   - proto3 zero values omitted; a present message field emitted even when empty;
+ *   - `(gogoproto.nullable) = false` message fields always emitted;
+ *   - maps sorted by key, entries with key and value always written;
+ *   - decoding: unknown fields dropped, last value wins for scalars, a repeated occurrence of a
+ *     message field is merged into the first (proto merge semantics), non-minimal varints accepted.
+ * Values: int64/uint64 → bigint, 32-bit ints and enums → number, bytes → Uint8Array, maps → Map.
+ */
+
+export const PROTO_DIR = join(PACKAGE_ROOT, 'core', 'protocol', 'proto');
+
+const PROTO_FILES = [
+  'pocket/service/relay.proto',
+  'pocket/service/relay_mining_difficulty.proto',
+  'pocket/session/types.proto',
+  'pocket/shared/service.proto',
+  'pocket/shared/supplier.proto',
+  'pocket/shared/params.proto',
+  'pocket/application/types.proto',
+  'pocket/gateway/types.proto',
+  'pocket/proof/types.proto',
+  'pocket/proof/tx.proto',
+  'sdk/types/http.proto',
+];
+
+export class ProtoDecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProtoDecodeError';
+  }
+}
+
+let root: protobuf.Root | undefined;
+
+/** The parsed definitions (loaded once). */
+export function protoRoot(): protobuf.Root {
+  if (!root) {
+    const require = createRequire(import.meta.url);
+    const r = new protobuf.Root();
+    r.resolvePath = (_origin, target) => {
+      if (target.startsWith('google/protobuf/')) return require.resolve(`protobufjs/${target}`);
+      return isAbsolute(target) ? target : join(PROTO_DIR, target);
+    };
+    r.loadSync(PROTO_FILES, { keepCase: true });
+    r.resolveAll();
+    root = r;
+  }
+  return root;
+}
+
+// ---- plans: per message type, the fields in wire order with what encoding needs ----
+
+type ScalarType =
+  | 'double' | 'float' | 'int32' | 'int64' | 'uint32' | 'uint64' | 'sint32' | 'sint64'
+  | 'fixed32' | 'fixed64' | 'sfixed32' | 'sfixed64' | 'bool' | 'string' | 'bytes';
+
+interface ScalarKind { kind: 'scalar'; type: ScalarType }
+interface EnumKind { kind: 'enum' }
+interface MessageKind { kind: 'message'; plan: () => Plan }
+type ValueKind = ScalarKind | EnumKind | MessageKind;
+
+interface FieldPlan {
+  name: string;
+  id: number;
+  value: ValueKind;
+  repeated: boolean;
+  map?: { key: ScalarKind };
+  /** gogoproto nullable=false message: always present and emitted. */
+  nonNullable: boolean;
+}
+
+interface Plan {
+  fullName: string;
+  fields: FieldPlan[];
+  byId: Map<number, FieldPlan>;
+}
+
+const plans = new Map<string, Plan>();
+
+function planFor(typeName: string): Plan {
+  const existing = plans.get(typeName);
+  if (existing) return existing;
+  const type = protoRoot().lookupType(typeName);
+  const plan: Plan = { fullName: type.fullName.replace(/^\./, ''), fields: [], byId: new Map() };
+  plans.set(typeName, plan); // before children: self-references resolve lazily
+  for (const f of [...type.fieldsArray].sort((a, b) => a.id - b.id)) {
+    const value = kindOf(f.type, f.resolvedType);
+    const field: FieldPlan = {
+      name: f.name,
+      id: f.id,
+      value,
+      repeated: f.repeated,
+      nonNullable: value.kind === 'message' && f.options?.['(gogoproto.nullable)'] === false,
+    };
+    if (f instanceof protobuf.MapField) {
+      field.map = { key: { kind: 'scalar', type: f.keyType as ScalarType } };
+      field.repeated = false;
+    }
+    plan.fields.push(field);
+    plan.byId.set(f.id, field);
+  }
+  return plan;
+}
+
+function kindOf(type: string, resolved: protobuf.Type | protobuf.Enum | null): ValueKind {
+  if (resolved instanceof protobuf.Enum) return { kind: 'enum' };
+  if (resolved instanceof protobuf.Type) {
+    const name = resolved.fullName.replace(/^\./, '');
+    return { kind: 'message', plan: () => planFor(name) };
+  }
+  return { kind: 'scalar', type: type as ScalarType };
+}
+
+// ---- wire primitives ----
+
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+const WIRE_LEN = 2;
+const WIRE_I32 = 5;
+
+function wireTypeOf(v: ValueKind): number {
+  if (v.kind === 'enum') return WIRE_VARINT;
+  if (v.kind === 'message') return WIRE_LEN;
+  switch (v.type) {
+    case 'string':
+    case 'bytes':
+      return WIRE_LEN;
+    case 'double':
+    case 'fixed64':
+    case 'sfixed64':
+      return WIRE_I64;
+    case 'float':
+    case 'fixed32':
+    case 'sfixed32':
+      return WIRE_I32;
+    default:
+      return WIRE_VARINT;
+  }
+}
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+class Writer {
+  buf = new Uint8Array(256);
+  len = 0;
+
+  #ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+
+  byte(b: number): void {
+    this.#ensure(1);
+    this.buf[this.len++] = b;
+  }
+
+  /** Unsigned varint of a non-negative safe integer. */
+  uvarint(n: number): void {
+    this.#ensure(10);
+    while (n > 0x7f) {
+      this.buf[this.len++] = (n % 0x80) | 0x80;
+      n = Math.floor(n / 0x80);
+    }
+    this.buf[this.len++] = n;
+  }
+
+  /** Varint of a 64-bit value given as bigint (negative → two's complement, 10 bytes). */
+  varint64(v: bigint): void {
+    let u = BigInt.asUintN(64, v);
+    if (u <= 0x1fffffffffffffn) {
+      this.uvarint(Number(u));
+      return;
+    }
+    this.#ensure(10);
+    while (u > 0x7fn) {
+      this.buf[this.len++] = Number(u & 0x7fn) | 0x80;
+      u >>= 7n;
+    }
+    this.buf[this.len++] = Number(u);
+  }
+
+  tag(id: number, wire: number): void {
+    this.uvarint(id * 8 + wire);
+  }
+
+  bytes(b: Uint8Array): void {
+    this.uvarint(b.length);
+    this.#ensure(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+
+  fixed(bytes: Uint8Array): void {
+    this.#ensure(bytes.length);
+    this.buf.set(bytes, this.len);
+    this.len += bytes.length;
+  }
+
+  result(): Uint8Array {
+    return this.buf.slice(0, this.len);
+  }
+}
+
+class Reader {
+  pos = 0;
+  constructor(readonly buf: Uint8Array, readonly end = buf.length) {}
+
+  varint(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new ProtoDecodeError('truncated varint');
+      const b = this.buf[this.pos++]!;
+      result |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return BigInt.asUintN(64, result);
+      shift += 7n;
+    }
+    throw new ProtoDecodeError('varint longer than 10 bytes');
+  }
+
+  /** A varint used as a length or tag: must fit a safe integer. */
+  smallVarint(): number {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new ProtoDecodeError('truncated varint');
+      const b = this.buf[this.pos++]!;
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (!Number.isSafeInteger(result)) throw new ProtoDecodeError('length or tag out of range');
+        return result;
+      }
+      mul *= 0x80;
+    }
+    throw new ProtoDecodeError('varint longer than 10 bytes');
+  }
+
+  take(n: number): Uint8Array {
+    if (n < 0 || this.pos + n > this.end) throw new ProtoDecodeError('length exceeds the remaining bytes');
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  skip(wire: number): void {
+    switch (wire) {
+      case WIRE_VARINT:
+        this.varint();
+        return;
+      case WIRE_I64:
+        this.take(8);
+        return;
+      case WIRE_LEN:
+        this.take(this.smallVarint());
+        return;
+      case WIRE_I32:
+        this.take(4);
+        return;
+      default:
+        throw new ProtoDecodeError(`illegal wire type ${wire}`);
+    }
+  }
+}
+
+// ---- encoding ----
+
+type Msg = Record<string, unknown>;
+
+function isZeroScalar(type: ScalarType, v: unknown): boolean {
+  if (v === undefined || v === null) return true;
+  switch (type) {
+    case 'string':
+      return v === '';
+    case 'bytes':
+      return (v as Uint8Array).length === 0;
+    case 'bool':
+      return v === false;
+    default:
+      return v === 0 || v === 0n;
+  }
+}
+
+function writeScalar(w: Writer, type: ScalarType, v: unknown): void {
+  switch (type) {
+    case 'string':
+      w.bytes(utf8Encoder.encode(v as string));
+      return;
+    case 'bytes':
+      w.bytes(v as Uint8Array);
+      return;
+    case 'bool':
+      w.byte(v ? 1 : 0);
+      return;
+    case 'int64':
+    case 'uint64':
+      w.varint64(BigInt(v as bigint | number));
+      return;
+    case 'int32':
+    case 'uint32': {
+      const n = Number(v);
+      if (n < 0) w.varint64(BigInt(n));
+      else w.uvarint(n);
+      return;
+    }
+    case 'sint32':
+    case 'sint64': {
+      const b = BigInt(v as bigint | number);
+      w.varint64(b >= 0n ? b << 1n : ((-b) << 1n) - 1n);
+      return;
+    }
+    case 'double': {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setFloat64(0, Number(v), true);
+      w.fixed(b);
+      return;
+    }
+    case 'float': {
+      const b = new Uint8Array(4);
+      new DataView(b.buffer).setFloat32(0, Number(v), true);
+      w.fixed(b);
+      return;
+    }
+    case 'fixed64':
+    case 'sfixed64': {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, BigInt(v as bigint)), true);
+      w.fixed(b);
+      return;
+    }
+    case 'fixed32':
+    case 'sfixed32': {
+      const b = new Uint8Array(4);
+      new DataView(b.buffer).setUint32(0, Number(v) >>> 0, true);
+      w.fixed(b);
+      return;
+    }
+  }
+}
+
+function writeValue(w: Writer, kind: ValueKind, v: unknown): void {
+  if (kind.kind === 'enum') writeScalar(w, 'int32', v);
+  else if (kind.kind === 'scalar') writeScalar(w, kind.type, v);
+  else w.bytes(encodePlan(kind.plan(), (v ?? {}) as Msg));
+}
+
+function compareKeys(a: unknown, b: unknown): number {
+  if (typeof a === 'string' && typeof b === 'string') return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  const x = BigInt(a as bigint | number);
+  const y = BigInt(b as bigint | number);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function encodePlan(plan: Plan, msg: Msg): Uint8Array {
+  const w = new Writer();
+  for (const f of plan.fields) {
+    const v = msg[f.name];
+    if (f.map) {
+      const entries = v instanceof Map ? [...v.entries()] : Object.entries((v ?? {}) as object);
+      entries.sort(([a], [b]) => compareKeys(a, b));
+      for (const [key, val] of entries) {
+        const e = new Writer();
+        e.tag(1, wireTypeOf(f.map.key));
+        writeScalar(e, f.map.key.type, f.map.key.type === 'string' ? key : key);
+        e.tag(2, wireTypeOf(f.value));
+        writeValue(e, f.value, val);
+        w.tag(f.id, WIRE_LEN);
+        w.bytes(e.result());
+      }
+    } else if (f.repeated) {
+      const list = (v ?? []) as unknown[];
+      if (list.length === 0) continue;
+      const wire = wireTypeOf(f.value);
+      if (wire !== WIRE_LEN) {
+        // proto3 packs repeated scalars
+        const p = new Writer();
+        for (const item of list) writeValue(p, f.value, item);
+        w.tag(f.id, WIRE_LEN);
+        w.bytes(p.result());
+      } else {
+        for (const item of list) {
+          w.tag(f.id, WIRE_LEN);
+          writeValue(w, f.value, item);
+        }
+      }
+    } else if (f.value.kind === 'message') {
+      if (v === undefined || v === null) {
+        if (!f.nonNullable) continue;
+      }
+      w.tag(f.id, WIRE_LEN);
+      writeValue(w, f.value, v);
+    } else {
+      const type = f.value.kind === 'enum' ? 'int32' : f.value.type;
+      if (isZeroScalar(type, v)) continue;
+      w.tag(f.id, wireTypeOf(f.value));
+      writeValue(w, f.value, v);
+    }
+  }
+  return w.result();
+}
+
+// ---- decoding ----
+
+/** Bytes fields that were on the wire with length 0 (Go keeps them non-nil; see isPresentEmpty). */
+const PRESENT_EMPTY = Symbol('relayminer.presentEmpty');
+
+function scalarDefault(type: ScalarType): unknown {
+  switch (type) {
+    case 'string':
+      return '';
+    case 'bytes':
+      return new Uint8Array(0);
+    case 'bool':
+      return false;
+    case 'int64':
+    case 'uint64':
+    case 'sint64':
+    case 'fixed64':
+    case 'sfixed64':
+      return 0n;
+    default:
+      return 0;
+  }
+}
+
+function defaultsFor(plan: Plan): Msg {
+  const msg: Msg = {};
+  for (const f of plan.fields) {
+    if (f.map) msg[f.name] = new Map();
+    else if (f.repeated) msg[f.name] = [];
+    else if (f.value.kind === 'message') {
+      if (f.nonNullable) msg[f.name] = defaultsFor(f.value.plan());
+    } else if (f.value.kind === 'enum') msg[f.name] = 0;
+    else msg[f.name] = scalarDefault(f.value.type);
+  }
+  return msg;
+}
+
+function readScalar(r: Reader, type: ScalarType): unknown {
+  switch (type) {
+    case 'string':
+      try {
+        return utf8Decoder.decode(r.take(r.smallVarint()));
+      } catch (err) {
+        if (err instanceof ProtoDecodeError) throw err;
+        throw new ProtoDecodeError('string field is not valid UTF-8');
+      }
+    case 'bytes':
+      return Uint8Array.from(r.take(r.smallVarint()));
+    case 'bool':
+      return r.varint() !== 0n;
+    case 'int64':
+      return BigInt.asIntN(64, r.varint());
+    case 'uint64':
+      return r.varint();
+    case 'int32':
+      return Number(BigInt.asIntN(32, r.varint()));
+    case 'uint32':
+      return Number(BigInt.asUintN(32, r.varint()));
+    case 'sint32':
+    case 'sint64': {
+      const u = r.varint();
+      const v = (u >> 1n) ^ -(u & 1n);
+      return type === 'sint32' ? Number(BigInt.asIntN(32, v)) : BigInt.asIntN(64, v);
+    }
+    case 'double':
+      return new DataView(r.take(8).slice().buffer).getFloat64(0, true);
+    case 'float':
+      return new DataView(r.take(4).slice().buffer).getFloat32(0, true);
+    case 'fixed64':
+      return new DataView(r.take(8).slice().buffer).getBigUint64(0, true);
+    case 'sfixed64':
+      return new DataView(r.take(8).slice().buffer).getBigInt64(0, true);
+    case 'fixed32':
+      return new DataView(r.take(4).slice().buffer).getUint32(0, true);
+    case 'sfixed32':
+      return new DataView(r.take(4).slice().buffer).getInt32(0, true);
+  }
+}
+
+function readValue(r: Reader, kind: ValueKind, into?: Msg): unknown {
+  if (kind.kind === 'enum') return readScalar(r, 'int32');
+  if (kind.kind === 'scalar') return readScalar(r, kind.type);
+  const len = r.smallVarint();
+  const sub = new Reader(r.buf, r.pos + len);
+  if (sub.end > r.end) throw new ProtoDecodeError('length exceeds the remaining bytes');
+  sub.pos = r.pos;
+  r.pos += len;
+  const plan = kind.plan();
+  const target = into ?? defaultsFor(plan);
+  decodeInto(plan, sub, target);
+  return target;
+}
+
+const MAX_DEPTH = 32;
+let depth = 0;
+
+function decodeInto(plan: Plan, r: Reader, msg: Msg): void {
+  if (++depth > MAX_DEPTH) {
+    depth = 0;
+    throw new ProtoDecodeError('message nesting too deep');
+  }
+  try {
+    while (r.pos < r.end) {
+      const tag = r.smallVarint();
+      const id = Math.floor(tag / 8);
+      const wire = tag % 8;
+      if (id === 0) throw new ProtoDecodeError('field number 0');
+      const f = plan.byId.get(id);
+      if (!f) {
+        r.skip(wire);
+        continue;
+      }
+      const expected = f.map ? WIRE_LEN : wireTypeOf(f.value);
+      if (f.map) {
+        if (wire !== WIRE_LEN) throw new ProtoDecodeError(`${plan.fullName}.${f.name}: wrong wire type ${wire}`);
+        const len = r.smallVarint();
+        const e = new Reader(r.buf, r.pos + len);
+        if (e.end > r.end) throw new ProtoDecodeError('length exceeds the remaining bytes');
+        e.pos = r.pos;
+        r.pos += len;
+        let key: unknown = scalarDefault(f.map.key.type);
+        let value: unknown = f.value.kind === 'message' ? defaultsFor(f.value.plan()) : f.value.kind === 'enum' ? 0 : scalarDefault(f.value.type);
+        while (e.pos < e.end) {
+          const etag = e.smallVarint();
+          if (etag >>> 3 === 1) key = readScalar(e, f.map.key.type);
+          else if (etag >>> 3 === 2) value = readValue(e, f.value);
+          else e.skip(etag & 7);
+        }
+        (msg[f.name] as Map<unknown, unknown>).set(key, value);
+      } else if (f.repeated) {
+        const list = msg[f.name] as unknown[];
+        if (wire === WIRE_LEN && expected !== WIRE_LEN) {
+          const len = r.smallVarint();
+          const p = new Reader(r.buf, r.pos + len);
+          if (p.end > r.end) throw new ProtoDecodeError('length exceeds the remaining bytes');
+          p.pos = r.pos;
+          r.pos += len;
+          while (p.pos < p.end) list.push(readValue(p, f.value));
+        } else if (wire === expected) {
+          list.push(readValue(r, f.value));
+        } else throw new ProtoDecodeError(`${plan.fullName}.${f.name}: wrong wire type ${wire}`);
+      } else {
+        if (wire !== expected) throw new ProtoDecodeError(`${plan.fullName}.${f.name}: wrong wire type ${wire}`);
+        if (f.value.kind === 'message') {
+          msg[f.name] = readValue(r, f.value, msg[f.name] as Msg | undefined);
+        } else {
+          const v = readValue(r, f.value);
+          msg[f.name] = v;
+          if (f.value.kind === 'scalar' && f.value.type === 'bytes') markPresentEmpty(msg, f.name, (v as Uint8Array).length === 0);
+        }
+      }
+    }
+  } finally {
+    depth--;
+  }
+}
+
+function markPresentEmpty(msg: Msg, name: string, empty: boolean): void {
+  const set = (msg as Record<symbol, Set<string> | undefined>)[PRESENT_EMPTY];
+  if (empty) {
+    if (set) set.add(name);
+    else Object.defineProperty(msg, PRESENT_EMPTY, { value: new Set([name]), enumerable: false });
+  } else set?.delete(name);
+}
+
+/**
+ * True when a decoded bytes field was on the wire with zero length. Go keeps such a field non-nil,
+ * which matters where the protocol tests for nil (RelayResponse.payload_hash).
+ */
+export function isPresentEmpty(msg: object, field: string): boolean {
+  return (msg as Record<symbol, Set<string> | undefined>)[PRESENT_EMPTY]?.has(field) ?? false;
+}
+
+// ---- public API ----
+
+export interface MessageCodec<T> {
+  readonly typeName: string;
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+/** Encoder and decoder for one message type, e.g. messageCodec<RelayRequest>('pocket.service.RelayRequest'). */
+export function messageCodec<T>(typeName: string): MessageCodec<T> {
+  let plan: Plan | undefined;
+  const get = () => (plan ??= planFor(typeName));
+  return {
+    typeName,
+    encode: (value: T) => encodePlan(get(), value as Msg),
+    decode: (bytes: Uint8Array) => {
+      const p = get();
+      const msg = defaultsFor(p);
+      depth = 0;
+      decodeInto(p, new Reader(bytes), msg);
+      return msg as T;
+    },
+  };
+}

@@ -1,0 +1,216 @@
+import t from 'tap';
+import { sha256 } from '@noble/hashes/sha2.js';
+import {
+  canonicalRelayRequestBytes,
+  ClaimCodec,
+  minedRelayBytes,
+  POKTHTTPRequestCodec,
+  POKTHTTPResponseCodec,
+  ProtoDecodeError,
+  relayRequestSignableBytes,
+  relayRequestSignableHash,
+  RelayRequestCodec,
+  RelayRequestMetadataCodec,
+  RelayResponseCodec,
+  relayResponseSignableBytes,
+  relayResponseSignableHash,
+  SessionHeaderCodec,
+  type RelayRequest,
+  type SessionHeader,
+} from '../../core/protocol/index.js';
+import { hex, loadShared, readSharedText, toHex } from '../helpers/vectors.js';
+
+interface RelayRequestVector {
+  id: string;
+  note: string;
+  fields: {
+    payload_hex?: string;
+    session_header?: Record<string, unknown> | null;
+    signature_hex?: string;
+    supplier_operator_address?: string;
+  };
+  session_header_bytes_hex?: string;
+  meta_bytes_hex: string;
+  marshaled_hex: string;
+  signable_bytes_hex: string;
+  signable_sha256_hex: string;
+  unmarshal_marshal_fixed_point: boolean;
+}
+
+interface RelayRequestFile {
+  relay_requests: RelayRequestVector[];
+  non_canonical_inputs: { note: string; input_hex: string; go_unmarshal_then_marshal_hex: string; signable_sha256_hex: string; input_is_fixed_point: boolean }[];
+}
+
+const FILE = 'vectors/ring/relay-request.json';
+
+/** int64 heights are JSON numbers in the file; take them from the text so ±2^63 stays exact. */
+function exactHeights(): Map<string, { start: bigint; end: bigint }> {
+  const text = readSharedText(FILE);
+  const out = new Map<string, { start: bigint; end: bigint }>();
+  for (const m of text.matchAll(/"id":\s*"(rr\d+)"[\s\S]*?"session_header":\s*(null|\{[^}]*\})/g)) {
+    const header = m[2]!;
+    const start = /"session_start_block_height":\s*(-?\d+)/.exec(header)?.[1];
+    const end = /"session_end_block_height":\s*(-?\d+)/.exec(header)?.[1];
+    if (start !== undefined && end !== undefined) out.set(m[1]!, { start: BigInt(start), end: BigInt(end) });
+  }
+  return out;
+}
+
+t.test('relay-request.json: every request encodes, signs and round-trips as Go does', async (t) => {
+  const file = loadShared<RelayRequestFile>(FILE);
+  const heights = exactHeights();
+  let checked = 0;
+  for (const v of file.relay_requests) {
+    const f = v.fields;
+    let header: SessionHeader | undefined;
+    if (f.session_header) {
+      const h = f.session_header as Record<string, string>;
+      const exact = heights.get(v.id);
+      header = {
+        application_address: h.application_address ?? '',
+        service_id: h.service_id ?? '',
+        session_id: h.session_id ?? '',
+        session_start_block_height: exact?.start ?? 0n,
+        session_end_block_height: exact?.end ?? 0n,
+      };
+    }
+    const req: RelayRequest = {
+      meta: {
+        session_header: header,
+        signature: f.signature_hex ? hex(f.signature_hex) : new Uint8Array(0),
+        supplier_operator_address: f.supplier_operator_address ?? '',
+      },
+      payload: f.payload_hex ? hex(f.payload_hex) : new Uint8Array(0),
+    };
+    const label = `${v.id} (${v.note.slice(0, 50)})`;
+    if (v.session_header_bytes_hex !== undefined && header) t.equal(toHex(SessionHeaderCodec.encode(header)), v.session_header_bytes_hex, `${label}: header bytes`);
+    t.equal(toHex(RelayRequestMetadataCodec.encode(req.meta)), v.meta_bytes_hex, `${label}: meta bytes`);
+    t.equal(toHex(RelayRequestCodec.encode(req)), v.marshaled_hex, `${label}: marshaled`);
+    t.equal(toHex(relayRequestSignableBytes(req)), v.signable_bytes_hex, `${label}: signable bytes`);
+    t.equal(toHex(relayRequestSignableHash(req)), v.signable_sha256_hex, `${label}: signable sha256`);
+    const decoded = RelayRequestCodec.decode(hex(v.marshaled_hex));
+    t.equal(toHex(RelayRequestCodec.encode(decoded)), v.marshaled_hex, `${label}: decode → encode is a fixed point`);
+    t.equal(toHex(relayRequestSignableHash(decoded)), v.signable_sha256_hex, `${label}: signable hash after decoding`);
+    checked++;
+  }
+  t.equal(checked, file.relay_requests.length);
+  t.comment(`relay-request.json: ${checked} relay requests checked`);
+});
+
+t.test('relay-request.json: non-canonical inputs come out as Go\'s canonical bytes', async (t) => {
+  const file = loadShared<RelayRequestFile>(FILE);
+  for (const v of file.non_canonical_inputs) {
+    const canonical = canonicalRelayRequestBytes(hex(v.input_hex));
+    t.equal(toHex(canonical), v.go_unmarshal_then_marshal_hex, v.note);
+    t.equal(toHex(relayRequestSignableHash(RelayRequestCodec.decode(hex(v.input_hex)))), v.signable_sha256_hex, `${v.note}: signable hash`);
+    t.equal(toHex(canonical) === v.input_hex, v.input_is_fixed_point, `${v.note}: fixed point or not`);
+  }
+  t.comment(`relay-request.json: ${file.non_canonical_inputs.length} non-canonical inputs checked`);
+});
+
+t.test('§11.3: signable bytes of relay fixture minable[0] re-encode and hash as computed', async (t) => {
+  const reqSignable = hex('0a760a450a2d636f736d6f733163346c30677467327337396d6b336b337476657671756165376a6d3465346d617838643664381204737663311a0a73657373696f6e5f6964200128021a2d636f736d6f733179796c647878667732743361706a70723573763366686b6b78657574747a37676c6b7130326b');
+  t.equal(toHex(sha256(reqSignable)), '02f7dc8bba30fe5e5f44f11d232cf4b42027c5c9f49a2e975c8a3dcb7046ef7e');
+  const req = RelayRequestCodec.decode(reqSignable);
+  t.equal(req.meta.session_header?.service_id, 'svc1');
+  t.equal(req.meta.session_header?.session_start_block_height, 1n);
+  t.equal(toHex(relayRequestSignableHash(req)), '02f7dc8bba30fe5e5f44f11d232cf4b42027c5c9f49a2e975c8a3dcb7046ef7e');
+
+  const resSignable = hex('0a470a450a2d636f736d6f733163346c30677467327337396d6b336b337476657671756165376a6d3465346d617838643664381204737663311a0a73657373696f6e5f6964200128022220d82cd033a9e31d483c8645ef02fb431231d38f45325f4c84fbfedf2547f25afb');
+  const res = RelayResponseCodec.decode(resSignable);
+  t.equal(toHex(res.payload_hash), 'd82cd033a9e31d483c8645ef02fb431231d38f45325f4c84fbfedf2547f25afb');
+  t.equal(toHex(relayResponseSignableHash(res)), '85277ba770dad449843742cc909eeb6e075bbb6c5e96f6ffbc484dd17c876f15');
+  // With a payload and a signature present, both are left out of the signable bytes.
+  const signed = { ...res, payload: Uint8Array.from([1, 2, 3]), meta: { ...res.meta, supplier_operator_signature: new Uint8Array(64).fill(7) } };
+  t.equal(toHex(relayResponseSignableBytes(signed)), toHex(resSignable));
+});
+
+t.test('RelayResponse: fields by number, payload_hash nil-ness as Go sees it', async (t) => {
+  const header: SessionHeader = { application_address: 'a', service_id: 's', session_id: 'id', session_start_block_height: 1n, session_end_block_height: 2n };
+  const res = {
+    meta: { session_header: header, supplier_operator_signature: new Uint8Array(0) },
+    payload: Uint8Array.from([0xaa]),
+    payload_hash: Uint8Array.from([0xbb]),
+    relay_miner_error: { codespace: 'relayer_proxy', code: 7, description: '', message: '' },
+  };
+  const bytes = RelayResponseCodec.encode(res);
+  // meta (1), payload (2), relay_miner_error (3), payload_hash (4): ascending although 4 is declared first.
+  const tags = [];
+  for (let i = 0; i < bytes.length; ) {
+    tags.push(bytes[i]! >> 3);
+    const len = bytes[i + 1]!;
+    i += 2 + len;
+  }
+  t.same(tags, [1, 2, 3, 4]);
+  // No payload_hash: the payload is signed. A payload_hash present with zero length: Go treats it as set.
+  const noHash = RelayResponseCodec.decode(RelayResponseCodec.encode({ ...res, payload_hash: new Uint8Array(0) }));
+  t.match(toHex(relayResponseSignableBytes(noHash)), /1201aa/, 'payload kept');
+  const emptyHashOnWire = Uint8Array.from([...RelayResponseCodec.encode({ ...res, payload_hash: new Uint8Array(0) }), 0x22, 0x00]);
+  const presentEmpty = RelayResponseCodec.decode(emptyHashOnWire);
+  t.equal(presentEmpty.payload_hash.length, 0);
+  t.notMatch(toHex(relayResponseSignableBytes(presentEmpty)), /1201aa/, 'payload dropped: field 4 was present');
+});
+
+t.test('mined relay bytes drop the response payload and keep the request payload', async (t) => {
+  const file = loadShared<RelayRequestFile>(FILE);
+  const req = RelayRequestCodec.decode(hex(file.relay_requests[0]!.marshaled_hex));
+  const res = { meta: { session_header: req.meta.session_header, supplier_operator_signature: new Uint8Array(64).fill(1) }, payload: Uint8Array.from([9, 9, 9]), payload_hash: sha256(Uint8Array.from([9, 9, 9])) };
+  const mined = minedRelayBytes(req, res);
+  const reqBytes = RelayRequestCodec.encode(req);
+  const resBytes = RelayResponseCodec.encode({ ...res, payload: new Uint8Array(0) });
+  const expected = Uint8Array.from([0x0a, ...varint(reqBytes.length), ...reqBytes, 0x12, ...varint(resBytes.length), ...resBytes]);
+  t.equal(toHex(mined), toHex(expected));
+  t.notMatch(toHex(mined), /1203090909/, 'response payload absent');
+});
+
+function varint(n: number): number[] {
+  const out = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return out;
+}
+
+t.test('POKTHTTP envelopes: deterministic map order; Claim encoding', async (t) => {
+  const req = {
+    method: 'POST',
+    header: new Map([
+      ['Content-Type', { key: 'Content-Type', values: ['application/json'] }],
+      ['Accept', { key: 'Accept', values: ['*/*'] }],
+    ]),
+    url: '/v1?x=1',
+    body_bz: new TextEncoder().encode('{}'),
+  };
+  const bytes = POKTHTTPRequestCodec.encode(req);
+  const text = Buffer.from(bytes).toString('latin1');
+  t.ok(text.indexOf('Accept') < text.indexOf('Content-Type'), 'map entries sorted by key');
+  const back = POKTHTTPRequestCodec.decode(bytes);
+  t.same([...back.header.keys()], ['Accept', 'Content-Type']);
+  t.equal(back.url, '/v1?x=1');
+  const res = POKTHTTPResponseCodec.decode(POKTHTTPResponseCodec.encode({ status_code: 200, header: new Map(), body_bz: Uint8Array.from([1]) }));
+  t.equal(res.status_code, 200);
+  // Claim with proof_validation_status 0 omits field 4 (the form the proof requirement hashes).
+  const claim = ClaimCodec.encode({ supplier_operator_address: 'x', session_header: undefined, root_hash: Uint8Array.from([1]), proof_validation_status: 0 });
+  t.equal(toHex(claim), '0a01781a0101');
+  t.equal(toHex(ClaimCodec.encode({ supplier_operator_address: 'x', root_hash: Uint8Array.from([1]), proof_validation_status: 1 })), '0a01781a01012001');
+});
+
+t.test('malformed input is a ProtoDecodeError, never a crash', async (t) => {
+  const cases: [string, string][] = [
+    ['0a', 'truncated length'],
+    ['0a05', 'length past the end'],
+    ['12ffffffffffffffffffff01', 'varint longer than 10 bytes'],
+    ['0b', 'illegal wire type (group)'],
+    ['08', 'wrong wire type for meta'],
+    ['0a0412020a', 'nested truncation'],
+    ['0a070a050a030a01ff', 'session header with an invalid UTF-8 application address'],
+  ];
+  for (const [input, why] of cases) {
+    t.throws(() => RelayRequestCodec.decode(hex(input)), ProtoDecodeError, why);
+  }
+  t.doesNotThrow(() => RelayRequestCodec.decode(new Uint8Array(0)), 'empty input is an empty message');
+  t.equal(toHex(RelayRequestCodec.encode(RelayRequestCodec.decode(new Uint8Array(0)))), '0a00', 'non-nullable meta emitted');
+});
