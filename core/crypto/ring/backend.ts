@@ -1,0 +1,20 @@
+/**
+ * The elliptic-curve work of ring signatures, behind one interface so a native backend can replace
+ * the pure-JS one. Points are 33-byte compressed SEC1, already validated by the caller.
+ */
+export interface RingCurveBackend {
+  readonly name: string;
+  /**
+   * a·A + b·B (A = null means the generator G), encoded compressed. The point at infinity encodes
+   * as 0x02 followed by 32 zero bytes, which is what go-dleq's Encode produces for it.
+   */
+  linearCombination(a: bigint, A: Uint8Array | null, b: bigint, B: Uint8Array): Uint8Array;
+  /** x·A (A = null means G), compressed; infinity encoded as above. */
+  multiply(x: bigint, A: Uint8Array | null): Uint8Array;
+}
+
+export const INFINITY_ENCODING = (() => {
+  const b = new Uint8Array(33);
+  b[0] = 0x02;
+  return b;
+})();

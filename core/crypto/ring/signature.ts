@@ -1,0 +1,210 @@
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { INFINITY_ENCODING, type RingCurveBackend } from './backend.js';
+import { NobleRingBackend } from './backend-noble.js';
+import { bigIntTo32, bytesToBigInt, CURVE_ORDER, hashToCurve, hashToScalar } from './hash.js';
+
+/**
+ * Linkable ring signatures exactly as pokt-network/ring-go (782cc69) over go-dleq's secp256k1 backend
+ * (spec/protocol.md §4.1). Wire form: u32_be(n) ‖ c (32) ‖ key image (33) ‖ n × (s_i (32) ‖ P_i (33)).
+ */
+
+export interface RingSignature {
+  c: bigint;
+  keyImage: Uint8Array;
+  s: bigint[];
+  /** Compressed ring members in signature order. */
+  ring: Uint8Array[];
+}
+
+const SCALAR = 32;
+const POINT = 33;
+
+/** Parses like ring-go's Deserialize; null wherever ring-go returns an error or panics. Never throws. */
+export function deserializeRingSignature(sig: Uint8Array): RingSignature | null {
+  if (sig.length < 4) return null; // ring-go panics on the size header
+  const size = new DataView(sig.buffer, sig.byteOffset, sig.byteLength).getUint32(0, false);
+  if (size === 0) return null; // ring-go panics on c[0] of an empty ring
+  if (sig.length < 4 + SCALAR + POINT + size * (SCALAR + POINT)) return null;
+  let o = 4;
+  const c = bytesToBigInt(sig.subarray(o, o + SCALAR)) % CURVE_ORDER; // DecodeToScalar reduces mod N
+  o += SCALAR;
+  const keyImage = sig.slice(o, o + POINT);
+  if (!isValidCompressedPoint(keyImage)) return null;
+  o += POINT;
+  const s: bigint[] = [];
+  const ring: Uint8Array[] = [];
+  for (let i = 0; i < size; i++) {
+    s.push(bytesToBigInt(sig.subarray(o, o + SCALAR)) % CURVE_ORDER);
+    o += SCALAR;
+    const p = sig.slice(o, o + POINT);
+    if (!isValidCompressedPoint(p)) return null;
+    ring.push(p);
+    o += POINT;
+  }
+  return { c, keyImage, s, ring }; // trailing bytes are ignored, as ring-go does
+}
+
+export function serializeRingSignature(sig: RingSignature): Uint8Array {
+  const out = new Uint8Array(4 + SCALAR + POINT + sig.ring.length * (SCALAR + POINT));
+  new DataView(out.buffer).setUint32(0, sig.ring.length, false);
+  out.set(bigIntTo32(sig.c), 4);
+  out.set(sig.keyImage, 4 + SCALAR);
+  let o = 4 + SCALAR + POINT;
+  for (let i = 0; i < sig.ring.length; i++) {
+    out.set(bigIntTo32(sig.s[i]!), o);
+    out.set(sig.ring[i]!, o + SCALAR);
+    o += SCALAR + POINT;
+  }
+  return out;
+}
+
+const validPoints = new Map<string, boolean>();
+
+/** 33-byte SEC1 compressed, x < p, on the curve (decred ParsePubKey). */
+export function isValidCompressedPoint(b: Uint8Array): boolean {
+  if (b.length !== POINT || (b[0] !== 0x02 && b[0] !== 0x03)) return false;
+  const key = Buffer.from(b).toString('hex');
+  const known = validPoints.get(key);
+  if (known !== undefined) return known;
+  let ok: boolean;
+  try {
+    secp256k1.Point.fromBytes(b).assertValidity();
+    ok = true;
+  } catch {
+    ok = false;
+  }
+  if (validPoints.size > 8192) validPoints.clear();
+  validPoints.set(key, ok);
+  return ok;
+}
+
+const hpCache = new Map<string, Uint8Array | null>();
+
+function cachedHashToCurve(p: Uint8Array): Uint8Array | null {
+  const key = Buffer.from(p).toString('hex');
+  let h = hpCache.get(key);
+  if (h === undefined) {
+    h = hashToCurve(p);
+    if (hpCache.size > 8192) hpCache.clear();
+    hpCache.set(key, h);
+  }
+  return h;
+}
+
+function challenge(m: Uint8Array, l: Uint8Array, r: Uint8Array): bigint | null {
+  const buf = new Uint8Array(32 + POINT + POINT);
+  buf.set(m, 0);
+  buf.set(l, 32);
+  buf.set(r, 32 + POINT);
+  return hashToScalar(buf);
+}
+
+let defaultBackend: RingCurveBackend = new NobleRingBackend();
+
+export function setDefaultRingBackend(backend: RingCurveBackend): void {
+  defaultBackend = backend;
+}
+
+export function defaultRingBackend(): RingCurveBackend {
+  return defaultBackend;
+}
+
+/** ring-go RingSig.Verify on a parsed signature; false where ring-go returns false or panics. */
+export function verifyParsedRingSignature(msg: Uint8Array, sig: RingSignature, backend = defaultBackend): boolean {
+  if (msg.length !== 32) return false;
+  let c = sig.c;
+  for (let i = 0; i < sig.ring.length; i++) {
+    const hp = cachedHashToCurve(sig.ring[i]!);
+    if (!hp) return false;
+    const l = backend.linearCombination(sig.s[i]!, null, c, sig.ring[i]!);
+    const r = backend.linearCombination(sig.s[i]!, hp, c, sig.keyImage);
+    const next = challenge(msg, l, r);
+    if (next === null) return false;
+    c = next;
+  }
+  return c === sig.c;
+}
+
+/** Deserialize and verify; false for anything malformed. Never throws. */
+export function ringVerify(msg: Uint8Array, signature: Uint8Array, backend = defaultBackend): boolean {
+  try {
+    const sig = deserializeRingSignature(signature);
+    return sig !== null && verifyParsedRingSignature(msg, sig, backend);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The relayer's membership rule (poktroll VerifyRelayRequestSignature): every key in the signature's
+ * ring is one of the expected ring's keys. Ring size and order are not compared.
+ */
+export function ringMembersAllowed(sig: RingSignature, expectedRing: readonly Uint8Array[]): boolean {
+  const allowed = new Set(expectedRing.map((k) => Buffer.from(k).toString('hex')));
+  return sig.ring.every((k) => allowed.has(Buffer.from(k).toString('hex')));
+}
+
+function randomScalar(): bigint {
+  for (;;) {
+    const v = bytesToBigInt(crypto.getRandomValues(new Uint8Array(32)));
+    if (v > 0n && v < CURVE_ORDER) return v;
+  }
+}
+
+/**
+ * ring-go Sign: a signature any ring-go verifier accepts. Nonces are random; a chain that would make
+ * Go's hashToScalar panic is retried with fresh nonces.
+ */
+export function ringSign(msg: Uint8Array, ringPubKeys: readonly Uint8Array[], privateKey: Uint8Array, backend = defaultBackend): Uint8Array {
+  if (msg.length !== 32) throw new RangeError('ring signature message must be 32 bytes');
+  if (ringPubKeys.length < 2) throw new RangeError('size of ring less than two');
+  const x = bytesToBigInt(privateKey);
+  if (x === 0n || x >= CURVE_ORDER) throw new RangeError('private key is not a valid scalar');
+  const pub = backend.multiply(x, null);
+  const ring = ringPubKeys.map((k) => Uint8Array.from(k));
+  const me = ring.findIndex((k) => Buffer.compare(k, pub) === 0);
+  if (me < 0) throw new Error('failed to find given key in public key set');
+  if (new Set(ring.map((k) => Buffer.from(k).toString('hex'))).size !== ring.length) throw new Error('duplicate public keys in ring');
+  for (const k of ring) if (!isValidCompressedPoint(k)) throw new Error('ring member is not a valid compressed point');
+  const hpMe = cachedHashToCurve(pub);
+  if (!hpMe) throw new Error('hash to curve failed for the signer key');
+  const keyImage = backend.multiply(x, hpMe);
+  const n = ring.length;
+
+  for (;;) {
+    const c = new Array<bigint>(n);
+    const s = new Array<bigint>(n);
+    const u = randomScalar();
+    let next = challenge(msg, backend.multiply(u, null), backend.multiply(u, hpMe));
+    if (next === null) continue;
+    c[(me + 1) % n] = next;
+    let failed = false;
+    for (let k = 1; k < n; k++) {
+      const i = (me + k) % n;
+      s[i] = randomScalar();
+      const hp = cachedHashToCurve(ring[i]!);
+      if (!hp) throw new Error('hash to curve failed for a ring member');
+      const l = backend.linearCombination(s[i]!, null, c[i]!, ring[i]!);
+      const r = backend.linearCombination(s[i]!, hp, c[i]!, keyImage);
+      next = challenge(msg, l, r);
+      if (next === null) {
+        failed = true;
+        break;
+      }
+      c[(i + 1) % n] = next;
+    }
+    if (failed) continue;
+    s[me] = (((u - c[me]! * x) % CURVE_ORDER) + CURVE_ORDER) % CURVE_ORDER;
+    return serializeRingSignature({ c: c[0]!, keyImage, s, ring });
+  }
+}
+
+/** The key image I = x·H_p(x·G) of a private key: the same for every signature it makes. */
+export function keyImage(privateKey: Uint8Array, backend = defaultBackend): Uint8Array {
+  const x = bytesToBigInt(privateKey);
+  const hp = cachedHashToCurve(backend.multiply(x, null));
+  if (!hp) throw new Error('hash to curve failed');
+  return backend.multiply(x, hp);
+}
+
+export { INFINITY_ENCODING };

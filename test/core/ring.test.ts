@@ -1,0 +1,150 @@
+import t from 'tap';
+import { sha3_256, sha3_512 } from '@noble/hashes/sha3.js';
+import {
+  deserializeRingSignature,
+  hashToCurve,
+  hashToScalar,
+  hashToScalarCanonical,
+  keyImage,
+  NobleRingBackend,
+  ringMembersAllowed,
+  ringSign,
+  ringVerify,
+  type RingCurveBackend,
+} from '../../core/crypto/ring/index.js';
+import { addressFromPrivateKey, publicKeyFromPrivateKey } from '../../core/crypto/address.js';
+import { hex, loadShared, toHex } from '../helpers/vectors.js';
+
+/** Every backend must give identical results on every vector. */
+const BACKENDS: RingCurveBackend[] = [new NobleRingBackend()];
+
+const scalarHex = (v: bigint) => v.toString(16).padStart(64, '0');
+
+interface Primitives {
+  sha3_kat: { input_ascii: string; sha3_256_hex: string; sha3_512_hex: string }[];
+  hash_to_scalar: { input_hex: string; output_hex: string; canonical_output_hex: string; short_bytes: number }[];
+  hash_to_curve: { pubkey_hex: string; hp_hex: string }[];
+  key_images: { priv_hex: string; pubkey_hex: string; hp_hex: string; key_image_hex: string }[];
+  pubkeys: { priv_hex: string; pubkey_hex: string; address: string }[];
+  scalar_encoding: { value_hex: string; wire_hex: string }[];
+}
+
+t.test('primitives.json: SHA3, hashToScalar (left-align quirk), hash-to-curve, key images, addresses', async (t) => {
+  const p = loadShared<Primitives>('vectors/ring/primitives.json');
+  for (const k of p.sha3_kat) {
+    const input = new TextEncoder().encode(k.input_ascii);
+    t.equal(toHex(sha3_256(input)), k.sha3_256_hex);
+    t.equal(toHex(sha3_512(input)), k.sha3_512_hex);
+  }
+  let short = 0;
+  for (const v of p.hash_to_scalar) {
+    const out = hashToScalar(hex(v.input_hex));
+    t.equal(out === null ? 'panic' : scalarHex(out), v.output_hex, `hashToScalar(${v.input_hex.slice(0, 16)}…)`);
+    t.equal(scalarHex(hashToScalarCanonical(hex(v.input_hex))), v.canonical_output_hex);
+    if (v.short_bytes > 0) short++;
+  }
+  for (const v of p.hash_to_curve) t.equal(toHex(hashToCurve(hex(v.pubkey_hex))!), v.hp_hex, `H_p(${v.pubkey_hex.slice(0, 12)}…)`);
+  for (const b of BACKENDS) {
+    for (const v of p.key_images) {
+      t.equal(toHex(publicKeyFromPrivateKey(hex(v.priv_hex))), v.pubkey_hex);
+      t.equal(toHex(hashToCurve(hex(v.pubkey_hex))!), v.hp_hex);
+      t.equal(toHex(keyImage(hex(v.priv_hex), b)), v.key_image_hex, `${b.name}: key image of ${v.pubkey_hex.slice(0, 12)}…`);
+    }
+  }
+  for (const v of p.pubkeys) {
+    t.equal(toHex(publicKeyFromPrivateKey(hex(v.priv_hex))), v.pubkey_hex);
+    t.equal(addressFromPrivateKey(hex(v.priv_hex)), v.address);
+  }
+  t.ok(short >= 61, `${short} short reductions exercised`);
+  t.comment(`primitives.json: ${p.hash_to_scalar.length} hashToScalar (${short} short), ${p.hash_to_curve.length} hash-to-curve, ${p.key_images.length} key images, ${p.pubkeys.length} pubkeys checked`);
+});
+
+interface SignedVector {
+  id: string;
+  msg_hex: string;
+  ring_pubkeys_hex: string[];
+  key_image_hex: string;
+  sig_hex: string;
+  quirk_hit: boolean;
+}
+
+t.test('go-signed.json: every signature real ring-go made is accepted, by every backend', async (t) => {
+  const { vectors } = loadShared<{ vectors: SignedVector[] }>('vectors/ring/go-signed.json');
+  for (const b of BACKENDS) {
+    let accepted = 0;
+    let quirk = 0;
+    for (const v of vectors) {
+      const ok = ringVerify(hex(v.msg_hex), hex(v.sig_hex), b);
+      if (ok) accepted++;
+      else t.fail(`${b.name}: ${v.id} rejected`);
+      if (v.quirk_hit) quirk++;
+      const parsed = deserializeRingSignature(hex(v.sig_hex))!;
+      if (toHex(parsed.keyImage) !== v.key_image_hex || parsed.ring.map(toHex).join() !== v.ring_pubkeys_hex.join()) t.fail(`${v.id}: parsed fields differ`);
+    }
+    t.equal(accepted, vectors.length, `${b.name}: ${accepted}/${vectors.length} accepted, ${quirk} of them need the left-align quirk`);
+  }
+});
+
+interface RejectedVector {
+  id: string;
+  category: string;
+  ringgo_stage: string;
+  msg_hex: string;
+  sig_hex: string;
+}
+
+t.test('rejected.json: everything ring-go refuses (or panics on) is refused, without throwing', async (t) => {
+  const { vectors } = loadShared<{ vectors: RejectedVector[] }>('vectors/ring/rejected.json');
+  for (const b of BACKENDS) {
+    let refused = 0;
+    for (const v of vectors) {
+      let ok: boolean;
+      try {
+        ok = ringVerify(hex(v.msg_hex), hex(v.sig_hex), b);
+      } catch (err) {
+        t.fail(`${v.id} threw: ${(err as Error).message}`);
+        continue;
+      }
+      if (!ok) refused++;
+      else t.fail(`${b.name}: ${v.id} (${v.category}/${v.ringgo_stage}) accepted`);
+    }
+    t.equal(refused, vectors.length, `${b.name}: ${refused}/${vectors.length} refused`);
+  }
+});
+
+t.test('edge-accepted.json: everything ring-go accepts is accepted', async (t) => {
+  const { vectors } = loadShared<{ vectors: { id: string; category: string; msg_hex: string; sig_hex: string }[] }>('vectors/ring/edge-accepted.json');
+  for (const b of BACKENDS) {
+    const accepted = vectors.filter((v) => ringVerify(hex(v.msg_hex), hex(v.sig_hex), b));
+    t.equal(accepted.length, vectors.length, `${b.name}: ${accepted.length}/${vectors.length} accepted`);
+    t.same(
+      vectors.filter((v) => !accepted.includes(v)).map((v) => `${v.id}:${v.category}`),
+      [],
+    );
+  }
+});
+
+t.test('signing: a signature over a 2- and 3-member ring verifies, binds the message, and has a stable key image', async (t) => {
+  const app = hex('2d00ef074d9b51e46886dc9a1df11e7b986611d0f336bdcf1f0adce3e037ec0a');
+  const gw = hex('cf09805c952fa999e9a63a9f434147b0a5abfd10f268879694c6b5a70e1ae177');
+  const other = hex('60c6cbe6b5011807d6486f351cbde6f964356df1d0bc1b04f8589cead5ab5206');
+  const ring = [app, gw].map((k) => publicKeyFromPrivateKey(k));
+  const msg = sha3_256(new TextEncoder().encode('relay'));
+  for (const b of BACKENDS) {
+    const sig = ringSign(msg, ring, gw, b);
+    t.equal(sig.length, 69 + 65 * 2);
+    t.ok(ringVerify(msg, sig, b), `${b.name}: verifies`);
+    const wrong = Uint8Array.from(msg);
+    wrong[0]! ^= 1;
+    t.notOk(ringVerify(wrong, sig, b), 'another message does not');
+    const parsed = deserializeRingSignature(sig)!;
+    t.equal(toHex(parsed.keyImage), toHex(keyImage(gw, b)), 'key image of the signer');
+    t.ok(ringMembersAllowed(parsed, ring), 'members of the expected ring');
+    t.notOk(ringMembersAllowed(parsed, [ring[0]!]), 'a ring missing the signer key refuses it');
+    const three = [...ring, publicKeyFromPrivateKey(other)];
+    t.ok(ringVerify(msg, ringSign(msg, three, other, b), b), '3-member ring');
+  }
+  t.throws(() => ringSign(msg, [ring[0]!], app), /less than two/);
+  t.throws(() => ringSign(msg, [ring[1]!, publicKeyFromPrivateKey(other)], app), /failed to find given key/);
+  t.notOk(ringVerify(msg.subarray(0, 31), new Uint8Array(199)), 'short message');
+});
