@@ -66,3 +66,46 @@ export { SupplierKey } from './crypto/supplier-key.js';
 
 // runtime
 export { Runtime, type RuntimeOptions, type ShutdownStep } from './runtime/runtime.js';
+
+// protocol: messages, canonical encoding, relay hashing
+export * from './protocol/index.js';
+
+// crypto: ring signatures, supplier signatures, placeholder ring key
+export {
+  ringSign,
+  ringVerify,
+  deserializeRingSignature,
+  serializeRingSignature,
+  verifyParsedRingSignature,
+  ringMembersAllowed,
+  keyImage,
+  hashToScalar,
+  hashToCurve,
+  setDefaultRingBackend,
+  defaultRingBackend,
+  NobleRingBackend,
+  type RingSignature,
+  type RingCurveBackend,
+} from './crypto/ring/index.js';
+export { signSupplierResponse, verifySupplierResponse } from './crypto/supplier-signature.js';
+export { PLACEHOLDER_RING_ADDRESS, PLACEHOLDER_RING_PUBLIC_KEY, genPrivKeyFromSecret } from './crypto/placeholder-ring-key.js';
+
+// sum trie
+export {
+  SparseMerkleSumTrie,
+  KeyNotFoundError,
+  compactClosestProof,
+  decompactClosestProof,
+  encodeCompactClosestProof,
+  decodeCompactClosestProof,
+  verifyClosestProof,
+  verifyClosestProofBytes,
+  valueOfClosestLeaf,
+  GobError,
+  BadProofError,
+  type ClosestProof,
+  type CompactClosestProof,
+} from './smst/index.js';
+
+// session math
+export * from './session/index.js';
