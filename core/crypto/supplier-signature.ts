@@ -1,20 +1,35 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { nativeSecp256k1 } from './native-secp256k1.js';
 
 /**
  * The supplier's signature on a RelayResponse (spec/protocol.md §4.2), as cosmos-sdk secp256k1 signs:
  * ECDSA over SHA-256(signableHash) — the signable bytes hashed twice in all — with an RFC 6979 nonce,
- * low-S, encoded as 64 bytes r‖s.
+ * low-S, encoded as 64 bytes r‖s. libsecp256k1 when its binary loads (it signs low-S with RFC 6979 and
+ * verifies only low-S), @noble otherwise: the same bytes either way (tests check both).
  */
-export function signSupplierResponse(signableHash: Uint8Array, privateKey: Uint8Array): Uint8Array {
-  return secp256k1.sign(sha256(signableHash), privateKey, { prehash: false, lowS: true });
+export type SignatureBackend = 'native' | 'noble';
+
+export const supplierSignatureBackend: SignatureBackend = nativeSecp256k1 ? 'native' : 'noble';
+
+export function signSupplierResponse(signableHash: Uint8Array, privateKey: Uint8Array, backend = supplierSignatureBackend): Uint8Array {
+  const digest = sha256(signableHash);
+  if (backend === 'native' && nativeSecp256k1) return Uint8Array.from(nativeSecp256k1.ecdsaSign(digest, privateKey).signature);
+  return secp256k1.sign(digest, privateKey, { prehash: false, lowS: true });
 }
 
 /** False for anything but a 64-byte low-S signature of SHA-256(signableHash) by this key. Never throws. */
-export function verifySupplierResponse(signableHash: Uint8Array, signature: Uint8Array, compressedPublicKey: Uint8Array): boolean {
+export function verifySupplierResponse(
+  signableHash: Uint8Array,
+  signature: Uint8Array,
+  compressedPublicKey: Uint8Array,
+  backend = supplierSignatureBackend,
+): boolean {
   if (signature.length !== 64) return false;
   try {
-    return secp256k1.verify(signature, sha256(signableHash), compressedPublicKey, { prehash: false, lowS: true });
+    const digest = sha256(signableHash);
+    if (backend === 'native' && nativeSecp256k1) return nativeSecp256k1.ecdsaVerify(signature, digest, compressedPublicKey);
+    return secp256k1.verify(signature, digest, compressedPublicKey, { prehash: false, lowS: true });
   } catch {
     return false;
   }

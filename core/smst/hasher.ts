@@ -51,8 +51,10 @@ export function u64be(v: bigint): Uint8Array {
 
 /** H(encoding) ‖ encoding[-16:]: the digest of a leaf or inner encoding. */
 export function digestOfEncoding(encoding: Uint8Array): Uint8Array {
-  const out = new Uint8Array(DIGEST_SIZE);
-  out.set(sha256(encoding), 0);
+  // Buffer.allocUnsafe takes small buffers from a shared pool: far cheaper than new Uint8Array on
+  // this hot path (every node of every session trie).
+  const out = Buffer.allocUnsafe(DIGEST_SIZE);
+  out.set(hash('sha256', encoding, 'buffer'), 0);
   out.set(encoding.subarray(encoding.length - 16), 32);
   return out;
 }
@@ -75,21 +77,47 @@ export function encodeLeaf(path: Uint8Array, data: Uint8Array): Uint8Array {
   return out;
 }
 
-export function encodeInner(left: Uint8Array, right: Uint8Array): Uint8Array {
-  const out = new Uint8Array(1 + 2 * DIGEST_SIZE + 16);
+/** out[o..o+8) = a[ao..ao+8) + b[bo..bo+8) mod 2^64, big-endian, in 32-bit halves (no BigInt). */
+function addU64(out: Uint8Array, o: number, a: Uint8Array, ao: number, b: Uint8Array, bo: number): void {
+  const alo = ((a[ao + 4]! << 24) | (a[ao + 5]! << 16) | (a[ao + 6]! << 8) | a[ao + 7]!) >>> 0;
+  const blo = ((b[bo + 4]! << 24) | (b[bo + 5]! << 16) | (b[bo + 6]! << 8) | b[bo + 7]!) >>> 0;
+  const ahi = ((a[ao]! << 24) | (a[ao + 1]! << 16) | (a[ao + 2]! << 8) | a[ao + 3]!) >>> 0;
+  const bhi = ((b[bo]! << 24) | (b[bo + 1]! << 16) | (b[bo + 2]! << 8) | b[bo + 3]!) >>> 0;
+  const lo = alo + blo;
+  const hi = (ahi + bhi + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+  const l = lo >>> 0;
+  out[o] = hi >>> 24;
+  out[o + 1] = (hi >>> 16) & 0xff;
+  out[o + 2] = (hi >>> 8) & 0xff;
+  out[o + 3] = hi & 0xff;
+  out[o + 4] = l >>> 24;
+  out[o + 5] = (l >>> 16) & 0xff;
+  out[o + 6] = (l >>> 8) & 0xff;
+  out[o + 7] = l & 0xff;
+}
+
+const INNER_SIZE = 1 + 2 * DIGEST_SIZE + 16;
+
+function writeInner(out: Uint8Array, left: Uint8Array, right: Uint8Array): void {
   out[0] = INNER_PREFIX;
   out.set(left, 1);
   out.set(right, 1 + DIGEST_SIZE);
-  const [ls, lc] = sumAndCount(left);
-  const [rs, rc] = sumAndCount(right);
-  const v = view(out);
-  v.setBigUint64(1 + 2 * DIGEST_SIZE, (ls + rs) & MASK64, false);
-  v.setBigUint64(1 + 2 * DIGEST_SIZE + 8, (lc + rc) & MASK64, false);
+  addU64(out, 1 + 2 * DIGEST_SIZE, left, 32, right, 32);
+  addU64(out, 1 + 2 * DIGEST_SIZE + 8, left, 40, right, 40);
+}
+
+export function encodeInner(left: Uint8Array, right: Uint8Array): Uint8Array {
+  const out = new Uint8Array(INNER_SIZE);
+  writeInner(out, left, right);
   return out;
 }
 
+// Scratch space for the encoding that is hashed and dropped; JavaScript runs one call at a time.
+const innerScratch = new Uint8Array(INNER_SIZE);
+
 export function innerDigest(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return digestOfEncoding(encodeInner(left, right));
+  writeInner(innerScratch, left, right);
+  return digestOfEncoding(innerScratch);
 }
 
 export function encodeExtension(path: Uint8Array, start: number, end: number, childDigest: Uint8Array): Uint8Array {

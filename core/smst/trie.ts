@@ -7,6 +7,7 @@ import {
   extensionDigest,
   flipPathBit,
   getPathBit,
+  innerDigest,
   leafData,
   MAX_DEPTH,
   PATH_SIZE,
@@ -87,7 +88,7 @@ function digestOf(node: TrieNode): Uint8Array {
       d = digestOfEncoding(encodeLeaf(node.path, node.data));
       break;
     case 'inner':
-      d = digestOfEncoding(encodeInner(digestOf(node.left), digestOf(node.right)));
+      d = innerDigest(digestOf(node.left), digestOf(node.right));
       break;
     case 'ext':
       d = extensionDigest(node.path, node.start, node.end, digestOf(node.child));

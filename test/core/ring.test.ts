@@ -7,16 +7,27 @@ import {
   hashToScalarCanonical,
   keyImage,
   NobleRingBackend,
+  NativeRingBackend,
+  defaultRingBackend,
   ringMembersAllowed,
   ringSign,
   ringVerify,
   type RingCurveBackend,
 } from '../../core/crypto/ring/index.js';
 import { addressFromPrivateKey, publicKeyFromPrivateKey } from '../../core/crypto/address.js';
+import { nativeSecp256k1 } from '../../core/crypto/native-secp256k1.js';
 import { hex, loadShared, toHex } from '../helpers/vectors.js';
 
 /** Every backend must give identical results on every vector. */
-const BACKENDS: RingCurveBackend[] = [new NobleRingBackend()];
+const BACKENDS: RingCurveBackend[] = [new NobleRingBackend(), ...(nativeSecp256k1 ? [new NativeRingBackend(nativeSecp256k1)] : [])];
+
+t.test('the native backend loads where its prebuilt binary exists', async (t) => {
+  if (process.platform === 'linux' && process.arch === 'x64' && process.env.RELAYMINER_DISABLE_NATIVE !== '1') {
+    t.ok(nativeSecp256k1, 'libsecp256k1 binding loaded');
+    t.equal(defaultRingBackend().name, 'native', 'and is the default');
+  }
+  t.same(BACKENDS.map((b) => b.name), nativeSecp256k1 ? ['noble', 'native'] : ['noble']);
+});
 
 const scalarHex = (v: bigint) => v.toString(16).padStart(64, '0');
 

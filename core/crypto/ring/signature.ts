@@ -1,6 +1,8 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { INFINITY_ENCODING, type RingCurveBackend } from './backend.js';
 import { NobleRingBackend } from './backend-noble.js';
+import { NativeRingBackend } from './backend-native.js';
+import { nativeSecp256k1 } from '../native-secp256k1.js';
 import { bigIntTo32, bytesToBigInt, CURVE_ORDER, hashToCurve, hashToScalar } from './hash.js';
 
 /**
@@ -99,7 +101,8 @@ function challenge(m: Uint8Array, l: Uint8Array, r: Uint8Array): bigint | null {
   return hashToScalar(buf);
 }
 
-let defaultBackend: RingCurveBackend = new NobleRingBackend();
+/** libsecp256k1 where its binary loads, else pure JS; both give identical results (tests run both). */
+let defaultBackend: RingCurveBackend = nativeSecp256k1 ? new NativeRingBackend(nativeSecp256k1) : new NobleRingBackend();
 
 export function setDefaultRingBackend(backend: RingCurveBackend): void {
   defaultBackend = backend;
