@@ -249,6 +249,16 @@ class Reader {
     throw new ProtoDecodeError('varint longer than 10 bytes');
   }
 
+  /** A reader over the next length-delimited field, advancing past it. */
+  sub(): Reader {
+    const len = this.smallVarint();
+    if (this.pos + len > this.end) throw new ProtoDecodeError('length exceeds the remaining bytes');
+    const r = new Reader(this.buf, this.pos + len);
+    r.pos = this.pos;
+    this.pos += len;
+    return r;
+  }
+
   take(n: number): Uint8Array {
     if (n < 0 || this.pos + n > this.end) throw new ProtoDecodeError('length exceeds the remaining bytes');
     const out = this.buf.subarray(this.pos, this.pos + n);
@@ -374,7 +384,7 @@ function encodePlan(plan: Plan, msg: Msg): Uint8Array {
       for (const [key, val] of entries) {
         const e = new Writer();
         e.tag(1, wireTypeOf(f.map.key));
-        writeScalar(e, f.map.key.type, f.map.key.type === 'string' ? key : key);
+        writeScalar(e, f.map.key.type, key);
         e.tag(2, wireTypeOf(f.value));
         writeValue(e, f.value, val);
         w.tag(f.id, WIRE_LEN);
@@ -494,11 +504,7 @@ function readScalar(r: Reader, type: ScalarType): unknown {
 function readValue(r: Reader, kind: ValueKind, into?: Msg): unknown {
   if (kind.kind === 'enum') return readScalar(r, 'int32');
   if (kind.kind === 'scalar') return readScalar(r, kind.type);
-  const len = r.smallVarint();
-  const sub = new Reader(r.buf, r.pos + len);
-  if (sub.end > r.end) throw new ProtoDecodeError('length exceeds the remaining bytes');
-  sub.pos = r.pos;
-  r.pos += len;
+  const sub = r.sub();
   const plan = kind.plan();
   const target = into ?? defaultsFor(plan);
   decodeInto(plan, sub, target);
@@ -527,11 +533,7 @@ function decodeInto(plan: Plan, r: Reader, msg: Msg): void {
       const expected = f.map ? WIRE_LEN : wireTypeOf(f.value);
       if (f.map) {
         if (wire !== WIRE_LEN) throw new ProtoDecodeError(`${plan.fullName}.${f.name}: wrong wire type ${wire}`);
-        const len = r.smallVarint();
-        const e = new Reader(r.buf, r.pos + len);
-        if (e.end > r.end) throw new ProtoDecodeError('length exceeds the remaining bytes');
-        e.pos = r.pos;
-        r.pos += len;
+        const e = r.sub();
         let key: unknown = scalarDefault(f.map.key.type);
         let value: unknown = f.value.kind === 'message' ? defaultsFor(f.value.plan()) : f.value.kind === 'enum' ? 0 : scalarDefault(f.value.type);
         while (e.pos < e.end) {
@@ -544,11 +546,7 @@ function decodeInto(plan: Plan, r: Reader, msg: Msg): void {
       } else if (f.repeated) {
         const list = msg[f.name] as unknown[];
         if (wire === WIRE_LEN && expected !== WIRE_LEN) {
-          const len = r.smallVarint();
-          const p = new Reader(r.buf, r.pos + len);
-          if (p.end > r.end) throw new ProtoDecodeError('length exceeds the remaining bytes');
-          p.pos = r.pos;
-          r.pos += len;
+          const p = r.sub();
           while (p.pos < p.end) list.push(readValue(p, f.value));
         } else if (wire === expected) {
           list.push(readValue(r, f.value));
