@@ -1,12 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The known-answer vectors produced by the real Go code, in ../shared beside the repository. */
-export const SHARED = join(import.meta.dirname, '..', '..', '..', 'shared');
+/**
+ * The known-answer vectors produced by the real Go code: ../shared beside the repository (the layout of
+ * development machines and CI), or wherever RELAYMINER_SHARED_DIR points.
+ */
+export const SHARED = process.env.RELAYMINER_SHARED_DIR ?? join(import.meta.dirname, '..', '..', '..', 'shared');
 
 export function loadShared<T = unknown>(relative: string): T {
   const file = join(SHARED, relative);
-  if (!existsSync(file)) throw new Error(`known-answer file missing: ${file} (the shared/ folder must sit beside the repository)`);
+  if (!existsSync(file)) throw new Error(`known-answer file missing: ${file} (the shared/ folder must sit beside the repository, or set RELAYMINER_SHARED_DIR)`);
   return JSON.parse(readFileSync(file, 'utf8')) as T;
 }
 
