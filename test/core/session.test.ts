@@ -196,3 +196,23 @@ t.test('claimed uPOKT: exact rationals, one floor', async (t) => {
   t.equal(claimedUpokt(3n, hex(`80${'00'.repeat(31)}`), 1n, 1n), 5n);
   t.throws(() => claimedUpokt(1n, new Uint8Array(32), 1n, 1n), /non-zero/);
 });
+
+t.test('proof requirement: threshold first, then the seeded sample against the probability', async (t) => {
+  const { proofRequirement, seededFloat64: sample } = await import('../../core/session/index.js');
+  const { ClaimCodec } = await import('../../core/protocol/index.js');
+  const claimBytes = ClaimCodec.encode({
+    supplier_operator_address: 'pokt1mrqt5f7qh8uxs27cjm9t7v9e74a9vvdnq5jva4',
+    session_header: { application_address: 'pokt15vzxjqklzjtlz7lahe8z2dfe9nm5vxwwmscne4', service_id: 'svc1', session_id: 'fea5d6f7544ff6d8af5c22529b2ccf01ed7930b3d454d42dda5ccc0b65b6ebfd', session_start_block_height: 9n, session_end_block_height: 12n },
+    root_hash: new Uint8Array(48).fill(1),
+    proof_validation_status: 0,
+  });
+  const seedBlockHash = hex('251665c7cf286a30fbd98acd983c63e9a34efc16496511373405e24eb02a8fb9');
+  // The sample the chain draws: SeededFloat64(sha256(claim) ‖ seed block hash).
+  const s = sample(new Uint8Array([...sha256(claimBytes), ...seedBlockHash]));
+  t.ok(s > 0 && s < 1, `sample ${s}`);
+  const base = { claimBytes, seedBlockHash, thresholdUpokt: 1000n };
+  t.equal(proofRequirement({ ...base, claimedUpokt: 1000n, probability: 0 }), 'THRESHOLD', 'at the threshold');
+  t.equal(proofRequirement({ ...base, claimedUpokt: 999n, probability: s }), 'PROBABILISTIC', 'sample ≤ probability (equal)');
+  t.equal(proofRequirement({ ...base, claimedUpokt: 999n, probability: s - 1e-12 }), 'NOT_REQUIRED', 'sample just above the probability');
+  t.equal(proofRequirement({ ...base, claimedUpokt: 0n, probability: 1 }), 'PROBABILISTIC');
+});

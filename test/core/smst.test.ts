@@ -212,6 +212,7 @@ t.test('edge_cases.json: uint64 wrap, zero weights, empty-value quirk, node stor
   trie.delete(hex(p.leaves[0]!.key));
   t.equal(toHex(trie.root()), p.root_after_delete.root, 'root after the delete is right');
   t.throws(() => trie.proveClosest(hex(p.prove_path)), /depth != extNode.pathStart/, 'and proving then fails where Go panics');
+  t.comment(`edge_cases.json: ${e.trees.length} edge trees with ${e.trees.reduce((n, x) => n + x.closest_proofs.length, 0)} proofs, ${e.node_store_dumps.length} node stores and the delete-then-prove case checked`);
 });
 
 t.test('gob_go1_19_variants.json: Go 1.19 numbering decodes to the same proof and passes the chain pipeline', async (t) => {
