@@ -9,6 +9,7 @@ import { PACKAGE_ROOT } from '../core/package-root.js';
 import { VERSION } from '../core/version.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { runRoles } from './run-role.js';
+import { runLocalnet } from './run-localnet.js';
 
 const EXIT_NOT_AVAILABLE = 2;
 
@@ -105,9 +106,12 @@ program
 
 program
   .command('localnet')
-  .description('run a simulated Pocket node (CometBFT RPC + Cosmos gRPC) for tests and demos')
-  .option('-c, --config <file>', 'genesis file')
-  .action(() => notAvailable('localnet', 'the simulated Pocket node is being built'));
+  .description('run a simulated Pocket node (CometBFT RPC; Cosmos gRPC and transactions are being built) for tests and demos')
+  .option('-c, --config <file>', 'genesis file', join(PACKAGE_ROOT, 'examples', 'localnet', 'genesis.yaml'))
+  .option('--rpc-address <host:port>', 'CometBFT RPC listener', '127.0.0.1:26657')
+  .action(async (o: { config: string; rpcAddress: string }) => {
+    await runLocalnet(o.config, o.rpcAddress);
+  });
 
 program
   .command('relay')

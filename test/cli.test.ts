@@ -63,7 +63,6 @@ t.test('version, help, and commands that arrive later', async (t) => {
     t.match(r.stdout, `Usage: relayminer ${sub}`);
   }
   for (const [args, what] of [
-    [['localnet'], 'relayminer localnet: not available in this version yet'],
     [['relay', 'jsonrpc'], 'relayminer relay: not available in this version yet'],
     [['redis', 'sessions'], 'relayminer redis: not available in this version yet'],
   ] as const) {
@@ -83,7 +82,7 @@ interface Started {
   exit: Promise<number | null>;
 }
 
-async function startProcess(args: string[], env: NodeJS.ProcessEnv): Promise<Started> {
+async function startProcess(args: string[], env: NodeJS.ProcessEnv, readyMessage = 'relayminer started'): Promise<Started> {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   let stderr = '';
@@ -98,7 +97,7 @@ async function startProcess(args: string[], env: NodeJS.ProcessEnv): Promise<Sta
         const line = JSON.parse(buf.slice(0, i)) as Record<string, unknown>;
         buf = buf.slice(i + 1);
         lines.push(line);
-        if (line.msg === 'relayminer started') resolve(line.addresses as Record<string, string>);
+        if (line.msg === readyMessage) resolve((line.addresses ?? { rpc: line.rpc }) as Record<string, string>);
       }
     });
     void exit.then((code) => reject(new Error(`exited with ${code} before starting: ${stderr}`)));
@@ -160,4 +159,12 @@ t.test('start --dev (what npm start runs) brings up a private redis-server and b
   const port = redisUrl.split(':').at(-1)!;
   const left = spawnSync('redis-cli', ['-p', port, 'ping'], { encoding: 'utf8' });
   t.notMatch(left.stdout, 'PONG', 'the private redis-server is gone');
+});
+
+t.test('localnet: the default genesis serves CometBFT RPC until SIGTERM', async (t) => {
+  const p = await startProcess(['localnet', '--rpc-address', '127.0.0.1:0'], {}, 'localnet started');
+  const status = (await (await fetch(`http://${p.addresses.rpc}/status`)).json()) as { result: { node_info: { network: string } } };
+  t.equal(status.result.node_info.network, 'pocket');
+  p.child.kill('SIGTERM');
+  t.equal(await p.exit, 0);
 });

@@ -1,0 +1,170 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { serverLogOptions } from '../core/observability/servers.js';
+import type { Block, LocalChain } from './chain.js';
+import * as json from './comet-json.js';
+
+/**
+ * CometBFT RPC on one port, as a node serves it: JSON-RPC over POST /, the URI form (GET /status,
+ * /block?height=…), and a WebSocket at /websocket for subscribe / unsubscribe / unsubscribe_all on
+ * tm.event='NewBlockHeader' and tm.event='NewBlock'. Also /localnet/state and, in manual mode,
+ * POST /localnet/advance?blocks=N.
+ */
+
+interface RpcError {
+  code: number;
+  message: string;
+  data: string;
+}
+
+const INTERNAL = (data: string): RpcError => ({ code: -32603, message: 'Internal error', data });
+const INVALID_PARAMS = (data: string): RpcError => ({ code: -32602, message: 'Invalid params', data });
+const SUBSCRIBABLE = new Set(['NewBlockHeader', 'NewBlock']);
+const MAX_SUBSCRIPTIONS_PER_CLIENT = 100;
+
+function parseHeight(chain: LocalChain, raw: unknown): number {
+  if (raw === undefined || raw === null || raw === '' || raw === 0 || raw === '0') return chain.height;
+  const h = Number(raw);
+  if (!Number.isSafeInteger(h) || h < 0) throw INVALID_PARAMS(`invalid height ${JSON.stringify(raw)}`);
+  if (h > chain.height) throw INTERNAL(`height ${h} must be less than or equal to the current blockchain height ${chain.height}`);
+  return h;
+}
+
+function call(chain: LocalChain, rpcAddress: string, method: string, params: Record<string, unknown>): unknown {
+  switch (method) {
+    case 'status':
+      return json.status(chain, rpcAddress);
+    case 'abci_info':
+      return json.abciInfo(chain);
+    case 'block': {
+      const b = chain.block(parseHeight(chain, params.height))!;
+      return { block_id: json.blockId(b), block: json.block(chain, b) };
+    }
+    case 'block_results':
+      return json.blockResults(chain.block(parseHeight(chain, params.height))!);
+    default:
+      throw { code: -32601, message: 'Method not found', data: '' } satisfies RpcError;
+  }
+}
+
+function isRpcError(e: unknown): e is RpcError {
+  return typeof e === 'object' && e !== null && 'code' in e && 'message' in e;
+}
+
+function respond(chain: LocalChain, rpcAddress: string, id: unknown, method: string, params: Record<string, unknown>) {
+  try {
+    return { jsonrpc: '2.0', id, result: call(chain, rpcAddress, method, params) };
+  } catch (err) {
+    return { jsonrpc: '2.0', id, error: isRpcError(err) ? err : INTERNAL((err as Error).message) };
+  }
+}
+
+/** "tm.event='NewBlockHeader'" → "NewBlockHeader" (the only query form this node answers). */
+function eventOfQuery(query: unknown): string | undefined {
+  if (typeof query !== 'string') return undefined;
+  const m = /^\s*tm\.event\s*=\s*'([A-Za-z]+)'\s*$/.exec(query);
+  return m && SUBSCRIBABLE.has(m[1]!) ? m[1] : undefined;
+}
+
+export function createCometRpcServer(chain: LocalChain, log: Logger): FastifyInstance {
+  const app = Fastify({ ...serverLogOptions(log, 'localnet-rpc'), bodyLimit: 1024 * 1024 });
+  const address = () => {
+    const a = app.server.address();
+    return typeof a === 'object' && a ? `${a.address}:${a.port}` : '';
+  };
+
+  // A node reads the body as JSON whatever Content-Type the client sends.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(null, { parseError: true });
+    }
+  });
+
+  app.post('/', async (req) => {
+    const body = req.body as { id?: unknown; method?: unknown; params?: unknown; parseError?: true } | undefined;
+    if (body?.parseError) return { jsonrpc: '2.0', id: -1, error: { code: -32700, message: 'Parse error', data: '' } };
+    if (!body || typeof body.method !== 'string') {
+      return { jsonrpc: '2.0', id: body?.id ?? -1, error: { code: -32600, message: 'Invalid Request', data: '' } };
+    }
+    return respond(chain, address(), body.id ?? -1, body.method, (body.params ?? {}) as Record<string, unknown>);
+  });
+  for (const method of ['status', 'abci_info', 'block', 'block_results']) {
+    app.get(`/${method}`, async (req) => respond(chain, address(), -1, method, req.query as Record<string, unknown>));
+  }
+
+  app.get('/localnet/state', async () => chain.snapshot());
+  app.post('/localnet/advance', async (req, reply) => {
+    if (!chain.manual) return reply.code(409).send({ error: 'blocks are produced on a timer; advance works in manual mode (block_interval_ms: 0)' });
+    const n = Number((req.query as { blocks?: string }).blocks ?? 1);
+    if (!Number.isInteger(n) || n < 1 || n > 10_000) return reply.code(400).send({ error: 'blocks must be an integer from 1 to 10000' });
+    const b = chain.advance(n);
+    return { height: b.height, hash: Buffer.from(b.hash).toString('hex') };
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  const sockets = new Set<WebSocket>();
+  wss.on('connection', (ws: WebSocket) => {
+    sockets.add(ws);
+    const subscriptions = new Map<string, { id: unknown; event: string }>();
+    const onBlock = (b: Block) => {
+      for (const [query, sub] of subscriptions) {
+        const result = sub.event === 'NewBlock' ? json.newBlockEvent(chain, b, query) : json.newBlockHeaderEvent(chain, b, query);
+        ws.send(JSON.stringify({ jsonrpc: '2.0', id: sub.id, result }));
+      }
+    };
+    chain.on('block', onBlock);
+    ws.on('close', () => {
+      chain.off('block', onBlock);
+      sockets.delete(ws);
+    });
+    ws.on('message', (data) => {
+      let msg: { id?: unknown; method?: unknown; params?: Record<string, unknown> };
+      try {
+        msg = JSON.parse(String(data)) as typeof msg;
+      } catch {
+        ws.send(JSON.stringify({ jsonrpc: '2.0', id: -1, error: { code: -32700, message: 'Parse error', data: '' } }));
+        return;
+      }
+      const id = msg.id ?? -1;
+      const params = msg.params ?? {};
+      const reply = (body: object) => ws.send(JSON.stringify({ jsonrpc: '2.0', id, ...body }));
+      switch (msg.method) {
+        case 'subscribe': {
+          const event = eventOfQuery(params.query);
+          if (!event) return reply({ error: INVALID_PARAMS(`unsupported query ${JSON.stringify(params.query)}; this node serves tm.event='NewBlockHeader' and tm.event='NewBlock'`) });
+          if (subscriptions.has(params.query as string)) return reply({ error: INTERNAL('already subscribed') });
+          if (subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CLIENT) return reply({ error: INTERNAL('max_subscriptions_per_client reached') });
+          subscriptions.set(params.query as string, { id, event });
+          return reply({ result: {} });
+        }
+        case 'unsubscribe':
+          if (!subscriptions.delete(params.query as string)) return reply({ error: INTERNAL('subscription not found') });
+          return reply({ result: {} });
+        case 'unsubscribe_all':
+          subscriptions.clear();
+          return reply({ result: {} });
+        default:
+          if (typeof msg.method !== 'string') return reply({ error: { code: -32600, message: 'Invalid Request', data: '' } });
+          return ws.send(JSON.stringify(respond(chain, address(), id, msg.method, params)));
+      }
+    });
+  });
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/websocket') {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+  app.addHook('onClose', async () => {
+    for (const ws of sockets) ws.terminate();
+    wss.close();
+  });
+  return app;
+}

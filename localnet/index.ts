@@ -1,0 +1,36 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { parseHostPort } from '../core/config/host-port.js';
+import { LocalChain } from './chain.js';
+import { createCometRpcServer } from './comet-rpc.js';
+import type { LoadedGenesis } from './genesis.js';
+
+export { LocalChain, ChainError, type Block, type SessionView } from './chain.js';
+export { loadGenesisFile, parseGenesis, GenesisSchema, type LoadedGenesis } from './genesis.js';
+
+export interface RunningLocalnet {
+  chain: LocalChain;
+  /** host:port the CometBFT RPC listens on. */
+  rpcAddress: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the simulated node: the chain (timer or manual) and its CometBFT RPC. */
+export async function startLocalnet(genesis: LoadedGenesis, opts: { rpcAddress: string; log: Logger }): Promise<RunningLocalnet> {
+  const chain = new LocalChain(genesis);
+  const rpc: FastifyInstance = createCometRpcServer(chain, opts.log);
+  const { host, port } = parseHostPort(opts.rpcAddress);
+  await rpc.listen({ host, port });
+  const a = rpc.server.address();
+  const rpcAddress = typeof a === 'object' && a ? `${a.address}:${a.port}` : opts.rpcAddress;
+  chain.start();
+  opts.log.info({ rpc: rpcAddress, chain_id: chain.chainId, manual: chain.manual, height: chain.height }, 'localnet started');
+  return {
+    chain,
+    rpcAddress,
+    stop: async () => {
+      chain.stop();
+      await rpc.close();
+    },
+  };
+}
