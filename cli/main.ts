@@ -106,11 +106,12 @@ program
 
 program
   .command('localnet')
-  .description('run a simulated Pocket node (CometBFT RPC; Cosmos gRPC and transactions are being built) for tests and demos')
+  .description('run a simulated Pocket node (CometBFT RPC + Cosmos gRPC queries; transactions are being built) for tests and demos')
   .option('-c, --config <file>', 'genesis file', join(PACKAGE_ROOT, 'examples', 'localnet', 'genesis.yaml'))
   .option('--rpc-address <host:port>', 'CometBFT RPC listener', '127.0.0.1:26657')
-  .action(async (o: { config: string; rpcAddress: string }) => {
-    await runLocalnet(o.config, o.rpcAddress);
+  .option('--grpc-address <host:port>', 'Cosmos gRPC listener (9190: the relayer metrics take 9090)', '127.0.0.1:9190')
+  .action(async (o: { config: string; rpcAddress: string; grpcAddress: string }) => {
+    await runLocalnet(o.config, o.rpcAddress, o.grpcAddress);
   });
 
 program

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { parseHostPort } from '../core/config/host-port.js';
 import { LocalChain } from './chain.js';
 import { createCometRpcServer } from './comet-rpc.js';
+import { createGrpcServer, listenGrpc } from './grpc-server.js';
 import type { LoadedGenesis } from './genesis.js';
 
 export { LocalChain, ChainError, type Block, type SessionView } from './chain.js';
@@ -12,24 +13,39 @@ export interface RunningLocalnet {
   chain: LocalChain;
   /** host:port the CometBFT RPC listens on. */
   rpcAddress: string;
+  /** host:port the Cosmos gRPC listens on. */
+  grpcAddress: string;
   stop(): Promise<void>;
 }
 
-/** Starts the simulated node: the chain (timer or manual) and its CometBFT RPC. */
-export async function startLocalnet(genesis: LoadedGenesis, opts: { rpcAddress: string; log: Logger }): Promise<RunningLocalnet> {
+/** Starts the simulated node: the chain (timer or manual), its CometBFT RPC and its Cosmos gRPC. */
+export async function startLocalnet(
+  genesis: LoadedGenesis,
+  opts: { rpcAddress: string; grpcAddress?: string; log: Logger },
+): Promise<RunningLocalnet> {
   const chain = new LocalChain(genesis);
   const rpc: FastifyInstance = createCometRpcServer(chain, opts.log);
   const { host, port } = parseHostPort(opts.rpcAddress);
   await rpc.listen({ host, port });
   const a = rpc.server.address();
   const rpcAddress = typeof a === 'object' && a ? `${a.address}:${a.port}` : opts.rpcAddress;
+  const grpc = createGrpcServer(chain, opts.log);
+  let grpcAddress: string;
+  try {
+    grpcAddress = await listenGrpc(grpc, opts.grpcAddress ?? '127.0.0.1:9190');
+  } catch (err) {
+    await rpc.close();
+    throw err;
+  }
   chain.start();
-  opts.log.info({ rpc: rpcAddress, chain_id: chain.chainId, manual: chain.manual, height: chain.height }, 'localnet started');
+  opts.log.info({ rpc: rpcAddress, grpc: grpcAddress, chain_id: chain.chainId, manual: chain.manual, height: chain.height }, 'localnet started');
   return {
     chain,
     rpcAddress,
+    grpcAddress,
     stop: async () => {
       chain.stop();
+      grpc.forceShutdown();
       await rpc.close();
     },
   };

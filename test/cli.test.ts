@@ -162,7 +162,7 @@ t.test('start --dev (what npm start runs) brings up a private redis-server and b
 });
 
 t.test('localnet: the default genesis serves CometBFT RPC until SIGTERM', async (t) => {
-  const p = await startProcess(['localnet', '--rpc-address', '127.0.0.1:0'], {}, 'localnet started');
+  const p = await startProcess(['localnet', '--rpc-address', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0'], {}, 'localnet started');
   const status = (await (await fetch(`http://${p.addresses.rpc}/status`)).json()) as { result: { node_info: { network: string } } };
   t.equal(status.result.node_info.network, 'pocket');
   p.child.kill('SIGTERM');

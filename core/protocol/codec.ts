@@ -18,7 +18,8 @@ import { PACKAGE_ROOT } from '../package-root.js';
 
 export const PROTO_DIR = join(PACKAGE_ROOT, 'core', 'protocol', 'proto');
 
-const PROTO_FILES = [
+/** Every .proto file of the repo (services included), loaded together. */
+export const PROTO_FILES = [
   'pocket/service/relay.proto',
   'pocket/service/relay_mining_difficulty.proto',
   'pocket/session/types.proto',
@@ -30,6 +31,15 @@ const PROTO_FILES = [
   'pocket/proof/types.proto',
   'pocket/proof/tx.proto',
   'sdk/types/http.proto',
+  'pocket/shared/query.proto',
+  'pocket/session/query.proto',
+  'pocket/application/query.proto',
+  'pocket/supplier/query.proto',
+  'pocket/service/query.proto',
+  'pocket/proof/query.proto',
+  'cosmos/auth/v1beta1/auth.proto',
+  'cosmos/bank/v1beta1/query.proto',
+  'cosmos/crypto/secp256k1/keys.proto',
 ];
 
 export class ProtoDecodeError extends Error {
@@ -47,7 +57,9 @@ export function protoRoot(): protobuf.Root {
     const require = createRequire(import.meta.url);
     const r = new protobuf.Root();
     r.resolvePath = (_origin, target) => {
-      if (target.startsWith('google/protobuf/')) return require.resolve(`protobufjs/${target}`);
+      // descriptor.proto ships as a file with protobufjs; any/timestamp/… are its built-in "common" types.
+      if (target === 'google/protobuf/descriptor.proto') return require.resolve('protobufjs/google/protobuf/descriptor.proto');
+      if (target.startsWith('google/protobuf/')) return target;
       return isAbsolute(target) ? target : join(PROTO_DIR, target);
     };
     r.loadSync(PROTO_FILES, { keepCase: true });
@@ -76,6 +88,8 @@ interface FieldPlan {
   map?: { key: ScalarKind };
   /** gogoproto nullable=false message: always present and emitted. */
   nonNullable: boolean;
+  /** Member of a oneof: has presence, so a set zero value is emitted and an absent one is undefined. */
+  inOneof: boolean;
 }
 
 interface Plan {
@@ -100,6 +114,7 @@ function planFor(typeName: string): Plan {
       value,
       repeated: f.repeated,
       nonNullable: value.kind === 'message' && f.options?.['(gogoproto.nullable)'] === false,
+      inOneof: f.partOf !== null && f.partOf !== undefined,
     };
     if (f instanceof protobuf.MapField) {
       field.map = { key: { kind: 'scalar', type: f.keyType as ScalarType } };
@@ -414,7 +429,7 @@ function encodePlan(plan: Plan, msg: Msg): Uint8Array {
       writeValue(w, f.value, v);
     } else {
       const type = f.value.kind === 'enum' ? 'int32' : f.value.type;
-      if (isZeroScalar(type, v)) continue;
+      if (f.inOneof ? v === undefined || v === null : isZeroScalar(type, v)) continue;
       w.tag(f.id, wireTypeOf(f.value));
       writeValue(w, f.value, v);
     }
@@ -453,7 +468,8 @@ function defaultsFor(plan: Plan): Msg {
     else if (f.repeated) msg[f.name] = [];
     else if (f.value.kind === 'message') {
       if (f.nonNullable) msg[f.name] = defaultsFor(f.value.plan());
-    } else if (f.value.kind === 'enum') msg[f.name] = 0;
+    } else if (f.inOneof) continue;
+    else if (f.value.kind === 'enum') msg[f.name] = 0;
     else msg[f.name] = scalarDefault(f.value.type);
   }
   return msg;

@@ -14,7 +14,7 @@ const manualGenesis = () =>
 
 async function start(t: Test) {
   const { logger } = captureLogs();
-  const net = await startLocalnet(manualGenesis(), { rpcAddress: '127.0.0.1:0', log: logger });
+  const net = await startLocalnet(manualGenesis(), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: logger });
   t.teardown(() => net.stop());
   return net;
 }
@@ -151,7 +151,7 @@ t.test('hashes are deterministic for one genesis and history', async (t) => {
 t.test('advance is for manual mode; the timer produces blocks otherwise', async (t) => {
   const { logger } = captureLogs();
   const genesis = parseGenesis(DEFAULT_GENESIS.replace('block_interval_ms: 1000', 'block_interval_ms: 200'));
-  const net = await startLocalnet(genesis, { rpcAddress: '127.0.0.1:0', log: logger });
+  const net = await startLocalnet(genesis, { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: logger });
   t.teardown(() => net.stop());
   t.equal((await advance(net.rpcAddress, 1)).status, 409);
   await new Promise((r) => setTimeout(r, 700));
