@@ -21,6 +21,18 @@ export interface ChainEvent {
   attributes: { key: string; value: string }[];
 }
 
+export interface TxResultView {
+  code: number;
+  codespace: string;
+  log: string;
+  gasWanted: bigint;
+  gasUsed: bigint;
+  events: ChainEvent[];
+}
+
+/** What a block runs: its transactions, then the EndBlockers; supplied by the node wiring. */
+export type BlockExecutor = (height: number, timeMs: number) => { txs: Uint8Array[]; results: TxResultView[]; events: ChainEvent[] };
+
 export interface Block {
   height: number;
   timeMs: number;
@@ -29,6 +41,7 @@ export interface Block {
   dataHash: Uint8Array;
   appHash: Uint8Array;
   txs: Uint8Array[];
+  txResults: TxResultView[];
   /** finalize_block_events */
   events: ChainEvent[];
 }
@@ -82,6 +95,7 @@ export class LocalChain extends EventEmitter {
   readonly accounts = new Map<string, Account>();
   readonly #blocks: Block[] = [];
   #timer: NodeJS.Timeout | undefined;
+  #executor: BlockExecutor | undefined;
 
   constructor(genesis: LoadedGenesis) {
     super();
@@ -123,21 +137,26 @@ export class LocalChain extends EventEmitter {
     return this.block(height)?.hash ?? new Uint8Array(0);
   }
 
+  setBlockExecutor(executor: BlockExecutor): void {
+    this.#executor = executor;
+  }
+
   /**
-   * Ends the current block. The hash commits to the chain id, height, time, the previous hash and the
-   * block's data, so the same genesis and the same history always give the same hashes.
+   * Builds and commits the next block. The hash commits to the chain id, height, time, the previous
+   * hash and the block's data, so the same genesis and the same history always give the same hashes.
    */
-  produceBlock(txs: Uint8Array[] = [], events: ChainEvent[] = []): Block {
+  produceBlock(): Block {
     const height = this.#blocks.length + 1;
     const prev = this.#blocks[height - 2];
     const timeMs = this.genesis.genesisTimeMs + height * Math.max(this.genesis.block_interval_ms, 1000);
+    const { txs, results: txResults, events } = this.#executor?.(height, timeMs) ?? { txs: [], results: [], events: [] };
     const lastBlockHash = prev?.hash ?? new Uint8Array(0);
     const dataHash = sha256(concat(...txs.map((t) => sha256(t))));
     const appHash = sha256(concat(prev?.appHash ?? new Uint8Array(0), dataHash, new TextEncoder().encode(JSON.stringify(events))));
     const hash = sha256(
       concat(new TextEncoder().encode(this.chainId), u64be(height), u64be(timeMs), lastBlockHash, dataHash, appHash),
     );
-    const block: Block = { height, timeMs, hash, lastBlockHash, dataHash, appHash, txs, events };
+    const block: Block = { height, timeMs, hash, lastBlockHash, dataHash, appHash, txs, txResults, events };
     this.#blocks.push(block);
     this.emit('block', block);
     return block;

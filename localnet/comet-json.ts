@@ -56,7 +56,17 @@ function events(list: ChainEvent[]) {
 export function blockResults(b: Block) {
   return {
     height: String(b.height),
-    txs_results: [],
+    // abci ExecTxResult JSON: every field present (jsonpb EmitDefaults), int64 as strings.
+    txs_results: b.txResults.map((r) => ({
+      code: r.code,
+      data: null,
+      log: r.log,
+      info: '',
+      gas_wanted: String(r.gasWanted),
+      gas_used: String(r.gasUsed),
+      events: events(r.events),
+      codespace: r.codespace,
+    })),
     finalize_block_events: events(b.events),
     validator_updates: [],
     app_hash: Buffer.from(b.appHash).toString('base64'),

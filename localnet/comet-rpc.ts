@@ -69,7 +69,7 @@ function eventOfQuery(query: unknown): string | undefined {
   return m && SUBSCRIBABLE.has(m[1]!) ? m[1] : undefined;
 }
 
-export function createCometRpcServer(chain: LocalChain, log: Logger): FastifyInstance {
+export function createCometRpcServer(chain: LocalChain, log: Logger, snapshot: () => object = () => chain.snapshot()): FastifyInstance {
   const app = Fastify({ ...serverLogOptions(log, 'localnet-rpc'), bodyLimit: 1024 * 1024 });
   const address = () => {
     const a = app.server.address();
@@ -98,7 +98,7 @@ export function createCometRpcServer(chain: LocalChain, log: Logger): FastifyIns
     app.get(`/${method}`, async (req) => respond(chain, address(), -1, method, req.query as Record<string, unknown>));
   }
 
-  app.get('/localnet/state', async () => chain.snapshot());
+  app.get('/localnet/state', async () => snapshot());
   app.post('/localnet/advance', async (req, reply) => {
     if (!chain.manual) return reply.code(409).send({ error: 'blocks are produced on a timer; advance works in manual mode (block_interval_ms: 0)' });
     const n = Number((req.query as { blocks?: string }).blocks ?? 1);

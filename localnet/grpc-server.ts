@@ -5,6 +5,8 @@ import { grpcServiceDefinition } from '../core/protocol/grpc.js';
 import { messageCodec } from '../core/protocol/codec.js';
 import { isPoktAddress } from '../core/crypto/address.js';
 import { ChainError, type LocalChain } from './chain.js';
+import type { LocalnetNode } from './node.js';
+import { AuthInfoCodec, SimulateError, TxBodyCodec, TxCodec, TxRawCodec } from './tx-engine.js';
 
 /**
  * The Cosmos gRPC queries a relay miner uses (spec/protocol.md §3.1), answered from the chain state,
@@ -120,6 +122,40 @@ export class LocalnetQueries {
 
 type Handler = (req: Msg) => Msg;
 
+function abciEvent(e: { type: string; attributes: { key: string; value: string }[] }): Msg {
+  return { type: e.type, attributes: e.attributes.map((a) => ({ key: a.key, value: a.value, index: true })) };
+}
+
+/** cosmos TxResponse as BroadcastTx (SYNC) and GetTx return it (spec/errors.md §5.1, §5.4). */
+function txResponse(r: {
+  height: bigint;
+  hash: string;
+  code: number;
+  codespace: string;
+  log: string;
+  gasWanted?: bigint;
+  gasUsed?: bigint;
+  tx?: { type_url: string; value: Uint8Array };
+  timestamp?: string;
+  events?: { type: string; attributes: { key: string; value: string }[] }[];
+}): Msg {
+  return {
+    height: r.height,
+    txhash: r.hash,
+    codespace: r.codespace,
+    code: r.code,
+    data: '',
+    raw_log: r.log,
+    logs: [],
+    info: '',
+    gas_wanted: r.gasWanted ?? 0n,
+    gas_used: r.gasUsed ?? 0n,
+    tx: r.tx,
+    timestamp: r.timestamp ?? '',
+    events: (r.events ?? []).map(abciEvent),
+  };
+}
+
 function unary(handler: Handler) {
   return (call: ServerUnaryCall<Msg, Msg>, callback: sendUnaryData<Msg>) => {
     try {
@@ -131,7 +167,8 @@ function unary(handler: Handler) {
   };
 }
 
-export function createGrpcServer(chain: LocalChain, log: Logger): Server {
+export function createGrpcServer(node: LocalnetNode, log: Logger): Server {
+  const chain = node.chain;
   const q = new LocalnetQueries(chain);
   const g = chain.genesis;
   const services: Record<string, Record<string, Handler>> = {
@@ -184,21 +221,76 @@ export function createGrpcServer(chain: LocalChain, log: Logger): Server {
           proof_submission_fee: coin(g.params.proof.proof_submission_fee_upokt),
         },
       }),
-      // Claims arrive with transaction processing; until then none exist, and the answers say so as a node would.
       Claim: (r) => {
         if (!isPoktAddress(r.supplier_operator_address as string)) {
           fail(status.INVALID_ARGUMENT, `invalid supplier operator address for claim being retrieved ${String(r.supplier_operator_address)}; (decoding bech32 failed): invalid address`);
         }
         if (!r.session_id) fail(status.INVALID_ARGUMENT, 'invalid empty session ID for claim being retrieved: invalid session ID');
-        fail(status.NOT_FOUND, `session ID "${String(r.session_id)}" and supplier "${String(r.supplier_operator_address)}": claim not found`);
+        const claim = node.proofs.claims.get(`${String(r.session_id)}|${String(r.supplier_operator_address)}`);
+        if (!claim) fail(status.NOT_FOUND, `session ID "${String(r.session_id)}" and supplier "${String(r.supplier_operator_address)}": claim not found`);
+        return { claim: node.proofs.claimMessage(claim) };
       },
-      AllClaims: () => ({ claims: [], pagination: { next_key: new Uint8Array(0), total: 0n } }),
+      AllClaims: (r) => {
+        const claims = [...node.proofs.claims.values()].filter(
+          (c) =>
+            (r.supplier_operator_address === undefined || c.supplierOperatorAddress === r.supplier_operator_address) &&
+            (r.session_id === undefined || c.header.session_id === r.session_id) &&
+            (r.session_end_height === undefined || c.header.session_end_block_height === BigInt(r.session_end_height as bigint)),
+        );
+        return { claims: claims.map((c) => node.proofs.claimMessage(c)), pagination: { next_key: new Uint8Array(0), total: BigInt(claims.length) } };
+      },
     },
     'cosmos.auth.v1beta1.Query': {
       Account: (r) => q.account(r.address as string),
     },
     'cosmos.bank.v1beta1.Query': {
       Balance: (r) => ({ balance: coin(chain.accounts.get(r.address as string)?.balance ?? 0n) }),
+    },
+    'cosmos.tx.v1beta1.Service': {
+      Simulate: (r) => {
+        const bytes = r.tx_bytes as Uint8Array;
+        if (bytes.length === 0) fail(status.INVALID_ARGUMENT, 'empty txBytes is not allowed');
+        try {
+          const { gasUsed, events } = node.txs.simulate(bytes);
+          return {
+            gas_info: { gas_wanted: (1n << 64n) - 1n, gas_used: gasUsed },
+            result: { data: new Uint8Array(0), log: '', events: events.map(abciEvent), msg_responses: [] },
+          };
+        } catch (err) {
+          if (err instanceof SimulateError) fail(status.UNKNOWN, err.message);
+          throw err;
+        }
+      },
+      BroadcastTx: (r) => {
+        const bytes = r.tx_bytes as Uint8Array;
+        if (bytes.length === 0) fail(status.INVALID_ARGUMENT, 'invalid empty tx');
+        if (r.mode !== 2 && r.mode !== 3) fail(status.UNKNOWN, 'unsupported return type unspecified; supported types: sync, async');
+        const res = node.txs.checkTx(bytes);
+        return { tx_response: txResponse({ height: 0n, hash: res.hash, code: res.code, codespace: res.codespace, log: res.log }) };
+      },
+      GetTx: (r) => {
+        const hash = r.hash as string;
+        if (!hash) fail(status.INVALID_ARGUMENT, 'tx hash cannot be empty');
+        const tx = node.txs.getTx(hash);
+        if (!tx) fail(status.NOT_FOUND, `tx not found: ${hash}`);
+        const raw = TxRawCodec.decode(tx.bytes);
+        const decoded = { body: TxBodyCodec.decode(raw.body_bytes), auth_info: AuthInfoCodec.decode(raw.auth_info_bytes), signatures: raw.signatures };
+        return {
+          tx: decoded,
+          tx_response: txResponse({
+            height: BigInt(tx.height),
+            hash: tx.hash,
+            code: tx.result.code,
+            codespace: tx.result.codespace,
+            log: tx.result.log,
+            gasWanted: tx.result.gasWanted,
+            gasUsed: tx.result.gasUsed,
+            tx: { type_url: '/cosmos.tx.v1beta1.Tx', value: TxCodec.encode(decoded) },
+            timestamp: new Date(tx.timeMs).toISOString().replace(/\.000Z$/, 'Z'),
+            events: tx.result.events,
+          }),
+        };
+      },
     },
   };
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });

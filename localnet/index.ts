@@ -1,15 +1,19 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { parseHostPort } from '../core/config/host-port.js';
-import { LocalChain } from './chain.js';
+import type { LocalChain } from './chain.js';
 import { createCometRpcServer } from './comet-rpc.js';
+import { LocalnetNode } from './node.js';
 import { createGrpcServer, listenGrpc } from './grpc-server.js';
 import type { LoadedGenesis } from './genesis.js';
 
 export { LocalChain, ChainError, type Block, type SessionView } from './chain.js';
 export { loadGenesisFile, parseGenesis, GenesisSchema, type LoadedGenesis } from './genesis.js';
 
+export { LocalnetNode } from './node.js';
+
 export interface RunningLocalnet {
+  node: LocalnetNode;
   chain: LocalChain;
   /** host:port the CometBFT RPC listens on. */
   rpcAddress: string;
@@ -23,13 +27,14 @@ export async function startLocalnet(
   genesis: LoadedGenesis,
   opts: { rpcAddress: string; grpcAddress?: string; log: Logger },
 ): Promise<RunningLocalnet> {
-  const chain = new LocalChain(genesis);
-  const rpc: FastifyInstance = createCometRpcServer(chain, opts.log);
+  const node = new LocalnetNode(genesis);
+  const chain = node.chain;
+  const rpc: FastifyInstance = createCometRpcServer(chain, opts.log, () => node.snapshot());
   const { host, port } = parseHostPort(opts.rpcAddress);
   await rpc.listen({ host, port });
   const a = rpc.server.address();
   const rpcAddress = typeof a === 'object' && a ? `${a.address}:${a.port}` : opts.rpcAddress;
-  const grpc = createGrpcServer(chain, opts.log);
+  const grpc = createGrpcServer(node, opts.log);
   let grpcAddress: string;
   try {
     grpcAddress = await listenGrpc(grpc, opts.grpcAddress ?? '127.0.0.1:9190');
@@ -40,6 +45,7 @@ export async function startLocalnet(
   chain.start();
   opts.log.info({ rpc: rpcAddress, grpc: grpcAddress, chain_id: chain.chainId, manual: chain.manual, height: chain.height }, 'localnet started');
   return {
+    node,
     chain,
     rpcAddress,
     grpcAddress,

@@ -40,6 +40,7 @@ export const PROTO_FILES = [
   'cosmos/auth/v1beta1/auth.proto',
   'cosmos/bank/v1beta1/query.proto',
   'cosmos/crypto/secp256k1/keys.proto',
+  'cosmos/tx/v1beta1/tx.proto',
 ];
 
 export class ProtoDecodeError extends Error {
