@@ -1,8 +1,10 @@
 import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
 import { RPC_TYPE_CODES } from '../core/relay/events.js';
 import { grpcServiceDefinition } from '../core/protocol/grpc.js';
-import { messageCodec } from '../core/protocol/codec.js';
+import { messageCodec, PROTO_DIR, PROTO_FILES } from '../core/protocol/codec.js';
 import { isPoktAddress } from '../core/crypto/address.js';
 import { ChainError, type LocalChain } from './chain.js';
 import type { LocalnetNode } from './node.js';
@@ -294,6 +296,8 @@ export function createGrpcServer(node: LocalnetNode, log: Logger): Server {
     },
   };
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  // Server reflection (grpcurl, Postman, grpc_cli), from the same .proto files.
+  new ReflectionService(protoLoader.loadSync(PROTO_FILES, { includeDirs: [PROTO_DIR], keepCase: true })).addToServer(server);
   for (const [name, handlers] of Object.entries(services)) {
     const impl: UntypedServiceImplementation = {};
     for (const [method, h] of Object.entries(handlers)) impl[method] = unary(h);

@@ -128,3 +128,20 @@ t.test('query errors carry the codes and messages a real node returns', async (t
   await expectError('cosmos.auth.v1beta1.Query', 'Account', { address: GW1.replace('pokt15v', 'pokt16v') }, status.NOT_FOUND, `account ${GW1.replace('pokt15v', 'pokt16v')} not found`);
   await expectError('pocket.proof.Query', 'Claim', { session_id: 'abc', supplier_operator_address: SUP1 }, status.NOT_FOUND, `session ID "abc" and supplier "${SUP1}": claim not found`);
 });
+
+t.test('gRPC server reflection lists the services', async (t) => {
+  const net = await start(t);
+  const reflection = protoLoader.loadSync(join(ROOT, 'node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto'), { keepCase: true });
+  const Reflection = (loadPackageDefinition(reflection) as unknown as { grpc: { reflection: { v1: { ServerReflection: new (a: string, c: unknown) => { ServerReflectionInfo(): { write(m: object): void; on(e: string, f: (x: Res) => void): void; end(): void }; close(): void } } } } }).grpc.reflection.v1.ServerReflection;
+  const c = new Reflection(net.grpcAddress, credentials.createInsecure());
+  t.teardown(() => c.close());
+  const stream = c.ServerReflectionInfo();
+  const reply = await new Promise<Res>((resolve, reject) => {
+    stream.on('data', resolve);
+    stream.on('error', reject as (x: Res) => void);
+    stream.write({ list_services: '' });
+  });
+  stream.end();
+  const names = (reply.list_services_response.service as { name: string }[]).map((s) => s.name);
+  for (const s of ['pocket.session.Query', 'pocket.proof.Query', 'cosmos.tx.v1beta1.Service', 'cosmos.auth.v1beta1.Query']) t.ok(names.includes(s), s);
+});
