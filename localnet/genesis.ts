@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../core/config/problems.js';
 import { validateAgainst } from '../core/config/validator.js';
+import { withYamlLocations } from '../core/config/load.js';
 import { addressFromPrivateKey, isPoktAddress, publicKeyFromPrivateKey } from '../core/crypto/address.js';
 import { parsePrivateKeyHex } from '../core/crypto/private-key.js';
 import { RPC_TYPES } from '../core/config/schema.js';
@@ -158,7 +159,7 @@ export function parseGenesis(text: string, file?: string, nowMs = Date.now()): L
     throw new ConfigError([{ path: '', message: `YAML: ${(err as Error).message.split('\n')[0]}` }], file);
   }
   const problems = validateAgainst(GenesisSchema, raw);
-  if (problems.length > 0) throw new ConfigError(problems, file);
+  if (problems.length > 0) throw new ConfigError(withYamlLocations(text, problems), file);
   const g = raw as Genesis;
   const more: ConfigProblem[] = [];
   const serviceIds = new Set(g.services.map((s) => s.id));
@@ -190,7 +191,7 @@ export function parseGenesis(text: string, file?: string, nowMs = Date.now()): L
       if (!serviceIds.has(svc.service_id)) more.push({ path: `suppliers[${i}].services[${j}].service_id`, message: `unknown service "${svc.service_id}"` });
     }),
   );
-  if (more.length > 0) throw new ConfigError(more, file);
+  if (more.length > 0) throw new ConfigError(withYamlLocations(text, more), file);
   const genesisTimeMs = g.genesis_time === 'now' ? Math.floor(nowMs / 1000) * 1000 : Date.parse(g.genesis_time);
   return { ...g, resolvedAccounts, genesisTimeMs };
 }

@@ -347,6 +347,13 @@ function parsePath(path: string): (string | number)[] {
   return out;
 }
 
+/** Adds line and column to problems found in the data parsed from `text` (for any YAML file the product reads). */
+export function withYamlLocations(text: string, problems: ConfigProblem[]): ConfigProblem[] {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  return problems.map((p) => ({ ...locate(doc, lineCounter, p.path), ...p }));
+}
+
 /** Line and column of the deepest existing node on `path` (the key's position for map entries). */
 function locate(doc: Document, lc: LineCounter, path: string): { line?: number; column?: number } {
   const segs = parsePath(path);

@@ -171,7 +171,7 @@ t.test('genesis errors name their YAML path', async (t) => {
     }
     throw new Error('expected a ConfigError');
   };
-  t.match(bad('chain_id: x\nblock_intervall_ms: 5\n')[0], { path: 'block_intervall_ms', message: /did you mean "block_interval_ms"/ });
+  t.match(bad('chain_id: x\nblock_intervall_ms: 5\n')[0], { path: 'block_intervall_ms', line: 2, column: 1, message: /did you mean "block_interval_ms"/ });
   t.match(bad('services: [{ id: anvil }]\napplications: [{ address: pokt1mrqt5f7qh8uxs27cjm9t7v9e74a9vvdnq5jva4, stake_upokt: 1, service_id: nope }]\n')[0], {
     path: 'applications[0].service_id',
     message: 'unknown service "nope"',
