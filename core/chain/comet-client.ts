@@ -1,0 +1,79 @@
+/**
+ * CometBFT RPC over HTTP JSON-RPC (status, block, block_results). The block hash used everywhere is
+ * `block_id.hash`, as the chain stores it (spec/protocol.md §6.1).
+ */
+
+export interface BlockInfo {
+  height: number;
+  /** block_id.hash */
+  hash: Uint8Array;
+  timeMs: number;
+}
+
+export class CometRpcError extends Error {
+  constructor(
+    readonly method: string,
+    message: string,
+  ) {
+    super(`${method}: ${message}`);
+    this.name = 'CometRpcError';
+  }
+}
+
+export class CometClient {
+  #id = 0;
+
+  constructor(
+    readonly rpcUrl: string,
+    readonly timeoutMs = 5000,
+  ) {}
+
+  async call<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.rpcUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: ++this.#id, method, params }),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      throw new CometRpcError(method, (err as Error).message);
+    }
+    const body = (await res.json().catch(() => undefined)) as { result?: T; error?: { message: string; data?: string } } | undefined;
+    if (!body) throw new CometRpcError(method, `HTTP ${res.status} without a JSON-RPC body`);
+    if (body.error) throw new CometRpcError(method, `${body.error.message}${body.error.data ? `: ${body.error.data}` : ''}`);
+    return body.result as T;
+  }
+
+  async status(): Promise<{ chainId: string; latest: BlockInfo }> {
+    const r = await this.call<{ node_info: { network: string }; sync_info: { latest_block_height: string; latest_block_hash: string; latest_block_time: string } }>('status');
+    return {
+      chainId: r.node_info.network,
+      latest: {
+        height: Number(r.sync_info.latest_block_height),
+        hash: Uint8Array.from(Buffer.from(r.sync_info.latest_block_hash, 'hex')),
+        timeMs: Date.parse(r.sync_info.latest_block_time),
+      },
+    };
+  }
+
+  /** The block at `height` (latest when omitted). */
+  async block(height?: number): Promise<BlockInfo> {
+    const r = await this.call<{ block_id: { hash: string }; block: { header: { height: string; time: string } } }>('block', height ? { height: String(height) } : {});
+    return { height: Number(r.block.header.height), hash: Uint8Array.from(Buffer.from(r.block_id.hash, 'hex')), timeMs: Date.parse(r.block.header.time) };
+  }
+
+  async blockResults(height: number): Promise<{ finalizeBlockEvents: { type: string; attributes: { key: string; value: string }[] }[] }> {
+    const r = await this.call<{ finalize_block_events?: { type: string; attributes: { key: string; value: string }[] }[] }>('block_results', { height: String(height) });
+    return { finalizeBlockEvents: r.finalize_block_events ?? [] };
+  }
+
+  /** ws(s)://…/websocket for the same node. */
+  get websocketUrl(): string {
+    const u = new URL(this.rpcUrl);
+    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    u.pathname = `${u.pathname.replace(/\/$/, '')}/websocket`;
+    return u.toString();
+  }
+}

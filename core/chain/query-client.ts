@@ -1,0 +1,164 @@
+import { readFileSync } from 'node:fs';
+import { Client, credentials, Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import type { PocketNodeConfig } from '../config/schema.js';
+import { messageCodec } from '../protocol/codec.js';
+import { grpcServiceDefinition } from '../protocol/grpc.js';
+import type { SessionHeader } from '../protocol/messages.js';
+
+/**
+ * The Cosmos gRPC queries the relayer and miner need (spec/protocol.md §3.1), over the repo's .proto
+ * services and the canonical codec. Every call has a deadline; failures keep the node's code and
+ * message (spec/errors.md §3) in a ChainQueryError.
+ */
+
+type Msg = Record<string, unknown>;
+
+export class ChainQueryError extends Error {
+  constructor(
+    readonly method: string,
+    readonly code: status,
+    readonly details: string,
+  ) {
+    super(`${method}: ${status[code] ?? code}: ${details}`);
+    this.name = 'ChainQueryError';
+  }
+
+  get notFound(): boolean {
+    return this.code === status.NOT_FOUND;
+  }
+}
+
+export interface SessionInfo {
+  header: SessionHeader;
+  sessionId: string;
+  sessionNumber: bigint;
+  numBlocksPerSession: bigint;
+  applicationAddress: string;
+  supplierOperatorAddresses: string[];
+}
+
+export interface ApplicationInfo {
+  address: string;
+  stakeUpokt: bigint;
+  serviceIds: string[];
+  delegateeGatewayAddresses: string[];
+  /** Session end height → gateways being undelegated then. */
+  pendingUndelegations: Map<bigint, string[]>;
+}
+
+export interface SharedParamsInfo {
+  num_blocks_per_session: bigint;
+  grace_period_end_offset_blocks: bigint;
+  claim_window_open_offset_blocks: bigint;
+  claim_window_close_offset_blocks: bigint;
+  proof_window_open_offset_blocks: bigint;
+  proof_window_close_offset_blocks: bigint;
+  compute_units_to_tokens_multiplier: bigint;
+  compute_unit_cost_granularity: bigint;
+  session_grid_anchor_height: bigint;
+  session_number_at_anchor: bigint;
+}
+
+const PubKeyCodec = messageCodec<{ key: Uint8Array }>('cosmos.crypto.secp256k1.PubKey');
+const BaseAccountCodec = messageCodec<{ address: string; pub_key?: { type_url: string; value: Uint8Array }; account_number: bigint; sequence: bigint }>(
+  'cosmos.auth.v1beta1.BaseAccount',
+);
+
+const SERVICES = [
+  'pocket.shared.Query',
+  'pocket.session.Query',
+  'pocket.application.Query',
+  'pocket.supplier.Query',
+  'pocket.service.Query',
+  'pocket.proof.Query',
+  'cosmos.auth.v1beta1.Query',
+  'cosmos.bank.v1beta1.Query',
+  'cosmos.tx.v1beta1.Service',
+] as const;
+
+export class ChainQueryClient {
+  readonly #client: Client;
+  readonly #timeoutMs: number;
+  readonly #definitions = new Map<string, ReturnType<typeof grpcServiceDefinition>>();
+
+  constructor(cfg: Pick<PocketNodeConfig, 'grpc_address' | 'tls' | 'query_timeout_ms'> & { tls_ca_file?: string }) {
+    const creds: ChannelCredentials = cfg.tls
+      ? credentials.createSsl(cfg.tls_ca_file ? readFileSync(cfg.tls_ca_file) : undefined)
+      : credentials.createInsecure();
+    this.#client = new Client(cfg.grpc_address, creds, { 'grpc.keepalive_time_ms': 30_000 });
+    this.#timeoutMs = cfg.query_timeout_ms;
+    for (const s of SERVICES) this.#definitions.set(s, grpcServiceDefinition(s));
+  }
+
+  /** One unary call: `service` like 'pocket.session.Query', `method` like 'GetSession'. */
+  call(service: (typeof SERVICES)[number], method: string, request: Msg): Promise<Msg> {
+    const def = this.#definitions.get(service)?.[method];
+    if (!def) return Promise.reject(new Error(`unknown gRPC method ${service}/${method}`));
+    return new Promise((resolve, reject) => {
+      this.#client.makeUnaryRequest(
+        def.path,
+        def.requestSerialize as (v: Msg) => Buffer,
+        def.responseDeserialize as (b: Buffer) => Msg,
+        request,
+        new Metadata(),
+        { deadline: Date.now() + this.#timeoutMs },
+        (err: ServiceError | null, res?: Msg) => {
+          if (err) reject(new ChainQueryError(`${service}/${method}`, err.code, err.details));
+          else resolve(res!);
+        },
+      );
+    });
+  }
+
+  async session(applicationAddress: string, serviceId: string, height: bigint): Promise<SessionInfo> {
+    const res = await this.call('pocket.session.Query', 'GetSession', { application_address: applicationAddress, service_id: serviceId, block_height: height });
+    const s = res.session as Msg;
+    return {
+      header: s.header as SessionHeader,
+      sessionId: s.session_id as string,
+      sessionNumber: s.session_number as bigint,
+      numBlocksPerSession: s.num_blocks_per_session as bigint,
+      applicationAddress,
+      supplierOperatorAddresses: (s.suppliers as Msg[]).map((x) => x.operator_address as string),
+    };
+  }
+
+  async application(address: string): Promise<ApplicationInfo> {
+    const a = (await this.call('pocket.application.Query', 'Application', { address })).application as Msg;
+    return {
+      address: a.address as string,
+      stakeUpokt: BigInt(((a.stake as Msg | undefined)?.amount as string | undefined) ?? '0'),
+      serviceIds: (a.service_configs as Msg[]).map((c) => c.service_id as string),
+      delegateeGatewayAddresses: a.delegatee_gateway_addresses as string[],
+      pendingUndelegations: new Map(
+        [...(a.pending_undelegations as Map<bigint, Msg>)].map(([h, list]) => [h, list.gateway_addresses as string[]]),
+      ),
+    };
+  }
+
+  /** The account's secp256k1 public key, or undefined for an account that never signed. */
+  async accountPublicKey(address: string): Promise<Uint8Array | undefined> {
+    const any = (await this.call('cosmos.auth.v1beta1.Query', 'Account', { address })).account as { type_url: string; value: Uint8Array };
+    const base = BaseAccountCodec.decode(any.value);
+    if (!base.pub_key || base.pub_key.type_url !== '/cosmos.crypto.secp256k1.PubKey') return undefined;
+    return PubKeyCodec.decode(base.pub_key.value).key;
+  }
+
+  async sharedParams(height?: bigint): Promise<SharedParamsInfo> {
+    const res = height === undefined ? await this.call('pocket.shared.Query', 'Params', {}) : await this.call('pocket.shared.Query', 'ParamsAtHeight', { height });
+    return res.params as unknown as SharedParamsInfo;
+  }
+
+  async serviceComputeUnitsPerRelay(serviceId: string, height: bigint): Promise<bigint> {
+    return (await this.call('pocket.service.Query', 'ComputeUnitsPerRelayAtHeight', { serviceId, blockHeight: height })).computeUnitsPerRelay as bigint;
+  }
+
+  async difficultyTarget(serviceId: string, height: bigint): Promise<Uint8Array> {
+    const d = (await this.call('pocket.service.Query', 'RelayMiningDifficultyAtHeight', { serviceId, blockHeight: height })).relayMiningDifficulty as Msg;
+    return d.target_hash as Uint8Array;
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}

@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { Redis } from 'ioredis';
+import { status } from '@grpc/grpc-js';
+import { BlockFollower, ChainQueryClient, ChainQueryError, CometClient, type BlockInfo } from '../../core/chain/index.js';
+import { publicKeyFromPrivateKey } from '../../core/crypto/address.js';
+import { KeyBuilder } from '../../core/redis/key-builder.js';
+import { sessionId } from '../../core/session/index.js';
+import { parseGenesis, startLocalnet } from '../../localnet/index.js';
+import { captureLogs } from '../helpers/logs.js';
+import { ADDR, KEYS, key } from '../helpers/localnet-client.js';
+import { startRedis } from '../helpers/redis.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const GENESIS = readFileSync(join(ROOT, 'examples/localnet/genesis.yaml'), 'utf8')
+  .replace('genesis_time: now', 'genesis_time: "2026-01-01T00:00:00Z"')
+  .replace('block_interval_ms: 1000', 'block_interval_ms: 0');
+
+async function localnet(t: Test) {
+  const net = await startLocalnet(parseGenesis(GENESIS), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: captureLogs().logger });
+  t.teardown(() => net.stop());
+  return net;
+}
+
+t.test('query client: sessions, applications, account keys, params, compute units, difficulty', async (t) => {
+  const net = await localnet(t);
+  net.chain.advance(12);
+  const q = new ChainQueryClient({ grpc_address: net.grpcAddress, tls: false, query_timeout_ms: 2000 });
+  t.teardown(() => q.close());
+  const comet = new CometClient(`http://${net.rpcAddress}`);
+  const s = await q.session(ADDR.app1, 'anvil', 13n);
+  t.equal(s.header.session_start_block_height, 11n);
+  t.equal(s.sessionId, sessionId((await comet.block(11)).hash, 'anvil', ADDR.app1, 11n), 'session id from block_id.hash');
+  t.same(s.supplierOperatorAddresses, [ADDR.supplier2, ADDR.supplier1]);
+  const app = await q.application(ADDR.app1);
+  t.same(app.delegateeGatewayAddresses, [ADDR.gateway1]);
+  t.equal(app.stakeUpokt, 100_000_000_000n);
+  t.equal(Buffer.from((await q.accountPublicKey(ADDR.gateway1))!).toString('hex'), Buffer.from(publicKeyFromPrivateKey(key(KEYS.gateway1))).toString('hex'));
+  t.equal((await q.sharedParams()).num_blocks_per_session, 10n);
+  t.equal((await q.sharedParams(5n)).claim_window_close_offset_blocks, 4n);
+  t.equal(await q.serviceComputeUnitsPerRelay('rest', 5n), 2n);
+  t.equal(Buffer.from(await q.difficultyTarget('anvil', 5n)).toString('hex'), 'ff'.repeat(32));
+  const err = (await q.application(ADDR.supplier1).catch((e: unknown) => e)) as ChainQueryError;
+  t.ok(err instanceof ChainQueryError);
+  t.equal(err.code, status.NOT_FOUND);
+  t.ok(err.notFound);
+  t.equal(err.details, `app address: ${ADDR.supplier1}: application not found`);
+  const status0 = await comet.status();
+  t.same([status0.chainId, status0.latest.height], ['pocket', 13]);
+});
+
+t.test('a query to a node that is down fails within the deadline', async (t) => {
+  const q = new ChainQueryClient({ grpc_address: '127.0.0.1:1', tls: false, query_timeout_ms: 300 });
+  t.teardown(() => q.close());
+  const started = Date.now();
+  const err = (await q.sharedParams().catch((e: unknown) => e)) as ChainQueryError;
+  t.ok(err instanceof ChainQueryError);
+  t.ok([status.UNAVAILABLE, status.DEADLINE_EXCEEDED].includes(err.code), `code ${err.code}`);
+  t.ok(Date.now() - started < 2000);
+});
+
+const nextBlock = (f: BlockFollower, minHeight: number) =>
+  new Promise<[BlockInfo, string]>((resolve) => {
+    const on = (b: BlockInfo, source: string) => {
+      if (b.height >= minHeight) {
+        f.off('block', on);
+        resolve([b, source]);
+      }
+    };
+    f.on('block', on);
+  });
+
+t.test('block follower: WebSocket, then Redis from another replica, then polling when both are silent', async (t) => {
+  const net = await localnet(t);
+  const redis = await startRedis(t);
+  const { logger } = captureLogs();
+  const channel = new KeyBuilder('test').blockEventsChannel();
+  const conns = Array.from({ length: 3 }, () => new Redis(redis.url));
+  t.teardown(() => conns.forEach((c) => c.disconnect()));
+  const comet = new CometClient(`http://${net.rpcAddress}`);
+  // A follows the node itself and publishes; B has no WebSocket and listens on Redis.
+  const a = new BlockFollower({ comet, log: logger, redis: { subscriber: conns[0]!, publisher: conns[1]!, channel }, staleAfterMs: 60_000 });
+  const b = new BlockFollower({ comet, log: logger, websocket: false, redis: { subscriber: conns[2]!, channel }, staleAfterMs: 800, pollIntervalMs: 100 });
+  await a.start();
+  await b.start();
+  t.teardown(() => Promise.all([a.stop(), b.stop()]));
+  await new Promise((r) => setTimeout(r, 300)); // A's subscription is in place
+  const gotA = nextBlock(a, 2);
+  const gotB = nextBlock(b, 2);
+  net.chain.advance(1);
+  const [blockA, sourceA] = await gotA;
+  const [blockB, sourceB] = await gotB;
+  t.same([blockA.height, sourceA], [2, 'websocket']);
+  t.same([blockB.height, sourceB], [2, 'redis']);
+  t.equal(Buffer.from(blockB.hash).toString('hex'), Buffer.from(net.chain.blockHash(2)).toString('hex'), 'block_id.hash travels intact');
+
+  await a.stop(); // nobody publishes any more: B must notice and poll the node
+  const gotPoll = nextBlock(b, 3);
+  net.chain.advance(1);
+  const [blockP, sourceP] = await gotPoll;
+  t.same([blockP.height, sourceP], [3, 'poll']);
+  t.equal(b.latest?.height, 3);
+});
