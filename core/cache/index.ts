@@ -1,0 +1,2 @@
+export { CacheMetrics } from './cache-metrics.js';
+export { TieredCache, type TieredCacheOptions } from './tiered-cache.js';

@@ -1,0 +1,160 @@
+import t, { type Test } from 'tap';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { CacheMetrics } from '../../core/cache/cache-metrics.js';
+import { TieredCache, type TieredCacheOptions } from '../../core/cache/tiered-cache.js';
+import { KeyBuilder } from '../../core/redis/key-builder.js';
+import { captureLogs } from '../helpers/logs.js';
+import { startRedis } from '../helpers/redis.js';
+
+const keys = new KeyBuilder('cachetest');
+
+/** A "chain" that counts how often each id was asked for. */
+function fakeChain() {
+  const calls: string[] = [];
+  let gate: Promise<void> = Promise.resolve();
+  return {
+    calls,
+    hold() {
+      let release!: () => void;
+      gate = new Promise((r) => (release = r));
+      return () => release();
+    },
+    load: async (id: string) => {
+      calls.push(id);
+      await gate;
+      if (id === 'missing') throw new Error('not found on chain');
+      return { id, stake: BigInt(id.length) * 1000n };
+    },
+  };
+}
+
+type App = { id: string; stake: bigint };
+
+function cache(t: Test, chain: ReturnType<typeof fakeChain>, redis: Redis | undefined, extra: Partial<TieredCacheOptions<App>> = {}) {
+  const registry = new Registry();
+  const metrics = new CacheMetrics(registry);
+  const c = new TieredCache<App>({
+    entity: 'application',
+    keys,
+    log: captureLogs().logger,
+    metrics,
+    redis: redis ? () => redis : undefined,
+    l1: { maxEntries: 3, ttlMs: null },
+    l2TtlSeconds: 60,
+    load: chain.load,
+    encode: (v) => JSON.stringify({ id: v.id, stake: v.stake.toString() }),
+    decode: (s) => {
+      const o = JSON.parse(s) as { id: string; stake: string };
+      return { id: o.id, stake: BigInt(o.stake) };
+    },
+    ...extra,
+  });
+  const count = async (name: string, labels: Record<string, string>) =>
+    (await registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0;
+  return { c, count };
+}
+
+function conn(t: Test, url: string): Redis {
+  const r = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: false });
+  // The outage test stops the server under this client on purpose.
+  r.on('error', () => undefined);
+  t.teardown(() => r.disconnect());
+  return r;
+}
+
+t.test('chain once, then L1; a second replica reads L2 without asking the chain', async (t) => {
+  const server = await startRedis(t);
+  const chain = fakeChain();
+  const a = cache(t, chain, conn(t, server.url));
+  t.same(await a.c.get('pokt1app'), { id: 'pokt1app', stake: 8000n });
+  t.same(await a.c.get('pokt1app'), { id: 'pokt1app', stake: 8000n });
+  t.same(chain.calls, ['pokt1app'], 'one chain query');
+  t.equal(await a.count('relayminer_cache_hits_total', { level: 'l1' }), 1);
+  t.equal(await a.count('relayminer_cache_misses_total', { level: 'chain' }), 1);
+  // The L2 write is fire-and-forget; wait for it to land.
+  const raw = conn(t, server.url);
+  for (let i = 0; i < 50 && (await raw.get(keys.cache('application', 'pokt1app'))) === null; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(await raw.get(keys.cache('application', 'pokt1app')), '{"id":"pokt1app","stake":"8000"}');
+  t.equal(await raw.ttl(keys.cache('application', 'pokt1app')) > 0, true, 'L2 entry expires');
+
+  const b = cache(t, chain, conn(t, server.url));
+  t.same(await b.c.get('pokt1app'), { id: 'pokt1app', stake: 8000n });
+  t.same(chain.calls, ['pokt1app'], 'replica b served from Redis');
+  t.equal(await b.count('relayminer_cache_hits_total', { level: 'l2' }), 1);
+});
+
+t.test('concurrent misses share one chain query; a failed load is not cached', async (t) => {
+  const chain = fakeChain();
+  const { c, count } = cache(t, chain, undefined);
+  const release = chain.hold();
+  const all = Promise.all(Array.from({ length: 20 }, () => c.get('pokt1x')));
+  await new Promise((r) => setImmediate(r));
+  release();
+  const results = await all;
+  t.equal(results.length, 20);
+  t.ok(results.every((r) => r === results[0]), 'every caller got the same object');
+  t.same(chain.calls, ['pokt1x']);
+
+  await t.rejects(c.get('missing'), /not found on chain/);
+  await t.rejects(c.get('missing'), /not found on chain/);
+  t.same(chain.calls, ['pokt1x', 'missing', 'missing'], 'errors are retried, not cached');
+  t.equal(await count('relayminer_cache_load_errors_total', {}), 2);
+});
+
+t.test('L1 is bounded LRU with TTL', async (t) => {
+  const chain = fakeChain();
+  const { c } = cache(t, chain, undefined, { l1: { maxEntries: 3, ttlMs: 50 } });
+  for (const id of ['a', 'b', 'c']) await c.get(id);
+  await c.get('a'); // a becomes youngest; b is now the oldest
+  await c.get('d'); // evicts b
+  t.equal(c.size, 3);
+  chain.calls.length = 0;
+  await c.get('a');
+  await c.get('c');
+  await c.get('d');
+  t.same(chain.calls, [], 'a, c, d still cached');
+  await c.get('b');
+  t.same(chain.calls, ['b'], 'b was evicted');
+  await new Promise((r) => setTimeout(r, 70));
+  await c.get('a');
+  t.same(chain.calls, ['b', 'a'], 'expired after ttl');
+});
+
+t.test('invalidation reaches every replica and clears Redis', async (t) => {
+  const server = await startRedis(t);
+  const chain = fakeChain();
+  const a = cache(t, chain, conn(t, server.url));
+  const b = cache(t, chain, conn(t, server.url));
+  const subB = conn(t, server.url);
+  await b.c.listen(subB);
+  await a.c.get('pokt1app');
+  await b.c.get('pokt1app');
+  t.equal(b.c.size, 1);
+  chain.calls.length = 0;
+
+  await a.c.invalidate('pokt1app');
+  for (let i = 0; i < 100 && b.c.size !== 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(b.c.size, 0, 'replica b dropped its copy');
+  t.equal(await conn(t, server.url).exists(keys.cache('application', 'pokt1app')), 0, 'Redis entry deleted');
+  await b.c.get('pokt1app');
+  t.same(chain.calls, ['pokt1app'], 'b went back to the chain');
+
+  await b.c.get('other');
+  await a.c.invalidate();
+  for (let i = 0; i < 100 && b.c.size !== 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(b.c.size, 0, 'empty payload drops everything');
+});
+
+t.test('Redis down: served from the chain, with a warning, no throw', async (t) => {
+  const server = await startRedis(t);
+  const redis = conn(t, server.url);
+  await redis.ping();
+  await server.stop();
+  const chain = fakeChain();
+  const logs = captureLogs();
+  const { c } = cache(t, chain, redis, { log: logs.logger });
+  t.same(await c.get('pokt1app'), { id: 'pokt1app', stake: 8000n });
+  t.same(chain.calls, ['pokt1app']);
+  t.ok(logs.lines.some((l) => l.msg === 'cache: Redis read failed; asking the chain'), 'warned');
+});
