@@ -49,6 +49,16 @@ export {
   type RelayMinedEvent,
   type RelayRejectedEvent,
 } from './relay/events.js';
+// the relay pipeline transports call
+export { RelayPipeline, type Forward, type ForwardResult, type RelayReply, type RelayPipelineOptions } from './relay/pipeline.js';
+export { RelayValidator, MAX_PLAUSIBLE_BLOCKS, type DecodedRelay, type ValidatedRelay } from './relay/validator.js';
+export { RelayChainState } from './relay/chain-state.js';
+export { RelayMetrics } from './relay/relay-metrics.js';
+export { errorReply, poktrollErrorCode, RELAYER_PROXY_CODESPACE, type ErrorModel, type ErrorReply } from './relay/error-reply.js';
+
+// chain access and caches
+export { ChainQueryClient, ChainQueryError, CometClient, BlockFollower } from './chain/index.js';
+export { TieredCache, CacheMetrics } from './cache/index.js';
 
 // redis
 export { KeyBuilder, KEY_TTL_SECONDS, SESSION_STATES, CACHE_ENTITIES, type SessionState, type CacheEntity } from './redis/key-builder.js';

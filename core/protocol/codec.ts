@@ -41,6 +41,7 @@ export const PROTO_FILES = [
   'cosmos/bank/v1beta1/query.proto',
   'cosmos/crypto/secp256k1/keys.proto',
   'cosmos/tx/v1beta1/tx.proto',
+  'relayminer/mined_relay.proto',
 ];
 
 export class ProtoDecodeError extends Error {

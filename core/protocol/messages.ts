@@ -101,3 +101,19 @@ export const MsgCreateClaimCodec = messageCodec<MsgCreateClaim>('pocket.proof.Ms
 export const MsgSubmitProofCodec = messageCodec<MsgSubmitProof>('pocket.proof.MsgSubmitProof');
 export const POKTHTTPRequestCodec = messageCodec<POKTHTTPRequest>('sdk.types.POKTHTTPRequest');
 export const POKTHTTPResponseCodec = messageCodec<POKTHTTPResponse>('sdk.types.POKTHTTPResponse');
+
+/** relayminer.v1.MinedRelay: one entry of a supplier's relay stream (relayer → miner). */
+export interface MinedRelay {
+  relay_hash: Uint8Array;
+  relay: Uint8Array;
+  compute_units: bigint;
+  session_id: string;
+  session_start_block_height: bigint;
+  session_end_block_height: bigint;
+  supplier_operator_address: string;
+  service_id: string;
+  application_address: string;
+  arrival_block_height: bigint;
+  published_at_ms: bigint;
+}
+export const MinedRelayCodec = messageCodec<MinedRelay>('relayminer.v1.MinedRelay');

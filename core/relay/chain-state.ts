@@ -1,0 +1,124 @@
+import type { Logger } from 'pino';
+import type { ApplicationInfo, ChainQueryClient, SessionInfo, SharedParamsInfo } from '../chain/query-client.js';
+import type { CacheMetrics } from '../cache/cache-metrics.js';
+import { decodeCacheValue, encodeCacheValue } from '../cache/json-codec.js';
+import { TieredCache } from '../cache/tiered-cache.js';
+import { PLACEHOLDER_RING_ADDRESS, PLACEHOLDER_RING_PUBLIC_KEY } from '../crypto/placeholder-ring-key.js';
+import type { RedisClient } from '../redis/connection.js';
+import type { CacheEntity, KeyBuilder } from '../redis/key-builder.js';
+
+export interface RelayChainStateOptions {
+  query: ChainQueryClient;
+  keys: KeyBuilder;
+  log: Logger;
+  metrics?: CacheMetrics;
+  redis?: () => RedisClient;
+  /** Latest block height known to this process (block follower). */
+  currentHeight: () => bigint | undefined;
+  /** Bound on each in-process cache. */
+  maxEntries?: number;
+  /** Lifetime of live (not at-height) values: applications and account keys. */
+  liveTtlMs?: number;
+}
+
+/**
+ * Everything relay validation reads from the chain, through the tiered caches. Values fixed at a
+ * height (session, params, compute units, difficulty) never expire; live values (the application,
+ * whose delegations change, and account keys, which appear on first signature) have a TTL.
+ */
+export class RelayChainState {
+  readonly #o: RelayChainStateOptions;
+  readonly #sessions: TieredCache<SessionInfo>;
+  readonly #applications: TieredCache<ApplicationInfo>;
+  readonly #accounts: TieredCache<Uint8Array | undefined>;
+  readonly #params: TieredCache<SharedParamsInfo>;
+  readonly #computeUnits: TieredCache<bigint>;
+  readonly #difficulty: TieredCache<Uint8Array>;
+
+  constructor(o: RelayChainStateOptions) {
+    this.#o = o;
+    const live = o.liveTtlMs ?? 30_000;
+    const make = <T>(entity: CacheEntity, ttlMs: number | null, load: (id: string) => Promise<T>) =>
+      new TieredCache<T>({
+        entity,
+        keys: o.keys,
+        log: o.log,
+        metrics: o.metrics,
+        redis: o.redis,
+        l1: { maxEntries: o.maxEntries ?? 10_000, ttlMs },
+        l2TtlSeconds: ttlMs === null ? 7 * 24 * 3600 : Math.max(1, Math.ceil(ttlMs / 1000)),
+        load,
+        encode: encodeCacheValue,
+        decode: (text) => decodeCacheValue<T>(text),
+      });
+    const q = o.query;
+    this.#sessions = make('session', null, (id) => {
+      const [app, service, height] = id.split('|');
+      return q.session(app!, service!, BigInt(height!));
+    });
+    this.#applications = make('application', live, (addr) => q.application(addr));
+    this.#accounts = make('account', live, (addr) => q.accountPublicKey(addr));
+    this.#params = make('shared_params', null, (h) => q.sharedParams(BigInt(h)));
+    this.#computeUnits = make('compute_units', null, (id) => {
+      const [service, height] = id.split('|');
+      return q.serviceComputeUnitsPerRelay(service!, BigInt(height!));
+    });
+    this.#difficulty = make('difficulty', null, (id) => {
+      const [service, height] = id.split('|');
+      return q.difficultyTarget(service!, BigInt(height!));
+    });
+  }
+
+  currentHeight(): bigint | undefined {
+    return this.#o.currentHeight();
+  }
+
+  session(app: string, service: string, height: bigint): Promise<SessionInfo> {
+    return this.#sessions.get(`${app}|${service}|${height}`);
+  }
+
+  sharedParams(height: bigint): Promise<SharedParamsInfo> {
+    return this.#params.get(height.toString());
+  }
+
+  computeUnitsPerRelay(service: string, sessionStart: bigint): Promise<bigint> {
+    return this.#computeUnits.get(`${service}|${sessionStart}`);
+  }
+
+  difficultyTarget(service: string, sessionStart: bigint): Promise<Uint8Array> {
+    return this.#difficulty.get(`${service}|${sessionStart}`);
+  }
+
+  application(address: string): Promise<ApplicationInfo> {
+    return this.#applications.get(address);
+  }
+
+  /**
+   * The ring's public keys (spec/protocol.md §4.1): the app and its delegated gateways, plus
+   * gateways being undelegated at or after the session end, or the placeholder when there are no
+   * gateways. Members whose account has no public key on chain cannot sign and are left out.
+   */
+  async ringPublicKeys(appAddress: string, sessionEnd: bigint): Promise<Uint8Array[]> {
+    const app = await this.application(appAddress);
+    const gateways = [...app.delegateeGatewayAddresses];
+    const pending: string[] = [];
+    for (const [h, list] of app.pendingUndelegations) {
+      if (h < sessionEnd) continue;
+      for (const g of list) if (!pending.includes(g)) pending.push(g);
+    }
+    gateways.push(...pending);
+    const members = [appAddress, ...(gateways.length ? gateways : [PLACEHOLDER_RING_ADDRESS])].sort();
+    const keys = await Promise.all(members.map((m) => (m === PLACEHOLDER_RING_ADDRESS ? PLACEHOLDER_RING_PUBLIC_KEY : this.#accounts.get(m))));
+    return keys.filter((k): k is Uint8Array => k !== undefined);
+  }
+
+  /** Listens for invalidations (e.g. a re-delegation seen by another replica) on a subscriber. */
+  async listen(subscriber: RedisClient): Promise<void> {
+    await this.#applications.listen(subscriber);
+    await this.#accounts.listen(subscriber);
+  }
+
+  invalidateApplication(address: string): Promise<void> {
+    return this.#applications.invalidate(address);
+  }
+}

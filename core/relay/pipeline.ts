@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { sha256 } from '@noble/hashes/sha2.js';
+import type { RpcTypeName } from '../config/schema.js';
+import { signSupplierResponse } from '../crypto/supplier-signature.js';
+import { MinedRelayCodec, RelayResponseCodec, type RelayResponse } from '../protocol/messages.js';
+import { minedRelayBytes, relayHash, relayResponseSignableHash } from '../protocol/relay.js';
+import type { RedisClient } from '../redis/connection.js';
+import type { KeyBuilder } from '../redis/key-builder.js';
+import { isRelayVolumeApplicable } from '../session/difficulty.js';
+import type { RelayChainState } from './chain-state.js';
+import { errorReply, type ErrorModel } from './error-reply.js';
+import type { RelayInfo } from './events.js';
+import type { RelayHooks } from './hooks.js';
+import { RelayRejection } from './reasons.js';
+import type { RelayMetrics } from './relay-metrics.js';
+import type { DecodedRelay, RelayValidator, ValidatedRelay } from './validator.js';
+
+/** What a transport's backend call produced: the bytes that become the signed response payload. */
+export interface ForwardResult {
+  payload: Uint8Array;
+  /** The backend's HTTP status (or the transport's equivalent); 5xx is served signed but not mined. */
+  backendStatus: number;
+}
+
+/**
+ * Transport-specific: call the backend for a relay (validated, unless its service is optimistic).
+ * Throws a RelayRejection on failure.
+ */
+export type Forward = (relay: DecodedRelay) => Promise<ForwardResult>;
+
+export interface RelayReply {
+  status: number;
+  contentType: string;
+  body: Uint8Array;
+  outcome: 'served' | 'backend_5xx' | 'rejected';
+  /** Set when the relay was appended to the stream. */
+  streamId?: string;
+}
+
+export interface RelayPipelineOptions {
+  validator: RelayValidator;
+  chain: RelayChainState;
+  keys: KeyBuilder;
+  redis: () => RedisClient;
+  hooks: RelayHooks;
+  metrics: RelayMetrics;
+  log: Logger;
+  errorModel: ErrorModel;
+  /** Services that serve before validating (validated before mining). */
+  optimisticServices?: ReadonlySet<string>;
+}
+
+/**
+ * The one relay lifecycle every transport uses: decode → validate → (hooks) → forward → sign →
+ * mine → publish → reply. Never throws: every failure becomes a reply with a reason code.
+ */
+export class RelayPipeline {
+  readonly #o: RelayPipelineOptions;
+
+  constructor(o: RelayPipelineOptions) {
+    this.#o = o;
+  }
+
+  async handle(body: Uint8Array, rpcType: RpcTypeName, transport: string, forward: Forward): Promise<RelayReply> {
+    const info: RelayInfo = { id: randomUUID(), rpcType, transport, receivedAtMs: Date.now(), requestBytes: body.length };
+    let header: DecodedRelay['header'] | undefined;
+    try {
+      const decoded = this.#o.validator.decode(body, info);
+      header = decoded.header;
+      const optimistic = this.#o.optimisticServices?.has(decoded.header.service_id) ?? false;
+      let relay: ValidatedRelay | undefined;
+      let result: ForwardResult;
+      if (optimistic) {
+        // Serve first; a relay that fails validation is answered but never mined.
+        const validation = this.#o.validator.validate(decoded).then(
+          async (v) => {
+            await this.#o.hooks.runValidated({ relay: info, mode: 'optimistic' });
+            return v;
+          },
+          (err: unknown) => {
+            this.#countRejection(info, err);
+            return undefined;
+          },
+        );
+        result = await forward(decoded);
+        relay = await validation;
+      } else {
+        relay = await this.#o.validator.validate(decoded);
+        await this.#o.hooks.runValidated({ relay: info, mode: 'eager' });
+        result = await forward(relay);
+      }
+      return await this.#respond(info, decoded, relay, result);
+    } catch (err) {
+      return this.#reject(info, err, header);
+    } finally {
+      this.#o.metrics.duration.observe(this.#labels(info), (Date.now() - info.receivedAtMs) / 1000);
+    }
+  }
+
+  async #respond(info: RelayInfo, relay: DecodedRelay, validated: ValidatedRelay | undefined, result: ForwardResult): Promise<RelayReply> {
+    const response: RelayResponse = {
+      meta: { session_header: relay.header, supplier_operator_signature: new Uint8Array(0) },
+      payload: result.payload,
+      payload_hash: sha256(result.payload),
+    };
+    response.meta.supplier_operator_signature = signSupplierResponse(relayResponseSignableHash(response), relay.supplier.privateKeyBytes());
+    const body = RelayResponseCodec.encode(response);
+    const failed = result.backendStatus >= 500;
+    const outcome = failed ? 'backend_5xx' : 'served';
+    this.#o.metrics.relays.inc({ ...this.#labels(info), outcome });
+    this.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Date.now() - info.receivedAtMs, responseBytes: body.length });
+    const reply: RelayReply = { status: 200, contentType: 'application/x-protobuf', body, outcome };
+    if (!failed && validated) reply.streamId = await this.#mine(info, validated, response);
+    return reply;
+  }
+
+  /** Mines and publishes; a failure here is counted and logged, and the served reply stands. */
+  async #mine(info: RelayInfo, relay: ValidatedRelay, response: RelayResponse): Promise<string | undefined> {
+    const service = relay.header.service_id;
+    if (!relay.rewardEligible) {
+      this.#o.metrics.notRewardEligible.inc({ service });
+      return undefined;
+    }
+    const start = relay.header.session_start_block_height;
+    try {
+      const mined = minedRelayBytes(relay.request, response);
+      const hash = relayHash(mined);
+      const [target, computeUnits] = await Promise.all([this.#o.chain.difficultyTarget(service, start), this.#o.chain.computeUnitsPerRelay(service, start)]);
+      if (!isRelayVolumeApplicable(hash, target)) return undefined;
+      const entry = MinedRelayCodec.encode({
+        relay_hash: hash,
+        relay: mined,
+        compute_units: computeUnits,
+        session_id: relay.header.session_id,
+        session_start_block_height: start,
+        session_end_block_height: relay.header.session_end_block_height,
+        supplier_operator_address: relay.supplier.address,
+        service_id: service,
+        application_address: relay.header.application_address,
+        arrival_block_height: relay.height,
+        published_at_ms: BigInt(Date.now()),
+      });
+      const streamId = (await this.#o.redis().xadd(this.#o.keys.relayStream(relay.supplier.address), '*', 'data', Buffer.from(entry))) as string;
+      this.#o.metrics.mined.inc({ service });
+      this.#o.hooks.emit('onRelayMined', { relay: info, relayHash: hash, computeUnits, streamId });
+      return streamId;
+    } catch (err) {
+      this.#o.metrics.publishFailures.inc({ service });
+      this.#o.log.error({ relay: info, err: (err as Error).message }, 'relay served but not published to the relay stream');
+      return undefined;
+    }
+  }
+
+  #reject(info: RelayInfo, err: unknown, header?: DecodedRelay['header']): RelayReply {
+    const rejection = this.#countRejection(info, err);
+    this.#o.metrics.relays.inc({ ...this.#labels(info), outcome: 'rejected' });
+    return { ...errorReply(this.#o.errorModel, rejection.reason, rejection.message, header), outcome: 'rejected' };
+  }
+
+  #countRejection(info: RelayInfo, err: unknown): RelayRejection {
+    const rejection = RelayRejection.is(err) ? err : new RelayRejection('internal');
+    if (!RelayRejection.is(err)) this.#o.log.error({ relay: info, err }, 'relay failed unexpectedly');
+    else this.#o.log.debug({ relay: info, reason: rejection.reason, detail: rejection.message }, 'relay rejected');
+    this.#o.metrics.rejections.inc({ ...this.#labels(info), reason: rejection.reason });
+    this.#o.hooks.emit('onRelayRejected', { relay: info, reason: rejection.reason, message: rejection.message });
+    return rejection;
+  }
+
+  /** Metric labels; a service id is a label only once known to be configured (bounded). */
+  #labels(info: RelayInfo): { service: string; rpc_type: string } {
+    const known = info.serviceId !== undefined && this.#o.validator.serves(info.serviceId);
+    return { service: known ? info.serviceId! : 'unknown', rpc_type: info.rpcType };
+  }
+}

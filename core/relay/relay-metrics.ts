@@ -1,0 +1,27 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+/** Relay pipeline metrics. Labels: service, rpc_type, reason, outcome; all bounded by config. */
+export class RelayMetrics {
+  readonly relays: Counter<'service' | 'rpc_type' | 'outcome'>;
+  readonly rejections: Counter<'service' | 'rpc_type' | 'reason'>;
+  readonly mined: Counter<'service'>;
+  readonly notRewardEligible: Counter<'service'>;
+  readonly publishFailures: Counter<'service'>;
+  readonly duration: Histogram<'service' | 'rpc_type'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.relays = new Counter({ name: 'relayminer_relays_total', help: 'Relays answered, by outcome (served, backend_5xx, rejected).', labelNames: ['service', 'rpc_type', 'outcome'], registers });
+    this.rejections = new Counter({ name: 'relayminer_relay_rejections_total', help: 'Relays refused, by reason code.', labelNames: ['service', 'rpc_type', 'reason'], registers });
+    this.mined = new Counter({ name: 'relayminer_relays_mined_total', help: 'Relays that met the difficulty and were appended to the relay stream.', labelNames: ['service'], registers });
+    this.notRewardEligible = new Counter({ name: 'relayminer_relays_not_reward_eligible_total', help: 'Relays served past the reward-eligibility height, so not mined.', labelNames: ['service'], registers });
+    this.publishFailures = new Counter({ name: 'relayminer_relay_publish_failures_total', help: 'Mined relays that could not be appended to Redis (served, not claimed).', labelNames: ['service'], registers });
+    this.duration = new Histogram({
+      name: 'relayminer_relay_duration_seconds',
+      help: 'Time from receiving a relay to having its response, including the backend.',
+      labelNames: ['service', 'rpc_type'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+  }
+}

@@ -1,0 +1,133 @@
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { ChainQueryError, type SessionInfo } from '../chain/query-client.js';
+import { deserializeRingSignature, ringMembersAllowed, verifyParsedRingSignature } from '../crypto/ring/index.js';
+import type { SupplierKey } from '../crypto/supplier-key.js';
+import { RelayRequestCodec, type RelayRequest, type SessionHeader } from '../protocol/messages.js';
+import { relayRequestSignableHash } from '../protocol/relay.js';
+import type { RelayChainState } from './chain-state.js';
+import type { RelayInfo } from './events.js';
+import { RelayRejection } from './reasons.js';
+
+/** Longest session and furthest distance from the current height a header may claim (as the Go HA miner). */
+export const MAX_PLAUSIBLE_BLOCKS = 10_000n;
+
+export interface RelayValidatorOptions {
+  chain: RelayChainState;
+  /** Services this relayer serves. */
+  services: ReadonlySet<string>;
+  /** Supplier keys by operator address. */
+  suppliers: ReadonlyMap<string, SupplierKey>;
+}
+
+export interface DecodedRelay {
+  request: RelayRequest;
+  header: SessionHeader;
+  supplier: SupplierKey;
+}
+
+export interface ValidatedRelay extends DecodedRelay {
+  session: SessionInfo;
+  /** Height this relayer knew when it validated the relay. */
+  height: bigint;
+  /** False past the reward-eligibility height: served, not mined. */
+  rewardEligible: boolean;
+}
+
+/**
+ * Relay validation (spec/protocol.md §4.1, §6.5): everything that can be checked without the chain
+ * first, so a malformed or implausible relay costs no query.
+ */
+export class RelayValidator {
+  readonly #o: RelayValidatorOptions;
+
+  constructor(o: RelayValidatorOptions) {
+    this.#o = o;
+  }
+
+  serves(serviceId: string): boolean {
+    return this.#o.services.has(serviceId);
+  }
+
+  /** Decode and `ValidateBasic`; fills `info` as it learns. */
+  decode(body: Uint8Array, info: RelayInfo): DecodedRelay {
+    let request: RelayRequest;
+    try {
+      request = RelayRequestCodec.decode(body);
+    } catch (err) {
+      throw new RelayRejection('malformed_request', (err as Error).message);
+    }
+    const header = request.meta?.session_header;
+    if (!header) throw new RelayRejection('malformed_request', 'missing session header');
+    if (!header.service_id) throw new RelayRejection('missing_service_id');
+    info.serviceId = header.service_id;
+    info.applicationAddress = header.application_address || undefined;
+    info.sessionId = header.session_id || undefined;
+    info.sessionStartHeight = header.session_start_block_height;
+    info.sessionEndHeight = header.session_end_block_height;
+    if (!this.#o.services.has(header.service_id)) throw new RelayRejection('unknown_service', header.service_id);
+    const supplierAddress = request.meta.supplier_operator_address;
+    if (!supplierAddress) throw new RelayRejection('missing_supplier');
+    info.supplierAddress = supplierAddress;
+    const supplier = this.#o.suppliers.get(supplierAddress);
+    if (!supplier) throw new RelayRejection('supplier_not_loaded', supplierAddress);
+    if (!header.application_address) throw new RelayRejection('invalid_session', 'missing application address');
+    if (!header.session_id) throw new RelayRejection('invalid_session', 'missing session id');
+    if (request.meta.signature.length === 0) throw new RelayRejection('invalid_ring_signature', 'missing signature');
+    return { request, header, supplier };
+  }
+
+  /** Session, supplier membership and ring signature against the chain. */
+  async validate(relay: DecodedRelay): Promise<ValidatedRelay> {
+    const { header } = relay;
+    const chain = this.#o.chain;
+    const current = chain.currentHeight();
+    if (current === undefined) throw new RelayRejection('chain_unavailable', 'no block height known yet');
+    const start = header.session_start_block_height;
+    const end = header.session_end_block_height;
+    if (start <= 0n || end <= start || end - start > MAX_PLAUSIBLE_BLOCKS || start > current + 1n || current - end > MAX_PLAUSIBLE_BLOCKS) {
+      throw new RelayRejection('implausible_heights', `start ${start}, end ${end}, current ${current}`);
+    }
+
+    const paramsAtEnd = await ask(() => chain.sharedParams(end));
+    const graceEnd = end + paramsAtEnd.grace_period_end_offset_blocks;
+    if (current > graceEnd) throw new RelayRejection('session_expired', `session ended at ${end}, grace ended at ${graceEnd}, current ${current}`);
+    // prm/poktroll: an active session is looked up at its start, an ended one at its end.
+    const lookupHeight = end >= current ? start : end;
+    const session = await ask(() => chain.session(header.application_address, header.service_id, lookupHeight), 'invalid_session');
+    const onChain = session.header;
+    if (
+      onChain.session_id !== header.session_id ||
+      onChain.application_address !== header.application_address ||
+      onChain.service_id !== header.service_id ||
+      onChain.session_start_block_height !== start ||
+      onChain.session_end_block_height !== end
+    ) {
+      throw new RelayRejection('invalid_session', `on-chain session is ${onChain.session_id} [${onChain.session_start_block_height}, ${onChain.session_end_block_height}]`);
+    }
+    if (!session.supplierOperatorAddresses.includes(relay.supplier.address)) throw new RelayRejection('supplier_not_in_session', relay.supplier.address);
+
+    const signature = deserializeRingSignature(relay.request.meta.signature);
+    if (!signature) throw new RelayRejection('invalid_ring_signature', 'not a ring signature');
+    const ring = await ask(() => chain.ringPublicKeys(header.application_address, end), 'invalid_session');
+    if (!ringMembersAllowed(signature, ring)) throw new RelayRejection('signer_not_in_ring');
+    if (!verifyParsedRingSignature(relayRequestSignableHash(relay.request), signature)) throw new RelayRejection('invalid_ring_signature');
+
+    // Relays served in the last grace block still reach the stream before the claim window opens
+    // (it opens after grace end), but not with a full block to spare; they are served, not mined.
+    const rewardEligible = current < graceEnd;
+    return { ...relay, session, height: current, rewardEligible };
+  }
+}
+
+/** A chain query; NOT_FOUND / INVALID_ARGUMENT mean the relay names something the chain lacks. */
+async function ask<T>(query: () => Promise<T>, notFound: 'invalid_session' | 'chain_unavailable' = 'chain_unavailable'): Promise<T> {
+  try {
+    return await query();
+  } catch (err) {
+    if (err instanceof ChainQueryError) {
+      const missing = err.code === grpcStatus.NOT_FOUND || err.code === grpcStatus.INVALID_ARGUMENT;
+      throw new RelayRejection(missing ? notFound : 'chain_unavailable', err.details);
+    }
+    throw err;
+  }
+}

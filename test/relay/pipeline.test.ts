@@ -1,0 +1,283 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { ChainQueryClient } from '../../core/chain/index.js';
+import { publicKeyFromPrivateKey } from '../../core/crypto/address.js';
+import { ringSign } from '../../core/crypto/ring/index.js';
+import { SupplierKey } from '../../core/crypto/supplier-key.js';
+import { verifySupplierResponse } from '../../core/crypto/supplier-signature.js';
+import { PLACEHOLDER_RING_PUBLIC_KEY } from '../../core/crypto/placeholder-ring-key.js';
+import {
+  MinedRelayCodec,
+  RelayCodec,
+  RelayRequestCodec,
+  RelayResponseCodec,
+  minedRelayBytes,
+  relayRequestSignableHash,
+  relayResponseSignableHash,
+  type RelayRequest,
+  type SessionHeader,
+} from '../../core/protocol/index.js';
+import { KeyBuilder } from '../../core/redis/key-builder.js';
+import { RelayChainState } from '../../core/relay/chain-state.js';
+import type { ErrorModel } from '../../core/relay/error-reply.js';
+import { RelayHooks } from '../../core/relay/hooks.js';
+import { RelayPipeline, type Forward } from '../../core/relay/pipeline.js';
+import { RelayRejection } from '../../core/relay/reasons.js';
+import { RelayMetrics } from '../../core/relay/relay-metrics.js';
+import { RelayValidator } from '../../core/relay/validator.js';
+import { parseGenesis, startLocalnet } from '../../localnet/index.js';
+import { captureLogs } from '../helpers/logs.js';
+import { ADDR, KEYS, key } from '../helpers/localnet-client.js';
+import { startRedis } from '../helpers/redis.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const GENESIS = readFileSync(join(ROOT, 'examples/localnet/genesis.yaml'), 'utf8')
+  .replace('genesis_time: now', 'genesis_time: "2026-01-01T00:00:00Z"')
+  .replace('block_interval_ms: 1000', 'block_interval_ms: 0');
+const OUTSIDER = 'aa'.repeat(32);
+const keys = new KeyBuilder('ha');
+
+async function setup(t: Test, o: { errorModel?: ErrorModel; optimistic?: string[] } = {}) {
+  const net = await startLocalnet(parseGenesis(GENESIS), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: captureLogs().logger });
+  t.teardown(() => net.stop());
+  const server = await startRedis(t);
+  const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined);
+  t.teardown(() => redis.disconnect());
+  const query = new ChainQueryClient({ grpc_address: net.grpcAddress, tls: false, query_timeout_ms: 2000 });
+  t.teardown(() => query.close());
+  const logs = captureLogs('debug');
+  const registry = new Registry();
+  const chain = new RelayChainState({ query, keys, log: logs.logger, redis: () => redis, currentHeight: () => BigInt(net.chain.height) });
+  const validator = new RelayValidator({
+    chain,
+    services: new Set(['anvil', 'rest']),
+    suppliers: new Map([KEYS.supplier1, KEYS.supplier2].map((k) => [SupplierKey.fromHex(k).address, SupplierKey.fromHex(k)])),
+  });
+  const hooks = new RelayHooks(logs.logger);
+  const pipeline = new RelayPipeline({
+    validator,
+    chain,
+    keys,
+    redis: () => redis,
+    hooks,
+    metrics: new RelayMetrics(registry),
+    log: logs.logger,
+    errorModel: o.errorModel ?? 'http',
+    optimisticServices: new Set(o.optimistic ?? []),
+  });
+  const forwarded: RelayRequest[] = [];
+  let backendStatus = 200;
+  const forward: Forward = async (relay) => {
+    forwarded.push(relay.request);
+    return { payload: Buffer.from(`{"jsonrpc":"2.0","id":1,"result":"0x${net.chain.height.toString(16)}"}`), backendStatus };
+  };
+  const metric = async (name: string, labels: Record<string, string>) =>
+    (await registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0;
+  const stream = async (supplier: string) =>
+    (await redis.xrangeBuffer(keys.relayStream(supplier), '-', '+')).map(([, fields]) => MinedRelayCodec.decode(fields[1]!));
+  return {
+    net,
+    server,
+    redis,
+    query,
+    pipeline,
+    hooks,
+    forwarded,
+    forward,
+    metric,
+    stream,
+    setBackendStatus: (s: number) => (backendStatus = s),
+    send: (req: RelayRequest | Uint8Array) => pipeline.handle(req instanceof Uint8Array ? req : RelayRequestCodec.encode(req), 'jsonrpc', 'test', forward),
+  };
+}
+
+/** A relay ring-signed by `signer` over ring `ring` (default: the gateway for app1). */
+function relay(header: SessionHeader, o: { supplier?: string; signer?: string; ring?: Uint8Array[]; payload?: string } = {}): RelayRequest {
+  const signer = o.signer ?? KEYS.gateway1;
+  const ring = o.ring ?? [KEYS.app1, signer].map((k) => publicKeyFromPrivateKey(key(k)));
+  const req: RelayRequest = {
+    meta: { session_header: header, signature: new Uint8Array(0), supplier_operator_address: o.supplier ?? ADDR.supplier1 },
+    payload: Buffer.from(o.payload ?? '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'),
+  };
+  req.meta.signature = ringSign(relayRequestSignableHash(req), ring, key(signer));
+  return req;
+}
+
+const errorOf = (body: Uint8Array) => (JSON.parse(Buffer.from(body).toString()) as { error: string }).error;
+
+t.test('a valid relay: 200, supplier signature verifies, stream entry carries the right relay and hash', async (t) => {
+  const s = await setup(t);
+  s.net.chain.advance(11); // height 12, session [11, 20]
+  const session = await s.query.session(ADDR.app1, 'anvil', 12n);
+  const req = relay(session.header);
+  const reply = await s.send(req);
+  t.equal(reply.status, 200);
+  t.equal(reply.outcome, 'served');
+  const res = RelayResponseCodec.decode(reply.body);
+  t.equal(Buffer.from(res.payload).toString(), '{"jsonrpc":"2.0","id":1,"result":"0xc"}');
+  t.equal(Buffer.from(res.payload_hash).toString('hex'), Buffer.from(sha256(res.payload)).toString('hex'));
+  t.same(res.meta.session_header, session.header);
+  const supplierPub = publicKeyFromPrivateKey(key(KEYS.supplier1));
+  t.ok(verifySupplierResponse(relayResponseSignableHash(res), res.meta.supplier_operator_signature, supplierPub), 'supplier signature verifies');
+  t.equal(s.forwarded.length, 1);
+
+  const entries = await s.stream(ADDR.supplier1);
+  t.equal(entries.length, 1);
+  const e = entries[0]!;
+  const expected = minedRelayBytes(req, res);
+  t.equal(Buffer.from(e.relay).toString('hex'), Buffer.from(expected).toString('hex'), 'dehydrated relay bytes');
+  t.equal(Buffer.from(e.relay_hash).toString('hex'), Buffer.from(sha256(expected)).toString('hex'));
+  t.equal(RelayCodec.decode(e.relay).res!.payload.length, 0, 'response payload dropped');
+  t.same(
+    [e.compute_units, e.session_id, e.session_start_block_height, e.session_end_block_height, e.service_id, e.application_address, e.supplier_operator_address, e.arrival_block_height],
+    [1n, session.sessionId, 11n, 20n, 'anvil', ADDR.app1, ADDR.supplier1, 12n],
+  );
+  t.equal(reply.streamId !== undefined, true);
+  t.equal(await s.metric('relayminer_relays_mined_total', { service: 'anvil' }), 1);
+
+  // app2 has no gateways: its ring is [placeholder, app2] and it signs for itself.
+  const rest = await s.query.session(ADDR.app2, 'rest', 12n);
+  const restReq = relay(rest.header, { signer: KEYS.app2, ring: [PLACEHOLDER_RING_PUBLIC_KEY, publicKeyFromPrivateKey(key(KEYS.app2))] });
+  const restReply = await s.send(restReq);
+  t.equal(restReply.status, 200);
+  const restEntries = await s.stream(ADDR.supplier1);
+  t.equal(restEntries.at(-1)!.compute_units, 2n, 'weight = compute units per relay of the service');
+});
+
+t.test('rejections: documented status and reason, and nothing reaches the backend', async (t) => {
+  const s = await setup(t);
+  s.net.chain.advance(9); // height 10: last block of session [1, 10]
+  const old = (await s.query.session(ADDR.app1, 'anvil', 10n)).header;
+  s.net.chain.advance(2); // height 12: session [11, 20]; [1, 10] past grace (ended 10 + 1)
+  const session = await s.query.session(ADDR.app1, 'anvil', 12n);
+  const h = session.header;
+  const rest = (await s.query.session(ADDR.app2, 'rest', 12n)).header;
+  const app2Ring = [PLACEHOLDER_RING_PUBLIC_KEY, publicKeyFromPrivateKey(key(KEYS.app2))];
+
+  const tampered = relay(h);
+  tampered.payload = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction"}');
+  const badSig = relay(h);
+  badSig.meta.signature = Uint8Array.from(badSig.meta.signature);
+  badSig.meta.signature[40] = badSig.meta.signature[40]! ^ 1;
+  const noSig = relay(h);
+  noSig.meta.signature = new Uint8Array(0);
+
+  const cases: [string, RelayRequest | Uint8Array, number, string][] = [
+    ['malformed body', Buffer.from('not a protobuf at all \xff\xff\xff'), 400, 'invalid relay request'],
+    ['not a RelayRequest (no header)', RelayRequestCodec.encode({ meta: { signature: new Uint8Array(0), supplier_operator_address: '' }, payload: new Uint8Array(0) }), 400, 'missing session header'],
+    ['unknown service', relay({ ...h, service_id: 'nope' }), 404, 'unknown service: nope'],
+    ['missing supplier', relay(h, { supplier: '' }), 400, 'missing supplier operator address'],
+    ['supplier not loaded', relay(h, { supplier: ADDR.gateway1 }), 503, 'supplier key not loaded'],
+    ['supplier not in session', relay(rest, { supplier: ADDR.supplier2, signer: KEYS.app2, ring: app2Ring }), 403, 'supplier not in session'],
+    ['missing signature', noSig, 403, 'invalid ring signature: missing signature'],
+    ['bad ring signature', badSig, 403, 'invalid ring signature'],
+    ['key outside the ring', relay(h, { signer: OUTSIDER }), 403, 'signer is not the application or a delegated gateway'],
+    ['tampered payload', tampered, 403, 'invalid ring signature'],
+    ['session id of another session', relay({ ...h, session_id: old.session_id }), 403, 'session header does not match the chain'],
+    ['heights shifted', relay({ ...h, session_start_block_height: 12n, session_end_block_height: 21n }), 403, 'session header does not match the chain'],
+    ['past grace', relay(old), 403, 'session grace period elapsed'],
+    ['start height 0', relay({ ...h, session_start_block_height: 0n }), 400, 'implausible session heights'],
+    ['end before start', relay({ ...h, session_end_block_height: 5n }), 400, 'implausible session heights'],
+    ['session far in the future', relay({ ...h, session_start_block_height: 5011n, session_end_block_height: 5020n }), 400, 'implausible session heights'],
+  ];
+  for (const [name, req, status, message] of cases) {
+    const reply = await s.send(req);
+    t.equal(reply.status, status, `${name}: status`);
+    t.match(errorOf(reply.body), message, `${name}: message`);
+    t.equal(reply.outcome, 'rejected');
+  }
+  t.equal(s.forwarded.length, 0, 'the backend saw none of them');
+  t.equal((await s.stream(ADDR.supplier1)).length, 0);
+  t.equal(await s.metric('relayminer_relay_rejections_total', { reason: 'invalid_ring_signature' }), 3);
+  t.equal(await s.metric('relayminer_relay_rejections_total', { reason: 'unknown_service', service: 'unknown' }), 1, 'unknown ids never become labels');
+
+  s.hooks.add('onRelayValidated', () => {
+    throw new RelayRejection('rejected_by_plugin', 'deny list');
+  }, 'denylist');
+  const denied = await s.send(relay(h));
+  t.same([denied.status, errorOf(denied.body)], [403, 'relay validation failed: refused by a plugin: deny list']);
+  t.equal(s.forwarded.length, 0);
+});
+
+t.test('grace period: an ended session is served until grace ends, but not mined', async (t) => {
+  const s = await setup(t);
+  s.net.chain.advance(9); // height 10
+  const old = (await s.query.session(ADDR.app1, 'anvil', 10n)).header;
+  s.net.chain.advance(1); // height 11 = end 10 + grace 1
+  const reply = await s.send(relay(old));
+  t.equal(reply.status, 200);
+  t.equal(reply.outcome, 'served');
+  t.equal(s.forwarded.length, 1);
+  t.equal((await s.stream(ADDR.supplier1)).length, 0, 'not reward eligible in the last grace block');
+  t.equal(await s.metric('relayminer_relays_not_reward_eligible_total', { service: 'anvil' }), 1);
+});
+
+t.test('poktroll error model: 200 with an unsigned RelayResponse carrying a RelayMinerError', async (t) => {
+  const s = await setup(t, { errorModel: 'poktroll' });
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  const reply = await s.send(relay(h, { signer: OUTSIDER }));
+  t.equal(reply.status, 200);
+  const res = RelayResponseCodec.decode(reply.body);
+  t.same(res.relay_miner_error, {
+    codespace: 'relayer_proxy',
+    code: 1,
+    description: 'relay validation failed: signer is not the application or a delegated gateway',
+    message: 'relay validation failed: signer is not the application or a delegated gateway',
+  });
+  t.equal(res.meta.supplier_operator_signature.length, 0, 'unsigned');
+  t.same(res.meta.session_header, h, "the request's header is echoed");
+  const garbage = RelayResponseCodec.decode((await s.send(Buffer.from([0xff, 0xff]))).body);
+  t.same([garbage.relay_miner_error?.code, garbage.meta.session_header?.service_id], [14, 'unknown']);
+});
+
+t.test('backend 5xx is served signed and not mined; backend failure is a rejection', async (t) => {
+  const s = await setup(t);
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  s.setBackendStatus(503);
+  const reply = await s.send(relay(h));
+  t.same([reply.status, reply.outcome], [200, 'backend_5xx']);
+  const res = RelayResponseCodec.decode(reply.body);
+  t.ok(verifySupplierResponse(relayResponseSignableHash(res), res.meta.supplier_operator_signature, publicKeyFromPrivateKey(key(KEYS.supplier1))));
+  t.equal((await s.stream(ADDR.supplier1)).length, 0);
+
+  const timeout = await s.pipeline.handle(RelayRequestCodec.encode(relay(h)), 'jsonrpc', 'test', async () => {
+    throw new RelayRejection('backend_timeout', 'after 30000 ms');
+  });
+  t.same([timeout.status, errorOf(timeout.body)], [504, 'backend timeout: after 30000 ms']);
+  const crash = await s.pipeline.handle(RelayRequestCodec.encode(relay(h)), 'jsonrpc', 'test', async () => {
+    throw new TypeError('bug in a transport');
+  });
+  t.same([crash.status, errorOf(crash.body)], [500, 'internal error'], 'an unexpected error is a 500, not a crash');
+});
+
+t.test('optimistic service: served before validation, an invalid relay is never mined', async (t) => {
+  const s = await setup(t, { optimistic: ['anvil'] });
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  const bad = await s.send(relay(h, { signer: OUTSIDER }));
+  t.same([bad.status, bad.outcome], [200, 'served']);
+  t.equal(s.forwarded.length, 1);
+  t.equal((await s.stream(ADDR.supplier1)).length, 0);
+  t.equal(await s.metric('relayminer_relay_rejections_total', { reason: 'signer_not_in_ring' }), 1);
+  const good = await s.send(relay(h));
+  t.equal(good.status, 200);
+  t.equal((await s.stream(ADDR.supplier1)).length, 1);
+});
+
+t.test('Redis down: the relay is served and the lost publish is counted', async (t) => {
+  const s = await setup(t);
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  t.equal((await s.send(relay(h))).status, 200, 'warms the caches');
+  await s.server.stop();
+  const reply = await s.send(relay(h));
+  t.same([reply.status, reply.outcome, reply.streamId], [200, 'served', undefined]);
+  t.equal(await s.metric('relayminer_relay_publish_failures_total', { service: 'anvil' }), 1);
+});
