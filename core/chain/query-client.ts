@@ -149,6 +149,12 @@ export class ChainQueryClient {
     return res.params as unknown as SharedParamsInfo;
   }
 
+  /** Session module params (live): the meter divides an app's stake by the suppliers per session. */
+  async numSuppliersPerSession(): Promise<bigint> {
+    const res = await this.call('pocket.session.Query', 'Params', {});
+    return (res.params as Msg).num_suppliers_per_session as bigint;
+  }
+
   async serviceComputeUnitsPerRelay(serviceId: string, height: bigint): Promise<bigint> {
     return (await this.call('pocket.service.Query', 'ComputeUnitsPerRelayAtHeight', { serviceId, blockHeight: height })).computeUnitsPerRelay as bigint;
   }

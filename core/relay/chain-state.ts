@@ -34,6 +34,7 @@ export class RelayChainState {
   readonly #params: TieredCache<SharedParamsInfo>;
   readonly #computeUnits: TieredCache<bigint>;
   readonly #difficulty: TieredCache<Uint8Array>;
+  readonly #sessionParams: TieredCache<bigint>;
 
   constructor(o: RelayChainStateOptions) {
     this.#o = o;
@@ -63,6 +64,7 @@ export class RelayChainState {
       const [service, height] = id.split('|');
       return q.serviceComputeUnitsPerRelay(service!, BigInt(height!));
     });
+    this.#sessionParams = make('session_params', live, () => q.numSuppliersPerSession());
     this.#difficulty = make('difficulty', null, (id) => {
       const [service, height] = id.split('|');
       return q.difficultyTarget(service!, BigInt(height!));
@@ -87,6 +89,10 @@ export class RelayChainState {
 
   difficultyTarget(service: string, sessionStart: bigint): Promise<Uint8Array> {
     return this.#difficulty.get(`${service}|${sessionStart}`);
+  }
+
+  numSuppliersPerSession(): Promise<bigint> {
+    return this.#sessionParams.get('live');
   }
 
   application(address: string): Promise<ApplicationInfo> {

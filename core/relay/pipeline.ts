@@ -13,6 +13,7 @@ import { errorReply, type ErrorModel } from './error-reply.js';
 import type { RelayInfo } from './events.js';
 import type { RelayHooks } from './hooks.js';
 import { RelayRejection } from './reasons.js';
+import type { MeterCharge, RelayMeter } from './relay-meter.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import type { DecodedRelay, RelayValidator, ValidatedRelay } from './validator.js';
 
@@ -47,6 +48,8 @@ export interface RelayPipelineOptions {
   metrics: RelayMetrics;
   log: Logger;
   errorModel: ErrorModel;
+  /** Stake meter; omit to serve unmetered. */
+  meter?: RelayMeter;
   /** Services that serve before validating (validated before mining). */
   optimisticServices?: ReadonlySet<string>;
 }
@@ -70,26 +73,40 @@ export class RelayPipeline {
       header = decoded.header;
       const optimistic = this.#o.optimisticServices?.has(decoded.header.service_id) ?? false;
       let relay: ValidatedRelay | undefined;
+      let charge: MeterCharge | undefined;
       let result: ForwardResult;
       if (optimistic) {
-        // Serve first; a relay that fails validation is answered but never mined.
-        const validation = this.#o.validator.validate(decoded).then(
-          async (v) => {
+        // Serve first; a relay that fails validation or the meter is answered but never mined.
+        const validation = this.#o.validator
+          .validate(decoded)
+          .then(async (v) => {
             await this.#o.hooks.runValidated({ relay: info, mode: 'optimistic' });
+            charge = await this.#o.meter?.charge(v);
             return v;
-          },
-          (err: unknown) => {
+          })
+          .catch((err: unknown) => {
             this.#countRejection(info, err);
             return undefined;
-          },
-        );
-        result = await forward(decoded);
+          });
+        result = await forward(decoded).catch(async (err: unknown) => {
+          await validation;
+          if (charge) await this.#o.meter!.refund(charge, decoded.header.service_id);
+          throw err;
+        });
         relay = await validation;
       } else {
         relay = await this.#o.validator.validate(decoded);
         await this.#o.hooks.runValidated({ relay: info, mode: 'eager' });
-        result = await forward(relay);
+        charge = await this.#o.meter?.charge(relay);
+        try {
+          result = await forward(relay);
+        } catch (err) {
+          if (charge) await this.#o.meter!.refund(charge, relay.header.service_id);
+          throw err;
+        }
       }
+      // A backend 5xx is not billable: give the budget back.
+      if (charge && result.backendStatus >= 500) await this.#o.meter!.refund(charge, decoded.header.service_id);
       return await this.#respond(info, decoded, relay, result);
     } catch (err) {
       return this.#reject(info, err, header);

@@ -27,6 +27,7 @@ import type { ErrorModel } from '../../core/relay/error-reply.js';
 import { RelayHooks } from '../../core/relay/hooks.js';
 import { RelayPipeline, type Forward } from '../../core/relay/pipeline.js';
 import { RelayRejection } from '../../core/relay/reasons.js';
+import { RelayMeter, type MeterFailMode } from '../../core/relay/relay-meter.js';
 import { RelayMetrics } from '../../core/relay/relay-metrics.js';
 import { RelayValidator } from '../../core/relay/validator.js';
 import { parseGenesis, startLocalnet } from '../../localnet/index.js';
@@ -41,8 +42,8 @@ const GENESIS = readFileSync(join(ROOT, 'examples/localnet/genesis.yaml'), 'utf8
 const OUTSIDER = 'aa'.repeat(32);
 const keys = new KeyBuilder('ha');
 
-async function setup(t: Test, o: { errorModel?: ErrorModel; optimistic?: string[] } = {}) {
-  const net = await startLocalnet(parseGenesis(GENESIS), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: captureLogs().logger });
+async function setup(t: Test, o: { errorModel?: ErrorModel; optimistic?: string[]; meter?: MeterFailMode; genesis?: string } = {}) {
+  const net = await startLocalnet(parseGenesis(o.genesis ?? GENESIS), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: captureLogs().logger });
   t.teardown(() => net.stop());
   const server = await startRedis(t);
   const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
@@ -59,6 +60,7 @@ async function setup(t: Test, o: { errorModel?: ErrorModel; optimistic?: string[
     suppliers: new Map([KEYS.supplier1, KEYS.supplier2].map((k) => [SupplierKey.fromHex(k).address, SupplierKey.fromHex(k)])),
   });
   const hooks = new RelayHooks(logs.logger);
+  const meter = o.meter ? new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry, failMode: o.meter }) : undefined;
   const pipeline = new RelayPipeline({
     validator,
     chain,
@@ -69,6 +71,7 @@ async function setup(t: Test, o: { errorModel?: ErrorModel; optimistic?: string[
     log: logs.logger,
     errorModel: o.errorModel ?? 'http',
     optimisticServices: new Set(o.optimistic ?? []),
+    meter,
   });
   const forwarded: RelayRequest[] = [];
   let backendStatus = 200;
@@ -82,6 +85,7 @@ async function setup(t: Test, o: { errorModel?: ErrorModel; optimistic?: string[
     (await redis.xrangeBuffer(keys.relayStream(supplier), '-', '+')).map(([, fields]) => MinedRelayCodec.decode(fields[1]!));
   return {
     net,
+    meter,
     server,
     redis,
     query,
@@ -280,4 +284,69 @@ t.test('Redis down: the relay is served and the lost publish is counted', async 
   const reply = await s.send(relay(h));
   t.same([reply.status, reply.outcome, reply.streamId], [200, 'served', undefined]);
   t.equal(await s.metric('relayminer_relay_publish_failures_total', { service: 'anvil' }), 1);
+});
+
+t.test('meter: exact price, charged per relay, refunded on backend failure, over budget refused', async (t) => {
+  const s = await setup(t, { meter: 'closed' });
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  const meterKey = keys.meter(ADDR.supplier1, h.session_id);
+  // CUPR 1 × 42_000_000 / 1_000_000 = 42 uPOKT; 100_000 POKT stake / 50 suppliers / (ceil(9 / 10) + 1) = 1_000_000_000 uPOKT.
+  t.same(await s.meter!.price({ header: h, supplier: SupplierKey.fromHex(KEYS.supplier1) } as never), { cost: 42n, limit: 1_000_000_000n });
+
+  t.equal((await s.send(relay(h))).status, 200);
+  t.equal(await s.redis.get(meterKey), '42');
+  t.ok((await s.redis.ttl(meterKey)) > 0, 'the meter expires');
+  s.setBackendStatus(500);
+  t.equal((await s.send(relay(h))).outcome, 'backend_5xx');
+  t.equal(await s.redis.get(meterKey), '42', '5xx refunded');
+  s.setBackendStatus(200);
+  const timeout = await s.pipeline.handle(RelayRequestCodec.encode(relay(h)), 'jsonrpc', 'test', async () => {
+    throw new RelayRejection('backend_timeout');
+  });
+  t.equal(timeout.status, 504);
+  t.equal(await s.redis.get(meterKey), '42', 'timeout refunded');
+
+  // Another replica used up all but two relays' worth.
+  await s.redis.set(meterKey, String(1_000_000_000 - 84));
+  t.equal((await s.send(relay(h))).status, 200);
+  t.equal((await s.send(relay(h))).status, 200);
+  const before = s.forwarded.length;
+  const over = await s.send(relay(h));
+  t.same([over.status, errorOf(over.body)], [429, 'session relay limit reached: claimable portion fully consumed']);
+  t.equal(s.forwarded.length, before, 'over budget never reaches the backend');
+  t.equal(await s.redis.get(meterKey), '1000000000', 'a refused charge is undone');
+  t.equal(await s.metric('relayminer_meter_over_budget_total', { service: 'anvil' }), 1);
+});
+
+t.test('meter: a cost below one uPOKT is charged exactly, not rounded to zero', async (t) => {
+  const s = await setup(t, { meter: 'closed', genesis: GENESIS.replace('compute_units_to_tokens_multiplier: 42000000', 'compute_units_to_tokens_multiplier: 3') });
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  // 3 / 1_000_000 uPOKT per relay: units of 1e-6 uPOKT.
+  t.same(await s.meter!.price({ header: h, supplier: SupplierKey.fromHex(KEYS.supplier1) } as never), { cost: 3n, limit: 1_000_000_000_000_000n });
+  await s.send(relay(h));
+  await s.send(relay(h));
+  t.equal(await s.redis.get(keys.meter(ADDR.supplier1, h.session_id)), '6');
+});
+
+t.test('meter with Redis down: fail closed refuses before the backend, fail open serves', async (t) => {
+  for (const mode of ['closed', 'open'] as const) {
+    const s = await setup(t, { meter: mode });
+    s.net.chain.advance(11);
+    const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+    t.equal((await s.send(relay(h))).status, 200, `${mode}: warm`);
+    await s.server.stop();
+    const before = s.forwarded.length;
+    const reply = await s.send(relay(h));
+    if (mode === 'closed') {
+      t.equal(reply.status, 503);
+      t.match(errorOf(reply.body), /^relay metering unavailable/);
+      t.equal(s.forwarded.length, before, 'fail closed: the backend is not called');
+    } else {
+      t.equal(reply.status, 200);
+      t.equal(s.forwarded.length, before + 1);
+      t.equal(await s.metric('relayminer_meter_fail_open_total', { service: 'anvil' }), 1);
+    }
+  }
 });
