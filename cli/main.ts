@@ -10,6 +10,8 @@ import { VERSION } from '../core/version.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { runRoles } from './run-role.js';
 import { runLocalnet } from './run-localnet.js';
+import { createLogger } from '../core/observability/logger.js';
+import { loadGenesisFile, startLocalnet } from '../localnet/index.js';
 
 const EXIT_NOT_AVAILABLE = 2;
 
@@ -38,19 +40,34 @@ async function validate(file: string): Promise<void> {
   );
 }
 
+/**
+ * `start --dev`: a private redis-server (unless REDIS_URL is set), the simulated Pocket node from
+ * the default genesis, and both roles against them; everything stops together.
+ */
 async function startDev(): Promise<void> {
-  let redis: LocalRedisServer | undefined;
-  if (!process.env.REDIS_URL) {
-    redis = await LocalRedisServer.start();
-    process.env.REDIS_URL = redis.url;
-    process.stderr.write(`devnet: started redis-server on ${redis.url} (set REDIS_URL to use your own)\n`);
-  }
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const stop of cleanups.reverse()) await stop().catch(() => {});
+  };
   try {
-    await runRoles(join(PACKAGE_ROOT, 'examples', 'config.devnet.yaml'), ['relayer', 'miner'], async () => {
-      await redis?.stop();
+    if (!process.env.REDIS_URL) {
+      const redis = await LocalRedisServer.start();
+      cleanups.push(() => redis.stop());
+      process.env.REDIS_URL = redis.url;
+      process.stderr.write(`devnet: started redis-server on ${redis.url} (set REDIS_URL to use your own)\n`);
+    }
+    const net = await startLocalnet(loadGenesisFile(join(PACKAGE_ROOT, 'examples', 'localnet', 'genesis.yaml')), {
+      rpcAddress: `127.0.0.1:${process.env.DEVNET_RPC_PORT ?? '26657'}`,
+      grpcAddress: `127.0.0.1:${process.env.DEVNET_GRPC_PORT ?? '9190'}`,
+      log: createLogger({ level: 'warn', format: 'auto' }, { base: { role: 'localnet' } }),
     });
+    cleanups.push(() => net.stop());
+    process.env.DEVNET_NODE_RPC_URL = `http://${net.rpcAddress}`;
+    process.env.DEVNET_NODE_GRPC_ADDRESS = net.grpcAddress;
+    process.stderr.write(`devnet: localnet chain on http://${net.rpcAddress} (CometBFT RPC) and ${net.grpcAddress} (gRPC)\n`);
+    await runRoles(join(PACKAGE_ROOT, 'examples', 'config.devnet.yaml'), ['relayer', 'miner'], cleanup);
   } catch (err) {
-    await redis?.stop();
+    await cleanup();
     throw err;
   }
 }

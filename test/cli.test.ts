@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { TEST_KEYS } from './helpers/config.js';
+import { startTestLocalnet } from './helpers/localnet-client.js';
 import { startRedis } from './helpers/redis.js';
 
 // The CLI as operators run it: the compiled bin from dist/ (npm test builds first).
@@ -108,11 +109,12 @@ async function startProcess(args: string[], env: NodeJS.ProcessEnv, readyMessage
 
 t.test('relayer: SIGTERM drains and exits 0, logging each shutdown step in order', async (t) => {
   const redis = await startRedis(t);
+  const net = await startTestLocalnet(t);
   const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
   const file = join(dir, 'relayer.yaml');
   writeFileSync(
     file,
-    `relayer:\n  listen_address: "127.0.0.1:0"\n  health_address: "127.0.0.1:0"\n  metrics_address: "127.0.0.1:0"\n  redis: { url: "${redis.url}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nshutdown: { readiness_delay_ms: 200 }\nlogging: { format: json }\n`,
+    `relayer:\n  listen_address: "127.0.0.1:0"\n  health_address: "127.0.0.1:0"\n  metrics_address: "127.0.0.1:0"\n  redis: { url: "${redis.url}" }\n  pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nshutdown: { readiness_delay_ms: 200 }\nlogging: { format: json }\n`,
   );
   const p = await startProcess(['relayer', '-c', file], { KEY: TEST_KEYS.app1.hex });
   t.equal((await fetch(`http://${p.addresses.health}/ready`)).status, 200);
@@ -146,14 +148,16 @@ t.test('a second signal exits at once', async (t) => {
 });
 
 t.test('start --dev (what npm start runs) brings up a private redis-server and both roles, and leaves nothing behind', async (t) => {
-  const env = { REDIS_URL: '', DEVNET_RELAY_PORT: '0', DEVNET_HEALTH_PORT: '0', DEVNET_METRICS_PORT: '0', DEVNET_MINER_METRICS_PORT: '0' };
+  const env = { REDIS_URL: '', DEVNET_RELAY_PORT: '0', DEVNET_HEALTH_PORT: '0', DEVNET_METRICS_PORT: '0', DEVNET_MINER_METRICS_PORT: '0', DEVNET_RPC_PORT: '0', DEVNET_GRPC_PORT: '0' };
   const p = await startProcess(['start', '--dev'], env);
   const started = p.lines.find((l) => l.msg === 'relayminer started')!;
   t.same(started.roles, ['relayer', 'miner']);
   const redisUrl = started.redis as string;
   t.match(redisUrl, /^redis:\/\/127\.0\.0\.1:\d+$/);
+  t.same(started.suppliers, ['pokt1tt7l5gu99zdpc7qnaty77xspta94dprls4xwz7'], "the localnet genesis's supplier1");
   const ready = await fetch(`http://${p.addresses.health}/ready`);
-  t.equal(ready.status, 200);
+  t.equal(ready.status, 200, 'ready: Redis answers and the embedded chain produces blocks');
+  t.match(JSON.parse(await ready.text()), { checks: { redis: { ok: true }, chain: { ok: true } } });
   p.child.kill('SIGINT');
   t.equal(await p.exit, 0);
   const port = redisUrl.split(':').at(-1)!;

@@ -20,6 +20,7 @@ import {
   type ServiceConfig,
   type ShutdownConfig,
   type TransactionConfig,
+  type RelayMeterConfig,
 } from './schema.js';
 import { loadSupplierKeys } from './supplier-keys.js';
 import { validateAgainst } from './validator.js';
@@ -49,6 +50,8 @@ export interface RoleSettings {
 
 export interface ResolvedRelayer extends RoleSettings {
   listen_address: string;
+  error_model: 'poktroll' | 'http';
+  meter: RelayMeterConfig;
   health_address: string;
   metrics_address: string;
 }
@@ -177,6 +180,8 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
     }
     relayer = {
       listen_address: r.listen_address,
+      error_model: r.error_model,
+      meter: r.meter,
       health_address: r.health_address,
       metrics_address: r.metrics_address,
       ...roleSettings('relayer', r),

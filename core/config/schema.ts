@@ -283,9 +283,31 @@ const RoleOverrides = {
   ),
 };
 
+export const RelayMeterSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true, description: "Refuse relays past the supplier's share of the app stake for the session." }),
+    fail_mode: StringEnum(['open', 'closed'] as const, {
+      default: 'open',
+      description: '`open`: serve unmetered while Redis cannot be asked (counted); `closed`: refuse with 503 `meter_unavailable`.',
+    }),
+    service_factors: Type.Record(Type.String({ pattern: SERVICE_ID_PATTERN }), Type.Number({ exclusiveMinimum: 0, maximum: 1 }), {
+      default: {},
+      description: 'Service id → fraction of the app stake one supplier may serve per session, instead of the baseline split.',
+    }),
+    ttl_seconds: Type.Integer({ default: 86_400, minimum: 60, maximum: 30 * 86_400, description: "Lifetime of a session's meter in Redis." }),
+  },
+  { additionalProperties: false, default: {}, description: 'Stake meter shared by every relayer (spec/anchor-features.md §1.3).' },
+);
+
 export const RelayerSchema = Type.Object(
   {
     listen_address: ListenAddress(':8080', 'Relay listener for every HTTP-based transport.'),
+    error_model: StringEnum(['poktroll', 'http'] as const, {
+      default: 'poktroll',
+      description:
+        '`poktroll`: refusals are HTTP 200 with an unsigned RelayResponse carrying a RelayMinerError (PATH reads it). `http`: the Go HA miner\'s HTTP status + `{"error": …}`.',
+    }),
+    meter: RelayMeterSchema,
     health_address: ListenAddress(':8081', '`/health` (liveness) and `/ready` (readiness).'),
     metrics_address: ListenAddress(':9090', 'Prometheus `/metrics`.'),
     backends: Type.Optional(
@@ -367,6 +389,7 @@ export type PluginEntry = Static<typeof PluginEntrySchema>;
 export type LoggingConfig = Static<typeof LoggingSchema>;
 export type ShutdownConfig = Static<typeof ShutdownSchema>;
 export type TransactionConfig = Static<typeof TransactionSchema>;
+export type RelayMeterConfig = Static<typeof RelayMeterSchema>;
 export type RelayerSection = Static<typeof RelayerSchema>;
 export type MinerSection = Static<typeof MinerSchema>;
 

@@ -5,6 +5,7 @@ import type { Readiness } from '../observability/readiness.js';
 import type { RedisPool } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
 import type { RelayHooks } from '../relay/hooks.js';
+import type { RelayerServices } from '../relay/relayer-services.js';
 import type { PluginRole } from './define.js';
 
 /**
@@ -24,6 +25,8 @@ export interface RelayMinerContext {
   readonly readiness: Readiness;
   /** Subscribe with `relayHooks.add('onRelayMined', handler, 'my-plugin')`. */
   readonly relayHooks: RelayHooks;
+  /** The relay pipeline and its chain view; present where the relayer role runs. Transports call `relay.pipeline.handle`. */
+  readonly relay: RelayerServices | undefined;
 }
 
 declare module 'fastify' {

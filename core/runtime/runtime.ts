@@ -15,6 +15,7 @@ import { RedisPool } from '../redis/connection.js';
 import { KeyBuilder } from '../redis/key-builder.js';
 import { redactRedisUrl } from '../redis/url.js';
 import { RelayHooks } from '../relay/hooks.js';
+import { startRelayerServices } from '../relay/relayer-services.js';
 
 export interface RuntimeOptions {
   config: ResolvedConfig;
@@ -99,17 +100,24 @@ export class Runtime {
     }
 
     const suppliers = uniqueSuppliers([...(relayer?.suppliers ?? []), ...(miner?.suppliers ?? [])]);
+    const keys = new KeyBuilder(settings.redis.namespace);
+    const relayHooks = new RelayHooks(log.child({ component: 'relay-hooks' }), (hook, plugin) => metrics.relayHookErrors.inc({ hook, plugin }));
+    const relay = relayer
+      ? startRelayerServices({ config, relayer, suppliers: relayer.suppliers, redis, keys, metrics, readiness, hooks: relayHooks, log })
+      : undefined;
+    if (relay && !(await relay.waitForHeight(relayer!.pocket_node.query_timeout_ms))) {
+      log.warn({ rpc_url: relayer!.pocket_node.rpc_url }, 'no block height from the node yet; relays get chain_unavailable and /ready answers 503 until one arrives');
+    }
     const context: RelayMinerContext = {
       roles,
       config,
       suppliers,
       redis,
-      keys: new KeyBuilder(settings.redis.namespace),
+      keys,
       metrics,
       readiness,
-      relayHooks: new RelayHooks(log.child({ component: 'relay-hooks' }), (hook, plugin) =>
-        metrics.relayHookErrors.inc({ hook, plugin }),
-      ),
+      relayHooks,
+      relay,
     };
 
     const bodyLimit = Math.max(
@@ -216,6 +224,7 @@ export class Runtime {
     }
     if (this.#listenRelay && !this.shutdownSteps.includes('listeners_closed')) this.#step('listeners_closed');
     this.#step('plugins_closed');
+    await this.context.relay?.close();
     await this.context.redis.close();
     this.#step('redis_closed');
     await Promise.all(this.#operatorServers.map((s) => s.app.close()));
@@ -232,6 +241,7 @@ export class Runtime {
   /** Start failed: release whatever was opened, quietly. */
   async #teardown(): Promise<void> {
     await this.#app.close().catch(() => {});
+    await this.context.relay?.close().catch(() => {});
     await this.context.redis.close();
     await Promise.all(this.#operatorServers.map((s) => s.app.close().catch(() => {})));
   }

@@ -1,30 +1,16 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { Redis } from 'ioredis';
 import { status } from '@grpc/grpc-js';
 import { BlockFollower, ChainQueryClient, ChainQueryError, CometClient, type BlockInfo } from '../../core/chain/index.js';
 import { publicKeyFromPrivateKey } from '../../core/crypto/address.js';
 import { KeyBuilder } from '../../core/redis/key-builder.js';
 import { sessionId } from '../../core/session/index.js';
-import { parseGenesis, startLocalnet } from '../../localnet/index.js';
 import { captureLogs } from '../helpers/logs.js';
-import { ADDR, KEYS, key } from '../helpers/localnet-client.js';
+import { ADDR, KEYS, key, startTestLocalnet } from '../helpers/localnet-client.js';
 import { startRedis } from '../helpers/redis.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const GENESIS = readFileSync(join(ROOT, 'examples/localnet/genesis.yaml'), 'utf8')
-  .replace('genesis_time: now', 'genesis_time: "2026-01-01T00:00:00Z"')
-  .replace('block_interval_ms: 1000', 'block_interval_ms: 0');
-
-async function localnet(t: Test) {
-  const net = await startLocalnet(parseGenesis(GENESIS), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: captureLogs().logger });
-  t.teardown(() => net.stop());
-  return net;
-}
-
 t.test('query client: sessions, applications, account keys, params, compute units, difficulty', async (t) => {
-  const net = await localnet(t);
+  const net = await startTestLocalnet(t);
   net.chain.advance(12);
   const q = new ChainQueryClient({ grpc_address: net.grpcAddress, tls: false, query_timeout_ms: 2000 });
   t.teardown(() => q.close());
@@ -72,7 +58,7 @@ const nextBlock = (f: BlockFollower, minHeight: number) =>
   });
 
 t.test('block follower: WebSocket, then Redis from another replica, then polling when both are silent', async (t) => {
-  const net = await localnet(t);
+  const net = await startTestLocalnet(t);
   const redis = await startRedis(t);
   const { logger } = captureLogs();
   const channel = new KeyBuilder('test').blockEventsChannel();

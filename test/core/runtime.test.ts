@@ -7,6 +7,7 @@ import { PluginError } from '../../core/plugins/loader.js';
 import { Runtime } from '../../core/runtime/runtime.js';
 import { captureLogs } from '../helpers/logs.js';
 import { relayerConfig, TEST_KEYS } from '../helpers/config.js';
+import { startTestLocalnet } from '../helpers/localnet-client.js';
 import { startRedis } from '../helpers/redis.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
@@ -37,14 +38,15 @@ function portOpen(address: string): Promise<boolean> {
 
 t.test('readiness follows Redis: 503 when redis-server stops, 200 again when it returns', async (t) => {
   const redis = await startRedis(t);
+  const net = await startTestLocalnet(t);
   const { logger } = captureLogs();
-  const runtime = await Runtime.start({ config: relayerConfig(redis.url), roles: ['relayer'], builtins: {}, version: 'test', logger });
+  const runtime = await Runtime.start({ config: relayerConfig(redis.url, '', { node: net }), roles: ['relayer'], builtins: {}, version: 'test', logger });
   t.teardown(() => runtime.shutdown());
   const health = runtime.addresses.health!;
 
   const up = await get(health, '/ready');
   t.equal(up.status, 200);
-  t.match(JSON.parse(up.body), { status: 'ready', checks: { redis: { ok: true } } });
+  t.match(JSON.parse(up.body), { status: 'ready', checks: { redis: { ok: true }, chain: { ok: true } } });
   t.same(JSON.parse((await get(health, '/health')).body), { status: 'ok' });
 
   await redis.stopProcess();
@@ -201,4 +203,16 @@ t.test('a miner alone serves /health and /ready on its metrics address', async (
   t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /relayminer_build_info\{version="test",roles="miner"\} 1/);
   t.same(runtime.context.suppliers.map((s) => s.address), [TEST_KEYS.app1.address]);
   t.equal(runtime.context.keys.relayStream(TEST_KEYS.app1.address), `ha:relays:{${TEST_KEYS.app1.address}}`);
+});
+
+t.test('relayer without a reachable node: starts, warns, and /ready says why', async (t) => {
+  const redis = await startRedis(t);
+  const { logger, lines } = captureLogs();
+  const node = { rpcAddress: '127.0.0.1:1', grpcAddress: '127.0.0.1:1' };
+  const runtime = await Runtime.start({ config: relayerConfig(redis.url, '', { node }), roles: ['relayer'], builtins: {}, version: 'test', logger });
+  t.teardown(() => runtime.shutdown());
+  t.ok(lines.some((l) => l.level === 40 && String(l.msg).startsWith('no block height from the node yet')), 'warned at start');
+  const ready = await get(runtime.addresses.health!, '/ready');
+  t.equal(ready.status, 503);
+  t.match(JSON.parse(ready.body), { status: 'not_ready', checks: { redis: { ok: true }, chain: { ok: false, error: 'no block height from the node yet' } } });
 });

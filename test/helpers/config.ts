@@ -6,14 +6,19 @@ export const TEST_KEYS = {
   gateway1: { hex: 'cf09805c952fa999e9a63a9f434147b0a5abfd10f268879694c6b5a70e1ae177', address: 'pokt15vzxjqklzjtlz7lahe8z2dfe9nm5vxwwmscne4' },
 } as const;
 
-/** A relayer config on ephemeral ports against `redisUrl`, with extra YAML appended. */
-export function relayerConfig(redisUrl: string, extra = '', opts: { dir?: string; env?: NodeJS.ProcessEnv } = {}): ResolvedConfig {
+/** A relayer config on ephemeral ports against `redisUrl` (and a localnet's addresses), with extra YAML appended. */
+export function relayerConfig(
+  redisUrl: string,
+  extra = '',
+  opts: { dir?: string; env?: NodeJS.ProcessEnv; node?: { rpcAddress: string; grpcAddress: string } } = {},
+): ResolvedConfig {
+  const node = opts.node ? `\n  pocket_node: { rpc_url: "http://${opts.node.rpcAddress}", grpc_address: "${opts.node.grpcAddress}" }` : '';
   const text = `
 relayer:
   listen_address: "127.0.0.1:0"
   health_address: "127.0.0.1:0"
   metrics_address: "127.0.0.1:0"
-  redis: { url: "${redisUrl}" }
+  redis: { url: "${redisUrl}" }${node}
   supplier_keys:
     - private_key_hex: "\${KEY}"
 logging: { level: info }

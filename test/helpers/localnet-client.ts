@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Test } from 'tap';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { DirectSecp256k1Wallet, makeAuthInfoBytes, makeSignDoc, encodePubkey } from '@cosmjs/proto-signing';
 import { encodeSecp256k1Pubkey } from '@cosmjs/amino';
@@ -20,6 +23,20 @@ import {
   type SessionHeader,
 } from '../../core/protocol/index.js';
 import { SparseMerkleSumTrie } from '../../core/smst/index.js';
+import { parseGenesis, startLocalnet, type RunningLocalnet } from '../../localnet/index.js';
+import { captureLogs } from './logs.js';
+
+/** The default genesis with a fixed time and manual blocks (tests call `net.chain.advance`). */
+export const TEST_GENESIS = readFileSync(join(import.meta.dirname, '..', '..', 'examples/localnet/genesis.yaml'), 'utf8')
+  .replace('genesis_time: now', 'genesis_time: "2026-01-01T00:00:00Z"')
+  .replace('block_interval_ms: 1000', 'block_interval_ms: 0');
+
+/** A localnet on ephemeral ports for one test, stopped when it ends. */
+export async function startTestLocalnet(t: Test, genesis = TEST_GENESIS): Promise<RunningLocalnet> {
+  const net = await startLocalnet(parseGenesis(genesis), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: captureLogs().logger });
+  t.teardown(() => net.stop());
+  return net;
+}
 
 /** Keys of examples/localnet/genesis.yaml (public test keys). */
 export const KEYS = {

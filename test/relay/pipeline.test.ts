@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -30,21 +28,15 @@ import { RelayRejection } from '../../core/relay/reasons.js';
 import { RelayMeter, type MeterFailMode } from '../../core/relay/relay-meter.js';
 import { RelayMetrics } from '../../core/relay/relay-metrics.js';
 import { RelayValidator } from '../../core/relay/validator.js';
-import { parseGenesis, startLocalnet } from '../../localnet/index.js';
 import { captureLogs } from '../helpers/logs.js';
-import { ADDR, KEYS, key } from '../helpers/localnet-client.js';
+import { ADDR, KEYS, TEST_GENESIS, key, startTestLocalnet } from '../helpers/localnet-client.js';
 import { startRedis } from '../helpers/redis.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const GENESIS = readFileSync(join(ROOT, 'examples/localnet/genesis.yaml'), 'utf8')
-  .replace('genesis_time: now', 'genesis_time: "2026-01-01T00:00:00Z"')
-  .replace('block_interval_ms: 1000', 'block_interval_ms: 0');
 const OUTSIDER = 'aa'.repeat(32);
 const keys = new KeyBuilder('ha');
 
 async function setup(t: Test, o: { errorModel?: ErrorModel; optimistic?: string[]; meter?: MeterFailMode; genesis?: string } = {}) {
-  const net = await startLocalnet(parseGenesis(o.genesis ?? GENESIS), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: captureLogs().logger });
-  t.teardown(() => net.stop());
+  const net = await startTestLocalnet(t, o.genesis);
   const server = await startRedis(t);
   const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
@@ -320,7 +312,7 @@ t.test('meter: exact price, charged per relay, refunded on backend failure, over
 });
 
 t.test('meter: a cost below one uPOKT is charged exactly, not rounded to zero', async (t) => {
-  const s = await setup(t, { meter: 'closed', genesis: GENESIS.replace('compute_units_to_tokens_multiplier: 42000000', 'compute_units_to_tokens_multiplier: 3') });
+  const s = await setup(t, { meter: 'closed', genesis: TEST_GENESIS.replace('compute_units_to_tokens_multiplier: 42000000', 'compute_units_to_tokens_multiplier: 3') });
   s.net.chain.advance(11);
   const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
   // 3 / 1_000_000 uPOKT per relay: units of 1e-6 uPOKT.

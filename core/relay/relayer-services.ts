@@ -1,0 +1,125 @@
+import type { Logger } from 'pino';
+import { BlockFollower } from '../chain/block-follower.js';
+import { CometClient } from '../chain/comet-client.js';
+import { ChainQueryClient } from '../chain/query-client.js';
+import { CacheMetrics } from '../cache/cache-metrics.js';
+import type { ResolvedConfig, ResolvedRelayer } from '../config/load.js';
+import type { SupplierKey } from '../crypto/supplier-key.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Readiness } from '../observability/readiness.js';
+import type { RedisPool } from '../redis/connection.js';
+import type { KeyBuilder } from '../redis/key-builder.js';
+import { RelayChainState } from './chain-state.js';
+import type { RelayHooks } from './hooks.js';
+import { RelayPipeline } from './pipeline.js';
+import { RelayMeter } from './relay-meter.js';
+import { RelayMetrics } from './relay-metrics.js';
+import { RelayValidator } from './validator.js';
+
+/** What the relayer role adds to the plugin context: the pipeline transports call, and its chain view. */
+export interface RelayerServices {
+  pipeline: RelayPipeline;
+  chain: RelayChainState;
+  follower: BlockFollower;
+  /** True once a block height is known; false if none arrived within `timeoutMs`. */
+  waitForHeight(timeoutMs: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface RelayerServicesOptions {
+  config: ResolvedConfig;
+  relayer: ResolvedRelayer;
+  suppliers: readonly SupplierKey[];
+  redis: RedisPool;
+  keys: KeyBuilder;
+  metrics: Metrics;
+  readiness: Readiness;
+  hooks: RelayHooks;
+  log: Logger;
+}
+
+/** Readiness: the relayer cannot validate without a recent block height (measured by arrival here). */
+const STALE_HEIGHT_MS = 60_000;
+
+export function startRelayerServices(o: RelayerServicesOptions): RelayerServices {
+  const node = o.relayer.pocket_node;
+  const query = new ChainQueryClient(node);
+  const comet = new CometClient(node.rpc_url.replace(/^ws/, 'http'), node.query_timeout_ms);
+  const log = o.log.child({ component: 'relayer' });
+  const follower = new BlockFollower({
+    comet,
+    log,
+    redis: { subscriber: o.redis.dedicated('block-events', { blocking: true }), publisher: o.redis.next(), channel: o.keys.blockEventsChannel() },
+  });
+  let lastBlockAt = Date.now();
+  follower.on('block', () => (lastBlockAt = Date.now()));
+  // Not awaited: with Redis or the node unreachable the process still starts, and answers
+  // chain_unavailable (and /ready 503) until a height is known.
+  follower.start().catch((err: Error) => log.error({ err: err.message }, 'block follower failed to start'));
+  const chain = new RelayChainState({
+    query,
+    keys: o.keys,
+    log,
+    metrics: new CacheMetrics(o.metrics.registry),
+    redis: () => o.redis.next(),
+    currentHeight: () => (follower.latest ? BigInt(follower.latest.height) : undefined),
+  });
+  chain.listen(o.redis.dedicated('cache-invalidation', { blocking: true })).catch((err: Error) => log.warn({ err: err.message }, 'cache invalidation subscription failed'));
+  const services = new Set(Object.keys(o.config.services));
+  const validator = new RelayValidator({ chain, services, suppliers: new Map(o.suppliers.map((k) => [k.address, k])) });
+  const meterCfg = o.relayer.meter;
+  const meter = meterCfg.enabled
+    ? new RelayMeter({
+        chain,
+        keys: o.keys,
+        redis: () => o.redis.next(),
+        log,
+        registry: o.metrics.registry,
+        failMode: meterCfg.fail_mode,
+        serviceFactors: new Map(Object.entries(meterCfg.service_factors)),
+        ttlSeconds: meterCfg.ttl_seconds,
+      })
+    : undefined;
+  const pipeline = new RelayPipeline({
+    validator,
+    chain,
+    keys: o.keys,
+    redis: () => o.redis.next(),
+    hooks: o.hooks,
+    metrics: new RelayMetrics(o.metrics.registry),
+    log,
+    errorModel: o.relayer.error_model,
+    meter,
+    optimisticServices: new Set(Object.entries(o.config.services).filter(([, s]) => s.validation_mode === 'optimistic').map(([id]) => id)),
+  });
+  o.readiness.add('chain', () => {
+    const latest = follower.latest;
+    if (!latest) throw new Error('no block height from the node yet');
+    const age = Date.now() - lastBlockAt;
+    if (age > STALE_HEIGHT_MS) throw new Error(`no new block for ${Math.round(age / 1000)} s (latest ${latest.height})`);
+  });
+  return {
+    pipeline,
+    chain,
+    follower,
+    waitForHeight(timeoutMs) {
+      if (follower.latest) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const done = (ok: boolean) => {
+          clearTimeout(timer);
+          follower.off('block', onBlock);
+          resolve(ok);
+        };
+        const onBlock = () => done(true);
+        const timer = setTimeout(() => done(false), timeoutMs);
+        follower.once('block', onBlock);
+        // A node that refuses connections fails at once: no reason to wait out the timeout.
+        comet.status().catch(() => done(false));
+      });
+    },
+    async close() {
+      await follower.stop();
+      query.close();
+    },
+  };
+}
