@@ -10,10 +10,10 @@ function notYetAvailable(name: string): () => Promise<never> {
  * who serves only JSON-RPC never loads the gRPC stack.
  */
 export const BUILTIN_PLUGINS: BuiltinPlugins = {
-  'transport-jsonrpc': notYetAvailable('transport-jsonrpc'),
+  'transport-jsonrpc': () => import('./transport-jsonrpc/index.js'),
   'transport-websocket': notYetAvailable('transport-websocket'),
   'transport-grpc': notYetAvailable('transport-grpc'),
   'transport-rest-sse': notYetAvailable('transport-rest-sse'),
-  'transport-cometbft': notYetAvailable('transport-cometbft'),
+  'transport-cometbft': () => import('./transport-cometbft/index.js'),
   miner: notYetAvailable('miner'),
 };

@@ -194,6 +194,16 @@ export const BackendSchema = Type.Object(
       default: 'round_robin',
       description: 'How several URLs share the load.',
     }),
+    connections: Type.Integer({ default: 128, minimum: 1, maximum: 10_000, description: 'Most open connections per backend URL (keep-alive pool).' }),
+    pipelining: Type.Integer({ default: 1, minimum: 1, maximum: 100, description: 'HTTP/1.1 requests in flight per connection (1 = no pipelining).' }),
+    keep_alive_ms: Millis(60_000, 'How long an idle backend connection is kept open.', 1000, 3_600_000),
+    circuit_breaker: Type.Object(
+      {
+        failures: Type.Integer({ default: 5, minimum: 1, maximum: 1000, description: 'Consecutive failures (connection error, timeout, 5xx) that open the circuit.' }),
+        cooldown_ms: Millis(5000, 'How long an open circuit skips the URL before one request tries it again.', 100, 600_000),
+      },
+      { additionalProperties: false, default: {}, description: 'Passive health: a failing URL is skipped for a while.' },
+    ),
   },
   { additionalProperties: false, description: 'Where relays of one service and RPC type are forwarded.' },
 );

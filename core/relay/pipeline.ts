@@ -115,6 +115,12 @@ export class RelayPipeline {
     }
   }
 
+  /** A relay refused before it reached the pipeline (e.g. body too large): counted like any other. */
+  refuse(rejection: RelayRejection, rpcType: RpcTypeName, transport: string, requestBytes?: number): RelayReply {
+    const info: RelayInfo = { id: randomUUID(), rpcType, transport, receivedAtMs: Date.now(), requestBytes };
+    return this.#reject(info, rejection);
+  }
+
   async #respond(info: RelayInfo, relay: DecodedRelay, validated: ValidatedRelay | undefined, result: ForwardResult): Promise<RelayReply> {
     const response: RelayResponse = {
       meta: { session_header: relay.header, supplier_operator_signature: new Uint8Array(0) },

@@ -9,7 +9,10 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Readiness } from '../observability/readiness.js';
 import type { RedisPool } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
+import { HttpBackend } from '../backend/http-backend.js';
+import type { RpcTypeName } from '../config/schema.js';
 import { RelayChainState } from './chain-state.js';
+import { HttpRelayRouter, backendKey } from './http-relay.js';
 import type { RelayHooks } from './hooks.js';
 import { RelayPipeline } from './pipeline.js';
 import { RelayMeter } from './relay-meter.js';
@@ -21,6 +24,8 @@ export interface RelayerServices {
   pipeline: RelayPipeline;
   chain: RelayChainState;
   follower: BlockFollower;
+  /** HTTP transports (JSON-RPC, REST, CometBFT) enable their RPC types here. */
+  http: HttpRelayRouter;
   /** True once a block height is known; false if none arrived within `timeoutMs`. */
   waitForHeight(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
@@ -92,6 +97,13 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     meter,
     optimisticServices: new Set(Object.entries(o.config.services).filter(([, s]) => s.validation_mode === 'optimistic').map(([id]) => id)),
   });
+  const backends = new Map<string, HttpBackend>();
+  for (const [service, cfg] of Object.entries(o.config.services)) {
+    for (const [rpcType, backend] of Object.entries(cfg.backends)) {
+      if (backend && rpcType !== 'grpc' && rpcType !== 'websocket') backends.set(backendKey(service, rpcType as RpcTypeName), new HttpBackend(backend));
+    }
+  }
+  const http = new HttpRelayRouter(pipeline, backends);
   o.readiness.add('chain', () => {
     const latest = follower.latest;
     if (!latest) throw new Error('no block height from the node yet');
@@ -102,6 +114,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     pipeline,
     chain,
     follower,
+    http,
     waitForHeight(timeoutMs) {
       if (follower.latest) return Promise.resolve(true);
       return new Promise((resolve) => {
@@ -120,6 +133,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     async close() {
       await follower.stop();
       query.close();
+      await Promise.all([...backends.values()].map((b) => b.close()));
     },
   };
 }

@@ -164,6 +164,8 @@ export class Runtime {
     const runtime = new Runtime(log, context, app, relayListener, operatorServers);
     try {
       registerPlugins(app, active, config.file);
+      // After the plugins: avvio loads it once they have enabled their RPC types.
+      relay?.http.register(app, bodyLimit);
       await app.ready();
       for (const l of [...(relayListener ? [relayListener] : []), ...operatorServers]) {
         runtime.addresses[l.name] = await listen(l);

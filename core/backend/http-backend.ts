@@ -1,0 +1,182 @@
+import { gunzipSync } from 'node:zlib';
+import { Pool } from 'undici';
+import type { ResolvedBackend } from '../config/load.js';
+import { RelayRejection } from '../relay/reasons.js';
+
+export interface BackendRequest {
+  method: string;
+  /** Path and query from POKTHTTPRequest.url; joined onto the backend URL's own path and query. */
+  url: string;
+  headers: Record<string, string | string[]>;
+  body?: Uint8Array;
+}
+
+export interface BackendResponse {
+  status: number;
+  headers: Record<string, string[]>;
+  /** Decompressed: what the supplier signs is what the client reads. */
+  body: Uint8Array;
+  /** Other endpoints tried before this answer. */
+  retries: number;
+}
+
+interface Endpoint {
+  url: URL;
+  pool: Pool;
+  failures: number;
+  openUntil: number;
+}
+
+// Connection-level headers belong to each hop, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'content-length']);
+
+/**
+ * One (service, RPC type) backend: keep-alive pools per URL, round robin or first healthy, a passive
+ * circuit breaker, and retries on another URL for connection errors and 5xx within one deadline.
+ */
+export class HttpBackend {
+  readonly #cfg: ResolvedBackend;
+  readonly #endpoints: Endpoint[];
+  readonly #fixedHeaders: Record<string, string>;
+  #next = 0;
+
+  constructor(cfg: ResolvedBackend) {
+    this.#cfg = cfg;
+    this.#endpoints = cfg.urls.map((u) => {
+      const url = new URL(u);
+      const pool = new Pool(url.origin, { connections: cfg.connections, pipelining: cfg.pipelining, keepAliveTimeout: cfg.keep_alive_ms });
+      return { url, pool, failures: 0, openUntil: 0 };
+    });
+    const fixed: Record<string, string> = {};
+    for (const [k, v] of Object.entries(cfg.headers)) fixed[k.toLowerCase()] = v;
+    const auth = cfg.auth;
+    if (auth?.bearer_token) fixed.authorization = `Bearer ${auth.bearer_token}`;
+    else if (auth?.username !== undefined) fixed.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password ?? ''}`).toString('base64')}`;
+    this.#fixedHeaders = fixed;
+  }
+
+  /** URLs whose circuit is closed (or due for a trial request). */
+  get healthy(): number {
+    const now = Date.now();
+    return this.#endpoints.filter((e) => e.openUntil <= now).length;
+  }
+
+  get total(): number {
+    return this.#endpoints.length;
+  }
+
+  async send(req: BackendRequest, extraHeaders: Record<string, string>): Promise<BackendResponse> {
+    const order = this.#order();
+    if (order.length === 0) throw new RelayRejection('no_healthy_backend', 'every backend URL is failing');
+    const deadline = Date.now() + this.#cfg.timeout_ms;
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k.toLowerCase())) headers[k.toLowerCase()] = v;
+    Object.assign(headers, this.#fixedHeaders, extraHeaders);
+    let last5xx: BackendResponse | undefined;
+    let lastError: Error | undefined;
+    let timedOut = false;
+    for (let i = 0; i < order.length; i++) {
+      const endpoint = order[i]!;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        timedOut = true;
+        break;
+      }
+      try {
+        const res = await this.#request(endpoint, req, headers, remaining);
+        if (res.status >= 500) {
+          this.#failed(endpoint);
+          last5xx = { ...res, retries: i };
+          continue;
+        }
+        endpoint.failures = 0;
+        endpoint.openUntil = 0;
+        return { ...res, retries: i };
+      } catch (err) {
+        if (RelayRejection.is(err)) throw err;
+        this.#failed(endpoint);
+        lastError = err as Error;
+        timedOut = isTimeout(err);
+      }
+    }
+    if (last5xx) return last5xx;
+    if (timedOut) throw new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`);
+    throw new RelayRejection('backend_error', lastError?.message ?? 'no backend answered');
+  }
+
+  async #request(e: Endpoint, req: BackendRequest, headers: Record<string, string | string[]>, timeoutMs: number): Promise<Omit<BackendResponse, 'retries'>> {
+    const target = joinUrl(e.url, req.url);
+    const method = req.method ? req.method.toUpperCase() : 'POST';
+    const hasBody = req.body !== undefined && req.body.length > 0 && method !== 'HEAD';
+    const res = await e.pool.request({
+      method: method as 'POST',
+      path: target,
+      headers,
+      body: hasBody ? Buffer.from(req.body!.buffer, req.body!.byteOffset, req.body!.length) : undefined,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const limit = this.#cfg.max_body_bytes;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > limit) {
+        res.body.destroy();
+        throw new RelayRejection('backend_error', `backend response larger than max_body_bytes (${limit})`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    let body: Uint8Array = Buffer.concat(chunks);
+    const out: Record<string, string[]> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = Array.isArray(v) ? v : [v];
+    // Some backends gzip whatever the client asked for; the response is signed decompressed.
+    const gzipped = out['content-encoding']?.some((x) => x.toLowerCase() === 'gzip') || (body.length > 2 && body[0] === 0x1f && body[1] === 0x8b);
+    if (gzipped) {
+      try {
+        body = gunzipSync(body, { maxOutputLength: limit });
+      } catch (err) {
+        throw new RelayRejection('backend_error', `undecodable gzip response: ${(err as Error).message}`);
+      }
+      delete out['content-encoding'];
+    }
+    return { status: res.statusCode, headers: out, body };
+  }
+
+  /** Round robin rotates the start; first_healthy keeps config order. Open circuits go last, untried. */
+  #order(): Endpoint[] {
+    const now = Date.now();
+    const n = this.#endpoints.length;
+    const start = this.#cfg.load_balancing === 'round_robin' ? this.#next++ % n : 0;
+    const rotated = Array.from({ length: n }, (_, i) => this.#endpoints[(start + i) % n]!);
+    return rotated.filter((e) => e.openUntil <= now);
+  }
+
+  #failed(e: Endpoint): void {
+    e.failures += 1;
+    if (e.failures >= this.#cfg.circuit_breaker.failures) {
+      e.openUntil = Date.now() + this.#cfg.circuit_breaker.cooldown_ms;
+      // One trial request after the cooldown decides: success closes, failure reopens at once.
+      e.failures = this.#cfg.circuit_breaker.failures - 1;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#endpoints.map((e) => e.pool.close().catch(() => {})));
+  }
+}
+
+function isTimeout(err: unknown): boolean {
+  const e = err as { name?: string; code?: string };
+  return e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT' || e?.code === 'UND_ERR_ABORTED';
+}
+
+/** Backend URL path + the relay's path; both query strings kept (the backend's first). */
+export function joinUrl(base: URL, relayUrl: string): string {
+  const rel = relayUrl ? new URL(relayUrl, 'http://relay.invalid') : new URL('http://relay.invalid/');
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const path = rel.pathname === '/' && basePath ? basePath : `${basePath}${rel.pathname}`;
+  const query = [base.search.slice(1), rel.search.slice(1)].filter(Boolean).join('&');
+  return `${path || '/'}${query ? `?${query}` : ''}`;
+}

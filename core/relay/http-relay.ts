@@ -1,0 +1,107 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { HttpBackend } from '../backend/http-backend.js';
+import type { RpcTypeName } from '../config/schema.js';
+import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../protocol/messages.js';
+import { RPC_TYPE_CODES } from './events.js';
+import type { Forward, RelayPipeline, RelayReply } from './pipeline.js';
+import { RelayRejection } from './reasons.js';
+
+/** RPC types carried over plain HTTP with a RelayRequest body (spec/wire.md §2). */
+export const HTTP_RPC_TYPES = ['jsonrpc', 'rest', 'cometbft'] as const satisfies readonly RpcTypeName[];
+export type HttpRpcType = (typeof HTTP_RPC_TYPES)[number];
+
+const BY_CODE = new Map(Object.entries(RPC_TYPE_CODES).map(([name, code]) => [String(code), name as RpcTypeName]));
+const ANY_METHOD = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/**
+ * The relay listener's HTTP front: any method, any path, body = RelayRequest whatever the
+ * Content-Type says (PATH sends protobuf as application/json). `Rpc-Type` (number or name; absent
+ * = jsonrpc) picks the transport; transport plugins enable their types, and the backend is the exact
+ * (service, type) pair from config.
+ */
+export class HttpRelayRouter {
+  readonly #pipeline: RelayPipeline;
+  readonly #backends: ReadonlyMap<string, HttpBackend>;
+  readonly #enabled = new Map<HttpRpcType, string>();
+
+  constructor(pipeline: RelayPipeline, backends: ReadonlyMap<string, HttpBackend>) {
+    this.#pipeline = pipeline;
+    this.#backends = backends;
+  }
+
+  /** Called by a transport plugin; `plugin` names it in logs and metrics. */
+  enable(rpcType: HttpRpcType, plugin: string): void {
+    this.#enabled.set(rpcType, plugin);
+  }
+
+  get enabled(): readonly HttpRpcType[] {
+    return [...this.#enabled.keys()];
+  }
+
+  /** Encapsulated: the catch-all body parser and route do not leak into other plugins. */
+  register(app: FastifyInstance, bodyLimit: number): void {
+    void app.register(async (scope) => {
+      if (this.#enabled.size === 0) return;
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
+      scope.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
+        const tooLarge = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE';
+        const rejection = new RelayRejection(tooLarge ? 'body_too_large' : 'body_unreadable', tooLarge ? `limit ${bodyLimit} bytes` : err.message);
+        const rpcType = this.#rpcType(req) ?? 'jsonrpc';
+        return send(reply, this.#pipeline.refuse(rejection, rpcType, this.#enabled.get(rpcType as HttpRpcType) ?? 'http'));
+      });
+      const handler = (req: FastifyRequest, reply: FastifyReply) => this.#handle(req, reply);
+      scope.route({ method: [...ANY_METHOD], url: '/', handler });
+      scope.route({ method: [...ANY_METHOD], url: '/*', handler });
+    });
+  }
+
+  #rpcType(req: FastifyRequest): RpcTypeName | undefined {
+    const raw = req.headers['rpc-type'];
+    const value = (Array.isArray(raw) ? raw[0] : raw)?.trim().toLowerCase();
+    if (!value) return 'jsonrpc';
+    return BY_CODE.get(value) ?? (Object.hasOwn(RPC_TYPE_CODES, value) ? (value as RpcTypeName) : undefined);
+  }
+
+  async #handle(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const rpcType = this.#rpcType(req);
+    const transport = rpcType ? this.#enabled.get(rpcType as HttpRpcType) : undefined;
+    if (!rpcType || !transport) {
+      const why = rpcType ? `no transport enabled for Rpc-Type ${rpcType}` : `unknown Rpc-Type ${JSON.stringify(req.headers['rpc-type'])}`;
+      return send(reply, this.#pipeline.refuse(new RelayRejection('no_healthy_backend', why), rpcType ?? 'jsonrpc', 'http'));
+    }
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const result = await this.#pipeline.handle(body, rpcType, transport, this.#forwarder(rpcType as HttpRpcType));
+    return send(reply, result);
+  }
+
+  #forwarder(rpcType: HttpRpcType): Forward {
+    return async (relay) => {
+      const service = relay.header.service_id;
+      const backend = this.#backends.get(backendKey(service, rpcType));
+      if (!backend) throw new RelayRejection('no_healthy_backend', `service ${service} has no ${rpcType} backend configured`);
+      let http: POKTHTTPRequest;
+      try {
+        http = POKTHTTPRequestCodec.decode(relay.request.payload);
+      } catch (err) {
+        throw new RelayRejection('malformed_request', `payload is not a POKTHTTPRequest: ${(err as Error).message}`);
+      }
+      const headers: Record<string, string[]> = {};
+      for (const [k, h] of http.header) headers[k] = h.values;
+      const res = await backend.send(
+        { method: http.method, url: http.url, headers, body: http.body_bz },
+        { 'pocket-supplier': relay.supplier.address, 'pocket-service': service, 'pocket-application': relay.header.application_address },
+      );
+      const header = new Map<string, HttpHeader>(Object.entries(res.headers).map(([k, values]) => [k, { key: k, values }]));
+      return { payload: POKTHTTPResponseCodec.encode({ status_code: res.status, header, body_bz: res.body }), backendStatus: res.status };
+    };
+  }
+}
+
+export function backendKey(service: string, rpcType: RpcTypeName): string {
+  return `${service}|${rpcType}`;
+}
+
+function send(reply: FastifyReply, r: RelayReply): FastifyReply {
+  return reply.code(r.status).header('content-type', r.contentType).send(Buffer.from(r.body.buffer, r.body.byteOffset, r.body.length));
+}

@@ -1,0 +1,132 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { gzipSync } from 'node:zlib';
+import type { AddressInfo } from 'node:net';
+import type { Test } from 'tap';
+import { Redis } from 'ioredis';
+import { parseConfig } from '../../core/config/load.js';
+import { publicKeyFromPrivateKey } from '../../core/crypto/address.js';
+import { Runtime } from '../../core/runtime/runtime.js';
+import { MinedRelayCodec, type MinedRelay, type SessionHeader } from '../../core/protocol/index.js';
+import { KeyBuilder } from '../../core/redis/key-builder.js';
+import { buildRelayRequest, encodeHttpPayload, encodeRelayRequest, type HttpRelayPayload } from '../../core/relay/relay-client.js';
+import { BUILTIN_PLUGINS } from '../../plugins/index.js';
+import { ADDR, KEYS, key, startTestLocalnet } from './localnet-client.js';
+import { captureLogs } from './logs.js';
+import { startRedis } from './redis.js';
+
+export interface BackendCall {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+/**
+ * A local HTTP backend for relays. `mode` changes its behaviour between requests: `ok` answers a
+ * JSON-RPC result echoing the method, `5xx` answers 503, `gzip` gzips the answer, `slow` never answers.
+ */
+export async function startBackend(t: Test) {
+  const calls: BackendCall[] = [];
+  const state = { mode: 'ok' as 'ok' | '5xx' | 'gzip' | 'slow' };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      calls.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      if (state.mode === 'slow') return;
+      if (state.mode === '5xx') {
+        res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"node syncing"}');
+        return;
+      }
+      const method = (() => {
+        try {
+          return (JSON.parse(body) as { method?: string }).method ?? 'none';
+        } catch {
+          return 'none';
+        }
+      })();
+      const answer = JSON.stringify({ jsonrpc: '2.0', id: 1, result: `answer to ${method}` });
+      if (state.mode === 'gzip') res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(gzipSync(answer));
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(answer);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, state };
+}
+
+/** localnet + redis-server + a backend + one relayer (Runtime) with the given transports and YAML. */
+export async function startRelayer(t: Test, o: { plugins: string[]; services: (backendUrl: string) => string; relayerYaml?: string }) {
+  const net = await startTestLocalnet(t);
+  net.chain.advance(11); // height 12: session [11, 20]
+  const redisServer = await startRedis(t);
+  const backend = await startBackend(t);
+  const yaml = `
+relayer:
+  listen_address: "127.0.0.1:0"
+  health_address: "127.0.0.1:0"
+  metrics_address: "127.0.0.1:0"
+  redis: { url: "${redisServer.url}", namespace: ha }
+  pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
+  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]
+${o.relayerYaml ?? ''}
+services:
+${o.services(backend.url)}
+plugins:
+${o.plugins.map((p) => `  - ${p}`).join('\n')}
+logging: { level: info }
+shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
+`;
+  const logs = captureLogs();
+  const runtime = await Runtime.start({ config: parseConfig(yaml), roles: ['relayer'], builtins: BUILTIN_PLUGINS, version: 'test', logger: logs.logger });
+  t.teardown(() => runtime.shutdown());
+  const redis = new Redis(redisServer.url);
+  t.teardown(() => redis.disconnect());
+  const keys = new KeyBuilder('ha');
+  const url = `http://${runtime.addresses.relay}`;
+  return {
+    net,
+    runtime,
+    backend,
+    redis,
+    redisServer,
+    keys,
+    logs,
+    url,
+    supplierPublicKey: publicKeyFromPrivateKey(key(KEYS.supplier1)),
+    /** The current session of app1 (gateway-signed) on `service`. */
+    header: async (service = 'anvil', app: string = ADDR.app1): Promise<SessionHeader> => {
+      const s = await runtime.context.relay!.chain.session(app, service, BigInt(net.chain.height));
+      return s.header;
+    },
+    stream: async (): Promise<MinedRelay[]> =>
+      (await redis.xrangeBuffer(keys.relayStream(ADDR.supplier1), '-', '+')).map(([, fields]) => MinedRelayCodec.decode(fields[1]!)),
+    metrics: async () => (await fetch(`http://${runtime.addresses.metrics}/metrics`)).text(),
+  };
+}
+
+/** A gateway-signed relay for app1 (ring [app1, gateway1]) as bytes. */
+export function gatewayRelay(header: SessionHeader, payload: HttpRelayPayload, o: { signer?: string; supplier?: string } = {}): Uint8Array {
+  const signer = o.signer ?? KEYS.gateway1;
+  return encodeRelayRequest(
+    buildRelayRequest({
+      header,
+      supplierAddress: o.supplier ?? ADDR.supplier1,
+      payload: encodeHttpPayload(payload),
+      signerKey: key(signer),
+      ring: [KEYS.app1, signer].map((k) => publicKeyFromPrivateKey(key(k))),
+    }),
+  );
+}
+
+/** POSTs relay bytes the way PATH does (Content-Type application/json, Rpc-Type header). */
+export async function postRelay(url: string, body: Uint8Array, rpcType: string | undefined = '3', method = 'POST') {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (rpcType !== undefined) headers['rpc-type'] = rpcType;
+  const res = await fetch(url, { method, headers, body: Buffer.from(body) });
+  return { status: res.status, headers: res.headers, body: new Uint8Array(await res.arrayBuffer()) };
+}
