@@ -13,7 +13,7 @@ export const BUILTIN_PLUGINS: BuiltinPlugins = {
   'transport-jsonrpc': () => import('./transport-jsonrpc/index.js'),
   'transport-websocket': notYetAvailable('transport-websocket'),
   'transport-grpc': notYetAvailable('transport-grpc'),
-  'transport-rest-sse': notYetAvailable('transport-rest-sse'),
+  'transport-rest-sse': () => import('./transport-rest-sse/index.js'),
   'transport-cometbft': () => import('./transport-cometbft/index.js'),
   miner: notYetAvailable('miner'),
 };

@@ -23,6 +23,7 @@ export class HttpRelayRouter {
   readonly #pipeline: RelayPipeline;
   readonly #backends: ReadonlyMap<string, HttpBackend>;
   readonly #enabled = new Map<HttpRpcType, string>();
+  #bodyLimit = 0;
 
   constructor(pipeline: RelayPipeline, backends: ReadonlyMap<string, HttpBackend>) {
     this.#pipeline = pipeline;
@@ -40,6 +41,7 @@ export class HttpRelayRouter {
 
   /** Encapsulated: the catch-all body parser and route do not leak into other plugins. */
   register(app: FastifyInstance, bodyLimit: number): void {
+    this.#bodyLimit = bodyLimit;
     void app.register(async (scope) => {
       if (this.#enabled.size === 0) return;
       scope.removeAllContentTypeParsers();
@@ -70,7 +72,13 @@ export class HttpRelayRouter {
       const why = rpcType ? `no transport enabled for Rpc-Type ${rpcType}` : `unknown Rpc-Type ${JSON.stringify(req.headers['rpc-type'])}`;
       return send(reply, this.#pipeline.refuse(new RelayRejection('no_healthy_backend', why), rpcType ?? 'jsonrpc', 'http'));
     }
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    let body: Buffer;
+    try {
+      // fastify never parses GET/HEAD bodies (nor DELETE/OPTIONS without Content-Type); PATH sends them.
+      body = Buffer.isBuffer(req.body) ? req.body : await readBody(req, this.#bodyLimit);
+    } catch (err) {
+      return send(reply, this.#pipeline.refuse(err as RelayRejection, rpcType, transport));
+    }
     const result = await this.#pipeline.handle(body, rpcType, transport, this.#forwarder(rpcType as HttpRpcType));
     return send(reply, result);
   }
@@ -96,6 +104,22 @@ export class HttpRelayRouter {
       return { payload: POKTHTTPResponseCodec.encode({ status_code: res.status, header, body_bz: res.body }), backendStatus: res.status };
     };
   }
+}
+
+async function readBody(req: FastifyRequest, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of req.raw) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw new RelayRejection('body_too_large', `limit ${limit} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    if (RelayRejection.is(err)) throw err;
+    throw new RelayRejection('body_unreadable', (err as Error).message);
+  }
+  return Buffer.concat(chunks);
 }
 
 export function backendKey(service: string, rpcType: RpcTypeName): string {
