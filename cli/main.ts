@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { loadConfigFile } from '../core/config/load.js';
 import { ConfigError } from '../core/config/problems.js';
 import { PluginError, resolvePlugins } from '../core/plugins/loader.js';
@@ -8,10 +8,10 @@ import { LocalRedisServer } from '../core/redis/local-server.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { VERSION } from '../core/version.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
-import { runRoles } from './run-role.js';
+import { runClustered, runRoles } from './run-role.js';
 import { runLocalnet } from './run-localnet.js';
 import { createLogger } from '../core/observability/logger.js';
-import { loadGenesisFile, startLocalnet } from '../localnet/index.js';
+import { loadGenesisFile, startDemoBackend, startLocalnet } from '../localnet/index.js';
 
 const EXIT_NOT_AVAILABLE = 2;
 
@@ -65,6 +65,10 @@ async function startDev(): Promise<void> {
     process.env.DEVNET_NODE_RPC_URL = `http://${net.rpcAddress}`;
     process.env.DEVNET_NODE_GRPC_ADDRESS = net.grpcAddress;
     process.stderr.write(`devnet: localnet chain on http://${net.rpcAddress} (CometBFT RPC) and ${net.grpcAddress} (gRPC)\n`);
+    const backend = await startDemoBackend({ host: '127.0.0.1', port: Number(process.env.DEVNET_BACKEND_PORT ?? 8545) }, () => net.chain.height);
+    cleanups.push(() => backend.close());
+    process.env.DEVNET_BACKEND_URL = backend.url;
+    process.stderr.write(`devnet: demo JSON-RPC backend on ${backend.url} (service "anvil")\n`);
     await runRoles(join(PACKAGE_ROOT, 'examples', 'config.devnet.yaml'), ['relayer', 'miner'], cleanup);
   } catch (err) {
     await cleanup();
@@ -83,8 +87,13 @@ program
   .command('relayer')
   .description('run the relayer role: accept, validate, forward, sign and publish relays')
   .requiredOption('-c, --config <file>', 'configuration file (YAML)')
-  .action(async (o: { config: string }) => {
-    await runRoles(o.config, ['relayer']);
+  .option('-w, --workers <n>', 'relayer processes sharing the listeners (node:cluster), e.g. one per core', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError('an integer from 1 to 256');
+    return n;
+  }, 1)
+  .action(async (o: { config: string; workers: number }) => {
+    await runClustered(o.config, ['relayer'], o.workers);
   });
 
 program

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { loadConfigFile } from '../core/config/load.js';
 import type { PluginRole } from '../core/plugins/define.js';
@@ -15,7 +16,12 @@ export interface RunningProcess {
  * Starts the roles and owns the process lifecycle: the first SIGTERM or SIGINT shuts down
  * gracefully; a second one exits at once.
  */
-export async function runRoles(configFile: string, roles: PluginRole[], onStopped: () => Promise<void> = async () => {}): Promise<RunningProcess> {
+export async function runRoles(
+  configFile: string,
+  roles: PluginRole[],
+  onStopped: () => Promise<void> = async () => {},
+  opts: { exitOnSecondSignal?: boolean } = {},
+): Promise<RunningProcess> {
   const config = loadConfigFile(configFile);
   const runtime = await Runtime.start({ config, roles, builtins: BUILTIN_PLUGINS, version: VERSION });
   installCrashGuards(runtime.log);
@@ -24,6 +30,7 @@ export async function runRoles(configFile: string, roles: PluginRole[], onStoppe
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
+    if (signals > 1 && opts.exitOnSecondSignal === false) return;
     if (signals > 1) {
       runtime.log.warn({ signal }, 'second signal: exiting without waiting');
       process.exit(1);
@@ -55,4 +62,36 @@ function installCrashGuards(log: Logger): void {
     log.fatal({ err }, 'uncaught exception (a bug: please report it); exiting');
     process.exit(1);
   });
+}
+
+/**
+ * `relayer --workers N`: N relayer processes (node:cluster) sharing the listeners, so one host uses
+ * more than one core. The primary only supervises: it restarts a worker that dies, and on SIGTERM or
+ * SIGINT tells every worker to drain and exits when they have.
+ */
+export async function runClustered(configFile: string, roles: PluginRole[], workers: number): Promise<void> {
+  if (workers <= 1 || !cluster.isPrimary) {
+    // A terminal's Ctrl-C reaches the workers and the primary forwards it too: one drain, not an abort.
+    await runRoles(configFile, roles, undefined, { exitOnSecondSignal: cluster.isPrimary });
+    return;
+  }
+  loadConfigFile(configFile); // fail fast in the primary on a bad config, before forking
+  let stopping = false;
+  const fork = () => cluster.fork();
+  for (let i = 0; i < workers; i++) fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    process.stderr.write(`relayminer: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
+    setTimeout(fork, 1000).unref();
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }

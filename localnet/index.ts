@@ -11,6 +11,7 @@ export { LocalChain, ChainError, type Block, type SessionView } from './chain.js
 export { loadGenesisFile, parseGenesis, GenesisSchema, type LoadedGenesis } from './genesis.js';
 
 export { LocalnetNode } from './node.js';
+export { startDemoBackend, type DemoBackend } from './demo-backend.js';
 
 export interface RunningLocalnet {
   node: LocalnetNode;

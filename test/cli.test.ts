@@ -3,8 +3,13 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { ChainQueryClient, CometClient } from '../core/chain/index.js';
+import { publicKeyFromPrivateKey } from '../core/crypto/address.js';
+import { POKTHTTPResponseCodec } from '../core/protocol/index.js';
+import { freePort } from '../core/redis/local-server.js';
+import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
 import { TEST_KEYS } from './helpers/config.js';
-import { startTestLocalnet } from './helpers/localnet-client.js';
+import { ADDR, KEYS, key, startTestLocalnet } from './helpers/localnet-client.js';
 import { startRedis } from './helpers/redis.js';
 
 // The CLI as operators run it: the compiled bin from dist/ (npm test builds first).
@@ -148,7 +153,17 @@ t.test('a second signal exits at once', async (t) => {
 });
 
 t.test('start --dev (what npm start runs) brings up a private redis-server and both roles, and leaves nothing behind', async (t) => {
-  const env = { REDIS_URL: '', DEVNET_RELAY_PORT: '0', DEVNET_HEALTH_PORT: '0', DEVNET_METRICS_PORT: '0', DEVNET_MINER_METRICS_PORT: '0', DEVNET_RPC_PORT: '0', DEVNET_GRPC_PORT: '0' };
+  const [grpcPort, rpcPort] = [await freePort(), await freePort()];
+  const env = {
+    REDIS_URL: '',
+    DEVNET_RELAY_PORT: '0',
+    DEVNET_HEALTH_PORT: '0',
+    DEVNET_METRICS_PORT: '0',
+    DEVNET_MINER_METRICS_PORT: '0',
+    DEVNET_RPC_PORT: String(rpcPort),
+    DEVNET_GRPC_PORT: String(grpcPort),
+    DEVNET_BACKEND_PORT: '0',
+  };
   const p = await startProcess(['start', '--dev'], env);
   const started = p.lines.find((l) => l.msg === 'relayminer started')!;
   t.same(started.roles, ['relayer', 'miner']);
@@ -158,6 +173,26 @@ t.test('start --dev (what npm start runs) brings up a private redis-server and b
   const ready = await fetch(`http://${p.addresses.health}/ready`);
   t.equal(ready.status, 200, 'ready: Redis answers and the embedded chain produces blocks');
   t.match(JSON.parse(await ready.text()), { checks: { redis: { ok: true }, chain: { ok: true } } });
+
+  // A gateway's relay through the devnet: localnet session, relayer, demo backend, signed answer.
+  const q = new ChainQueryClient({ grpc_address: `127.0.0.1:${grpcPort}`, tls: false, query_timeout_ms: 2000 });
+  t.teardown(() => q.close());
+  const latest = (await new CometClient(`http://127.0.0.1:${rpcPort}`).status()).latest.height;
+  const header = (await q.session(ADDR.app1, 'anvil', BigInt(latest))).header;
+  const relay = encodeRelayRequest(
+    buildRelayRequest({
+      header,
+      supplierAddress: ADDR.supplier1,
+      payload: encodeHttpPayload({ body: '{"jsonrpc":"2.0","id":7,"method":"eth_chainId"}' }),
+      signerKey: key(KEYS.gateway1),
+      ring: [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k))),
+    }),
+  );
+  const res = await fetch(`http://${p.addresses.relay}/`, { method: 'POST', headers: { 'content-type': 'application/json', 'rpc-type': '3' }, body: Buffer.from(relay) });
+  t.equal(res.status, 200);
+  const check = checkRelayResponse(new Uint8Array(await res.arrayBuffer()), publicKeyFromPrivateKey(key(KEYS.supplier1)));
+  t.ok(check.ok, check.ok ? 'signed by the devnet supplier' : check.why);
+  t.equal(Buffer.from(POKTHTTPResponseCodec.decode(check.response!.payload).body_bz).toString(), '{"jsonrpc":"2.0","id":7,"result":"0x7a69"}');
   p.child.kill('SIGINT');
   t.equal(await p.exit, 0);
   const port = redisUrl.split(':').at(-1)!;

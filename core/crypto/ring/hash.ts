@@ -1,5 +1,9 @@
+import { createHash } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { sha3_256, sha3_512 } from '@noble/hashes/sha3.js';
+import { sha3_256 } from '@noble/hashes/sha3.js';
+
+// OpenSSL's SHA3 (FIPS, as go's x/crypto/sha3 New512): several times the pure-JS speed on the hot path.
+const sha3_512 = (input: Uint8Array): Buffer => createHash('sha3-512').update(input).digest();
 
 const Point = secp256k1.Point;
 export const CURVE_ORDER = Point.Fn.ORDER;
@@ -7,18 +11,12 @@ const Fp = Point.Fp;
 const P = Fp.ORDER;
 
 export function bytesToBigInt(b: Uint8Array): bigint {
-  let v = 0n;
-  for (const x of b) v = (v << 8n) | BigInt(x);
-  return v;
+  return b.length === 0 ? 0n : BigInt(`0x${Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex')}`);
 }
 
+/** v mod 2^256 as 32 big-endian bytes. */
 export function bigIntTo32(v: bigint): Uint8Array {
-  const out = new Uint8Array(32);
-  for (let i = 31; i >= 0; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
+  return Uint8Array.from(Buffer.from(BigInt.asUintN(256, v).toString(16).padStart(64, '0'), 'hex'));
 }
 
 /**
