@@ -9,6 +9,7 @@ import { PACKAGE_ROOT } from '../core/package-root.js';
 import { VERSION } from '../core/version.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { runClustered, runRoles } from './run-role.js';
+import { runRelayClient } from './relay-client.js';
 import { runLocalnet } from './run-localnet.js';
 import { createLogger } from '../core/observability/logger.js';
 import { loadGenesisFile, startDemoBackend, startLocalnet } from '../localnet/index.js';
@@ -140,12 +141,55 @@ program
     await runLocalnet(o.config, o.rpcAddress, o.grpcAddress);
   });
 
+const positiveInt = (name: string, min = 1) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name}: an integer ≥ ${min}`);
+  return n;
+};
+
 program
   .command('relay')
-  .description('send signed test relays and verify the responses (jsonrpc|rest|cometbft|websocket|grpc)')
-  .argument('[transport]', 'transport to use')
-  .allowUnknownOption()
-  .action(() => notAvailable('relay', 'the signing relay client arrives with the relay pipeline'));
+  .description('send signed relays (session and ring from the chain) and verify every supplier signature')
+  .argument('<transport>', 'jsonrpc | rest | cometbft')
+  .option('--relayer <url>', 'the relayer', 'http://127.0.0.1:8080/')
+  .option('--node-grpc <host:port>', 'Cosmos gRPC of a node', '127.0.0.1:9190')
+  .option('--node-rpc <url>', 'CometBFT RPC of the same node', 'http://127.0.0.1:26657')
+  .option('--key <hex>', 'application or gateway private key (default: $RELAY_KEY)')
+  .option('--app <address>', 'application address, when --key is a gateway key')
+  .requiredOption('--service <id>', 'service id')
+  .requiredOption('--supplier <address>', 'supplier operator address')
+  .option('--method <method>', 'HTTP method inside the relay', 'POST')
+  .option('--path <path>', 'path and query inside the relay', '/')
+  .option('--data <body>', 'body inside the relay', '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}')
+  .option('--count <n>', 'relays to send', positiveInt('count'), 1)
+  .option('--concurrency <n>', 'relays in flight', positiveInt('concurrency'), 1)
+  .option('--rps <n>', 'rate limit (0: none)', positiveInt('rps', 0), 0)
+  .action(async (transport: string, o: Record<string, string | number | undefined>) => {
+    if (!['jsonrpc', 'rest', 'cometbft'].includes(transport)) {
+      if (transport === 'websocket' || transport === 'grpc') notAvailable('relay', `the ${transport} transport is not built yet`);
+      program.error(`relay: unknown transport "${transport}" (jsonrpc, rest, cometbft)`, { exitCode: 1 });
+    }
+    const key = (o.key as string | undefined) ?? process.env.RELAY_KEY ?? '';
+    if (!key) program.error('relay: --key or $RELAY_KEY is required', { exitCode: 1 });
+    const report = await runRelayClient({
+      transport: transport as 'jsonrpc',
+      relayer: o.relayer as string,
+      grpcAddress: o.nodeGrpc as string,
+      rpcUrl: o.nodeRpc as string,
+      key,
+      app: o.app as string | undefined,
+      service: o.service as string,
+      supplier: o.supplier as string,
+      method: o.method as string,
+      path: o.path as string,
+      data: o.data as string,
+      count: o.count as number,
+      concurrency: o.concurrency as number,
+      rps: o.rps as number,
+      out: (line) => process.stdout.write(`${line}\n`),
+    });
+    process.exit(report.failed.length === 0 ? 0 : 1);
+  });
 
 program
   .command('redis')
