@@ -16,9 +16,22 @@ export interface ReadinessReport {
  * Readiness evaluated on every request: each check runs now, with a deadline, so `/ready` reflects
  * the present (Redis reachable now), not the last time someone looked.
  */
+/** Readiness of one service (`/ready/<service>`): undefined for a service this process does not serve. */
+export type ServiceReadiness = (service: string) => { ready: boolean; [detail: string]: unknown } | undefined;
+
 export class Readiness {
   readonly #checks = new Map<string, { check: ReadinessCheck; timeoutMs: number }>();
   #draining = false;
+  #service: ServiceReadiness | undefined;
+
+  /** The relayer reports per service (its backends); other roles have no per-service view. */
+  setServiceReadiness(fn: ServiceReadiness): void {
+    this.#service = fn;
+  }
+
+  service(id: string): ReturnType<ServiceReadiness> {
+    return this.#service?.(id);
+  }
 
   add(name: string, check: ReadinessCheck, timeoutMs = 1000): void {
     if (this.#checks.has(name)) throw new Error(`readiness check "${name}" is already registered`);

@@ -22,6 +22,12 @@ export function registerHealthRoutes(app: FastifyInstance, readiness: Readiness,
     metrics.ready.set(report.status === 'ready' ? 1 : 0);
     return reply.code(report.status === 'ready' ? 200 : 503).send(report);
   });
+  app.get<{ Params: { service: string } }>('/ready/:service', async (req, reply) => {
+    const report = readiness.service(req.params.service);
+    if (!report) return reply.code(404).send({ error: `service ${req.params.service} is not served here` });
+    const ready = report.ready && !readiness.draining;
+    return reply.code(ready ? 200 : 503).send({ service: req.params.service, ...report, ready });
+  });
 }
 
 /**

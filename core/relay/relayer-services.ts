@@ -104,6 +104,18 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     }
   }
   const http = new HttpRelayRouter(pipeline, backends);
+  o.readiness.setServiceReadiness((service) => {
+    const cfg = o.config.services[service];
+    if (!cfg) return undefined;
+    const backendsReport: Record<string, { healthy: number; total: number; transport_enabled: boolean }> = {};
+    for (const rpcType of Object.keys(cfg.backends) as RpcTypeName[]) {
+      const b = backends.get(backendKey(service, rpcType));
+      if (b) backendsReport[rpcType] = { healthy: b.healthy, total: b.total, transport_enabled: http.enabled.includes(rpcType as never) };
+    }
+    const served = Object.values(backendsReport).filter((b) => b.transport_enabled);
+    const height = follower.latest?.height;
+    return { ready: height !== undefined && served.length > 0 && served.every((b) => b.healthy > 0), height: height ?? null, backends: backendsReport };
+  });
   o.readiness.add('chain', () => {
     const latest = follower.latest;
     if (!latest) throw new Error('no block height from the node yet');

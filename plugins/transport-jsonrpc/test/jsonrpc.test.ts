@@ -72,6 +72,16 @@ t.test('http error model; Rpc-Type routing; backend 5xx, gzip, timeout and down'
   const header = await r.header();
   const errorOf = (b: Uint8Array) => (JSON.parse(Buffer.from(b).toString()) as { error: string }).error;
 
+  const readyOf = async (service: string) => {
+    const res = await fetch(`http://${r.runtime.addresses.health}/ready/${service}`);
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  t.same(await readyOf('anvil'), {
+    status: 200,
+    body: { service: 'anvil', ready: true, height: 12, backends: { jsonrpc: { healthy: 1, total: 1, transport_enabled: true } } },
+  });
+  t.same((await readyOf('solana')).status, 404);
+
   const noTransport = await postRelay(r.url, gatewayRelay(header, RPC), '4');
   t.same([noTransport.status, errorOf(noTransport.body)], [503, 'service temporarily unavailable: no transport enabled for Rpc-Type rest']);
   const bogus = await postRelay(r.url, gatewayRelay(header, RPC), '99');
@@ -105,6 +115,7 @@ t.test('http error model; Rpc-Type routing; backend 5xx, gzip, timeout and down'
   const open = await postRelay(r.url, gatewayRelay(header, RPC));
   t.same([open.status, errorOf(open.body)], [503, 'service temporarily unavailable: every backend URL is failing']);
   t.ok(Date.now() - started < 1000, 'fast fail');
+  t.match(await readyOf('anvil'), { status: 503, body: { ready: false, backends: { jsonrpc: { healthy: 0, total: 1 } } } }, '/ready/<service> shows the open circuit');
   t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), meterBefore, 'failed relays are refunded');
 });
 
