@@ -2,6 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import { Pool } from 'undici';
 import type { ResolvedBackend } from '../config/load.js';
 import { RelayRejection } from '../relay/reasons.js';
+import { isStreamContentType } from './stream-batches.js';
 
 export interface BackendRequest {
   method: string;
@@ -18,6 +19,8 @@ export interface BackendResponse {
   body: Uint8Array;
   /** Other endpoints tried before this answer. */
   retries: number;
+  /** Set for SSE / NDJSON answers (spec/wire.md §3): the body arrives here, `body` is empty. */
+  stream?: AsyncIterable<Buffer>;
 }
 
 interface Endpoint {
@@ -84,6 +87,8 @@ export class HttpBackend {
       }
       try {
         const res = await this.#request(endpoint, req, headers, remaining);
+        // A stream is the answer as it is, 5xx included (prm checks for a stream first).
+        if (res.stream) return { ...res, retries: i };
         if (res.status >= 500) {
           this.#failed(endpoint);
           last5xx = { ...res, retries: i };
@@ -118,6 +123,11 @@ export class HttpBackend {
       signal: AbortSignal.timeout(timeoutMs),
     });
     const limit = this.#cfg.max_body_bytes;
+    const out: Record<string, string[]> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = Array.isArray(v) ? v : [v];
+    if (isStreamContentType(out['content-type']?.[0])) {
+      return { status: res.statusCode, headers: out, body: new Uint8Array(0), stream: res.body as AsyncIterable<Buffer> };
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of res.body) {
@@ -129,8 +139,6 @@ export class HttpBackend {
       chunks.push(chunk as Buffer);
     }
     let body: Uint8Array = Buffer.concat(chunks);
-    const out: Record<string, string[]> = {};
-    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = Array.isArray(v) ? v : [v];
     // Some backends gzip whatever the client asked for; the response is signed decompressed.
     const gzipped = out['content-encoding']?.some((x) => x.toLowerCase() === 'gzip') || (body.length > 2 && body[0] === 0x1f && body[1] === 0x8b);
     if (gzipped) {

@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
 import type { HttpBackend } from '../backend/http-backend.js';
+import { streamBatches } from '../backend/stream-batches.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../protocol/messages.js';
 import { RPC_TYPE_CODES } from './events.js';
@@ -100,6 +102,21 @@ export class HttpRelayRouter {
         { method: http.method, url: http.url, headers, body: http.body_bz },
         { 'pocket-supplier': relay.supplier.address, 'pocket-service': service, 'pocket-application': relay.header.application_address },
       );
+      if (res.stream) {
+        // Streamed batches carry no headers (as prm); the mined relay carries the whole body.
+        const seen: Buffer[] = [];
+        const status = res.status;
+        const source = res.stream;
+        const batches = (async function* () {
+          for await (const batch of streamBatches(source)) {
+            seen.push(batch);
+            yield POKTHTTPResponseCodec.encode({ status_code: status, header: new Map(), body_bz: batch });
+          }
+        })();
+        const contentType = res.headers['content-type']?.[0] ?? 'text/event-stream';
+        const whole = () => POKTHTTPResponseCodec.encode({ status_code: status, header: new Map(), body_bz: Buffer.concat(seen) });
+        return { payload: new Uint8Array(0), backendStatus: status, stream: { contentType, batches, whole } };
+      }
       const header = new Map<string, HttpHeader>(Object.entries(res.headers).map(([k, values]) => [k, { key: k, values }]));
       return { payload: POKTHTTPResponseCodec.encode({ status_code: res.status, header, body_bz: res.body }), backendStatus: res.status };
     };
@@ -127,5 +144,6 @@ export function backendKey(service: string, rpcType: RpcTypeName): string {
 }
 
 function send(reply: FastifyReply, r: RelayReply): FastifyReply {
+  if (r.stream) return reply.code(r.status).header('content-type', r.contentType).header('connection', 'close').send(Readable.from(r.stream));
   return reply.code(r.status).header('content-type', r.contentType).send(Buffer.from(r.body.buffer, r.body.byteOffset, r.body.length));
 }

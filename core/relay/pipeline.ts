@@ -8,6 +8,7 @@ import { minedRelayBytes, relayHash, relayResponseSignableHash } from '../protoc
 import type { RedisClient } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
 import { isRelayVolumeApplicable } from '../session/difficulty.js';
+import { STREAM_DELIMITER } from '../backend/stream-batches.js';
 import type { RelayChainState } from './chain-state.js';
 import { errorReply, type ErrorModel } from './error-reply.js';
 import type { RelayInfo } from './events.js';
@@ -22,6 +23,13 @@ export interface ForwardResult {
   payload: Uint8Array;
   /** The backend's HTTP status (or the transport's equivalent); 5xx is served signed but not mined. */
   backendStatus: number;
+  /** A streamed answer: each batch payload is signed and sent on its own; the whole is mined once. */
+  stream?: {
+    contentType: string;
+    batches: AsyncIterable<Uint8Array>;
+    /** After the last batch: the payload of the whole answer, which the mined relay carries. */
+    whole: () => Uint8Array;
+  };
 }
 
 /**
@@ -34,6 +42,8 @@ export interface RelayReply {
   status: number;
   contentType: string;
   body: Uint8Array;
+  /** Streamed replies: signed RelayResponses, each followed by the stream delimiter; `body` is empty. */
+  stream?: AsyncIterable<Uint8Array>;
   outcome: 'served' | 'backend_5xx' | 'rejected';
   /** Set when the relay was appended to the stream. */
   streamId?: string;
@@ -121,17 +131,37 @@ export class RelayPipeline {
     return this.#reject(info, rejection);
   }
 
-  async #respond(info: RelayInfo, relay: DecodedRelay, validated: ValidatedRelay | undefined, result: ForwardResult): Promise<RelayReply> {
+  #sign(relay: DecodedRelay, payload: Uint8Array): RelayResponse {
     const response: RelayResponse = {
       meta: { session_header: relay.header, supplier_operator_signature: new Uint8Array(0) },
-      payload: result.payload,
-      payload_hash: sha256(result.payload),
+      payload,
+      payload_hash: sha256(payload),
     };
     response.meta.supplier_operator_signature = signSupplierResponse(relayResponseSignableHash(response), relay.supplier.privateKeyBytes());
-    const body = RelayResponseCodec.encode(response);
+    return response;
+  }
+
+  async #respond(info: RelayInfo, relay: DecodedRelay, validated: ValidatedRelay | undefined, result: ForwardResult): Promise<RelayReply> {
     const failed = result.backendStatus >= 500;
     const outcome = failed ? 'backend_5xx' : 'served';
     this.#o.metrics.relays.inc({ ...this.#labels(info), outcome });
+    if (result.stream) {
+      const stream = result.stream;
+      const self = this;
+      async function* signed(): AsyncGenerator<Uint8Array> {
+        let bytes = 0;
+        for await (const batch of stream.batches) {
+          const frame = RelayResponseCodec.encode(self.#sign(relay, batch));
+          bytes += frame.length;
+          yield Buffer.concat([frame, STREAM_DELIMITER]);
+        }
+        self.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Date.now() - info.receivedAtMs, responseBytes: bytes });
+        if (!failed && validated) await self.#mine(info, validated, self.#sign(relay, stream.whole()));
+      }
+      return { status: result.backendStatus, contentType: stream.contentType, body: new Uint8Array(0), stream: signed(), outcome };
+    }
+    const response = this.#sign(relay, result.payload);
+    const body = RelayResponseCodec.encode(response);
     this.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Date.now() - info.receivedAtMs, responseBytes: body.length });
     const reply: RelayReply = { status: 200, contentType: 'application/x-protobuf', body, outcome };
     if (!failed && validated) reply.streamId = await this.#mine(info, validated, response);

@@ -23,11 +23,12 @@ export interface BackendCall {
 
 /**
  * A local HTTP backend for relays. `mode` changes its behaviour between requests: `ok` answers a
- * JSON-RPC result echoing the method, `5xx` answers 503, `gzip` gzips the answer, `slow` never answers.
+ * JSON-RPC result echoing the method, `5xx` answers 503, `gzip` gzips the answer, `slow` never answers,
+ * `sse` streams three server-sent events.
  */
 export async function startBackend(t: Test) {
   const calls: BackendCall[] = [];
-  const state = { mode: 'ok' as 'ok' | '5xx' | 'gzip' | 'slow' };
+  const state = { mode: 'ok' as 'ok' | '5xx' | 'gzip' | 'slow' | 'sse' };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -35,6 +36,13 @@ export async function startBackend(t: Test) {
       const body = Buffer.concat(chunks).toString();
       calls.push({ method: req.method!, url: req.url!, headers: req.headers, body });
       if (state.mode === 'slow') return;
+      if (state.mode === 'sse') {
+        // Three events 150 ms apart: more than a batch's 100 ms, so each is flushed on its own.
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+        const events = ['data: {"n":1}\n\n', 'data: {"n":2}\n\n', 'data: {"n":3}\n\n'];
+        events.forEach((e, i) => setTimeout(() => (i === events.length - 1 ? res.end(e) : res.write(e)), i * 150));
+        return;
+      }
       if (state.mode === '5xx') {
         res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"node syncing"}');
         return;

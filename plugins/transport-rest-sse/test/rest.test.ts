@@ -1,6 +1,9 @@
 import { request } from 'node:http';
 import t from 'tap';
-import { POKTHTTPResponseCodec } from '../../../core/protocol/index.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { STREAM_DELIMITER } from '../../../core/backend/stream-batches.js';
+import { verifySupplierResponse } from '../../../core/crypto/supplier-signature.js';
+import { POKTHTTPResponseCodec, RelayCodec, relayResponseSignableHash } from '../../../core/protocol/index.js';
 import { checkRelayResponse } from '../../../core/relay/relay-client.js';
 import { gatewayRelay, startRelayer } from '../../../test/helpers/relayer.js';
 
@@ -38,4 +41,39 @@ t.test('REST relays (Rpc-Type 4): GET with a body, method and path from the rela
   t.equal(del.status, 200);
   t.same([r.backend.calls[2]!.method, r.backend.calls[2]!.url, r.backend.calls[2]!.body], ['DELETE', '/api/v1/item/7', 'x']);
   t.equal((await r.stream()).length, 3);
+});
+
+t.test('SSE answer: streamed in signed batches framed by ||POKT_STREAM||, mined once as the whole', async (t) => {
+  const r = await startRelayer(t, { plugins: ['transport-rest-sse'], services: (url) => `  anvil:\n    backends:\n      rest: { url: "${url}" }` });
+  r.backend.state.mode = 'sse';
+  const header = await r.header();
+  const res = await fetch(r.url, { method: 'POST', headers: { 'content-type': 'application/json', 'rpc-type': '4' }, body: Buffer.from(gatewayRelay(header, { method: 'POST', url: '/v1/chat' })) });
+  t.equal(res.status, 200);
+  t.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8', "the backend's content type");
+  const raw = Buffer.from(await res.arrayBuffer());
+  const parts: Buffer[] = [];
+  let rest = raw;
+  for (let at = rest.indexOf(STREAM_DELIMITER); at >= 0; at = rest.indexOf(STREAM_DELIMITER)) {
+    parts.push(rest.subarray(0, at));
+    rest = rest.subarray(at + STREAM_DELIMITER.length);
+  }
+  t.equal(rest.length, 0, 'every batch ends with the delimiter');
+  t.ok(parts.length >= 2, `several batches (${parts.length})`);
+  let text = '';
+  for (const part of parts) {
+    const check = checkRelayResponse(part, r.supplierPublicKey);
+    t.ok(check.ok, 'each batch is signed on its own');
+    const http = POKTHTTPResponseCodec.decode(check.response!.payload);
+    t.equal(http.status_code, 200);
+    text += Buffer.from(http.body_bz).toString();
+  }
+  const whole = 'data: {"n":1}\n\ndata: {"n":2}\n\ndata: {"n":3}\n\n';
+  t.equal(text, whole, 'the batches concatenate to the backend body, blank lines kept');
+
+  const entries = await r.stream();
+  t.equal(entries.length, 1, 'the whole stream is one mined relay');
+  const minedRes = RelayCodec.decode(entries[0]!.relay).res!;
+  const wholePayload = POKTHTTPResponseCodec.encode({ status_code: 200, header: new Map(), body_bz: Buffer.from(whole) });
+  t.equal(Buffer.from(minedRes.payload_hash).toString('hex'), Buffer.from(sha256(wholePayload)).toString('hex'), 'mined over the whole body');
+  t.ok(verifySupplierResponse(relayResponseSignableHash(minedRes), minedRes.meta.supplier_operator_signature, r.supplierPublicKey));
 });
