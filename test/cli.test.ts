@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { freePort } from '../core/redis/local-server.js';
 import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
 import { TEST_KEYS } from './helpers/config.js';
 import { ADDR, KEYS, key, startTestLocalnet } from './helpers/localnet-client.js';
+import { startProcess } from './helpers/process.js';
 import { startRedis } from './helpers/redis.js';
 
 // The CLI as operators run it: the compiled bin from dist/ (npm test builds first).
@@ -81,36 +82,6 @@ t.test('version, help, and commands that arrive later', async (t) => {
   t.match(r.stderr, "required option '-c, --config <file>' not specified");
 });
 
-interface Started {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  addresses: Record<string, string>;
-  exit: Promise<number | null>;
-}
-
-async function startProcess(args: string[], env: NodeJS.ProcessEnv, readyMessage = 'relayminer started'): Promise<Started> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Record<string, unknown>[] = [];
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const started = new Promise<Record<string, string>>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buf.slice(0, i)) as Record<string, unknown>;
-        buf = buf.slice(i + 1);
-        lines.push(line);
-        if (line.msg === readyMessage) resolve((line.addresses ?? { rpc: line.rpc }) as Record<string, string>);
-      }
-    });
-    void exit.then((code) => reject(new Error(`exited with ${code} before starting: ${stderr}`)));
-    setTimeout(() => reject(new Error(`not started after 20 s: ${stderr}`)), 20_000).unref();
-  });
-  return { child, lines, addresses: await started, exit };
-}
 
 t.test('relayer: SIGTERM drains and exits 0, logging each shutdown step in order', async (t) => {
   const redis = await startRedis(t);

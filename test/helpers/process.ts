@@ -1,0 +1,37 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BIN = join(ROOT, 'dist', 'cli', 'main.js');
+
+export interface Started {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  addresses: Record<string, string>;
+  exit: Promise<number | null>;
+}
+
+/** Runs the built CLI with JSON logs on stdout; resolves once `readyMessage` is logged. */
+export async function startProcess(args: string[], env: NodeJS.ProcessEnv, readyMessage = 'relayminer started'): Promise<Started> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const started = new Promise<Record<string, string>>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = JSON.parse(buf.slice(0, i)) as Record<string, unknown>;
+        buf = buf.slice(i + 1);
+        lines.push(line);
+        if (line.msg === readyMessage) resolve((line.addresses ?? { rpc: line.rpc }) as Record<string, string>);
+      }
+    });
+    void exit.then((code) => reject(new Error(`exited with ${code} before starting: ${stderr}`)));
+    setTimeout(() => reject(new Error(`not started after 20 s: ${stderr}`)), 20_000).unref();
+  });
+  return { child, lines, addresses: await started, exit };
+}
