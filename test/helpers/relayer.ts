@@ -37,10 +37,10 @@ export async function startBackend(t: Test) {
       calls.push({ method: req.method!, url: req.url!, headers: req.headers, body });
       if (state.mode === 'slow') return;
       if (state.mode === 'sse') {
-        // Three events 150 ms apart: more than a batch's 100 ms, so each is flushed on its own.
+        // Three events 400 ms apart: well over a batch's 100 ms, so each is flushed on its own.
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
         const events = ['data: {"n":1}\n\n', 'data: {"n":2}\n\n', 'data: {"n":3}\n\n'];
-        events.forEach((e, i) => setTimeout(() => (i === events.length - 1 ? res.end(e) : res.write(e)), i * 150));
+        events.forEach((e, i) => setTimeout(() => (i === events.length - 1 ? res.end(e) : res.write(e)), i * 400));
         return;
       }
       if (state.mode === '5xx') {
