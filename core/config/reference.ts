@@ -159,6 +159,11 @@ function forEditors(node: unknown): unknown {
 }
 
 export function renderJsonSchema(): string {
-  const schema = { $schema: 'http://json-schema.org/draft-07/schema#', ...(forEditors(JSON.parse(JSON.stringify(ConfigSchema))) as object) };
+  const schema = { $schema: 'http://json-schema.org/draft-07/schema#', ...(forEditors(JSON.parse(JSON.stringify(ConfigSchema))) as object) } as unknown as {
+    properties: { plugins: { items: object } };
+  };
+  // The loader accepts `- transport-jsonrpc` as shorthand for `- { name: transport-jsonrpc }`; so must editors.
+  const entry = schema.properties.plugins.items;
+  schema.properties.plugins.items = { anyOf: [{ type: 'string', minLength: 1 }, entry] };
   return `${JSON.stringify(schema, null, 2)}\n`;
 }
