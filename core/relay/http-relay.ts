@@ -25,6 +25,8 @@ export class HttpRelayRouter {
   readonly #pipeline: RelayPipeline;
   readonly #backends: ReadonlyMap<string, HttpBackend>;
   readonly #enabled = new Map<HttpRpcType, string>();
+  /** One forward function per enabled type, built once rather than per relay. */
+  readonly #forwarders = new Map<HttpRpcType, Forward>();
   #bodyLimit = 0;
 
   constructor(pipeline: RelayPipeline, backends: ReadonlyMap<string, HttpBackend>) {
@@ -35,6 +37,7 @@ export class HttpRelayRouter {
   /** Called by a transport plugin; `plugin` names it in logs and metrics. */
   enable(rpcType: HttpRpcType, plugin: string): void {
     this.#enabled.set(rpcType, plugin);
+    this.#forwarders.set(rpcType, this.#forwarder(rpcType));
   }
 
   get enabled(): readonly HttpRpcType[] {
@@ -81,7 +84,7 @@ export class HttpRelayRouter {
     } catch (err) {
       return send(reply, this.#pipeline.refuse(err as RelayRejection, rpcType, transport));
     }
-    const result = await this.#pipeline.handle(body, rpcType, transport, this.#forwarder(rpcType as HttpRpcType));
+    const result = await this.#pipeline.handle(body, rpcType, transport, this.#forwarders.get(rpcType as HttpRpcType)!);
     return send(reply, result);
   }
 

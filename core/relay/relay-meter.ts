@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { RedisClient } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
+import { gcd } from '../session/difficulty.js';
 import type { RelayChainState } from './chain-state.js';
 import { RelayRejection } from './reasons.js';
 import type { ValidatedRelay } from './validator.js';
@@ -145,9 +146,4 @@ export class RelayMeter {
       this.#o.log.warn({ service, err: (err as Error).message }, 'relay meter refund failed');
     }
   }
-}
-
-function gcd(a: bigint, b: bigint): bigint {
-  while (b !== 0n) [a, b] = [b, a % b];
-  return a;
 }

@@ -47,7 +47,8 @@ export function computeNewDifficultyTargetHash(prevTarget: Uint8Array, targetNum
   return bigIntToBytes(scaled, prevTarget.length);
 }
 
-function gcd(a: bigint, b: bigint): bigint {
+/** Greatest common divisor of non-negative bigints. */
+export function gcd(a: bigint, b: bigint): bigint {
   while (b !== 0n) [a, b] = [b, a % b];
   return a;
 }

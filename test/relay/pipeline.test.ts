@@ -4,7 +4,6 @@ import { Registry } from 'prom-client';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ChainQueryClient } from '../../core/chain/index.js';
 import { publicKeyFromPrivateKey } from '../../core/crypto/address.js';
-import { ringSign } from '../../core/crypto/ring/index.js';
 import { SupplierKey } from '../../core/crypto/supplier-key.js';
 import { verifySupplierResponse } from '../../core/crypto/supplier-signature.js';
 import { PLACEHOLDER_RING_PUBLIC_KEY } from '../../core/crypto/placeholder-ring-key.js';
@@ -14,7 +13,6 @@ import {
   RelayRequestCodec,
   RelayResponseCodec,
   minedRelayBytes,
-  relayRequestSignableHash,
   relayResponseSignableHash,
   type RelayRequest,
   type SessionHeader,
@@ -27,6 +25,7 @@ import { RelayPipeline, type Forward } from '../../core/relay/pipeline.js';
 import { RelayRejection } from '../../core/relay/reasons.js';
 import { RelayMeter, type MeterFailMode } from '../../core/relay/relay-meter.js';
 import { RelayMetrics } from '../../core/relay/relay-metrics.js';
+import { buildRelayRequest } from '../../core/relay/relay-client.js';
 import { RelayValidator } from '../../core/relay/validator.js';
 import { captureLogs } from '../helpers/logs.js';
 import { ADDR, KEYS, TEST_GENESIS, key, startTestLocalnet } from '../helpers/localnet-client.js';
@@ -95,13 +94,13 @@ async function setup(t: Test, o: { errorModel?: ErrorModel; optimistic?: string[
 /** A relay ring-signed by `signer` over ring `ring` (default: the gateway for app1). */
 function relay(header: SessionHeader, o: { supplier?: string; signer?: string; ring?: Uint8Array[]; payload?: string } = {}): RelayRequest {
   const signer = o.signer ?? KEYS.gateway1;
-  const ring = o.ring ?? [KEYS.app1, signer].map((k) => publicKeyFromPrivateKey(key(k)));
-  const req: RelayRequest = {
-    meta: { session_header: header, signature: new Uint8Array(0), supplier_operator_address: o.supplier ?? ADDR.supplier1 },
+  return buildRelayRequest({
+    header,
+    supplierAddress: o.supplier ?? ADDR.supplier1,
     payload: Buffer.from(o.payload ?? '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'),
-  };
-  req.meta.signature = ringSign(relayRequestSignableHash(req), ring, key(signer));
-  return req;
+    signerKey: key(signer),
+    ring: o.ring ?? [KEYS.app1, signer].map((k) => publicKeyFromPrivateKey(key(k))),
+  });
 }
 
 const errorOf = (body: Uint8Array) => (JSON.parse(Buffer.from(body).toString()) as { error: string }).error;
