@@ -52,6 +52,7 @@ export interface ResolvedRelayer extends RoleSettings {
   listen_address: string;
   error_model: 'poktroll' | 'http';
   meter: RelayMeterConfig;
+  ring_verify_threads: number;
   health_address: string;
   metrics_address: string;
 }
@@ -182,6 +183,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
       listen_address: r.listen_address,
       error_model: r.error_model,
       meter: r.meter,
+      ring_verify_threads: r.ring_verify_threads,
       health_address: r.health_address,
       metrics_address: r.metrics_address,
       ...roleSettings('relayer', r),

@@ -18,6 +18,7 @@ import { RelayPipeline } from './pipeline.js';
 import { RelayMeter } from './relay-meter.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { RelayValidator } from './validator.js';
+import { RingVerifyPool } from '../crypto/ring/verify-pool.js';
 
 /** What the relayer role adds to the plugin context: the pipeline transports call, and its chain view. */
 export interface RelayerServices {
@@ -71,7 +72,13 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
   });
   chain.listen(o.redis.dedicated('cache-invalidation', { blocking: true })).catch((err: Error) => log.warn({ err: err.message }, 'cache invalidation subscription failed'));
   const services = new Set(Object.keys(o.config.services));
-  const validator = new RelayValidator({ chain, services, suppliers: new Map(o.suppliers.map((k) => [k.address, k])) });
+  const verifyPool = o.relayer.ring_verify_threads > 0 ? new RingVerifyPool(o.relayer.ring_verify_threads) : undefined;
+  const validator = new RelayValidator({
+    chain,
+    services,
+    suppliers: new Map(o.suppliers.map((k) => [k.address, k])),
+    verifyRing: verifyPool && ((msg, sig) => verifyPool.verify(msg, sig)),
+  });
   const meterCfg = o.relayer.meter;
   const meter = meterCfg.enabled
     ? new RelayMeter({
@@ -146,6 +153,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
       await follower.stop();
       query.close();
       await Promise.all([...backends.values()].map((b) => b.close()));
+      await verifyPool?.close();
     },
   };
 }

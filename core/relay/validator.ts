@@ -17,6 +17,8 @@ export interface RelayValidatorOptions {
   services: ReadonlySet<string>;
   /** Supplier keys by operator address. */
   suppliers: ReadonlyMap<string, SupplierKey>;
+  /** Verifies a ring signature (e.g. on a RingVerifyPool); in-thread when absent. */
+  verifyRing?: (msg: Uint8Array, signature: Uint8Array) => Promise<boolean>;
 }
 
 export interface DecodedRelay {
@@ -110,7 +112,13 @@ export class RelayValidator {
     if (!signature) throw new RelayRejection('invalid_ring_signature', 'not a ring signature');
     const ring = await ask(() => chain.ringPublicKeys(header.application_address, end), 'invalid_session');
     if (!ringMembersAllowed(signature, ring)) throw new RelayRejection('signer_not_in_ring');
-    if (!verifyParsedRingSignature(relayRequestSignableHash(relay.request), signature)) throw new RelayRejection('invalid_ring_signature');
+    const msg = relayRequestSignableHash(relay.request);
+    const valid = this.#o.verifyRing
+      ? await this.#o.verifyRing(msg, relay.request.meta.signature).catch((err: Error) => {
+          throw new RelayRejection('internal', `ring verification: ${err.message}`);
+        })
+      : verifyParsedRingSignature(msg, signature);
+    if (!valid) throw new RelayRejection('invalid_ring_signature');
 
     // Relays served in the last grace block still reach the stream before the claim window opens
     // (it opens after grace end), but not with a full block to spare; they are served, not mined.

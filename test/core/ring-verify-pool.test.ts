@@ -1,0 +1,36 @@
+import t from 'tap';
+import { RingVerifyPool } from '../../core/crypto/ring/verify-pool.js';
+import { hex, loadShared } from '../helpers/vectors.js';
+
+const signed = loadShared<{ vectors: { id: string; msg_hex: string; sig_hex: string }[] }>('vectors/ring/go-signed.json').vectors;
+const rejected = loadShared<{ vectors: { id: string; msg_hex: string; sig_hex: string }[] }>('vectors/ring/rejected.json').vectors;
+
+t.test('worker threads give the same verdict as ring-go on every vector, in one burst', async (t) => {
+  const pool = new RingVerifyPool(2);
+  t.teardown(() => pool.close());
+  const all = [...signed.map((v) => ({ ...v, want: true })), ...rejected.map((v) => ({ ...v, want: false }))];
+  const got = await Promise.all(all.map((v) => pool.verify(hex(v.msg_hex), hex(v.sig_hex))));
+  t.same(
+    all.filter((v, i) => got[i] !== v.want).map((v) => v.id),
+    [],
+    `${signed.length} go-signed accepted, ${rejected.length} rejected refused`,
+  );
+  t.equal(got.filter(Boolean).length, signed.length);
+});
+
+t.test('a tampered message is refused by the pool', async (t) => {
+  const pool = new RingVerifyPool(1);
+  t.teardown(() => pool.close());
+  const v = signed[0]!;
+  const msg = hex(v.msg_hex);
+  t.equal(await pool.verify(msg, hex(v.sig_hex)), true);
+  msg[0] ^= 1;
+  t.equal(await pool.verify(msg, hex(v.sig_hex)), false);
+});
+
+t.test('a closed pool rejects new work instead of answering valid', async (t) => {
+  const pool = new RingVerifyPool(1);
+  await pool.close();
+  await t.rejects(pool.verify(new Uint8Array(32), new Uint8Array(4)), /closed/);
+  t.throws(() => new RingVerifyPool(0), /at least one thread/);
+});
