@@ -28,6 +28,16 @@ interface Endpoint {
   pool: Pool;
   failures: number;
   openUntil: number;
+  /** Active health: false once `unhealthy_threshold` probes in a row failed, until `healthy_threshold` pass. */
+  probedUp: boolean;
+  probeStreak: number;
+  probeTimer?: NodeJS.Timeout;
+}
+
+export interface HealthChange {
+  url: string;
+  up: boolean;
+  reason: string;
 }
 
 // Connection-level headers belong to each hop, never forwarded (RFC 9110 §7.6.1).
@@ -42,13 +52,14 @@ export class HttpBackend {
   readonly #endpoints: Endpoint[];
   readonly #fixedHeaders: Record<string, string>;
   #next = 0;
+  #closed = false;
 
   constructor(cfg: ResolvedBackend) {
     this.#cfg = cfg;
     this.#endpoints = cfg.urls.map((u) => {
       const url = new URL(u);
       const pool = new Pool(url.origin, { connections: cfg.connections, pipelining: cfg.pipelining, keepAliveTimeout: cfg.keep_alive_ms });
-      return { url, pool, failures: 0, openUntil: 0 };
+      return { url, pool, failures: 0, openUntil: 0, probedUp: true, probeStreak: 0 };
     });
     const fixed: Record<string, string> = {};
     for (const [k, v] of Object.entries(cfg.headers)) fixed[k.toLowerCase()] = v;
@@ -58,10 +69,55 @@ export class HttpBackend {
     this.#fixedHeaders = fixed;
   }
 
-  /** URLs whose circuit is closed (or due for a trial request). */
+  /** URLs that pass their active probes and whose circuit is closed (or due for a trial request). */
   get healthy(): number {
     const now = Date.now();
-    return this.#endpoints.filter((e) => e.openUntil <= now).length;
+    return this.#endpoints.filter((e) => e.probedUp && e.openUntil <= now).length;
+  }
+
+  /**
+   * Starts the active probes of `health_check` (no-op without one). URLs start in rotation; the
+   * first probe runs at once so a dead URL leaves rotation within `unhealthy_threshold` probes.
+   */
+  startHealthChecks(onChange: (change: HealthChange) => void = () => {}): void {
+    const hc = this.#cfg.health_check;
+    if (!hc || this.#closed) return;
+    for (const e of this.#endpoints) {
+      const run = async () => {
+        const failure = await this.#probe(e).catch((err: Error) => err.message);
+        if (this.#closed) return;
+        const ok = failure === undefined;
+        e.probeStreak = ok === e.probedUp ? 0 : e.probeStreak + 1;
+        if (e.probeStreak >= (ok ? hc.healthy_threshold : hc.unhealthy_threshold)) {
+          e.probedUp = ok;
+          e.probeStreak = 0;
+          if (ok) (e.failures = 0), (e.openUntil = 0);
+          onChange({ url: redactUrl(e.url), up: ok, reason: failure ?? 'probes pass' });
+        }
+        e.probeTimer = setTimeout(run, hc.interval_ms);
+        e.probeTimer.unref();
+      };
+      void run();
+    }
+  }
+
+  /** undefined when healthy, else why not. */
+  async #probe(e: Endpoint): Promise<string | undefined> {
+    const hc = this.#cfg.health_check!;
+    const headers: Record<string, string> = { ...this.#fixedHeaders };
+    if (hc.body !== undefined) headers['content-type'] = 'application/json';
+    const res = await e.pool.request({
+      method: hc.method,
+      path: joinUrl(e.url, hc.path),
+      headers,
+      body: hc.body,
+      headersTimeout: hc.timeout_ms,
+      bodyTimeout: hc.timeout_ms,
+      signal: AbortSignal.timeout(hc.timeout_ms),
+    });
+    await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+    const good = hc.expected_status.length ? hc.expected_status.includes(res.statusCode) : res.statusCode >= 200 && res.statusCode < 300;
+    return good ? undefined : `status ${res.statusCode}`;
   }
 
   get total(): number {
@@ -158,7 +214,7 @@ export class HttpBackend {
     const n = this.#endpoints.length;
     const start = this.#cfg.load_balancing === 'round_robin' ? this.#next++ % n : 0;
     const rotated = Array.from({ length: n }, (_, i) => this.#endpoints[(start + i) % n]!);
-    return rotated.filter((e) => e.openUntil <= now);
+    return rotated.filter((e) => e.probedUp && e.openUntil <= now);
   }
 
   #failed(e: Endpoint): void {
@@ -171,6 +227,8 @@ export class HttpBackend {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    for (const e of this.#endpoints) clearTimeout(e.probeTimer);
     await Promise.all(this.#endpoints.map((e) => e.pool.close().catch(() => {})));
   }
 }
@@ -178,6 +236,11 @@ export class HttpBackend {
 function isTimeout(err: unknown): boolean {
   const e = err as { name?: string; code?: string };
   return e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT' || e?.code === 'UND_ERR_ABORTED';
+}
+
+/** Origin and path only: a URL's credentials and query (API keys) stay out of logs. */
+export function redactUrl(u: URL): string {
+  return `${u.protocol}//${u.host}${u.pathname}`;
 }
 
 /** Backend URL path + the relay's path; both query strings kept (the backend's first). */

@@ -18,6 +18,7 @@ import { RelayPipeline } from './pipeline.js';
 import { RelayMeter } from './relay-meter.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { RelayValidator } from './validator.js';
+import { Gauge } from 'prom-client';
 import { RingVerifyPool } from '../crypto/ring/verify-pool.js';
 
 /** What the relayer role adds to the plugin context: the pipeline transports call, and its chain view. */
@@ -107,9 +108,26 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
   const backends = new Map<string, HttpBackend>();
   for (const [service, cfg] of Object.entries(o.config.services)) {
     for (const [rpcType, backend] of Object.entries(cfg.backends)) {
-      if (backend && rpcType !== 'grpc' && rpcType !== 'websocket') backends.set(backendKey(service, rpcType as RpcTypeName), new HttpBackend(backend));
+      if (!backend || rpcType === 'grpc' || rpcType === 'websocket') continue;
+      const b = new HttpBackend(backend);
+      b.startHealthChecks(({ url, up, reason }) =>
+        up ? log.info({ service, rpc_type: rpcType, url }, 'backend URL healthy again') : log.warn({ service, rpc_type: rpcType, url, reason }, 'backend URL failed its health checks; out of rotation'),
+      );
+      backends.set(backendKey(service, rpcType as RpcTypeName), b);
     }
   }
+  new Gauge({
+    name: 'relayminer_backend_urls_healthy',
+    help: 'Backend URLs in rotation (active probes passing, circuit closed), by service and RPC type.',
+    labelNames: ['service', 'rpc_type'],
+    registers: [o.metrics.registry],
+    collect() {
+      for (const [key, b] of backends) {
+        const [service, rpc_type] = key.split('|');
+        this.set({ service: service!, rpc_type: rpc_type! }, b.healthy);
+      }
+    },
+  });
   const http = new HttpRelayRouter(pipeline, backends);
   o.readiness.setServiceReadiness((service) => {
     const cfg = o.config.services[service];
