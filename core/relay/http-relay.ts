@@ -118,10 +118,10 @@ export class HttpRelayRouter {
         })();
         const contentType = res.headers['content-type']?.[0] ?? 'text/event-stream';
         const whole = () => POKTHTTPResponseCodec.encode({ status_code: status, header: new Map(), body_bz: Buffer.concat(seen) });
-        return { payload: new Uint8Array(0), backendStatus: status, stream: { contentType, batches, whole } };
+        return { payload: new Uint8Array(0), backendStatus: status, retries: res.retries, stream: { contentType, batches, whole } };
       }
       const header = new Map<string, HttpHeader>(Object.entries(res.headers).map(([k, values]) => [k, { key: k, values }]));
-      return { payload: POKTHTTPResponseCodec.encode({ status_code: res.status, header, body_bz: res.body }), backendStatus: res.status };
+      return { payload: POKTHTTPResponseCodec.encode({ status_code: res.status, header, body_bz: res.body }), backendStatus: res.status, retries: res.retries };
     };
   }
 }
@@ -147,6 +147,7 @@ export function backendKey(service: string, rpcType: RpcTypeName): string {
 }
 
 function send(reply: FastifyReply, r: RelayReply): FastifyReply {
+  if (r.retries) reply.header('backend-retries', String(r.retries));
   if (r.stream) return reply.code(r.status).header('content-type', r.contentType).header('connection', 'close').send(Readable.from(r.stream));
   return reply.code(r.status).header('content-type', r.contentType).send(Buffer.from(r.body.buffer, r.body.byteOffset, r.body.length));
 }

@@ -23,6 +23,8 @@ export interface ForwardResult {
   payload: Uint8Array;
   /** The backend's HTTP status (or the transport's equivalent); 5xx is served signed but not mined. */
   backendStatus: number;
+  /** Other backend URLs tried before this answer (sent as `Backend-Retries`, spec/wire.md §2). */
+  retries?: number;
   /** A streamed answer: each batch payload is signed and sent on its own; the whole is mined once. */
   stream?: {
     contentType: string;
@@ -45,6 +47,8 @@ export interface RelayReply {
   /** Streamed replies: signed RelayResponses, each followed by the stream delimiter; `body` is empty. */
   stream?: AsyncIterable<Uint8Array>;
   outcome: 'served' | 'backend_5xx' | 'rejected';
+  /** Other backend URLs tried before the answer, when any were. */
+  retries?: number;
   /** Set when the relay was appended to the stream. */
   streamId?: string;
 }
@@ -158,12 +162,12 @@ export class RelayPipeline {
         self.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Date.now() - info.receivedAtMs, responseBytes: bytes });
         if (!failed && validated) await self.#mine(info, validated, self.#sign(relay, stream.whole()));
       }
-      return { status: result.backendStatus, contentType: stream.contentType, body: new Uint8Array(0), stream: signed(), outcome };
+      return { status: result.backendStatus, contentType: stream.contentType, body: new Uint8Array(0), stream: signed(), outcome, retries: result.retries };
     }
     const response = this.#sign(relay, result.payload);
     const body = RelayResponseCodec.encode(response);
     this.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Date.now() - info.receivedAtMs, responseBytes: body.length });
-    const reply: RelayReply = { status: 200, contentType: 'application/x-protobuf', body, outcome };
+    const reply: RelayReply = { status: 200, contentType: 'application/x-protobuf', body, outcome, retries: result.retries };
     if (!failed && validated) reply.streamId = await this.#mine(info, validated, response);
     return reply;
   }

@@ -148,3 +148,20 @@ t.test('backend timeout and backend down', async (t) => {
   t.equal(down.status, 502);
   t.match(JSON.parse(Buffer.from(down.body).toString()).error, /^backend error: /);
 });
+
+t.test('a dead first URL: retried on the next one, answered signed with Backend-Retries: 1', async (t) => {
+  const r = await startRelayer(t, {
+    plugins: ['transport-jsonrpc'],
+    services: (url) => `  anvil:\n    backends:\n      jsonrpc: { urls: ["http://127.0.0.1:1", "${url}/rpc"], load_balancing: first_healthy }`,
+  });
+  const header = await r.header();
+  const res = await postRelay(r.url, gatewayRelay(header, RPC));
+  t.equal(res.status, 200);
+  t.equal(res.headers.get('backend-retries'), '1');
+  const check = checkRelayResponse(res.body, r.supplierPublicKey);
+  t.ok(check.ok, check.ok ? 'verifies' : check.why);
+  t.equal(POKTHTTPResponseCodec.decode(check.response!.payload).status_code, 200);
+  t.equal(r.backend.calls.length, 1, 'the live URL answered');
+  const direct = await postRelay(r.url, gatewayRelay(header, RPC));
+  t.equal(direct.headers.get('backend-retries'), '1', 'the dead URL is still tried first until its circuit opens');
+});
