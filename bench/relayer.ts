@@ -46,6 +46,9 @@ interface Step {
   cpuMsPerRelay: number;
   rssMb: number;
   errors: number;
+  /** Inside the relayer (its duration histogram; bucket upper bounds), relayer steps only. */
+  innerP50?: number;
+  innerP99?: number;
 }
 
 /** The process and its children (cluster workers). */
@@ -66,6 +69,25 @@ function rssMb(pid: number): number {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
     return sum + (m ? Number(m[1]) / 1024 : 0);
   }, 0);
+}
+
+/** Cumulative bucket counts of relayminer_relay_duration_seconds, summed over label sets. */
+async function durationBuckets(metricsUrl: string): Promise<Map<number, number>> {
+  const text = await (await fetch(metricsUrl)).text();
+  const out = new Map<number, number>();
+  for (const m of text.matchAll(/^relayminer_relay_duration_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)/gm)) {
+    const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+    out.set(le, (out.get(le) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+/** Upper bound of the bucket holding the p-th percentile of what happened between two scrapes. */
+function bucketPercentile(before: Map<number, number>, after: Map<number, number>, p: number): number {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  for (const le of les) if ((after.get(le)! - (before.get(le) ?? 0)) >= (total * p) / 100) return le * 1000;
+  return NaN;
 }
 
 const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]! : NaN);
@@ -163,6 +185,7 @@ async function main(): Promise<void> {
   redis: { url: "${redis.url}", namespace: bench }
   pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
   supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]
+${process.env.RELAYER_YAML ?? ""}
 services:
   anvil:
     backends:
@@ -192,10 +215,13 @@ logging: { level: warn, format: json }
     ] as const) {
       const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY });
       await drive(pool, bodies, 300, 1000, check); // warm-up: JIT, caches, connections
+      const metricsUrl = port === relayPort ? `http://127.0.0.1:${metricsPort}/metrics` : undefined;
       for (const rate of [...RATES, 0]) {
         const cpu0 = cpuTicks(proc.pid!);
+        const h0 = metricsUrl ? await durationBuckets(metricsUrl) : undefined;
         const r = await drive(pool, bodies, rate, STEP_MS, check);
         const cpuMs = ((cpuTicks(proc.pid!) - cpu0) * 1000) / CLK_TCK;
+        const h1 = metricsUrl ? await durationBuckets(metricsUrl) : undefined;
         steps.push({
           target: name,
           offered: rate > 0 ? `${rate}/s` : `max (${CONCURRENCY} conc.)`,
@@ -206,6 +232,8 @@ logging: { level: warn, format: json }
           cpuMsPerRelay: cpuMs / Math.max(1, r.completed),
           rssMb: rssMb(proc.pid!),
           errors: r.errors,
+          innerP50: h0 && h1 ? bucketPercentile(h0, h1, 50) : undefined,
+          innerP99: h0 && h1 ? bucketPercentile(h0, h1, 99) : undefined,
         });
         process.stderr.write(`${name} ${steps.at(-1)!.offered}: ${steps.at(-1)!.achieved.toFixed(0)}/s\n`);
       }
@@ -223,8 +251,19 @@ logging: { level: warn, format: json }
     process.stdout.write(
       table(
         `Relayer vs plain proxy, one process each, ${STEP_MS / 1000} s per step (node ${process.version}, ${PRESIGNED} pre-signed relays)`,
-        ['target', 'offered', 'relays/s', 'p50 ms', 'p95 ms', 'p99 ms', 'CPU ms/relay', 'RSS MB', 'errors'],
-        steps.map((s) => [s.target, s.offered, s.achieved.toFixed(0), f(s.p50), f(s.p95), f(s.p99), f(s.cpuMsPerRelay), s.rssMb.toFixed(0), s.errors]),
+        ['target', 'offered', 'relays/s', 'p50 ms', 'p95 ms', 'p99 ms', 'inside p50 / p99 ms', 'CPU ms/relay', 'RSS MB', 'errors'],
+        steps.map((s) => [
+          s.target,
+          s.offered,
+          s.achieved.toFixed(0),
+          f(s.p50),
+          f(s.p95),
+          f(s.p99),
+          s.innerP50 === undefined ? '' : `≤ ${s.innerP50} / ≤ ${s.innerP99}`,
+          f(s.cpuMsPerRelay),
+          s.rssMb.toFixed(0),
+          s.errors,
+        ]),
       ) + '\n',
     );
     const base = steps.filter((s) => s.target === 'baseline proxy');

@@ -6,7 +6,7 @@ const signed = loadShared<{ vectors: { id: string; msg_hex: string; sig_hex: str
 const rejected = loadShared<{ vectors: { id: string; msg_hex: string; sig_hex: string }[] }>('vectors/ring/rejected.json').vectors;
 
 t.test('worker threads give the same verdict as ring-go on every vector, in one burst', async (t) => {
-  const pool = new RingVerifyPool(2);
+  const pool = new RingVerifyPool(2, { inlineBelow: 0 });
   t.teardown(() => pool.close());
   const all = [...signed.map((v) => ({ ...v, want: true })), ...rejected.map((v) => ({ ...v, want: false }))];
   const got = await Promise.all(all.map((v) => pool.verify(hex(v.msg_hex), hex(v.sig_hex))));
@@ -16,16 +16,22 @@ t.test('worker threads give the same verdict as ring-go on every vector, in one 
     `${signed.length} go-signed accepted, ${rejected.length} rejected refused`,
   );
   t.equal(got.filter(Boolean).length, signed.length);
+  t.same(pool.counts, { inline: 0, threaded: all.length }, 'all on the threads');
 });
 
-t.test('a tampered message is refused by the pool', async (t) => {
-  const pool = new RingVerifyPool(1);
+t.test('a tampered message is refused, inline and on a thread', async (t) => {
+  const pool = new RingVerifyPool(1, { inlineBelow: 0 });
+  const inline = new RingVerifyPool(1, { inlineBelow: 1.01 });
+  t.teardown(() => inline.close());
   t.teardown(() => pool.close());
   const v = signed[0]!;
   const msg = hex(v.msg_hex);
   t.equal(await pool.verify(msg, hex(v.sig_hex)), true);
+  t.equal(await inline.verify(msg, hex(v.sig_hex)), true);
   msg[0] = msg[0]! ^ 1;
   t.equal(await pool.verify(msg, hex(v.sig_hex)), false);
+  t.equal(await inline.verify(msg, hex(v.sig_hex)), false);
+  t.same([pool.counts, inline.counts], [{ inline: 0, threaded: 2 }, { inline: 2, threaded: 0 }], 'each took the path its utilization threshold says');
 });
 
 t.test('a closed pool rejects new work instead of answering valid', async (t) => {

@@ -1,4 +1,6 @@
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
+import { ringVerify } from './signature.js';
 import type { VerifyJob } from './verify-worker.js';
 
 interface Pending {
@@ -28,6 +30,10 @@ function startWorker(): Worker {
  * relays is not the one spending ~0.4 ms per relay in libsecp256k1. Jobs queued in the same tick go
  * to a thread as one message (one structured clone each way for many relays). A thread that dies
  * fails its jobs with an error — never a false "valid" — and is replaced.
+ *
+ * While the event loop is mostly idle (utilization over the last 100 ms below `inlineBelow`), a
+ * signature is verified inline instead: the CPU is free, and a hop to a thread and back costs more
+ * latency than the verification itself on small machines.
  */
 export class RingVerifyPool {
   readonly #lanes: Lane[] = [];
@@ -36,15 +42,36 @@ export class RingVerifyPool {
   #rr = 0;
   #flushScheduled = false;
   #closed = false;
+  readonly #inlineBelow: number;
+  #busy = 0;
+  #elu: EventLoopUtilization = performance.eventLoopUtilization();
+  readonly #sampler: NodeJS.Timeout;
+  /** Verifications done here and on threads, for metrics and tests. */
+  readonly counts = { inline: 0, threaded: 0 };
 
-  constructor(readonly threads: number) {
+  constructor(
+    readonly threads: number,
+    o: { inlineBelow?: number } = {},
+  ) {
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`RingVerifyPool needs at least one thread, got ${threads}`);
+    this.#inlineBelow = o.inlineBelow ?? 0.5;
     for (let i = 0; i < threads; i++) this.#lanes.push(this.#spawn());
+    this.#sampler = setInterval(() => {
+      const now = performance.eventLoopUtilization();
+      this.#busy = performance.eventLoopUtilization(now, this.#elu).utilization;
+      this.#elu = now;
+    }, 100);
+    this.#sampler.unref();
   }
 
   /** Resolves true when `sig` is a valid ring signature over `msg`. */
   verify(msg: Uint8Array, sig: Uint8Array): Promise<boolean> {
     if (this.#closed) return Promise.reject(new Error('ring verification pool is closed'));
+    if (this.#busy < this.#inlineBelow) {
+      this.counts.inline++;
+      return Promise.resolve(ringVerify(msg, sig));
+    }
+    this.counts.threaded++;
     const id = this.#next++;
     const lane = this.#pick();
     lane.queue.push({ id, msg, sig });
@@ -57,6 +84,7 @@ export class RingVerifyPool {
 
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#sampler);
     const lanes = this.#lanes.splice(0);
     await Promise.all(lanes.map((l) => l.worker.terminate()));
     for (const p of this.#pending.values()) p.reject(new Error('ring verification pool closed'));
