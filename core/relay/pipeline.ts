@@ -3,14 +3,14 @@ import type { Logger } from 'pino';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { signSupplierResponse } from '../crypto/supplier-signature.js';
-import { MinedRelayCodec, RelayResponseCodec, type RelayResponse } from '../protocol/messages.js';
+import { MinedRelayCodec, POKTHTTPResponseCodec, RelayResponseCodec, type RelayMinerError, type RelayResponse } from '../protocol/messages.js';
 import { minedRelayBytes, relayHash, relayResponseSignableHash } from '../protocol/relay.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
 import { isRelayVolumeApplicable } from '../session/difficulty.js';
 import { STREAM_DELIMITER } from '../backend/stream-batches.js';
 import type { RelayChainState } from './chain-state.js';
-import { errorReply, type ErrorModel } from './error-reply.js';
+import { errorReply, RELAYER_PROXY_CODESPACE, type ErrorModel } from './error-reply.js';
 import type { RelayInfo } from './events.js';
 import type { RelayHooks } from './hooks.js';
 import { RelayRejection } from './reasons.js';
@@ -51,6 +51,16 @@ export interface RelayReply {
   retries?: number;
   /** Set when the relay was appended to the stream. */
   streamId?: string;
+}
+
+export interface AdmittedFrame {
+  relay: ValidatedRelay;
+  info: RelayInfo;
+}
+
+export interface RefusedFrame {
+  rejection: RelayRejection;
+  info: RelayInfo;
 }
 
 export interface RelayPipelineOptions {
@@ -129,18 +139,73 @@ export class RelayPipeline {
     }
   }
 
+  /**
+   * Message transports (WebSocket): decode and validate one request frame, eagerly, whatever the
+   * service's validation mode. Nothing may be forwarded unless this returns `relay`.
+   */
+  async admit(body: Uint8Array, rpcType: RpcTypeName, transport: string): Promise<AdmittedFrame | RefusedFrame> {
+    const info: RelayInfo = { id: randomUUID(), rpcType, transport, receivedAtMs: Date.now(), requestBytes: body.length };
+    try {
+      const relay = await this.#o.validator.validate(this.#o.validator.decode(body, info));
+      await this.#o.hooks.runValidated({ relay: info, mode: 'eager' });
+      return { relay, info };
+    } catch (err) {
+      const rejection = this.#countRejection(info, err);
+      this.#o.metrics.relays.inc({ ...this.#labels(info), outcome: 'rejected' });
+      return { rejection, info };
+    }
+  }
+
+  /**
+   * Message transports: one backend message answering `admitted` (the latest request) is one relay.
+   * Charges the meter, signs, mines and publishes; returns the signed RelayResponse bytes.
+   */
+  async answer(admitted: AdmittedFrame, payload: Uint8Array): Promise<{ body: Uint8Array; streamId?: string } | { rejection: RelayRejection }> {
+    const { relay } = admitted;
+    const info: RelayInfo = { ...admitted.info, id: randomUUID(), receivedAtMs: Date.now() };
+    try {
+      await this.#o.meter?.charge(relay);
+      const response = this.#sign(relay, payload);
+      const body = RelayResponseCodec.encode(response);
+      this.#o.metrics.relays.inc({ ...this.#labels(info), outcome: 'served' });
+      this.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: 200, backendLatencyMs: 0, responseBytes: body.length });
+      const streamId = await this.#mine(info, relay, response);
+      return { body, streamId };
+    } catch (err) {
+      const rejection = this.#countRejection(info, err);
+      this.#o.metrics.relays.inc({ ...this.#labels(info), outcome: 'rejected' });
+      return { rejection };
+    }
+  }
+
+  /** A signed RelayResponse carrying an HTTP-like error envelope (the WebSocket 410 "session expired"). */
+  signedError(relay: DecodedRelay, status: number, message: string): Uint8Array {
+    const payload = POKTHTTPResponseCodec.encode({
+      status_code: status,
+      header: new Map([['Content-Type', { key: 'Content-Type', values: ['application/json'] }]]),
+      body_bz: Buffer.from(JSON.stringify({ error: message })),
+    });
+    return RelayResponseCodec.encode(this.#sign(relay, payload, { codespace: RELAYER_PROXY_CODESPACE, code: status, description: message, message }));
+  }
+
+  /** True once the session's grace period is over at the height this relayer knows. */
+  async sessionOver(header: DecodedRelay['header']): Promise<boolean> {
+    return this.#o.validator.sessionOver(header);
+  }
+
   /** A relay refused before it reached the pipeline (e.g. body too large): counted like any other. */
   refuse(rejection: RelayRejection, rpcType: RpcTypeName, transport: string, requestBytes?: number): RelayReply {
     const info: RelayInfo = { id: randomUUID(), rpcType, transport, receivedAtMs: Date.now(), requestBytes };
     return this.#reject(info, rejection);
   }
 
-  #sign(relay: DecodedRelay, payload: Uint8Array): RelayResponse {
+  #sign(relay: DecodedRelay, payload: Uint8Array, relayMinerError?: RelayMinerError): RelayResponse {
     const response: RelayResponse = {
       meta: { session_header: relay.header, supplier_operator_signature: new Uint8Array(0) },
       payload,
       payload_hash: sha256(payload),
     };
+    if (relayMinerError) response.relay_miner_error = relayMinerError;
     response.meta.supplier_operator_signature = signSupplierResponse(relayResponseSignableHash(response), relay.supplier.privateKeyBytes());
     return response;
   }

@@ -78,6 +78,16 @@ export class RelayValidator {
     return { request, header, supplier };
   }
 
+  /** True once the session's grace period is over at the current height (false while unknown). */
+  async sessionOver(header: SessionHeader): Promise<boolean> {
+    const current = this.#o.chain.currentHeight();
+    if (current === undefined) return false;
+    const end = header.session_end_block_height;
+    if (current <= end) return false;
+    const params = await ask(() => this.#o.chain.sharedParams(end));
+    return current > end + params.grace_period_end_offset_blocks;
+  }
+
   /** Session, supplier membership and ring signature against the chain. */
   async validate(relay: DecodedRelay): Promise<ValidatedRelay> {
     const { header } = relay;

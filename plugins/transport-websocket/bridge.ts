@@ -1,0 +1,296 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { WebSocket, type RawData } from 'ws';
+import type { ResolvedBackend } from '../../core/config/load.js';
+import type { AdmittedFrame, RelayPipeline } from '../../core/relay/pipeline.js';
+import { backendCloseCode, CLOSE, rejectionCloseCode, sendable } from './close-codes.js';
+import type { WebSocketMetrics } from './metrics.js';
+
+export interface BridgeLimits {
+  max_frame_bytes: number;
+  ping_interval_ms: number;
+  pong_timeout_ms: number;
+  max_buffered_bytes: number;
+  write_timeout_ms: number;
+  rollover_check_ms: number;
+}
+
+export interface BridgeOptions {
+  gateway: WebSocket;
+  pipeline: RelayPipeline;
+  backend: ResolvedBackend;
+  serviceId: string;
+  /** From the handshake, when it named one: every frame must be for this supplier. */
+  supplierAddress: string | undefined;
+  /** A validated signed handshake: the backend is dialled at once (else on the first request). */
+  handshake: AdmittedFrame | undefined;
+  limits: BridgeLimits;
+  metrics: WebSocketMetrics;
+  log: FastifyBaseLogger;
+  onClosed: (bridge: Bridge) => void;
+}
+
+const toBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
+
+/**
+ * One gateway connection bridged to one backend connection (spec/wire.md §4). Every gateway frame
+ * must be a fully validated RelayRequest before its payload reaches the backend; every backend frame
+ * is one relay: signed against the latest request, metered, mined, and sent with the backend's frame
+ * type. Frames are handled in order in each direction; a side that reads too slowly pauses the other
+ * (bounded memory) and is closed if it stays behind for `write_timeout_ms`.
+ */
+export class Bridge {
+  readonly #o: BridgeOptions;
+  readonly #gateway: WebSocket;
+  #backend: WebSocket | undefined;
+  #dialing: Promise<WebSocket> | undefined;
+  #latest: AdmittedFrame | undefined;
+  #application: string | undefined;
+  #closed = false;
+  /** Backend frames queued for signing (bytes); the backend is paused above the limit. */
+  #queuedBytes = 0;
+  /** Gateway frames waiting for validation (bytes). */
+  #pendingRequestBytes = 0;
+  #toGateway: Promise<void> = Promise.resolve();
+  #toBackend: Promise<void> = Promise.resolve();
+  #lastPong = Date.now();
+  #behindSince: number | undefined;
+  readonly #timers: NodeJS.Timeout[] = [];
+
+  constructor(o: BridgeOptions) {
+    this.#o = o;
+    this.#gateway = o.gateway;
+    o.metrics.connections.inc({ service: o.serviceId });
+    if (o.handshake) {
+      // The handshake binds the application; it is not a request, so nothing is signed against it.
+      this.#application = o.handshake.relay.header.application_address;
+      void this.#dial().catch(() => {});
+    }
+    const g = this.#gateway;
+    g.on('message', (data, isBinary) => {
+      const frame = toBuffer(data);
+      // Validation is async: frames wait in order, and a gateway that outruns it is not read.
+      this.#pendingRequestBytes += frame.length;
+      if (this.#pendingRequestBytes > o.limits.max_buffered_bytes) g.pause();
+      this.#toBackend = this.#toBackend
+        .then(() => this.#fromGateway(frame, isBinary))
+        .finally(() => {
+          this.#pendingRequestBytes -= frame.length;
+          if (this.#pendingRequestBytes <= o.limits.max_buffered_bytes / 2 && !this.#closed) g.resume();
+        });
+    });
+    g.on('pong', () => (this.#lastPong = Date.now()));
+    g.on('close', (code, reason) => this.#shutdown(code, reason.toString(), 'gateway'));
+    g.on('error', (err) => {
+      // ws closes with 1009 on an oversized frame and 1002/1007 on protocol errors before this.
+      o.log.debug({ err: err.message }, 'websocket gateway error');
+    });
+    this.#every(o.limits.ping_interval_ms, () => {
+      if (Date.now() - this.#lastPong > o.limits.pong_timeout_ms) return this.close(CLOSE.goingAway, 'ping timeout');
+      if (g.readyState === WebSocket.OPEN) g.ping();
+    });
+    // Liveness is checked at the pong deadline too, not only at the next ping.
+    this.#every(1000, () => {
+      if (Date.now() - this.#lastPong > o.limits.ping_interval_ms + o.limits.pong_timeout_ms) this.close(CLOSE.goingAway, 'ping timeout');
+      if (this.#behindSince !== undefined && Date.now() - this.#behindSince > o.limits.write_timeout_ms) {
+        o.metrics.slowReaders.inc({ service: o.serviceId });
+        this.close(CLOSE.internal, 'write timeout: the reader is too slow');
+      }
+    });
+    this.#every(o.limits.rollover_check_ms, () => void this.#checkSession());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Closes both sides: the gateway with `code`, the backend with its RFC counterpart. */
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    if (this.#gateway.readyState === WebSocket.OPEN || this.#gateway.readyState === WebSocket.CONNECTING) {
+      this.#gateway.close(code, reason);
+      // A peer that never answers the close frame is cut after a second.
+      setTimeout(() => this.#gateway.terminate(), 1000).unref();
+    }
+    this.#shutdown(code, reason, 'relayer');
+  }
+
+  #every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.#timers.push(t);
+  }
+
+  #accept(admitted: AdmittedFrame): void {
+    this.#latest = admitted;
+    this.#application ??= admitted.relay.header.application_address;
+  }
+
+  async #fromGateway(frame: Buffer, isBinary: boolean): Promise<void> {
+    if (this.#closed) return;
+    const admitted = await this.#o.pipeline.admit(frame, 'websocket', 'websocket');
+    if (this.#closed) return;
+    if ('rejection' in admitted) {
+      this.#o.metrics.refusedFrames.inc({ service: this.#o.serviceId, reason: admitted.rejection.reason });
+      return this.close(rejectionCloseCode(admitted.rejection.reason), admitted.rejection.message.slice(0, 120));
+    }
+    const h = admitted.relay.header;
+    // One bridge serves one application and service, for the supplier it was opened for.
+    if (h.service_id !== this.#o.serviceId || (this.#o.supplierAddress && admitted.relay.supplier.address !== this.#o.supplierAddress) || (this.#application && h.application_address !== this.#application)) {
+      this.#o.metrics.refusedFrames.inc({ service: this.#o.serviceId, reason: 'bridge_mismatch' });
+      return this.close(CLOSE.validationFailed, 'relay is for another service, supplier or application than this connection');
+    }
+    this.#accept(admitted);
+    let backend: WebSocket;
+    try {
+      backend = await this.#dial();
+    } catch {
+      return; // #dial closed the bridge with 4003
+    }
+    if (this.#closed || backend.readyState !== WebSocket.OPEN) return;
+    backend.send(admitted.relay.request.payload, { binary: isBinary });
+    this.#watchBuffer(backend, this.#gateway);
+  }
+
+  #fromBackend(data: RawData, isBinary: boolean): void {
+    const latest = this.#latest;
+    if (!latest) {
+      // Nothing to sign it against: not a relay (poktroll drops it; prm forwards it unsigned).
+      this.#o.metrics.droppedBackendFrames.inc({ service: this.#o.serviceId });
+      return;
+    }
+    const frame = toBuffer(data);
+    this.#queuedBytes += frame.length;
+    if (this.#queuedBytes > this.#o.limits.max_buffered_bytes) this.#backend?.pause();
+    this.#toGateway = this.#toGateway.then(async () => {
+      try {
+        if (this.#closed) return;
+        const answer = await this.#o.pipeline.answer(this.#latest ?? latest, frame);
+        if (this.#closed) return;
+        if ('rejection' in answer) return this.close(rejectionCloseCode(answer.rejection.reason), answer.rejection.message.slice(0, 120));
+        this.#gateway.send(answer.body, { binary: isBinary });
+        this.#o.metrics.framesRelayed.inc({ service: this.#o.serviceId });
+        this.#watchBuffer(this.#gateway, this.#backend);
+      } finally {
+        this.#queuedBytes -= frame.length;
+        if (this.#queuedBytes <= this.#o.limits.max_buffered_bytes / 2 && !this.#gatewayBehind()) this.#backend?.resume();
+      }
+    });
+  }
+
+  #gatewayBehind(): boolean {
+    return this.#gateway.bufferedAmount > this.#o.limits.max_buffered_bytes;
+  }
+
+  /** Backpressure: while `writer` holds more than the limit unsent, `source` is not read. */
+  #watchBuffer(writer: WebSocket, source: WebSocket | undefined): void {
+    if (writer.bufferedAmount <= this.#o.limits.max_buffered_bytes) return;
+    source?.pause();
+    this.#behindSince ??= Date.now();
+    const check = setInterval(() => {
+      if (this.#closed) return clearInterval(check);
+      if (writer.bufferedAmount <= this.#o.limits.max_buffered_bytes / 2) {
+        clearInterval(check);
+        this.#behindSince = undefined;
+        if (source !== this.#backend || this.#queuedBytes <= this.#o.limits.max_buffered_bytes / 2) source?.resume();
+      }
+    }, 20);
+    check.unref();
+  }
+
+  #dial(): Promise<WebSocket> {
+    this.#dialing ??= this.#connect().catch((err: Error) => {
+      this.#o.metrics.backendConnectFailures.inc({ service: this.#o.serviceId });
+      this.#o.log.warn({ service: this.#o.serviceId, err: err.message }, 'websocket backend connection failed');
+      this.close(CLOSE.backendConnectFailed, 'backend connection failed');
+      throw err;
+    });
+    return this.#dialing;
+  }
+
+  /** Tries each backend URL in order until one opens. */
+  async #connect(): Promise<WebSocket> {
+    const cfg = this.#o.backend;
+    const headers: Record<string, string> = { ...cfg.headers };
+    if (cfg.auth?.bearer_token) headers.authorization = `Bearer ${cfg.auth.bearer_token}`;
+    else if (cfg.auth?.username !== undefined) headers.authorization = `Basic ${Buffer.from(`${cfg.auth.username}:${cfg.auth.password ?? ''}`).toString('base64')}`;
+    headers['pocket-service'] = this.#o.serviceId;
+    const supplier = this.#o.supplierAddress ?? this.#latest?.relay.supplier.address;
+    if (supplier) headers['pocket-supplier'] = supplier;
+    let last: Error | undefined;
+    for (const url of cfg.urls) {
+      if (this.#closed) throw new Error('bridge closed');
+      try {
+        // Listeners go on before 'open': a backend may send in the same packet as its 101.
+        const ws = await open(url, headers, cfg.timeout_ms, this.#o.limits.max_frame_bytes, (ws) => {
+          this.#backend = ws;
+          ws.on('message', (data, isBinary) => this.#fromBackend(data, isBinary));
+          ws.on('close', (code, reason) => this.#shutdown(code, reason.toString(), 'backend'));
+          ws.on('error', (err) => this.#o.log.debug({ err: err.message }, 'websocket backend error'));
+        });
+        if (this.#closed) {
+          ws.close(CLOSE.goingAway);
+          throw new Error('bridge closed');
+        }
+        return ws;
+      } catch (err) {
+        last = err as Error;
+      }
+    }
+    throw last ?? new Error('no backend URL');
+  }
+
+  async #checkSession(): Promise<void> {
+    const latest = this.#latest;
+    if (!latest || this.#closed) return;
+    const over = await this.#o.pipeline.sessionOver(latest.relay.header).catch(() => false);
+    // A request for the next session may have arrived meanwhile: only the latest decides.
+    if (!over || this.#closed || this.#latest !== latest) return;
+    this.#o.metrics.sessionRollovers.inc({ service: this.#o.serviceId });
+    // The expired-session envelope goes out after every queued answer (spec/wire.md §4.3).
+    this.#toGateway = this.#toGateway.then(() => {
+      if (this.#closed) return;
+      this.#gateway.send(this.#o.pipeline.signedError(latest.relay, 410, 'session expired'), { binary: true });
+      this.close(CLOSE.sessionExpired, 'session expired');
+    });
+  }
+
+  #shutdown(code: number, reason: string, by: 'gateway' | 'backend' | 'relayer'): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#timers) clearInterval(t);
+    const o = this.#o;
+    o.metrics.connections.dec({ service: o.serviceId });
+    o.metrics.closes.inc({ service: o.serviceId, code: String(code), by });
+    const backend = this.#backend;
+    if (by === 'backend') {
+      // The backend went away: the gateway gets its code when it may be sent, else 1011.
+      if (this.#gateway.readyState === WebSocket.OPEN) this.#gateway.close(sendable(code) ? code : CLOSE.internal, reason.slice(0, 120));
+    } else if (backend && (backend.readyState === WebSocket.OPEN || backend.readyState === WebSocket.CONNECTING)) {
+      backend.close(backendCloseCode(code), reason.slice(0, 120));
+      setTimeout(() => backend.terminate(), 1000).unref();
+    }
+    o.log.debug({ service: o.serviceId, code, reason, by }, 'websocket bridge closed');
+    o.onClosed(this);
+  }
+}
+
+function open(url: string, headers: Record<string, string>, timeoutMs: number, maxPayload: number, onOpen: (ws: WebSocket) => void): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers, handshakeTimeout: timeoutMs, maxPayload, perMessageDeflate: false, skipUTF8Validation: true });
+    const fail = (err: Error) => {
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      ws.terminate();
+      reject(err);
+    };
+    ws.once('open', () => {
+      ws.off('error', fail);
+      ws.off('unexpected-response', unexpected);
+      onOpen(ws);
+      resolve(ws);
+    });
+    const unexpected = (_req: unknown, res: { statusCode?: number }) => fail(new Error(`backend answered the upgrade with HTTP ${res.statusCode}`));
+    ws.once('unexpected-response', unexpected);
+    ws.once('error', fail);
+  });
+}

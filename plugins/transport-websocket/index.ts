@@ -1,0 +1,119 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { definePlugin } from '../../core/plugins/define.js';
+import type { AdmittedFrame } from '../../core/relay/pipeline.js';
+import { REJECT_REASONS } from '../../core/relay/reasons.js';
+import { VERSION } from '../../core/version.js';
+import { Bridge, type BridgeLimits } from './bridge.js';
+import { CLOSE } from './close-codes.js';
+import { readHandshake, refuseUpgrade } from './handshake.js';
+import { WebSocketMetrics } from './metrics.js';
+
+const MiB = 1024 * 1024;
+
+const optionsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    max_frame_bytes: { type: 'integer', minimum: 1024, maximum: 256 * MiB, default: 15 * MiB, description: 'Largest frame either side may send; bigger closes with 1009.' },
+    ping_interval_ms: { type: 'integer', minimum: 100, maximum: 600_000, default: 27_000, description: 'Ping the gateway this often.' },
+    pong_timeout_ms: { type: 'integer', minimum: 100, maximum: 600_000, default: 30_000, description: 'Close (1001) a gateway silent to pings for this long.' },
+    max_buffered_bytes: { type: 'integer', minimum: 1024, maximum: 1024 * MiB, default: 8 * MiB, description: 'Unsent bytes per direction before the other side is paused.' },
+    write_timeout_ms: { type: 'integer', minimum: 100, maximum: 600_000, default: 30_000, description: 'Close (1011) a side that stays behind the limit this long.' },
+    rollover_check_ms: { type: 'integer', minimum: 100, maximum: 60_000, default: 2_000, description: 'How often a bridge checks whether its session has ended.' },
+  },
+} as const;
+
+type Options = BridgeLimits;
+
+/**
+ * WebSocket relays (Rpc-Type 2) on the relay listener (spec/wire.md §4): a gateway connection is
+ * bridged to the service's `websocket` backend; every gateway frame is a RelayRequest validated
+ * eagerly before its payload is forwarded, every backend frame is a signed, metered, mined relay.
+ */
+export default definePlugin(
+  {
+    name: 'transport-websocket',
+    version: VERSION,
+    roles: ['relayer'],
+    rpcTypes: ['websocket'],
+    description: 'WebSocket relays (Rpc-Type 2): subscriptions bridged to the backend, every event a signed relay.',
+    optionsSchema,
+  },
+  async (app, opts: Partial<Options>) => {
+    const ctx = app.relayminer;
+    const relay = ctx.relay;
+    if (!relay) throw new Error('transport-websocket needs the relayer role');
+    const limits: BridgeLimits = {
+      max_frame_bytes: opts.max_frame_bytes ?? 15 * MiB,
+      ping_interval_ms: opts.ping_interval_ms ?? 27_000,
+      pong_timeout_ms: opts.pong_timeout_ms ?? 30_000,
+      max_buffered_bytes: opts.max_buffered_bytes ?? 8 * MiB,
+      write_timeout_ms: opts.write_timeout_ms ?? 30_000,
+      rollover_check_ms: opts.rollover_check_ms ?? 2_000,
+    };
+    const log = app.log.child({ component: 'transport-websocket' });
+    const metrics = new WebSocketMetrics(ctx.metrics.registry);
+    // PATH sends protobuf in text frames: UTF-8 checks would close every bridge with 1007.
+    const wss = new WebSocketServer({ noServer: true, skipUTF8Validation: true, maxPayload: limits.max_frame_bytes, perMessageDeflate: false });
+    const bridges = new Set<Bridge>();
+
+    const refuse = (socket: Duplex, reason: keyof typeof REJECT_REASONS, detail?: string) => {
+      metrics.handshakeRefusals.inc({ reason });
+      const message = detail ? `${REJECT_REASONS[reason].message}: ${detail}` : REJECT_REASONS[reason].message;
+      refuseUpgrade(socket, REJECT_REASONS[reason].httpStatus, message);
+    };
+
+    const onUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => {}); // a reset before the handshake is not a process error
+      if (req.headers.upgrade?.toLowerCase() !== 'websocket') return refuse(socket, 'malformed_request', 'only WebSocket upgrades are served');
+      if (ctx.readiness.draining) return refuse(socket, 'no_healthy_backend', 'relayer is shutting down');
+      const hs = readHandshake(req);
+      if (!hs.serviceId) return refuse(socket, 'missing_service_id', 'send Target-Service-Id');
+      const service = ctx.config.services[hs.serviceId];
+      if (!service) return refuse(socket, 'unknown_service', hs.serviceId);
+      const backend = service.backends.websocket;
+      if (!backend) return refuse(socket, 'no_healthy_backend', `service ${hs.serviceId} has no websocket backend configured`);
+      if (hs.problem) return refuse(socket, 'malformed_request', hs.problem);
+      let handshake: AdmittedFrame | undefined;
+      if (hs.signedRequest) {
+        const admitted = await relay.pipeline.admit(hs.signedRequest, 'websocket', 'websocket');
+        if ('rejection' in admitted) return refuse(socket, admitted.rejection.reason, admitted.rejection.message);
+        handshake = admitted;
+      }
+      if (socket.destroyed) return;
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const bridge = new Bridge({
+          gateway: ws,
+          pipeline: relay.pipeline,
+          backend,
+          serviceId: hs.serviceId!,
+          supplierAddress: hs.supplierAddress,
+          handshake,
+          limits,
+          metrics,
+          log,
+          onClosed: (b) => bridges.delete(b),
+        });
+        if (!bridge.closed) bridges.add(bridge);
+      });
+    };
+
+    const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      onUpgrade(req, socket, head).catch((err: Error) => {
+        log.error({ err: err.message }, 'websocket upgrade failed');
+        refuseUpgrade(socket, 500, 'internal error');
+      });
+    };
+    app.server.on('upgrade', listener);
+    // Before the listener stops: bridges are told the relayer is going away (1001), so gateways reconnect elsewhere.
+    app.addHook('preClose', async () => {
+      app.server.off('upgrade', listener);
+      for (const b of bridges) b.close(CLOSE.goingAway, 'relayer shutting down');
+    });
+    app.addHook('onClose', async () => {
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    });
+  },
+);

@@ -1,0 +1,274 @@
+import t, { type Test } from 'tap';
+import { WebSocket } from 'ws';
+import { publicKeyFromPrivateKey } from '../../../core/crypto/address.js';
+import { ringSign } from '../../../core/crypto/ring/index.js';
+import { POKTHTTPResponseCodec, RelayRequestCodec, type SessionHeader } from '../../../core/protocol/messages.js';
+import { relayRequestSignableHash } from '../../../core/protocol/relay.js';
+import { buildRelayRequest, checkRelayResponse, encodeRelayRequest } from '../../../core/relay/relay-client.js';
+import { startWebSocketBackend, type WebSocketBackend } from '../../../examples/backends/websocket-jsonrpc.js';
+import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
+import { startRelayer } from '../../../test/helpers/relayer.js';
+
+const RING = [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
+
+/** A gateway-signed RelayRequest whose payload is the raw client frame (spec/wire.md §4.2). */
+function frame(header: SessionHeader, json: unknown, signer: string = KEYS.gateway1, ring = RING): Buffer {
+  const payload = Buffer.from(typeof json === 'string' ? json : JSON.stringify(json));
+  return Buffer.from(encodeRelayRequest(buildRelayRequest({ header, supplierAddress: ADDR.supplier1, payload, signerKey: key(signer), ring })));
+}
+
+/** The handshake headers PATH sends, signed over RelayRequest{meta, payload: nil}. */
+function pathHeaders(header: SessionHeader, o: { sign?: boolean; tamper?: boolean } = {}): Record<string, string> {
+  const h: Record<string, string> = {
+    'Target-Service-Id': header.service_id,
+    'App-Address': header.application_address,
+    'Rpc-Type': '2',
+    'Pocket-Session-Id': header.session_id,
+    'Pocket-Session-Start-Height': String(header.session_start_block_height),
+    'Pocket-Session-End-Height': String(header.session_end_block_height),
+    'Pocket-Supplier-Address': ADDR.supplier1,
+  };
+  if (o.sign !== false) {
+    const req = RelayRequestCodec.decode(frame(header, ''));
+    req.payload = new Uint8Array(0);
+    req.meta.signature = new Uint8Array(0);
+    const sig = ringSign(relayRequestSignableHash(req), RING, key(KEYS.gateway1));
+    if (o.tamper) sig[sig.length - 1] = sig[sig.length - 1]! ^ 1;
+    h['Pocket-Signature'] = Buffer.from(sig).toString('base64');
+  }
+  return h;
+}
+
+interface Client {
+  ws: WebSocket;
+  frames: { data: Buffer; binary: boolean }[];
+  closed: Promise<{ code: number; reason: string }>;
+  next: (n?: number, ms?: number) => Promise<{ data: Buffer; binary: boolean }[]>;
+}
+
+async function connect(url: string, headers: Record<string, string>, opts: { autoPong?: boolean } = {}): Promise<Client> {
+  const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers, skipUTF8Validation: true, autoPong: opts.autoPong ?? true });
+  const frames: Client['frames'] = [];
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  ws.on('message', (data, binary) => frames.push({ data: data as Buffer, binary }));
+  ws.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c));
+      res.on('end', () => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode, body })));
+    });
+    ws.once('error', reject);
+  });
+  let seen = 0;
+  const next = async (n = 1, ms = 5000) => {
+    const end = Date.now() + ms;
+    while (frames.length < seen + n) {
+      if (Date.now() > end) throw new Error(`expected ${n} more frames, got ${frames.length - seen}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const got = frames.slice(seen, seen + n);
+    seen += n;
+    return got;
+  };
+  return { ws, frames, closed, next };
+}
+
+async function setup(t: Test, o: { backend?: Parameters<typeof startWebSocketBackend>[0]; options?: string } = {}) {
+  const backend = await startWebSocketBackend({ intervalMs: 50, ...o.backend });
+  t.teardown(() => backend.close());
+  const plugin = o.options ? `name: transport-websocket\n    options: ${o.options}` : 'transport-websocket';
+  const r = await startRelayer(t, {
+    plugins: [plugin],
+    services: (httpUrl) => `  anvil:\n    backends:\n      websocket: { url: "${backend.url}", headers: { x-api-key: secret } }\n  rest:\n    backends:\n      jsonrpc: { url: "${httpUrl}" }`,
+  });
+  return { r, backend, header: await r.header() };
+}
+
+const until = async (what: string, fn: () => boolean | Promise<boolean>, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+/** PATH sends protobuf in text frames, as its JSON-RPC clients do (spec/wire.md §4.2). */
+const TEXT = { binary: false };
+
+const json = (payload: Uint8Array) => JSON.parse(Buffer.from(payload).toString());
+
+t.test('a subscription: N events become N signed relays, each mined and metered', async (t) => {
+  const { r, backend, header } = await setup(t);
+  const c = await connect(r.url, pathHeaders(header));
+  c.ws.send(frame(header, { jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }), TEXT);
+  const frames = await c.next(6);
+  c.ws.send(frame(header, { jsonrpc: '2.0', id: 2, method: 'eth_unsubscribe', params: ['0x1'] }), TEXT);
+  await c.next(1);
+  const payloads = frames.map((f) => {
+    const check = checkRelayResponse(f.data, r.supplierPublicKey);
+    t.ok(check.ok, check.ok ? 'verifies' : check.why);
+    t.equal(f.binary, false, 'sent with the backend frame type (text)');
+    t.equal(check.response!.meta.session_header?.session_id, header.session_id);
+    return json(check.response!.payload);
+  });
+  t.same(payloads[0], { jsonrpc: '2.0', id: 1, result: '0x1' }, 'the subscribe answer, raw (no POKTHTTPResponse)');
+  t.same(
+    payloads.slice(1).map((p) => p.params.result.number),
+    ['0x1', '0x2', '0x3', '0x4', '0x5'],
+    'then every event in order',
+  );
+  t.same(backend.received.map((x) => JSON.parse(x).method), ['eth_subscribe', 'eth_unsubscribe'], 'the backend got the raw payloads');
+  t.equal(backend.handshakes[0]!['x-api-key'], 'secret');
+  t.equal(backend.handshakes[0]!['pocket-supplier'], ADDR.supplier1);
+  t.equal(backend.handshakes[0]!['pocket-service'], 'anvil');
+
+  c.ws.close(1000);
+  t.equal((await c.closed).code, 1000);
+  await until('backend closed', () => backend.closes.length === 1);
+  t.same(backend.closes, [1000], 'a normal close reaches the backend as 1000');
+  const mined = await r.stream();
+  t.equal(mined.length, 7, 'every backend frame (1 + 5 events + unsubscribe answer) is a mined relay');
+  t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), String(7 * 42), 'metered per message (42 uPOKT each)');
+  const metrics = await r.metrics();
+  t.match(metrics, /relayminer_websocket_frames_relayed_total\{service="anvil"\} 7/);
+  t.match(metrics, /relayminer_relays_mined_total\{service="anvil"\} 7/);
+});
+
+t.test('refused before the upgrade: unknown service, bad handshake signature, no backend, no service', async (t) => {
+  const { r, backend, header } = await setup(t);
+  const refused = async (headers: Record<string, string>) => {
+    const err = (await connect(r.url, headers).then(
+      () => t.fail('upgraded'),
+      (e: unknown) => e,
+    )) as { status: number; body: string };
+    return [err.status, JSON.parse(err.body).error];
+  };
+  t.same(await refused({ ...pathHeaders(header, { sign: false }), 'Target-Service-Id': 'nope' }), [404, 'unknown service: nope']);
+  t.same(await refused({ 'Rpc-Type': '2' }), [400, 'missing service ID in relay request: send Target-Service-Id']);
+  t.same((await refused(pathHeaders(header, { tamper: true })))[0], 403, 'a present, invalid Pocket-Signature is refused');
+  t.same(await refused({ ...pathHeaders(header, { sign: false }), 'Target-Service-Id': 'rest' }), [503, 'service temporarily unavailable: service rest has no websocket backend configured']);
+  t.equal(backend.handshakes.length, 0, 'no refused handshake dialled the backend');
+  t.match(await r.metrics(), /relayminer_websocket_handshake_refusals_total\{reason="unknown_service"\} 1/);
+});
+
+t.test('an unsigned probe connects and closes without dialling the backend', async (t) => {
+  const { r, backend, header } = await setup(t);
+  const c = await connect(r.url, pathHeaders(header, { sign: false }));
+  c.ws.close(1000);
+  t.equal((await c.closed).code, 1000);
+  await new Promise((res) => setTimeout(res, 200));
+  t.equal(backend.handshakes.length, 0, 'the backend was never dialled');
+});
+
+t.test('a forged or malformed frame closes with 4001 and never reaches the backend', async (t) => {
+  const { r, backend, header } = await setup(t);
+  const outsider = [KEYS.app1, KEYS.app2].map((k) => publicKeyFromPrivateKey(key(k)));
+  for (const [what, bytes] of [
+    ['signed by a key outside the ring', frame(header, { id: 1, method: 'eth_blockNumber' }, KEYS.app2, outsider)],
+    ['not a RelayRequest', Buffer.from('{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}')],
+  ] as const) {
+    const c = await connect(r.url, pathHeaders(header));
+    c.ws.send(bytes);
+    const closed = await c.closed;
+    t.equal(closed.code, 4001, `${what}: 4001`);
+    t.equal(c.frames.length, 0);
+  }
+  t.same(backend.received, [], 'nothing was forwarded');
+  t.equal((await r.stream()).length, 0);
+});
+
+t.test('a backend frame before any request is dropped and counted', async (t) => {
+  const { r, backend, header } = await setup(t, { backend: { greeting: true } });
+  const c = await connect(r.url, pathHeaders(header)); // signed: the backend is dialled at once
+  await until('backend connected', () => backend.handshakes.length === 1);
+  await until('greeting dropped', async () => /relayminer_websocket_dropped_backend_frames_total\{service="anvil"\} 1/.test(await r.metrics()));
+  t.equal(c.frames.length, 0, 'the gateway got nothing for it');
+  c.ws.send(frame(header, { jsonrpc: '2.0', id: 7, method: 'eth_chainId' }), TEXT);
+  const [answer] = await c.next(1);
+  const check = checkRelayResponse(answer!.data, r.supplierPublicKey);
+  t.ok(check.ok);
+  t.same(json(check.response!.payload), { jsonrpc: '2.0', id: 7, result: 'answer to eth_chainId' });
+  c.ws.close();
+});
+
+t.test('session rollover without a next-session request: signed 410, then 4000; the backend gets 1001', async (t) => {
+  const { r, backend, header } = await setup(t, { options: '{ rollover_check_ms: 100 }' });
+  const c = await connect(r.url, pathHeaders(header));
+  c.ws.send(frame(header, { jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }), TEXT);
+  await c.next(2);
+  r.net.chain.advance(10); // height 22: session [11, 20] ended, grace (1 block) over
+  const closed = await c.closed;
+  t.same([closed.code, closed.reason], [4000, 'session expired']);
+  const last = c.frames.at(-1)!;
+  t.equal(last.binary, true, 'the 410 envelope is a binary frame');
+  const check = checkRelayResponse(last.data, r.supplierPublicKey);
+  t.notOk(check.ok, 'it carries a relay miner error');
+  t.same([check.response!.relay_miner_error!.code, check.response!.relay_miner_error!.description], [410, 'session expired']);
+  const envelope = POKTHTTPResponseCodec.decode(check.response!.payload);
+  t.same([envelope.status_code, Buffer.from(envelope.body_bz).toString()], [410, '{"error":"session expired"}']);
+  await until('backend closed', () => backend.closes.length === 1);
+  t.same(backend.closes, [1001]);
+});
+
+t.test('session rollover with a request for the next session: the subscription continues', async (t) => {
+  const { r, backend, header } = await setup(t, { options: '{ rollover_check_ms: 100 }' });
+  const c = await connect(r.url, pathHeaders(header));
+  c.ws.send(frame(header, { jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }), TEXT);
+  await c.next(2);
+  r.net.chain.advance(9); // height 21: the next session [21, 30] starts; the old one is in grace
+  await until('relayer at 21', () => r.runtime.context.relay!.chain.currentHeight() === 21n);
+  const next = await r.header();
+  t.not(next.session_id, header.session_id);
+  c.ws.send(frame(next, { jsonrpc: '2.0', id: 2, method: 'eth_chainId' }), TEXT);
+  await until('the next-session request answered', () =>
+    c.frames.some((f) => Buffer.from(checkRelayResponse(f.data, r.supplierPublicKey).response?.payload ?? []).toString().includes('answer to eth_chainId')),
+  );
+  r.net.chain.advance(2); // height 23: the first session's grace is over
+  await until('relayer at 23', () => r.runtime.context.relay!.chain.currentHeight() === 23n);
+  const before = c.frames.length;
+  await new Promise((res) => setTimeout(res, 400));
+  t.equal(c.ws.readyState, WebSocket.OPEN, 'still open after the old session expired');
+  if (c.ws.readyState !== WebSocket.OPEN) t.comment(JSON.stringify(await c.closed));
+  t.ok(c.frames.length > before, 'events keep coming');
+  const sessions = c.frames.slice(before).map((f) => checkRelayResponse(f.data, r.supplierPublicKey).response!.meta.session_header?.session_id);
+  t.same([...new Set(sessions)], [next.session_id], 'new relays carry the new session');
+  t.equal(backend.handshakes.length, 1, 'same backend connection');
+  t.same(backend.closes, []);
+  c.ws.close();
+});
+
+t.test('an oversized frame closes with 1009', async (t) => {
+  const { r, backend, header } = await setup(t, { options: '{ max_frame_bytes: 4096 }' });
+  const c = await connect(r.url, pathHeaders(header));
+  c.ws.send(frame(header, { id: 1, method: 'x', params: ['y'.repeat(5000)] }), TEXT);
+  t.equal((await c.closed).code, 1009);
+  t.same(backend.received, []);
+});
+
+t.test('a gateway that stops answering pings is closed', async (t) => {
+  const { r, header } = await setup(t, { options: '{ ping_interval_ms: 100, pong_timeout_ms: 300 }' });
+  const c = await connect(r.url, pathHeaders(header), { autoPong: false });
+  const started = Date.now();
+  const closed = await c.closed;
+  t.equal(closed.code, 1001);
+  t.equal(closed.reason, 'ping timeout');
+  t.ok(Date.now() - started < 3000, 'within a few ping intervals');
+  const alive = await connect(r.url, pathHeaders(header));
+  await new Promise((res) => setTimeout(res, 800));
+  t.equal(alive.ws.readyState, WebSocket.OPEN, 'a client that answers pings stays');
+  alive.ws.close();
+});
+
+t.test('a slow reader pauses the backend and is closed after write_timeout_ms, without buffering everything', async (t) => {
+  const { r, backend, header } = await setup(t, { options: '{ max_buffered_bytes: 65536, write_timeout_ms: 500 }' });
+  const c = await connect(r.url, pathHeaders(header));
+  c.ws.send(frame(header, { jsonrpc: '2.0', id: 1, method: 'demo_flood', params: [400, 64 * 1024] }), TEXT);
+  (c.ws as unknown as { _socket: { pause(): void } })._socket.pause(); // stop reading: the kernel buffers fill, then ours
+  await until('slow reader closed', async () => /relayminer_websocket_slow_reader_closes_total\{service="anvil"\} 1/.test(await r.metrics()), 15_000);
+  const relayed = Number(/relayminer_websocket_frames_relayed_total\{service="anvil"\} (\d+)/.exec(await r.metrics())?.[1] ?? 0);
+  t.ok(relayed < 400, `stopped signing after ${relayed} of 400 frames (26 MB offered)`);
+  await until('backend closed', () => backend.closes.length === 1);
+  c.ws.terminate();
+});
