@@ -27,6 +27,8 @@ export interface RelayMinerContext {
   readonly relayHooks: RelayHooks;
   /** The relay pipeline and its chain view; present where the relayer role runs. Transports call `relay.pipeline.handle`. */
   readonly relay: RelayerServices | undefined;
+  /** Bound listener addresses (`host:port`) by name: core's (relay, health, metrics) and plugins' own (e.g. grpc). */
+  readonly addresses: Record<string, string>;
 }
 
 declare module 'fastify' {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import type { HttpBackend } from '../backend/http-backend.js';
-import { streamBatches } from '../backend/stream-batches.js';
+import { STREAM_DELIMITER, streamBatches } from '../backend/stream-batches.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../protocol/messages.js';
 import { RPC_TYPE_CODES } from './events.js';
@@ -146,8 +146,13 @@ export function backendKey(service: string, rpcType: RpcTypeName): string {
   return `${service}|${rpcType}`;
 }
 
+/** spec/wire.md §3: each signed RelayResponse of a stream is followed by `||POKT_STREAM||`. */
+async function* delimited(responses: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  for await (const r of responses) yield Buffer.concat([r, STREAM_DELIMITER]);
+}
+
 function send(reply: FastifyReply, r: RelayReply): FastifyReply {
   if (r.retries) reply.header('backend-retries', String(r.retries));
-  if (r.stream) return reply.code(r.status).header('content-type', r.contentType).header('connection', 'close').send(Readable.from(r.stream));
+  if (r.stream) return reply.code(r.status).header('content-type', r.contentType).header('connection', 'close').send(Readable.from(delimited(r.stream)));
   return reply.code(r.status).header('content-type', r.contentType).send(Buffer.from(r.body.buffer, r.body.byteOffset, r.body.length));
 }

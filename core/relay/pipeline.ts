@@ -8,7 +8,6 @@ import { minedRelayBytes, relayHash, relayResponseSignableHash } from '../protoc
 import type { RedisClient } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
 import { isRelayVolumeApplicable } from '../session/difficulty.js';
-import { STREAM_DELIMITER } from '../backend/stream-batches.js';
 import type { RelayChainState } from './chain-state.js';
 import { errorReply, RELAYER_PROXY_CODESPACE, type ErrorModel } from './error-reply.js';
 import type { RelayInfo } from './events.js';
@@ -44,9 +43,11 @@ export interface RelayReply {
   status: number;
   contentType: string;
   body: Uint8Array;
-  /** Streamed replies: signed RelayResponses, each followed by the stream delimiter; `body` is empty. */
+  /** Streamed replies: one encoded, signed RelayResponse per batch (the transport frames them); `body` is empty. */
   stream?: AsyncIterable<Uint8Array>;
   outcome: 'served' | 'backend_5xx' | 'rejected';
+  /** Why, when `outcome` is rejected (transports with their own status codes map it). */
+  rejection?: RelayRejection;
   /** Other backend URLs tried before the answer, when any were. */
   retries?: number;
   /** Set when the relay was appended to the stream. */
@@ -222,7 +223,7 @@ export class RelayPipeline {
         for await (const batch of stream.batches) {
           const frame = RelayResponseCodec.encode(self.#sign(relay, batch));
           bytes += frame.length;
-          yield Buffer.concat([frame, STREAM_DELIMITER]);
+          yield frame;
         }
         self.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Date.now() - info.receivedAtMs, responseBytes: bytes });
         if (!failed && validated) await self.#mine(info, validated, self.#sign(relay, stream.whole()));
@@ -277,7 +278,7 @@ export class RelayPipeline {
   #reject(info: RelayInfo, err: unknown, header?: DecodedRelay['header']): RelayReply {
     const rejection = this.#countRejection(info, err);
     this.#o.metrics.relays.inc({ ...this.#labels(info), outcome: 'rejected' });
-    return { ...errorReply(this.#o.errorModel, rejection.reason, rejection.message, header), outcome: 'rejected' };
+    return { ...errorReply(this.#o.errorModel, rejection.reason, rejection.message, header), outcome: 'rejected', rejection };
   }
 
   #countRejection(info: RelayInfo, err: unknown): RelayRejection {

@@ -46,7 +46,9 @@ export class Runtime {
   readonly context: RelayMinerContext;
   readonly shutdownSteps: ShutdownStep[] = [];
   /** Bound addresses, `host:port`, after start (port 0 in the config gets a real port). */
-  readonly addresses: Partial<Record<Listener['name'], string>> = {};
+  get addresses(): Record<string, string> {
+    return this.context.addresses;
+  }
   readonly #app: FastifyInstance;
   readonly #operatorServers: Listener[];
   readonly #listenRelay: Listener | undefined;
@@ -118,6 +120,7 @@ export class Runtime {
       readiness,
       relayHooks,
       relay,
+      addresses: {},
     };
 
     const bodyLimit = Math.max(
