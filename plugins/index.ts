@@ -12,7 +12,7 @@ function notYetAvailable(name: string): () => Promise<never> {
 export const BUILTIN_PLUGINS: BuiltinPlugins = {
   'transport-jsonrpc': () => import('./transport-jsonrpc/index.js'),
   'transport-websocket': () => import('./transport-websocket/index.js'),
-  'transport-grpc': notYetAvailable('transport-grpc'),
+  'transport-grpc': () => import('./transport-grpc/index.js'),
   'transport-rest-sse': () => import('./transport-rest-sse/index.js'),
   'transport-cometbft': () => import('./transport-cometbft/index.js'),
   miner: notYetAvailable('miner'),

@@ -7,6 +7,7 @@ import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKT
 import { RPC_TYPE_CODES } from './events.js';
 import type { Forward, RelayPipeline, RelayReply } from './pipeline.js';
 import { RelayRejection } from './reasons.js';
+import type { DecodedRelay } from './validator.js';
 
 /** RPC types carried over plain HTTP with a RelayRequest body (spec/wire.md §2). */
 export const HTTP_RPC_TYPES = ['jsonrpc', 'rest', 'cometbft'] as const satisfies readonly RpcTypeName[];
@@ -93,18 +94,8 @@ export class HttpRelayRouter {
       const service = relay.header.service_id;
       const backend = this.#backends.get(backendKey(service, rpcType));
       if (!backend) throw new RelayRejection('no_healthy_backend', `service ${service} has no ${rpcType} backend configured`);
-      let http: POKTHTTPRequest;
-      try {
-        http = POKTHTTPRequestCodec.decode(relay.request.payload);
-      } catch (err) {
-        throw new RelayRejection('malformed_request', `payload is not a POKTHTTPRequest: ${(err as Error).message}`);
-      }
-      const headers: Record<string, string[]> = {};
-      for (const [k, h] of http.header) headers[k] = h.values;
-      const res = await backend.send(
-        { method: http.method, url: http.url, headers, body: http.body_bz },
-        { 'pocket-supplier': relay.supplier.address, 'pocket-service': service, 'pocket-application': relay.header.application_address },
-      );
+      const { http, headers } = decodeHttpPayload(relay);
+      const res = await backend.send({ method: http.method, url: http.url, headers, body: http.body_bz }, pocketHeaders(relay));
       if (res.stream) {
         // Streamed batches carry no headers (as prm); the mined relay carries the whole body.
         const seen: Buffer[] = [];
@@ -144,6 +135,24 @@ async function readBody(req: FastifyRequest, limit: number): Promise<Buffer> {
 
 export function backendKey(service: string, rpcType: RpcTypeName): string {
   return `${service}|${rpcType}`;
+}
+
+/** The relay's payload as the HTTP request it wraps (shannon-sdk POKTHTTPRequest); malformed_request if it is not one. */
+export function decodeHttpPayload(relay: DecodedRelay): { http: POKTHTTPRequest; headers: Record<string, string[]> } {
+  let http: POKTHTTPRequest;
+  try {
+    http = POKTHTTPRequestCodec.decode(relay.request.payload);
+  } catch (err) {
+    throw new RelayRejection('malformed_request', `payload is not a POKTHTTPRequest: ${(err as Error).message}`);
+  }
+  const headers: Record<string, string[]> = {};
+  for (const [k, h] of http.header) headers[k] = h.values;
+  return { http, headers };
+}
+
+/** Headers every backend receives: who the relay is for. */
+export function pocketHeaders(relay: DecodedRelay): Record<string, string> {
+  return { 'pocket-supplier': relay.supplier.address, 'pocket-service': relay.header.service_id, 'pocket-application': relay.header.application_address };
 }
 
 /** spec/wire.md §3: each signed RelayResponse of a stream is followed by `||POKT_STREAM||`. */

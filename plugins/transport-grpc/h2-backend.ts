@@ -1,0 +1,122 @@
+import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { ResolvedBackend } from '../../core/config/load.js';
+import { RelayRejection } from '../../core/relay/reasons.js';
+
+export interface H2Request {
+  path: string;
+  headers: Record<string, string[]>;
+  body: Uint8Array;
+}
+
+export interface H2Response {
+  status: number;
+  headers: Record<string, string[]>;
+  /** The body as it arrives; `trailers()` resolves after it ends. */
+  body: AsyncIterable<Buffer>;
+  trailers: () => Promise<Record<string, string[]>>;
+}
+
+// Hop-by-hop and pseudo headers are per connection; grpc-js sets its own framing headers.
+const DROP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'http2-settings', 'proxy-connection']);
+
+function toLists(h: IncomingHttpHeaders): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined && !k.startsWith(':')) out[k] = Array.isArray(v) ? v : [String(v)];
+  return out;
+}
+
+/**
+ * A gRPC backend reached over HTTP/2 (h2c for http://, TLS for https://): one session per URL,
+ * reused and re-dialled when it closes; URLs tried in order when one cannot be reached.
+ */
+export class H2Backend {
+  readonly #cfg: ResolvedBackend;
+  readonly #sessions = new Map<string, ClientHttp2Session>();
+  readonly #fixed: Record<string, string> = {};
+
+  constructor(cfg: ResolvedBackend) {
+    this.#cfg = cfg;
+    for (const [k, v] of Object.entries(cfg.headers)) this.#fixed[k.toLowerCase()] = v;
+    if (cfg.auth?.bearer_token) this.#fixed.authorization = `Bearer ${cfg.auth.bearer_token}`;
+    else if (cfg.auth?.username !== undefined) this.#fixed.authorization = `Basic ${Buffer.from(`${cfg.auth.username}:${cfg.auth.password ?? ''}`).toString('base64')}`;
+  }
+
+  async call(req: H2Request, extra: Record<string, string>): Promise<H2Response> {
+    const deadline = Date.now() + this.#cfg.timeout_ms;
+    let last: Error | undefined;
+    for (const url of this.#cfg.urls) {
+      try {
+        return await this.#call(url, req, extra, deadline);
+      } catch (err) {
+        if (RelayRejection.is(err)) throw err;
+        last = err as Error;
+      }
+    }
+    throw new RelayRejection('backend_error', last?.message ?? 'no backend URL');
+  }
+
+  #session(url: string): ClientHttp2Session {
+    let s = this.#sessions.get(url);
+    if (s && !s.closed && !s.destroyed) return s;
+    s = connect(url.replace(/^grpc:/, 'http:').replace(/^grpcs:/, 'https:'));
+    const session = s;
+    session.on('error', () => {});
+    session.on('close', () => {
+      if (this.#sessions.get(url) === session) this.#sessions.delete(url);
+    });
+    session.on('goaway', () => this.#sessions.delete(url));
+    session.unref();
+    this.#sessions.set(url, session);
+    return session;
+  }
+
+  #call(url: string, req: H2Request, extra: Record<string, string>, deadline: number): Promise<H2Response> {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return Promise.reject(new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`));
+    const base = new URL(url.replace(/^grpcs?:/, 'http:'));
+    const headers: OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(req.headers)) if (!DROP.has(k.toLowerCase()) && !k.startsWith(':')) headers[k.toLowerCase()] = v.length === 1 ? v[0] : v;
+    Object.assign(headers, this.#fixed, extra, {
+      [constants.HTTP2_HEADER_METHOD]: 'POST',
+      [constants.HTTP2_HEADER_PATH]: `${base.pathname.replace(/\/+$/, '')}${req.path}`,
+      te: 'trailers',
+    });
+    headers['content-type'] ??= 'application/grpc';
+    const session = this.#session(url);
+    return new Promise<H2Response>((resolve, reject) => {
+      let stream: ClientHttp2Stream;
+      try {
+        stream = session.request(headers, { endStream: false });
+      } catch (err) {
+        return reject(err);
+      }
+      const timer = setTimeout(() => {
+        stream.close(constants.NGHTTP2_CANCEL);
+        reject(new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`));
+      }, remaining);
+      timer.unref();
+      let trailers: Record<string, string[]> = {};
+      const ended = new Promise<Record<string, string[]>>((res) => {
+        stream.on('trailers', (t) => (trailers = toLists(t)));
+        stream.on('close', () => {
+          clearTimeout(timer);
+          res(trailers);
+        });
+      });
+      stream.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      stream.once('response', (h) => {
+        const status = Number(h[constants.HTTP2_HEADER_STATUS]);
+        resolve({ status, headers: toLists(h), body: stream as AsyncIterable<Buffer>, trailers: () => ended });
+      });
+      stream.end(Buffer.from(req.body.buffer, req.body.byteOffset, req.body.length));
+    });
+  }
+
+  close(): void {
+    for (const s of this.#sessions.values()) s.close();
+    this.#sessions.clear();
+  }
+}

@@ -1,0 +1,157 @@
+import * as grpc from '@grpc/grpc-js';
+import { parseHostPort } from '../../core/config/host-port.js';
+import { definePlugin } from '../../core/plugins/define.js';
+import { POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../../core/protocol/messages.js';
+import { decodeHttpPayload, pocketHeaders } from '../../core/relay/http-relay.js';
+import type { Forward, ForwardResult, RelayReply } from '../../core/relay/pipeline.js';
+import { RelayRejection } from '../../core/relay/reasons.js';
+import type { DecodedRelay } from '../../core/relay/validator.js';
+import { VERSION } from '../../core/version.js';
+import { grpcFrames } from './grpc-frames.js';
+import { H2Backend, type H2Response } from './h2-backend.js';
+import { grpcStatusFor, SERVER_FAULT_STATUSES } from './status-codes.js';
+
+const MiB = 1024 * 1024;
+
+const optionsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen_address: { type: 'string', default: ':8082', description: 'Where RelayService is served (h2c). The HTTP relay listener speaks HTTP/1.1 only.' },
+    max_message_bytes: { type: 'integer', minimum: 1024, maximum: 256 * MiB, default: 15 * MiB, description: 'Largest RelayRequest accepted and RelayResponse or backend message sent.' },
+  },
+} as const;
+
+interface Options {
+  listen_address?: string;
+  max_message_bytes?: number;
+}
+
+/** The RelayService methods; messages stay bytes so the pipeline decodes them canonically once. */
+const bytes = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
+export const RELAY_SERVICE = {
+  SendRelay: { path: '/pocket.service.RelayService/SendRelay', requestStream: false, responseStream: false, requestSerialize: bytes.serialize, requestDeserialize: bytes.deserialize, responseSerialize: bytes.serialize, responseDeserialize: bytes.deserialize },
+  SendStreamingRelay: { path: '/pocket.service.RelayService/SendStreamingRelay', requestStream: false, responseStream: true, requestSerialize: bytes.serialize, requestDeserialize: bytes.deserialize, responseSerialize: bytes.serialize, responseDeserialize: bytes.deserialize },
+} satisfies grpc.ServiceDefinition;
+
+const headerMap = (h: Record<string, string[]>) => new Map<string, HttpHeader>(Object.entries(h).map(([k, values]) => [k, { key: k, values }]));
+
+/**
+ * gRPC relays (Rpc-Type 1, spec/wire.md §5): `pocket.service.RelayService/SendRelay` (unary) and
+ * `SendStreamingRelay` (server-streaming: one signed RelayResponse per backend message) on their
+ * own h2c port. The payload is a POKTHTTPRequest wrapping a native gRPC call, forwarded over HTTP/2
+ * to `services.<id>.backends.grpc`; backend trailers are folded into the POKTHTTPResponse headers.
+ */
+export default definePlugin(
+  {
+    name: 'transport-grpc',
+    version: VERSION,
+    roles: ['relayer'],
+    rpcTypes: ['grpc'],
+    description: 'gRPC relays (Rpc-Type 1): RelayService/SendRelay and SendStreamingRelay over h2c.',
+    optionsSchema,
+  },
+  async (app, opts: Options) => {
+    const ctx = app.relayminer;
+    const relay = ctx.relay;
+    if (!relay) throw new Error('transport-grpc needs the relayer role');
+    const maxBytes = opts.max_message_bytes ?? 15 * MiB;
+    const { host, port } = parseHostPort(opts.listen_address ?? ':8082');
+    const log = app.log.child({ component: 'transport-grpc' });
+    const backends = new Map<string, H2Backend>();
+    for (const [id, s] of Object.entries(ctx.config.services)) if (s.backends.grpc) backends.set(id, new H2Backend(s.backends.grpc));
+
+    const call = async (r: DecodedRelay): Promise<{ res: H2Response; http: POKTHTTPRequest }> => {
+      const backend = backends.get(r.header.service_id);
+      if (!backend) throw new RelayRejection('no_healthy_backend', `service ${r.header.service_id} has no grpc backend configured`);
+      const { http, headers } = decodeHttpPayload(r);
+      const res = await backend.call({ path: new URL(http.url || '/', 'http://relay.invalid').pathname, headers, body: http.body_bz }, pocketHeaders(r));
+      return { res, http };
+    };
+
+    /** A gRPC answer is billable unless HTTP failed or grpc-status says the backend is at fault. */
+    const billableStatus = (httpStatus: number, grpcStatus: string | undefined) =>
+      httpStatus >= 500 ? httpStatus : grpcStatus !== undefined && SERVER_FAULT_STATUSES.has(Number(grpcStatus)) ? 502 : httpStatus;
+
+    const unary: Forward = async (r) => {
+      const { res } = await call(r);
+      const frames: Buffer[] = [];
+      let size = 0;
+      try {
+        for await (const f of grpcFrames(res.body, maxBytes)) {
+          size += f.length;
+          if (size > maxBytes) throw new Error(`backend answer over ${maxBytes} bytes`);
+          frames.push(f);
+        }
+      } catch (err) {
+        throw RelayRejection.is(err) ? err : new RelayRejection('backend_error', (err as Error).message);
+      }
+      const trailers = await res.trailers();
+      const headers = { ...res.headers, ...trailers };
+      const payload = POKTHTTPResponseCodec.encode({ status_code: res.status, header: headerMap(headers), body_bz: Buffer.concat(frames) });
+      return { payload, backendStatus: billableStatus(res.status, headers['grpc-status']?.[0]) };
+    };
+
+    const streaming: Forward = async (r): Promise<ForwardResult> => {
+      const { res } = await call(r);
+      const frames: Buffer[] = [];
+      let trailers: Record<string, string[]> = {};
+      const batches = (async function* () {
+        let first = true;
+        for await (const f of grpcFrames(res.body, maxBytes)) {
+          frames.push(f);
+          // The response headers ride on the first message; each message is its own signed relay.
+          yield POKTHTTPResponseCodec.encode({ status_code: res.status, header: first ? headerMap(res.headers) : new Map(), body_bz: f });
+          first = false;
+        }
+        trailers = await res.trailers();
+        // The status of the call: a last response carrying the trailers (and the headers if no message came).
+        yield POKTHTTPResponseCodec.encode({ status_code: res.status, header: headerMap(first ? { ...res.headers, ...trailers } : trailers), body_bz: new Uint8Array(0) });
+      })();
+      const whole = () => POKTHTTPResponseCodec.encode({ status_code: res.status, header: headerMap({ ...res.headers, ...trailers }), body_bz: Buffer.concat(frames) });
+      return { payload: new Uint8Array(0), backendStatus: billableStatus(res.status, res.headers['grpc-status']?.[0]), stream: { contentType: 'application/grpc', batches, whole } };
+    };
+
+    const fail = (reply: RelayReply): grpc.ServiceError =>
+      Object.assign(new Error(reply.rejection!.message), { code: grpcStatusFor(reply.rejection!.reason), details: reply.rejection!.message, metadata: new grpc.Metadata() });
+
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': maxBytes, 'grpc.max_send_message_length': maxBytes });
+    server.addService(RELAY_SERVICE, {
+      SendRelay: (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+        relay.pipeline.handle(c.request, 'grpc', 'grpc', unary).then(
+          (reply) => (reply.outcome === 'rejected' ? cb(fail(reply)) : cb(null, Buffer.from(reply.body))),
+          (err: Error) => cb({ code: grpc.status.INTERNAL, details: err.message }),
+        );
+      },
+      SendStreamingRelay: (c: grpc.ServerWritableStream<Buffer, Buffer>) => {
+        void (async () => {
+          const reply = await relay.pipeline.handle(c.request, 'grpc', 'grpc', streaming);
+          if (reply.outcome === 'rejected') return c.destroy(fail(reply));
+          if (!reply.stream) return c.end(Buffer.from(reply.body));
+          for await (const response of reply.stream) {
+            if (c.cancelled) break;
+            if (!c.write(Buffer.from(response))) await new Promise((res) => c.once('drain', res));
+          }
+          c.end();
+        })().catch((err: Error) => {
+          log.warn({ err: err.message }, 'streaming relay failed');
+          c.destroy(Object.assign(new Error(err.message), { code: grpc.status.UNAVAILABLE, details: err.message }));
+        });
+      },
+    });
+    const bound = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    ctx.addresses.grpc = `${host}:${bound}`;
+    log.info({ address: ctx.addresses.grpc }, 'gRPC RelayService listening');
+
+    app.addHook('preClose', async () => {
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => (server.forceShutdown(), resolve()), 5000);
+        force.unref();
+        server.tryShutdown(() => (clearTimeout(force), resolve()));
+      });
+      for (const b of backends.values()) b.close();
+    });
+  },
+);

@@ -1,0 +1,120 @@
+import t, { type Test } from 'tap';
+import * as grpc from '@grpc/grpc-js';
+import { publicKeyFromPrivateKey } from '../../../core/crypto/address.js';
+import { PLACEHOLDER_RING_PUBLIC_KEY } from '../../../core/crypto/placeholder-ring-key.js';
+import { POKTHTTPResponseCodec, RelayCodec, type SessionHeader } from '../../../core/protocol/messages.js';
+import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../../../core/relay/relay-client.js';
+import { demo, startGrpcBackend } from '../../../examples/backends/grpc-demo.js';
+import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
+import { gatewayRelay, startRelayer } from '../../../test/helpers/relayer.js';
+import { grpcFrame, grpcFrames } from '../grpc-frames.js';
+import { RELAY_SERVICE } from '../index.js';
+
+const echo = (message: string) => ({
+  method: 'POST',
+  url: demo.echoPath,
+  headers: { 'content-type': 'application/grpc', te: 'trailers' },
+  body: grpcFrame(demo.encodeEcho({ message })),
+});
+
+async function setup(t: Test) {
+  const backend = await startGrpcBackend();
+  t.teardown(() => backend.close());
+  const r = await startRelayer(t, {
+    plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0" }'],
+    services: (httpUrl) => `  anvil:\n    backends:\n      grpc: { url: "${backend.url}", headers: { x-api-key: secret } }\n  rest:\n    backends:\n      jsonrpc: { url: "${httpUrl}" }`,
+  });
+  const client = new grpc.Client(r.runtime.addresses.grpc!, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 });
+  t.teardown(() => client.close());
+  const unary = (body: Uint8Array) =>
+    new Promise<Buffer>((resolve, reject) =>
+      client.makeUnaryRequest(RELAY_SERVICE.SendRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(body), (err, res) => (err ? reject(err) : resolve(res!))),
+    );
+  const streaming = (body: Uint8Array) =>
+    new Promise<Buffer[]>((resolve, reject) => {
+      const out: Buffer[] = [];
+      const call = client.makeServerStreamRequest(RELAY_SERVICE.SendStreamingRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(body));
+      call.on('data', (b: Buffer) => out.push(b));
+      call.on('error', reject);
+      call.on('end', () => resolve(out));
+    });
+  return { r, backend, unary, streaming, header: await r.header() };
+}
+
+async function messages(body: Uint8Array): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const f of grpcFrames((async function* () { yield Buffer.from(body); })(), 1 << 20)) out.push(f.subarray(5));
+  return out;
+}
+
+t.test('a unary gRPC relay (gzip on the outer call): signed, trailers folded in, mined, metered', async (t) => {
+  const { r, backend, unary, header } = await setup(t);
+  const check = checkRelayResponse(await unary(gatewayRelay(header, echo('hello'))), r.supplierPublicKey);
+  t.ok(check.ok, check.ok ? 'verifies' : check.why);
+  const http = POKTHTTPResponseCodec.decode(check.response!.payload);
+  t.equal(http.status_code, 200);
+  t.same(http.header.get('grpc-status')?.values, ['0'], 'trailer grpc-status folded into the headers');
+  t.same(http.header.get('content-type')?.values, ['application/grpc+proto'], "the backend's own headers");
+  const [reply] = await messages(http.body_bz);
+  t.same(demo.decodeEcho(reply!), { message: 'hello', supplier: ADDR.supplier1 }, 'the backend saw Pocket-Supplier');
+  t.same(backend.calls, ['Echo']);
+  const mined = await r.stream();
+  t.equal(mined.length, 1);
+  t.equal(Buffer.from(RelayCodec.decode(mined[0]!.relay).req!.payload).length > 0, true);
+  t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), '42');
+});
+
+t.test('a server-streaming call: one signed response per message, then the trailers; mined once', async (t) => {
+  const { r, streaming, header } = await setup(t);
+  const payload = { method: 'POST', url: demo.countPath, headers: { 'content-type': 'application/grpc' }, body: grpcFrame(demo.encodeCount({ to: 3, interval_ms: 30 })) };
+  const responses = await streaming(gatewayRelay(header, payload));
+  t.equal(responses.length, 4, '3 messages + the status');
+  const https = responses.map((b) => {
+    const check = checkRelayResponse(b, r.supplierPublicKey);
+    t.ok(check.ok, check.ok ? 'each verifies' : check.why);
+    return POKTHTTPResponseCodec.decode(check.response!.payload);
+  });
+  const counts = await Promise.all(https.slice(0, 3).map(async (h) => demo.decodeCount((await messages(h.body_bz))[0]!).n));
+  t.same(counts, [1, 2, 3]);
+  t.same(https[3]!.header.get('grpc-status')?.values, ['0']);
+  t.equal(https[3]!.body_bz.length, 0);
+  const mined = await r.stream();
+  t.equal(mined.length, 1, 'the whole stream is one relay');
+  t.equal(RelayCodec.decode(mined[0]!.relay).res!.payload.length, 0, 'dehydrated: the response is in the hash, not the entry');
+});
+
+t.test('backend errors: INTERNAL is signed but not mined (refunded); INVALID_ARGUMENT is a billable answer', async (t) => {
+  const { r, unary, header } = await setup(t);
+  const crash = checkRelayResponse(await unary(gatewayRelay(header, echo('crash'))), r.supplierPublicKey);
+  t.ok(crash.ok);
+  t.same(POKTHTTPResponseCodec.decode(crash.response!.payload).header.get('grpc-status')?.values, ['13']);
+  t.equal((await r.stream()).length, 0, 'INTERNAL is not mined');
+  t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), '0', 'and refunded');
+  const fail = checkRelayResponse(await unary(gatewayRelay(header, echo('fail'))), r.supplierPublicKey);
+  const http = POKTHTTPResponseCodec.decode(fail.response!.payload);
+  t.same([http.header.get('grpc-status')?.values, http.header.get('grpc-message')?.values], [['3'], ['you%20asked%20for%20it']], 'trailers as on the wire (grpc-message percent-encoded)');
+  t.equal((await r.stream()).length, 1, 'INVALID_ARGUMENT is mined');
+});
+
+t.test('rejections carry gRPC status codes and never reach the backend', async (t) => {
+  const { backend, unary, header, r } = await setup(t);
+  const code = (body: Uint8Array) => unary(body).then(() => 'OK', (err: grpc.ServiceError) => grpc.status[err.code]);
+  const outsider = [KEYS.app1, KEYS.app2].map((k) => publicKeyFromPrivateKey(key(k)));
+  const relay = (h: SessionHeader, o: { signer?: string; ring?: Uint8Array[]; supplier?: string } = {}) =>
+    encodeRelayRequest(
+      buildRelayRequest({
+        header: h,
+        supplierAddress: o.supplier ?? ADDR.supplier1,
+        payload: encodeHttpPayload(echo('x')),
+        signerKey: key(o.signer ?? KEYS.gateway1),
+        ring: o.ring ?? [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k))),
+      }),
+    );
+  t.equal(await code(Buffer.from('not protobuf at all')), 'INVALID_ARGUMENT');
+  t.equal(await code(relay(header, { signer: KEYS.app2, ring: outsider })), 'PERMISSION_DENIED', 'signer outside the ring');
+  t.equal(await code(relay({ ...header, service_id: 'nope' })), 'NOT_FOUND', 'unknown service');
+  t.equal(await code(relay(header, { supplier: ADDR.supplier2 })), 'FAILED_PRECONDITION', 'supplier key not loaded');
+  const restHeader = await r.header('rest', ADDR.app2);
+  t.equal(await code(relay(restHeader, { signer: KEYS.app2, ring: [PLACEHOLDER_RING_PUBLIC_KEY, publicKeyFromPrivateKey(key(KEYS.app2))] })), 'UNAVAILABLE', 'no grpc backend');
+  t.same(backend.calls, [], 'nothing reached the backend');
+});
