@@ -1,16 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { ChainQueryClient } from '../core/chain/query-client.js';
-import { publicKeyFromPrivateKey } from '../core/crypto/address.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { RelayResponseCodec } from '../core/protocol/messages.js';
-import { freePort, LocalRedisServer } from '../core/redis/local-server.js';
+import { freePort } from '../core/redis/local-server.js';
 import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
-import { parseGenesis, startLocalnet } from '../localnet/index.js';
+import { cpuMs, key, KEYS, pct, RING, rssMb, runBench, startBenchChain, startBenchRelayer, stopChild, SUPPLIER1, SUPPLIER_PUB, waitFor } from './harness.js';
 import { table } from './table.js';
 
 /**
@@ -24,17 +20,7 @@ const RATES = (process.env.RATES ?? '500,1000,1500,2000,3000').split(',').map(Nu
 const STEP_MS = Number(process.env.STEP_MS ?? 4000);
 const PRESIGNED = Number(process.env.PRESIGNED ?? 4000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 64);
-const CLK_TCK = 100;
 const WORKERS = Number(process.env.WORKERS ?? 1);
-
-const KEYS = {
-  app1: '2d00ef074d9b51e46886dc9a1df11e7b986611d0f336bdcf1f0adce3e037ec0a',
-  gateway1: 'cf09805c952fa999e9a63a9f434147b0a5abfd10f268879694c6b5a70e1ae177',
-  supplier1: 'f09f3ab6251bdc1e0fc31f804f198df6e6df6152d41518ba73abcbe3987e2515',
-};
-const key = (hex: string) => Uint8Array.from(Buffer.from(hex, 'hex'));
-const APP1 = 'pokt1mrqt5f7qh8uxs27cjm9t7v9e74a9vvdnq5jva4';
-const SUPPLIER1 = 'pokt1tt7l5gu99zdpc7qnaty77xspta94dprls4xwz7';
 
 interface Step {
   target: string;
@@ -49,26 +35,6 @@ interface Step {
   /** Inside the relayer (its duration histogram; bucket upper bounds), relayer steps only. */
   innerP50?: number;
   innerP99?: number;
-}
-
-/** The process and its children (cluster workers). */
-function tree(pid: number): number[] {
-  const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  return [pid, ...kids.flatMap(tree)];
-}
-
-function cpuTicks(pid: number): number {
-  return tree(pid).reduce((sum, p) => {
-    const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return sum + Number(fields[11]) + Number(fields[12]);
-  }, 0);
-}
-
-function rssMb(pid: number): number {
-  return tree(pid).reduce((sum, p) => {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-    return sum + (m ? Number(m[1]) / 1024 : 0);
-  }, 0);
 }
 
 /** Cumulative bucket counts of relayminer_relay_duration_seconds, summed over label sets. */
@@ -88,17 +54,6 @@ function bucketPercentile(before: Map<number, number>, after: Map<number, number
   const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
   for (const le of les) if ((after.get(le)! - (before.get(le) ?? 0)) >= (total * p) / 100) return le * 1000;
   return NaN;
-}
-
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]! : NaN);
-
-async function waitFor(what: string, fn: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** Sends `bodies` round robin; open loop at `rate`/s, or closed loop with CONCURRENCY when rate is 0. */
@@ -143,11 +98,7 @@ async function drive(pool: Pool, bodies: Uint8Array[], rate: number, ms: number,
 }
 
 async function main(): Promise<void> {
-  const redis = await LocalRedisServer.start();
-  const genesis = readFileSync(join(PACKAGE_ROOT, 'examples/localnet/genesis.yaml'), 'utf8').replace('block_interval_ms: 1000', 'block_interval_ms: 0');
-  const silent = (await import('pino')).pino({ level: 'silent' });
-  const net = await startLocalnet(parseGenesis(genesis), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: silent });
-  net.chain.advance(11); // one session [11, 20] for the whole run: blocks are manual
+  const chain = await startBenchChain();
   const answer = Buffer.from('{"jsonrpc":"2.0","id":1,"result":"0x1234"}');
   const backend = createServer((req, res) => {
     req.resume();
@@ -155,72 +106,42 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
   const backendUrl = `http://127.0.0.1:${(backend.address() as { port: number }).port}`;
-  const children: ChildProcess[] = [];
+  const stops: (() => Promise<void>)[] = [];
   const cleanup = async () => {
-    // SIGTERM: the relayer drains and exits (and writes a CPU profile when asked for one).
-    await Promise.all(children.map((c) => new Promise<void>((r) => (c.exitCode !== null ? r() : (c.once('exit', () => r()), c.kill('SIGTERM'))))));
+    await Promise.all(stops.map((s) => s()));
     backend.closeAllConnections();
     backend.close();
-    await net.stop();
-    await redis.stop();
+    await chain.stop();
   };
   try {
-    const q = new ChainQueryClient({ grpc_address: net.grpcAddress, tls: false, query_timeout_ms: 5000 });
-    const header = (await q.session(APP1, 'anvil', 12n)).header;
-    q.close();
-    const ring = [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
     const payload = encodeHttpPayload({ method: 'POST', url: '/', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' });
     const t0 = performance.now();
-    const bodies = Array.from({ length: PRESIGNED }, () => encodeRelayRequest(buildRelayRequest({ header, supplierAddress: SUPPLIER1, payload, signerKey: key(KEYS.gateway1), ring })));
+    const bodies = Array.from({ length: PRESIGNED }, () => encodeRelayRequest(buildRelayRequest({ header: chain.header, supplierAddress: SUPPLIER1, payload, signerKey: key(KEYS.gateway1), ring: RING })));
     process.stderr.write(`pre-signed ${PRESIGNED} distinct relays in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 
-    const dir = mkdtempSync(join(tmpdir(), 'relayminer-bench-'));
-    const [relayPort, healthPort, metricsPort, basePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    writeFileSync(
-      join(dir, 'relayer.yaml'),
-      `relayer:
-  listen_address: "127.0.0.1:${relayPort}"
-  health_address: "127.0.0.1:${healthPort}"
-  metrics_address: "127.0.0.1:${metricsPort}"
-  redis: { url: "${redis.url}", namespace: bench }
-  pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
-  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]
-${process.env.RELAYER_YAML ?? ""}
-services:
-  anvil:
-    backends:
-      jsonrpc: { url: "${backendUrl}" }
-plugins: [transport-jsonrpc]
-logging: { level: warn, format: json }
-`,
-    );
-    // RELAYER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the relayer under load.
-    const nodeArgs = (process.env.RELAYER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const relayer = spawn(process.execPath, [...nodeArgs, join(PACKAGE_ROOT, 'dist/cli/main.js'), 'relayer', '-c', join(dir, 'relayer.yaml'), '--workers', String(WORKERS)], {
-      stdio: ['ignore', openSync(join(dir, 'relayer.log'), 'w'), 'inherit'],
-    });
-    process.stderr.write(`relayer log: ${join(dir, 'relayer.log')}\n`);
+    const basePort = await freePort();
+    const relayer = await startBenchRelayer(chain, { services: `  anvil:\n    backends:\n      jsonrpc: { url: "${backendUrl}" }`, plugins: '  - transport-jsonrpc', workers: WORKERS });
+    stops.push(relayer.stop);
+    const { relayPort, metricsPort } = relayer;
     const baseline = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/bench/baseline-proxy.js'), String(basePort), backendUrl], { stdio: ['ignore', 'ignore', 'inherit'] });
-    children.push(relayer, baseline);
-    await waitFor('relayer /ready', async () => (await fetch(`http://127.0.0.1:${healthPort}/ready`)).status === 200);
+    stops.push(() => stopChild(baseline));
     await waitFor('baseline', async () => (await fetch(`http://127.0.0.1:${basePort}/`, { method: 'POST', body: '{}' })).status === 200);
 
-    const supplierPub = publicKeyFromPrivateKey(key(KEYS.supplier1));
     // Every answer is decoded; one in 50 also has its supplier signature verified (the client's CPU is shared).
-    const relayCheck = (b: Uint8Array, i: number) => (i % 50 === 0 ? checkRelayResponse(b, supplierPub).ok : !RelayResponseCodec.decode(b).relay_miner_error);
+    const relayCheck = (b: Uint8Array, i: number) => (i % 50 === 0 ? checkRelayResponse(b, SUPPLIER_PUB).ok : !RelayResponseCodec.decode(b).relay_miner_error);
     const steps: Step[] = [];
     for (const [name, port, proc, check] of [
       ['baseline proxy', basePort, baseline, () => true],
-      [WORKERS > 1 ? `relayer ×${WORKERS}` : 'relayer', relayPort, relayer, relayCheck],
+      [WORKERS > 1 ? `relayer ×${WORKERS}` : 'relayer', relayPort, relayer.child, relayCheck],
     ] as const) {
       const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY });
       await drive(pool, bodies, 300, 1000, check); // warm-up: JIT, caches, connections
       const metricsUrl = port === relayPort ? `http://127.0.0.1:${metricsPort}/metrics` : undefined;
       for (const rate of [...RATES, 0]) {
-        const cpu0 = cpuTicks(proc.pid!);
+        const cpu0 = cpuMs(proc.pid!);
         const h0 = metricsUrl ? await durationBuckets(metricsUrl) : undefined;
         const r = await drive(pool, bodies, rate, STEP_MS, check);
-        const cpuMs = ((cpuTicks(proc.pid!) - cpu0) * 1000) / CLK_TCK;
+        const cpu = cpuMs(proc.pid!) - cpu0;
         const h1 = metricsUrl ? await durationBuckets(metricsUrl) : undefined;
         steps.push({
           target: name,
@@ -229,7 +150,7 @@ logging: { level: warn, format: json }
           p50: pct(r.latencies, 50),
           p95: pct(r.latencies, 95),
           p99: pct(r.latencies, 99),
-          cpuMsPerRelay: cpuMs / Math.max(1, r.completed),
+          cpuMsPerRelay: cpu / Math.max(1, r.completed),
           rssMb: rssMb(proc.pid!),
           errors: r.errors,
           innerP50: h0 && h1 ? bucketPercentile(h0, h1, 50) : undefined,
@@ -241,7 +162,7 @@ logging: { level: warn, format: json }
     }
     const mined = await (async () => {
       const { Redis } = await import('ioredis');
-      const c = new Redis(redis.url);
+      const c = new Redis(chain.redis.url);
       const n = await c.xlen(`bench:relays:{${SUPPLIER1}}`).catch(() => -1);
       c.disconnect();
       return n;
@@ -281,10 +202,4 @@ logging: { level: warn, format: json }
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -1,0 +1,145 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { ChainQueryClient } from '../core/chain/query-client.js';
+import { publicKeyFromPrivateKey } from '../core/crypto/address.js';
+import { PACKAGE_ROOT } from '../core/package-root.js';
+import type { SessionHeader } from '../core/protocol/messages.js';
+import { freePort, LocalRedisServer } from '../core/redis/local-server.js';
+import { parseGenesis, startLocalnet, type RunningLocalnet } from '../localnet/index.js';
+
+/** What every relayer benchmark needs: Redis, a chain held in one session, keys, and the relayer process. */
+
+export const KEYS = {
+  app1: '2d00ef074d9b51e46886dc9a1df11e7b986611d0f336bdcf1f0adce3e037ec0a',
+  gateway1: 'cf09805c952fa999e9a63a9f434147b0a5abfd10f268879694c6b5a70e1ae177',
+  supplier1: 'f09f3ab6251bdc1e0fc31f804f198df6e6df6152d41518ba73abcbe3987e2515',
+};
+export const key = (hex: string) => Uint8Array.from(Buffer.from(hex, 'hex'));
+export const APP1 = 'pokt1mrqt5f7qh8uxs27cjm9t7v9e74a9vvdnq5jva4';
+export const SUPPLIER1 = 'pokt1tt7l5gu99zdpc7qnaty77xspta94dprls4xwz7';
+export const RING = [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
+export const SUPPLIER_PUB = publicKeyFromPrivateKey(key(KEYS.supplier1));
+const CLK_TCK = 100;
+
+export interface BenchChain {
+  redis: LocalRedisServer;
+  net: RunningLocalnet;
+  /** app1's session on anvil, [11, 20]; blocks are manual so it lasts the whole run. */
+  header: SessionHeader;
+  stop(): Promise<void>;
+}
+
+export async function startBenchChain(): Promise<BenchChain> {
+  const redis = await LocalRedisServer.start();
+  const genesis = readFileSync(join(PACKAGE_ROOT, 'examples/localnet/genesis.yaml'), 'utf8').replace('block_interval_ms: 1000', 'block_interval_ms: 0');
+  const net = await startLocalnet(parseGenesis(genesis), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: pino({ level: 'silent' }) });
+  net.chain.advance(11);
+  const q = new ChainQueryClient({ grpc_address: net.grpcAddress, tls: false, query_timeout_ms: 5000 });
+  const header = (await q.session(APP1, 'anvil', 12n)).header;
+  q.close();
+  return {
+    redis,
+    net,
+    header,
+    async stop() {
+      await net.stop();
+      await redis.stop();
+    },
+  };
+}
+
+export interface BenchRelayer {
+  child: ChildProcess;
+  relayPort: number;
+  healthPort: number;
+  metricsPort: number;
+  log: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * One relayer process (dist/cli/main.js) for the chain, with `services` and `plugins` YAML.
+ * RELAYER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") and RELAYER_YAML (extra relayer keys) apply.
+ */
+export async function startBenchRelayer(chain: BenchChain, o: { services: string; plugins: string; workers?: number }): Promise<BenchRelayer> {
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-bench-'));
+  const [relayPort, healthPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  writeFileSync(
+    join(dir, 'relayer.yaml'),
+    `relayer:
+  listen_address: "127.0.0.1:${relayPort}"
+  health_address: "127.0.0.1:${healthPort}"
+  metrics_address: "127.0.0.1:${metricsPort}"
+  redis: { url: "${chain.redis.url}", namespace: bench }
+  pocket_node: { rpc_url: "http://${chain.net.rpcAddress}", grpc_address: "${chain.net.grpcAddress}" }
+  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]
+${process.env.RELAYER_YAML ?? ''}
+services:
+${o.services}
+plugins:
+${o.plugins}
+logging: { level: warn, format: json }
+`,
+  );
+  const nodeArgs = (process.env.RELAYER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const log = join(dir, 'relayer.log');
+  const child = spawn(process.execPath, [...nodeArgs, join(PACKAGE_ROOT, 'dist/cli/main.js'), 'relayer', '-c', join(dir, 'relayer.yaml'), '--workers', String(o.workers ?? 1)], {
+    stdio: ['ignore', openSync(log, 'w'), 'inherit'],
+  });
+  process.stderr.write(`relayer log: ${log}\n`);
+  await waitFor('relayer /ready', async () => (await fetch(`http://127.0.0.1:${healthPort}/ready`)).status === 200);
+  return { child, relayPort, healthPort, metricsPort, log, stop: () => stopChild(child) };
+}
+
+/** SIGTERM and wait: the relayer drains and exits (and writes a CPU profile when asked for one). */
+export function stopChild(c: ChildProcess): Promise<void> {
+  return new Promise<void>((r) => (c.exitCode !== null ? r() : (c.once('exit', () => r()), c.kill('SIGTERM'))));
+}
+
+/** The process and its children (cluster workers). */
+function tree(pid: number): number[] {
+  const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return [pid, ...kids.flatMap(tree)];
+}
+
+/** CPU time (user + system, all threads) of a process tree, in ms. */
+export function cpuMs(pid: number): number {
+  const ticks = tree(pid).reduce((sum, p) => {
+    const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return sum + Number(fields[11]) + Number(fields[12]);
+  }, 0);
+  return (ticks * 1000) / CLK_TCK;
+}
+
+export function rssMb(pid: number): number {
+  return tree(pid).reduce((sum, p) => {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+    return sum + (m ? Number(m[1]) / 1024 : 0);
+  }, 0);
+}
+
+/** p-th percentile of an ascending array. */
+export const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]! : NaN);
+
+export async function waitFor(what: string, fn: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fn().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Runs a bench's main and exits with its outcome. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
