@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from '../core/package-root.js';
 import { VERSION } from '../core/version.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { runClustered, runRoles } from './run-role.js';
-import { runRelayClient } from './relay-client.js';
+import { runRelayClient, type ClientTransport } from './relay-client.js';
 import { runLocalnet } from './run-localnet.js';
 import { createLogger } from '../core/observability/logger.js';
 import { loadGenesisFile, startDemoBackend, startLocalnet } from '../localnet/index.js';
@@ -70,6 +70,16 @@ async function startDev(): Promise<void> {
     cleanups.push(() => backend.close());
     process.env.DEVNET_BACKEND_URL = backend.url;
     process.stderr.write(`devnet: demo JSON-RPC backend on ${backend.url} (service "anvil")\n`);
+    // Loaded only here: the demo backends are not part of a production start.
+    const { startWebSocketBackend } = await import('../examples/backends/websocket-jsonrpc.js');
+    const { startGrpcBackend } = await import('../examples/backends/grpc-demo.js');
+    const ws = await startWebSocketBackend({ port: Number(process.env.DEVNET_WS_BACKEND_PORT ?? 8546), intervalMs: 1000 });
+    cleanups.push(() => ws.close());
+    process.env.DEVNET_WS_BACKEND_URL = ws.url;
+    const grpcBackend = await startGrpcBackend({ port: Number(process.env.DEVNET_GRPC_BACKEND_PORT ?? 9091) });
+    cleanups.push(() => grpcBackend.close());
+    process.env.DEVNET_GRPC_BACKEND_URL = grpcBackend.url;
+    process.stderr.write(`devnet: demo WebSocket backend on ${ws.url}, demo gRPC backend (demo.v1.Demo) on ${grpcBackend.address}\n`);
     await runRoles(join(PACKAGE_ROOT, 'examples', 'config.devnet.yaml'), ['relayer', 'miner'], cleanup);
   } catch (err) {
     await cleanup();
@@ -150,8 +160,8 @@ const positiveInt = (name: string, min = 1) => (v: string) => {
 program
   .command('relay')
   .description('send signed relays (session and ring from the chain) and verify every supplier signature')
-  .argument('<transport>', 'jsonrpc | rest | cometbft')
-  .option('--relayer <url>', 'the relayer', 'http://127.0.0.1:8080/')
+  .argument('<transport>', 'jsonrpc | rest | cometbft | websocket | grpc')
+  .option('--relayer <url>', 'the relayer (grpc: host:port of its gRPC listener, default 127.0.0.1:8082)')
   .option('--node-grpc <host:port>', 'Cosmos gRPC of a node', '127.0.0.1:9190')
   .option('--node-rpc <url>', 'CometBFT RPC of the same node', 'http://127.0.0.1:26657')
   .option('--key <hex>', 'application or gateway private key (default: $RELAY_KEY)')
@@ -160,20 +170,21 @@ program
   .requiredOption('--supplier <address>', 'supplier operator address')
   .option('--method <method>', 'HTTP method inside the relay', 'POST')
   .option('--path <path>', 'path and query inside the relay', '/')
-  .option('--data <body>', 'body inside the relay', '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}')
-  .option('--count <n>', 'relays to send', positiveInt('count'), 1)
-  .option('--concurrency <n>', 'relays in flight', positiveInt('concurrency'), 1)
+  .option('--data <body>', 'body inside the relay; websocket: the frame sent once; grpc: the request message as hex', '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}')
+  .option('--count <n>', 'relays to send (websocket: signed messages to receive per connection)', positiveInt('count'), 1)
+  .option('--concurrency <n>', 'relays in flight (websocket: connections)', positiveInt('concurrency'), 1)
+  .option('--stream', 'grpc: call SendStreamingRelay (server-streaming backend methods)')
   .option('--rps <n>', 'rate limit (0: none)', positiveInt('rps', 0), 0)
   .action(async (transport: string, o: Record<string, string | number | undefined>) => {
-    if (!['jsonrpc', 'rest', 'cometbft'].includes(transport)) {
-      if (transport === 'websocket' || transport === 'grpc') notAvailable('relay', `the ${transport} transport is not built yet`);
-      program.error(`relay: unknown transport "${transport}" (jsonrpc, rest, cometbft)`, { exitCode: 1 });
+    if (!['jsonrpc', 'rest', 'cometbft', 'websocket', 'grpc'].includes(transport)) {
+      program.error(`relay: unknown transport "${transport}" (jsonrpc, rest, cometbft, websocket, grpc)`, { exitCode: 1 });
     }
     const key = (o.key as string | undefined) ?? process.env.RELAY_KEY ?? '';
     if (!key) program.error('relay: --key or $RELAY_KEY is required', { exitCode: 1 });
     const report = await runRelayClient({
-      transport: transport as 'jsonrpc',
-      relayer: o.relayer as string,
+      transport: transport as ClientTransport,
+      relayer: (o.relayer as string | undefined) ?? (transport === 'grpc' ? '127.0.0.1:8082' : 'http://127.0.0.1:8080/'),
+      stream: Boolean(o.stream),
       grpcAddress: o.nodeGrpc as string,
       rpcUrl: o.nodeRpc as string,
       key,

@@ -1,4 +1,6 @@
+import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
+import { WebSocket } from 'ws';
 import { Pool } from 'undici';
 import { ChainQueryClient } from '../core/chain/query-client.js';
 import { CometClient } from '../core/chain/comet-client.js';
@@ -8,11 +10,15 @@ import { KeyBuilder } from '../core/redis/key-builder.js';
 import { RelayChainState } from '../core/relay/chain-state.js';
 import { RPC_TYPE_CODES } from '../core/relay/events.js';
 import type { HttpRpcType } from '../core/relay/http-relay.js';
-import { POKTHTTPResponseCodec } from '../core/protocol/messages.js';
-import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
+import { POKTHTTPResponseCodec, type SessionHeader } from '../core/protocol/messages.js';
+import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest, websocketHandshakeHeaders } from '../core/relay/relay-client.js';
+import { grpcFrame, RELAY_SERVICE_PATHS } from '../core/protocol/grpc-wire.js';
+
+export type ClientTransport = HttpRpcType | 'websocket' | 'grpc';
 
 export interface RelayClientOptions {
-  transport: HttpRpcType;
+  transport: ClientTransport;
+  /** HTTP(S) URL of the relay listener; for grpc, host:port of the relayer's gRPC listener. */
   relayer: string;
   grpcAddress: string;
   rpcUrl: string;
@@ -23,11 +29,16 @@ export interface RelayClientOptions {
   supplier: string;
   method: string;
   path: string;
+  /** HTTP body; the WebSocket frame; for grpc, the request message as hex. */
   data: string;
+  /** Relays to send; for websocket, signed messages to receive per connection. */
   count: number;
+  /** Relays in flight; for websocket, connections. */
   concurrency: number;
   /** 0: as fast as the concurrency allows. */
   rps: number;
+  /** grpc: call SendStreamingRelay (a server-streaming backend method). */
+  stream?: boolean;
   out: (line: string) => void;
 }
 
@@ -39,6 +50,46 @@ export interface RelayClientReport {
   p50: number;
   p95: number;
   p99: number;
+}
+
+/** Latency percentiles and the summary line every transport prints. */
+function report(o: RelayClientOptions, sent: number, latencies: number[], failed: { index: number; why: string }[], elapsedMs: number, unit = 'relays'): RelayClientReport {
+  latencies.sort((a, b) => a - b);
+  const p = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * q) / 100))] ?? NaN;
+  const r: RelayClientReport = { sent, ok: sent - failed.length, failed, relaysPerSecond: (sent / elapsedMs) * 1000, p50: p(50), p95: p(95), p99: p(99) };
+  for (const f of failed.slice(0, 50)) o.out(`${unit.replace(/s$/, '')} ${f.index}: ${f.why}`);
+  if (failed.length > 50) o.out(`… and ${failed.length - 50} more failures`);
+  o.out(
+    `${r.ok}/${r.sent} ok, signatures verified; ${r.relaysPerSecond.toFixed(0)} ${unit}/s; ` +
+      `p50 ${r.p50.toFixed(2)} ms, p95 ${r.p95.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`,
+  );
+  return r;
+}
+
+/** Runs `send(i)` for i in [0, count) with `concurrency` in flight and an optional rate. */
+async function drive(o: RelayClientOptions, send: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const began = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(o.concurrency, o.count) }, async () => {
+      while (next < o.count) {
+        const i = next++;
+        if (o.rps > 0) {
+          const wait = began + (i * 1000) / o.rps - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
+        await send(i);
+      }
+    }),
+  );
+  return performance.now() - began;
+}
+
+interface Prepared {
+  header: SessionHeader;
+  supplierPub: Uint8Array;
+  sign: (payload: Uint8Array) => Uint8Array;
+  handshake: () => Record<string, string>;
 }
 
 /**
@@ -57,68 +108,146 @@ export async function runRelayClient(o: RelayClientOptions): Promise<RelayClient
     const ring = await chain.ringPublicKeys(app, session.header.session_end_block_height);
     const supplierPub = await query.accountPublicKey(o.supplier);
     if (!supplierPub) throw new Error(`supplier ${o.supplier} has no public key on chain: its signatures cannot be checked`);
-    const payload = encodeHttpPayload({ method: o.method, url: o.path, headers: { 'content-type': 'application/json' }, body: o.data });
-    const bodies = Array.from({ length: o.count }, () =>
-      encodeRelayRequest(buildRelayRequest({ header: session.header, supplierAddress: o.supplier, payload, signerKey, ring })),
-    );
-    o.out(`session ${session.sessionId} [${session.header.session_start_block_height}, ${session.header.session_end_block_height}]; ${o.count} relay(s) signed`);
-
-    const url = new URL(o.relayer);
-    const pool = new Pool(url.origin, { connections: o.concurrency });
-    const latencies: number[] = [];
-    const failed: { index: number; why: string }[] = [];
-    let next = 0;
-    const began = performance.now();
-    const send = async (i: number) => {
-      if (o.rps > 0) {
-        const due = began + (i * 1000) / o.rps;
-        const wait = due - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-      const started = performance.now();
-      try {
-        const res = await pool.request({
-          method: 'POST',
-          path: url.pathname + url.search,
-          headers: { 'content-type': 'application/json', 'rpc-type': String(RPC_TYPE_CODES[o.transport]) },
-          body: Buffer.from(bodies[i]!),
-        });
-        const body = new Uint8Array(await res.body.arrayBuffer());
-        latencies.push(performance.now() - started);
-        if (res.statusCode !== 200) return failed.push({ index: i, why: `HTTP ${res.statusCode}: ${Buffer.from(body).toString().slice(0, 200)}` });
-        const check = checkRelayResponse(body, supplierPub);
-        if (!check.ok) return failed.push({ index: i, why: check.why });
-        if (o.count === 1) o.out(Buffer.from(POKTHTTPResponseCodec.decode(check.response.payload).body_bz).toString());
-      } catch (err) {
-        failed.push({ index: i, why: (err as Error).message });
-      }
-      return undefined;
+    o.out(`session ${session.sessionId} [${session.header.session_start_block_height}, ${session.header.session_end_block_height}]`);
+    const p: Prepared = {
+      header: session.header,
+      supplierPub,
+      sign: (payload) => encodeRelayRequest(buildRelayRequest({ header: session.header, supplierAddress: o.supplier, payload, signerKey, ring })),
+      handshake: () => websocketHandshakeHeaders({ header: session.header, supplierAddress: o.supplier, signerKey, ring }),
     };
-    await Promise.all(
-      Array.from({ length: Math.min(o.concurrency, o.count) }, async () => {
-        while (next < o.count) await send(next++);
-      }),
-    );
-    const elapsed = performance.now() - began;
-    await pool.close();
-    latencies.sort((a, b) => a - b);
-    const p = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * q) / 100))] ?? NaN;
-    const report: RelayClientReport = {
-      sent: o.count,
-      ok: o.count - failed.length,
-      failed,
-      relaysPerSecond: (o.count / elapsed) * 1000,
-      p50: p(50),
-      p95: p(95),
-      p99: p(99),
-    };
-    for (const f of failed) o.out(`relay ${f.index}: ${f.why}`);
-    o.out(
-      `${report.ok}/${report.sent} ok, signatures verified; ${report.relaysPerSecond.toFixed(0)} relays/s; ` +
-        `p50 ${report.p50.toFixed(2)} ms, p95 ${report.p95.toFixed(2)} ms, p99 ${report.p99.toFixed(2)} ms`,
-    );
-    return report;
+    if (o.transport === 'websocket') return await runWebSocket(o, p);
+    if (o.transport === 'grpc') return await runGrpc(o, p);
+    return await runHttp(o, p);
   } finally {
     query.close();
   }
+}
+
+async function runHttp(o: RelayClientOptions, p: Prepared): Promise<RelayClientReport> {
+  const payload = encodeHttpPayload({ method: o.method, url: o.path, headers: { 'content-type': 'application/json' }, body: o.data });
+  const bodies = Array.from({ length: o.count }, () => p.sign(payload));
+  o.out(`${o.count} relay(s) signed`);
+  const url = new URL(o.relayer);
+  const pool = new Pool(url.origin, { connections: o.concurrency });
+  const latencies: number[] = [];
+  const failed: { index: number; why: string }[] = [];
+  const elapsed = await drive(o, async (i) => {
+    const started = performance.now();
+    try {
+      const res = await pool.request({
+        method: 'POST',
+        path: url.pathname + url.search,
+        headers: { 'content-type': 'application/json', 'rpc-type': String(RPC_TYPE_CODES[o.transport]) },
+        body: Buffer.from(bodies[i]!),
+      });
+      const body = new Uint8Array(await res.body.arrayBuffer());
+      latencies.push(performance.now() - started);
+      if (res.statusCode !== 200) return void failed.push({ index: i, why: `HTTP ${res.statusCode}: ${Buffer.from(body).toString().slice(0, 200)}` });
+      const check = checkRelayResponse(body, p.supplierPub);
+      if (!check.ok) return void failed.push({ index: i, why: check.why });
+      if (o.count === 1) o.out(Buffer.from(POKTHTTPResponseCodec.decode(check.response.payload).body_bz).toString());
+    } catch (err) {
+      failed.push({ index: i, why: (err as Error).message });
+    }
+  });
+  await pool.close();
+  return report(o, o.count, latencies, failed, elapsed);
+}
+
+/** gRPC: the payload wraps `POST <path>` with the hex message as one gRPC frame; each answer must verify and carry grpc-status 0. */
+async function runGrpc(o: RelayClientOptions, p: Prepared): Promise<RelayClientReport> {
+  if (!/^([0-9a-fA-F]{2})*$/.test(o.data)) throw new Error('relay grpc: --data must be the request message as hex (e.g. 0a0568656c6c6f)');
+  const payload = encodeHttpPayload({ method: 'POST', url: o.path, headers: { 'content-type': 'application/grpc', te: 'trailers' }, body: grpcFrame(Buffer.from(o.data, 'hex')) });
+  const bodies = Array.from({ length: o.count }, () => Buffer.from(p.sign(payload)));
+  o.out(`${o.count} relay(s) signed`);
+  const client = new grpc.Client(o.relayer.replace(/^[a-z]+:\/\//, '').replace(/\/$/, ''), grpc.credentials.createInsecure());
+  const id = (b: Buffer) => b;
+  const latencies: number[] = [];
+  const failed: { index: number; why: string }[] = [];
+  const verify = (b: Buffer): { ok: true; http: ReturnType<typeof POKTHTTPResponseCodec.decode> } | { ok: false; why: string } => {
+    const check = checkRelayResponse(b, p.supplierPub);
+    if (!check.ok) return { ok: false, why: check.why };
+    return { ok: true, http: POKTHTTPResponseCodec.decode(check.response.payload) };
+  };
+  const grpcStatusOf = (h: ReturnType<typeof POKTHTTPResponseCodec.decode>) => h.header.get('grpc-status')?.values[0];
+  const elapsed = await drive(o, async (i) => {
+    const started = performance.now();
+    try {
+      const answers = o.stream
+        ? await new Promise<Buffer[]>((resolve, reject) => {
+            const out: Buffer[] = [];
+            const call = client.makeServerStreamRequest(RELAY_SERVICE_PATHS.SendStreamingRelay, id, id, bodies[i]!);
+            call.on('data', (b: Buffer) => out.push(b));
+            call.on('error', reject);
+            call.on('end', () => resolve(out));
+          })
+        : [await new Promise<Buffer>((resolve, reject) => client.makeUnaryRequest(RELAY_SERVICE_PATHS.SendRelay, id, id, bodies[i]!, (err, res) => (err ? reject(err) : resolve(res!))))];
+      latencies.push(performance.now() - started);
+      const checked = answers.map(verify);
+      const bad = checked.find((c) => !c.ok);
+      if (bad && !bad.ok) return void failed.push({ index: i, why: bad.why });
+      const last = checked.at(-1);
+      if (!last || !last.ok) return void failed.push({ index: i, why: 'no answer' });
+      if (last.http.status_code !== 200 || grpcStatusOf(last.http) !== '0') {
+        return void failed.push({ index: i, why: `HTTP ${last.http.status_code}, grpc-status ${grpcStatusOf(last.http)} ${last.http.header.get('grpc-message')?.values[0] ?? ''}` });
+      }
+      if (o.count === 1) for (const c of checked) if (c.ok && c.http.body_bz.length) o.out(Buffer.from(c.http.body_bz).toString('hex'));
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      failed.push({ index: i, why: e.code !== undefined ? `${grpc.status[e.code]}: ${e.details}` : e.message });
+    }
+  });
+  client.close();
+  return report(o, o.count, latencies, failed, elapsed);
+}
+
+/**
+ * WebSocket: `concurrency` connections, each with PATH's signed handshake, sends `data` once (e.g.
+ * eth_subscribe) and waits for `count` signed messages, verifying each. Latency: request → each message.
+ */
+async function runWebSocket(o: RelayClientOptions, p: Prepared): Promise<RelayClientReport> {
+  const url = o.relayer.replace(/^http/, 'ws');
+  const latencies: number[] = [];
+  const failed: { index: number; why: string }[] = [];
+  let received = 0;
+  const began = performance.now();
+  await Promise.all(
+    Array.from({ length: o.concurrency }, (_, conn) =>
+      new Promise<void>((resolve) => {
+        const ws = new WebSocket(url, { headers: p.handshake(), skipUTF8Validation: true });
+        let got = 0;
+        let sentAt = 0;
+        const fail = (why: string) => {
+          failed.push({ index: conn * o.count + got, why });
+          got = o.count; // counted here; the close that follows adds nothing
+          ws.terminate();
+          resolve();
+        };
+        ws.on('unexpected-response', (_req, res) => fail(`connection ${conn}: HTTP ${res.statusCode}`));
+        ws.on('error', (err) => fail(`connection ${conn}: ${err.message}`));
+        ws.on('close', (code, reason) => {
+          if (got < o.count) {
+            for (let k = got; k < o.count; k++) failed.push({ index: conn * o.count + k, why: `connection ${conn} closed (${code} ${reason.toString()}) after ${got} message(s)` });
+          }
+          resolve();
+        });
+        ws.on('open', () => {
+          sentAt = performance.now();
+          ws.send(p.sign(Buffer.from(o.data)), { binary: false });
+        });
+        ws.on('message', (data: Buffer) => {
+          latencies.push(performance.now() - sentAt);
+          const check = checkRelayResponse(data, p.supplierPub);
+          if (!check.ok) failed.push({ index: conn * o.count + got, why: check.why });
+          else if (o.count === 1 && o.concurrency === 1) o.out(Buffer.from(check.response.payload).toString());
+          got++;
+          received++;
+          if (got >= o.count) ws.close(1000);
+        });
+      }),
+    ),
+  );
+  const elapsed = performance.now() - began;
+  o.out(`${received} message(s) on ${o.concurrency} connection(s)`);
+  return report(o, o.concurrency * o.count, latencies, failed, elapsed, 'messages');
 }

@@ -70,13 +70,15 @@ t.test('version, help, and commands that arrive later', async (t) => {
     t.match(r.stdout, `Usage: relayminer ${sub}`);
   }
   for (const [args, what] of [
-    [['relay', 'websocket', '--key', 'aa', '--service', 'x', '--supplier', 'y'], 'relayminer relay: not available in this version yet (the websocket transport is not built yet)'],
     [['redis', 'sessions'], 'relayminer redis: not available in this version yet'],
   ] as const) {
     const r = cli([...args]);
     t.equal(r.code, 2, args.join(' '));
     t.match(r.stderr, what);
   }
+  const pigeon = cli(['relay', 'carrier-pigeon', '--key', 'aa', '--service', 'x', '--supplier', 'y']);
+  t.equal(pigeon.code, 1);
+  t.match(pigeon.stderr, 'relay: unknown transport "carrier-pigeon" (jsonrpc, rest, cometbft, websocket, grpc)');
   const r = cli(['relayer']);
   t.equal(r.code, 1);
   t.match(r.stderr, "required option '-c, --config <file>' not specified");
@@ -134,6 +136,9 @@ t.test('start --dev (what npm start runs) brings up a private redis-server and b
     DEVNET_RPC_PORT: String(rpcPort),
     DEVNET_GRPC_PORT: String(grpcPort),
     DEVNET_BACKEND_PORT: '0',
+    DEVNET_WS_BACKEND_PORT: '0',
+    DEVNET_GRPC_BACKEND_PORT: '0',
+    DEVNET_RELAY_GRPC_PORT: '0',
   };
   const p = await startProcess(['start', '--dev'], env);
   const started = p.lines.find((l) => l.msg === 'relayminer started')!;
@@ -183,6 +188,21 @@ t.test('start --dev (what npm start runs) brings up a private redis-server and b
   const wrongSupplier = cli(['relay', 'jsonrpc', '--relayer', `http://${p.addresses.relay}/`, '--node-grpc', `127.0.0.1:${grpcPort}`, '--node-rpc', `http://127.0.0.1:${rpcPort}`, '--key', KEYS.gateway1, '--app', ADDR.app1, '--service', 'anvil', '--supplier', ADDR.supplier2]);
   t.equal(wrongSupplier.code, 1, 'a refused relay makes the client exit 1');
   t.match(wrongSupplier.stdout, /relay 0: relay miner error 9: supplier key not loaded by this relayer/);
+
+  const node = ['--node-grpc', `127.0.0.1:${grpcPort}`, '--node-rpc', `http://127.0.0.1:${rpcPort}`, '--key', KEYS.gateway1, '--app', ADDR.app1, '--service', 'anvil', '--supplier', ADDR.supplier1];
+  // WebSocket: a subscription on the demo backend (one event a second), every message's signature checked.
+  const ws = cli(['relay', 'websocket', '--relayer', `http://${p.addresses.relay}/`, ...node, '--data', '{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]}', '--count', '3']);
+  t.equal(ws.code, 0, ws.stdout + ws.stderr);
+  t.match(ws.stdout, /^3 message\(s\) on 1 connection\(s\)$/m);
+  t.match(ws.stdout, /^3\/3 ok, signatures verified; /m);
+  // gRPC: unary Echo ("hello") and the server-streaming Count (to 3) of demo.v1.Demo.
+  const unary = cli(['relay', 'grpc', '--relayer', p.addresses.grpc!, ...node, '--path', '/demo.v1.Demo/Echo', '--data', '0a0568656c6c6f']);
+  t.equal(unary.code, 0, unary.stdout + unary.stderr);
+  const echoReply = `00000000340a0568656c6c6f122b${Buffer.from(ADDR.supplier1).toString('hex')}`; // EchoReply{hello, supplier}
+  t.match(unary.stdout, new RegExp(`^${echoReply}$`, 'm'), 'the Echo reply frame: the message and the Pocket-Supplier the backend saw');
+  const streamed = cli(['relay', 'grpc', '--stream', '--relayer', p.addresses.grpc!, ...node, '--path', '/demo.v1.Demo/Count', '--data', '0803', '--count', '2']);
+  t.equal(streamed.code, 0, streamed.stdout + streamed.stderr);
+  t.match(streamed.stdout, /^2\/2 ok, signatures verified; /m);
   p.child.kill('SIGINT');
   t.equal(await p.exit, 0);
   const port = redisUrl.split(':').at(-1)!;

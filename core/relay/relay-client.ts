@@ -25,6 +25,28 @@ export function buildRelayRequest(o: { header: SessionHeader; supplierAddress: s
   return req;
 }
 
+/**
+ * The WebSocket handshake headers PATH sends (spec/wire.md §4.1), with `Pocket-Signature` = the ring
+ * signature over RelayRequest{meta{session_header, supplier}, payload: nil} (omit the key for an
+ * unsigned health probe).
+ */
+export function websocketHandshakeHeaders(o: { header: SessionHeader; supplierAddress: string; signerKey?: Uint8Array; ring?: readonly Uint8Array[] }): Record<string, string> {
+  const h: Record<string, string> = {
+    'Target-Service-Id': o.header.service_id,
+    'App-Address': o.header.application_address,
+    'Rpc-Type': '2',
+    'Pocket-Session-Id': o.header.session_id,
+    'Pocket-Session-Start-Height': String(o.header.session_start_block_height),
+    'Pocket-Session-End-Height': String(o.header.session_end_block_height),
+    'Pocket-Supplier-Address': o.supplierAddress,
+  };
+  if (o.signerKey && o.ring) {
+    const req = buildRelayRequest({ header: o.header, supplierAddress: o.supplierAddress, payload: new Uint8Array(0), signerKey: o.signerKey, ring: o.ring });
+    h['Pocket-Signature'] = Buffer.from(req.meta.signature).toString('base64');
+  }
+  return h;
+}
+
 export function encodeRelayRequest(req: RelayRequest): Uint8Array {
   return RelayRequestCodec.encode(req);
 }

@@ -7,7 +7,7 @@ import type { Forward, ForwardResult, RelayReply } from '../../core/relay/pipeli
 import { RelayRejection } from '../../core/relay/reasons.js';
 import type { DecodedRelay } from '../../core/relay/validator.js';
 import { VERSION } from '../../core/version.js';
-import { grpcFrames } from './grpc-frames.js';
+import { grpcFrames, RELAY_SERVICE_PATHS } from '../../core/protocol/grpc-wire.js';
 import { H2Backend, type H2Response } from './h2-backend.js';
 import { grpcStatusFor, SERVER_FAULT_STATUSES } from './status-codes.js';
 
@@ -30,8 +30,8 @@ interface Options {
 /** The RelayService methods; messages stay bytes so the pipeline decodes them canonically once. */
 const bytes = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
 export const RELAY_SERVICE = {
-  SendRelay: { path: '/pocket.service.RelayService/SendRelay', requestStream: false, responseStream: false, requestSerialize: bytes.serialize, requestDeserialize: bytes.deserialize, responseSerialize: bytes.serialize, responseDeserialize: bytes.deserialize },
-  SendStreamingRelay: { path: '/pocket.service.RelayService/SendStreamingRelay', requestStream: false, responseStream: true, requestSerialize: bytes.serialize, requestDeserialize: bytes.deserialize, responseSerialize: bytes.serialize, responseDeserialize: bytes.deserialize },
+  SendRelay: { path: RELAY_SERVICE_PATHS.SendRelay, requestStream: false, responseStream: false, requestSerialize: bytes.serialize, requestDeserialize: bytes.deserialize, responseSerialize: bytes.serialize, responseDeserialize: bytes.deserialize },
+  SendStreamingRelay: { path: RELAY_SERVICE_PATHS.SendStreamingRelay, requestStream: false, responseStream: true, requestSerialize: bytes.serialize, requestDeserialize: bytes.deserialize, responseSerialize: bytes.serialize, responseDeserialize: bytes.deserialize },
 } satisfies grpc.ServiceDefinition;
 
 const headerMap = (h: Record<string, string[]>) => new Map<string, HttpHeader>(Object.entries(h).map(([k, values]) => [k, { key: k, values }]));

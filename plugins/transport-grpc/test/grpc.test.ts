@@ -7,7 +7,7 @@ import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRe
 import { demo, startGrpcBackend } from '../../../examples/backends/grpc-demo.js';
 import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
 import { gatewayRelay, startRelayer } from '../../../test/helpers/relayer.js';
-import { grpcFrame, grpcFrames } from '../grpc-frames.js';
+import { grpcFrame, grpcFrames } from '../../../core/protocol/grpc-wire.js';
 import { RELAY_SERVICE } from '../index.js';
 
 const echo = (message: string) => ({

@@ -1,10 +1,8 @@
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
 import { publicKeyFromPrivateKey } from '../../../core/crypto/address.js';
-import { ringSign } from '../../../core/crypto/ring/index.js';
-import { POKTHTTPResponseCodec, RelayRequestCodec, type SessionHeader } from '../../../core/protocol/messages.js';
-import { relayRequestSignableHash } from '../../../core/protocol/relay.js';
-import { buildRelayRequest, checkRelayResponse, encodeRelayRequest } from '../../../core/relay/relay-client.js';
+import { POKTHTTPResponseCodec, type SessionHeader } from '../../../core/protocol/messages.js';
+import { buildRelayRequest, checkRelayResponse, encodeRelayRequest, websocketHandshakeHeaders } from '../../../core/relay/relay-client.js';
 import { startWebSocketBackend, type WebSocketBackend } from '../../../examples/backends/websocket-jsonrpc.js';
 import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
 import { startRelayer } from '../../../test/helpers/relayer.js';
@@ -17,24 +15,13 @@ function frame(header: SessionHeader, json: unknown, signer: string = KEYS.gatew
   return Buffer.from(encodeRelayRequest(buildRelayRequest({ header, supplierAddress: ADDR.supplier1, payload, signerKey: key(signer), ring })));
 }
 
-/** The handshake headers PATH sends, signed over RelayRequest{meta, payload: nil}. */
+/** The handshake headers PATH sends (core's helper), optionally unsigned or with a corrupted signature. */
 function pathHeaders(header: SessionHeader, o: { sign?: boolean; tamper?: boolean } = {}): Record<string, string> {
-  const h: Record<string, string> = {
-    'Target-Service-Id': header.service_id,
-    'App-Address': header.application_address,
-    'Rpc-Type': '2',
-    'Pocket-Session-Id': header.session_id,
-    'Pocket-Session-Start-Height': String(header.session_start_block_height),
-    'Pocket-Session-End-Height': String(header.session_end_block_height),
-    'Pocket-Supplier-Address': ADDR.supplier1,
-  };
-  if (o.sign !== false) {
-    const req = RelayRequestCodec.decode(frame(header, ''));
-    req.payload = new Uint8Array(0);
-    req.meta.signature = new Uint8Array(0);
-    const sig = ringSign(relayRequestSignableHash(req), RING, key(KEYS.gateway1));
-    if (o.tamper) sig[sig.length - 1] = sig[sig.length - 1]! ^ 1;
-    h['Pocket-Signature'] = Buffer.from(sig).toString('base64');
+  const h = websocketHandshakeHeaders({ header, supplierAddress: ADDR.supplier1, ...(o.sign === false ? {} : { signerKey: key(KEYS.gateway1), ring: RING }) });
+  if (o.tamper) {
+    const sig = Buffer.from(h['Pocket-Signature']!, 'base64');
+    sig[sig.length - 1] = sig[sig.length - 1]! ^ 1;
+    h['Pocket-Signature'] = sig.toString('base64');
   }
   return h;
 }

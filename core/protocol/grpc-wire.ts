@@ -24,3 +24,9 @@ export function grpcFrame(message: Uint8Array): Buffer {
   out.set(message, 5);
   return out;
 }
+
+/** The relay miner's gRPC service (spec/wire.md §5): RelayRequest in, RelayResponse(s) out. */
+export const RELAY_SERVICE_PATHS = {
+  SendRelay: '/pocket.service.RelayService/SendRelay',
+  SendStreamingRelay: '/pocket.service.RelayService/SendStreamingRelay',
+} as const;
