@@ -9,6 +9,7 @@ import { PACKAGE_ROOT } from '../core/package-root.js';
 import type { SessionHeader } from '../core/protocol/messages.js';
 import { freePort, LocalRedisServer } from '../core/redis/local-server.js';
 import { parseGenesis, startLocalnet, type RunningLocalnet } from '../localnet/index.js';
+import { table } from './table.js';
 
 /** What every relayer benchmark needs: Redis, a chain held in one session, keys, and the relayer process. */
 
@@ -131,6 +132,32 @@ export async function waitFor(what: string, fn: () => Promise<boolean>, ms = 20_
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** One measured mode against one target; rows come in (direct backend, relayer) pairs. */
+export interface MessageRow {
+  mode: string;
+  target: string;
+  rate: number;
+  p50: number;
+  p99: number;
+  cpuPerMsg: number | undefined;
+  errors: number;
+}
+
+/** The table of paired rows, each relayer row with its ratio to the direct row before it. */
+export function pairedTable(title: string, rows: MessageRow[]): string {
+  const f = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '');
+  return (
+    table(
+      title,
+      ['mode', 'target', 'messages/s', 'p50 ms', 'p99 ms', 'relayer CPU ms/msg', 'errors', 'ratio'],
+      rows.map((r, i) => {
+        const base = rows[i - (i % 2)]!;
+        return [r.mode, r.target, r.rate.toFixed(0), f(r.p50), f(r.p99), r.cpuPerMsg === undefined ? '' : f(r.cpuPerMsg), r.errors, (r.rate / base.rate).toFixed(2)];
+      }),
+    ) + '\n'
+  );
 }
 
 /** Runs a bench's main and exits with its outcome. */

@@ -49,6 +49,14 @@ export async function startGrpcBackend(o: { host?: string; port?: number } = {})
       calls.push('Count');
       const { to, interval_ms } = call.request;
       let n = 0;
+      if (interval_ms === 0) {
+        // As fast as the client reads: write until the buffer is full, continue on drain.
+        const pump = () => {
+          while (n < to && !call.cancelled) if (!call.write({ n: ++n })) return void call.once('drain', pump);
+          if (!call.cancelled) call.end();
+        };
+        return pump();
+      }
       const tick = () => {
         if (call.cancelled) return;
         if (n >= to) return call.end();

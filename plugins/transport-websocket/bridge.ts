@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { WebSocket, type RawData } from 'ws';
 import type { ResolvedBackend } from '../../core/config/load.js';
-import type { AdmittedFrame, RelayPipeline } from '../../core/relay/pipeline.js';
+import type { AdmittedFrame, RefusedFrame, RelayPipeline } from '../../core/relay/pipeline.js';
 import { backendCloseCode, CLOSE, rejectionCloseCode, sendable } from './close-codes.js';
 import type { WebSocketMetrics } from './metrics.js';
 
@@ -35,7 +35,7 @@ const toBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Arra
  * One gateway connection bridged to one backend connection (spec/wire.md §4). Every gateway frame
  * must be a fully validated RelayRequest before its payload reaches the backend; every backend frame
  * is one relay: signed against the latest request, metered, mined, and sent with the backend's frame
- * type. Frames are handled in order in each direction; a side that reads too slowly pauses the other
+ * type. Frames are prepared concurrently and delivered in order in each direction; a side that reads too slowly pauses the other
  * (bounded memory) and is closed if it stays behind for `write_timeout_ms`.
  */
 export class Bridge {
@@ -71,8 +71,10 @@ export class Bridge {
       // Validation is async: frames wait in order, and a gateway that outruns it is not read.
       this.#pendingRequestBytes += frame.length;
       if (this.#pendingRequestBytes > o.limits.max_buffered_bytes) g.pause();
+      // Validation of consecutive frames overlaps; forwarding keeps their order.
+      const admitted = o.pipeline.admit(frame, 'websocket', 'websocket');
       this.#toBackend = this.#toBackend
-        .then(() => this.#fromGateway(frame, isBinary))
+        .then(() => this.#fromGateway(admitted, isBinary))
         .finally(() => {
           this.#pendingRequestBytes -= frame.length;
           if (this.#pendingRequestBytes <= o.limits.max_buffered_bytes / 2 && !this.#closed) g.resume();
@@ -125,9 +127,8 @@ export class Bridge {
     this.#application ??= admitted.relay.header.application_address;
   }
 
-  async #fromGateway(frame: Buffer, isBinary: boolean): Promise<void> {
-    if (this.#closed) return;
-    const admitted = await this.#o.pipeline.admit(frame, 'websocket', 'websocket');
+  async #fromGateway(pending: Promise<AdmittedFrame | RefusedFrame>, isBinary: boolean): Promise<void> {
+    const admitted = await pending;
     if (this.#closed) return;
     if ('rejection' in admitted) {
       this.#o.metrics.refusedFrames.inc({ service: this.#o.serviceId, reason: admitted.rejection.reason });
@@ -161,10 +162,11 @@ export class Bridge {
     const frame = toBuffer(data);
     this.#queuedBytes += frame.length;
     if (this.#queuedBytes > this.#o.limits.max_buffered_bytes) this.#backend?.pause();
+    // Answers are prepared concurrently (meter, signature, stream append overlap) and sent in order.
+    const pending = this.#o.pipeline.answer(this.#latest ?? latest, frame);
     this.#toGateway = this.#toGateway.then(async () => {
       try {
-        if (this.#closed) return;
-        const answer = await this.#o.pipeline.answer(this.#latest ?? latest, frame);
+        const answer = await pending;
         if (this.#closed) return;
         if ('rejection' in answer) return this.close(rejectionCloseCode(answer.rejection.reason), answer.rejection.message.slice(0, 120));
         this.#gateway.send(answer.body, { binary: isBinary });

@@ -118,3 +118,12 @@ t.test('rejections carry gRPC status codes and never reach the backend', async (
   t.equal(await code(relay(restHeader, { signer: KEYS.app2, ring: [PLACEHOLDER_RING_PUBLIC_KEY, publicKeyFromPrivateKey(key(KEYS.app2))] })), 'UNAVAILABLE', 'no grpc backend');
   t.same(backend.calls, [], 'nothing reached the backend');
 });
+
+t.test('over the stake meter: RESOURCE_EXHAUSTED, the backend is not called', async (t) => {
+  const { backend, unary, header, r } = await setup(t);
+  await r.redis.set(r.keys.meter(ADDR.supplier1, header.session_id), '1000000000'); // the whole budget used
+  const err = (await unary(gatewayRelay(header, echo('x'))).catch((e: unknown) => e)) as grpc.ServiceError;
+  t.equal(grpc.status[err.code], 'RESOURCE_EXHAUSTED');
+  t.equal(err.details, 'session relay limit reached: claimable portion fully consumed');
+  t.same(backend.calls, []);
+});

@@ -259,3 +259,17 @@ t.test('a slow reader pauses the backend and is closed after write_timeout_ms, w
   await until('backend closed', () => backend.closes.length === 1);
   c.ws.terminate();
 });
+
+t.test('the stake meter runs out mid-subscription: close 4002, nothing unpaid is sent', async (t) => {
+  const { r, header } = await setup(t);
+  // The app's budget for this supplier and session is 1e9 units at 42 a relay: leave room for two.
+  await r.redis.set(r.keys.meter(ADDR.supplier1, header.session_id), String(1_000_000_000 - 2 * 42));
+  const c = await connect(r.url, pathHeaders(header));
+  c.ws.send(frame(header, { jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }), TEXT);
+  const closed = await c.closed;
+  t.equal(closed.code, 4002);
+  t.equal(c.frames.length, 2, 'the two paid messages, then the close');
+  t.ok(c.frames.every((f) => checkRelayResponse(f.data, r.supplierPublicKey).ok));
+  t.equal((await r.stream()).length, 2);
+  t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), '1000000000');
+});
