@@ -1,10 +1,5 @@
 import type { BuiltinPlugins } from '../core/plugins/loader.js';
 
-/** Thrown for a built-in whose implementation has not landed yet, so a config naming it fails clearly. */
-function notYetAvailable(name: string): () => Promise<never> {
-  return () => Promise.reject(new Error(`built-in plugin "${name}" is not available in this version yet`));
-}
-
 /**
  * The built-in plugins by name. Each is imported only when a config enables it, so an operator
  * who serves only JSON-RPC never loads the gRPC stack.
@@ -15,5 +10,5 @@ export const BUILTIN_PLUGINS: BuiltinPlugins = {
   'transport-grpc': () => import('./transport-grpc/index.js'),
   'transport-rest-sse': () => import('./transport-rest-sse/index.js'),
   'transport-cometbft': () => import('./transport-cometbft/index.js'),
-  miner: notYetAvailable('miner'),
+  miner: () => import('./miner/index.js'),
 };

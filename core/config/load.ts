@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document } from 'yaml';
@@ -61,6 +62,9 @@ export interface ResolvedMiner extends RoleSettings {
   metrics_address: string;
   health_address: string | undefined;
   transaction: TransactionConfig;
+  instance_id: string;
+  lease_ttl_ms: number;
+  consume: { batch: number; block_ms: number; reclaim_idle_ms: number };
 }
 
 export interface ResolvedConfig {
@@ -199,6 +203,9 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
       metrics_address: m.metrics_address,
       health_address: m.health_address,
       transaction: m.transaction,
+      instance_id: m.instance_id || hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64),
+      lease_ttl_ms: m.lease_ttl_ms,
+      consume: m.consume,
       ...roleSettings('miner', m),
     };
   }
