@@ -6,6 +6,9 @@ export class MinerMetrics {
   readonly reclaimed: Counter<'supplier'>;
   readonly leases: Gauge<'supplier'>;
   readonly leader: Gauge;
+  readonly submissions: Counter<'supplier' | 'phase' | 'result'>;
+  readonly upokt: Counter<'supplier' | 'kind'>;
+  readonly failures: Counter<'supplier' | 'state'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -17,6 +20,19 @@ export class MinerMetrics {
     });
     this.reclaimed = new Counter({ name: 'relayminer_miner_entries_reclaimed_total', help: 'Pending stream entries claimed from a dead or previous consumer.', labelNames: ['supplier'], registers });
     this.leases = new Gauge({ name: 'relayminer_miner_supplier_lease', help: '1 for each supplier whose lease this replica holds.', labelNames: ['supplier'], registers });
+    this.submissions = new Counter({
+      name: 'relayminer_miner_submissions_total',
+      help: 'Claims and proofs, by phase and result: broadcast, included, rejected (by the node), rebroadcast, not_required.',
+      labelNames: ['supplier', 'phase', 'result'],
+      registers,
+    });
+    this.upokt = new Counter({ name: 'relayminer_miner_upokt_total', help: 'uPOKT of claims that landed (claimed) and of sessions that settled.', labelNames: ['supplier', 'kind'], registers });
+    this.failures = new Counter({
+      name: 'relayminer_miner_sessions_failed_total',
+      help: 'Sessions that will not be paid, by final state (claim_window_missed, claim_rejected, proof_window_missed, proof_rejected, expired, skipped_unprofitable).',
+      labelNames: ['supplier', 'state'],
+      registers,
+    });
     this.leader = new Gauge({ name: 'relayminer_miner_leader', help: '1 while this replica holds the global leader lock.', registers });
   }
 }

@@ -2,7 +2,12 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ResolvedMiner } from '../../core/config/load.js';
 import type { RedisPool } from '../../core/redis/connection.js';
 import type { KeyBuilder } from '../../core/redis/key-builder.js';
+import { BlockFollower } from '../../core/chain/block-follower.js';
+import { CometClient, type BlockInfo } from '../../core/chain/comet-client.js';
+import { ChainQueryClient } from '../../core/chain/query-client.js';
+import { TxClient } from '../../core/chain/tx-client.js';
 import { LeaseManager } from './leases.js';
+import { SessionLifecycle } from './session-lifecycle.js';
 import type { MinerMetrics } from './metrics.js';
 import { SessionStore } from './session-store.js';
 import { StreamConsumer } from './stream-consumer.js';
@@ -14,7 +19,10 @@ import { StreamConsumer } from './stream-consumer.js';
 export class MinerService {
   readonly store: SessionStore;
   readonly leases: LeaseManager;
+  readonly lifecycle: SessionLifecycle;
   readonly #consumers = new Map<string, StreamConsumer>();
+  readonly #query: ChainQueryClient;
+  readonly #follower: BlockFollower;
   readonly #o: { miner: ResolvedMiner; redis: RedisPool; keys: KeyBuilder; metrics: MinerMetrics; log: FastifyBaseLogger };
 
   constructor(o: { miner: ResolvedMiner; redis: RedisPool; keys: KeyBuilder; metrics: MinerMetrics; log: FastifyBaseLogger }) {
@@ -28,6 +36,23 @@ export class MinerService {
       ttlMs: o.miner.lease_ttl_ms,
       log: o.log,
     });
+    const node = o.miner.pocket_node;
+    this.#query = new ChainQueryClient(node);
+    const comet = new CometClient(node.rpc_url.replace(/^ws/, 'http'), node.query_timeout_ms);
+    this.#follower = new BlockFollower({ comet, log: o.log as never });
+    this.lifecycle = new SessionLifecycle({
+      store: this.store,
+      keys: o.keys,
+      redis: () => o.redis.next(),
+      query: this.#query,
+      comet,
+      tx: new TxClient(this.#query, o.miner.transaction, node.chain_id),
+      suppliers: new Map(o.miner.suppliers.map((k) => [k.address, k])),
+      owned: () => this.leases.owned,
+      metrics: o.metrics,
+      log: o.log,
+    });
+    this.#follower.on('block', (b: BlockInfo) => void this.lifecycle.onBlock(b));
     this.leases.on('acquired', (supplier, token) => this.#startConsumer(supplier, token));
     this.leases.on('lost', (supplier) => void this.#stopConsumer(supplier));
     this.leases.on('leader', (leader) => {
@@ -39,14 +64,20 @@ export class MinerService {
   start(): void {
     this.#o.log.info({ instance: this.#o.miner.instance_id, suppliers: this.#o.miner.suppliers.length }, 'miner started');
     this.leases.start();
+    this.#follower.start().catch((err: Error) => this.#o.log.error({ err: err.message }, 'miner block follower failed to start'));
   }
 
   async stop(): Promise<void> {
+    await this.#follower.stop();
     await this.leases.stop();
     await Promise.all([...this.#consumers.keys()].map((s) => this.#stopConsumer(s)));
+    this.#query.close();
   }
 
   #startConsumer(supplier: string, token: string): void {
+    // A replica that takes a supplier over acts at once on the height it knows, not at the next block.
+    const latest = this.#follower.latest;
+    if (latest) setImmediate(() => void this.lifecycle.onBlock(latest));
     const { miner, redis, keys, metrics, log } = this.#o;
     metrics.leases.set({ supplier }, 1);
     const consumer = new StreamConsumer({

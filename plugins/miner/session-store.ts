@@ -59,6 +59,10 @@ export interface SessionRecord {
   endHeight: bigint;
   count: number;
   computeUnits: bigint;
+  /** Proof decision once taken: not_required, probabilistic, threshold. */
+  proof?: string;
+  /** Why the session ended in a failure state. */
+  reason?: string;
 }
 
 /** The miner's per-(supplier, session) storage in Redis: leaves, counters, metadata and state. */
@@ -118,6 +122,8 @@ export class SessionStore {
       endHeight: BigInt(h.end ?? 0),
       count: Number(h.count ?? 0),
       computeUnits: BigInt(h.compute_units ?? 0),
+      proof: h.proof,
+      reason: h.reason,
     };
   }
 

@@ -68,8 +68,8 @@ export async function startBackend(t: Test) {
 }
 
 /** localnet + redis-server + a backend + one relayer (Runtime) with the given transports and YAML. */
-export async function startRelayer(t: Test, o: { plugins: string[]; services: (backendUrl: string) => string; relayerYaml?: string }) {
-  const net = await startTestLocalnet(t);
+export async function startRelayer(t: Test, o: { plugins: string[]; services: (backendUrl: string) => string; relayerYaml?: string; genesis?: string }) {
+  const net = await startTestLocalnet(t, o.genesis);
   net.chain.advance(11); // height 12: session [11, 20]
   const redisServer = await startRedis(t);
   const backend = await startBackend(t);

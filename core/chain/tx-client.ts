@@ -1,0 +1,114 @@
+import { DirectSecp256k1Wallet, encodePubkey, makeAuthInfoBytes, makeSignDoc } from '@cosmjs/proto-signing';
+import { encodeSecp256k1Pubkey } from '@cosmjs/amino';
+import type { TransactionConfig } from '../config/schema.js';
+import { messageCodec } from '../protocol/codec.js';
+import type { SupplierKey } from '../crypto/supplier-key.js';
+import type { ChainQueryClient } from './query-client.js';
+
+/** A message for a transaction: its type URL and canonical bytes. */
+export interface AnyMessage {
+  typeUrl: string;
+  value: Uint8Array;
+}
+
+export interface BroadcastResult {
+  /** 0: accepted into the mempool (CheckTx passed); anything else is the node's refusal. */
+  code: number;
+  codespace: string;
+  txhash: string;
+  rawLog: string;
+  txBytes: Uint8Array;
+}
+
+interface TimestampMsg {
+  seconds: bigint;
+  nanos: number;
+}
+
+const TxBodyCodec = messageCodec<{ messages: { type_url: string; value: Uint8Array }[]; memo: string; unordered: boolean; timeout_timestamp?: TimestampMsg }>('cosmos.tx.v1beta1.TxBody');
+const TxRawCodec = messageCodec<{ body_bytes: Uint8Array; auth_info_bytes: Uint8Array; signatures: Uint8Array[] }>('cosmos.tx.v1beta1.TxRaw');
+const BaseAccountCodec = messageCodec<{ address: string; account_number: bigint; sequence: bigint }>('cosmos.auth.v1beta1.BaseAccount');
+const SIGN_MODE_DIRECT = 1;
+const BROADCAST_MODE_SYNC = 2;
+
+/** "0.000001upokt" → [0.000001, "upokt"]. */
+function parseGasPrice(price: string): { amount: number; denom: string } {
+  const m = /^([0-9]+(?:\.[0-9]+)?)([a-z][a-z0-9/]{1,127})$/.exec(price);
+  if (!m) throw new Error(`gas price ${JSON.stringify(price)} is not an amount and a denom`);
+  return { amount: Number(m[1]), denom: m[2]! };
+}
+
+/**
+ * Builds, signs (SIGN_MODE_DIRECT with the supplier operator key, via cosmjs) and broadcasts (gRPC,
+ * sync) one transaction. Unordered mode (ADR-070) sets `timeout_timestamp` from the latest block time
+ * instead of a sequence, so replicas never race on sequence numbers; a per-signer offset keeps two
+ * otherwise identical transactions distinct. Ordered mode reads the account sequence each time.
+ */
+export class TxClient {
+  readonly #accounts = new Map<string, bigint>();
+  #unorderedOffset = 0;
+
+  constructor(
+    readonly query: ChainQueryClient,
+    readonly cfg: TransactionConfig,
+    readonly chainId: string,
+    /** How far past the latest block time an unordered transaction stays valid. */
+    readonly unorderedTtlMs = 120_000,
+  ) {}
+
+  async #account(address: string): Promise<{ accountNumber: bigint; sequence: bigint }> {
+    const any = (await this.query.call('cosmos.auth.v1beta1.Query', 'Account', { address })).account as { value: Uint8Array };
+    const base = BaseAccountCodec.decode(any.value);
+    this.#accounts.set(address, base.account_number);
+    return { accountNumber: base.account_number, sequence: base.sequence };
+  }
+
+  async #sign(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number, gasLimit: number): Promise<Uint8Array> {
+    const wallet = await DirectSecp256k1Wallet.fromKey(key.privateKeyBytes(), 'pokt');
+    const { accountNumber, sequence } = await this.#account(key.address);
+    const unordered = this.cfg.mode === 'unordered';
+    // Distinct per transaction: a rebroadcast of the same messages must not be a duplicate unordered tx.
+    const timeoutMs = latestBlockTimeMs + this.unorderedTtlMs + (this.#unorderedOffset++ % 1000);
+    const bodyBytes = TxBodyCodec.encode({
+      messages: messages.map((m) => ({ type_url: m.typeUrl, value: m.value })),
+      memo: 'relayminer',
+      unordered,
+      timeout_timestamp: unordered ? { seconds: BigInt(Math.floor(timeoutMs / 1000)), nanos: (timeoutMs % 1000) * 1e6 } : undefined,
+    });
+    const price = parseGasPrice(this.cfg.gas_price);
+    const fee = Math.max(1, Math.ceil(price.amount * gasLimit));
+    const pubkey = encodePubkey(encodeSecp256k1Pubkey(key.publicKey));
+    const authInfoBytes = makeAuthInfoBytes([{ pubkey, sequence: unordered ? 0 : Number(sequence) }], [{ denom: price.denom, amount: String(fee) }], gasLimit, undefined, undefined, SIGN_MODE_DIRECT);
+    const signDoc = makeSignDoc(bodyBytes, authInfoBytes, this.chainId, Number(accountNumber));
+    const { signature } = await wallet.signDirect(key.address, signDoc);
+    return TxRawCodec.encode({ body_bytes: bodyBytes, auth_info_bytes: authInfoBytes, signatures: [Buffer.from(signature.signature, 'base64')] });
+  }
+
+  /** Gas for the messages: the fixed `gas_limit`, or a simulation × `gas_adjustment`. */
+  async gasFor(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number): Promise<number> {
+    if (this.cfg.gas_limit > 0) return this.cfg.gas_limit;
+    const probe = await this.#sign(key, messages, latestBlockTimeMs, 10_000_000);
+    const res = await this.query.call('cosmos.tx.v1beta1.Service', 'Simulate', { tx_bytes: probe });
+    const used = Number((res.gas_info as { gas_used: bigint }).gas_used);
+    return Math.ceil(used * this.cfg.gas_adjustment);
+  }
+
+  /** The fee the messages would pay, in the gas price's denom. */
+  async feeFor(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number): Promise<bigint> {
+    const gas = await this.gasFor(key, messages, latestBlockTimeMs);
+    return BigInt(Math.max(1, Math.ceil(parseGasPrice(this.cfg.gas_price).amount * gas)));
+  }
+
+  async broadcast(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number): Promise<BroadcastResult> {
+    const gas = await this.gasFor(key, messages, latestBlockTimeMs);
+    const txBytes = await this.#sign(key, messages, latestBlockTimeMs, gas);
+    return this.broadcastBytes(txBytes);
+  }
+
+  /** Broadcasts signed bytes again (a rebroadcast of a transaction that was never included). */
+  async broadcastBytes(txBytes: Uint8Array): Promise<BroadcastResult> {
+    const res = await this.query.call('cosmos.tx.v1beta1.Service', 'BroadcastTx', { tx_bytes: txBytes, mode: BROADCAST_MODE_SYNC });
+    const r = res.tx_response as { code: number; codespace: string; txhash: string; raw_log: string };
+    return { code: r.code, codespace: r.codespace, txhash: r.txhash, rawLog: r.raw_log, txBytes };
+  }
+}

@@ -1,0 +1,306 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { BlockInfo, CometClient } from '../../core/chain/comet-client.js';
+import type { ChainQueryClient, SharedParamsInfo } from '../../core/chain/query-client.js';
+import type { AnyMessage, TxClient } from '../../core/chain/tx-client.js';
+import type { SupplierKey } from '../../core/crypto/supplier-key.js';
+import { ClaimCodec, MsgCreateClaimCodec, MsgSubmitProofCodec, type Claim, type SessionHeader } from '../../core/protocol/messages.js';
+import type { RedisClient } from '../../core/redis/connection.js';
+import type { KeyBuilder, SessionState, SubmissionPhase } from '../../core/redis/key-builder.js';
+import { claimedUpokt, proofPath, proofRequirement, sessionWindows, type SessionWindows } from '../../core/session/index.js';
+import { compactClosestProof, encodeCompactClosestProof, SparseMerkleSumTrie } from '../../core/smst/index.js';
+import type { MinerMetrics } from './metrics.js';
+import type { SessionRecord, SessionStore } from './session-store.js';
+
+export interface LifecycleOptions {
+  store: SessionStore;
+  keys: KeyBuilder;
+  redis: () => RedisClient;
+  query: ChainQueryClient;
+  comet: CometClient;
+  tx: TxClient;
+  suppliers: ReadonlyMap<string, SupplierKey>;
+  /** Suppliers this replica owns now → fencing token. */
+  owned: () => ReadonlyMap<string, string>;
+  metrics: MinerMetrics;
+  log: FastifyBaseLogger;
+}
+
+const CLAIM_PROOF_STATUS_VALIDATED = 1;
+const CLAIM_PROOF_STATUS_INVALID = 2;
+
+interface Work {
+  supplier: string;
+  token: string;
+  session: SessionRecord;
+  windows: SessionWindows;
+  params: SharedParamsInfo;
+}
+
+/** What was sent for one (supplier, phase, session end): kept in Redis so a successor can rebroadcast. */
+interface Submission {
+  txhash: string;
+  tx: string;
+  height: number;
+  rebroadcast: boolean;
+  sessions: string[];
+}
+
+const header = (s: SessionRecord): SessionHeader => ({
+  application_address: s.applicationAddress,
+  service_id: s.serviceId,
+  session_id: s.sessionId,
+  session_start_block_height: s.startHeight,
+  session_end_block_height: s.endHeight,
+});
+
+/**
+ * Drives each owned session through its windows on every block (spec/protocol.md §5–§8):
+ * active → claiming → claimed → proving → proved (or claimed with no proof required) → settled,
+ * and the failure states when a window is missed or the chain refuses. Claims and proofs of one
+ * supplier and one session end go in one transaction; what was sent is kept in Redis, checked
+ * against chain state every block, and rebroadcast once inside its window when it did not land.
+ */
+export class SessionLifecycle {
+  readonly #o: LifecycleOptions;
+  /** Built once per claimed session and kept until its proof is decided; rebuilt from the leaves by a successor. */
+  readonly #trees = new Map<string, SparseMerkleSumTrie>();
+  #running = false;
+
+  constructor(o: LifecycleOptions) {
+    this.#o = o;
+  }
+
+  /** Runs one pass for the block; a pass still running makes this one a no-op (the next block catches up). */
+  async onBlock(block: BlockInfo): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      for (const [supplier, token] of this.#o.owned()) {
+        await this.#supplierPass(supplier, token, block).catch((err: Error) => this.#o.log.error({ supplier, height: block.height, err: err.message }, 'session lifecycle pass failed'));
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #supplierPass(supplier: string, token: string, block: BlockInfo): Promise<void> {
+    const h = BigInt(block.height);
+    const ids = await this.#o.store.sessionIds(supplier, '-inf', h);
+    const work: Work[] = [];
+    const params = new Map<bigint, SharedParamsInfo>();
+    for (const id of ids) {
+      const session = await this.#o.store.session(supplier, id);
+      if (!session || ['settled', 'claim_window_missed', 'claim_rejected', 'proof_window_missed', 'proof_rejected', 'expired', 'skipped_unprofitable'].includes(session.state)) continue;
+      let p = params.get(session.endHeight);
+      if (!p) params.set(session.endHeight, (p = await this.#o.query.sharedParams(session.endHeight)));
+      work.push({ supplier, token, session, windows: sessionWindows(p as never, session.endHeight), params: p });
+    }
+    const byState = (s: SessionState) => work.filter((w) => w.session.state === s);
+
+    // Claims: one transaction per session end height, once its claim window is open and the relays
+    // served before grace ended have left the stream (or the window is about to close).
+    const due = byState('active').filter((w) => h >= w.windows.claimWindowOpen);
+    for (const w of due.filter((w) => h >= w.windows.claimWindowClose)) await this.#fail(w, 'active', 'claim_window_missed', `claim window closed at ${w.windows.claimWindowClose}`);
+    const backlog = due.length ? await this.#o.redis().xlen(this.#o.keys.relayStream(supplier)) : 0;
+    const claimable = due.filter((w) => h < w.windows.claimWindowClose && (backlog === 0 || h >= w.windows.claimWindowClose - 2n));
+    for (const [end, group] of groupBy(claimable, (w) => w.session.endHeight)) await this.#claim(supplier, token, end, group, block);
+
+    for (const w of byState('claiming')) await this.#checkClaim(w, h);
+    for (const [end, group] of groupBy(byState('claimed').filter((w) => h >= w.windows.proofSeedHeight && w.session.proof === undefined), (w) => w.session.endHeight)) {
+      await this.#prove(supplier, token, end, group, block);
+    }
+    for (const w of byState('proving')) await this.#checkProof(w, h);
+    for (const w of [...byState('claimed'), ...byState('proved')]) await this.#checkSettled(w, h);
+  }
+
+  #tree(supplier: string, sessionId: string): SparseMerkleSumTrie | undefined {
+    return this.#trees.get(`${supplier}|${sessionId}`);
+  }
+
+  async #buildTree(w: Work): Promise<SparseMerkleSumTrie> {
+    const cached = this.#tree(w.supplier, w.session.sessionId);
+    if (cached) return cached;
+    const leaves = await this.#o.store.leaves(w.supplier, w.session.sessionId);
+    const weight = leaves.size ? w.session.computeUnits / BigInt(leaves.size) : 0n;
+    const trie = new SparseMerkleSumTrie();
+    for (const [hash, bytes] of leaves) trie.update(Buffer.from(hash, 'hex'), bytes, weight);
+    this.#trees.set(`${w.supplier}|${w.session.sessionId}`, trie);
+    return trie;
+  }
+
+  async #claim(supplier: string, token: string, end: bigint, group: Work[], block: BlockInfo): Promise<void> {
+    const key = this.#o.suppliers.get(supplier)!;
+    const messages: AnyMessage[] = [];
+    const claimed: Work[] = [];
+    const rewards: bigint[] = [];
+    for (const w of group) {
+      const s = w.session;
+      const cupr = await this.#o.query.serviceComputeUnitsPerRelay(s.serviceId, s.startHeight);
+      const trie = await this.#buildTree(w);
+      // The chain refuses a claim whose sum is not count × compute units per relay (spec/protocol.md §7).
+      if (trie.sum() !== trie.count() * cupr || trie.sum() !== s.computeUnits) {
+        await this.#fail(w, 'active', 'claim_rejected', `sum ${trie.sum()} is not count ${trie.count()} × ${cupr} compute units per relay`);
+        continue;
+      }
+      const target = await this.#o.query.difficultyTarget(s.serviceId, s.startHeight);
+      rewards.push(claimedUpokt(trie.sum(), target, w.params.compute_units_to_tokens_multiplier, w.params.compute_unit_cost_granularity));
+      messages.push({
+        typeUrl: '/pocket.proof.MsgCreateClaim',
+        value: MsgCreateClaimCodec.encode({ supplier_operator_address: supplier, session_header: header(s), root_hash: trie.root() }),
+      });
+      claimed.push(w);
+    }
+    if (!messages.length) return;
+    // A claim whose reward does not cover its share of the fee loses money: skip it, and say why.
+    const fee = await this.#o.tx.feeFor(key, messages, block.timeMs);
+    const share = fee / BigInt(messages.length);
+    const keep = claimed.map((_, i) => rewards[i]! > share);
+    for (const [i, w] of claimed.entries()) if (!keep[i]) await this.#fail(w, 'active', 'skipped_unprofitable', `reward ${rewards[i]} uPOKT ≤ fee share ${share}`);
+    const send = messages.filter((_, i) => keep[i]);
+    const sent = claimed.filter((_, i) => keep[i]);
+    if (!send.length) return;
+    const res = await this.#o.tx.broadcast(key, send, block.timeMs);
+    if (res.code !== 0) {
+      this.#o.metrics.submissions.inc({ supplier, phase: 'claim', result: 'rejected' }, send.length);
+      // A refusal at CheckTx inside the window is retried next block; the window check above ends it.
+      this.#o.log.error({ supplier, end: String(end), code: res.code, codespace: res.codespace, log: res.rawLog }, 'claim transaction refused by the node');
+      return;
+    }
+    await this.#record(supplier, 'claim', end, { txhash: res.txhash, tx: Buffer.from(res.txBytes).toString('base64'), height: block.height, rebroadcast: false, sessions: sent.map((w) => w.session.sessionId) });
+    for (const w of sent) {
+      await this.#o.store.transition(supplier, w.session.sessionId, token, 'active', 'claiming');
+      const root = Buffer.from(this.#tree(supplier, w.session.sessionId)!.root()).toString('hex');
+      await this.#o.redis().hset(this.#o.keys.minerSession(supplier, w.session.sessionId), 'claimed_upokt', String(rewards[claimed.indexOf(w)]), 'root', root);
+    }
+    this.#o.metrics.submissions.inc({ supplier, phase: 'claim', result: 'broadcast' }, sent.length);
+    this.#o.log.info({ supplier, end: String(end), sessions: sent.length, txhash: res.txhash }, 'claims broadcast');
+  }
+
+  async #onChainClaim(supplier: string, sessionId: string): Promise<Claim | undefined> {
+    try {
+      return (await this.#o.query.call('pocket.proof.Query', 'Claim', { session_id: sessionId, supplier_operator_address: supplier })).claim as unknown as Claim;
+    } catch (err) {
+      if ((err as { notFound?: boolean }).notFound) return undefined;
+      throw err;
+    }
+  }
+
+  async #checkClaim(w: Work, h: bigint): Promise<void> {
+    const claim = await this.#onChainClaim(w.supplier, w.session.sessionId);
+    if (claim) {
+      await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, 'claiming', 'claimed');
+      this.#o.metrics.submissions.inc({ supplier: w.supplier, phase: 'claim', result: 'included' });
+      this.#o.metrics.upokt.inc({ supplier: w.supplier, kind: 'claimed' }, Number(await this.#field(w, 'claimed_upokt')));
+      return;
+    }
+    await this.#notLanded(w, h, 'claim', 'claiming', 'claim_window_missed', w.windows.claimWindowClose);
+  }
+
+  async #prove(supplier: string, token: string, end: bigint, group: Work[], block: BlockInfo): Promise<void> {
+    const key = this.#o.suppliers.get(supplier)!;
+    const seed = await this.#o.comet.block(Number(group[0]!.windows.proofSeedHeight));
+    const proofParams = (await this.#o.query.call('pocket.proof.Query', 'Params', {})).params as { proof_request_probability: number; proof_requirement_threshold?: { amount: string } };
+    const messages: AnyMessage[] = [];
+    const proving: Work[] = [];
+    for (const w of group) {
+      const s = w.session;
+      const claim = await this.#onChainClaim(supplier, s.sessionId);
+      if (!claim) continue; // the settlement check will tell what happened
+      const trie = await this.#buildTree(w);
+      const required = proofRequirement({
+        claimedUpokt: BigInt((await this.#field(w, 'claimed_upokt')) || '0'),
+        thresholdUpokt: BigInt(proofParams.proof_requirement_threshold?.amount ?? '0'),
+        probability: proofParams.proof_request_probability,
+        claimBytes: ClaimCodec.encode({ ...claim, proof_validation_status: 0 }),
+        seedBlockHash: seed.hash,
+      });
+      await this.#o.redis().hset(this.#o.keys.minerSession(supplier, s.sessionId), 'proof', required === 'NOT_REQUIRED' ? 'not_required' : required.toLowerCase());
+      if (required === 'NOT_REQUIRED') {
+        this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'not_required' });
+        this.#trees.delete(`${supplier}|${s.sessionId}`);
+        continue;
+      }
+      const proof = encodeCompactClosestProof(compactClosestProof(trie.proveClosest(proofPath(seed.hash, s.sessionId))));
+      messages.push({ typeUrl: '/pocket.proof.MsgSubmitProof', value: MsgSubmitProofCodec.encode({ supplier_operator_address: supplier, session_header: header(s), proof }) });
+      proving.push(w);
+    }
+    if (!messages.length) return;
+    const res = await this.#o.tx.broadcast(key, messages, block.timeMs);
+    if (res.code !== 0) {
+      this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'rejected' }, messages.length);
+      this.#o.log.error({ supplier, end: String(end), code: res.code, codespace: res.codespace, log: res.rawLog }, 'proof transaction refused by the node');
+      for (const w of proving) await this.#o.redis().hdel(this.#o.keys.minerSession(supplier, w.session.sessionId), 'proof');
+      return;
+    }
+    await this.#record(supplier, 'proof', end, { txhash: res.txhash, tx: Buffer.from(res.txBytes).toString('base64'), height: block.height, rebroadcast: false, sessions: proving.map((w) => w.session.sessionId) });
+    for (const w of proving) await this.#o.store.transition(supplier, w.session.sessionId, token, 'claimed', 'proving');
+    this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'broadcast' }, proving.length);
+    this.#o.log.info({ supplier, end: String(end), sessions: proving.length, txhash: res.txhash }, 'proofs broadcast');
+  }
+
+  async #checkProof(w: Work, h: bigint): Promise<void> {
+    const claim = await this.#onChainClaim(w.supplier, w.session.sessionId);
+    const status = claim?.proof_validation_status;
+    if (status === CLAIM_PROOF_STATUS_VALIDATED) {
+      await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, 'proving', 'proved');
+      this.#o.metrics.submissions.inc({ supplier: w.supplier, phase: 'proof', result: 'included' });
+      this.#trees.delete(`${w.supplier}|${w.session.sessionId}`);
+      return;
+    }
+    if (status === CLAIM_PROOF_STATUS_INVALID) return this.#fail(w, 'proving', 'proof_rejected', 'the chain marked the proof INVALID');
+    if (!claim && h >= w.windows.settlementHeight) return this.#fail(w, 'proving', 'expired', 'the claim left state without a validated proof');
+    await this.#notLanded(w, h, 'proof', 'proving', 'proof_window_missed', w.windows.proofWindowClose);
+  }
+
+  /** After the settlement height a claim that left state was settled (a claim still there waits). */
+  async #checkSettled(w: Work, h: bigint): Promise<void> {
+    if (h < w.windows.settlementHeight) return;
+    if (await this.#onChainClaim(w.supplier, w.session.sessionId)) return;
+    const ok = await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, w.session.state, 'settled');
+    if (ok === 'moved') {
+      this.#o.metrics.upokt.inc({ supplier: w.supplier, kind: 'settled' }, Number(await this.#field(w, 'claimed_upokt')));
+      this.#o.log.info({ supplier: w.supplier, session: w.session.sessionId, upokt: await this.#field(w, 'claimed_upokt') }, 'session settled');
+      this.#trees.delete(`${w.supplier}|${w.session.sessionId}`);
+    }
+  }
+
+  /** A submission not on chain yet: rebroadcast once inside its window, fail the session after it. */
+  async #notLanded(w: Work, h: bigint, phase: SubmissionPhase, from: SessionState, missed: SessionState, windowClose: bigint): Promise<void> {
+    if (h >= windowClose) return this.#fail(w, from, missed, `${phase} not on chain when its window closed at ${windowClose}`);
+    const sub = await this.#submission(w.supplier, phase, w.session.endHeight);
+    if (!sub || sub.rebroadcast || h < BigInt(sub.height) + 2n) return;
+    const res = await this.#o.tx.broadcastBytes(Buffer.from(sub.tx, 'base64'));
+    await this.#record(w.supplier, phase, w.session.endHeight, { ...sub, rebroadcast: true });
+    this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'rebroadcast' });
+    this.#o.log.warn({ supplier: w.supplier, phase, txhash: sub.txhash, code: res.code, log: res.rawLog }, `${phase} not included two blocks after broadcast: rebroadcast once`);
+  }
+
+  async #fail(w: Work, from: SessionState, to: SessionState, why: string): Promise<void> {
+    const moved = await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, from, to);
+    if (moved !== 'moved') return;
+    await this.#o.redis().hset(this.#o.keys.minerSession(w.supplier, w.session.sessionId), 'reason', why);
+    this.#o.metrics.failures.inc({ supplier: w.supplier, state: to });
+    this.#o.log.error({ supplier: w.supplier, session: w.session.sessionId, relays: w.session.count, state: to, why }, 'session not paid');
+    this.#trees.delete(`${w.supplier}|${w.session.sessionId}`);
+  }
+
+  async #field(w: Work, field: string): Promise<string> {
+    return (await this.#o.redis().hget(this.#o.keys.minerSession(w.supplier, w.session.sessionId), field)) ?? '0';
+  }
+
+  async #record(supplier: string, phase: SubmissionPhase, end: bigint, s: Submission): Promise<void> {
+    await this.#o.redis().hset(this.#o.keys.submission(supplier, phase, end), { ...s, rebroadcast: s.rebroadcast ? '1' : '0', sessions: JSON.stringify(s.sessions) });
+  }
+
+  async #submission(supplier: string, phase: SubmissionPhase, end: bigint): Promise<Submission | undefined> {
+    const h = await this.#o.redis().hgetall(this.#o.keys.submission(supplier, phase, end));
+    if (!h.txhash) return undefined;
+    return { txhash: h.txhash, tx: h.tx ?? '', height: Number(h.height), rebroadcast: h.rebroadcast === '1', sessions: JSON.parse(h.sessions ?? '[]') as string[] };
+  }
+}
+
+function groupBy<T, K>(items: T[], key: (t: T) => K): Map<K, T[]> {
+  const m = new Map<K, T[]>();
+  for (const i of items) m.set(key(i), [...(m.get(key(i)) ?? []), i]);
+  return m;
+}

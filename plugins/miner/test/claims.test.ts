@@ -1,0 +1,128 @@
+import t, { type Test } from 'tap';
+import { ChainQueryClient } from '../../../core/chain/query-client.js';
+import { parseConfig } from '../../../core/config/load.js';
+import { KeyBuilder } from '../../../core/redis/key-builder.js';
+import { Runtime } from '../../../core/runtime/runtime.js';
+import { SparseMerkleSumTrie } from '../../../core/smst/index.js';
+import { BUILTIN_PLUGINS } from '../../index.js';
+import { ADDR, KEYS, TEST_GENESIS } from '../../../test/helpers/localnet-client.js';
+import { captureLogs } from '../../../test/helpers/logs.js';
+import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
+import { SessionStore } from '../session-store.js';
+
+const keys = new KeyBuilder('ha');
+
+const until = async (what: string, fn: () => Promise<boolean> | boolean, ms = 15_000) => {
+  const end = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+/** Relayer + localnet (session [11, 20]: claim window [22, 26], seed 25, proof window [26, 30], settles at 30) + one miner. */
+async function setup(t: Test, genesis: string, relays: number) {
+  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: (url) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`, genesis });
+  const header = await r.header();
+  for (let i = 0; i < relays; i++) {
+    const res = await postRelay(r.url, gatewayRelay(header, { method: 'POST', url: '/', body: `{"jsonrpc":"2.0","id":${i},"method":"eth_blockNumber"}` }));
+    t.equal(res.status, 200);
+  }
+  const startMiner = async (instance: string) => {
+    const logs = captureLogs();
+    const miner = await Runtime.start({
+    config: parseConfig(`
+miner:
+  metrics_address: "127.0.0.1:0"
+  redis: { url: "${r.redisServer.url}", namespace: ha }
+  pocket_node: { rpc_url: "http://${r.net.rpcAddress}", grpc_address: "${r.net.grpcAddress}" }
+  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]
+  instance_id: ${instance}
+  lease_ttl_ms: 1500
+  consume: { block_ms: 100 }
+plugins: [miner]
+logging: { level: info }
+shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
+`),
+      roles: ['miner'],
+      builtins: BUILTIN_PLUGINS,
+      version: 'test',
+      logger: logs.logger,
+    });
+    let stopped = false;
+    const stop = async () => {
+      if (!stopped) (stopped = true), await miner.shutdown();
+    };
+    t.teardown(stop);
+    return { logs, stop, metrics: async () => (await fetch(`http://${miner.addresses.metrics}/metrics`)).text() };
+  };
+  const first = await startMiner('m1');
+  const store = new SessionStore(keys, () => r.redis);
+  const q = new ChainQueryClient({ grpc_address: r.net.grpcAddress, tls: false, query_timeout_ms: 3000 });
+  t.teardown(() => q.close());
+  const session = () => store.session(ADDR.supplier1, header.session_id);
+  /** Advances one block at a time to `height`, letting the miner act on each. */
+  const advanceTo = async (height: number) => {
+    while (r.net.chain.height < height) {
+      r.net.chain.advance(1);
+      await new Promise((res) => setTimeout(res, 150));
+    }
+  };
+  const balance = async () => BigInt(((await q.call('cosmos.bank.v1beta1.Query', 'Balance', { address: ADDR.supplier1, denom: 'upokt' })).balance as { amount: string }).amount);
+  await until('relays stored', async () => (await session())?.count === relays);
+  return { r, header, store, session, advanceTo, balance, q, metrics: first.metrics, logs: first.logs, stopMiner: first.stop, startMiner };
+}
+
+t.test('relays → claim (root, count, sum) → required proof VALIDATED → settled, balance up by the claimed uPOKT', async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1'), 7);
+  await s.advanceTo(22); // claim window open
+  await until('claim broadcast', async () => (await s.session())?.state === 'claiming');
+  await s.advanceTo(23);
+  await until('claim on chain', async () => (await s.session())?.state === 'claimed');
+  const onChain = (await s.q.call('pocket.proof.Query', 'Claim', { session_id: s.header.session_id, supplier_operator_address: ADDR.supplier1 })).claim as { root_hash: Uint8Array };
+  const expected = new SparseMerkleSumTrie();
+  for (const [hash, bytes] of await s.store.leaves(ADDR.supplier1, s.header.session_id)) expected.update(Buffer.from(hash, 'hex'), bytes, 1n);
+  t.equal(Buffer.from(onChain.root_hash).toString('hex'), Buffer.from(expected.root()).toString('hex'), 'the claimed root is the trie of the stored relays');
+  t.same([expected.count(), expected.sum()], [7n, 7n], 'count 7, sum 7 (1 compute unit per relay)');
+  await s.advanceTo(25); // the seed block: the proof is decided and sent
+  await until('proof broadcast', async () => (await s.session())?.state === 'proving');
+  t.equal((await s.session())?.proof, 'threshold');
+  await s.advanceTo(26);
+  await until('proof validated', async () => (await s.session())?.state === 'proved');
+  await s.advanceTo(29);
+  const before = await s.balance();
+  await s.advanceTo(30); // settlement
+  await until('settled', async () => (await s.session())?.state === 'settled');
+  t.equal((await s.balance()) - before, 7n * 42n, 'exactly the claimed uPOKT: 7 relays × 42');
+  const m = await s.metrics();
+  t.match(m, new RegExp(`relayminer_miner_submissions_total\\{supplier="${ADDR.supplier1}",phase="claim",result="included"\\} 1`));
+  t.match(m, new RegExp(`relayminer_miner_submissions_total\\{supplier="${ADDR.supplier1}",phase="proof",result="included"\\} 1`));
+  t.match(m, new RegExp(`relayminer_miner_upokt_total\\{supplier="${ADDR.supplier1}",kind="settled"\\} 294`));
+});
+
+t.test('a proof that is not required is not sent; the claim still settles', async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 3);
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.advanceTo(27);
+  await until('decided', async () => (await s.session())?.proof === 'not_required');
+  t.equal((await s.session())?.state, 'claimed', 'no proof transaction');
+  t.match(await s.metrics(), /phase="proof",result="not_required"\} 1/);
+  t.notMatch(await s.metrics(), /phase="proof",result="broadcast"/);
+  const before = await s.balance();
+  await s.advanceTo(30);
+  await until('settled', async () => (await s.session())?.state === 'settled');
+  t.equal((await s.balance()) - before, 3n * 42n);
+});
+
+t.test('a session whose claim window was missed is reported, not silently lost', async (t) => {
+  const s = await setup(t, TEST_GENESIS, 2);
+  // Every miner is down for the whole claim window; one comes back after it closed.
+  await s.stopMiner();
+  s.r.net.chain.advance(26 - s.r.net.chain.height);
+  const back = await s.startMiner('m2');
+  await until('reported', async () => (await s.session())?.state === 'claim_window_missed');
+  t.match((await s.session())?.reason, /claim window closed at 26/);
+  t.ok(back.logs.lines.some((l) => l.msg === 'session not paid' && l.state === 'claim_window_missed' && l.relays === 2));
+  t.match(await back.metrics(), /relayminer_miner_sessions_failed_total\{supplier="[^"]+",state="claim_window_missed"\} 1/);
+});
