@@ -3,35 +3,56 @@ import type { KeyBuilder, SessionState } from '../../core/redis/key-builder.js';
 import type { MinedRelay } from '../../core/protocol/messages.js';
 
 /**
- * Stores one relay in its session and acknowledges its stream entry, atomically, only while the
- * caller's fencing token is the supplier's current one (a paused former owner writes nothing).
- * A relay hash already stored counts once; a relay for a session past `active` is acknowledged and
- * dropped (its claim root is fixed). All keys carry the supplier's hash tag: one slot on a cluster.
+ * Stores a batch of one supplier's relays in their sessions and acknowledges their stream entries,
+ * atomically, only while the caller's fencing token is the supplier's current one (a paused former
+ * owner writes nothing). A relay hash already stored counts once; a relay for a session past `active`
+ * is acknowledged and dropped (its claim root is fixed). All keys carry the supplier's hash tag: one
+ * slot on a cluster, so one script covers the batch.
  *
- * KEYS: stream, session, leaves, index, fence
- * ARGV: group, entry id, relay hash (hex), relay bytes, compute units, session id, start, end, service, application, token
- * Returns: 1 stored, 0 duplicate, 2 late (session no longer active), -1 fenced out (nothing written, not acked).
+ * KEYS: stream, fence, index, then per session: session hash, leaves hash
+ * ARGV: group, token, session count S, then S × (session id, start, end, service, application),
+ *       then per relay: session index (1-based), entry id, relay hash (hex), relay bytes, compute units
+ * Returns per relay: 1 stored, 0 duplicate, 2 late (session no longer active); or -1 alone when fenced out
+ * (nothing written, nothing acknowledged).
  */
 const INGEST = `
-if redis.call('GET', KEYS[5]) ~= ARGV[11] then return -1 end
-local state = redis.call('HGET', KEYS[2], 'state')
-local result
-if state and state ~= 'active' then
-  result = 2
-else
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return {-1} end
+local sessions = tonumber(ARGV[3])
+local active = {}
+for i = 1, sessions do
+  local a = 3 + (i - 1) * 5
+  local skey = KEYS[3 + (i - 1) * 2 + 1]
+  local state = redis.call('HGET', skey, 'state')
   if not state then
-    redis.call('HSET', KEYS[2], 'state', 'active', 'session_id', ARGV[6], 'start', ARGV[7], 'end', ARGV[8], 'service', ARGV[9], 'application', ARGV[10], 'count', 0, 'compute_units', 0)
-    redis.call('ZADD', KEYS[4], ARGV[8], ARGV[6])
+    redis.call('HSET', skey, 'state', 'active', 'session_id', ARGV[a + 1], 'start', ARGV[a + 2], 'end', ARGV[a + 3], 'service', ARGV[a + 4], 'application', ARGV[a + 5], 'count', 0, 'compute_units', 0)
+    redis.call('ZADD', KEYS[3], ARGV[a + 3], ARGV[a + 1])
+    state = 'active'
   end
-  result = redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4])
-  if result == 1 then
-    redis.call('HINCRBY', KEYS[2], 'count', 1)
-    redis.call('HINCRBY', KEYS[2], 'compute_units', ARGV[5])
-  end
+  active[i] = (state == 'active')
 end
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-return result
+local results = {}
+local ids = {}
+local first = 4 + sessions * 5
+for r = first, #ARGV, 5 do
+  local i = tonumber(ARGV[r])
+  local result = 2
+  if active[i] then
+    local skey = KEYS[3 + (i - 1) * 2 + 1]
+    result = redis.call('HSETNX', KEYS[3 + (i - 1) * 2 + 2], ARGV[r + 2], ARGV[r + 3])
+    if result == 1 then
+      redis.call('HINCRBY', skey, 'count', 1)
+      redis.call('HINCRBY', skey, 'compute_units', ARGV[r + 4])
+    end
+  end
+  results[#results + 1] = result
+  ids[#ids + 1] = ARGV[r + 1]
+end
+for c = 1, #ids, 1000 do
+  local chunk = {unpack(ids, c, math.min(c + 999, #ids))}
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(chunk))
+  redis.call('XDEL', KEYS[1], unpack(chunk))
+end
+return results
 `;
 
 /** Moves a session to a new state under the fencing token. KEYS: session, fence. ARGV: token, from, to. Returns 1, 0 (state differs), -1 (fenced). */
@@ -72,42 +93,30 @@ export class SessionStore {
     readonly redis: () => RedisClient,
   ) {}
 
-  /** Stores a batch of one supplier's stream entries in one round trip; results in order. */
+  /** Stores a batch of one supplier's stream entries in one script call; results in order. */
   async ingest(supplier: string, token: string, entries: StreamRelay[]): Promise<IngestResult[]> {
     if (entries.length === 0) return [];
     const k = this.keys;
-    const stream = k.relayStream(supplier);
-    const fence = k.supplierLeaseFence(supplier);
-    const index = k.minerSessionIndex(supplier);
-    const pipeline = this.redis().pipeline();
+    const sessions = new Map<string, number>();
+    const keyList = [k.relayStream(supplier), k.supplierLeaseFence(supplier), k.minerSessionIndex(supplier)];
+    const sessionArgs: (string | Buffer)[] = [];
+    const relayArgs: (string | Buffer)[] = [];
     for (const { entryId, relay } of entries) {
       const sid = relay.session_id;
-      pipeline.eval(
-        INGEST,
-        5,
-        stream,
-        k.minerSession(supplier, sid),
-        k.minerSessionLeaves(supplier, sid),
-        index,
-        fence,
-        k.minerConsumerGroup(),
-        entryId,
-        Buffer.from(relay.relay_hash).toString('hex'),
-        Buffer.from(relay.relay),
-        relay.compute_units.toString(),
-        sid,
-        relay.session_start_block_height.toString(),
-        relay.session_end_block_height.toString(),
-        relay.service_id,
-        relay.application_address,
-        token,
-      );
+      let index = sessions.get(sid);
+      if (index === undefined) {
+        sessions.set(sid, (index = sessions.size + 1));
+        keyList.push(k.minerSession(supplier, sid), k.minerSessionLeaves(supplier, sid));
+        sessionArgs.push(sid, relay.session_start_block_height.toString(), relay.session_end_block_height.toString(), relay.service_id, relay.application_address);
+      }
+      relayArgs.push(String(index), entryId, Buffer.from(relay.relay_hash).toString('hex'), Buffer.from(relay.relay), relay.compute_units.toString());
     }
-    const results = (await pipeline.exec()) ?? [];
-    return results.map(([err, value]) => {
-      if (err) throw err;
-      return INGEST_RESULTS[Number(value)] ?? 'fenced';
-    });
+    // Scripts are loaded once per connection and called by hash (ioredis falls back to EVAL).
+    const redis = this.redis() as RedisClient & { relayminerIngest?: (...args: (string | Buffer | number)[]) => Promise<number[]> };
+    if (!redis.relayminerIngest) redis.defineCommand('relayminerIngest', { lua: INGEST });
+    const out = (await redis.relayminerIngest!(keyList.length, ...keyList, k.minerConsumerGroup(), token, String(sessions.size), ...sessionArgs, ...relayArgs)) as number[];
+    if (out.length === 1 && Number(out[0]) === -1) return entries.map(() => 'fenced');
+    return out.map((v) => INGEST_RESULTS[Number(v)] ?? 'fenced');
   }
 
   async session(supplier: string, sessionId: string): Promise<SessionRecord | undefined> {
