@@ -10,16 +10,11 @@ import { VERSION } from '../core/version.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { runClustered, runRoles } from './run-role.js';
 import { runRelayClient, type ClientTransport } from './relay-client.js';
+import { INSPECT_WHAT, inspectRedis, type InspectWhat } from './redis-inspect.js';
 import { runLocalnet } from './run-localnet.js';
 import { createLogger } from '../core/observability/logger.js';
 import { loadGenesisFile, startDemoBackend, startLocalnet } from '../localnet/index.js';
 
-const EXIT_NOT_AVAILABLE = 2;
-
-function notAvailable(command: string, what: string): never {
-  process.stderr.write(`relayminer ${command}: not available in this version yet (${what}).\n`);
-  process.exit(EXIT_NOT_AVAILABLE);
-}
 
 async function validate(file: string): Promise<void> {
   const config = loadConfigFile(file);
@@ -204,10 +199,15 @@ program
 
 program
   .command('redis')
-  .description('inspect what the relay miner keeps in Redis (sessions|streams|leases|submissions)')
-  .argument('[what]', 'what to show')
-  .allowUnknownOption()
-  .action(() => notAvailable('redis', 'the inspection commands arrive with the miner'));
+  .description('inspect what the relay miner keeps in Redis, read-only (sessions|streams|leases|submissions)')
+  .argument('<what>', 'sessions | streams | leases | submissions')
+  .requiredOption('-c, --config <file>', 'the miner or relayer configuration (Redis, namespace and suppliers)')
+  .option('--supplier <address>', 'only this supplier')
+  .option('--json', 'one JSON object per line')
+  .action(async (what: string, o: { config: string; supplier?: string; json?: boolean }) => {
+    if (!INSPECT_WHAT.includes(what as InspectWhat)) program.error(`redis: unknown view "${what}" (${INSPECT_WHAT.join(', ')})`, { exitCode: 1 });
+    await inspectRedis({ config: o.config, what: what as InspectWhat, supplier: o.supplier, json: Boolean(o.json), out: (l) => process.stdout.write(`${l}\n`) });
+  });
 
 try {
   await program.parseAsync(process.argv);

@@ -9,6 +9,10 @@ import { ADDR, KEYS, TEST_GENESIS } from '../../../test/helpers/localnet-client.
 import { captureLogs } from '../../../test/helpers/logs.js';
 import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
 import { SessionStore } from '../session-store.js';
+import { inspectRedis, type InspectWhat } from '../../../cli/redis-inspect.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const keys = new KeyBuilder('ha');
 
@@ -98,6 +102,23 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
   t.match(m, new RegExp(`relayminer_miner_submissions_total\\{supplier="${ADDR.supplier1}",phase="claim",result="included"\\} 1`));
   t.match(m, new RegExp(`relayminer_miner_submissions_total\\{supplier="${ADDR.supplier1}",phase="proof",result="included"\\} 1`));
   t.match(m, new RegExp(`relayminer_miner_upokt_total\\{supplier="${ADDR.supplier1}",kind="settled"\\} 294`));
+
+  // What an operator sees with `relayminer redis … -c miner.yaml`.
+  const dir = mkdtempSync(join(tmpdir(), 'inspect-'));
+  const file = join(dir, 'miner.yaml');
+  writeFileSync(file, `miner:\n  redis: { url: "${s.r.redisServer.url}", namespace: ha }\n  pocket_node: { rpc_url: "http://127.0.0.1:1", grpc_address: "127.0.0.1:1" }\n  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]\n`);
+  const view = async (what: InspectWhat) => {
+    const lines: string[] = [];
+    await inspectRedis({ config: file, what, json: true, out: (l) => lines.push(l) });
+    return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  };
+  t.match(await view('sessions'), [{ supplier: ADDR.supplier1, session: s.header.session_id, state: 'settled', relays: 7, compute_units: '7', claimed_upokt: '294', proof: 'threshold' }]);
+  t.match(await view('submissions'), [
+    { phase: 'claim', session_end: '20', broadcast_at: '22', rebroadcast: 'no', sessions: 1 },
+    { phase: 'proof', session_end: '20', broadcast_at: '25', rebroadcast: 'no', sessions: 1 },
+  ]);
+  t.match(await view('leases'), [{ supplier: ADDR.supplier1, owner: 'm1', token: '1' }, { supplier: '(global)', owner: 'm1', token: 'leader' }]);
+  t.match(await view('streams'), [{ supplier: ADDR.supplier1, length: 0, pending: 0 }]);
 });
 
 t.test('a proof that is not required is not sent; the claim still settles', async (t) => {

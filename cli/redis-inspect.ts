@@ -1,0 +1,134 @@
+import { loadConfigFile } from '../core/config/load.js';
+import { createRedisClient, type RedisClient } from '../core/redis/connection.js';
+import { KeyBuilder } from '../core/redis/key-builder.js';
+import { SessionStore } from '../plugins/miner/session-store.js';
+
+export type InspectWhat = 'sessions' | 'streams' | 'leases' | 'submissions';
+export const INSPECT_WHAT: readonly InspectWhat[] = ['sessions', 'streams', 'leases', 'submissions'];
+
+type Row = Record<string, string | number>;
+
+/**
+ * `relayminer redis <what> -c config`: what the relayers and miners keep in Redis, per supplier of the
+ * config (its miner section, else its relayer section), read-only. Rows as a table, or JSON lines.
+ */
+export async function inspectRedis(o: { config: string; what: InspectWhat; supplier?: string; json: boolean; out: (line: string) => void }): Promise<void> {
+  const config = loadConfigFile(o.config);
+  const role = config.miner ?? config.relayer;
+  if (!role) throw new Error(`${o.config} has no miner or relayer section`);
+  const suppliers = role.suppliers.map((s) => s.address).filter((a) => !o.supplier || a === o.supplier);
+  if (o.supplier && suppliers.length === 0) throw new Error(`supplier ${o.supplier} is not in ${o.config}`);
+  const redis = createRedisClient(role.redis, { connectionName: 'relayminer-inspect' });
+  const keys = new KeyBuilder(role.redis.namespace);
+  try {
+    const rows = await ROWS[o.what](redis, keys, suppliers);
+    if (o.json) for (const r of rows) o.out(JSON.stringify(r));
+    else o.out(render(rows, `no ${o.what}`));
+  } finally {
+    redis.disconnect();
+  }
+}
+
+const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers: string[]) => Promise<Row[]>> = {
+  async sessions(redis, keys, suppliers) {
+    const store = new SessionStore(keys, () => redis);
+    const rows: Row[] = [];
+    for (const supplier of suppliers) {
+      for (const id of await store.sessionIds(supplier)) {
+        const s = await store.session(supplier, id);
+        if (!s) continue;
+        const h = await redis.hmget(keys.minerSession(supplier, id), 'claimed_upokt', 'root');
+        rows.push({
+          supplier,
+          session: id,
+          state: s.state,
+          service: s.serviceId,
+          application: s.applicationAddress,
+          start: String(s.startHeight),
+          end: String(s.endHeight),
+          relays: s.count,
+          compute_units: String(s.computeUnits),
+          claimed_upokt: h[0] ?? '',
+          proof: s.proof ?? '',
+          reason: s.reason ?? '',
+        });
+      }
+    }
+    return rows;
+  },
+
+  async streams(redis, keys, suppliers) {
+    const rows: Row[] = [];
+    for (const supplier of suppliers) {
+      const stream = keys.relayStream(supplier);
+      const length = await redis.xlen(stream);
+      let pending = 0;
+      let lag: string | number = '';
+      let consumers = '';
+      try {
+        const groups = (await redis.xinfo('GROUPS', stream)) as (string | number)[][];
+        for (const g of groups) {
+          const info = Object.fromEntries(chunks(g)) as Record<string, string | number>;
+          if (info.name !== keys.minerConsumerGroup()) continue;
+          pending = Number(info.pending);
+          lag = info.lag ?? '';
+          const list = (await redis.xinfo('CONSUMERS', stream, keys.minerConsumerGroup())) as (string | number)[][];
+          consumers = list.map((c) => Object.fromEntries(chunks(c)) as Record<string, string | number>).map((c) => `${c.name}(pending ${c.pending}, idle ${c.idle} ms)`).join(' ');
+        }
+      } catch (err) {
+        if (!String((err as Error).message).includes('no such key')) throw err;
+      }
+      rows.push({ supplier, stream, length, pending, lag, consumers });
+    }
+    return rows;
+  },
+
+  async leases(redis, keys, suppliers) {
+    const rows: Row[] = [];
+    for (const supplier of suppliers) {
+      const [value, ttl, fence] = await Promise.all([redis.get(keys.supplierLease(supplier)), redis.pttl(keys.supplierLease(supplier)), redis.get(keys.supplierLeaseFence(supplier))]);
+      const [owner, token] = (value ?? '').split(' ');
+      rows.push({ supplier, owner: owner || '(none)', token: token ?? '', ttl_ms: ttl > 0 ? ttl : '', fence: fence ?? '0' });
+    }
+    const leader = await redis.get(keys.globalLeader());
+    const now = Date.now();
+    const active = await redis.zrange(keys.activeMiners(), '0', '-1', 'WITHSCORES');
+    const miners = chunks(active).map(([id, at]) => `${id} (${now - Number(at)} ms ago)`).join(', ');
+    rows.push({ supplier: '(global)', owner: leader?.split(' ')[0] ?? '(none)', token: 'leader', ttl_ms: Math.max(0, await redis.pttl(keys.globalLeader())), fence: `miners: ${miners || '(none)'}` });
+    return rows;
+  },
+
+  async submissions(redis, keys, suppliers) {
+    const store = new SessionStore(keys, () => redis);
+    const rows: Row[] = [];
+    for (const supplier of suppliers) {
+      const ends = new Set<bigint>();
+      for (const id of await store.sessionIds(supplier)) {
+        const s = await store.session(supplier, id);
+        if (s) ends.add(s.endHeight);
+      }
+      for (const end of [...ends].sort((a, b) => (a < b ? -1 : 1))) {
+        for (const phase of ['claim', 'proof'] as const) {
+          const h = await redis.hgetall(keys.submission(supplier, phase, end));
+          if (!h.txhash) continue;
+          rows.push({ supplier, phase, session_end: String(end), txhash: h.txhash, broadcast_at: h.height ?? '', rebroadcast: h.rebroadcast === '1' ? 'yes' : 'no', sessions: (JSON.parse(h.sessions ?? '[]') as string[]).length });
+        }
+      }
+    }
+    return rows;
+  },
+};
+
+function chunks<T>(flat: T[]): [T, T][] {
+  const out: [T, T][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}
+
+function render(rows: Row[], empty: string): string {
+  if (rows.length === 0) return empty;
+  const cols = Object.keys(rows[0]!);
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const line = (cells: string[]) => cells.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(cols.map((c) => c.toUpperCase())), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? ''))))].join('\n');
+}
