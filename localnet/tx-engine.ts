@@ -238,6 +238,16 @@ export class TxEngine {
     return events;
   }
 
+  #dropNext = 0;
+
+  /**
+   * Fault injection for tests: the next `n` transactions that pass CheckTx are answered "accepted"
+   * (code 0) but never reach a block, as when a node evicts them from its mempool.
+   */
+  dropNextAccepted(n: number): void {
+    this.#dropNext = n;
+  }
+
   /** CheckTx for BroadcastTx SYNC: accepted txs wait in the mempool for the next block. */
   checkTx(bytes: Uint8Array): { hash: string; code: number; codespace: string; log: string } {
     const hash = TxEngine.hashOf(bytes);
@@ -254,6 +264,10 @@ export class TxEngine {
             throw sdkError(18, `failed to add unordered nonce: already used timeout ${nonce}: invalid request`);
           }
         }
+      }
+      if (this.#dropNext > 0) {
+        this.#dropNext--;
+        return { hash, code: 0, codespace: '', log: '' };
       }
       this.#applyAnte(d, 'check');
       this.#mempool.push(d);

@@ -147,3 +147,20 @@ t.test('a session whose claim window was missed is reported, not silently lost',
   t.ok(back.logs.lines.some((l) => l.msg === 'session not paid' && l.state === 'claim_window_missed' && l.relays === 2));
   t.match(await back.metrics(), /relayminer_miner_sessions_failed_total\{supplier="[^"]+",state="claim_window_missed"\} 1/);
 });
+
+t.test('a claim accepted by the node but never included is rebroadcast once and lands', async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 4);
+  s.r.net.node.txs.dropNextAccepted(1); // the node says "accepted" and loses it
+  await s.advanceTo(22);
+  await until('claim broadcast', async () => (await s.session())?.state === 'claiming');
+  await s.advanceTo(24); // two blocks later: not on chain → rebroadcast
+  await until('rebroadcast', async () => /phase="claim",result="rebroadcast"\} 1/.test(await s.metrics()));
+  await s.advanceTo(25);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  const sub = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
+  t.equal(sub.rebroadcast, '1');
+  const m = await s.metrics();
+  t.match(m, /phase="claim",result="broadcast"\} 1/, 'one broadcast');
+  t.match(m, /phase="claim",result="rebroadcast"\} 1/, 'one rebroadcast');
+  t.match(m, /phase="claim",result="included"\} 1/);
+});
