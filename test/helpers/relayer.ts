@@ -1,3 +1,4 @@
+import type { LocalRedisOptions } from '../../core/redis/local-server.js';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
@@ -68,10 +69,10 @@ export async function startBackend(t: Test) {
 }
 
 /** localnet + redis-server + a backend + one relayer (Runtime) with the given transports and YAML. */
-export async function startRelayer(t: Test, o: { plugins: string[]; services: (backendUrl: string) => string; relayerYaml?: string; genesis?: string }) {
+export async function startRelayer(t: Test, o: { plugins: string[]; services: (backendUrl: string) => string; relayerYaml?: string; genesis?: string; redis?: LocalRedisOptions }) {
   const net = await startTestLocalnet(t, o.genesis);
   net.chain.advance(11); // height 12: session [11, 20]
-  const redisServer = await startRedis(t);
+  const redisServer = await startRedis(t, o.redis);
   const backend = await startBackend(t);
   const yaml = `
 relayer:
@@ -93,6 +94,7 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
   const runtime = await Runtime.start({ config: parseConfig(yaml), roles: ['relayer'], builtins: BUILTIN_PLUGINS, version: 'test', logger: logs.logger });
   t.teardown(() => runtime.shutdown());
   const redis = new Redis(redisServer.url);
+  redis.on('error', () => {}); // a test that restarts redis-server sees reconnects, not crashes
   t.teardown(() => redis.disconnect());
   const keys = new KeyBuilder('ha');
   const url = `http://${runtime.addresses.relay}`;

@@ -9,6 +9,8 @@ import { ADDR, KEYS, TEST_GENESIS } from '../../../test/helpers/localnet-client.
 import { captureLogs } from '../../../test/helpers/logs.js';
 import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
 import { SessionStore } from '../session-store.js';
+import { until } from '../../../test/helpers/until.js';
+import { minerYaml } from '../../../test/helpers/miner.js';
 import { inspectRedis, type InspectWhat } from '../../../cli/redis-inspect.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,13 +18,6 @@ import { join } from 'node:path';
 
 const keys = new KeyBuilder('ha');
 
-const until = async (what: string, fn: () => Promise<boolean> | boolean, ms = 15_000) => {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 /** Relayer + localnet (session [11, 20]: claim window [22, 26], seed 25, proof window [26, 30], settles at 30) + one miner. */
 async function setup(t: Test, genesis: string, relays: number) {
@@ -35,19 +30,7 @@ async function setup(t: Test, genesis: string, relays: number) {
   const startMiner = async (instance: string) => {
     const logs = captureLogs();
     const miner = await Runtime.start({
-    config: parseConfig(`
-miner:
-  metrics_address: "127.0.0.1:0"
-  redis: { url: "${r.redisServer.url}", namespace: ha }
-  pocket_node: { rpc_url: "http://${r.net.rpcAddress}", grpc_address: "${r.net.grpcAddress}" }
-  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]
-  instance_id: ${instance}
-  lease_ttl_ms: 1500
-  consume: { block_ms: 100 }
-plugins: [miner]
-logging: { level: info }
-shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
-`),
+      config: parseConfig(minerYaml({ redisUrl: r.redisServer.url, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance })),
       roles: ['miner'],
       builtins: BUILTIN_PLUGINS,
       version: 'test',

@@ -13,6 +13,8 @@ import { startRedis } from '../../../test/helpers/redis.js';
 import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
 import { LeaseManager } from '../leases.js';
 import { SessionStore } from '../session-store.js';
+import { until } from '../../../test/helpers/until.js';
+import { minerYaml } from '../../../test/helpers/miner.js';
 
 const keys = new KeyBuilder('ha');
 
@@ -36,21 +38,8 @@ function entry(n: number, o: { supplier?: string; session?: string; cu?: bigint 
   );
 }
 
-async function startMiner(t: Test, redisUrl: string, instance: string, extra = '') {
-  const yaml = `
-miner:
-  metrics_address: "127.0.0.1:0"
-  redis: { url: "${redisUrl}", namespace: ha }
-  pocket_node: { rpc_url: "http://127.0.0.1:1", grpc_address: "127.0.0.1:1" }
-  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }, { private_key_hex: "${KEYS.supplier2}" }]
-  instance_id: ${instance}
-  lease_ttl_ms: 1500
-  consume: { block_ms: 100, batch: 50 }
-${extra}
-plugins: [miner]
-logging: { level: info }
-shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
-`;
+async function startMiner(t: Test, redisUrl: string, instance: string) {
+  const yaml = minerYaml({ redisUrl, instance, keys: [KEYS.supplier1, KEYS.supplier2], consume: '{ block_ms: 100, batch: 50 }' });
   const logs = captureLogs();
   const runtime = await Runtime.start({ config: parseConfig(yaml), roles: ['miner'], builtins: BUILTIN_PLUGINS, version: 'test', logger: logs.logger });
   let stopped = false;
@@ -61,13 +50,6 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
   return { runtime, logs, stop, metrics: async () => (await fetch(`http://${runtime.addresses.metrics}/metrics`)).text() };
 }
 
-const until = async (what: string, fn: () => Promise<boolean> | boolean, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 t.test('relays move from the stream into their sessions; duplicates count once; the stream is emptied by consumption', async (t) => {
   const server = await startRedis(t);
