@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { parseConfig } from '../../core/config/load.js';
 import { publicKeyFromPrivateKey } from '../../core/crypto/address.js';
 import { Runtime } from '../../core/runtime/runtime.js';
@@ -13,7 +13,7 @@ import { buildRelayRequest, encodeHttpPayload, encodeRelayRequest, type HttpRela
 import { BUILTIN_PLUGINS } from '../../plugins/index.js';
 import { ADDR, KEYS, key, startTestLocalnet } from './localnet-client.js';
 import { captureLogs } from './logs.js';
-import { startRedis } from './redis.js';
+import { startRedis, startRedisCluster } from './redis.js';
 
 export interface BackendCall {
   method: string;
@@ -69,17 +69,23 @@ export async function startBackend(t: Test) {
 }
 
 /** localnet + redis-server + a backend + one relayer (Runtime) with the given transports and YAML. */
-export async function startRelayer(t: Test, o: { plugins: string[]; services: (backendUrl: string) => string; relayerYaml?: string; genesis?: string; redis?: LocalRedisOptions }) {
+export async function startRelayer(
+  t: Test,
+  o: { plugins: string[]; services: (backendUrl: string) => string; relayerYaml?: string; genesis?: string; redis?: LocalRedisOptions; cluster?: boolean },
+) {
   const net = await startTestLocalnet(t, o.genesis);
   net.chain.advance(11); // height 12: session [11, 20]
-  const redisServer = await startRedis(t, o.redis);
+  // On a cluster, `redisServer` is its first node and `redisUrl` the redis-cluster:// URL.
+  const cluster = o.cluster ? await startRedisCluster(t) : undefined;
+  const redisServer = cluster ? cluster.nodes[0]! : await startRedis(t, o.redis);
+  const redisUrl = cluster ? cluster.url : redisServer.url;
   const backend = await startBackend(t);
   const yaml = `
 relayer:
   listen_address: "127.0.0.1:0"
   health_address: "127.0.0.1:0"
   metrics_address: "127.0.0.1:0"
-  redis: { url: "${redisServer.url}", namespace: ha }
+  redis: { url: "${redisUrl}", namespace: ha }
   pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
   supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]
 ${o.relayerYaml ?? ''}
@@ -93,7 +99,7 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
   const logs = captureLogs();
   const runtime = await Runtime.start({ config: parseConfig(yaml), roles: ['relayer'], builtins: BUILTIN_PLUGINS, version: 'test', logger: logs.logger });
   t.teardown(() => runtime.shutdown());
-  const redis = new Redis(redisServer.url);
+  const redis: Redis | Cluster = cluster ? new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }))) : new Redis(redisServer.url);
   redis.on('error', () => {}); // a test that restarts redis-server sees reconnects, not crashes
   t.teardown(() => redis.disconnect());
   const keys = new KeyBuilder('ha');
@@ -104,6 +110,7 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
     backend,
     redis,
     redisServer,
+    redisUrl,
     keys,
     logs,
     url,

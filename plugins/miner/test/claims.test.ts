@@ -20,8 +20,8 @@ const keys = new KeyBuilder('ha');
 
 
 /** Relayer + localnet (session [11, 20]: claim window [22, 26], seed 25, proof window [26, 30], settles at 30) + one miner. */
-async function setup(t: Test, genesis: string, relays: number) {
-  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: (url) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`, genesis });
+async function setup(t: Test, genesis: string, relays: number, o: { cluster?: boolean } = {}) {
+  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: (url) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`, genesis, cluster: o.cluster });
   const header = await r.header();
   for (let i = 0; i < relays; i++) {
     const res = await postRelay(r.url, gatewayRelay(header, { method: 'POST', url: '/', body: `{"jsonrpc":"2.0","id":${i},"method":"eth_blockNumber"}` }));
@@ -30,7 +30,7 @@ async function setup(t: Test, genesis: string, relays: number) {
   const startMiner = async (instance: string) => {
     const logs = captureLogs();
     const miner = await Runtime.start({
-      config: parseConfig(minerYaml({ redisUrl: r.redisServer.url, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance })),
+      config: parseConfig(minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance })),
       roles: ['miner'],
       builtins: BUILTIN_PLUGINS,
       version: 'test',
@@ -89,7 +89,7 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
   // What an operator sees with `relayminer redis … -c miner.yaml`.
   const dir = mkdtempSync(join(tmpdir(), 'inspect-'));
   const file = join(dir, 'miner.yaml');
-  writeFileSync(file, `miner:\n  redis: { url: "${s.r.redisServer.url}", namespace: ha }\n  pocket_node: { rpc_url: "http://127.0.0.1:1", grpc_address: "127.0.0.1:1" }\n  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]\n`);
+  writeFileSync(file, `miner:\n  redis: { url: "${s.r.redisUrl}", namespace: ha }\n  pocket_node: { rpc_url: "http://127.0.0.1:1", grpc_address: "127.0.0.1:1" }\n  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]\n`);
   const view = async (what: InspectWhat) => {
     const lines: string[] = [];
     await inspectRedis({ config: file, what, json: true, out: (l) => lines.push(l) });
@@ -146,4 +146,17 @@ t.test('a claim accepted by the node but never included is rebroadcast once and 
   t.match(m, /phase="claim",result="broadcast"\} 1/, 'one broadcast');
   t.match(m, /phase="claim",result="rebroadcast"\} 1/, 'one rebroadcast');
   t.match(m, /phase="claim",result="included"\} 1/);
+});
+
+t.test('the same end to end on a 3-master Redis Cluster (relayer and miner on redis-cluster://)', async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1'), 6, { cluster: true });
+  t.match(s.r.redisUrl, /^redis-cluster:\/\//);
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.advanceTo(26);
+  await until('proved', async () => (await s.session())?.state === 'proved');
+  const before = await s.balance();
+  await s.advanceTo(30);
+  await until('settled', async () => (await s.session())?.state === 'settled');
+  t.equal((await s.balance()) - before, 6n * 42n);
 });

@@ -167,7 +167,7 @@ t.test('end to end: relays served by a relayer are in the miner session store, b
   }
   const published = await r.stream();
   t.equal(published.length, 12);
-  await startMiner(t, r.redisServer.url, 'a');
+  await startMiner(t, r.redisUrl, 'a');
   const store = new SessionStore(keys, () => r.redis);
   await until('stored', async () => (await store.session(ADDR.supplier1, header.session_id))?.count === 12);
   const leaves = await store.leaves(ADDR.supplier1, header.session_id);

@@ -35,7 +35,7 @@ async function setup(t: Test, o: { appendOnly?: boolean } = {}) {
   const miners: Started[] = [];
   const startMiner = async (instance: string) => {
     const file = join(dir, `${instance}.yaml`);
-    writeFileSync(file, minerYaml({ redisUrl: r.redisServer.url, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance, consume: '{ block_ms: 100, reclaim_idle_ms: 1000 }', format: 'json' }));
+    writeFileSync(file, minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance, consume: '{ block_ms: 100, reclaim_idle_ms: 1000 }', format: 'json' }));
     const p = await startProcess(['miner', '-c', file], {});
     miners.push(p);
     return p;
