@@ -286,7 +286,8 @@ export class TxEngine {
     try {
       this.#ante(d, 'simulate', { height: this.chain.height, timeMs: this.chain.latest.timeMs });
       // Messages run against a throw-away view: snapshot and restore the claim store.
-      const before = new Map(this.proofs.claims);
+      // Deep copies: a simulated proof must not leave its proof on the stored claim object.
+      const before = new Map([...this.proofs.claims].map(([k, v]) => [k, structuredClone(v)]));
       const balances = new Map([...this.chain.accounts].map(([a, acc]) => [a, acc.balance]));
       try {
         return { gasUsed, events: this.#runMessages(d, height) };

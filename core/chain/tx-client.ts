@@ -47,6 +47,8 @@ function parseGasPrice(price: string): { amount: number; denom: string } {
 export class TxClient {
   readonly #accounts = new Map<string, bigint>();
   #unorderedOffset = 0;
+  /** Fee of the last transaction signed for broadcast. */
+  lastFee = 0n;
 
   constructor(
     readonly query: ChainQueryClient,
@@ -77,6 +79,7 @@ export class TxClient {
     });
     const price = parseGasPrice(this.cfg.gas_price);
     const fee = Math.max(1, Math.ceil(price.amount * gasLimit));
+    this.lastFee = BigInt(fee);
     const pubkey = encodePubkey(encodeSecp256k1Pubkey(key.publicKey));
     const authInfoBytes = makeAuthInfoBytes([{ pubkey, sequence: unordered ? 0 : Number(sequence) }], [{ denom: price.denom, amount: String(fee) }], gasLimit, undefined, undefined, SIGN_MODE_DIRECT);
     const signDoc = makeSignDoc(bodyBytes, authInfoBytes, this.chainId, Number(accountNumber));

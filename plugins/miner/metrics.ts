@@ -9,6 +9,8 @@ export class MinerMetrics {
   readonly submissions: Counter<'supplier' | 'phase' | 'result'>;
   readonly upokt: Counter<'supplier' | 'kind'>;
   readonly failures: Counter<'supplier' | 'state'>;
+  readonly settlements: Counter<'supplier' | 'outcome'>;
+  readonly balance: Gauge<'supplier'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -26,13 +28,25 @@ export class MinerMetrics {
       labelNames: ['supplier', 'phase', 'result'],
       registers,
     });
-    this.upokt = new Counter({ name: 'relayminer_miner_upokt_total', help: 'uPOKT of claims that landed (claimed) and of sessions that settled.', labelNames: ['supplier', 'kind'], registers });
+    this.upokt = new Counter({
+      name: 'relayminer_miner_upokt_total',
+      help: 'uPOKT by kind: claimed (claims that landed), settled (sessions seen settled), earned (EventClaimSettled), lost (expired or discarded claims), slashed.',
+      labelNames: ['supplier', 'kind'],
+      registers,
+    });
     this.failures = new Counter({
       name: 'relayminer_miner_sessions_failed_total',
       help: 'Sessions that will not be paid, by final state (claim_window_missed, claim_rejected, proof_window_missed, proof_rejected, expired, skipped_unprofitable).',
       labelNames: ['supplier', 'state'],
       registers,
     });
+    this.settlements = new Counter({
+      name: 'relayminer_miner_settlements_total',
+      help: 'Tokenomics events for owned suppliers, by outcome: settled, expired, slashed, discarded.',
+      labelNames: ['supplier', 'outcome'],
+      registers,
+    });
+    this.balance = new Gauge({ name: 'relayminer_miner_supplier_balance_upokt', help: 'Balance of each owned supplier operator account (pays claim and proof fees).', labelNames: ['supplier'], registers });
     this.leader = new Gauge({ name: 'relayminer_miner_leader', help: '1 while this replica holds the global leader lock.', registers });
   }
 }

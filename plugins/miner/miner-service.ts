@@ -8,6 +8,7 @@ import { ChainQueryClient } from '../../core/chain/query-client.js';
 import { TxClient } from '../../core/chain/tx-client.js';
 import { LeaseManager } from './leases.js';
 import { SessionLifecycle } from './session-lifecycle.js';
+import { SettlementMonitor } from './settlement-monitor.js';
 import type { MinerMetrics } from './metrics.js';
 import { SessionStore } from './session-store.js';
 import { StreamConsumer } from './stream-consumer.js';
@@ -20,6 +21,7 @@ export class MinerService {
   readonly store: SessionStore;
   readonly leases: LeaseManager;
   readonly lifecycle: SessionLifecycle;
+  readonly monitor: SettlementMonitor;
   readonly #consumers = new Map<string, StreamConsumer>();
   readonly #query: ChainQueryClient;
   readonly #follower: BlockFollower;
@@ -52,7 +54,25 @@ export class MinerService {
       metrics: o.metrics,
       log: o.log,
     });
-    this.#follower.on('block', (b: BlockInfo) => void this.lifecycle.onBlock(b));
+    const tx = this.lifecycle.tx;
+    this.monitor = new SettlementMonitor({
+      comet,
+      query: this.#query,
+      store: this.store,
+      keys: o.keys,
+      redis: () => o.redis.next(),
+      owned: () => this.leases.owned,
+      lastFee: () => tx.lastFee,
+      metrics: o.metrics,
+      log: o.log,
+    });
+    // Settlement events first, so a session the chain settled or expired is recorded as such.
+    this.#follower.on('block', (b: BlockInfo) => {
+      void this.monitor
+        .onBlock(b)
+        .catch((err: Error) => o.log.warn({ height: b.height, err: err.message }, 'settlement monitor failed'))
+        .then(() => this.lifecycle.onBlock(b));
+    });
     this.leases.on('acquired', (supplier, token) => this.#startConsumer(supplier, token));
     this.leases.on('lost', (supplier) => void this.#stopConsumer(supplier));
     this.leases.on('leader', (leader) => {

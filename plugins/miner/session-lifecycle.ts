@@ -70,6 +70,10 @@ export class SessionLifecycle {
     this.#o = o;
   }
 
+  get tx(): TxClient {
+    return this.#o.tx;
+  }
+
   /** Runs one pass for the block; a pass still running makes this one a no-op (the next block catches up). */
   async onBlock(block: BlockInfo): Promise<void> {
     if (this.#running) return;
@@ -252,9 +256,12 @@ export class SessionLifecycle {
     await this.#notLanded(w, h, 'proof', 'proving', 'proof_window_missed', w.windows.proofWindowClose);
   }
 
-  /** After the settlement height a claim that left state was settled (a claim still there waits). */
+  /**
+   * Fallback when no settlement event was seen (e.g. block_results unavailable): a claim that left
+   * state one block after the settlement height is taken as settled.
+   */
   async #checkSettled(w: Work, h: bigint): Promise<void> {
-    if (h < w.windows.settlementHeight) return;
+    if (h <= w.windows.settlementHeight) return;
     if (await this.#onChainClaim(w.supplier, w.session.sessionId)) return;
     const ok = await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, w.session.state, 'settled');
     if (ok === 'moved') {

@@ -205,3 +205,21 @@ t.test('Simulate: gas for a good tx; a handler failure as gRPC Unknown with the 
   t.equal(ok.result.events.find((e: Res) => e.type === 'pocket.proof.EventClaimCreated')?.type, 'pocket.proof.EventClaimCreated');
   t.equal(net.node.proofs.claims.size, 0, 'simulation leaves no state behind');
 });
+
+t.test('Simulate of a proof leaves the stored claim without it (the claim objects are copied, not shared)', async (t) => {
+  const net = await start(t, BASE.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1'));
+  const header = session1(net);
+  const trie = trieOf(makeRelays(header, 3));
+  net.chain.advance(10);
+  t.equal((await deliver(net, await signTx(KEYS.supplier1, [claimAny(ADDR.supplier1, header, trie.root())], { accountNumber: ACC.supplier1, sequence: 0 }))).code, 0);
+  net.chain.advance(3); // seed block 15
+  const proof = encodeCompactClosestProof(compactClosestProof(trie.proveClosest(proofPath(net.chain.blockHash(15), header.session_id))));
+  const sim = await grpcCall(net.tx, 'Simulate', { tx_bytes: await signTx(KEYS.supplier1, [proofAny(ADDR.supplier1, header, proof)], { accountNumber: ACC.supplier1, sequence: 1 }) });
+  t.ok(sim.result.events.some((e: Res) => e.type === 'pocket.proof.EventProofSubmitted'), 'the simulated proof is accepted');
+  const [claim] = [...net.node.proofs.claims.values()];
+  t.equal(claim!.proof, undefined, 'but not stored');
+  t.equal(claim!.status, 'PENDING_VALIDATION');
+  net.chain.advance(5); // settlement at 20 with no proof: expired
+  const state = (await (await fetch(`http://${net.rpcAddress}/localnet/state`)).json()) as { settlements: { outcome: { kind: string; reason?: string } }[] };
+  t.same(state.settlements.map((x) => x.outcome.kind), ['expired']);
+});

@@ -84,7 +84,10 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
   const m = await s.metrics();
   t.match(m, new RegExp(`relayminer_miner_submissions_total\\{supplier="${ADDR.supplier1}",phase="claim",result="included"\\} 1`));
   t.match(m, new RegExp(`relayminer_miner_submissions_total\\{supplier="${ADDR.supplier1}",phase="proof",result="included"\\} 1`));
-  t.match(m, new RegExp(`relayminer_miner_upokt_total\\{supplier="${ADDR.supplier1}",kind="settled"\\} 294`));
+  t.match(m, new RegExp(`relayminer_miner_upokt_total\\{supplier="${ADDR.supplier1}",kind="earned"\\} 294`), 'earned, from EventClaimSettled');
+  t.match(m, new RegExp(`relayminer_miner_settlements_total\\{supplier="${ADDR.supplier1}",outcome="settled"\\} 1`));
+  t.match(m, new RegExp(`relayminer_miner_supplier_balance_upokt\\{supplier="${ADDR.supplier1}"\\} \\d+`));
+  t.equal(await s.r.redis.hget(keys.minerSession(ADDR.supplier1, s.header.session_id), 'settled_upokt'), '294');
 
   // What an operator sees with `relayminer redis … -c miner.yaml`.
   const dir = mkdtempSync(join(tmpdir(), 'inspect-'));
@@ -159,4 +162,20 @@ t.test('the same end to end on a 3-master Redis Cluster (relayer and miner on re
   await s.advanceTo(30);
   await until('settled', async () => (await s.session())?.state === 'settled');
   t.equal((await s.balance()) - before, 6n * 42n);
+});
+
+t.test('a required proof that never lands: the claim expires, the supplier is slashed, both reported', async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1'), 3);
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  s.r.net.node.txs.dropNextAccepted(2); // the proof and its one rebroadcast are lost by the node
+  await s.advanceTo(30);
+  await until('expired', async () => (await s.session())?.state === 'expired');
+  t.equal((await s.session())?.reason, 'PROOF_MISSING');
+  const m = await s.metrics();
+  t.match(m, /relayminer_miner_settlements_total\{supplier="[^"]+",outcome="expired"\} 1/);
+  t.match(m, /relayminer_miner_settlements_total\{supplier="[^"]+",outcome="slashed"\} 1/);
+  t.match(m, /relayminer_miner_upokt_total\{supplier="[^"]+",kind="lost"\} 126/, '3 relays × 42 uPOKT lost');
+  t.match(m, /phase="proof",result="rebroadcast"\} 1/);
+  t.ok(s.logs.lines.some((l) => l.msg === 'claim expired' && l.reason === 'PROOF_MISSING'));
 });

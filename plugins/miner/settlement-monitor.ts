@@ -1,0 +1,147 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { BlockInfo, CometClient } from '../../core/chain/comet-client.js';
+import type { ChainQueryClient } from '../../core/chain/query-client.js';
+import type { RedisClient } from '../../core/redis/connection.js';
+import type { KeyBuilder, SessionState } from '../../core/redis/key-builder.js';
+import type { MinerMetrics } from './metrics.js';
+import type { SessionStore } from './session-store.js';
+
+/** Blocks the monitor catches up on after a gap, at most (older ones are skipped and logged). */
+const MAX_CATCH_UP = 200;
+
+export interface SettlementEvent {
+  kind: 'settled' | 'expired' | 'slashed' | 'discarded';
+  height: number;
+  supplier: string;
+  serviceId: string;
+  sessionEnd: bigint;
+  relays: number;
+  upokt: bigint;
+  reason: string;
+}
+
+const KINDS: Record<string, SettlementEvent['kind']> = {
+  'pocket.tokenomics.EventClaimSettled': 'settled',
+  'pocket.tokenomics.EventClaimExpired': 'expired',
+  'pocket.tokenomics.EventSupplierSlashed': 'slashed',
+  'pocket.tokenomics.EventClaimDiscarded': 'discarded',
+};
+
+/** Typed-event attribute values are JSON: `"pokt1…"`, `"10"`, `1`. */
+function attr(attributes: { key: string; value: string }[], key: string): string {
+  const raw = attributes.find((a) => a.key === key)?.value;
+  if (raw === undefined) return '';
+  try {
+    const v = JSON.parse(raw) as unknown;
+    return typeof v === 'string' ? v : String(v);
+  } catch {
+    return raw;
+  }
+}
+
+const amount = (coin: string) => BigInt(/^(\d+)/.exec(coin)?.[1] ?? '0');
+
+/** The tokenomics events of one block that concern `suppliers` (spec/protocol.md §2.9). */
+export function settlementEvents(height: number, events: { type: string; attributes: { key: string; value: string }[] }[], suppliers: ReadonlySet<string>): SettlementEvent[] {
+  const out: SettlementEvent[] = [];
+  for (const e of events) {
+    const kind = KINDS[e.type];
+    if (!kind) continue;
+    const supplier = attr(e.attributes, 'supplier_operator_address');
+    if (!suppliers.has(supplier)) continue;
+    out.push({
+      kind,
+      height,
+      supplier,
+      serviceId: attr(e.attributes, 'service_id'),
+      sessionEnd: BigInt(attr(e.attributes, 'session_end_block_height') || '0'),
+      relays: Number(attr(e.attributes, 'num_relays') || '0'),
+      upokt: amount(kind === 'slashed' ? attr(e.attributes, 'proof_missing_penalty') : attr(e.attributes, 'claimed_upokt')),
+      reason: attr(e.attributes, 'expiration_reason'),
+    });
+  }
+  return out;
+}
+
+/**
+ * Reads `block_results` of every block for the owned suppliers' settlement events: uPOKT earned
+ * (settled), lost (expired) and slashed, each logged and counted, and the matching session (same
+ * service, session end and relay count) moved to `settled` or `expired`. Also keeps each owned
+ * supplier's balance as a gauge and warns when it could not pay ten more transactions.
+ */
+export class SettlementMonitor {
+  #last = 0;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly o: {
+      comet: CometClient;
+      query: ChainQueryClient;
+      store: SessionStore;
+      keys: KeyBuilder;
+      redis: () => RedisClient;
+      owned: () => ReadonlyMap<string, string>;
+      /** Fee of the last claim or proof transaction (0 before the first). */
+      lastFee: () => bigint;
+      metrics: MinerMetrics;
+      log: FastifyBaseLogger;
+    },
+  ) {}
+
+  /** Passes run one after another (each catches up from the last height seen), so no block is skipped. */
+  onBlock(block: BlockInfo): Promise<void> {
+    this.#queue = this.#queue
+      .then(() => (block.height > this.#last ? this.#pass(block) : undefined))
+      .catch((err: Error) => this.o.log.warn({ height: block.height, err: err.message }, 'settlement monitor pass failed; the next block retries from the last height seen'));
+    return this.#queue;
+  }
+
+  async #pass(block: BlockInfo): Promise<void> {
+    const owned = this.o.owned();
+    if (owned.size === 0) {
+      this.#last = block.height;
+      return;
+    }
+    const from = this.#last === 0 ? block.height : Math.max(this.#last + 1, block.height - MAX_CATCH_UP);
+    if (this.#last !== 0 && from > this.#last + 1) this.o.log.warn({ from: this.#last + 1, to: from - 1 }, 'settlement monitor skipped blocks it could not catch up on');
+    for (let h = from; h <= block.height; h++) {
+      const results = await this.o.comet.blockResults(h);
+      for (const e of settlementEvents(h, results.finalizeBlockEvents, new Set(owned.keys()))) await this.#record(e, owned.get(e.supplier)!);
+      this.#last = h;
+    }
+    for (const supplier of owned.keys()) await this.#balance(supplier);
+  }
+
+  async #record(e: SettlementEvent, token: string): Promise<void> {
+    const { metrics, log } = this.o;
+    metrics.settlements.inc({ supplier: e.supplier, outcome: e.kind });
+    if (e.kind === 'settled') metrics.upokt.inc({ supplier: e.supplier, kind: 'earned' }, Number(e.upokt));
+    if (e.kind === 'expired' || e.kind === 'discarded') metrics.upokt.inc({ supplier: e.supplier, kind: 'lost' }, Number(e.upokt));
+    if (e.kind === 'slashed') metrics.upokt.inc({ supplier: e.supplier, kind: 'slashed' }, Number(e.upokt));
+    const line = { supplier: e.supplier, service: e.serviceId, session_end: String(e.sessionEnd), relays: e.relays, upokt: String(e.upokt), reason: e.reason || undefined, height: e.height };
+    if (e.kind === 'settled') log.info(line, 'claim settled');
+    else log.error(line, `claim ${e.kind}`);
+    if (e.kind === 'slashed') return;
+    const to: SessionState = e.kind === 'settled' ? 'settled' : 'expired';
+    for (const id of await this.o.store.sessionIds(e.supplier, e.sessionEnd, e.sessionEnd)) {
+      const s = await this.o.store.session(e.supplier, id);
+      if (!s || s.serviceId !== e.serviceId || s.count !== e.relays || s.state === to) continue;
+      if ((await this.o.store.transition(e.supplier, id, token, s.state, to)) !== 'moved') continue;
+      await this.o.redis().hset(this.o.keys.minerSession(e.supplier, id), `${to}_upokt`, String(e.upokt), `${to}_height`, String(e.height), ...(e.reason ? ['reason', e.reason] : []));
+    }
+  }
+
+  async #balance(supplier: string): Promise<void> {
+    try {
+      const res = await this.o.query.call('cosmos.bank.v1beta1.Query', 'Balance', { address: supplier, denom: 'upokt' });
+      const balance = BigInt((res.balance as { amount?: string } | undefined)?.amount ?? '0');
+      this.o.metrics.balance.set({ supplier }, Number(balance));
+      const fee = this.o.lastFee();
+      if (fee > 0n && balance < fee * 10n) {
+        this.o.log.warn({ supplier, balance_upokt: String(balance), last_fee_upokt: String(fee) }, 'supplier balance covers fewer than ten more claim or proof transactions');
+      }
+    } catch (err) {
+      this.o.log.warn({ supplier, err: (err as Error).message }, 'balance query failed');
+    }
+  }
+}
