@@ -11,6 +11,9 @@ export class MinerMetrics {
   readonly failures: Counter<'supplier' | 'state'>;
   readonly settlements: Counter<'supplier' | 'outcome'>;
   readonly balance: Gauge<'supplier'>;
+  readonly stake: Gauge<'supplier'>;
+  readonly proofsLeft: Gauge<'supplier'>;
+  readonly backlog: Gauge<'supplier'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -47,6 +50,14 @@ export class MinerMetrics {
       registers,
     });
     this.balance = new Gauge({ name: 'relayminer_miner_supplier_balance_upokt', help: 'Balance of each owned supplier operator account (pays claim and proof fees).', labelNames: ['supplier'], registers });
+    this.stake = new Gauge({ name: 'relayminer_miner_supplier_stake_upokt', help: 'Stake of each owned supplier.', labelNames: ['supplier'], registers });
+    this.proofsLeft = new Gauge({
+      name: 'relayminer_miner_missed_proofs_until_stake_exhausted',
+      help: 'Missed-proof penalties the stake still covers (the chain unstakes earlier, at its minimum stake).',
+      labelNames: ['supplier'],
+      registers,
+    });
+    this.backlog = new Gauge({ name: 'relayminer_miner_stream_backlog', help: 'Relay stream entries not yet stored in sessions (consumer lag).', labelNames: ['supplier'], registers });
     this.leader = new Gauge({ name: 'relayminer_miner_leader', help: '1 while this replica holds the global leader lock.', registers });
   }
 }

@@ -41,7 +41,12 @@ export class MinerService {
     const node = o.miner.pocket_node;
     this.#query = new ChainQueryClient(node);
     const comet = new CometClient(node.rpc_url.replace(/^ws/, 'http'), node.query_timeout_ms);
-    this.#follower = new BlockFollower({ comet, log: o.log as never });
+    // Heights go both ways on Redis: miners follow blocks relayers saw first-hand, and the reverse.
+    this.#follower = new BlockFollower({
+      comet,
+      log: o.log as never,
+      redis: { subscriber: o.redis.dedicated('miner-block-events', { blocking: true }), publisher: o.redis.next(), channel: o.keys.blockEventsChannel() },
+    });
     this.lifecycle = new SessionLifecycle({
       store: this.store,
       keys: o.keys,

@@ -66,8 +66,9 @@ export function settlementEvents(height: number, events: { type: string; attribu
 /**
  * Reads `block_results` of every block for the owned suppliers' settlement events: uPOKT earned
  * (settled), lost (expired) and slashed, each logged and counted, and the matching session (same
- * service, session end and relay count) moved to `settled` or `expired`. Also keeps each owned
- * supplier's balance as a gauge and warns when it could not pay ten more transactions.
+ * service, session end and relay count) moved to `settled` or `expired`. Also keeps, per owned
+ * supplier, its balance (warning when it could not pay ten more transactions), its stake health and
+ * its stream backlog as gauges.
  */
 export class SettlementMonitor {
   #last = 0;
@@ -109,7 +110,36 @@ export class SettlementMonitor {
       for (const e of settlementEvents(h, results.finalizeBlockEvents, new Set(owned.keys()))) await this.#record(e, owned.get(e.supplier)!);
       this.#last = h;
     }
-    for (const supplier of owned.keys()) await this.#balance(supplier);
+    for (const supplier of owned.keys()) {
+      await this.#balance(supplier);
+      await this.#stake(supplier);
+      this.o.metrics.backlog.set({ supplier }, await this.o.redis().xlen(this.o.keys.relayStream(supplier)));
+    }
+  }
+
+  /**
+   * Stake health: the stake, and how many more missed (or invalid) proofs its penalty allows before
+   * the stake is gone (the chain's minimum supplier stake is not in this repo's protos, so the true
+   * auto-unstake point comes earlier). Warns at three or fewer, and while the supplier is unstaking.
+   */
+  async #stake(supplier: string): Promise<void> {
+    try {
+      const s = (await this.o.query.call('pocket.supplier.Query', 'Supplier', { operator_address: supplier })).supplier as { stake?: { amount: string }; unstake_session_end_height?: bigint };
+      const params = (await this.o.query.call('pocket.proof.Query', 'Params', {})).params as { proof_missing_penalty?: { amount: string } };
+      const stake = BigInt(s.stake?.amount ?? '0');
+      const penalty = BigInt(params.proof_missing_penalty?.amount ?? '0');
+      this.o.metrics.stake.set({ supplier }, Number(stake));
+      if (penalty > 0n) {
+        const left = stake / penalty;
+        this.o.metrics.proofsLeft.set({ supplier }, Number(left));
+        if (left <= 3n) this.o.log.warn({ supplier, stake_upokt: String(stake), penalty_upokt: String(penalty), missed_proofs_left: Number(left) }, 'supplier stake covers three or fewer missed-proof penalties');
+      }
+      if (s.unstake_session_end_height && BigInt(s.unstake_session_end_height) > 0n) {
+        this.o.log.warn({ supplier, unstake_session_end_height: String(s.unstake_session_end_height) }, 'supplier is unstaking');
+      }
+    } catch (err) {
+      this.o.log.warn({ supplier, err: (err as Error).message }, 'stake query failed');
+    }
   }
 
   async #record(e: SettlementEvent, token: string): Promise<void> {

@@ -178,4 +178,9 @@ t.test('a required proof that never lands: the claim expires, the supplier is sl
   t.match(m, /relayminer_miner_upokt_total\{supplier="[^"]+",kind="lost"\} 126/, '3 relays × 42 uPOKT lost');
   t.match(m, /phase="proof",result="rebroadcast"\} 1/);
   t.ok(s.logs.lines.some((l) => l.msg === 'claim expired' && l.reason === 'PROOF_MISSING'));
+  // Stake health: 1e9 uPOKT staked, 3.2e8 slashed → 6.8e8 left, two more missed proofs.
+  await until('stake gauges', async () => /relayminer_miner_supplier_stake_upokt\{supplier="[^"]+"\} 680000000/.test(await s.metrics()));
+  t.match(await s.metrics(), /relayminer_miner_missed_proofs_until_stake_exhausted\{supplier="[^"]+"\} 2/);
+  t.ok(s.logs.lines.some((l) => l.msg === 'supplier stake covers three or fewer missed-proof penalties' && l.missed_proofs_left === 2));
+  t.match(await s.metrics(), /relayminer_miner_stream_backlog\{supplier="[^"]+"\} 0/);
 });
