@@ -4,6 +4,7 @@ import { parseConfig } from '../../../core/config/load.js';
 import { KeyBuilder } from '../../../core/redis/key-builder.js';
 import { Runtime } from '../../../core/runtime/runtime.js';
 import { SparseMerkleSumTrie } from '../../../core/smst/index.js';
+import { messageCodec } from '../../../core/protocol/codec.js';
 import { BUILTIN_PLUGINS } from '../../index.js';
 import { ADDR, KEYS, TEST_GENESIS } from '../../../test/helpers/localnet-client.js';
 import { captureLogs } from '../../../test/helpers/logs.js';
@@ -20,7 +21,7 @@ const keys = new KeyBuilder('ha');
 
 
 /** Relayer + localnet (session [11, 20]: claim window [22, 26], seed 25, proof window [26, 30], settles at 30) + one miner. */
-async function setup(t: Test, genesis: string, relays: number, o: { cluster?: boolean } = {}) {
+async function setup(t: Test, genesis: string, relays: number, o: { cluster?: boolean; transaction?: string } = {}) {
   const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: (url) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`, genesis, cluster: o.cluster });
   const header = await r.header();
   for (let i = 0; i < relays; i++) {
@@ -30,7 +31,7 @@ async function setup(t: Test, genesis: string, relays: number, o: { cluster?: bo
   const startMiner = async (instance: string) => {
     const logs = captureLogs();
     const miner = await Runtime.start({
-      config: parseConfig(minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance })),
+      config: parseConfig(minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance, transaction: o.transaction })),
       roles: ['miner'],
       builtins: BUILTIN_PLUGINS,
       version: 'test',
@@ -183,4 +184,20 @@ t.test('a required proof that never lands: the claim expires, the supplier is sl
   t.match(await s.metrics(), /relayminer_miner_missed_proofs_until_stake_exhausted\{supplier="[^"]+"\} 2/);
   t.ok(s.logs.lines.some((l) => l.msg === 'supplier stake covers three or fewer missed-proof penalties' && l.missed_proofs_left === 2));
   t.match(await s.metrics(), /relayminer_miner_stream_backlog\{supplier="[^"]+"\} 0/);
+});
+
+t.test('ordered transactions (account sequence) with a fixed gas limit: claim and proof land', async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1'), 2, {
+    transaction: '{ mode: ordered, gas_limit: 2000000, gas_price: "0.000002upokt" }',
+  });
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.advanceTo(26);
+  await until('proved', async () => (await s.session())?.state === 'proved');
+  const acct = (await s.q.call('cosmos.auth.v1beta1.Query', 'Account', { address: ADDR.supplier1 })).account as { value: Uint8Array };
+  const base = messageCodec<{ sequence: bigint }>('cosmos.auth.v1beta1.BaseAccount').decode(acct.value);
+  t.equal(base.sequence, 2n, 'two ordered transactions used sequences 0 and 1');
+  const m = await s.metrics();
+  t.match(m, /phase="claim",result="included"\} 1/);
+  t.match(m, /phase="proof",result="included"\} 1/);
 });
