@@ -1,0 +1,77 @@
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import { KEYS } from '../../../test/helpers/localnet-client.js';
+
+const DIR = join(import.meta.dirname, '..');
+const ROOT = join(DIR, '..', '..');
+const ENV = { ...process.env, SUPPLIER_KEYS: `${KEYS.supplier1},${KEYS.supplier2}`, POD_NAME: 'relayminer-miner-7d9f-abcde' };
+
+/** `relayminer validate -c file` with the deployment's environment. */
+function validate(file: string) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'validate', '-c', file], { env: ENV, encoding: 'utf8' });
+  return { code: r.status, out: r.stdout + r.stderr };
+}
+
+type Manifest = { apiVersion: string; kind: string; metadata: { name: string }; spec?: any; data?: Record<string, string> };
+
+t.test('the shared configs validate with the environment the deployments give them', async (t) => {
+  for (const name of ['relayer.yaml', 'miner.yaml']) {
+    const r = validate(join(DIR, 'config', name));
+    t.equal(r.code, 0, r.out);
+    t.match(r.out, /^ok: /m, name);
+  }
+});
+
+t.test('Kubernetes: probes on the configured ports, HPA on the relayer, two miners, Redis with AOF, configs that validate', async (t) => {
+  const docs = parseAllDocuments(readFileSync(join(DIR, 'kubernetes/relayminer.yaml'), 'utf8')).map((d) => d.toJS() as Manifest);
+  t.same(docs.filter((d) => !d.apiVersion || !d.kind || !d.metadata?.name), [], 'every manifest has apiVersion, kind and a name');
+  const byName = (kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name === name)!;
+  const config = byName('ConfigMap', 'relayminer-config').data!;
+  const dir = mkdtempSync(join(tmpdir(), 'k8s-config-'));
+  for (const [file, text] of Object.entries(config)) {
+    writeFileSync(join(dir, file), text);
+    const r = validate(join(dir, file));
+    t.equal(r.code, 0, `${file}: ${r.out}`);
+  }
+  const relayerCfg = parse(config['relayer.yaml']!) as { relayer: { health_address: string; listen_address: string } };
+  const relayer = byName('Deployment', 'relayminer-relayer').spec.template.spec.containers[0];
+  const port = (name: string) => relayer.ports.find((p: { name: string }) => p.name === name).containerPort;
+  t.equal(`:${port('health')}`, relayerCfg.relayer.health_address, 'the probe port is the health listener');
+  t.equal(`:${port('relay')}`, relayerCfg.relayer.listen_address);
+  t.same([relayer.readinessProbe.httpGet.path, relayer.livenessProbe.httpGet.path], ['/ready', '/health']);
+  t.same(byName('HorizontalPodAutoscaler', 'relayminer-relayer').spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'relayminer-relayer' });
+  const miner = byName('Deployment', 'relayminer-miner');
+  t.equal(miner.spec.replicas, 2, 'two miner replicas share the suppliers');
+  const minerCfg = parse(config['miner.yaml']!) as { miner: { metrics_address: string; instance_id: string } };
+  t.equal(`:${miner.spec.template.spec.containers[0].ports[0].containerPort}`, minerCfg.miner.metrics_address, 'miner probes on its metrics listener');
+  t.equal(minerCfg.miner.instance_id, '${POD_NAME}', 'each miner pod is its own consumer');
+  const redis = byName('StatefulSet', 'redis').spec.template.spec.containers[0];
+  t.match(redis.args.join(' '), '--appendonly yes');
+  for (const d of docs.filter((x) => x.kind === 'Deployment')) {
+    t.same(d.spec.template.spec.containers[0].envFrom, [{ secretRef: { name: 'relayminer-keys' } }], `${d.metadata.name}: keys from the Secret`);
+  }
+});
+
+t.test('docker compose: Redis with AOF, a relayer on the shared config, two miners', async (t) => {
+  const compose = parse(readFileSync(join(DIR, 'compose/docker-compose.yml'), 'utf8')) as { services: Record<string, any> };
+  t.same(Object.keys(compose.services), ['redis', 'relayer', 'miner']);
+  t.match(compose.services.redis.command.join(' '), '--appendonly yes');
+  t.same(compose.services.relayer.command, ['relayer', '-c', '/config/relayer.yaml']);
+  t.same(compose.services.miner.command, ['miner', '-c', '/config/miner.yaml']);
+  t.equal(compose.services.miner.deploy.replicas, 2);
+  t.same(compose.services.relayer.volumes, ['../config:/config:ro'], 'the configs validated above');
+});
+
+t.test('systemd units: validate before start, drain on SIGTERM, restart always', async (t) => {
+  for (const [unit, role] of [['relayminer-relayer.service', 'relayer'], ['relayminer-miner.service', 'miner']] as const) {
+    const text = readFileSync(join(DIR, 'systemd', unit), 'utf8');
+    const kv = Object.fromEntries(text.split('\n').filter((l) => /^[A-Za-z]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    t.equal(kv.ExecStartPre, `/usr/bin/relayminer validate -c /etc/relayminer/${role}.yaml`);
+    t.match(kv.ExecStart, `/usr/bin/relayminer ${role} -c /etc/relayminer/${role}.yaml`);
+    t.same([kv.KillSignal, kv.Restart, kv.EnvironmentFile], ['SIGTERM', 'always', '/etc/relayminer/env']);
+  }
+});
