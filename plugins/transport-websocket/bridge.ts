@@ -90,9 +90,9 @@ export class Bridge {
       if (Date.now() - this.#lastPong > o.limits.pong_timeout_ms) return this.close(CLOSE.goingAway, 'ping timeout');
       if (g.readyState === WebSocket.OPEN) g.ping();
     });
-    // Liveness is checked at the pong deadline too, not only at the next ping.
-    this.#every(1000, () => {
-      if (Date.now() - this.#lastPong > o.limits.ping_interval_ms + o.limits.pong_timeout_ms) this.close(CLOSE.goingAway, 'ping timeout');
+    // As PATH and the Go miner: no pong (or connect) for pong_timeout_ms closes, checked every second.
+    this.#every(Math.min(1000, o.limits.pong_timeout_ms), () => {
+      if (Date.now() - this.#lastPong > o.limits.pong_timeout_ms) this.close(CLOSE.goingAway, 'ping timeout');
       if (this.#behindSince !== undefined && Date.now() - this.#behindSince > o.limits.write_timeout_ms) {
         o.metrics.slowReaders.inc({ service: o.serviceId });
         this.close(CLOSE.internal, 'write timeout: the reader is too slow');
