@@ -75,7 +75,25 @@ async function startDev(): Promise<void> {
     cleanups.push(() => grpcBackend.close());
     process.env.DEVNET_GRPC_BACKEND_URL = grpcBackend.url;
     process.stderr.write(`devnet: demo WebSocket backend on ${ws.url}, demo gRPC backend (demo.v1.Demo) on ${grpcBackend.address}\n`);
-    await runRoles(join(PACKAGE_ROOT, 'examples', 'config.devnet.yaml'), ['relayer', 'miner'], cleanup);
+    const { runtime } = await runRoles(join(PACKAGE_ROOT, 'examples', 'config.devnet.yaml'), ['relayer', 'miner'], cleanup);
+    if (process.env.DEVNET_TRAFFIC !== '0') {
+      const { startDevnetTraffic } = await import('./devnet-traffic.js');
+      const supplier = runtime.context.suppliers[0]!;
+      const traffic = startDevnetTraffic({
+        grpcAddress: net.grpcAddress,
+        height: () => net.chain.height,
+        relayUrl: `http://${runtime.addresses.relay}/`,
+        relayGrpc: runtime.addresses.grpc!,
+        supplier: supplier.address,
+        supplierPublicKey: supplier.publicKey,
+        redis: runtime.context.redis.next(),
+        keys: runtime.context.keys,
+        out: (line) => process.stderr.write(`${line}\n`),
+      });
+      // Stop sending as soon as a signal starts the shutdown.
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void traffic.stop());
+      process.stderr.write('devnet: sending signed relays on JSON-RPC, WebSocket and gRPC; a status line every 5 s (DEVNET_TRAFFIC=0 turns it off)\n');
+    }
   } catch (err) {
     await cleanup();
     throw err;

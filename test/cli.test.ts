@@ -10,6 +10,7 @@ import { freePort } from '../core/redis/local-server.js';
 import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
 import { TEST_KEYS } from './helpers/config.js';
 import { ADDR, KEYS, key, startTestLocalnet } from './helpers/localnet-client.js';
+import { until } from './helpers/until.js';
 import { startProcess } from './helpers/process.js';
 import { startRedis } from './helpers/redis.js';
 
@@ -202,6 +203,11 @@ t.test('start --dev (what npm start runs) brings up a private redis-server and b
   const streamed = cli(['relay', 'grpc', '--stream', '--relayer', p.addresses.grpc!, ...node, '--path', '/demo.v1.Demo/Count', '--data', '0803', '--count', '2']);
   t.equal(streamed.code, 0, streamed.stdout + streamed.stderr);
   t.match(streamed.stdout, /^2\/2 ok, signatures verified; /m);
+  // The built-in traffic: verified relays on JSON-RPC, WebSocket and gRPC, and the miner settling a session
+  // (1 s blocks, 10-block sessions: the first settles at height 20).
+  await until('a settled session in the devnet status line', () => /sessions: [^|]*settled [1-9][^|]*\| settled [1-9]\d* uPOKT/.test(p.stderr()), 60_000);
+  const status = p.stderr().split('\n').filter((l) => l.startsWith('devnet: height')).at(-1)!;
+  t.match(status, /verified relays\/s: jsonrpc [\d.]*[1-9][\d.]*, websocket [\d.]*[1-9][\d.]*, grpc [\d.]*[1-9][\d.]* \(failed 0\)/, status);
   p.child.kill('SIGINT');
   t.equal(await p.exit, 0);
   const port = redisUrl.split(':').at(-1)!;

@@ -9,6 +9,8 @@ export interface Started {
   lines: Record<string, unknown>[];
   addresses: Record<string, string>;
   exit: Promise<number | null>;
+  /** Everything written to stderr so far. */
+  stderr: () => string;
 }
 
 /** Runs the built CLI with JSON logs on stdout; resolves once `readyMessage` is logged. */
@@ -33,5 +35,5 @@ export async function startProcess(args: string[], env: NodeJS.ProcessEnv, ready
     void exit.then((code) => reject(new Error(`exited with ${code} before starting: ${stderr}`)));
     setTimeout(() => reject(new Error(`not started after 20 s: ${stderr}`)), 20_000).unref();
   });
-  return { child, lines, addresses: await started, exit };
+  return { child, lines, addresses: await started, exit, stderr: () => stderr };
 }
