@@ -94,6 +94,7 @@ async function startDev(): Promise<void> {
       for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void traffic.stop());
       process.stderr.write('devnet: sending signed relays on JSON-RPC, WebSocket and gRPC; a status line every 5 s (DEVNET_TRAFFIC=0 turns it off)\n');
     }
+    process.stderr.write(`devnet: dashboard on http://${runtime.addresses.metrics}/dashboard\n`);
   } catch (err) {
     await cleanup();
     throw err;

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.js';
+import { registerDashboardRoutes, type Dashboard } from './dashboard.js';
 import type { Readiness } from './readiness.js';
 
 /**
@@ -44,8 +45,10 @@ export function createMetricsServer(
   log: Logger,
   metrics: Metrics,
   health?: { readiness: Readiness },
+  dashboard?: Dashboard,
 ): FastifyInstance {
   const app = Fastify({ ...serverLogOptions(log, 'metrics'), bodyLimit: 1 });
+  if (dashboard) registerDashboardRoutes(app, dashboard, metrics);
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();

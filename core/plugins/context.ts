@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from '../config/load.js';
 import type { SupplierKey } from '../crypto/supplier-key.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Dashboard } from '../observability/dashboard.js';
 import type { Readiness } from '../observability/readiness.js';
 import type { RedisPool } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
@@ -29,6 +30,8 @@ export interface RelayMinerContext {
   readonly relay: RelayerServices | undefined;
   /** Bound listener addresses (`host:port`) by name: core's (relay, health, metrics) and plugins' own (e.g. grpc). */
   readonly addresses: Record<string, string>;
+  /** The operator dashboard (`/dashboard` on the metrics listener): plugins add named parts of its state. */
+  readonly dashboard: Dashboard;
 }
 
 declare module 'fastify' {

@@ -15,6 +15,7 @@ import { RedisPool } from '../redis/connection.js';
 import { KeyBuilder } from '../redis/key-builder.js';
 import { redactRedisUrl } from '../redis/url.js';
 import { RelayHooks } from '../relay/hooks.js';
+import { Dashboard } from '../observability/dashboard.js';
 import { startRelayerServices } from '../relay/relayer-services.js';
 
 export interface RuntimeOptions {
@@ -121,6 +122,7 @@ export class Runtime {
       relayHooks,
       relay,
       addresses: {},
+      dashboard: new Dashboard(),
     };
 
     const bodyLimit = Math.max(
@@ -149,7 +151,7 @@ export class Runtime {
     if (relayer) {
       operatorServers.push(
         { name: 'health', app: createHealthServer(log, readiness, metrics), address: relayer.health_address, configKey: 'relayer.health_address' },
-        { name: 'metrics', app: createMetricsServer(log, metrics), address: relayer.metrics_address, configKey: 'relayer.metrics_address' },
+        { name: 'metrics', app: createMetricsServer(log, metrics, undefined, context.dashboard), address: relayer.metrics_address, configKey: 'relayer.metrics_address' },
       );
       if (miner) log.info('relayer and miner share the relayer health and metrics listeners; miner.*_address are not used');
     } else if (miner) {
@@ -158,7 +160,7 @@ export class Runtime {
       }
       operatorServers.push({
         name: 'metrics',
-        app: createMetricsServer(log, metrics, miner.health_address ? undefined : { readiness }),
+        app: createMetricsServer(log, metrics, miner.health_address ? undefined : { readiness }, context.dashboard),
         address: miner.metrics_address,
         configKey: 'miner.metrics_address',
       });

@@ -22,6 +22,7 @@ export default definePlugin(
       log: app.log.child({ component: 'miner' }),
     });
     app.decorate('minerService', service);
+    ctx.dashboard.add('miner', () => service.dashboardState());
     app.addHook('onReady', async () => service.start());
     app.addHook('preClose', async () => service.stop());
   },

@@ -86,6 +86,33 @@ export class MinerService {
     });
   }
 
+  /** Latest block height this replica knows (0 before the first). */
+  get height(): number {
+    return this.#follower.latest?.height ?? 0;
+  }
+
+  /** The dashboard's miner part: leases of every configured supplier and their latest sessions. */
+  async dashboardState(): Promise<unknown> {
+    const { keys, redis, miner } = this.#o;
+    const r = redis.next();
+    const leader = (await r.get(keys.globalLeader()))?.split(' ')[0];
+    const leases = [];
+    const sessions = [];
+    for (const { address } of miner.suppliers) {
+      const [owner, token] = ((await r.get(keys.supplierLease(address))) ?? '').split(' ');
+      leases.push({ supplier: address, owner: owner || undefined, token, leader: owner !== '' && owner === leader });
+      const ids = (await this.store.sessionIds(address)).slice(-30);
+      for (const id of ids) {
+        const s = await this.store.session(address, id);
+        if (!s) continue;
+        const [claimed, settled] = await r.hmget(keys.minerSession(address, id), 'claimed_upokt', 'settled_upokt');
+        sessions.push({ supplier: address, session: id, service: s.serviceId, end: Number(s.endHeight), relays: s.count, compute_units: Number(s.computeUnits), state: s.state, upokt: settled ?? claimed ?? '', proof: s.proof ?? '' });
+      }
+    }
+    sessions.sort((a, b) => b.end - a.end);
+    return { height: this.height, leader, leases, sessions: sessions.slice(0, 50) };
+  }
+
   start(): void {
     this.#o.log.info({ instance: this.#o.miner.instance_id, suppliers: this.#o.miner.suppliers.length }, 'miner started');
     this.leases.start();
