@@ -11,8 +11,8 @@ import { SessionStore } from '../plugins/miner/session-store.js';
 
 /**
  * `npm start`'s traffic: the localnet genesis's gateway sends signed relays for app1 on JSON-RPC (every
- * second), keeps a WebSocket subscription open (an event a second, re-subscribing after each session
- * rollover) and calls gRPC Echo (every two seconds); every answer's signature is checked. A status
+ * second), REST and CometBFT (every two seconds), keeps a WebSocket subscription open (an event a second,
+ * re-subscribing after each session rollover) and calls gRPC Echo (every two seconds); every answer's signature is checked. A status
  * line every five seconds: height, verified relays per transport, sessions by state, settled uPOKT.
  */
 
@@ -38,7 +38,7 @@ export function startDevnetTraffic(o: {
   out: (line: string) => void;
 }): DevnetTraffic {
   const query = new ChainQueryClient({ grpc_address: o.grpcAddress, tls: false, query_timeout_ms: 3000 });
-  const counts = { jsonrpc: 0, websocket: 0, grpc: 0, failed: 0 };
+  const counts = { jsonrpc: 0, rest: 0, cometbft: 0, websocket: 0, grpc: 0, failed: 0 };
   const seen = { ...counts };
   const timers: NodeJS.Timeout[] = [];
   let stopped = false;
@@ -47,16 +47,19 @@ export function startDevnetTraffic(o: {
 
   const header = async (): Promise<SessionHeader> => (await query.session(APP1, 'anvil', BigInt(o.height()))).header;
   const sign = (h: SessionHeader, payload: Uint8Array) => Buffer.from(encodeRelayRequest(buildRelayRequest({ header: h, supplierAddress: o.supplier, payload, signerKey: GATEWAY_KEY, ring: RING })));
-  const verified = (body: Uint8Array, kind: 'jsonrpc' | 'websocket' | 'grpc') => {
+  const verified = (body: Uint8Array, kind: 'jsonrpc' | 'rest' | 'cometbft' | 'websocket' | 'grpc') => {
     if (checkRelayResponse(body, o.supplierPublicKey).ok) counts[kind]++;
     else counts.failed++;
   };
 
-  const jsonrpc = async () => {
-    const body = sign(await header(), encodeHttpPayload({ method: 'POST', url: '/', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' }));
-    const res = await fetch(o.relayUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'rpc-type': '3' }, body });
-    verified(new Uint8Array(await res.arrayBuffer()), 'jsonrpc');
+  const http = async (kind: 'jsonrpc' | 'rest' | 'cometbft', rpcType: string, request: Parameters<typeof encodeHttpPayload>[0]) => {
+    const body = sign(await header(), encodeHttpPayload(request));
+    const res = await fetch(o.relayUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'rpc-type': rpcType }, body });
+    verified(new Uint8Array(await res.arrayBuffer()), kind);
   };
+  const jsonrpc = () => http('jsonrpc', '3', { method: 'POST', url: '/', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' });
+  const rest = () => http('rest', '4', { method: 'GET', url: '/v1/height' });
+  const cometbft = () => http('cometbft', '5', { method: 'GET', url: '/status' });
   const grpcEcho = async () => {
     // demo.v1.Demo/Echo with EchoRequest{message: "devnet"}.
     const payload = encodeHttpPayload({ method: 'POST', url: '/demo.v1.Demo/Echo', headers: { 'content-type': 'application/grpc' }, body: grpcFrame(Buffer.from('0a066465766e6574', 'hex')) });
@@ -80,6 +83,8 @@ export function startDevnetTraffic(o: {
     timers.push(t);
   };
   every(1000, jsonrpc);
+  every(2000, rest);
+  every(2000, cometbft);
   every(2000, grpcEcho);
   void subscribe().catch(() => counts.failed++);
   const store = new SessionStore(o.keys, () => o.redis);
@@ -93,8 +98,9 @@ export function startDevnetTraffic(o: {
       states.set(s.state, (states.get(s.state) ?? 0) + 1);
       if (s.state === 'settled') settled += BigInt((await o.redis.hget(o.keys.minerSession(o.supplier, id), 'settled_upokt')) ?? '0');
     }
+    const lease = (await o.redis.get(o.keys.supplierLease(o.supplier)))?.split(' ')[0] ?? 'none';
     o.out(
-      `devnet: height ${o.height()} | verified relays/s: jsonrpc ${rate('jsonrpc')}, websocket ${rate('websocket')}, grpc ${rate('grpc')} (failed ${counts.failed}) | ` +
+      `devnet: height ${o.height()} | lease: ${lease} | verified relays/s: jsonrpc ${rate('jsonrpc')}, rest ${rate('rest')}, cometbft ${rate('cometbft')}, websocket ${rate('websocket')}, grpc ${rate('grpc')} (failed ${counts.failed}) | ` +
         `sessions: ${[...states].map(([k, v]) => `${k} ${v}`).join(', ') || 'none yet'} | settled ${settled} uPOKT`,
     );
     Object.assign(seen, counts);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfigFile } from '../core/config/load.js';
@@ -93,6 +94,19 @@ async function startDev(): Promise<void> {
       // Stop sending as soon as a signal starts the shutdown.
       for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void traffic.stop());
       process.stderr.write('devnet: sending signed relays on JSON-RPC, WebSocket and gRPC; a status line every 5 s (DEVNET_TRAFFIC=0 turns it off)\n');
+    }
+    if (process.env.DEVNET_MINERS !== '1') {
+      // A second miner replica in its own process: the supplier's lease moves to it if the first stops.
+      const second = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'cli', 'main.js'), 'miner', '-c', join(PACKAGE_ROOT, 'examples', 'config.devnet.yaml')], {
+        env: { ...process.env, DEVNET_MINER_ID: 'devnet-b', DEVNET_MINER_METRICS_PORT: process.env.DEVNET_MINER2_METRICS_PORT ?? '9093' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      const exited = new Promise<void>((r) => second.once('exit', () => r()));
+      cleanups.push(async () => {
+        if (second.exitCode === null && second.signalCode === null) second.kill('SIGTERM');
+        await exited;
+      });
+      process.stderr.write(`devnet: second miner replica (devnet-b) started, pid ${second.pid}\n`);
     }
     process.stderr.write(`devnet: dashboard on http://${runtime.addresses.metrics}/dashboard\n`);
   } catch (err) {

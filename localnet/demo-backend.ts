@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * The devnet's stand-in for an operator's node: a tiny Ethereum-style JSON-RPC server (answers
- * eth_blockNumber and eth_chainId; anything else gets a JSON-RPC "method not found"). It exists so
+ * eth_blockNumber and eth_chainId; anything else gets a JSON-RPC "method not found") that also
+ * answers REST `GET /v1/height`. It exists so
  * `npm start` has something real behind the relayer; it is not a blockchain.
  */
 export interface DemoBackend {
@@ -20,6 +21,12 @@ export async function startDemoBackend(address: { host: string; port: number }, 
       if (size <= 1 << 20) chunks.push(c);
     });
     req.on('end', () => {
+      // REST: GET /v1/height (the devnet's REST service); any other GET is a 404 in JSON.
+      if (req.method === 'GET') {
+        const found = req.url?.split('?')[0] === '/v1/height';
+        res.writeHead(found ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(found ? { height: height() } : { error: `no route ${req.url}` }));
+        return;
+      }
       let id: unknown = null;
       let result: unknown;
       let error: { code: number; message: string } | undefined;

@@ -139,6 +139,7 @@ t.test('start --dev (what npm start runs) brings up a private redis-server and b
     DEVNET_WS_BACKEND_PORT: '0',
     DEVNET_GRPC_BACKEND_PORT: '0',
     DEVNET_RELAY_GRPC_PORT: '0',
+    DEVNET_MINER2_METRICS_PORT: '0',
   };
   const p = await startProcess(['start', '--dev'], env);
   const started = p.lines.find((l) => l.msg === 'relayminer started')!;
@@ -203,14 +204,19 @@ t.test('start --dev (what npm start runs) brings up a private redis-server and b
   const streamed = cli(['relay', 'grpc', '--stream', '--relayer', p.addresses.grpc!, ...node, '--path', '/demo.v1.Demo/Count', '--data', '0803', '--count', '2']);
   t.equal(streamed.code, 0, streamed.stdout + streamed.stderr);
   t.match(streamed.stdout, /^2\/2 ok, signatures verified; /m);
-  // The built-in traffic: verified relays on JSON-RPC, WebSocket and gRPC, and the miner settling a session
+  // The built-in traffic: verified relays on all five transports, and the miners settling a session
   // (1 s blocks, 10-block sessions: the first settles at height 20).
   await until('a settled session in the devnet status line', () => /sessions: [^|]*settled [1-9][^|]*\| settled [1-9]\d* uPOKT/.test(p.stderr()), 60_000);
   const status = p.stderr().split('\n').filter((l) => l.startsWith('devnet: height')).at(-1)!;
-  t.match(status, /verified relays\/s: jsonrpc [\d.]*[1-9][\d.]*, websocket [\d.]*[1-9][\d.]*, grpc [\d.]*[1-9][\d.]* \(failed 0\)/, status);
+  const nonZero = '[\\d.]*[1-9][\\d.]*';
+  t.match(status, new RegExp(`verified relays/s: jsonrpc ${nonZero}, rest ${nonZero}, cometbft ${nonZero}, websocket ${nonZero}, grpc ${nonZero} \\(failed 0\\)`), status);
+  t.match(p.stderr(), /devnet: second miner replica \(devnet-b\) started/);
+  t.match(status, /lease: devnet-[ab] \|/);
   p.child.kill('SIGINT');
   t.equal(await p.exit, 0);
   const port = redisUrl.split(':').at(-1)!;
+  const secondPid = Number(/second miner replica \(devnet-b\) started, pid (\d+)/.exec(p.stderr())?.[1]);
+  t.throws(() => process.kill(secondPid, 0), { code: 'ESRCH' }, 'the second miner replica is gone');
   const left = spawnSync('redis-cli', ['-p', port, 'ping'], { encoding: 'utf8' });
   t.notMatch(left.stdout, 'PONG', 'the private redis-server is gone');
 });
