@@ -35,6 +35,16 @@ async function counters(metrics: Metrics): Promise<Record<string, Record<string,
   };
   const out: Record<string, Record<string, number>> = {};
   for (const m of await metrics.registry.getMetricsAsJSON()) {
+    if (m.name === 'relayminer_relay_duration_seconds') {
+      // Cumulative bucket counts by upper bound; the page turns deltas between polls into p50/p99.
+      const buckets: Record<string, number> = {};
+      for (const v of m.values as { labels: Record<string, string | number>; value: number; metricName?: string }[]) {
+        if (v.metricName !== 'relayminer_relay_duration_seconds_bucket') continue;
+        buckets[String(v.labels.le)] = (buckets[String(v.labels.le)] ?? 0) + v.value;
+      }
+      out.relay_duration_buckets = buckets;
+      continue;
+    }
     const by = wanted[m.name];
     if (!by) continue;
     const sums: Record<string, number> = {};
@@ -69,6 +79,7 @@ svg{width:100%;height:120px;background:#111820}
 <header><h1>relayminer</h1><span id="height" class="muted"></span><span id="updated" class="muted"></span></header>
 <main>
 <section><h2>Relays per second</h2><svg id="chart" viewBox="0 0 300 100" preserveAspectRatio="none"></svg><div id="rates" class="muted"></div></section>
+<section><h2>Latency inside the relayer (p50, p99)</h2><svg id="latency" viewBox="0 0 300 100" preserveAspectRatio="none"></svg><div id="lat" class="muted"></div></section>
 <section><h2>Suppliers and leases</h2><table id="leases"></table></section>
 <section style="grid-column:1/-1"><h2>Sessions</h2><table id="sessions"></table></section>
 <section><h2>Claims, proofs, settlements</h2><table id="submissions"></table></section>
@@ -85,11 +96,21 @@ const table = (id, head, rows) => {
     (rows.length ? rows.map((r) => "<tr>" + r.map((c) => "<td" + (c && c.cls ? ' class="' + c.cls + '"' : "") + ">" + esc(c && c.v !== undefined ? c.v : c) + "</td>").join("") + "</tr>").join("") : '<tr><td class="muted">none yet</td></tr>');
 };
 const sum = (o) => Object.values(o || {}).reduce((a, b) => a + b, 0);
+function line(key, color, max) {
+  return '<polyline fill="none" stroke="' + color + '" stroke-width="2" points="' + history.map((h, i) => (i * 300 / Math.max(1, history.length - 1)).toFixed(1) + "," + (100 - (h[key] || 0) * 95 / max).toFixed(1)).join(" ") + '"/>';
+}
 function draw() {
-  const svg = document.getElementById("chart");
-  const max = Math.max(1, ...history.map((h) => h.rate));
-  const pts = history.map((h, i) => (i * 300 / Math.max(1, history.length - 1)).toFixed(1) + "," + (100 - h.rate * 95 / max).toFixed(1)).join(" ");
-  svg.innerHTML = '<polyline fill="none" stroke="#58a6ff" stroke-width="2" points="' + pts + '"/>';
+  document.getElementById("chart").innerHTML = line("rate", "#58a6ff", Math.max(1, ...history.map((h) => h.rate)));
+  const lmax = Math.max(0.001, ...history.map((h) => h.p99 || 0));
+  document.getElementById("latency").innerHTML = line("p50", "#7ee787", lmax) + line("p99", "#ffa657", lmax);
+}
+/** Upper bound (s) of the bucket holding quantile q of what happened between two polls. */
+function quantile(now, before, q) {
+  const les = Object.keys(now || {}).filter((k) => k !== "+Inf").map(Number).sort((a, b) => a - b);
+  const total = ((now || {})["+Inf"] || 0) - ((before || {})["+Inf"] || 0);
+  if (total <= 0) return undefined;
+  for (const le of les) if ((now[String(le)] || 0) - ((before || {})[String(le)] || 0) >= total * q) return le;
+  return les[les.length - 1];
 }
 async function tick() {
   let s;
@@ -99,7 +120,10 @@ async function tick() {
   if (last) {
     const dt = (s.time - last.time) / 1000;
     const rate = (sum(relays) - sum((last.counters || {}).relays_total)) / dt;
-    history.push({ rate: Math.max(0, rate) });
+    const p50 = quantile(c.relay_duration_buckets, (last.counters || {}).relay_duration_buckets, 0.5);
+    const p99 = quantile(c.relay_duration_buckets, (last.counters || {}).relay_duration_buckets, 0.99);
+    history.push({ rate: Math.max(0, rate), p50, p99 });
+    document.getElementById("lat").textContent = p50 === undefined ? "no relays in the last interval" : "p50 ≤ " + (p50 * 1000) + " ms · p99 ≤ " + (p99 * 1000) + " ms";
     if (history.length > 90) history.shift();
     const per = Object.keys(relays).map((k) => k + " " + ((relays[k] - (((last.counters || {}).relays_total || {})[k] || 0)) / dt).toFixed(1) + "/s");
     document.getElementById("rates").textContent = per.join(" · ") || "no relays yet";

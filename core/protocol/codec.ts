@@ -144,6 +144,14 @@ const WIRE_I64 = 1;
 const WIRE_LEN = 2;
 const WIRE_I32 = 5;
 
+/**
+ * A view on exactly these bytes. (Not `bytes.slice().buffer`: on a Node Buffer — what gRPC hands over —
+ * `slice` shares the pooled ArrayBuffer, and offset 0 of that is someone else's data.)
+ */
+function view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 function wireTypeOf(v: ValueKind): number {
   if (v.kind === 'enum') return WIRE_VARINT;
   if (v.kind === 'message') return WIRE_LEN;
@@ -505,17 +513,17 @@ function readScalar(r: Reader, type: ScalarType): unknown {
       return type === 'sint32' ? Number(BigInt.asIntN(32, v)) : BigInt.asIntN(64, v);
     }
     case 'double':
-      return new DataView(r.take(8).slice().buffer).getFloat64(0, true);
+      return view(r.take(8)).getFloat64(0, true);
     case 'float':
-      return new DataView(r.take(4).slice().buffer).getFloat32(0, true);
+      return view(r.take(4)).getFloat32(0, true);
     case 'fixed64':
-      return new DataView(r.take(8).slice().buffer).getBigUint64(0, true);
+      return view(r.take(8)).getBigUint64(0, true);
     case 'sfixed64':
-      return new DataView(r.take(8).slice().buffer).getBigInt64(0, true);
+      return view(r.take(8)).getBigInt64(0, true);
     case 'fixed32':
-      return new DataView(r.take(4).slice().buffer).getUint32(0, true);
+      return view(r.take(4)).getUint32(0, true);
     case 'sfixed32':
-      return new DataView(r.take(4).slice().buffer).getInt32(0, true);
+      return view(r.take(4)).getInt32(0, true);
   }
 }
 

@@ -214,3 +214,18 @@ t.test('malformed input is a ProtoDecodeError, never a crash', async (t) => {
   t.doesNotThrow(() => RelayRequestCodec.decode(new Uint8Array(0)), 'empty input is an empty message');
   t.equal(toHex(RelayRequestCodec.encode(RelayRequestCodec.decode(new Uint8Array(0)))), '0a00', 'non-nullable meta emitted');
 });
+
+t.test('fixed-width fields decode from a Buffer that is a window on a larger one (as gRPC hands them over)', async (t) => {
+  const { messageCodec } = await import('../../core/protocol/codec.js');
+  const params = messageCodec<{ proof_request_probability: number }>('pocket.proof.Params');
+  const encoded = params.encode({ proof_request_probability: 0.25 });
+  t.equal(Buffer.from(encoded).toString('hex'), '11000000000000d03f', 'field 2, wire type 1, IEEE-754 little endian');
+  const pool = Buffer.alloc(64, 0xaa);
+  pool.set(encoded, 21);
+  const window = pool.subarray(21, 21 + encoded.length);
+  t.equal(params.decode(window).proof_request_probability, 0.25, 'not the bytes at the start of the shared memory');
+  const ts = messageCodec<{ seconds: bigint; nanos: number }>('google.protobuf.Timestamp');
+  const tsBytes = ts.encode({ seconds: 1_790_000_000n, nanos: 5 });
+  pool.set(tsBytes, 7);
+  t.same(ts.decode(pool.subarray(7, 7 + tsBytes.length)), { seconds: 1_790_000_000n, nanos: 5 });
+});

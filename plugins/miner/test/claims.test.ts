@@ -201,3 +201,15 @@ t.test('ordered transactions (account sequence) with a fixed gas limit: claim an
   t.match(m, /phase="claim",result="included"\} 1/);
   t.match(m, /phase="proof",result="included"\} 1/);
 });
+
+t.test('a probabilistic proof requirement is read as the chain reads it: the proof is sent and validated', async (t) => {
+  // Under the threshold, so only the sampled requirement decides; probability 1: always required.
+  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 1'), 3);
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.advanceTo(26);
+  await until('proved', async () => (await s.session())?.state === 'proved');
+  t.equal((await s.session())?.proof, 'probabilistic');
+  await s.advanceTo(30);
+  await until('settled', async () => (await s.session())?.state === 'settled');
+});
