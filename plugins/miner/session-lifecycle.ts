@@ -97,7 +97,7 @@ export class SessionLifecycle {
       if (!session || ['settled', 'claim_window_missed', 'claim_rejected', 'proof_window_missed', 'proof_rejected', 'expired', 'skipped_unprofitable'].includes(session.state)) continue;
       let p = params.get(session.endHeight);
       if (!p) params.set(session.endHeight, (p = await this.#o.query.sharedParams(session.endHeight)));
-      work.push({ supplier, token, session, windows: sessionWindows(p as never, session.endHeight), params: p });
+      work.push({ supplier, token, session, windows: sessionWindows(p, session.endHeight), params: p });
     }
     const byState = (s: SessionState) => work.filter((w) => w.session.state === s);
 
