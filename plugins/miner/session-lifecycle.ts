@@ -9,7 +9,8 @@ import type { KeyBuilder, SessionState, SubmissionPhase } from '../../core/redis
 import { claimedUpokt, proofPath, proofRequirement, sessionWindows, type SessionWindows } from '../../core/session/index.js';
 import { compactClosestProof, encodeCompactClosestProof, SparseMerkleSumTrie } from '../../core/smst/index.js';
 import type { MinerMetrics } from './metrics.js';
-import type { SessionRecord, SessionStore } from './session-store.js';
+import { FINAL_STATES, type SessionRecord, type SessionStore } from './session-store.js';
+import { MAX_PLAUSIBLE_BLOCKS } from '../../core/relay/validator.js';
 
 export interface LifecycleOptions {
   store: SessionStore;
@@ -89,12 +90,14 @@ export class SessionLifecycle {
 
   async #supplierPass(supplier: string, token: string, block: BlockInfo): Promise<void> {
     const h = BigInt(block.height);
+    // Sessions that ended more than MAX_PLAUSIBLE_BLOCKS ago are long settled or expired: out of the index.
+    await this.#o.store.pruneIndex(supplier, h - MAX_PLAUSIBLE_BLOCKS);
     const ids = await this.#o.store.sessionIds(supplier, '-inf', h);
     const work: Work[] = [];
     const params = new Map<bigint, SharedParamsInfo>();
     for (const id of ids) {
       const session = await this.#o.store.session(supplier, id);
-      if (!session || ['settled', 'claim_window_missed', 'claim_rejected', 'proof_window_missed', 'proof_rejected', 'expired', 'skipped_unprofitable'].includes(session.state)) continue;
+      if (!session || FINAL_STATES.has(session.state)) continue;
       let p = params.get(session.endHeight);
       if (!p) params.set(session.endHeight, (p = await this.#o.query.sharedParams(session.endHeight)));
       work.push({ supplier, token, session, windows: sessionWindows(p, session.endHeight), params: p });

@@ -55,13 +55,26 @@ end
 return results
 `;
 
-/** Moves a session to a new state under the fencing token. KEYS: session, fence. ARGV: token, from, to. Returns 1, 0 (state differs), -1 (fenced). */
+/**
+ * Moves a session to a new state under the fencing token. A final state starts the retention clocks:
+ * the leaves (the bulk) are kept ARGV[4] seconds for inspection, the session hash ARGV[5] seconds.
+ * KEYS: session, fence, leaves. ARGV: token, from, to, leaves ttl (0 = keep), session ttl. Returns 1, 0 (state differs), -1 (fenced).
+ */
 const TRANSITION = `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
 if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[3])
+if tonumber(ARGV[4]) > 0 then
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+end
 return 1
 `;
+
+/** States a session never leaves (paid, or given up). */
+export const FINAL_STATES: ReadonlySet<SessionState> = new Set(['settled', 'claim_window_missed', 'claim_rejected', 'proof_window_missed', 'proof_rejected', 'expired', 'skipped_unprofitable']);
+/** How long a finished session's leaves and record stay in Redis (for `relayminer redis sessions`). */
+export const RETENTION_SECONDS = { leaves: 24 * 3600, session: 7 * 24 * 3600 } as const;
 
 export type IngestResult = 'stored' | 'duplicate' | 'late' | 'fenced';
 const INGEST_RESULTS: Record<number, IngestResult> = { 1: 'stored', 0: 'duplicate', 2: 'late', [-1]: 'fenced' };
@@ -148,7 +161,27 @@ export class SessionStore {
   }
 
   async transition(supplier: string, sessionId: string, token: string, from: SessionState, to: SessionState): Promise<'moved' | 'wrong_state' | 'fenced'> {
-    const r = Number(await this.redis().eval(TRANSITION, 2, this.keys.minerSession(supplier, sessionId), this.keys.supplierLeaseFence(supplier), token, from, to));
+    const final = FINAL_STATES.has(to);
+    const r = Number(
+      await this.redis().eval(
+        TRANSITION,
+        3,
+        this.keys.minerSession(supplier, sessionId),
+        this.keys.supplierLeaseFence(supplier),
+        this.keys.minerSessionLeaves(supplier, sessionId),
+        token,
+        from,
+        to,
+        final ? RETENTION_SECONDS.leaves : 0,
+        RETENTION_SECONDS.session,
+      ),
+    );
     return r === 1 ? 'moved' : r === 0 ? 'wrong_state' : 'fenced';
+  }
+
+  /** Drops index entries of sessions that ended before `height` (their records have expired or soon will). */
+  async pruneIndex(supplier: string, beforeEndHeight: bigint): Promise<number> {
+    if (beforeEndHeight <= 0n) return 0;
+    return this.redis().zremrangebyscore(this.keys.minerSessionIndex(supplier), '-inf', `(${beforeEndHeight}`);
   }
 }

@@ -89,6 +89,10 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
   t.match(m, new RegExp(`relayminer_miner_settlements_total\\{supplier="${ADDR.supplier1}",outcome="settled"\\} 1`));
   t.match(m, new RegExp(`relayminer_miner_supplier_balance_upokt\\{supplier="${ADDR.supplier1}"\\} \\d+`));
   t.equal(await s.r.redis.hget(keys.minerSession(ADDR.supplier1, s.header.session_id), 'settled_upokt'), '294');
+  const leavesTtl = await s.r.redis.ttl(keys.minerSessionLeaves(ADDR.supplier1, s.header.session_id));
+  const sessionTtl = await s.r.redis.ttl(keys.minerSession(ADDR.supplier1, s.header.session_id));
+  t.ok(leavesTtl > 86_000 && leavesTtl <= 86_400, `a settled session's leaves expire in a day (${leavesTtl} s)`);
+  t.ok(sessionTtl > 604_000 && sessionTtl <= 604_800, `its record in a week (${sessionTtl} s)`);
 
   // What an operator sees with `relayminer redis … -c miner.yaml`.
   const dir = mkdtempSync(join(tmpdir(), 'inspect-'));
