@@ -66,6 +66,7 @@ export class SessionLifecycle {
   /** Built once per claimed session and kept until its proof is decided; rebuilt from the leaves by a successor. */
   readonly #trees = new Map<string, SparseMerkleSumTrie>();
   #running = false;
+  #next: BlockInfo | undefined;
 
   constructor(o: LifecycleOptions) {
     this.#o = o;
@@ -75,13 +76,25 @@ export class SessionLifecycle {
     return this.#o.tx;
   }
 
-  /** Runs one pass for the block; a pass still running makes this one a no-op (the next block catches up). */
+  /**
+   * Runs one pass for the block. Blocks that arrive during a pass are coalesced: one more pass runs
+   * for the latest of them as soon as the current one ends, so no height is left without a pass.
+   */
   async onBlock(block: BlockInfo): Promise<void> {
-    if (this.#running) return;
+    if (this.#running) {
+      if (!this.#next || block.height > this.#next.height) this.#next = block;
+      return;
+    }
     this.#running = true;
     try {
-      for (const [supplier, token] of this.#o.owned()) {
-        await this.#supplierPass(supplier, token, block).catch((err: Error) => this.#o.log.error({ supplier, height: block.height, err: err.message }, 'session lifecycle pass failed'));
+      let current: BlockInfo | undefined = block;
+      while (current) {
+        for (const [supplier, token] of this.#o.owned()) {
+          const h = current.height;
+          await this.#supplierPass(supplier, token, current).catch((err: Error) => this.#o.log.error({ supplier, height: h, err: err.message }, 'session lifecycle pass failed'));
+        }
+        current = this.#next;
+        this.#next = undefined;
       }
     } finally {
       this.#running = false;
