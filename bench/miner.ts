@@ -134,23 +134,28 @@ logging: { level: warn, format: json }
       }
       global.gc?.();
       const heap0 = process.memoryUsage().heapUsed;
+      // As the miner builds it: leaves streamed from Redis (HSCAN pages) straight into the trie.
       const t0 = performance.now();
-      const stored = await store.leaves(SUPPLIER1, sid);
-      const t1 = performance.now();
       const trie = new SparseMerkleSumTrie();
-      for (const [hash, bytes] of stored) trie.update(Buffer.from(hash, 'hex'), bytes, 1n);
+      let readMs = 0;
+      let mark = performance.now();
+      for await (const [hash, bytes] of store.scanLeaves(SUPPLIER1, sid)) {
+        readMs += performance.now() - mark;
+        trie.update(hash, bytes, 1n);
+        mark = performance.now();
+      }
       const root = trie.root();
       const t2 = performance.now();
+      const t1 = t0 + readMs;
       const heap = (process.memoryUsage().heapUsed - heap0) / 1024 / 1024;
       const p0 = performance.now();
       const proof = encodeCompactClosestProof(compactClosestProof(trie.proveClosest(sha256(root))));
       const p1 = performance.now();
       build.push([n, ((t1 - t0) / 1000).toFixed(2), ((t2 - t1) / 1000).toFixed(2), heap.toFixed(0), (p1 - p0).toFixed(2), proof.length]);
       process.stderr.write(`claim build ${n}: ${((t2 - t0) / 1000).toFixed(1)} s\n`);
-      stored.clear();
       await redis.del(leaves);
     }
-    process.stdout.write(table('Claim and proof build from the session store', ['relays in session', 'read leaves s', 'build trie + root s', 'heap MB', 'closest proof ms', 'proof bytes'], build) + '\n');
+    process.stdout.write(table('Claim and proof build from the session store', ['relays in session', 'reading leaves s', 'trie inserts + root s', 'heap MB', 'closest proof ms', 'proof bytes'], build) + '\n');
   } finally {
     redis.disconnect();
     await server.stop();

@@ -140,10 +140,10 @@ export class SessionLifecycle {
   async #buildTree(w: Work): Promise<SparseMerkleSumTrie> {
     const cached = this.#tree(w.supplier, w.session.sessionId);
     if (cached) return cached;
-    const leaves = await this.#o.store.leaves(w.supplier, w.session.sessionId);
-    const weight = leaves.size ? w.session.computeUnits / BigInt(leaves.size) : 0n;
+    // Every relay of a session weighs the same: compute units per relay at the session start.
+    const weight = w.session.count ? w.session.computeUnits / BigInt(w.session.count) : 0n;
     const trie = new SparseMerkleSumTrie();
-    for (const [hash, bytes] of leaves) trie.update(Buffer.from(hash, 'hex'), bytes, weight);
+    for await (const [hash, bytes] of this.#o.store.scanLeaves(w.supplier, w.session.sessionId)) trie.update(hash, bytes, weight);
     this.#trees.set(`${w.supplier}|${w.session.sessionId}`, trie);
     return trie;
   }

@@ -160,6 +160,20 @@ export class SessionStore {
     return new Map(Object.entries(flat).map(([hash, bytes]) => [hash, bytes]));
   }
 
+  /**
+   * The leaves in pages (HSCAN), so a trie of a million relays is built without holding every leaf twice.
+   * HSCAN may repeat a field while Redis rehashes; inserting the same leaf twice leaves a trie unchanged.
+   */
+  async *scanLeaves(supplier: string, sessionId: string, page = 1000): AsyncGenerator<[hash: Buffer, relay: Buffer]> {
+    const key = this.keys.minerSessionLeaves(supplier, sessionId);
+    let cursor = '0';
+    do {
+      const [next, flat] = (await this.redis().hscanBuffer(key, cursor, 'COUNT', page)) as [Buffer, Buffer[]];
+      cursor = next.toString();
+      for (let i = 0; i + 1 < flat.length; i += 2) yield [Buffer.from(flat[i]!.toString(), 'hex'), flat[i + 1]!];
+    } while (cursor !== '0');
+  }
+
   async transition(supplier: string, sessionId: string, token: string, from: SessionState, to: SessionState): Promise<'moved' | 'wrong_state' | 'fenced'> {
     const final = FINAL_STATES.has(to);
     const r = Number(
