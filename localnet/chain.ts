@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { sha3_256 } from '@noble/hashes/sha3.js';
+import { concatBytes } from '@noble/hashes/utils.js';
+import type { SessionInfo } from '../core/chain/query-client.js';
 import type { SessionHeader } from '../core/protocol/messages.js';
 import {
   sessionEndHeight,
@@ -54,14 +56,8 @@ export interface Account {
   sequence: bigint;
 }
 
-export interface SessionView {
-  header: SessionHeader;
-  sessionId: string;
-  sessionNumber: bigint;
-  numBlocksPerSession: bigint;
-  applicationAddress: string;
-  supplierOperatorAddresses: string[];
-}
+/** A session as the chain answers GetSession: the same shape the relayer's query client returns. */
+export type SessionView = SessionInfo;
 
 export class ChainError extends Error {
   constructor(
@@ -79,15 +75,6 @@ const u64be = (v: bigint | number) => {
   return b;
 };
 
-const concat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
 
 export class LocalChain extends EventEmitter {
   readonly genesis: LoadedGenesis;
@@ -151,10 +138,10 @@ export class LocalChain extends EventEmitter {
     const timeMs = this.genesis.genesisTimeMs + height * Math.max(this.genesis.block_interval_ms, 1000);
     const { txs, results: txResults, events } = this.#executor?.(height, timeMs) ?? { txs: [], results: [], events: [] };
     const lastBlockHash = prev?.hash ?? new Uint8Array(0);
-    const dataHash = sha256(concat(...txs.map((t) => sha256(t))));
-    const appHash = sha256(concat(prev?.appHash ?? new Uint8Array(0), dataHash, new TextEncoder().encode(JSON.stringify(events))));
+    const dataHash = sha256(concatBytes(...txs.map((t) => sha256(t))));
+    const appHash = sha256(concatBytes(prev?.appHash ?? new Uint8Array(0), dataHash, new TextEncoder().encode(JSON.stringify(events))));
     const hash = sha256(
-      concat(new TextEncoder().encode(this.chainId), u64be(height), u64be(timeMs), lastBlockHash, dataHash, appHash),
+      concatBytes(new TextEncoder().encode(this.chainId), u64be(height), u64be(timeMs), lastBlockHash, dataHash, appHash),
     );
     const block: Block = { height, timeMs, hash, lastBlockHash, dataHash, appHash, txs, txResults, events };
     this.#blocks.push(block);
@@ -228,7 +215,7 @@ export class LocalChain extends EventEmitter {
     const limit = this.genesis.params.session.num_suppliers_per_session;
     if (candidates.length <= limit) return candidates;
     const weight = (op: string) => {
-      const h = sha3_256(concat(preimage, new TextEncoder().encode(`.${op}`)));
+      const h = sha3_256(concatBytes(preimage, new TextEncoder().encode(`.${op}`)));
       return new DataView(h.buffer, h.byteOffset).getBigInt64(0, false);
     };
     return candidates

@@ -3,7 +3,7 @@ import { addressFromPublicKey } from '../core/crypto/address.js';
 import { verifySha256 } from '../core/crypto/supplier-signature.js';
 import { messageCodec, ProtoDecodeError } from '../core/protocol/codec.js';
 import { MsgCreateClaimCodec, MsgSubmitProofCodec, type MsgCreateClaim, type MsgSubmitProof } from '../core/protocol/messages.js';
-import type { ChainEvent, LocalChain } from './chain.js';
+import type { ChainEvent, LocalChain, TxResultView } from './chain.js';
 import type { ProofModule } from './proof-module.js';
 import { AbciError, handlerError, sdkError, StatusError } from './tx-errors.js';
 
@@ -37,14 +37,8 @@ const MAX_UINT64 = (1n << 64n) - 1n;
 
 type Msg = { kind: 'claim'; msg: MsgCreateClaim } | { kind: 'proof'; msg: MsgSubmitProof };
 
-export interface TxResult {
-  code: number;
-  codespace: string;
-  log: string;
-  gasWanted: bigint;
-  gasUsed: bigint;
-  events: ChainEvent[];
-}
+/** What one tx did in a block (the chain's view of it). */
+export type TxResult = TxResultView;
 
 export interface IndexedTx {
   hash: string;

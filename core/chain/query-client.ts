@@ -1,3 +1,4 @@
+import type { SharedParams } from '../session/grid.js';
 import { readFileSync } from 'node:fs';
 import { Client, credentials, Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import type { PocketNodeConfig } from '../config/schema.js';
@@ -46,13 +47,8 @@ export interface ApplicationInfo {
   pendingUndelegations: Map<bigint, string[]>;
 }
 
-export interface SharedParamsInfo {
-  num_blocks_per_session: bigint;
-  grace_period_end_offset_blocks: bigint;
-  claim_window_open_offset_blocks: bigint;
-  claim_window_close_offset_blocks: bigint;
-  proof_window_open_offset_blocks: bigint;
-  proof_window_close_offset_blocks: bigint;
+/** The chain's shared params: the session grid (core/session) plus the token conversion. */
+export interface SharedParamsInfo extends SharedParams {
   compute_units_to_tokens_multiplier: bigint;
   compute_unit_cost_granularity: bigint;
   session_grid_anchor_height: bigint;

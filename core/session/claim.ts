@@ -1,4 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js';
+import { concatBytes } from '@noble/hashes/utils.js';
 import { bytesToBigInt, MAX_HASH } from './difficulty.js';
 import { seededFloat64 } from './go-rand.js';
 
@@ -36,18 +37,10 @@ export function proofRequirement(args: {
   seedBlockHash: Uint8Array;
 }): ProofRequirement {
   if (args.claimedUpokt >= args.thresholdUpokt) return 'THRESHOLD';
-  const claimHash = sha256(args.claimBytes);
-  const seed = new Uint8Array(claimHash.length + args.seedBlockHash.length);
-  seed.set(claimHash);
-  seed.set(args.seedBlockHash, claimHash.length);
-  return seededFloat64(seed) <= args.probability ? 'PROBABILISTIC' : 'NOT_REQUIRED';
+  return seededFloat64(concatBytes(sha256(args.claimBytes), args.seedBlockHash)) <= args.probability ? 'PROBABILISTIC' : 'NOT_REQUIRED';
 }
 
 /** The closest-proof path: sha256(seedBlockHash ‖ UTF-8 of the hex session id) (pkg/crypto/protocol/proof_path.go). */
 export function proofPath(seedBlockHash: Uint8Array, sessionId: string): Uint8Array {
-  const id = new TextEncoder().encode(sessionId);
-  const buf = new Uint8Array(seedBlockHash.length + id.length);
-  buf.set(seedBlockHash);
-  buf.set(id, seedBlockHash.length);
-  return sha256(buf);
+  return sha256(concatBytes(seedBlockHash, new TextEncoder().encode(sessionId)));
 }

@@ -1,3 +1,4 @@
+import { concatBytes } from '@noble/hashes/utils.js';
 import { sha3_256 } from '@noble/hashes/sha3.js';
 
 const DOT = new Uint8Array([0x2e]);
@@ -10,14 +11,7 @@ const utf8 = new TextEncoder();
 export function sessionIdPreimage(blockHash: Uint8Array, serviceId: string, appAddress: string, sessionStartHeight: bigint): Uint8Array {
   const height = new Uint8Array(8);
   new DataView(height.buffer).setBigUint64(0, BigInt.asUintN(64, sessionStartHeight), true);
-  const parts = [blockHash, DOT, utf8.encode(serviceId), DOT, utf8.encode(appAddress), DOT, height];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(blockHash, DOT, utf8.encode(serviceId), DOT, utf8.encode(appAddress), DOT, height);
 }
 
 /** Lower-case hex SHA3-256 (FIPS, not Keccak) of the preimage: the 64-character session id. */

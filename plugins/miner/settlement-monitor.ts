@@ -110,9 +110,12 @@ export class SettlementMonitor {
       for (const e of settlementEvents(h, results.finalizeBlockEvents, new Set(owned.keys()))) await this.#record(e, owned.get(e.supplier)!);
       this.#last = h;
     }
+    // Once per pass, not per supplier: the penalty is a chain parameter.
+    const params = (await this.o.query.call('pocket.proof.Query', 'Params', {}).catch(() => ({ params: {} }))).params as { proof_missing_penalty?: { amount: string } };
+    const penalty = BigInt(params.proof_missing_penalty?.amount ?? '0');
     for (const supplier of owned.keys()) {
       await this.#balance(supplier);
-      await this.#stake(supplier);
+      await this.#stake(supplier, penalty);
       this.o.metrics.backlog.set({ supplier }, await this.o.redis().xlen(this.o.keys.relayStream(supplier)));
     }
   }
@@ -122,12 +125,10 @@ export class SettlementMonitor {
    * the stake is gone (the chain's minimum supplier stake is not in this repo's protos, so the true
    * auto-unstake point comes earlier). Warns at three or fewer, and while the supplier is unstaking.
    */
-  async #stake(supplier: string): Promise<void> {
+  async #stake(supplier: string, penalty: bigint): Promise<void> {
     try {
       const s = (await this.o.query.call('pocket.supplier.Query', 'Supplier', { operator_address: supplier })).supplier as { stake?: { amount: string }; unstake_session_end_height?: bigint };
-      const params = (await this.o.query.call('pocket.proof.Query', 'Params', {})).params as { proof_missing_penalty?: { amount: string } };
       const stake = BigInt(s.stake?.amount ?? '0');
-      const penalty = BigInt(params.proof_missing_penalty?.amount ?? '0');
       this.o.metrics.stake.set({ supplier }, Number(stake));
       if (penalty > 0n) {
         const left = stake / penalty;

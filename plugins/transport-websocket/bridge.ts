@@ -54,6 +54,7 @@ export class Bridge {
   #toBackend: Promise<void> = Promise.resolve();
   #lastPong = Date.now();
   #behindSince: number | undefined;
+  readonly #watching = new Set<WebSocket>();
   readonly #timers: NodeJS.Timeout[] = [];
 
   constructor(o: BridgeOptions) {
@@ -188,10 +189,14 @@ export class Bridge {
     if (writer.bufferedAmount <= this.#o.limits.max_buffered_bytes) return;
     source?.pause();
     this.#behindSince ??= Date.now();
+    // One watcher per writer: answers already queued keep writing while it waits.
+    if (this.#watching.has(writer)) return;
+    this.#watching.add(writer);
     const check = setInterval(() => {
       if (this.#closed) return clearInterval(check);
       if (writer.bufferedAmount <= this.#o.limits.max_buffered_bytes / 2) {
         clearInterval(check);
+        this.#watching.delete(writer);
         this.#behindSince = undefined;
         if (source !== this.#backend || this.#queuedBytes <= this.#o.limits.max_buffered_bytes / 2) source?.resume();
       }

@@ -47,7 +47,7 @@ async function messages(body: Uint8Array): Promise<Buffer[]> {
   return out;
 }
 
-t.test('a unary gRPC relay (gzip on the outer call): signed, trailers folded in, mined, metered', async (t) => {
+t.test('a unary gRPC relay: signed, trailers folded in, mined, metered', async (t) => {
   const { r, backend, unary, header } = await setup(t);
   const check = checkRelayResponse(await unary(gatewayRelay(header, echo('hello'))), r.supplierPublicKey);
   t.ok(check.ok, check.ok ? 'verifies' : check.why);
@@ -126,4 +126,32 @@ t.test('over the stake meter: RESOURCE_EXHAUSTED, the backend is not called', as
   t.equal(grpc.status[err.code], 'RESOURCE_EXHAUSTED');
   t.equal(err.details, 'session relay limit reached: claimable portion fully consumed');
   t.same(backend.calls, []);
+});
+
+t.test('a gzip-compressed RelayRequest (grpc-encoding: gzip, compressed flag set) is read and answered', async (t) => {
+  const { r, header } = await setup(t);
+  const { connect } = await import('node:http2');
+  const { gzipSync } = await import('node:zlib');
+  const relay = Buffer.from(gatewayRelay(header, echo('zipped')));
+  const zipped = gzipSync(relay);
+  const frame = Buffer.alloc(5 + zipped.length);
+  frame[0] = 1; // compressed
+  frame.writeUInt32BE(zipped.length, 1);
+  zipped.copy(frame, 5);
+  const session = connect(`http://${r.runtime.addresses.grpc}`);
+  t.teardown(() => session.close());
+  const stream = session.request({ ':method': 'POST', ':path': RELAY_SERVICE.SendRelay.path, 'content-type': 'application/grpc', te: 'trailers', 'grpc-encoding': 'gzip', 'grpc-accept-encoding': 'identity' });
+  const chunks: Buffer[] = [];
+  let trailers: Record<string, unknown> = {};
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  stream.on('trailers', (h) => (trailers = h));
+  stream.end(frame);
+  await new Promise((res) => stream.on('close', res));
+  t.equal(trailers['grpc-status'], '0', `grpc-status ${String(trailers['grpc-status'])} ${String(trailers['grpc-message'] ?? '')}`);
+  const body = Buffer.concat(chunks);
+  t.equal(body[0], 0, 'answered uncompressed, as the client accepts only identity');
+  const check = checkRelayResponse(body.subarray(5, 5 + body.readUInt32BE(1)), r.supplierPublicKey);
+  t.ok(check.ok, check.ok ? 'the answer verifies' : check.why);
+  const [reply] = await messages(POKTHTTPResponseCodec.decode(check.response!.payload).body_bz);
+  t.equal(demo.decodeEcho(reply!).message, 'zipped');
 });
