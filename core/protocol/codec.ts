@@ -175,9 +175,18 @@ function wireTypeOf(v: ValueKind): number {
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * One growing buffer per top-level encode. A nested message or packed field is written in place
+ * behind a one-byte length slot that is widened (content moved right) only when it is 128 bytes or
+ * more — no buffer per nested message, no copy per level.
+ */
 class Writer {
-  buf = new Uint8Array(256);
+  buf: Uint8Array;
   len = 0;
+
+  constructor(size = 256) {
+    this.buf = new Uint8Array(size);
+  }
 
   #ensure(n: number): void {
     if (this.len + n <= this.buf.length) return;
@@ -227,6 +236,44 @@ class Writer {
     this.#ensure(b.length);
     this.buf.set(b, this.len);
     this.len += b.length;
+  }
+
+  /** A length-prefixed UTF-8 string, encoded straight into the buffer. */
+  string(s: string): void {
+    this.#ensure(5 + s.length * 3);
+    const start = this.len++;
+    const { written } = utf8Encoder.encodeInto(s, this.buf.subarray(this.len));
+    this.len += written;
+    this.#closeLength(start);
+  }
+
+  /** Reserves a one-byte length slot; pass the result to `endLength` after writing the content. */
+  beginLength(): number {
+    this.#ensure(1);
+    return this.len++;
+  }
+
+  endLength(start: number): void {
+    this.#closeLength(start);
+  }
+
+  #closeLength(slot: number): void {
+    const n = this.len - slot - 1;
+    if (n < 0x80) {
+      this.buf[slot] = n;
+      return;
+    }
+    let width = 1;
+    for (let v = n; v > 0x7f; v = Math.floor(v / 0x80)) width++;
+    this.#ensure(width - 1);
+    this.buf.copyWithin(slot + width, slot + 1, this.len);
+    this.len += width - 1;
+    let v = n;
+    for (let i = 0; i < width - 1; i++) {
+      this.buf[slot + i] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[slot + width - 1] = v;
   }
 
   fixed(bytes: Uint8Array): void {
@@ -332,7 +379,7 @@ function isZeroScalar(type: ScalarType, v: unknown): boolean {
 function writeScalar(w: Writer, type: ScalarType, v: unknown): void {
   switch (type) {
     case 'string':
-      w.bytes(utf8Encoder.encode(v as string));
+      w.string(v as string);
       return;
     case 'bytes':
       w.bytes(v as Uint8Array);
@@ -389,31 +436,41 @@ function writeScalar(w: Writer, type: ScalarType, v: unknown): void {
 function writeValue(w: Writer, kind: ValueKind, v: unknown): void {
   if (kind.kind === 'enum') writeScalar(w, 'int32', v);
   else if (kind.kind === 'scalar') writeScalar(w, kind.type, v);
-  else w.bytes(encodePlan(kind.plan(), (v ?? {}) as Msg));
+  else {
+    const slot = w.beginLength();
+    writeFields(w, kind.plan(), (v ?? {}) as Msg);
+    w.endLength(slot);
+  }
 }
 
-function compareKeys(a: unknown, b: unknown): number {
-  if (typeof a === 'string' && typeof b === 'string') return Buffer.compare(Buffer.from(a), Buffer.from(b));
-  const x = BigInt(a as bigint | number);
-  const y = BigInt(b as bigint | number);
-  return x < y ? -1 : x > y ? 1 : 0;
+/** Map keys in Go's order: strings by their UTF-8 bytes, integers numerically. */
+function sortedEntries(v: unknown): [unknown, unknown][] {
+  const entries: [unknown, unknown][] = v instanceof Map ? [...v.entries()] : Object.entries((v ?? {}) as object);
+  if (entries.length < 2) return entries;
+  if (typeof entries[0]![0] === 'string') {
+    const keyed = entries.map((e) => ({ k: Buffer.from(e[0] as string), e }));
+    keyed.sort((a, b) => Buffer.compare(a.k, b.k));
+    return keyed.map((x) => x.e);
+  }
+  return entries.sort(([a], [b]) => {
+    const x = BigInt(a as bigint | number);
+    const y = BigInt(b as bigint | number);
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
 }
 
-function encodePlan(plan: Plan, msg: Msg): Uint8Array {
-  const w = new Writer();
+function writeFields(w: Writer, plan: Plan, msg: Msg): void {
   for (const f of plan.fields) {
     const v = msg[f.name];
     if (f.map) {
-      const entries = v instanceof Map ? [...v.entries()] : Object.entries((v ?? {}) as object);
-      entries.sort(([a], [b]) => compareKeys(a, b));
-      for (const [key, val] of entries) {
-        const e = new Writer();
-        e.tag(1, wireTypeOf(f.map.key));
-        writeScalar(e, f.map.key.type, key);
-        e.tag(2, wireTypeOf(f.value));
-        writeValue(e, f.value, val);
+      for (const [key, val] of sortedEntries(v)) {
         w.tag(f.id, WIRE_LEN);
-        w.bytes(e.result());
+        const slot = w.beginLength();
+        w.tag(1, wireTypeOf(f.map.key));
+        writeScalar(w, f.map.key.type, key);
+        w.tag(2, wireTypeOf(f.value));
+        writeValue(w, f.value, val);
+        w.endLength(slot);
       }
     } else if (f.repeated) {
       const list = (v ?? []) as unknown[];
@@ -421,10 +478,10 @@ function encodePlan(plan: Plan, msg: Msg): Uint8Array {
       const wire = wireTypeOf(f.value);
       if (wire !== WIRE_LEN) {
         // proto3 packs repeated scalars
-        const p = new Writer();
-        for (const item of list) writeValue(p, f.value, item);
         w.tag(f.id, WIRE_LEN);
-        w.bytes(p.result());
+        const slot = w.beginLength();
+        for (const item of list) writeValue(w, f.value, item);
+        w.endLength(slot);
       } else {
         for (const item of list) {
           w.tag(f.id, WIRE_LEN);
@@ -444,7 +501,23 @@ function encodePlan(plan: Plan, msg: Msg): Uint8Array {
       writeValue(w, f.value, v);
     }
   }
-  return w.result();
+}
+
+/** Encodes are synchronous and never re-entered, so one scratch buffer serves them all. */
+let scratch = new Writer(4096);
+const SCRATCH_KEEP = 1 << 20;
+
+function encodePlan(plan: Plan, msg: Msg): Uint8Array {
+  const w = scratch;
+  w.len = 0;
+  try {
+    writeFields(w, plan, msg);
+    return w.result();
+  } finally {
+    w.len = 0;
+    // A rare huge message must not pin its buffer for the life of the process.
+    if (w.buf.length > SCRATCH_KEEP) scratch = new Writer(4096);
+  }
 }
 
 // ---- decoding ----

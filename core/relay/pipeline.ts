@@ -15,7 +15,7 @@ import type { RelayHooks } from './hooks.js';
 import { RelayRejection } from './reasons.js';
 import type { MeterCharge, RelayMeter } from './relay-meter.js';
 import type { RelayMetrics } from './relay-metrics.js';
-import type { DecodedRelay, RelayValidator, ValidatedRelay } from './validator.js';
+import type { DecodedRelay, RelayValidator, SessionCheckedRelay, ValidatedRelay } from './validator.js';
 
 /** What a transport's backend call produced: the bytes that become the signed response payload. */
 export interface ForwardResult {
@@ -115,29 +115,59 @@ export class RelayPipeline {
           });
         result = await forward(decoded).catch(async (err: unknown) => {
           await validation;
-          if (charge) await this.#o.meter!.refund(charge, decoded.header.service_id);
+          if (charge) await this.#o.meter!.refund(charge, decoded.header.service_id, 'backend_failed');
           throw err;
         });
         relay = await validation;
       } else {
-        relay = await this.#o.validator.validate(decoded);
-        await this.#o.hooks.runValidated({ relay: info, mode: 'eager' });
-        charge = await this.#o.meter?.charge(relay);
+        const checked = await this.#o.validator.checkSession(decoded);
+        relay = checked.relay;
+        charge = await this.#verifyAndCharge(checked);
+        try {
+          await this.#o.hooks.runValidated({ relay: info, mode: 'eager' });
+        } catch (err) {
+          if (charge) await this.#o.meter!.refund(charge, relay.header.service_id, 'refused_by_hook');
+          throw err;
+        }
         try {
           result = await forward(relay);
         } catch (err) {
-          if (charge) await this.#o.meter!.refund(charge, relay.header.service_id);
+          if (charge) await this.#o.meter!.refund(charge, relay.header.service_id, 'backend_failed');
           throw err;
         }
       }
       // A backend 5xx is not billable: give the budget back.
-      if (charge && result.backendStatus >= 500) await this.#o.meter!.refund(charge, decoded.header.service_id);
+      if (charge && result.backendStatus >= 500) await this.#o.meter!.refund(charge, decoded.header.service_id, 'backend_5xx');
       return await this.#respond(info, decoded, relay, result);
     } catch (err) {
       return this.#reject(info, err, header);
     } finally {
       this.#o.metrics.duration.observe(this.#labels(info), (Date.now() - info.receivedAtMs) / 1000);
     }
+  }
+
+  /**
+   * Eager mode: the meter charge goes to Redis while the ring signature is verified, so its round
+   * trip costs no latency. A relay whose signature fails gets its charge back at once, and the
+   * signature's verdict wins over the meter's (an unauthenticated caller learns nothing of the budget).
+   */
+  async #verifyAndCharge(checked: SessionCheckedRelay): Promise<MeterCharge | undefined> {
+    const meter = this.#o.meter;
+    if (!meter) {
+      await checked.verifySignature();
+      return undefined;
+    }
+    const charging = meter.charge(checked.relay);
+    // The charge's cached price lookups settle in microtasks; let its EVAL reach the socket before an
+    // in-thread verification holds the event loop.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const [verified, charged] = await Promise.allSettled([checked.verifySignature(), charging]);
+    if (verified.status === 'rejected') {
+      if (charged.status === 'fulfilled' && charged.value) await meter.refund(charged.value, checked.relay.header.service_id, 'invalid_signature');
+      throw verified.reason;
+    }
+    if (charged.status === 'rejected') throw charged.reason;
+    return charged.value;
   }
 
   /**

@@ -35,6 +35,9 @@ export interface RelayMeterOptions {
   ttlSeconds?: number;
 }
 
+/** Why a charge is given back (a bounded metric label). */
+export type RefundReason = 'backend_failed' | 'backend_5xx' | 'invalid_signature' | 'refused_by_hook';
+
 export interface MeterCharge {
   key: string;
   units: bigint;
@@ -64,14 +67,19 @@ export class RelayMeter {
   readonly #o: RelayMeterOptions;
   readonly #failedOpen: Counter<'service'>;
   readonly #overBudget: Counter<'service'>;
-  readonly #refunds: Counter<'service'>;
+  readonly #refunds: Counter<'service' | 'reason'>;
 
   constructor(o: RelayMeterOptions) {
     this.#o = o;
     const registers = [o.registry];
     this.#failedOpen = new Counter({ name: 'relayminer_meter_fail_open_total', help: 'Relays served unmetered because Redis could not be asked (fail_mode open).', labelNames: ['service'], registers });
     this.#overBudget = new Counter({ name: 'relayminer_meter_over_budget_total', help: "Relays refused because the session's share of the app stake is used up.", labelNames: ['service'], registers });
-    this.#refunds = new Counter({ name: 'relayminer_meter_refunds_total', help: 'Charges returned because the backend failed or timed out.', labelNames: ['service'], registers });
+    this.#refunds = new Counter({
+      name: 'relayminer_meter_refunds_total',
+      help: 'Charges returned: the backend failed, timed out or answered 5xx, the ring signature was invalid, or a hook refused the relay.',
+      labelNames: ['service', 'reason'],
+      registers,
+    });
   }
 
   /** The cost of one relay and the session's limit, in the same exact units. */
@@ -138,10 +146,10 @@ export class RelayMeter {
   }
 
   /** Returns a charge for a relay that produced nothing billable. Best effort: logged on failure. */
-  async refund(charge: MeterCharge, service: string): Promise<void> {
+  async refund(charge: MeterCharge, service: string, reason: RefundReason): Promise<void> {
     try {
       await this.#o.redis().eval(REFUND, 1, charge.key, charge.units.toString());
-      this.#refunds.inc({ service });
+      this.#refunds.inc({ service, reason });
     } catch (err) {
       this.#o.log.warn({ service, err: (err as Error).message }, 'relay meter refund failed');
     }

@@ -229,3 +229,21 @@ t.test('fixed-width fields decode from a Buffer that is a window on a larger one
   pool.set(tsBytes, 7);
   t.same(ts.decode(pool.subarray(7, 7 + tsBytes.length)), { seconds: 1_790_000_000n, nanos: 5 });
 });
+
+t.test('encoder: nested lengths across varint widths match protobufjs, and a huge message does not disturb the next', async (t) => {
+  const { protoRoot } = await import('../../core/protocol/codec.js');
+  const Reference = protoRoot().lookupType('pocket.service.RelayRequest');
+  const header = { application_address: 'pokt1app', service_id: 'anvil', session_id: 'é-ü-中', session_start_block_height: 11, session_end_block_height: 20 };
+  // Sizes around the 1-, 2- and 3-byte length boundaries of the payload and of the nested meta.
+  for (const n of [1, 60, 126, 127, 128, 129, 16_300, 16_383, 16_384, 2_097_151, 2_097_152, 3_000_000, 5]) {
+    const signature = Uint8Array.from({ length: n }, (_, i) => i % 251);
+    const payload = Uint8Array.from({ length: n }, (_, i) => (i * 7) % 256);
+    const ours = RelayRequestCodec.encode({
+      meta: { session_header: { ...header, session_start_block_height: 11n, session_end_block_height: 20n }, signature, supplier_operator_address: 'pokt1supplier' },
+      payload,
+    });
+    const reference = Reference.encode(Reference.fromObject({ meta: { session_header: header, signature, supplier_operator_address: 'pokt1supplier' }, payload })).finish();
+    t.equal(Buffer.compare(Buffer.from(ours), Buffer.from(reference)), 0, `${n}-byte signature and payload: identical bytes`);
+    t.equal(ours.length, reference.length);
+  }
+});

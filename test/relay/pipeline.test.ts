@@ -297,6 +297,8 @@ t.test('meter: exact price, charged per relay, refunded on backend failure, over
   });
   t.equal(timeout.status, 504);
   t.equal(await s.redis.get(meterKey), '42', 'timeout refunded');
+  t.equal(await s.metric('relayminer_meter_refunds_total', { service: 'anvil', reason: 'backend_5xx' }), 1);
+  t.equal(await s.metric('relayminer_meter_refunds_total', { service: 'anvil', reason: 'backend_failed' }), 1);
 
   // Another replica used up all but two relays' worth.
   await s.redis.set(meterKey, String(1_000_000_000 - 84));
@@ -308,6 +310,39 @@ t.test('meter: exact price, charged per relay, refunded on backend failure, over
   t.equal(s.forwarded.length, before, 'over budget never reaches the backend');
   t.equal(await s.redis.get(meterKey), '1000000000', 'a refused charge is undone');
   t.equal(await s.metric('relayminer_meter_over_budget_total', { service: 'anvil' }), 1);
+});
+
+t.test('meter: charged while the ring signature is verified; a bad signature or a refusing hook gets the charge back', async (t) => {
+  const s = await setup(t, { meter: 'closed' });
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  const meterKey = keys.meter(ADDR.supplier1, h.session_id);
+  t.equal((await s.send(relay(h))).status, 200);
+  t.equal(await s.redis.get(meterKey), '42');
+
+  const tampered = relay(h);
+  tampered.payload = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction"}');
+  const bad = await s.send(tampered);
+  t.same([bad.status, errorOf(bad.body)], [403, 'relay validation failed: invalid ring signature']);
+  t.equal(await s.redis.get(meterKey), '42', 'the charge made during verification is returned');
+  t.equal(await s.metric('relayminer_meter_refunds_total', { service: 'anvil', reason: 'invalid_signature' }), 1);
+
+  // Over budget and a bad signature: the signature's verdict is the answer, and the budget is untouched.
+  await s.redis.set(meterKey, '1000000000');
+  const both = await s.send(tampered);
+  t.same([both.status, errorOf(both.body)], [403, 'relay validation failed: invalid ring signature']);
+  t.equal(await s.redis.get(meterKey), '1000000000');
+  t.equal(await s.metric('relayminer_meter_refunds_total', { service: 'anvil', reason: 'invalid_signature' }), 1, 'a refused charge has nothing to return');
+  t.equal((await s.send(relay(h))).status, 429, 'a valid relay over budget is over-servicing');
+
+  await s.redis.set(meterKey, '42');
+  s.hooks.add('onRelayValidated', () => {
+    throw new RelayRejection('rejected_by_plugin', 'deny list');
+  }, 'denylist');
+  t.equal((await s.send(relay(h))).status, 403);
+  t.equal(await s.redis.get(meterKey), '42', 'a relay a hook refuses is not billed');
+  t.equal(await s.metric('relayminer_meter_refunds_total', { service: 'anvil', reason: 'refused_by_hook' }), 1);
+  t.equal(s.forwarded.length, 1, 'only the first relay reached the backend');
 });
 
 t.test('meter: a cost below one uPOKT is charged exactly, not rounded to zero', async (t) => {
