@@ -238,12 +238,18 @@ class Writer {
     this.len += b.length;
   }
 
-  /** A length-prefixed UTF-8 string, encoded straight into the buffer. */
+  /** A length-prefixed UTF-8 string, encoded straight into the buffer (ASCII without a view). */
   string(s: string): void {
     this.#ensure(5 + s.length * 3);
     const start = this.len++;
-    const { written } = utf8Encoder.encodeInto(s, this.buf.subarray(this.len));
-    this.len += written;
+    const buf = this.buf;
+    let i = 0;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[this.len++] = c;
+    }
+    if (i < s.length) this.len += utf8Encoder.encodeInto(s.slice(i), buf.subarray(this.len)).written;
     this.#closeLength(start);
   }
 
@@ -448,6 +454,8 @@ function sortedEntries(v: unknown): [unknown, unknown][] {
   const entries: [unknown, unknown][] = v instanceof Map ? [...v.entries()] : Object.entries((v ?? {}) as object);
   if (entries.length < 2) return entries;
   if (typeof entries[0]![0] === 'string') {
+    // ASCII keys (HTTP header names) order the same as strings and as bytes.
+    if (entries.every(([k]) => /^[\x00-\x7f]*$/.test(k as string))) return entries.sort(([a], [b]) => ((a as string) < (b as string) ? -1 : (a as string) > (b as string) ? 1 : 0));
     const keyed = entries.map((e) => ({ k: Buffer.from(e[0] as string), e }));
     keyed.sort((a, b) => Buffer.compare(a.k, b.k));
     return keyed.map((x) => x.e);

@@ -35,6 +35,7 @@ export class RelayChainState {
   readonly #computeUnits: TieredCache<bigint>;
   readonly #difficulty: TieredCache<Uint8Array>;
   readonly #sessionParams: TieredCache<bigint>;
+  readonly #rings = new WeakMap<ApplicationInfo, Map<bigint, Promise<Uint8Array[]>>>();
 
   constructor(o: RelayChainStateOptions) {
     this.#o = o;
@@ -106,6 +107,20 @@ export class RelayChainState {
    */
   async ringPublicKeys(appAddress: string, sessionEnd: bigint): Promise<Uint8Array[]> {
     const app = await this.application(appAddress);
+    // Rings are kept with the application entry they were built from: a refreshed entry (new
+    // delegations) is a new object and builds its ring anew.
+    let byEnd = this.#rings.get(app);
+    if (!byEnd) this.#rings.set(app, (byEnd = new Map()));
+    let ring = byEnd.get(sessionEnd);
+    if (!ring) {
+      const building = this.#ring(app, appAddress, sessionEnd);
+      byEnd.set(sessionEnd, (ring = building));
+      building.catch(() => byEnd.delete(sessionEnd));
+    }
+    return ring;
+  }
+
+  async #ring(app: ApplicationInfo, appAddress: string, sessionEnd: bigint): Promise<Uint8Array[]> {
     const gateways = [...app.delegateeGatewayAddresses];
     const pending: string[] = [];
     for (const [h, list] of app.pendingUndelegations) {

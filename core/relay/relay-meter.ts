@@ -63,6 +63,21 @@ local back = math.min(used, tonumber(ARGV[1]))
 if back > 0 then redis.call('DECRBY', KEYS[1], back) end
 return back`;
 
+type MeterRedis = RedisClient & {
+  relayminerMeterCharge?: (key: string, cost: string, limit: string, ttl: string) => Promise<number>;
+  relayminerMeterRefund?: (key: string, units: string) => Promise<number>;
+};
+
+/** The meter's scripts on this connection, defined once and then called by hash (ioredis falls back to EVAL). */
+function scripts(redis: RedisClient): Required<Pick<MeterRedis, 'relayminerMeterCharge' | 'relayminerMeterRefund'>> {
+  const r = redis as MeterRedis;
+  if (!r.relayminerMeterCharge) {
+    r.defineCommand('relayminerMeterCharge', { numberOfKeys: 1, lua: CHARGE });
+    r.defineCommand('relayminerMeterRefund', { numberOfKeys: 1, lua: REFUND });
+  }
+  return r as Required<MeterRedis>;
+}
+
 export class RelayMeter {
   readonly #o: RelayMeterOptions;
   readonly #failedOpen: Counter<'service'>;
@@ -131,7 +146,7 @@ export class RelayMeter {
       throw new RelayRejection('chain_unavailable', (err as Error).message);
     }
     try {
-      used = (await this.#o.redis().eval(CHARGE, 1, key, price.cost.toString(), price.limit.toString(), String(this.#o.ttlSeconds ?? 86_400))) as number;
+      used = Number(await scripts(this.#o.redis()).relayminerMeterCharge(key, price.cost.toString(), price.limit.toString(), String(this.#o.ttlSeconds ?? 86_400)));
     } catch (err) {
       if (this.#o.failMode === 'closed') throw new RelayRejection('meter_unavailable', (err as Error).message);
       this.#failedOpen.inc({ service });
@@ -148,7 +163,7 @@ export class RelayMeter {
   /** Returns a charge for a relay that produced nothing billable. Best effort: logged on failure. */
   async refund(charge: MeterCharge, service: string, reason: RefundReason): Promise<void> {
     try {
-      await this.#o.redis().eval(REFUND, 1, charge.key, charge.units.toString());
+      await scripts(this.#o.redis()).relayminerMeterRefund(charge.key, charge.units.toString());
       this.#refunds.inc({ service, reason });
     } catch (err) {
       this.#o.log.warn({ service, err: (err as Error).message }, 'relay meter refund failed');

@@ -247,3 +247,11 @@ t.test('encoder: nested lengths across varint widths match protobufjs, and a hug
     t.equal(ours.length, reference.length);
   }
 });
+
+t.test('encoder: map entries in Go order (UTF-8 bytes of the key), ASCII or not', async (t) => {
+  const header = (keys: string[]) => new Map(keys.map((k) => [k, { key: k, values: ['v'] }]));
+  const wireOrder = (keys: string[]) => [...POKTHTTPRequestCodec.decode(POKTHTTPRequestCodec.encode({ method: 'GET', header: header(keys), url: '/', body_bz: new Uint8Array(0) })).header.keys()];
+  t.same(wireOrder(['content-type', 'Accept', 'accept', 'X-B', 'X-A']), ['Accept', 'X-A', 'X-B', 'accept', 'content-type']);
+  // UTF-16 would put U+1F600 (a surrogate pair, 0xD83D…) before U+FF71; UTF-8 puts F0… after EF….
+  t.same(wireOrder(['\u{1F600}', '\uFF71', 'é', 'b', 'a']), ['a', 'b', 'é', '\uFF71', '\u{1F600}']);
+});
