@@ -132,7 +132,8 @@ function kindOf(type: string, resolved: protobuf.Type | protobuf.Enum | null): V
   if (resolved instanceof protobuf.Enum) return { kind: 'enum' };
   if (resolved instanceof protobuf.Type) {
     const name = resolved.fullName.replace(/^\./, '');
-    return { kind: 'message', plan: () => planFor(name) };
+    let plan: Plan | undefined;
+    return { kind: 'message', plan: () => (plan ??= planFor(name)) };
   }
   return { kind: 'scalar', type: type as ScalarType };
 }

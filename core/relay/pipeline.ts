@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { signSupplierResponse } from '../crypto/supplier-signature.js';
 import { MinedRelayCodec, POKTHTTPResponseCodec, RelayResponseCodec, type RelayMinerError, type RelayResponse } from '../protocol/messages.js';
