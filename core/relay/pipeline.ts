@@ -92,6 +92,7 @@ export class RelayPipeline {
 
   async handle(body: Uint8Array, rpcType: RpcTypeName, transport: string, forward: Forward): Promise<RelayReply> {
     const info: RelayInfo = { id: randomUUID(), rpcType, transport, receivedAtMs: Date.now(), requestBytes: body.length };
+    const started = performance.now();
     let header: DecodedRelay['header'] | undefined;
     try {
       const decoded = this.#o.validator.decode(body, info);
@@ -142,7 +143,7 @@ export class RelayPipeline {
     } catch (err) {
       return this.#reject(info, err, header);
     } finally {
-      this.#o.metrics.duration.observe(this.#labels(info), (Date.now() - info.receivedAtMs) / 1000);
+      this.#o.metrics.duration.observe(this.#labels(info), (performance.now() - started) / 1000);
     }
   }
 
