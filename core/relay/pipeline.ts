@@ -159,6 +159,8 @@ export class RelayPipeline {
       return undefined;
     }
     const charging = meter.charge(checked.relay);
+    // Observed below; a refusal arriving before then (Redis unreachable) is not an unhandled rejection.
+    charging.catch(() => undefined);
     // The charge's cached price lookups settle in microtasks; let its EVAL reach the socket before an
     // in-thread verification holds the event loop.
     await new Promise<void>((resolve) => setImmediate(resolve));

@@ -34,10 +34,10 @@ import { startRedis } from '../helpers/redis.js';
 const OUTSIDER = 'aa'.repeat(32);
 const keys = new KeyBuilder('ha');
 
-async function setup(t: Test, o: { errorModel?: ErrorModel; optimistic?: string[]; meter?: MeterFailMode; genesis?: string } = {}) {
+async function setup(t: Test, o: { errorModel?: ErrorModel; optimistic?: string[]; meter?: MeterFailMode; genesis?: string; offlineQueue?: boolean } = {}) {
   const net = await startTestLocalnet(t, o.genesis);
   const server = await startRedis(t);
-  const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+  const redis = new Redis(server.url, { maxRetriesPerRequest: 1, enableOfflineQueue: o.offlineQueue ?? true });
   redis.on('error', () => undefined);
   t.teardown(() => redis.disconnect());
   const query = new ChainQueryClient({ grpc_address: net.grpcAddress, tls: false, query_timeout_ms: 2000 });
@@ -343,6 +343,23 @@ t.test('meter: charged while the ring signature is verified; a bad signature or 
   t.equal(await s.redis.get(meterKey), '42', 'a relay a hook refuses is not billed');
   t.equal(await s.metric('relayminer_meter_refunds_total', { service: 'anvil', reason: 'refused_by_hook' }), 1);
   t.equal(s.forwarded.length, 1, 'only the first relay reached the backend');
+});
+
+t.test('meter: a charge refused at once (Redis unreachable, no offline queue) is answered, not left unhandled', async (t) => {
+  const s = await setup(t, { meter: 'closed', offlineQueue: false });
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  t.equal((await s.send(relay(h))).status, 200, 'warm');
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.teardown(() => process.off('unhandledRejection', onUnhandled));
+  await s.server.stop();
+  const reply = await s.send(relay(h));
+  t.same([reply.status, errorOf(reply.body)], [503, 'relay metering unavailable: Stream isn\'t writeable and enableOfflineQueue options is false']);
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(unhandled, [], 'no unhandled rejection');
+  t.equal(s.forwarded.length, 1, 'only the warm-up relay reached the backend');
 });
 
 t.test('meter: a cost below one uPOKT is charged exactly, not rounded to zero', async (t) => {
