@@ -1,5 +1,5 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from './sha256.js';
 import { ripemd160 } from '@noble/hashes/legacy.js';
 import { fromBech32, toBech32 } from '@cosmjs/encoding';
 

@@ -1,4 +1,4 @@
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from './sha256.js';
 import { accountIdFromPublicKey, publicKeyFromPrivateKey } from './address.js';
 import { bigIntTo32, bytesToBigInt, CURVE_ORDER } from './ring/hash.js';
 

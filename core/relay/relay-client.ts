@@ -1,4 +1,4 @@
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.js';
 import { ringSign } from '../crypto/ring/index.js';
 import { verifySupplierResponse } from '../crypto/supplier-signature.js';
 import { POKTHTTPRequestCodec, RelayRequestCodec, RelayResponseCodec, type HttpHeader, type RelayRequest, type RelayResponse, type SessionHeader } from '../protocol/messages.js';

@@ -1,4 +1,4 @@
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.js';
 import { concatBytes } from '@noble/hashes/utils.js';
 import { bytesToBigInt, MAX_HASH } from './difficulty.js';
 import { seededFloat64 } from './go-rand.js';

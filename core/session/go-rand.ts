@@ -1,4 +1,4 @@
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.js';
 import { RNG_COOKED } from './go-rand-cooked.js';
 
 /**

@@ -1,8 +1,8 @@
-import { hash } from 'node:crypto';
+import { sha256 } from '../crypto/sha256.js';
 
 /**
- * Node encodings and 48-byte digests of the Sparse Merkle Sum Trie (spec/smst.md §3), SHA-256 via
- * Node's native one-shot hash. A digest is hash(32) ‖ u64be(sum) ‖ u64be(count); sums and counts wrap
+ * Node encodings and 48-byte digests of the Sparse Merkle Sum Trie (spec/smst.md §3), SHA-256 through
+ * core/crypto/sha256.ts. A digest is hash(32) ‖ u64be(sum) ‖ u64be(count); sums and counts wrap
  * modulo 2^64 as Go's uint64 does.
  */
 
@@ -16,10 +16,6 @@ export const INNER_PREFIX = 0x01;
 export const EXT_PREFIX = 0x02;
 
 const MASK64 = (1n << 64n) - 1n;
-
-export function sha256(data: Uint8Array): Uint8Array {
-  return hash('sha256', data, 'buffer');
-}
 
 export function getPathBit(path: Uint8Array, i: number): number {
   return (path[i >> 3]! >> (7 - (i & 7))) & 1;
@@ -54,7 +50,7 @@ export function digestOfEncoding(encoding: Uint8Array): Uint8Array {
   // Buffer.allocUnsafe takes small buffers from a shared pool: far cheaper than new Uint8Array on
   // this hot path (every node of every session trie).
   const out = Buffer.allocUnsafe(DIGEST_SIZE);
-  out.set(hash('sha256', encoding, 'buffer'), 0);
+  out.set(sha256(encoding), 0);
   out.set(encoding.subarray(encoding.length - 16), 32);
   return out;
 }

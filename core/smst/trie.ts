@@ -1,3 +1,4 @@
+import { sha256 } from '../crypto/sha256.js';
 import {
   DIGEST_SIZE,
   digestOfEncoding,
@@ -12,7 +13,6 @@ import {
   MAX_DEPTH,
   PATH_SIZE,
   PLACEHOLDER,
-  sha256,
   sumAndCount,
   u64be,
 } from './hasher.js';
