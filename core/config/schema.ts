@@ -326,6 +326,14 @@ export const RelayMeterSchema = Type.Object(
       description: 'Service id → fraction of the app stake one supplier may serve per session, instead of the baseline split.',
     }),
     ttl_seconds: Type.Integer({ default: 86_400, minimum: 60, maximum: 30 * 86_400, description: "Lifetime of a session's meter in Redis." }),
+    lease_relays: Type.Integer({
+      default: 16,
+      minimum: 1,
+      maximum: 10_000,
+      description:
+        "Most relays' worth of budget a relayer takes from a session's meter in one Redis call and then charges locally (never more than 1/16 of what is left, so near the limit every relay goes to Redis). `1` charges every relay in Redis.",
+    }),
+    lease_idle_ms: Millis(2_000, 'A lease unused this long (and every lease at shutdown) goes back to Redis for other relayers.', 100, 600_000),
   },
   { additionalProperties: false, default: {}, description: 'Stake meter shared by every relayer (spec/anchor-features.md §1.3).' },
 );

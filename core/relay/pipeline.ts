@@ -148,8 +148,8 @@ export class RelayPipeline {
   }
 
   /**
-   * Eager mode: the meter charge goes to Redis while the ring signature is verified, so its round
-   * trip costs no latency. A relay whose signature fails gets its charge back at once, and the
+   * Eager mode: a charge that needs Redis (a new lease) goes there while the ring signature is
+   * verified, so its round trip costs no latency. A relay whose signature fails gets its charge back at once, and the
    * signature's verdict wins over the meter's (an unauthenticated caller learns nothing of the budget).
    */
   async #verifyAndCharge(checked: SessionCheckedRelay): Promise<MeterCharge | undefined> {
@@ -157,6 +157,11 @@ export class RelayPipeline {
     if (!meter) {
       await checked.verifySignature();
       return undefined;
+    }
+    if (meter.holdsBudgetFor(checked.relay)) {
+      // Charged from this process's lease after the verdict: no round trip to overlap, nothing to refund.
+      await checked.verifySignature();
+      return meter.charge(checked.relay);
     }
     const charging = meter.charge(checked.relay);
     // Observed below; a refusal arriving before then (Redis unreachable) is not an unhandled rejection.

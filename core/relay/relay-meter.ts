@@ -33,6 +33,10 @@ export interface RelayMeterOptions {
   serviceFactors?: ReadonlyMap<string, number>;
   /** Lifetime of a session's meter; the session settles well before it. */
   ttlSeconds?: number;
+  /** Most relays' worth of budget taken from Redis at once; 1 charges every relay in Redis. */
+  leaseRelays?: number;
+  /** A lease unused this long goes back to Redis. */
+  leaseIdleMs?: number;
 }
 
 /** Why a charge is given back (a bounded metric label). */
@@ -41,20 +45,55 @@ export type RefundReason = 'backend_failed' | 'backend_5xx' | 'invalid_signature
 export interface MeterCharge {
   key: string;
   units: bigint;
+  /** The lease the units came from; a refund goes back to it while this process still holds it. */
+  lease?: Lease;
 }
+
+/**
+ * Budget this process took from a session's meter in Redis and has not yet charged. Units in Redis
+ * count as used the moment they are leased, so no replica can ever serve past the limit.
+ */
+interface Lease {
+  readonly key: string;
+  readonly service: string;
+  /** Units per relay when leased (undefined until the first grant). */
+  cost?: bigint;
+  left: bigint;
+  usedAt: number;
+  topUp?: Promise<TopUp>;
+}
+
+type TopUp = 'granted' | 'over_budget' | { unavailable: Error };
 
 /** Lua numbers are doubles: keep every value Redis compares within 2^53. */
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-// INCRBY, and undo if over the limit; the first charge sets the expiry. Returns the new total or -1.
-const CHARGE = `
-local used = redis.call('INCRBY', KEYS[1], ARGV[1])
-if used == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-if used > tonumber(ARGV[2]) then
-  redis.call('DECRBY', KEYS[1], ARGV[1])
-  return -1
+/**
+ * A lease takes at most this fraction of what is left, so near the limit leases shrink to one relay
+ * and the budget other replicas hold unused stays a small part of the remainder.
+ */
+const LEASE_SHARE = 16;
+
+// Gives back ARGV[5] unused units, then leases between 1 and ARGV[4] relays of ARGV[1] units each,
+// at most 1/ARGV[6] of what is left under ARGV[2]. A new key gets the expiry ARGV[3].
+// Returns the units leased, or -1 when not even one relay fits.
+const LEASE = `
+local raw = redis.call('GET', KEYS[1])
+local used = tonumber(raw or '0')
+local back = math.min(tonumber(ARGV[5]), used)
+local cost = tonumber(ARGV[1])
+local left = tonumber(ARGV[2]) - (used - back)
+local n = 0
+if left >= cost then
+  n = math.max(1, math.min(tonumber(ARGV[4]), math.floor(left / math.max(cost, 1) / tonumber(ARGV[6]))))
 end
-return used`;
+local delta = n * cost - back
+if delta ~= 0 then
+  redis.call('INCRBY', KEYS[1], delta)
+  if not raw then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+end
+if n == 0 then return -1 end
+return n * cost`;
 
 // Never below zero, so a refund after an expiry cannot create budget.
 const REFUND = `
@@ -64,15 +103,15 @@ if back > 0 then redis.call('DECRBY', KEYS[1], back) end
 return back`;
 
 type MeterRedis = RedisClient & {
-  relayminerMeterCharge?: (key: string, cost: string, limit: string, ttl: string) => Promise<number>;
+  relayminerMeterLease?: (key: string, cost: string, limit: string, ttl: string, relays: string, back: string, share: string) => Promise<number>;
   relayminerMeterRefund?: (key: string, units: string) => Promise<number>;
 };
 
 /** The meter's scripts on this connection, defined once and then called by hash (ioredis falls back to EVAL). */
-function scripts(redis: RedisClient): Required<Pick<MeterRedis, 'relayminerMeterCharge' | 'relayminerMeterRefund'>> {
+function scripts(redis: RedisClient): Required<Pick<MeterRedis, 'relayminerMeterLease' | 'relayminerMeterRefund'>> {
   const r = redis as MeterRedis;
-  if (!r.relayminerMeterCharge) {
-    r.defineCommand('relayminerMeterCharge', { numberOfKeys: 1, lua: CHARGE });
+  if (!r.relayminerMeterLease) {
+    r.defineCommand('relayminerMeterLease', { numberOfKeys: 1, lua: LEASE });
     r.defineCommand('relayminerMeterRefund', { numberOfKeys: 1, lua: REFUND });
   }
   return r as Required<MeterRedis>;
@@ -80,12 +119,20 @@ function scripts(redis: RedisClient): Required<Pick<MeterRedis, 'relayminerMeter
 
 export class RelayMeter {
   readonly #o: RelayMeterOptions;
+  readonly #leaseRelays: number;
+  readonly #leaseIdleMs: number;
+  readonly #leases = new Map<string, Lease>();
+  readonly #sweeper: NodeJS.Timeout;
   readonly #failedOpen: Counter<'service'>;
   readonly #overBudget: Counter<'service'>;
   readonly #refunds: Counter<'service' | 'reason'>;
+  readonly #leasesTaken: Counter<'service'>;
 
   constructor(o: RelayMeterOptions) {
     this.#o = o;
+    this.#leaseRelays = o.leaseRelays ?? 1;
+    this.#leaseIdleMs = o.leaseIdleMs ?? 2_000;
+    this.#sweeper = setInterval(() => void this.#returnIdle(performance.now() - this.#leaseIdleMs), Math.max(100, this.#leaseIdleMs / 2)).unref();
     const registers = [o.registry];
     this.#failedOpen = new Counter({ name: 'relayminer_meter_fail_open_total', help: 'Relays served unmetered because Redis could not be asked (fail_mode open).', labelNames: ['service'], registers });
     this.#overBudget = new Counter({ name: 'relayminer_meter_over_budget_total', help: "Relays refused because the session's share of the app stake is used up.", labelNames: ['service'], registers });
@@ -93,6 +140,12 @@ export class RelayMeter {
       name: 'relayminer_meter_refunds_total',
       help: 'Charges returned: the backend failed, timed out or answered 5xx, the ring signature was invalid, or a hook refused the relay.',
       labelNames: ['service', 'reason'],
+      registers,
+    });
+    this.#leasesTaken = new Counter({
+      name: 'relayminer_meter_leases_total',
+      help: "Budget leases taken from a session's meter in Redis (one round trip each; relays charged from a lease need none).",
+      labelNames: ['service'],
       registers,
     });
   }
@@ -133,11 +186,62 @@ export class RelayMeter {
     return { cost, limit };
   }
 
-  /** Charges one relay; throws over_servicing when the budget is used up. */
+  /** Whether this process holds budget for the relay's session, so charging it needs no Redis round trip. */
+  holdsBudgetFor(relay: ValidatedRelay): boolean {
+    const lease = this.#leases.get(this.#o.keys.meter(relay.supplier.address, relay.header.session_id));
+    return lease?.cost !== undefined && lease.left >= lease.cost;
+  }
+
+  /** Charges one relay (from this process's lease when it can); throws over_servicing when the budget is used up. */
   async charge(relay: ValidatedRelay): Promise<MeterCharge | undefined> {
     const service = relay.header.service_id;
     const key = this.#o.keys.meter(relay.supplier.address, relay.header.session_id);
-    let used: number;
+    for (;;) {
+      let lease = this.#leases.get(key);
+      if (!lease) this.#leases.set(key, (lease = { key, service, left: 0n, usedAt: performance.now() }));
+      lease.usedAt = performance.now();
+      if (lease.cost !== undefined && lease.left >= lease.cost) {
+        lease.left -= lease.cost;
+        return { key, units: lease.cost, lease };
+      }
+      const topUp = (lease.topUp ??= this.#topUp(lease, relay).finally(() => (lease.topUp = undefined)));
+      const outcome = await topUp;
+      if (outcome === 'granted') continue;
+      if (outcome === 'over_budget') {
+        this.#overBudget.inc({ service });
+        throw new RelayRejection('over_servicing');
+      }
+      if (this.#o.failMode === 'closed') throw new RelayRejection('meter_unavailable', outcome.unavailable.message);
+      this.#failedOpen.inc({ service });
+      this.#o.log.warn({ service, err: outcome.unavailable.message }, 'relay meter unavailable; serving unmetered (fail_mode open)');
+      return undefined;
+    }
+  }
+
+  /** Returns a charge for a relay that produced nothing billable. Best effort: logged on failure. */
+  async refund(charge: MeterCharge, service: string, reason: RefundReason): Promise<void> {
+    const lease = charge.lease;
+    if (this.#leaseRelays > 1 && lease && this.#leases.get(charge.key) === lease && lease.cost === charge.units) {
+      lease.left += charge.units;
+      this.#refunds.inc({ service, reason });
+      return;
+    }
+    try {
+      await scripts(this.#o.redis()).relayminerMeterRefund(charge.key, charge.units.toString());
+      this.#refunds.inc({ service, reason });
+    } catch (err) {
+      this.#o.log.warn({ service, err: (err as Error).message }, 'relay meter refund failed');
+    }
+  }
+
+  /** Gives every unused lease back to Redis (graceful shutdown), so other replicas can serve it. */
+  async close(): Promise<void> {
+    clearInterval(this.#sweeper);
+    await this.#returnIdle(Number.POSITIVE_INFINITY);
+  }
+
+  /** One round trip: hands back what is left of the lease (less than one relay) and leases more. */
+  async #topUp(lease: Lease, relay: ValidatedRelay): Promise<TopUp> {
     let price: { cost: bigint; limit: bigint };
     try {
       price = await this.price(relay);
@@ -145,28 +249,50 @@ export class RelayMeter {
       if (RelayRejection.is(err)) throw err;
       throw new RelayRejection('chain_unavailable', (err as Error).message);
     }
+    // Refunds that arrive during the round trip add to `left` again; the remainder travels with the call.
+    const back = lease.left;
+    lease.left = 0n;
+    let granted: number;
     try {
-      used = Number(await scripts(this.#o.redis()).relayminerMeterCharge(key, price.cost.toString(), price.limit.toString(), String(this.#o.ttlSeconds ?? 86_400)));
+      granted = Number(
+        await scripts(this.#o.redis()).relayminerMeterLease(
+          lease.key,
+          price.cost.toString(),
+          price.limit.toString(),
+          String(this.#o.ttlSeconds ?? 86_400),
+          String(this.#leaseRelays),
+          back.toString(),
+          String(LEASE_SHARE),
+        ),
+      );
     } catch (err) {
-      if (this.#o.failMode === 'closed') throw new RelayRejection('meter_unavailable', (err as Error).message);
-      this.#failedOpen.inc({ service });
-      this.#o.log.warn({ service, err: (err as Error).message }, 'relay meter unavailable; serving unmetered (fail_mode open)');
-      return undefined;
+      lease.left += back;
+      return { unavailable: err as Error };
     }
-    if (used < 0) {
-      this.#overBudget.inc({ service });
-      throw new RelayRejection('over_servicing');
-    }
-    return { key, units: price.cost };
+    // A new price (the stake crossed a unit scale) makes refunds at the old one incomparable: they stay
+    // used in Redis, which can only under-serve.
+    if (lease.cost !== undefined && lease.cost !== price.cost) lease.left = 0n;
+    lease.cost = price.cost;
+    if (granted < 0) return 'over_budget';
+    this.#leasesTaken.inc({ service: lease.service });
+    lease.left += BigInt(granted);
+    return 'granted';
   }
 
-  /** Returns a charge for a relay that produced nothing billable. Best effort: logged on failure. */
-  async refund(charge: MeterCharge, service: string, reason: RefundReason): Promise<void> {
-    try {
-      await scripts(this.#o.redis()).relayminerMeterRefund(charge.key, charge.units.toString());
-      this.#refunds.inc({ service, reason });
-    } catch (err) {
-      this.#o.log.warn({ service, err: (err as Error).message }, 'relay meter refund failed');
+  /** Gives back leases unused since `before` (performance.now() time). */
+  async #returnIdle(before: number): Promise<void> {
+    const returning: Promise<unknown>[] = [];
+    for (const lease of this.#leases.values()) {
+      if (lease.topUp || lease.usedAt > before) continue;
+      this.#leases.delete(lease.key);
+      if (lease.left > 0n) {
+        returning.push(
+          scripts(this.#o.redis())
+            .relayminerMeterRefund(lease.key, lease.left.toString())
+            .catch((err: unknown) => this.#o.log.warn({ service: lease.service, err: (err as Error).message }, 'relay meter lease return failed')),
+        );
+      }
     }
+    await Promise.all(returning);
   }
 }

@@ -91,6 +91,8 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
         failMode: meterCfg.fail_mode,
         serviceFactors: new Map(Object.entries(meterCfg.service_factors)),
         ttlSeconds: meterCfg.ttl_seconds,
+        leaseRelays: meterCfg.lease_relays,
+        leaseIdleMs: meterCfg.lease_idle_ms,
       })
     : undefined;
   const pipeline = new RelayPipeline({
@@ -169,6 +171,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     },
     async close() {
       await follower.stop();
+      await meter?.close();
       query.close();
       await Promise.all([...backends.values()].map((b) => b.close()));
       await verifyPool?.close();

@@ -71,7 +71,16 @@ export async function startBackend(t: Test) {
 /** localnet + redis-server + a backend + one relayer (Runtime) with the given transports and YAML. */
 export async function startRelayer(
   t: Test,
-  o: { plugins: string[]; services: (backendUrl: string) => string; relayerYaml?: string; genesis?: string; redis?: LocalRedisOptions; cluster?: boolean },
+  o: {
+    plugins: string[];
+    services: (backendUrl: string) => string;
+    relayerYaml?: string;
+    genesis?: string;
+    redis?: LocalRedisOptions;
+    cluster?: boolean;
+    /** relayer.meter.lease_relays: 1 (every relay charged in Redis, so meters read exactly) unless a test is about leases. */
+    meterLeaseRelays?: number | 'default';
+  },
 ) {
   const net = await startTestLocalnet(t, o.genesis);
   net.chain.advance(11); // height 12: session [11, 20]
@@ -88,6 +97,7 @@ relayer:
   redis: { url: "${redisUrl}", namespace: ha }
   pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
   supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]
+${o.meterLeaseRelays === 'default' ? '' : `  meter: { lease_relays: ${o.meterLeaseRelays ?? 1} }`}
 ${o.relayerYaml ?? ''}
 services:
 ${o.services(backend.url)}

@@ -30,11 +30,15 @@ import { RelayValidator } from '../../core/relay/validator.js';
 import { captureLogs } from '../helpers/logs.js';
 import { ADDR, KEYS, TEST_GENESIS, key, startTestLocalnet } from '../helpers/localnet-client.js';
 import { startRedis } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
 
 const OUTSIDER = 'aa'.repeat(32);
 const keys = new KeyBuilder('ha');
 
-async function setup(t: Test, o: { errorModel?: ErrorModel; optimistic?: string[]; meter?: MeterFailMode; genesis?: string; offlineQueue?: boolean } = {}) {
+async function setup(
+  t: Test,
+  o: { errorModel?: ErrorModel; optimistic?: string[]; meter?: MeterFailMode; meterLeaseRelays?: number; genesis?: string; offlineQueue?: boolean } = {},
+) {
   const net = await startTestLocalnet(t, o.genesis);
   const server = await startRedis(t);
   const redis = new Redis(server.url, { maxRetriesPerRequest: 1, enableOfflineQueue: o.offlineQueue ?? true });
@@ -51,7 +55,10 @@ async function setup(t: Test, o: { errorModel?: ErrorModel; optimistic?: string[
     suppliers: new Map([KEYS.supplier1, KEYS.supplier2].map((k) => [SupplierKey.fromHex(k).address, SupplierKey.fromHex(k)])),
   });
   const hooks = new RelayHooks(logs.logger);
-  const meter = o.meter ? new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry, failMode: o.meter }) : undefined;
+  const newMeter = (failMode: MeterFailMode, leaseIdleMs?: number) =>
+    new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry: new Registry(), failMode, leaseRelays: o.meterLeaseRelays, leaseIdleMs });
+  const meter = o.meter ? new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry, failMode: o.meter, leaseRelays: o.meterLeaseRelays }) : undefined;
+  if (meter) t.teardown(() => meter.close());
   const pipeline = new RelayPipeline({
     validator,
     chain,
@@ -77,6 +84,7 @@ async function setup(t: Test, o: { errorModel?: ErrorModel; optimistic?: string[
   return {
     net,
     meter,
+    newMeter,
     server,
     redis,
     query,
@@ -371,6 +379,87 @@ t.test('meter: a cost below one uPOKT is charged exactly, not rounded to zero', 
   await s.send(relay(h));
   await s.send(relay(h));
   t.equal(await s.redis.get(keys.meter(ADDR.supplier1, h.session_id)), '6');
+});
+
+t.test('meter leases: one Redis call charges many relays; refunds stay local; close gives back exactly what was not served', async (t) => {
+  const s = await setup(t, { meter: 'closed', meterLeaseRelays: 16 });
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  const meterKey = keys.meter(ADDR.supplier1, h.session_id);
+  t.equal((await s.send(relay(h))).status, 200);
+  t.equal(await s.redis.get(meterKey), String(16 * 42), 'sixteen relays leased at once');
+  for (let i = 0; i < 15; i++) await s.send(relay(h));
+  t.equal(await s.redis.get(meterKey), String(16 * 42), 'fifteen more charged locally');
+  t.equal(await s.metric('relayminer_meter_leases_total', { service: 'anvil' }), 1);
+  t.equal((await s.send(relay(h))).status, 200);
+  t.equal(await s.redis.get(meterKey), String(32 * 42), 'the seventeenth takes a new lease');
+  t.equal(await s.metric('relayminer_meter_leases_total', { service: 'anvil' }), 2);
+
+  s.setBackendStatus(500);
+  t.equal((await s.send(relay(h))).outcome, 'backend_5xx');
+  s.setBackendStatus(200);
+  t.equal(await s.metric('relayminer_meter_refunds_total', { service: 'anvil', reason: 'backend_5xx' }), 1);
+  t.equal(await s.redis.get(meterKey), String(32 * 42), 'the refund went back to the lease, not to Redis');
+
+  // 17 billable relays; the rest of the lease (and the refunded relay) goes back on close.
+  await s.meter!.close();
+  t.equal(await s.redis.get(meterKey), String(17 * 42));
+});
+
+/** Meters with 16-relay leases, to be driven directly with a validated relay of the session at height 12. */
+async function leaseSetup(t: Test) {
+  const s = await setup(t, { meterLeaseRelays: 16 });
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  return { s, meterKey: keys.meter(ADDR.supplier1, h.session_id), relayOf: { header: h, supplier: SupplierKey.fromHex(KEYS.supplier1) } as never };
+}
+
+t.test('meter leases: near the limit every relay goes to Redis, and two relayers together serve exactly the budget', async (t) => {
+  const { s, meterKey, relayOf } = await leaseSetup(t);
+  const [a, b] = [s.newMeter('closed'), s.newMeter('closed')];
+  // Room for 100 relays: a lease is at most 1/16 of what is left, so leases shrink as the budget does.
+  await s.redis.set(meterKey, String(1_000_000_000 - 100 * 42));
+  t.match(await a.charge(relayOf), { key: meterKey, units: 42n });
+  t.equal(await s.redis.get(meterKey), String(1_000_000_000 - 94 * 42), 'floor(100 / 16) = 6 relays leased');
+  const served = { a: 1, b: 0 };
+  const refused = { a: false, b: false };
+  while (!refused.a || !refused.b) {
+    for (const [name, m] of [['a', a], ['b', b]] as const) {
+      if (refused[name]) continue;
+      await m.charge(relayOf).then(
+        () => served[name]++,
+        (err: RelayRejection) => {
+          t.equal(err.reason, 'over_servicing');
+          refused[name] = true;
+        },
+      );
+    }
+  }
+  t.equal(served.a + served.b, 100, `exactly the budget served (a ${served.a}, b ${served.b})`);
+  t.equal(await s.redis.get(meterKey), '1000000000');
+  await Promise.all([a.close(), b.close()]);
+  t.equal(await s.redis.get(meterKey), '1000000000', 'nothing left over to give back');
+});
+
+t.test('meter leases: an idle lease goes back to Redis; a held lease serves while Redis is down', async (t) => {
+  const { s, meterKey, relayOf } = await leaseSetup(t);
+  const idle = s.newMeter('closed', 100);
+  t.teardown(() => idle.close());
+  await idle.charge(relayOf);
+  t.equal(await s.redis.get(meterKey), String(16 * 42));
+  await until('the idle lease is returned', async () => (await s.redis.get(meterKey)) === '42');
+  t.equal(await s.redis.get(meterKey), '42');
+
+  const held = s.newMeter('closed');
+  await held.charge(relayOf);
+  t.equal(await s.redis.get(meterKey), String(17 * 42));
+  await s.server.stop();
+  for (let i = 0; i < 15; i++) t.same((await held.charge(relayOf))?.units, 42n);
+  const spent = await held.charge(relayOf).then(
+    () => 'served',
+    (err: RelayRejection) => err.reason,
+  );
+  t.equal(spent, 'meter_unavailable', 'fail closed once the lease is spent');
 });
 
 t.test('meter with Redis down: fail closed refuses before the backend, fail open serves', async (t) => {

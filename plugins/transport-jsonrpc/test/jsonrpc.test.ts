@@ -42,6 +42,17 @@ t.test('a valid JSON-RPC relay end to end: signed answer, backend headers, strea
   t.match(await r.metrics(), /relayminer_relays_mined_total\{service="anvil"\} 1/);
 });
 
+t.test('the stake meter with leases (the default): charged in batches, and a shutdown gives back what was not served', async (t) => {
+  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil, meterLeaseRelays: 'default' });
+  const header = await r.header();
+  const meterKey = r.keys.meter(ADDR.supplier1, header.session_id);
+  for (let i = 0; i < 3; i++) t.equal((await postRelay(r.url, gatewayRelay(header, RPC))).status, 200);
+  t.equal(await r.redis.get(meterKey), String(16 * 42), 'one lease of sixteen relays (42 uPOKT each)');
+  t.match(await r.metrics(), /relayminer_meter_leases_total\{service="anvil"\} 1/);
+  await r.runtime.shutdown();
+  t.equal(await r.redis.get(meterKey), String(3 * 42), 'the three relays served stay charged; the rest is back');
+});
+
 t.test('rejections over HTTP (poktroll error model, the default) never reach the backend', async (t) => {
   const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil });
   const header = await r.header();
