@@ -2,7 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import { Pool } from 'undici';
 import type { ResolvedBackend } from '../config/load.js';
 import { RelayRejection } from '../relay/reasons.js';
-import { isStreamContentType } from './stream-batches.js';
+import { exchange } from './exchange.js';
 
 export interface BackendRequest {
   method: string;
@@ -25,6 +25,8 @@ export interface BackendResponse {
 
 interface Endpoint {
   url: URL;
+  /** Backend path + query for a relay's POKTHTTPRequest.url (memoized: relays repeat a few paths). */
+  join(relayUrl: string): string;
   pool: Pool;
   failures: number;
   openUntil: number;
@@ -59,7 +61,7 @@ export class HttpBackend {
     this.#endpoints = cfg.urls.map((u) => {
       const url = new URL(u);
       const pool = new Pool(url.origin, { connections: cfg.connections, pipelining: cfg.pipelining, keepAliveTimeout: cfg.keep_alive_ms });
-      return { url, pool, failures: 0, openUntil: 0, probedUp: true, probeStreak: 0 };
+      return { url, join: memoizedJoin(url), pool, failures: 0, openUntil: 0, probedUp: true, probeStreak: 0 };
     });
     const fixed: Record<string, string> = {};
     for (const [k, v] of Object.entries(cfg.headers)) fixed[k.toLowerCase()] = v;
@@ -166,35 +168,25 @@ export class HttpBackend {
   }
 
   async #request(e: Endpoint, req: BackendRequest, headers: Record<string, string | string[]>, timeoutMs: number): Promise<Omit<BackendResponse, 'retries'>> {
-    const target = joinUrl(e.url, req.url);
     const method = req.method ? req.method.toUpperCase() : 'POST';
     const hasBody = req.body !== undefined && req.body.length > 0 && method !== 'HEAD';
-    const res = await e.pool.request({
-      method: method as 'POST',
-      path: target,
+    const limit = this.#cfg.max_body_bytes;
+    const res = await exchange(e.pool, {
+      method,
+      path: e.join(req.url),
       headers,
       body: hasBody ? Buffer.from(req.body!.buffer, req.body!.byteOffset, req.body!.length) : undefined,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
+      timeoutMs,
+      maxBodyBytes: limit,
     });
-    const limit = this.#cfg.max_body_bytes;
     const out: Record<string, string[]> = {};
-    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = Array.isArray(v) ? v : [v];
-    if (isStreamContentType(out['content-type']?.[0])) {
-      return { status: res.statusCode, headers: out, body: new Uint8Array(0), stream: res.body as AsyncIterable<Buffer> };
+    for (const k in res.headers) {
+      const v = res.headers[k];
+      if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = Array.isArray(v) ? v : [v];
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > limit) {
-        res.body.destroy();
-        throw new RelayRejection('backend_error', `backend response larger than max_body_bytes (${limit})`);
-      }
-      chunks.push(chunk as Buffer);
-    }
-    let body: Uint8Array = Buffer.concat(chunks);
+    // A stream is passed on as it comes; the pipeline batches and signs it.
+    if (res.stream) return { status: res.status, headers: out, body: new Uint8Array(0), stream: res.stream };
+    let body: Uint8Array = res.body!;
     // Some backends gzip whatever the client asked for; the response is signed decompressed.
     const gzipped = out['content-encoding']?.some((x) => x.toLowerCase() === 'gzip') || (body.length > 2 && body[0] === 0x1f && body[1] === 0x8b);
     if (gzipped) {
@@ -205,7 +197,7 @@ export class HttpBackend {
       }
       delete out['content-encoding'];
     }
-    return { status: res.statusCode, headers: out, body };
+    return { status: res.status, headers: out, body };
   }
 
   /** Round robin rotates the start; first_healthy keeps config order. Open circuits go last, untried. */
@@ -241,6 +233,19 @@ function isTimeout(err: unknown): boolean {
 /** Origin and path only: a URL's credentials and query (API keys) stay out of logs. */
 export function redactUrl(u: URL): string {
   return `${u.protocol}//${u.host}${u.pathname}`;
+}
+
+/** joinUrl for one backend URL, remembering up to 256 relay paths (a client sending unique paths only misses). */
+function memoizedJoin(base: URL): (relayUrl: string) => string {
+  const seen = new Map<string, string>();
+  return (relayUrl) => {
+    let path = seen.get(relayUrl);
+    if (path === undefined) {
+      path = joinUrl(base, relayUrl);
+      if (seen.size < 256) seen.set(relayUrl, path);
+    }
+    return path;
+  };
 }
 
 /** Backend URL path + the relay's path; both query strings kept (the backend's first). */
