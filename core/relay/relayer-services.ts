@@ -78,7 +78,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     chain,
     services,
     suppliers: new Map(o.suppliers.map((k) => [k.address, k])),
-    verifyRing: verifyPool && ((msg, sig) => verifyPool.verify(msg, sig)),
+    verifyRing: verifyPool && ((msg, sig, parsed) => verifyPool.verify(msg, sig, parsed)),
   });
   const meterCfg = o.relayer.meter;
   const meter = meterCfg.enabled

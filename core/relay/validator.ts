@@ -1,6 +1,6 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { ChainQueryError, type SessionInfo } from '../chain/query-client.js';
-import { deserializeRingSignature, ringMembersAllowed, verifyParsedRingSignature } from '../crypto/ring/index.js';
+import { deserializeRingSignature, ringMembersAllowed, verifyParsedRingSignature, type RingSignature } from '../crypto/ring/index.js';
 import type { SupplierKey } from '../crypto/supplier-key.js';
 import { RelayRequestCodec, type RelayRequest, type SessionHeader } from '../protocol/messages.js';
 import { relayRequestSignableHash } from '../protocol/relay.js';
@@ -18,7 +18,7 @@ export interface RelayValidatorOptions {
   /** Supplier keys by operator address. */
   suppliers: ReadonlyMap<string, SupplierKey>;
   /** Verifies a ring signature (e.g. on a RingVerifyPool); in-thread when absent. */
-  verifyRing?: (msg: Uint8Array, signature: Uint8Array) => Promise<boolean>;
+  verifyRing?: (msg: Uint8Array, signature: Uint8Array, parsed: RingSignature) => Promise<boolean>;
 }
 
 export interface DecodedRelay {
@@ -150,7 +150,7 @@ export class RelayValidator {
       async verifySignature() {
         const msg = relayRequestSignableHash(relay.request);
         const valid = verifyRing
-          ? await verifyRing(msg, relay.request.meta.signature).catch((err: Error) => {
+          ? await verifyRing(msg, relay.request.meta.signature, signature).catch((err: Error) => {
               throw new RelayRejection('internal', `ring verification: ${err.message}`);
             })
           : verifyParsedRingSignature(msg, signature);

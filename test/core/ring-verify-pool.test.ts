@@ -1,4 +1,5 @@
 import t from 'tap';
+import { deserializeRingSignature } from '../../core/crypto/ring/signature.js';
 import { RingVerifyPool } from '../../core/crypto/ring/verify-pool.js';
 import { hex, loadShared } from '../helpers/vectors.js';
 
@@ -17,6 +18,20 @@ t.test('worker threads give the same verdict as ring-go on every vector, in one 
   );
   t.equal(got.filter(Boolean).length, signed.length);
   t.same(pool.counts, { inline: 0, threaded: all.length }, 'all on the threads');
+});
+
+t.test('inline, the parsed signature the validator already has gives ring-go\'s verdict on every vector', async (t) => {
+  const inline = new RingVerifyPool(1, { inlineBelow: 1.01 });
+  t.teardown(() => inline.close());
+  const all = [...signed.map((v) => ({ ...v, want: true })), ...rejected.map((v) => ({ ...v, want: false }))];
+  const parsable = all.filter((v) => deserializeRingSignature(hex(v.sig_hex)) !== null);
+  const got = await Promise.all(parsable.map((v) => inline.verify(hex(v.msg_hex), new Uint8Array(0), deserializeRingSignature(hex(v.sig_hex))!)));
+  t.same(
+    parsable.filter((v, i) => got[i] !== v.want).map((v) => v.id),
+    [],
+    `${parsable.length} parsable vectors (an empty raw signature proves the parsed one was used)`,
+  );
+  t.equal(got.filter(Boolean).length, signed.length);
 });
 
 t.test('a tampered message is refused, inline and on a thread', async (t) => {

@@ -1,6 +1,6 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { ringVerify } from './signature.js';
+import { ringVerify, verifyParsedRingSignature, type RingSignature } from './signature.js';
 import type { VerifyJob } from './verify-worker.js';
 
 interface Pending {
@@ -64,12 +64,12 @@ export class RingVerifyPool {
     this.#sampler.unref();
   }
 
-  /** Resolves true when `sig` is a valid ring signature over `msg`. */
-  verify(msg: Uint8Array, sig: Uint8Array): Promise<boolean> {
+  /** Resolves true when `sig` is a valid ring signature over `msg`; `parsed` (its deserialization) spares parsing it again inline. */
+  verify(msg: Uint8Array, sig: Uint8Array, parsed?: RingSignature): Promise<boolean> {
     if (this.#closed) return Promise.reject(new Error('ring verification pool is closed'));
     if (this.#busy < this.#inlineBelow) {
       this.counts.inline++;
-      return Promise.resolve(ringVerify(msg, sig));
+      return Promise.resolve(parsed ? verifyParsedInline(msg, parsed) : ringVerify(msg, sig));
     }
     this.counts.threaded++;
     const id = this.#next++;
@@ -142,5 +142,14 @@ export class RingVerifyPool {
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`ring verification thread exited with code ${code}`)));
     return lane;
+  }
+}
+
+/** As ringVerify: a signature that makes the arithmetic throw is invalid, never an error. */
+function verifyParsedInline(msg: Uint8Array, parsed: RingSignature): boolean {
+  try {
+    return verifyParsedRingSignature(msg, parsed);
+  } catch {
+    return false;
   }
 }
