@@ -1,8 +1,10 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { loadConfigFile } from '../core/config/load.js';
+import { createLogger } from '../core/observability/logger.js';
+import { createClusterMetricsServer } from '../core/observability/servers.js';
 import type { PluginRole } from '../core/plugins/define.js';
-import { Runtime } from '../core/runtime/runtime.js';
+import { Runtime, listen } from '../core/runtime/runtime.js';
 import { VERSION } from '../core/version.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 
@@ -75,13 +77,16 @@ export async function runClustered(configFile: string, roles: PluginRole[], work
     await runRoles(configFile, roles, undefined, { exitOnSecondSignal: cluster.isPrimary });
     return;
   }
-  loadConfigFile(configFile); // fail fast in the primary on a bad config, before forking
+  const config = loadConfigFile(configFile); // fail fast in the primary on a bad config, before forking
+  const metricsAddress = config.relayer?.metrics_address;
+  const metrics = metricsAddress ? createClusterMetricsServer(createLogger(config.logging, { base: { role: 'primary' } })) : undefined;
+  if (metrics) await listen({ name: 'metrics', app: metrics, address: metricsAddress!, configKey: 'relayer.metrics_address' });
   let stopping = false;
   const fork = () => cluster.fork();
   for (let i = 0; i < workers; i++) fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      if (Object.keys(cluster.workers ?? {}).length === 0) void (metrics?.close() ?? Promise.resolve()).finally(() => process.exit(0));
       return;
     }
     process.stderr.write(`relayminer: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);

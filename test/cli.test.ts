@@ -235,3 +235,33 @@ t.test('localnet: the default genesis serves CometBFT RPC until SIGTERM', async 
   p.child.kill('SIGTERM');
   t.equal(await p.exit, 0);
 });
+
+t.test('relayer --workers 2: the primary serves one /metrics for all workers, counting each relay once', async (t) => {
+  const redis = await startRedis(t);
+  const net = await startTestLocalnet(t);
+  const [relayPort, healthPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const file = join(dir, 'relayer.yaml');
+  writeFileSync(
+    file,
+    `relayer:\n  listen_address: "127.0.0.1:${relayPort}"\n  health_address: "127.0.0.1:${healthPort}"\n  metrics_address: "127.0.0.1:${metricsPort}"\n  redis: { url: "${redis.url}" }\n  pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nservices:\n  anvil:\n    backends:\n      jsonrpc: { url: "http://127.0.0.1:9" }\nplugins: [transport-jsonrpc]\nshutdown: { readiness_delay_ms: 0 }\nlogging: { format: json }\n`,
+  );
+  const p = await startProcess(['relayer', '-c', file, '--workers', '2'], { KEY: TEST_KEYS.app1.hex });
+  t.teardown(() => void p.child.kill('SIGKILL'));
+  await until('both workers started', () => p.lines.filter((l) => l.msg === 'relayminer started').length === 2);
+  // New connections each time, so the primary hands them to both workers in turn.
+  for (let i = 0; i < 10; i++) {
+    const res = await fetch(`http://127.0.0.1:${relayPort}/`, { method: 'POST', body: 'not a relay', headers: { connection: 'close' } });
+    await res.arrayBuffer();
+  }
+  const served = new Set(p.lines.filter((l) => l.msg === 'relayminer started').map((l) => l.pid));
+  t.equal(served.size, 2, 'two worker processes');
+  for (let scrape = 0; scrape < 3; scrape++) {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const rejected = [...text.matchAll(/^relayminer_relay_rejections_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    t.equal(rejected, 10, `scrape ${scrape + 1}: the ten refused relays of both workers`);
+    t.match(text, /^relayminer_build_info\{[^}]*\} 1$/m, 'build info once, not once per worker');
+  }
+  p.child.kill('SIGTERM');
+  t.equal(await p.exit, 0, 'the primary drains the workers and exits 0');
+});

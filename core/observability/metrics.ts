@@ -18,12 +18,14 @@ export class Metrics {
       help: 'Always 1; labels carry the version and the roles this process runs.',
       labelNames: ['version', 'roles'],
       registers: [this.registry],
+      aggregator: 'first', // one value for all `--workers`, not their count
     });
     build.set({ version: info.version, roles: [...info.roles].sort().join(',') }, 1);
     this.ready = new Gauge({
       name: 'relayminer_ready',
       help: '1 while the last readiness evaluation passed, 0 otherwise (including while draining).',
       registers: [this.registry],
+      aggregator: 'min', // under `--workers`: ready only if every worker is
     });
     this.redisErrors = new Counter({
       name: 'relayminer_redis_connection_errors_total',

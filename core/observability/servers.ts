@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { AggregatorRegistry } from 'prom-client';
 import type { Metrics } from './metrics.js';
 import { registerDashboardRoutes, type Dashboard } from './dashboard.js';
 import type { Readiness } from './readiness.js';
@@ -55,4 +56,26 @@ export function createMetricsServer(
   });
   if (health) registerHealthRoutes(app, health.readiness, metrics);
   return app;
+}
+
+/**
+ * `relayer --workers N`: the primary's `/metrics`, every worker's registry summed over IPC (counters and
+ * histograms add up; gauges follow their `aggregator`). A scrape of a port the workers shared would
+ * answer from whichever worker the kernel picked, and counters would jump between workers' values.
+ */
+export function createClusterMetricsServer(log: Logger): FastifyInstance {
+  const aggregated = new AggregatorRegistry();
+  const app = Fastify({ ...serverLogOptions(log, 'metrics'), bodyLimit: 1 });
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', aggregated.contentType);
+    return aggregated.clusterMetrics();
+  });
+  return app;
+}
+
+/** In a `--workers` worker: answer the primary's metric requests from this process's registry. */
+export function shareMetricsWithPrimary(metrics: Metrics): void {
+  // Constructing one installs prom-client's worker-side IPC listener.
+  void new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([metrics.registry]);
 }

@@ -123,6 +123,8 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     help: 'Backend URLs in rotation (active probes passing, circuit closed), by service and RPC type.',
     labelNames: ['service', 'rpc_type'],
     registers: [o.metrics.registry],
+    // Under --workers each process probes on its own; the summed /metrics shows the least healthy view.
+    aggregator: 'min',
     collect() {
       for (const [key, b] of backends) {
         const [service, rpc_type] = key.split('|');

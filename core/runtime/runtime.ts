@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/problems.js';
@@ -7,7 +8,7 @@ import type { SupplierKey } from '../crypto/supplier-key.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { Readiness } from '../observability/readiness.js';
-import { createHealthServer, createMetricsServer, serverLogOptions } from '../observability/servers.js';
+import { createHealthServer, createMetricsServer, serverLogOptions, shareMetricsWithPrimary } from '../observability/servers.js';
 import type { PluginRole } from '../plugins/define.js';
 import type { RelayMinerContext } from '../plugins/context.js';
 import { registerPlugins, resolvePlugins, type BuiltinPlugins } from '../plugins/loader.js';
@@ -30,7 +31,7 @@ export interface RuntimeOptions {
 /** Steps of a shutdown, in the order they happen; logged as `shutdown_step` and kept for tests. */
 export type ShutdownStep = 'draining' | 'listeners_closed' | 'plugins_closed' | 'redis_closed' | 'operator_servers_closed' | 'stopped';
 
-interface Listener {
+export interface Listener {
   name: 'relay' | 'health' | 'metrics';
   app: FastifyInstance;
   address: string;
@@ -151,8 +152,10 @@ export class Runtime {
     if (relayer) {
       operatorServers.push(
         { name: 'health', app: createHealthServer(log, readiness, metrics), address: relayer.health_address, configKey: 'relayer.health_address' },
-        { name: 'metrics', app: createMetricsServer(log, metrics, undefined, context.dashboard), address: relayer.metrics_address, configKey: 'relayer.metrics_address' },
       );
+      // Under `--workers` the primary serves /metrics for all workers (and the dashboard is not served).
+      if (cluster.isWorker) shareMetricsWithPrimary(metrics);
+      else operatorServers.push({ name: 'metrics', app: createMetricsServer(log, metrics, undefined, context.dashboard), address: relayer.metrics_address, configKey: 'relayer.metrics_address' });
       if (miner) log.info('relayer and miner share the relayer health and metrics listeners; miner.*_address are not used');
     } else if (miner) {
       if (miner.health_address) {
@@ -254,7 +257,8 @@ export class Runtime {
   }
 }
 
-async function listen(l: Listener): Promise<string> {
+/** Listens on `l.address`; a bind failure is a ConfigError naming the config key. Returns host:port. */
+export async function listen(l: Listener): Promise<string> {
   const { host, port } = parseHostPort(l.address);
   try {
     await l.app.listen({ host, port });
