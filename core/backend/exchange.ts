@@ -36,12 +36,15 @@ export function exchange(dispatcher: Dispatcher, req: ExchangeRequest): Promise<
   return new Promise<ExchangeResponse>((resolve, reject) => {
     let controller: Dispatcher.DispatchController | undefined;
     let settled = false;
+    /** The exchange is over: ended, failed or aborted. */
+    let done = false;
     let stream: Readable | undefined;
     let status = 0;
     let headers: ExchangeResponse['headers'] = {};
     const chunks: Buffer[] = [];
     let size = 0;
     const fail = (err: Error) => {
+      done = true;
       clearTimeout(timer);
       if (stream) stream.destroy(err);
       if (!settled) {
@@ -68,8 +71,16 @@ export function exchange(dispatcher: Dispatcher, req: ExchangeRequest): Promise<
           headers = responseHeaders;
           const type = responseHeaders['content-type'];
           if (!isStreamContentType(Array.isArray(type) ? type[0] : type)) return;
-          stream = new Readable({ read: () => c.resume() });
-          stream.on('close', () => clearTimeout(timer));
+          stream = new Readable({
+            read: () => c.resume(),
+            // A consumer that stops reading (or a failure) releases the connection: abort what is still coming.
+            destroy: (err, callback) => {
+              clearTimeout(timer);
+              if (!done && !c.aborted) c.abort(err ?? new Error('stream closed before its end'));
+              done = true;
+              callback(err);
+            },
+          });
           settled = true;
           resolve({ status, headers, stream });
         },
@@ -86,6 +97,7 @@ export function exchange(dispatcher: Dispatcher, req: ExchangeRequest): Promise<
           chunks.push(chunk);
         },
         onResponseEnd() {
+          done = true;
           clearTimeout(timer);
           if (stream) {
             stream.push(null);

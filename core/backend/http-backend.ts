@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { Pool } from 'undici';
 import type { ResolvedBackend } from '../config/load.js';
@@ -20,7 +21,7 @@ export interface BackendResponse {
   /** Other endpoints tried before this answer. */
   retries: number;
   /** Set for SSE / NDJSON answers (spec/wire.md §3): the body arrives here, `body` is empty. */
-  stream?: AsyncIterable<Buffer>;
+  stream?: Readable;
 }
 
 interface Endpoint {
@@ -120,6 +121,11 @@ export class HttpBackend {
     await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
     const good = hc.expected_status.length ? hc.expected_status.includes(res.statusCode) : res.statusCode >= 200 && res.statusCode < 300;
     return good ? undefined : `status ${res.statusCode}`;
+  }
+
+  /** Largest request or response body, a stream's whole body included. */
+  get maxBodyBytes(): number {
+    return this.#cfg.max_body_bytes;
   }
 
   get total(): number {

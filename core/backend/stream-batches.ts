@@ -37,6 +37,8 @@ export async function* streamBatches(source: AsyncIterable<Buffer>): AsyncGenera
     return batch;
   };
   let pending = it.next();
+  // A consumer that stops early (and destroys the source) leaves this read pending: not an unhandled rejection.
+  pending.catch(() => undefined);
   for (;;) {
     const wait = lines.length ? Math.max(0, startedAt + MAX_BATCH_MS - Date.now()) : undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -48,6 +50,7 @@ export async function* streamBatches(source: AsyncIterable<Buffer>): AsyncGenera
     }
     if (next.done) break;
     pending = it.next();
+    pending.catch(() => undefined);
     let chunk = partial.length ? Buffer.concat([partial, next.value]) : next.value;
     let nl: number;
     while ((nl = chunk.indexOf(0x0a)) >= 0 || chunk.length >= MAX_LINE) {

@@ -188,7 +188,7 @@ export const BackendSchema = Type.Object(
       default: 10 * 1024 * 1024,
       minimum: 1024,
       maximum: 256 * 1024 * 1024,
-      description: 'Largest request or response body accepted.',
+      description: "Largest request or response body accepted; a streamed (SSE/NDJSON) answer ends, not mined, once its whole body passes it.",
     }),
     load_balancing: StringEnum(['round_robin', 'first_healthy'] as const, {
       default: 'round_robin',

@@ -101,10 +101,24 @@ export class HttpRelayRouter {
         const seen: Buffer[] = [];
         const status = res.status;
         const source = res.stream;
+        const limit = backend.maxBodyBytes;
         const batches = (async function* () {
-          for await (const batch of streamBatches(source)) {
-            seen.push(batch);
-            yield POKTHTTPResponseCodec.encode({ status_code: status, header: new Map(), body_bz: batch });
+          let total = 0;
+          try {
+            for await (const batch of streamBatches(source)) {
+              // The whole body is kept to mine it: bounded like any other answer.
+              total += batch.length;
+              if (total > limit) {
+                source.destroy();
+                throw new RelayRejection('backend_error', `streamed answer larger than max_body_bytes (${limit})`);
+              }
+              seen.push(batch);
+              yield POKTHTTPResponseCodec.encode({ status_code: status, header: new Map(), body_bz: batch });
+            }
+          } catch (err) {
+            if (RelayRejection.is(err)) throw err;
+            const timedOut = (err as Error).name === 'TimeoutError';
+            throw new RelayRejection(timedOut ? 'backend_timeout' : 'backend_error', `stream: ${(err as Error).message}`);
           }
         })();
         const contentType = res.headers['content-type']?.[0] ?? 'text/event-stream';

@@ -258,10 +258,17 @@ export class RelayPipeline {
       const self = this;
       async function* signed(): AsyncGenerator<Uint8Array> {
         let bytes = 0;
-        for await (const batch of stream.batches) {
-          const frame = RelayResponseCodec.encode(self.#sign(relay, batch));
-          bytes += frame.length;
-          yield frame;
+        try {
+          for await (const batch of stream.batches) {
+            const frame = RelayResponseCodec.encode(self.#sign(relay, batch));
+            bytes += frame.length;
+            yield frame;
+          }
+        } catch (err) {
+          // The status is already sent: as prm, the stream just ends after its last whole batch; not mined.
+          const rejection = self.#countRejection(info, err);
+          self.#o.log.warn({ relay: info, reason: rejection.reason, err: rejection.message }, 'streamed answer cut short; relay not mined');
+          return;
         }
         self.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Date.now() - info.receivedAtMs, responseBytes: bytes });
         if (!failed && validated) await self.#mine(info, validated, self.#sign(relay, stream.whole()));

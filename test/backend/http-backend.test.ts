@@ -101,3 +101,20 @@ t.test('an SSE answer comes as a stream, chunk by chunk, and the deadline still 
   })();
   t.equal(ended, 'TimeoutError', 'a stream past the deadline is cut');
 });
+
+t.test('a consumer that stops reading a stream releases the backend connection', async (t) => {
+  const endless = await backend(t, (r) => {
+    r.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    const tick = setInterval(() => r.write('{"tick":1}\n'), 20);
+    r.on('close', () => clearInterval(tick));
+  });
+  const api = open(t, endless.url, { timeout_ms: 60_000 });
+  const res = await api.send({ method: 'GET', url: '', headers: {} }, {});
+  for await (const chunk of res.stream!) {
+    t.equal(chunk.toString(), '{"tick":1}\n');
+    break; // leaving the loop destroys the stream
+  }
+  const started = performance.now();
+  await api.close(); // waits for in-flight requests: only returns if the exchange was aborted
+  t.ok(performance.now() - started < 1000, 'closed at once, not after the 60 s deadline');
+});

@@ -25,11 +25,11 @@ export interface BackendCall {
 /**
  * A local HTTP backend for relays. `mode` changes its behaviour between requests: `ok` answers a
  * JSON-RPC result echoing the method, `5xx` answers 503, `gzip` gzips the answer, `slow` never answers,
- * `sse` streams three server-sent events.
+ * `sse` streams three server-sent events, `sse-long` twenty larger ones (6 KB).
  */
 export async function startBackend(t: Test) {
   const calls: BackendCall[] = [];
-  const state = { mode: 'ok' as 'ok' | '5xx' | 'gzip' | 'slow' | 'sse' };
+  const state = { mode: 'ok' as 'ok' | '5xx' | 'gzip' | 'slow' | 'sse' | 'sse-long' };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -42,6 +42,15 @@ export async function startBackend(t: Test) {
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
         const events = ['data: {"n":1}\n\n', 'data: {"n":2}\n\n', 'data: {"n":3}\n\n'];
         events.forEach((e, i) => setTimeout(() => (i === events.length - 1 ? res.end(e) : res.write(e)), i * 400));
+        return;
+      }
+      if (state.mode === 'sse-long') {
+        // Twenty 300-byte events 30 ms apart: 6 KB in all, batched a few events at a time.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const event = `data: ${'x'.repeat(292)}\n\n`;
+        let sent = 0;
+        const tick = setInterval(() => (++sent === 20 ? (clearInterval(tick), res.end(event)) : res.write(event)), 30);
+        res.on('close', () => clearInterval(tick));
         return;
       }
       if (state.mode === '5xx') {

@@ -77,3 +77,30 @@ t.test('SSE answer: streamed in signed batches framed by ||POKT_STREAM||, mined 
   t.equal(Buffer.from(minedRes.payload_hash).toString('hex'), Buffer.from(sha256(wholePayload)).toString('hex'), 'mined over the whole body');
   t.ok(verifySupplierResponse(relayResponseSignableHash(minedRes), minedRes.meta.supplier_operator_signature, r.supplierPublicKey));
 });
+
+t.test('a streamed answer past max_body_bytes ends after its last whole batch, is not mined, and is counted', async (t) => {
+  const r = await startRelayer(t, { plugins: ['transport-rest-sse'], services: (url) => `  anvil:\n    backends:\n      rest: { url: "${url}", max_body_bytes: 2048 }` });
+  r.backend.state.mode = 'sse-long';
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.teardown(() => process.off('unhandledRejection', onUnhandled));
+  const header = await r.header();
+  const res = await fetch(r.url, { method: 'POST', headers: { 'content-type': 'application/json', 'rpc-type': '4' }, body: Buffer.from(gatewayRelay(header, { method: 'POST', url: '/v1/chat' })) });
+  t.equal(res.status, 200, 'the status was sent before the stream grew too large');
+  const raw = Buffer.from(await res.arrayBuffer());
+  const parts = raw.toString('latin1').split(STREAM_DELIMITER.toString('latin1'));
+  t.equal(parts.pop(), '', 'the stream ends on a delimiter: no half batch');
+  let body = 0;
+  for (const part of parts) {
+    const check = checkRelayResponse(Buffer.from(part, 'latin1'), r.supplierPublicKey);
+    t.ok(check.ok, 'each batch sent is signed');
+    body += POKTHTTPResponseCodec.decode(check.response!.payload).body_bz.length;
+  }
+  t.ok(parts.length >= 1 && body <= 2048 && body % 300 === 0, `${parts.length} whole batches, ${body} of 6,000 bytes, within the limit`);
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(await r.stream(), [], 'not mined');
+  t.match(await r.metrics(), /relayminer_relay_rejections_total\{service="anvil",rpc_type="rest",reason="backend_error"\} 1/);
+  t.ok(r.logs.lines.some((l) => l.msg === 'streamed answer cut short; relay not mined' && /larger than max_body_bytes \(2048\)/.test(String(l.err))));
+  t.same(unhandled, [], 'no unhandled rejection');
+});
