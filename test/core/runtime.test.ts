@@ -12,9 +12,9 @@ import { startRedis } from '../helpers/redis.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 
-async function get(address: string, path: string): Promise<{ status: number; body: string }> {
+async function get(address: string, path: string): Promise<{ status: number; body: string; connection: string | null }> {
   const res = await fetch(`http://${address}${path}`);
-  return { status: res.status, body: await res.text() };
+  return { status: res.status, body: await res.text(), connection: res.headers.get('connection') };
 }
 
 async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
@@ -90,6 +90,7 @@ t.test('graceful shutdown: 503 first, in-flight work finishes, then plugins, Red
 
   const served = await inFlight;
   t.equal(served.status, 200, 'the request in flight is served');
+  t.equal(served.connection, 'close', 'and told to reconnect elsewhere (the onSend hook while draining)');
   const drainStarted = Date.now();
   t.same(JSON.parse(served.body), { served: true, ms: 700 });
   await stopped;
