@@ -231,7 +231,8 @@ export class HttpBackend {
   }
 }
 
-function isTimeout(err: unknown): boolean {
+/** A backend call that ran out of time (our deadline or undici's headers/body timeouts). */
+export function isTimeout(err: unknown): boolean {
   const e = err as { name?: string; code?: string };
   return e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT' || e?.code === 'UND_ERR_ABORTED';
 }

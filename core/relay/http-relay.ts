@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import type { HttpBackend } from '../backend/http-backend.js';
+import { isTimeout, type HttpBackend } from '../backend/http-backend.js';
 import { STREAM_DELIMITER, streamBatches } from '../backend/stream-batches.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../protocol/messages.js';
@@ -117,8 +117,7 @@ export class HttpRelayRouter {
             }
           } catch (err) {
             if (RelayRejection.is(err)) throw err;
-            const timedOut = (err as Error).name === 'TimeoutError';
-            throw new RelayRejection(timedOut ? 'backend_timeout' : 'backend_error', `stream: ${(err as Error).message}`);
+            throw new RelayRejection(isTimeout(err) ? 'backend_timeout' : 'backend_error', `stream: ${(err as Error).message}`);
           }
         })();
         const contentType = res.headers['content-type']?.[0] ?? 'text/event-stream';

@@ -104,3 +104,17 @@ t.test('a streamed answer past max_body_bytes ends after its last whole batch, i
   t.ok(r.logs.lines.some((l) => l.msg === 'streamed answer cut short; relay not mined' && /larger than max_body_bytes \(2048\)/.test(String(l.err))));
   t.same(unhandled, [], 'no unhandled rejection');
 });
+
+t.test('a streamed answer still running at the backend deadline ends there, is not mined, and counts as backend_timeout', async (t) => {
+  const r = await startRelayer(t, { plugins: ['transport-rest-sse'], services: (url) => `  anvil:\n    backends:\n      rest: { url: "${url}", timeout_ms: 250 }` });
+  r.backend.state.mode = 'sse-long'; // 600 ms of events
+  const header = await r.header();
+  const res = await fetch(r.url, { method: 'POST', headers: { 'content-type': 'application/json', 'rpc-type': '4' }, body: Buffer.from(gatewayRelay(header, { method: 'POST', url: '/v1/chat' })) });
+  t.equal(res.status, 200);
+  const parts = Buffer.from(await res.arrayBuffer()).toString('latin1').split(STREAM_DELIMITER.toString('latin1'));
+  t.equal(parts.pop(), '', 'whole batches only');
+  t.ok(parts.every((p) => checkRelayResponse(Buffer.from(p, 'latin1'), r.supplierPublicKey).ok), `${parts.length} signed batches before the deadline`);
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(await r.stream(), [], 'not mined');
+  t.match(await r.metrics(), /relayminer_relay_rejections_total\{service="anvil",rpc_type="rest",reason="backend_timeout"\} 1/);
+});
