@@ -139,7 +139,7 @@ export class RelayPipeline {
       }
       // A backend 5xx is not billable: give the budget back.
       if (charge && result.backendStatus >= 500) await this.#o.meter!.refund(charge, decoded.header.service_id, 'backend_5xx');
-      return await this.#respond(info, decoded, relay, result);
+      return await this.#respond(info, decoded, relay, result, charge);
     } catch (err) {
       return this.#reject(info, err, header);
     } finally {
@@ -249,7 +249,7 @@ export class RelayPipeline {
     return response;
   }
 
-  async #respond(info: RelayInfo, relay: DecodedRelay, validated: ValidatedRelay | undefined, result: ForwardResult): Promise<RelayReply> {
+  async #respond(info: RelayInfo, relay: DecodedRelay, validated: ValidatedRelay | undefined, result: ForwardResult, charge?: MeterCharge): Promise<RelayReply> {
     const failed = result.backendStatus >= 500;
     const outcome = failed ? 'backend_5xx' : 'served';
     this.#o.metrics.relays.inc({ ...this.#labels(info), outcome });
@@ -265,9 +265,11 @@ export class RelayPipeline {
             yield frame;
           }
         } catch (err) {
-          // The status is already sent: as prm, the stream just ends after its last whole batch; not mined.
+          // The status is already sent: as prm, the stream just ends after its last whole batch; not mined,
+          // so not billed either.
           const rejection = self.#countRejection(info, err);
           self.#o.log.warn({ relay: info, reason: rejection.reason, err: rejection.message }, 'streamed answer cut short; relay not mined');
+          if (charge && !failed) await self.#o.meter!.refund(charge, relay.header.service_id, 'backend_failed');
           return;
         }
         self.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Date.now() - info.receivedAtMs, responseBytes: bytes });

@@ -5,6 +5,7 @@ import { STREAM_DELIMITER } from '../../../core/backend/stream-batches.js';
 import { verifySupplierResponse } from '../../../core/crypto/supplier-signature.js';
 import { POKTHTTPResponseCodec, RelayCodec, relayResponseSignableHash } from '../../../core/protocol/index.js';
 import { checkRelayResponse } from '../../../core/relay/relay-client.js';
+import { ADDR } from '../../../test/helpers/localnet-client.js';
 import { gatewayRelay, startRelayer } from '../../../test/helpers/relayer.js';
 
 /** PATH sends REST relays with the client's method, GET included, and the relay as the body. */
@@ -101,6 +102,7 @@ t.test('a streamed answer past max_body_bytes ends after its last whole batch, i
   await new Promise((r) => setTimeout(r, 100));
   t.same(await r.stream(), [], 'not mined');
   t.match(await r.metrics(), /relayminer_relay_rejections_total\{service="anvil",rpc_type="rest",reason="backend_error"\} 1/);
+  t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), '0', 'the charge is given back');
   t.ok(r.logs.lines.some((l) => l.msg === 'streamed answer cut short; relay not mined' && /larger than max_body_bytes \(2048\)/.test(String(l.err))));
   t.same(unhandled, [], 'no unhandled rejection');
 });
