@@ -254,8 +254,8 @@ t.test('relayer --workers 2: the primary serves one /metrics for all workers, co
     const res = await fetch(`http://127.0.0.1:${relayPort}/`, { method: 'POST', body: 'not a relay', headers: { connection: 'close' } });
     await res.arrayBuffer();
   }
-  const served = new Set(p.lines.filter((l) => l.msg === 'relayminer started').map((l) => l.pid));
-  t.equal(served.size, 2, 'two worker processes');
+  const workers = new Set(p.lines.filter((l) => l.msg === 'relayminer started').map((l) => l.pid));
+  t.equal(workers.size, 2, 'two worker processes');
   for (let scrape = 0; scrape < 3; scrape++) {
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const rejected = [...text.matchAll(/^relayminer_relay_rejections_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);

@@ -10,6 +10,7 @@ export interface ExchangeRequest {
   body?: Buffer;
   /** The whole exchange, queueing for a connection included; a stream's body too. */
   timeoutMs: number;
+  /** The body, a stream's whole body included. */
   maxBodyBytes: number;
 }
 
@@ -85,16 +86,14 @@ export function exchange(dispatcher: Dispatcher, req: ExchangeRequest): Promise<
           resolve({ status, headers, stream });
         },
         onResponseData(c, chunk) {
-          if (stream) {
-            if (!stream.push(chunk)) c.pause();
-            return;
-          }
           size += chunk.length;
+          // A stream is bounded too: its whole body is kept to mine it.
           if (size > req.maxBodyBytes) {
-            abort(new RelayRejection('backend_error', `backend response larger than max_body_bytes (${req.maxBodyBytes})`));
+            abort(new RelayRejection('backend_error', `backend ${stream ? 'stream' : 'response'} larger than max_body_bytes (${req.maxBodyBytes})`));
             return;
           }
-          chunks.push(chunk);
+          if (!stream) chunks.push(chunk);
+          else if (!stream.push(chunk)) c.pause();
         },
         onResponseEnd() {
           done = true;

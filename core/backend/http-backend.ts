@@ -123,11 +123,6 @@ export class HttpBackend {
     return good ? undefined : `status ${res.statusCode}`;
   }
 
-  /** Largest request or response body, a stream's whole body included. */
-  get maxBodyBytes(): number {
-    return this.#cfg.max_body_bytes;
-  }
-
   get total(): number {
     return this.#endpoints.length;
   }

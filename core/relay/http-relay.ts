@@ -101,17 +101,10 @@ export class HttpRelayRouter {
         const seen: Buffer[] = [];
         const status = res.status;
         const source = res.stream;
-        const limit = backend.maxBodyBytes;
         const batches = (async function* () {
-          let total = 0;
           try {
+            // The backend client bounds the whole stream by max_body_bytes, so `seen` is bounded too.
             for await (const batch of streamBatches(source)) {
-              // The whole body is kept to mine it: bounded like any other answer.
-              total += batch.length;
-              if (total > limit) {
-                source.destroy();
-                throw new RelayRejection('backend_error', `streamed answer larger than max_body_bytes (${limit})`);
-              }
               seen.push(batch);
               yield POKTHTTPResponseCodec.encode({ status_code: status, header: new Map(), body_bz: batch });
             }

@@ -104,8 +104,9 @@ export class RelayValidator {
 
   /**
    * Everything but the ring signature's arithmetic: session, supplier, and that the signature parses
-   * and names only ring members. The relay is valid once `verifySignature()` resolves; the pipeline
-   * starts the meter charge in between so the Redis round trip overlaps the ~0.4 ms verification.
+   * and names only ring members. The relay is valid once `verifySignature()` resolves; when the meter
+   * charge needs Redis (a new lease), the pipeline sends it in between so the round trip overlaps the
+   * ~0.4 ms verification.
    */
   async checkSession(relay: DecodedRelay): Promise<SessionCheckedRelay> {
     const { header } = relay;

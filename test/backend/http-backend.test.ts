@@ -54,7 +54,7 @@ t.test('a whole answer: status, headers without hop-by-hop ones, body; the relay
     const res = await backendApi.send({ method: 'post', url: '/eth?block=1', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"id":1}') }, {});
     t.same([res.status, Buffer.from(res.body).toString(), res.headers['x-node'], res.headers.connection, res.stream], [201, '{"result":1}', ['n1'], undefined, undefined]);
   }
-  t.same(b.seen, ['POST /base/eth?key=k&block=1 {"id":1}', 'POST /base/eth?key=k&block=1 {"id":1}'], 'the same joined path, from the memo the second time');
+  t.same(b.seen, ['POST /base/eth?key=k&block=1 {"id":1}', 'POST /base/eth?key=k&block=1 {"id":1}'], 'the same joined path both times');
 });
 
 t.test('an answer over max_body_bytes is refused, not buffered', async (t) => {

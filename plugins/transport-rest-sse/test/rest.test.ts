@@ -103,7 +103,7 @@ t.test('a streamed answer past max_body_bytes ends after its last whole batch, i
   t.same(await r.stream(), [], 'not mined');
   t.match(await r.metrics(), /relayminer_relay_rejections_total\{service="anvil",rpc_type="rest",reason="backend_error"\} 1/);
   t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), '0', 'the charge is given back');
-  t.ok(r.logs.lines.some((l) => l.msg === 'streamed answer cut short; relay not mined' && /larger than max_body_bytes \(2048\)/.test(String(l.err))));
+  t.ok(r.logs.lines.some((l) => l.msg === 'streamed answer cut short; relay not mined' && /backend stream larger than max_body_bytes \(2048\)/.test(String(l.err))));
   t.same(unhandled, [], 'no unhandled rejection');
 });
 
