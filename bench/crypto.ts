@@ -3,6 +3,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { publicKeyFromPrivateKey } from '../core/crypto/address.js';
 import { NativeRingBackend, NobleRingBackend, ringSign, ringVerify, type RingCurveBackend } from '../core/crypto/ring/index.js';
 import { nativeSecp256k1 } from '../core/crypto/native-secp256k1.js';
+import { nativeLinearCombination } from '../core/crypto/native-lincomb.js';
 import { signSupplierResponse, verifySupplierResponse, type SignatureBackend } from '../core/crypto/supplier-signature.js';
 import { fmtMs, fmtRate, measure, table } from './table.js';
 
@@ -17,7 +18,11 @@ const gw = Uint8Array.from(Buffer.from('cf09805c952fa999e9a63a9f434147b0a5abfd10
 const ring = [app, gw].map((k) => publicKeyFromPrivateKey(k));
 const messages = Array.from({ length: 64 }, (_, i) => sha256(new TextEncoder().encode(`relay ${i}`)));
 
-const backends: RingCurveBackend[] = [new NobleRingBackend(), ...(nativeSecp256k1 ? [new NativeRingBackend(nativeSecp256k1)] : [])];
+const backends: RingCurveBackend[] = [
+  new NobleRingBackend(),
+  ...(nativeSecp256k1 ? [new NativeRingBackend(nativeSecp256k1)] : []),
+  ...(nativeSecp256k1 && nativeLinearCombination ? [new NativeRingBackend(nativeSecp256k1, nativeLinearCombination)] : []),
+];
 const rows: (string | number)[][] = [];
 
 const ecdsaHash = sha256(new Uint8Array([1, 2, 3]));

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ChainQueryClient, CometClient } from '../core/chain/index.js';
 import { publicKeyFromPrivateKey } from '../core/crypto/address.js';
+import { defaultRingBackend } from '../core/crypto/ring/signature.js';
+import { supplierSignatureBackend } from '../core/crypto/supplier-signature.js';
 import { POKTHTTPResponseCodec } from '../core/protocol/index.js';
 import { freePort } from '../core/redis/local-server.js';
 import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
@@ -98,6 +100,7 @@ t.test('relayer: SIGTERM drains and exits 0, logging each shutdown step in order
   t.equal((await fetch(`http://${p.addresses.health}/ready`)).status, 200);
   const startedLine = p.lines.find((l) => l.msg === 'relayminer started')!;
   t.same(startedLine.suppliers, [TEST_KEYS.app1.address]);
+  t.same(startedLine.crypto, { ring: defaultRingBackend().name, supplier: supplierSignatureBackend }, 'the log names the curve arithmetic in use');
   t.notMatch(JSON.stringify(p.lines), TEST_KEYS.app1.hex, 'the key never reaches the log');
   p.child.kill('SIGTERM');
   t.equal(await p.exit, 0);

@@ -5,6 +5,8 @@ import { ConfigError } from '../config/problems.js';
 import { parseHostPort } from '../config/host-port.js';
 import { requireRole, type ResolvedConfig, type ResolvedRedis, type RoleSettings } from '../config/load.js';
 import type { SupplierKey } from '../crypto/supplier-key.js';
+import { defaultRingBackend } from '../crypto/ring/signature.js';
+import { supplierSignatureBackend } from '../crypto/supplier-signature.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { Readiness } from '../observability/readiness.js';
@@ -195,6 +197,8 @@ export class Runtime {
         plugins: active.map((p) => `${p.plugin.meta.name}@${p.plugin.meta.version}`),
         redis: redactRedisUrl(settings.redis.url),
         addresses: runtime.addresses,
+        // Which curve arithmetic this process got (see docs/operations.md, "Native crypto").
+        crypto: { ring: defaultRingBackend().name, supplier: supplierSignatureBackend },
       },
       'relayminer started',
     );

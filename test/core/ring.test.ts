@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import { sha3_256, sha3_512 } from '@noble/hashes/sha3.js';
 import {
@@ -16,17 +17,36 @@ import {
 } from '../../core/crypto/ring/index.js';
 import { addressFromPrivateKey, publicKeyFromPrivateKey } from '../../core/crypto/address.js';
 import { nativeSecp256k1 } from '../../core/crypto/native-secp256k1.js';
+import { nativeLinearCombination } from '../../core/crypto/native-lincomb.js';
 import { hex, loadShared, toHex } from '../helpers/vectors.js';
 
-/** Every backend must give identical results on every vector. */
-const BACKENDS: RingCurveBackend[] = [new NobleRingBackend(), ...(nativeSecp256k1 ? [new NativeRingBackend(nativeSecp256k1)] : [])];
+/** Every backend must give identical results on every vector: pure JS, libsecp256k1's public API, and its internals. */
+const BACKENDS: RingCurveBackend[] = [
+  new NobleRingBackend(),
+  ...(nativeSecp256k1 ? [new NativeRingBackend(nativeSecp256k1)] : []),
+  ...(nativeSecp256k1 && nativeLinearCombination ? [new NativeRingBackend(nativeSecp256k1, nativeLinearCombination)] : []),
+];
 
-t.test('the native backend loads where its prebuilt binary exists', async (t) => {
+const hasCompiler = (() => {
+  try {
+    execFileSync(process.env.CC || 'cc', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+t.test('the native backends load where their binaries exist', async (t) => {
   if (process.platform === 'linux' && process.arch === 'x64' && process.env.RELAYMINER_DISABLE_NATIVE !== '1') {
     t.ok(nativeSecp256k1, 'libsecp256k1 binding loaded');
-    t.equal(defaultRingBackend().name, 'native', 'and is the default');
+    // npm test builds first; with a C compiler the build must have produced the addon.
+    if (hasCompiler) t.ok(nativeLinearCombination, 'the double-multiplication addon was built and loads');
+    t.equal(defaultRingBackend().name, nativeLinearCombination ? 'native-strauss' : 'native', 'and the fastest is the default');
   }
-  t.same(BACKENDS.map((b) => b.name), nativeSecp256k1 ? ['noble', 'native'] : ['noble']);
+  t.same(
+    BACKENDS.map((b) => b.name),
+    nativeSecp256k1 ? (nativeLinearCombination ? ['noble', 'native', 'native-strauss'] : ['noble', 'native']) : ['noble'],
+  );
 });
 
 const scalarHex = (v: bigint) => v.toString(16).padStart(64, '0');

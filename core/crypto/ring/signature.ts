@@ -3,6 +3,7 @@ import { INFINITY_ENCODING, type RingCurveBackend } from './backend.js';
 import { NobleRingBackend } from './backend-noble.js';
 import { NativeRingBackend } from './backend-native.js';
 import { nativeSecp256k1 } from '../native-secp256k1.js';
+import { nativeLinearCombination } from '../native-lincomb.js';
 import { bigIntTo32, bytesToBigInt, CURVE_ORDER, hashToCurve, hashToScalar } from './hash.js';
 
 /**
@@ -101,8 +102,11 @@ function challenge(m: Uint8Array, l: Uint8Array, r: Uint8Array): bigint | null {
   return hashToScalar(buf);
 }
 
-/** libsecp256k1 where its binary loads, else pure JS; both give identical results (tests run both). */
-let defaultBackend: RingCurveBackend = nativeSecp256k1 ? new NativeRingBackend(nativeSecp256k1) : new NobleRingBackend();
+/**
+ * libsecp256k1 where its binary loads (with the double-multiplication addon when it was built), else
+ * pure JS; all give identical results (tests run each).
+ */
+let defaultBackend: RingCurveBackend = nativeSecp256k1 ? new NativeRingBackend(nativeSecp256k1, nativeLinearCombination) : new NobleRingBackend();
 
 export function setDefaultRingBackend(backend: RingCurveBackend): void {
   defaultBackend = backend;
