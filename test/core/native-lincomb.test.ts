@@ -1,18 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { nativeLinearCombination } from '../../core/crypto/native-lincomb.js';
+import { nativeCurveAddon } from '../../core/crypto/native-lincomb.js';
 import { bigIntTo32, bytesToBigInt, CURVE_ORDER } from '../../core/crypto/ring/hash.js';
 
 // The addon against @noble/curves (an independent implementation) on random and edge inputs; the
 // ring vectors in ring.test.ts run through it as the `native-strauss` backend.
-const lincomb = nativeLinearCombination;
+const addon = nativeCurveAddon;
+const lincomb = addon?.lincomb;
+const skip = addon ? false : 'addon not built (no C compiler)';
 const G = secp256k1.Point.BASE;
 const randomScalar = () => bytesToBigInt(randomBytes(32)) % CURVE_ORDER;
 const randomPoint = () => G.multiply(randomScalar() || 1n);
 const hex = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString('hex'));
 
-t.test('a·A + b·B and a·G + b·B equal @noble/curves on random inputs', { skip: lincomb ? false : 'addon not built (no C compiler)' }, async (t) => {
+t.test('a·A + b·B and a·G + b·B equal @noble/curves on random inputs', { skip }, async (t) => {
   for (let i = 0; i < 200; i++) {
     const [a, b, A, B] = [randomScalar(), randomScalar(), randomPoint(), randomPoint()];
     const withA = lincomb!(bigIntTo32(a), A.toBytes(false), bigIntTo32(b), B.toBytes(false));
@@ -22,7 +24,7 @@ t.test('a·A + b·B and a·G + b·B equal @noble/curves on random inputs', { ski
   }
 });
 
-t.test('edges: zero scalars, the same point twice, a sum at infinity, bad input', { skip: lincomb ? false : 'addon not built (no C compiler)' }, async (t) => {
+t.test('edges: zero scalars, the same point twice, a sum at infinity, bad input', { skip }, async (t) => {
   const A = randomPoint();
   const a = randomScalar();
   const Au = A.toBytes(false);
@@ -40,4 +42,34 @@ t.test('edges: zero scalars, the same point twice, a sum at infinity, bad input'
   t.equal(lincomb!(new Uint8Array(31), Au, bigIntTo32(1n), Au), null, 'a 31-byte scalar: null');
   t.equal(lincomb!(bigIntTo32(1n), Au, bigIntTo32(1n), 'x' as unknown as Uint8Array), null, 'not bytes: null');
   t.equal((lincomb as unknown as (...x: unknown[]) => unknown)(bigIntTo32(1n), Au), null, 'too few arguments: null');
+});
+
+t.test('tables: lincombFixed equals @noble/curves, including G, zero bytes and edges', { skip }, async (t) => {
+  const points = [G, randomPoint(), randomPoint()];
+  const tables = points.map((p) => addon!.table(p.toBytes(false))!);
+  t.equal(tables[0]!.byteLength, 32 * 255 * 64, 'a table holds 32 × 255 multiples of 64 bytes');
+  for (let i = 0; i < 200; i++) {
+    const [x, y] = [i % 3, (i + 1) % 3];
+    const [a, b] = [randomScalar(), randomScalar()];
+    t.equal(
+      hex(addon!.lincombFixed(bigIntTo32(a), tables[x]!, bigIntTo32(b), tables[y]!)),
+      hex(points[x]!.multiply(a).add(points[y]!.multiply(b)).toBytes(true)),
+      `a·P${x} + b·P${y} #${i}`,
+    );
+  }
+  const [A, TA] = [points[1]!, tables[1]!];
+  // Scalars with zero bytes, a single byte, the top byte only, and n − 1 use the table's edges.
+  for (const a of [1n, 255n, 256n, 0xff00ff00n, 1n << 248n, 255n << 248n, CURVE_ORDER - 1n]) {
+    t.equal(hex(addon!.lincombFixed(bigIntTo32(a), TA, bigIntTo32(1n), tables[2]!)), hex(A.multiply(a).add(points[2]!).toBytes(true)), `a = ${a.toString(16)}`);
+  }
+  const a = randomScalar();
+  t.equal(hex(addon!.lincombFixed(bigIntTo32(0n), TA, bigIntTo32(a), TA)), hex(A.multiply(a).toBytes(true)), 'zero a leaves b·B');
+  t.equal(addon!.lincombFixed(bigIntTo32(a), TA, bigIntTo32(CURVE_ORDER - a), TA), null, 'a·A + (n−a)·A is infinity: null');
+  t.equal(addon!.lincombFixed(bigIntTo32(CURVE_ORDER), TA, bigIntTo32(1n), TA), null, 'a scalar not below the order: null');
+  t.equal(addon!.lincombFixed(bigIntTo32(1n), new ArrayBuffer(64), bigIntTo32(1n), TA), null, 'a buffer of the wrong size: null');
+  t.equal(addon!.lincombFixed(bigIntTo32(1n), new Uint8Array(TA) as unknown as ArrayBuffer, bigIntTo32(1n), TA), null, 'a typed array instead of the table: null');
+  const offCurve = A.toBytes(false);
+  offCurve[64] = offCurve[64]! ^ 1;
+  t.equal(addon!.table(offCurve), null, 'no table for a point off the curve');
+  t.equal(addon!.table(A.toBytes(true)), null, 'nor for a compressed point');
 });

@@ -17,15 +17,25 @@ import {
 } from '../../core/crypto/ring/index.js';
 import { addressFromPrivateKey, publicKeyFromPrivateKey } from '../../core/crypto/address.js';
 import { nativeSecp256k1 } from '../../core/crypto/native-secp256k1.js';
-import { nativeLinearCombination } from '../../core/crypto/native-lincomb.js';
+import { nativeCurveAddon } from '../../core/crypto/native-lincomb.js';
 import { hex, loadShared, toHex } from '../helpers/vectors.js';
 
-/** Every backend must give identical results on every vector: pure JS, libsecp256k1's public API, and its internals. */
+/**
+ * Every backend must give identical results on every vector: pure JS, libsecp256k1's public API, and
+ * its internals through the addon — once as configured by default and once building a multiples table
+ * for every point after one verified signature, keeping three or all: go-signed.json's signatures share
+ * five points (two keys, their H_p, one key image), so the table path and eviction both run.
+ */
+const tabled = (maxTables: number) => (nativeSecp256k1 && nativeCurveAddon ? new NativeRingBackend(nativeSecp256k1, nativeCurveAddon, { tableAfterVerified: 1, maxTables }) : undefined);
+const TABLED = tabled(3);
+const ALL_TABLED = tabled(64);
 const BACKENDS: RingCurveBackend[] = [
   new NobleRingBackend(),
   ...(nativeSecp256k1 ? [new NativeRingBackend(nativeSecp256k1)] : []),
-  ...(nativeSecp256k1 && nativeLinearCombination ? [new NativeRingBackend(nativeSecp256k1, nativeLinearCombination)] : []),
+  ...(nativeSecp256k1 && nativeCurveAddon ? [new NativeRingBackend(nativeSecp256k1, nativeCurveAddon)] : []),
+  ...(TABLED && ALL_TABLED ? [TABLED, ALL_TABLED] : []),
 ];
+const label = (b: RingCurveBackend) => (b === TABLED ? 'native-strauss with 3 tables' : b === ALL_TABLED ? 'native-strauss with all tables' : b.name);
 
 const hasCompiler = (() => {
   try {
@@ -40,12 +50,12 @@ t.test('the native backends load where their binaries exist', async (t) => {
   if (process.platform === 'linux' && process.arch === 'x64' && process.env.RELAYMINER_DISABLE_NATIVE !== '1') {
     t.ok(nativeSecp256k1, 'libsecp256k1 binding loaded');
     // npm test builds first; with a C compiler the build must have produced the addon.
-    if (hasCompiler) t.ok(nativeLinearCombination, 'the double-multiplication addon was built and loads');
-    t.equal(defaultRingBackend().name, nativeLinearCombination ? 'native-strauss' : 'native', 'and the fastest is the default');
+    if (hasCompiler) t.ok(nativeCurveAddon, 'the double-multiplication addon was built and loads');
+    t.equal(defaultRingBackend().name, nativeCurveAddon ? 'native-strauss' : 'native', 'and the fastest is the default');
   }
   t.same(
-    BACKENDS.map((b) => b.name),
-    nativeSecp256k1 ? (nativeLinearCombination ? ['noble', 'native', 'native-strauss'] : ['noble', 'native']) : ['noble'],
+    BACKENDS.map(label),
+    nativeSecp256k1 ? (nativeCurveAddon ? ['noble', 'native', 'native-strauss', 'native-strauss with 3 tables', 'native-strauss with all tables'] : ['noble', 'native']) : ['noble'],
   );
 });
 
@@ -79,7 +89,7 @@ t.test('primitives.json: SHA3, hashToScalar (left-align quirk), hash-to-curve, k
     for (const v of p.key_images) {
       t.equal(toHex(publicKeyFromPrivateKey(hex(v.priv_hex))), v.pubkey_hex);
       t.equal(toHex(hashToCurve(hex(v.pubkey_hex))!), v.hp_hex);
-      t.equal(toHex(keyImage(hex(v.priv_hex), b)), v.key_image_hex, `${b.name}: key image of ${v.pubkey_hex.slice(0, 12)}…`);
+      t.equal(toHex(keyImage(hex(v.priv_hex), b)), v.key_image_hex, `${label(b)}: key image of ${v.pubkey_hex.slice(0, 12)}…`);
     }
   }
   for (const v of p.pubkeys) {
@@ -107,12 +117,22 @@ t.test('go-signed.json: every signature real ring-go made is accepted, by every 
     for (const v of vectors) {
       const ok = ringVerify(hex(v.msg_hex), hex(v.sig_hex), b);
       if (ok) accepted++;
-      else t.fail(`${b.name}: ${v.id} rejected`);
+      else t.fail(`${label(b)}: ${v.id} rejected`);
       if (v.quirk_hit) quirk++;
       const parsed = deserializeRingSignature(hex(v.sig_hex))!;
       if (toHex(parsed.keyImage) !== v.key_image_hex || parsed.ring.map(toHex).join() !== v.ring_pubkeys_hex.join()) t.fail(`${v.id}: parsed fields differ`);
     }
-    t.equal(accepted, vectors.length, `${b.name}: ${accepted}/${vectors.length} accepted, ${quirk} of them need the left-align quirk`);
+    t.equal(accepted, vectors.length, `${label(b)}: ${accepted}/${vectors.length} accepted, ${quirk} of them need the left-align quirk`);
+  }
+  if (TABLED) {
+    const { tables, fixedSums } = TABLED.stats();
+    t.equal(tables, 4, 'three point tables kept (the others dropped, least recently verified first) plus the generator');
+    // From the second signature on, the three most recently verified are both H_p and the key image:
+    // each signature's two s·H_p + c·I come from tables, its two s·G + c·P from the double multiplication.
+    t.equal(fixedSums, 2 * (vectors.length - 1), `${fixedSums} sums came from tables`);
+  }
+  if (ALL_TABLED) {
+    t.same(ALL_TABLED.stats(), { tables: 6, fixedSums: 4 * (vectors.length - 1) }, 'with room for all five (and G), every sum after the first signature came from tables');
   }
 });
 
@@ -137,9 +157,9 @@ t.test('rejected.json: everything ring-go refuses (or panics on) is refused, wit
         continue;
       }
       if (!ok) refused++;
-      else t.fail(`${b.name}: ${v.id} (${v.category}/${v.ringgo_stage}) accepted`);
+      else t.fail(`${label(b)}: ${v.id} (${v.category}/${v.ringgo_stage}) accepted`);
     }
-    t.equal(refused, vectors.length, `${b.name}: ${refused}/${vectors.length} refused`);
+    t.equal(refused, vectors.length, `${label(b)}: ${refused}/${vectors.length} refused`);
   }
 });
 
@@ -147,7 +167,7 @@ t.test('edge-accepted.json: everything ring-go accepts is accepted', async (t) =
   const { vectors } = loadShared<{ vectors: { id: string; category: string; msg_hex: string; sig_hex: string }[] }>('vectors/ring/edge-accepted.json');
   for (const b of BACKENDS) {
     const accepted = vectors.filter((v) => ringVerify(hex(v.msg_hex), hex(v.sig_hex), b));
-    t.equal(accepted.length, vectors.length, `${b.name}: ${accepted.length}/${vectors.length} accepted`);
+    t.equal(accepted.length, vectors.length, `${label(b)}: ${accepted.length}/${vectors.length} accepted`);
     t.same(
       vectors.filter((v) => !accepted.includes(v)).map((v) => `${v.id}:${v.category}`),
       [],
@@ -164,7 +184,7 @@ t.test('signing: a signature over a 2- and 3-member ring verifies, binds the mes
   for (const b of BACKENDS) {
     const sig = ringSign(msg, ring, gw, b);
     t.equal(sig.length, 69 + 65 * 2);
-    t.ok(ringVerify(msg, sig, b), `${b.name}: verifies`);
+    t.ok(ringVerify(msg, sig, b), `${label(b)}: verifies`);
     const wrong = Uint8Array.from(msg);
     wrong[0]! ^= 1;
     t.notOk(ringVerify(wrong, sig, b), 'another message does not');

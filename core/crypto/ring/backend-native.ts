@@ -1,8 +1,30 @@
-import type { NativeLinearCombination } from '../native-lincomb.js';
+import type { NativeCurveAddon } from '../native-lincomb.js';
 import type { NativeSecp256k1 } from '../native-secp256k1.js';
 import { INFINITY_ENCODING, type RingCurveBackend } from './backend.js';
 import { NobleRingBackend } from './backend-noble.js';
 import { bigIntTo32, bytesToBigInt, CURVE_ORDER } from './hash.js';
+
+export interface NativeRingBackendOptions {
+  /** Points (ring members, their H_p, key images) converted to uncompressed form and remembered. */
+  maxCachedPoints?: number;
+  /** A point gets a multiples table once it has been in this many verified signatures. */
+  tableAfterVerified?: number;
+  /** Tables kept (522,240 bytes each), least recently verified dropped first. */
+  maxTables?: number;
+}
+
+interface PointEntry {
+  uncompressed: Uint8Array;
+  verified: number;
+  table?: ArrayBuffer;
+}
+
+const GENERATOR_UNCOMPRESSED = Uint8Array.from(
+  Buffer.from(
+    '0479be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8',
+    'hex',
+  ),
+);
 
 /**
  * libsecp256k1 backend (~6x the pure-JS one). Intermediate points stay uncompressed so no call pays
@@ -10,34 +32,89 @@ import { bigIntTo32, bytesToBigInt, CURVE_ORDER } from './hash.js';
  * scalar and a result at infinity — cases only malformed or adversarial signatures reach — and
  * those fall back to the pure-JS backend, so results are identical on every input.
  *
- * With `lincomb` (the addon built from core/crypto/native/secp256k1-lincomb.c) each a·A + b·B is one
- * variable-time double multiplication — about half the cost of the public API's way; its name is
- * then `native-strauss`.
+ * With the addon (core/crypto/native/secp256k1-lincomb.c; the name is then `native-strauss`) each
+ * a·A + b·B is one variable-time double multiplication, about half the public API's cost; and a point
+ * that keeps coming back in signatures that verify (a gateway's key and key image, an app's key) gets
+ * a table of its multiples, which makes a sum of two such points ~2.5x faster again. Only verified
+ * signatures count, so forged ones cannot make the relayer build or churn tables.
  */
 export class NativeRingBackend implements RingCurveBackend {
   readonly name: 'native' | 'native-strauss';
   readonly #lib: NativeSecp256k1;
-  readonly #lincomb: NativeLinearCombination | undefined;
+  readonly #addon: NativeCurveAddon | undefined;
   readonly #fallback = new NobleRingBackend(256);
-  readonly #uncompressed = new Map<string, Uint8Array>();
+  readonly #points = new Map<string, PointEntry>();
+  readonly #generator: PointEntry = { uncompressed: GENERATOR_UNCOMPRESSED, verified: 0 };
+  /** Entries holding a table, least recently verified first. */
+  readonly #tabled = new Set<PointEntry>();
   readonly #maxCached: number;
+  readonly #tableAfter: number;
+  readonly #maxTables: number;
+  #fixedSums = 0;
 
-  constructor(lib: NativeSecp256k1, lincomb?: NativeLinearCombination, maxCachedPoints = 4096) {
+  constructor(lib: NativeSecp256k1, addon?: NativeCurveAddon, options: NativeRingBackendOptions = {}) {
     this.#lib = lib;
-    this.#lincomb = lincomb;
-    this.name = lincomb ? 'native-strauss' : 'native';
-    this.#maxCached = maxCachedPoints;
+    this.#addon = addon;
+    this.name = addon ? 'native-strauss' : 'native';
+    this.#maxCached = options.maxCachedPoints ?? 4096;
+    this.#tableAfter = options.tableAfterVerified ?? 16;
+    this.#maxTables = options.maxTables ?? 64;
+  }
+
+  /** Tables held and sums computed from tables so far (for tests and diagnostics). */
+  stats(): { tables: number; fixedSums: number } {
+    return { tables: this.#tabled.size + (this.#generator.table ? 1 : 0), fixedSums: this.#fixedSums };
+  }
+
+  #entry(point: Uint8Array): PointEntry {
+    const key = Buffer.from(point).toString('hex');
+    let entry = this.#points.get(key);
+    if (!entry) {
+      entry = { uncompressed: this.#lib.publicKeyConvert(point, false), verified: 0 };
+      if (this.#points.size >= this.#maxCached) {
+        const [oldestKey, oldest] = this.#points.entries().next().value as [string, PointEntry];
+        this.#points.delete(oldestKey);
+        this.#dropTable(oldest);
+      }
+      this.#points.set(key, entry);
+    }
+    return entry;
+  }
+
+  #dropTable(entry: PointEntry): void {
+    if (entry.table) {
+      entry.table = undefined;
+      this.#tabled.delete(entry);
+    }
   }
 
   #u(point: Uint8Array): Uint8Array {
-    const key = Buffer.from(point).toString('hex');
-    let u = this.#uncompressed.get(key);
-    if (!u) {
-      u = this.#lib.publicKeyConvert(point, false);
-      if (this.#uncompressed.size >= this.#maxCached) this.#uncompressed.delete(this.#uncompressed.keys().next().value as string);
-      this.#uncompressed.set(key, u);
+    return this.#entry(point).uncompressed;
+  }
+
+  /**
+   * Credits the points of a signature that verified. A point's table is built when its count reaches
+   * the threshold (and, if it was dropped since, again every 65,536 verifications), so a building
+   * storm cannot happen; a point with a table moves to the most recently used end.
+   */
+  noteVerified(points: readonly Uint8Array[]): void {
+    const addon = this.#addon;
+    if (!addon || this.#maxTables === 0) return;
+    if (!this.#generator.table) this.#generator.table = addon.table(GENERATOR_UNCOMPRESSED) ?? undefined;
+    for (const point of points) {
+      const entry = this.#entry(point);
+      entry.verified++;
+      if (entry.table) {
+        this.#tabled.delete(entry);
+        this.#tabled.add(entry);
+      } else if (entry.verified === this.#tableAfter || (entry.verified > this.#tableAfter && (entry.verified - this.#tableAfter) % 65_536 === 0)) {
+        const table = addon.table(entry.uncompressed);
+        if (!table) continue;
+        if (this.#tabled.size >= this.#maxTables) this.#dropTable(this.#tabled.values().next().value as PointEntry);
+        entry.table = table;
+        this.#tabled.add(entry);
+      }
     }
-    return u;
   }
 
   #mul(x: bigint, A: Uint8Array | null): Uint8Array {
@@ -47,8 +124,18 @@ export class NativeRingBackend implements RingCurveBackend {
 
   linearCombination(a: bigint, A: Uint8Array | null, b: bigint, B: Uint8Array): Uint8Array {
     if (a === 0n || b === 0n) return this.#fallback.linearCombination(a, A, b, B);
-    if (this.#lincomb) {
-      return this.#lincomb(bigIntTo32(a), A === null ? null : this.#u(A), bigIntTo32(b), this.#u(B)) ?? this.#fallback.linearCombination(a, A, b, B);
+    const addon = this.#addon;
+    if (addon) {
+      const entryA = A === null ? this.#generator : this.#entry(A);
+      const entryB = this.#entry(B);
+      let sum: Uint8Array | null;
+      if (entryA.table && entryB.table) {
+        this.#fixedSums++;
+        sum = addon.lincombFixed(bigIntTo32(a), entryA.table, bigIntTo32(b), entryB.table);
+      } else {
+        sum = addon.lincomb(bigIntTo32(a), A === null ? null : entryA.uncompressed, bigIntTo32(b), entryB.uncompressed);
+      }
+      return sum ?? this.#fallback.linearCombination(a, A, b, B);
     }
     if (A === null) {
       const q = this.#generatorPlus(a, b, B);

@@ -11,6 +11,11 @@ export interface RingCurveBackend {
   linearCombination(a: bigint, A: Uint8Array | null, b: bigint, B: Uint8Array): Uint8Array;
   /** x·A (A = null means G), compressed; infinity encoded as above. */
   multiply(x: bigint, A: Uint8Array | null): Uint8Array;
+  /**
+   * Told the points (ring members, their H_p, the key image) of each signature that verified, so a
+   * backend can invest in the points that recur. Never called for a signature that failed.
+   */
+  noteVerified?(points: readonly Uint8Array[]): void;
 }
 
 export const INFINITY_ENCODING = (() => {

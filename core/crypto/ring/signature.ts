@@ -3,7 +3,7 @@ import { INFINITY_ENCODING, type RingCurveBackend } from './backend.js';
 import { NobleRingBackend } from './backend-noble.js';
 import { NativeRingBackend } from './backend-native.js';
 import { nativeSecp256k1 } from '../native-secp256k1.js';
-import { nativeLinearCombination } from '../native-lincomb.js';
+import { nativeCurveAddon } from '../native-lincomb.js';
 import { bigIntTo32, bytesToBigInt, CURVE_ORDER, hashToCurve, hashToScalar } from './hash.js';
 
 /**
@@ -106,7 +106,7 @@ function challenge(m: Uint8Array, l: Uint8Array, r: Uint8Array): bigint | null {
  * libsecp256k1 where its binary loads (with the double-multiplication addon when it was built), else
  * pure JS; all give identical results (tests run each).
  */
-let defaultBackend: RingCurveBackend = nativeSecp256k1 ? new NativeRingBackend(nativeSecp256k1, nativeLinearCombination) : new NobleRingBackend();
+let defaultBackend: RingCurveBackend = nativeSecp256k1 ? new NativeRingBackend(nativeSecp256k1, nativeCurveAddon) : new NobleRingBackend();
 
 export function setDefaultRingBackend(backend: RingCurveBackend): void {
   defaultBackend = backend;
@@ -120,16 +120,20 @@ export function defaultRingBackend(): RingCurveBackend {
 export function verifyParsedRingSignature(msg: Uint8Array, sig: RingSignature, backend = defaultBackend): boolean {
   if (msg.length !== 32) return false;
   let c = sig.c;
+  const hps = new Array<Uint8Array>(sig.ring.length);
   for (let i = 0; i < sig.ring.length; i++) {
     const hp = cachedHashToCurve(sig.ring[i]!);
     if (!hp) return false;
+    hps[i] = hp;
     const l = backend.linearCombination(sig.s[i]!, null, c, sig.ring[i]!);
     const r = backend.linearCombination(sig.s[i]!, hp, c, sig.keyImage);
     const next = challenge(msg, l, r);
     if (next === null) return false;
     c = next;
   }
-  return c === sig.c;
+  if (c !== sig.c) return false;
+  backend.noteVerified?.([...sig.ring, ...hps, sig.keyImage]);
+  return true;
 }
 
 /** Deserialize and verify; false for anything malformed. Never throws. */
