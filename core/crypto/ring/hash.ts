@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha3_256 } from '@noble/hashes/sha3.js';
 
 // OpenSSL's SHA3 (FIPS, as go's x/crypto/sha3 New512): several times the pure-JS speed on the hot path.
-const sha3_512 = (input: Uint8Array): Buffer => createHash('sha3-512').update(input).digest();
+const sha3_512 = (input: Uint8Array): Buffer => hash('sha3-512', input, 'buffer');
 
 const Point = secp256k1.Point;
 export const CURVE_ORDER = Point.Fn.ORDER;
