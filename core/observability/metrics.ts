@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { defaultRingBackend } from '../crypto/ring/signature.js';
 
 /**
  * One registry per process (not prom-client's global one), so tests can run several runtimes in
@@ -15,12 +16,12 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
     const build = new Gauge({
       name: 'relayminer_build_info',
-      help: 'Always 1; labels carry the version and the roles this process runs.',
-      labelNames: ['version', 'roles'],
+      help: 'Always 1; labels carry the version, the roles this process runs and its ring-signature arithmetic (native-strauss, native or noble).',
+      labelNames: ['version', 'roles', 'ring_crypto'],
       registers: [this.registry],
       aggregator: 'first', // one value for all `--workers`, not their count
     });
-    build.set({ version: info.version, roles: [...info.roles].sort().join(',') }, 1);
+    build.set({ version: info.version, roles: [...info.roles].sort().join(','), ring_crypto: defaultRingBackend().name }, 1);
     this.ready = new Gauge({
       name: 'relayminer_ready',
       help: '1 while the last readiness evaluation passed, 0 otherwise (including while draining).',

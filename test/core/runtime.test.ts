@@ -4,6 +4,7 @@ import t from 'tap';
 import { parseConfig } from '../../core/config/load.js';
 import { ConfigError } from '../../core/config/problems.js';
 import { PluginError } from '../../core/plugins/loader.js';
+import { defaultRingBackend } from '../../core/crypto/ring/signature.js';
 import { Runtime } from '../../core/runtime/runtime.js';
 import { captureLogs } from '../helpers/logs.js';
 import { relayerConfig, TEST_KEYS } from '../helpers/config.js';
@@ -63,7 +64,7 @@ t.test('readiness follows Redis: 503 when redis-server stops, 200 again when it 
   const back = await until('readiness 200', () => get(health, '/ready'), (r) => r.status === 200);
   t.equal(JSON.parse(back.body).status, 'ready');
   t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /^relayminer_ready 1$/m);
-  t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /^relayminer_build_info\{version="test",roles="relayer"\} 1$/m);
+  t.match((await get(runtime.addresses.metrics!, '/metrics')).body, new RegExp(`^relayminer_build_info\\{version="test",roles="relayer",ring_crypto="${defaultRingBackend().name}"\\} 1$`, 'm'));
   t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /^process_cpu_seconds_total /m, 'runtime metrics');
   t.equal((await get(runtime.addresses.metrics!, '/ready')).status, 404, 'the relayer keeps health on its own listener');
 });
@@ -201,7 +202,7 @@ t.test('a miner alone serves /health and /ready on its metrics address', async (
   t.equal(runtime.addresses.health, undefined);
   const ready = await get(runtime.addresses.metrics!, '/ready');
   t.equal(ready.status, 200);
-  t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /relayminer_build_info\{version="test",roles="miner"\} 1/);
+  t.match((await get(runtime.addresses.metrics!, '/metrics')).body, new RegExp(`relayminer_build_info\\{version="test",roles="miner",ring_crypto="${defaultRingBackend().name}"\\} 1`));
   t.same(runtime.context.suppliers.map((s) => s.address), [TEST_KEYS.app1.address]);
   t.equal(runtime.context.keys.relayStream(TEST_KEYS.app1.address), `ha:relays:{${TEST_KEYS.app1.address}}`);
 });
