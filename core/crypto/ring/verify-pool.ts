@@ -27,7 +27,7 @@ function startWorker(): Worker {
 
 /**
  * Ring-signature verification on worker threads, so the event loop that parses, forwards and signs
- * relays is not the one spending ~0.4 ms per relay in libsecp256k1. Jobs queued in the same tick go
+ * relays is not the one spending 0.2–0.4 ms per relay in libsecp256k1. Jobs queued in the same tick go
  * to a thread as one message (one structured clone each way for many relays). A thread that dies
  * fails its jobs with an error — never a false "valid" — and is replaced.
  *
