@@ -14,6 +14,7 @@ export class MinerMetrics {
   readonly stake: Gauge<'supplier'>;
   readonly proofsLeft: Gauge<'supplier'>;
   readonly backlog: Gauge<'supplier'>;
+  readonly lifecycleHeight: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -59,5 +60,10 @@ export class MinerMetrics {
     });
     this.backlog = new Gauge({ name: 'relayminer_miner_stream_backlog', help: 'Relay stream entries not yet stored in sessions (consumer lag).', labelNames: ['supplier'], registers });
     this.leader = new Gauge({ name: 'relayminer_miner_leader', help: '1 while this replica holds the global leader lock.', registers });
+    this.lifecycleHeight = new Gauge({
+      name: 'relayminer_miner_lifecycle_height',
+      help: 'Height of the last block the claim/proof lifecycle finished a pass for; behind the chain means claims and proofs run late.',
+      registers,
+    });
   }
 }

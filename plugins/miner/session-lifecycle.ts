@@ -93,6 +93,7 @@ export class SessionLifecycle {
           const h = current.height;
           await this.#supplierPass(supplier, token, current).catch((err: Error) => this.#o.log.error({ supplier, height: h, err: err.message }, 'session lifecycle pass failed'));
         }
+        this.#o.metrics.lifecycleHeight.set(Number(current.height));
         current = this.#next;
         this.#next = undefined;
       }

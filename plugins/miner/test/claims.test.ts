@@ -49,11 +49,16 @@ async function setup(t: Test, genesis: string, relays: number, o: { cluster?: bo
   const q = new ChainQueryClient({ grpc_address: r.net.grpcAddress, tls: false, query_timeout_ms: 3000 });
   t.teardown(() => q.close());
   const session = () => store.session(ADDR.supplier1, header.session_id);
-  /** Advances one block at a time to `height`, letting the miner act on each. */
+  /**
+   * Advances one block at a time to `height`, each only after the miner finished its pass for the
+   * previous one: a fixed pause raced the miner on a loaded machine (a proof sent after the next block
+   * was made waited for a block the test never produced).
+   */
   const advanceTo = async (height: number) => {
     while (r.net.chain.height < height) {
       r.net.chain.advance(1);
-      await new Promise((res) => setTimeout(res, 150));
+      const h = r.net.chain.height;
+      await until(`the miner's pass at height ${h}`, async () => Number(/^relayminer_miner_lifecycle_height (\d+)$/m.exec(await first.metrics())?.[1] ?? 0) >= h);
     }
   };
   const balance = async () => BigInt(((await q.call('cosmos.bank.v1beta1.Query', 'Balance', { address: ADDR.supplier1, denom: 'upokt' })).balance as { amount: string }).amount);

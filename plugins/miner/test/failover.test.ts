@@ -33,11 +33,13 @@ async function setup(t: Test, o: { appendOnly?: boolean } = {}) {
   };
   const dir = mkdtempSync(join(tmpdir(), 'miner-failover-'));
   const miners: Started[] = [];
+  const byInstance = new Map<string, Started>();
   const startMiner = async (instance: string) => {
     const file = join(dir, `${instance}.yaml`);
     writeFileSync(file, minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance, consume: '{ block_ms: 100, reclaim_idle_ms: 1000 }', format: 'json' }));
     const p = await startProcess(['miner', '-c', file], {});
     miners.push(p);
+    byInstance.set(instance, p);
     return p;
   };
   t.teardown(async () => {
@@ -52,10 +54,19 @@ async function setup(t: Test, o: { appendOnly?: boolean } = {}) {
   const store = new SessionStore(keys, () => r.redis);
   const session = () => store.session(ADDR.supplier1, header.session_id);
   const owner = async () => (await r.redis.get(keys.supplierLease(ADDR.supplier1)))?.split(' ') ?? [];
+  /** The lease owner's last finished claim/proof pass (0 while there is none or it cannot be asked). */
+  const ownerPassHeight = async () => {
+    const metrics = byInstance.get((await owner())[0] ?? '')?.addresses.metrics;
+    if (!metrics) return 0;
+    const text = await fetch(`http://${metrics}/metrics`).then((res) => res.text(), () => '');
+    return Number(/^relayminer_miner_lifecycle_height (\d+)$/m.exec(text)?.[1] ?? 0);
+  };
+  /** One block at a time, each after the owning miner finished its pass for the previous one (a fixed pause raced it). */
   const advanceTo = async (height: number) => {
     while (r.net.chain.height < height) {
       r.net.chain.advance(1);
-      await new Promise((res) => setTimeout(res, 200));
+      const h = r.net.chain.height;
+      await until(`the owner's pass at height ${h}`, async () => (await ownerPassHeight()) >= h);
     }
   };
   return { r, header, relays, sentCount: () => sent, startMiner, store, session, owner, advanceTo };
