@@ -29,15 +29,15 @@ function skip(reason) {
 if (process.platform === 'win32') skip('not built on Windows');
 const libsecp = join(dirname(require.resolve('secp256k1/package.json')), 'src/secp256k1');
 if (!existsSync(join(libsecp, 'src/secp256k1.c'))) skip(`libsecp256k1 sources not found under ${libsecp}`);
+const inputs = [source, fileURLToPath(import.meta.url), join(libsecp, 'src/secp256k1.c')];
+if (existsSync(output) && inputs.every((f) => statSync(f).mtimeMs <= statSync(output).mtimeMs)) process.exit(0);
+
 const napiHeaders = require('node-api-headers').include_dir;
 try {
   execFileSync(cc, ['--version'], { stdio: 'ignore' });
 } catch {
   skip(`no C compiler (${cc})`);
 }
-
-const inputs = [source, fileURLToPath(import.meta.url), join(libsecp, 'src/secp256k1.c')];
-if (existsSync(output) && inputs.every((f) => statSync(f).mtimeMs <= statSync(output).mtimeMs)) process.exit(0);
 
 // The configuration the secp256k1 package's binding.gyp builds its prebuilt binary with.
 const defines = ['ECMULT_GEN_PREC_BITS=4', 'ECMULT_WINDOW_SIZE=15', 'USE_ENDOMORPHISM=1', 'USE_NUM_NONE=1', 'USE_FIELD_INV_BUILTIN=1', 'USE_SCALAR_INV_BUILTIN=1'];
