@@ -18,6 +18,7 @@ import {
 import { addressFromPrivateKey, publicKeyFromPrivateKey } from '../../core/crypto/address.js';
 import { nativeSecp256k1 } from '../../core/crypto/native-secp256k1.js';
 import { nativeCurveAddon } from '../../core/crypto/native-lincomb.js';
+import { bigIntTo32 } from '../../core/crypto/ring/hash.js';
 import { hex, loadShared, toHex } from '../helpers/vectors.js';
 
 /**
@@ -198,4 +199,33 @@ t.test('signing: a signature over a 2- and 3-member ring verifies, binds the mes
   t.throws(() => ringSign(msg, [ring[0]!], app), /less than two/);
   t.throws(() => ringSign(msg, [ring[1]!, publicKeyFromPrivateKey(other)], app), /failed to find given key/);
   t.notOk(ringVerify(msg.subarray(0, 31), new Uint8Array(199)), 'short message');
+});
+
+t.test('forged signatures with fresh key images neither build tables nor push a hot key out of its table', { skip: nativeSecp256k1 && nativeCurveAddon ? false : 'addon not built' }, async (t) => {
+  const app = hex('2d00ef074d9b51e46886dc9a1df11e7b986611d0f336bdcf1f0adce3e037ec0a');
+  const gw = hex('cf09805c952fa999e9a63a9f434147b0a5abfd10f268879694c6b5a70e1ae177');
+  const ring = [app, gw].map((k) => publicKeyFromPrivateKey(k));
+  // A points cache of 8: five hot points (two keys, their H_p, the key image) and room for three more.
+  const b = new NativeRingBackend(nativeSecp256k1!, nativeCurveAddon!, { maxCachedPoints: 8, tableAfterVerified: 2 });
+  const sign = (i: number) => {
+    const msg = sha3_256(new TextEncoder().encode(`relay ${i}`));
+    return { msg, sig: ringSign(msg, ring, gw, b) };
+  };
+  for (let i = 0; i < 2; i++) {
+    const { msg, sig } = sign(i);
+    t.ok(ringVerify(msg, sig, b));
+  }
+  t.same(b.stats(), { tables: 6, fixedSums: 0 }, 'after two valid signatures: the five points and G have tables');
+  // 200 forgeries, each with a fresh key image: verification fails and only the untabled slots churn.
+  for (let i = 0; i < 200; i++) {
+    const { msg, sig } = sign(1000 + i);
+    const forged = Uint8Array.from(sig);
+    forged.set(publicKeyFromPrivateKey(bigIntTo32(BigInt(i + 7))), 4 + 32);
+    t.notOk(ringVerify(msg, forged, b), `forgery ${i} refused`);
+  }
+  const { msg, sig } = sign(5000);
+  const before = b.stats().fixedSums;
+  t.ok(ringVerify(msg, sig, b), 'a valid signature still verifies');
+  t.equal(b.stats().tables, 6, 'no table built for a forgery, none lost');
+  t.equal(b.stats().fixedSums - before, 4, 'all four sums of the valid signature came from tables');
 });

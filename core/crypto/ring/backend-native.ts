@@ -71,14 +71,23 @@ export class NativeRingBackend implements RingCurveBackend {
     let entry = this.#points.get(key);
     if (!entry) {
       entry = { uncompressed: this.#lib.publicKeyConvert(point, false), verified: 0 };
-      if (this.#points.size >= this.#maxCached) {
-        const [oldestKey, oldest] = this.#points.entries().next().value as [string, PointEntry];
-        this.#points.delete(oldestKey);
-        this.#dropTable(oldest);
-      }
+      if (this.#points.size >= this.#maxCached) this.#evictOldestUntabled();
       this.#points.set(key, entry);
     }
     return entry;
+  }
+
+  /**
+   * Makes room in the points cache. Points holding a table go to the back instead of out, so a flood of
+   * one-off points (forged signatures' key images) cannot cost a hot key its table.
+   */
+  #evictOldestUntabled(): void {
+    let budget = this.#points.size; // a cache holding only tabled points still gives one up
+    for (const [key, entry] of this.#points) {
+      this.#points.delete(key);
+      if (!entry.table || --budget <= 0) return this.#dropTable(entry);
+      this.#points.set(key, entry);
+    }
   }
 
   #dropTable(entry: PointEntry): void {
