@@ -60,7 +60,16 @@ interface Lease {
   cost?: bigint;
   left: bigint;
   usedAt: number;
-  topUp?: Promise<TopUp>;
+  /** Set while a top-up round trip (and the hand-out to `waiting` that follows it) is running. */
+  topUp?: Promise<void>;
+  /** Charges waiting for budget, served first come first served when a top-up lands. */
+  waiting: Waiter[];
+}
+
+interface Waiter {
+  relay: ValidatedRelay;
+  resolve: (charge: MeterCharge | undefined) => void;
+  reject: (err: unknown) => void;
 }
 
 type TopUp = 'granted' | 'over_budget' | { unavailable: Error };
@@ -73,6 +82,9 @@ const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
  * and the budget other replicas hold unused stays a small part of the remainder.
  */
 const LEASE_SHARE = 16;
+
+/** Most relays one top-up asks for when that many charges are already waiting for it. */
+const LEASE_BURST = 256;
 
 // Gives back ARGV[5] unused units, then leases between 1 and ARGV[4] relays of ARGV[1] units each,
 // at most 1/ARGV[6] of what is left under ARGV[2]. A new key gets the expiry ARGV[3].
@@ -194,27 +206,55 @@ export class RelayMeter {
 
   /** Charges one relay (from this process's lease when it can); throws over_servicing when the budget is used up. */
   async charge(relay: ValidatedRelay): Promise<MeterCharge | undefined> {
-    const service = relay.header.service_id;
     const key = this.#o.keys.meter(relay.supplier.address, relay.header.session_id);
-    for (;;) {
-      let lease = this.#leases.get(key);
-      if (!lease) this.#leases.set(key, (lease = { key, service, left: 0n, usedAt: performance.now() }));
-      lease.usedAt = performance.now();
-      if (lease.cost !== undefined && lease.left >= lease.cost) {
+    let lease = this.#leases.get(key);
+    if (!lease) this.#leases.set(key, (lease = { key, service: relay.header.service_id, left: 0n, usedAt: performance.now(), waiting: [] }));
+    lease.usedAt = performance.now();
+    if (lease.waiting.length === 0 && lease.cost !== undefined && lease.left >= lease.cost) {
+      lease.left -= lease.cost;
+      return { key, units: lease.cost, lease };
+    }
+    return new Promise((resolve, reject) => {
+      lease.waiting.push({ relay, resolve, reject });
+      lease.topUp ??= this.#serveWaiting(lease).finally(() => (lease.topUp = undefined));
+    });
+  }
+
+  /**
+   * Hands budget to waiting charges in arrival order, topping the lease up as needed. A burst of N
+   * charges costs N/lease round trips and N hand-outs (waking every waiter after each top-up was
+   * quadratic: a 20,000-event WebSocket stream spent most of its CPU there). A top-up asks for as many
+   * relays as are waiting, up to LEASE_BURST, so a burst needs fewer round trips; what is left after
+   * the hand-out is below that.
+   */
+  async #serveWaiting(lease: Lease): Promise<void> {
+    while (lease.waiting.length > 0) {
+      while (lease.waiting.length > 0 && lease.cost !== undefined && lease.left >= lease.cost) {
         lease.left -= lease.cost;
-        return { key, units: lease.cost, lease };
+        lease.waiting.shift()!.resolve({ key: lease.key, units: lease.cost, lease });
       }
-      const topUp = (lease.topUp ??= this.#topUp(lease, relay).finally(() => (lease.topUp = undefined)));
-      const outcome = await topUp;
+      if (lease.waiting.length === 0) return;
+      let outcome: TopUp;
+      try {
+        outcome = await this.#topUp(lease, lease.waiting[0]!.relay);
+      } catch (err) {
+        for (const w of lease.waiting.splice(0)) w.reject(err);
+        return;
+      }
       if (outcome === 'granted') continue;
-      if (outcome === 'over_budget') {
-        this.#overBudget.inc({ service });
-        throw new RelayRejection('over_servicing');
+      const { service } = lease;
+      for (const w of lease.waiting.splice(0)) {
+        if (outcome === 'over_budget') {
+          this.#overBudget.inc({ service });
+          w.reject(new RelayRejection('over_servicing'));
+        } else if (this.#o.failMode === 'closed') {
+          w.reject(new RelayRejection('meter_unavailable', outcome.unavailable.message));
+        } else {
+          this.#failedOpen.inc({ service });
+          this.#o.log.warn({ service, err: outcome.unavailable.message }, 'relay meter unavailable; serving unmetered (fail_mode open)');
+          w.resolve(undefined);
+        }
       }
-      if (this.#o.failMode === 'closed') throw new RelayRejection('meter_unavailable', outcome.unavailable.message);
-      this.#failedOpen.inc({ service });
-      this.#o.log.warn({ service, err: outcome.unavailable.message }, 'relay meter unavailable; serving unmetered (fail_mode open)');
-      return undefined;
     }
   }
 
@@ -260,7 +300,8 @@ export class RelayMeter {
           price.cost.toString(),
           price.limit.toString(),
           String(this.#o.ttlSeconds ?? 86_400),
-          String(this.#leaseRelays),
+          // Counted after the price lookup: charges that arrived meanwhile are in this round trip too.
+          String(Math.max(this.#leaseRelays, Math.min(lease.waiting.length, LEASE_BURST))),
           back.toString(),
           String(LEASE_SHARE),
         ),

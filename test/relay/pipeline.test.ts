@@ -55,8 +55,8 @@ async function setup(
     suppliers: new Map([KEYS.supplier1, KEYS.supplier2].map((k) => [SupplierKey.fromHex(k).address, SupplierKey.fromHex(k)])),
   });
   const hooks = new RelayHooks(logs.logger);
-  const newMeter = (failMode: MeterFailMode, leaseIdleMs?: number) =>
-    new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry: new Registry(), failMode, leaseRelays: o.meterLeaseRelays, leaseIdleMs });
+  const newMeter = (failMode: MeterFailMode, leaseIdleMs?: number, meterRegistry = new Registry()) =>
+    new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry: meterRegistry, failMode, leaseRelays: o.meterLeaseRelays, leaseIdleMs });
   const meter = o.meter ? new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry, failMode: o.meter, leaseRelays: o.meterLeaseRelays }) : undefined;
   if (meter) t.teardown(() => meter.close());
   const pipeline = new RelayPipeline({
@@ -439,6 +439,21 @@ t.test('meter leases: near the limit every relay goes to Redis, and two relayers
   t.equal(await s.redis.get(meterKey), '1000000000');
   await Promise.all([a.close(), b.close()]);
   t.equal(await s.redis.get(meterKey), '1000000000', 'nothing left over to give back');
+});
+
+t.test('meter leases: a burst of 1,000 charges is served in arrival order with 4 round trips, not one per 16 relays', async (t) => {
+  const { s, meterKey, relayOf } = await leaseSetup(t);
+  const registry = new Registry();
+  const m = s.newMeter('closed', undefined, registry);
+  const order: number[] = [];
+  const charges = await Promise.all(Array.from({ length: 1000 }, (_, i) => m.charge(relayOf).then((c) => (order.push(i), c))));
+  t.ok(charges.every((c) => c?.units === 42n), 'every charge got one relay of 42 units');
+  t.same(order, Array.from({ length: 1000 }, (_, i) => i), 'first come, first served');
+  // All 1,000 wait on the first top-up, which asks for 256 (the burst cap): 256 + 256 + 256 + 232.
+  t.equal((await registry.getSingleMetric('relayminer_meter_leases_total')!.get()).values[0]?.value, 4);
+  t.equal(await s.redis.get(meterKey), String(1000 * 42), 'exactly what was served is used: nothing left in the lease');
+  await m.close();
+  t.equal(await s.redis.get(meterKey), String(1000 * 42));
 });
 
 t.test('meter leases: an idle lease goes back to Redis; a held lease serves while Redis is down', async (t) => {
