@@ -216,7 +216,11 @@ export class RelayMeter {
     }
     return new Promise((resolve, reject) => {
       lease.waiting.push({ relay, resolve, reject });
-      lease.topUp ??= this.#serveWaiting(lease).finally(() => (lease.topUp = undefined));
+      lease.topUp ??= this.#serveWaiting(lease)
+        .catch((err: unknown) => {
+          for (const w of lease.waiting.splice(0)) w.reject(err); // never leave a relay waiting
+        })
+        .finally(() => (lease.topUp = undefined));
     });
   }
 
