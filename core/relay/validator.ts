@@ -106,7 +106,7 @@ export class RelayValidator {
    * Everything but the ring signature's arithmetic: session, supplier, and that the signature parses
    * and names only ring members. The relay is valid once `verifySignature()` resolves; when the meter
    * charge needs Redis (a new lease), the pipeline sends it in between so the round trip overlaps the
-   * ~0.4 ms verification.
+   * verification (0.2–0.4 ms).
    */
   async checkSession(relay: DecodedRelay): Promise<SessionCheckedRelay> {
     const { header } = relay;
