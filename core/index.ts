@@ -56,6 +56,9 @@ export { RelayChainState } from './relay/chain-state.js';
 export { RelayMetrics } from './relay/relay-metrics.js';
 export { errorReply, poktrollErrorCode, RELAYER_PROXY_CODESPACE, type ErrorModel, type ErrorReply } from './relay/error-reply.js';
 
+// backends: who is at fault when a call fails, and what a client may be told of it
+export { backendFault, describeBackendError, type BackendFault } from './backend/errors.js';
+
 // chain access and caches
 export { ChainQueryClient, ChainQueryError, CometClient, BlockFollower } from './chain/index.js';
 export { TieredCache, CacheMetrics } from './cache/index.js';

@@ -59,57 +59,65 @@ export function exchange(dispatcher: Dispatcher, req: ExchangeRequest): Promise<
       fail(err);
     };
     const timer = setTimeout(() => abort(new ExchangeTimeout(`no answer within ${req.timeoutMs} ms`)), req.timeoutMs);
-    dispatcher.dispatch(
-      { method: req.method as Dispatcher.HttpMethod, path: req.path, headers: req.headers, body: req.body, headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs },
-      {
-        onRequestStart(c) {
-          controller = c;
-          if (settled && !stream) c.abort(new ExchangeTimeout(`no answer within ${req.timeoutMs} ms`));
+    try {
+      dispatch();
+    } catch (err) {
+      // Refused while building the request (an invalid argument): no exchange, no timer left behind.
+      fail(err as Error);
+    }
+    function dispatch() {
+      dispatcher.dispatch(
+        { method: req.method as Dispatcher.HttpMethod, path: req.path, headers: req.headers, body: req.body, headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs },
+        {
+          onRequestStart(c) {
+            controller = c;
+            if (settled && !stream) c.abort(new ExchangeTimeout(`no answer within ${req.timeoutMs} ms`));
+          },
+          onResponseStart(c, statusCode, responseHeaders) {
+            if (statusCode < 200) return; // 1xx: the real answer follows
+            status = statusCode;
+            headers = responseHeaders;
+            const type = responseHeaders['content-type'];
+            if (!isStreamContentType(Array.isArray(type) ? type[0] : type)) return;
+            stream = new Readable({
+              read: () => c.resume(),
+              // A consumer that stops reading (or a failure) releases the connection: abort what is still coming.
+              destroy: (err, callback) => {
+                clearTimeout(timer);
+                if (!done && !c.aborted) c.abort(err ?? new Error('stream closed before its end'));
+                done = true;
+                callback(err);
+              },
+            });
+            settled = true;
+            resolve({ status, headers, stream });
+          },
+          onResponseData(c, chunk) {
+            size += chunk.length;
+            // A stream is bounded too: its whole body is kept to mine it.
+            if (size > req.maxBodyBytes) {
+              abort(new RelayRejection('backend_error', `backend ${stream ? 'stream' : 'response'} larger than max_body_bytes (${req.maxBodyBytes})`));
+              return;
+            }
+            if (!stream) chunks.push(chunk);
+            else if (!stream.push(chunk)) c.pause();
+          },
+          onResponseEnd() {
+            done = true;
+            clearTimeout(timer);
+            if (stream) {
+              stream.push(null);
+              return;
+            }
+            if (settled) return;
+            settled = true;
+            resolve({ status, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
+          },
+          onResponseError(_c, err) {
+            fail(err);
+          },
         },
-        onResponseStart(c, statusCode, responseHeaders) {
-          if (statusCode < 200) return; // 1xx: the real answer follows
-          status = statusCode;
-          headers = responseHeaders;
-          const type = responseHeaders['content-type'];
-          if (!isStreamContentType(Array.isArray(type) ? type[0] : type)) return;
-          stream = new Readable({
-            read: () => c.resume(),
-            // A consumer that stops reading (or a failure) releases the connection: abort what is still coming.
-            destroy: (err, callback) => {
-              clearTimeout(timer);
-              if (!done && !c.aborted) c.abort(err ?? new Error('stream closed before its end'));
-              done = true;
-              callback(err);
-            },
-          });
-          settled = true;
-          resolve({ status, headers, stream });
-        },
-        onResponseData(c, chunk) {
-          size += chunk.length;
-          // A stream is bounded too: its whole body is kept to mine it.
-          if (size > req.maxBodyBytes) {
-            abort(new RelayRejection('backend_error', `backend ${stream ? 'stream' : 'response'} larger than max_body_bytes (${req.maxBodyBytes})`));
-            return;
-          }
-          if (!stream) chunks.push(chunk);
-          else if (!stream.push(chunk)) c.pause();
-        },
-        onResponseEnd() {
-          done = true;
-          clearTimeout(timer);
-          if (stream) {
-            stream.push(null);
-            return;
-          }
-          if (settled) return;
-          settled = true;
-          resolve({ status, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
-        },
-        onResponseError(_c, err) {
-          fail(err);
-        },
-      },
-    );
+      );
+    }
   });
 }

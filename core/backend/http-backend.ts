@@ -3,6 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import { Pool } from 'undici';
 import type { ResolvedBackend } from '../config/load.js';
 import { RelayRejection } from '../relay/reasons.js';
+import { backendFault, describeBackendError, unsendableRequest } from './errors.js';
 import { exchange } from './exchange.js';
 
 export interface BackendRequest {
@@ -29,6 +30,8 @@ interface Endpoint {
   /** Backend path + query for a relay's POKTHTTPRequest.url (memoized: relays repeat a few paths). */
   join(relayUrl: string): string;
   pool: Pool;
+  /** Answers this URL gave; a failure counts only if none came since the failed request was sent. */
+  successes: number;
   failures: number;
   openUntil: number;
   /** Active health: false once `unhealthy_threshold` probes in a row failed, until `healthy_threshold` pass. */
@@ -42,6 +45,10 @@ export interface HealthChange {
   up: boolean;
   reason: string;
 }
+
+// The statuses that say the backend cannot serve now (RFC 9110 §15.6), whatever was asked. A 500 may be
+// the answer to one request (a client can ask for what crashes a handler): it never moves the breaker.
+const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
 
 // Connection-level headers belong to each hop, never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'content-length']);
@@ -62,7 +69,7 @@ export class HttpBackend {
     this.#endpoints = cfg.urls.map((u) => {
       const url = new URL(u);
       const pool = new Pool(url.origin, { connections: cfg.connections, pipelining: cfg.pipelining, keepAliveTimeout: cfg.keep_alive_ms });
-      return { url, join: memoizedJoin(url), pool, failures: 0, openUntil: 0, probedUp: true, probeStreak: 0 };
+      return { url, join: memoizedJoin(url), pool, successes: 0, failures: 0, openUntil: 0, probedUp: true, probeStreak: 0 };
     });
     const fixed: Record<string, string> = {};
     for (const [k, v] of Object.entries(cfg.headers)) fixed[k.toLowerCase()] = v;
@@ -130,6 +137,9 @@ export class HttpBackend {
   async send(req: BackendRequest, extraHeaders: Record<string, string>): Promise<BackendResponse> {
     const order = this.#order();
     if (order.length === 0) throw new RelayRejection('no_healthy_backend', 'every backend URL is failing');
+    // Refused before any URL is tried: it would fail the same on each, and it is no fault of theirs.
+    const problem = unsendableRequest(req.method, req.url, req.headers);
+    if (problem) throw new RelayRejection('malformed_payload', problem);
     const deadline = Date.now() + this.#cfg.timeout_ms;
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k.toLowerCase())) headers[k.toLowerCase()] = v;
@@ -144,28 +154,34 @@ export class HttpBackend {
         timedOut = true;
         break;
       }
+      const answeredBefore = endpoint.successes;
       try {
         const res = await this.#request(endpoint, req, headers, remaining);
         // A stream is the answer as it is, 5xx included (prm checks for a stream first).
-        if (res.stream) return { ...res, retries: i };
+        if (res.stream) {
+          this.#succeeded(endpoint);
+          return { ...res, retries: i };
+        }
         if (res.status >= 500) {
-          this.#failed(endpoint);
+          if (UNAVAILABLE_STATUSES.has(res.status)) this.#failed(endpoint, answeredBefore);
           last5xx = { ...res, retries: i };
           continue;
         }
-        endpoint.failures = 0;
-        endpoint.openUntil = 0;
+        this.#succeeded(endpoint);
         return { ...res, retries: i };
       } catch (err) {
         if (RelayRejection.is(err)) throw err;
-        this.#failed(endpoint);
+        const fault = backendFault(err);
+        // Node or undici refused to build the request: the relay's fault, and the same on every URL.
+        if (fault === 'request') throw new RelayRejection('malformed_payload', describeBackendError(err));
+        if (fault !== 'unknown') this.#failed(endpoint, answeredBefore);
         lastError = err as Error;
-        timedOut = isTimeout(err);
+        timedOut = fault === 'timeout';
       }
     }
     if (last5xx) return last5xx;
     if (timedOut) throw new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`);
-    throw new RelayRejection('backend_error', lastError?.message ?? 'no backend answered');
+    throw new RelayRejection('backend_error', lastError ? describeBackendError(lastError) : 'no backend answered');
   }
 
   async #request(e: Endpoint, req: BackendRequest, headers: Record<string, string | string[]>, timeoutMs: number): Promise<Omit<BackendResponse, 'retries'>> {
@@ -210,7 +226,18 @@ export class HttpBackend {
     return rotated.filter((e) => e.probedUp && e.openUntil <= now);
   }
 
-  #failed(e: Endpoint): void {
+  #succeeded(e: Endpoint): void {
+    e.successes += 1;
+    e.failures = 0;
+    e.openUntil = 0;
+  }
+
+  /**
+   * Moves the breaker, unless the URL answered another request since this one was sent: then it is
+   * up, and a slow or failing answer belongs to this request (a client can pick an expensive one).
+   */
+  #failed(e: Endpoint, answeredBefore: number): void {
+    if (e.successes !== answeredBefore) return;
     e.failures += 1;
     if (e.failures >= this.#cfg.circuit_breaker.failures) {
       e.openUntil = Date.now() + this.#cfg.circuit_breaker.cooldown_ms;
@@ -228,13 +255,15 @@ export class HttpBackend {
 
 /** A backend call that ran out of time (our deadline or undici's headers/body timeouts). */
 export function isTimeout(err: unknown): boolean {
-  const e = err as { name?: string; code?: string };
-  return e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.code === 'UND_ERR_HEADERS_TIMEOUT' || e?.code === 'UND_ERR_BODY_TIMEOUT' || e?.code === 'UND_ERR_ABORTED';
+  return backendFault(err) === 'timeout';
 }
 
-/** Origin and path only: a URL's credentials and query (API keys) stay out of logs. */
+/**
+ * Scheme and host only: a URL's credentials, path and query stay out of logs and replies (providers
+ * put API keys in all three, e.g. `https://eth.example/v3/<key>`).
+ */
 export function redactUrl(u: URL): string {
-  return `${u.protocol}//${u.host}${u.pathname}`;
+  return `${u.protocol}//${u.host}${u.pathname !== '/' || u.search ? '/…' : ''}`;
 }
 
 /** joinUrl for one backend URL, remembering up to 256 relay paths (a client sending unique paths only misses). */

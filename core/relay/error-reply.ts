@@ -19,6 +19,7 @@ const POKTROLL_CODES: Record<RejectReason, number> = {
   body_unreadable: 14,
   body_too_large: 11,
   malformed_request: 14,
+  malformed_payload: 14,
   missing_service_id: 1,
   unknown_service: 3,
   missing_supplier: 1,

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { isTimeout, type HttpBackend } from '../backend/http-backend.js';
+import { describeBackendError, unsendableRequest } from '../backend/errors.js';
 import { STREAM_DELIMITER, streamBatches } from '../backend/stream-batches.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../protocol/messages.js';
@@ -110,7 +111,7 @@ export class HttpRelayRouter {
             }
           } catch (err) {
             if (RelayRejection.is(err)) throw err;
-            throw new RelayRejection(isTimeout(err) ? 'backend_timeout' : 'backend_error', `stream: ${(err as Error).message}`);
+            throw new RelayRejection(isTimeout(err) ? 'backend_timeout' : 'backend_error', `stream: ${describeBackendError(err)}`);
           }
         })();
         const contentType = res.headers['content-type']?.[0] ?? 'text/event-stream';
@@ -143,16 +144,23 @@ export function backendKey(service: string, rpcType: RpcTypeName): string {
   return `${service}|${rpcType}`;
 }
 
-/** The relay's payload as the HTTP request it wraps (shannon-sdk POKTHTTPRequest); malformed_request if it is not one. */
+/**
+ * The relay's payload as the HTTP request it wraps (shannon-sdk POKTHTTPRequest). A payload that is
+ * not one, or that no HTTP client could send (a method or header name that is not a token, a header
+ * value with CR/LF/NUL, a URL that does not parse), is the client's fault: `malformed_payload`, refused
+ * before any backend is called, so it can never count against a backend's health.
+ */
 export function decodeHttpPayload(relay: DecodedRelay): { http: POKTHTTPRequest; headers: Record<string, string[]> } {
   let http: POKTHTTPRequest;
   try {
     http = POKTHTTPRequestCodec.decode(relay.request.payload);
   } catch (err) {
-    throw new RelayRejection('malformed_request', `payload is not a POKTHTTPRequest: ${(err as Error).message}`);
+    throw new RelayRejection('malformed_payload', `payload is not a POKTHTTPRequest: ${(err as Error).message}`);
   }
   const headers: Record<string, string[]> = {};
   for (const [k, h] of http.header) headers[k] = h.values;
+  const problem = unsendableRequest(http.method, http.url, headers);
+  if (problem) throw new RelayRejection('malformed_payload', problem);
   return { http, headers };
 }
 

@@ -13,7 +13,7 @@ import { errorReply, RELAYER_PROXY_CODESPACE, type ErrorModel } from './error-re
 import type { RelayInfo } from './events.js';
 import type { RelayHooks } from './hooks.js';
 import { RelayRejection } from './reasons.js';
-import type { MeterCharge, RelayMeter } from './relay-meter.js';
+import type { MeterCharge, RefundReason, RelayMeter } from './relay-meter.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import type { DecodedRelay, RelayValidator, SessionCheckedRelay, ValidatedRelay } from './validator.js';
 
@@ -116,7 +116,7 @@ export class RelayPipeline {
           });
         result = await forward(decoded).catch(async (err: unknown) => {
           await validation;
-          if (charge) await this.#o.meter!.refund(charge, decoded.header.service_id, 'backend_failed');
+          if (charge) await this.#o.meter!.refund(charge, decoded.header.service_id, forwardRefundReason(err));
           throw err;
         });
         relay = await validation;
@@ -133,7 +133,7 @@ export class RelayPipeline {
         try {
           result = await forward(relay);
         } catch (err) {
-          if (charge) await this.#o.meter!.refund(charge, relay.header.service_id, 'backend_failed');
+          if (charge) await this.#o.meter!.refund(charge, relay.header.service_id, forwardRefundReason(err));
           throw err;
         }
       }
@@ -342,4 +342,12 @@ export class RelayPipeline {
     const known = info.serviceId !== undefined && this.#o.validator.serves(info.serviceId);
     return { service: known ? info.serviceId! : 'unknown', rpc_type: info.rpcType };
   }
+}
+
+/**
+ * Why a relay whose forward failed is not billed: the backend failed it, or its payload was no request
+ * a backend could be sent (nothing was served, so nothing is charged; it never reached the backend).
+ */
+function forwardRefundReason(err: unknown): RefundReason {
+  return RelayRejection.is(err) && err.reason === 'malformed_payload' ? 'malformed_payload' : 'backend_failed';
 }

@@ -7,6 +7,7 @@ export const REJECT_REASONS = {
   body_unreadable: { httpStatus: 400, message: 'failed to read request body' },
   body_too_large: { httpStatus: 413, message: 'request body too large' },
   malformed_request: { httpStatus: 400, message: 'invalid relay request: body must be a valid RelayRequest protobuf' },
+  malformed_payload: { httpStatus: 400, message: 'invalid relay payload: not a usable request for the backend' },
   missing_service_id: { httpStatus: 400, message: 'missing service ID in relay request' },
   unknown_service: { httpStatus: 404, message: 'unknown service' },
   missing_supplier: { httpStatus: 400, message: 'missing supplier operator address in relay request' },

@@ -1,6 +1,7 @@
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { ResolvedBackend } from '../../core/config/load.js';
 import { RelayRejection } from '../../core/relay/reasons.js';
+import { backendFault, describeBackendError } from 'relayminer';
 
 export interface H2Request {
   path: string;
@@ -49,10 +50,12 @@ export class H2Backend {
         return await this.#call(url, req, extra, deadline);
       } catch (err) {
         if (RelayRejection.is(err)) throw err;
+        // Refused while building the call: the relay's fault, and the same on every URL.
+        if (backendFault(err) === 'request') throw new RelayRejection('malformed_payload', describeBackendError(err));
         last = err as Error;
       }
     }
-    throw new RelayRejection('backend_error', last?.message ?? 'no backend URL');
+    throw new RelayRejection('backend_error', last ? describeBackendError(last) : 'no backend URL');
   }
 
   #session(url: string): ClientHttp2Session {

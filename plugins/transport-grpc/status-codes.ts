@@ -6,6 +6,7 @@ const CODES: Record<RejectReason, status> = {
   body_unreadable: status.INVALID_ARGUMENT,
   body_too_large: status.RESOURCE_EXHAUSTED,
   malformed_request: status.INVALID_ARGUMENT,
+  malformed_payload: status.INVALID_ARGUMENT,
   missing_service_id: status.INVALID_ARGUMENT,
   unknown_service: status.NOT_FOUND,
   missing_supplier: status.INVALID_ARGUMENT,

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createServer, type ServerResponse } from 'node:http';
 import type { Test } from 'tap';
-import { HttpBackend } from '../../core/backend/http-backend.js';
+import { HttpBackend, type BackendRequest } from '../../core/backend/http-backend.js';
 import type { ResolvedBackend } from '../../core/config/load.js';
 import { RelayRejection } from '../../core/relay/reasons.js';
 
@@ -117,4 +117,74 @@ t.test('a consumer that stops reading a stream releases the backend connection',
   const started = performance.now();
   await api.close(); // waits for in-flight requests: only returns if the exchange was aborted
   t.ok(performance.now() - started < 1000, 'closed at once, not after the 60 s deadline');
+});
+
+t.test('a request no HTTP client could send is the relay’s fault: refused, the URL not called and its breaker untouched', async (t) => {
+  const b = await backend(t, (res) => res.writeHead(200).end('ok'));
+  const api = open(t, b.url, { circuit_breaker: { failures: 2, cooldown_ms: 60_000 } });
+  const bad: BackendRequest[] = [
+    { method: 'GET\r\nX: y', url: '/', headers: {} },
+    { method: 'POST', url: '/', headers: { 'bad header': 'v' } },
+    { method: 'POST', url: '/', headers: { 'x-ok': 'a\r\nInjected: 1' } },
+  ];
+  for (let round = 0; round < 3; round++) {
+    for (const req of bad) {
+      const why = await rejectionOf(api.send(req, {}));
+      t.match(why, /^malformed_payload: invalid relay payload: not a usable request for the backend: /, `${JSON.stringify(req)} refused as malformed_payload`);
+    }
+  }
+  t.equal(api.healthy, 1, 'nine malformed requests later the URL is still in rotation');
+  t.same(b.seen, [], 'none of them reached the backend');
+  const res = await api.send({ method: 'POST', url: '/', headers: {} }, {});
+  t.equal(res.status, 200, 'a valid request is served');
+});
+
+t.test('only failures of the backend move the breaker: 502/503/504 and dead connections do, a 500 does not, and not while the URL answers others', async (t) => {
+  let status = 500;
+  const b = await backend(t, (res, path) => res.writeHead(path.includes('/ok') ? 200 : status).end('x'));
+  const api = open(t, b.url, { circuit_breaker: { failures: 2, cooldown_ms: 60_000 } });
+  const send = (path: string) => api.send({ method: 'POST', url: path, headers: {} }, {});
+  for (let i = 0; i < 5; i++) t.equal((await send('/crash')).status, 500);
+  t.equal(api.healthy, 1, 'five 500s (an answer to what was asked) leave the URL in rotation');
+  status = 503;
+  t.equal((await send('/x')).status, 503);
+  t.equal(api.healthy, 1, 'one 503: below the threshold of 2');
+  t.equal((await send('/ok')).status, 200, 'an answer resets the count');
+  t.equal((await send('/x')).status, 503);
+  t.equal(api.healthy, 1, 'one 503 since the last answer');
+  t.equal((await send('/x')).status, 503);
+  t.equal(api.healthy, 0, 'two 503s in a row open the circuit');
+  t.equal(await rejectionOf(send('/ok')), 'no_healthy_backend: service temporarily unavailable: every backend URL is failing');
+});
+
+t.test('a slow answer to one request does not open the circuit while the URL answers other requests', async (t) => {
+  const b = await backend(t, (res, path) => {
+    if (!path.includes('/slow')) res.writeHead(200).end('ok');
+  });
+  const api = open(t, b.url, { timeout_ms: 400, connections: 4, circuit_breaker: { failures: 2, cooldown_ms: 60_000 } });
+  const slow = [0, 1, 2].map(() => rejectionOf(api.send({ method: 'POST', url: '/slow', headers: {} }, {})));
+  for (let i = 0; i < 3; i++) t.equal((await api.send({ method: 'POST', url: '/fast', headers: {} }, {})).status, 200);
+  t.same(await Promise.all(slow), Array(3).fill('backend_timeout: backend timeout: no answer within 400 ms'));
+  t.equal(api.healthy, 1, 'three timeouts, but the URL answered meanwhile: still in rotation');
+  const alone = [0, 1].map(() => rejectionOf(api.send({ method: 'POST', url: '/slow', headers: {} }, {})));
+  t.same(await Promise.all(alone), Array(2).fill('backend_timeout: backend timeout: no answer within 400 ms'));
+  t.equal(api.healthy, 0, 'two timeouts with no answer at all in between open it');
+});
+
+t.test('a dead backend: the client is told what failed, never the address', async (t) => {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  const api = open(t, `http://127.0.0.1:${port}/v3/secret-key`);
+  const why = await rejectionOf(api.send({ method: 'POST', url: '/', headers: {} }, {}));
+  t.equal(why, 'backend_error: backend error: connection refused (ECONNREFUSED)');
+  t.notMatch(why, /127\.0\.0\.1|secret-key/);
+});
+
+t.test('redactUrl keeps scheme and host only', async (t) => {
+  const { redactUrl } = await import('../../core/backend/http-backend.js');
+  t.equal(redactUrl(new URL('https://user:pw@eth.example:8443/v3/abcdef?key=1')), 'https://eth.example:8443/…');
+  t.equal(redactUrl(new URL('http://10.0.0.7:8545')), 'http://10.0.0.7:8545');
+  t.equal(redactUrl(new URL('http://10.0.0.7:8545/?k=1')), 'http://10.0.0.7:8545/…');
 });

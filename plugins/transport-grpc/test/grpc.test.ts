@@ -119,6 +119,21 @@ t.test('rejections carry gRPC status codes and never reach the backend', async (
   t.same(backend.calls, [], 'nothing reached the backend');
 });
 
+t.test('a signed relay whose inner request cannot be sent: INVALID_ARGUMENT, the backend untouched, valid relays still served', async (t) => {
+  const { backend, unary, header, r } = await setup(t);
+  const code = (body: Uint8Array) => unary(body).then(() => 'OK', (err: grpc.ServiceError) => `${grpc.status[err.code]}: ${err.details}`);
+  const bad = [
+    { ...echo('x'), headers: { 'bad header': 'v' } },
+    { ...echo('x'), headers: { 'content-type': 'application/grpc\r\nx: y' } },
+    { ...echo('x'), url: 'http://[' },
+  ];
+  for (const payload of bad) t.match(await code(gatewayRelay(header, payload)), /^INVALID_ARGUMENT: invalid relay payload: not a usable request for the backend: /);
+  t.same(backend.calls, [], 'none reached the backend');
+  t.equal(await code(gatewayRelay(header, echo('fine'))), 'OK');
+  t.same(backend.calls, ['Echo']);
+  t.match(await r.metrics(), /relayminer_meter_refunds_total\{service="anvil",reason="malformed_payload"\} 3/);
+});
+
 t.test('over the stake meter: RESOURCE_EXHAUSTED, the backend is not called', async (t) => {
   const { backend, unary, header, r } = await setup(t);
   await r.redis.set(r.keys.meter(ADDR.supplier1, header.session_id), '1000000000'); // the whole budget used
