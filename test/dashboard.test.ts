@@ -27,7 +27,7 @@ t.test('the dashboard loads offline, follows relays, and shows a session settlin
 redis: { url: "${redis.url}", namespace: ha }
 pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
 keys: { supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }] }
-relayer: { listen_address: "127.0.0.1:0", health_address: "127.0.0.1:0", metrics_address: "127.0.0.1:0" }
+relayer: { listen_address: "127.0.0.1:0", health_address: "127.0.0.1:0", metrics_address: "127.0.0.1:0", dashboard: true }
 miner: { metrics_address: "127.0.0.1:0", instance_id: dash-1, lease_ttl_ms: 1500, consume: { block_ms: 100 } }
 services:
   anvil:

@@ -22,6 +22,7 @@ import {
   type ShutdownConfig,
   type TransactionConfig,
   type RelayMeterConfig,
+  type RelayListenerLimits,
 } from './schema.js';
 import { loadSupplierKeys } from './supplier-keys.js';
 import { validateAgainst } from './validator.js';
@@ -54,13 +55,16 @@ export interface ResolvedRelayer extends RoleSettings {
   error_model: 'poktroll' | 'http';
   meter: RelayMeterConfig;
   ring_verify_threads: number;
+  limits: RelayListenerLimits;
   health_address: string;
   metrics_address: string;
+  dashboard: boolean;
 }
 
 export interface ResolvedMiner extends RoleSettings {
   metrics_address: string;
   health_address: string | undefined;
+  dashboard: boolean;
   transaction: TransactionConfig;
   instance_id: string;
   lease_ttl_ms: number;
@@ -188,8 +192,10 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
       error_model: r.error_model,
       meter: r.meter,
       ring_verify_threads: r.ring_verify_threads,
+      limits: r.limits,
       health_address: r.health_address,
       metrics_address: r.metrics_address,
+      dashboard: r.dashboard,
       ...roleSettings('relayer', r),
     };
   }
@@ -202,6 +208,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
     miner = {
       metrics_address: m.metrics_address,
       health_address: m.health_address,
+      dashboard: m.dashboard,
       transaction: m.transaction,
       instance_id: m.instance_id || hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64),
       lease_ttl_ms: m.lease_ttl_ms,
@@ -281,7 +288,8 @@ function resolveBackend(b: BackendConfig, path: (string | number)[], problems: C
 }
 
 function resolveServices(raw: RawConfig, problems: ConfigProblem[]): Record<string, ResolvedService> {
-  const out: Record<string, ResolvedService> = {};
+  // No prototype: a service id from a relay (`constructor`, `__proto__`) finds nothing but configured services.
+  const out: Record<string, ResolvedService> = Object.create(null) as Record<string, ResolvedService>;
   for (const [id, svc] of Object.entries(raw.services ?? {})) {
     const backends: ResolvedService['backends'] = {};
     for (const t of RPC_TYPES) {

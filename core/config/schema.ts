@@ -338,6 +338,30 @@ export const RelayMeterSchema = Type.Object(
   { additionalProperties: false, default: {}, description: 'Stake meter shared by every relayer (spec/anchor-features.md §1.3).' },
 );
 
+export const RelayListenerLimitsSchema = Type.Object(
+  {
+    request_timeout_ms: Millis(
+      30_000,
+      'A relay request (headers and body) must arrive whole within this, or it is answered 408 and its connection closed. Bounds slow and stalled uploads; the backend call is not part of it.',
+      1_000,
+      600_000,
+    ),
+    max_connections: Type.Integer({
+      default: 10_000,
+      minimum: 1,
+      maximum: 1_000_000,
+      description: 'Open connections on the relay listener, WebSocket bridges included; connections past it are closed as they arrive (counted).',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'What one client can hold of the relay listener.' },
+);
+
+const DashboardFlag = Type.Boolean({
+  default: false,
+  description:
+    'Serve the operator dashboard (`/dashboard`: lease owners, sessions, applications, earned uPOKT) on the metrics listener. Off by default: that listener is often reachable by more than the operator.',
+});
+
 export const RelayerSchema = Type.Object(
   {
     listen_address: ListenAddress(':8080', 'Relay listener for every HTTP-based transport.'),
@@ -354,8 +378,10 @@ export const RelayerSchema = Type.Object(
       description:
         'Worker threads that verify ring signatures (~0.4 ms each) off the event loop; 0 verifies on the event loop. With `--workers N`, each worker process has its own.',
     }),
+    limits: RelayListenerLimitsSchema,
     health_address: ListenAddress(':8081', '`/health` (liveness) and `/ready` (readiness).'),
     metrics_address: ListenAddress(':9090', 'Prometheus `/metrics`.'),
+    dashboard: DashboardFlag,
     backends: Type.Optional(
       Type.Record(Type.String({ pattern: SERVICE_ID_PATTERN }), BackendSchema, {
         additionalProperties: false,
@@ -395,6 +421,7 @@ export const MinerSchema = Type.Object(
   {
     metrics_address: ListenAddress(':9092', 'Prometheus `/metrics`; also serves `/health` and `/ready`.'),
     health_address: OptionalListenAddress('Separate `/health` and `/ready` listener (default: on the metrics address).'),
+    dashboard: DashboardFlag,
     transaction: TransactionSchema,
     instance_id: Type.String({
       default: '',
@@ -450,6 +477,7 @@ export type LoggingConfig = Static<typeof LoggingSchema>;
 export type ShutdownConfig = Static<typeof ShutdownSchema>;
 export type TransactionConfig = Static<typeof TransactionSchema>;
 export type RelayMeterConfig = Static<typeof RelayMeterSchema>;
+export type RelayListenerLimits = Static<typeof RelayListenerLimitsSchema>;
 export type RelayerSection = Static<typeof RelayerSchema>;
 export type MinerSection = Static<typeof MinerSchema>;
 

@@ -11,6 +11,8 @@ export class Metrics {
   readonly ready: Gauge;
   readonly redisErrors: Counter<'connection'>;
   readonly relayHookErrors: Counter<'hook' | 'plugin'>;
+  readonly listenerRefusals: Counter<'listener' | 'reason'>;
+  #readiness: (() => Promise<boolean>) | undefined;
 
   constructor(info: { version: string; roles: readonly string[] }) {
     collectDefaultMetrics({ register: this.registry });
@@ -22,11 +24,16 @@ export class Metrics {
       aggregator: 'first', // one value for all `--workers`, not their count
     });
     build.set({ version: info.version, roles: [...info.roles].sort().join(','), ring_crypto: defaultRingBackend().name }, 1);
+    const self = this;
     this.ready = new Gauge({
       name: 'relayminer_ready',
-      help: '1 while the last readiness evaluation passed, 0 otherwise (including while draining).',
+      help: '1 while the readiness checks pass (evaluated at each scrape, like /ready), 0 otherwise (including while draining).',
       registers: [this.registry],
       aggregator: 'min', // under `--workers`: ready only if every worker is
+      // Evaluated when scraped, so it follows the process's state whether or not anyone asks /ready.
+      async collect() {
+        if (self.#readiness) this.set((await self.#readiness()) ? 1 : 0);
+      },
     });
     this.redisErrors = new Counter({
       name: 'relayminer_redis_connection_errors_total',
@@ -40,5 +47,16 @@ export class Metrics {
       labelNames: ['hook', 'plugin'],
       registers: [this.registry],
     });
+    this.listenerRefusals = new Counter({
+      name: 'relayminer_listener_refusals_total',
+      help: 'Connections and requests a listener limit refused: max_connections (closed on arrival), request_timeout (408), first_frame_timeout (WebSocket), call_timeout (gRPC).',
+      labelNames: ['listener', 'reason'],
+      registers: [this.registry],
+    });
+  }
+
+  /** What `relayminer_ready` reports at each scrape. */
+  followReadiness(evaluate: () => Promise<boolean>): void {
+    this.#readiness = evaluate;
   }
 }

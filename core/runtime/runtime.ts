@@ -99,6 +99,7 @@ export class Runtime {
       log.warn({ connection, err: err.message }, 'redis connection error');
     });
     readiness.add('redis', () => redis.ping(1000), 1500);
+    metrics.followReadiness(async () => (await readiness.evaluate()).status === 'ready');
     // Wait briefly so a healthy start is ready at once; an unreachable Redis is not fatal (it is
     // retried forever and /ready says 503 until it answers).
     if (!(await redis.waitReady(settings.redis.pool.connect_timeout_ms))) {
@@ -132,13 +133,21 @@ export class Runtime {
       1024 * 1024,
       ...Object.values(config.services).flatMap((s) => Object.values(s.backends).map((b) => b?.max_body_bytes ?? 0)),
     );
+    const limits = relayer?.limits;
     const app = Fastify({
       ...serverLogOptions(log, 'relay'),
       bodyLimit,
       forceCloseConnections: 'idle',
       return503OnClosing: true,
       pluginTimeout: 30_000,
+      // A request must arrive whole in time (408 and the connection closed otherwise): a dripping
+      // body or one shorter than its Content-Length would hold a connection forever.
+      ...(limits && {
+        requestTimeout: limits.request_timeout_ms,
+        http: { headersTimeout: limits.request_timeout_ms, connectionsCheckingInterval: Math.min(1000, Math.ceil(limits.request_timeout_ms / 4)) },
+      }),
     });
+    if (limits) guardListener(app, limits.max_connections, metrics);
     app.decorate('relayminer', context);
     // While draining, answer and hang up: a kept-alive idle connection would hold server.close()
     // open until the drain bound, and the client should reconnect to another replica anyway.
@@ -158,7 +167,7 @@ export class Runtime {
       );
       // Under `--workers` the primary serves /metrics for all workers (and the dashboard is not served).
       if (cluster.isWorker) shareMetricsWithPrimary(metrics);
-      else operatorServers.push({ name: 'metrics', app: createMetricsServer(log, metrics, undefined, context.dashboard), address: relayer.metrics_address, configKey: 'relayer.metrics_address' });
+      else operatorServers.push({ name: 'metrics', app: createMetricsServer(log, metrics, undefined, relayer.dashboard ? context.dashboard : undefined), address: relayer.metrics_address, configKey: 'relayer.metrics_address' });
       if (miner) log.info('relayer and miner share the relayer health and metrics listeners; miner.*_address are not used');
     } else if (miner) {
       if (miner.health_address) {
@@ -166,7 +175,7 @@ export class Runtime {
       }
       operatorServers.push({
         name: 'metrics',
-        app: createMetricsServer(log, metrics, miner.health_address ? undefined : { readiness }, context.dashboard),
+        app: createMetricsServer(log, metrics, miner.health_address ? undefined : { readiness }, miner.dashboard ? context.dashboard : undefined),
         address: miner.metrics_address,
         configKey: 'miner.metrics_address',
       });
@@ -274,6 +283,15 @@ export async function listen(l: Listener): Promise<string> {
   }
   const addr = l.app.server.address();
   return typeof addr === 'object' && addr ? `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
+}
+
+/** Caps the relay listener's connections and counts what the limits refuse (`relayminer_listener_refusals_total`). */
+function guardListener(app: FastifyInstance, maxConnections: number, metrics: Metrics): void {
+  app.server.maxConnections = maxConnections;
+  app.server.on('drop', () => metrics.listenerRefusals.inc({ listener: 'relay', reason: 'max_connections' }));
+  app.server.on('clientError', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') metrics.listenerRefusals.inc({ listener: 'relay', reason: 'request_timeout' });
+  });
 }
 
 function assertSameRedis(a: ResolvedRedis, b: ResolvedRedis, file?: string): void {

@@ -1,4 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
+import { constants as http2Constants, type ServerHttp2Stream } from 'node:http2';
+import { createServer, type AddressInfo } from 'node:net';
 import { parseHostPort } from '../../core/config/host-port.js';
 import { definePlugin } from '../../core/plugins/define.js';
 import { POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../../core/protocol/messages.js';
@@ -19,12 +21,24 @@ const optionsSchema = {
   properties: {
     listen_address: { type: 'string', default: ':8082', description: 'Where RelayService is served (h2c). The HTTP relay listener speaks HTTP/1.1 only.' },
     max_message_bytes: { type: 'integer', minimum: 1024, maximum: 256 * MiB, default: 15 * MiB, description: 'Largest RelayRequest accepted and RelayResponse or backend message sent.' },
+    max_connections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1_000, description: 'Open connections on the gRPC listener; connections past it are closed as they arrive (counted).' },
+    max_concurrent_streams: { type: 'integer', minimum: 1, maximum: 10_000, default: 100, description: 'Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).' },
+    call_timeout_ms: {
+      type: 'integer',
+      minimum: 100,
+      maximum: 600_000,
+      default: 10_000,
+      description: 'A call whose RelayRequest has not arrived whole within this ends with DEADLINE_EXCEEDED (a half-sent call would hold its stream forever).',
+    },
   },
 } as const;
 
 interface Options {
   listen_address?: string;
   max_message_bytes?: number;
+  max_connections?: number;
+  max_concurrent_streams?: number;
+  call_timeout_ms?: number;
 }
 
 /** The RelayService methods; messages stay bytes so the pipeline decodes them canonically once. */
@@ -115,7 +129,13 @@ export default definePlugin(
     const fail = (reply: RelayReply): grpc.ServiceError =>
       Object.assign(new Error(reply.rejection!.message), { code: grpcStatusFor(reply.rejection!.reason), details: reply.rejection!.message, metadata: new grpc.Metadata() });
 
-    const server = new grpc.Server({ 'grpc.max_receive_message_length': maxBytes, 'grpc.max_send_message_length': maxBytes });
+    const callTimeoutMs = opts.call_timeout_ms ?? 10_000;
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': maxBytes,
+      'grpc.max_send_message_length': maxBytes,
+      'grpc.max_concurrent_streams': opts.max_concurrent_streams ?? 100,
+      interceptors: [requestDeadline(callTimeoutMs, () => ctx.metrics.listenerRefusals.inc({ listener: 'grpc', reason: 'call_timeout' }))],
+    });
     server.addService(RELAY_SERVICE, {
       SendRelay: (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
         relay.pipeline.handle(c.request, 'grpc', 'grpc', unary).then(
@@ -139,19 +159,72 @@ export default definePlugin(
         });
       },
     });
-    const bound = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    // Our own listener, so connections can be capped; grpc-js serves what it is handed.
+    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const listener = createServer((socket) => injector.injectConnection(socket));
+    listener.maxConnections = opts.max_connections ?? 1_000;
+    listener.on('drop', () => ctx.metrics.listenerRefusals.inc({ listener: 'grpc', reason: 'max_connections' }));
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ host: host || undefined, port }, () => (listener.off('error', reject), resolve()));
+    });
+    const bound = (listener.address() as AddressInfo).port;
     ctx.addresses.grpc = `${host}:${bound}`;
     log.info({ address: ctx.addresses.grpc }, 'gRPC RelayService listening');
 
     app.addHook('preClose', async () => {
+      listener.close();
       await new Promise<void>((resolve) => {
-        const force = setTimeout(() => (server.forceShutdown(), resolve()), 5000);
+        const force = setTimeout(() => (injector.destroy(), server.forceShutdown(), resolve()), 5000);
         force.unref();
+        injector.drain(5000);
         server.tryShutdown(() => (clearTimeout(force), resolve()));
       });
+      injector.destroy();
       for (const b of backends.values()) b.close();
     });
   },
 );
+
+/**
+ * Ends a call whose request has not arrived whole within `ms` (DEADLINE_EXCEEDED): grpc-js calls the
+ * handler only once the message is in, so without this a half-sent call holds its stream forever.
+ */
+function requestDeadline(ms: number, onTimeout: () => void): grpc.ServerInterceptor {
+  return (_method, call) => {
+    let timer: NodeJS.Timeout | undefined;
+    const intercepted: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
+      start: (next) => {
+        timer = setTimeout(() => {
+          onTimeout();
+          intercepted.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details: `the request did not arrive within ${ms} ms` });
+          // The status ends our side; a client that never ends its side would still hold the stream
+          // (and a slot of max_concurrent_streams). Reset it once the status is on its way.
+          setImmediate(() => resetStream(call));
+        }, ms);
+        next({
+          onReceiveHalfClose: (done) => {
+            clearTimeout(timer);
+            done();
+          },
+          onCancel: () => clearTimeout(timer),
+        });
+      },
+      sendStatus: (status, next) => {
+        clearTimeout(timer);
+        next(status);
+      },
+    });
+    return intercepted;
+  };
+}
+
+/**
+ * grpc-js gives an interceptor no way to reset a call's HTTP/2 stream; its base call keeps the
+ * stream as `stream`. Where that is so, reset it; elsewhere the stream stays half-closed, still
+ * bounded by max_concurrent_streams × max_connections.
+ */
+function resetStream(call: grpc.ServerInterceptingCallInterface): void {
+  const stream = (call as unknown as { stream?: Partial<ServerHttp2Stream> }).stream;
+  if (stream && typeof stream.close === 'function' && stream.closed === false) stream.close(http2Constants.NGHTTP2_CANCEL);
+}

@@ -12,6 +12,7 @@ export interface BridgeLimits {
   max_buffered_bytes: number;
   write_timeout_ms: number;
   rollover_check_ms: number;
+  first_frame_timeout_ms: number;
 }
 
 export interface BridgeOptions {
@@ -27,6 +28,8 @@ export interface BridgeOptions {
   metrics: WebSocketMetrics;
   log: FastifyBaseLogger;
   onClosed: (bridge: Bridge) => void;
+  /** An unsigned connection sent no valid relay within `first_frame_timeout_ms`. */
+  onIdleTimeout?: () => void;
 }
 
 const toBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
@@ -100,6 +103,16 @@ export class Bridge {
       }
     });
     this.#every(o.limits.rollover_check_ms, () => void this.#checkSession());
+    if (!o.handshake) {
+      // Unsigned: nothing proves a session until a relay is admitted, so an idle connection is cut.
+      const idle = setTimeout(() => {
+        if (this.#latest || this.#closed) return;
+        o.onIdleTimeout?.();
+        this.close(CLOSE.policyViolation, `no valid relay within ${o.limits.first_frame_timeout_ms} ms`);
+      }, o.limits.first_frame_timeout_ms);
+      idle.unref();
+      this.#timers.push(idle);
+    }
   }
 
   get closed(): boolean {
@@ -246,12 +259,17 @@ export class Bridge {
     throw last ?? new Error('no backend URL');
   }
 
+  /** The relay that binds the bridge now: the latest request, or the signed handshake before any. */
+  #binding(): AdmittedFrame | undefined {
+    return this.#latest ?? this.#o.handshake;
+  }
+
   async #checkSession(): Promise<void> {
-    const latest = this.#latest;
+    const latest = this.#binding();
     if (!latest || this.#closed) return;
     const over = await this.#o.pipeline.sessionOver(latest.relay.header).catch(() => false);
     // A request for the next session may have arrived meanwhile: only the latest decides.
-    if (!over || this.#closed || this.#latest !== latest) return;
+    if (!over || this.#closed || this.#binding() !== latest) return;
     this.#o.metrics.sessionRollovers.inc({ service: this.#o.serviceId });
     // The expired-session envelope goes out after every queued answer (spec/wire.md §4.3).
     this.#toGateway = this.#toGateway.then(() => {

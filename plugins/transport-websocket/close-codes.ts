@@ -4,6 +4,7 @@ import type { RejectReason } from '../../core/relay/reasons.js';
 export const CLOSE = {
   normal: 1000,
   goingAway: 1001,
+  policyViolation: 1008,
   tooBig: 1009,
   internal: 1011,
   sessionExpired: 4000,

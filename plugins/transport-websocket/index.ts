@@ -22,6 +22,13 @@ const optionsSchema = {
     max_buffered_bytes: { type: 'integer', minimum: 1024, maximum: 1024 * MiB, default: 8 * MiB, description: 'Unsent bytes per direction before the other side is paused.' },
     write_timeout_ms: { type: 'integer', minimum: 100, maximum: 600_000, default: 30_000, description: 'Close (1011) a side that stays behind the limit this long.' },
     rollover_check_ms: { type: 'integer', minimum: 100, maximum: 60_000, default: 2_000, description: 'How often a bridge checks whether its session has ended.' },
+    first_frame_timeout_ms: {
+      type: 'integer',
+      minimum: 100,
+      maximum: 600_000,
+      default: 10_000,
+      description: 'A connection opened without a signed handshake must send a valid relay within this, or it is closed (1008). Signed handshakes are bound by their session instead.',
+    },
   },
 } as const;
 
@@ -52,6 +59,7 @@ export default definePlugin(
       max_buffered_bytes: opts.max_buffered_bytes ?? 8 * MiB,
       write_timeout_ms: opts.write_timeout_ms ?? 30_000,
       rollover_check_ms: opts.rollover_check_ms ?? 2_000,
+      first_frame_timeout_ms: opts.first_frame_timeout_ms ?? 10_000,
     };
     const log = app.log.child({ component: 'transport-websocket' });
     const metrics = new WebSocketMetrics(ctx.metrics.registry);
@@ -95,6 +103,7 @@ export default definePlugin(
           metrics,
           log,
           onClosed: (b) => bridges.delete(b),
+          onIdleTimeout: () => ctx.metrics.listenerRefusals.inc({ listener: 'relay', reason: 'first_frame_timeout' }),
         });
         if (!bridge.closed) bridges.add(bridge);
       });

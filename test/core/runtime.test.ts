@@ -37,6 +37,31 @@ function portOpen(address: string): Promise<boolean> {
   });
 }
 
+t.test('relayminer_ready follows the state at each scrape, with nobody asking /ready; the dashboard is off by default', async (t) => {
+  const redis = await startRedis(t);
+  const net = await startTestLocalnet(t);
+  const { logger } = captureLogs();
+  const runtime = await Runtime.start({ config: relayerConfig(redis.url, '', { node: net }), roles: ['relayer'], builtins: {}, version: 'test', logger });
+  t.teardown(() => runtime.shutdown());
+  const metrics = runtime.addresses.metrics!;
+  t.match((await get(metrics, '/metrics')).body, /^relayminer_ready 1$/m, 'ready at the first scrape');
+  await redis.stopProcess();
+  t.match((await get(metrics, '/metrics')).body, /^relayminer_ready 0$/m, 'not ready once Redis is gone, without any /ready request');
+  for (const path of ['/dashboard', '/dashboard/state']) t.equal((await get(metrics, path)).status, 404, `${path} is not served unless enabled`);
+  t.equal((await get(runtime.addresses.health!, '/dashboard')).status, 404, 'nor on the health listener');
+});
+
+t.test('dashboard: true serves it on the metrics listener', async (t) => {
+  const redis = await startRedis(t);
+  const { logger } = captureLogs();
+  const config = relayerConfig(redis.url);
+  config.relayer!.dashboard = true;
+  const runtime = await Runtime.start({ config, roles: ['relayer'], builtins: {}, version: 'test', logger });
+  t.teardown(() => runtime.shutdown());
+  t.equal((await get(runtime.addresses.metrics!, '/dashboard')).status, 200);
+  t.equal((await get(runtime.addresses.metrics!, '/dashboard/state')).status, 200);
+});
+
 t.test('readiness follows Redis: 503 when redis-server stops, 200 again when it returns', async (t) => {
   const redis = await startRedis(t);
   const net = await startTestLocalnet(t);

@@ -19,7 +19,7 @@ function signedRelay(header: SessionHeader, signer: string, http: { method: stri
 t.test('malformed inner requests from one client are refused and never switch the service off for another', async (t) => {
   const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil, relayerYaml: '  error_model: http' });
   const header = await r.header();
-  const attacks = [
+  const attacks: { method: string; url: string; headers?: Record<string, string> }[] = [
     { method: 'POST', url: 'http://[' },
     { method: 'GET\r\nX: y', url: '/' },
     { method: 'POST', url: '/', headers: { 'bad header': 'v' } },

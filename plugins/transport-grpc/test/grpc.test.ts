@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { publicKeyFromPrivateKey } from '../../../core/crypto/address.js';
 import { PLACEHOLDER_RING_PUBLIC_KEY } from '../../../core/crypto/placeholder-ring-key.js';
 import { POKTHTTPResponseCodec, RelayCodec, type SessionHeader } from '../../../core/protocol/messages.js';
-import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../../../core/relay/relay-client.js';
+import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest, type HttpRelayPayload } from '../../../core/relay/relay-client.js';
 import { demo, startGrpcBackend } from '../../../examples/backends/grpc-demo.js';
 import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
 import { gatewayRelay, startRelayer } from '../../../test/helpers/relayer.js';
@@ -122,7 +122,7 @@ t.test('rejections carry gRPC status codes and never reach the backend', async (
 t.test('a signed relay whose inner request cannot be sent: INVALID_ARGUMENT, the backend untouched, valid relays still served', async (t) => {
   const { backend, unary, header, r } = await setup(t);
   const code = (body: Uint8Array) => unary(body).then(() => 'OK', (err: grpc.ServiceError) => `${grpc.status[err.code]}: ${err.details}`);
-  const bad = [
+  const bad: HttpRelayPayload[] = [
     { ...echo('x'), headers: { 'bad header': 'v' } },
     { ...echo('x'), headers: { 'content-type': 'application/grpc\r\nx: y' } },
     { ...echo('x'), url: 'http://[' },
@@ -169,4 +169,63 @@ t.test('a gzip-compressed RelayRequest (grpc-encoding: gzip, compressed flag set
   t.ok(check.ok, check.ok ? 'the answer verifies' : check.why);
   const [reply] = await messages(POKTHTTPResponseCodec.decode(check.response!.payload).body_bz);
   t.equal(demo.decodeEcho(reply!).message, 'zipped');
+});
+
+t.test('limits: advertised max concurrent streams, half-sent calls end DEADLINE_EXCEEDED, connections capped', async (t) => {
+  const backend = await startGrpcBackend();
+  t.teardown(() => backend.close());
+  const r = await startRelayer(t, {
+    plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0", max_concurrent_streams: 8, call_timeout_ms: 500, max_connections: 3 }'],
+    services: () => `  anvil:\n    backends:\n      grpc: { url: "${backend.url}" }`,
+  });
+  const { connect } = await import('node:http2');
+  const session = connect(`http://${r.runtime.addresses.grpc}`);
+  t.teardown(() => session.close());
+  await new Promise((res) => session.once('remoteSettings', res));
+  t.equal(session.remoteSettings.maxConcurrentStreams, 8, 'SETTINGS_MAX_CONCURRENT_STREAMS as configured');
+
+  // Eight calls that send their headers and half a message, then nothing.
+  const started = Date.now();
+  const halfSent = Array.from({ length: 8 }, () => {
+    const stream = session.request({ ':method': 'POST', ':path': RELAY_SERVICE.SendRelay.path, 'content-type': 'application/grpc', te: 'trailers' });
+    stream.on('error', () => {});
+    stream.write(Buffer.from([0, 0, 0, 1, 0, 1, 2, 3])); // a frame announcing 256 bytes, 3 sent
+    return new Promise<string>((resolve) => {
+      let status = 'none';
+      stream.on('trailers', (h) => (status = String(h['grpc-status'])));
+      stream.on('response', (h) => {
+        if (h['grpc-status'] !== undefined) status = String(h['grpc-status']);
+      });
+      stream.on('close', () => resolve(status));
+      stream.resume();
+    });
+  });
+  const statuses = await Promise.all(halfSent);
+  t.same(statuses, Array(8).fill(String(grpc.status.DEADLINE_EXCEEDED)), 'every half-sent call ends DEADLINE_EXCEEDED');
+  t.ok(Date.now() - started < 3000, `within the call deadline (${Date.now() - started} ms)`);
+  t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="call_timeout"\} 8/);
+
+  // The streams are free again: a whole call on the same connection is served.
+  const header = await r.header();
+  const frame = grpcFrame(Buffer.from(gatewayRelay(header, echo('after'))));
+  const ok = session.request({ ':method': 'POST', ':path': RELAY_SERVICE.SendRelay.path, 'content-type': 'application/grpc', te: 'trailers' });
+  let trailers: Record<string, unknown> = {};
+  ok.on('trailers', (h) => (trailers = h));
+  ok.resume();
+  ok.end(frame);
+  await new Promise((res) => ok.on('close', res));
+  t.equal(trailers['grpc-status'], '0', 'a whole call after them is answered OK');
+
+  // Two more connections fill the cap of three; the fourth is closed on arrival.
+  const more = [connect(`http://${r.runtime.addresses.grpc}`), connect(`http://${r.runtime.addresses.grpc}`)];
+  t.teardown(() => more.forEach((s) => s.close()));
+  await Promise.all(more.map((s) => new Promise((res) => s.once('remoteSettings', res))));
+  const fourth = connect(`http://${r.runtime.addresses.grpc}`);
+  fourth.on('error', () => {});
+  const outcome = await new Promise<string>((resolve) => {
+    fourth.once('remoteSettings', () => resolve('served'));
+    fourth.once('close', () => resolve('closed'));
+  });
+  t.equal(outcome, 'closed', 'the connection past max_connections is closed');
+  t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="max_connections"\} 1/);
 });

@@ -149,6 +149,39 @@ t.test('an unsigned probe connects and closes without dialling the backend', asy
   t.equal(backend.handshakes.length, 0, 'the backend was never dialled');
 });
 
+t.test('unsigned connections that send nothing are closed after first_frame_timeout_ms (1008), pings or not', async (t) => {
+  const { r, backend, header } = await setup(t, { options: '{ first_frame_timeout_ms: 600, ping_interval_ms: 100 }' });
+  const started = Date.now();
+  const idle = await Promise.all(Array.from({ length: 20 }, () => connect(r.url, pathHeaders(header, { sign: false }))));
+  const closes = await Promise.all(idle.map((c) => c.closed));
+  t.same(new Set(closes.map((c) => `${c.code} ${c.reason}`)), new Set(['1008 no valid relay within 600 ms']), 'all twenty closed with 1008');
+  t.ok(Date.now() - started < 3000, `closed within the deadline (${Date.now() - started} ms for all twenty)`);
+  t.equal(backend.handshakes.length, 0, 'the backend was never dialled');
+  t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="relay",reason="first_frame_timeout"\} 20/);
+  // A connection that does send a relay in time stays open past the deadline.
+  const active = await connect(r.url, pathHeaders(header, { sign: false }));
+  active.ws.send(frame(header, { jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }), TEXT);
+  await active.next(1);
+  await new Promise((res) => setTimeout(res, 900));
+  t.equal(active.ws.readyState, WebSocket.OPEN, 'a bridge with a relay is not cut by the first-frame deadline');
+  active.ws.close(1000);
+});
+
+t.test('a bridge opened with a signed handshake and no frame rolls over with its handshake session: 410, 4000, backend closed', async (t) => {
+  const { r, backend, header } = await setup(t, { options: '{ rollover_check_ms: 100, first_frame_timeout_ms: 200 }' });
+  const c = await connect(r.url, pathHeaders(header));
+  await until('backend dialled', () => backend.handshakes.length === 1);
+  await new Promise((res) => setTimeout(res, 400));
+  t.equal(c.ws.readyState, WebSocket.OPEN, 'a signed handshake is not bound by the first-frame deadline');
+  r.net.chain.advance(10); // height 22: the handshake's session [11, 20] ended, grace over
+  const closed = await c.closed;
+  t.same([closed.code, closed.reason], [4000, 'session expired']);
+  const check = checkRelayResponse(c.frames.at(-1)!.data, r.supplierPublicKey);
+  t.same(check.response?.relay_miner_error?.code, 410, 'the signed 410 envelope, signed against the handshake');
+  await until('backend closed', () => backend.closes.length === 1);
+  t.same(backend.closes, [1001], 'the backend connection is released');
+});
+
 t.test('a forged or malformed frame closes with 4001 and never reaches the backend', async (t) => {
   const { r, backend, header } = await setup(t);
   const outsider = [KEYS.app1, KEYS.app2].map((k) => publicKeyFromPrivateKey(key(k)));

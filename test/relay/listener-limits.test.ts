@@ -1,0 +1,62 @@
+import t from 'tap';
+import { connect, type Socket } from 'node:net';
+import { gatewayRelay, postRelay, startRelayer } from '../helpers/relayer.js';
+
+const anvil = (url: string) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`;
+const RPC = { method: 'POST', url: '/', body: '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' };
+
+/** A raw connection: what it received and when it was closed (ms after `start`). */
+function rawClient(address: string, start: number) {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const socket: Socket = connect(port, host);
+  let received = '';
+  socket.on('data', (d: Buffer) => (received += d.toString()));
+  socket.on('error', () => {});
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - start)));
+  return { socket, closed, received: () => received };
+}
+
+t.test('slow uploads: a dripping chunked body and a body shorter than its Content-Length get 408 within request_timeout_ms', async (t) => {
+  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil, relayerYaml: '  limits: { request_timeout_ms: 1000 }' });
+  const start = Date.now();
+  const drips = Array.from({ length: 10 }, () => rawClient(r.runtime.addresses.relay!, start));
+  const shorts = Array.from({ length: 10 }, () => rawClient(r.runtime.addresses.relay!, start));
+  const timers: NodeJS.Timeout[] = [];
+  for (const c of drips) {
+    c.socket.write('POST / HTTP/1.1\r\nHost: x\r\nRpc-Type: 3\r\nTransfer-Encoding: chunked\r\n\r\n');
+    timers.push(setInterval(() => c.socket.writable && c.socket.write('1\r\na\r\n'), 200));
+  }
+  for (const c of shorts) c.socket.write('POST / HTTP/1.1\r\nHost: x\r\nRpc-Type: 3\r\nContent-Length: 1000\r\n\r\nabc');
+  const closedAt = await Promise.all([...drips, ...shorts].map((c) => c.closed));
+  for (const timer of timers) clearInterval(timer);
+  for (const c of [...drips, ...shorts]) t.match(c.received(), /^HTTP\/1\.1 408 Request Timeout\r\n/, 'answered 408');
+  // The deadline is 1 s, checked every 250 ms.
+  t.ok(Math.max(...closedAt) < 2500, `every connection closed by ${Math.max(...closedAt)} ms`);
+  t.ok(Math.min(...closedAt) >= 900, `none before the deadline (first at ${Math.min(...closedAt)} ms)`);
+  t.equal(r.backend.calls.length, 0);
+  t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="relay",reason="request_timeout"\} 20/);
+  const header = await r.header();
+  t.equal((await postRelay(r.url, gatewayRelay(header, RPC), '3')).status, 200, 'a relay that arrives in time is served');
+});
+
+t.test('max_connections: connections past the cap are closed on arrival; the held ones still work', async (t) => {
+  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil, relayerYaml: '  limits: { max_connections: 5 }' });
+  const start = Date.now();
+  const held = Array.from({ length: 5 }, () => rawClient(r.runtime.addresses.relay!, start));
+  await Promise.all(held.map((c) => new Promise((res) => c.socket.once('connect', res))));
+  await new Promise((res) => setTimeout(res, 100));
+  const extra = Array.from({ length: 3 }, () => rawClient(r.runtime.addresses.relay!, start));
+  const closedAt = await Promise.all(extra.map((c) => c.closed));
+  t.ok(Math.max(...closedAt) < 1000, 'the three past the cap are closed at once');
+  t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="relay",reason="max_connections"\} 3/);
+  const header = await r.header();
+  const body = Buffer.from(gatewayRelay(header, RPC));
+  held[0]!.socket.write(`POST / HTTP/1.1\r\nHost: x\r\nRpc-Type: 3\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+  held[0]!.socket.write(body);
+  await new Promise((res) => setTimeout(res, 500));
+  t.match(held[0]!.received(), /^HTTP\/1\.1 200 OK\r\n/, 'a connection under the cap is served');
+  for (const c of held) c.socket.destroy();
+  await Promise.all(held.map((c) => c.closed));
+  await new Promise((res) => setTimeout(res, 100));
+  t.equal((await postRelay(r.url, gatewayRelay(header, RPC), '3')).status, 200, 'once they close, new connections are accepted');
+});
