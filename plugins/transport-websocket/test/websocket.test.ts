@@ -136,8 +136,13 @@ t.test('refused before the upgrade: unknown service, bad handshake signature, no
   t.same(await refused({ 'Rpc-Type': '2' }), [400, 'missing service ID in relay request: send Target-Service-Id']);
   t.same((await refused(pathHeaders(header, { tamper: true })))[0], 403, 'a present, invalid Pocket-Signature is refused');
   t.same(await refused({ ...pathHeaders(header, { sign: false }), 'Target-Service-Id': 'rest' }), [503, 'service temporarily unavailable: service rest has no websocket backend configured']);
+  for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+    t.same(await refused({ ...pathHeaders(header, { sign: false }), 'Target-Service-Id': name }), [404, `unknown service: ${name}`], `${name}: 404, not 500`);
+    const ready = await fetch(`http://${r.runtime.addresses.health}/ready/${name}`);
+    t.equal(ready.status, 404, `/ready/${name}: 404`);
+  }
   t.equal(backend.handshakes.length, 0, 'no refused handshake dialled the backend');
-  t.match(await r.metrics(), /relayminer_websocket_handshake_refusals_total\{reason="unknown_service"\} 1/);
+  t.match(await r.metrics(), /relayminer_websocket_handshake_refusals_total\{reason="unknown_service"\} 5/);
 });
 
 t.test('an unsigned probe connects and closes without dialling the backend', async (t) => {
