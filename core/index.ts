@@ -50,6 +50,7 @@ export {
   type RelayRejectedEvent,
 } from './relay/events.js';
 // the relay pipeline transports call
+export { StreamedBody, STREAMED_BODY_MEMORY_BYTES } from './relay/streamed-body.js';
 export { RelayPipeline, type Forward, type ForwardResult, type RelayReply, type RelayPipelineOptions } from './relay/pipeline.js';
 export { RelayValidator, MAX_PLAUSIBLE_BLOCKS, type DecodedRelay, type ValidatedRelay } from './relay/validator.js';
 export { RelayChainState } from './relay/chain-state.js';

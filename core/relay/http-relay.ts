@@ -8,6 +8,7 @@ import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKT
 import { RPC_TYPE_CODES } from './events.js';
 import type { Forward, RelayPipeline, RelayReply } from './pipeline.js';
 import { RelayRejection } from './reasons.js';
+import { StreamedBody } from './streamed-body.js';
 import type { DecodedRelay } from './validator.js';
 
 /** RPC types carried over plain HTTP with a RelayRequest body (spec/wire.md §2). */
@@ -98,15 +99,14 @@ export class HttpRelayRouter {
       const { http, headers } = decodeHttpPayload(relay);
       const res = await backend.send({ method: http.method, url: http.url, headers, body: http.body_bz }, pocketHeaders(relay));
       if (res.stream) {
-        // Streamed batches carry no headers (as prm); the mined relay carries the whole body.
-        const seen: Buffer[] = [];
+        // Streamed batches carry no headers (as prm); the mined relay is the whole answer's.
+        const body = new StreamedBody();
         const status = res.status;
         const source = res.stream;
         const batches = (async function* () {
           try {
-            // The backend client bounds the whole stream by max_body_bytes, so `seen` is bounded too.
             for await (const batch of streamBatches(source)) {
-              seen.push(batch);
+              await body.add(batch);
               yield POKTHTTPResponseCodec.encode({ status_code: status, header: new Map(), body_bz: batch });
             }
           } catch (err) {
@@ -115,8 +115,8 @@ export class HttpRelayRouter {
           }
         })();
         const contentType = res.headers['content-type']?.[0] ?? 'text/event-stream';
-        const whole = () => POKTHTTPResponseCodec.encode({ status_code: status, header: new Map(), body_bz: Buffer.concat(seen) });
-        return { payload: new Uint8Array(0), backendStatus: status, retries: res.retries, stream: { contentType, batches, whole } };
+        const payloadHash = () => body.payloadHash(status, new Map());
+        return { payload: new Uint8Array(0), backendStatus: status, retries: res.retries, stream: { contentType, batches, payloadHash, release: () => body.discard() } };
       }
       const header = new Map<string, HttpHeader>(Object.entries(res.headers).map(([k, values]) => [k, { key: k, values }]));
       return { payload: POKTHTTPResponseCodec.encode({ status_code: res.status, header, body_bz: res.body }), backendStatus: res.status, retries: res.retries };

@@ -28,8 +28,13 @@ export interface ForwardResult {
   stream?: {
     contentType: string;
     batches: AsyncIterable<Uint8Array>;
-    /** After the last batch: the payload of the whole answer, which the mined relay carries. */
-    whole: () => Uint8Array;
+    /**
+     * After the last batch: SHA-256 of the whole answer's payload. The mined relay carries the
+     * response without its payload (spec/protocol.md §5.1), so only this hash is needed to mine it.
+     */
+    payloadHash: () => Promise<Uint8Array>;
+    /** Frees what was kept to compute the hash; called once the stream is over, completed or not. */
+    release?: () => Promise<void>;
   };
 }
 
@@ -46,6 +51,11 @@ export interface RelayReply {
   /** Streamed replies: one encoded, signed RelayResponse per batch (the transport frames them); `body` is empty. */
   stream?: AsyncIterable<Uint8Array>;
   outcome: 'served' | 'backend_5xx' | 'rejected';
+  /**
+   * Streamed replies, once `stream` is consumed: why the answer was cut short (backend deadline or
+   * failure mid-stream), undefined if it completed. Transports with a trailing status (gRPC) report it.
+   */
+  streamCut?: () => RelayRejection | undefined;
   /** Why, when `outcome` is rejected (transports with their own status codes map it). */
   rejection?: RelayRejection;
   /** Other backend URLs tried before the answer, when any were. */
@@ -249,6 +259,13 @@ export class RelayPipeline {
     return response;
   }
 
+  /** A response known by its payload hash only (a streamed answer): what is mined, signed as the full one would be. */
+  #signHash(relay: DecodedRelay, payloadHash: Uint8Array): RelayResponse {
+    const response: RelayResponse = { meta: { session_header: relay.header, supplier_operator_signature: new Uint8Array(0) }, payload: new Uint8Array(0), payload_hash: payloadHash };
+    response.meta.supplier_operator_signature = signSupplierResponse(relayResponseSignableHash(response), relay.supplier.privateKeyBytes());
+    return response;
+  }
+
   async #respond(info: RelayInfo, relay: DecodedRelay, validated: ValidatedRelay | undefined, result: ForwardResult, charge?: MeterCharge): Promise<RelayReply> {
     const failed = result.backendStatus >= 500;
     const outcome = failed ? 'backend_5xx' : 'served';
@@ -256,26 +273,31 @@ export class RelayPipeline {
     if (result.stream) {
       const stream = result.stream;
       const self = this;
+      let cut: RelayRejection | undefined;
       async function* signed(): AsyncGenerator<Uint8Array> {
         let bytes = 0;
         try {
-          for await (const batch of stream.batches) {
-            const frame = RelayResponseCodec.encode(self.#sign(relay, batch));
-            bytes += frame.length;
-            yield frame;
+          try {
+            for await (const batch of stream.batches) {
+              const frame = RelayResponseCodec.encode(self.#sign(relay, batch));
+              bytes += frame.length;
+              yield frame;
+            }
+          } catch (err) {
+            // The status is already sent: as prm, the stream just ends after its last whole batch (a
+            // transport with a trailing status reports `streamCut`); not mined, so not billed either.
+            cut = self.#countRejection(info, err);
+            self.#o.log.warn({ relay: info, reason: cut.reason, err: cut.message }, 'streamed answer cut short; relay not mined');
+            if (charge && !failed) await self.#o.meter!.refund(charge, relay.header.service_id, 'backend_failed');
+            return;
           }
-        } catch (err) {
-          // The status is already sent: as prm, the stream just ends after its last whole batch; not mined,
-          // so not billed either.
-          const rejection = self.#countRejection(info, err);
-          self.#o.log.warn({ relay: info, reason: rejection.reason, err: rejection.message }, 'streamed answer cut short; relay not mined');
-          if (charge && !failed) await self.#o.meter!.refund(charge, relay.header.service_id, 'backend_failed');
-          return;
+          self.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Date.now() - info.receivedAtMs, responseBytes: bytes });
+          if (!failed && validated) await self.#mine(info, validated, self.#signHash(relay, await stream.payloadHash()));
+        } finally {
+          await stream.release?.();
         }
-        self.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Date.now() - info.receivedAtMs, responseBytes: bytes });
-        if (!failed && validated) await self.#mine(info, validated, self.#sign(relay, stream.whole()));
       }
-      return { status: result.backendStatus, contentType: stream.contentType, body: new Uint8Array(0), stream: signed(), outcome, retries: result.retries };
+      return { status: result.backendStatus, contentType: stream.contentType, body: new Uint8Array(0), stream: signed(), outcome, retries: result.retries, streamCut: () => cut };
     }
     const response = this.#sign(relay, result.payload);
     const body = RelayResponseCodec.encode(response);

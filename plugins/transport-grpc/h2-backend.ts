@@ -93,26 +93,40 @@ export class H2Backend {
       } catch (err) {
         return reject(err);
       }
+      let timedOut: RelayRejection | undefined;
       const timer = setTimeout(() => {
+        timedOut = new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`);
         stream.close(constants.NGHTTP2_CANCEL);
-        reject(new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`));
+        reject(timedOut);
       }, remaining);
       timer.unref();
-      let trailers: Record<string, string[]> = {};
+      let trailers: Record<string, string[]> | undefined;
       const ended = new Promise<Record<string, string[]>>((res) => {
         stream.on('trailers', (t) => (trailers = toLists(t)));
         stream.on('close', () => {
           clearTimeout(timer);
-          res(trailers);
+          res(trailers ?? {});
         });
       });
+      /** The body; it fails (never just ends) when cut by the deadline or reset before its trailers. */
+      const body = (async function* () {
+        try {
+          for await (const chunk of stream as AsyncIterable<Buffer>) yield chunk;
+        } catch (err) {
+          throw timedOut ?? (RelayRejection.is(err) ? err : new RelayRejection('backend_error', `stream: ${describeBackendError(err)}`));
+        }
+        if (timedOut) throw timedOut;
+        if (!trailers && stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR) {
+          throw new RelayRejection('backend_error', `backend reset the stream (HTTP/2 error ${stream.rstCode})`);
+        }
+      })();
       stream.once('error', (err) => {
         clearTimeout(timer);
         reject(err);
       });
       stream.once('response', (h) => {
         const status = Number(h[constants.HTTP2_HEADER_STATUS]);
-        resolve({ status, headers: toLists(h), body: stream as AsyncIterable<Buffer>, trailers: () => ended });
+        resolve({ status, headers: toLists(h), body, trailers: () => ended });
       });
       stream.end(Buffer.from(req.body.buffer, req.body.byteOffset, req.body.length));
     });

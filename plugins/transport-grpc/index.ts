@@ -12,6 +12,7 @@ import { VERSION } from '../../core/version.js';
 import { grpcFrames, RELAY_SERVICE_PATHS } from '../../core/protocol/grpc-wire.js';
 import { H2Backend, type H2Response } from './h2-backend.js';
 import { grpcStatusFor, SERVER_FAULT_STATUSES } from './status-codes.js';
+import { StreamedBody } from 'relayminer';
 
 const MiB = 1024 * 1024;
 
@@ -108,12 +109,12 @@ export default definePlugin(
 
     const streaming: Forward = async (r): Promise<ForwardResult> => {
       const { res } = await call(r);
-      const frames: Buffer[] = [];
+      const body = new StreamedBody();
       let trailers: Record<string, string[]> = {};
       const batches = (async function* () {
         let first = true;
         for await (const f of grpcFrames(res.body, maxBytes)) {
-          frames.push(f);
+          await body.add(f);
           // The response headers ride on the first message; each message is its own signed relay.
           yield POKTHTTPResponseCodec.encode({ status_code: res.status, header: first ? headerMap(res.headers) : new Map(), body_bz: f });
           first = false;
@@ -122,12 +123,17 @@ export default definePlugin(
         // The status of the call: a last response carrying the trailers (and the headers if no message came).
         yield POKTHTTPResponseCodec.encode({ status_code: res.status, header: headerMap(first ? { ...res.headers, ...trailers } : trailers), body_bz: new Uint8Array(0) });
       })();
-      const whole = () => POKTHTTPResponseCodec.encode({ status_code: res.status, header: headerMap({ ...res.headers, ...trailers }), body_bz: Buffer.concat(frames) });
-      return { payload: new Uint8Array(0), backendStatus: billableStatus(res.status, res.headers['grpc-status']?.[0]), stream: { contentType: 'application/grpc', batches, whole } };
+      const payloadHash = () => body.payloadHash(res.status, headerMap({ ...res.headers, ...trailers }));
+      return {
+        payload: new Uint8Array(0),
+        backendStatus: billableStatus(res.status, res.headers['grpc-status']?.[0]),
+        stream: { contentType: 'application/grpc', batches, payloadHash, release: () => body.discard() },
+      };
     };
 
-    const fail = (reply: RelayReply): grpc.ServiceError =>
-      Object.assign(new Error(reply.rejection!.message), { code: grpcStatusFor(reply.rejection!.reason), details: reply.rejection!.message, metadata: new grpc.Metadata() });
+    const rejectionStatus = (rejection: RelayRejection): grpc.ServiceError =>
+      Object.assign(new Error(rejection.message), { code: grpcStatusFor(rejection.reason), details: rejection.message, metadata: new grpc.Metadata() });
+    const fail = (reply: RelayReply): grpc.ServiceError => rejectionStatus(reply.rejection!);
 
     const callTimeoutMs = opts.call_timeout_ms ?? 10_000;
     const server = new grpc.Server({
@@ -146,16 +152,21 @@ export default definePlugin(
       SendStreamingRelay: (c: grpc.ServerWritableStream<Buffer, Buffer>) => {
         void (async () => {
           const reply = await relay.pipeline.handle(c.request, 'grpc', 'grpc', streaming);
-          if (reply.outcome === 'rejected') return c.destroy(fail(reply));
+          // grpc-js ends a server stream with a status on 'error' (a destroyed stream would send none).
+          if (reply.outcome === 'rejected') return void c.emit('error', fail(reply));
           if (!reply.stream) return c.end(Buffer.from(reply.body));
           for await (const response of reply.stream) {
             if (c.cancelled) break;
             if (!c.write(Buffer.from(response))) await new Promise((res) => c.once('drain', res));
           }
+          // An answer cut short (backend deadline, failure mid-stream) must not end OK: the gateway
+          // would take a truncated answer for a whole one.
+          const cut = reply.streamCut?.();
+          if (cut) return void c.emit('error', rejectionStatus(cut));
           c.end();
         })().catch((err: Error) => {
           log.warn({ err: err.message }, 'streaming relay failed');
-          c.destroy(Object.assign(new Error(err.message), { code: grpc.status.UNAVAILABLE, details: err.message }));
+          c.emit('error', Object.assign(new Error(err.message), { code: grpc.status.UNAVAILABLE, details: err.message }));
         });
       },
     });

@@ -1,4 +1,7 @@
 import t, { type Test } from 'tap';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { verifySupplierResponse } from '../../../core/crypto/supplier-signature.js';
+import { relayResponseSignableHash } from '../../../core/protocol/relay.js';
 import * as grpc from '@grpc/grpc-js';
 import { publicKeyFromPrivateKey } from '../../../core/crypto/address.js';
 import { PLACEHOLDER_RING_PUBLIC_KEY } from '../../../core/crypto/placeholder-ring-key.js';
@@ -80,7 +83,38 @@ t.test('a server-streaming call: one signed response per message, then the trail
   t.equal(https[3]!.body_bz.length, 0);
   const mined = await r.stream();
   t.equal(mined.length, 1, 'the whole stream is one relay');
-  t.equal(RelayCodec.decode(mined[0]!.relay).res!.payload.length, 0, 'dehydrated: the response is in the hash, not the entry');
+  const minedRes = RelayCodec.decode(mined[0]!.relay).res!;
+  t.equal(minedRes.payload.length, 0, 'dehydrated: the response is in the hash, not the entry');
+  // The whole answer: the headers of the first response, the trailers of the last, every message.
+  const whole = POKTHTTPResponseCodec.encode({ status_code: 200, header: new Map([...https[0]!.header, ...https[3]!.header]), body_bz: Buffer.concat(https.slice(0, 3).map((h) => h.body_bz)) });
+  t.equal(Buffer.from(minedRes.payload_hash).toString('hex'), Buffer.from(sha256(whole)).toString('hex'), 'mined over the whole answer');
+  t.ok(verifySupplierResponse(relayResponseSignableHash(minedRes), minedRes.meta.supplier_operator_signature, r.supplierPublicKey), 'its signature verifies');
+});
+
+t.test('a server stream cut by the backend deadline ends DEADLINE_EXCEEDED, not OK; not mined, refunded', async (t) => {
+  const backend = await startGrpcBackend();
+  t.teardown(() => backend.close());
+  const r = await startRelayer(t, {
+    plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0" }'],
+    services: () => `  anvil:\n    backends:\n      grpc: { url: "${backend.url}", timeout_ms: 600 }`,
+  });
+  const header = await r.header();
+  const client = new grpc.Client(r.runtime.addresses.grpc!, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  const payload = { method: 'POST', url: demo.countPath, headers: { 'content-type': 'application/grpc' }, body: grpcFrame(demo.encodeCount({ to: 1000, interval_ms: 20 })) };
+  const call = client.makeServerStreamRequest(RELAY_SERVICE.SendStreamingRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(gatewayRelay(header, payload)));
+  const received: Buffer[] = [];
+  call.on('data', (b: Buffer) => received.push(b));
+  const outcome = await new Promise<string>((resolve) => {
+    call.on('error', (err: grpc.ServiceError) => resolve(`${grpc.status[err.code]}: ${err.details}`));
+    call.on('end', () => resolve('OK'));
+  });
+  t.equal(outcome, 'DEADLINE_EXCEEDED: backend timeout: no answer within 600 ms', 'the gateway learns the answer is truncated');
+  t.ok(received.length > 5 && received.length < 1000, `${received.length} messages before the cut, each signed`);
+  t.ok(received.every((b) => checkRelayResponse(b, r.supplierPublicKey).ok));
+  t.equal((await r.stream()).length, 0, 'not mined');
+  t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), '0', 'and refunded');
+  t.match(await r.metrics(), /relayminer_relay_rejections_total\{service="anvil",rpc_type="grpc",reason="backend_timeout"\} 1/);
 });
 
 t.test('backend errors: INTERNAL is signed but not mined (refunded); INVALID_ARGUMENT is a billable answer', async (t) => {
@@ -97,7 +131,7 @@ t.test('backend errors: INTERNAL is signed but not mined (refunded); INVALID_ARG
 });
 
 t.test('rejections carry gRPC status codes and never reach the backend', async (t) => {
-  const { backend, unary, header, r } = await setup(t);
+  const { backend, unary, streaming, header, r } = await setup(t);
   const code = (body: Uint8Array) => unary(body).then(() => 'OK', (err: grpc.ServiceError) => grpc.status[err.code]);
   const outsider = [KEYS.app1, KEYS.app2].map((k) => publicKeyFromPrivateKey(key(k)));
   const relay = (h: SessionHeader, o: { signer?: string; ring?: Uint8Array[]; supplier?: string } = {}) =>
@@ -113,6 +147,8 @@ t.test('rejections carry gRPC status codes and never reach the backend', async (
   t.equal(await code(Buffer.from('not protobuf at all')), 'INVALID_ARGUMENT');
   t.equal(await code(relay(header, { signer: KEYS.app2, ring: outsider })), 'PERMISSION_DENIED', 'signer outside the ring');
   t.equal(await code(relay({ ...header, service_id: 'nope' })), 'NOT_FOUND', 'unknown service');
+  const streamed = await streaming(relay({ ...header, service_id: 'nope' })).then(() => 'OK', (err: grpc.ServiceError) => grpc.status[err.code]);
+  t.equal(streamed, 'NOT_FOUND', 'a refused streaming call ends with its status too');
   t.equal(await code(relay(header, { supplier: ADDR.supplier2 })), 'FAILED_PRECONDITION', 'supplier key not loaded');
   const restHeader = await r.header('rest', ADDR.app2);
   t.equal(await code(relay(restHeader, { signer: KEYS.app2, ring: [PLACEHOLDER_RING_PUBLIC_KEY, publicKeyFromPrivateKey(key(KEYS.app2))] })), 'UNAVAILABLE', 'no grpc backend');
