@@ -62,13 +62,22 @@ function pointerSegments(pointer: string, data: unknown): (string | number)[] {
   return out;
 }
 
-function typeName(v: unknown): string {
+function typeName(v: unknown, path = ''): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a map';
-  if (typeof v === 'string') return `a string (${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)})`;
+  if (typeof v === 'string') {
+    // An error message is read and pasted by operators: a secret in the value is not shown.
+    if (SECRET_PATH.test(path)) return 'a string (not shown: it is a secret)';
+    const shown = v.replace(URL_PASSWORD, '$1***@');
+    return `a string (${JSON.stringify(shown.length > 40 ? `${shown.slice(0, 40)}…` : shown)})`;
+  }
   return `${typeof v} (${String(v)})`;
 }
+
+const SECRET_PATH = /(password|token|secret|private_key|key_hex)/i;
+// `scheme://user:password@`: the password part.
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:)[^@/\s]*@/gi;
 
 const TYPE_WORDS: Record<string, string> = {
   object: 'a map',
@@ -105,7 +114,7 @@ function describe(e: ErrorObject, root: unknown, base: readonly (string | number
         .split(',')
         .map((t) => TYPE_WORDS[t] ?? t)
         .join(' or ');
-      return [{ path: at, message: `must be ${want}, got ${typeName(e.data)}` }];
+      return [{ path: at, message: `must be ${want}, got ${typeName(e.data, at)}` }];
     }
     case 'enum': {
       const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
@@ -113,12 +122,12 @@ function describe(e: ErrorObject, root: unknown, base: readonly (string | number
       return [
         {
           path: at,
-          message: `must be one of ${allowed.join(', ')}, got ${typeName(e.data)}${hint ? `; did you mean "${hint}"?` : ''}`,
+          message: `must be one of ${allowed.join(', ')}, got ${typeName(e.data, at)}${hint ? `; did you mean "${hint}"?` : ''}`,
         },
       ];
     }
     case 'pattern':
-      return [{ path: at, message: `must be ${own ?? `a string matching ${(e.params as { pattern: string }).pattern}`}, got ${typeName(e.data)}` }];
+      return [{ path: at, message: `must be ${own ?? `a string matching ${(e.params as { pattern: string }).pattern}`}, got ${typeName(e.data, at)}` }];
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':

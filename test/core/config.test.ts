@@ -93,6 +93,16 @@ t.test('suggestions: typos, Go relay miner names, and nothing for unrelated word
   t.match(p!.message, 'did you mean "namespace"?');
 });
 
+t.test('problems never echo a secret: a URL password or a key field', async (t) => {
+  const [url] = problemsOf(`redis: { url: "http://admin:hunter2@10.0.0.1:6379" }`);
+  t.equal(url!.path, 'redis.url');
+  t.match(url!.message, /got a string \("http:\/\/admin:\*\*\*@10\.0\.0\.1:6379"\)$/);
+  t.notMatch(url!.message, /hunter2/);
+  const [key] = problemsOf(`keys: { supplier_keys: [{ private_key_hex: "not-hex-but-secret" }] }`);
+  t.match(key!.message, /not shown: it is a secret/);
+  t.notMatch(key!.message, /not-hex-but-secret/);
+});
+
 t.test('wrong types and out-of-range values name the path and the expected form', async (t) => {
   const problems = problemsOf(
     [
