@@ -98,9 +98,11 @@ t.test('problems never echo a secret: a URL password or a key field', async (t) 
   t.equal(url!.path, 'redis.url');
   t.match(url!.message, /got a string \("http:\/\/admin:\*\*\*@10\.0\.0\.1:6379"\)$/);
   t.notMatch(url!.message, /hunter2/);
-  const [key] = problemsOf(`keys: { supplier_keys: [{ private_key_hex: "not-hex-but-secret" }] }`);
-  t.match(key!.message, /not shown: it is a secret/);
+  const [key] = problemsOf(`relayer: {}\nkeys: { supplier_keys: [{ private_key_hex: "not-hex-but-secret" }] }`);
+  t.equal(key!.path, 'keys.supplier_keys[0].private_key_hex');
   t.notMatch(key!.message, /not-hex-but-secret/);
+  const [auth] = problemsOf(`services: { anvil: { backends: { jsonrpc: { url: "http://x", auth: { password: "hunter2" }, nope: 1 } } } }`);
+  t.notMatch(JSON.stringify(auth), /hunter2/);
 });
 
 t.test('wrong types and out-of-range values name the path and the expected form', async (t) => {
