@@ -334,12 +334,12 @@ export class RelayPipeline {
         published_at_ms: BigInt(Date.now()),
       });
       const streamId = (await this.#o.redis().xadd(this.#o.keys.relayStream(relay.supplier.address), '*', 'data', Buffer.from(entry))) as string;
-      this.#o.metrics.mined.inc({ service });
+      this.#o.metrics.published.inc({ service });
       this.#o.hooks.emit('onRelayMined', { relay: info, relayHash: hash, computeUnits, streamId });
       return streamId;
     } catch (err) {
       this.#o.metrics.publishFailures.inc({ service });
-      this.#o.log.error({ relay: info, err: (err as Error).message }, 'relay served but not published to the relay stream');
+      this.#o.log.error({ relay: info, err: (err as Error).message }, 'relay served but possibly not published to the relay stream (the append failed or its answer was lost)');
       return undefined;
     }
   }

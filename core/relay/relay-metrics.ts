@@ -4,7 +4,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 export class RelayMetrics {
   readonly relays: Counter<'service' | 'rpc_type' | 'outcome'>;
   readonly rejections: Counter<'service' | 'rpc_type' | 'reason'>;
-  readonly mined: Counter<'service'>;
+  readonly published: Counter<'service'>;
   readonly notRewardEligible: Counter<'service'>;
   readonly publishFailures: Counter<'service'>;
   readonly duration: Histogram<'service' | 'rpc_type'>;
@@ -13,9 +13,9 @@ export class RelayMetrics {
     const registers = [registry];
     this.relays = new Counter({ name: 'relayminer_relays_total', help: 'Relays answered, by outcome (served, backend_5xx, rejected).', labelNames: ['service', 'rpc_type', 'outcome'], registers });
     this.rejections = new Counter({ name: 'relayminer_relay_rejections_total', help: 'Relays refused, by reason code.', labelNames: ['service', 'rpc_type', 'reason'], registers });
-    this.mined = new Counter({ name: 'relayminer_relays_mined_total', help: 'Relays that met the difficulty and were appended to the relay stream.', labelNames: ['service'], registers });
+    this.published = new Counter({ name: 'relayminer_relays_published_total', help: 'Stream entries appended: relays that met the difficulty (a relay published twice counts twice; the miner stores it once).', labelNames: ['service'], registers });
     this.notRewardEligible = new Counter({ name: 'relayminer_relays_not_reward_eligible_total', help: 'Relays served past the reward-eligibility height, so not mined.', labelNames: ['service'], registers });
-    this.publishFailures = new Counter({ name: 'relayminer_relay_publish_failures_total', help: 'Mined relays that could not be appended to Redis (served, not claimed).', labelNames: ['service'], registers });
+    this.publishFailures = new Counter({ name: 'relayminer_relay_publish_failures_total', help: 'Mined relays whose append to the relay stream failed or went unanswered (served; possibly not published, so possibly not claimed).', labelNames: ['service'], registers });
     this.duration = new Histogram({
       name: 'relayminer_relay_duration_seconds',
       help: 'Time from receiving a relay to having its response, including the backend.',

@@ -141,7 +141,7 @@ t.test('a valid relay: 200, supplier signature verifies, stream entry carries th
     [1n, session.sessionId, 11n, 20n, 'anvil', ADDR.app1, ADDR.supplier1, 12n],
   );
   t.equal(reply.streamId !== undefined, true);
-  t.equal(await s.metric('relayminer_relays_mined_total', { service: 'anvil' }), 1);
+  t.equal(await s.metric('relayminer_relays_published_total', { service: 'anvil' }), 1);
 
   // app2 has no gateways: its ring is [placeholder, app2] and it signs for itself.
   const rest = await s.query.session(ADDR.app2, 'rest', 12n);

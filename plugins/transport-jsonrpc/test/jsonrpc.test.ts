@@ -39,7 +39,7 @@ t.test('a valid JSON-RPC relay end to end: signed answer, backend headers, strea
   t.equal(RelayCodec.decode(entry!.relay).res!.payload.length, 0);
   t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), '42', 'meter charged 42 uPOKT');
   t.match(await r.metrics(), /relayminer_relays_total\{service="anvil",rpc_type="jsonrpc",outcome="served"\} 1/);
-  t.match(await r.metrics(), /relayminer_relays_mined_total\{service="anvil"\} 1/);
+  t.match(await r.metrics(), /relayminer_relays_published_total\{service="anvil"\} 1/);
 });
 
 t.test('the stake meter with leases (the default): charged in batches, and a shutdown gives back what was not served', async (t) => {

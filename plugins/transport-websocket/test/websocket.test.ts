@@ -120,7 +120,7 @@ t.test('a subscription: N events become N signed relays, each mined and metered'
   t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), String(7 * 42), 'metered per message (42 uPOKT each)');
   const metrics = await r.metrics();
   t.match(metrics, /relayminer_websocket_frames_relayed_total\{service="anvil"\} 7/);
-  t.match(metrics, /relayminer_relays_mined_total\{service="anvil"\} 7/);
+  t.match(metrics, /relayminer_relays_published_total\{service="anvil"\} 7/);
 });
 
 t.test('refused before the upgrade: unknown service, bad handshake signature, no backend, no service', async (t) => {
