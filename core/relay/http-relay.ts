@@ -87,7 +87,8 @@ export class HttpRelayRouter {
     } catch (err) {
       return send(reply, this.#pipeline.refuse(err as RelayRejection, rpcType, transport));
     }
-    const result = await this.#pipeline.handle(body, rpcType, transport, this.#forwarders.get(rpcType as HttpRpcType)!);
+    const socket = req.raw.socket;
+    const result = await this.#pipeline.handle(body, rpcType, transport, this.#forwarders.get(rpcType as HttpRpcType)!, () => socket.destroyed);
     return send(reply, result);
   }
 

@@ -100,7 +100,11 @@ export class RelayPipeline {
     this.#o = o;
   }
 
-  async handle(body: Uint8Array, rpcType: RpcTypeName, transport: string, forward: Forward): Promise<RelayReply> {
+  /**
+   * `clientGone`, when the transport can tell: true once nobody will read the answer (socket closed,
+   * call cancelled or past its deadline). Such a relay is not forwarded (and not billed).
+   */
+  async handle(body: Uint8Array, rpcType: RpcTypeName, transport: string, forward: Forward, clientGone?: () => boolean): Promise<RelayReply> {
     const info: RelayInfo = { id: randomUUID(), rpcType, transport, receivedAtMs: Date.now(), requestBytes: body.length };
     const started = performance.now();
     let header: DecodedRelay['header'] | undefined;
@@ -124,7 +128,7 @@ export class RelayPipeline {
             this.#countRejection(info, err);
             return undefined;
           });
-        result = await forward(decoded).catch(async (err: unknown) => {
+        result = await forwardUnlessGone(decoded, forward, clientGone).catch(async (err: unknown) => {
           await validation;
           if (charge) await this.#o.meter!.refund(charge, decoded.header.service_id, forwardRefundReason(err));
           throw err;
@@ -141,7 +145,7 @@ export class RelayPipeline {
           throw err;
         }
         try {
-          result = await forward(relay);
+          result = await forwardUnlessGone(relay, forward, clientGone);
         } catch (err) {
           if (charge) await this.#o.meter!.refund(charge, relay.header.service_id, forwardRefundReason(err));
           throw err;
@@ -371,5 +375,12 @@ export class RelayPipeline {
  * a backend could be sent (nothing was served, so nothing is charged; it never reached the backend).
  */
 function forwardRefundReason(err: unknown): RefundReason {
-  return RelayRejection.is(err) && err.reason === 'malformed_payload' ? 'malformed_payload' : 'backend_failed';
+  if (RelayRejection.is(err) && (err.reason === 'malformed_payload' || err.reason === 'client_gone')) return err.reason;
+  return 'backend_failed';
+}
+
+/** The last moment to notice an abandoned relay: once forwarded, the backend does the work anyway. */
+function forwardUnlessGone(relay: DecodedRelay, forward: Forward, clientGone: (() => boolean) | undefined): Promise<ForwardResult> {
+  if (clientGone?.()) return Promise.reject(new RelayRejection('client_gone'));
+  return forward(relay);
 }

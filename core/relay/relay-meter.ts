@@ -40,7 +40,7 @@ export interface RelayMeterOptions {
 }
 
 /** Why a charge is given back (a bounded metric label). */
-export type RefundReason = 'backend_failed' | 'backend_5xx' | 'invalid_signature' | 'refused_by_hook' | 'malformed_payload';
+export type RefundReason = 'backend_failed' | 'backend_5xx' | 'invalid_signature' | 'refused_by_hook' | 'malformed_payload' | 'client_gone';
 
 export interface MeterCharge {
   key: string;

@@ -144,14 +144,14 @@ export default definePlugin(
     });
     server.addService(RELAY_SERVICE, {
       SendRelay: (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-        relay.pipeline.handle(c.request, 'grpc', 'grpc', unary).then(
+        relay.pipeline.handle(c.request, 'grpc', 'grpc', unary, () => callGone(c)).then(
           (reply) => (reply.outcome === 'rejected' ? cb(fail(reply)) : cb(null, Buffer.from(reply.body))),
           (err: Error) => cb({ code: grpc.status.INTERNAL, details: err.message }),
         );
       },
       SendStreamingRelay: (c: grpc.ServerWritableStream<Buffer, Buffer>) => {
         void (async () => {
-          const reply = await relay.pipeline.handle(c.request, 'grpc', 'grpc', streaming);
+          const reply = await relay.pipeline.handle(c.request, 'grpc', 'grpc', streaming, () => callGone(c));
           // grpc-js ends a server stream with a status on 'error' (a destroyed stream would send none).
           if (reply.outcome === 'rejected') return void c.emit('error', fail(reply));
           if (!reply.stream) return c.end(Buffer.from(reply.body));
@@ -238,4 +238,12 @@ function requestDeadline(ms: number, onTimeout: () => void): grpc.ServerIntercep
 function resetStream(call: grpc.ServerInterceptingCallInterface): void {
   const stream = (call as unknown as { stream?: Partial<ServerHttp2Stream> }).stream;
   if (stream && typeof stream.close === 'function' && stream.closed === false) stream.close(http2Constants.NGHTTP2_CANCEL);
+}
+
+/** Cancelled by the client, or past the deadline it set: nobody will read the answer. */
+function callGone(c: grpc.ServerUnaryCall<Buffer, Buffer> | grpc.ServerWritableStream<Buffer, Buffer>): boolean {
+  if (c.cancelled) return true;
+  const deadline = c.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) && at <= Date.now();
 }

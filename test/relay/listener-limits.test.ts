@@ -1,5 +1,6 @@
 import t from 'tap';
 import { connect, type Socket } from 'node:net';
+import { ADDR } from '../helpers/localnet-client.js';
 import { gatewayRelay, postRelay, startRelayer } from '../helpers/relayer.js';
 
 const anvil = (url: string) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`;
@@ -59,4 +60,21 @@ t.test('max_connections: connections past the cap are closed on arrival; the hel
   await Promise.all(held.map((c) => c.closed));
   await new Promise((res) => setTimeout(res, 100));
   t.equal((await postRelay(r.url, gatewayRelay(header, RPC), '3')).status, 200, 'once they close, new connections are accepted');
+});
+
+t.test('a client that hangs up before its relay is forwarded: the backend never sees it, and it is not billed', async (t) => {
+  const plugin = `name: ${JSON.stringify(new URL('../fixtures/plugins/slow-validation.js', import.meta.url).pathname)}\n    options: { delay_ms: 400 }`;
+  const r = await startRelayer(t, { plugins: ['transport-jsonrpc', plugin], services: anvil });
+  const header = await r.header();
+  const aborted = await fetch(r.url, { method: 'POST', headers: { 'rpc-type': '3' }, body: Buffer.from(gatewayRelay(header, RPC)), signal: AbortSignal.timeout(100) }).then(
+    () => 'answered',
+    (err: Error) => err.name,
+  );
+  t.equal(aborted, 'TimeoutError', 'the client gave up after 100 ms');
+  await new Promise((res) => setTimeout(res, 600));
+  t.equal(r.backend.calls.length, 0, 'not forwarded');
+  t.match(await r.metrics(), /relayminer_relay_rejections_total\{service="anvil",rpc_type="jsonrpc",reason="client_gone"\} 1/);
+  t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), '0', 'not billed');
+  t.equal((await postRelay(r.url, gatewayRelay(header, RPC), '3')).status, 200, 'a client that waits is served');
+  t.equal(r.backend.calls.length, 1);
 });

@@ -353,6 +353,28 @@ t.test('meter: charged while the ring signature is verified; a bad signature or 
   t.equal(s.forwarded.length, 1, 'only the first relay reached the backend');
 });
 
+t.test('a client that went away before the forward: not forwarded, not billed, counted as client_gone', async (t) => {
+  const s = await setup(t, { meter: 'closed', meterLeaseRelays: 1 });
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  const meterKey = keys.meter(ADDR.supplier1, h.session_id);
+  let gone = false;
+  // The client hangs up while the relay is validated (here: inside an onRelayValidated hook).
+  s.hooks.add('onRelayValidated', () => {
+    gone = true;
+  }, 'hangs-up');
+  const reply = await s.pipeline.handle(RelayRequestCodec.encode(relay(h)), 'jsonrpc', 'test', s.forward, () => gone);
+  t.same([reply.status, reply.outcome, reply.rejection?.reason], [499, 'rejected', 'client_gone']);
+  t.equal(s.forwarded.length, 0, 'the backend never saw it');
+  t.equal(await s.redis.get(meterKey), '0', 'the charge went back');
+  t.equal(await s.metric('relayminer_meter_refunds_total', { service: 'anvil', reason: 'client_gone' }), 1);
+  t.equal(await s.metric('relayminer_relay_rejections_total', { service: 'anvil', reason: 'client_gone' }), 1);
+  t.equal((await s.stream(ADDR.supplier1)).length, 0, 'nothing mined');
+  gone = false;
+  const served = await s.pipeline.handle(RelayRequestCodec.encode(relay(h)), 'jsonrpc', 'test', s.forward, () => false);
+  t.equal(served.status, 200, 'a client still there is served');
+});
+
 t.test('meter: a charge refused at once (Redis unreachable, no offline queue) is answered, not left unhandled', async (t) => {
   const s = await setup(t, { meter: 'closed', offlineQueue: false });
   s.net.chain.advance(11);
