@@ -620,13 +620,13 @@ function readValue(r: Reader, kind: ValueKind, into?: Msg): unknown {
 }
 
 const MAX_DEPTH = 32;
+/** Levels of nested messages being decoded now (decoding is synchronous: one count for the process). */
 let depth = 0;
 
 function decodeInto(plan: Plan, r: Reader, msg: Msg): void {
-  if (++depth > MAX_DEPTH) {
-    depth = 0;
-    throw new ProtoDecodeError('message nesting too deep');
-  }
+  // Refused before entering, so every level entered leaves through its `finally` exactly once.
+  if (depth >= MAX_DEPTH) throw new ProtoDecodeError('message nesting too deep');
+  depth++;
   try {
     while (r.pos < r.end) {
       const tag = r.smallVarint();
@@ -709,7 +709,6 @@ export function messageCodec<T>(typeName: string): MessageCodec<T> {
     decode: (bytes: Uint8Array) => {
       const p = get();
       const msg = defaultsFor(p);
-      depth = 0;
       decodeInto(p, new Reader(bytes), msg);
       return msg as T;
     },

@@ -1,4 +1,6 @@
 import t from 'tap';
+import protobuf from 'protobufjs';
+import { messageCodec, protoRoot } from '../../core/protocol/codec.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import {
   canonicalRelayRequestBytes,
@@ -255,3 +257,36 @@ t.test('encoder: map entries in Go order (UTF-8 bytes of the key), ASCII or not'
   // UTF-16 would put U+1F600 (a surrogate pair, 0xD83D…) before U+FF71; UTF-8 puts F0… after EF….
   t.same(wireOrder(['\u{1F600}', '\uFF71', 'é', 'b', 'a']), ['a', 'b', 'é', '\uFF71', '\u{1F600}']);
 });
+
+t.test('nesting deeper than 32 messages is refused, and the limit holds for every decode after a refusal', async (t) => {
+  // No message of the Pocket schema nests that deep; a self-referencing test type does.
+  protobuf.parse('syntax = "proto3"; package relayminer.test; message Nest { Nest child = 1; uint32 n = 2; }', protoRoot());
+  protoRoot().resolveAll();
+  const Nest = messageCodec<{ child?: unknown; n: number }>('relayminer.test.Nest');
+  const nested = (levels: number): Uint8Array => {
+    let bytes = Buffer.from([0x10, 0x07]); // n = 7 at the innermost level
+    for (let i = 1; i < levels; i++) bytes = Buffer.concat([Buffer.from([0x0a, ...varintBytes(bytes.length)]), bytes]);
+    return bytes;
+  };
+  const depthOf = (m: { child?: unknown }) => {
+    let d = 1;
+    for (let c = m.child as { child?: unknown } | undefined; c; c = c.child as { child?: unknown } | undefined) d++;
+    return d;
+  };
+  t.equal(depthOf(Nest.decode(nested(32))), 32, '32 levels decode');
+  for (let round = 0; round < 3; round++) {
+    t.throws(() => Nest.decode(nested(33)), /message nesting too deep/, `33 levels refused (round ${round})`);
+    t.throws(() => Nest.decode(nested(60)), /message nesting too deep/, `60 levels refused (round ${round})`);
+  }
+  t.equal(depthOf(Nest.decode(nested(32))), 32, 'and 32 still decode after the refusals');
+});
+
+function varintBytes(n: number): number[] {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return out;
+}
