@@ -1,6 +1,7 @@
 import t from 'tap';
 import { connect, type Socket } from 'node:net';
 import { ADDR } from '../helpers/localnet-client.js';
+import { until } from '../helpers/until.js';
 import { gatewayRelay, postRelay, startRelayer } from '../helpers/relayer.js';
 
 const anvil = (url: string) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`;
@@ -54,7 +55,7 @@ t.test('max_connections: connections past the cap are closed on arrival; the hel
   const body = Buffer.from(gatewayRelay(header, RPC));
   held[0]!.socket.write(`POST / HTTP/1.1\r\nHost: x\r\nRpc-Type: 3\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
   held[0]!.socket.write(body);
-  await new Promise((res) => setTimeout(res, 500));
+  await until('an answer on the held connection', () => held[0]!.received().length > 0);
   t.match(held[0]!.received(), /^HTTP\/1\.1 200 OK\r\n/, 'a connection under the cap is served');
   for (const c of held) c.socket.destroy();
   await Promise.all(held.map((c) => c.closed));
@@ -71,9 +72,9 @@ t.test('a client that hangs up before its relay is forwarded: the backend never 
     (err: Error) => err.name,
   );
   t.equal(aborted, 'TimeoutError', 'the client gave up after 100 ms');
-  await new Promise((res) => setTimeout(res, 600));
+  const gone = /relayminer_relay_rejections_total\{service="anvil",rpc_type="jsonrpc",reason="client_gone"\} 1/;
+  await until('the relay refused as client_gone', async () => gone.test(await r.metrics()));
   t.equal(r.backend.calls.length, 0, 'not forwarded');
-  t.match(await r.metrics(), /relayminer_relay_rejections_total\{service="anvil",rpc_type="jsonrpc",reason="client_gone"\} 1/);
   t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), '0', 'not billed');
   t.equal((await postRelay(r.url, gatewayRelay(header, RPC), '3')).status, 200, 'a client that waits is served');
   t.equal(r.backend.calls.length, 1);

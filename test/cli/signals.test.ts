@@ -1,0 +1,92 @@
+import t from 'tap';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultRingBackend } from '../../core/crypto/ring/signature.js';
+import { supplierSignatureBackend } from '../../core/crypto/supplier-signature.js';
+import { freePort } from '../../core/redis/local-server.js';
+import { TEST_KEYS } from '../helpers/config.js';
+import { key, startTestLocalnet } from '../helpers/localnet-client.js';
+import { until } from '../helpers/until.js';
+import { startProcess } from '../helpers/process.js';
+import { startRedis } from '../helpers/redis.js';
+import { cli } from '../helpers/cli.js';
+
+t.test('relayer: SIGTERM drains and exits 0, logging each shutdown step in order', async (t) => {
+  const redis = await startRedis(t);
+  const net = await startTestLocalnet(t);
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const file = join(dir, 'relayer.yaml');
+  writeFileSync(
+    file,
+    `relayer:\n  listen_address: "127.0.0.1:0"\n  health_address: "127.0.0.1:0"\n  metrics_address: "127.0.0.1:0"\n  redis: { url: "${redis.url}" }\n  pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nshutdown: { readiness_delay_ms: 200 }\nlogging: { format: json }\n`,
+  );
+  const p = await startProcess(['relayer', '-c', file], { KEY: TEST_KEYS.app1.hex });
+  t.equal((await fetch(`http://${p.addresses.health}/ready`)).status, 200);
+  const startedLine = p.lines.find((l) => l.msg === 'relayminer started')!;
+  t.same(startedLine.suppliers, [TEST_KEYS.app1.address]);
+  t.same(startedLine.crypto, { ring: defaultRingBackend().name, supplier: supplierSignatureBackend }, 'the log names the curve arithmetic in use');
+  t.notMatch(JSON.stringify(p.lines), TEST_KEYS.app1.hex, 'the key never reaches the log');
+  p.child.kill('SIGTERM');
+  t.equal(await p.exit, 0);
+  const steps = p.lines.filter((l) => typeof l.shutdown_step === 'string').map((l) => l.shutdown_step);
+  t.same(steps, ['draining', 'listeners_closed', 'plugins_closed', 'redis_closed', 'operator_servers_closed', 'stopped']);
+  t.equal(p.lines.find((l) => l.msg === 'shutting down')?.reason, 'SIGTERM');
+});
+
+t.test('a second signal exits at once', async (t) => {
+  const redis = await startRedis(t);
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const file = join(dir, 'miner.yaml');
+  writeFileSync(
+    file,
+    `miner:\n  metrics_address: "127.0.0.1:0"\n  redis: { url: "${redis.url}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nshutdown: { readiness_delay_ms: 10000 }\nlogging: { format: json }\n`,
+  );
+  const p = await startProcess(['miner', '-c', file], { KEY: TEST_KEYS.app1.hex });
+  p.child.kill('SIGINT');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal((await fetch(`http://${p.addresses.metrics}/ready`)).status, 503, 'draining');
+  const before = Date.now();
+  p.child.kill('SIGINT');
+  t.equal(await p.exit, 1);
+  t.ok(Date.now() - before < 2000, 'without waiting out the 10 s readiness delay');
+  t.ok(p.lines.some((l) => l.msg === 'second signal: exiting without waiting'));
+});
+
+t.test('localnet: the default genesis serves CometBFT RPC until SIGTERM', async (t) => {
+  const p = await startProcess(['localnet', '--rpc-address', '127.0.0.1:0', '--grpc-address', '127.0.0.1:0'], {}, 'localnet started');
+  const status = (await (await fetch(`http://${p.addresses.rpc}/status`)).json()) as { result: { node_info: { network: string } } };
+  t.equal(status.result.node_info.network, 'pocket');
+  p.child.kill('SIGTERM');
+  t.equal(await p.exit, 0);
+});
+
+t.test('relayer --workers 2: the primary serves one /metrics for all workers, counting each relay once', async (t) => {
+  const redis = await startRedis(t);
+  const net = await startTestLocalnet(t);
+  const [relayPort, healthPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const file = join(dir, 'relayer.yaml');
+  writeFileSync(
+    file,
+    `relayer:\n  listen_address: "127.0.0.1:${relayPort}"\n  health_address: "127.0.0.1:${healthPort}"\n  metrics_address: "127.0.0.1:${metricsPort}"\n  redis: { url: "${redis.url}" }\n  pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nservices:\n  anvil:\n    backends:\n      jsonrpc: { url: "http://127.0.0.1:9" }\nplugins: [transport-jsonrpc]\nshutdown: { readiness_delay_ms: 0 }\nlogging: { format: json }\n`,
+  );
+  const p = await startProcess(['relayer', '-c', file, '--workers', '2'], { KEY: TEST_KEYS.app1.hex });
+  t.teardown(() => void p.child.kill('SIGKILL'));
+  await until('both workers started', () => p.lines.filter((l) => l.msg === 'relayminer started').length === 2);
+  // New connections each time, so the primary hands them to both workers in turn.
+  for (let i = 0; i < 10; i++) {
+    const res = await fetch(`http://127.0.0.1:${relayPort}/`, { method: 'POST', body: 'not a relay', headers: { connection: 'close' } });
+    await res.arrayBuffer();
+  }
+  const workers = new Set(p.lines.filter((l) => l.msg === 'relayminer started').map((l) => l.pid));
+  t.equal(workers.size, 2, 'two worker processes');
+  for (let scrape = 0; scrape < 3; scrape++) {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const rejected = [...text.matchAll(/^relayminer_relay_rejections_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    t.equal(rejected, 10, `scrape ${scrape + 1}: the ten refused relays of both workers`);
+    t.match(text, /^relayminer_build_info\{[^}]*\} 1$/m, 'build info once, not once per worker');
+  }
+  p.child.kill('SIGTERM');
+  t.equal(await p.exit, 0, 'the primary drains the workers and exits 0');
+});

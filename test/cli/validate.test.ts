@@ -1,0 +1,44 @@
+import t from 'tap';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { key } from '../helpers/localnet-client.js';
+import { ROOT, cli } from '../helpers/cli.js';
+
+t.test('validate: each example passes', async (t) => {
+  for (const f of ['config.relayer.yaml', 'config.miner.yaml', 'config.devnet.yaml', 'config.with-plugin.yaml']) {
+    const r = cli(['validate', '-c', `examples/${f}`]);
+    t.equal(r.code, 0, `${f}: ${r.stderr}`);
+    t.match(r.stdout, new RegExp(`^ok: examples/${f.replace('.', '\\.')}: `));
+  }
+  t.equal(cli(['validate', '-c', 'examples/config.relayer.yaml']).stdout, 'ok: examples/config.relayer.yaml: relayer (1 supplier key(s)); 2 service(s); 0 plugin(s)\n');
+});
+
+t.test('validate: a broken copy exits 1 with the file, line and path of each problem', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const relayer = join(dir, 'relayer.yaml');
+  writeFileSync(relayer, readFileSync(join(ROOT, 'examples/config.relayer.yaml'), 'utf8').replace('listen_address: ":8080"', 'listen_adress: ":8080"'));
+  const r = cli(['validate', '-c', relayer]);
+  t.equal(r.code, 1);
+  t.equal(r.stdout, '');
+  t.match(r.stderr, `${relayer}: 1 problem`);
+  t.match(r.stderr, `${relayer}:5:3: relayer.listen_adress: unknown key; did you mean "listen_address"?`);
+
+  const miner = join(dir, 'miner.yaml');
+  copyFileSync(join(ROOT, 'examples/config.miner.yaml'), miner);
+  writeFileSync(miner, readFileSync(miner, 'utf8').replace('metrics_address: ":9092"', 'metrics_address: 9092').replace('gas_adjustment: 1.7', 'gas_adjustment: "high"'));
+  const m = cli(['validate', '-c', miner]);
+  t.equal(m.code, 1);
+  t.match(m.stderr, `${miner}: 2 problems`);
+  t.match(m.stderr, `${miner}:9:3: miner.metrics_address: must be a string, got number (9092)`);
+  t.match(m.stderr, `${miner}:14:5: miner.transaction.gas_adjustment: must be a number, got a string ("high")`);
+  // Cross-field checks (keys, urls) run once the file has the right shape: the copy has no keys file.
+  writeFileSync(miner, readFileSync(join(ROOT, 'examples/config.miner.yaml'), 'utf8'));
+  const k = cli(['validate', '-c', miner]);
+  t.equal(k.code, 1);
+  t.match(k.stderr, `keys.keys_file: cannot read keys file ${join(dir, 'keys/supplier-keys.example.yaml')}: file not found`);
+
+  const none = cli(['validate', '-c', join(dir, 'missing.yaml')]);
+  t.equal(none.code, 1);
+  t.match(none.stderr, 'missing.yaml: 1 problem\n  ' + join(dir, 'missing.yaml') + ': (root): file not found');
+});
