@@ -171,7 +171,7 @@ program
 
 program
   .command('localnet')
-  .description('run a simulated Pocket node (CometBFT RPC + Cosmos gRPC queries; transactions are being built) for tests and demos')
+  .description('run a simulated Pocket node (CometBFT RPC, Cosmos gRPC queries and transactions, fault injection) for tests and demos')
   .option('-c, --config <file>', 'genesis file', join(PACKAGE_ROOT, 'examples', 'localnet', 'genesis.yaml'))
   .option('--rpc-address <host:port>', 'CometBFT RPC listener', '127.0.0.1:26657')
   .option('--grpc-address <host:port>', 'Cosmos gRPC listener (9190: the relayer metrics take 9090)', '127.0.0.1:9190')

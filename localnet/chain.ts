@@ -135,7 +135,7 @@ export class LocalChain extends EventEmitter {
   produceBlock(): Block {
     const height = this.#blocks.length + 1;
     const prev = this.#blocks[height - 2];
-    const timeMs = this.genesis.genesisTimeMs + height * Math.max(this.genesis.block_interval_ms, 1000);
+    const timeMs = this.genesis.genesisTimeMs + height * this.genesis.blockTimeMs;
     const { txs, results: txResults, events } = this.#executor?.(height, timeMs) ?? { txs: [], results: [], events: [] };
     const lastBlockHash = prev?.hash ?? new Uint8Array(0);
     const dataHash = sha256(concatBytes(...txs.map((t) => sha256(t))));

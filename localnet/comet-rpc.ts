@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { TxFaults } from './tx-engine.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { serverLogOptions } from '../core/observability/servers.js';
 import type { Block, LocalChain } from './chain.js';
@@ -69,7 +70,12 @@ function eventOfQuery(query: unknown): string | undefined {
   return m && SUBSCRIBABLE.has(m[1]!) ? m[1] : undefined;
 }
 
-export function createCometRpcServer(chain: LocalChain, log: Logger, snapshot: () => object = () => chain.snapshot()): FastifyInstance {
+/** What the RPC listener's `/localnet/faults` arms: the node's transaction faults. */
+export interface FaultTarget {
+  armFaults(f: Partial<TxFaults>): TxFaults;
+}
+
+export function createCometRpcServer(chain: LocalChain, log: Logger, snapshot: () => object = () => chain.snapshot(), faults?: FaultTarget): FastifyInstance {
   const app = Fastify({ ...serverLogOptions(log, 'localnet-rpc'), bodyLimit: 1024 * 1024 });
   const address = () => {
     const a = app.server.address();
@@ -106,6 +112,14 @@ export function createCometRpcServer(chain: LocalChain, log: Logger, snapshot: (
     const b = chain.advance(n);
     return { height: b.height, hash: Buffer.from(b.hash).toString('hex') };
   });
+
+  if (faults) {
+    app.post('/localnet/faults', async (req, reply) => {
+      const parsed = parseFaults(req.body);
+      if (typeof parsed === 'string') return reply.code(400).send({ error: parsed });
+      return { faults: faults.armFaults(parsed) };
+    });
+  }
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   const sockets = new Set<WebSocket>();
@@ -167,4 +181,35 @@ export function createCometRpcServer(chain: LocalChain, log: Logger, snapshot: (
     wss.close();
   });
   return app;
+}
+
+/** A `/localnet/faults` body → the faults to arm, or what is wrong with it. */
+export function parseFaults(body: unknown): Partial<TxFaults> | string {
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || (body as { parseError?: true }).parseError) {
+    return 'the body must be a JSON object, e.g. {"drop_accepted_txs": 1}';
+  }
+  const known = ['drop_accepted_txs', 'delay_inclusion_blocks', 'reject_next'];
+  const entries = Object.entries(body);
+  if (entries.length === 0) return `name at least one fault: ${known.join(', ')}`;
+  const out: Partial<TxFaults> = {};
+  const count = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 1_000_000;
+  for (const [k, v] of entries) {
+    if (k === 'drop_accepted_txs' || k === 'delay_inclusion_blocks') {
+      if (!count(v)) return `${k} must be an integer from 0 to 1000000`;
+      out[k] = v as number;
+    } else if (k === 'reject_next') {
+      const r = v as { count?: unknown; code?: unknown; codespace?: unknown; log?: unknown } | null;
+      if (typeof r !== 'object' || r === null) return 'reject_next must be {"count": N, "code": C, "log": "..."}';
+      const extra = Object.keys(r).filter((x) => !['count', 'code', 'codespace', 'log'].includes(x));
+      if (extra.length) return `reject_next: unknown key ${extra[0]} (valid: count, code, codespace, log)`;
+      if (!count(r.count)) return 'reject_next.count must be an integer from 0 to 1000000';
+      if (!Number.isInteger(r.code) || (r.code as number) < 1 || (r.code as number) > 4_294_967_295) return 'reject_next.code must be a non-zero ABCI code (an integer from 1)';
+      if (r.log !== undefined && typeof r.log !== 'string') return 'reject_next.log must be a string';
+      if (r.codespace !== undefined && typeof r.codespace !== 'string') return 'reject_next.codespace must be a string';
+      out.reject_next = { count: r.count as number, code: r.code as number, codespace: (r.codespace as string | undefined) ?? 'sdk', log: (r.log as string | undefined) ?? '' };
+    } else {
+      return `unknown fault ${JSON.stringify(k)} (valid: ${known.join(', ')})`;
+    }
+  }
+  return out;
 }

@@ -26,9 +26,17 @@ export const GenesisSchema = Type.Object(
       default: 'now',
       pattern: '^(now|\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?Z)$',
       expected: '"now" or an RFC 3339 UTC time',
-      description: 'Time of block 0; block h is at genesis_time + h × block_interval_ms, so hashes are deterministic for a fixed genesis_time.',
+      description: 'Time of block 0; block h is at genesis_time + h × block_time_ms, so hashes are deterministic for a fixed genesis_time.',
     }),
-    block_interval_ms: Type.Integer({ default: 1000, minimum: 0, maximum: 600_000, description: '0 = manual: blocks only when asked.' }),
+    block_interval_ms: Type.Integer({ default: 1000, minimum: 0, maximum: 600_000, description: 'How often a block is produced (wall time); 0 = manual: blocks only when asked.' }),
+    block_time_ms: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 3_600_000,
+        description:
+          'Chain time between two block headers (default: block_interval_ms, or 1000 in manual mode). Set it apart from block_interval_ms to run mainnet\'s 60-second block clock at one block per second.',
+      }),
+    ),
     minimum_gas_price_upokt: Type.Number({ default: 0.000001, minimum: 0 }),
     params: Type.Object(
       {
@@ -149,6 +157,8 @@ export interface LoadedGenesis extends Genesis {
   /** Every account with its derived address and, for keyed accounts, the public key on chain. */
   resolvedAccounts: { address: string; publicKey?: Uint8Array; balance: bigint }[];
   genesisTimeMs: number;
+  /** Chain time between block headers: `block_time_ms`, else the production interval (1 s when manual). */
+  blockTimeMs: number;
 }
 
 export function parseGenesis(text: string, file?: string, nowMs = Date.now()): LoadedGenesis {
@@ -193,7 +203,8 @@ export function parseGenesis(text: string, file?: string, nowMs = Date.now()): L
   );
   if (more.length > 0) throw new ConfigError(withYamlLocations(text, more), file);
   const genesisTimeMs = g.genesis_time === 'now' ? Math.floor(nowMs / 1000) * 1000 : Date.parse(g.genesis_time);
-  return { ...g, resolvedAccounts, genesisTimeMs };
+  const blockTimeMs = g.block_time_ms ?? Math.max(g.block_interval_ms, 1000);
+  return { ...g, resolvedAccounts, genesisTimeMs, blockTimeMs };
 }
 
 export function loadGenesisFile(file: string, nowMs = Date.now()): LoadedGenesis {

@@ -30,7 +30,7 @@ export async function startLocalnet(
 ): Promise<RunningLocalnet> {
   const node = new LocalnetNode(genesis);
   const chain = node.chain;
-  const rpc: FastifyInstance = createCometRpcServer(chain, opts.log, () => node.snapshot());
+  const rpc: FastifyInstance = createCometRpcServer(chain, opts.log, () => node.snapshot(), node.txs);
   const { host, port } = parseHostPort(opts.rpcAddress);
   await rpc.listen({ host, port });
   const a = rpc.server.address();

@@ -58,6 +58,18 @@ interface Decoded {
   body: TxBody;
   auth: AuthInfo;
   msgs: Msg[];
+  /** First height whose block may include it (a `delay_inclusion_blocks` fault pushes it back). */
+  includeFrom?: number;
+}
+
+/** Faults armed on the node (`POST /localnet/faults`): what a real network does to transactions. */
+export interface TxFaults {
+  /** The next N transactions that pass CheckTx are answered "accepted" and never included. */
+  drop_accepted_txs: number;
+  /** Transactions accepted while this is N > 0 wait N more blocks before a block includes them. */
+  delay_inclusion_blocks: number;
+  /** The next `count` transactions are refused at CheckTx with this code and log. */
+  reject_next: { count: number; code: number; codespace: string; log: string };
 }
 
 /** Go time.Time.String() for UTC, as the tx-timeout error prints it. */
@@ -232,20 +244,37 @@ export class TxEngine {
     return events;
   }
 
-  #dropNext = 0;
+  readonly #faults: TxFaults = { drop_accepted_txs: 0, delay_inclusion_blocks: 0, reject_next: { count: 0, code: 0, codespace: '', log: '' } };
 
   /**
    * Fault injection for tests: the next `n` transactions that pass CheckTx are answered "accepted"
    * (code 0) but never reach a block, as when a node evicts them from its mempool.
    */
   dropNextAccepted(n: number): void {
-    this.#dropNext = n;
+    this.#faults.drop_accepted_txs = n;
+  }
+
+  /** Arms the faults given (the others keep their state); returns every fault as now armed. */
+  armFaults(f: Partial<TxFaults>): TxFaults {
+    if (f.drop_accepted_txs !== undefined) this.#faults.drop_accepted_txs = f.drop_accepted_txs;
+    if (f.delay_inclusion_blocks !== undefined) this.#faults.delay_inclusion_blocks = f.delay_inclusion_blocks;
+    if (f.reject_next !== undefined) this.#faults.reject_next = { ...f.reject_next };
+    return this.faults;
+  }
+
+  get faults(): TxFaults {
+    return { ...this.#faults, reject_next: { ...this.#faults.reject_next } };
   }
 
   /** CheckTx for BroadcastTx SYNC: accepted txs wait in the mempool for the next block. */
   checkTx(bytes: Uint8Array): { hash: string; code: number; codespace: string; log: string } {
     const hash = TxEngine.hashOf(bytes);
     try {
+      const reject = this.#faults.reject_next;
+      if (reject.count > 0) {
+        reject.count--;
+        throw new AbciError(reject.codespace, reject.code, reject.log);
+      }
       if (this.#mempool.some((t) => t.hash === hash)) throw sdkError(19, '');
       const d = this.#decode(bytes);
       this.#ante(d, 'check', { height: this.chain.height, timeMs: this.chain.latest.timeMs });
@@ -259,11 +288,12 @@ export class TxEngine {
           }
         }
       }
-      if (this.#dropNext > 0) {
-        this.#dropNext--;
+      if (this.#faults.drop_accepted_txs > 0) {
+        this.#faults.drop_accepted_txs--;
         return { hash, code: 0, codespace: '', log: '' };
       }
       this.#applyAnte(d, 'check');
+      d.includeFrom = this.chain.height + 1 + this.#faults.delay_inclusion_blocks;
       this.#mempool.push(d);
       return { hash, code: 0, codespace: '', log: '' };
     } catch (err) {
@@ -298,7 +328,10 @@ export class TxEngine {
 
   /** Runs the mempool in a new block: ante and messages per tx, atomically per tx. */
   executeBlock(height: number, timeMs: number): { txs: Uint8Array[]; results: TxResult[] } {
-    const batch = this.#mempool.splice(0);
+    // Transactions held back by a delay fault stay in the mempool for a later block.
+    const batch = this.#mempool.filter((d) => (d.includeFrom ?? 0) <= height);
+    const held = this.#mempool.filter((d) => (d.includeFrom ?? 0) > height);
+    this.#mempool.splice(0, this.#mempool.length, ...held);
     const results: TxResult[] = [];
     batch.forEach((d, index) => {
       const gasWanted = d.auth.fee?.gas_limit ?? 0n;
