@@ -111,7 +111,7 @@ const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers
         for (const phase of ['claim', 'proof'] as const) {
           const h = await redis.hgetall(keys.submission(supplier, phase, end));
           if (!h.txhash) continue;
-          rows.push({ supplier, phase, session_end: String(end), txhash: h.txhash, broadcast_at: h.height ?? '', rebroadcast: h.rebroadcast === '1' ? 'yes' : 'no', sessions: (JSON.parse(h.sessions ?? '[]') as string[]).length });
+          rows.push({ supplier, phase, session_end: String(end), txhash: h.txhash, sent_at: h.height ?? '', attempts: Number(h.attempts ?? 1), sessions: (JSON.parse(h.sessions ?? '[]') as string[]).length });
         }
       }
     }

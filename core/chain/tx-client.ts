@@ -18,7 +18,12 @@ export interface BroadcastResult {
   txhash: string;
   rawLog: string;
   txBytes: Uint8Array;
+  /** Unordered transactions: the time after which no block can include it (ms since the epoch). */
+  timeoutMs?: number;
 }
+
+/** ADR-070: a node refuses an unordered transaction whose timeout is more than 10 minutes after the block time. */
+export const MAX_UNORDERED_TTL_MS = 10 * 60_000 - 1_000;
 
 interface TimestampMsg {
   seconds: bigint;
@@ -65,12 +70,12 @@ export class TxClient {
     return { accountNumber: base.account_number, sequence: base.sequence };
   }
 
-  async #sign(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number, gasLimit: number): Promise<Uint8Array> {
+  async #sign(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number, gasLimit: number, ttlMs = this.unorderedTtlMs): Promise<{ bytes: Uint8Array; timeoutMs?: number }> {
     const wallet = await DirectSecp256k1Wallet.fromKey(key.privateKeyBytes(), 'pokt');
     const { accountNumber, sequence } = await this.#account(key.address);
     const unordered = this.cfg.mode === 'unordered';
-    // Distinct per transaction: a rebroadcast of the same messages must not be a duplicate unordered tx.
-    const timeoutMs = latestBlockTimeMs + this.unorderedTtlMs + (this.#unorderedOffset++ % 1000);
+    // Distinct per transaction: a re-signed submission of the same messages must not be a duplicate unordered tx.
+    const timeoutMs = latestBlockTimeMs + Math.min(ttlMs, MAX_UNORDERED_TTL_MS) + (this.#unorderedOffset++ % 1000);
     const bodyBytes = TxBodyCodec.encode({
       messages: messages.map((m) => ({ type_url: m.typeUrl, value: m.value })),
       memo: 'relayminer',
@@ -84,14 +89,15 @@ export class TxClient {
     const authInfoBytes = makeAuthInfoBytes([{ pubkey, sequence: unordered ? 0 : Number(sequence) }], [{ denom: price.denom, amount: String(fee) }], gasLimit, undefined, undefined, SIGN_MODE_DIRECT);
     const signDoc = makeSignDoc(bodyBytes, authInfoBytes, this.chainId, Number(accountNumber));
     const { signature } = await wallet.signDirect(key.address, signDoc);
-    return TxRawCodec.encode({ body_bytes: bodyBytes, auth_info_bytes: authInfoBytes, signatures: [Buffer.from(signature.signature, 'base64')] });
+    const bytes = TxRawCodec.encode({ body_bytes: bodyBytes, auth_info_bytes: authInfoBytes, signatures: [Buffer.from(signature.signature, 'base64')] });
+    return unordered ? { bytes, timeoutMs } : { bytes };
   }
 
   /** Gas for the messages: the fixed `gas_limit`, or a simulation × `gas_adjustment`. */
   async gasFor(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number): Promise<number> {
     if (this.cfg.gas_limit > 0) return this.cfg.gas_limit;
     const probe = await this.#sign(key, messages, latestBlockTimeMs, 10_000_000);
-    const res = await this.query.call('cosmos.tx.v1beta1.Service', 'Simulate', { tx_bytes: probe });
+    const res = await this.query.call('cosmos.tx.v1beta1.Service', 'Simulate', { tx_bytes: probe.bytes });
     const used = Number((res.gas_info as { gas_used: bigint }).gas_used);
     return Math.ceil(used * this.cfg.gas_adjustment);
   }
@@ -102,13 +108,18 @@ export class TxClient {
     return BigInt(Math.max(1, Math.ceil(parseGasPrice(this.cfg.gas_price).amount * gas)));
   }
 
-  async broadcast(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number): Promise<BroadcastResult> {
+  /**
+   * Signs (a fresh timeout, or the account's current sequence) and broadcasts. `ttlMs`: how long past
+   * the latest block time an unordered transaction may be included (capped at ADR-070's 10 minutes).
+   */
+  async broadcast(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number, ttlMs?: number): Promise<BroadcastResult> {
     const gas = await this.gasFor(key, messages, latestBlockTimeMs);
-    const txBytes = await this.#sign(key, messages, latestBlockTimeMs, gas);
-    return this.broadcastBytes(txBytes);
+    const signed = await this.#sign(key, messages, latestBlockTimeMs, gas, ttlMs);
+    const res = await this.broadcastBytes(signed.bytes);
+    return signed.timeoutMs === undefined ? res : { ...res, timeoutMs: signed.timeoutMs };
   }
 
-  /** Broadcasts signed bytes again (a rebroadcast of a transaction that was never included). */
+  /** Broadcasts signed bytes as they are. */
   async broadcastBytes(txBytes: Uint8Array): Promise<BroadcastResult> {
     const res = await this.query.call('cosmos.tx.v1beta1.Service', 'BroadcastTx', { tx_bytes: txBytes, mode: BROADCAST_MODE_SYNC });
     const r = res.tx_response as { code: number; codespace: string; txhash: string; raw_log: string };

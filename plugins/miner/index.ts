@@ -3,14 +3,48 @@ import { VERSION } from '../../core/version.js';
 import { MinerMetrics } from './metrics.js';
 import { MinerService } from './miner-service.js';
 
+const optionsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    submission: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'How claims and proofs are sent and sent again.',
+      properties: {
+        resubmit_after_blocks: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 100,
+          default: 2,
+          description: 'A claim or proof not on chain this many blocks after it was sent (and past its unordered timeout) is signed again and resent.',
+        },
+        max_attempts: { type: 'integer', minimum: 1, maximum: 50, default: 5, description: 'Sends of one claim or proof transaction at most; never after its window closes.' },
+        proof_spread: {
+          type: 'number',
+          minimum: 0,
+          maximum: 0.9,
+          default: 0.5,
+          description: "Proofs go out from the proof window's opening, each supplier at its own offset within this fraction of the window, so many suppliers of one operator do not all hit one block.",
+        },
+      },
+    },
+  },
+} as const;
+
+interface Options {
+  submission?: { resubmit_after_blocks?: number; max_attempts?: number; proof_spread?: number };
+}
+
 /**
  * The miner role (spec/protocol.md §5–§8): supplier leases with fencing tokens and the global
- * leader lock, relay stream consumption into per-session storage. Claims and proofs build on the
- * session store (not in this version yet).
+ * leader lock, relay stream consumption into per-session storage, claims and proofs in their windows
+ * (sent again while they do not land), settlement tracking.
  */
 export default definePlugin(
-  { name: 'miner', version: VERSION, roles: ['miner'], description: 'Consumes relay streams into sessions under fenced supplier leases.' },
-  async (app) => {
+  { name: 'miner', version: VERSION, roles: ['miner'], description: 'Consumes relay streams into sessions under fenced supplier leases; claims, proves, tracks settlement.', optionsSchema },
+  async (app, opts: Options) => {
     const ctx = app.relayminer;
     const miner = ctx.config.miner;
     if (!miner) throw new Error('the miner plugin needs a miner section');
@@ -20,6 +54,11 @@ export default definePlugin(
       keys: ctx.keys,
       metrics: new MinerMetrics(ctx.metrics.registry),
       log: app.log.child({ component: 'miner' }),
+      submission: {
+        resubmitAfterBlocks: opts.submission?.resubmit_after_blocks ?? 2,
+        maxAttempts: opts.submission?.max_attempts ?? 5,
+        proofSpread: opts.submission?.proof_spread ?? 0.5,
+      },
     });
     app.decorate('minerService', service);
     ctx.dashboard.add('miner', () => service.dashboardState());

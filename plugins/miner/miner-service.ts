@@ -7,11 +7,20 @@ import { CometClient, type BlockInfo } from '../../core/chain/comet-client.js';
 import { ChainQueryClient } from '../../core/chain/query-client.js';
 import { TxClient } from '../../core/chain/tx-client.js';
 import { LeaseManager } from './leases.js';
-import { SessionLifecycle } from './session-lifecycle.js';
+import { SessionLifecycle, type SubmissionPolicy } from './session-lifecycle.js';
 import { SettlementMonitor } from './settlement-monitor.js';
 import type { MinerMetrics } from './metrics.js';
 import { SessionStore } from './session-store.js';
 import { StreamConsumer } from './stream-consumer.js';
+
+export interface MinerServiceOptions {
+  miner: ResolvedMiner;
+  redis: RedisPool;
+  keys: KeyBuilder;
+  metrics: MinerMetrics;
+  log: FastifyBaseLogger;
+  submission: SubmissionPolicy;
+}
 
 /**
  * One miner replica: leases decide which suppliers it owns; for each owned supplier a consumer moves
@@ -25,9 +34,9 @@ export class MinerService {
   readonly #consumers = new Map<string, StreamConsumer>();
   readonly #query: ChainQueryClient;
   readonly #follower: BlockFollower;
-  readonly #o: { miner: ResolvedMiner; redis: RedisPool; keys: KeyBuilder; metrics: MinerMetrics; log: FastifyBaseLogger };
+  readonly #o: MinerServiceOptions;
 
-  constructor(o: { miner: ResolvedMiner; redis: RedisPool; keys: KeyBuilder; metrics: MinerMetrics; log: FastifyBaseLogger }) {
+  constructor(o: MinerServiceOptions) {
     this.#o = o;
     this.store = new SessionStore(o.keys, () => o.redis.next());
     this.leases = new LeaseManager({
@@ -58,6 +67,7 @@ export class MinerService {
       owned: () => this.leases.owned,
       metrics: o.metrics,
       log: o.log,
+      submission: o.submission,
     });
     const tx = this.lifecycle.tx;
     this.monitor = new SettlementMonitor({

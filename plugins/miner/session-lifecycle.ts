@@ -8,6 +8,7 @@ import type { RedisClient } from '../../core/redis/connection.js';
 import type { KeyBuilder, SessionState, SubmissionPhase } from '../../core/redis/key-builder.js';
 import { claimedUpokt, proofPath, proofRequirement, sessionWindows, type SessionWindows } from '../../core/session/index.js';
 import { compactClosestProof, encodeCompactClosestProof, SparseMerkleSumTrie } from '../../core/smst/index.js';
+import { BlockClock, supplierOffset } from './block-clock.js';
 import type { MinerMetrics } from './metrics.js';
 import { FINAL_STATES, type SessionRecord, type SessionStore } from './session-store.js';
 import { MAX_PLAUSIBLE_BLOCKS } from '../../core/relay/validator.js';
@@ -24,6 +25,17 @@ export interface LifecycleOptions {
   owned: () => ReadonlyMap<string, string>;
   metrics: MinerMetrics;
   log: FastifyBaseLogger;
+  submission: SubmissionPolicy;
+}
+
+/** How claims and proofs are sent and sent again (the miner plugin's `submission` options). */
+export interface SubmissionPolicy {
+  /** Blocks after a send with no inclusion before the messages are signed again and resent. */
+  resubmitAfterBlocks: number;
+  /** Sends of one submission at most, the first included. */
+  maxAttempts: number;
+  /** Fraction of the proof window over which an operator's suppliers spread their proofs. */
+  proofSpread: number;
 }
 
 const CLAIM_PROOF_STATUS_VALIDATED = 1;
@@ -37,14 +49,26 @@ interface Work {
   params: SharedParamsInfo;
 }
 
-/** What was sent for one (supplier, phase, session end): kept in Redis so a successor can rebroadcast. */
+/**
+ * What was sent for one (supplier, phase, session end), kept in Redis: a successor that takes the
+ * supplier over checks it and, if it did not land, signs its messages again.
+ */
 interface Submission {
   txhash: string;
-  tx: string;
+  /** Height at which the last send was made. */
   height: number;
-  rebroadcast: boolean;
+  /** Height of the first send. */
+  firstHeight: number;
+  /** Sends so far (refusals at CheckTx included). */
+  attempts: number;
+  /** Unordered transactions: no block after this time can include the last send. */
+  timeoutMs?: number;
   sessions: string[];
+  messages: AnyMessage[];
 }
+
+/** Without two consecutive blocks seen yet: how long an unordered transaction stays valid. */
+const DEFAULT_TX_TTL_MS = 120_000;
 
 const header = (s: SessionRecord): SessionHeader => ({
   application_address: s.applicationAddress,
@@ -59,12 +83,13 @@ const header = (s: SessionRecord): SessionHeader => ({
  * active → claiming → claimed → proving → proved (or claimed with no proof required) → settled,
  * and the failure states when a window is missed or the chain refuses. Claims and proofs of one
  * supplier and one session end go in one transaction; what was sent is kept in Redis, checked
- * against chain state every block, and rebroadcast once inside its window when it did not land.
+ * against chain state every block, and signed again and resent inside its window while it does not land.
  */
 export class SessionLifecycle {
   readonly #o: LifecycleOptions;
   /** Built once per claimed session and kept until its proof is decided; rebuilt from the leaves by a successor. */
   readonly #trees = new Map<string, SparseMerkleSumTrie>();
+  readonly #clock = new BlockClock();
   #running = false;
   #next: BlockInfo | undefined;
 
@@ -89,6 +114,7 @@ export class SessionLifecycle {
     try {
       let current: BlockInfo | undefined = block;
       while (current) {
+        this.#clock.saw(current.height, current.timeMs);
         for (const [supplier, token] of this.#o.owned()) {
           const h = current.height;
           await this.#supplierPass(supplier, token, current).catch((err: Error) => this.#o.log.error({ supplier, height: h, err: err.message }, 'session lifecycle pass failed'));
@@ -118,20 +144,58 @@ export class SessionLifecycle {
     }
     const byState = (s: SessionState) => work.filter((w) => w.session.state === s);
 
-    // Claims: one transaction per session end height, once its claim window is open and the relays
-    // served before grace ended have left the stream (or the window is about to close).
+    // Claims: one transaction per session end height, as soon as its claim window is open and every
+    // relay of the session is stored (or when the window is about to close, whatever is left behind).
     const due = byState('active').filter((w) => h >= w.windows.claimWindowOpen);
     for (const w of due.filter((w) => h >= w.windows.claimWindowClose)) await this.#fail(w, 'active', 'claim_window_missed', `claim window closed at ${w.windows.claimWindowClose}`);
-    const backlog = due.length ? await this.#o.redis().xlen(this.#o.keys.relayStream(supplier)) : 0;
-    const claimable = due.filter((w) => h < w.windows.claimWindowClose && (backlog === 0 || h >= w.windows.claimWindowClose - 2n));
+    const oldestEntry = once(() => this.#oldestStreamEntryMs(supplier));
+    const claimable: Work[] = [];
+    for (const w of due) if (h < w.windows.claimWindowClose && (await this.#relaysAllStored(w, h, oldestEntry))) claimable.push(w);
     for (const [end, group] of groupBy(claimable, (w) => w.session.endHeight)) await this.#claim(supplier, token, end, group, block);
 
-    for (const w of byState('claiming')) await this.#checkClaim(w, h);
-    for (const [end, group] of groupBy(byState('claimed').filter((w) => h >= w.windows.proofSeedHeight && w.session.proof === undefined), (w) => w.session.endHeight)) {
+    for (const w of byState('claiming')) await this.#checkClaim(w, block);
+    // Proofs: from the proof window's opening, each supplier at its own offset in the window's first part.
+    const proofDue = (w: Work) => h >= w.windows.proofSeedHeight + BigInt(this.#proofOffset(w));
+    for (const [end, group] of groupBy(byState('claimed').filter((w) => proofDue(w) && w.session.proof === undefined), (w) => w.session.endHeight)) {
       await this.#prove(supplier, token, end, group, block);
     }
-    for (const w of byState('proving')) await this.#checkProof(w, h);
+    for (const w of byState('proving')) await this.#checkProof(w, block);
     for (const w of [...byState('claimed'), ...byState('proved')]) await this.#checkSettled(w, h);
+  }
+
+  /**
+   * True once every relay of the session is in the store: relays are mined only below the grace
+   * period's end, so once this miner has seen the block before the claim window opens (at least the
+   * grace period's end), every stream entry published before that moment must be consumed. Entries
+   * published later belong to later sessions. Near the window's close the claim goes out regardless.
+   */
+  async #relaysAllStored(w: Work, h: bigint, oldestEntryMs: () => Promise<number | undefined>): Promise<boolean> {
+    if (h >= w.windows.claimWindowClose - 2n) return true;
+    const cutoffHeight = w.windows.claimWindowOpen - 1n > w.windows.gracePeriodEnd ? w.windows.claimWindowOpen - 1n : w.windows.gracePeriodEnd;
+    const cutoff = this.#clock.arrivedAt(Number(cutoffHeight));
+    if (cutoff === undefined) return false;
+    const oldest = await oldestEntryMs();
+    return oldest === undefined || oldest > cutoff;
+  }
+
+  /** Publication time of the oldest entry still in the supplier's stream (consumed entries are deleted). */
+  async #oldestStreamEntryMs(supplier: string): Promise<number | undefined> {
+    const [first] = await this.#o.redis().xrange(this.#o.keys.relayStream(supplier), '-', '+', 'COUNT', 1);
+    return first ? Number(first[0].split('-')[0]) : undefined;
+  }
+
+  #proofOffset(w: Work): number {
+    const span = Math.floor(Number(w.windows.proofWindowClose - w.windows.proofWindowOpen) * this.#o.submission.proofSpread);
+    return supplierOffset(w.supplier, span);
+  }
+
+  /**
+   * How long past the latest block time an unordered transaction stays valid: until it is time to
+   * send it again, so a resend can never land beside the first.
+   */
+  #txTtlMs(): number {
+    const interval = this.#clock.medianIntervalMs();
+    return interval === undefined ? DEFAULT_TX_TTL_MS : this.#o.submission.resubmitAfterBlocks * interval;
   }
 
   #tree(supplier: string, sessionId: string): SparseMerkleSumTrie | undefined {
@@ -180,14 +244,14 @@ export class SessionLifecycle {
     const send = messages.filter((_, i) => keep[i]);
     const sent = claimed.filter((_, i) => keep[i]);
     if (!send.length) return;
-    const res = await this.#o.tx.broadcast(key, send, block.timeMs);
+    const res = await this.#o.tx.broadcast(key, send, block.timeMs, this.#txTtlMs());
     if (res.code !== 0) {
       this.#o.metrics.submissions.inc({ supplier, phase: 'claim', result: 'rejected' }, send.length);
       // A refusal at CheckTx inside the window is retried next block; the window check above ends it.
       this.#o.log.error({ supplier, end: String(end), code: res.code, codespace: res.codespace, log: res.rawLog }, 'claim transaction refused by the node');
       return;
     }
-    await this.#record(supplier, 'claim', end, { txhash: res.txhash, tx: Buffer.from(res.txBytes).toString('base64'), height: block.height, rebroadcast: false, sessions: sent.map((w) => w.session.sessionId) });
+    await this.#record(supplier, 'claim', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: sent.map((w) => w.session.sessionId), messages: send });
     for (const w of sent) {
       await this.#o.store.transition(supplier, w.session.sessionId, token, 'active', 'claiming');
       const root = Buffer.from(this.#tree(supplier, w.session.sessionId)!.root()).toString('hex');
@@ -206,7 +270,7 @@ export class SessionLifecycle {
     }
   }
 
-  async #checkClaim(w: Work, h: bigint): Promise<void> {
+  async #checkClaim(w: Work, block: BlockInfo): Promise<void> {
     const claim = await this.#onChainClaim(w.supplier, w.session.sessionId);
     if (claim) {
       await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, 'claiming', 'claimed');
@@ -214,7 +278,7 @@ export class SessionLifecycle {
       this.#o.metrics.upokt.inc({ supplier: w.supplier, kind: 'claimed' }, Number(await this.#field(w, 'claimed_upokt')));
       return;
     }
-    await this.#notLanded(w, h, 'claim', 'claiming', 'claim_window_missed', w.windows.claimWindowClose);
+    await this.#notLanded(w, block, 'claim', 'claiming', 'claim_window_missed', w.windows.claimWindowClose);
   }
 
   async #prove(supplier: string, token: string, end: bigint, group: Work[], block: BlockInfo): Promise<void> {
@@ -246,20 +310,21 @@ export class SessionLifecycle {
       proving.push(w);
     }
     if (!messages.length) return;
-    const res = await this.#o.tx.broadcast(key, messages, block.timeMs);
+    const res = await this.#o.tx.broadcast(key, messages, block.timeMs, this.#txTtlMs());
     if (res.code !== 0) {
       this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'rejected' }, messages.length);
       this.#o.log.error({ supplier, end: String(end), code: res.code, codespace: res.codespace, log: res.rawLog }, 'proof transaction refused by the node');
       for (const w of proving) await this.#o.redis().hdel(this.#o.keys.minerSession(supplier, w.session.sessionId), 'proof');
       return;
     }
-    await this.#record(supplier, 'proof', end, { txhash: res.txhash, tx: Buffer.from(res.txBytes).toString('base64'), height: block.height, rebroadcast: false, sessions: proving.map((w) => w.session.sessionId) });
+    await this.#record(supplier, 'proof', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: proving.map((w) => w.session.sessionId), messages });
     for (const w of proving) await this.#o.store.transition(supplier, w.session.sessionId, token, 'claimed', 'proving');
     this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'broadcast' }, proving.length);
     this.#o.log.info({ supplier, end: String(end), sessions: proving.length, txhash: res.txhash }, 'proofs broadcast');
   }
 
-  async #checkProof(w: Work, h: bigint): Promise<void> {
+  async #checkProof(w: Work, block: BlockInfo): Promise<void> {
+    const h = BigInt(block.height);
     const claim = await this.#onChainClaim(w.supplier, w.session.sessionId);
     const status = claim?.proof_validation_status;
     if (status === CLAIM_PROOF_STATUS_VALIDATED) {
@@ -270,7 +335,7 @@ export class SessionLifecycle {
     }
     if (status === CLAIM_PROOF_STATUS_INVALID) return this.#fail(w, 'proving', 'proof_rejected', 'the chain marked the proof INVALID');
     if (!claim && h >= w.windows.settlementHeight) return this.#fail(w, 'proving', 'expired', 'the claim left state without a validated proof');
-    await this.#notLanded(w, h, 'proof', 'proving', 'proof_window_missed', w.windows.proofWindowClose);
+    await this.#notLanded(w, block, 'proof', 'proving', 'proof_window_missed', w.windows.proofWindowClose);
   }
 
   /**
@@ -288,15 +353,36 @@ export class SessionLifecycle {
     }
   }
 
-  /** A submission not on chain yet: rebroadcast once inside its window, fail the session after it. */
-  async #notLanded(w: Work, h: bigint, phase: SubmissionPhase, from: SessionState, missed: SessionState, windowClose: bigint): Promise<void> {
+  /**
+   * A submission not on chain yet. `resubmitAfterBlocks` after its last send, and once no block can
+   * include that send any more (its unordered timeout passed), its messages are signed again (a fresh
+   * timeout, or the account's current sequence) and sent, up to `maxAttempts` sends, never after the
+   * window closes: a node that accepted a transaction and lost it costs a resend, not the session.
+   */
+  async #notLanded(w: Work, block: BlockInfo, phase: SubmissionPhase, from: SessionState, missed: SessionState, windowClose: bigint): Promise<void> {
+    const h = BigInt(block.height);
     if (h >= windowClose) return this.#fail(w, from, missed, `${phase} not on chain when its window closed at ${windowClose}`);
     const sub = await this.#submission(w.supplier, phase, w.session.endHeight);
-    if (!sub || sub.rebroadcast || h < BigInt(sub.height) + 2n) return;
-    const res = await this.#o.tx.broadcastBytes(Buffer.from(sub.tx, 'base64'));
-    await this.#record(w.supplier, phase, w.session.endHeight, { ...sub, rebroadcast: true });
-    this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'rebroadcast' });
-    this.#o.log.warn({ supplier: w.supplier, phase, txhash: sub.txhash, code: res.code, log: res.rawLog }, `${phase} not included two blocks after broadcast: rebroadcast once`);
+    const { resubmitAfterBlocks, maxAttempts } = this.#o.submission;
+    if (!sub || h < BigInt(sub.height + resubmitAfterBlocks)) return;
+    if (sub.timeoutMs !== undefined && block.timeMs <= sub.timeoutMs) return;
+    if (sub.attempts >= maxAttempts) return;
+    const key = this.#o.suppliers.get(w.supplier)!;
+    const attempt = sub.attempts + 1;
+    const res = await this.#o.tx.broadcast(key, sub.messages, block.timeMs, this.#txTtlMs());
+    if (res.code !== 0) {
+      // Counted as an attempt (bounded), and tried again next block.
+      await this.#record(w.supplier, phase, w.session.endHeight, { ...sub, attempts: attempt });
+      this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'rejected' });
+      this.#o.log.error({ supplier: w.supplier, phase, attempt, code: res.code, codespace: res.codespace, log: res.rawLog }, `${phase} resend refused by the node`);
+      return;
+    }
+    await this.#record(w.supplier, phase, w.session.endHeight, { ...sub, txhash: res.txhash, height: block.height, attempts: attempt, timeoutMs: res.timeoutMs });
+    this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'resubmitted' });
+    this.#o.log.warn(
+      { supplier: w.supplier, phase, session_end: String(w.session.endHeight), previous_txhash: sub.txhash, txhash: res.txhash, attempt, max_attempts: maxAttempts, window_closes_at: String(windowClose) },
+      `${phase} not included ${block.height - sub.height} blocks after it was sent: signed again and resent`,
+    );
   }
 
   async #fail(w: Work, from: SessionState, to: SessionState, why: string): Promise<void> {
@@ -313,14 +399,37 @@ export class SessionLifecycle {
   }
 
   async #record(supplier: string, phase: SubmissionPhase, end: bigint, s: Submission): Promise<void> {
-    await this.#o.redis().hset(this.#o.keys.submission(supplier, phase, end), { ...s, rebroadcast: s.rebroadcast ? '1' : '0', sessions: JSON.stringify(s.sessions) });
+    await this.#o.redis().hset(this.#o.keys.submission(supplier, phase, end), {
+      txhash: s.txhash,
+      height: String(s.height),
+      first_height: String(s.firstHeight),
+      attempts: String(s.attempts),
+      timeout_ms: s.timeoutMs === undefined ? '' : String(s.timeoutMs),
+      sessions: JSON.stringify(s.sessions),
+      messages: JSON.stringify(s.messages.map((m) => [m.typeUrl, Buffer.from(m.value).toString('base64')])),
+    });
   }
 
   async #submission(supplier: string, phase: SubmissionPhase, end: bigint): Promise<Submission | undefined> {
     const h = await this.#o.redis().hgetall(this.#o.keys.submission(supplier, phase, end));
     if (!h.txhash) return undefined;
-    return { txhash: h.txhash, tx: h.tx ?? '', height: Number(h.height), rebroadcast: h.rebroadcast === '1', sessions: JSON.parse(h.sessions ?? '[]') as string[] };
+    const messages = (JSON.parse(h.messages ?? '[]') as [string, string][]).map(([typeUrl, b64]) => ({ typeUrl, value: Buffer.from(b64, 'base64') }));
+    return {
+      txhash: h.txhash,
+      height: Number(h.height),
+      firstHeight: Number(h.first_height ?? h.height),
+      attempts: Number(h.attempts ?? 1),
+      timeoutMs: h.timeout_ms ? Number(h.timeout_ms) : undefined,
+      sessions: JSON.parse(h.sessions ?? '[]') as string[],
+      messages,
+    };
   }
+}
+
+/** A lazy value computed at most once (a Redis read a pass may not need). */
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= fn());
 }
 
 function groupBy<T, K>(items: T[], key: (t: T) => K): Map<K, T[]> {

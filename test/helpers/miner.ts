@@ -1,7 +1,18 @@
 import { KEYS } from './localnet-client.js';
 
 /** A miner config for tests: supplier1 (and more keys), fast leases and reads, against the given Redis and node. */
-export function minerYaml(o: { redisUrl: string; rpcAddress?: string; grpcAddress?: string; instance: string; keys?: string[]; consume?: string; format?: 'json'; transaction?: string }): string {
+export function minerYaml(o: {
+  redisUrl: string;
+  rpcAddress?: string;
+  grpcAddress?: string;
+  instance: string;
+  keys?: string[];
+  consume?: string;
+  format?: 'json';
+  transaction?: string;
+  /** The miner plugin's options (YAML flow map). */
+  minerOptions?: string;
+}): string {
   const keys = (o.keys ?? [KEYS.supplier1]).map((k) => `{ private_key_hex: "${k}" }`).join(', ');
   return `
 miner:
@@ -12,7 +23,7 @@ miner:
   instance_id: ${o.instance}
   lease_ttl_ms: 1500
   consume: ${o.consume ?? '{ block_ms: 100 }'}
-${o.transaction ? `  transaction: ${o.transaction}\n` : ''}plugins: [miner]
+${o.transaction ? `  transaction: ${o.transaction}\n` : ''}plugins: [${o.minerOptions ? `{ name: miner, options: ${o.minerOptions} }` : 'miner'}]
 logging: { level: info${o.format ? `, format: ${o.format}` : ''} }
 shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
 `;

@@ -31,7 +31,8 @@ async function setup(t: Test, genesis: string, relays: number, o: { cluster?: bo
   const startMiner = async (instance: string) => {
     const logs = captureLogs();
     const miner = await Runtime.start({
-      config: parseConfig(minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance, transaction: o.transaction })),
+      // Proofs at the window's opening (no per-supplier spread): these tests follow one supplier block by block.
+      config: parseConfig(minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance, transaction: o.transaction, minerOptions: '{ submission: { proof_spread: 0 } }' })),
       roles: ['miner'],
       builtins: BUILTIN_PLUGINS,
       version: 'test',
@@ -110,8 +111,8 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
   };
   t.match(await view('sessions'), [{ supplier: ADDR.supplier1, session: s.header.session_id, state: 'settled', relays: 7, compute_units: '7', claimed_upokt: '294', proof: 'threshold' }]);
   t.match(await view('submissions'), [
-    { phase: 'claim', session_end: '20', broadcast_at: '22', rebroadcast: 'no', sessions: 1 },
-    { phase: 'proof', session_end: '20', broadcast_at: '25', rebroadcast: 'no', sessions: 1 },
+    { phase: 'claim', session_end: '20', sent_at: '22', attempts: 1, sessions: 1 },
+    { phase: 'proof', session_end: '20', sent_at: '25', attempts: 1, sessions: 1 },
   ]);
   t.match(await view('leases'), [{ supplier: ADDR.supplier1, owner: 'm1', token: '1' }, { supplier: '(global)', owner: 'm1', token: 'leader' }]);
   t.match(await view('streams'), [{ supplier: ADDR.supplier1, length: 0, pending: 0 }]);
@@ -144,21 +145,26 @@ t.test('a session whose claim window was missed is reported, not silently lost',
   t.match(await back.metrics(), /relayminer_miner_sessions_failed_total\{supplier="[^"]+",state="claim_window_missed"\} 1/);
 });
 
-t.test('a claim accepted by the node but never included is rebroadcast once and lands', async (t) => {
+t.test('a claim accepted by the node but never included is signed again and lands', async (t) => {
   const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 4);
   s.r.net.node.txs.dropNextAccepted(1); // the node says "accepted" and loses it
   await s.advanceTo(22);
   await until('claim broadcast', async () => (await s.session())?.state === 'claiming');
-  await s.advanceTo(24); // two blocks later: not on chain → rebroadcast
-  await until('rebroadcast', async () => /phase="claim",result="rebroadcast"\} 1/.test(await s.metrics()));
+  const first = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
+  // Two blocks later and past the first send's timeout (2 × the 1 s blocks): signed again.
   await s.advanceTo(25);
+  await until('resubmitted', async () => /phase="claim",result="resubmitted"\} 1/.test(await s.metrics()));
+  const second = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
+  t.not(second.txhash, first.txhash, 'a new transaction (fresh timeout), not the same bytes');
+  t.same([first.attempts, second.attempts, second.height], ['1', '2', '25']);
+  t.ok(Number(first.timeout_ms) <= s.r.net.chain.block(22)!.timeMs + 2000 + 999, 'the first send was valid for two blocks');
+  await s.advanceTo(26);
   await until('claimed', async () => (await s.session())?.state === 'claimed');
-  const sub = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
-  t.equal(sub.rebroadcast, '1');
   const m = await s.metrics();
   t.match(m, /phase="claim",result="broadcast"\} 1/, 'one broadcast');
-  t.match(m, /phase="claim",result="rebroadcast"\} 1/, 'one rebroadcast');
+  t.match(m, /phase="claim",result="resubmitted"\} 1/, 'one resend');
   t.match(m, /phase="claim",result="included"\} 1/);
+  t.ok(s.logs.lines.some((l) => l.msg === 'claim not included 3 blocks after it was sent: signed again and resent' && l.attempt === 2), 'the resend is logged');
 });
 
 t.test('the same end to end on a 3-master Redis Cluster (relayer and miner on redis-cluster://)', async (t) => {
@@ -178,7 +184,7 @@ t.test('a required proof that never lands: the claim expires, the supplier is sl
   const s = await setup(t, TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1'), 3);
   await s.advanceTo(23);
   await until('claimed', async () => (await s.session())?.state === 'claimed');
-  s.r.net.node.txs.dropNextAccepted(2); // the proof and its one rebroadcast are lost by the node
+  s.r.net.node.txs.dropNextAccepted(5); // the proof and every resend are lost by the node
   await s.advanceTo(30);
   await until('expired', async () => (await s.session())?.state === 'expired');
   t.equal((await s.session())?.reason, 'PROOF_MISSING');
@@ -186,7 +192,7 @@ t.test('a required proof that never lands: the claim expires, the supplier is sl
   t.match(m, /relayminer_miner_settlements_total\{supplier="[^"]+",outcome="expired"\} 1/);
   t.match(m, /relayminer_miner_settlements_total\{supplier="[^"]+",outcome="slashed"\} 1/);
   t.match(m, /relayminer_miner_upokt_total\{supplier="[^"]+",kind="lost"\} 126/, '3 relays × 42 uPOKT lost');
-  t.match(m, /phase="proof",result="rebroadcast"\} 1/);
+  t.match(m, /phase="proof",result="resubmitted"\} 1/, 'sent again once: the window (4 blocks) closed before a third send');
   t.ok(s.logs.lines.some((l) => l.msg === 'claim expired' && l.reason === 'PROOF_MISSING'));
   // Stake health: 1e9 uPOKT staked, 3.2e8 slashed → 6.8e8 left, two more missed proofs.
   await until('stake gauges', async () => /relayminer_miner_supplier_stake_upokt\{supplier="[^"]+"\} 680000000/.test(await s.metrics()));

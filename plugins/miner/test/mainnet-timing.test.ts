@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { parseConfig } from '../../../core/config/load.js';
+import { KeyBuilder } from '../../../core/redis/key-builder.js';
+import { Runtime } from '../../../core/runtime/runtime.js';
+import { claimedUpokt } from '../../../core/session/index.js';
+import { BUILTIN_PLUGINS } from '../../index.js';
+import { supplierOffset } from '../block-clock.js';
+import { SessionStore } from '../session-store.js';
+import { ADDR, grpcCall, grpcClient, type Res } from '../../../test/helpers/localnet-client.js';
+import { captureLogs } from '../../../test/helpers/logs.js';
+import { minerYaml } from '../../../test/helpers/miner.js';
+import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
+import { until } from '../../../test/helpers/until.js';
+
+/**
+ * The miner and relayer against genesis.mainnet.yaml: a block every second of wall time, 60 s of chain
+ * time per block, mainnet's windows. Session [1, 20]: grace ends at 30, the claim window is [32, 42),
+ * the proof seed block is 42 and the proof window [43, 53), settlement at 53.
+ */
+const MAINNET = readFileSync(join(import.meta.dirname, '..', '..', '..', 'examples/localnet/genesis.mainnet.yaml'), 'utf8');
+const keys = new KeyBuilder('ha');
+const CLAIM_WINDOW_OPEN = 32;
+const PROOF_SEED = 42;
+const PROOF_WINDOW_CLOSE = 53;
+
+t.test('mainnet timing: a dropped claim and a dropped proof land on re-signed sends, under continuous traffic, and the session settles exactly', async (t) => {
+  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: (url) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`, genesis: MAINNET });
+  const first = await r.header();
+  t.same([first.session_start_block_height, first.session_end_block_height], [1n, 20n], 'session [1, 20]');
+  const logs = captureLogs();
+  const miner = await Runtime.start({
+    config: parseConfig(minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance: 'main-1' })),
+    roles: ['miner'],
+    builtins: BUILTIN_PLUGINS,
+    version: 'test',
+    logger: logs.logger,
+  });
+  t.teardown(() => miner.shutdown());
+  const metrics = async () => (await fetch(`http://${miner.addresses.metrics}/metrics`)).text();
+  const faults = (body: object) => fetch(`http://${r.net.rpcAddress}/localnet/faults`, { method: 'POST', body: JSON.stringify(body) });
+  const store = new SessionStore(keys, () => r.redis);
+  const state = async () => (await store.session(ADDR.supplier1, first.session_id))?.state;
+  const txs = grpcClient(r.net.grpcAddress, 'cosmos.tx.v1beta1.Service');
+  t.teardown(() => txs.close());
+  const includedAt = async (hash: string) => Number(((await grpcCall(txs, 'GetTx', { hash })).tx_response as Res).height);
+
+  // Relays all along, from session [1, 20] into the next ones: the supplier's stream is never idle.
+  let traffic = true;
+  let served = 0;
+  const pump = (async () => {
+    while (traffic) {
+      const header = await r.header();
+      const res = await postRelay(r.url, gatewayRelay(header, { method: 'POST', url: '/', body: `{"jsonrpc":"2.0","id":${served},"method":"eth_blockNumber"}` }));
+      if (res.status === 200) served++;
+      await new Promise((res) => setTimeout(res, 40));
+    }
+  })();
+  t.teardown(async () => {
+    traffic = false;
+    await pump;
+  });
+
+  // The node accepts the first claim and loses it.
+  await until('height 30', () => r.net.chain.height >= 30, 60_000);
+  await faults({ drop_accepted_txs: 1 });
+  await until('claim on chain', async () => (await state()) === 'claimed', 60_000);
+  const claim = await r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
+  t.equal(claim.first_height, String(CLAIM_WINDOW_OPEN), 'first sent as the claim window opened, though relays kept arriving');
+  t.equal(claim.attempts, '2', 'the lost send was signed again once');
+  const claimHeight = await includedAt(claim.txhash!);
+  t.ok(claimHeight <= CLAIM_WINDOW_OPEN + 5, `included at ${claimHeight}, in the first half of the window [32, 42)`);
+  t.match(await metrics(), /phase="claim",result="resubmitted"\} 1/);
+  t.ok(logs.lines.some((l) => l.msg === 'claim not included 3 blocks after it was sent: signed again and resent' && l.attempt === 2));
+
+  // The first proof send is lost too.
+  await until('claim is known', () => r.net.chain.height >= PROOF_SEED - 2, 60_000);
+  await faults({ drop_accepted_txs: 1 });
+  await until('proof validated', async () => (await state()) === 'proved', 60_000);
+  const proof = await r.redis.hgetall(keys.submission(ADDR.supplier1, 'proof', 20n));
+  t.equal(proof.first_height, String(PROOF_SEED + supplierOffset(ADDR.supplier1, 5)), "first sent at the window's opening plus the supplier's offset");
+  t.equal(proof.attempts, '2');
+  t.ok((await includedAt(proof.txhash!)) < PROOF_WINDOW_CLOSE, 'the resent proof landed inside its window');
+  t.equal((await store.session(ADDR.supplier1, first.session_id))?.proof, 'threshold', 'worth more than the 100 uPOKT threshold');
+
+  await until('settled', async () => (await state()) === 'settled', 60_000);
+  const session = (await store.session(ADDR.supplier1, first.session_id))!;
+  const [claimed, settled] = await r.redis.hmget(keys.minerSession(ADDR.supplier1, first.session_id), 'claimed_upokt', 'settled_upokt');
+  const expected = claimedUpokt(BigInt(session.count) * 100n, Buffer.alloc(32, 0xff), 145_990n, 1_000_000n);
+  t.ok(session.count > 20, `${session.count} relays in the session`);
+  t.equal(session.computeUnits, BigInt(session.count) * 100n, '100 compute units each');
+  t.same([claimed, settled], [String(expected), String(expected)], `the chain settled exactly the claimed ${expected} uPOKT`);
+});
