@@ -61,6 +61,7 @@ export { errorReply, poktrollErrorCode, RELAYER_PROXY_CODESPACE, type ErrorModel
 export { backendFault, describeBackendError, type BackendFault } from './backend/errors.js';
 
 // chain access and caches
+export { ChainPace, type BlockHealth, type ChainPaceOptions } from './chain/chain-pace.js';
 export { ChainQueryClient, ChainQueryError, CometClient, BlockFollower } from './chain/index.js';
 export { TieredCache, CacheMetrics } from './cache/index.js';
 

@@ -113,6 +113,14 @@ export const PocketNodeSchema = Type.Object(
       description: 'Chain id signed into transactions (`pocket` on main-net, `pocket-lego-testnet` on beta).',
     }),
     query_timeout_ms: Millis(5000, 'Deadline of one chain query.', 100, 120_000),
+    stale_after_blocks: Type.Integer({
+      default: 3,
+      minimum: 1,
+      maximum: 100,
+      description:
+        "`/ready` fails, and the chain counts as halted, after this many median block intervals (from the blocks' own header times) without a new block: ~3 minutes on mainnet, 3 seconds on a 1-second localnet.",
+    }),
+    stale_after_ms: Millis(0, 'A fixed staleness bound instead of `stale_after_blocks` (0: derive it from the chain\'s pace).', 0, 3_600_000),
   },
   { additionalProperties: false, description: 'The Pocket full node. `chain` is accepted as another name for it.' },
 );

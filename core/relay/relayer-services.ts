@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { BlockFollower } from '../chain/block-follower.js';
-import { CometClient } from '../chain/comet-client.js';
+import { ChainPace } from '../chain/chain-pace.js';
+import { CometClient, type BlockInfo } from '../chain/comet-client.js';
 import { ChainQueryClient } from '../chain/query-client.js';
 import { CacheMetrics } from '../cache/cache-metrics.js';
 import type { ResolvedConfig, ResolvedRelayer } from '../config/load.js';
@@ -45,9 +46,6 @@ export interface RelayerServicesOptions {
   log: Logger;
 }
 
-/** Readiness: the relayer cannot validate without a recent block height (measured by arrival here). */
-const STALE_HEIGHT_MS = 60_000;
-
 export function startRelayerServices(o: RelayerServicesOptions): RelayerServices {
   const node = o.relayer.pocket_node;
   const query = new ChainQueryClient(node);
@@ -58,8 +56,9 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     log,
     redis: { subscriber: o.redis.dedicated('block-events', { blocking: true }), publisher: o.redis.next(), channel: o.keys.blockEventsChannel() },
   });
-  let lastBlockAt = Date.now();
-  follower.on('block', () => (lastBlockAt = Date.now()));
+  // Readiness: the relayer cannot validate without a recent block; "recent" follows the chain's own pace.
+  const pace = new ChainPace({ staleAfterBlocks: node.stale_after_blocks, staleAfterMs: node.stale_after_ms, log, registry: o.metrics.registry });
+  follower.on('block', (b: BlockInfo) => pace.saw(b.height, b.timeMs));
   // Not awaited: with Redis or the node unreachable the process still starts, and answers
   // chain_unavailable (and /ready 503) until a height is known.
   follower.start().catch((err: Error) => log.error({ err: err.message }, 'block follower failed to start'));
@@ -145,12 +144,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     const height = follower.latest?.height;
     return { ready: height !== undefined && served.length > 0 && served.every((b) => b.healthy > 0), height: height ?? null, backends: backendsReport };
   });
-  o.readiness.add('chain', () => {
-    const latest = follower.latest;
-    if (!latest) throw new Error('no block height from the node yet');
-    const age = Date.now() - lastBlockAt;
-    if (age > STALE_HEIGHT_MS) throw new Error(`no new block for ${Math.round(age / 1000)} s (latest ${latest.height})`);
-  });
+  o.readiness.add('chain', () => pace.assertFresh());
   return {
     pipeline,
     chain,
@@ -172,6 +166,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
       });
     },
     async close() {
+      pace.close();
       await follower.stop();
       await meter?.close();
       query.close();

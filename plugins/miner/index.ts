@@ -1,4 +1,5 @@
 import { definePlugin } from '../../core/plugins/define.js';
+import { ChainPace } from 'relayminer';
 import { VERSION } from '../../core/version.js';
 import { MinerMetrics } from './metrics.js';
 import { MinerService } from './miner-service.js';
@@ -48,6 +49,8 @@ export default definePlugin(
     const ctx = app.relayminer;
     const miner = ctx.config.miner;
     if (!miner) throw new Error('the miner plugin needs a miner section');
+    const node = miner.pocket_node;
+    const pace = new ChainPace({ staleAfterBlocks: node.stale_after_blocks, staleAfterMs: node.stale_after_ms, log: app.log.child({ component: 'chain' }), registry: ctx.metrics.registry });
     const service = new MinerService({
       miner,
       redis: ctx.redis,
@@ -59,11 +62,18 @@ export default definePlugin(
         maxAttempts: opts.submission?.max_attempts ?? 5,
         proofSpread: opts.submission?.proof_spread ?? 0.5,
       },
+      pace,
     });
+    // With the relayer in the same process, its `chain` check already watches the same chain.
+    if (!ctx.relay) ctx.readiness.add('chain', () => pace.assertFresh());
+    ctx.readiness.add('leases', () => service.leases.assertRenewing());
     app.decorate('minerService', service);
     ctx.dashboard.add('miner', () => service.dashboardState());
     app.addHook('onReady', async () => service.start());
-    app.addHook('preClose', async () => service.stop());
+    app.addHook('preClose', async () => {
+      pace.close();
+      await service.stop();
+    });
   },
 );
 

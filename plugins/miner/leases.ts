@@ -59,6 +59,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> = Promise.resolve();
   #stopped = false;
+  #renewedAt: number | undefined;
 
   constructor(o: LeaseOptions) {
     super();
@@ -72,12 +73,24 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   start(): void {
     const every = Math.max(100, Math.floor(this.#o.ttlMs / 3));
     const loop = () => {
-      this.#ticking = this.tick().catch((err: Error) => this.#o.log.warn({ err: err.message }, 'miner lease tick failed'));
+      this.#ticking = this.tick()
+        .then(() => void (this.#renewedAt = Date.now()))
+        .catch((err: Error) => this.#o.log.warn({ err: err.message }, 'miner lease tick failed'));
       void this.#ticking.then(() => {
         if (!this.#stopped) this.#timer = setTimeout(loop, every);
       });
     };
     loop();
+  }
+
+  /**
+   * Throws, for a readiness check, when renewals stopped working: leases held now would lapse (and
+   * flap to another replica) before the next successful round.
+   */
+  assertRenewing(): void {
+    if (this.#renewedAt === undefined) throw new Error('no lease round has completed yet');
+    const age = Date.now() - this.#renewedAt;
+    if (age > this.#o.ttlMs) throw new Error(`leases not renewed for ${Math.round(age / 1000)} s (lease TTL ${Math.round(this.#o.ttlMs / 1000)} s); held: ${this.owned.size}`);
   }
 
   /** Stops ticking and gives every lease back, so a successor need not wait out the TTL. */

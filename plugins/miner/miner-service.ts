@@ -8,6 +8,7 @@ import { ChainQueryClient } from '../../core/chain/query-client.js';
 import { TxClient } from '../../core/chain/tx-client.js';
 import { LeaseManager } from './leases.js';
 import { SessionLifecycle, type SubmissionPolicy } from './session-lifecycle.js';
+import type { ChainPace } from 'relayminer';
 import { SettlementMonitor } from './settlement-monitor.js';
 import type { MinerMetrics } from './metrics.js';
 import { SessionStore } from './session-store.js';
@@ -20,6 +21,8 @@ export interface MinerServiceOptions {
   metrics: MinerMetrics;
   log: FastifyBaseLogger;
   submission: SubmissionPolicy;
+  /** Fed with every block the miner follows (readiness and block health). */
+  pace: ChainPace;
 }
 
 /**
@@ -83,6 +86,7 @@ export class MinerService {
     });
     // Settlement events first, so a session the chain settled or expired is recorded as such.
     this.#follower.on('block', (b: BlockInfo) => {
+      o.pace.saw(b.height, b.timeMs);
       void this.monitor
         .onBlock(b)
         .catch((err: Error) => o.log.warn({ height: b.height, err: err.message }, 'settlement monitor failed'))

@@ -62,6 +62,12 @@ t.test('mainnet timing: a dropped claim and a dropped proof land on re-signed se
     await pump;
   });
 
+  // Readiness: Redis, the chain's pace (60-second headers, produced every second) and the leases.
+  await until('miner ready', async () => (await fetch(`http://${miner.addresses.metrics}/ready`)).status === 200, 30_000);
+  const ready = (await (await fetch(`http://${miner.addresses.metrics}/ready`)).json()) as { checks: Record<string, { ok: boolean }> };
+  t.same(Object.keys(ready.checks).sort(), ['chain', 'leases', 'redis']);
+  await until('the chain pace known', async () => /^relayminer_chain_block_interval_seconds 60$/m.test(await metrics()), 10_000);
+
   // The node accepts the first claim and loses it.
   await until('height 30', () => r.net.chain.height >= 30, 60_000);
   await faults({ drop_accepted_txs: 1 });
