@@ -58,7 +58,8 @@ export { RelayMetrics } from './relay/relay-metrics.js';
 export { errorReply, poktrollErrorCode, RELAYER_PROXY_CODESPACE, type ErrorModel, type ErrorReply } from './relay/error-reply.js';
 
 // backends: who is at fault when a call fails, and what a client may be told of it
-export { backendFault, describeBackendError, type BackendFault } from './backend/errors.js';
+export { backendFault, describeBackendError, unsendableRequest, type BackendFault } from './backend/errors.js';
+export { relayPath } from './backend/relay-url.js';
 
 // chain access and caches
 export { ChainPace, type BlockHealth, type ChainPaceOptions } from './chain/chain-pace.js';

@@ -1,3 +1,5 @@
+import { relayPath } from './relay-url.js';
+
 /**
  * Who is at fault when a backend call throws: the backend (its connection, its HTTP), the clock
  * (our deadline), or the request itself (something no HTTP client would send). Only the first two
@@ -73,7 +75,7 @@ const BAD_FIELD_VALUE = /[\r\n\0]/;
  */
 export function unsendableRequest(method: string, url: string, headers: Readonly<Record<string, string | readonly string[]>>): string | undefined {
   if (method && !HTTP_TOKEN.test(method)) return `method ${quote(method)} is not an HTTP token`;
-  if (url && !URL.canParse(url, 'http://relay.invalid')) return `url ${quote(url)} does not parse`;
+  if (url && relayPath(url) === undefined) return `url ${quote(url)} does not parse`;
   for (const name in headers) {
     if (!HTTP_TOKEN.test(name)) return `header name ${quote(name)} is not an HTTP token`;
     const v = headers[name]!;

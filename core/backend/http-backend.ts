@@ -5,6 +5,7 @@ import type { ResolvedBackend } from '../config/load.js';
 import { RelayRejection } from '../relay/reasons.js';
 import { backendFault, describeBackendError, unsendableRequest } from './errors.js';
 import { exchange } from './exchange.js';
+import { relayPath } from './relay-url.js';
 
 export interface BackendRequest {
   method: string;
@@ -279,9 +280,12 @@ function memoizedJoin(base: URL): (relayUrl: string) => string {
   };
 }
 
-/** Backend URL path + the relay's path; both query strings kept (the backend's first). */
+/**
+ * Backend URL path + the relay's path; both query strings kept (the backend's first). The host is
+ * always the backend's: the relay gives a path only (see `relayPath`).
+ */
 export function joinUrl(base: URL, relayUrl: string): string {
-  const rel = relayUrl ? new URL(relayUrl, 'http://relay.invalid') : new URL('http://relay.invalid/');
+  const rel = relayPath(relayUrl) ?? { pathname: '/', search: '' };
   const basePath = base.pathname.replace(/\/+$/, '');
   const path = rel.pathname === '/' && basePath ? basePath : `${basePath}${rel.pathname}`;
   const query = [base.search.slice(1), rel.search.slice(1)].filter(Boolean).join('&');

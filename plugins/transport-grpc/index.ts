@@ -12,7 +12,7 @@ import { VERSION } from '../../core/version.js';
 import { grpcFrames, RELAY_SERVICE_PATHS } from '../../core/protocol/grpc-wire.js';
 import { H2Backend, type H2Response } from './h2-backend.js';
 import { grpcStatusFor, SERVER_FAULT_STATUSES } from './status-codes.js';
-import { StreamedBody } from 'relayminer';
+import { relayPath, StreamedBody } from 'relayminer';
 
 const MiB = 1024 * 1024;
 
@@ -80,7 +80,7 @@ export default definePlugin(
       const backend = backends.get(r.header.service_id);
       if (!backend) throw new RelayRejection('no_healthy_backend', `service ${r.header.service_id} has no grpc backend configured`);
       const { http, headers } = decodeHttpPayload(r);
-      const res = await backend.call({ path: new URL(http.url || '/', 'http://relay.invalid').pathname, headers, body: http.body_bz }, pocketHeaders(r));
+      const res = await backend.call({ path: relayPath(http.url)?.pathname ?? '/', headers, body: http.body_bz }, pocketHeaders(r));
       return { res, http };
     };
 

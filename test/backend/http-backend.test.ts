@@ -188,3 +188,25 @@ t.test('redactUrl keeps scheme and host only', async (t) => {
   t.equal(redactUrl(new URL('http://10.0.0.7:8545')), 'http://10.0.0.7:8545');
   t.equal(redactUrl(new URL('http://10.0.0.7:8545/?k=1')), 'http://10.0.0.7:8545/…');
 });
+
+t.test('relay paths never change the backend host, never climb above its path, never answer 500', async (t) => {
+  const { joinUrl } = await import('../../core/backend/http-backend.js');
+  const base = new URL('http://10.0.0.7:8545/v1/key?k=1');
+  const cases: [string, string][] = [
+    ['//', '/v1/key//?k=1'],
+    ['//evil.example/x', '/v1/key//evil.example/x?k=1'],
+    ['/../../etc/passwd', '/v1/key/etc/passwd?k=1'],
+    ['/a/../b?q=2', '/v1/key/b?k=1&q=2'],
+    ['http://other.example:9/p?z=1', '/v1/key/p?k=1&z=1'],
+    ['rel/path', '/v1/key/rel/path?k=1'],
+    ['', '/v1/key?k=1'],
+    ['/', '/v1/key?k=1'],
+  ];
+  for (const [relay, want] of cases) t.equal(joinUrl(base, relay), want, JSON.stringify(relay));
+
+  // Through a real backend: the request reaches the configured host with the joined path.
+  const b = await backend(t, (res) => res.writeHead(200).end('ok'));
+  const api = open(t, b.url);
+  for (const url of ['//', '//evil.example/x', '/../x']) t.equal((await api.send({ method: 'GET', url, headers: {} }, {})).status, 200, `${url}: served by the backend`);
+  t.same(b.seen, ['GET /base//?key=k ', 'GET /base//evil.example/x?key=k ', 'GET /base/x?key=k ']);
+});
