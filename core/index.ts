@@ -75,6 +75,7 @@ export { parseRedisUrl, redactRedisUrl, type RedisTarget } from './redis/url.js'
 export { Metrics } from './observability/metrics.js';
 export { Readiness, type ReadinessCheck, type ReadinessReport } from './observability/readiness.js';
 export { createLogger } from './observability/logger.js';
+export { StateSignals } from './observability/state-signals.js';
 
 // crypto
 export { addressFromPrivateKey, addressFromPublicKey, publicKeyFromPrivateKey, isPoktAddress } from './crypto/address.js';

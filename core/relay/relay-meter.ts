@@ -5,6 +5,7 @@ import type { KeyBuilder } from '../redis/key-builder.js';
 import { gcd } from '../session/difficulty.js';
 import type { RelayChainState } from './chain-state.js';
 import { RelayRejection } from './reasons.js';
+import { StateSignals } from '../observability/state-signals.js';
 import type { ValidatedRelay } from './validator.js';
 
 /**
@@ -136,6 +137,8 @@ export class RelayMeter {
   readonly #leases = new Map<string, Lease>();
   readonly #sweeper: NodeJS.Timeout;
   readonly #failedOpen: Counter<'service'>;
+  /** Fail-open is reported once a minute per service, not per relay. */
+  readonly #signals = new StateSignals(60_000);
   readonly #overBudget: Counter<'service'>;
   readonly #refunds: Counter<'service' | 'reason'>;
   readonly #leasesTaken: Counter<'service'>;
@@ -255,7 +258,9 @@ export class RelayMeter {
           w.reject(new RelayRejection('meter_unavailable', outcome.unavailable.message));
         } else {
           this.#failedOpen.inc({ service });
-          this.#o.log.warn({ service, err: outcome.unavailable.message }, 'relay meter unavailable; serving unmetered (fail_mode open)');
+          this.#signals.update(`meter_unavailable|${service}`, true, () =>
+            this.#o.log.warn({ service, err: outcome.unavailable.message }, 'relay meter unavailable; serving unmetered (fail_mode open; logged at most once a minute, relayminer_meter_fail_open_total counts every relay)'),
+          );
           w.resolve(undefined);
         }
       }

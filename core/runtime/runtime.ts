@@ -10,6 +10,7 @@ import { supplierSignatureBackend } from '../crypto/supplier-signature.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { Readiness } from '../observability/readiness.js';
+import { StateSignals } from '../observability/state-signals.js';
 import { createHealthServer, createMetricsServer, serverLogOptions, shareMetricsWithPrimary } from '../observability/servers.js';
 import type { PluginRole } from '../plugins/define.js';
 import type { RelayMinerContext } from '../plugins/context.js';
@@ -94,9 +95,12 @@ export class Runtime {
 
     const metrics = new Metrics({ version: opts.version, roles: [...roles] });
     const readiness = new Readiness();
+    // A connection retrying against a Redis that is down fails many times a second: every error is
+    // counted, one line a minute per connection is logged.
+    const redisSignals = new StateSignals(60_000);
     const redis = new RedisPool(settings.redis, `relayminer-${[...roles].join('-')}-${process.pid}`, (err, connection) => {
       metrics.redisErrors.inc({ connection: connection.replace(/-\d+$/, '') });
-      log.warn({ connection, err: err.message }, 'redis connection error');
+      redisSignals.update(`redis|${connection}`, true, () => log.warn({ connection, err: err.message }, 'redis connection error (logged at most once a minute per connection; relayminer_redis_connection_errors_total counts them all)'), undefined, err.message);
     });
     readiness.add('redis', () => redis.ping(1000), 1500);
     metrics.followReadiness(async () => (await readiness.evaluate()).status === 'ready');

@@ -1,5 +1,5 @@
 import { definePlugin } from '../../core/plugins/define.js';
-import { ChainPace } from 'relayminer';
+import { ChainPace, StateSignals } from 'relayminer';
 import { VERSION } from '../../core/version.js';
 import { MinerMetrics } from './metrics.js';
 import { MinerService } from './miner-service.js';
@@ -31,11 +31,23 @@ const optionsSchema = {
         },
       },
     },
+    alerts: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'When the miner warns. A warning is logged when its condition starts, again at most every `repeat_minutes` while it lasts, and once when it clears.',
+      properties: {
+        balance_transactions: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 10, description: 'Warn when a supplier balance pays fewer than this many more claim or proof transactions (at the last fee).' },
+        missed_proofs: { type: 'integer', minimum: 0, maximum: 1_000, default: 3, description: 'Warn when a supplier stake covers this many or fewer missed-proof penalties.' },
+        repeat_minutes: { type: 'integer', minimum: 1, maximum: 1_440, default: 15, description: 'A condition that lasts is reported again at most this often.' },
+      },
+    },
   },
 } as const;
 
 interface Options {
   submission?: { resubmit_after_blocks?: number; max_attempts?: number; proof_spread?: number };
+  alerts?: { balance_transactions?: number; missed_proofs?: number; repeat_minutes?: number };
 }
 
 /**
@@ -63,6 +75,8 @@ export default definePlugin(
         proofSpread: opts.submission?.proof_spread ?? 0.5,
       },
       pace,
+      alerts: { balanceTransactions: opts.alerts?.balance_transactions ?? 10, missedProofsLeft: opts.alerts?.missed_proofs ?? 3 },
+      signals: new StateSignals((opts.alerts?.repeat_minutes ?? 15) * 60_000),
     });
     // With the relayer in the same process, its `chain` check already watches the same chain.
     if (!ctx.relay) ctx.readiness.add('chain', () => pace.assertFresh());

@@ -7,8 +7,8 @@ import { CometClient, type BlockInfo } from '../../core/chain/comet-client.js';
 import { ChainQueryClient } from '../../core/chain/query-client.js';
 import { TxClient } from '../../core/chain/tx-client.js';
 import { LeaseManager } from './leases.js';
-import { SessionLifecycle, type SubmissionPolicy } from './session-lifecycle.js';
-import type { ChainPace } from 'relayminer';
+import { SessionLifecycle, type MinerAlerts, type SubmissionPolicy } from './session-lifecycle.js';
+import type { ChainPace, StateSignals } from 'relayminer';
 import { SettlementMonitor } from './settlement-monitor.js';
 import type { MinerMetrics } from './metrics.js';
 import { SessionStore } from './session-store.js';
@@ -21,6 +21,9 @@ export interface MinerServiceOptions {
   metrics: MinerMetrics;
   log: FastifyBaseLogger;
   submission: SubmissionPolicy;
+  alerts: MinerAlerts;
+  /** Warnings logged on change of condition. */
+  signals: StateSignals;
   /** Fed with every block the miner follows (readiness and block health). */
   pace: ChainPace;
 }
@@ -71,6 +74,7 @@ export class MinerService {
       metrics: o.metrics,
       log: o.log,
       submission: o.submission,
+      signals: o.signals,
     });
     const tx = this.lifecycle.tx;
     this.monitor = new SettlementMonitor({
@@ -83,6 +87,8 @@ export class MinerService {
       lastFee: () => tx.lastFee,
       metrics: o.metrics,
       log: o.log,
+      alerts: o.alerts,
+      signals: o.signals,
     });
     // Settlement events first, so a session the chain settled or expired is recorded as such.
     this.#follower.on('block', (b: BlockInfo) => {

@@ -8,7 +8,9 @@ import type { RedisClient } from '../../core/redis/connection.js';
 import type { KeyBuilder, SessionState, SubmissionPhase } from '../../core/redis/key-builder.js';
 import { claimedUpokt, proofPath, proofRequirement, sessionWindows, type SessionWindows } from '../../core/session/index.js';
 import { compactClosestProof, encodeCompactClosestProof, SparseMerkleSumTrie } from '../../core/smst/index.js';
+import type { StateSignals } from 'relayminer';
 import { BlockClock, supplierOffset } from './block-clock.js';
+import { claimCost } from './economics.js';
 import type { MinerMetrics } from './metrics.js';
 import { FINAL_STATES, type SessionRecord, type SessionStore } from './session-store.js';
 import { MAX_PLAUSIBLE_BLOCKS } from '../../core/relay/validator.js';
@@ -26,6 +28,22 @@ export interface LifecycleOptions {
   metrics: MinerMetrics;
   log: FastifyBaseLogger;
   submission: SubmissionPolicy;
+  /** Conditions logged on change, not once per block. */
+  signals: StateSignals;
+}
+
+interface ProofParams {
+  proof_request_probability?: number;
+  proof_requirement_threshold?: { amount: string };
+  proof_submission_fee?: { amount: string };
+}
+
+/** Thresholds of the miner's warnings (the miner plugin's `alerts` options). */
+export interface MinerAlerts {
+  /** Warn when the balance pays fewer than this many more transactions (at the last fee). */
+  balanceTransactions: number;
+  /** Warn when the stake covers this many or fewer missed-proof penalties. */
+  missedProofsLeft: number;
 }
 
 /** How claims and proofs are sent and sent again (the miner plugin's `submission` options). */
@@ -117,7 +135,11 @@ export class SessionLifecycle {
         this.#clock.saw(current.height, current.timeMs);
         for (const [supplier, token] of this.#o.owned()) {
           const h = current.height;
-          await this.#supplierPass(supplier, token, current).catch((err: Error) => this.#o.log.error({ supplier, height: h, err: err.message }, 'session lifecycle pass failed'));
+          const failing = `lifecycle_failed|${supplier}`;
+          await this.#supplierPass(supplier, token, current).then(
+            () => this.#o.signals.update(failing, false, () => undefined, () => this.#o.log.info({ supplier, height: h }, 'session lifecycle pass works again')),
+            (err: Error) => this.#o.signals.update(failing, true, () => this.#o.log.error({ supplier, height: h, err: err.message }, 'session lifecycle pass failed')),
+          );
         }
         this.#o.metrics.lifecycleHeight.set(Number(current.height));
         current = this.#next;
@@ -236,11 +258,26 @@ export class SessionLifecycle {
       claimed.push(w);
     }
     if (!messages.length) return;
-    // A claim whose reward does not cover its share of the fee loses money: skip it, and say why.
+    // A claim whose reward does not cover what being paid for it costs (its fee share, and the proof's
+    // fees as far as a proof may be required) loses money: skip it, and say why.
     const fee = await this.#o.tx.feeFor(key, messages, block.timeMs);
     const share = fee / BigInt(messages.length);
-    const keep = claimed.map((_, i) => rewards[i]! > share);
-    for (const [i, w] of claimed.entries()) if (!keep[i]) await this.#fail(w, 'active', 'skipped_unprofitable', `reward ${rewards[i]} uPOKT ≤ fee share ${share}`);
+    const proofParams = (await this.#o.query.call('pocket.proof.Query', 'Params', {})).params as ProofParams;
+    const costs = claimed.map((_, i) =>
+      claimCost({
+        rewardUpokt: rewards[i]!,
+        claimFeeShareUpokt: share,
+        // A proof transaction carries one message per session, as the claim does: its fee share is estimated as the claim's.
+        proofFeeShareUpokt: share,
+        proofSubmissionFeeUpokt: BigInt(proofParams.proof_submission_fee?.amount ?? '0'),
+        proofRequirementThresholdUpokt: BigInt(proofParams.proof_requirement_threshold?.amount ?? '0'),
+        proofRequestProbability: proofParams.proof_request_probability ?? 0,
+      }),
+    );
+    const keep = costs.map((c) => c.worthIt);
+    for (const [i, w] of claimed.entries()) {
+      if (!keep[i]) await this.#fail(w, 'active', 'skipped_unprofitable', `reward ${rewards[i]} uPOKT ≤ cost ${costs[i]!.costUpokt} (claim fee share ${share}, proof ${(costs[i]!.proofProbability * 100).toFixed(0)}% likely)`);
+    }
     const send = messages.filter((_, i) => keep[i]);
     const sent = claimed.filter((_, i) => keep[i]);
     if (!send.length) return;
@@ -284,7 +321,7 @@ export class SessionLifecycle {
   async #prove(supplier: string, token: string, end: bigint, group: Work[], block: BlockInfo): Promise<void> {
     const key = this.#o.suppliers.get(supplier)!;
     const seed = await this.#o.comet.block(Number(group[0]!.windows.proofSeedHeight));
-    const proofParams = (await this.#o.query.call('pocket.proof.Query', 'Params', {})).params as { proof_request_probability: number; proof_requirement_threshold?: { amount: string } };
+    const proofParams = (await this.#o.query.call('pocket.proof.Query', 'Params', {})).params as ProofParams;
     const messages: AnyMessage[] = [];
     const proving: Work[] = [];
     for (const w of group) {
@@ -295,7 +332,7 @@ export class SessionLifecycle {
       const required = proofRequirement({
         claimedUpokt: BigInt((await this.#field(w, 'claimed_upokt')) || '0'),
         thresholdUpokt: BigInt(proofParams.proof_requirement_threshold?.amount ?? '0'),
-        probability: proofParams.proof_request_probability,
+        probability: proofParams.proof_request_probability ?? 0,
         claimBytes: ClaimCodec.encode({ ...claim, proof_validation_status: 0 }),
         seedBlockHash: seed.hash,
       });

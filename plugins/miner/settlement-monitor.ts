@@ -1,3 +1,5 @@
+import type { StateSignals } from 'relayminer';
+import type { MinerAlerts } from './session-lifecycle.js';
 import type { FastifyBaseLogger } from 'fastify';
 import type { BlockInfo, CometClient } from '../../core/chain/comet-client.js';
 import type { ChainQueryClient } from '../../core/chain/query-client.js';
@@ -67,8 +69,8 @@ export function settlementEvents(height: number, events: { type: string; attribu
  * Reads `block_results` of every block for the owned suppliers' settlement events: uPOKT earned
  * (settled), lost (expired) and slashed, each logged and counted, and the matching session (same
  * service, session end and relay count) moved to `settled` or `expired`. Also keeps, per owned
- * supplier, its balance (warning when it could not pay ten more transactions), its stake health and
- * its stream backlog as gauges.
+ * supplier, its balance (a warning when it could not pay `alerts.balance_transactions` more
+ * transactions), its stake health and its stream backlog as gauges. Warnings follow conditions, not blocks.
  */
 export class SettlementMonitor {
   #last = 0;
@@ -86,6 +88,9 @@ export class SettlementMonitor {
       lastFee: () => bigint;
       metrics: MinerMetrics;
       log: FastifyBaseLogger;
+      alerts: MinerAlerts;
+      /** Conditions logged on change (and at most every alerts.repeat_minutes while they last). */
+      signals: StateSignals;
     },
   ) {}
 
@@ -133,13 +138,22 @@ export class SettlementMonitor {
       if (penalty > 0n) {
         const left = stake / penalty;
         this.o.metrics.proofsLeft.set({ supplier }, Number(left));
-        if (left <= 3n) this.o.log.warn({ supplier, stake_upokt: String(stake), penalty_upokt: String(penalty), missed_proofs_left: Number(left) }, 'supplier stake covers three or fewer missed-proof penalties');
+        const most = this.o.alerts.missedProofsLeft;
+        this.o.signals.update(
+          `stake_low|${supplier}`,
+          left <= BigInt(most),
+          () => this.o.log.warn({ supplier, stake_upokt: String(stake), penalty_upokt: String(penalty), missed_proofs_left: Number(left), threshold: most }, `supplier stake covers ${most} or fewer missed-proof penalties`),
+          () => this.o.log.info({ supplier, stake_upokt: String(stake), missed_proofs_left: Number(left) }, 'supplier stake is above the missed-proof threshold again'),
+          String(left),
+        );
       }
-      if (s.unstake_session_end_height && BigInt(s.unstake_session_end_height) > 0n) {
-        this.o.log.warn({ supplier, unstake_session_end_height: String(s.unstake_session_end_height) }, 'supplier is unstaking');
-      }
+      const unstaking = s.unstake_session_end_height !== undefined && BigInt(s.unstake_session_end_height) > 0n;
+      this.o.signals.update(`unstaking|${supplier}`, unstaking, () =>
+        this.o.log.warn({ supplier, unstake_session_end_height: String(s.unstake_session_end_height) }, 'supplier is unstaking'),
+      );
+      this.o.signals.update(`stake_query|${supplier}`, false, () => undefined, () => this.o.log.info({ supplier }, 'stake query works again'));
     } catch (err) {
-      this.o.log.warn({ supplier, err: (err as Error).message }, 'stake query failed');
+      this.o.signals.update(`stake_query|${supplier}`, true, () => this.o.log.warn({ supplier, err: (err as Error).message }, 'stake query failed'));
     }
   }
 
@@ -168,11 +182,16 @@ export class SettlementMonitor {
       const balance = BigInt((res.balance as { amount?: string } | undefined)?.amount ?? '0');
       this.o.metrics.balance.set({ supplier }, Number(balance));
       const fee = this.o.lastFee();
-      if (fee > 0n && balance < fee * 10n) {
-        this.o.log.warn({ supplier, balance_upokt: String(balance), last_fee_upokt: String(fee) }, 'supplier balance covers fewer than ten more claim or proof transactions');
-      }
+      const want = this.o.alerts.balanceTransactions;
+      this.o.signals.update(
+        `balance_low|${supplier}`,
+        fee > 0n && balance < fee * BigInt(want),
+        () => this.o.log.warn({ supplier, balance_upokt: String(balance), last_fee_upokt: String(fee), threshold: want }, `supplier balance covers fewer than ${want} more claim or proof transactions`),
+        () => this.o.log.info({ supplier, balance_upokt: String(balance) }, 'supplier balance is above the threshold again'),
+      );
+      this.o.signals.update(`balance_query|${supplier}`, false, () => undefined, () => this.o.log.info({ supplier }, 'balance query works again'));
     } catch (err) {
-      this.o.log.warn({ supplier, err: (err as Error).message }, 'balance query failed');
+      this.o.signals.update(`balance_query|${supplier}`, true, () => this.o.log.warn({ supplier, err: (err as Error).message }, 'balance query failed'));
     }
   }
 }

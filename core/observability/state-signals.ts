@@ -1,0 +1,38 @@
+/**
+ * Log lines for conditions, not for evaluations: a condition checked every block (a low balance, a
+ * failing query) is reported when it starts, again at most every `repeatMs` while it lasts, and once
+ * when it clears; a condition that worsens or eases (its level changes) is reported again. Keys name one
+ * condition of one subject (e.g. `balance_low|pokt1…`).
+ */
+export class StateSignals {
+  readonly #since = new Map<string, { at: number; level: string }>();
+  readonly #repeatMs: number;
+  readonly #now: () => number;
+
+  constructor(repeatMs: number, now: () => number = Date.now) {
+    this.#repeatMs = repeatMs;
+    this.#now = now;
+  }
+
+  /**
+   * The condition's current value. `report` runs when it turns true, when its `level` changes (e.g.
+   * three missed proofs left, then two), and when it has lasted another `repeatMs` since it last ran;
+   * `cleared` runs once when it turns false.
+   */
+  update(key: string, active: boolean, report: () => void, cleared?: () => void, level = ''): void {
+    const last = this.#since.get(key);
+    if (active) {
+      if (last !== undefined && last.level === level && this.#now() - last.at < this.#repeatMs) return;
+      this.#since.set(key, { at: this.#now(), level });
+      report();
+    } else if (last !== undefined) {
+      this.#since.delete(key);
+      cleared?.();
+    }
+  }
+
+  /** True while the condition is active (reported and not cleared). */
+  active(key: string): boolean {
+    return this.#since.has(key);
+  }
+}

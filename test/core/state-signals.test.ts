@@ -1,0 +1,23 @@
+import t from 'tap';
+import { StateSignals } from '../../core/observability/state-signals.js';
+
+t.test('a condition checked every block is reported on change and at most every repeatMs while it lasts', async (t) => {
+  let now = 0;
+  const signals = new StateSignals(15 * 60_000, () => now);
+  const said: string[] = [];
+  const check = (active: boolean, level = '') => signals.update('balance_low|pokt1x', active, () => said.push(`low ${level}`), () => said.push('cleared'), level);
+  for (let block = 0; block < 60; block++, now += 1000) check(true, '9'); // a minute of 1-second blocks
+  t.same(said, ['low 9'], 'sixty checks, one line');
+  check(true, '8');
+  t.same(said, ['low 9', 'low 8'], 'a new level is a change');
+  now += 15 * 60_000;
+  check(true, '8');
+  t.same(said.at(-1), 'low 8', 'still true after 15 minutes: said again');
+  t.equal(said.length, 3);
+  check(false);
+  check(false);
+  t.same(said.slice(3), ['cleared'], 'cleared once');
+  t.equal(signals.active('balance_low|pokt1x'), false);
+  check(true, '8');
+  t.equal(said.at(-1), 'low 8', 'back: reported at once');
+});
