@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfigFile } from '../core/config/load.js';
 import { ConfigError } from '../core/config/problems.js';
+import { StartupError } from '../core/runtime/startup-error.js';
 import { PluginError, resolvePlugins } from '../core/plugins/loader.js';
 import { LocalRedisServer } from '../core/redis/local-server.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
@@ -232,8 +233,8 @@ program
 
 program
   .command('redis')
-  .description('inspect what the relay miner keeps in Redis, read-only (sessions|streams|leases|submissions)')
-  .argument('<what>', 'sessions | streams | leases | submissions')
+  .description('inspect what the relay miner keeps in Redis, read-only (sessions|streams|leases|submissions|meter|cache)')
+  .argument('<what>', 'sessions | streams | leases | submissions | meter | cache')
   .requiredOption('-c, --config <file>', 'the miner or relayer configuration (Redis, namespace and suppliers)')
   .option('--supplier <address>', 'only this supplier')
   .option('--json', 'one JSON object per line')
@@ -247,6 +248,8 @@ try {
 } catch (err) {
   if (err instanceof ConfigError || err instanceof PluginError) {
     process.stderr.write(`${err.message}\n`);
+  } else if (err instanceof StartupError) {
+    process.stderr.write(`relayminer: ${err.message}\n`);
   } else {
     process.stderr.write(`relayminer: ${(err as Error).stack ?? String(err)}\n`);
   }

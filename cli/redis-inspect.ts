@@ -1,10 +1,11 @@
 import { loadConfigFile } from '../core/config/load.js';
 import { createRedisClient, type RedisClient } from '../core/redis/connection.js';
-import { KeyBuilder } from '../core/redis/key-builder.js';
+import { CACHE_ENTITIES, KeyBuilder } from '../core/redis/key-builder.js';
+import { dataNodes } from '../core/redis/redis-settings.js';
 import { SessionStore } from '../plugins/miner/session-store.js';
 
-export type InspectWhat = 'sessions' | 'streams' | 'leases' | 'submissions';
-export const INSPECT_WHAT: readonly InspectWhat[] = ['sessions', 'streams', 'leases', 'submissions'];
+export type InspectWhat = 'sessions' | 'streams' | 'leases' | 'submissions' | 'meter' | 'cache';
+export const INSPECT_WHAT: readonly InspectWhat[] = ['sessions', 'streams', 'leases', 'submissions', 'meter', 'cache'];
 
 type Row = Record<string, string | number>;
 
@@ -29,7 +30,46 @@ export async function inspectRedis(o: { config: string; what: InspectWhat; suppl
   }
 }
 
+/** Every key matching `pattern` on every server that holds data (each master of a cluster). */
+async function scanKeys(redis: RedisClient, pattern: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const node of dataNodes(redis)) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      out.push(...batch);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+  return out.sort();
+}
+
 const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers: string[]) => Promise<Row[]>> = {
+  /** The stake meter: budget units consumed per (supplier, session), and when each meter expires. */
+  async meter(redis, keys, suppliers) {
+    const rows: Row[] = [];
+    for (const supplier of suppliers) {
+      for (const key of await scanKeys(redis, keys.meterPattern(supplier))) {
+        const [used, ttl] = await Promise.all([redis.get(key), redis.ttl(key)]);
+        rows.push({ supplier, session: key.slice(key.lastIndexOf(':') + 1), used_units: used ?? '', expires_in_s: ttl });
+      }
+    }
+    return rows;
+  },
+
+  /** The shared chain cache: which entities are held, how large, and when each expires. */
+  async cache(redis, keys) {
+    const rows: Row[] = [];
+    for (const entity of CACHE_ENTITIES) {
+      for (const key of await scanKeys(redis, keys.cachePattern(entity))) {
+        const [bytes, ttl] = await Promise.all([redis.strlen(key).catch(() => -1), redis.ttl(key)]);
+        rows.push({ entity, id: key.slice(keys.cachePattern(entity).length - 1), bytes, expires_in_s: ttl });
+      }
+    }
+    return rows;
+  },
+
+
   async sessions(redis, keys, suppliers) {
     const store = new SessionStore(keys, () => redis);
     const rows: Row[] = [];

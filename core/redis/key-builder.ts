@@ -138,9 +138,14 @@ export class KeyBuilder {
 
   // --- relay meter (shared by every relayer) ---
 
-  /** Hash: the stake budget and consumption of one (supplier, session); the session fixes app and service. */
+  /** Integer: the stake budget one (supplier, session) has consumed, in meter units; the session fixes app and service. */
   meter(supplier: string, sessionId: string): string {
     return `${this.namespace}:meter:${this.#supplier(supplier)}:${part('session id', sessionId)}`;
+  }
+
+  /** SCAN pattern of every meter of one supplier (the session id is the last part). */
+  meterPattern(supplier: string): string {
+    return `${this.namespace}:meter:${this.#supplier(supplier).replace(/[[\]*?]/g, '\\$&')}:*`;
   }
 
   // --- caches ---
@@ -148,6 +153,11 @@ export class KeyBuilder {
   /** Cached chain entity, e.g. `ha:cache:application:pokt1…` or `ha:cache:shared_params:1234`. */
   cache(entity: CacheEntity, id: string | number | bigint): string {
     return `${this.namespace}:cache:${part('entity', entity)}:${part('cache id', id)}`;
+  }
+
+  /** SCAN pattern of the cached entries of one entity (entity and id are the last two parts). */
+  cachePattern(entity: CacheEntity): string {
+    return `${this.namespace}:cache:${part('entity', entity)}:*`;
   }
 
   /** String NX: one process fills this cache entry from the chain at a time. */

@@ -11,6 +11,9 @@ import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { Readiness } from '../observability/readiness.js';
 import { StateSignals } from '../observability/state-signals.js';
+import { dataNodes, judgeSettings, readServerSettings } from '../redis/redis-settings.js';
+import { StartupError } from './startup-error.js';
+import { Gauge } from 'prom-client';
 import { createHealthServer, createMetricsServer, serverLogOptions, shareMetricsWithPrimary } from '../observability/servers.js';
 import type { PluginRole } from '../plugins/define.js';
 import type { RelayMinerContext } from '../plugins/context.js';
@@ -106,9 +109,26 @@ export class Runtime {
     metrics.followReadiness(async () => (await readiness.evaluate()).status === 'ready');
     // Wait briefly so a healthy start is ready at once; an unreachable Redis is not fatal (it is
     // retried forever and /ready says 503 until it answers).
-    if (!(await redis.waitReady(settings.redis.pool.connect_timeout_ms))) {
+    const role = miner ? 'miner' : 'relayer';
+    if (await redis.waitReady(settings.redis.pool.connect_timeout_ms)) {
+      const fatal = await checkRedisSettings(redis, role, log);
+      if (fatal) {
+        await redis.close();
+        throw new StartupError('REDIS_MAY_EVICT', fatal);
+      }
+    } else {
       log.warn({ redis: redactRedisUrl(settings.redis.url), status: redis.status }, 'redis not reachable yet; /ready answers 503 until it is');
+      // Checked once it answers: a miner on a Redis that may evict stays not ready (and says why).
+      let verdict: string | undefined = 'the Redis settings were not checked yet';
+      readiness.add('redis_settings', () => {
+        if (verdict) throw new Error(verdict);
+      });
+      void redis.waitReady(Number.MAX_SAFE_INTEGER).then(async (up) => {
+        if (up) verdict = await checkRedisSettings(redis, role, log);
+        if (verdict) log.error(verdict);
+      });
     }
+    registerRedisGauges(metrics, redis);
 
     const suppliers = uniqueSuppliers([...(relayer?.suppliers ?? []), ...(miner?.suppliers ?? [])]);
     const keys = new KeyBuilder(settings.redis.namespace);
@@ -287,6 +307,49 @@ export async function listen(l: Listener): Promise<string> {
   }
   const addr = l.app.server.address();
   return typeof addr === 'object' && addr ? `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);
+}
+
+/**
+ * Reads the Redis servers' eviction policy and persistence: warnings are logged; for a miner, a policy
+ * that may evict keys is returned as the reason to refuse to run.
+ */
+async function checkRedisSettings(redis: RedisPool, role: 'miner' | 'relayer', log: Logger): Promise<string | undefined> {
+  try {
+    for (const node of dataNodes(redis.next())) {
+      const verdict = judgeSettings(await readServerSettings(node), role, `${node.options.host ?? ''}:${node.options.port ?? ''}`);
+      for (const w of verdict.warnings) log.warn(w);
+      if (verdict.fatal) return verdict.fatal;
+    }
+  } catch (err) {
+    // INFO refused (an ACL without it): say so, and do not guess.
+    log.warn({ err: (err as Error).message }, 'could not read the Redis eviction policy and persistence settings (INFO memory/persistence); check them by hand');
+  }
+  return undefined;
+}
+
+/** `relayminer_redis_used_memory_bytes` and `relayminer_redis_maxmemory_bytes`, read at each scrape. */
+function registerRedisGauges(metrics: Metrics, redis: RedisPool): void {
+  const read = async (pick: (s: Awaited<ReturnType<typeof readServerSettings>>) => number) => {
+    const nodes = dataNodes(redis.next());
+    const all = await Promise.all(nodes.map((n) => readServerSettings(n)));
+    return all.reduce((sum, s) => sum + pick(s), 0);
+  };
+  for (const [name, help, pick] of [
+    ['relayminer_redis_used_memory_bytes', 'Memory Redis uses (summed over cluster masters), read at each scrape.', (s: Awaited<ReturnType<typeof readServerSettings>>) => s.usedMemoryBytes],
+    ['relayminer_redis_maxmemory_bytes', "Redis's maxmemory (summed over cluster masters; 0: no limit), read at each scrape.", (s: Awaited<ReturnType<typeof readServerSettings>>) => s.maxmemoryBytes],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      registers: [metrics.registry],
+      aggregator: 'max',
+      async collect() {
+        // A Redis that does not answer leaves the last value; /ready says it is down.
+        const v = await Promise.race([read(pick), new Promise<undefined>((r) => setTimeout(() => r(undefined), 500).unref())]).catch(() => undefined);
+        if (v !== undefined) this.set(v);
+      },
+    });
+  }
 }
 
 /** Caps the relay listener's connections and counts what the limits refuse (`relayminer_listener_refusals_total`). */

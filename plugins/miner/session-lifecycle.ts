@@ -12,7 +12,7 @@ import type { StateSignals } from 'relayminer';
 import { BlockClock, supplierOffset } from './block-clock.js';
 import { claimCost } from './economics.js';
 import type { MinerMetrics } from './metrics.js';
-import { FINAL_STATES, type SessionRecord, type SessionStore } from './session-store.js';
+import { FINAL_STATES, RETENTION_SECONDS, type SessionRecord, type SessionStore } from './session-store.js';
 import { MAX_PLAUSIBLE_BLOCKS } from '../../core/relay/validator.js';
 
 export interface LifecycleOptions {
@@ -436,7 +436,8 @@ export class SessionLifecycle {
   }
 
   async #record(supplier: string, phase: SubmissionPhase, end: bigint, s: Submission): Promise<void> {
-    await this.#o.redis().hset(this.#o.keys.submission(supplier, phase, end), {
+    const key = this.#o.keys.submission(supplier, phase, end);
+    await this.#o.redis().hset(key, {
       txhash: s.txhash,
       height: String(s.height),
       first_height: String(s.firstHeight),
@@ -445,6 +446,8 @@ export class SessionLifecycle {
       sessions: JSON.stringify(s.sessions),
       messages: JSON.stringify(s.messages.map((m) => [m.typeUrl, Buffer.from(m.value).toString('base64')])),
     });
+    // Kept as long as a finished session's record: it settles hours after the send.
+    await this.#o.redis().expire(key, RETENTION_SECONDS.session);
   }
 
   async #submission(supplier: string, phase: SubmissionPhase, end: bigint): Promise<Submission | undefined> {

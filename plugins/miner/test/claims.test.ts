@@ -99,6 +99,10 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
   const sessionTtl = await s.r.redis.ttl(keys.minerSession(ADDR.supplier1, s.header.session_id));
   t.ok(leavesTtl > 86_000 && leavesTtl <= 86_400, `a settled session's leaves expire in a day (${leavesTtl} s)`);
   t.ok(sessionTtl > 604_000 && sessionTtl <= 604_800, `its record in a week (${sessionTtl} s)`);
+  for (const phase of ['claim', 'proof'] as const) {
+    const ttl = await s.r.redis.ttl(keys.submission(ADDR.supplier1, phase, 20n));
+    t.ok(ttl > 604_000 && ttl <= 604_800, `the ${phase} submission record expires in a week too (${ttl} s)`);
+  }
 
   // What an operator sees with `relayminer redis … -c miner.yaml`.
   const dir = mkdtempSync(join(tmpdir(), 'inspect-'));
@@ -116,6 +120,11 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
   ]);
   t.match(await view('leases'), [{ supplier: ADDR.supplier1, owner: 'm1', token: '1' }, { supplier: '(global)', owner: 'm1', token: 'leader' }]);
   t.match(await view('streams'), [{ supplier: ADDR.supplier1, length: 0, pending: 0 }]);
+  const meters = await view('meter');
+  t.match(meters, [{ supplier: ADDR.supplier1, session: s.header.session_id, used_units: '294' }], "the relayer's meter: 7 relays × 42 uPOKT");
+  t.ok(Number(meters[0]!.expires_in_s) > 0, 'the meter has a lifetime');
+  const cached = await view('cache');
+  t.ok(cached.some((c) => c.entity === 'application' && c.id === ADDR.app1 && Number(c.expires_in_s) > 0), 'the cached application, with its lifetime');
 });
 
 t.test('a proof that is not required is not sent; the claim still settles', async (t) => {
