@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfigFile } from '../core/config/load.js';
 import { ConfigError } from '../core/config/problems.js';
-import { StartupError } from '../core/runtime/startup-error.js';
+import { OperatorError } from '../core/runtime/operator-error.js';
+import { ChainQueryError, CometRpcError } from '../core/chain/index.js';
 import { PluginError, resolvePlugins } from '../core/plugins/loader.js';
 import { LocalRedisServer } from '../core/redis/local-server.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
@@ -248,8 +249,11 @@ try {
 } catch (err) {
   if (err instanceof ConfigError || err instanceof PluginError) {
     process.stderr.write(`${err.message}\n`);
-  } else if (err instanceof StartupError) {
+  } else if (err instanceof OperatorError) {
     process.stderr.write(`relayminer: ${err.message}\n`);
+  } else if (err instanceof CometRpcError || err instanceof ChainQueryError) {
+    // The node (or the address given for it) is the operator's to fix: one line, no stack.
+    process.stderr.write(`relayminer: the Pocket node did not answer: ${err.message}\n`);
   } else {
     process.stderr.write(`relayminer: ${(err as Error).stack ?? String(err)}\n`);
   }

@@ -2,6 +2,8 @@ import { loadConfigFile } from '../core/config/load.js';
 import { createRedisClient, type RedisClient } from '../core/redis/connection.js';
 import { CACHE_ENTITIES, KeyBuilder } from '../core/redis/key-builder.js';
 import { dataNodes } from '../core/redis/redis-settings.js';
+import { redactRedisUrl } from '../core/redis/url.js';
+import { OperatorError } from '../core/runtime/operator-error.js';
 import { SessionStore } from '../plugins/miner/session-store.js';
 
 export type InspectWhat = 'sessions' | 'streams' | 'leases' | 'submissions' | 'meter' | 'cache';
@@ -22,12 +24,28 @@ export async function inspectRedis(o: { config: string; what: InspectWhat; suppl
   const redis = createRedisClient(role.redis, { connectionName: 'relayminer-inspect' });
   const keys = new KeyBuilder(role.redis.namespace);
   try {
+    await reachable(redis, role.redis.url, role.redis.pool.connect_timeout_ms);
     const rows = await ROWS[o.what](redis, keys, suppliers);
     if (o.json) for (const r of rows) o.out(JSON.stringify(r));
     else o.out(render(rows, `no ${o.what}`));
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * Waits for the client to be ready; an operator's command against a Redis that does not answer ends with
+ * one line naming the server (password hidden) and the cause, not a retry log and a stack.
+ */
+async function reachable(redis: RedisClient, url: string, timeoutMs: number): Promise<void> {
+  let last: Error | undefined;
+  redis.on('error', (err: Error) => (last = err));
+  if (redis.status === 'ready') return;
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    redis.once('ready', () => (clearTimeout(timer), resolve(true)));
+  });
+  if (!ready) throw new OperatorError('REDIS_UNREACHABLE', `cannot reach Redis at ${redactRedisUrl(url)}: ${last?.message ?? `no answer within ${timeoutMs} ms`}`);
 }
 
 /** Every key matching `pattern` on every server that holds data (each master of a cluster). */

@@ -83,7 +83,7 @@ export { SupplierKey } from './crypto/supplier-key.js';
 
 // runtime
 export { Runtime, type RuntimeOptions, type ShutdownStep } from './runtime/runtime.js';
-export { StartupError } from './runtime/startup-error.js';
+export { OperatorError } from './runtime/operator-error.js';
 
 // protocol: messages, canonical encoding, relay hashing
 export * from './protocol/index.js';

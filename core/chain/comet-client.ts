@@ -38,7 +38,10 @@ export class CometClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw new CometRpcError(method, (err as Error).message);
+      // fetch says only "fetch failed"; the reason (ECONNREFUSED, a timeout) is its cause.
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (err as Error).message;
+      throw new CometRpcError(method, `${this.rpcUrl} did not answer (${why})`);
     }
     const body = (await res.json().catch(() => undefined)) as { result?: T; error?: { message: string; data?: string } } | undefined;
     if (!body) throw new CometRpcError(method, `HTTP ${res.status} without a JSON-RPC body`);

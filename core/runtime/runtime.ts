@@ -12,7 +12,7 @@ import { Metrics } from '../observability/metrics.js';
 import { Readiness } from '../observability/readiness.js';
 import { StateSignals } from '../observability/state-signals.js';
 import { dataNodes, judgeSettings, readServerSettings } from '../redis/redis-settings.js';
-import { StartupError } from './startup-error.js';
+import { OperatorError } from './operator-error.js';
 import { Gauge } from 'prom-client';
 import { createHealthServer, createMetricsServer, serverLogOptions, shareMetricsWithPrimary } from '../observability/servers.js';
 import type { PluginRole } from '../plugins/define.js';
@@ -114,7 +114,7 @@ export class Runtime {
       const fatal = await checkRedisSettings(redis, role, log);
       if (fatal) {
         await redis.close();
-        throw new StartupError('REDIS_MAY_EVICT', fatal);
+        throw new OperatorError('REDIS_MAY_EVICT', fatal);
       }
     } else {
       log.warn({ redis: redactRedisUrl(settings.redis.url), status: redis.status }, 'redis not reachable yet; /ready answers 503 until it is');

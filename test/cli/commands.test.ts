@@ -1,5 +1,8 @@
 import t from 'tap';
-import { key } from '../helpers/localnet-client.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ADDR, KEYS, key } from '../helpers/localnet-client.js';
 import { VERSION, cli } from '../helpers/cli.js';
 
 t.test('version, help, and commands that arrive later', async (t) => {
@@ -22,4 +25,17 @@ t.test('version, help, and commands that arrive later', async (t) => {
   const r = cli(['relayer']);
   t.equal(r.code, 1);
   t.match(r.stderr, "required option '-c, --config <file>' not specified");
+});
+
+t.test('an unreachable Redis or node: one line naming it and the cause, exit 1, no stack', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const file = join(dir, 'miner.yaml');
+  writeFileSync(file, `miner:\n  redis: { url: "redis://admin:hunter2@127.0.0.1:1", pool: { connect_timeout_ms: 1000 } }\n  pocket_node: { rpc_url: "http://127.0.0.1:2", grpc_address: "127.0.0.1:3" }\n  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]\n`);
+  const redis = cli(['redis', 'sessions', '-c', file]);
+  t.equal(redis.code, 1);
+  t.equal(redis.stderr, 'relayminer: cannot reach Redis at redis://admin:***@127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1\n');
+  t.equal(redis.stdout, '');
+  const relay = cli(['relay', 'jsonrpc', '--key', KEYS.app1, '--node-grpc', '127.0.0.1:3', '--node-rpc', 'http://127.0.0.1:2', '--service', 'anvil', '--supplier', ADDR.supplier1]);
+  t.equal(relay.code, 1);
+  t.equal(relay.stderr, 'relayminer: the Pocket node did not answer: status: http://127.0.0.1:2 did not answer (ECONNREFUSED)\n');
 });

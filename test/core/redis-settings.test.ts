@@ -1,7 +1,7 @@
 import t from 'tap';
 import { parseConfig } from '../../core/config/load.js';
 import { Runtime } from '../../core/runtime/runtime.js';
-import { StartupError } from '../../core/runtime/startup-error.js';
+import { OperatorError } from '../../core/runtime/operator-error.js';
 import { judgeSettings } from '../../core/redis/redis-settings.js';
 import { BUILTIN_PLUGINS } from '../../plugins/index.js';
 import { captureLogs } from '../helpers/logs.js';
@@ -21,8 +21,8 @@ t.test('a miner refuses a Redis that may evict keys, with the exact fix; a relay
     (rt) => (void rt.shutdown(), undefined),
     (e: unknown) => e,
   );
-  t.ok(err instanceof StartupError, 'a StartupError (the CLI prints it as one line)');
-  t.equal((err as StartupError).code, 'REDIS_MAY_EVICT');
+  t.ok(err instanceof OperatorError, 'a OperatorError (the CLI prints it as one line)');
+  t.equal((err as OperatorError).code, 'REDIS_MAY_EVICT');
   t.match((err as Error).message, /^Redis 127\.0\.0\.1:\d+ has maxmemory-policy allkeys-lru: it may evict keys when memory is full, and an evicted session, leaf set or submission is a claim or proof lost\. The miner needs noeviction: run `redis-cli -h <host> CONFIG SET maxmemory-policy noeviction` and put `maxmemory-policy noeviction` in redis\.conf/);
 
   const logs = captureLogs();
