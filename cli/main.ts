@@ -6,7 +6,7 @@ import { loadConfigFile } from '../core/config/load.js';
 import { ConfigError } from '../core/config/problems.js';
 import { OperatorError } from '../core/runtime/operator-error.js';
 import { ChainQueryError, CometRpcError } from '../core/chain/index.js';
-import { PluginError, resolvePlugins } from '../core/plugins/loader.js';
+import { impliedPluginEntries, PluginError, resolvePlugins } from '../core/plugins/loader.js';
 import { LocalRedisServer } from '../core/redis/local-server.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { VERSION } from '../core/version.js';
@@ -22,8 +22,9 @@ import { loadGenesisFile, startDemoBackend, startLocalnet } from '../localnet/in
 async function validate(file: string): Promise<void> {
   const config = loadConfigFile(file);
   const roles = new Set(['relayer', 'miner'] as const);
+  const entries = config.pluginsImplied ? await impliedPluginEntries(config, BUILTIN_PLUGINS) : config.plugins;
   const { active } = await resolvePlugins({
-    entries: config.plugins,
+    entries,
     roles,
     builtins: BUILTIN_PLUGINS,
     configDir: config.dir,
@@ -34,8 +35,9 @@ async function validate(file: string): Promise<void> {
   if (config.relayer) parts.push(`relayer (${config.relayer.suppliers.length} supplier key(s))`);
   if (config.miner) parts.push(`miner (${config.miner.suppliers.length} supplier key(s))`);
   const services = Object.keys(config.services).length;
+  const plugins = active.map((p) => p.plugin.meta.name).join(', ') || 'none';
   process.stdout.write(
-    `ok: ${file}: ${parts.join(', ') || 'no role sections'}; ${services} service(s); ${active.length} plugin(s)\n`,
+    `ok: ${file}: ${parts.join(', ') || 'no role sections'}; ${services} service(s); ${active.length} plugin(s): ${plugins}${config.pluginsImplied ? ' (no plugins list: what the sections describe)' : ''}\n`,
   );
 }
 

@@ -80,6 +80,8 @@ export interface ResolvedConfig {
   miner: ResolvedMiner | undefined;
   services: Record<string, ResolvedService>;
   plugins: PluginEntry[];
+  /** True when the file has no `plugins:` key: the runtime then runs what its sections describe. */
+  pluginsImplied: boolean;
   logging: LoggingConfig;
   shutdown: ShutdownConfig;
   /** Things that load but that an operator should fix (literal keys in the file, loose file modes). */
@@ -133,6 +135,7 @@ export function parseConfig(text: string, opts: LoadOptions & { file?: string } 
 
   const { value, interpolated, problems: envProblems } = interpolateEnv(parsed, env, (path) => schemaTypeAt(ConfigSchema, path));
   const raw = value as Record<string, unknown>;
+  const pluginsImplied = !Object.hasOwn(raw, 'plugins');
   if (Array.isArray(raw.plugins)) {
     raw.plugins = raw.plugins.map((p: unknown) => (typeof p === 'string' ? { name: p } : p));
   }
@@ -141,7 +144,7 @@ export function parseConfig(text: string, opts: LoadOptions & { file?: string } 
 
   const resolution = resolveConfig(raw as RawConfig, { env, dir, interpolated });
   if (resolution.problems.length > 0) fail(resolution.problems);
-  return { ...resolution.config, file };
+  return { ...resolution.config, file, pluginsImplied };
 }
 
 interface ResolveContext {
@@ -173,10 +176,11 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
     problems.push(...loaded.problems);
     warnings.push(...loaded.warnings);
     if (loaded.keys.length === 0 && loaded.problems.length === 0) {
-      problems.push({
-        path: role,
-        message: 'no supplier keys: set keys.keys_file, keys.keys_env or supplier_keys (top level or in this section)',
-      });
+      const how = 'set keys.keys_file, keys.keys_env or supplier_keys (top level or in this section)';
+      // A miner without keys runs (leases, streams, readiness) and claims for nobody: fine while keys
+      // are being provisioned. A relayer without keys could not answer a single relay.
+      if (role === 'miner') warnings.push(`miner: no supplier keys, so this miner claims and proves for no supplier until they are given: ${how}`);
+      else problems.push({ path: role, message: `no supplier keys: ${how}` });
     }
     return { redis, pocket_node, suppliers: loaded.keys };
   };
@@ -234,6 +238,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
       miner,
       services,
       plugins: raw.plugins,
+      pluginsImplied: false,
       logging: raw.logging,
       shutdown: raw.shutdown,
       warnings,

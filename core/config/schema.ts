@@ -462,7 +462,7 @@ export const ConfigSchema = Type.Object(
     plugins: Type.Array(PluginEntrySchema, {
       default: [],
       description:
-        'Plugins in load order. An entry is a name or path, or `{name, options}`; each runs in the roles it declares.',
+        'Plugins in load order. An entry is a name or path, or `{name, options}`; each runs in the roles it declares. Without this key the file runs what its sections describe: a relayer section the built-in transport of every RPC type its services have a backend for, a miner section the miner. A list, even empty, is taken as written.',
     }),
     logging: LoggingSchema,
     shutdown: ShutdownSchema,

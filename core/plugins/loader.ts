@@ -90,6 +90,28 @@ export async function resolvePlugins(opts: ResolvePluginsOptions): Promise<{ act
   return { active, skipped };
 }
 
+/**
+ * The plugins a file with no `plugins:` list runs: for a relayer section, each built-in transport that
+ * serves an RPC type some service has a backend for; for a miner section, the built-in miner. What a
+ * seed-shaped file describes is what it runs; an explicit list (even empty) is taken as written.
+ */
+export async function impliedPluginEntries(
+  config: { relayer?: unknown; miner?: unknown; services: Readonly<Record<string, { backends: Partial<Record<string, unknown>> }>> },
+  builtins: BuiltinPlugins,
+): Promise<PluginEntry[]> {
+  const types = new Set(Object.values(config.services).flatMap((s) => Object.keys(s.backends).filter((t) => s.backends[t] !== undefined)));
+  const out: PluginEntry[] = [];
+  for (const [name, load] of Object.entries(builtins)) {
+    const module = (await load()) as { default?: unknown };
+    if (!isRelayMinerPlugin(module.default)) continue;
+    const meta = (module.default as RelayMinerPlugin).meta;
+    const transport = (meta.rpcTypes ?? []).length > 0;
+    if (config.relayer && transport && meta.roles.includes('relayer') && meta.rpcTypes!.some((t) => types.has(t))) out.push({ name, options: {} });
+    else if (config.miner && !transport && meta.roles.includes('miner')) out.push({ name, options: {} });
+  }
+  return out;
+}
+
 function checkRpcTypes(active: LoadedPlugin[], file?: string): void {
   const owner = new Map<string, LoadedPlugin>();
   for (const p of active) {

@@ -17,7 +17,7 @@ import { Gauge } from 'prom-client';
 import { createHealthServer, createMetricsServer, serverLogOptions, shareMetricsWithPrimary } from '../observability/servers.js';
 import type { PluginRole } from '../plugins/define.js';
 import type { RelayMinerContext } from '../plugins/context.js';
-import { registerPlugins, resolvePlugins, type BuiltinPlugins } from '../plugins/loader.js';
+import { impliedPluginEntries, registerPlugins, resolvePlugins, type BuiltinPlugins } from '../plugins/loader.js';
 import { RedisPool } from '../redis/connection.js';
 import { KeyBuilder } from '../redis/key-builder.js';
 import { redactRedisUrl } from '../redis/url.js';
@@ -87,8 +87,10 @@ export class Runtime {
     const log = opts.logger ?? createLogger(config.logging, { base: { roles: [...roles].join(',') } });
     for (const w of config.warnings) log.warn(w);
 
+    const entries = config.pluginsImplied ? await impliedPluginEntries(config, opts.builtins) : config.plugins;
+    if (config.pluginsImplied) log.info({ plugins: entries.map((e) => e.name) }, 'no plugins list in the configuration: running what its sections describe');
     const { active, skipped } = await resolvePlugins({
-      entries: config.plugins,
+      entries,
       roles,
       builtins: opts.builtins,
       configDir: config.dir,

@@ -11,7 +11,31 @@ t.test('validate: each example passes', async (t) => {
     t.equal(r.code, 0, `${f}: ${r.stderr}`);
     t.match(r.stdout, new RegExp(`^ok: examples/${f.replace('.', '\\.')}: `));
   }
-  t.equal(cli(['validate', '-c', 'examples/config.relayer.yaml']).stdout, 'ok: examples/config.relayer.yaml: relayer (1 supplier key(s)); 2 service(s); 0 plugin(s)\n');
+  t.equal(
+    cli(['validate', '-c', 'examples/config.relayer.yaml']).stdout,
+    'ok: examples/config.relayer.yaml: relayer (1 supplier key(s)); 2 service(s); 2 plugin(s): transport-jsonrpc, transport-websocket (no plugins list: what the sections describe)\n',
+    'a relayer file without a plugins list runs the transports of the backends it names',
+  );
+});
+
+t.test('seed-shaped files run what they describe; the documented miner file without keys validates with a warning', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const miner = join(dir, 'miner.yaml');
+  writeFileSync(miner, 'miner:\n  redis:\n    address: "redis:6379"\n  chain:\n    rpc_url: "http://pocket-node:26657"\n    grpc_address: "pocket-node:9090"\n  metrics_address: ":9092"\n');
+  const m = cli(['validate', '-c', miner]);
+  t.equal(m.code, 0, m.stderr);
+  t.equal(m.stdout, `ok: ${miner}: miner (0 supplier key(s)); 0 service(s); 1 plugin(s): miner (no plugins list: what the sections describe)\n`);
+  t.equal(m.stderr, 'warning: miner: no supplier keys, so this miner claims and proves for no supplier until they are given: set keys.keys_file, keys.keys_env or supplier_keys (top level or in this section)\n');
+
+  const relayer = join(dir, 'relayer.yaml');
+  writeFileSync(relayer, `relayer:\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nservices:\n  eth:\n    backends:\n      jsonrpc: { url: "http://geth:8545" }\n      rest: { url: "http://geth:8080" }\n      grpc: { url: "http://cosmos:9090" }\n`);
+  const r = cli(['validate', '-c', relayer], { KEY: '11'.repeat(32) });
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, `ok: ${relayer}: relayer (1 supplier key(s)); 1 service(s); 3 plugin(s): transport-jsonrpc, transport-grpc, transport-rest-sse (no plugins list: what the sections describe)\n`);
+
+  const empty = join(dir, 'empty-list.yaml');
+  writeFileSync(empty, readFileSync(relayer, 'utf8') + 'plugins: []\n');
+  t.match(cli(['validate', '-c', empty], { KEY: '11'.repeat(32) }).stdout, /; 0 plugin\(s\): none\n$/, 'an explicit list, even empty, is taken as written');
 });
 
 t.test('validate: a broken copy exits 1 with the file, line and path of each problem', async (t) => {

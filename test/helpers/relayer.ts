@@ -81,6 +81,7 @@ export async function startBackend(t: Test) {
 export async function startRelayer(
   t: Test,
   o: {
+    /** Plugin entries; none: the file has no plugins list (the runtime implies them). */
     plugins: string[];
     services: (backendUrl: string) => string;
     relayerYaml?: string;
@@ -110,8 +111,7 @@ ${o.meterLeaseRelays === 'default' ? '' : `  meter: { lease_relays: ${o.meterLea
 ${o.relayerYaml ?? ''}
 services:
 ${o.services(backend.url)}
-plugins:
-${o.plugins.map((p) => `  - ${p}`).join('\n')}
+${o.plugins.length ? `plugins:\n${o.plugins.map((p) => `  - ${p}`).join('\n')}` : '# no plugins list: the runtime runs the transports of the backends named'}
 logging: { level: info }
 shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
 `;

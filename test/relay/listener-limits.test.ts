@@ -79,3 +79,11 @@ t.test('a client that hangs up before its relay is forwarded: the backend never 
   t.equal((await postRelay(r.url, gatewayRelay(header, RPC), '3')).status, 200, 'a client that waits is served');
   t.equal(r.backend.calls.length, 1);
 });
+
+t.test('a relayer file without a plugins list serves the RPC types of its backends', async (t) => {
+  const r = await startRelayer(t, { plugins: [], services: anvil });
+  t.ok(r.logs.lines.some((l) => l.msg === 'no plugins list in the configuration: running what its sections describe' && JSON.stringify(l.plugins) === '["transport-jsonrpc"]'));
+  const header = await r.header();
+  t.equal((await postRelay(r.url, gatewayRelay(header, RPC), '3')).status, 200, 'a JSON-RPC relay is served');
+  t.equal(r.backend.calls.length, 1);
+});
