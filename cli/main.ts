@@ -6,6 +6,7 @@ import { loadConfigFile } from '../core/config/load.js';
 import { ConfigError } from '../core/config/problems.js';
 import { OperatorError } from '../core/runtime/operator-error.js';
 import { ChainQueryError, CometRpcError } from '../core/chain/index.js';
+import type { NodeTls } from '../core/chain/node-endpoints.js';
 import { impliedPluginEntries, PluginError, resolvePlugins } from '../core/plugins/loader.js';
 import { LocalRedisServer } from '../core/redis/local-server.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
@@ -18,6 +19,12 @@ import { runLocalnet } from './run-localnet.js';
 import { createLogger } from '../core/observability/logger.js';
 import { loadGenesisFile, startDemoBackend, startLocalnet } from '../localnet/index.js';
 
+
+function parseNodeTls(v: string): NodeTls {
+  if (v === 'true' || v === 'false') return v === 'true';
+  if (v === 'auto') return 'auto';
+  return program.error(`--node-tls must be true, false or auto, got ${JSON.stringify(v)}`, { exitCode: 1 });
+}
 
 async function validate(file: string): Promise<void> {
   const config = loadConfigFile(file);
@@ -196,6 +203,8 @@ program
   .option('--relayer <url>', 'the relayer (grpc: host:port of its gRPC listener, default 127.0.0.1:8082)')
   .option('--node-grpc <host:port>', 'Cosmos gRPC of a node', '127.0.0.1:9190')
   .option('--node-rpc <url>', 'CometBFT RPC of the same node', 'http://127.0.0.1:26657')
+  .option('--node-tls <mode>', 'TLS to the node: true, false or auto (TLS on port 443, or for an https:// RPC URL)', 'auto')
+  .option('--node-ca-file <file>', "PEM file of the CA that signs the node's certificate")
   .option('--key <hex>', 'application or gateway private key (default: $RELAY_KEY)')
   .option('--app <address>', 'application address, when --key is a gateway key')
   .requiredOption('--service <id>', 'service id')
@@ -219,6 +228,8 @@ program
       stream: Boolean(o.stream),
       grpcAddress: o.nodeGrpc as string,
       rpcUrl: o.nodeRpc as string,
+      nodeTls: parseNodeTls(o.nodeTls as string),
+      nodeCaFile: o.nodeCaFile as string | undefined,
       key,
       app: o.app as string | undefined,
       service: o.service as string,

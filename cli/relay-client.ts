@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import { Pool } from 'undici';
+import { nodeEndpoints, type NodeTls } from '../core/chain/node-endpoints.js';
 import { ChainQueryClient } from '../core/chain/query-client.js';
 import { CometClient } from '../core/chain/comet-client.js';
 import { addressFromPublicKey, publicKeyFromPrivateKey } from '../core/crypto/address.js';
@@ -22,6 +23,10 @@ export interface RelayClientOptions {
   relayer: string;
   grpcAddress: string;
   rpcUrl: string;
+  /** TLS to the node: true, false or auto (port 443); default auto. */
+  nodeTls?: NodeTls;
+  /** A CA file to trust for the node. */
+  nodeCaFile?: string;
   /** The app's key, or a delegated gateway's key (then `app` names the application). */
   key: string;
   app?: string;
@@ -100,9 +105,11 @@ interface Prepared {
 export async function runRelayClient(o: RelayClientOptions): Promise<RelayClientReport> {
   const signerKey = parsePrivateKeyHex(o.key);
   const app = o.app ?? addressFromPublicKey(publicKeyFromPrivateKey(signerKey));
-  const query = new ChainQueryClient({ grpc_address: o.grpcAddress, tls: false, query_timeout_ms: 5000 });
+  const node = { rpc_url: o.rpcUrl, grpc_address: o.grpcAddress, tls: o.nodeTls ?? ('auto' as const), ca_file: o.nodeCaFile };
+  const endpoints = nodeEndpoints(node);
+  const query = new ChainQueryClient({ ...node, query_timeout_ms: 5000 });
   try {
-    const height = BigInt((await new CometClient(o.rpcUrl).status()).latest.height);
+    const height = BigInt((await new CometClient(endpoints.rpcUrl, 5000, endpoints.ca).status()).latest.height);
     const chain = new RelayChainState({ query, keys: new KeyBuilder('client'), log: pino({ level: 'silent' }), currentHeight: () => height });
     const session = await chain.session(app, o.service, height);
     const ring = await chain.ringPublicKeys(app, session.header.session_end_block_height);

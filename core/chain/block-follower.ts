@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { rootCertificates as tlsRoots0 } from 'node:tls';
 import WebSocket from 'ws';
+
+const tlsRoots = () => [...tlsRoots0];
 import type { RedisClient } from '../redis/connection.js';
 import type { BlockInfo, CometClient } from './comet-client.js';
 
@@ -88,7 +91,8 @@ export class BlockFollower extends EventEmitter {
 
   #connect(): void {
     if (this.#stopped) return;
-    const ws = new WebSocket(this.#o.comet.websocketUrl, { handshakeTimeout: 5000 });
+    const ca = this.#o.comet.ca;
+    const ws = new WebSocket(this.#o.comet.websocketUrl, { handshakeTimeout: 5000, ...(ca && { ca: [...tlsRoots(), ca.toString()] }) });
     this.#ws = ws;
     ws.on('open', () => {
       this.#wsAttempt = 0;

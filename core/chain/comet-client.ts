@@ -1,3 +1,5 @@
+import * as tls from 'node:tls';
+import { Agent, fetch } from 'undici';
 /**
  * CometBFT RPC over HTTP JSON-RPC (status, block, block_results). The block hash used everywhere is
  * `block_id.hash`, as the chain stores it (spec/protocol.md §6.1).
@@ -23,19 +25,26 @@ export class CometRpcError extends Error {
 export class CometClient {
   #id = 0;
 
+  readonly #dispatcher: Agent | undefined;
+
   constructor(
     readonly rpcUrl: string,
     readonly timeoutMs = 5000,
-  ) {}
+    /** A CA to trust for an https:// node, beyond the system's. */
+    readonly ca?: Buffer,
+  ) {
+    if (ca) this.#dispatcher = new Agent({ connect: { ca: [...tls.rootCertificates, ca.toString()] } });
+  }
 
   async call<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}): Promise<T> {
-    let res: Response;
+    let res: Awaited<ReturnType<typeof fetch>>;
     try {
       res = await fetch(this.rpcUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ jsonrpc: '2.0', id: ++this.#id, method, params }),
         signal: AbortSignal.timeout(this.timeoutMs),
+        ...(this.#dispatcher && { dispatcher: this.#dispatcher }),
       });
     } catch (err) {
       // fetch says only "fetch failed"; the reason (ECONNREFUSED, a timeout) is its cause.

@@ -1,5 +1,7 @@
 import type { SharedParams } from '../session/grid.js';
 import { readFileSync } from 'node:fs';
+import * as tls from 'node:tls';
+import { grpcUsesTls, type NodeTls } from './node-endpoints.js';
 import { Client, credentials, Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import type { PocketNodeConfig } from '../config/schema.js';
 import { messageCodec } from '../protocol/codec.js';
@@ -77,10 +79,11 @@ export class ChainQueryClient {
   readonly #timeoutMs: number;
   readonly #definitions = new Map<string, ReturnType<typeof grpcServiceDefinition>>();
 
-  constructor(cfg: Pick<PocketNodeConfig, 'grpc_address' | 'tls' | 'query_timeout_ms'> & { tls_ca_file?: string }) {
-    const creds: ChannelCredentials = cfg.tls
-      ? credentials.createSsl(cfg.tls_ca_file ? readFileSync(cfg.tls_ca_file) : undefined)
-      : credentials.createInsecure();
+  constructor(cfg: Pick<PocketNodeConfig, 'grpc_address' | 'query_timeout_ms'> & { tls: NodeTls; ca_file?: string | undefined }) {
+    const grpcTls = grpcUsesTls(cfg.tls, cfg.grpc_address);
+    // The system's roots plus NODE_EXTRA_CA_CERTS (grpc-js alone would take only its bundled roots), plus ca_file.
+    const roots = cfg.ca_file ? Buffer.concat([Buffer.from(tls.rootCertificates.join('\n')), Buffer.from('\n'), readFileSync(cfg.ca_file), ...extraCa()]) : undefined;
+    const creds: ChannelCredentials = grpcTls ? credentials.createSsl(roots ?? systemRoots()) : credentials.createInsecure();
     this.#client = new Client(cfg.grpc_address, creds, { 'grpc.keepalive_time_ms': 30_000 });
     this.#timeoutMs = cfg.query_timeout_ms;
     for (const s of SERVICES) this.#definitions.set(s, grpcServiceDefinition(s));
@@ -163,4 +166,19 @@ export class ChainQueryClient {
   close(): void {
     this.#client.close();
   }
+}
+
+/** NODE_EXTRA_CA_CERTS, which node's own TLS honours and grpc-js's bundled roots do not. */
+function extraCa(): Buffer[] {
+  const file = process.env.NODE_EXTRA_CA_CERTS;
+  if (!file) return [];
+  try {
+    return [Buffer.from('\n'), readFileSync(file)];
+  } catch {
+    return [];
+  }
+}
+
+function systemRoots(): Buffer {
+  return Buffer.concat([Buffer.from(tls.rootCertificates.join('\n')), ...extraCa()]);
 }

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document } from 'yaml';
 import type { SupplierKey } from '../crypto/supplier-key.js';
@@ -164,7 +164,13 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
     const redisRaw = section.redis ?? raw.redis;
     const redisBase = section.redis ? [role, 'redis'] : ['redis'];
     const redis = resolveRedis(redisRaw, redisBase, problems);
-    const pocket_node = pickPocketNode(section, [role], problems) ?? topNode ?? defaults<PocketNodeConfig>(PocketNodeSchema);
+    let pocket_node = pickPocketNode(section, [role], problems) ?? topNode ?? defaults<PocketNodeConfig>(PocketNodeSchema);
+    if (pocket_node.ca_file) {
+      const caFile = resolve(ctx.dir, pocket_node.ca_file);
+      const nodeBase = section.pocket_node || section.chain ? [role, section.chain ? 'chain' : 'pocket_node'] : [raw.chain ? 'chain' : 'pocket_node'];
+      if (!existsSync(caFile)) problems.push({ path: joinPath([...nodeBase, 'ca_file']), message: `cannot read ${caFile}: file not found` });
+      pocket_node = { ...pocket_node, ca_file: caFile };
+    }
     const keysSection = section.keys ?? raw.keys;
     const loaded = loadSupplierKeys(keysSection, section.supplier_keys, {
       base: section.keys ? [role, 'keys'] : ['keys'],

@@ -106,7 +106,15 @@ export const PocketNodeSchema = Type.Object(
       expected: 'host:port, e.g. "node:9090"',
       description: 'Cosmos gRPC of the same node (queries and transactions).',
     }),
-    tls: Type.Boolean({ default: false, description: 'Use TLS for gRPC.' }),
+    tls: Type.Union([Type.Boolean(), Type.Literal('auto')], {
+      default: 'auto',
+      expected: 'true, false or "auto"',
+      description:
+        'TLS to the node, for gRPC and the CometBFT RPC/WebSocket: `auto` uses it where the port is 443 (an `https://` RPC URL always does).',
+    }),
+    ca_file: Type.Optional(
+      Type.String({ minLength: 1, description: "PEM file of the CA that signs the node's certificate, if the system does not trust it (relative to the config file)." }),
+    ),
     chain_id: Type.String({
       default: 'pocket',
       minLength: 1,

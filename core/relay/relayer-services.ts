@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { BlockFollower } from '../chain/block-follower.js';
 import { ChainPace } from '../chain/chain-pace.js';
+import { nodeEndpoints } from '../chain/node-endpoints.js';
 import { CometClient, type BlockInfo } from '../chain/comet-client.js';
 import { ChainQueryClient } from '../chain/query-client.js';
 import { CacheMetrics } from '../cache/cache-metrics.js';
@@ -48,8 +49,9 @@ export interface RelayerServicesOptions {
 
 export function startRelayerServices(o: RelayerServicesOptions): RelayerServices {
   const node = o.relayer.pocket_node;
+  const endpoints = nodeEndpoints(node);
   const query = new ChainQueryClient(node);
-  const comet = new CometClient(node.rpc_url.replace(/^ws/, 'http'), node.query_timeout_ms);
+  const comet = new CometClient(endpoints.rpcUrl, node.query_timeout_ms, endpoints.ca);
   const log = o.log.child({ component: 'relayer' });
   const follower = new BlockFollower({
     comet,

@@ -8,7 +8,7 @@ import { ChainQueryClient } from '../../core/chain/query-client.js';
 import { TxClient } from '../../core/chain/tx-client.js';
 import { LeaseManager } from './leases.js';
 import { SessionLifecycle, type MinerAlerts, type SubmissionPolicy } from './session-lifecycle.js';
-import type { ChainPace, StateSignals } from 'relayminer';
+import { nodeEndpoints, type ChainPace, type StateSignals } from 'relayminer';
 import { SettlementMonitor } from './settlement-monitor.js';
 import type { MinerMetrics } from './metrics.js';
 import { SessionStore } from './session-store.js';
@@ -54,8 +54,9 @@ export class MinerService {
       log: o.log,
     });
     const node = o.miner.pocket_node;
+    const endpoints = nodeEndpoints(node);
     this.#query = new ChainQueryClient(node);
-    const comet = new CometClient(node.rpc_url.replace(/^ws/, 'http'), node.query_timeout_ms);
+    const comet = new CometClient(endpoints.rpcUrl, node.query_timeout_ms, endpoints.ca);
     // Heights go both ways on Redis: miners follow blocks relayers saw first-hand, and the reverse.
     this.#follower = new BlockFollower({
       comet,
