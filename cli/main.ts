@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfigFile } from '../core/config/load.js';
 import { ConfigError } from '../core/config/problems.js';
 import { OperatorError } from '../core/runtime/operator-error.js';
+import { spawnBoundToParent, watchParent } from '../core/runtime/child-process.js';
 import { ChainQueryError, CometRpcError } from '../core/chain/index.js';
 import type { NodeTls } from '../core/chain/node-endpoints.js';
 import { impliedPluginEntries, PluginError, resolvePlugins } from '../core/plugins/loader.js';
@@ -59,7 +60,7 @@ async function startDev(): Promise<void> {
   };
   try {
     if (!process.env.REDIS_URL) {
-      const redis = await LocalRedisServer.start();
+      const redis = await LocalRedisServer.start({ exitWithParent: true });
       cleanups.push(() => redis.stop());
       process.env.REDIS_URL = redis.url;
       process.stderr.write(`devnet: started redis-server on ${redis.url} (set REDIS_URL to use your own)\n`);
@@ -108,7 +109,7 @@ async function startDev(): Promise<void> {
     }
     if (process.env.DEVNET_MINERS !== '1') {
       // A second miner replica in its own process: the supplier's lease moves to it if the first stops.
-      const second = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist', 'cli', 'main.js'), 'miner', '-c', join(PACKAGE_ROOT, 'examples', 'config.devnet.yaml')], {
+      const second = spawnBoundToParent(process.execPath, [join(PACKAGE_ROOT, 'dist', 'cli', 'main.js'), 'miner', '-c', join(PACKAGE_ROOT, 'examples', 'config.devnet.yaml')], {
         env: { ...process.env, DEVNET_MINER_ID: 'devnet-b', DEVNET_MINER_METRICS_PORT: process.env.DEVNET_MINER2_METRICS_PORT ?? '9093' },
         stdio: ['ignore', 'ignore', 'inherit'],
       });
@@ -120,6 +121,11 @@ async function startDev(): Promise<void> {
       process.stderr.write(`devnet: second miner replica (devnet-b) started, pid ${second.pid}\n`);
     }
     process.stderr.write(`devnet: dashboard on http://${runtime.addresses.metrics}/dashboard\n`);
+    // A parent that died without passing its signal on (a supervisor killed hard): stop as for SIGTERM.
+    watchParent(() => {
+      process.stderr.write('devnet: the parent process is gone; stopping\n');
+      process.kill(process.pid, 'SIGTERM');
+    });
   } catch (err) {
     await cleanup();
     throw err;

@@ -1,3 +1,4 @@
+import { spawnBoundToParent } from '../runtime/child-process.js';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -33,6 +34,8 @@ export interface LocalRedisOptions {
   configFile?: string;
   /** Log text that means the process is ready (default: "Ready to accept connections"). */
   readyText?: string;
+  /** Stop with this process however it ends, SIGKILL included (the devnet's private Redis). */
+  exitWithParent?: boolean;
 }
 
 /**
@@ -85,7 +88,7 @@ export class LocalRedisServer {
       '--loglevel', 'notice',
       ...(this.#opts.args ?? []),
     ];
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = this.#opts.exitWithParent ? spawnBoundToParent('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     await new Promise<void>((resolve, reject) => {
       let output = '';

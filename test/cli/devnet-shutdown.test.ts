@@ -1,0 +1,79 @@
+import t from 'tap';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { freePort } from '../../core/redis/local-server.js';
+import { ROOT } from '../helpers/cli.js';
+import { until } from '../helpers/until.js';
+
+/** Ports the devnet binds, all free or ephemeral, so the test runs beside anything else. */
+async function devnetEnv(): Promise<NodeJS.ProcessEnv> {
+  return {
+    ...process.env,
+    REDIS_URL: '',
+    DEVNET_TRAFFIC: '0',
+    DEVNET_RELAY_PORT: '0',
+    DEVNET_HEALTH_PORT: '0',
+    DEVNET_METRICS_PORT: '0',
+    DEVNET_MINER_METRICS_PORT: '0',
+    DEVNET_RPC_PORT: String(await freePort()),
+    DEVNET_GRPC_PORT: String(await freePort()),
+    DEVNET_BACKEND_PORT: '0',
+    DEVNET_WS_BACKEND_PORT: '0',
+    DEVNET_GRPC_BACKEND_PORT: '0',
+    DEVNET_RELAY_GRPC_PORT: '0',
+    DEVNET_MINER2_METRICS_PORT: '0',
+  };
+}
+
+/** Starts a command that ends in the devnet; resolves with its private Redis port and second miner's pid. */
+async function startDevnet(command: string, args: string[]): Promise<{ child: ChildProcess; redisPort: string; secondPid: number; devnetPid: number; exit: Promise<number | null> }> {
+  const child = spawn(command, args, { cwd: ROOT, env: await devnetEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await until('the devnet and its second miner', () => /second miner replica \(devnet-b\) started, pid \d+/.test(stderr) && /"msg":"relayminer started"/.test(stdout), 30_000);
+  const started = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'relayminer started')!;
+  return {
+    child,
+    redisPort: String(started.redis).split(':').at(-1)!,
+    secondPid: Number(/second miner replica \(devnet-b\) started, pid (\d+)/.exec(stderr)![1]),
+    devnetPid: Number(started.pid),
+    exit,
+  };
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const redisAnswers = (port: string) => spawnSync('redis-cli', ['-p', port, 'ping'], { encoding: 'utf8' }).stdout.includes('PONG');
+
+t.test('the devnet killed with SIGKILL leaves no redis-server and no second miner behind', async (t) => {
+  const d = await startDevnet(process.execPath, ['dist/cli/main.js', 'start', '--dev']);
+  t.teardown(() => void (alive(d.secondPid) && process.kill(d.secondPid, 'SIGKILL')));
+  t.ok(redisAnswers(d.redisPort) && alive(d.secondPid), 'both running');
+  d.child.kill('SIGKILL');
+  await d.exit;
+  await until('the second miner gone', () => !alive(d.secondPid), 15_000);
+  await until('the private redis-server gone', () => !redisAnswers(d.redisPort), 15_000);
+  t.pass('nothing left');
+});
+
+t.test('SIGINT or SIGTERM to the npm process alone stops the whole devnet', async (t) => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const d = await startDevnet('npm', ['run', '--silent', 'devnet']);
+    t.teardown(() => void (alive(d.devnetPid) && process.kill(d.devnetPid, 'SIGKILL')));
+    t.not(d.devnetPid, d.child.pid, 'npm is not the devnet itself');
+    d.child.kill(signal); // npm's pid only, as docker stop or a supervisor sends it
+    t.equal(await d.exit, 0, `${signal}: npm exits 0 with the devnet`);
+    await until(`${signal}: the devnet gone`, () => !alive(d.devnetPid), 20_000);
+    await until(`${signal}: the second miner gone`, () => !alive(d.secondPid), 15_000);
+    await until(`${signal}: the private redis-server gone`, () => !redisAnswers(d.redisPort), 15_000);
+    t.pass(`${signal}: nothing left`);
+  }
+});
