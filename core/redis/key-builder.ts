@@ -40,7 +40,6 @@ export type SubmissionPhase = 'claim' | 'proof';
 /** Lifetimes that belong with the keys they apply to. */
 export const KEY_TTL_SECONDS = {
   globalLeader: 30,
-  txTrack: 7 * 24 * 3600,
 } as const;
 
 // Anything that would break a hash tag or a key's shape: braces, colons, white space.
@@ -94,11 +93,6 @@ export class KeyBuilder {
     return `${this.namespace}:miner:sessions:${this.#supplier(supplier)}:index`;
   }
 
-  /** Set of the supplier's session ids in one state. */
-  minerSessionsInState(supplier: string, state: SessionState): string {
-    return `${this.namespace}:miner:sessions:${this.#supplier(supplier)}:state:${part('state', state)}`;
-  }
-
   // --- miner coordination ---
 
   /** String (instance id) with a TTL of KEY_TTL_SECONDS.globalLeader. */
@@ -121,19 +115,9 @@ export class KeyBuilder {
     return `${this.namespace}:miner:active`;
   }
 
-  /** String with a TTL: one miner instance's heartbeat and description. */
-  minerInstance(instanceId: string): string {
-    return `${this.namespace}:miner:instance:${part('instance id', instanceId)}`;
-  }
-
   /** Hash: the claim or proof messages built for one session end, kept for rebroadcast and takeover. */
   submission(supplier: string, phase: SubmissionPhase, sessionEndHeight: number | bigint): string {
     return `${this.namespace}:miner:submission:${this.#supplier(supplier)}:${part('phase', phase)}:${part('height', sessionEndHeight)}`;
-  }
-
-  /** String JSON with a TTL of KEY_TTL_SECONDS.txTrack: what happened to one session's claim and proof. */
-  txTrack(supplier: string, sessionEndHeight: number | bigint, sessionId: string): string {
-    return `${this.namespace}:tx:track:${this.#supplier(supplier)}:${part('height', sessionEndHeight)}:${part('session id', sessionId)}`;
   }
 
   // --- relay meter (shared by every relayer) ---
@@ -160,16 +144,6 @@ export class KeyBuilder {
     return `${this.namespace}:cache:${part('entity', entity)}:*`;
   }
 
-  /** String NX: one process fills this cache entry from the chain at a time. */
-  cacheLock(entity: CacheEntity, id: string | number | bigint): string {
-    return `${this.namespace}:cache:lock:${part('entity', entity)}:${part('cache id', id)}`;
-  }
-
-  /** Set: ids of an entity seen in traffic, refreshed by the leader. */
-  knownEntities(entity: CacheEntity): string {
-    return `${this.namespace}:cache:known:${part('entity', entity)}`;
-  }
-
   // --- pub/sub channels ---
 
   /** New blocks (height, hash, time), published by whoever follows the chain. */
@@ -182,8 +156,4 @@ export class KeyBuilder {
     return `${this.namespace}:events:cache:${part('entity', entity)}:invalidate`;
   }
 
-  /** Meter entries to drop (payload: `supplier|session`), published when a session is settled. */
-  meterCleanupChannel(): string {
-    return `${this.namespace}:events:meter_cleanup`;
-  }
 }

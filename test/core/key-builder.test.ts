@@ -17,27 +17,20 @@ t.test('every key and channel in its default form', async (t) => {
     [k.minerSession(S, SID), `ha:miner:sessions:{${S}}:${SID}`],
     [k.minerSessionLeaves(S, SID), `ha:miner:sessions:{${S}}:${SID}:leaves`],
     [k.minerSessionIndex(S), `ha:miner:sessions:{${S}}:index`],
-    [k.minerSessionsInState(S, 'claimed'), `ha:miner:sessions:{${S}}:state:claimed`],
     [k.globalLeader(), 'ha:miner:global_leader'],
     [k.supplierLease(S), `ha:miner:lease:{${S}}`],
     [k.supplierLeaseFence(S), `ha:miner:lease:{${S}}:fence`],
     [k.activeMiners(), 'ha:miner:active'],
-    [k.minerInstance('miner-a'), 'ha:miner:instance:miner-a'],
     [k.submission(S, 'claim', 1234n), `ha:miner:submission:{${S}}:claim:1234`],
     [k.submission(S, 'proof', 1234), `ha:miner:submission:{${S}}:proof:1234`],
-    [k.txTrack(S, 1234, SID), `ha:tx:track:{${S}}:1234:${SID}`],
     [k.meter(S, SID), `ha:meter:{${S}}:${SID}`],
     [k.cache('application', APP), `ha:cache:application:${APP}`],
     [k.cache('shared_params', 1200), 'ha:cache:shared_params:1200'],
-    [k.cacheLock('session', SID), `ha:cache:lock:session:${SID}`],
-    [k.knownEntities('application'), 'ha:cache:known:application'],
     [k.blockEventsChannel(), 'ha:events:blocks'],
     [k.cacheInvalidationChannel('application'), 'ha:events:cache:application:invalidate'],
-    [k.meterCleanupChannel(), 'ha:events:meter_cleanup'],
   ];
   for (const [actual, expected] of golden) t.equal(actual, expected);
   t.equal(KEY_TTL_SECONDS.globalLeader, 30);
-  t.equal(KEY_TTL_SECONDS.txTrack, 604800, '7 days');
   t.equal(new KeyBuilder('prod').relayStream(S), `prod:relays:{${S}}`, 'namespace prefix');
   t.equal(new KeyBuilder('prod').minerConsumerGroup(), 'prod-miners');
 });
@@ -81,7 +74,7 @@ t.test('a supplier\'s keys share one Redis Cluster slot (real 3-master cluster)'
   const client = new Cluster(nodes);
   t.teardown(() => client.disconnect());
   const k = new KeyBuilder();
-  const keys = [k.relayStream(S), k.minerSession(S, SID), k.minerSessionLeaves(S, SID), k.minerSessionIndex(S), k.supplierLease(S), k.supplierLeaseFence(S), k.submission(S, 'claim', 10), k.txTrack(S, 10, SID), k.meter(S, SID)];
+  const keys = [k.relayStream(S), k.minerSession(S, SID), k.minerSessionLeaves(S, SID), k.minerSessionIndex(S), k.supplierLease(S), k.supplierLeaseFence(S), k.submission(S, 'claim', 10), k.meter(S, SID)];
   const slots = await Promise.all(keys.map((key) => client.cluster('KEYSLOT', key) as Promise<number>));
   t.equal(new Set(slots).size, 1, `all on slot ${slots[0]}`);
   // A transaction over several of them is accepted (it would fail with CROSSSLOT otherwise).

@@ -104,6 +104,41 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
     t.ok(ttl > 604_000 && ttl <= 604_800, `the ${phase} submission record expires in a week too (${ttl} s)`);
   }
 
+  // Every key the relayer and the miner wrote has a lifetime: a TTL, or one of the few per-supplier keys
+  // that live as long as the supplier is served (their contents are pruned as they are used).
+  const S = ADDR.supplier1;
+  const sid = s.header.session_id;
+  const persistent = new Map([
+    [keys.relayStream(S), 'the relay stream: entries are deleted as the miner stores them'],
+    [keys.minerSessionIndex(S), 'the session index: pruned of sessions that ended long ago'],
+    [keys.supplierLeaseFence(S), 'the fencing counter: must only grow'],
+    [keys.activeMiners(), 'replica heartbeats: pruned by age'],
+  ]);
+  const week = 7 * 86_400;
+  const bounded: [string | RegExp, number, number][] = [
+    [keys.minerSession(S, sid), week - 900, week],
+    [keys.minerSessionLeaves(S, sid), 86_400 - 900, 86_400],
+    [keys.submission(S, 'claim', 20n), week - 900, week],
+    [keys.submission(S, 'proof', 20n), week - 900, week],
+    [keys.meter(S, sid), 1, 86_400],
+    // Renewed every third of their TTL; TTL rounds to whole seconds.
+    [keys.supplierLease(S), 0, 2],
+    [keys.globalLeader(), 0, 30],
+    [new RegExp(`^${keys.cachePattern('application').replace(/application:\*$/, '')}`), 1, week],
+  ];
+  const all = (await s.r.redis.keys('ha:*')).sort();
+  t.ok(all.length >= 10, `${all.length} keys`);
+  for (const k of all) {
+    const ttl = await s.r.redis.ttl(k);
+    t.not(ttl, -2, `${k} still exists`);
+    if (persistent.has(k)) {
+      t.equal(ttl, -1, `${k}: ${persistent.get(k)}`);
+      continue;
+    }
+    const rule = bounded.find(([pattern]) => (typeof pattern === 'string' ? pattern === k : pattern.test(k)));
+    t.ok(rule && ttl >= rule[1] && ttl <= rule[2], `${k}: expires in ${ttl} s${rule ? ` (${rule[1]}–${rule[2]})` : ': no known lifetime'}`);
+  }
+
   // What an operator sees with `relayminer redis … -c miner.yaml`.
   const dir = mkdtempSync(join(tmpdir(), 'inspect-'));
   const file = join(dir, 'miner.yaml');
