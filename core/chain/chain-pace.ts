@@ -37,36 +37,23 @@ export class ChainPace {
     this.#o = o;
     // One set of gauges per registry: a process running both roles follows one chain.
     if (o.registry && !o.registry.getSingleMetric('relayminer_chain_block_age_seconds')) {
-      const self = this;
-      new Gauge({
-        name: 'relayminer_chain_block_age_seconds',
-        help: 'Seconds since the latest block arrived here.',
-        registers: [o.registry],
-        aggregator: 'max',
-        collect() {
-          const age = self.ageMs();
-          if (age !== undefined) this.set(age / 1000);
-        },
-      });
-      new Gauge({
-        name: 'relayminer_chain_block_interval_seconds',
-        help: 'Median chain time between recent blocks (header times).',
-        registers: [o.registry],
-        aggregator: 'max',
-        collect() {
-          const i = self.medianIntervalMs();
-          if (i !== undefined) this.set(i / 1000);
-        },
-      });
-      new Gauge({
-        name: 'relayminer_chain_halted',
-        help: '1 while no block arrived for the staleness bound (k median intervals), else 0.',
-        registers: [o.registry],
-        aggregator: 'max',
-        collect() {
-          this.set(self.health() === 'halted' ? 1 : 0);
-        },
-      });
+      const gauges: [string, string, () => number | undefined][] = [
+        ['relayminer_chain_block_age_seconds', 'Seconds since the latest block arrived here.', () => this.ageMs() && this.ageMs()! / 1000],
+        ['relayminer_chain_block_interval_seconds', 'Median chain time between recent blocks (header times).', () => this.medianIntervalMs() && this.medianIntervalMs()! / 1000],
+        ['relayminer_chain_halted', '1 while no block arrived for the staleness bound (k median intervals), else 0.', () => (this.health() === 'halted' ? 1 : 0)],
+      ];
+      for (const [name, help, value] of gauges) {
+        new Gauge({
+          name,
+          help,
+          registers: [o.registry],
+          aggregator: 'max',
+          collect() {
+            const v = value();
+            if (v !== undefined) this.set(v);
+          },
+        });
+      }
     }
     if (o.log) {
       this.#timer = setInterval(() => this.#check(), 1000);

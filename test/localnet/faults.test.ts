@@ -2,9 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { HttpClient, Comet38Client } from '@cosmjs/tendermint-rpc';
-import { parseGenesis, startLocalnet, type RunningLocalnet } from '../../localnet/index.js';
-import { captureLogs } from '../helpers/logs.js';
-import { ADDR, KEYS, claimAny, makeRelays, trieOf, grpcCall, grpcClient, signTx, type Res } from '../helpers/localnet-client.js';
+import { parseGenesis, type RunningLocalnet } from '../../localnet/index.js';
+import { ADDR, KEYS, claimAny, makeRelays, trieOf, grpcCall, grpcClient, signTx, startTestLocalnet, type Res } from '../helpers/localnet-client.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAINNET = readFileSync(join(ROOT, 'examples/localnet/genesis.mainnet.yaml'), 'utf8');
@@ -12,12 +11,9 @@ const MANUAL = MAINNET.replace('genesis_time: now', 'genesis_time: "2026-01-01T0
 const ACC_SUPPLIER1 = 3;
 
 async function start(t: Test, genesis = MANUAL): Promise<RunningLocalnet & { tx: ReturnType<typeof grpcClient> }> {
-  const net = await startLocalnet(parseGenesis(genesis), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: captureLogs().logger });
+  const net = await startTestLocalnet(t, genesis);
   const tx = grpcClient(net.grpcAddress, 'cosmos.tx.v1beta1.Service');
-  t.teardown(async () => {
-    tx.close();
-    await net.stop();
-  });
+  t.teardown(() => tx.close());
   return { ...net, tx };
 }
 
