@@ -81,6 +81,11 @@ export class CometClient {
     return { finalizeBlockEvents: r.finalize_block_events ?? [] };
   }
 
+  /** Closes the connections of a client with its own CA (the shared global dispatcher is left alone). */
+  async close(): Promise<void> {
+    await this.#dispatcher?.close();
+  }
+
   /** ws(s)://…/websocket for the same node. */
   get websocketUrl(): string {
     const u = new URL(this.rpcUrl);

@@ -78,6 +78,9 @@ export class ChainQueryClient {
   readonly #client: Client;
   readonly #timeoutMs: number;
   readonly #definitions = new Map<string, ReturnType<typeof grpcServiceDefinition>>();
+  readonly #address: string;
+  #answeredAt: number | undefined;
+  #unreachable: { at: number; details: string } | undefined;
 
   constructor(cfg: Pick<PocketNodeConfig, 'grpc_address' | 'query_timeout_ms'> & { tls: NodeTls; ca_file?: string | undefined }) {
     const grpcTls = grpcUsesTls(cfg.tls, cfg.grpc_address);
@@ -86,7 +89,20 @@ export class ChainQueryClient {
     const creds: ChannelCredentials = grpcTls ? credentials.createSsl(roots ?? systemRoots()) : credentials.createInsecure();
     this.#client = new Client(cfg.grpc_address, creds, { 'grpc.keepalive_time_ms': 30_000 });
     this.#timeoutMs = cfg.query_timeout_ms;
+    this.#address = cfg.grpc_address;
     for (const s of SERVICES) this.#definitions.set(s, grpcServiceDefinition(s));
+  }
+
+  /**
+   * Throws, for a readiness check, while the node's gRPC has not answered for `graceMs` and the last
+   * call found it unreachable (UNAVAILABLE, DEADLINE_EXCEEDED). No call yet: no verdict.
+   */
+  assertReachable(graceMs: number): void {
+    const down = this.#unreachable;
+    if (!down || (this.#answeredAt !== undefined && this.#answeredAt > down.at)) return;
+    const since = this.#answeredAt ?? down.at;
+    if (Date.now() - since < graceMs) return;
+    throw new Error(`gRPC queries to ${this.#address} fail: ${down.details}`);
   }
 
   /** One unary call: `service` like 'pocket.session.Query', `method` like 'GetSession'. */
@@ -102,6 +118,9 @@ export class ChainQueryClient {
         new Metadata(),
         { deadline: Date.now() + this.#timeoutMs },
         (err: ServiceError | null, res?: Msg) => {
+          // Any answer, an error status included, shows the node is reachable; only these say it is not.
+          if (err && (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED)) this.#unreachable = { at: Date.now(), details: err.details };
+          else this.#answeredAt = Date.now();
           if (err) reject(new ChainQueryError(`${service}/${method}`, err.code, err.details));
           else resolve(res!);
         },

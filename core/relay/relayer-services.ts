@@ -172,6 +172,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
       await follower.stop();
       await meter?.close();
       query.close();
+      await comet.close();
       await Promise.all([...backends.values()].map((b) => b.close()));
       await verifyPool?.close();
     },

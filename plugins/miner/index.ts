@@ -80,6 +80,8 @@ export default definePlugin(
     });
     // With the relayer in the same process, its `chain` check already watches the same chain.
     if (!ctx.relay) ctx.readiness.add('chain', () => pace.assertFresh());
+    // Blocks may arrive (CometBFT, or other replicas through Redis) while gRPC, which claims and proofs need, is down.
+    ctx.readiness.add('node_grpc', () => service.assertNodeQueries());
     ctx.readiness.add('leases', () => service.leases.assertRenewing());
     app.decorate('minerService', service);
     ctx.dashboard.add('miner', () => service.dashboardState());

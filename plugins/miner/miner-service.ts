@@ -39,6 +39,7 @@ export class MinerService {
   readonly monitor: SettlementMonitor;
   readonly #consumers = new Map<string, StreamConsumer>();
   readonly #query: ChainQueryClient;
+  readonly #comet: CometClient;
   readonly #follower: BlockFollower;
   readonly #o: MinerServiceOptions;
 
@@ -57,6 +58,7 @@ export class MinerService {
     const endpoints = nodeEndpoints(node);
     this.#query = new ChainQueryClient(node);
     const comet = new CometClient(endpoints.rpcUrl, node.query_timeout_ms, endpoints.ca);
+    this.#comet = comet;
     // Heights go both ways on Redis: miners follow blocks relayers saw first-hand, and the reverse.
     this.#follower = new BlockFollower({
       comet,
@@ -107,6 +109,11 @@ export class MinerService {
     });
   }
 
+  /** For `/ready`: the node's gRPC (queries, transactions) answers, judged at the chain's own pace. */
+  assertNodeQueries(): void {
+    this.#query.assertReachable(this.#o.pace.staleAfterMs());
+  }
+
   /** Latest block height this replica knows (0 before the first). */
   get height(): number {
     return this.#follower.latest?.height ?? 0;
@@ -145,6 +152,7 @@ export class MinerService {
     await this.leases.stop();
     await Promise.all([...this.#consumers.keys()].map((s) => this.#stopConsumer(s)));
     this.#query.close();
+    await this.#comet.close();
   }
 
   #startConsumer(supplier: string, token: string): void {

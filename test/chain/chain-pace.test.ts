@@ -85,3 +85,19 @@ t.test('a relayer’s /ready and metrics follow the node’s pace (70-second blo
   await until('resumed logged', () => logs.lines.some((l) => l.msg === 'chain blocks resumed'));
   t.equal(logs.lines.filter((l) => l.msg === 'chain halted: no new block within the staleness bound').length, 1, 'logged once, not every second');
 });
+
+t.test('gRPC reachability for readiness: unreachable after the grace, reachable again on any answer', async (t) => {
+  const { ChainQueryClient } = await import('../../core/chain/query-client.js');
+  const down = new ChainQueryClient({ grpc_address: '127.0.0.1:1', tls: false, query_timeout_ms: 500 });
+  t.teardown(() => down.close());
+  t.doesNotThrow(() => down.assertReachable(0), 'no call yet: no verdict');
+  await t.rejects(down.call('pocket.shared.Query', 'Params', {}), /UNAVAILABLE|DEADLINE_EXCEEDED/);
+  t.doesNotThrow(() => down.assertReachable(60_000), 'within the grace');
+  t.throws(() => down.assertReachable(0), /^gRPC queries to 127\.0\.0\.1:1 fail: /);
+  const net = await startTestLocalnet(t);
+  const up = new ChainQueryClient({ grpc_address: net.grpcAddress, tls: false, query_timeout_ms: 2000 });
+  t.teardown(() => up.close());
+  await up.call('pocket.shared.Query', 'Params', {});
+  await t.rejects(up.call('pocket.application.Query', 'Application', { address: 'pokt1notthere' }));
+  t.doesNotThrow(() => up.assertReachable(0), 'an error status is still an answer');
+});

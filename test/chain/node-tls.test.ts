@@ -24,13 +24,21 @@ async function tlsProxy(t: Test, target: string): Promise<string> {
     { key: readFileSync(join(TLS_DIR, 'server.key')), cert: readFileSync(join(TLS_DIR, 'server.pem')), ALPNProtocols: ['h2', 'http/1.1'] },
     (socket) => {
       const upstream = netConnect(port, host);
+      sockets.add(socket).add(upstream);
       socket.pipe(upstream).pipe(socket);
       socket.on('error', () => upstream.destroy());
       upstream.on('error', () => socket.destroy());
+      socket.on('close', () => sockets.delete(socket));
+      upstream.on('close', () => sockets.delete(upstream));
     },
   );
+  const sockets = new Set<{ destroy(): void }>();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  t.teardown(() => {
+    // Kept-alive client connections would hold close() open.
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
   return `127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
@@ -71,9 +79,15 @@ t.test('a relayer and the relay CLI reach a node over TLS with a private CA (ca_
   const runtime = await Runtime.start({ config, roles: ['relayer'], builtins: BUILTIN_PLUGINS, version: 'test', logger: captureLogs().logger });
   t.teardown(() => runtime.shutdown());
   await until('ready over TLS', async () => (await fetch(`http://${runtime.addresses.health}/ready`)).status === 200);
-  const before = runtime.context.relay!.follower.latest!.height;
-  net.chain.advance(1);
-  await until('a block over wss', () => (runtime.context.relay!.follower.latest?.height ?? 0) > before);
+  // New blocks until one arrives over the WebSocket (wss through the proxy; its subscription may still be opening).
+  await until('a block over wss', async () => {
+    const seen = new Promise<boolean>((resolve) => {
+      runtime.context.relay!.follower.once('block', (_b: unknown, source: string) => resolve(source === 'websocket'));
+      setTimeout(() => resolve(false), 500);
+    });
+    net.chain.advance(1);
+    return seen;
+  });
 
   // The relay CLI, against the node only (no relayer listening on :9): it fails at the relay, not at the node.
   const r = await cliAsync(['relay', 'jsonrpc', '--key', KEYS.app1, '--node-grpc', grpcTls, '--node-rpc', `https://${rpcTls}`, '--node-tls', 'true', '--node-ca-file', CA, '--service', 'anvil', '--supplier', ADDR.supplier1, '--relayer', 'http://127.0.0.1:9/']);

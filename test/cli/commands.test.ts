@@ -18,7 +18,7 @@ t.test('version, help, and commands that arrive later', async (t) => {
   t.match(noConfig.stderr, "required option '-c, --config <file>' not specified");
   const badView = cli(['redis', 'everything', '-c', 'x.yaml']);
   t.equal(badView.code, 1);
-  t.match(badView.stderr, 'redis: unknown view "everything" (sessions, streams, leases, submissions)');
+  t.match(badView.stderr, 'redis: unknown view "everything" (sessions, streams, leases, submissions, meter, cache)');
   const pigeon = cli(['relay', 'carrier-pigeon', '--key', 'aa', '--service', 'x', '--supplier', 'y']);
   t.equal(pigeon.code, 1);
   t.match(pigeon.stderr, 'relay: unknown transport "carrier-pigeon" (jsonrpc, rest, cometbft, websocket, grpc)');

@@ -64,7 +64,7 @@ t.test('defaults fill every key an operator leaves out', async (t) => {
   t.equal(c.miner?.metrics_address, ':9092');
   t.equal(c.relayer?.redis.url, DEFAULT_REDIS_URL);
   t.same(c.relayer?.redis.pool, { size: 4, connect_timeout_ms: 5000, command_timeout_ms: 5000, max_retries_per_request: 2 });
-  t.same(c.relayer?.pocket_node, { rpc_url: 'http://127.0.0.1:26657', grpc_address: '127.0.0.1:9090', tls: false, chain_id: 'pocket', query_timeout_ms: 5000, stale_after_blocks: 3, stale_after_ms: 0 });
+  t.same(c.relayer?.pocket_node, { rpc_url: 'http://127.0.0.1:26657', grpc_address: '127.0.0.1:9090', tls: 'auto', chain_id: 'pocket', query_timeout_ms: 5000, stale_after_blocks: 3, stale_after_ms: 0 });
   t.same(c.logging, { level: 'info', format: 'auto' });
   t.same(c.shutdown, { readiness_delay_ms: 1000, drain_timeout_ms: 15000 });
   t.same(c.plugins, []);

@@ -36,7 +36,7 @@ async function setup(t: Test, o: { appendOnly?: boolean } = {}) {
   const byInstance = new Map<string, Started>();
   const startMiner = async (instance: string) => {
     const file = join(dir, `${instance}.yaml`);
-    writeFileSync(file, minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance, consume: '{ block_ms: 100, reclaim_idle_ms: 1000 }', format: 'json' }));
+    writeFileSync(file, minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance, consume: '{ block_ms: 100, reclaim_idle_ms: 1000 }', format: 'json', minerOptions: '{ submission: { proof_spread: 0 } }' }));
     const p = await startProcess(['miner', '-c', file], {});
     miners.push(p);
     byInstance.set(instance, p);

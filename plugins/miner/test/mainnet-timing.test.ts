@@ -65,7 +65,7 @@ t.test('mainnet timing: a dropped claim and a dropped proof land on re-signed se
   // Readiness: Redis, the chain's pace (60-second headers, produced every second) and the leases.
   await until('miner ready', async () => (await fetch(`http://${miner.addresses.metrics}/ready`)).status === 200, 30_000);
   const ready = (await (await fetch(`http://${miner.addresses.metrics}/ready`)).json()) as { checks: Record<string, { ok: boolean }> };
-  t.same(Object.keys(ready.checks).sort(), ['chain', 'leases', 'redis']);
+  t.same(Object.keys(ready.checks).sort(), ['chain', 'leases', 'node_grpc', 'redis']);
   await until('the chain pace known', async () => /^relayminer_chain_block_interval_seconds 60$/m.test(await metrics()), 10_000);
 
   // The node accepts the first claim and loses it.
