@@ -3,13 +3,14 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { key } from '../helpers/localnet-client.js';
-import { ROOT, cli } from '../helpers/cli.js';
+import { ROOT, cli, cliAsync } from '../helpers/cli.js';
 
 t.test('validate: each example passes', async (t) => {
-  for (const f of ['config.relayer.yaml', 'config.miner.yaml', 'config.devnet.yaml', 'config.with-plugin.yaml']) {
-    const r = cli(['validate', '-c', `examples/${f}`]);
-    t.equal(r.code, 0, `${f}: ${r.stderr}`);
-    t.match(r.stdout, new RegExp(`^ok: examples/${f.replace('.', '\\.')}: `));
+  const files = ['config.relayer.yaml', 'config.miner.yaml', 'config.devnet.yaml', 'config.with-plugin.yaml'];
+  const results = await Promise.all(files.map((f) => cliAsync(['validate', '-c', `examples/${f}`])));
+  for (const [i, f] of files.entries()) {
+    t.equal(results[i]!.code, 0, `${f}: ${results[i]!.stderr}`);
+    t.match(results[i]!.stdout, new RegExp(`^ok: examples/${f.replace('.', '\\.')}: `));
   }
   t.equal(
     cli(['validate', '-c', 'examples/config.relayer.yaml']).stdout,
