@@ -1,10 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { parseConfig } from '../../../core/config/load.js';
-import { KeyBuilder } from '../../../core/redis/key-builder.js';
-import { Runtime } from '../../../core/runtime/runtime.js';
-import { claimedUpokt } from '../../../core/session/index.js';
+import { claimedUpokt, KeyBuilder, parseConfig, Runtime } from 'relayminer';
 import { BUILTIN_PLUGINS } from '../../index.js';
 import { supplierOffset } from '../block-clock.js';
 import { SessionStore } from '../session-store.js';
