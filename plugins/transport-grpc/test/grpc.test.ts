@@ -1,7 +1,6 @@
 import t, { type Test } from 'tap';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { verifySupplierResponse } from '../../../core/crypto/supplier-signature.js';
-import { relayResponseSignableHash } from '../../../core/protocol/relay.js';
+import { relayResponseSignableHash, verifySupplierResponse } from 'relayminer';
 import * as grpc from '@grpc/grpc-js';
 import { publicKeyFromPrivateKey } from '../../../core/crypto/address.js';
 import { PLACEHOLDER_RING_PUBLIC_KEY } from '../../../core/crypto/placeholder-ring-key.js';
