@@ -8,7 +8,7 @@ import { PACKAGE_ROOT } from '../core/package-root.js';
 import { MinedRelayCodec } from '../core/protocol/messages.js';
 import { freePort, LocalRedisServer } from '../core/redis/local-server.js';
 import { KeyBuilder } from '../core/redis/key-builder.js';
-import { compactClosestProof, encodeCompactClosestProof, SparseMerkleSumTrie } from '../core/smst/index.js';
+import { compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, proveClosest, SparseMerkleSumTrie } from '../core/smst/index.js';
 import { SessionStore } from '../plugins/miner/session-store.js';
 import { cpuMs, KEYS, rssMb, runBench, stopChild, SUPPLIER1, waitFor } from './harness.js';
 import { table } from './table.js';
@@ -16,14 +16,42 @@ import { table } from './table.js';
 /**
  * The miner: (1) ingest — one miner process moving RELAYS pre-filled stream entries into session storage
  * (store + acknowledge per relay, atomically), against a bare consumer in the same run that only reads and
- * acknowledges (the Redis ceiling); (2) claim build — trie from the stored leaves for sessions of SIZES relays,
- * time and memory; (3) proof build for the same tries.
+ * acknowledges (the Redis ceiling); (2) claim root and closest proof from the stored leaves for sessions of
+ * SIZES relays (time, peak heap, Redis calls), against the in-memory reference trie in the same run.
  * Run: npm run bench:miner  (RELAYS=100000 SIZES=10000,100000,1000000 to change the plan)
  */
 
 const RELAYS = Number(process.env.RELAYS ?? 100_000);
 const SIZES = (process.env.SIZES ?? '10000,100000,1000000').split(',').map(Number);
 const VALUE_BYTES = 256;
+/** The in-memory reference trie is built for sessions up to this size (it takes a minute and ~700 MB at a million). */
+const BASELINE_MAX = Number(process.env.BASELINE_MAX ?? 1_000_000);
+
+/** Peak heap above the level at start(), sampled after every page and every 20 ms. */
+function sampler() {
+  let base = 0;
+  let peak = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const sample = () => void (peak = Math.max(peak, process.memoryUsage().heapUsed));
+  return {
+    start() {
+      base = process.memoryUsage().heapUsed;
+      peak = base;
+      timer = setInterval(sample, 20);
+    },
+    async *pages<T>(it: AsyncIterable<T>): AsyncGenerator<T> {
+      for await (const page of it) {
+        sample();
+        yield page;
+      }
+    },
+    stop(): number {
+      sample();
+      clearInterval(timer);
+      return (peak - base) / 1024 / 1024;
+    },
+  };
+}
 const keys = new KeyBuilder('bench');
 
 function entry(n: number, session: string): Buffer {
@@ -118,44 +146,68 @@ logging: { level: warn, format: json }
     }
     process.stdout.write(table(`Miner ingest (node ${process.version}, ${VALUE_BYTES}-byte relays)`, ['consumer', 'relays', 'relays/s', 'CPU µs/relay', 'RSS MB', 'ratio'], rows) + '\n');
 
-    // --- claim and proof build from stored leaves ---
+    // --- claim root and proof from stored leaves ---
     const build: (string | number)[][] = [];
+    let commands = 0;
+    const send = redis.sendCommand.bind(redis);
+    redis.sendCommand = ((cmd: never) => {
+      commands++;
+      return send(cmd);
+    }) as typeof redis.sendCommand;
+    await redis.set(keys.supplierLeaseFence(SUPPLIER1), '1');
     for (const n of SIZES) {
       const sid = `size${n}`;
-      const leaves = keys.minerSessionLeaves(SUPPLIER1, sid);
+      // Stored through the miner's own ingest script (the entry ids acknowledge nothing here).
       for (let i = 0; i < n; i += 2000) {
-        const p = redis.pipeline();
-        for (let k = i; k < Math.min(n, i + 2000); k++) {
-          const relay = Buffer.alloc(VALUE_BYTES, k % 251);
-          relay.writeUInt32BE(k, 0);
-          p.hset(leaves, Buffer.from(sha256(relay)).toString('hex'), relay);
-        }
-        await p.exec();
+        const batch = [];
+        for (let k = i; k < Math.min(n, i + 2000); k++) batch.push({ entryId: `0-${k + 1}`, relay: MinedRelayCodec.decode(entry(k, sid)) });
+        await store.ingest(SUPPLIER1, '1', batch);
       }
+      const heapPeak = sampler();
+      // The miner's path: leaves in path order from Redis, one bucket at a time, bucket digests kept in Redis.
       global.gc?.();
-      const heap0 = process.memoryUsage().heapUsed;
-      // As the miner builds it: leaves streamed from Redis (HSCAN pages) straight into the trie.
-      const t0 = performance.now();
-      const trie = new SparseMerkleSumTrie();
-      let readMs = 0;
-      let mark = performance.now();
-      for await (const [hash, bytes] of store.scanLeaves(SUPPLIER1, sid)) {
-        readMs += performance.now() - mark;
-        trie.update(hash, bytes, 1n);
-        mark = performance.now();
+      commands = 0;
+      let t0 = performance.now();
+      heapPeak.start();
+      const frontier = await Frontier.build(heapPeak.pages(store.leafPages(SUPPLIER1, sid)), frontierBits(n));
+      await store.saveFrontier(SUPPLIER1, sid, frontier);
+      const root = frontier.root();
+      const claimS = (performance.now() - t0) / 1000;
+      const claimHeap = heapPeak.stop();
+      const claimCommands = commands;
+      global.gc?.();
+      commands = 0;
+      t0 = performance.now();
+      heapPeak.start();
+      const saved = (await store.frontier(SUPPLIER1, sid))!;
+      const proof = encodeCompactClosestProof(compactClosestProof(await proveClosest(saved, sha256(root), store.leafSource(SUPPLIER1, sid))));
+      const proofMs = performance.now() - t0;
+      const proofHeap = heapPeak.stop();
+      const proofCommands = commands;
+      build.push(['path-ordered leaves + frontier', n, claimS.toFixed(2), claimHeap.toFixed(0), claimCommands, proofMs.toFixed(0), proofHeap.toFixed(0), proofCommands, proof.length]);
+      process.stderr.write(`claim ${n}: ${claimS.toFixed(1)} s, proof ${proofMs.toFixed(0)} ms\n`);
+      if (n <= BASELINE_MAX) {
+        // The baseline in the same run: the reference trie (every node in memory), built from the same leaves.
+        global.gc?.();
+        commands = 0;
+        t0 = performance.now();
+        heapPeak.start();
+        const trie = new SparseMerkleSumTrie();
+        for (const bytes of (await store.leaves(SUPPLIER1, sid)).values()) trie.update(sha256(bytes), bytes, 1n);
+        const same = Buffer.compare(trie.root(), root) === 0;
+        const trieS = (performance.now() - t0) / 1000;
+        const trieHeap = heapPeak.stop();
+        t0 = performance.now();
+        const trieProof = encodeCompactClosestProof(compactClosestProof(trie.proveClosest(sha256(root))));
+        const trieProofMs = performance.now() - t0;
+        if (!same || Buffer.compare(trieProof, proof) !== 0) throw new Error(`the reference trie disagrees at ${n} relays`);
+        build.push(['in-memory trie (reference)', n, trieS.toFixed(2), trieHeap.toFixed(0), commands, trieProofMs.toFixed(0), '(held)', 0, trieProof.length]);
       }
-      const root = trie.root();
-      const t2 = performance.now();
-      const t1 = t0 + readMs;
-      const heap = (process.memoryUsage().heapUsed - heap0) / 1024 / 1024;
-      const p0 = performance.now();
-      const proof = encodeCompactClosestProof(compactClosestProof(trie.proveClosest(sha256(root))));
-      const p1 = performance.now();
-      build.push([n, ((t1 - t0) / 1000).toFixed(2), ((t2 - t1) / 1000).toFixed(2), heap.toFixed(0), (p1 - p0).toFixed(2), proof.length]);
-      process.stderr.write(`claim build ${n}: ${((t2 - t0) / 1000).toFixed(1)} s\n`);
-      await redis.del(leaves);
+      await redis.del(keys.minerSessionLeaves(SUPPLIER1, sid), keys.minerSessionPaths(SUPPLIER1, sid), keys.minerSessionFrontier(SUPPLIER1, sid), keys.minerSession(SUPPLIER1, sid));
     }
-    process.stdout.write(table('Claim and proof build from the session store', ['relays in session', 'reading leaves s', 'trie inserts + root s', 'heap MB', 'closest proof ms', 'proof bytes'], build) + '\n');
+    process.stdout.write(
+      table('Claim root and closest proof from the session store', ['method', 'relays', 'claim root s', 'claim peak heap MB', 'claim Redis calls', 'proof ms', 'proof peak heap MB', 'proof Redis calls', 'proof bytes'], build) + '\n',
+    );
   } finally {
     redis.disconnect();
     await server.stop();

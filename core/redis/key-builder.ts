@@ -83,9 +83,22 @@ export class KeyBuilder {
     return `${this.namespace}:miner:sessions:${this.#supplier(supplier)}:${part('session id', sessionId)}`;
   }
 
-  /** Hash: relay hash → mined relay bytes; the leaves the session trie is rebuilt from. */
+  /** Hash: leaf path (sha256 of the relay hash, 32 bytes) → mined relay bytes. */
   minerSessionLeaves(supplier: string, sessionId: string): string {
     return `${this.minerSession(supplier, sessionId)}:leaves`;
+  }
+
+  /**
+   * Sorted set, every score 0: one member per leaf, path (32 bytes) ‖ leaf digest (48 bytes) ‖ insertion
+   * sequence (u32 big-endian), so the session's leaves read in path order without sorting.
+   */
+  minerSessionPaths(supplier: string, sessionId: string): string {
+    return `${this.minerSession(supplier, sessionId)}:paths`;
+  }
+
+  /** String: the session trie's bucket digests (smst Frontier), written with the claim and read for the proof. */
+  minerSessionFrontier(supplier: string, sessionId: string): string {
+    return `${this.minerSession(supplier, sessionId)}:frontier`;
   }
 
   /** Set of the supplier's session ids. */

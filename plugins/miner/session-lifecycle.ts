@@ -7,8 +7,7 @@ import { ClaimCodec, MsgCreateClaimCodec, MsgSubmitProofCodec, type Claim, type 
 import type { RedisClient } from '../../core/redis/connection.js';
 import type { KeyBuilder, SessionState, SubmissionPhase } from '../../core/redis/key-builder.js';
 import { claimedUpokt, proofPath, proofRequirement, sessionWindows, type SessionWindows } from '../../core/session/index.js';
-import { compactClosestProof, encodeCompactClosestProof, SparseMerkleSumTrie } from '../../core/smst/index.js';
-import type { StateSignals } from 'relayminer';
+import { compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, proveClosest, sumAndCount, type StateSignals } from 'relayminer';
 import { BlockClock, supplierOffset } from './block-clock.js';
 import { claimCost } from './economics.js';
 import type { MinerMetrics } from './metrics.js';
@@ -105,8 +104,6 @@ const header = (s: SessionRecord): SessionHeader => ({
  */
 export class SessionLifecycle {
   readonly #o: LifecycleOptions;
-  /** Built once per claimed session and kept until its proof is decided; rebuilt from the leaves by a successor. */
-  readonly #trees = new Map<string, SparseMerkleSumTrie>();
   readonly #clock = new BlockClock();
   #running = false;
   #next: BlockInfo | undefined;
@@ -220,19 +217,17 @@ export class SessionLifecycle {
     return interval === undefined ? DEFAULT_TX_TTL_MS : this.#o.submission.resubmitAfterBlocks * interval;
   }
 
-  #tree(supplier: string, sessionId: string): SparseMerkleSumTrie | undefined {
-    return this.#trees.get(`${supplier}|${sessionId}`);
-  }
-
-  async #buildTree(w: Work): Promise<SparseMerkleSumTrie> {
-    const cached = this.#tree(w.supplier, w.session.sessionId);
-    if (cached) return cached;
-    // Every relay of a session weighs the same: compute units per relay at the session start.
-    const weight = w.session.count ? w.session.computeUnits / BigInt(w.session.count) : 0n;
-    const trie = new SparseMerkleSumTrie();
-    for await (const [hash, bytes] of this.#o.store.scanLeaves(w.supplier, w.session.sessionId)) trie.update(hash, bytes, weight);
-    this.#trees.set(`${w.supplier}|${w.session.sessionId}`, trie);
-    return trie;
+  /**
+   * The sealed session's bucket digests: computed from its leaves in path order (one bucket in memory
+   * at a time) and kept in Redis, where a resend or the proof, on any replica, finds them.
+   */
+  async #frontier(supplier: string, sessionId: string): Promise<Frontier> {
+    const { store } = this.#o;
+    const saved = await store.frontier(supplier, sessionId);
+    if (saved) return saved;
+    const f = await Frontier.build(store.leafPages(supplier, sessionId), frontierBits(await store.pathCount(supplier, sessionId)));
+    await store.saveFrontier(supplier, sessionId, f);
+    return f;
   }
 
   async #claim(supplier: string, token: string, end: bigint, group: Work[], block: BlockInfo): Promise<void> {
@@ -240,22 +235,27 @@ export class SessionLifecycle {
     const messages: AnyMessage[] = [];
     const claimed: Work[] = [];
     const rewards: bigint[] = [];
+    const roots: Uint8Array[] = [];
     for (const w of group) {
-      const s = w.session;
+      // From here the session's leaves are fixed: relays still arriving for it are late.
+      if ((await this.#o.store.seal(supplier, w.session.sessionId, token)) !== 'sealed') continue;
+      const s = (await this.#o.store.session(supplier, w.session.sessionId)) ?? w.session;
       const cupr = await this.#o.query.serviceComputeUnitsPerRelay(s.serviceId, s.startHeight);
-      const trie = await this.#buildTree(w);
+      const root = (await this.#frontier(supplier, s.sessionId)).root();
+      const [sum, count] = sumAndCount(root);
       // The chain refuses a claim whose sum is not count × compute units per relay (spec/protocol.md §7).
-      if (trie.sum() !== trie.count() * cupr || trie.sum() !== s.computeUnits) {
-        await this.#fail(w, 'active', 'claim_rejected', `sum ${trie.sum()} is not count ${trie.count()} × ${cupr} compute units per relay`);
+      if (sum !== count * cupr || sum !== s.computeUnits || count !== BigInt(s.count)) {
+        await this.#fail(w, 'active', 'claim_rejected', `sum ${sum} of ${count} relays is not count × ${cupr} compute units per relay, or not the ${s.computeUnits} of ${s.count} stored`);
         continue;
       }
       const target = await this.#o.query.difficultyTarget(s.serviceId, s.startHeight);
-      rewards.push(claimedUpokt(trie.sum(), target, w.params.compute_units_to_tokens_multiplier, w.params.compute_unit_cost_granularity));
+      rewards.push(claimedUpokt(sum, target, w.params.compute_units_to_tokens_multiplier, w.params.compute_unit_cost_granularity));
       messages.push({
         typeUrl: '/pocket.proof.MsgCreateClaim',
-        value: MsgCreateClaimCodec.encode({ supplier_operator_address: supplier, session_header: header(s), root_hash: trie.root() }),
+        value: MsgCreateClaimCodec.encode({ supplier_operator_address: supplier, session_header: header(s), root_hash: root }),
       });
-      claimed.push(w);
+      roots.push(root);
+      claimed.push({ ...w, session: s });
     }
     if (!messages.length) return;
     // A claim whose reward does not cover what being paid for it costs (its fee share, and the proof's
@@ -291,8 +291,8 @@ export class SessionLifecycle {
     await this.#record(supplier, 'claim', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: sent.map((w) => w.session.sessionId), messages: send });
     for (const w of sent) {
       await this.#o.store.transition(supplier, w.session.sessionId, token, 'active', 'claiming');
-      const root = Buffer.from(this.#tree(supplier, w.session.sessionId)!.root()).toString('hex');
-      await this.#o.redis().hset(this.#o.keys.minerSession(supplier, w.session.sessionId), 'claimed_upokt', String(rewards[claimed.indexOf(w)]), 'root', root);
+      const i = claimed.indexOf(w);
+      await this.#o.redis().hset(this.#o.keys.minerSession(supplier, w.session.sessionId), 'claimed_upokt', String(rewards[i]), 'root', Buffer.from(roots[i]!).toString('hex'));
     }
     this.#o.metrics.submissions.inc({ supplier, phase: 'claim', result: 'broadcast' }, sent.length);
     this.#o.log.info({ supplier, end: String(end), sessions: sent.length, txhash: res.txhash }, 'claims broadcast');
@@ -328,7 +328,6 @@ export class SessionLifecycle {
       const s = w.session;
       const claim = await this.#onChainClaim(supplier, s.sessionId);
       if (!claim) continue; // the settlement check will tell what happened
-      const trie = await this.#buildTree(w);
       const required = proofRequirement({
         claimedUpokt: BigInt((await this.#field(w, 'claimed_upokt')) || '0'),
         thresholdUpokt: BigInt(proofParams.proof_requirement_threshold?.amount ?? '0'),
@@ -339,10 +338,11 @@ export class SessionLifecycle {
       await this.#o.redis().hset(this.#o.keys.minerSession(supplier, s.sessionId), 'proof', required === 'NOT_REQUIRED' ? 'not_required' : required.toLowerCase());
       if (required === 'NOT_REQUIRED') {
         this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'not_required' });
-        this.#trees.delete(`${supplier}|${s.sessionId}`);
         continue;
       }
-      const proof = encodeCompactClosestProof(compactClosestProof(trie.proveClosest(proofPath(seed.hash, s.sessionId))));
+      const frontier = await this.#frontier(supplier, s.sessionId);
+      const closest = await proveClosest(frontier, proofPath(seed.hash, s.sessionId), this.#o.store.leafSource(supplier, s.sessionId));
+      const proof = encodeCompactClosestProof(compactClosestProof(closest));
       messages.push({ typeUrl: '/pocket.proof.MsgSubmitProof', value: MsgSubmitProofCodec.encode({ supplier_operator_address: supplier, session_header: header(s), proof }) });
       proving.push(w);
     }
@@ -367,7 +367,6 @@ export class SessionLifecycle {
     if (status === CLAIM_PROOF_STATUS_VALIDATED) {
       await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, 'proving', 'proved');
       this.#o.metrics.submissions.inc({ supplier: w.supplier, phase: 'proof', result: 'included' });
-      this.#trees.delete(`${w.supplier}|${w.session.sessionId}`);
       return;
     }
     if (status === CLAIM_PROOF_STATUS_INVALID) return this.#fail(w, 'proving', 'proof_rejected', 'the chain marked the proof INVALID');
@@ -386,7 +385,6 @@ export class SessionLifecycle {
     if (ok === 'moved') {
       this.#o.metrics.upokt.inc({ supplier: w.supplier, kind: 'settled' }, Number(await this.#field(w, 'claimed_upokt')));
       this.#o.log.info({ supplier: w.supplier, session: w.session.sessionId, upokt: await this.#field(w, 'claimed_upokt') }, 'session settled');
-      this.#trees.delete(`${w.supplier}|${w.session.sessionId}`);
     }
   }
 
@@ -428,7 +426,6 @@ export class SessionLifecycle {
     await this.#o.redis().hset(this.#o.keys.minerSession(w.supplier, w.session.sessionId), 'reason', why);
     this.#o.metrics.failures.inc({ supplier: w.supplier, state: to });
     this.#o.log.error({ supplier: w.supplier, session: w.session.sessionId, relays: w.session.count, state: to, why }, 'session not paid');
-    this.#trees.delete(`${w.supplier}|${w.session.sessionId}`);
   }
 
   async #field(w: Work, field: string): Promise<string> {

@@ -1,17 +1,19 @@
 import type { RedisClient } from '../../core/redis/connection.js';
 import type { KeyBuilder, SessionState } from '../../core/redis/key-builder.js';
 import type { MinedRelay } from '../../core/protocol/messages.js';
+import { Frontier, sortedLeaf, type LeafSource, type SortedLeaf } from 'relayminer';
 
 /**
  * Stores a batch of one supplier's relays in their sessions and acknowledges their stream entries,
  * atomically, only while the caller's fencing token is the supplier's current one (a paused former
- * owner writes nothing). A relay hash already stored counts once; a relay for a session past `active`
- * is acknowledged and dropped (its claim root is fixed). All keys carry the supplier's hash tag: one
- * slot on a cluster, so one script covers the batch.
+ * owner writes nothing). A leaf path already stored counts once; a relay for a session sealed for its
+ * claim, or past `active`, is acknowledged and dropped (its claim root is fixed). Each new leaf gets the next insertion
+ * sequence (the session count) and joins the path-ordered set the claim and proof read. All keys
+ * carry the supplier's hash tag: one slot on a cluster, so one script covers the batch.
  *
- * KEYS: stream, fence, index, then per session: session hash, leaves hash
+ * KEYS: stream, fence, index, then per session: session hash, leaves hash, paths set
  * ARGV: group, token, session count S, then S × (session id, start, end, service, application),
- *       then per relay: session index (1-based), entry id, relay hash (hex), relay bytes, compute units
+ *       then per relay: session index (1-based), entry id, path ‖ leaf digest (80 bytes), relay bytes, compute units
  * Returns per relay: 1 stored, 0 duplicate, 2 late (session no longer active); or -1 alone when fenced out
  * (nothing written, nothing acknowledged).
  */
@@ -21,14 +23,15 @@ local sessions = tonumber(ARGV[3])
 local active = {}
 for i = 1, sessions do
   local a = 3 + (i - 1) * 5
-  local skey = KEYS[3 + (i - 1) * 2 + 1]
-  local state = redis.call('HGET', skey, 'state')
+  local skey = KEYS[3 + (i - 1) * 3 + 1]
+  local meta = redis.call('HMGET', skey, 'state', 'sealed')
+  local state = meta[1]
   if not state then
     redis.call('HSET', skey, 'state', 'active', 'session_id', ARGV[a + 1], 'start', ARGV[a + 2], 'end', ARGV[a + 3], 'service', ARGV[a + 4], 'application', ARGV[a + 5], 'count', 0, 'compute_units', 0)
     redis.call('ZADD', KEYS[3], ARGV[a + 3], ARGV[a + 1])
     state = 'active'
   end
-  active[i] = (state == 'active')
+  active[i] = (state == 'active') and not meta[2]
 end
 local results = {}
 local ids = {}
@@ -37,11 +40,13 @@ for r = first, #ARGV, 5 do
   local i = tonumber(ARGV[r])
   local result = 2
   if active[i] then
-    local skey = KEYS[3 + (i - 1) * 2 + 1]
-    result = redis.call('HSETNX', KEYS[3 + (i - 1) * 2 + 2], ARGV[r + 2], ARGV[r + 3])
+    local base = 3 + (i - 1) * 3
+    local member = ARGV[r + 2]
+    result = redis.call('HSETNX', KEYS[base + 2], string.sub(member, 1, 32), ARGV[r + 3])
     if result == 1 then
-      redis.call('HINCRBY', skey, 'count', 1)
-      redis.call('HINCRBY', skey, 'compute_units', ARGV[r + 4])
+      local seq = redis.call('HINCRBY', KEYS[base + 1], 'count', 1)
+      redis.call('HINCRBY', KEYS[base + 1], 'compute_units', ARGV[r + 4])
+      redis.call('ZADD', KEYS[base + 3], 0, member .. string.char(math.floor(seq / 16777216) % 256, math.floor(seq / 65536) % 256, math.floor(seq / 256) % 256, seq % 256))
     end
   end
   results[#results + 1] = result
@@ -56,9 +61,18 @@ return results
 `;
 
 /**
+ * One page of a session's path set, concatenated into one reply: members are fixed-size, and one
+ * bulk string costs the miner far less to receive than thousands.
+ * KEYS: paths. ARGV: from (ZRANGEBYLEX bound), to, page size.
+ */
+const PATH_PAGE = `return table.concat(redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[3])))`;
+
+/**
  * Moves a session to a new state under the fencing token. A final state starts the retention clocks:
- * the leaves (the bulk) are kept ARGV[4] seconds for inspection, the session hash ARGV[5] seconds.
- * KEYS: session, fence, leaves. ARGV: token, from, to, leaves ttl (0 = keep), session ttl. Returns 1, 0 (state differs), -1 (fenced).
+ * the leaves (the bulk) are kept ARGV[4] seconds for inspection, the session hash ARGV[5] seconds; the
+ * path set and frontier, which only serve the claim and the proof, go at once.
+ * KEYS: session, fence, leaves, paths, frontier. ARGV: token, from, to, leaves ttl (0 = keep), session ttl.
+ * Returns 1, 0 (state differs), -1 (fenced).
  */
 const TRANSITION = `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
@@ -67,7 +81,19 @@ redis.call('HSET', KEYS[1], 'state', ARGV[3])
 if tonumber(ARGV[4]) > 0 then
   redis.call('EXPIRE', KEYS[3], ARGV[4])
   redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('DEL', KEYS[4], KEYS[5])
 end
+return 1
+`;
+
+/**
+ * Seals an active session for its claim: from here its leaves are fixed, so the root computed next and
+ * every proof read later agree. KEYS: session, fence. ARGV: token. Returns 1, 0 (not active), -1 (fenced).
+ */
+const SEAL = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return 0 end
+redis.call('HSET', KEYS[1], 'sealed', 1)
 return 1
 `;
 
@@ -78,6 +104,11 @@ export const RETENTION_SECONDS = { leaves: 24 * 3600, session: 7 * 24 * 3600 } a
 
 export type IngestResult = 'stored' | 'duplicate' | 'late' | 'fenced';
 const INGEST_RESULTS: Record<number, IngestResult> = { 1: 'stored', 0: 'duplicate', 2: 'late', [-1]: 'fenced' };
+
+/** Leaves read per page in path order (one page keeps Redis busy a few milliseconds). */
+const PAGE = 5_000;
+/** A path-set member: path (32) ‖ leaf digest (48) ‖ insertion sequence (u32 big-endian). */
+const MEMBER_SIZE = 84;
 
 export interface StreamRelay {
   entryId: string;
@@ -119,10 +150,11 @@ export class SessionStore {
       let index = sessions.get(sid);
       if (index === undefined) {
         sessions.set(sid, (index = sessions.size + 1));
-        keyList.push(k.minerSession(supplier, sid), k.minerSessionLeaves(supplier, sid));
+        keyList.push(k.minerSession(supplier, sid), k.minerSessionLeaves(supplier, sid), k.minerSessionPaths(supplier, sid));
         sessionArgs.push(sid, relay.session_start_block_height.toString(), relay.session_end_block_height.toString(), relay.service_id, relay.application_address);
       }
-      relayArgs.push(String(index), entryId, Buffer.from(relay.relay_hash).toString('hex'), Buffer.from(relay.relay), relay.compute_units.toString());
+      const leaf = sortedLeaf(relay.relay_hash, relay.relay, relay.compute_units, 0);
+      relayArgs.push(String(index), entryId, Buffer.concat([leaf.path, leaf.digest]), Buffer.from(relay.relay), relay.compute_units.toString());
     }
     // Scripts are loaded once per connection and called by hash (ioredis falls back to EVAL).
     const redis = this.redis() as RedisClient & { relayminerIngest?: (...args: (string | Buffer | number)[]) => Promise<number[]> };
@@ -154,24 +186,76 @@ export class SessionStore {
     return this.redis().zrangebyscore(this.keys.minerSessionIndex(supplier), String(from), String(to));
   }
 
-  /** Every stored leaf: relay hash (hex) → mined relay bytes. Any replica rebuilds the trie from this alone. */
+  /** Every stored leaf: path (hex) → mined relay bytes. */
   async leaves(supplier: string, sessionId: string): Promise<Map<string, Buffer>> {
-    const flat = await this.redis().hgetallBuffer(this.keys.minerSessionLeaves(supplier, sessionId));
-    return new Map(Object.entries(flat).map(([hash, bytes]) => [hash, bytes]));
+    // Field names are binary: the flat reply, not ioredis' object (which decodes names as UTF-8).
+    const flat = (await this.redis().callBuffer('HGETALL', this.keys.minerSessionLeaves(supplier, sessionId))) as Buffer[];
+    const out = new Map<string, Buffer>();
+    for (let i = 0; i + 1 < flat.length; i += 2) out.set(flat[i]!.toString('hex'), flat[i + 1]!);
+    return out;
   }
 
   /**
-   * The leaves in pages (HSCAN), so a trie of a million relays is built without holding every leaf twice.
-   * HSCAN may repeat a field while Redis rehashes; inserting the same leaf twice leaves a trie unchanged.
+   * The session's leaves in ascending path order, a page at a time (what the claim root is computed
+   * from). The next page is requested before this one is handed out, so Redis reads while the caller hashes.
    */
-  async *scanLeaves(supplier: string, sessionId: string, page = 1000): AsyncGenerator<[hash: Buffer, relay: Buffer]> {
-    const key = this.keys.minerSessionLeaves(supplier, sessionId);
-    let cursor = '0';
-    do {
-      const [next, flat] = (await this.redis().hscanBuffer(key, cursor, 'COUNT', page)) as [Buffer, Buffer[]];
-      cursor = next.toString();
-      for (let i = 0; i + 1 < flat.length; i += 2) yield [Buffer.from(flat[i]!.toString(), 'hex'), flat[i + 1]!];
-    } while (cursor !== '0');
+  async *leafPages(supplier: string, sessionId: string): AsyncGenerator<SortedLeaf[]> {
+    yield* this.#pages(this.keys.minerSessionPaths(supplier, sessionId), Buffer.from('-'), Buffer.from('+'));
+  }
+
+  async *#pages(key: string, min: Buffer, max: Buffer): AsyncGenerator<SortedLeaf[]> {
+    const fetch = (from: Buffer) => this.#pathPage(key, from, max);
+    let pending: Promise<Buffer> | undefined = fetch(min);
+    while (pending) {
+      const page: Buffer = await pending;
+      const n: number = page.length / MEMBER_SIZE;
+      pending = n === PAGE ? fetch(Buffer.concat([EXCLUSIVE, page.subarray(page.length - MEMBER_SIZE)])) : undefined;
+      if (n) yield parsePage(page);
+    }
+  }
+
+  #pathPage(key: string, from: Buffer, to: Buffer): Promise<Buffer> {
+    const redis = this.redis() as RedisClient & { relayminerPathPage?: (...args: (string | Buffer | number)[]) => Promise<Buffer> };
+    if (!redis.relayminerPathPage) redis.defineCommand('relayminerPathPage', { lua: PATH_PAGE, numberOfKeys: 1 });
+    return (redis as unknown as { relayminerPathPageBuffer: (...args: (string | Buffer | number)[]) => Promise<Buffer> }).relayminerPathPageBuffer(key, from, to, PAGE);
+  }
+
+  /** What a proof reads below the frontier: the leaves under one path prefix, and leaf values. */
+  leafSource(supplier: string, sessionId: string): LeafSource {
+    const paths = this.keys.minerSessionPaths(supplier, sessionId);
+    const leaves = this.keys.minerSessionLeaves(supplier, sessionId);
+    return {
+      range: async (prefix, bits) => {
+        const [min, max] = prefixBounds(prefix, bits);
+        const out: SortedLeaf[] = [];
+        for await (const page of this.#pages(paths, min, max)) out.push(...page);
+        return out;
+      },
+      value: async (path) => {
+        const v = await this.redis().hgetBuffer(leaves, Buffer.from(path));
+        if (!v) throw new Error(`leaf ${Buffer.from(path).toString('hex')} is in the path set but not in the leaves`);
+        return v;
+      },
+    };
+  }
+
+  /** Leaves in the path set (the session count says how many were stored). */
+  pathCount(supplier: string, sessionId: string): Promise<number> {
+    return this.redis().zcard(this.keys.minerSessionPaths(supplier, sessionId));
+  }
+
+  async saveFrontier(supplier: string, sessionId: string, frontier: Frontier): Promise<void> {
+    await this.redis().set(this.keys.minerSessionFrontier(supplier, sessionId), frontier.encode(), 'EX', RETENTION_SECONDS.leaves);
+  }
+
+  async frontier(supplier: string, sessionId: string): Promise<Frontier | undefined> {
+    const bytes = await this.redis().getBuffer(this.keys.minerSessionFrontier(supplier, sessionId));
+    return bytes ? Frontier.decode(bytes) : undefined;
+  }
+
+  async seal(supplier: string, sessionId: string, token: string): Promise<'sealed' | 'wrong_state' | 'fenced'> {
+    const r = Number(await this.redis().eval(SEAL, 2, this.keys.minerSession(supplier, sessionId), this.keys.supplierLeaseFence(supplier), token));
+    return r === 1 ? 'sealed' : r === 0 ? 'wrong_state' : 'fenced';
   }
 
   async transition(supplier: string, sessionId: string, token: string, from: SessionState, to: SessionState): Promise<'moved' | 'wrong_state' | 'fenced'> {
@@ -179,10 +263,12 @@ export class SessionStore {
     const r = Number(
       await this.redis().eval(
         TRANSITION,
-        3,
+        5,
         this.keys.minerSession(supplier, sessionId),
         this.keys.supplierLeaseFence(supplier),
         this.keys.minerSessionLeaves(supplier, sessionId),
+        this.keys.minerSessionPaths(supplier, sessionId),
+        this.keys.minerSessionFrontier(supplier, sessionId),
         token,
         from,
         to,
@@ -198,4 +284,37 @@ export class SessionStore {
     if (beforeEndHeight <= 0n) return 0;
     return this.redis().zremrangebyscore(this.keys.minerSessionIndex(supplier), '-inf', `(${beforeEndHeight}`);
   }
+}
+
+const EXCLUSIVE = Buffer.from('(');
+const INCLUSIVE = Buffer.from('[');
+
+function parsePage(page: Buffer): SortedLeaf[] {
+  if (page.length % MEMBER_SIZE) throw new Error(`a path-set page of ${page.length} bytes is not whole ${MEMBER_SIZE}-byte members`);
+  const out: SortedLeaf[] = new Array<SortedLeaf>(page.length / MEMBER_SIZE);
+  for (let i = 0, o = 0; o < page.length; i++, o += MEMBER_SIZE) {
+    out[i] = { path: page.subarray(o, o + 32), digest: page.subarray(o + 32, o + 80), seq: page.readUInt32BE(o + 80) };
+  }
+  return out;
+}
+
+/** ZRANGEBYLEX bounds of every member whose path starts with the first `bits` bits of `prefix`. */
+function prefixBounds(prefix: Uint8Array, bits: number): [Buffer, Buffer] {
+  const low = Buffer.alloc(32);
+  Buffer.from(prefix).copy(low, 0, 0, Math.ceil(bits / 8));
+  if (bits % 8) low[bits >> 3]! &= 0xff << (8 - (bits % 8));
+  if (bits === 0) return [Buffer.from('-'), Buffer.from('+')];
+  // The next prefix: add one at bit `bits - 1`, carrying upwards.
+  const next = Buffer.from(low);
+  let i = (bits - 1) >> 3;
+  let add = 1 << (7 - ((bits - 1) % 8));
+  while (i >= 0) {
+    const v = next[i]! + add;
+    next[i] = v & 0xff;
+    if (v <= 0xff) break;
+    add = 1;
+    i--;
+  }
+  const max = i < 0 ? Buffer.from('+') : Buffer.concat([EXCLUSIVE, next]);
+  return [Buffer.concat([INCLUSIVE, low]), max];
 }

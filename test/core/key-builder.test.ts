@@ -16,6 +16,8 @@ t.test('every key and channel in its default form', async (t) => {
     [k.minerConsumerGroup(), 'ha-miners'],
     [k.minerSession(S, SID), `ha:miner:sessions:{${S}}:${SID}`],
     [k.minerSessionLeaves(S, SID), `ha:miner:sessions:{${S}}:${SID}:leaves`],
+    [k.minerSessionPaths(S, SID), `ha:miner:sessions:{${S}}:${SID}:paths`],
+    [k.minerSessionFrontier(S, SID), `ha:miner:sessions:{${S}}:${SID}:frontier`],
     [k.minerSessionIndex(S), `ha:miner:sessions:{${S}}:index`],
     [k.globalLeader(), 'ha:miner:global_leader'],
     [k.supplierLease(S), `ha:miner:lease:{${S}}`],
@@ -74,7 +76,7 @@ t.test('a supplier\'s keys share one Redis Cluster slot (real 3-master cluster)'
   const client = new Cluster(nodes);
   t.teardown(() => client.disconnect());
   const k = new KeyBuilder();
-  const keys = [k.relayStream(S), k.minerSession(S, SID), k.minerSessionLeaves(S, SID), k.minerSessionIndex(S), k.supplierLease(S), k.supplierLeaseFence(S), k.submission(S, 'claim', 10), k.meter(S, SID)];
+  const keys = [k.relayStream(S), k.minerSession(S, SID), k.minerSessionLeaves(S, SID), k.minerSessionPaths(S, SID), k.minerSessionFrontier(S, SID), k.minerSessionIndex(S), k.supplierLease(S), k.supplierLeaseFence(S), k.submission(S, 'claim', 10), k.meter(S, SID)];
   const slots = await Promise.all(keys.map((key) => client.cluster('KEYSLOT', key) as Promise<number>));
   t.equal(new Set(slots).size, 1, `all on slot ${slots[0]}`);
   // A transaction over several of them is accepted (it would fail with CROSSSLOT otherwise).

@@ -3,7 +3,7 @@ import { ChainQueryClient } from '../../../core/chain/query-client.js';
 import { parseConfig } from '../../../core/config/load.js';
 import { KeyBuilder } from '../../../core/redis/key-builder.js';
 import { Runtime } from '../../../core/runtime/runtime.js';
-import { SparseMerkleSumTrie } from '../../../core/smst/index.js';
+import { relayHash, SparseMerkleSumTrie } from 'relayminer';
 import { messageCodec } from '../../../core/protocol/codec.js';
 import { BUILTIN_PLUGINS } from '../../index.js';
 import { ADDR, KEYS, TEST_GENESIS } from '../../../test/helpers/localnet-client.js';
@@ -75,7 +75,7 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
   await until('claim on chain', async () => (await s.session())?.state === 'claimed');
   const onChain = (await s.q.call('pocket.proof.Query', 'Claim', { session_id: s.header.session_id, supplier_operator_address: ADDR.supplier1 })).claim as { root_hash: Uint8Array };
   const expected = new SparseMerkleSumTrie();
-  for (const [hash, bytes] of await s.store.leaves(ADDR.supplier1, s.header.session_id)) expected.update(Buffer.from(hash, 'hex'), bytes, 1n);
+  for (const bytes of (await s.store.leaves(ADDR.supplier1, s.header.session_id)).values()) expected.update(relayHash(bytes), bytes, 1n);
   t.equal(Buffer.from(onChain.root_hash).toString('hex'), Buffer.from(expected.root()).toString('hex'), 'the claimed root is the trie of the stored relays');
   t.same([expected.count(), expected.sum()], [7n, 7n], 'count 7, sum 7 (1 compute unit per relay)');
   await s.advanceTo(25); // the seed block: the proof is decided and sent

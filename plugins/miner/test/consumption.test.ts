@@ -66,8 +66,8 @@ t.test('relays move from the stream into their sessions; duplicates count once; 
   t.match(await store.session(ADDR.supplier1, 's1'), { state: 'active', count: 120, computeUnits: 360n, serviceId: 'anvil', applicationAddress: ADDR.app1, startHeight: 11n, endHeight: 20n });
   t.match(await store.session(ADDR.supplier1, 's2'), { count: 5, computeUnits: 35n });
   t.equal((await store.leaves(ADDR.supplier1, 's1')).size, 120);
-  const leaf = (await store.leaves(ADDR.supplier1, 's1')).get(Buffer.from(sha256(Buffer.from('relay 7 of s1'))).toString('hex'));
-  t.equal(leaf?.toString(), 'relay 7 of s1', 'leaf: relay hash → mined relay bytes');
+  const leaf = (await store.leaves(ADDR.supplier1, 's1')).get(Buffer.from(sha256(sha256(Buffer.from('relay 7 of s1')))).toString('hex'));
+  t.equal(leaf?.toString(), 'relay 7 of s1', 'leaf: path (sha256 of the relay hash) → mined relay bytes');
   t.same(await store.sessionIds(ADDR.supplier1), ['s1', 's2']);
   const pending = (await redis.xpending(stream, keys.minerConsumerGroup())) as [number, ...unknown[]];
   t.equal(pending[0], 0, 'nothing left pending');
@@ -173,8 +173,8 @@ t.test('end to end: relays served by a relayer are in the miner session store, b
   const leaves = await store.leaves(ADDR.supplier1, header.session_id);
   t.same(
     [...leaves.entries()].map(([h, b]) => [h, b.toString('hex')]).sort(),
-    published.map((p) => [Buffer.from(p.relay_hash).toString('hex'), Buffer.from(p.relay).toString('hex')]).sort(),
-    'every leaf is a published relay: same hash, same bytes',
+    published.map((p) => [Buffer.from(sha256(p.relay_hash)).toString('hex'), Buffer.from(p.relay).toString('hex')]).sort(),
+    'every leaf is a published relay: at the path of its hash, same bytes',
   );
   t.match(await store.session(ADDR.supplier1, header.session_id), { computeUnits: 12n, startHeight: header.session_start_block_height, endHeight: header.session_end_block_height });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChainQueryClient } from '../../../core/chain/query-client.js';
 import { KeyBuilder } from '../../../core/redis/key-builder.js';
-import { SparseMerkleSumTrie } from '../../../core/smst/index.js';
+import { relayHash, SparseMerkleSumTrie } from 'relayminer';
 import { ADDR, KEYS, TEST_GENESIS } from '../../../test/helpers/localnet-client.js';
 import { startProcess, type Started } from '../../../test/helpers/process.js';
 import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
@@ -80,7 +80,7 @@ async function claimAndSettle(t: Test, s: Awaited<ReturnType<typeof setup>>, rel
   t.teardown(() => q.close());
   const claim = (await q.call('pocket.proof.Query', 'Claim', { session_id: s.header.session_id, supplier_operator_address: ADDR.supplier1 })).claim as { root_hash: Uint8Array };
   const trie = new SparseMerkleSumTrie();
-  for (const [hash, bytes] of await s.store.leaves(ADDR.supplier1, s.header.session_id)) trie.update(Buffer.from(hash, 'hex'), bytes, 1n);
+  for (const bytes of (await s.store.leaves(ADDR.supplier1, s.header.session_id)).values()) trie.update(relayHash(bytes), bytes, 1n);
   t.equal(trie.count(), BigInt(relays), `the claim counts the ${relays} relays sent, none lost, none twice`);
   t.equal(Buffer.from(claim.root_hash).toString('hex'), Buffer.from(trie.root()).toString('hex'));
   await s.advanceTo(26);

@@ -1,0 +1,95 @@
+import t from 'tap';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { Redis } from 'ioredis';
+import { Frontier, frontierBits, proveClosest, SparseMerkleSumTrie, KeyBuilder, type MinedRelay } from 'relayminer';
+import { startRedis } from '../../../test/helpers/redis.js';
+import { ADDR } from '../../../test/helpers/localnet-client.js';
+import { SessionStore } from '../session-store.js';
+
+const keys = new KeyBuilder('ha');
+const S = ADDR.supplier1;
+
+function relay(n: number, session = 's1'): MinedRelay {
+  const bytes = Buffer.from(`relay ${n} of ${session}`.padEnd(40 + (n % 60), '.'));
+  return {
+    relay_hash: sha256(bytes),
+    relay: bytes,
+    compute_units: 2n,
+    session_id: session,
+    session_start_block_height: 11n,
+    session_end_block_height: 20n,
+    supplier_operator_address: S,
+    service_id: 'anvil',
+    application_address: ADDR.app1,
+    arrival_block_height: 12n,
+    published_at_ms: 1n,
+  };
+}
+
+t.test('the path set gives the root and byte-identical proofs of the trie built in arrival order', async (t) => {
+  const server = await startRedis(t);
+  const r = { redis: new Redis(server.port) };
+  t.teardown(() => r.redis.disconnect());
+  const store = new SessionStore(keys, () => r.redis);
+  await r.redis.set(keys.supplierLeaseFence(S), '7');
+  const n = 12_345;
+  const trie = new SparseMerkleSumTrie();
+  for (let i = 0; i < n; i += 1000) {
+    const batch = [];
+    for (let k = i; k < Math.min(n, i + 1000); k++) {
+      batch.push({ entryId: `0-${k + 1}`, relay: relay(k) });
+      trie.update(sha256(relay(k).relay), relay(k).relay, 2n);
+    }
+    t.same(new Set(await store.ingest(S, '7', batch)), new Set(['stored']));
+  }
+  // Again: every one a duplicate, nothing added.
+  t.same(new Set(await store.ingest(S, '7', [{ entryId: '0-99999', relay: relay(5) }])), new Set(['duplicate']));
+  t.equal(await store.pathCount(S, 's1'), n, 'one path-set member per stored relay');
+  t.match(await store.session(S, 's1'), { count: n, computeUnits: BigInt(2 * n) });
+
+  let pages = 0;
+  let leaves = 0;
+  for await (const page of store.leafPages(S, 's1')) {
+    pages++;
+    leaves += page.length;
+  }
+  t.same([pages, leaves], [3, n], 'read in pages of 5,000 in path order');
+  let proofs = 0;
+  for (const bits of [0, frontierBits(n), 11]) {
+    const f = await Frontier.build(store.leafPages(S, 's1'), bits);
+    t.equal(Buffer.from(f.root()).toString('hex'), Buffer.from(trie.root()).toString('hex'), `root with ${bits} bucket bits`);
+    await store.saveFrontier(S, 's1', f);
+    const saved = (await store.frontier(S, 's1'))!;
+    t.equal(saved.bits, bits);
+    const paths = [Buffer.alloc(32, 0xff), Buffer.alloc(32, 0), ...Array.from({ length: 30 }, (_, i) => Buffer.from(sha256(Buffer.from(`seed ${bits} ${i}`))))];
+    for (const p of paths) {
+      const want = trie.proveClosest(p);
+      const got = await proveClosest(saved, p, store.leafSource(S, 's1'));
+      t.same(
+        [got.flippedBits, got.depth, Buffer.from(got.closestPath).toString('hex'), Buffer.from(got.closestValueHash!).toString('hex'), got.closestProof.sideNodes.map((x) => Buffer.from(x).toString('hex')), Buffer.from(got.closestProof.siblingData!).toString('hex')],
+        [want.flippedBits, want.depth, Buffer.from(want.closestPath).toString('hex'), Buffer.from(want.closestValueHash!).toString('hex'), want.closestProof.sideNodes.map((x) => Buffer.from(x).toString('hex')), Buffer.from(want.closestProof.siblingData!).toString('hex')],
+        `proof for ${p.toString('hex').slice(0, 8)}…, ${bits} bucket bits`,
+      );
+      proofs++;
+    }
+  }
+  t.equal(proofs, 96);
+});
+
+t.test('a sealed session takes no more relays; a final state drops the path set and frontier at once', async (t) => {
+  const server = await startRedis(t);
+  const r = { redis: new Redis(server.port) };
+  t.teardown(() => r.redis.disconnect());
+  const store = new SessionStore(keys, () => r.redis);
+  await r.redis.set(keys.supplierLeaseFence(S), '3');
+  t.same(await store.ingest(S, '3', [0, 1, 2].map((k) => ({ entryId: `0-${k + 1}`, relay: relay(k, 's2') }))), ['stored', 'stored', 'stored']);
+  t.equal(await store.seal(S, 's2', '2'), 'fenced', 'a former owner cannot seal');
+  t.equal(await store.seal(S, 's2', '3'), 'sealed');
+  t.same(await store.ingest(S, '3', [{ entryId: '0-9', relay: relay(3, 's2') }]), ['late'], 'a relay after the seal is late');
+  t.match(await store.session(S, 's2'), { state: 'active', count: 3 });
+  await store.saveFrontier(S, 's2', await Frontier.build(store.leafPages(S, 's2'), 0));
+  t.equal(await store.transition(S, 's2', '3', 'active', 'claim_window_missed'), 'moved');
+  t.same([await r.redis.exists(keys.minerSessionPaths(S, 's2')), await r.redis.exists(keys.minerSessionFrontier(S, 's2'))], [0, 0]);
+  const ttl = await r.redis.ttl(keys.minerSessionLeaves(S, 's2'));
+  t.ok(ttl > 86_000 && ttl <= 86_400, `the leaves stay a day (${ttl} s)`);
+});
