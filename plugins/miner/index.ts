@@ -31,6 +31,28 @@ const optionsSchema = {
         },
       },
     },
+    scale: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'How the miner spreads work over many suppliers.',
+      properties: {
+        concurrency: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1_000,
+          default: 32,
+          description: "Owned suppliers whose block pass (session checks, claims, proofs) runs at the same time; each pass is a chain of Redis and node round trips.",
+        },
+        streams_per_connection: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 5_000,
+          default: 256,
+          description: 'Relay streams one blocking Redis connection reads at once (standalone Redis and Sentinel; on a Cluster each lane polls its streams).',
+        },
+      },
+    },
     alerts: {
       type: 'object',
       additionalProperties: false,
@@ -46,6 +68,7 @@ const optionsSchema = {
 } as const;
 
 interface Options {
+  scale?: { concurrency?: number; streams_per_connection?: number };
   submission?: { resubmit_after_blocks?: number; max_attempts?: number; proof_spread?: number };
   alerts?: { balance_transactions?: number; missed_proofs?: number; repeat_minutes?: number };
 }
@@ -75,6 +98,8 @@ export default definePlugin(
         proofSpread: opts.submission?.proof_spread ?? 0.5,
       },
       pace,
+      concurrency: opts.scale?.concurrency ?? 32,
+      streamsPerConnection: opts.scale?.streams_per_connection ?? 256,
       alerts: { balanceTransactions: opts.alerts?.balance_transactions ?? 10, missedProofsLeft: opts.alerts?.missed_proofs ?? 3 },
       signals: new StateSignals((opts.alerts?.repeat_minutes ?? 15) * 60_000),
     });

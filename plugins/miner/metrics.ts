@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Miner metrics. Labels: supplier addresses (from config, bounded) and result codes. */
 export class MinerMetrics {
@@ -15,6 +15,7 @@ export class MinerMetrics {
   readonly proofsLeft: Gauge<'supplier'>;
   readonly backlog: Gauge<'supplier'>;
   readonly lifecycleHeight: Gauge;
+  readonly lifecyclePassSeconds: Histogram;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -63,6 +64,12 @@ export class MinerMetrics {
     this.lifecycleHeight = new Gauge({
       name: 'relayminer_miner_lifecycle_height',
       help: 'Height of the last block the claim/proof lifecycle finished a pass for; behind the chain means claims and proofs run late.',
+      registers,
+    });
+    this.lifecyclePassSeconds = new Histogram({
+      name: 'relayminer_miner_lifecycle_pass_seconds',
+      help: "Time one block's claim/proof pass over every owned supplier took; near the block interval means passes queue up.",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
       registers,
     });
   }

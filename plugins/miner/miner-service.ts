@@ -12,7 +12,8 @@ import { nodeEndpoints, type ChainPace, type StateSignals } from 'relayminer';
 import { SettlementMonitor } from './settlement-monitor.js';
 import type { MinerMetrics } from './metrics.js';
 import { SessionStore } from './session-store.js';
-import { StreamConsumer } from './stream-consumer.js';
+import { StreamReader } from './stream-reader.js';
+import { ChainReads } from './chain-reads.js';
 
 export interface MinerServiceOptions {
   miner: ResolvedMiner;
@@ -26,6 +27,10 @@ export interface MinerServiceOptions {
   signals: StateSignals;
   /** Fed with every block the miner follows (readiness and block health). */
   pace: ChainPace;
+  /** Suppliers whose block pass runs at the same time. */
+  concurrency: number;
+  /** Relay streams read on one blocking Redis connection. */
+  streamsPerConnection: number;
 }
 
 /**
@@ -37,7 +42,7 @@ export class MinerService {
   readonly leases: LeaseManager;
   readonly lifecycle: SessionLifecycle;
   readonly monitor: SettlementMonitor;
-  readonly #consumers = new Map<string, StreamConsumer>();
+  readonly #reader: StreamReader;
   readonly #query: ChainQueryClient;
   readonly #comet: CometClient;
   readonly #follower: BlockFollower;
@@ -65,7 +70,10 @@ export class MinerService {
       log: o.log as never,
       redis: { subscriber: o.redis.dedicated('miner-block-events', { blocking: true }), publisher: o.redis.next(), channel: o.keys.blockEventsChannel() },
     });
+    const reads = new ChainReads(this.#query, comet);
     this.lifecycle = new SessionLifecycle({
+      reads,
+      concurrency: o.concurrency,
       store: this.store,
       keys: o.keys,
       redis: () => o.redis.next(),
@@ -87,6 +95,7 @@ export class MinerService {
       keys: o.keys,
       redis: () => o.redis.next(),
       owned: () => this.leases.owned,
+      reads,
       lastFee: () => tx.lastFee,
       metrics: o.metrics,
       log: o.log,
@@ -101,8 +110,22 @@ export class MinerService {
         .catch((err: Error) => o.log.warn({ height: b.height, err: err.message }, 'settlement monitor failed'))
         .then(() => this.lifecycle.onBlock(b));
     });
+    this.#reader = new StreamReader({
+      consumerName: o.miner.instance_id,
+      keys: o.keys,
+      store: this.store,
+      redis: () => o.redis.next(),
+      dedicated: (purpose) => o.redis.dedicated(purpose, { blocking: true }),
+      batch: o.miner.consume.batch,
+      blockMs: o.miner.consume.block_ms,
+      reclaimIdleMs: o.miner.consume.reclaim_idle_ms,
+      streamsPerConnection: o.streamsPerConnection,
+      metrics: o.metrics,
+      log: o.log,
+      onFenced: (supplier) => o.metrics.leases.set({ supplier }, 0),
+    });
     this.leases.on('acquired', (supplier, token) => this.#startConsumer(supplier, token));
-    this.leases.on('lost', (supplier) => void this.#stopConsumer(supplier));
+    this.leases.on('lost', (supplier) => this.#stopConsumer(supplier));
     this.leases.on('leader', (leader) => {
       o.metrics.leader.set(leader ? 1 : 0);
       o.log.info({ instance: o.miner.instance_id }, leader ? 'became the global leader' : 'no longer the global leader');
@@ -150,7 +173,7 @@ export class MinerService {
   async stop(): Promise<void> {
     await this.#follower.stop();
     await this.leases.stop();
-    await Promise.all([...this.#consumers.keys()].map((s) => this.#stopConsumer(s)));
+    await this.#reader.stop();
     this.#query.close();
     await this.#comet.close();
   }
@@ -159,30 +182,12 @@ export class MinerService {
     // A replica that takes a supplier over acts at once on the height it knows, not at the next block.
     const latest = this.#follower.latest;
     if (latest) setImmediate(() => void this.lifecycle.onBlock(latest));
-    const { miner, redis, keys, metrics, log } = this.#o;
-    metrics.leases.set({ supplier }, 1);
-    const consumer = new StreamConsumer({
-      supplier,
-      token,
-      consumerName: miner.instance_id,
-      keys,
-      store: this.store,
-      blocking: redis.dedicated(`miner-stream:${supplier}`, { blocking: true }),
-      batch: miner.consume.batch,
-      blockMs: miner.consume.block_ms,
-      reclaimIdleMs: miner.consume.reclaim_idle_ms,
-      metrics,
-      log,
-      onFenced: () => void this.#stopConsumer(supplier),
-    });
-    this.#consumers.set(supplier, consumer);
-    consumer.start();
+    this.#o.metrics.leases.set({ supplier }, 1);
+    this.#reader.add(supplier, token).catch((err: Error) => this.#o.log.error({ supplier, err: err.message }, 'could not start reading the relay stream'));
   }
 
-  async #stopConsumer(supplier: string): Promise<void> {
+  #stopConsumer(supplier: string): void {
     this.#o.metrics.leases.set({ supplier }, 0);
-    const c = this.#consumers.get(supplier);
-    this.#consumers.delete(supplier);
-    await c?.stop();
+    this.#reader.remove(supplier);
   }
 }

@@ -9,6 +9,8 @@ import type { KeyBuilder, SessionState, SubmissionPhase } from '../../core/redis
 import { claimedUpokt, proofPath, proofRequirement, sessionWindows, type SessionWindows } from '../../core/session/index.js';
 import { compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, proveClosest, sumAndCount, type StateSignals } from 'relayminer';
 import { BlockClock, supplierOffset } from './block-clock.js';
+import type { ChainReads } from './chain-reads.js';
+import { forEachLimit } from './for-each-limit.js';
 import { claimCost } from './economics.js';
 import type { MinerMetrics } from './metrics.js';
 import { FINAL_STATES, RETENTION_SECONDS, type SessionRecord, type SessionStore } from './session-store.js';
@@ -29,12 +31,10 @@ export interface LifecycleOptions {
   submission: SubmissionPolicy;
   /** Conditions logged on change, not once per block. */
   signals: StateSignals;
-}
-
-interface ProofParams {
-  proof_request_probability?: number;
-  proof_requirement_threshold?: { amount: string };
-  proof_submission_fee?: { amount: string };
+  /** Chain reads shared by every supplier's pass. */
+  reads: ChainReads;
+  /** Suppliers whose pass runs at the same time (each pass is a chain of Redis and node round trips). */
+  concurrency: number;
 }
 
 /** Thresholds of the miner's warnings (the miner plugin's `alerts` options). */
@@ -130,14 +130,17 @@ export class SessionLifecycle {
       let current: BlockInfo | undefined = block;
       while (current) {
         this.#clock.saw(current.height, current.timeMs);
-        for (const [supplier, token] of this.#o.owned()) {
-          const h = current.height;
+        const block = current;
+        const started = performance.now();
+        // Suppliers are independent (own sessions, own account): their passes overlap, up to the bound.
+        await forEachLimit([...this.#o.owned()], this.#o.concurrency, async ([supplier, token]) => {
           const failing = `lifecycle_failed|${supplier}`;
-          await this.#supplierPass(supplier, token, current).then(
-            () => this.#o.signals.update(failing, false, () => undefined, () => this.#o.log.info({ supplier, height: h }, 'session lifecycle pass works again')),
-            (err: Error) => this.#o.signals.update(failing, true, () => this.#o.log.error({ supplier, height: h, err: err.message }, 'session lifecycle pass failed')),
+          await this.#supplierPass(supplier, token, block).then(
+            () => this.#o.signals.update(failing, false, () => undefined, () => this.#o.log.info({ supplier, height: block.height }, 'session lifecycle pass works again')),
+            (err: Error) => this.#o.signals.update(failing, true, () => this.#o.log.error({ supplier, height: block.height, err: err.message }, 'session lifecycle pass failed')),
           );
-        }
+        });
+        this.#o.metrics.lifecyclePassSeconds.observe((performance.now() - started) / 1000);
         this.#o.metrics.lifecycleHeight.set(Number(current.height));
         current = this.#next;
         this.#next = undefined;
@@ -158,7 +161,7 @@ export class SessionLifecycle {
       const session = await this.#o.store.session(supplier, id);
       if (!session || FINAL_STATES.has(session.state)) continue;
       let p = params.get(session.endHeight);
-      if (!p) params.set(session.endHeight, (p = await this.#o.query.sharedParams(session.endHeight)));
+      if (!p) params.set(session.endHeight, (p = await this.#o.reads.sharedParams(session.endHeight)));
       work.push({ supplier, token, session, windows: sessionWindows(p, session.endHeight), params: p });
     }
     const byState = (s: SessionState) => work.filter((w) => w.session.state === s);
@@ -240,7 +243,7 @@ export class SessionLifecycle {
       // From here the session's leaves are fixed: relays still arriving for it are late.
       if ((await this.#o.store.seal(supplier, w.session.sessionId, token)) !== 'sealed') continue;
       const s = (await this.#o.store.session(supplier, w.session.sessionId)) ?? w.session;
-      const cupr = await this.#o.query.serviceComputeUnitsPerRelay(s.serviceId, s.startHeight);
+      const cupr = await this.#o.reads.computeUnitsPerRelay(s.serviceId, s.startHeight);
       const root = (await this.#frontier(supplier, s.sessionId)).root();
       const [sum, count] = sumAndCount(root);
       // The chain refuses a claim whose sum is not count × compute units per relay (spec/protocol.md §7).
@@ -248,7 +251,7 @@ export class SessionLifecycle {
         await this.#fail(w, 'active', 'claim_rejected', `sum ${sum} of ${count} relays is not count × ${cupr} compute units per relay, or not the ${s.computeUnits} of ${s.count} stored`);
         continue;
       }
-      const target = await this.#o.query.difficultyTarget(s.serviceId, s.startHeight);
+      const target = await this.#o.reads.difficultyTarget(s.serviceId, s.startHeight);
       rewards.push(claimedUpokt(sum, target, w.params.compute_units_to_tokens_multiplier, w.params.compute_unit_cost_granularity));
       messages.push({
         typeUrl: '/pocket.proof.MsgCreateClaim',
@@ -262,7 +265,7 @@ export class SessionLifecycle {
     // fees as far as a proof may be required) loses money: skip it, and say why.
     const fee = await this.#o.tx.feeFor(key, messages, block.timeMs);
     const share = fee / BigInt(messages.length);
-    const proofParams = (await this.#o.query.call('pocket.proof.Query', 'Params', {})).params as ProofParams;
+    const proofParams = await this.#o.reads.proofParams(block.height);
     const costs = claimed.map((_, i) =>
       claimCost({
         rewardUpokt: rewards[i]!,
@@ -278,10 +281,8 @@ export class SessionLifecycle {
     for (const [i, w] of claimed.entries()) {
       if (!keep[i]) await this.#fail(w, 'active', 'skipped_unprofitable', `reward ${rewards[i]} uPOKT ≤ cost ${costs[i]!.costUpokt} (claim fee share ${share}, proof ${(costs[i]!.proofProbability * 100).toFixed(0)}% likely)`);
     }
-    const send = messages.filter((_, i) => keep[i]);
-    const sent = claimed.filter((_, i) => keep[i]);
+    const { res, messages: send, works: sent } = await this.#broadcast(key, messages.filter((_, i) => keep[i]), claimed.filter((_, i) => keep[i]), block, 'claim');
     if (!send.length) return;
-    const res = await this.#o.tx.broadcast(key, send, block.timeMs, this.#txTtlMs());
     if (res.code !== 0) {
       this.#o.metrics.submissions.inc({ supplier, phase: 'claim', result: 'rejected' }, send.length);
       // A refusal at CheckTx inside the window is retried next block; the window check above ends it.
@@ -296,6 +297,27 @@ export class SessionLifecycle {
     }
     this.#o.metrics.submissions.inc({ supplier, phase: 'claim', result: 'broadcast' }, sent.length);
     this.#o.log.info({ supplier, end: String(end), sessions: sent.length, txhash: res.txhash }, 'claims broadcast');
+  }
+
+  /**
+   * Broadcasts the messages of one supplier; when the node refuses the transaction because of one
+   * message (its log names the index), that message is left for the next block's pass, alone, and the
+   * rest go out at once: one session's problem does not hold back the others.
+   */
+  async #broadcast(key: SupplierKey, messages: AnyMessage[], works: Work[], block: BlockInfo, phase: SubmissionPhase): Promise<{ res: Awaited<ReturnType<TxClient['broadcast']>>; messages: AnyMessage[]; works: Work[] }> {
+    messages = [...messages];
+    works = [...works];
+    for (;;) {
+      const res = await this.#o.tx.broadcast(key, messages, block.timeMs, this.#txTtlMs());
+      const refused = res.code === 0 || messages.length < 2 ? undefined : refusedMessage(res.rawLog);
+      if (refused === undefined || refused >= messages.length) return { res, messages, works };
+      const [w] = works.splice(refused, 1);
+      messages.splice(refused, 1);
+      // A proof left out is decided again next block.
+      if (phase === 'proof') await this.#o.redis().hdel(this.#o.keys.minerSession(w!.supplier, w!.session.sessionId), 'proof');
+      this.#o.metrics.submissions.inc({ supplier: key.address, phase, result: 'rejected' });
+      this.#o.log.error({ supplier: key.address, session: w!.session.sessionId, code: res.code, codespace: res.codespace, log: res.rawLog }, `${phase} message refused by the node; the others sent without it`);
+    }
   }
 
   async #onChainClaim(supplier: string, sessionId: string): Promise<Claim | undefined> {
@@ -320,8 +342,8 @@ export class SessionLifecycle {
 
   async #prove(supplier: string, token: string, end: bigint, group: Work[], block: BlockInfo): Promise<void> {
     const key = this.#o.suppliers.get(supplier)!;
-    const seed = await this.#o.comet.block(Number(group[0]!.windows.proofSeedHeight));
-    const proofParams = (await this.#o.query.call('pocket.proof.Query', 'Params', {})).params as ProofParams;
+    const seed = await this.#o.reads.block(Number(group[0]!.windows.proofSeedHeight));
+    const proofParams = await this.#o.reads.proofParams(block.height);
     const messages: AnyMessage[] = [];
     const proving: Work[] = [];
     for (const w of group) {
@@ -346,8 +368,11 @@ export class SessionLifecycle {
       messages.push({ typeUrl: '/pocket.proof.MsgSubmitProof', value: MsgSubmitProofCodec.encode({ supplier_operator_address: supplier, session_header: header(s), proof }) });
       proving.push(w);
     }
+    const sent = await this.#broadcast(key, messages, proving, block, 'proof');
+    const res = sent.res;
+    messages.splice(0, messages.length, ...sent.messages);
+    proving.splice(0, proving.length, ...sent.works);
     if (!messages.length) return;
-    const res = await this.#o.tx.broadcast(key, messages, block.timeMs, this.#txTtlMs());
     if (res.code !== 0) {
       this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'rejected' }, messages.length);
       this.#o.log.error({ supplier, end: String(end), code: res.code, codespace: res.codespace, log: res.rawLog }, 'proof transaction refused by the node');
@@ -461,6 +486,12 @@ export class SessionLifecycle {
       messages,
     };
   }
+}
+
+/** The message a refused transaction's log blames (cosmos-sdk: "message index: N"). */
+function refusedMessage(log: string): number | undefined {
+  const m = /message index: (\d+)/.exec(log);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** A lazy value computed at most once (a Redis read a pass may not need). */

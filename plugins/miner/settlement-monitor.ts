@@ -1,15 +1,17 @@
-import type { StateSignals } from 'relayminer';
-import type { MinerAlerts } from './session-lifecycle.js';
 import type { FastifyBaseLogger } from 'fastify';
-import type { BlockInfo, CometClient } from '../../core/chain/comet-client.js';
-import type { ChainQueryClient } from '../../core/chain/query-client.js';
-import type { RedisClient } from '../../core/redis/connection.js';
-import type { KeyBuilder, SessionState } from '../../core/redis/key-builder.js';
+import type { BlockInfo, ChainQueryClient, CometClient, KeyBuilder, RedisClient, SessionState, StateSignals } from 'relayminer';
+import type { MinerAlerts } from './session-lifecycle.js';
+import { supplierOffset } from './block-clock.js';
+import type { ChainReads, ProofParams } from './chain-reads.js';
+import { forEachLimit } from './for-each-limit.js';
 import type { MinerMetrics } from './metrics.js';
 import type { SessionStore } from './session-store.js';
 
 /** Blocks the monitor catches up on after a gap, at most (older ones are skipped and logged). */
 const MAX_CATCH_UP = 200;
+
+/** Balance and stake queries in flight at once. */
+const ACCOUNT_READS_AT_ONCE = 16;
 
 export interface SettlementEvent {
   kind: 'settled' | 'expired' | 'slashed' | 'discarded';
@@ -75,6 +77,8 @@ export function settlementEvents(height: number, events: { type: string; attribu
 export class SettlementMonitor {
   #last = 0;
   #queue: Promise<void> = Promise.resolve();
+  /** Supplier → height from which its balance and stake are read again. */
+  readonly #nextAccountRead = new Map<string, number>();
 
   constructor(
     readonly o: {
@@ -84,6 +88,7 @@ export class SettlementMonitor {
       keys: KeyBuilder;
       redis: () => RedisClient;
       owned: () => ReadonlyMap<string, string>;
+      reads: ChainReads;
       /** Fee of the last claim or proof transaction (0 before the first). */
       lastFee: () => bigint;
       metrics: MinerMetrics;
@@ -115,14 +120,20 @@ export class SettlementMonitor {
       for (const e of settlementEvents(h, results.finalizeBlockEvents, new Set(owned.keys()))) await this.#record(e, owned.get(e.supplier)!);
       this.#last = h;
     }
-    // Once per pass, not per supplier: the penalty is a chain parameter.
-    const params = (await this.o.query.call('pocket.proof.Query', 'Params', {}).catch(() => ({ params: {} }))).params as { proof_missing_penalty?: { amount: string } };
-    const penalty = BigInt(params.proof_missing_penalty?.amount ?? '0');
-    for (const supplier of owned.keys()) {
+    // Balances and stakes move with settlements and fees: each supplier's are read once a session
+    // (each at its own block of the session), and again after a settlement event of its own.
+    const height = block.height;
+    const penalty = BigInt((await this.o.reads.proofParams(height).catch(() => ({}) as ProofParams)).proof_missing_penalty?.amount ?? '0');
+    const shared = await this.o.reads.sharedParams(BigInt(height)).catch(() => undefined);
+    const interval = Math.max(1, Number(shared?.num_blocks_per_session ?? 10));
+    const due = [...owned.keys()].filter((s) => (this.#nextAccountRead.get(s) ?? 0) <= height);
+    await forEachLimit(due, ACCOUNT_READS_AT_ONCE, async (supplier) => {
       await this.#balance(supplier);
       await this.#stake(supplier, penalty);
-      this.o.metrics.backlog.set({ supplier }, await this.o.redis().xlen(this.o.keys.relayStream(supplier)));
-    }
+      this.#nextAccountRead.set(supplier, height + interval + (this.#nextAccountRead.has(supplier) ? 0 : supplierOffset(supplier, interval)));
+    });
+    const backlogs = await Promise.all([...owned.keys()].map((s) => this.o.redis().xlen(this.o.keys.relayStream(s))));
+    [...owned.keys()].forEach((supplier, i) => this.o.metrics.backlog.set({ supplier }, backlogs[i]!));
   }
 
   /**
@@ -160,6 +171,7 @@ export class SettlementMonitor {
   async #record(e: SettlementEvent, token: string): Promise<void> {
     const { metrics, log } = this.o;
     metrics.settlements.inc({ supplier: e.supplier, outcome: e.kind });
+    this.#nextAccountRead.delete(e.supplier);
     if (e.kind === 'settled') metrics.upokt.inc({ supplier: e.supplier, kind: 'earned' }, Number(e.upokt));
     if (e.kind === 'expired' || e.kind === 'discarded') metrics.upokt.inc({ supplier: e.supplier, kind: 'lost' }, Number(e.upokt));
     if (e.kind === 'slashed') metrics.upokt.inc({ supplier: e.supplier, kind: 'slashed' }, Number(e.upokt));

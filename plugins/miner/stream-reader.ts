@@ -1,0 +1,249 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { Cluster } from 'ioredis';
+import { MinedRelayCodec, type KeyBuilder, type RedisClient } from 'relayminer';
+import type { MinerMetrics } from './metrics.js';
+import type { SessionStore, StreamRelay } from './session-store.js';
+
+export interface StreamReaderOptions {
+  consumerName: string;
+  keys: KeyBuilder;
+  store: SessionStore;
+  /** Command connections (group creation, reclaims, acknowledgements of unreadable entries). */
+  redis: () => RedisClient;
+  /** A new connection of its own, for one lane's blocking reads. */
+  dedicated: (purpose: string) => RedisClient;
+  /** Entries read per stream per round. */
+  batch: number;
+  blockMs: number;
+  reclaimIdleMs: number;
+  /** Streams one blocking connection reads at once. */
+  streamsPerConnection: number;
+  metrics: MinerMetrics;
+  log: FastifyBaseLogger;
+  /** The store refused a write under this token: another replica holds the supplier now. */
+  onFenced: (supplier: string) => void;
+}
+
+type RawEntry = [Buffer, Buffer[]];
+
+interface Member {
+  supplier: string;
+  token: string;
+  stream: string;
+  lastReclaim: number;
+}
+
+/** Streams read together on one blocking connection. */
+interface Lane {
+  id: number;
+  conn: RedisClient;
+  members: Map<string, Member>;
+  running: Promise<void>;
+}
+
+/** How long a lane with nothing to read waits before it looks again (cluster polling, empty lanes). */
+const IDLE_MS = 100;
+
+/**
+ * Reads every owned supplier's relay stream in the miners' consumer group and stores each relay in its
+ * session; an entry is acknowledged (and deleted) by the script that stores it, so nothing is
+ * acknowledged before it is durable and a stream only shrinks by consumption.
+ *
+ * Many streams share a connection: one `XREADGROUP … BLOCK … STREAMS s1 … sN` per lane of up to
+ * `streamsPerConnection` suppliers, with COUNT applying per stream, so a busy supplier cannot starve the
+ * others. On Redis Cluster every supplier's keys sit in their own slot and one command cannot read two
+ * of them: a lane there reads each of its streams without blocking, all at once, and rests briefly
+ * when none had anything. A supplier that joins first claims every pending entry (a previous owner's
+ * reads that were never stored); its own entries idle `reclaimIdleMs` are claimed again as it goes.
+ */
+export class StreamReader {
+  readonly #o: StreamReaderOptions;
+  readonly #lanes: Lane[] = [];
+  readonly #bySupplier = new Map<string, Lane>();
+  #stopped = false;
+  #nextLane = 0;
+
+  constructor(o: StreamReaderOptions) {
+    this.#o = o;
+  }
+
+  get suppliers(): number {
+    return this.#bySupplier.size;
+  }
+
+  /** Starts reading the supplier's stream under the lease token. */
+  async add(supplier: string, token: string): Promise<void> {
+    if (this.#stopped) return;
+    this.remove(supplier);
+    const { keys } = this.#o;
+    const m: Member = { supplier, token, stream: keys.relayStream(supplier), lastReclaim: 0 };
+    await this.#createGroup(m.stream);
+    const lane = this.#lanes.find((l) => l.members.size < this.#o.streamsPerConnection) ?? this.#newLane();
+    lane.members.set(supplier, m);
+    this.#bySupplier.set(supplier, lane);
+    // Whatever was read and never stored, by anyone: ours now (we hold the lease).
+    await this.#reclaim(m, 0).catch((err: Error) => this.#o.log.warn({ supplier, err: err.message }, 'claiming pending relay stream entries failed; retried later'));
+  }
+
+  /** Stops reading the supplier's stream (entries read and not stored stay pending for the next owner). */
+  remove(supplier: string): void {
+    const lane = this.#bySupplier.get(supplier);
+    lane?.members.delete(supplier);
+    this.#bySupplier.delete(supplier);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const lane of this.#lanes) lane.conn.disconnect(); // ends a pending XREADGROUP BLOCK at once
+    await Promise.all(this.#lanes.map((l) => l.running));
+  }
+
+  #newLane(): Lane {
+    const id = this.#nextLane++;
+    const lane: Lane = { id, conn: this.#o.dedicated(`miner-streams-${id}`), members: new Map(), running: Promise.resolve() };
+    this.#lanes.push(lane);
+    lane.running = this.#run(lane).catch((err: Error) => {
+      if (!this.#stopped) this.#o.log.error({ lane: id, err: err.message }, 'relay stream reader stopped');
+    });
+    return lane;
+  }
+
+  async #createGroup(stream: string): Promise<void> {
+    try {
+      await this.#o.redis().xgroup('CREATE', stream, this.#o.keys.minerConsumerGroup(), '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+  }
+
+  async #run(lane: Lane): Promise<void> {
+    const cluster = lane.conn instanceof Cluster;
+    while (!this.#stopped) {
+      const members = [...lane.members.values()];
+      if (!members.length) {
+        await sleep(IDLE_MS);
+        continue;
+      }
+      const due = members.filter((m) => Date.now() - m.lastReclaim > this.#o.reclaimIdleMs);
+      for (const m of due) await this.#reclaim(m, this.#o.reclaimIdleMs).catch((err: Error) => this.#o.log.warn({ supplier: m.supplier, err: err.message }, 'claiming idle relay stream entries failed'));
+      let read: [Member, RawEntry[]][];
+      try {
+        read = cluster ? await this.#poll(lane, members) : await this.#block(lane, members);
+      } catch (err) {
+        if (this.#stopped) return;
+        const message = (err as Error).message;
+        if (message.includes('NOGROUP')) {
+          // A stream was deleted (e.g. FLUSHDB): recreate the groups and go on.
+          await Promise.all(members.map((m) => this.#createGroup(m.stream).catch(() => {})));
+          continue;
+        }
+        this.#o.log.warn({ lane: lane.id, streams: members.length, err: message }, 'reading relay streams failed; retrying');
+        await sleep(500);
+        continue;
+      }
+      if (!read.length) {
+        if (cluster) await sleep(IDLE_MS);
+        continue;
+      }
+      await Promise.all(read.map(([m, entries]) => this.#store(m, entries)));
+    }
+  }
+
+  /** One blocking read over every stream of the lane. */
+  async #block(lane: Lane, members: Member[]): Promise<[Member, RawEntry[]][]> {
+    const { keys, consumerName, batch, blockMs } = this.#o;
+    const reply = (await lane.conn.xreadgroupBuffer(
+      'GROUP',
+      keys.minerConsumerGroup(),
+      consumerName,
+      'COUNT',
+      batch,
+      'BLOCK',
+      blockMs,
+      'STREAMS',
+      ...members.map((m) => m.stream),
+      ...members.map(() => '>'),
+    )) as [Buffer, RawEntry[]][] | null;
+    if (!reply) return [];
+    const byStream = new Map(members.map((m) => [m.stream, m]));
+    const out: [Member, RawEntry[]][] = [];
+    for (const [stream, entries] of reply) {
+      const m = byStream.get(stream.toString());
+      if (m && lane.members.get(m.supplier) === m) out.push([m, entries]);
+    }
+    return out;
+  }
+
+  /** Cluster: every stream of the lane read at once, without blocking. */
+  async #poll(lane: Lane, members: Member[]): Promise<[Member, RawEntry[]][]> {
+    const { keys, consumerName, batch } = this.#o;
+    const replies = await Promise.all(
+      members.map((m) => lane.conn.xreadgroupBuffer('GROUP', keys.minerConsumerGroup(), consumerName, 'COUNT', batch, 'STREAMS', m.stream, '>') as Promise<[Buffer, RawEntry[]][] | null>),
+    );
+    const out: [Member, RawEntry[]][] = [];
+    replies.forEach((reply, i) => {
+      const entries = reply?.[0]?.[1];
+      if (entries?.length) out.push([members[i]!, entries]);
+    });
+    return out;
+  }
+
+  /** XAUTOCLAIM every pending entry of the stream idle at least `minIdleMs`, and store it. */
+  async #reclaim(m: Member, minIdleMs: number): Promise<void> {
+    const { keys, batch } = this.#o;
+    m.lastReclaim = Date.now();
+    let cursor = '0-0';
+    do {
+      const [next, entries] = (await this.#o.redis().callBuffer('XAUTOCLAIM', m.stream, keys.minerConsumerGroup(), this.#o.consumerName, minIdleMs, cursor, 'COUNT', batch)) as unknown as [Buffer, (RawEntry | null)[]];
+      cursor = next.toString();
+      const live = entries.filter((e): e is RawEntry => e !== null && Array.isArray(e[1]));
+      if (live.length) {
+        this.#o.metrics.reclaimed.inc({ supplier: m.supplier }, live.length);
+        this.#o.log.info({ supplier: m.supplier, entries: live.length }, 'claimed pending relay stream entries');
+        await this.#store(m, live);
+      }
+    } while (cursor !== '0-0' && !this.#stopped && this.#bySupplier.has(m.supplier));
+  }
+
+  async #store(m: Member, raw: RawEntry[]): Promise<void> {
+    const { metrics } = this.#o;
+    const { supplier } = m;
+    const entries: StreamRelay[] = [];
+    const malformed: string[] = [];
+    for (const [id, fields] of raw) {
+      const entryId = id.toString();
+      const data = fieldValue(fields, 'data');
+      try {
+        if (!data) throw new Error('no data field');
+        const relay = MinedRelayCodec.decode(data);
+        if (relay.supplier_operator_address !== supplier || !relay.session_id) throw new Error('entry is for another supplier or has no session');
+        entries.push({ entryId, relay });
+      } catch (err) {
+        malformed.push(entryId);
+        this.#o.log.error({ supplier, entryId, err: (err as Error).message }, 'unreadable relay stream entry acknowledged and dropped');
+      }
+    }
+    if (malformed.length) {
+      const r = this.#o.redis();
+      await r.xack(m.stream, this.#o.keys.minerConsumerGroup(), ...malformed);
+      await r.xdel(m.stream, ...malformed);
+      metrics.consumed.inc({ supplier, result: 'malformed' }, malformed.length);
+    }
+    const results = await this.#o.store.ingest(supplier, m.token, entries);
+    const counts = new Map<string, number>();
+    for (const r of results) counts.set(r, (counts.get(r) ?? 0) + 1);
+    for (const [result, n] of counts) metrics.consumed.inc({ supplier, result }, n);
+    if (counts.has('fenced') && this.#bySupplier.has(supplier)) {
+      this.#o.log.warn({ supplier, token: m.token }, 'relay store refused our fencing token: another miner owns this supplier now');
+      this.remove(supplier);
+      this.#o.onFenced(supplier);
+    }
+  }
+}
+
+function fieldValue(fields: Buffer[], name: string): Buffer | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1];
+  return undefined;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
