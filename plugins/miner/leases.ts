@@ -1,28 +1,51 @@
 import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
-import type { RedisClient } from '../../core/redis/connection.js';
-import { KEY_TTL_SECONDS, type KeyBuilder } from '../../core/redis/key-builder.js';
+import { Cluster } from 'ioredis';
+import { KEY_TTL_SECONDS, type KeyBuilder, type RedisClient } from 'relayminer';
 
 const LEADER_TTL_MS = KEY_TTL_SECONDS.globalLeader * 1000;
 
 /**
- * Takes a free lease: SET NX with a TTL, then a new fencing token from the supplier's counter.
- * The lease value is "<instance> <token>" so a renewal can tell its own lease from a successor's.
- * KEYS: lease, fence. ARGV: instance, ttl ms. Returns the token, or false when taken.
+ * Takes free leases, in order, up to a number: SET with a TTL, then a new fencing token from the
+ * supplier's counter. A lease value is "<instance> <token>" so a renewal can tell its own lease from a
+ * successor's. KEYS: lease, fence per supplier. ARGV: instance, ttl ms, most to take.
+ * Returns a flat list of (supplier position, 1-based; token).
  */
 const ACQUIRE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local token = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. token, 'PX', ARGV[2])
-return token
+local out = {}
+local taken = 0
+for i = 1, #KEYS, 2 do
+  if taken >= tonumber(ARGV[3]) then break end
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    local token = redis.call('INCR', KEYS[i + 1])
+    redis.call('SET', KEYS[i], ARGV[1] .. ' ' .. token, 'PX', ARGV[2])
+    out[#out + 1] = (i + 1) / 2
+    out[#out + 1] = token
+    taken = taken + 1
+  end
+end
+return out
 `;
 
-/** Extends the lease if it is still "<instance> <token>". KEYS: lease. ARGV: value, ttl ms. Returns 1 or 0. */
+/**
+ * Extends each lease that is still "<instance> <token>". KEYS: leases. ARGV: ttl ms, then the values.
+ * Returns 1 (renewed) or 0 (gone or someone else's) per lease.
+ */
 const RENEW = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i + 1] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[1])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
 `;
+
+/** Leases renewed or offered per script call (standalone Redis; a Cluster takes one per call, all at once). */
+const BATCH = 500;
 
 /** Gives a lease back if still held. KEYS: lease. ARGV: value. */
 const RELEASE = `
@@ -32,6 +55,7 @@ return redis.call('DEL', KEYS[1])
 
 export interface LeaseOptions {
   keys: KeyBuilder;
+  /** Best a connection of the leases' own: renewals must not queue behind bulk traffic. */
   redis: () => RedisClient;
   instanceId: string;
   suppliers: readonly string[];
@@ -47,8 +71,9 @@ export interface LeaseEvents {
 
 /**
  * Supplier ownership across miner replicas, by leases in Redis with fencing tokens, plus the global
- * leader lock. Every `ttl/3`: heartbeat, renew what is held (a renewal that fails means the lease
- * is gone: `lost`), release down to the fair share when more replicas run, take free leases up to it.
+ * leader lock. Every `ttl/3`: heartbeat, renew what is held in batched scripts (a renewal that fails
+ * means the lease is gone: `lost`), release down to the fair share when more replicas run, take free
+ * leases up to it.
  * A standby therefore takes a dead owner's suppliers within one TTL plus one tick.
  */
 export class LeaseManager extends EventEmitter<LeaseEvents> {
@@ -108,6 +133,14 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     await r.zrem(this.#o.keys.activeMiners(), this.#o.instanceId).catch(() => {});
   }
 
+  /** Runs a multi-key script over `items` in batches: BATCH per call, or one per call (all at once) on a Cluster. */
+  async #batched<T, R>(r: RedisClient, items: T[], call: (batch: T[]) => Promise<R[]>): Promise<R[]> {
+    const size = r instanceof Cluster ? 1 : BATCH;
+    const batches: T[][] = [];
+    for (let i = 0; i < items.length; i += size) batches.push(items.slice(i, i + size));
+    return (await Promise.all(batches.map(call))).flat();
+  }
+
   #value(token: string): string {
     return `${this.#o.instanceId} ${token}`;
   }
@@ -122,14 +155,16 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     const active = Math.max(1, await r.zcard(keys.activeMiners()));
     const fairShare = Math.ceil(suppliers.length / active);
 
-    for (const [supplier, token] of [...this.owned]) {
-      const ok = Number(await r.eval(RENEW, 1, keys.supplierLease(supplier), this.#value(token), ttlMs));
-      if (!ok) {
-        this.owned.delete(supplier);
-        this.#o.log.warn({ supplier, token }, 'supplier lease lost');
-        this.emit('lost', supplier, token);
-      }
-    }
+    const held = [...this.owned];
+    const renewed = await this.#batched(r, held, (batch) =>
+      r.eval(RENEW, batch.length, ...batch.map(([s]) => keys.supplierLease(s)), ttlMs, ...batch.map(([, token]) => this.#value(token))) as Promise<number[]>,
+    );
+    held.forEach(([supplier, token], i) => {
+      if (Number(renewed[i]) === 1) return;
+      this.owned.delete(supplier);
+      this.#o.log.warn({ supplier, token }, 'supplier lease lost');
+      this.emit('lost', supplier, token);
+    });
     // Rebalance toward the fair share: give back the surplus (others take it on their next tick).
     for (const [supplier, token] of [...this.owned].slice(fairShare)) {
       await r.eval(RELEASE, 1, keys.supplierLease(supplier), this.#value(token));
@@ -140,20 +175,31 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     // Start from a different supplier on each replica so that replicas do not all race for the first.
     const offset = hash(instanceId) % Math.max(1, suppliers.length);
     const order = [...suppliers.slice(offset), ...suppliers.slice(0, offset)];
-    for (const supplier of order) {
-      if (this.owned.size >= fairShare || this.#stopped) break;
-      if (this.owned.has(supplier)) continue;
-      const token = await r.eval(ACQUIRE, 2, keys.supplierLease(supplier), keys.supplierLeaseFence(supplier), instanceId, ttlMs);
-      if (token === null || token === undefined) continue;
-      this.owned.set(supplier, String(token));
-      this.#o.log.info({ supplier, token: String(token) }, 'supplier lease acquired');
-      this.emit('acquired', supplier, String(token));
+    let candidates = order.filter((s) => !this.owned.has(s));
+    while (this.owned.size < fairShare && candidates.length && !this.#stopped) {
+      const want = fairShare - this.owned.size;
+      // Standalone: one call takes up to `want` in order. Cluster: `want` single-lease calls at once.
+      const offered = r instanceof Cluster ? candidates.slice(0, want) : candidates.slice(0, BATCH);
+      candidates = candidates.slice(offered.length);
+      const batches = r instanceof Cluster ? offered.map((s) => [s]) : [offered];
+      const replies = await Promise.all(
+        batches.map(async (batch) => ({ batch, flat: (await r.eval(ACQUIRE, batch.length * 2, ...batch.flatMap((s) => [keys.supplierLease(s), keys.supplierLeaseFence(s)]), instanceId, ttlMs, want)) as number[] })),
+      );
+      for (const { batch, flat } of replies) {
+        for (let i = 0; i + 1 < flat.length; i += 2) {
+          const supplier = batch[Number(flat[i]) - 1]!;
+          const token = String(flat[i + 1]);
+          this.owned.set(supplier, token);
+          this.#o.log.info({ supplier, token }, 'supplier lease acquired');
+          this.emit('acquired', supplier, token);
+        }
+      }
     }
 
     const leaderValue = `${instanceId} leader`;
     const wasLeader = this.#leader;
     this.#leader = wasLeader
-      ? Number(await r.eval(RENEW, 1, keys.globalLeader(), leaderValue, LEADER_TTL_MS)) === 1
+      ? Number(((await r.eval(RENEW, 1, keys.globalLeader(), LEADER_TTL_MS, leaderValue)) as number[])[0]) === 1
       : (await r.set(keys.globalLeader(), leaderValue, 'PX', LEADER_TTL_MS, 'NX')) === 'OK';
     if (this.#leader !== wasLeader) this.emit('leader', this.#leader);
   }

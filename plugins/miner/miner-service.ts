@@ -51,9 +51,10 @@ export class MinerService {
   constructor(o: MinerServiceOptions) {
     this.#o = o;
     this.store = new SessionStore(o.keys, () => o.redis.next());
+    const leaseConnection = o.redis.dedicated('miner-leases');
     this.leases = new LeaseManager({
       keys: o.keys,
-      redis: () => o.redis.next(),
+      redis: () => leaseConnection,
       instanceId: o.miner.instance_id,
       suppliers: o.miner.suppliers.map((s) => s.address),
       ttlMs: o.miner.lease_ttl_ms,

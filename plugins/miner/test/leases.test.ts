@@ -1,0 +1,74 @@
+import t from 'tap';
+import { Cluster, Redis } from 'ioredis';
+import { pino } from 'pino';
+import { KeyBuilder, type RedisClient } from 'relayminer';
+import { startRedis, startRedisCluster } from '../../../test/helpers/redis.js';
+import { LeaseManager } from '../leases.js';
+
+const keys = new KeyBuilder('ha');
+const log = pino({ level: 'silent' });
+const suppliers = (n: number) => Array.from({ length: n }, (_, i) => `pokt1supplier${String(i).padStart(4, '0')}`);
+
+/** Counts the commands a client sends. */
+function counted(r: RedisClient): { calls: () => number; reset: () => void } {
+  let n = 0;
+  const send = r.sendCommand.bind(r);
+  (r as { sendCommand: unknown }).sendCommand = (cmd: never) => {
+    n++;
+    return send(cmd);
+  };
+  return { calls: () => n, reset: () => void (n = 0) };
+}
+
+t.test('1,200 suppliers, two replicas: fair shares in a few batched calls, renewals batched, every token distinct', async (t) => {
+  const server = await startRedis(t);
+  const ra = new Redis(server.port);
+  const rb = new Redis(server.port);
+  t.teardown(() => (ra.disconnect(), rb.disconnect()));
+  const all = suppliers(1200);
+  const a = new LeaseManager({ keys, redis: () => ra, instanceId: 'a', suppliers: all, ttlMs: 30_000, log });
+  const b = new LeaseManager({ keys, redis: () => rb, instanceId: 'b', suppliers: all, ttlMs: 30_000, log });
+  await Promise.all([ra.ping(), rb.ping()]);
+  const ca = counted(ra);
+  await a.tick();
+  t.equal(a.owned.size, 1200, 'alone, a replica takes every supplier');
+  t.equal(ca.calls(), 7, 'in 7 Redis calls: heartbeat (3), acquire batches of 500 (3), leader lock (1)');
+  await b.tick(); // b joins: the fair share is 600 from now on
+  await a.tick(); // a gives back its surplus
+  await b.tick(); // and b takes it
+  t.same([a.owned.size, b.owned.size], [600, 600]);
+  const owners = new Set([...a.owned.keys(), ...b.owned.keys()]);
+  t.equal(owners.size, 1200, 'no supplier held twice');
+  ca.reset();
+  await a.tick();
+  t.equal(a.owned.size, 600, 'renewed, none lost');
+  t.equal(ca.calls(), 6, 'a renewal round of 600 leases: heartbeat (3), renewal batches (2), leader lock (1)');
+  // A lease taken over behind a's back is reported lost at the next renewal.
+  const [stolen] = [...a.owned.keys()];
+  await ra.set(keys.supplierLease(stolen!), 'c 999', 'PX', 30_000);
+  const lost: string[] = [];
+  a.on('lost', (s) => lost.push(s));
+  await a.tick();
+  t.same(lost, [stolen], 'exactly the lease that changed hands');
+  const tokens = await Promise.all(all.map((s) => ra.get(keys.supplierLeaseFence(s))));
+  t.same(new Set(tokens), new Set(['1', '2']), 'fencing tokens: 1 for the first owner, 2 for the takeover after rebalancing');
+});
+
+t.test('on a Redis Cluster the same, one lease per call (suppliers sit in different slots)', async (t) => {
+  const cluster = await startRedisCluster(t);
+  const nodes = cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }));
+  const ca = new Cluster(nodes);
+  const cb = new Cluster(nodes);
+  t.teardown(() => (ca.disconnect(), cb.disconnect()));
+  const all = suppliers(60);
+  const a = new LeaseManager({ keys, redis: () => ca, instanceId: 'a', suppliers: all, ttlMs: 30_000, log });
+  const b = new LeaseManager({ keys, redis: () => cb, instanceId: 'b', suppliers: all, ttlMs: 30_000, log });
+  await a.tick();
+  await b.tick();
+  await a.tick();
+  await b.tick();
+  t.same([a.owned.size, b.owned.size], [30, 30]);
+  t.equal(new Set([...a.owned.keys(), ...b.owned.keys()]).size, 60);
+  await a.tick();
+  t.equal(a.owned.size, 30, 'renewals work across slots');
+});
