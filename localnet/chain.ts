@@ -208,6 +208,20 @@ export class LocalChain extends EventEmitter {
    * lowest weight int64(BE u64(SHA3-256(preimage ‖ "." ‖ operator)[0:8])), ties by address bytes.
    */
   #selectSuppliers(serviceId: string, preimage: Uint8Array): string[] {
+    // Suppliers are fixed at genesis: a session's selection is computed once.
+    const memoKey = `${serviceId}|${Buffer.from(preimage).toString('hex')}`;
+    let selected = this.#selections.get(memoKey);
+    if (!selected) {
+      selected = this.#computeSelection(serviceId, preimage);
+      if (this.#selections.size > 1024) this.#selections.delete(this.#selections.keys().next().value!);
+      this.#selections.set(memoKey, selected);
+    }
+    return [...selected];
+  }
+
+  readonly #selections = new Map<string, string[]>();
+
+  #computeSelection(serviceId: string, preimage: Uint8Array): string[] {
     const candidates = this.genesis.suppliers
       .filter((s) => s.services.some((svc) => svc.service_id === serviceId))
       .map((s) => s.operator_address)

@@ -309,15 +309,14 @@ export class TxEngine {
     const height = this.chain.height + 1;
     try {
       this.#ante(d, 'simulate', { height: this.chain.height, timeMs: this.chain.latest.timeMs });
-      // Messages run against a throw-away view: snapshot and restore the claim store.
-      // Deep copies: a simulated proof must not leave its proof on the stored claim object.
-      const before = new Map([...this.proofs.claims].map(([k, v]) => [k, structuredClone(v)]));
+      // Messages run against a throw-away view: the claims they touch (deep copies: a simulated proof
+      // must not stay on the stored claim object) and the balances are put back afterwards.
+      const restoreClaims = journal(this.proofs.claims, (v) => structuredClone(v));
       const balances = new Map([...this.chain.accounts].map(([a, acc]) => [a, acc.balance]));
       try {
         return { gasUsed, events: this.#runMessages(d, height) };
       } finally {
-        this.proofs.claims.clear();
-        for (const [k, v] of before) this.proofs.claims.set(k, v);
+        restoreClaims();
         for (const [a, b] of balances) this.chain.accounts.get(a)!.balance = b;
       }
     } catch (err) {
@@ -341,16 +340,18 @@ export class TxEngine {
         this.#ante(d, 'deliver', { height, timeMs });
         if (gasUsed > gasWanted) throw sdkError(11, `out of gas in location: txSize; gasWanted: ${gasWanted}, gasUsed: ${gasUsed}: out of gas`);
         this.#applyAnte(d, 'deliver');
-        const claims = new Map(this.proofs.claims);
+        const restoreClaims = journal(this.proofs.claims, (v) => structuredClone(v));
         const balances = new Map([...this.chain.accounts].map(([a, acc]) => [a, acc.balance]));
+        let ok = false;
         try {
           result = { code: 0, codespace: '', log: '', gasWanted, gasUsed, events: this.#runMessages(d, height) };
+          ok = true;
         } catch (err) {
           // Atomic: message state is rolled back; the ante effects (fee, sequence, nonce) stay.
-          this.proofs.claims.clear();
-          for (const [k, v] of claims) this.proofs.claims.set(k, v);
           for (const [a, b] of balances) this.chain.accounts.get(a)!.balance = b;
           throw err;
+        } finally {
+          restoreClaims(ok);
         }
       } catch (err) {
         if (!(err instanceof AbciError)) throw err;
@@ -377,4 +378,31 @@ export class SimulateError extends Error {
     super(message);
     this.name = 'SimulateError';
   }
+}
+
+/**
+ * Records the first state of every key a Map's get/set/delete touch until the returned function runs,
+ * which puts those keys back as they were (or, with `keep`, just stops recording). Costs what the
+ * messages touch, not the size of the store.
+ */
+function journal<K, V>(m: Map<K, V>, copy: (v: V) => V): (keep?: boolean) => void {
+  const saved = new Map<K, { had: boolean; value?: V }>();
+  const { get, set, delete: del, has } = Map.prototype as Map<K, V>;
+  const note = (k: K) => {
+    if (!saved.has(k)) saved.set(k, has.call(m, k) ? { had: true, value: copy(get.call(m, k) as V) } : { had: false });
+  };
+  const own = m as unknown as Record<string, unknown>;
+  own.get = (k: K) => (note(k), get.call(m, k));
+  own.set = (k: K, v: V) => (note(k), set.call(m, k, v));
+  own.delete = (k: K) => (note(k), del.call(m, k));
+  return (keep = false) => {
+    delete own.get;
+    delete own.set;
+    delete own.delete;
+    if (keep) return;
+    for (const [k, s] of saved) {
+      if (s.had) set.call(m, k, s.value as V);
+      else del.call(m, k);
+    }
+  };
 }

@@ -1,8 +1,9 @@
-import { DirectSecp256k1Wallet, encodePubkey, makeAuthInfoBytes, makeSignDoc } from '@cosmjs/proto-signing';
+import { encodePubkey, makeAuthInfoBytes, makeSignBytes, makeSignDoc } from '@cosmjs/proto-signing';
 import { encodeSecp256k1Pubkey } from '@cosmjs/amino';
 import type { TransactionConfig } from '../config/schema.js';
 import { messageCodec } from '../protocol/codec.js';
 import type { SupplierKey } from '../crypto/supplier-key.js';
+import { signSha256 } from '../crypto/supplier-signature.js';
 import type { ChainQueryClient } from './query-client.js';
 
 /** A message for a transaction: its type URL and canonical bytes. */
@@ -64,6 +65,9 @@ export class TxClient {
   ) {}
 
   async #account(address: string): Promise<{ accountNumber: bigint; sequence: bigint }> {
+    // An account number never changes; unordered transactions need no sequence.
+    const known = this.#accounts.get(address);
+    if (known !== undefined && this.cfg.mode === 'unordered') return { accountNumber: known, sequence: 0n };
     const any = (await this.query.call('cosmos.auth.v1beta1.Query', 'Account', { address })).account as { value: Uint8Array };
     const base = BaseAccountCodec.decode(any.value);
     this.#accounts.set(address, base.account_number);
@@ -71,7 +75,6 @@ export class TxClient {
   }
 
   async #sign(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number, gasLimit: number, ttlMs = this.unorderedTtlMs): Promise<{ bytes: Uint8Array; timeoutMs?: number }> {
-    const wallet = await DirectSecp256k1Wallet.fromKey(key.privateKeyBytes(), 'pokt');
     const { accountNumber, sequence } = await this.#account(key.address);
     const unordered = this.cfg.mode === 'unordered';
     // Distinct per transaction: a re-signed submission of the same messages must not be a duplicate unordered tx.
@@ -88,8 +91,9 @@ export class TxClient {
     const pubkey = encodePubkey(encodeSecp256k1Pubkey(key.publicKey));
     const authInfoBytes = makeAuthInfoBytes([{ pubkey, sequence: unordered ? 0 : Number(sequence) }], [{ denom: price.denom, amount: String(fee) }], gasLimit, undefined, undefined, SIGN_MODE_DIRECT);
     const signDoc = makeSignDoc(bodyBytes, authInfoBytes, this.chainId, Number(accountNumber));
-    const { signature } = await wallet.signDirect(key.address, signDoc);
-    const bytes = TxRawCodec.encode({ body_bytes: bodyBytes, auth_info_bytes: authInfoBytes, signatures: [Buffer.from(signature.signature, 'base64')] });
+    // cosmos-sdk secp256k1 PrivKey.Sign over the sign bytes (what cosmjs' wallet computes, natively where it can).
+    const signature = signSha256(makeSignBytes(signDoc), key.privateKeyBytes());
+    const bytes = TxRawCodec.encode({ body_bytes: bodyBytes, auth_info_bytes: authInfoBytes, signatures: [signature] });
     return unordered ? { bytes, timeoutMs } : { bytes };
   }
 
@@ -102,18 +106,22 @@ export class TxClient {
     return Math.ceil(used * this.cfg.gas_adjustment);
   }
 
-  /** The fee the messages would pay, in the gas price's denom. */
+  /** The fee the messages would pay, in the gas price's denom, and the gas it is for (to broadcast with). */
   async feeFor(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number): Promise<bigint> {
+    return (await this.estimate(key, messages, latestBlockTimeMs)).fee;
+  }
+
+  async estimate(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number): Promise<{ gas: number; fee: bigint }> {
     const gas = await this.gasFor(key, messages, latestBlockTimeMs);
-    return BigInt(Math.max(1, Math.ceil(parseGasPrice(this.cfg.gas_price).amount * gas)));
+    return { gas, fee: BigInt(Math.max(1, Math.ceil(parseGasPrice(this.cfg.gas_price).amount * gas))) };
   }
 
   /**
    * Signs (a fresh timeout, or the account's current sequence) and broadcasts. `ttlMs`: how long past
    * the latest block time an unordered transaction may be included (capped at ADR-070's 10 minutes).
    */
-  async broadcast(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number, ttlMs?: number): Promise<BroadcastResult> {
-    const gas = await this.gasFor(key, messages, latestBlockTimeMs);
+  async broadcast(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number, ttlMs?: number, knownGas?: number): Promise<BroadcastResult> {
+    const gas = knownGas ?? (await this.gasFor(key, messages, latestBlockTimeMs));
     const signed = await this.#sign(key, messages, latestBlockTimeMs, gas, ttlMs);
     const res = await this.broadcastBytes(signed.bytes);
     return signed.timeoutMs === undefined ? res : { ...res, timeoutMs: signed.timeoutMs };

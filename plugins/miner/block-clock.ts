@@ -23,6 +23,13 @@ export class BlockClock {
     }
   }
 
+  /** Header time of the highest block seen (undefined before the first). */
+  latestTimeMs(): number | undefined {
+    let best = -1;
+    for (const h of this.#headerTimes.keys()) if (h > best) best = h;
+    return best < 0 ? undefined : this.#headerTimes.get(best);
+  }
+
   /** Median chain time between consecutive blocks seen (undefined before two consecutive ones). */
   medianIntervalMs(): number | undefined {
     const intervals: number[] = [];

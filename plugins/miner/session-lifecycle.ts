@@ -121,6 +121,8 @@ export class SessionLifecycle {
    * for the latest of them as soon as the current one ends, so no height is left without a pass.
    */
   async onBlock(block: BlockInfo): Promise<void> {
+    // Known at once, even mid-pass: transactions signed later in this pass take their timeout from it.
+    this.#clock.saw(block.height, block.timeMs);
     if (this.#running) {
       if (!this.#next || block.height > this.#next.height) this.#next = block;
       return;
@@ -206,6 +208,11 @@ export class SessionLifecycle {
     return first ? Number(first[0].split('-')[0]) : undefined;
   }
 
+  /** The newest chain time known: a transaction signed late in a slow pass must not time out early. */
+  #chainTimeMs(block: BlockInfo): number {
+    return Math.max(block.timeMs, this.#clock.latestTimeMs() ?? 0);
+  }
+
   #proofOffset(w: Work): number {
     const span = Math.floor(Number(w.windows.proofWindowClose - w.windows.proofWindowOpen) * this.#o.submission.proofSpread);
     return supplierOffset(w.supplier, span);
@@ -263,7 +270,8 @@ export class SessionLifecycle {
     if (!messages.length) return;
     // A claim whose reward does not cover what being paid for it costs (its fee share, and the proof's
     // fees as far as a proof may be required) loses money: skip it, and say why.
-    const fee = await this.#o.tx.feeFor(key, messages, block.timeMs);
+    const estimate = await this.#o.tx.estimate(key, messages, this.#chainTimeMs(block));
+    const fee = estimate.fee;
     const share = fee / BigInt(messages.length);
     const proofParams = await this.#o.reads.proofParams(block.height);
     const costs = claimed.map((_, i) =>
@@ -281,7 +289,7 @@ export class SessionLifecycle {
     for (const [i, w] of claimed.entries()) {
       if (!keep[i]) await this.#fail(w, 'active', 'skipped_unprofitable', `reward ${rewards[i]} uPOKT ≤ cost ${costs[i]!.costUpokt} (claim fee share ${share}, proof ${(costs[i]!.proofProbability * 100).toFixed(0)}% likely)`);
     }
-    const { res, messages: send, works: sent } = await this.#broadcast(key, messages.filter((_, i) => keep[i]), claimed.filter((_, i) => keep[i]), block, 'claim');
+    const { res, messages: send, works: sent } = await this.#broadcast(key, messages.filter((_, i) => keep[i]), claimed.filter((_, i) => keep[i]), block, 'claim', { messages, gas: estimate.gas });
     if (!send.length) return;
     if (res.code !== 0) {
       this.#o.metrics.submissions.inc({ supplier, phase: 'claim', result: 'rejected' }, send.length);
@@ -304,15 +312,26 @@ export class SessionLifecycle {
    * message (its log names the index), that message is left for the next block's pass, alone, and the
    * rest go out at once: one session's problem does not hold back the others.
    */
-  async #broadcast(key: SupplierKey, messages: AnyMessage[], works: Work[], block: BlockInfo, phase: SubmissionPhase): Promise<{ res: Awaited<ReturnType<TxClient['broadcast']>>; messages: AnyMessage[]; works: Work[] }> {
+  async #broadcast(
+    key: SupplierKey,
+    messages: AnyMessage[],
+    works: Work[],
+    block: BlockInfo,
+    phase: SubmissionPhase,
+    estimated?: { messages: AnyMessage[]; gas: number },
+  ): Promise<{ res: Awaited<ReturnType<TxClient['broadcast']>>; messages: AnyMessage[]; works: Work[] }> {
+    // The gas estimated for exactly these messages is used as it is; a smaller set is estimated again.
+    let gasFor = estimated && sameMessages(estimated.messages, messages) ? { messages, gas: estimated.gas } : undefined;
     messages = [...messages];
+    if (gasFor) gasFor = { messages, gas: gasFor.gas };
     works = [...works];
     for (;;) {
-      const res = await this.#o.tx.broadcast(key, messages, block.timeMs, this.#txTtlMs());
+      const res = await this.#o.tx.broadcast(key, messages, this.#chainTimeMs(block), this.#txTtlMs(), messages === gasFor?.messages ? gasFor.gas : undefined);
       const refused = res.code === 0 || messages.length < 2 ? undefined : refusedMessage(res.rawLog);
       if (refused === undefined || refused >= messages.length) return { res, messages, works };
       const [w] = works.splice(refused, 1);
       messages.splice(refused, 1);
+      gasFor = undefined;
       // A proof left out is decided again next block.
       if (phase === 'proof') await this.#o.redis().hdel(this.#o.keys.minerSession(w!.supplier, w!.session.sessionId), 'proof');
       this.#o.metrics.submissions.inc({ supplier: key.address, phase, result: 'rejected' });
@@ -429,7 +448,7 @@ export class SessionLifecycle {
     if (sub.attempts >= maxAttempts) return;
     const key = this.#o.suppliers.get(w.supplier)!;
     const attempt = sub.attempts + 1;
-    const res = await this.#o.tx.broadcast(key, sub.messages, block.timeMs, this.#txTtlMs());
+    const res = await this.#o.tx.broadcast(key, sub.messages, this.#chainTimeMs(block), this.#txTtlMs());
     if (res.code !== 0) {
       // Counted as an attempt (bounded), and tried again next block.
       await this.#record(w.supplier, phase, w.session.endHeight, { ...sub, attempts: attempt });
@@ -487,6 +506,8 @@ export class SessionLifecycle {
     };
   }
 }
+
+const sameMessages = (a: AnyMessage[], b: AnyMessage[]) => a.length === b.length && a.every((m, i) => m === b[i]);
 
 /** The message a refused transaction's log blames (cosmos-sdk: "message index: N"). */
 function refusedMessage(log: string): number | undefined {

@@ -1,0 +1,298 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { ChainQueryClient } from '../core/chain/query-client.js';
+import { CometClient } from '../core/chain/comet-client.js';
+import { addressFromPrivateKey, publicKeyFromPrivateKey } from '../core/crypto/address.js';
+import { PACKAGE_ROOT } from '../core/package-root.js';
+import { freePort, LocalRedisServer } from '../core/redis/local-server.js';
+import { buildRelayRequest, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
+import { sessionWindows, type SessionWindows } from '../core/session/index.js';
+
+/**
+ * An operator's deployment at scale, all real processes: `relayminer localnet` (blocks every
+ * `blockMs` of wall time), redis-server, one relayer and `miners` miner processes serving `suppliers`
+ * suppliers staked for one service, every one of them in app1's session. Each supplier gets
+ * `relaysPerSupplier` relays early in one session; every claim needs a proof (threshold 1 uPOKT).
+ * The chain is watched block by block: when each claim and proof lands, relative to its window.
+ */
+
+export interface ScaleOptions {
+  suppliers: number;
+  relaysPerSupplier: number;
+  blockMs: number;
+  /** Claim and proof windows, in blocks. */
+  windowBlocks: number;
+  miners: number;
+  /** The miner plugin's options (YAML flow map). */
+  minerOptions?: string;
+  progress?: (line: string) => void;
+}
+
+export interface ScaleResult {
+  suppliers: number;
+  relays: number;
+  /** Session, windows (heights). */
+  sessionEnd: number;
+  claimWindow: [open: number, close: number];
+  proofWindow: [open: number, close: number];
+  claims: number;
+  /** Height and seconds after the claim window opened at which the last claim was on chain. */
+  lastClaimHeight: number;
+  lastClaimSeconds: number;
+  proofs: number;
+  lastProofHeight: number;
+  lastProofSeconds: number;
+  settled: number;
+  /** Miner CPU (both processes) and Redis commands per block, from the session's end to settlement. */
+  minerCpuMsPerBlock: number;
+  redisCommandsPerBlock: number;
+  minerRssMb: number[];
+}
+
+const CLK_TCK = 100;
+const cpuMs = (pid: number) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+};
+const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+
+const APP1_KEY = '2d00ef074d9b51e46886dc9a1df11e7b986611d0f336bdcf1f0adce3e037ec0a';
+const GATEWAY1_KEY = 'cf09805c952fa999e9a63a9f434147b0a5abfd10f268879694c6b5a70e1ae177';
+const hexKey = (h: string) => Uint8Array.from(Buffer.from(h, 'hex'));
+
+/** Deterministic test keys: sha256("relayminer-scale-supplier-<i>"). */
+export function scaleSupplierKeys(n: number): { key: string; address: string }[] {
+  return Array.from({ length: n }, (_, i) => {
+    const key = createHash('sha256').update(`relayminer-scale-supplier-${i}`).digest('hex');
+    return { key, address: addressFromPrivateKey(hexKey(key)) };
+  });
+}
+
+function genesis(o: ScaleOptions, suppliers: { key: string; address: string }[]): object {
+  return {
+    chain_id: 'pocket',
+    genesis_time: 'now',
+    block_interval_ms: o.blockMs,
+    minimum_gas_price_upokt: 0.000001,
+    params: {
+      shared: {
+        num_blocks_per_session: 10,
+        grace_period_end_offset_blocks: 1,
+        claim_window_open_offset_blocks: 1,
+        claim_window_close_offset_blocks: o.windowBlocks,
+        proof_window_open_offset_blocks: 0,
+        proof_window_close_offset_blocks: o.windowBlocks,
+        compute_units_to_tokens_multiplier: 42_000_000,
+        compute_unit_cost_granularity: 1_000_000,
+      },
+      session: { num_suppliers_per_session: o.suppliers },
+      proof: { proof_request_probability: 0.25, proof_requirement_threshold_upokt: 1, proof_missing_penalty_upokt: 1_000_000, proof_submission_fee_upokt: 0 },
+    },
+    services: [{ id: 'anvil', name: 'anvil', compute_units_per_relay: 1 }],
+    accounts: [
+      { key_hex: APP1_KEY, balance_upokt: 1_000_000_000_000 },
+      { key_hex: GATEWAY1_KEY, balance_upokt: 1_000_000_000_000 },
+      ...suppliers.map((s) => ({ key_hex: s.key, balance_upokt: 1_000_000_000 })),
+    ],
+    applications: [{ address: addressFromPrivateKey(hexKey(APP1_KEY)), stake_upokt: 100_000_000_000_000, service_id: 'anvil', delegatee_gateway_addresses: [addressFromPrivateKey(hexKey(GATEWAY1_KEY))] }],
+    gateways: [{ address: addressFromPrivateKey(hexKey(GATEWAY1_KEY)), stake_upokt: 1_000_000_000 }],
+    suppliers: suppliers.map((s) => ({ operator_address: s.address, stake_upokt: 1_000_000_000, services: [{ service_id: 'anvil', endpoints: [{ url: 'http://127.0.0.1:8080', rpc_type: 'jsonrpc' }] }] })),
+  };
+}
+
+function run(args: string[], log: string): ChildProcess {
+  const nodeArgs = (process.env.SCALE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return spawn(process.execPath, [...nodeArgs, join(PACKAGE_ROOT, 'dist/cli/main.js'), ...args], { stdio: ['ignore', openSync(log, 'w'), openSync(log, 'a')] });
+}
+
+const stop = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null ? r() : (c.once('exit', () => r()), c.kill('SIGTERM'))));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what: string, fn: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await fn().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
+  const say = o.progress ?? (() => {});
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-scale-'));
+  const suppliers = scaleSupplierKeys(o.suppliers);
+  const keysYaml = `[${suppliers.map((s) => `{ private_key_hex: "${s.key}" }`).join(', ')}]`;
+  const children: ChildProcess[] = [];
+  const cleanup: (() => Promise<void>)[] = [];
+  try {
+    const redisServer = await LocalRedisServer.start();
+    cleanup.push(() => redisServer.stop());
+    const redis = new Redis(redisServer.url);
+    cleanup.push(async () => redis.disconnect());
+    const backend: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":1,"result":"0x1"}'));
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise((r) => backend.close(() => r())));
+    const backendUrl = `http://127.0.0.1:${(backend.address() as { port: number }).port}`;
+
+    const [rpc, grpc, relayPort, relayHealth] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    writeFileSync(join(dir, 'genesis.json'), JSON.stringify(genesis(o, suppliers)));
+    const localnet = run(['localnet', '-c', join(dir, 'genesis.json'), '--rpc-address', `127.0.0.1:${rpc}`, '--grpc-address', `127.0.0.1:${grpc}`], join(dir, 'localnet.log'));
+    children.push(localnet);
+    const comet = new CometClient(`http://127.0.0.1:${rpc}`, 5000);
+    cleanup.push(() => comet.close());
+    await waitFor('localnet', async () => (await comet.block()).height > 0, 30_000);
+    const node = `pocket_node: { rpc_url: "http://127.0.0.1:${rpc}", grpc_address: "127.0.0.1:${grpc}" }`;
+    writeFileSync(
+      join(dir, 'relayer.yaml'),
+      `relayer:
+  listen_address: "127.0.0.1:${relayPort}"
+  health_address: "127.0.0.1:${relayHealth}"
+  metrics_address: "127.0.0.1:${await freePort()}"
+  redis: { url: "${redisServer.url}", namespace: ha }
+  ${node}
+  supplier_keys: ${keysYaml}
+services:
+  anvil:
+    backends:
+      jsonrpc: { url: "${backendUrl}" }
+plugins: [transport-jsonrpc]
+logging: { level: warn, format: json }
+`,
+    );
+    const relayer = run(['relayer', '-c', join(dir, 'relayer.yaml')], join(dir, 'relayer.log'));
+    children.push(relayer);
+    const miners: ChildProcess[] = [];
+    const minerMetrics: string[] = [];
+    for (let i = 0; i < o.miners; i++) {
+      const metrics = `127.0.0.1:${await freePort()}`;
+      minerMetrics.push(metrics);
+      writeFileSync(
+        join(dir, `miner-${i}.yaml`),
+        `miner:
+  metrics_address: "${metrics}"
+  redis: { url: "${redisServer.url}", namespace: ha }
+  ${node}
+  supplier_keys: ${keysYaml}
+  instance_id: miner-${i}
+plugins: [${o.minerOptions ? `{ name: miner, options: ${o.minerOptions} }` : 'miner'}]
+logging: { level: warn, format: json }
+`,
+      );
+      const m = run(['miner', '-c', join(dir, `miner-${i}.yaml`)], join(dir, `miner-${i}.log`));
+      miners.push(m);
+      children.push(m);
+    }
+    say(`logs in ${dir}`);
+    await waitFor('relayer /ready', async () => (await fetch(`http://127.0.0.1:${relayHealth}/ready`)).status === 200, 60_000);
+    const q = new ChainQueryClient({ grpc_address: `127.0.0.1:${grpc}`, tls: false, query_timeout_ms: 10_000 });
+    cleanup.push(async () => q.close());
+    await waitFor('miners /ready', async () => (await Promise.all(minerMetrics.map(async (a) => (await fetch(`http://${a}/ready`)).status === 200))).every(Boolean), 60_000);
+
+    // Start at a session's second block, so every relay falls in that session.
+    await waitFor('a session start', async () => (await comet.block()).height % 10 === 2, 60_000);
+    const height = BigInt((await comet.block()).height);
+    const app = addressFromPrivateKey(hexKey(APP1_KEY));
+    const header = (await q.session(app, 'anvil', height)).header;
+    const shared = await q.sharedParams(header.session_end_block_height);
+    const w: SessionWindows = sessionWindows(shared, header.session_end_block_height);
+    const ring = [APP1_KEY, GATEWAY1_KEY].map((k) => publicKeyFromPrivateKey(hexKey(k)));
+    let sent = 0;
+    let failed = 0;
+    const jobs = suppliers.flatMap((s) => Array.from({ length: o.relaysPerSupplier }, (_, k) => ({ s, k })));
+    const t0 = Date.now();
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        for (let job = jobs.pop(); job; job = jobs.pop()) {
+          const body = encodeRelayRequest(
+            buildRelayRequest({ header, supplierAddress: job.s.address, payload: encodeHttpPayload({ method: 'POST', url: '/', body: `{"jsonrpc":"2.0","id":${job.k},"method":"eth_blockNumber"}` }), signerKey: hexKey(GATEWAY1_KEY), ring }),
+          );
+          const res = await fetch(`http://127.0.0.1:${relayPort}/`, { method: 'POST', headers: { 'content-type': 'application/json', 'rpc-type': '3' }, body: Buffer.from(body) });
+          await res.arrayBuffer();
+          if (res.status === 200) sent++;
+          else failed++;
+        }
+      }),
+    );
+    say(`${sent} relays served (${failed} refused) in ${((Date.now() - t0) / 1000).toFixed(1)} s; session ends at ${header.session_end_block_height}, claim window [${w.claimWindowOpen}, ${w.claimWindowClose}), proof window [${w.proofWindowOpen}, ${w.proofWindowClose})`);
+    if (failed) throw new Error(`${failed} relays were refused`);
+
+    // Watch the chain block by block until settlement.
+    const end = Number(header.session_end_block_height);
+    const info = async () => Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))?.[1] ?? 0);
+    await waitFor('the session end', async () => (await comet.block()).height >= end, 120_000);
+    const cpu0 = miners.reduce((s, m) => s + cpuMs(m.pid!), 0);
+    const cmd0 = await info();
+    const h0 = (await comet.block()).height;
+    let claims = 0;
+    let proofs = 0;
+    let lastClaimHeight = 0;
+    let lastProofHeight = 0;
+    let claimOpenedAt = 0;
+    let proofOpenedAt = 0;
+    let lastClaimSeconds = NaN;
+    let lastProofSeconds = NaN;
+    let seen = h0;
+    while (seen < Number(w.settlementHeight) - 1) {
+      const h = (await comet.block()).height;
+      if (h === seen) {
+        await sleep(50);
+        continue;
+      }
+      seen = h;
+      if (h === Number(w.claimWindowOpen)) claimOpenedAt = Date.now();
+      if (h === Number(w.proofWindowOpen)) proofOpenedAt = Date.now();
+      const all = ((await q.call('pocket.proof.Query', 'AllClaims', { session_end_height: header.session_end_block_height })).claims ?? []) as { proof_validation_status?: number }[];
+      if (all.length > claims) {
+        claims = all.length;
+        lastClaimHeight = h;
+        lastClaimSeconds = (Date.now() - claimOpenedAt) / 1000;
+      }
+      const validated = all.filter((c) => c.proof_validation_status === 1).length;
+      if (validated > proofs) {
+        proofs = validated;
+        lastProofHeight = h;
+        lastProofSeconds = (Date.now() - proofOpenedAt) / 1000;
+      }
+      say(`height ${h}: ${claims} claims, ${proofs} proofs validated`);
+    }
+    const blocks = seen - h0;
+    const minerCpuMsPerBlock = (miners.reduce((s, m) => s + cpuMs(m.pid!), 0) - cpu0) / blocks;
+    const redisCommandsPerBlock = ((await info()) - cmd0) / blocks;
+    const minerRssMb = miners.map((m) => Math.round(rssMb(m.pid!)));
+    // Settlement: the tokenomics events the miners saw.
+    await waitFor('settlement', async () => (await comet.block()).height >= Number(w.settlementHeight) + 2, 60_000);
+    let settled = 0;
+    for (const a of minerMetrics) {
+      const text = await (await fetch(`http://${a}/metrics`)).text();
+      for (const m of text.matchAll(/^relayminer_miner_settlements_total\{[^}]*outcome="settled"[^}]*\} (\d+)/gm)) settled += Number(m[1]);
+    }
+    return {
+      suppliers: o.suppliers,
+      relays: sent,
+      sessionEnd: end,
+      claimWindow: [Number(w.claimWindowOpen), Number(w.claimWindowClose)],
+      proofWindow: [Number(w.proofWindowOpen), Number(w.proofWindowClose)],
+      claims,
+      lastClaimHeight,
+      lastClaimSeconds,
+      proofs,
+      lastProofHeight,
+      lastProofSeconds,
+      settled,
+      minerCpuMsPerBlock,
+      redisCommandsPerBlock,
+      minerRssMb,
+    };
+  } finally {
+    await Promise.all(children.map(stop));
+    for (const c of cleanup.reverse()) await c().catch(() => {});
+  }
+}
