@@ -19,6 +19,7 @@ runBench(async () => {
     miners: Number(process.env.MINERS ?? 2),
     minerOptions: process.env.MINER_OPTIONS,
     progress: (line) => process.stderr.write(`${line}\n`),
+    keepLogs: true,
   });
   const blockS = Number(process.env.BLOCK_MS ?? 2000) / 1000;
   const windowS = (r.claimWindow[1] - r.claimWindow[0]) * blockS;

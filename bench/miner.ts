@@ -11,6 +11,7 @@ import { KeyBuilder } from '../core/redis/key-builder.js';
 import { compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, proveClosest, SparseMerkleSumTrie } from '../core/smst/index.js';
 import { SessionStore } from '../plugins/miner/session-store.js';
 import { cpuMs, KEYS, rssMb, runBench, stopChild, SUPPLIER1, waitFor } from './harness.js';
+import { scaleSupplierKeys } from './scale-scenario.js';
 import { table } from './table.js';
 
 /**
@@ -24,6 +25,7 @@ import { table } from './table.js';
 const RELAYS = Number(process.env.RELAYS ?? 100_000);
 const SIZES = (process.env.SIZES ?? '10000,100000,1000000').split(',').map(Number);
 const VALUE_BYTES = 256;
+const SUPPLIERS = Number(process.env.SUPPLIERS ?? 1000);
 /** The in-memory reference trie is built for sessions up to this size (it takes a minute and ~700 MB at a million). */
 const BASELINE_MAX = Number(process.env.BASELINE_MAX ?? 1_000_000);
 
@@ -54,10 +56,11 @@ function sampler() {
 }
 const keys = new KeyBuilder('bench');
 
-function entry(n: number, session: string): Buffer {
+function entry(n: number, session: string, supplier = SUPPLIER1): Buffer {
   const relay = Buffer.alloc(VALUE_BYTES, n % 251);
   relay.writeUInt32BE(n, 0);
   relay.write(session, 4);
+  relay.write(supplier, 40);
   return Buffer.from(
     MinedRelayCodec.encode({
       relay_hash: sha256(relay),
@@ -66,7 +69,7 @@ function entry(n: number, session: string): Buffer {
       session_id: session,
       session_start_block_height: 11n,
       session_end_block_height: 20n,
-      supplier_operator_address: SUPPLIER1,
+      supplier_operator_address: supplier,
       service_id: 'anvil',
       application_address: 'pokt1mrqt5f7qh8uxs27cjm9t7v9e74a9vvdnq5jva4',
       arrival_block_height: 12n,
@@ -75,10 +78,10 @@ function entry(n: number, session: string): Buffer {
   );
 }
 
-async function fill(redis: Redis, stream: string, n: number, session: string): Promise<void> {
+async function fill(redis: Redis, stream: string, n: number, session: string, supplier = SUPPLIER1): Promise<void> {
   for (let i = 0; i < n; i += 1000) {
     const p = redis.pipeline();
-    for (let k = i; k < Math.min(n, i + 1000); k++) p.xadd(stream, '*', 'data', entry(k, session));
+    for (let k = i; k < Math.min(n, i + 1000); k++) p.xadd(stream, '*', 'data', entry(k, session, supplier));
     await p.exec();
   }
 }
@@ -130,7 +133,8 @@ logging: { level: warn, format: json }
 `,
     );
     const store = new SessionStore(keys, () => redis);
-    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/cli/main.js'), 'miner', '-c', join(dir, 'miner.yaml')], { stdio: ['ignore', openSync(join(dir, 'miner.log'), 'w'), 'inherit'] });
+    const nodeArgs = (process.env.MINER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, join(PACKAGE_ROOT, 'dist/cli/main.js'), 'miner', '-c', join(dir, 'miner.yaml')], { stdio: ['ignore', openSync(join(dir, 'miner.log'), 'w'), 'inherit'] });
     try {
       await waitFor('the miner to take the lease', async () => (await redis.get(keys.supplierLease(SUPPLIER1))) !== null);
       const cpu0 = cpuMs(child.pid!);
@@ -143,6 +147,37 @@ logging: { level: warn, format: json }
       process.stderr.write(`miner: ${rate.toFixed(0)} relays/s\n`);
     } finally {
       await stopChild(child);
+    }
+    // The same relays spread over 1,000 suppliers' streams, read many streams per connection.
+    const many = scaleSupplierKeys(SUPPLIERS);
+    for (const [i, s] of many.entries()) await fill(redis, keys.relayStream(s.address), Math.floor(RELAYS / SUPPLIERS) + (i < RELAYS % SUPPLIERS ? 1 : 0), 'ingest', s.address);
+    writeFileSync(
+      join(dir, 'miner-many.yaml'),
+      `miner:
+  metrics_address: "127.0.0.1:${await freePort()}"
+  redis: { url: "${server.url}", namespace: bench }
+  pocket_node: { rpc_url: "http://127.0.0.1:1", grpc_address: "127.0.0.1:1" }
+  supplier_keys: [${many.map((s) => `{ private_key_hex: "${s.key}" }`).join(', ')}]
+  instance_id: bench-many
+plugins: [miner]
+logging: { level: warn, format: json }
+`,
+    );
+    const manyChild = spawn(process.execPath, [...nodeArgs, join(PACKAGE_ROOT, 'dist/cli/main.js'), 'miner', '-c', join(dir, 'miner-many.yaml')], { stdio: ['ignore', openSync(join(dir, 'miner-many.log'), 'w'), 'inherit'] });
+    try {
+      const stored = async () => (await Promise.all(many.map((s) => redis.hget(keys.minerSession(s.address, 'ingest'), 'count')))).reduce((n, c) => n + Number(c ?? 0), 0);
+      // Timed from the moment every lease is held (start-up, key loading and lease taking are not ingest).
+      await waitFor('every lease taken', async () => (await Promise.all(many.map((s) => redis.exists(keys.supplierLease(s.address))))).every((e) => e === 1), 120_000);
+      const cpu0 = cpuMs(manyChild.pid!);
+      const began = performance.now();
+      await waitFor('ingest of 1,000 streams', async () => (await stored()) === RELAYS, 600_000);
+      const elapsed = performance.now() - began;
+      const cpu = cpuMs(manyChild.pid!) - cpu0;
+      const rate = (RELAYS / elapsed) * 1000;
+      rows.push([`miner process, ${SUPPLIERS} suppliers' streams from the last lease taken`, RELAYS, rate.toFixed(0), ((cpu / RELAYS) * 1000).toFixed(1), rssMb(manyChild.pid!).toFixed(0), (rate / bare).toFixed(2)]);
+      process.stderr.write(`miner, ${SUPPLIERS} suppliers: ${rate.toFixed(0)} relays/s\n`);
+    } finally {
+      await stopChild(manyChild);
     }
     process.stdout.write(table(`Miner ingest (node ${process.version}, ${VALUE_BYTES}-byte relays)`, ['consumer', 'relays', 'relays/s', 'CPU µs/relay', 'RSS MB', 'ratio'], rows) + '\n');
 

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { PACKAGE_ROOT } from '../core/package-root.js';
 import { freePort, LocalRedisServer } from '../core/redis/local-server.js';
 import { buildRelayRequest, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
 import { sessionWindows, type SessionWindows } from '../core/session/index.js';
+import type { SessionHeader } from '../core/protocol/index.js';
 
 /**
  * An operator's deployment at scale, all real processes: `relayminer localnet` (blocks every
@@ -21,16 +22,11 @@ import { sessionWindows, type SessionWindows } from '../core/session/index.js';
  * The chain is watched block by block: when each claim and proof lands, relative to its window.
  */
 
-export interface ScaleOptions {
-  suppliers: number;
+export interface ScaleOptions extends DeploymentOptions {
   relaysPerSupplier: number;
-  blockMs: number;
-  /** Claim and proof windows, in blocks. */
-  windowBlocks: number;
-  miners: number;
-  /** The miner plugin's options (YAML flow map). */
-  minerOptions?: string;
   progress?: (line: string) => void;
+  /** Keep the processes' logs (their folder is printed first) even when the run went through. */
+  keepLogs?: boolean;
 }
 
 export interface ScaleResult {
@@ -73,7 +69,7 @@ export function scaleSupplierKeys(n: number): { key: string; address: string }[]
   });
 }
 
-function genesis(o: ScaleOptions, suppliers: { key: string; address: string }[]): object {
+function genesis(o: DeploymentOptions, suppliers: { key: string; address: string }[]): object {
   return {
     chain_id: 'pocket',
     genesis_time: 'now',
@@ -122,13 +118,43 @@ async function waitFor(what: string, fn: () => Promise<boolean>, ms: number): Pr
   }
 }
 
-export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
-  const say = o.progress ?? (() => {});
+export interface DeploymentOptions {
+  suppliers: number;
+  blockMs: number;
+  windowBlocks: number;
+  miners: number;
+  minerOptions?: string;
+  /** Miner log level (warn unless a run wants to read the miners' info lines). */
+  minerLogLevel?: string;
+}
+
+/** Everything running: processes, clients, and how to send a relay. Stop it when done. */
+export interface Deployment {
+  dir: string;
+  suppliers: { key: string; address: string }[];
+  comet: CometClient;
+  q: ChainQueryClient;
+  redis: Redis;
+  miners: ChildProcess[];
+  minerMetrics: string[];
+  /** Sends one gateway-signed relay for app1's current session to `supplier`; the HTTP status. */
+  relay(header: SessionHeader, supplier: string, id: number): Promise<number>;
+  /** app1's session at a height. */
+  session(height: bigint): Promise<SessionHeader>;
+  stop(): Promise<void>;
+}
+
+/** localnet, redis-server, a backend, one relayer and `miners` miner processes, all ready. */
+export async function startDeployment(o: DeploymentOptions, say: (line: string) => void = () => {}): Promise<Deployment> {
   const dir = mkdtempSync(join(tmpdir(), 'relayminer-scale-'));
   const suppliers = scaleSupplierKeys(o.suppliers);
   const keysYaml = `[${suppliers.map((s) => `{ private_key_hex: "${s.key}" }`).join(', ')}]`;
   const children: ChildProcess[] = [];
   const cleanup: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    await Promise.all(children.map(stop));
+    for (const c of cleanup.reverse()) await c().catch(() => {});
+  };
   try {
     const redisServer = await LocalRedisServer.start();
     cleanup.push(() => redisServer.stop());
@@ -167,8 +193,7 @@ plugins: [transport-jsonrpc]
 logging: { level: warn, format: json }
 `,
     );
-    const relayer = run(['relayer', '-c', join(dir, 'relayer.yaml')], join(dir, 'relayer.log'));
-    children.push(relayer);
+    children.push(run(['relayer', '-c', join(dir, 'relayer.yaml')], join(dir, 'relayer.log')));
     const miners: ChildProcess[] = [];
     const minerMetrics: string[] = [];
     for (let i = 0; i < o.miners; i++) {
@@ -183,7 +208,7 @@ logging: { level: warn, format: json }
   supplier_keys: ${keysYaml}
   instance_id: miner-${i}
 plugins: [${o.minerOptions ? `{ name: miner, options: ${o.minerOptions} }` : 'miner'}]
-logging: { level: warn, format: json }
+logging: { level: ${o.minerLogLevel ?? 'warn'}, format: json }
 `,
       );
       const m = run(['miner', '-c', join(dir, `miner-${i}.yaml`)], join(dir, `miner-${i}.log`));
@@ -195,15 +220,45 @@ logging: { level: warn, format: json }
     const q = new ChainQueryClient({ grpc_address: `127.0.0.1:${grpc}`, tls: false, query_timeout_ms: 10_000 });
     cleanup.push(async () => q.close());
     await waitFor('miners /ready', async () => (await Promise.all(minerMetrics.map(async (a) => (await fetch(`http://${a}/ready`)).status === 200))).every(Boolean), 60_000);
+    const app = addressFromPrivateKey(hexKey(APP1_KEY));
+    const ring = [APP1_KEY, GATEWAY1_KEY].map((k) => publicKeyFromPrivateKey(hexKey(k)));
+    return {
+      dir,
+      suppliers,
+      comet,
+      q,
+      redis,
+      miners,
+      minerMetrics,
+      session: async (height) => (await q.session(app, 'anvil', height)).header,
+      relay: async (header, supplier, id) => {
+        const body = encodeRelayRequest(
+          buildRelayRequest({ header, supplierAddress: supplier, payload: encodeHttpPayload({ method: 'POST', url: '/', body: `{"jsonrpc":"2.0","id":${id},"method":"eth_blockNumber"}` }), signerKey: hexKey(GATEWAY1_KEY), ring }),
+        );
+        const res = await fetch(`http://127.0.0.1:${relayPort}/`, { method: 'POST', headers: { 'content-type': 'application/json', 'rpc-type': '3' }, body: Buffer.from(body) });
+        await res.arrayBuffer();
+        return res.status;
+      },
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
 
+export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
+  const say = o.progress ?? (() => {});
+  const d = await startDeployment(o, say);
+  const { comet, q, redis, miners, minerMetrics, suppliers } = d;
+  let finished = false;
+  try {
     // Start at a session's second block, so every relay falls in that session.
     await waitFor('a session start', async () => (await comet.block()).height % 10 === 2, 60_000);
     const height = BigInt((await comet.block()).height);
-    const app = addressFromPrivateKey(hexKey(APP1_KEY));
-    const header = (await q.session(app, 'anvil', height)).header;
+    const header = await d.session(height);
     const shared = await q.sharedParams(header.session_end_block_height);
     const w: SessionWindows = sessionWindows(shared, header.session_end_block_height);
-    const ring = [APP1_KEY, GATEWAY1_KEY].map((k) => publicKeyFromPrivateKey(hexKey(k)));
     let sent = 0;
     let failed = 0;
     const jobs = suppliers.flatMap((s) => Array.from({ length: o.relaysPerSupplier }, (_, k) => ({ s, k })));
@@ -211,12 +266,7 @@ logging: { level: warn, format: json }
     await Promise.all(
       Array.from({ length: 32 }, async () => {
         for (let job = jobs.pop(); job; job = jobs.pop()) {
-          const body = encodeRelayRequest(
-            buildRelayRequest({ header, supplierAddress: job.s.address, payload: encodeHttpPayload({ method: 'POST', url: '/', body: `{"jsonrpc":"2.0","id":${job.k},"method":"eth_blockNumber"}` }), signerKey: hexKey(GATEWAY1_KEY), ring }),
-          );
-          const res = await fetch(`http://127.0.0.1:${relayPort}/`, { method: 'POST', headers: { 'content-type': 'application/json', 'rpc-type': '3' }, body: Buffer.from(body) });
-          await res.arrayBuffer();
-          if (res.status === 200) sent++;
+          if ((await d.relay(header, job.s.address, job.k)) === 200) sent++;
           else failed++;
         }
       }),
@@ -274,6 +324,7 @@ logging: { level: warn, format: json }
       const text = await (await fetch(`http://${a}/metrics`)).text();
       for (const m of text.matchAll(/^relayminer_miner_settlements_total\{[^}]*outcome="settled"[^}]*\} (\d+)/gm)) settled += Number(m[1]);
     }
+    finished = true;
     return {
       suppliers: o.suppliers,
       relays: sent,
@@ -292,7 +343,7 @@ logging: { level: warn, format: json }
       minerRssMb,
     };
   } finally {
-    await Promise.all(children.map(stop));
-    for (const c of cleanup.reverse()) await c().catch(() => {});
+    await d.stop();
+    if (finished && !o.keepLogs) rmSync(d.dir, { recursive: true, force: true });
   }
 }

@@ -126,6 +126,7 @@ export {
   frontierBits,
   proveClosest,
   sortedLeaf,
+  leafPathAndDigest,
   memoryLeafSource,
   sumAndCount,
   type SortedLeaf,

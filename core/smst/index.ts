@@ -33,4 +33,4 @@ export function valueOfClosestLeaf(closestValueHash: Uint8Array): Uint8Array {
   if (closestValueHash.length < 16) throw new RangeError('closest value hash shorter than 16 bytes');
   return closestValueHash.subarray(0, closestValueHash.length - 16);
 }
-export { Frontier, frontierBits, proveClosest, sortedLeaf, comparePaths, rangeDigest, memoryLeafSource, type SortedLeaf, type LeafSource } from './sorted-leaves.js';
+export { Frontier, frontierBits, proveClosest, sortedLeaf, leafPathAndDigest, comparePaths, rangeDigest, memoryLeafSource, type SortedLeaf, type LeafSource } from './sorted-leaves.js';

@@ -1,7 +1,7 @@
 import type { RedisClient } from '../../core/redis/connection.js';
 import type { KeyBuilder, SessionState } from '../../core/redis/key-builder.js';
 import type { MinedRelay } from '../../core/protocol/messages.js';
-import { Frontier, sortedLeaf, type LeafSource, type SortedLeaf } from 'relayminer';
+import { Frontier, leafPathAndDigest, type LeafSource, type SortedLeaf } from 'relayminer';
 
 /**
  * Stores a batch of one supplier's relays in their sessions and acknowledges their stream entries,
@@ -20,11 +20,11 @@ import { Frontier, sortedLeaf, type LeafSource, type SortedLeaf } from 'relaymin
 const INGEST = `
 if redis.call('GET', KEYS[2]) ~= ARGV[2] then return {-1} end
 local sessions = tonumber(ARGV[3])
-local active = {}
+local active, count, start, units = {}, {}, {}, {}
 for i = 1, sessions do
   local a = 3 + (i - 1) * 5
   local skey = KEYS[3 + (i - 1) * 3 + 1]
-  local meta = redis.call('HMGET', skey, 'state', 'sealed')
+  local meta = redis.call('HMGET', skey, 'state', 'sealed', 'count')
   local state = meta[1]
   if not state then
     redis.call('HSET', skey, 'state', 'active', 'session_id', ARGV[a + 1], 'start', ARGV[a + 2], 'end', ARGV[a + 3], 'service', ARGV[a + 4], 'application', ARGV[a + 5], 'count', 0, 'compute_units', 0)
@@ -32,6 +32,9 @@ for i = 1, sessions do
     state = 'active'
   end
   active[i] = (state == 'active') and not meta[2]
+  count[i] = tonumber(meta[3] or 0)
+  start[i] = count[i]
+  units[i] = 0
 end
 local results = {}
 local ids = {}
@@ -44,13 +47,20 @@ for r = first, #ARGV, 5 do
     local member = ARGV[r + 2]
     result = redis.call('HSETNX', KEYS[base + 2], string.sub(member, 1, 32), ARGV[r + 3])
     if result == 1 then
-      local seq = redis.call('HINCRBY', KEYS[base + 1], 'count', 1)
-      redis.call('HINCRBY', KEYS[base + 1], 'compute_units', ARGV[r + 4])
+      local seq = count[i] + 1
+      count[i] = seq
+      units[i] = units[i] + tonumber(ARGV[r + 4])
       redis.call('ZADD', KEYS[base + 3], 0, member .. string.char(math.floor(seq / 16777216) % 256, math.floor(seq / 65536) % 256, math.floor(seq / 256) % 256, seq % 256))
     end
   end
   results[#results + 1] = result
   ids[#ids + 1] = ARGV[r + 1]
+end
+for i = 1, sessions do
+  if active[i] and count[i] > start[i] then
+    redis.call('HSET', KEYS[3 + (i - 1) * 3 + 1], 'count', count[i])
+    redis.call('HINCRBY', KEYS[3 + (i - 1) * 3 + 1], 'compute_units', units[i])
+  end
 end
 for c = 1, #ids, 1000 do
   local chunk = {unpack(ids, c, math.min(c + 999, #ids))}
@@ -153,8 +163,7 @@ export class SessionStore {
         keyList.push(k.minerSession(supplier, sid), k.minerSessionLeaves(supplier, sid), k.minerSessionPaths(supplier, sid));
         sessionArgs.push(sid, relay.session_start_block_height.toString(), relay.session_end_block_height.toString(), relay.service_id, relay.application_address);
       }
-      const leaf = sortedLeaf(relay.relay_hash, relay.relay, relay.compute_units, 0);
-      relayArgs.push(String(index), entryId, Buffer.concat([leaf.path, leaf.digest]), Buffer.from(relay.relay), relay.compute_units.toString());
+      relayArgs.push(String(index), entryId, leafPathAndDigest(relay.relay_hash, relay.relay, relay.compute_units), Buffer.from(relay.relay.buffer, relay.relay.byteOffset, relay.relay.byteLength), relay.compute_units.toString());
     }
     // Scripts are loaded once per connection and called by hash (ioredis falls back to EVAL).
     const redis = this.redis() as RedisClient & { relayminerIngest?: (...args: (string | Buffer | number)[]) => Promise<number[]> };

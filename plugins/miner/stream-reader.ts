@@ -118,6 +118,8 @@ export class StreamReader {
 
   async #run(lane: Lane): Promise<void> {
     const cluster = lane.conn instanceof Cluster;
+    // The next read goes out while the last batch is being stored: Redis and this process work at once.
+    let storing: Promise<void> = Promise.resolve();
     while (!this.#stopped) {
       const members = [...lane.members.values()];
       if (!members.length) {
@@ -145,7 +147,18 @@ export class StreamReader {
         if (cluster) await sleep(IDLE_MS);
         continue;
       }
-      await Promise.all(read.map(([m, entries]) => this.#store(m, entries)));
+      await storing;
+      storing = Promise.all(read.map(([m, entries]) => this.#storeOrLeavePending(m, entries))).then(() => undefined);
+    }
+    await storing;
+  }
+
+  /** A batch that cannot be stored now stays pending, and is claimed again after `reclaimIdleMs`. */
+  async #storeOrLeavePending(m: Member, entries: RawEntry[]): Promise<void> {
+    try {
+      await this.#store(m, entries);
+    } catch (err) {
+      this.#o.log.warn({ supplier: m.supplier, entries: entries.length, err: (err as Error).message }, 'storing relays failed; they stay pending and are claimed again');
     }
   }
 

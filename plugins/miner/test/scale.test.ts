@@ -1,0 +1,22 @@
+import t from 'tap';
+import { runScaleScenario } from '../../../bench/scale-scenario.js';
+
+/**
+ * An operator's deployment at scale, all real processes (localnet, redis-server, one relayer, two
+ * miners): 1,000 suppliers, a relay each, 1-second blocks and 8-block claim and proof windows, every
+ * claim needing a proof. The full-size run (2-second blocks, 10-block windows, more relays) is
+ * `npm run bench:miner-scale`.
+ */
+t.test('1,000 suppliers, two miners: every claim and every proof lands inside its window, every session settles', async (t) => {
+  const lines: string[] = [];
+  const r = await runScaleScenario({ suppliers: 1000, relaysPerSupplier: 1, blockMs: 1000, windowBlocks: 8, miners: 2, progress: (l) => lines.push(l) });
+  // The run as it went, block by block (the folder of the processes' logs is kept when it fails).
+  t.comment(lines.join('\n'));
+  t.equal(r.relays, 1000, 'a relay for each supplier served');
+  t.equal(r.claims, 1000, 'every claim on chain');
+  t.ok(r.lastClaimHeight >= r.claimWindow[0] && r.lastClaimHeight < r.claimWindow[1], `the last claim inside the claim window [${r.claimWindow[0]}, ${r.claimWindow[1]}): height ${r.lastClaimHeight}`);
+  t.equal(r.proofs, 1000, 'every proof validated');
+  t.ok(r.lastProofHeight >= r.proofWindow[0] && r.lastProofHeight < r.proofWindow[1], `the last proof inside the proof window [${r.proofWindow[0]}, ${r.proofWindow[1]}): height ${r.lastProofHeight}`);
+  t.equal(r.settled, 1000, 'every session settled');
+  t.comment(`last claim ${r.lastClaimSeconds.toFixed(1)} s after the window opened, last proof ${r.lastProofSeconds.toFixed(1)} s; miner CPU ${r.minerCpuMsPerBlock.toFixed(0)} ms per block; ${r.redisCommandsPerBlock.toFixed(0)} Redis commands per block`);
+});
