@@ -235,6 +235,11 @@ export class SessionLifecycle {
     const { store } = this.#o;
     const saved = await store.frontier(supplier, sessionId);
     if (saved) return saved;
+    const s = await store.session(supplier, sessionId);
+    if (s && s.count > 0 && (await store.pathCount(supplier, sessionId)) === 0) {
+      const moved = await store.upgradeLegacyLeaves(supplier, sessionId, s.computeUnits / BigInt(s.count));
+      this.#o.log.info({ supplier, session: sessionId, leaves: moved }, 'session stored by an older version: leaves re-keyed by path');
+    }
     const f = await Frontier.build(store.leafPages(supplier, sessionId), frontierBits(await store.pathCount(supplier, sessionId)));
     await store.saveFrontier(supplier, sessionId, f);
     return f;

@@ -248,6 +248,33 @@ export class SessionStore {
     };
   }
 
+  /**
+   * Sessions stored before the path set existed keyed their leaves by relay hash (64 hex characters):
+   * re-keys them by path and fills the path set (in scan order, with the session's weight per relay),
+   * so an upgrade in the middle of a session loses nothing. Returns the leaves moved.
+   */
+  async upgradeLegacyLeaves(supplier: string, sessionId: string, weight: bigint): Promise<number> {
+    const leavesKey = this.keys.minerSessionLeaves(supplier, sessionId);
+    const pathsKey = this.keys.minerSessionPaths(supplier, sessionId);
+    let cursor = '0';
+    let moved = 0;
+    do {
+      const [next, flat] = (await this.redis().hscanBuffer(leavesKey, cursor, 'COUNT', 1000)) as [Buffer, Buffer[]];
+      cursor = next.toString();
+      const p = this.redis().pipeline();
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const field = flat[i]!.toString('latin1');
+        if (field.length !== 64 || !/^[0-9a-f]{64}$/.test(field)) continue;
+        const member = leafPathAndDigest(Buffer.from(field, 'hex'), flat[i + 1]!, weight);
+        const seq = Buffer.alloc(4);
+        seq.writeUInt32BE(++moved);
+        p.hset(leavesKey, member.subarray(0, 32), flat[i + 1]!).hdel(leavesKey, field).zadd(pathsKey, 0, Buffer.concat([member, seq]));
+      }
+      await p.exec();
+    } while (cursor !== '0');
+    return moved;
+  }
+
   /** Leaves in the path set (the session count says how many were stored). */
   pathCount(supplier: string, sessionId: string): Promise<number> {
     return this.redis().zcard(this.keys.minerSessionPaths(supplier, sessionId));

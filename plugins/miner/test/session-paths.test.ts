@@ -1,7 +1,7 @@
 import t from 'tap';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { Redis } from 'ioredis';
-import { Frontier, frontierBits, proveClosest, SparseMerkleSumTrie, KeyBuilder, type MinedRelay } from 'relayminer';
+import { compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, proveClosest, SparseMerkleSumTrie, KeyBuilder, verifyClosestProofBytes, type MinedRelay } from 'relayminer';
 import { startRedis } from '../../../test/helpers/redis.js';
 import { ADDR } from '../../../test/helpers/localnet-client.js';
 import { SessionStore } from '../session-store.js';
@@ -92,4 +92,28 @@ t.test('a sealed session takes no more relays; a final state drops the path set 
   t.same([await r.redis.exists(keys.minerSessionPaths(S, 's2')), await r.redis.exists(keys.minerSessionFrontier(S, 's2'))], [0, 0]);
   const ttl = await r.redis.ttl(keys.minerSessionLeaves(S, 's2'));
   t.ok(ttl > 86_000 && ttl <= 86_400, `the leaves stay a day (${ttl} s)`);
+});
+
+t.test('a session stored by an older version (leaves keyed by relay hash) is re-keyed and claims the same root', async (t) => {
+  const server = await startRedis(t);
+  const redis = new Redis(server.port);
+  t.teardown(() => redis.disconnect());
+  const store = new SessionStore(keys, () => redis);
+  const trie = new SparseMerkleSumTrie();
+  for (let k = 0; k < 300; k++) {
+    const r = relay(k, 'old');
+    await redis.hset(keys.minerSessionLeaves(S, 'old'), Buffer.from(r.relay_hash).toString('hex'), Buffer.from(r.relay));
+    trie.update(r.relay_hash, r.relay, 2n);
+  }
+  await redis.hset(keys.minerSession(S, 'old'), 'state', 'active', 'count', 300, 'compute_units', 600);
+  t.equal(await store.upgradeLegacyLeaves(S, 'old', 2n), 300);
+  t.equal(await store.pathCount(S, 'old'), 300);
+  const leaves = await store.leaves(S, 'old');
+  t.equal(leaves.size, 300, 'every leaf once, now under its path');
+  t.ok([...leaves.keys()].every((k) => k.length === 64 && leaves.get(k)!.length > 0));
+  const f = await Frontier.build(store.leafPages(S, 'old'), frontierBits(300));
+  t.equal(Buffer.from(f.root()).toString('hex'), Buffer.from(trie.root()).toString('hex'), 'the same root');
+  const proof = await proveClosest(f, Buffer.from(sha256(Buffer.from('seed'))), store.leafSource(S, 'old'));
+  t.ok(verifyClosestProofBytes(encodeCompactClosestProof(compactClosestProof(proof)), trie.root()), 'and a proof the chain accepts');
+  t.equal(await store.upgradeLegacyLeaves(S, 'old', 2n), 0, 'a second run finds nothing to move');
 });
