@@ -1,0 +1,96 @@
+import t from 'tap';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { Cluster, Redis } from 'ioredis';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { KeyBuilder, MinedRelayCodec, type RedisClient } from 'relayminer';
+import { startRedis, startRedisCluster } from '../../../test/helpers/redis.js';
+import { until } from '../../../test/helpers/until.js';
+import { MinerMetrics } from '../metrics.js';
+import { SessionStore } from '../session-store.js';
+import { StreamReader } from '../stream-reader.js';
+
+const keys = new KeyBuilder('ha');
+const log = pino({ level: 'silent' });
+const suppliers = (n: number) => Array.from({ length: n }, (_, i) => `pokt1reader${String(i).padStart(3, '0')}`);
+
+function entry(supplier: string, n: number): Buffer {
+  const relay = Buffer.from(`relay ${n} for ${supplier}`);
+  return Buffer.from(
+    MinedRelayCodec.encode({
+      relay_hash: sha256(relay),
+      relay,
+      compute_units: 1n,
+      session_id: 's1',
+      session_start_block_height: 1n,
+      session_end_block_height: 10n,
+      supplier_operator_address: supplier,
+      service_id: 'anvil',
+      application_address: 'pokt1app',
+      arrival_block_height: 2n,
+      published_at_ms: 1n,
+    }),
+  );
+}
+
+function reader(redis: () => RedisClient, dedicated: () => RedisClient, streamsPerConnection: number, batch = 100) {
+  const store = new SessionStore(keys, redis);
+  const r = new StreamReader({ consumerName: 'm1', keys, store, redis, dedicated, batch, blockMs: 200, reclaimIdleMs: 60_000, streamsPerConnection, metrics: new MinerMetrics(new Registry()), log, onFenced: () => {} });
+  return { r, store };
+}
+
+t.test('standalone: 40 suppliers on lanes of 16 streams; a busy stream does not hold back the quiet ones', async (t) => {
+  const server = await startRedis(t);
+  const conns: Redis[] = [];
+  const conn = () => {
+    const c = new Redis(server.port);
+    conns.push(c);
+    return c;
+  };
+  const main = conn();
+  t.teardown(() => conns.forEach((c) => c.disconnect()));
+  const all = suppliers(40);
+  for (const s of all) await main.set(keys.supplierLeaseFence(s), '1');
+  // The first supplier is busy: 3,000 entries; the others 5 each.
+  const p = main.pipeline();
+  for (let i = 0; i < 3000; i++) p.xadd(keys.relayStream(all[0]!), '*', 'data', entry(all[0]!, i));
+  for (const s of all.slice(1)) for (let i = 0; i < 5; i++) p.xadd(keys.relayStream(s), '*', 'data', entry(s, i));
+  await p.exec();
+  let lanes = 0;
+  const { r, store } = reader(() => main, () => (lanes++, conn()), 16);
+  t.teardown(() => r.stop());
+  for (const s of all) await r.add(s, '1');
+  t.equal(lanes, 3, '40 streams, 16 a connection: 3 blocking connections');
+  const counts = async () => Promise.all(all.map(async (s) => (await store.session(s, 's1'))?.count ?? 0));
+  await until('the quiet suppliers stored', async () => (await counts()).slice(1).every((c) => c === 5));
+  const busy = (await counts())[0]!;
+  t.ok(busy < 3000, `the quiet ones were done while the busy one was still at ${busy} of 3,000 (100 per round each)`);
+  await until('the busy one stored', async () => (await counts())[0] === 3000);
+  t.same(await Promise.all(all.map((s) => main.xlen(keys.relayStream(s)))), all.map(() => 0), 'every stream emptied by consumption');
+});
+
+t.test('Redis Cluster: every supplier in its own slot, read without blocking, all stored', async (t) => {
+  const cluster = await startRedisCluster(t);
+  const nodes = cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }));
+  const conns: Cluster[] = [];
+  const conn = () => {
+    const c = new Cluster(nodes);
+    conns.push(c);
+    return c;
+  };
+  const main = conn();
+  t.teardown(() => conns.forEach((c) => c.disconnect()));
+  const all = suppliers(12);
+  for (const s of all) {
+    await main.set(keys.supplierLeaseFence(s), '1');
+    for (let i = 0; i < 30; i++) await main.xadd(keys.relayStream(s), '*', 'data', entry(s, i));
+  }
+  const { r, store } = reader(() => main, conn, 256, 10);
+  t.teardown(() => r.stop());
+  for (const s of all) await r.add(s, '1');
+  await until('all stored', async () => (await Promise.all(all.map(async (s) => (await store.session(s, 's1'))?.count ?? 0))).every((c) => c === 30));
+  // Entries added later are picked up by the polling lane.
+  await main.xadd(keys.relayStream(all[3]!), '*', 'data', entry(all[3]!, 99));
+  await until('the late entry stored', async () => (await store.session(all[3]!, 's1'))?.count === 31);
+  t.same(await Promise.all(all.map((s) => main.xlen(keys.relayStream(s)))), all.map(() => 0), 'every stream emptied by consumption');
+});
