@@ -253,8 +253,8 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
   const { comet, q, redis, miners, minerMetrics, suppliers } = d;
   let finished = false;
   try {
-    // Start at a session's second block, so every relay falls in that session.
-    await waitFor('a session start', async () => (await comet.block()).height % 10 === 2, 60_000);
+    // Start in the first half of a session (blocks 1–5 of 10), so every relay falls in that session.
+    await waitFor('the first half of a session', async () => [1, 2, 3, 4, 5].includes((await comet.block()).height % 10), 60_000);
     const height = BigInt((await comet.block()).height);
     const header = await d.session(height);
     const shared = await q.sharedParams(header.session_end_block_height);

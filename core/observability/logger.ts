@@ -38,5 +38,7 @@ export function createLogger(cfg: LoggingConfig, opts: LoggerFactoryOptions = {}
   if (human) {
     return pino(options, pretty({ colorize: process.stdout.isTTY, sync: true, ignore: 'pid,hostname' }));
   }
-  return opts.destination ? pino(options, opts.destination) : pino(options);
+  // Written synchronously, as the pretty output is: lines stay in order and none is lost or overtaken when the
+  // process exits (an asynchronous write still in flight at exit lands after the lines flushed then).
+  return pino(options, opts.destination ?? pino.destination({ dest: 1, sync: true }));
 }
