@@ -167,24 +167,35 @@ export class SessionLifecycle {
       work.push({ supplier, token, session, windows: sessionWindows(p, session.endHeight), params: p });
     }
     const byState = (s: SessionState) => work.filter((w) => w.session.state === s);
+    // One session's failure (a claim the node refuses, a query that times out) must not hold back the
+    // supplier's other sessions: every step runs, and the first failure is reported after them all.
+    const failures: unknown[] = [];
+    const step = async (fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (err) {
+        failures.push(err);
+      }
+    };
 
     // Claims: one transaction per session end height, as soon as its claim window is open and every
     // relay of the session is stored (or when the window is about to close, whatever is left behind).
     const due = byState('active').filter((w) => h >= w.windows.claimWindowOpen);
-    for (const w of due.filter((w) => h >= w.windows.claimWindowClose)) await this.#fail(w, 'active', 'claim_window_missed', `claim window closed at ${w.windows.claimWindowClose}`);
+    for (const w of due.filter((w) => h >= w.windows.claimWindowClose)) await step(() => this.#fail(w, 'active', 'claim_window_missed', `claim window closed at ${w.windows.claimWindowClose}`));
     const oldestEntry = once(() => this.#oldestStreamEntryMs(supplier));
     const claimable: Work[] = [];
     for (const w of due) if (h < w.windows.claimWindowClose && (await this.#relaysAllStored(w, h, oldestEntry))) claimable.push(w);
-    for (const [end, group] of groupBy(claimable, (w) => w.session.endHeight)) await this.#claim(supplier, token, end, group, block);
+    for (const [end, group] of groupBy(claimable, (w) => w.session.endHeight)) await step(() => this.#claim(supplier, token, end, group, block));
 
-    for (const w of byState('claiming')) await this.#checkClaim(w, block);
+    for (const w of byState('claiming')) await step(() => this.#checkClaim(w, block));
     // Proofs: from the proof window's opening, each supplier at its own offset in the window's first part.
     const proofDue = (w: Work) => h >= w.windows.proofSeedHeight + BigInt(this.#proofOffset(w));
     for (const [end, group] of groupBy(byState('claimed').filter((w) => proofDue(w) && w.session.proof === undefined), (w) => w.session.endHeight)) {
-      await this.#prove(supplier, token, end, group, block);
+      await step(() => this.#prove(supplier, token, end, group, block));
     }
-    for (const w of byState('proving')) await this.#checkProof(w, block);
-    for (const w of [...byState('claimed'), ...byState('proved')]) await this.#checkSettled(w, h);
+    for (const w of byState('proving')) await step(() => this.#checkProof(w, block));
+    for (const w of [...byState('claimed'), ...byState('proved')]) await step(() => this.#checkSettled(w, h));
+    if (failures.length) throw failures[0];
   }
 
   /**
@@ -275,7 +286,19 @@ export class SessionLifecycle {
     if (!messages.length) return;
     // A claim whose reward does not cover what being paid for it costs (its fee share, and the proof's
     // fees as far as a proof may be required) loses money: skip it, and say why.
-    const estimate = await this.#o.tx.estimate(key, messages, this.#chainTimeMs(block));
+    let estimate: { gas: number; fee: bigint } | undefined;
+    while (!estimate && messages.length) {
+      try {
+        estimate = await this.#o.tx.estimate(key, messages, this.#chainTimeMs(block));
+      } catch (err) {
+        // The simulation runs the messages: one the chain refuses is left for the next block, alone.
+        const i = messages.length > 1 ? refusedMessage((err as Error).message) : undefined;
+        if (i === undefined || i >= messages.length) throw err;
+        await this.#leaveOut(key.address, 'claim', claimed[i]!, (err as Error).message);
+        for (const list of [messages, claimed, rewards, roots] as unknown[][]) list.splice(i, 1);
+      }
+    }
+    if (!estimate) return;
     const fee = estimate.fee;
     const share = fee / BigInt(messages.length);
     const proofParams = await this.#o.reads.proofParams(block.height);
@@ -331,17 +354,33 @@ export class SessionLifecycle {
     if (gasFor) gasFor = { messages, gas: gasFor.gas };
     works = [...works];
     for (;;) {
-      const res = await this.#o.tx.broadcast(key, messages, this.#chainTimeMs(block), this.#txTtlMs(), messages === gasFor?.messages ? gasFor.gas : undefined);
-      const refused = res.code === 0 || messages.length < 2 ? undefined : refusedMessage(res.rawLog);
+      let res: Awaited<ReturnType<TxClient['broadcast']>>;
+      let why: string;
+      try {
+        res = await this.#o.tx.broadcast(key, messages, this.#chainTimeMs(block), this.#txTtlMs(), messages === gasFor?.messages ? gasFor.gas : undefined);
+        why = res.rawLog;
+      } catch (err) {
+        // A failed simulation (gas estimate) names the message the same way.
+        const i = messages.length > 1 ? refusedMessage((err as Error).message) : undefined;
+        if (i === undefined || i >= messages.length) throw err;
+        why = (err as Error).message;
+        res = { code: -1, codespace: '', txhash: '', rawLog: why, txBytes: new Uint8Array() };
+      }
+      const refused = res.code === 0 || messages.length < 2 ? undefined : refusedMessage(why);
       if (refused === undefined || refused >= messages.length) return { res, messages, works };
       const [w] = works.splice(refused, 1);
       messages.splice(refused, 1);
       gasFor = undefined;
-      // A proof left out is decided again next block.
-      if (phase === 'proof') await this.#o.redis().hdel(this.#o.keys.minerSession(w!.supplier, w!.session.sessionId), 'proof');
-      this.#o.metrics.submissions.inc({ supplier: key.address, phase, result: 'rejected' });
-      this.#o.log.error({ supplier: key.address, session: w!.session.sessionId, code: res.code, codespace: res.codespace, log: res.rawLog }, `${phase} message refused by the node; the others sent without it`);
+      await this.#leaveOut(key.address, phase, w!, why);
     }
+  }
+
+  /** A message the node refused, left out of its transaction: tried again, alone, on the next block. */
+  async #leaveOut(supplier: string, phase: SubmissionPhase, w: Work, why: string): Promise<void> {
+    // A proof left out is decided again next block.
+    if (phase === 'proof') await this.#o.redis().hdel(this.#o.keys.minerSession(w.supplier, w.session.sessionId), 'proof');
+    this.#o.metrics.submissions.inc({ supplier, phase, result: 'rejected' });
+    this.#o.log.error({ supplier, session: w.session.sessionId, why }, `${phase} message refused by the node; the others sent without it`);
   }
 
   async #onChainClaim(supplier: string, sessionId: string): Promise<Claim | undefined> {

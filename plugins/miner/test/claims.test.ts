@@ -3,7 +3,7 @@ import { ChainQueryClient } from '../../../core/chain/query-client.js';
 import { parseConfig } from '../../../core/config/load.js';
 import { KeyBuilder } from '../../../core/redis/key-builder.js';
 import { Runtime } from '../../../core/runtime/runtime.js';
-import { relayHash, SparseMerkleSumTrie } from 'relayminer';
+import { MinedRelayCodec, relayHash, SparseMerkleSumTrie } from 'relayminer';
 import { messageCodec } from '../../../core/protocol/codec.js';
 import { BUILTIN_PLUGINS } from '../../index.js';
 import { ADDR, KEYS, TEST_GENESIS } from '../../../test/helpers/localnet-client.js';
@@ -209,6 +209,46 @@ t.test('a claim accepted by the node but never included is signed again and land
   t.match(m, /phase="claim",result="resubmitted"\} 1/, 'one resend');
   t.match(m, /phase="claim",result="included"\} 1/);
   t.ok(s.logs.lines.some((l) => l.msg === 'claim not included 3 blocks after it was sent: signed again and resent' && l.attempt === 2), 'the resend is logged');
+});
+
+t.test('a claim the chain refuses is left out of the transaction: the session beside it is claimed all the same', async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 3);
+  // A session the chain does not know (a corrupted entry, say), ending at the same height: its claim
+  // goes in the same transaction as the real one, and the chain refuses that message.
+  const bogus = Buffer.from('not a relay the chain knows');
+  await s.r.redis.xadd(
+    keys.relayStream(ADDR.supplier1),
+    '*',
+    'data',
+    Buffer.from(
+      MinedRelayCodec.encode({
+        relay_hash: relayHash(bogus),
+        relay: bogus,
+        compute_units: 1n,
+        session_id: 'bogus-session',
+        session_start_block_height: 11n,
+        session_end_block_height: 20n,
+        supplier_operator_address: ADDR.supplier1,
+        service_id: 'anvil',
+        application_address: ADDR.app1,
+        arrival_block_height: 12n,
+        published_at_ms: 1n,
+      }),
+    ),
+  );
+  await until('both sessions stored', async () => (await s.store.session(ADDR.supplier1, 'bogus-session'))?.count === 1);
+  await s.advanceTo(23);
+  await until('the real claim on chain', async () => (await s.session())?.state === 'claimed').catch((err) => {
+    t.comment(s.logs.lines.filter((l) => (l.level as number) >= 40).map((l) => JSON.stringify(l)).join('\n'));
+    throw err;
+  });
+  const refused = s.logs.lines.find((l) => l.msg === 'claim message refused by the node; the others sent without it');
+  t.equal(refused?.session, 'bogus-session', 'the refused message is the bogus session');
+  t.match(refused?.why, /message index: \d/);
+  t.equal((await s.store.session(ADDR.supplier1, 'bogus-session'))?.state, 'active', 'left for the next block, not given up');
+  await s.advanceTo(27);
+  await until('the bogus session given up when its window closed', async () => (await s.store.session(ADDR.supplier1, 'bogus-session'))?.state === 'claim_window_missed');
+  t.equal((await s.session())?.state, 'claimed', 'the real one unaffected');
 });
 
 t.test('the same end to end on a 3-master Redis Cluster (relayer and miner on redis-cluster://)', async (t) => {
