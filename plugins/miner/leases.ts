@@ -95,7 +95,8 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     return this.#leader;
   }
 
-  start(): void {
+  /** Starts the rounds; resolves when the first has ended (leases taken, or the failure logged). */
+  start(): Promise<void> {
     const every = Math.max(100, Math.floor(this.#o.ttlMs / 3));
     const loop = () => {
       this.#ticking = this.tick()
@@ -106,6 +107,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
       });
     };
     loop();
+    return this.#ticking;
   }
 
   /**

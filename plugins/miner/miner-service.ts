@@ -165,10 +165,11 @@ export class MinerService {
     return { height: this.height, leader, leases, sessions: sessions.slice(0, 50) };
   }
 
-  start(): void {
+  /** Starts following blocks and resolves once the first lease round has ended (so `started` means leases are held). */
+  async start(): Promise<void> {
     this.#o.log.info({ instance: this.#o.miner.instance_id, suppliers: this.#o.miner.suppliers.length }, 'miner started');
-    this.leases.start();
     this.#follower.start().catch((err: Error) => this.#o.log.error({ err: err.message }, 'miner block follower failed to start'));
+    await this.leases.start();
   }
 
   async stop(): Promise<void> {

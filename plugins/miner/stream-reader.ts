@@ -41,6 +41,9 @@ interface Lane {
   running: Promise<void>;
 }
 
+/** Batches of a lane being stored at once. */
+const STORES_IN_FLIGHT = 2;
+
 /** How long a lane with nothing to read waits before it looks again (cluster polling, empty lanes). */
 const IDLE_MS = 100;
 
@@ -118,8 +121,9 @@ export class StreamReader {
 
   async #run(lane: Lane): Promise<void> {
     const cluster = lane.conn instanceof Cluster;
-    // The next read goes out while the last batch is being stored: Redis and this process work at once.
-    let storing: Promise<void> = Promise.resolve();
+    // Reads go out while earlier batches are being stored, two batches deep: Redis always has a store
+    // queued while this process decodes and hashes the next one.
+    const storing: Promise<void>[] = [];
     while (!this.#stopped) {
       const members = [...lane.members.values()];
       if (!members.length) {
@@ -147,10 +151,10 @@ export class StreamReader {
         if (cluster) await sleep(IDLE_MS);
         continue;
       }
-      await storing;
-      storing = Promise.all(read.map(([m, entries]) => this.#storeOrLeavePending(m, entries))).then(() => undefined);
+      storing.push(Promise.all(read.map(([m, entries]) => this.#storeOrLeavePending(m, entries))).then(() => undefined));
+      if (storing.length >= STORES_IN_FLIGHT) await storing.shift();
     }
-    await storing;
+    await Promise.all(storing);
   }
 
   /** A batch that cannot be stored now stays pending, and is claimed again after `reclaimIdleMs`. */
