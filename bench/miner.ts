@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +105,24 @@ async function bareConsumer(redis: Redis, stream: string, n: number): Promise<nu
   return (n / (performance.now() - began)) * 1000;
 }
 
+/** A miner process (dist/cli/main.js) with these supplier keys; MINER_NODE_ARGS (e.g. --cpu-prof) apply. */
+async function startMiner(dir: string, instance: string, redisUrl: string, supplierKeys: string[]): Promise<ChildProcess> {
+  writeFileSync(
+    join(dir, `${instance}.yaml`),
+    `miner:
+  metrics_address: "127.0.0.1:${await freePort()}"
+  redis: { url: "${redisUrl}", namespace: bench }
+  pocket_node: { rpc_url: "http://127.0.0.1:1", grpc_address: "127.0.0.1:1" }
+  supplier_keys: [${supplierKeys.map((k) => `{ private_key_hex: "${k}" }`).join(', ')}]
+  instance_id: ${instance}
+plugins: [miner]
+logging: { level: warn, format: json }
+`,
+  );
+  const nodeArgs = (process.env.MINER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return spawn(process.execPath, [...nodeArgs, join(PACKAGE_ROOT, 'dist/cli/main.js'), 'miner', '-c', join(dir, `${instance}.yaml`)], { stdio: ['ignore', openSync(join(dir, `${instance}.log`), 'w'), 'inherit'] });
+}
+
 async function main(): Promise<void> {
   const server = await LocalRedisServer.start();
   const redis = new Redis(server.url);
@@ -120,21 +138,8 @@ async function main(): Promise<void> {
     const stream = keys.relayStream(SUPPLIER1);
     await fill(redis, stream, RELAYS, 'ingest');
     const dir = mkdtempSync(join(tmpdir(), 'relayminer-bench-miner-'));
-    writeFileSync(
-      join(dir, 'miner.yaml'),
-      `miner:
-  metrics_address: "127.0.0.1:${await freePort()}"
-  redis: { url: "${server.url}", namespace: bench }
-  pocket_node: { rpc_url: "http://127.0.0.1:1", grpc_address: "127.0.0.1:1" }
-  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]
-  instance_id: bench
-plugins: [miner]
-logging: { level: warn, format: json }
-`,
-    );
     const store = new SessionStore(keys, () => redis);
-    const nodeArgs = (process.env.MINER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, join(PACKAGE_ROOT, 'dist/cli/main.js'), 'miner', '-c', join(dir, 'miner.yaml')], { stdio: ['ignore', openSync(join(dir, 'miner.log'), 'w'), 'inherit'] });
+    const child = await startMiner(dir, 'bench', server.url, [KEYS.supplier1]);
     try {
       await waitFor('the miner to take the lease', async () => (await redis.get(keys.supplierLease(SUPPLIER1))) !== null);
       const cpu0 = cpuMs(child.pid!);
@@ -151,19 +156,7 @@ logging: { level: warn, format: json }
     // The same relays spread over 1,000 suppliers' streams, read many streams per connection.
     const many = scaleSupplierKeys(SUPPLIERS);
     for (const [i, s] of many.entries()) await fill(redis, keys.relayStream(s.address), Math.floor(RELAYS / SUPPLIERS) + (i < RELAYS % SUPPLIERS ? 1 : 0), 'ingest', s.address);
-    writeFileSync(
-      join(dir, 'miner-many.yaml'),
-      `miner:
-  metrics_address: "127.0.0.1:${await freePort()}"
-  redis: { url: "${server.url}", namespace: bench }
-  pocket_node: { rpc_url: "http://127.0.0.1:1", grpc_address: "127.0.0.1:1" }
-  supplier_keys: [${many.map((s) => `{ private_key_hex: "${s.key}" }`).join(', ')}]
-  instance_id: bench-many
-plugins: [miner]
-logging: { level: warn, format: json }
-`,
-    );
-    const manyChild = spawn(process.execPath, [...nodeArgs, join(PACKAGE_ROOT, 'dist/cli/main.js'), 'miner', '-c', join(dir, 'miner-many.yaml')], { stdio: ['ignore', openSync(join(dir, 'miner-many.log'), 'w'), 'inherit'] });
+    const manyChild = await startMiner(dir, 'bench-many', server.url, many.map((s) => s.key));
     try {
       const stored = async () => (await Promise.all(many.map((s) => redis.hget(keys.minerSession(s.address, 'ingest'), 'count')))).reduce((n, c) => n + Number(c ?? 0), 0);
       // Timed from the moment every lease is held (start-up, key loading and lease taking are not ingest).

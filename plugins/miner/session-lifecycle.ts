@@ -349,15 +349,14 @@ export class SessionLifecycle {
     estimated?: { messages: AnyMessage[]; gas: number },
   ): Promise<{ res: Awaited<ReturnType<TxClient['broadcast']>>; messages: AnyMessage[]; works: Work[] }> {
     // The gas estimated for exactly these messages is used as it is; a smaller set is estimated again.
-    let gasFor = estimated && sameMessages(estimated.messages, messages) ? { messages, gas: estimated.gas } : undefined;
+    let knownGas = estimated && sameMessages(estimated.messages, messages) ? estimated.gas : undefined;
     messages = [...messages];
-    if (gasFor) gasFor = { messages, gas: gasFor.gas };
     works = [...works];
     for (;;) {
       let res: Awaited<ReturnType<TxClient['broadcast']>>;
       let why: string;
       try {
-        res = await this.#o.tx.broadcast(key, messages, this.#chainTimeMs(block), this.#txTtlMs(), messages === gasFor?.messages ? gasFor.gas : undefined);
+        res = await this.#o.tx.broadcast(key, messages, this.#chainTimeMs(block), this.#txTtlMs(), knownGas);
         why = res.rawLog;
       } catch (err) {
         // A failed simulation (gas estimate) names the message the same way.
@@ -370,7 +369,7 @@ export class SessionLifecycle {
       if (refused === undefined || refused >= messages.length) return { res, messages, works };
       const [w] = works.splice(refused, 1);
       messages.splice(refused, 1);
-      gasFor = undefined;
+      knownGas = undefined;
       await this.#leaveOut(key.address, phase, w!, why);
     }
   }
