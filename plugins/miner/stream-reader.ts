@@ -63,6 +63,8 @@ export class StreamReader {
   readonly #o: StreamReaderOptions;
   readonly #lanes: Lane[] = [];
   readonly #bySupplier = new Map<string, Lane>();
+  /** Supplier → token of the lease it is read under (set before the async start, so a loss in between counts). */
+  readonly #wanted = new Map<string, string>();
   #stopped = false;
   #nextLane = 0;
 
@@ -78,9 +80,12 @@ export class StreamReader {
   async add(supplier: string, token: string): Promise<void> {
     if (this.#stopped) return;
     this.remove(supplier);
+    this.#wanted.set(supplier, token);
     const { keys } = this.#o;
     const m: Member = { supplier, token, stream: keys.relayStream(supplier), lastReclaim: 0 };
     await this.#createGroup(m.stream);
+    // The lease may have been lost (or given back) while the group was being created: then never start.
+    if (this.#wanted.get(supplier) !== token) return;
     const lane = this.#lanes.find((l) => l.members.size < this.#o.streamsPerConnection) ?? this.#newLane();
     lane.members.set(supplier, m);
     this.#bySupplier.set(supplier, lane);
@@ -90,6 +95,7 @@ export class StreamReader {
 
   /** Stops reading the supplier's stream (entries read and not stored stay pending for the next owner). */
   remove(supplier: string): void {
+    this.#wanted.delete(supplier);
     const lane = this.#bySupplier.get(supplier);
     lane?.members.delete(supplier);
     this.#bySupplier.delete(supplier);
@@ -184,9 +190,11 @@ export class StreamReader {
     if (!reply) return [];
     const byStream = new Map(members.map((m) => [m.stream, m]));
     const out: [Member, RawEntry[]][] = [];
+    // Entries read for a supplier removed meanwhile are still stored under its token: after a release
+    // for rebalancing that still works (nobody holds a newer token yet), after a takeover it is fenced.
     for (const [stream, entries] of reply) {
       const m = byStream.get(stream.toString());
-      if (m && lane.members.get(m.supplier) === m) out.push([m, entries]);
+      if (m) out.push([m, entries]);
     }
     return out;
   }
@@ -250,7 +258,7 @@ export class StreamReader {
     const counts = new Map<string, number>();
     for (const r of results) counts.set(r, (counts.get(r) ?? 0) + 1);
     for (const [result, n] of counts) metrics.consumed.inc({ supplier, result }, n);
-    if (counts.has('fenced') && this.#bySupplier.has(supplier)) {
+    if (counts.has('fenced') && this.#wanted.get(supplier) === m.token) {
       this.#o.log.warn({ supplier, token: m.token }, 'relay store refused our fencing token: another miner owns this supplier now');
       this.remove(supplier);
       this.#o.onFenced(supplier);
