@@ -567,6 +567,28 @@ function defaultsFor(plan: Plan): Msg {
   return msg;
 }
 
+/** Decoded bytes fields are copied (the input may be reused) into shared slabs, as Buffer's pool does. */
+const SLAB_SIZE = 8 * 1024;
+let slab = new ArrayBuffer(SLAB_SIZE);
+let slabUsed = 0;
+
+/**
+ * A copy of `src` that does not own an ArrayBuffer of its own: a new ArrayBuffer per field costs more
+ * than the rest of a small message's decode. Large fields get their own.
+ */
+function copyBytes(src: Uint8Array): Uint8Array {
+  const n = src.length;
+  if (n > SLAB_SIZE / 4) return new Uint8Array(src);
+  if (slabUsed + n > SLAB_SIZE) {
+    slab = new ArrayBuffer(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const out = new Uint8Array(slab, slabUsed, n);
+  out.set(src);
+  slabUsed += (n + 7) & ~7;
+  return out;
+}
+
 function readScalar(r: Reader, type: ScalarType): unknown {
   switch (type) {
     case 'string':
@@ -577,7 +599,7 @@ function readScalar(r: Reader, type: ScalarType): unknown {
         throw new ProtoDecodeError('string field is not valid UTF-8');
       }
     case 'bytes':
-      return Uint8Array.from(r.take(r.smallVarint()));
+      return copyBytes(r.take(r.smallVarint()));
     case 'bool':
       return r.varint() !== 0n;
     case 'int64':

@@ -6,6 +6,8 @@ import {
   canonicalRelayRequestBytes,
   ClaimCodec,
   minedRelayBytes,
+  MinedRelayCodec,
+  type MinedRelay,
   POKTHTTPRequestCodec,
   POKTHTTPResponseCodec,
   ProtoDecodeError,
@@ -290,3 +292,37 @@ function varintBytes(n: number): number[] {
   out.push(n);
   return out;
 }
+
+const MINED: MinedRelay = {
+  relay_hash: new Uint8Array(32),
+  relay: new Uint8Array(0),
+  compute_units: 3n,
+  session_id: 'session',
+  session_start_block_height: 11n,
+  session_end_block_height: 20n,
+  supplier_operator_address: 'pokt1supplier',
+  service_id: 'anvil',
+  application_address: 'pokt1app',
+  arrival_block_height: 12n,
+  published_at_ms: 1n,
+};
+
+t.test('decoded bytes fields are copies: reusing the input buffer changes none of them, and none overlaps another', async (t) => {
+  const input = Buffer.allocUnsafe(64 * 1024);
+  const decoded: MinedRelay[] = [];
+  const want: string[] = [];
+  // Enough messages to cross several of the decoder's shared slabs, and one field larger than a slab share.
+  for (let i = 0; i < 200; i++) {
+    const relay = Buffer.alloc(i === 100 ? 5000 : 200 + (i % 7), i);
+    const bytes = MinedRelayCodec.encode({ ...MINED, relay_hash: Buffer.alloc(32, 255 - i), relay });
+    input.set(bytes, 0);
+    decoded.push(MinedRelayCodec.decode(input.subarray(0, bytes.length)));
+    input.fill(0xee);
+    want.push(`${Buffer.alloc(32, 255 - i).toString('hex')}:${relay.toString('hex')}`);
+  }
+  t.same(
+    decoded.map((d) => `${Buffer.from(d.relay_hash).toString('hex')}:${Buffer.from(d.relay).toString('hex')}`),
+    want,
+  );
+  t.ok(decoded.every((d) => d.relay instanceof Uint8Array && !Buffer.isBuffer(d.relay)), 'plain Uint8Arrays, as before');
+});
