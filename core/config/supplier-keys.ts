@@ -79,14 +79,20 @@ export function loadSupplierKeys(
     }
   }
 
-  const inline = (list: InlineKey[] | undefined, base: (string | number)[]) =>
+  // One warning for all literal keys of a list: an operator with hundreds of them needs it once.
+  const inline = (list: InlineKey[] | undefined, base: (string | number)[]) => {
+    const literal: string[] = [];
     list?.forEach((k, i) => {
       const path = joinPath([...base, i, 'private_key_hex']);
-      if (!opts.interpolated.has(path)) {
-        warnings.push(`${path} is a literal key in the config file; prefer keys_file, keys_env or \${ENV_VAR}`);
-      }
+      if (!opts.interpolated.has(path)) literal.push(path);
       take(k.private_key_hex, path, k.address);
     });
+    if (literal.length === 1) warnings.push(`${literal[0]} is a literal key in the config file; prefer keys_file, keys_env or \${ENV_VAR}`);
+    else if (literal.length > 1) {
+      const shown = literal.length > 3 ? `${literal.slice(0, 3).join(', ')} and ${literal.length - 3} more` : literal.join(', ');
+      warnings.push(`${literal.length} literal keys in the config file (${shown}); prefer keys_file, keys_env or \${ENV_VAR}`);
+    }
+  };
   inline(keys?.supplier_keys, [...opts.base, 'supplier_keys']);
   inline(shorthand, opts.shorthandBase);
 

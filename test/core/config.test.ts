@@ -291,3 +291,11 @@ t.test('docs/configuration.md and the editor schema are generated from the schem
   }
   t.notOk(validate({ relayer: { listen_adress: ':1' } }), 'and refuses an unknown key');
 });
+
+t.test('literal keys in the config file: one warning for the list, however long', async (t) => {
+  const hexes = [TEST_KEYS.app1.hex, TEST_KEYS.gateway1.hex, '1'.repeat(64), '2'.repeat(64)];
+  const c = parseConfig(`miner:\n  supplier_keys: [${hexes.map((h) => `{ private_key_hex: "${h}" }`).join(', ')}]\n`, { env: {} });
+  t.same(c.warnings.filter((w) => w.includes('literal')), [
+    '4 literal keys in the config file (miner.supplier_keys[0].private_key_hex, miner.supplier_keys[1].private_key_hex, miner.supplier_keys[2].private_key_hex and 1 more); prefer keys_file, keys_env or ${ENV_VAR}',
+  ]);
+});
