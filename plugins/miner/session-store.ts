@@ -11,9 +11,13 @@ import { Frontier, leafPathAndDigest, type LeafSource, type SortedLeaf } from 'r
  * sequence (the session count) and joins the path-ordered set the claim and proof read. All keys
  * carry the supplier's hash tag: one slot on a cluster, so one script covers the batch.
  *
+ * The relays travel as one packed argument (see `packRelays`): thousands of small arguments cost the
+ * miner more to send than the script costs Redis to run.
+ *
  * KEYS: stream, fence, index, then per session: session hash, leaves hash, paths set
- * ARGV: group, token, session count S, then S × (session id, start, end, service, application),
- *       then per relay: session index (1-based), entry id, path ‖ leaf digest (80 bytes), relay bytes, compute units
+ * ARGV: group, token, session count S, then S × (session id, start, end, service, application), then the
+ *       packed relays: per relay `>HBI4I4I4` (session index 1-based, entry id length, relay length,
+ *       compute units high and low 32 bits), entry id, path ‖ leaf digest (80 bytes), relay bytes
  * Returns per relay: 1 stored, 0 duplicate, 2 late (session no longer active); or -1 alone when fenced out
  * (nothing written, nothing acknowledged).
  */
@@ -36,25 +40,72 @@ for i = 1, sessions do
   start[i] = count[i]
   units[i] = 0
 end
-local results = {}
-local ids = {}
-local first = 4 + sessions * 5
-for r = first, #ARGV, 5 do
-  local i = tonumber(ARGV[r])
-  local result = 2
+-- Unpack every relay; a relay of an inactive session stays 'late' (2).
+local packed = ARGV[4 + sessions * 5]
+local n, pos, size = 0, 1, #packed
+local sess, ids, results, at, stop, cu, path = {}, {}, {}, {}, {}, {}, {}
+local asked = {}
+while pos <= size do
+  local i, idlen, rlen, hi, lo, from = struct.unpack('>HBI4I4I4', packed, pos)
+  n = n + 1
+  ids[n] = string.sub(packed, from, from + idlen - 1)
+  from = from + idlen
+  pos = from + 80 + rlen
+  sess[n], at[n], stop[n], cu[n], results[n] = i, from, pos - 1, hi * 4294967296 + lo, 2
   if active[i] then
-    local base = 3 + (i - 1) * 3
-    local member = ARGV[r + 2]
-    result = redis.call('HSETNX', KEYS[base + 2], string.sub(member, 1, 32), ARGV[r + 3])
-    if result == 1 then
+    path[n] = string.sub(packed, from, from + 31)
+    local list = asked[i]
+    if not list then
+      list = {}
+      asked[i] = list
+    end
+    list[#list + 1] = n
+  end
+end
+-- One HMGET per session finds the paths stored already; the new leaves go in one HSET and one ZADD.
+local stored = {}
+for i, list in pairs(asked) do
+  local leaves = KEYS[3 + (i - 1) * 3 + 2]
+  for c = 1, #list, 1000 do
+    local last = math.min(c + 999, #list)
+    local fields = {}
+    for j = c, last do fields[#fields + 1] = path[list[j]] end
+    local found = redis.call('HMGET', leaves, unpack(fields))
+    for j = c, last do stored[list[j]] = found[j - c + 1] ~= false end
+  end
+end
+local seen, hset, zadd = {}, {}, {}
+for r = 1, n do
+  local i = sess[r]
+  if active[i] then
+    local key = path[r]
+    local dup = seen[i]
+    if not dup then
+      dup = {}
+      seen[i] = dup
+      hset[i], zadd[i] = {}, {}
+    end
+    if stored[r] or dup[key] then
+      results[r] = 0
+    else
+      dup[key] = true
+      results[r] = 1
       local seq = count[i] + 1
       count[i] = seq
-      units[i] = units[i] + tonumber(ARGV[r + 4])
-      redis.call('ZADD', KEYS[base + 3], 0, member .. string.char(math.floor(seq / 16777216) % 256, math.floor(seq / 65536) % 256, math.floor(seq / 256) % 256, seq % 256))
+      units[i] = units[i] + cu[r]
+      local h, z = hset[i], zadd[i]
+      h[#h + 1] = key
+      h[#h + 1] = string.sub(packed, at[r] + 80, stop[r])
+      z[#z + 1] = 0
+      z[#z + 1] = string.sub(packed, at[r], at[r] + 79) .. struct.pack('>I4', seq)
     end
   end
-  results[#results + 1] = result
-  ids[#ids + 1] = ARGV[r + 1]
+end
+for i, h in pairs(hset) do
+  local base = 3 + (i - 1) * 3
+  local z = zadd[i]
+  for c = 1, #h, 1000 do redis.call('HSET', KEYS[base + 2], unpack(h, c, math.min(c + 999, #h))) end
+  for c = 1, #z, 1000 do redis.call('ZADD', KEYS[base + 3], unpack(z, c, math.min(c + 999, #z))) end
 end
 for i = 1, sessions do
   if active[i] and count[i] > start[i] then
@@ -62,13 +113,49 @@ for i = 1, sessions do
     redis.call('HINCRBY', KEYS[3 + (i - 1) * 3 + 1], 'compute_units', units[i])
   end
 end
-for c = 1, #ids, 1000 do
-  local chunk = {unpack(ids, c, math.min(c + 999, #ids))}
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(chunk))
-  redis.call('XDEL', KEYS[1], unpack(chunk))
+for c = 1, n, 1000 do
+  local last = math.min(c + 999, n)
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ids, c, last))
+  redis.call('XDEL', KEYS[1], unpack(ids, c, last))
 end
 return results
 `;
+
+/** Fixed part of one packed relay: session index, entry id length, relay length, compute units (2 × u32). */
+const PACKED_HEADER = 15;
+/** path (32) ‖ leaf digest (48). */
+const PATH_AND_DIGEST = 80;
+
+/**
+ * The batch's relays in the INGEST script's packed layout, each leaf's path and digest computed here
+ * (Redis has no SHA-256).
+ */
+function packRelays(entries: readonly StreamRelay[], sessionIndex: readonly number[]): Buffer {
+  let size = 0;
+  const ids: Buffer[] = [];
+  for (const { entryId, relay } of entries) {
+    const id = typeof entryId === 'string' ? Buffer.from(entryId, 'latin1') : Buffer.from(entryId.buffer, entryId.byteOffset, entryId.byteLength);
+    if (id.length > 255) throw new Error(`stream entry id longer than 255 bytes: ${id.toString('latin1', 0, 40)}`);
+    ids.push(id);
+    size += PACKED_HEADER + id.length + PATH_AND_DIGEST + relay.relay.length;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  entries.forEach(({ relay }, n) => {
+    const id = ids[n]!;
+    const units = relay.compute_units;
+    at = out.writeUInt16BE(sessionIndex[n]!, at);
+    at = out.writeUInt8(id.length, at);
+    at = out.writeUInt32BE(relay.relay.length, at);
+    at = out.writeUInt32BE(Number((units >> 32n) & 0xffffffffn), at);
+    at = out.writeUInt32BE(Number(units & 0xffffffffn), at);
+    at += id.copy(out, at);
+    at += leafPathAndDigest(relay.relay_hash, relay.relay, units).copy(out, at);
+    out.set(relay.relay, at);
+    at += relay.relay.length;
+  });
+  return out;
+}
 
 /**
  * One page of a session's path set, concatenated into one reply: members are fixed-size, and one
@@ -121,7 +208,8 @@ const PAGE = 5_000;
 const MEMBER_SIZE = 84;
 
 export interface StreamRelay {
-  entryId: string;
+  /** The stream entry id, as text or as the bytes Redis sent. */
+  entryId: string | Uint8Array;
   relay: MinedRelay;
 }
 
@@ -153,9 +241,9 @@ export class SessionStore {
     const k = this.keys;
     const sessions = new Map<string, number>();
     const keyList = [k.relayStream(supplier), k.supplierLeaseFence(supplier), k.minerSessionIndex(supplier)];
-    const sessionArgs: (string | Buffer)[] = [];
-    const relayArgs: (string | Buffer)[] = [];
-    for (const { entryId, relay } of entries) {
+    const sessionArgs: string[] = [];
+    const sessionIndex: number[] = [];
+    for (const { relay } of entries) {
       const sid = relay.session_id;
       let index = sessions.get(sid);
       if (index === undefined) {
@@ -163,12 +251,12 @@ export class SessionStore {
         keyList.push(k.minerSession(supplier, sid), k.minerSessionLeaves(supplier, sid), k.minerSessionPaths(supplier, sid));
         sessionArgs.push(sid, relay.session_start_block_height.toString(), relay.session_end_block_height.toString(), relay.service_id, relay.application_address);
       }
-      relayArgs.push(String(index), entryId, leafPathAndDigest(relay.relay_hash, relay.relay, relay.compute_units), Buffer.from(relay.relay.buffer, relay.relay.byteOffset, relay.relay.byteLength), relay.compute_units.toString());
+      sessionIndex.push(index);
     }
     // Scripts are loaded once per connection and called by hash (ioredis falls back to EVAL).
     const redis = this.redis() as RedisClient & { relayminerIngest?: (...args: (string | Buffer | number)[]) => Promise<number[]> };
     if (!redis.relayminerIngest) redis.defineCommand('relayminerIngest', { lua: INGEST });
-    const out = (await redis.relayminerIngest!(keyList.length, ...keyList, k.minerConsumerGroup(), token, String(sessions.size), ...sessionArgs, ...relayArgs)) as number[];
+    const out = (await redis.relayminerIngest!(keyList.length, ...keyList, k.minerConsumerGroup(), token, String(sessions.size), ...sessionArgs, packRelays(entries, sessionIndex))) as number[];
     if (out.length === 1 && Number(out[0]) === -1) return entries.map(() => 'fenced');
     return out.map((v) => INGEST_RESULTS[Number(v)] ?? 'fenced');
   }

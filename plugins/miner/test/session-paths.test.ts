@@ -117,3 +117,36 @@ t.test('a session stored by an older version (leaves keyed by relay hash) is re-
   t.ok(verifyClosestProofBytes(encodeCompactClosestProof(compactClosestProof(proof)), trie.root()), 'and a proof the chain accepts');
   t.equal(await store.upgradeLegacyLeaves(S, 'old', 2n), 0, 'a second run finds nothing to move');
 });
+
+t.test('one batch across sessions: duplicates inside it and from earlier batches count once, in arrival order, and every entry is acknowledged', async (t) => {
+  const server = await startRedis(t);
+  const redis = new Redis(server.port);
+  t.teardown(() => redis.disconnect());
+  const store = new SessionStore(keys, () => redis);
+  await redis.set(keys.supplierLeaseFence(S), '5');
+  const stream = keys.relayStream(S);
+  await redis.xgroup('CREATE', stream, keys.minerConsumerGroup(), '$', 'MKSTREAM');
+  const big = (k: number, session: string) => ({ ...relay(k, session), compute_units: 2n ** 33n + BigInt(k) });
+  // Entries the script acknowledges and deletes: real ids of this stream, read by the group.
+  const plan = [big(0, 'a'), big(1, 'b'), big(0, 'a'), big(2, 'a'), big(1, 'b'), big(3, 'sealed')];
+  for (const r of plan) await redis.xadd(stream, '*', 'data', 'x');
+  const read = (await redis.xreadgroupBuffer('GROUP', keys.minerConsumerGroup(), 'c', 'STREAMS', stream, '>')) as [Buffer, [Buffer, Buffer[]][]][];
+  const ids = read[0]![1].map(([id]) => id);
+  t.same(await store.ingest(S, '5', [{ entryId: '0-1', relay: big(9, 'sealed') }]), ['stored']);
+  t.equal(await store.seal(S, 'sealed', '5'), 'sealed');
+  t.same(await store.ingest(S, '5', [{ entryId: '0-2', relay: big(2, 'a') }]), ['stored'], 'an earlier batch');
+
+  const results = await store.ingest(S, '5', plan.map((relay, i) => ({ entryId: ids[i]!, relay })));
+  t.same(results, ['stored', 'stored', 'duplicate', 'duplicate', 'duplicate', 'late']);
+  t.match(await store.session(S, 'a'), { count: 2, computeUnits: 2n * 2n ** 33n + 2n }, 'compute units above 2^32 summed exactly');
+  t.match(await store.session(S, 'b'), { count: 1, computeUnits: 2n ** 33n + 1n });
+  t.match(await store.session(S, 'sealed'), { count: 1 });
+  t.same([await redis.xlen(stream), (await redis.xpending(stream, keys.minerConsumerGroup()))[0]], [0, 0], 'every entry acknowledged and deleted');
+
+  // Insertion sequence: the earlier batch's relay is 1, this batch's first new one 2.
+  const members = (await redis.zrangebylexBuffer(keys.minerSessionPaths(S, 'a'), '-', '+')).map((m) => [m.subarray(0, 32).toString('hex'), m.readUInt32BE(80)]);
+  const pathOf = (k: number) => Buffer.from(sha256(big(k, 'a').relay_hash)).toString('hex');
+  t.same(new Map(members as [string, number][]), new Map([[pathOf(2), 1], [pathOf(0), 2]]));
+  t.same((await redis.hgetallBuffer(keys.minerSessionLeaves(S, 'a')))[pathOf(0)], undefined, 'fields are raw paths, not hex');
+  t.equal((await redis.hgetBuffer(keys.minerSessionLeaves(S, 'a'), Buffer.from(pathOf(0), 'hex')))?.toString(), Buffer.from(big(0, 'a').relay).toString());
+});
