@@ -44,6 +44,11 @@ interface Lane {
 /** Batches of a lane being stored at once. */
 const STORES_IN_FLIGHT = 2;
 
+/** One lane read returns at most about this many `batch`es of entries (a backlog of many streams). */
+const LANE_BUDGET = 16;
+/** ...but never fewer than this many entries per stream, so a store call is worth its round trip. */
+const MIN_PER_STREAM = 20;
+
 /** How long a lane with nothing to read waits before it looks again (cluster polling, empty lanes). */
 const IDLE_MS = 100;
 
@@ -172,15 +177,24 @@ export class StreamReader {
     }
   }
 
+  /**
+   * Entries read per stream in one lane read: `batch`, shared out when many streams have a backlog, so
+   * one read (and the batches decoded from it) stays near LANE_BUDGET × `batch` entries.
+   */
+  #perStream(streams: number): number {
+    const { batch } = this.#o;
+    return Math.min(batch, Math.max(MIN_PER_STREAM, Math.ceil((LANE_BUDGET * batch) / streams)));
+  }
+
   /** One blocking read over every stream of the lane. */
   async #block(lane: Lane, members: Member[]): Promise<[Member, RawEntry[]][]> {
-    const { keys, consumerName, batch, blockMs } = this.#o;
+    const { keys, consumerName, blockMs } = this.#o;
     const reply = (await lane.conn.xreadgroupBuffer(
       'GROUP',
       keys.minerConsumerGroup(),
       consumerName,
       'COUNT',
-      batch,
+      this.#perStream(members.length),
       'BLOCK',
       blockMs,
       'STREAMS',
@@ -201,9 +215,10 @@ export class StreamReader {
 
   /** Cluster: every stream of the lane read at once, without blocking. */
   async #poll(lane: Lane, members: Member[]): Promise<[Member, RawEntry[]][]> {
-    const { keys, consumerName, batch } = this.#o;
+    const { keys, consumerName } = this.#o;
+    const count = this.#perStream(members.length);
     const replies = await Promise.all(
-      members.map((m) => lane.conn.xreadgroupBuffer('GROUP', keys.minerConsumerGroup(), consumerName, 'COUNT', batch, 'STREAMS', m.stream, '>') as Promise<[Buffer, RawEntry[]][] | null>),
+      members.map((m) => lane.conn.xreadgroupBuffer('GROUP', keys.minerConsumerGroup(), consumerName, 'COUNT', count, 'STREAMS', m.stream, '>') as Promise<[Buffer, RawEntry[]][] | null>),
     );
     const out: [Member, RawEntry[]][] = [];
     replies.forEach((reply, i) => {
@@ -236,14 +251,14 @@ export class StreamReader {
     const entries: StreamRelay[] = [];
     const malformed: string[] = [];
     for (const [id, fields] of raw) {
-      const entryId = id.toString();
-      const data = fieldValue(fields, 'data');
+      const data = dataField(fields);
       try {
         if (!data) throw new Error('no data field');
         const relay = MinedRelayCodec.decode(data);
         if (relay.supplier_operator_address !== supplier || !relay.session_id) throw new Error('entry is for another supplier or has no session');
-        entries.push({ entryId, relay });
+        entries.push({ entryId: id, relay });
       } catch (err) {
+        const entryId = id.toString();
         malformed.push(entryId);
         this.#o.log.error({ supplier, entryId, err: (err as Error).message }, 'unreadable relay stream entry acknowledged and dropped');
       }
@@ -266,8 +281,10 @@ export class StreamReader {
   }
 }
 
-function fieldValue(fields: Buffer[], name: string): Buffer | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1];
+const DATA = Buffer.from('data');
+
+function dataField(fields: Buffer[]): Buffer | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (DATA.equals(fields[i]!)) return fields[i + 1];
   return undefined;
 }
 

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -39,7 +39,8 @@ function reader(redis: () => RedisClient, dedicated: () => RedisClient, streamsP
   return { r, store };
 }
 
-t.test('standalone: 40 suppliers on lanes of 16 streams; a busy stream does not hold back the quiet ones', async (t) => {
+/** A Redis server for the test and a factory of connections to it, all closed at its end. */
+async function connections(t: Test) {
   const server = await startRedis(t);
   const conns: Redis[] = [];
   const conn = () => {
@@ -47,8 +48,12 @@ t.test('standalone: 40 suppliers on lanes of 16 streams; a busy stream does not 
     conns.push(c);
     return c;
   };
-  const main = conn();
   t.teardown(() => conns.forEach((c) => c.disconnect()));
+  return { main: conn(), conn };
+}
+
+t.test('standalone: 40 suppliers on lanes of 16 streams; a busy stream does not hold back the quiet ones', async (t) => {
+  const { main, conn } = await connections(t);
   const all = suppliers(40);
   for (const s of all) await main.set(keys.supplierLeaseFence(s), '1');
   // The first supplier is busy: 3,000 entries; the others 5 each.
@@ -67,6 +72,28 @@ t.test('standalone: 40 suppliers on lanes of 16 streams; a busy stream does not 
   t.ok(busy < 3000, `the quiet ones were done while the busy one was still at ${busy} of 3,000 (100 per round each)`);
   await until('the busy one stored', async () => (await counts())[0] === 3000);
   t.same(await Promise.all(all.map((s) => main.xlen(keys.relayStream(s)))), all.map(() => 0), 'every stream emptied by consumption');
+});
+
+t.test('a backlog on many streams is read a share at a time: one lane read stays bounded, every entry stored', async (t) => {
+  const { main, conn } = await connections(t);
+  const all = suppliers(200);
+  const { r, store } = reader(() => main, conn, 256, 100);
+  t.teardown(() => r.stop());
+  const sizes: number[] = [];
+  const ingest = store.ingest.bind(store);
+  store.ingest = (supplier, token, entries) => (sizes.push(entries.length), ingest(supplier, token, entries));
+  // Every stream on the lane first, then the backlog arrives.
+  for (const s of all) {
+    await main.set(keys.supplierLeaseFence(s), '1');
+    await r.add(s, '1');
+  }
+  const p = main.pipeline();
+  for (const s of all) for (let i = 0; i < 60; i++) p.xadd(keys.relayStream(s), '*', 'data', entry(s, i));
+  await p.exec();
+  await until('all stored', async () => (await Promise.all(all.map(async (s) => (await store.session(s, 's1'))?.count ?? 0))).every((c) => c === 60));
+  // batch 100 over 200 streams: 16 batches' worth per read is 8 a stream, raised to the floor of 20.
+  t.equal(Math.max(...sizes), 20, 'at most 20 entries of a stream per read (not the batch of 100)');
+  t.equal(sizes.reduce((a, b) => a + b, 0), 200 * 60);
 });
 
 t.test('Redis Cluster: every supplier in its own slot, read without blocking, all stored', async (t) => {
