@@ -115,6 +115,13 @@ export function cpuMs(pid: number): number {
   return (ticks * 1000) / CLK_TCK;
 }
 
+/** CPU time (user + system) a Redis server reports for itself, in ms. */
+export async function redisCpuMs(redis: { info(section: string): Promise<string> }): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
+}
+
 export function rssMb(pid: number): number {
   return tree(pid).reduce((sum, p) => {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
