@@ -13,7 +13,7 @@ import type { ChainReads } from './chain-reads.js';
 import { forEachLimit } from './for-each-limit.js';
 import { claimCost } from './economics.js';
 import type { MinerMetrics } from './metrics.js';
-import { FINAL_STATES, RETENTION_SECONDS, type SessionRecord, type SessionStore } from './session-store.js';
+import { FencedOutError, FINAL_STATES, type SessionRecord, type SessionStore } from './session-store.js';
 import { MAX_PLAUSIBLE_BLOCKS } from '../../core/relay/validator.js';
 
 export interface LifecycleOptions {
@@ -325,11 +325,11 @@ export class SessionLifecycle {
       this.#o.log.error({ supplier, end: String(end), code: res.code, codespace: res.codespace, log: res.rawLog }, 'claim transaction refused by the node');
       return;
     }
-    await this.#record(supplier, 'claim', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: sent.map((w) => w.session.sessionId), messages: send });
+    await this.#record(supplier, token, 'claim', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: sent.map((w) => w.session.sessionId), messages: send });
     for (const w of sent) {
-      await this.#o.store.transition(supplier, w.session.sessionId, token, 'active', 'claiming');
       const i = claimed.indexOf(w);
-      await this.#o.redis().hset(this.#o.keys.minerSession(supplier, w.session.sessionId), 'claimed_upokt', String(rewards[i]), 'root', Buffer.from(roots[i]!).toString('hex'));
+      const moved = await this.#o.store.transition(supplier, w.session.sessionId, token, 'active', 'claiming', { claimed_upokt: String(rewards[i]), root: Buffer.from(roots[i]!).toString('hex') });
+      if (moved === 'fenced') throw new FencedOutError(supplier);
     }
     this.#o.metrics.submissions.inc({ supplier, phase: 'claim', result: 'broadcast' }, sent.length);
     this.#o.log.info({ supplier, end: String(end), sessions: sent.length, txhash: res.txhash }, 'claims broadcast');
@@ -377,7 +377,7 @@ export class SessionLifecycle {
   /** A message the node refused, left out of its transaction: tried again, alone, on the next block. */
   async #leaveOut(supplier: string, phase: SubmissionPhase, w: Work, why: string): Promise<void> {
     // A proof left out is decided again next block.
-    if (phase === 'proof') await this.#o.redis().hdel(this.#o.keys.minerSession(w.supplier, w.session.sessionId), 'proof');
+    if (phase === 'proof') await this.#unsetProofDecision(w);
     this.#o.metrics.submissions.inc({ supplier, phase, result: 'rejected' });
     this.#o.log.error({ supplier, session: w.session.sessionId, why }, `${phase} message refused by the node; the others sent without it`);
   }
@@ -419,7 +419,8 @@ export class SessionLifecycle {
         claimBytes: ClaimCodec.encode({ ...claim, proof_validation_status: 0 }),
         seedBlockHash: seed.hash,
       });
-      await this.#o.redis().hset(this.#o.keys.minerSession(supplier, s.sessionId), 'proof', required === 'NOT_REQUIRED' ? 'not_required' : required.toLowerCase());
+      const decided = await this.#o.store.annotate(supplier, s.sessionId, token, { proof: required === 'NOT_REQUIRED' ? 'not_required' : required.toLowerCase() });
+      if (decided === 'fenced') throw new FencedOutError(supplier);
       if (required === 'NOT_REQUIRED') {
         this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'not_required' });
         continue;
@@ -438,10 +439,10 @@ export class SessionLifecycle {
     if (res.code !== 0) {
       this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'rejected' }, messages.length);
       this.#o.log.error({ supplier, end: String(end), code: res.code, codespace: res.codespace, log: res.rawLog }, 'proof transaction refused by the node');
-      for (const w of proving) await this.#o.redis().hdel(this.#o.keys.minerSession(supplier, w.session.sessionId), 'proof');
+      for (const w of proving) await this.#unsetProofDecision(w);
       return;
     }
-    await this.#record(supplier, 'proof', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: proving.map((w) => w.session.sessionId), messages });
+    await this.#record(supplier, token, 'proof', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: proving.map((w) => w.session.sessionId), messages });
     for (const w of proving) await this.#o.store.transition(supplier, w.session.sessionId, token, 'claimed', 'proving');
     this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'broadcast' }, proving.length);
     this.#o.log.info({ supplier, end: String(end), sessions: proving.length, txhash: res.txhash }, 'proofs broadcast');
@@ -494,12 +495,12 @@ export class SessionLifecycle {
     const res = await this.#o.tx.broadcast(key, sub.messages, this.#chainTimeMs(block), this.#txTtlMs());
     if (res.code !== 0) {
       // Counted as an attempt (bounded), and tried again next block.
-      await this.#record(w.supplier, phase, w.session.endHeight, { ...sub, attempts: attempt });
+      await this.#record(w.supplier, w.token, phase, w.session.endHeight, { ...sub, attempts: attempt });
       this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'rejected' });
       this.#o.log.error({ supplier: w.supplier, phase, attempt, code: res.code, codespace: res.codespace, log: res.rawLog }, `${phase} resend refused by the node`);
       return;
     }
-    await this.#record(w.supplier, phase, w.session.endHeight, { ...sub, txhash: res.txhash, height: block.height, attempts: attempt, timeoutMs: res.timeoutMs });
+    await this.#record(w.supplier, w.token, phase, w.session.endHeight, { ...sub, txhash: res.txhash, height: block.height, attempts: attempt, timeoutMs: res.timeoutMs });
     this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'resubmitted' });
     this.#o.log.warn(
       { supplier: w.supplier, phase, session_end: String(w.session.endHeight), previous_txhash: sub.txhash, txhash: res.txhash, attempt, max_attempts: maxAttempts, window_closes_at: String(windowClose) },
@@ -508,9 +509,9 @@ export class SessionLifecycle {
   }
 
   async #fail(w: Work, from: SessionState, to: SessionState, why: string): Promise<void> {
-    const moved = await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, from, to);
+    const moved = await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, from, to, { reason: why });
+    if (moved === 'fenced') throw new FencedOutError(w.supplier);
     if (moved !== 'moved') return;
-    await this.#o.redis().hset(this.#o.keys.minerSession(w.supplier, w.session.sessionId), 'reason', why);
     this.#o.metrics.failures.inc({ supplier: w.supplier, state: to });
     this.#o.log.error({ supplier: w.supplier, session: w.session.sessionId, relays: w.session.count, state: to, why }, 'session not paid');
   }
@@ -519,9 +520,13 @@ export class SessionLifecycle {
     return (await this.#o.redis().hget(this.#o.keys.minerSession(w.supplier, w.session.sessionId), field)) ?? '0';
   }
 
-  async #record(supplier: string, phase: SubmissionPhase, end: bigint, s: Submission): Promise<void> {
-    const key = this.#o.keys.submission(supplier, phase, end);
-    await this.#o.redis().hset(key, {
+  /** A session's proof decision undone: it is taken again on the next block. */
+  async #unsetProofDecision(w: Work): Promise<void> {
+    if ((await this.#o.store.annotate(w.supplier, w.session.sessionId, w.token, {}, ['proof'])) === 'fenced') throw new FencedOutError(w.supplier);
+  }
+
+  async #record(supplier: string, token: string, phase: SubmissionPhase, end: bigint, s: Submission): Promise<void> {
+    const written = await this.#o.store.recordSubmission(supplier, phase, end, token, {
       txhash: s.txhash,
       height: String(s.height),
       first_height: String(s.firstHeight),
@@ -530,8 +535,7 @@ export class SessionLifecycle {
       sessions: JSON.stringify(s.sessions),
       messages: JSON.stringify(s.messages.map((m) => [m.typeUrl, Buffer.from(m.value).toString('base64')])),
     });
-    // Kept as long as a finished session's record: it settles hours after the send.
-    await this.#o.redis().expire(key, RETENTION_SECONDS.session);
+    if (written === 'fenced') throw new FencedOutError(supplier);
   }
 
   async #submission(supplier: string, phase: SubmissionPhase, end: bigint): Promise<Submission | undefined> {

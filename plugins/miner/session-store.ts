@@ -1,5 +1,5 @@
 import type { RedisClient } from '../../core/redis/connection.js';
-import type { KeyBuilder, SessionState } from '../../core/redis/key-builder.js';
+import type { KeyBuilder, SessionState, SubmissionPhase } from '../../core/redis/key-builder.js';
 import type { MinedRelay } from '../../core/protocol/messages.js';
 import { Frontier, leafPathAndDigest, type LeafSource, type SortedLeaf } from 'relayminer';
 
@@ -165,16 +165,17 @@ function packRelays(entries: readonly StreamRelay[], sessionIndex: readonly numb
 const PATH_PAGE = `return table.concat(redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[3])))`;
 
 /**
- * Moves a session to a new state under the fencing token. A final state starts the retention clocks:
- * the leaves (the bulk) are kept ARGV[4] seconds for inspection, the session hash ARGV[5] seconds; the
- * path set and frontier, which only serve the claim and the proof, go at once.
- * KEYS: session, fence, leaves, paths, frontier. ARGV: token, from, to, leaves ttl (0 = keep), session ttl.
- * Returns 1, 0 (state differs), -1 (fenced).
+ * Moves a session to a new state under the fencing token, writing the fields that go with the new
+ * state in the same step. A final state starts the retention clocks: the leaves (the bulk) are kept
+ * ARGV[4] seconds for inspection, the session hash ARGV[5] seconds; the path set and frontier, which
+ * only serve the claim and the proof, go at once.
+ * KEYS: session, fence, leaves, paths, frontier. ARGV: token, from, to, leaves ttl (0 = keep), session ttl,
+ * then field/value pairs. Returns 1, 0 (state differs), -1 (fenced).
  */
 const TRANSITION = `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
 if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[3])
+redis.call('HSET', KEYS[1], 'state', ARGV[3], unpack(ARGV, 6))
 if tonumber(ARGV[4]) > 0 then
   redis.call('EXPIRE', KEYS[3], ARGV[4])
   redis.call('EXPIRE', KEYS[1], ARGV[5])
@@ -182,6 +183,41 @@ if tonumber(ARGV[4]) > 0 then
 end
 return 1
 `;
+
+/**
+ * Sets and deletes fields of an existing session record under the fencing token.
+ * KEYS: session, fence. ARGV: token, pair count N, N field/value pairs, then fields to delete.
+ * Returns 1, 0 (no such session), -1 (fenced).
+ */
+const ANNOTATE = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = tonumber(ARGV[2])
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 3, 2 + 2 * n)) end
+if #ARGV > 2 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 3 + 2 * n)) end
+return 1
+`;
+
+/**
+ * Writes a submission record under the fencing token and sets its lifetime.
+ * KEYS: submission, fence. ARGV: token, ttl seconds, field/value pairs. Returns 1 or -1 (fenced).
+ */
+const RECORD_SUBMISSION = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
+/** A write refused because another replica holds the supplier's lease now (a newer fencing token). */
+export class FencedOutError extends Error {
+  readonly code = 'MINER_FENCED_OUT';
+  constructor(readonly supplier: string) {
+    super(`supplier ${supplier}: another miner holds its lease now; this replica's write was refused`);
+    this.name = 'FencedOutError';
+  }
+}
 
 /**
  * Seals an active session for its claim: from here its leaves are fixed, so the root computed next and
@@ -382,7 +418,8 @@ export class SessionStore {
     return r === 1 ? 'sealed' : r === 0 ? 'wrong_state' : 'fenced';
   }
 
-  async transition(supplier: string, sessionId: string, token: string, from: SessionState, to: SessionState): Promise<'moved' | 'wrong_state' | 'fenced'> {
+  /** Moves the session from `from` to `to` under the token, with the fields that go with the new state. */
+  async transition(supplier: string, sessionId: string, token: string, from: SessionState, to: SessionState, fields: Record<string, string> = {}): Promise<'moved' | 'wrong_state' | 'fenced'> {
     const final = FINAL_STATES.has(to);
     const r = Number(
       await this.redis().eval(
@@ -398,9 +435,23 @@ export class SessionStore {
         to,
         final ? RETENTION_SECONDS.leaves : 0,
         RETENTION_SECONDS.session,
+        ...Object.entries(fields).flat(),
       ),
     );
     return r === 1 ? 'moved' : r === 0 ? 'wrong_state' : 'fenced';
+  }
+
+  /** Sets (and deletes) fields of the session's record under the token, without a state change. */
+  async annotate(supplier: string, sessionId: string, token: string, set: Record<string, string>, del: string[] = []): Promise<'written' | 'missing' | 'fenced'> {
+    const pairs = Object.entries(set);
+    const r = Number(await this.redis().eval(ANNOTATE, 2, this.keys.minerSession(supplier, sessionId), this.keys.supplierLeaseFence(supplier), token, pairs.length, ...pairs.flat(), ...del));
+    return r === 1 ? 'written' : r === 0 ? 'missing' : 'fenced';
+  }
+
+  /** Replaces a submission record under the token; it lives as long as a finished session's record. */
+  async recordSubmission(supplier: string, phase: SubmissionPhase, sessionEndHeight: bigint, token: string, fields: Record<string, string>): Promise<'written' | 'fenced'> {
+    const r = Number(await this.redis().eval(RECORD_SUBMISSION, 2, this.keys.submission(supplier, phase, sessionEndHeight), this.keys.supplierLeaseFence(supplier), token, RETENTION_SECONDS.session, ...Object.entries(fields).flat()));
+    return r === 1 ? 'written' : 'fenced';
   }
 
   /** Drops index entries of sessions that ended before `height` (their records have expired or soon will). */
