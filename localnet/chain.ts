@@ -172,7 +172,7 @@ export class LocalChain extends EventEmitter {
 
   /**
    * x/session GetSession: the session of (app, service) containing `height` (0 = latest). Errors carry
-   * the gRPC code and message of spec/errors.md §3.
+   * the gRPC code and message of docs/spec/errors.md §3.
    */
   getSession(applicationAddress: string, serviceId: string, height: number): SessionView {
     const h = height === 0 ? this.height : height;

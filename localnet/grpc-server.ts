@@ -11,8 +11,8 @@ import type { LocalnetNode } from './node.js';
 import { AuthInfoCodec, SimulateError, TxBodyCodec, TxCodec, TxRawCodec } from './tx-engine.js';
 
 /**
- * The Cosmos gRPC queries a relay miner uses (spec/protocol.md §3.1), answered from the chain state,
- * with the status codes and messages a real node returns (spec/errors.md §3).
+ * The Cosmos gRPC queries a relay miner uses (docs/spec/protocol.md §3.1), answered from the chain state,
+ * with the status codes and messages a real node returns (docs/spec/errors.md §3).
  */
 
 type Msg = Record<string, unknown>;
@@ -128,7 +128,7 @@ function abciEvent(e: { type: string; attributes: { key: string; value: string }
   return { type: e.type, attributes: e.attributes.map((a) => ({ key: a.key, value: a.value, index: true })) };
 }
 
-/** cosmos TxResponse as BroadcastTx (SYNC) and GetTx return it (spec/errors.md §5.1, §5.4). */
+/** cosmos TxResponse as BroadcastTx (SYNC) and GetTx return it (docs/spec/errors.md §5.1, §5.4). */
 function txResponse(r: {
   height: bigint;
   hash: string;

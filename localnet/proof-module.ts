@@ -19,7 +19,7 @@ import { FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND, proofError, sdkError,
 
 /**
  * x/proof as the localnet runs it: claims and proofs with poktroll's checks in poktroll's order and
- * with its messages (spec/protocol.md §7, spec/errors.md §2), proof validation in the EndBlocker, and
+ * with its messages (docs/spec/protocol.md §7, docs/spec/errors.md §2), proof validation in the EndBlocker, and
  * settlement at the proof-window-close block.
  */
 

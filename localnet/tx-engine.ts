@@ -9,7 +9,7 @@ import { AbciError, handlerError, sdkError, StatusError } from './tx-errors.js';
 
 /**
  * Transactions as a Cosmos SDK v0.53 node with poktroll's ante chain processes them
- * (spec/errors.md §2.0, §4.2–4.3): decode, ValidateBasic, ante checks in order, then the messages.
+ * (docs/spec/errors.md §2.0, §4.2–4.3): decode, ValidateBasic, ante checks in order, then the messages.
  * CheckTx (BroadcastTx SYNC) runs everything but the messages; Simulate skips signatures, the
  * min-gas-price check and nonce insertion and runs the messages; blocks run all of it.
  */

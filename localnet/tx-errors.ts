@@ -1,6 +1,6 @@
 /**
  * Errors with an ABCI codespace and code, formatted as cosmos-sdk and poktroll format them
- * (spec/errors.md §0.1, §2, §4): the registered description comes last, each wrap adds a prefix.
+ * (docs/spec/errors.md §0.1, §2, §4): the registered description comes last, each wrap adds a prefix.
  */
 export class AbciError extends Error {
   constructor(

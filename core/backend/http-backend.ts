@@ -22,7 +22,7 @@ export interface BackendResponse {
   body: Uint8Array;
   /** Other endpoints tried before this answer. */
   retries: number;
-  /** Set for SSE / NDJSON answers (spec/wire.md §3): the body arrives here, `body` is empty. */
+  /** Set for SSE / NDJSON answers (docs/spec/wire.md §3): the body arrives here, `body` is empty. */
   stream?: Readable;
 }
 

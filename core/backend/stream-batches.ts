@@ -1,5 +1,5 @@
 /**
- * Streamed backend answers (spec/wire.md §3): the body is cut into lines (each keeps its "\n"; a line
+ * Streamed backend answers (docs/spec/wire.md §3): the body is cut into lines (each keeps its "\n"; a line
  * is at most 256 KiB) and lines are grouped into batches, each flushed after 100 ms, 100 KiB or 100
  * lines, whichever comes first, and once more at the end. Each batch becomes one signed RelayResponse.
  */

@@ -2,7 +2,7 @@ import * as tls from 'node:tls';
 import { Agent, fetch } from 'undici';
 /**
  * CometBFT RPC over HTTP JSON-RPC (status, block, block_results). The block hash used everywhere is
- * `block_id.hash`, as the chain stores it (spec/protocol.md §6.1).
+ * `block_id.hash`, as the chain stores it (docs/spec/protocol.md §6.1).
  */
 
 export interface BlockInfo {

@@ -9,9 +9,9 @@ import { grpcServiceDefinition } from '../protocol/grpc.js';
 import type { SessionHeader } from '../protocol/messages.js';
 
 /**
- * The Cosmos gRPC queries the relayer and miner need (spec/protocol.md §3.1), over the repo's .proto
+ * The Cosmos gRPC queries the relayer and miner need (docs/spec/protocol.md §3.1), over the repo's .proto
  * services and the canonical codec. Every call has a deadline; failures keep the node's code and
- * message (spec/errors.md §3) in a ChainQueryError.
+ * message (docs/spec/errors.md §3) in a ChainQueryError.
  */
 
 type Msg = Record<string, unknown>;

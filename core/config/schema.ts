@@ -351,7 +351,7 @@ export const RelayMeterSchema = Type.Object(
     }),
     lease_idle_ms: Millis(2_000, 'A lease unused this long (and every lease at shutdown) goes back to Redis for other relayers.', 100, 600_000),
   },
-  { additionalProperties: false, default: {}, description: 'Stake meter shared by every relayer (spec/anchor-features.md §1.3).' },
+  { additionalProperties: false, default: {}, description: 'Stake meter shared by every relayer (docs/spec/anchor-features.md §1.3).' },
 );
 
 export const RelayListenerLimitsSchema = Type.Object(

@@ -3,7 +3,7 @@ import { sha256 } from './sha256.js';
 import { nativeSecp256k1 } from './native-secp256k1.js';
 
 /**
- * The supplier's signature on a RelayResponse (spec/protocol.md §4.2), as cosmos-sdk secp256k1 signs:
+ * The supplier's signature on a RelayResponse (docs/spec/protocol.md §4.2), as cosmos-sdk secp256k1 signs:
  * ECDSA over SHA-256(signableHash) — the signable bytes hashed twice in all — with an RFC 6979 nonce,
  * low-S, encoded as 64 bytes r‖s. libsecp256k1 when its binary loads (it signs low-S with RFC 6979 and
  * verifies only low-S), @noble otherwise: the same bytes either way (tests check both).

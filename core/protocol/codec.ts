@@ -4,7 +4,7 @@ import protobuf from 'protobufjs';
 import { PACKAGE_ROOT } from '../package-root.js';
 
 /**
- * Canonical protobuf codec, exact to what gogoproto emits (spec/protocol.md §1), driven by the repo's
+ * Canonical protobuf codec, exact to what gogoproto emits (docs/spec/protocol.md §1), driven by the repo's
  * .proto files. protobufjs parses the definitions; encoding and decoding are done here because the
  * rules that decide hashes and signatures are gogoproto's, not protobufjs's:
  *   - fields in ascending field number, whatever the declaration order;

@@ -25,7 +25,7 @@ export function grpcFrame(message: Uint8Array): Buffer {
   return out;
 }
 
-/** The relay miner's gRPC service (spec/wire.md §5): RelayRequest in, RelayResponse(s) out. */
+/** The relay miner's gRPC service (docs/spec/wire.md §5): RelayRequest in, RelayResponse(s) out. */
 export const RELAY_SERVICE_PATHS = {
   SendRelay: '/pocket.service.RelayService/SendRelay',
   SendStreamingRelay: '/pocket.service.RelayService/SendStreamingRelay',

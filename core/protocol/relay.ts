@@ -47,7 +47,7 @@ export function relayResponseSignableHash(res: RelayResponse): Uint8Array {
 
 /**
  * The mined relay: Relay{req, res} with the response payload dropped ("dehydrated"), canonically
- * encoded; the request payload is kept (spec/protocol.md §5.1). Its SHA-256 is the relay hash.
+ * encoded; the request payload is kept (docs/spec/protocol.md §5.1). Its SHA-256 is the relay hash.
  */
 export function minedRelayBytes(req: RelayRequest, res: RelayResponse): Uint8Array {
   return RelayCodec.encode({ req, res: { ...res, payload: EMPTY } });

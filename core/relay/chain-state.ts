@@ -101,7 +101,7 @@ export class RelayChainState {
   }
 
   /**
-   * The ring's public keys (spec/protocol.md §4.1): the app and its delegated gateways, plus
+   * The ring's public keys (docs/spec/protocol.md §4.1): the app and its delegated gateways, plus
    * gateways being undelegated at or after the session end, or the placeholder when there are no
    * gateways. Members whose account has no public key on chain cannot sign and are left out.
    */

@@ -2,7 +2,7 @@ import { RelayResponseCodec, type SessionHeader } from '../protocol/messages.js'
 import { REJECT_REASONS, type RejectReason } from './reasons.js';
 
 /**
- * How a refused relay is answered (spec/wire.md §2.4).
+ * How a refused relay is answered (docs/spec/wire.md §2.4).
  *
  * - `poktroll` (default): HTTP 200 with an unsigned RelayResponse carrying a RelayMinerError in
  *   codespace `relayer_proxy`. PATH reads it structurally: code 7 marks the session exhausted

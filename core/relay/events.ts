@@ -48,7 +48,7 @@ export interface RelayServedEvent {
 /** After a relay met the service's difficulty and was appended to its supplier's stream. */
 export interface RelayMinedEvent {
   relay: RelayInfo;
-  /** sha256 of the mined relay bytes (spec/protocol.md §5.1). */
+  /** sha256 of the mined relay bytes (docs/spec/protocol.md §5.1). */
   relayHash: Uint8Array;
   /** Compute units per relay at session start: the relay's weight in the session trie. */
   computeUnits: bigint;

@@ -11,7 +11,7 @@ import { RelayRejection } from './reasons.js';
 import { StreamedBody } from './streamed-body.js';
 import type { DecodedRelay } from './validator.js';
 
-/** RPC types carried over plain HTTP with a RelayRequest body (spec/wire.md §2). */
+/** RPC types carried over plain HTTP with a RelayRequest body (docs/spec/wire.md §2). */
 export const HTTP_RPC_TYPES = ['jsonrpc', 'rest', 'cometbft'] as const satisfies readonly RpcTypeName[];
 export type HttpRpcType = (typeof HTTP_RPC_TYPES)[number];
 
@@ -170,7 +170,7 @@ export function pocketHeaders(relay: DecodedRelay): Record<string, string> {
   return { 'pocket-supplier': relay.supplier.address, 'pocket-service': relay.header.service_id, 'pocket-application': relay.header.application_address };
 }
 
-/** spec/wire.md §3: each signed RelayResponse of a stream is followed by `||POKT_STREAM||`. */
+/** docs/spec/wire.md §3: each signed RelayResponse of a stream is followed by `||POKT_STREAM||`. */
 async function* delimited(responses: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
   for await (const r of responses) yield Buffer.concat([r, STREAM_DELIMITER]);
 }

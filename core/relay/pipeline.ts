@@ -22,7 +22,7 @@ export interface ForwardResult {
   payload: Uint8Array;
   /** The backend's HTTP status (or the transport's equivalent); 5xx is served signed but not mined. */
   backendStatus: number;
-  /** Other backend URLs tried before this answer (sent as `Backend-Retries`, spec/wire.md §2). */
+  /** Other backend URLs tried before this answer (sent as `Backend-Retries`, docs/spec/wire.md §2). */
   retries?: number;
   /** A streamed answer: each batch payload is signed and sent on its own; the whole is mined once. */
   stream?: {
@@ -30,7 +30,7 @@ export interface ForwardResult {
     batches: AsyncIterable<Uint8Array>;
     /**
      * After the last batch: SHA-256 of the whole answer's payload. The mined relay carries the
-     * response without its payload (spec/protocol.md §5.1), so only this hash is needed to mine it.
+     * response without its payload (docs/spec/protocol.md §5.1), so only this hash is needed to mine it.
      */
     payloadHash: () => Promise<Uint8Array>;
     /** Frees what was kept to compute the hash; called once the stream is over, completed or not. */

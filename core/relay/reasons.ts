@@ -1,7 +1,7 @@
 /**
  * Why a relay was refused. One code is used for the response, the log line and the metric label
  * (`reason`), so the set is closed and small. HTTP statuses follow the Go HA relay miner's error model
- * (spec/wire.md §2.4); the poktroll-compatible model maps the same codes onto a RelayMinerError.
+ * (docs/spec/wire.md §2.4); the poktroll-compatible model maps the same codes onto a RelayMinerError.
  */
 export const REJECT_REASONS = {
   body_unreadable: { httpStatus: 400, message: 'failed to read request body' },

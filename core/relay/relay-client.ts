@@ -18,7 +18,7 @@ export function encodeHttpPayload(p: HttpRelayPayload): Uint8Array {
   return POKTHTTPRequestCodec.encode({ method: p.method ?? 'POST', header, url: p.url ?? '/', body_bz: body });
 }
 
-/** A relay request ring-signed the way shannon-sdk signs it (spec/wire.md §1.2). */
+/** A relay request ring-signed the way shannon-sdk signs it (docs/spec/wire.md §1.2). */
 export function buildRelayRequest(o: { header: SessionHeader; supplierAddress: string; payload: Uint8Array; signerKey: Uint8Array; ring: readonly Uint8Array[] }): RelayRequest {
   const req: RelayRequest = { meta: { session_header: o.header, signature: new Uint8Array(0), supplier_operator_address: o.supplierAddress }, payload: o.payload };
   req.meta.signature = ringSign(relayRequestSignableHash(req), o.ring, o.signerKey);
@@ -26,7 +26,7 @@ export function buildRelayRequest(o: { header: SessionHeader; supplierAddress: s
 }
 
 /**
- * The WebSocket handshake headers PATH sends (spec/wire.md §4.1), with `Pocket-Signature` = the ring
+ * The WebSocket handshake headers PATH sends (docs/spec/wire.md §4.1), with `Pocket-Signature` = the ring
  * signature over RelayRequest{meta{session_header, supplier}, payload: nil} (omit the key for an
  * unsigned health probe).
  */

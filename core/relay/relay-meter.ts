@@ -9,7 +9,7 @@ import { StateSignals } from '../observability/state-signals.js';
 import type { ValidatedRelay } from './validator.js';
 
 /**
- * Stake meter (spec/anchor-features.md §1.3): how much of an application's stake one supplier may
+ * Stake meter (docs/spec/anchor-features.md §1.3): how much of an application's stake one supplier may
  * serve in one session, shared by every relayer through Redis.
  *
  *   cost  = CUPR@start × compute_units_to_tokens_multiplier@start / granularity@start   (uPOKT)

@@ -11,7 +11,7 @@ const READ_CHUNK = 1024 * 1024;
 
 /**
  * The body of a streamed answer, kept only so its payload hash can be computed at the end. A mined
- * relay carries the response without its payload (spec/protocol.md §5.1), but the payload hash covers
+ * relay carries the response without its payload (docs/spec/protocol.md §5.1), but the payload hash covers
  * `POKTHTTPResponse{status, header, body}`, whose body length comes before the body: so the body is
  * read twice, and past `memoryBytes` it is kept in a temporary file rather than in the heap.
  */

@@ -43,7 +43,7 @@ export interface SessionCheckedRelay {
 }
 
 /**
- * Relay validation (spec/protocol.md §4.1, §6.5): everything that can be checked without the chain
+ * Relay validation (docs/spec/protocol.md §4.1, §6.5): everything that can be checked without the chain
  * first, so a malformed or implausible relay costs no query.
  */
 export class RelayValidator {

@@ -1,5 +1,5 @@
 /**
- * Relay mining difficulty (poktroll pkg/crypto/protocol/relay_difficulty.go; spec/protocol.md §5.2).
+ * Relay mining difficulty (poktroll pkg/crypto/protocol/relay_difficulty.go; docs/spec/protocol.md §5.2).
  * Hashes and targets are 32-byte big-endian numbers.
  */
 

@@ -1,7 +1,7 @@
 /**
  * Go math/rand (v1) `rngCooked`: 607 signed 64-bit values from Go's src/math/rand/rng.go, copied from the
  * project's protocol data table (a test checks they are identical). Needed to reproduce Pocket's
- * SeededFloat64 exactly (spec/protocol.md §7.2).
+ * SeededFloat64 exactly (docs/spec/protocol.md §7.2).
  */
 export const RNG_COOKED: readonly string[] = [
   '-4181792142133755926', '-4576982950128230565', '1395769623340756751', '5333664234075297259',

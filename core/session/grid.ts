@@ -1,5 +1,5 @@
 /**
- * Session boundaries and windows (poktroll x/shared/types/session.go; spec/protocol.md §6.2, §6.4).
+ * Session boundaries and windows (poktroll x/shared/types/session.go; docs/spec/protocol.md §6.2, §6.4).
  * Heights are int64 on chain; bigint here keeps every step exact.
  */
 

@@ -2,7 +2,7 @@ import type { CompactClosestProof, CompactProof } from './proof.js';
 
 /**
  * Go encoding/gob for *smt.SparseCompactMerkleClosestProof — the bytes of MsgSubmitProof.proof
- * (spec/smst.md §7). The encoder writes exactly what a fresh Go ≥ 1.21 encoder writes (type ids 64,
+ * (docs/spec/smst.md §7). The encoder writes exactly what a fresh Go ≥ 1.21 encoder writes (type ids 64,
  * 65, 66); the decoder follows the type definitions in the stream, so any id numbering (Go 1.19
  * relayers use 65–67) decodes, and fields are matched by name as gob does.
  */

@@ -1,7 +1,7 @@
 import { sha256 } from '../crypto/sha256.js';
 
 /**
- * Node encodings and 48-byte digests of the Sparse Merkle Sum Trie (spec/smst.md §3), SHA-256 through
+ * Node encodings and 48-byte digests of the Sparse Merkle Sum Trie (docs/spec/smst.md §3), SHA-256 through
  * core/crypto/sha256.ts. A digest is hash(32) ‖ u64be(sum) ‖ u64be(count); sums and counts wrap
  * modulo 2^64 as Go's uint64 does.
  */

@@ -175,7 +175,7 @@ function fold(start: Uint8Array, path: Uint8Array, sideNodes: Uint8Array[]): Uin
 
 /**
  * smt VerifyClosestProof as the chain runs it (nil path hasher: ClosestPath used as is), with every
- * quirk it accepts (spec/smst.md §8.5). Returns false for malformed input instead of panicking.
+ * quirk it accepts (docs/spec/smst.md §8.5). Returns false for malformed input instead of panicking.
  */
 export function verifyClosestProof(p: ClosestProof, root: Uint8Array): boolean {
   try {

@@ -19,7 +19,7 @@ import {
 
 /**
  * The Sparse Merkle Sum Trie as pokt-network/smt v0.14.1 builds it for Pocket (sha256, value hasher
- * nil; spec/smst.md). The node structure follows the Go code step for step — including which leaf
+ * nil; docs/spec/smst.md). The node structure follows the Go code step for step — including which leaf
  * path an extension node keeps — so proofs, SiblingData included, are byte-identical to Go's.
  */
 

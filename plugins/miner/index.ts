@@ -74,7 +74,7 @@ interface Options {
 }
 
 /**
- * The miner role (spec/protocol.md §5–§8): supplier leases with fencing tokens and the global
+ * The miner role (docs/spec/protocol.md §5–§8): supplier leases with fencing tokens and the global
  * leader lock, relay stream consumption into per-session storage, claims and proofs in their windows
  * (sent again while they do not land), settlement tracking.
  */

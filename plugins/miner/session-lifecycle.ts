@@ -96,7 +96,7 @@ const header = (s: SessionRecord): SessionHeader => ({
 });
 
 /**
- * Drives each owned session through its windows on every block (spec/protocol.md §5–§8):
+ * Drives each owned session through its windows on every block (docs/spec/protocol.md §5–§8):
  * active → claiming → claimed → proving → proved (or claimed with no proof required) → settled,
  * and the failure states when a window is missed or the chain refuses. Claims and proofs of one
  * supplier and one session end go in one transaction; what was sent is kept in Redis, checked
@@ -269,7 +269,7 @@ export class SessionLifecycle {
       const cupr = await this.#o.reads.computeUnitsPerRelay(s.serviceId, s.startHeight);
       const root = (await this.#frontier(supplier, s.sessionId)).root();
       const [sum, count] = sumAndCount(root);
-      // The chain refuses a claim whose sum is not count × compute units per relay (spec/protocol.md §7).
+      // The chain refuses a claim whose sum is not count × compute units per relay (docs/spec/protocol.md §7).
       if (sum !== count * cupr || sum !== s.computeUnits || count !== BigInt(s.count)) {
         await this.#fail(w, 'active', 'claim_rejected', `sum ${sum} of ${count} relays is not count × ${cupr} compute units per relay, or not the ${s.computeUnits} of ${s.count} stored`);
         continue;

@@ -45,7 +45,7 @@ function attr(attributes: { key: string; value: string }[], key: string): string
 
 const amount = (coin: string) => BigInt(/^(\d+)/.exec(coin)?.[1] ?? '0');
 
-/** The tokenomics events of one block that concern `suppliers` (spec/protocol.md §2.9). */
+/** The tokenomics events of one block that concern `suppliers` (docs/spec/protocol.md §2.9). */
 export function settlementEvents(height: number, events: { type: string; attributes: { key: string; value: string }[] }[], suppliers: ReadonlySet<string>): SettlementEvent[] {
   const out: SettlementEvent[] = [];
   for (const e of events) {

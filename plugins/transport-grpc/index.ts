@@ -52,7 +52,7 @@ export const RELAY_SERVICE = {
 const headerMap = (h: Record<string, string[]>) => new Map<string, HttpHeader>(Object.entries(h).map(([k, values]) => [k, { key: k, values }]));
 
 /**
- * gRPC relays (Rpc-Type 1, spec/wire.md §5): `pocket.service.RelayService/SendRelay` (unary) and
+ * gRPC relays (Rpc-Type 1, docs/spec/wire.md §5): `pocket.service.RelayService/SendRelay` (unary) and
  * `SendStreamingRelay` (server-streaming: one signed RelayResponse per backend message) on their
  * own h2c port. The payload is a POKTHTTPRequest wrapping a native gRPC call, forwarded over HTTP/2
  * to `services.<id>.backends.grpc`; backend trailers are folded into the POKTHTTPResponse headers.

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import type { RejectReason } from '../../core/relay/reasons.js';
 
-/** Rejection reason → gRPC status (spec/wire.md §5, as the Go HA miner answers SendRelay). */
+/** Rejection reason → gRPC status (docs/spec/wire.md §5, as the Go HA miner answers SendRelay). */
 const CODES: Record<RejectReason, status> = {
   body_unreadable: status.INVALID_ARGUMENT,
   body_too_large: status.RESOURCE_EXHAUSTED,

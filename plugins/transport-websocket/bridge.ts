@@ -35,7 +35,7 @@ export interface BridgeOptions {
 const toBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
 
 /**
- * One gateway connection bridged to one backend connection (spec/wire.md §4). Every gateway frame
+ * One gateway connection bridged to one backend connection (docs/spec/wire.md §4). Every gateway frame
  * must be a fully validated RelayRequest before its payload reaches the backend; every backend frame
  * is one relay: signed against the latest request, metered, mined, and sent with the backend's frame
  * type. Frames are prepared concurrently and delivered in order in each direction; a side that reads too slowly pauses the other
@@ -271,7 +271,7 @@ export class Bridge {
     // A request for the next session may have arrived meanwhile: only the latest decides.
     if (!over || this.#closed || this.#binding() !== latest) return;
     this.#o.metrics.sessionRollovers.inc({ service: this.#o.serviceId });
-    // The expired-session envelope goes out after every queued answer (spec/wire.md §4.3).
+    // The expired-session envelope goes out after every queued answer (docs/spec/wire.md §4.3).
     this.#toGateway = this.#toGateway.then(() => {
       if (this.#closed) return;
       this.#gateway.send(this.#o.pipeline.signedError(latest.relay, 410, 'session expired'), { binary: true });

@@ -1,6 +1,6 @@
 import type { RejectReason } from '../../core/relay/reasons.js';
 
-/** Close codes the gateway sees (spec/wire.md §4.3, as the Go HA miner and PATH use them). */
+/** Close codes the gateway sees (docs/spec/wire.md §4.3, as the Go HA miner and PATH use them). */
 export const CLOSE = {
   normal: 1000,
   goingAway: 1001,
@@ -13,7 +13,7 @@ export const CLOSE = {
   backendConnectFailed: 4003,
 } as const;
 
-/** The backend side gets RFC codes for ours (spec/wire.md §4.3). */
+/** The backend side gets RFC codes for ours (docs/spec/wire.md §4.3). */
 export function backendCloseCode(gatewayCode: number): number {
   switch (gatewayCode) {
     case CLOSE.sessionExpired:

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { RelayRequestCodec, type RelayRequest } from '../../core/protocol/messages.js';
 
-/** What the upgrade request says about the bridge (spec/wire.md §4.1). */
+/** What the upgrade request says about the bridge (docs/spec/wire.md §4.1). */
 export interface Handshake {
   serviceId: string | undefined;
   supplierAddress: string | undefined;
@@ -32,7 +32,7 @@ export function readHandshake(req: IncomingMessage): Handshake {
     .map(([k]) => k);
   if (missing.length) return { serviceId, supplierAddress, signedRequest: undefined, problem: `Pocket-Signature without ${missing.join(', ')}` };
   if (!/^\d{1,19}$/.test(start!) || !/^\d{1,19}$/.test(end!)) return { serviceId, supplierAddress, signedRequest: undefined, problem: 'session heights must be decimal' };
-  // PATH signs RelayRequest{meta{session_header, supplier}, payload: nil} (spec/wire.md §4.1).
+  // PATH signs RelayRequest{meta{session_header, supplier}, payload: nil} (docs/spec/wire.md §4.1).
   const request: RelayRequest = {
     meta: {
       session_header: {

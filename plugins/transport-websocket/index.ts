@@ -35,7 +35,7 @@ const optionsSchema = {
 type Options = BridgeLimits;
 
 /**
- * WebSocket relays (Rpc-Type 2) on the relay listener (spec/wire.md §4): a gateway connection is
+ * WebSocket relays (Rpc-Type 2) on the relay listener (docs/spec/wire.md §4): a gateway connection is
  * bridged to the service's `websocket` backend; every gateway frame is a RelayRequest validated
  * eagerly before its payload is forwarded, every backend frame is a signed, metered, mined relay.
  */

@@ -4,7 +4,7 @@ import { parsePrivateKeyHex } from '../../core/crypto/private-key.js';
 import { SupplierKey } from '../../core/crypto/supplier-key.js';
 import { inspect } from 'node:util';
 
-// spec/protocol.md §11.1-D (poktroll and pocket-relay-miner test keys) and §11.3 (placeholder ring key).
+// docs/spec/protocol.md §11.1-D (poktroll and pocket-relay-miner test keys) and §11.3 (placeholder ring key).
 const VECTORS = [
   {
     key: '2d00ef074d9b51e46886dc9a1df11e7b986611d0f336bdcf1f0adce3e037ec0a',

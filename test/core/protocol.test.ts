@@ -22,7 +22,7 @@ import {
   type RelayRequest,
   type SessionHeader,
 } from '../../core/protocol/index.js';
-import { hex, loadShared, readSharedText, toHex } from '../helpers/vectors.js';
+import { hex, loadVector, readVectorText, toHex } from '../helpers/vectors.js';
 
 interface RelayRequestVector {
   id: string;
@@ -46,11 +46,11 @@ interface RelayRequestFile {
   non_canonical_inputs: { note: string; input_hex: string; go_unmarshal_then_marshal_hex: string; signable_sha256_hex: string; input_is_fixed_point: boolean }[];
 }
 
-const FILE = 'vectors/ring/relay-request.json';
+const FILE = 'ring/relay-request.json';
 
 /** int64 heights are JSON numbers in the file; take them from the text so ±2^63 stays exact. */
 function exactHeights(): Map<string, { start: bigint; end: bigint }> {
-  const text = readSharedText(FILE);
+  const text = readVectorText(FILE);
   const out = new Map<string, { start: bigint; end: bigint }>();
   for (const m of text.matchAll(/"id":\s*"(rr\d+)"[\s\S]*?"session_header":\s*(null|\{[^}]*\})/g)) {
     const header = m[2]!;
@@ -62,7 +62,7 @@ function exactHeights(): Map<string, { start: bigint; end: bigint }> {
 }
 
 t.test('relay-request.json: every request encodes, signs and round-trips as Go does', async (t) => {
-  const file = loadShared<RelayRequestFile>(FILE);
+  const file = loadVector<RelayRequestFile>(FILE);
   const heights = exactHeights();
   let checked = 0;
   for (const v of file.relay_requests) {
@@ -103,7 +103,7 @@ t.test('relay-request.json: every request encodes, signs and round-trips as Go d
 });
 
 t.test('relay-request.json: non-canonical inputs come out as Go\'s canonical bytes', async (t) => {
-  const file = loadShared<RelayRequestFile>(FILE);
+  const file = loadVector<RelayRequestFile>(FILE);
   for (const v of file.non_canonical_inputs) {
     const canonical = canonicalRelayRequestBytes(hex(v.input_hex));
     t.equal(toHex(canonical), v.go_unmarshal_then_marshal_hex, v.note);
@@ -157,7 +157,7 @@ t.test('RelayResponse: fields by number, payload_hash nil-ness as Go sees it', a
 });
 
 t.test('mined relay bytes drop the response payload and keep the request payload', async (t) => {
-  const file = loadShared<RelayRequestFile>(FILE);
+  const file = loadVector<RelayRequestFile>(FILE);
   const req = RelayRequestCodec.decode(hex(file.relay_requests[0]!.marshaled_hex));
   const res = { meta: { session_header: req.meta.session_header, supplier_operator_signature: new Uint8Array(64).fill(1) }, payload: Uint8Array.from([9, 9, 9]), payload_hash: sha256(Uint8Array.from([9, 9, 9])) };
   const mined = minedRelayBytes(req, res);

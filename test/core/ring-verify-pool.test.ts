@@ -1,10 +1,10 @@
 import t from 'tap';
 import { deserializeRingSignature } from '../../core/crypto/ring/signature.js';
 import { RingVerifyPool } from '../../core/crypto/ring/verify-pool.js';
-import { hex, loadShared } from '../helpers/vectors.js';
+import { hex, loadVector } from '../helpers/vectors.js';
 
-const signed = loadShared<{ vectors: { id: string; msg_hex: string; sig_hex: string }[] }>('vectors/ring/go-signed.json').vectors;
-const rejected = loadShared<{ vectors: { id: string; msg_hex: string; sig_hex: string }[] }>('vectors/ring/rejected.json').vectors;
+const signed = loadVector<{ vectors: { id: string; msg_hex: string; sig_hex: string }[] }>('ring/go-signed.json').vectors;
+const rejected = loadVector<{ vectors: { id: string; msg_hex: string; sig_hex: string }[] }>('ring/rejected.json').vectors;
 
 t.test('worker threads give the same verdict as ring-go on every vector, in one burst', async (t) => {
   const pool = new RingVerifyPool(2, { inlineBelow: 0 });

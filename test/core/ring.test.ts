@@ -20,7 +20,7 @@ import { addressFromPrivateKey, publicKeyFromPrivateKey } from '../../core/crypt
 import { nativeSecp256k1, type NativeSecp256k1 } from '../../core/crypto/native-secp256k1.js';
 import { nativeCurveAddon, type NativeCurveAddon } from '../../core/crypto/native-lincomb.js';
 import { bigIntTo32 } from '../../core/crypto/ring/hash.js';
-import { hex, loadShared, toHex } from '../helpers/vectors.js';
+import { hex, loadVector, toHex } from '../helpers/vectors.js';
 
 /**
  * Every backend must give identical results on every vector: pure JS, libsecp256k1's public API, and
@@ -74,7 +74,7 @@ interface Primitives {
 }
 
 t.test('primitives.json: SHA3, hashToScalar (left-align quirk), hash-to-curve, key images, addresses', async (t) => {
-  const p = loadShared<Primitives>('vectors/ring/primitives.json');
+  const p = loadVector<Primitives>('ring/primitives.json');
   for (const k of p.sha3_kat) {
     const input = new TextEncoder().encode(k.input_ascii);
     t.equal(toHex(sha3_256(input)), k.sha3_256_hex);
@@ -113,7 +113,7 @@ interface SignedVector {
 }
 
 t.test('go-signed.json: every signature real ring-go made is accepted, by every backend', async (t) => {
-  const { vectors } = loadShared<{ vectors: SignedVector[] }>('vectors/ring/go-signed.json');
+  const { vectors } = loadVector<{ vectors: SignedVector[] }>('ring/go-signed.json');
   for (const b of BACKENDS) {
     let accepted = 0;
     let quirk = 0;
@@ -148,7 +148,7 @@ interface RejectedVector {
 }
 
 t.test('rejected.json: everything ring-go refuses (or panics on) is refused, without throwing', async (t) => {
-  const { vectors } = loadShared<{ vectors: RejectedVector[] }>('vectors/ring/rejected.json');
+  const { vectors } = loadVector<{ vectors: RejectedVector[] }>('ring/rejected.json');
   for (const b of BACKENDS) {
     let refused = 0;
     for (const v of vectors) {
@@ -167,7 +167,7 @@ t.test('rejected.json: everything ring-go refuses (or panics on) is refused, wit
 });
 
 t.test('edge-accepted.json: everything ring-go accepts is accepted', async (t) => {
-  const { vectors } = loadShared<{ vectors: { id: string; category: string; msg_hex: string; sig_hex: string }[] }>('vectors/ring/edge-accepted.json');
+  const { vectors } = loadVector<{ vectors: { id: string; category: string; msg_hex: string; sig_hex: string }[] }>('ring/edge-accepted.json');
   for (const b of BACKENDS) {
     const accepted = vectors.filter((v) => ringVerify(hex(v.msg_hex), hex(v.sig_hex), b));
     t.equal(accepted.length, vectors.length, `${label(b)}: ${accepted.length}/${vectors.length} accepted`);

@@ -18,7 +18,7 @@ import {
   type SharedParams,
 } from '../../core/session/index.js';
 import { RNG_COOKED } from '../../core/session/go-rand-cooked.js';
-import { hex, loadShared, readSharedText, toHex } from '../helpers/vectors.js';
+import { hex, loadVector, readVectorText, toHex } from '../helpers/vectors.js';
 
 const legacy = (n: bigint): SharedParams => ({
   num_blocks_per_session: n,
@@ -35,8 +35,8 @@ interface MathRandVectors {
 }
 
 t.test('Go math/rand: every vector of go-math-rand.json', async (t) => {
-  const v = loadShared<MathRandVectors>('vectors/protocol/go-math-rand.json');
-  const table = loadShared<{ values: string[] }>('data/go-math-rand-rngcooked.json');
+  const v = loadVector<MathRandVectors>('protocol/go-math-rand.json');
+  const table = loadVector<{ values: string[] }>('protocol/go-math-rand-rngcooked.json');
   t.same(RNG_COOKED, table.values, 'the embedded rngCooked table is the shared one');
   let checked = 0;
   for (const s of v.seeded_float64) {
@@ -47,7 +47,7 @@ t.test('Go math/rand: every vector of go-math-rand.json', async (t) => {
     checked++;
   }
   // Seeds such as 2^63 − 1 do not survive JSON.parse as numbers: take them from the text.
-  const exactSeeds = [...readSharedText('vectors/protocol/go-math-rand.json').matchAll(/"source_seed":\s*(-?\d+)/g)].map((m) => BigInt(m[1]!));
+  const exactSeeds = [...readVectorText('protocol/go-math-rand.json').matchAll(/"source_seed":\s*(-?\d+)/g)].map((m) => BigInt(m[1]!));
   t.equal(exactSeeds.length, v.sources.length);
   for (const [i, s] of v.sources.entries()) {
     const seed = exactSeeds[i]!;

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { comparePaths, Frontier, frontierBits, memoryLeafSource, proveClosest, sortedLeaf, SparseMerkleSumTrie, type ClosestProof, type SortedLeaf } from '../../core/smst/index.js';
-import { hex, loadShared, toHex } from '../helpers/vectors.js';
+import { hex, loadVector, toHex } from '../helpers/vectors.js';
 
 interface Leaf { key: string; value: string; weight: string }
 interface ProofJson { path: string; flipped_bits: number[] | null; depth: number; closest_path: string; closest_value_hash: string | null; closest_proof: { side_nodes: string[] | null; sibling_data: string | null } }
@@ -54,7 +54,7 @@ function sameProof(t: Test, got: ClosestProof, want: ClosestProof | ProofJson, l
   );
 }
 
-const trees = loadShared<{ leaf_sequence: Leaf[]; trees: { id: string; num_leaves: number; root: { root: string } }[] }>('vectors/smst/trees.json');
+const trees = loadVector<{ leaf_sequence: Leaf[]; trees: { id: string; num_leaves: number; root: { root: string } }[] }>('smst/trees.json');
 const SEQ = trees.leaf_sequence.map((l) => ({ key: hex(l.key), value: hex(l.value), weight: BigInt(l.weight) }));
 
 t.test('trees.json: every root from sorted leaves, at every bucket size', async (t) => {
@@ -72,8 +72,8 @@ t.test('trees.json: every root from sorted leaves, at every bucket size', async 
 });
 
 t.test('closest_proofs.json and edge_cases.json: every proof byte-identical to Go, sibling extensions included', async (t) => {
-  const { cases } = loadShared<{ cases: { id: string; tree: string; tree_root: string; path: string; proof: ProofJson }[] }>('vectors/smst/closest_proofs.json');
-  const edge = loadShared<{ trees: { id: string; leaves: Leaf[]; root: { root: string }; closest_proofs: { id: string; path: string; proof: ProofJson }[] }[] }>('vectors/smst/edge_cases.json');
+  const { cases } = loadVector<{ cases: { id: string; tree: string; tree_root: string; path: string; proof: ProofJson }[] }>('smst/closest_proofs.json');
+  const edge = loadVector<{ trees: { id: string; leaves: Leaf[]; root: { root: string }; closest_proofs: { id: string; path: string; proof: ProofJson }[] }[] }>('smst/edge_cases.json');
   const all = [
     ...cases.map((c) => ({ id: c.id, leaves: SEQ.slice(0, Number(c.tree.split('_')[1])), root: c.tree_root, path: c.path, proof: c.proof })),
     ...edge.trees.flatMap((tr) => tr.closest_proofs.map((c) => ({ id: c.id, leaves: tr.leaves.map((l) => ({ key: hex(l.key), value: hex(l.value), weight: BigInt(l.weight) })), root: tr.root.root, path: c.path, proof: c.proof }))),

@@ -12,12 +12,12 @@ import {
   type ClosestProof,
   type CompactClosestProof,
 } from '../../core/smst/index.js';
-import { hex, loadShared, toHex } from '../helpers/vectors.js';
+import { hex, loadVector, toHex } from '../helpers/vectors.js';
 
 interface Leaf { key: string; value: string; weight: string; path: string }
 interface Root { root: string; sum: string; count: string }
 
-const trees = loadShared<{ leaf_sequence: Leaf[]; trees: { id: string; num_leaves: number; root: Root; roots_after_inserts: { after_inserts: number; root: Root }[] }[]; order_independence: { tree: string; insert_order: number[]; root: Root }[]; empty_root: Root }>('vectors/smst/trees.json');
+const trees = loadVector<{ leaf_sequence: Leaf[]; trees: { id: string; num_leaves: number; root: Root; roots_after_inserts: { after_inserts: number; root: Root }[] }[]; order_independence: { tree: string; insert_order: number[]; root: Root }[]; empty_root: Root }>('smst/trees.json');
 const SEQ = trees.leaf_sequence;
 
 function build(leaves: Leaf[]): SparseMerkleSumTrie {
@@ -63,7 +63,7 @@ t.test('trees.json: every root, every intermediate root, order independence', as
 });
 
 t.test('updates_deletes.json: replace, delete, key-not-found, delete to empty, re-insert', async (t) => {
-  const { sequences } = loadShared<{ sequences: { id: string; start_tree: string; ops: { op: string; key: string; value: string | null; weight: string | null; error: string | null; root_after: Root; description: string }[] }[] }>('vectors/smst/updates_deletes.json');
+  const { sequences } = loadVector<{ sequences: { id: string; start_tree: string; ops: { op: string; key: string; value: string | null; weight: string | null; error: string | null; root_after: Root; description: string }[] }[] }>('smst/updates_deletes.json');
   let ops = 0;
   for (const s of sequences) {
     const trie = build(SEQ.slice(0, Number(s.start_tree.split('_')[1])));
@@ -133,7 +133,7 @@ function sameProof(t: Test, got: ClosestProof, want: ProofJson, label: string): 
 }
 
 t.test('closest_proofs.json: every proof field, compact field, gob byte and verification result', async (t) => {
-  const { cases } = loadShared<{ cases: ProofCase[] }>('vectors/smst/closest_proofs.json');
+  const { cases } = loadVector<{ cases: ProofCase[] }>('smst/closest_proofs.json');
   for (const c of cases) {
     const trie = tree(c.tree);
     t.equal(toHex(trie.root()), c.tree_root);
@@ -159,7 +159,7 @@ t.test('closest_proofs.json: every proof field, compact field, gob byte and veri
 });
 
 t.test('corrupted_proofs.json: every mutation is refused, every accepted quirk accepted', async (t) => {
-  const file = loadShared<{ corrupted: (ProofCase & { level: string; root: string; expected: ProofCase['verify']; compact_proof_gob: string | null; compact_proof: CompactJson | null })[]; accepted_quirks: (ProofCase & { level: string; root: string; expected: ProofCase['verify'] })[] }>('vectors/smst/corrupted_proofs.json');
+  const file = loadVector<{ corrupted: (ProofCase & { level: string; root: string; expected: ProofCase['verify']; compact_proof_gob: string | null; compact_proof: CompactJson | null })[]; accepted_quirks: (ProofCase & { level: string; root: string; expected: ProofCase['verify'] })[] }>('smst/corrupted_proofs.json');
   for (const group of [file.corrupted, file.accepted_quirks]) {
     for (const c of group) {
       const root = hex(c.root);
@@ -185,7 +185,7 @@ t.test('corrupted_proofs.json: every mutation is refused, every accepted quirk a
 });
 
 t.test('edge_cases.json: uint64 wrap, zero weights, empty-value quirk, node store, delete-then-prove panic', async (t) => {
-  const e = loadShared<{ trees: { id: string; leaves: { key: string; value: string; weight: string }[]; root: Root; closest_proofs: ProofCase[] }[]; node_store_dumps: { tree: string; entries: { digest: string; preimage: string }[] }[]; prove_closest_after_delete_panic: { leaves: { key: string; value: string; weight: string }[]; prove_path: string; root_after_delete: Root } }>('vectors/smst/edge_cases.json');
+  const e = loadVector<{ trees: { id: string; leaves: { key: string; value: string; weight: string }[]; root: Root; closest_proofs: ProofCase[] }[]; node_store_dumps: { tree: string; entries: { digest: string; preimage: string }[] }[]; prove_closest_after_delete_panic: { leaves: { key: string; value: string; weight: string }[]; prove_path: string; root_after_delete: Root } }>('smst/edge_cases.json');
   for (const tr of e.trees) {
     const trie = new SparseMerkleSumTrie();
     for (const l of tr.leaves) trie.update(hex(l.key), hex(l.value), BigInt(l.weight));
@@ -216,7 +216,7 @@ t.test('edge_cases.json: uint64 wrap, zero weights, empty-value quirk, node stor
 });
 
 t.test('gob_go1_19_variants.json: Go 1.19 numbering decodes to the same proof and passes the chain pipeline', async (t) => {
-  const { cases } = loadShared<{ cases: { id: string; tree_root: string; compact_proof_gob_current_go: string; compact_proof_gob_go1_19: string }[] }>('vectors/smst/gob_go1_19_variants.json');
+  const { cases } = loadVector<{ cases: { id: string; tree_root: string; compact_proof_gob_current_go: string; compact_proof_gob_go1_19: string }[] }>('smst/gob_go1_19_variants.json');
   for (const c of cases) {
     const old = decodeCompactClosestProof(hex(c.compact_proof_gob_go1_19));
     t.equal(toHex(encodeCompactClosestProof(old)), c.compact_proof_gob_current_go, `${c.id}: same proof`);
@@ -287,7 +287,7 @@ t.test('property: flipping any byte of a proof makes it fail or fail to decode, 
   const depthPos = pathStart + 32 + 2;
   t.equal(bytes[depthPos], proof.depth);
   // Go's VerifyClosestProof compares only the first Depth bits of Path (the chain ties Path to the
-  // seed block separately) and never uses Depth in the fold (spec/smst.md §8.5): flips there pass.
+  // seed block separately) and never uses Depth in the fold (docs/spec/smst.md §8.5): flips there pass.
   const ignoredByGo = (i: number) => (i >= pathStart && i < pathStart + 32) || i === depthPos;
   const wronglyAccepted: number[] = [];
   let headerAccepted = 0;

@@ -6,7 +6,7 @@ import { signSupplierResponse, verifySupplierResponse, type SignatureBackend } f
 import { nativeSecp256k1 } from '../../core/crypto/native-secp256k1.js';
 import { hex, toHex } from '../helpers/vectors.js';
 
-// spec/protocol.md §11.3: the response signable hash of fixture minable[0], signed with the app1 test key.
+// docs/spec/protocol.md §11.3: the response signable hash of fixture minable[0], signed with the app1 test key.
 const KEY = hex('2d00ef074d9b51e46886dc9a1df11e7b986611d0f336bdcf1f0adce3e037ec0a');
 const HASH = hex('85277ba770dad449843742cc909eeb6e075bbb6c5e96f6ffbc484dd17c876f15');
 const SIG = '309aa84d90fa9aec737cf182f0a9435dec066e096ef97c9b1ce8d542b20cbd3e539b0643b1f0c95b0d38d23675e8bc5aad3e9e810e4f4dd8832227f300a60bbd';

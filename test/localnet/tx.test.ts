@@ -8,7 +8,7 @@ import { compactClosestProof, encodeCompactClosestProof } from '../../core/smst/
 import { parseGenesis, startLocalnet, type RunningLocalnet } from '../../localnet/index.js';
 import { captureLogs } from '../helpers/logs.js';
 import { ADDR, KEYS, claimAny, grpcCall, grpcClient, makeRelays, proofAny, signTx, trieOf, type Res } from '../helpers/localnet-client.js';
-import { hex, loadShared } from '../helpers/vectors.js';
+import { hex, loadVector } from '../helpers/vectors.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BASE = readFileSync(join(ROOT, 'examples/localnet/genesis.yaml'), 'utf8')
@@ -164,7 +164,7 @@ t.test('message rejections: outside the window, wrong sum, supplier not in sessi
   const proof = encodeCompactClosestProof(compactClosestProof(trie.proveClosest(proofPath(net.chain.blockHash(15), header.session_id))));
   const notRequired = await send([proofAny(ADDR.supplier1, header, proof)]);
   t.equal(notRequired.raw_log, 'failed to execute message; message index: 0: rpc error: code = FailedPrecondition desc = proof not required');
-  const { corrupted } = loadShared<{ corrupted: { id: string; level: string; compact_proof_gob: string | null; expected: { chain_pipeline_on_compact_proof_gob: { failed_stage: string | null } | null } }[] }>('vectors/smst/corrupted_proofs.json');
+  const { corrupted } = loadVector<{ corrupted: { id: string; level: string; compact_proof_gob: string | null; expected: { chain_pipeline_on_compact_proof_gob: { failed_stage: string | null } | null } }[] }>('smst/corrupted_proofs.json');
   const garbage = corrupted.find((c) => c.level === 'bytes' && c.expected.chain_pipeline_on_compact_proof_gob?.failed_stage === 'unmarshal')!;
   const bad = await send([proofAny(ADDR.supplier1, header, hex(garbage.compact_proof_gob!))]);
   t.match(bad.raw_log, /^failed to execute message; message index: 0: rpc error: code = FailedPrecondition desc = failed to unmarshal sparse compact merkle closest proof: .*: invalid proof$/, `corrupted proof ${garbage.id}`);

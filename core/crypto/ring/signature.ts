@@ -8,7 +8,7 @@ import { bigIntTo32, bytesToBigInt, CURVE_ORDER, hashToCurve, hashToScalar } fro
 
 /**
  * Linkable ring signatures exactly as pokt-network/ring-go (782cc69) over go-dleq's secp256k1 backend
- * (spec/protocol.md §4.1). Wire form: u32_be(n) ‖ c (32) ‖ key image (33) ‖ n × (s_i (32) ‖ P_i (33)).
+ * (docs/spec/protocol.md §4.1). Wire form: u32_be(n) ‖ c (32) ‖ key image (33) ‖ n × (s_i (32) ‖ P_i (33)).
  */
 
 export interface RingSignature {

@@ -9,7 +9,7 @@ import { startRelayer } from '../../../test/helpers/relayer.js';
 
 const RING = [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
 
-/** A gateway-signed RelayRequest whose payload is the raw client frame (spec/wire.md §4.2). */
+/** A gateway-signed RelayRequest whose payload is the raw client frame (docs/spec/wire.md §4.2). */
 function frame(header: SessionHeader, json: unknown, signer: string = KEYS.gateway1, ring = RING): Buffer {
   const payload = Buffer.from(typeof json === 'string' ? json : JSON.stringify(json));
   return Buffer.from(encodeRelayRequest(buildRelayRequest({ header, supplierAddress: ADDR.supplier1, payload, signerKey: key(signer), ring })));
@@ -81,7 +81,7 @@ const until = async (what: string, fn: () => boolean | Promise<boolean>, ms = 50
   }
 };
 
-/** PATH sends protobuf in text frames, as its JSON-RPC clients do (spec/wire.md §4.2). */
+/** PATH sends protobuf in text frames, as its JSON-RPC clients do (docs/spec/wire.md §4.2). */
 const TEXT = { binary: false };
 
 const json = (payload: Uint8Array) => JSON.parse(Buffer.from(payload).toString());
