@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { RelayRejection } from '../relay/reasons.js';
+import { BackendError } from './backend-error.js';
 import { isStreamContentType } from './stream-batches.js';
 
 export interface ExchangeRequest {
@@ -96,7 +96,7 @@ export function exchange(dispatcher: Dispatcher, req: ExchangeRequest): Promise<
             size += chunk.length;
             // A stream is bounded too: its whole body is kept to mine it.
             if (size > req.maxBodyBytes) {
-              abort(new RelayRejection('backend_error', `backend ${stream ? 'stream' : 'response'} larger than max_body_bytes (${req.maxBodyBytes})`));
+              abort(new BackendError('BACKEND_RESPONSE_TOO_LARGE', `backend ${stream ? 'stream' : 'response'} larger than max_body_bytes (${req.maxBodyBytes})`));
               return;
             }
             if (!stream) chunks.push(chunk);

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { Pool } from 'undici';
 import type { ResolvedBackend } from '../config/load.js';
-import { RelayRejection } from '../relay/reasons.js';
+import { BackendError } from './backend-error.js';
 import { backendFault, describeBackendError, unsendableRequest } from './errors.js';
 import { exchange } from './exchange.js';
 import { relayPath } from './relay-url.js';
@@ -137,10 +137,10 @@ export class HttpBackend {
 
   async send(req: BackendRequest, extraHeaders: Record<string, string>): Promise<BackendResponse> {
     const order = this.#order();
-    if (order.length === 0) throw new RelayRejection('no_healthy_backend', 'every backend URL is failing');
+    if (order.length === 0) throw new BackendError('BACKEND_UNAVAILABLE', 'every backend URL is failing');
     // Refused before any URL is tried: it would fail the same on each, and it is no fault of theirs.
     const problem = unsendableRequest(req.method, req.url, req.headers);
-    if (problem) throw new RelayRejection('malformed_payload', problem);
+    if (problem) throw new BackendError('BACKEND_REQUEST_INVALID', problem);
     const deadline = Date.now() + this.#cfg.timeout_ms;
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k.toLowerCase())) headers[k.toLowerCase()] = v;
@@ -171,18 +171,18 @@ export class HttpBackend {
         this.#succeeded(endpoint);
         return { ...res, retries: i };
       } catch (err) {
-        if (RelayRejection.is(err)) throw err;
+        if (BackendError.is(err)) throw err;
         const fault = backendFault(err);
         // Node or undici refused to build the request: the relay's fault, and the same on every URL.
-        if (fault === 'request') throw new RelayRejection('malformed_payload', describeBackendError(err));
+        if (fault === 'request') throw new BackendError('BACKEND_REQUEST_INVALID', describeBackendError(err));
         if (fault !== 'unknown') this.#failed(endpoint, answeredBefore);
         lastError = err as Error;
         timedOut = fault === 'timeout';
       }
     }
     if (last5xx) return last5xx;
-    if (timedOut) throw new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`);
-    throw new RelayRejection('backend_error', lastError ? describeBackendError(lastError) : 'no backend answered');
+    if (timedOut) throw new BackendError('BACKEND_TIMEOUT', `no answer within ${this.#cfg.timeout_ms} ms`);
+    throw new BackendError('BACKEND_FAILED', lastError ? describeBackendError(lastError) : 'no backend answered');
   }
 
   async #request(e: Endpoint, req: BackendRequest, headers: Record<string, string | string[]>, timeoutMs: number): Promise<Omit<BackendResponse, 'retries'>> {
@@ -211,7 +211,7 @@ export class HttpBackend {
       try {
         body = gunzipSync(body, { maxOutputLength: limit });
       } catch (err) {
-        throw new RelayRejection('backend_error', `undecodable gzip response: ${(err as Error).message}`);
+        throw new BackendError('BACKEND_RESPONSE_UNDECODABLE', `undecodable gzip response: ${(err as Error).message}`);
       }
       delete out['content-encoding'];
     }

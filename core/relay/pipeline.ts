@@ -12,6 +12,7 @@ import type { RelayChainState } from './chain-state.js';
 import { errorReply, RELAYER_PROXY_CODESPACE, type ErrorModel } from './error-reply.js';
 import type { RelayInfo } from './events.js';
 import type { RelayHooks } from './hooks.js';
+import { rejectionOf } from './backend-rejection.js';
 import { RelayRejection } from './reasons.js';
 import type { MeterCharge, RefundReason, RelayMeter } from './relay-meter.js';
 import type { RelayMetrics } from './relay-metrics.js';
@@ -355,8 +356,9 @@ export class RelayPipeline {
   }
 
   #countRejection(info: RelayInfo, err: unknown): RelayRejection {
-    const rejection = RelayRejection.is(err) ? err : new RelayRejection('internal');
-    if (!RelayRejection.is(err)) this.#o.log.error({ relay: info, err }, 'relay failed unexpectedly');
+    const known = rejectionOf(err);
+    const rejection = known ?? new RelayRejection('internal');
+    if (!known) this.#o.log.error({ relay: info, err }, 'relay failed unexpectedly');
     else this.#o.log.debug({ relay: info, reason: rejection.reason, detail: rejection.message }, 'relay rejected');
     this.#o.metrics.rejections.inc({ ...this.#labels(info), reason: rejection.reason });
     this.#o.hooks.emit('onRelayRejected', { relay: info, reason: rejection.reason, message: rejection.message });
@@ -375,7 +377,8 @@ export class RelayPipeline {
  * a backend could be sent (nothing was served, so nothing is charged; it never reached the backend).
  */
 function forwardRefundReason(err: unknown): RefundReason {
-  if (RelayRejection.is(err) && (err.reason === 'malformed_payload' || err.reason === 'client_gone')) return err.reason;
+  const rejection = rejectionOf(err);
+  if (rejection && (rejection.reason === 'malformed_payload' || rejection.reason === 'client_gone')) return rejection.reason;
   return 'backend_failed';
 }
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import { createServer, type Server } from 'node:http';
 import { HttpBackend, type HealthChange } from '../../core/backend/http-backend.js';
 import type { ResolvedBackend } from '../../core/config/load.js';
-import { RelayRejection } from '../../core/relay/reasons.js';
+import { BackendError } from '../../core/backend/backend-error.js';
 
 interface Node {
   url: string;
@@ -102,8 +102,8 @@ t.test('every URL failing its probes: fast 503 without dialing the backend', asy
   });
   await until('a out of rotation', () => backend.healthy === 0);
   const err = await backend.send({ method: 'POST', url: '/', headers: {}, body: Buffer.from('{}') }, {}).catch((e: unknown) => e);
-  t.ok(RelayRejection.is(err), 'a relay rejection');
-  t.equal((err as RelayRejection).reason, 'no_healthy_backend');
+  t.ok(BackendError.is(err), 'a backend error');
+  t.equal((err as BackendError).code, 'BACKEND_UNAVAILABLE');
   t.equal(a.relays, 0, 'the backend never saw the relay');
 });
 

@@ -3,7 +3,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { Test } from 'tap';
 import { HttpBackend, type BackendRequest } from '../../core/backend/http-backend.js';
 import type { ResolvedBackend } from '../../core/config/load.js';
-import { RelayRejection } from '../../core/relay/reasons.js';
+import { BackendError } from '../../core/backend/backend-error.js';
 
 /** A backend whose answer each test decides; it records what it received. */
 async function backend(t: Test, answer: (res: ServerResponse, path: string) => void) {
@@ -41,10 +41,11 @@ function open(t: Test, url: string, o: Partial<ResolvedBackend> = {}): HttpBacke
   return b;
 }
 
-const rejectionOf = (p: Promise<unknown>) =>
+/** How a call ended: 'answered', or the backend error's code and detail. */
+const failureOf = (p: Promise<unknown>) =>
   p.then(
     () => 'answered',
-    (err: RelayRejection) => `${err.reason}: ${err.message}`,
+    (err: unknown) => (BackendError.is(err) ? `${err.code}: ${err.detail}` : `not a BackendError: ${String(err)}`),
   );
 
 t.test('a whole answer: status, headers without hop-by-hop ones, body; the relay path joins the backend path and query', async (t) => {
@@ -59,15 +60,15 @@ t.test('a whole answer: status, headers without hop-by-hop ones, body; the relay
 
 t.test('an answer over max_body_bytes is refused, not buffered', async (t) => {
   const b = await backend(t, (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('x'.repeat(4096)));
-  t.equal(await rejectionOf(open(t, b.url).send({ method: 'POST', url: '', headers: {} }, {})), 'backend_error: backend error: backend response larger than max_body_bytes (1024)');
+  t.equal(await failureOf(open(t, b.url).send({ method: 'POST', url: '', headers: {} }, {})), 'BACKEND_RESPONSE_TOO_LARGE: backend response larger than max_body_bytes (1024)');
 });
 
 t.test('a backend that never answers times out; so does a request still queued behind it for the one connection', async (t) => {
   const b = await backend(t, () => undefined);
   const api = open(t, b.url);
   const started = performance.now();
-  const [first, queued] = await Promise.all([rejectionOf(api.send({ method: 'POST', url: '', headers: {} }, {})), rejectionOf(api.send({ method: 'POST', url: '', headers: {} }, {}))]);
-  t.same([first, queued], ['backend_timeout: backend timeout: no answer within 300 ms', 'backend_timeout: backend timeout: no answer within 300 ms']);
+  const [first, queued] = await Promise.all([failureOf(api.send({ method: 'POST', url: '', headers: {} }, {})), failureOf(api.send({ method: 'POST', url: '', headers: {} }, {}))]);
+  t.same([first, queued], ['BACKEND_TIMEOUT: no answer within 300 ms', 'BACKEND_TIMEOUT: no answer within 300 ms']);
   t.ok(performance.now() - started < 2000, 'both within about the deadline');
 });
 
@@ -129,8 +130,8 @@ t.test('a request no HTTP client could send is the relay’s fault: refused, the
   ];
   for (let round = 0; round < 3; round++) {
     for (const req of bad) {
-      const why = await rejectionOf(api.send(req, {}));
-      t.match(why, /^malformed_payload: invalid relay payload: not a usable request for the backend: /, `${JSON.stringify(req)} refused as malformed_payload`);
+      const why = await failureOf(api.send(req, {}));
+      t.match(why, /^BACKEND_REQUEST_INVALID: (method|header|url|path)/i, `${JSON.stringify(req)} refused as an invalid request`);
     }
   }
   t.equal(api.healthy, 1, 'nine malformed requests later the URL is still in rotation');
@@ -154,7 +155,7 @@ t.test('only failures of the backend move the breaker: 502/503/504 and dead conn
   t.equal(api.healthy, 1, 'one 503 since the last answer');
   t.equal((await send('/x')).status, 503);
   t.equal(api.healthy, 0, 'two 503s in a row open the circuit');
-  t.equal(await rejectionOf(send('/ok')), 'no_healthy_backend: service temporarily unavailable: every backend URL is failing');
+  t.equal(await failureOf(send('/ok')), 'BACKEND_UNAVAILABLE: every backend URL is failing');
 });
 
 t.test('a slow answer to one request does not open the circuit while the URL answers other requests', async (t) => {
@@ -162,12 +163,12 @@ t.test('a slow answer to one request does not open the circuit while the URL ans
     if (!path.includes('/slow')) res.writeHead(200).end('ok');
   });
   const api = open(t, b.url, { timeout_ms: 400, connections: 4, circuit_breaker: { failures: 2, cooldown_ms: 60_000 } });
-  const slow = [0, 1, 2].map(() => rejectionOf(api.send({ method: 'POST', url: '/slow', headers: {} }, {})));
+  const slow = [0, 1, 2].map(() => failureOf(api.send({ method: 'POST', url: '/slow', headers: {} }, {})));
   for (let i = 0; i < 3; i++) t.equal((await api.send({ method: 'POST', url: '/fast', headers: {} }, {})).status, 200);
-  t.same(await Promise.all(slow), Array(3).fill('backend_timeout: backend timeout: no answer within 400 ms'));
+  t.same(await Promise.all(slow), Array(3).fill('BACKEND_TIMEOUT: no answer within 400 ms'));
   t.equal(api.healthy, 1, 'three timeouts, but the URL answered meanwhile: still in rotation');
-  const alone = [0, 1].map(() => rejectionOf(api.send({ method: 'POST', url: '/slow', headers: {} }, {})));
-  t.same(await Promise.all(alone), Array(2).fill('backend_timeout: backend timeout: no answer within 400 ms'));
+  const alone = [0, 1].map(() => failureOf(api.send({ method: 'POST', url: '/slow', headers: {} }, {})));
+  t.same(await Promise.all(alone), Array(2).fill('BACKEND_TIMEOUT: no answer within 400 ms'));
   t.equal(api.healthy, 0, 'two timeouts with no answer at all in between open it');
 });
 
@@ -177,8 +178,8 @@ t.test('a dead backend: the client is told what failed, never the address', asyn
   const port = (server.address() as { port: number }).port;
   await new Promise<void>((r) => server.close(() => r()));
   const api = open(t, `http://127.0.0.1:${port}/v3/secret-key`);
-  const why = await rejectionOf(api.send({ method: 'POST', url: '/', headers: {} }, {}));
-  t.equal(why, 'backend_error: backend error: connection refused (ECONNREFUSED)');
+  const why = await failureOf(api.send({ method: 'POST', url: '/', headers: {} }, {}));
+  t.equal(why, 'BACKEND_FAILED: connection refused (ECONNREFUSED)');
   t.notMatch(why, /127\.0\.0\.1|secret-key/);
 });
 
