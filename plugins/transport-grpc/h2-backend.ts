@@ -1,7 +1,5 @@
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import type { ResolvedBackend } from '../../core/config/load.js';
-import { RelayRejection } from '../../core/relay/reasons.js';
-import { backendFault, describeBackendError } from 'relayminer';
+import { backendFault, describeBackendError, RelayRejection, type ResolvedBackend } from 'relayminer';
 
 export interface H2Request {
   path: string;

@@ -1,18 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { constants as http2Constants, type ServerHttp2Stream } from 'node:http2';
 import { createServer, type AddressInfo } from 'node:net';
-import { parseHostPort } from '../../core/config/host-port.js';
-import { definePlugin } from '../../core/plugins/define.js';
-import { POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../../core/protocol/messages.js';
-import { decodeHttpPayload, pocketHeaders } from '../../core/relay/http-relay.js';
-import type { Forward, ForwardResult, RelayReply } from '../../core/relay/pipeline.js';
-import { RelayRejection } from '../../core/relay/reasons.js';
-import type { DecodedRelay } from '../../core/relay/validator.js';
-import { VERSION } from '../../core/version.js';
-import { grpcFrames, RELAY_SERVICE_PATHS } from '../../core/protocol/grpc-wire.js';
+import { ConfigError, type DecodedRelay, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, StreamedBody, VERSION } from 'relayminer';
 import { H2Backend, type H2Response } from './h2-backend.js';
 import { grpcStatusFor, SERVER_FAULT_STATUSES } from './status-codes.js';
-import { relayPath, StreamedBody } from 'relayminer';
 
 const MiB = 1024 * 1024;
 
@@ -175,13 +166,20 @@ export default definePlugin(
     const listener = createServer((socket) => injector.injectConnection(socket));
     listener.maxConnections = opts.max_connections ?? 1_000;
     listener.on('drop', () => ctx.metrics.listenerRefusals.inc({ listener: 'grpc', reason: 'max_connections' }));
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen({ host: host || undefined, port }, () => (listener.off('error', reject), resolve()));
+    // Bound once every plugin has loaded (onReady), like the host's own listeners: a plugin that fails
+    // after this one leaves no port open.
+    app.addHook('onReady', async () => {
+      await new Promise<void>((resolve, reject) => {
+        listener.once('error', reject);
+        listener.listen({ host: host || undefined, port }, () => (listener.off('error', reject), resolve()));
+      }).catch((err: NodeJS.ErrnoException) => {
+        const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.message;
+        throw new ConfigError([{ path: 'plugins[transport-grpc].options.listen_address', message: `cannot listen on ${opts.listen_address ?? ':8082'}: ${why}` }]);
+      });
+      const bound = (listener.address() as AddressInfo).port;
+      ctx.addresses.grpc = `${host}:${bound}`;
+      log.info({ address: ctx.addresses.grpc }, 'gRPC RelayService listening');
     });
-    const bound = (listener.address() as AddressInfo).port;
-    ctx.addresses.grpc = `${host}:${bound}`;
-    log.info({ address: ctx.addresses.grpc }, 'gRPC RelayService listening');
 
     app.addHook('preClose', async () => {
       listener.close();

@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import type { RejectReason } from '../../core/relay/reasons.js';
+import { type RejectReason } from 'relayminer';
 
 /** Rejection reason → gRPC status (docs/spec/wire.md §5, as the Go HA miner answers SendRelay). */
 const CODES: Record<RejectReason, status> = {

@@ -1,15 +1,11 @@
 import t, { type Test } from 'tap';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { relayResponseSignableHash, verifySupplierResponse } from 'relayminer';
+import { buildRelayRequest, checkRelayResponse, ConfigError, encodeHttpPayload, encodeRelayRequest, grpcFrame, grpcFrames, type HttpRelayPayload, PLACEHOLDER_RING_PUBLIC_KEY, POKTHTTPResponseCodec, publicKeyFromPrivateKey, RelayCodec, relayResponseSignableHash, type SessionHeader, verifySupplierResponse } from 'relayminer';
 import * as grpc from '@grpc/grpc-js';
-import { publicKeyFromPrivateKey } from '../../../core/crypto/address.js';
-import { PLACEHOLDER_RING_PUBLIC_KEY } from '../../../core/crypto/placeholder-ring-key.js';
-import { POKTHTTPResponseCodec, RelayCodec, type SessionHeader } from '../../../core/protocol/messages.js';
-import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest, type HttpRelayPayload } from '../../../core/relay/relay-client.js';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { demo, startGrpcBackend } from '../../../examples/backends/grpc-demo.js';
 import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
 import { gatewayRelay, startRelayer } from '../../../test/helpers/relayer.js';
-import { grpcFrame, grpcFrames } from '../../../core/protocol/grpc-wire.js';
 import { RELAY_SERVICE } from '../index.js';
 
 const echo = (message: string) => ({
@@ -263,4 +259,20 @@ t.test('limits: advertised max concurrent streams, half-sent calls end DEADLINE_
   });
   t.equal(outcome, 'closed', 'the connection past max_connections is closed');
   t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="max_connections"\} 1/);
+});
+
+t.test('a gRPC port already in use stops start-up with one line naming the option, and nothing stays bound', async (t) => {
+  const taken = createNetServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => taken.close());
+  const port = (taken.address() as AddressInfo).port;
+  const err = await startRelayer(t, {
+    plugins: ['transport-jsonrpc', `name: transport-grpc\n    options: { listen_address: "127.0.0.1:${port}" }`],
+    services: (url) => `  anvil: { backends: { jsonrpc: { urls: ["${url}"] }, grpc: { urls: ["${url}"] } } }`,
+  }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof ConfigError, 'a configuration error (the CLI prints it as one line)');
+  t.match((err as Error).message, `cannot listen on 127.0.0.1:${port}: address already in use`);
 });
