@@ -2,10 +2,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { isTimeout, type HttpBackend } from '../backend/http-backend.js';
 import { describeBackendError, unsendableRequest } from '../backend/errors.js';
-import { STREAM_DELIMITER, streamBatches } from '../backend/stream-batches.js';
+import { STREAM_DELIMITER, streamBatches, streamFraming } from '../backend/stream-batches.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../protocol/messages.js';
-import { RPC_TYPE_CODES } from './events.js';
+import { RPC_TYPE_CODES } from '../protocol/rpc-type.js';
+import { rejectionOf } from './backend-rejection.js';
 import type { Forward, RelayPipeline, RelayReply } from './pipeline.js';
 import { RelayRejection } from './reasons.js';
 import { StreamedBody } from './streamed-body.js';
@@ -106,13 +107,12 @@ export class HttpRelayRouter {
         const source = res.stream;
         const batches = (async function* () {
           try {
-            for await (const batch of streamBatches(source)) {
+            for await (const batch of streamBatches(source, streamFraming(res.headers['content-type']?.[0]))) {
               await body.add(batch);
               yield POKTHTTPResponseCodec.encode({ status_code: status, header: new Map(), body_bz: batch });
             }
           } catch (err) {
-            if (RelayRejection.is(err)) throw err;
-            throw new RelayRejection(isTimeout(err) ? 'backend_timeout' : 'backend_error', `stream: ${describeBackendError(err)}`);
+            throw rejectionOf(err) ?? new RelayRejection(isTimeout(err) ? 'backend_timeout' : 'backend_error', `stream: ${describeBackendError(err)}`);
           }
         })();
         const contentType = res.headers['content-type']?.[0] ?? 'text/event-stream';
