@@ -7,7 +7,7 @@ import type { SessionHeader } from '../core/protocol/messages.js';
 import type { RedisClient } from '../core/redis/connection.js';
 import type { KeyBuilder } from '../core/redis/key-builder.js';
 import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest, websocketHandshakeHeaders } from '../core/relay/relay-client.js';
-import { SessionStore } from '../plugins/miner/session-store.js';
+import { SessionStore } from '../plugins/index.js';
 
 /**
  * `npm start`'s traffic: the localnet genesis's gateway sends signed relays for app1 on JSON-RPC (every

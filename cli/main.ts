@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfigFile } from '../core/config/load.js';
 import { ConfigError } from '../core/config/problems.js';
 import { OperatorError } from '../core/runtime/operator-error.js';
-import { spawnBoundToParent, watchParent } from '../core/runtime/child-process.js';
+import { spawnBoundToParent, watchParent } from '../core/process/child-process.js';
 import { ChainQueryError, CometRpcError } from '../core/chain/index.js';
 import type { NodeTls } from '../core/chain/node-endpoints.js';
 import { impliedPluginEntries, PluginError, resolvePlugins } from '../core/plugins/loader.js';

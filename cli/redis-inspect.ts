@@ -4,7 +4,7 @@ import { CACHE_ENTITIES, KeyBuilder } from '../core/redis/key-builder.js';
 import { dataNodes } from '../core/redis/redis-settings.js';
 import { redactRedisUrl } from '../core/redis/url.js';
 import { OperatorError } from '../core/runtime/operator-error.js';
-import { SessionStore } from '../plugins/miner/session-store.js';
+import { SessionStore } from '../plugins/index.js';
 
 export type InspectWhat = 'sessions' | 'streams' | 'leases' | 'submissions' | 'meter' | 'cache';
 export const INSPECT_WHAT: readonly InspectWhat[] = ['sessions', 'streams', 'leases', 'submissions', 'meter', 'cache'];

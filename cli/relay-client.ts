@@ -9,7 +9,7 @@ import { addressFromPublicKey, publicKeyFromPrivateKey } from '../core/crypto/ad
 import { parsePrivateKeyHex } from '../core/crypto/private-key.js';
 import { KeyBuilder } from '../core/redis/key-builder.js';
 import { RelayChainState } from '../core/relay/chain-state.js';
-import { RPC_TYPE_CODES } from '../core/relay/events.js';
+import { RPC_TYPE_CODES } from '../core/protocol/rpc-type.js';
 import type { HttpRpcType } from '../core/relay/http-relay.js';
 import { POKTHTTPResponseCodec, type SessionHeader } from '../core/protocol/messages.js';
 import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest, websocketHandshakeHeaders } from '../core/relay/relay-client.js';

@@ -1,6 +1,7 @@
 /**
- * relayminer's public core API: what plugins and external tools import from 'relayminer'.
- * Plugins depend on these names only, never on core's file layout.
+ * relayminer's public core API: what plugins and external tools import from 'relayminer'. The built-in
+ * plugins import nothing else of core (test/structure.test.ts enforces it), so a third-party plugin can
+ * do whatever they do; docs/plugins.md says what each group of names is for.
  */
 export { VERSION } from './version.js';
 
@@ -38,7 +39,6 @@ export type { RelayMinerContext } from './plugins/context.js';
 export { RelayHooks } from './relay/hooks.js';
 export { RelayRejection, REJECT_REASONS, REJECT_REASON_CODES, type RejectReason } from './relay/reasons.js';
 export {
-  RPC_TYPE_CODES,
   RELAY_HOOK_NAMES,
   type RelayInfo,
   type RelayHookName,
@@ -51,7 +51,20 @@ export {
 } from './relay/events.js';
 // the relay pipeline transports call
 export { StreamedBody, STREAMED_BODY_MEMORY_BYTES } from './relay/streamed-body.js';
-export { RelayPipeline, type Forward, type ForwardResult, type RelayReply, type RelayPipelineOptions } from './relay/pipeline.js';
+export { RelayPipeline, type Forward, type ForwardResult, type RelayReply, type RelayPipelineOptions, type AdmittedFrame, type RefusedFrame } from './relay/pipeline.js';
+// relays carried over HTTP: the POKTHTTPRequest inside a relay, the headers passed to a backend, stream framing
+export { decodeHttpPayload, pocketHeaders } from './relay/http-relay.js';
+export { STREAM_DELIMITER } from './backend/stream-batches.js';
+// the client side of a relay (gateways, tests, tools): building signed requests, checking signed answers
+export {
+  buildRelayRequest,
+  checkRelayResponse,
+  encodeHttpPayload,
+  encodeRelayRequest,
+  websocketHandshakeHeaders,
+  type HttpRelayPayload,
+  type RelayResponseCheck,
+} from './relay/relay-client.js';
 export { RelayValidator, MAX_PLAUSIBLE_BLOCKS, type DecodedRelay, type ValidatedRelay } from './relay/validator.js';
 export { RelayChainState } from './relay/chain-state.js';
 export { RelayMetrics } from './relay/relay-metrics.js';
@@ -59,16 +72,19 @@ export { errorReply, poktrollErrorCode, RELAYER_PROXY_CODESPACE, type ErrorModel
 
 // backends: who is at fault when a call fails, and what a client may be told of it
 export { backendFault, describeBackendError, unsendableRequest, type BackendFault } from './backend/errors.js';
+export { BackendError, BACKEND_ERROR_CODES, type BackendErrorCode } from './backend/backend-error.js';
+export { rejectionOf } from './relay/backend-rejection.js';
 export { relayPath } from './backend/relay-url.js';
 
 // chain access and caches
 export { ChainPace, type BlockHealth, type ChainPaceOptions } from './chain/chain-pace.js';
 export { nodeEndpoints, type NodeEndpoints, type NodeEndpointConfig, type NodeTls } from './chain/node-endpoints.js';
 export { ChainQueryClient, ChainQueryError, CometClient, BlockFollower, type BlockInfo, type SharedParamsInfo } from './chain/index.js';
+export { TxClient, MAX_UNORDERED_TTL_MS, type AnyMessage, type BroadcastResult } from './chain/tx-client.js';
 export { TieredCache, CacheMetrics } from './cache/index.js';
 
 // redis
-export { KeyBuilder, KEY_TTL_SECONDS, SESSION_STATES, CACHE_ENTITIES, type SessionState, type CacheEntity } from './redis/key-builder.js';
+export { KeyBuilder, KEY_TTL_SECONDS, SESSION_STATES, CACHE_ENTITIES, type SessionState, type CacheEntity, type SubmissionPhase } from './redis/key-builder.js';
 export { RedisPool, createRedisClient, type RedisClient } from './redis/connection.js';
 export { parseRedisUrl, redactRedisUrl, type RedisTarget } from './redis/url.js';
 

@@ -2,7 +2,7 @@ import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnary
 import type { Logger } from 'pino';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { RPC_TYPE_CODES } from '../core/relay/events.js';
+import { RPC_TYPE_CODES } from '../core/protocol/rpc-type.js';
 import { grpcServiceDefinition } from '../core/protocol/grpc.js';
 import { messageCodec, PROTO_DIR, PROTO_FILES } from '../core/protocol/codec.js';
 import { isPoktAddress } from '../core/crypto/address.js';

@@ -1,4 +1,4 @@
-import type { BuiltinPlugins } from '../core/plugins/loader.js';
+import { type BuiltinPlugins } from 'relayminer';
 
 /**
  * The built-in plugins by name. Each is imported only when a config enables it, so an operator
@@ -12,3 +12,6 @@ export const BUILTIN_PLUGINS: BuiltinPlugins = {
   'transport-cometbft': () => import('./transport-cometbft/index.js'),
   miner: () => import('./miner/index.js'),
 };
+
+/** The miner's session storage, for the CLI's inspection and devnet tools (they read what the miner wrote). */
+export { SessionStore, type SessionRecord } from './miner/session-store.js';

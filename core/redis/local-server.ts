@@ -1,4 +1,4 @@
-import { spawnBoundToParent } from '../runtime/child-process.js';
+import { spawnBoundToParent } from '../process/child-process.js';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';

@@ -1,14 +1,6 @@
 import type { RpcTypeName } from '../config/schema.js';
 import type { RejectReason } from './reasons.js';
 
-/** Numeric Rpc-Type of each transport (pocket.shared.RPCType). */
-export const RPC_TYPE_CODES: Record<RpcTypeName, number> = {
-  grpc: 1,
-  websocket: 2,
-  jsonrpc: 3,
-  rest: 4,
-  cometbft: 5,
-};
 
 /**
  * What the pipeline knows about one relay. Fields fill in as it advances: a relay rejected while

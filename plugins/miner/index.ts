@@ -1,6 +1,4 @@
-import { definePlugin } from '../../core/plugins/define.js';
-import { ChainPace, StateSignals } from 'relayminer';
-import { VERSION } from '../../core/version.js';
+import { ChainPace, definePlugin, StateSignals, VERSION } from 'relayminer';
 import { MinerMetrics } from './metrics.js';
 import { MinerService } from './miner-service.js';
 

@@ -1,14 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { ResolvedMiner } from '../../core/config/load.js';
-import type { RedisPool } from '../../core/redis/connection.js';
-import type { KeyBuilder } from '../../core/redis/key-builder.js';
-import { BlockFollower } from '../../core/chain/block-follower.js';
-import { CometClient, type BlockInfo } from '../../core/chain/comet-client.js';
-import { ChainQueryClient } from '../../core/chain/query-client.js';
-import { TxClient } from '../../core/chain/tx-client.js';
+import { BlockFollower, type BlockInfo, type ChainPace, ChainQueryClient, CometClient, type KeyBuilder, nodeEndpoints, type RedisPool, type ResolvedMiner, type StateSignals, TxClient } from 'relayminer';
 import { LeaseManager } from './leases.js';
 import { SessionLifecycle, type MinerAlerts, type SubmissionPolicy } from './session-lifecycle.js';
-import { nodeEndpoints, type ChainPace, type StateSignals } from 'relayminer';
 import { SettlementMonitor } from './settlement-monitor.js';
 import type { MinerMetrics } from './metrics.js';
 import { SessionStore } from './session-store.js';

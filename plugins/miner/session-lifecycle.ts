@@ -1,20 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { BlockInfo, CometClient } from '../../core/chain/comet-client.js';
-import type { ChainQueryClient, SharedParamsInfo } from '../../core/chain/query-client.js';
-import type { AnyMessage, TxClient } from '../../core/chain/tx-client.js';
-import type { SupplierKey } from '../../core/crypto/supplier-key.js';
-import { ClaimCodec, MsgCreateClaimCodec, MsgSubmitProofCodec, type Claim, type SessionHeader } from '../../core/protocol/messages.js';
-import type { RedisClient } from '../../core/redis/connection.js';
-import type { KeyBuilder, SessionState, SubmissionPhase } from '../../core/redis/key-builder.js';
-import { claimedUpokt, proofPath, proofRequirement, sessionWindows, type SessionWindows } from '../../core/session/index.js';
-import { compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, proveClosest, sumAndCount, type StateSignals } from 'relayminer';
+import { type AnyMessage, type BlockInfo, type ChainQueryClient, type Claim, ClaimCodec, claimedUpokt, type CometClient, compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, type KeyBuilder, MAX_PLAUSIBLE_BLOCKS, MsgCreateClaimCodec, MsgSubmitProofCodec, proofPath, proofRequirement, proveClosest, type RedisClient, type SessionHeader, type SessionState, sessionWindows, type SessionWindows, type SharedParamsInfo, type StateSignals, type SubmissionPhase, sumAndCount, type SupplierKey, type TxClient } from 'relayminer';
 import { BlockClock, supplierOffset } from './block-clock.js';
 import type { ChainReads } from './chain-reads.js';
 import { forEachLimit } from './for-each-limit.js';
 import { claimCost } from './economics.js';
 import type { MinerMetrics } from './metrics.js';
 import { FencedOutError, FINAL_STATES, type SessionRecord, type SessionStore } from './session-store.js';
-import { MAX_PLAUSIBLE_BLOCKS } from '../../core/relay/validator.js';
 
 export interface LifecycleOptions {
   store: SessionStore;

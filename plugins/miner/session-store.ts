@@ -1,7 +1,4 @@
-import type { RedisClient } from '../../core/redis/connection.js';
-import type { KeyBuilder, SessionState, SubmissionPhase } from '../../core/redis/key-builder.js';
-import type { MinedRelay } from '../../core/protocol/messages.js';
-import { Frontier, leafPathAndDigest, type LeafSource, type SortedLeaf } from 'relayminer';
+import { Frontier, type KeyBuilder, leafPathAndDigest, type LeafSource, type MinedRelay, type RedisClient, type SessionState, type SortedLeaf, type SubmissionPhase } from 'relayminer';
 
 /**
  * Stores a batch of one supplier's relays in their sessions and acknowledges their stream entries,

@@ -1,5 +1,4 @@
-import { definePlugin } from '../../core/plugins/define.js';
-import { VERSION } from '../../core/version.js';
+import { definePlugin, VERSION } from 'relayminer';
 
 /**
  * CometBFT RPC relays (Rpc-Type 5): enables the type on core's HTTP relay route, which runs the

@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { WebSocket, type RawData } from 'ws';
-import type { ResolvedBackend } from '../../core/config/load.js';
-import type { AdmittedFrame, RefusedFrame, RelayPipeline } from '../../core/relay/pipeline.js';
+import { type AdmittedFrame, type RefusedFrame, type RelayPipeline, type ResolvedBackend } from 'relayminer';
 import { backendCloseCode, CLOSE, rejectionCloseCode, sendable } from './close-codes.js';
 import type { WebSocketMetrics } from './metrics.js';
 

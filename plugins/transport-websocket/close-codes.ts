@@ -1,4 +1,4 @@
-import type { RejectReason } from '../../core/relay/reasons.js';
+import { type RejectReason } from 'relayminer';
 
 /** Close codes the gateway sees (docs/spec/wire.md §4.3, as the Go HA miner and PATH use them). */
 export const CLOSE = {

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { RelayRequestCodec, type RelayRequest } from '../../core/protocol/messages.js';
+import { type RelayRequest, RelayRequestCodec } from 'relayminer';
 
 /** What the upgrade request says about the bridge (docs/spec/wire.md §4.1). */
 export interface Handshake {

@@ -1,10 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { definePlugin } from '../../core/plugins/define.js';
-import type { AdmittedFrame } from '../../core/relay/pipeline.js';
-import { REJECT_REASONS } from '../../core/relay/reasons.js';
-import { VERSION } from '../../core/version.js';
+import { type AdmittedFrame, definePlugin, REJECT_REASONS, VERSION } from 'relayminer';
 import { Bridge, type BridgeLimits } from './bridge.js';
 import { CLOSE } from './close-codes.js';
 import { readHandshake, refuseUpgrade } from './handshake.js';

@@ -1,10 +1,5 @@
 import t, { type Test } from 'tap';
-import { ChainQueryClient } from '../../../core/chain/query-client.js';
-import { parseConfig } from '../../../core/config/load.js';
-import { KeyBuilder } from '../../../core/redis/key-builder.js';
-import { Runtime } from '../../../core/runtime/runtime.js';
-import { MinedRelayCodec, relayHash, SparseMerkleSumTrie } from 'relayminer';
-import { messageCodec } from '../../../core/protocol/codec.js';
+import { ChainQueryClient, KeyBuilder, messageCodec, MinedRelayCodec, parseConfig, relayHash, Runtime, SparseMerkleSumTrie } from 'relayminer';
 import { BUILTIN_PLUGINS } from '../../index.js';
 import { ADDR, KEYS, TEST_GENESIS } from '../../../test/helpers/localnet-client.js';
 import { captureLogs } from '../../../test/helpers/logs.js';

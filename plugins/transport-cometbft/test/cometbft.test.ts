@@ -1,6 +1,5 @@
 import t from 'tap';
-import { POKTHTTPResponseCodec } from '../../../core/protocol/index.js';
-import { checkRelayResponse } from '../../../core/relay/relay-client.js';
+import { checkRelayResponse, POKTHTTPResponseCodec } from 'relayminer';
 import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
 
 t.test('CometBFT relays (Rpc-Type 5): URI GET and JSON-RPC POST reach the cometbft backend only', async (t) => {

@@ -1,10 +1,6 @@
 import t from 'tap';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { POKTHTTPResponseCodec, RelayCodec, RelayResponseCodec, minedRelayBytes } from '../../../core/protocol/index.js';
-import { RelayRequestCodec } from '../../../core/protocol/messages.js';
-import { publicKeyFromPrivateKey } from '../../../core/crypto/address.js';
-import { PLACEHOLDER_RING_PUBLIC_KEY } from '../../../core/crypto/placeholder-ring-key.js';
-import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../../../core/relay/relay-client.js';
+import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest, minedRelayBytes, PLACEHOLDER_RING_PUBLIC_KEY, POKTHTTPResponseCodec, publicKeyFromPrivateKey, RelayCodec, RelayRequestCodec, RelayResponseCodec } from 'relayminer';
 import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
 import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
 

@@ -1,10 +1,7 @@
 import { request } from 'node:http';
 import t from 'tap';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { STREAM_DELIMITER } from '../../../core/backend/stream-batches.js';
-import { verifySupplierResponse } from '../../../core/crypto/supplier-signature.js';
-import { POKTHTTPResponseCodec, RelayCodec, relayResponseSignableHash } from '../../../core/protocol/index.js';
-import { checkRelayResponse } from '../../../core/relay/relay-client.js';
+import { checkRelayResponse, POKTHTTPResponseCodec, RelayCodec, relayResponseSignableHash, STREAM_DELIMITER, verifySupplierResponse } from 'relayminer';
 import { ADDR } from '../../../test/helpers/localnet-client.js';
 import { gatewayRelay, startRelayer } from '../../../test/helpers/relayer.js';
 

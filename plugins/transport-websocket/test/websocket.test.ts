@@ -1,8 +1,6 @@
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
-import { publicKeyFromPrivateKey } from '../../../core/crypto/address.js';
-import { POKTHTTPResponseCodec, type SessionHeader } from '../../../core/protocol/messages.js';
-import { buildRelayRequest, checkRelayResponse, encodeRelayRequest, websocketHandshakeHeaders } from '../../../core/relay/relay-client.js';
+import { buildRelayRequest, checkRelayResponse, encodeRelayRequest, POKTHTTPResponseCodec, publicKeyFromPrivateKey, type SessionHeader, websocketHandshakeHeaders } from 'relayminer';
 import { startWebSocketBackend, type WebSocketBackend } from '../../../examples/backends/websocket-jsonrpc.js';
 import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
 import { startRelayer } from '../../../test/helpers/relayer.js';
