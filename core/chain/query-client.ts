@@ -31,6 +31,11 @@ export class ChainQueryError extends Error {
   }
 }
 
+/** The one test for "the chain has no such thing" (a claim, a supplier, a service): a NOT_FOUND answer. */
+export function chainNotFound(err: unknown): boolean {
+  return err instanceof ChainQueryError && err.notFound;
+}
+
 export interface SessionInfo {
   header: SessionHeader;
   sessionId: string;

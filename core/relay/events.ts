@@ -32,8 +32,10 @@ export interface RelayValidatedEvent {
 /** After the backend answered and the response was signed and sent. */
 export interface RelayServedEvent {
   relay: RelayInfo;
-  backendStatus: number;
-  backendLatencyMs: number;
+  /** The backend's HTTP status; absent for a message on a connection (WebSocket), which has none. */
+  backendStatus?: number;
+  /** From the call to the backend to its answer (a stream's first bytes); absent for a WebSocket message. */
+  backendLatencyMs?: number;
   responseBytes: number;
 }
 

@@ -16,7 +16,7 @@ import { rejectionOf } from './backend-rejection.js';
 import { RelayRejection } from './reasons.js';
 import type { MeterCharge, RefundReason, RelayMeter } from './relay-meter.js';
 import type { RelayMetrics } from './relay-metrics.js';
-import type { DecodedRelay, RelayValidator, SessionCheckedRelay, ValidatedRelay } from './validator.js';
+import type { DecodedRelay, RelayValidator, SignaturePendingRelay, ValidatedRelay } from './validator.js';
 
 /** What a transport's backend call produced: the bytes that become the signed response payload. */
 export interface ForwardResult {
@@ -109,6 +109,16 @@ export class RelayPipeline {
     const info: RelayInfo = { id: randomUUID(), rpcType, transport, receivedAtMs: Date.now(), requestBytes: body.length };
     const started = performance.now();
     let header: DecodedRelay['header'] | undefined;
+    // The backend's own time (to its answer, or to a stream's first bytes): what onRelayServed reports.
+    let backendMs = 0;
+    const timed: Forward = async (r) => {
+      const t0 = performance.now();
+      try {
+        return await forward(r);
+      } finally {
+        backendMs = performance.now() - t0;
+      }
+    };
     try {
       const decoded = this.#o.validator.decode(body, info);
       header = decoded.header;
@@ -129,7 +139,7 @@ export class RelayPipeline {
             this.#countRejection(info, err);
             return undefined;
           });
-        result = await forwardUnlessGone(decoded, forward, clientGone).catch(async (err: unknown) => {
+        result = await forwardUnlessGone(decoded, timed, clientGone).catch(async (err: unknown) => {
           await validation;
           if (charge) await this.#o.meter!.refund(charge, decoded.header.service_id, forwardRefundReason(err));
           throw err;
@@ -146,7 +156,7 @@ export class RelayPipeline {
           throw err;
         }
         try {
-          result = await forwardUnlessGone(relay, forward, clientGone);
+          result = await forwardUnlessGone(relay, timed, clientGone);
         } catch (err) {
           if (charge) await this.#o.meter!.refund(charge, relay.header.service_id, forwardRefundReason(err));
           throw err;
@@ -154,7 +164,7 @@ export class RelayPipeline {
       }
       // A backend 5xx is not billable: give the budget back.
       if (charge && result.backendStatus >= 500) await this.#o.meter!.refund(charge, decoded.header.service_id, 'backend_5xx');
-      return await this.#respond(info, decoded, relay, result, charge);
+      return await this.#respond(info, decoded, relay, result, backendMs, charge);
     } catch (err) {
       return this.#reject(info, err, header);
     } finally {
@@ -167,7 +177,7 @@ export class RelayPipeline {
    * verified, so its round trip costs no latency. A relay whose signature fails gets its charge back at once, and the
    * signature's verdict wins over the meter's (an unauthenticated caller learns nothing of the budget).
    */
-  async #verifyAndCharge(checked: SessionCheckedRelay): Promise<MeterCharge | undefined> {
+  async #verifyAndCharge(checked: SignaturePendingRelay): Promise<MeterCharge | undefined> {
     const meter = this.#o.meter;
     if (!meter) {
       await checked.verifySignature();
@@ -222,7 +232,8 @@ export class RelayPipeline {
       const response = this.#sign(relay, payload);
       const body = RelayResponseCodec.encode(response);
       this.#o.metrics.relays.inc({ ...this.#labels(info), outcome: 'served' });
-      this.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: 200, backendLatencyMs: 0, responseBytes: body.length });
+      // A backend message on a connection has no status, and answers no one request: neither is reported.
+      this.#o.hooks.emit('onRelayServed', { relay: info, responseBytes: body.length });
       const streamId = await this.#mine(info, relay, response);
       return { body, streamId };
     } catch (err) {
@@ -271,7 +282,7 @@ export class RelayPipeline {
     return response;
   }
 
-  async #respond(info: RelayInfo, relay: DecodedRelay, validated: ValidatedRelay | undefined, result: ForwardResult, charge?: MeterCharge): Promise<RelayReply> {
+  async #respond(info: RelayInfo, relay: DecodedRelay, validated: ValidatedRelay | undefined, result: ForwardResult, backendMs: number, charge?: MeterCharge): Promise<RelayReply> {
     const failed = result.backendStatus >= 500;
     const outcome = failed ? 'backend_5xx' : 'served';
     this.#o.metrics.relays.inc({ ...this.#labels(info), outcome });
@@ -296,7 +307,7 @@ export class RelayPipeline {
             if (charge && !failed) await self.#o.meter!.refund(charge, relay.header.service_id, 'backend_failed');
             return;
           }
-          self.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Date.now() - info.receivedAtMs, responseBytes: bytes });
+          self.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Math.round(backendMs), responseBytes: bytes });
           if (!failed && validated) await self.#mine(info, validated, self.#signHash(relay, await stream.payloadHash()));
         } finally {
           await stream.release?.();
@@ -306,7 +317,7 @@ export class RelayPipeline {
     }
     const response = this.#sign(relay, result.payload);
     const body = RelayResponseCodec.encode(response);
-    this.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Date.now() - info.receivedAtMs, responseBytes: body.length });
+    this.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Math.round(backendMs), responseBytes: body.length });
     const reply: RelayReply = { status: 200, contentType: 'application/x-protobuf', body, outcome, retries: result.retries };
     if (!failed && validated) reply.streamId = await this.#mine(info, validated, response);
     return reply;

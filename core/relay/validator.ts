@@ -1,5 +1,5 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { ChainQueryError, type SessionInfo } from '../chain/query-client.js';
+import { ChainQueryError, chainNotFound, type SessionInfo } from '../chain/query-client.js';
 import { deserializeRingSignature, ringMembersAllowed, verifyParsedRingSignature, type RingSignature } from '../crypto/ring/index.js';
 import type { SupplierKey } from '../crypto/supplier-key.js';
 import { RelayRequestCodec, type RelayRequest, type SessionHeader } from '../protocol/messages.js';
@@ -35,8 +35,9 @@ export interface ValidatedRelay extends DecodedRelay {
   rewardEligible: boolean;
 }
 
-/** A relay whose session checks passed; not valid until `verifySignature()` resolves. */
-export interface SessionCheckedRelay {
+/** A relay whose session, supplier and service are checked; its ring signature not yet. */
+export interface SignaturePendingRelay {
+  /** Valid only once `verifySignature()` has resolved. */
   relay: ValidatedRelay;
   /** Rejects with invalid_ring_signature (or internal, if the verifier failed). */
   verifySignature(): Promise<void>;
@@ -108,7 +109,7 @@ export class RelayValidator {
    * charge needs Redis (a new lease), the pipeline sends it in between so the round trip overlaps the
    * verification (0.2–0.4 ms).
    */
-  async checkSession(relay: DecodedRelay): Promise<SessionCheckedRelay> {
+  async checkSession(relay: DecodedRelay): Promise<SignaturePendingRelay> {
     const { header } = relay;
     const chain = this.#o.chain;
     const current = chain.currentHeight();
@@ -161,13 +162,17 @@ export class RelayValidator {
   }
 }
 
-/** A chain query; NOT_FOUND / INVALID_ARGUMENT mean the relay names something the chain lacks. */
+/**
+ * A chain query; "not found", or INVALID_ARGUMENT (what GetSession answers for an application it cannot
+ * find or that is not staked for the service, docs/spec/errors.md §3.1), means the relay names something
+ * the chain lacks.
+ */
 async function ask<T>(query: () => Promise<T>, notFound: 'invalid_session' | 'chain_unavailable' = 'chain_unavailable'): Promise<T> {
   try {
     return await query();
   } catch (err) {
     if (err instanceof ChainQueryError) {
-      const missing = err.code === grpcStatus.NOT_FOUND || err.code === grpcStatus.INVALID_ARGUMENT;
+      const missing = chainNotFound(err) || err.code === grpcStatus.INVALID_ARGUMENT;
       throw new RelayRejection(missing ? notFound : 'chain_unavailable', err.details);
     }
     throw err;

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { type AnyMessage, type BlockInfo, type ChainQueryClient, type Claim, ClaimCodec, claimedUpokt, type CometClient, compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, type KeyBuilder, MAX_PLAUSIBLE_BLOCKS, MsgCreateClaimCodec, MsgSubmitProofCodec, proofPath, proofRequirement, proveClosest, type RedisClient, type SessionHeader, type SessionState, sessionWindows, type SessionWindows, type SharedParamsInfo, type StateSignals, type SubmissionPhase, sumAndCount, type SupplierKey, type TxClient } from 'relayminer';
+import { type AnyMessage, type BlockInfo, chainNotFound, type ChainQueryClient, type Claim, ClaimCodec, claimedUpokt, type CometClient, compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, type KeyBuilder, MAX_PLAUSIBLE_BLOCKS, MsgCreateClaimCodec, MsgSubmitProofCodec, proofPath, proofRequirement, proveClosest, type RedisClient, type SessionHeader, type SessionState, sessionWindows, type SessionWindows, type SharedParamsInfo, type StateSignals, type SubmissionPhase, sumAndCount, type SupplierKey, type TxClient } from 'relayminer';
 import { BlockClock, supplierOffset } from './block-clock.js';
 import type { ChainReads } from './chain-reads.js';
 import { forEachLimit } from './for-each-limit.js';
@@ -377,7 +377,7 @@ export class SessionLifecycle {
     try {
       return (await this.#o.query.call('pocket.proof.Query', 'Claim', { session_id: sessionId, supplier_operator_address: supplier })).claim as unknown as Claim;
     } catch (err) {
-      if ((err as { notFound?: boolean }).notFound) return undefined;
+      if (chainNotFound(err)) return undefined;
       throw err;
     }
   }

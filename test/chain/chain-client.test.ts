@@ -88,3 +88,12 @@ t.test('block follower: WebSocket, then Redis from another replica, then polling
   t.same([blockP.height, sourceP], [3, 'poll']);
   t.equal(b.latest?.height, 3);
 });
+
+t.test('one "not found" test for chain answers', async (t) => {
+  const { ChainQueryError, chainNotFound } = await import('relayminer');
+  const { status } = await import('@grpc/grpc-js');
+  t.same(
+    [chainNotFound(new ChainQueryError('Claim', status.NOT_FOUND, 'claim not found')), chainNotFound(new ChainQueryError('Claim', status.UNAVAILABLE, 'down')), chainNotFound(new ChainQueryError('GetSession', status.INVALID_ARGUMENT, 'bad')), chainNotFound(new Error('claim not found'))],
+    [true, false, false, false],
+  );
+});

@@ -21,7 +21,8 @@ import { KeyBuilder } from '../../core/redis/key-builder.js';
 import { RelayChainState } from '../../core/relay/chain-state.js';
 import type { ErrorModel } from '../../core/relay/error-reply.js';
 import { RelayHooks } from '../../core/relay/hooks.js';
-import { RelayPipeline, type Forward } from '../../core/relay/pipeline.js';
+import { RelayPipeline, type AdmittedFrame, type Forward } from '../../core/relay/pipeline.js';
+import type { RelayServedEvent } from '../../core/relay/events.js';
 import { RelayRejection } from '../../core/relay/reasons.js';
 import { RelayMeter, type MeterFailMode } from '../../core/relay/relay-meter.js';
 import { RelayMetrics } from '../../core/relay/relay-metrics.js';
@@ -518,4 +519,30 @@ t.test('meter with Redis down: fail closed refuses before the backend, fail open
       t.equal(await s.metric('relayminer_meter_fail_open_total', { service: 'anvil' }), 1);
     }
   }
+});
+
+t.test("onRelayServed reports what was observed: the backend's status and its own time, not the relay's; none for a WebSocket message", async (t) => {
+  const s = await setup(t);
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  const served: RelayServedEvent[] = [];
+  s.hooks.add('onRelayServed', (e) => void served.push(e), 'observer');
+  // A backend that takes 150 ms and answers 202.
+  const slow: Forward = async () => {
+    await new Promise((r) => setTimeout(r, 150));
+    return { payload: Buffer.from('{"ok":true}'), backendStatus: 202 };
+  };
+  const began = performance.now();
+  const reply = await s.pipeline.handle(RelayRequestCodec.encode(relay(h)), 'jsonrpc', 'test', slow);
+  const total = performance.now() - began;
+  t.equal(reply.outcome, 'served');
+  t.equal(served.length, 1);
+  t.equal(served[0]!.backendStatus, 202);
+  t.ok(served[0]!.backendLatencyMs! >= 149 && served[0]!.backendLatencyMs! <= total, `the backend's ${served[0]!.backendLatencyMs} ms (of ${total.toFixed(0)} ms in all)`);
+
+  const admitted = await s.pipeline.admit(RelayRequestCodec.encode(relay(h)), 'websocket', 'test');
+  t.ok('relay' in admitted);
+  await s.pipeline.answer(admitted as AdmittedFrame, Buffer.from('{"event":1}'));
+  t.equal(served.length, 2);
+  t.same([served[1]!.backendStatus, served[1]!.backendLatencyMs, served[1]!.relay.rpcType], [undefined, undefined, 'websocket'], 'a message on a connection: no status, no latency');
 });
