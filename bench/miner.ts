@@ -114,8 +114,7 @@ async function startMiner(dir: string, instance: string, redisUrl: string, suppl
   redis: { url: "${redisUrl}", namespace: bench }
   pocket_node: { rpc_url: "http://127.0.0.1:1", grpc_address: "127.0.0.1:1" }
   supplier_keys: [${supplierKeys.map((k) => `{ private_key_hex: "${k}" }`).join(', ')}]
-  instance_id: ${instance}
-plugins: [miner]
+plugins: [{ name: miner, options: { instance_id: ${instance} } }]
 logging: { level: warn, format: json }
 `,
   );

@@ -206,8 +206,7 @@ logging: { level: warn, format: json }
   redis: { url: "${redisServer.url}", namespace: ha }
   ${node}
   supplier_keys: ${keysYaml}
-  instance_id: miner-${i}
-plugins: [${o.minerOptions ? `{ name: miner, options: ${o.minerOptions} }` : 'miner'}]
+plugins: [{ name: miner, options: { instance_id: miner-${i}${o.minerOptions ? `, ${o.minerOptions.trim().replace(/^\{|\}$/g, '').trim()}` : ''} } }]
 logging: { level: ${o.minerLogLevel ?? 'warn'}, format: json }
 `,
       );

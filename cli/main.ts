@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve as resolvePath } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfigFile } from '../core/config/load.js';
-import { ConfigError } from '../core/config/problems.js';
+import { loadConfigFile, withYamlLocations } from '../core/config/load.js';
+import { ConfigError, type ConfigProblem } from '../core/config/problems.js';
 import { OperatorError } from '../core/runtime/operator-error.js';
 import { spawnBoundToParent, watchParent } from '../core/process/child-process.js';
 import { ChainQueryError, CometRpcError } from '../core/chain/index.js';
@@ -28,16 +30,26 @@ function parseNodeTls(v: string): NodeTls {
 }
 
 async function validate(file: string): Promise<void> {
-  const config = loadConfigFile(file);
   const roles = new Set(['relayer', 'miner'] as const);
-  const entries = config.pluginsImplied ? await impliedPluginEntries(config, BUILTIN_PLUGINS) : config.plugins;
-  const { active } = await resolvePlugins({
-    entries,
-    roles,
-    builtins: BUILTIN_PLUGINS,
-    configDir: config.dir,
-    configFile: config.file,
-  });
+  let config: ReturnType<typeof loadConfigFile> | undefined;
+  const problems: ConfigProblem[] = [];
+  try {
+    config = loadConfigFile(file);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  // Plugin options are checked even when the rest of the file has problems: every problem at once.
+  const entries = config ? (config.pluginsImplied ? await impliedPluginEntries(config, BUILTIN_PLUGINS) : config.plugins) : listedPlugins(file);
+  let active: Awaited<ReturnType<typeof resolvePlugins>>['active'] = [];
+  try {
+    ({ active } = await resolvePlugins({ entries, roles, builtins: BUILTIN_PLUGINS, configDir: config?.dir ?? dirname(resolvePath(file)), configFile: config?.file ?? resolvePath(file) }));
+  } catch (err) {
+    if (!(err instanceof PluginError)) throw err;
+    problems.push(...withYamlLocations(readFileSync(file, 'utf8'), err.problems));
+  }
+  if (problems.length) throw new ConfigError(problems, resolvePath(file));
+  if (!config) return;
   for (const w of config.warnings) process.stderr.write(`warning: ${w}\n`);
   const parts: string[] = [];
   if (config.relayer) parts.push(`relayer (${config.relayer.suppliers.length} supplier key(s))`);
@@ -47,6 +59,22 @@ async function validate(file: string): Promise<void> {
   process.stdout.write(
     `ok: ${file}: ${parts.join(', ') || 'no role sections'}; ${services} service(s); ${active.length} plugin(s): ${plugins}${config.pluginsImplied ? ' (no plugins list: what the sections describe)' : ''}\n`,
   );
+}
+
+/** The plugin entries of a file whose other sections have problems, read as the loader reads them. */
+function listedPlugins(file: string): { name: string; options: Record<string, unknown> }[] {
+  try {
+    const raw = (parseYaml(readFileSync(file, 'utf8')) as { plugins?: unknown } | null)?.plugins;
+    if (!Array.isArray(raw)) return [];
+    return raw.flatMap((e: unknown) => {
+      if (typeof e === 'string') return [{ name: e, options: {} }];
+      const entry = e as { name?: unknown; options?: unknown } | null;
+      if (typeof entry?.name !== 'string') return [];
+      return [{ name: entry.name, options: (entry.options && typeof entry.options === 'object' ? entry.options : {}) as Record<string, unknown> }];
+    });
+  } catch {
+    return [];
+  }
 }
 
 /**

@@ -8,6 +8,8 @@ export { VERSION } from './version.js';
 // configuration
 export {
   ConfigSchema,
+  TransactionSchema,
+  type TransactionConfig,
   RPC_TYPES,
   type RpcTypeName,
   type RawConfig,
@@ -28,6 +30,7 @@ export {
   type Role,
 } from './config/load.js';
 export { ConfigError, type ConfigProblem } from './config/problems.js';
+export type { DocumentedPlugin } from './config/reference.js';
 export { parseHostPort } from './config/host-port.js';
 
 // plugins

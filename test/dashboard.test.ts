@@ -28,12 +28,12 @@ redis: { url: "${redis.url}", namespace: ha }
 pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
 keys: { supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }] }
 relayer: { listen_address: "127.0.0.1:0", health_address: "127.0.0.1:0", metrics_address: "127.0.0.1:0", dashboard: true }
-miner: { metrics_address: "127.0.0.1:0", instance_id: dash-1, lease_ttl_ms: 1500, consume: { block_ms: 100 } }
+miner: { metrics_address: "127.0.0.1:0" }
 services:
   anvil:
     backends:
       jsonrpc: { url: "${backend.url}" }
-plugins: [transport-jsonrpc, miner]
+plugins: [transport-jsonrpc, { name: miner, options: { instance_id: dash-1, lease_ttl_ms: 1500, consume: { block_ms: 100 } } }]
 logging: { level: warn }
 shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
 `),

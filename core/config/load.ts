@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document } from 'yaml';
@@ -20,7 +19,6 @@ import {
   type RpcTypeName,
   type ServiceConfig,
   type ShutdownConfig,
-  type TransactionConfig,
   type RelayMeterConfig,
   type RelayListenerLimits,
 } from './schema.js';
@@ -65,10 +63,6 @@ export interface ResolvedMiner extends RoleSettings {
   metrics_address: string;
   health_address: string | undefined;
   dashboard: boolean;
-  transaction: TransactionConfig;
-  instance_id: string;
-  lease_ttl_ms: number;
-  consume: { batch: number; block_ms: number; reclaim_idle_ms: number };
 }
 
 export interface ResolvedConfig {
@@ -219,10 +213,6 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
       metrics_address: m.metrics_address,
       health_address: m.health_address,
       dashboard: m.dashboard,
-      transaction: m.transaction,
-      instance_id: m.instance_id || hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64),
-      lease_ttl_ms: m.lease_ttl_ms,
-      consume: m.consume,
       ...roleSettings('miner', m),
     };
   }

@@ -96,7 +96,7 @@ export function configReferenceRows(): Row[] {
 
 const INTRO = `# Configuration reference
 
-Generated from \`core/config/schema.ts\` by \`npm run gen:config\`; a test fails when this file is stale.
+Generated from \`core/config/schema.ts\` and the built-in plugins' option schemas by \`npm run gen:config\`; a test\nfails when this file is stale.
 An editor schema is in \`schema/relayminer.config.schema.json\`.
 
 ## How a file is read
@@ -123,7 +123,14 @@ An editor schema is in \`schema/relayminer.config.schema.json\`.
 ## Keys
 `;
 
-export function renderConfigReference(): string {
+/** A plugin whose options the reference documents (the built-ins: the generator passes them in). */
+export interface DocumentedPlugin {
+  name: string;
+  description?: string;
+  optionsSchema?: object;
+}
+
+export function renderConfigReference(plugins: readonly DocumentedPlugin[] = []): string {
   const rows = configReferenceRows();
   const sections = new Map<string, Row[]>();
   for (const r of rows) {
@@ -135,6 +142,16 @@ export function renderConfigReference(): string {
   for (const [top, list] of sections) {
     out += `\n### \`${top}\`\n\n| key | type | default | meaning |\n|---|---|---|---|\n`;
     for (const r of list) out += `| \`${r.key}\` | ${r.type} | ${r.default} | ${r.description} |\n`;
+  }
+  const documented = plugins.filter((p) => p.optionsSchema);
+  if (documented.length) {
+    out += `\n## Plugin options\n\nA plugin's options are written under its entry in \`plugins\`, e.g.\n\`plugins: [{ name: miner, options: { lease_ttl_ms: 15000 } }]\`, and checked against the plugin's schema with the\nsame strictness as the rest of the file (\`plugins[i].options.<key>\` in problems).\n`;
+    for (const p of documented) {
+      const optionRows: Row[] = [];
+      walk(p.optionsSchema as Schema, '', optionRows, '', new Map());
+      out += `\n### \`${p.name}\`\n\n${p.description ?? ''}\n\n| option | type | default | meaning |\n|---|---|---|---|\n`;
+      for (const r of optionRows) out += `| \`${r.key}\` | ${r.type} | ${r.default} | ${r.description} |\n`;
+    }
   }
   return out;
 }

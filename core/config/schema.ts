@@ -427,10 +427,8 @@ export const TransactionSchema = Type.Object(
       default: 'unordered',
       description: '`unordered` (ADR-070 timeout-based, no sequence races) or `ordered` (sequence-managed).',
     }),
-    batch_claims: Type.Boolean({ default: true, description: 'One transaction per supplier per session end for all claims.' }),
-    batch_proofs: Type.Boolean({ default: true, description: 'One transaction per supplier per session end for all proofs.' }),
   },
-  { additionalProperties: false, default: {}, description: 'Claim and proof transactions.' },
+  { additionalProperties: false, default: {}, description: 'Claim and proof transactions (one per supplier per session end height, all its claims or proofs in it).' },
 );
 
 export const MinerSchema = Type.Object(
@@ -438,24 +436,9 @@ export const MinerSchema = Type.Object(
     metrics_address: ListenAddress(':9092', 'Prometheus `/metrics`; also serves `/health` and `/ready`.'),
     health_address: OptionalListenAddress('Separate `/health` and `/ready` listener (default: on the metrics address).'),
     dashboard: DashboardFlag,
-    transaction: TransactionSchema,
-    instance_id: Type.String({
-      default: '',
-      pattern: '^[A-Za-z0-9._-]{0,64}$',
-      description: "This replica's name: its consumer name on the relay streams and its identity in leases. Empty: the host name (stable across restarts of a pod).",
-    }),
-    lease_ttl_ms: Millis(15_000, 'Supplier lease lifetime: a dead owner is replaced within this (renewed every third of it).', 1_000, 600_000),
-    consume: Type.Object(
-      {
-        batch: Type.Integer({ default: 500, minimum: 1, maximum: 10_000, description: 'Stream entries read and stored per round trip.' }),
-        block_ms: Millis(1_000, 'How long one read waits for new entries.', 10, 60_000),
-        reclaim_idle_ms: Millis(30_000, 'Pending entries idle this long are claimed again (a consumer that died between read and store).', 1_000, 3_600_000),
-      },
-      { additionalProperties: false, default: {}, description: 'Reading the relay streams.' },
-    ),
     ...RoleOverrides,
   },
-  { additionalProperties: false, description: 'The miner role.' },
+  { additionalProperties: false, description: "The miner role: its listeners and its Redis, node and keys. How it mines (transactions, leases, stream reading, alerts) is the miner plugin's options." },
 );
 
 export const ConfigSchema = Type.Object(

@@ -88,6 +88,14 @@ const TYPE_WORDS: Record<string, string> = {
   boolean: 'true or false',
 };
 
+/** Settings that belong to a plugin's options now, by their former path. */
+const MOVED_TO_PLUGIN: Record<string, string> = {
+  'miner.transaction': 'miner',
+  'miner.consume': 'miner',
+  'miner.lease_ttl_ms': 'miner',
+  'miner.instance_id': 'miner',
+};
+
 function describe(e: ErrorObject, root: unknown, base: readonly (string | number)[]): ConfigProblem[] {
   const segments = [...base, ...pointerSegments(e.instancePath, root)];
   const at = joinPath(segments);
@@ -102,6 +110,8 @@ function describe(e: ErrorObject, root: unknown, base: readonly (string | number
       if (valid.length === 0 && patterns.length > 0) {
         return [{ path, message: `"${key}" is not a valid name here (must match ${patterns.join(' or ')})` }];
       }
+      const plugin = MOVED_TO_PLUGIN[path];
+      if (plugin) return [{ path, message: `is a setting of the ${plugin} plugin: write it under its options (plugins: [{ name: ${plugin}, options: { ${key}: … } }])` }];
       const hint = suggestKey(key, valid);
       return [{ path, message: `unknown key${hint ? `; did you mean "${hint}"?` : ''} (valid: ${valid.join(', ')})` }];
     }

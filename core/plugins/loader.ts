@@ -4,7 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { PluginEntry } from '../config/schema.js';
-import { formatProblem, joinPath } from '../config/problems.js';
+import { formatProblem, joinPath, type ConfigProblem } from '../config/problems.js';
 import { validateAgainst } from '../config/validator.js';
 import { isRelayMinerPlugin, type PluginRole, type RelayMinerPlugin } from './define.js';
 
@@ -35,13 +35,16 @@ export class PluginError extends Error {
   readonly pluginName: string;
   readonly configPath: string;
   readonly reason: string;
+  /** For bad options: each problem with its path in the file (`plugins[i].options.…`). */
+  readonly problems: ConfigProblem[];
 
-  constructor(pluginName: string, configPath: string, reason: string, file?: string, options?: { cause?: unknown }) {
+  constructor(pluginName: string, configPath: string, reason: string, file?: string, options?: { cause?: unknown; problems?: ConfigProblem[] }) {
     super(`plugin "${pluginName}" (${configPath}${file ? ` in ${file}` : ''}): ${reason}`, options);
     this.name = 'PluginError';
     this.pluginName = pluginName;
     this.configPath = configPath;
     this.reason = reason;
+    this.problems = options?.problems ?? [{ path: configPath, message: `plugin "${pluginName}": ${reason}` }];
   }
 }
 
@@ -64,8 +67,8 @@ export async function resolvePlugins(opts: ResolvePluginsOptions): Promise<{ act
   const skipped: SkippedPlugin[] = [];
   for (const [i, entry] of opts.entries.entries()) {
     const configPath = `plugins[${i}]`;
-    const fail = (reason: string, cause?: unknown): never => {
-      throw new PluginError(entry.name, configPath, reason, opts.configFile, { cause });
+    const fail = (reason: string, cause?: unknown, problems?: ConfigProblem[]): never => {
+      throw new PluginError(entry.name, configPath, reason, opts.configFile, { cause, problems });
     };
     const { source, module } = await importPlugin(entry.name, opts, fail);
     const candidate = (module as { default?: unknown; plugin?: unknown }).default ?? (module as { plugin?: unknown }).plugin;
@@ -80,7 +83,7 @@ export async function resolvePlugins(opts: ResolvePluginsOptions): Promise<{ act
     const options = structuredClone(entry.options ?? {});
     if (plugin.meta.optionsSchema) {
       const problems = validateAgainst(plugin.meta.optionsSchema, options, ['plugins', i, 'options']);
-      if (problems.length > 0) fail(`bad options: ${problems.map((p) => formatProblem(p)).join('; ')}`);
+      if (problems.length > 0) fail(`bad options: ${problems.map((p) => formatProblem(p)).join('; ')}`, undefined, problems);
     } else if (Object.keys(options).length > 0) {
       fail(`takes no options, got ${Object.keys(options).join(', ')} at ${joinPath(['plugins', i, 'options'])}`);
     }

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { BlockFollower, type BlockInfo, type ChainPace, ChainQueryClient, CometClient, type KeyBuilder, nodeEndpoints, type RedisPool, type ResolvedMiner, type StateSignals, TxClient } from 'relayminer';
+import { BlockFollower, type BlockInfo, type ChainPace, ChainQueryClient, CometClient, type KeyBuilder, nodeEndpoints, type RedisPool, type ResolvedMiner, type StateSignals, type TransactionConfig, TxClient } from 'relayminer';
 import { LeaseManager } from './leases.js';
 import { SessionLifecycle, type MinerAlerts, type SubmissionPolicy } from './session-lifecycle.js';
 import { SettlementMonitor } from './settlement-monitor.js';
@@ -24,6 +24,11 @@ export interface MinerServiceOptions {
   concurrency: number;
   /** Relay streams read on one blocking Redis connection. */
   streamsPerConnection: number;
+  /** This replica's consumer name on the relay streams and its identity in leases. */
+  instanceId: string;
+  leaseTtlMs: number;
+  consume: { batch: number; blockMs: number; reclaimIdleMs: number };
+  transaction: TransactionConfig;
 }
 
 /**
@@ -48,9 +53,9 @@ export class MinerService {
     this.leases = new LeaseManager({
       keys: o.keys,
       redis: () => leaseConnection,
-      instanceId: o.miner.instance_id,
+      instanceId: o.instanceId,
       suppliers: o.miner.suppliers.map((s) => s.address),
-      ttlMs: o.miner.lease_ttl_ms,
+      ttlMs: o.leaseTtlMs,
       log: o.log,
     });
     const node = o.miner.pocket_node;
@@ -73,7 +78,7 @@ export class MinerService {
       redis: () => o.redis.next(),
       query: this.#query,
       comet,
-      tx: new TxClient(this.#query, o.miner.transaction, node.chain_id),
+      tx: new TxClient(this.#query, o.transaction, node.chain_id),
       suppliers: new Map(o.miner.suppliers.map((k) => [k.address, k])),
       owned: () => this.leases.owned,
       metrics: o.metrics,
@@ -105,14 +110,14 @@ export class MinerService {
         .then(() => this.lifecycle.onBlock(b));
     });
     this.#reader = new StreamReader({
-      consumerName: o.miner.instance_id,
+      consumerName: o.instanceId,
       keys: o.keys,
       store: this.store,
       redis: () => o.redis.next(),
       dedicated: (purpose) => o.redis.dedicated(purpose, { blocking: true }),
-      batch: o.miner.consume.batch,
-      blockMs: o.miner.consume.block_ms,
-      reclaimIdleMs: o.miner.consume.reclaim_idle_ms,
+      batch: o.consume.batch,
+      blockMs: o.consume.blockMs,
+      reclaimIdleMs: o.consume.reclaimIdleMs,
       streamsPerConnection: o.streamsPerConnection,
       metrics: o.metrics,
       log: o.log,
@@ -122,7 +127,7 @@ export class MinerService {
     this.leases.on('lost', (supplier) => this.#stopConsumer(supplier));
     this.leases.on('leader', (leader) => {
       o.metrics.leader.set(leader ? 1 : 0);
-      o.log.info({ instance: o.miner.instance_id }, leader ? 'became the global leader' : 'no longer the global leader');
+      o.log.info({ instance: o.instanceId }, leader ? 'became the global leader' : 'no longer the global leader');
     });
   }
 
@@ -160,7 +165,7 @@ export class MinerService {
 
   /** Starts following blocks and resolves once the first lease round has ended (so `started` means leases are held). */
   async start(): Promise<void> {
-    this.#o.log.info({ instance: this.#o.miner.instance_id, suppliers: this.#o.miner.suppliers.length }, 'miner started');
+    this.#o.log.info({ instance: this.#o.instanceId, suppliers: this.#o.miner.suppliers.length }, 'miner started');
     this.#follower.start().catch((err: Error) => this.#o.log.error({ err: err.message }, 'miner block follower failed to start'));
     await this.leases.start();
   }

@@ -56,7 +56,7 @@ t.test('validate: a broken copy exits 1 with the file, line and path of each pro
   t.equal(m.code, 1);
   t.match(m.stderr, `${miner}: 2 problems`);
   t.match(m.stderr, `${miner}:9:3: miner.metrics_address: must be a string, got number (9092)`);
-  t.match(m.stderr, `${miner}:14:5: miner.transaction.gas_adjustment: must be a number, got a string ("high")`);
+  t.match(m.stderr, `${miner}:19:9: plugins[0].options.transaction.gas_adjustment: must be a number, got a string ("high")`, "the miner plugin's options, checked with the rest");
   // Cross-field checks (keys, urls) run once the file has the right shape: the copy has no keys file.
   writeFileSync(miner, readFileSync(join(ROOT, 'examples/config.miner.yaml'), 'utf8'));
   const k = cli(['validate', '-c', miner]);

@@ -8,6 +8,7 @@ import { loadConfigFile, parseConfig, requireRole, DEFAULT_REDIS_URL } from '../
 import { ConfigError, suggestKey } from '../../core/config/problems.js';
 import { renderConfigReference, renderJsonSchema } from '../../core/config/reference.js';
 import { TEST_KEYS } from '../helpers/config.js';
+import { builtinPluginDocs } from '../../plugins/docs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -52,7 +53,7 @@ t.test('the documented miner example loads as written', async (t) => {
   t.equal(m.pocket_node.grpc_address, 'pocket-node:9090');
   t.equal(m.pocket_node.chain_id, 'pocket');
   t.same(m.suppliers.map((s) => s.address), [TEST_KEYS.app1.address, TEST_KEYS.gateway1.address], 'keys_file, addresses derived');
-  t.same(m.transaction, { gas_price: '0.000001upokt', gas_adjustment: 1.7, gas_limit: 0, mode: 'unordered', batch_claims: true, batch_proofs: true });
+  t.same(c.plugins, [{ name: 'miner', options: { instance_id: 'miner-0', lease_ttl_ms: 15000, transaction: { gas_price: '0.000001upokt', gas_adjustment: 1.7, mode: 'unordered' } } }], "how it mines: the miner plugin's options");
   t.throws(() => requireRole(c, 'relayer'), /has no "relayer" section/);
 });
 
@@ -117,7 +118,7 @@ t.test('wrong types and out-of-range values name the path and the expected form'
       '  pool: { size: "four", connect_timeout_ms: 10 }',
       'logging: { level: wrn }',
       'miner:',
-      '  transaction: { gas_adjustment: 0.5 }',
+      '  lease_ttl_ms: 5000',
       `  ${KEY}`,
     ].join('\n'),
     ENV,
@@ -125,7 +126,7 @@ t.test('wrong types and out-of-range values name the path and the expected form'
   const byPath = Object.fromEntries(problems.map((p) => [p.path, p]));
   t.same(Object.keys(byPath).sort(), [
     'logging.level',
-    'miner.transaction.gas_adjustment',
+    'miner.lease_ttl_ms',
     'redis.pool.connect_timeout_ms',
     'redis.pool.size',
     'redis.url',
@@ -138,7 +139,7 @@ t.test('wrong types and out-of-range values name the path and the expected form'
   t.match(byPath['redis.url']!.message, /scheme redis:\/\/, rediss:\/\/, redis-sentinel/);
   t.equal(byPath['redis.pool.size']!.message, 'must be an integer, got a string ("four")');
   t.equal(byPath['redis.pool.connect_timeout_ms']!.message, 'must be >= 100, got 10');
-  t.equal(byPath['miner.transaction.gas_adjustment']!.message, 'must be >= 1, got 0.5');
+  t.equal(byPath['miner.lease_ttl_ms']!.message, 'is a setting of the miner plugin: write it under its options (plugins: [{ name: miner, options: { lease_ttl_ms: … } }])');
   t.match(byPath['logging.level']!.message, /must be one of fatal, error, warn, info, debug, trace, silent, got a string \("wrn"\); did you mean "warn"\?/);
 });
 
@@ -276,12 +277,18 @@ t.test('plugin entries: a string is shorthand for {name}', async (t) => {
 });
 
 t.test('docs/configuration.md and the editor schema are generated from the schema and current', async (t) => {
-  t.equal(readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8'), renderConfigReference(), 'run npm run gen:config');
+  t.equal(readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8'), renderConfigReference(await builtinPluginDocs()), 'run npm run gen:config');
   t.equal(readFileSync(join(ROOT, 'schema/relayminer.config.schema.json'), 'utf8'), renderJsonSchema(), 'run npm run gen:config');
   const doc = readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8');
-  for (const key of ['relayer.listen_address', 'redis.namespace', 'miner.transaction.gas_price', 'shutdown.drain_timeout_ms', 'services.<service_id>.backends.<rpc_type>.timeout_ms']) {
+  for (const key of ['relayer.listen_address', 'redis.namespace', 'shutdown.drain_timeout_ms', 'services.<service_id>.backends.<rpc_type>.timeout_ms']) {
     t.match(doc, `| \`${key}\` |`, `${key} is documented`);
   }
+  // Every built-in plugin's options, in a section of their own.
+  const pluginSection = (name: string) => doc.slice(doc.lastIndexOf(`### \`${name}\``)).split('\n### ')[0]!;
+  for (const [plugin, option] of [['miner', 'transaction.gas_price'], ['miner', 'lease_ttl_ms'], ['miner', 'consume.batch'], ['miner', 'scale.concurrency'], ['transport-grpc', 'listen_address'], ['transport-websocket', 'max_frame_bytes']]) {
+    t.match(pluginSection(plugin!), `| \`${option}\` |`, `${plugin} option ${option} is documented`);
+  }
+  t.notMatch(doc, /batch_claims|batch_proofs/, 'no key that does nothing');
   // The exported JSON Schema works in a stock validator and accepts the examples.
   const ajv = new Ajv({ strict: false, allErrors: true });
   const validate = ajv.compile(JSON.parse(renderJsonSchema()) as object);

@@ -10,20 +10,19 @@ export function minerYaml(o: {
   consume?: string;
   format?: 'json';
   transaction?: string;
-  /** The miner plugin's options (YAML flow map). */
+  /** More of the miner plugin's options (YAML flow map), beside the instance, fast leases and reads. */
   minerOptions?: string;
 }): string {
   const keys = (o.keys ?? [KEYS.supplier1]).map((k) => `{ private_key_hex: "${k}" }`).join(', ');
+  const extra = o.minerOptions?.trim().replace(/^\{|\}$/g, '').trim();
+  const options = [`instance_id: ${o.instance}`, 'lease_ttl_ms: 1500', `consume: ${o.consume ?? '{ block_ms: 100 }'}`, ...(o.transaction ? [`transaction: ${o.transaction}`] : []), ...(extra ? [extra] : [])];
   return `
 miner:
   metrics_address: "127.0.0.1:0"
   redis: { url: "${o.redisUrl}", namespace: ha }
   pocket_node: { rpc_url: "http://${o.rpcAddress ?? '127.0.0.1:1'}", grpc_address: "${o.grpcAddress ?? '127.0.0.1:1'}" }
   supplier_keys: [${keys}]
-  instance_id: ${o.instance}
-  lease_ttl_ms: 1500
-  consume: ${o.consume ?? '{ block_ms: 100 }'}
-${o.transaction ? `  transaction: ${o.transaction}\n` : ''}plugins: [${o.minerOptions ? `{ name: miner, options: ${o.minerOptions} }` : 'miner'}]
+plugins: [{ name: miner, options: { ${options.join(', ')} } }]
 logging: { level: info${o.format ? `, format: ${o.format}` : ''} }
 shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
 `;

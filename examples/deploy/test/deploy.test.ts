@@ -46,9 +46,9 @@ t.test('Kubernetes: probes on the configured ports, HPA on the relayer, two mine
   t.same(byName('HorizontalPodAutoscaler', 'relayminer-relayer').spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'relayminer-relayer' });
   const miner = byName('Deployment', 'relayminer-miner');
   t.equal(miner.spec.replicas, 2, 'two miner replicas share the suppliers');
-  const minerCfg = parse(config['miner.yaml']!) as { miner: { metrics_address: string; instance_id: string } };
+  const minerCfg = parse(config['miner.yaml']!) as { miner: { metrics_address: string }; plugins: { name: string; options: { instance_id: string } }[] };
   t.equal(`:${miner.spec.template.spec.containers[0].ports[0].containerPort}`, minerCfg.miner.metrics_address, 'miner probes on its metrics listener');
-  t.equal(minerCfg.miner.instance_id, '${POD_NAME}', 'each miner pod is its own consumer');
+  t.equal(minerCfg.plugins.find((p) => p.name === 'miner')?.options.instance_id, '${POD_NAME}', 'each miner pod is its own consumer');
   const redis = byName('StatefulSet', 'redis').spec.template.spec.containers[0];
   t.match(redis.args.join(' '), '--appendonly yes');
   for (const d of docs.filter((x) => x.kind === 'Deployment')) {
