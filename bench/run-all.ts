@@ -39,10 +39,12 @@ Machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 *
 Every suite runs alone; each table has its baseline from the same run (the ratio column, or the baseline rows).
 `;
 const file = join(PACKAGE_ROOT, 'BENCHMARKS.md');
-// A run of some suites (\`npm run bench -- miner\`) replaces their sections and keeps the others.
-const kept = only.length && existsSync(file) ? readFileSync(file, 'utf8').split(/\n(?=## )/).slice(1) : [];
-const byName = new Map(kept.map((sec) => [/^## (\S+)/.exec(sec)?.[1] ?? '', sec.trim() + '\n']));
-for (const sec of sections) byName.set(/^## (\S+)/.exec(sec)?.[1] ?? '', sec);
-const ordered = SUITES.map((s) => byName.get(s.name)).filter((x): x is string => x !== undefined);
+// A run of some suites (\`npm run bench -- miner\`) replaces their sections and keeps the others; the
+// hand-written "notes" section (run lists, what moved the numbers) is always kept, last.
+const previous = existsSync(file) ? readFileSync(file, 'utf8').split(/\n(?=## )/).slice(1) : [];
+const nameOf = (sec: string) => /^## (\S+)/.exec(sec)?.[1] ?? '';
+const byName = new Map(previous.filter((sec) => only.length || nameOf(sec) === 'notes').map((sec) => [nameOf(sec), sec.trim() + '\n']));
+for (const sec of sections) byName.set(nameOf(sec), sec);
+const ordered = [...SUITES.map((s) => s.name), 'notes'].map((name) => byName.get(name)).filter((x): x is string => x !== undefined);
 writeFileSync(file, [header, ...ordered].join('\n'));
 process.stderr.write(`\nwrote BENCHMARKS.md\n`);

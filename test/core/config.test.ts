@@ -306,3 +306,20 @@ t.test('literal keys in the config file: one warning for the list, however long'
     '4 literal keys in the config file (miner.supplier_keys[0].private_key_hex, miner.supplier_keys[1].private_key_hex, miner.supplier_keys[2].private_key_hex and 1 more); prefer keys_file, keys_env or ${ENV_VAR}',
   ]);
 });
+
+t.test("the README's relayer and miner configs load as written", async (t) => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  t.equal(blocks.length, 2);
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-readme-'));
+  writeFileSync(join(dir, 'keys.yaml'), readFileSync(join(ROOT, 'examples/keys/supplier-keys.example.yaml')));
+  chmodSync(join(dir, 'keys.yaml'), 0o600);
+  const load = (text: string, name: string) => {
+    writeFileSync(join(dir, name), text.replace('keys/supplier-keys.yaml', 'keys.yaml'));
+    return loadConfigFile(join(dir, name), { env: {} });
+  };
+  const relayer = requireRole(load(blocks[0]!, 'relayer.yaml'), 'relayer');
+  t.same([relayer.listen_address, relayer.health_address, relayer.metrics_address, relayer.suppliers.length], [':8080', ':8081', ':9090', 2]);
+  const miner = load(blocks[1]!, 'miner.yaml');
+  t.same([requireRole(miner, 'miner').metrics_address, miner.plugins], [':9092', [{ name: 'miner', options: { instance_id: 'miner-0' } }]]);
+});
