@@ -14,7 +14,7 @@ import type { KeyBuilder } from '../redis/key-builder.js';
 import { HttpBackend } from '../backend/http-backend.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { RelayChainState } from './chain-state.js';
-import { HttpRelayRouter, backendKey } from './http-relay.js';
+import { HttpRelayRouter, HTTP_RPC_TYPES, backendKey } from './http-relay.js';
 import type { RelayHooks } from './hooks.js';
 import { RelayPipeline } from './pipeline.js';
 import { RelayMeter } from './relay-meter.js';
@@ -111,7 +111,8 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
   const backends = new Map<string, HttpBackend>();
   for (const [service, cfg] of Object.entries(o.config.services)) {
     for (const [rpcType, backend] of Object.entries(cfg.backends)) {
-      if (!backend || rpcType === 'grpc' || rpcType === 'websocket') continue;
+      // Pools for the RPC types the HTTP kit serves; other transports (gRPC, WebSocket) reach their backends themselves.
+      if (!backend || !(HTTP_RPC_TYPES as readonly string[]).includes(rpcType)) continue;
       const b = new HttpBackend(backend);
       b.startHealthChecks(({ url, up, reason }) =>
         up ? log.info({ service, rpc_type: rpcType, url }, 'backend URL healthy again') : log.warn({ service, rpc_type: rpcType, url, reason }, 'backend URL failed its health checks; out of rotation'),
