@@ -45,7 +45,8 @@ function edges(files: string[]): Edge[] {
 }
 
 const top = (path: string) => path.split(sep)[0]!;
-const pluginOf = (path: string) => (path.startsWith(`plugins${sep}`) ? path.split(sep)[1] : undefined);
+/** A plugin's folder name; undefined for files directly in plugins/ (the registry and its helpers). */
+const pluginOf = (path: string) => (path.startsWith(`plugins${sep}`) && path.split(sep).length > 2 ? path.split(sep)[1] : undefined);
 const coreDir = (path: string) => (path.startsWith(`core${sep}`) ? (path.split(sep).length > 2 ? path.split(sep)[1]! : '(entry)') : undefined);
 
 /** Names the rule a repository import breaks, if it breaks one. */
@@ -56,8 +57,8 @@ export function violation(e: Edge): string | undefined {
   if (a === 'plugins') {
     const [pa, pb] = [pluginOf(e.from), pluginOf(e.to)];
     if (b === 'core') return 'a plugin imports a core file (use the package entry, \'relayminer\')';
-    if (b === 'plugins' && pa !== pb && pa !== 'index.ts' && pb !== 'index.ts') return 'a plugin imports another plugin';
-    if (!isTest && b === 'plugins' && pb === 'index.ts' && pa !== 'index.ts') return 'a plugin imports the plugin registry';
+    if (b === 'plugins' && pa && pb && pa !== pb) return 'a plugin imports another plugin';
+    if (!isTest && b === 'plugins' && pa && !pb) return 'a plugin imports the plugin registry';
     if (!isTest && b === 'test') return 'plugin code imports test code';
   }
   if (a === 'localnet' && (b === 'plugins' || e.to.startsWith(`core${sep}relay${sep}`))) return 'the simulated node imports the relay layer or a plugin';
@@ -105,7 +106,7 @@ t.test('the rules hold on the whole tree', async (t) => {
 });
 
 t.test('the built-in plugins import core only as the package entry', async (t) => {
-  const plugins = ALL.filter((f) => f.startsWith(`plugins${sep}`) && !f.split(sep).includes('test') && f !== join('plugins', 'index.ts'));
+  const plugins = ALL.filter((f) => pluginOf(f) && !f.split(sep).includes('test'));
   const entry = plugins.filter((f) => importsOf(readFileSync(join(ROOT, f), 'utf8')).includes('relayminer'));
   t.ok(entry.length >= 12, `${entry.length} of ${plugins.length} plugin files import 'relayminer'`);
 });
@@ -121,6 +122,9 @@ t.test('each rule is caught (the scan itself is checked)', async (t) => {
   t.match(violation(e('cli/x.ts', '../plugins/miner/session-store.js')), /CLI imports a plugin file/);
   t.equal(violation(e('cli/x.ts', '../plugins/index.js')), undefined, 'the registry is the way in');
   t.equal(violation(e('plugins/miner/x.ts', './session-store.js')), undefined, "a plugin's own files");
+  t.match(violation(e('plugins/miner/x.ts', '../index.js')), /imports the plugin registry/);
+  t.equal(violation(e('plugins/docs.ts', './index.js')), undefined, 'the registry-level files use the registry');
+  t.equal(violation(e('plugins/index.ts', './miner/index.js')), undefined, 'the registry names the plugins');
   t.equal(violation(e('localnet/x.ts', '../core/protocol/index.js')), undefined);
   t.same(directoryCycles([e('core/relay/a.ts', '../backend/b.js'), e('core/backend/b.ts', '../relay/a.js'), e('core/chain/c.ts', '../protocol/d.js')]), [['backend', 'relay', 'backend']]);
   t.same(importsOf(`import a from './a.js';\nimport { type B,\n  c } from "../b.js";\nexport * from './e.js';\nconst m = await import('./f.js');\nimport './g.js';`), ['./a.js', '../b.js', './e.js', './g.js', './f.js']);
