@@ -31,3 +31,17 @@ t.test('the names external checks call exist on the package entry and behave', a
   t.notOk(relayminer.verifyClosestProofBytes(Uint8Array.of(1, 2, 3), root));
   t.equal(typeof relayminer.seededFloat64(new Uint8Array(8)), 'number');
 });
+
+t.test("every value docs/plugins.md names in its public API table is exported by the package entry", async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'plugins.md'), 'utf8');
+  const table = doc.slice(doc.indexOf('### The public API'), doc.indexOf('## How loading fails'));
+  const rows = table.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| group') && !l.startsWith('|---'));
+  t.ok(rows.length >= 15, `${rows.length} groups`);
+  // The names column (second): identifiers in backticks; a capitalised name with no value of that name is a type.
+  const names = rows.flatMap((r) => [...(r.split(' | ')[1] ?? '').matchAll(/`([A-Za-z_][A-Za-z0-9_]*)`/g)].map((m) => m[1]!));
+  const TYPES = new Set(['RelayMinerContext', 'ResolvedConfig', 'ResolvedRelayer', 'ResolvedMiner', 'ResolvedService', 'ResolvedBackend', 'Forward', 'ForwardResult', 'RelayReply', 'AdmittedFrame', 'RefusedFrame', 'DecodedRelay', 'ValidatedRelay', 'RejectReason', 'RelayInfo', 'AnyMessage', 'BlockInfo', 'SharedParamsInfo', 'RedisClient', 'SessionState', 'SubmissionPhase']);
+  const missing = names.filter((n) => !TYPES.has(n) && !(n in relayminer));
+  t.same(missing, [], `${names.length} names, every value among them exported`);
+});
