@@ -2,7 +2,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfigFile, withYamlLocations } from '../core/config/load.js';
 import { ConfigError, type ConfigProblem } from '../core/config/problems.js';
@@ -32,15 +31,17 @@ function parseNodeTls(v: string): NodeTls {
 async function validate(file: string): Promise<void> {
   const roles = new Set(['relayer', 'miner'] as const);
   let config: ReturnType<typeof loadConfigFile> | undefined;
+  let entries: { name: string; options: Record<string, unknown> }[] = [];
   const problems: ConfigProblem[] = [];
   try {
     config = loadConfigFile(file);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.problems);
+    // Plugin options are checked even when the rest of the file has problems: every problem at once.
+    entries = err.pluginEntries ?? [];
   }
-  // Plugin options are checked even when the rest of the file has problems: every problem at once.
-  const entries = config ? (config.pluginsImplied ? await impliedPluginEntries(config, BUILTIN_PLUGINS) : config.plugins) : listedPlugins(file);
+  if (config) entries = config.pluginsImplied ? await impliedPluginEntries(config, BUILTIN_PLUGINS) : config.plugins;
   let active: Awaited<ReturnType<typeof resolvePlugins>>['active'] = [];
   try {
     ({ active } = await resolvePlugins({ entries, roles, builtins: BUILTIN_PLUGINS, configDir: config?.dir ?? dirname(resolvePath(file)), configFile: config?.file ?? resolvePath(file) }));
@@ -59,22 +60,6 @@ async function validate(file: string): Promise<void> {
   process.stdout.write(
     `ok: ${file}: ${parts.join(', ') || 'no role sections'}; ${services} service(s); ${active.length} plugin(s): ${plugins}${config.pluginsImplied ? ' (no plugins list: what the sections describe)' : ''}\n`,
   );
-}
-
-/** The plugin entries of a file whose other sections have problems, read as the loader reads them. */
-function listedPlugins(file: string): { name: string; options: Record<string, unknown> }[] {
-  try {
-    const raw = (parseYaml(readFileSync(file, 'utf8')) as { plugins?: unknown } | null)?.plugins;
-    if (!Array.isArray(raw)) return [];
-    return raw.flatMap((e: unknown) => {
-      if (typeof e === 'string') return [{ name: e, options: {} }];
-      const entry = e as { name?: unknown; options?: unknown } | null;
-      if (typeof entry?.name !== 'string') return [];
-      return [{ name: entry.name, options: (entry.options && typeof entry.options === 'object' ? entry.options : {}) as Record<string, unknown> }];
-    });
-  } catch {
-    return [];
-  }
 }
 
 /**

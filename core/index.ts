@@ -102,7 +102,7 @@ export { addressFromPrivateKey, addressFromPublicKey, publicKeyFromPrivateKey, i
 export { SupplierKey } from './crypto/supplier-key.js';
 
 // runtime
-export { Runtime, type RuntimeOptions, type ShutdownStep } from './runtime/runtime.js';
+export { Runtime, listenError, type RuntimeOptions, type ShutdownStep } from './runtime/runtime.js';
 export { OperatorError } from './runtime/operator-error.js';
 
 // protocol: messages, canonical encoding, relay hashing

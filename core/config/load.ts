@@ -107,10 +107,12 @@ export function parseConfig(text: string, opts: LoadOptions & { file?: string } 
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
 
+  let pluginEntries: { name: string; options: Record<string, unknown> }[] | undefined;
   const fail = (problems: ConfigProblem[]): never => {
     throw new ConfigError(
       problems.map((p) => ({ ...locate(doc, lineCounter, p.path), ...p })),
       file,
+      pluginEntries,
     );
   };
 
@@ -132,6 +134,10 @@ export function parseConfig(text: string, opts: LoadOptions & { file?: string } 
   const pluginsImplied = !Object.hasOwn(raw, 'plugins');
   if (Array.isArray(raw.plugins)) {
     raw.plugins = raw.plugins.map((p: unknown) => (typeof p === 'string' ? { name: p } : p));
+    pluginEntries = (raw.plugins as unknown[]).flatMap((p) => {
+      const e = p as { name?: unknown; options?: unknown } | null;
+      return typeof e?.name === 'string' ? [{ name: e.name, options: (e.options && typeof e.options === 'object' ? e.options : {}) as Record<string, unknown> }] : [];
+    });
   }
   const schemaProblems = validateAgainst(ConfigSchema, raw);
   if (envProblems.length + schemaProblems.length > 0) fail([...envProblems, ...schemaProblems]);

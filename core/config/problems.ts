@@ -10,12 +10,18 @@ export interface ConfigProblem {
 export class ConfigError extends Error {
   readonly problems: ConfigProblem[];
   readonly file: string | undefined;
+  /**
+   * The file's plugin entries (environment references resolved) when it could be read that far, so
+   * `validate` checks their options too: every problem of a file at once.
+   */
+  readonly pluginEntries: { name: string; options: Record<string, unknown> }[] | undefined;
 
-  constructor(problems: ConfigProblem[], file?: string) {
+  constructor(problems: ConfigProblem[], file?: string, pluginEntries?: { name: string; options: Record<string, unknown> }[]) {
     super(formatProblems(problems, file));
     this.name = 'ConfigError';
     this.problems = problems;
     this.file = file;
+    this.pluginEntries = pluginEntries;
   }
 }
 

@@ -297,15 +297,20 @@ export class Runtime {
   }
 }
 
+/** A listener that cannot bind, as the one-line configuration error naming the key (for plugins' listeners too). */
+export function listenError(err: unknown, address: string, configKey: string): ConfigError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+  return new ConfigError([{ path: configKey, message: `cannot listen on ${address}: ${why}` }]);
+}
+
 /** Listens on `l.address`; a bind failure is a ConfigError naming the config key. Returns host:port. */
 export async function listen(l: Listener): Promise<string> {
   const { host, port } = parseHostPort(l.address);
   try {
     await l.app.listen({ host, port });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new ConfigError([{ path: l.configKey, message: `cannot listen on ${l.address}: ${why}` }]);
+    throw listenError(err, l.address, l.configKey);
   }
   const addr = l.app.server.address();
   return typeof addr === 'object' && addr ? `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : String(addr);

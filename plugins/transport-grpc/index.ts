@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { constants as http2Constants, type ServerHttp2Stream } from 'node:http2';
 import { createServer, type AddressInfo } from 'node:net';
-import { ConfigError, type DecodedRelay, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, StreamedBody, VERSION } from 'relayminer';
+import { type DecodedRelay, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, StreamedBody, VERSION } from 'relayminer';
 import { H2Backend, type H2Response } from './h2-backend.js';
 import { grpcStatusFor, SERVER_FAULT_STATUSES } from './status-codes.js';
 
@@ -172,9 +172,8 @@ export default definePlugin(
       await new Promise<void>((resolve, reject) => {
         listener.once('error', reject);
         listener.listen({ host: host || undefined, port }, () => (listener.off('error', reject), resolve()));
-      }).catch((err: NodeJS.ErrnoException) => {
-        const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.message;
-        throw new ConfigError([{ path: 'plugins[transport-grpc].options.listen_address', message: `cannot listen on ${opts.listen_address ?? ':8082'}: ${why}` }]);
+      }).catch((err: unknown) => {
+        throw listenError(err, opts.listen_address ?? ':8082', 'plugins[transport-grpc].options.listen_address');
       });
       const bound = (listener.address() as AddressInfo).port;
       ctx.addresses.grpc = `${host}:${bound}`;
