@@ -7,7 +7,8 @@ import t, { type Test } from 'tap';
 import type { NativeCurveAddon } from '../core/crypto/native-lincomb.js';
 
 // scripts/build-native.mjs in a scratch copy of the package (so the real build/ is never touched):
-// no compiler is a warning unless RELAYMINER_REQUIRE_NATIVE=1, a compiler builds an addon that loads.
+// no compiler is a warning unless RELAYMINER_REQUIRE_NATIVE=1; a compiler builds, through node-gyp and
+// binding.gyp, an addon that loads.
 const ROOT = join(import.meta.dirname, '..');
 
 function scratchPackage(t: Test): string {
@@ -16,6 +17,7 @@ function scratchPackage(t: Test): string {
   mkdirSync(join(dir, 'scripts'));
   mkdirSync(join(dir, 'core/crypto/native'), { recursive: true });
   copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  copyFileSync(join(ROOT, 'binding.gyp'), join(dir, 'binding.gyp'));
   copyFileSync(join(ROOT, 'scripts/build-native.mjs'), join(dir, 'scripts/build-native.mjs'));
   copyFileSync(join(ROOT, 'core/crypto/native/secp256k1-lincomb.c'), join(dir, 'core/crypto/native/secp256k1-lincomb.c'));
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
@@ -30,7 +32,7 @@ t.test('without a C compiler: a warning and exit 0, or exit 1 when the addon is 
   const soft = build(dir, { CC: 'no-such-cc' });
   t.equal(soft.status, 0);
   t.match(soft.stderr, /build-native: no C compiler \(no-such-cc\); ring verification will use libsecp256k1's public API/);
-  t.notOk(existsSync(join(dir, 'build/native/secp256k1-lincomb.node')), 'nothing built');
+  t.notOk(existsSync(join(dir, 'build/Release/secp256k1_lincomb.node')), 'nothing built');
   const hard = build(dir, { CC: 'no-such-cc', RELAYMINER_REQUIRE_NATIVE: '1' });
   t.equal(hard.status, 1);
   t.match(hard.stderr, /RELAYMINER_REQUIRE_NATIVE=1, failing/);
@@ -42,8 +44,8 @@ t.test('with a compiler: the addon is built, loads, computes, and is not rebuilt
   const dir = scratchPackage(t);
   const first = build(dir, {});
   t.equal(first.status, 0, first.stderr);
-  t.match(first.stdout, /build-native: built .*build\/native\/secp256k1-lincomb\.node/);
-  const addon = createRequire(import.meta.url)(join(dir, 'build/native/secp256k1-lincomb.node')) as NativeCurveAddon;
+  t.match(first.stdout, /build-native: built .*build\/Release\/secp256k1_lincomb\.node/);
+  const addon = createRequire(import.meta.url)(join(dir, 'build/Release/secp256k1_lincomb.node')) as NativeCurveAddon;
   const one = new Uint8Array(32);
   one[31] = 1;
   const two = new Uint8Array(32);

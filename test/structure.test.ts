@@ -129,3 +129,18 @@ t.test('each rule is caught (the scan itself is checked)', async (t) => {
   t.same(directoryCycles([e('core/relay/a.ts', '../backend/b.js'), e('core/backend/b.ts', '../relay/a.js'), e('core/chain/c.ts', '../protocol/d.js')]), [['backend', 'relay', 'backend']]);
   t.same(importsOf(`import a from './a.js';\nimport { type B,\n  c } from "../b.js";\nexport * from './e.js';\nconst m = await import('./f.js');\nimport './g.js';`), ['./a.js', '../b.js', './e.js', './g.js', './f.js']);
 });
+
+t.test('every runtime dependency is used by shipped code (tests and benchmarks use devDependencies)', async (t) => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+  const shipped = ['core', 'cli', 'plugins', 'localnet'].flatMap(sources).filter((f) => !f.split(sep).includes('test'));
+  const used = new Set<string>();
+  const packageOf = (s: string) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]!);
+  for (const file of shipped) {
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    const required = [...text.matchAll(/\brequire(?:\.resolve)?\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!);
+    for (const s of [...importsOf(text), ...required]) if (!s.startsWith('.') && !s.startsWith('node:')) used.add(packageOf(s));
+  }
+  t.same(Object.keys(pkg.dependencies).filter((d) => !used.has(d)), [], 'dependencies nothing shipped imports');
+  t.equal(pkg.dependencies.secp256k1, /^\d+\.\d+\.\d+$/.test(pkg.dependencies.secp256k1 ?? '') ? pkg.dependencies.secp256k1 : 'an exact version', 'secp256k1 pinned exactly: binding.gyp compiles its sources');
+  t.same(Object.keys(pkg.devDependencies).filter((d) => Object.hasOwn(pkg.dependencies, d)), [], 'no package is both');
+});

@@ -37,11 +37,24 @@ const BaseAccountCodec = messageCodec<{ address: string; account_number: bigint;
 const SIGN_MODE_DIRECT = 1;
 const BROADCAST_MODE_SYNC = 2;
 
-/** "0.000001upokt" → [0.000001, "upokt"]. */
-function parseGasPrice(price: string): { amount: number; denom: string } {
-  const m = /^([0-9]+(?:\.[0-9]+)?)([a-z][a-z0-9/]{1,127})$/.exec(price);
-  if (!m) throw new Error(`gas price ${JSON.stringify(price)} is not an amount and a denom`);
-  return { amount: Number(m[1]), denom: m[2]! };
+// Loaded on the first fee: only a miner signs, and the package costs every other process its start-up time.
+let stargate: Promise<typeof import('@cosmjs/stargate')> | undefined;
+
+/**
+ * The fee for `gas` at `price` ("0.000001upokt"): cosmjs' GasPrice and calculateFee, in exact decimals
+ * (0.07 × 100 is 7, where floating point gives 7.000000000000001 and a fee of 8), at least 1.
+ */
+export async function feeFor(price: string, gas: number): Promise<{ denom: string; amount: bigint }> {
+  const { GasPrice, calculateFee } = await (stargate ??= import('@cosmjs/stargate'));
+  let parsed: InstanceType<typeof GasPrice>;
+  try {
+    parsed = GasPrice.fromString(price);
+  } catch (err) {
+    throw new Error(`gas price ${JSON.stringify(price)}: ${(err as Error).message}`);
+  }
+  const coin = calculateFee(gas, parsed).amount[0]!;
+  const amount = BigInt(coin.amount);
+  return { denom: coin.denom, amount: amount > 0n ? amount : 1n };
 }
 
 /**
@@ -85,11 +98,10 @@ export class TxClient {
       unordered,
       timeout_timestamp: unordered ? { seconds: BigInt(Math.floor(timeoutMs / 1000)), nanos: (timeoutMs % 1000) * 1e6 } : undefined,
     });
-    const price = parseGasPrice(this.cfg.gas_price);
-    const fee = Math.max(1, Math.ceil(price.amount * gasLimit));
-    this.lastFee = BigInt(fee);
+    const fee = await feeFor(this.cfg.gas_price, gasLimit);
+    this.lastFee = fee.amount;
     const pubkey = encodePubkey(encodeSecp256k1Pubkey(key.publicKey));
-    const authInfoBytes = makeAuthInfoBytes([{ pubkey, sequence: unordered ? 0 : Number(sequence) }], [{ denom: price.denom, amount: String(fee) }], gasLimit, undefined, undefined, SIGN_MODE_DIRECT);
+    const authInfoBytes = makeAuthInfoBytes([{ pubkey, sequence: unordered ? 0 : Number(sequence) }], [{ denom: fee.denom, amount: String(fee.amount) }], gasLimit, undefined, undefined, SIGN_MODE_DIRECT);
     const signDoc = makeSignDoc(bodyBytes, authInfoBytes, this.chainId, Number(accountNumber));
     // cosmos-sdk secp256k1 PrivKey.Sign over the sign bytes (what cosmjs' wallet computes, natively where it can).
     const signature = signSha256(makeSignBytes(signDoc), key.privateKeyBytes());
@@ -113,7 +125,7 @@ export class TxClient {
 
   async estimate(key: SupplierKey, messages: AnyMessage[], latestBlockTimeMs: number): Promise<{ gas: number; fee: bigint }> {
     const gas = await this.gasFor(key, messages, latestBlockTimeMs);
-    return { gas, fee: BigInt(Math.max(1, Math.ceil(parseGasPrice(this.cfg.gas_price).amount * gas))) };
+    return { gas, fee: (await feeFor(this.cfg.gas_price, gas)).amount };
   }
 
   /**

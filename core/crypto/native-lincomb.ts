@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../package-root.js';
 
 /**
@@ -17,14 +15,15 @@ export interface NativeCurveAddon {
   lincombFixed(a: Uint8Array, tableA: ArrayBuffer, b: Uint8Array, tableB: ArrayBuffer): Uint8Array | null;
 }
 
-/** Where scripts/build-native.mjs puts the addon. */
-export const NATIVE_ADDON_PATH = join(PACKAGE_ROOT, 'build/native/secp256k1-lincomb.node');
-
-/** Undefined where the addon was not built (no C compiler) or RELAYMINER_DISABLE_NATIVE=1. */
+/**
+ * Loaded by node-gyp-build from where node-gyp puts it (build/Release, binding.gyp) or a prebuilds/
+ * folder. Undefined where it was not built (no C compiler) or RELAYMINER_DISABLE_NATIVE=1.
+ */
 export const nativeCurveAddon: NativeCurveAddon | undefined = (() => {
-  if (process.env.RELAYMINER_DISABLE_NATIVE === '1' || !existsSync(NATIVE_ADDON_PATH)) return undefined;
+  if (process.env.RELAYMINER_DISABLE_NATIVE === '1') return undefined;
+  const require = createRequire(import.meta.url);
   try {
-    return createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeCurveAddon;
+    return (require('node-gyp-build') as (dir: string) => NativeCurveAddon)(PACKAGE_ROOT);
   } catch {
     return undefined;
   }

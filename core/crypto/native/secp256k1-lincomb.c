@@ -4,8 +4,8 @@
  * libsecp256k1's public API has no such call: through it a ring member costs two constant-time
  * multiplications and an addition, or an ECDSA public-key recovery that also pays a square root and
  * a scalar inversion. This file compiles the libsecp256k1 sources that the `secp256k1` npm package
- * ships (the same code its prebuilt binary runs, pinned by package-lock.json) as one translation
- * unit and uses its internal group arithmetic directly. scripts/build-native.mjs builds it; when it
+ * ships (the same code its prebuilt binary runs, the exact version package.json names) as one translation
+ * unit and uses its internal group arithmetic directly. node-gyp builds it (binding.gyp); when it
  * is not built, core/crypto/ring/backend-native.ts uses the public API instead, with identical
  * results.
  *
