@@ -137,7 +137,7 @@ t.test('every runtime dependency is used by shipped code (tests and benchmarks u
   const packageOf = (s: string) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]!);
   for (const file of shipped) {
     const text = readFileSync(join(ROOT, file), 'utf8');
-    const required = [...text.matchAll(/\brequire(?:\.resolve)?\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!);
+    const required = [...text.matchAll(/\b(?:require|createRequire\([^)]*\))(?:\.resolve)?\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!);
     for (const s of [...importsOf(text), ...required]) if (!s.startsWith('.') && !s.startsWith('node:')) used.add(packageOf(s));
   }
   t.same(Object.keys(pkg.dependencies).filter((d) => !used.has(d)), [], 'dependencies nothing shipped imports');

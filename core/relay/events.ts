@@ -32,9 +32,12 @@ export interface RelayValidatedEvent {
 /** After the backend answered and the response was signed and sent. */
 export interface RelayServedEvent {
   relay: RelayInfo;
-  /** The backend's HTTP status; absent for a message on a connection (WebSocket), which has none. */
+  /**
+   * The backend's HTTP status; absent for a message on a connection (WebSocket), which has none, and for
+   * an answer a transport gave in place of the backend (a call its operator does not serve).
+   */
   backendStatus?: number;
-  /** From the call to the backend to its answer (a stream's first bytes); absent for a WebSocket message. */
+  /** From the call to the backend to its answer (a stream's first bytes); absent where backendStatus is. */
   backendLatencyMs?: number;
   responseBytes: number;
 }

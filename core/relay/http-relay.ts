@@ -1,13 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import { isTimeout, type HttpBackend } from '../backend/http-backend.js';
+import { isTimeout, type BackendRequest, type HttpBackend } from '../backend/http-backend.js';
 import { describeBackendError, unsendableRequest } from '../backend/errors.js';
 import { STREAM_DELIMITER, streamBatches, streamFraming } from '../backend/stream-batches.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../protocol/messages.js';
 import { RPC_TYPE_CODES } from '../protocol/rpc-type.js';
 import { rejectionOf } from './backend-rejection.js';
-import type { Forward, RelayPipeline, RelayReply } from './pipeline.js';
+import { isHttpAnswer, type HttpAnswer, type HttpRelayProtocol } from './http-protocol.js';
+import type { Forward, ForwardResult, RelayPipeline, RelayReply } from './pipeline.js';
 import { RelayRejection } from './reasons.js';
 import { StreamedBody } from './streamed-body.js';
 import type { DecodedRelay } from './validator.js';
@@ -38,10 +39,13 @@ export class HttpRelayRouter {
     this.#backends = backends;
   }
 
-  /** Called by a transport plugin; `plugin` names it in logs and metrics. */
-  enable(rpcType: HttpRpcType, plugin: string): void {
+  /**
+   * Called by a transport plugin; `plugin` names it in logs and metrics, `protocol` sees each of its
+   * relays' requests before the backend does (none: forwarded as the relay describes them).
+   */
+  enable(rpcType: HttpRpcType, plugin: string, protocol?: HttpRelayProtocol): void {
     this.#enabled.set(rpcType, plugin);
-    this.#forwarders.set(rpcType, this.#forwarder(rpcType));
+    this.#forwarders.set(rpcType, this.#forwarder(rpcType, protocol));
   }
 
   get enabled(): readonly HttpRpcType[] {
@@ -93,13 +97,19 @@ export class HttpRelayRouter {
     return send(reply, result);
   }
 
-  #forwarder(rpcType: HttpRpcType): Forward {
+  #forwarder(rpcType: HttpRpcType, protocol: HttpRelayProtocol | undefined): Forward {
     return async (relay) => {
       const service = relay.header.service_id;
       const backend = this.#backends.get(backendKey(service, rpcType));
       if (!backend) throw new RelayRejection('no_healthy_backend', `service ${service} has no ${rpcType} backend configured`);
       const { http, headers } = decodeHttpPayload(relay);
-      const res = await backend.send({ method: http.method, url: http.url, headers, body: http.body_bz }, pocketHeaders(relay));
+      let request: BackendRequest = { method: http.method, url: http.url, headers, body: http.body_bz };
+      if (protocol) {
+        const prepared = protocol.prepare(request, relay);
+        if (isHttpAnswer(prepared)) return answered(prepared);
+        request = prepared;
+      }
+      const res = await backend.send(request, pocketHeaders(relay));
       if (res.stream) {
         // Streamed batches carry no headers (as prm); the mined relay is the whole answer's.
         const body = new StreamedBody();
@@ -123,6 +133,11 @@ export class HttpRelayRouter {
       return { payload: POKTHTTPResponseCodec.encode({ status_code: res.status, header, body_bz: res.body }), backendStatus: res.status, retries: res.retries };
     };
   }
+}
+
+function answered(a: HttpAnswer): ForwardResult {
+  const header = new Map<string, HttpHeader>(Object.entries(a.headers).map(([k, v]) => [k.toLowerCase(), { key: k.toLowerCase(), values: [v] }]));
+  return { payload: POKTHTTPResponseCodec.encode({ status_code: a.status, header, body_bz: a.body }), backendStatus: a.status, answeredByTransport: true };
 }
 
 async function readBody(req: FastifyRequest, limit: number): Promise<Buffer> {

@@ -25,6 +25,8 @@ export interface ForwardResult {
   backendStatus: number;
   /** Other backend URLs tried before this answer (sent as `Backend-Retries`, docs/spec/wire.md §2). */
   retries?: number;
+  /** The transport answered in place of the backend (a call its operator does not serve): no backend was called. */
+  answeredByTransport?: boolean;
   /** A streamed answer: each batch payload is signed and sent on its own; the whole is mined once. */
   stream?: {
     contentType: string;
@@ -317,7 +319,10 @@ export class RelayPipeline {
     }
     const response = this.#sign(relay, result.payload);
     const body = RelayResponseCodec.encode(response);
-    this.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Math.round(backendMs), responseBytes: body.length });
+    this.#o.hooks.emit(
+      'onRelayServed',
+      result.answeredByTransport ? { relay: info, responseBytes: body.length } : { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Math.round(backendMs), responseBytes: body.length },
+    );
     const reply: RelayReply = { status: 200, contentType: 'application/x-protobuf', body, outcome, retries: result.retries };
     if (!failed && validated) reply.streamId = await this.#mine(info, validated, response);
     return reply;

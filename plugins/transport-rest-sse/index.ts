@@ -1,13 +1,30 @@
-import { definePlugin, VERSION } from 'relayminer';
+import { Counter } from 'prom-client';
+import { definePlugin, namePatternsOption, VERSION } from 'relayminer';
+import { restProtocol, type RestOptions } from './protocol.js';
+
+const optionsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    deny_paths: namePatternsOption([], 'Paths answered with 403 instead of reaching the backend: exact paths or prefixes ending in `*` (`/admin/*`). Matched on the path after `..` and `.` are resolved.', { pattern: '^/' }),
+  },
+} as const;
 
 /**
- * REST relays (Rpc-Type 4): enables the type on core's HTTP relay route, which runs the shared
- * pipeline and forwards to `services.<id>.backends.rest` with the method, path and query the
- * relay's POKTHTTPRequest carries.
+ * REST relays (Rpc-Type 4) on core's HTTP relay route: the shared pipeline, `services.<id>.backends.rest`
+ * with the relay's method, path and query, SSE and NDJSON answers streamed as signed batches, and this
+ * plugin's reading of the request (protocol.ts): requests by method, denied paths.
  */
 export default definePlugin(
-  { name: 'transport-rest-sse', version: VERSION, roles: ['relayer'], rpcTypes: ['rest'], description: 'REST relays over HTTP (Rpc-Type 4).' },
-  async (app) => {
-    app.relayminer.relay!.http.enable('rest', 'transport-rest-sse');
+  { name: 'transport-rest-sse', version: VERSION, roles: ['relayer'], rpcTypes: ['rest'], description: 'REST relays over HTTP (Rpc-Type 4), SSE and NDJSON streamed.', optionsSchema },
+  async (app, opts: Partial<RestOptions>) => {
+    const ctx = app.relayminer;
+    const requests = new Counter({
+      name: 'relayminer_rest_requests_total',
+      help: 'REST relays by HTTP method and whether they were forwarded or answered here (denied path).',
+      labelNames: ['service', 'method', 'outcome'],
+      registers: [ctx.metrics.registry],
+    });
+    ctx.relay!.http.enable('rest', 'transport-rest-sse', restProtocol({ deny_paths: opts.deny_paths ?? [] }, requests));
   },
 );

@@ -545,4 +545,9 @@ t.test("onRelayServed reports what was observed: the backend's status and its ow
   await s.pipeline.answer(admitted as AdmittedFrame, Buffer.from('{"event":1}'));
   t.equal(served.length, 2);
   t.same([served[1]!.backendStatus, served[1]!.backendLatencyMs, served[1]!.relay.rpcType], [undefined, undefined, 'websocket'], 'a message on a connection: no status, no latency');
+
+  const local: Forward = async () => ({ payload: Buffer.from('{"error":"not served"}'), backendStatus: 200, answeredByTransport: true });
+  t.equal((await s.pipeline.handle(RelayRequestCodec.encode(relay(h)), 'jsonrpc', 'test', local)).outcome, 'served');
+  t.equal(served.length, 3);
+  t.same([served[2]!.backendStatus, served[2]!.backendLatencyMs], [undefined, undefined], 'answered by the transport in place of the backend: no status, no latency');
 });

@@ -25,3 +25,31 @@ t.test('CometBFT relays (Rpc-Type 5): URI GET and JSON-RPC POST reach the cometb
   t.equal(r.backend.calls.length, 2);
   t.equal((await r.stream()).length, 2, 'both CometBFT relays mined');
 });
+
+t.test('routes the operator denies are answered here in both forms; the rest reach the node, counted by route and form', async (t) => {
+  const r = await startRelayer(t, { plugins: ['{ name: transport-cometbft, options: { deny_methods: [dial_seeds, "unsafe_*", broadcast_tx_commit] } }'], services: (url) => `  anvil:\n    backends:\n      cometbft: { url: "${url}/comet" }` });
+  const header = await r.header();
+  const answer = async (relay: Parameters<typeof gatewayRelay>[1]) => {
+    const res = await postRelay(r.url, gatewayRelay(header, relay), '5');
+    t.equal(res.status, 200);
+    const check = checkRelayResponse(res.body, r.supplierPublicKey);
+    t.ok(check.ok, check.ok ? 'signed' : check.why);
+    return JSON.parse(Buffer.from(POKTHTTPResponseCodec.decode(check.response!.payload).body_bz).toString()) as unknown;
+  };
+  t.same(await answer({ method: 'GET', url: '/dial_seeds?seeds=["a@1.2.3.4:26656"]' }), { jsonrpc: '2.0', id: -1, error: { code: -32601, message: 'Method not found', data: 'dial_seeds' } }, 'URI form: CometBFT\'s error, id -1');
+  t.same(await answer({ method: 'POST', url: '/', body: '{"jsonrpc":"2.0","id":"x","method":"unsafe_flush_mempool"}' }), { jsonrpc: '2.0', id: 'x', error: { code: -32601, message: 'Method not found', data: 'unsafe_flush_mempool' } }, 'JSON-RPC form, a prefix pattern');
+  t.same(await answer({ method: 'POST', url: '/', body: '[{"jsonrpc":"2.0","id":1,"method":"status"},{"jsonrpc":"2.0","id":2,"method":"broadcast_tx_commit","params":{"tx":"AA=="}}]' }), [
+    { jsonrpc: '2.0', id: 1, error: { code: -32601, message: 'Method not found', data: 'not served: the batch holds broadcast_tx_commit' } },
+    { jsonrpc: '2.0', id: 2, error: { code: -32601, message: 'Method not found', data: 'broadcast_tx_commit' } },
+  ], 'a batch holding a denied route');
+  t.equal(r.backend.calls.length, 0, 'none reached the node');
+
+  t.equal((await postRelay(r.url, gatewayRelay(header, { method: 'GET', url: '/block?height=5' }), '5')).status, 200);
+  t.equal((await postRelay(r.url, gatewayRelay(header, { method: 'POST', url: '/', body: '{"jsonrpc":"2.0","id":1,"method":"block","params":{"height":"5"}}' }), '5')).status, 200);
+  t.same(r.backend.calls.map((c) => [c.method, c.url, c.headers['content-type']]), [['GET', '/comet/block?height=5', undefined], ['POST', '/comet', 'application/json']], 'the URI form as it came, the JSON-RPC form with its content type');
+  const metrics = await r.metrics();
+  t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="dial_seeds",form="uri",outcome="refused"\} 1/);
+  t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="block",form="uri",outcome="forwarded"\} 1/);
+  t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="block",form="jsonrpc",outcome="forwarded"\} 1/);
+  t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="status",form="jsonrpc",outcome="refused"\} 1/);
+});

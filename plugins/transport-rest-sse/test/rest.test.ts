@@ -117,3 +117,25 @@ t.test('a streamed answer still running at the backend deadline ends there, is n
   t.same(await r.stream(), [], 'not mined');
   t.match(await r.metrics(), /relayminer_relay_rejections_total\{service="anvil",rpc_type="rest",reason="backend_timeout"\} 1/);
 });
+
+t.test('denied paths are answered 403 here (after dot segments are resolved); requests counted by method', async (t) => {
+  const r = await startRelayer(t, { plugins: ['{ name: transport-rest-sse, options: { deny_paths: ["/admin/*", /cosmos/tx/v1beta1/txs] } }'], services: (url) => `  anvil:\n    backends:\n      rest: { url: "${url}/api" }` });
+  const header = await r.header();
+  const statusOf = async (method: string, url: string) => {
+    const res = await send(`${r.url}/`, 'POST', gatewayRelay(header, { method, url }));
+    const check = checkRelayResponse(res.body, r.supplierPublicKey);
+    t.ok(check.ok, check.ok ? 'signed' : check.why);
+    const http = POKTHTTPResponseCodec.decode(check.response!.payload);
+    return [http.status_code, Buffer.from(http.body_bz).toString()];
+  };
+  t.same(await statusOf('POST', '/admin/reset'), [403, '{"error":"path /admin/reset is not served by this supplier"}']);
+  t.same(await statusOf('GET', '/v1/../admin/keys'), [403, '{"error":"path /admin/keys is not served by this supplier"}'], 'a dot segment does not get around it');
+  t.same(await statusOf('POST', '/cosmos/tx/v1beta1/txs'), [403, '{"error":"path /cosmos/tx/v1beta1/txs is not served by this supplier"}']);
+  t.equal(r.backend.calls.length, 0);
+  t.equal((await statusOf('GET', '/cosmos/tx/v1beta1/txs/ABCD'))[0], 200, 'an exact path denies only itself');
+  t.same(r.backend.calls.map((c) => [c.method, c.url]), [['GET', '/api/cosmos/tx/v1beta1/txs/ABCD']]);
+  const metrics = await r.metrics();
+  t.match(metrics, /relayminer_rest_requests_total\{service="anvil",method="POST",outcome="refused"\} 2/);
+  t.match(metrics, /relayminer_rest_requests_total\{service="anvil",method="GET",outcome="refused"\} 1/);
+  t.match(metrics, /relayminer_rest_requests_total\{service="anvil",method="GET",outcome="forwarded"\} 1/);
+});

@@ -1,0 +1,110 @@
+import type { BackendRequest } from '../backend/http-backend.js';
+import type { DecodedRelay } from './validator.js';
+
+/**
+ * What an HTTP transport plugin knows of its protocol. The kit (HttpRelayRouter) decodes the relay's
+ * POKTHTTPRequest into the request its backend would get, and the plugin of the relay's RPC type sees it
+ * before any backend does: it returns the request to forward (completed where its protocol needs it), or
+ * answers itself, as a backend that does not serve the call would, and no backend is called. Whatever it
+ * returns is signed and mined like a backend's answer. It may throw a RelayRejection.
+ */
+export interface HttpRelayProtocol {
+  prepare(request: BackendRequest, relay: DecodedRelay): BackendRequest | HttpAnswer;
+}
+
+/** An answer a transport plugin gives in place of the backend. */
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+export function isHttpAnswer(value: BackendRequest | HttpAnswer): value is HttpAnswer {
+  return typeof (value as HttpAnswer).status === 'number';
+}
+
+/** An answer with a JSON body. */
+export function jsonAnswer(value: unknown, status = 200): HttpAnswer {
+  return { status, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(value)) };
+}
+
+/** The request with header `name` set to `value` unless it carries one already (in any case). */
+export function withHeaderDefault(request: BackendRequest, name: string, value: string): BackendRequest {
+  const lower = name.toLowerCase();
+  for (const key of Object.keys(request.headers)) if (key.toLowerCase() === lower) return request;
+  return { ...request, headers: { ...request.headers, [lower]: value } };
+}
+
+/** The options-schema entry for a list of names an operator writes (read with namePatterns). */
+export function namePatternsOption(defaults: readonly string[], description: string, item: Record<string, unknown> = {}) {
+  return { type: 'array', items: { type: 'string', minLength: 1, maxLength: 1024, ...item }, maxItems: 256, default: defaults, description } as const;
+}
+
+/** One call of a JSON-RPC 2.0 request: its id as sent (undefined for a notification) and its method. */
+export interface JsonRpcCall {
+  id: unknown;
+  method: string | undefined;
+}
+
+/**
+ * The calls of a JSON-RPC 2.0 body: one object, or a batch (an array). Undefined for a body that is not
+ * JSON or not shaped as JSON-RPC: `Rpc-Type` may name another protocol than the one a gateway sends
+ * (docs/spec/wire.md §2.1), so a body the transport does not understand is forwarded as it is.
+ */
+export function jsonRpcCalls(body: Uint8Array | undefined): { batch: boolean; calls: JsonRpcCall[] } | undefined {
+  if (!body || body.length === 0) return undefined;
+  let first = 0;
+  while (first < body.length && (body[first] === 0x20 || body[first] === 0x0a || body[first] === 0x0d || body[first] === 0x09)) first++;
+  if (body[first] !== 0x7b && body[first] !== 0x5b) return undefined; // neither { nor [
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.length).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const call = (c: unknown): JsonRpcCall | undefined => {
+    if (typeof c !== 'object' || c === null || Array.isArray(c)) return undefined;
+    const { id, method } = c as { id?: unknown; method?: unknown };
+    return { id, method: typeof method === 'string' ? method : undefined };
+  };
+  if (Array.isArray(parsed)) {
+    const calls = parsed.map(call);
+    return calls.every((c) => c !== undefined) ? { batch: true, calls: calls as JsonRpcCall[] } : undefined;
+  }
+  const one = call(parsed);
+  return one && one.method !== undefined ? { batch: false, calls: [one] } : undefined;
+}
+
+/** A JSON-RPC 2.0 error response object (the id as the call sent it; null when it had none). */
+export function jsonRpcError(id: unknown, code: number, message: string, data?: unknown): Record<string, unknown> {
+  return data === undefined ? { jsonrpc: '2.0', id: id ?? null, error: { code, message } } : { jsonrpc: '2.0', id: id ?? null, error: { code, message, data } };
+}
+
+/**
+ * A matcher for a list of names an operator writes in config: an exact name, or a prefix ending in `*`
+ * (`admin_*`). Case-sensitive, as JSON-RPC methods are.
+ */
+export function namePatterns(patterns: readonly string[]): (name: string) => boolean {
+  const exact = new Set(patterns.filter((p) => !p.endsWith('*')));
+  const prefixes = patterns.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1));
+  if (exact.size === 0 && prefixes.length === 0) return () => false;
+  return (name) => exact.has(name) || prefixes.some((p) => name.startsWith(p));
+}
+
+/**
+ * A metric label taken from what clients send (method names): the first `limit` distinct values keep their
+ * name, later ones (and names past 64 characters) are counted as `other`, so a client cannot grow the metrics without bound.
+ */
+export class BoundedLabels {
+  readonly #seen = new Set<string>();
+
+  constructor(readonly limit: number) {}
+
+  label(value: string): string {
+    if (this.#seen.has(value)) return value;
+    if (value.length > 64) return 'other';
+    if (this.#seen.size >= this.limit) return 'other';
+    this.#seen.add(value);
+    return value;
+  }
+}

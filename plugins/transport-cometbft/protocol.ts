@@ -1,0 +1,47 @@
+import type { Counter } from 'prom-client';
+import { type BackendRequest, BoundedLabels, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, namePatterns, relayPath, withHeaderDefault } from 'relayminer';
+
+export interface CometBftOptions {
+  deny_methods: string[];
+}
+
+const METHOD_NOT_FOUND = -32601;
+/** CometBFT answers a URI-form request with this id (it has none of its own). */
+const URI_FORM_ID = -1;
+
+/**
+ * The two forms of CometBFT's RPC: URI (`GET /block?height=5`: the route is the path) and JSON-RPC
+ * (`POST /` with `{"method":"block",…}` or a batch). Both are read for the route names, counted by name,
+ * and routes the operator denies are answered here with CometBFT's own "Method not found" error instead
+ * of reaching the node. Anything else is forwarded as it is.
+ */
+export function cometBftProtocol(opts: CometBftOptions, calls: Counter<'service' | 'method' | 'form' | 'outcome'>): HttpRelayProtocol {
+  const denied = namePatterns(opts.deny_methods);
+  const labels = new BoundedLabels(100);
+  return {
+    prepare(request, relay) {
+      const service = relay.header.service_id;
+      const route = uriRoute(request);
+      if (route !== undefined) {
+        const refused = denied(route);
+        calls.inc({ service, method: labels.label(route), form: 'uri', outcome: refused ? 'refused' : 'forwarded' });
+        return refused ? jsonAnswer(jsonRpcError(URI_FORM_ID, METHOD_NOT_FOUND, 'Method not found', route)) : request;
+      }
+      const parsed = jsonRpcCalls(request.body);
+      if (!parsed) return request;
+      const refused = parsed.calls.filter((c) => c.method !== undefined && denied(c.method));
+      for (const c of parsed.calls) calls.inc({ service, method: labels.label(c.method ?? '(none)'), form: 'jsonrpc', outcome: refused.length ? 'refused' : 'forwarded' });
+      if (refused.length === 0) return withHeaderDefault(request, 'content-type', 'application/json');
+      const answers = parsed.calls.filter((c) => c.id !== undefined).map((c) => jsonRpcError(c.id, METHOD_NOT_FOUND, 'Method not found', refused.includes(c) ? c.method : `not served: the batch holds ${refused[0]!.method}`));
+      return jsonAnswer(parsed.batch ? answers : answers[0] ?? jsonRpcError(null, METHOD_NOT_FOUND, 'Method not found', refused[0]!.method));
+    },
+  };
+}
+
+/** The route of a URI-form request (`/status`, `/block?height=5`); undefined for the JSON-RPC form at `/`. */
+function uriRoute(request: BackendRequest): string | undefined {
+  const path = relayPath(request.url)?.pathname;
+  if (!path) return undefined;
+  const route = path.replace(/^\/+|\/+$/g, '');
+  return route === '' || route.includes('/') ? undefined : route;
+}

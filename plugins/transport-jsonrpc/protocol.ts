@@ -1,0 +1,47 @@
+import { BoundedLabels, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, namePatterns, withHeaderDefault } from 'relayminer';
+import type { Counter } from 'prom-client';
+
+export interface JsonRpcOptions {
+  deny_methods: string[];
+  max_batch_calls: number;
+}
+
+/** -32601 as geth answers a method whose namespace it does not serve. */
+const METHOD_NOT_AVAILABLE = -32601;
+const INVALID_REQUEST = -32600;
+
+/**
+ * JSON-RPC 2.0 over HTTP: reads the body as one call or a batch, counts the calls by method, answers
+ * itself (as a node that does not serve them) for methods the operator denies and for batches past the
+ * limit, and gives the backend the `Content-Type: application/json` a relay may leave out (geth answers
+ * 415 without it). A body that is not JSON-RPC is forwarded as it is: a gateway's `Rpc-Type` can name
+ * another protocol than the one it sends (docs/spec/wire.md §2.1).
+ */
+export function jsonRpcProtocol(opts: JsonRpcOptions, calls: Counter<'service' | 'method' | 'outcome'>): HttpRelayProtocol {
+  const denied = namePatterns(opts.deny_methods);
+  const labels = new BoundedLabels(100);
+  return {
+    prepare(request, relay) {
+      const parsed = jsonRpcCalls(request.body);
+      if (!parsed) return request;
+      const service = relay.header.service_id;
+      if (parsed.batch && opts.max_batch_calls > 0 && parsed.calls.length > opts.max_batch_calls) {
+        calls.inc({ service, method: 'batch', outcome: 'refused' }, parsed.calls.length);
+        return jsonAnswer(jsonRpcError(null, INVALID_REQUEST, `batch too large: at most ${opts.max_batch_calls} calls`));
+      }
+      const refused = parsed.calls.filter((c) => c.method !== undefined && denied(c.method));
+      for (const c of parsed.calls) calls.inc({ service, method: labels.label(c.method ?? '(none)'), outcome: refused.length ? 'refused' : 'forwarded' });
+      if (refused.length > 0) {
+        const answers = parsed.calls
+          .filter((c) => c.id !== undefined)
+          .map((c) =>
+            refused.includes(c)
+              ? jsonRpcError(c.id, METHOD_NOT_AVAILABLE, `the method ${c.method} does not exist/is not available`)
+              : jsonRpcError(c.id, INVALID_REQUEST, 'not served: the batch holds a method this supplier does not serve'),
+          );
+        return jsonAnswer(parsed.batch ? answers : answers[0] ?? jsonRpcError(null, METHOD_NOT_AVAILABLE, `the method ${refused[0]!.method} does not exist/is not available`));
+      }
+      return withHeaderDefault(request, 'content-type', 'application/json');
+    },
+  };
+}

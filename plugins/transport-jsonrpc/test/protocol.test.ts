@@ -1,0 +1,61 @@
+import t from 'tap';
+import { checkRelayResponse, POKTHTTPResponseCodec } from 'relayminer';
+import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
+
+const anvil = (url: string) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}/rpc" }`;
+const rpc = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => ({ method: 'POST', url: '/', headers, body });
+
+t.test('denied methods and oversized batches are answered by the transport, signed, and never reach the backend', async (t) => {
+  const r = await startRelayer(t, { plugins: ['{ name: transport-jsonrpc, options: { max_batch_calls: 3 } }'], services: anvil });
+  const header = await r.header();
+  const answer = async (body: string) => {
+    const res = await postRelay(r.url, gatewayRelay(header, rpc(body)));
+    t.equal(res.status, 200);
+    const check = checkRelayResponse(res.body, r.supplierPublicKey);
+    t.ok(check.ok, check.ok ? 'signed by the supplier' : check.why);
+    const http = POKTHTTPResponseCodec.decode(check.response!.payload);
+    return { status: http.status_code, contentType: http.header.get('content-type')?.values, json: JSON.parse(Buffer.from(http.body_bz).toString()) as unknown };
+  };
+
+  t.same(await answer('{"jsonrpc":"2.0","id":7,"method":"admin_addPeer","params":["enode://x"]}'), {
+    status: 200,
+    contentType: ['application/json'],
+    json: { jsonrpc: '2.0', id: 7, error: { code: -32601, message: 'the method admin_addPeer does not exist/is not available' } },
+  }, 'a denied method (admin_* by default): -32601 with the call\'s id');
+  t.same((await answer('[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"},{"jsonrpc":"2.0","id":"b","method":"personal_unlockAccount"},{"jsonrpc":"2.0","method":"eth_chainId"}]')).json, [
+    { jsonrpc: '2.0', id: 1, error: { code: -32600, message: 'not served: the batch holds a method this supplier does not serve' } },
+    { jsonrpc: '2.0', id: 'b', error: { code: -32601, message: 'the method personal_unlockAccount does not exist/is not available' } },
+  ], 'a batch holding one: every call answered here, the notification not at all');
+  t.same((await answer(JSON.stringify(Array.from({ length: 4 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'eth_blockNumber' }))))).json, {
+    jsonrpc: '2.0',
+    id: null,
+    error: { code: -32600, message: 'batch too large: at most 3 calls' },
+  }, 'four calls past max_batch_calls 3: one error, as geth answers');
+  t.equal(r.backend.calls.length, 0, 'the backend saw none of them');
+
+  const served = await postRelay(r.url, gatewayRelay(header, rpc('[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"},{"jsonrpc":"2.0","id":2,"method":"eth_chainId"}]')));
+  t.equal(served.status, 200);
+  t.equal(r.backend.calls.length, 1, 'a batch within the limit and with no denied method is forwarded whole');
+
+  const metrics = await r.metrics();
+  t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="admin_addPeer",outcome="refused"\} 1/);
+  t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="eth_blockNumber",outcome="refused"\} 1/);
+  t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="eth_blockNumber",outcome="forwarded"\} 1/);
+  t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="batch",outcome="refused"\} 4/);
+  t.match(metrics, /relayminer_relays_total\{service="anvil",rpc_type="jsonrpc",outcome="served"\} 4/, 'answers given here are served relays (signed, mined), as a node without the namespace would answer');
+});
+
+t.test('the backend gets Content-Type: application/json when the relay carries none; other bodies pass as they are', async (t) => {
+  const r = await startRelayer(t, { plugins: ['{ name: transport-jsonrpc, options: { deny_methods: [] } }'], services: anvil });
+  const header = await r.header();
+  t.equal((await postRelay(r.url, gatewayRelay(header, rpc('{"jsonrpc":"2.0","id":1,"method":"admin_nodeInfo"}', {})))).status, 200);
+  t.equal((await postRelay(r.url, gatewayRelay(header, rpc('not json at all', { 'content-type': 'text/plain' })))).status, 200);
+  t.same(
+    r.backend.calls.map((c) => [c.body, c.headers['content-type']]),
+    [
+      ['{"jsonrpc":"2.0","id":1,"method":"admin_nodeInfo"}', 'application/json'],
+      ['not json at all', 'text/plain'],
+    ],
+    'deny_methods: [] forwards admin_*; a body that is not JSON-RPC (Rpc-Type may name the wrong protocol) is untouched',
+  );
+});

@@ -1,0 +1,49 @@
+import t from 'tap';
+import { BoundedLabels, isHttpAnswer, jsonAnswer, jsonRpcCalls, jsonRpcError, namePatterns, withHeaderDefault } from '../../core/relay/http-protocol.js';
+
+const calls = (s: string) => jsonRpcCalls(Buffer.from(s));
+
+t.test('jsonRpcCalls reads one call or a batch, and nothing from a body that is not JSON-RPC', async (t) => {
+  t.same(calls(' \n{"jsonrpc":"2.0","id":3,"method":"eth_call","params":[]}'), { batch: false, calls: [{ id: 3, method: 'eth_call' }] });
+  t.same(calls('[{"id":"a","method":"m1"},{"method":"m2"},{"id":null}]'), { batch: true, calls: [{ id: 'a', method: 'm1' }, { id: undefined, method: 'm2' }, { id: null, method: undefined }] });
+  t.same(calls('[]'), { batch: true, calls: [] }, 'an empty batch is a batch (the backend answers it)');
+  for (const body of ['', 'GET /status', '"eth_call"', '{"id":1}', '{"method":7}', '[1,2]', '{"method":"x"', '[{"method":"x"},"y"]']) t.equal(calls(body), undefined, JSON.stringify(body));
+  t.equal(jsonRpcCalls(undefined), undefined);
+});
+
+t.test('jsonRpcError keeps the id as sent and writes data only when given', async (t) => {
+  t.same(jsonRpcError('x', -32601, 'Method not found'), { jsonrpc: '2.0', id: 'x', error: { code: -32601, message: 'Method not found' } });
+  t.same(jsonRpcError(undefined, -32600, 'bad', { why: 1 }), { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'bad', data: { why: 1 } } });
+});
+
+t.test('namePatterns: exact names and prefixes ending in *, case-sensitive', async (t) => {
+  const denied = namePatterns(['admin_*', 'dial_seeds', '/admin/*']);
+  t.same(['admin_addPeer', 'admin_', 'dial_seeds', '/admin/x'].map(denied), [true, true, true, true]);
+  t.same(['Admin_addPeer', 'dial_seeds2', 'eth_call', 'xadmin_', '/admin'].map(denied), [false, false, false, false, false]);
+  t.equal(namePatterns([])('anything'), false);
+  t.equal(namePatterns(['*'])('anything'), true, 'a lone * matches every name');
+});
+
+t.test('BoundedLabels keeps the first names, then counts the rest as other', async (t) => {
+  const labels = new BoundedLabels(2);
+  t.same(['a', 'b', 'c', 'a', 'b', 'c', 'x'.repeat(65)].map((v) => labels.label(v)), ['a', 'b', 'other', 'a', 'b', 'other', 'other']);
+  const roomy = new BoundedLabels(5);
+  t.equal(roomy.label('y'.repeat(65)), 'other', 'a name past 64 characters is never a label');
+  t.equal(roomy.label('z'), 'z');
+});
+
+t.test('isHttpAnswer tells an answer from a request', async (t) => {
+  t.equal(isHttpAnswer({ status: 403, headers: {}, body: new Uint8Array() }), true);
+  t.equal(isHttpAnswer({ method: 'GET', url: '/', headers: {} }), false);
+});
+
+t.test('jsonAnswer and withHeaderDefault', async (t) => {
+  const a = jsonAnswer({ error: 'x' }, 403);
+  t.same([a.status, a.headers, Buffer.from(a.body).toString()], [403, { 'content-type': 'application/json' }, '{"error":"x"}']);
+  t.equal(jsonAnswer([]).status, 200);
+  const bare = { method: 'POST', url: '/', headers: { accept: ['*/*'] } };
+  t.same(withHeaderDefault(bare, 'Content-Type', 'application/json').headers, { accept: ['*/*'], 'content-type': 'application/json' });
+  t.same(bare.headers, { accept: ['*/*'] }, 'the request it was given is unchanged');
+  const typed = { method: 'POST', url: '/', headers: { 'Content-Type': ['text/plain'] } };
+  t.equal(withHeaderDefault(typed, 'content-type', 'application/json'), typed, 'a header present in any case is kept');
+});
