@@ -26,7 +26,7 @@ const RELAYS = Number(process.env.RELAYS ?? 100_000);
 const SIZES = (process.env.SIZES ?? '10000,100000,1000000').split(',').map(Number);
 const VALUE_BYTES = 256;
 const SUPPLIERS = Number(process.env.SUPPLIERS ?? 1000);
-/** The in-memory reference trie is built for sessions up to this size (it takes a minute and ~700 MB at a million). */
+/** The in-memory reference trie is built for sessions up to this size (its time and memory grow with it: see BENCHMARKS.md). */
 const BASELINE_MAX = Number(process.env.BASELINE_MAX ?? 1_000_000);
 
 /** Peak heap above the level at start(), sampled after every page and every 20 ms. */

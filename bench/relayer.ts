@@ -13,8 +13,8 @@ import { table } from './table.js';
  * One relayer process (full eager validation, meter, signing, mining, publishing to Redis) against a
  * local backend, and in the same run the same backend behind a plain fastify proxy (bench/baseline-proxy)
  * as the baseline. Open-loop steps at fixed rates, then a closed loop for the maximum.
- * Each target is warmed up first (WARMUP_MS at WARMUP_RATE): a relayer needs ~10 s of traffic before its JIT,
- * caches and heap settle (its first 4 s at 500/s cost ~2.5 ms CPU and ~8 ms p50 per relay, the fourth ~1.5 and ~2).
+ * Each target is warmed up first (WARMUP_MS at WARMUP_RATE): a relayer's first seconds of traffic, before its JIT,
+ * caches and heap settle, cost it far more CPU and latency per relay than its steady state.
  * Run: npm run bench:relayer  (RATES=500,1000 STEP_MS=4000 WARMUP_MS=10000 PRESIGNED=4000 WORKERS=2 to change the plan)
  */
 

@@ -14,9 +14,9 @@
  *     a, b: Uint8Array(32) big-endian scalars below the group order; A, B: Uint8Array(65)
  *     uncompressed points; A null means the generator G (libsecp256k1's precomputed G tables).
  *   table(P) → ArrayBuffer of the 32 × 255 multiples d·256^j·P (j < 32, 1 ≤ d ≤ 255) in
- *     libsecp256k1's 64-byte storage form (522,240 bytes, ~5 ms to build).
+ *     libsecp256k1's 64-byte storage form (522,240 bytes).
  *   lincombFixed(a, TA, b, TB) → the same sum from two tables: at most 64 additions and no
- *     doublings, ~2.5× faster than lincomb, for points that recur relay after relay.
+ *     doublings, for points that recur relay after relay.
  *   null also stands for the point at infinity; the caller computes that case the general way.
  */
 #include "secp256k1.c"

@@ -27,7 +27,7 @@ const GENERATOR_UNCOMPRESSED = Uint8Array.from(
 );
 
 /**
- * libsecp256k1 backend (~6x the pure-JS one). Intermediate points stay uncompressed so no call pays
+ * libsecp256k1 backend (several times faster than the pure-JS one). Intermediate points stay uncompressed so no call pays
  * for a square root; repeated points are converted once and cached. libsecp256k1 refuses a zero
  * scalar and a result at infinity — cases only malformed or adversarial signatures reach — and
  * those fall back to the pure-JS backend, so results are identical on every input.
@@ -35,7 +35,7 @@ const GENERATOR_UNCOMPRESSED = Uint8Array.from(
  * With the addon (core/crypto/native/secp256k1-lincomb.c; the name is then `native-strauss`) each
  * a·A + b·B is one variable-time double multiplication, about half the public API's cost; and a point
  * that keeps coming back in signatures that verify (a gateway's key and key image, an app's key) gets
- * a table of its multiples, which makes a sum of two such points ~2.5x faster again. Only verified
+ * a table of its multiples, so a sum of two such points is additions only, with no doublings. Only verified
  * signatures count, so forged ones cannot make the relayer build or churn tables.
  */
 export class NativeRingBackend implements RingCurveBackend {

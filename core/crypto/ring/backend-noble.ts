@@ -8,7 +8,7 @@ const PRECOMPUTE_AFTER_USES = 64;
 
 /**
  * Pure-JS backend (@noble/curves), variable-time (every scalar here is public). Points are parsed
- * once; hot ones get a precomputed window table (~2x faster multiplication).
+ * once; hot ones get a precomputed window table (faster multiplication).
  */
 export class NobleRingBackend implements RingCurveBackend {
   readonly name = 'noble';
@@ -28,7 +28,7 @@ export class NobleRingBackend implements RingCurveBackend {
       if (this.#cache.size >= this.#maxCached) this.#cache.delete(this.#cache.keys().next().value as string);
       this.#cache.set(key, entry);
     }
-    // A window-8 table costs ~35 ms to build and saves ~0.45 ms per multiplication, so only points
+    // A window-8 table costs many multiplications to build and saves part of each later one, so only points
     // that keep coming back get one: ring members, their H_p and key images recur relay after relay;
     // a forged or one-off signature's points do not.
     if (++entry.uses === PRECOMPUTE_AFTER_USES) entry.point.precompute(8);

@@ -27,15 +27,15 @@ function startWorker(): Worker {
 
 /**
  * Ring-signature verification on worker threads, so the event loop that parses, forwards and signs
- * relays is not the one spending 0.2–0.4 ms per relay in libsecp256k1. Jobs queued in the same tick go
+ * relays is not the one spending a relay's largest CPU cost in libsecp256k1. Jobs queued in the same tick go
  * to a thread as one message (one structured clone each way for many relays). A thread that dies
  * fails its jobs with an error — never a false "valid" — and is replaced.
  *
  * Until the event loop nears saturation (utilization over the last 100 ms below `inlineBelow`, 0.9),
- * a signature is verified inline instead: a hop to a thread and back costs ~0.2 ms of latency on a
- * small machine, more than a relay waiting behind an inline verification loses on average (at 500
- * relays/s on 2 cores, 0.9 gave a lower p50 than 0.5 in 4 of 6 interleaved runs and less CPU per
- * relay). Near saturation the threads add the cores' throughput.
+ * a signature is verified inline instead: a hop to a thread and back costs more latency on a small
+ * machine than a relay waiting behind an inline verification loses on average (a lower threshold
+ * measured a higher p50 and more CPU per relay; see bench/README.md). Near saturation the threads
+ * add the cores' throughput.
  */
 export class RingVerifyPool {
   readonly #lanes: Lane[] = [];
