@@ -39,11 +39,30 @@ interface Step {
   /** Inside the relayer (its duration histogram; bucket upper bounds), relayer steps only. */
   innerP50?: number;
   innerP99?: number;
+  /** The relayer's event-loop delay during the step (monitorEventLoopDelay, ms) and its GC pauses (ms in all). */
+  loop?: { p50: number; p99: number; max: number; gcMs: number };
+}
+
+/** One scrape of the relayer's /metrics. Scraping resets prom-client's event-loop delay histogram. */
+async function scrape(metricsUrl: string): Promise<string> {
+  return (await fetch(metricsUrl)).text();
+}
+
+/** A gauge or counter summed over its label sets. */
+function metricSum(text: string, name: string): number {
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))) sum += Number(m[1]);
+  return sum;
+}
+
+/** The event-loop delay since the last scrape, and GC pause time between two scrapes. */
+function loopStats(before: string, after: string): NonNullable<Step['loop']> {
+  const ms = (name: string) => metricSum(after, name) * 1000;
+  return { p50: ms('nodejs_eventloop_lag_p50_seconds'), p99: ms('nodejs_eventloop_lag_p99_seconds'), max: ms('nodejs_eventloop_lag_max_seconds'), gcMs: (metricSum(after, 'nodejs_gc_duration_seconds_sum') - metricSum(before, 'nodejs_gc_duration_seconds_sum')) * 1000 };
 }
 
 /** Cumulative bucket counts of relayminer_relay_duration_seconds, summed over label sets. */
-async function durationBuckets(metricsUrl: string): Promise<Map<number, number>> {
-  const text = await (await fetch(metricsUrl)).text();
+function durationBuckets(text: string): Map<number, number> {
   const out = new Map<number, number>();
   for (const m of text.matchAll(/^relayminer_relay_duration_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)/gm)) {
     const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
@@ -143,10 +162,11 @@ async function main(): Promise<void> {
       const metricsUrl = port === relayPort ? `http://127.0.0.1:${metricsPort}/metrics` : undefined;
       for (const rate of [...RATES, 0]) {
         const cpu0 = cpuMs(proc.pid!);
-        const h0 = metricsUrl ? await durationBuckets(metricsUrl) : undefined;
+        const m0 = metricsUrl ? await scrape(metricsUrl) : undefined;
         const r = await drive(pool, bodies, rate, STEP_MS, check);
         const cpu = cpuMs(proc.pid!) - cpu0;
-        const h1 = metricsUrl ? await durationBuckets(metricsUrl) : undefined;
+        const m1 = metricsUrl ? await scrape(metricsUrl) : undefined;
+        const [h0, h1] = [m0 && durationBuckets(m0), m1 && durationBuckets(m1)];
         steps.push({
           target: name,
           offered: rate > 0 ? `${rate}/s` : `max (${CONCURRENCY} conc.)`,
@@ -159,6 +179,7 @@ async function main(): Promise<void> {
           errors: r.errors,
           innerP50: h0 && h1 ? bucketPercentile(h0, h1, 50) : undefined,
           innerP99: h0 && h1 ? bucketPercentile(h0, h1, 99) : undefined,
+          loop: m0 && m1 ? loopStats(m0, m1) : undefined,
         });
         process.stderr.write(`${name} ${steps.at(-1)!.offered}: ${steps.at(-1)!.achieved.toFixed(0)}/s\n`);
       }
@@ -176,7 +197,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       table(
         `Relayer vs plain proxy, one process each, ${STEP_MS / 1000} s per step after ${WARMUP_MS / 1000} s of warm-up at ${WARMUP_RATE}/s (node ${process.version}, ${PRESIGNED} pre-signed relays)`,
-        ['target', 'offered', 'relays/s', 'p50 ms', 'p95 ms', 'p99 ms', 'inside p50 / p99 ms', 'CPU ms/relay', 'RSS MB', 'errors'],
+        ['target', 'offered', 'relays/s', 'p50 ms', 'p95 ms', 'p99 ms', 'inside p50 / p99 ms', 'loop delay p50 / p99 / max ms', 'GC ms', 'CPU ms/relay', 'RSS MB', 'errors'],
         steps.map((s) => [
           s.target,
           s.offered,
@@ -185,6 +206,8 @@ async function main(): Promise<void> {
           f(s.p95),
           f(s.p99),
           s.innerP50 === undefined ? '' : `≤ ${s.innerP50} / ≤ ${s.innerP99}`,
+          s.loop ? `${s.loop.p50.toFixed(1)} / ${s.loop.p99.toFixed(1)} / ${s.loop.max.toFixed(1)}` : '',
+          s.loop ? s.loop.gcMs.toFixed(0) : '',
           f(s.cpuMsPerRelay),
           s.rssMb.toFixed(0),
           s.errors,

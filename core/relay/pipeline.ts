@@ -13,6 +13,7 @@ import { errorReply, RELAYER_PROXY_CODESPACE, type ErrorModel } from './error-re
 import type { RelayInfo } from './events.js';
 import type { RelayHooks } from './hooks.js';
 import { rejectionOf } from './backend-rejection.js';
+import { StreamAppender } from './stream-appender.js';
 import { RelayRejection } from './reasons.js';
 import type { MeterCharge, RefundReason, RelayMeter } from './relay-meter.js';
 import type { RelayMetrics } from './relay-metrics.js';
@@ -98,9 +99,11 @@ export interface RelayPipelineOptions {
  */
 export class RelayPipeline {
   readonly #o: RelayPipelineOptions;
+  readonly #appender: StreamAppender;
 
   constructor(o: RelayPipelineOptions) {
     this.#o = o;
+    this.#appender = new StreamAppender(o.redis);
   }
 
   /**
@@ -354,7 +357,7 @@ export class RelayPipeline {
         arrival_block_height: relay.height,
         published_at_ms: BigInt(Date.now()),
       });
-      const streamId = (await this.#o.redis().xadd(this.#o.keys.relayStream(relay.supplier.address), '*', 'data', Buffer.from(entry))) as string;
+      const streamId = await this.#appender.append(this.#o.keys.relayStream(relay.supplier.address), Buffer.from(entry.buffer, entry.byteOffset, entry.length));
       this.#o.metrics.published.inc({ service });
       this.#o.hooks.emit('onRelayMined', { relay: info, relayHash: hash, computeUnits, streamId });
       return streamId;
