@@ -8,12 +8,13 @@ import { PACKAGE_ROOT } from '../core/package-root.js';
  * `npm run bench`: every suite in bench/, one after another (each alone on the machine), and
  * BENCHMARKS.md rewritten with the machine, the date, the commands and every table as printed.
  */
-const SUITES: { name: string; script: string; args?: string[]; about: string }[] = [
+const SUITES: { name: string; script: string; args?: string[]; runs?: number; env?: Record<string, string>; bench?: string; about: string }[] = [
   { name: 'crypto', script: 'crypto.js', about: 'Ring signatures and supplier signatures, native and pure JS.' },
   { name: 'smst', script: 'smst.js', args: ['--expose-gc'], about: 'Sparse Merkle sum trie: inserts, root, closest proofs, against a direct computation over sorted leaves.' },
-  { name: 'relayer', script: 'relayer.js', about: 'One relayer process against a plain fastify proxy in front of the same backend.' },
-  { name: 'websocket', script: 'websocket.js', about: 'WebSocket through one relayer against the demo backend directly.' },
-  { name: 'grpc', script: 'grpc.js', about: 'gRPC through one relayer against the demo backend directly.' },
+  { name: 'relayer', script: 'relayer.js', runs: 5, about: 'One relayer process against a plain fastify proxy in front of the same backend; the targets\' verdicts over five runs.' },
+  { name: 'relayer-workers', script: 'relayer.js', env: { WORKERS: '2', RATES: '1000,2000' }, bench: 'relayer', about: 'The same with `--workers 2` (WORKERS=2): relays/s with both cores.' },
+  { name: 'websocket', script: 'websocket.js', runs: 5, about: 'WebSocket through one relayer against the demo backend directly; request/response over five runs.' },
+  { name: 'grpc', script: 'grpc.js', runs: 5, about: 'gRPC through one relayer against the demo backend directly; unary calls over five runs.' },
   { name: 'miner', script: 'miner.js', args: ['--expose-gc'], about: 'Miner ingest (one stream, then 1,000 suppliers\' streams) against a bare consumer; claim root and proof from stored sessions against the in-memory reference trie.' },
   { name: 'miner-scale', script: 'miner-scale.js', about: '1,000 suppliers, two miner processes, one relayer, localnet at 2-second blocks with 10-block windows: when claims and proofs land.' },
   { name: 'miner-soak', script: 'miner-soak.js', about: 'Miner RSS over 30 minutes at a steady relay rate.' },
@@ -24,11 +25,12 @@ const sections: string[] = [];
 for (const s of SUITES.filter((x) => only.length === 0 || only.includes(x.name))) {
   process.stderr.write(`\n== bench ${s.name}\n`);
   const started = Date.now();
-  const r = spawnSync(process.execPath, [...(s.args ?? []), join(PACKAGE_ROOT, 'dist/bench', s.script)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+  const env = { ...process.env, ...(s.env ?? {}), ...(s.runs ? { RUNS: process.env.RUNS ?? String(s.runs) } : {}) };
+  const r = spawnSync(process.execPath, [...(s.args ?? []), join(PACKAGE_ROOT, 'dist/bench', s.script)], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
   process.stdout.write(r.stdout);
   const took = ((Date.now() - started) / 1000).toFixed(0);
   const body = r.status === 0 ? r.stdout.trim() : `**failed** (exit ${r.status}); output:\n\n\`\`\`\n${r.stdout.trim()}\n\`\`\``;
-  sections.push(`## ${s.name}\n\n${s.about} \`npm run bench:${s.name}\` (${new Date().toISOString().slice(0, 10)}, ${took} s).\n\n${body}\n`);
+  sections.push(`## ${s.name}\n\n${s.about} \`npm run bench:${s.bench ?? s.name}\`${s.env ? ` with ${Object.entries(s.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}${s.runs ? `, RUNS=${env.RUNS}` : ''} (${new Date().toISOString().slice(0, 10)}, ${took} s).\n\n${body}\n`);
 }
 
 const cpu = cpus();
