@@ -258,7 +258,7 @@ function targetRows(runs: Step[][]): SpreadRow[] {
     rows.push({ name: `GC pauses at ${rate}/s, ms per s`, values: s.map((x) => ((x.at(x.rel, rate)?.loop?.gcMs ?? NaN) * 1000) / STEP_MS), digits: 0 });
     rows.push({ name: `CPU per relay at ${rate}/s, ms`, values: s.map((x) => x.at(x.rel, rate)?.cpuMsPerRelay ?? NaN) });
   }
-  rows.push({ name: 'max relays/s, one process', values: s.map((x) => x.maxRelayer), digits: 0, target: { op: '>=', value: 3000 } });
+  rows.push({ name: WORKERS > 1 ? `max relays/s, ${WORKERS} worker processes` : 'max relays/s, one process', values: s.map((x) => x.maxRelayer), digits: 0, target: WORKERS > 1 ? undefined : { op: '>=', value: 3000 } });
   rows.push({ name: 'max relays/s, ratio to the proxy', values: s.map((x) => x.maxRelayer / x.maxBaseline), target: { op: '>=', value: 0.3 } });
   return rows;
 }
