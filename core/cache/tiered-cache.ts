@@ -33,9 +33,12 @@ export class TieredCache<T> {
   readonly #o: TieredCacheOptions<T>;
   readonly #l1 = new Map<string, Entry<T>>();
   readonly #inflight = new Map<string, Promise<T>>();
+  /** The in-process hit counter, bound to its labels once: a relay asks several caches, each hit counts. */
+  readonly #l1Hits: { inc(): void } | undefined;
 
   constructor(options: TieredCacheOptions<T>) {
     this.#o = options;
+    this.#l1Hits = options.metrics?.hits.labels({ entity: options.entity, level: 'l1' });
   }
 
   get size(): number {
@@ -48,7 +51,7 @@ export class TieredCache<T> {
       // LRU: a hit moves the entry to the young end.
       this.#l1.delete(id);
       this.#l1.set(id, hit);
-      this.#o.metrics?.hits.inc({ entity: this.#o.entity, level: 'l1' });
+      this.#l1Hits?.inc();
       return hit.value;
     }
     this.#o.metrics?.misses.inc({ entity: this.#o.entity, level: 'l1' });

@@ -13,6 +13,9 @@ export function serverLogOptions(log: Logger, server: string) {
   return {
     loggerInstance: log.child({ server }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: fastify logs no request here, and a child of a logger with redaction
+    // paths costs every relay a redaction pass over its bindings.
+    childLoggerFactory: (logger: FastifyBaseLogger) => logger,
   };
 }
 

@@ -173,7 +173,7 @@ export class RelayPipeline {
     } catch (err) {
       return this.#reject(info, err, header);
     } finally {
-      this.#o.metrics.duration.observe(this.#labels(info), (performance.now() - started) / 1000);
+      this.#o.metrics.observeDuration(this.#labels(info), (performance.now() - started) / 1000);
     }
   }
 
@@ -220,7 +220,7 @@ export class RelayPipeline {
       return { relay, info };
     } catch (err) {
       const rejection = this.#countRejection(info, err);
-      this.#o.metrics.relays.inc({ ...this.#labels(info), outcome: 'rejected' });
+      this.#o.metrics.countRelay(this.#labels(info), 'rejected');
       return { rejection, info };
     }
   }
@@ -236,14 +236,14 @@ export class RelayPipeline {
       await this.#o.meter?.charge(relay);
       const response = this.#sign(relay, payload);
       const body = RelayResponseCodec.encode(response);
-      this.#o.metrics.relays.inc({ ...this.#labels(info), outcome: 'served' });
+      this.#o.metrics.countRelay(this.#labels(info), 'served');
       // A backend message on a connection has no status, and answers no one request: neither is reported.
       this.#o.hooks.emit('onRelayServed', { relay: info, responseBytes: body.length });
       const streamId = await this.#mine(info, relay, response);
       return { body, streamId };
     } catch (err) {
       const rejection = this.#countRejection(info, err);
-      this.#o.metrics.relays.inc({ ...this.#labels(info), outcome: 'rejected' });
+      this.#o.metrics.countRelay(this.#labels(info), 'rejected');
       return { rejection };
     }
   }
@@ -290,7 +290,7 @@ export class RelayPipeline {
   async #respond(info: RelayInfo, relay: DecodedRelay, validated: ValidatedRelay | undefined, result: ForwardResult, backendMs: number, charge?: MeterCharge): Promise<RelayReply> {
     const failed = result.backendStatus >= 500;
     const outcome = failed ? 'backend_5xx' : 'served';
-    this.#o.metrics.relays.inc({ ...this.#labels(info), outcome });
+    this.#o.metrics.countRelay(this.#labels(info), outcome);
     if (result.stream) {
       const stream = result.stream;
       const self = this;
@@ -358,7 +358,7 @@ export class RelayPipeline {
         published_at_ms: BigInt(Date.now()),
       });
       const streamId = await this.#appender.append(this.#o.keys.relayStream(relay.supplier.address), Buffer.from(entry.buffer, entry.byteOffset, entry.length));
-      this.#o.metrics.published.inc({ service });
+      this.#o.metrics.countPublished(this.#labels(info));
       this.#o.hooks.emit('onRelayMined', { relay: info, relayHash: hash, computeUnits, streamId });
       return streamId;
     } catch (err) {
@@ -370,7 +370,7 @@ export class RelayPipeline {
 
   #reject(info: RelayInfo, err: unknown, header?: DecodedRelay['header']): RelayReply {
     const rejection = this.#countRejection(info, err);
-    this.#o.metrics.relays.inc({ ...this.#labels(info), outcome: 'rejected' });
+    this.#o.metrics.countRelay(this.#labels(info), 'rejected');
     return { ...errorReply(this.#o.errorModel, rejection.reason, rejection.message, header), outcome: 'rejected', rejection };
   }
 

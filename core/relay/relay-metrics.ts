@@ -1,7 +1,14 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 
+type Outcome = 'served' | 'backend_5xx' | 'rejected';
+
 /** Relay pipeline metrics. Labels: service, rpc_type, reason, outcome; all bounded by config. */
 export class RelayMetrics {
+  /**
+   * The per-relay series bound to their labels once (the label sets are bounded): prom-client hashes a
+   * labels object on every call, several times a relay otherwise.
+   */
+  readonly #bound = new Map<string, { relays: Record<Outcome, { inc(): void }>; duration: { observe(v: number): void }; published: { inc(): void } }>();
   readonly relays: Counter<'service' | 'rpc_type' | 'outcome'>;
   readonly rejections: Counter<'service' | 'rpc_type' | 'reason'>;
   readonly published: Counter<'service'>;
@@ -24,5 +31,32 @@ export class RelayMetrics {
       buckets: [0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
+  }
+
+  #series(service: string, rpcType: string) {
+    const key = `${service}\u0000${rpcType}`;
+    let bound = this.#bound.get(key);
+    if (!bound) {
+      const relays = (outcome: Outcome) => this.relays.labels({ service, rpc_type: rpcType, outcome });
+      bound = {
+        relays: { served: relays('served'), backend_5xx: relays('backend_5xx'), rejected: relays('rejected') },
+        duration: this.duration.labels({ service, rpc_type: rpcType }),
+        published: this.published.labels({ service }),
+      };
+      this.#bound.set(key, bound);
+    }
+    return bound;
+  }
+
+  countRelay(labels: { service: string; rpc_type: string }, outcome: Outcome): void {
+    this.#series(labels.service, labels.rpc_type).relays[outcome].inc();
+  }
+
+  observeDuration(labels: { service: string; rpc_type: string }, seconds: number): void {
+    this.#series(labels.service, labels.rpc_type).duration.observe(seconds);
+  }
+
+  countPublished(labels: { service: string; rpc_type: string }): void {
+    this.#series(labels.service, labels.rpc_type).published.inc();
   }
 }
