@@ -10,13 +10,17 @@ import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRe
  * The relayer's event loop under a fixed modest load (a real relayer process, as operators run it:
  * eager validation, meter, signing, mining to Redis): its delay p99, as its own /metrics reports it, stays
  * far below a stall anyone would notice. Not a benchmark: the bound is generous, so only a new stall of tens
- * of milliseconds recurring every second or so (a table built on the loop, a synchronous parse of a large
- * answer, a log line per relay on a slow sink) fails it. `npm test` runs it alone after the parallel files, so
+ * of milliseconds recurring every half second or more often fails it (a table built on the loop, a
+ * synchronous parse of a large answer, a log line per relay on a slow sink). `npm test` runs it alone after the parallel files, so
  * what it measures is the relayer, not the machine's other tests.
  */
 const RATE = 200;
 const SECONDS = 5;
-/** How late the loop may be at p99 (past the sampling interval). A 50 ms stall each second exceeds it. */
+/**
+ * How late the loop may be at p99 (past the sampling interval). The delay is sampled every 10 ms, so a stall
+ * shows in the p99 once it recurs in more than 1 % of the samples: a 50 ms stall twice a second exceeds the
+ * bound every time (once a second sits at the edge of the p99, seen both sides of it).
+ */
 const P99_LATE_BOUND_MS = 30;
 
 interface Measured {
@@ -88,7 +92,7 @@ t.test(`under ${RATE} relays/s the relayer's event loop is late by less than ${P
   t.ok(m.p99Late < P99_LATE_BOUND_MS, `event loop late by ${m.p99Late.toFixed(1)} ms at p99 (bound ${P99_LATE_BOUND_MS} ms); at most ${m.maxLate.toFixed(1)} ms`);
 });
 
-t.test('the bound catches a 50 ms stall every second (a plugin that blocks the loop)', async (t) => {
+t.test('the bound catches a 50 ms stall twice a second (a plugin that blocks the loop)', async (t) => {
   const m = await measure(t, `  - transport-jsonrpc\n  - name: ${join(import.meta.dirname, '../fixtures/plugins/stall.js')}`);
   t.equal(m.served, m.offered, 'every relay still served');
   t.ok(m.p99Late >= P99_LATE_BOUND_MS, `late by ${m.p99Late.toFixed(1)} ms at p99: over the bound, so the test above would fail`);
