@@ -1,4 +1,5 @@
 import type { BackendRequest } from '../backend/http-backend.js';
+import { relayPath } from '../backend/relay-url.js';
 import type { DecodedRelay } from './validator.js';
 
 /**
@@ -49,7 +50,9 @@ export interface JsonRpcCall {
 /**
  * The calls of a JSON-RPC 2.0 body: one object, or a batch (an array). Undefined for a body that is not
  * JSON or not shaped as JSON-RPC: `Rpc-Type` may name another protocol than the one a gateway sends
- * (docs/spec/wire.md §2.1), so a body the transport does not understand is forwarded as it is.
+ * (docs/spec/wire.md §2.1), so a body the transport does not understand is forwarded as it is. A batch
+ * element that is not an object is a call without a method (the backend answers it "invalid request"),
+ * never a reason to pass the batch unread: its other calls would reach the backend unchecked.
  */
 export function jsonRpcCalls(body: Uint8Array | undefined): { batch: boolean; calls: JsonRpcCall[] } | undefined {
   if (!body || body.length === 0) return undefined;
@@ -62,17 +65,38 @@ export function jsonRpcCalls(body: Uint8Array | undefined): { batch: boolean; ca
   } catch {
     return undefined;
   }
-  const call = (c: unknown): JsonRpcCall | undefined => {
-    if (typeof c !== 'object' || c === null || Array.isArray(c)) return undefined;
+  const call = (c: unknown): JsonRpcCall => {
+    if (typeof c !== 'object' || c === null || Array.isArray(c)) return { id: null, method: undefined };
     const { id, method } = c as { id?: unknown; method?: unknown };
     return { id, method: typeof method === 'string' ? method : undefined };
   };
-  if (Array.isArray(parsed)) {
-    const calls = parsed.map(call);
-    return calls.every((c) => c !== undefined) ? { batch: true, calls: calls as JsonRpcCall[] } : undefined;
-  }
+  if (Array.isArray(parsed)) return { batch: true, calls: parsed.map(call) };
   const one = call(parsed);
-  return one && one.method !== undefined ? { batch: false, calls: [one] } : undefined;
+  return one.method !== undefined ? { batch: false, calls: [one] } : undefined;
+}
+
+/**
+ * The answer to a JSON-RPC body holding calls the operator does not serve: `error` writes each call's error
+ * (`denied`: that call is one of them), for every call with an id; a batch is answered with an array.
+ */
+export function jsonRpcRefusal(parsed: { batch: boolean; calls: JsonRpcCall[] }, denied: ReadonlySet<JsonRpcCall>, error: (call: JsonRpcCall, denied: boolean) => Record<string, unknown>): HttpAnswer {
+  const answers = parsed.calls.filter((c) => c.id !== undefined).map((c) => error(c, denied.has(c)));
+  if (parsed.batch) return jsonAnswer(answers);
+  const [only] = parsed.calls;
+  return jsonAnswer(answers[0] ?? error({ id: null, method: only!.method }, true));
+}
+
+/**
+ * The path a request asks its backend for, percent-decoded as the backend's router decodes it (`/dial%5Fseeds`
+ * is `/dial_seeds`), so a name list cannot be got around by encoding; the path as written when it does not decode.
+ */
+export function requestPath(request: BackendRequest): string {
+  const path = relayPath(request.url)?.pathname ?? '/';
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
 }
 
 /** A JSON-RPC 2.0 error response object (the id as the call sent it; null when it had none). */

@@ -44,7 +44,11 @@ export class StreamAppender {
     const client = this.#redis();
     if (client instanceof Cluster) {
       const byKey = new Map<string, Pending[]>();
-      for (const p of batch) byKey.set(p.key, [...(byKey.get(p.key) ?? []), p]);
+      for (const p of batch) {
+        const group = byKey.get(p.key);
+        if (group) group.push(p);
+        else byKey.set(p.key, [p]);
+      }
       for (const group of byKey.values()) this.#send(client, group);
     } else {
       this.#send(client, batch);

@@ -107,7 +107,7 @@ export class RelayValidator {
    * Everything but the ring signature's arithmetic: session, supplier, and that the signature parses
    * and names only ring members. The relay is valid once `verifySignature()` resolves; when the meter
    * charge needs Redis (a new lease), the pipeline sends it in between so the round trip overlaps the
-   * verification (0.2–0.4 ms).
+   * verification.
    */
   async checkSession(relay: DecodedRelay): Promise<SignaturePendingRelay> {
     const { header } = relay;

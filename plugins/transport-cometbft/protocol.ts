@@ -1,5 +1,5 @@
 import type { Counter } from 'prom-client';
-import { type BackendRequest, BoundedLabels, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, namePatterns, relayPath, withHeaderDefault } from 'relayminer';
+import { type BackendRequest, BoundedLabels, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, requestPath, withHeaderDefault } from 'relayminer';
 
 export interface CometBftOptions {
   deny_methods: string[];
@@ -29,19 +29,17 @@ export function cometBftProtocol(opts: CometBftOptions, calls: Counter<'service'
       }
       const parsed = jsonRpcCalls(request.body);
       if (!parsed) return request;
-      const refused = parsed.calls.filter((c) => c.method !== undefined && denied(c.method));
-      for (const c of parsed.calls) calls.inc({ service, method: labels.label(c.method ?? '(none)'), form: 'jsonrpc', outcome: refused.length ? 'refused' : 'forwarded' });
-      if (refused.length === 0) return withHeaderDefault(request, 'content-type', 'application/json');
-      const answers = parsed.calls.filter((c) => c.id !== undefined).map((c) => jsonRpcError(c.id, METHOD_NOT_FOUND, 'Method not found', refused.includes(c) ? c.method : `not served: the batch holds ${refused[0]!.method}`));
-      return jsonAnswer(parsed.batch ? answers : answers[0] ?? jsonRpcError(null, METHOD_NOT_FOUND, 'Method not found', refused[0]!.method));
+      const refused = new Set(parsed.calls.filter((c) => c.method !== undefined && denied(c.method)));
+      for (const c of parsed.calls) calls.inc({ service, method: labels.label(c.method ?? '(none)'), form: 'jsonrpc', outcome: refused.size ? 'refused' : 'forwarded' });
+      if (refused.size === 0) return withHeaderDefault(request, 'content-type', 'application/json');
+      const first = refused.values().next().value!.method;
+      return jsonRpcRefusal(parsed, refused, (c, isDenied) => jsonRpcError(c.id, METHOD_NOT_FOUND, 'Method not found', isDenied ? c.method : `not served: the batch holds ${first}`));
     },
   };
 }
 
 /** The route of a URI-form request (`/status`, `/block?height=5`); undefined for the JSON-RPC form at `/`. */
 function uriRoute(request: BackendRequest): string | undefined {
-  const path = relayPath(request.url)?.pathname;
-  if (!path) return undefined;
-  const route = path.replace(/^\/+|\/+$/g, '');
+  const route = requestPath(request).replace(/^\/+|\/+$/g, '');
   return route === '' || route.includes('/') ? undefined : route;
 }

@@ -6,7 +6,7 @@ const optionsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    deny_paths: namePatternsOption([], 'Paths answered with 403 instead of reaching the backend: exact paths or prefixes ending in `*` (`/admin/*`). Matched on the path after `..` and `.` are resolved.', { pattern: '^/' }),
+    deny_paths: namePatternsOption([], 'Paths answered with 403 instead of reaching the backend: exact paths or prefixes ending in `*` (`/admin/*`). Matched on the path after `..` and `.` are resolved and percent-escapes decoded.', { pattern: '^/' }),
   },
 } as const;
 

@@ -1,5 +1,5 @@
 import type { Counter } from 'prom-client';
-import { BoundedLabels, type HttpRelayProtocol, jsonAnswer, namePatterns, relayPath } from 'relayminer';
+import { BoundedLabels, type HttpRelayProtocol, jsonAnswer, namePatterns, requestPath } from 'relayminer';
 
 export interface RestOptions {
   deny_paths: string[];
@@ -16,7 +16,7 @@ export function restProtocol(opts: RestOptions, requests: Counter<'service' | 'm
   const methods = new BoundedLabels(16);
   return {
     prepare(request, relay) {
-      const path = relayPath(request.url)?.pathname ?? '/';
+      const path = requestPath(request);
       const refused = denied(path);
       requests.inc({ service: relay.header.service_id, method: methods.label(request.method.toUpperCase()), outcome: refused ? 'refused' : 'forwarded' });
       if (!refused) return request;

@@ -11,8 +11,8 @@ import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRe
  * eager validation, meter, signing, mining to Redis): its delay p99, as its own /metrics reports it, stays
  * far below a stall anyone would notice. Not a benchmark: the bound is generous, so only a new stall of tens
  * of milliseconds recurring every half second or more often fails it (a table built on the loop, a
- * synchronous parse of a large answer, a log line per relay on a slow sink). `npm test` runs it alone after the parallel files, so
- * what it measures is the relayer, not the machine's other tests.
+ * synchronous parse of a large answer, a log line per relay on a slow sink). `npm test` runs it alone
+ * after the parallel files, so what it measures is the relayer, not the machine's other tests.
  */
 const RATE = 200;
 const SECONDS = 5;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { BoundedLabels, isHttpAnswer, jsonAnswer, jsonRpcCalls, jsonRpcError, namePatterns, withHeaderDefault } from '../../core/relay/http-protocol.js';
+import { BoundedLabels, isHttpAnswer, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, requestPath, withHeaderDefault } from '../../core/relay/http-protocol.js';
 
 const calls = (s: string) => jsonRpcCalls(Buffer.from(s));
 
@@ -7,7 +7,8 @@ t.test('jsonRpcCalls reads one call or a batch, and nothing from a body that is 
   t.same(calls(' \n{"jsonrpc":"2.0","id":3,"method":"eth_call","params":[]}'), { batch: false, calls: [{ id: 3, method: 'eth_call' }] });
   t.same(calls('[{"id":"a","method":"m1"},{"method":"m2"},{"id":null}]'), { batch: true, calls: [{ id: 'a', method: 'm1' }, { id: undefined, method: 'm2' }, { id: null, method: undefined }] });
   t.same(calls('[]'), { batch: true, calls: [] }, 'an empty batch is a batch (the backend answers it)');
-  for (const body of ['', 'GET /status', '"eth_call"', '{"id":1}', '{"method":7}', '[1,2]', '{"method":"x"', '[{"method":"x"},"y"]']) t.equal(calls(body), undefined, JSON.stringify(body));
+  t.same(calls('[{"id":1,"method":"admin_addPeer"},7]'), { batch: true, calls: [{ id: 1, method: 'admin_addPeer' }, { id: null, method: undefined }] }, 'an element that is not an object does not hide the batch\'s other calls');
+  for (const body of ['', 'GET /status', '"eth_call"', '{"id":1}', '{"method":7}', '7', '{"method":"x"']) t.equal(calls(body), undefined, JSON.stringify(body));
   t.equal(jsonRpcCalls(undefined), undefined);
 });
 
@@ -46,4 +47,21 @@ t.test('jsonAnswer and withHeaderDefault', async (t) => {
   t.same(bare.headers, { accept: ['*/*'] }, 'the request it was given is unchanged');
   const typed = { method: 'POST', url: '/', headers: { 'Content-Type': ['text/plain'] } };
   t.equal(withHeaderDefault(typed, 'content-type', 'application/json'), typed, 'a header present in any case is kept');
+});
+
+t.test('jsonRpcRefusal answers every call with an id, an array for a batch', async (t) => {
+  const body = (a: { body: Uint8Array }) => JSON.parse(Buffer.from(a.body).toString()) as unknown;
+  const error = (c: { id: unknown; method: string | undefined }, denied: boolean) => jsonRpcError(c.id, denied ? -32601 : -32600, denied ? `no ${c.method}` : 'held back');
+  const batch = calls('[{"id":1,"method":"ok"},{"id":2,"method":"bad"},{"method":"bad"}]')!;
+  t.same(body(jsonRpcRefusal(batch, new Set([batch.calls[1]!, batch.calls[2]!]), error)), [
+    { jsonrpc: '2.0', id: 1, error: { code: -32600, message: 'held back' } },
+    { jsonrpc: '2.0', id: 2, error: { code: -32601, message: 'no bad' } },
+  ], 'the notification gets no answer');
+  const one = calls('{"method":"bad"}')!;
+  t.same(body(jsonRpcRefusal(one, new Set(one.calls), error)), { jsonrpc: '2.0', id: null, error: { code: -32601, message: 'no bad' } }, 'a lone notification still gets its error, id null');
+});
+
+t.test('requestPath is the path as a backend router decodes it', async (t) => {
+  const path = (url: string) => requestPath({ method: 'GET', url, headers: {} });
+  t.same(['/dial%5Fseeds?x=1', 'http://h.example/a/%2E%2E/b', '/v1/../admin', '', '/bad%zz'].map(path), ['/dial_seeds', '/b', '/admin', '/', '/bad%zz']);
 });

@@ -37,6 +37,7 @@ t.test('routes the operator denies are answered here in both forms; the rest rea
     return JSON.parse(Buffer.from(POKTHTTPResponseCodec.decode(check.response!.payload).body_bz).toString()) as unknown;
   };
   t.same(await answer({ method: 'GET', url: '/dial_seeds?seeds=["a@1.2.3.4:26656"]' }), { jsonrpc: '2.0', id: -1, error: { code: -32601, message: 'Method not found', data: 'dial_seeds' } }, 'URI form: CometBFT\'s error, id -1');
+  t.same(await answer({ method: 'GET', url: '/dial%5Fseeds' }), { jsonrpc: '2.0', id: -1, error: { code: -32601, message: 'Method not found', data: 'dial_seeds' } }, 'a percent-encoded route is the route the node would serve');
   t.same(await answer({ method: 'POST', url: '/', body: '{"jsonrpc":"2.0","id":"x","method":"unsafe_flush_mempool"}' }), { jsonrpc: '2.0', id: 'x', error: { code: -32601, message: 'Method not found', data: 'unsafe_flush_mempool' } }, 'JSON-RPC form, a prefix pattern');
   t.same(await answer({ method: 'POST', url: '/', body: '[{"jsonrpc":"2.0","id":1,"method":"status"},{"jsonrpc":"2.0","id":2,"method":"broadcast_tx_commit","params":{"tx":"AA=="}}]' }), [
     { jsonrpc: '2.0', id: 1, error: { code: -32601, message: 'Method not found', data: 'not served: the batch holds broadcast_tx_commit' } },
@@ -48,7 +49,7 @@ t.test('routes the operator denies are answered here in both forms; the rest rea
   t.equal((await postRelay(r.url, gatewayRelay(header, { method: 'POST', url: '/', body: '{"jsonrpc":"2.0","id":1,"method":"block","params":{"height":"5"}}' }), '5')).status, 200);
   t.same(r.backend.calls.map((c) => [c.method, c.url, c.headers['content-type']]), [['GET', '/comet/block?height=5', undefined], ['POST', '/comet', 'application/json']], 'the URI form as it came, the JSON-RPC form with its content type');
   const metrics = await r.metrics();
-  t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="dial_seeds",form="uri",outcome="refused"\} 1/);
+  t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="dial_seeds",form="uri",outcome="refused"\} 2/);
   t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="block",form="uri",outcome="forwarded"\} 1/);
   t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="block",form="jsonrpc",outcome="forwarded"\} 1/);
   t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="status",form="jsonrpc",outcome="refused"\} 1/);

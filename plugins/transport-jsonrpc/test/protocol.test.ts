@@ -26,6 +26,10 @@ t.test('denied methods and oversized batches are answered by the transport, sign
     { jsonrpc: '2.0', id: 1, error: { code: -32600, message: 'not served: the batch holds a method this supplier does not serve' } },
     { jsonrpc: '2.0', id: 'b', error: { code: -32601, message: 'the method personal_unlockAccount does not exist/is not available' } },
   ], 'a batch holding one: every call answered here, the notification not at all');
+  t.same((await answer('[{"jsonrpc":"2.0","id":3,"method":"admin_addPeer"},42]')).json, [
+    { jsonrpc: '2.0', id: 3, error: { code: -32601, message: 'the method admin_addPeer does not exist/is not available' } },
+    { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'not served: the batch holds a method this supplier does not serve' } },
+  ], 'a batch element that is not an object does not let the rest through unread');
   t.same((await answer(JSON.stringify(Array.from({ length: 4 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'eth_blockNumber' }))))).json, {
     jsonrpc: '2.0',
     id: null,
@@ -38,11 +42,11 @@ t.test('denied methods and oversized batches are answered by the transport, sign
   t.equal(r.backend.calls.length, 1, 'a batch within the limit and with no denied method is forwarded whole');
 
   const metrics = await r.metrics();
-  t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="admin_addPeer",outcome="refused"\} 1/);
+  t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="admin_addPeer",outcome="refused"\} 2/);
   t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="eth_blockNumber",outcome="refused"\} 1/);
   t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="eth_blockNumber",outcome="forwarded"\} 1/);
   t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="batch",outcome="refused"\} 4/);
-  t.match(metrics, /relayminer_relays_total\{service="anvil",rpc_type="jsonrpc",outcome="served"\} 4/, 'answers given here are served relays (signed, mined), as a node without the namespace would answer');
+  t.match(metrics, /relayminer_relays_total\{service="anvil",rpc_type="jsonrpc",outcome="served"\} 5/, 'answers given here are served relays (signed, mined), as a node without the namespace would answer');
 });
 
 t.test('the backend gets Content-Type: application/json when the relay carries none; other bodies pass as they are', async (t) => {
