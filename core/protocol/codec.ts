@@ -289,8 +289,9 @@ class Writer {
     this.len += bytes.length;
   }
 
+  /** The encoded bytes, copied out of the scratch buffer the way decoded fields are (copyBytes). */
   result(): Uint8Array {
-    return this.buf.slice(0, this.len);
+    return copyBytes(this.buf.subarray(0, this.len));
   }
 }
 
@@ -567,7 +568,12 @@ function defaultsFor(plan: Plan): Msg {
   return msg;
 }
 
-/** Decoded bytes fields are copied (the input may be reused) into shared slabs, as Buffer's pool does. */
+/**
+ * Decoded bytes fields and encoded messages are copied (the input may be reused; the encoder's buffer is)
+ * into shared slabs, as Buffer's pool does. Such a copy shares its ArrayBuffer: code that reads `.buffer`
+ * must use `byteOffset` and `byteLength`, and a worker is sent its own copy (a structured clone copies
+ * the whole slab).
+ */
 const SLAB_SIZE = 8 * 1024;
 let slab = new ArrayBuffer(SLAB_SIZE);
 let slabUsed = 0;

@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import { sha256 } from '../crypto/sha256.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { signSupplierResponse } from '../crypto/supplier-signature.js';
-import { MinedRelayCodec, POKTHTTPResponseCodec, RelayResponseCodec, type RelayMinerError, type RelayResponse } from '../protocol/messages.js';
-import { minedRelayBytes, relayHash, relayResponseSignableHash } from '../protocol/relay.js';
+import { MinedRelayCodec, POKTHTTPResponseCodec, RelayRequestCodec, RelayResponseCodec, type RelayMinerError, type RelayResponse } from '../protocol/messages.js';
+import { encodeSignedResponse, relayBytesOf, relayHash, relayResponseSignableHash } from '../protocol/relay.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
 import { isRelayVolumeApplicable } from '../session/difficulty.js';
@@ -234,12 +234,11 @@ export class RelayPipeline {
     const info: RelayInfo = { ...admitted.info, id: randomUUID(), receivedAtMs: Date.now() };
     try {
       await this.#o.meter?.charge(relay);
-      const response = this.#sign(relay, payload);
-      const body = RelayResponseCodec.encode(response);
+      const { bytes: body, dehydrated } = encodeSignedResponse(this.#sign(relay, payload));
       this.#o.metrics.countRelay(this.#labels(info), 'served');
       // A backend message on a connection has no status, and answers no one request: neither is reported.
       this.#o.hooks.emit('onRelayServed', { relay: info, responseBytes: body.length });
-      const streamId = await this.#mine(info, relay, response);
+      const streamId = await this.#mine(info, relay, dehydrated);
       return { body, streamId };
     } catch (err) {
       const rejection = this.#countRejection(info, err);
@@ -300,7 +299,7 @@ export class RelayPipeline {
         try {
           try {
             for await (const batch of stream.batches) {
-              const frame = RelayResponseCodec.encode(self.#sign(relay, batch));
+              const frame = encodeSignedResponse(self.#sign(relay, batch)).bytes;
               bytes += frame.length;
               yield frame;
             }
@@ -313,26 +312,28 @@ export class RelayPipeline {
             return;
           }
           self.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Math.round(backendMs), responseBytes: bytes });
-          if (!failed && validated) await self.#mine(info, validated, self.#signHash(relay, await stream.payloadHash()));
+          if (!failed && validated) await self.#mine(info, validated, encodeSignedResponse(self.#signHash(relay, await stream.payloadHash())).dehydrated);
         } finally {
           await stream.release?.();
         }
       }
       return { status: result.backendStatus, contentType: stream.contentType, body: new Uint8Array(0), stream: signed(), outcome, retries: result.retries, streamCut: () => cut };
     }
-    const response = this.#sign(relay, result.payload);
-    const body = RelayResponseCodec.encode(response);
+    const { bytes: body, dehydrated } = encodeSignedResponse(this.#sign(relay, result.payload));
     this.#o.hooks.emit(
       'onRelayServed',
       result.answeredByTransport ? { relay: info, responseBytes: body.length } : { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Math.round(backendMs), responseBytes: body.length },
     );
     const reply: RelayReply = { status: 200, contentType: 'application/x-protobuf', body, outcome, retries: result.retries };
-    if (!failed && validated) reply.streamId = await this.#mine(info, validated, response);
+    if (!failed && validated) reply.streamId = await this.#mine(info, validated, dehydrated);
     return reply;
   }
 
-  /** Mines and publishes; a failure here is counted and logged, and the served reply stands. */
-  async #mine(info: RelayInfo, relay: ValidatedRelay, response: RelayResponse): Promise<string | undefined> {
+  /**
+   * Mines and publishes `response` (signed, encoded without its payload); a failure here is counted and
+   * logged, and the served reply stands.
+   */
+  async #mine(info: RelayInfo, relay: ValidatedRelay, response: Uint8Array): Promise<string | undefined> {
     const service = relay.header.service_id;
     if (!relay.rewardEligible) {
       this.#o.metrics.notRewardEligible.inc({ service });
@@ -340,7 +341,7 @@ export class RelayPipeline {
     }
     const start = relay.header.session_start_block_height;
     try {
-      const mined = minedRelayBytes(relay.request, response);
+      const mined = relayBytesOf(RelayRequestCodec.encode(relay.request), response);
       const hash = relayHash(mined);
       const [target, computeUnits] = await Promise.all([this.#o.chain.difficultyTarget(service, start), this.#o.chain.computeUnitsPerRelay(service, start)]);
       if (!isRelayVolumeApplicable(hash, target)) return undefined;

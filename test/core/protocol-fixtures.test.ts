@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { RelayCodec } from '../../core/protocol/index.js';
+import { encodeSignedResponse, minedRelayBytes, RelayCodec, relayBytesOf, RelayRequestCodec, RelayResponseCodec } from '../../core/protocol/index.js';
 import { isRelayVolumeApplicable } from '../../core/session/index.js';
 import { PLACEHOLDER_RING_ADDRESS, PLACEHOLDER_RING_PRIVATE_KEY, PLACEHOLDER_RING_PUBLIC_KEY } from '../../core/crypto/placeholder-ring-key.js';
 import { hex, toHex } from '../helpers/vectors.js';
@@ -19,6 +19,11 @@ t.test("poktroll's relay fixtures: byte-identical re-encoding and difficulty cla
     for (const h of list) {
       const relay = RelayCodec.decode(hex(h));
       t.equal(toHex(RelayCodec.encode(relay)), h, 'decode → encode is Go\'s bytes');
+      // The relayer's path: each message encoded on its own, the response without its payload, then put together.
+      const response = encodeSignedResponse(relay.res!);
+      t.equal(toHex(relayBytesOf(RelayRequestCodec.encode(relay.req!), response.dehydrated)), h, 'relayBytesOf(request, dehydrated response) is Go\'s bytes');
+      t.equal(toHex(minedRelayBytes(relay.req!, relay.res!)), h, 'minedRelayBytes is Go\'s bytes');
+      t.equal(toHex(response.bytes), toHex(RelayResponseCodec.encode(relay.res!)));
       t.equal(relay.req?.meta.session_header?.session_id, 'session_id');
       t.equal(relay.req?.meta.session_header?.session_start_block_height, 1n);
       t.equal(toHex(relay.res!.payload_hash), toHex(sha256(relay.req!.meta.signature)), 'payload_hash = sha256(random signature bytes)');

@@ -5,6 +5,9 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import {
   canonicalRelayRequestBytes,
   ClaimCodec,
+  encodeSignedResponse,
+  RelayCodec,
+  relayBytesOf,
   minedRelayBytes,
   MinedRelayCodec,
   type MinedRelay,
@@ -166,6 +169,28 @@ t.test('mined relay bytes drop the response payload and keep the request payload
   const expected = Uint8Array.from([0x0a, ...varint(reqBytes.length), ...reqBytes, 0x12, ...varint(resBytes.length), ...resBytes]);
   t.equal(toHex(mined), toHex(expected));
   t.notMatch(toHex(mined), /1203090909/, 'response payload absent');
+});
+
+t.test('a signed response encoded once: wire bytes and dehydrated bytes as encoding each', async (t) => {
+  const file = loadVector<RelayRequestFile>(FILE);
+  const req = RelayRequestCodec.decode(hex(file.relay_requests[0]!.marshaled_hex));
+  const header = req.meta.session_header;
+  // Lengths around each varint width (1, 2 and 3 bytes), with and without an error field.
+  for (const size of [0, 1, 127, 128, 16_383, 16_384, 70_000]) {
+    for (const relay_miner_error of [undefined, { codespace: 'relayer_proxy', code: 502, description: 'bad gateway', message: 'backend down' }]) {
+      const payload = Uint8Array.from({ length: size }, (_, i) => (i * 31) & 0xff);
+      const res = { meta: { session_header: header, supplier_operator_signature: new Uint8Array(64).fill(3) }, payload, payload_hash: sha256(payload), ...(relay_miner_error ? { relay_miner_error } : {}) };
+      const { bytes, dehydrated } = encodeSignedResponse(res);
+      const what = `payload ${size} bytes${relay_miner_error ? ', with an error' : ''}`;
+      t.equal(toHex(bytes), toHex(RelayResponseCodec.encode(res)), `${what}: wire bytes`);
+      t.equal(toHex(dehydrated), toHex(RelayResponseCodec.encode({ ...res, payload: new Uint8Array(0) })), `${what}: dehydrated bytes`);
+      t.equal(toHex(relayBytesOf(RelayRequestCodec.encode(req), dehydrated)), toHex(RelayCodec.encode({ req, res: { ...res, payload: new Uint8Array(0) } })), `${what}: relay bytes`);
+    }
+  }
+  // A request large enough for a 3-byte length.
+  const bigReq = { ...req, payload: new Uint8Array(20_000).fill(5) };
+  const res = { meta: { session_header: header, supplier_operator_signature: new Uint8Array(64) }, payload: new Uint8Array(0), payload_hash: new Uint8Array(32).fill(1) };
+  t.equal(toHex(relayBytesOf(RelayRequestCodec.encode(bigReq), encodeSignedResponse(res).dehydrated)), toHex(RelayCodec.encode({ req: bigReq, res })));
 });
 
 function varint(n: number): number[] {
