@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { ChainQueryClient } from '../core/chain/query-client.js';
@@ -33,7 +33,30 @@ export interface BenchChain {
   stop(): Promise<void>;
 }
 
+/**
+ * PIN=1: the measured process (relayer or baseline proxy) gets the last core to itself, and this process
+ * (load generator, backend, localnet) with Redis gets the others, so what is measured is one process on one
+ * core, not the share of two cores it won from the load generator. Needs taskset (util-linux).
+ */
+export const PIN = process.env.PIN === '1';
+const MEASURED_CORE = availableParallelism() - 1;
+
+/** The command that runs `args` under node on the measured core (as is, unless PIN). */
+export function measured(args: string[]): [string, string[]] {
+  return PIN ? ['taskset', ['--cpu-list', String(MEASURED_CORE), process.execPath, ...args]] : [process.execPath, args];
+}
+
+/** Under PIN, moves every thread of this process off the measured core; children started later follow. */
+function pinHarness(): void {
+  if (!PIN) return;
+  if (MEASURED_CORE < 1) throw new Error('PIN=1 needs at least two cores');
+  const r = spawnSync('taskset', ['--all-tasks', '--cpu-list', '--pid', `0-${MEASURED_CORE - 1}`, String(process.pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`taskset failed: ${r.error?.message ?? r.stderr}`);
+  process.stderr.write(`PIN=1: measured process on core ${MEASURED_CORE}, the harness on 0-${MEASURED_CORE - 1}\n`);
+}
+
 export async function startBenchChain(): Promise<BenchChain> {
+  pinHarness();
   const redis = await LocalRedisServer.start();
   const genesis = readFileSync(join(PACKAGE_ROOT, 'examples/localnet/genesis.yaml'), 'utf8').replace('block_interval_ms: 1000', 'block_interval_ms: 0');
   const net = await startLocalnet(parseGenesis(genesis), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: pino({ level: 'silent' }) });
@@ -87,7 +110,8 @@ logging: { level: warn, format: json }
   );
   const nodeArgs = (process.env.RELAYER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const log = join(dir, 'relayer.log');
-  const child = spawn(process.execPath, [...nodeArgs, join(PACKAGE_ROOT, 'dist/cli/main.js'), 'relayer', '-c', join(dir, 'relayer.yaml'), '--workers', String(o.workers ?? 1)], {
+  const [command, args] = measured([...nodeArgs, join(PACKAGE_ROOT, 'dist/cli/main.js'), 'relayer', '-c', join(dir, 'relayer.yaml'), '--workers', String(o.workers ?? 1)]);
+  const child = spawn(command, args, {
     stdio: ['ignore', openSync(log, 'w'), 'inherit'],
   });
   process.stderr.write(`relayer log: ${log}\n`);

@@ -6,7 +6,7 @@ import { PACKAGE_ROOT } from '../core/package-root.js';
 import { RelayResponseCodec } from '../core/protocol/messages.js';
 import { freePort } from '../core/redis/local-server.js';
 import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
-import { cpuMs, key, KEYS, pct, RING, rssMb, runBench, startBenchChain, startBenchRelayer, stopChild, SUPPLIER1, SUPPLIER_PUB, waitFor } from './harness.js';
+import { cpuMs, key, KEYS, measured, pct, PIN, RING, rssMb, runBench, startBenchChain, startBenchRelayer, stopChild, SUPPLIER1, SUPPLIER_PUB, waitFor } from './harness.js';
 import { RUNS, type SpreadRow, spreadTable, table } from './table.js';
 import { EVENT_LOOP_SAMPLING_MS } from '../core/observability/metrics.js';
 
@@ -16,7 +16,8 @@ import { EVENT_LOOP_SAMPLING_MS } from '../core/observability/metrics.js';
  * as the baseline. Open-loop steps at fixed rates, then a closed loop for the maximum.
  * Each target is warmed up first (WARMUP_MS at WARMUP_RATE): a relayer's first seconds of traffic, before its JIT,
  * caches and heap settle, cost it far more CPU and latency per relay than its steady state.
- * Run: npm run bench:relayer  (RATES=500,1000 STEP_MS=4000 WARMUP_MS=10000 PRESIGNED=4000 WORKERS=2 to change the plan)
+ * Run: npm run bench:relayer  (RATES=500,1000 STEP_MS=4000 WARMUP_MS=10000 PRESIGNED=4000 WORKERS=2 to change the plan;
+ * PIN=1 for the measured process alone on a core)
  */
 
 const RATES = (process.env.RATES ?? '500,1000,1500,2000,3000').split(',').map(Number);
@@ -129,7 +130,7 @@ async function oneRun(chain: Awaited<ReturnType<typeof startBenchChain>>, backen
     const relayer = await startBenchRelayer(chain, { services: `  anvil:\n    backends:\n      jsonrpc: { url: "${backendUrl}" }`, plugins: '  - transport-jsonrpc', workers: WORKERS });
     stops.push(relayer.stop);
     const { relayPort, metricsPort } = relayer;
-    const baseline = spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/bench/baseline-proxy.js'), String(basePort), backendUrl], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const baseline = spawn(...measured([join(PACKAGE_ROOT, 'dist/bench/baseline-proxy.js'), String(basePort), backendUrl]), { stdio: ['ignore', 'ignore', 'inherit'] });
     stops.push(() => stopChild(baseline));
     await waitFor('baseline', async () => (await fetch(`http://127.0.0.1:${basePort}/`, { method: 'POST', body: '{}' })).status === 200);
 
@@ -206,7 +207,7 @@ async function main(): Promise<void> {
     const f = (n: number) => n.toFixed(2);
     process.stdout.write(
       table(
-        `Relayer vs plain proxy, one process each, ${STEP_MS / 1000} s per step after ${WARMUP_MS / 1000} s of warm-up at ${WARMUP_RATE}/s (node ${process.version}, ${PRESIGNED} pre-signed relays${RUNS > 1 ? `; the last of ${RUNS} runs` : ''})`,
+        `Relayer vs plain proxy, one process each${PIN ? ', each alone on one core (PIN=1)' : ''}, ${STEP_MS / 1000} s per step after ${WARMUP_MS / 1000} s of warm-up at ${WARMUP_RATE}/s (node ${process.version}, ${PRESIGNED} pre-signed relays${RUNS > 1 ? `; the last of ${RUNS} runs` : ''})`,
         ['target', 'offered', 'relays/s', 'p50 ms', 'p95 ms', 'p99 ms', 'inside p50 / p99 ms', 'loop delay p50 / p99 / max ms', 'GC ms', 'CPU ms/relay', 'RSS MB', 'errors'],
         steps.map((s) => [
           s.target,

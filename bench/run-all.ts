@@ -12,6 +12,7 @@ const SUITES: { name: string; script: string; args?: string[]; runs?: number; en
   { name: 'crypto', script: 'crypto.js', about: 'Ring signatures and supplier signatures, native and pure JS.' },
   { name: 'smst', script: 'smst.js', args: ['--expose-gc'], about: 'Sparse Merkle sum trie: inserts, root, closest proofs, against a direct computation over sorted leaves.' },
   { name: 'relayer', script: 'relayer.js', runs: 5, about: 'One relayer process against a plain fastify proxy in front of the same backend; the targets\' verdicts over five runs.' },
+  { name: 'relayer-pinned', script: 'relayer.js', runs: 3, env: { PIN: '1', RATES: '500,1000,1500' }, bench: 'relayer', about: 'The same with the relayer (and the proxy) alone on one core, everything else on the other (PIN=1): relays/s per core.' },
   { name: 'relayer-workers', script: 'relayer.js', env: { WORKERS: '2', RATES: '1000,2000' }, bench: 'relayer', about: 'The same with `--workers 2` (WORKERS=2): relays/s with both cores.' },
   { name: 'websocket', script: 'websocket.js', runs: 5, about: 'WebSocket through one relayer against the demo backend directly; request/response over five runs.' },
   { name: 'grpc', script: 'grpc.js', runs: 5, about: 'gRPC through one relayer against the demo backend directly; unary calls over five runs.' },
