@@ -61,7 +61,12 @@ export class LocalRedisServer {
     const ownsDir = opts.removeDir ?? !opts.dir;
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'relayminer-redis-'));
     const server = new LocalRedisServer(port, dir, ownsDir, opts);
-    await server.startProcess();
+    try {
+      await server.startProcess();
+    } catch (err) {
+      if (ownsDir) rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
     return server;
   }
 
@@ -172,6 +177,23 @@ export interface LocalRedisCluster {
   stop(): Promise<void>;
 }
 
+/**
+ * One cluster node. Its bus port is chosen like its port: left to the default (port + 10,000) it lands in
+ * the OS's ephemeral range, where another process may hold it. A port taken between `freePort()` and
+ * the bind (that race exists for every free port) gets the node a second and third try.
+ */
+async function startClusterNode(): Promise<LocalRedisServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await LocalRedisServer.start({
+        args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000', '--cluster-port', String(await freePort())],
+      });
+    } catch (err) {
+      if (attempt >= 3 || !/Address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
 /** A cluster of `masters` masters and no replicas, created with `redis-cli --cluster create`. */
 export async function startLocalRedisCluster(masters = 3): Promise<LocalRedisCluster> {
   const nodes: LocalRedisServer[] = [];
@@ -179,13 +201,7 @@ export async function startLocalRedisCluster(masters = 3): Promise<LocalRedisClu
     await Promise.all(nodes.map((n) => n.stop()));
   };
   try {
-    for (let i = 0; i < masters; i++) {
-      nodes.push(
-        await LocalRedisServer.start({
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'],
-        }),
-      );
-    }
+    for (let i = 0; i < masters; i++) nodes.push(await startClusterNode());
     await run('redis-cli', [
       '--cluster', 'create',
       ...nodes.map((n) => `127.0.0.1:${n.port}`),
