@@ -31,11 +31,11 @@ function startWorker(): Worker {
  * to a thread as one message (their bytes packed in one transferred buffer). A thread that dies
  * fails its jobs with an error — never a false "valid" — and is replaced.
  *
- * Until the event loop nears saturation (utilization over the last 100 ms below `inlineBelow`, 0.9),
- * a signature is verified inline instead: a hop to a thread and back costs more latency on a small
- * machine than a relay waiting behind an inline verification loses on average (a lower threshold
- * measured a higher p50 and more CPU per relay; see bench/README.md). Near saturation the threads
- * add the cores' throughput.
+ * While the event loop is lightly loaded (utilization over the last 100 ms below `inlineBelow`, 0.5),
+ * a signature is verified inline instead: there, the hop to a thread and back costs a relay more than
+ * waiting behind an inline verification. Busier, every inline verification lengthens the queue of all
+ * the relays behind it, and the threads win on tail latency and throughput alike (0.5 against 0.9:
+ * bench/README.md).
  */
 export class RingVerifyPool {
   readonly #lanes: Lane[] = [];
@@ -56,7 +56,7 @@ export class RingVerifyPool {
     o: { inlineBelow?: number } = {},
   ) {
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`RingVerifyPool needs at least one thread, got ${threads}`);
-    this.#inlineBelow = o.inlineBelow ?? 0.9;
+    this.#inlineBelow = o.inlineBelow ?? 0.5;
     for (let i = 0; i < threads; i++) this.#lanes.push(this.#spawn());
     this.#sampler = setInterval(() => {
       const now = performance.eventLoopUtilization();
