@@ -48,6 +48,8 @@ export interface ScaleResult {
   minerCpuMsPerBlock: number;
   redisCommandsPerBlock: number;
   minerRssMb: number[];
+  /** The processes' logs (removed once the run returns, unless `keepLogs`). */
+  logDir: string;
 }
 
 const CLK_TCK = 100;
@@ -340,6 +342,7 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
       minerCpuMsPerBlock,
       redisCommandsPerBlock,
       minerRssMb,
+      logDir: d.dir,
     };
   } finally {
     await d.stop();

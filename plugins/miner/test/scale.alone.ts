@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import t from 'tap';
 import { runScaleScenario } from '../../../bench/scale-scenario.js';
 
@@ -10,8 +11,12 @@ import { runScaleScenario } from '../../../bench/scale-scenario.js';
  */
 t.test('1,000 suppliers, two miners: every claim and every proof lands inside its window, every session settles', async (t) => {
   const lines: string[] = [];
-  const r = await runScaleScenario({ suppliers: 1000, relaysPerSupplier: 1, blockMs: 2000, windowBlocks: 6, miners: 2, progress: (l) => lines.push(l) });
-  // The run as it went, block by block (the folder of the processes' logs is kept when it fails).
+  const r = await runScaleScenario({ suppliers: 1000, relaysPerSupplier: 1, blockMs: 2000, windowBlocks: 6, miners: 2, keepLogs: true, progress: (l) => lines.push(l) });
+  // The processes' logs stay for a failed run (their folder is the first line below).
+  t.teardown(() => {
+    if (t.passing()) rmSync(r.logDir, { recursive: true, force: true });
+  });
+  // The run as it went, block by block.
   t.comment(lines.join('\n'));
   t.equal(r.relays, 1000, 'a relay for each supplier served');
   t.equal(r.claims, 1000, 'every claim on chain');
