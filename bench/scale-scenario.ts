@@ -291,6 +291,7 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
     let lastClaimSeconds = NaN;
     let lastProofSeconds = NaN;
     let seen = h0;
+    let onChain: { supplier_operator_address?: string }[] = [];
     while (seen < Number(w.settlementHeight) - 1) {
       const h = (await comet.block()).height;
       if (h === seen) {
@@ -300,7 +301,8 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
       seen = h;
       if (h === Number(w.claimWindowOpen)) claimOpenedAt = Date.now();
       if (h === Number(w.proofWindowOpen)) proofOpenedAt = Date.now();
-      const all = ((await q.call('pocket.proof.Query', 'AllClaims', { session_end_height: header.session_end_block_height })).claims ?? []) as { proof_validation_status?: number }[];
+      const all = ((await q.call('pocket.proof.Query', 'AllClaims', { session_end_height: header.session_end_block_height })).claims ?? []) as { proof_validation_status?: number; supplier_operator_address?: string }[];
+      onChain = all;
       if (all.length > claims) {
         claims = all.length;
         lastClaimHeight = h;
@@ -314,6 +316,10 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
       }
       say(`height ${h}: ${claims} claims, ${proofs} proofs validated`);
     }
+    // Which suppliers' claims are missing, so a failed run's logs can be searched for them.
+    const claimed = new Set(onChain.map((c) => c.supplier_operator_address));
+    const unclaimed = suppliers.map((s) => s.address).filter((a) => !claimed.has(a));
+    if (unclaimed.length) say(`${unclaimed.length} suppliers without a claim: ${unclaimed.slice(0, 10).join(', ')}${unclaimed.length > 10 ? ', …' : ''}`);
     const blocks = seen - h0;
     const minerCpuMsPerBlock = (miners.reduce((s, m) => s + cpuMs(m.pid!), 0) - cpu0) / blocks;
     const redisCommandsPerBlock = ((await info()) - cmd0) / blocks;
