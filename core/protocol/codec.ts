@@ -517,17 +517,51 @@ function writeFields(w: Writer, plan: Plan, msg: Msg): void {
 let scratch = new Writer(4096);
 const SCRATCH_KEEP = 1 << 20;
 
-function encodePlan(plan: Plan, msg: Msg): Uint8Array {
+function withScratch(write: (w: Writer) => void): Uint8Array {
   const w = scratch;
   w.len = 0;
   try {
-    writeFields(w, plan, msg);
+    write(w);
     return w.result();
   } finally {
     w.len = 0;
     // A rare huge message must not pin its buffer for the life of the process.
     if (w.buf.length > SCRATCH_KEEP) scratch = new Writer(4096);
   }
+}
+
+function encodePlan(plan: Plan, msg: Msg): Uint8Array {
+  return withScratch((w) => writeFields(w, plan, msg));
+}
+
+/**
+ * A message put together from length-delimited fields already encoded, in the order given (a message
+ * field's bytes are its message's encoding): what encoding the whole would write, without encoding the
+ * parts again.
+ */
+export function lengthDelimitedFields(fields: readonly (readonly [field: number, bytes: Uint8Array])[]): Uint8Array {
+  return withScratch((w) => {
+    for (const [field, bytes] of fields) {
+      w.tag(field, WIRE_LEN);
+      w.bytes(bytes);
+    }
+  });
+}
+
+/**
+ * `message` with the length-delimited field (`field`, `value`) put in right after its first field, which
+ * must be length-delimited too. Canonical when `field` is numbered between the first field and the rest.
+ */
+export function withFieldAfterFirst(message: Uint8Array, field: number, value: Uint8Array): Uint8Array {
+  const r = new Reader(message);
+  if (r.smallVarint() % 8 !== WIRE_LEN) throw new ProtoDecodeError('the first field is not length-delimited');
+  r.take(r.smallVarint());
+  return withScratch((w) => {
+    w.fixed(message.subarray(0, r.pos));
+    w.tag(field, WIRE_LEN);
+    w.bytes(value);
+    w.fixed(message.subarray(r.pos));
+  });
 }
 
 // ---- decoding ----
