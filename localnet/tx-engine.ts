@@ -83,6 +83,9 @@ function goTime(ms: number, nanos?: number): string {
 
 export class TxEngine {
   readonly #mempool: Decoded[] = [];
+  /** Hashes and (signer, timeout) nonces of the txs in the mempool: CheckTx looks them up, not scans. */
+  readonly #mempoolHashes = new Set<string>();
+  readonly #mempoolNonces = new Set<string>();
   readonly #index = new Map<string, IndexedTx>();
   /** (signer, timeout_timestamp in ns) of unordered txs already used. */
   readonly #nonces = new Set<string>();
@@ -125,6 +128,20 @@ export class TxEngine {
     const out: string[] = [];
     for (const m of d.msgs) if (!out.includes(m.msg.supplier_operator_address)) out.push(m.msg.supplier_operator_address);
     return out;
+  }
+
+  /** Balances a tx's messages may change: its signers' (a proof's submission fee), not every account's. */
+  #balancesOf(d: Decoded): Map<string, bigint> {
+    const out = new Map<string, bigint>();
+    for (const a of this.#signers(d)) {
+      const acc = this.chain.accounts.get(a);
+      if (acc) out.set(a, acc.balance);
+    }
+    return out;
+  }
+
+  #restoreBalances(saved: Map<string, bigint>): void {
+    for (const [a, b] of saved) this.chain.accounts.get(a)!.balance = b;
   }
 
   #gasUsed(d: Decoded): bigint {
@@ -275,7 +292,7 @@ export class TxEngine {
         reject.count--;
         throw new AbciError(reject.codespace, reject.code, reject.log);
       }
-      if (this.#mempool.some((t) => t.hash === hash)) throw sdkError(19, '');
+      if (this.#mempoolHashes.has(hash)) throw sdkError(19, '');
       const d = this.#decode(bytes);
       this.#ante(d, 'check', { height: this.chain.height, timeMs: this.chain.latest.timeMs });
       // In CheckTx the nonce is inserted into the check state: a second identical timeout fails.
@@ -283,7 +300,7 @@ export class TxEngine {
         const ts = d.body.timeout_timestamp!;
         for (const addr of this.#signers(d)) {
           const nonce = `${addr}|${BigInt(ts.seconds) * 1_000_000_000n + BigInt(ts.nanos)}`;
-          if (this.#mempool.some((m) => m.body.unordered && this.#signers(m).includes(addr) && m.body.timeout_timestamp?.seconds === ts.seconds && m.body.timeout_timestamp?.nanos === ts.nanos)) {
+          if (this.#mempoolNonces.has(nonce)) {
             throw sdkError(18, `failed to add unordered nonce: already used timeout ${nonce}: invalid request`);
           }
         }
@@ -294,11 +311,20 @@ export class TxEngine {
       }
       this.#applyAnte(d, 'check');
       d.includeFrom = this.chain.height + 1 + this.#faults.delay_inclusion_blocks;
-      this.#mempool.push(d);
+      this.#admit(d);
       return { hash, code: 0, codespace: '', log: '' };
     } catch (err) {
       if (err instanceof AbciError) return { hash, code: err.code, codespace: err.codespace, log: err.log };
       throw err;
+    }
+  }
+
+  #admit(d: Decoded): void {
+    this.#mempool.push(d);
+    this.#mempoolHashes.add(d.hash);
+    if (d.body.unordered) {
+      const ts = d.body.timeout_timestamp!;
+      for (const addr of this.#signers(d)) this.#mempoolNonces.add(`${addr}|${BigInt(ts.seconds) * 1_000_000_000n + BigInt(ts.nanos)}`);
     }
   }
 
@@ -312,12 +338,12 @@ export class TxEngine {
       // Messages run against a throw-away view: the claims they touch (deep copies: a simulated proof
       // must not stay on the stored claim object) and the balances are put back afterwards.
       const restoreClaims = journal(this.proofs.claims, (v) => structuredClone(v));
-      const balances = new Map([...this.chain.accounts].map(([a, acc]) => [a, acc.balance]));
+      const balances = this.#balancesOf(d);
       try {
         return { gasUsed, events: this.#runMessages(d, height) };
       } finally {
         restoreClaims();
-        for (const [a, b] of balances) this.chain.accounts.get(a)!.balance = b;
+        this.#restoreBalances(balances);
       }
     } catch (err) {
       if (err instanceof AbciError) throw new SimulateError(`${err.log} With gas wanted: '${MAX_UINT64}' and gas used: '${gasUsed}' `);
@@ -330,7 +356,10 @@ export class TxEngine {
     // Transactions held back by a delay fault stay in the mempool for a later block.
     const batch = this.#mempool.filter((d) => (d.includeFrom ?? 0) <= height);
     const held = this.#mempool.filter((d) => (d.includeFrom ?? 0) > height);
-    this.#mempool.splice(0, this.#mempool.length, ...held);
+    this.#mempool.length = 0;
+    this.#mempoolHashes.clear();
+    this.#mempoolNonces.clear();
+    for (const d of held) this.#admit(d);
     const results: TxResult[] = [];
     batch.forEach((d, index) => {
       const gasWanted = d.auth.fee?.gas_limit ?? 0n;
@@ -341,14 +370,14 @@ export class TxEngine {
         if (gasUsed > gasWanted) throw sdkError(11, `out of gas in location: txSize; gasWanted: ${gasWanted}, gasUsed: ${gasUsed}: out of gas`);
         this.#applyAnte(d, 'deliver');
         const restoreClaims = journal(this.proofs.claims, (v) => structuredClone(v));
-        const balances = new Map([...this.chain.accounts].map(([a, acc]) => [a, acc.balance]));
+        const balances = this.#balancesOf(d);
         let ok = false;
         try {
           result = { code: 0, codespace: '', log: '', gasWanted, gasUsed, events: this.#runMessages(d, height) };
           ok = true;
         } catch (err) {
           // Atomic: message state is rolled back; the ante effects (fee, sequence, nonce) stay.
-          for (const [a, b] of balances) this.chain.accounts.get(a)!.balance = b;
+          this.#restoreBalances(balances);
           throw err;
         } finally {
           restoreClaims(ok);

@@ -223,3 +223,25 @@ t.test('Simulate of a proof leaves the stored claim without it (the claim object
   const state = (await (await fetch(`http://${net.rpcAddress}/localnet/state`)).json()) as { settlements: { outcome: { kind: string; reason?: string } }[] };
   t.same(state.settlements.map((x) => x.outcome.kind), ['expired']);
 });
+
+t.test("a proof's submission fee: kept by delivery, not by Simulate, and given back when a later message of its tx fails", async (t) => {
+  const net = await start(t, BASE.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1').replace('proof_submission_fee_upokt: 0', 'proof_submission_fee_upokt: 5000'));
+  const header = session1(net);
+  const trie = trieOf(makeRelays(header, 3));
+  const balance = () => net.chain.accounts.get(ADDR.supplier1)!.balance;
+  net.chain.advance(10);
+  t.equal((await deliver(net, await signTx(KEYS.supplier1, [claimAny(ADDR.supplier1, header, trie.root())], { accountNumber: ACC.supplier1, sequence: 0 }))).code, 0);
+  net.chain.advance(4); // height 16: the proof window is open, the claim window closed
+  const proof = proofAny(ADDR.supplier1, header, encodeCompactClosestProof(compactClosestProof(trie.proveClosest(proofPath(net.chain.blockHash(15), header.session_id)))));
+  const start0 = balance();
+  await grpcCall(net.tx, 'Simulate', { tx_bytes: await signTx(KEYS.supplier1, [proof], { accountNumber: ACC.supplier1, sequence: 1 }) });
+  t.equal(balance(), start0, 'Simulate charges nothing');
+  // The proof runs first (and pays its fee), then the late claim fails: the tx's messages are undone, its fee stays.
+  const failed = await deliver(net, await signTx(KEYS.supplier1, [proof, claimAny(ADDR.supplier1, header, trie.root())], { accountNumber: ACC.supplier1, sequence: 1 }));
+  t.not(failed.code, 0, `refused: ${failed.raw_log}`);
+  t.equal(balance(), start0 - 1000n, 'only the transaction fee is kept');
+  t.equal([...net.node.proofs.claims.values()][0]!.proof, undefined, 'and no proof stored');
+  const ok = await deliver(net, await signTx(KEYS.supplier1, [proof], { accountNumber: ACC.supplier1, sequence: 2 }));
+  t.equal(ok.code, 0, `delivered: ${ok.raw_log}`);
+  t.equal(balance(), start0 - 1000n - 1000n - 5000n, 'a delivered proof pays the transaction fee and the submission fee');
+});
