@@ -2,6 +2,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from './sha256.js';
 import { ripemd160 } from '@noble/hashes/legacy.js';
 import { fromBech32, toBech32 } from '@cosmjs/encoding';
+import { nativeSecp256k1 } from './native-secp256k1.js';
 
 /** Bech32 human-readable prefix of Pocket account addresses (poktroll `app/app.go`). */
 export const ADDRESS_PREFIX = 'pokt';
@@ -18,7 +19,13 @@ export function addressFromPublicKey(compressedPublicKey: Uint8Array): string {
   return toBech32(ADDRESS_PREFIX, accountIdFromPublicKey(compressedPublicKey));
 }
 
+/**
+ * libsecp256k1 where its binary loads: every start derives the public key of each of an operator's
+ * hundreds of supplier keys, and noble's constant-time multiplication is many times slower. An invalid
+ * scalar goes to noble, whose error the callers know.
+ */
 export function publicKeyFromPrivateKey(privateKey: Uint8Array): Uint8Array {
+  if (nativeSecp256k1 && secp256k1.utils.isValidSecretKey(privateKey)) return Uint8Array.from(nativeSecp256k1.publicKeyCreate(privateKey, true));
   return secp256k1.getPublicKey(privateKey, true);
 }
 

@@ -3,6 +3,8 @@ import { accountIdFromPublicKey, addressFromPrivateKey, isPoktAddress, publicKey
 import { parsePrivateKeyHex } from '../../core/crypto/private-key.js';
 import { SupplierKey } from '../../core/crypto/supplier-key.js';
 import { inspect } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
 
 // docs/spec/protocol.md §11.1-D (poktroll and pocket-relay-miner test keys) and §11.3 (placeholder ring key).
 const VECTORS = [
@@ -38,6 +40,16 @@ t.test('key → compressed pubkey → address, as the chain derives them', async
   t.notOk(isPoktAddress('pokt1mrqt5f7qh8uxs27cjm9t7v9e74a9vvdnq5jva5'), 'bad checksum');
   t.notOk(isPoktAddress('cosmos1mrqt5f7qh8uxs27cjm9t7v9e74a9vvdnqmhqjh'), 'other prefix');
   t.throws(() => accountIdFromPublicKey(new Uint8Array(65)), /33 bytes/);
+});
+
+t.test('public keys from libsecp256k1 (where it loads) are the ones noble derives, for any key', async (t) => {
+  let same = 0;
+  for (let i = 0; i < 200; i++) {
+    const priv = secp256k1.utils.randomSecretKey(randomBytes(48));
+    if (Buffer.from(publicKeyFromPrivateKey(priv)).equals(Buffer.from(secp256k1.getPublicKey(priv, true)))) same++;
+  }
+  t.equal(same, 200);
+  t.throws(() => publicKeyFromPrivateKey(new Uint8Array(32)), 'a zero scalar is refused');
 });
 
 t.test('a SupplierKey never shows its scalar', async (t) => {
