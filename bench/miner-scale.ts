@@ -3,7 +3,7 @@ import { runScaleScenario } from './scale-scenario.js';
 import { table } from './table.js';
 
 /**
- * An operator's deployment at scale: SUPPLIERS suppliers (1,000), RELAYS relays each (3), two miner
+ * An operator's deployment at scale: SUPPLIERS suppliers (1,000), RELAYS relays each (3), MINERS (2) miner
  * processes and one relayer against `relayminer localnet` at BLOCK_MS (2,000) blocks with WINDOW (10)
  * block claim and proof windows; every claim needs a proof. Reports when the last claim and proof
  * landed in their windows, settlements, miner CPU and Redis commands per block.
@@ -11,12 +11,13 @@ import { table } from './table.js';
  */
 runBench(async () => {
   const suppliers = Number(process.env.SUPPLIERS ?? 1000);
+  const miners = Number(process.env.MINERS ?? 2);
   const r = await runScaleScenario({
     suppliers,
     relaysPerSupplier: Number(process.env.RELAYS ?? 3),
     blockMs: Number(process.env.BLOCK_MS ?? 2000),
     windowBlocks: Number(process.env.WINDOW ?? 10),
-    miners: Number(process.env.MINERS ?? 2),
+    miners,
     minerOptions: process.env.MINER_OPTIONS,
     progress: (line) => process.stderr.write(`${line}\n`),
     keepLogs: true,
@@ -24,14 +25,14 @@ runBench(async () => {
   const blockS = Number(process.env.BLOCK_MS ?? 2000) / 1000;
   const windowS = (r.claimWindow[1] - r.claimWindow[0]) * blockS;
   process.stdout.write(
-    table(`Miner at scale (node ${process.version}): ${r.suppliers} suppliers, ${r.relays} relays, 2 miners, ${blockS} s blocks, ${r.claimWindow[1] - r.claimWindow[0]}-block windows`, ['measure', 'result'], [
+    table(`Miner at scale (node ${process.version}): ${r.suppliers} suppliers, ${r.relays} relays, ${miners} miner${miners === 1 ? '' : 's'}, ${blockS} s blocks, ${r.claimWindow[1] - r.claimWindow[0]}-block windows`, ['measure', 'result'], [
       ['claims on chain', `${r.claims} of ${r.suppliers}`],
       ['last claim on chain', `height ${r.lastClaimHeight} (window [${r.claimWindow[0]}, ${r.claimWindow[1]})), ${r.lastClaimSeconds.toFixed(1)} s after it opened (${((100 * r.lastClaimSeconds) / windowS).toFixed(0)}% of the window)`],
       ['claims per second (window open → last claim)', (r.claims / Math.max(r.lastClaimSeconds, blockS)).toFixed(0)],
       ['proofs validated', `${r.proofs} of ${r.suppliers}`],
       ['last proof on chain', `height ${r.lastProofHeight} (window [${r.proofWindow[0]}, ${r.proofWindow[1]})), ${r.lastProofSeconds.toFixed(1)} s after it opened`],
       ['sessions settled', `${r.settled} of ${r.suppliers}`],
-      ['miner CPU per block (both processes)', `${r.minerCpuMsPerBlock.toFixed(0)} ms`],
+      [`miner CPU per block (${miners === 1 ? 'the process' : `${miners} processes`})`, `${r.minerCpuMsPerBlock.toFixed(0)} ms`],
       ['Redis commands per block', r.redisCommandsPerBlock.toFixed(0)],
       ['miner RSS at settlement', r.minerRssMb.map((m) => `${m} MB`).join(', ')],
     ]) + '\n',
