@@ -36,11 +36,40 @@ export function registerHealthRoutes(app: FastifyInstance, readiness: Readiness,
 }
 
 /**
- * The operator-facing listeners. They have no relay routes and no debug routes; request bodies are
- * refused (nothing here takes input).
+ * Caps a listener's open connections and counts what its limits refuse
+ * (`relayminer_listener_refusals_total{listener}`): connections past the cap are closed on arrival.
  */
+export function guardListener(app: FastifyInstance, listener: string, maxConnections: number, metrics?: Metrics): void {
+  app.server.maxConnections = maxConnections;
+  if (!metrics) return;
+  app.server.on('drop', () => metrics.listenerRefusals.inc({ listener, reason: 'max_connections' }));
+  app.server.on('clientError', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') metrics.listenerRefusals.inc({ listener, reason: 'request_timeout' });
+  });
+}
+
+/** Scrapers, probes and a dashboard hold a handful of connections; more is a flood. */
+export const OPERATOR_MAX_CONNECTIONS = 64;
+/** A request to an operator listener arrives whole within this, else 408 and the connection closed. */
+export const OPERATOR_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * The operator-facing listeners. They have no relay routes and no debug routes; request bodies are
+ * refused (nothing here takes input), and their connections and request times are bounded.
+ */
+function operatorServer(log: Logger, name: string, metrics?: Metrics): FastifyInstance {
+  const app = Fastify({
+    ...serverLogOptions(log, name),
+    bodyLimit: 1,
+    requestTimeout: OPERATOR_REQUEST_TIMEOUT_MS,
+    http: { headersTimeout: OPERATOR_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
+  });
+  guardListener(app, name, OPERATOR_MAX_CONNECTIONS, metrics);
+  return app;
+}
+
 export function createHealthServer(log: Logger, readiness: Readiness, metrics: Metrics): FastifyInstance {
-  const app = Fastify({ ...serverLogOptions(log, 'health'), bodyLimit: 1 });
+  const app = operatorServer(log, 'health', metrics);
   registerHealthRoutes(app, readiness, metrics);
   return app;
 }
@@ -51,7 +80,7 @@ export function createMetricsServer(
   health?: { readiness: Readiness },
   dashboard?: Dashboard,
 ): FastifyInstance {
-  const app = Fastify({ ...serverLogOptions(log, 'metrics'), bodyLimit: 1 });
+  const app = operatorServer(log, 'metrics', metrics);
   if (dashboard) registerDashboardRoutes(app, dashboard, metrics);
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', metrics.registry.contentType);
@@ -68,7 +97,7 @@ export function createMetricsServer(
  */
 export function createClusterMetricsServer(log: Logger): FastifyInstance {
   const aggregated = new AggregatorRegistry();
-  const app = Fastify({ ...serverLogOptions(log, 'metrics'), bodyLimit: 1 });
+  const app = operatorServer(log, 'metrics');
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', aggregated.contentType);
     return aggregated.clusterMetrics();

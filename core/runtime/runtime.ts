@@ -14,7 +14,7 @@ import { StateSignals } from '../observability/state-signals.js';
 import { dataNodes, judgeSettings, readServerSettings } from '../redis/redis-settings.js';
 import { OperatorError } from './operator-error.js';
 import { Gauge } from 'prom-client';
-import { createHealthServer, createMetricsServer, serverLogOptions, shareMetricsWithPrimary } from '../observability/servers.js';
+import { createHealthServer, createMetricsServer, guardListener, serverLogOptions, shareMetricsWithPrimary } from '../observability/servers.js';
 import type { PluginRole } from '../plugins/define.js';
 import type { RelayMinerContext } from '../plugins/context.js';
 import { impliedPluginEntries, registerPlugins, resolvePlugins, type BuiltinPlugins } from '../plugins/loader.js';
@@ -173,7 +173,7 @@ export class Runtime {
         http: { headersTimeout: limits.request_timeout_ms, connectionsCheckingInterval: Math.min(1000, Math.ceil(limits.request_timeout_ms / 4)) },
       }),
     });
-    if (limits) guardListener(app, limits.max_connections, metrics);
+    if (limits) guardListener(app, 'relay', limits.max_connections, metrics);
     app.decorate('relayminer', context);
     // While draining, answer and hang up: a kept-alive idle connection would hold server.close()
     // open until the drain bound, and the client should reconnect to another replica anyway.
@@ -357,15 +357,6 @@ function registerRedisGauges(metrics: Metrics, redis: RedisPool): void {
       },
     });
   }
-}
-
-/** Caps the relay listener's connections and counts what the limits refuse (`relayminer_listener_refusals_total`). */
-function guardListener(app: FastifyInstance, maxConnections: number, metrics: Metrics): void {
-  app.server.maxConnections = maxConnections;
-  app.server.on('drop', () => metrics.listenerRefusals.inc({ listener: 'relay', reason: 'max_connections' }));
-  app.server.on('clientError', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') metrics.listenerRefusals.inc({ listener: 'relay', reason: 'request_timeout' });
-  });
 }
 
 function assertSameRedis(a: ResolvedRedis, b: ResolvedRedis, file?: string): void {

@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { ADDR } from '../helpers/localnet-client.js';
 import { until } from '../helpers/until.js';
 import { gatewayRelay, postRelay, startRelayer } from '../helpers/relayer.js';
+import { OPERATOR_MAX_CONNECTIONS } from '../../core/observability/servers.js';
 
 const anvil = (url: string) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`;
 const RPC = { method: 'POST', url: '/', body: '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' };
@@ -86,4 +87,22 @@ t.test('a relayer file without a plugins list serves the RPC types of its backen
   const header = await r.header();
   t.equal((await postRelay(r.url, gatewayRelay(header, RPC), '3')).status, 200, 'a JSON-RPC relay is served');
   t.equal(r.backend.calls.length, 1);
+});
+
+t.test('operator listeners: connections past OPERATOR_MAX_CONNECTIONS are closed on arrival and counted; /ready still answers', async (t) => {
+  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil });
+  const health = r.runtime.addresses.health!;
+  const start = Date.now();
+  const held = Array.from({ length: OPERATOR_MAX_CONNECTIONS }, () => rawClient(health, start));
+  await Promise.all(held.map((c) => new Promise((res) => c.socket.once('connect', res))));
+  await new Promise((res) => setTimeout(res, 100));
+  const extra = Array.from({ length: 2 }, () => rawClient(health, start));
+  const closedAt = await Promise.all(extra.map((c) => c.closed));
+  t.ok(Math.max(...closedAt) < 1000, 'the two past the cap are closed at once');
+  t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="health",reason="max_connections"\} 2/);
+  held[0]!.socket.write('GET /ready HTTP/1.1\r\nHost: x\r\n\r\n');
+  await until('an answer on a held connection', () => held[0]!.received().length > 0);
+  t.match(held[0]!.received(), /^HTTP\/1\.1 200 OK\r\n/, 'a connection under the cap is served');
+  for (const c of held) c.socket.destroy();
+  await Promise.all(held.map((c) => c.closed));
 });
