@@ -81,6 +81,11 @@ function goTime(ms: number, nanos?: number): string {
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${fracText} +0000 UTC`;
 }
 
+/** An unordered tx's nonce: its signer and timeout timestamp in nanoseconds. */
+function nonceKey(addr: string, ts: { seconds: bigint; nanos: number }): string {
+  return `${addr}|${BigInt(ts.seconds) * 1_000_000_000n + BigInt(ts.nanos)}`;
+}
+
 export class TxEngine {
   readonly #mempool: Decoded[] = [];
   /** Hashes and (signer, timeout) nonces of the txs in the mempool: CheckTx looks them up, not scans. */
@@ -220,7 +225,7 @@ export class TxEngine {
     });
     if (d.body.unordered && mode !== 'simulate') {
       for (const addr of signers) {
-        const nonce = `${addr}|${BigInt(ts!.seconds) * 1_000_000_000n + BigInt(ts!.nanos)}`;
+        const nonce = nonceKey(addr, ts!);
         if (this.#nonces.has(nonce)) throw sdkError(18, `failed to add unordered nonce: already used timeout ${goTime(tsMs!)}: invalid request`);
       }
     }
@@ -243,7 +248,7 @@ export class TxEngine {
     });
     if (d.body.unordered) {
       const ts = d.body.timeout_timestamp!;
-      for (const addr of signers) this.#nonces.add(`${addr}|${BigInt(ts.seconds) * 1_000_000_000n + BigInt(ts.nanos)}`);
+      for (const addr of signers) this.#nonces.add(nonceKey(addr, ts));
     }
   }
 
@@ -299,7 +304,7 @@ export class TxEngine {
       if (d.body.unordered) {
         const ts = d.body.timeout_timestamp!;
         for (const addr of this.#signers(d)) {
-          const nonce = `${addr}|${BigInt(ts.seconds) * 1_000_000_000n + BigInt(ts.nanos)}`;
+          const nonce = nonceKey(addr, ts);
           if (this.#mempoolNonces.has(nonce)) {
             throw sdkError(18, `failed to add unordered nonce: already used timeout ${nonce}: invalid request`);
           }
@@ -324,7 +329,7 @@ export class TxEngine {
     this.#mempoolHashes.add(d.hash);
     if (d.body.unordered) {
       const ts = d.body.timeout_timestamp!;
-      for (const addr of this.#signers(d)) this.#mempoolNonces.add(`${addr}|${BigInt(ts.seconds) * 1_000_000_000n + BigInt(ts.nanos)}`);
+      for (const addr of this.#signers(d)) this.#mempoolNonces.add(nonceKey(addr, ts));
     }
   }
 
