@@ -27,10 +27,10 @@ runBench(async () => {
   process.stdout.write(
     table(`Miner at scale (node ${process.version}): ${r.suppliers} suppliers, ${r.relays} relays, ${miners} miner${miners === 1 ? '' : 's'}, ${blockS} s blocks, ${r.claimWindow[1] - r.claimWindow[0]}-block windows`, ['measure', 'result'], [
       ['claims on chain', `${r.claims} of ${r.suppliers}`],
-      ['last claim on chain', `height ${r.lastClaimHeight} (window [${r.claimWindow[0]}, ${r.claimWindow[1]})), ${r.lastClaimSeconds.toFixed(1)} s after it opened (${((100 * r.lastClaimSeconds) / windowS).toFixed(0)}% of the window)`],
+      ['last claim on chain', `height ${r.lastClaimHeight} (window [${r.claimWindow[0]}, ${r.claimWindow[1]}]), ${r.lastClaimSeconds.toFixed(1)} s after it opened (${((100 * r.lastClaimSeconds) / windowS).toFixed(0)}% of the window)`],
       ['claims per second (window open → last claim)', (r.claims / Math.max(r.lastClaimSeconds, blockS)).toFixed(0)],
       ['proofs validated', `${r.proofs} of ${r.suppliers}`],
-      ['last proof on chain', `height ${r.lastProofHeight} (window [${r.proofWindow[0]}, ${r.proofWindow[1]})), ${r.lastProofSeconds.toFixed(1)} s after it opened`],
+      ['last proof on chain', `height ${r.lastProofHeight} (window [${r.proofWindow[0]}, ${r.proofWindow[1]}]), ${r.lastProofSeconds.toFixed(1)} s after it opened`],
       ['sessions settled', `${r.settled} of ${r.suppliers}`],
       [`miner CPU per block (${miners === 1 ? 'the process' : `${miners} processes`})`, `${r.minerCpuMsPerBlock.toFixed(0)} ms`],
       ['Redis commands per block', r.redisCommandsPerBlock.toFixed(0)],
