@@ -139,6 +139,8 @@ export interface Deployment {
   redis: Redis;
   miners: ChildProcess[];
   minerMetrics: string[];
+  /** The relayer's metrics listener (host:port). */
+  relayerMetrics: string;
   /** Sends one gateway-signed relay for app1's current session to `supplier`; the HTTP status. */
   relay(header: SessionHeader, supplier: string, id: number): Promise<number>;
   /** app1's session at a height. */
@@ -171,6 +173,7 @@ export async function startDeployment(o: DeploymentOptions, say: (line: string) 
     const backendUrl = `http://127.0.0.1:${(backend.address() as { port: number }).port}`;
 
     const [rpc, grpc, relayPort, relayHealth] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const relayerMetrics = `127.0.0.1:${await freePort()}`;
     writeFileSync(join(dir, 'genesis.json'), JSON.stringify(genesis(o, suppliers)));
     const localnet = run(['localnet', '-c', join(dir, 'genesis.json'), '--rpc-address', `127.0.0.1:${rpc}`, '--grpc-address', `127.0.0.1:${grpc}`], join(dir, 'localnet.log'));
     children.push(localnet);
@@ -183,7 +186,7 @@ export async function startDeployment(o: DeploymentOptions, say: (line: string) 
       `relayer:
   listen_address: "127.0.0.1:${relayPort}"
   health_address: "127.0.0.1:${relayHealth}"
-  metrics_address: "127.0.0.1:${await freePort()}"
+  metrics_address: "${relayerMetrics}"
   redis: { url: "${redisServer.url}", namespace: ha }
   ${node}
   supplier_keys: ${keysYaml}
@@ -231,6 +234,7 @@ logging: { level: ${o.minerLogLevel ?? 'warn'}, format: json }
       redis,
       miners,
       minerMetrics,
+      relayerMetrics,
       session: async (height) => (await q.session(app, 'anvil', height)).header,
       relay: async (header, supplier, id) => {
         const body = encodeRelayRequest(
@@ -278,7 +282,9 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
     if (failed) throw new Error(`${failed} relays were refused`);
     // A relay served once its session is over (in the grace block) is answered but not mined, so its
     // supplier has nothing to claim: a run that sent that late says so instead of reporting a missing claim.
-    if (sentBy > end) throw new Error(`relays were still being sent at height ${sentBy}, past the session's end at ${end}: some may have been served in its grace period and not mined; this run proves nothing`);
+    const metricsText = await (await fetch(`http://${d.relayerMetrics}/metrics`)).text();
+    const late = [...metricsText.matchAll(/^relayminer_relays_not_reward_eligible_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    if (late > 0) throw new Error(`${late} relays were served in the session's grace period (the last answered at height ${sentBy}, the session ended at ${end}), so not mined: this run proves nothing`);
 
     // Watch the chain block by block until settlement.
     const info = async () => Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))?.[1] ?? 0);
