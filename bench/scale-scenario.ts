@@ -108,6 +108,12 @@ function run(args: string[], log: string): ChildProcess {
   return spawn(process.execPath, [...nodeArgs, join(PACKAGE_ROOT, 'dist/cli/main.js'), ...args], { stdio: ['ignore', openSync(log, 'w'), openSync(log, 'a')] });
 }
 
+/**
+ * The chain's height from `status`: polled every 50 ms, `block` would have the node encode the latest block
+ * with its thousand transactions each time, CPU taken from the miners beside it.
+ */
+const latestHeight = async (comet: CometClient) => (await comet.status()).latest.height;
+
 const stop = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null ? r() : (c.once('exit', () => r()), c.kill('SIGTERM'))));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -179,7 +185,8 @@ export async function startDeployment(o: DeploymentOptions, say: (line: string) 
     children.push(localnet);
     const comet = new CometClient(`http://127.0.0.1:${rpc}`, 5000);
     cleanup.push(() => comet.close());
-    await waitFor('localnet', async () => (await comet.block()).height > 0, 30_000);
+    const height = () => latestHeight(comet);
+    await waitFor('localnet', async () => (await height()) > 0, 30_000);
     const node = `pocket_node: { rpc_url: "http://127.0.0.1:${rpc}", grpc_address: "127.0.0.1:${grpc}" }`;
     writeFileSync(
       join(dir, 'relayer.yaml'),
@@ -256,12 +263,12 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
   const say = o.progress ?? (() => {});
   const d = await startDeployment(o, say);
   const { comet, q, redis, miners, minerMetrics, suppliers } = d;
+  const height = () => latestHeight(comet);
   let finished = false;
   try {
     // Start in a session's first blocks (1–2 of 10): every relay is served well before the session ends.
-    await waitFor('the start of a session', async () => [1, 2].includes((await comet.block()).height % 10), 60_000);
-    const height = BigInt((await comet.block()).height);
-    const header = await d.session(height);
+    await waitFor('the start of a session', async () => [1, 2].includes((await height()) % 10), 60_000);
+    const header = await d.session(BigInt(await height()));
     const shared = await q.sharedParams(header.session_end_block_height);
     const w: SessionWindows = sessionWindows(shared, header.session_end_block_height);
     let sent = 0;
@@ -276,7 +283,7 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
         }
       }),
     );
-    const sentBy = (await comet.block()).height;
+    const sentBy = await height();
     const end = Number(header.session_end_block_height);
     say(`${sent} relays served (${failed} refused) in ${((Date.now() - t0) / 1000).toFixed(1)} s, by height ${sentBy}; session ends at ${end}, claim window [${w.claimWindowOpen}, ${w.claimWindowClose}], proof window [${w.proofWindowOpen}, ${w.proofWindowClose}]`);
     if (failed) throw new Error(`${failed} relays were refused`);
@@ -288,10 +295,10 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
 
     // Watch the chain block by block until settlement.
     const info = async () => Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))?.[1] ?? 0);
-    await waitFor('the session end', async () => (await comet.block()).height >= end, 120_000);
+    await waitFor('the session end', async () => (await height()) >= end, 120_000);
     const cpu0 = miners.reduce((s, m) => s + cpuMs(m.pid!), 0);
     const cmd0 = await info();
-    const h0 = (await comet.block()).height;
+    const h0 = await height();
     let claims = 0;
     let proofs = 0;
     let lastClaimHeight = 0;
@@ -303,7 +310,7 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
     let seen = h0;
     let onChain: { supplier_operator_address?: string }[] = [];
     while (seen < Number(w.settlementHeight) - 1) {
-      const h = (await comet.block()).height;
+      const h = await height();
       if (h === seen) {
         await sleep(50);
         continue;
@@ -335,7 +342,7 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
     const redisCommandsPerBlock = ((await info()) - cmd0) / blocks;
     const minerRssMb = miners.map((m) => Math.round(rssMb(m.pid!)));
     // Settlement: the tokenomics events the miners saw.
-    await waitFor('settlement', async () => (await comet.block()).height >= Number(w.settlementHeight) + 2, 60_000);
+    await waitFor('settlement', async () => (await height()) >= Number(w.settlementHeight) + 2, 60_000);
     let settled = 0;
     for (const a of minerMetrics) {
       const text = await (await fetch(`http://${a}/metrics`)).text();
