@@ -49,6 +49,19 @@ export function block(chain: LocalChain, b: Block) {
   };
 }
 
+/** `blockchain`: block metas (id, size, header, number of txs) from maxHeight down to minHeight, without txs. */
+export function blockchain(chain: LocalChain, blocks: Block[]) {
+  return {
+    last_height: String(chain.height),
+    block_metas: blocks.map((b) => ({
+      block_id: blockId(b),
+      block_size: String(b.txs.reduce((n, t) => n + t.length, 0)),
+      header: header(chain, b),
+      num_txs: String(b.txs.length),
+    })),
+  };
+}
+
 function events(list: ChainEvent[]) {
   return list.map((e) => ({ type: e.type, attributes: e.attributes.map((a) => ({ ...a, index: true })) }));
 }

@@ -10,7 +10,7 @@ import * as json from './comet-json.js';
 
 /**
  * CometBFT RPC on one port, as a node serves it: JSON-RPC over POST /, the URI form (GET /status,
- * /block?height=…), and a WebSocket at /websocket for subscribe / unsubscribe / unsubscribe_all on
+ * /block?height=…, /blockchain?minHeight=…&maxHeight=…), and a WebSocket at /websocket for subscribe / unsubscribe / unsubscribe_all on
  * tm.event='NewBlockHeader' and tm.event='NewBlock'. Also /localnet/state and, in manual mode,
  * POST /localnet/advance?blocks=N.
  */
@@ -46,6 +46,16 @@ function call(chain: LocalChain, rpcAddress: string, method: string, params: Rec
     }
     case 'block_results':
       return json.blockResults(chain.block(parseHeight(chain, params.height))!);
+    case 'blockchain': {
+      // As CometBFT: at most 20 metas, newest first, maxHeight defaulting to the latest.
+      const max = parseHeight(chain, params.maxHeight);
+      const rawMin = params.minHeight;
+      const min = Math.max(1, rawMin === undefined || rawMin === 0 || rawMin === '0' ? 1 : parseHeight(chain, rawMin), max - 19);
+      if (min > max) throw INVALID_PARAMS(`min height ${min} can't be greater than max height ${max}`);
+      const blocks: Block[] = [];
+      for (let h = max; h >= min; h--) blocks.push(chain.block(h)!);
+      return json.blockchain(chain, blocks);
+    }
     default:
       throw { code: -32601, message: 'Method not found', data: '' } satisfies RpcError;
   }
@@ -100,7 +110,7 @@ export function createCometRpcServer(chain: LocalChain, log: Logger, snapshot: (
     }
     return respond(chain, address(), body.id ?? -1, body.method, (body.params ?? {}) as Record<string, unknown>);
   });
-  for (const method of ['status', 'abci_info', 'block', 'block_results']) {
+  for (const method of ['status', 'abci_info', 'block', 'block_results', 'blockchain']) {
     app.get(`/${method}`, async (req) => respond(chain, address(), -1, method, req.query as Record<string, unknown>));
   }
 

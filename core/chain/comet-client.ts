@@ -1,7 +1,7 @@
 import * as tls from 'node:tls';
 import { Agent, fetch } from 'undici';
 /**
- * CometBFT RPC over HTTP JSON-RPC (status, block, block_results). The block hash used everywhere is
+ * CometBFT RPC over HTTP JSON-RPC (status, blockchain or block, block_results). The block hash used everywhere is
  * `block_id.hash`, as the chain stores it (docs/spec/protocol.md §6.1).
  */
 
@@ -24,6 +24,8 @@ export class CometRpcError extends Error {
 
 export class CometClient {
   #id = 0;
+  /** Whether the node serves `blockchain` (undefined until the first block query says). */
+  #metas: boolean | undefined;
 
   readonly #dispatcher: Agent | undefined;
 
@@ -71,7 +73,26 @@ export class CometClient {
   }
 
   /** The block at `height` (latest when omitted). */
+  /**
+   * A block's id and time: from `blockchain` (the block's meta, without its transactions: a mainnet block
+   * can carry megabytes of claims and proofs, parsed on the event loop for one hash), else from `block`
+   * on a node that does not serve `blockchain`.
+   */
   async block(height?: number): Promise<BlockInfo> {
+    if (this.#metas !== false) {
+      try {
+        const r = await this.call<{ block_metas?: { block_id: { hash: string }; header: { height: string; time: string } }[] }>('blockchain', height ? { minHeight: String(height), maxHeight: String(height) } : {});
+        const meta = r.block_metas?.[0];
+        if (meta && (!height || Number(meta.header.height) === height)) {
+          this.#metas = true;
+          return { height: Number(meta.header.height), hash: Uint8Array.from(Buffer.from(meta.block_id.hash, 'hex')), timeMs: Date.parse(meta.header.time) };
+        }
+      } catch (err) {
+        // Only a node without the method falls back for good; a failure of a node that has it is the caller's.
+        if (this.#metas === true || !/method not found/i.test((err as Error).message)) throw err;
+      }
+      this.#metas = false;
+    }
     const r = await this.call<{ block_id: { hash: string }; block: { header: { height: string; time: string } } }>('block', height ? { height: String(height) } : {});
     return { height: Number(r.block.header.height), hash: Uint8Array.from(Buffer.from(r.block_id.hash, 'hex')), timeMs: Date.parse(r.block.header.time) };
   }

@@ -97,3 +97,41 @@ t.test('one "not found" test for chain answers', async (t) => {
     [true, false, false, false],
   );
 });
+
+t.test("comet client: a block's id and time come from its meta (blockchain), the same as block's, without its txs; a node without blockchain is asked with block", async (t) => {
+  const net = await startTestLocalnet(t);
+  net.chain.advance(30);
+  const comet = new CometClient(`http://${net.rpcAddress}`);
+  for (const h of [1, 17, 31]) {
+    const full = await comet.call<{ block_id: { hash: string }; block: { header: { time: string } } }>('block', { height: String(h) });
+    const b = await comet.block(h);
+    t.equal(Buffer.from(b.hash).toString('hex').toUpperCase(), full.block_id.hash, `block ${h}: block_id.hash`);
+    t.equal(b.timeMs, Date.parse(full.block.header.time), `block ${h}: time`);
+    t.equal(b.height, h);
+  }
+  t.equal((await comet.block()).height, 31, 'the latest');
+  const metas = await comet.call<{ last_height: string; block_metas: { header: { height: string }; num_txs: string }[] }>('blockchain', { minHeight: '1', maxHeight: '31' });
+  t.equal(metas.last_height, '31');
+  t.same(metas.block_metas.map((m) => Number(m.header.height)), Array.from({ length: 20 }, (_, i) => 31 - i), 'at most 20, newest first');
+  t.notOk('data' in metas.block_metas[0]!, 'no transactions');
+
+  // A node that does not serve blockchain: one refusal, then block every time.
+  const asked: string[] = [];
+  const { createServer } = await import('node:http');
+  const node = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c));
+    req.on('end', () => {
+      const { id, method } = JSON.parse(body) as { id: number; method: string };
+      asked.push(method);
+      const result = method === 'block' ? { block_id: { hash: 'AB'.repeat(32) }, block: { header: { height: '7', time: '2026-01-01T00:00:07Z' } } } : undefined;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(result ? { jsonrpc: '2.0', id, result } : { jsonrpc: '2.0', id, error: { code: -32601, message: 'Method not found', data: '' } }));
+    });
+  });
+  await new Promise<void>((r) => node.listen(0, '127.0.0.1', r));
+  t.teardown(() => node.close());
+  const old = new CometClient(`http://127.0.0.1:${(node.address() as { port: number }).port}`);
+  for (let i = 0; i < 3; i++) t.same(await old.block(7), { height: 7, hash: Uint8Array.from(Buffer.from('AB'.repeat(32), 'hex')), timeMs: Date.parse('2026-01-01T00:00:07Z') });
+  t.same(asked, ['blockchain', 'block', 'block', 'block']);
+});
