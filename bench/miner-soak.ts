@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { runBench } from './harness.js';
+import { scrapeSum } from './metrics-text.js';
 import { startDeployment } from './scale-scenario.js';
 import { table } from './table.js';
 
@@ -37,10 +38,7 @@ runBench(async () => {
         );
       }
     })();
-    const settled = async () => {
-      const text = await (await fetch(`http://${d.minerMetrics[0]}/metrics`)).text();
-      return [...text.matchAll(/^relayminer_miner_settlements_total\{[^}]*outcome="settled"[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
-    };
+    const settled = () => scrapeSum(d.minerMetrics[0]!, 'relayminer_miner_settlements_total', { outcome: 'settled' });
     const rows: (string | number)[][] = [];
     const samples: number[] = [];
     for (let m = 1; m <= minutes; m++) {

@@ -7,6 +7,7 @@ import { RelayResponseCodec } from '../core/protocol/messages.js';
 import { freePort } from '../core/redis/local-server.js';
 import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
 import { cpuMs, key, KEYS, measured, pct, PIN, RING, rssMb, runBench, startBenchChain, startBenchRelayer, stopChild, SUPPLIER1, SUPPLIER_PUB, waitFor } from './harness.js';
+import { metricSum } from './metrics-text.js';
 import { RUNS, type SpreadRow, spreadTable, table } from './table.js';
 import { EVENT_LOOP_SAMPLING_MS } from '../core/observability/metrics.js';
 
@@ -48,13 +49,6 @@ interface Step {
 /** One scrape of the relayer's /metrics. Scraping resets prom-client's event-loop delay histogram. */
 async function scrape(metricsUrl: string): Promise<string> {
   return (await fetch(metricsUrl)).text();
-}
-
-/** A gauge or counter summed over its label sets. */
-function metricSum(text: string, name: string): number {
-  let sum = 0;
-  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))) sum += Number(m[1]);
-  return sum;
 }
 
 /** The event-loop delay since the last scrape, and GC pause time between two scrapes. */

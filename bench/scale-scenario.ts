@@ -12,6 +12,7 @@ import { PACKAGE_ROOT } from '../core/package-root.js';
 import { freePort, LocalRedisServer } from '../core/redis/local-server.js';
 import { buildRelayRequest, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
 import { sessionWindows, type SessionWindows } from '../core/session/index.js';
+import { scrapeSum } from './metrics-text.js';
 import type { SessionHeader } from '../core/protocol/index.js';
 
 /**
@@ -289,8 +290,7 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
     if (failed) throw new Error(`${failed} relays were refused`);
     // A relay served once its session is over (in the grace block) is answered but not mined, so its
     // supplier has nothing to claim: a run that sent that late says so instead of reporting a missing claim.
-    const metricsText = await (await fetch(`http://${d.relayerMetrics}/metrics`)).text();
-    const late = [...metricsText.matchAll(/^relayminer_relays_not_reward_eligible_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    const late = await scrapeSum(d.relayerMetrics, 'relayminer_relays_not_reward_eligible_total');
     if (late > 0) throw new Error(`${late} relays were served in the session's grace period (the last answered at height ${sentBy}, the session ended at ${end}), so not mined: this run proves nothing`);
 
     // Watch the chain block by block until settlement.
@@ -344,10 +344,7 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
     // Settlement: the tokenomics events the miners saw.
     await waitFor('settlement', async () => (await height()) >= Number(w.settlementHeight) + 2, 60_000);
     let settled = 0;
-    for (const a of minerMetrics) {
-      const text = await (await fetch(`http://${a}/metrics`)).text();
-      for (const m of text.matchAll(/^relayminer_miner_settlements_total\{[^}]*outcome="settled"[^}]*\} (\d+)/gm)) settled += Number(m[1]);
-    }
+    for (const a of minerMetrics) settled += await scrapeSum(a, 'relayminer_miner_settlements_total', { outcome: 'settled' });
     finished = true;
     return {
       suppliers: o.suppliers,

@@ -34,6 +34,14 @@ function parseHeight(chain: LocalChain, raw: unknown): number {
   return h;
 }
 
+/** A height parameter that may be absent (0). */
+function optionalHeight(raw: unknown): number {
+  if (raw === undefined || raw === null || raw === '') return 0;
+  const h = Number(raw);
+  if (!Number.isSafeInteger(h) || h < 0) throw INVALID_PARAMS(`invalid height ${JSON.stringify(raw)}`);
+  return h;
+}
+
 function call(chain: LocalChain, rpcAddress: string, method: string, params: Record<string, unknown>): unknown {
   switch (method) {
     case 'status':
@@ -47,11 +55,10 @@ function call(chain: LocalChain, rpcAddress: string, method: string, params: Rec
     case 'block_results':
       return json.blockResults(chain.block(parseHeight(chain, params.height))!);
     case 'blockchain': {
-      // As CometBFT: at most 20 metas, newest first, maxHeight defaulting to the latest.
-      const max = parseHeight(chain, params.maxHeight);
-      const rawMin = params.minHeight;
-      const min = Math.max(1, rawMin === undefined || rawMin === 0 || rawMin === '0' ? 1 : parseHeight(chain, rawMin), max - 19);
-      if (min > max) throw INVALID_PARAMS(`min height ${min} can't be greater than max height ${max}`);
+      // CometBFT's filterMinMax: maxHeight 0 or past the latest is the latest; at most 20 metas, newest first.
+      const max = Math.min(optionalHeight(params.maxHeight) || chain.height, chain.height);
+      const min = Math.max(1, optionalHeight(params.minHeight), max - 19);
+      if (min > max) throw INTERNAL(`min height ${min} can't be greater than max height ${max}`);
       const blocks: Block[] = [];
       for (let h = max; h >= min; h--) blocks.push(chain.block(h)!);
       return json.blockchain(chain, blocks);

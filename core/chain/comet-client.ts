@@ -72,18 +72,18 @@ export class CometClient {
     };
   }
 
-  /** The block at `height` (latest when omitted). */
   /**
-   * A block's id and time: from `blockchain` (the block's meta, without its transactions: a mainnet block
-   * can carry megabytes of claims and proofs, parsed on the event loop for one hash), else from `block`
-   * on a node that does not serve `blockchain`.
+   * The id and time of the block at `height`, or of the latest (from `status`). From `blockchain`: the
+   * block's meta, without its transactions (a mainnet block can carry megabytes of claims and proofs,
+   * parsed on the event loop for one hash); from `block` on a node that does not serve `blockchain`.
    */
   async block(height?: number): Promise<BlockInfo> {
+    if (!height) return (await this.status()).latest;
     if (this.#metas !== false) {
       try {
-        const r = await this.call<{ block_metas?: { block_id: { hash: string }; header: { height: string; time: string } }[] }>('blockchain', height ? { minHeight: String(height), maxHeight: String(height) } : {});
+        const r = await this.call<{ block_metas?: { block_id: { hash: string }; header: { height: string; time: string } }[] }>('blockchain', { minHeight: String(height), maxHeight: String(height) });
         const meta = r.block_metas?.[0];
-        if (meta && (!height || Number(meta.header.height) === height)) {
+        if (meta && Number(meta.header.height) === height) {
           this.#metas = true;
           return { height: Number(meta.header.height), hash: Uint8Array.from(Buffer.from(meta.block_id.hash, 'hex')), timeMs: Date.parse(meta.header.time) };
         }
@@ -93,7 +93,7 @@ export class CometClient {
       }
       this.#metas = false;
     }
-    const r = await this.call<{ block_id: { hash: string }; block: { header: { height: string; time: string } } }>('block', height ? { height: String(height) } : {});
+    const r = await this.call<{ block_id: { hash: string }; block: { header: { height: string; time: string } } }>('block', { height: String(height) });
     return { height: Number(r.block.header.height), hash: Uint8Array.from(Buffer.from(r.block_id.hash, 'hex')), timeMs: Date.parse(r.block.header.time) };
   }
 

@@ -114,6 +114,9 @@ t.test("comet client: a block's id and time come from its meta (blockchain), the
   t.equal(metas.last_height, '31');
   t.same(metas.block_metas.map((m) => Number(m.header.height)), Array.from({ length: 20 }, (_, i) => 31 - i), 'at most 20, newest first');
   t.notOk('data' in metas.block_metas[0]!, 'no transactions');
+  const clamped = await comet.call<{ block_metas: { header: { height: string } }[] }>('blockchain', { minHeight: '30', maxHeight: '99' });
+  t.same(clamped.block_metas.map((m) => Number(m.header.height)), [31, 30], 'a maxHeight past the latest is the latest');
+  await t.rejects(comet.block(40), /min height 40 can't be greater than max height 31/, 'a height not produced yet is refused, not answered with another block');
 
   // A node that does not serve blockchain: one refusal, then block every time.
   const asked: string[] = [];
