@@ -11,6 +11,8 @@ export interface NativeCurveAddon {
   lincomb(a: Uint8Array, A: Uint8Array | null, b: Uint8Array, B: Uint8Array): Uint8Array | null;
   /** The 32 × 255 byte-window multiples of P (522,240 bytes), or null when P does not parse. */
   table(P: Uint8Array): ArrayBuffer | null;
+  /** The same table built on libuv's thread pool (null when P does not parse), so no event loop waits for it. */
+  tableAsync(P: Uint8Array): Promise<ArrayBuffer | null>;
   /** a·A + b·B from the two points' tables: additions only. */
   lincombFixed(a: Uint8Array, tableA: ArrayBuffer, b: Uint8Array, tableB: ArrayBuffer): Uint8Array | null;
 }

@@ -236,11 +236,16 @@ export class RelayMeter {
    */
   async #serveWaiting(lease: Lease): Promise<void> {
     while (lease.waiting.length > 0) {
-      while (lease.waiting.length > 0 && lease.cost !== undefined && lease.left >= lease.cost) {
+      // One splice per hand-out, not a shift per waiter: on a queue of thousands (a long stream's events)
+      // each shift moves the whole array.
+      const waiting = lease.waiting;
+      let served = 0;
+      while (served < waiting.length && lease.cost !== undefined && lease.left >= lease.cost) {
         lease.left -= lease.cost;
-        lease.waiting.shift()!.resolve({ key: lease.key, units: lease.cost, lease });
+        waiting[served++]!.resolve({ key: lease.key, units: lease.cost, lease });
       }
-      if (lease.waiting.length === 0) return;
+      waiting.splice(0, served);
+      if (waiting.length === 0) return;
       let outcome: TopUp;
       try {
         outcome = await this.#topUp(lease, lease.waiting[0]!.relay);

@@ -75,3 +75,20 @@ t.test('tables: lincombFixed equals @noble/curves, including G, zero bytes and e
   t.equal(addon!.table(offCurve), null, 'no table for a point off the curve');
   t.equal(addon!.table(A.toBytes(true)), null, 'nor for a compressed point');
 });
+
+t.test('tableAsync: the same bytes as table, built off the event loop; null for what table refuses', async (t) => {
+  if (!addon) return t.fail('the addon is not built: `npm run build` needs a C compiler (README, Requirements)');
+  const A = randomPoint();
+  const pending = [addon.tableAsync(A.toBytes(false)), addon.tableAsync(G.toBytes(false))];
+  t.ok(pending.every((p) => p instanceof Promise), 'answers with promises');
+  const [TA, TG] = await Promise.all(pending);
+  t.equal(Buffer.compare(Buffer.from(TA!), Buffer.from(addon.table(A.toBytes(false))!)), 0, 'a random point: the synchronous table, byte for byte');
+  t.equal(Buffer.compare(Buffer.from(TG!), Buffer.from(addon.table(G.toBytes(false))!)), 0, 'G: the same');
+  const [a, b] = [randomScalar(), randomScalar()];
+  t.equal(hex(addon.lincombFixed(bigIntTo32(a), TA!, bigIntTo32(b), TG!)), hex(A.multiply(a).add(G.multiply(b)).toBytes(true)), 'and it sums as @noble/curves does');
+  const offCurve = A.toBytes(false);
+  offCurve[64] = offCurve[64]! ^ 1;
+  t.equal(await addon.tableAsync(offCurve), null, 'a point off the curve: null');
+  t.equal(await addon.tableAsync(A.toBytes(true)), null, 'a compressed point: null');
+  t.equal(await addon.tableAsync('x' as unknown as Uint8Array), null, 'not bytes: null');
+});

@@ -15,6 +15,8 @@
  *     uncompressed points; A null means the generator G (libsecp256k1's precomputed G tables).
  *   table(P) → ArrayBuffer of the 32 × 255 multiples d·256^j·P (j < 32, 1 ≤ d ≤ 255) in
  *     libsecp256k1's 64-byte storage form (522,240 bytes).
+ *   tableAsync(P) → Promise of the same table (or null), built on libuv's thread pool: a table takes
+ *     milliseconds, which the caller's event loop does not wait.
  *   lincombFixed(a, TA, b, TB) → the same sum from two tables: at most 64 additions and no
  *     doublings, for points that recur relay after relay.
  *   null also stands for the point at infinity; the caller computes that case the general way.
@@ -23,6 +25,7 @@
 #include <node_api.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 static secp256k1_context *verify_ctx;
 static pthread_once_t verify_ctx_once = PTHREAD_ONCE_INIT;
@@ -116,26 +119,16 @@ static napi_value lincomb(napi_env env, napi_callback_info info) {
 #define TABLE_ENTRIES (TABLE_ROWS * TABLE_COLS)
 #define TABLE_BYTES (sizeof(secp256k1_ge_storage) * TABLE_ENTRIES)
 
-/* Entry j·255 + d − 1 is d·256^j·P. No entry is at infinity: d·256^j < n for every d ≤ 255, j < 32. */
-static napi_value table(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_value result;
-  napi_value arraybuffer;
-  unsigned char *data;
-  void *storage;
-  secp256k1_ge row_base;
+/* Entry j·255 + d − 1 is d·256^j·P, in malloc'd storage (NULL when out of memory). No entry is at
+ * infinity: d·256^j < n for every d ≤ 255, j < 32. Pure computation on public data: safe on any thread. */
+static secp256k1_ge_storage *build_table(const secp256k1_ge *base) {
+  secp256k1_ge row_base = *base;
   secp256k1_gej next_base;
-  secp256k1_gej *jacobian;
-  secp256k1_ge *affine;
+  secp256k1_gej *jacobian = malloc(sizeof(secp256k1_gej) * TABLE_ENTRIES);
+  secp256k1_ge *affine = malloc(sizeof(secp256k1_ge) * TABLE_ENTRIES);
+  secp256k1_ge_storage *storage = malloc(TABLE_BYTES);
   size_t j, d;
-
-  napi_get_null(env, &result);
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1) return result;
-  if (!bytes_arg(env, argv[0], 65, &data) || !secp256k1_eckey_pubkey_parse(&row_base, data, 65)) return result;
-  jacobian = malloc(sizeof(secp256k1_gej) * TABLE_ENTRIES);
-  affine = malloc(sizeof(secp256k1_ge) * TABLE_ENTRIES);
-  if (jacobian != NULL && affine != NULL) {
+  if (jacobian != NULL && affine != NULL && storage != NULL) {
     for (j = 0; j < TABLE_ROWS; j++) {
       secp256k1_gej *row = jacobian + j * TABLE_COLS;
       secp256k1_gej_set_ge(&row[0], &row_base);
@@ -144,14 +137,104 @@ static napi_value table(napi_env env, napi_callback_info info) {
       secp256k1_ge_set_gej_var(&row_base, &next_base);
     }
     secp256k1_ge_set_all_gej_var(affine, jacobian, TABLE_ENTRIES); /* one inversion for all */
-    if (napi_create_arraybuffer(env, TABLE_BYTES, &storage, &arraybuffer) == napi_ok) {
-      for (j = 0; j < TABLE_ENTRIES; j++) secp256k1_ge_to_storage((secp256k1_ge_storage *)storage + j, &affine[j]);
-      result = arraybuffer;
-    }
+    for (j = 0; j < TABLE_ENTRIES; j++) secp256k1_ge_to_storage(storage + j, &affine[j]);
+  } else {
+    free(storage);
+    storage = NULL;
   }
   free(jacobian);
   free(affine);
+  return storage;
+}
+
+/* An ArrayBuffer holding a copy of the table, or null. */
+static napi_value table_buffer(napi_env env, const secp256k1_ge_storage *storage) {
+  napi_value result;
+  napi_value arraybuffer;
+  void *data;
+  napi_get_null(env, &result);
+  if (storage != NULL && napi_create_arraybuffer(env, TABLE_BYTES, &data, &arraybuffer) == napi_ok) {
+    memcpy(data, storage, TABLE_BYTES);
+    result = arraybuffer;
+  }
   return result;
+}
+
+static napi_value table(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_value result;
+  unsigned char *data;
+  secp256k1_ge base;
+  secp256k1_ge_storage *storage;
+
+  napi_get_null(env, &result);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1) return result;
+  if (!bytes_arg(env, argv[0], 65, &data) || !secp256k1_eckey_pubkey_parse(&base, data, 65)) return result;
+  storage = build_table(&base);
+  result = table_buffer(env, storage);
+  free(storage);
+  return result;
+}
+
+/* tableAsync: the same table built on libuv's thread pool, so the calling thread's event loop never waits
+ * the milliseconds a table takes. */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  secp256k1_ge base;
+  secp256k1_ge_storage *storage;
+} table_job;
+
+static void table_execute(napi_env env, void *data) {
+  table_job *job = data;
+  (void)env;
+  job->storage = build_table(&job->base);
+}
+
+static void table_complete(napi_env env, napi_status status, void *data) {
+  table_job *job = data;
+  napi_value result;
+  if (status == napi_ok) {
+    result = table_buffer(env, job->storage);
+  } else {
+    napi_get_null(env, &result);
+  }
+  napi_resolve_deferred(env, job->deferred, result);
+  napi_delete_async_work(env, job->work);
+  free(job->storage);
+  free(job);
+}
+
+static napi_value table_async(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_value promise;
+  napi_value name;
+  napi_value null_value;
+  unsigned char *data;
+  table_job *job = calloc(1, sizeof(table_job));
+
+  if (job == NULL) return NULL; /* out of memory: the call returns undefined */
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
+    free(job);
+    return NULL;
+  }
+  napi_get_null(env, &null_value);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || !bytes_arg(env, argv[0], 65, &data) ||
+      !secp256k1_eckey_pubkey_parse(&job->base, data, 65) ||
+      napi_create_string_utf8(env, "relayminer.ringTable", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, table_execute, table_complete, job, &job->work) != napi_ok) {
+    napi_resolve_deferred(env, job->deferred, null_value);
+    free(job);
+    return promise;
+  }
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    napi_resolve_deferred(env, job->deferred, null_value);
+    napi_delete_async_work(env, job->work);
+    free(job);
+  }
+  return promise;
 }
 
 static int table_arg(napi_env env, napi_value v, const secp256k1_ge_storage **out) {
@@ -206,5 +289,7 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "table", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "lincombFixed", NAPI_AUTO_LENGTH, lincomb_fixed, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "lincombFixed", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "tableAsync", NAPI_AUTO_LENGTH, table_async, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "tableAsync", fn) != napi_ok) return NULL;
   return exports;
 }

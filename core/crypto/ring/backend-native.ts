@@ -14,9 +14,13 @@ export interface NativeRingBackendOptions {
 }
 
 interface PointEntry {
+  /** The key in the points cache (hex of the point as signatures carry it). */
+  key: string;
   uncompressed: Uint8Array;
   verified: number;
   table?: ArrayBuffer;
+  /** Set while its table is queued or being built. */
+  building?: boolean;
 }
 
 const GENERATOR_UNCOMPRESSED = Uint8Array.from(
@@ -36,7 +40,10 @@ const GENERATOR_UNCOMPRESSED = Uint8Array.from(
  * a·A + b·B is one variable-time double multiplication, about half the public API's cost; and a point
  * that keeps coming back in signatures that verify (a gateway's key and key image, an app's key) gets
  * a table of its multiples, so a sum of two such points is additions only, with no doublings. Only verified
- * signatures count, so forged ones cannot make the relayer build or churn tables.
+ * signatures count, so forged ones cannot make the relayer build or churn tables. A table takes
+ * milliseconds to build: it is built on libuv's thread pool, one at a time, and sums use the double
+ * multiplication until it arrives, so a new gateway or application never stalls the event loop that
+ * verifies its relays.
  */
 export class NativeRingBackend implements RingCurveBackend {
   readonly name: 'native' | 'native-strauss';
@@ -44,13 +51,17 @@ export class NativeRingBackend implements RingCurveBackend {
   readonly #addon: NativeCurveAddon | undefined;
   readonly #fallback = new NobleRingBackend(256);
   readonly #points = new Map<string, PointEntry>();
-  readonly #generator: PointEntry = { uncompressed: GENERATOR_UNCOMPRESSED, verified: 0 };
+  readonly #generator: PointEntry = { key: 'G', uncompressed: GENERATOR_UNCOMPRESSED, verified: 0 };
   /** Entries holding a table, least recently verified first. */
   readonly #tabled = new Set<PointEntry>();
   readonly #maxCached: number;
   readonly #tableAfter: number;
   readonly #maxTables: number;
   #fixedSums = 0;
+  /** Points waiting for a table, built one after another. */
+  readonly #toBuild: PointEntry[] = [];
+  /** Settles when the queue of tables to build is empty. */
+  #building: Promise<void> | undefined;
 
   constructor(lib: NativeSecp256k1, addon?: NativeCurveAddon, options: NativeRingBackendOptions = {}) {
     this.#lib = lib;
@@ -66,11 +77,16 @@ export class NativeRingBackend implements RingCurveBackend {
     return { tables: this.#tabled.size + (this.#generator.table ? 1 : 0), fixedSums: this.#fixedSums };
   }
 
+  /** Resolves once every table asked for so far is built and in use (for tests and benchmarks). */
+  async tablesBuilt(): Promise<void> {
+    while (this.#building) await this.#building;
+  }
+
   #entry(point: Uint8Array): PointEntry {
     const key = Buffer.from(point).toString('hex');
     let entry = this.#points.get(key);
     if (!entry) {
-      entry = { uncompressed: this.#lib.publicKeyConvert(point, false), verified: 0 };
+      entry = { key, uncompressed: this.#lib.publicKeyConvert(point, false), verified: 0 };
       if (this.#points.size >= this.#maxCached) this.#evictOldestUntabled();
       this.#points.set(key, entry);
     }
@@ -102,28 +118,58 @@ export class NativeRingBackend implements RingCurveBackend {
   }
 
   /**
-   * Credits the points of a signature that verified. A point's table is built when its count reaches
+   * Credits the points of a signature that verified. A point's table is asked for when its count reaches
    * the threshold (and, if it was dropped since, again every 65,536 verifications), so a building
    * storm cannot happen; a point with a table moves to the most recently used end.
    */
   noteVerified(points: readonly Uint8Array[]): void {
-    const addon = this.#addon;
-    if (!addon || this.#maxTables === 0) return;
-    if (!this.#generator.table) this.#generator.table = addon.table(GENERATOR_UNCOMPRESSED) ?? undefined;
+    if (!this.#addon || this.#maxTables === 0) return;
+    if (!this.#generator.table && !this.#generator.building) this.#queueTable(this.#generator);
     for (const point of points) {
       const entry = this.#entry(point);
       entry.verified++;
       if (entry.table) {
         this.#tabled.delete(entry);
         this.#tabled.add(entry);
-      } else if (entry.verified === this.#tableAfter || (entry.verified > this.#tableAfter && (entry.verified - this.#tableAfter) % 65_536 === 0)) {
-        const table = addon.table(entry.uncompressed);
-        if (!table) continue;
-        if (this.#tabled.size >= this.#maxTables) this.#dropTable(this.#tabled.values().next().value as PointEntry);
-        entry.table = table;
-        this.#tabled.add(entry);
+      } else if (!entry.building && (entry.verified === this.#tableAfter || (entry.verified > this.#tableAfter && (entry.verified - this.#tableAfter) % 65_536 === 0))) {
+        this.#queueTable(entry);
       }
     }
+  }
+
+  #queueTable(entry: PointEntry): void {
+    entry.building = true;
+    this.#toBuild.push(entry);
+    this.#building ??= this.#buildQueued();
+  }
+
+  /** Builds the queued tables one after another; clears `#building` in the turn the queue runs empty. */
+  async #buildQueued(): Promise<void> {
+    try {
+      for (let entry = this.#toBuild.shift(); entry; entry = this.#toBuild.shift()) await this.#build(entry);
+    } finally {
+      this.#building = undefined;
+    }
+  }
+
+  async #build(entry: PointEntry): Promise<void> {
+    let table: ArrayBuffer | null | undefined;
+    try {
+      table = await this.#addon!.tableAsync(entry.uncompressed);
+    } catch {
+      table = null; // never a reason to stop verifying: the double multiplication stays in use
+    }
+    entry.building = false;
+    if (!table) return;
+    if (entry === this.#generator) {
+      entry.table = table;
+      return;
+    }
+    // A point pushed out of the cache while its table was built gets none: nothing would find it.
+    if (this.#points.get(entry.key) !== entry) return;
+    if (this.#tabled.size >= this.#maxTables) this.#dropTable(this.#tabled.values().next().value as PointEntry);
+    entry.table = table;
+    this.#tabled.add(entry);
   }
 
   #mul(x: bigint, A: Uint8Array | null): Uint8Array {
