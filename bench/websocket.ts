@@ -7,7 +7,8 @@ import { RUNS, spreadTable } from './table.js';
 /**
  * WebSocket through one relayer (every request frame validated, every backend frame metered, signed,
  * mined, published) against the same demo backend directly, in the same run:
- * - request/response: CONNECTIONS connections, each sending a request and waiting for its answer;
+ * - request/response: CONNECTIONS connections, each sending a request and waiting for its answer (each
+ *   measured step follows an unmeasured one of the same length: the warm-up);
  * - subscription stream: one connection receiving FLOOD backend events as fast as they come.
  * Run: npm run bench:websocket  (STEP_MS, CONNECTIONS, FLOOD to change the plan)
  */
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
           ['direct backend', () => open(backend.url), (i: number) => Buffer.from(call(i)), (b: Buffer) => b.includes('result'), false],
           ['relayer', () => open(relayUrl, headers), (i: number) => presigned[i % PRESIGNED]!, signed, true],
         ] as const) {
+          await requestResponse(connect, frame, check); // warm-up, as bench:grpc and bench:relayer do
           const c0 = cpuMs(pid);
           const r = await requestResponse(connect, frame, check);
           const used = cpuMs(pid) - c0;
