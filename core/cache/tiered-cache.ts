@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { RedisClient } from '../redis/connection.js';
 import type { CacheEntity, KeyBuilder } from '../redis/key-builder.js';
 import type { CacheMetrics } from './cache-metrics.js';
+import type { LocalSeries } from '../observability/local-counts.js';
 
 /**
  * In-process (bounded, LRU, TTL) → Redis → chain. Concurrent callers of one missing id share one
@@ -33,12 +34,12 @@ export class TieredCache<T> {
   readonly #o: TieredCacheOptions<T>;
   readonly #l1 = new Map<string, Entry<T>>();
   readonly #inflight = new Map<string, Promise<T>>();
-  /** The in-process hit counter, bound to its labels once: a relay asks several caches, each hit counts. */
-  readonly #l1Hits: { inc(): void } | undefined;
+  /** The in-process hit count, kept locally until a scrape: a relay asks several caches, each hit counts. */
+  readonly #l1Hits: LocalSeries | undefined;
 
   constructor(options: TieredCacheOptions<T>) {
     this.#o = options;
-    this.#l1Hits = options.metrics?.hits.labels({ entity: options.entity, level: 'l1' });
+    this.#l1Hits = options.metrics?.l1Hits(options.entity);
   }
 
   get size(): number {

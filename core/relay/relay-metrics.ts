@@ -1,14 +1,15 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { LocalCounts, type LocalSeries } from '../observability/local-counts.js';
 
 type Outcome = 'served' | 'backend_5xx' | 'rejected';
 
 /** Relay pipeline metrics. Labels: service, rpc_type, reason, outcome; all bounded by config. */
 export class RelayMetrics {
-  /**
-   * The per-relay series bound to their labels once (the label sets are bounded): prom-client hashes a
-   * labels object on every call, several times a relay otherwise.
-   */
-  readonly #bound = new Map<string, { relays: Record<Outcome, { inc(): void }>; duration: { observe(v: number): void }; published: { inc(): void } }>();
+  /** Each (service, rpc_type)'s per-relay series, made once (the label sets are bounded by config). */
+  readonly #bound = new Map<string, { relays: Record<Outcome, LocalSeries>; duration: { observe(v: number): void }; published: LocalSeries }>();
+  /** The per-relay counts, kept in plain numbers until a scrape reads them. */
+  readonly #relayCounts = new LocalCounts<'service' | 'rpc_type' | 'outcome'>();
+  readonly #publishedCounts = new LocalCounts<'service'>();
   readonly relays: Counter<'service' | 'rpc_type' | 'outcome'>;
   readonly rejections: Counter<'service' | 'rpc_type' | 'reason'>;
   readonly published: Counter<'service'>;
@@ -18,9 +19,27 @@ export class RelayMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.relays = new Counter({ name: 'relayminer_relays_total', help: 'Relays answered, by outcome (served, backend_5xx, rejected).', labelNames: ['service', 'rpc_type', 'outcome'], registers });
+    const relayCounts = this.#relayCounts;
+    const publishedCounts = this.#publishedCounts;
+    this.relays = new Counter({
+      name: 'relayminer_relays_total',
+      help: 'Relays answered, by outcome (served, backend_5xx, rejected).',
+      labelNames: ['service', 'rpc_type', 'outcome'],
+      registers,
+      collect() {
+        relayCounts.flush(this);
+      },
+    });
     this.rejections = new Counter({ name: 'relayminer_relay_rejections_total', help: 'Relays refused, by reason code.', labelNames: ['service', 'rpc_type', 'reason'], registers });
-    this.published = new Counter({ name: 'relayminer_relays_published_total', help: 'Stream entries appended: relays that met the difficulty (a relay published twice counts twice; the miner stores it once).', labelNames: ['service'], registers });
+    this.published = new Counter({
+      name: 'relayminer_relays_published_total',
+      help: 'Stream entries appended: relays that met the difficulty (a relay published twice counts twice; the miner stores it once).',
+      labelNames: ['service'],
+      registers,
+      collect() {
+        publishedCounts.flush(this);
+      },
+    });
     this.notRewardEligible = new Counter({ name: 'relayminer_relays_not_reward_eligible_total', help: 'Relays served past the reward-eligibility height, so not mined.', labelNames: ['service'], registers });
     this.publishFailures = new Counter({ name: 'relayminer_relay_publish_failures_total', help: 'Mined relays whose append to the relay stream failed or went unanswered (served; possibly not published, so possibly not claimed).', labelNames: ['service'], registers });
     this.duration = new Histogram({
@@ -37,11 +56,11 @@ export class RelayMetrics {
     const key = `${service}\u0000${rpcType}`;
     let bound = this.#bound.get(key);
     if (!bound) {
-      const relays = (outcome: Outcome) => this.relays.labels({ service, rpc_type: rpcType, outcome });
+      const relays = (outcome: Outcome) => this.#relayCounts.series({ service, rpc_type: rpcType, outcome });
       bound = {
         relays: { served: relays('served'), backend_5xx: relays('backend_5xx'), rejected: relays('rejected') },
         duration: this.duration.labels({ service, rpc_type: rpcType }),
-        published: this.published.labels({ service }),
+        published: this.#publishedCounts.series({ service }),
       };
       this.#bound.set(key, bound);
     }
