@@ -15,6 +15,17 @@ export interface NativeCurveAddon {
   tableAsync(P: Uint8Array): Promise<ArrayBuffer | null>;
   /** a·A + b·B from the two points' tables: additions only. */
   lincombFixed(a: Uint8Array, tableA: ArrayBuffer, b: Uint8Array, tableB: ArrayBuffer): Uint8Array | null;
+  /** [a·A + b·B, c·C + d·D] from four tables, made affine with one inversion for both (a ring member's two sums). */
+  lincombFixedPair(
+    a: Uint8Array,
+    tableA: ArrayBuffer,
+    b: Uint8Array,
+    tableB: ArrayBuffer,
+    c: Uint8Array,
+    tableC: ArrayBuffer,
+    d: Uint8Array,
+    tableD: ArrayBuffer,
+  ): [Uint8Array | null, Uint8Array | null] | null;
 }
 
 /**

@@ -76,6 +76,31 @@ t.test('tables: lincombFixed equals @noble/curves, including G, zero bytes and e
   t.equal(addon!.table(A.toBytes(true)), null, 'nor for a compressed point');
 });
 
+t.test('lincombFixedPair: both sums as lincombFixed gives them, infinity as null, bad input refused', async (t) => {
+  if (!addon) return t.fail('the addon is not built: `npm run build` needs a C compiler (README, Requirements)');
+  const points = [G, randomPoint(), randomPoint(), randomPoint()];
+  const tables = points.map((p) => addon!.table(p.toBytes(false))!);
+  for (let i = 0; i < 100; i++) {
+    const k = [randomScalar(), randomScalar(), randomScalar(), randomScalar()].map(bigIntTo32);
+    const pair = addon.lincombFixedPair(k[0]!, tables[0]!, k[1]!, tables[1]!, k[2]!, tables[2]!, k[3]!, tables[3]!);
+    t.same(
+      pair?.map(hex),
+      [hex(addon.lincombFixed(k[0]!, tables[0]!, k[1]!, tables[1]!)), hex(addon.lincombFixed(k[2]!, tables[2]!, k[3]!, tables[3]!))],
+      `pair #${i}`,
+    );
+  }
+  const a = randomScalar();
+  const [A, TA] = [points[1]!, tables[1]!];
+  const atInfinity = addon.lincombFixedPair(bigIntTo32(a), TA, bigIntTo32(CURVE_ORDER - a), TA, bigIntTo32(2n), TA, bigIntTo32(3n), tables[0]!);
+  t.equal(atInfinity?.[0], null, 'a·A + (n−a)·A: null in its place');
+  t.equal(hex(atInfinity![1]!), hex(A.multiply(2n).add(G.multiply(3n)).toBytes(true)), 'the other sum unaffected');
+  const infinityLast = addon.lincombFixedPair(bigIntTo32(2n), TA, bigIntTo32(3n), tables[0]!, bigIntTo32(a), TA, bigIntTo32(CURVE_ORDER - a), TA);
+  t.same([hex(infinityLast![0]!), infinityLast![1]], [hex(A.multiply(2n).add(G.multiply(3n)).toBytes(true)), null], 'infinity second: the same');
+  t.equal(addon.lincombFixedPair(bigIntTo32(CURVE_ORDER), TA, bigIntTo32(1n), TA, bigIntTo32(1n), TA, bigIntTo32(1n), TA), null, 'a scalar not below the order: null');
+  t.equal(addon.lincombFixedPair(bigIntTo32(1n), TA, bigIntTo32(1n), TA, bigIntTo32(1n), new ArrayBuffer(64), bigIntTo32(1n), TA), null, 'a table of the wrong size: null');
+  t.equal((addon.lincombFixedPair as unknown as (...x: unknown[]) => unknown)(bigIntTo32(1n), TA), null, 'too few arguments: null');
+});
+
 t.test('tableAsync: the same bytes as table, built off the event loop; null for what table refuses', async (t) => {
   if (!addon) return t.fail('the addon is not built: `npm run build` needs a C compiler (README, Requirements)');
   const A = randomPoint();

@@ -226,6 +226,8 @@ function nobleAddon(): NativeCurveAddon & { tablesBuilt: number } {
       return buffer;
     },
     tableAsync: async (p: Uint8Array) => addon.table(p),
+    lincombFixedPair: (a: Uint8Array, ta: ArrayBuffer, b: Uint8Array, tb: ArrayBuffer, c: Uint8Array, tc: ArrayBuffer, d: Uint8Array, td: ArrayBuffer) =>
+      [sum(a, tables.get(ta)!, b, tables.get(tb)!), sum(c, tables.get(tc)!, d, tables.get(td)!)] as [Uint8Array | null, Uint8Array | null],
     lincombFixed: (a: Uint8Array, ta: ArrayBuffer, b: Uint8Array, tb: ArrayBuffer) => sum(a, tables.get(ta)!, b, tables.get(tb)!),
   };
   return addon;

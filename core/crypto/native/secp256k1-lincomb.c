@@ -19,6 +19,8 @@
  *     milliseconds, which the caller's event loop does not wait.
  *   lincombFixed(a, TA, b, TB) → the same sum from two tables: at most 64 additions and no
  *     doublings, for points that recur relay after relay.
+ *   lincombFixedPair(a, TA, b, TB, c, TC, d, TD) → [a·A + b·B, c·C + d·D] from four tables, with one
+ *     field inversion for both (a ring member's two sums); null elements at infinity; null on bad input.
  *   null also stands for the point at infinity; the caller computes that case the general way.
  */
 #include "secp256k1.c"
@@ -59,19 +61,28 @@ static int scalar_arg(napi_env env, napi_value v, secp256k1_scalar *out) {
   return !overflow;
 }
 
-/* Compressed encoding of a sum, or null at infinity. */
-static napi_value encode_sum(napi_env env, secp256k1_gej *sum) {
+/* Compressed encoding of an affine point, or null at infinity. */
+static napi_value encode_affine(napi_env env, secp256k1_ge *point) {
   napi_value result;
-  secp256k1_ge affine;
   unsigned char out[33];
   size_t out_len = sizeof(out);
   void *copy;
   napi_get_null(env, &result);
-  if (secp256k1_gej_is_infinity(sum)) return result;
-  secp256k1_ge_set_gej_var(&affine, sum);
-  if (!secp256k1_eckey_pubkey_serialize(&affine, out, &out_len, 1)) return result;
+  if (!secp256k1_eckey_pubkey_serialize(point, out, &out_len, 1)) return result;
   if (napi_create_buffer_copy(env, out_len, out, &copy, &result) != napi_ok) napi_get_null(env, &result);
   return result;
+}
+
+/* Compressed encoding of a sum, or null at infinity. */
+static napi_value encode_sum(napi_env env, secp256k1_gej *sum) {
+  secp256k1_ge affine;
+  napi_value result;
+  if (secp256k1_gej_is_infinity(sum)) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  secp256k1_ge_set_gej_var(&affine, sum);
+  return encode_affine(env, &affine);
 }
 
 static napi_value lincomb(napi_env env, napi_callback_info info) {
@@ -279,6 +290,43 @@ static napi_value lincomb_fixed(napi_env env, napi_callback_info info) {
   return encode_sum(env, &sum);
 }
 
+/* lincombFixedPair(a, TA, b, TB, c, TC, d, TD) → [a·A + b·B, c·C + d·D]: the two sums a ring member
+ * needs, made affine with one field inversion between them instead of one each. */
+static napi_value lincomb_fixed_pair(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  napi_value result;
+  napi_value element;
+  unsigned char *k32[4];
+  const secp256k1_ge_storage *tables[4];
+  secp256k1_scalar unused;
+  secp256k1_gej sums[2];
+  secp256k1_ge affine[2];
+  int i;
+
+  napi_get_null(env, &result);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 8) return result;
+  for (i = 0; i < 4; i++) {
+    if (!scalar_arg(env, argv[2 * i], &unused) || !bytes_arg(env, argv[2 * i], 32, &k32[i])) return result;
+    if (!table_arg(env, argv[2 * i + 1], &tables[i])) return result;
+  }
+  for (i = 0; i < 2; i++) {
+    secp256k1_gej_set_infinity(&sums[i]);
+    add_multiple(&sums[i], k32[2 * i], tables[2 * i]);
+    add_multiple(&sums[i], k32[2 * i + 1], tables[2 * i + 1]);
+  }
+  secp256k1_ge_set_all_gej_var(affine, sums, 2);
+  if (napi_create_array_with_length(env, 2, &result) != napi_ok) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  for (i = 0; i < 2; i++) {
+    element = encode_affine(env, &affine[i]);
+    napi_set_element(env, result, (uint32_t)i, element);
+  }
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   pthread_once(&verify_ctx_once, create_verify_ctx);
@@ -289,6 +337,8 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "table", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "lincombFixed", NAPI_AUTO_LENGTH, lincomb_fixed, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "lincombFixed", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "lincombFixedPair", NAPI_AUTO_LENGTH, lincomb_fixed_pair, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "lincombFixedPair", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "tableAsync", NAPI_AUTO_LENGTH, table_async, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "tableAsync", fn) != napi_ok) return NULL;
   return exports;

@@ -177,6 +177,23 @@ export class NativeRingBackend implements RingCurveBackend {
     return A === null ? this.#lib.publicKeyCreate(k, false) : this.#lib.publicKeyTweakMul(this.#u(A), k, false);
   }
 
+  /** With all four points tabled: both sums in one call and one field inversion (of the four a verification needs per member, two). */
+  memberSums(s: bigint, c: bigint, P: Uint8Array, H: Uint8Array, I: Uint8Array): [Uint8Array, Uint8Array] {
+    const addon = this.#addon;
+    if (addon && s !== 0n && c !== 0n) {
+      const [g, p, h, i] = [this.#generator.table, this.#entry(P).table, this.#entry(H).table, this.#entry(I).table];
+      if (g && p && h && i) {
+        const [s32, c32] = [bigIntTo32(s), bigIntTo32(c)];
+        const pair = addon.lincombFixedPair(s32, g, c32, p, s32, h, c32, i);
+        if (pair) {
+          this.#fixedSums += 2;
+          return [pair[0] ?? this.#fallback.linearCombination(s, null, c, P), pair[1] ?? this.#fallback.linearCombination(s, H, c, I)];
+        }
+      }
+    }
+    return [this.linearCombination(s, null, c, P), this.linearCombination(s, H, c, I)];
+  }
+
   linearCombination(a: bigint, A: Uint8Array | null, b: bigint, B: Uint8Array): Uint8Array {
     if (a === 0n || b === 0n) return this.#fallback.linearCombination(a, A, b, B);
     const addon = this.#addon;

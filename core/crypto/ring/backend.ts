@@ -9,6 +9,11 @@ export interface RingCurveBackend {
    * as 0x02 followed by 32 zero bytes, which is what go-dleq's Encode produces for it.
    */
   linearCombination(a: bigint, A: Uint8Array | null, b: bigint, B: Uint8Array): Uint8Array;
+  /**
+   * A ring member's two sums, s·G + c·P and s·H + c·I, exactly as two `linearCombination` calls give them;
+   * for a backend that computes the pair more cheaply than one at a time.
+   */
+  memberSums?(s: bigint, c: bigint, P: Uint8Array, H: Uint8Array, I: Uint8Array): [Uint8Array, Uint8Array];
   /** x·A (A = null means G), compressed; infinity encoded as above. */
   multiply(x: bigint, A: Uint8Array | null): Uint8Array;
   /**

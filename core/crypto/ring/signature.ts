@@ -125,8 +125,9 @@ export function verifyParsedRingSignature(msg: Uint8Array, sig: RingSignature, b
     const hp = cachedHashToCurve(sig.ring[i]!);
     if (!hp) return false;
     hps[i] = hp;
-    const l = backend.linearCombination(sig.s[i]!, null, c, sig.ring[i]!);
-    const r = backend.linearCombination(sig.s[i]!, hp, c, sig.keyImage);
+    const [l, r] = backend.memberSums
+      ? backend.memberSums(sig.s[i]!, c, sig.ring[i]!, hp, sig.keyImage)
+      : [backend.linearCombination(sig.s[i]!, null, c, sig.ring[i]!), backend.linearCombination(sig.s[i]!, hp, c, sig.keyImage)];
     const next = challenge(msg, l, r);
     if (next === null) return false;
     c = next;
