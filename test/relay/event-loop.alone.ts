@@ -13,9 +13,14 @@ import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRe
  * of milliseconds recurring every half second or more often fails it (a table built on the loop, a
  * synchronous parse of a large answer, a log line per relay on a slow sink). `npm test` runs it alone
  * after the parallel files, so what it measures is the relayer, not the machine's other tests.
+ *
+ * The load runs for WINDOWS windows and the verdict takes the quietest: a stall in the relayer's code recurs
+ * in every window, while this shared VM's slow moments (the host descheduling the process) come and go, and
+ * one such moment in a single window has put the p99 past the bound with code that is otherwise 5 ms late.
  */
 const RATE = 200;
 const SECONDS = 5;
+const WINDOWS = 2;
 /**
  * How late the loop may be at p99 (past the sampling interval). The delay is sampled every 10 ms, so a stall
  * shows in the p99 once it recurs in more than 1 % of the samples: a 50 ms stall twice a second exceeds the
@@ -23,11 +28,17 @@ const SECONDS = 5;
  */
 const P99_LATE_BOUND_MS = 30;
 
-interface Measured {
+interface Window {
   offered: number;
   served: number;
   p99Late: number;
   maxLate: number;
+}
+
+/** The windows, and the one whose p99 is the lowest. */
+interface Measured {
+  windows: Window[];
+  quietest: Window;
 }
 
 async function measure(t: Test, plugins: string): Promise<Measured> {
@@ -72,29 +83,38 @@ async function measure(t: Test, plugins: string): Promise<Measured> {
   const gauge = (text: string, name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1]) * 1000;
 
   await load(3); // warm-up: JIT, caches, connections
-  await metrics(); // a scrape resets the delay histogram: what follows is the measured load alone
-  const [servedBefore, sentBefore] = [served, sent];
-  await load(SECONDS);
-  const text = await metrics();
-  return {
-    offered: sent - sentBefore,
-    served: served - servedBefore,
-    p99Late: gauge(text, 'nodejs_eventloop_lag_p99_seconds') - EVENT_LOOP_SAMPLING_MS,
-    maxLate: gauge(text, 'nodejs_eventloop_lag_max_seconds') - EVENT_LOOP_SAMPLING_MS,
-  };
+  await metrics(); // a scrape resets the delay histogram: what follows each scrape is one window's load alone
+  const windows: Window[] = [];
+  for (let i = 0; i < WINDOWS; i++) {
+    const [servedBefore, sentBefore] = [served, sent];
+    await load(SECONDS);
+    const text = await metrics();
+    windows.push({
+      offered: sent - sentBefore,
+      served: served - servedBefore,
+      p99Late: gauge(text, 'nodejs_eventloop_lag_p99_seconds') - EVENT_LOOP_SAMPLING_MS,
+      maxLate: gauge(text, 'nodejs_eventloop_lag_max_seconds') - EVENT_LOOP_SAMPLING_MS,
+    });
+  }
+  const quietest = windows.reduce((a, b) => (b.p99Late < a.p99Late ? b : a));
+  return { windows, quietest };
 }
+
+const each = (m: Measured) => m.windows.map((w) => `${w.p99Late.toFixed(1)} (max ${w.maxLate.toFixed(1)})`).join(', ');
 
 t.test(`under ${RATE} relays/s the relayer's event loop is late by less than ${P99_LATE_BOUND_MS} ms at p99`, async (t) => {
   const m = await measure(t, '  - transport-jsonrpc');
-  t.ok(m.offered >= RATE * SECONDS * 0.95, `${m.offered} relays offered`);
-  t.equal(m.served, m.offered, 'every one served (the supplier signature checked on one in 20)');
-  t.ok(Number.isFinite(m.p99Late), 'the relayer reports its event-loop delay');
-  t.ok(m.p99Late < P99_LATE_BOUND_MS, `event loop late by ${m.p99Late.toFixed(1)} ms at p99 (bound ${P99_LATE_BOUND_MS} ms); at most ${m.maxLate.toFixed(1)} ms`);
+  for (const w of m.windows) {
+    t.ok(w.offered >= RATE * SECONDS * 0.95, `${w.offered} relays offered`);
+    t.equal(w.served, w.offered, 'every one served (the supplier signature checked on one in 20)');
+    t.ok(Number.isFinite(w.p99Late), 'the relayer reports its event-loop delay');
+  }
+  t.ok(m.quietest.p99Late < P99_LATE_BOUND_MS, `event loop late by ${m.quietest.p99Late.toFixed(1)} ms at p99 in the quieter window (bound ${P99_LATE_BOUND_MS} ms; windows: ${each(m)} ms)`);
 });
 
 t.test('the bound catches a 50 ms stall twice a second (a plugin that blocks the loop)', async (t) => {
   const m = await measure(t, `  - transport-jsonrpc\n  - name: ${join(import.meta.dirname, '../fixtures/plugins/stall.js')}`);
-  t.equal(m.served, m.offered, 'every relay still served');
-  t.ok(m.p99Late >= P99_LATE_BOUND_MS, `late by ${m.p99Late.toFixed(1)} ms at p99: over the bound, so the test above would fail`);
-  t.ok(m.maxLate >= 45, `at most ${m.maxLate.toFixed(1)} ms: the stall itself`);
+  for (const w of m.windows) t.equal(w.served, w.offered, 'every relay still served');
+  t.ok(m.quietest.p99Late >= P99_LATE_BOUND_MS, `late by ${m.quietest.p99Late.toFixed(1)} ms at p99 in the quieter window: over the bound, so the test above would fail (windows: ${each(m)} ms)`);
+  t.ok(m.quietest.maxLate >= 45, `at most ${m.quietest.maxLate.toFixed(1)} ms there: the stall itself`);
 });
