@@ -26,19 +26,19 @@ const INVALID_PARAMS = (data: string): RpcError => ({ code: -32602, message: 'In
 const SUBSCRIBABLE = new Set(['NewBlockHeader', 'NewBlock']);
 const MAX_SUBSCRIPTIONS_PER_CLIENT = 100;
 
-function parseHeight(chain: LocalChain, raw: unknown): number {
-  if (raw === undefined || raw === null || raw === '' || raw === 0 || raw === '0') return chain.height;
-  const h = Number(raw);
-  if (!Number.isSafeInteger(h) || h < 0) throw INVALID_PARAMS(`invalid height ${JSON.stringify(raw)}`);
-  if (h > chain.height) throw INTERNAL(`height ${h} must be less than or equal to the current blockchain height ${chain.height}`);
-  return h;
-}
-
-/** A height parameter that may be absent (0). */
+/** A height parameter; absent (or 0) is 0. */
 function optionalHeight(raw: unknown): number {
   if (raw === undefined || raw === null || raw === '') return 0;
   const h = Number(raw);
   if (!Number.isSafeInteger(h) || h < 0) throw INVALID_PARAMS(`invalid height ${JSON.stringify(raw)}`);
+  return h;
+}
+
+/** A block's height parameter: absent or 0 is the latest; one not produced yet is refused as CometBFT does. */
+function parseHeight(chain: LocalChain, raw: unknown): number {
+  const h = optionalHeight(raw);
+  if (h === 0) return chain.height;
+  if (h > chain.height) throw INTERNAL(`height ${h} must be less than or equal to the current blockchain height ${chain.height}`);
   return h;
 }
 

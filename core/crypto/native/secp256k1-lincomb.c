@@ -270,23 +270,29 @@ static void add_multiple(secp256k1_gej *r, const unsigned char *k32, const secp2
   }
 }
 
+/* sum = a·A + b·B from argv[0..3] = a, TA, b, TB (scalars below the order, tables); 0 on bad input. */
+static int fixed_sum_args(napi_env env, const napi_value *argv, secp256k1_gej *sum) {
+  unsigned char *a32, *b32;
+  const secp256k1_ge_storage *ta, *tb;
+  secp256k1_scalar unused;
+  if (!scalar_arg(env, argv[0], &unused) || !scalar_arg(env, argv[2], &unused)) return 0;
+  if (!bytes_arg(env, argv[0], 32, &a32) || !bytes_arg(env, argv[2], 32, &b32)) return 0;
+  if (!table_arg(env, argv[1], &ta) || !table_arg(env, argv[3], &tb)) return 0;
+  secp256k1_gej_set_infinity(sum);
+  add_multiple(sum, a32, ta);
+  add_multiple(sum, b32, tb);
+  return 1;
+}
+
 static napi_value lincomb_fixed(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
   napi_value result;
-  unsigned char *a32, *b32;
-  const secp256k1_ge_storage *ta, *tb;
-  secp256k1_scalar unused;
   secp256k1_gej sum;
 
   napi_get_null(env, &result);
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4) return result;
-  if (!scalar_arg(env, argv[0], &unused) || !scalar_arg(env, argv[2], &unused)) return result;
-  if (!bytes_arg(env, argv[0], 32, &a32) || !bytes_arg(env, argv[2], 32, &b32)) return result;
-  if (!table_arg(env, argv[1], &ta) || !table_arg(env, argv[3], &tb)) return result;
-  secp256k1_gej_set_infinity(&sum);
-  add_multiple(&sum, a32, ta);
-  add_multiple(&sum, b32, tb);
+  if (!fixed_sum_args(env, argv, &sum)) return result;
   return encode_sum(env, &sum);
 }
 
@@ -296,34 +302,19 @@ static napi_value lincomb_fixed_pair(napi_env env, napi_callback_info info) {
   size_t argc = 8;
   napi_value argv[8];
   napi_value result;
-  napi_value element;
-  unsigned char *k32[4];
-  const secp256k1_ge_storage *tables[4];
-  secp256k1_scalar unused;
   secp256k1_gej sums[2];
   secp256k1_ge affine[2];
-  int i;
+  uint32_t i;
 
   napi_get_null(env, &result);
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 8) return result;
-  for (i = 0; i < 4; i++) {
-    if (!scalar_arg(env, argv[2 * i], &unused) || !bytes_arg(env, argv[2 * i], 32, &k32[i])) return result;
-    if (!table_arg(env, argv[2 * i + 1], &tables[i])) return result;
-  }
-  for (i = 0; i < 2; i++) {
-    secp256k1_gej_set_infinity(&sums[i]);
-    add_multiple(&sums[i], k32[2 * i], tables[2 * i]);
-    add_multiple(&sums[i], k32[2 * i + 1], tables[2 * i + 1]);
-  }
+  if (!fixed_sum_args(env, argv, &sums[0]) || !fixed_sum_args(env, argv + 4, &sums[1])) return result;
   secp256k1_ge_set_all_gej_var(affine, sums, 2);
   if (napi_create_array_with_length(env, 2, &result) != napi_ok) {
     napi_get_null(env, &result);
     return result;
   }
-  for (i = 0; i < 2; i++) {
-    element = encode_affine(env, &affine[i]);
-    napi_set_element(env, result, (uint32_t)i, element);
-  }
+  for (i = 0; i < 2; i++) napi_set_element(env, result, i, encode_affine(env, &affine[i]));
   return result;
 }
 
