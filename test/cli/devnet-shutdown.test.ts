@@ -32,7 +32,11 @@ async function startDevnet(command: string, args: string[]): Promise<{ child: Ch
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await until('the devnet and its second miner', () => /second miner replica \(devnet-b\) started, pid \d+/.test(stderr) && /"msg":"relayminer started"/.test(stdout), 30_000);
+  // Generous: in the parallel run on two cores a devnet (localnet, Redis, relayer, two miners) has taken over 30 s to start.
+  await until('the devnet and its second miner', () => /second miner replica \(devnet-b\) started, pid \d+/.test(stderr) && /"msg":"relayminer started"/.test(stdout), 60_000).catch((err: Error) => {
+    child.kill('SIGTERM');
+    throw new Error(`${err.message}; its last output:\n${(stderr + stdout).split('\n').slice(-15).join('\n')}`);
+  });
   const started = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'relayminer started')!;
   return {
     child,
