@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { table } from './table.js';
 
 /**
@@ -13,13 +14,13 @@ import { table } from './table.js';
  * relayer served while perf recorded at <hz> samples per second.
  */
 
-interface Sample {
+export interface Sample {
   tid: string;
   /** Leaf first. */
   frames: string[];
 }
 
-function parse(text: string): Sample[] {
+export function parsePerfScript(text: string): Sample[] {
   const samples: Sample[] = [];
   for (const block of text.split('\n\n')) {
     const lines = block.trim().split('\n');
@@ -48,11 +49,10 @@ function moduleOf(frame: string): string | undefined {
 }
 
 /** What a sample was doing: native crypto, GC, or the JS module nearest the leaf (its builtins and syscalls included). */
-function categoryOf(s: Sample): string {
+export function categoryOf(s: Sample): string {
   const leaf = s.frames[0] ?? '';
-  const near = s.frames.slice(0, 8).join(' ');
   if (leaf.includes('secp256k1_lincomb.node')) return 'ring table sums (native addon)';
-  if (leaf.includes('secp256k1') || near.includes('Secp256k1Addon')) return 'ECDSA (libsecp256k1)';
+  if (/secp256k1[^/ ]*\.node/.test(leaf)) return 'libsecp256k1 (secp256k1 package: ECDSA)';
   if (s.frames.some((f) => GC.test(f))) return 'garbage collector';
   for (const f of s.frames) {
     const mod = moduleOf(f);
@@ -62,22 +62,50 @@ function categoryOf(s: Sample): string {
   return `no JS on the stack (${dso})`;
 }
 
-const [file, relaysArg, hzArg, shownArg] = process.argv.slice(2);
-if (!file || !relaysArg || !hzArg) {
-  process.stderr.write('usage: node dist/bench/perf-breakdown.js <perf-script.txt> <relays> <hz> [threads shown]\n');
-  process.exit(2);
+export interface ThreadBreakdown {
+  tid: string;
+  samples: number;
+  usPerRelay: number;
+  /** Most samples first. */
+  parts: { what: string; samples: number; usPerRelay: number }[];
 }
-const relays = Number(relaysArg);
-const hz = Number(hzArg);
-const usPerRelay = (n: number) => ((n / hz) * 1e6) / relays;
-const samples = parse(readFileSync(file, 'utf8'));
-const byThread = new Map<string, Sample[]>();
-for (const s of samples) byThread.set(s.tid, [...(byThread.get(s.tid) ?? []), s]);
-const threads = [...byThread].sort((a, b) => b[1].length - a[1].length);
-process.stdout.write(`${table('On-CPU time per relay, by thread', ['thread', 'µs per relay', 'share of samples'], threads.map(([tid, s]) => [tid, usPerRelay(s.length).toFixed(1), `${((100 * s.length) / samples.length).toFixed(1)} %`]))}\n`);
-for (const [tid, list] of threads.slice(0, Number(shownArg ?? 2))) {
-  const counts = new Map<string, number>();
-  for (const s of list) counts.set(categoryOf(s), (counts.get(categoryOf(s)) ?? 0) + 1);
-  const rows = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 20);
-  process.stdout.write(`${table(`Thread ${tid}: what it ran`, ['µs per relay', 'share', 'what'], rows.map(([k, n]) => [usPerRelay(n).toFixed(1), `${((100 * n) / list.length).toFixed(1)} %`, k]))}\n`);
+
+/** Threads, busiest first, each with what it ran; µs per relay from the sample count at `hz`. */
+export function perfBreakdown(text: string, relays: number, hz: number): ThreadBreakdown[] {
+  const usPerRelay = (n: number) => ((n / hz) * 1e6) / relays;
+  const byThread = new Map<string, Map<string, number>>();
+  for (const s of parsePerfScript(text)) {
+    const parts = byThread.get(s.tid) ?? new Map<string, number>();
+    byThread.set(s.tid, parts);
+    const what = categoryOf(s);
+    parts.set(what, (parts.get(what) ?? 0) + 1);
+  }
+  return [...byThread]
+    .map(([tid, parts]) => {
+      const samples = [...parts.values()].reduce((a, b) => a + b, 0);
+      const list = [...parts].map(([what, n]) => ({ what, samples: n, usPerRelay: usPerRelay(n) })).sort((a, b) => b.samples - a.samples);
+      return { tid, samples, usPerRelay: usPerRelay(samples), parts: list };
+    })
+    .sort((a, b) => b.samples - a.samples);
 }
+
+function main(args: string[]): void {
+  const [file, relaysArg, hzArg, shownArg] = args;
+  const relays = Number(relaysArg);
+  const hz = Number(hzArg);
+  if (!file || !(relays > 0) || !(hz > 0)) {
+    process.stderr.write('usage: node dist/bench/perf-breakdown.js <perf-script.txt> <relays> <hz> [threads shown, 2]\n');
+    process.exitCode = 2;
+    return;
+  }
+  const threads = perfBreakdown(readFileSync(file, 'utf8'), relays, hz);
+  const total = threads.reduce((a, t) => a + t.samples, 0);
+  const pct = (n: number, of: number) => `${((100 * n) / of).toFixed(1)} %`;
+  process.stdout.write(`${table('On-CPU time per relay, by thread', ['thread', 'µs per relay', 'share of samples'], threads.map((t) => [t.tid, t.usPerRelay.toFixed(1), pct(t.samples, total)]))}\n`);
+  for (const t of threads.slice(0, Number(shownArg ?? 2))) {
+    const rows = t.parts.slice(0, 20).map((p) => [p.usPerRelay.toFixed(1), pct(p.samples, t.samples), p.what]);
+    process.stdout.write(`${table(`Thread ${t.tid}: what it ran`, ['µs per relay', 'share', 'what'], rows)}\n`);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));
