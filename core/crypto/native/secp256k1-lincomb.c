@@ -258,6 +258,12 @@ static int table_arg(napi_env env, napi_value v, const secp256k1_ge_storage **ou
   return 1;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
 /* Asks the cache for the entries add_multiple will read for k: they are known before the first addition,
  * so their loads overlap instead of each addition waiting on its own (an entry may span two lines). */
 static void prefetch_multiple(const unsigned char *k32, const secp256k1_ge_storage *t) {
@@ -265,8 +271,8 @@ static void prefetch_multiple(const unsigned char *k32, const secp256k1_ge_stora
   for (j = 0; j < TABLE_ROWS; j++) {
     unsigned int d = k32[31 - j];
     if (d == 0) continue;
-    __builtin_prefetch(&t[j * TABLE_COLS + d - 1]);
-    __builtin_prefetch((const unsigned char *)&t[j * TABLE_COLS + d - 1] + sizeof(secp256k1_ge_storage) - 1);
+    PREFETCH(&t[j * TABLE_COLS + d - 1]);
+    PREFETCH((const unsigned char *)&t[j * TABLE_COLS + d - 1] + sizeof(secp256k1_ge_storage) - 1);
   }
 }
 
