@@ -392,7 +392,7 @@ export const RelayerSchema = Type.Object(
       minimum: 0,
       maximum: 64,
       description:
-        'Worker threads that verify ring signatures (the largest CPU cost of a relay) off the event loop; 0 verifies on the event loop. With `--workers N`, each worker process has its own.',
+        'Worker threads that verify ring signatures (the largest CPU cost of a relay) and sign answers with the supplier key off the event loop, once it is 50 % busy; 0 does both on the event loop. With `--workers N`, each worker process has its own.',
     }),
     limits: RelayListenerLimitsSchema,
     health_address: ListenAddress(':8081', '`/health` (liveness) and `/ready` (readiness).'),

@@ -5,6 +5,7 @@ import type { RpcTypeName } from '../config/schema.js';
 import { signSupplierResponse } from '../crypto/supplier-signature.js';
 import { MinedRelayCodec, POKTHTTPResponseCodec, RelayRequestCodec, RelayResponseCodec, type RelayMinerError, type RelayResponse } from '../protocol/messages.js';
 import { encodeSignedResponse, relayBytesOf, relayHash, relayResponseSignableHash } from '../protocol/relay.js';
+import type { SupplierKey } from '../crypto/supplier-key.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
 import { isRelayVolumeApplicable } from '../session/difficulty.js';
@@ -91,6 +92,12 @@ export interface RelayPipelineOptions {
   meter?: RelayMeter;
   /** Services that serve before validating (validated before mining). */
   optimisticServices?: ReadonlySet<string>;
+  /**
+   * The supplier's signature over a response's signable hash, possibly computed off the event loop
+   * (a CryptoPool); omitted, answers are signed here. Used for the answers of request/response relays
+   * and of message transports; streamed batches and error envelopes are signed here.
+   */
+  signResponse?: (signable: Uint8Array, supplier: SupplierKey) => Promise<Uint8Array>;
 }
 
 /**
@@ -234,7 +241,7 @@ export class RelayPipeline {
     const info: RelayInfo = { ...admitted.info, id: randomUUID(), receivedAtMs: Date.now() };
     try {
       await this.#o.meter?.charge(relay);
-      const { bytes: body, dehydrated } = encodeSignedResponse(this.#sign(relay, payload));
+      const { bytes: body, dehydrated } = encodeSignedResponse(await this.#signed(relay, payload));
       this.#o.metrics.countRelay(this.#labels(info), 'served');
       // A backend message on a connection has no status, and answers no one request: neither is reported.
       this.#o.hooks.emit('onRelayServed', { relay: info, responseBytes: body.length });
@@ -269,13 +276,18 @@ export class RelayPipeline {
   }
 
   #sign(relay: DecodedRelay, payload: Uint8Array, relayMinerError?: RelayMinerError): RelayResponse {
-    const response: RelayResponse = {
-      meta: { session_header: relay.header, supplier_operator_signature: new Uint8Array(0) },
-      payload,
-      payload_hash: sha256(payload),
-    };
+    const response = unsignedResponse(relay, payload);
     if (relayMinerError) response.relay_miner_error = relayMinerError;
     response.meta.supplier_operator_signature = signSupplierResponse(relayResponseSignableHash(response), relay.supplier.privateKeyBytes());
+    return response;
+  }
+
+  /** As #sign, through `signResponse` when there is one. */
+  async #signed(relay: DecodedRelay, payload: Uint8Array): Promise<RelayResponse> {
+    const sign = this.#o.signResponse;
+    if (!sign) return this.#sign(relay, payload);
+    const response = unsignedResponse(relay, payload);
+    response.meta.supplier_operator_signature = await sign(relayResponseSignableHash(response), relay.supplier);
     return response;
   }
 
@@ -289,8 +301,8 @@ export class RelayPipeline {
   async #respond(info: RelayInfo, relay: DecodedRelay, validated: ValidatedRelay | undefined, result: ForwardResult, backendMs: number, charge?: MeterCharge): Promise<RelayReply> {
     const failed = result.backendStatus >= 500;
     const outcome = failed ? 'backend_5xx' : 'served';
-    this.#o.metrics.countRelay(this.#labels(info), outcome);
     if (result.stream) {
+      this.#o.metrics.countRelay(this.#labels(info), outcome);
       const stream = result.stream;
       const self = this;
       let cut: RelayRejection | undefined;
@@ -319,7 +331,9 @@ export class RelayPipeline {
       }
       return { status: result.backendStatus, contentType: stream.contentType, body: new Uint8Array(0), stream: signed(), outcome, retries: result.retries, streamCut: () => cut };
     }
-    const { bytes: body, dehydrated } = encodeSignedResponse(this.#sign(relay, result.payload));
+    const { bytes: body, dehydrated } = encodeSignedResponse(await this.#signed(relay, result.payload));
+    // Counted once signed: a relay whose answer could not be signed is counted as the rejection it becomes.
+    this.#o.metrics.countRelay(this.#labels(info), outcome);
     this.#o.hooks.emit(
       'onRelayServed',
       result.answeredByTransport ? { relay: info, responseBytes: body.length } : { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Math.round(backendMs), responseBytes: body.length },
@@ -390,6 +404,11 @@ export class RelayPipeline {
     const known = info.serviceId !== undefined && this.#o.validator.serves(info.serviceId);
     return { service: known ? info.serviceId! : 'unknown', rpc_type: info.rpcType };
   }
+}
+
+/** A RelayResponse for `relay` carrying `payload`, its signature still empty. */
+function unsignedResponse(relay: DecodedRelay, payload: Uint8Array): RelayResponse {
+  return { meta: { session_header: relay.header, supplier_operator_signature: new Uint8Array(0) }, payload, payload_hash: sha256(payload) };
 }
 
 /**

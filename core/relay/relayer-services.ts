@@ -21,7 +21,7 @@ import { RelayMeter } from './relay-meter.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { RelayValidator } from './validator.js';
 import { Gauge } from 'prom-client';
-import { RingVerifyPool } from '../crypto/ring/verify-pool.js';
+import { CryptoPool } from '../crypto/crypto-pool.js';
 
 /** What the relayer role adds to the plugin context: the pipeline transports call, and its chain view. */
 export interface RelayerServices {
@@ -74,12 +74,13 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
   });
   chain.listen(o.redis.dedicated('cache-invalidation', { blocking: true })).catch((err: Error) => log.warn({ err: err.message }, 'cache invalidation subscription failed'));
   const services = new Set(Object.keys(o.config.services));
-  const verifyPool = o.relayer.ring_verify_threads > 0 ? new RingVerifyPool(o.relayer.ring_verify_threads) : undefined;
+  const keyIndex = new Map(o.suppliers.map((k, i) => [k, i]));
+  const cryptoPool = o.relayer.ring_verify_threads > 0 ? new CryptoPool(o.relayer.ring_verify_threads, { signingKeys: o.suppliers.map((k) => k.privateKeyBytes()) }) : undefined;
   const validator = new RelayValidator({
     chain,
     services,
     suppliers: new Map(o.suppliers.map((k) => [k.address, k])),
-    verifyRing: verifyPool && ((msg, sig, parsed) => verifyPool.verify(msg, sig, parsed)),
+    verifyRing: cryptoPool && ((msg, sig, parsed) => cryptoPool.verify(msg, sig, parsed)),
   });
   const meterCfg = o.relayer.meter;
   const meter = meterCfg.enabled
@@ -106,6 +107,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     log,
     errorModel: o.relayer.error_model,
     meter,
+    signResponse: cryptoPool && ((signable, supplier) => cryptoPool.sign(signable, keyIndex.get(supplier) ?? -1)),
     optimisticServices: new Set(Object.entries(o.config.services).filter(([, s]) => s.validation_mode === 'optimistic').map(([id]) => id)),
   });
   const backends = new Map<string, HttpBackend>();
@@ -175,7 +177,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
       query.close();
       await comet.close();
       await Promise.all([...backends.values()].map((b) => b.close()));
-      await verifyPool?.close();
+      await cryptoPool?.close();
     },
   };
 }

@@ -17,7 +17,7 @@ export interface RelayValidatorOptions {
   services: ReadonlySet<string>;
   /** Supplier keys by operator address. */
   suppliers: ReadonlyMap<string, SupplierKey>;
-  /** Verifies a ring signature (e.g. on a RingVerifyPool); in-thread when absent. */
+  /** Verifies a ring signature (e.g. on a CryptoPool); in-thread when absent. */
   verifyRing?: (msg: Uint8Array, signature: Uint8Array, parsed: RingSignature) => Promise<boolean>;
 }
 

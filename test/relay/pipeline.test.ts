@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ChainQueryClient } from '../../core/chain/index.js';
 import { publicKeyFromPrivateKey } from '../../core/crypto/address.js';
+import { CryptoPool } from '../../core/crypto/crypto-pool.js';
 import { SupplierKey } from '../../core/crypto/supplier-key.js';
 import { verifySupplierResponse } from '../../core/crypto/supplier-signature.js';
 import { PLACEHOLDER_RING_PUBLIC_KEY } from '../../core/crypto/placeholder-ring-key.js';
@@ -38,7 +39,15 @@ const keys = new KeyBuilder('ha');
 
 async function setup(
   t: Test,
-  o: { errorModel?: ErrorModel; optimistic?: string[]; meter?: MeterFailMode; meterLeaseRelays?: number; genesis?: string; offlineQueue?: boolean } = {},
+  o: {
+    errorModel?: ErrorModel;
+    optimistic?: string[];
+    meter?: MeterFailMode;
+    meterLeaseRelays?: number;
+    genesis?: string;
+    offlineQueue?: boolean;
+    signResponse?: (signable: Uint8Array, supplier: SupplierKey) => Promise<Uint8Array>;
+  } = {},
 ) {
   const net = await startTestLocalnet(t, o.genesis);
   const server = await startRedis(t);
@@ -71,6 +80,7 @@ async function setup(
     errorModel: o.errorModel ?? 'http',
     optimisticServices: new Set(o.optimistic ?? []),
     meter,
+    signResponse: o.signResponse,
   });
   const forwarded: RelayRequest[] = [];
   let backendStatus = 200;
@@ -151,6 +161,40 @@ t.test('a valid relay: 200, supplier signature verifies, stream entry carries th
   t.equal(restReply.status, 200);
   const restEntries = await s.stream(ADDR.supplier1);
   t.equal(restEntries.at(-1)!.compute_units, 2n, 'weight = compute units per relay of the service');
+});
+
+t.test('answers signed through signResponse (a crypto thread): the same signature, and no answer when it fails', async (t) => {
+  const supplier = SupplierKey.fromHex(KEYS.supplier1);
+  const pool = new CryptoPool(1, { inlineBelow: 0, signingKeys: [supplier.privateKeyBytes()] });
+  t.teardown(() => pool.close());
+  let fail = false;
+  const asked: string[] = [];
+  const s = await setup(t, {
+    signResponse: (signable, key) => {
+      asked.push(key.address);
+      return fail ? Promise.reject(new Error('thread gone')) : pool.sign(signable, 0);
+    },
+  });
+  s.net.chain.advance(11);
+  const session = await s.query.session(ADDR.app1, 'anvil', 12n);
+  const req = relay(session.header);
+  const reply = await s.send(req);
+  t.equal(reply.outcome, 'served');
+  const res = RelayResponseCodec.decode(reply.body);
+  t.ok(verifySupplierResponse(relayResponseSignableHash(res), res.meta.supplier_operator_signature, publicKeyFromPrivateKey(key(KEYS.supplier1))), 'supplier signature verifies');
+  t.same([asked, pool.counts.signedThreaded], [[ADDR.supplier1], 1], 'signed once, on the thread, with the supplier the relay names');
+  const [entry] = await s.stream(ADDR.supplier1);
+  t.equal(Buffer.from(entry!.relay).toString('hex'), Buffer.from(minedRelayBytes(req, res)).toString('hex'), 'the stream entry carries the signature the gateway got');
+
+  fail = true;
+  const failed = await s.send(relay(session.header));
+  t.same([failed.outcome, failed.status, failed.rejection?.reason], ['rejected', 500, 'internal'], 'no unsigned answer: the relay is refused');
+  t.equal((await s.stream(ADDR.supplier1)).length, 1, 'and not mined');
+  t.same(
+    [await s.metric('relayminer_relays_total', { outcome: 'served' }), await s.metric('relayminer_relays_total', { outcome: 'rejected' })],
+    [1, 1],
+    'counted once each: the served relay, and the one refused for want of a signature',
+  );
 });
 
 t.test('rejections: documented status and reason, and nothing reaches the backend', async (t) => {

@@ -1,0 +1,145 @@
+import t from 'tap';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { packBatch } from '../../core/crypto/crypto-batch.js';
+import { CryptoPool } from '../../core/crypto/crypto-pool.js';
+import { deserializeRingSignature } from '../../core/crypto/ring/signature.js';
+import { signSupplierResponse, verifySupplierResponse } from '../../core/crypto/supplier-signature.js';
+import { hex, loadVector } from '../helpers/vectors.js';
+
+const signed = loadVector<{ vectors: { id: string; msg_hex: string; sig_hex: string }[] }>('ring/go-signed.json').vectors;
+const rejected = loadVector<{ vectors: { id: string; msg_hex: string; sig_hex: string }[] }>('ring/rejected.json').vectors;
+
+t.test('worker threads give the same verdict as ring-go on every vector, in one burst', async (t) => {
+  const pool = new CryptoPool(2, { inlineBelow: 0 });
+  t.teardown(() => pool.close());
+  const all = [...signed.map((v) => ({ ...v, want: true })), ...rejected.map((v) => ({ ...v, want: false }))];
+  const got = await Promise.all(all.map((v) => pool.verify(hex(v.msg_hex), hex(v.sig_hex))));
+  t.same(
+    all.filter((v, i) => got[i] !== v.want).map((v) => v.id),
+    [],
+    `${signed.length} go-signed accepted, ${rejected.length} rejected refused`,
+  );
+  t.equal(got.filter(Boolean).length, signed.length);
+  t.same(pool.counts, { inline: 0, threaded: all.length, signedInline: 0, signedThreaded: 0 }, 'all on the threads');
+});
+
+t.test('a batch crosses to a thread as its own bytes, not the slabs its views share', async (t) => {
+  const slab = new ArrayBuffer(8192);
+  new Uint8Array(slab).fill(0xee);
+  const view = (offset: number, bytes: number[]) => {
+    const v = new Uint8Array(slab, offset, bytes.length);
+    v.set(bytes);
+    return v;
+  };
+  const jobs = [
+    { id: 7, msg: view(100, [1, 2, 3]), sig: view(4000, [4, 5]) },
+    { id: 9, msg: view(8000, [6]), sig: view(16, [7, 8, 9, 10]), signWith: 3 },
+  ];
+  const packed = packBatch(jobs);
+  t.same(packed.ids, [7, 9]);
+  t.same(packed.signWith, [-1, 3], 'a verification, then a signing job with key 3');
+  t.same(packed.lengths, [3, 2, 1, 4]);
+  t.same([...packed.bytes], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  t.equal(packed.bytes.buffer.byteLength, 10, 'a buffer of exactly the jobs\' bytes, transferable');
+
+  // Through a thread: signatures decoded as views on one slab (as the relay decoder makes them) verify.
+  const pool = new CryptoPool(1, { inlineBelow: 0 });
+  t.teardown(() => pool.close());
+  const shared = new ArrayBuffer(signed.reduce((n, v) => n + v.sig_hex.length / 2 + 8, 0));
+  let at = 0;
+  const onSlab = signed.map((v) => {
+    const sig = new Uint8Array(shared, at, v.sig_hex.length / 2);
+    sig.set(hex(v.sig_hex));
+    at += sig.length + 8;
+    return pool.verify(hex(v.msg_hex), sig);
+  });
+  t.same(await Promise.all(onSlab), signed.map(() => true), `${signed.length} go-signed signatures on one slab accepted`);
+});
+
+t.test('inline, the parsed signature the validator already has gives ring-go\'s verdict on every vector', async (t) => {
+  const inline = new CryptoPool(1, { inlineBelow: 1.01 });
+  t.teardown(() => inline.close());
+  const all = [...signed.map((v) => ({ ...v, want: true })), ...rejected.map((v) => ({ ...v, want: false }))];
+  const parsable = all.filter((v) => deserializeRingSignature(hex(v.sig_hex)) !== null);
+  const got = await Promise.all(parsable.map((v) => inline.verify(hex(v.msg_hex), new Uint8Array(0), deserializeRingSignature(hex(v.sig_hex))!)));
+  t.same(
+    parsable.filter((v, i) => got[i] !== v.want).map((v) => v.id),
+    [],
+    `${parsable.length} parsable vectors (an empty raw signature proves the parsed one was used)`,
+  );
+  t.equal(got.filter(Boolean).length, signed.length);
+});
+
+t.test('a tampered message is refused, inline and on a thread', async (t) => {
+  const pool = new CryptoPool(1, { inlineBelow: 0 });
+  const inline = new CryptoPool(1, { inlineBelow: 1.01 });
+  t.teardown(() => inline.close());
+  t.teardown(() => pool.close());
+  const v = signed[0]!;
+  const msg = hex(v.msg_hex);
+  t.equal(await pool.verify(msg, hex(v.sig_hex)), true);
+  t.equal(await inline.verify(msg, hex(v.sig_hex)), true);
+  msg[0] = msg[0]! ^ 1;
+  t.equal(await pool.verify(msg, hex(v.sig_hex)), false);
+  t.equal(await inline.verify(msg, hex(v.sig_hex)), false);
+  t.same(
+    [pool.counts, inline.counts],
+    [
+      { inline: 0, threaded: 2, signedInline: 0, signedThreaded: 0 },
+      { inline: 2, threaded: 0, signedInline: 0, signedThreaded: 0 },
+    ],
+    'each took the path its utilization threshold says',
+  );
+});
+
+const keys = [secp256k1.utils.randomSecretKey(), secp256k1.utils.randomSecretKey()];
+const messages = Array.from({ length: 24 }, () => crypto.getRandomValues(new Uint8Array(32)));
+
+t.test('a supplier signature made on a thread is the one signed here, with the key asked for', async (t) => {
+  const pool = new CryptoPool(2, { inlineBelow: 0, signingKeys: keys });
+  const inline = new CryptoPool(1, { inlineBelow: 1.01, signingKeys: keys });
+  t.teardown(() => pool.close());
+  t.teardown(() => inline.close());
+  const want = messages.map((m, i) => signSupplierResponse(m, keys[i % 2]!));
+  const threaded = await Promise.all(messages.map((m, i) => pool.sign(m, i % 2)));
+  const here = await Promise.all(messages.map((m, i) => inline.sign(m, i % 2)));
+  t.same(threaded.map((s) => Buffer.from(s).toString('hex')), want.map((s) => Buffer.from(s).toString('hex')), 'thread: the same 64 bytes (RFC 6979 is deterministic)');
+  t.same(here.map((s) => Buffer.from(s).toString('hex')), want.map((s) => Buffer.from(s).toString('hex')), 'inline: the same 64 bytes');
+  const pubs = keys.map((k) => secp256k1.getPublicKey(k, true));
+  t.same(
+    threaded.map((s, i) => [verifySupplierResponse(messages[i]!, s, pubs[i % 2]!), verifySupplierResponse(messages[i]!, s, pubs[(i + 1) % 2]!)]),
+    messages.map(() => [true, false]),
+    "each verifies under its own supplier's key, not the other's",
+  );
+  t.same([pool.counts.signedThreaded, pool.counts.signedInline, inline.counts.signedInline, inline.counts.signedThreaded], [24, 0, 24, 0]);
+});
+
+t.test('verifications and signatures queued in one tick share a batch and each gets its own answer', async (t) => {
+  const pool = new CryptoPool(1, { inlineBelow: 0, signingKeys: keys });
+  t.teardown(() => pool.close());
+  const v = signed[0]!;
+  const tampered = hex(v.msg_hex);
+  tampered[0] = tampered[0]! ^ 1;
+  const [good, sig0, bad, sig1] = await Promise.all([pool.verify(hex(v.msg_hex), hex(v.sig_hex)), pool.sign(messages[0]!, 0), pool.verify(tampered, hex(v.sig_hex)), pool.sign(messages[1]!, 1)]);
+  t.same([good, bad], [true, false]);
+  t.same([Buffer.from(sig0).toString('hex'), Buffer.from(sig1).toString('hex')], [Buffer.from(signSupplierResponse(messages[0]!, keys[0]!)).toString('hex'), Buffer.from(signSupplierResponse(messages[1]!, keys[1]!)).toString('hex')]);
+});
+
+t.test('a key the pool was not given is refused, inline and threaded', async (t) => {
+  const pool = new CryptoPool(1, { inlineBelow: 0, signingKeys: keys });
+  const inline = new CryptoPool(1, { inlineBelow: 1.01, signingKeys: keys });
+  const keyless = new CryptoPool(1, { inlineBelow: 0 });
+  t.teardown(() => Promise.all([pool.close(), inline.close(), keyless.close()]));
+  await t.rejects(pool.sign(messages[0]!, 2), /no signing key 2/);
+  await t.rejects(inline.sign(messages[0]!, -1), /no signing key -1/);
+  await t.rejects(keyless.sign(messages[0]!, 0), /no signing key 0/);
+  t.same([pool.counts.signedThreaded, inline.counts.signedInline], [0, 0], 'nothing was signed');
+});
+
+t.test('a closed pool rejects new work instead of answering valid', async (t) => {
+  const pool = new CryptoPool(1, { signingKeys: keys });
+  await pool.close();
+  await t.rejects(pool.verify(new Uint8Array(32), new Uint8Array(4)), /closed/);
+  await t.rejects(pool.sign(new Uint8Array(32), 0), /closed/);
+  t.throws(() => new CryptoPool(0), /at least one thread/);
+});
