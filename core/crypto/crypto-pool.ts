@@ -30,7 +30,7 @@ const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER_URL = new URL(`./crypto-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
 
 function startWorker(keys: readonly Uint8Array[]): Worker {
-  const workerData = { keys: [...keys] };
+  const workerData = { keys };
   if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData });
   const boot = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
   return new Worker(boot, { eval: true, workerData });

@@ -3,8 +3,8 @@ import type { CryptoBatch, CryptoResult } from './crypto-batch.js';
 import { ringVerify } from './ring/signature.js';
 import { signSupplierResponse } from './supplier-signature.js';
 
-/** The supplier keys this thread signs with, by index (given once, when the thread starts). */
-const keys = ((workerData as { keys?: Uint8Array[] } | undefined)?.keys ?? []).map((k) => Uint8Array.from(k));
+/** The supplier keys this thread signs with, by index (its own copy, given once when the thread starts). */
+const keys = (workerData as { keys?: Uint8Array[] } | undefined)?.keys ?? [];
 
 /** Worker side of CryptoPool: a packed batch in, (id, verdict or signature) pairs out. */
 parentPort?.on('message', ({ ids, signWith, lengths, bytes }: CryptoBatch) => {

@@ -278,8 +278,7 @@ export class RelayPipeline {
   #sign(relay: DecodedRelay, payload: Uint8Array, relayMinerError?: RelayMinerError): RelayResponse {
     const response = unsignedResponse(relay, payload);
     if (relayMinerError) response.relay_miner_error = relayMinerError;
-    response.meta.supplier_operator_signature = signSupplierResponse(relayResponseSignableHash(response), relay.supplier.privateKeyBytes());
-    return response;
+    return signedHere(relay, response);
   }
 
   /** As #sign, through `signResponse` when there is one. */
@@ -293,9 +292,7 @@ export class RelayPipeline {
 
   /** A response known by its payload hash only (a streamed answer): what is mined, signed as the full one would be. */
   #signHash(relay: DecodedRelay, payloadHash: Uint8Array): RelayResponse {
-    const response: RelayResponse = { meta: { session_header: relay.header, supplier_operator_signature: new Uint8Array(0) }, payload: new Uint8Array(0), payload_hash: payloadHash };
-    response.meta.supplier_operator_signature = signSupplierResponse(relayResponseSignableHash(response), relay.supplier.privateKeyBytes());
-    return response;
+    return signedHere(relay, unsignedResponse(relay, new Uint8Array(0), payloadHash));
   }
 
   async #respond(info: RelayInfo, relay: DecodedRelay, validated: ValidatedRelay | undefined, result: ForwardResult, backendMs: number, charge?: MeterCharge): Promise<RelayReply> {
@@ -406,9 +403,15 @@ export class RelayPipeline {
   }
 }
 
-/** A RelayResponse for `relay` carrying `payload`, its signature still empty. */
-function unsignedResponse(relay: DecodedRelay, payload: Uint8Array): RelayResponse {
-  return { meta: { session_header: relay.header, supplier_operator_signature: new Uint8Array(0) }, payload, payload_hash: sha256(payload) };
+/** A RelayResponse for `relay` carrying `payload` (and its hash), its signature still empty. */
+function unsignedResponse(relay: DecodedRelay, payload: Uint8Array, payloadHash = sha256(payload)): RelayResponse {
+  return { meta: { session_header: relay.header, supplier_operator_signature: new Uint8Array(0) }, payload, payload_hash: payloadHash };
+}
+
+/** `response` with the supplier's signature, made on this thread. */
+function signedHere(relay: DecodedRelay, response: RelayResponse): RelayResponse {
+  response.meta.supplier_operator_signature = signSupplierResponse(relayResponseSignableHash(response), relay.supplier.privateKeyBytes());
+  return response;
 }
 
 /**

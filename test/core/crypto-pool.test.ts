@@ -114,6 +114,19 @@ t.test('a supplier signature made on a thread is the one signed here, with the k
   t.same([pool.counts.signedThreaded, pool.counts.signedInline, inline.counts.signedInline, inline.counts.signedThreaded], [24, 0, 24, 0]);
 });
 
+t.test('on a thread and inline, the supplier signature of docs/spec/protocol.md §11.3', async (t) => {
+  // The response signable hash of fixture minable[0] signed with the app1 test key, as the spec gives it.
+  const key = hex('2d00ef074d9b51e46886dc9a1df11e7b986611d0f336bdcf1f0adce3e037ec0a');
+  const signable = hex('85277ba770dad449843742cc909eeb6e075bbb6c5e96f6ffbc484dd17c876f15');
+  const want = '309aa84d90fa9aec737cf182f0a9435dec066e096ef97c9b1ce8d542b20cbd3e539b0643b1f0c95b0d38d23675e8bc5aad3e9e810e4f4dd8832227f300a60bbd';
+  const pool = new CryptoPool(1, { inlineBelow: 0, signingKeys: [keys[0]!, key] });
+  const inline = new CryptoPool(1, { inlineBelow: 1.01, signingKeys: [keys[0]!, key] });
+  t.teardown(() => Promise.all([pool.close(), inline.close()]));
+  t.equal(Buffer.from(await pool.sign(signable, 1)).toString('hex'), want, 'thread');
+  t.equal(Buffer.from(await inline.sign(signable, 1)).toString('hex'), want, 'inline');
+  t.same([pool.counts.signedThreaded, inline.counts.signedInline], [1, 1]);
+});
+
 t.test('verifications and signatures queued in one tick share a batch and each gets its own answer', async (t) => {
   const pool = new CryptoPool(1, { inlineBelow: 0, signingKeys: keys });
   t.teardown(() => pool.close());

@@ -181,9 +181,13 @@ export class NativeRingBackend implements RingCurveBackend {
   memberSums(s: bigint, c: bigint, P: Uint8Array, H: Uint8Array, I: Uint8Array): [Uint8Array, Uint8Array] {
     const addon = this.#addon;
     if (addon && s !== 0n && c !== 0n) {
-      const [g, p, h, i] = [this.#generator.table, this.#entry(P).table, this.#entry(H).table, this.#entry(I).table];
+      const g = this.#generator.table;
+      const p = this.#entry(P).table;
+      const h = this.#entry(H).table;
+      const i = this.#entry(I).table;
       if (g && p && h && i) {
-        const [s32, c32] = [bigIntTo32(s), bigIntTo32(c)];
+        const s32 = bigIntTo32(s);
+        const c32 = bigIntTo32(c);
         const pair = addon.lincombFixedPair(s32, g, c32, p, s32, h, c32, i);
         if (pair) {
           this.#fixedSums += 2;
