@@ -13,7 +13,7 @@ export interface CryptoJob {
 
 /**
  * A batch as it crosses to the thread: every job's bytes packed in one buffer, which is transferred,
- * not cloned. (A job's bytes may be a view on a shared slab, see protocol/codec.ts: a structured clone
+ * not cloned. (A job's bytes may be a view on a shared slab, see protocol/proto-wire.ts: a structured clone
  * of each would copy the whole slab, every time.)
  */
 export interface CryptoBatch {

@@ -303,6 +303,27 @@ t.test('encoder: map entries in Go order (UTF-8 bytes of the key), ASCII or not'
   t.same(wireOrder(['\u{1F600}', '\uFF71', 'é', 'b', 'a']), ['a', 'b', 'é', '\uFF71', '\u{1F600}']);
 });
 
+t.test('varints: short ones read as numbers and long ones as bigints give the values Go reads', async (t) => {
+  const ts = messageCodec<{ seconds: bigint; nanos: number }>('google.protobuf.Timestamp');
+  const seconds = (varint: string) => ts.decode(hex(`08${varint}`)).seconds;
+  const nanos = (varint: string) => ts.decode(hex(`10${varint}`)).nanos;
+  t.equal(seconds('ffffffffffff7f'), 2n ** 49n - 1n, '7 bytes: the longest read as a number');
+  t.equal(seconds('80808080808080 01'.replace(' ', '')), 2n ** 49n, '8 bytes');
+  t.equal(seconds('ffffffffffffffff7f'), 2n ** 63n - 1n, 'int64 maximum');
+  t.equal(seconds('ffffffffffffffffff01'), -1n, 'int64 -1: ten bytes, two\'s complement');
+  t.equal(seconds('808080808080808080 01'.replace(' ', '')), -(2n ** 63n), 'int64 minimum');
+  t.equal(seconds('858000'), 5n, 'non-minimal encoding accepted');
+  t.equal(nanos('feffffffffffffffff01'), -2, 'int32 -2 as Go writes it');
+  t.equal(nanos('8580808010'), 5, 'int32 of a 2^32 + 5 varint: the low 32 bits, as Go converts');
+  t.equal(nanos('ffffffff07'), 2 ** 31 - 1, 'int32 maximum');
+  t.equal(nanos('8080808008'), -(2 ** 31), '2^31 read as int32: the minimum');
+  t.equal(toHex(ts.encode({ seconds: -1n, nanos: -2 })), '08ffffffffffffffffff0110feffffffffffffffff01', 'negatives written as ten bytes');
+  t.equal(toHex(ts.encode({ seconds: 2n ** 49n, nanos: 300 })), '08808080808080800110ac02');
+  const mined = messageCodec<{ compute_units: bigint }>('relayminer.v1.MinedRelay');
+  t.equal(mined.decode(hex('18ffffffffffffffffff01')).compute_units, 2n ** 64n - 1n, 'uint64 maximum');
+  t.equal(mined.decode(hex('18ffffffffffff7f')).compute_units, 2n ** 49n - 1n);
+});
+
 t.test('nesting deeper than 32 messages is refused, and the limit holds for every decode after a refusal', async (t) => {
   // No message of the Pocket schema nests that deep; a self-referencing test type does.
   protobuf.parse('syntax = "proto3"; package relayminer.test; message Nest { Nest child = 1; uint32 n = 2; }', protoRoot());
