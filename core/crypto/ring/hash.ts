@@ -10,13 +10,32 @@ export const CURVE_ORDER = Point.Fn.ORDER;
 const Fp = Point.Fp;
 const P = Fp.ORDER;
 
+/** Big-endian bytes as an unsigned integer, eight bytes at a time (no hex string to parse). */
 export function bytesToBigInt(b: Uint8Array): bigint {
-  return b.length === 0 ? 0n : BigInt(`0x${Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex')}`);
+  const n = b.length;
+  const head = n % 8;
+  let r = 0n;
+  for (let i = 0; i < head; i++) r = (r << 8n) | BigInt(b[i]!);
+  if (n === head) return r;
+  const words = new DataView(b.buffer, b.byteOffset, n);
+  for (let i = head; i < n; i += 8) r = (r << 64n) | words.getBigUint64(i);
+  return r;
 }
 
-/** v mod 2^256 as 32 big-endian bytes. */
+const HEX_DIGIT = new Uint8Array(128);
+for (let i = 0; i < 16; i++) HEX_DIGIT['0123456789abcdef'.charCodeAt(i)] = i;
+
+/** v mod 2^256 as 32 big-endian bytes, from its hex digits (no intermediate Buffer). */
 export function bigIntTo32(v: bigint): Uint8Array {
-  return Uint8Array.from(Buffer.from(BigInt.asUintN(256, v).toString(16).padStart(64, '0'), 'hex'));
+  const hex = BigInt.asUintN(256, v).toString(16);
+  const out = new Uint8Array(32);
+  let k = hex.length - 1;
+  for (let o = 31; k >= 0; o--) {
+    let byte = HEX_DIGIT[hex.charCodeAt(k--)]!;
+    if (k >= 0) byte |= HEX_DIGIT[hex.charCodeAt(k--)]! << 4;
+    out[o] = byte;
+  }
+  return out;
 }
 
 /**
