@@ -70,20 +70,6 @@ function wireTypeOf(v: ValueKind): number {
   }
 }
 
-function isZeroScalar(type: ScalarType, v: unknown): boolean {
-  if (v === undefined || v === null) return true;
-  switch (type) {
-    case 'string':
-      return v === '';
-    case 'bytes':
-      return (v as Uint8Array).length === 0;
-    case 'bool':
-      return v === false;
-    default:
-      return v === 0 || v === 0n;
-  }
-}
-
 function writeScalar(w: Writer, type: ScalarType, v: unknown): void {
   switch (type) {
     case 'string':
@@ -341,18 +327,15 @@ function decodeField(plan: Plan, r: Reader, msg: Msg, tag: number): void {
 
 // ---- code generation ----
 
-const helpers = { writeMap, writeRepeated, writeScalar, readScalar, readMessage, decodeField, markPresentEmpty, isZeroScalar, PRESENT_EMPTY, EMPTY: Object.freeze({}) };
+const helpers = { writeMap, writeRepeated, writeScalar, readScalar, readMessage, decodeField, markPresentEmpty, PRESENT_EMPTY, EMPTY: Object.freeze({}) };
 
 const compiledByPlan = new Map<Plan, CompiledMessage>();
 
-function varintBytes(n: number): number[] {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
-  return out;
+/** A tag's varint bytes, as the writer would put them. */
+function tagBytes(tag: number): number[] {
+  const w = new Writer(10);
+  w.uvarint(tag);
+  return [...w.buf.subarray(0, w.len)];
 }
 
 /** A scalar's "is set" test in generated code (proto3: zero values are not written). */
@@ -452,7 +435,7 @@ export function compiled(plan: Plan): CompiledMessage {
     }
     const wire = wireTypeOf(f.value);
     const tag = f.id * 8 + wire;
-    const writeTag = varintBytes(tag).map((b) => `w.byte(${b});`).join(' ');
+    const writeTag = tagBytes(tag).map((b) => `w.byte(${b});`).join(' ');
     if (f.value.kind === 'message') {
       const sub = bind(compiled(f.value.plan()));
       const body = `${writeTag} s = w.beginLength(); ${sub}.enc(w, v); w.endLength(s);`;
