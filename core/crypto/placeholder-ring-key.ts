@@ -1,6 +1,7 @@
 import { sha256 } from './sha256.js';
 import { accountIdFromPublicKey, publicKeyFromPrivateKey } from './address.js';
-import { bigIntTo32, bytesToBigInt, CURVE_ORDER } from './ring/hash.js';
+import { bigIntTo32, bytesToBigInt } from './big-endian.js';
+import { CURVE_ORDER } from './ring/hash.js';
 
 /**
  * The ring key of an application without delegated gateways (poktroll PR #1792):

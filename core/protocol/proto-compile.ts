@@ -289,7 +289,7 @@ function decodeField(plan: Plan, r: Reader, msg: Msg, tag: number): void {
   if (id === 0) throw new ProtoDecodeError('field number 0');
   const f = plan.byId.get(id);
   if (!f) {
-    r.skip(wire);
+    r.skip(wire); // an unknown field is dropped, as Go's unmarshal drops it
     return;
   }
   const expected = f.map ? WIRE_LEN : wireTypeOf(f.value);
@@ -302,7 +302,7 @@ function decodeField(plan: Plan, r: Reader, msg: Msg, tag: number): void {
       const etag = e.smallVarint();
       if (etag >>> 3 === 1) key = readScalar(e, f.map.key.type);
       else if (etag >>> 3 === 2) value = readValue(e, f.value);
-      else e.skip(etag & 7);
+      else e.skip(etag & 7); // a map entry's unknown fields too (gogoproto's generated entry decoder skips them)
     }
     (msg[f.name] as Map<unknown, unknown>).set(key, value);
   } else if (f.repeated) {

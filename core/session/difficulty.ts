@@ -1,15 +1,15 @@
+import { bytesToBigInt } from '../crypto/big-endian.js';
+
 /**
  * Relay mining difficulty (poktroll pkg/crypto/protocol/relay_difficulty.go; docs/spec/protocol.md §5.2).
  * Hashes and targets are 32-byte big-endian numbers.
  */
 
+export { bytesToBigInt };
+
 export const MAX_HASH = (1n << 256n) - 1n;
 /** The base difficulty: every relay is mined. */
 export const BASE_TARGET_HASH = new Uint8Array(32).fill(0xff);
-
-export function bytesToBigInt(bytes: Uint8Array): bigint {
-  return bytes.length === 0 ? 0n : BigInt(`0x${Buffer.from(bytes).toString('hex')}`);
-}
 
 export function bigIntToBytes(value: bigint, length?: number): Uint8Array {
   let hex = value.toString(16);

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { nativeCurveAddon } from '../../core/crypto/native-lincomb.js';
-import { bigIntTo32, bytesToBigInt, CURVE_ORDER } from '../../core/crypto/ring/hash.js';
+import { bigIntTo32, bytesToBigInt } from '../../core/crypto/big-endian.js';
+import { CURVE_ORDER } from '../../core/crypto/ring/hash.js';
 
 // The addon against @noble/curves (an independent implementation) on random and edge inputs; the
 // ring vectors in ring.test.ts run through it as the `native-strauss` backend.

@@ -324,6 +324,18 @@ t.test('varints: short ones read as numbers and long ones as bigints give the va
   t.equal(mined.decode(hex('18ffffffffffff7f')).compute_units, 2n ** 49n - 1n);
 });
 
+t.test('unknown fields are dropped: in a message, and inside a map entry, whatever their wire type', async (t) => {
+  // POKTHTTPRequest{method "GET", header {"a": {key "a", values ["b"]}}, url "/"}, its header entry carrying
+  // field 3 (varint 5) and field 4 (fixed64) before the value, and the request a field 9 (bytes) at its end.
+  const withUnknown = hex('0a03474554' + '1216' + '0a0161' + '1805' + '210102030405060708' + '12060a0161120162' + '1a012f' + '4a03ffffff');
+  const canonical = '0a03474554' + '120b' + '0a0161' + '12060a0161120162' + '1a012f';
+  const decoded = POKTHTTPRequestCodec.decode(withUnknown);
+  t.same([...decoded.header.entries()], [['a', { key: 'a', values: ['b'] }]], 'the entry keeps its key and value');
+  t.equal(decoded.url, '/');
+  t.equal(toHex(POKTHTTPRequestCodec.encode(decoded)), canonical, 're-encoded without the unknown fields');
+  t.throws(() => POKTHTTPRequestCodec.decode(hex('0a03474554' + '1204' + '0a01611f')), ProtoDecodeError, 'an unknown field of an illegal wire type inside an entry is refused');
+});
+
 t.test('nesting deeper than 32 messages is refused, and the limit holds for every decode after a refusal', async (t) => {
   // No message of the Pocket schema nests that deep; a self-referencing test type does.
   protobuf.parse('syntax = "proto3"; package relayminer.test; message Nest { Nest child = 1; uint32 n = 2; }', protoRoot());

@@ -2,7 +2,8 @@ import type { NativeCurveAddon } from '../native-lincomb.js';
 import type { NativeSecp256k1 } from '../native-secp256k1.js';
 import { INFINITY_ENCODING, type RingCurveBackend } from './backend.js';
 import { NobleRingBackend } from './backend-noble.js';
-import { bigIntTo32, bytesToBigInt, CURVE_ORDER } from './hash.js';
+import { bigIntTo32, bytesToBigInt } from '../big-endian.js';
+import { CURVE_ORDER } from './hash.js';
 
 export interface NativeRingBackendOptions {
   /** Points (ring members, their H_p, key images) converted to uncompressed form and remembered. */

@@ -4,7 +4,8 @@ import { NobleRingBackend } from './backend-noble.js';
 import { NativeRingBackend } from './backend-native.js';
 import { nativeSecp256k1 } from '../native-secp256k1.js';
 import { nativeCurveAddon } from '../native-lincomb.js';
-import { bigIntTo32, bytesToBigInt, CURVE_ORDER, hashToCurve, hashToScalar } from './hash.js';
+import { bigIntTo32, bytesToBigInt } from '../big-endian.js';
+import { CURVE_ORDER, hashToCurve, hashToScalar } from './hash.js';
 
 /**
  * Linkable ring signatures exactly as pokt-network/ring-go (782cc69) over go-dleq's secp256k1 backend
