@@ -204,6 +204,33 @@ t.test('signing: a signature over a 2- and 3-member ring verifies, binds the mes
   t.notOk(ringVerify(msg.subarray(0, 31), new Uint8Array(199)), 'short message');
 });
 
+t.test('membership: parsed parts are views on the signature; one expected ring checked many times stays exact', async (t) => {
+  const keys = ['2d00ef074d9b51e46886dc9a1df11e7b986611d0f336bdcf1f0adce3e037ec0a', 'cf09805c952fa999e9a63a9f434147b0a5abfd10f268879694c6b5a70e1ae177', '60c6cbe6b5011807d6486f351cbde6f964356df1d0bc1b04f8589cead5ab5206'].map(hex);
+  const [app, gw, other] = keys.map((k) => publicKeyFromPrivateKey(k)) as [Uint8Array, Uint8Array, Uint8Array];
+  const msg = sha3_256(new TextEncoder().encode('membership'));
+  // The signature as the relay decoder gives it: a view into a larger buffer.
+  const raw = ringSign(msg, [app, gw], keys[1]!);
+  const slab = new Uint8Array(raw.length + 300).fill(0xaa);
+  slab.set(raw, 150);
+  const parsed = deserializeRingSignature(slab.subarray(150, 150 + raw.length))!;
+  t.equal(parsed.keyImage.buffer, slab.buffer, 'the key image is a view on the signature bytes, not a copy');
+  t.same(parsed.ring.map(toHex).sort(), [app, gw].map(toHex).sort(), 'members read from the view');
+
+  const expected = [gw, app];
+  const widened = [gw, other, app];
+  for (let i = 0; i < 3; i++) {
+    t.same(
+      [ringMembersAllowed(parsed, expected), ringMembersAllowed(parsed, widened), ringMembersAllowed(parsed, [gw, other]), ringMembersAllowed(parsed, [Uint8Array.from(app), Uint8Array.from(gw)])],
+      [true, true, false, true],
+      `check ${i + 1}: order and extra members do not matter, a missing one does, equal bytes in other arrays count`,
+    );
+  }
+  const forged = Uint8Array.from(slab.subarray(150, 150 + raw.length));
+  forged[4 + 32 + 33 + 32 + 32]! ^= 0x01; // the last x byte of the first member (still a point or not: either way not in the ring)
+  const tampered = deserializeRingSignature(forged);
+  t.equal(tampered === null || !ringMembersAllowed(tampered, expected), true, 'a member one bit off is not in the ring');
+});
+
 /**
  * The addon's contract in pure JS (@noble/curves), counting the tables it is asked for, so the
  * backend's table policy is tested on every machine, and against the real addon beside it.

@@ -3,6 +3,7 @@ import type { NativeSecp256k1 } from '../native-secp256k1.js';
 import { INFINITY_ENCODING, type RingCurveBackend } from './backend.js';
 import { NobleRingBackend } from './backend-noble.js';
 import { bigIntTo32, bytesToBigInt } from '../big-endian.js';
+import { bytesKey } from '../bytes-key.js';
 import { CURVE_ORDER } from './hash.js';
 
 export interface NativeRingBackendOptions {
@@ -84,8 +85,7 @@ export class NativeRingBackend implements RingCurveBackend {
   }
 
   #entry(point: Uint8Array): PointEntry {
-    // latin1 maps each byte to one character: a key half the length of hex, made without copying the bytes.
-    const key = Buffer.from(point.buffer, point.byteOffset, point.length).toString('latin1');
+    const key = bytesKey(point);
     let entry = this.#points.get(key);
     if (!entry) {
       entry = { key, uncompressed: this.#lib.publicKeyConvert(point, false), verified: 0 };

@@ -1,5 +1,6 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { INFINITY_ENCODING, type RingCurveBackend } from './backend.js';
+import { bytesKey } from '../bytes-key.js';
 
 type NoblePoint = InstanceType<typeof secp256k1.Point>;
 
@@ -21,7 +22,7 @@ export class NobleRingBackend implements RingCurveBackend {
 
   #point(bytes: Uint8Array | null): NoblePoint {
     if (bytes === null) return G;
-    const key = Buffer.from(bytes).toString('hex');
+    const key = bytesKey(bytes);
     let entry = this.#cache.get(key);
     if (!entry) {
       entry = { point: secp256k1.Point.fromBytes(bytes), uses: 0 };

@@ -5,6 +5,7 @@ import { NativeRingBackend } from './backend-native.js';
 import { nativeSecp256k1 } from '../native-secp256k1.js';
 import { nativeCurveAddon } from '../native-lincomb.js';
 import { bigIntTo32, bytesToBigInt } from '../big-endian.js';
+import { bytesKey } from '../bytes-key.js';
 import { CURVE_ORDER, hashToCurve, hashToScalar } from './hash.js';
 
 /**
@@ -23,7 +24,11 @@ export interface RingSignature {
 const SCALAR = 32;
 const POINT = 33;
 
-/** Parses like ring-go's Deserialize; null wherever ring-go returns an error or panics. Never throws. */
+/**
+ * Parses like ring-go's Deserialize; null wherever ring-go returns an error or panics. Never throws.
+ * The key image and members are views on `sig`'s bytes (a copy of 33 bytes is made on V8's heap and
+ * moved off it the moment a cache key reads its buffer): whatever keeps one must copy it.
+ */
 export function deserializeRingSignature(sig: Uint8Array): RingSignature | null {
   if (sig.length < 4) return null; // ring-go panics on the size header
   const size = new DataView(sig.buffer, sig.byteOffset, sig.byteLength).getUint32(0, false);
@@ -32,7 +37,7 @@ export function deserializeRingSignature(sig: Uint8Array): RingSignature | null 
   let o = 4;
   const c = bytesToBigInt(sig.subarray(o, o + SCALAR)) % CURVE_ORDER; // DecodeToScalar reduces mod N
   o += SCALAR;
-  const keyImage = sig.slice(o, o + POINT);
+  const keyImage = sig.subarray(o, o + POINT);
   if (!isValidCompressedPoint(keyImage)) return null;
   o += POINT;
   const s: bigint[] = [];
@@ -40,7 +45,7 @@ export function deserializeRingSignature(sig: Uint8Array): RingSignature | null 
   for (let i = 0; i < size; i++) {
     s.push(bytesToBigInt(sig.subarray(o, o + SCALAR)) % CURVE_ORDER);
     o += SCALAR;
-    const p = sig.slice(o, o + POINT);
+    const p = sig.subarray(o, o + POINT);
     if (!isValidCompressedPoint(p)) return null;
     ring.push(p);
     o += POINT;
@@ -67,7 +72,7 @@ const validPoints = new Map<string, boolean>();
 /** 33-byte SEC1 compressed, x < p, on the curve (decred ParsePubKey). */
 export function isValidCompressedPoint(b: Uint8Array): boolean {
   if (b.length !== POINT || (b[0] !== 0x02 && b[0] !== 0x03)) return false;
-  const key = Buffer.from(b).toString('hex');
+  const key = bytesKey(b);
   const known = validPoints.get(key);
   if (known !== undefined) return known;
   let ok: boolean;
@@ -85,7 +90,7 @@ export function isValidCompressedPoint(b: Uint8Array): boolean {
 const hpCache = new Map<string, Uint8Array | null>();
 
 function cachedHashToCurve(p: Uint8Array): Uint8Array | null {
-  const key = Buffer.from(p).toString('hex');
+  const key = bytesKey(p);
   let h = hpCache.get(key);
   if (h === undefined) {
     h = hashToCurve(p);
@@ -153,9 +158,15 @@ export function ringVerify(msg: Uint8Array, signature: Uint8Array, backend = def
  * ring is one of the expected ring's keys. Ring size and order are not compared.
  */
 export function ringMembersAllowed(sig: RingSignature, expectedRing: readonly Uint8Array[]): boolean {
-  const allowed = new Set(expectedRing.map((k) => Buffer.from(k).toString('hex')));
-  return sig.ring.every((k) => allowed.has(Buffer.from(k).toString('hex')));
+  let allowed = allowedKeys.get(expectedRing);
+  if (!allowed) allowedKeys.set(expectedRing, (allowed = new Set(expectedRing.map(bytesKey))));
+  for (const k of sig.ring) if (!allowed.has(bytesKey(k))) return false;
+  return true;
 }
+
+// An expected ring is one array for as long as its application entry is cached (core/relay/chain-state.ts):
+// its keys' set is built once, not per relay. Rings must not be changed in place after they are checked.
+const allowedKeys = new WeakMap<readonly Uint8Array[], Set<string>>();
 
 function randomScalar(): bigint {
   for (;;) {
@@ -177,7 +188,7 @@ export function ringSign(msg: Uint8Array, ringPubKeys: readonly Uint8Array[], pr
   const ring = ringPubKeys.map((k) => Uint8Array.from(k));
   const me = ring.findIndex((k) => Buffer.compare(k, pub) === 0);
   if (me < 0) throw new Error('failed to find given key in public key set');
-  if (new Set(ring.map((k) => Buffer.from(k).toString('hex'))).size !== ring.length) throw new Error('duplicate public keys in ring');
+  if (new Set(ring.map(bytesKey)).size !== ring.length) throw new Error('duplicate public keys in ring');
   for (const k of ring) if (!isValidCompressedPoint(k)) throw new Error('ring member is not a valid compressed point');
   const hpMe = cachedHashToCurve(pub);
   if (!hpMe) throw new Error('hash to curve failed for the signer key');
