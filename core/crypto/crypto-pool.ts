@@ -1,18 +1,28 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { packBatch, type CryptoJob, type CryptoResult } from './crypto-batch.js';
+import { CryptoChannel, SLOTS, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
 import { ringVerify, verifyParsedRingSignature, type RingSignature } from './ring/signature.js';
 import { signSupplierResponse } from './supplier-signature.js';
 
 interface Pending {
-  resolve: (result: CryptoResult[1]) => void;
+  resolve: (result: CryptoResult) => void;
   reject: (err: Error) => void;
 }
 
 interface Lane {
   worker: Worker;
-  queue: CryptoJob[];
-  inflight: Set<number>;
+  channel: CryptoChannel;
+  /** Jobs not yet in a slot: waiting for this tick's flush, or for a slot to free up. */
+  queue: { job: CryptoJob; pending: Pending }[];
+  /** The promise of each job in a slot, by slot. */
+  slots: (Pending | undefined)[];
+  written: number;
+  answered: number;
+  /** An Atomics.waitAsync for this lane's answers is pending. */
+  waiting: boolean;
+  /** Referenced while jobs are out, so a process does not exit under a relay waiting for its answer. */
+  held: boolean;
+  dead: boolean;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -29,8 +39,8 @@ export interface CryptoPoolOptions {
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER_URL = new URL(`./crypto-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
 
-function startWorker(keys: readonly Uint8Array[]): Worker {
-  const workerData = { keys };
+function startWorker(keys: readonly Uint8Array[], shared: SharedArrayBuffer): Worker {
+  const workerData = { keys, shared };
   if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData });
   const boot = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
   return new Worker(boot, { eval: true, workerData });
@@ -39,9 +49,10 @@ function startWorker(keys: readonly Uint8Array[]): Worker {
 /**
  * A relay's two signatures on worker threads: the ring signature's verification (its largest CPU cost)
  * and the supplier's ECDSA signature on the answer, so the event loop that parses, forwards and
- * publishes relays does not spend its time in libsecp256k1. Jobs queued in the same tick go to a thread
- * as one message (their bytes packed in one transferred buffer). A thread that dies fails its jobs
- * with an error — never a false "valid", never a missing signature — and is replaced.
+ * publishes relays does not spend its time in libsecp256k1. Jobs go to a thread through shared memory
+ * (crypto-channel.ts), those queued in one tick with one wake-up. A thread that dies fails its
+ * unanswered jobs with an error — never a false "valid", never a missing signature — and is replaced.
+ * A job too large for a slot (a ring of more than 16 members) is done inline.
  *
  * While the event loop is lightly loaded (utilization over the last 100 ms below `inlineBelow`, 0.5),
  * the work is done inline instead: there, the hop to a thread and back costs a relay more than
@@ -50,8 +61,6 @@ function startWorker(keys: readonly Uint8Array[]): Worker {
  */
 export class CryptoPool {
   readonly #lanes: Lane[] = [];
-  readonly #pending = new Map<number, Pending>();
-  #next = 0;
   #rr = 0;
   #flushScheduled = false;
   #closed = false;
@@ -82,12 +91,12 @@ export class CryptoPool {
   /** Resolves true when `sig` is a valid ring signature over `msg`; `parsed` (its deserialization) spares parsing it again inline. */
   verify(msg: Uint8Array, sig: Uint8Array, parsed?: RingSignature): Promise<boolean> {
     if (this.#closed) return Promise.reject(new Error('crypto pool is closed'));
-    if (this.#busy < this.#inlineBelow) {
+    if (this.#busy < this.#inlineBelow || !fitsSlot(msg, sig)) {
       this.counts.inline++;
       return Promise.resolve(parsed ? verifyParsedInline(msg, parsed) : ringVerify(msg, sig));
     }
     this.counts.threaded++;
-    return this.#queue({ id: this.#next++, msg, sig }).then((r) => r === true);
+    return this.#queue({ msg, sig, signWith: -1 }).then((r) => r === true);
   }
 
   /**
@@ -98,82 +107,130 @@ export class CryptoPool {
     if (this.#closed) return Promise.reject(new Error('crypto pool is closed'));
     const key = this.#keys[keyIndex];
     if (!key) return Promise.reject(new Error(`no signing key ${keyIndex}`));
-    if (this.#busy < this.#inlineBelow) {
+    if (this.#busy < this.#inlineBelow || !fitsSlot(message, NO_BYTES)) {
       this.counts.signedInline++;
       return Promise.resolve(signSupplierResponse(message, key));
     }
     this.counts.signedThreaded++;
-    return this.#queue({ id: this.#next++, msg: message, sig: NO_BYTES, signWith: keyIndex }).then((r) => {
+    return this.#queue({ msg: message, sig: NO_BYTES, signWith: keyIndex }).then((r) => {
       if (!(r instanceof Uint8Array)) throw new Error('the crypto thread could not sign');
       return r;
     });
   }
 
-  #queue(job: CryptoJob): Promise<CryptoResult[1]> {
-    this.#pick().queue.push(job);
+  #queue(job: CryptoJob): Promise<CryptoResult> {
+    const lane = this.#pick();
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.#flush());
     }
-    return new Promise((resolve, reject) => this.#pending.set(job.id, { resolve, reject }));
+    return new Promise((resolve, reject) => lane.queue.push({ job, pending: { resolve, reject } }));
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#sampler);
     const lanes = this.#lanes.splice(0);
+    const closed = new Error('crypto pool closed');
+    for (const lane of lanes) this.#abandon(lane, closed);
     await Promise.all(lanes.map((l) => l.worker.terminate()));
-    for (const p of this.#pending.values()) p.reject(new Error('crypto pool closed'));
-    this.#pending.clear();
   }
 
   /** Least loaded thread; ties broken round robin. */
   #pick(): Lane {
+    const load = (l: Lane) => l.written - l.answered + l.queue.length;
     let best = this.#lanes[this.#rr++ % this.#lanes.length]!;
-    for (const lane of this.#lanes) if (lane.inflight.size + lane.queue.length < best.inflight.size + best.queue.length) best = lane;
+    for (const lane of this.#lanes) if (load(lane) < load(best)) best = lane;
     return best;
   }
 
   #flush(): void {
     this.#flushScheduled = false;
-    for (const lane of this.#lanes) {
-      if (lane.queue.length === 0) continue;
-      const batch = lane.queue;
-      lane.queue = [];
-      for (const job of batch) lane.inflight.add(job.id);
-      const packed = packBatch(batch);
-      lane.worker.postMessage(packed, [packed.bytes.buffer]);
+    for (const lane of this.#lanes) this.#write(lane);
+  }
+
+  /** Moves queued jobs into free slots, wakes the thread once, and waits for the answers. */
+  #write(lane: Lane): void {
+    if (lane.dead || lane.queue.length === 0) return;
+    let n = 0;
+    while (n < lane.queue.length && lane.written - lane.answered < SLOTS) {
+      const { job, pending } = lane.queue[n++]!;
+      lane.slots[lane.written % SLOTS] = pending;
+      lane.channel.writeJob(lane.written++, job);
+    }
+    if (n === 0) return;
+    lane.queue.splice(0, n);
+    lane.channel.publishJobs(lane.written);
+    if (!lane.held) {
+      lane.held = true;
+      lane.worker.ref();
+    }
+    this.#awaitAnswers(lane);
+  }
+
+  #awaitAnswers(lane: Lane): void {
+    if (lane.waiting || lane.dead) return;
+    if (lane.answered === lane.written) {
+      if (lane.held) {
+        lane.held = false;
+        lane.worker.unref();
+      }
+      return;
+    }
+    lane.waiting = true;
+    const answers = lane.channel.answersAfter(lane.answered);
+    if (answers) void answers.then(() => this.#collect(lane));
+    else queueMicrotask(() => this.#collect(lane));
+  }
+
+  #collect(lane: Lane): void {
+    lane.waiting = false;
+    if (lane.dead) return;
+    this.#read(lane);
+    this.#write(lane);
+    this.#awaitAnswers(lane);
+  }
+
+  /** Resolves every job the thread has answered. */
+  #read(lane: Lane): void {
+    const answered = lane.channel.answered();
+    while ((lane.answered | 0) !== answered) {
+      const slot = lane.answered % SLOTS;
+      const pending = lane.slots[slot];
+      lane.slots[slot] = undefined;
+      const result = lane.channel.readAnswer(lane.answered++);
+      pending?.resolve(result);
     }
   }
 
+  /** A lane whose thread is gone (or a closing pool): answers it gave count, the rest of its slots fail. */
+  #abandon(lane: Lane, err: Error): void {
+    if (lane.dead) return;
+    this.#read(lane);
+    lane.dead = true;
+    for (let seq = lane.answered; seq < lane.written; seq++) lane.slots[seq % SLOTS]?.reject(err);
+    lane.slots.fill(undefined);
+    lane.written = lane.answered;
+    lane.channel.wakeAnswerWaiters();
+    if (this.#closed) for (const { pending } of lane.queue.splice(0)) pending.reject(err);
+  }
+
   #spawn(): Lane {
-    const worker = startWorker(this.#keys);
+    const channel = new CryptoChannel();
+    const worker = startWorker(this.#keys, channel.shared);
     worker.unref();
-    const lane: Lane = { worker, queue: [], inflight: new Set() };
-    worker.on('message', (results: CryptoResult[]) => {
-      for (const [id, result] of results) {
-        lane.inflight.delete(id);
-        const p = this.#pending.get(id);
-        this.#pending.delete(id);
-        p?.resolve(result);
-      }
-    });
-    let failed = false;
+    const lane: Lane = { worker, channel, queue: [], slots: new Array<Pending | undefined>(SLOTS).fill(undefined), written: 0, answered: 0, waiting: false, held: false, dead: false };
     const fail = (err: Error) => {
-      if (failed) return; // 'error' is followed by 'exit'
-      failed = true;
-      for (const id of lane.inflight) {
-        this.#pending.get(id)?.reject(err);
-        this.#pending.delete(id);
-      }
-      lane.inflight.clear();
+      if (lane.dead) return; // 'error' is followed by 'exit'
+      this.#abandon(lane, err);
       if (this.#closed) return;
       const i = this.#lanes.indexOf(lane);
       if (i >= 0) {
         const replacement = this.#spawn();
         replacement.queue = lane.queue;
+        lane.queue = [];
         this.#lanes[i] = replacement;
-        if (replacement.queue.length) queueMicrotask(() => this.#flush());
+        if (replacement.queue.length) queueMicrotask(() => this.#write(replacement));
       }
     };
     worker.on('error', fail);

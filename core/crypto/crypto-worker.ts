@@ -1,30 +1,45 @@
-import { parentPort, workerData } from 'node:worker_threads';
-import type { CryptoBatch, CryptoResult } from './crypto-batch.js';
+import { workerData } from 'node:worker_threads';
+import { CryptoChannel } from './crypto-channel.js';
 import { ringVerify } from './ring/signature.js';
 import { signSupplierResponse } from './supplier-signature.js';
 
-/** The supplier keys this thread signs with, by index (its own copy, given once when the thread starts). */
-const keys = (workerData as { keys?: Uint8Array[] } | undefined)?.keys ?? [];
+/** Thread side of CryptoPool: jobs from the channel's slots, answered in order. */
+const { keys = [], shared } = workerData as { keys?: Uint8Array[]; shared: SharedArrayBuffer };
+const channel = new CryptoChannel(shared);
 
-/** Worker side of CryptoPool: a packed batch in, (id, verdict or signature) pairs out. */
-parentPort?.on('message', ({ ids, signWith, lengths, bytes }: CryptoBatch) => {
-  const results = new Array<CryptoResult>(ids.length);
-  let at = 0;
-  for (let i = 0; i < ids.length; i++) {
-    const msg = bytes.subarray(at, (at += lengths[2 * i]!));
-    const sig = bytes.subarray(at, (at += lengths[2 * i + 1]!));
-    if (signWith[i]! >= 0) {
-      const key = keys[signWith[i]!];
-      results[i] = [ids[i]!, key ? signSupplierResponse(msg, key) : false];
-      continue;
-    }
-    let ok = false;
+function answer(seq: number): void {
+  const { msg, sig, signWith } = channel.readJob(seq);
+  if (signWith >= 0) {
+    const key = keys[signWith];
+    let signature: Uint8Array | undefined;
     try {
-      ok = ringVerify(msg, sig);
+      signature = key ? signSupplierResponse(msg, key) : undefined;
     } catch {
-      ok = false; // an unexpected throw is a failed verification, never a dead worker
+      signature = undefined; // answered as "could not sign", never a dead thread
     }
-    results[i] = [ids[i]!, ok];
+    channel.writeSignature(seq, signature);
+    return;
   }
-  parentPort!.postMessage(results);
-});
+  let ok = false;
+  try {
+    ok = ringVerify(msg, sig);
+  } catch {
+    ok = false; // an unexpected throw is a failed verification, never a dead thread
+  }
+  channel.writeVerdict(seq, ok);
+}
+
+// A pending Atomics.waitAsync does not keep a thread's event loop alive; this timer does (the pool's
+// terminate() ends the thread).
+setInterval(() => {}, 2 ** 30);
+
+let done = 0;
+for (;;) {
+  const waiting = channel.jobsAfter(done);
+  if (waiting) await waiting;
+  const written = channel.written();
+  while ((done | 0) !== written) {
+    answer(done);
+    channel.publishAnswers(++done);
+  }
+}

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { packBatch } from '../../core/crypto/crypto-batch.js';
+import { CryptoChannel, MAX_JOB_BYTES, SLOTS } from '../../core/crypto/crypto-channel.js';
 import { CryptoPool } from '../../core/crypto/crypto-pool.js';
 import { deserializeRingSignature } from '../../core/crypto/ring/signature.js';
 import { signSupplierResponse, verifySupplierResponse } from '../../core/crypto/supplier-signature.js';
@@ -23,7 +23,7 @@ t.test('worker threads give the same verdict as ring-go on every vector, in one 
   t.same(pool.counts, { inline: 0, threaded: all.length, signedInline: 0, signedThreaded: 0 }, 'all on the threads');
 });
 
-t.test('a batch crosses to a thread as its own bytes, not the slabs its views share', async (t) => {
+t.test('a job crosses to a thread as its own bytes, copied out of shared memory; an answer is copied back out of its slot', async (t) => {
   const slab = new ArrayBuffer(8192);
   new Uint8Array(slab).fill(0xee);
   const view = (offset: number, bytes: number[]) => {
@@ -31,16 +31,29 @@ t.test('a batch crosses to a thread as its own bytes, not the slabs its views sh
     v.set(bytes);
     return v;
   };
-  const jobs = [
-    { id: 7, msg: view(100, [1, 2, 3]), sig: view(4000, [4, 5]) },
-    { id: 9, msg: view(8000, [6]), sig: view(16, [7, 8, 9, 10]), signWith: 3 },
-  ];
-  const packed = packBatch(jobs);
-  t.same(packed.ids, [7, 9]);
-  t.same(packed.signWith, [-1, 3], 'a verification, then a signing job with key 3');
-  t.same(packed.lengths, [3, 2, 1, 4]);
-  t.same([...packed.bytes], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-  t.equal(packed.bytes.buffer.byteLength, 10, 'a buffer of exactly the jobs\' bytes, transferable');
+  const loop = new CryptoChannel();
+  const thread = new CryptoChannel(loop.shared);
+  loop.writeJob(SLOTS + 7, { msg: view(100, [1, 2, 3]), sig: view(4000, [4, 5]), signWith: -1 });
+  loop.writeJob(SLOTS + 8, { msg: view(8000, [6]), sig: new Uint8Array(0), signWith: 3 });
+  t.equal(thread.written(), 0, 'not visible to the thread before it is published');
+  loop.publishJobs(SLOTS + 9);
+  t.equal(thread.written(), SLOTS + 9);
+  const [a, b] = [thread.readJob(7), thread.readJob(8)];
+  t.same([a.signWith, [...a.msg], [...a.sig]], [-1, [1, 2, 3], [4, 5]], 'job 7 (slot 7, one lap later): a verification');
+  t.same([b.signWith, [...b.msg], [...b.sig]], [3, [6], []], 'job 8: a signature with key 3');
+  t.notOk(a.msg.buffer instanceof SharedArrayBuffer, 'the thread reads ordinary memory, not the shared slots');
+
+  const signature = Uint8Array.from({ length: 64 }, (_, i) => i);
+  thread.writeVerdict(7, true);
+  thread.writeSignature(8, signature);
+  thread.writeSignature(9, new Uint8Array(10));
+  thread.publishAnswers(10);
+  t.equal(loop.answered(), 10);
+  const copied = loop.readAnswer(8) as Uint8Array;
+  t.same([loop.readAnswer(7), [...copied], loop.readAnswer(9)], [true, [...signature], false], 'a verdict, a signature, a refusal (not 64 bytes)');
+  thread.writeSignature(8, new Uint8Array(64));
+  t.equal(copied[5], 5, 'a signature read out is not overwritten when its slot is reused');
+  t.throws(() => new CryptoChannel(new SharedArrayBuffer(16)), /crypto channel is/);
 
   // Through a thread: signatures decoded as views on one slab (as the relay decoder makes them) verify.
   const pool = new CryptoPool(1, { inlineBelow: 0 });
@@ -54,6 +67,40 @@ t.test('a batch crosses to a thread as its own bytes, not the slabs its views sh
     return pool.verify(hex(v.msg_hex), sig);
   });
   t.same(await Promise.all(onSlab), signed.map(() => true), `${signed.length} go-signed signatures on one slab accepted`);
+});
+
+t.test('a burst larger than the slots waits for free ones, and every job gets its own answer in order', async (t) => {
+  const pool = new CryptoPool(1, { inlineBelow: 0, signingKeys: keys });
+  t.teardown(() => pool.close());
+  const n = SLOTS * 2 + 100;
+  const v = signed[0]!;
+  const tampered = hex(v.msg_hex);
+  tampered[0] = tampered[0]! ^ 1;
+  const expected = messages.map((m) => keys.map((k) => Buffer.from(signSupplierResponse(m, k)).toString('hex')));
+  // Every 50th job a verification (alternately of the signed and a tampered message), the rest signatures.
+  const isVerify = (i: number) => i % 50 === 0;
+  const jobs = Array.from({ length: n }, (_, i) => (isVerify(i) ? pool.verify(i % 100 === 0 ? hex(v.msg_hex) : tampered, hex(v.sig_hex)) : pool.sign(messages[i % messages.length]!, i % 2)));
+  const got = await Promise.all(jobs);
+  const wrong = got.flatMap((r, i) => {
+    if (isVerify(i)) return r === (i % 100 === 0) ? [] : [i];
+    return Buffer.from(r as Uint8Array).toString('hex') === expected[i % messages.length]![i % 2] ? [] : [i];
+  });
+  t.same(wrong, [], `${n} jobs through ${SLOTS} slots: each answer is its own job's`);
+  const verifications = Math.ceil(n / 50);
+  t.same(pool.counts, { inline: 0, threaded: verifications, signedInline: 0, signedThreaded: n - verifications });
+});
+
+t.test('a job too large for a slot (a ring of more than 16 members) is verified inline, with the same verdict', async (t) => {
+  const pool = new CryptoPool(1, { inlineBelow: 0 });
+  t.teardown(() => pool.close());
+  const v = signed[0]!;
+  const padded = new Uint8Array(MAX_JOB_BYTES);
+  padded.set(hex(v.sig_hex)); // ring-go ignores trailing bytes: the same signature, too long for a slot
+  t.equal(await pool.verify(hex(v.msg_hex), padded), true);
+  const tampered = hex(v.msg_hex);
+  tampered[0] = tampered[0]! ^ 1;
+  t.equal(await pool.verify(tampered, padded), false);
+  t.same([pool.counts.inline, pool.counts.threaded], [2, 0]);
 });
 
 t.test('inline, the parsed signature the validator already has gives ring-go\'s verdict on every vector', async (t) => {

@@ -1,0 +1,144 @@
+/**
+ * How CryptoPool's jobs reach a crypto thread and its answers come back: numbered slots in one
+ * SharedArrayBuffer per thread, and two counters each side waits on with `Atomics.waitAsync`. A
+ * message through `postMessage` costs both sides a serialization, an event object and its dispatch;
+ * a slot costs a copy of the job's bytes and one wake-up. A side's waiting never blocks its event loop:
+ * the thread's loop still runs the multiples tables that libuv builds for it.
+ *
+ * Job n goes to slot n mod SLOTS and its answer to the answer slot of the same number. Jobs are
+ * answered in order, so the event loop may write job n once answer n − SLOTS has been read.
+ */
+
+/** Jobs a thread can hold at once, written and not yet answered and read. */
+export const SLOTS = 1024;
+/** A job's message and signature together, at most: a ring signature of up to 16 members with its 32-byte message. */
+export const MAX_JOB_BYTES = 1200;
+export const SIGNATURE_BYTES = 64;
+
+const WRITTEN = 0; // how many jobs the event loop has written (mod 2^32)
+const ANSWERED = 1; // how many the thread has answered (mod 2^32)
+const CONTROL_BYTES = 64;
+const JOB_HEADER = 12; // signWith, message length, signature length (int32 each)
+const JOB_SLOT = JOB_HEADER + MAX_JOB_BYTES;
+const ANSWER_SLOT = 4 + SIGNATURE_BYTES; // outcome (int32), signature
+const JOBS_AT = CONTROL_BYTES;
+const ANSWERS_AT = JOBS_AT + SLOTS * JOB_SLOT;
+const CHANNEL_BYTES = ANSWERS_AT + SLOTS * ANSWER_SLOT;
+
+const REFUSED = 0;
+const VALID = 1;
+const SIGNED = 2;
+
+/** A ring verification (`signWith` −1) or a supplier signature with the key at index `signWith`. */
+export interface CryptoJob {
+  /** A verification: the signed message. A signature: the message the supplier signs (a response's signable hash). */
+  msg: Uint8Array;
+  /** A verification: the ring signature. A signature: empty. */
+  sig: Uint8Array;
+  signWith: number;
+}
+
+/** A verification's verdict, or a signature's 64 bytes (false when the thread could not sign). */
+export type CryptoResult = boolean | Uint8Array;
+
+export function fitsSlot(msg: Uint8Array, sig: Uint8Array): boolean {
+  return msg.length + sig.length <= MAX_JOB_BYTES;
+}
+
+/** Both sides' view of one thread's slots. Sequence numbers count from 0 on each side; slots wrap. */
+export class CryptoChannel {
+  readonly shared: SharedArrayBuffer;
+  readonly #control: Int32Array;
+  readonly #ints: Int32Array;
+  readonly #bytes: Uint8Array;
+
+  constructor(shared = new SharedArrayBuffer(CHANNEL_BYTES)) {
+    if (shared.byteLength !== CHANNEL_BYTES) throw new RangeError(`a crypto channel is ${CHANNEL_BYTES} bytes, got ${shared.byteLength}`);
+    this.shared = shared;
+    this.#control = new Int32Array(shared, 0, CONTROL_BYTES / 4);
+    this.#ints = new Int32Array(shared);
+    this.#bytes = new Uint8Array(shared);
+  }
+
+  // The event loop's side.
+
+  /** Writes job `seq` into its slot; seen by the thread once `publishJobs` counts it. */
+  writeJob(seq: number, job: CryptoJob): void {
+    const at = JOBS_AT + (seq % SLOTS) * JOB_SLOT;
+    const ints = at >> 2;
+    this.#ints[ints] = job.signWith;
+    this.#ints[ints + 1] = job.msg.length;
+    this.#ints[ints + 2] = job.sig.length;
+    this.#bytes.set(job.msg, at + JOB_HEADER);
+    this.#bytes.set(job.sig, at + JOB_HEADER + job.msg.length);
+  }
+
+  publishJobs(written: number): void {
+    Atomics.store(this.#control, WRITTEN, written | 0);
+    Atomics.notify(this.#control, WRITTEN);
+  }
+
+  /** How many jobs the thread has answered (mod 2^32). */
+  answered(): number {
+    return Atomics.load(this.#control, ANSWERED);
+  }
+
+  /** Resolves when the answered count is no longer `seen`; undefined when it already is not. */
+  answersAfter(seen: number): Promise<unknown> | undefined {
+    return this.#changeFrom(ANSWERED, seen);
+  }
+
+  /** Answer `seq`; a signature is copied out, as its slot will be reused. */
+  readAnswer(seq: number): CryptoResult {
+    const at = ANSWERS_AT + (seq % SLOTS) * ANSWER_SLOT;
+    const outcome = this.#ints[at >> 2];
+    return outcome === SIGNED ? this.#bytes.slice(at + 4, at + 4 + SIGNATURE_BYTES) : outcome === VALID;
+  }
+
+  /** Releases whoever waits for answers (a channel whose thread is gone). */
+  wakeAnswerWaiters(): void {
+    Atomics.notify(this.#control, ANSWERED);
+  }
+
+  // The thread's side.
+
+  written(): number {
+    return Atomics.load(this.#control, WRITTEN);
+  }
+
+  /** Resolves when the written count is no longer `seen`; undefined when it already is not. */
+  jobsAfter(seen: number): Promise<unknown> | undefined {
+    return this.#changeFrom(WRITTEN, seen);
+  }
+
+  /** Job `seq`, its bytes copied out of shared memory (ordinary buffers for every library that reads them). */
+  readJob(seq: number): CryptoJob {
+    const at = JOBS_AT + (seq % SLOTS) * JOB_SLOT;
+    const ints = at >> 2;
+    const msgLength = this.#ints[ints + 1]!;
+    const sigLength = this.#ints[ints + 2]!;
+    const bytes = this.#bytes.slice(at + JOB_HEADER, at + JOB_HEADER + msgLength + sigLength);
+    return { signWith: this.#ints[ints]!, msg: bytes.subarray(0, msgLength), sig: bytes.subarray(msgLength) };
+  }
+
+  writeVerdict(seq: number, valid: boolean): void {
+    this.#ints[(ANSWERS_AT + (seq % SLOTS) * ANSWER_SLOT) >> 2] = valid ? VALID : REFUSED;
+  }
+
+  writeSignature(seq: number, signature: Uint8Array | undefined): void {
+    const at = ANSWERS_AT + (seq % SLOTS) * ANSWER_SLOT;
+    const ok = signature?.length === SIGNATURE_BYTES;
+    if (ok) this.#bytes.set(signature, at + 4);
+    this.#ints[at >> 2] = ok ? SIGNED : REFUSED;
+  }
+
+  publishAnswers(answered: number): void {
+    Atomics.store(this.#control, ANSWERED, answered | 0);
+    Atomics.notify(this.#control, ANSWERED);
+  }
+
+  #changeFrom(counter: number, seen: number): Promise<unknown> | undefined {
+    const w = Atomics.waitAsync(this.#control, counter, seen | 0);
+    return w.async ? w.value : undefined;
+  }
+}
