@@ -1,3 +1,5 @@
+import type { RingTableStats } from './ring/backend.js';
+
 /**
  * How CryptoPool's jobs reach a crypto thread and its answers come back: numbered slots in one
  * SharedArrayBuffer per thread, and two counters each side waits on with `Atomics.waitAsync`. A
@@ -28,8 +30,12 @@ const CHANNEL_BYTES = ANSWERS_AT + SLOTS * ANSWER_SLOT;
 const REFUSED = 0;
 const VALID = 1;
 const SIGNED = 2;
+const STATS = 3;
 
-/** A ring verification (`signWith` −1) or a supplier signature with the key at index `signWith`. */
+/** `signWith` of a job that asks the thread for its ring backend's table counts. */
+export const STATS_JOB = -2;
+
+/** A ring verification (`signWith` −1), a supplier signature with the key at index `signWith`, or STATS_JOB. */
 export interface CryptoJob {
   /** A verification: the signed message. A signature: the message the supplier signs (a response's signable hash). */
   msg: Uint8Array;
@@ -38,8 +44,8 @@ export interface CryptoJob {
   signWith: number;
 }
 
-/** A verification's verdict, or a signature's 64 bytes (false when the thread could not sign). */
-export type CryptoResult = boolean | Uint8Array;
+/** A verification's verdict, a signature's 64 bytes (false when the thread could not sign), or the thread's table counts. */
+export type CryptoResult = boolean | Uint8Array | RingTableStats;
 
 export function fitsSlot(msg: Uint8Array, sig: Uint8Array): boolean {
   return msg.length + sig.length <= MAX_JOB_BYTES;
@@ -92,7 +98,9 @@ export class CryptoChannel {
   readAnswer(seq: number): CryptoResult {
     const at = ANSWERS_AT + (seq % SLOTS) * ANSWER_SLOT;
     const outcome = this.#ints[at >> 2];
-    return outcome === SIGNED ? this.#bytes.slice(at + 4, at + 4 + SIGNATURE_BYTES) : outcome === VALID;
+    if (outcome === SIGNED) return this.#bytes.slice(at + 4, at + 4 + SIGNATURE_BYTES);
+    if (outcome === STATS) return { tables: this.#ints[(at >> 2) + 1]!, fixedSums: this.#ints[(at >> 2) + 2]! };
+    return outcome === VALID;
   }
 
   /** Releases whoever waits for answers (a channel whose thread is gone). */
@@ -130,6 +138,13 @@ export class CryptoChannel {
     const ok = signature?.length === SIGNATURE_BYTES;
     if (ok) this.#bytes.set(signature, at + 4);
     this.#ints[at >> 2] = ok ? SIGNED : REFUSED;
+  }
+
+  writeStats(seq: number, stats: RingTableStats): void {
+    const ints = (ANSWERS_AT + (seq % SLOTS) * ANSWER_SLOT) >> 2;
+    this.#ints[ints + 1] = Math.min(stats.tables, 0x7fffffff);
+    this.#ints[ints + 2] = Math.min(stats.fixedSums, 0x7fffffff);
+    this.#ints[ints] = STATS;
   }
 
   publishAnswers(answered: number): void {

@@ -1,6 +1,7 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { CryptoChannel, SLOTS, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
+import { CryptoChannel, SLOTS, STATS_JOB, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
+import type { RingTableStats } from './ring/backend.js';
 import { ringVerify, verifyParsedRingSignature, type RingSignature } from './ring/signature.js';
 import { signSupplierResponse } from './supplier-signature.js';
 
@@ -118,8 +119,13 @@ export class CryptoPool {
     });
   }
 
-  #queue(job: CryptoJob): Promise<CryptoResult> {
-    const lane = this.#pick();
+  /** Each thread's ring backend: tables held and sums computed from them (for tests and diagnostics). */
+  threadStats(): Promise<RingTableStats[]> {
+    if (this.#closed) return Promise.reject(new Error('crypto pool is closed'));
+    return Promise.all(this.#lanes.map((lane) => this.#queue({ msg: NO_BYTES, sig: NO_BYTES, signWith: STATS_JOB }, lane) as Promise<RingTableStats>));
+  }
+
+  #queue(job: CryptoJob, lane = this.#pick()): Promise<CryptoResult> {
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.#flush());

@@ -1,6 +1,6 @@
 import { workerData } from 'node:worker_threads';
-import { CryptoChannel } from './crypto-channel.js';
-import { ringVerify } from './ring/signature.js';
+import { CryptoChannel, STATS_JOB } from './crypto-channel.js';
+import { defaultRingBackend, ringVerify } from './ring/signature.js';
 import { signSupplierResponse } from './supplier-signature.js';
 
 /** Thread side of CryptoPool: jobs from the channel's slots, answered in order. */
@@ -9,6 +9,7 @@ const channel = new CryptoChannel(shared);
 
 function answer(seq: number): void {
   const { msg, sig, signWith } = channel.readJob(seq);
+  if (signWith === STATS_JOB) return channel.writeStats(seq, defaultRingBackend().stats?.() ?? { tables: 0, fixedSums: 0 });
   if (signWith >= 0) {
     const key = keys[signWith];
     let signature: Uint8Array | undefined;

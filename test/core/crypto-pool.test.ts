@@ -2,7 +2,8 @@ import t from 'tap';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { CryptoChannel, MAX_JOB_BYTES, SLOTS } from '../../core/crypto/crypto-channel.js';
 import { CryptoPool } from '../../core/crypto/crypto-pool.js';
-import { deserializeRingSignature } from '../../core/crypto/ring/signature.js';
+import { deserializeRingSignature, ringSign } from '../../core/crypto/ring/signature.js';
+import { nativeCurveAddon } from '../../core/crypto/native-lincomb.js';
 import { signSupplierResponse, verifySupplierResponse } from '../../core/crypto/supplier-signature.js';
 import { hex, loadVector } from '../helpers/vectors.js';
 
@@ -101,6 +102,31 @@ t.test('a job too large for a slot (a ring of more than 16 members) is verified 
   tampered[0] = tampered[0]! ^ 1;
   t.equal(await pool.verify(tampered, padded), false);
   t.same([pool.counts.inline, pool.counts.threaded], [2, 0]);
+});
+
+t.test('a crypto thread builds multiples tables for a recurring ring and sums from them: its event loop runs while it waits for jobs', { skip: nativeCurveAddon ? false : 'the addon is not built here' }, async (t) => {
+  const pool = new CryptoPool(1, { inlineBelow: 0 });
+  t.teardown(() => pool.close());
+  t.same(await pool.threadStats(), [{ tables: 0, fixedSums: 0 }], 'a fresh thread: no tables, no sums from them');
+  const [app, gw] = [secp256k1.utils.randomSecretKey(), secp256k1.utils.randomSecretKey()];
+  const ring = [secp256k1.getPublicKey(app, true), secp256k1.getPublicKey(gw, true)];
+  const signedBy = (n: number) => Array.from({ length: n }, () => {
+    const msg = crypto.getRandomValues(new Uint8Array(32));
+    return pool.verify(msg, ringSign(msg, ring, gw));
+  });
+  // Past the backend's threshold (16 verified signatures) its points' tables are built on libuv's pool and
+  // handed to the thread's event loop, which only runs between jobs if the thread waits without blocking.
+  t.same(new Set(await Promise.all(signedBy(20))), new Set([true]));
+  let stats = (await pool.threadStats())[0]!;
+  for (let tries = 0; stats.tables < 6 && tries < 200; tries++) {
+    await new Promise((r) => setTimeout(r, 50));
+    stats = (await pool.threadStats())[0]!;
+  }
+  t.equal(stats.tables, 6, 'G, both members, their hash points and the key image have tables');
+  t.same(new Set(await Promise.all(signedBy(5))), new Set([true]));
+  t.equal((await pool.threadStats())[0]!.fixedSums - stats.fixedSums, 5 * 4, 'each later verification summed all four of its products from tables');
+  await pool.close();
+  await t.rejects(pool.threadStats(), /closed/);
 });
 
 t.test('inline, the parsed signature the validator already has gives ring-go\'s verdict on every vector', async (t) => {

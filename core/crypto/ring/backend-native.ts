@@ -1,6 +1,6 @@
 import type { NativeCurveAddon } from '../native-lincomb.js';
 import type { NativeSecp256k1 } from '../native-secp256k1.js';
-import { INFINITY_ENCODING, type RingCurveBackend } from './backend.js';
+import { INFINITY_ENCODING, type RingCurveBackend, type RingTableStats } from './backend.js';
 import { NobleRingBackend } from './backend-noble.js';
 import { bigIntTo32, bytesToBigInt } from '../big-endian.js';
 import { bytesKey } from '../bytes-key.js';
@@ -75,7 +75,7 @@ export class NativeRingBackend implements RingCurveBackend {
   }
 
   /** Tables held and sums computed from tables so far (for tests and diagnostics). */
-  stats(): { tables: number; fixedSums: number } {
+  stats(): RingTableStats {
     return { tables: this.#tabled.size + (this.#generator.table ? 1 : 0), fixedSums: this.#fixedSums };
   }
 

@@ -21,6 +21,13 @@ export interface RingCurveBackend {
    * backend can invest in the points that recur. Never called for a signature that failed.
    */
   noteVerified?(points: readonly Uint8Array[]): void;
+  /** Multiples tables held and sums computed from them so far (a backend that keeps tables). */
+  stats?(): RingTableStats;
+}
+
+export interface RingTableStats {
+  tables: number;
+  fixedSums: number;
 }
 
 export const INFINITY_ENCODING = (() => {
