@@ -102,7 +102,7 @@ t.test('concurrent misses share one chain query; a failed load is not cached', a
   t.equal(await count('relayminer_cache_load_errors_total', {}), 2);
 });
 
-t.test('L1 is bounded LRU with TTL', async (t) => {
+t.test('L1 is bounded, least recently used out first, with TTL', async (t) => {
   const chain = fakeChain();
   const { c } = cache(t, chain, undefined, { l1: { maxEntries: 3, ttlMs: 50 } });
   for (const id of ['a', 'b', 'c']) await c.get(id);
@@ -119,6 +119,34 @@ t.test('L1 is bounded LRU with TTL', async (t) => {
   await new Promise((r) => setTimeout(r, 70));
   await c.get('a');
   t.same(chain.calls, ['b', 'a'], 'expired after ttl');
+});
+
+t.test('at its bound, L1 keeps what was read and evicts what was not, whatever the insertion order; an expired entry goes first', async (t) => {
+  const chain = fakeChain();
+  const { c } = cache(t, chain, undefined, { l1: { maxEntries: 100, ttlMs: null } });
+  const ids = Array.from({ length: 100 }, (_, i) => `app${String(i).padStart(3, '0')}`);
+  for (const id of ids) await c.get(id);
+  const read = ids.filter((_, i) => i % 2 === 0);
+  for (const id of read) await c.get(id);
+  const newcomers = Array.from({ length: 50 }, (_, i) => `new${i}`);
+  for (const id of newcomers) await c.get(id);
+  t.equal(c.size, 100);
+  chain.calls.length = 0;
+  for (const id of [...read, ...newcomers]) await c.get(id);
+  t.same(chain.calls, [], 'the 50 read entries and the 50 newcomers are all cached');
+  await c.get(ids[1]!);
+  t.same(chain.calls, [ids[1]], 'an entry never read was the one evicted for it');
+
+  const expiring = fakeChain();
+  const e = cache(t, expiring, undefined, { l1: { maxEntries: 2, ttlMs: 40 } }).c;
+  await e.get('read-then-expired');
+  await e.get('read-then-expired');
+  await new Promise((r) => setTimeout(r, 60));
+  await e.get('fresh');
+  await e.get('third'); // full: the expired entry goes, read or not
+  expiring.calls.length = 0;
+  await e.get('fresh');
+  t.same(expiring.calls, [], 'the fresh, unread entry stayed');
 });
 
 t.test('invalidation reaches every replica and clears Redis', async (t) => {
