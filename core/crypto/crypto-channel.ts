@@ -4,14 +4,14 @@ import type { RingTableStats } from './ring/backend.js';
  * How CryptoPool's jobs reach a crypto thread and its answers come back: numbered slots in one
  * SharedArrayBuffer per thread, and two counters each side waits on with `Atomics.waitAsync`. A
  * message through `postMessage` costs both sides a serialization, an event object and its dispatch;
- * a slot costs a copy of the job's bytes and one wake-up. A side's waiting never blocks its event loop:
- * the thread's loop still runs the multiples tables that libuv builds for it.
+ * a slot costs a copy of the job's bytes and one wake-up. Neither side's waiting blocks its event loop:
+ * the thread's loop must keep turning to receive the multiples tables libuv builds for its ring backend.
  *
  * Job n goes to slot n mod SLOTS and its answer to the answer slot of the same number. Jobs are
  * answered in order, so the event loop may write job n once answer n − SLOTS has been read.
  */
 
-/** Jobs a thread can hold at once, written and not yet answered and read. */
+/** Jobs in flight per thread: written and not yet answered, or answered and not yet read. */
 export const SLOTS = 1024;
 /** A job's message and signature together, at most: a ring signature of up to 16 members with its 32-byte message. */
 export const MAX_JOB_BYTES = 1200;
