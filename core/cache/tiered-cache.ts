@@ -5,8 +5,8 @@ import type { CacheMetrics } from './cache-metrics.js';
 import type { LocalSeries } from '../observability/local-counts.js';
 
 /**
- * In-process (bounded, least recently used out first, TTL) → Redis → chain. Concurrent callers of one missing id share one
- * chain query. Invalidations travel over Redis pub/sub so every replica's in-process tier drops the
+ * In-process (bounded, least recently used out first, TTL) → Redis → chain. Concurrent callers of
+ * one missing id share one chain query. Invalidations travel over Redis pub/sub so every replica's in-process tier drops the
  * entry (an empty payload means "everything"). A Redis outage degrades to in-process + chain.
  */
 
@@ -51,9 +51,10 @@ export class TieredCache<T> {
   async get(id: string): Promise<T> {
     const hit = this.#l1.get(id);
     if (hit && hit.expiresAt > Date.now()) {
-      // A hit only marks the entry: moving it to the young end (delete + set) on every read makes V8
-      // rebuild the whole Map every few reads — at 10,000 entries about 16 µs a read, each new table
-      // surviving into the old generation. Eviction moves marked entries instead (see #evictOne).
+      // A hit only marks the entry. Moving it to the young end (delete + set) on every read would leave
+      // a deleted entry in its hash bucket each time, until V8 next rebuilds the table: a few hot keys
+      // among many entries then walk ever longer chains of their own deletions. Eviction moves marked
+      // entries instead (#evictOne).
       hit.used = true;
       this.#l1Hits?.inc();
       return hit.value;

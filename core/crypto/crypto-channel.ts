@@ -17,8 +17,10 @@ export const SLOTS = 1024;
 export const MAX_JOB_BYTES = 1200;
 export const SIGNATURE_BYTES = 64;
 
-const WRITTEN = 0; // how many jobs the event loop has written (mod 2^32)
-const ANSWERED = 1; // how many the thread has answered (mod 2^32)
+/** The channel's two counters (mod 2^32): jobs the event loop has written, jobs the thread has answered. */
+export const JOBS = 0;
+export const ANSWERS = 1;
+type Counter = typeof JOBS | typeof ANSWERS;
 const CONTROL_BYTES = 64;
 const JOB_HEADER = 12; // signWith, message length, signature length (int32 each)
 const JOB_SLOT = JOB_HEADER + MAX_JOB_BYTES;
@@ -68,7 +70,7 @@ export class CryptoChannel {
 
   // The event loop's side.
 
-  /** Writes job `seq` into its slot; seen by the thread once `publishJobs` counts it. */
+  /** Writes job `seq` into its slot; seen by the thread once JOBS is published past it. */
   writeJob(seq: number, job: CryptoJob): void {
     const at = JOBS_AT + (seq % SLOTS) * JOB_SLOT;
     const ints = at >> 2;
@@ -77,21 +79,6 @@ export class CryptoChannel {
     this.#ints[ints + 2] = job.sig.length;
     this.#bytes.set(job.msg, at + JOB_HEADER);
     this.#bytes.set(job.sig, at + JOB_HEADER + job.msg.length);
-  }
-
-  publishJobs(written: number): void {
-    Atomics.store(this.#control, WRITTEN, written | 0);
-    Atomics.notify(this.#control, WRITTEN);
-  }
-
-  /** How many jobs the thread has answered (mod 2^32). */
-  answered(): number {
-    return Atomics.load(this.#control, ANSWERED);
-  }
-
-  /** Resolves when the answered count is no longer `seen`; undefined when it already is not. */
-  answersAfter(seen: number): Promise<unknown> | undefined {
-    return this.#changeFrom(ANSWERED, seen);
   }
 
   /** Answer `seq`; a signature is copied out, as its slot will be reused. */
@@ -103,21 +90,7 @@ export class CryptoChannel {
     return outcome === VALID;
   }
 
-  /** Releases whoever waits for answers (a channel whose thread is gone). */
-  wakeAnswerWaiters(): void {
-    Atomics.notify(this.#control, ANSWERED);
-  }
-
   // The thread's side.
-
-  written(): number {
-    return Atomics.load(this.#control, WRITTEN);
-  }
-
-  /** Resolves when the written count is no longer `seen`; undefined when it already is not. */
-  jobsAfter(seen: number): Promise<unknown> | undefined {
-    return this.#changeFrom(WRITTEN, seen);
-  }
 
   /** Job `seq`, its bytes copied out of shared memory (ordinary buffers for every library that reads them). */
   readJob(seq: number): CryptoJob {
@@ -147,13 +120,26 @@ export class CryptoChannel {
     this.#ints[ints] = STATS;
   }
 
-  publishAnswers(answered: number): void {
-    Atomics.store(this.#control, ANSWERED, answered | 0);
-    Atomics.notify(this.#control, ANSWERED);
+  // Both sides, each writing one counter and waiting on the other.
+
+  count(counter: Counter): number {
+    return Atomics.load(this.#control, counter);
   }
 
-  #changeFrom(counter: number, seen: number): Promise<unknown> | undefined {
+  /** Sets the counter (after the slots it counts are written) and wakes whoever waits on it. */
+  publish(counter: Counter, n: number): void {
+    Atomics.store(this.#control, counter, n | 0);
+    Atomics.notify(this.#control, counter);
+  }
+
+  /** Resolves when the counter is no longer `seen`; undefined when it already is not. */
+  changeFrom(counter: Counter, seen: number): Promise<unknown> | undefined {
     const w = Atomics.waitAsync(this.#control, counter, seen | 0);
     return w.async ? w.value : undefined;
+  }
+
+  /** Releases whoever waits on the counter (a channel whose thread is gone). */
+  wake(counter: Counter): void {
+    Atomics.notify(this.#control, counter);
   }
 }

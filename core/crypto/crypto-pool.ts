@@ -1,6 +1,6 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { CryptoChannel, SLOTS, STATS_JOB, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
+import { ANSWERS, CryptoChannel, JOBS, SLOTS, STATS_JOB, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
 import type { RingTableStats } from './ring/backend.js';
 import { ringVerify, verifyParsedRingSignature, type RingSignature } from './ring/signature.js';
 import { signSupplierResponse } from './supplier-signature.js';
@@ -27,6 +27,9 @@ interface Lane {
 }
 
 const NO_BYTES = new Uint8Array(0);
+
+/** Jobs a lane has taken and not yet answered. */
+const load = (l: Lane) => l.written - l.answered + l.queue.length;
 
 export interface CryptoPoolOptions {
   /** Event-loop utilization below which work is done inline (0.5); 0 always uses the threads. */
@@ -144,7 +147,6 @@ export class CryptoPool {
 
   /** Least loaded thread; ties broken round robin. */
   #pick(): Lane {
-    const load = (l: Lane) => l.written - l.answered + l.queue.length;
     let best = this.#lanes[this.#rr++ % this.#lanes.length]!;
     for (const lane of this.#lanes) if (load(lane) < load(best)) best = lane;
     return best;
@@ -166,7 +168,7 @@ export class CryptoPool {
     }
     if (n === 0) return;
     lane.queue.splice(0, n);
-    lane.channel.publishJobs(lane.written);
+    lane.channel.publish(JOBS, lane.written);
     if (!lane.held) {
       lane.held = true;
       lane.worker.ref();
@@ -184,7 +186,7 @@ export class CryptoPool {
       return;
     }
     lane.waiting = true;
-    const answers = lane.channel.answersAfter(lane.answered);
+    const answers = lane.channel.changeFrom(ANSWERS, lane.answered);
     if (answers) void answers.then(() => this.#collect(lane));
     else queueMicrotask(() => this.#collect(lane));
   }
@@ -199,7 +201,7 @@ export class CryptoPool {
 
   /** Resolves every job the thread has answered. */
   #read(lane: Lane): void {
-    const answered = lane.channel.answered();
+    const answered = lane.channel.count(ANSWERS);
     while ((lane.answered | 0) !== answered) {
       const slot = lane.answered % SLOTS;
       const pending = lane.slots[slot];
@@ -217,7 +219,7 @@ export class CryptoPool {
     for (let seq = lane.answered; seq < lane.written; seq++) lane.slots[seq % SLOTS]?.reject(err);
     lane.slots.fill(undefined);
     lane.written = lane.answered;
-    lane.channel.wakeAnswerWaiters();
+    lane.channel.wake(ANSWERS);
     if (this.#closed) for (const { pending } of lane.queue.splice(0)) pending.reject(err);
   }
 

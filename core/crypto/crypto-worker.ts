@@ -1,5 +1,5 @@
 import { workerData } from 'node:worker_threads';
-import { CryptoChannel, STATS_JOB } from './crypto-channel.js';
+import { ANSWERS, CryptoChannel, JOBS, STATS_JOB } from './crypto-channel.js';
 import { defaultRingBackend, ringVerify } from './ring/signature.js';
 import { signSupplierResponse } from './supplier-signature.js';
 
@@ -36,11 +36,11 @@ setInterval(() => {}, 2 ** 30);
 
 let done = 0;
 for (;;) {
-  const waiting = channel.jobsAfter(done);
+  const waiting = channel.changeFrom(JOBS, done);
   if (waiting) await waiting;
-  const written = channel.written();
+  const written = channel.count(JOBS);
   while ((done | 0) !== written) {
     answer(done);
-    channel.publishAnswers(++done);
+    channel.publish(ANSWERS, ++done);
   }
 }

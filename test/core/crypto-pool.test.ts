@@ -1,6 +1,6 @@
 import t from 'tap';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { CryptoChannel, MAX_JOB_BYTES, SLOTS } from '../../core/crypto/crypto-channel.js';
+import { ANSWERS, CryptoChannel, JOBS, MAX_JOB_BYTES, SLOTS } from '../../core/crypto/crypto-channel.js';
 import { CryptoPool } from '../../core/crypto/crypto-pool.js';
 import { deserializeRingSignature, ringSign } from '../../core/crypto/ring/signature.js';
 import { nativeCurveAddon } from '../../core/crypto/native-lincomb.js';
@@ -36,9 +36,9 @@ t.test('a job crosses to a thread as its own bytes, copied out of shared memory;
   const thread = new CryptoChannel(loop.shared);
   loop.writeJob(SLOTS + 7, { msg: view(100, [1, 2, 3]), sig: view(4000, [4, 5]), signWith: -1 });
   loop.writeJob(SLOTS + 8, { msg: view(8000, [6]), sig: new Uint8Array(0), signWith: 3 });
-  t.equal(thread.written(), 0, 'not visible to the thread before it is published');
-  loop.publishJobs(SLOTS + 9);
-  t.equal(thread.written(), SLOTS + 9);
+  t.equal(thread.count(JOBS), 0, 'not visible to the thread before it is published');
+  loop.publish(JOBS, SLOTS + 9);
+  t.equal(thread.count(JOBS), (SLOTS + 9) | 0);
   const [a, b] = [thread.readJob(7), thread.readJob(8)];
   t.same([a.signWith, [...a.msg], [...a.sig]], [-1, [1, 2, 3], [4, 5]], 'job 7 (slot 7, one lap later): a verification');
   t.same([b.signWith, [...b.msg], [...b.sig]], [3, [6], []], 'job 8: a signature with key 3');
@@ -48,8 +48,8 @@ t.test('a job crosses to a thread as its own bytes, copied out of shared memory;
   thread.writeVerdict(7, true);
   thread.writeSignature(8, signature);
   thread.writeSignature(9, new Uint8Array(10));
-  thread.publishAnswers(10);
-  t.equal(loop.answered(), 10);
+  thread.publish(ANSWERS, 10);
+  t.equal(loop.count(ANSWERS), 10);
   const copied = loop.readAnswer(8) as Uint8Array;
   t.same([loop.readAnswer(7), [...copied], loop.readAnswer(9)], [true, [...signature], false], 'a verdict, a signature, a refusal (not 64 bytes)');
   thread.writeSignature(8, new Uint8Array(64));
@@ -104,7 +104,7 @@ t.test('a job too large for a slot (a ring of more than 16 members) is verified 
   t.same([pool.counts.inline, pool.counts.threaded], [2, 0]);
 });
 
-t.test('a crypto thread builds multiples tables for a recurring ring and sums from them: its event loop runs while it waits for jobs', { skip: nativeCurveAddon ? false : 'the addon is not built here' }, async (t) => {
+t.test('a crypto thread builds multiples tables for a recurring ring and sums from them: its event loop runs while it waits for jobs', async (t) => {
   const pool = new CryptoPool(1, { inlineBelow: 0 });
   t.teardown(() => pool.close());
   t.same(await pool.threadStats(), [{ tables: 0, fixedSums: 0 }], 'a fresh thread: no tables, no sums from them');
@@ -117,6 +117,12 @@ t.test('a crypto thread builds multiples tables for a recurring ring and sums fr
   // Past the backend's threshold (16 verified signatures) its points' tables are built on libuv's pool and
   // handed to the thread's event loop, which only runs between jobs if the thread waits without blocking.
   t.same(new Set(await Promise.all(signedBy(20))), new Set([true]));
+  if (!nativeCurveAddon) {
+    // Where no C compiler built the addon (CI always builds it: ring.test.ts fails without it), the
+    // thread verifies through the prebuilt binary, which keeps no tables.
+    t.same(await pool.threadStats(), [{ tables: 0, fixedSums: 0 }], 'without the addon: no tables, and none claimed');
+    return;
+  }
   let stats = (await pool.threadStats())[0]!;
   for (let tries = 0; stats.tables < 6 && tries < 200; tries++) {
     await new Promise((r) => setTimeout(r, 50));
