@@ -27,7 +27,7 @@
         }, {
           'defines': ['USE_FIELD_10X26=1', 'USE_SCALAR_8X32=1'],
         }],
-        ['OS=="linux"', { 'libraries': ['-pthread'] }],
+        ['OS=="linux"', { 'libraries': ['-pthread', '-ldl'] }],
       ],
     },
   ],

@@ -97,7 +97,7 @@ export class CryptoPool {
     if (this.#closed) return Promise.reject(new Error('crypto pool is closed'));
     if (this.#busy < this.#inlineBelow || !fitsSlot(msg, sig)) {
       this.counts.inline++;
-      return Promise.resolve(parsed ? verifyParsedInline(msg, parsed) : ringVerify(msg, sig));
+      return Promise.resolve(parsed ? verifyParsedInline(msg, parsed, sig) : ringVerify(msg, sig));
     }
     this.counts.threaded++;
     return this.#queue({ msg, sig, signWith: -1 }).then((r) => r === true);
@@ -248,9 +248,9 @@ export class CryptoPool {
 }
 
 /** As ringVerify: a signature that makes the arithmetic throw is invalid, never an error. */
-function verifyParsedInline(msg: Uint8Array, parsed: RingSignature): boolean {
+function verifyParsedInline(msg: Uint8Array, parsed: RingSignature, serialized: Uint8Array): boolean {
   try {
-    return verifyParsedRingSignature(msg, parsed);
+    return verifyParsedRingSignature(msg, parsed, undefined, serialized);
   } catch {
     return false;
   }

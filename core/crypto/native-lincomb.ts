@@ -26,6 +26,11 @@ export interface NativeCurveAddon {
     d: Uint8Array,
     tableD: ArrayBuffer,
   ): [Uint8Array | null, Uint8Array | null] | null;
+  /**
+   * A serialized ring signature verified from tables [G, I, P_0, H_0, P_1, H_1, …] as ring-go's Verify
+   * answers; null where this path cannot decide (a zero scalar, a sum at infinity, no SHA3-512 in the process).
+   */
+  ringChainFixed?(msg: Uint8Array, serialized: Uint8Array, tables: ArrayBuffer[]): boolean | null;
 }
 
 /**

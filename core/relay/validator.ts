@@ -155,7 +155,7 @@ export class RelayValidator {
           ? await verifyRing(msg, relay.request.meta.signature, signature).catch((err: Error) => {
               throw new RelayRejection('internal', `ring verification: ${err.message}`);
             })
-          : verifyParsedRingSignature(msg, signature);
+          : verifyParsedRingSignature(msg, signature, undefined, relay.request.meta.signature);
         if (!valid) throw new RelayRejection('invalid_ring_signature');
       },
     };

@@ -3,7 +3,9 @@ import t from 'tap';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { nativeCurveAddon } from '../../core/crypto/native-lincomb.js';
 import { bigIntTo32, bytesToBigInt } from '../../core/crypto/big-endian.js';
-import { CURVE_ORDER } from '../../core/crypto/ring/hash.js';
+import { CURVE_ORDER, hashToCurve } from '../../core/crypto/ring/hash.js';
+import { deserializeRingSignature } from '../../core/crypto/ring/signature.js';
+import { hex as fromHex, loadVector } from '../helpers/vectors.js';
 
 // The addon against @noble/curves (an independent implementation) on random and edge inputs; the
 // ring vectors in ring.test.ts run through it as the `native-strauss` backend.
@@ -117,4 +119,57 @@ t.test('tableAsync: the same bytes as table, built off the event loop; null for 
   t.equal(await addon.tableAsync(offCurve), null, 'a point off the curve: null');
   t.equal(await addon.tableAsync(A.toBytes(true)), null, 'a compressed point: null');
   t.equal(await addon.tableAsync('x' as unknown as Uint8Array), null, 'not bytes: null');
+});
+
+t.test("ringChainFixed: ring-go's signatures accepted, every refused vector of the same ring refused, null where it cannot decide", async (t) => {
+  if (!addon?.ringChainFixed) return t.fail('the addon is not built or has no ringChainFixed');
+  const chain = addon.ringChainFixed.bind(addon);
+  const { vectors } = loadVector<{ vectors: { id: string; msg_hex: string; sig_hex: string; quirk_hit: boolean }[] }>('ring/go-signed.json');
+  const first = deserializeRingSignature(fromHex(vectors[0]!.sig_hex))!;
+  const uncompressed = (p: Uint8Array) => secp256k1.Point.fromBytes(p).toBytes(false);
+  const table = (p: Uint8Array) => addon.table(uncompressed(p))!;
+  const tables = [addon.table(G.toBytes(false))!, table(first.keyImage), ...first.ring.flatMap((p) => [table(p), table(hashToCurve(p)!)])];
+  const sameRing = (sig: Uint8Array) => {
+    const parsed = deserializeRingSignature(sig);
+    return parsed !== null && hex(parsed.keyImage) === hex(first.keyImage) && parsed.ring.map(hex).join() === first.ring.map(hex).join();
+  };
+  t.equal(first.ring.length, 2, 'go-signed.json: one 2-member ring');
+
+  let accepted = 0;
+  let quirk = 0;
+  for (const v of vectors) {
+    if (!sameRing(fromHex(v.sig_hex))) continue;
+    if (chain(fromHex(v.msg_hex), fromHex(v.sig_hex), tables) === true) accepted++;
+    else t.fail(`${v.id} not accepted`);
+    if (v.quirk_hit) quirk++;
+  }
+  t.equal(accepted, vectors.length, `${accepted}/${vectors.length} of ring-go's signatures accepted`);
+  t.equal(quirk, 158, 'among them the 158 whose challenges need the left-align quirk');
+
+  // ring-go refuses these; those that parse and name the same ring and key image reach the chain.
+  const rejected = loadVector<{ vectors: { id: string; category: string; msg_hex: string; sig_hex: string }[] }>('ring/rejected.json').vectors;
+  const reached = new Map<string, number>();
+  const wrong: string[] = [];
+  for (const v of rejected) {
+    if (!sameRing(fromHex(v.sig_hex))) continue;
+    reached.set(v.category, (reached.get(v.category) ?? 0) + 1);
+    const verdict = chain(fromHex(v.msg_hex), fromHex(v.sig_hex), tables);
+    // A zero s: the chain does not decide; the caller verifies the general way (and refuses).
+    if (verdict !== (v.category === 'zero_scalar' ? null : false)) wrong.push(`${v.id} (${v.category}): ${verdict}`);
+  }
+  t.same(wrong, [], 'each refused (a zero s: null)');
+  t.same(
+    Object.fromEntries(reached),
+    { canonical_hash_to_scalar: 47, tamper_c0: 20, tamper_s: 18, wrong_message: 12, s_values_swapped: 6, zero_scalar: 2 },
+    'the 105 rejected.json vectors over the same ring and key image',
+  );
+
+  const v = vectors[0]!;
+  const [msg, sig] = [fromHex(v.msg_hex), fromHex(v.sig_hex)];
+  t.equal(chain(msg, sig, [...tables.slice(0, 2), tables[4]!, tables[5]!, tables[2]!, tables[3]!]), false, 'tables in the wrong members’ places: refused');
+  t.equal(chain(msg, sig, tables.slice(0, 4)), null, 'tables for one member where the signature has two: null');
+  t.equal(chain(msg, sig.subarray(0, sig.length - 1), tables), null, 'a truncated signature: null');
+  t.equal(chain(msg.subarray(1), sig, tables), null, 'a 31-byte message: null');
+  t.equal(chain(msg, sig, [...tables.slice(0, 5), new ArrayBuffer(64)]), null, 'a table of the wrong size: null');
+  t.equal((chain as unknown as (...x: unknown[]) => unknown)(msg, sig), null, 'too few arguments: null');
 });

@@ -21,10 +21,17 @@
  *     doublings, for points that recur relay after relay.
  *   lincombFixedPair(a, TA, b, TB, c, TC, d, TD) → [a·A + b·B, c·C + d·D] from four tables, with one
  *     field inversion for both (a ring member's two sums); null elements at infinity; null on bad input.
+ *   ringChainFixed(m, sig, tables) → a whole ring signature verified from tables, as ring-go's Verify
+ *     (docs/spec/protocol.md §4.1): sig is the serialized signature, tables [G, I, P_0, H_0, P_1, H_1, …]
+ *     (I the key image, H_i = hash-to-curve of P_i), m the 32-byte message. true or false as ring-go
+ *     answers (false also where go-dleq's HashToScalar would panic); null where this path cannot
+ *     decide (a zero scalar, a sum at infinity, no SHA3-512 in the process, bad input), and the caller
+ *     verifies the general way.
  *   null also stands for the point at infinity; the caller computes that case the general way.
  */
 #include "secp256k1.c"
 #include <node_api.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,6 +357,121 @@ static napi_value lincomb_fixed_pair(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* SHA3-512 is OpenSSL's, the one node:crypto uses, found in the running process at load time rather than
+ * linked: the addon then needs no OpenSSL headers to build, and a node without OpenSSL's symbols only
+ * loses ringChainFixed, not the addon. */
+typedef int (*evp_digest_fn)(const void *data, size_t count, unsigned char *md, unsigned int *size, const void *type, void *impl);
+typedef const void *(*evp_md_fn)(void);
+static evp_digest_fn evp_digest;
+static const void *evp_sha3_512;
+static pthread_once_t sha3_once = PTHREAD_ONCE_INIT;
+
+static void find_sha3(void) {
+  evp_md_fn sha3_512 = (evp_md_fn)dlsym(RTLD_DEFAULT, "EVP_sha3_512");
+  evp_digest = (evp_digest_fn)dlsym(RTLD_DEFAULT, "EVP_Digest");
+  evp_sha3_512 = sha3_512 != NULL ? sha3_512() : NULL;
+}
+
+#define MAX_RING 64
+#define CHALLENGE_INPUT (32 + 33 + 33)
+
+/* go-dleq's secp256k1 HashToScalar of m ‖ L ‖ R, quirk included (core/crypto/ring/hash.ts): v = SHA3-512 mod
+ * n, its minimal big-endian bytes copied to the start of 32. 0 where Go panics (the shifted value ≥ n) or the
+ * hash is not available. */
+static int challenge_scalar(secp256k1_scalar *out, const unsigned char *input) {
+  /* 2^256 mod n: a 512-bit digest hi·2^256 + lo is hi·(2^256 mod n) + lo mod n. */
+  static const secp256k1_scalar two_256 = SECP256K1_SCALAR_CONST(0, 0, 0, 1, 0x45512319UL, 0x50B75FC4UL, 0x402DA173UL, 0x2FC9BEBFUL);
+  unsigned char digest[64];
+  unsigned char v32[32];
+  unsigned int digest_len = 0;
+  secp256k1_scalar hi, lo;
+  int overflow = 0;
+  size_t zeros = 0;
+  if (evp_digest == NULL || evp_sha3_512 == NULL) return 0;
+  if (!evp_digest(input, CHALLENGE_INPUT, digest, &digest_len, evp_sha3_512, NULL) || digest_len != 64) return 0;
+  secp256k1_scalar_set_b32(&hi, digest, NULL);
+  secp256k1_scalar_set_b32(&lo, digest + 32, NULL);
+  secp256k1_scalar_mul(&hi, &hi, &two_256);
+  secp256k1_scalar_add(&hi, &hi, &lo);
+  secp256k1_scalar_get_b32(v32, &hi);
+  while (zeros < 32 && v32[zeros] == 0) zeros++;
+  if (zeros > 0 && zeros < 32) {
+    memmove(v32, v32 + zeros, 32 - zeros);
+    memset(v32 + 32 - zeros, 0, zeros);
+  }
+  secp256k1_scalar_set_b32(out, v32, &overflow);
+  return !overflow;
+}
+
+/* -1: undecided (the caller verifies the general way); 0: refused; 1: verified. */
+static int ring_chain(const unsigned char *m, const unsigned char *sig, size_t sig_len, const secp256k1_ge_storage *const *tables, size_t n) {
+  secp256k1_scalar c, c0, s;
+  unsigned char input[CHALLENGE_INPUT];
+  size_t i, k;
+  if (n == 0 || n > MAX_RING || sig_len < 4 + 32 + 33 + n * (32 + 33)) return -1;
+  if (((size_t)sig[0] << 24 | (size_t)sig[1] << 16 | (size_t)sig[2] << 8 | sig[3]) != n) return -1;
+  secp256k1_scalar_set_b32(&c0, sig + 4, NULL); /* DecodeToScalar reduces mod n */
+  c = c0;
+  memcpy(input, m, 32);
+  for (i = 0; i < n; i++) {
+    struct fixed_sum args[2];
+    secp256k1_gej sums[2];
+    secp256k1_ge affine[2];
+    unsigned char s32[32], c32[32];
+    size_t len = 33;
+    secp256k1_scalar_set_b32(&s, sig + 4 + 32 + 33 + i * (32 + 33), NULL);
+    if (secp256k1_scalar_is_zero(&s) || secp256k1_scalar_is_zero(&c)) return -1;
+    secp256k1_scalar_get_b32(s32, &s);
+    secp256k1_scalar_get_b32(c32, &c);
+    /* L = s·G + c·P_i, R = s·H_i + c·I */
+    args[0].a32 = s32, args[0].ta = tables[0], args[0].b32 = c32, args[0].tb = tables[2 + 2 * i];
+    args[1].a32 = s32, args[1].ta = tables[3 + 2 * i], args[1].b32 = c32, args[1].tb = tables[1];
+    for (k = 0; k < 2; k++) {
+      prefetch_multiple(args[k].a32, args[k].ta);
+      prefetch_multiple(args[k].b32, args[k].tb);
+    }
+    fixed_sum(&sums[0], &args[0]);
+    fixed_sum(&sums[1], &args[1]);
+    if (secp256k1_gej_is_infinity(&sums[0]) || secp256k1_gej_is_infinity(&sums[1])) return -1;
+    secp256k1_ge_set_all_gej_var(affine, sums, 2);
+    if (!secp256k1_eckey_pubkey_serialize(&affine[0], input + 32, &len, 1)) return -1;
+    len = 33;
+    if (!secp256k1_eckey_pubkey_serialize(&affine[1], input + 32 + 33, &len, 1)) return -1;
+    if (evp_digest == NULL || evp_sha3_512 == NULL) return -1;
+    if (!challenge_scalar(&c, input)) return 0; /* Go panics: ring-go's Verify does not return true */
+  }
+  return secp256k1_scalar_eq(&c, &c0);
+}
+
+static napi_value ring_chain_fixed(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_value result;
+  unsigned char *m, *sig;
+  const secp256k1_ge_storage *tables[2 + 2 * MAX_RING];
+  napi_typedarray_type type;
+  size_t sig_len, offset;
+  napi_value arraybuffer;
+  uint32_t count, i;
+  bool is_array = false;
+  int verdict;
+
+  napi_get_null(env, &result);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3) return result;
+  if (!bytes_arg(env, argv[0], 32, &m)) return result;
+  if (napi_get_typedarray_info(env, argv[1], &type, &sig_len, (void **)&sig, &arraybuffer, &offset) != napi_ok || type != napi_uint8_array) return result;
+  if (napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[2], &count) != napi_ok) return result;
+  if (count < 4 || count > 2 + 2 * MAX_RING || count % 2 != 0) return result;
+  for (i = 0; i < count; i++) {
+    napi_value element;
+    if (napi_get_element(env, argv[2], i, &element) != napi_ok || !table_arg(env, element, &tables[i])) return result;
+  }
+  pthread_once(&sha3_once, find_sha3);
+  verdict = ring_chain(m, sig, sig_len, tables, (count - 2) / 2);
+  if (verdict >= 0) napi_get_boolean(env, verdict == 1, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   pthread_once(&verify_ctx_once, create_verify_ctx);
@@ -364,5 +486,7 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "lincombFixedPair", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "tableAsync", NAPI_AUTO_LENGTH, table_async, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "tableAsync", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "ringChainFixed", NAPI_AUTO_LENGTH, ring_chain_fixed, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "ringChainFixed", fn) != napi_ok) return NULL;
   return exports;
 }

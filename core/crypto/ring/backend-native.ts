@@ -200,6 +200,29 @@ export class NativeRingBackend implements RingCurveBackend {
     return [this.linearCombination(s, null, c, P), this.linearCombination(s, H, c, I)];
   }
 
+  /**
+   * With every point of the signature tabled, the whole chain in one native call: the sums, ring-go's
+   * challenge hashes and the final comparison, no scalar or point crossing into JavaScript. Points are looked
+   * up, never added to the cache: a forged signature's key image has no table and goes member by member.
+   */
+  verifyRing(msg: Uint8Array, serialized: Uint8Array, ring: readonly Uint8Array[], hashes: readonly Uint8Array[], keyImage: Uint8Array): boolean | undefined {
+    const chain = this.#addon?.ringChainFixed;
+    const g = this.#generator.table;
+    const i = this.#points.get(bytesKey(keyImage))?.table;
+    if (!chain || !g || !i) return undefined;
+    const tables = [g, i];
+    for (let k = 0; k < ring.length; k++) {
+      const p = this.#points.get(bytesKey(ring[k]!))?.table;
+      const h = this.#points.get(bytesKey(hashes[k]!))?.table;
+      if (!p || !h) return undefined;
+      tables.push(p, h);
+    }
+    const verdict = this.#addon!.ringChainFixed!(msg, serialized, tables);
+    if (verdict === null) return undefined;
+    this.#fixedSums += 2 * ring.length;
+    return verdict;
+  }
+
   linearCombination(a: bigint, A: Uint8Array | null, b: bigint, B: Uint8Array): Uint8Array {
     if (a === 0n || b === 0n) return this.#fallback.linearCombination(a, A, b, B);
     const addon = this.#addon;

@@ -14,6 +14,12 @@ export interface RingCurveBackend {
    * for a backend that computes the pair more cheaply than one at a time.
    */
   memberSums?(s: bigint, c: bigint, P: Uint8Array, H: Uint8Array, I: Uint8Array): [Uint8Array, Uint8Array];
+  /**
+   * A whole signature's verdict in one step where the backend can give it (all its points' tables held):
+   * `serialized` is the signature's wire form, `ring` its members in order, `hashes` their H_p. Undefined
+   * where it cannot decide; the caller then goes member by member.
+   */
+  verifyRing?(msg: Uint8Array, serialized: Uint8Array, ring: readonly Uint8Array[], hashes: readonly Uint8Array[], keyImage: Uint8Array): boolean | undefined;
   /** x·A (A = null means G), compressed; infinity encoded as above. */
   multiply(x: bigint, A: Uint8Array | null): Uint8Array;
   /**

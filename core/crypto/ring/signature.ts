@@ -122,15 +122,29 @@ export function defaultRingBackend(): RingCurveBackend {
   return defaultBackend;
 }
 
-/** ring-go RingSig.Verify on a parsed signature; false where ring-go returns false or panics. */
-export function verifyParsedRingSignature(msg: Uint8Array, sig: RingSignature, backend = defaultBackend): boolean {
+/**
+ * ring-go RingSig.Verify on a parsed signature; false where ring-go returns false or panics. `serialized`,
+ * when given, is the wire form `sig` was parsed from, unchanged: a backend holding tables for every point
+ * then verifies the whole ring in one call.
+ */
+export function verifyParsedRingSignature(msg: Uint8Array, sig: RingSignature, backend = defaultBackend, serialized?: Uint8Array): boolean {
   if (msg.length !== 32) return false;
-  let c = sig.c;
   const hps = new Array<Uint8Array>(sig.ring.length);
   for (let i = 0; i < sig.ring.length; i++) {
     const hp = cachedHashToCurve(sig.ring[i]!);
     if (!hp) return false;
     hps[i] = hp;
+  }
+  const verdict = (serialized && backend.verifyRing?.(msg, serialized, sig.ring, hps, sig.keyImage)) ?? verifyMembers(msg, sig, hps, backend);
+  if (!verdict) return false;
+  backend.noteVerified?.([...sig.ring, ...hps, sig.keyImage]);
+  return true;
+}
+
+function verifyMembers(msg: Uint8Array, sig: RingSignature, hps: readonly Uint8Array[], backend: RingCurveBackend): boolean {
+  let c = sig.c;
+  for (let i = 0; i < sig.ring.length; i++) {
+    const hp = hps[i]!;
     const [l, r] = backend.memberSums
       ? backend.memberSums(sig.s[i]!, c, sig.ring[i]!, hp, sig.keyImage)
       : [backend.linearCombination(sig.s[i]!, null, c, sig.ring[i]!), backend.linearCombination(sig.s[i]!, hp, c, sig.keyImage)];
@@ -138,16 +152,14 @@ export function verifyParsedRingSignature(msg: Uint8Array, sig: RingSignature, b
     if (next === null) return false;
     c = next;
   }
-  if (c !== sig.c) return false;
-  backend.noteVerified?.([...sig.ring, ...hps, sig.keyImage]);
-  return true;
+  return c === sig.c;
 }
 
 /** Deserialize and verify; false for anything malformed. Never throws. */
 export function ringVerify(msg: Uint8Array, signature: Uint8Array, backend = defaultBackend): boolean {
   try {
     const sig = deserializeRingSignature(signature);
-    return sig !== null && verifyParsedRingSignature(msg, sig, backend);
+    return sig !== null && verifyParsedRingSignature(msg, sig, backend, signature);
   } catch {
     return false;
   }
