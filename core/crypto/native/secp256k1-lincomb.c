@@ -29,6 +29,9 @@
  *     verifies the general way.
  *   null also stands for the point at infinity; the caller computes that case the general way.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* RTLD_DEFAULT in older glibc's dlfcn.h; before any system header */
+#endif
 #include "secp256k1.c"
 #include <node_api.h>
 #include <dlfcn.h>
@@ -376,8 +379,8 @@ static void find_sha3(void) {
 #define CHALLENGE_INPUT (32 + 33 + 33)
 
 /* go-dleq's secp256k1 HashToScalar of m ‖ L ‖ R, quirk included (core/crypto/ring/hash.ts): v = SHA3-512 mod
- * n, its minimal big-endian bytes copied to the start of 32. 0 where Go panics (the shifted value ≥ n) or the
- * hash is not available. */
+ * n, its minimal big-endian bytes copied to the start of 32. 1 with the scalar; 0 where Go panics (the
+ * shifted value ≥ n); −1 where the hash could not be computed. */
 static int challenge_scalar(secp256k1_scalar *out, const unsigned char *input) {
   /* 2^256 mod n: a 512-bit digest hi·2^256 + lo is hi·(2^256 mod n) + lo mod n. */
   static const secp256k1_scalar two_256 = SECP256K1_SCALAR_CONST(0, 0, 0, 1, 0x45512319UL, 0x50B75FC4UL, 0x402DA173UL, 0x2FC9BEBFUL);
@@ -387,8 +390,7 @@ static int challenge_scalar(secp256k1_scalar *out, const unsigned char *input) {
   secp256k1_scalar hi, lo;
   int overflow = 0;
   size_t zeros = 0;
-  if (evp_digest == NULL || evp_sha3_512 == NULL) return 0;
-  if (!evp_digest(input, CHALLENGE_INPUT, digest, &digest_len, evp_sha3_512, NULL) || digest_len != 64) return 0;
+  if (!evp_digest(input, CHALLENGE_INPUT, digest, &digest_len, evp_sha3_512, NULL) || digest_len != 64) return -1;
   secp256k1_scalar_set_b32(&hi, digest, NULL);
   secp256k1_scalar_set_b32(&lo, digest + 32, NULL);
   secp256k1_scalar_mul(&hi, &hi, &two_256);
@@ -407,7 +409,9 @@ static int challenge_scalar(secp256k1_scalar *out, const unsigned char *input) {
 static int ring_chain(const unsigned char *m, const unsigned char *sig, size_t sig_len, const secp256k1_ge_storage *const *tables, size_t n) {
   secp256k1_scalar c, c0, s;
   unsigned char input[CHALLENGE_INPUT];
-  size_t i, k;
+  size_t i;
+  int k;
+  if (evp_digest == NULL || evp_sha3_512 == NULL) return -1;
   if (n == 0 || n > MAX_RING || sig_len < 4 + 32 + 33 + n * (32 + 33)) return -1;
   if (((size_t)sig[0] << 24 | (size_t)sig[1] << 16 | (size_t)sig[2] << 8 | sig[3]) != n) return -1;
   secp256k1_scalar_set_b32(&c0, sig + 4, NULL); /* DecodeToScalar reduces mod n */
@@ -426,10 +430,10 @@ static int ring_chain(const unsigned char *m, const unsigned char *sig, size_t s
     /* L = s·G + c·P_i, R = s·H_i + c·I */
     args[0].a32 = s32, args[0].ta = tables[0], args[0].b32 = c32, args[0].tb = tables[2 + 2 * i];
     args[1].a32 = s32, args[1].ta = tables[3 + 2 * i], args[1].b32 = c32, args[1].tb = tables[1];
-    for (k = 0; k < 2; k++) {
-      prefetch_multiple(args[k].a32, args[k].ta);
-      prefetch_multiple(args[k].b32, args[k].tb);
-    }
+    prefetch_multiple(s32, tables[0]);
+    prefetch_multiple(c32, tables[2 + 2 * i]);
+    prefetch_multiple(s32, tables[3 + 2 * i]);
+    prefetch_multiple(c32, tables[1]);
     fixed_sum(&sums[0], &args[0]);
     fixed_sum(&sums[1], &args[1]);
     if (secp256k1_gej_is_infinity(&sums[0]) || secp256k1_gej_is_infinity(&sums[1])) return -1;
@@ -437,8 +441,8 @@ static int ring_chain(const unsigned char *m, const unsigned char *sig, size_t s
     if (!secp256k1_eckey_pubkey_serialize(&affine[0], input + 32, &len, 1)) return -1;
     len = 33;
     if (!secp256k1_eckey_pubkey_serialize(&affine[1], input + 32 + 33, &len, 1)) return -1;
-    if (evp_digest == NULL || evp_sha3_512 == NULL) return -1;
-    if (!challenge_scalar(&c, input)) return 0; /* Go panics: ring-go's Verify does not return true */
+    k = challenge_scalar(&c, input);
+    if (k != 1) return k; /* 0: Go panics, so ring-go's Verify does not return true */
   }
   return secp256k1_scalar_eq(&c, &c0);
 }
