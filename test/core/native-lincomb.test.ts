@@ -4,7 +4,9 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { nativeCurveAddon } from '../../core/crypto/native-lincomb.js';
 import { bigIntTo32, bytesToBigInt } from '../../core/crypto/big-endian.js';
 import { CURVE_ORDER, hashToCurve } from '../../core/crypto/ring/hash.js';
-import { deserializeRingSignature } from '../../core/crypto/ring/signature.js';
+import { deserializeRingSignature, ringSign } from '../../core/crypto/ring/signature.js';
+import { NobleRingBackend } from '../../core/crypto/ring/backend-noble.js';
+import { publicKeyFromPrivateKey } from '../../core/crypto/address.js';
 import { hex as fromHex, loadVector } from '../helpers/vectors.js';
 
 // The addon against @noble/curves (an independent implementation) on random and edge inputs; the
@@ -172,4 +174,28 @@ t.test("ringChainFixed: ring-go's signatures accepted, every refused vector of t
   t.equal(chain(msg.subarray(1), sig, tables), null, 'a 31-byte message: null');
   t.equal(chain(msg, sig, [...tables.slice(0, 5), new ArrayBuffer(64)]), null, 'a table of the wrong size: null');
   t.equal((chain as unknown as (...x: unknown[]) => unknown)(msg, sig), null, 'too few arguments: null');
+});
+
+t.test('ringChainFixed: rings of three and four members, each member in its own place', async (t) => {
+  if (!addon?.ringChainFixed) return t.fail('the addon is not built or has no ringChainFixed');
+  const uncompressed = (p: Uint8Array) => secp256k1.Point.fromBytes(p).toBytes(false);
+  const table = (p: Uint8Array) => addon.table(uncompressed(p))!;
+  const generator = addon.table(G.toBytes(false))!;
+  for (const size of [3, 4]) {
+    const keys = Array.from({ length: size }, () => bigIntTo32(randomScalar() || 1n));
+    const ring = keys.map((k) => publicKeyFromPrivateKey(k));
+    const signer = size - 1; // the last member signs: its s is the one closing the chain
+    const msg = Uint8Array.from(randomBytes(32));
+    const sig = ringSign(msg, ring, keys[signer]!, new NobleRingBackend());
+    const parsed = deserializeRingSignature(sig)!;
+    const tables = [generator, table(parsed.keyImage), ...parsed.ring.flatMap((p) => [table(p), table(hashToCurve(p)!)])];
+    t.equal(addon.ringChainFixed(msg, sig, tables), true, `${size} members: accepted`);
+    for (let i = 0; i < size; i++) {
+      const tampered = Uint8Array.from(sig);
+      tampered[4 + 32 + 33 + i * 65 + 31]! ^= 1; // the last byte of s_i
+      t.equal(addon.ringChainFixed(msg, tampered, tables), false, `${size} members: s_${i} changed, refused`);
+    }
+    const swapped = [...tables.slice(0, 2), ...tables.slice(4, 6), ...tables.slice(2, 4), ...tables.slice(6)];
+    t.equal(addon.ringChainFixed(msg, sig, swapped), false, `${size} members: the first two members' tables swapped, refused`);
+  }
 });
