@@ -217,7 +217,7 @@ export class NativeRingBackend implements RingCurveBackend {
       if (!p || !h) return undefined;
       tables.push(p, h);
     }
-    const verdict = this.#addon!.ringChainFixed!(msg, serialized, tables);
+    const verdict = chain(msg, serialized, tables);
     if (verdict === null) return undefined;
     this.#fixedSums += 2 * ring.length;
     return verdict;
