@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -17,6 +18,9 @@ import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRe
  * The load runs for WINDOWS windows and the verdict takes the quietest: a stall in the relayer's code recurs
  * in every window, while this shared VM's slow moments (the host descheduling the process) come and go, and
  * one such moment in a single window has put the p99 past the bound with code that is otherwise 5 ms late.
+ * What is compared with the bound is the relayer's lateness beyond the machine's in the same window: an idle
+ * Node process beside it samples its own event loop the same way, so a host that takes a third of the CPU
+ * for minutes (seen: 18–41 % steal, the relayer 31–59 ms late at p99 in both windows) is not taken for a stall.
  */
 const RATE = 200;
 const SECONDS = 5;
@@ -33,6 +37,17 @@ interface Window {
   served: number;
   p99Late: number;
   maxLate: number;
+  /** An idle process's own p99 lateness in the same window: the machine's share. */
+  machineP99Late: number;
+  /** p99Late beyond the machine's. */
+  excess: number;
+}
+
+/** An idle Node process sampling its event loop as the relayer's metrics do, for `seconds`: p99 and max in ms. */
+function idleLoopDelay(seconds: number): Promise<{ p99: number; max: number }> {
+  const script = `const h = require('node:perf_hooks').monitorEventLoopDelay({ resolution: ${EVENT_LOOP_SAMPLING_MS} }); h.enable();
+setTimeout(() => { h.disable(); process.stdout.write(JSON.stringify({ p99: h.percentile(99) / 1e6, max: h.max / 1e6 })); }, ${seconds * 1000});`;
+  return new Promise((resolve, reject) => execFile(process.execPath, ['-e', script], (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as { p99: number; max: number }))));
 }
 
 /** The windows, and the one whose p99 is the lowest. */
@@ -87,20 +102,25 @@ async function measure(t: Test, plugins: string): Promise<Measured> {
   const windows: Window[] = [];
   for (let i = 0; i < WINDOWS; i++) {
     const [servedBefore, sentBefore] = [served, sent];
+    const machine = idleLoopDelay(SECONDS);
     await load(SECONDS);
     const text = await metrics();
+    const p99Late = gauge(text, 'nodejs_eventloop_lag_p99_seconds') - EVENT_LOOP_SAMPLING_MS;
+    const machineP99Late = Math.max(0, (await machine).p99 - EVENT_LOOP_SAMPLING_MS);
     windows.push({
       offered: sent - sentBefore,
       served: served - servedBefore,
-      p99Late: gauge(text, 'nodejs_eventloop_lag_p99_seconds') - EVENT_LOOP_SAMPLING_MS,
+      p99Late,
       maxLate: gauge(text, 'nodejs_eventloop_lag_max_seconds') - EVENT_LOOP_SAMPLING_MS,
+      machineP99Late,
+      excess: p99Late - machineP99Late,
     });
   }
-  const quietest = windows.reduce((a, b) => (b.p99Late < a.p99Late ? b : a));
+  const quietest = windows.reduce((a, b) => (b.excess < a.excess ? b : a));
   return { windows, quietest };
 }
 
-const each = (m: Measured) => m.windows.map((w) => `${w.p99Late.toFixed(1)} (max ${w.maxLate.toFixed(1)})`).join(', ');
+const each = (m: Measured) => m.windows.map((w) => `${w.p99Late.toFixed(1)} (max ${w.maxLate.toFixed(1)}; an idle process ${w.machineP99Late.toFixed(1)})`).join(', ');
 
 t.test(`under ${RATE} relays/s the relayer's event loop is late by less than ${P99_LATE_BOUND_MS} ms at p99`, async (t) => {
   const m = await measure(t, '  - transport-jsonrpc');
@@ -108,13 +128,14 @@ t.test(`under ${RATE} relays/s the relayer's event loop is late by less than ${P
     t.ok(w.offered >= RATE * SECONDS * 0.95, `${w.offered} relays offered`);
     t.equal(w.served, w.offered, 'every one served (the supplier signature checked on one in 20)');
     t.ok(Number.isFinite(w.p99Late), 'the relayer reports its event-loop delay');
+    t.ok(Number.isFinite(w.machineP99Late), 'and the idle process its own');
   }
-  t.ok(m.quietest.p99Late < P99_LATE_BOUND_MS, `event loop late by ${m.quietest.p99Late.toFixed(1)} ms at p99 in the quieter window (bound ${P99_LATE_BOUND_MS} ms; windows: ${each(m)} ms)`);
+  t.ok(m.quietest.excess < P99_LATE_BOUND_MS, `event loop late by ${m.quietest.excess.toFixed(1)} ms at p99 beyond an idle process's in the quieter window (bound ${P99_LATE_BOUND_MS} ms; windows: ${each(m)} ms)`);
 });
 
 t.test('the bound catches a 50 ms stall twice a second (a plugin that blocks the loop)', async (t) => {
   const m = await measure(t, `  - transport-jsonrpc\n  - name: ${join(import.meta.dirname, '../fixtures/plugins/stall.js')}`);
   for (const w of m.windows) t.equal(w.served, w.offered, 'every relay still served');
-  t.ok(m.quietest.p99Late >= P99_LATE_BOUND_MS, `late by ${m.quietest.p99Late.toFixed(1)} ms at p99 in the quieter window: over the bound, so the test above would fail (windows: ${each(m)} ms)`);
+  t.ok(m.quietest.excess >= P99_LATE_BOUND_MS, `late by ${m.quietest.excess.toFixed(1)} ms at p99 beyond an idle process's in the quieter window: over the bound, so the test above would fail (windows: ${each(m)} ms)`);
   t.ok(m.quietest.maxLate >= 45, `at most ${m.quietest.maxLate.toFixed(1)} ms there: the stall itself`);
 });
