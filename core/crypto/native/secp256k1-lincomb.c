@@ -360,7 +360,7 @@ static napi_value lincomb_fixed_pair(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* SHA3-512 is OpenSSL's, the one node:crypto uses, found in the running process at load time rather than
+/* SHA3-512 is OpenSSL's, the one node:crypto uses, found in the running process on first use rather than
  * linked: the addon then needs no OpenSSL headers to build, and a node without OpenSSL's symbols only
  * loses ringChainFixed, not the addon. */
 typedef int (*evp_digest_fn)(const void *data, size_t count, unsigned char *md, unsigned int *size, const void *type, void *impl);
