@@ -298,20 +298,28 @@ static void add_multiple(secp256k1_gej *r, const unsigned char *k32, const secp2
   }
 }
 
-/* The scalars and tables of a·A + b·B from argv[0..3] = a, TA, b, TB (scalars below the order, tables),
- * their entries prefetched; 0 on bad input. */
+/* a·A + b·B to compute from tables: a and b big-endian below the order. */
 struct fixed_sum {
-  unsigned char *a32, *b32;
+  const unsigned char *a32, *b32;
   const secp256k1_ge_storage *ta, *tb;
 };
 
+/* Fills `out` and prefetches the entries its additions will read. */
+static void prepare_fixed_sum(struct fixed_sum *out, const unsigned char *a32, const secp256k1_ge_storage *ta, const unsigned char *b32, const secp256k1_ge_storage *tb) {
+  out->a32 = a32, out->ta = ta, out->b32 = b32, out->tb = tb;
+  prefetch_multiple(a32, ta);
+  prefetch_multiple(b32, tb);
+}
+
+/* The sum from argv[0..3] = a, TA, b, TB (scalars below the order, tables); 0 on bad input. */
 static int fixed_sum_args(napi_env env, const napi_value *argv, struct fixed_sum *out) {
   secp256k1_scalar unused;
+  unsigned char *a32, *b32;
+  const secp256k1_ge_storage *ta, *tb;
   if (!scalar_arg(env, argv[0], &unused) || !scalar_arg(env, argv[2], &unused)) return 0;
-  if (!bytes_arg(env, argv[0], 32, &out->a32) || !bytes_arg(env, argv[2], 32, &out->b32)) return 0;
-  if (!table_arg(env, argv[1], &out->ta) || !table_arg(env, argv[3], &out->tb)) return 0;
-  prefetch_multiple(out->a32, out->ta);
-  prefetch_multiple(out->b32, out->tb);
+  if (!bytes_arg(env, argv[0], 32, &a32) || !bytes_arg(env, argv[2], 32, &b32)) return 0;
+  if (!table_arg(env, argv[1], &ta) || !table_arg(env, argv[3], &tb)) return 0;
+  prepare_fixed_sum(out, a32, ta, b32, tb);
   return 1;
 }
 
@@ -428,12 +436,8 @@ static int ring_chain(const unsigned char *m, const unsigned char *sig, size_t s
     secp256k1_scalar_get_b32(s32, &s);
     secp256k1_scalar_get_b32(c32, &c);
     /* L = s·G + c·P_i, R = s·H_i + c·I */
-    args[0].a32 = s32, args[0].ta = tables[0], args[0].b32 = c32, args[0].tb = tables[2 + 2 * i];
-    args[1].a32 = s32, args[1].ta = tables[3 + 2 * i], args[1].b32 = c32, args[1].tb = tables[1];
-    prefetch_multiple(s32, tables[0]);
-    prefetch_multiple(c32, tables[2 + 2 * i]);
-    prefetch_multiple(s32, tables[3 + 2 * i]);
-    prefetch_multiple(c32, tables[1]);
+    prepare_fixed_sum(&args[0], s32, tables[0], c32, tables[2 + 2 * i]);
+    prepare_fixed_sum(&args[1], s32, tables[3 + 2 * i], c32, tables[1]);
     fixed_sum(&sums[0], &args[0]);
     fixed_sum(&sums[1], &args[1]);
     if (secp256k1_gej_is_infinity(&sums[0]) || secp256k1_gej_is_infinity(&sums[1])) return -1;
