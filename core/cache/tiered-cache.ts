@@ -48,17 +48,25 @@ export class TieredCache<T> {
     return this.#l1.size;
   }
 
-  async get(id: string): Promise<T> {
+  /**
+   * The in-process entry when it is there and fresh (a hit, counted as `get` counts one), else undefined:
+   * what a caller on a hot path reads without awaiting, before it falls back to `get`.
+   */
+  peek(id: string): { readonly value: T } | undefined {
     const hit = this.#l1.get(id);
-    if (hit && hit.expiresAt > Date.now()) {
-      // A hit only marks the entry. Moving it to the young end (delete + set) on every read would leave
-      // a deleted entry in its hash bucket each time, until V8 next rebuilds the table: a few hot keys
-      // among many entries then walk ever longer chains of their own deletions. Eviction moves marked
-      // entries instead (#evictOne).
-      hit.used = true;
-      this.#l1Hits?.inc();
-      return hit.value;
-    }
+    if (!hit || hit.expiresAt <= Date.now()) return undefined;
+    // A hit only marks the entry. Moving it to the young end (delete + set) on every read would leave
+    // a deleted entry in its hash bucket each time, until V8 next rebuilds the table: a few hot keys
+    // among many entries then walk ever longer chains of their own deletions. Eviction moves marked
+    // entries instead (#evictOne).
+    hit.used = true;
+    this.#l1Hits?.inc();
+    return hit;
+  }
+
+  async get(id: string): Promise<T> {
+    const hit = this.peek(id);
+    if (hit) return hit.value;
     this.#o.metrics?.misses.inc({ entity: this.#o.entity, level: 'l1' });
     let pending = this.#inflight.get(id);
     if (!pending) {

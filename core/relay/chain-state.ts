@@ -35,7 +35,7 @@ export class RelayChainState {
   readonly #computeUnits: TieredCache<bigint>;
   readonly #difficulty: TieredCache<Uint8Array>;
   readonly #sessionParams: TieredCache<bigint>;
-  readonly #rings = new WeakMap<ApplicationInfo, Map<bigint, Promise<Uint8Array[]>>>();
+  readonly #rings = new WeakMap<ApplicationInfo, Map<bigint, RingEntry>>();
 
   constructor(o: RelayChainStateOptions) {
     this.#o = o;
@@ -77,7 +77,7 @@ export class RelayChainState {
   }
 
   session(app: string, service: string, height: bigint): Promise<SessionInfo> {
-    return this.#sessions.get(`${app}|${service}|${height}`);
+    return this.#sessions.get(sessionId(app, service, height));
   }
 
   sharedParams(height: bigint): Promise<SharedParamsInfo> {
@@ -91,6 +91,22 @@ export class RelayChainState {
   difficultyTarget(service: string, sessionStart: bigint): Promise<Uint8Array> {
     return this.#difficulty.get(`${service}|${sessionStart}`);
   }
+
+  /**
+   * The same values when this process holds them, without a promise: a relay reads five of them, and
+   * on the relay path an await per value costs more than the lookup. Undefined means "ask the async
+   * method" (not yet cached, expired, or being fetched).
+   */
+  readonly cached = {
+    session: (app: string, service: string, height: bigint): SessionInfo | undefined => this.#sessions.peek(sessionId(app, service, height))?.value,
+    sharedParams: (height: bigint): SharedParamsInfo | undefined => this.#params.peek(height.toString())?.value,
+    computeUnitsPerRelay: (service: string, sessionStart: bigint): bigint | undefined => this.#computeUnits.peek(`${service}|${sessionStart}`)?.value,
+    difficultyTarget: (service: string, sessionStart: bigint): Uint8Array | undefined => this.#difficulty.peek(`${service}|${sessionStart}`)?.value,
+    ringPublicKeys: (appAddress: string, sessionEnd: bigint): Uint8Array[] | undefined => {
+      const app = this.#applications.peek(appAddress)?.value;
+      return app && this.#rings.get(app)?.get(sessionEnd)?.keys;
+    },
+  };
 
   numSuppliersPerSession(): Promise<bigint> {
     return this.#sessionParams.get('live');
@@ -113,11 +129,13 @@ export class RelayChainState {
     if (!byEnd) this.#rings.set(app, (byEnd = new Map()));
     let ring = byEnd.get(sessionEnd);
     if (!ring) {
-      const building = this.#ring(app, appAddress, sessionEnd);
-      byEnd.set(sessionEnd, (ring = building));
-      building.catch(() => byEnd.delete(sessionEnd));
+      const entry: RingEntry = {
+        building: this.#ring(app, appAddress, sessionEnd).then((keys) => (entry.keys = keys)),
+      };
+      byEnd.set(sessionEnd, (ring = entry));
+      entry.building.catch(() => byEnd.delete(sessionEnd));
     }
-    return ring;
+    return ring.building;
   }
 
   async #ring(app: ApplicationInfo, appAddress: string, sessionEnd: bigint): Promise<Uint8Array[]> {
@@ -142,4 +160,14 @@ export class RelayChainState {
   invalidateApplication(address: string): Promise<void> {
     return this.#applications.invalidate(address);
   }
+}
+
+/** A ring being built from an application entry, and its keys once built. */
+interface RingEntry {
+  building: Promise<Uint8Array[]>;
+  keys?: Uint8Array[];
+}
+
+function sessionId(app: string, service: string, height: bigint): string {
+  return `${app}|${service}|${height}`;
 }

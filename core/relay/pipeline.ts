@@ -354,7 +354,10 @@ export class RelayPipeline {
     try {
       const mined = relayBytesOf(RelayRequestCodec.encode(relay.request), response);
       const hash = relayHash(mined);
-      const [target, computeUnits] = await Promise.all([this.#o.chain.difficultyTarget(service, start), this.#o.chain.computeUnitsPerRelay(service, start)]);
+      const chain = this.#o.chain;
+      let target = chain.cached.difficultyTarget(service, start);
+      let computeUnits = chain.cached.computeUnitsPerRelay(service, start);
+      if (target === undefined || computeUnits === undefined) [target, computeUnits] = await Promise.all([chain.difficultyTarget(service, start), chain.computeUnitsPerRelay(service, start)]);
       if (!isRelayVolumeApplicable(hash, target)) return undefined;
       const entry = MinedRelayCodec.encode({
         relay_hash: hash,

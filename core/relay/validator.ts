@@ -120,12 +120,12 @@ export class RelayValidator {
       throw new RelayRejection('implausible_heights', `start ${start}, end ${end}, current ${current}`);
     }
 
-    const paramsAtEnd = await ask(() => chain.sharedParams(end));
+    const paramsAtEnd = chain.cached.sharedParams(end) ?? (await ask(() => chain.sharedParams(end)));
     const graceEnd = end + paramsAtEnd.grace_period_end_offset_blocks;
     if (current > graceEnd) throw new RelayRejection('session_expired', `session ended at ${end}, grace ended at ${graceEnd}, current ${current}`);
     // prm/poktroll: an active session is looked up at its start, an ended one at its end.
     const lookupHeight = end >= current ? start : end;
-    const session = await ask(() => chain.session(header.application_address, header.service_id, lookupHeight), 'invalid_session');
+    const session = chain.cached.session(header.application_address, header.service_id, lookupHeight) ?? (await ask(() => chain.session(header.application_address, header.service_id, lookupHeight), 'invalid_session'));
     const onChain = session.header;
     if (
       onChain.session_id !== header.session_id ||
@@ -140,7 +140,7 @@ export class RelayValidator {
 
     const signature = deserializeRingSignature(relay.request.meta.signature);
     if (!signature) throw new RelayRejection('invalid_ring_signature', 'not a ring signature');
-    const ring = await ask(() => chain.ringPublicKeys(header.application_address, end), 'invalid_session');
+    const ring = chain.cached.ringPublicKeys(header.application_address, end) ?? (await ask(() => chain.ringPublicKeys(header.application_address, end), 'invalid_session'));
     if (!ringMembersAllowed(signature, ring)) throw new RelayRejection('signer_not_in_ring');
 
     // Relays served in the last grace block still reach the stream before the claim window opens

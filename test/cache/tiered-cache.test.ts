@@ -121,6 +121,22 @@ t.test('L1 is bounded, least recently used out first, with TTL', async (t) => {
   t.same(chain.calls, ['b', 'a'], 'expired after ttl');
 });
 
+t.test('peek: the in-process value without a promise, counted as a hit; nothing for a miss, an expired entry or one still loading', async (t) => {
+  const chain = fakeChain();
+  const { c, count } = cache(t, chain, undefined, { l1: { maxEntries: 3, ttlMs: 50 } });
+  t.equal(c.peek('a'), undefined, 'never fetched');
+  const release = chain.hold();
+  const loading = c.get('a');
+  t.equal(c.peek('a'), undefined, 'being fetched');
+  release();
+  const a = await loading;
+  t.equal(c.peek('a')?.value, a, 'fetched: the same value get gave');
+  t.equal(await count('relayminer_cache_hits_total', { entity: 'application', level: 'l1' }), 1, 'the peek counted as an in-process hit');
+  t.same(chain.calls, ['a'], 'peeking asked the chain nothing');
+  await new Promise((r) => setTimeout(r, 70));
+  t.equal(c.peek('a'), undefined, 'expired');
+});
+
 t.test('at its bound, L1 keeps what was read and evicts what was not, whatever the insertion order; an expired entry goes first', async (t) => {
   const chain = fakeChain();
   const { c } = cache(t, chain, undefined, { l1: { maxEntries: 100, ttlMs: null } });

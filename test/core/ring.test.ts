@@ -14,6 +14,7 @@ import {
   ringMembersAllowed,
   ringSign,
   ringVerify,
+  serializeRingSignature,
   type RingCurveBackend,
 } from '../../core/crypto/ring/index.js';
 import { addressFromPrivateKey, publicKeyFromPrivateKey } from '../../core/crypto/address.js';
@@ -202,6 +203,23 @@ t.test('signing: a signature over a 2- and 3-member ring verifies, binds the mes
   t.throws(() => ringSign(msg, [ring[0]!], app), /less than two/);
   t.throws(() => ringSign(msg, [ring[1]!, publicKeyFromPrivateKey(other)], app), /failed to find given key/);
   t.notOk(ringVerify(msg.subarray(0, 31), new Uint8Array(199)), 'short message');
+});
+
+t.test('parsed scalars: c and every s_i read from their offsets, reduced mod N as DecodeToScalar does', async (t) => {
+  const { vectors } = loadVector<{ vectors: (SignedVector & { challenges_hex: string[] })[] }>('ring/go-signed.json');
+  let same = 0;
+  for (const v of vectors) {
+    const parsed = deserializeRingSignature(hex(v.sig_hex))!;
+    if (parsed.c !== BigInt(`0x${v.challenges_hex[0]}`)) t.fail(`${v.id}: c is not ring-go's first challenge`);
+    if (toHex(serializeRingSignature(parsed)) === v.sig_hex) same++;
+  }
+  t.equal(same, vectors.length, `all ${vectors.length} signatures written back byte for byte from the parsed c, key image and (s_i, P_i)`);
+  const big = hex(vectors[0]!.sig_hex);
+  const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n; // secp256k1's order
+  big.set(bigIntTo32(N + 5n), 4);
+  big.set(bigIntTo32(N + 7n), 4 + 32 + 33 + 65);
+  const reduced = deserializeRingSignature(big)!;
+  t.same([reduced.c, reduced.s[1], reduced.s[0]], [5n, 7n, deserializeRingSignature(hex(vectors[0]!.sig_hex))!.s[0]], 'c and s_1 past N read reduced; s_0 unchanged');
 });
 
 t.test('membership: parsed parts are views on the signature; one expected ring checked many times stays exact', async (t) => {

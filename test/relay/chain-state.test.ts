@@ -32,8 +32,24 @@ t.test('ring: app + delegated gateways + gateways being undelegated at or after 
   t.same(hex(await chain.ringPublicKeys(ADDR.app2, 30n)), hex([PLACEHOLDER_RING_PUBLIC_KEY, pub(KEYS.app2)]), 'after it: no gateways, the placeholder');
 
   t.equal(await chain.ringPublicKeys(ADDR.app1, 10n), app1Ring, 'the same application entry gives the same ring without rebuilding it');
+  t.equal(chain.cached.ringPublicKeys(ADDR.app1, 10n), app1Ring, 'and reads it without a promise once built');
+  t.equal(chain.cached.ringPublicKeys(ADDR.app1, 11n), undefined, 'not for a session end it was not built for');
   await chain.invalidateApplication(ADDR.app1);
-  const rebuilt = await chain.ringPublicKeys(ADDR.app1, 10n);
+  t.equal(chain.cached.ringPublicKeys(ADDR.app1, 10n), undefined, 'nor once the application entry is dropped');
+  const rebuilding = chain.ringPublicKeys(ADDR.app1, 10n);
+  t.equal(chain.cached.ringPublicKeys(ADDR.app1, 10n), undefined, 'nor while it is being rebuilt');
+  const rebuilt = await rebuilding;
   t.not(rebuilt, app1Ring, 'a refreshed application entry builds its ring anew');
   t.same(hex(rebuilt), hex(app1Ring));
+  t.equal(chain.cached.ringPublicKeys(ADDR.app1, 10n), rebuilt, 'the rebuilt ring is the one read without a promise');
+
+  const params = await chain.sharedParams(10n);
+  t.equal(chain.cached.sharedParams(10n), params, 'a value at a height, once fetched, is read without a promise');
+  t.equal(chain.cached.sharedParams(11n), undefined, 'one never fetched is not');
+  const session = await chain.session(ADDR.app1, 'anvil', 1n);
+  t.equal(chain.cached.session(ADDR.app1, 'anvil', 1n), session);
+  t.equal(chain.cached.session(ADDR.app1, 'anvil', 2n), undefined);
+  const [target, cupr] = [await chain.difficultyTarget('anvil', 1n), await chain.computeUnitsPerRelay('anvil', 1n)];
+  t.same([chain.cached.difficultyTarget('anvil', 1n), chain.cached.computeUnitsPerRelay('anvil', 1n)], [target, cupr]);
+  t.same([chain.cached.difficultyTarget('anvil', 2n), chain.cached.computeUnitsPerRelay('anvil', 2n)], [undefined, undefined]);
 });

@@ -27,30 +27,55 @@ const POINT = 33;
 /**
  * Parses like ring-go's Deserialize; null wherever ring-go returns an error or panics. Never throws.
  * The key image and members are views on `sig`'s bytes (a copy of 33 bytes is made on V8's heap and
- * moved off it the moment a cache key reads its buffer): whatever keeps one must copy it.
+ * moved off it the moment a cache key reads its buffer): whatever keeps one must copy it. The scalars
+ * are read when first asked for: a relay's signature verified in one native call, or on a crypto
+ * thread from its bytes, never needs them as bigints here.
  */
 export function deserializeRingSignature(sig: Uint8Array): RingSignature | null {
   if (sig.length < 4) return null; // ring-go panics on the size header
   const size = new DataView(sig.buffer, sig.byteOffset, sig.byteLength).getUint32(0, false);
   if (size === 0) return null; // ring-go panics on c[0] of an empty ring
   if (sig.length < 4 + SCALAR + POINT + size * (SCALAR + POINT)) return null;
-  let o = 4;
-  const c = bytesToBigInt(sig.subarray(o, o + SCALAR)) % CURVE_ORDER; // DecodeToScalar reduces mod N
-  o += SCALAR;
+  let o = 4 + SCALAR;
   const keyImage = sig.subarray(o, o + POINT);
   if (!isValidCompressedPoint(keyImage)) return null;
-  o += POINT;
-  const s: bigint[] = [];
+  o += POINT + SCALAR;
   const ring: Uint8Array[] = [];
   for (let i = 0; i < size; i++) {
-    s.push(bytesToBigInt(sig.subarray(o, o + SCALAR)) % CURVE_ORDER);
-    o += SCALAR;
     const p = sig.subarray(o, o + POINT);
     if (!isValidCompressedPoint(p)) return null;
     ring.push(p);
-    o += POINT;
+    o += POINT + SCALAR;
   }
-  return { c, keyImage, s, ring }; // trailing bytes are ignored, as ring-go does
+  return new ParsedRingSignature(sig, keyImage, ring); // trailing bytes are ignored, as ring-go does
+}
+
+/** A parsed wire form whose scalars become bigints (reduced mod N, as DecodeToScalar does) on first read. */
+class ParsedRingSignature implements RingSignature {
+  readonly keyImage: Uint8Array;
+  readonly ring: Uint8Array[];
+  readonly #wire: Uint8Array;
+  #c: bigint | undefined;
+  #s: bigint[] | undefined;
+
+  constructor(wire: Uint8Array, keyImage: Uint8Array, ring: Uint8Array[]) {
+    this.#wire = wire;
+    this.keyImage = keyImage;
+    this.ring = ring;
+  }
+
+  get c(): bigint {
+    return (this.#c ??= bytesToBigInt(this.#wire.subarray(4, 4 + SCALAR)) % CURVE_ORDER);
+  }
+
+  get s(): bigint[] {
+    if (!this.#s) {
+      const s: bigint[] = [];
+      for (let i = 0, o = 4 + SCALAR + POINT; i < this.ring.length; i++, o += SCALAR + POINT) s.push(bytesToBigInt(this.#wire.subarray(o, o + SCALAR)) % CURVE_ORDER);
+      this.#s = s;
+    }
+    return this.#s;
+  }
 }
 
 export function serializeRingSignature(sig: RingSignature): Uint8Array {
