@@ -32,6 +32,8 @@ export class H2Backend {
   readonly #cfg: ResolvedBackend;
   readonly #sessions = new Map<string, ClientHttp2Session>();
   readonly #fixed: Record<string, string> = {};
+  /** Each URL's path, prefixed to every call's (a URL parse per call costs more than the rest of the headers). */
+  readonly #basePaths = new Map<string, string>();
 
   constructor(cfg: ResolvedBackend) {
     this.#cfg = cfg;
@@ -74,12 +76,13 @@ export class H2Backend {
   #call(url: string, req: H2Request, extra: Record<string, string>, deadline: number): Promise<H2Response> {
     const remaining = deadline - Date.now();
     if (remaining <= 0) return Promise.reject(new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`));
-    const base = new URL(url.replace(/^grpcs?:/, 'http:'));
+    let basePath = this.#basePaths.get(url);
+    if (basePath === undefined) this.#basePaths.set(url, (basePath = new URL(url.replace(/^grpcs?:/, 'http:')).pathname.replace(/\/+$/, '')));
     const headers: OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) if (!DROP.has(k.toLowerCase()) && !k.startsWith(':')) headers[k.toLowerCase()] = v.length === 1 ? v[0] : v;
     Object.assign(headers, this.#fixed, extra, {
       [constants.HTTP2_HEADER_METHOD]: 'POST',
-      [constants.HTTP2_HEADER_PATH]: `${base.pathname.replace(/\/+$/, '')}${req.path}`,
+      [constants.HTTP2_HEADER_PATH]: `${basePath}${req.path}`,
       te: 'trailers',
     });
     headers['content-type'] ??= 'application/grpc';

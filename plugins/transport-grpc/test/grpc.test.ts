@@ -276,3 +276,27 @@ t.test('a gRPC port already in use stops start-up with one line naming the optio
   t.ok(err instanceof ConfigError, 'a configuration error (the CLI prints it as one line)');
   t.match((err as Error).message, `cannot listen on 127.0.0.1:${port}: address already in use`);
 });
+
+t.test("a backend URL's path prefixes every call's path, on the first call and the ones after it", async (t) => {
+  const { createServer } = await import('node:http2');
+  const { H2Backend } = await import('../h2-backend.js');
+  const paths: string[] = [];
+  const server = createServer();
+  server.on('stream', (stream, headers) => {
+    paths.push(String(headers[':path']));
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(grpcFrame(new Uint8Array(0)));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const port = (server.address() as AddressInfo).port;
+  const backend = new H2Backend({ urls: [`grpc://127.0.0.1:${port}/base/v1/`], timeout_ms: 2000, headers: {} } as never);
+  for (const path of [demo.echoPath, demo.countPath, demo.echoPath]) {
+    const res = await backend.call({ path, headers: {}, body: grpcFrame(new Uint8Array(0)) }, {});
+    for await (const chunk of res.body) void chunk;
+    t.same(await res.trailers(), { 'grpc-status': ['0'] });
+  }
+  backend.close();
+  t.same(paths, [`/base/v1${demo.echoPath}`, `/base/v1${demo.countPath}`, `/base/v1${demo.echoPath}`]);
+});
