@@ -28,8 +28,9 @@ const POINT = 33;
  * Parses like ring-go's Deserialize; null wherever ring-go returns an error or panics. Never throws.
  * The key image and members are views on `sig`'s bytes (a copy of 33 bytes is made on V8's heap and
  * moved off it the moment a cache key reads its buffer): whatever keeps one must copy it. The scalars
- * are read when first asked for: a relay's signature verified in one native call, or on a crypto
- * thread from its bytes, never needs them as bigints here.
+ * are read from `sig` when first asked for (a relay's signature verified in one native call, or on a
+ * crypto thread from its bytes, never needs them as bigints here), so `sig` must not change while the
+ * parsed signature is in use.
  */
 export function deserializeRingSignature(sig: Uint8Array): RingSignature | null {
   if (sig.length < 4) return null; // ring-go panics on the size header
