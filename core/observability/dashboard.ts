@@ -24,6 +24,12 @@ export class Dashboard {
   }
 }
 
+/** Latency histograms the page reads, by the state field their buckets go to. */
+const BUCKETED: Record<string, string> = {
+  relayminer_relay_duration_seconds: 'relay_duration_buckets',
+  relayminer_relay_overhead_seconds: 'relay_overhead_buckets',
+};
+
 /** Relay, rejection and miner counters summed by their interesting label, for the page's charts and tables. */
 async function counters(metrics: Metrics): Promise<Record<string, Record<string, number>>> {
   const wanted: Record<string, string> = {
@@ -35,14 +41,15 @@ async function counters(metrics: Metrics): Promise<Record<string, Record<string,
   };
   const out: Record<string, Record<string, number>> = {};
   for (const m of await metrics.registry.getMetricsAsJSON()) {
-    if (m.name === 'relayminer_relay_duration_seconds') {
-      // Cumulative bucket counts by upper bound; the page turns deltas between polls into p50/p99.
+    const bucketed = BUCKETED[m.name];
+    if (bucketed) {
+      // Cumulative bucket counts by upper bound; the page turns deltas between polls into quantiles.
       const buckets: Record<string, number> = {};
       for (const v of m.values as { labels: Record<string, string | number>; value: number; metricName?: string }[]) {
-        if (v.metricName !== 'relayminer_relay_duration_seconds_bucket') continue;
+        if (v.metricName !== `${m.name}_bucket`) continue;
         buckets[String(v.labels.le)] = (buckets[String(v.labels.le)] ?? 0) + v.value;
       }
-      out.relay_duration_buckets = buckets;
+      out[bucketed] = buckets;
       continue;
     }
     const by = wanted[m.name];
@@ -79,7 +86,7 @@ svg{width:100%;height:120px;background:#111820}
 <header><h1>relayminer</h1><span id="height" class="muted"></span><span id="updated" class="muted"></span></header>
 <main>
 <section><h2>Relays per second</h2><svg id="chart" viewBox="0 0 300 100" preserveAspectRatio="none"></svg><div id="rates" class="muted"></div></section>
-<section><h2>Latency inside the relayer (p50, p99)</h2><svg id="latency" viewBox="0 0 300 100" preserveAspectRatio="none"></svg><div id="lat" class="muted"></div></section>
+<section><h2>Relay latency (p50, p99)</h2><svg id="latency" viewBox="0 0 300 100" preserveAspectRatio="none"></svg><div id="lat" class="muted"></div></section>
 <section><h2>Suppliers and leases</h2><table id="leases"></table></section>
 <section style="grid-column:1/-1"><h2>Sessions</h2><table id="sessions"></table></section>
 <section><h2>Claims, proofs, settlements</h2><table id="submissions"></table></section>
@@ -122,8 +129,9 @@ async function tick() {
     const rate = (sum(relays) - sum((last.counters || {}).relays_total)) / dt;
     const p50 = quantile(c.relay_duration_buckets, (last.counters || {}).relay_duration_buckets, 0.5);
     const p99 = quantile(c.relay_duration_buckets, (last.counters || {}).relay_duration_buckets, 0.99);
+    const own = quantile(c.relay_overhead_buckets, (last.counters || {}).relay_overhead_buckets, 0.99);
     history.push({ rate: Math.max(0, rate), p50, p99 });
-    document.getElementById("lat").textContent = p50 === undefined ? "no relays in the last interval" : "p50 ≤ " + (p50 * 1000) + " ms · p99 ≤ " + (p99 * 1000) + " ms";
+    document.getElementById("lat").textContent = p50 === undefined ? "no relays in the last interval" : "p50 ≤ " + (p50 * 1000) + " ms · p99 ≤ " + (p99 * 1000) + " ms" + (own === undefined ? "" : " · relayer's own p99 ≤ " + (own * 1000) + " ms");
     if (history.length > 90) history.shift();
     const per = Object.keys(relays).map((k) => k + " " + ((relays[k] - (((last.counters || {}).relays_total || {})[k] || 0)) / dt).toFixed(1) + "/s");
     document.getElementById("rates").textContent = per.join(" · ") || "no relays yet";

@@ -123,10 +123,13 @@ export class RelayPipeline {
     let header: DecodedRelay['header'] | undefined;
     // The backend's own time (to its answer, or to a stream's first bytes): what onRelayServed reports.
     let backendMs = 0;
+    let backendAnswered = false;
     const timed: Forward = async (r) => {
       const t0 = performance.now();
       try {
-        return await forward(r);
+        const result = await forward(r);
+        backendAnswered = !result.answeredByTransport;
+        return result;
       } finally {
         backendMs = performance.now() - t0;
       }
@@ -180,7 +183,10 @@ export class RelayPipeline {
     } catch (err) {
       return this.#reject(info, err, header);
     } finally {
-      this.#o.metrics.observeDuration(this.#labels(info), (performance.now() - started) / 1000);
+      const seconds = (performance.now() - started) / 1000;
+      const labels = this.#labels(info);
+      this.#o.metrics.observeDuration(labels, seconds);
+      if (backendAnswered) this.#o.metrics.observeBackendShare(labels, seconds, backendMs / 1000);
     }
   }
 

@@ -94,6 +94,7 @@ async function setup(
     (await redis.xrangeBuffer(keys.relayStream(supplier), '-', '+')).map(([, fields]) => MinedRelayCodec.decode(fields[1]!));
   return {
     net,
+    registry,
     meter,
     newMeter,
     server,
@@ -595,3 +596,48 @@ t.test("onRelayServed reports what was observed: the backend's status and its ow
   t.equal(served.length, 3);
   t.same([served[2]!.backendStatus, served[2]!.backendLatencyMs], [undefined, undefined], 'answered by the transport in place of the backend: no status, no latency');
 });
+
+t.test("the backend's share and the relayer's own: observed for each relay a backend answered, adding up to its duration", async (t) => {
+  const s = await setup(t);
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  /** count and sum of a histogram's series for anvil over jsonrpc (or websocket). */
+  const hist = async (name: string, rpcType = 'jsonrpc') => {
+    const values = ((await s.registry.getSingleMetric(name)!.get()).values as { labels: Record<string, string | number>; value: number; metricName?: string }[]).filter(
+      (v) => v.labels.service === 'anvil' && v.labels.rpc_type === rpcType,
+    );
+    const of = (suffix: string) => values.find((v) => v.metricName === `${name}${suffix}`)?.value ?? 0;
+    return { count: of('_count'), sum: of('_sum') };
+  };
+  const slow: Forward = async () => {
+    await new Promise((r) => setTimeout(r, 120));
+    return { payload: Buffer.from('{"ok":true}'), backendStatus: 200 };
+  };
+  t.equal((await s.pipeline.handle(RelayRequestCodec.encode(relay(h)), 'jsonrpc', 'test', slow)).outcome, 'served');
+  const [duration, backend, overhead] = [await hist('relayminer_relay_duration_seconds'), await hist('relayminer_relay_backend_seconds'), await hist('relayminer_relay_overhead_seconds')];
+  t.same([duration.count, backend.count, overhead.count], [1, 1, 1], 'one relay in each');
+  t.ok(backend.sum >= 0.119 && backend.sum <= duration.sum, `the backend's share ${backend.sum.toFixed(3)} s of ${duration.sum.toFixed(3)} s`);
+  t.ok(Math.abs(overhead.sum - (duration.sum - backend.sum)) < 1e-9, `the relayer's own ${(overhead.sum * 1000).toFixed(2)} ms is the rest`);
+
+  // A 5xx is a backend's answer too; a rejection before the backend, an answer by the transport and a
+  // WebSocket message are not.
+  s.setBackendStatus(503);
+  t.equal((await s.send(relay(h))).outcome, 'backend_5xx');
+  s.setBackendStatus(200);
+  t.equal((await s.send(relay(h, { signer: OUTSIDER }))).outcome, 'rejected');
+  const local: Forward = async () => ({ payload: Buffer.from('{"error":"not served"}'), backendStatus: 200, answeredByTransport: true });
+  t.equal((await s.pipeline.handle(RelayRequestCodec.encode(relay(h)), 'jsonrpc', 'test', local)).outcome, 'served');
+  const failing: Forward = async () => {
+    throw new RelayRejection('backend_error', 'connection refused');
+  };
+  t.equal((await s.pipeline.handle(RelayRequestCodec.encode(relay(h)), 'jsonrpc', 'test', failing)).outcome, 'rejected');
+  const admitted = await s.pipeline.admit(RelayRequestCodec.encode(relay(h)), 'websocket', 'test');
+  await s.pipeline.answer(admitted as AdmittedFrame, Buffer.from('{"event":1}'));
+  t.same(
+    [(await hist('relayminer_relay_duration_seconds')).count, (await hist('relayminer_relay_backend_seconds')).count, (await hist('relayminer_relay_overhead_seconds')).count],
+    [5, 2, 2],
+    'five relays timed over JSON-RPC; the 200 and the 503 have a backend share',
+  );
+  t.same([(await hist('relayminer_relay_backend_seconds', 'websocket')).count, (await hist('relayminer_relay_overhead_seconds', 'websocket')).count], [0, 0], 'none for a WebSocket message');
+});
+
