@@ -245,13 +245,17 @@ export class RelayPipeline {
   async answer(admitted: AdmittedFrame, payload: Uint8Array): Promise<{ body: Uint8Array; streamId?: string } | { rejection: RelayRejection }> {
     const { relay } = admitted;
     const info: RelayInfo = { ...admitted.info, id: randomUUID(), receivedAtMs: Date.now() };
+    const started = performance.now();
     try {
       await this.#o.meter?.charge(relay);
       const { bytes: body, dehydrated } = encodeSignedResponse(await this.#signed(relay, payload));
-      this.#o.metrics.countRelay(this.#labels(info), 'served');
+      const labels = this.#labels(info);
+      this.#o.metrics.countRelay(labels, 'served');
       // A backend message on a connection has no status, and answers no one request: neither is reported.
       this.#o.hooks.emit('onRelayServed', { relay: info, responseBytes: body.length });
       const streamId = await this.#mine(info, relay, dehydrated);
+      // No backend time to tell apart: from the backend's message to its signed answer is all the relayer's.
+      this.#o.metrics.observeBackendShare(labels, (performance.now() - started) / 1000);
       return { body, streamId };
     } catch (err) {
       const rejection = this.#countRejection(info, err);

@@ -57,7 +57,7 @@ export class RelayMetrics {
     );
     this.overhead = latency(
       'relayminer_relay_overhead_seconds',
-      "A relay's duration less its backend's share, for relays a backend answered: what the relayer itself added (validation, meter, signing, mining, publishing, and waiting for its event loop and crypto threads).",
+      "What the relayer itself added to a relay a backend answered (validation, meter, signing, mining, publishing, and waiting for its event loop and crypto threads): the relay's duration less the backend's share; for a WebSocket message, from the backend's message to its signed answer.",
     );
   }
 
@@ -86,11 +86,14 @@ export class RelayMetrics {
     this.#series(labels.service, labels.rpc_type).duration.observe(seconds);
   }
 
-  /** A relay a backend answered: the backend's share of its `totalSeconds`, and the rest, the relayer's own. */
-  observeBackendShare(labels: { service: string; rpc_type: string }, totalSeconds: number, backendSeconds: number): void {
+  /**
+   * A relay a backend answered: the backend's share of its `totalSeconds`, and the rest, the relayer's own.
+   * Without `backendSeconds` (a WebSocket message, whose backend time no request measures) all of it is the relayer's.
+   */
+  observeBackendShare(labels: { service: string; rpc_type: string }, totalSeconds: number, backendSeconds?: number): void {
     const series = this.#series(labels.service, labels.rpc_type);
-    series.backend.observe(backendSeconds);
-    series.overhead.observe(Math.max(0, totalSeconds - backendSeconds));
+    if (backendSeconds !== undefined) series.backend.observe(backendSeconds);
+    series.overhead.observe(Math.max(0, totalSeconds - (backendSeconds ?? 0)));
   }
 
   countPublished(labels: { service: string; rpc_type: string }): void {

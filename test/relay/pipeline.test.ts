@@ -597,7 +597,7 @@ t.test("onRelayServed reports what was observed: the backend's status and its ow
   t.same([served[2]!.backendStatus, served[2]!.backendLatencyMs], [undefined, undefined], 'answered by the transport in place of the backend: no status, no latency');
 });
 
-t.test("the backend's share and the relayer's own: observed for each relay a backend answered, adding up to its duration", async (t) => {
+t.test("the backend's share and the relayer's own: observed for each relay a backend answered, adding up to its duration; a WebSocket message all the relayer's", async (t) => {
   const s = await setup(t);
   s.net.chain.advance(11);
   const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
@@ -638,6 +638,8 @@ t.test("the backend's share and the relayer's own: observed for each relay a bac
     [5, 2, 2],
     'five relays timed over JSON-RPC; the 200 and the 503 have a backend share',
   );
-  t.same([(await hist('relayminer_relay_backend_seconds', 'websocket')).count, (await hist('relayminer_relay_overhead_seconds', 'websocket')).count], [0, 0], 'none for a WebSocket message');
+  const [wsBackend, wsOwn] = [await hist('relayminer_relay_backend_seconds', 'websocket'), await hist('relayminer_relay_overhead_seconds', 'websocket')];
+  t.same([wsBackend.count, wsOwn.count], [0, 1], "a WebSocket message: no backend time to measure, the relayer's own from the backend's message to its answer");
+  t.ok(wsOwn.sum > 0 && wsOwn.sum < 5, `${(wsOwn.sum * 1000).toFixed(2)} ms`);
 });
 
