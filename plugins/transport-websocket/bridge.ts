@@ -27,7 +27,7 @@ export interface BridgeOptions {
   metrics: WebSocketMetrics;
   log: FastifyBaseLogger;
   onClosed: (bridge: Bridge) => void;
-  /** An unsigned connection sent no valid relay within `first_frame_timeout_ms`. */
+  /** An unsigned connection sent nothing within `first_frame_timeout_ms`. */
   onIdleTimeout?: () => void;
 }
 
@@ -46,6 +46,8 @@ export class Bridge {
   #backend: WebSocket | undefined;
   #dialing: Promise<WebSocket> | undefined;
   #latest: AdmittedFrame | undefined;
+  /** A frame has arrived: the first-frame deadline is met, and its validation's verdict decides (a refusal closes). */
+  #framed = false;
   #application: string | undefined;
   #closed = false;
   /** Backend frames queued for signing (bytes); the backend is paused above the limit. */
@@ -70,6 +72,7 @@ export class Bridge {
     }
     const g = this.#gateway;
     g.on('message', (data, isBinary) => {
+      this.#framed = true;
       const frame = toBuffer(data);
       // Validation is async: frames wait in order, and a gateway that outruns it is not read.
       this.#pendingRequestBytes += frame.length;
@@ -103,9 +106,11 @@ export class Bridge {
     });
     this.#every(o.limits.rollover_check_ms, () => void this.#checkSession());
     if (!o.handshake) {
-      // Unsigned: nothing proves a session until a relay is admitted, so an idle connection is cut.
+      // Unsigned: nothing proves a session until a relay is admitted, so a connection that sends nothing
+      // is cut. One whose first frame is still being validated (a cold cache asking the node) is not: the
+      // frame came in time, and a refusal closes the connection anyway.
       const idle = setTimeout(() => {
-        if (this.#latest || this.#closed) return;
+        if (this.#framed || this.#closed) return;
         o.onIdleTimeout?.();
         this.close(CLOSE.policyViolation, `no valid relay within ${o.limits.first_frame_timeout_ms} ms`);
       }, o.limits.first_frame_timeout_ms);

@@ -24,7 +24,8 @@ const optionsSchema = {
       minimum: 100,
       maximum: 600_000,
       default: 10_000,
-      description: 'A connection opened without a signed handshake must send a valid relay within this, or it is closed (1008). Signed handshakes are bound by their session instead.',
+      description:
+        'A connection opened without a signed handshake must send its first relay within this, or it is closed (1008); a relay that arrived in time is judged by its validation, however long that takes (a refusal closes). Signed handshakes are bound by their session instead.',
     },
   },
 } as const;

@@ -178,6 +178,31 @@ t.test('unsigned connections that send nothing are closed after first_frame_time
   active.ws.close(1000);
 });
 
+t.test('an unsigned connection whose first frame is still being validated at the first-frame deadline is not cut', async (t) => {
+  const backend = await startWebSocketBackend({ intervalMs: 50 });
+  t.teardown(() => backend.close());
+  // Validation that outlasts the deadline: a hook taking 500 ms against a 200 ms deadline (a cold cache
+  // asking a slow node does the same).
+  const slow = `name: ${JSON.stringify(new URL('../../../test/fixtures/plugins/slow-validation.js', import.meta.url).pathname)}\n    options: { delay_ms: 500 }`;
+  const r = await startRelayer(t, {
+    plugins: ['name: transport-websocket\n    options: { first_frame_timeout_ms: 200 }', slow],
+    services: () => `  anvil:\n    backends:\n      websocket: { url: "${backend.url}" }`,
+  });
+  const header = await r.header();
+  const c = await connect(r.url, pathHeaders(header, { sign: false }));
+  const sent = Date.now();
+  c.ws.send(frame(header, { jsonrpc: '2.0', id: 1, method: 'eth_chainId' }), TEXT);
+  const [answer] = await c.next(1);
+  t.ok(Date.now() - sent >= 500, `answered after the validation's ${Date.now() - sent} ms, past the 200 ms deadline`);
+  t.ok(checkRelayResponse(answer!.data, r.supplierPublicKey).ok, 'a signed answer');
+  t.equal(c.ws.readyState, WebSocket.OPEN, 'the connection is still open');
+  t.notMatch(await r.metrics(), /reason="first_frame_timeout"\} [1-9]/, 'no first-frame refusal counted');
+  // A silent connection next to it is still cut.
+  const silent = await connect(r.url, pathHeaders(header, { sign: false }));
+  t.same((await silent.closed).code, 1008);
+  c.ws.close(1000);
+});
+
 t.test('a bridge opened with a signed handshake and no frame rolls over with its handshake session: 410, 4000, backend closed', async (t) => {
   const { r, backend, header } = await setup(t, { options: '{ rollover_check_ms: 100, first_frame_timeout_ms: 200 }' });
   const c = await connect(r.url, pathHeaders(header));
