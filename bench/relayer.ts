@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { RelayResponseCodec } from '../core/protocol/messages.js';
 import { freePort } from '../core/redis/local-server.js';
-import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
-import { cpuMs, key, KEYS, measured, pct, PIN, RING, rssMb, runBench, startBenchChain, startBenchRelayer, stopChild, SUPPLIER1, SUPPLIER_PUB, waitFor } from './harness.js';
+import { checkRelayResponse } from '../core/relay/relay-client.js';
+import { cpuMs, measured, pct, PIN, rssMb, runBench, startBenchChain, startBenchRelayer, stopChild, SUPPLIER1, SUPPLIER_PUB, waitFor } from './harness.js';
+import { drive, presignedRelays, startJsonRpcBackend } from './http-load.js';
 import { metricSum } from './metrics-text.js';
 import { RUNS, type SpreadRow, spreadTable, table } from './table.js';
 import { EVENT_LOOP_SAMPLING_MS } from '../core/observability/metrics.js';
@@ -77,47 +77,6 @@ function bucketPercentile(before: Map<number, number>, after: Map<number, number
   return NaN;
 }
 
-/** Sends `bodies` round robin; open loop at `rate`/s, or closed loop with CONCURRENCY when rate is 0. */
-async function drive(pool: Pool, bodies: Uint8Array[], rate: number, ms: number, check: (b: Uint8Array, i: number) => boolean) {
-  const latencies: number[] = [];
-  let errors = 0;
-  let next = 0;
-  const one = async () => {
-    const i = next++;
-    const started = performance.now();
-    try {
-      const res = await pool.request({ method: 'POST', path: '/', headers: { 'content-type': 'application/json', 'rpc-type': '3' }, body: Buffer.from(bodies[i % bodies.length]!) });
-      const body = new Uint8Array(await res.body.arrayBuffer());
-      latencies.push(performance.now() - started);
-      if (res.statusCode !== 200 || !check(body, i)) errors++;
-    } catch {
-      errors++;
-    }
-  };
-  const began = performance.now();
-  const inflight = new Set<Promise<void>>();
-  if (rate > 0) {
-    let sent = 0;
-    while (performance.now() - began < ms) {
-      const due = Math.floor(((performance.now() - began) / 1000) * rate);
-      for (; sent < due; sent++) {
-        const p = one().finally(() => inflight.delete(p));
-        inflight.add(p);
-      }
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  } else {
-    const worker = async () => {
-      while (performance.now() - began < ms) await one();
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  }
-  await Promise.all(inflight);
-  const elapsed = performance.now() - began;
-  latencies.sort((a, b) => a - b);
-  return { completed: latencies.length, elapsedMs: elapsed, latencies, errors };
-}
-
 /** One run: a fresh relayer and baseline proxy, each warmed up, then every step on both. */
 async function oneRun(chain: Awaited<ReturnType<typeof startBenchChain>>, backendUrl: string, bodies: Uint8Array[]): Promise<Step[]> {
   const stops: (() => Promise<void>)[] = [];
@@ -138,12 +97,12 @@ async function oneRun(chain: Awaited<ReturnType<typeof startBenchChain>>, backen
       [WORKERS > 1 ? `relayer ×${WORKERS}` : 'relayer', relayPort, relayer.child, relayCheck],
     ] as const) {
       const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY });
-      await drive(pool, bodies, WARMUP_RATE, WARMUP_MS, check); // warm-up: JIT, caches, heap, connections
+      await drive(pool, bodies, WARMUP_RATE, WARMUP_MS, check, CONCURRENCY); // warm-up: JIT, caches, heap, connections
       const metricsUrl = port === relayPort ? `http://127.0.0.1:${metricsPort}/metrics` : undefined;
       for (const rate of [...RATES, 0]) {
         const cpu0 = cpuMs(proc.pid!);
         const m0 = metricsUrl ? await scrape(metricsUrl) : undefined;
-        const r = await drive(pool, bodies, rate, STEP_MS, check);
+        const r = await drive(pool, bodies, rate, STEP_MS, check, CONCURRENCY);
         const cpu = cpuMs(proc.pid!) - cpu0;
         const m1 = metricsUrl ? await scrape(metricsUrl) : undefined;
         const [h0, h1] = [m0 && durationBuckets(m0), m1 && durationBuckets(m1)];
@@ -175,17 +134,11 @@ async function oneRun(chain: Awaited<ReturnType<typeof startBenchChain>>, backen
 
 async function main(): Promise<void> {
   const chain = await startBenchChain();
-  const answer = Buffer.from('{"jsonrpc":"2.0","id":1,"result":"0x1234"}');
-  const backend = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length }).end(answer));
-  });
-  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-  const backendUrl = `http://127.0.0.1:${(backend.address() as { port: number }).port}`;
+  const backend = await startJsonRpcBackend();
+  const backendUrl = backend.url;
   try {
-    const payload = encodeHttpPayload({ method: 'POST', url: '/', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' });
     const t0 = performance.now();
-    const bodies = Array.from({ length: PRESIGNED }, () => encodeRelayRequest(buildRelayRequest({ header: chain.header, supplierAddress: SUPPLIER1, payload, signerKey: key(KEYS.gateway1), ring: RING })));
+    const bodies = presignedRelays(chain.header, PRESIGNED);
     process.stderr.write(`pre-signed ${PRESIGNED} distinct relays in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 
     const runs: Step[][] = [];
@@ -230,7 +183,6 @@ async function main(): Promise<void> {
         `relays in the stream: ${mined}\n`,
     );
   } finally {
-    backend.closeAllConnections();
     backend.close();
     await chain.stop();
   }

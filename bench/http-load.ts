@@ -1,0 +1,76 @@
+import { createServer } from 'node:http';
+import type { Pool } from 'undici';
+import type { SessionHeader } from '../core/protocol/messages.js';
+import { buildRelayRequest, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
+import { key, KEYS, RING, SUPPLIER1 } from './harness.js';
+
+/** What the relayer-side HTTP suites share: a JSON-RPC backend, pre-signed relays, and the load. */
+
+export interface JsonRpcBackend {
+  url: string;
+  close(): void;
+}
+
+/** A backend answering every request with the same small JSON-RPC result. */
+export async function startJsonRpcBackend(): Promise<JsonRpcBackend> {
+  const answer = Buffer.from('{"jsonrpc":"2.0","id":1,"result":"0x1234"}');
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length }).end(answer));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close() {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+/** `n` distinct eth_blockNumber relays for SUPPLIER1, ring-signed by the gateway. */
+export function presignedRelays(header: SessionHeader, n: number): Uint8Array[] {
+  const payload = encodeHttpPayload({ method: 'POST', url: '/', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' });
+  return Array.from({ length: n }, () => encodeRelayRequest(buildRelayRequest({ header, supplierAddress: SUPPLIER1, payload, signerKey: key(KEYS.gateway1), ring: RING })));
+}
+
+/** Sends `bodies` round robin; open loop at `rate`/s, or closed loop with `concurrency` when rate is 0. */
+export async function drive(pool: Pool, bodies: Uint8Array[], rate: number, ms: number, check: (b: Uint8Array, i: number) => boolean, concurrency = 64) {
+  const latencies: number[] = [];
+  let errors = 0;
+  let next = 0;
+  const one = async () => {
+    const i = next++;
+    const started = performance.now();
+    try {
+      const res = await pool.request({ method: 'POST', path: '/', headers: { 'content-type': 'application/json', 'rpc-type': '3' }, body: Buffer.from(bodies[i % bodies.length]!) });
+      const body = new Uint8Array(await res.body.arrayBuffer());
+      latencies.push(performance.now() - started);
+      if (res.statusCode !== 200 || !check(body, i)) errors++;
+    } catch {
+      errors++;
+    }
+  };
+  const began = performance.now();
+  const inflight = new Set<Promise<void>>();
+  if (rate > 0) {
+    let sent = 0;
+    while (performance.now() - began < ms) {
+      const due = Math.floor(((performance.now() - began) / 1000) * rate);
+      for (; sent < due; sent++) {
+        const p = one().finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  } else {
+    const worker = async () => {
+      while (performance.now() - began < ms) await one();
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  }
+  await Promise.all(inflight);
+  const elapsed = performance.now() - began;
+  latencies.sort((a, b) => a - b);
+  return { completed: latencies.length, elapsedMs: elapsed, latencies, errors };
+}
