@@ -4,6 +4,7 @@ import { WebSocket } from 'ws';
 import { RelayResponseCodec } from '../core/protocol/messages.js';
 import { freePort } from '../core/redis/local-server.js';
 import { runBench, startBenchChain, startBenchRelayer } from './harness.js';
+import { moduleOfPath } from './code-module.js';
 import { drive, presignedRelays, startJsonRpcBackend } from './http-load.js';
 import { table } from './table.js';
 
@@ -35,16 +36,6 @@ export interface AllocationBreakdown {
   sites: AllocationRow[];
 }
 
-/** `node:internal/streams/writable`, `undici`, `core/relay`: where a script's code belongs. */
-export function moduleOfUrl(url: string): string {
-  const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
-  if (pkg) return pkg[1]!;
-  if (url.startsWith('node:')) return url.split('/').slice(0, 2).join('/');
-  const own = /\/dist\/((?:core|plugins|cli|bench|localnet)\/[^/]+)/.exec(url);
-  if (own) return own[1]!;
-  return url;
-}
-
 function siteOf(frame: SamplingNode['callFrame']): string {
   const path = frame.url.replace(/^file:\/\//, '').replace(/.*\/dist\//, '');
   return `${path}:${frame.lineNumber + 1} ${frame.functionName || '(anonymous)'}`;
@@ -61,7 +52,7 @@ export function allocationBreakdown(head: SamplingNode, relays: number): Allocat
       const scripted = frames.filter((f) => f.url !== '');
       const leaf = scripted.at(-1);
       const own = scripted.filter((f) => f.url.includes('/dist/')).at(-1) ?? leaf;
-      const module = leaf ? moduleOfUrl(leaf.url) : node.callFrame.functionName || '(V8)';
+      const module = leaf ? moduleOfPath(leaf.url.replace(/^file:\/\//, '')) : node.callFrame.functionName || '(V8)';
       const site = own ? siteOf(own) : module;
       modules.set(module, (modules.get(module) ?? 0) + node.selfSize);
       sites.set(site, (sites.get(site) ?? 0) + node.selfSize);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { moduleOfPath } from './code-module.js';
 import { table } from './table.js';
 
 /**
@@ -33,19 +34,10 @@ export function parsePerfScript(text: string): Sample[] {
 
 const GC = /Scavenger|MinorGC|MarkCompact|Heap::CollectGarbage|ConcurrentMarking|IncrementalMarking|Sweeper/;
 
-/** The module a JS frame's code belongs to: a package, a node built-in, or a directory of this project. */
+/** The module a JS frame's code belongs to (see moduleOfPath). */
 function moduleOf(frame: string): string | undefined {
   const m = /JS:[*~^]?\S*\s+(?:file:\/\/)?(\S+?):\d+:\d+/.exec(frame);
-  if (!m) return undefined;
-  const path = m[1]!;
-  const npm = path.split('node_modules/')[1];
-  if (npm) {
-    const parts = npm.split('/');
-    return `npm ${parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]}`;
-  }
-  if (path.startsWith('node:')) return path.startsWith('node:internal/') ? `node:internal/${path.split('/')[1]}` : path;
-  const own = /(?:dist\/)?((?:core|plugins|cli|localnet)\/[^/]+)/.exec(path);
-  return own ? own[1] : path;
+  return m ? moduleOfPath(m[1]!) : undefined;
 }
 
 /** What a sample was doing: native crypto, GC, or the JS module nearest the leaf (its builtins and syscalls included). */

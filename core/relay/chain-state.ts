@@ -77,7 +77,7 @@ export class RelayChainState {
   }
 
   session(app: string, service: string, height: bigint): Promise<SessionInfo> {
-    return this.#sessions.get(sessionId(app, service, height));
+    return this.#sessions.get(sessionCacheId(app, service, height));
   }
 
   sharedParams(height: bigint): Promise<SharedParamsInfo> {
@@ -85,11 +85,11 @@ export class RelayChainState {
   }
 
   computeUnitsPerRelay(service: string, sessionStart: bigint): Promise<bigint> {
-    return this.#computeUnits.get(`${service}|${sessionStart}`);
+    return this.#computeUnits.get(serviceCacheId(service, sessionStart));
   }
 
   difficultyTarget(service: string, sessionStart: bigint): Promise<Uint8Array> {
-    return this.#difficulty.get(`${service}|${sessionStart}`);
+    return this.#difficulty.get(serviceCacheId(service, sessionStart));
   }
 
   /**
@@ -98,10 +98,10 @@ export class RelayChainState {
    * method" (not yet cached, expired, or being fetched).
    */
   readonly cached = {
-    session: (app: string, service: string, height: bigint): SessionInfo | undefined => this.#sessions.peek(sessionId(app, service, height))?.value,
+    session: (app: string, service: string, height: bigint): SessionInfo | undefined => this.#sessions.peek(sessionCacheId(app, service, height))?.value,
     sharedParams: (height: bigint): SharedParamsInfo | undefined => this.#params.peek(height.toString())?.value,
-    computeUnitsPerRelay: (service: string, sessionStart: bigint): bigint | undefined => this.#computeUnits.peek(`${service}|${sessionStart}`)?.value,
-    difficultyTarget: (service: string, sessionStart: bigint): Uint8Array | undefined => this.#difficulty.peek(`${service}|${sessionStart}`)?.value,
+    computeUnitsPerRelay: (service: string, sessionStart: bigint): bigint | undefined => this.#computeUnits.peek(serviceCacheId(service, sessionStart))?.value,
+    difficultyTarget: (service: string, sessionStart: bigint): Uint8Array | undefined => this.#difficulty.peek(serviceCacheId(service, sessionStart))?.value,
     ringPublicKeys: (appAddress: string, sessionEnd: bigint): Uint8Array[] | undefined => {
       const app = this.#applications.peek(appAddress)?.value;
       return app && this.#rings.get(app)?.get(sessionEnd)?.keys;
@@ -168,6 +168,11 @@ interface RingEntry {
   keys?: Uint8Array[];
 }
 
-function sessionId(app: string, service: string, height: bigint): string {
+/** Cache ids (split back into the query's arguments by the loaders above). */
+function sessionCacheId(app: string, service: string, height: bigint): string {
   return `${app}|${service}|${height}`;
+}
+
+function serviceCacheId(service: string, sessionStart: bigint): string {
+  return `${service}|${sessionStart}`;
 }
