@@ -112,7 +112,7 @@ export class Bridge {
       const idle = setTimeout(() => {
         if (this.#framed || this.#closed) return;
         o.onIdleTimeout?.();
-        this.close(CLOSE.policyViolation, `no valid relay within ${o.limits.first_frame_timeout_ms} ms`);
+        this.close(CLOSE.policyViolation, `no relay within ${o.limits.first_frame_timeout_ms} ms`);
       }, o.limits.first_frame_timeout_ms);
       idle.unref();
       this.#timers.push(idle);
