@@ -13,6 +13,12 @@ export interface H2Response {
   /** The body as it arrives; `trailers()` resolves after it ends. */
   body: AsyncIterable<Buffer>;
   trailers: () => Promise<Record<string, string[]>>;
+  /**
+   * The whole body and the trailers at once, for a unary call: it fails as `body` does, and past
+   * `maxBytes`. Read the body one way only. (Node's async iteration of a stream, with a generator
+   * on top, costs a unary relay more main-thread time than the rest of its backend call.)
+   */
+  read: (maxBytes: number) => Promise<{ body: Buffer; trailers: Record<string, string[]> }>;
 }
 
 // Hop-by-hop and pseudo headers are per connection; grpc-js sets its own framing headers.
@@ -109,25 +115,49 @@ export class H2Backend {
           res(trailers ?? {});
         });
       });
+      const failure = (err: unknown) => timedOut ?? (RelayRejection.is(err) ? err : new RelayRejection('backend_error', `stream: ${describeBackendError(err)}`));
+      const reset = () =>
+        !trailers && stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR ? new RelayRejection('backend_error', `backend reset the stream (HTTP/2 error ${stream.rstCode})`) : undefined;
       /** The body; it fails (never just ends) when cut by the deadline or reset before its trailers. */
       const body = (async function* () {
         try {
           for await (const chunk of stream as AsyncIterable<Buffer>) yield chunk;
         } catch (err) {
-          throw timedOut ?? (RelayRejection.is(err) ? err : new RelayRejection('backend_error', `stream: ${describeBackendError(err)}`));
+          throw failure(err);
         }
         if (timedOut) throw timedOut;
-        if (!trailers && stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR) {
-          throw new RelayRejection('backend_error', `backend reset the stream (HTTP/2 error ${stream.rstCode})`);
-        }
+        const cut = reset();
+        if (cut) throw cut;
       })();
+      const read = (maxBytes: number) =>
+        new Promise<{ body: Buffer; trailers: Record<string, string[]> }>((resolveRead, rejectRead) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          let complete = false;
+          let error: unknown;
+          stream.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size <= maxBytes) return void chunks.push(chunk);
+            error ??= new RelayRejection('backend_error', `backend answer over ${maxBytes} bytes`);
+            stream.close(constants.NGHTTP2_CANCEL);
+          });
+          stream.once('end', () => (complete = true));
+          stream.on('error', (err) => (error ??= err));
+          // 'close' comes after 'end', the trailers and any error: everything is known by then.
+          stream.once('close', () => {
+            if (timedOut || error !== undefined) return rejectRead(failure(error));
+            const cut = reset() ?? (complete ? undefined : new RelayRejection('backend_error', 'backend stream closed before its end'));
+            if (cut) return rejectRead(cut);
+            resolveRead({ body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), trailers: trailers ?? {} });
+          });
+        });
       stream.once('error', (err) => {
         clearTimeout(timer);
         reject(err);
       });
       stream.once('response', (h) => {
         const status = Number(h[constants.HTTP2_HEADER_STATUS]);
-        resolve({ status, headers: toLists(h), body, trailers: () => ended });
+        resolve({ status, headers: toLists(h), body, trailers: () => ended, read });
       });
       stream.end(Buffer.from(req.body.buffer, req.body.byteOffset, req.body.length));
     });

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { constants as http2Constants, type ServerHttp2Stream } from 'node:http2';
 import { createServer, type AddressInfo } from 'node:net';
-import { type DecodedRelay, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, StreamedBody, VERSION } from 'relayminer';
+import { type DecodedRelay, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, splitGrpcFrames, StreamedBody, VERSION } from 'relayminer';
 import { H2Backend, type H2Response } from './h2-backend.js';
 import { grpcStatusFor, SERVER_FAULT_STATUSES } from './status-codes.js';
 
@@ -81,20 +81,16 @@ export default definePlugin(
 
     const unary: Forward = async (r) => {
       const { res } = await call(r);
-      const frames: Buffer[] = [];
-      let size = 0;
+      let answer: { body: Buffer; trailers: Record<string, string[]> };
       try {
-        for await (const f of grpcFrames(res.body, maxBytes)) {
-          size += f.length;
-          if (size > maxBytes) throw new Error(`backend answer over ${maxBytes} bytes`);
-          frames.push(f);
-        }
+        answer = await res.read(maxBytes);
+        // Whole messages only: a body cut inside one is no answer.
+        splitGrpcFrames(answer.body, maxBytes);
       } catch (err) {
         throw RelayRejection.is(err) ? err : new RelayRejection('backend_error', (err as Error).message);
       }
-      const trailers = await res.trailers();
-      const headers = { ...res.headers, ...trailers };
-      const payload = POKTHTTPResponseCodec.encode({ status_code: res.status, header: headerMap(headers), body_bz: Buffer.concat(frames) });
+      const headers = { ...res.headers, ...answer.trailers };
+      const payload = POKTHTTPResponseCodec.encode({ status_code: res.status, header: headerMap(headers), body_bz: answer.body });
       return { payload, backendStatus: billableStatus(res.status, headers['grpc-status']?.[0]) };
     };
 

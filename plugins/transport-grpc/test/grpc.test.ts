@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { buildRelayRequest, checkRelayResponse, ConfigError, encodeHttpPayload, encodeRelayRequest, grpcFrame, grpcFrames, type HttpRelayPayload, PLACEHOLDER_RING_PUBLIC_KEY, POKTHTTPResponseCodec, publicKeyFromPrivateKey, RelayCodec, relayResponseSignableHash, type SessionHeader, verifySupplierResponse } from 'relayminer';
+import { buildRelayRequest, checkRelayResponse, ConfigError, encodeHttpPayload, encodeRelayRequest, grpcFrame, grpcFrames, type HttpRelayPayload, PLACEHOLDER_RING_PUBLIC_KEY, POKTHTTPResponseCodec, publicKeyFromPrivateKey, RelayCodec, relayResponseSignableHash, type SessionHeader, splitGrpcFrames, verifySupplierResponse } from 'relayminer';
 import * as grpc from '@grpc/grpc-js';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { demo, startGrpcBackend } from '../../../examples/backends/grpc-demo.js';
@@ -299,4 +299,57 @@ t.test("a backend URL's path prefixes every call's path, on the first call and t
   }
   backend.close();
   t.same(paths, [`/base/v1${demo.echoPath}`, `/base/v1${demo.countPath}`, `/base/v1${demo.echoPath}`]);
+});
+
+/** A raw HTTP/2 backend answering each call with `answer`, and an H2Backend in front of it. */
+async function rawBackend(t: Test, answer: (stream: import('node:http2').ServerHttp2Stream) => void, timeoutMs = 2000) {
+  const { createServer } = await import('node:http2');
+  const { H2Backend } = await import('../h2-backend.js');
+  const server = createServer();
+  server.on('stream', (stream) => answer(stream));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const backend = new H2Backend({ urls: [`grpc://127.0.0.1:${(server.address() as AddressInfo).port}`], timeout_ms: timeoutMs, headers: {} } as never);
+  t.teardown(() => (backend.close(), new Promise<void>((r) => server.close(() => r()))));
+  return (maxBytes = 1 << 20) => backend.call({ path: demo.echoPath, headers: {}, body: grpcFrame(new Uint8Array(0)) }, {}).then((res) => res.read(maxBytes));
+}
+
+const grpcReply = (stream: import('node:http2').ServerHttp2Stream) => stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+
+t.test('a unary backend answer read whole: every chunk, then the trailers', async (t) => {
+  const [a, b] = [grpcFrame(Buffer.from('first')), grpcFrame(Buffer.alloc(70_000, 7))];
+  const read = await rawBackend(t, (stream) => {
+    grpcReply(stream);
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'fine' }));
+    stream.write(a);
+    setTimeout(() => stream.end(b), 20);
+  });
+  const answer = await read();
+  t.equal(Buffer.compare(answer.body, Buffer.concat([a, b])), 0, `${answer.body.length} bytes, both messages in order`);
+  t.same(answer.trailers, { 'grpc-status': ['0'], 'grpc-message': ['fine'] });
+  t.same(splitGrpcFrames(answer.body, 1 << 20).map((f) => f.length), [a.length, b.length]);
+});
+
+t.test('a unary backend answer that fails is a rejection: too large, reset before its trailers, past the deadline', async (t) => {
+  const big = await rawBackend(t, (stream) => {
+    grpcReply(stream);
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(grpcFrame(Buffer.alloc(5000)));
+  });
+  await t.rejects(big(4096), { reason: 'backend_error', message: 'backend answer over 4096 bytes' });
+  const reset = await rawBackend(t, (stream) => {
+    stream.on('error', () => {}); // the server's own side of the reset it sends
+    grpcReply(stream);
+    stream.write(grpcFrame(Buffer.from('half')), () => stream.close(2));
+  });
+  await t.rejects(reset(), { reason: 'backend_error', message: /HTTP\/2 error 2|stream/ });
+  const silent = await rawBackend(t, (stream) => (grpcReply(stream), stream.write(grpcFrame(Buffer.from('and then nothing')))), 300);
+  await t.rejects(silent(), { reason: 'backend_timeout', message: 'no answer within 300 ms' });
+});
+
+t.test('splitGrpcFrames: whole messages only, each within the limit', async (t) => {
+  const [a, b] = [grpcFrame(Buffer.from('one')), grpcFrame(Buffer.from('two!'))];
+  t.same(splitGrpcFrames(Buffer.concat([a, b]), 16).map((f) => f.toString('hex')), [a.toString('hex'), b.toString('hex')]);
+  t.same(splitGrpcFrames(Buffer.alloc(0), 16), [], 'an empty body has no messages');
+  t.throws(() => splitGrpcFrames(Buffer.concat([a, b.subarray(0, 7)]), 16), { message: 'gRPC body ends inside a message (7 bytes left over)' });
+  t.throws(() => splitGrpcFrames(Buffer.concat([a, grpcFrame(Buffer.alloc(17))]), 16), { message: 'gRPC message of 17 bytes is over the 16-byte limit' });
 });
