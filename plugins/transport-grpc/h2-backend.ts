@@ -15,8 +15,8 @@ export interface H2Response {
   trailers: () => Promise<Record<string, string[]>>;
   /**
    * The whole body and the trailers at once, for a unary call: it fails as `body` does, and past
-   * `maxBytes`. Read the body one way only. (Node's async iteration of a stream, with a generator
-   * on top, costs a unary relay more main-thread time than the rest of its backend call.)
+   * `maxBytes`. Read the body one way only. A unary answer needs none of the promises that async
+   * iteration of the stream (and a generator on top) makes per chunk, on the main thread.
    */
   read: (maxBytes: number) => Promise<{ body: Buffer; trailers: Record<string, string[]> }>;
 }
