@@ -354,3 +354,36 @@ t.test('splitGrpcFrames: whole messages only, each within the limit', async (t) 
   t.throws(() => splitGrpcFrames(Buffer.concat([a, b.subarray(0, 7)]), 16), { message: 'gRPC body ends inside a message (7 bytes left over)' });
   t.throws(() => splitGrpcFrames(Buffer.concat([a, grpcFrame(Buffer.alloc(17))]), 16), { message: 'gRPC message of 17 bytes is over the 16-byte limit' });
 });
+
+t.test('through the relayer: a unary answer cut inside a message, or over max_message_bytes, is UNAVAILABLE, not mined, refunded', async (t) => {
+  const { createServer } = await import('node:http2');
+  const whole = grpcFrame(Buffer.from('a whole message'));
+  const answers: Record<string, Buffer> = { '/cut': whole.subarray(0, whole.length - 3), '/big': grpcFrame(Buffer.alloc(2048)) };
+  const server = createServer();
+  server.on('stream', (stream, headers) => {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(answers[String(headers[':path'])] ?? whole);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `grpc://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const r = await startRelayer(t, {
+    plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0", max_message_bytes: 1024 }'],
+    services: () => `  anvil:\n    backends:\n      grpc: { url: "${url}" }`,
+  });
+  const header = await r.header();
+  const client = new grpc.Client(r.runtime.addresses.grpc!, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  const call = (path: string) =>
+    new Promise<string>((resolve) =>
+      client.makeUnaryRequest(RELAY_SERVICE.SendRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(gatewayRelay(header, { ...echo('x'), url: path })), (err) =>
+        resolve(err ? `${grpc.status[err.code]}: ${err.details}` : 'OK'),
+      ),
+    );
+  t.equal(await call('/cut'), 'UNAVAILABLE: backend error: gRPC body ends inside a message (17 bytes left over)');
+  t.equal(await call('/big'), 'UNAVAILABLE: backend error: backend answer over 1024 bytes');
+  t.equal(await call('/whole'), 'OK', 'a whole answer from the same backend is served');
+  t.equal((await r.stream()).length, 1, 'only the whole answer is mined');
+  t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), '42', 'the two refused relays were refunded: one charge of 42 remains');
+});
