@@ -21,6 +21,11 @@ const SUITES: { name: string; script: string; args?: string[]; runs?: number; en
   { name: 'miner-soak', script: 'miner-soak.js', about: 'Miner RSS over 30 minutes at a steady relay rate.' },
 ];
 
+// Each section names the machine it ran on: a run of some suites keeps the others' sections, and this
+// kind of VM has come with different CPU models from one session to the next.
+const cpu = cpus();
+const MACHINE = `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${process.arch}, Node ${process.version}`;
+
 const only = process.argv.slice(2);
 const sections: string[] = [];
 for (const s of SUITES.filter((x) => only.length === 0 || only.includes(x.name))) {
@@ -31,14 +36,13 @@ for (const s of SUITES.filter((x) => only.length === 0 || only.includes(x.name))
   process.stdout.write(r.stdout);
   const took = ((Date.now() - started) / 1000).toFixed(0);
   const body = r.status === 0 ? r.stdout.trim() : `**failed** (exit ${r.status}); output:\n\n\`\`\`\n${r.stdout.trim()}\n\`\`\``;
-  sections.push(`## ${s.name}\n\n${s.about} \`npm run bench:${s.bench ?? s.name}\`${s.env ? ` with ${Object.entries(s.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}${s.runs ? `, RUNS=${env.RUNS}` : ''} (${new Date().toISOString().slice(0, 10)}, ${took} s).\n\n${body}\n`);
+  sections.push(`## ${s.name}\n\n${s.about} \`npm run bench:${s.bench ?? s.name}\`${s.env ? ` with ${Object.entries(s.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}${s.runs ? `, RUNS=${env.RUNS}` : ''} (${new Date().toISOString().slice(0, 10)}, ${took} s, ${MACHINE}).\n\n${body}\n`);
 }
 
-const cpu = cpus();
 const header = `# Benchmarks
 
-Written by \`npm run bench\` (every suite, or \`npm run bench -- <suite> …\` for some), last on ${new Date().toISOString().slice(0, 10)}; each section has the date of its run.
-Machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${process.arch}, Node ${process.version}.
+Written by \`npm run bench\` (every suite, or \`npm run bench -- <suite> …\` for some), last on ${new Date().toISOString().slice(0, 10)}; each section has the date
+of its run and the machine it ran on.
 Every suite runs alone; each table has its baseline from the same run (the ratio column, or the baseline rows).
 `;
 const file = join(PACKAGE_ROOT, 'BENCHMARKS.md');
