@@ -16,7 +16,7 @@ import { table } from './table.js';
  * `--trace-gc-nvp` at RATE relays/s for MS after a warm-up, and the scavenges of its main thread in that
  * window are summed. Bytes promoted to the old generation become old-space garbage that only a mark-compact
  * frees, and the mark-compacts are where the relayer's tail latency bunches up (bench/README.md).
- * Run: npm run build && node dist/bench/gc-promotion.js   (TARGET=relayer|proxy RATE=500 MS=10000;
+ * Run: npm run build && node dist/bench/gc-promotion.js   (TARGET=relayer|proxy RATE=500 MS=10000 CONNECTIONS=64;
  * RELAYER_NODE_ARGS adds V8 flags to the relayer, e.g. "--no-page-promotion")
  */
 
@@ -64,6 +64,7 @@ async function main(): Promise<void> {
   const TARGET = process.env.TARGET ?? 'relayer';
   const RATE = Number(process.env.RATE ?? 500);
   const MS = Number(process.env.MS ?? 10_000);
+  const CONNECTIONS = Number(process.env.CONNECTIONS ?? 64);
   if (TARGET !== 'relayer' && TARGET !== 'proxy') throw new Error(`TARGET is relayer or proxy, not ${TARGET}`);
   const chain = await startBenchChain();
   const backend = await startJsonRpcBackend();
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
       await waitFor('baseline', async () => (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{}' })).status === 200);
     }
     const bodies = presignedRelays(chain.header, 4000);
-    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 64 });
+    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONNECTIONS });
     const served = TARGET === 'proxy' ? () => true : (b: Uint8Array) => !RelayResponseCodec.decode(b).relay_miner_error;
     await drive(pool, bodies, 500, 8000, served); // warm-up: JIT, caches, connections
     const before = readFileSync(log, 'utf8').length;
