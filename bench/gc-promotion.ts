@@ -1,13 +1,10 @@
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
-import { PACKAGE_ROOT } from '../core/package-root.js';
 import { RelayResponseCodec } from '../core/protocol/messages.js';
-import { freePort } from '../core/redis/local-server.js';
-import { runBench, startBenchChain, startBenchRelayer, stopChild, waitFor } from './harness.js';
+import { runBench, startBaselineProxy, startBenchChain, startBenchRelayer } from './harness.js';
 import { drive, presignedRelays, startJsonRpcBackend } from './http-load.js';
 import { table } from './table.js';
 
@@ -70,22 +67,21 @@ async function main(): Promise<void> {
   const backend = await startJsonRpcBackend();
   const stops: (() => Promise<void>)[] = [];
   try {
+    const ownArgs = (process.env.RELAYER_NODE_ARGS ?? '').trim();
     let port: number;
     let log: string;
     if (TARGET === 'relayer') {
-      process.env.RELAYER_NODE_ARGS = `${process.env.RELAYER_NODE_ARGS ?? ''} --trace-gc-nvp`;
+      process.env.RELAYER_NODE_ARGS = `${ownArgs} --trace-gc-nvp`;
       const relayer = await startBenchRelayer(chain, { services: `  anvil:\n    backends:\n      jsonrpc: { url: "${backend.url}" }`, plugins: '  - transport-jsonrpc' });
       stops.push(relayer.stop);
       port = relayer.relayPort;
       log = relayer.log;
     } else {
-      port = await freePort();
       log = join(tmpdir(), `relayminer-proxy-gc-${process.pid}.log`);
       const fd = openSync(log, 'w');
-      const proxy = spawn(process.execPath, ['--trace-gc-nvp', join(PACKAGE_ROOT, 'dist/bench/baseline-proxy.js'), String(port), backend.url], { stdio: ['ignore', fd, 'inherit'] });
-      closeSync(fd);
-      stops.push(() => stopChild(proxy));
-      await waitFor('baseline', async () => (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{}' })).status === 200);
+      const proxy = await startBaselineProxy(backend.url, { nodeArgs: ['--trace-gc-nvp'], stdout: fd }).finally(() => closeSync(fd));
+      stops.push(proxy.stop);
+      port = proxy.port;
     }
     const bodies = presignedRelays(chain.header, 4000);
     const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONNECTIONS });
@@ -98,7 +94,7 @@ async function main(): Promise<void> {
     if (r.errors > 0) throw new Error(`${r.errors} relays failed`);
     const per = (bytes: number) => (bytes / r.completed).toFixed(0);
     process.stdout.write(
-      `${table(`${TARGET} at ${RATE}/s for ${MS / 1000} s (${r.completed} relays; RELAYER_NODE_ARGS: ${TARGET === 'relayer' ? process.env.RELAYER_NODE_ARGS!.trim() : 'n/a'})`, ['allocated B/relay', 'survived B/relay', 'promoted B/relay', 'scavenges', 'scavenge ms', 'mark-compacts', 'mark-compact ms'], [
+      `${table(`${TARGET} at ${RATE}/s for ${MS / 1000} s (${r.completed} relays${TARGET === 'relayer' && ownArgs ? `; node args ${ownArgs}` : ''})`, ['allocated B/relay', 'survived B/relay', 'promoted B/relay', 'scavenges', 'scavenge ms', 'mark-compacts', 'mark-compact ms'], [
         [per(w.allocated), per(w.survived), per(w.promoted), String(w.scavenges), w.scavengeMs.toFixed(1), String(w.markCompacts), w.markCompactMs.toFixed(1)],
       ])}\n`,
     );

@@ -119,6 +119,29 @@ logging: { level: warn, format: json }
   return { child, relayPort, healthPort, metricsPort, log, stop: () => stopChild(child) };
 }
 
+export interface BaselineProxy {
+  child: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The plain fastify proxy (baseline-proxy.ts) in front of `backendUrl`, ready; under PIN=1 on the measured
+ * core. `nodeArgs` go to its node (e.g. `--trace-gc-nvp`), and its stdout to the `stdout` file descriptor.
+ */
+export async function startBaselineProxy(backendUrl: string, o: { nodeArgs?: string[]; stdout?: number } = {}): Promise<BaselineProxy> {
+  const port = await freePort();
+  const child = spawn(...measured([...(o.nodeArgs ?? []), join(PACKAGE_ROOT, 'dist/bench/baseline-proxy.js'), String(port), backendUrl]), { stdio: ['ignore', o.stdout ?? 'ignore', 'inherit'] });
+  const stop = () => stopChild(child);
+  try {
+    await waitFor('baseline', async () => (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{}' })).status === 200);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { child, port, stop };
+}
+
 /** SIGTERM and wait: the relayer drains and exits (and writes a CPU profile when asked for one). */
 export function stopChild(c: ChildProcess): Promise<void> {
   return new Promise<void>((r) => (c.exitCode !== null ? r() : (c.once('exit', () => r()), c.kill('SIGTERM'))));

@@ -1,11 +1,7 @@
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { Pool } from 'undici';
-import { PACKAGE_ROOT } from '../core/package-root.js';
 import { RelayResponseCodec } from '../core/protocol/messages.js';
-import { freePort } from '../core/redis/local-server.js';
 import { checkRelayResponse } from '../core/relay/relay-client.js';
-import { cpuMs, measured, pct, PIN, rssMb, runBench, startBenchChain, startBenchRelayer, stopChild, SUPPLIER1, SUPPLIER_PUB, waitFor } from './harness.js';
+import { cpuMs, pct, PIN, rssMb, runBench, startBaselineProxy, startBenchChain, startBenchRelayer, SUPPLIER1, SUPPLIER_PUB } from './harness.js';
 import { drive, presignedRelays, startJsonRpcBackend } from './http-load.js';
 import { metricSum } from './metrics-text.js';
 import { RUNS, type SpreadRow, spreadTable, table } from './table.js';
@@ -81,13 +77,12 @@ function bucketPercentile(before: Map<number, number>, after: Map<number, number
 async function oneRun(chain: Awaited<ReturnType<typeof startBenchChain>>, backendUrl: string, bodies: Uint8Array[]): Promise<Step[]> {
   const stops: (() => Promise<void>)[] = [];
   try {
-    const basePort = await freePort();
     const relayer = await startBenchRelayer(chain, { services: `  anvil:\n    backends:\n      jsonrpc: { url: "${backendUrl}" }`, plugins: '  - transport-jsonrpc', workers: WORKERS });
     stops.push(relayer.stop);
     const { relayPort, metricsPort } = relayer;
-    const baseline = spawn(...measured([join(PACKAGE_ROOT, 'dist/bench/baseline-proxy.js'), String(basePort), backendUrl]), { stdio: ['ignore', 'ignore', 'inherit'] });
-    stops.push(() => stopChild(baseline));
-    await waitFor('baseline', async () => (await fetch(`http://127.0.0.1:${basePort}/`, { method: 'POST', body: '{}' })).status === 200);
+    const proxy = await startBaselineProxy(backendUrl);
+    stops.push(proxy.stop);
+    const { port: basePort, child: baseline } = proxy;
 
     // Every answer is decoded; one in 50 also has its supplier signature verified (the client's CPU is shared).
     const relayCheck = (b: Uint8Array, i: number) => (i % 50 === 0 ? checkRelayResponse(b, SUPPLIER_PUB).ok : !RelayResponseCodec.decode(b).relay_miner_error);
