@@ -29,15 +29,29 @@ export interface GcWindow {
   markCompactMs: number;
 }
 
+const NVP_LINE = /^\[\d+:(0x[0-9a-f]+)\]\s+\d+ ms: (.*)$/;
+
 /**
- * Sums `--trace-gc-nvp` lines of one isolate (the first one that prints; worker threads' isolates print
- * their own lines with another isolate address, and are left out).
+ * The isolate of the first GC line of a whole `--trace-gc-nvp` log: the main thread's, which collects
+ * while the process starts, before any worker thread exists.
  */
-export function summarizeNvp(text: string): GcWindow {
+export function firstIsolate(log: string): string | undefined {
+  for (const line of log.split('\n')) {
+    const m = NVP_LINE.exec(line);
+    if (m && /\bgc=/.test(m[2]!)) return m[1];
+  }
+  return undefined;
+}
+
+/**
+ * Sums `--trace-gc-nvp` lines of one isolate: `isolate`, or else the first one that prints in `text`.
+ * Worker threads' isolates print their own lines; in a window cut from the middle of a log one of them
+ * may print first, so a caller cutting windows names the main thread's (firstIsolate of the whole log).
+ */
+export function summarizeNvp(text: string, isolate?: string): GcWindow {
   const w: GcWindow = { scavenges: 0, markCompacts: 0, promoted: 0, survived: 0, allocated: 0, scavengeMs: 0, markCompactMs: 0 };
-  let isolate: string | undefined;
   for (const line of text.split('\n')) {
-    const m = /^\[\d+:(0x[0-9a-f]+)\]\s+\d+ ms: (.*)$/.exec(line);
+    const m = NVP_LINE.exec(line);
     if (!m || !/\bgc=/.test(m[2]!)) continue;
     isolate ??= m[1];
     if (m[1] !== isolate) continue;
@@ -89,7 +103,8 @@ async function main(): Promise<void> {
     await drive(pool, bodies, 500, 8000, served); // warm-up: JIT, caches, connections
     const before = readFileSync(log, 'utf8').length;
     const r = await drive(pool, bodies, RATE, MS, served);
-    const w = summarizeNvp(readFileSync(log, 'utf8').slice(before));
+    const whole = readFileSync(log, 'utf8');
+    const w = summarizeNvp(whole.slice(before), firstIsolate(whole));
     await pool.close();
     if (r.errors > 0) throw new Error(`${r.errors} relays failed`);
     const per = (bytes: number) => (bytes / r.completed).toFixed(0);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { summarizeNvp } from '../../bench/gc-promotion.js';
+import { firstIsolate, summarizeNvp } from '../../bench/gc-promotion.js';
 
 // Lines as `node --trace-gc-nvp` prints them (fields cut down); 0x7f… is a worker thread's isolate.
 const LOG = [
@@ -23,6 +23,19 @@ t.test("sums the first isolate's scavenges and mark-compacts; a worker thread's 
   t.equal(w.markCompactMs, 9.42);
 });
 
+t.test("a window where a worker thread prints first: the named isolate's lines are summed", async (t) => {
+  const window = LOG.split('\n').slice(2).join('\n');
+  t.equal(summarizeNvp(window).promoted, 99999, 'unnamed, the first to print is taken: here the worker');
+  const main = firstIsolate(LOG);
+  t.equal(main, '0x373f4090');
+  const w = summarizeNvp(window, main);
+  t.equal(w.scavenges, 1);
+  t.equal(w.promoted, 1001000);
+  t.equal(w.allocated, 12163000);
+  t.equal(w.markCompacts, 1);
+});
+
 t.test('a log without GC lines sums to nothing', async (t) => {
   t.same(summarizeNvp('listening\n[1:0x1] 5 ms: not a gc line\n'), { scavenges: 0, markCompacts: 0, promoted: 0, survived: 0, allocated: 0, scavengeMs: 0, markCompactMs: 0 });
+  t.equal(firstIsolate('listening\n[1:0x1] 5 ms: not a gc line\n'), undefined);
 });
