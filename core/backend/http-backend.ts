@@ -159,17 +159,18 @@ export class HttpBackend {
       try {
         const res = await this.#request(endpoint, req, headers, remaining);
         // A stream is the answer as it is, 5xx included (prm checks for a stream first).
+        res.retries = i;
         if (res.stream) {
           this.#succeeded(endpoint);
-          return { ...res, retries: i };
+          return res;
         }
         if (res.status >= 500) {
           if (UNAVAILABLE_STATUSES.has(res.status)) this.#failed(endpoint, answeredBefore);
-          last5xx = { ...res, retries: i };
+          last5xx = res;
           continue;
         }
         this.#succeeded(endpoint);
-        return { ...res, retries: i };
+        return res;
       } catch (err) {
         if (BackendError.is(err)) throw err;
         const fault = backendFault(err);
@@ -185,7 +186,8 @@ export class HttpBackend {
     throw new BackendError('BACKEND_FAILED', lastError ? describeBackendError(lastError) : 'no backend answered');
   }
 
-  async #request(e: Endpoint, req: BackendRequest, headers: Record<string, string | string[]>, timeoutMs: number): Promise<Omit<BackendResponse, 'retries'>> {
+  /** The answer of one URL; `retries` is the caller's to set. */
+  async #request(e: Endpoint, req: BackendRequest, headers: Record<string, string | string[]>, timeoutMs: number): Promise<BackendResponse> {
     const method = req.method ? req.method.toUpperCase() : 'POST';
     const hasBody = req.body !== undefined && req.body.length > 0 && method !== 'HEAD';
     const limit = this.#cfg.max_body_bytes;
@@ -203,7 +205,7 @@ export class HttpBackend {
       if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = Array.isArray(v) ? v : [v];
     }
     // A stream is passed on as it comes; the pipeline batches and signs it.
-    if (res.stream) return { status: res.status, headers: out, body: new Uint8Array(0), stream: res.stream };
+    if (res.stream) return { status: res.status, headers: out, body: new Uint8Array(0), retries: 0, stream: res.stream };
     let body: Uint8Array = res.body!;
     // Some backends gzip whatever the client asked for; the response is signed decompressed.
     const gzipped = out['content-encoding']?.some((x) => x.toLowerCase() === 'gzip') || (body.length > 2 && body[0] === 0x1f && body[1] === 0x8b);
@@ -215,7 +217,7 @@ export class HttpBackend {
       }
       delete out['content-encoding'];
     }
-    return { status: res.status, headers: out, body };
+    return { status: res.status, headers: out, body, retries: 0 };
   }
 
   /** Round robin rotates the start; first_healthy keeps config order. Open circuits go last, untried. */

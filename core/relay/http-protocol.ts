@@ -33,7 +33,8 @@ export function jsonAnswer(value: unknown, status = 200): HttpAnswer {
 export function withHeaderDefault(request: BackendRequest, name: string, value: string): BackendRequest {
   const lower = name.toLowerCase();
   for (const key of Object.keys(request.headers)) if (key.toLowerCase() === lower) return request;
-  return { ...request, headers: { ...request.headers, [lower]: value } };
+  // Not `{ ...request.headers, [lower]: value }`: V8 gives each such object a hidden class of its own.
+  return { ...request, headers: Object.assign({}, request.headers, { [lower]: value }) };
 }
 
 /** The options-schema entry for a list of names an operator writes (read with namePatterns). */

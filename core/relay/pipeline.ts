@@ -396,7 +396,8 @@ export class RelayPipeline {
   #reject(info: RelayInfo, err: unknown, header?: DecodedRelay['header']): RelayReply {
     const rejection = this.#countRejection(info, err);
     this.#o.metrics.countRelay(this.#labels(info), 'rejected');
-    return { ...errorReply(this.#o.errorModel, rejection.reason, rejection.message, header), outcome: 'rejected', rejection };
+    const { status, contentType, body } = errorReply(this.#o.errorModel, rejection.reason, rejection.message, header);
+    return { status, contentType, body, outcome: 'rejected', rejection };
   }
 
   #countRejection(info: RelayInfo, err: unknown): RelayRejection {
@@ -404,7 +405,8 @@ export class RelayPipeline {
     const rejection = known ?? new RelayRejection('internal');
     if (!known) this.#o.log.error({ relay: info, err }, 'relay failed unexpectedly');
     else this.#o.log.debug({ relay: info, reason: rejection.reason, detail: rejection.message }, 'relay rejected');
-    this.#o.metrics.rejections.inc({ ...this.#labels(info), reason: rejection.reason });
+    const { service, rpc_type } = this.#labels(info);
+    this.#o.metrics.rejections.inc({ service, rpc_type, reason: rejection.reason });
     this.#o.hooks.emit('onRelayRejected', { relay: info, reason: rejection.reason, message: rejection.message });
     return rejection;
   }

@@ -89,7 +89,8 @@ export default definePlugin(
       } catch (err) {
         throw RelayRejection.is(err) ? err : new RelayRejection('backend_error', (err as Error).message);
       }
-      const headers = { ...res.headers, ...answer.trailers };
+      // Not `{ ...res.headers, ...answer.trailers }`: V8 gives each such object a hidden class of its own.
+      const headers = Object.assign({}, res.headers, answer.trailers);
       const payload = POKTHTTPResponseCodec.encode({ status_code: res.status, header: headerMap(headers), body_bz: answer.body });
       return { payload, backendStatus: billableStatus(res.status, headers['grpc-status']?.[0]) };
     };
@@ -108,9 +109,9 @@ export default definePlugin(
         }
         trailers = await res.trailers();
         // The status of the call: a last response carrying the trailers (and the headers if no message came).
-        yield POKTHTTPResponseCodec.encode({ status_code: res.status, header: headerMap(first ? { ...res.headers, ...trailers } : trailers), body_bz: new Uint8Array(0) });
+        yield POKTHTTPResponseCodec.encode({ status_code: res.status, header: headerMap(first ? Object.assign({}, res.headers, trailers) : trailers), body_bz: new Uint8Array(0) });
       })();
-      const payloadHash = () => body.payloadHash(res.status, headerMap({ ...res.headers, ...trailers }));
+      const payloadHash = () => body.payloadHash(res.status, headerMap(Object.assign({}, res.headers, trailers)));
       return {
         payload: new Uint8Array(0),
         backendStatus: billableStatus(res.status, res.headers['grpc-status']?.[0]),
