@@ -20,6 +20,8 @@ interface PointEntry {
   key: string;
   uncompressed: Uint8Array;
   verified: number;
+  /** The backend's count of verified points when this one was last among them: how recently it was used. */
+  lastVerified: number;
   table?: ArrayBuffer;
   /** Set while its table is queued or being built. */
   building?: boolean;
@@ -53,9 +55,15 @@ export class NativeRingBackend implements RingCurveBackend {
   readonly #addon: NativeCurveAddon | undefined;
   readonly #fallback = new NobleRingBackend(256);
   readonly #points = new Map<string, PointEntry>();
-  readonly #generator: PointEntry = { key: 'G', uncompressed: GENERATOR_UNCOMPRESSED, verified: 0 };
-  /** Entries holding a table, least recently verified first. */
+  readonly #generator: PointEntry = { key: 'G', uncompressed: GENERATOR_UNCOMPRESSED, verified: 0, lastVerified: 0 };
+  /**
+   * Entries holding a table. Recency is a stamp on the entry, not the Set's order: reordering the Set
+   * (delete + add) on every verification would make V8 rebuild its table every few relays, and a
+   * discarded table links to its successor, so one that reached the old generation keeps every later
+   * one alive through scavenges.
+   */
   readonly #tabled = new Set<PointEntry>();
+  #verifiedPoints = 0;
   readonly #maxCached: number;
   readonly #tableAfter: number;
   readonly #maxTables: number;
@@ -88,7 +96,7 @@ export class NativeRingBackend implements RingCurveBackend {
     const key = bytesKey(point);
     let entry = this.#points.get(key);
     if (!entry) {
-      entry = { key, uncompressed: this.#lib.publicKeyConvert(point, false), verified: 0 };
+      entry = { key, uncompressed: this.#lib.publicKeyConvert(point, false), verified: 0, lastVerified: 0 };
       if (this.#points.size >= this.#maxCached) this.#evictOldestUntabled();
       this.#points.set(key, entry);
     }
@@ -122,7 +130,7 @@ export class NativeRingBackend implements RingCurveBackend {
   /**
    * Credits the points of a signature that verified. A point's table is asked for when its count reaches
    * the threshold (and, if it was dropped since, again every 65,536 verifications), so a building
-   * storm cannot happen; a point with a table moves to the most recently used end.
+   * storm cannot happen. Each is stamped as the most recently verified: tables go least recently verified first.
    */
   noteVerified(points: readonly Uint8Array[]): void {
     if (!this.#addon || this.#maxTables === 0) return;
@@ -130,10 +138,9 @@ export class NativeRingBackend implements RingCurveBackend {
     for (const point of points) {
       const entry = this.#entry(point);
       entry.verified++;
-      if (entry.table) {
-        this.#tabled.delete(entry);
-        this.#tabled.add(entry);
-      } else if (!entry.building && (entry.verified === this.#tableAfter || (entry.verified > this.#tableAfter && (entry.verified - this.#tableAfter) % 65_536 === 0))) {
+      entry.lastVerified = ++this.#verifiedPoints;
+      if (entry.table) continue;
+      if (!entry.building && (entry.verified === this.#tableAfter || (entry.verified > this.#tableAfter && (entry.verified - this.#tableAfter) % 65_536 === 0))) {
         this.#queueTable(entry);
       }
     }
@@ -169,9 +176,16 @@ export class NativeRingBackend implements RingCurveBackend {
     }
     // A point pushed out of the cache while its table was built gets none: nothing would find it.
     if (this.#points.get(entry.key) !== entry) return;
-    if (this.#tabled.size >= this.#maxTables) this.#dropTable(this.#tabled.values().next().value as PointEntry);
+    if (this.#tabled.size >= this.#maxTables) this.#dropTable(this.#leastRecentlyVerified());
     entry.table = table;
     this.#tabled.add(entry);
+  }
+
+  /** Of the tabled entries (at most `maxTables`, and only scanned when one more is built). */
+  #leastRecentlyVerified(): PointEntry {
+    let oldest: PointEntry | undefined;
+    for (const e of this.#tabled) if (!oldest || e.lastVerified < oldest.lastVerified) oldest = e;
+    return oldest!;
   }
 
   #mul(x: bigint, A: Uint8Array | null): Uint8Array {
