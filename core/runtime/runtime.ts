@@ -14,7 +14,7 @@ import { StateSignals } from '../observability/state-signals.js';
 import { dataNodes, judgeSettings, readServerSettings } from '../redis/redis-settings.js';
 import { OperatorError } from './operator-error.js';
 import { Gauge } from 'prom-client';
-import { createHealthServer, createMetricsServer, guardListener, serverLogOptions, shareMetricsWithPrimary } from '../observability/servers.js';
+import { createHealthServer, createMetricsServer, guardListener, setRelayListenerLog, shareMetricsWithPrimary } from '../observability/servers.js';
 import type { PluginRole } from '../plugins/define.js';
 import type { RelayMinerContext } from '../plugins/context.js';
 import { impliedPluginEntries, registerPlugins, resolvePlugins, type BuiltinPlugins } from '../plugins/loader.js';
@@ -161,7 +161,6 @@ export class Runtime {
     );
     const limits = relayer?.limits;
     const app = Fastify({
-      ...serverLogOptions(log, 'relay'),
       bodyLimit,
       forceCloseConnections: 'idle',
       return503OnClosing: true,
@@ -173,6 +172,7 @@ export class Runtime {
         http: { headersTimeout: limits.request_timeout_ms, connectionsCheckingInterval: Math.min(1000, Math.ceil(limits.request_timeout_ms / 4)) },
       }),
     });
+    setRelayListenerLog(app, log);
     if (limits) guardListener(app, 'relay', limits.max_connections, metrics);
     app.decorate('relayminer', context);
     // While draining, answer and hang up: a kept-alive idle connection would hold server.close()

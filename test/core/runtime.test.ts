@@ -145,6 +145,19 @@ t.test('plugins close after the listener stopped and before Redis', async (t) =>
   });
 });
 
+t.test("the relay listener: plugins log through app.log, and fastify adds no listeners of its own to a response", async (t) => {
+  const redis = await startRedis(t);
+  const { logger, lines } = captureLogs();
+  const config = relayerConfig(redis.url, `plugins: [./plugins/response-listeners.js]\nshutdown: { readiness_delay_ms: 0 }\n`, { dir: FIXTURES });
+  const runtime = await Runtime.start({ config, roles: ['relayer'], builtins: {}, version: 'test', logger });
+  t.teardown(() => runtime.shutdown());
+  const logged = lines.find((l) => l.fixture === 'response-listeners');
+  t.same([logged?.msg, logged?.server], ['plugin logging through app.log', 'relay']);
+  // Node's own 'finish' listener only: a fastify given a logger adds a 'finish' and an 'error' listener to time each response.
+  const answer = await get(runtime.addresses.relay!, '/listeners');
+  t.same([answer.status, JSON.parse(answer.body)], [200, { finish: 1, error: 0 }]);
+});
+
 t.test('the drain bound cuts a request that does not finish', async (t) => {
   const redis = await startRedis(t);
   const { logger, lines } = captureLogs();
