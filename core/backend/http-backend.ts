@@ -158,8 +158,8 @@ export class HttpBackend {
       const answeredBefore = endpoint.successes;
       try {
         const res = await this.#request(endpoint, req, headers, remaining);
-        // A stream is the answer as it is, 5xx included (prm checks for a stream first).
         res.retries = i;
+        // A stream is the answer as it is, 5xx included (prm checks for a stream first).
         if (res.stream) {
           this.#succeeded(endpoint);
           return res;

@@ -22,10 +22,9 @@ export function serverLogOptions(log: Logger, server: string) {
 /**
  * The relay listener's logger, given to `app.log` only (what plugins log with). Fastify itself gets
  * none: with a logger it times every response, with two listeners and a closure on each, for request
- * lines this listener never writes; and at relay rates those responses then outlived V8's young
- * generation in most runs (~2 KB per relay promoted against ~0.5 without, bench/gc-promotion.ts), so
- * old-generation collections came every few seconds. What fastify would log about a request here goes
- * through the relay pipeline's own reasons, metrics and log lines instead.
+ * lines this listener never writes, and at relay rates those responses then outlive V8's young
+ * generation and fill the old one (bench/README.md, last section). What fastify would log about a
+ * request here goes through the relay pipeline's own reasons, metrics and log lines instead.
  */
 export function setRelayListenerLog(app: FastifyInstance, log: Logger): void {
   (app as { log: FastifyBaseLogger }).log = log.child({ server: 'relay' }) as FastifyBaseLogger;
