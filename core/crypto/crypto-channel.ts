@@ -4,7 +4,7 @@ import type { RingTableStats } from './ring/backend.js';
  * How CryptoPool's jobs reach a crypto thread and its answers come back: numbered slots in one
  * SharedArrayBuffer per thread, and two counters each side waits on with `Atomics.waitAsync`. A
  * message through `postMessage` costs both sides a serialization, an event object and its dispatch;
- * a slot costs a copy of the job's bytes and one wake-up. Neither side's waiting blocks its event loop:
+ * a slot costs a copy of the job's bytes and, if the other side is idle, one wake-up. Neither side's waiting blocks its event loop:
  * the thread's loop must keep turning to receive the multiples tables libuv builds for its ring backend.
  *
  * Job n goes to slot n mod SLOTS and its answer to the answer slot of the same number. Jobs are
@@ -21,6 +21,8 @@ export const SIGNATURE_BYTES = 64;
 export const JOBS = 0;
 export const ANSWERS = 1;
 type Counter = typeof JOBS | typeof ANSWERS;
+/** Set by the thread while it waits (or is about to wait) for jobs: only then does publishing jobs wake it. */
+const THREAD_IDLE = 2;
 const CONTROL_BYTES = 64;
 const JOB_HEADER = 12; // signWith, message length, signature length (int32 each)
 const JOB_SLOT = JOB_HEADER + MAX_JOB_BYTES;
@@ -130,6 +132,30 @@ export class CryptoChannel {
   publish(counter: Counter, n: number): void {
     Atomics.store(this.#control, counter, n | 0);
     Atomics.notify(this.#control, counter);
+  }
+
+  /**
+   * The event loop's side: publishes jobs up to `n`, and wakes the thread only if it said it is idle
+   * (true when it did). A wake-up is a system call that a busy thread does not need: it reads JOBS
+   * again before it waits. Both sides store before they load, so either this sees the flag or the
+   * thread sees the new count.
+   */
+  publishJobs(n: number): boolean {
+    Atomics.store(this.#control, JOBS, n | 0);
+    if (Atomics.load(this.#control, THREAD_IDLE) === 0) return false;
+    Atomics.notify(this.#control, JOBS);
+    return true;
+  }
+
+  /** The thread's side: resolves once JOBS is past `done` (undefined when it already is), idle meanwhile. */
+  jobsAfter(done: number): Promise<unknown> | undefined {
+    Atomics.store(this.#control, THREAD_IDLE, 1);
+    const w = Atomics.waitAsync(this.#control, JOBS, done | 0);
+    if (!w.async) {
+      Atomics.store(this.#control, THREAD_IDLE, 0);
+      return undefined;
+    }
+    return w.value.then(() => Atomics.store(this.#control, THREAD_IDLE, 0));
   }
 
   /** Resolves when the counter is no longer `seen`; undefined when it already is not. */

@@ -1,6 +1,6 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { ANSWERS, CryptoChannel, JOBS, SLOTS, STATS_JOB, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
+import { ANSWERS, CryptoChannel, SLOTS, STATS_JOB, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
 import type { RingTableStats } from './ring/backend.js';
 import { ringVerify, verifyParsedRingSignature, type RingSignature } from './ring/signature.js';
 import { signSupplierResponse } from './supplier-signature.js';
@@ -168,7 +168,7 @@ export class CryptoPool {
     }
     if (n === 0) return;
     lane.queue.splice(0, n);
-    lane.channel.publish(JOBS, lane.written);
+    lane.channel.publishJobs(lane.written);
     if (!lane.held) {
       lane.held = true;
       lane.worker.ref();

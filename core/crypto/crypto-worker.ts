@@ -36,7 +36,7 @@ setInterval(() => {}, 2 ** 30);
 
 let done = 0;
 for (;;) {
-  const waiting = channel.changeFrom(JOBS, done);
+  const waiting = channel.jobsAfter(done);
   if (waiting) await waiting;
   const written = channel.count(JOBS);
   while ((done | 0) !== written) {

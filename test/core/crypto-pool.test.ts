@@ -70,6 +70,20 @@ t.test('a job crosses to a thread as its own bytes, copied out of shared memory;
   t.same(await Promise.all(onSlab), signed.map(() => true), `${signed.length} go-signed signatures on one slab accepted`);
 });
 
+t.test('publishing jobs wakes the thread only while it waits for them; a busy thread finds them when it looks', async (t) => {
+  const loop = new CryptoChannel();
+  const thread = new CryptoChannel(loop.shared);
+  t.equal(loop.publishJobs(1), false, 'a thread that has not said it is idle is not woken');
+  t.equal(thread.jobsAfter(0), undefined, 'a thread about to wait finds the published job instead');
+  t.equal(loop.publishJobs(2), false, 'and is not idle after it');
+  const waiting = thread.jobsAfter(2);
+  t.ok(waiting instanceof Promise, 'nothing past job 2: the thread waits');
+  t.equal(loop.publishJobs(3), true, 'an idle thread is woken');
+  await waiting;
+  t.equal(thread.count(JOBS), 3, 'and sees the new count');
+  t.equal(loop.publishJobs(4), false, 'once awake it is no longer idle');
+});
+
 t.test('a burst larger than the slots waits for free ones, and every job gets its own answer in order', async (t) => {
   const pool = new CryptoPool(1, { inlineBelow: 0, signingKeys: keys });
   t.teardown(() => pool.close());
