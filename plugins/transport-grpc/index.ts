@@ -128,6 +128,8 @@ export default definePlugin(
       'grpc.max_receive_message_length': maxBytes,
       'grpc.max_send_message_length': maxBytes,
       'grpc.max_concurrent_streams': opts.max_concurrent_streams ?? 100,
+      // Nothing serves channelz here; tracking every call for it is work on the relay path.
+      'grpc.enable_channelz': 0,
       interceptors: [requestDeadline(callTimeoutMs, () => ctx.metrics.listenerRefusals.inc({ listener: 'grpc', reason: 'call_timeout' }))],
     });
     server.addService(RELAY_SERVICE, {
