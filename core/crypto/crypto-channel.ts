@@ -4,8 +4,9 @@ import type { RingTableStats } from './ring/backend.js';
  * How CryptoPool's jobs reach a crypto thread and its answers come back: numbered slots in one
  * SharedArrayBuffer per thread, and two counters each side waits on with `Atomics.waitAsync`. A
  * message through `postMessage` costs both sides a serialization, an event object and its dispatch;
- * a slot costs a copy of the job's bytes and, if the other side is idle, one wake-up. Neither side's waiting blocks its event loop:
- * the thread's loop must keep turning to receive the multiples tables libuv builds for its ring backend.
+ * a slot costs a copy of the job's bytes and at most one wake-up. Neither side's waiting blocks its
+ * event loop: the thread's loop must keep turning to receive the multiples tables libuv builds for its
+ * ring backend.
  *
  * Job n goes to slot n mod SLOTS and its answer to the answer slot of the same number. Jobs are
  * answered in order, so the event loop may write job n once answer n − SLOTS has been read.
