@@ -108,18 +108,21 @@ export class H2Backend {
       }, remaining);
       timer.unref();
       let trailers: Record<string, string[]> | undefined;
-      const ended = new Promise<Record<string, string[]>>((res) => {
-        stream.on('trailers', (t) => (trailers = toLists(t)));
-        stream.on('close', () => {
-          clearTimeout(timer);
-          res(trailers ?? {});
-        });
+      let closed = false;
+      stream.on('trailers', (t) => (trailers = toLists(t)));
+      stream.once('close', () => {
+        closed = true;
+        clearTimeout(timer);
       });
+      // Made when asked for: a unary call reads its trailers through `read` and never needs it.
+      let ended: Promise<Record<string, string[]>> | undefined;
+      const trailersOnceClosed = () =>
+        (ended ??= closed ? Promise.resolve(trailers ?? {}) : new Promise((res) => stream.once('close', () => res(trailers ?? {}))));
       const failure = (err: unknown) => timedOut ?? (RelayRejection.is(err) ? err : new RelayRejection('backend_error', `stream: ${describeBackendError(err)}`));
       const reset = () =>
         !trailers && stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR ? new RelayRejection('backend_error', `backend reset the stream (HTTP/2 error ${stream.rstCode})`) : undefined;
       /** The body; it fails (never just ends) when cut by the deadline or reset before its trailers. */
-      const body = (async function* () {
+      async function* body(): AsyncGenerator<Buffer> {
         try {
           for await (const chunk of stream as AsyncIterable<Buffer>) yield chunk;
         } catch (err) {
@@ -128,7 +131,7 @@ export class H2Backend {
         if (timedOut) throw timedOut;
         const cut = reset();
         if (cut) throw cut;
-      })();
+      }
       const read = (maxBytes: number) =>
         new Promise<{ body: Buffer; trailers: Record<string, string[]> }>((resolveRead, rejectRead) => {
           const chunks: Buffer[] = [];
@@ -157,7 +160,7 @@ export class H2Backend {
       });
       stream.once('response', (h) => {
         const status = Number(h[constants.HTTP2_HEADER_STATUS]);
-        resolve({ status, headers: toLists(h), body, trailers: () => ended, read });
+        resolve({ status, headers: toLists(h), body: { [Symbol.asyncIterator]: body }, trailers: trailersOnceClosed, read });
       });
       stream.end(Buffer.from(req.body.buffer, req.body.byteOffset, req.body.length));
     });
