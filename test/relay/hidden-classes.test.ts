@@ -59,6 +59,9 @@ t.test("checkSession's validated relays share one hidden class", async (t) => {
   t.equal(Buffer.from(a!.request.payload).toString(), '{"id":1}');
   t.equal(Buffer.from(b!.request.payload).toString(), '{"id":2}');
   t.same([a!.height, a!.rewardEligible, a!.supplier], [15n, true, supplier]);
+  // The fields are written out one by one: each must still be the relay's own.
+  t.equal(a!.header, a!.request.meta.session_header, "the decoded request's own session header");
+  t.same([a!.session.header, a!.session.supplierOperatorAddresses], [header, [supplier.address]]);
   t.ok(sameMap(a, b));
 });
 
