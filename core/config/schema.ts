@@ -347,7 +347,7 @@ export const RelayMeterSchema = Type.Object(
       minimum: 1,
       maximum: 10_000,
       description:
-        "Most relays' worth of budget a relayer takes from a session's meter in one Redis call and then charges locally (never more than 1/16 of what is left, so near the limit every relay goes to Redis). `1` charges every relay in Redis.",
+        "Most relays' worth of budget a relayer takes from a session's meter in one Redis call and then charges locally (never more than 1/16 of what is left, so near the limit every relay goes to Redis); a lease down to under a quarter is topped up in the background. `1` charges every relay in Redis.",
     }),
     lease_idle_ms: Millis(2_000, 'A lease unused this long (and every lease at shutdown) goes back to Redis for other relayers.', 100, 600_000),
   },

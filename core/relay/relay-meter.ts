@@ -133,6 +133,8 @@ function scripts(redis: RedisClient): Required<Pick<MeterRedis, 'relayminerMeter
 export class RelayMeter {
   readonly #o: RelayMeterOptions;
   readonly #leaseRelays: number;
+  /** Relays' worth left at which a lease is topped up ahead of need: a quarter of `leaseRelays`. */
+  readonly #refillBelow: bigint;
   readonly #leaseIdleMs: number;
   readonly #leases = new Map<string, Lease>();
   readonly #sweeper: NodeJS.Timeout;
@@ -146,6 +148,7 @@ export class RelayMeter {
   constructor(o: RelayMeterOptions) {
     this.#o = o;
     this.#leaseRelays = o.leaseRelays ?? 1;
+    this.#refillBelow = BigInt(Math.ceil(this.#leaseRelays / 4));
     this.#leaseIdleMs = o.leaseIdleMs ?? 2_000;
     this.#sweeper = setInterval(() => void this.#returnIdle(performance.now() - this.#leaseIdleMs), Math.max(100, this.#leaseIdleMs / 2)).unref();
     const registers = [o.registry];
@@ -215,16 +218,23 @@ export class RelayMeter {
     lease.usedAt = performance.now();
     if (lease.waiting.length === 0 && lease.cost !== undefined && lease.left >= lease.cost) {
       lease.left -= lease.cost;
+      // Topped up before it runs dry, so a busy session's next relays find budget instead of waiting for Redis.
+      if (lease.topUp === undefined && this.#leaseRelays > 1 && lease.left < lease.cost * this.#refillBelow) this.#startTopUp(lease, relay);
       return { key, units: lease.cost, lease };
     }
     return new Promise((resolve, reject) => {
       lease.waiting.push({ relay, resolve, reject });
-      lease.topUp ??= this.#serveWaiting(lease)
-        .catch((err: unknown) => {
-          for (const w of lease.waiting.splice(0)) w.reject(err); // never leave a relay waiting
-        })
-        .finally(() => (lease.topUp = undefined));
+      if (lease.topUp === undefined) this.#startTopUp(lease);
     });
+  }
+
+  /** One top-up (and hand-out) at a time per lease; `ahead` is the relay whose charge found the lease low. */
+  #startTopUp(lease: Lease, ahead?: ValidatedRelay): void {
+    lease.topUp = this.#serveWaiting(lease, ahead)
+      .catch((err: unknown) => {
+        for (const w of lease.waiting.splice(0)) w.reject(err); // never leave a relay waiting
+      })
+      .finally(() => (lease.topUp = undefined));
   }
 
   /**
@@ -232,9 +242,12 @@ export class RelayMeter {
    * charges costs N/lease round trips and N hand-outs (waking every waiter after each top-up was
    * quadratic: a 20,000-event WebSocket stream spent most of its CPU there). A top-up asks for as many
    * relays as are waiting, up to LEASE_BURST, so a burst needs fewer round trips; what is left after
-   * the hand-out is below that.
+   * the hand-out is below that. With `ahead`, the lease still holds budget: one top-up adds to it first,
+   * and its outcome is left to the charges that come to wait (they ask again, and meet the fail mode or
+   * the limit themselves).
    */
-  async #serveWaiting(lease: Lease): Promise<void> {
+  async #serveWaiting(lease: Lease, ahead?: ValidatedRelay): Promise<void> {
+    if (ahead) await this.#topUp(lease, ahead, true).catch(() => undefined);
     while (lease.waiting.length > 0) {
       // One splice per hand-out, not a shift per waiter: on a queue of thousands (a long stream's events)
       // each shift moves the whole array.
@@ -291,11 +304,16 @@ export class RelayMeter {
   /** Gives every unused lease back to Redis (graceful shutdown), so other replicas can serve it. */
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
+    // A top-up in flight (often one ahead of need) adds to its lease: let it land, then give it all back.
+    await Promise.all([...this.#leases.values()].map((l) => l.topUp));
     await this.#returnIdle(Number.POSITIVE_INFINITY);
   }
 
-  /** One round trip: hands back what is left of the lease (less than one relay) and leases more. */
-  async #topUp(lease: Lease, relay: ValidatedRelay): Promise<TopUp> {
+  /**
+   * One round trip: hands back what is left of the lease (less than one relay) and leases more; `keep`
+   * (a top-up ahead of need) hands nothing back, since the lease is still being charged meanwhile.
+   */
+  async #topUp(lease: Lease, relay: ValidatedRelay, keep = false): Promise<TopUp> {
     let price: { cost: bigint; limit: bigint };
     try {
       price = await this.price(relay);
@@ -304,8 +322,8 @@ export class RelayMeter {
       throw new RelayRejection('chain_unavailable', (err as Error).message);
     }
     // Refunds that arrive during the round trip add to `left` again; the remainder travels with the call.
-    const back = lease.left;
-    lease.left = 0n;
+    const back = keep ? 0n : lease.left;
+    lease.left -= back;
     let granted: number;
     try {
       granted = Number(

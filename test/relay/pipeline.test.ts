@@ -449,19 +449,23 @@ t.test('meter: a cost below one uPOKT is charged exactly, not rounded to zero', 
   t.equal(await s.redis.get(keys.meter(ADDR.supplier1, h.session_id)), '6');
 });
 
-t.test('meter leases: one Redis call charges many relays; refunds stay local; close gives back exactly what was not served', async (t) => {
+t.test('meter leases: one Redis call charges many relays, the next taken before they run out; refunds stay local; close gives back exactly what was not served', async (t) => {
   const s = await setup(t, { meter: 'closed', meterLeaseRelays: 16 });
   s.net.chain.advance(11);
   const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
   const meterKey = keys.meter(ADDR.supplier1, h.session_id);
+  const leases = () => s.metric('relayminer_meter_leases_total', { service: 'anvil' });
   t.equal((await s.send(relay(h))).status, 200);
   t.equal(await s.redis.get(meterKey), String(16 * 42), 'sixteen relays leased at once');
-  for (let i = 0; i < 15; i++) await s.send(relay(h));
-  t.equal(await s.redis.get(meterKey), String(16 * 42), 'fifteen more charged locally');
-  t.equal(await s.metric('relayminer_meter_leases_total', { service: 'anvil' }), 1);
+  for (let i = 0; i < 11; i++) await s.send(relay(h));
+  t.equal(await s.redis.get(meterKey), String(16 * 42), 'eleven more charged locally');
+  t.equal(await leases(), 1);
+  // The thirteenth leaves three relays' worth, under a quarter of a lease: the next one is taken now,
+  // in the background, so the relays after it find budget instead of waiting for Redis.
   t.equal((await s.send(relay(h))).status, 200);
-  t.equal(await s.redis.get(meterKey), String(32 * 42), 'the seventeenth takes a new lease');
-  t.equal(await s.metric('relayminer_meter_leases_total', { service: 'anvil' }), 2);
+  await until('the next lease is taken ahead of need', async () => (await s.redis.get(meterKey)) === String(32 * 42));
+  t.equal(await leases(), 2);
+  t.ok(s.meter!.holdsBudgetFor({ header: h, supplier: SupplierKey.fromHex(KEYS.supplier1) } as never), 'the meter holds budget for the next relay');
 
   s.setBackendStatus(500);
   t.equal((await s.send(relay(h))).outcome, 'backend_5xx');
@@ -469,9 +473,12 @@ t.test('meter leases: one Redis call charges many relays; refunds stay local; cl
   t.equal(await s.metric('relayminer_meter_refunds_total', { service: 'anvil', reason: 'backend_5xx' }), 1);
   t.equal(await s.redis.get(meterKey), String(32 * 42), 'the refund went back to the lease, not to Redis');
 
-  // 17 billable relays; the rest of the lease (and the refunded relay) goes back on close.
+  // 3 + 16 relays' worth held: fifteen more leave four, still a quarter, so no third lease yet.
+  for (let i = 0; i < 15; i++) await s.send(relay(h));
+  t.equal(await leases(), 2, 'fifteen more charged with no round trip');
+  // 28 billable relays; the rest of the lease (and the refunded relay) goes back on close.
   await s.meter!.close();
-  t.equal(await s.redis.get(meterKey), String(17 * 42));
+  t.equal(await s.redis.get(meterKey), String(28 * 42));
 });
 
 /** Meters with 16-relay leases, to be driven directly with a validated relay of the session at height 12. */
@@ -507,6 +514,14 @@ t.test('meter leases: near the limit every relay goes to Redis, and two relayers
   t.equal(await s.redis.get(meterKey), '1000000000');
   await Promise.all([a.close(), b.close()]);
   t.equal(await s.redis.get(meterKey), '1000000000', 'nothing left over to give back');
+});
+
+t.test('meter leases: closing while a lease is taken ahead of need gives that lease back too', async (t) => {
+  const { s, meterKey, relayOf } = await leaseSetup(t);
+  const m = s.newMeter('closed');
+  for (let i = 0; i < 13; i++) await m.charge(relayOf); // the thirteenth starts a top-up ahead of need
+  await m.close();
+  t.equal(await s.redis.get(meterKey), String(13 * 42), 'exactly the thirteen charged stay used');
 });
 
 t.test('meter leases: a burst of 1,000 charges is served in arrival order with 4 round trips, not one per 16 relays', async (t) => {
