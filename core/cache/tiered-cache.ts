@@ -8,6 +8,11 @@ import type { LocalSeries } from '../observability/local-counts.js';
  * In-process (bounded, least recently used out first, TTL) → Redis → chain. Concurrent callers of
  * one missing id share one chain query. Invalidations travel over Redis pub/sub so every replica's in-process tier drops the
  * entry (an empty payload means "everything"). A Redis outage degrades to in-process + chain.
+ *
+ * An entry read in the last quarter of its life is refreshed in the background, once, so the ids that
+ * relays keep asking for do not expire under them (each expiry made every relay of that id wait for
+ * the node). A Redis copy counts for what is left of its own life, so no value outlives the TTL by being
+ * passed between replicas; a refresh takes it only when it is younger than the entry it replaces.
  */
 
 export interface TieredCacheOptions<T> {
@@ -28,6 +33,8 @@ export interface TieredCacheOptions<T> {
 interface Entry<T> {
   value: T;
   expiresAt: number;
+  /** From here a read starts a refresh (Infinity: no TTL, or one already started). */
+  refreshAt: number;
   /** Read since eviction last passed it (it gets a second chance). */
   used: boolean;
 }
@@ -36,12 +43,18 @@ export class TieredCache<T> {
   readonly #o: TieredCacheOptions<T>;
   readonly #l1 = new Map<string, Entry<T>>();
   readonly #inflight = new Map<string, Promise<T>>();
+  /** Bumped by every invalidation: a fill that began before one neither keeps nor shares its value. */
+  #generation = 0;
+  /** How much longer than the entry it replaces a Redis copy must live to be taken by a refresh. */
+  readonly #youngerBy: number;
   /** The in-process hit count, kept locally until a scrape: a relay asks several caches, each hit counts. */
   readonly #l1Hits: LocalSeries | undefined;
 
   constructor(options: TieredCacheOptions<T>) {
     this.#o = options;
     this.#l1Hits = options.metrics?.l1Hits(options.entity);
+    // The entry's own write to Redis lands a moment after it: that copy is not a newer one.
+    this.#youngerBy = (options.l1.ttlMs ?? 0) / 8;
   }
 
   get size(): number {
@@ -54,7 +67,10 @@ export class TieredCache<T> {
    */
   peek(id: string): { readonly value: T } | undefined {
     const hit = this.#l1.get(id);
-    if (!hit || hit.expiresAt <= Date.now()) return undefined;
+    if (!hit) return undefined;
+    const now = Date.now();
+    if (hit.expiresAt <= now) return undefined;
+    if (hit.refreshAt <= now) this.#refreshAhead(id, hit);
     // A hit only marks the entry. Moving it to the young end (delete + set) on every read would leave
     // a deleted entry in its hash bucket each time, until V8 next rebuilds the table: a few hot keys
     // among many entries then walk ever longer chains of their own deletions. Eviction moves marked
@@ -68,24 +84,38 @@ export class TieredCache<T> {
     const hit = this.peek(id);
     if (hit) return hit.value;
     this.#o.metrics?.misses.inc({ entity: this.#o.entity, level: 'l1' });
-    let pending = this.#inflight.get(id);
-    if (!pending) {
-      pending = this.#fill(id).finally(() => this.#inflight.delete(id));
-      this.#inflight.set(id, pending);
-    }
+    return this.#inflight.get(id) ?? this.#start(id, 0);
+  }
+
+  /** A fill that callers of `get` can join until it settles (or an invalidation drops it). */
+  #start(id: string, replacing: number): Promise<T> {
+    const pending: Promise<T> = this.#fill(id, replacing).finally(() => {
+      if (this.#inflight.get(id) === pending) this.#inflight.delete(id);
+    });
+    this.#inflight.set(id, pending);
     return pending;
   }
 
-  async #fill(id: string): Promise<T> {
+  /** One refresh per entry and life: a failed one leaves the entry to expire and be filled as any miss. */
+  #refreshAhead(id: string, hit: Entry<T>): void {
+    hit.refreshAt = Infinity;
+    if (this.#inflight.has(id)) return;
+    // Its failure is counted (loadErrors) and the entry still serves until it expires.
+    this.#start(id, hit.expiresAt).catch(() => undefined);
+  }
+
+  /** `replacing`: the expiry of the entry a refresh replaces; a Redis copy must outlive it to be taken. */
+  async #fill(id: string, replacing = 0): Promise<T> {
+    const generation = this.#generation;
     const key = this.#o.keys.cache(this.#o.entity, id);
     const redis = this.#o.redis?.();
     if (redis) {
       try {
-        const text = await redis.get(key);
-        if (text !== null) {
-          const value = this.#o.decode(text);
+        const copy = await this.#readL2(redis, key);
+        if (copy && Date.now() + copy.lifeMs > replacing + this.#youngerBy) {
+          const value = this.#o.decode(copy.text);
           this.#o.metrics?.hits.inc({ entity: this.#o.entity, level: 'l2' });
-          this.#remember(id, value);
+          if (generation === this.#generation) this.#remember(id, value, copy.lifeMs);
           return value;
         }
         this.#o.metrics?.misses.inc({ entity: this.#o.entity, level: 'l2' });
@@ -101,6 +131,7 @@ export class TieredCache<T> {
       throw err;
     }
     this.#o.metrics?.misses.inc({ entity: this.#o.entity, level: 'chain' });
+    if (generation !== this.#generation) return value;
     this.#remember(id, value);
     if (redis) {
       const text = this.#o.encode(value);
@@ -110,9 +141,30 @@ export class TieredCache<T> {
     return value;
   }
 
-  #remember(id: string, value: T): void {
+  /**
+   * The Redis copy and how long it may still serve here: its age (the Redis TTL it was written with,
+   * less what is left of it) comes off the in-process TTL. Null when there is none or it is too old.
+   */
+  async #readL2(redis: RedisClient, key: string): Promise<{ text: string; lifeMs: number } | null> {
+    const ttlMs = this.#o.l1.ttlMs;
+    const l2Seconds = this.#o.l2TtlSeconds;
+    if (ttlMs === null || l2Seconds === null) {
+      const text = await redis.get(key);
+      return text === null ? null : { text, lifeMs: ttlMs ?? Infinity };
+    }
+    const [[getErr, text], [, pttl]] = (await redis.pipeline().get(key).pttl(key).exec()) as [[Error | null, string | null], [Error | null, number]];
+    if (getErr) throw getErr;
+    if (text === null) return null;
+    const lifeMs = typeof pttl === 'number' && pttl > 0 ? ttlMs - (l2Seconds * 1000 - pttl) : ttlMs;
+    return lifeMs > 0 ? { text, lifeMs: Math.min(lifeMs, ttlMs) } : null;
+  }
+
+  #remember(id: string, value: T, lifeMs = this.#o.l1.ttlMs ?? Infinity): void {
     if (!this.#l1.has(id) && this.#l1.size >= this.#o.l1.maxEntries) this.#evictOne();
-    this.#l1.set(id, { value, expiresAt: this.#o.l1.ttlMs === null ? Infinity : Date.now() + this.#o.l1.ttlMs, used: false });
+    const now = Date.now();
+    // Refreshed once a quarter of the TTL or less is left: at the next read for a Redis copy that old already.
+    const refreshAt = this.#o.l1.ttlMs === null ? Infinity : now + Math.max(0, lifeMs - this.#o.l1.ttlMs / 4);
+    this.#l1.set(id, { value, expiresAt: now + lifeMs, refreshAt, used: false });
   }
 
   /**
@@ -133,8 +185,14 @@ export class TieredCache<T> {
 
   /** Drops the entry (or everything) here; `everywhere` also deletes it from Redis and tells the other replicas. */
   async invalidate(id?: string, everywhere = true): Promise<void> {
-    if (id === undefined) this.#l1.clear();
-    else this.#l1.delete(id);
+    this.#generation++;
+    if (id === undefined) {
+      this.#l1.clear();
+      this.#inflight.clear();
+    } else {
+      this.#l1.delete(id);
+      this.#inflight.delete(id);
+    }
     this.#o.metrics?.invalidations.inc({ entity: this.#o.entity });
     const redis = this.#o.redis?.();
     if (!everywhere || !redis) return;

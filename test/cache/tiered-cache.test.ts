@@ -6,12 +6,14 @@ import { TieredCache, type TieredCacheOptions } from '../../core/cache/tiered-ca
 import { KeyBuilder } from '../../core/redis/key-builder.js';
 import { captureLogs } from '../helpers/logs.js';
 import { startRedis } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
 
 const keys = new KeyBuilder('cachetest');
 
-/** A "chain" that counts how often each id was asked for. */
-function fakeChain() {
+/** A "chain" that counts how often each id was asked for; with `versions`, each answer is a new stake (1, 2, …). */
+function fakeChain(o: { versions?: boolean } = {}) {
   const calls: string[] = [];
+  let version = 0;
   let gate: Promise<void> = Promise.resolve();
   return {
     calls,
@@ -22,9 +24,10 @@ function fakeChain() {
     },
     load: async (id: string) => {
       calls.push(id);
+      const stake = o.versions ? BigInt(++version) : BigInt(id.length) * 1000n;
       await gate;
       if (id === 'missing') throw new Error('not found on chain');
-      return { id, stake: BigInt(id.length) * 1000n };
+      return { id, stake };
     },
   };
 }
@@ -201,4 +204,76 @@ t.test('Redis down: served from the chain, with a warning, no throw', async (t) 
   t.same(await c.get('pokt1app'), { id: 'pokt1app', stake: 8000n });
   t.same(chain.calls, ['pokt1app']);
   t.ok(logs.lines.some((l) => l.msg === 'cache: Redis read failed; asking the chain'), 'warned');
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Two replicas' caches over one Redis, entries living `ttlMs` in process and in Redis, on a versioned chain. */
+async function twoReplicas(t: Test, ttlMs: number) {
+  const server = await startRedis(t);
+  const chain = fakeChain({ versions: true });
+  const live = { l1: { maxEntries: 3, ttlMs }, l2TtlSeconds: ttlMs / 1000 };
+  const raw = conn(t, server.url);
+  return { chain, a: cache(t, chain, conn(t, server.url), live), b: cache(t, chain, conn(t, server.url), live), inRedis: async () => (await raw.get(keys.cache('application', 'x'))) ?? '' };
+}
+
+t.test('a read in the last quarter of an entry\'s life refreshes it in the background; another replica takes that refresh from Redis, not the chain', async (t) => {
+  const { chain, a, b, inRedis } = await twoReplicas(t, 4000);
+  const began = Date.now();
+  t.same(await a.c.get('x'), { id: 'x', stake: 1n });
+  await until('the first value in Redis', async () => (await inRedis()).includes('"1"'));
+  t.same(await b.c.get('x'), { id: 'x', stake: 1n }, 'replica b from Redis');
+  t.same(chain.calls, ['x']);
+
+  await sleep(3200 - (Date.now() - began)); // past three quarters of the TTL, well before its end
+  const release = chain.hold();
+  const served = await Promise.race([a.c.get('x'), sleep(1000).then(() => 'waited for the chain')]);
+  t.same(served, { id: 'x', stake: 1n }, 'the read is served at once from the entry it refreshes');
+  // Its own Redis copy is no newer than the entry, so the refresh goes on to the chain.
+  await until('the refresh asks the chain', () => chain.calls.length === 2);
+  t.same(await a.c.get('x'), { id: 'x', stake: 1n }, 'no second refresh while one is running');
+  t.same(chain.calls, ['x', 'x']);
+  release();
+  await until('the refreshed value in process', () => a.c.peek('x')?.value.stake === 2n);
+  await until('the refreshed value in Redis', async () => (await inRedis()).includes('"2"'));
+
+  t.same(await b.c.get('x'), { id: 'x', stake: 1n }, 'replica b still serves its entry, and refreshes it');
+  await until('replica b has the refreshed value', () => b.c.peek('x')?.value.stake === 2n);
+  t.same(chain.calls, ['x', 'x'], 'replica b took the refresh from Redis');
+
+  await sleep(4300 - (Date.now() - began)); // past the first value's TTL
+  t.same(await a.c.get('x'), { id: 'x', stake: 2n }, 'the refreshed entry lives on');
+  t.same(chain.calls, ['x', 'x']);
+});
+
+t.test('a Redis copy serves only for what is left of its life, so a value does not outlive the TTL by passing between replicas', async (t) => {
+  const { chain, a, b, inRedis } = await twoReplicas(t, 1000);
+  t.same(await a.c.get('x'), { id: 'x', stake: 1n });
+  await until('the value in Redis', async () => (await inRedis()) !== '');
+  await sleep(600);
+  t.same(await b.c.get('x'), { id: 'x', stake: 1n }, 'replica b from Redis, 600 ms into its life');
+  await sleep(500); // 1,100 ms after the chain answered: expired everywhere, Redis included
+  t.equal(b.c.peek('x'), undefined, 'replica b\'s copy expired with the Redis one, not 1,000 ms after b read it');
+  t.same(await b.c.get('x'), { id: 'x', stake: 2n });
+  t.same(chain.calls, ['x', 'x']);
+});
+
+t.test('a value loaded across an invalidation is handed to its callers but neither kept nor written to Redis', async (t) => {
+  const server = await startRedis(t);
+  const chain = fakeChain({ versions: true });
+  const a = cache(t, chain, conn(t, server.url));
+  const raw = conn(t, server.url);
+  const release = chain.hold();
+  const loading = a.c.get('x');
+  await until('the chain asked', () => chain.calls.length === 1);
+  await a.c.invalidate('x');
+  const after = a.c.get('x'); // not joined to the fill that began before the invalidation
+  await until('the chain asked again', () => chain.calls.length === 2);
+  release();
+  t.same(await loading, { id: 'x', stake: 1n }, 'its caller still gets its answer');
+  t.same(await after, { id: 'x', stake: 2n }, 'a read after the invalidation gets a value loaded after it');
+  t.same(await a.c.get('x'), { id: 'x', stake: 2n }, 'and that is the value kept');
+  await until('a value in Redis', async () => (await raw.get(keys.cache('application', 'x'))) !== null);
+  t.equal(await raw.get(keys.cache('application', 'x')), '{"id":"x","stake":"2"}');
+  t.same(chain.calls, ['x', 'x']);
 });
