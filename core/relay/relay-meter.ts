@@ -144,6 +144,7 @@ export class RelayMeter {
   readonly #overBudget: Counter<'service'>;
   readonly #refunds: Counter<'service' | 'reason'>;
   readonly #leasesTaken: Counter<'service'>;
+  readonly #waits: Counter<'service'>;
 
   constructor(o: RelayMeterOptions) {
     this.#o = o;
@@ -158,6 +159,12 @@ export class RelayMeter {
       name: 'relayminer_meter_refunds_total',
       help: 'Charges returned: the backend failed, timed out or answered 5xx, the ring signature was invalid, or a hook refused the relay.',
       labelNames: ['service', 'reason'],
+      registers,
+    });
+    this.#waits = new Counter({
+      name: 'relayminer_meter_waits_total',
+      help: "Charges that waited for a Redis round trip because this relayer's lease was empty: a session's first relay here, and more when leases run out before they are topped up (then raise relayer.meter.lease_relays).",
+      labelNames: ['service'],
       registers,
     });
     this.#leasesTaken = new Counter({
@@ -222,6 +229,7 @@ export class RelayMeter {
       if (lease.topUp === undefined && this.#leaseRelays > 1 && lease.left < lease.cost * this.#refillBelow) this.#startTopUp(lease, relay);
       return { key, units: lease.cost, lease };
     }
+    if (this.#leaseRelays > 1) this.#waits.inc({ service: lease.service });
     return new Promise((resolve, reject) => {
       lease.waiting.push({ relay, resolve, reject });
       if (lease.topUp === undefined) this.#startTopUp(lease);

@@ -476,6 +476,7 @@ t.test('meter leases: one Redis call charges many relays, the next taken before 
   // 3 + 16 relays' worth held: fifteen more leave four, still a quarter, so no third lease yet.
   for (let i = 0; i < 15; i++) await s.send(relay(h));
   t.equal(await leases(), 2, 'fifteen more charged with no round trip');
+  t.equal(await s.metric('relayminer_meter_waits_total', { service: 'anvil' }), 1, 'only the first relay waited for a lease');
   // 28 billable relays; the rest of the lease (and the refunded relay) goes back on close.
   await s.meter!.close();
   t.equal(await s.redis.get(meterKey), String(28 * 42));
@@ -534,6 +535,7 @@ t.test('meter leases: a burst of 1,000 charges is served in arrival order with 4
   t.same(order, Array.from({ length: 1000 }, (_, i) => i), 'first come, first served');
   // All 1,000 wait on the first top-up, which asks for 256 (the burst cap): 256 + 256 + 256 + 232.
   t.equal((await registry.getSingleMetric('relayminer_meter_leases_total')!.get()).values[0]?.value, 4);
+  t.equal((await registry.getSingleMetric('relayminer_meter_waits_total')!.get()).values[0]?.value, 1000, 'every charge of the burst waited');
   t.equal(await s.redis.get(meterKey), String(1000 * 42), 'exactly what was served is used: nothing left in the lease');
   await m.close();
   t.equal(await s.redis.get(meterKey), String(1000 * 42));
