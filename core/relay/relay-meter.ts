@@ -5,6 +5,7 @@ import type { KeyBuilder } from '../redis/key-builder.js';
 import { gcd } from '../session/difficulty.js';
 import type { RelayChainState } from './chain-state.js';
 import { RelayRejection } from './reasons.js';
+import { LocalCounts, type LocalSeries } from '../observability/local-counts.js';
 import { StateSignals } from '../observability/state-signals.js';
 import type { ValidatedRelay } from './validator.js';
 
@@ -144,7 +145,9 @@ export class RelayMeter {
   readonly #overBudget: Counter<'service'>;
   readonly #refunds: Counter<'service' | 'reason'>;
   readonly #leasesTaken: Counter<'service'>;
-  readonly #waits: Counter<'service'>;
+  /** Counted locally per service (on the relay path), added to `relayminer_meter_waits_total` when it is read. */
+  readonly #waitCounts = new LocalCounts<'service'>();
+  readonly #waits = new Map<string, LocalSeries>();
 
   constructor(o: RelayMeterOptions) {
     this.#o = o;
@@ -161,11 +164,16 @@ export class RelayMeter {
       labelNames: ['service', 'reason'],
       registers,
     });
-    this.#waits = new Counter({
+    const waitCounts = this.#waitCounts;
+    // Read only through the registry, whose scrape flushes the local counts into it.
+    new Counter({
       name: 'relayminer_meter_waits_total',
       help: "Charges that waited for a Redis round trip because this relayer's lease was empty: a session's first relay here, and more when leases run out before they are topped up (then raise relayer.meter.lease_relays).",
       labelNames: ['service'],
       registers,
+      collect() {
+        waitCounts.flush(this);
+      },
     });
     this.#leasesTaken = new Counter({
       name: 'relayminer_meter_leases_total',
@@ -229,11 +237,18 @@ export class RelayMeter {
       if (lease.topUp === undefined && this.#leaseRelays > 1 && lease.left < lease.cost * this.#refillBelow) this.#startTopUp(lease, relay);
       return { key, units: lease.cost, lease };
     }
-    if (this.#leaseRelays > 1) this.#waits.inc({ service: lease.service });
+    if (this.#leaseRelays > 1) this.#waitsOf(lease.service).inc();
     return new Promise((resolve, reject) => {
       lease.waiting.push({ relay, resolve, reject });
       if (lease.topUp === undefined) this.#startTopUp(lease);
     });
+  }
+
+  /** One series per service, which are the configured ones (a lease's service passed validation). */
+  #waitsOf(service: string): LocalSeries {
+    let series = this.#waits.get(service);
+    if (!series) this.#waits.set(service, (series = this.#waitCounts.series({ service })));
+    return series;
   }
 
   /** One top-up (and hand-out) at a time per lease; `ahead` is the relay whose charge found the lease low. */
