@@ -168,7 +168,7 @@ export class RelayMeter {
     // Read only through the registry, whose scrape flushes the local counts into it.
     new Counter({
       name: 'relayminer_meter_waits_total',
-      help: "Charges that waited for a Redis round trip because this relayer's lease was empty: a session's first relay here, and more when leases run out before they are topped up (then raise relayer.meter.lease_relays).",
+      help: "Charges that waited for a Redis round trip because this relayer's lease was empty: a session's first relay here, and more when leases run out before they are topped up (then raise relayer.meter.lease_relays). Not counted with lease_relays 1, where every charge goes to Redis.",
       labelNames: ['service'],
       registers,
       collect() {
