@@ -218,16 +218,16 @@ async function twoReplicas(t: Test, ttlMs: number) {
 }
 
 t.test('a read in the last quarter of an entry\'s life refreshes it in the background; another replica takes that refresh from Redis, not the chain', async (t) => {
-  const { chain, a, b, inRedis } = await twoReplicas(t, 4000);
+  const { chain, a, b, inRedis } = await twoReplicas(t, 8000);
   const began = Date.now();
   t.same(await a.c.get('x'), { id: 'x', stake: 1n });
   await until('the first value in Redis', async () => (await inRedis()).includes('"1"'));
   t.same(await b.c.get('x'), { id: 'x', stake: 1n }, 'replica b from Redis');
   t.same(chain.calls, ['x']);
 
-  await sleep(3200 - (Date.now() - began)); // past three quarters of the TTL, well before its end
+  await sleep(6400 - (Date.now() - began)); // past three quarters of the TTL, well before its end
   const release = chain.hold();
-  const served = await Promise.race([a.c.get('x'), sleep(1000).then(() => 'waited for the chain')]);
+  const served = await Promise.race([a.c.get('x'), sleep(500).then(() => 'waited for the chain')]);
   t.same(served, { id: 'x', stake: 1n }, 'the read is served at once from the entry it refreshes');
   // Its own Redis copy is no newer than the entry, so the refresh goes on to the chain.
   await until('the refresh asks the chain', () => chain.calls.length === 2);
@@ -241,19 +241,20 @@ t.test('a read in the last quarter of an entry\'s life refreshes it in the backg
   await until('replica b has the refreshed value', () => b.c.peek('x')?.value.stake === 2n);
   t.same(chain.calls, ['x', 'x'], 'replica b took the refresh from Redis');
 
-  await sleep(4300 - (Date.now() - began)); // past the first value's TTL
+  await sleep(8600 - (Date.now() - began)); // past the first value's TTL
   t.same(await a.c.get('x'), { id: 'x', stake: 2n }, 'the refreshed entry lives on');
   t.same(chain.calls, ['x', 'x']);
 });
 
 t.test('a Redis copy serves only for what is left of its life, so a value does not outlive the TTL by passing between replicas', async (t) => {
-  const { chain, a, b, inRedis } = await twoReplicas(t, 1000);
+  const { chain, a, b, inRedis } = await twoReplicas(t, 2000);
+  const began = Date.now();
   t.same(await a.c.get('x'), { id: 'x', stake: 1n });
   await until('the value in Redis', async () => (await inRedis()) !== '');
-  await sleep(600);
-  t.same(await b.c.get('x'), { id: 'x', stake: 1n }, 'replica b from Redis, 600 ms into its life');
-  await sleep(500); // 1,100 ms after the chain answered: expired everywhere, Redis included
-  t.equal(b.c.peek('x'), undefined, 'replica b\'s copy expired with the Redis one, not 1,000 ms after b read it');
+  await sleep(1200 - (Date.now() - began));
+  t.same(await b.c.get('x'), { id: 'x', stake: 1n }, 'replica b from Redis, 1.2 s into its life');
+  await sleep(2200 - (Date.now() - began)); // expired everywhere, Redis included
+  t.equal(b.c.peek('x'), undefined, 'replica b\'s copy expired with the Redis one, not 2 s after b read it');
   t.same(await b.c.get('x'), { id: 'x', stake: 2n });
   t.same(chain.calls, ['x', 'x']);
 });
