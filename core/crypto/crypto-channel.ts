@@ -24,6 +24,8 @@ export const ANSWERS = 1;
 type Counter = typeof JOBS | typeof ANSWERS;
 /** Set by the thread while it waits (or is about to wait) for jobs: only then does publishing jobs wake it. */
 const THREAD_IDLE = 2;
+/** Set by the event loop when the pool closes: the thread stops between jobs and its event loop ends. */
+const STOP = 3;
 const CONTROL_BYTES = 64;
 const JOB_HEADER = 12; // signWith, message length, signature length (int32 each)
 const JOB_SLOT = JOB_HEADER + MAX_JOB_BYTES;
@@ -168,5 +170,16 @@ export class CryptoChannel {
   /** Releases whoever waits on the counter (a channel whose thread is gone). */
   wake(counter: Counter): void {
     Atomics.notify(this.#control, counter);
+  }
+
+  /** The event loop's side: asks the thread to stop after the job it is on, and wakes it if it waits. */
+  stop(): void {
+    Atomics.store(this.#control, STOP, 1);
+    Atomics.notify(this.#control, JOBS);
+  }
+
+  /** The thread's side: true once the pool asked it to stop. */
+  stopping(): boolean {
+    return Atomics.load(this.#control, STOP) !== 0;
   }
 }

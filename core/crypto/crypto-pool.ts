@@ -24,6 +24,8 @@ interface Lane {
   /** Referenced while jobs are out, so a process does not exit under a relay waiting for its answer. */
   held: boolean;
   dead: boolean;
+  /** Resolves when the thread has exited, for whatever reason. */
+  exited: Promise<void>;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -42,6 +44,9 @@ export interface CryptoPoolOptions {
 // loader, which worker threads do not inherit on Node 20.
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER_URL = new URL(`./crypto-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
+
+/** How long a closing pool waits for a thread to leave by itself before it terminates it. */
+const STOP_MS = 10_000;
 
 function startWorker(keys: readonly Uint8Array[], shared: SharedArrayBuffer): Worker {
   const workerData = { keys, shared };
@@ -142,7 +147,7 @@ export class CryptoPool {
     const lanes = this.#lanes.splice(0);
     const closed = new Error('crypto pool closed');
     for (const lane of lanes) this.#abandon(lane, closed);
-    await Promise.all(lanes.map((l) => l.worker.terminate()));
+    await Promise.all(lanes.map(stopThread));
   }
 
   /** Least loaded thread; ties broken round robin. */
@@ -227,7 +232,8 @@ export class CryptoPool {
     const channel = new CryptoChannel();
     const worker = startWorker(this.#keys, channel.shared);
     worker.unref();
-    const lane: Lane = { worker, channel, queue: [], slots: new Array<Pending | undefined>(SLOTS).fill(undefined), written: 0, answered: 0, waiting: false, held: false, dead: false };
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    const lane: Lane = { worker, channel, queue: [], slots: new Array<Pending | undefined>(SLOTS).fill(undefined), written: 0, answered: 0, waiting: false, held: false, dead: false, exited };
     const fail = (err: Error) => {
       if (lane.dead) return; // 'error' is followed by 'exit'
       this.#abandon(lane, err);
@@ -245,6 +251,20 @@ export class CryptoPool {
     worker.on('exit', (code) => fail(new Error(`crypto thread exited with code ${code}`)));
     return lane;
   }
+}
+
+/**
+ * Asks a lane's thread to leave after the job it is on and waits for it; terminated only if it has not
+ * left within STOP_MS. A thread terminated while inside the secp256k1 addon aborts the whole process
+ * (node-addon-api cannot raise its error in a dying thread), and so does a process exiting around it:
+ * the thread is referenced until it is gone.
+ */
+async function stopThread(lane: Lane): Promise<void> {
+  lane.worker.ref();
+  lane.channel.stop();
+  const timer = setTimeout(() => void lane.worker.terminate(), STOP_MS);
+  await lane.exited;
+  clearTimeout(timer);
 }
 
 /** As ringVerify: a signature that makes the arithmetic throw is invalid, never an error. */

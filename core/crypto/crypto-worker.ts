@@ -30,17 +30,20 @@ function answer(seq: number): void {
   channel.writeVerdict(seq, ok);
 }
 
-// A pending Atomics.waitAsync does not keep a thread's event loop alive; this timer does (the pool's
-// terminate() ends the thread).
-setInterval(() => {}, 2 ** 30);
+// A pending Atomics.waitAsync does not keep a thread's event loop alive; this timer does, until the
+// pool asks the thread to stop.
+const alive = setInterval(() => {}, 2 ** 30);
 
+// The thread leaves between jobs and lets its event loop end: terminated from outside while inside the
+// secp256k1 addon, node-addon-api cannot raise its error in a dying thread and aborts the whole process.
 let done = 0;
-for (;;) {
+while (!channel.stopping()) {
   const waiting = channel.jobsAfter(done);
   if (waiting) await waiting;
   const written = channel.count(JOBS);
-  while ((done | 0) !== written) {
+  while ((done | 0) !== written && !channel.stopping()) {
     answer(done);
     channel.publish(ANSWERS, ++done);
   }
 }
+clearInterval(alive);

@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { ANSWERS, CryptoChannel, JOBS, MAX_JOB_BYTES, SLOTS } from '../../core/crypto/crypto-channel.js';
@@ -248,4 +251,39 @@ t.test('a closed pool rejects new work instead of answering valid', async (t) =>
   await t.rejects(pool.verify(new Uint8Array(32), new Uint8Array(4)), /closed/);
   await t.rejects(pool.sign(new Uint8Array(32), 0), /closed/);
   t.throws(() => new CryptoPool(0), /at least one thread/);
+});
+
+t.test('a pool closed while its thread signs lets the thread leave between jobs: the process lives on', async (t) => {
+  // In a child process: terminated inside the secp256k1 addon, a thread aborts its whole process (SIGABRT).
+  // The built pool, as the CLI runs it; eight rounds, each closing a warm thread in the middle of a burst.
+  const pool = pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', 'core', 'crypto', 'crypto-pool.js')).href;
+  const script = `
+    const { CryptoPool } = await import(${JSON.stringify(pool)});
+    const sign = (pool, i) => pool.sign(new Uint8Array(32).fill(i % 256), 0).then(() => 1, () => 0);
+    for (let round = 1; round <= 8; round++) {
+      const pool = new CryptoPool(1, { inlineBelow: 0, signingKeys: [new Uint8Array(32).fill(7)] });
+      const warm = await Promise.all(Array.from({ length: 256 }, (_, i) => sign(pool, i)));
+      // ~100 ms of signing for the thread, closed 10 ms in.
+      const burst = Promise.all(Array.from({ length: 2048 }, (_, i) => sign(pool, i)));
+      await new Promise((r) => setTimeout(r, 10));
+      await pool.close();
+      const served = (await burst).reduce((a, b) => a + b, 0);
+      console.log('round', round, 'warm', warm.reduce((a, b) => a + b, 0), 'closed with', 2048 - served, 'refused');
+    }
+  `;
+  // A file, not `-e`: worker threads inherit the process's flags, and `--input-type` fails a worker's start.
+  const dir = t.testdir({ 'close-under-load.mjs': script });
+  const child = spawn(process.execPath, [join(dir, 'close-under-load.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+  t.same([code, signal], [0, null], `the process exited normally${err ? `; stderr: ${err.slice(0, 300)}` : ''}`);
+  const rounds = out.split('\n').filter((l) => l.startsWith('round '));
+  t.equal(rounds.length, 8, 'every round closed its pool');
+  t.ok(
+    rounds.every((l) => /warm 256 closed with [1-9]\d* refused$/.test(l)),
+    `each pool closed in the middle of a burst, its thread warm (${rounds.join('; ')})`,
+  );
 });
