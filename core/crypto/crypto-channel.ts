@@ -172,9 +172,14 @@ export class CryptoChannel {
     Atomics.notify(this.#control, counter);
   }
 
-  /** The event loop's side: asks the thread to stop after the job it is on, and wakes it if it waits. */
+  /**
+   * The event loop's side, once the thread's jobs are abandoned: asks it to stop after the job it is on.
+   * JOBS moves too, so a thread between its last look at STOP and its wait does not wait (its wait
+   * compares JOBS); it answers nothing more, as it checks STOP before each job.
+   */
   stop(): void {
     Atomics.store(this.#control, STOP, 1);
+    Atomics.add(this.#control, JOBS, 1);
     Atomics.notify(this.#control, JOBS);
   }
 
