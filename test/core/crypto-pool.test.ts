@@ -274,6 +274,12 @@ t.test('a pool closed while its thread signs lets the thread leave between jobs:
   // A file, not `-e`: worker threads inherit the process's flags, and `--input-type` fails a worker's start.
   const dir = t.testdir({ 'close-under-load.mjs': script });
   const child = spawn(process.execPath, [join(dir, 'close-under-load.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A child that hangs must neither outlive the test nor wait out tap's timeout.
+  const limit = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  t.teardown(() => {
+    clearTimeout(limit);
+    child.kill('SIGKILL');
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
