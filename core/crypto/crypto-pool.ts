@@ -26,6 +26,8 @@ interface Lane {
   dead: boolean;
   /** Resolves when the thread has exited, for whatever reason. */
   exited: Promise<void>;
+  /** Threads of this lane's line (it and those it replaced) that died in a row without answering a job. */
+  failedStarts: number;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -38,6 +40,11 @@ export interface CryptoPoolOptions {
   inlineBelow?: number;
   /** Supplier keys `sign` can use, by index; each thread gets a copy when it starts. */
   signingKeys?: readonly Uint8Array[];
+  /**
+   * Told when a thread has died: `replaced` is false when it was the MAX_FAILED_STARTS-th in a row to die
+   * before answering a job, and the pool gave up replacing it (its share of the work is done inline).
+   */
+  onThreadExit?: (err: Error, replaced: boolean) => void;
 }
 
 // The build runs the .js next to this file. Source runs (tests under tsx) get the .ts through tsx's
@@ -47,6 +54,12 @@ const WORKER_URL = new URL(`./crypto-worker${FROM_SOURCE ? '.ts' : '.js'}`, impo
 
 /** How long a closing pool waits for a thread to leave by itself before it terminates it. */
 const STOP_MS = 10_000;
+
+/**
+ * Threads that die before their first answer, in a row, after which one is not replaced: a thread that
+ * cannot start (a broken install) would otherwise be replaced at once, forever.
+ */
+export const MAX_FAILED_STARTS = 3;
 
 function startWorker(keys: readonly Uint8Array[], shared: SharedArrayBuffer): Worker {
   const workerData = { keys, shared };
@@ -60,8 +73,9 @@ function startWorker(keys: readonly Uint8Array[], shared: SharedArrayBuffer): Wo
  * and the supplier's ECDSA signature on the answer, so the event loop that parses, forwards and
  * publishes relays does not spend its time in libsecp256k1. Jobs go to a thread through shared memory
  * (crypto-channel.ts), those queued in one tick with one wake-up. A thread that dies fails its
- * unanswered jobs with an error — never a false "valid", never a missing signature — and is replaced.
- * A job too large for a slot (a ring of more than 16 members) is done inline.
+ * unanswered jobs with an error — never a false "valid", never a missing signature — and is replaced,
+ * unless it is the MAX_FAILED_STARTS-th in a row to die before answering anything: then its share of the
+ * work is done inline. A job too large for a slot (a ring of more than 16 members) is done inline.
  *
  * While the event loop is lightly loaded (utilization over the last 100 ms below `inlineBelow`, 0.5),
  * the work is done inline instead: there, the hop to a thread and back costs a relay more than
@@ -78,6 +92,7 @@ export class CryptoPool {
   #elu: EventLoopUtilization = performance.eventLoopUtilization();
   readonly #sampler: NodeJS.Timeout;
   readonly #keys: readonly Uint8Array[];
+  readonly #onThreadExit: CryptoPoolOptions['onThreadExit'];
   /** Verifications and signatures done here and on threads, for tests and diagnostics. */
   readonly counts = { inline: 0, threaded: 0, signedInline: 0, signedThreaded: 0 };
 
@@ -88,7 +103,8 @@ export class CryptoPool {
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`CryptoPool needs at least one thread, got ${threads}`);
     this.#inlineBelow = o.inlineBelow ?? 0.5;
     this.#keys = (o.signingKeys ?? []).map((k) => Uint8Array.from(k));
-    for (let i = 0; i < threads; i++) this.#lanes.push(this.#spawn());
+    this.#onThreadExit = o.onThreadExit;
+    for (let i = 0; i < threads; i++) this.#lanes.push(this.#spawn(0));
     this.#sampler = setInterval(() => {
       const now = performance.eventLoopUtilization();
       this.#busy = performance.eventLoopUtilization(now, this.#elu).utilization;
@@ -100,7 +116,7 @@ export class CryptoPool {
   /** Resolves true when `sig` is a valid ring signature over `msg`; `parsed` (its deserialization) spares parsing it again inline. */
   verify(msg: Uint8Array, sig: Uint8Array, parsed?: RingSignature): Promise<boolean> {
     if (this.#closed) return Promise.reject(new Error('crypto pool is closed'));
-    if (this.#busy < this.#inlineBelow || !fitsSlot(msg, sig)) {
+    if (this.#busy < this.#inlineBelow || !fitsSlot(msg, sig) || this.#lanes.length === 0) {
       this.counts.inline++;
       return Promise.resolve(parsed ? verifyParsedInline(msg, parsed, sig) : ringVerify(msg, sig));
     }
@@ -116,7 +132,7 @@ export class CryptoPool {
     if (this.#closed) return Promise.reject(new Error('crypto pool is closed'));
     const key = this.#keys[keyIndex];
     if (!key) return Promise.reject(new Error(`no signing key ${keyIndex}`));
-    if (this.#busy < this.#inlineBelow || !fitsSlot(message, NO_BYTES)) {
+    if (this.#busy < this.#inlineBelow || !fitsSlot(message, NO_BYTES) || this.#lanes.length === 0) {
       this.counts.signedInline++;
       return Promise.resolve(signSupplierResponse(message, key));
     }
@@ -125,6 +141,11 @@ export class CryptoPool {
       if (!(r instanceof Uint8Array)) throw new Error('the crypto thread could not sign');
       return r;
     });
+  }
+
+  /** Threads running or being replaced: `threads` less those the pool gave up on. */
+  get threadsRunning(): number {
+    return this.#closed ? 0 : this.#lanes.length;
   }
 
   /** Each thread's ring backend: tables held and sums computed from them (for tests and diagnostics). */
@@ -228,28 +249,58 @@ export class CryptoPool {
     if (this.#closed) for (const { pending } of lane.queue.splice(0)) pending.reject(err);
   }
 
-  #spawn(): Lane {
+  #spawn(failedStarts: number): Lane {
     const channel = new CryptoChannel();
     const worker = startWorker(this.#keys, channel.shared);
     worker.unref();
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    const lane: Lane = { worker, channel, queue: [], slots: new Array<Pending | undefined>(SLOTS).fill(undefined), written: 0, answered: 0, waiting: false, held: false, dead: false, exited };
+    const lane: Lane = {
+      worker,
+      channel,
+      queue: [],
+      slots: new Array<Pending | undefined>(SLOTS).fill(undefined),
+      written: 0,
+      answered: 0,
+      waiting: false,
+      held: false,
+      dead: false,
+      exited,
+      failedStarts,
+    };
     const fail = (err: Error) => {
       if (lane.dead) return; // 'error' is followed by 'exit'
       this.#abandon(lane, err);
-      if (this.#closed) return;
-      const i = this.#lanes.indexOf(lane);
-      if (i >= 0) {
-        const replacement = this.#spawn();
+      const i = this.#closed ? -1 : this.#lanes.indexOf(lane);
+      if (i < 0) return;
+      const failedStarts = lane.answered === 0 ? lane.failedStarts + 1 : 0;
+      const replaced = failedStarts < MAX_FAILED_STARTS;
+      if (replaced) {
+        const replacement = this.#spawn(failedStarts);
         replacement.queue = lane.queue;
-        lane.queue = [];
         this.#lanes[i] = replacement;
         if (replacement.queue.length) queueMicrotask(() => this.#write(replacement));
+      } else {
+        this.#lanes.splice(i, 1);
+        for (const { job, pending } of lane.queue) settleInline(job, this.#keys, pending);
       }
+      lane.queue = [];
+      this.#onThreadExit?.(err, replaced);
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`crypto thread exited with code ${code}`)));
     return lane;
+  }
+}
+
+/** A queued job of a lane given up on, done here instead: the same answer a thread gives. */
+function settleInline({ msg, sig, signWith }: CryptoJob, keys: readonly Uint8Array[], pending: Pending): void {
+  if (signWith === STATS_JOB) return pending.reject(new Error('crypto thread gone'));
+  if (signWith < 0) return pending.resolve(ringVerify(msg, sig));
+  const key = keys[signWith];
+  try {
+    pending.resolve(key ? signSupplierResponse(msg, key) : false);
+  } catch {
+    pending.resolve(false); // "could not sign", as a thread answers it
   }
 }
 

@@ -21,7 +21,7 @@ import { RelayMeter } from './relay-meter.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { RelayValidator } from './validator.js';
 import { Gauge } from 'prom-client';
-import { CryptoPool } from '../crypto/crypto-pool.js';
+import { CryptoPool, MAX_FAILED_STARTS } from '../crypto/crypto-pool.js';
 
 /** What the relayer role adds to the plugin context: the pipeline transports call, and its chain view. */
 export interface RelayerServices {
@@ -75,7 +75,26 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
   chain.listen(o.redis.dedicated('cache-invalidation', { blocking: true })).catch((err: Error) => log.warn({ err: err.message }, 'cache invalidation subscription failed'));
   const services = new Set(Object.keys(o.config.services));
   const keyIndex = new Map(o.suppliers.map((k, i) => [k, i]));
-  const cryptoPool = o.relayer.ring_verify_threads > 0 ? new CryptoPool(o.relayer.ring_verify_threads, { signingKeys: o.suppliers.map((k) => k.privateKeyBytes()) }) : undefined;
+  const cryptoPool =
+    o.relayer.ring_verify_threads > 0
+      ? new CryptoPool(o.relayer.ring_verify_threads, {
+          signingKeys: o.suppliers.map((k) => k.privateKeyBytes()),
+          onThreadExit: (err, replaced) =>
+            replaced
+              ? log.warn({ err: err.message }, 'crypto thread exited; its unanswered relays failed, a new thread replaces it')
+              : log.error({ err: err.message, threads: cryptoPool?.threadsRunning }, `crypto thread died before answering anything, ${MAX_FAILED_STARTS} times in a row; not replaced, its work is done on the event loop`),
+        })
+      : undefined;
+  if (cryptoPool) {
+    new Gauge({
+      name: 'relayminer_crypto_threads',
+      help: 'Crypto threads running (relayer.ring_verify_threads less those that could not start and were not replaced).',
+      registers: [o.metrics.registry],
+      collect() {
+        this.set(cryptoPool.threadsRunning);
+      },
+    });
+  }
   const validator = new RelayValidator({
     chain,
     services,

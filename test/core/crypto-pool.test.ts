@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { ANSWERS, CryptoChannel, JOBS, MAX_JOB_BYTES, SLOTS } from '../../core/crypto/crypto-channel.js';
 import { CryptoPool } from '../../core/crypto/crypto-pool.js';
@@ -273,8 +273,60 @@ t.test('a pool closed while its thread signs lets the thread leave between jobs:
   `;
   // A file, not `-e`: worker threads inherit the process's flags, and `--input-type` fails a worker's start.
   const dir = t.testdir({ 'close-under-load.mjs': script });
-  const child = spawn(process.execPath, [join(dir, 'close-under-load.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  // A child that hangs must neither outlive the test nor wait out tap's timeout.
+  const { code, signal, out, err } = await runChild(t, [join(dir, 'close-under-load.mjs')]);
+  t.same([code, signal], [0, null], `the process exited normally${err ? `; stderr: ${err.slice(0, 300)}` : ''}`);
+  const rounds = out.split('\n').filter((l) => l.startsWith('round '));
+  t.equal(rounds.length, 8, 'every round closed its pool');
+  t.ok(
+    rounds.every((l) => /warm 256 closed with [1-9]\d* refused$/.test(l)),
+    `each pool closed in the middle of a burst, its thread warm (${rounds.join('; ')})`,
+  );
+});
+
+t.test('a thread that cannot start is replaced twice, then given up: its work is done inline, the pool says so once', async (t) => {
+  // Worker threads inherit the process's flags: under `--input-type` (kept from `-e`) none can start, as with a broken install.
+  const dist = (f: string) => JSON.stringify(pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', 'core', 'crypto', f)).href);
+  const script = `
+    const { CryptoPool } = await import(${dist('crypto-pool.js')});
+    const { signSupplierResponse } = await import(${dist('supplier-signature.js')});
+    const key = new Uint8Array(32).fill(7);
+    const exits = [];
+    const pool = new CryptoPool(1, { inlineBelow: 0, signingKeys: [key], onThreadExit: (err, replaced) => exits.push({ replaced, err: err.message.split(' ')[0] }) });
+    const sign = (i) => {
+      const msg = new Uint8Array(32).fill(i);
+      const want = Buffer.from(signSupplierResponse(msg, key)).toString('hex');
+      return pool.sign(msg, 0).then((s) => (Buffer.from(s).toString('hex') === want ? 'signed' : 'wrong'), () => 'refused');
+    };
+    // Each job waits in a slot of the thread being started; a thread may also die between two jobs.
+    const before = [];
+    for (let i = 0; exits.length < 3 && i < 100; i++) before.push(await sign(i));
+    const after = [await sign(100), await sign(101), await sign(102)];
+    console.log(JSON.stringify({ exits, before, after, running: pool.threadsRunning }));
+    await pool.close();
+  `;
+  const { code, out, err } = await runChild(t, ['--input-type=module', '-e', script]);
+  t.equal(code, 0, `the process exited normally${err ? `; stderr: ${err.slice(0, 300)}` : ''}`);
+  const seen = JSON.parse(out) as { exits: { replaced: boolean; err: string }[]; before: string[]; after: string[]; running: number };
+  t.same(
+    seen.exits,
+    [
+      { replaced: true, err: '--input-type' },
+      { replaced: true, err: '--input-type' },
+      { replaced: false, err: '--input-type' },
+    ],
+    'three threads died at start: two replaced, the third given up',
+  );
+  t.equal(seen.running, 0, 'no thread left');
+  t.ok(
+    seen.before.length >= 1 && seen.before.length <= 3 && seen.before.every((r) => r === 'refused'),
+    `until then, a job in the slot of a thread that died failed, never wrongly signed (${seen.before.join(', ')})`,
+  );
+  t.same(seen.after, ['signed', 'signed', 'signed'], 'then every signature is made inline, and right');
+});
+
+/** Runs node with `args` in a child that a hang can neither keep past the test nor past tap's timeout. */
+async function runChild(t: Test, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const limit = setTimeout(() => child.kill('SIGKILL'), 60_000);
   t.teardown(() => {
     clearTimeout(limit);
@@ -284,12 +336,7 @@ t.test('a pool closed while its thread signs lets the thread leave between jobs:
   let err = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
-  t.same([code, signal], [0, null], `the process exited normally${err ? `; stderr: ${err.slice(0, 300)}` : ''}`);
-  const rounds = out.split('\n').filter((l) => l.startsWith('round '));
-  t.equal(rounds.length, 8, 'every round closed its pool');
-  t.ok(
-    rounds.every((l) => /warm 256 closed with [1-9]\d* refused$/.test(l)),
-    `each pool closed in the middle of a burst, its thread warm (${rounds.join('; ')})`,
-  );
-});
+  // 'close', not 'exit': the output is whole only once the pipes have closed.
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
+  return { code, signal, out, err };
+}

@@ -90,6 +90,7 @@ t.test('readiness follows Redis: 503 when redis-server stops, 200 again when it 
   t.equal(JSON.parse(back.body).status, 'ready');
   t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /^relayminer_ready 1$/m);
   t.match((await get(runtime.addresses.metrics!, '/metrics')).body, new RegExp(`^relayminer_build_info\\{version="test",roles="relayer",ring_crypto="${defaultRingBackend().name}"\\} 1$`, 'm'));
+  t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /^relayminer_crypto_threads 1$/m, 'relayer.ring_verify_threads (1) crypto threads running');
   t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /^process_cpu_seconds_total /m, 'runtime metrics');
   t.equal((await get(runtime.addresses.metrics!, '/ready')).status, 404, 'the relayer keeps health on its own listener');
 });
