@@ -26,6 +26,8 @@ type Counter = typeof JOBS | typeof ANSWERS;
 const THREAD_IDLE = 2;
 /** Set by the event loop when the pool closes: the thread stops between jobs and its event loop ends. */
 const STOP = 3;
+/** Set by the thread once it has left its job loop: it will not enter the secp256k1 addon again. */
+const LEFT = 4;
 const CONTROL_BYTES = 64;
 const JOB_HEADER = 12; // signWith, message length, signature length (int32 each)
 const JOB_SLOT = JOB_HEADER + MAX_JOB_BYTES;
@@ -186,5 +188,16 @@ export class CryptoChannel {
   /** The thread's side: true once the pool asked it to stop. */
   stopping(): boolean {
     return Atomics.load(this.#control, STOP) !== 0;
+  }
+
+  /** The thread's side: it has left its job loop for good. */
+  markLeft(): void {
+    Atomics.store(this.#control, LEFT, 1);
+    Atomics.notify(this.#control, LEFT);
+  }
+
+  /** The event loop's side, blocking (for process exit only): waits up to `ms` for the thread to leave; true once it has. */
+  waitLeftSync(ms: number): boolean {
+    return Atomics.wait(this.#control, LEFT, 0, ms) !== 'timed-out';
   }
 }

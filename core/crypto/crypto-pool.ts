@@ -61,6 +61,9 @@ const STOP_MS = 10_000;
  */
 export const MAX_FAILED_STARTS = 3;
 
+/** How long a process exiting with open pools waits, in all, for their threads to leave their job loops. */
+const EXIT_WAIT_MS = 1_000;
+
 function startWorker(keys: readonly Uint8Array[], shared: SharedArrayBuffer): Worker {
   const workerData = { keys, shared };
   if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData });
@@ -83,7 +86,12 @@ function startWorker(keys: readonly Uint8Array[], shared: SharedArrayBuffer): Wo
  * relays behind it, and the threads win on tail latency and throughput alike (bench/README.md).
  */
 export class CryptoPool {
+  /** Pools not yet closed, whose threads a `process.exit()` must stop first. */
+  static readonly #open = new Set<CryptoPool>();
+  static #exitHooked = false;
   readonly #lanes: Lane[] = [];
+  /** The lanes of a closing pool, until their threads have gone. */
+  #closing: Lane[] = [];
   #rr = 0;
   #flushScheduled = false;
   #closed = false;
@@ -111,6 +119,24 @@ export class CryptoPool {
       this.#elu = now;
     }, 100);
     this.#sampler.unref();
+    CryptoPool.#open.add(this);
+    if (!CryptoPool.#exitHooked) {
+      CryptoPool.#exitHooked = true;
+      process.once('exit', () => CryptoPool.#stopAllForExit());
+    }
+  }
+
+  /**
+   * A process that exits without closing its pools (`process.exit()` on a second signal or a crash)
+   * terminates their threads, and one inside the secp256k1 addon then aborts the process: each thread is
+   * asked to stop and waited for, synchronously (all that an 'exit' listener can do), until it has left its
+   * job loop, EXIT_WAIT_MS at most in all. An idle thread leaves at once; a busy one after its job.
+   */
+  static #stopAllForExit(): void {
+    const lanes = [...CryptoPool.#open].flatMap((pool) => [...pool.#lanes, ...pool.#closing]);
+    for (const lane of lanes) lane.channel.stop();
+    const deadline = performance.now() + EXIT_WAIT_MS;
+    for (const lane of lanes) lane.channel.waitLeftSync(Math.max(0, deadline - performance.now()));
   }
 
   /** Resolves true when `sig` is a valid ring signature over `msg`; `parsed` (its deserialization) spares parsing it again inline. */
@@ -166,9 +192,12 @@ export class CryptoPool {
     this.#closed = true;
     clearInterval(this.#sampler);
     const lanes = this.#lanes.splice(0);
+    this.#closing.push(...lanes);
     const closed = new Error('crypto pool closed');
     for (const lane of lanes) this.#abandon(lane, closed);
     await Promise.all(lanes.map(stopThread));
+    this.#closing = this.#closing.filter((lane) => !lanes.includes(lane));
+    if (this.#closing.length === 0) CryptoPool.#open.delete(this);
   }
 
   /** Least loaded thread; ties broken round robin. */

@@ -46,4 +46,5 @@ while (!channel.stopping()) {
     channel.publish(ANSWERS, ++done);
   }
 }
+channel.markLeft();
 clearInterval(alive);

@@ -324,6 +324,27 @@ t.test('a thread that cannot start is replaced twice, then given up: its work is
   t.same(seen.after, ['signed', 'signed', 'signed'], 'then every signature is made inline, and right');
 });
 
+t.test('a process that exits while its crypto thread signs (process.exit, as on a second signal) exits as asked, never aborts', async (t) => {
+  // The thread is asked to stop and waited for in the 'exit' listener: terminated inside the secp256k1
+  // addon, it would abort the process (SIGABRT) instead of letting it exit with its code.
+  const pool = pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', 'core', 'crypto', 'crypto-pool.js')).href;
+  const script = `
+    const { CryptoPool } = await import(${JSON.stringify(pool)});
+    const pool = new CryptoPool(1, { inlineBelow: 0, signingKeys: [new Uint8Array(32).fill(7)] });
+    const burst = (i) => Promise.all(Array.from({ length: 256 }, (_, j) => pool.sign(new Uint8Array(32).fill((i + j) % 256), 0)));
+    await burst(0);
+    setTimeout(() => process.exit(3), 20 + Math.random() * 80);
+    for (let i = 1; ; i++) await burst(i);
+  `;
+  const dir = t.testdir({ 'exit-under-load.mjs': script });
+  const runs = await Promise.all(Array.from({ length: 6 }, () => runChild(t, [join(dir, 'exit-under-load.mjs')])));
+  t.same(
+    runs.map((r) => [r.code, r.signal]),
+    Array.from({ length: 6 }, () => [3, null]),
+    `six processes exited with their code (${runs.map((r) => r.err.split('\n')[0]).filter(Boolean).join('; ') || 'nothing on stderr'})`,
+  );
+});
+
 /** Runs node with `args` in a child that a hang can neither keep past the test nor past tap's timeout. */
 async function runChild(t: Test, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
