@@ -75,7 +75,12 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
     net.chain.advance(1);
     await new Promise((r) => setTimeout(r, 200));
   }
-  await until('settled in the store', async () => ((await page.textContent('#sessions')) ?? '').includes('settled'), 20_000);
+  // The sessions table and the submission counters come from different reads: wait for both to show the settlement.
+  await until(
+    'settled in the store and counted as earned',
+    async () => ((await page.textContent('#sessions')) ?? '').includes('settled') && ((await page.textContent('#submissions')) ?? '').includes('uPOKT earned'),
+    20_000,
+  );
   t.match(await page.textContent('#sessions'), /settled168threshold/, 'settled, 168 uPOKT (4 × 42), proof by threshold');
   t.match(await page.textContent('#submissions'), /claim included1/);
   t.match(await page.textContent('#submissions'), /uPOKT earned168/);
