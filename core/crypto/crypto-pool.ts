@@ -1,6 +1,7 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { ANSWERS, CryptoChannel, SLOTS, STATS_JOB, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
+import { answerCryptoJob } from './crypto-job.js';
 import type { RingTableStats } from './ring/backend.js';
 import { ringVerify, verifyParsedRingSignature, type RingSignature } from './ring/signature.js';
 import { signSupplierResponse } from './supplier-signature.js';
@@ -321,16 +322,10 @@ export class CryptoPool {
   }
 }
 
-/** A queued job of a lane given up on, done here instead: the same answer a thread gives. */
-function settleInline({ msg, sig, signWith }: CryptoJob, keys: readonly Uint8Array[], pending: Pending): void {
-  if (signWith === STATS_JOB) return pending.reject(new Error('crypto thread gone'));
-  if (signWith < 0) return pending.resolve(ringVerify(msg, sig));
-  const key = keys[signWith];
-  try {
-    pending.resolve(key ? signSupplierResponse(msg, key) : false);
-  } catch {
-    pending.resolve(false); // "could not sign", as a thread answers it
-  }
+/** A queued job of a lane given up on, done here instead: the answer its thread would have given. */
+function settleInline(job: CryptoJob, keys: readonly Uint8Array[], pending: Pending): void {
+  if (job.signWith === STATS_JOB) return pending.reject(new Error('crypto thread gone'));
+  pending.resolve(answerCryptoJob(job, keys) ?? false); // false: "could not sign", as the channel reads it
 }
 
 /**

@@ -1,0 +1,18 @@
+import type { CryptoJob } from './crypto-channel.js';
+import { ringVerify } from './ring/signature.js';
+import { signSupplierResponse } from './supplier-signature.js';
+
+/**
+ * A verification's verdict or a signature (undefined: could not sign) for a CryptoPool job, the same
+ * wherever it runs: on a crypto thread, or inline for the queue of a thread the pool gave up on. A throw
+ * becomes "invalid" or "could not sign", never a dead thread.
+ */
+export function answerCryptoJob({ msg, sig, signWith }: CryptoJob, keys: readonly Uint8Array[]): boolean | Uint8Array | undefined {
+  if (signWith < 0) return ringVerify(msg, sig); // never throws
+  const key = keys[signWith];
+  try {
+    return key ? signSupplierResponse(msg, key) : undefined;
+  } catch {
+    return undefined;
+  }
+}
