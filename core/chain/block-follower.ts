@@ -13,7 +13,8 @@ import type { BlockInfo, CometClient } from './comet-client.js';
  *   - heights another replica publishes on Redis pub/sub;
  *   - a `status` poll that starts whenever no block arrived for `staleAfterMs`.
  * Emits 'block' with strictly increasing heights (duplicates from several sources are dropped) and
- * republishes blocks it learned first-hand on Redis, so other replicas can follow it.
+ * 'subscribed' each time the node confirms the WebSocket subscription; republishes blocks it learned
+ * first-hand on Redis, so other replicas can follow it.
  */
 
 export interface BlockFollowerOptions {
@@ -25,6 +26,8 @@ export interface BlockFollowerOptions {
   staleAfterMs?: number;
   pollIntervalMs?: number;
 }
+
+const SUBSCRIPTION_ID = 'relayminer-blocks';
 
 interface WireBlock {
   height: number;
@@ -96,14 +99,22 @@ export class BlockFollower extends EventEmitter {
     this.#ws = ws;
     ws.on('open', () => {
       this.#wsAttempt = 0;
-      ws.send(JSON.stringify({ jsonrpc: '2.0', id: 'relayminer-blocks', method: 'subscribe', params: { query: "tm.event='NewBlockHeader'" } }));
-      this.#o.log.info('block follower: subscribed to new block headers');
+      ws.send(JSON.stringify({ jsonrpc: '2.0', id: SUBSCRIPTION_ID, method: 'subscribe', params: { query: "tm.event='NewBlockHeader'" } }));
     });
     ws.on('message', (data) => {
-      let msg: { result?: { data?: { value?: { header?: { height: string } } } } };
+      let msg: { id?: unknown; error?: { message?: string; data?: string }; result?: { data?: { value?: { header?: { height: string } } } } };
       try {
         msg = JSON.parse(String(data)) as typeof msg;
       } catch {
+        return;
+      }
+      if (msg.id === SUBSCRIPTION_ID && !msg.result?.data) {
+        // The node's answer to the subscribe request itself: only now are headers on their way (or never).
+        if (msg.error) this.#o.log.warn({ err: msg.error.data || msg.error.message }, 'block follower: the node refused the block subscription; following by polling once blocks stop arriving');
+        else {
+          this.#o.log.info('block follower: subscribed to new block headers');
+          this.emit('subscribed');
+        }
         return;
       }
       const height = Number(msg.result?.data?.value?.header?.height);

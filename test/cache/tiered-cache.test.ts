@@ -105,9 +105,13 @@ t.test('concurrent misses share one chain query; a failed load is not cached', a
   t.equal(await count('relayminer_cache_load_errors_total', {}), 2);
 });
 
+// Long enough that a stalled test machine does not reach the last quarter of an entry's life (where a read
+// starts a background refresh, a chain call the tests would see) between filling the cache and reading it.
+const L1_TTL_MS = 1000;
+
 t.test('L1 is bounded, least recently used out first, with TTL', async (t) => {
   const chain = fakeChain();
-  const { c } = cache(t, chain, undefined, { l1: { maxEntries: 3, ttlMs: 50 } });
+  const { c } = cache(t, chain, undefined, { l1: { maxEntries: 3, ttlMs: L1_TTL_MS } });
   for (const id of ['a', 'b', 'c']) await c.get(id);
   await c.get('a'); // a becomes youngest; b is now the oldest
   await c.get('d'); // evicts b
@@ -119,14 +123,14 @@ t.test('L1 is bounded, least recently used out first, with TTL', async (t) => {
   t.same(chain.calls, [], 'a, c, d still cached');
   await c.get('b');
   t.same(chain.calls, ['b'], 'b was evicted');
-  await new Promise((r) => setTimeout(r, 70));
+  await new Promise((r) => setTimeout(r, L1_TTL_MS + 100));
   await c.get('a');
   t.same(chain.calls, ['b', 'a'], 'expired after ttl');
 });
 
 t.test('peek: the in-process value without a promise, counted as a hit; nothing for a miss, an expired entry or one still loading', async (t) => {
   const chain = fakeChain();
-  const { c, count } = cache(t, chain, undefined, { l1: { maxEntries: 3, ttlMs: 50 } });
+  const { c, count } = cache(t, chain, undefined, { l1: { maxEntries: 3, ttlMs: L1_TTL_MS } });
   t.equal(c.peek('a'), undefined, 'never fetched');
   const release = chain.hold();
   const loading = c.get('a');
@@ -136,7 +140,7 @@ t.test('peek: the in-process value without a promise, counted as a hit; nothing 
   t.equal(c.peek('a')?.value, a, 'fetched: the same value get gave');
   t.equal(await count('relayminer_cache_hits_total', { entity: 'application', level: 'l1' }), 1, 'the peek counted as an in-process hit');
   t.same(chain.calls, ['a'], 'peeking asked the chain nothing');
-  await new Promise((r) => setTimeout(r, 70));
+  await new Promise((r) => setTimeout(r, L1_TTL_MS + 100));
   t.equal(c.peek('a'), undefined, 'expired');
 });
 
@@ -157,10 +161,10 @@ t.test('at its bound, L1 keeps what was read and evicts what was not, whatever t
   t.same(chain.calls, [ids[1]], 'an entry never read was the one evicted for it');
 
   const expiring = fakeChain();
-  const e = cache(t, expiring, undefined, { l1: { maxEntries: 2, ttlMs: 40 } }).c;
+  const e = cache(t, expiring, undefined, { l1: { maxEntries: 2, ttlMs: L1_TTL_MS } }).c;
   await e.get('read-then-expired');
   await e.get('read-then-expired');
-  await new Promise((r) => setTimeout(r, 60));
+  await new Promise((r) => setTimeout(r, L1_TTL_MS + 100));
   await e.get('fresh');
   await e.get('third'); // full: the expired entry goes, read or not
   expiring.calls.length = 0;

@@ -1,4 +1,6 @@
 import t from 'tap';
+import { once } from 'node:events';
+import { WebSocketServer } from 'ws';
 import { Redis } from 'ioredis';
 import { status } from '@grpc/grpc-js';
 import { BlockFollower, ChainQueryClient, ChainQueryError, CometClient, type BlockInfo } from '../../core/chain/index.js';
@@ -8,6 +10,7 @@ import { sessionId } from '../../core/session/index.js';
 import { captureLogs } from '../helpers/logs.js';
 import { ADDR, KEYS, key, startTestLocalnet } from '../helpers/localnet-client.js';
 import { startRedis } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
 
 t.test('query client: sessions, applications, account keys, params, compute units, difficulty', async (t) => {
   const net = await startTestLocalnet(t);
@@ -60,7 +63,7 @@ const nextBlock = (f: BlockFollower, minHeight: number) =>
 t.test('block follower: WebSocket, then Redis from another replica, then polling when both are silent', async (t) => {
   const net = await startTestLocalnet(t);
   const redis = await startRedis(t);
-  const { logger } = captureLogs();
+  const { logger, lines } = captureLogs();
   const channel = new KeyBuilder('test').blockEventsChannel();
   const conns = Array.from({ length: 3 }, () => new Redis(redis.url));
   t.teardown(() => conns.forEach((c) => c.disconnect()));
@@ -68,10 +71,12 @@ t.test('block follower: WebSocket, then Redis from another replica, then polling
   // A follows the node itself and publishes; B has no WebSocket and listens on Redis.
   const a = new BlockFollower({ comet, log: logger, redis: { subscriber: conns[0]!, publisher: conns[1]!, channel }, staleAfterMs: 60_000 });
   const b = new BlockFollower({ comet, log: logger, websocket: false, redis: { subscriber: conns[2]!, channel }, staleAfterMs: 800, pollIntervalMs: 100 });
+  const aSubscribed = once(a, 'subscribed');
   await a.start();
   await b.start();
   t.teardown(() => Promise.all([a.stop(), b.stop()]));
-  await new Promise((r) => setTimeout(r, 300)); // A's subscription is in place
+  await aSubscribed; // the node has A's subscription: the next block reaches A over the WebSocket
+  t.equal(lines.filter((l) => l.msg === 'block follower: subscribed to new block headers').length, 1, 'logged once the node confirmed it');
   const gotA = nextBlock(a, 2);
   const gotB = nextBlock(b, 2);
   net.chain.advance(1);
@@ -87,6 +92,37 @@ t.test('block follower: WebSocket, then Redis from another replica, then polling
   const [blockP, sourceP] = await gotPoll;
   t.same([blockP.height, sourceP], [3, 'poll']);
   t.equal(b.latest?.height, 3);
+});
+
+t.test('block follower: a node that refuses the subscription is logged once, as a warning, and never counted as subscribed', async (t) => {
+  // A node at its max_subscriptions_per_client answers the subscribe request with an error.
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/websocket' });
+  await once(wss, 'listening');
+  t.teardown(() => new Promise((r) => wss.close(r)));
+  const answered = new Promise<void>((resolve) =>
+    wss.on('connection', (ws) =>
+      ws.on('message', (data) => {
+        const { id } = JSON.parse(String(data)) as { id: unknown };
+        ws.send(JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32603, message: 'Internal error', data: 'max_subscriptions_per_client reached' } }), () => resolve());
+      }),
+    ),
+  );
+  const { logger, lines } = captureLogs();
+  const port = (wss.address() as { port: number }).port;
+  const f = new BlockFollower({ comet: new CometClient(`http://127.0.0.1:${port}`), log: logger, staleAfterMs: 60_000 });
+  let subscribed = 0;
+  f.on('subscribed', () => subscribed++);
+  await f.start();
+  t.teardown(() => f.stop());
+  await answered;
+  await until('the refusal logged', () => lines.some((l) => String(l.msg).includes('refused')));
+  const refused = lines.filter((l) => String(l.msg).includes('refused the block subscription'));
+  t.same(
+    refused.map((l) => [l.level, l.err]),
+    [[40, 'max_subscriptions_per_client reached']],
+  );
+  t.equal(subscribed, 0);
+  t.notOk(lines.some((l) => l.msg === 'block follower: subscribed to new block headers'));
 });
 
 t.test('one "not found" test for chain answers', async (t) => {

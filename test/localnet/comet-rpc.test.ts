@@ -76,7 +76,8 @@ t.test('@cosmjs/tendermint-rpc subscribes to new block headers and blocks over t
       error: reject,
     });
   });
-  await new Promise((r) => setTimeout(r, 200)); // let both subscriptions register
+  // Requests on one WebSocket are answered in order: once this one is, both subscribe requests sent before it were handled.
+  t.equal((await client.status()).syncInfo.latestBlockHeight, 1, 'no block produced before the subscriptions were in place');
   for (let i = 0; i < 3; i++) await advance(net.rpcAddress, 1);
   await Promise.all([gotHeaders, gotBlocks]);
   t.same(headers, [2, 3, 4]);
