@@ -1,16 +1,26 @@
 import * as grpc from '@grpc/grpc-js';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { grpcFrame, RELAY_SERVICE_PATHS } from '../core/protocol/grpc-wire.js';
 import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
 import { freePort } from '../core/redis/local-server.js';
 import { demo, startGrpcBackend } from '../examples/backends/grpc-demo.js';
-import { cpuMs, key, KEYS, pct, RING, pairedTable, runBench, startBenchChain, type MessageRow, startBenchRelayer, SUPPLIER1, SUPPLIER_PUB } from './harness.js';
-import { RUNS, spreadTable } from './table.js';
+import { h2load, h2loadVersion } from './h2load.js';
+import { cpuMs, key, KEYS, mainThreadSchedMs, pct, RING, pairedTable, runBench, startBenchChain, type MessageRow, startBenchRelayer, SUPPLIER1, SUPPLIER_PUB } from './harness.js';
+import { metricSum } from './metrics-text.js';
+import { RUNS, spreadTable, table } from './table.js';
 
 /**
  * gRPC through one relayer (RelayService: validation, meter, HTTP/2 to the backend, signing, mining,
  * publishing) against the same demo backend called directly, in the same run:
  * - unary Echo with CONCURRENCY calls in flight for STEP_MS;
- * - server-streaming Count of STREAM messages (SendStreamingRelay: one signed response per message).
+ * - server-streaming Count of STREAM messages (SendStreamingRelay: one signed response per message);
+ * - where h2load is installed (h2load.ts), unary Echo again with h2load as the client: the grpc-js client
+ *   and the relayer share two cores, so the first rows measure the machine as much as the relayer. With
+ *   h2load sending one pre-signed relay over and over (every relay is verified, forwarded, signed and
+ *   published anew; nothing is cached per request), the relayer's own counters give the outcome of each
+ *   call and its main thread's time on and off a core is read from the scheduler.
  * Run: npm run bench:grpc  (STEP_MS, CONCURRENCY, STREAM to change the plan)
  */
 
@@ -122,8 +132,63 @@ async function main(): Promise<void> {
       direct.close();
       viaRelayer.close();
 
+      const h2 = await h2loadVersion();
+      const h2Rates: number[] = [];
+      const mainRows: (string | number)[][] = [];
+      if (h2) {
+        const dir = mkdtempSync(join(tmpdir(), 'relayminer-bench-grpc-'));
+        const bodies = { 'direct backend': join(dir, 'echo.bin'), relayer: join(dir, 'relay.bin') };
+        writeFileSync(bodies['direct backend'], grpcFrame(echo(0)));
+        writeFileSync(bodies.relayer, grpcFrame(presigned[0]!));
+        const metrics = `127.0.0.1:${relayer.metricsPort}`;
+        const outcomes = async () => {
+          const text = await (await fetch(`http://${metrics}/metrics`)).text();
+          const rejected = metricSum(text, 'relayminer_relay_rejections_total') - metricSum(text, 'relayminer_relay_rejections_total', { reason: 'client_gone' });
+          // A call h2load leaves in flight when its time is up is cancelled (client_gone): not an error it saw.
+          return { served: metricSum(text, 'relayminer_relays_total', { outcome: 'served' }), failed: rejected + metricSum(text, 'relayminer_relays_total', { outcome: 'backend_5xx' }) };
+        };
+        const headers = { 'content-type': 'application/grpc', te: 'trailers' };
+        const seconds = Math.max(1, Math.round(STEP_MS / 1000));
+        const mode = `unary Echo, h2load (${CONCURRENCY} in flight)`;
+        try {
+          for (let run = 0; run < RUNS; run++) {
+            for (const target of ['direct backend', 'relayer'] as const) {
+              const url = target === 'relayer' ? `http://${relayGrpc}${RELAY_SERVICE_PATHS.SendRelay}` : `http://${backend.address}${demo.echoPath}`;
+              await h2load(url, bodies[target], { seconds, inFlight: CONCURRENCY, headers }); // warm-up
+              const [o0, c0, m0] = [await outcomes(), cpuMs(pid), mainThreadSchedMs(pid)];
+              const r = await h2load(url, bodies[target], { seconds, inFlight: CONCURRENCY, headers });
+              const [c1, m1, o1] = [cpuMs(pid), mainThreadSchedMs(pid), await outcomes()];
+              const relayed = target === 'relayer';
+              // h2load sees HTTP statuses only; a relay refused or failed is a 200 with a gRPC status in its trailers.
+              const errors = r.failed + (relayed ? o1.failed - o0.failed : 0);
+              const rate = (r.succeeded / r.elapsedMs) * 1000;
+              rows.push({ mode, target, rate, p50: pct(r.latencies, 50), p99: pct(r.latencies, 99), cpuPerMsg: relayed ? (c1 - c0) / (o1.served - o0.served) : undefined, errors });
+              process.stderr.write(`${target} unary (h2load): ${rate.toFixed(0)}/s\n`);
+              if (!relayed) continue;
+              h2Rates.push(rate);
+              const served = o1.served - o0.served;
+              mainRows.push([run + 1, rate.toFixed(0), (((m1.onCpu - m0.onCpu) * 1000) / served).toFixed(0), (((m1.waiting - m0.waiting) * 1000) / served).toFixed(0), ((100 * (m1.onCpu - m0.onCpu)) / r.elapsedMs).toFixed(0)]);
+            }
+          }
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      } else {
+        process.stderr.write('h2load not found (Debian: nghttp2-client): the h2load rows are left out\n');
+      }
+
       process.stdout.write(pairedTable(`gRPC through one relayer vs the backend directly (node ${process.version}, ${STEP_MS / 1000} s unary steps)`, rows));
-      process.stdout.write(spreadTable('gRPC target across runs', [{ name: 'unary through the relayer, messages/s, one process', values: unaryRates, digits: 0, target: { op: '>=', value: 3000 } }]) + '\n');
+      if (mainRows.length) {
+        process.stdout.write(
+          table(`The relayer's main thread in the h2load steps (${h2})`, ['run', 'calls/s', 'on a core, µs per call', 'waiting for a core, µs per call', 'on a core, % of the step'], mainRows) + '\n',
+        );
+      }
+      process.stdout.write(
+        spreadTable('gRPC target across runs', [
+          { name: 'unary through the relayer, messages/s, one process', values: unaryRates, digits: 0, target: { op: '>=', value: 3000 } },
+          ...(h2Rates.length ? [{ name: 'the same with h2load as the client', values: h2Rates, digits: 0, target: { op: '>=' as const, value: 3000 } }] : []),
+        ]) + '\n',
+      );
     } finally {
       await relayer.stop();
     }

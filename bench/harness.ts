@@ -162,6 +162,15 @@ export function cpuMs(pid: number): number {
   return (ticks * 1000) / CLK_TCK;
 }
 
+/**
+ * A process's main thread from the scheduler's side (/proc/<pid>/task/<pid>/schedstat), in ms: time on a
+ * core, and time runnable but waiting for one (the cores taken by the other processes on the machine).
+ */
+export function mainThreadSchedMs(pid: number): { onCpu: number; waiting: number } {
+  const [onCpu, waiting] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+  return { onCpu: onCpu! / 1e6, waiting: waiting! / 1e6 };
+}
+
 /** CPU time (user + system) a Redis server reports for itself, in ms. */
 export async function redisCpuMs(redis: { info(section: string): Promise<string> }): Promise<number> {
   const info = await redis.info('cpu');
