@@ -44,7 +44,8 @@ t.test('a second signal exits at once', async (t) => {
   );
   const p = await startProcess(['miner', '-c', file], { KEY: TEST_KEYS.app1.hex });
   p.child.kill('SIGINT');
-  await new Promise((r) => setTimeout(r, 200));
+  // Draining lasts readiness_delay_ms (10 s): /ready turns 503 once the signal is handled, and stays so.
+  await until('/ready to say draining', async () => (await fetch(`http://${p.addresses.metrics}/ready`)).status === 503);
   t.equal((await fetch(`http://${p.addresses.metrics}/ready`)).status, 503, 'draining');
   const before = Date.now();
   p.child.kill('SIGINT');

@@ -100,13 +100,15 @@ t.test('graceful shutdown: 503 first, in-flight work finishes, then plugins, Red
   const { logger, lines } = captureLogs();
   const config = relayerConfig(
     redis.url,
-    `plugins:\n  - ./plugins/transport-a.js\n  - { name: ./plugins/recorder.js, options: { label: rec } }\nshutdown: { readiness_delay_ms: 300, drain_timeout_ms: 5000 }\n`,
+    `plugins:\n  - ./plugins/transport-a.js\n  - { name: ./plugins/recorder.js, options: { label: rec } }\nshutdown: { readiness_delay_ms: 1000, drain_timeout_ms: 5000 }\n`,
     { dir: FIXTURES },
   );
   const runtime = await Runtime.start({ config, roles: ['relayer'], builtins: {}, version: 'test', logger });
   const { relay, health } = runtime.addresses;
 
-  const inFlight = get(relay!, '/slow?ms=700');
+  // Readiness stays 503 for a second before the listeners close (long enough for a stalled machine to read it
+  // in that state); the request outlasts it, so the drain has to wait for it.
+  const inFlight = get(relay!, '/slow?ms=2500');
   await new Promise((r) => setTimeout(r, 100));
   const stopped = runtime.shutdown('SIGTERM');
   await new Promise((r) => setTimeout(r, 50));
@@ -119,7 +121,7 @@ t.test('graceful shutdown: 503 first, in-flight work finishes, then plugins, Red
   t.equal(served.status, 200, 'the request in flight is served');
   t.equal(served.connection, 'close', 'and told to reconnect elsewhere (the onSend hook while draining)');
   const drainStarted = Date.now();
-  t.same(JSON.parse(served.body), { served: true, ms: 700 });
+  t.same(JSON.parse(served.body), { served: true, ms: 2500 });
   await stopped;
   t.notOk(lines.some((l) => l.msg === 'drain timeout: cutting open connections'), 'drained without hitting the bound');
   t.ok(Date.now() - drainStarted < 2000, 'and promptly once the request was served');

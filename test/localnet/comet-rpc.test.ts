@@ -6,6 +6,7 @@ import { ConfigError } from '../../core/config/problems.js';
 import { sessionId } from '../../core/session/index.js';
 import { LocalChain, parseGenesis, startLocalnet } from '../../localnet/index.js';
 import { captureLogs } from '../helpers/logs.js';
+import { until } from '../helpers/until.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const DEFAULT_GENESIS = readFileSync(join(ROOT, 'examples/localnet/genesis.yaml'), 'utf8');
@@ -155,7 +156,7 @@ t.test('advance is for manual mode; the timer produces blocks otherwise', async 
   const net = await startLocalnet(genesis, { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: logger });
   t.teardown(() => net.stop());
   t.equal((await advance(net.rpcAddress, 1)).status, 409);
-  await new Promise((r) => setTimeout(r, 700));
+  await until('the timer to produce two blocks', () => net.chain.height >= 3);
   t.ok(net.chain.height >= 3, `timer produced blocks (height ${net.chain.height})`);
   const manual = await start(t);
   t.equal((await advance(manual.rpcAddress, 0)).status, 400);
