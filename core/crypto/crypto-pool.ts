@@ -11,13 +11,18 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+interface Queued {
+  job: CryptoJob;
+  pending: Pending;
+}
+
 interface Lane {
   worker: Worker;
   channel: CryptoChannel;
   /** Jobs not yet in a slot: waiting for this tick's flush, or for a slot to free up. */
-  queue: { job: CryptoJob; pending: Pending }[];
-  /** The promise of each job in a slot, by slot. */
-  slots: (Pending | undefined)[];
+  queue: Queued[];
+  /** Each job in a slot with its promise, by slot: kept so that a thread's death loses none of them. */
+  slots: (Queued | undefined)[];
   written: number;
   answered: number;
   /** An Atomics.waitAsync for this lane's answers is pending. */
@@ -76,10 +81,10 @@ function startWorker(keys: readonly Uint8Array[], shared: SharedArrayBuffer): Wo
  * A relay's two signatures on worker threads: the ring signature's verification (its largest CPU cost)
  * and the supplier's ECDSA signature on the answer, so the event loop that parses, forwards and
  * publishes relays does not spend its time in libsecp256k1. Jobs go to a thread through shared memory
- * (crypto-channel.ts), those queued in one tick with one wake-up. A thread that dies fails its
- * unanswered jobs with an error — never a false "valid", never a missing signature — and is replaced,
- * unless it is the MAX_FAILED_STARTS-th in a row to die before answering anything: then its share of the
- * work is done inline. A job too large for a slot (a ring of more than 16 members) is done inline.
+ * (crypto-channel.ts), those queued in one tick with one wake-up. A thread that dies is replaced, and the
+ * jobs it had not answered go to its replacement, unless it is the MAX_FAILED_STARTS-th in a row to die
+ * before answering anything: then those jobs, and its share of the work from then on, are done inline.
+ * Either way no job is lost and none is answered "valid" unless it is. A job too large for a slot (a ring of more than 16 members) is done inline.
  *
  * While the event loop is lightly loaded (utilization over the last 100 ms below `inlineBelow`, 0.5),
  * the work is done inline instead: there, the hop to a thread and back costs a relay more than
@@ -195,7 +200,7 @@ export class CryptoPool {
     const lanes = this.#lanes.splice(0);
     this.#closing.push(...lanes);
     const closed = new Error('crypto pool closed');
-    for (const lane of lanes) this.#abandon(lane, closed);
+    for (const lane of lanes) for (const { pending } of this.#takeBack(lane)) pending.reject(closed);
     await Promise.all(lanes.map(stopThread));
     this.#closing = this.#closing.filter((lane) => !lanes.includes(lane));
     if (this.#closing.length === 0) CryptoPool.#open.delete(this);
@@ -218,9 +223,9 @@ export class CryptoPool {
     if (lane.dead || lane.queue.length === 0) return;
     let n = 0;
     while (n < lane.queue.length && lane.written - lane.answered < SLOTS) {
-      const { job, pending } = lane.queue[n++]!;
-      lane.slots[lane.written % SLOTS] = pending;
-      lane.channel.writeJob(lane.written++, job);
+      const queued = lane.queue[n++]!;
+      lane.slots[lane.written % SLOTS] = queued;
+      lane.channel.writeJob(lane.written++, queued.job);
     }
     if (n === 0) return;
     lane.queue.splice(0, n);
@@ -260,23 +265,30 @@ export class CryptoPool {
     const answered = lane.channel.count(ANSWERS);
     while ((lane.answered | 0) !== answered) {
       const slot = lane.answered % SLOTS;
-      const pending = lane.slots[slot];
+      const queued = lane.slots[slot];
       lane.slots[slot] = undefined;
       const result = lane.channel.readAnswer(lane.answered++);
-      pending?.resolve(result);
+      queued?.pending.resolve(result);
     }
   }
 
-  /** A lane whose thread is gone (or a closing pool): answers it gave count, the rest of its slots fail. */
-  #abandon(lane: Lane, err: Error): void {
-    if (lane.dead) return;
+  /**
+   * A lane whose thread is gone or is being closed: the answers it gave count, and the jobs it had not
+   * answered come back, those of its slots in order and then its queue.
+   */
+  #takeBack(lane: Lane): Queued[] {
     this.#read(lane);
     lane.dead = true;
-    for (let seq = lane.answered; seq < lane.written; seq++) lane.slots[seq % SLOTS]?.reject(err);
+    const unanswered: Queued[] = [];
+    for (let seq = lane.answered; seq < lane.written; seq++) {
+      const queued = lane.slots[seq % SLOTS];
+      if (queued) unanswered.push(queued);
+    }
     lane.slots.fill(undefined);
     lane.written = lane.answered;
     lane.channel.wake(ANSWERS);
-    if (this.#closed) for (const { pending } of lane.queue.splice(0)) pending.reject(err);
+    unanswered.push(...lane.queue.splice(0));
+    return unanswered;
   }
 
   #spawn(failedStarts: number): Lane {
@@ -288,7 +300,7 @@ export class CryptoPool {
       worker,
       channel,
       queue: [],
-      slots: new Array<Pending | undefined>(SLOTS).fill(undefined),
+      slots: new Array<Queued | undefined>(SLOTS).fill(undefined),
       written: 0,
       answered: 0,
       waiting: false,
@@ -298,22 +310,26 @@ export class CryptoPool {
       failedStarts,
     };
     const fail = (err: Error) => {
-      if (lane.dead) return; // 'error' is followed by 'exit'
-      this.#abandon(lane, err);
-      const i = this.#closed ? -1 : this.#lanes.indexOf(lane);
-      if (i < 0) return;
+      if (lane.dead) return; // 'error' is followed by 'exit'; a closing pool has taken its lanes back
+      // Its unanswered jobs go to the thread that replaces it (not inline: up to SLOTS of them would hold
+      // the event loop), or are done inline when it is not replaced: the relays waiting on them lose nothing.
+      const unanswered = this.#takeBack(lane);
+      const i = this.#lanes.indexOf(lane);
+      if (i < 0) {
+        for (const { pending } of unanswered) pending.reject(err);
+        return;
+      }
       const failedStarts = lane.answered === 0 ? lane.failedStarts + 1 : 0;
       const replaced = failedStarts < MAX_FAILED_STARTS;
       if (replaced) {
         const replacement = this.#spawn(failedStarts);
-        replacement.queue = lane.queue;
+        replacement.queue = unanswered;
         this.#lanes[i] = replacement;
-        if (replacement.queue.length) queueMicrotask(() => this.#write(replacement));
+        if (unanswered.length) queueMicrotask(() => this.#write(replacement));
       } else {
         this.#lanes.splice(i, 1);
-        for (const { job, pending } of lane.queue) settleInline(job, this.#keys, pending);
+        for (const { job, pending } of unanswered) settleInline(job, this.#keys, pending);
       }
-      lane.queue = [];
       this.#onThreadExit?.(err, replaced);
     };
     worker.on('error', fail);
@@ -322,7 +338,7 @@ export class CryptoPool {
   }
 }
 
-/** A queued job of a lane given up on, done here instead: the answer its thread would have given. */
+/** A job of a lane given up on, done here instead: the answer its thread would have given. */
 function settleInline(job: CryptoJob, keys: readonly Uint8Array[], pending: Pending): void {
   if (job.signWith === STATS_JOB) return pending.reject(new Error('crypto thread gone'));
   pending.resolve(answerCryptoJob(job, keys) ?? false); // false: "could not sign", as the channel reads it

@@ -81,7 +81,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
           signingKeys: o.suppliers.map((k) => k.privateKeyBytes()),
           onThreadExit: (err, replaced) =>
             replaced
-              ? log.warn({ err: err.message }, 'crypto thread exited; its unanswered relays failed, a new thread replaces it')
+              ? log.warn({ err: err.message }, 'crypto thread exited; a new thread replaces it and takes over the jobs it had not answered')
               : log.error({ err: err.message, threads: cryptoPool?.threadsRunning }, `crypto thread died before answering anything, ${MAX_FAILED_STARTS} times in a row; not replaced, its work is done on the event loop`),
         })
       : undefined;
