@@ -347,8 +347,14 @@ export const RelayMeterSchema = Type.Object(
       minimum: 1,
       maximum: 10_000,
       description:
-        "Most relays' worth of budget a relayer takes from a session's meter in one Redis call and then charges locally (never more than 1/16 of what is left, so near the limit every relay goes to Redis); a lease down to under a quarter is topped up in the background. `1` charges every relay in Redis.",
+        "Relays' worth of budget a relayer takes from a session's meter in one Redis call, at least (a busy session's lease covers `lease_ms` of its recent relays, up to 256), and then charges locally; never more than 1/16 of what is left, so near the limit every relay goes to Redis. A lease down to under a quarter of what was asked for is topped up in the background. `1` charges every relay in Redis.",
     }),
+    lease_ms: Millis(
+      100,
+      "A busy session's lease covers this long of its relays on this relayer at their recent rate, when that is more than `lease_relays` (up to 256 relays), so it is topped up well before it runs dry and its relays do not wait for Redis. 0: leases of `lease_relays`.",
+      0,
+      10_000,
+    ),
     lease_idle_ms: Millis(2_000, 'A lease unused this long (and every lease at shutdown) goes back to Redis for other relayers.', 100, 600_000),
   },
   { additionalProperties: false, default: {}, description: 'Stake meter shared by every relayer (docs/spec/anchor-features.md §1.3).' },

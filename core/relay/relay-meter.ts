@@ -35,8 +35,10 @@ export interface RelayMeterOptions {
   serviceFactors?: ReadonlyMap<string, number>;
   /** Lifetime of a session's meter; the session settles well before it. */
   ttlSeconds?: number;
-  /** Most relays' worth of budget taken from Redis at once; 1 charges every relay in Redis. */
+  /** Relays' worth of budget taken from Redis at once, at least; 1 charges every relay in Redis. */
   leaseRelays?: number;
+  /** A busy session's lease covers this long of its recent relays here (up to LEASE_BURST); 0: `leaseRelays`. */
+  leaseMs?: number;
   /** A lease unused this long goes back to Redis. */
   leaseIdleMs?: number;
 }
@@ -61,6 +63,11 @@ interface Lease {
   /** Units per relay when leased (undefined until the first grant). */
   cost?: bigint;
   left: bigint;
+  /** A top-up ahead of need starts once `left` is below this: a quarter of the last lease asked for. */
+  refillAt: bigint;
+  /** Relays charged from the lease since `since`, the last top-up's start: the session's recent rate here. */
+  charged: number;
+  since: number;
   usedAt: number;
   /** Set while a top-up round trip (and the hand-out to `waiting` that follows it) is running. */
   topUp?: Promise<void>;
@@ -85,7 +92,7 @@ const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
  */
 const LEASE_SHARE = 16;
 
-/** Most relays one top-up asks for when that many charges are already waiting for it. */
+/** Most relays one top-up asks for, for charges already waiting or for a busy session's `lease_ms`. */
 const LEASE_BURST = 256;
 
 // Gives back ARGV[5] unused units, then leases between 1 and ARGV[4] relays of ARGV[1] units each,
@@ -134,8 +141,7 @@ function scripts(redis: RedisClient): Required<Pick<MeterRedis, 'relayminerMeter
 export class RelayMeter {
   readonly #o: RelayMeterOptions;
   readonly #leaseRelays: number;
-  /** Relays' worth left at which a lease is topped up ahead of need: a quarter of `leaseRelays`. */
-  readonly #refillBelow: bigint;
+  readonly #leaseMs: number;
   readonly #leaseIdleMs: number;
   readonly #leases = new Map<string, Lease>();
   readonly #sweeper: NodeJS.Timeout;
@@ -152,7 +158,7 @@ export class RelayMeter {
   constructor(o: RelayMeterOptions) {
     this.#o = o;
     this.#leaseRelays = o.leaseRelays ?? 1;
-    this.#refillBelow = BigInt(Math.ceil(this.#leaseRelays / 4));
+    this.#leaseMs = this.#leaseRelays > 1 ? (o.leaseMs ?? 0) : 0;
     this.#leaseIdleMs = o.leaseIdleMs ?? 2_000;
     this.#sweeper = setInterval(() => void this.#returnIdle(performance.now() - this.#leaseIdleMs), Math.max(100, this.#leaseIdleMs / 2)).unref();
     const registers = [o.registry];
@@ -168,7 +174,7 @@ export class RelayMeter {
     // Read only through the registry, whose scrape flushes the local counts into it.
     new Counter({
       name: 'relayminer_meter_waits_total',
-      help: "Charges that waited for a Redis round trip because this relayer's lease was empty: a session's first relay here, and more when leases run out before they are topped up (then raise relayer.meter.lease_relays). Not counted with lease_relays 1, where every charge goes to Redis.",
+      help: "Charges that waited for a Redis round trip because this relayer's lease was empty: a session's first relay here, and more when leases run out before they are topped up (then raise relayer.meter.lease_ms or lease_relays). Not counted with lease_relays 1, where every charge goes to Redis.",
       labelNames: ['service'],
       registers,
       collect() {
@@ -229,12 +235,14 @@ export class RelayMeter {
   async charge(relay: ValidatedRelay): Promise<MeterCharge | undefined> {
     const key = this.#o.keys.meter(relay.supplier.address, relay.header.session_id);
     let lease = this.#leases.get(key);
-    if (!lease) this.#leases.set(key, (lease = { key, service: relay.header.service_id, left: 0n, usedAt: performance.now(), waiting: [] }));
-    lease.usedAt = performance.now();
+    const now = performance.now();
+    if (!lease) this.#leases.set(key, (lease = { key, service: relay.header.service_id, left: 0n, refillAt: 0n, charged: 0, since: now, usedAt: now, waiting: [] }));
+    lease.usedAt = now;
     if (lease.waiting.length === 0 && lease.cost !== undefined && lease.left >= lease.cost) {
       lease.left -= lease.cost;
+      lease.charged++;
       // Topped up before it runs dry, so a busy session's next relays find budget instead of waiting for Redis.
-      if (lease.topUp === undefined && this.#leaseRelays > 1 && lease.left < lease.cost * this.#refillBelow) this.#startTopUp(lease, relay);
+      if (lease.topUp === undefined && this.#leaseRelays > 1 && lease.left < lease.refillAt) this.#startTopUp(lease, relay);
       return { key, units: lease.cost, lease };
     }
     if (this.#leaseRelays > 1) this.#waitsOf(lease.service).inc();
@@ -280,6 +288,7 @@ export class RelayMeter {
         lease.left -= lease.cost;
         waiting[served++]!.resolve({ key: lease.key, units: lease.cost, lease });
       }
+      lease.charged += served;
       waiting.splice(0, served);
       if (waiting.length === 0) return;
       let outcome: TopUp;
@@ -347,6 +356,8 @@ export class RelayMeter {
     // Refunds that arrive during the round trip add to `left` again; the remainder travels with the call.
     const back = keep ? 0n : lease.left;
     lease.left -= back;
+    // Counted after the price lookup: charges that arrived meanwhile are in this round trip too.
+    const relays = this.#leaseSize(lease);
     let granted: number;
     try {
       granted = Number(
@@ -355,8 +366,7 @@ export class RelayMeter {
           price.cost.toString(),
           price.limit.toString(),
           String(this.#o.ttlSeconds ?? 86_400),
-          // Counted after the price lookup: charges that arrived meanwhile are in this round trip too.
-          String(Math.max(this.#leaseRelays, Math.min(lease.waiting.length, LEASE_BURST))),
+          String(relays),
           back.toString(),
           String(LEASE_SHARE),
         ),
@@ -369,10 +379,25 @@ export class RelayMeter {
     // used in Redis, which can only under-serve.
     if (lease.cost !== undefined && lease.cost !== price.cost) lease.left = 0n;
     lease.cost = price.cost;
+    lease.refillAt = price.cost * BigInt(Math.ceil(relays / 4));
     if (granted < 0) return 'over_budget';
     this.#leasesTaken.inc({ service: lease.service });
     lease.left += BigInt(granted);
     return 'granted';
+  }
+
+  /**
+   * Relays a top-up asks for: `leaseRelays`, or more for the charges already waiting, or for `leaseMs` of
+   * the relays charged since the last top-up began (a session at 1,000 relays/s here gets 100 for 100 ms,
+   * and is topped up 25 relays before it runs dry instead of 4), up to LEASE_BURST. What Redis grants is
+   * still at most 1/16 of what is left under the limit.
+   */
+  #leaseSize(lease: Lease): number {
+    const now = performance.now();
+    const recent = this.#leaseMs > 0 && lease.charged > 0 ? Math.ceil((lease.charged * this.#leaseMs) / Math.max(1, now - lease.since)) : 0;
+    lease.charged = 0;
+    lease.since = now;
+    return Math.max(this.#leaseRelays, Math.min(Math.max(recent, lease.waiting.length), LEASE_BURST));
   }
 
   /** Gives back leases unused since `before` (performance.now() time). */

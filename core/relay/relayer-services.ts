@@ -113,6 +113,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
         serviceFactors: new Map(Object.entries(meterCfg.service_factors)),
         ttlSeconds: meterCfg.ttl_seconds,
         leaseRelays: meterCfg.lease_relays,
+        leaseMs: meterCfg.lease_ms,
         leaseIdleMs: meterCfg.lease_idle_ms,
       })
     : undefined;

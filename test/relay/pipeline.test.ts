@@ -65,8 +65,8 @@ async function setup(
     suppliers: new Map([KEYS.supplier1, KEYS.supplier2].map((k) => [SupplierKey.fromHex(k).address, SupplierKey.fromHex(k)])),
   });
   const hooks = new RelayHooks(logs.logger);
-  const newMeter = (failMode: MeterFailMode, leaseIdleMs?: number, meterRegistry = new Registry()) =>
-    new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry: meterRegistry, failMode, leaseRelays: o.meterLeaseRelays, leaseIdleMs });
+  const newMeter = (failMode: MeterFailMode, leaseIdleMs?: number, meterRegistry = new Registry(), leaseMs?: number) =>
+    new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry: meterRegistry, failMode, leaseRelays: o.meterLeaseRelays, leaseIdleMs, leaseMs });
   const meter = o.meter ? new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry, failMode: o.meter, leaseRelays: o.meterLeaseRelays }) : undefined;
   if (meter) t.teardown(() => meter.close());
   const pipeline = new RelayPipeline({
@@ -492,7 +492,8 @@ async function leaseSetup(t: Test) {
 
 t.test('meter leases: near the limit every relay goes to Redis, and two relayers together serve exactly the budget', async (t) => {
   const { s, meterKey, relayOf } = await leaseSetup(t);
-  const [a, b] = [s.newMeter('closed'), s.newMeter('closed')];
+  // Leases sized to 10 s of relays: asked for 256 after the first, yet what Redis grants keeps to the limit.
+  const [a, b] = [s.newMeter('closed', undefined, new Registry(), 10_000), s.newMeter('closed', undefined, new Registry(), 10_000)];
   // Room for 100 relays: a lease is at most 1/16 of what is left, so leases shrink as the budget does.
   await s.redis.set(meterKey, String(1_000_000_000 - 100 * 42));
   t.match(await a.charge(relayOf), { key: meterKey, units: 42n });
@@ -539,6 +540,34 @@ t.test('meter leases: a burst of 1,000 charges is served in arrival order with 4
   t.equal(await s.redis.get(meterKey), String(1000 * 42), 'exactly what was served is used: nothing left in the lease');
   await m.close();
   t.equal(await s.redis.get(meterKey), String(1000 * 42));
+});
+
+t.test("meter leases: a busy session's lease covers lease_ms of its recent relays (up to 256) and is topped up a quarter of that before it runs dry", async (t) => {
+  const { s, meterKey, relayOf } = await leaseSetup(t);
+  const registry = new Registry();
+  const leases = async () => (await registry.getSingleMetric('relayminer_meter_leases_total')!.get()).values[0]?.value;
+  // 10 s of relays charged back to back is far past 256: every lease after the first asks for the cap.
+  const m = s.newMeter('closed', undefined, registry, 10_000);
+  t.teardown(() => m.close());
+  for (let i = 0; i < 13; i++) await m.charge(relayOf); // the first waits for a lease of 16; the thirteenth leaves 3
+  await until('the next lease is taken ahead of need, sized to the rate', async () => (await s.redis.get(meterKey)) === String((16 + 256) * 42));
+  // 3 + 256 held, topped up below a quarter of 256: 195 more leave 64, the next one 63.
+  for (let i = 0; i < 195; i++) await m.charge(relayOf);
+  t.equal(await leases(), 2, '195 more charged with no round trip');
+  await m.charge(relayOf);
+  await until('below 64 left, the third lease is taken', async () => (await s.redis.get(meterKey)) === String((16 + 256 + 256) * 42));
+  t.equal(await leases(), 3);
+  t.equal((await registry.getSingleMetric('relayminer_meter_waits_total')!.get()).values[0]?.value, 1, 'only the first charge waited');
+});
+
+t.test('meter leases: a session whose relays come slower than lease_relays per lease_ms keeps leases of lease_relays', async (t) => {
+  const { s, meterKey, relayOf } = await leaseSetup(t);
+  // 1 ms: at most 13 relays charged in at least 1 ms asks for 13 at most, under the 16 of lease_relays.
+  const m = s.newMeter('closed', undefined, new Registry(), 1);
+  t.teardown(() => m.close());
+  for (let i = 0; i < 13; i++) await m.charge(relayOf);
+  await until('the next lease is taken ahead of need', async () => (await s.redis.get(meterKey)) === String(32 * 42));
+  t.equal(await s.redis.get(meterKey), String(32 * 42), 'sixteen relays, as lease_relays says');
 });
 
 t.test('meter leases: an idle lease goes back to Redis; a held lease serves while Redis is down', async (t) => {
