@@ -357,7 +357,7 @@ export class RelayMeter {
     const back = keep ? 0n : lease.left;
     lease.left -= back;
     // Counted after the price lookup: charges that arrived meanwhile are in this round trip too.
-    const relays = this.#leaseSize(lease);
+    const relays = this.#startLeaseWindow(lease);
     let granted: number;
     try {
       granted = Number(
@@ -390,9 +390,10 @@ export class RelayMeter {
    * Relays a top-up asks for: `leaseRelays`, or more for the charges already waiting, or for `leaseMs` of
    * the relays charged since the last top-up began (a session at 1,000 relays/s here gets 100 for 100 ms,
    * and is topped up 25 relays before it runs dry instead of 4), up to LEASE_BURST. What Redis grants is
-   * still at most 1/16 of what is left under the limit.
+   * still at most 1/16 of what is left under the limit. Starts the next window of the rate: its charges are
+   * counted from this top-up on.
    */
-  #leaseSize(lease: Lease): number {
+  #startLeaseWindow(lease: Lease): number {
     const now = performance.now();
     const recent = this.#leaseMs > 0 && lease.charged > 0 ? Math.ceil((lease.charged * this.#leaseMs) / Math.max(1, now - lease.since)) : 0;
     lease.charged = 0;
