@@ -308,6 +308,7 @@ export class SessionLifecycle {
     for (const [i, w] of claimed.entries()) {
       if (!keep[i]) await this.#fail(w, 'active', 'skipped_unprofitable', `reward ${rewards[i]} uPOKT ≤ cost ${costs[i]!.costUpokt} (claim fee share ${share}, proof ${(costs[i]!.proofProbability * 100).toFixed(0)}% likely)`);
     }
+    if (!keep.includes(true)) return;
     const { res, messages: send, works: sent } = await this.#broadcast(key, messages.filter((_, i) => keep[i]), claimed.filter((_, i) => keep[i]), block, 'claim', { messages, gas: estimate.gas });
     if (!send.length) return;
     if (res.code !== 0) {
@@ -422,6 +423,8 @@ export class SessionLifecycle {
       messages.push({ typeUrl: '/pocket.proof.MsgSubmitProof', value: MsgSubmitProofCodec.encode({ supplier_operator_address: supplier, session_header: header(s), proof }) });
       proving.push(w);
     }
+    // No proof required of any: nothing to send (a transaction without messages is refused).
+    if (!messages.length) return;
     const sent = await this.#broadcast(key, messages, proving, block, 'proof');
     const res = sent.res;
     messages.splice(0, messages.length, ...sent.messages);

@@ -170,6 +170,21 @@ t.test('a proof that is not required is not sent; the claim still settles', asyn
   await s.advanceTo(30);
   await until('settled', async () => (await s.session())?.state === 'settled');
   t.equal((await s.balance()) - before, 3n * 42n);
+  // Nothing to prove is not a transaction: an empty one is refused by the node's simulation.
+  t.same(s.logs.lines.filter((l) => (l.level as number) >= 50).map((l) => `${l.msg}: ${l.err ?? ''}`), [], 'no error in the whole lifecycle');
+});
+
+t.test('a claim that would cost more than it earns is not sent, and nothing else is (no empty transaction)', async (t) => {
+  // 3 relays earn 126 uPOKT; at 1 uPOKT per unit of gas the claim's fee alone is far above that.
+  const s = await setup(t, TEST_GENESIS, 3, { transaction: '{ gas_price: "1upokt" }' });
+  await s.advanceTo(23);
+  await until('skipped', async () => (await s.session())?.state === 'skipped_unprofitable');
+  const errors = s.logs.lines.filter((l) => (l.level as number) >= 50);
+  t.same(errors.map((l) => [l.msg, l.state]), [['session not paid', 'skipped_unprofitable']], 'the skip, said once; no failed pass');
+  t.match(String(errors[0]!.why), /^reward 126 uPOKT ≤ cost \d+ /);
+  t.match(await s.metrics(), /relayminer_miner_sessions_failed_total\{[^}]*state="skipped_unprofitable"[^}]*\} 1/);
+  t.notMatch(await s.metrics(), /phase="claim",result="broadcast"/);
+  await t.rejects(s.q.call('pocket.proof.Query', 'Claim', { session_id: s.header.session_id, supplier_operator_address: ADDR.supplier1 }), /not found/i, 'no claim on chain');
 });
 
 t.test('a session whose claim window was missed is reported, not silently lost', async (t) => {
