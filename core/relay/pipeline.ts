@@ -15,6 +15,7 @@ import type { RelayInfo } from './events.js';
 import type { RelayHooks } from './hooks.js';
 import { rejectionOf } from './backend-rejection.js';
 import { StreamAppender } from './stream-appender.js';
+import { StateSignals } from '../observability/state-signals.js';
 import { RelayRejection } from './reasons.js';
 import type { MeterCharge, RefundReason, RelayMeter } from './relay-meter.js';
 import type { RelayMetrics } from './relay-metrics.js';
@@ -107,6 +108,8 @@ export interface RelayPipelineOptions {
 export class RelayPipeline {
   readonly #o: RelayPipelineOptions;
   readonly #appender: StreamAppender;
+  /** Failing appends, by service: with Redis down every relay fails one, and the log says so once a minute. */
+  readonly #publishFailing = new StateSignals(60_000);
 
   constructor(o: RelayPipelineOptions) {
     this.#o = o;
@@ -383,12 +386,18 @@ export class RelayPipeline {
         published_at_ms: BigInt(Date.now()),
       });
       const streamId = await this.#appender.append(this.#o.keys.relayStream(relay.supplier.address), Buffer.from(entry.buffer, entry.byteOffset, entry.length));
+      if (this.#publishFailing.active(service)) this.#publishFailing.update(service, false, () => undefined, () => this.#o.log.info({ service }, 'relay stream appends work again'));
       this.#o.metrics.countPublished(this.#labels(info));
       this.#o.hooks.emit('onRelayMined', { relay: info, relayHash: hash, computeUnits, streamId });
       return streamId;
     } catch (err) {
       this.#o.metrics.publishFailures.inc({ service });
-      this.#o.log.error({ relay: info, err: (err as Error).message }, 'relay served but possibly not published to the relay stream (the append failed or its answer was lost)');
+      this.#publishFailing.update(service, true, () =>
+        this.#o.log.error(
+          { service, relay: info, err: (err as Error).message },
+          'relay served but possibly not published to the relay stream (the append failed or its answer was lost; logged at most once a minute per service, relayminer_relay_publish_failures_total counts every relay)',
+        ),
+      );
       return undefined;
     }
   }

@@ -98,6 +98,7 @@ async function setup(
     meter,
     newMeter,
     server,
+    logs,
     redis,
     query,
     pipeline,
@@ -325,10 +326,17 @@ t.test('Redis down: the relay is served and the lost publish is counted', async 
   s.net.chain.advance(11);
   const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
   t.equal((await s.send(relay(h))).status, 200, 'warms the caches');
-  await s.server.stop();
+  await s.server.stopProcess();
   const reply = await s.send(relay(h));
   t.same([reply.status, reply.outcome, reply.streamId], [200, 'served', undefined]);
-  t.equal(await s.metric('relayminer_relay_publish_failures_total', { service: 'anvil' }), 1);
+  t.same((await Promise.all([0, 1, 2, 3].map(() => s.send(relay(h))))).map((r) => r.status), [200, 200, 200, 200]);
+  t.equal(await s.metric('relayminer_relay_publish_failures_total', { service: 'anvil' }), 5, 'every lost publish counted');
+  const said = (msg: RegExp) => s.logs.lines.filter((l) => msg.test(String(l.msg))).map((l) => [l.level, l.service]);
+  t.same(said(/^relay served but possibly not published/), [[50, 'anvil']], 'logged once, not once per relay');
+  await s.server.startProcess();
+  await until('a relay published again', async () => (await s.send(relay(h))).streamId !== undefined);
+  await s.send(relay(h));
+  t.same(said(/^relay stream appends work again$/), [[30, 'anvil']], 'the recovery, said once');
 });
 
 t.test('meter: exact price, charged per relay, refunded on backend failure, over budget refused', async (t) => {
