@@ -3,6 +3,7 @@ import type { RedisClient } from '../redis/connection.js';
 import type { CacheEntity, KeyBuilder } from '../redis/key-builder.js';
 import type { CacheMetrics } from './cache-metrics.js';
 import type { LocalSeries } from '../observability/local-counts.js';
+import { StateSignals } from '../observability/state-signals.js';
 
 /**
  * In-process (bounded, least recently used out first, TTL) → Redis → chain. Concurrent callers of
@@ -43,6 +44,8 @@ export class TieredCache<T> {
   readonly #o: TieredCacheOptions<T>;
   readonly #l1 = new Map<string, Entry<T>>();
   readonly #inflight = new Map<string, Promise<T>>();
+  /** Redis reads and writes that fail (Redis down): warned about once a minute, and said once when they work again. */
+  readonly #redisFailing = new StateSignals(60_000);
   /** Bumped by every invalidation: a fill that began before one neither keeps nor shares its value. */
   #generation = 0;
   /** How much longer than the entry it replaces a Redis copy must live to be taken by a refresh. */
@@ -112,6 +115,7 @@ export class TieredCache<T> {
     if (redis) {
       try {
         const copy = await this.#readL2(redis, key);
+        this.#redisWorks('read');
         if (copy && Date.now() + copy.lifeMs > replacing + this.#youngerBy) {
           const value = this.#o.decode(copy.text);
           this.#o.metrics?.hits.inc({ entity: this.#o.entity, level: 'l2' });
@@ -120,7 +124,7 @@ export class TieredCache<T> {
         }
         this.#o.metrics?.misses.inc({ entity: this.#o.entity, level: 'l2' });
       } catch (err) {
-        this.#o.log.warn({ entity: this.#o.entity, err: (err as Error).message }, 'cache: Redis read failed; asking the chain');
+        this.#redisFailing.update('read', true, () => this.#o.log.warn({ entity: this.#o.entity, err: (err as Error).message }, 'cache: Redis read failed; asking the chain (logged at most once a minute)'));
       }
     }
     let value: T;
@@ -136,9 +140,16 @@ export class TieredCache<T> {
     if (redis) {
       const text = this.#o.encode(value);
       const write = this.#o.l2TtlSeconds === null ? redis.set(key, text) : redis.set(key, text, 'EX', this.#o.l2TtlSeconds);
-      write.catch((err: Error) => this.#o.log.warn({ entity: this.#o.entity, err: err.message }, 'cache: Redis write failed'));
+      write.then(
+        () => this.#redisWorks('write'),
+        (err: Error) => this.#redisFailing.update('write', true, () => this.#o.log.warn({ entity: this.#o.entity, err: err.message }, 'cache: Redis write failed (logged at most once a minute)')),
+      );
     }
     return value;
+  }
+
+  #redisWorks(op: 'read' | 'write'): void {
+    if (this.#redisFailing.active(op)) this.#redisFailing.update(op, false, () => undefined, () => this.#o.log.info({ entity: this.#o.entity }, `cache: Redis ${op}s work again`));
   }
 
   /**

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
 import { Cluster } from 'ioredis';
-import { KEY_TTL_SECONDS, type KeyBuilder, type RedisClient } from 'relayminer';
+import { KEY_TTL_SECONDS, type KeyBuilder, type RedisClient, type StateSignals } from 'relayminer';
 
 const LEADER_TTL_MS = KEY_TTL_SECONDS.globalLeader * 1000;
 
@@ -61,6 +61,8 @@ export interface LeaseOptions {
   suppliers: readonly string[];
   ttlMs: number;
   log: FastifyBaseLogger;
+  /** Conditions logged on change: a tick that keeps failing (Redis down) is said once, and its end. */
+  signals: StateSignals;
 }
 
 export interface LeaseEvents {
@@ -100,8 +102,13 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     const every = Math.max(100, Math.floor(this.#o.ttlMs / 3));
     const loop = () => {
       this.#ticking = this.tick()
-        .then(() => void (this.#renewedAt = Date.now()))
-        .catch((err: Error) => this.#o.log.warn({ err: err.message }, 'miner lease tick failed'));
+        .then(
+          () => {
+            this.#renewedAt = Date.now();
+            this.#o.signals.update('lease_tick', false, () => undefined, () => this.#o.log.info('miner lease ticks work again'));
+          },
+          (err: Error) => this.#o.signals.update('lease_tick', true, () => this.#o.log.warn({ err: err.message }, 'miner lease tick failed')),
+        );
       void this.#ticking.then(() => {
         if (!this.#stopped) this.#timer = setTimeout(loop, every);
       });

@@ -57,6 +57,7 @@ export class MinerService {
       suppliers: o.miner.suppliers.map((s) => s.address),
       ttlMs: o.leaseTtlMs,
       log: o.log,
+      signals: o.signals,
     });
     const node = o.miner.pocket_node;
     const endpoints = nodeEndpoints(node);
@@ -121,6 +122,7 @@ export class MinerService {
       streamsPerConnection: o.streamsPerConnection,
       metrics: o.metrics,
       log: o.log,
+      signals: o.signals,
       onFenced: (supplier) => o.metrics.leases.set({ supplier }, 0),
     });
     this.leases.on('acquired', (supplier, token) => this.#startConsumer(supplier, token));

@@ -103,7 +103,11 @@ export class SettlementMonitor {
   onBlock(block: BlockInfo): Promise<void> {
     this.#queue = this.#queue
       .then(() => (block.height > this.#last ? this.#pass(block) : undefined))
-      .catch((err: Error) => this.o.log.warn({ height: block.height, err: err.message }, 'settlement monitor pass failed; the next block retries from the last height seen'));
+      .then(
+        () => this.o.signals.update('settlement_monitor', false, () => undefined, () => this.o.log.info({ height: block.height }, 'settlement monitor works again')),
+        (err: Error) =>
+          this.o.signals.update('settlement_monitor', true, () => this.o.log.warn({ height: block.height, err: err.message }, 'settlement monitor pass failed; the next block retries from the last height seen')),
+      );
     return this.#queue;
   }
 

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { Cluster } from 'ioredis';
-import { MinedRelayCodec, type KeyBuilder, type RedisClient } from 'relayminer';
+import { MinedRelayCodec, type KeyBuilder, type RedisClient, type StateSignals } from 'relayminer';
 import type { MinerMetrics } from './metrics.js';
 import type { SessionStore, StreamRelay } from './session-store.js';
 
@@ -20,6 +20,8 @@ export interface StreamReaderOptions {
   streamsPerConnection: number;
   metrics: MinerMetrics;
   log: FastifyBaseLogger;
+  /** Conditions logged on change: with Redis down every lane, reclaim and store fails, and each is said once. */
+  signals: StateSignals;
   /** The store refused a write under this token: another replica holds the supplier now. */
   onFenced: (supplier: string) => void;
 }
@@ -142,7 +144,12 @@ export class StreamReader {
         continue;
       }
       const due = members.filter((m) => Date.now() - m.lastReclaim > this.#o.reclaimIdleMs);
-      for (const m of due) await this.#reclaim(m, this.#o.reclaimIdleMs).catch((err: Error) => this.#o.log.warn({ supplier: m.supplier, err: err.message }, 'claiming idle relay stream entries failed'));
+      for (const m of due) {
+        await this.#reclaim(m, this.#o.reclaimIdleMs).then(
+          () => this.#condition('stream_reclaim', false, 'claiming idle relay stream entries works again'),
+          (err: Error) => this.#condition('stream_reclaim', true, 'claiming idle relay stream entries failed', { supplier: m.supplier, err: err.message }),
+        );
+      }
       let read: [Member, RawEntry[]][];
       try {
         read = cluster ? await this.#poll(lane, members) : await this.#block(lane, members);
@@ -154,10 +161,11 @@ export class StreamReader {
           await Promise.all(members.map((m) => this.#createGroup(m.stream).catch(() => {})));
           continue;
         }
-        this.#o.log.warn({ lane: lane.id, streams: members.length, err: message }, 'reading relay streams failed; retrying');
+        this.#condition(`stream_read|${lane.id}`, true, 'reading relay streams failed; retrying', { lane: lane.id, streams: members.length, err: message });
         await sleep(500);
         continue;
       }
+      this.#condition(`stream_read|${lane.id}`, false, 'reading relay streams works again', { lane: lane.id });
       if (!read.length) {
         if (cluster) await sleep(IDLE_MS);
         continue;
@@ -172,8 +180,9 @@ export class StreamReader {
   async #storeOrLeavePending(m: Member, entries: RawEntry[]): Promise<void> {
     try {
       await this.#store(m, entries);
+      this.#condition('stream_store', false, 'storing relays works again');
     } catch (err) {
-      this.#o.log.warn({ supplier: m.supplier, entries: entries.length, err: (err as Error).message }, 'storing relays failed; they stay pending and are claimed again');
+      this.#condition('stream_store', true, 'storing relays failed; they stay pending and are claimed again', { supplier: m.supplier, entries: entries.length, err: (err as Error).message });
     }
   }
 
@@ -229,6 +238,17 @@ export class StreamReader {
   }
 
   /** XAUTOCLAIM every pending entry of the stream idle at least `minIdleMs`, and store it. */
+  /**
+   * A step that keeps failing (every lane, reclaim and store does while Redis is down) is warned about
+   * when it starts, again at most every `alerts.repeat_minutes` while it lasts, and said once when it
+   * works again: not once per attempt.
+   */
+  #condition(key: string, failing: boolean, msg: string, fields: Record<string, unknown> = {}): void {
+    const { signals, log } = this.#o;
+    if (failing) signals.update(key, true, () => log.warn(fields, msg));
+    else if (signals.active(key)) signals.update(key, false, () => undefined, () => log.info(fields, msg));
+  }
+
   async #reclaim(m: Member, minIdleMs: number): Promise<void> {
     const { keys, batch } = this.#o;
     m.lastReclaim = Date.now();

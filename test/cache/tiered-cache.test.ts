@@ -197,17 +197,31 @@ t.test('invalidation reaches every replica and clears Redis', async (t) => {
   t.equal(b.c.size, 0, 'empty payload drops everything');
 });
 
-t.test('Redis down: served from the chain, with a warning, no throw', async (t) => {
+t.test('Redis down: served from the chain, with one warning per kind of failure, no throw; its return said once', async (t) => {
   const server = await startRedis(t);
   const redis = conn(t, server.url);
   await redis.ping();
-  await server.stop();
+  await server.stopProcess();
   const chain = fakeChain();
   const logs = captureLogs();
   const { c } = cache(t, chain, redis, { log: logs.logger });
   t.same(await c.get('pokt1app'), { id: 'pokt1app', stake: 8000n });
-  t.same(chain.calls, ['pokt1app']);
-  t.ok(logs.lines.some((l) => l.msg === 'cache: Redis read failed; asking the chain'), 'warned');
+  t.same((await Promise.all(['pokt1b', 'pokt1c'].map((id) => c.get(id)))).map((a) => a.id), ['pokt1b', 'pokt1c']);
+  t.same(chain.calls, ['pokt1app', 'pokt1b', 'pokt1c']);
+  const said = () => logs.lines.filter((l) => /^cache: Redis/.test(String(l.msg))).map((l) => [l.level, l.msg]);
+  await until('the writes failed too', async () => said().length === 2);
+  t.same(said(), [
+    [40, 'cache: Redis read failed; asking the chain (logged at most once a minute)'],
+    [40, 'cache: Redis write failed (logged at most once a minute)'],
+  ], 'three reads and three writes failed: warned once each');
+  await server.startProcess();
+  await until('Redis back', async () => (await redis.ping().catch(() => '')) === 'PONG');
+  await c.get('pokt1d');
+  await until('the write went through', async () => said().length === 4);
+  t.same(said().slice(2).sort(), [
+    [30, 'cache: Redis reads work again'],
+    [30, 'cache: Redis writes work again'],
+  ]);
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { KeyBuilder, MinedRelayCodec, parseConfig, Runtime } from 'relayminer';
+import { KeyBuilder, MinedRelayCodec, parseConfig, Runtime, StateSignals } from 'relayminer';
 import { BUILTIN_PLUGINS } from '../../index.js';
 import { ADDR, KEYS } from '../../../test/helpers/localnet-client.js';
 import { captureLogs } from '../../../test/helpers/logs.js';
@@ -128,7 +128,7 @@ t.test('fencing: a paused former owner cannot write after a takeover', async (t)
   const redis = new Redis(server.url);
   t.teardown(() => redis.disconnect());
   const log = pino({ level: 'silent' });
-  const lease = (id: string) => new LeaseManager({ keys, redis: () => redis, instanceId: id, suppliers: [ADDR.supplier1], ttlMs: 300, log });
+  const lease = (id: string) => new LeaseManager({ keys, redis: () => redis, instanceId: id, suppliers: [ADDR.supplier1], ttlMs: 300, log, signals: new StateSignals(60_000) });
   const old = lease('old');
   await old.tick();
   const oldToken = old.owned.get(ADDR.supplier1)!;

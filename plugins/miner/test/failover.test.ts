@@ -127,15 +127,21 @@ t.test('a paused owner (SIGSTOP) resumes after the takeover and cannot write ove
 
 t.test('redis-server restarted (AOF on) mid-session: mining resumes and nothing is lost', async (t) => {
   const s = await setup(t, { appendOnly: true });
-  await s.startMiner('m1');
+  const m1 = await s.startMiner('m1');
   await until('m1 owns the supplier', async () => (await s.owner())[0] === 'm1');
   await s.relays(8);
   await until('8 stored', async () => (await s.session())?.count === 8);
   await s.r.redisServer.stopProcess();
-  await new Promise((res) => setTimeout(res, 500)); // the miner and relayer see it gone
+  // Long enough for lease ticks and stream reads to fail several times over (a queued command fails after
+  // two reconnect attempts, and the attempts back off to 2 s apart).
+  await new Promise((res) => setTimeout(res, 10_000));
   await s.r.redisServer.startProcess();
   await until('the lease is held again', async () => ((await s.owner().catch(() => []))[0] ?? '') === 'm1', 15_000);
   await s.relays(7);
   await until('15 stored', async () => (await s.session())?.count === 15, 15_000);
   await claimAndSettle(t, s, 15);
+  // Each failing step said once (not once per retry for 3 s), and once when it worked again.
+  const said = m1.lines.filter((l) => /failed|work again|works again/.test(String(l.msg))).map((l) => `${l.level} ${l.msg}`);
+  t.same(said.filter((line, i) => said.indexOf(line) !== i), [], 'no line repeated');
+  for (const line of ['40 miner lease tick failed', '30 miner lease ticks work again', '40 reading relay streams failed; retrying', '30 reading relay streams works again']) t.ok(said.includes(line), line);
 });

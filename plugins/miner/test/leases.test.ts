@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
-import { KeyBuilder, type RedisClient } from 'relayminer';
+import { KeyBuilder, StateSignals, type RedisClient } from 'relayminer';
 import { startRedis, startRedisCluster } from '../../../test/helpers/redis.js';
 import { LeaseManager } from '../leases.js';
 
@@ -26,8 +26,8 @@ t.test('1,200 suppliers, two replicas: fair shares in a few batched calls, renew
   const rb = new Redis(server.port);
   t.teardown(() => (ra.disconnect(), rb.disconnect()));
   const all = suppliers(1200);
-  const a = new LeaseManager({ keys, redis: () => ra, instanceId: 'a', suppliers: all, ttlMs: 30_000, log });
-  const b = new LeaseManager({ keys, redis: () => rb, instanceId: 'b', suppliers: all, ttlMs: 30_000, log });
+  const a = new LeaseManager({ keys, redis: () => ra, instanceId: 'a', suppliers: all, ttlMs: 30_000, log, signals: new StateSignals(60_000) });
+  const b = new LeaseManager({ keys, redis: () => rb, instanceId: 'b', suppliers: all, ttlMs: 30_000, log, signals: new StateSignals(60_000) });
   await Promise.all([ra.ping(), rb.ping()]);
   const ca = counted(ra);
   await a.tick();
@@ -61,8 +61,8 @@ t.test('on a Redis Cluster the same, one lease per call (suppliers sit in differ
   const cb = new Cluster(nodes);
   t.teardown(() => (ca.disconnect(), cb.disconnect()));
   const all = suppliers(60);
-  const a = new LeaseManager({ keys, redis: () => ca, instanceId: 'a', suppliers: all, ttlMs: 30_000, log });
-  const b = new LeaseManager({ keys, redis: () => cb, instanceId: 'b', suppliers: all, ttlMs: 30_000, log });
+  const a = new LeaseManager({ keys, redis: () => ca, instanceId: 'a', suppliers: all, ttlMs: 30_000, log, signals: new StateSignals(60_000) });
+  const b = new LeaseManager({ keys, redis: () => cb, instanceId: 'b', suppliers: all, ttlMs: 30_000, log, signals: new StateSignals(60_000) });
   await a.tick();
   await b.tick();
   await a.tick();

@@ -3,7 +3,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { KeyBuilder, MinedRelayCodec, type RedisClient } from 'relayminer';
+import { KeyBuilder, MinedRelayCodec, StateSignals, type RedisClient } from 'relayminer';
 import { startRedis, startRedisCluster } from '../../../test/helpers/redis.js';
 import { until } from '../../../test/helpers/until.js';
 import { MinerMetrics } from '../metrics.js';
@@ -35,7 +35,7 @@ function entry(supplier: string, n: number): Buffer {
 
 function reader(redis: () => RedisClient, dedicated: () => RedisClient, streamsPerConnection: number, batch = 100) {
   const store = new SessionStore(keys, redis);
-  const r = new StreamReader({ consumerName: 'm1', keys, store, redis, dedicated, batch, blockMs: 200, reclaimIdleMs: 60_000, streamsPerConnection, metrics: new MinerMetrics(new Registry()), log, onFenced: () => {} });
+  const r = new StreamReader({ consumerName: 'm1', keys, store, redis, dedicated, batch, blockMs: 200, reclaimIdleMs: 60_000, streamsPerConnection, metrics: new MinerMetrics(new Registry()), log, signals: new StateSignals(60_000), onFenced: () => {} });
   return { r, store };
 }
 
