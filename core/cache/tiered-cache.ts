@@ -29,6 +29,8 @@ export interface TieredCacheOptions<T> {
   load: (id: string) => Promise<T>;
   encode: (value: T) => string;
   decode: (text: string) => T;
+  /** Where failing Redis reads and writes are tracked: one for a process's caches says an outage once for all. */
+  redisSignals?: StateSignals;
 }
 
 interface Entry<T> {
@@ -45,7 +47,7 @@ export class TieredCache<T> {
   readonly #l1 = new Map<string, Entry<T>>();
   readonly #inflight = new Map<string, Promise<T>>();
   /** Redis reads and writes that fail (Redis down): warned about once a minute, and said once when they work again. */
-  readonly #redisFailing = new StateSignals(60_000);
+  readonly #redisFailing: StateSignals;
   /** Bumped by every invalidation: a fill that began before one neither keeps nor shares its value. */
   #generation = 0;
   /** How much longer than the entry it replaces a Redis copy must live to be taken by a refresh. */
@@ -55,6 +57,7 @@ export class TieredCache<T> {
 
   constructor(options: TieredCacheOptions<T>) {
     this.#o = options;
+    this.#redisFailing = options.redisSignals ?? new StateSignals(60_000);
     this.#l1Hits = options.metrics?.l1Hits(options.entity);
     // The entry's own write to Redis lands a moment after it: that copy is not a newer one.
     this.#youngerBy = (options.l1.ttlMs ?? 0) / 8;

@@ -3,6 +3,7 @@ import type { ApplicationInfo, ChainQueryClient, SessionInfo, SharedParamsInfo }
 import type { CacheMetrics } from '../cache/cache-metrics.js';
 import { decodeCacheValue, encodeCacheValue } from '../cache/json-codec.js';
 import { TieredCache } from '../cache/tiered-cache.js';
+import { StateSignals } from '../observability/state-signals.js';
 import { PLACEHOLDER_RING_ADDRESS, PLACEHOLDER_RING_PUBLIC_KEY } from '../crypto/placeholder-ring-key.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { CacheEntity, KeyBuilder } from '../redis/key-builder.js';
@@ -40,11 +41,13 @@ export class RelayChainState {
   constructor(o: RelayChainStateOptions) {
     this.#o = o;
     const live = o.liveTtlMs ?? 30_000;
+    const redisSignals = new StateSignals(60_000);
     const make = <T>(entity: CacheEntity, ttlMs: number | null, load: (id: string) => Promise<T>) =>
       new TieredCache<T>({
         entity,
         keys: o.keys,
         log: o.log,
+        redisSignals,
         metrics: o.metrics,
         redis: o.redis,
         l1: { maxEntries: o.maxEntries ?? 10_000, ttlMs },

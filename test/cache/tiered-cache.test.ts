@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import { CacheMetrics } from '../../core/cache/cache-metrics.js';
 import { TieredCache, type TieredCacheOptions } from '../../core/cache/tiered-cache.js';
 import { KeyBuilder } from '../../core/redis/key-builder.js';
+import { StateSignals } from '../../core/observability/state-signals.js';
 import { captureLogs } from '../helpers/logs.js';
 import { startRedis } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
@@ -197,23 +198,27 @@ t.test('invalidation reaches every replica and clears Redis', async (t) => {
   t.equal(b.c.size, 0, 'empty payload drops everything');
 });
 
-t.test('Redis down: served from the chain, with one warning per kind of failure, no throw; its return said once', async (t) => {
+t.test('Redis down: served from the chain, with one warning per kind of failure for all caches, no throw; its return said once', async (t) => {
   const server = await startRedis(t);
   const redis = conn(t, server.url);
   await redis.ping();
   await server.stopProcess();
   const chain = fakeChain();
   const logs = captureLogs();
-  const { c } = cache(t, chain, redis, { log: logs.logger });
+  // Two caches of one process (as RelayChainState's), sharing where Redis failures are tracked.
+  const redisSignals = new StateSignals(60_000);
+  const { c } = cache(t, chain, redis, { log: logs.logger, redisSignals });
+  const { c: other } = cache(t, chain, redis, { log: logs.logger, redisSignals, entity: 'account' });
   t.same(await c.get('pokt1app'), { id: 'pokt1app', stake: 8000n });
   t.same((await Promise.all(['pokt1b', 'pokt1c'].map((id) => c.get(id)))).map((a) => a.id), ['pokt1b', 'pokt1c']);
-  t.same(chain.calls, ['pokt1app', 'pokt1b', 'pokt1c']);
+  t.equal((await other.get('pokt1acct')).id, 'pokt1acct');
+  t.same(chain.calls, ['pokt1app', 'pokt1b', 'pokt1c', 'pokt1acct']);
   const said = () => logs.lines.filter((l) => /^cache: Redis/.test(String(l.msg))).map((l) => [l.level, l.msg]);
   await until('the writes failed too', async () => said().length === 2);
   t.same(said(), [
     [40, 'cache: Redis read failed; asking the chain (logged at most once a minute)'],
     [40, 'cache: Redis write failed (logged at most once a minute)'],
-  ], 'three reads and three writes failed: warned once each');
+  ], 'four reads and four writes failed, in two caches: warned once each');
   await server.startProcess();
   await until('Redis back', async () => (await redis.ping().catch(() => '')) === 'PONG');
   await c.get('pokt1d');
