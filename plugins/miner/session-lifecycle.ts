@@ -5,6 +5,7 @@ import type { ChainReads } from './chain-reads.js';
 import { forEachLimit } from './for-each-limit.js';
 import { claimCost } from './economics.js';
 import type { MinerMetrics } from './metrics.js';
+import { PassReport } from './pass-report.js';
 import { FencedOutError, FINAL_STATES, type SessionRecord, type SessionStore } from './session-store.js';
 
 export interface LifecycleOptions {
@@ -126,13 +127,16 @@ export class SessionLifecycle {
         const block = current;
         const started = performance.now();
         // Suppliers are independent (own sessions, own account): their passes overlap, up to the bound.
+        // Each supplier's failing pass is a condition of its own; what changed is said for all at once.
+        const report = new PassReport();
         await forEachLimit([...this.#o.owned()], this.#o.concurrency, async ([supplier, token]) => {
           const failing = `lifecycle_failed|${supplier}`;
           await this.#supplierPass(supplier, token, block).then(
-            () => this.#o.signals.update(failing, false, () => undefined, () => this.#o.log.info({ supplier, height: block.height }, 'session lifecycle pass works again')),
-            (err: Error) => this.#o.signals.update(failing, true, () => this.#o.log.error({ supplier, height: block.height, err: err.message }, 'session lifecycle pass failed')),
+            () => this.#o.signals.update(failing, false, () => undefined, () => report.recovered(supplier)),
+            (err: Error) => this.#o.signals.update(failing, true, () => report.failed(supplier, err.message)),
           );
         });
+        report.log(this.#o.log, block.height);
         this.#o.metrics.lifecyclePassSeconds.observe((performance.now() - started) / 1000);
         this.#o.metrics.lifecycleHeight.set(Number(current.height));
         current = this.#next;
