@@ -237,7 +237,6 @@ export class StreamReader {
     return out;
   }
 
-  /** XAUTOCLAIM every pending entry of the stream idle at least `minIdleMs`, and store it. */
   /**
    * A step that keeps failing (every lane, reclaim and store does while Redis is down) is warned about
    * when it starts, again at most every `alerts.repeat_minutes` while it lasts, and said once when it
@@ -249,6 +248,7 @@ export class StreamReader {
     else if (signals.active(key)) signals.update(key, false, () => undefined, () => log.info(fields, msg));
   }
 
+  /** XAUTOCLAIM every pending entry of the stream idle at least `minIdleMs`, and store it. */
   async #reclaim(m: Member, minIdleMs: number): Promise<void> {
     const { keys, batch } = this.#o;
     m.lastReclaim = Date.now();
