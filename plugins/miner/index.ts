@@ -90,7 +90,8 @@ export default definePlugin(
     const miner = ctx.config.miner;
     if (!miner) throw new Error('the miner plugin needs a miner section');
     const node = miner.pocket_node;
-    const pace = new ChainPace({ staleAfterBlocks: node.stale_after_blocks, staleAfterMs: node.stale_after_ms, log: app.log.child({ component: 'chain' }), registry: ctx.metrics.registry });
+    // With the relayer in the same process, its pace already logs how the chain goes: this one stays quiet.
+    const pace = new ChainPace({ staleAfterBlocks: node.stale_after_blocks, staleAfterMs: node.stale_after_ms, log: ctx.relay ? undefined : app.log.child({ component: 'chain' }), registry: ctx.metrics.registry });
     const service = new MinerService({
       miner,
       redis: ctx.redis,
