@@ -35,6 +35,8 @@ interface Endpoint {
   successes: number;
   failures: number;
   openUntil: number;
+  /** The circuit opened and no answer came since: said once when it opens, once when the URL answers again. */
+  tripped: boolean;
   /** Active health: false once `unhealthy_threshold` probes in a row failed, until `healthy_threshold` pass. */
   probedUp: boolean;
   probeStreak: number;
@@ -62,15 +64,18 @@ export class HttpBackend {
   readonly #cfg: ResolvedBackend;
   readonly #endpoints: Endpoint[];
   readonly #fixedHeaders: Record<string, string>;
+  readonly #onCircuit: (change: HealthChange) => void;
   #next = 0;
   #closed = false;
 
-  constructor(cfg: ResolvedBackend) {
+  /** `onCircuit`: told when a URL's circuit breaker opens (the first time since it last answered) and when it answers again. */
+  constructor(cfg: ResolvedBackend, o: { onCircuit?: (change: HealthChange) => void } = {}) {
     this.#cfg = cfg;
+    this.#onCircuit = o.onCircuit ?? (() => {});
     this.#endpoints = cfg.urls.map((u) => {
       const url = new URL(u);
       const pool = new Pool(url.origin, { connections: cfg.connections, pipelining: cfg.pipelining, keepAliveTimeout: cfg.keep_alive_ms });
-      return { url, join: memoizedJoin(url), pool, successes: 0, failures: 0, openUntil: 0, probedUp: true, probeStreak: 0 };
+      return { url, join: memoizedJoin(url), pool, successes: 0, failures: 0, openUntil: 0, tripped: false, probedUp: true, probeStreak: 0 };
     });
     const fixed: Record<string, string> = {};
     for (const [k, v] of Object.entries(cfg.headers)) fixed[k.toLowerCase()] = v;
@@ -233,6 +238,10 @@ export class HttpBackend {
     e.successes += 1;
     e.failures = 0;
     e.openUntil = 0;
+    if (e.tripped) {
+      e.tripped = false;
+      this.#onCircuit({ url: redactUrl(e.url), up: true, reason: 'answers again' });
+    }
   }
 
   /**
@@ -243,9 +252,14 @@ export class HttpBackend {
     if (e.successes !== answeredBefore) return;
     e.failures += 1;
     if (e.failures >= this.#cfg.circuit_breaker.failures) {
-      e.openUntil = Date.now() + this.#cfg.circuit_breaker.cooldown_ms;
+      const { failures, cooldown_ms } = this.#cfg.circuit_breaker;
+      e.openUntil = Date.now() + cooldown_ms;
       // One trial request after the cooldown decides: success closes, failure reopens at once.
-      e.failures = this.#cfg.circuit_breaker.failures - 1;
+      e.failures = failures - 1;
+      if (!e.tripped) {
+        e.tripped = true;
+        this.#onCircuit({ url: redactUrl(e.url), up: false, reason: `${failures} failures in a row; a trial request every ${cooldown_ms} ms until one is answered` });
+      }
     }
   }
 

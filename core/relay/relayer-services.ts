@@ -135,7 +135,10 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     for (const [rpcType, backend] of Object.entries(cfg.backends)) {
       // Pools for the RPC types the HTTP kit serves; other transports (gRPC, WebSocket) reach their backends themselves.
       if (!backend || !(HTTP_RPC_TYPES as readonly string[]).includes(rpcType)) continue;
-      const b = new HttpBackend(backend);
+      const b = new HttpBackend(backend, {
+        onCircuit: ({ url, up, reason }) =>
+          up ? log.info({ service, rpc_type: rpcType, url }, 'backend URL answers again; back in rotation') : log.warn({ service, rpc_type: rpcType, url, reason }, 'backend URL failing: its circuit breaker opened; out of rotation'),
+      });
       b.startHealthChecks(({ url, up, reason }) =>
         up ? log.info({ service, rpc_type: rpcType, url }, 'backend URL healthy again') : log.warn({ service, rpc_type: rpcType, url, reason }, 'backend URL failed its health checks; out of rotation'),
       );

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createServer, type ServerResponse } from 'node:http';
 import type { Test } from 'tap';
-import { HttpBackend, type BackendRequest } from '../../core/backend/http-backend.js';
+import { HttpBackend, type BackendRequest, type HealthChange } from '../../core/backend/http-backend.js';
 import type { ResolvedBackend } from '../../core/config/load.js';
 import { BackendError } from '../../core/backend/backend-error.js';
 
@@ -156,6 +156,31 @@ t.test('only failures of the backend move the breaker: 502/503/504 and dead conn
   t.equal((await send('/x')).status, 503);
   t.equal(api.healthy, 0, 'two 503s in a row open the circuit');
   t.equal(await failureOf(send('/ok')), 'BACKEND_UNAVAILABLE: every backend URL is failing');
+});
+
+t.test('a URL whose circuit opens is said once, however many trial requests fail, and once when it answers again', async (t) => {
+  let status = 503;
+  const b = await backend(t, (res) => res.writeHead(status).end('x'));
+  const changes: HealthChange[] = [];
+  const api = new HttpBackend(
+    { urls: [b.url], headers: {}, timeout_ms: 300, max_body_bytes: 1024, load_balancing: 'round_robin', connections: 1, pipelining: 1, keep_alive_ms: 10_000, circuit_breaker: { failures: 2, cooldown_ms: 50 } },
+    { onCircuit: (c) => changes.push(c) },
+  );
+  t.teardown(() => api.close());
+  const send = () => api.send({ method: 'POST', url: '/', headers: {} }, {}).then((r) => r.status, () => 'refused');
+  t.same([await send(), await send()], [503, 503]);
+  t.equal(api.healthy, 0, 'two 503s in a row open the circuit');
+  for (let i = 0; i < 3; i++) {
+    await new Promise((r) => setTimeout(r, 60));
+    t.equal(await send(), 503, `trial ${i + 1} fails and reopens the circuit`);
+  }
+  await new Promise((r) => setTimeout(r, 60));
+  status = 200;
+  t.equal(await send(), 200);
+  t.same(changes, [
+    { url: `http://127.0.0.1:${new URL(b.url).port}/…`, up: false, reason: '2 failures in a row; a trial request every 50 ms until one is answered' },
+    { url: `http://127.0.0.1:${new URL(b.url).port}/…`, up: true, reason: 'answers again' },
+  ]);
 });
 
 t.test('a slow answer to one request does not open the circuit while the URL answers other requests', async (t) => {
