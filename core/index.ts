@@ -81,6 +81,7 @@ export { backendFault, describeBackendError, unsendableRequest, type BackendFaul
 export { BackendError, BACKEND_ERROR_CODES, type BackendErrorCode } from './backend/backend-error.js';
 export { rejectionOf } from './relay/backend-rejection.js';
 export { relayPath } from './backend/relay-url.js';
+export { redactUrl, type HealthChange } from './backend/http-backend.js';
 
 // chain access and caches
 export { ChainPace, type BlockHealth, type ChainPaceOptions } from './chain/chain-pace.js';

@@ -1,5 +1,5 @@
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import { backendFault, describeBackendError, RelayRejection, type ResolvedBackend } from 'relayminer';
+import { backendFault, describeBackendError, redactUrl, RelayRejection, type HealthChange, type ResolvedBackend } from 'relayminer';
 
 export interface H2Request {
   path: string;
@@ -40,9 +40,14 @@ export class H2Backend {
   readonly #fixed: Record<string, string> = {};
   /** Each URL's path, prefixed to every call's (a URL parse per call costs more than the rest of the headers). */
   readonly #basePaths = new Map<string, string>();
+  /** URLs whose connection failed and that have not answered since: said once when it fails, once when they answer again. */
+  readonly #unreachable = new Set<string>();
+  readonly #onReach: (change: HealthChange) => void;
 
-  constructor(cfg: ResolvedBackend) {
+  /** `onReach`: told when a URL's connection fails (the first time since it last answered) and when it answers again. */
+  constructor(cfg: ResolvedBackend, o: { onReach?: (change: HealthChange) => void } = {}) {
     this.#cfg = cfg;
+    this.#onReach = o.onReach ?? (() => {});
     for (const [k, v] of Object.entries(cfg.headers)) this.#fixed[k.toLowerCase()] = v;
     if (cfg.auth?.bearer_token) this.#fixed.authorization = `Bearer ${cfg.auth.bearer_token}`;
     else if (cfg.auth?.username !== undefined) this.#fixed.authorization = `Basic ${Buffer.from(`${cfg.auth.username}:${cfg.auth.password ?? ''}`).toString('base64')}`;
@@ -53,7 +58,9 @@ export class H2Backend {
     let last: Error | undefined;
     for (const url of this.#cfg.urls) {
       try {
-        return await this.#call(url, req, extra, deadline);
+        const res = await this.#call(url, req, extra, deadline);
+        if (this.#unreachable.size && this.#unreachable.delete(url)) this.#onReach({ url: this.#redacted(url), up: true, reason: 'answers again' });
+        return res;
       } catch (err) {
         if (RelayRejection.is(err)) throw err;
         // Refused while building the call: the relay's fault, and the same on every URL.
@@ -64,12 +71,21 @@ export class H2Backend {
     throw new RelayRejection('backend_error', last ? describeBackendError(last) : 'no backend URL');
   }
 
+  #redacted(url: string): string {
+    return redactUrl(new URL(url.replace(/^grpc:/, 'http:').replace(/^grpcs:/, 'https:')));
+  }
+
   #session(url: string): ClientHttp2Session {
     let s = this.#sessions.get(url);
     if (s && !s.closed && !s.destroyed) return s;
     s = connect(url.replace(/^grpc:/, 'http:').replace(/^grpcs:/, 'https:'));
     const session = s;
-    session.on('error', () => {});
+    // A session fails as a whole when its connection does (refused, reset, TLS): the URL cannot be reached.
+    session.on('error', (err) => {
+      if (this.#unreachable.has(url)) return;
+      this.#unreachable.add(url);
+      this.#onReach({ url: this.#redacted(url), up: false, reason: describeBackendError(err) });
+    });
     session.on('close', () => {
       if (this.#sessions.get(url) === session) this.#sessions.delete(url);
     });

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { constants as http2Constants, type ServerHttp2Stream } from 'node:http2';
 import { createServer, type AddressInfo } from 'node:net';
-import { type DecodedRelay, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, splitGrpcFrames, StreamedBody, VERSION } from 'relayminer';
+import { type DecodedRelay, type HealthChange, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, splitGrpcFrames, StreamedBody, VERSION } from 'relayminer';
 import { H2Backend, type H2Response } from './h2-backend.js';
 import { grpcStatusFor, SERVER_FAULT_STATUSES } from './status-codes.js';
 
@@ -65,7 +65,12 @@ export default definePlugin(
     const { host, port } = parseHostPort(opts.listen_address ?? ':8082');
     const log = app.log.child({ component: 'transport-grpc' });
     const backends = new Map<string, H2Backend>();
-    for (const [id, s] of Object.entries(ctx.config.services)) if (s.backends.grpc) backends.set(id, new H2Backend(s.backends.grpc));
+    for (const [service, s] of Object.entries(ctx.config.services)) {
+      if (!s.backends.grpc) continue;
+      const onReach = ({ url, up, reason }: HealthChange) =>
+        up ? log.info({ service, url }, 'gRPC backend URL answers again') : log.warn({ service, url, reason }, 'gRPC backend URL cannot be reached; its calls fail until it answers');
+      backends.set(service, new H2Backend(s.backends.grpc, { onReach }));
+    }
 
     const call = async (r: DecodedRelay): Promise<{ res: H2Response; http: POKTHTTPRequest }> => {
       const backend = backends.get(r.header.service_id);

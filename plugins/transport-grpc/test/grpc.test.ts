@@ -301,6 +301,34 @@ t.test("a backend URL's path prefixes every call's path, on the first call and t
   t.same(paths, [`/base/v1${demo.echoPath}`, `/base/v1${demo.countPath}`, `/base/v1${demo.echoPath}`]);
 });
 
+t.test('a backend URL that cannot be reached is said once, however many calls fail, and once when it answers again', async (t) => {
+  const { createServer } = await import('node:http2');
+  const { H2Backend } = await import('../h2-backend.js');
+  // A free port, nothing listening on it yet.
+  const probe = createNetServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const changes: { url: string; up: boolean; reason: string }[] = [];
+  const backend = new H2Backend({ urls: [`grpc://127.0.0.1:${port}/secret/path`], timeout_ms: 2000, headers: {} } as never, { onReach: (c) => changes.push(c) });
+  const call = () => backend.call({ path: demo.echoPath, headers: {}, body: grpcFrame(new Uint8Array(0)) }, {}).then((res) => res.read(1 << 20)).then(() => 'answered', (err: Error) => err.message);
+  for (let i = 0; i < 3; i++) t.match(await call(), /backend/, `call ${i + 1} fails`);
+  const server = createServer();
+  server.on('stream', (stream) => {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(grpcFrame(new Uint8Array(0)));
+  });
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  t.teardown(() => (backend.close(), new Promise<void>((r) => server.close(() => r()))));
+  t.equal(await call(), 'answered');
+  t.equal(await call(), 'answered');
+  t.same(changes, [
+    { url: `http://127.0.0.1:${port}/…`, up: false, reason: 'connection refused (ECONNREFUSED)' },
+    { url: `http://127.0.0.1:${port}/…`, up: true, reason: 'answers again' },
+  ]);
+});
+
 /** A raw HTTP/2 backend answering each call with `answer`, and an H2Backend in front of it. */
 async function rawBackend(t: Test, answer: (stream: import('node:http2').ServerHttp2Stream) => void, timeoutMs = 2000) {
   const { createServer } = await import('node:http2');
