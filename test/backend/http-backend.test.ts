@@ -24,19 +24,22 @@ async function backend(t: Test, answer: (res: ServerResponse, path: string) => v
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/base?key=k`, seen };
 }
 
-function open(t: Test, url: string, o: Partial<ResolvedBackend> = {}): HttpBackend {
-  const b = new HttpBackend({
-    urls: [url],
-    headers: {},
-    timeout_ms: 300,
-    max_body_bytes: 1024,
-    load_balancing: 'round_robin',
-    connections: 1,
-    pipelining: 1,
-    keep_alive_ms: 10_000,
-    circuit_breaker: { failures: 100, cooldown_ms: 5000 },
-    ...o,
-  });
+function open(t: Test, url: string, o: Partial<ResolvedBackend> = {}, onCircuit?: (change: HealthChange) => void): HttpBackend {
+  const b = new HttpBackend(
+    {
+      urls: [url],
+      headers: {},
+      timeout_ms: 300,
+      max_body_bytes: 1024,
+      load_balancing: 'round_robin',
+      connections: 1,
+      pipelining: 1,
+      keep_alive_ms: 10_000,
+      circuit_breaker: { failures: 100, cooldown_ms: 5000 },
+      ...o,
+    },
+    { onCircuit },
+  );
   t.teardown(() => b.close());
   return b;
 }
@@ -162,11 +165,7 @@ t.test('a URL whose circuit opens is said once, however many trial requests fail
   let status = 503;
   const b = await backend(t, (res) => res.writeHead(status).end('x'));
   const changes: HealthChange[] = [];
-  const api = new HttpBackend(
-    { urls: [b.url], headers: {}, timeout_ms: 300, max_body_bytes: 1024, load_balancing: 'round_robin', connections: 1, pipelining: 1, keep_alive_ms: 10_000, circuit_breaker: { failures: 2, cooldown_ms: 50 } },
-    { onCircuit: (c) => changes.push(c) },
-  );
-  t.teardown(() => api.close());
+  const api = open(t, b.url, { circuit_breaker: { failures: 2, cooldown_ms: 50 } }, (c) => changes.push(c));
   const send = () => api.send({ method: 'POST', url: '/', headers: {} }, {}).then((r) => r.status, () => 'refused');
   t.same([await send(), await send()], [503, 503]);
   t.equal(api.healthy, 0, 'two 503s in a row open the circuit');

@@ -6,6 +6,7 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { demo, startGrpcBackend } from '../../../examples/backends/grpc-demo.js';
 import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
 import { gatewayRelay, startRelayer } from '../../../test/helpers/relayer.js';
+import { freePort } from '../../../test/helpers/ports.js';
 import { RELAY_SERVICE } from '../index.js';
 
 const echo = (message: string) => ({
@@ -304,11 +305,7 @@ t.test("a backend URL's path prefixes every call's path, on the first call and t
 t.test('a backend URL that cannot be reached is said once, however many calls fail, and once when it answers again', async (t) => {
   const { createServer } = await import('node:http2');
   const { H2Backend } = await import('../h2-backend.js');
-  // A free port, nothing listening on it yet.
-  const probe = createNetServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((r) => probe.close(() => r()));
+  const port = await freePort(); // nothing listens there yet
   const changes: { url: string; up: boolean; reason: string }[] = [];
   const backend = new H2Backend({ urls: [`grpc://127.0.0.1:${port}/secret/path`], timeout_ms: 2000, headers: {} } as never, { onReach: (c) => changes.push(c) });
   const call = () => backend.call({ path: demo.echoPath, headers: {}, body: grpcFrame(new Uint8Array(0)) }, {}).then((res) => res.read(1 << 20)).then(() => 'answered', (err: Error) => err.message);
