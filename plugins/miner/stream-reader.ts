@@ -140,6 +140,8 @@ export class StreamReader {
     while (!this.#stopped) {
       const members = [...lane.members.values()];
       if (!members.length) {
+        // A lane whose suppliers all went while its reads failed has nothing left to fail on: its warning ends.
+        this.#condition(`stream_read|${lane.id}`, false, 'reading relay streams: the lane has no streams left', { lane: lane.id });
         await sleep(IDLE_MS);
         continue;
       }

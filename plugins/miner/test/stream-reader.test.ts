@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { KeyBuilder, MinedRelayCodec, StateSignals, type RedisClient } from 'relayminer';
 import { startRedis, startRedisCluster } from '../../../test/helpers/redis.js';
+import { captureLogs } from '../../../test/helpers/logs.js';
 import { until } from '../../../test/helpers/until.js';
 import { MinerMetrics } from '../metrics.js';
 import { SessionStore } from '../session-store.js';
@@ -33,9 +34,9 @@ function entry(supplier: string, n: number): Buffer {
   );
 }
 
-function reader(redis: () => RedisClient, dedicated: () => RedisClient, streamsPerConnection: number, batch = 100) {
+function reader(redis: () => RedisClient, dedicated: () => RedisClient, streamsPerConnection: number, batch = 100, logger = log) {
   const store = new SessionStore(keys, redis);
-  const r = new StreamReader({ consumerName: 'm1', keys, store, redis, dedicated, batch, blockMs: 200, reclaimIdleMs: 60_000, streamsPerConnection, metrics: new MinerMetrics(new Registry()), log, signals: new StateSignals(60_000), onFenced: () => {} });
+  const r = new StreamReader({ consumerName: 'm1', keys, store, redis, dedicated, batch, blockMs: 200, reclaimIdleMs: 60_000, streamsPerConnection, metrics: new MinerMetrics(new Registry()), log: logger, signals: new StateSignals(60_000), onFenced: () => {} });
   return { r, store };
 }
 
@@ -103,6 +104,29 @@ t.test('a backlog on many streams is read a share at a time: one lane read stays
   // batch 100 over 200 streams: 16 batches' worth per read is 8 a stream, raised to the floor of 20.
   t.equal(Math.max(...sizes), 20, 'at most 20 entries of a stream per read (not the batch of 100)');
   t.equal(sizes.reduce((a, b) => a + b, 0), 200 * 60);
+});
+
+t.test('a lane whose reads fail says so once, and says it is over when its last supplier leaves (no warning left open)', async (t) => {
+  const { main, conn } = await connections(t);
+  const logs = captureLogs();
+  const lane = conn();
+  let reads = 0;
+  lane.xreadgroupBuffer = (async () => {
+    reads++;
+    throw new Error('LOADING Redis is loading the dataset in memory');
+  }) as typeof lane.xreadgroupBuffer;
+  const { r } = reader(() => main, () => lane, 16, 100, logs.logger);
+  t.teardown(() => r.stop());
+  await main.set(keys.supplierLeaseFence('pokt1reader000'), '1');
+  await r.add('pokt1reader000', '1');
+  await until('three failed reads', async () => reads >= 3);
+  r.remove('pokt1reader000');
+  const said = () => logs.lines.filter((l) => String(l.msg).startsWith('reading relay streams')).map((l) => [l.level, l.msg, l.lane]);
+  await until('the end of the condition said', async () => said().length === 2);
+  t.same(said(), [
+    [40, 'reading relay streams failed; retrying', 0],
+    [30, 'reading relay streams: the lane has no streams left', 0],
+  ]);
 });
 
 t.test('Redis Cluster: every supplier in its own slot, read without blocking, all stored', async (t) => {
