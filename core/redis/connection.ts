@@ -75,20 +75,40 @@ export class RedisPool {
   readonly #cfg: ResolvedRedis;
   readonly #name: string;
   readonly #extra = new Set<RedisClient>();
-  readonly #onError: (err: Error, connection: string) => void;
+  readonly #onError: (err: Error, connection: string, failing: number) => void;
+  readonly #onRecovered: () => void;
+  /** Connections whose last event was an error (not a 'ready' since). */
+  readonly #failing = new Set<string>();
   #i = 0;
 
-  /** `onError` receives connection errors (ioredis reconnects by itself; they are for logs and metrics). */
-  constructor(cfg: ResolvedRedis, name: string, onError: (err: Error, connection: string) => void = () => {}) {
+  /**
+   * `onError` receives connection errors (ioredis reconnects by itself; they are for logs and metrics)
+   * with the number of connections failing now; `onRecovered` runs when the last failing one is ready again.
+   */
+  constructor(
+    cfg: ResolvedRedis,
+    name: string,
+    onError: (err: Error, connection: string, failing: number) => void = () => {},
+    onRecovered: () => void = () => {},
+  ) {
     this.#cfg = cfg;
     this.#name = name;
     this.#onError = onError;
+    this.#onRecovered = onRecovered;
     this.#clients = Array.from({ length: cfg.pool.size }, (_, i) => this.#create(`${name}-${i}`, false));
   }
 
   #create(connectionName: string, blocking: boolean): RedisClient {
     const c = createRedisClient(this.#cfg, { connectionName, blocking });
-    c.on('error', (err: Error) => this.#onError(err, connectionName));
+    c.on('error', (err: Error) => {
+      this.#failing.add(connectionName);
+      this.#onError(err, connectionName, this.#failing.size);
+    });
+    c.on('ready', () => {
+      if (this.#failing.delete(connectionName) && this.#failing.size === 0) this.#onRecovered();
+    });
+    // Closed on purpose (ours never stop retrying otherwise): no longer one that fails, and no recovery either.
+    c.on('end', () => this.#failing.delete(connectionName));
     return c;
   }
 

@@ -100,13 +100,19 @@ export class Runtime {
 
     const metrics = new Metrics({ version: opts.version, roles: [...roles] });
     const readiness = new Readiness();
-    // A connection retrying against a Redis that is down fails many times a second: every error is
-    // counted, one line a minute per connection is logged.
+    // Connections retrying against a Redis that is down fail many times a second: every error is
+    // counted; the process's connections together say it at most once a minute, and once when every one
+    // of them works again.
     const redisSignals = new StateSignals(60_000);
-    const redis = new RedisPool(settings.redis, `relayminer-${[...roles].join('-')}-${process.pid}`, (err, connection) => {
-      metrics.redisErrors.inc({ connection: connection.replace(/-\d+$/, '') });
-      redisSignals.update(`redis|${connection}`, true, () => log.warn({ connection, err: err.message }, 'redis connection error (logged at most once a minute per connection; relayminer_redis_connection_errors_total counts them all)'), undefined, err.message);
-    });
+    const redis = new RedisPool(
+      settings.redis,
+      `relayminer-${[...roles].join('-')}-${process.pid}`,
+      (err, connection, failing) => {
+        metrics.redisErrors.inc({ connection: connection.replace(/-\d+$/, '') });
+        redisSignals.update('redis', true, () => log.warn({ connection, failing, err: err.message }, 'redis connection error (logged at most once a minute; relayminer_redis_connection_errors_total counts them all)'));
+      },
+      () => redisSignals.update('redis', false, () => undefined, () => log.info('redis connections work again')),
+    );
     readiness.add('redis', () => redis.ping(1000), 1500);
     metrics.followReadiness(async () => (await readiness.evaluate()).status === 'ready');
     // Wait briefly so a healthy start is ready at once; an unreachable Redis is not fatal (it is

@@ -62,10 +62,10 @@ t.test('dashboard: true serves it on the metrics listener', async (t) => {
   t.equal((await get(runtime.addresses.metrics!, '/dashboard/state')).status, 200);
 });
 
-t.test('readiness follows Redis: 503 when redis-server stops, 200 again when it returns', async (t) => {
+t.test('readiness follows Redis: 503 when redis-server stops, 200 again when it returns; the outage logged once, its end once', async (t) => {
   const redis = await startRedis(t);
   const net = await startTestLocalnet(t);
-  const { logger } = captureLogs();
+  const { logger, lines } = captureLogs();
   const runtime = await Runtime.start({ config: relayerConfig(redis.url, '', { node: net }), roles: ['relayer'], builtins: {}, version: 'test', logger });
   t.teardown(() => runtime.shutdown());
   const health = runtime.addresses.health!;
@@ -93,6 +93,16 @@ t.test('readiness follows Redis: 503 when redis-server stops, 200 again when it 
   t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /^relayminer_crypto_threads 1$/m, 'relayer.ring_verify_threads (1) crypto threads running');
   t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /^process_cpu_seconds_total /m, 'runtime metrics');
   t.equal((await get(runtime.addresses.metrics!, '/ready')).status, 404, 'the relayer keeps health on its own listener');
+  // Every connection of the pool failed, many times each (the counter has them); the log has one line each way.
+  const counted = [...(await get(runtime.addresses.metrics!, '/metrics')).body.matchAll(/^relayminer_redis_connection_errors_total\{connection="[^"]+"\} (\d+)$/gm)];
+  const errors = counted.reduce((sum, m) => sum + Number(m[1]), 0);
+  t.ok(errors >= 4, `${errors} connection errors counted`);
+  await until('the recovery said', async () => lines.some((l) => l.msg === 'redis connections work again'), Boolean);
+  const said = lines.filter((l) => String(l.msg).startsWith('redis connection')).map((l) => [l.level, String(l.msg).split(' (')[0]]);
+  t.same(said, [
+    [40, 'redis connection error'],
+    [30, 'redis connections work again'],
+  ]);
 });
 
 t.test('graceful shutdown: 503 first, in-flight work finishes, then plugins, Redis, operator listeners', async (t) => {

@@ -599,13 +599,13 @@ t.test('meter leases: an idle lease goes back to Redis; a held lease serves whil
   t.equal(spent, 'meter_unavailable', 'fail closed once the lease is spent');
 });
 
-t.test('meter with Redis down: fail closed refuses before the backend, fail open serves', async (t) => {
+t.test('meter with Redis down: fail closed refuses before the backend, fail open serves (said once, and once when it works again)', async (t) => {
   for (const mode of ['closed', 'open'] as const) {
     const s = await setup(t, { meter: mode });
     s.net.chain.advance(11);
     const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
     t.equal((await s.send(relay(h))).status, 200, `${mode}: warm`);
-    await s.server.stop();
+    await s.server.stopProcess();
     const before = s.forwarded.length;
     const reply = await s.send(relay(h));
     if (mode === 'closed') {
@@ -616,6 +616,15 @@ t.test('meter with Redis down: fail closed refuses before the backend, fail open
       t.equal(reply.status, 200);
       t.equal(s.forwarded.length, before + 1);
       t.equal(await s.metric('relayminer_meter_fail_open_total', { service: 'anvil' }), 1);
+      t.same((await Promise.all([0, 1, 2].map(() => s.send(relay(h))))).map((r) => r.status), [200, 200, 200]);
+      t.equal(await s.metric('relayminer_meter_fail_open_total', { service: 'anvil' }), 4, 'every unmetered relay counted');
+      await s.server.startProcess();
+      await until('a relay metered again', async () => (await s.send(relay(h)), s.logs.lines.some((l) => l.msg === 'relay meter works again')));
+      const said = s.logs.lines.filter((l) => /^relay meter/.test(String(l.msg))).map((l) => [l.level, String(l.msg).split(';')[0], l.service]);
+      t.same(said, [
+        [40, 'relay meter unavailable', 'anvil'],
+        [30, 'relay meter works again', 'anvil'],
+      ]);
     }
   }
 });
