@@ -29,6 +29,8 @@ export interface BridgeOptions {
   onClosed: (bridge: Bridge) => void;
   /** An unsigned connection sent nothing within `first_frame_timeout_ms`. */
   onIdleTimeout?: () => void;
+  /** Each backend dial's outcome: the error when no URL opened, undefined when one did. */
+  onDial?: (err: Error | undefined) => void;
 }
 
 const toBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
@@ -222,12 +224,19 @@ export class Bridge {
   }
 
   #dial(): Promise<WebSocket> {
-    this.#dialing ??= this.#connect().catch((err: Error) => {
-      this.#o.metrics.backendConnectFailures.inc({ service: this.#o.serviceId });
-      this.#o.log.warn({ service: this.#o.serviceId, err: err.message }, 'websocket backend connection failed');
-      this.close(CLOSE.backendConnectFailed, 'backend connection failed');
-      throw err;
-    });
+    this.#dialing ??= this.#connect().then(
+      (ws) => {
+        this.#o.onDial?.(undefined);
+        return ws;
+      },
+      (err: Error) => {
+        if (this.#closed && err.message === 'bridge closed') throw err; // the gateway left first: not the backend's failure
+        this.#o.metrics.backendConnectFailures.inc({ service: this.#o.serviceId });
+        this.#o.onDial?.(err);
+        this.close(CLOSE.backendConnectFailed, 'backend connection failed');
+        throw err;
+      },
+    );
     return this.#dialing;
   }
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { type AdmittedFrame, definePlugin, REJECT_REASONS, VERSION } from 'relayminer';
+import { type AdmittedFrame, definePlugin, REJECT_REASONS, StateSignals, VERSION } from 'relayminer';
 import { Bridge, type BridgeLimits } from './bridge.js';
 import { CLOSE } from './close-codes.js';
 import { readHandshake, refuseUpgrade } from './handshake.js';
@@ -64,6 +64,13 @@ export default definePlugin(
     // PATH sends protobuf in text frames: UTF-8 checks would close every bridge with 1007.
     const wss = new WebSocketServer({ noServer: true, skipUTF8Validation: true, maxPayload: limits.max_frame_bytes, perMessageDeflate: false });
     const bridges = new Set<Bridge>();
+    // A dead backend fails every gateway that connects: said when it starts (again at most once a minute
+    // while it lasts) and once when a dial opens again, per service; the counter has every failure.
+    const reach = new StateSignals(60_000);
+    const onDial = (service: string) => (err: Error | undefined) => {
+      if (err) reach.update(service, true, () => log.warn({ service, err: err.message }, 'websocket backend connection failed; gateways are closed with 4003 until it answers'));
+      else if (reach.active(service)) reach.update(service, false, () => undefined, () => log.info({ service }, 'websocket backend answers again'));
+    };
 
     const refuse = (socket: Duplex, reason: keyof typeof REJECT_REASONS, detail?: string) => {
       metrics.handshakeRefusals.inc({ reason });
@@ -102,6 +109,7 @@ export default definePlugin(
           log,
           onClosed: (b) => bridges.delete(b),
           onIdleTimeout: () => ctx.metrics.listenerRefusals.inc({ listener: 'relay', reason: 'first_frame_timeout' }),
+          onDial: onDial(hs.serviceId!),
         });
         if (!bridge.closed) bridges.add(bridge);
       });

@@ -3,6 +3,7 @@ import { WebSocket } from 'ws';
 import { buildRelayRequest, checkRelayResponse, encodeRelayRequest, POKTHTTPResponseCodec, publicKeyFromPrivateKey, type SessionHeader, websocketHandshakeHeaders } from 'relayminer';
 import { startWebSocketBackend, type WebSocketBackend } from '../../../examples/backends/websocket-jsonrpc.js';
 import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
+import { freePort } from '../../../test/helpers/ports.js';
 import { startRelayer } from '../../../test/helpers/relayer.js';
 
 const RING = [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
@@ -216,6 +217,30 @@ t.test('a bridge opened with a signed handshake and no frame rolls over with its
   t.same(check.response?.relay_miner_error?.code, 410, 'the signed 410 envelope, signed against the handshake');
   await until('backend closed', () => backend.closes.length === 1);
   t.same(backend.closes, [1001], 'the backend connection is released');
+});
+
+t.test('a backend that cannot be reached: every gateway closed with 4003 and counted, the log says it once, and once when it answers', async (t) => {
+  const port = await freePort();
+  const r = await startRelayer(t, { plugins: ['transport-websocket'], services: () => `  anvil:\n    backends:\n      websocket: { url: "ws://127.0.0.1:${port}" }` });
+  const header = await r.header();
+  for (let i = 0; i < 3; i++) {
+    const c = await connect(r.url, pathHeaders(header));
+    t.same(await c.closed, { code: 4003, reason: 'backend connection failed' }, `gateway ${i + 1}: 4003`);
+  }
+  t.match(await r.metrics(), /relayminer_websocket_backend_connect_failures_total\{service="anvil"\} 3\b/, 'every failed dial counted');
+  const backend = await startWebSocketBackend({ port, intervalMs: 50 });
+  t.teardown(() => backend.close());
+  for (let i = 0; i < 2; i++) {
+    const c = await connect(r.url, pathHeaders(header));
+    await until('backend dialled', () => backend.handshakes.length === i + 1);
+    c.ws.close(1000);
+    t.equal((await c.closed).code, 1000, `gateway ${i + 4}: bridged`);
+  }
+  const said = r.logs.lines.filter((l) => /^websocket backend/.test(String(l.msg))).map((l) => [l.level, String(l.msg).split(';')[0], l.service]);
+  t.same(said, [
+    [40, 'websocket backend connection failed', 'anvil'],
+    [30, 'websocket backend answers again', 'anvil'],
+  ]);
 });
 
 t.test('a forged or malformed frame closes with 4001 and never reaches the backend', async (t) => {
