@@ -7,6 +7,7 @@ import type { RpcTypeName } from '../config/schema.js';
 import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../protocol/messages.js';
 import { RPC_TYPE_CODES } from '../protocol/rpc-type.js';
 import { rejectionOf } from './backend-rejection.js';
+import type { BodyBudget } from './body-budget.js';
 import { isHttpAnswer, type HttpAnswer, type HttpRelayProtocol } from './http-protocol.js';
 import type { Forward, ForwardResult, RelayPipeline, RelayReply } from './pipeline.js';
 import { RelayRejection } from './reasons.js';
@@ -52,11 +53,29 @@ export class HttpRelayRouter {
     return [...this.#enabled.keys()];
   }
 
-  /** Encapsulated: the catch-all body parser and route do not leak into other plugins. */
-  register(app: FastifyInstance, bodyLimit: number): void {
+  /**
+   * Encapsulated: the catch-all body parser and route do not leak into other plugins. With a `budget`,
+   * a large body that does not fit is answered 503 `relayer_busy` before it is read, and its connection closed.
+   */
+  register(app: FastifyInstance, bodyLimit: number, budget?: BodyBudget): void {
     this.#bodyLimit = bodyLimit;
     void app.register(async (scope) => {
       if (this.#enabled.size === 0) return;
+      if (budget) {
+        scope.addHook('onRequest', (req, reply, done) => {
+          const bytes = budget.take(req.headers);
+          if (bytes === 0) return done();
+          if (bytes === undefined) {
+            const rpcType = this.#rpcType(req) ?? 'jsonrpc';
+            const rejection = new RelayRejection('relayer_busy', `${budget.held} bytes of large bodies held`);
+            void send(reply.header('connection', 'close'), this.#pipeline.refuse(rejection, rpcType, this.#enabled.get(rpcType as HttpRpcType) ?? 'http'));
+            return;
+          }
+          // 'close' comes once the answer is sent or the connection is gone, whichever way the relay ends.
+          reply.raw.once('close', () => budget.give(bytes));
+          done();
+        });
+      }
       scope.removeAllContentTypeParsers();
       scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
       scope.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {

@@ -106,3 +106,50 @@ t.test('operator listeners: connections past OPERATOR_MAX_CONNECTIONS are closed
   for (const c of held) c.socket.destroy();
   await Promise.all(held.map((c) => c.closed));
 });
+
+t.test('large bodies share large_bodies_bytes: one past it is answered 503 relayer_busy before it is read; small relays are still served; every way a relay ends gives its bytes back', async (t) => {
+  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil, relayerYaml: '  limits: { large_body_bytes: 1024, large_bodies_bytes: 1048576 }' });
+  const relay = r.runtime.addresses.relay!;
+  const held = async () => Number(/^relayminer_relay_large_body_bytes (\d+)$/m.exec(await r.metrics())?.[1]);
+  const start = Date.now();
+  // Two bodies of 400,000 bytes announced and partly sent: 800,000 held of 1,048,576; a third does not fit.
+  const senders = Array.from({ length: 3 }, () => rawClient(relay, start));
+  for (const c of senders) {
+    await new Promise((res) => (c.socket.readyState === 'open' ? res(null) : c.socket.once('connect', res)));
+    c.socket.write('POST / HTTP/1.1\r\nHost: x\r\nRpc-Type: 3\r\nContent-Length: 400000\r\n\r\n' + 'x'.repeat(1000));
+    if (c !== senders[2]) await until('the body drawn from the budget', async () => (await held()) === 400_000 * (senders.indexOf(c) + 1));
+  }
+  await senders[2]!.closed;
+  // The default error model (poktroll's): 200 with a RelayResponse whose relay_miner_error carries the reason.
+  t.match(senders[2]!.received(), /^HTTP\/1\.1 200 OK\r\n[^]*content-type: application\/x-protobuf\r\n/i, 'the third is refused at once');
+  t.match(senders[2]!.received(), /relayer busy: too many large request bodies in flight, retry later: 800000 bytes of large bodies held/);
+  t.match(senders[2]!.received(), /\r\nconnection: close\r\n/i, 'and its connection closed');
+  const chunked = rawClient(relay, start);
+  chunked.socket.write('POST / HTTP/1.1\r\nHost: x\r\nRpc-Type: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+  await chunked.closed;
+  t.match(chunked.received(), /relayer busy: too many large request bodies in flight/, 'a chunked body (its size unknown, counted at the largest max_body_bytes) does not fit either');
+  t.equal(await held(), 800_000, 'refused bodies hold nothing');
+  const header = await r.header();
+  t.equal((await postRelay(r.url, gatewayRelay(header, RPC), '3')).status, 200, 'a small relay is served meanwhile');
+  // A client that hangs up mid-body gives its bytes back; so does a large relay that is answered.
+  senders[0]!.socket.destroy();
+  await until('the first body released', async () => (await held()) === 400_000);
+  const big = { ...RPC, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: ['x'.repeat(2000)] }) };
+  t.equal((await postRelay(r.url, gatewayRelay(header, big), '3')).status, 200, 'a large relay that fits is served');
+  await until('the large relay released', async () => (await held()) === 400_000);
+  senders[1]!.socket.destroy();
+  await until('nothing held', async () => (await held()) === 0);
+  t.match(await r.metrics(), /relayminer_relay_rejections_total\{service="unknown",rpc_type="jsonrpc",reason="relayer_busy"\} 2/);
+  t.equal(r.backend.calls.length, 2, 'the backend saw only the two relays served');
+});
+
+t.test('a large body cut off by request_timeout_ms (408) gives its bytes back', async (t) => {
+  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil, relayerYaml: '  limits: { request_timeout_ms: 1000, large_body_bytes: 1024 }' });
+  const held = async () => Number(/^relayminer_relay_large_body_bytes (\d+)$/m.exec(await r.metrics())?.[1]);
+  const c = rawClient(r.runtime.addresses.relay!, Date.now());
+  c.socket.write('POST / HTTP/1.1\r\nHost: x\r\nRpc-Type: 3\r\nContent-Length: 500000\r\n\r\nabc');
+  await until('the body drawn from the budget', async () => (await held()) === 500_000);
+  await c.closed;
+  t.match(c.received(), /^HTTP\/1\.1 408 /);
+  await until('the body released', async () => (await held()) === 0);
+});
