@@ -57,6 +57,7 @@ export { StreamedBody, STREAMED_BODY_MEMORY_BYTES } from './relay/streamed-body.
 export { RelayPipeline, type Forward, type ForwardResult, type RelayReply, type RelayPipelineOptions, type AdmittedFrame, type RefusedFrame } from './relay/pipeline.js';
 // relays carried over HTTP: the POKTHTTPRequest inside a relay, the headers passed to a backend, stream framing
 export { decodeHttpPayload, pocketHeaders, HttpRelayRouter, HTTP_RPC_TYPES, type HttpRpcType } from './relay/http-relay.js';
+export type { BodyBudget } from './relay/body-budget.js';
 // what an HTTP transport plugin tells the kit about its protocol, and the helpers for JSON-RPC bodies
 export { jsonRpcCalls, jsonRpcError, jsonRpcRefusal, requestPath, jsonAnswer, withHeaderDefault, namePatterns, namePatternsOption, BoundedLabels, isHttpAnswer, type HttpRelayProtocol, type HttpAnswer, type JsonRpcCall } from './relay/http-protocol.js';
 export type { BackendRequest } from './backend/http-backend.js';

@@ -20,10 +20,14 @@ export class BodyBudget {
     this.#bodyLimit = bodyLimit;
   }
 
+  /** Bodies (or messages) up to this many bytes draw nothing. */
+  get largeBody(): number {
+    return this.#largeBody;
+  }
+
   /**
-   * What a request's body draws from the budget: 0 for a small body (or one the body limit refuses
-   * anyway), undefined when it does not fit. A lone body always fits, so a budget smaller than
-   * `max_body_bytes` still serves one large body at a time.
+   * What an HTTP request's body draws: 0 for a small body (or one the body limit refuses anyway),
+   * undefined when it does not fit.
    */
   take(headers: IncomingHttpHeaders): number | undefined {
     const length = headers['content-length'];
@@ -36,9 +40,17 @@ export class BodyBudget {
     } else {
       return 0;
     }
-    if (this.#held > 0 && this.#held + bytes > this.#limit) return undefined;
+    return this.reserve(bytes) ? bytes : undefined;
+  }
+
+  /**
+   * Draws `bytes` for a message being received (false: it does not fit, nothing drawn). Whatever is
+   * held alone always fits, so a budget smaller than the largest message still serves one at a time.
+   */
+  reserve(bytes: number): boolean {
+    if (this.#held > 0 && this.#held + bytes > this.#limit) return false;
     this.#held += bytes;
-    return bytes;
+    return true;
   }
 
   give(bytes: number): void {

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { isTimeout, type BackendRequest, type HttpBackend } from '../backend/http-backend.js';
 import { describeBackendError, unsendableRequest } from '../backend/errors.js';
 import { STREAM_DELIMITER, streamBatches, streamFraming } from '../backend/stream-batches.js';
+import type { ResolvedConfig } from '../config/load.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../protocol/messages.js';
 import { RPC_TYPE_CODES } from '../protocol/rpc-type.js';
@@ -17,6 +18,11 @@ import type { DecodedRelay } from './validator.js';
 /** RPC types carried over plain HTTP with a RelayRequest body (docs/spec/wire.md §2). */
 export const HTTP_RPC_TYPES = ['jsonrpc', 'rest', 'cometbft'] as const satisfies readonly RpcTypeName[];
 export type HttpRpcType = (typeof HTTP_RPC_TYPES)[number];
+
+/** The relay listener's body limit: the largest `max_body_bytes` of any backend, at least 1 MiB. */
+export function listenerBodyLimit(config: ResolvedConfig): number {
+  return Math.max(1024 * 1024, ...Object.values(config.services).flatMap((s) => Object.values(s.backends).map((b) => b?.max_body_bytes ?? 0)));
+}
 
 const BY_CODE = new Map(Object.entries(RPC_TYPE_CODES).map(([name, code]) => [String(code), name as RpcTypeName]));
 const ANY_METHOD = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;

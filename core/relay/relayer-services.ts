@@ -14,7 +14,8 @@ import type { KeyBuilder } from '../redis/key-builder.js';
 import { HttpBackend } from '../backend/http-backend.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { RelayChainState } from './chain-state.js';
-import { HttpRelayRouter, HTTP_RPC_TYPES, backendKey } from './http-relay.js';
+import { BodyBudget } from './body-budget.js';
+import { HttpRelayRouter, HTTP_RPC_TYPES, backendKey, listenerBodyLimit } from './http-relay.js';
 import type { RelayHooks } from './hooks.js';
 import { RelayPipeline } from './pipeline.js';
 import { RelayMeter } from './relay-meter.js';
@@ -30,6 +31,12 @@ export interface RelayerServices {
   follower: BlockFollower;
   /** HTTP transports (JSON-RPC, REST, CometBFT) enable their RPC types here. */
   http: HttpRelayRouter;
+  /**
+   * `relayer.limits.large_bodies_bytes`: what large request bodies and messages being received may hold,
+   * all connections and transports together. A transport that reads messages itself draws on it for one
+   * past `largeBody` bytes, and closes the connection when it does not fit.
+   */
+  largeBodies: BodyBudget;
   /** True once a block height is known; false if none arrived within `timeoutMs`. */
   waitForHeight(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
@@ -160,6 +167,17 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     },
   });
   const http = new HttpRelayRouter(pipeline, backends);
+  const { large_body_bytes, large_bodies_bytes } = o.relayer.limits;
+  const largeBodies = new BodyBudget(large_body_bytes, large_bodies_bytes, listenerBodyLimit(o.config));
+  new Gauge({
+    name: 'relayminer_relay_large_body_bytes',
+    help: 'Bytes of relay request bodies and WebSocket messages over relayer.limits.large_body_bytes held now; past relayer.limits.large_bodies_bytes more are refused (relayer_busy, WebSocket 1013).',
+    registers: [o.metrics.registry],
+    aggregator: 'sum',
+    collect() {
+      this.set(largeBodies.held);
+    },
+  });
   o.readiness.setServiceReadiness((service) => {
     const cfg = o.config.services[service];
     if (!cfg) return undefined;
@@ -178,6 +196,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     chain,
     follower,
     http,
+    largeBodies,
     waitForHeight(timeoutMs) {
       if (follower.latest) return Promise.resolve(true);
       return new Promise((resolve) => {

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../config/problems.js';
 import { parseHostPort } from '../config/host-port.js';
 import { requireRole, type ResolvedConfig, type ResolvedRedis, type RoleSettings } from '../config/load.js';
-import type { RelayListenerLimits } from '../config/schema.js';
 import type { SupplierKey } from '../crypto/supplier-key.js';
 import { defaultRingBackend } from '../crypto/ring/signature.js';
 import { supplierSignatureBackend } from '../crypto/supplier-signature.js';
@@ -24,8 +23,8 @@ import { KeyBuilder } from '../redis/key-builder.js';
 import { redactRedisUrl } from '../redis/url.js';
 import { RelayHooks } from '../relay/hooks.js';
 import { Dashboard } from '../observability/dashboard.js';
+import { listenerBodyLimit } from '../relay/http-relay.js';
 import { startRelayerServices } from '../relay/relayer-services.js';
-import { BodyBudget } from '../relay/body-budget.js';
 
 export interface RuntimeOptions {
   config: ResolvedConfig;
@@ -163,10 +162,7 @@ export class Runtime {
       dashboard: new Dashboard(),
     };
 
-    const bodyLimit = Math.max(
-      1024 * 1024,
-      ...Object.values(config.services).flatMap((s) => Object.values(s.backends).map((b) => b?.max_body_bytes ?? 0)),
-    );
+    const bodyLimit = listenerBodyLimit(config);
     const limits = relayer?.limits;
     const app = Fastify({
       bodyLimit,
@@ -219,7 +215,7 @@ export class Runtime {
     try {
       registerPlugins(app, active, config.file);
       // After the plugins: avvio loads it once they have enabled their RPC types.
-      relay?.http.register(app, bodyLimit, limits && largeBodies(limits, bodyLimit, metrics));
+      relay?.http.register(app, bodyLimit, relay.largeBodies);
       await app.ready();
       for (const l of [...(relayListener ? [relayListener] : []), ...operatorServers]) {
         runtime.addresses[l.name] = await listen(l);
@@ -340,21 +336,6 @@ async function checkRedisSettings(redis: RedisPool, role: 'miner' | 'relayer', l
     log.warn({ err: (err as Error).message }, 'could not read the Redis eviction policy and persistence settings (INFO memory/persistence); check them by hand');
   }
   return undefined;
-}
-
-/** The relay listener's budget for large request bodies, and `relayminer_relay_large_body_bytes` to watch it. */
-function largeBodies(limits: RelayListenerLimits, bodyLimit: number, metrics: Metrics): BodyBudget {
-  const budget = new BodyBudget(limits.large_body_bytes, limits.large_bodies_bytes, bodyLimit);
-  new Gauge({
-    name: 'relayminer_relay_large_body_bytes',
-    help: 'Bytes of relay request bodies over relayer.limits.large_body_bytes held now; past relayer.limits.large_bodies_bytes such bodies are refused (relayer_busy).',
-    registers: [metrics.registry],
-    aggregator: 'sum',
-    collect() {
-      this.set(budget.held);
-    },
-  });
-  return budget;
 }
 
 /** `relayminer_redis_used_memory_bytes` and `relayminer_redis_maxmemory_bytes`, read at each scrape. */

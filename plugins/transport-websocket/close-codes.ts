@@ -7,6 +7,7 @@ export const CLOSE = {
   policyViolation: 1008,
   tooBig: 1009,
   internal: 1011,
+  tryAgainLater: 1013,
   sessionExpired: 4000,
   validationFailed: 4001,
   stakeLimit: 4002,

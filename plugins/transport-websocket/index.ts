@@ -5,6 +5,7 @@ import { type AdmittedFrame, definePlugin, REJECT_REASONS, StateSignals, VERSION
 import { Bridge, type BridgeLimits } from './bridge.js';
 import { CLOSE } from './close-codes.js';
 import { readHandshake, refuseUpgrade } from './handshake.js';
+import { drawForMessages } from './message-budget.js';
 import { WebSocketMetrics } from './metrics.js';
 
 const MiB = 1024 * 1024;
@@ -111,7 +112,15 @@ export default definePlugin(
           onIdleTimeout: () => ctx.metrics.listenerRefusals.inc({ listener: 'relay', reason: 'first_frame_timeout' }),
           onDial: onDial(hs.serviceId!),
         });
-        if (!bridge.closed) bridges.add(bridge);
+        if (bridge.closed) return;
+        bridges.add(bridge);
+        drawForMessages(socket, ws, relay.largeBodies, () => {
+          // The rest of the message goes nowhere: \`ws\` resumes a paused socket when its parser drains, so
+          // it stops reading by losing its reader, while the close frame goes out and the bridge ends.
+          socket.removeAllListeners('data');
+          socket.resume();
+          bridge.close(CLOSE.tryAgainLater, 'relayer busy: too many large messages in flight');
+        });
       });
     };
 

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { connect as netConnect } from 'node:net';
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
 import { buildRelayRequest, checkRelayResponse, encodeRelayRequest, POKTHTTPResponseCodec, publicKeyFromPrivateKey, type SessionHeader, websocketHandshakeHeaders } from 'relayminer';
@@ -241,6 +243,62 @@ t.test('a backend that cannot be reached: every gateway closed with 4003 and cou
     [40, 'websocket backend connection failed', 'anvil'],
     [30, 'websocket backend answers again', 'anvil'],
   ]);
+});
+
+/** A raw WebSocket client that upgrades (unsigned) and starts one binary frame of `length` bytes, sending `send` of them. */
+async function partialFrame(url: string, length: number, send: number) {
+  const { hostname, port } = new URL(url);
+  const socket = netConnect(Number(port), hostname.replace(/^\[|\]$/g, ''));
+  socket.on('error', () => {});
+  let received = Buffer.alloc(0);
+  socket.on('data', (d: Buffer) => (received = Buffer.concat([received, d])));
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  socket.write(`GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nTarget-Service-Id: anvil\r\nRpc-Type: 2\r\n\r\n`);
+  await until('upgraded', () => received.includes('\r\n\r\n'));
+  const head = Buffer.alloc(14);
+  head[0] = 0x82; // FIN, binary
+  head[1] = 0x80 | 127; // masked, 64-bit length
+  head.writeBigUInt64BE(BigInt(length), 2); // mask key 0
+  socket.write(head);
+  socket.write(Buffer.alloc(send, 1));
+  /** The close frame's code, once the relayer sent one. */
+  const closeCode = () => {
+    const at = received.indexOf('\r\n\r\n') + 4;
+    return received[at] === 0x88 ? received.readUInt16BE(at + 2) : undefined;
+  };
+  return { socket, closed, closeCode, upgrade: () => received.subarray(0, received.indexOf('\r\n')).toString() };
+}
+
+t.test('messages being received share relayer.limits.large_bodies_bytes: one that does not fit closes its connection with 1013, and every end gives its bytes back', async (t) => {
+  const backend = await startWebSocketBackend({ intervalMs: 50 });
+  t.teardown(() => backend.close());
+  const r = await startRelayer(t, {
+    plugins: ['transport-websocket'],
+    services: () => `  anvil:\n    backends:\n      websocket: { url: "${backend.url}" }`,
+    relayerYaml: '  limits: { large_body_bytes: 1024, large_bodies_bytes: 1048576 }',
+  });
+  const held = async () => Number(/^relayminer_relay_large_body_bytes (\d+)$/m.exec(await r.metrics())?.[1]);
+  // A: 600,000 bytes of a 700,000-byte message (plus its 14-byte header) held.
+  const a = await partialFrame(r.url, 700_000, 600_000);
+  t.equal(a.upgrade(), 'HTTP/1.1 101 Switching Protocols');
+  await until('A held', async () => (await held()) === 600_014);
+  // B: its message passes what is left: closed with 1013, nothing of it held.
+  const b = await partialFrame(r.url, 700_000, 600_000);
+  await b.closed;
+  t.equal(b.closeCode(), 1013, 'B closed with 1013 (try again later)');
+  t.equal(await held(), 600_014, 'only A is held');
+  // A signed subscription with small frames goes on meanwhile.
+  const header = await r.header();
+  const c = await connect(r.url, pathHeaders(header));
+  c.ws.send(frame(header, { jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }), TEXT);
+  t.equal((await c.next(3)).length, 3, 'a subscription is served');
+  c.ws.close(1000);
+  // A finishes its message (not a relay: closed 4001); its bytes are given back.
+  a.socket.write(Buffer.alloc(100_000, 1));
+  await a.closed;
+  t.equal(a.closeCode(), 4001);
+  await until('nothing held', async () => (await held()) === 0);
+  t.match(await r.metrics(), /relayminer_websocket_closes_total\{service="anvil",code="1013",by="relayer"\} 1/);
 });
 
 t.test('a forged or malformed frame closes with 4001 and never reaches the backend', async (t) => {
