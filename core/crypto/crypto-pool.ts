@@ -34,6 +34,8 @@ interface Lane {
   exited: Promise<void>;
   /** Threads of this lane's line (it and those it replaced) that died in a row without answering a job. */
   failedStarts: number;
+  /** When the thread last answered, or was given work while it had none (performance.now()). */
+  progressAt: number;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -51,6 +53,13 @@ export interface CryptoPoolOptions {
    * before answering a job, and the pool gave up replacing it (its share of the work is done inline).
    */
   onThreadExit?: (err: Error, replaced: boolean) => void;
+  /**
+   * A thread with work that answers nothing for this long is given up (STUCK_MS): the job it is on fails,
+   * its other jobs go to a new thread, and it is left to finish (or not) on its own.
+   */
+  stuckAfterMs?: number;
+  /** Told when a thread is given up as stuck. */
+  onThreadStuck?: (stuckMs: number) => void;
 }
 
 // The build runs the .js next to this file. Source runs (tests under tsx) get the .ts through tsx's
@@ -66,6 +75,13 @@ const STOP_MS = 10_000;
  * cannot start (a broken install) would otherwise be replaced at once, forever.
  */
 export const MAX_FAILED_STARTS = 3;
+
+/**
+ * A job takes well under a millisecond and a full channel under a second: a thread with work that answers
+ * nothing for this long is stuck (a loop that never ends, a lock never released), and every relay behind it
+ * would wait for good.
+ */
+export const STUCK_MS = 10_000;
 
 /** How long a process exiting with open pools waits, in all, for their threads to leave their job loops. */
 const EXIT_WAIT_MS = 1_000;
@@ -107,6 +123,8 @@ export class CryptoPool {
   readonly #sampler: NodeJS.Timeout;
   readonly #keys: readonly Uint8Array[];
   readonly #onThreadExit: CryptoPoolOptions['onThreadExit'];
+  readonly #onThreadStuck: CryptoPoolOptions['onThreadStuck'];
+  readonly #stuckAfterMs: number;
   /** Verifications and signatures done here and on threads, for tests and diagnostics. */
   readonly counts = { inline: 0, threaded: 0, signedInline: 0, signedThreaded: 0 };
 
@@ -118,11 +136,14 @@ export class CryptoPool {
     this.#inlineBelow = o.inlineBelow ?? 0.5;
     this.#keys = (o.signingKeys ?? []).map((k) => Uint8Array.from(k));
     this.#onThreadExit = o.onThreadExit;
+    this.#onThreadStuck = o.onThreadStuck;
+    this.#stuckAfterMs = o.stuckAfterMs ?? STUCK_MS;
     for (let i = 0; i < threads; i++) this.#lanes.push(this.#spawn(0));
     this.#sampler = setInterval(() => {
       const now = performance.eventLoopUtilization();
       this.#busy = performance.eventLoopUtilization(now, this.#elu).utilization;
       this.#elu = now;
+      this.#giveUpStuck();
     }, 100);
     this.#sampler.unref();
     CryptoPool.#open.add(this);
@@ -228,6 +249,7 @@ export class CryptoPool {
       lane.channel.writeJob(lane.written++, queued.job);
     }
     if (n === 0) return;
+    if (lane.written - n === lane.answered) lane.progressAt = performance.now();
     lane.queue.splice(0, n);
     lane.channel.publishJobs(lane.written);
     if (!lane.held) {
@@ -263,6 +285,7 @@ export class CryptoPool {
   /** Resolves every job the thread has answered. */
   #read(lane: Lane): void {
     const answered = lane.channel.count(ANSWERS);
+    if ((lane.answered | 0) !== answered) lane.progressAt = performance.now();
     while ((lane.answered | 0) !== answered) {
       const slot = lane.answered % SLOTS;
       const queued = lane.slots[slot];
@@ -291,6 +314,31 @@ export class CryptoPool {
     return unanswered;
   }
 
+  /**
+   * Lanes whose thread has had work and answered nothing for `stuckAfterMs`: the job it is on fails (it may
+   * be what holds the thread: given to another, it could hold that one too), the rest go to a new thread.
+   * The stuck thread is asked to leave after its job and otherwise left alone: terminated inside the
+   * secp256k1 addon, it would abort the process.
+   */
+  #giveUpStuck(): void {
+    const now = performance.now();
+    for (let i = 0; i < this.#lanes.length; i++) {
+      const lane = this.#lanes[i]!;
+      if (lane.dead || lane.written === lane.answered || now - lane.progressAt < this.#stuckAfterMs) continue;
+      this.#read(lane); // answers not yet collected are progress too
+      if (lane.written === lane.answered || now - lane.progressAt < this.#stuckAfterMs) continue;
+      const [current, ...rest] = this.#takeBack(lane);
+      lane.channel.stop();
+      lane.worker.unref();
+      current!.pending.reject(new Error(`crypto thread answered nothing for ${Math.round(now - lane.progressAt)} ms`));
+      const replacement = this.#spawn(0);
+      replacement.queue = rest;
+      this.#lanes[i] = replacement;
+      if (rest.length) queueMicrotask(() => this.#write(replacement));
+      this.#onThreadStuck?.(now - lane.progressAt);
+    }
+  }
+
   #spawn(failedStarts: number): Lane {
     const channel = new CryptoChannel();
     const worker = startWorker(this.#keys, channel.shared);
@@ -308,6 +356,7 @@ export class CryptoPool {
       dead: false,
       exited,
       failedStarts,
+      progressAt: performance.now(),
     };
     const fail = (err: Error) => {
       if (lane.dead) return; // 'error' is followed by 'exit'; a closing pool has taken its lanes back

@@ -21,7 +21,7 @@ import { RelayPipeline } from './pipeline.js';
 import { RelayMeter } from './relay-meter.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { RelayValidator } from './validator.js';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { CryptoPool, MAX_FAILED_STARTS } from '../crypto/crypto-pool.js';
 
 /** What the relayer role adds to the plugin context: the pipeline transports call, and its chain view. */
@@ -82,6 +82,11 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
   chain.listen(o.redis.dedicated('cache-invalidation', { blocking: true })).catch((err: Error) => log.warn({ err: err.message }, 'cache invalidation subscription failed'));
   const services = new Set(Object.keys(o.config.services));
   const keyIndex = new Map(o.suppliers.map((k, i) => [k, i]));
+  const stuckThreads = new Counter({
+    name: 'relayminer_crypto_threads_stuck_total',
+    help: 'Crypto threads given up because they had work and answered nothing for 10 s (each is replaced; the stuck one runs on until the process restarts).',
+    registers: [o.metrics.registry],
+  });
   const cryptoPool =
     o.relayer.ring_verify_threads > 0
       ? new CryptoPool(o.relayer.ring_verify_threads, {
@@ -90,6 +95,10 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
             replaced
               ? log.warn({ err: err.message }, 'crypto thread exited; a new thread replaces it and takes over the jobs it had not answered')
               : log.error({ err: err.message, threads: cryptoPool?.threadsRunning }, `crypto thread died before answering anything, ${MAX_FAILED_STARTS} times in a row; not replaced, its work is done on the event loop`),
+          onThreadStuck: (ms) => {
+            stuckThreads.inc();
+            log.error({ stuck_ms: Math.round(ms) }, 'crypto thread answered nothing with work waiting; the relay it was on failed, a new thread took over the others, the stuck one is left running: restart the relayer to free it');
+          },
         })
       : undefined;
   if (cryptoPool) {

@@ -324,19 +324,23 @@ t.test('a thread that cannot start is replaced twice, then given up: its work is
   t.same(seen.after, ['signed', 'signed', 'signed'], 'then every signature is made inline, and right');
 });
 
-t.test('the jobs a thread that dies had not answered go to its replacement: each relay still gets its verdict and signature', async (t) => {
-  // The first thread the pool starts takes its jobs into its slots and never answers them, then exits
-  // (as one lost to a bug or a resource limit would); every later one is the real crypto thread.
+/**
+ * A child process whose pool's first thread runs `firstThread` (evaluated) instead of the crypto thread, every
+ * later one being the real thread. It signs 40 messages and verifies ring-go's signature and a tampered copy
+ * with `new CryptoPool(1, { inlineBelow: 0, signingKeys: [key], ...poolOptions })`, and prints one JSON line:
+ * `report` (an object literal over `events`), the outcomes, how many threads started and run.
+ */
+function replacedThreadScript(firstThread: string, poolOptions: string, report: string): string {
   const dist = (f: string) => JSON.stringify(pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', 'core', 'crypto', f)).href);
   const v = signed[0]!;
-  const script = `
+  return `
     import { createRequire, syncBuiltinESMExports } from 'node:module';
     const threads = createRequire(import.meta.url)('node:worker_threads');
     const Real = threads.Worker;
     let started = 0;
     threads.Worker = class extends Real {
       constructor(url, options) {
-        if (started++ === 0) super('setTimeout(() => process.exit(7), 300)', { eval: true });
+        if (started++ === 0) super(${JSON.stringify(firstThread)}, { eval: true });
         else super(url, options);
       }
     };
@@ -345,33 +349,66 @@ t.test('the jobs a thread that dies had not answered go to its replacement: each
     const { signSupplierResponse } = await import(${dist('supplier-signature.js')});
     const hex = (h) => Uint8Array.from(Buffer.from(h, 'hex'));
     const key = new Uint8Array(32).fill(7);
-    const exits = [];
-    const pool = new CryptoPool(1, { inlineBelow: 0, signingKeys: [key], onThreadExit: (err, replaced) => exits.push({ replaced, err: err.message }) });
+    const events = [];
+    const began = performance.now();
+    const pool = new CryptoPool(1, { inlineBelow: 0, signingKeys: [key], ${poolOptions} });
+    const refused = (e) => 'refused: ' + e.message.replace(/\\d+ ms/, 'N ms');
     const sign = (i) => {
       const msg = new Uint8Array(32).fill(i);
       const want = Buffer.from(signSupplierResponse(msg, key)).toString('hex');
-      return pool.sign(msg, 0).then((s) => (Buffer.from(s).toString('hex') === want ? 'signed' : 'wrong'), (e) => 'refused: ' + e.message);
+      return pool.sign(msg, 0).then((s) => (Buffer.from(s).toString('hex') === want ? 'signed' : 'wrong'), refused);
     };
     const tampered = hex(${JSON.stringify(v.msg_hex)});
     tampered[0] ^= 1;
     const [signatures, good, bad] = await Promise.all([
       Promise.all(Array.from({ length: 40 }, (_, i) => sign(i))),
-      pool.verify(hex(${JSON.stringify(v.msg_hex)}), hex(${JSON.stringify(v.sig_hex)})).catch((e) => 'refused: ' + e.message),
-      pool.verify(tampered, hex(${JSON.stringify(v.sig_hex)})).catch((e) => 'refused: ' + e.message),
+      pool.verify(hex(${JSON.stringify(v.msg_hex)}), hex(${JSON.stringify(v.sig_hex)})).catch(refused),
+      pool.verify(tampered, hex(${JSON.stringify(v.sig_hex)})).catch(refused),
     ]);
-    console.log(JSON.stringify({ exits, signatures, verdicts: [good, bad], started, running: pool.threadsRunning, counts: pool.counts }));
+    const tookMs = performance.now() - began;
+    console.log(JSON.stringify({ ...${report}, signatures, verdicts: [good, bad], started, running: pool.threadsRunning, counts: pool.counts, tookMs }));
     await pool.close();
   `;
+}
+
+interface ReplacedThreadRun {
+  signatures: string[];
+  verdicts: (boolean | string)[];
+  started: number;
+  running: number;
+  counts: Record<string, number>;
+  tookMs: number;
+}
+
+t.test('the jobs a thread that dies had not answered go to its replacement: each relay still gets its verdict and signature', async (t) => {
+  // The first thread takes its jobs into its slots and never answers them, then exits (as one lost to a bug
+  // or a resource limit would).
+  const script = replacedThreadScript('setTimeout(() => process.exit(7), 300)', 'onThreadExit: (err, replaced) => events.push({ replaced, err: err.message })', '{ exits: events }');
   const dir = t.testdir({ 'thread-dies.mjs': script });
   const { code, out, err } = await runChild(t, [join(dir, 'thread-dies.mjs')]);
   t.equal(code, 0, `the process exited normally${err ? `; stderr: ${err.slice(0, 300)}` : ''}`);
-  const seen = JSON.parse(out) as { exits: { replaced: boolean; err: string }[]; signatures: string[]; verdicts: boolean[]; started: number; running: number; counts: Record<string, number> };
+  const seen = JSON.parse(out) as ReplacedThreadRun & { exits: { replaced: boolean; err: string }[] };
   t.same(seen.exits, [{ replaced: true, err: 'crypto thread exited with code 7' }], 'the thread died once and was replaced');
   t.equal(seen.started, 2, 'by one real thread');
   t.same(seen.signatures, Array.from({ length: 40 }, () => 'signed'), 'every signature that waited in its slots was made, right');
   t.same(seen.verdicts, [true, false], "ring-go's signature valid, the tampered message not");
   t.same([seen.counts.threaded, seen.counts.signedThreaded, seen.counts.inline, seen.counts.signedInline], [2, 40, 0, 0], 'all of it on the replacement thread');
   t.equal(seen.running, 1);
+});
+
+t.test('a thread that has work and answers nothing is given up: the job it is on fails, the rest are answered by a new thread, the process exits', async (t) => {
+  // The first thread never reads a job and never exits (as one caught in an endless loop would).
+  const script = replacedThreadScript('setInterval(() => {}, 1e9)', 'stuckAfterMs: 500, onThreadStuck: (ms) => events.push(ms)', '{ stuck: events }');
+  const dir = t.testdir({ 'thread-stuck.mjs': script });
+  const { code, out, err } = await runChild(t, [join(dir, 'thread-stuck.mjs')]);
+  t.equal(code, 0, `the process exited normally, the stuck thread still running${err ? `; stderr: ${err.slice(0, 300)}` : ''}`);
+  const seen = JSON.parse(out) as ReplacedThreadRun & { stuck: number[] };
+  t.equal(seen.stuck.length, 1, 'given up once');
+  t.ok(seen.stuck[0]! >= 500 && seen.stuck[0]! < 5_000, `after ${Math.round(seen.stuck[0]!)} ms without an answer (the bound: 500)`);
+  t.ok(seen.tookMs >= 500, `the jobs waited ${Math.round(seen.tookMs)} ms, not forever`);
+  t.same(seen.signatures, ['refused: crypto thread answered nothing for N ms', ...Array.from({ length: 39 }, () => 'signed')], 'the job it was on failed; every other signature was made, right');
+  t.same(seen.verdicts, [true, false], "ring-go's signature valid, the tampered message not");
+  t.same([seen.started, seen.running], [2, 1], 'one new thread took over');
 });
 
 t.test('a process that exits while its crypto thread signs (process.exit, as on a second signal) exits as asked, never aborts', async (t) => {
