@@ -379,14 +379,14 @@ export const RelayListenerLimitsSchema = Type.Object(
       minimum: 1_024,
       maximum: 268_435_456,
       description:
-        'A relay request body over this (by its Content-Length; any chunked body, at the largest `max_body_bytes`) draws on `large_bodies_bytes` until its relay is answered, and a WebSocket message over this while it arrives. Smaller ones draw nothing: their total is bounded by `max_connections`.',
+        'A relay request body over this (by its Content-Length; any chunked body, at the largest `max_body_bytes`) or gRPC request (by the size its prefix announces) draws on `large_bodies_bytes` until its relay is answered, and a WebSocket message over this while it arrives. Smaller ones draw nothing: their total is bounded by the connection caps.',
     }),
     large_bodies_bytes: Type.Integer({
       default: 268_435_456,
       minimum: 1_048_576,
       maximum: 68_719_476_736,
       description:
-        'Bytes of large request bodies and WebSocket messages the relay listener holds at once, all connections together; a large body that does not fit is refused (`relayer_busy`) before it is read, a WebSocket message closes its connection (1013), and either connection is closed (one always fits). Bounds what many clients sending bodies or messages near the size limits can make the relayer hold.',
+        'Bytes of large request bodies, gRPC requests and WebSocket messages the relayer holds at once, all connections together; a large body that does not fit is refused (`relayer_busy`) before it is read and its connection closed, a gRPC call ends UNAVAILABLE, a WebSocket message closes its connection (1013) (one always fits). Bounds what many clients sending bodies or messages near the size limits can make the relayer hold.',
     }),
   },
   { additionalProperties: false, default: {}, description: 'What clients can hold of the relay listener.' },

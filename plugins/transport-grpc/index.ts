@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { constants as http2Constants, type ServerHttp2Stream } from 'node:http2';
 import { createServer, type AddressInfo } from 'node:net';
-import { type DecodedRelay, type HealthChange, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, splitGrpcFrames, StreamedBody, VERSION } from 'relayminer';
+import { type BodyBudget, type DecodedRelay, type HealthChange, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, REJECT_REASONS, splitGrpcFrames, StreamedBody, VERSION } from 'relayminer';
 import { H2Backend, type H2Response } from './h2-backend.js';
 import { grpcStatusFor, SERVER_FAULT_STATUSES } from './status-codes.js';
 
@@ -135,7 +135,7 @@ export default definePlugin(
       'grpc.max_concurrent_streams': opts.max_concurrent_streams ?? 100,
       // Nothing serves channelz here; tracking every call for it is work on the relay path.
       'grpc.enable_channelz': 0,
-      interceptors: [requestDeadline(callTimeoutMs, () => ctx.metrics.listenerRefusals.inc({ listener: 'grpc', reason: 'call_timeout' }))],
+      interceptors: [requestLimits(callTimeoutMs, relay.largeBodies, (reason) => ctx.metrics.listenerRefusals.inc({ listener: 'grpc', reason }))],
     });
     server.addService(RELAY_SERVICE, {
       SendRelay: (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
@@ -200,35 +200,68 @@ export default definePlugin(
 
 /**
  * Ends a call whose request has not arrived whole within `ms` (DEADLINE_EXCEEDED): grpc-js calls the
- * handler only once the message is in, so without this a half-sent call holds its stream forever.
+ * handler only once the message is in, so without this a half-sent call holds its stream forever. A
+ * request message announced larger than `budget.largeBody` draws its size on the relayer's budget for
+ * large bodies until the call ends (grpc-js keeps it whole in memory, up to `max_message_bytes`, on each
+ * of `max_concurrent_streams` calls of every connection); one that does not fit ends UNAVAILABLE at once.
  */
-function requestDeadline(ms: number, onTimeout: () => void): grpc.ServerInterceptor {
+function requestLimits(ms: number, budget: BodyBudget, onRefused: (reason: 'call_timeout' | 'relayer_busy') => void): grpc.ServerInterceptor {
   return (_method, call) => {
     let timer: NodeJS.Timeout | undefined;
+    let drawn = 0;
+    const end = () => {
+      clearTimeout(timer);
+      budget.give(drawn);
+      drawn = 0;
+    };
+    const refuse = (reason: 'call_timeout' | 'relayer_busy', status: grpc.StatusObject | Partial<grpc.StatusObject>) => {
+      onRefused(reason);
+      intercepted.sendStatus(status as grpc.StatusObject);
+      // The status ends our side; a client that never ends its side would still hold the stream
+      // (and a slot of max_concurrent_streams). Reset it once the status is on its way.
+      setImmediate(() => resetStream(call));
+    };
     const intercepted: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
       start: (next) => {
-        timer = setTimeout(() => {
-          onTimeout();
-          intercepted.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details: `the request did not arrive within ${ms} ms` });
-          // The status ends our side; a client that never ends its side would still hold the stream
-          // (and a slot of max_concurrent_streams). Reset it once the status is on its way.
-          setImmediate(() => resetStream(call));
-        }, ms);
+        timer = setTimeout(() => refuse('call_timeout', { code: grpc.status.DEADLINE_EXCEEDED, details: `the request did not arrive within ${ms} ms` }), ms);
+        watchMessageSize(call, (announced) => {
+          if (announced <= budget.largeBody) return;
+          if (budget.reserve(announced)) drawn = announced;
+          else refuse('relayer_busy', { code: grpcStatusFor('relayer_busy'), details: `${REJECT_REASONS.relayer_busy.message}: ${budget.held} bytes of large requests held` });
+        });
         next({
           onReceiveHalfClose: (done) => {
             clearTimeout(timer);
             done();
           },
-          onCancel: () => clearTimeout(timer),
+          onCancel: end,
         });
       },
       sendStatus: (status, next) => {
-        clearTimeout(timer);
+        end();
         next(status);
       },
     });
     return intercepted;
   };
+}
+
+/**
+ * Calls `announced` once with the size the call's first gRPC message declares in its 5-byte prefix (the
+ * prefix included), read off the call's HTTP/2 stream as grpc-js receives it; where the base call keeps no
+ * `stream` (see resetStream), never.
+ */
+function watchMessageSize(call: grpc.ServerInterceptingCallInterface, announced: (bytes: number) => void): void {
+  const stream = (call as unknown as { stream?: ServerHttp2Stream }).stream;
+  if (!stream || typeof stream.on !== 'function') return;
+  let head: Buffer | undefined;
+  const onData = (chunk: Buffer) => {
+    head = head ? Buffer.concat([head, chunk]) : chunk;
+    if (head.length < 5) return;
+    stream.off('data', onData);
+    announced(head.readUInt32BE(1) + 5);
+  };
+  stream.on('data', onData);
 }
 
 /**

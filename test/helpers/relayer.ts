@@ -142,6 +142,8 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
     stream: async (): Promise<MinedRelay[]> =>
       (await redis.xrangeBuffer(keys.relayStream(ADDR.supplier1), '-', '+')).map(([, fields]) => MinedRelayCodec.decode(fields[1]!)),
     metrics: async () => (await fetch(`http://${runtime.addresses.metrics}/metrics`)).text(),
+    /** relayminer_relay_large_body_bytes: what large bodies and messages hold of relayer.limits.large_bodies_bytes now. */
+    largeBodyBytes: async () => Number(/^relayminer_relay_large_body_bytes (\d+)$/m.exec(await (await fetch(`http://${runtime.addresses.metrics}/metrics`)).text())?.[1]),
   };
 }
 

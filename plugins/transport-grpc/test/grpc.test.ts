@@ -7,6 +7,7 @@ import { demo, startGrpcBackend } from '../../../examples/backends/grpc-demo.js'
 import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
 import { gatewayRelay, startRelayer } from '../../../test/helpers/relayer.js';
 import { freePort } from '../../../test/helpers/ports.js';
+import { until } from '../../../test/helpers/until.js';
 import { RELAY_SERVICE } from '../index.js';
 
 const echo = (message: string) => ({
@@ -260,6 +261,56 @@ t.test('limits: advertised max concurrent streams, half-sent calls end DEADLINE_
   });
   t.equal(outcome, 'closed', 'the connection past max_connections is closed');
   t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="max_connections"\} 1/);
+});
+
+t.test('large request messages share relayer.limits.large_bodies_bytes: one announced past it ends UNAVAILABLE unread, small calls are served, every end gives the bytes back', async (t) => {
+  const backend = await startGrpcBackend();
+  t.teardown(() => backend.close());
+  const r = await startRelayer(t, {
+    plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0" }'],
+    services: () => `  anvil:\n    backends:\n      grpc: { url: "${backend.url}" }`,
+    relayerYaml: '  limits: { large_body_bytes: 1024, large_bodies_bytes: 1048576 }',
+  });
+  const held = r.largeBodyBytes;
+  const { connect } = await import('node:http2');
+  const session = connect(`http://${r.runtime.addresses.grpc}`);
+  session.on('error', () => {});
+  t.teardown(() => session.close());
+  // A call announcing a 600,000-byte message and sending part of it, the announcement in two pieces.
+  const call = () => {
+    const stream = session.request({ ':method': 'POST', ':path': RELAY_SERVICE.SendRelay.path, 'content-type': 'application/grpc', te: 'trailers' });
+    stream.on('error', () => {});
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(600_000, 1);
+    stream.write(prefix.subarray(0, 3));
+    setTimeout(() => stream.write(Buffer.concat([prefix.subarray(3), Buffer.alloc(100_000, 1)])), 50);
+    const status = new Promise<[string, string]>((resolve) => {
+      let got: [string, string] = ['none', ''];
+      stream.on('trailers', (h) => (got = [String(h['grpc-status']), String(h['grpc-message'])]));
+      stream.on('response', (h) => {
+        if (h['grpc-status'] !== undefined) got = [String(h['grpc-status']), decodeURIComponent(String(h['grpc-message']))];
+      });
+      stream.on('close', () => resolve(got));
+      stream.resume();
+    });
+    return { stream, status };
+  };
+  const first = call();
+  await until('the first message drawn', async () => (await held()) === 600_005);
+  const second = call();
+  t.same(await second.status, [String(grpc.status.UNAVAILABLE), 'relayer busy: too many large request bodies in flight, retry later: 600005 bytes of large requests held'], 'the second: UNAVAILABLE');
+  t.equal(await held(), 600_005, 'only the first is held');
+  const header = await r.header();
+  const client = new grpc.Client(r.runtime.addresses.grpc!, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  const answer = await new Promise<Buffer>((resolve, reject) =>
+    client.makeUnaryRequest(RELAY_SERVICE.SendRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(gatewayRelay(header, echo('small'))), (err, res) => (err ? reject(err) : resolve(res!))),
+  );
+  t.ok(checkRelayResponse(answer, r.supplierPublicKey).ok, 'a small call is served meanwhile');
+  first.stream.close();
+  await first.status;
+  await until('nothing held', async () => (await held()) === 0);
+  t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="relayer_busy"\} 1/);
 });
 
 t.test('a gRPC port already in use stops start-up with one line naming the option, and nothing stays bound', async (t) => {
