@@ -61,7 +61,7 @@ export class HttpRelayRouter {
 
   /**
    * Encapsulated: the catch-all body parser and route do not leak into other plugins. With a `budget`,
-   * a large body that does not fit is answered 503 `relayer_busy` before it is read, and its connection closed.
+   * a large body that does not fit is refused (`relayer_busy`) before it is read, and its connection closed.
    */
   register(app: FastifyInstance, bodyLimit: number, budget?: BodyBudget): void {
     this.#bodyLimit = bodyLimit;
@@ -72,9 +72,7 @@ export class HttpRelayRouter {
           const bytes = budget.take(req.headers);
           if (bytes === 0) return done();
           if (bytes === undefined) {
-            const rpcType = this.#rpcType(req) ?? 'jsonrpc';
-            const rejection = new RelayRejection('relayer_busy', `${budget.held} bytes of large bodies held`);
-            void send(reply.header('connection', 'close'), this.#pipeline.refuse(rejection, rpcType, this.#enabled.get(rpcType as HttpRpcType) ?? 'http'));
+            void this.#refuseUnread(req, reply.header('connection', 'close'), new RelayRejection('relayer_busy', `${budget.held} bytes of large bodies held`));
             return;
           }
           // 'close' comes once the answer is sent or the connection is gone, whichever way the relay ends.
@@ -86,14 +84,18 @@ export class HttpRelayRouter {
       scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
       scope.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
         const tooLarge = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE';
-        const rejection = new RelayRejection(tooLarge ? 'body_too_large' : 'body_unreadable', tooLarge ? `limit ${bodyLimit} bytes` : err.message);
-        const rpcType = this.#rpcType(req) ?? 'jsonrpc';
-        return send(reply, this.#pipeline.refuse(rejection, rpcType, this.#enabled.get(rpcType as HttpRpcType) ?? 'http'));
+        return this.#refuseUnread(req, reply, new RelayRejection(tooLarge ? 'body_too_large' : 'body_unreadable', tooLarge ? `limit ${bodyLimit} bytes` : err.message));
       });
       const handler = (req: FastifyRequest, reply: FastifyReply) => this.#handle(req, reply);
       scope.route({ method: [...ANY_METHOD], url: '/', handler });
       scope.route({ method: [...ANY_METHOD], url: '/*', handler });
     });
+  }
+
+  /** A request refused before its body was read: counted under its Rpc-Type's transport. */
+  #refuseUnread(req: FastifyRequest, reply: FastifyReply, rejection: RelayRejection): FastifyReply {
+    const rpcType = this.#rpcType(req) ?? 'jsonrpc';
+    return send(reply, this.#pipeline.refuse(rejection, rpcType, this.#enabled.get(rpcType as HttpRpcType) ?? 'http'));
   }
 
   #rpcType(req: FastifyRequest): RpcTypeName | undefined {
