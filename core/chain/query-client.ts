@@ -86,8 +86,16 @@ export class ChainQueryClient {
   readonly #address: string;
   #answeredAt: number | undefined;
   #unreachable: { at: number; details: string } | undefined;
+  readonly #maxInFlight: number;
+  #inFlight = 0;
+  /** Calls waiting for one in flight to end, each resumed holding its slot. */
+  readonly #waiting: (() => void)[] = [];
 
-  constructor(cfg: Pick<PocketNodeConfig, 'grpc_address' | 'query_timeout_ms'> & { tls: NodeTls; ca_file?: string | undefined }) {
+  /**
+   * `maxInFlight`: calls sent at once; more wait, up to four times as many, and past that fail at once
+   * (RESOURCE_EXHAUSTED, never sent). Unset: no bound.
+   */
+  constructor(cfg: Pick<PocketNodeConfig, 'grpc_address' | 'query_timeout_ms'> & { tls: NodeTls; ca_file?: string | undefined; maxInFlight?: number }) {
     const grpcTls = grpcUsesTls(cfg.tls, cfg.grpc_address);
     // The system's roots plus NODE_EXTRA_CA_CERTS (grpc-js alone would take only its bundled roots), plus ca_file.
     const roots = cfg.ca_file ? Buffer.concat([Buffer.from(tls.rootCertificates.join('\n')), Buffer.from('\n'), readFileSync(cfg.ca_file), ...extraCa()]) : undefined;
@@ -95,6 +103,7 @@ export class ChainQueryClient {
     this.#client = new Client(cfg.grpc_address, creds, { 'grpc.keepalive_time_ms': 30_000 });
     this.#timeoutMs = cfg.query_timeout_ms;
     this.#address = cfg.grpc_address;
+    this.#maxInFlight = cfg.maxInFlight ?? Infinity;
     for (const s of SERVICES) this.#definitions.set(s, grpcServiceDefinition(s));
   }
 
@@ -114,6 +123,30 @@ export class ChainQueryClient {
   call(service: (typeof SERVICES)[number], method: string, request: Msg): Promise<Msg> {
     const def = this.#definitions.get(service)?.[method];
     if (!def) return Promise.reject(new Error(`unknown gRPC method ${service}/${method}`));
+    if (this.#inFlight < this.#maxInFlight) {
+      this.#inFlight++;
+      return this.#send(service, method, def, request);
+    }
+    if (this.#waiting.length >= this.#maxInFlight * 4) {
+      return Promise.reject(new ChainQueryError(`${service}/${method}`, status.RESOURCE_EXHAUSTED, `not sent: ${this.#inFlight} queries in flight to the node and ${this.#waiting.length} waiting`));
+    }
+    return new Promise<void>((resume) => this.#waiting.push(resume)).then(() => this.#send(service, method, def, request));
+  }
+
+  /** Sends a call holding a slot, and hands the slot on (or frees it) when it ends. */
+  #send(service: string, method: string, def: ReturnType<typeof grpcServiceDefinition>[string], request: Msg): Promise<Msg> {
+    const sent = this.#unary(service, method, def, request);
+    void sent.then(this.#release, this.#release);
+    return sent;
+  }
+
+  readonly #release = (): void => {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#inFlight--;
+  };
+
+  #unary(service: string, method: string, def: ReturnType<typeof grpcServiceDefinition>[string], request: Msg): Promise<Msg> {
     return new Promise((resolve, reject) => {
       this.#client.makeUnaryRequest(
         def.path,

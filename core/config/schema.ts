@@ -374,6 +374,13 @@ export const RelayListenerLimitsSchema = Type.Object(
       maximum: 1_000_000,
       description: 'Open connections on the relay listener, WebSocket bridges included; connections past it are closed as they arrive (counted).',
     }),
+    chain_queries: Type.Integer({
+      default: 64,
+      minimum: 1,
+      maximum: 10_000,
+      description:
+        'Queries to the node in flight at once for relays whose chain values are not cached (a new session, application or height); up to four times as many more wait, and past that a relay is refused `chain_unavailable` at once. A relay naming an application nobody has costs a query each, and anyone can send those: this keeps a flood of them from becoming a flood at the node that the miner needs too.',
+    }),
     large_body_bytes: Type.Integer({
       default: 65_536,
       minimum: 1_024,

@@ -57,7 +57,7 @@ export interface RelayerServicesOptions {
 export function startRelayerServices(o: RelayerServicesOptions): RelayerServices {
   const node = o.relayer.pocket_node;
   const endpoints = nodeEndpoints(node);
-  const query = new ChainQueryClient(node);
+  const query = new ChainQueryClient({ ...node, maxInFlight: o.relayer.limits.chain_queries });
   const comet = new CometClient(endpoints.rpcUrl, node.query_timeout_ms, endpoints.ca);
   const log = o.log.child({ component: 'relayer' });
   const follower = new BlockFollower({

@@ -2,7 +2,7 @@ import t from 'tap';
 import { once } from 'node:events';
 import { WebSocketServer } from 'ws';
 import { Redis } from 'ioredis';
-import { status } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status } from '@grpc/grpc-js';
 import { BlockFollower, ChainQueryClient, ChainQueryError, CometClient, type BlockInfo } from '../../core/chain/index.js';
 import { publicKeyFromPrivateKey } from '../../core/crypto/address.js';
 import { KeyBuilder } from '../../core/redis/key-builder.js';
@@ -47,6 +47,37 @@ t.test('a query to a node that is down fails within the deadline', async (t) => 
   t.ok(err instanceof ChainQueryError);
   t.ok([status.UNAVAILABLE, status.DEADLINE_EXCEEDED].includes(err.code), `code ${err.code}`);
   t.ok(Date.now() - started < 2000);
+});
+
+t.test('maxInFlight: that many queries at the node at once, four times as many waiting, the rest refused unsent; each wait sent as one ends', async (t) => {
+  // A node whose GetSession answers only when the test says so.
+  const held: (() => void)[] = [];
+  const server = new Server();
+  const raw = (b: Buffer) => b;
+  server.addService({ GetSession: { path: '/pocket.session.Query/GetSession', requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } }, {
+    GetSession: (_call: unknown, cb: (err: null, res: Buffer) => void) => void held.push(() => cb(null, Buffer.alloc(0))),
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  t.teardown(() => server.forceShutdown());
+  const q = new ChainQueryClient({ grpc_address: `127.0.0.1:${port}`, tls: false, query_timeout_ms: 10_000, maxInFlight: 2 });
+  t.teardown(() => q.close());
+  const outcomes = Array.from({ length: 12 }, () =>
+    q.call('pocket.session.Query', 'GetSession', { application_address: ADDR.app1, service_id: 'anvil', block_height: 1n }).then(
+      () => 'answered',
+      (err: ChainQueryError) => status[err.code],
+    ),
+  );
+  t.same(await Promise.all(outcomes.slice(10).map((o) => Promise.race([o, new Promise((r) => setTimeout(() => r('pending'), 100))]))), ['RESOURCE_EXHAUSTED', 'RESOURCE_EXHAUSTED'], 'past 2 sent and 8 waiting: refused at once');
+  await until('two at the node', () => held.length === 2);
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(held.length, 2, 'and no more while they are out');
+  held.shift()!();
+  await until('a waiting one sent as one ends', () => held.length === 2);
+  while (held.length) {
+    held.shift()!();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  t.same(await Promise.all(outcomes), [...Array(10).fill('answered'), 'RESOURCE_EXHAUSTED', 'RESOURCE_EXHAUSTED'], 'ten answered, in turn');
 });
 
 const nextBlock = (f: BlockFollower, minHeight: number) =>
