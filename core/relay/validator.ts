@@ -125,7 +125,25 @@ export class RelayValidator {
     if (current > graceEnd) throw new RelayRejection('session_expired', `session ended at ${end}, grace ended at ${graceEnd}, current ${current}`);
     // prm/poktroll: an active session is looked up at its start, an ended one at its end.
     const lookupHeight = end >= current ? start : end;
-    const session = chain.cached.session(header.application_address, header.service_id, lookupHeight) ?? (await ask(() => chain.session(header.application_address, header.service_id, lookupHeight), 'invalid_session'));
+    const signature = deserializeRingSignature(relay.request.meta.signature);
+    if (!signature) throw new RelayRejection('invalid_ring_signature', 'not a ring signature');
+    const verifyRing = this.#o.verifyRing;
+    const verify = async (): Promise<void> => {
+      const msg = relayRequestSignableHash(relay.request);
+      const valid = verifyRing
+        ? await verifyRing(msg, relay.request.meta.signature, signature).catch((err: Error) => {
+            throw new RelayRejection('internal', `ring verification: ${err.message}`);
+          })
+        : verifyParsedRingSignature(msg, signature, undefined, relay.request.meta.signature);
+      if (!valid) throw new RelayRejection('invalid_ring_signature');
+    };
+    const cached = chain.cached.session(header.application_address, header.service_id, lookupHeight);
+    // A session not cached here costs the node a query, and a relay naming one nobody has is free to make:
+    // it must first be signed by the ring it carries (whether that ring is the application's is checked
+    // below), so each such query costs its sender a signature.
+    const verified = cached ? undefined : verify();
+    if (verified) await verified;
+    const session = cached ?? (await ask(() => chain.session(header.application_address, header.service_id, lookupHeight), 'invalid_session'));
     const onChain = session.header;
     if (
       onChain.session_id !== header.session_id ||
@@ -138,28 +156,17 @@ export class RelayValidator {
     }
     if (!session.supplierOperatorAddresses.includes(relay.supplier.address)) throw new RelayRejection('supplier_not_in_session', relay.supplier.address);
 
-    const signature = deserializeRingSignature(relay.request.meta.signature);
-    if (!signature) throw new RelayRejection('invalid_ring_signature', 'not a ring signature');
     const ring = chain.cached.ringPublicKeys(header.application_address, end) ?? (await ask(() => chain.ringPublicKeys(header.application_address, end), 'invalid_session'));
     if (!ringMembersAllowed(signature, ring)) throw new RelayRejection('signer_not_in_ring');
 
     // Relays served in the last grace block still reach the stream before the claim window opens
     // (it opens after grace end), but not with a full block to spare; they are served, not mined.
     const rewardEligible = current < graceEnd;
-    const verifyRing = this.#o.verifyRing;
     return {
       // Spelled out: V8 gives an object spread and then extended a hidden class of its own, a new one for
       // every relay, which makes every property read of it megamorphic and keeps garbage alive past scavenges.
       relay: { request: relay.request, header, supplier: relay.supplier, session, height: current, rewardEligible },
-      async verifySignature() {
-        const msg = relayRequestSignableHash(relay.request);
-        const valid = verifyRing
-          ? await verifyRing(msg, relay.request.meta.signature, signature).catch((err: Error) => {
-              throw new RelayRejection('internal', `ring verification: ${err.message}`);
-            })
-          : verifyParsedRingSignature(msg, signature, undefined, relay.request.meta.signature);
-        if (!valid) throw new RelayRejection('invalid_ring_signature');
-      },
+      verifySignature: verified ? () => verified : verify,
     };
   }
 }

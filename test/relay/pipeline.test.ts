@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ChainQueryClient } from '../../core/chain/index.js';
-import { publicKeyFromPrivateKey } from '../../core/crypto/address.js';
+import { addressFromPrivateKey, publicKeyFromPrivateKey } from '../../core/crypto/address.js';
 import { CryptoPool } from '../../core/crypto/crypto-pool.js';
 import { SupplierKey } from '../../core/crypto/supplier-key.js';
 import { verifySupplierResponse } from '../../core/crypto/supplier-signature.js';
@@ -319,6 +319,31 @@ t.test('optimistic service: served before validation, an invalid relay is never 
   const good = await s.send(relay(h));
   t.equal(good.status, 200);
   t.equal((await s.stream(ADDR.supplier1)).length, 1);
+});
+
+t.test('a relay for a session not cached asks the node only once its ring signature checks out against the ring it carries', async (t) => {
+  const s = await setup(t);
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  const asked: string[] = [];
+  const session = s.query.session.bind(s.query);
+  s.query.session = (app, service, height) => (asked.push(app), session(app, service, height));
+  // An application nobody has, signed by its own key over a ring of its own making (anyone can make one).
+  const nobodyKey = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex');
+  const nobody = { ...h, application_address: addressFromPrivateKey(key(nobodyKey)) };
+  const ring = [publicKeyFromPrivateKey(key(nobodyKey)), PLACEHOLDER_RING_PUBLIC_KEY];
+  const forged = relay(nobody, { signer: nobodyKey, ring });
+  forged.payload = Buffer.from('{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber"}'); // not what was signed
+  const refused = await s.send(forged);
+  t.same([refused.status, errorOf(refused.body)], [403, 'relay validation failed: invalid ring signature'], 'a signature that does not verify: refused');
+  t.same(asked, [], 'without asking the node');
+  const signed = await s.send(relay(nobody, { signer: nobodyKey, ring }));
+  t.equal(signed.status, 403, 'one that does: refused by the chain');
+  t.match(errorOf(signed.body), /^relay validation failed: session header does not match the chain/);
+  t.same(asked, [nobody.application_address], 'after one query');
+  t.equal((await s.send(relay(h))).status, 200, "the application's own relay is served (its session asked for once)");
+  t.equal((await s.send(relay(h))).status, 200);
+  t.same(asked, [nobody.application_address, ADDR.app1], 'a cached session asks nothing');
 });
 
 t.test('Redis down: the relay is served and the lost publish is counted', async (t) => {
