@@ -115,7 +115,7 @@ export default definePlugin(
         if (bridge.closed) return;
         bridges.add(bridge);
         drawForMessages(socket, ws, relay.largeBodies, () => {
-          // The rest of the message goes nowhere: \`ws\` resumes a paused socket when its parser drains, so
+          // The rest of the message goes nowhere: `ws` resumes a paused socket when its parser drains, so
           // it stops reading by losing its reader, while the close frame goes out and the bridge ends.
           socket.removeAllListeners('data');
           socket.resume();
