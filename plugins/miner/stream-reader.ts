@@ -97,7 +97,15 @@ export class StreamReader {
     lane.members.set(supplier, m);
     this.#bySupplier.set(supplier, lane);
     // Whatever was read and never stored, by anyone: ours now (we hold the lease).
-    await this.#reclaim(m, 0).catch((err: Error) => this.#o.log.warn({ supplier, err: err.message }, 'claiming pending relay stream entries failed; retried later'));
+    const failed = (err: Error) => this.#o.log.warn({ supplier, err: err.message }, 'claiming pending relay stream entries failed; retried later');
+    await this.#reclaim(m, 0).catch(failed);
+    // A previous owner's blocking read, sent before it let the supplier go, can still deliver entries for up
+    // to block_ms; they stay pending under its name (its store is fenced). Claimed once that read is over,
+    // not a reclaim_idle_ms later.
+    const { blockMs } = this.#o;
+    setTimeout(() => {
+      if (!this.#stopped && this.#wanted.get(supplier) === token) void this.#reclaim(m, blockMs).catch(failed);
+    }, 2 * blockMs + 100).unref();
   }
 
   /** Stops reading the supplier's stream (entries read and not stored stay pending for the next owner). */

@@ -106,6 +106,25 @@ t.test('a backlog on many streams is read a share at a time: one lane read stays
   t.equal(sizes.reduce((a, b) => a + b, 0), 200 * 60);
 });
 
+t.test('entries a previous owner read after this reader took the supplier over are claimed and stored within a few block_ms, not reclaim_idle_ms', async (t) => {
+  const { main, conn } = await connections(t);
+  const supplier = 'pokt1reader000';
+  const stream = keys.relayStream(supplier);
+  await main.set(keys.supplierLeaseFence(supplier), '1');
+  const { r, store } = reader(() => main, conn, 16); // block_ms 200, reclaim_idle_ms 60 s
+  t.teardown(() => r.stop());
+  await r.add(supplier, '1');
+  // The previous owner's last blocking read returns after the takeover with three entries it can no longer
+  // store. One transaction: Redis serves this reader's blocked read only after it, with nothing left to deliver.
+  const tx = main.multi();
+  for (let i = 0; i < 3; i++) tx.xadd(stream, '*', 'data', entry(supplier, i));
+  tx.xreadgroup('GROUP', keys.minerConsumerGroup(), 'previous-owner', 'COUNT', 10, 'STREAMS', stream, '>');
+  const late = (await tx.exec())?.[3]?.[1] as [string, unknown[]][] | null;
+  t.equal(late?.[0]?.[1].length, 3, 'the previous owner holds three entries pending');
+  await until('the three stored here', async () => (await store.session(supplier, 's1'))?.count === 3, 5_000);
+  t.same(await main.xpending(stream, keys.minerConsumerGroup()), [0, null, null, null], 'nothing left pending');
+});
+
 t.test('a lane whose reads fail says so once, and says it is over when its last supplier leaves (no warning left open)', async (t) => {
   const { main, conn } = await connections(t);
   const logs = captureLogs();
