@@ -152,7 +152,7 @@ export class TieredCache<T> {
   }
 
   #redisWorks(op: 'read' | 'write'): void {
-    if (this.#redisFailing.active(op)) this.#redisFailing.update(op, false, () => undefined, () => this.#o.log.info({ entity: this.#o.entity }, `cache: Redis ${op}s work again`));
+    if (this.#redisFailing.clear(op)) this.#o.log.info({ entity: this.#o.entity }, `cache: Redis ${op}s work again`);
   }
 
   /**

@@ -31,6 +31,14 @@ export class StateSignals {
     }
   }
 
+  /**
+   * Ends the condition: true when it was active, so the caller says it is over once (no closure to
+   * build, so it can be called on every success of a step that may have failed).
+   */
+  clear(key: string): boolean {
+    return this.#since.delete(key);
+  }
+
   /** True while the condition is active (reported and not cleared). */
   active(key: string): boolean {
     return this.#since.has(key);

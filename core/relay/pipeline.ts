@@ -386,7 +386,7 @@ export class RelayPipeline {
         published_at_ms: BigInt(Date.now()),
       });
       const streamId = await this.#appender.append(this.#o.keys.relayStream(relay.supplier.address), Buffer.from(entry.buffer, entry.byteOffset, entry.length));
-      if (this.#publishFailing.active(service)) this.#publishFailing.update(service, false, () => undefined, () => this.#o.log.info({ service }, 'relay stream appends work again'));
+      if (this.#publishFailing.clear(service)) this.#o.log.info({ service }, 'relay stream appends work again');
       this.#o.metrics.countPublished(this.#labels(info));
       this.#o.hooks.emit('onRelayMined', { relay: info, relayHash: hash, computeUnits, streamId });
       return streamId;

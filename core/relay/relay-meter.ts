@@ -375,8 +375,7 @@ export class RelayMeter {
       lease.left += back;
       return { unavailable: err as Error };
     }
-    const unavailable = `meter_unavailable|${lease.service}`;
-    if (this.#signals.active(unavailable)) this.#signals.update(unavailable, false, () => undefined, () => this.#o.log.info({ service: lease.service }, 'relay meter works again'));
+    if (this.#signals.clear(`meter_unavailable|${lease.service}`)) this.#o.log.info({ service: lease.service }, 'relay meter works again');
     // A new price (the stake crossed a unit scale) makes refunds at the old one incomparable: they stay
     // used in Redis, which can only under-serve.
     if (lease.cost !== undefined && lease.cost !== price.cost) lease.left = 0n;

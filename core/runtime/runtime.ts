@@ -112,7 +112,9 @@ export class Runtime {
         metrics.redisErrors.inc({ connection: connection.replace(/-\d+$/, '') });
         redisSignals.update('redis', true, () => log.warn({ connection, failing, err: err.message }, 'redis connection error (logged at most once a minute; relayminer_redis_connection_errors_total counts them all)'));
       },
-      () => redisSignals.update('redis', false, () => undefined, () => log.info('redis connections work again')),
+      () => {
+        if (redisSignals.clear('redis')) log.info('redis connections work again');
+      },
     );
     readiness.add('redis', () => redis.ping(1000), 1500);
     metrics.followReadiness(async () => (await readiness.evaluate()).status === 'ready');

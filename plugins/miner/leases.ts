@@ -105,7 +105,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
         .then(
           () => {
             this.#renewedAt = Date.now();
-            this.#o.signals.update('lease_tick', false, () => undefined, () => this.#o.log.info('miner lease ticks work again'));
+            if (this.#o.signals.clear('lease_tick')) this.#o.log.info('miner lease ticks work again');
           },
           (err: Error) => this.#o.signals.update('lease_tick', true, () => this.#o.log.warn({ err: err.message }, 'miner lease tick failed')),
         );

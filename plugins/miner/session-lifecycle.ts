@@ -132,7 +132,9 @@ export class SessionLifecycle {
         await forEachLimit([...this.#o.owned()], this.#o.concurrency, async ([supplier, token]) => {
           const failing = `lifecycle_failed|${supplier}`;
           await this.#supplierPass(supplier, token, block).then(
-            () => this.#o.signals.update(failing, false, () => undefined, () => report.recovered(supplier)),
+            () => {
+              if (this.#o.signals.clear(failing)) report.recovered(supplier);
+            },
             (err: Error) => this.#o.signals.update(failing, true, () => report.failed(supplier, err.message)),
           );
         });

@@ -104,7 +104,9 @@ export class SettlementMonitor {
     this.#queue = this.#queue
       .then(() => (block.height > this.#last ? this.#pass(block) : undefined))
       .then(
-        () => this.o.signals.update('settlement_monitor', false, () => undefined, () => this.o.log.info({ height: block.height }, 'settlement monitor works again')),
+        () => {
+          if (this.o.signals.clear('settlement_monitor')) this.o.log.info({ height: block.height }, 'settlement monitor works again');
+        },
         (err: Error) =>
           this.o.signals.update('settlement_monitor', true, () => this.o.log.warn({ height: block.height, err: err.message }, 'settlement monitor pass failed; the next block retries from the last height seen')),
       );
@@ -166,7 +168,7 @@ export class SettlementMonitor {
       this.o.signals.update(`unstaking|${supplier}`, unstaking, () =>
         this.o.log.warn({ supplier, unstake_session_end_height: String(s.unstake_session_end_height) }, 'supplier is unstaking'),
       );
-      this.o.signals.update(`stake_query|${supplier}`, false, () => undefined, () => this.o.log.info({ supplier }, 'stake query works again'));
+      if (this.o.signals.clear(`stake_query|${supplier}`)) this.o.log.info({ supplier }, 'stake query works again');
     } catch (err) {
       this.o.signals.update(`stake_query|${supplier}`, true, () => this.o.log.warn({ supplier, err: (err as Error).message }, 'stake query failed'));
     }
@@ -205,7 +207,7 @@ export class SettlementMonitor {
         () => this.o.log.warn({ supplier, balance_upokt: String(balance), last_fee_upokt: String(fee), threshold: want }, `supplier balance covers fewer than ${want} more claim or proof transactions`),
         () => this.o.log.info({ supplier, balance_upokt: String(balance) }, 'supplier balance is above the threshold again'),
       );
-      this.o.signals.update(`balance_query|${supplier}`, false, () => undefined, () => this.o.log.info({ supplier }, 'balance query works again'));
+      if (this.o.signals.clear(`balance_query|${supplier}`)) this.o.log.info({ supplier }, 'balance query works again');
     } catch (err) {
       this.o.signals.update(`balance_query|${supplier}`, true, () => this.o.log.warn({ supplier, err: (err as Error).message }, 'balance query failed'));
     }

@@ -255,7 +255,7 @@ export class StreamReader {
   #condition(key: string, failing: boolean, msg: string, fields: Record<string, unknown> = {}): void {
     const { signals, log } = this.#o;
     if (failing) signals.update(key, true, () => log.warn(fields, msg));
-    else if (signals.active(key)) signals.update(key, false, () => undefined, () => log.info(fields, msg));
+    else if (signals.clear(key)) log.info(fields, msg);
   }
 
   /** XAUTOCLAIM every pending entry of the stream idle at least `minIdleMs`, and store it. */

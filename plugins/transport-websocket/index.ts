@@ -70,7 +70,7 @@ export default definePlugin(
     const reach = new StateSignals(60_000);
     const onDial = (service: string) => (err: Error | undefined) => {
       if (err) reach.update(service, true, () => log.warn({ service, err: err.message }, 'websocket backend connection failed; gateways are closed with 4003 until it answers'));
-      else if (reach.active(service)) reach.update(service, false, () => undefined, () => log.info({ service }, 'websocket backend answers again'));
+      else if (reach.clear(service)) log.info({ service }, 'websocket backend answers again');
     };
 
     const refuse = (socket: Duplex, reason: keyof typeof REJECT_REASONS, detail?: string) => {

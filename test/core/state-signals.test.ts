@@ -20,4 +20,8 @@ t.test('a condition checked every block is reported on change and at most every 
   t.equal(signals.active('balance_low|pokt1x'), false);
   check(true, '8');
   t.equal(said.at(-1), 'low 8', 'back: reported at once');
+  t.same([signals.clear('balance_low|pokt1x'), signals.clear('balance_low|pokt1x')], [true, false], 'clear: true once, for the caller to say it is over');
+  t.equal(signals.active('balance_low|pokt1x'), false);
+  check(true, '8');
+  t.equal(said.at(-1), 'low 8', 'reported again after a clear, at once');
 });
