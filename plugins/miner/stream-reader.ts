@@ -33,6 +33,8 @@ interface Member {
   token: string;
   stream: string;
   lastReclaim: number;
+  /** A claim failed: the idle bound it asked for, tried again `RECLAIM_RETRY_MS` later (not `reclaimIdleMs`). */
+  retryIdleMs?: number;
 }
 
 /** Streams read together on one blocking connection. */
@@ -53,6 +55,9 @@ const MIN_PER_STREAM = 20;
 
 /** How long a lane with nothing to read waits before it looks again (cluster polling, empty lanes). */
 const IDLE_MS = 100;
+
+/** How soon a claim that failed (Redis down or refusing) is tried again. */
+const RECLAIM_RETRY_MS = 1_000;
 
 /**
  * Reads every owned supplier's relay stream in the miners' consumer group and stores each relay in its
@@ -97,14 +102,13 @@ export class StreamReader {
     lane.members.set(supplier, m);
     this.#bySupplier.set(supplier, lane);
     // Whatever was read and never stored, by anyone: ours now (we hold the lease).
-    const failed = (err: Error) => this.#o.log.warn({ supplier, err: err.message }, 'claiming pending relay stream entries failed; retried later');
-    await this.#reclaim(m, 0).catch(failed);
+    await this.#claim(m, 0);
     // A previous owner's blocking read, sent before it let the supplier go, can still deliver entries for up
     // to block_ms; they stay pending under its name (its store is fenced). Claimed once that read is over,
     // not a reclaim_idle_ms later.
     const { blockMs } = this.#o;
     setTimeout(() => {
-      if (!this.#stopped && this.#wanted.get(supplier) === token) void this.#reclaim(m, blockMs).catch(failed);
+      if (!this.#stopped && this.#wanted.get(supplier) === token) void this.#claim(m, blockMs);
     }, 2 * blockMs + 100).unref();
   }
 
@@ -153,13 +157,9 @@ export class StreamReader {
         await sleep(IDLE_MS);
         continue;
       }
-      const due = members.filter((m) => Date.now() - m.lastReclaim > this.#o.reclaimIdleMs);
-      for (const m of due) {
-        await this.#reclaim(m, this.#o.reclaimIdleMs).then(
-          () => this.#condition('stream_reclaim', false, 'claiming idle relay stream entries works again'),
-          (err: Error) => this.#condition('stream_reclaim', true, 'claiming idle relay stream entries failed', { supplier: m.supplier, err: err.message }),
-        );
-      }
+      const now = Date.now();
+      const due = members.filter((m) => now - m.lastReclaim > (m.retryIdleMs === undefined ? this.#o.reclaimIdleMs : RECLAIM_RETRY_MS));
+      for (const m of due) await this.#claim(m, m.retryIdleMs ?? this.#o.reclaimIdleMs);
       let read: [Member, RawEntry[]][];
       try {
         read = cluster ? await this.#poll(lane, members) : await this.#block(lane, members);
@@ -256,6 +256,22 @@ export class StreamReader {
     const { signals, log } = this.#o;
     if (failing) signals.update(key, true, () => log.warn(fields, msg));
     else if (signals.clear(key)) log.info(fields, msg);
+  }
+
+  /**
+   * `#reclaim`, its failure said once for every supplier and pass (with Redis down, each fails) and its
+   * return said once; a supplier whose claim failed is tried again `RECLAIM_RETRY_MS` later, with the idle
+   * bound it asked for (a new owner's claim of everything pending included), until one succeeds.
+   */
+  async #claim(m: Member, minIdleMs: number): Promise<void> {
+    try {
+      await this.#reclaim(m, minIdleMs);
+      m.retryIdleMs = undefined;
+      this.#condition('stream_reclaim', false, 'claiming pending relay stream entries works again');
+    } catch (err) {
+      m.retryIdleMs = Math.min(minIdleMs, m.retryIdleMs ?? minIdleMs);
+      this.#condition('stream_reclaim', true, 'claiming pending relay stream entries failed; retried every second', { supplier: m.supplier, err: (err as Error).message });
+    }
   }
 
   /** XAUTOCLAIM every pending entry of the stream idle at least `minIdleMs`, and store it. */

@@ -125,6 +125,42 @@ t.test('entries a previous owner read after this reader took the supplier over a
   t.same(await main.xpending(stream, keys.minerConsumerGroup()), [0, null, null, null], 'nothing left pending');
 });
 
+t.test('a claim that fails is said once for every supplier, tried again every second and said to work again: a dead owner\'s pending entries are stored within seconds of Redis answering, not reclaim_idle_ms later', async (t) => {
+  const { main, conn } = await connections(t);
+  const logs = captureLogs();
+  const all = suppliers(5);
+  // Three entries per supplier that a consumer read and died before storing.
+  for (const s of all) {
+    await main.set(keys.supplierLeaseFence(s), '1');
+    await main.xgroup('CREATE', keys.relayStream(s), keys.minerConsumerGroup(), '0', 'MKSTREAM');
+    for (let i = 0; i < 3; i++) await main.xadd(keys.relayStream(s), '*', 'data', entry(s, i));
+    await main.xreadgroup('GROUP', keys.minerConsumerGroup(), 'dead-owner', 'COUNT', 10, 'STREAMS', keys.relayStream(s), '>');
+  }
+  // The command connection refuses XAUTOCLAIM, as a Redis still loading its data does, until told otherwise.
+  const cmd = conn();
+  const callBuffer = cmd.callBuffer.bind(cmd) as (...args: unknown[]) => Promise<unknown>;
+  let refusing = true;
+  let refused = 0;
+  cmd.callBuffer = ((...args: unknown[]) => {
+    if (!refusing || String(args[0]).toUpperCase() !== 'XAUTOCLAIM') return callBuffer(...args);
+    refused++;
+    return Promise.reject(new Error('LOADING Redis is loading the dataset in memory'));
+  }) as typeof cmd.callBuffer;
+  const { r, store } = reader(() => cmd, conn, 16, 100, logs.logger); // block_ms 200, reclaim_idle_ms 60 s
+  t.teardown(() => r.stop());
+  for (const s of all) await r.add(s, '1');
+  // Each supplier's claim on joining and two block_ms later, then the retries.
+  await until('both claims of every supplier refused, then a retry', async () => refused > 2 * all.length, 5_000);
+  refusing = false;
+  await until('every dead owner\'s entry stored', async () => (await Promise.all(all.map((s) => store.session(s, 's1')))).every((x) => x?.count === 3), 5_000);
+  const said = logs.lines.filter((l) => String(l.msg).startsWith('claiming pending')).map((l) => [l.level, l.msg]);
+  t.same(said, [
+    [40, 'claiming pending relay stream entries failed; retried every second'],
+    [30, 'claiming pending relay stream entries works again'],
+  ]);
+  for (const s of all) t.same(await main.xpending(keys.relayStream(s), keys.minerConsumerGroup()), [0, null, null, null], `${s}: nothing left pending`);
+});
+
 t.test('a lane whose reads fail says so once, and says it is over when its last supplier leaves (no warning left open)', async (t) => {
   const { main, conn } = await connections(t);
   const logs = captureLogs();
