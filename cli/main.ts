@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfigFile, withYamlLocations } from '../core/config/load.js';
 import { ConfigError, type ConfigProblem } from '../core/config/problems.js';
@@ -146,6 +147,11 @@ async function startDev(): Promise<void> {
   }
 }
 
+/** `relay --data` unless given: a JSON-RPC call (a gRPC relay sends an empty message instead). */
+const DEFAULT_RELAY_DATA = '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}';
+/** gRPC statuses of a query the node never answered (down, unreachable, too slow); any other is its answer. */
+const NO_ANSWER = new Set<number>([grpcStatus.UNAVAILABLE, grpcStatus.DEADLINE_EXCEEDED, grpcStatus.CANCELLED]);
+
 const program = new Command();
 program
   .name('relayminer')
@@ -231,7 +237,7 @@ program
   .requiredOption('--supplier <address>', 'supplier operator address')
   .option('--method <method>', 'HTTP method inside the relay', 'POST')
   .option('--path <path>', 'path and query inside the relay', '/')
-  .option('--data <body>', 'body inside the relay; websocket: the frame sent once; grpc: the request message as hex', '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}')
+  .option('--data <body>', `body inside the relay; websocket: the frame sent once; grpc: the request message as hex (default: ${DEFAULT_RELAY_DATA}; grpc: an empty message)`)
   .option('--count <n>', 'relays to send (websocket: signed messages to receive per connection)', positiveInt('count'), 1)
   .option('--concurrency <n>', 'relays in flight (websocket: connections)', positiveInt('concurrency'), 1)
   .option('--stream', 'grpc: call SendStreamingRelay (server-streaming backend methods)')
@@ -256,7 +262,7 @@ program
       supplier: o.supplier as string,
       method: o.method as string,
       path: o.path as string,
-      data: o.data as string,
+      data: (o.data as string | undefined) ?? (transport === 'grpc' ? '' : DEFAULT_RELAY_DATA),
       count: o.count as number,
       concurrency: o.concurrency as number,
       rps: o.rps as number,
@@ -285,8 +291,9 @@ try {
   } else if (err instanceof OperatorError) {
     process.stderr.write(`relayminer: ${err.message}\n`);
   } else if (err instanceof CometRpcError || err instanceof ChainQueryError) {
-    // The node (or the address given for it) is the operator's to fix: one line, no stack.
-    process.stderr.write(`relayminer: the Pocket node did not answer: ${err.message}\n`);
+    // The node (or the address given for it, or what was asked of it) is the operator's to fix: one line, no stack.
+    const answered = err instanceof ChainQueryError && !NO_ANSWER.has(err.code);
+    process.stderr.write(`relayminer: ${answered ? 'the Pocket node refused the query' : 'the Pocket node did not answer'}: ${err.message}\n`);
   } else {
     process.stderr.write(`relayminer: ${(err as Error).stack ?? String(err)}\n`);
   }

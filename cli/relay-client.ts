@@ -7,6 +7,7 @@ import { ChainQueryClient } from '../core/chain/query-client.js';
 import { CometClient } from '../core/chain/comet-client.js';
 import { addressFromPublicKey, publicKeyFromPrivateKey } from '../core/crypto/address.js';
 import { parsePrivateKeyHex } from '../core/crypto/private-key.js';
+import { OperatorError } from '../core/runtime/operator-error.js';
 import { KeyBuilder } from '../core/redis/key-builder.js';
 import { RelayChainState } from '../core/relay/chain-state.js';
 import { RPC_TYPE_CODES } from '../core/protocol/rpc-type.js';
@@ -64,9 +65,11 @@ function report(o: RelayClientOptions, sent: number, latencies: number[], failed
   const r: RelayClientReport = { sent, ok: sent - failed.length, failed, relaysPerSecond: (sent / elapsedMs) * 1000, p50: p(50), p95: p(95), p99: p(99) };
   for (const f of failed.slice(0, 50)) o.out(`${unit.replace(/s$/, '')} ${f.index}: ${f.why}`);
   if (failed.length > 50) o.out(`… and ${failed.length - 50} more failures`);
+  // Latencies are of the answers that verified: with none, there is nothing to say of them.
   o.out(
-    `${r.ok}/${r.sent} ok, signatures verified; ${r.relaysPerSecond.toFixed(0)} ${unit}/s; ` +
-      `p50 ${r.p50.toFixed(2)} ms, p95 ${r.p95.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`,
+    r.ok === 0
+      ? `0/${r.sent} ok`
+      : `${r.ok}/${r.sent} ok, signatures verified; ${r.relaysPerSecond.toFixed(0)} ${unit}/s; ` + `p50 ${r.p50.toFixed(2)} ms, p95 ${r.p95.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`,
   );
   return r;
 }
@@ -103,7 +106,7 @@ interface Prepared {
  * supplier signature on every answer.
  */
 export async function runRelayClient(o: RelayClientOptions): Promise<RelayClientReport> {
-  const signerKey = parsePrivateKeyHex(o.key);
+  const signerKey = checkArguments(o);
   const app = o.app ?? addressFromPublicKey(publicKeyFromPrivateKey(signerKey));
   const node = { rpc_url: o.rpcUrl, grpc_address: o.grpcAddress, tls: o.nodeTls ?? ('auto' as const), ca_file: o.nodeCaFile };
   const endpoints = nodeEndpoints(node);
@@ -114,7 +117,7 @@ export async function runRelayClient(o: RelayClientOptions): Promise<RelayClient
     const session = await chain.session(app, o.service, height);
     const ring = await chain.ringPublicKeys(app, session.header.session_end_block_height);
     const supplierPub = await query.accountPublicKey(o.supplier);
-    if (!supplierPub) throw new Error(`supplier ${o.supplier} has no public key on chain: its signatures cannot be checked`);
+    if (!supplierPub) throw new OperatorError('INVALID_ARGUMENT', `supplier ${o.supplier} has no public key on chain: its signatures cannot be checked`);
     o.out(`session ${session.sessionId} [${session.header.session_start_block_height}, ${session.header.session_end_block_height}]`);
     const p: Prepared = {
       header: session.header,
@@ -128,6 +131,35 @@ export async function runRelayClient(o: RelayClientOptions): Promise<RelayClient
   } finally {
     query.close();
   }
+}
+
+/**
+ * What can be told wrong without the network, before any query: the key (its error never echoes it), the
+ * relayer's address and a gRPC message. Returns the key's bytes.
+ */
+function checkArguments(o: RelayClientOptions): Uint8Array {
+  const bad = (message: string) => new OperatorError('INVALID_ARGUMENT', `relay ${o.transport}: ${message}`);
+  let key: Uint8Array;
+  try {
+    key = parsePrivateKeyHex(o.key);
+  } catch (err) {
+    throw bad(`--key: ${(err as Error).message}`);
+  }
+  if (o.transport === 'grpc') {
+    if (!/^[^\s/]+:\d+$/.test(o.relayer.replace(/^[a-z]+:\/\//, '').replace(/\/$/, ''))) throw bad(`--relayer must be host:port of the relayer's gRPC listener (got "${o.relayer}")`);
+    if (!/^([0-9a-fA-F]{2})*$/.test(o.data)) throw bad('--data must be the request message as hex (e.g. 0a0568656c6c6f)');
+    if (!/^\/[^/?#\s]+\/[^/?#\s]+$/.test(o.path)) throw bad(`--path must name the method, /package.Service/Method (got "${o.path}")`);
+  } else {
+    const schemes = o.transport === 'websocket' ? ['http:', 'https:', 'ws:', 'wss:'] : ['http:', 'https:'];
+    let url: URL | undefined;
+    try {
+      url = new URL(o.relayer);
+    } catch {
+      // reported below
+    }
+    if (!url || !schemes.includes(url.protocol)) throw bad(`--relayer must be a URL (${schemes.map((s) => `${s}//`).join(', ')}) of the relay listener (got "${o.relayer}")`);
+  }
+  return key;
 }
 
 async function runHttp(o: RelayClientOptions, p: Prepared): Promise<RelayClientReport> {
@@ -163,7 +195,6 @@ async function runHttp(o: RelayClientOptions, p: Prepared): Promise<RelayClientR
 
 /** gRPC: the payload wraps `POST <path>` with the hex message as one gRPC frame; each answer must verify and carry grpc-status 0. */
 async function runGrpc(o: RelayClientOptions, p: Prepared): Promise<RelayClientReport> {
-  if (!/^([0-9a-fA-F]{2})*$/.test(o.data)) throw new Error('relay grpc: --data must be the request message as hex (e.g. 0a0568656c6c6f)');
   const payload = encodeHttpPayload({ method: 'POST', url: o.path, headers: { 'content-type': 'application/grpc', te: 'trailers' }, body: grpcFrame(Buffer.from(o.data, 'hex')) });
   const bodies = Array.from({ length: o.count }, () => Buffer.from(p.sign(payload)));
   o.out(`${o.count} relay(s) signed`);

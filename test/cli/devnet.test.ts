@@ -74,6 +74,16 @@ t.test('start --dev (what npm start runs) brings up a private redis-server and b
   const wrongSupplier = cli(['relay', 'jsonrpc', '--relayer', `http://${p.addresses.relay}/`, '--node-grpc', `127.0.0.1:${grpcPort}`, '--node-rpc', `http://127.0.0.1:${rpcPort}`, '--key', KEYS.gateway1, '--app', ADDR.app1, '--service', 'anvil', '--supplier', ADDR.supplier2]);
   t.equal(wrongSupplier.code, 1, 'a refused relay makes the client exit 1');
   t.match(wrongSupplier.stdout, /relay 0: relay miner error 9: supplier key not loaded by this relayer/);
+  // What the node refuses is said as its answer, not as a node that did not answer; a relayer that cannot be
+  // reached fails each relay, and no latency is made up for answers that never came.
+  const unknownSupplier = cli(['relay', 'jsonrpc', '--relayer', `http://${p.addresses.relay}/`, '--node-grpc', `127.0.0.1:${grpcPort}`, '--node-rpc', `http://127.0.0.1:${rpcPort}`, '--key', KEYS.gateway1, '--app', ADDR.app1, '--service', 'anvil', '--supplier', 'pokt1nosuchsupplier']);
+  t.equal(unknownSupplier.code, 1);
+  t.match(unknownSupplier.stderr, /^relayminer: the Pocket node refused the query: cosmos\.auth\.v1beta1\.Query\/Account: NOT_FOUND: .*pokt1nosuchsupplier.*\n$/);
+  const closedPort = await freePort();
+  const noRelayer = cli(['relay', 'jsonrpc', '--relayer', `http://127.0.0.1:${closedPort}/`, '--node-grpc', `127.0.0.1:${grpcPort}`, '--node-rpc', `http://127.0.0.1:${rpcPort}`, '--key', KEYS.gateway1, '--app', ADDR.app1, '--service', 'anvil', '--supplier', ADDR.supplier1, '--count', '2']);
+  t.equal(noRelayer.code, 1);
+  t.match(noRelayer.stdout, new RegExp(`^relay 0: connect ECONNREFUSED 127\\.0\\.0\\.1:${closedPort}$`, 'm'));
+  t.equal(noRelayer.stdout.trimEnd().split('\n').at(-1), '0/2 ok');
 
   const node = ['--node-grpc', `127.0.0.1:${grpcPort}`, '--node-rpc', `http://127.0.0.1:${rpcPort}`, '--key', KEYS.gateway1, '--app', ADDR.app1, '--service', 'anvil', '--supplier', ADDR.supplier1];
   // WebSocket: a subscription on the demo backend (one event a second), every message's signature checked.
