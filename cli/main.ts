@@ -63,6 +63,31 @@ async function validate(file: string): Promise<void> {
   );
 }
 
+/** What moves each of the devnet's listeners (defaults in brackets): a port already taken is why `npm start` fails most. */
+const DEVNET_PORTS =
+  'DEVNET_RPC_PORT (26657), DEVNET_GRPC_PORT (9190), DEVNET_BACKEND_PORT (8545), DEVNET_WS_BACKEND_PORT (8546), DEVNET_GRPC_BACKEND_PORT (9091), ' +
+  'DEVNET_RELAY_PORT (8080), DEVNET_HEALTH_PORT (8081), DEVNET_RELAY_GRPC_PORT (8082), DEVNET_METRICS_PORT (9090), DEVNET_MINER_METRICS_PORT (9092), ' +
+  'DEVNET_MINER2_METRICS_PORT (9093)';
+
+/** A devnet listener that could not bind, said in one line with what moves the devnet's ports; other errors as they are. */
+function devnetListenError(err: unknown): unknown {
+  let what: string | undefined;
+  if (err instanceof OperatorError && err.code === 'CANNOT_LISTEN') what = err.message;
+  else if (err instanceof ConfigError && err.problems.length && err.problems.every((p) => p.message.startsWith('cannot listen on'))) {
+    what = err.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+  }
+  return what === undefined ? err : new OperatorError('CANNOT_LISTEN', `devnet: ${what}. The devnet's ports move with ${DEVNET_PORTS}`);
+}
+
+/** Starts one of the devnet's demo backends; a port it cannot bind is said as such. */
+async function demoBackend<T>(what: string, port: number, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    throw OperatorError.cannotListen(what, `127.0.0.1:${port}`, err);
+  }
+}
+
 /**
  * `start --dev`: a private redis-server (unless REDIS_URL is set), the simulated Pocket node from
  * the default genesis, and both roles against them; everything stops together.
@@ -89,17 +114,20 @@ async function startDev(): Promise<void> {
     process.env.DEVNET_NODE_RPC_URL = `http://${net.rpcAddress}`;
     process.env.DEVNET_NODE_GRPC_ADDRESS = net.grpcAddress;
     process.stderr.write(`devnet: localnet chain on http://${net.rpcAddress} (CometBFT RPC) and ${net.grpcAddress} (gRPC)\n`);
-    const backend = await startDemoBackend({ host: '127.0.0.1', port: Number(process.env.DEVNET_BACKEND_PORT ?? 8545) }, () => net.chain.height);
+    const backendPort = Number(process.env.DEVNET_BACKEND_PORT ?? 8545);
+    const backend = await demoBackend('demo JSON-RPC backend', backendPort, () => startDemoBackend({ host: '127.0.0.1', port: backendPort }, () => net.chain.height));
     cleanups.push(() => backend.close());
     process.env.DEVNET_BACKEND_URL = backend.url;
     process.stderr.write(`devnet: demo JSON-RPC backend on ${backend.url} (service "anvil")\n`);
     // Loaded only here: the demo backends are not part of a production start.
     const { startWebSocketBackend } = await import('../examples/backends/websocket-jsonrpc.js');
     const { startGrpcBackend } = await import('../examples/backends/grpc-demo.js');
-    const ws = await startWebSocketBackend({ port: Number(process.env.DEVNET_WS_BACKEND_PORT ?? 8546), intervalMs: 1000 });
+    const wsPort = Number(process.env.DEVNET_WS_BACKEND_PORT ?? 8546);
+    const ws = await demoBackend('demo WebSocket backend', wsPort, () => startWebSocketBackend({ port: wsPort, intervalMs: 1000 }));
     cleanups.push(() => ws.close());
     process.env.DEVNET_WS_BACKEND_URL = ws.url;
-    const grpcBackend = await startGrpcBackend({ port: Number(process.env.DEVNET_GRPC_BACKEND_PORT ?? 9091) });
+    const grpcPort = Number(process.env.DEVNET_GRPC_BACKEND_PORT ?? 9091);
+    const grpcBackend = await demoBackend('demo gRPC backend', grpcPort, () => startGrpcBackend({ port: grpcPort }));
     cleanups.push(() => grpcBackend.close());
     process.env.DEVNET_GRPC_BACKEND_URL = grpcBackend.url;
     process.stderr.write(`devnet: demo WebSocket backend on ${ws.url}, demo gRPC backend (demo.v1.Demo) on ${grpcBackend.address}\n`);
@@ -143,7 +171,7 @@ async function startDev(): Promise<void> {
     });
   } catch (err) {
     await cleanup();
-    throw err;
+    throw devnetListenError(err);
   }
 }
 

@@ -1,8 +1,17 @@
+import { parseHostPort } from '../core/config/host-port.js';
+import { OperatorError } from '../core/runtime/operator-error.js';
 import { createLogger } from '../core/observability/logger.js';
 import { loadGenesisFile, startLocalnet } from '../localnet/index.js';
 
 /** `relayminer localnet`: the simulated node until SIGINT/SIGTERM. */
 export async function runLocalnet(genesisFile: string, rpcAddress: string, grpcAddress: string): Promise<void> {
+  for (const [flag, address] of [['--rpc-address', rpcAddress], ['--grpc-address', grpcAddress]] as const) {
+    try {
+      parseHostPort(address);
+    } catch (err) {
+      throw new OperatorError('INVALID_ARGUMENT', `localnet: ${flag}: ${(err as Error).message}`);
+    }
+  }
   const genesis = loadGenesisFile(genesisFile);
   const log = createLogger({ level: 'info', format: 'auto' }, { base: { role: 'localnet' } });
   const net = await startLocalnet(genesis, { rpcAddress, grpcAddress, log });

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { parseHostPort } from '../core/config/host-port.js';
+import { OperatorError } from '../core/runtime/operator-error.js';
 import type { LocalChain } from './chain.js';
 import { createCometRpcServer } from './comet-rpc.js';
 import { LocalnetNode } from './node.js';
@@ -32,7 +33,9 @@ export async function startLocalnet(
   const chain = node.chain;
   const rpc: FastifyInstance = createCometRpcServer(chain, opts.log, () => node.snapshot(), node.txs);
   const { host, port } = parseHostPort(opts.rpcAddress);
-  await rpc.listen({ host, port });
+  await rpc.listen({ host, port }).catch((err: unknown) => {
+    throw OperatorError.cannotListen('localnet CometBFT RPC', opts.rpcAddress, err);
+  });
   const a = rpc.server.address();
   const rpcAddress = typeof a === 'object' && a ? `${a.address}:${a.port}` : opts.rpcAddress;
   const grpc = createGrpcServer(node, opts.log);
@@ -41,7 +44,7 @@ export async function startLocalnet(
     grpcAddress = await listenGrpc(grpc, opts.grpcAddress ?? '127.0.0.1:9190');
   } catch (err) {
     await rpc.close();
-    throw err;
+    throw OperatorError.cannotListen('localnet Cosmos gRPC', opts.grpcAddress ?? '127.0.0.1:9190', err);
   }
   chain.start();
   opts.log.info({ rpc: rpcAddress, grpc: grpcAddress, chain_id: chain.chainId, manual: chain.manual, height: chain.height }, 'localnet started');

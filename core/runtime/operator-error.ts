@@ -1,5 +1,5 @@
 /** Stable codes of the problems an operator must fix outside relayminer's own files. */
-export type OperatorErrorCode = 'REDIS_MAY_EVICT' | 'REDIS_UNREACHABLE' | 'NODE_UNREACHABLE' | 'INVALID_ARGUMENT';
+export type OperatorErrorCode = 'REDIS_MAY_EVICT' | 'REDIS_UNREACHABLE' | 'NODE_UNREACHABLE' | 'INVALID_ARGUMENT' | 'CANNOT_LISTEN';
 
 /**
  * A reason not to go on that the operator must fix outside relayminer's own files: a Redis setting,
@@ -14,4 +14,18 @@ export class OperatorError extends Error {
     this.name = 'OperatorError';
     this.code = code;
   }
+
+  /** `what` (a listener, named for the operator) could not bind `address`. */
+  static cannotListen(what: string, address: string, err: unknown): OperatorError {
+    return new OperatorError('CANNOT_LISTEN', `${what} cannot listen on ${address}: ${listenFailureReason(err)}`);
+  }
+}
+
+/** Why a listener could not bind, in words (grpc-js gives no code, only the socket's error inside its message). */
+export function listenFailureReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const message = (err as Error).message;
+  if (code === 'EADDRINUSE' || (code === undefined && /\bEADDRINUSE\b/.test(message))) return 'address already in use';
+  if (code === 'EACCES' || (code === undefined && /\bEACCES\b/.test(message))) return 'permission denied';
+  return message;
 }

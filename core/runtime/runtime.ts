@@ -12,7 +12,7 @@ import { Metrics } from '../observability/metrics.js';
 import { Readiness } from '../observability/readiness.js';
 import { StateSignals } from '../observability/state-signals.js';
 import { dataNodes, judgeSettings, readServerSettings } from '../redis/redis-settings.js';
-import { OperatorError } from './operator-error.js';
+import { listenFailureReason, OperatorError } from './operator-error.js';
 import { Gauge } from 'prom-client';
 import { createHealthServer, createMetricsServer, guardListener, setRelayListenerLog, shareMetricsWithPrimary } from '../observability/servers.js';
 import type { PluginRole } from '../plugins/define.js';
@@ -305,9 +305,7 @@ export class Runtime {
 
 /** A listener that cannot bind, as the one-line configuration error naming the key (for plugins' listeners too). */
 export function listenError(err: unknown, address: string, configKey: string): ConfigError {
-  const code = (err as NodeJS.ErrnoException).code;
-  const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-  return new ConfigError([{ path: configKey, message: `cannot listen on ${address}: ${why}` }]);
+  return new ConfigError([{ path: configKey, message: `cannot listen on ${address}: ${listenFailureReason(err)}` }]);
 }
 
 /** Listens on `l.address`; a bind failure is a ConfigError naming the config key. Returns host:port. */

@@ -34,7 +34,10 @@ export interface WebSocketBackend {
 
 export async function startWebSocketBackend(o: WebSocketBackendOptions = {}): Promise<WebSocketBackend> {
   const wss = new WebSocketServer({ host: o.host ?? '127.0.0.1', port: o.port ?? 0, skipUTF8Validation: true });
-  await new Promise<void>((resolve) => wss.once('listening', resolve));
+  await new Promise<void>((resolve, reject) => {
+    wss.once('error', reject);
+    wss.once('listening', () => (wss.off('error', reject), resolve()));
+  });
   const received: string[] = [];
   const handshakes: IncomingHttpHeaders[] = [];
   const closes: number[] = [];

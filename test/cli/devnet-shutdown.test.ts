@@ -1,7 +1,8 @@
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { freePort } from '../../core/redis/local-server.js';
-import { ROOT } from '../helpers/cli.js';
+import { ROOT, cliAsync } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
 
 /** Ports the devnet binds, all free or ephemeral, so the test runs beside anything else. */
@@ -79,5 +80,33 @@ t.test('SIGINT or SIGTERM to the npm process alone stops the whole devnet', asyn
     await until(`${signal}: the second miner gone`, () => !alive(d.secondPid), 15_000);
     await until(`${signal}: the private redis-server gone`, () => !redisAnswers(d.redisPort), 15_000);
     t.pass(`${signal}: nothing left`);
+  }
+});
+
+t.test('a port the devnet needs is taken: one line naming the listener and what moves the ports, exit 1, no stack, its redis-server stopped', async (t) => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => taken.close());
+  const port = String((taken.address() as AddressInfo).port);
+  const cases: [string, string][] = [
+    ['DEVNET_RPC_PORT', `localnet CometBFT RPC cannot listen on 127.0.0.1:${port}`],
+    ['DEVNET_WS_BACKEND_PORT', `demo WebSocket backend cannot listen on 127.0.0.1:${port}`],
+    ['DEVNET_RELAY_PORT', `relayer.listen_address: cannot listen on 127.0.0.1:${port}`],
+  ];
+  for (const [variable, what] of cases) {
+    const r = await cliAsync(['start', '--dev'], { ...(await devnetEnv()), [variable]: port });
+    t.equal(r.code, 1, variable);
+    const last = r.stderr.trimEnd().split('\n').at(-1)!;
+    t.equal(last.slice(0, last.indexOf('. ')), `relayminer: devnet: ${what}: address already in use`, variable);
+    t.match(last, /\. The devnet's ports move with DEVNET_RPC_PORT \(26657\), .*DEVNET_MINER2_METRICS_PORT \(9093\)$/);
+    t.notMatch(r.stderr + r.stdout, /\n\s+at /, 'no stack');
+    const redisPort = /started redis-server on redis:\/\/127\.0\.0\.1:(\d+)/.exec(r.stderr)?.[1];
+    t.ok(redisPort, 'a private redis-server was started');
+    const refused = await new Promise<boolean>((resolve) => {
+      const s = connect(Number(redisPort), '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(false)));
+      s.once('error', () => resolve(true));
+    });
+    t.ok(refused, `${variable}: the private redis-server is stopped`);
   }
 });
