@@ -50,6 +50,8 @@ async function validate(file: string): Promise<void> {
     if (!(err instanceof PluginError)) throw err;
     problems.push(...withYamlLocations(readFileSync(file, 'utf8'), err.problems));
   }
+  // A file that names no role runs nothing (an empty or wrongly mounted file): not "ok".
+  if (config && !config.relayer && !config.miner) problems.push({ path: '', message: 'no "relayer" or "miner" section: this file runs nothing' });
   if (problems.length) throw new ConfigError(problems, resolvePath(file));
   if (!config) return;
   for (const w of config.warnings) process.stderr.write(`warning: ${w}\n`);
@@ -59,7 +61,7 @@ async function validate(file: string): Promise<void> {
   const services = Object.keys(config.services).length;
   const plugins = active.map((p) => p.plugin.meta.name).join(', ') || 'none';
   process.stdout.write(
-    `ok: ${file}: ${parts.join(', ') || 'no role sections'}; ${services} service(s); ${active.length} plugin(s): ${plugins}${config.pluginsImplied ? ' (no plugins list: what the sections describe)' : ''}\n`,
+    `ok: ${file}: ${parts.join(', ')}; ${services} service(s); ${active.length} plugin(s): ${plugins}${config.pluginsImplied ? ' (no plugins list: what the sections describe)' : ''}\n`,
   );
 }
 

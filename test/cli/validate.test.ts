@@ -66,4 +66,11 @@ t.test('validate: a broken copy exits 1 with the file, line and path of each pro
   const none = cli(['validate', '-c', join(dir, 'missing.yaml')]);
   t.equal(none.code, 1);
   t.match(none.stderr, 'missing.yaml: 1 problem\n  ' + join(dir, 'missing.yaml') + ': (root): file not found');
+
+  // An empty (or wrongly mounted) file runs nothing: a systemd ExecStartPre of validate must not pass it.
+  writeFileSync(join(dir, 'empty.yaml'), '');
+  const empty = cli(['validate', '-c', join(dir, 'empty.yaml')]);
+  t.equal(empty.code, 1);
+  t.equal(empty.stderr, `${join(dir, 'empty.yaml')}: 1 problem\n  ${join(dir, 'empty.yaml')}: (root): no "relayer" or "miner" section: this file runs nothing\n`);
+  t.equal(empty.stdout, '');
 });
