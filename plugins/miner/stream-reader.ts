@@ -77,6 +77,8 @@ export class StreamReader {
   readonly #bySupplier = new Map<string, Lane>();
   /** Supplier → token of the lease it is read under (set before the async start, so a loss in between counts). */
   readonly #wanted = new Map<string, string>();
+  /** Suppliers whose last claim failed: one condition for them all, over when none is left. */
+  readonly #claimsFailing = new Set<string>();
   #stopped = false;
   #nextLane = 0;
 
@@ -118,6 +120,9 @@ export class StreamReader {
     const lane = this.#bySupplier.get(supplier);
     lane?.members.delete(supplier);
     this.#bySupplier.delete(supplier);
+    if (this.#claimsFailing.delete(supplier) && this.#claimsFailing.size === 0) {
+      this.#condition('stream_reclaim', false, 'claiming pending relay stream entries: no supplier left failing');
+    }
   }
 
   async stop(): Promise<void> {
@@ -259,18 +264,31 @@ export class StreamReader {
   }
 
   /**
-   * `#reclaim`, its failure said once for every supplier and pass (with Redis down, each fails) and its
-   * return said once; a supplier whose claim failed is tried again `RECLAIM_RETRY_MS` later, with the idle
-   * bound it asked for (a new owner's claim of everything pending included), until one succeeds.
+   * `#reclaim`, with one condition for every supplier whose claim fails: said when the first fails (with
+   * Redis down, each does) and over when none fails any more, so suppliers on a healthy Cluster master do not
+   * end it while those on a failed one still fail. A supplier whose claim failed is tried again
+   * `RECLAIM_RETRY_MS` later, with the idle bound it asked for (a new owner's claim of everything pending
+   * included), until one succeeds.
    */
   async #claim(m: Member, minIdleMs: number): Promise<void> {
+    // A supplier given up (or taken again, as a new member) meanwhile is no longer this claim's to report.
+    const current = () => this.#bySupplier.get(m.supplier)?.members.get(m.supplier) === m;
     try {
       await this.#reclaim(m, minIdleMs);
       m.retryIdleMs = undefined;
-      this.#condition('stream_reclaim', false, 'claiming pending relay stream entries works again');
+      if (!current()) return;
+      if (this.#claimsFailing.delete(m.supplier) && this.#claimsFailing.size === 0) {
+        this.#condition('stream_reclaim', false, 'claiming pending relay stream entries works again');
+      }
     } catch (err) {
       m.retryIdleMs = Math.min(minIdleMs, m.retryIdleMs ?? minIdleMs);
-      this.#condition('stream_reclaim', true, 'claiming pending relay stream entries failed; retried every second', { supplier: m.supplier, err: (err as Error).message });
+      if (!current()) return;
+      this.#claimsFailing.add(m.supplier);
+      this.#condition('stream_reclaim', true, 'claiming pending relay stream entries failed; retried every second', {
+        supplier: m.supplier,
+        failing: this.#claimsFailing.size,
+        err: (err as Error).message,
+      });
     }
   }
 

@@ -34,9 +34,9 @@ function entry(supplier: string, n: number): Buffer {
   );
 }
 
-function reader(redis: () => RedisClient, dedicated: () => RedisClient, streamsPerConnection: number, batch = 100, logger = log) {
+function reader(redis: () => RedisClient, dedicated: () => RedisClient, streamsPerConnection: number, batch = 100, logger = log, reclaimIdleMs = 60_000) {
   const store = new SessionStore(keys, redis);
-  const r = new StreamReader({ consumerName: 'm1', keys, store, redis, dedicated, batch, blockMs: 200, reclaimIdleMs: 60_000, streamsPerConnection, metrics: new MinerMetrics(new Registry()), log: logger, signals: new StateSignals(60_000), onFenced: () => {} });
+  const r = new StreamReader({ consumerName: 'm1', keys, store, redis, dedicated, batch, blockMs: 200, reclaimIdleMs, streamsPerConnection, metrics: new MinerMetrics(new Registry()), log: logger, signals: new StateSignals(60_000), onFenced: () => {} });
   return { r, store };
 }
 
@@ -159,6 +159,37 @@ t.test('a claim that fails is said once for every supplier, tried again every se
     [30, 'claiming pending relay stream entries works again'],
   ]);
   for (const s of all) t.same(await main.xpending(keys.relayStream(s), keys.minerConsumerGroup()), [0, null, null, null], `${s}: nothing left pending`);
+});
+
+t.test('claims failing for one supplier while another\'s succeed: one warning until none fails, not one each time a claim succeeds', async (t) => {
+  const { main, conn } = await connections(t);
+  const logs = captureLogs();
+  const [failing, healthy] = suppliers(2) as [string, string];
+  for (const s of [failing, healthy]) await main.set(keys.supplierLeaseFence(s), '1');
+  // As on a Redis Cluster with one master down: the claims of the supplier whose slot it served fail, the other's do not.
+  const cmd = conn();
+  const callBuffer = cmd.callBuffer.bind(cmd) as (...args: unknown[]) => Promise<unknown>;
+  let refusing = true;
+  const claims = { [failing]: 0, [healthy]: 0 } as Record<string, number>;
+  cmd.callBuffer = ((...args: unknown[]) => {
+    if (String(args[0]).toUpperCase() !== 'XAUTOCLAIM') return callBuffer(...args);
+    const supplier = String(args[1]) === keys.relayStream(failing) ? failing : healthy;
+    claims[supplier]!++;
+    if (refusing && supplier === failing) return Promise.reject(new Error('CLUSTERDOWN The cluster is down'));
+    return callBuffer(...args);
+  }) as typeof cmd.callBuffer;
+  const { r } = reader(() => cmd, conn, 16, 100, logs.logger, 1_000); // reclaim_idle_ms 1 s: the healthy supplier claims every second
+  t.teardown(() => r.stop());
+  await r.add(failing, '1');
+  await r.add(healthy, '1');
+  await until('three claims of each, the healthy one\'s succeeding in between', async () => claims[failing]! >= 4 && claims[healthy]! >= 4, 10_000);
+  refusing = false;
+  const said = () => logs.lines.filter((l) => String(l.msg).startsWith('claiming pending')).map((l) => [l.level, l.msg, l.failing]);
+  await until('the end of the condition', async () => said().length >= 2 && said().at(-1)![0] === 30, 5_000);
+  t.same(said(), [
+    [40, 'claiming pending relay stream entries failed; retried every second', 1],
+    [30, 'claiming pending relay stream entries works again', undefined],
+  ]);
 });
 
 t.test('a lane whose reads fail says so once, and says it is over when its last supplier leaves (no warning left open)', async (t) => {
