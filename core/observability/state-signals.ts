@@ -6,6 +6,8 @@
  */
 export class StateSignals {
   readonly #since = new Map<string, { at: number; level: string }>();
+  /** Per condition kept over many subjects: the subjects it is true of now. */
+  readonly #subjects = new Map<string, Set<string>>();
   readonly #repeatMs: number;
   readonly #now: () => number;
 
@@ -37,6 +39,25 @@ export class StateSignals {
    */
   clear(key: string): boolean {
     return this.#since.delete(key);
+  }
+
+  /**
+   * One condition over many subjects (e.g. every supplier whose balance query fails): `subject` is added
+   * to it or taken out. It is reported as `update` says (with how many subjects it is true of: the first
+   * one's start, not each one's) and `cleared` runs once when no subject is left, so subjects that recover
+   * while others still fail do not end it and start it again each time.
+   */
+  updateFor(key: string, subject: string, active: boolean, report: (subjects: number) => void, cleared?: () => void): void {
+    let subjects = this.#subjects.get(key);
+    if (active) {
+      if (!subjects) this.#subjects.set(key, (subjects = new Set()));
+      subjects.add(subject);
+      const count = subjects.size;
+      this.update(key, true, () => report(count));
+    } else if (subjects?.delete(subject) && subjects.size === 0) {
+      this.#subjects.delete(key);
+      this.update(key, false, () => {}, cleared);
+    }
   }
 
   /** True while the condition is active (reported and not cleared). */

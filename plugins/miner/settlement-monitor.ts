@@ -79,6 +79,8 @@ export class SettlementMonitor {
   #queue: Promise<void> = Promise.resolve();
   /** Supplier → height from which its balance and stake are read again. */
   readonly #nextAccountRead = new Map<string, number>();
+  /** Suppliers whose stake or balance this replica has read: when one is no longer owned, its read failures are forgotten. */
+  readonly #queried = new Set<string>();
 
   constructor(
     readonly o: {
@@ -132,6 +134,15 @@ export class SettlementMonitor {
     const penalty = BigInt((await this.o.reads.proofParams(height).catch(() => ({}) as ProofParams)).proof_missing_penalty?.amount ?? '0');
     const shared = await this.o.reads.sharedParams(BigInt(height)).catch(() => undefined);
     const interval = Math.max(1, Number(shared?.num_blocks_per_session ?? 10));
+    // A supplier this replica no longer owns: its reads, and any failure of them, are another replica's now.
+    for (const supplier of this.#queried) {
+      if (owned.has(supplier)) continue;
+      this.#queried.delete(supplier);
+      this.#nextAccountRead.delete(supplier);
+      for (const what of ['balance', 'stake'] as const) {
+        this.o.signals.updateFor(`${what}_query`, supplier, false, () => {}, () => this.o.log.info(`${what} query: no owned supplier left failing`));
+      }
+    }
     const due = [...owned.keys()].filter((s) => (this.#nextAccountRead.get(s) ?? 0) <= height);
     await forEachLimit(due, ACCOUNT_READS_AT_ONCE, async (supplier) => {
       await this.#balance(supplier);
@@ -168,9 +179,9 @@ export class SettlementMonitor {
       this.o.signals.update(`unstaking|${supplier}`, unstaking, () =>
         this.o.log.warn({ supplier, unstake_session_end_height: String(s.unstake_session_end_height) }, 'supplier is unstaking'),
       );
-      if (this.o.signals.clear(`stake_query|${supplier}`)) this.o.log.info({ supplier }, 'stake query works again');
+      this.#query('stake', supplier);
     } catch (err) {
-      this.o.signals.update(`stake_query|${supplier}`, true, () => this.o.log.warn({ supplier, err: (err as Error).message }, 'stake query failed'));
+      this.#query('stake', supplier, err as Error);
     }
   }
 
@@ -207,9 +218,25 @@ export class SettlementMonitor {
         () => this.o.log.warn({ supplier, balance_upokt: String(balance), last_fee_upokt: String(fee), threshold: want }, `supplier balance covers fewer than ${want} more claim or proof transactions`),
         () => this.o.log.info({ supplier, balance_upokt: String(balance) }, 'supplier balance is above the threshold again'),
       );
-      if (this.o.signals.clear(`balance_query|${supplier}`)) this.o.log.info({ supplier }, 'balance query works again');
+      this.#query('balance', supplier);
     } catch (err) {
-      this.o.signals.update(`balance_query|${supplier}`, true, () => this.o.log.warn({ supplier, err: (err as Error).message }, 'balance query failed'));
+      this.#query('balance', supplier, err as Error);
     }
+  }
+
+  /**
+   * A supplier's stake or balance query answered (`err` undefined) or failed: one condition per query over
+   * every supplier it fails for (a node whose gRPC endpoint is down fails them all), said when the first
+   * fails, with how many, and once when none fails any more.
+   */
+  #query(what: 'stake' | 'balance', supplier: string, err?: Error): void {
+    this.#queried.add(supplier);
+    this.o.signals.updateFor(
+      `${what}_query`,
+      supplier,
+      err !== undefined,
+      (failing) => this.o.log.warn({ supplier, failing, err: err?.message }, `${what} query failed`),
+      () => this.o.log.info(`${what} query works again`),
+    );
   }
 }

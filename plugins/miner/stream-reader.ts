@@ -59,6 +59,11 @@ const IDLE_MS = 100;
 /** How soon a claim that failed (Redis down or refusing) is tried again. */
 const RECLAIM_RETRY_MS = 1_000;
 
+/** Steps done per supplier whose failures are reported as one condition each, and how they are named. */
+const SUPPLIER_STEPS = ['stream_reclaim', 'stream_store'] as const;
+type SupplierStep = (typeof SUPPLIER_STEPS)[number];
+const STEP_NAMES: Record<SupplierStep, string> = { stream_reclaim: 'claiming pending relay stream entries', stream_store: 'storing relays' };
+
 /**
  * Reads every owned supplier's relay stream in the miners' consumer group and stores each relay in its
  * session; an entry is acknowledged (and deleted) by the script that stores it, so nothing is
@@ -77,8 +82,6 @@ export class StreamReader {
   readonly #bySupplier = new Map<string, Lane>();
   /** Supplier → token of the lease it is read under (set before the async start, so a loss in between counts). */
   readonly #wanted = new Map<string, string>();
-  /** Suppliers whose last claim failed: one condition for them all, over when none is left. */
-  readonly #claimsFailing = new Set<string>();
   #stopped = false;
   #nextLane = 0;
 
@@ -120,8 +123,8 @@ export class StreamReader {
     const lane = this.#bySupplier.get(supplier);
     lane?.members.delete(supplier);
     this.#bySupplier.delete(supplier);
-    if (this.#claimsFailing.delete(supplier) && this.#claimsFailing.size === 0) {
-      this.#condition('stream_reclaim', false, 'claiming pending relay stream entries: no supplier left failing');
+    for (const step of SUPPLIER_STEPS) {
+      this.#o.signals.updateFor(step, supplier, false, () => {}, () => this.#o.log.info(`${STEP_NAMES[step]}: no supplier left failing`));
     }
   }
 
@@ -195,9 +198,9 @@ export class StreamReader {
   async #storeOrLeavePending(m: Member, entries: RawEntry[]): Promise<void> {
     try {
       await this.#store(m, entries);
-      this.#condition('stream_store', false, 'storing relays works again');
+      this.#supplierStep('stream_store', m, undefined);
     } catch (err) {
-      this.#condition('stream_store', true, 'storing relays failed; they stay pending and are claimed again', { supplier: m.supplier, entries: entries.length, err: (err as Error).message });
+      this.#supplierStep('stream_store', m, err as Error, 'they stay pending and are claimed again', { entries: entries.length });
     }
   }
 
@@ -264,31 +267,36 @@ export class StreamReader {
   }
 
   /**
-   * `#reclaim`, with one condition for every supplier whose claim fails: said when the first fails (with
-   * Redis down, each does) and over when none fails any more, so suppliers on a healthy Cluster master do not
-   * end it while those on a failed one still fail. A supplier whose claim failed is tried again
+   * A supplier's step succeeded (`err` undefined) or failed. One condition per step over every supplier it
+   * fails for: said when the first fails (with Redis down, each does) and over when none fails any more, so
+   * the suppliers on a healthy Cluster master do not end it while those on a failed one still fail. A
+   * supplier given up (or taken again, as a new member) meanwhile is no longer this step's to report.
+   */
+  #supplierStep(step: SupplierStep, m: Member, err: Error | undefined, then = '', fields: Record<string, unknown> = {}): void {
+    if (this.#bySupplier.get(m.supplier)?.members.get(m.supplier) !== m) return;
+    const { signals, log } = this.#o;
+    signals.updateFor(
+      step,
+      m.supplier,
+      err !== undefined,
+      (failing) => log.warn({ supplier: m.supplier, ...fields, failing, err: err?.message }, `${STEP_NAMES[step]} failed; ${then}`),
+      () => log.info(`${STEP_NAMES[step]} works again`),
+    );
+  }
+
+  /**
+   * `#reclaim`, its failure a condition of the step. A supplier whose claim failed is tried again
    * `RECLAIM_RETRY_MS` later, with the idle bound it asked for (a new owner's claim of everything pending
    * included), until one succeeds.
    */
   async #claim(m: Member, minIdleMs: number): Promise<void> {
-    // A supplier given up (or taken again, as a new member) meanwhile is no longer this claim's to report.
-    const current = () => this.#bySupplier.get(m.supplier)?.members.get(m.supplier) === m;
     try {
       await this.#reclaim(m, minIdleMs);
       m.retryIdleMs = undefined;
-      if (!current()) return;
-      if (this.#claimsFailing.delete(m.supplier) && this.#claimsFailing.size === 0) {
-        this.#condition('stream_reclaim', false, 'claiming pending relay stream entries works again');
-      }
+      this.#supplierStep('stream_reclaim', m, undefined);
     } catch (err) {
       m.retryIdleMs = Math.min(minIdleMs, m.retryIdleMs ?? minIdleMs);
-      if (!current()) return;
-      this.#claimsFailing.add(m.supplier);
-      this.#condition('stream_reclaim', true, 'claiming pending relay stream entries failed; retried every second', {
-        supplier: m.supplier,
-        failing: this.#claimsFailing.size,
-        err: (err as Error).message,
-      });
+      this.#supplierStep('stream_reclaim', m, err as Error, 'retried every second');
     }
   }
 

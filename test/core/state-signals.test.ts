@@ -25,3 +25,26 @@ t.test('a condition checked every block is reported on change and at most every 
   check(true, '8');
   t.equal(said.at(-1), 'low 8', 'reported again after a clear, at once');
 });
+
+t.test('a condition over many subjects lasts while any is in it: subjects recovering in between neither end nor restart it', async (t) => {
+  let now = 0;
+  const signals = new StateSignals(15 * 60_000, () => now);
+  const said: string[] = [];
+  const query = (supplier: string, failing: boolean) => signals.updateFor('balance_query', supplier, failing, (n) => said.push(`failing (${n})`), () => said.push('works again'));
+  for (let block = 0; block < 30; block++, now += 1000) {
+    query('pokt1a', true); // on a failed Cluster master or node endpoint
+    query('pokt1b', block % 2 === 0); // failing every other block
+    query('pokt1c', false); // healthy
+  }
+  t.same(said, ['failing (1)'], 'ninety checks over three suppliers, one line');
+  now += 15 * 60_000;
+  query('pokt1b', true);
+  t.same(said.at(-1), 'failing (2)', 'still failing after 15 minutes: said again, with how many');
+  query('pokt1a', false);
+  t.equal(signals.active('balance_query'), true, 'one supplier still failing');
+  query('pokt1b', false);
+  query('pokt1b', false);
+  t.same(said, ['failing (1)', 'failing (2)', 'works again'], 'over once, when none is left');
+  query('pokt1c', true);
+  t.equal(said.at(-1), 'failing (1)', 'a new failure starts it again at once');
+});

@@ -161,12 +161,12 @@ t.test('a claim that fails is said once for every supplier, tried again every se
   for (const s of all) t.same(await main.xpending(keys.relayStream(s), keys.minerConsumerGroup()), [0, null, null, null], `${s}: nothing left pending`);
 });
 
-t.test('claims failing for one supplier while another\'s succeed: one warning until none fails, not one each time a claim succeeds', async (t) => {
+t.test('claims and stores failing for one supplier while another\'s succeed: one warning per step until none fails, not one each time a step succeeds', async (t) => {
   const { main, conn } = await connections(t);
   const logs = captureLogs();
   const [failing, healthy] = suppliers(2) as [string, string];
   for (const s of [failing, healthy]) await main.set(keys.supplierLeaseFence(s), '1');
-  // As on a Redis Cluster with one master down: the claims of the supplier whose slot it served fail, the other's do not.
+  // As on a Redis Cluster with one master down: what concerns the supplier whose slot it served fails, the other's does not.
   const cmd = conn();
   const callBuffer = cmd.callBuffer.bind(cmd) as (...args: unknown[]) => Promise<unknown>;
   let refusing = true;
@@ -178,17 +178,34 @@ t.test('claims failing for one supplier while another\'s succeed: one warning un
     if (refusing && supplier === failing) return Promise.reject(new Error('CLUSTERDOWN The cluster is down'));
     return callBuffer(...args);
   }) as typeof cmd.callBuffer;
-  const { r } = reader(() => cmd, conn, 16, 100, logs.logger, 1_000); // reclaim_idle_ms 1 s: the healthy supplier claims every second
+  const { r, store } = reader(() => cmd, conn, 16, 100, logs.logger, 1_000); // reclaim_idle_ms 1 s: the healthy supplier claims every second
+  const ingest = store.ingest.bind(store);
+  let refusedStores = 0;
+  store.ingest = ((supplier: string, ...rest: unknown[]) => {
+    if (refusing && supplier === failing) return refusedStores++, Promise.reject(new Error('CLUSTERDOWN The cluster is down'));
+    return (ingest as (...a: unknown[]) => Promise<unknown>)(supplier, ...rest);
+  }) as typeof store.ingest;
   t.teardown(() => r.stop());
   await r.add(failing, '1');
   await r.add(healthy, '1');
-  await until('three claims of each, the healthy one\'s succeeding in between', async () => claims[failing]! >= 4 && claims[healthy]! >= 4, 10_000);
+  for (let i = 0; i < 8; i++) {
+    for (const s of [failing, healthy]) await main.xadd(keys.relayStream(s), '*', 'data', entry(s, i));
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  await until('claims and stores of each, the healthy one\'s succeeding in between', async () => claims[failing]! >= 4 && claims[healthy]! >= 4 && refusedStores >= 4, 10_000);
   refusing = false;
-  const said = () => logs.lines.filter((l) => String(l.msg).startsWith('claiming pending')).map((l) => [l.level, l.msg, l.failing]);
-  await until('the end of the condition', async () => said().length >= 2 && said().at(-1)![0] === 30, 5_000);
-  t.same(said(), [
+  // What was refused is claimed again once idle; what comes next is stored as it is read.
+  for (const s of [failing, healthy]) await main.xadd(keys.relayStream(s), '*', 'data', entry(s, 8));
+  await until('every entry stored', async () => (await store.session(failing, 's1'))?.count === 9 && (await store.session(healthy, 's1'))?.count === 9, 10_000);
+  const said = (what: string) => logs.lines.filter((l) => String(l.msg).startsWith(what)).map((l) => [l.level, l.msg, l.failing]);
+  await until('the end of both conditions', async () => said('claiming pending').at(-1)?.[0] === 30 && said('storing relays').at(-1)?.[0] === 30, 5_000);
+  t.same(said('claiming pending'), [
     [40, 'claiming pending relay stream entries failed; retried every second', 1],
     [30, 'claiming pending relay stream entries works again', undefined],
+  ]);
+  t.same(said('storing relays'), [
+    [40, 'storing relays failed; they stay pending and are claimed again', 1],
+    [30, 'storing relays works again', undefined],
   ]);
 });
 
