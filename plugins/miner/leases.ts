@@ -47,6 +47,14 @@ return out
 /** Leases renewed or offered per script call (standalone Redis; a Cluster takes one per call, all at once). */
 const BATCH = 500;
 
+/** Lease changes of one kind in one tick up to this many are said one line each; more, as one line. */
+const LINES_PER_SUPPLIER = 5;
+
+interface LeaseChange {
+  supplier: string;
+  token: string;
+}
+
 /** Gives a lease back if still held. KEYS: lease. ARGV: value. */
 const RELEASE = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -150,6 +158,21 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     return (await Promise.all(batches.map(call))).flat();
   }
 
+  /**
+   * A tick's lease changes of one kind: a line per supplier when there are a few, else one line with how many
+   * (and the first few), the rest at debug: a replica starting or taking over from a failed one changes
+   * hundreds of leases at once.
+   */
+  #said(level: 'info' | 'warn', msg: string, changes: LeaseChange[], fields: Record<string, unknown> = {}): void {
+    const { log } = this.#o;
+    if (changes.length <= LINES_PER_SUPPLIER) {
+      for (const c of changes) log[level]({ ...c, ...fields }, msg);
+      return;
+    }
+    log[level]({ suppliers: changes.length, first: changes.slice(0, LINES_PER_SUPPLIER).map((c) => c.supplier), ...fields }, `${msg}: ${changes.length} suppliers`);
+    for (const c of changes) log.debug({ ...c, ...fields }, msg);
+  }
+
   #value(token: string): string {
     return `${this.#o.instanceId} ${token}`;
   }
@@ -168,23 +191,28 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     const renewed = await this.#batched(r, held, (batch) =>
       r.eval(RENEW, batch.length, ...batch.map(([s]) => keys.supplierLease(s)), ttlMs, ...batch.map(([, token]) => this.#value(token))) as Promise<number[]>,
     );
+    const lost: LeaseChange[] = [];
     held.forEach(([supplier, token], i) => {
       if (Number(renewed[i]) === 1) return;
       this.owned.delete(supplier);
-      this.#o.log.warn({ supplier, token }, 'supplier lease lost');
+      lost.push({ supplier, token });
       this.emit('lost', supplier, token);
     });
+    this.#said('warn', 'supplier lease lost', lost);
     // Rebalance toward the fair share: give back the surplus (others take it on their next tick).
+    const released: LeaseChange[] = [];
     for (const [supplier, token] of [...this.owned].slice(fairShare)) {
       await r.eval(RELEASE, 1, keys.supplierLease(supplier), this.#value(token));
       this.owned.delete(supplier);
-      this.#o.log.info({ supplier, fairShare, active }, 'supplier lease released for rebalancing');
+      released.push({ supplier, token });
       this.emit('lost', supplier, token);
     }
+    this.#said('info', 'supplier lease released for rebalancing', released, { fairShare, active });
     // Start from a different supplier on each replica so that replicas do not all race for the first.
     const offset = hash(instanceId) % Math.max(1, suppliers.length);
     const order = [...suppliers.slice(offset), ...suppliers.slice(0, offset)];
     let candidates = order.filter((s) => !this.owned.has(s));
+    const acquired: LeaseChange[] = [];
     while (this.owned.size < fairShare && candidates.length && !this.#stopped) {
       const want = fairShare - this.owned.size;
       // Standalone: one call takes up to `want` in order. Cluster: `want` single-lease calls at once.
@@ -199,11 +227,12 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
           const supplier = batch[Number(flat[i]) - 1]!;
           const token = String(flat[i + 1]);
           this.owned.set(supplier, token);
-          this.#o.log.info({ supplier, token }, 'supplier lease acquired');
+          acquired.push({ supplier, token });
           this.emit('acquired', supplier, token);
         }
       }
     }
+    this.#said('info', 'supplier lease acquired', acquired);
 
     const leaderValue = `${instanceId} leader`;
     const wasLeader = this.#leader;

@@ -3,6 +3,7 @@ import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
 import { KeyBuilder, StateSignals, type RedisClient } from 'relayminer';
 import { startRedis, startRedisCluster } from '../../../test/helpers/redis.js';
+import { captureLogs } from '../../../test/helpers/logs.js';
 import { LeaseManager } from '../leases.js';
 
 const keys = new KeyBuilder('ha');
@@ -26,8 +27,11 @@ t.test('1,200 suppliers, two replicas: fair shares in a few batched calls, renew
   const rb = new Redis(server.port);
   t.teardown(() => (ra.disconnect(), rb.disconnect()));
   const all = suppliers(1200);
-  const a = new LeaseManager({ keys, redis: () => ra, instanceId: 'a', suppliers: all, ttlMs: 30_000, log, signals: new StateSignals(60_000) });
-  const b = new LeaseManager({ keys, redis: () => rb, instanceId: 'b', suppliers: all, ttlMs: 30_000, log, signals: new StateSignals(60_000) });
+  const [logsA, logsB] = [captureLogs(), captureLogs()];
+  const a = new LeaseManager({ keys, redis: () => ra, instanceId: 'a', suppliers: all, ttlMs: 30_000, log: logsA.logger, signals: new StateSignals(60_000) });
+  const b = new LeaseManager({ keys, redis: () => rb, instanceId: 'b', suppliers: all, ttlMs: 30_000, log: logsB.logger, signals: new StateSignals(60_000) });
+  // What an operator reads: hundreds of leases changing in one tick are one line, a few are a line each.
+  const said = (logs: typeof logsA) => logs.lines.map((l) => [l.level, l.msg, l.suppliers ?? l.supplier]);
   await Promise.all([ra.ping(), rb.ping()]);
   const ca = counted(ra);
   await a.tick();
@@ -37,6 +41,11 @@ t.test('1,200 suppliers, two replicas: fair shares in a few batched calls, renew
   await a.tick(); // a gives back its surplus
   await b.tick(); // and b takes it
   t.same([a.owned.size, b.owned.size], [600, 600]);
+  t.same(said(logsA), [
+    [30, 'supplier lease acquired: 1200 suppliers', 1200],
+    [30, 'supplier lease released for rebalancing: 600 suppliers', 600],
+  ]);
+  t.same(said(logsB), [[30, 'supplier lease acquired: 600 suppliers', 600]]);
   const owners = new Set([...a.owned.keys(), ...b.owned.keys()]);
   t.equal(owners.size, 1200, 'no supplier held twice');
   ca.reset();
@@ -50,6 +59,7 @@ t.test('1,200 suppliers, two replicas: fair shares in a few batched calls, renew
   a.on('lost', (s) => lost.push(s));
   await a.tick();
   t.same(lost, [stolen], 'exactly the lease that changed hands');
+  t.same(said(logsA).at(-1), [40, 'supplier lease lost', stolen], 'one lease lost: said by name');
   const tokens = await Promise.all(all.map((s) => ra.get(keys.supplierLeaseFence(s))));
   t.same(new Set(tokens), new Set(['1', '2']), 'fencing tokens: 1 for the first owner, 2 for the takeover after rebalancing');
 });
