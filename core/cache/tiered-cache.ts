@@ -152,7 +152,8 @@ export class TieredCache<T> {
   }
 
   #redisWorks(op: 'read' | 'write'): void {
-    if (this.#redisFailing.clear(op)) this.#o.log.info({ entity: this.#o.entity }, `cache: Redis ${op}s work again`);
+    // Over once they have not failed for a while: with a Cluster master down, only some keys' fail.
+    if (this.#redisFailing.clearQuiet(op)) this.#o.log.info({ entity: this.#o.entity }, `cache: Redis ${op}s work again`);
   }
 
   /**

@@ -5,7 +5,8 @@
  * condition of one subject (e.g. `balance_low|pokt1…`).
  */
 export class StateSignals {
-  readonly #since = new Map<string, { at: number; level: string }>();
+  /** Per active condition: when it was last reported, at what level, and when it was last true. */
+  readonly #since = new Map<string, { at: number; level: string; seen: number }>();
   /** Per condition kept over many subjects: the subjects it is true of now. */
   readonly #subjects = new Map<string, Set<string>>();
   readonly #repeatMs: number;
@@ -24,8 +25,10 @@ export class StateSignals {
   update(key: string, active: boolean, report: () => void, cleared?: () => void, level = ''): void {
     const last = this.#since.get(key);
     if (active) {
-      if (last !== undefined && last.level === level && this.#now() - last.at < this.#repeatMs) return;
-      this.#since.set(key, { at: this.#now(), level });
+      const now = this.#now();
+      if (last !== undefined) last.seen = now;
+      if (last !== undefined && last.level === level && now - last.at < this.#repeatMs) return;
+      this.#since.set(key, { at: now, level, seen: now });
       report();
     } else if (last !== undefined) {
       this.#since.delete(key);
@@ -58,6 +61,17 @@ export class StateSignals {
       this.#subjects.delete(key);
       this.update(key, false, () => {}, cleared);
     }
+  }
+
+  /**
+   * `clear`, once the condition has not been true for `quietMs`: for a step that runs many times a second and
+   * may fail for some of its subjects only (the keys on one failed Redis Cluster master), where ending it at
+   * the first success would end and start it again on every request.
+   */
+  clearQuiet(key: string, quietMs = 10_000): boolean {
+    const last = this.#since.get(key);
+    if (last === undefined || this.#now() - last.seen < quietMs) return false;
+    return this.#since.delete(key);
   }
 
   /** True while the condition is active (reported and not cleared). */

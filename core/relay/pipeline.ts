@@ -99,6 +99,8 @@ export interface RelayPipelineOptions {
    * and of message transports; streamed batches and error envelopes are signed here.
    */
   signResponse?: (signable: Uint8Array, supplier: SupplierKey) => Promise<Uint8Array>;
+  /** Where its conditions (failing appends) are tracked; its own, repeating once a minute, by default. */
+  signals?: StateSignals;
 }
 
 /**
@@ -109,11 +111,12 @@ export class RelayPipeline {
   readonly #o: RelayPipelineOptions;
   readonly #appender: StreamAppender;
   /** Failing appends, by service: with Redis down every relay fails one, and the log says so once a minute. */
-  readonly #publishFailing = new StateSignals(60_000);
+  readonly #publishFailing: StateSignals;
 
   constructor(o: RelayPipelineOptions) {
     this.#o = o;
     this.#appender = new StreamAppender(o.redis);
+    this.#publishFailing = o.signals ?? new StateSignals(60_000);
   }
 
   /**
@@ -386,7 +389,8 @@ export class RelayPipeline {
         published_at_ms: BigInt(Date.now()),
       });
       const streamId = await this.#appender.append(this.#o.keys.relayStream(relay.supplier.address), Buffer.from(entry.buffer, entry.byteOffset, entry.length));
-      if (this.#publishFailing.clear(service)) this.#o.log.info({ service }, 'relay stream appends work again');
+      // Over once appends have not failed for a while: with a Cluster master down, only some suppliers' fail.
+      if (this.#publishFailing.clearQuiet(service)) this.#o.log.info({ service }, 'relay stream appends work again');
       this.#o.metrics.countPublished(this.#labels(info));
       this.#o.hooks.emit('onRelayMined', { relay: info, relayHash: hash, computeUnits, streamId });
       return streamId;

@@ -41,6 +41,8 @@ export interface RelayMeterOptions {
   leaseMs?: number;
   /** A lease unused this long goes back to Redis. */
   leaseIdleMs?: number;
+  /** Where its conditions (Redis unavailable, per service) are tracked; its own, repeating once a minute, by default. */
+  signals?: StateSignals;
 }
 
 /** Why a charge is given back (a bounded metric label). */
@@ -147,7 +149,7 @@ export class RelayMeter {
   readonly #sweeper: NodeJS.Timeout;
   readonly #failedOpen: Counter<'service'>;
   /** Fail-open is reported once a minute per service, not per relay. */
-  readonly #signals = new StateSignals(60_000);
+  readonly #signals: StateSignals;
   readonly #overBudget: Counter<'service'>;
   readonly #refunds: Counter<'service' | 'reason'>;
   readonly #leasesTaken: Counter<'service'>;
@@ -157,6 +159,7 @@ export class RelayMeter {
 
   constructor(o: RelayMeterOptions) {
     this.#o = o;
+    this.#signals = o.signals ?? new StateSignals(60_000);
     this.#leaseRelays = o.leaseRelays ?? 1;
     this.#leaseMs = this.#leaseRelays > 1 ? (o.leaseMs ?? 0) : 0;
     this.#leaseIdleMs = o.leaseIdleMs ?? 2_000;
@@ -375,7 +378,8 @@ export class RelayMeter {
       lease.left += back;
       return { unavailable: err as Error };
     }
-    if (this.#signals.clear(`meter_unavailable|${lease.service}`)) this.#o.log.info({ service: lease.service }, 'relay meter works again');
+    // Over once no lease has failed for a while: with a Cluster master down, only some sessions' fail.
+    if (this.#signals.clearQuiet(`meter_unavailable|${lease.service}`)) this.#o.log.info({ service: lease.service }, 'relay meter works again');
     // A new price (the stake crossed a unit scale) makes refunds at the old one incomparable: they stay
     // used in Redis, which can only under-serve.
     if (lease.cost !== undefined && lease.cost !== price.cost) lease.left = 0n;

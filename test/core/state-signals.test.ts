@@ -48,3 +48,25 @@ t.test('a condition over many subjects lasts while any is in it: subjects recove
   query('pokt1c', true);
   t.equal(said.at(-1), 'failing (1)', 'a new failure starts it again at once');
 });
+
+t.test('a step failing for some requests and not others ends only after a quiet spell, not at each success', async (t) => {
+  let now = 0;
+  const signals = new StateSignals(60_000, () => now);
+  const said: string[] = [];
+  const append = (ok: boolean) => {
+    if (ok) {
+      if (signals.clearQuiet('publish|anvil', 10_000)) said.push('works again');
+    } else signals.update('publish|anvil', true, () => said.push('failed'));
+  };
+  for (let i = 0; i < 3000; i++, now += 10) append(i % 3 !== 0); // 30 s at 100 requests a second, a third failing
+  t.same(said, ['failed'], 'one line, not one per failure after a success');
+  now += 9_000;
+  append(true);
+  t.same(said, ['failed'], 'nine seconds without a failure: not yet');
+  now += 1_000;
+  append(true);
+  append(true);
+  t.same(said, ['failed', 'works again'], 'ten: over, once');
+  append(false);
+  t.same(said.at(-1), 'failed', 'a failure after it is over is said at once');
+});
