@@ -4,7 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { PluginEntry } from '../config/schema.js';
-import { formatProblem, joinPath, type ConfigProblem } from '../config/problems.js';
+import { formatProblem, formatProblems, joinPath, type ConfigProblem } from '../config/problems.js';
 import { validateAgainst } from '../config/validator.js';
 import { isRelayMinerPlugin, type PluginRole, type RelayMinerPlugin } from './define.js';
 
@@ -46,6 +46,16 @@ export class PluginError extends Error {
     this.reason = reason;
     this.problems = options?.problems ?? [{ path: configPath, message: `plugin "${pluginName}": ${reason}` }];
   }
+
+  /** Several plugins' problems as one error (the first one's name and path), every problem listed in its message. */
+  static all(errors: PluginError[], file?: string): PluginError {
+    if (errors.length === 1) return errors[0]!;
+    const first = errors[0]!;
+    const problems = errors.flatMap((e) => e.problems);
+    const all = new PluginError(first.pluginName, first.configPath, first.reason, file, { problems });
+    all.message = formatProblems(problems, file);
+    return all;
+  }
 }
 
 export interface ResolvePluginsOptions {
@@ -58,39 +68,50 @@ export interface ResolvePluginsOptions {
 }
 
 /**
- * Imports every listed plugin and validates its options, before anything starts. Throws the first
- * PluginError: a missing plugin, one that throws while being imported, one that is not a plugin,
- * bad options, or two plugins claiming one RPC type.
+ * Imports every listed plugin and validates its options, before anything starts. Throws a PluginError
+ * with every plugin's problem (a missing plugin, one that throws while being imported, one that is not a
+ * plugin, bad options), or two plugins claiming one RPC type.
  */
 export async function resolvePlugins(opts: ResolvePluginsOptions): Promise<{ active: LoadedPlugin[]; skipped: SkippedPlugin[] }> {
   const active: LoadedPlugin[] = [];
   const skipped: SkippedPlugin[] = [];
+  const failures: PluginError[] = [];
   for (const [i, entry] of opts.entries.entries()) {
-    const configPath = `plugins[${i}]`;
-    const fail = (reason: string, cause?: unknown, problems?: ConfigProblem[]): never => {
-      throw new PluginError(entry.name, configPath, reason, opts.configFile, { cause, problems });
-    };
-    const { source, module } = await importPlugin(entry.name, opts, fail);
-    const candidate = (module as { default?: unknown; plugin?: unknown }).default ?? (module as { plugin?: unknown }).plugin;
-    if (!isRelayMinerPlugin(candidate)) {
-      fail('the module does not export a relay miner plugin (export default definePlugin(meta, fn))');
+    try {
+      const resolved = await resolveEntry(entry, i, opts);
+      if ('plugin' in resolved) active.push(resolved);
+      else skipped.push(resolved);
+    } catch (err) {
+      if (!(err instanceof PluginError)) throw err;
+      failures.push(err);
     }
-    const plugin = candidate as RelayMinerPlugin;
-    if (!plugin.meta.roles.some((r) => opts.roles.has(r))) {
-      skipped.push({ entryName: entry.name, configPath, roles: plugin.meta.roles });
-      continue;
-    }
-    const options = structuredClone(entry.options ?? {});
-    if (plugin.meta.optionsSchema) {
-      const problems = validateAgainst(plugin.meta.optionsSchema, options, ['plugins', i, 'options']);
-      if (problems.length > 0) fail(`bad options: ${problems.map((p) => formatProblem(p)).join('; ')}`, undefined, problems);
-    } else if (Object.keys(options).length > 0) {
-      fail(`takes no options, got ${Object.keys(options).join(', ')} at ${joinPath(['plugins', i, 'options'])}`);
-    }
-    active.push({ entryName: entry.name, configPath, source, plugin, options });
   }
+  if (failures.length) throw PluginError.all(failures, opts.configFile);
   checkRpcTypes(active, opts.configFile);
   return { active, skipped };
+}
+
+/** One entry of the list: imported and its options validated, or skipped (no role of this process). */
+async function resolveEntry(entry: PluginEntry, i: number, opts: ResolvePluginsOptions): Promise<LoadedPlugin | SkippedPlugin> {
+  const configPath = `plugins[${i}]`;
+  const fail = (reason: string, cause?: unknown, problems?: ConfigProblem[]): never => {
+    throw new PluginError(entry.name, configPath, reason, opts.configFile, { cause, problems });
+  };
+  const { source, module } = await importPlugin(entry.name, opts, fail);
+  const candidate = (module as { default?: unknown; plugin?: unknown }).default ?? (module as { plugin?: unknown }).plugin;
+  if (!isRelayMinerPlugin(candidate)) {
+    fail('the module does not export a relay miner plugin (export default definePlugin(meta, fn))');
+  }
+  const plugin = candidate as RelayMinerPlugin;
+  if (!plugin.meta.roles.some((r) => opts.roles.has(r))) return { entryName: entry.name, configPath, roles: plugin.meta.roles };
+  const options = structuredClone(entry.options ?? {});
+  if (plugin.meta.optionsSchema) {
+    const problems = validateAgainst(plugin.meta.optionsSchema, options, ['plugins', i, 'options']);
+    if (problems.length > 0) fail(`bad options: ${problems.map((p) => formatProblem(p)).join('; ')}`, undefined, problems);
+  } else if (Object.keys(options).length > 0) {
+    fail(`takes no options, got ${Object.keys(options).join(', ')} at ${joinPath(['plugins', i, 'options'])}`);
+  }
+  return { entryName: entry.name, configPath, source, plugin, options };
 }
 
 /**

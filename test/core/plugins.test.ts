@@ -133,6 +133,20 @@ t.test('bad options are refused before anything starts', async (t) => {
   t.match(missing.reason, 'plugins[0].options.lable: unknown key; did you mean "label"?');
   const noOptions = await rejection(`plugins: [{ name: ./plugins/throws-on-start.js, options: { x: 1 } }]`);
   t.equal(noOptions.reason, 'takes no options, got x at plugins[0].options');
+  // Every plugin's problems at once: a missing one does not hide the bad options of the next.
+  const both = await rejection(`plugins: [fixture-recorder-typo, { name: ./plugins/recorder.js, options: { label: x, lable: x } }]`);
+  t.same(
+    both.problems.map((p) => p.path),
+    ['plugins[0]', 'plugins[1].options.lable'],
+  );
+  t.equal(
+    both.message,
+    [
+      '/etc/relayminer/relayer.yaml: 2 problems',
+      '  /etc/relayminer/relayer.yaml: plugins[0]: plugin "fixture-recorder-typo": no built-in plugin and no installed package has this name (built-ins: fixture-recorder, broken-builtin; for a package: npm install fixture-recorder-typo)',
+      '  /etc/relayminer/relayer.yaml: plugins[1].options.lable: unknown key; did you mean "label"? (valid: label, delay_ms)',
+    ].join('\n'),
+  );
 });
 
 t.test('two plugins claiming one RPC type is a start-up error', async (t) => {
