@@ -246,7 +246,25 @@ t.test('a backend that cannot be reached: every gateway closed with 4003 and cou
 });
 
 /** A raw WebSocket client that upgrades (unsigned) and starts one binary frame of `length` bytes, sending `send` of them. */
+/** A client frame's header, mask key 0 (so the payload goes as it is). */
+function frameHead(opcode: number, fin: boolean, length: number): Buffer {
+  const head = Buffer.alloc(length > 65_535 ? 14 : length > 125 ? 8 : 6);
+  head[0] = (fin ? 0x80 : 0) | opcode;
+  if (length > 65_535) (head[1] = 0x80 | 127), head.writeBigUInt64BE(BigInt(length), 2);
+  else if (length > 125) (head[1] = 0x80 | 126), head.writeUInt16BE(length, 2);
+  else head[1] = 0x80 | length;
+  return head;
+}
+
+/** An unsigned WebSocket connection on a raw socket, its first message's header sent with `send` of its `length` bytes. */
 async function partialFrame(url: string, length: number, send: number) {
+  const c = await rawConnection(url);
+  c.socket.write(frameHead(0x2, true, length));
+  c.socket.write(Buffer.alloc(send, 1));
+  return c;
+}
+
+async function rawConnection(url: string) {
   const { hostname, port } = new URL(url);
   const socket = netConnect(Number(port), hostname.replace(/^\[|\]$/g, ''));
   socket.on('error', () => {});
@@ -255,21 +273,18 @@ async function partialFrame(url: string, length: number, send: number) {
   const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
   socket.write(`GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nTarget-Service-Id: anvil\r\nRpc-Type: 2\r\n\r\n`);
   await until('upgraded', () => received.includes('\r\n\r\n'));
-  const head = Buffer.alloc(14);
-  head[0] = 0x82; // FIN, binary
-  head[1] = 0x80 | 127; // masked, 64-bit length
-  head.writeBigUInt64BE(BigInt(length), 2); // mask key 0
-  socket.write(head);
-  socket.write(Buffer.alloc(send, 1));
   /** The close frame's code, once the relayer sent one. */
   const closeCode = () => {
     const at = received.indexOf('\r\n\r\n') + 4;
     return received[at] === 0x88 ? received.readUInt16BE(at + 2) : undefined;
   };
-  return { socket, closed, closeCode, upgrade: () => received.subarray(0, received.indexOf('\r\n')).toString() };
+  /** Pong frames the relayer sent (empty ones, as answers to empty pings). */
+  const pongs = () => received.subarray(received.indexOf('\r\n\r\n') + 4).toString('latin1').split('\x8a\x00').length - 1;
+  return { socket, closed, closeCode, pongs, upgrade: () => received.subarray(0, received.indexOf('\r\n')).toString() };
 }
 
-t.test('messages being received share relayer.limits.large_bodies_bytes: one that does not fit closes its connection with 1013, and every end gives its bytes back', async (t) => {
+/** A relayer whose large-message budget is 1 MiB (messages over 1 KiB draw on it), and the gauge of what it holds. */
+async function budgetRelayer(t: Test) {
   const backend = await startWebSocketBackend({ intervalMs: 50 });
   t.teardown(() => backend.close());
   const r = await startRelayer(t, {
@@ -277,7 +292,11 @@ t.test('messages being received share relayer.limits.large_bodies_bytes: one tha
     services: () => `  anvil:\n    backends:\n      websocket: { url: "${backend.url}" }`,
     relayerYaml: '  limits: { large_body_bytes: 1024, large_bodies_bytes: 1048576 }',
   });
-  const held = r.largeBodyBytes;
+  return { r, held: r.largeBodyBytes };
+}
+
+t.test('messages being received share relayer.limits.large_bodies_bytes: one that does not fit closes its connection with 1013, and every end gives its bytes back', async (t) => {
+  const { r, held } = await budgetRelayer(t);
   // A: 600,000 bytes of a 700,000-byte message (plus its 14-byte header) held.
   const a = await partialFrame(r.url, 700_000, 600_000);
   t.equal(a.upgrade(), 'HTTP/1.1 101 Switching Protocols');
@@ -299,6 +318,19 @@ t.test('messages being received share relayer.limits.large_bodies_bytes: one tha
   t.equal(a.closeCode(), 4001);
   await until('nothing held', async () => (await held()) === 0);
   t.match(await r.metrics(), /relayminer_websocket_closes_total\{service="anvil",code="1013",by="relayer"\} 1/);
+});
+
+t.test('pings between the fragments of a message do not start its count again: the fragments ws holds stay drawn', async (t) => {
+  const { r, held } = await budgetRelayer(t);
+  const c = await rawConnection(r.url);
+  // Two fragments of 300,000 bytes (14-byte headers) of one unfinished binary message, a ping after each.
+  for (const opcode of [0x2, 0x0]) {
+    c.socket.write(Buffer.concat([frameHead(opcode, false, 300_000), Buffer.alloc(300_000, 1), frameHead(0x9, true, 0)]));
+  }
+  await until('a pong for each ping', () => c.pongs() === 2);
+  await until('both fragments held', async () => (await held()) === 600_028);
+  c.socket.destroy();
+  await until('nothing held', async () => (await held()) === 0);
 });
 
 t.test('a forged or malformed frame closes with 4001 and never reaches the backend', async (t) => {
