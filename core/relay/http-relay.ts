@@ -10,7 +10,7 @@ import { RPC_TYPE_CODES } from '../protocol/rpc-type.js';
 import { rejectionOf } from './backend-rejection.js';
 import type { BodyBudget } from './body-budget.js';
 import { isHttpAnswer, type HttpAnswer, type HttpRelayProtocol } from './http-protocol.js';
-import type { Forward, ForwardResult, RelayPipeline, RelayReply } from './pipeline.js';
+import type { ForwardResult, RelayPipeline, RelayReply } from './pipeline.js';
 import { RelayRejection } from './reasons.js';
 import { StreamedBody } from './streamed-body.js';
 import type { DecodedRelay } from './validator.js';
@@ -22,6 +22,15 @@ export type HttpRpcType = (typeof HTTP_RPC_TYPES)[number];
 /** The relay listener's body limit: the largest `max_body_bytes` of any backend, at least 1 MiB. */
 export function listenerBodyLimit(config: ResolvedConfig): number {
   return Math.max(1024 * 1024, ...Object.values(config.services).flatMap((s) => Object.values(s.backends).map((b) => b?.max_body_bytes ?? 0)));
+}
+
+/** What bounds the answers the relay route holds for its clients (`relayer.limits`). */
+export interface AnswerLimits {
+  /** Answers over `budget.largeBody` bytes draw their size on it until written or their connection is gone. */
+  budget: BodyBudget;
+  /** Such an answer not taken whole by its client within this closes its connection. */
+  answerTimeoutMs: number;
+  onAnswerTimeout(): void;
 }
 
 const BY_CODE = new Map(Object.entries(RPC_TYPE_CODES).map(([name, code]) => [String(code), name as RpcTypeName]));
@@ -37,9 +46,10 @@ export class HttpRelayRouter {
   readonly #pipeline: RelayPipeline;
   readonly #backends: ReadonlyMap<string, HttpBackend>;
   readonly #enabled = new Map<HttpRpcType, string>();
-  /** One forward function per enabled type, built once rather than per relay. */
-  readonly #forwarders = new Map<HttpRpcType, Forward>();
+  /** One forward function per enabled type, built once rather than per relay; the reply lets it hold a large answer. */
+  readonly #forwarders = new Map<HttpRpcType, (relay: DecodedRelay, reply: FastifyReply) => Promise<ForwardResult>>();
   #bodyLimit = 0;
+  #answers: AnswerLimits | undefined;
 
   constructor(pipeline: RelayPipeline, backends: ReadonlyMap<string, HttpBackend>) {
     this.#pipeline = pipeline;
@@ -60,11 +70,14 @@ export class HttpRelayRouter {
   }
 
   /**
-   * Encapsulated: the catch-all body parser and route do not leak into other plugins. With a `budget`,
-   * a large body that does not fit is refused (`relayer_busy`) before it is read, and its connection closed.
+   * Encapsulated: the catch-all body parser and route do not leak into other plugins. With `answers`,
+   * a large body that does not fit its budget is refused (`relayer_busy`) before it is read, and its
+   * connection closed; a large backend answer that does not fit is refused before it is signed or mined.
    */
-  register(app: FastifyInstance, bodyLimit: number, budget?: BodyBudget): void {
+  register(app: FastifyInstance, bodyLimit: number, answers?: AnswerLimits): void {
     this.#bodyLimit = bodyLimit;
+    this.#answers = answers;
+    const budget = answers?.budget;
     void app.register(async (scope) => {
       if (this.#enabled.size === 0) return;
       if (budget) {
@@ -120,12 +133,40 @@ export class HttpRelayRouter {
       return send(reply, this.#pipeline.refuse(err as RelayRejection, rpcType, transport));
     }
     const socket = req.raw.socket;
-    const result = await this.#pipeline.handle(body, rpcType, transport, this.#forwarders.get(rpcType as HttpRpcType)!, () => socket.destroyed);
+    const forwarder = this.#forwarders.get(rpcType as HttpRpcType)!;
+    const result = await this.#pipeline.handle(body, rpcType, transport, (relay) => forwarder(relay, reply), () => socket.destroyed);
     return send(reply, result);
   }
 
-  #forwarder(rpcType: HttpRpcType, protocol: HttpRelayProtocol | undefined): Forward {
-    return async (relay) => {
+  /**
+   * A client that stops reading would keep its answer in memory for as long as its connection lives,
+   * and the connection cap times `max_body_bytes` is gigabytes. A large answer therefore draws on the
+   * budget (refused `relayer_busy`, the charge refunded and nothing mined, when it does not fit), and
+   * one its client has not taken within the answer timeout closes the connection.
+   */
+  #holdAnswer(reply: FastifyReply, bytes: number): void {
+    const { budget, answerTimeoutMs, onAnswerTimeout } = this.#answers!;
+    if (bytes <= budget.largeBody) return;
+    if (!budget.reserve(bytes)) throw new RelayRejection('relayer_busy', `an answer of ${bytes} bytes: ${budget.held} bytes of large bodies held`);
+    const res = reply.raw;
+    const socket = res.socket;
+    if (!socket || socket.destroyed) {
+      // Nobody will take it: 'close' has come already, or comes without the answer.
+      budget.give(bytes);
+      return;
+    }
+    const timer = setTimeout(() => {
+      onAnswerTimeout();
+      socket.destroy();
+    }, answerTimeoutMs);
+    res.once('close', () => {
+      clearTimeout(timer);
+      budget.give(bytes);
+    });
+  }
+
+  #forwarder(rpcType: HttpRpcType, protocol: HttpRelayProtocol | undefined): (relay: DecodedRelay, reply: FastifyReply) => Promise<ForwardResult> {
+    return async (relay, reply) => {
       const service = relay.header.service_id;
       const backend = this.#backends.get(backendKey(service, rpcType));
       if (!backend) throw new RelayRejection('no_healthy_backend', `service ${service} has no ${rpcType} backend configured`);
@@ -156,6 +197,7 @@ export class HttpRelayRouter {
         const payloadHash = () => body.payloadHash(status, new Map());
         return { payload: new Uint8Array(0), backendStatus: status, retries: res.retries, stream: { contentType, batches, payloadHash, release: () => body.discard() } };
       }
+      if (this.#answers) this.#holdAnswer(reply, res.body.length);
       const header = new Map<string, HttpHeader>(Object.entries(res.headers).map(([k, values]) => [k, { key: k, values }]));
       return { payload: POKTHTTPResponseCodec.encode({ status_code: res.status, header, body_bz: res.body }), backendStatus: res.status, retries: res.retries };
     };

@@ -448,7 +448,7 @@ function signedHere(relay: DecodedRelay, response: RelayResponse): RelayResponse
  */
 function forwardRefundReason(err: unknown): RefundReason {
   const rejection = rejectionOf(err);
-  if (rejection && (rejection.reason === 'malformed_payload' || rejection.reason === 'client_gone')) return rejection.reason;
+  if (rejection && (rejection.reason === 'malformed_payload' || rejection.reason === 'client_gone' || rejection.reason === 'relayer_busy')) return rejection.reason;
   return 'backend_failed';
 }
 

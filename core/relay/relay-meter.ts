@@ -46,7 +46,7 @@ export interface RelayMeterOptions {
 }
 
 /** Why a charge is given back (a bounded metric label). */
-export type RefundReason = 'backend_failed' | 'backend_5xx' | 'invalid_signature' | 'refused_by_hook' | 'malformed_payload' | 'client_gone';
+export type RefundReason = 'backend_failed' | 'backend_5xx' | 'invalid_signature' | 'refused_by_hook' | 'malformed_payload' | 'client_gone' | 'relayer_busy';
 
 export interface MeterCharge {
   key: string;

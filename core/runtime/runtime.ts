@@ -217,7 +217,15 @@ export class Runtime {
     try {
       registerPlugins(app, active, config.file);
       // After the plugins: avvio loads it once they have enabled their RPC types.
-      relay?.http.register(app, bodyLimit, relay.largeBodies);
+      relay?.http.register(
+        app,
+        bodyLimit,
+        limits && {
+          budget: relay.largeBodies,
+          answerTimeoutMs: limits.answer_timeout_ms,
+          onAnswerTimeout: () => metrics.listenerRefusals.inc({ listener: 'relay', reason: 'answer_timeout' }),
+        },
+      );
       await app.ready();
       for (const l of [...(relayListener ? [relayListener] : []), ...operatorServers]) {
         runtime.addresses[l.name] = await listen(l);

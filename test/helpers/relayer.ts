@@ -25,11 +25,12 @@ export interface BackendCall {
 /**
  * A local HTTP backend for relays. `mode` changes its behaviour between requests: `ok` answers a
  * JSON-RPC result echoing the method, `5xx` answers 503, `gzip` gzips the answer, `slow` never answers,
- * `sse` streams three server-sent events, `sse-long` twenty larger ones (6 KB).
+ * `sse` streams three server-sent events, `sse-long` twenty larger ones (6 KB), `large` answers a
+ * JSON-RPC result of `largeBytes` bytes.
  */
 export async function startBackend(t: Test) {
   const calls: BackendCall[] = [];
-  const state = { mode: 'ok' as 'ok' | '5xx' | 'gzip' | 'slow' | 'sse' | 'sse-long' };
+  const state = { mode: 'ok' as 'ok' | '5xx' | 'gzip' | 'slow' | 'sse' | 'sse-long' | 'large', largeBytes: 400_000 };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -51,6 +52,10 @@ export async function startBackend(t: Test) {
         let sent = 0;
         const tick = setInterval(() => (++sent === 20 ? (clearInterval(tick), res.end(event)) : res.write(event)), 30);
         res.on('close', () => clearInterval(tick));
+        return;
+      }
+      if (state.mode === 'large') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(`{"jsonrpc":"2.0","id":1,"result":"${'x'.repeat(state.largeBytes - 36)}"}`);
         return;
       }
       if (state.mode === '5xx') {

@@ -122,12 +122,12 @@ t.test('large bodies share large_bodies_bytes: one past it is answered 503 relay
   await senders[2]!.closed;
   // The default error model (poktroll's): 200 with a RelayResponse whose relay_miner_error carries the reason.
   t.match(senders[2]!.received(), /^HTTP\/1\.1 200 OK\r\n[^]*content-type: application\/x-protobuf\r\n/i, 'the third is refused at once');
-  t.match(senders[2]!.received(), /relayer busy: too many large request bodies in flight, retry later: 800000 bytes of large bodies held/);
+  t.match(senders[2]!.received(), /relayer busy: too many large bodies in flight, retry later: 800000 bytes of large bodies held/);
   t.match(senders[2]!.received(), /\r\nconnection: close\r\n/i, 'and its connection closed');
   const chunked = rawClient(relay, start);
   chunked.socket.write('POST / HTTP/1.1\r\nHost: x\r\nRpc-Type: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
   await chunked.closed;
-  t.match(chunked.received(), /relayer busy: too many large request bodies in flight/, 'a chunked body (its size unknown, counted at the largest max_body_bytes) does not fit either');
+  t.match(chunked.received(), /relayer busy: too many large bodies in flight/, 'a chunked body (its size unknown, counted at the largest max_body_bytes) does not fit either');
   t.equal(await held(), 800_000, 'refused bodies hold nothing');
   const header = await r.header();
   t.equal((await postRelay(r.url, gatewayRelay(header, RPC), '3')).status, 200, 'a small relay is served meanwhile');
@@ -152,4 +152,61 @@ t.test('a large body cut off by request_timeout_ms (408) gives its bytes back', 
   await c.closed;
   t.match(c.received(), /^HTTP\/1\.1 408 /);
   await until('the body released', async () => (await held()) === 0);
+});
+
+/** A raw connection that sends one relay and never reads its answer. */
+async function nonReader(address: string, body: Uint8Array) {
+  const c = rawClient(address, Date.now());
+  c.socket.pause();
+  await new Promise((res) => c.socket.once('connect', res));
+  c.socket.write(`POST / HTTP/1.1\r\nHost: x\r\nRpc-Type: 3\r\nContent-Length: ${body.length}\r\n\r\n`);
+  c.socket.write(body);
+  return c;
+}
+
+t.test('large answers share large_bodies_bytes until their clients take them; a client that does not take its answer within answer_timeout_ms is closed', async (t) => {
+  const r = await startRelayer(t, {
+    plugins: ['transport-jsonrpc'],
+    services: anvil,
+    relayerYaml: '  limits: { large_body_bytes: 1024, large_bodies_bytes: 20000000, answer_timeout_ms: 2000 }',
+  });
+  // Larger than loopback's socket buffers take (up to 4 MB sent and 6 MB received by default), so each answer stays in the relayer while its client does not read.
+  r.backend.state.mode = 'large';
+  r.backend.state.largeBytes = 9_000_000;
+  const held = r.largeBodyBytes;
+  const header = await r.header();
+  const address = r.runtime.addresses.relay!;
+  const readers = [await nonReader(address, gatewayRelay(header, RPC))];
+  await until('the first answer held', async () => (await held()) === 9_000_000);
+  const heldAt = [Date.now()];
+  readers.push(await nonReader(address, gatewayRelay(header, RPC)));
+  await until('the second answer held', async () => (await held()) === 18_000_000);
+  heldAt.push(Date.now());
+  // A third does not fit: refused before it is signed or mined, its charge refunded.
+  const third = await postRelay(r.url, gatewayRelay(header, RPC), '3');
+  t.equal(third.status, 200, 'the poktroll error model: 200 with a RelayMinerError');
+  t.match(Buffer.from(third.body).toString(), /relayer busy: too many large bodies in flight, retry later: an answer of 9000000 bytes: 18000000 bytes of large bodies held/);
+  const metrics = await r.metrics();
+  t.match(metrics, /relayminer_relay_rejections_total\{service="anvil",rpc_type="jsonrpc",reason="relayer_busy"\} 1/);
+  t.match(metrics, /relayminer_meter_refunds_total\{service="anvil",reason="relayer_busy"\} 1/);
+  t.equal(await held(), 18_000_000, 'the refused answer holds nothing');
+  r.backend.state.mode = 'ok';
+  t.equal((await postRelay(r.url, gatewayRelay(header, RPC), '3')).status, 200, 'a small answer is served meanwhile');
+  // The two that never read are closed once their answers are 2 s old, and give their bytes back.
+  await until('both closed', async () => /reason="answer_timeout"\} 2/.test(await r.metrics()), 5000);
+  const closedAfter = Date.now() - heldAt[1]!;
+  t.ok(closedAfter >= 1500 && closedAfter < 4000, `closed ${closedAfter} ms after the second answer was seen held`);
+  t.equal(await held(), 0, 'nothing held');
+  for (const c of readers) {
+    c.socket.resume();
+    await c.closed;
+    t.ok(c.received().length < 9_000_000, `what the relayer had handed to the kernel, then the end (${c.received().length} bytes)`);
+  }
+  // A client that reads takes its large answer whole, and its bytes come back.
+  r.backend.state.mode = 'large';
+  const read = await postRelay(r.url, gatewayRelay(header, RPC), '3');
+  t.equal(read.status, 200);
+  t.ok(read.body.length > 9_000_000, `the whole answer read (${read.body.length} bytes)`);
+  await until('the read answer released', async () => (await held()) === 0);
+  t.notMatch(await r.metrics(), /reason="answer_timeout"\} 3/, 'a reading client is not closed');
 });

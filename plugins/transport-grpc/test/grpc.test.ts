@@ -298,7 +298,7 @@ t.test('large request messages share relayer.limits.large_bodies_bytes: one anno
   const first = call();
   await until('the first message drawn', async () => (await held()) === 600_005);
   const second = call();
-  t.same(await second.status, [String(grpc.status.UNAVAILABLE), 'relayer busy: too many large request bodies in flight, retry later: 600005 bytes of large requests held'], 'the second: UNAVAILABLE');
+  t.same(await second.status, [String(grpc.status.UNAVAILABLE), 'relayer busy: too many large bodies in flight, retry later: 600005 bytes of large requests held'], 'the second: UNAVAILABLE');
   t.equal(await held(), 600_005, 'only the first is held');
   const header = await r.header();
   const client = new grpc.Client(r.runtime.addresses.grpc!, grpc.credentials.createInsecure());
