@@ -370,7 +370,7 @@ export const RelayListenerLimitsSchema = Type.Object(
     ),
     answer_timeout_ms: Millis(
       30_000,
-      'An answer over `large_body_bytes` must be taken whole by its client within this of the backend answering, or its connection is closed. Bounds clients that stop reading: each would otherwise hold its answer for as long as its connection lives.',
+      'An HTTP relay answer or gRPC unary answer over `large_body_bytes` must be taken whole by its client within this of the backend answering, or its connection is closed (gRPC: its call reset). Bounds clients that stop reading: each would otherwise hold its answer for as long as its connection lives.',
       1_000,
       600_000,
     ),
@@ -392,14 +392,14 @@ export const RelayListenerLimitsSchema = Type.Object(
       minimum: 1_024,
       maximum: 268_435_456,
       description:
-        'A relay request body over this (by its Content-Length; any chunked body, at the largest `max_body_bytes`) or gRPC request (by the size its prefix announces) draws on `large_bodies_bytes` until its relay is answered, an HTTP relay\'s backend answer over this until its client has taken it, and a WebSocket message over this while it arrives. Smaller ones draw nothing: their total is bounded by the connection caps.',
+        'A relay request body over this (by its Content-Length; any chunked body, at the largest `max_body_bytes`) or gRPC request (by the size its prefix announces) draws on `large_bodies_bytes` until its relay is answered, an HTTP relay\'s or gRPC unary call\'s backend answer over this until its client has taken it, and a WebSocket message over this while it arrives. Smaller ones draw nothing: their total is bounded by the connection caps.',
     }),
     large_bodies_bytes: Type.Integer({
       default: 268_435_456,
       minimum: 1_048_576,
       maximum: 68_719_476_736,
       description:
-        'Bytes of large request bodies, gRPC requests, HTTP relay answers and WebSocket messages the relayer holds at once, all connections together; a large body that does not fit is refused (`relayer_busy`) before it is read and its connection closed, an answer before it is signed or mined (its charge refunded), a gRPC call ends UNAVAILABLE, a WebSocket message closes its connection (1013) (one always fits). Bounds what many clients sending bodies or messages near the size limits, or asking for large answers and not reading them, can make the relayer hold.',
+        'Bytes of large request bodies, gRPC requests, HTTP and gRPC unary answers and WebSocket messages the relayer holds at once, all connections together; a large body that does not fit is refused (`relayer_busy`) before it is read and its connection closed, an answer before it is signed or mined (its charge refunded), a gRPC call ends UNAVAILABLE, a WebSocket message closes its connection (1013) (one always fits). Bounds what many clients sending bodies or messages near the size limits, or asking for large answers and not reading them, can make the relayer hold.',
     }),
   },
   { additionalProperties: false, default: {}, description: 'What clients can hold of the relay listener.' },

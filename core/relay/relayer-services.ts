@@ -180,7 +180,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
   const largeBodies = new BodyBudget(large_body_bytes, large_bodies_bytes, listenerBodyLimit(o.config));
   new Gauge({
     name: 'relayminer_relay_large_body_bytes',
-    help: 'Bytes of relay request bodies, gRPC requests, HTTP relay answers and WebSocket messages over relayer.limits.large_body_bytes held now; past relayer.limits.large_bodies_bytes more are refused (relayer_busy; WebSocket 1013).',
+    help: 'Bytes of relay request bodies, gRPC requests, HTTP and gRPC unary answers and WebSocket messages over relayer.limits.large_body_bytes held now; past relayer.limits.large_bodies_bytes more are refused (relayer_busy; WebSocket 1013).',
     registers: [o.metrics.registry],
     aggregator: 'sum',
     collect() {

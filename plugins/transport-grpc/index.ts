@@ -84,7 +84,7 @@ export default definePlugin(
     const billableStatus = (httpStatus: number, grpcStatus: string | undefined) =>
       httpStatus >= 500 ? httpStatus : grpcStatus !== undefined && SERVER_FAULT_STATUSES.has(Number(grpcStatus)) ? 502 : httpStatus;
 
-    const unary: Forward = async (r) => {
+    const unary = async (r: DecodedRelay, hold?: AnswerHold): Promise<ForwardResult> => {
       const { res } = await call(r);
       let answer: { body: Buffer; trailers: Record<string, string[]> };
       try {
@@ -93,6 +93,9 @@ export default definePlugin(
         splitGrpcFrames(answer.body, maxBytes);
       } catch (err) {
         throw RelayRejection.is(err) ? err : new RelayRejection('backend_error', (err as Error).message);
+      }
+      if (hold && !hold(answer.body.length)) {
+        throw new RelayRejection('relayer_busy', `an answer of ${answer.body.length} bytes: ${relay.largeBodies.held} bytes of large bodies held`);
       }
       // Not `{ ...res.headers, ...answer.trailers }`: V8 gives each such object a hidden class of its own.
       const headers = Object.assign({}, res.headers, answer.trailers);
@@ -129,17 +132,25 @@ export default definePlugin(
     const fail = (reply: RelayReply): grpc.ServiceError => rejectionStatus(reply.rejection!);
 
     const callTimeoutMs = opts.call_timeout_ms ?? 10_000;
+    const holds = new WeakMap<Buffer, AnswerHold>();
+    const limits = {
+      callTimeoutMs,
+      answerTimeoutMs: ctx.config.relayer?.limits.answer_timeout_ms ?? 30_000,
+      budget: relay.largeBodies,
+      holds,
+    };
     const server = new grpc.Server({
       'grpc.max_receive_message_length': maxBytes,
       'grpc.max_send_message_length': maxBytes,
       'grpc.max_concurrent_streams': opts.max_concurrent_streams ?? 100,
       // Nothing serves channelz here; tracking every call for it is work on the relay path.
       'grpc.enable_channelz': 0,
-      interceptors: [requestLimits(callTimeoutMs, relay.largeBodies, (reason) => ctx.metrics.listenerRefusals.inc({ listener: 'grpc', reason }))],
+      interceptors: [requestLimits(limits, (reason) => ctx.metrics.listenerRefusals.inc({ listener: 'grpc', reason }))],
     });
     server.addService(RELAY_SERVICE, {
       SendRelay: (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-        relay.pipeline.handle(c.request, 'grpc', 'grpc', unary, () => callGone(c)).then(
+        const hold = holds.get(c.request);
+        relay.pipeline.handle(c.request, 'grpc', 'grpc', (r) => unary(r, hold), () => callGone(c)).then(
           (reply) => (reply.outcome === 'rejected' ? cb(fail(reply)) : cb(null, Buffer.from(reply.body))),
           (err: Error) => cb({ code: grpc.status.INTERNAL, details: err.message }),
         );
@@ -199,22 +210,70 @@ export default definePlugin(
 );
 
 /**
- * Ends a call whose request has not arrived whole within `ms` (DEADLINE_EXCEEDED): grpc-js calls the
- * handler only once the message is in, so without this a half-sent call holds its stream forever. A
- * request message announced larger than `budget.largeBody` draws its size on the relayer's budget for
- * large bodies until the call ends (grpc-js keeps it whole in memory, up to `max_message_bytes`, on each
- * of `max_concurrent_streams` calls of every connection); one that does not fit ends UNAVAILABLE at once.
+ * Draws a unary answer's bytes on the budget for large bodies (false: it does not fit, nothing drawn)
+ * until its call's stream has closed, which is once the client has taken it.
  */
-function requestLimits(ms: number, budget: BodyBudget, onRefused: (reason: 'call_timeout' | 'relayer_busy') => void): grpc.ServerInterceptor {
+type AnswerHold = (bytes: number) => boolean;
+
+interface RequestLimits {
+  callTimeoutMs: number;
+  /** An answer over `budget.largeBody` the client has not taken within this resets its call. */
+  answerTimeoutMs: number;
+  budget: BodyBudget;
+  /** Each call's AnswerHold, by its request message (the bytes grpc-js hands the handler). */
+  holds: WeakMap<Buffer, AnswerHold>;
+}
+
+type Refusal = 'call_timeout' | 'relayer_busy' | 'answer_timeout';
+
+/**
+ * Ends a call whose request has not arrived whole within `callTimeoutMs` (DEADLINE_EXCEEDED): grpc-js
+ * calls the handler only once the message is in, so without this a half-sent call holds its stream
+ * forever. A request message announced larger than `budget.largeBody` draws its size on the relayer's
+ * budget for large bodies until the call ends (grpc-js keeps it whole in memory, up to
+ * `max_message_bytes`, on each of `max_concurrent_streams` calls of every connection); one that does not
+ * fit ends UNAVAILABLE at once. A large answer draws on the same budget until its client has taken it
+ * (HTTP/2 flow control lets a client that stops reading leave it in the relayer's memory): its call is
+ * reset once `answerTimeoutMs` has passed.
+ */
+function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): grpc.ServerInterceptor {
+  const { budget } = o;
   return (_method, call) => {
     let timer: NodeJS.Timeout | undefined;
     let drawn = 0;
+    let answer = 0;
+    let answerTimer: NodeJS.Timeout | undefined;
+    const releaseAnswer = () => {
+      clearTimeout(answerTimer);
+      budget.give(answer);
+      answer = 0;
+    };
+    const stream = streamOf(call);
     const end = () => {
       clearTimeout(timer);
       budget.give(drawn);
       drawn = 0;
+      // Without the stream to watch, the status is the last moment known.
+      if (!stream) releaseAnswer();
     };
-    const refuse = (reason: 'call_timeout' | 'relayer_busy', status: grpc.StatusObject | Partial<grpc.StatusObject>) => {
+    const hold: AnswerHold = (bytes) => {
+      if (bytes <= budget.largeBody) return true;
+      if (!budget.reserve(bytes)) return false;
+      if (stream?.closed) {
+        budget.give(bytes); // nobody will take it
+        return true;
+      }
+      answer += bytes;
+      if (stream) {
+        stream.once('close', releaseAnswer);
+        answerTimer = setTimeout(() => {
+          onRefused('answer_timeout');
+          resetStream(call);
+        }, o.answerTimeoutMs);
+      }
+      return true;
+    };
+    const refuse = (reason: Refusal, status: grpc.StatusObject | Partial<grpc.StatusObject>) => {
       onRefused(reason);
       intercepted.sendStatus(status as grpc.StatusObject);
       // The status ends our side; a client that never ends its side would still hold the stream
@@ -223,13 +282,19 @@ function requestLimits(ms: number, budget: BodyBudget, onRefused: (reason: 'call
     };
     const intercepted: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
       start: (next) => {
-        timer = setTimeout(() => refuse('call_timeout', { code: grpc.status.DEADLINE_EXCEEDED, details: `the request did not arrive within ${ms} ms` }), ms);
-        watchMessageSize(call, (announced) => {
-          if (announced <= budget.largeBody) return;
-          if (budget.reserve(announced)) drawn = announced;
-          else refuse('relayer_busy', { code: grpcStatusFor('relayer_busy'), details: `${REJECT_REASONS.relayer_busy.message}: ${budget.held} bytes of large requests held` });
-        });
+        timer = setTimeout(() => refuse('call_timeout', { code: grpc.status.DEADLINE_EXCEEDED, details: `the request did not arrive within ${o.callTimeoutMs} ms` }), o.callTimeoutMs);
+        if (stream) {
+          watchMessageSize(stream, (announced) => {
+            if (announced <= budget.largeBody) return;
+            if (budget.reserve(announced)) drawn = announced;
+            else refuse('relayer_busy', { code: grpcStatusFor('relayer_busy'), details: `${REJECT_REASONS.relayer_busy.message}: ${budget.held} bytes of large requests held` });
+          });
+        }
         next({
+          onReceiveMessage: (message: Buffer, nextMessage) => {
+            o.holds.set(message, hold);
+            nextMessage(message);
+          },
           onReceiveHalfClose: (done) => {
             clearTimeout(timer);
             done();
@@ -247,13 +312,16 @@ function requestLimits(ms: number, budget: BodyBudget, onRefused: (reason: 'call
 }
 
 /**
- * Calls `announced` once with the size the call's first gRPC message declares in its 5-byte prefix (the
- * prefix included), read off the call's HTTP/2 stream as grpc-js receives it; where the base call keeps no
- * `stream` (see resetStream), never.
+ * The call's HTTP/2 stream, where grpc-js's base call keeps it as `stream` (it gives interceptors no
+ * other way to see a message's size as it arrives, to reset a call or to know an answer was taken).
  */
-function watchMessageSize(call: grpc.ServerInterceptingCallInterface, announced: (bytes: number) => void): void {
+function streamOf(call: grpc.ServerInterceptingCallInterface): ServerHttp2Stream | undefined {
   const stream = (call as unknown as { stream?: ServerHttp2Stream }).stream;
-  if (!stream || typeof stream.on !== 'function') return;
+  return stream && typeof stream.on === 'function' ? stream : undefined;
+}
+
+/** Calls `announced` once with the size the call's first gRPC message declares in its 5-byte prefix (the prefix included). */
+function watchMessageSize(stream: ServerHttp2Stream, announced: (bytes: number) => void): void {
   let head: Buffer | undefined;
   const onData = (chunk: Buffer) => {
     head = head ? Buffer.concat([head, chunk]) : chunk;
@@ -264,14 +332,10 @@ function watchMessageSize(call: grpc.ServerInterceptingCallInterface, announced:
   stream.on('data', onData);
 }
 
-/**
- * grpc-js gives an interceptor no way to reset a call's HTTP/2 stream; its base call keeps the
- * stream as `stream`. Where that is so, reset it; elsewhere the stream stays half-closed, still
- * bounded by max_concurrent_streams × max_connections.
- */
+/** Where the stream is known (streamOf), reset it; elsewhere it stays half-closed, still bounded by max_concurrent_streams × max_connections. */
 function resetStream(call: grpc.ServerInterceptingCallInterface): void {
-  const stream = (call as unknown as { stream?: Partial<ServerHttp2Stream> }).stream;
-  if (stream && typeof stream.close === 'function' && stream.closed === false) stream.close(http2Constants.NGHTTP2_CANCEL);
+  const stream = streamOf(call);
+  if (stream && stream.closed === false) stream.close(http2Constants.NGHTTP2_CANCEL);
 }
 
 /** Cancelled by the client, or past the deadline it set: nobody will read the answer. */

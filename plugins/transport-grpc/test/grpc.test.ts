@@ -263,14 +263,19 @@ t.test('limits: advertised max concurrent streams, half-sent calls end DEADLINE_
   t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="max_connections"\} 1/);
 });
 
-t.test('large request messages share relayer.limits.large_bodies_bytes: one announced past it ends UNAVAILABLE unread, small calls are served, every end gives the bytes back', async (t) => {
+/** A relayer serving only gRPC (the demo backend) with the given `relayer.limits`. */
+async function limitedRelayer(t: Test, limitsYaml: string) {
   const backend = await startGrpcBackend();
   t.teardown(() => backend.close());
-  const r = await startRelayer(t, {
+  return startRelayer(t, {
     plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0" }'],
     services: () => `  anvil:\n    backends:\n      grpc: { url: "${backend.url}" }`,
-    relayerYaml: '  limits: { large_body_bytes: 1024, large_bodies_bytes: 1048576 }',
+    relayerYaml: limitsYaml,
   });
+}
+
+t.test('large request messages share relayer.limits.large_bodies_bytes: one announced past it ends UNAVAILABLE unread, small calls are served, every end gives the bytes back', async (t) => {
+  const r = await limitedRelayer(t, '  limits: { large_body_bytes: 1024, large_bodies_bytes: 1048576 }');
   const held = r.largeBodyBytes;
   const { connect } = await import('node:http2');
   const session = connect(`http://${r.runtime.addresses.grpc}`);
@@ -311,6 +316,66 @@ t.test('large request messages share relayer.limits.large_bodies_bytes: one anno
   await first.status;
   await until('nothing held', async () => (await held()) === 0);
   t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="relayer_busy"\} 1/);
+});
+
+t.test('large unary answers share large_bodies_bytes until their clients take them: one that does not fit ends UNAVAILABLE unsigned and refunded; a call whose client does not take its answer within answer_timeout_ms is reset', async (t) => {
+  const r = await limitedRelayer(t, '  limits: { large_body_bytes: 1024, large_bodies_bytes: 1600000, answer_timeout_ms: 2000 }');
+  const held = r.largeBodyBytes;
+  const header = await r.header();
+  const big = Buffer.from(gatewayRelay(header, echo('x'.repeat(300_000))));
+  const { connect } = await import('node:http2');
+  // Clients that ask for a 300,000-byte echo and never read: a 1 KB window leaves the answer with the relayer.
+  const nonReader = () => {
+    const session = connect(`http://${r.runtime.addresses.grpc}`, { settings: { initialWindowSize: 1024 } });
+    session.on('error', () => {});
+    t.teardown(() => session.destroy());
+    const stream = session.request({ ':method': 'POST', ':path': RELAY_SERVICE.SendRelay.path, 'content-type': 'application/grpc', te: 'trailers' });
+    stream.on('error', () => {});
+    stream.pause();
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(big.length, 1);
+    stream.end(Buffer.concat([prefix, big]));
+    return new Promise<number>((resolve) => stream.on('close', () => resolve(stream.rstCode ?? -1)));
+  };
+  // The echo's frame: its message (tag, 3-byte length, 300,000 bytes) and the supplier it names (tag, length, address).
+  const answerBytes = 5 + (1 + 3 + 300_000) + (2 + ADDR.supplier1.length);
+  // grpc-js sends a unary call's status once its message is written, so a call whose answer waits holds its request too.
+  const callBytes = big.length + 5 + answerBytes;
+  const first = nonReader();
+  await until('the first answer held', async () => (await held()) === callBytes);
+  const second = nonReader();
+  await until('the second answer held', async () => (await held()) === 2 * callBytes);
+  const heldAt = Date.now();
+  const client = new grpc.Client(r.runtime.addresses.grpc!, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  const unary = (body: Uint8Array) =>
+    new Promise<Buffer>((resolve, reject) =>
+      client.makeUnaryRequest(RELAY_SERVICE.SendRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(body), (err, res) => (err ? reject(err) : resolve(res!))),
+    );
+  // A third: its request fits, its answer does not.
+  const refused = await unary(big).then(
+    () => undefined,
+    (err: grpc.ServiceError) => err,
+  );
+  t.equal(refused?.code, grpc.status.UNAVAILABLE, 'the third ends UNAVAILABLE');
+  // Its own request (drawn until its call ends) is held too when its answer is refused.
+  t.equal(refused?.details, `relayer busy: too many large bodies in flight, retry later: an answer of ${answerBytes} bytes: ${2 * callBytes + big.length + 5} bytes of large bodies held`);
+  const metrics = await r.metrics();
+  t.match(metrics, /relayminer_relay_rejections_total\{service="anvil",rpc_type="grpc",reason="relayer_busy"\} 1/);
+  t.match(metrics, /relayminer_meter_refunds_total\{service="anvil",reason="relayer_busy"\} 1/);
+  t.equal(await held(), 2 * callBytes, 'the refused call holds nothing');
+  t.ok(checkRelayResponse(await unary(gatewayRelay(header, echo('small'))), r.supplierPublicKey).ok, 'a small call is served meanwhile');
+  // The two that never read are reset once their answers are 2 s old, and give their bytes back.
+  t.same(await Promise.all([first, second]), [8, 8], 'both reset (CANCEL)');
+  const resetAfter = Date.now() - heldAt;
+  t.ok(resetAfter >= 1000 && resetAfter < 4000, `reset ${resetAfter} ms after the second answer was seen held`);
+  await until('nothing held', async () => (await held()) === 0);
+  t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="answer_timeout"\} 2/);
+  // A client that reads takes its large answer whole, and its bytes come back.
+  const check = checkRelayResponse(await unary(big), r.supplierPublicKey);
+  t.ok(check.ok, 'a large answer read whole verifies');
+  await until('the read answer released', async () => (await held()) === 0);
+  t.notMatch(await r.metrics(), /reason="answer_timeout"\} 3/, 'a reading client is not reset');
 });
 
 t.test('a gRPC port already in use stops start-up with one line naming the option, and nothing stays bound', async (t) => {
