@@ -370,7 +370,7 @@ export const RelayListenerLimitsSchema = Type.Object(
     ),
     answer_timeout_ms: Millis(
       30_000,
-      'An HTTP relay answer or gRPC unary answer over `large_body_bytes` must be taken whole by its client within this of the backend answering, or its connection is closed (gRPC: its call reset). Bounds clients that stop reading: each would otherwise hold its answer for as long as its connection lives.',
+      'An HTTP relay answer or gRPC unary answer over `large_body_bytes` must be taken whole by its client within this of the backend answering, or its connection is closed (gRPC: its call reset; a streamed gRPC answer whose client takes nothing for this long, too). Bounds clients that stop reading: each would otherwise hold its answer for as long as its connection lives.',
       1_000,
       600_000,
     ),

@@ -84,7 +84,7 @@ export default definePlugin(
     const billableStatus = (httpStatus: number, grpcStatus: string | undefined) =>
       httpStatus >= 500 ? httpStatus : grpcStatus !== undefined && SERVER_FAULT_STATUSES.has(Number(grpcStatus)) ? 502 : httpStatus;
 
-    const unary = async (r: DecodedRelay, hold?: AnswerHold): Promise<ForwardResult> => {
+    const unary = async (r: DecodedRelay, limited?: CallLimits): Promise<ForwardResult> => {
       const { res } = await call(r);
       let answer: { body: Buffer; trailers: Record<string, string[]> };
       try {
@@ -94,7 +94,7 @@ export default definePlugin(
       } catch (err) {
         throw RelayRejection.is(err) ? err : new RelayRejection('backend_error', (err as Error).message);
       }
-      if (hold && !hold(answer.body.length)) {
+      if (limited && !limited.holdAnswer(answer.body.length)) {
         throw new RelayRejection('relayer_busy', `an answer of ${answer.body.length} bytes: ${relay.largeBodies.held} bytes of large bodies held`);
       }
       // Not `{ ...res.headers, ...answer.trailers }`: V8 gives each such object a hidden class of its own.
@@ -132,12 +132,13 @@ export default definePlugin(
     const fail = (reply: RelayReply): grpc.ServiceError => rejectionStatus(reply.rejection!);
 
     const callTimeoutMs = opts.call_timeout_ms ?? 10_000;
-    const holds = new WeakMap<Buffer, AnswerHold>();
+    const calls = new WeakMap<Buffer, CallLimits>();
+    const answerTimeoutMs = ctx.config.relayer?.limits.answer_timeout_ms ?? 30_000;
     const limits = {
       callTimeoutMs,
-      answerTimeoutMs: ctx.config.relayer?.limits.answer_timeout_ms ?? 30_000,
+      answerTimeoutMs,
       budget: relay.largeBodies,
-      holds,
+      calls,
     };
     const server = new grpc.Server({
       'grpc.max_receive_message_length': maxBytes,
@@ -149,8 +150,8 @@ export default definePlugin(
     });
     server.addService(RELAY_SERVICE, {
       SendRelay: (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-        const hold = holds.get(c.request);
-        relay.pipeline.handle(c.request, 'grpc', 'grpc', (r) => unary(r, hold), () => callGone(c)).then(
+        const limited = calls.get(c.request);
+        relay.pipeline.handle(c.request, 'grpc', 'grpc', (r) => unary(r, limited), () => callGone(c)).then(
           (reply) => (reply.outcome === 'rejected' ? cb(fail(reply)) : cb(null, Buffer.from(reply.body))),
           (err: Error) => cb({ code: grpc.status.INTERNAL, details: err.message }),
         );
@@ -163,7 +164,11 @@ export default definePlugin(
           if (!reply.stream) return c.end(Buffer.from(reply.body));
           for await (const response of reply.stream) {
             if (c.cancelled) break;
-            if (!c.write(Buffer.from(response))) await new Promise((res) => c.once('drain', res));
+            if (c.write(Buffer.from(response))) continue;
+            const waited = await drained(c, answerTimeoutMs);
+            if (waited === 'drained') continue;
+            if (waited === 'stalled') calls.get(c.request)?.stalled();
+            break;
           }
           // An answer cut short (backend deadline, failure mid-stream) must not end OK: the gateway
           // would take a truncated answer for a whole one.
@@ -209,19 +214,24 @@ export default definePlugin(
   },
 );
 
-/**
- * Draws a unary answer's bytes on the budget for large bodies (false: it does not fit, nothing drawn)
- * until its call's stream has closed, which is once the client has taken it.
- */
-type AnswerHold = (bytes: number) => boolean;
+/** What a call's handler can ask of its limits. */
+interface CallLimits {
+  /**
+   * Draws a unary answer's bytes on the budget for large bodies (false: it does not fit, nothing drawn)
+   * until its call's stream has closed, which is once the client has taken it.
+   */
+  holdAnswer(bytes: number): boolean;
+  /** The client has stopped taking a streamed answer: counted (`answer_timeout`) and the call reset. */
+  stalled(): void;
+}
 
 interface RequestLimits {
   callTimeoutMs: number;
   /** An answer over `budget.largeBody` the client has not taken within this resets its call. */
   answerTimeoutMs: number;
   budget: BodyBudget;
-  /** Each call's AnswerHold, by its request message (the bytes grpc-js hands the handler). */
-  holds: WeakMap<Buffer, AnswerHold>;
+  /** Each call's limits, by its request message (the bytes grpc-js hands the handler). */
+  calls: WeakMap<Buffer, CallLimits>;
 }
 
 type Refusal = 'call_timeout' | 'relayer_busy' | 'answer_timeout';
@@ -234,7 +244,8 @@ type Refusal = 'call_timeout' | 'relayer_busy' | 'answer_timeout';
  * `max_message_bytes`, on each of `max_concurrent_streams` calls of every connection); one that does not
  * fit ends UNAVAILABLE at once. A large answer draws on the same budget until its client has taken it
  * (HTTP/2 flow control lets a client that stops reading leave it in the relayer's memory): its call is
- * reset once `answerTimeoutMs` has passed.
+ * reset once `answerTimeoutMs` has passed. A streamed answer's handler reports a client that has taken
+ * nothing for as long (`stalled`), which resets the call too.
  */
 function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): grpc.ServerInterceptor {
   const { budget } = o;
@@ -256,7 +267,7 @@ function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): 
       // Without the stream to watch, the status is the last moment known.
       if (!stream) releaseAnswer();
     };
-    const hold: AnswerHold = (bytes) => {
+    const holdAnswer = (bytes: number): boolean => {
       if (bytes <= budget.largeBody) return true;
       if (!budget.reserve(bytes)) return false;
       if (stream?.closed) {
@@ -272,6 +283,13 @@ function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): 
         }, o.answerTimeoutMs);
       }
       return true;
+    };
+    const limited: CallLimits = {
+      holdAnswer,
+      stalled: () => {
+        onRefused('answer_timeout');
+        resetStream(call);
+      },
     };
     const refuse = (reason: Refusal, status: grpc.StatusObject | Partial<grpc.StatusObject>) => {
       onRefused(reason);
@@ -292,7 +310,7 @@ function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): 
         }
         next({
           onReceiveMessage: (message: Buffer, nextMessage) => {
-            o.holds.set(message, hold);
+            o.calls.set(message, limited);
             nextMessage(message);
           },
           onReceiveHalfClose: (done) => {
@@ -336,6 +354,26 @@ function watchMessageSize(stream: ServerHttp2Stream, announced: (bytes: number) 
 function resetStream(call: grpc.ServerInterceptingCallInterface): void {
   const stream = streamOf(call);
   if (stream && stream.closed === false) stream.close(http2Constants.NGHTTP2_CANCEL);
+}
+
+/**
+ * Waits for a server stream's buffer to drain: 'stalled' when it has not within `ms` (its client stopped
+ * reading), 'cancelled' when the call ended first (a drain would never come).
+ */
+function drained(c: grpc.ServerWritableStream<Buffer, Buffer>, ms: number): Promise<'drained' | 'stalled' | 'cancelled'> {
+  return new Promise((resolve) => {
+    const done = (how: 'drained' | 'stalled' | 'cancelled') => {
+      clearTimeout(timer);
+      c.off('drain', onDrain);
+      c.off('cancelled', onCancelled);
+      resolve(how);
+    };
+    const onDrain = () => done('drained');
+    const onCancelled = () => done('cancelled');
+    const timer = setTimeout(() => done('stalled'), ms);
+    c.once('drain', onDrain);
+    c.once('cancelled', onCancelled);
+  });
 }
 
 /** Cancelled by the client, or past the deadline it set: nobody will read the answer. */

@@ -378,6 +378,35 @@ t.test('large unary answers share large_bodies_bytes until their clients take th
   t.notMatch(await r.metrics(), /reason="answer_timeout"\} 3/, 'a reading client is not reset');
 });
 
+t.test('a streamed answer whose client stops reading is reset after answer_timeout_ms', async (t) => {
+  const r = await limitedRelayer(t, '  limits: { answer_timeout_ms: 1000 }');
+  const header = await r.header();
+  const { connect } = await import('node:http2');
+  const session = connect(`http://${r.runtime.addresses.grpc}`, { settings: { initialWindowSize: 1024 } });
+  session.on('error', () => {});
+  t.teardown(() => session.destroy());
+  const stream = session.request({ ':method': 'POST', ':path': RELAY_SERVICE.SendStreamingRelay.path, 'content-type': 'application/grpc', te: 'trailers' });
+  stream.on('error', () => {});
+  let received = 0;
+  stream.on('data', (d: Buffer) => {
+    received += d.length;
+    stream.pause(); // the first bytes, then nothing more is read
+  });
+  // As many counts as the backend can send: only the client's window holds them back.
+  const payload = { method: 'POST', url: demo.countPath, headers: { 'content-type': 'application/grpc' }, body: grpcFrame(demo.encodeCount({ to: 1_000_000, interval_ms: 0 })) };
+  const body = Buffer.from(gatewayRelay(header, payload));
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(body.length, 1);
+  const start = Date.now();
+  stream.end(Buffer.concat([prefix, body]));
+  const rstCode = await new Promise<number | undefined>((resolve) => stream.on('close', () => resolve(stream.rstCode)));
+  const after = Date.now() - start;
+  t.equal(rstCode, 8, 'reset (CANCEL)');
+  t.ok(after >= 1000 && after < 5000, `reset ${after} ms after the call (answer_timeout_ms 1000)`);
+  t.ok(received > 0 && received <= 1024, `only what the window let through arrived (${received} bytes)`);
+  t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="answer_timeout"\} 1/);
+});
+
 t.test('a gRPC port already in use stops start-up with one line naming the option, and nothing stays bound', async (t) => {
   const taken = createNetServer();
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
