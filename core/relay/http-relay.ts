@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { isTimeout, type BackendRequest, type HttpBackend } from '../backend/http-backend.js';
 import { describeBackendError, unsendableRequest } from '../backend/errors.js';
@@ -50,6 +51,8 @@ export class HttpRelayRouter {
   readonly #forwarders = new Map<HttpRpcType, (relay: DecodedRelay, reply: FastifyReply) => Promise<ForwardResult>>();
   #bodyLimit = 0;
   #answers: AnswerLimits | undefined;
+  /** Per connection, the releases of its large answers not yet taken: one 'close' listener for them all. */
+  readonly #heldOn = new WeakMap<Socket, Set<() => void>>();
 
   constructor(pipeline: RelayPipeline, backends: ReadonlyMap<string, HttpBackend>) {
     this.#pipeline = pipeline;
@@ -148,21 +151,34 @@ export class HttpRelayRouter {
     const { budget, answerTimeoutMs, onAnswerTimeout } = this.#answers!;
     if (bytes <= budget.largeBody) return;
     if (!budget.reserve(bytes)) throw new RelayRejection('relayer_busy', `an answer of ${bytes} bytes: ${budget.held} bytes of large bodies held`);
-    const res = reply.raw;
-    const socket = res.socket;
-    if (!socket || socket.destroyed) {
-      // Nobody will take it: 'close' has come already, or comes without the answer.
-      budget.give(bytes);
+    // The connection's socket, not the response's: a pipelined request's response has none until the
+    // answers before it are written, and its 'close' may never come if the connection goes first.
+    const socket = reply.request.raw.socket;
+    if (socket.destroyed) {
+      budget.give(bytes); // nobody will take it
       return;
     }
+    let held = this.#heldOn.get(socket);
+    if (!held) {
+      this.#heldOn.set(socket, (held = new Set()));
+      const all = held;
+      socket.once('close', () => {
+        for (const release of all) release();
+      });
+    }
+    const holds = held;
+    const release = () => {
+      if (!holds.delete(release)) return;
+      clearTimeout(timer);
+      budget.give(bytes);
+    };
     const timer = setTimeout(() => {
+      if (socket.destroyed) return; // another of its answers' timers closed it already
       onAnswerTimeout();
       socket.destroy();
     }, answerTimeoutMs);
-    res.once('close', () => {
-      clearTimeout(timer);
-      budget.give(bytes);
-    });
+    holds.add(release);
+    reply.raw.once('close', release);
   }
 
   #forwarder(rpcType: HttpRpcType, protocol: HttpRelayProtocol | undefined): (relay: DecodedRelay, reply: FastifyReply) => Promise<ForwardResult> {

@@ -210,3 +210,26 @@ t.test('large answers share large_bodies_bytes until their clients take them; a 
   await until('the read answer released', async () => (await held()) === 0);
   t.notMatch(await r.metrics(), /reason="answer_timeout"\} 3/, 'a reading client is not closed');
 });
+
+t.test('pipelined requests on one connection that never reads: each large answer draws, the connection is closed once, everything given back', async (t) => {
+  const r = await startRelayer(t, {
+    plugins: ['transport-jsonrpc'],
+    services: anvil,
+    relayerYaml: '  limits: { large_body_bytes: 1024, large_bodies_bytes: 20000000, answer_timeout_ms: 2000 }',
+  });
+  r.backend.state.mode = 'large';
+  r.backend.state.largeBytes = 9_000_000;
+  const held = r.largeBodyBytes;
+  const header = await r.header();
+  const c = rawClient(r.runtime.addresses.relay!, Date.now());
+  c.socket.pause();
+  await new Promise((res) => c.socket.once('connect', res));
+  // Three requests in one write: the second and third answers wait behind the first, which is never read.
+  const request = (body: Uint8Array) => Buffer.concat([Buffer.from(`POST / HTTP/1.1\r\nHost: x\r\nRpc-Type: 3\r\nContent-Length: ${body.length}\r\n\r\n`), body]);
+  c.socket.write(Buffer.concat([0, 1, 2].map(() => request(gatewayRelay(header, RPC)))));
+  await until('two answers held, the third refused', async () => (await held()) === 18_000_000 && /reason="relayer_busy"\} 1/.test(await r.metrics()));
+  await until('the connection closed', async () => /relayminer_listener_refusals_total\{listener="relay",reason="answer_timeout"\} 1/.test(await r.metrics()), 5000);
+  await until('nothing held', async () => (await held()) === 0);
+  t.equal(r.backend.calls.length, 3, 'all three forwarded');
+  t.match(await r.metrics(), /reason="answer_timeout"\} 1\n/, 'counted once for the connection');
+});
