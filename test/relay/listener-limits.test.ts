@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { connect, type Socket } from 'node:net';
 import { ADDR } from '../helpers/localnet-client.js';
 import { until } from '../helpers/until.js';
@@ -154,6 +154,22 @@ t.test('a large body cut off by request_timeout_ms (408) gives its bytes back', 
   await until('the body released', async () => (await held()) === 0);
 });
 
+/**
+ * Room for two answers of 9 MB, held 2 s at most; its backend answers that much. Larger than loopback's
+ * socket buffers take (up to 4 MB sent and 6 MB received by default), so an answer its client does not
+ * read stays in the relayer.
+ */
+async function largeAnswerRelayer(t: Test) {
+  const r = await startRelayer(t, {
+    plugins: ['transport-jsonrpc'],
+    services: anvil,
+    relayerYaml: '  limits: { large_body_bytes: 1024, large_bodies_bytes: 20000000, answer_timeout_ms: 2000 }',
+  });
+  r.backend.state.mode = 'large';
+  r.backend.state.largeBytes = 9_000_000;
+  return r;
+}
+
 /** A raw connection that sends one relay and never reads its answer. */
 async function nonReader(address: string, body: Uint8Array) {
   const c = rawClient(address, Date.now());
@@ -165,14 +181,7 @@ async function nonReader(address: string, body: Uint8Array) {
 }
 
 t.test('large answers share large_bodies_bytes until their clients take them; a client that does not take its answer within answer_timeout_ms is closed', async (t) => {
-  const r = await startRelayer(t, {
-    plugins: ['transport-jsonrpc'],
-    services: anvil,
-    relayerYaml: '  limits: { large_body_bytes: 1024, large_bodies_bytes: 20000000, answer_timeout_ms: 2000 }',
-  });
-  // Larger than loopback's socket buffers take (up to 4 MB sent and 6 MB received by default), so each answer stays in the relayer while its client does not read.
-  r.backend.state.mode = 'large';
-  r.backend.state.largeBytes = 9_000_000;
+  const r = await largeAnswerRelayer(t);
   const held = r.largeBodyBytes;
   const header = await r.header();
   const address = r.runtime.addresses.relay!;
@@ -212,13 +221,7 @@ t.test('large answers share large_bodies_bytes until their clients take them; a 
 });
 
 t.test('pipelined requests on one connection that never reads: each large answer draws, the connection is closed once, everything given back', async (t) => {
-  const r = await startRelayer(t, {
-    plugins: ['transport-jsonrpc'],
-    services: anvil,
-    relayerYaml: '  limits: { large_body_bytes: 1024, large_bodies_bytes: 20000000, answer_timeout_ms: 2000 }',
-  });
-  r.backend.state.mode = 'large';
-  r.backend.state.largeBytes = 9_000_000;
+  const r = await largeAnswerRelayer(t);
   const held = r.largeBodyBytes;
   const header = await r.header();
   const c = rawClient(r.runtime.addresses.relay!, Date.now());
