@@ -3,6 +3,7 @@ import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { RELAYER_NODE_FLAGS } from '../cli/node-flags.js';
 import { ChainQueryClient } from '../core/chain/query-client.js';
 import { publicKeyFromPrivateKey } from '../core/crypto/address.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
@@ -41,9 +42,13 @@ export interface BenchChain {
 export const PIN = process.env.PIN === '1';
 const MEASURED_CORE = availableParallelism() - 1;
 
-/** The command that runs `args` under node on the measured core (as is, unless PIN). */
+/**
+ * The command that runs `args` under node on the measured core (as is, unless PIN), with the V8 flags the
+ * container image starts node with (a relayer and the plain proxy alike; RELAYER_NODE_ARGS may override them).
+ */
 export function measured(args: string[]): [string, string[]] {
-  return PIN ? ['taskset', ['--cpu-list', String(MEASURED_CORE), process.execPath, ...args]] : [process.execPath, args];
+  const node = [...RELAYER_NODE_FLAGS, ...args];
+  return PIN ? ['taskset', ['--cpu-list', String(MEASURED_CORE), process.execPath, ...node]] : [process.execPath, node];
 }
 
 /** Under PIN, moves every thread of this process off the measured core; children started later follow. */

@@ -7,6 +7,7 @@ import type { PluginRole } from '../core/plugins/define.js';
 import { Runtime, listen } from '../core/runtime/runtime.js';
 import { VERSION } from '../core/version.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
+import { missingNodeFlags, RELAYER_NODE_FLAGS } from './node-flags.js';
 
 export interface RunningProcess {
   runtime: Runtime;
@@ -27,6 +28,13 @@ export async function runRoles(
   const config = loadConfigFile(configFile);
   const runtime = await Runtime.start({ config, roles, builtins: BUILTIN_PLUGINS, version: VERSION });
   installCrashGuards(runtime.log);
+  const missing = roles.includes('relayer') ? missingNodeFlags() : [];
+  if (missing.length > 0) {
+    runtime.log.info(
+      { missing, recommended: RELAYER_NODE_FLAGS },
+      `node started without ${missing.join(' ')}: V8 collects the whole heap every second or two under load, which lengthens the relays' tail (run node ${RELAYER_NODE_FLAGS.join(' ')} dist/cli/main.js …, as the container image does; --workers passes them to its workers)`,
+    );
+  }
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   let signals = 0;
@@ -82,6 +90,7 @@ export async function runClustered(configFile: string, roles: PluginRole[], work
   const metrics = metricsAddress ? createClusterMetricsServer(createLogger(config.logging, { base: { role: 'primary' } })) : undefined;
   if (metrics) await listen({ name: 'metrics', app: metrics, address: metricsAddress!, configKey: 'relayer.metrics_address' });
   let stopping = false;
+  cluster.setupPrimary({ execArgv: [...process.execArgv, ...missingNodeFlags()] });
   const fork = () => cluster.fork();
   for (let i = 0; i < workers; i++) fork();
   cluster.on('exit', (worker, code, signal) => {

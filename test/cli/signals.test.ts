@@ -27,6 +27,8 @@ t.test('relayer: SIGTERM drains and exits 0, logging each shutdown step in order
   t.same(startedLine.suppliers, [TEST_KEYS.app1.address]);
   t.same(startedLine.crypto, { ring: defaultRingBackend().name, supplier: supplierSignatureBackend }, 'the log names the curve arithmetic in use');
   t.notMatch(JSON.stringify(p.lines), TEST_KEYS.app1.hex, 'the key never reaches the log');
+  const hint = p.lines.filter((l) => String(l.msg).startsWith('node started without'));
+  t.same(hint.map((l) => [l.level, l.missing]), [[30, ['--initial-old-space-size=128']]], 'node without the V8 flags: said once, at info');
   p.child.kill('SIGTERM');
   t.equal(await p.exit, 0);
   const steps = p.lines.filter((l) => typeof l.shutdown_step === 'string').map((l) => l.shutdown_step);
@@ -82,6 +84,7 @@ t.test('relayer --workers 2: the primary serves one /metrics for all workers, co
   }
   const workers = new Set(p.lines.filter((l) => l.msg === 'relayminer started').map((l) => l.pid));
   t.equal(workers.size, 2, 'two worker processes');
+  t.same(p.lines.filter((l) => String(l.msg).startsWith('node started without')), [], 'the workers start with the V8 flags');
   for (let scrape = 0; scrape < 3; scrape++) {
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const rejected = [...text.matchAll(/^relayminer_relay_rejections_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);

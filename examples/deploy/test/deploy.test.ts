@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { KEYS } from '../../../test/helpers/localnet-client.js';
+import { RELAYER_NODE_FLAGS } from '../../../cli/node-flags.js';
 
 const DIR = join(import.meta.dirname, '..');
 const ROOT = join(DIR, '..', '..');
@@ -74,4 +75,11 @@ t.test('systemd units: validate before start, drain on SIGTERM, restart always',
     t.match(kv.ExecStart, `/usr/bin/relayminer ${role} -c /etc/relayminer/${role}.yaml`);
     t.same([kv.KillSignal, kv.Restart, kv.EnvironmentFile], ['SIGTERM', 'always', '/etc/relayminer/env']);
   }
+});
+
+t.test("the image starts node with the relayer's V8 flags, and so does the devnet", async (t) => {
+  const entrypoint = /^ENTRYPOINT (.*)$/m.exec(readFileSync(join(DIR, 'Dockerfile'), 'utf8'))?.[1];
+  t.same(JSON.parse(entrypoint ?? 'null'), ['node', ...RELAYER_NODE_FLAGS, '/app/dist/cli/main.js']);
+  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  for (const name of ['start', 'devnet']) t.match(scripts[name], `exec node ${RELAYER_NODE_FLAGS.join(' ')} dist/cli/main.js start --dev`, `npm run ${name}`);
 });
