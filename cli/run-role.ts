@@ -9,6 +9,9 @@ import { VERSION } from '../core/version.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { missingNodeFlags, RELAYER_NODE_FLAGS } from './node-flags.js';
 
+/** Signals this close after the first are the same event (see runRoles). */
+const SAME_SIGNAL_MS = 250;
+
 export interface RunningProcess {
   runtime: Runtime;
   /** Resolves when the process has stopped (after a signal). */
@@ -38,8 +41,13 @@ export async function runRoles(
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   let signals = 0;
+  let firstAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
+    // The same signal again at once is one event delivered twice: a terminal's Ctrl-C goes to the whole
+    // foreground group, and npm passes it on to its script too.
+    if (signals > 0 && performance.now() - firstAt < SAME_SIGNAL_MS) return;
     signals += 1;
+    if (signals === 1) firstAt = performance.now();
     if (signals > 1 && opts.exitOnSecondSignal === false) return;
     if (signals > 1) {
       runtime.log.warn({ signal }, 'second signal: exiting without waiting');

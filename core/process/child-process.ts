@@ -23,10 +23,13 @@ function findSetpriv(): string | null {
  * Spawns a child that gets SIGTERM when this process dies, however it dies (SIGKILL included), through
  * the kernel's parent-death signal (util-linux `setpriv --pdeathsig`, which then runs the command in its
  * place: same pid). Where setpriv is missing, a plain spawn: a node child can still watch its parent.
+ * With the parent-death signal, the child gets a process group of its own: a terminal's Ctrl-C goes to
+ * the whole foreground group, and a child stopped by it (the devnet's Redis) would be gone before the
+ * parent's shutdown, which still needs it; the parent stops its children itself, in order.
  */
 export function spawnBoundToParent(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
   const wrapper = process.platform === 'linux' ? findSetpriv() : null;
-  return wrapper ? spawn(wrapper, ['--pdeathsig', 'TERM', '--', command, ...args], options) : spawn(command, [...args], options);
+  return wrapper ? spawn(wrapper, ['--pdeathsig', 'TERM', '--', command, ...args], { ...options, detached: true }) : spawn(command, [...args], options);
 }
 
 /**

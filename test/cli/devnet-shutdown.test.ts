@@ -26,8 +26,13 @@ async function devnetEnv(): Promise<NodeJS.ProcessEnv> {
 }
 
 /** Starts a command that ends in the devnet; resolves with its private Redis port and second miner's pid. */
-async function startDevnet(command: string, args: string[]): Promise<{ child: ChildProcess; redisPort: string; secondPid: number; devnetPid: number; exit: Promise<number | null> }> {
-  const child = spawn(command, args, { cwd: ROOT, env: await devnetEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+async function startDevnet(
+  command: string,
+  args: string[],
+  o: { ownGroup?: boolean } = {},
+): Promise<{ child: ChildProcess; redisPort: string; secondPid: number; devnetPid: number; exit: Promise<number | null>; output: () => string }> {
+  // ownGroup: the command leads a process group of its own, as a terminal's foreground job does.
+  const child = spawn(command, args, { cwd: ROOT, env: await devnetEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: o.ownGroup === true });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -45,6 +50,7 @@ async function startDevnet(command: string, args: string[]): Promise<{ child: Ch
     secondPid: Number(/second miner replica \(devnet-b\) started, pid (\d+)/.exec(stderr)![1]),
     devnetPid: Number(started.pid),
     exit,
+    output: () => stderr + stdout,
   };
 }
 
@@ -81,6 +87,18 @@ t.test('SIGINT or SIGTERM to the npm process alone stops the whole devnet', asyn
     await until(`${signal}: the private redis-server gone`, () => !redisAnswers(d.redisPort), 15_000);
     t.pass(`${signal}: nothing left`);
   }
+});
+
+t.test('Ctrl-C at a terminal (SIGINT to the whole foreground group): the devnet stops its Redis and second miner itself, after its own shutdown', async (t) => {
+  const d = await startDevnet('npm', ['run', '--silent', 'devnet'], { ownGroup: true });
+  t.teardown(() => void (alive(d.devnetPid) && process.kill(d.devnetPid, 'SIGKILL')));
+  process.kill(-d.child.pid!, 'SIGINT');
+  t.equal(await d.exit, 0, 'npm exits 0 with the devnet');
+  await until('the devnet gone', () => !alive(d.devnetPid), 20_000);
+  const lines = d.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.same(lines.find((l) => l.msg === 'relayminer stopped')?.timedOut, false, 'stopped without the drain timeout');
+  t.same(lines.filter((l) => Number(l.level) >= 40).map((l) => l.msg), [], 'no warning: Redis was there until the end');
+  t.notOk(redisAnswers(d.redisPort) || alive(d.secondPid), 'nothing left');
 });
 
 t.test('a port the devnet needs is taken: one line naming the listener and what moves the ports, exit 1, no stack, its redis-server stopped', async (t) => {
