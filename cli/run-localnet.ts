@@ -1,6 +1,7 @@
 import { parseHostPort } from '../core/config/host-port.js';
 import { OperatorError } from '../core/runtime/operator-error.js';
 import { createLogger } from '../core/observability/logger.js';
+import { routeGrpcLibraryLog } from '../core/observability/grpc-library-log.js';
 import { loadGenesisFile, startLocalnet } from '../localnet/index.js';
 
 /** `relayminer localnet`: the simulated node until SIGINT/SIGTERM. */
@@ -14,6 +15,7 @@ export async function runLocalnet(genesisFile: string, rpcAddress: string, grpcA
   }
   const genesis = loadGenesisFile(genesisFile);
   const log = createLogger({ level: 'info', format: 'auto' }, { base: { role: 'localnet' } });
+  routeGrpcLibraryLog(log);
   const net = await startLocalnet(genesis, { rpcAddress, grpcAddress, log });
   const stop = (signal: NodeJS.Signals) => {
     log.info({ signal }, 'localnet stopping');

@@ -8,6 +8,7 @@ import type { SupplierKey } from '../crypto/supplier-key.js';
 import { defaultRingBackend } from '../crypto/ring/signature.js';
 import { supplierSignatureBackend } from '../crypto/supplier-signature.js';
 import { createLogger } from '../observability/logger.js';
+import { routeGrpcLibraryLog } from '../observability/grpc-library-log.js';
 import { Metrics } from '../observability/metrics.js';
 import { Readiness } from '../observability/readiness.js';
 import { StateSignals } from '../observability/state-signals.js';
@@ -86,6 +87,7 @@ export class Runtime {
     if (relayer && miner) assertSameRedis(relayer.redis, miner.redis, config.file);
 
     const log = opts.logger ?? createLogger(config.logging, { base: { roles: [...roles].join(',') } });
+    routeGrpcLibraryLog(log);
     for (const w of config.warnings) log.warn(w);
 
     const entries = config.pluginsImplied ? await impliedPluginEntries(config, opts.builtins) : config.plugins;

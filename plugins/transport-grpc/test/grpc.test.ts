@@ -152,6 +152,25 @@ t.test('rejections carry gRPC status codes and never reach the backend', async (
   t.same(backend.calls, [], 'nothing reached the backend');
 });
 
+t.test("metadata grpc-js does not accept: the call is served, and nothing a client sent is logged or written to stderr", async (t) => {
+  const { r, header } = await setup(t);
+  const stderr = t.capture(console, 'error');
+  const { connect } = await import('node:http2');
+  const session = connect(`http://${r.runtime.addresses.grpc}`);
+  t.teardown(() => session.close());
+  const call = session.request({ ':method': 'POST', ':path': RELAY_SERVICE.SendRelay.path, 'content-type': 'application/grpc', te: 'trailers', 'x!token': 'secret-one', 'x-note': 'caf\u00e9 secret-two' });
+  call.end(grpcFrame(gatewayRelay(header, echo('odd headers'))));
+  const chunks: Buffer[] = [];
+  call.on('data', (c: Buffer) => chunks.push(c));
+  const trailers = await new Promise<Record<string, unknown>>((resolve) => call.on('trailers', resolve));
+  t.equal(trailers['grpc-status'], '0', 'answered OK');
+  const [answer] = splitGrpcFrames(Buffer.concat(chunks), 1 << 20);
+  const check = checkRelayResponse(answer!.subarray(5), r.supplierPublicKey);
+  t.ok(check.ok, 'a signed answer');
+  t.notMatch(r.logs.text(), /secret-one|secret-two/, 'no header value in the logs');
+  t.same(stderr().map((c) => String(c.args[0]).slice(0, 40)), [], 'nothing on stderr');
+});
+
 t.test('a signed relay whose inner request cannot be sent: INVALID_ARGUMENT, the backend untouched, valid relays still served', async (t) => {
   const { backend, unary, header, r } = await setup(t);
   const code = (body: Uint8Array) => unary(body).then(() => 'OK', (err: grpc.ServiceError) => `${grpc.status[err.code]}: ${err.details}`);
