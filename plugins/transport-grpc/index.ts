@@ -138,6 +138,7 @@ export default definePlugin(
       callTimeoutMs,
       answerTimeoutMs,
       budget: relay.largeBodies,
+      maxMessageBytes: maxBytes,
       calls,
     };
     const server = new grpc.Server({
@@ -230,6 +231,8 @@ interface RequestLimits {
   /** An answer over `budget.largeBody` the client has not taken within this resets its call. */
   answerTimeoutMs: number;
   budget: BodyBudget;
+  /** The most a compressed request may grow to (grpc-js stops decompressing past it). */
+  maxMessageBytes: number;
   /** Each call's limits, by its request message (the bytes grpc-js hands the handler). */
   calls: WeakMap<Buffer, CallLimits>;
 }
@@ -242,9 +245,11 @@ type Refusal = 'call_timeout' | 'relayer_busy' | 'answer_timeout';
  * forever. A request message announced larger than `budget.largeBody` draws its size on the relayer's
  * budget for large bodies until the call ends (grpc-js keeps it whole in memory, up to
  * `max_message_bytes`, on each of `max_concurrent_streams` calls of every connection); one that does not
- * fit ends UNAVAILABLE at once. A large answer draws on the same budget until its client has taken it
- * (HTTP/2 flow control lets a client that stops reading leave it in the relayer's memory): its call is
- * reset once `answerTimeoutMs` has passed. A streamed answer's handler reports a client that has taken
+ * fit ends UNAVAILABLE at once. A compressed one announces only its compressed size, and a few kilobytes
+ * of gzip can become `max_message_bytes` in grpc-js's memory: it draws `max_message_bytes` until grpc-js
+ * has decompressed it, then its real size. A large answer draws on the same budget until its client has
+ * taken it (HTTP/2 flow control lets a client that stops reading leave it in the relayer's memory): its
+ * call is reset once `answerTimeoutMs` has passed. A streamed answer's handler reports a client that has taken
  * nothing for as long (`stalled`), which resets the call too.
  */
 function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): grpc.ServerInterceptor {
@@ -252,6 +257,8 @@ function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): 
   return (_method, call) => {
     let timer: NodeJS.Timeout | undefined;
     let drawn = 0;
+    /** The request message is compressed: it draws `maxMessageBytes` until grpc-js hands it over decompressed. */
+    let inflates = false;
     let answer = 0;
     let answerTimer: NodeJS.Timeout | undefined;
     const releaseAnswer = () => {
@@ -302,14 +309,22 @@ function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): 
       start: (next) => {
         timer = setTimeout(() => refuse('call_timeout', { code: grpc.status.DEADLINE_EXCEEDED, details: `the request did not arrive within ${o.callTimeoutMs} ms` }), o.callTimeoutMs);
         if (stream) {
-          watchMessageSize(stream, (announced) => {
-            if (announced <= budget.largeBody) return;
-            if (budget.reserve(announced)) drawn = announced;
+          watchMessageSize(stream, (announced, compressed) => {
+            inflates = compressed;
+            const size = compressed ? Math.max(announced, o.maxMessageBytes) : announced;
+            if (size <= budget.largeBody) return;
+            if (budget.reserve(size)) drawn = size;
             else refuse('relayer_busy', { code: grpcStatusFor('relayer_busy'), details: `${REJECT_REASONS.relayer_busy.message}: ${budget.held} bytes of large requests held` });
           });
         }
         next({
           onReceiveMessage: (message: Buffer, nextMessage) => {
+            // Decompressed: what it holds from here on is its real size.
+            const held = inflates && message.length > budget.largeBody ? message.length : 0;
+            if (inflates && drawn > held) {
+              budget.give(drawn - held);
+              drawn = held;
+            }
             o.calls.set(message, limited);
             nextMessage(message);
           },
@@ -338,16 +353,17 @@ function streamOf(call: grpc.ServerInterceptingCallInterface): ServerHttp2Stream
   return stream && typeof stream.on === 'function' ? stream : undefined;
 }
 
-/** Calls `announced` once with the size the call's first gRPC message declares in its 5-byte prefix (the prefix included). */
-function watchMessageSize(stream: ServerHttp2Stream, announced: (bytes: number) => void): void {
+/** Calls `announced` once with the size the call's first gRPC message declares in its 5-byte prefix (the prefix included) and its compressed flag. */
+function watchMessageSize(stream: ServerHttp2Stream, announced: (bytes: number, compressed: boolean) => void): void {
   let head: Buffer | undefined;
   const onData = (chunk: Buffer) => {
     head = head ? Buffer.concat([head, chunk]) : chunk;
     if (head.length < 5) return;
     stream.off('data', onData);
-    announced(head.readUInt32BE(1) + 5);
+    announced(head.readUInt32BE(1) + 5, head[0] === 1);
   };
-  stream.on('data', onData);
+  // Ahead of grpc-js's own listener: a call refused here is over before grpc-js reads (or decompresses) the chunk.
+  stream.prependListener('data', onData);
 }
 
 /** Where the stream is known (streamOf), reset it; elsewhere it stays half-closed, still bounded by max_concurrent_streams × max_connections. */

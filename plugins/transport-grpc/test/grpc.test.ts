@@ -283,11 +283,11 @@ t.test('limits: advertised max concurrent streams, half-sent calls end DEADLINE_
 });
 
 /** A relayer serving only gRPC (the demo backend) with the given `relayer.limits`. */
-async function limitedRelayer(t: Test, limitsYaml: string) {
+async function limitedRelayer(t: Test, limitsYaml: string, grpcOptions = '') {
   const backend = await startGrpcBackend();
   t.teardown(() => backend.close());
   return startRelayer(t, {
-    plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0" }'],
+    plugins: [`name: transport-grpc\n    options: { listen_address: "127.0.0.1:0"${grpcOptions} }`],
     services: () => `  anvil:\n    backends:\n      grpc: { url: "${backend.url}" }`,
     relayerYaml: limitsYaml,
   });
@@ -334,6 +334,47 @@ t.test('large request messages share relayer.limits.large_bodies_bytes: one anno
   first.stream.close();
   await first.status;
   await until('nothing held', async () => (await held()) === 0);
+  t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="relayer_busy"\} 1/);
+});
+
+t.test('a compressed request draws max_message_bytes until it is decompressed (a few KB of gzip can become that much): one that does not fit ends UNAVAILABLE before grpc-js reads it', async (t) => {
+  const r = await limitedRelayer(t, '  limits: { large_body_bytes: 1024, large_bodies_bytes: 1048576 }', ', max_message_bytes: 600000');
+  const held = r.largeBodyBytes;
+  const { connect } = await import('node:http2');
+  const zlib = (await import('node:zlib')).default;
+  const gunzips = t.capture(zlib, 'createGunzip', zlib.createGunzip);
+  const session = connect(`http://${r.runtime.addresses.grpc}`);
+  session.on('error', () => {});
+  t.teardown(() => session.close());
+  const zipped = zlib.gzipSync(Buffer.from(gatewayRelay(await r.header(), echo('zipped'))));
+  const frame = Buffer.concat([Buffer.from([1, 0, 0, 0, 0]), zipped]);
+  frame.writeUInt32BE(zipped.length, 1);
+  const call = (bytes: Buffer, end: boolean) => {
+    const stream = session.request({ ':method': 'POST', ':path': RELAY_SERVICE.SendRelay.path, 'content-type': 'application/grpc', te: 'trailers', 'grpc-encoding': 'gzip' });
+    stream.on('error', () => {});
+    if (end) stream.end(bytes);
+    else stream.write(bytes);
+    const status = new Promise<[string, string]>((resolve) => {
+      let got: [string, string] = ['none', ''];
+      stream.on('trailers', (h) => (got = [String(h['grpc-status']), decodeURIComponent(String(h['grpc-message']))]));
+      stream.on('response', (h) => {
+        if (h['grpc-status'] !== undefined) got = [String(h['grpc-status']), decodeURIComponent(String(h['grpc-message']))];
+      });
+      stream.on('close', () => resolve(got));
+      stream.resume();
+    });
+    return { stream, status };
+  };
+  const pending = call(frame.subarray(0, 20), false);
+  await until('the unfinished compressed call draws max_message_bytes', async () => (await held()) === 600_000);
+  t.same(await call(frame, true).status, [String(grpc.status.UNAVAILABLE), 'relayer busy: too many large bodies in flight, retry later: 600000 bytes of large requests held'], `a second one (${frame.length} bytes on the wire) does not fit`);
+  t.equal(gunzips().length, 0, 'and grpc-js never decompressed it');
+  pending.stream.close();
+  await pending.status;
+  await until('nothing held', async () => (await held()) === 0);
+  t.same(await call(frame, true).status, ['0', 'OK'], 'alone, the same call is served');
+  t.equal(gunzips().length, 1, 'decompressed once');
+  t.equal(await held(), 0, 'decompressed, it holds its real size (under large_body_bytes: nothing)');
   t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="relayer_busy"\} 1/);
 });
 
