@@ -15,6 +15,14 @@ const optionsSchema = {
     max_message_bytes: { type: 'integer', minimum: 1024, maximum: 256 * MiB, default: 15 * MiB, description: 'Largest RelayRequest accepted and RelayResponse or backend message sent.' },
     max_connections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1_000, description: 'Open connections on the gRPC listener; connections past it are closed as they arrive (counted).' },
     max_concurrent_streams: { type: 'integer', minimum: 1, maximum: 10_000, default: 100, description: 'Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).' },
+    max_metadata_bytes: {
+      type: 'integer',
+      minimum: 1024,
+      maximum: 65_536,
+      default: 16_384,
+      description:
+        "A call's request metadata (its headers, counted as HTTP/2 counts a header list: name, value and 32 bytes each) larger than this ends RESOURCE_EXHAUSTED before its message is read. A relay needs only a few hundred bytes; HTTP/2 lets a client send 64 KiB on each of `max_concurrent_streams` calls of every connection, which the relayer would hold as long as each call lasts.",
+    },
     call_timeout_ms: {
       type: 'integer',
       minimum: 100,
@@ -30,6 +38,7 @@ interface Options {
   max_message_bytes?: number;
   max_connections?: number;
   max_concurrent_streams?: number;
+  max_metadata_bytes?: number;
   call_timeout_ms?: number;
 }
 
@@ -139,6 +148,7 @@ export default definePlugin(
       answerTimeoutMs,
       budget: relay.largeBodies,
       maxMessageBytes: maxBytes,
+      maxMetadataBytes: opts.max_metadata_bytes ?? 16_384,
       calls,
     };
     const server = new grpc.Server({
@@ -233,11 +243,13 @@ interface RequestLimits {
   budget: BodyBudget;
   /** The most a compressed request may grow to (grpc-js stops decompressing past it). */
   maxMessageBytes: number;
+  /** Request metadata larger than this (as HTTP/2 counts a header list) ends the call at once. */
+  maxMetadataBytes: number;
   /** Each call's limits, by its request message (the bytes grpc-js hands the handler). */
   calls: WeakMap<Buffer, CallLimits>;
 }
 
-type Refusal = 'call_timeout' | 'relayer_busy' | 'answer_timeout';
+type Refusal = 'call_timeout' | 'relayer_busy' | 'answer_timeout' | 'metadata_too_large';
 
 /**
  * Ends a call whose request has not arrived whole within `callTimeoutMs` (DEADLINE_EXCEEDED): grpc-js
@@ -318,6 +330,11 @@ function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): 
           });
         }
         next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            const size = headerListSize(metadata);
+            if (size <= o.maxMetadataBytes) return nextMetadata(metadata);
+            refuse('metadata_too_large', { code: grpc.status.RESOURCE_EXHAUSTED, details: `request metadata of ${size} bytes is over ${o.maxMetadataBytes}` });
+          },
           onReceiveMessage: (message: Buffer, nextMessage) => {
             // Decompressed: what it holds from here on is its real size.
             const held = inflates && message.length > budget.largeBody ? message.length : 0;
@@ -351,6 +368,13 @@ function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): 
 function streamOf(call: grpc.ServerInterceptingCallInterface): ServerHttp2Stream | undefined {
   const stream = (call as unknown as { stream?: ServerHttp2Stream }).stream;
   return stream && typeof stream.on === 'function' ? stream : undefined;
+}
+
+/** Metadata's size as HTTP/2 counts a header list (RFC 9113 6.5.2): each entry's name and value, and 32 bytes. */
+function headerListSize(metadata: grpc.Metadata): number {
+  let size = 0;
+  for (const [key, values] of Object.entries(metadata.toJSON())) for (const v of values) size += key.length + v.length + 32;
+  return size;
 }
 
 /** Calls `announced` once with the size the call's first gRPC message declares in its 5-byte prefix (the prefix included) and its compressed flag. */

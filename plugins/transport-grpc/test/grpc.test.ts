@@ -378,6 +378,34 @@ t.test('a compressed request draws max_message_bytes until it is decompressed (a
   t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="relayer_busy"\} 1/);
 });
 
+t.test('request metadata over max_metadata_bytes ends RESOURCE_EXHAUSTED before the message is read; at the limit a call is served', async (t) => {
+  const r = await limitedRelayer(t, '', ', max_metadata_bytes: 2048');
+  const { connect } = await import('node:http2');
+  const session = connect(`http://${r.runtime.addresses.grpc}`);
+  session.on('error', () => {});
+  t.teardown(() => session.close());
+  const relay = grpcFrame(gatewayRelay(await r.header(), echo('headers')));
+  const call = (extra: Record<string, string>) =>
+    new Promise<[string, string]>((resolve) => {
+      const stream = session.request({ ':method': 'POST', ':path': RELAY_SERVICE.SendRelay.path, 'content-type': 'application/grpc', te: 'trailers', ...extra });
+      stream.on('error', () => {});
+      let got: [string, string] = ['none', ''];
+      const status = (h: Record<string, unknown>) => {
+        if (h['grpc-status'] !== undefined) got = [String(h['grpc-status']), decodeURIComponent(String(h['grpc-message']))];
+      };
+      stream.on('response', status);
+      stream.on('trailers', status);
+      stream.on('close', () => resolve(got));
+      stream.resume();
+      stream.end(relay);
+    });
+  // grpc-js's own user agent is not sent by a raw client: the metadata is `x-pad` alone (name, value, 32).
+  t.same(await call({ 'x-pad': 'a'.repeat(2048 - 5 - 32) }), ['0', 'OK'], '2,048 bytes: served');
+  t.same(await call({ 'x-pad': 'a'.repeat(2048 - 5 - 32 + 1) }), [String(grpc.status.RESOURCE_EXHAUSTED), 'request metadata of 2049 bytes is over 2048'], 'one byte more: refused');
+  t.equal((await r.stream()).length, 1, 'only the call within the limit was mined');
+  t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="metadata_too_large"\} 1/);
+});
+
 t.test('large unary answers share large_bodies_bytes until their clients take them: one that does not fit ends UNAVAILABLE unsigned and refunded; a call whose client does not take its answer within answer_timeout_ms is reset', async (t) => {
   const r = await limitedRelayer(t, '  limits: { large_body_bytes: 1024, large_bodies_bytes: 1600000, answer_timeout_ms: 2000 }');
   const held = r.largeBodyBytes;
