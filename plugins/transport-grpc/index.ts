@@ -23,6 +23,14 @@ const optionsSchema = {
       description:
         "A call's request metadata (its headers, counted as HTTP/2 counts a header list: name, value and 32 bytes each) larger than this ends RESOURCE_EXHAUSTED before its message is read. A relay needs only a few hundred bytes; HTTP/2 lets a client send 64 KiB on each of `max_concurrent_streams` calls of every connection, which the relayer would hold as long as each call lasts.",
     },
+    idle_timeout_ms: {
+      type: 'integer',
+      minimum: 1000,
+      maximum: 86_400_000,
+      default: 30_000,
+      description:
+        'A connection with no call open for this long is closed (HTTP/2 GOAWAY: a client reconnects for its next call). Connections that never send anything would otherwise hold `max_connections` for good (1,000 of them shut every gateway out), as `relayer.limits.request_timeout_ms` bounds them on the HTTP relay listener.',
+    },
     call_timeout_ms: {
       type: 'integer',
       minimum: 100,
@@ -39,6 +47,7 @@ interface Options {
   max_connections?: number;
   max_concurrent_streams?: number;
   max_metadata_bytes?: number;
+  idle_timeout_ms?: number;
   call_timeout_ms?: number;
 }
 
@@ -155,6 +164,7 @@ export default definePlugin(
       'grpc.max_receive_message_length': maxBytes,
       'grpc.max_send_message_length': maxBytes,
       'grpc.max_concurrent_streams': opts.max_concurrent_streams ?? 100,
+      'grpc.max_connection_idle_ms': opts.idle_timeout_ms ?? 30_000,
       // Nothing serves channelz here; tracking every call for it is work on the relay path.
       'grpc.enable_channelz': 0,
       interceptors: [requestLimits(limits, (reason) => ctx.metrics.listenerRefusals.inc({ listener: 'grpc', reason }))],

@@ -406,6 +406,48 @@ t.test('request metadata over max_metadata_bytes ends RESOURCE_EXHAUSTED before 
   t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="metadata_too_large"\} 1/);
 });
 
+t.test('a connection with no call open is closed after idle_timeout_ms: silent sockets cannot hold max_connections for good; a longer call is not cut; clients reconnect', async (t) => {
+  const r = await limitedRelayer(t, '', ', max_connections: 2, idle_timeout_ms: 1000');
+  const [host, port] = [r.runtime.addresses.grpc!.split(':')[0]!, Number(r.runtime.addresses.grpc!.split(':')[1])];
+  const { connect: tcp } = await import('node:net');
+  const opened = Date.now();
+  const silent = [0, 1].map(() => {
+    const socket = tcp(port, host);
+    socket.on('error', () => {});
+    socket.resume();
+    t.teardown(() => socket.destroy());
+    return new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - opened)));
+  });
+  await new Promise((res) => setTimeout(res, 100));
+  const header = await r.header();
+  const unary = (client: grpc.Client, deadlineMs: number) =>
+    new Promise<string>((resolve) =>
+      client.makeUnaryRequest(RELAY_SERVICE.SendRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(gatewayRelay(header, echo('idle'))), { deadline: Date.now() + deadlineMs }, (err) => resolve(err ? grpc.status[err.code] : 'OK')),
+    );
+  // Each its own connection (grpc-js shares one per target between clients, in backoff after a refusal).
+  const gateway = () => {
+    const client = new grpc.Client(r.runtime.addresses.grpc!, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    t.teardown(() => client.close());
+    return client;
+  };
+  t.equal(await unary(gateway(), 300), 'UNAVAILABLE', 'while the silent connections are open, a gateway cannot connect');
+  const closedAfter = await Promise.all(silent);
+  t.ok(closedAfter.every((ms) => ms >= 1000 && ms < 5000), `the silent connections closed after ${closedAfter.join(' and ')} ms (idle_timeout_ms 1000)`);
+  const client = gateway();
+  t.equal(await unary(client, 5000), 'OK', 'then a gateway can');
+  const stream = client.makeServerStreamRequest(RELAY_SERVICE.SendStreamingRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(gatewayRelay(header, { method: 'POST', url: demo.countPath, headers: { 'content-type': 'application/grpc' }, body: grpcFrame(demo.encodeCount({ to: 3, interval_ms: 700 })) })));
+  const began = Date.now();
+  const messages = await new Promise<number>((resolve, reject) => {
+    let n = 0;
+    stream.on('data', () => n++);
+    stream.on('error', reject);
+    stream.on('end', () => resolve(n));
+  });
+  t.equal(messages, 4, `a call of ${Date.now() - began} ms on it is not cut: 3 messages and the status`);
+  await new Promise((res) => setTimeout(res, 1500));
+  t.equal(await unary(client, 5000), 'OK', 'after an idle close, the client reconnects for its next call');
+});
+
 t.test('large unary answers share large_bodies_bytes until their clients take them: one that does not fit ends UNAVAILABLE unsigned and refunded; a call whose client does not take its answer within answer_timeout_ms is reset', async (t) => {
   const r = await limitedRelayer(t, '  limits: { large_body_bytes: 1024, large_bodies_bytes: 1600000, answer_timeout_ms: 2000 }');
   const held = r.largeBodyBytes;
