@@ -271,8 +271,9 @@ type Refusal = 'call_timeout' | 'relayer_busy' | 'answer_timeout' | 'metadata_to
  * of gzip can become `max_message_bytes` in grpc-js's memory: it draws `max_message_bytes` until grpc-js
  * has decompressed it, then its real size. A large answer draws on the same budget until its client has
  * taken it (HTTP/2 flow control lets a client that stops reading leave it in the relayer's memory): its
- * call is reset once `answerTimeoutMs` has passed. A streamed answer's handler reports a client that has taken
- * nothing for as long (`stalled`), which resets the call too.
+ * call is reset once `answerTimeoutMs` has passed. A streamed answer's handler reports a client that has
+ * taken nothing for as long (`stalled`), which resets the call too. Request metadata over
+ * `maxMetadataBytes` ends the call before its message is read.
  */
 function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): grpc.ServerInterceptor {
   const { budget } = o;
