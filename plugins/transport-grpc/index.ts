@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { constants as http2Constants, type ServerHttp2Stream } from 'node:http2';
 import { createServer, type AddressInfo } from 'node:net';
+import { Gauge } from 'prom-client';
 import { type BodyBudget, type DecodedRelay, type HealthChange, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, REJECT_REASONS, splitGrpcFrames, StreamedBody, VERSION } from 'relayminer';
 import { H2Backend, type H2Response } from './h2-backend.js';
 import { grpcStatusFor, SERVER_FAULT_STATUSES } from './status-codes.js';
@@ -15,6 +16,14 @@ const optionsSchema = {
     max_message_bytes: { type: 'integer', minimum: 1024, maximum: 256 * MiB, default: 15 * MiB, description: 'Largest RelayRequest accepted and RelayResponse or backend message sent.' },
     max_connections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1_000, description: 'Open connections on the gRPC listener; connections past it are closed as they arrive (counted).' },
     max_concurrent_streams: { type: 'integer', minimum: 1, maximum: 10_000, default: 100, description: 'Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).' },
+    max_calls: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 10_000,
+      description:
+        'Calls open at once on the gRPC listener, all connections together; a call past it ends UNAVAILABLE at once. `max_connections` × `max_concurrent_streams` allows 100,000 by default, each holding its headers and state until its request arrives or `call_timeout_ms` passes; this bounds them as `relayer.limits.max_connections` bounds requests on the HTTP relay listener.',
+    },
     max_metadata_bytes: {
       type: 'integer',
       minimum: 1024,
@@ -46,6 +55,7 @@ interface Options {
   max_message_bytes?: number;
   max_connections?: number;
   max_concurrent_streams?: number;
+  max_calls?: number;
   max_metadata_bytes?: number;
   idle_timeout_ms?: number;
   call_timeout_ms?: number;
@@ -158,8 +168,18 @@ export default definePlugin(
       budget: relay.largeBodies,
       maxMessageBytes: maxBytes,
       maxMetadataBytes: opts.max_metadata_bytes ?? 16_384,
+      open: { calls: 0, max: opts.max_calls ?? 10_000 },
       calls,
     };
+    const open = limits.open;
+    new Gauge({
+      name: 'relayminer_grpc_calls_open',
+      help: 'gRPC calls open now, all connections together (at most max_calls).',
+      registers: [ctx.metrics.registry],
+      collect() {
+        this.set(open.calls);
+      },
+    });
     const server = new grpc.Server({
       'grpc.max_receive_message_length': maxBytes,
       'grpc.max_send_message_length': maxBytes,
@@ -255,11 +275,13 @@ interface RequestLimits {
   maxMessageBytes: number;
   /** Request metadata larger than this (as HTTP/2 counts a header list) ends the call at once. */
   maxMetadataBytes: number;
+  /** Calls open now, all connections together (until each one's stream closes), and how many may be. */
+  open: { calls: number; max: number };
   /** Each call's limits, by its request message (the bytes grpc-js hands the handler). */
   calls: WeakMap<Buffer, CallLimits>;
 }
 
-type Refusal = 'call_timeout' | 'relayer_busy' | 'answer_timeout' | 'metadata_too_large';
+type Refusal = 'call_timeout' | 'relayer_busy' | 'answer_timeout' | 'metadata_too_large' | 'max_calls';
 
 /**
  * Ends a call whose request has not arrived whole within `callTimeoutMs` (DEADLINE_EXCEEDED): grpc-js
@@ -273,7 +295,7 @@ type Refusal = 'call_timeout' | 'relayer_busy' | 'answer_timeout' | 'metadata_to
  * taken it (HTTP/2 flow control lets a client that stops reading leave it in the relayer's memory): its
  * call is reset once `answerTimeoutMs` has passed. A streamed answer's handler reports a client that has
  * taken nothing for as long (`stalled`), which resets the call too. Request metadata over
- * `maxMetadataBytes` ends the call before its message is read.
+ * `maxMetadataBytes`, or a call past `open.max` calls open, ends the call before its message is read.
  */
 function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): grpc.ServerInterceptor {
   const { budget } = o;
@@ -290,12 +312,20 @@ function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): 
       answer = 0;
     };
     const stream = streamOf(call);
+    let counted = false;
+    const uncount = () => {
+      if (counted) o.open.calls--;
+      counted = false;
+    };
     const end = () => {
       clearTimeout(timer);
       budget.give(drawn);
       drawn = 0;
       // Without the stream to watch, the status is the last moment known.
-      if (!stream) releaseAnswer();
+      if (!stream) {
+        releaseAnswer();
+        uncount();
+      }
     };
     const holdAnswer = (bytes: number): boolean => {
       if (bytes <= budget.largeBody) return true;
@@ -342,6 +372,12 @@ function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): 
         }
         next({
           onReceiveMetadata: (metadata, nextMetadata) => {
+            if (o.open.calls >= o.open.max) return refuse('max_calls', { code: grpc.status.UNAVAILABLE, details: `relayer busy: ${o.open.calls} calls open, retry later` });
+            if (!stream?.closed) {
+              o.open.calls++;
+              counted = true;
+              stream?.once('close', uncount);
+            }
             const size = headerListSize(metadata);
             if (size <= o.maxMetadataBytes) return nextMetadata(metadata);
             refuse('metadata_too_large', { code: grpc.status.RESOURCE_EXHAUSTED, details: `request metadata of ${size} bytes is over ${o.maxMetadataBytes}` });

@@ -282,6 +282,26 @@ t.test('limits: advertised max concurrent streams, half-sent calls end DEADLINE_
   t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="max_connections"\} 1/);
 });
 
+/**
+ * A SendRelay call from a raw HTTP/2 client: `bytes` sent (and the request ended, unless `end` is false), and the
+ * call's grpc-status and message once its stream has closed (['none', ''] if it closed without one).
+ */
+function rawCall(session: import('node:http2').ClientHttp2Session, bytes: Uint8Array, o: { headers?: Record<string, string>; end?: boolean } = {}) {
+  const stream = session.request({ ':method': 'POST', ':path': RELAY_SERVICE.SendRelay.path, 'content-type': 'application/grpc', te: 'trailers', ...o.headers });
+  stream.on('error', () => {});
+  let got: [string, string] = ['none', ''];
+  const status = (h: Record<string, unknown>) => {
+    if (h['grpc-status'] !== undefined) got = [String(h['grpc-status']), decodeURIComponent(String(h['grpc-message']))];
+  };
+  stream.on('response', status);
+  stream.on('trailers', status);
+  const closed = new Promise<[string, string]>((resolve) => stream.on('close', () => resolve(got)));
+  stream.resume();
+  if (o.end === false) stream.write(bytes);
+  else stream.end(bytes);
+  return { stream, closed };
+}
+
 /** A relayer serving only gRPC (the demo backend) with the given `relayer.limits`. */
 async function limitedRelayer(t: Test, limitsYaml: string, grpcOptions = '') {
   const backend = await startGrpcBackend();
@@ -349,30 +369,15 @@ t.test('a compressed request draws max_message_bytes until it is decompressed (a
   const zipped = zlib.gzipSync(Buffer.from(gatewayRelay(await r.header(), echo('zipped'))));
   const frame = Buffer.concat([Buffer.from([1, 0, 0, 0, 0]), zipped]);
   frame.writeUInt32BE(zipped.length, 1);
-  const call = (bytes: Buffer, end: boolean) => {
-    const stream = session.request({ ':method': 'POST', ':path': RELAY_SERVICE.SendRelay.path, 'content-type': 'application/grpc', te: 'trailers', 'grpc-encoding': 'gzip' });
-    stream.on('error', () => {});
-    if (end) stream.end(bytes);
-    else stream.write(bytes);
-    const status = new Promise<[string, string]>((resolve) => {
-      let got: [string, string] = ['none', ''];
-      stream.on('trailers', (h) => (got = [String(h['grpc-status']), decodeURIComponent(String(h['grpc-message']))]));
-      stream.on('response', (h) => {
-        if (h['grpc-status'] !== undefined) got = [String(h['grpc-status']), decodeURIComponent(String(h['grpc-message']))];
-      });
-      stream.on('close', () => resolve(got));
-      stream.resume();
-    });
-    return { stream, status };
-  };
+  const call = (bytes: Buffer, end: boolean) => rawCall(session, bytes, { headers: { 'grpc-encoding': 'gzip' }, end });
   const pending = call(frame.subarray(0, 20), false);
   await until('the unfinished compressed call draws max_message_bytes', async () => (await held()) === 600_000);
-  t.same(await call(frame, true).status, [String(grpc.status.UNAVAILABLE), 'relayer busy: too many large bodies in flight, retry later: 600000 bytes of large requests held'], `a second one (${frame.length} bytes on the wire) does not fit`);
+  t.same(await call(frame, true).closed, [String(grpc.status.UNAVAILABLE), 'relayer busy: too many large bodies in flight, retry later: 600000 bytes of large requests held'], `a second one (${frame.length} bytes on the wire) does not fit`);
   t.equal(gunzips().length, 0, 'and grpc-js never decompressed it');
   pending.stream.close();
-  await pending.status;
+  await pending.closed;
   await until('nothing held', async () => (await held()) === 0);
-  t.same(await call(frame, true).status, ['0', 'OK'], 'alone, the same call is served');
+  t.same(await call(frame, true).closed, ['0', 'OK'], 'alone, the same call is served');
   t.equal(gunzips().length, 1, 'decompressed once');
   t.equal(await held(), 0, 'decompressed, it holds its real size (under large_body_bytes: nothing)');
   t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="relayer_busy"\} 1/);
@@ -385,25 +390,45 @@ t.test('request metadata over max_metadata_bytes ends RESOURCE_EXHAUSTED before 
   session.on('error', () => {});
   t.teardown(() => session.close());
   const relay = grpcFrame(gatewayRelay(await r.header(), echo('headers')));
-  const call = (extra: Record<string, string>) =>
-    new Promise<[string, string]>((resolve) => {
-      const stream = session.request({ ':method': 'POST', ':path': RELAY_SERVICE.SendRelay.path, 'content-type': 'application/grpc', te: 'trailers', ...extra });
-      stream.on('error', () => {});
-      let got: [string, string] = ['none', ''];
-      const status = (h: Record<string, unknown>) => {
-        if (h['grpc-status'] !== undefined) got = [String(h['grpc-status']), decodeURIComponent(String(h['grpc-message']))];
-      };
-      stream.on('response', status);
-      stream.on('trailers', status);
-      stream.on('close', () => resolve(got));
-      stream.resume();
-      stream.end(relay);
-    });
+  const call = (headers: Record<string, string>) => rawCall(session, relay, { headers }).closed;
   // grpc-js's own user agent is not sent by a raw client: the metadata is `x-pad` alone (name, value, 32).
   t.same(await call({ 'x-pad': 'a'.repeat(2048 - 5 - 32) }), ['0', 'OK'], '2,048 bytes: served');
   t.same(await call({ 'x-pad': 'a'.repeat(2048 - 5 - 32 + 1) }), [String(grpc.status.RESOURCE_EXHAUSTED), 'request metadata of 2049 bytes is over 2048'], 'one byte more: refused');
   t.equal((await r.stream()).length, 1, 'only the call within the limit was mined');
   t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="metadata_too_large"\} 1/);
+});
+
+t.test('calls open at once are capped by max_calls over all connections: past it UNAVAILABLE before the message is read; every end frees its place', async (t) => {
+  const r = await limitedRelayer(t, '', ', max_calls: 2');
+  const { connect } = await import('node:http2');
+  const relay = grpcFrame(gatewayRelay(await r.header(), echo('capped')));
+  const sessions = [0, 1].map(() => {
+    const session = connect(`http://${r.runtime.addresses.grpc}`);
+    session.on('error', () => {});
+    t.teardown(() => session.destroy());
+    return session;
+  });
+  const call = (session: (typeof sessions)[number], bytes: Buffer, end: boolean) => rawCall(session, bytes, { end });
+  // Two half-sent calls, one on each connection, hold both places.
+  const open = async () => Number(/^relayminer_grpc_calls_open (\d+)$/m.exec(await r.metrics())?.[1]);
+  const held = [call(sessions[0]!, relay.subarray(0, 10), false), call(sessions[1]!, relay.subarray(0, 10), false)];
+  await until('two calls open', async () => (await open()) === 2);
+  t.same(await call(sessions[0]!, relay, true).closed, [String(grpc.status.UNAVAILABLE), 'relayer busy: 2 calls open, retry later'], 'a third, on either connection, is refused');
+  held[0]!.stream.close();
+  await held[0]!.closed;
+  t.same(await call(sessions[1]!, relay, true).closed, ['0', 'OK'], 'one ended: a call is served');
+  held[1]!.stream.close();
+  await held[1]!.closed;
+  // Every place is free again: two more can be held and a third is refused.
+  await until('none open', async () => (await open()) === 0);
+  const again = [call(sessions[0]!, relay.subarray(0, 10), false), call(sessions[0]!, relay.subarray(0, 10), false)];
+  await until('two calls open again', async () => (await open()) === 2);
+  t.same((await call(sessions[1]!, relay, true).closed)[0], String(grpc.status.UNAVAILABLE), 'with two held again, the next is refused');
+  for (const c of again) c.stream.close();
+  await Promise.all(again.map((c) => c.closed));
+  t.same(await call(sessions[1]!, relay, true).closed, ['0', 'OK'], 'and served once they end');
+  await until('none open at the end', async () => (await open()) === 0);
+  t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="max_calls"\} 2/);
 });
 
 t.test('a connection with no call open is closed after idle_timeout_ms: silent sockets cannot hold max_connections for good; a longer call is not cut; clients reconnect', async (t) => {
