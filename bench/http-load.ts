@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import type { Pool } from 'undici';
 import type { SessionHeader } from '../core/protocol/messages.js';
 import { buildRelayRequest, encodeHttpPayload, encodeRelayRequest } from '../core/relay/relay-client.js';
@@ -11,9 +12,12 @@ export interface JsonRpcBackend {
   close(): void;
 }
 
-/** A backend answering every request with the same small JSON-RPC result. */
-export async function startJsonRpcBackend(): Promise<JsonRpcBackend> {
-  const answer = Buffer.from('{"jsonrpc":"2.0","id":1,"result":"0x1234"}');
+/**
+ * A backend answering every request with the same JSON-RPC result: `"0x1234"`, or with `answerBytes`, log
+ * entries (hashes and addresses, as eth_getLogs answers) up to about that size.
+ */
+export async function startJsonRpcBackend(answerBytes = 0): Promise<JsonRpcBackend> {
+  const answer = Buffer.from(answerBytes > 0 ? logsAnswer(answerBytes) : '{"jsonrpc":"2.0","id":1,"result":"0x1234"}');
   const server = createServer((req, res) => {
     req.resume();
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length }).end(answer));
@@ -26,6 +30,18 @@ export async function startJsonRpcBackend(): Promise<JsonRpcBackend> {
       server.close();
     },
   };
+}
+
+function logsAnswer(bytes: number): string {
+  const hex = (n: number, i: number) => (BigInt(i + 1) * 0x9e3779b97f4a7c15n).toString(16).padStart(n, '0').slice(-n);
+  const logs: string[] = [];
+  let size = 40;
+  for (let i = 0; size < bytes; i++) {
+    const log = JSON.stringify({ address: `0x${hex(40, i % 7)}`, topics: [`0x${hex(64, 1_000 + (i % 3))}`, `0x${hex(64, i)}`], data: `0x${hex(64, i * 31)}`, blockNumber: `0x${(19_000_000 + (i >> 4)).toString(16)}`, transactionHash: `0x${hex(64, i * 17)}`, logIndex: `0x${i.toString(16)}`, removed: false });
+    logs.push(log);
+    size += log.length + 1;
+  }
+  return `{"jsonrpc":"2.0","id":1,"result":[${logs.join(',')}]}`;
 }
 
 /** `n` distinct eth_blockNumber relays for SUPPLIER1, ring-signed by the gateway. */
@@ -43,8 +59,10 @@ export async function drive(pool: Pool, bodies: Uint8Array[], rate: number, ms: 
     const i = next++;
     const started = performance.now();
     try {
-      const res = await pool.request({ method: 'POST', path: '/', headers: { 'content-type': 'application/json', 'rpc-type': '3' }, body: Buffer.from(bodies[i % bodies.length]!) });
-      const body = new Uint8Array(await res.body.arrayBuffer());
+      // Accept-Encoding as PATH sends it (Go's HTTP client adds it): answers are gzipped where the relayer is set to.
+      const res = await pool.request({ method: 'POST', path: '/', headers: { 'content-type': 'application/json', 'rpc-type': '3', 'accept-encoding': 'gzip' }, body: Buffer.from(bodies[i % bodies.length]!) });
+      const raw = new Uint8Array(await res.body.arrayBuffer());
+      const body = res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
       latencies.push(performance.now() - started);
       if (res.statusCode !== 200 || !check(body, i)) errors++;
     } catch {

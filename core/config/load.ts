@@ -21,6 +21,7 @@ import {
   type ShutdownConfig,
   type RelayMeterConfig,
   type RelayListenerLimits,
+  type ResponseCompression,
 } from './schema.js';
 import { loadSupplierKeys } from './supplier-keys.js';
 import { validateAgainst } from './validator.js';
@@ -54,6 +55,7 @@ export interface ResolvedRelayer extends RoleSettings {
   meter: RelayMeterConfig;
   ring_verify_threads: number;
   limits: RelayListenerLimits;
+  response_compression: ResponseCompression;
   health_address: string;
   metrics_address: string;
   dashboard: boolean;
@@ -203,6 +205,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
       meter: r.meter,
       ring_verify_threads: r.ring_verify_threads,
       limits: r.limits,
+      response_compression: r.response_compression,
       health_address: r.health_address,
       metrics_address: r.metrics_address,
       dashboard: r.dashboard,

@@ -405,6 +405,19 @@ export const RelayListenerLimitsSchema = Type.Object(
   { additionalProperties: false, default: {}, description: 'What clients can hold of the relay listener.' },
 );
 
+export const ResponseCompressionSchema = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: false,
+      description:
+        'Gzip HTTP relay answers for clients that send `Accept-Encoding: gzip` (Go\'s HTTP client, so PATH, does, and decompresses them itself): less egress for large answers, for CPU on the relayer. Streamed answers (SSE, NDJSON), WebSocket and gRPC are not compressed.',
+    }),
+    min_bytes: Type.Integer({ default: 1024, minimum: 0, maximum: 268_435_456, description: 'Answers smaller than this go uncompressed.' }),
+    level: Type.Integer({ default: 1, minimum: 1, maximum: 9, description: 'zlib level: 1 is fastest; higher levels save a little more of a JSON answer for up to about twice the CPU (level 6 on large answers).' }),
+  },
+  { additionalProperties: false, default: {}, description: 'Compression of HTTP relay answers (as the Go HA relay miner\'s `response_compression`; off by default).' },
+);
+
 const DashboardFlag = Type.Boolean({
   default: false,
   description:
@@ -428,6 +441,7 @@ export const RelayerSchema = Type.Object(
         'Worker threads that verify ring signatures (the largest CPU cost of a relay) and sign answers with the supplier key off the event loop, once it is 50 % busy; 0 does both on the event loop. With `--workers N`, each worker process has its own.',
     }),
     limits: RelayListenerLimitsSchema,
+    response_compression: ResponseCompressionSchema,
     health_address: ListenAddress(':8081', '`/health` (liveness) and `/ready` (readiness).'),
     metrics_address: ListenAddress(':9090', 'Prometheus `/metrics`.'),
     dashboard: DashboardFlag,
@@ -510,6 +524,7 @@ export type ShutdownConfig = Static<typeof ShutdownSchema>;
 export type TransactionConfig = Static<typeof TransactionSchema>;
 export type RelayMeterConfig = Static<typeof RelayMeterSchema>;
 export type RelayListenerLimits = Static<typeof RelayListenerLimitsSchema>;
+export type ResponseCompression = Static<typeof ResponseCompressionSchema>;
 export type RelayerSection = Static<typeof RelayerSchema>;
 export type MinerSection = Static<typeof MinerSchema>;
 

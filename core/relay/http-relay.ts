@@ -8,6 +8,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../protocol/messages.js';
 import { RPC_TYPE_CODES } from '../protocol/rpc-type.js';
+import type { AnswerCompression } from './answer-compression.js';
 import { rejectionOf } from './backend-rejection.js';
 import type { BodyBudget } from './body-budget.js';
 import { isHttpAnswer, type HttpAnswer, type HttpRelayProtocol } from './http-protocol.js';
@@ -53,10 +54,12 @@ export class HttpRelayRouter {
   #answers: AnswerLimits | undefined;
   /** Per connection, the releases of its large answers not yet taken: one 'close' listener for them all. */
   readonly #heldOn = new WeakMap<Socket, Set<() => void>>();
+  readonly #compression: AnswerCompression | undefined;
 
-  constructor(pipeline: RelayPipeline, backends: ReadonlyMap<string, HttpBackend>) {
+  constructor(pipeline: RelayPipeline, backends: ReadonlyMap<string, HttpBackend>, compression?: AnswerCompression) {
     this.#pipeline = pipeline;
     this.#backends = backends;
+    this.#compression = compression;
   }
 
   /**
@@ -138,7 +141,11 @@ export class HttpRelayRouter {
     const socket = req.raw.socket;
     const forwarder = this.#forwarders.get(rpcType as HttpRpcType)!;
     const result = await this.#pipeline.handle(body, rpcType, transport, (relay) => forwarder(relay, reply), () => socket.destroyed);
-    return send(reply, result);
+    if (!this.#compression || result.stream) return send(reply, result);
+    const answer = await this.#compression.encode(result.body, req.headers['accept-encoding']);
+    if (answer.vary) reply.header('vary', 'accept-encoding');
+    if (answer.encoding) reply.header('content-encoding', answer.encoding);
+    return send(reply, { ...result, body: answer.body });
   }
 
   /**

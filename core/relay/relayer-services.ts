@@ -14,6 +14,7 @@ import type { KeyBuilder } from '../redis/key-builder.js';
 import { HttpBackend } from '../backend/http-backend.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { RelayChainState } from './chain-state.js';
+import { AnswerCompression } from './answer-compression.js';
 import { BodyBudget } from './body-budget.js';
 import { HttpRelayRouter, HTTP_RPC_TYPES, backendKey, listenerBodyLimit } from './http-relay.js';
 import type { RelayHooks } from './hooks.js';
@@ -175,7 +176,8 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
       }
     },
   });
-  const http = new HttpRelayRouter(pipeline, backends);
+  const compression = o.relayer.response_compression;
+  const http = new HttpRelayRouter(pipeline, backends, compression.enabled ? new AnswerCompression(compression, o.metrics.registry) : undefined);
   const { large_body_bytes, large_bodies_bytes } = o.relayer.limits;
   const largeBodies = new BodyBudget(large_body_bytes, large_bodies_bytes, listenerBodyLimit(o.config));
   new Gauge({
