@@ -8,10 +8,11 @@ import { loadConfigFile, withYamlLocations } from '../core/config/load.js';
 import { ConfigError, type ConfigProblem } from '../core/config/problems.js';
 import { OperatorError } from '../core/runtime/operator-error.js';
 import { spawnBoundToParent, watchParent } from '../core/process/child-process.js';
-import { ChainQueryError, CometRpcError } from '../core/chain/index.js';
+import { ChainQueryClient, ChainQueryError, CometRpcError } from '../core/chain/index.js';
 import type { NodeTls } from '../core/chain/node-endpoints.js';
 import { impliedPluginEntries, PluginError, resolvePlugins } from '../core/plugins/loader.js';
 import { LocalRedisServer } from '../core/redis/local-server.js';
+import { readSupplierStakes, servedRelays, stakeCoverage } from '../core/relay/stake-coverage.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { VERSION } from '../core/version.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
@@ -29,7 +30,7 @@ function parseNodeTls(v: string): NodeTls {
   return program.error(`--node-tls must be true, false or auto, got ${JSON.stringify(v)}`, { exitCode: 1 });
 }
 
-async function validate(file: string): Promise<void> {
+async function validate(file: string, checkStake = false): Promise<void> {
   const roles = new Set(['relayer', 'miner'] as const);
   let config: ReturnType<typeof loadConfigFile> | undefined;
   let entries: { name: string; options: Record<string, unknown> }[] = [];
@@ -63,6 +64,23 @@ async function validate(file: string): Promise<void> {
   process.stdout.write(
     `ok: ${file}: ${parts.join(', ')}; ${services} service(s); ${active.length} plugin(s): ${plugins}${config.pluginsImplied ? ' (no plugins list: what the sections describe)' : ''}\n`,
   );
+  if (!checkStake) return;
+  const relayer = config.relayer;
+  if (!relayer) throw new OperatorError('INVALID_ARGUMENT', '--check-stake compares supplier stakes with what a relayer serves: this file has no "relayer" section');
+  const query = new ChainQueryClient(relayer.pocket_node);
+  try {
+    const stakes = await readSupplierStakes(query, relayer.suppliers.map((k) => k.address));
+    const { refused, notes } = stakeCoverage(stakes, servedRelays(config.services, active.flatMap((p) => p.plugin.meta.rpcTypes ?? [])));
+    for (const r of refused) process.stdout.write(`refused: ${r.message}\n`);
+    for (const line of notes) process.stdout.write(`note: ${line}\n`);
+    const staked = stakes.filter((s) => s.services).length;
+    process.stdout.write(
+      `stake: ${stakes.length} supplier key(s), ${staked} staked on ${relayer.pocket_node.grpc_address}; ${refused.length ? `${refused.length} staked service transport(s) not served` : 'every staked service transport is served'}\n`,
+    );
+    if (refused.length) process.exitCode = 1;
+  } finally {
+    query.close();
+  }
 }
 
 /** What moves each of the devnet's listeners (defaults in brackets): a port already taken is why `npm start` fails most. */
@@ -225,8 +243,9 @@ program
   .command('validate')
   .description('check a configuration file (and the options of the plugins it enables) without starting anything')
   .requiredOption('-c, --config <file>', 'configuration file (YAML)')
-  .action(async (o: { config: string }) => {
-    await validate(o.config);
+  .option('--check-stake', "also ask the relayer's Pocket node what each supplier key is staked for, and fail if a staked service and transport is not served")
+  .action(async (o: { config: string; checkStake?: boolean }) => {
+    await validate(o.config, o.checkStake);
   });
 
 program

@@ -22,6 +22,8 @@ import { RelayPipeline } from './pipeline.js';
 import { RelayMeter } from './relay-meter.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { RelayValidator } from './validator.js';
+import { servedRelays } from './stake-coverage.js';
+import { StakeWatch } from './stake-watch.js';
 import { Counter, Gauge } from 'prom-client';
 import { CryptoPool, MAX_FAILED_STARTS } from '../crypto/crypto-pool.js';
 
@@ -40,6 +42,8 @@ export interface RelayerServices {
   largeBodies: BodyBudget;
   /** True once a block height is known; false if none arrived within `timeoutMs`. */
   waitForHeight(timeoutMs: number): Promise<boolean>;
+  /** Starts comparing the supplier keys' stakes with what is served (`transports`: the enabled plugins' RPC types). */
+  watchStake(transports: readonly RpcTypeName[]): void;
   close(): Promise<void>;
 }
 
@@ -202,6 +206,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     return { ready: height !== undefined && served.length > 0 && served.every((b) => b.healthy > 0), height: height ?? null, backends: backendsReport };
   });
   o.readiness.add('chain', () => pace.assertFresh());
+  let stakeWatch: StakeWatch | undefined;
   return {
     pipeline,
     chain,
@@ -223,7 +228,19 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
         comet.status().catch(() => done(false));
       });
     },
+    watchStake(transports) {
+      if (stakeWatch) return;
+      stakeWatch = new StakeWatch({
+        query,
+        suppliers: o.suppliers.map((k) => k.address),
+        served: servedRelays(o.config.services, transports),
+        log,
+        registry: o.metrics.registry,
+      });
+      stakeWatch.start();
+    },
     async close() {
+      stakeWatch?.close();
       pace.close();
       await follower.stop();
       await meter?.close();

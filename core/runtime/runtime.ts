@@ -237,6 +237,7 @@ export class Runtime {
       throw err;
     }
 
+    relay?.watchStake(active.flatMap((p) => p.plugin.meta.rpcTypes ?? []));
     if (relayer && active.every((p) => !p.plugin.meta.rpcTypes?.length)) {
       log.warn('no transport plugin is enabled: the relay listener answers 404 to everything (add one under "plugins")');
     }
