@@ -89,12 +89,13 @@ export function jsonRpcRefusal(parsed: { batch: boolean; calls: JsonRpcCall[] },
 
 /**
  * The path a request asks its backend for, percent-decoded as the backend's router decodes it (`/dial%5Fseeds`
- * is `/dial_seeds`), so a name list cannot be got around by encoding; the path as written when it does not decode.
+ * is `/dial_seeds`; `/%2Fadmin`, once decoded and its slashes merged, `/admin`), so a name list cannot be got
+ * around by encoding; the path as written when it does not decode.
  */
 export function requestPath(request: BackendRequest): string {
   const path = relayPath(request.url)?.pathname ?? '/';
   try {
-    return decodeURIComponent(path);
+    return decodeURIComponent(path).replace(/\/{2,}/g, '/');
   } catch {
     return path;
   }
