@@ -9,15 +9,16 @@ export interface StakeWatchOptions {
   served: ServedRelays;
   log: Logger;
   registry: Registry;
-  /** Between checks: stakes change by transactions, rarely. */
-  intervalMs?: number;
 }
+
+/** Between checks: stakes change by transactions, rarely. */
+const CHECK_EVERY_MS = 600_000;
 
 /** Stake queries at once: relay validation shares the node's query bound. */
 const QUERY_CONCURRENCY = 4;
 
 /**
- * The relayer's side of `validate --check-stake`, at start and every `intervalMs`: each staked service and
+ * The relayer's side of `validate --check-stake`, at start and every 10 minutes: each staked service and
  * transport it does not serve is a warning when it appears and an info line when it is served (or unstaked)
  * again, and `relayminer_staked_transports_not_served` counts them for an alert. A node that does not
  * answer is said once, until a check works again.
@@ -50,7 +51,7 @@ export class StakeWatch {
   start(): void {
     const run = () => {
       void this.check().finally(() => {
-        if (!this.#closed) this.#timer = setTimeout(run, this.#o.intervalMs ?? 600_000).unref();
+        if (!this.#closed) this.#timer = setTimeout(run, CHECK_EVERY_MS).unref();
       });
     };
     run();
