@@ -18,6 +18,7 @@ export const SESSION_STATES = [
   'proof_rejected',
   'expired',
   'skipped_unprofitable',
+  'claim_not_ours',
 ] as const;
 export type SessionState = (typeof SESSION_STATES)[number];
 

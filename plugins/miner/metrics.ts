@@ -41,7 +41,7 @@ export class MinerMetrics {
     });
     this.failures = new Counter({
       name: 'relayminer_miner_sessions_failed_total',
-      help: 'Sessions that will not be paid, by final state (claim_window_missed, claim_rejected, proof_window_missed, proof_rejected, expired, skipped_unprofitable).',
+      help: 'Sessions that will not be paid, by final state (claim_window_missed, claim_rejected, proof_window_missed, proof_rejected, expired, skipped_unprofitable, claim_not_ours).',
       labelNames: ['supplier', 'state'],
       registers,
     });

@@ -410,6 +410,15 @@ export class SessionLifecycle {
       const s = w.session;
       const claim = await this.#onChainClaim(supplier, s.sessionId);
       if (!claim) continue; // the settlement check will tell what happened
+      // A claim is upserted: another relay miner holding this key (a second deployment, the one being migrated
+      // from) that claimed after this one replaced its root. A proof of this tree would be INVALID and replace
+      // any proof of the claim that stands. (No root stored: claimed by a release that kept none; not judged.)
+      const ours = await this.#o.redis().hget(this.#o.keys.minerSession(supplier, s.sessionId), 'root');
+      const standing = Buffer.from(claim.root_hash).toString('hex');
+      if (ours && standing !== ours) {
+        await this.#fail(w, 'claimed', 'claim_not_ours', `the claim on chain has root ${standing}, this miner claimed ${ours}: another relay miner with this supplier's key claimed the session after it; no proof sent`);
+        continue;
+      }
       const required = proofRequirement({
         claimedUpokt: BigInt((await this.#field(w, 'claimed_upokt')) || '0'),
         thresholdUpokt: BigInt(proofParams.proof_requirement_threshold?.amount ?? '0'),

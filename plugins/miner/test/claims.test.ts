@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { ChainQueryClient, KeyBuilder, messageCodec, MinedRelayCodec, parseConfig, relayHash, Runtime, SparseMerkleSumTrie } from 'relayminer';
 import { BUILTIN_PLUGINS } from '../../index.js';
-import { ADDR, KEYS, TEST_GENESIS } from '../../../test/helpers/localnet-client.js';
+import { ADDR, claimAny, grpcCall, grpcClient, KEYS, makeRelays, type Res, signTx, TEST_GENESIS, trieOf } from '../../../test/helpers/localnet-client.js';
 import { captureLogs } from '../../../test/helpers/logs.js';
 import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
 import { SessionStore } from '../session-store.js';
@@ -172,6 +172,31 @@ t.test('a proof that is not required is not sent; the claim still settles', asyn
   t.equal((await s.balance()) - before, 3n * 42n);
   // Nothing to prove is not a transaction: an empty one is refused by the node's simulation.
   t.same(s.logs.lines.filter((l) => (l.level as number) >= 50).map((l) => `${l.msg}: ${l.err ?? ''}`), [], 'no error in the whole lifecycle');
+});
+
+t.test('a claim on chain that another relay miner with the same key replaced: no proof of this tree is sent, the session is reported', async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1'), 4);
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  // A second deployment holding supplier1's key claims the same session with its own relays: the chain upserts.
+  const theirs = trieOf(makeRelays(s.header, 2)).root();
+  const txs = grpcClient(s.r.net.grpcAddress, 'cosmos.tx.v1beta1.Service');
+  t.teardown(() => txs.close());
+  const tx = await signTx(KEYS.supplier1, [claimAny(ADDR.supplier1, s.header, theirs)], { accountNumber: 3, unordered: { timeoutMs: s.r.net.chain.latest.timeMs + 300_000 } });
+  t.equal(((await grpcCall(txs, 'BroadcastTx', { tx_bytes: tx, mode: 2 })).tx_response as Res).code, 0, 'the other claim is accepted');
+  await s.advanceTo(24);
+  const standing = (await s.q.call('pocket.proof.Query', 'Claim', { session_id: s.header.session_id, supplier_operator_address: ADDR.supplier1 })).claim as { root_hash: Uint8Array };
+  t.equal(Buffer.from(standing.root_hash).toString('hex'), Buffer.from(theirs).toString('hex'), 'theirs replaced ours');
+  await s.advanceTo(26); // past the seed block: the proof would have been decided and sent
+  await until('reported', async () => (await s.session())?.state === 'claim_not_ours');
+  t.match((await s.session())?.reason, new RegExp(`^the claim on chain has root ${Buffer.from(theirs).toString('hex')}, this miner claimed [0-9a-f]+: another relay miner`));
+  t.notMatch(await s.metrics(), /phase="proof",result="broadcast"/, 'no proof sent');
+  t.match(await s.metrics(), /relayminer_miner_sessions_failed_total\{[^}]*state="claim_not_ours"[^}]*\} 1/);
+  t.same(
+    s.logs.lines.filter((l) => (l.level as number) >= 50).map((l) => [l.msg, l.state, l.relays]),
+    [['session not paid', 'claim_not_ours', 4]],
+    'said once, as an error',
+  );
 });
 
 t.test('a claim that would cost more than it earns is not sent, and nothing else is (no empty transaction)', async (t) => {
