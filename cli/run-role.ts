@@ -29,7 +29,8 @@ export async function runRoles(
   opts: { exitOnSecondSignal?: boolean } = {},
 ): Promise<RunningProcess> {
   const config = loadConfigFile(configFile);
-  const runtime = await Runtime.start({ config, roles, builtins: BUILTIN_PLUGINS, version: VERSION });
+  const slot = process.env[WORKER_SLOT];
+  const runtime = await Runtime.start({ config, roles, builtins: BUILTIN_PLUGINS, version: VERSION, stakeCheck: slot === undefined || slot === '0' });
   installCrashGuards(runtime.log);
   const missing = roles.includes('relayer') ? missingNodeFlags() : [];
   if (missing.length > 0) {
@@ -82,6 +83,9 @@ function installCrashGuards(log: Logger): void {
   });
 }
 
+/** The environment variable that tells a `relayer --workers N` worker its place (0 … N−1). */
+const WORKER_SLOT = 'RELAYMINER_WORKER_SLOT';
+
 /**
  * `relayer --workers N`: N relayer processes (node:cluster) sharing the listeners, so one host uses
  * more than one core. The primary only supervises: it restarts a worker that dies, and on SIGTERM or
@@ -99,15 +103,19 @@ export async function runClustered(configFile: string, roles: PluginRole[], work
   if (metrics) await listen({ name: 'metrics', app: metrics, address: metricsAddress!, configKey: 'relayer.metrics_address' });
   let stopping = false;
   cluster.setupPrimary({ execArgv: [...process.execArgv, ...missingNodeFlags()] });
-  const fork = () => cluster.fork();
-  for (let i = 0; i < workers; i++) fork();
+  // Each worker keeps its slot across restarts, so the one duty a single worker does (slot 0) always has one.
+  const slots = new Map<number, number>();
+  const fork = (slot: number) => slots.set(cluster.fork({ [WORKER_SLOT]: String(slot) }).id, slot);
+  for (let i = 0; i < workers; i++) fork(i);
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) void (metrics?.close() ?? Promise.resolve()).finally(() => process.exit(0));
       return;
     }
     process.stderr.write(`relayminer: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
-    setTimeout(fork, 1000).unref();
+    const slot = slots.get(worker.id) ?? 0;
+    slots.delete(worker.id);
+    setTimeout(() => fork(slot), 1000).unref();
   });
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;

@@ -34,6 +34,11 @@ export interface RuntimeOptions {
   version: string;
   /** Tests pass a logger that captures lines. */
   logger?: Logger;
+  /**
+   * Whether a relayer checks its keys' stakes against what it serves (default true). `relayer --workers N` sets it
+   * in one worker only: N checks would say the same thing N times.
+   */
+  stakeCheck?: boolean;
 }
 
 /** Steps of a shutdown, in the order they happen; logged as `shutdown_step` and kept for tests. */
@@ -237,7 +242,7 @@ export class Runtime {
       throw err;
     }
 
-    relay?.watchStake(active.flatMap((p) => p.plugin.meta.rpcTypes ?? []));
+    if (opts.stakeCheck !== false) relay?.watchStake(active.flatMap((p) => p.plugin.meta.rpcTypes ?? []));
     if (relayer && active.every((p) => !p.plugin.meta.rpcTypes?.length)) {
       log.warn('no transport plugin is enabled: the relay listener answers 404 to everything (add one under "plugins")');
     }

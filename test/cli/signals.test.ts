@@ -87,6 +87,18 @@ t.test('relayer --workers 2: the primary serves one /metrics for all workers, co
   const workers = new Set(p.lines.filter((l) => l.msg === 'relayminer started').map((l) => l.pid));
   t.equal(workers.size, 2, 'two worker processes');
   t.same(p.lines.filter((l) => String(l.msg).startsWith('node started without')), [], 'the workers start with the V8 flags');
+  // The key (app1's) is not a staked supplier: one worker checks and says so, not both.
+  await until('the stake check', () => p.lines.some((l) => String(l.msg).startsWith('stake check:')));
+  await new Promise((res) => setTimeout(res, 500));
+  t.same(
+    p.lines.filter((l) => String(l.msg).startsWith('stake check:')).map((l) => l.msg),
+    [
+      `stake check: 1 supplier key(s) not staked on chain (${TEST_KEYS.app1.address}): gateways send them nothing yet`,
+      'stake check: service "anvil" jsonrpc backend: no supplier key here is staked for "anvil" over jsonrpc',
+      'stake check: every service transport the supplier keys are staked for is served',
+    ],
+    'one worker checks stakes',
+  );
   for (let scrape = 0; scrape < 3; scrape++) {
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const rejected = [...text.matchAll(/^relayminer_relay_rejections_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
