@@ -19,6 +19,7 @@ export const SESSION_STATES = [
   'expired',
   'skipped_unprofitable',
   'claim_not_ours',
+  'handed_over',
 ] as const;
 export type SessionState = (typeof SESSION_STATES)[number];
 

@@ -39,6 +39,12 @@ const OptionsSchema = Type.Object(
           default: 0.5,
           description: "Proofs go out from the proof window's opening, each supplier at its own offset within this fraction of the window, so many suppliers of one operator do not all hit one block.",
         }),
+        handover_height: Type.Integer({
+          minimum: 0,
+          default: 0,
+          description:
+            'Taking over from another relay miner that holds the same keys (the Go one, or another deployment): sessions that start below this height are left to it (state `handed_over`, never claimed), so the two never claim one session; stop its relayers at this height. 0: every session is claimed.',
+        }),
       },
       { additionalProperties: false, default: {}, description: 'How claims and proofs are sent and sent again.' },
     ),
@@ -98,7 +104,12 @@ export default definePlugin(
       keys: ctx.keys,
       metrics: new MinerMetrics(ctx.metrics.registry),
       log: app.log.child({ component: 'miner' }),
-      submission: { resubmitAfterBlocks: opts.submission.resubmit_after_blocks, maxAttempts: opts.submission.max_attempts, proofSpread: opts.submission.proof_spread },
+      submission: {
+        resubmitAfterBlocks: opts.submission.resubmit_after_blocks,
+        maxAttempts: opts.submission.max_attempts,
+        proofSpread: opts.submission.proof_spread,
+        handoverHeight: BigInt(opts.submission.handover_height),
+      },
       pace,
       concurrency: opts.scale.concurrency,
       streamsPerConnection: opts.scale.streams_per_connection,

@@ -45,6 +45,8 @@ export interface SubmissionPolicy {
   maxAttempts: number;
   /** Fraction of the proof window over which an operator's suppliers spread their proofs. */
   proofSpread: number;
+  /** Sessions starting below this height are left to the relay miner this one takes over from (0n: none). */
+  handoverHeight: bigint;
 }
 
 const CLAIM_PROOF_STATUS_VALIDATED = 1;
@@ -177,7 +179,10 @@ export class SessionLifecycle {
 
     // Claims: one transaction per session end height, as soon as its claim window is open and every
     // relay of the session is stored (or when the window is about to close, whatever is left behind).
-    const due = byState('active').filter((w) => h >= w.windows.claimWindowOpen);
+    const open = byState('active').filter((w) => h >= w.windows.claimWindowOpen);
+    const handedOver = (w: Work) => w.session.startHeight < this.#o.submission.handoverHeight;
+    for (const w of open.filter(handedOver)) await step(() => this.#handOver(w));
+    const due = open.filter((w) => !handedOver(w));
     for (const w of due.filter((w) => h >= w.windows.claimWindowClose)) await step(() => this.#fail(w, 'active', 'claim_window_missed', `claim window closed at ${w.windows.claimWindowClose}`));
     const oldestEntry = once(() => this.#oldestStreamEntryMs(supplier));
     const claimable: Work[] = [];
@@ -515,6 +520,15 @@ export class SessionLifecycle {
       { supplier: w.supplier, phase, session_end: String(w.session.endHeight), previous_txhash: sub.txhash, txhash: res.txhash, attempt, max_attempts: maxAttempts, window_closes_at: String(windowClose) },
       `${phase} not included ${block.height - sub.height} blocks after it was sent: signed again and resent`,
     );
+  }
+
+  /** A session of the relay miner this one takes over from (`handover_height`): not claimed, not a failure. */
+  async #handOver(w: Work): Promise<void> {
+    const handover = this.#o.submission.handoverHeight;
+    const why = `starts at ${w.session.startHeight}, below handover_height ${handover}: the relay miner taken over from claims it`;
+    const moved = await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, 'active', 'handed_over', { reason: why });
+    if (moved === 'fenced') throw new FencedOutError(w.supplier);
+    if (moved === 'moved') this.#o.log.info({ supplier: w.supplier, session: w.session.sessionId, relays: w.session.count }, `session handed over: ${why}`);
   }
 
   async #fail(w: Work, from: SessionState, to: SessionState, why: string): Promise<void> {

@@ -228,7 +228,7 @@ return 1
 `;
 
 /** States a session never leaves (paid, or given up). */
-export const FINAL_STATES: ReadonlySet<SessionState> = new Set(['settled', 'claim_window_missed', 'claim_rejected', 'proof_window_missed', 'proof_rejected', 'expired', 'skipped_unprofitable', 'claim_not_ours']);
+export const FINAL_STATES: ReadonlySet<SessionState> = new Set(['settled', 'claim_window_missed', 'claim_rejected', 'proof_window_missed', 'proof_rejected', 'expired', 'skipped_unprofitable', 'claim_not_ours', 'handed_over']);
 /** How long a finished session's leaves and record stay in Redis (for `relayminer redis sessions`). */
 export const RETENTION_SECONDS = { leaves: 24 * 3600, session: 7 * 24 * 3600 } as const;
 

@@ -16,7 +16,7 @@ const keys = new KeyBuilder('ha');
 
 
 /** Relayer + localnet (session [11, 20]: claim window [22, 26], seed 25, proof window [26, 30], settles at 30) + one miner. */
-async function setup(t: Test, genesis: string, relays: number, o: { cluster?: boolean; transaction?: string } = {}) {
+async function setup(t: Test, genesis: string, relays: number, o: { cluster?: boolean; transaction?: string; handoverHeight?: number } = {}) {
   const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: (url) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`, genesis, cluster: o.cluster });
   const header = await r.header();
   for (let i = 0; i < relays; i++) {
@@ -27,7 +27,7 @@ async function setup(t: Test, genesis: string, relays: number, o: { cluster?: bo
     const logs = captureLogs();
     const miner = await Runtime.start({
       // Proofs at the window's opening (no per-supplier spread): these tests follow one supplier block by block.
-      config: parseConfig(minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance, transaction: o.transaction, minerOptions: '{ submission: { proof_spread: 0 } }' })),
+      config: parseConfig(minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance, transaction: o.transaction, minerOptions: `{ submission: { proof_spread: 0, handover_height: ${o.handoverHeight ?? 0} } }` })),
       roles: ['miner'],
       builtins: BUILTIN_PLUGINS,
       version: 'test',
@@ -196,6 +196,22 @@ t.test('a claim on chain that another relay miner with the same key replaced: no
     s.logs.lines.filter((l) => (l.level as number) >= 50).map((l) => [l.msg, l.state, l.relays]),
     [['session not paid', 'claim_not_ours', 4]],
     'said once, as an error',
+  );
+});
+
+t.test('handover_height: a session that starts below it is left to the relay miner taken over from, never claimed, not a failure', async (t) => {
+  const s = await setup(t, TEST_GENESIS, 3, { handoverHeight: 12 }); // session [11, 20]
+  await s.advanceTo(23); // claim window open since 22
+  await until('handed over', async () => (await s.session())?.state === 'handed_over');
+  t.equal((await s.session())?.reason, 'starts at 11, below handover_height 12: the relay miner taken over from claims it');
+  await t.rejects(s.q.call('pocket.proof.Query', 'Claim', { session_id: s.header.session_id, supplier_operator_address: ADDR.supplier1 }), /not found/i, 'no claim on chain');
+  t.notMatch(await s.metrics(), /phase="claim",result="broadcast"/);
+  t.notMatch(await s.metrics(), /relayminer_miner_sessions_failed_total\{/, 'not a failure');
+  t.same(s.logs.lines.filter((l) => (l.level as number) >= 50).map((l) => l.msg), [], 'no error');
+  t.same(
+    s.logs.lines.filter((l) => String(l.msg).startsWith('session handed over')).map((l) => [l.level, l.relays]),
+    [[30, 3]],
+    'one info line',
   );
 });
 
