@@ -149,6 +149,11 @@ export class HttpBackend {
     const deadline = Date.now() + this.#cfg.timeout_ms;
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k.toLowerCase())) headers[k.toLowerCase()] = v;
+    // Whatever the relay's client accepts, the answer is signed and mined as the backend sends it, and a streamed
+    // one is cut at its event and line ends: a br, deflate or zstd answer (or a gzipped stream) would be signed
+    // compressed or cut inside its bytes. Asked uncompressed, as the Go HA relay miner asks; a backend's own
+    // configured `headers` can still say otherwise.
+    headers['accept-encoding'] = 'identity';
     Object.assign(headers, this.#fixedHeaders, extraHeaders);
     let last5xx: BackendResponse | undefined;
     let lastError: Error | undefined;

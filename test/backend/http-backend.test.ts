@@ -51,6 +51,26 @@ const failureOf = (p: Promise<unknown>) =>
     (err: unknown) => (BackendError.is(err) ? `${err.code}: ${err.detail}` : `not a BackendError: ${String(err)}`),
   );
 
+t.test("answers are asked for uncompressed whatever the relay's client accepts; a backend's configured headers can say otherwise", async (t) => {
+  const accepted: (string | undefined)[] = [];
+  const server = createServer((req, res) => {
+    accepted.push(req.headers['accept-encoding']);
+    req.resume();
+    req.on('end', () => res.writeHead(200).end('ok'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+  const relay = (headers: Record<string, string[]>) => ({ method: 'POST', url: '/', headers, body: Buffer.from('{}') });
+  await open(t, url).send(relay({ 'Accept-Encoding': ['gzip, deflate, br, zstd'] }), {});
+  await open(t, url).send(relay({}), {});
+  await open(t, url, { headers: { 'accept-encoding': 'gzip' } }).send(relay({ 'accept-encoding': ['br'] }), {});
+  t.same(accepted, ['identity', 'identity', 'gzip']);
+});
+
 t.test('a whole answer: status, headers without hop-by-hop ones, body; the relay path joins the backend path and query', async (t) => {
   const b = await backend(t, (res) => res.writeHead(201, { 'content-type': 'application/json', 'x-node': 'n1', connection: 'keep-alive' }).end('{"result":1}'));
   const backendApi = open(t, b.url);
