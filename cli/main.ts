@@ -8,8 +8,9 @@ import { loadConfigFile, withYamlLocations } from '../core/config/load.js';
 import { ConfigError, type ConfigProblem } from '../core/config/problems.js';
 import { OperatorError } from '../core/runtime/operator-error.js';
 import { spawnBoundToParent, watchParent } from '../core/process/child-process.js';
-import { ChainQueryClient, ChainQueryError, CometRpcError } from '../core/chain/index.js';
-import type { NodeTls } from '../core/chain/node-endpoints.js';
+import { ChainQueryClient, ChainQueryError, CometClient, CometRpcError } from '../core/chain/index.js';
+import { nodeEndpoints, type NodeTls } from '../core/chain/node-endpoints.js';
+import { sessionEndHeight, sessionStartHeight } from '../core/session/grid.js';
 import { impliedPluginEntries, PluginError, resolvePlugins } from '../core/plugins/loader.js';
 import { LocalRedisServer } from '../core/redis/local-server.js';
 import { readSupplierStakes, servedRelays, stakeCoverage } from '../core/relay/stake-coverage.js';
@@ -68,6 +69,8 @@ async function validate(file: string, checkStake = false): Promise<void> {
   const relayer = config.relayer;
   if (!relayer) throw new OperatorError('INVALID_ARGUMENT', '--check-stake compares supplier stakes with what a relayer serves: this file has no "relayer" section');
   const query = new ChainQueryClient(relayer.pocket_node);
+  const endpoints = nodeEndpoints(relayer.pocket_node);
+  const comet = new CometClient(endpoints.rpcUrl, relayer.pocket_node.query_timeout_ms, endpoints.ca);
   try {
     const stakes = await readSupplierStakes(query, relayer.suppliers.map((k) => k.address));
     const { refused, notes } = stakeCoverage(stakes, servedRelays(config.services, active.flatMap((p) => p.plugin.meta.rpcTypes ?? [])));
@@ -77,9 +80,15 @@ async function validate(file: string, checkStake = false): Promise<void> {
     process.stdout.write(
       `stake: ${stakes.length} supplier key(s), ${staked} staked on ${relayer.pocket_node.grpc_address}; ${refused.length ? `${refused.length} staked service transport(s) not served` : 'every staked service transport is served'}\n`,
     );
+    // What a move from another relay miner needs: session starts, for the miner plugin's submission.handover_height.
+    const height = BigInt((await comet.status()).latest.height);
+    const params = await query.sharedParams();
+    const [start, end, blocks] = [sessionStartHeight(params, height), sessionEndHeight(params, height), params.num_blocks_per_session];
+    process.stdout.write(`sessions: height ${height} is in session [${start}, ${end}] of ${blocks} blocks; the next start at ${end + 1n} and ${end + 1n + blocks}\n`);
     if (refused.length) process.exitCode = 1;
   } finally {
     query.close();
+    await comet.close();
   }
 }
 

@@ -141,8 +141,11 @@ t.test('validate --check-stake: exit 1 and one line per staked pair not served; 
     `note: 1 supplier key(s) not staked on chain (${OUTSIDER}): gateways send them nothing yet`,
     'note: service "anvil" cometbft backend: no supplier key here is staked for "anvil" over cometbft',
     `stake: 2 supplier key(s), 1 staked on ${net.grpcAddress}; 2 staked service transport(s) not served`,
+    'sessions: height 1 is in session [1, 10] of 10 blocks; the next start at 11 and 21',
     '',
   ]);
+  net.chain.advance(11);
+  t.match((await cliAsync(['validate', '-c', partial, '--check-stake'], env)).stdout, /\nsessions: height 12 is in session \[11, 20\] of 10 blocks; the next start at 21 and 31\n$/, 'where a handover_height can go');
   const full = file('  anvil:\n    backends:\n      jsonrpc: { url: "http://127.0.0.1:8545" }\n      websocket: { url: "ws://127.0.0.1:8546" }\n  rest:\n    backends:\n      rest: { url: "http://127.0.0.1:8000" }\n');
   const ok = await cliAsync(['validate', '-c', full, '--check-stake'], env);
   t.equal(ok.code, 0, ok.stderr);
