@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { BlockFollower, type BlockInfo, type ChainPace, ChainQueryClient, CometClient, type KeyBuilder, nodeEndpoints, type RedisPool, type ResolvedMiner, type StateSignals, type TransactionConfig, TxClient } from 'relayminer';
+import { BlockFollower, type BlockInfo, type ChainPace, ChainQueryClient, CometClient, type KeyBuilder, nodeEndpoints, type RedisPool, type ResolvedMiner, sessionEndHeight, sessionStartHeight, type StateSignals, type TransactionConfig, TxClient } from 'relayminer';
 import { LeaseManager } from './leases.js';
 import { SessionLifecycle, type MinerAlerts, type SubmissionPolicy } from './session-lifecycle.js';
 import { SettlementMonitor } from './settlement-monitor.js';
@@ -168,8 +168,26 @@ export class MinerService {
   /** Starts following blocks and resolves once the first lease round has ended (so `started` means leases are held). */
   async start(): Promise<void> {
     this.#o.log.info({ instance: this.#o.instanceId, suppliers: this.#o.miner.suppliers.length }, 'miner started');
+    if (this.#o.submission.handoverHeight > 0n) void this.#sayHandover(this.#o.submission.handoverHeight);
     this.#follower.start().catch((err: Error) => this.#o.log.error({ err: err.message }, 'miner block follower failed to start'));
     await this.leases.start();
+  }
+
+  /** What `submission.handover_height` leaves to the other relay miner, and a warning when it is not a session start. */
+  async #sayHandover(handover: bigint): Promise<void> {
+    const log = this.#o.log;
+    try {
+      const params = await this.#query.sharedParams();
+      const [start, end] = [sessionStartHeight(params, handover), sessionEndHeight(params, handover)];
+      if (start === handover) log.info({ handover_height: String(handover) }, `handing over: sessions that start below ${handover} are left to the relay miner taken over from`);
+      else
+        log.warn(
+          { handover_height: String(handover), session_start: String(start), session_end: String(end) },
+          `submission.handover_height ${handover} is inside session [${start}, ${end}]: that session is left to the other relay miner whole, and relays served here for it go unpaid; sessions start at ${start} and ${end + 1n}`,
+        );
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, `handing over sessions that start below ${handover}; whether that is a session start could not be read from the node`);
+    }
   }
 
   async stop(): Promise<void> {

@@ -200,10 +200,16 @@ t.test('a claim on chain that another relay miner with the same key replaced: no
 });
 
 t.test('handover_height: a session that starts below it is left to the relay miner taken over from, never claimed, not a failure', async (t) => {
-  const s = await setup(t, TEST_GENESIS, 3, { handoverHeight: 12 }); // session [11, 20]
+  const s = await setup(t, TEST_GENESIS, 3, { handoverHeight: 21 }); // session [11, 20]; the next starts at 21
+  const said = () => s.logs.lines.filter((l) => /handover|handing over/.test(String(l.msg)));
+  await until('the handover said', () => said().length > 0);
+  t.same(
+    s.logs.lines.filter((l) => /handover|handing over/.test(String(l.msg))).map((l) => [l.level, l.msg]),
+    [[30, 'handing over: sessions that start below 21 are left to the relay miner taken over from']],
+  );
   await s.advanceTo(23); // claim window open since 22
   await until('handed over', async () => (await s.session())?.state === 'handed_over');
-  t.equal((await s.session())?.reason, 'starts at 11, below handover_height 12: the relay miner taken over from claims it');
+  t.equal((await s.session())?.reason, 'starts at 11, below handover_height 21: the relay miner taken over from claims it');
   await t.rejects(s.q.call('pocket.proof.Query', 'Claim', { session_id: s.header.session_id, supplier_operator_address: ADDR.supplier1 }), /not found/i, 'no claim on chain');
   t.notMatch(await s.metrics(), /phase="claim",result="broadcast"/);
   t.notMatch(await s.metrics(), /relayminer_miner_sessions_failed_total\{/, 'not a failure');
@@ -212,6 +218,15 @@ t.test('handover_height: a session that starts below it is left to the relay min
     s.logs.lines.filter((l) => String(l.msg).startsWith('session handed over')).map((l) => [l.level, l.relays]),
     [[30, 3]],
     'one info line',
+  );
+});
+
+t.test('handover_height inside a session: a warning naming the session and where sessions start', async (t) => {
+  const s = await setup(t, TEST_GENESIS, 1, { handoverHeight: 15 });
+  await until('the handover said', () => s.logs.lines.some((l) => /handover|handing over/.test(String(l.msg))));
+  t.same(
+    s.logs.lines.filter((l) => /handover|handing over/.test(String(l.msg))).map((l) => [l.level, l.msg, l.session_start, l.session_end]),
+    [[40, 'submission.handover_height 15 is inside session [11, 20]: that session is left to the other relay miner whole, and relays served here for it go unpaid; sessions start at 11 and 21', '11', '20']],
   );
 });
 
