@@ -54,6 +54,15 @@ export interface ApplicationInfo {
   pendingUndelegations: Map<bigint, string[]>;
 }
 
+/** A supplier as the chain has it now (`pocket.supplier.Query/Supplier`): what the miner and the stake check read. */
+export interface SupplierInfo {
+  stakeUpokt: bigint;
+  /** 0 unless it is unstaking. */
+  unstakeSessionEndHeight: bigint;
+  /** Active services, each endpoint's RPC type as pocket.shared.RPCType's number. */
+  services: { serviceId: string; endpoints: { url: string; rpcType: number }[] }[];
+}
+
 /** The chain's shared params: the session grid (core/session) plus the token conversion. */
 export interface SharedParamsInfo extends SharedParams {
   compute_units_to_tokens_multiplier: bigint;
@@ -203,6 +212,20 @@ export class ChainQueryClient {
   async sharedParams(height?: bigint): Promise<SharedParamsInfo> {
     const res = height === undefined ? await this.call('pocket.shared.Query', 'Params', {}) : await this.call('pocket.shared.Query', 'ParamsAtHeight', { height });
     return res.params as unknown as SharedParamsInfo;
+  }
+
+  /** The supplier with this operator address; a ChainQueryError (NOT_FOUND when it is not staked) otherwise. */
+  async supplier(operatorAddress: string): Promise<SupplierInfo> {
+    const s = (await this.call('pocket.supplier.Query', 'Supplier', { operator_address: operatorAddress })).supplier as {
+      stake?: { amount: string };
+      unstake_session_end_height?: bigint;
+      services?: { service_id: string; endpoints?: { url: string; rpc_type: number }[] }[];
+    };
+    return {
+      stakeUpokt: BigInt(s.stake?.amount ?? '0'),
+      unstakeSessionEndHeight: BigInt(s.unstake_session_end_height ?? 0n),
+      services: (s.services ?? []).map((svc) => ({ serviceId: svc.service_id, endpoints: (svc.endpoints ?? []).map((e) => ({ url: e.url, rpcType: Number(e.rpc_type) })) })),
+    };
   }
 
   /** Session module params (live): the meter divides an app's stake by the suppliers per session. */

@@ -1,3 +1,4 @@
+import { forEachLimit } from '../async/for-each-limit.js';
 import { chainNotFound, type ChainQueryClient } from '../chain/query-client.js';
 import type { ResolvedConfig } from '../config/load.js';
 import type { RpcTypeName } from '../config/schema.js';
@@ -102,33 +103,26 @@ export function stakeCoverage(stakes: readonly SupplierStake[], served: ServedRe
   return { refused, notes };
 }
 
-/** Each supplier's current stake (`pocket.supplier.Query/Supplier`), `concurrency` queries at a time; a node error throws. */
+/** Each supplier's current stake, `concurrency` queries at a time; a node error throws. */
 export async function readSupplierStakes(query: ChainQueryClient, addresses: readonly string[], concurrency = 8): Promise<SupplierStake[]> {
   const out: SupplierStake[] = new Array(addresses.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < addresses.length; i = next++) {
-      const address = addresses[i]!;
-      try {
-        const { supplier } = (await query.call('pocket.supplier.Query', 'Supplier', { operator_address: address })) as {
-          supplier?: { services?: { service_id: string; endpoints?: { url: string; rpc_type: number }[] }[] };
-        };
-        out[i] = {
-          address,
-          services: (supplier?.services ?? []).map((svc) => ({
-            serviceId: svc.service_id,
-            endpoints: (svc.endpoints ?? []).flatMap((e) => {
-              const rpcType = rpcTypeName(Number(e.rpc_type));
-              return rpcType ? [{ url: e.url, rpcType }] : [];
-            }),
-          })),
-        };
-      } catch (err) {
-        if (!chainNotFound(err)) throw err;
-        out[i] = { address };
-      }
+  await forEachLimit([...addresses.entries()], concurrency, async ([i, address]) => {
+    try {
+      const { services } = await query.supplier(address);
+      out[i] = {
+        address,
+        services: services.map((svc) => ({
+          serviceId: svc.serviceId,
+          endpoints: svc.endpoints.flatMap((e) => {
+            const rpcType = rpcTypeName(e.rpcType);
+            return rpcType ? [{ url: e.url, rpcType }] : [];
+          }),
+        })),
+      };
+    } catch (err) {
+      if (!chainNotFound(err)) throw err;
+      out[i] = { address };
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, addresses.length) }, worker));
+  });
   return out;
 }

@@ -1,8 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { type AnyMessage, type BlockInfo, chainNotFound, type ChainQueryClient, type Claim, ClaimCodec, claimedUpokt, type CometClient, compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, type KeyBuilder, MAX_PLAUSIBLE_BLOCKS, MsgCreateClaimCodec, MsgSubmitProofCodec, proofPath, proofRequirement, proveClosest, type RedisClient, type SessionHeader, type SessionState, sessionWindows, type SessionWindows, type SharedParamsInfo, type StateSignals, type SubmissionPhase, sumAndCount, type SupplierKey, type TxClient } from 'relayminer';
+import { type AnyMessage, type BlockInfo, chainNotFound, type ChainQueryClient, type Claim, ClaimCodec, claimedUpokt, type CometClient, compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, type KeyBuilder, MAX_PLAUSIBLE_BLOCKS, MsgCreateClaimCodec, MsgSubmitProofCodec, proofPath, proofRequirement, proveClosest, type RedisClient, type SessionHeader, type SessionState, sessionWindows, type SessionWindows, type SharedParamsInfo, type StateSignals, type SubmissionPhase, sumAndCount, type SupplierKey, type TxClient, forEachLimit } from 'relayminer';
 import { BlockClock, supplierOffset } from './block-clock.js';
 import type { ChainReads } from './chain-reads.js';
-import { forEachLimit } from './for-each-limit.js';
 import { claimCost } from './economics.js';
 import type { MinerMetrics } from './metrics.js';
 import { PassReport } from './pass-report.js';
@@ -418,14 +417,14 @@ export class SessionLifecycle {
       // A claim is upserted: another relay miner holding this key (a second deployment, the one being migrated
       // from) that claimed after this one replaced its root. A proof of this tree would be INVALID and replace
       // any proof of the claim that stands. (No root stored: claimed by a release that kept none; not judged.)
-      const ours = await this.#o.redis().hget(this.#o.keys.minerSession(supplier, s.sessionId), 'root');
+      const [ours, claimed] = await this.#o.redis().hmget(this.#o.keys.minerSession(supplier, s.sessionId), 'root', 'claimed_upokt');
       const standing = Buffer.from(claim.root_hash).toString('hex');
       if (ours && standing !== ours) {
         await this.#fail(w, 'claimed', 'claim_not_ours', `the claim on chain has root ${standing}, this miner claimed ${ours}: another relay miner with this supplier's key claimed the session after it; no proof sent`);
         continue;
       }
       const required = proofRequirement({
-        claimedUpokt: BigInt((await this.#field(w, 'claimed_upokt')) || '0'),
+        claimedUpokt: BigInt(claimed || '0'),
         thresholdUpokt: BigInt(proofParams.proof_requirement_threshold?.amount ?? '0'),
         probability: proofParams.proof_request_probability ?? 0,
         claimBytes: ClaimCodec.encode({ ...claim, proof_validation_status: 0 }),

@@ -1,9 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { BlockInfo, ChainQueryClient, CometClient, KeyBuilder, RedisClient, SessionState, StateSignals } from 'relayminer';
+import { type BlockInfo, type ChainQueryClient, type CometClient, forEachLimit, type KeyBuilder, type RedisClient, type SessionState, type StateSignals } from 'relayminer';
 import type { MinerAlerts } from './session-lifecycle.js';
 import { supplierOffset } from './block-clock.js';
 import type { ChainReads, ProofParams } from './chain-reads.js';
-import { forEachLimit } from './for-each-limit.js';
 import type { MinerMetrics } from './metrics.js';
 import type { SessionStore } from './session-store.js';
 
@@ -160,8 +159,8 @@ export class SettlementMonitor {
    */
   async #stake(supplier: string, penalty: bigint): Promise<void> {
     try {
-      const s = (await this.o.query.call('pocket.supplier.Query', 'Supplier', { operator_address: supplier })).supplier as { stake?: { amount: string }; unstake_session_end_height?: bigint };
-      const stake = BigInt(s.stake?.amount ?? '0');
+      const s = await this.o.query.supplier(supplier);
+      const stake = s.stakeUpokt;
       this.o.metrics.stake.set({ supplier }, Number(stake));
       if (penalty > 0n) {
         const left = stake / penalty;
@@ -175,9 +174,8 @@ export class SettlementMonitor {
           String(left),
         );
       }
-      const unstaking = s.unstake_session_end_height !== undefined && BigInt(s.unstake_session_end_height) > 0n;
-      this.o.signals.update(`unstaking|${supplier}`, unstaking, () =>
-        this.o.log.warn({ supplier, unstake_session_end_height: String(s.unstake_session_end_height) }, 'supplier is unstaking'),
+      this.o.signals.update(`unstaking|${supplier}`, s.unstakeSessionEndHeight > 0n, () =>
+        this.o.log.warn({ supplier, unstake_session_end_height: String(s.unstakeSessionEndHeight) }, 'supplier is unstaking'),
       );
       this.#query('stake', supplier);
     } catch (err) {
