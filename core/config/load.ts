@@ -111,8 +111,10 @@ export function parseConfig(text: string, opts: LoadOptions & { file?: string } 
 
   let pluginEntries: { name: string; options: Record<string, unknown> }[] | undefined;
   const fail = (problems: ConfigProblem[]): never => {
+    // Shared sections are read once per role: a bad top-level keys file is one problem, not two.
+    const unique = [...new Map(problems.map((p) => [`${p.path}\n${p.message}`, p])).values()];
     throw new ConfigError(
-      problems.map((p) => ({ ...locate(doc, lineCounter, p.path), ...p })),
+      unique.map((p) => ({ ...locate(doc, lineCounter, p.path), ...p })),
       file,
       pluginEntries,
     );
@@ -246,7 +248,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
       pluginsImplied: false,
       logging: raw.logging,
       shutdown: raw.shutdown,
-      warnings,
+      warnings: [...new Set(warnings)],
     },
   };
 }

@@ -204,6 +204,15 @@ t.test('keys: inline, file, environment; addresses derived and checked; never ec
   chmodSync(file, 0o644);
   const loose = parseConfig(`keys: { keys_file: keys.yaml }\nrelayer: {}\n`, { env: {}, dir });
   t.match(loose.warnings, [/readable by group or others \(mode 644\); chmod 600 it/]);
+  // A shared section is read once per role: what is wrong with it is said once.
+  const both = parseConfig(`keys: { keys_file: keys.yaml }\nrelayer: {}\nminer: {}\n`, { env: {}, dir });
+  t.equal(both.warnings.filter((w) => w.includes('mode 644')).length, 1, 'one warning for two roles');
+  writeFileSync(file, 'keys: ["nothex"]\n');
+  t.same(
+    problemsOf(`keys: { keys_file: ${file} }\nrelayer: {}\nminer: {}\n`).map((p) => `${p.path}: ${p.message}`),
+    [`keys.keys_file (${file}, keys[0]): private key must be 64 hex characters (32 bytes), got 6 characters`],
+    'one problem for two roles',
+  );
 
   const wrong = problemsOf(`relayer:\n  supplier_keys:\n    - address: ${TEST_KEYS.gateway1.address}\n      private_key_hex: "\${K}"\n`, ENV);
   t.equal(wrong[0]!.path, 'relayer.supplier_keys[0].private_key_hex');
