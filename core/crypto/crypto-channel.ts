@@ -43,12 +43,16 @@ const STATS = 3;
 
 /** `signWith` of a job that asks the thread for its ring backend's table counts. */
 export const STATS_JOB = -2;
+/** `signWith` of a ring verification. */
+export const VERIFY_JOB = -1;
+/** `signWith` of a supplier signature, whose key is the job's `sig` bytes. */
+export const SIGN_JOB = 0;
 
-/** A ring verification (`signWith` −1), a supplier signature with the key at index `signWith`, or STATS_JOB. */
+/** A ring verification (VERIFY_JOB), a supplier signature (SIGN_JOB) or STATS_JOB. */
 export interface CryptoJob {
   /** A verification: the signed message. A signature: the message the supplier signs (a response's signable hash). */
   msg: Uint8Array;
-  /** A verification: the ring signature. A signature: empty. */
+  /** A verification: the ring signature. A signature: the supplier's 32-byte private key. */
   sig: Uint8Array;
   signWith: number;
 }

@@ -1,4 +1,4 @@
-import type { CryptoJob } from './crypto-channel.js';
+import { SIGN_JOB, type CryptoJob } from './crypto-channel.js';
 import { ringVerify } from './ring/signature.js';
 import { signSupplierResponse } from './supplier-signature.js';
 
@@ -7,11 +7,10 @@ import { signSupplierResponse } from './supplier-signature.js';
  * wherever it runs: on a crypto thread, or inline for the queue of a thread the pool gave up on. A throw
  * becomes "invalid" or "could not sign", never a dead thread.
  */
-export function answerCryptoJob({ msg, sig, signWith }: CryptoJob, keys: readonly Uint8Array[]): boolean | Uint8Array | undefined {
-  if (signWith < 0) return ringVerify(msg, sig); // never throws
-  const key = keys[signWith];
+export function answerCryptoJob({ msg, sig, signWith }: CryptoJob): boolean | Uint8Array | undefined {
+  if (signWith !== SIGN_JOB) return ringVerify(msg, sig); // never throws
   try {
-    return key ? signSupplierResponse(msg, key) : undefined;
+    return signSupplierResponse(msg, sig);
   } catch {
     return undefined;
   }

@@ -1,6 +1,6 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { ANSWERS, CryptoChannel, SLOTS, STATS_JOB, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
+import { ANSWERS, CryptoChannel, SIGN_JOB, SLOTS, STATS_JOB, VERIFY_JOB, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
 import { answerCryptoJob } from './crypto-job.js';
 import type { RingTableStats } from './ring/backend.js';
 import { ringVerify, verifyParsedRingSignature, type RingSignature } from './ring/signature.js';
@@ -46,7 +46,7 @@ const load = (l: Lane) => l.written - l.answered + l.queue.length;
 export interface CryptoPoolOptions {
   /** Event-loop utilization below which work is done inline (0.5); 0 always uses the threads. */
   inlineBelow?: number;
-  /** Supplier keys `sign` can use, by index; each thread gets a copy when it starts. */
+  /** Supplier keys `sign` can use, by index (`addSigningKey` appends more). A signing job carries its key to the thread. */
   signingKeys?: readonly Uint8Array[];
   /**
    * Told when a thread has died: `replaced` is false when it was the MAX_FAILED_STARTS-th in a row to die
@@ -86,8 +86,8 @@ export const STUCK_MS = 10_000;
 /** How long a process exiting with open pools waits, in all, for their threads to leave their job loops. */
 const EXIT_WAIT_MS = 1_000;
 
-function startWorker(keys: readonly Uint8Array[], shared: SharedArrayBuffer): Worker {
-  const workerData = { keys, shared };
+function startWorker(shared: SharedArrayBuffer): Worker {
+  const workerData = { shared };
   if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData });
   const boot = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
   return new Worker(boot, { eval: true, workerData });
@@ -121,7 +121,7 @@ export class CryptoPool {
   #busy = 0;
   #elu: EventLoopUtilization = performance.eventLoopUtilization();
   readonly #sampler: NodeJS.Timeout;
-  readonly #keys: readonly Uint8Array[];
+  readonly #keys: Uint8Array[];
   readonly #onThreadExit: CryptoPoolOptions['onThreadExit'];
   readonly #onThreadStuck: CryptoPoolOptions['onThreadStuck'];
   readonly #stuckAfterMs: number;
@@ -174,7 +174,7 @@ export class CryptoPool {
       return Promise.resolve(parsed ? verifyParsedInline(msg, parsed, sig) : ringVerify(msg, sig));
     }
     this.counts.threaded++;
-    return this.#queue({ msg, sig, signWith: -1 }).then((r) => r === true);
+    return this.#queue({ msg, sig, signWith: VERIFY_JOB }).then((r) => r === true);
   }
 
   /**
@@ -185,15 +185,21 @@ export class CryptoPool {
     if (this.#closed) return Promise.reject(new Error('crypto pool is closed'));
     const key = this.#keys[keyIndex];
     if (!key) return Promise.reject(new Error(`no signing key ${keyIndex}`));
-    if (this.#busy < this.#inlineBelow || !fitsSlot(message, NO_BYTES) || this.#lanes.length === 0) {
+    if (this.#busy < this.#inlineBelow || !fitsSlot(message, key) || this.#lanes.length === 0) {
       this.counts.signedInline++;
       return Promise.resolve(signSupplierResponse(message, key));
     }
     this.counts.signedThreaded++;
-    return this.#queue({ msg: message, sig: NO_BYTES, signWith: keyIndex }).then((r) => {
+    // The key rides in the job's `sig` bytes: a key added while threads run is theirs at once.
+    return this.#queue({ msg: message, sig: key, signWith: SIGN_JOB }).then((r) => {
       if (!(r instanceof Uint8Array)) throw new Error('the crypto thread could not sign');
       return r;
     });
+  }
+
+  /** Makes a key `sign` can use and returns its index (keys loaded after start: a configuration reload). */
+  addSigningKey(key: Uint8Array): number {
+    return this.#keys.push(Uint8Array.from(key)) - 1;
   }
 
   /** Threads running or being replaced: `threads` less those the pool gave up on. */
@@ -341,7 +347,7 @@ export class CryptoPool {
 
   #spawn(failedStarts: number): Lane {
     const channel = new CryptoChannel();
-    const worker = startWorker(this.#keys, channel.shared);
+    const worker = startWorker(channel.shared);
     worker.unref();
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     const lane: Lane = {
@@ -377,7 +383,7 @@ export class CryptoPool {
         if (unanswered.length) queueMicrotask(() => this.#write(replacement));
       } else {
         this.#lanes.splice(i, 1);
-        for (const { job, pending } of unanswered) settleInline(job, this.#keys, pending);
+        for (const { job, pending } of unanswered) settleInline(job, pending);
       }
       this.#onThreadExit?.(err, replaced);
     };
@@ -388,9 +394,9 @@ export class CryptoPool {
 }
 
 /** A job of a lane given up on, done here instead: the answer its thread would have given. */
-function settleInline(job: CryptoJob, keys: readonly Uint8Array[], pending: Pending): void {
+function settleInline(job: CryptoJob, pending: Pending): void {
   if (job.signWith === STATS_JOB) return pending.reject(new Error('crypto thread gone'));
-  pending.resolve(answerCryptoJob(job, keys) ?? false); // false: "could not sign", as the channel reads it
+  pending.resolve(answerCryptoJob(job) ?? false); // false: "could not sign", as the channel reads it
 }
 
 /**

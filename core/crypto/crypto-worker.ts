@@ -1,17 +1,17 @@
 import { workerData } from 'node:worker_threads';
-import { ANSWERS, CryptoChannel, JOBS, STATS_JOB } from './crypto-channel.js';
+import { ANSWERS, CryptoChannel, JOBS, SIGN_JOB, STATS_JOB } from './crypto-channel.js';
 import { answerCryptoJob } from './crypto-job.js';
 import { defaultRingBackend } from './ring/signature.js';
 
 /** Thread side of CryptoPool: jobs from the channel's slots, answered in order. */
-const { keys = [], shared } = workerData as { keys?: Uint8Array[]; shared: SharedArrayBuffer };
+const { shared } = workerData as { shared: SharedArrayBuffer };
 const channel = new CryptoChannel(shared);
 
 function answer(seq: number): void {
   const job = channel.readJob(seq);
   if (job.signWith === STATS_JOB) return channel.writeStats(seq, defaultRingBackend().stats?.() ?? { tables: 0, fixedSums: 0 });
-  const result = answerCryptoJob(job, keys);
-  if (job.signWith >= 0) channel.writeSignature(seq, result instanceof Uint8Array ? result : undefined);
+  const result = answerCryptoJob(job);
+  if (job.signWith === SIGN_JOB) channel.writeSignature(seq, result instanceof Uint8Array ? result : undefined);
   else channel.writeVerdict(seq, result === true);
 }
 

@@ -38,13 +38,13 @@ t.test('a job crosses to a thread as its own bytes, copied out of shared memory;
   const loop = new CryptoChannel();
   const thread = new CryptoChannel(loop.shared);
   loop.writeJob(SLOTS + 7, { msg: view(100, [1, 2, 3]), sig: view(4000, [4, 5]), signWith: -1 });
-  loop.writeJob(SLOTS + 8, { msg: view(8000, [6]), sig: new Uint8Array(0), signWith: 3 });
+  loop.writeJob(SLOTS + 8, { msg: view(8000, [6]), sig: view(7000, [7, 8]), signWith: 0 });
   t.equal(thread.count(JOBS), 0, 'not visible to the thread before it is published');
   loop.publish(JOBS, SLOTS + 9);
   t.equal(thread.count(JOBS), (SLOTS + 9) | 0);
   const [a, b] = [thread.readJob(7), thread.readJob(8)];
   t.same([a.signWith, [...a.msg], [...a.sig]], [-1, [1, 2, 3], [4, 5]], 'job 7 (slot 7, one lap later): a verification');
-  t.same([b.signWith, [...b.msg], [...b.sig]], [3, [6], []], 'job 8: a signature with key 3');
+  t.same([b.signWith, [...b.msg], [...b.sig]], [0, [6], [7, 8]], 'job 8: a signature, its key in the job');
   t.notOk(a.msg.buffer instanceof SharedArrayBuffer, 'the thread reads ordinary memory, not the shared slots');
 
   const signature = Uint8Array.from({ length: 64 }, (_, i) => i);
@@ -221,6 +221,21 @@ t.test('on a thread and inline, the supplier signature of docs/spec/protocol.md 
   t.equal(Buffer.from(await pool.sign(signable, 1)).toString('hex'), want, 'thread');
   t.equal(Buffer.from(await inline.sign(signable, 1)).toString('hex'), want, 'inline');
   t.same([pool.counts.signedThreaded, inline.counts.signedInline], [1, 1]);
+});
+
+t.test('a key added while the threads run signs on them at once (a reload of the keys)', async (t) => {
+  const pool = new CryptoPool(2, { inlineBelow: 0, signingKeys: [keys[0]!] });
+  t.teardown(() => pool.close());
+  await t.rejects(pool.sign(messages[0]!, 1), /no signing key 1/, 'not before it is added');
+  const added = secp256k1.utils.randomSecretKey();
+  t.equal(pool.addSigningKey(added), 1, 'the next index');
+  const signed = await Promise.all(messages.map((m, i) => pool.sign(m, i % 2)));
+  t.same(
+    signed.map((s) => Buffer.from(s).toString('hex')),
+    messages.map((m, i) => Buffer.from(signSupplierResponse(m, i % 2 ? added : keys[0]!)).toString('hex')),
+    'each with the key asked for, the added one included',
+  );
+  t.same([pool.counts.signedThreaded, pool.counts.signedInline], [24, 0], 'all of them on the threads');
 });
 
 t.test('verifications and signatures queued in one tick share a batch and each gets its own answer', async (t) => {
