@@ -70,6 +70,10 @@ export async function runRoles(
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // The daemon convention: SIGHUP reloads (the supplier keys), it does not stop the process.
+  process.on('SIGHUP', () => {
+    if (signals === 0) runtime.reloadKeys();
+  });
   return { runtime, stopped };
 }
 
@@ -88,8 +92,8 @@ const WORKER_SLOT = 'RELAYMINER_WORKER_SLOT';
 
 /**
  * `relayer --workers N`: N relayer processes (node:cluster) sharing the listeners, so one host uses
- * more than one core. The primary only supervises: it restarts a worker that dies, and on SIGTERM or
- * SIGINT tells every worker to drain and exits when they have.
+ * more than one core. The primary only supervises: it restarts a worker that dies, passes SIGHUP on
+ * (each worker reloads its keys), and on SIGTERM or SIGINT tells every worker to drain and exits when they have.
  */
 export async function runClustered(configFile: string, roles: PluginRole[], workers: number): Promise<void> {
   if (workers <= 1 || !cluster.isPrimary) {
@@ -124,4 +128,7 @@ export async function runClustered(configFile: string, roles: PluginRole[], work
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    if (!stopping) for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
+  });
 }

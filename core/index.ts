@@ -36,7 +36,7 @@ export { parseHostPort } from './config/host-port.js';
 // plugins
 export { definePlugin, PLUGIN_ROLES, type PluginMeta, type PluginRole, type RelayMinerPlugin } from './plugins/define.js';
 export { PluginError, type BuiltinPlugins } from './plugins/loader.js';
-export type { RelayMinerContext } from './plugins/context.js';
+export type { RelayMinerContext, ReloadedSuppliers } from './plugins/context.js';
 
 // relay contract
 export { RelayHooks } from './relay/hooks.js';
@@ -108,7 +108,7 @@ export { addressFromPrivateKey, addressFromPublicKey, publicKeyFromPrivateKey, i
 export { SupplierKey } from './crypto/supplier-key.js';
 
 // runtime
-export { Runtime, listenError, type RuntimeOptions, type ShutdownStep } from './runtime/runtime.js';
+export { Runtime, listenError, type KeysReload, type RuntimeOptions, type ShutdownStep } from './runtime/runtime.js';
 export { OperatorError } from './runtime/operator-error.js';
 
 // protocol: messages, canonical encoding, relay hashing

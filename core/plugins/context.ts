@@ -17,8 +17,13 @@ export interface RelayMinerContext {
   /** Roles this process runs (`start` runs both). */
   readonly roles: ReadonlySet<PluginRole>;
   readonly config: ResolvedConfig;
-  /** Supplier keys of the roles running here (addresses only are ever serialized). */
+  /** Supplier keys of the roles running here, as last loaded (addresses only are ever serialized). */
   readonly suppliers: readonly SupplierKey[];
+  /**
+   * Calls `listener` after each reload of the supplier keys (SIGHUP: `Runtime.reloadKeys`) with the keys each
+   * running role has now. A plugin that keeps keys of its own (the miner's leases) takes the change here.
+   */
+  onSuppliersReloaded(listener: (keys: ReloadedSuppliers) => void): void;
   readonly redis: RedisPool;
   readonly keys: KeyBuilder;
   readonly metrics: Metrics;
@@ -32,6 +37,12 @@ export interface RelayMinerContext {
   readonly addresses: Record<string, string>;
   /** The operator dashboard (`/dashboard` on the metrics listener): plugins add named parts of its state. */
   readonly dashboard: Dashboard;
+}
+
+/** Each running role's supplier keys after a reload. */
+export interface ReloadedSuppliers {
+  readonly relayer?: readonly SupplierKey[];
+  readonly miner?: readonly SupplierKey[];
 }
 
 declare module 'fastify' {

@@ -44,6 +44,11 @@ export interface RelayerServices {
   waitForHeight(timeoutMs: number): Promise<boolean>;
   /** Starts comparing the supplier keys' stakes with what is served (`transports`: the enabled plugins' RPC types). */
   watchStake(transports: readonly RpcTypeName[]): void;
+  /**
+   * Serves relays for exactly these supplier keys from now on (a reload of the keys): relays for a key
+   * no longer here are refused `supplier_not_loaded`, as any key never loaded.
+   */
+  setSuppliers(suppliers: readonly SupplierKey[]): void;
   close(): Promise<void>;
 }
 
@@ -86,7 +91,9 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
   });
   chain.listen(o.redis.dedicated('cache-invalidation', { blocking: true })).catch((err: Error) => log.warn({ err: err.message }, 'cache invalidation subscription failed'));
   const services = new Set(Object.keys(o.config.services));
-  const keyIndex = new Map(o.suppliers.map((k, i) => [k, i]));
+  // By address: a reload brings new SupplierKey objects for the keys it keeps.
+  const keyIndex = new Map(o.suppliers.map((k, i) => [k.address, i]));
+  const loaded = new Map(o.suppliers.map((k) => [k.address, k]));
   const stuckThreads = new Counter({
     name: 'relayminer_crypto_threads_stuck_total',
     help: 'Crypto threads given up because they had work and answered nothing for 10 s (each is replaced; the stuck one runs on until the process restarts).',
@@ -119,7 +126,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
   const validator = new RelayValidator({
     chain,
     services,
-    suppliers: new Map(o.suppliers.map((k) => [k.address, k])),
+    suppliers: loaded,
     verifyRing: cryptoPool && ((msg, sig, parsed) => cryptoPool.verify(msg, sig, parsed)),
   });
   const meterCfg = o.relayer.meter;
@@ -148,7 +155,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     log,
     errorModel: o.relayer.error_model,
     meter,
-    signResponse: cryptoPool && ((signable, supplier) => cryptoPool.sign(signable, keyIndex.get(supplier) ?? -1)),
+    signResponse: cryptoPool && ((signable, supplier) => cryptoPool.sign(signable, keyIndex.get(supplier.address) ?? -1)),
     optimisticServices: new Set(Object.entries(o.config.services).filter(([, s]) => s.validation_mode === 'optimistic').map(([id]) => id)),
   });
   const backends = new Map<string, HttpBackend>();
@@ -238,6 +245,14 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
         registry: o.metrics.registry,
       });
       stakeWatch.start();
+    },
+    setSuppliers(suppliers) {
+      loaded.clear();
+      for (const k of suppliers) {
+        loaded.set(k.address, k);
+        if (cryptoPool && !keyIndex.has(k.address)) keyIndex.set(k.address, cryptoPool.addSigningKey(k.privateKeyBytes()));
+      }
+      stakeWatch?.setSuppliers(suppliers.map((k) => k.address));
     },
     async close() {
       stakeWatch?.close();

@@ -25,6 +25,7 @@ const QUERY_CONCURRENCY = 4;
  */
 export class StakeWatch {
   readonly #o: StakeWatchOptions;
+  #suppliers: readonly string[];
   /** Unserved pairs last seen (by service and transport), and notes already said. */
   #unserved = new Map<string, UnservedStake>();
   readonly #noted = new Set<string>();
@@ -36,6 +37,7 @@ export class StakeWatch {
 
   constructor(o: StakeWatchOptions) {
     this.#o = o;
+    this.#suppliers = o.suppliers;
     const watch = this;
     new Gauge({
       name: 'relayminer_staked_transports_not_served',
@@ -62,7 +64,7 @@ export class StakeWatch {
     const { log } = this.#o;
     let coverage: ReturnType<typeof stakeCoverage>;
     try {
-      coverage = stakeCoverage(await readSupplierStakes(this.#o.query, this.#o.suppliers, QUERY_CONCURRENCY), this.#o.served);
+      coverage = stakeCoverage(await readSupplierStakes(this.#o.query, this.#suppliers, QUERY_CONCURRENCY), this.#o.served);
     } catch (err) {
       if (!this.#failing) log.warn({ err: (err as Error).message }, 'stake check: the node did not answer; the next check is in 10 minutes');
       this.#failing = true;
@@ -80,10 +82,16 @@ export class StakeWatch {
       this.#noted.add(note);
       log.info(`stake check: ${note}`);
     }
-    if (!this.#checked && now.size === 0) log.info({ suppliers: this.#o.suppliers.length }, 'stake check: every service transport the supplier keys are staked for is served');
+    if (!this.#checked && now.size === 0) log.info({ suppliers: this.#suppliers.length }, 'stake check: every service transport the supplier keys are staked for is served');
     this.#checked = true;
     this.#unserved = now;
     this.#count = now.size;
+  }
+
+  /** Keys reloaded: checked against the new set at once (a key added is often a supplier just staked). */
+  setSuppliers(suppliers: readonly string[]): void {
+    this.#suppliers = suppliers;
+    if (!this.#closed) void this.check();
   }
 
   close(): void {

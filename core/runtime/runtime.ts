@@ -1,9 +1,9 @@
 import cluster from 'node:cluster';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { ConfigError } from '../config/problems.js';
+import { ConfigError, formatProblem } from '../config/problems.js';
 import { parseHostPort } from '../config/host-port.js';
-import { requireRole, type ResolvedConfig, type ResolvedRedis, type RoleSettings } from '../config/load.js';
+import { loadConfigFile, requireRole, type ResolvedConfig, type ResolvedRedis, type RoleSettings } from '../config/load.js';
 import type { SupplierKey } from '../crypto/supplier-key.js';
 import { defaultRingBackend } from '../crypto/ring/signature.js';
 import { supplierSignatureBackend } from '../crypto/supplier-signature.js';
@@ -17,7 +17,7 @@ import { listenFailureReason, OperatorError } from './operator-error.js';
 import { Gauge } from 'prom-client';
 import { createHealthServer, createMetricsServer, guardListener, setRelayListenerLog, shareMetricsWithPrimary } from '../observability/servers.js';
 import type { PluginRole } from '../plugins/define.js';
-import type { RelayMinerContext } from '../plugins/context.js';
+import type { RelayMinerContext, ReloadedSuppliers } from '../plugins/context.js';
 import { impliedPluginEntries, registerPlugins, resolvePlugins, type BuiltinPlugins } from '../plugins/loader.js';
 import { RedisPool } from '../redis/connection.js';
 import { KeyBuilder } from '../redis/key-builder.js';
@@ -67,6 +67,7 @@ export class Runtime {
   readonly #app: FastifyInstance;
   readonly #operatorServers: Listener[];
   readonly #listenRelay: Listener | undefined;
+  readonly #setSuppliers: (keys: ReloadedSuppliers) => void;
   #shutdown: Promise<void> | undefined;
 
   private constructor(
@@ -75,12 +76,14 @@ export class Runtime {
     app: FastifyInstance,
     listenRelay: Listener | undefined,
     operatorServers: Listener[],
+    setSuppliers: (keys: ReloadedSuppliers) => void,
   ) {
     this.log = log;
     this.context = context;
     this.#app = app;
     this.#listenRelay = listenRelay;
     this.#operatorServers = operatorServers;
+    this.#setSuppliers = setSuppliers;
   }
 
   static async start(opts: RuntimeOptions): Promise<Runtime> {
@@ -148,7 +151,8 @@ export class Runtime {
     }
     registerRedisGauges(metrics, redis);
 
-    const suppliers = uniqueSuppliers([...(relayer?.suppliers ?? []), ...(miner?.suppliers ?? [])]);
+    let suppliers = uniqueSuppliers([...(relayer?.suppliers ?? []), ...(miner?.suppliers ?? [])]);
+    const reloadListeners: ((keys: ReloadedSuppliers) => void)[] = [];
     const keys = new KeyBuilder(settings.redis.namespace);
     const relayHooks = new RelayHooks(log.child({ component: 'relay-hooks' }), (hook, plugin) => metrics.relayHookErrors.inc({ hook, plugin }));
     const relay = relayer
@@ -157,10 +161,20 @@ export class Runtime {
     if (relay && !(await relay.waitForHeight(relayer!.pocket_node.query_timeout_ms))) {
       log.warn({ rpc_url: relayer!.pocket_node.rpc_url }, 'no block height from the node yet; relays get chain_unavailable and /ready answers 503 until one arrives');
     }
-    const context: RelayMinerContext = {
+    const context: RelayMinerContext & { setSuppliers(keys: ReloadedSuppliers): void } = {
       roles,
       config,
-      suppliers,
+      get suppliers() {
+        return suppliers;
+      },
+      onSuppliersReloaded(listener) {
+        reloadListeners.push(listener);
+      },
+      setSuppliers(keys) {
+        suppliers = uniqueSuppliers([...(keys.relayer ?? []), ...(keys.miner ?? [])]);
+        if (keys.relayer) relay?.setSuppliers(keys.relayer);
+        for (const listener of reloadListeners) listener(keys);
+      },
       redis,
       keys,
       metrics,
@@ -220,7 +234,7 @@ export class Runtime {
       });
     }
 
-    const runtime = new Runtime(log, context, app, relayListener, operatorServers);
+    const runtime = new Runtime(log, context, app, relayListener, operatorServers, (keys) => context.setSuppliers(keys));
     try {
       registerPlugins(app, active, config.file);
       // After the plugins: avvio loads it once they have enabled their RPC types.
@@ -260,6 +274,46 @@ export class Runtime {
       'relayminer started',
     );
     return runtime;
+  }
+
+  /**
+   * Reads the configuration file again and takes its supplier keys (what SIGHUP does): relays for keys
+   * added are served and their suppliers mined from now on, relays for keys removed refused. Nothing else
+   * of the file is applied; a change elsewhere is named in a warning, to take effect at the next restart.
+   * A file that no longer loads changes nothing (the error is logged). Never throws.
+   */
+  reloadKeys(): KeysReload {
+    const { config, roles } = this.context;
+    const log = this.log;
+    if (!config.file) {
+      log.warn('supplier keys not reloaded: this process was not started from a configuration file');
+      return { outcome: 'failed', added: [], removed: [] };
+    }
+    let next: ResolvedConfig;
+    try {
+      next = loadConfigFile(config.file);
+      if (roles.has('relayer')) requireRole(next, 'relayer');
+      if (roles.has('miner')) requireRole(next, 'miner');
+    } catch (err) {
+      const why = err instanceof ConfigError ? err.problems.map((p) => formatProblem(p, err.file)).join('; ') : (err as Error).message;
+      log.error({ file: config.file }, `supplier keys not reloaded, the ones loaded stay: ${why}`);
+      return { outcome: 'failed', added: [], removed: [] };
+    }
+    for (const w of next.warnings) if (!config.warnings.includes(w)) log.warn(w);
+    const keys: ReloadedSuppliers = { ...(roles.has('relayer') && { relayer: next.relayer!.suppliers }), ...(roles.has('miner') && { miner: next.miner!.suppliers }) };
+    const before = new Set(this.context.suppliers.map((k) => k.address));
+    const after = new Set([...(keys.relayer ?? []), ...(keys.miner ?? [])].map((k) => k.address));
+    const added = [...after].filter((a) => !before.has(a));
+    const removed = [...before].filter((a) => !after.has(a));
+    const elsewhere = changedSections(config, next);
+    if (elsewhere.length > 0) log.warn({ sections: elsewhere }, `configuration reloaded for supplier keys only: the changes to ${elsewhere.join(', ')} take effect at the next restart`);
+    if (added.length === 0 && removed.length === 0) {
+      log.info({ suppliers: after.size }, 'supplier keys reloaded: no change');
+      return { outcome: 'unchanged', added, removed };
+    }
+    this.#setSuppliers(keys);
+    log.info({ suppliers: after.size, added, removed }, `supplier keys reloaded: ${added.length} added, ${removed.length} removed`);
+    return { outcome: 'changed', added, removed };
   }
 
   /**
@@ -388,7 +442,21 @@ function assertSameRedis(a: ResolvedRedis, b: ResolvedRedis, file?: string): voi
   }
 }
 
-function uniqueSuppliers(keys: SupplierKey[]): SupplierKey[] {
+/** What a reload of the keys did. */
+export interface KeysReload {
+  outcome: 'changed' | 'unchanged' | 'failed';
+  added: string[];
+  removed: string[];
+}
+
+/** Sections of the file, keys aside, that differ between two loads (by their resolved values). */
+function changedSections(a: ResolvedConfig, b: ResolvedConfig): string[] {
+  const withoutKeys = (v: unknown) => JSON.stringify(v, (k, x: unknown) => (k === 'suppliers' ? undefined : x));
+  const sections = ['relayer', 'miner', 'services', 'plugins', 'logging', 'shutdown'] as const;
+  return sections.filter((s) => withoutKeys(a[s]) !== withoutKeys(b[s]));
+}
+
+function uniqueSuppliers(keys: readonly SupplierKey[]): SupplierKey[] {
   const m = new Map<string, SupplierKey>();
   for (const k of keys) m.set(k.address, k);
   return [...m.values()];

@@ -125,6 +125,16 @@ export default definePlugin(
     // Blocks may arrive (CometBFT, or other replicas through Redis) while gRPC, which claims and proofs need, is down.
     ctx.readiness.add('node_grpc', () => service.assertNodeQueries());
     ctx.readiness.add('leases', () => service.leases.assertRenewing());
+    ctx.onSuppliersReloaded(({ miner: keys }) => {
+      if (!keys) return;
+      const kept = service.setSuppliers(keys);
+      if (kept.length > 0) {
+        app.log.warn(
+          { component: 'miner', suppliers: kept },
+          `${kept.length} supplier key(s) no longer in the configuration stay with this miner until it restarts: their sessions may still need claims and proofs (restart once relayminer redis sessions shows none of theirs unsettled)`,
+        );
+      }
+    });
     app.decorate('minerService', service);
     ctx.dashboard.add('miner', () => service.dashboardState());
     app.addHook('onReady', async () => service.start());

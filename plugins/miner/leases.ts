@@ -88,6 +88,7 @@ export interface LeaseEvents {
  */
 export class LeaseManager extends EventEmitter<LeaseEvents> {
   readonly #o: LeaseOptions;
+  #suppliers: readonly string[];
   /** supplier → token held. */
   readonly owned = new Map<string, string>();
   #leader = false;
@@ -99,6 +100,16 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   constructor(o: LeaseOptions) {
     super();
     this.#o = o;
+    this.#suppliers = o.suppliers;
+  }
+
+  /** Suppliers leases are taken for, from the next round on (keys added by a reload). */
+  get suppliers(): readonly string[] {
+    return this.#suppliers;
+  }
+
+  set suppliers(suppliers: readonly string[]) {
+    this.#suppliers = suppliers;
   }
 
   get isLeader(): boolean {
@@ -179,7 +190,8 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
 
   /** One round of heartbeat, renewals, rebalancing and leader election. */
   async tick(): Promise<void> {
-    const { keys, ttlMs, instanceId, suppliers } = this.#o;
+    const { keys, ttlMs, instanceId } = this.#o;
+    const suppliers = this.#suppliers;
     const r = this.#o.redis();
     const now = Date.now();
     await r.zadd(keys.activeMiners(), now, instanceId);

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { BlockFollower, type BlockInfo, type ChainPace, ChainQueryClient, CometClient, type KeyBuilder, nodeEndpoints, type RedisPool, type ResolvedMiner, sessionEndHeight, sessionStartHeight, type StateSignals, type TransactionConfig, TxClient } from 'relayminer';
+import { BlockFollower, type BlockInfo, type SupplierKey, type ChainPace, ChainQueryClient, CometClient, type KeyBuilder, nodeEndpoints, type RedisPool, type ResolvedMiner, sessionEndHeight, sessionStartHeight, type StateSignals, type TransactionConfig, TxClient } from 'relayminer';
 import { LeaseManager } from './leases.js';
 import { SessionLifecycle, type MinerAlerts, type SubmissionPolicy } from './session-lifecycle.js';
 import { SettlementMonitor } from './settlement-monitor.js';
@@ -45,9 +45,12 @@ export class MinerService {
   readonly #comet: CometClient;
   readonly #follower: BlockFollower;
   readonly #o: MinerServiceOptions;
+  /** Supplier keys this replica works with, by address: the configuration's, and those a reload added. */
+  readonly #suppliers: Map<string, SupplierKey>;
 
   constructor(o: MinerServiceOptions) {
     this.#o = o;
+    this.#suppliers = new Map(o.miner.suppliers.map((k) => [k.address, k]));
     this.store = new SessionStore(o.keys, () => o.redis.next());
     const leaseConnection = o.redis.dedicated('miner-leases');
     this.leases = new LeaseManager({
@@ -80,7 +83,7 @@ export class MinerService {
       query: this.#query,
       comet,
       tx: new TxClient(this.#query, o.transaction, node.chain_id),
-      suppliers: new Map(o.miner.suppliers.map((k) => [k.address, k])),
+      suppliers: this.#suppliers,
       owned: () => this.leases.owned,
       metrics: o.metrics,
       log: o.log,
@@ -145,12 +148,12 @@ export class MinerService {
 
   /** The dashboard's miner part: leases of every configured supplier and their latest sessions. */
   async dashboardState(): Promise<unknown> {
-    const { keys, redis, miner } = this.#o;
+    const { keys, redis } = this.#o;
     const r = redis.next();
     const leader = (await r.get(keys.globalLeader()))?.split(' ')[0];
     const leases = [];
     const sessions = [];
-    for (const { address } of miner.suppliers) {
+    for (const address of this.#suppliers.keys()) {
       const [owner, token] = ((await r.get(keys.supplierLease(address))) ?? '').split(' ');
       leases.push({ supplier: address, owner: owner || undefined, token, leader: owner !== '' && owner === leader });
       const ids = (await this.store.sessionIds(address)).slice(-30);
@@ -167,7 +170,7 @@ export class MinerService {
 
   /** Starts following blocks and resolves once the first lease round has ended (so `started` means leases are held). */
   async start(): Promise<void> {
-    this.#o.log.info({ instance: this.#o.instanceId, suppliers: this.#o.miner.suppliers.length }, 'miner started');
+    this.#o.log.info({ instance: this.#o.instanceId, suppliers: this.#suppliers.size }, 'miner started');
     if (this.#o.submission.handoverHeight > 0n) void this.#sayHandover(this.#o.submission.handoverHeight);
     this.#follower.start().catch((err: Error) => this.#o.log.error({ err: err.message }, 'miner block follower failed to start'));
     await this.leases.start();
@@ -188,6 +191,18 @@ export class MinerService {
     } catch (err) {
       log.warn({ err: (err as Error).message }, `handing over sessions that start below ${handover}; whether that is a session start could not be read from the node`);
     }
+  }
+
+  /**
+   * A reload of the keys: suppliers added are leased (and their streams read) from the next lease round.
+   * A key no longer in the configuration stays until the process restarts: its sessions may still need
+   * claims and proofs, and dropping it would leave them unpaid. Returns the addresses kept that way.
+   */
+  setSuppliers(suppliers: readonly SupplierKey[]): string[] {
+    const wanted = new Set(suppliers.map((k) => k.address));
+    for (const k of suppliers) this.#suppliers.set(k.address, k);
+    this.leases.suppliers = [...this.#suppliers.keys()];
+    return [...this.#suppliers.keys()].filter((a) => !wanted.has(a));
   }
 
   async stop(): Promise<void> {

@@ -66,17 +66,19 @@ t.test('localnet: the default genesis serves CometBFT RPC until SIGTERM', async 
   t.equal(await p.exit, 0);
 });
 
-t.test('relayer --workers 2: the primary serves one /metrics for all workers, counting each relay once', async (t) => {
+t.test('relayer --workers 2: the primary serves one /metrics for all workers, counting each relay once, and passes SIGHUP on', async (t) => {
   const redis = await startRedis(t);
   const net = await startTestLocalnet(t);
   const [relayPort, healthPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
   const file = join(dir, 'relayer.yaml');
+  const keysFile = join(dir, 'keys.yaml');
+  writeFileSync(keysFile, `keys: ["${TEST_KEYS.app1.hex}"]\n`, { mode: 0o600 });
   writeFileSync(
     file,
-    `relayer:\n  listen_address: "127.0.0.1:${relayPort}"\n  health_address: "127.0.0.1:${healthPort}"\n  metrics_address: "127.0.0.1:${metricsPort}"\n  redis: { url: "${redis.url}" }\n  pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nservices:\n  anvil:\n    backends:\n      jsonrpc: { url: "http://127.0.0.1:9" }\nplugins: [transport-jsonrpc]\nshutdown: { readiness_delay_ms: 0 }\nlogging: { format: json }\n`,
+    `keys: { keys_file: keys.yaml }\nrelayer:\n  listen_address: "127.0.0.1:${relayPort}"\n  health_address: "127.0.0.1:${healthPort}"\n  metrics_address: "127.0.0.1:${metricsPort}"\n  redis: { url: "${redis.url}" }\n  pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }\nservices:\n  anvil:\n    backends:\n      jsonrpc: { url: "http://127.0.0.1:9" }\nplugins: [transport-jsonrpc]\nshutdown: { readiness_delay_ms: 0 }\nlogging: { format: json }\n`,
   );
-  const p = await startProcess(['relayer', '-c', file, '--workers', '2'], { KEY: TEST_KEYS.app1.hex });
+  const p = await startProcess(['relayer', '-c', file, '--workers', '2'], {});
   t.teardown(() => void p.child.kill('SIGKILL'));
   await until('both workers started', () => p.lines.filter((l) => l.msg === 'relayminer started').length === 2);
   // New connections each time, so the primary hands them to both workers in turn.
@@ -105,6 +107,21 @@ t.test('relayer --workers 2: the primary serves one /metrics for all workers, co
     t.equal(rejected, 10, `scrape ${scrape + 1}: the ten refused relays of both workers`);
     t.match(text, /^relayminer_build_info\{[^}]*\} 1$/m, 'build info once, not once per worker');
   }
+  // A key added to the keys file: SIGHUP to the primary reloads it in every worker.
+  writeFileSync(keysFile, `keys: ["${TEST_KEYS.app1.hex}", "${TEST_KEYS.gateway1.hex}"]\n`, { mode: 0o600 });
+  p.child.kill('SIGHUP');
+  const reloaded = () => p.lines.filter((l) => String(l.msg).startsWith('supplier keys reloaded'));
+  await until('both workers to reload their keys', () => reloaded().length === 2);
+  t.same(reloaded().map((l) => [l.msg, l.added]), [0, 1].map(() => ['supplier keys reloaded: 1 added, 0 removed', [TEST_KEYS.gateway1.address]]));
+  t.same(new Set(reloaded().map((l) => l.pid)), workers, 'once in each worker');
+  await until("the stake check of the new key set", () => p.lines.some((l) => String(l.msg).startsWith('stake check: 2 supplier key(s)')));
+  await new Promise((res) => setTimeout(res, 300));
+  t.same(
+    p.lines.filter((l) => String(l.msg).startsWith('stake check: 2')).map((l) => l.msg),
+    [`stake check: 2 supplier key(s) not staked on chain (${TEST_KEYS.app1.address}, ${TEST_KEYS.gateway1.address}): gateways send them nothing yet`],
+    'the keys are checked again at once, by one worker',
+  );
+  t.equal((await fetch(`http://127.0.0.1:${healthPort}/health`)).status, 200, 'SIGHUP does not stop anything');
   p.child.kill('SIGTERM');
   t.equal(await p.exit, 0, 'the primary drains the workers and exits 0');
 });

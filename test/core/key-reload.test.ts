@@ -1,0 +1,111 @@
+import t from 'tap';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { loadConfigFile } from '../../core/config/load.js';
+import { publicKeyFromPrivateKey } from '../../core/crypto/address.js';
+import { MinedRelayCodec } from '../../core/protocol/index.js';
+import { KeyBuilder } from '../../core/redis/key-builder.js';
+import { checkRelayResponse } from '../../core/relay/relay-client.js';
+import { Runtime } from '../../core/runtime/runtime.js';
+import { BUILTIN_PLUGINS } from '../../plugins/index.js';
+import { ADDR, KEYS, key, startTestLocalnet } from '../helpers/localnet-client.js';
+import { captureLogs } from '../helpers/logs.js';
+import { startRedis } from '../helpers/redis.js';
+import { gatewayRelay, postRelay, startBackend } from '../helpers/relayer.js';
+import { until } from '../helpers/until.js';
+
+t.test('reloadKeys: keys added are served and leased, keys removed refused (the miner keeps them), a bad file changes nothing', async (t) => {
+  const net = await startTestLocalnet(t);
+  net.chain.advance(11); // height 12: session [11, 20], both suppliers in app1's anvil session
+  const redisServer = await startRedis(t);
+  const client = new Redis(redisServer.url);
+  t.teardown(() => client.disconnect());
+  const backend = await startBackend(t);
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-reload-'));
+  const keysFile = join(dir, 'keys.yaml');
+  const writeKeys = (text: string) => {
+    writeFileSync(keysFile, text);
+    chmodSync(keysFile, 0o600);
+  };
+  writeKeys(`keys: ["${KEYS.supplier1}"]\n`);
+  const file = join(dir, 'config.yaml');
+  const config = (level: string) => `
+keys: { keys_file: keys.yaml }
+redis: { url: "${redisServer.url}", namespace: ha }
+pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
+relayer:
+  listen_address: "127.0.0.1:0"
+  health_address: "127.0.0.1:0"
+  metrics_address: "127.0.0.1:0"
+miner: { metrics_address: "127.0.0.1:0" }
+services:
+  anvil: { backends: { jsonrpc: { url: "${backend.url}" } } }
+plugins: [transport-jsonrpc, { name: miner, options: { instance_id: reload-test, lease_ttl_ms: 1500 } }]
+logging: { level: ${level} }
+shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
+`;
+  writeFileSync(file, config('info'));
+  const logs = captureLogs();
+  const runtime = await Runtime.start({ config: loadConfigFile(file), roles: ['relayer', 'miner'], builtins: BUILTIN_PLUGINS, version: 'test', logger: logs.logger });
+  t.teardown(() => runtime.shutdown());
+  const url = `http://${runtime.addresses.relay}`;
+  const header = (await runtime.context.relay!.chain.session(ADDR.app1, 'anvil', BigInt(net.chain.height))).header;
+  const payload = { method: 'POST', url: '/', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' };
+  const relayFor = async (supplier: string, supplierKey: string) => {
+    const res = await postRelay(url, gatewayRelay(header, payload, { supplier }));
+    const check = checkRelayResponse(res.body, publicKeyFromPrivateKey(key(supplierKey)));
+    return { status: res.status, verdict: check.ok ? 'signed' : check.why };
+  };
+  const keys = new KeyBuilder('ha');
+  const leaseOwner = async (supplier: string) => (await client.get(keys.supplierLease(supplier)))?.split(' ')[0];
+  const reloadLines = () => logs.lines.filter((l) => String(l.msg).startsWith('supplier keys'));
+
+  const notLoaded = (supplier: string) => ({ status: 200, verdict: `relay miner error 9: supplier key not loaded by this relayer: ${supplier}` });
+  t.same(await relayFor(ADDR.supplier2, KEYS.supplier2), notLoaded(ADDR.supplier2), 'supplier2 not loaded yet');
+  await until('the miner to lease supplier1', async () => (await leaseOwner(ADDR.supplier1)) === 'reload-test');
+  t.equal(await leaseOwner(ADDR.supplier2), undefined, 'nobody leases supplier2');
+
+  writeKeys(`keys: ["${KEYS.supplier1}", "${KEYS.supplier2}"]\n`);
+  t.same(runtime.reloadKeys(), { outcome: 'changed', added: [ADDR.supplier2], removed: [] });
+  t.same(runtime.context.suppliers.map((k) => k.address), [ADDR.supplier1, ADDR.supplier2], 'the context has the keys loaded now');
+  t.same(await relayFor(ADDR.supplier2, KEYS.supplier2), { status: 200, verdict: 'signed' }, 'supplier2 served and signing');
+  const mined = await client.xrangeBuffer(keys.relayStream(ADDR.supplier2), '-', '+');
+  t.equal(mined.length, 1, "the relay is in supplier2's stream");
+  t.equal(MinedRelayCodec.decode(mined[0]![1][1]!).supplier_operator_address, ADDR.supplier2);
+  await until('the miner to lease supplier2', async () => (await leaseOwner(ADDR.supplier2)) === 'reload-test');
+
+  writeKeys(`keys: ["${KEYS.supplier2}"]\n`);
+  t.same(runtime.reloadKeys(), { outcome: 'changed', added: [], removed: [ADDR.supplier1] });
+  t.same(await relayFor(ADDR.supplier1, KEYS.supplier1), notLoaded(ADDR.supplier1), 'supplier1 refused');
+  t.same(await relayFor(ADDR.supplier2, KEYS.supplier2), { status: 200, verdict: 'signed' });
+  const kept = logs.lines.filter((l) => String(l.msg).includes('stay with this miner until it restarts'));
+  t.same(kept.map((l) => [l.level, l.suppliers]), [[40, [ADDR.supplier1]]], 'the miner keeps supplier1 for its sessions, and says so once');
+  // Past a lease TTL (1.5 s): supplier1's lease is still renewed.
+  await new Promise((r) => setTimeout(r, 2000));
+  t.equal(await leaseOwner(ADDR.supplier1), 'reload-test', 'supplier1 still leased');
+
+  writeKeys('keys: ["not hex"]\n');
+  t.same(runtime.reloadKeys(), { outcome: 'failed', added: [], removed: [] });
+  const failed = logs.lines.filter((l) => String(l.msg).startsWith('supplier keys not reloaded'));
+  t.equal(failed.length, 1);
+  t.equal(failed[0]!.msg, `supplier keys not reloaded, the ones loaded stay: ${file}:2:9: keys.keys_file (${keysFile}, keys[0]): private key must be 64 hex characters (32 bytes), got 7 characters`);
+  t.notMatch(JSON.stringify(logs.lines), KEYS.supplier2, 'no key material in the log');
+  t.same(await relayFor(ADDR.supplier2, KEYS.supplier2), { status: 200, verdict: 'signed' }, 'supplier2 still served');
+
+  writeKeys(`keys: ["${KEYS.supplier2}"]\n`);
+  writeFileSync(file, config('debug'));
+  t.same(runtime.reloadKeys(), { outcome: 'unchanged', added: [], removed: [] });
+  const elsewhere = logs.lines.filter((l) => String(l.msg).startsWith('configuration reloaded for supplier keys only'));
+  t.same(elsewhere.map((l) => [l.level, l.sections, l.msg]), [[40, ['logging'], 'configuration reloaded for supplier keys only: the changes to logging take effect at the next restart']]);
+  t.same(
+    reloadLines().map((l) => [l.level, l.msg]),
+    [
+      [30, 'supplier keys reloaded: 1 added, 0 removed'],
+      [30, 'supplier keys reloaded: 0 added, 1 removed'],
+      [50, failed[0]!.msg],
+      [30, 'supplier keys reloaded: no change'],
+    ],
+  );
+});
