@@ -186,7 +186,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
     problems.push(...loaded.problems);
     warnings.push(...loaded.warnings);
     if (loaded.keys.length === 0 && loaded.problems.length === 0) {
-      const how = 'set keys.keys_file, keys.keys_env or supplier_keys (top level or in this section)';
+      const how = 'set keys.keys_file, keys.keys_dir, keys.keys_env or supplier_keys (top level or in this section)';
       // A miner without keys runs (leases, streams, readiness) and claims for nobody: fine while keys
       // are being provisioned. A relayer without keys could not answer a single relay.
       if (role === 'miner') warnings.push(`miner: no supplier keys, so this miner claims and proves for no supplier until they are given: ${how}`);

@@ -113,10 +113,12 @@ An editor schema is in \`schema/relayminer.config.schema.json\`.
 - **Environment.** \`\${NAME}\` and \`\${NAME:-default}\` are replaced in every value (never in keys); \`$\${\` is a
   literal \`\${\`. A value that is exactly one reference takes the variable's type when it is a plain number or
   \`true\`/\`false\` (\`port: \${PORT}\`); anything else stays a string.
-- **Keys.** Supplier operator keys come from \`keys.keys_file\` (YAML \`keys: [hex, …]\`), \`keys.keys_env\` (a variable
-  holding hex keys separated by commas or spaces) and \`supplier_keys\` (inline; use \`\${VAR}\` for the value). Every
-  source is read and the union is used; addresses are derived, and an \`address\` given next to a key must match.
-  A literal key in the file, or a keys file readable by others, loads with a warning.
+- **Keys.** Supplier operator keys come from \`keys.keys_file\` (YAML \`keys: [hex, …]\`), \`keys.keys_dir\` (one file
+  per key, \`private_key_hex\` and \`operator_address\`), \`keys.keys_env\` (a variable holding hex keys separated by
+  commas or spaces) and \`supplier_keys\` (inline; use \`\${VAR}\` for the value). Every source is read and the union
+  is used; addresses are derived, and an \`address\` (\`operator_address\`) given next to a key must match. A literal
+  key in the file, or a keys file readable by others, loads with a warning. SIGHUP reads them again (a running
+  process's own environment does not change: \`keys_env\` keys change with a restart).
 - **Simple form.** \`relayer.backends.<service_id>.url\` is shorthand for
   \`services.<service_id>.backends.jsonrpc.url\`; \`redis.address: host:port\` for \`redis.url: redis://host:port\`.
 

@@ -159,6 +159,13 @@ export const KeysSchema = Type.Object(
           'YAML file `keys: [hex, …]` of supplier operator keys (the Go relay miner format); path relative to the config file.',
       }),
     ),
+    keys_dir: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'Directory of key files, one key each (the Go HA relay miner\'s `keys_dir`): every `.yaml`, `.yml` or `.json` file in it holds `private_key_hex` and `operator_address`, which must be the address derived from the key; other files are ignored. Path relative to the config file.',
+      }),
+    ),
     keys_env: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z_][A-Za-z0-9_]*$',

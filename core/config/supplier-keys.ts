@@ -1,10 +1,13 @@
-import { readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { SupplierKey } from '../crypto/supplier-key.js';
 import type { KeysConfig } from './schema.js';
 import type { ConfigProblem } from './problems.js';
 import { joinPath } from './problems.js';
+
+/** Files of a keys directory that hold a key; the rest (a README, an editor's backup) are not read. */
+const KEY_FILE = /\.(ya?ml|json)$/i;
 
 export interface LoadedKeys {
   keys: SupplierKey[];
@@ -63,6 +66,46 @@ export function loadSupplierKeys(
       const e = err as NodeJS.ErrnoException;
       const reason = e.code === 'ENOENT' ? 'file not found' : e.code === 'EACCES' ? 'permission denied' : e.message.split('\n')[0];
       problems.push({ path, message: `cannot read keys file ${file}: ${reason}` });
+    }
+  }
+
+  if (keys?.keys_dir) {
+    const path = joinPath([...opts.base, 'keys_dir']);
+    const dir = resolve(opts.configDir, keys.keys_dir);
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir, { withFileTypes: true })
+        .filter((e) => !e.isDirectory() && KEY_FILE.test(e.name))
+        .map((e) => e.name)
+        .sort();
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const reason = e.code === 'ENOENT' ? 'directory not found' : e.code === 'EACCES' ? 'permission denied' : e.code === 'ENOTDIR' ? 'not a directory' : e.message.split('\n')[0];
+      problems.push({ path, message: `cannot read keys directory ${dir}: ${reason}` });
+    }
+    const loose: string[] = [];
+    for (const name of names) {
+      const file = join(dir, name);
+      const where = `${path} (${file})`;
+      try {
+        const text = readFileSync(file, 'utf8');
+        if ((statSync(file).mode & 0o077) !== 0) loose.push(name);
+        const doc = parseYaml(text) as { private_key_hex?: unknown; operator_address?: unknown } | null;
+        if (typeof doc?.private_key_hex !== 'string' || typeof doc.operator_address !== 'string') {
+          problems.push({ path: where, message: 'a key file holds "private_key_hex" and "operator_address" (strings)' });
+          continue;
+        }
+        take(doc.private_key_hex, where, doc.operator_address);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        // A YAML error's text quotes the file, which holds a key: only its kind is said.
+        const reason = e.code === 'EACCES' ? 'permission denied' : e.syscall ? (e.code ?? e.message) : 'not YAML or JSON';
+        problems.push({ path: where, message: `cannot read key file: ${reason}` });
+      }
+    }
+    if (loose.length > 0) {
+      const shown = loose.length > 3 ? `${loose.slice(0, 3).join(', ')} and ${loose.length - 3} more` : loose.join(', ');
+      warnings.push(`${path}: ${loose.length} key file(s) in ${dir} readable by group or others (${shown}); chmod 600 them`);
     }
   }
 

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -185,6 +185,41 @@ t.test('${ENV} interpolation', async (t) => {
   t.equal(problems[0]!.path, 'relayer.redis.url');
   t.match(problems[0]!.message, 'environment variable MISSING_HOST is not set');
   t.equal(problems[0]!.line, 2);
+});
+
+t.test('keys_dir: one YAML or JSON file per key, the Go HA relay miner\'s format; its address checked; never echoed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-keysdir-'));
+  const keys = join(dir, 'keys');
+  mkdirSync(join(keys, 'old'), { recursive: true });
+  const put = (name: string, text: string, mode = 0o600) => {
+    writeFileSync(join(keys, name), text);
+    chmodSync(join(keys, name), mode);
+  };
+  put('gateway1.yaml', `operator_address: ${TEST_KEYS.gateway1.address}\nprivate_key_hex: "${TEST_KEYS.gateway1.hex}"\n`);
+  put('app1.JSON', JSON.stringify({ operator_address: TEST_KEYS.app1.address, private_key_hex: `0x${TEST_KEYS.app1.hex}` }));
+  put('README.md', 'not a key');
+  put('old/ignored.yaml', 'subdirectories are not read');
+  const c = parseConfig('keys: { keys_dir: keys }\nrelayer: {}\n', { env: {}, dir });
+  t.same(c.relayer?.suppliers.map((s) => s.address), [TEST_KEYS.app1.address, TEST_KEYS.gateway1.address], 'both keys, files in name order');
+  t.same(c.warnings, []);
+
+  chmodSync(join(keys, 'app1.JSON'), 0o644);
+  t.same(parseConfig('keys: { keys_dir: keys }\nrelayer: {}\n', { env: {}, dir }).warnings, [`keys.keys_dir: 1 key file(s) in ${keys} readable by group or others (app1.JSON); chmod 600 them`]);
+
+  put('wrong.yml', `operator_address: ${TEST_KEYS.app1.address}\nprivate_key_hex: "${TEST_KEYS.gateway1.hex}"\n`);
+  put('fields.yaml', `private_key_hex: "${TEST_KEYS.gateway1.hex}"\n`);
+  put('broken.yaml', `private_key_hex: [${TEST_KEYS.gateway1.hex}\n`);
+  const problems = problemsOf(`keys: { keys_dir: ${keys} }\nrelayer: {}\n`).map((p) => `${p.path}: ${p.message}`);
+  t.same(problems, [
+    `keys.keys_dir (${join(keys, 'broken.yaml')}): cannot read key file: not YAML or JSON`,
+    `keys.keys_dir (${join(keys, 'fields.yaml')}): a key file holds "private_key_hex" and "operator_address" (strings)`,
+    `keys.keys_dir (${join(keys, 'wrong.yml')}): address ${TEST_KEYS.app1.address} does not match the key, which derives ${TEST_KEYS.gateway1.address}`,
+  ]);
+  t.notMatch(JSON.stringify(problems), TEST_KEYS.gateway1.hex, 'no key material in the problems');
+  t.same(
+    problemsOf(`keys: { keys_dir: ${join(dir, 'none')} }\nrelayer: {}\n`).map((p) => `${p.path}: ${p.message}`),
+    [`keys.keys_dir: cannot read keys directory ${join(dir, 'none')}: directory not found`],
+  );
 });
 
 t.test('keys: inline, file, environment; addresses derived and checked; never echoed', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -30,9 +30,10 @@ t.test('reloadKeys: keys added are served and leased, keys removed refused (the 
     chmodSync(keysFile, 0o600);
   };
   writeKeys(`keys: ["${KEYS.supplier1}"]\n`);
+  mkdirSync(join(dir, 'keys.d'));
   const file = join(dir, 'config.yaml');
   const config = (level: string) => `
-keys: { keys_file: keys.yaml }
+keys: { keys_file: keys.yaml, keys_dir: keys.d }
 redis: { url: "${redisServer.url}", namespace: ha }
 pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
 relayer:
@@ -99,6 +100,12 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
   t.same(runtime.reloadKeys(), { outcome: 'unchanged', added: [], removed: [] });
   const elsewhere = logs.lines.filter((l) => String(l.msg).startsWith('configuration reloaded for supplier keys only'));
   t.same(elsewhere.map((l) => [l.level, l.sections, l.msg]), [[40, ['logging'], 'configuration reloaded for supplier keys only: the changes to logging take effect at the next restart']]);
+
+  // A file added to the keys directory (the Go relay miner's keys_dir format).
+  const supplier1File = join(dir, 'keys.d', 'supplier1.yaml');
+  writeFileSync(supplier1File, `operator_address: ${ADDR.supplier1}\nprivate_key_hex: "${KEYS.supplier1}"\n`, { mode: 0o600 });
+  t.same(runtime.reloadKeys(), { outcome: 'changed', added: [ADDR.supplier1], removed: [] });
+  t.same(await relayFor(ADDR.supplier1, KEYS.supplier1), { status: 200, verdict: 'signed' }, 'supplier1 served again');
   t.same(
     reloadLines().map((l) => [l.level, l.msg]),
     [
@@ -106,6 +113,7 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
       [30, 'supplier keys reloaded: 0 added, 1 removed'],
       [50, failed[0]!.msg],
       [30, 'supplier keys reloaded: no change'],
+      [30, 'supplier keys reloaded: 1 added, 0 removed'],
     ],
   );
 });
