@@ -300,6 +300,8 @@ program
   .option('--concurrency <n>', 'relays in flight (websocket: connections)', positiveInt('concurrency'), 1)
   .option('--stream', 'grpc: call SendStreamingRelay (server-streaming backend methods)')
   .option('--rps <n>', 'rate limit (0: none)', positiveInt('rps', 0), 0)
+  .option('--simulate <key-id>', "simulated relays (the relayer's relayer.simulation): signed as this pinned identity, no session read; --key is its gateway key")
+  .option('--sim-app-pubkey <hex>', "with --simulate: the pinned identity's application public key")
   .action(async (transport: string, o: Record<string, string | number | undefined>) => {
     if (!['jsonrpc', 'rest', 'cometbft', 'websocket', 'grpc'].includes(transport)) {
       program.error(`relay: unknown transport "${transport}" (jsonrpc, rest, cometbft, websocket, grpc)`, { exitCode: 1 });
@@ -324,6 +326,7 @@ program
       count: o.count as number,
       concurrency: o.concurrency as number,
       rps: o.rps as number,
+      ...(o.simulate !== undefined && { simulate: { keyId: o.simulate as string, appPublicKey: (o.simAppPubkey as string | undefined) ?? '' } }),
       out: (line) => process.stdout.write(`${line}\n`),
     });
     process.exit(report.failed.length === 0 ? 0 : 1);

@@ -13,7 +13,8 @@ import { RelayChainState } from '../core/relay/chain-state.js';
 import { RPC_TYPE_CODES } from '../core/protocol/rpc-type.js';
 import type { HttpRpcType } from '../core/relay/http-relay.js';
 import { POKTHTTPResponseCodec, type SessionHeader } from '../core/protocol/messages.js';
-import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest, websocketHandshakeHeaders } from '../core/relay/relay-client.js';
+import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest, simulatedSessionHeader, websocketHandshakeHeaders } from '../core/relay/relay-client.js';
+import { SIMULATION_HEADER } from '../core/relay/simulated-relays.js';
 import { grpcFrame, RELAY_SERVICE_PATHS } from '../core/protocol/grpc-wire.js';
 
 export type ClientTransport = HttpRpcType | 'websocket' | 'grpc';
@@ -45,6 +46,11 @@ export interface RelayClientOptions {
   rps: number;
   /** grpc: call SendStreamingRelay (a server-streaming backend method). */
   stream?: boolean;
+  /**
+   * Simulated relays (the relayer's `relayer.simulation`): signed as the pinned identity `keyId` whose
+   * application public key is `appPublicKey`, over the ring [that key, `key`'s public key]; no session is read.
+   */
+  simulate?: { keyId: string; appPublicKey: string };
   out: (line: string) => void;
 }
 
@@ -94,10 +100,11 @@ async function drive(o: RelayClientOptions, send: (i: number) => Promise<void>):
 }
 
 interface Prepared {
-  header: SessionHeader;
   supplierPub: Uint8Array;
   sign: (payload: Uint8Array) => Uint8Array;
   handshake: () => Record<string, string>;
+  /** The simulation header's value, for simulated relays. */
+  simulationKeyId?: string;
 }
 
 /**
@@ -112,15 +119,25 @@ export async function runRelayClient(o: RelayClientOptions): Promise<RelayClient
   const endpoints = nodeEndpoints(node);
   const query = new ChainQueryClient({ ...node, query_timeout_ms: 5000 });
   try {
+    // The supplier's key comes from the chain even for simulated relays: an answer is only worth its verified signature.
+    const supplierPub = await query.accountPublicKey(o.supplier);
+    if (!supplierPub) throw new OperatorError('INVALID_ARGUMENT', `supplier ${o.supplier} has no public key on chain: its signatures cannot be checked`);
+    if (o.simulate) {
+      const appPublicKey = Uint8Array.from(Buffer.from(o.simulate.appPublicKey.replace(/^0x/, ''), 'hex'));
+      const ring = [appPublicKey, publicKeyFromPrivateKey(signerKey)];
+      o.out(`simulated relays as identity ${o.simulate.keyId} (application ${addressFromPublicKey(appPublicKey)})`);
+      // A fresh session id (signed time and nonce) for each: the relayer admits each signature once.
+      const sign = (payload: Uint8Array) =>
+        encodeRelayRequest(buildRelayRequest({ header: simulatedSessionHeader({ appPublicKey, serviceId: o.service }), supplierAddress: o.supplier, payload, signerKey, ring }));
+      const p: Prepared = { supplierPub, sign, handshake: () => ({}), simulationKeyId: o.simulate.keyId };
+      return o.transport === 'grpc' ? await runGrpc(o, p) : await runHttp(o, p);
+    }
     const height = BigInt((await new CometClient(endpoints.rpcUrl, 5000, endpoints.ca).status()).latest.height);
     const chain = new RelayChainState({ query, keys: new KeyBuilder('client'), log: pino({ level: 'silent' }), currentHeight: () => height });
     const session = await chain.session(app, o.service, height);
     const ring = await chain.ringPublicKeys(app, session.header.session_end_block_height);
-    const supplierPub = await query.accountPublicKey(o.supplier);
-    if (!supplierPub) throw new OperatorError('INVALID_ARGUMENT', `supplier ${o.supplier} has no public key on chain: its signatures cannot be checked`);
     o.out(`session ${session.sessionId} [${session.header.session_start_block_height}, ${session.header.session_end_block_height}]`);
     const p: Prepared = {
-      header: session.header,
       supplierPub,
       sign: (payload) => encodeRelayRequest(buildRelayRequest({ header: session.header, supplierAddress: o.supplier, payload, signerKey, ring })),
       handshake: () => websocketHandshakeHeaders({ header: session.header, supplierAddress: o.supplier, signerKey, ring }),
@@ -144,6 +161,10 @@ function checkArguments(o: RelayClientOptions): Uint8Array {
     key = parsePrivateKeyHex(o.key);
   } catch (err) {
     throw bad(`--key: ${(err as Error).message}`);
+  }
+  if (o.simulate) {
+    if (o.transport === 'websocket') throw bad('--simulate: simulated relays go over the HTTP transports and gRPC, not WebSocket');
+    if (!/^(0x)?0[23][0-9a-fA-F]{64}$/.test(o.simulate.appPublicKey)) throw bad('--sim-app-pubkey must be the pinned application public key: 66 hex characters starting 02 or 03');
   }
   if (o.transport === 'grpc') {
     if (!/^[^\s/]+:\d+$/.test(o.relayer.replace(/^[a-z]+:\/\//, '').replace(/\/$/, ''))) throw bad(`--relayer must be host:port of the relayer's gRPC listener (got "${o.relayer}")`);
@@ -176,7 +197,7 @@ async function runHttp(o: RelayClientOptions, p: Prepared): Promise<RelayClientR
       const res = await pool.request({
         method: 'POST',
         path: url.pathname + url.search,
-        headers: { 'content-type': 'application/json', 'rpc-type': String(RPC_TYPE_CODES[o.transport]) },
+        headers: { 'content-type': 'application/json', 'rpc-type': String(RPC_TYPE_CODES[o.transport]), ...(p.simulationKeyId && { [SIMULATION_HEADER]: p.simulationKeyId }) },
         body: Buffer.from(bodies[i]!),
       });
       const body = new Uint8Array(await res.body.arrayBuffer());
@@ -200,6 +221,8 @@ async function runGrpc(o: RelayClientOptions, p: Prepared): Promise<RelayClientR
   o.out(`${o.count} relay(s) signed`);
   const client = new grpc.Client(o.relayer.replace(/^[a-z]+:\/\//, '').replace(/\/$/, ''), grpc.credentials.createInsecure());
   const id = (b: Buffer) => b;
+  const metadata = new grpc.Metadata();
+  if (p.simulationKeyId) metadata.set(SIMULATION_HEADER, p.simulationKeyId);
   const latencies: number[] = [];
   const failed: { index: number; why: string }[] = [];
   const verify = (b: Buffer): { ok: true; http: ReturnType<typeof POKTHTTPResponseCodec.decode> } | { ok: false; why: string } => {
@@ -214,12 +237,12 @@ async function runGrpc(o: RelayClientOptions, p: Prepared): Promise<RelayClientR
       const answers = o.stream
         ? await new Promise<Buffer[]>((resolve, reject) => {
             const out: Buffer[] = [];
-            const call = client.makeServerStreamRequest(RELAY_SERVICE_PATHS.SendStreamingRelay, id, id, bodies[i]!);
+            const call = client.makeServerStreamRequest(RELAY_SERVICE_PATHS.SendStreamingRelay, id, id, bodies[i]!, metadata);
             call.on('data', (b: Buffer) => out.push(b));
             call.on('error', reject);
             call.on('end', () => resolve(out));
           })
-        : [await new Promise<Buffer>((resolve, reject) => client.makeUnaryRequest(RELAY_SERVICE_PATHS.SendRelay, id, id, bodies[i]!, (err, res) => (err ? reject(err) : resolve(res!))))];
+        : [await new Promise<Buffer>((resolve, reject) => client.makeUnaryRequest(RELAY_SERVICE_PATHS.SendRelay, id, id, bodies[i]!, metadata, (err, res) => (err ? reject(err) : resolve(res!))))];
       latencies.push(performance.now() - started);
       const checked = answers.map(verify);
       const bad = checked.find((c) => !c.ok);

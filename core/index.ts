@@ -41,6 +41,7 @@ export type { RelayMinerContext, ReloadedSuppliers } from './plugins/context.js'
 // relay contract
 export { RelayHooks } from './relay/hooks.js';
 export { RelayRejection, REJECT_REASONS, REJECT_REASON_CODES, type RejectReason } from './relay/reasons.js';
+export { SIMULATION_HEADER } from './relay/simulated-relays.js';
 export {
   RELAY_HOOK_NAMES,
   type RelayInfo,
@@ -68,6 +69,7 @@ export {
   checkRelayResponse,
   encodeHttpPayload,
   encodeRelayRequest,
+  simulatedSessionHeader,
   websocketHandshakeHeaders,
   type HttpRelayPayload,
   type RelayResponseCheck,

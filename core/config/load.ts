@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document } from 'yaml';
 import type { SupplierKey } from '../crypto/supplier-key.js';
+import { isValidCompressedPoint } from '../crypto/ring/signature.js';
+import { PLACEHOLDER_RING_PUBLIC_KEY } from '../crypto/placeholder-ring-key.js';
 import { parseHostPort } from './host-port.js';
 import { interpolateEnv } from './env.js';
 import { ConfigError, joinPath, type ConfigProblem } from './problems.js';
@@ -22,6 +24,7 @@ import {
   type RelayMeterConfig,
   type RelayListenerLimits,
   type ResponseCompression,
+  type SimulationConfig,
 } from './schema.js';
 import { loadSupplierKeys } from './supplier-keys.js';
 import { validateAgainst } from './validator.js';
@@ -56,6 +59,7 @@ export interface ResolvedRelayer extends RoleSettings {
   ring_verify_threads: number;
   limits: RelayListenerLimits;
   response_compression: ResponseCompression;
+  simulation: SimulationConfig;
   health_address: string;
   metrics_address: string;
   dashboard: boolean;
@@ -201,6 +205,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
     for (const key of ['listen_address', 'health_address', 'metrics_address'] as const) {
       checkPort(r[key], ['relayer', key], problems);
     }
+    if (r.simulation.enabled) checkSimulation(r.simulation, services, problems);
     relayer = {
       listen_address: r.listen_address,
       error_model: r.error_model,
@@ -208,6 +213,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
       ring_verify_threads: r.ring_verify_threads,
       limits: r.limits,
       response_compression: r.response_compression,
+      simulation: r.simulation,
       health_address: r.health_address,
       metrics_address: r.metrics_address,
       dashboard: r.dashboard,
@@ -326,6 +332,31 @@ function resolveServices(raw: RawConfig, problems: ConfigProblem[]): Record<stri
       : { validation_mode: 'eager', backends: { jsonrpc: backend } };
   }
   return out;
+}
+
+/**
+ * What the schema cannot say of simulated relays' identities (only when they are on: a block switched off
+ * is not read): keys on the curve and not the ring's public placeholder, key ids once, services configured.
+ */
+function checkSimulation(sim: SimulationConfig, services: Record<string, ResolvedService>, problems: ConfigProblem[]): void {
+  const seen = new Map<string, number>();
+  sim.identities.forEach((id, i) => {
+    const base = ['relayer', 'simulation', 'identities', i];
+    const first = seen.get(id.key_id);
+    if (first !== undefined) problems.push({ path: joinPath([...base, 'key_id']), message: `key_id "${id.key_id}" is already used by identities[${first}]` });
+    else seen.set(id.key_id, i);
+    const keys: [string | number, string][] = [['app_pubkey_hex', id.app_pubkey_hex], ...id.gateway_pubkeys_hex.map((k, j): [string, string] => [`gateway_pubkeys_hex[${j}]`, k])];
+    for (const [field, hex] of keys) {
+      const bytes = Buffer.from(hex.replace(/^0x/, ''), 'hex');
+      const path = `${joinPath(base)}.${field}`;
+      if (!isValidCompressedPoint(bytes)) problems.push({ path, message: 'not a point on the secp256k1 curve' });
+      else if (bytes.equals(Buffer.from(PLACEHOLDER_RING_PUBLIC_KEY))) problems.push({ path, message: "the ring's padding placeholder key, whose private key is public: anyone could sign as it" });
+    }
+    if (id.not_after !== undefined && Number.isNaN(Date.parse(id.not_after))) problems.push({ path: joinPath([...base, 'not_after']), message: 'not a valid time' });
+    id.allowed_services.forEach((s, j) => {
+      if (!Object.hasOwn(services, s)) problems.push({ path: joinPath([...base, 'allowed_services', j]), message: `service "${s}" is not configured under services` });
+    });
+  });
 }
 
 function checkPort(address: string, path: string[], problems: ConfigProblem[]): void {

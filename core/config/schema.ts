@@ -425,6 +425,53 @@ export const ResponseCompressionSchema = Type.Object(
   { additionalProperties: false, default: {}, description: 'Compression of HTTP relay answers (as the Go HA relay miner\'s `response_compression`; off by default).' },
 );
 
+const CompressedPublicKeyHex = (description?: string) =>
+  Type.String({
+    pattern: '^(0x)?0[23][0-9a-fA-F]{64}$',
+    expected: 'a compressed secp256k1 public key: 66 hex characters starting 02 or 03',
+    ...(description !== undefined && { description }),
+  });
+
+export const SimulationIdentitySchema = Type.Object(
+  {
+    key_id: Type.String({
+      pattern: '^[A-Za-z0-9._-]{1,64}$',
+      expected: '1-64 characters of A-Z a-z 0-9 . _ -',
+      description: 'What a simulated relay names in its `Pocket-Simulation-Key-Id` header (gRPC: `pocket-simulation-key-id` metadata). Not a secret: the ring signature is the gate.',
+    }),
+    enabled: Type.Boolean({ default: false, description: 'This identity admits simulated relays (each one is switched on by itself).' }),
+    not_after: Type.Optional(Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$', expected: 'an RFC 3339 time, e.g. "2027-06-30T00:00:00Z"', description: 'After this time the identity admits nothing (rotation).' })),
+    max_rps: Type.Integer({ default: 5, minimum: 1, maximum: 10_000, description: 'Simulated relays per second this identity may send (a token bucket of as many, charged once a relay verifies).' }),
+    app_pubkey_hex: CompressedPublicKeyHex("The identity's application public key (ring member 0, and the session header's application address)."),
+    gateway_pubkeys_hex: Type.Array(CompressedPublicKeyHex(), {
+      minItems: 1,
+      maxItems: 15,
+      description: "Gateway public keys of the ring, held by the operator; never the ring's padding placeholder key (its private key is public).",
+    }),
+    allowed_services: Type.Array(Type.String({ pattern: SERVICE_ID_PATTERN }), { default: [], description: 'Services it may target; empty: every service configured.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const SimulationSchema = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: false,
+      description:
+        'Admit simulated relays (the Go HA relay miner\'s health-check relays): a relay carrying `Pocket-Simulation-Key-Id` is ring-verified against that pinned identity instead of the chain, forwarded and signed as any relay, and never metered, mined or published. Off: the header is ignored and the relay is validated as any other.',
+    }),
+    max_concurrent: Type.Integer({ default: 32, minimum: 1, maximum: 10_000, description: 'Simulated relays in flight at once, every identity together; past it one is refused `simulation_rate_limited`.' }),
+    freshness_window_seconds: Type.Integer({
+      default: 30,
+      minimum: 1,
+      maximum: 3600,
+      description: "How far a simulated relay's signed timestamp (its session id, `simv1:<unix seconds>:<nonce>`) may be from the relayer's clock; each signature is admitted once (Redis remembers it for twice this).",
+    }),
+    identities: Type.Array(SimulationIdentitySchema, { default: [], description: 'Pinned identities (public keys only).' }),
+  },
+  { additionalProperties: false, default: {}, description: 'Simulated relays for health checks of the whole relay path without chain state or payment (off by default).' },
+);
+
 const DashboardFlag = Type.Boolean({
   default: false,
   description:
@@ -449,6 +496,7 @@ export const RelayerSchema = Type.Object(
     }),
     limits: RelayListenerLimitsSchema,
     response_compression: ResponseCompressionSchema,
+    simulation: SimulationSchema,
     health_address: ListenAddress(':8081', '`/health` (liveness) and `/ready` (readiness).'),
     metrics_address: ListenAddress(':9090', 'Prometheus `/metrics`.'),
     dashboard: DashboardFlag,
@@ -532,6 +580,7 @@ export type TransactionConfig = Static<typeof TransactionSchema>;
 export type RelayMeterConfig = Static<typeof RelayMeterSchema>;
 export type RelayListenerLimits = Static<typeof RelayListenerLimitsSchema>;
 export type ResponseCompression = Static<typeof ResponseCompressionSchema>;
+export type SimulationConfig = Static<typeof SimulationSchema>;
 export type RelayerSection = Static<typeof RelayerSchema>;
 export type MinerSection = Static<typeof MinerSchema>;
 

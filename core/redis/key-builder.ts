@@ -138,6 +138,14 @@ export class KeyBuilder {
   // --- relay meter (shared by every relayer) ---
 
   /** Integer: the stake budget one (supplier, session) has consumed, in meter units; the session fixes app and service. */
+  /**
+   * A simulated relay's signature seen (`hash`: its SHA-256, hex), so it is admitted once across relayers;
+   * it lives twice the freshness window (`relayer.simulation.freshness_window_seconds`).
+   */
+  simulationReplay(hash: string): string {
+    return `${this.namespace}:sim:replay:${part('signature hash', hash)}`;
+  }
+
   meter(supplier: string, sessionId: string): string {
     return `${this.namespace}:meter:${this.#supplier(supplier)}:${part('session id', sessionId)}`;
   }

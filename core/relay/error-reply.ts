@@ -31,6 +31,8 @@ const POKTROLL_CODES: Record<RejectReason, number> = {
   invalid_ring_signature: 1,
   signer_not_in_ring: 1,
   rejected_by_plugin: 1,
+  simulation_rejected: 1,
+  simulation_rate_limited: 5,
   over_servicing: 7,
   meter_unavailable: 5,
   no_healthy_backend: 5,

@@ -14,6 +14,7 @@ import type { BodyBudget } from './body-budget.js';
 import { isHttpAnswer, type HttpAnswer, type HttpRelayProtocol } from './http-protocol.js';
 import type { ForwardResult, RelayPipeline, RelayReply } from './pipeline.js';
 import { RelayRejection } from './reasons.js';
+import { SIMULATION_HEADER } from './simulated-relays.js';
 import { StreamedBody } from './streamed-body.js';
 import type { DecodedRelay } from './validator.js';
 
@@ -140,7 +141,8 @@ export class HttpRelayRouter {
     }
     const socket = req.raw.socket;
     const forwarder = this.#forwarders.get(rpcType as HttpRpcType)!;
-    const result = await this.#pipeline.handle(body, rpcType, transport, (relay) => forwarder(relay, reply), () => socket.destroyed);
+    const simulation = req.headers[SIMULATION_HEADER];
+    const result = await this.#pipeline.handle(body, rpcType, transport, (relay) => forwarder(relay, reply), () => socket.destroyed, typeof simulation === 'string' ? simulation : undefined);
     if (!this.#compression || result.stream) return send(reply, result);
     const answer = await this.#compression.encode(result.body, req.headers['accept-encoding']);
     if (answer.vary) reply.header('vary', 'accept-encoding');

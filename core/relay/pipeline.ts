@@ -19,6 +19,7 @@ import { StateSignals } from '../observability/state-signals.js';
 import { RelayRejection } from './reasons.js';
 import type { MeterCharge, RefundReason, RelayMeter } from './relay-meter.js';
 import type { RelayMetrics } from './relay-metrics.js';
+import type { SimulatedRelays } from './simulated-relays.js';
 import type { DecodedRelay, RelayValidator, SignaturePendingRelay, ValidatedRelay } from './validator.js';
 
 /** What a transport's backend call produced: the bytes that become the signed response payload. */
@@ -101,6 +102,8 @@ export interface RelayPipelineOptions {
   signResponse?: (signable: Uint8Array, supplier: SupplierKey) => Promise<Uint8Array>;
   /** Where its conditions (failing appends) are tracked; its own, repeating once a minute, by default. */
   signals?: StateSignals;
+  /** Admission of simulated relays (`relayer.simulation.enabled`); without it their header is ignored. */
+  simulation?: SimulatedRelays;
 }
 
 /**
@@ -112,6 +115,8 @@ export class RelayPipeline {
   readonly #appender: StreamAppender;
   /** Failing appends, by service: with Redis down every relay fails one, and the log says so once a minute. */
   readonly #publishFailing: StateSignals;
+  /** Relays being handled as simulated: counted in their own metric only, no hooks told. */
+  readonly #simulated = new WeakSet<RelayInfo>();
 
   constructor(o: RelayPipelineOptions) {
     this.#o = o;
@@ -122,9 +127,12 @@ export class RelayPipeline {
   /**
    * `clientGone`, when the transport can tell: true once nobody will read the answer (socket closed,
    * call cancelled or past its deadline). Such a relay is not forwarded (and not billed).
+   * `simulationKeyId`: the request's `Pocket-Simulation-Key-Id` (a simulated relay, when they are enabled).
    */
-  async handle(body: Uint8Array, rpcType: RpcTypeName, transport: string, forward: Forward, clientGone?: () => boolean): Promise<RelayReply> {
+  async handle(body: Uint8Array, rpcType: RpcTypeName, transport: string, forward: Forward, clientGone?: () => boolean, simulationKeyId?: string): Promise<RelayReply> {
     const info: RelayInfo = { id: randomUUID(), rpcType, transport, receivedAtMs: Date.now(), requestBytes: body.length };
+    const simulation = this.#o.simulation;
+    if (simulationKeyId && simulation) return this.#handleSimulated(body, info, forward, clientGone, simulationKeyId, simulation);
     const started = performance.now();
     let header: DecodedRelay['header'] | undefined;
     // The backend's own time (to its answer, or to a stream's first bytes): what onRelayServed reports.
@@ -193,6 +201,25 @@ export class RelayPipeline {
       const labels = this.#labels(info);
       this.#o.metrics.observeDuration(labels, seconds);
       if (backendAnswered) this.#o.metrics.observeBackendShare(labels, seconds, backendMs / 1000);
+    }
+  }
+
+  /** A simulated relay: admitted by its pinned identity, forwarded and signed; never metered, mined or published. */
+  async #handleSimulated(body: Uint8Array, info: RelayInfo, forward: Forward, clientGone: (() => boolean) | undefined, keyId: string, simulation: SimulatedRelays): Promise<RelayReply> {
+    this.#simulated.add(info);
+    let header: DecodedRelay['header'] | undefined;
+    const release = simulation.acquire();
+    try {
+      const decoded = this.#o.validator.decode(body, info);
+      header = decoded.header;
+      if (!release) throw new RelayRejection('simulation_rate_limited', 'max_concurrent simulated relays in flight');
+      await simulation.admit(decoded, keyId);
+      const result = await forwardUnlessGone(decoded, forward, clientGone);
+      return await this.#respond(info, decoded, undefined, result, 0);
+    } catch (err) {
+      return this.#reject(info, err, header);
+    } finally {
+      release?.();
     }
   }
 
@@ -315,7 +342,7 @@ export class RelayPipeline {
     const failed = result.backendStatus >= 500;
     const outcome = failed ? 'backend_5xx' : 'served';
     if (result.stream) {
-      this.#o.metrics.countRelay(this.#labels(info), outcome);
+      this.#countOutcome(info, outcome);
       const stream = result.stream;
       const self = this;
       let cut: RelayRejection | undefined;
@@ -336,7 +363,7 @@ export class RelayPipeline {
             if (charge && !failed) await self.#o.meter!.refund(charge, relay.header.service_id, 'backend_failed');
             return;
           }
-          self.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Math.round(backendMs), responseBytes: bytes });
+          if (!self.#simulated.has(info)) self.#o.hooks.emit('onRelayServed', { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Math.round(backendMs), responseBytes: bytes });
           if (!failed && validated) await self.#mine(info, validated, encodeSignedResponse(self.#signHash(relay, await stream.payloadHash())).dehydrated);
         } finally {
           await stream.release?.();
@@ -346,11 +373,13 @@ export class RelayPipeline {
     }
     const { bytes: body, dehydrated } = encodeSignedResponse(await this.#signed(relay, result.payload));
     // Counted once signed: a relay whose answer could not be signed is counted as the rejection it becomes.
-    this.#o.metrics.countRelay(this.#labels(info), outcome);
-    this.#o.hooks.emit(
-      'onRelayServed',
-      result.answeredByTransport ? { relay: info, responseBytes: body.length } : { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Math.round(backendMs), responseBytes: body.length },
-    );
+    this.#countOutcome(info, outcome);
+    if (!this.#simulated.has(info)) {
+      this.#o.hooks.emit(
+        'onRelayServed',
+        result.answeredByTransport ? { relay: info, responseBytes: body.length } : { relay: info, backendStatus: result.backendStatus, backendLatencyMs: Math.round(backendMs), responseBytes: body.length },
+      );
+    }
     const reply: RelayReply = { status: 200, contentType: 'application/x-protobuf', body, outcome, retries: result.retries };
     if (!failed && validated) reply.streamId = await this.#mine(info, validated, dehydrated);
     return reply;
@@ -408,7 +437,7 @@ export class RelayPipeline {
 
   #reject(info: RelayInfo, err: unknown, header?: DecodedRelay['header']): RelayReply {
     const rejection = this.#countRejection(info, err);
-    this.#o.metrics.countRelay(this.#labels(info), 'rejected');
+    if (!this.#simulated.has(info)) this.#o.metrics.countRelay(this.#labels(info), 'rejected');
     const { status, contentType, body } = errorReply(this.#o.errorModel, rejection.reason, rejection.message, header);
     return { status, contentType, body, outcome: 'rejected', rejection };
   }
@@ -419,9 +448,19 @@ export class RelayPipeline {
     if (!known) this.#o.log.error({ relay: info, err }, 'relay failed unexpectedly');
     else this.#o.log.debug({ relay: info, reason: rejection.reason, detail: rejection.message }, 'relay rejected');
     const { service, rpc_type } = this.#labels(info);
+    if (this.#simulated.has(info)) {
+      this.#o.simulation?.count({ service, rpc_type }, rejection.reason);
+      return rejection;
+    }
     this.#o.metrics.rejections.inc({ service, rpc_type, reason: rejection.reason });
     this.#o.hooks.emit('onRelayRejected', { relay: info, reason: rejection.reason, message: rejection.message });
     return rejection;
+  }
+
+  /** A relay answered (served, or its backend's 5xx served signed): in the relay counters, or a simulated relay's own. */
+  #countOutcome(info: RelayInfo, outcome: 'served' | 'backend_5xx'): void {
+    if (this.#simulated.has(info)) this.#o.simulation?.count(this.#labels(info), outcome);
+    else this.#o.metrics.countRelay(this.#labels(info), outcome);
   }
 
   /** Metric labels; a service id is a label only once known to be configured (bounded). */

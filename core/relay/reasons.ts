@@ -19,6 +19,8 @@ export const REJECT_REASONS = {
   invalid_ring_signature: { httpStatus: 403, message: 'relay validation failed: invalid ring signature' },
   signer_not_in_ring: { httpStatus: 403, message: 'relay validation failed: signer is not the application or a delegated gateway' },
   rejected_by_plugin: { httpStatus: 403, message: 'relay validation failed: refused by a plugin' },
+  simulation_rejected: { httpStatus: 403, message: 'simulation rejected' },
+  simulation_rate_limited: { httpStatus: 429, message: 'simulation rate limited' },
   over_servicing: { httpStatus: 429, message: 'session relay limit reached: claimable portion fully consumed' },
   meter_unavailable: { httpStatus: 503, message: 'relay metering unavailable' },
   no_healthy_backend: { httpStatus: 503, message: 'service temporarily unavailable' },

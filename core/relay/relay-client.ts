@@ -1,3 +1,4 @@
+import { addressFromPublicKey } from '../crypto/address.js';
 import { sha256 } from '../crypto/sha256.js';
 import { ringSign } from '../crypto/ring/index.js';
 import { verifySupplierResponse } from '../crypto/supplier-signature.js';
@@ -16,6 +17,22 @@ export function encodeHttpPayload(p: HttpRelayPayload): Uint8Array {
   const header = new Map<string, HttpHeader>(Object.entries(p.headers ?? {}).map(([k, v]) => [k, { key: k, values: [v] }]));
   const body = typeof p.body === 'string' ? Buffer.from(p.body) : (p.body ?? new Uint8Array(0));
   return POKTHTTPRequestCodec.encode({ method: p.method ?? 'POST', header, url: p.url ?? '/', body_bz: body });
+}
+
+/**
+ * The session header of a simulated relay (`relayer.simulation`), as the Go HA relay miner's clients build it:
+ * the pinned application's address, the service, and `simv1:<unix seconds>:<hex nonce>` as the session id, a
+ * signed timestamp the relayer checks against its clock; the heights are not read.
+ */
+export function simulatedSessionHeader(o: { appPublicKey: Uint8Array; serviceId: string; nowMs?: number }): SessionHeader {
+  const seconds = Math.floor((o.nowMs ?? Date.now()) / 1000);
+  return {
+    application_address: addressFromPublicKey(o.appPublicKey),
+    service_id: o.serviceId,
+    session_id: `simv1:${seconds}:${Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString('hex')}`,
+    session_start_block_height: 1n,
+    session_end_block_height: 2n,
+  };
 }
 
 /** A relay request ring-signed the way shannon-sdk signs it (docs/spec/wire.md §1.2). */

@@ -23,6 +23,7 @@ import { RelayMeter } from './relay-meter.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { RelayValidator } from './validator.js';
 import { servedRelays } from './stake-coverage.js';
+import { SimulatedRelays } from './simulated-relays.js';
 import { StakeWatch } from './stake-watch.js';
 import { Counter, Gauge } from 'prom-client';
 import { CryptoPool, MAX_FAILED_STARTS } from '../crypto/crypto-pool.js';
@@ -145,7 +146,19 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
         leaseIdleMs: meterCfg.lease_idle_ms,
       })
     : undefined;
+  const simulationConfig = o.relayer.simulation;
+  const simulation = simulationConfig.enabled
+    ? new SimulatedRelays({
+        config: simulationConfig,
+        keys: o.keys,
+        redis: () => o.redis.next(),
+        registry: o.metrics.registry,
+        verifyRing: cryptoPool && ((msg, sig, parsed) => cryptoPool.verify(msg, sig, parsed)),
+      })
+    : undefined;
+  if (simulation) log.info({ identities: simulationConfig.identities.filter((i) => i.enabled).map((i) => i.key_id) }, 'simulated relays admitted (relayer.simulation): never metered, mined or published');
   const pipeline = new RelayPipeline({
+    simulation,
     validator,
     chain,
     keys: o.keys,

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { constants as http2Constants, type ServerHttp2Stream } from 'node:http2';
 import { createServer, type AddressInfo } from 'node:net';
 import { Gauge } from 'prom-client';
-import { type BodyBudget, type DecodedRelay, type HealthChange, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, REJECT_REASONS, splitGrpcFrames, StreamedBody, VERSION } from 'relayminer';
+import { type BodyBudget, type DecodedRelay, type HealthChange, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, REJECT_REASONS, SIMULATION_HEADER, splitGrpcFrames, StreamedBody, VERSION } from 'relayminer';
 import { H2Backend, type H2Response } from './h2-backend.js';
 import { grpcStatusFor, SERVER_FAULT_STATUSES } from './status-codes.js';
 
@@ -192,14 +192,14 @@ export default definePlugin(
     server.addService(RELAY_SERVICE, {
       SendRelay: (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
         const limited = calls.get(c.request);
-        relay.pipeline.handle(c.request, 'grpc', 'grpc', (r) => unary(r, limited), () => callGone(c)).then(
+        relay.pipeline.handle(c.request, 'grpc', 'grpc', (r) => unary(r, limited), () => callGone(c), simulationKeyId(c)).then(
           (reply) => (reply.outcome === 'rejected' ? cb(fail(reply)) : cb(null, Buffer.from(reply.body))),
           (err: Error) => cb({ code: grpc.status.INTERNAL, details: err.message }),
         );
       },
       SendStreamingRelay: (c: grpc.ServerWritableStream<Buffer, Buffer>) => {
         void (async () => {
-          const reply = await relay.pipeline.handle(c.request, 'grpc', 'grpc', streaming, () => callGone(c));
+          const reply = await relay.pipeline.handle(c.request, 'grpc', 'grpc', streaming, () => callGone(c), simulationKeyId(c));
           // grpc-js ends a server stream with a status on 'error' (a destroyed stream would send none).
           if (reply.outcome === 'rejected') return void c.emit('error', fail(reply));
           if (!reply.stream) return c.end(Buffer.from(reply.body));
@@ -461,6 +461,12 @@ function drained(c: grpc.ServerWritableStream<Buffer, Buffer>, ms: number): Prom
     c.once('drain', onDrain);
     c.once('cancelled', onCancelled);
   });
+}
+
+/** The call's `pocket-simulation-key-id` metadata: a simulated relay (when the relayer admits them). */
+function simulationKeyId(c: grpc.ServerUnaryCall<Buffer, Buffer> | grpc.ServerWritableStream<Buffer, Buffer>): string | undefined {
+  const value = c.metadata.get(SIMULATION_HEADER)[0];
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** Cancelled by the client, or past the deadline it set: nobody will read the answer. */

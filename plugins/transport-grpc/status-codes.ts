@@ -18,6 +18,8 @@ const CODES: Record<RejectReason, status> = {
   invalid_ring_signature: status.PERMISSION_DENIED,
   signer_not_in_ring: status.PERMISSION_DENIED,
   rejected_by_plugin: status.PERMISSION_DENIED,
+  simulation_rejected: status.PERMISSION_DENIED,
+  simulation_rate_limited: status.RESOURCE_EXHAUSTED,
   over_servicing: status.RESOURCE_EXHAUSTED,
   meter_unavailable: status.UNAVAILABLE,
   no_healthy_backend: status.UNAVAILABLE,

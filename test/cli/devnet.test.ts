@@ -85,6 +85,17 @@ t.test('start --dev (what npm start runs) brings up a private redis-server and b
   t.match(noRelayer.stdout, new RegExp(`^relay 0: connect ECONNREFUSED 127\\.0\\.0\\.1:${closedPort}$`, 'm'));
   t.equal(noRelayer.stdout.trimEnd().split('\n').at(-1), '0/2 ok');
 
+  // Simulated relays (the devnet pins app2 and gateway1 as devnet-health): each signature checked, nothing mined.
+  const simulate = ['--relayer', `http://${p.addresses.relay}/`, '--node-grpc', `127.0.0.1:${grpcPort}`, '--node-rpc', `http://127.0.0.1:${rpcPort}`, '--key', KEYS.gateway1, '--service', 'anvil', '--supplier', ADDR.supplier1];
+  const app2 = Buffer.from(publicKeyFromPrivateKey(key(KEYS.app2))).toString('hex');
+  const simulated = cli(['relay', 'jsonrpc', ...simulate, '--simulate', 'devnet-health', '--sim-app-pubkey', app2, '--count', '3']);
+  t.equal(simulated.code, 0, simulated.stderr);
+  t.match(simulated.stdout, `simulated relays as identity devnet-health (application ${ADDR.app2})`);
+  t.match(simulated.stdout, /^3\/3 ok, signatures verified;/m);
+  const unknownIdentity = cli(['relay', 'jsonrpc', ...simulate, '--simulate', 'nobody', '--sim-app-pubkey', app2]);
+  t.equal(unknownIdentity.code, 1);
+  t.match(unknownIdentity.stdout, 'relay 0: relay miner error 1: simulation rejected: unknown key_id "nobody"');
+
   const node = ['--node-grpc', `127.0.0.1:${grpcPort}`, '--node-rpc', `http://127.0.0.1:${rpcPort}`, '--key', KEYS.gateway1, '--app', ADDR.app1, '--service', 'anvil', '--supplier', ADDR.supplier1];
   // WebSocket: a subscription on the demo backend (one event a second), every message's signature checked.
   // It lasts ~3 s after the client has started (seconds more on a loaded machine), so it starts with at

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { buildRelayRequest, checkRelayResponse, ConfigError, encodeHttpPayload, encodeRelayRequest, grpcFrame, grpcFrames, type HttpRelayPayload, PLACEHOLDER_RING_PUBLIC_KEY, POKTHTTPResponseCodec, publicKeyFromPrivateKey, RelayCodec, relayResponseSignableHash, type SessionHeader, splitGrpcFrames, verifySupplierResponse } from 'relayminer';
+import { buildRelayRequest, checkRelayResponse, ConfigError, simulatedSessionHeader, encodeHttpPayload, encodeRelayRequest, grpcFrame, grpcFrames, type HttpRelayPayload, PLACEHOLDER_RING_PUBLIC_KEY, POKTHTTPResponseCodec, publicKeyFromPrivateKey, RelayCodec, relayResponseSignableHash, type SessionHeader, splitGrpcFrames, verifySupplierResponse } from 'relayminer';
 import * as grpc from '@grpc/grpc-js';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { demo, startGrpcBackend } from '../../../examples/backends/grpc-demo.js';
@@ -17,18 +17,19 @@ const echo = (message: string) => ({
   body: grpcFrame(demo.encodeEcho({ message })),
 });
 
-async function setup(t: Test) {
+async function setup(t: Test, relayerYaml?: string) {
   const backend = await startGrpcBackend();
   t.teardown(() => backend.close());
   const r = await startRelayer(t, {
+    ...(relayerYaml !== undefined && { relayerYaml }),
     plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0" }'],
     services: (httpUrl) => `  anvil:\n    backends:\n      grpc: { url: "${backend.url}", headers: { x-api-key: secret } }\n  rest:\n    backends:\n      jsonrpc: { url: "${httpUrl}" }`,
   });
   const client = new grpc.Client(r.runtime.addresses.grpc!, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 });
   t.teardown(() => client.close());
-  const unary = (body: Uint8Array) =>
+  const unary = (body: Uint8Array, metadata = new grpc.Metadata()) =>
     new Promise<Buffer>((resolve, reject) =>
-      client.makeUnaryRequest(RELAY_SERVICE.SendRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(body), (err, res) => (err ? reject(err) : resolve(res!))),
+      client.makeUnaryRequest(RELAY_SERVICE.SendRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(body), metadata, (err, res) => (err ? reject(err) : resolve(res!))),
     );
   const streaming = (body: Uint8Array) =>
     new Promise<Buffer[]>((resolve, reject) => {
@@ -62,6 +63,43 @@ t.test('a unary gRPC relay: signed, trailers folded in, mined, metered', async (
   t.equal(mined.length, 1);
   t.equal(Buffer.from(RelayCodec.decode(mined[0]!.relay).req!.payload).length > 0, true);
   t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), '42');
+});
+
+t.test('a simulated relay (pocket-simulation-key-id metadata): admitted by its pinned identity, signed, not mined or metered', async (t) => {
+  const hex = (k: string) => Buffer.from(publicKeyFromPrivateKey(key(k))).toString('hex');
+  const { r, backend, unary } = await setup(
+    t,
+    `  simulation:\n    enabled: true\n    identities:\n      - { key_id: health, enabled: true, app_pubkey_hex: "${hex(KEYS.app2)}", gateway_pubkeys_hex: ["${hex(KEYS.gateway1)}"] }`,
+  );
+  const simulated = () =>
+    encodeRelayRequest(
+      buildRelayRequest({
+        header: simulatedSessionHeader({ appPublicKey: publicKeyFromPrivateKey(key(KEYS.app2)), serviceId: 'anvil' }),
+        supplierAddress: ADDR.supplier1,
+        payload: encodeHttpPayload(echo('health')),
+        signerKey: key(KEYS.gateway1),
+        ring: [KEYS.app2, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k))),
+      }),
+    );
+  const metadata = (keyId: string) => {
+    const m = new grpc.Metadata();
+    m.set('pocket-simulation-key-id', keyId);
+    return m;
+  };
+  const check = checkRelayResponse(await unary(simulated(), metadata('health')), r.supplierPublicKey);
+  t.ok(check.ok, check.ok ? 'signed by the supplier' : check.why);
+  const [reply] = await messages(POKTHTTPResponseCodec.decode(check.response!.payload).body_bz);
+  t.same(demo.decodeEcho(reply!), { message: 'health', supplier: ADDR.supplier1 }, "the backend's answer");
+  t.same(backend.calls, ['Echo']);
+  const refused = await unary(simulated(), metadata('nobody')).then(
+    () => 'served',
+    (err: grpc.ServiceError) => `${grpc.status[err.code]}: ${err.details}`,
+  );
+  t.equal(refused, 'PERMISSION_DENIED: simulation rejected: unknown key_id "nobody"');
+  t.equal((await r.stream()).length, 0, 'nothing mined');
+  t.same(await r.redis.keys(r.keys.meterPattern(ADDR.supplier1)), [], 'nothing metered');
+  const lines = (await r.metrics()).split('\n').filter((l) => l.startsWith('relayminer_simulated_relays_total')).sort();
+  t.same(lines, ['relayminer_simulated_relays_total{service="anvil",rpc_type="grpc",result="served"} 1', 'relayminer_simulated_relays_total{service="anvil",rpc_type="grpc",result="simulation_rejected"} 1']);
 });
 
 t.test('a server-streaming call: one signed response per message, then the trailers; mined once', async (t) => {
