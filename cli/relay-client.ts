@@ -119,10 +119,16 @@ export async function runRelayClient(o: RelayClientOptions): Promise<RelayClient
   const endpoints = nodeEndpoints(node);
   const query = new ChainQueryClient({ ...node, query_timeout_ms: 5000 });
   try {
+    // First, for simulated relays too: a node that does not answer is said as its CometBFT RPC's one line.
+    const height = BigInt((await new CometClient(endpoints.rpcUrl, 5000, endpoints.ca).status()).latest.height);
     // The supplier's key comes from the chain even for simulated relays: an answer is only worth its verified signature.
-    const supplierPub = await query.accountPublicKey(o.supplier);
-    if (!supplierPub) throw new OperatorError('INVALID_ARGUMENT', `supplier ${o.supplier} has no public key on chain: its signatures cannot be checked`);
+    const supplierKey = async () => {
+      const pub = await query.accountPublicKey(o.supplier);
+      if (!pub) throw new OperatorError('INVALID_ARGUMENT', `supplier ${o.supplier} has no public key on chain: its signatures cannot be checked`);
+      return pub;
+    };
     if (o.simulate) {
+      const supplierPub = await supplierKey();
       const appPublicKey = Uint8Array.from(Buffer.from(o.simulate.appPublicKey.replace(/^0x/, ''), 'hex'));
       const ring = [appPublicKey, publicKeyFromPrivateKey(signerKey)];
       o.out(`simulated relays as identity ${o.simulate.keyId} (application ${addressFromPublicKey(appPublicKey)})`);
@@ -132,10 +138,10 @@ export async function runRelayClient(o: RelayClientOptions): Promise<RelayClient
       const p: Prepared = { supplierPub, sign, handshake: () => ({}), simulationKeyId: o.simulate.keyId };
       return o.transport === 'grpc' ? await runGrpc(o, p) : await runHttp(o, p);
     }
-    const height = BigInt((await new CometClient(endpoints.rpcUrl, 5000, endpoints.ca).status()).latest.height);
     const chain = new RelayChainState({ query, keys: new KeyBuilder('client'), log: pino({ level: 'silent' }), currentHeight: () => height });
     const session = await chain.session(app, o.service, height);
     const ring = await chain.ringPublicKeys(app, session.header.session_end_block_height);
+    const supplierPub = await supplierKey();
     o.out(`session ${session.sessionId} [${session.header.session_start_block_height}, ${session.header.session_end_block_height}]`);
     const p: Prepared = {
       supplierPub,
