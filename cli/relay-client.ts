@@ -135,7 +135,10 @@ export async function runRelayClient(o: RelayClientOptions): Promise<RelayClient
       // A fresh session id (signed time and nonce) for each: the relayer admits each signature once.
       const sign = (payload: Uint8Array) =>
         encodeRelayRequest(buildRelayRequest({ header: simulatedSessionHeader({ appPublicKey, serviceId: o.service }), supplierAddress: o.supplier, payload, signerKey, ring }));
-      const p: Prepared = { supplierPub, sign, handshake: () => ({}), simulationKeyId: o.simulate.keyId };
+      // WebSocket: an unsigned upgrade naming the identity; each request frame is signed as above.
+      const handshake = () => ({ 'Target-Service-Id': o.service, 'Pocket-Supplier-Address': o.supplier, 'Rpc-Type': '2', [SIMULATION_HEADER]: o.simulate!.keyId });
+      const p: Prepared = { supplierPub, sign, handshake, simulationKeyId: o.simulate.keyId };
+      if (o.transport === 'websocket') return await runWebSocket(o, p);
       return o.transport === 'grpc' ? await runGrpc(o, p) : await runHttp(o, p);
     }
     const chain = new RelayChainState({ query, keys: new KeyBuilder('client'), log: pino({ level: 'silent' }), currentHeight: () => height });
@@ -169,7 +172,6 @@ function checkArguments(o: RelayClientOptions): Uint8Array {
     throw bad(`--key: ${(err as Error).message}`);
   }
   if (o.simulate) {
-    if (o.transport === 'websocket') throw bad('--simulate: simulated relays go over the HTTP transports and gRPC, not WebSocket');
     if (!/^(0x)?0[23][0-9a-fA-F]{64}$/.test(o.simulate.appPublicKey)) throw bad('--sim-app-pubkey must be the pinned application public key: 66 hex characters starting 02 or 03');
   }
   if (o.transport === 'grpc') {
@@ -269,7 +271,8 @@ async function runGrpc(o: RelayClientOptions, p: Prepared): Promise<RelayClientR
 }
 
 /**
- * WebSocket: `concurrency` connections, each with PATH's signed handshake, sends `data` once (e.g.
+ * WebSocket: `concurrency` connections, each with PATH's signed handshake (unsigned, naming the identity, for
+ * simulated relays), sends `data` once (e.g.
  * eth_subscribe) and waits for `count` signed messages, verifying each. Latency: request → each message.
  */
 async function runWebSocket(o: RelayClientOptions, p: Prepared): Promise<RelayClientReport> {

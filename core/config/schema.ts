@@ -460,7 +460,7 @@ export const SimulationSchema = Type.Object(
       description:
         'Admit simulated relays (the Go HA relay miner\'s health-check relays): a relay carrying `Pocket-Simulation-Key-Id` is ring-verified against that pinned identity instead of the chain, forwarded and signed as any relay, and never metered, mined or published. Off: the header is ignored and the relay is validated as any other.',
     }),
-    max_concurrent: Type.Integer({ default: 32, minimum: 1, maximum: 10_000, description: 'Simulated relays in flight at once, every identity together; past it one is refused `simulation_rate_limited`.' }),
+    max_concurrent: Type.Integer({ default: 32, minimum: 1, maximum: 10_000, description: 'Simulated HTTP and gRPC relays in flight at once, every identity together; past it one is refused `simulation_rate_limited` (WebSocket frames are bounded by their connection and `max_rps`).' }),
     freshness_window_seconds: Type.Integer({
       default: 30,
       minimum: 1,

@@ -71,10 +71,8 @@ export interface RelayReply {
   streamId?: string;
 }
 
-export interface AdmittedFrame {
-  relay: ValidatedRelay;
-  info: RelayInfo;
-}
+/** A request frame a message transport may forward: validated against the chain, or a simulated relay admitted by its pinned identity. */
+export type AdmittedFrame = { relay: ValidatedRelay; info: RelayInfo; simulated?: false } | { relay: DecodedRelay; info: RelayInfo; simulated: true };
 
 export interface RefusedFrame {
   rejection: RelayRejection;
@@ -256,10 +254,23 @@ export class RelayPipeline {
 
   /**
    * Message transports (WebSocket): decode and validate one request frame, eagerly, whatever the
-   * service's validation mode. Nothing may be forwarded unless this returns `relay`.
+   * service's validation mode. Nothing may be forwarded unless this returns `relay`. With
+   * `simulationKeyId` (the connection's `Pocket-Simulation-Key-Id`, when simulated relays are enabled) the
+   * frame is admitted by that pinned identity instead, and its answers are `simulated`.
    */
-  async admit(body: Uint8Array, rpcType: RpcTypeName, transport: string): Promise<AdmittedFrame | RefusedFrame> {
+  async admit(body: Uint8Array, rpcType: RpcTypeName, transport: string, simulationKeyId?: string): Promise<AdmittedFrame | RefusedFrame> {
     const info: RelayInfo = { id: randomUUID(), rpcType, transport, receivedAtMs: Date.now(), requestBytes: body.length };
+    const simulation = this.#o.simulation;
+    if (simulationKeyId && simulation) {
+      this.#simulated.add(info);
+      try {
+        const relay = this.#o.validator.decode(body, info);
+        await simulation.admit(relay, simulationKeyId);
+        return { relay, info, simulated: true };
+      } catch (err) {
+        return { rejection: this.#countRejection(info, err), info };
+      }
+    }
     try {
       const relay = await this.#o.validator.validate(this.#o.validator.decode(body, info));
       await this.#o.hooks.runValidated({ relay: info, mode: 'eager' });
@@ -276,8 +287,9 @@ export class RelayPipeline {
    * Charges the meter, signs, mines and publishes; returns the signed RelayResponse bytes.
    */
   async answer(admitted: AdmittedFrame, payload: Uint8Array): Promise<{ body: Uint8Array; streamId?: string } | { rejection: RelayRejection }> {
-    const { relay } = admitted;
     const info: RelayInfo = { ...admitted.info, id: randomUUID(), receivedAtMs: Date.now() };
+    if (admitted.simulated) return this.#answerSimulated(admitted.relay, info, payload);
+    const { relay } = admitted;
     const started = performance.now();
     try {
       await this.#o.meter?.charge(relay);
@@ -294,6 +306,18 @@ export class RelayPipeline {
       const rejection = this.#countRejection(info, err);
       this.#o.metrics.countRelay(this.#labels(info), 'rejected');
       return { rejection };
+    }
+  }
+
+  /** A backend message answering a simulated request: signed, never metered, mined or published. */
+  async #answerSimulated(relay: DecodedRelay, info: RelayInfo, payload: Uint8Array): Promise<{ body: Uint8Array } | { rejection: RelayRejection }> {
+    this.#simulated.add(info);
+    try {
+      const { bytes: body } = encodeSignedResponse(await this.#signed(relay, payload));
+      this.#countOutcome(info, 'served');
+      return { body };
+    } catch (err) {
+      return { rejection: this.#countRejection(info, err) };
     }
   }
 

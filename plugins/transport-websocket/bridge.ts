@@ -23,6 +23,8 @@ export interface BridgeOptions {
   supplierAddress: string | undefined;
   /** A validated signed handshake: the backend is dialled at once (else on the first request). */
   handshake: AdmittedFrame | undefined;
+  /** The upgrade's `Pocket-Simulation-Key-Id`: every frame is a simulated relay of that identity. */
+  simulationKeyId?: string | undefined;
   limits: BridgeLimits;
   metrics: WebSocketMetrics;
   log: FastifyBaseLogger;
@@ -80,7 +82,7 @@ export class Bridge {
       this.#pendingRequestBytes += frame.length;
       if (this.#pendingRequestBytes > o.limits.max_buffered_bytes) g.pause();
       // Validation of consecutive frames overlaps; forwarding keeps their order.
-      const admitted = o.pipeline.admit(frame, 'websocket', 'websocket');
+      const admitted = o.pipeline.admit(frame, 'websocket', 'websocket', o.simulationKeyId);
       this.#toBackend = this.#toBackend
         .then(() => this.#fromGateway(admitted, isBinary))
         .finally(() => {
@@ -279,7 +281,8 @@ export class Bridge {
 
   async #checkSession(): Promise<void> {
     const latest = this.#binding();
-    if (!latest || this.#closed) return;
+    // A simulated relay's session is no chain session: nothing rolls over.
+    if (!latest || latest.simulated || this.#closed) return;
     const over = await this.#o.pipeline.sessionOver(latest.relay.header).catch(() => false);
     // A request for the next session may have arrived meanwhile: only the latest decides.
     if (!over || this.#closed || this.#binding() !== latest) return;

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { type AdmittedFrame, definePlugin, REJECT_REASONS, StateSignals, VERSION } from 'relayminer';
+import { type AdmittedFrame, definePlugin, REJECT_REASONS, SIMULATION_HEADER, StateSignals, VERSION } from 'relayminer';
 import { Bridge, type BridgeLimits } from './bridge.js';
 import { CLOSE } from './close-codes.js';
 import { readHandshake, refuseUpgrade } from './handshake.js';
@@ -91,8 +91,10 @@ export default definePlugin(
       if (!backend) return refuse(socket, 'no_healthy_backend', `service ${hs.serviceId} has no websocket backend configured`);
       if (hs.problem) return refuse(socket, 'malformed_request', hs.problem);
       let handshake: AdmittedFrame | undefined;
+      const simulation = req.headers[SIMULATION_HEADER];
+      const simulationKeyId = typeof simulation === 'string' ? simulation : undefined;
       if (hs.signedRequest) {
-        const admitted = await relay.pipeline.admit(hs.signedRequest, 'websocket', 'websocket');
+        const admitted = await relay.pipeline.admit(hs.signedRequest, 'websocket', 'websocket', simulationKeyId);
         if ('rejection' in admitted) return refuse(socket, admitted.rejection.reason, admitted.rejection.message);
         handshake = admitted;
       }
@@ -105,6 +107,7 @@ export default definePlugin(
           serviceId: hs.serviceId!,
           supplierAddress: hs.supplierAddress,
           handshake,
+          simulationKeyId,
           limits,
           metrics,
           log,

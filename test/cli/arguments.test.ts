@@ -17,7 +17,6 @@ t.test('relay: arguments that cannot work are refused before any query, in one l
   t.equal(refused(['grpc', '--key', KEYS.app1, '--relayer', 'http://127.0.0.1:8082/relay', '--path', '/demo.v1.Demo/Echo']), 'relayminer: relay grpc: --relayer must be host:port of the relayer\'s gRPC listener (got "http://127.0.0.1:8082/relay")\n');
   t.equal(refused(['grpc', '--key', KEYS.app1, '--path', '/demo.v1.Demo/Echo', '--data', 'hello']), 'relayminer: relay grpc: --data must be the request message as hex (e.g. 0a0568656c6c6f)\n');
   t.equal(refused(['grpc', '--key', KEYS.app1]), 'relayminer: relay grpc: --path must name the method, /package.Service/Method (got "/")\n');
-  t.equal(refused(['websocket', '--key', KEYS.app1, '--simulate', 'health', '--sim-app-pubkey', `02${'1'.repeat(64)}`]), 'relayminer: relay websocket: --simulate: simulated relays go over the HTTP transports and gRPC, not WebSocket\n');
   t.equal(refused(['jsonrpc', '--key', KEYS.app1, '--simulate', 'health']), 'relayminer: relay jsonrpc: --sim-app-pubkey must be the pinned application public key: 66 hex characters starting 02 or 03\n');
 });
 

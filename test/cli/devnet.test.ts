@@ -95,6 +95,10 @@ t.test('start --dev (what npm start runs) brings up a private redis-server and b
   const unknownIdentity = cli(['relay', 'jsonrpc', ...simulate, '--simulate', 'nobody', '--sim-app-pubkey', app2]);
   t.equal(unknownIdentity.code, 1);
   t.match(unknownIdentity.stdout, 'relay 0: relay miner error 1: simulation rejected: unknown key_id "nobody"');
+  // Over WebSocket: a subscription whose request is a simulated relay; no session to roll over, so any time will do.
+  const simulatedWs = cli(['relay', 'websocket', ...simulate, '--simulate', 'devnet-health', '--sim-app-pubkey', app2, '--data', '{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]}', '--count', '2']);
+  t.equal(simulatedWs.code, 0, simulatedWs.stdout + simulatedWs.stderr);
+  t.match(simulatedWs.stdout, /^2\/2 ok, signatures verified; /m);
 
   const node = ['--node-grpc', `127.0.0.1:${grpcPort}`, '--node-rpc', `http://127.0.0.1:${rpcPort}`, '--key', KEYS.gateway1, '--app', ADDR.app1, '--service', 'anvil', '--supplier', ADDR.supplier1];
   // WebSocket: a subscription on the demo backend (one event a second), every message's signature checked.

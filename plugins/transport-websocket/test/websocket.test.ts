@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
-import { buildRelayRequest, checkRelayResponse, encodeRelayRequest, POKTHTTPResponseCodec, publicKeyFromPrivateKey, type SessionHeader, websocketHandshakeHeaders } from 'relayminer';
+import { buildRelayRequest, checkRelayResponse, encodeRelayRequest, POKTHTTPResponseCodec, publicKeyFromPrivateKey, type SessionHeader, simulatedSessionHeader, websocketHandshakeHeaders } from 'relayminer';
 import { startWebSocketBackend, type WebSocketBackend } from '../../../examples/backends/websocket-jsonrpc.js';
 import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
 import { freePort } from '../../../test/helpers/ports.js';
@@ -63,11 +63,12 @@ async function connect(url: string, headers: Record<string, string>, opts: { aut
   return { ws, frames, closed, next };
 }
 
-async function setup(t: Test, o: { backend?: Parameters<typeof startWebSocketBackend>[0]; options?: string } = {}) {
+async function setup(t: Test, o: { backend?: Parameters<typeof startWebSocketBackend>[0]; options?: string; relayerYaml?: string } = {}) {
   const backend = await startWebSocketBackend({ intervalMs: 50, ...o.backend });
   t.teardown(() => backend.close());
   const plugin = o.options ? `name: transport-websocket\n    options: ${o.options}` : 'transport-websocket';
   const r = await startRelayer(t, {
+    ...(o.relayerYaml !== undefined && { relayerYaml: o.relayerYaml }),
     plugins: [plugin],
     services: (httpUrl) => `  anvil:\n    backends:\n      websocket: { url: "${backend.url}", headers: { x-api-key: secret } }\n  rest:\n    backends:\n      jsonrpc: { url: "${httpUrl}" }`,
   });
@@ -86,6 +87,46 @@ const until = async (what: string, fn: () => boolean | Promise<boolean>, ms = 50
 const TEXT = { binary: false };
 
 const json = (payload: Uint8Array) => JSON.parse(Buffer.from(payload).toString());
+
+t.test('simulated relays (Pocket-Simulation-Key-Id on the upgrade): each frame admitted by the pinned identity, each event signed, nothing mined, metered or rolled over', async (t) => {
+  const hex = (k: string) => Buffer.from(publicKeyFromPrivateKey(key(k))).toString('hex');
+  const { r, backend } = await setup(t, {
+    options: '{ rollover_check_ms: 100 }',
+    relayerYaml: `  simulation:\n    enabled: true\n    identities:\n      - { key_id: health, enabled: true, app_pubkey_hex: "${hex(KEYS.app2)}", gateway_pubkeys_hex: ["${hex(KEYS.gateway1)}"] }`,
+  });
+  const simRing = [KEYS.app2, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
+  const simulated = (json: unknown) => frame(simulatedSessionHeader({ appPublicKey: simRing[0]!, serviceId: 'anvil' }), json, KEYS.gateway1, simRing);
+  const upgrade = (keyId: string) => ({ 'Target-Service-Id': 'anvil', 'Pocket-Supplier-Address': ADDR.supplier1, 'Rpc-Type': '2', 'Pocket-Simulation-Key-Id': keyId });
+  const c = await connect(r.url, upgrade('health'));
+  c.ws.send(simulated({ jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }), TEXT);
+  const frames = await c.next(4);
+  // Past several rollover checks: a simulated session (heights 1 and 2) is no chain session to expire.
+  await new Promise((res) => setTimeout(res, 400));
+  t.equal(c.ws.readyState, WebSocket.OPEN, 'not closed as an expired session');
+  const payloads = frames.map((f) => {
+    const check = checkRelayResponse(f.data, r.supplierPublicKey);
+    t.ok(check.ok, check.ok ? 'signed by the supplier' : check.why);
+    return json(check.response!.payload);
+  });
+  t.same(payloads[0], { jsonrpc: '2.0', id: 1, result: '0x1' });
+  t.same(payloads.slice(1).map((p) => p.params.result.number), ['0x1', '0x2', '0x3']);
+  t.same(backend.received.map((x) => JSON.parse(x).method), ['eth_subscribe']);
+  c.ws.send(simulated({ jsonrpc: '2.0', id: 2, method: 'eth_unsubscribe', params: ['0x1'] }), TEXT);
+  await until('the unsubscribe', () => backend.received.length === 2);
+  c.ws.close(1000);
+  await c.closed;
+  t.equal((await r.stream()).length, 0, 'nothing mined');
+  t.same(await r.redis.keys(r.keys.meterPattern(ADDR.supplier1)), [], 'nothing metered');
+  const metrics = await r.metrics();
+  t.notMatch(metrics, /relayminer_relays_total\{[^}]*rpc_type="websocket"/, 'the relay counters never saw them');
+  const served = Number(/^relayminer_simulated_relays_total\{service="anvil",rpc_type="websocket",result="served"\} (\d+)$/m.exec(metrics)?.[1]);
+  t.ok(served >= 5, `every signed answer counted as a simulated relay (${served})`);
+
+  // A frame signed as an identity the relayer does not pin closes the connection as any refused frame.
+  const stranger = await connect(r.url, upgrade('nobody'));
+  stranger.ws.send(simulated({ jsonrpc: '2.0', id: 1, method: 'eth_chainId' }), TEXT);
+  t.same(await stranger.closed, { code: 4001, reason: 'simulation rejected: unknown key_id "nobody"' });
+});
 
 t.test('a subscription: N events become N signed relays, each mined and metered', async (t) => {
   const { r, backend, header } = await setup(t);
