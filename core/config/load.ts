@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document } from 'yaml';
 import type { SupplierKey } from '../crypto/supplier-key.js';
 import { isValidCompressedPoint } from '../crypto/ring/signature.js';
@@ -45,11 +45,19 @@ export interface ResolvedService extends Omit<ServiceConfig, 'backends'> {
   backends: Partial<Record<RpcTypeName, ResolvedBackend>>;
 }
 
+/** A place `keys.watch` watches: a directory, and the one file in it that matters (all of them when absent). */
+export interface KeyWatch {
+  dir: string;
+  file?: string;
+}
+
 /** What every role needs to run, after role sections have overridden the shared ones. */
 export interface RoleSettings {
   redis: ResolvedRedis;
   pocket_node: PocketNodeConfig;
   suppliers: SupplierKey[];
+  /** What `keys.watch` watches: the keys file (in its directory, where editors and Kubernetes replace it) and the keys directory. */
+  key_watch: KeyWatch[];
 }
 
 export interface ResolvedRelayer extends RoleSettings {
@@ -196,7 +204,16 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
       if (role === 'miner') warnings.push(`miner: no supplier keys, so this miner claims and proves for no supplier until they are given: ${how}`);
       else problems.push({ path: role, message: `no supplier keys: ${how}` });
     }
-    return { redis, pocket_node, suppliers: loaded.keys };
+    const keyWatch: KeyWatch[] = [];
+    if (keysSection?.watch) {
+      if (keysSection.keys_file) {
+        const file = resolve(ctx.dir, keysSection.keys_file);
+        keyWatch.push({ dir: dirname(file), file: basename(file) });
+      }
+      if (keysSection.keys_dir) keyWatch.push({ dir: resolve(ctx.dir, keysSection.keys_dir) });
+      if (keyWatch.length === 0) problems.push({ path: joinPath([...(section.keys ? [role, 'keys'] : ['keys']), 'watch']), message: 'watches keys_file and keys_dir: set one of them' });
+    }
+    return { redis, pocket_node, suppliers: loaded.keys, key_watch: keyWatch };
   };
 
   let relayer: ResolvedRelayer | undefined;

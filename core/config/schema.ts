@@ -174,6 +174,11 @@ export const KeysSchema = Type.Object(
       }),
     ),
     supplier_keys: Type.Optional(Type.Array(SupplierKeySchema, { description: 'Keys listed in the config itself.' })),
+    watch: Type.Boolean({
+      default: false,
+      description:
+        'Reload the keys, as SIGHUP does, when `keys_file` or a file of `keys_dir` changes (a second after the last change): a Kubernetes Secret mounted as `keys_dir` then reaches every pod by itself when it is updated. A change that leaves the files unloadable changes nothing (logged).',
+    }),
   },
   {
     additionalProperties: false,

@@ -13,6 +13,7 @@ import { Metrics } from '../observability/metrics.js';
 import { Readiness } from '../observability/readiness.js';
 import { StateSignals } from '../observability/state-signals.js';
 import { dataNodes, judgeSettings, readServerSettings } from '../redis/redis-settings.js';
+import { watchKeyFiles } from './key-watch.js';
 import { listenFailureReason, OperatorError } from './operator-error.js';
 import { Gauge } from 'prom-client';
 import { createHealthServer, createMetricsServer, guardListener, setRelayListenerLog, shareMetricsWithPrimary } from '../observability/servers.js';
@@ -68,6 +69,7 @@ export class Runtime {
   readonly #operatorServers: Listener[];
   readonly #listenRelay: Listener | undefined;
   readonly #setSuppliers: (keys: ReloadedSuppliers) => void;
+  #unwatchKeys: () => void = () => {};
   #shutdown: Promise<void> | undefined;
 
   private constructor(
@@ -257,6 +259,9 @@ export class Runtime {
     }
 
     if (opts.stakeCheck !== false) relay?.watchStake(active.flatMap((p) => p.plugin.meta.rpcTypes ?? []));
+    const keyWatch = [...(relayer?.key_watch ?? []), ...(miner?.key_watch ?? [])];
+    const watched = [...new Map(keyWatch.map((w) => [`${w.dir}\n${w.file ?? ''}`, w])).values()];
+    if (watched.length > 0) runtime.#unwatchKeys = watchKeyFiles(watched, () => runtime.reloadKeys(), log);
     if (relayer && active.every((p) => !p.plugin.meta.rpcTypes?.length)) {
       log.warn('no transport plugin is enabled: the relay listener answers 404 to everything (add one under "plugins")');
     }
@@ -330,6 +335,7 @@ export class Runtime {
   async #graceful(reason: string): Promise<void> {
     const { shutdown } = this.context.config;
     this.log.info({ reason, ...shutdown }, 'shutting down');
+    this.#unwatchKeys();
     this.context.readiness.markDraining();
     this.context.metrics.ready.set(0);
     this.#step('draining');
@@ -366,6 +372,7 @@ export class Runtime {
 
   /** Start failed: release whatever was opened, quietly. */
   async #teardown(): Promise<void> {
+    this.#unwatchKeys();
     await this.#app.close().catch(() => {});
     await this.context.relay?.close().catch(() => {});
     await this.context.redis.close();

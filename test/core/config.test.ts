@@ -220,6 +220,11 @@ t.test('keys_dir: one YAML or JSON file per key, the Go HA relay miner\'s format
     problemsOf(`keys: { keys_dir: ${join(dir, 'none')} }\nrelayer: {}\n`).map((p) => `${p.path}: ${p.message}`),
     [`keys.keys_dir: cannot read keys directory ${join(dir, 'none')}: directory not found`],
   );
+  t.same(
+    problemsOf(`keys: { watch: true, keys_env: K }\nrelayer: {}\n`, ENV).map((p) => `${p.path}: ${p.message}`),
+    ['keys.watch: watches keys_file and keys_dir: set one of them'],
+    'keys.watch with neither file nor directory',
+  );
 });
 
 t.test('keys: inline, file, environment; addresses derived and checked; never echoed', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -116,4 +116,57 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
       [30, 'supplier keys reloaded: 1 added, 0 removed'],
     ],
   );
+});
+
+t.test('keys.watch: a key file added to keys_dir, or the keys file replaced, reloads the keys by itself; other files do not', async (t) => {
+  const net = await startTestLocalnet(t);
+  net.chain.advance(11);
+  const redisServer = await startRedis(t);
+  const backend = await startBackend(t);
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-watch-'));
+  mkdirSync(join(dir, 'keys.d'));
+  writeFileSync(join(dir, 'keys.yaml'), `keys: ["${KEYS.supplier1}"]\n`, { mode: 0o600 });
+  const file = join(dir, 'config.yaml');
+  writeFileSync(
+    file,
+    `keys: { keys_file: keys.yaml, keys_dir: keys.d, watch: true }
+redis: { url: "${redisServer.url}", namespace: ha }
+pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
+relayer: { listen_address: "127.0.0.1:0", health_address: "127.0.0.1:0", metrics_address: "127.0.0.1:0" }
+services:
+  anvil: { backends: { jsonrpc: { url: "${backend.url}" } } }
+plugins: [transport-jsonrpc]
+shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
+`,
+  );
+  const logs = captureLogs();
+  const runtime = await Runtime.start({ config: loadConfigFile(file), roles: ['relayer'], builtins: BUILTIN_PLUGINS, version: 'test', logger: logs.logger });
+  t.teardown(() => runtime.shutdown());
+  t.same(
+    logs.lines.filter((l) => String(l.msg).startsWith('keys.watch')).map((l) => l.dirs),
+    [[join(dir, 'keys.yaml'), join(dir, 'keys.d')]],
+    'what is watched, said once at start',
+  );
+  const reloads = () => logs.lines.filter((l) => String(l.msg).startsWith('supplier keys')).map((l) => [l.msg, l.added, l.removed]);
+
+  // Another file beside the keys file is no key change.
+  writeFileSync(join(dir, 'notes.txt'), 'not a key');
+  await new Promise((r) => setTimeout(r, 1500));
+  t.same(reloads(), [], 'a file beside the keys file: nothing');
+
+  writeFileSync(join(dir, 'keys.d', 'supplier2.yaml'), `operator_address: ${ADDR.supplier2}\nprivate_key_hex: "${KEYS.supplier2}"\n`, { mode: 0o600 });
+  await until('the reload of keys_dir', () => reloads().length === 1);
+  t.same(reloads(), [['supplier keys reloaded: 1 added, 0 removed', [ADDR.supplier2], []]]);
+  const header = (await runtime.context.relay!.chain.session(ADDR.app1, 'anvil', BigInt(net.chain.height))).header;
+  const payload = { method: 'POST', url: '/', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}' };
+  const res = await postRelay(`http://${runtime.addresses.relay}`, gatewayRelay(header, payload, { supplier: ADDR.supplier2 }));
+  t.equal(checkRelayResponse(res.body, publicKeyFromPrivateKey(key(KEYS.supplier2))).ok, true, 'supplier2 served');
+
+  // An editor's save: a new file renamed over the keys file.
+  writeFileSync(join(dir, 'keys.yaml.tmp'), 'keys: []\n', { mode: 0o600 });
+  renameSync(join(dir, 'keys.yaml.tmp'), join(dir, 'keys.yaml'));
+  await until('the reload of the keys file', () => reloads().length === 2);
+  t.same(reloads()[1], ['supplier keys reloaded: 0 added, 1 removed', [], [ADDR.supplier1]]);
+  await new Promise((r) => setTimeout(r, 1500));
+  t.equal(reloads().length, 2, 'one reload per edit');
 });
