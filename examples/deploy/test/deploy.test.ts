@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { KEYS } from '../../../test/helpers/localnet-client.js';
+import { ADDR, KEYS } from '../../../test/helpers/localnet-client.js';
 import { RELAYER_NODE_FLAGS } from '../../../cli/node-flags.js';
 
 const DIR = join(import.meta.dirname, '..');
@@ -12,8 +12,8 @@ const ROOT = join(DIR, '..', '..');
 const ENV = { ...process.env, SUPPLIER_KEYS: `${KEYS.supplier1},${KEYS.supplier2}`, POD_NAME: 'relayminer-miner-7d9f-abcde' };
 
 /** `relayminer validate -c file` with the deployment's environment. */
-function validate(file: string) {
-  const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'validate', '-c', file], { env: ENV, encoding: 'utf8' });
+function validate(file: string, env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'validate', '-c', file], { env: { ...ENV, ...env }, encoding: 'utf8' });
   return { code: r.status, out: r.stdout + r.stderr };
 }
 
@@ -33,10 +33,18 @@ t.test('Kubernetes: probes on the configured ports, HPA on the relayer, two mine
   const byName = (kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name === name)!;
   const config = byName('ConfigMap', 'relayminer-config').data!;
   const dir = mkdtempSync(join(tmpdir(), 'k8s-config-'));
+  // The Secret's key files, with real keys in place of its placeholders, where the pods mount them.
+  const keysDir = mkdtempSync(join(tmpdir(), 'k8s-keys-'));
+  const secret = byName('Secret', 'relayminer-keys') as Manifest & { stringData: Record<string, string> };
+  t.same(Object.keys(secret.stringData), ['supplier-1.yaml'], 'one key file per supplier');
+  t.same(Object.keys(parse(secret.stringData['supplier-1.yaml']!) as object), ['operator_address', 'private_key_hex'], 'the keys_dir file format');
+  writeFileSync(join(keysDir, 'supplier-1.yaml'), `operator_address: ${ADDR.supplier1}\nprivate_key_hex: "${KEYS.supplier1}"\n`, { mode: 0o600 });
   for (const [file, text] of Object.entries(config)) {
     writeFileSync(join(dir, file), text);
-    const r = validate(join(dir, file));
+    const r = validate(join(dir, file), { KEYS_DIR: keysDir });
     t.equal(r.code, 0, `${file}: ${r.out}`);
+    t.match(r.out, file === 'relayer.yaml' ? 'relayer (1 supplier key(s))' : 'miner (1 supplier key(s))');
+    t.same((parse(text) as { keys: unknown }).keys, { keys_dir: '${KEYS_DIR:-/keys}', watch: true }, `${file}: the mounted key files, watched`);
   }
   const relayerCfg = parse(config['relayer.yaml']!) as { relayer: { health_address: string; listen_address: string } };
   const relayer = byName('Deployment', 'relayminer-relayer').spec.template.spec.containers[0];
@@ -53,7 +61,10 @@ t.test('Kubernetes: probes on the configured ports, HPA on the relayer, two mine
   const redis = byName('StatefulSet', 'redis').spec.template.spec.containers[0];
   t.match(redis.args.join(' '), '--appendonly yes');
   for (const d of docs.filter((x) => x.kind === 'Deployment')) {
-    t.same(d.spec.template.spec.containers[0].envFrom, [{ secretRef: { name: 'relayminer-keys' } }], `${d.metadata.name}: keys from the Secret`);
+    const pod = d.spec.template.spec;
+    t.same(pod.containers[0].volumeMounts.find((m: { name: string }) => m.name === 'keys'), { name: 'keys', mountPath: '/keys', readOnly: true }, `${d.metadata.name}: keys from the Secret at /keys`);
+    t.same(pod.volumes.find((v: { name: string }) => v.name === 'keys'), { name: 'keys', secret: { secretName: 'relayminer-keys', defaultMode: 0o440 } }, `${d.metadata.name}: group-readable`);
+    t.same(pod.securityContext, { fsGroup: 1000 }, `${d.metadata.name}: the image's group reads them`);
   }
 });
 
