@@ -4,6 +4,7 @@ import { ringSign } from '../crypto/ring/index.js';
 import { verifySupplierResponse } from '../crypto/supplier-signature.js';
 import { POKTHTTPRequestCodec, RelayRequestCodec, RelayResponseCodec, type HttpHeader, type RelayRequest, type RelayResponse, type SessionHeader } from '../protocol/messages.js';
 import { relayRequestSignableHash, relayResponseSignableHash } from '../protocol/relay.js';
+import { simulatedSessionId } from './simulated-relays.js';
 
 /** What a gateway puts in a relay: an HTTP request (shannon-sdk POKTHTTPRequest). */
 export interface HttpRelayPayload {
@@ -29,7 +30,7 @@ export function simulatedSessionHeader(o: { appPublicKey: Uint8Array; serviceId:
   return {
     application_address: addressFromPublicKey(o.appPublicKey),
     service_id: o.serviceId,
-    session_id: `simv1:${seconds}:${Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString('hex')}`,
+    session_id: simulatedSessionId(seconds, Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString('hex')),
     session_start_block_height: 1n,
     session_end_block_height: 2n,
   };

@@ -1,18 +1,23 @@
 import { Counter, type Registry } from 'prom-client';
 import type { SimulationConfig } from '../config/schema.js';
 import { addressFromPublicKey } from '../crypto/address.js';
-import { deserializeRingSignature, ringMembersAllowed, verifyParsedRingSignature, type RingSignature } from '../crypto/ring/index.js';
+import { deserializeRingSignature, ringMembersAllowed } from '../crypto/ring/index.js';
 import { sha256 } from '../crypto/sha256.js';
-import { relayRequestSignableHash } from '../protocol/relay.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
 import { RelayRejection } from './reasons.js';
-import type { DecodedRelay } from './validator.js';
+import { relaySignatureValid, type DecodedRelay, type VerifyRing } from './validator.js';
 
 /** The header (gRPC: metadata key) naming the pinned identity a simulated relay is signed by. */
 export const SIMULATION_HEADER = 'pocket-simulation-key-id';
 
-/** What the Go HA relay miner's clients put in a simulated relay's session id: `simv1:<unix seconds>:<hex nonce>`. */
+/**
+ * A simulated relay's session id, as the Go HA relay miner's clients write it: `simv1:<unix seconds>:<hex nonce>`,
+ * a signed timestamp the relayer checks against its clock (the nonce makes each signature new).
+ */
+export function simulatedSessionId(unixSeconds: number, nonceHex: string): string {
+  return `simv1:${unixSeconds}:${nonceHex}`;
+}
 const SESSION_ID = /^simv1:(-?\d{1,19}):([^:]+)$/;
 
 export interface SimulatedRelaysOptions {
@@ -21,7 +26,7 @@ export interface SimulatedRelaysOptions {
   redis: () => RedisClient;
   registry: Registry;
   /** Where ring signatures are verified (the crypto threads); on this thread when absent. */
-  verifyRing?: (msg: Uint8Array, sig: Uint8Array, parsed: RingSignature) => Promise<boolean>;
+  verifyRing?: VerifyRing;
   /** Milliseconds since the epoch (tests move it). */
   now?: () => number;
 }
@@ -106,14 +111,7 @@ export class SimulatedRelays {
     const signature = deserializeRingSignature(serialized);
     if (!signature) throw refuse('not a ring signature');
     if (!ringMembersAllowed(signature, id.ring)) throw refuse(`ring is not identity ${keyId}'s pinned keys`);
-    const msg = relayRequestSignableHash(relay.request);
-    const verify = this.#o.verifyRing;
-    const valid = verify
-      ? await verify(msg, serialized, signature).catch((err: Error) => {
-          throw new RelayRejection('internal', `ring verification: ${err.message}`);
-        })
-      : verifyParsedRingSignature(msg, signature, undefined, serialized);
-    if (!valid) throw refuse('invalid ring signature');
+    if (!(await relaySignatureValid(relay.request, signature, this.#o.verifyRing))) throw refuse('invalid ring signature');
 
     // Once admitted, its signature is spent on every relayer sharing the Redis: a captured request cannot be
     // sent again while it is fresh (twice the window: a timestamp ahead of the clock stays fresh that long).

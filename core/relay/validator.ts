@@ -18,7 +18,22 @@ export interface RelayValidatorOptions {
   /** Supplier keys by operator address. */
   suppliers: ReadonlyMap<string, SupplierKey>;
   /** Verifies a ring signature (e.g. on a CryptoPool); in-thread when absent. */
-  verifyRing?: (msg: Uint8Array, signature: Uint8Array, parsed: RingSignature) => Promise<boolean>;
+  verifyRing?: VerifyRing;
+}
+
+/** A ring signature's verification elsewhere (a CryptoPool): `parsed` is `signature` deserialized. */
+export type VerifyRing = (msg: Uint8Array, signature: Uint8Array, parsed: RingSignature) => Promise<boolean>;
+
+/**
+ * Whether `parsed` (the request's signature, deserialized) signs the request's signable bytes: through
+ * `verifyRing` when given, in this thread otherwise. A verifier that fails is `internal`, not "invalid".
+ */
+export async function relaySignatureValid(request: RelayRequest, parsed: RingSignature, verifyRing: VerifyRing | undefined): Promise<boolean> {
+  const msg = relayRequestSignableHash(request);
+  if (!verifyRing) return verifyParsedRingSignature(msg, parsed, undefined, request.meta.signature);
+  return verifyRing(msg, request.meta.signature, parsed).catch((err: Error) => {
+    throw new RelayRejection('internal', `ring verification: ${err.message}`);
+  });
 }
 
 export interface DecodedRelay {
@@ -127,15 +142,8 @@ export class RelayValidator {
     const lookupHeight = end >= current ? start : end;
     const signature = deserializeRingSignature(relay.request.meta.signature);
     if (!signature) throw new RelayRejection('invalid_ring_signature', 'not a ring signature');
-    const verifyRing = this.#o.verifyRing;
     const verify = async (): Promise<void> => {
-      const msg = relayRequestSignableHash(relay.request);
-      const valid = verifyRing
-        ? await verifyRing(msg, relay.request.meta.signature, signature).catch((err: Error) => {
-            throw new RelayRejection('internal', `ring verification: ${err.message}`);
-          })
-        : verifyParsedRingSignature(msg, signature, undefined, relay.request.meta.signature);
-      if (!valid) throw new RelayRejection('invalid_ring_signature');
+      if (!(await relaySignatureValid(relay.request, signature, this.#o.verifyRing))) throw new RelayRejection('invalid_ring_signature');
     };
     const cached = chain.cached.session(header.application_address, header.service_id, lookupHeight);
     // A session not cached here costs the node a query, and a relay naming one nobody has is free to make:
