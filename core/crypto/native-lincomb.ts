@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from '../package-root.js';
 export interface NativeCurveAddon {
   /** a·A + b·B (A null = G) in one Strauss–wNAF double multiplication. */
   lincomb(a: Uint8Array, A: Uint8Array | null, b: Uint8Array, B: Uint8Array): Uint8Array | null;
-  /** The 32 × 255 byte-window multiples of P (522,240 bytes), or null when P does not parse. */
+  /** The 17 × 128 signed-byte-window multiples of P (139,264 bytes; sums use them for P and λ·P), or null when P does not parse. */
   table(P: Uint8Array): ArrayBuffer | null;
   /** The same table built on libuv's thread pool (null when P does not parse), so no event loop waits for it. */
   tableAsync(P: Uint8Array): Promise<ArrayBuffer | null>;

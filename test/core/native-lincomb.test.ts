@@ -52,7 +52,7 @@ t.test('tables: lincombFixed equals @noble/curves, including G, zero bytes and e
   if (!addon) return t.fail('the addon is not built: `npm run build` needs a C compiler (README, Requirements)');
   const points = [G, randomPoint(), randomPoint()];
   const tables = points.map((p) => addon!.table(p.toBytes(false))!);
-  t.equal(tables[0]!.byteLength, 32 * 255 * 64, 'a table holds 32 × 255 multiples of 64 bytes');
+  t.equal(tables[0]!.byteLength, 17 * 128 * 64, "a table holds 17 × 128 multiples of 64 bytes");
   for (let i = 0; i < 200; i++) {
     const [x, y] = [i % 3, (i + 1) % 3];
     const [a, b] = [randomScalar(), randomScalar()];
@@ -63,8 +63,11 @@ t.test('tables: lincombFixed equals @noble/curves, including G, zero bytes and e
     );
   }
   const [A, TA] = [points[1]!, tables[1]!];
-  // Scalars with zero bytes, a single byte, the top byte only, and n − 1 use the table's edges.
-  for (const a of [1n, 255n, 256n, 0xff00ff00n, 1n << 248n, 255n << 248n, CURVE_ORDER - 1n]) {
+  // Scalars with zero bytes, a single byte, the top byte only, and n − 1 use the table's edges; λ and n − λ split
+  // into a lone k2 of either sign, 2^128 ± 1 and 2^129 − 1 into halves at the rows' top, 128 and 129 are the
+  // largest digit and the first carry.
+  const lambda = 0x5363ad4cc05c30e0a5261c028812645a122e22ea20816678df02967c1b23bd72n;
+  for (const a of [1n, 128n, 129n, 255n, 256n, 0xff00ff00n, 0x8080808080n, 1n << 248n, 255n << 248n, CURVE_ORDER - 1n, lambda, CURVE_ORDER - lambda, (1n << 128n) - 1n, (1n << 128n) + 1n, (1n << 129n) - 1n]) {
     t.equal(hex(addon!.lincombFixed(bigIntTo32(a), TA, bigIntTo32(1n), tables[2]!)), hex(A.multiply(a).add(points[2]!).toBytes(true)), `a = ${a.toString(16)}`);
   }
   const a = randomScalar();

@@ -315,3 +315,24 @@ t.test('forged signatures with fresh key images neither build tables nor push a 
   }
   t.equal(fake.tablesBuilt, 6, 'the model was asked for exactly six tables: G and the five recurring points, never a forged key image');
 });
+
+t.test('by default, 100 applications signed for by one gateway all keep their tables and verify from them', async (t) => {
+  if (!nativeSecp256k1 || !nativeCurveAddon) return t.fail('the addon is not built: `npm run build` needs a C compiler (README, Requirements)');
+  const backend = new NativeRingBackend(nativeSecp256k1, nativeCurveAddon);
+  const gateway = Uint8Array.from(Buffer.alloc(32, 7));
+  const rings = Array.from({ length: 100 }, (_, i) => [publicKeyFromPrivateKey(Uint8Array.from(Buffer.alloc(32, i + 10))), publicKeyFromPrivateKey(gateway)]);
+  const msg = new Uint8Array(32);
+  // Each application's key and H_p reach 16 verified signatures; the gateway's key, H_p and key image, and G, sooner.
+  let refused = 0;
+  for (let round = 0; round < 16; round++) {
+    msg[0] = round;
+    for (const ring of rings) if (!ringVerify(msg, ringSign(msg, ring, gateway, backend), backend)) refused++;
+    await backend.tablesBuilt();
+  }
+  t.equal(refused, 0, '1,600 valid signatures verified');
+  t.equal(backend.stats().tables, 2 * 100 + 3 + 1, 'every application key and its H_p, the gateway key, its H_p and key image, and G');
+  const signatures = rings.map((ring) => ringSign(msg, ring, gateway, backend));
+  const before = backend.stats().fixedSums;
+  t.equal(signatures.filter((sig) => ringVerify(msg, sig, backend)).length, 100, 'the next signature of each verifies');
+  t.equal(backend.stats().fixedSums - before, 100 * 4, 'all from tables: 4 sums each');
+});

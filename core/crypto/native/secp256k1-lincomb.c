@@ -13,8 +13,8 @@
  *   lincomb(a, A, b, B) → Buffer(33) compressed a·A + b·B, one Strauss–wNAF double multiplication.
  *     a, b: Uint8Array(32) big-endian scalars below the group order; A, B: Uint8Array(65)
  *     uncompressed points; A null means the generator G (libsecp256k1's precomputed G tables).
- *   table(P) → ArrayBuffer of the 32 × 255 multiples d·256^j·P (j < 32, 1 ≤ d ≤ 255) in
- *     libsecp256k1's 64-byte storage form (522,240 bytes).
+ *   table(P) → ArrayBuffer of the multiples d·2^(8j)·P (j < 17, 1 ≤ d ≤ 128) in libsecp256k1's 64-byte
+ *     storage form (139,264 bytes): with the endomorphism and signed digits, enough for any scalar.
  *   tableAsync(P) → Promise of the same table (or null), built on libuv's thread pool: a table takes
  *     milliseconds, which the caller's event loop does not wait.
  *   lincombFixed(a, TA, b, TB) → the same sum from two tables: at most 64 additions and no
@@ -135,13 +135,22 @@ static napi_value lincomb(napi_env env, napi_callback_info info) {
   return encode_sum(env, &sum);
 }
 
-#define TABLE_ROWS 32
-#define TABLE_COLS 255
+/* A table serves a scalar split by the curve's endomorphism (k = k1 + k2·λ with |k1|, |k2| < 2^128, and
+ * λ·(x, y) = (β·x, y)) and written in signed digits of TABLE_WINDOW bits: row j holds d·2^(w·j)·P for
+ * 1 ≤ d ≤ 2^(w−1); a negative digit negates its entry's y and the k2 half's sum is multiplied by λ. So one
+ * table covers both halves, and half the digits' values need no entry. TABLE_ROWS rows cover magnitudes
+ * below 2^129 with room for the top digit's carry. Eight bits keep a table at a quarter of the size plain byte
+ * windows (32 × 255 entries) need for the same additions, so four times as many recurring keys (one per
+ * application in a supplier's sessions) keep theirs in the same memory; wider windows save additions only
+ * where few keys recur. */
+#define TABLE_WINDOW 8
+#define TABLE_ROWS ((130 + TABLE_WINDOW - 1) / TABLE_WINDOW)
+#define TABLE_COLS (1 << (TABLE_WINDOW - 1))
 #define TABLE_ENTRIES (TABLE_ROWS * TABLE_COLS)
 #define TABLE_BYTES (sizeof(secp256k1_ge_storage) * TABLE_ENTRIES)
 
-/* Entry j·255 + d − 1 is d·256^j·P, in malloc'd storage (NULL when out of memory). No entry is at
- * infinity: d·256^j < n for every d ≤ 255, j < 32. Pure computation on public data: safe on any thread. */
+/* Entry j·TABLE_COLS + d − 1 is d·2^(w·j)·P, in malloc'd storage (NULL when out of memory). No entry is at
+ * infinity: d·2^(w·j) ≤ 2^(w·TABLE_ROWS − 1) < n. Pure computation on public data: safe on any thread. */
 static secp256k1_ge_storage *build_table(const secp256k1_ge *base) {
   secp256k1_ge row_base = *base;
   secp256k1_gej next_base;
@@ -154,7 +163,7 @@ static secp256k1_ge_storage *build_table(const secp256k1_ge *base) {
       secp256k1_gej *row = jacobian + j * TABLE_COLS;
       secp256k1_gej_set_ge(&row[0], &row_base);
       for (d = 1; d < TABLE_COLS; d++) secp256k1_gej_add_ge_var(&row[d], &row[d - 1], &row_base, NULL);
-      secp256k1_gej_add_ge_var(&next_base, &row[TABLE_COLS - 1], &row_base, NULL); /* 256·row_base */
+      secp256k1_gej_double_var(&next_base, &row[TABLE_COLS - 1], NULL); /* 2^w·row_base */
       secp256k1_ge_set_gej_var(&row_base, &next_base);
     }
     secp256k1_ge_set_all_gej_var(affine, jacobian, TABLE_ENTRIES); /* one inversion for all */
@@ -274,59 +283,105 @@ static int table_arg(napi_env env, napi_value v, const secp256k1_ge_storage **ou
 #define PREFETCH(p) ((void)(p))
 #endif
 
+/* k·P as two halves of signed digits: digits[h][j] for k1 (h = 0, on P) and k2 (h = 1, on λ·P), each half's
+ * sign in negate[h]. */
+struct table_scalar {
+  int16_t digits[2][TABLE_ROWS];
+  int negate[2];
+};
+
+/* Splits and recodes k; 0 if a half does not fit the rows (never for the split's 128-bit halves). */
+static int table_scalar_set(struct table_scalar *out, const secp256k1_scalar *k) {
+  secp256k1_scalar half[2];
+  int h;
+  secp256k1_scalar_split_lambda(&half[0], &half[1], k);
+  for (h = 0; h < 2; h++) {
+    unsigned int carry = 0, off;
+    size_t j;
+    out->negate[h] = secp256k1_scalar_is_high(&half[h]);
+    if (out->negate[h]) secp256k1_scalar_negate(&half[h], &half[h]);
+    for (off = TABLE_ROWS * TABLE_WINDOW; off < 256; off += 16) {
+      if (secp256k1_scalar_get_bits_var(&half[h], off, off + 16 <= 256 ? 16 : 256 - off) != 0) return 0;
+    }
+    for (j = 0; j < TABLE_ROWS; j++) {
+      int v = (int)(secp256k1_scalar_get_bits_var(&half[h], j * TABLE_WINDOW, TABLE_WINDOW) + carry);
+      carry = v > TABLE_COLS;
+      out->digits[h][j] = (int16_t)(carry ? v - 2 * TABLE_COLS : v);
+    }
+    if (carry) return 0;
+  }
+  return 1;
+}
+
+static const secp256k1_ge_storage *table_entry(const secp256k1_ge_storage *t, size_t row, int digit) {
+  return &t[row * TABLE_COLS + (size_t)(digit < 0 ? -digit : digit) - 1];
+}
+
 /* Asks the cache for the entries add_multiple will read for k: they are known before the first addition,
  * so their loads overlap instead of each addition waiting on its own (an entry may span two lines). */
-static void prefetch_multiple(const unsigned char *k32, const secp256k1_ge_storage *t) {
-  size_t j;
-  for (j = 0; j < TABLE_ROWS; j++) {
-    unsigned int d = k32[31 - j];
-    if (d == 0) continue;
-    PREFETCH(&t[j * TABLE_COLS + d - 1]);
-    PREFETCH((const unsigned char *)&t[j * TABLE_COLS + d - 1] + sizeof(secp256k1_ge_storage) - 1);
+static void prefetch_multiple(const struct table_scalar *k, const secp256k1_ge_storage *t) {
+  size_t h, j;
+  for (h = 0; h < 2; h++) {
+    for (j = 0; j < TABLE_ROWS; j++) {
+      const secp256k1_ge_storage *e;
+      if (k->digits[h][j] == 0) continue;
+      e = table_entry(t, j, k->digits[h][j]);
+      PREFETCH(e);
+      PREFETCH((const unsigned char *)e + sizeof(secp256k1_ge_storage) - 1);
+    }
   }
 }
 
-/* r += k·P, k big-endian, one table entry per non-zero byte. */
-static void add_multiple(secp256k1_gej *r, const unsigned char *k32, const secp256k1_ge_storage *t) {
-  size_t j;
+/* acc[0] += k1·P and acc[1] += k2·P, one table entry per non-zero digit; fixed_sum applies λ to acc[1] once. */
+static void add_multiple(secp256k1_gej *acc, const struct table_scalar *k, const secp256k1_ge_storage *t) {
+  size_t h, j;
   secp256k1_ge entry;
-  for (j = 0; j < TABLE_ROWS; j++) {
-    unsigned int d = k32[31 - j];
-    if (d == 0) continue;
-    secp256k1_ge_from_storage(&entry, &t[j * TABLE_COLS + d - 1]);
-    secp256k1_gej_add_ge_var(r, r, &entry, NULL);
+  for (h = 0; h < 2; h++) {
+    for (j = 0; j < TABLE_ROWS; j++) {
+      int d = k->digits[h][j];
+      if (d == 0) continue;
+      secp256k1_ge_from_storage(&entry, table_entry(t, j, d));
+      if ((d < 0) != k->negate[h]) secp256k1_ge_neg(&entry, &entry);
+      secp256k1_gej_add_ge_var(&acc[h], &acc[h], &entry, NULL);
+    }
   }
 }
 
-/* a·A + b·B to compute from tables: a and b big-endian below the order. */
+/* a·A + b·B to compute from tables. */
 struct fixed_sum {
-  const unsigned char *a32, *b32;
+  struct table_scalar a, b;
   const secp256k1_ge_storage *ta, *tb;
 };
 
-/* Fills `out` and prefetches the entries its additions will read. */
-static void prepare_fixed_sum(struct fixed_sum *out, const unsigned char *a32, const secp256k1_ge_storage *ta, const unsigned char *b32, const secp256k1_ge_storage *tb) {
-  out->a32 = a32, out->ta = ta, out->b32 = b32, out->tb = tb;
-  prefetch_multiple(a32, ta);
-  prefetch_multiple(b32, tb);
+/* Fills `out` and prefetches the entries its additions will read; 0 if a scalar does not fit the tables. */
+static int prepare_fixed_sum(struct fixed_sum *out, const secp256k1_scalar *a, const secp256k1_ge_storage *ta, const secp256k1_scalar *b, const secp256k1_ge_storage *tb) {
+  if (!table_scalar_set(&out->a, a) || !table_scalar_set(&out->b, b)) return 0;
+  out->ta = ta, out->tb = tb;
+  prefetch_multiple(&out->a, ta);
+  prefetch_multiple(&out->b, tb);
+  return 1;
 }
 
 /* The sum from argv[0..3] = a, TA, b, TB (scalars below the order, tables); 0 on bad input. */
 static int fixed_sum_args(napi_env env, const napi_value *argv, struct fixed_sum *out) {
-  secp256k1_scalar unused;
-  unsigned char *a32, *b32;
+  secp256k1_scalar a, b;
   const secp256k1_ge_storage *ta, *tb;
-  if (!scalar_arg(env, argv[0], &unused) || !scalar_arg(env, argv[2], &unused)) return 0;
-  if (!bytes_arg(env, argv[0], 32, &a32) || !bytes_arg(env, argv[2], 32, &b32)) return 0;
+  if (!scalar_arg(env, argv[0], &a) || !scalar_arg(env, argv[2], &b)) return 0;
   if (!table_arg(env, argv[1], &ta) || !table_arg(env, argv[3], &tb)) return 0;
-  prepare_fixed_sum(out, a32, ta, b32, tb);
-  return 1;
+  return prepare_fixed_sum(out, &a, ta, &b, tb);
 }
 
+/* The k2 halves are summed on the table's points and mapped by λ once, at the end: λ·(X, Y, Z) = (β·X, Y, Z)
+ * in Jacobian coordinates too, so one multiplication by β replaces one per entry. */
 static void fixed_sum(secp256k1_gej *sum, const struct fixed_sum *args) {
-  secp256k1_gej_set_infinity(sum);
-  add_multiple(sum, args->a32, args->ta);
-  add_multiple(sum, args->b32, args->tb);
+  static const secp256k1_fe beta = SECP256K1_FE_CONST(0x7ae96a2bUL, 0x657c0710UL, 0x6e64479eUL, 0xac3434e9UL, 0x9cf04975UL, 0x12f58995UL, 0xc1396c28UL, 0x719501eeUL);
+  secp256k1_gej acc[2];
+  secp256k1_gej_set_infinity(&acc[0]);
+  secp256k1_gej_set_infinity(&acc[1]);
+  add_multiple(acc, &args->a, args->ta);
+  add_multiple(acc, &args->b, args->tb);
+  if (!secp256k1_gej_is_infinity(&acc[1])) secp256k1_fe_mul(&acc[1].x, &acc[1].x, &beta);
+  secp256k1_gej_add_var(sum, &acc[0], &acc[1], NULL);
 }
 
 static napi_value lincomb_fixed(napi_env env, napi_callback_info info) {
@@ -429,15 +484,12 @@ static int ring_chain(const unsigned char *m, const unsigned char *sig, size_t s
     struct fixed_sum args[2];
     secp256k1_gej sums[2];
     secp256k1_ge affine[2];
-    unsigned char s32[32], c32[32];
     size_t len = 33;
     secp256k1_scalar_set_b32(&s, sig + 4 + 32 + 33 + i * (32 + 33), NULL);
     if (secp256k1_scalar_is_zero(&s) || secp256k1_scalar_is_zero(&c)) return -1;
-    secp256k1_scalar_get_b32(s32, &s);
-    secp256k1_scalar_get_b32(c32, &c);
     /* L = s·G + c·P_i, R = s·H_i + c·I */
-    prepare_fixed_sum(&args[0], s32, tables[0], c32, tables[2 + 2 * i]);
-    prepare_fixed_sum(&args[1], s32, tables[3 + 2 * i], c32, tables[1]);
+    if (!prepare_fixed_sum(&args[0], &s, tables[0], &c, tables[2 + 2 * i])) return -1;
+    if (!prepare_fixed_sum(&args[1], &s, tables[3 + 2 * i], &c, tables[1])) return -1;
     fixed_sum(&sums[0], &args[0]);
     fixed_sum(&sums[1], &args[1]);
     if (secp256k1_gej_is_infinity(&sums[0]) || secp256k1_gej_is_infinity(&sums[1])) return -1;

@@ -11,7 +11,7 @@ export interface NativeRingBackendOptions {
   maxCachedPoints?: number;
   /** A point gets a multiples table once it has been in this many verified signatures. */
   tableAfterVerified?: number;
-  /** Tables kept (522,240 bytes each), least recently verified dropped first. */
+  /** Tables kept (139,264 bytes each), least recently verified dropped first. */
   maxTables?: number;
 }
 
@@ -79,7 +79,7 @@ export class NativeRingBackend implements RingCurveBackend {
     this.name = addon ? 'native-strauss' : 'native';
     this.#maxCached = options.maxCachedPoints ?? 4096;
     this.#tableAfter = options.tableAfterVerified ?? 16;
-    this.#maxTables = options.maxTables ?? 64;
+    this.#maxTables = options.maxTables ?? 240;
   }
 
   /** Tables held and sums computed from tables so far (for tests and diagnostics). */
