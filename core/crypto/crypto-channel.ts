@@ -97,7 +97,7 @@ export class CryptoChannel {
     const at = ANSWERS_AT + (seq % SLOTS) * ANSWER_SLOT;
     const outcome = this.#ints[at >> 2];
     if (outcome === SIGNED) return this.#bytes.slice(at + 4, at + 4 + SIGNATURE_BYTES);
-    if (outcome === STATS) return { tables: this.#ints[(at >> 2) + 1]!, fixedSums: this.#ints[(at >> 2) + 2]! };
+    if (outcome === STATS) return { tables: this.#ints[(at >> 2) + 1]!, wideTables: this.#ints[(at >> 2) + 3]!, fixedSums: this.#ints[(at >> 2) + 2]! };
     return outcome === VALID;
   }
 
@@ -128,6 +128,7 @@ export class CryptoChannel {
     const ints = (ANSWERS_AT + (seq % SLOTS) * ANSWER_SLOT) >> 2;
     this.#ints[ints + 1] = Math.min(stats.tables, 0x7fffffff);
     this.#ints[ints + 2] = Math.min(stats.fixedSums, 0x7fffffff);
+    this.#ints[ints + 3] = Math.min(stats.wideTables, 0x7fffffff);
     this.#ints[ints] = STATS;
   }
 

@@ -9,7 +9,7 @@ const channel = new CryptoChannel(shared);
 
 function answer(seq: number): void {
   const job = channel.readJob(seq);
-  if (job.signWith === STATS_JOB) return channel.writeStats(seq, defaultRingBackend().stats?.() ?? { tables: 0, fixedSums: 0 });
+  if (job.signWith === STATS_JOB) return channel.writeStats(seq, defaultRingBackend().stats?.() ?? { tables: 0, wideTables: 0, fixedSums: 0 });
   const result = answerCryptoJob(job);
   if (job.signWith === SIGN_JOB) channel.writeSignature(seq, result instanceof Uint8Array ? result : undefined);
   else channel.writeVerdict(seq, result === true);

@@ -124,7 +124,7 @@ t.test('a job too large for a slot (a ring of more than 16 members) is verified 
 t.test('a crypto thread builds multiples tables for a recurring ring and sums from them: its event loop runs while it waits for jobs', async (t) => {
   const pool = new CryptoPool(1, { inlineBelow: 0 });
   t.teardown(() => pool.close());
-  t.same(await pool.threadStats(), [{ tables: 0, fixedSums: 0 }], 'a fresh thread: no tables, no sums from them');
+  t.same(await pool.threadStats(), [{ tables: 0, wideTables: 0, fixedSums: 0 }], 'a fresh thread: no tables, no sums from them');
   const [app, gw] = [secp256k1.utils.randomSecretKey(), secp256k1.utils.randomSecretKey()];
   const ring = [secp256k1.getPublicKey(app, true), secp256k1.getPublicKey(gw, true)];
   const signedBy = (n: number) => Array.from({ length: n }, () => {
@@ -137,7 +137,7 @@ t.test('a crypto thread builds multiples tables for a recurring ring and sums fr
   if (!nativeCurveAddon) {
     // Where no C compiler built the addon (CI always builds it: ring.test.ts fails without it), the
     // thread verifies through the prebuilt binary, which keeps no tables.
-    t.same(await pool.threadStats(), [{ tables: 0, fixedSums: 0 }], 'without the addon: no tables, and none claimed');
+    t.same(await pool.threadStats(), [{ tables: 0, wideTables: 0, fixedSums: 0 }], 'without the addon: no tables, and none claimed');
     return;
   }
   let stats = (await pool.threadStats())[0]!;
@@ -146,6 +146,7 @@ t.test('a crypto thread builds multiples tables for a recurring ring and sums fr
     stats = (await pool.threadStats())[0]!;
   }
   t.equal(stats.tables, 6, 'G, both members, their hash points and the key image have tables');
+  t.equal(stats.wideTables, 1, "G's is wide");
   t.same(new Set(await Promise.all(signedBy(5))), new Set([true]));
   t.equal((await pool.threadStats())[0]!.fixedSums - stats.fixedSums, 5 * 4, 'each later verification summed all four of its products from tables');
   await pool.close();

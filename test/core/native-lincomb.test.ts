@@ -82,6 +82,30 @@ t.test('tables: lincombFixed equals @noble/curves, including G, zero bytes and e
   t.equal(addon!.table(A.toBytes(true)), null, 'nor for a compressed point');
 });
 
+t.test('wide tables: 11 × 2048 multiples; sums of either width, mixed, equal @noble/curves; bad width argument refused', async (t) => {
+  if (!addon) return t.fail('the addon is not built: `npm run build` needs a C compiler (README, Requirements)');
+  const points = [G, randomPoint(), randomPoint()];
+  const wide = points.map((p) => addon!.table(p.toBytes(false), true)!);
+  const narrow = points.map((p) => addon!.table(p.toBytes(false), false)!);
+  t.equal(wide[0]!.byteLength, 11 * 2048 * 64, 'a wide table holds 11 × 2048 multiples of 64 bytes');
+  t.equal(narrow[0]!.byteLength, 17 * 128 * 64, 'table(P, false) is the narrow one');
+  const lambda = 0x5363ad4cc05c30e0a5261c028812645a122e22ea20816678df02967c1b23bd72n;
+  const edges = [1n, 2047n, 2048n, 2049n, 4095n, 4096n, 1n << 248n, CURVE_ORDER - 1n, lambda, CURVE_ORDER - lambda, (1n << 128n) - 1n, (1n << 128n) + 1n, (1n << 129n) - 1n];
+  const scalars = [...edges, ...Array.from({ length: 150 }, randomScalar)];
+  for (const [i, a] of scalars.entries()) {
+    const b = randomScalar();
+    const [x, y] = [i % 3, (i + 1) % 3];
+    const expected = hex(points[x]!.multiply(a).add(points[y]!.multiply(b)).toBytes(true));
+    t.equal(hex(addon!.lincombFixed(bigIntTo32(a), wide[x]!, bigIntTo32(b), wide[y]!)), expected, `wide + wide #${i}`);
+    t.equal(hex(addon!.lincombFixed(bigIntTo32(a), wide[x]!, bigIntTo32(b), narrow[y]!)), expected, `wide + narrow #${i}`);
+  }
+  const A = points[1]!;
+  const [TA] = await Promise.all([addon.tableAsync(A.toBytes(false), true)]);
+  t.equal(Buffer.compare(Buffer.from(TA!), Buffer.from(addon.table(A.toBytes(false), true)!)), 0, 'tableAsync(P, true): the synchronous wide table, byte for byte');
+  t.equal(addon.table(A.toBytes(false), 'yes' as unknown as boolean), null, 'a width that is not a boolean: null');
+  t.equal(await addon.tableAsync(A.toBytes(false), 1 as unknown as boolean), null, 'the same, built asynchronously');
+});
+
 t.test('lincombFixedPair: both sums equal @noble/curves, infinity as null, bad input refused', async (t) => {
   if (!addon) return t.fail('the addon is not built: `npm run build` needs a C compiler (README, Requirements)');
   const points = [G, randomPoint(), randomPoint(), randomPoint()];

@@ -25,19 +25,29 @@ import { hex, loadVector, toHex } from '../helpers/vectors.js';
 /**
  * Every backend must give identical results on every vector: pure JS, libsecp256k1's public API, and
  * its internals through the addon — once as configured by default and once building a multiples table
- * for every point after one verified signature, keeping three or all: go-signed.json's signatures share
- * five points (two keys, their H_p, one key image), so the table path and eviction both run.
+ * for every point after one verified signature, keeping three or all, and wide tables after two, for all
+ * or two of them: go-signed.json's signatures share five points (two keys, their H_p, one key image), so
+ * the table path, both widths in one chain and eviction all run.
  */
-const tabled = (maxTables: number) => (nativeSecp256k1 && nativeCurveAddon ? new NativeRingBackend(nativeSecp256k1, nativeCurveAddon, { tableAfterVerified: 1, maxTables }) : undefined);
+const tabled = (maxTables: number, maxWideTables = 0) =>
+  nativeSecp256k1 && nativeCurveAddon ? new NativeRingBackend(nativeSecp256k1, nativeCurveAddon, { tableAfterVerified: 1, maxTables, wideAfterVerified: 2, maxWideTables }) : undefined;
 const TABLED = tabled(3);
 const ALL_TABLED = tabled(64);
+const ALL_WIDE = tabled(64, 64);
+const TWO_WIDE = tabled(64, 2);
 const BACKENDS: RingCurveBackend[] = [
   new NobleRingBackend(),
   ...(nativeSecp256k1 ? [new NativeRingBackend(nativeSecp256k1)] : []),
   ...(nativeSecp256k1 && nativeCurveAddon ? [new NativeRingBackend(nativeSecp256k1, nativeCurveAddon)] : []),
-  ...(TABLED && ALL_TABLED ? [TABLED, ALL_TABLED] : []),
+  ...(TABLED && ALL_TABLED && ALL_WIDE && TWO_WIDE ? [TABLED, ALL_TABLED, ALL_WIDE, TWO_WIDE] : []),
 ];
-const label = (b: RingCurveBackend) => (b === TABLED ? 'native-strauss with 3 tables' : b === ALL_TABLED ? 'native-strauss with all tables' : b.name);
+const LABELS = new Map<RingCurveBackend | undefined, string>([
+  [TABLED, 'native-strauss with 3 tables'],
+  [ALL_TABLED, 'native-strauss with all tables'],
+  [ALL_WIDE, 'native-strauss with all tables wide'],
+  [TWO_WIDE, 'native-strauss with 2 wide tables'],
+]);
+const label = (b: RingCurveBackend) => LABELS.get(b) ?? b.name;
 
 const hasCompiler = (() => {
   try {
@@ -58,7 +68,11 @@ t.test('the native backends load where their binaries exist', async (t) => {
   }
   t.same(
     BACKENDS.map(label),
-    nativeSecp256k1 ? (nativeCurveAddon ? ['noble', 'native', 'native-strauss', 'native-strauss with 3 tables', 'native-strauss with all tables'] : ['noble', 'native']) : ['noble'],
+    nativeSecp256k1
+      ? nativeCurveAddon
+        ? ['noble', 'native', 'native-strauss', 'native-strauss with 3 tables', 'native-strauss with all tables', 'native-strauss with all tables wide', 'native-strauss with 2 wide tables']
+        : ['noble', 'native']
+      : ['noble'],
   );
 });
 
@@ -136,7 +150,11 @@ t.test('go-signed.json: every signature real ring-go made is accepted, by every 
     t.equal(fixedSums, 2 * (vectors.length - 1), `${fixedSums} sums came from tables`);
   }
   if (ALL_TABLED) {
-    t.same(ALL_TABLED.stats(), { tables: 6, fixedSums: 4 * (vectors.length - 1) }, 'with room for all five (and G), every sum after the first signature came from tables');
+    t.same(ALL_TABLED.stats(), { tables: 6, wideTables: 1, fixedSums: 4 * (vectors.length - 1) }, 'with room for all five (and G), every sum after the first signature came from tables');
+  }
+  if (ALL_WIDE && TWO_WIDE) {
+    t.same(ALL_WIDE.stats(), { tables: 6, wideTables: 6, fixedSums: 4 * (vectors.length - 1) }, 'all five wide from the third signature (and G), every sum after the first from tables');
+    t.same(TWO_WIDE.stats(), { tables: 6, wideTables: 3, fixedSums: 4 * (vectors.length - 1) }, 'two wide (and G), the rest narrow: chains of both widths');
   }
 });
 
@@ -251,7 +269,7 @@ t.test('membership: parsed parts are views on the signature; one expected ring c
  * The addon's contract in pure JS (@noble/curves), counting the tables it is asked for, so the
  * backend's table policy is tested on every machine, and against the real addon beside it.
  */
-function nobleAddon(): NativeCurveAddon & { tablesBuilt: number } {
+function nobleAddon(): NativeCurveAddon & { tablesBuilt: number; wideTablesBuilt: number } {
   const P = secp256k1.Point;
   const tables = new WeakMap<ArrayBuffer, InstanceType<typeof P>>();
   const scalar = (b: Uint8Array) => BigInt(`0x${toHex(b)}`);
@@ -262,13 +280,15 @@ function nobleAddon(): NativeCurveAddon & { tablesBuilt: number } {
   const addon = {
     tablesBuilt: 0,
     lincomb: (a: Uint8Array, A: Uint8Array | null, b: Uint8Array, B: Uint8Array) => sum(a, A ? P.fromBytes(A) : P.BASE, b, P.fromBytes(B)),
-    table: (p: Uint8Array) => {
+    wideTablesBuilt: 0,
+    table: (p: Uint8Array, wide = false) => {
       addon.tablesBuilt++;
-      const buffer = new ArrayBuffer(32 * 255 * 64);
+      if (wide) addon.wideTablesBuilt++;
+      const buffer = new ArrayBuffer(wide ? 11 * 2048 * 64 : 17 * 128 * 64);
       tables.set(buffer, P.fromBytes(p));
       return buffer;
     },
-    tableAsync: async (p: Uint8Array) => addon.table(p),
+    tableAsync: async (p: Uint8Array, wide = false) => addon.table(p, wide),
     lincombFixedPair: (a: Uint8Array, ta: ArrayBuffer, b: Uint8Array, tb: ArrayBuffer, c: Uint8Array, tc: ArrayBuffer, d: Uint8Array, td: ArrayBuffer) =>
       [sum(a, tables.get(ta)!, b, tables.get(tb)!), sum(c, tables.get(tc)!, d, tables.get(td)!)] as [Uint8Array | null, Uint8Array | null],
     lincombFixed: (a: Uint8Array, ta: ArrayBuffer, b: Uint8Array, tb: ArrayBuffer) => sum(a, tables.get(ta)!, b, tables.get(tb)!),
@@ -297,9 +317,9 @@ t.test('forged signatures with fresh key images neither build tables nor push a 
       const { msg, sig } = sign(i);
       t.ok(ringVerify(msg, sig, b), `${name}: valid signature ${i}`);
     }
-    t.same(b.stats(), { tables: 0, fixedSums: 0 }, `${name}: the signature that reaches the threshold does not wait for a table`);
+    t.same(b.stats(), { tables: 0, wideTables: 0, fixedSums: 0 }, `${name}: the signature that reaches the threshold does not wait for a table`);
     await b.tablesBuilt();
-    t.same(b.stats(), { tables: 6, fixedSums: 0 }, `${name}: after two valid signatures the five points and G have tables`);
+    t.same(b.stats(), { tables: 6, wideTables: 1, fixedSums: 0 }, `${name}: after two valid signatures the five points and G have tables`);
     // 200 forgeries, each with a fresh key image: verification fails and only the untabled slots churn.
     for (let i = 0; i < 200; i++) {
       const { msg, sig } = sign(1000 + i);
@@ -314,6 +334,41 @@ t.test('forged signatures with fresh key images neither build tables nor push a 
     t.equal(b.stats().fixedSums - before, 4, `${name}: all four sums of the valid signature came from tables`);
   }
   t.equal(fake.tablesBuilt, 6, 'the model was asked for exactly six tables: G and the five recurring points, never a forged key image');
+});
+
+t.test('points in many verified signatures get wide tables too, at most maxWideTables, each keeping its narrow one', async (t) => {
+  const app = hex('2d00ef074d9b51e46886dc9a1df11e7b986611d0f336bdcf1f0adce3e037ec0a');
+  const gw = hex('cf09805c952fa999e9a63a9f434147b0a5abfd10f268879694c6b5a70e1ae177');
+  const ring = [app, gw].map((k) => publicKeyFromPrivateKey(k));
+  const signer = new NobleRingBackend();
+  const convert = { publicKeyConvert: (p: Uint8Array, compressed?: boolean) => secp256k1.Point.fromBytes(p).toBytes(compressed ?? true) } as unknown as NativeSecp256k1;
+  const fake = nobleAddon();
+  const addons: [string, NativeSecp256k1, NativeCurveAddon][] = [['pure-JS model of the addon', convert, fake]];
+  if (nativeSecp256k1 && nativeCurveAddon) addons.push(['the addon', nativeSecp256k1, nativeCurveAddon]);
+  for (const [name, lib, addon] of addons) {
+    const b = new NativeRingBackend(lib, addon, { tableAfterVerified: 2, wideAfterVerified: 4, maxWideTables: 3 });
+    const stats: unknown[] = [];
+    for (let i = 0; i < 7; i++) {
+      const msg = sha3_256(new TextEncoder().encode(`relay ${i}`));
+      if (!ringVerify(msg, ringSign(msg, ring, gw, signer), b)) t.fail(`${name}: signature ${i} refused`);
+      await b.tablesBuilt();
+      stats.push(b.stats());
+    }
+    t.same(
+      stats,
+      [
+        { tables: 1, wideTables: 1, fixedSums: 0 }, // G's wide table comes with the first verified signature
+        { tables: 6, wideTables: 1, fixedSums: 0 }, // the five points' narrow tables at the second
+        { tables: 6, wideTables: 1, fixedSums: 4 },
+        { tables: 6, wideTables: 4, fixedSums: 8 }, // at the fourth all five ask for wide ones: three kept
+        { tables: 6, wideTables: 4, fixedSums: 12 },
+        { tables: 6, wideTables: 4, fixedSums: 16 },
+        { tables: 6, wideTables: 4, fixedSums: 20 },
+      ],
+      `${name}: tables held and sums from them, signature by signature`,
+    );
+  }
+  t.same([fake.tablesBuilt, fake.wideTablesBuilt], [1 + 5 + 5, 1 + 5], 'the model built G wide, five narrow and five wide, and none again within 65,536 verifications');
 });
 
 t.test('by default, 100 applications signed for by one gateway all keep their tables and verify from them', async (t) => {

@@ -13,12 +13,13 @@
  *   lincomb(a, A, b, B) → Buffer(33) compressed a·A + b·B, one Strauss–wNAF double multiplication.
  *     a, b: Uint8Array(32) big-endian scalars below the group order; A, B: Uint8Array(65)
  *     uncompressed points; A null means the generator G (libsecp256k1's precomputed G tables).
- *   table(P) → ArrayBuffer of the multiples d·2^(8j)·P (j < 17, 1 ≤ d ≤ 128) in libsecp256k1's 64-byte
- *     storage form (139,264 bytes): with the endomorphism and signed digits, enough for any scalar.
- *   tableAsync(P) → Promise of the same table (or null), built on libuv's thread pool: a table takes
- *     milliseconds, which the caller's event loop does not wait.
- *   lincombFixed(a, TA, b, TB) → the same sum from two tables: at most 64 additions and no
- *     doublings, for points that recur relay after relay.
+ *   table(P, wide = false) → ArrayBuffer of the multiples d·2^(8j)·P (j < 17, 1 ≤ d ≤ 128; 139,264 bytes),
+ *     or wide d·2^(12j)·P (j < 11, 1 ≤ d ≤ 2048; 1,441,792 bytes), in libsecp256k1's 64-byte storage form:
+ *     with the endomorphism and signed digits, enough for any scalar.
+ *   tableAsync(P, wide = false) → Promise of the same table (or null), built on libuv's thread pool: a table
+ *     takes milliseconds, which the caller's event loop does not wait.
+ *   lincombFixed(a, TA, b, TB) → the same sum from two tables of either width: about 66 additions (narrow)
+ *     or 44 (wide) and no doublings, for points that recur relay after relay.
  *   lincombFixedPair(a, TA, b, TB, c, TC, d, TD) → [a·A + b·B, c·C + d·D] from four tables, with one
  *     field inversion for both (a ring member's two sums); null elements at infinity; null on bad input.
  *   ringChainFixed(m, sig, tables) → a whole ring signature verified from tables, as ring-go's Verify
@@ -136,38 +137,46 @@ static napi_value lincomb(napi_env env, napi_callback_info info) {
 }
 
 /* A table serves a scalar split by the curve's endomorphism (k = k1 + k2·λ with |k1|, |k2| < 2^128, and
- * λ·(x, y) = (β·x, y)) and written in signed digits of TABLE_WINDOW bits: row j holds d·2^(w·j)·P for
- * 1 ≤ d ≤ 2^(w−1); a negative digit negates its entry's y and the k2 half's sum is multiplied by λ. So one
- * table covers both halves, and half the digits' values need no entry. TABLE_ROWS rows cover magnitudes
- * below 2^129 with room for the top digit's carry. Eight bits keep a table at a quarter of the size plain byte
- * windows (32 × 255 entries) need for the same additions, so four times as many recurring keys (one per
- * application in a supplier's sessions) keep theirs in the same memory; wider windows save additions only
- * where few keys recur. */
-#define TABLE_WINDOW 8
-#define TABLE_ROWS ((130 + TABLE_WINDOW - 1) / TABLE_WINDOW)
-#define TABLE_COLS (1 << (TABLE_WINDOW - 1))
-#define TABLE_ENTRIES (TABLE_ROWS * TABLE_COLS)
-#define TABLE_BYTES (sizeof(secp256k1_ge_storage) * TABLE_ENTRIES)
+ * λ·(x, y) = (β·x, y)) and written in signed digits of w bits: row j holds d·2^(w·j)·P for 1 ≤ d ≤ 2^(w−1);
+ * a negative digit negates its entry's y and the k2 half's sum is multiplied by λ. So one table covers both
+ * halves, and half the digits' values need no entry. The rows cover magnitudes below 2^129 with room for the
+ * top digit's carry. Two widths: 8 bits keep a table at a quarter of the size plain byte windows (32 × 255
+ * entries) need for the same additions, so many recurring keys (one per application in a supplier's
+ * sessions) keep theirs; 12 bits (1.4 MB) take a third fewer additions, for the few points in nearly every
+ * signature (G, a gateway's key, its H_p and key image). */
+struct table_format {
+  unsigned int window, rows, cols;
+  size_t bytes;
+};
+#define FORMAT(w) { (w), (130 + (w) - 1) / (w), 1u << ((w) - 1), sizeof(secp256k1_ge_storage) * ((130 + (w) - 1) / (w)) * (1u << ((w) - 1)) }
+static const struct table_format NARROW = FORMAT(8), WIDE = FORMAT(12);
+#define MAX_ROWS 17 /* NARROW's */
 
-/* Entry j·TABLE_COLS + d − 1 is d·2^(w·j)·P, in malloc'd storage (NULL when out of memory). No entry is at
- * infinity: d·2^(w·j) ≤ 2^(w·TABLE_ROWS − 1) < n. Pure computation on public data: safe on any thread. */
-static secp256k1_ge_storage *build_table(const secp256k1_ge *base) {
+struct table_ref {
+  const secp256k1_ge_storage *entries;
+  const struct table_format *format;
+};
+
+/* Entry j·cols + d − 1 is d·2^(w·j)·P, in malloc'd storage (NULL when out of memory). No entry is at
+ * infinity: d·2^(w·j) ≤ 2^(w·rows − 1) < n. Pure computation on public data: safe on any thread. */
+static secp256k1_ge_storage *build_table(const secp256k1_ge *base, const struct table_format *f) {
+  size_t entries = (size_t)f->rows * f->cols;
   secp256k1_ge row_base = *base;
   secp256k1_gej next_base;
-  secp256k1_gej *jacobian = malloc(sizeof(secp256k1_gej) * TABLE_ENTRIES);
-  secp256k1_ge *affine = malloc(sizeof(secp256k1_ge) * TABLE_ENTRIES);
-  secp256k1_ge_storage *storage = malloc(TABLE_BYTES);
+  secp256k1_gej *jacobian = malloc(sizeof(secp256k1_gej) * entries);
+  secp256k1_ge *affine = malloc(sizeof(secp256k1_ge) * entries);
+  secp256k1_ge_storage *storage = malloc(f->bytes);
   size_t j, d;
   if (jacobian != NULL && affine != NULL && storage != NULL) {
-    for (j = 0; j < TABLE_ROWS; j++) {
-      secp256k1_gej *row = jacobian + j * TABLE_COLS;
+    for (j = 0; j < f->rows; j++) {
+      secp256k1_gej *row = jacobian + j * f->cols;
       secp256k1_gej_set_ge(&row[0], &row_base);
-      for (d = 1; d < TABLE_COLS; d++) secp256k1_gej_add_ge_var(&row[d], &row[d - 1], &row_base, NULL);
-      secp256k1_gej_double_var(&next_base, &row[TABLE_COLS - 1], NULL); /* 2^w·row_base */
+      for (d = 1; d < f->cols; d++) secp256k1_gej_add_ge_var(&row[d], &row[d - 1], &row_base, NULL);
+      secp256k1_gej_double_var(&next_base, &row[f->cols - 1], NULL); /* 2^w·row_base */
       secp256k1_ge_set_gej_var(&row_base, &next_base);
     }
-    secp256k1_ge_set_all_gej_var(affine, jacobian, TABLE_ENTRIES); /* one inversion for all */
-    for (j = 0; j < TABLE_ENTRIES; j++) secp256k1_ge_to_storage(storage + j, &affine[j]);
+    secp256k1_ge_set_all_gej_var(affine, jacobian, entries); /* one inversion for all */
+    for (j = 0; j < entries; j++) secp256k1_ge_to_storage(storage + j, &affine[j]);
   } else {
     free(storage);
     storage = NULL;
@@ -178,31 +187,41 @@ static secp256k1_ge_storage *build_table(const secp256k1_ge *base) {
 }
 
 /* An ArrayBuffer holding a copy of the table, or null. */
-static napi_value table_buffer(napi_env env, const secp256k1_ge_storage *storage) {
+static napi_value table_buffer(napi_env env, const secp256k1_ge_storage *storage, const struct table_format *f) {
   napi_value result;
   napi_value arraybuffer;
   void *data;
   napi_get_null(env, &result);
-  if (storage != NULL && napi_create_arraybuffer(env, TABLE_BYTES, &data, &arraybuffer) == napi_ok) {
-    memcpy(data, storage, TABLE_BYTES);
+  if (storage != NULL && napi_create_arraybuffer(env, f->bytes, &data, &arraybuffer) == napi_ok) {
+    memcpy(data, storage, f->bytes);
     result = arraybuffer;
   }
   return result;
 }
 
-static napi_value table(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_value result;
+/* The point and width of table(P[, wide]) and tableAsync(P[, wide]); 0 on bad input. */
+static int table_request(napi_env env, napi_callback_info info, secp256k1_ge *base, const struct table_format **f) {
+  size_t argc = 2;
+  napi_value argv[2];
   unsigned char *data;
+  bool wide = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || argc > 2) return 0;
+  if (!bytes_arg(env, argv[0], 65, &data) || !secp256k1_eckey_pubkey_parse(base, data, 65)) return 0;
+  if (argc == 2 && napi_get_value_bool(env, argv[1], &wide) != napi_ok) return 0;
+  *f = wide ? &WIDE : &NARROW;
+  return 1;
+}
+
+static napi_value table(napi_env env, napi_callback_info info) {
+  napi_value result;
   secp256k1_ge base;
+  const struct table_format *f;
   secp256k1_ge_storage *storage;
 
   napi_get_null(env, &result);
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1) return result;
-  if (!bytes_arg(env, argv[0], 65, &data) || !secp256k1_eckey_pubkey_parse(&base, data, 65)) return result;
-  storage = build_table(&base);
-  result = table_buffer(env, storage);
+  if (!table_request(env, info, &base, &f)) return result;
+  storage = build_table(&base, f);
+  result = table_buffer(env, storage, f);
   free(storage);
   return result;
 }
@@ -213,20 +232,21 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   secp256k1_ge base;
+  const struct table_format *format;
   secp256k1_ge_storage *storage;
 } table_job;
 
 static void table_execute(napi_env env, void *data) {
   table_job *job = data;
   (void)env;
-  job->storage = build_table(&job->base);
+  job->storage = build_table(&job->base, job->format);
 }
 
 static void table_complete(napi_env env, napi_status status, void *data) {
   table_job *job = data;
   napi_value result;
   if (status == napi_ok) {
-    result = table_buffer(env, job->storage);
+    result = table_buffer(env, job->storage, job->format);
   } else {
     napi_get_null(env, &result);
   }
@@ -237,12 +257,9 @@ static void table_complete(napi_env env, napi_status status, void *data) {
 }
 
 static napi_value table_async(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   napi_value promise;
   napi_value name;
   napi_value null_value;
-  unsigned char *data;
   table_job *job = calloc(1, sizeof(table_job));
 
   if (job == NULL) return NULL; /* out of memory: the call returns undefined */
@@ -251,8 +268,7 @@ static napi_value table_async(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_get_null(env, &null_value);
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || !bytes_arg(env, argv[0], 65, &data) ||
-      !secp256k1_eckey_pubkey_parse(&job->base, data, 65) ||
+  if (!table_request(env, info, &job->base, &job->format) ||
       napi_create_string_utf8(env, "relayminer.ringTable", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, table_execute, table_complete, job, &job->work) != napi_ok) {
     napi_resolve_deferred(env, job->deferred, null_value);
@@ -267,14 +283,16 @@ static napi_value table_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-static int table_arg(napi_env env, napi_value v, const secp256k1_ge_storage **out) {
+/* A table of either width, told apart by its size. */
+static int table_arg(napi_env env, napi_value v, struct table_ref *out) {
   void *data;
   size_t len;
   bool is_arraybuffer = false;
   if (napi_is_arraybuffer(env, v, &is_arraybuffer) != napi_ok || !is_arraybuffer) return 0;
-  if (napi_get_arraybuffer_info(env, v, &data, &len) != napi_ok || len != TABLE_BYTES) return 0;
-  *out = data;
-  return 1;
+  if (napi_get_arraybuffer_info(env, v, &data, &len) != napi_ok) return 0;
+  out->entries = data;
+  out->format = len == NARROW.bytes ? &NARROW : len == WIDE.bytes ? &WIDE : NULL;
+  return out->format != NULL;
 }
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -283,15 +301,16 @@ static int table_arg(napi_env env, napi_value v, const secp256k1_ge_storage **ou
 #define PREFETCH(p) ((void)(p))
 #endif
 
-/* k·P as two halves of signed digits: digits[h][j] for k1 (h = 0, on P) and k2 (h = 1, on λ·P), each half's
- * sign in negate[h]. */
+/* k·P as two halves of signed digits for one table's width: digits[h][j] for k1 (h = 0) and k2 (h = 1), each
+ * half's sign in negate[h]. */
 struct table_scalar {
-  int16_t digits[2][TABLE_ROWS];
+  int16_t digits[2][MAX_ROWS];
   int negate[2];
 };
 
-/* Splits and recodes k; 0 if a half does not fit the rows (never for the split's 128-bit halves). */
-static int table_scalar_set(struct table_scalar *out, const secp256k1_scalar *k) {
+/* Splits and recodes k for a table of format f; 0 if a half does not fit the rows (never for the split's
+ * 128-bit halves). */
+static int table_scalar_set(struct table_scalar *out, const secp256k1_scalar *k, const struct table_format *f) {
   secp256k1_scalar half[2];
   int h;
   secp256k1_scalar_split_lambda(&half[0], &half[1], k);
@@ -300,29 +319,29 @@ static int table_scalar_set(struct table_scalar *out, const secp256k1_scalar *k)
     size_t j;
     out->negate[h] = secp256k1_scalar_is_high(&half[h]);
     if (out->negate[h]) secp256k1_scalar_negate(&half[h], &half[h]);
-    for (off = TABLE_ROWS * TABLE_WINDOW; off < 256; off += 16) {
+    for (off = f->rows * f->window; off < 256; off += 16) {
       if (secp256k1_scalar_get_bits_var(&half[h], off, off + 16 <= 256 ? 16 : 256 - off) != 0) return 0;
     }
-    for (j = 0; j < TABLE_ROWS; j++) {
-      int v = (int)(secp256k1_scalar_get_bits_var(&half[h], j * TABLE_WINDOW, TABLE_WINDOW) + carry);
-      carry = v > TABLE_COLS;
-      out->digits[h][j] = (int16_t)(carry ? v - 2 * TABLE_COLS : v);
+    for (j = 0; j < f->rows; j++) {
+      int v = (int)(secp256k1_scalar_get_bits_var(&half[h], j * f->window, f->window) + carry);
+      carry = v > (int)f->cols;
+      out->digits[h][j] = (int16_t)(carry ? v - 2 * (int)f->cols : v);
     }
     if (carry) return 0;
   }
   return 1;
 }
 
-static const secp256k1_ge_storage *table_entry(const secp256k1_ge_storage *t, size_t row, int digit) {
-  return &t[row * TABLE_COLS + (size_t)(digit < 0 ? -digit : digit) - 1];
+static const secp256k1_ge_storage *table_entry(const struct table_ref *t, size_t row, int digit) {
+  return &t->entries[row * t->format->cols + (size_t)(digit < 0 ? -digit : digit) - 1];
 }
 
 /* Asks the cache for the entries add_multiple will read for k: they are known before the first addition,
  * so their loads overlap instead of each addition waiting on its own (an entry may span two lines). */
-static void prefetch_multiple(const struct table_scalar *k, const secp256k1_ge_storage *t) {
+static void prefetch_multiple(const struct table_scalar *k, const struct table_ref *t) {
   size_t h, j;
   for (h = 0; h < 2; h++) {
-    for (j = 0; j < TABLE_ROWS; j++) {
+    for (j = 0; j < t->format->rows; j++) {
       const secp256k1_ge_storage *e;
       if (k->digits[h][j] == 0) continue;
       e = table_entry(t, j, k->digits[h][j]);
@@ -333,11 +352,11 @@ static void prefetch_multiple(const struct table_scalar *k, const secp256k1_ge_s
 }
 
 /* acc[0] += k1·P and acc[1] += k2·P, one table entry per non-zero digit; fixed_sum applies λ to acc[1] once. */
-static void add_multiple(secp256k1_gej *acc, const struct table_scalar *k, const secp256k1_ge_storage *t) {
+static void add_multiple(secp256k1_gej *acc, const struct table_scalar *k, const struct table_ref *t) {
   size_t h, j;
   secp256k1_ge entry;
   for (h = 0; h < 2; h++) {
-    for (j = 0; j < TABLE_ROWS; j++) {
+    for (j = 0; j < t->format->rows; j++) {
       int d = k->digits[h][j];
       if (d == 0) continue;
       secp256k1_ge_from_storage(&entry, table_entry(t, j, d));
@@ -350,13 +369,13 @@ static void add_multiple(secp256k1_gej *acc, const struct table_scalar *k, const
 /* a·A + b·B to compute from tables. */
 struct fixed_sum {
   struct table_scalar a, b;
-  const secp256k1_ge_storage *ta, *tb;
+  struct table_ref ta, tb;
 };
 
-/* Fills `out` and prefetches the entries its additions will read; 0 if a scalar does not fit the tables. */
-static int prepare_fixed_sum(struct fixed_sum *out, const secp256k1_scalar *a, const secp256k1_ge_storage *ta, const secp256k1_scalar *b, const secp256k1_ge_storage *tb) {
-  if (!table_scalar_set(&out->a, a) || !table_scalar_set(&out->b, b)) return 0;
-  out->ta = ta, out->tb = tb;
+/* Fills `out` and prefetches the entries its additions will read; 0 if a scalar does not fit its table. */
+static int prepare_fixed_sum(struct fixed_sum *out, const secp256k1_scalar *a, const struct table_ref *ta, const secp256k1_scalar *b, const struct table_ref *tb) {
+  if (!table_scalar_set(&out->a, a, ta->format) || !table_scalar_set(&out->b, b, tb->format)) return 0;
+  out->ta = *ta, out->tb = *tb;
   prefetch_multiple(&out->a, ta);
   prefetch_multiple(&out->b, tb);
   return 1;
@@ -365,10 +384,10 @@ static int prepare_fixed_sum(struct fixed_sum *out, const secp256k1_scalar *a, c
 /* The sum from argv[0..3] = a, TA, b, TB (scalars below the order, tables); 0 on bad input. */
 static int fixed_sum_args(napi_env env, const napi_value *argv, struct fixed_sum *out) {
   secp256k1_scalar a, b;
-  const secp256k1_ge_storage *ta, *tb;
+  struct table_ref ta, tb;
   if (!scalar_arg(env, argv[0], &a) || !scalar_arg(env, argv[2], &b)) return 0;
   if (!table_arg(env, argv[1], &ta) || !table_arg(env, argv[3], &tb)) return 0;
-  return prepare_fixed_sum(out, &a, ta, &b, tb);
+  return prepare_fixed_sum(out, &a, &ta, &b, &tb);
 }
 
 /* The k2 halves are summed on the table's points and mapped by λ once, at the end: λ·(X, Y, Z) = (β·X, Y, Z)
@@ -378,8 +397,8 @@ static void fixed_sum(secp256k1_gej *sum, const struct fixed_sum *args) {
   secp256k1_gej acc[2];
   secp256k1_gej_set_infinity(&acc[0]);
   secp256k1_gej_set_infinity(&acc[1]);
-  add_multiple(acc, &args->a, args->ta);
-  add_multiple(acc, &args->b, args->tb);
+  add_multiple(acc, &args->a, &args->ta);
+  add_multiple(acc, &args->b, &args->tb);
   if (!secp256k1_gej_is_infinity(&acc[1])) secp256k1_fe_mul(&acc[1].x, &acc[1].x, &beta);
   secp256k1_gej_add_var(sum, &acc[0], &acc[1], NULL);
 }
@@ -469,7 +488,7 @@ static int challenge_scalar(secp256k1_scalar *out, const unsigned char *input) {
 }
 
 /* -1: undecided (the caller verifies the general way); 0: refused; 1: verified. */
-static int ring_chain(const unsigned char *m, const unsigned char *sig, size_t sig_len, const secp256k1_ge_storage *const *tables, size_t n) {
+static int ring_chain(const unsigned char *m, const unsigned char *sig, size_t sig_len, const struct table_ref *tables, size_t n) {
   secp256k1_scalar c, c0, s;
   unsigned char input[CHALLENGE_INPUT];
   size_t i;
@@ -488,8 +507,8 @@ static int ring_chain(const unsigned char *m, const unsigned char *sig, size_t s
     secp256k1_scalar_set_b32(&s, sig + 4 + 32 + 33 + i * (32 + 33), NULL);
     if (secp256k1_scalar_is_zero(&s) || secp256k1_scalar_is_zero(&c)) return -1;
     /* L = s·G + c·P_i, R = s·H_i + c·I */
-    if (!prepare_fixed_sum(&args[0], &s, tables[0], &c, tables[2 + 2 * i])) return -1;
-    if (!prepare_fixed_sum(&args[1], &s, tables[3 + 2 * i], &c, tables[1])) return -1;
+    if (!prepare_fixed_sum(&args[0], &s, &tables[0], &c, &tables[2 + 2 * i])) return -1;
+    if (!prepare_fixed_sum(&args[1], &s, &tables[3 + 2 * i], &c, &tables[1])) return -1;
     fixed_sum(&sums[0], &args[0]);
     fixed_sum(&sums[1], &args[1]);
     if (secp256k1_gej_is_infinity(&sums[0]) || secp256k1_gej_is_infinity(&sums[1])) return -1;
@@ -508,7 +527,7 @@ static napi_value ring_chain_fixed(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   napi_value result;
   unsigned char *m, *sig;
-  const secp256k1_ge_storage *tables[2 + 2 * MAX_RING];
+  struct table_ref tables[2 + 2 * MAX_RING];
   napi_typedarray_type type;
   size_t sig_len, offset;
   napi_value arraybuffer;

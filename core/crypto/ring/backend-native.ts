@@ -13,6 +13,10 @@ export interface NativeRingBackendOptions {
   tableAfterVerified?: number;
   /** Tables kept (139,264 bytes each), least recently verified dropped first. */
   maxTables?: number;
+  /** A tabled point gets a wide table too (a third fewer additions) once it has been in this many verified signatures. */
+  wideAfterVerified?: number;
+  /** Wide tables kept (1,441,792 bytes each; G's is not counted), least recently verified dropped first. */
+  maxWideTables?: number;
 }
 
 interface PointEntry {
@@ -23,8 +27,24 @@ interface PointEntry {
   /** The backend's count of verified points when this one was last among them: how recently it was used. */
   lastVerified: number;
   table?: ArrayBuffer;
+  /** Its wide table, for points in most signatures; used instead of `table` while it has one. */
+  wide?: ArrayBuffer;
   /** Set while its table is queued or being built. */
   building?: boolean;
+  buildingWide?: boolean;
+}
+
+/** The table a sum uses: the wide one where there is one. */
+const tableOf = (entry: PointEntry | undefined): ArrayBuffer | undefined => entry?.wide ?? entry?.table;
+
+/** Whether a point verified `count` times is due to ask for a table it lacks: at `after`, then every 65,536 verifications. */
+const due = (count: number, after: number): boolean => count === after || (count > after && (count - after) % 65_536 === 0);
+
+/** Of a set of tabled entries (at most its cap, and only scanned when one more is built). */
+function leastRecentlyVerified(entries: Set<PointEntry>): PointEntry {
+  let oldest: PointEntry | undefined;
+  for (const e of entries) if (!oldest || e.lastVerified < oldest.lastVerified) oldest = e;
+  return oldest!;
 }
 
 const GENERATOR_UNCOMPRESSED = Uint8Array.from(
@@ -63,13 +83,17 @@ export class NativeRingBackend implements RingCurveBackend {
    * one alive through scavenges.
    */
   readonly #tabled = new Set<PointEntry>();
+  /** Entries holding a wide table (the generator's is not among them). */
+  readonly #wideTabled = new Set<PointEntry>();
   #verifiedPoints = 0;
   readonly #maxCached: number;
   readonly #tableAfter: number;
   readonly #maxTables: number;
+  readonly #wideAfter: number;
+  readonly #maxWide: number;
   #fixedSums = 0;
-  /** Points waiting for a table, built one after another. */
-  readonly #toBuild: PointEntry[] = [];
+  /** Points waiting for a table (wide or not), built one after another. */
+  readonly #toBuild: { entry: PointEntry; wide: boolean }[] = [];
   /** Settles when the queue of tables to build is empty. */
   #building: Promise<void> | undefined;
 
@@ -80,11 +104,14 @@ export class NativeRingBackend implements RingCurveBackend {
     this.#maxCached = options.maxCachedPoints ?? 4096;
     this.#tableAfter = options.tableAfterVerified ?? 16;
     this.#maxTables = options.maxTables ?? 240;
+    this.#wideAfter = options.wideAfterVerified ?? 4096;
+    this.#maxWide = options.maxWideTables ?? 8;
   }
 
-  /** Tables held and sums computed from tables so far (for tests and diagnostics). */
+  /** Points with a table (G included), those of them with a wide one, and sums computed from tables so far (for tests and diagnostics). */
   stats(): RingTableStats {
-    return { tables: this.#tabled.size + (this.#generator.table ? 1 : 0), fixedSums: this.#fixedSums };
+    const g = this.#generator.wide ? 1 : 0;
+    return { tables: this.#tabled.size + g, wideTables: this.#wideTabled.size + g, fixedSums: this.#fixedSums };
   }
 
   /** Resolves once every table asked for so far is built and in use (for tests and benchmarks). */
@@ -117,10 +144,14 @@ export class NativeRingBackend implements RingCurveBackend {
   }
 
   #dropTable(entry: PointEntry): void {
-    if (entry.table) {
-      entry.table = undefined;
-      this.#tabled.delete(entry);
-    }
+    entry.table = undefined;
+    this.#tabled.delete(entry);
+    this.#dropWide(entry);
+  }
+
+  #dropWide(entry: PointEntry): void {
+    entry.wide = undefined;
+    this.#wideTabled.delete(entry);
   }
 
   #u(point: Uint8Array): Uint8Array {
@@ -129,63 +160,68 @@ export class NativeRingBackend implements RingCurveBackend {
 
   /**
    * Credits the points of a signature that verified. A point's table is asked for when its count reaches
-   * the threshold (and, if it was dropped since, again every 65,536 verifications), so a building
-   * storm cannot happen. Each is stamped as the most recently verified: tables go least recently verified first.
+   * the threshold, and its wide table when it reaches the wide threshold with a table (either, if dropped
+   * since, again every 65,536 verifications), so a building storm cannot happen. G gets a wide table at the
+   * first. Each is stamped as the most recently verified: tables go least recently verified first.
    */
   noteVerified(points: readonly Uint8Array[]): void {
     if (!this.#addon || this.#maxTables === 0) return;
-    if (!this.#generator.table && !this.#generator.building) this.#queueTable(this.#generator);
+    const g = this.#generator;
+    if (!g.wide && !g.buildingWide) this.#queueTable(g, true);
     for (const point of points) {
       const entry = this.#entry(point);
       entry.verified++;
       entry.lastVerified = ++this.#verifiedPoints;
-      if (entry.table) continue;
-      if (!entry.building && (entry.verified === this.#tableAfter || (entry.verified > this.#tableAfter && (entry.verified - this.#tableAfter) % 65_536 === 0))) {
-        this.#queueTable(entry);
+      if (!entry.table) {
+        if (!entry.building && due(entry.verified, this.#tableAfter)) this.#queueTable(entry, false);
+      } else if (!entry.wide && !entry.buildingWide && this.#maxWide > 0 && due(entry.verified, this.#wideAfter)) {
+        this.#queueTable(entry, true);
       }
     }
   }
 
-  #queueTable(entry: PointEntry): void {
-    entry.building = true;
-    this.#toBuild.push(entry);
+  #queueTable(entry: PointEntry, wide: boolean): void {
+    if (wide) entry.buildingWide = true;
+    else entry.building = true;
+    this.#toBuild.push({ entry, wide });
     this.#building ??= this.#buildQueued();
   }
 
   /** Builds the queued tables one after another; clears `#building` in the turn the queue runs empty. */
   async #buildQueued(): Promise<void> {
     try {
-      for (let entry = this.#toBuild.shift(); entry; entry = this.#toBuild.shift()) await this.#build(entry);
+      for (let job = this.#toBuild.shift(); job; job = this.#toBuild.shift()) await this.#build(job.entry, job.wide);
     } finally {
       this.#building = undefined;
     }
   }
 
-  async #build(entry: PointEntry): Promise<void> {
+  async #build(entry: PointEntry, wide: boolean): Promise<void> {
     let table: ArrayBuffer | null | undefined;
     try {
-      table = await this.#addon!.tableAsync(entry.uncompressed);
+      table = await this.#addon!.tableAsync(entry.uncompressed, wide);
     } catch {
       table = null; // never a reason to stop verifying: the double multiplication stays in use
     }
-    entry.building = false;
+    if (wide) entry.buildingWide = false;
+    else entry.building = false;
     if (!table) return;
     if (entry === this.#generator) {
-      entry.table = table;
+      entry.wide = table;
       return;
     }
-    // A point pushed out of the cache while its table was built gets none: nothing would find it.
-    if (this.#points.get(entry.key) !== entry) return;
-    if (this.#tabled.size >= this.#maxTables) this.#dropTable(this.#leastRecentlyVerified());
-    entry.table = table;
-    this.#tabled.add(entry);
-  }
-
-  /** Of the tabled entries (at most `maxTables`, and only scanned when one more is built). */
-  #leastRecentlyVerified(): PointEntry {
-    let oldest: PointEntry | undefined;
-    for (const e of this.#tabled) if (!oldest || e.lastVerified < oldest.lastVerified) oldest = e;
-    return oldest!;
+    // A point pushed out of the cache while its table was built gets none: nothing would find it; nor does
+    // one whose table was dropped while its wide one was built.
+    if (this.#points.get(entry.key) !== entry || (wide && !entry.table)) return;
+    const [held, max] = wide ? [this.#wideTabled, this.#maxWide] : [this.#tabled, this.#maxTables];
+    if (held.size >= max) {
+      const oldest = leastRecentlyVerified(held);
+      if (wide) this.#dropWide(oldest);
+      else this.#dropTable(oldest);
+    }
+    if (wide) entry.wide = table;
+    else entry.table = table;
+    held.add(entry);
   }
 
   #mul(x: bigint, A: Uint8Array | null): Uint8Array {
@@ -197,10 +233,10 @@ export class NativeRingBackend implements RingCurveBackend {
   memberSums(s: bigint, c: bigint, P: Uint8Array, H: Uint8Array, I: Uint8Array): [Uint8Array, Uint8Array] {
     const addon = this.#addon;
     if (addon && s !== 0n && c !== 0n) {
-      const g = this.#generator.table;
-      const p = this.#entry(P).table;
-      const h = this.#entry(H).table;
-      const i = this.#entry(I).table;
+      const g = tableOf(this.#generator);
+      const p = tableOf(this.#entry(P));
+      const h = tableOf(this.#entry(H));
+      const i = tableOf(this.#entry(I));
       if (g && p && h && i) {
         const s32 = bigIntTo32(s);
         const c32 = bigIntTo32(c);
@@ -221,13 +257,13 @@ export class NativeRingBackend implements RingCurveBackend {
    */
   verifyRing(msg: Uint8Array, serialized: Uint8Array, ring: readonly Uint8Array[], hashes: readonly Uint8Array[], keyImage: Uint8Array): boolean | undefined {
     const chain = this.#addon?.ringChainFixed;
-    const g = this.#generator.table;
-    const i = this.#points.get(bytesKey(keyImage))?.table;
+    const g = tableOf(this.#generator);
+    const i = tableOf(this.#points.get(bytesKey(keyImage)));
     if (!chain || !g || !i) return undefined;
     const tables = [g, i];
     for (let k = 0; k < ring.length; k++) {
-      const p = this.#points.get(bytesKey(ring[k]!))?.table;
-      const h = this.#points.get(bytesKey(hashes[k]!))?.table;
+      const p = tableOf(this.#points.get(bytesKey(ring[k]!)));
+      const h = tableOf(this.#points.get(bytesKey(hashes[k]!)));
       if (!p || !h) return undefined;
       tables.push(p, h);
     }
@@ -243,10 +279,11 @@ export class NativeRingBackend implements RingCurveBackend {
     if (addon) {
       const entryA = A === null ? this.#generator : this.#entry(A);
       const entryB = this.#entry(B);
+      const [tableA, tableB] = [tableOf(entryA), tableOf(entryB)];
       let sum: Uint8Array | null;
-      if (entryA.table && entryB.table) {
+      if (tableA && tableB) {
         this.#fixedSums++;
-        sum = addon.lincombFixed(bigIntTo32(a), entryA.table, bigIntTo32(b), entryB.table);
+        sum = addon.lincombFixed(bigIntTo32(a), tableA, bigIntTo32(b), tableB);
       } else {
         sum = addon.lincomb(bigIntTo32(a), A === null ? null : entryA.uncompressed, bigIntTo32(b), entryB.uncompressed);
       }

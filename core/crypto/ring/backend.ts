@@ -33,6 +33,7 @@ export interface RingCurveBackend {
 
 export interface RingTableStats {
   tables: number;
+  wideTables: number;
   fixedSums: number;
 }
 
