@@ -9,7 +9,7 @@ import { RELAYER_NODE_FLAGS } from '../../../cli/node-flags.js';
 
 const DIR = join(import.meta.dirname, '..');
 const ROOT = join(DIR, '..', '..');
-const ENV = { ...process.env, SUPPLIER_KEYS: `${KEYS.supplier1},${KEYS.supplier2}`, POD_NAME: 'relayminer-miner-7d9f-abcde' };
+const ENV = { ...process.env, POD_NAME: 'relayminer-miner-7d9f-abcde' };
 
 /** `relayminer validate -c file` with the deployment's environment. */
 function validate(file: string, env: Record<string, string> = {}) {
@@ -19,11 +19,25 @@ function validate(file: string, env: Record<string, string> = {}) {
 
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string }; spec?: any; data?: Record<string, string> };
 
-t.test('the shared configs validate with the environment the deployments give them', async (t) => {
+/** A keys_dir holding supplier1's key file, as the deployments mount it. */
+function keysDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'deploy-keys-'));
+  writeFileSync(join(dir, 'supplier-1.yaml'), `operator_address: ${ADDR.supplier1}\nprivate_key_hex: "${KEYS.supplier1}"\n`, { mode: 0o600 });
+  return dir;
+}
+
+t.test('the shared configs validate with the environment the deployments give them: key files in KEYS_DIR, watched', async (t) => {
+  const keys = keysDir();
   for (const name of ['relayer.yaml', 'miner.yaml']) {
-    const r = validate(join(DIR, 'config', name));
+    const file = join(DIR, 'config', name);
+    t.same((parse(readFileSync(file, 'utf8')) as { keys: unknown }).keys, { keys_dir: '${KEYS_DIR:-/keys}', watch: true }, `${name}: the key files, watched`);
+    const r = validate(file, { KEYS_DIR: keys });
     t.equal(r.code, 0, r.out);
     t.match(r.out, /^ok: /m, name);
+    t.match(r.out, '1 supplier', `${name}: the key file's supplier`);
+    // Without key files a relayer cannot start; a miner starts and waits for them, and says so.
+    const empty = validate(file, { KEYS_DIR: mkdtempSync(join(tmpdir(), 'deploy-no-keys-')) });
+    t.same([empty.code, /no supplier keys/.test(empty.out)], [name === 'relayer.yaml' ? 1 : 0, true], `${name}: an empty keys directory`);
   }
 });
 
@@ -34,14 +48,13 @@ t.test('Kubernetes: probes on the configured ports, HPA on the relayer, two mine
   const config = byName('ConfigMap', 'relayminer-config').data!;
   const dir = mkdtempSync(join(tmpdir(), 'k8s-config-'));
   // The Secret's key files, with real keys in place of its placeholders, where the pods mount them.
-  const keysDir = mkdtempSync(join(tmpdir(), 'k8s-keys-'));
   const secret = byName('Secret', 'relayminer-keys') as Manifest & { stringData: Record<string, string> };
   t.same(Object.keys(secret.stringData), ['supplier-1.yaml'], 'one key file per supplier');
   t.same(Object.keys(parse(secret.stringData['supplier-1.yaml']!) as object), ['operator_address', 'private_key_hex'], 'the keys_dir file format');
-  writeFileSync(join(keysDir, 'supplier-1.yaml'), `operator_address: ${ADDR.supplier1}\nprivate_key_hex: "${KEYS.supplier1}"\n`, { mode: 0o600 });
+  const keys = keysDir();
   for (const [file, text] of Object.entries(config)) {
     writeFileSync(join(dir, file), text);
-    const r = validate(join(dir, file), { KEYS_DIR: keysDir });
+    const r = validate(join(dir, file), { KEYS_DIR: keys });
     t.equal(r.code, 0, `${file}: ${r.out}`);
     t.match(r.out, file === 'relayer.yaml' ? 'relayer (1 supplier key(s))' : 'miner (1 supplier key(s))');
     t.same((parse(text) as { keys: unknown }).keys, { keys_dir: '${KEYS_DIR:-/keys}', watch: true }, `${file}: the mounted key files, watched`);
@@ -75,16 +88,19 @@ t.test('docker compose: Redis with AOF, a relayer on the shared config, two mine
   t.same(compose.services.relayer.command, ['relayer', '-c', '/config/relayer.yaml']);
   t.same(compose.services.miner.command, ['miner', '-c', '/config/miner.yaml']);
   t.equal(compose.services.miner.deploy.replicas, 2);
-  t.same(compose.services.relayer.volumes, ['../config:/config:ro'], 'the configs validated above');
+  for (const role of ['relayer', 'miner']) {
+    t.same(compose.services[role].volumes, ['../config:/config:ro', './keys:/keys:ro'], `${role}: the configs validated above, the key files at /keys`);
+    t.same(Object.keys(compose.services[role].environment), ['REDIS_URL', 'POCKET_NODE_RPC_URL', 'POCKET_NODE_GRPC_ADDRESS'], `${role}: no keys in the environment`);
+  }
 });
 
-t.test('systemd units: validate before start, drain on SIGTERM, restart always', async (t) => {
+t.test('systemd units: validate before start, drain on SIGTERM, reload keys on `systemctl reload`, restart always', async (t) => {
   for (const [unit, role] of [['relayminer-relayer.service', 'relayer'], ['relayminer-miner.service', 'miner']] as const) {
     const text = readFileSync(join(DIR, 'systemd', unit), 'utf8');
     const kv = Object.fromEntries(text.split('\n').filter((l) => /^[A-Za-z]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
     t.equal(kv.ExecStartPre, `/usr/bin/relayminer validate -c /etc/relayminer/${role}.yaml`);
     t.match(kv.ExecStart, `/usr/bin/relayminer ${role} -c /etc/relayminer/${role}.yaml`);
-    t.same([kv.KillSignal, kv.Restart, kv.EnvironmentFile], ['SIGTERM', 'always', '/etc/relayminer/env']);
+    t.same([kv.KillSignal, kv.Restart, kv.EnvironmentFile, kv.ExecReload], ['SIGTERM', 'always', '/etc/relayminer/env', '/bin/kill -HUP $MAINPID']);
   }
 });
 
