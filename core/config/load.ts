@@ -65,6 +65,7 @@ export interface ResolvedRelayer extends RoleSettings {
   error_model: 'poktroll' | 'http';
   meter: RelayMeterConfig;
   ring_verify_threads: number;
+  ring_tables: number;
   limits: RelayListenerLimits;
   response_compression: ResponseCompression;
   simulation: SimulationConfig;
@@ -228,6 +229,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
       error_model: r.error_model,
       meter: r.meter,
       ring_verify_threads: r.ring_verify_threads,
+      ring_tables: r.ring_tables,
       limits: r.limits,
       response_compression: r.response_compression,
       simulation: r.simulation,

@@ -499,6 +499,13 @@ export const RelayerSchema = Type.Object(
       description:
         'Worker threads that verify ring signatures (the largest CPU cost of a relay) and sign answers with the supplier key off the event loop, once it is 50 % busy; 0 does both on the event loop. With `--workers N`, each worker process has its own.',
     }),
+    ring_tables: Type.Integer({
+      default: 240,
+      minimum: 0,
+      maximum: 100_000,
+      description:
+        'Precomputed tables of ring members, H_p points and key images that recur in verified signatures (136 KiB each), kept by each thread that verifies (the event loop and every `ring_verify_threads` thread): a signature whose points all have one verifies in about a third of the time. Two per application plus three per gateway; the default holds ~118 applications signed for by one gateway. `relayminer_ring_tables` shows how many are held; 0: none.',
+    }),
     limits: RelayListenerLimitsSchema,
     response_compression: ResponseCompressionSchema,
     simulation: SimulationSchema,

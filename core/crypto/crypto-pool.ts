@@ -60,6 +60,8 @@ export interface CryptoPoolOptions {
   stuckAfterMs?: number;
   /** Told when a thread is given up as stuck. */
   onThreadStuck?: (stuckMs: number) => void;
+  /** The threads' ring backends' table cap (`configureRingTables`); their default where not given. */
+  ringTables?: number;
 }
 
 // The build runs the .js next to this file. Source runs (tests under tsx) get the .ts through tsx's
@@ -86,8 +88,8 @@ export const STUCK_MS = 10_000;
 /** How long a process exiting with open pools waits, in all, for their threads to leave their job loops. */
 const EXIT_WAIT_MS = 1_000;
 
-function startWorker(shared: SharedArrayBuffer): Worker {
-  const workerData = { shared };
+function startWorker(shared: SharedArrayBuffer, ringTables: number | undefined): Worker {
+  const workerData = { shared, ringTables };
   if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData });
   const boot = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
   return new Worker(boot, { eval: true, workerData });
@@ -125,6 +127,7 @@ export class CryptoPool {
   readonly #onThreadExit: CryptoPoolOptions['onThreadExit'];
   readonly #onThreadStuck: CryptoPoolOptions['onThreadStuck'];
   readonly #stuckAfterMs: number;
+  readonly #ringTables: number | undefined;
   /** Verifications and signatures done here and on threads, for tests and diagnostics. */
   readonly counts = { inline: 0, threaded: 0, signedInline: 0, signedThreaded: 0 };
 
@@ -138,6 +141,7 @@ export class CryptoPool {
     this.#onThreadExit = o.onThreadExit;
     this.#onThreadStuck = o.onThreadStuck;
     this.#stuckAfterMs = o.stuckAfterMs ?? STUCK_MS;
+    this.#ringTables = o.ringTables;
     for (let i = 0; i < threads; i++) this.#lanes.push(this.#spawn(0));
     this.#sampler = setInterval(() => {
       const now = performance.eventLoopUtilization();
@@ -207,7 +211,7 @@ export class CryptoPool {
     return this.#closed ? 0 : this.#lanes.length;
   }
 
-  /** Each thread's ring backend: tables held and sums computed from them (for tests and diagnostics). */
+  /** Each thread's ring backend: tables held and sums computed from them (for the tables gauge, tests and diagnostics). */
   threadStats(): Promise<RingTableStats[]> {
     if (this.#closed) return Promise.reject(new Error('crypto pool is closed'));
     return Promise.all(this.#lanes.map((lane) => this.#queue({ msg: NO_BYTES, sig: NO_BYTES, signWith: STATS_JOB }, lane) as Promise<RingTableStats>));
@@ -347,7 +351,7 @@ export class CryptoPool {
 
   #spawn(failedStarts: number): Lane {
     const channel = new CryptoChannel();
-    const worker = startWorker(channel.shared);
+    const worker = startWorker(channel.shared, this.#ringTables);
     worker.unref();
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     const lane: Lane = {

@@ -1,11 +1,12 @@
 import { workerData } from 'node:worker_threads';
 import { ANSWERS, CryptoChannel, JOBS, SIGN_JOB, STATS_JOB } from './crypto-channel.js';
 import { answerCryptoJob } from './crypto-job.js';
-import { defaultRingBackend } from './ring/signature.js';
+import { configureRingTables, defaultRingBackend } from './ring/signature.js';
 
 /** Thread side of CryptoPool: jobs from the channel's slots, answered in order. */
-const { shared } = workerData as { shared: SharedArrayBuffer };
+const { shared, ringTables } = workerData as { shared: SharedArrayBuffer; ringTables?: number };
 const channel = new CryptoChannel(shared);
+if (ringTables !== undefined) configureRingTables(ringTables);
 
 function answer(seq: number): void {
   const job = channel.readJob(seq);

@@ -27,6 +27,8 @@ import { SimulatedRelays } from './simulated-relays.js';
 import { StakeWatch } from './stake-watch.js';
 import { Counter, Gauge } from 'prom-client';
 import { CryptoPool, MAX_FAILED_STARTS } from '../crypto/crypto-pool.js';
+import { configureRingTables } from '../crypto/ring/signature.js';
+import { registerRingTablesGauge } from '../crypto/ring-tables-gauge.js';
 
 /** What the relayer role adds to the plugin context: the pipeline transports call, and its chain view. */
 export interface RelayerServices {
@@ -100,10 +102,12 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     help: 'Crypto threads given up because they had work and answered nothing for 10 s (each is replaced; the stuck one runs on until the process restarts).',
     registers: [o.metrics.registry],
   });
+  configureRingTables(o.relayer.ring_tables);
   const cryptoPool =
     o.relayer.ring_verify_threads > 0
       ? new CryptoPool(o.relayer.ring_verify_threads, {
           signingKeys: o.suppliers.map((k) => k.privateKeyBytes()),
+          ringTables: o.relayer.ring_tables,
           onThreadExit: (err, replaced) =>
             replaced
               ? log.warn({ err: err.message }, 'crypto thread exited; a new thread replaces it and takes over the jobs it had not answered')
@@ -124,6 +128,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
       },
     });
   }
+  registerRingTablesGauge(o.metrics.registry, cryptoPool);
   const validator = new RelayValidator({
     chain,
     services,

@@ -5,7 +5,9 @@ import t, { type Test } from 'tap';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { ANSWERS, CryptoChannel, JOBS, MAX_JOB_BYTES, SLOTS } from '../../core/crypto/crypto-channel.js';
 import { CryptoPool } from '../../core/crypto/crypto-pool.js';
-import { deserializeRingSignature, ringSign } from '../../core/crypto/ring/signature.js';
+import { configureRingTables, deserializeRingSignature, ringSign } from '../../core/crypto/ring/signature.js';
+import { registerRingTablesGauge } from '../../core/crypto/ring-tables-gauge.js';
+import { Registry } from 'prom-client';
 import { nativeCurveAddon } from '../../core/crypto/native-lincomb.js';
 import { signSupplierResponse, verifySupplierResponse } from '../../core/crypto/supplier-signature.js';
 import { hex, loadVector } from '../helpers/vectors.js';
@@ -121,6 +123,34 @@ t.test('a job too large for a slot (a ring of more than 16 members) is verified 
   t.same([pool.counts.inline, pool.counts.threaded], [2, 0]);
 });
 
+t.test('ringTables caps the tables a thread keeps; relayminer_ring_tables adds the threads to the event loop, as of the scrape before', async (t) => {
+  if (!nativeCurveAddon) return t.fail('the addon is not built: `npm run build` needs a C compiler (README, Requirements)');
+  configureRingTables(0); // the event loop's own backend: none here, so the gauge's sums are the thread's
+  const pool = new CryptoPool(1, { inlineBelow: 0, ringTables: 2 });
+  t.teardown(() => pool.close());
+  const registry = new Registry();
+  registerRingTablesGauge(registry, pool);
+  const scrape = async () => (await registry.metrics()).split('\n').filter((l) => l.startsWith('relayminer_ring_tables{'));
+  t.same(await scrape(), ['relayminer_ring_tables{width="narrow"} 0', 'relayminer_ring_tables{width="wide"} 0'], 'before any relay');
+  const [app, gw] = [secp256k1.utils.randomSecretKey(), secp256k1.utils.randomSecretKey()];
+  const ring = [secp256k1.getPublicKey(app, true), secp256k1.getPublicKey(gw, true)];
+  const verdicts = await Promise.all(Array.from({ length: 20 }, () => {
+    const msg = crypto.getRandomValues(new Uint8Array(32));
+    return pool.verify(msg, ringSign(msg, ring, gw));
+  }));
+  t.same(new Set(verdicts), new Set([true]));
+  let stats = (await pool.threadStats())[0]!;
+  for (let tries = 0; stats.tables < 2 && tries < 200; tries++) {
+    await new Promise((r) => setTimeout(r, 50));
+    stats = (await pool.threadStats())[0]!;
+  }
+  t.same([stats.tables, stats.wideTables], [2, 1], 'five points asked for tables, two kept; G wide');
+  await scrape(); // asks the thread
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(await scrape(), ['relayminer_ring_tables{width="narrow"} 2', 'relayminer_ring_tables{width="wide"} 1'], 'the thread counted at the next scrape');
+  configureRingTables(240);
+});
+
 t.test('a crypto thread builds multiples tables for a recurring ring and sums from them: its event loop runs while it waits for jobs', async (t) => {
   const pool = new CryptoPool(1, { inlineBelow: 0 });
   t.teardown(() => pool.close());
@@ -141,12 +171,12 @@ t.test('a crypto thread builds multiples tables for a recurring ring and sums fr
     return;
   }
   let stats = (await pool.threadStats())[0]!;
-  for (let tries = 0; stats.tables < 6 && tries < 200; tries++) {
+  for (let tries = 0; stats.tables < 5 && tries < 200; tries++) {
     await new Promise((r) => setTimeout(r, 50));
     stats = (await pool.threadStats())[0]!;
   }
-  t.equal(stats.tables, 6, 'G, both members, their hash points and the key image have tables');
-  t.equal(stats.wideTables, 1, "G's is wide");
+  t.equal(stats.tables, 5, 'both members, their hash points and the key image have tables');
+  t.equal(stats.wideTables, 1, 'and G a wide one');
   t.same(new Set(await Promise.all(signedBy(5))), new Set([true]));
   t.equal((await pool.threadStats())[0]!.fixedSums - stats.fixedSums, 5 * 4, 'each later verification summed all four of its products from tables');
   await pool.close();

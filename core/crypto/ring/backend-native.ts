@@ -108,10 +108,9 @@ export class NativeRingBackend implements RingCurveBackend {
     this.#maxWide = options.maxWideTables ?? 8;
   }
 
-  /** Points with a table (G included), those of them with a wide one, and sums computed from tables so far (for tests and diagnostics). */
+  /** Tables held (G's is wide), and sums computed from tables so far (for metrics, tests and diagnostics). */
   stats(): RingTableStats {
-    const g = this.#generator.wide ? 1 : 0;
-    return { tables: this.#tabled.size + g, wideTables: this.#wideTabled.size + g, fixedSums: this.#fixedSums };
+    return { tables: this.#tabled.size, wideTables: this.#wideTabled.size + (this.#generator.wide ? 1 : 0), fixedSums: this.#fixedSums };
   }
 
   /** Resolves once every table asked for so far is built and in use (for tests and benchmarks). */

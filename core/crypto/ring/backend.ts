@@ -32,7 +32,9 @@ export interface RingCurveBackend {
 }
 
 export interface RingTableStats {
+  /** Tables of 8-bit windows held. */
   tables: number;
+  /** Wide tables (12-bit windows) held, G's included. */
   wideTables: number;
   fixedSums: number;
 }

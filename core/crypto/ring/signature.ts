@@ -144,6 +144,14 @@ export function setDefaultRingBackend(backend: RingCurveBackend): void {
   defaultBackend = backend;
 }
 
+/**
+ * The default backend again, keeping at most `maxTables` multiples tables (relayer.ring_tables; 0: none), where
+ * the addon is built; tables held so far are dropped. Each thread that verifies has its own backend.
+ */
+export function configureRingTables(maxTables: number): void {
+  if (nativeSecp256k1 && nativeCurveAddon) defaultBackend = new NativeRingBackend(nativeSecp256k1, nativeCurveAddon, { maxTables });
+}
+
 export function defaultRingBackend(): RingCurveBackend {
   return defaultBackend;
 }
