@@ -103,7 +103,7 @@ export class SimulatedRelays {
     if (header.application_address !== id.appAddress) throw refuse(`application ${header.application_address} is not identity ${keyId}'s`);
     if (id.allowed.size > 0 && !id.allowed.has(header.service_id)) throw refuse(`service ${header.service_id} is not allowed for identity ${keyId}`);
     const sessionId = SESSION_ID.exec(header.session_id);
-    if (!sessionId) throw refuse('session id is not simv1:<unix seconds>:<nonce>');
+    if (!sessionId) throw new RelayRejection('simulation_malformed', 'session id is not simv1:<unix seconds>:<nonce>');
     const window = this.#o.config.freshness_window_seconds;
     if (Math.abs(Math.floor(now / 1000) - Number(sessionId[1])) >= window) throw refuse(`signed time ${sessionId[1]} is not within ${window} s of the relayer's clock`);
 
@@ -115,13 +115,14 @@ export class SimulatedRelays {
 
     // Once admitted, its signature is spent on every relayer sharing the Redis: a captured request cannot be
     // sent again while it is fresh (twice the window: a timestamp ahead of the clock stays fresh that long).
+    // Written only after the signature verified (the Go relayer writes first): forgeries cost Redis nothing.
     let first: string | null;
     try {
       first = await this.#o.redis().set(this.#o.keys.simulationReplay(Buffer.from(sha256(serialized)).toString('hex')), '1', 'EX', 2 * window, 'NX');
     } catch (err) {
-      throw refuse(`the replay check's Redis did not answer: ${(err as Error).message}`);
+      throw new RelayRejection('simulation_unavailable', `the replay check's Redis did not answer: ${(err as Error).message}`);
     }
-    if (first === null) throw refuse('this signed request was already admitted (replay)');
+    if (first === null) throw new RelayRejection('simulation_replay', 'this signed request was already admitted');
     // Charged once verified: the key id is not a secret, and someone without the keys must not spend the budget.
     if (!id.bucket.take()) throw new RelayRejection('simulation_rate_limited', `identity ${keyId} is over max_rps`);
   }

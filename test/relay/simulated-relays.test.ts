@@ -65,7 +65,7 @@ t.test('simulated relays: admitted by a pinned identity without the chain, serve
 
   const replayed = simulated();
   t.same(await post(r.url, replayed, 'health'), { status: 200, verdict: 'signed', answer: served.answer }, 'another fresh request: served');
-  t.same(await post(r.url, replayed, 'health'), refused('this signed request was already admitted (replay)'), 'the same bytes again: a replay');
+  t.same(await post(r.url, replayed, 'health'), refused('replay: this signed request was already admitted'), 'the same bytes again: a replay');
   t.same(await post(r.url, simulated(), 'nobody'), refused('unknown key_id "nobody"'));
   t.same(await post(r.url, simulated(), 'off'), refused('identity off is disabled'));
   t.same(await post(r.url, simulated(), 'old'), refused('identity old expired (not_after)'));
@@ -74,7 +74,7 @@ t.test('simulated relays: admitted by a pinned identity without the chain, serve
   t.same(await post(r.url, simulated({ header: { application_address: ADDR.app1 } }), 'health'), refused(`application ${ADDR.app1} is not identity health's`));
   const stale = Math.floor(Date.now() / 1000) - 60;
   t.same(await post(r.url, simulated({ header: { session_id: `simv1:${stale}:00` } }), 'health'), refused(`signed time ${stale} is not within 30 s of the relayer's clock`));
-  t.same(await post(r.url, simulated({ header: { session_id: 'a real session id' } }), 'health'), refused('session id is not simv1:<unix seconds>:<nonce>'));
+  t.same(await post(r.url, simulated({ header: { session_id: 'a real session id' } }), 'health'), refused('malformed: session id is not simv1:<unix seconds>:<nonce>'));
   // A valid signature, by a key the operator did not pin: the forgery the pinned ring exists to stop.
   t.same(await post(r.url, simulated({ signer: KEYS.app1, ring: [APP, KEYS.app1] }), 'health'), refused("ring is not identity health's pinned keys"));
   const tampered = simulated();
@@ -103,12 +103,47 @@ t.test('simulated relays: admitted by a pinned identity without the chain, serve
   t.same(line(after, /^relayminer_relays_total|^relayminer_relay_rejections_total/), line(before, /^relayminer_relays_total|^relayminer_relay_rejections_total/), 'the relay counters did not move');
   t.same(line(after, /^relayminer_simulated_relays_total/), [
     'relayminer_simulated_relays_total{service="anvil",rpc_type="jsonrpc",result="served"} 3',
+    'relayminer_simulated_relays_total{service="anvil",rpc_type="jsonrpc",result="simulation_malformed"} 1',
     'relayminer_simulated_relays_total{service="anvil",rpc_type="jsonrpc",result="simulation_rate_limited"} 2',
-    'relayminer_simulated_relays_total{service="anvil",rpc_type="jsonrpc",result="simulation_rejected"} 9',
+    'relayminer_simulated_relays_total{service="anvil",rpc_type="jsonrpc",result="simulation_rejected"} 7',
+    'relayminer_simulated_relays_total{service="anvil",rpc_type="jsonrpc",result="simulation_replay"} 1',
     'relayminer_simulated_relays_total{service="anvil",rpc_type="jsonrpc",result="supplier_not_loaded"} 1',
     'relayminer_simulated_relays_total{service="other",rpc_type="jsonrpc",result="served"} 1',
     'relayminer_simulated_relays_total{service="other",rpc_type="jsonrpc",result="simulation_rejected"} 1',
   ]);
+});
+
+t.test("with the Go relayer's HTTP error model, its statuses: 409 replay, 400 malformed, 403 refused, 429 rate limited", async (t) => {
+  const r = await startRelayer(t, {
+    plugins: ['transport-jsonrpc'],
+    services: (url) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`,
+    relayerYaml: `  error_model: http\n${simulation([identity({ keyId: 'health' }), identity({ keyId: 'slow', maxRps: 1 })].join('\n'))}`,
+  });
+  const once = simulated();
+  const statuses = [
+    (await post(r.url, once, 'health')).status,
+    (await post(r.url, once, 'health')).status,
+    (await post(r.url, simulated({ header: { session_id: 'a real session id' } }), 'health')).status,
+    (await post(r.url, simulated(), 'nobody')).status,
+  ];
+  const slow = await Promise.all([1, 2].map(() => post(r.url, simulated(), 'slow')));
+  t.same(statuses, [200, 409, 400, 403], 'served, replay, malformed session id, unknown identity');
+  t.same(slow.map((s) => s.status).sort(), [200, 429], 'max_rps 1: the second at once');
+});
+
+t.test("a replay check whose Redis does not answer: simulation_unavailable (503, UNAVAILABLE, WebSocket 1013), never admitted", async (t) => {
+  const { SimulatedRelays } = await import('../../core/relay/simulated-relays.js');
+  const { KeyBuilder } = await import('../../core/redis/key-builder.js');
+  const { Registry } = await import('prom-client');
+  const request = buildRelayRequest({ header: simulatedSessionHeader({ appPublicKey: pub(APP), serviceId: 'anvil' }), supplierAddress: ADDR.supplier1, payload, signerKey: key(GATEWAY), ring: [APP, GATEWAY].map(pub) });
+  const sims = new SimulatedRelays({
+    config: { enabled: true, max_concurrent: 1, freshness_window_seconds: 30, identities: [{ key_id: 'health', enabled: true, max_rps: 5, app_pubkey_hex: hex(pub(APP)), gateway_pubkeys_hex: [hex(pub(GATEWAY))], allowed_services: [] }] },
+    keys: new KeyBuilder('ha'),
+    redis: () => ({ set: () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:1')) }) as never,
+    registry: new Registry(),
+  });
+  const err = (await sims.admit({ request, header: request.meta.session_header!, supplier: undefined as never }, 'health').then(() => undefined, (e: unknown) => e)) as { reason: string; httpStatus: number; message: string } | undefined;
+  t.same([err?.reason, err?.httpStatus, err?.message], ['simulation_unavailable', 503, "simulation unavailable: the replay check's Redis did not answer: connect ECONNREFUSED 127.0.0.1:1"]);
 });
 
 t.test('simulation off: the header is ignored and the relay is validated as any other', async (t) => {

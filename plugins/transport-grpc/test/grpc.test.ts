@@ -96,10 +96,21 @@ t.test('a simulated relay (pocket-simulation-key-id metadata): admitted by its p
     (err: grpc.ServiceError) => `${grpc.status[err.code]}: ${err.details}`,
   );
   t.equal(refused, 'PERMISSION_DENIED: simulation rejected: unknown key_id "nobody"');
+  const once = simulated();
+  await unary(once, metadata('health'));
+  const replayed = await unary(once, metadata('health')).then(
+    () => 'served',
+    (err: grpc.ServiceError) => `${grpc.status[err.code]}: ${err.details}`,
+  );
+  t.equal(replayed, 'ALREADY_EXISTS: simulation rejected: replay: this signed request was already admitted', 'the same signed request again: a replay');
   t.equal((await r.stream()).length, 0, 'nothing mined');
   t.same(await r.redis.keys(r.keys.meterPattern(ADDR.supplier1)), [], 'nothing metered');
   const lines = (await r.metrics()).split('\n').filter((l) => l.startsWith('relayminer_simulated_relays_total')).sort();
-  t.same(lines, ['relayminer_simulated_relays_total{service="anvil",rpc_type="grpc",result="served"} 1', 'relayminer_simulated_relays_total{service="anvil",rpc_type="grpc",result="simulation_rejected"} 1']);
+  t.same(lines, [
+    'relayminer_simulated_relays_total{service="anvil",rpc_type="grpc",result="served"} 2',
+    'relayminer_simulated_relays_total{service="anvil",rpc_type="grpc",result="simulation_rejected"} 1',
+    'relayminer_simulated_relays_total{service="anvil",rpc_type="grpc",result="simulation_replay"} 1',
+  ]);
 });
 
 t.test('a server-streaming call: one signed response per message, then the trailers; mined once', async (t) => {

@@ -7,6 +7,7 @@ import { startWebSocketBackend, type WebSocketBackend } from '../../../examples/
 import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
 import { freePort } from '../../../test/helpers/ports.js';
 import { startRelayer } from '../../../test/helpers/relayer.js';
+import { rejectionCloseCode } from '../close-codes.js';
 
 const RING = [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
 
@@ -126,6 +127,11 @@ t.test('simulated relays (Pocket-Simulation-Key-Id on the upgrade): each frame a
   const stranger = await connect(r.url, upgrade('nobody'));
   stranger.ws.send(simulated({ jsonrpc: '2.0', id: 1, method: 'eth_chainId' }), TEXT);
   t.same(await stranger.closed, { code: 4001, reason: 'simulation rejected: unknown key_id "nobody"' });
+});
+
+t.test('refused simulated frames: try again later (1013) when rate limited or the replay check is down, else 4001', async (t) => {
+  const reasons = ['simulation_rate_limited', 'simulation_unavailable', 'simulation_replay', 'simulation_malformed', 'simulation_rejected'] as const;
+  t.same(reasons.map(rejectionCloseCode), [1013, 1013, 4001, 4001, 4001]);
 });
 
 t.test('a subscription: N events become N signed relays, each mined and metered', async (t) => {
