@@ -131,7 +131,7 @@ export default definePlugin(
       if (kept.length > 0) {
         app.log.warn(
           { component: 'miner', suppliers: kept },
-          `${kept.length} supplier key(s) no longer in the configuration stay with this miner until it restarts: their sessions may still need claims and proofs (restart once relayminer redis sessions shows none of theirs unsettled)`,
+          `${kept.length} supplier key(s) no longer in the configuration stay with this miner until every session of theirs is final and their relay stream empty: those sessions may still need claims and proofs`,
         );
       }
     });

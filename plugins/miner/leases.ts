@@ -211,6 +211,16 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
       this.emit('lost', supplier, token);
     });
     this.#said('warn', 'supplier lease lost', lost);
+    // A supplier no longer in the list (its key let go after a reload) is given back at once.
+    const listed = new Set(suppliers);
+    const unlisted: LeaseChange[] = [];
+    for (const [supplier, token] of [...this.owned].filter(([s]) => !listed.has(s))) {
+      await r.eval(RELEASE, 1, keys.supplierLease(supplier), this.#value(token));
+      this.owned.delete(supplier);
+      unlisted.push({ supplier, token });
+      this.emit('lost', supplier, token);
+    }
+    this.#said('info', 'supplier lease released: its key was let go', unlisted);
     // Rebalance toward the fair share: give back the surplus (others take it on their next tick).
     const released: LeaseChange[] = [];
     for (const [supplier, token] of [...this.owned].slice(fairShare)) {

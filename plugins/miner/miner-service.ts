@@ -4,7 +4,7 @@ import { LeaseManager } from './leases.js';
 import { SessionLifecycle, type MinerAlerts, type SubmissionPolicy } from './session-lifecycle.js';
 import { SettlementMonitor } from './settlement-monitor.js';
 import type { MinerMetrics } from './metrics.js';
-import { SessionStore } from './session-store.js';
+import { FINAL_STATES, SessionStore } from './session-store.js';
 import { StreamReader } from './stream-reader.js';
 import { ChainReads } from './chain-reads.js';
 
@@ -47,6 +47,11 @@ export class MinerService {
   readonly #o: MinerServiceOptions;
   /** Supplier keys this replica works with, by address: the configuration's, and those a reload added. */
   readonly #suppliers: Map<string, SupplierKey>;
+  /** Keys a reload removed, worked with until every session of theirs is final and their relay stream empty. */
+  readonly #removed = new Set<string>();
+  /** Removed keys found done with, whose lease this replica gives back at its next lease round. */
+  readonly #lettingGo = new Set<string>();
+  #checkingRemoved = false;
 
   constructor(o: MinerServiceOptions) {
     this.#o = o;
@@ -111,7 +116,13 @@ export class MinerService {
       void this.monitor
         .onBlock(b)
         .catch((err: Error) => o.log.warn({ height: b.height, err: err.message }, 'settlement monitor failed'))
-        .then(() => this.lifecycle.onBlock(b));
+        .then(() => this.lifecycle.onBlock(b))
+        .then(() =>
+          this.#letGoOfDone().then(
+            () => o.signals.clear('removed_keys_check') && o.log.info('removed supplier keys are checked again'),
+            (err: Error) => o.signals.update('removed_keys_check', true, () => o.log.warn({ height: b.height, err: err.message }, 'could not check whether removed supplier keys are done')),
+          ),
+        );
     });
     this.#reader = new StreamReader({
       consumerName: o.instanceId,
@@ -129,7 +140,10 @@ export class MinerService {
       onFenced: (supplier) => o.metrics.leases.set({ supplier }, 0),
     });
     this.leases.on('acquired', (supplier, token) => this.#startConsumer(supplier, token));
-    this.leases.on('lost', (supplier) => this.#stopConsumer(supplier));
+    this.leases.on('lost', (supplier) => {
+      this.#stopConsumer(supplier);
+      if (this.#lettingGo.delete(supplier)) this.#suppliers.delete(supplier);
+    });
     this.leases.on('leader', (leader) => {
       o.metrics.leader.set(leader ? 1 : 0);
       o.log.info({ instance: o.instanceId }, leader ? 'became the global leader' : 'no longer the global leader');
@@ -200,9 +214,50 @@ export class MinerService {
    */
   setSuppliers(suppliers: readonly SupplierKey[]): string[] {
     const wanted = new Set(suppliers.map((k) => k.address));
-    for (const k of suppliers) this.#suppliers.set(k.address, k);
-    this.leases.suppliers = [...this.#suppliers.keys()];
-    return [...this.#suppliers.keys()].filter((a) => !wanted.has(a));
+    for (const k of suppliers) {
+      this.#suppliers.set(k.address, k);
+      this.#removed.delete(k.address);
+      this.#lettingGo.delete(k.address);
+    }
+    const kept = [...this.#suppliers.keys()].filter((a) => !wanted.has(a) && !this.#lettingGo.has(a));
+    for (const a of kept) this.#removed.add(a);
+    this.#listForLeases();
+    return kept;
+  }
+
+  #listForLeases(): void {
+    this.leases.suppliers = [...this.#suppliers.keys()].filter((a) => !this.#lettingGo.has(a));
+  }
+
+  /**
+   * Lets go of removed keys that have nothing left to do: every session in their index final (or its record
+   * expired) and their relay stream empty. Each replica judges from Redis alone, so one that does not own
+   * such a supplier drops it too, and a relayer still serving it keeps its stream from emptying.
+   */
+  async #letGoOfDone(): Promise<void> {
+    if (this.#removed.size === 0 || this.#checkingRemoved) return;
+    this.#checkingRemoved = true;
+    try {
+      for (const supplier of [...this.#removed]) {
+        if (!(await this.#done(supplier)) || !this.#removed.has(supplier)) continue;
+        this.#removed.delete(supplier);
+        if (this.leases.owned.has(supplier)) this.#lettingGo.add(supplier);
+        else this.#suppliers.delete(supplier);
+        this.#listForLeases();
+        this.#o.log.info({ supplier }, 'removed supplier key let go: its sessions are final and its relay stream is empty');
+      }
+    } finally {
+      this.#checkingRemoved = false;
+    }
+  }
+
+  async #done(supplier: string): Promise<boolean> {
+    if ((await this.#o.redis.next().xlen(this.#o.keys.relayStream(supplier))) > 0) return false;
+    for (const id of await this.store.sessionIds(supplier)) {
+      const session = await this.store.session(supplier, id);
+      if (session && !FINAL_STATES.has(session.state)) return false;
+    }
+    return true;
   }
 
   async stop(): Promise<void> {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { chmodSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -81,11 +81,13 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
   t.same(runtime.reloadKeys(), { outcome: 'changed', added: [], removed: [ADDR.supplier1] });
   t.same(await relayFor(ADDR.supplier1, KEYS.supplier1), notLoaded(ADDR.supplier1), 'supplier1 refused');
   t.same(await relayFor(ADDR.supplier2, KEYS.supplier2), { status: 200, verdict: 'signed' });
-  const kept = logs.lines.filter((l) => String(l.msg).includes('stay with this miner until it restarts'));
-  t.same(kept.map((l) => [l.level, l.suppliers]), [[40, [ADDR.supplier1]]], 'the miner keeps supplier1 for its sessions, and says so once');
-  // Past a lease TTL (1.5 s): supplier1's lease is still renewed.
-  await new Promise((r) => setTimeout(r, 2000));
-  t.equal(await leaseOwner(ADDR.supplier1), 'reload-test', 'supplier1 still leased');
+  const kept = () => logs.lines.filter((l) => String(l.msg).includes('stay with this miner until every session of theirs is final'));
+  const letGo = () => logs.lines.filter((l) => String(l.msg).startsWith('removed supplier key let go')).map((l) => l.supplier);
+  t.same(kept().map((l) => [l.level, l.suppliers]), [[40, [ADDR.supplier1]]], 'the miner keeps supplier1 for its sessions, and says so once');
+  // supplier1 never had a relay: no session, an empty stream. After the next block's pass the miner lets it go.
+  net.chain.advance(1);
+  await until('supplier1 let go and its lease given back', async () => (await leaseOwner(ADDR.supplier1)) === undefined);
+  t.same(letGo(), [ADDR.supplier1], 'said once');
 
   writeKeys('keys: ["not hex"]\n');
   t.same(runtime.reloadKeys(), { outcome: 'failed', added: [], removed: [] });
@@ -106,6 +108,7 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
   writeFileSync(supplier1File, `operator_address: ${ADDR.supplier1}\nprivate_key_hex: "${KEYS.supplier1}"\n`, { mode: 0o600 });
   t.same(runtime.reloadKeys(), { outcome: 'changed', added: [ADDR.supplier1], removed: [] });
   t.same(await relayFor(ADDR.supplier1, KEYS.supplier1), { status: 200, verdict: 'signed' }, 'supplier1 served again');
+  await until('the miner to lease supplier1 again', async () => (await leaseOwner(ADDR.supplier1)) === 'reload-test');
   t.same(
     reloadLines().map((l) => [l.level, l.msg]),
     [
@@ -116,6 +119,23 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
       [30, 'supplier keys reloaded: 1 added, 0 removed'],
     ],
   );
+
+  // supplier2 has a session with a relay in it: removed, the miner keeps working it (its lease renewed past a TTL
+  // and a block) until that session is final, then lets it go.
+  rmSync(supplier1File);
+  writeKeys(`keys: ["${KEYS.supplier1}"]\n`);
+  t.same(runtime.reloadKeys(), { outcome: 'changed', added: [], removed: [ADDR.supplier2] });
+  await until("supplier2's relay stored", async () => (await client.xlen(keys.relayStream(ADDR.supplier2))) === 0);
+  t.equal(await client.hget(keys.minerSession(ADDR.supplier2, header.session_id), 'state'), 'active', 'its session is open');
+  net.chain.advance(1);
+  await new Promise((r) => setTimeout(r, 2000));
+  t.equal(await leaseOwner(ADDR.supplier2), 'reload-test', 'supplier2 still leased');
+  t.same(letGo(), [ADDR.supplier1], 'not let go');
+  await client.hset(keys.minerSession(ADDR.supplier2, header.session_id), 'state', 'settled'); // as the chain's settlement ends it
+  net.chain.advance(1);
+  await until('supplier2 let go and its lease given back', async () => (await leaseOwner(ADDR.supplier2)) === undefined);
+  t.same(letGo(), [ADDR.supplier1, ADDR.supplier2]);
+  t.equal(await leaseOwner(ADDR.supplier1), 'reload-test', 'supplier1 kept');
 });
 
 t.test('keys.watch: a key file added to keys_dir, or the keys file replaced, reloads the keys by itself; other files do not', async (t) => {
