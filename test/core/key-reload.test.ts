@@ -16,7 +16,7 @@ import { startRedis } from '../helpers/redis.js';
 import { gatewayRelay, postRelay, startBackend } from '../helpers/relayer.js';
 import { until } from '../helpers/until.js';
 
-t.test('reloadKeys: keys added are served and leased, keys removed refused (the miner keeps them), a bad file changes nothing', async (t) => {
+t.test('reloadKeys: keys added are served and leased, keys removed refused (the miner keeps them until their sessions are final), a bad file changes nothing', async (t) => {
   const net = await startTestLocalnet(t);
   net.chain.advance(11); // height 12: session [11, 20], both suppliers in app1's anvil session
   const redisServer = await startRedis(t);
