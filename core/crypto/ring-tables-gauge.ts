@@ -5,10 +5,19 @@ import { defaultRingBackend } from './ring/signature.js';
 
 /**
  * `relayminer_ring_tables{width}`: the ring-verification tables the relayer holds, its event loop's and every
- * crypto thread's together. A thread answers only between jobs, so a scrape reports the threads' counts as of
- * the scrape before (and asks again): never waiting on a busy or stuck thread.
+ * crypto thread's together, and `relayminer_ring_tables_capacity`, how many narrow ones they may hold
+ * (`maxTables` each). A thread answers only between jobs, so a scrape reports the threads' counts as of the scrape
+ * before (and asks again): never waiting on a busy or stuck thread.
  */
-export function registerRingTablesGauge(registry: Registry, pool: CryptoPool | undefined): void {
+export function registerRingTablesGauge(registry: Registry, pool: CryptoPool | undefined, maxTables: number): void {
+  new Gauge({
+    name: 'relayminer_ring_tables_capacity',
+    help: 'Narrow ring-verification tables the relayer may hold: relayer.ring_tables for the event loop and for each crypto thread running. relayminer_ring_tables{width="narrow"} staying at it means more keys recur than fit.',
+    registers: [registry],
+    collect() {
+      this.set(maxTables * (1 + (pool?.threadsRunning ?? 0)));
+    },
+  });
   let threads: RingTableStats[] = [];
   let asking = false;
   new Gauge({

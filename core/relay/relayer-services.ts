@@ -128,7 +128,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
       },
     });
   }
-  registerRingTablesGauge(o.metrics.registry, cryptoPool);
+  registerRingTablesGauge(o.metrics.registry, cryptoPool, o.relayer.ring_tables);
   const validator = new RelayValidator({
     chain,
     services,

@@ -129,9 +129,9 @@ t.test('ringTables caps the tables a thread keeps; relayminer_ring_tables adds t
   const pool = new CryptoPool(1, { inlineBelow: 0, ringTables: 2 });
   t.teardown(() => pool.close());
   const registry = new Registry();
-  registerRingTablesGauge(registry, pool);
-  const scrape = async () => (await registry.metrics()).split('\n').filter((l) => l.startsWith('relayminer_ring_tables{'));
-  t.same(await scrape(), ['relayminer_ring_tables{width="narrow"} 0', 'relayminer_ring_tables{width="wide"} 0'], 'before any relay');
+  registerRingTablesGauge(registry, pool, 2);
+  const scrape = async () => (await registry.metrics()).split('\n').filter((l) => /^relayminer_ring_tables(\{|_capacity )/.test(l));
+  t.same(await scrape(), ['relayminer_ring_tables_capacity 4', 'relayminer_ring_tables{width="narrow"} 0', 'relayminer_ring_tables{width="wide"} 0'], 'before any relay; room for 2 on the event loop and 2 on the thread');
   const [app, gw] = [secp256k1.utils.randomSecretKey(), secp256k1.utils.randomSecretKey()];
   const ring = [secp256k1.getPublicKey(app, true), secp256k1.getPublicKey(gw, true)];
   const verdicts = await Promise.all(Array.from({ length: 20 }, () => {
@@ -147,7 +147,7 @@ t.test('ringTables caps the tables a thread keeps; relayminer_ring_tables adds t
   t.same([stats.tables, stats.wideTables], [2, 1], 'five points asked for tables, two kept; G wide');
   await scrape(); // asks the thread
   await new Promise((r) => setTimeout(r, 100));
-  t.same(await scrape(), ['relayminer_ring_tables{width="narrow"} 2', 'relayminer_ring_tables{width="wide"} 1'], 'the thread counted at the next scrape');
+  t.same(await scrape(), ['relayminer_ring_tables_capacity 4', 'relayminer_ring_tables{width="narrow"} 2', 'relayminer_ring_tables{width="wide"} 1'], 'the thread counted at the next scrape');
   configureRingTables(240);
 });
 

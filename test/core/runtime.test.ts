@@ -92,6 +92,7 @@ t.test('readiness follows Redis: 503 when redis-server stops, 200 again when it 
   t.match((await get(runtime.addresses.metrics!, '/metrics')).body, new RegExp(`^relayminer_build_info\\{version="test",roles="relayer",ring_crypto="${defaultRingBackend().name}"\\} 1$`, 'm'));
   t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /^relayminer_crypto_threads 1$/m, 'relayer.ring_verify_threads (1) crypto threads running');
   t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /^relayminer_ring_tables\{width="narrow"\} 0\nrelayminer_ring_tables\{width="wide"\} 0$/m, 'no ring tables before any relay');
+  t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /^relayminer_ring_tables_capacity 480$/m, 'room for relayer.ring_tables (240) on the event loop and on its crypto thread');
   t.match((await get(runtime.addresses.metrics!, '/metrics')).body, /^process_cpu_seconds_total /m, 'runtime metrics');
   t.equal((await get(runtime.addresses.metrics!, '/ready')).status, 404, 'the relayer keeps health on its own listener');
   // Every connection of the pool failed, many times each (the counter has them); the log has one line each way.
