@@ -25,7 +25,7 @@ export async function inspectRedis(o: { config: string; what: InspectWhat; suppl
   const keys = new KeyBuilder(role.redis.namespace);
   try {
     await reachable(redis, role.redis.url, role.redis.pool.connect_timeout_ms);
-    const rows = await ROWS[o.what](redis, keys, suppliers);
+    const rows = await ROWS[o.what](redis, keys, suppliers, o.supplier !== undefined);
     if (o.json) for (const r of rows) o.out(JSON.stringify(r));
     else o.out(render(rows, `no ${o.what}`));
   } finally {
@@ -62,7 +62,7 @@ async function scanKeys(redis: RedisClient, pattern: string): Promise<string[]> 
   return out.sort();
 }
 
-const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers: string[]) => Promise<Row[]>> = {
+const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers: string[], oneSupplier: boolean) => Promise<Row[]>> = {
   /** The stake meter: budget units consumed per (supplier, session), and when each meter expires. */
   async meter(redis, keys, suppliers) {
     const rows: Row[] = [];
@@ -115,9 +115,16 @@ const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers
     return rows;
   },
 
-  async streams(redis, keys, suppliers) {
+  /**
+   * Each configured supplier's relay stream, then (unless one supplier was asked for) the streams of suppliers
+   * the config no longer has (`configured: no`): a key let go leaves its stream, and an operator decides
+   * whether relays still in it matter before deleting it.
+   */
+  async streams(redis, keys, suppliers, oneSupplier) {
     const rows: Row[] = [];
-    for (const supplier of suppliers) {
+    const known = new Set(suppliers);
+    const others = oneSupplier ? [] : (await scanKeys(redis, keys.relayStreamPattern())).map((k) => keys.relayStreamSupplier(k)).filter((s): s is string => s !== undefined && !known.has(s));
+    for (const supplier of [...suppliers, ...others]) {
       const stream = keys.relayStream(supplier);
       const length = await redis.xlen(stream);
       let pending = 0;
@@ -136,7 +143,7 @@ const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers
       } catch (err) {
         if (!String((err as Error).message).includes('no such key')) throw err;
       }
-      rows.push({ supplier, stream, length, pending, lag, consumers });
+      rows.push({ supplier, configured: known.has(supplier) ? 'yes' : 'no', stream, length, pending, lag, consumers });
     }
     return rows;
   },

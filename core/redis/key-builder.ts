@@ -73,6 +73,17 @@ export class KeyBuilder {
     return `${this.namespace}:relays:${this.#supplier(supplier)}`;
   }
 
+  /** SCAN pattern of every supplier's relay stream. */
+  relayStreamPattern(): string {
+    return `${this.namespace}:relays:{*}`;
+  }
+
+  /** The supplier of a relay stream key (`relayStream`'s inverse), or undefined for any other key. */
+  relayStreamSupplier(key: string): string | undefined {
+    const prefix = `${this.namespace}:relays:{`;
+    return key.startsWith(prefix) && key.endsWith('}') ? key.slice(prefix.length, -1) : undefined;
+  }
+
   /** Consumer group of the miners on every relay stream (a group name, not a key). */
   minerConsumerGroup(): string {
     return `${this.namespace}-miners`;

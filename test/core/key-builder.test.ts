@@ -35,6 +35,8 @@ t.test('every key and channel in its default form', async (t) => {
   t.equal(KEY_TTL_SECONDS.globalLeader, 30);
   t.equal(new KeyBuilder('prod').relayStream(S), `prod:relays:{${S}}`, 'namespace prefix');
   t.equal(new KeyBuilder('prod').minerConsumerGroup(), 'prod-miners');
+  t.equal(k.relayStreamPattern(), 'ha:relays:{*}');
+  t.same([k.relayStreamSupplier(k.relayStream(S)), k.relayStreamSupplier(`prod:relays:{${S}}`), k.relayStreamSupplier(k.minerSessionIndex(S))], [S, undefined, undefined], "a relay stream's supplier; other keys none");
 });
 
 t.test('a value that would break a key or its hash tag is refused', async (t) => {

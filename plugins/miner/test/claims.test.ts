@@ -149,7 +149,17 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
     { phase: 'proof', session_end: '20', sent_at: '25', attempts: 1, sessions: 1 },
   ]);
   t.match(await view('leases'), [{ supplier: ADDR.supplier1, owner: 'm1', token: '1' }, { supplier: '(global)', owner: 'm1', token: 'leader' }]);
-  t.match(await view('streams'), [{ supplier: ADDR.supplier1, length: 0, pending: 0 }]);
+  t.match(await view('streams'), [{ supplier: ADDR.supplier1, configured: 'yes', length: 0, pending: 0 }]);
+  // A stream whose supplier the config no longer has (a key let go, relays still in it) is listed after them.
+  await s.r.redis.xadd(keys.relayStream(ADDR.supplier2), '*', 'data', 'x');
+  t.match(await view('streams'), [
+    { supplier: ADDR.supplier1, configured: 'yes', length: 0 },
+    { supplier: ADDR.supplier2, configured: 'no', stream: keys.relayStream(ADDR.supplier2), length: 1, pending: 0 },
+  ]);
+  const one: string[] = [];
+  await inspectRedis({ config: file, what: 'streams', supplier: ADDR.supplier1, json: true, out: (l) => one.push(l) });
+  t.equal(one.length, 1, '--supplier: that one only');
+  await s.r.redis.del(keys.relayStream(ADDR.supplier2));
   const meters = await view('meter');
   t.match(meters, [{ supplier: ADDR.supplier1, session: s.header.session_id, used_units: '294' }], "the relayer's meter: 7 relays × 42 uPOKT");
   t.ok(Number(meters[0]!.expires_in_s) > 0, 'the meter has a lifetime');
