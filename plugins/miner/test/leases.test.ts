@@ -82,3 +82,31 @@ t.test('on a Redis Cluster the same, one lease per call (suppliers sit in differ
   await a.tick();
   t.equal(a.owned.size, 30, 'renewals work across slots');
 });
+
+t.test('a supplier taken off the list is given back at the next round, its lease deleted, said once', async (t) => {
+  const server = await startRedis(t);
+  const r = new Redis(server.port);
+  t.teardown(() => r.disconnect());
+  const [kept, dropped] = suppliers(2);
+  const logs = captureLogs();
+  const m = new LeaseManager({ keys, redis: () => r, instanceId: 'a', suppliers: [kept!, dropped!], ttlMs: 30_000, log: logs.logger, signals: new StateSignals(60_000) });
+  await m.tick();
+  t.same([...m.owned.keys()].sort(), [kept, dropped]);
+  const lost: string[] = [];
+  m.on('lost', (s) => lost.push(s));
+  m.suppliers = [kept!];
+  await m.tick();
+  t.same([[...m.owned.keys()], lost], [[kept], [dropped]], 'given back, and told once');
+  t.equal(await r.get(keys.supplierLease(dropped!)), null, 'its lease key deleted, for no one to wait out');
+  t.match(await r.get(keys.supplierLease(kept!)), /^a /, 'the other renewed');
+  await m.tick();
+  t.same(
+    logs.lines.map((l) => [l.level, l.msg, l.supplier]).sort(),
+    [
+      [30, 'supplier lease acquired', kept],
+      [30, 'supplier lease acquired', dropped],
+      [30, 'supplier lease released: its key was let go', dropped],
+    ].sort(),
+    'a line per supplier (a few changed), the release once',
+  );
+});
