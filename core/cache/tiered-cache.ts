@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { RedisClient } from '../redis/connection.js';
 import type { CacheEntity, KeyBuilder } from '../redis/key-builder.js';
+import { keepSubscribed } from '../redis/subscription.js';
 import type { CacheMetrics } from './cache-metrics.js';
 import type { LocalSeries } from '../observability/local-counts.js';
 import { StateSignals } from '../observability/state-signals.js';
@@ -215,12 +216,20 @@ export class TieredCache<T> {
     await redis.publish(this.#o.keys.cacheInvalidationChannel(this.#o.entity), id ?? '');
   }
 
-  /** Listens for invalidations from other replicas on a subscriber connection. */
+  /**
+   * Listens for invalidations from other replicas on a subscriber connection; settles after the first
+   * attempt to subscribe. With Redis down it keeps trying (keepSubscribed), and entries are only as fresh
+   * as their lifetime until it works.
+   */
   async listen(subscriber: RedisClient): Promise<void> {
     const channel = this.#o.keys.cacheInvalidationChannel(this.#o.entity);
     subscriber.on('message', (ch: string, payload: string) => {
       if (ch === channel) void this.invalidate(payload === '' ? undefined : payload, false);
     });
-    await subscriber.subscribe(channel);
+    const messages = {
+      failed: "cache: could not subscribe to other replicas' invalidations in Redis; entries last their lifetime meanwhile, retrying",
+      subscribed: "cache: subscribed to other replicas' invalidations in Redis",
+    };
+    await keepSubscribed(subscriber, channel, this.#o.log, messages, { entity: this.#o.entity }).attempted;
   }
 }

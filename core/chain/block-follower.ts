@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 
 const tlsRoots = () => [...tlsRoots0];
 import type { RedisClient } from '../redis/connection.js';
+import { keepSubscribed, type KeptSubscription } from '../redis/subscription.js';
 import type { BlockInfo, CometClient } from './comet-client.js';
 
 /**
@@ -42,6 +43,7 @@ export class BlockFollower extends EventEmitter {
   #reconnectTimer: NodeJS.Timeout | undefined;
   #watchdog: NodeJS.Timeout | undefined;
   #pollTimer: NodeJS.Timeout | undefined;
+  #subscription: KeptSubscription | undefined;
   /** When a subscription (WebSocket or Redis) last delivered a block, new or not. */
   #lastSubscriptionAt = Date.now();
   #stopped = false;
@@ -63,6 +65,9 @@ export class BlockFollower extends EventEmitter {
       this.#o.log.warn({ err: (err as Error).message }, 'block follower: first block query failed; will retry');
     }
     if (this.#o.websocket) this.#connect();
+    // The poll is the source that needs nothing but the node: it must run even when Redis is down.
+    this.#watchdog = setInterval(() => this.#checkStale(), Math.min(this.#o.staleAfterMs, 1000));
+    this.#watchdog.unref();
     if (this.#o.redis) {
       const { subscriber, channel } = this.#o.redis;
       subscriber.on('message', (ch: string, message: string) => {
@@ -74,10 +79,13 @@ export class BlockFollower extends EventEmitter {
           // a malformed message from another process is ignored
         }
       });
-      await subscriber.subscribe(channel);
+      // Redis may be down when the process starts: the WebSocket and the poll follow the node meanwhile.
+      this.#subscription = keepSubscribed(subscriber, channel, this.#o.log, {
+        failed: 'block follower: could not subscribe to the block channel in Redis; following the node meanwhile, retrying',
+        subscribed: 'block follower: subscribed to the block channel in Redis',
+      });
+      await this.#subscription.attempted;
     }
-    this.#watchdog = setInterval(() => this.#checkStale(), Math.min(this.#o.staleAfterMs, 1000));
-    this.#watchdog.unref();
   }
 
   #accept(b: BlockInfo, source: 'websocket' | 'redis' | 'poll'): void {
@@ -156,6 +164,7 @@ export class BlockFollower extends EventEmitter {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#reconnectTimer);
+    this.#subscription?.cancel();
     clearInterval(this.#watchdog);
     clearInterval(this.#pollTimer);
     this.#ws?.terminate();

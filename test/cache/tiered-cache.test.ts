@@ -198,6 +198,34 @@ t.test('invalidation reaches every replica and clears Redis', async (t) => {
   t.equal(b.c.size, 0, 'empty payload drops everything');
 });
 
+t.test('a replica that begins listening while Redis is down gets invalidations once Redis is back; said once each way', async (t) => {
+  const server = await startRedis(t);
+  await server.stopProcess(); // a relayer started before its Redis
+  const chain = fakeChain();
+  const { logger, lines } = captureLogs();
+  const b = cache(t, chain, conn(t, server.url), { log: logger });
+  // As the relayer's subscriber connection is made: a bounded number of retries per command, reconnecting.
+  const subB = new Redis(server.url, { maxRetriesPerRequest: 2, retryStrategy: () => 100 });
+  subB.on('error', () => undefined);
+  t.teardown(() => subB.disconnect());
+  await b.c.listen(subB);
+  const failed = () => lines.filter((l) => String(l.msg).startsWith('cache: could not subscribe'));
+  t.same(
+    failed().map((l) => [l.level, l.entity, l.msg]),
+    [[40, 'application', "cache: could not subscribe to other replicas' invalidations in Redis; entries last their lifetime meanwhile, retrying"]],
+  );
+
+  await server.startProcess();
+  await until('subscribed', () => lines.some((l) => l.msg === "cache: subscribed to other replicas' invalidations in Redis" && l.entity === 'application'));
+  t.equal(failed().length, 1, 'the retries before it said nothing more');
+  const a = cache(t, chain, conn(t, server.url));
+  await b.c.get('pokt1app');
+  t.equal(b.c.size, 1);
+  await a.c.invalidate('pokt1app');
+  await until("b dropped its copy on a's invalidation", () => b.c.size === 0);
+  t.equal(b.c.size, 0);
+});
+
 t.test('Redis down: served from the chain, with one warning per kind of failure for all caches, no throw; its return said once', async (t) => {
   const server = await startRedis(t);
   const redis = conn(t, server.url);

@@ -125,6 +125,43 @@ t.test('block follower: WebSocket, then Redis from another replica, then polling
   t.equal(b.latest?.height, 3);
 });
 
+t.test('block follower: Redis down when it starts: it follows the node by polling, says so once, and subscribes once Redis is back', async (t) => {
+  const net = await startTestLocalnet(t);
+  const redis = await startRedis(t);
+  await redis.stopProcess(); // a process started before its Redis, as a pod may be
+  const { logger, lines } = captureLogs();
+  const channel = new KeyBuilder('test').blockEventsChannel();
+  // As the relayer's and miner's connections are made: a bounded number of retries per command, reconnecting.
+  const subscriber = new Redis(redis.url, { maxRetriesPerRequest: 2, retryStrategy: () => 100 });
+  subscriber.on('error', () => {});
+  t.teardown(() => subscriber.disconnect());
+  const f = new BlockFollower({ comet: new CometClient(`http://${net.rpcAddress}`), log: logger, websocket: false, redis: { subscriber, channel }, staleAfterMs: 500, pollIntervalMs: 100 });
+  t.teardown(() => f.stop());
+  await f.start();
+  const first = f.latest!.height;
+  const polled = nextBlock(f, first + 1);
+  net.chain.advance(1);
+  t.same((await polled).map((v) => (typeof v === 'string' ? v : v.height)), [first + 1, 'poll'], 'the next block, from the node');
+  const failed = lines.filter((l) => String(l.msg).startsWith('block follower: could not subscribe'));
+  t.same(
+    failed.map((l) => [l.level, l.msg]),
+    [[40, 'block follower: could not subscribe to the block channel in Redis; following the node meanwhile, retrying']],
+    'said once, as a warning',
+  );
+  t.match(failed[0]!.err, /max retries per request/);
+
+  await redis.startProcess();
+  await until('subscribed after Redis returned', () => lines.some((l) => l.msg === 'block follower: subscribed to the block channel in Redis'), 15_000);
+  t.equal(lines.filter((l) => String(l.msg).startsWith('block follower: could not subscribe')).length, 1, 'the retries before it said nothing more');
+  // Another replica's block (a height the node does not have yet, so only Redis can bring it).
+  const publisher = new Redis(redis.url);
+  t.teardown(() => publisher.disconnect());
+  const ahead = f.latest!.height + 100;
+  const fromRedis = nextBlock(f, ahead);
+  await publisher.publish(channel, JSON.stringify({ height: ahead, hash: 'ab'.repeat(32), time: new Date().toISOString() }));
+  t.same((await fromRedis).map((v) => (typeof v === 'string' ? v : v.height)), [ahead, 'redis']);
+});
+
 t.test('block follower: a node that refuses the subscription is logged once, as a warning, and never counted as subscribed', async (t) => {
   // A node at its max_subscriptions_per_client answers the subscribe request with an error.
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/websocket' });
