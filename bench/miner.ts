@@ -8,7 +8,7 @@ import { PACKAGE_ROOT } from '../core/package-root.js';
 import { MinedRelayCodec } from '../core/protocol/messages.js';
 import { freePort, LocalRedisServer } from '../core/redis/local-server.js';
 import { KeyBuilder } from '../core/redis/key-builder.js';
-import { compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, proveClosest, SparseMerkleSumTrie } from '../core/smst/index.js';
+import { compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, proveClosest, SparseMerkleSumTrie, type SortedLeaf } from '../core/smst/index.js';
 import { SessionStore } from '../plugins/miner/session-store.js';
 import { cpuMs, KEYS, redisCpuMs, rssMb, runBench, stopChild, SUPPLIER1, waitFor } from './harness.js';
 import { scaleSupplierKeys } from './scale-scenario.js';
@@ -227,7 +227,16 @@ async function main(): Promise<void> {
         t0 = performance.now();
         heapPeak.start();
         const trie = new SparseMerkleSumTrie();
-        for (const bytes of (await store.leaves(SUPPLIER1, sid)).values()) trie.update(sha256(bytes), bytes, 1n);
+        // In the order the relays were stored, as a Go relay miner's trie receives them: an extension node keeps
+        // the path of the second leaf inserted under it, so a proof's sibling data depends on that order.
+        const values = await store.leaves(SUPPLIER1, sid);
+        const inserted: SortedLeaf[] = [];
+        for await (const page of store.leafPages(SUPPLIER1, sid)) inserted.push(...page);
+        inserted.sort((a, b) => a.seq - b.seq);
+        for (const leaf of inserted) {
+          const bytes = values.get(Buffer.from(leaf.path).toString('hex'))!;
+          trie.update(sha256(bytes), bytes, 1n);
+        }
         const same = Buffer.compare(trie.root(), root) === 0;
         const trieS = (performance.now() - t0) / 1000;
         const trieHeap = heapPeak.stop();
