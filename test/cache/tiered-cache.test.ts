@@ -208,6 +208,9 @@ t.test('a replica that begins listening while Redis is down gets invalidations o
   const subB = new Redis(server.url, { maxRetriesPerRequest: 2, retryStrategy: () => 100 });
   subB.on('error', () => undefined);
   t.teardown(() => subB.disconnect());
+  let attempts = 0;
+  const subscribe = subB.subscribe.bind(subB);
+  subB.subscribe = ((...args: Parameters<typeof subscribe>) => (attempts++, subscribe(...args))) as typeof subB.subscribe;
   await b.c.listen(subB);
   const failed = () => lines.filter((l) => String(l.msg).startsWith('cache: could not subscribe'));
   t.same(
@@ -215,6 +218,7 @@ t.test('a replica that begins listening while Redis is down gets invalidations o
     [[40, 'application', "cache: could not subscribe to other replicas' invalidations in Redis; entries last their lifetime meanwhile, retrying"]],
   );
 
+  await until('a retry has failed too', () => attempts >= 3);
   await server.startProcess();
   await until('subscribed', () => lines.some((l) => l.msg === "cache: subscribed to other replicas' invalidations in Redis" && l.entity === 'application'));
   t.equal(failed().length, 1, 'the retries before it said nothing more');

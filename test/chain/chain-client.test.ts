@@ -135,6 +135,9 @@ t.test('block follower: Redis down when it starts: it follows the node by pollin
   const subscriber = new Redis(redis.url, { maxRetriesPerRequest: 2, retryStrategy: () => 100 });
   subscriber.on('error', () => {});
   t.teardown(() => subscriber.disconnect());
+  let attempts = 0;
+  const subscribe = subscriber.subscribe.bind(subscriber);
+  subscriber.subscribe = ((...args: Parameters<typeof subscribe>) => (attempts++, subscribe(...args))) as typeof subscriber.subscribe;
   const f = new BlockFollower({ comet: new CometClient(`http://${net.rpcAddress}`), log: logger, websocket: false, redis: { subscriber, channel }, staleAfterMs: 500, pollIntervalMs: 100 });
   t.teardown(() => f.stop());
   await f.start();
@@ -150,6 +153,7 @@ t.test('block follower: Redis down when it starts: it follows the node by pollin
   );
   t.match(failed[0]!.err, /max retries per request/);
 
+  await until('a retry has failed too', () => attempts >= 3);
   await redis.startProcess();
   await until('subscribed after Redis returned', () => lines.some((l) => l.msg === 'block follower: subscribed to the block channel in Redis'), 15_000);
   t.equal(lines.filter((l) => String(l.msg).startsWith('block follower: could not subscribe')).length, 1, 'the retries before it said nothing more');
