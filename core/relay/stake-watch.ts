@@ -9,10 +9,13 @@ export interface StakeWatchOptions {
   served: ServedRelays;
   log: Logger;
   registry: Registry;
+  /** Until the node answers a check (a relayer started before its node): the stakes are unknown meanwhile. Default 30 s. */
+  retryAfterFailureMs?: number;
 }
 
 /** Between checks: stakes change by transactions, rarely. */
 const CHECK_EVERY_MS = 600_000;
+const RETRY_AFTER_FAILURE_MS = 30_000;
 
 /** Stake queries at once: relay validation shares the node's query bound. */
 const QUERY_CONCURRENCY = 4;
@@ -21,7 +24,7 @@ const QUERY_CONCURRENCY = 4;
  * The relayer's side of `validate --check-stake`, at start and every 10 minutes: each staked service and
  * transport it does not serve is a warning when it appears and an info line when it is served (or unstaked)
  * again, and `relayminer_staked_transports_not_served` counts them for an alert. A node that does not
- * answer is said once, until a check works again.
+ * answer is said once, and checked again every 30 s until a check works.
  */
 export class StakeWatch {
   readonly #o: StakeWatchOptions;
@@ -53,10 +56,14 @@ export class StakeWatch {
   start(): void {
     const run = () => {
       void this.check().finally(() => {
-        if (!this.#closed) this.#timer = setTimeout(run, CHECK_EVERY_MS).unref();
+        if (!this.#closed) this.#timer = setTimeout(run, this.#failing ? this.#retryMs : CHECK_EVERY_MS).unref();
       });
     };
     run();
+  }
+
+  get #retryMs(): number {
+    return this.#o.retryAfterFailureMs ?? RETRY_AFTER_FAILURE_MS;
   }
 
   /** One check (also what `start` repeats). Never throws. */
@@ -66,7 +73,7 @@ export class StakeWatch {
     try {
       coverage = stakeCoverage(await readSupplierStakes(this.#o.query, this.#suppliers, QUERY_CONCURRENCY), this.#o.served);
     } catch (err) {
-      if (!this.#failing) log.warn({ err: (err as Error).message }, 'stake check: the node did not answer; the next check is in 10 minutes');
+      if (!this.#failing) log.warn({ err: (err as Error).message }, `stake check: the node did not answer; checking again every ${this.#retryMs / 1000} s until it does`);
       this.#failing = true;
       return;
     }

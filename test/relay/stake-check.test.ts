@@ -120,6 +120,43 @@ t.test('StakeWatch: a warning when a pair turns unserved, an info line when it i
   t.equal(logs.lines.filter((l) => String(l.msg).startsWith('stake check: the node did not answer')).length, 1, 'once, not every check');
 });
 
+t.test('StakeWatch: a relayer started before its node says so once, checks again every retryAfterFailureMs, and finds what is not served once the node answers', async (t) => {
+  const { startLocalnet, parseGenesis } = await import('../../localnet/index.js');
+  const { freePort } = await import('../../core/redis/local-server.js');
+  const { TEST_GENESIS } = await import('../helpers/localnet-client.js');
+  const grpcAddress = `127.0.0.1:${await freePort()}`;
+  const query = new ChainQueryClient({ grpc_address: grpcAddress, query_timeout_ms: 500, tls: false });
+  t.teardown(() => query.close());
+  const logs = captureLogs();
+  const served: ServedRelays = { backends: { anvil: ['jsonrpc'], rest: ['rest'] }, transports: ['jsonrpc', 'rest'] };
+  const watch = new StakeWatch({ query, suppliers: [ADDR.supplier1], served, log: logs.logger, registry: new Registry(), retryAfterFailureMs: 200 });
+  t.teardown(() => watch.close());
+  let checks = 0;
+  const check = watch.check.bind(watch);
+  watch.check = () => (checks++, check());
+  watch.start();
+  await until('a retry has failed too', () => checks >= 3);
+  t.same(
+    logs.lines.map((l) => [l.level, l.msg]),
+    [[40, 'stake check: the node did not answer; checking again every 0.2 s until it does']],
+    'said once, whatever the retries',
+  );
+
+  const net = await startLocalnet(parseGenesis(TEST_GENESIS), { rpcAddress: '127.0.0.1:0', grpcAddress, log: captureLogs().logger });
+  t.teardown(() => net.stop());
+  await until('the check once the node answers', () => logs.lines.some((l) => String(l.msg).startsWith('staked but not served')));
+  t.same(
+    logs.lines.slice(1).map((l) => [l.level, String(l.msg).split(':')[0], l.service, l.rpc_type]),
+    [
+      [30, 'stake check works again', undefined, undefined],
+      [40, 'staked but not served', 'anvil', 'websocket'],
+    ],
+  );
+  const after = checks;
+  await new Promise((r) => setTimeout(r, 600));
+  t.equal(checks, after, 'back to the long interval once a check works');
+});
+
 t.test('validate --check-stake: exit 1 and one line per staked pair not served; 0 once everything staked is served', async (t) => {
   const net = await startTestLocalnet(t);
   const dir = mkdtempSync(join(tmpdir(), 'relayminer-stake-'));
