@@ -253,11 +253,8 @@ export class MinerService {
 
   async #done(supplier: string): Promise<boolean> {
     if ((await this.#o.redis.next().xlen(this.#o.keys.relayStream(supplier))) > 0) return false;
-    for (const id of await this.store.sessionIds(supplier)) {
-      const session = await this.store.session(supplier, id);
-      if (session && !FINAL_STATES.has(session.state)) return false;
-    }
-    return true;
+    const sessions = await this.store.sessions(supplier, await this.store.sessionIds(supplier));
+    return sessions.every((s) => !s || FINAL_STATES.has(s.state));
   }
 
   async stop(): Promise<void> {

@@ -157,8 +157,7 @@ export class SessionLifecycle {
     const ids = await this.#o.store.sessionIds(supplier, '-inf', h);
     const work: Work[] = [];
     const params = new Map<bigint, SharedParamsInfo>();
-    for (const id of ids) {
-      const session = await this.#o.store.session(supplier, id);
+    for (const session of await this.#o.store.sessions(supplier, ids)) {
       if (!session || FINAL_STATES.has(session.state)) continue;
       let p = params.get(session.endHeight);
       if (!p) params.set(session.endHeight, (p = await this.#o.reads.sharedParams(session.endHeight)));

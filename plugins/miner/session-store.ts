@@ -295,20 +295,18 @@ export class SessionStore {
   }
 
   async session(supplier: string, sessionId: string): Promise<SessionRecord | undefined> {
-    const h = await this.redis().hgetall(this.keys.minerSession(supplier, sessionId));
-    if (!h.state) return undefined;
-    return {
-      sessionId,
-      state: h.state as SessionState,
-      serviceId: h.service ?? '',
-      applicationAddress: h.application ?? '',
-      startHeight: BigInt(h.start ?? 0),
-      endHeight: BigInt(h.end ?? 0),
-      count: Number(h.count ?? 0),
-      computeUnits: BigInt(h.compute_units ?? 0),
-      proof: h.proof,
-      reason: h.reason,
-    };
+    return sessionRecord(sessionId, await this.redis().hgetall(this.keys.minerSession(supplier, sessionId)));
+  }
+
+  /** The records of several of a supplier's sessions in one round trip, in order (undefined where none). */
+  async sessions(supplier: string, sessionIds: readonly string[]): Promise<(SessionRecord | undefined)[]> {
+    if (sessionIds.length === 0) return [];
+    const p = this.redis().pipeline();
+    for (const id of sessionIds) p.hgetall(this.keys.minerSession(supplier, id));
+    return (await p.exec())!.map(([err, h], i) => {
+      if (err) throw err;
+      return sessionRecord(sessionIds[i]!, h as Record<string, string>);
+    });
   }
 
   /** Session ids of a supplier whose end height is within [from, to]. */
@@ -456,6 +454,22 @@ export class SessionStore {
     if (beforeEndHeight <= 0n) return 0;
     return this.redis().zremrangebyscore(this.keys.minerSessionIndex(supplier), '-inf', `(${beforeEndHeight}`);
   }
+}
+
+function sessionRecord(sessionId: string, h: Record<string, string>): SessionRecord | undefined {
+  if (!h.state) return undefined;
+  return {
+    sessionId,
+    state: h.state as SessionState,
+    serviceId: h.service ?? '',
+    applicationAddress: h.application ?? '',
+    startHeight: BigInt(h.start ?? 0),
+    endHeight: BigInt(h.end ?? 0),
+    count: Number(h.count ?? 0),
+    computeUnits: BigInt(h.compute_units ?? 0),
+    proof: h.proof,
+    reason: h.reason,
+  };
 }
 
 const EXCLUSIVE = Buffer.from('(');

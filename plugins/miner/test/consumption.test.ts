@@ -66,6 +66,11 @@ t.test('relays move from the stream into their sessions; duplicates count once; 
   const leaf = (await store.leaves(ADDR.supplier1, 's1')).get(Buffer.from(sha256(sha256(Buffer.from('relay 7 of s1')))).toString('hex'));
   t.equal(leaf?.toString(), 'relay 7 of s1', 'leaf: path (sha256 of the relay hash) → mined relay bytes');
   t.same(await store.sessionIds(ADDR.supplier1), ['s1', 's2']);
+  t.same(
+    (await store.sessions(ADDR.supplier1, ['s2', 'missing', 's1'])).map((r) => r && [r.sessionId, r.state, r.count, r.computeUnits]),
+    [['s2', 'active', 5, 35n], undefined, ['s1', 'active', 120, 360n]],
+    'several records in one read, in the order asked, none where there is no record',
+  );
   const pending = (await redis.xpending(stream, keys.minerConsumerGroup())) as [number, ...unknown[]];
   t.equal(pending[0], 0, 'nothing left pending');
   const metrics = await m.metrics();
