@@ -26,6 +26,7 @@ import {
   type ResponseCompression,
   type SimulationConfig,
 } from './schema.js';
+import { keyringDirectory } from './keyring.js';
 import { loadSupplierKeys } from './supplier-keys.js';
 import { validateAgainst } from './validator.js';
 
@@ -199,7 +200,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
     problems.push(...loaded.problems);
     warnings.push(...loaded.warnings);
     if (loaded.keys.length === 0 && loaded.problems.length === 0) {
-      const how = 'set keys.keys_file, keys.keys_dir, keys.keys_env or supplier_keys (top level or in this section)';
+      const how = 'set keys.keys_file, keys.keys_dir, keys.keys_env, keys.keyring or supplier_keys (top level or in this section)';
       // A miner without keys runs (leases, streams, readiness) and claims for nobody: fine while keys
       // are being provisioned. A relayer without keys could not answer a single relay.
       if (role === 'miner') warnings.push(`miner: no supplier keys, so this miner claims and proves for no supplier until they are given: ${how}`);
@@ -212,7 +213,8 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
         keyWatch.push({ dir: dirname(file), file: basename(file) });
       }
       if (keysSection.keys_dir) keyWatch.push({ dir: resolve(ctx.dir, keysSection.keys_dir) });
-      if (keyWatch.length === 0) problems.push({ path: joinPath([...(section.keys ? [role, 'keys'] : ['keys']), 'watch']), message: 'watches keys_file and keys_dir: set one of them' });
+      if (keysSection.keyring) keyWatch.push({ dir: keyringDirectory(resolve(ctx.dir, keysSection.keyring.dir), keysSection.keyring.backend) });
+      if (keyWatch.length === 0) problems.push({ path: joinPath([...(section.keys ? [role, 'keys'] : ['keys']), 'watch']), message: 'watches keys_file, keys_dir and keyring: set one of them' });
     }
     return { redis, pocket_node, suppliers: loaded.keys, key_watch: keyWatch };
   };

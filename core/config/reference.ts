@@ -115,10 +115,12 @@ An editor schema is in \`schema/relayminer.config.schema.json\`.
   \`true\`/\`false\` (\`port: \${PORT}\`); anything else stays a string.
 - **Keys.** Supplier operator keys come from \`keys.keys_file\` (YAML \`keys: [hex, …]\`), \`keys.keys_dir\` (one file
   per key, \`private_key_hex\` and \`operator_address\`), \`keys.keys_env\` (a variable holding hex keys separated by
-  commas or spaces) and \`supplier_keys\` (inline; use \`\${VAR}\` for the value). Every source is read and the union
-  is used; addresses are derived, and an \`address\` (\`operator_address\`) given next to a key must match. A literal
-  key in the file, or a keys file readable by others, loads with a warning. SIGHUP reads them again (a running
-  process's own environment does not change: \`keys_env\` keys change with a restart).
+  commas or spaces), \`keys.keyring\` (a cosmos-sdk keyring as \`pocketd keys add\` writes it: the \`test\` or
+  \`file\` backend under pocketd's \`--home\`, every key or those in \`key_names\`) and \`supplier_keys\` (inline; use
+  \`\${VAR}\` for the value). Every source is read and the union is used; addresses are derived, and an \`address\`
+  (\`operator_address\`) given next to a key must match. A literal key in the file, or a keys file readable by others,
+  loads with a warning. SIGHUP reads them again (a running process's own environment does not change: \`keys_env\`
+  keys and the keyring's \`passphrase_env\` change with a restart).
 - **Simple form.** \`relayer.backends.<service_id>.url\` is shorthand for
   \`services.<service_id>.backends.jsonrpc.url\`; \`redis.address: host:port\` for \`redis.url: redis://host:port\`.
 

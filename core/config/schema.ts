@@ -10,6 +10,10 @@ import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox
 export const RPC_TYPES = ['grpc', 'websocket', 'jsonrpc', 'rest', 'cometbft'] as const;
 export type RpcTypeName = (typeof RPC_TYPES)[number];
 
+/** The cosmos-sdk keyring backends a service can open without a prompt or a desktop session. */
+export const KEYRING_BACKENDS = ['test', 'file'] as const;
+export type KeyringBackend = (typeof KEYRING_BACKENDS)[number];
+
 /** A string enum emitted as plain JSON Schema `enum` (clearer errors than anyOf of consts). */
 function StringEnum<const T extends readonly string[]>(
   values: T,
@@ -150,6 +154,49 @@ export const SupplierKeySchema = Type.Object(
   { additionalProperties: false },
 );
 
+const KeyringSchema = Type.Object(
+  {
+    backend: StringEnum(KEYRING_BACKENDS, {
+      description:
+        'cosmos-sdk keyring backend, as given to pocketd with `--keyring-backend`: `test` (no passphrase) or `file` (passphrase-protected). `os` and `memory` cannot be read by a service.',
+    }),
+    dir: Type.String({
+      minLength: 1,
+      description:
+        'The home directory the keyring was made with (pocketd\'s `--home`, e.g. `${HOME}/.pocket`): the records are read from its `keyring-test/` or `keyring-file/`. Path relative to the config file; `~` is not expanded.',
+    }),
+    key_names: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        description: 'Names of the keys to use (as `pocketd keys list` shows them); each must be in the keyring. Without it, every key with a local secp256k1 private key is used.',
+      }),
+    ),
+    passphrase_env: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+        expected: 'an environment variable name',
+        description: 'Name of an environment variable holding the `file` backend\'s passphrase.',
+      }),
+    ),
+    passphrase_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'File holding the `file` backend\'s passphrase (a mounted secret; one trailing newline is ignored). Path relative to the config file.',
+      }),
+    ),
+    app_name: Type.Optional(
+      Type.String({
+        description: 'Accepted as the Go relay miners write it (`pocket`); the test and file backends keep their records under `dir` whatever it is, so it changes nothing.',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'A cosmos-sdk keyring (what `pocketd keys add` writes, and the Go relay miners\' `keyring` key source). Each key\'s address is derived from it. Records are read directly: the keyring needs no pocketd here.',
+  },
+);
+
 export const KeysSchema = Type.Object(
   {
     keys_file: Type.Optional(
@@ -174,10 +221,11 @@ export const KeysSchema = Type.Object(
       }),
     ),
     supplier_keys: Type.Optional(Type.Array(SupplierKeySchema, { description: 'Keys listed in the config itself.' })),
+    keyring: Type.Optional(KeyringSchema),
     watch: Type.Boolean({
       default: false,
       description:
-        'Reload the keys, as SIGHUP does, when `keys_file` or a file of `keys_dir` changes (a second after the last change): a Kubernetes Secret mounted as `keys_dir` then reaches every pod by itself when it is updated. A change that leaves the files unloadable changes nothing (logged).',
+        'Reload the keys, as SIGHUP does, when `keys_file`, a file of `keys_dir` or a record of the keyring changes (a second after the last change): a Kubernetes Secret mounted as `keys_dir` then reaches every pod by itself when it is updated. A change that leaves the files unloadable changes nothing (logged).',
     }),
   },
   {

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { SupplierKey } from '../crypto/supplier-key.js';
+import { readKeyring } from './keyring.js';
 import type { KeysConfig } from './schema.js';
 import type { ConfigProblem } from './problems.js';
 import { joinPath } from './problems.js';
@@ -21,7 +22,7 @@ interface InlineKey {
 }
 
 /**
- * Reads every key source of one role (keys file, environment variable, inline list) and returns
+ * Reads every key source of one role (keys file, keys directory, environment variable, keyring, inline list) and returns
  * the union, deduplicated by address. Error messages never contain key material.
  */
 export function loadSupplierKeys(
@@ -122,6 +123,19 @@ export function loadSupplierKeys(
     }
   }
 
+  if (keys?.keyring) {
+    const path = joinPath([...opts.base, 'keyring']);
+    const passphrase = keyringPassphrase(keys.keyring, path, opts, problems, warnings);
+    if (keys.keyring.dir.startsWith('~')) {
+      problems.push({ path: `${path}.dir`, message: '"~" is not expanded here; write ${HOME}/… or an absolute path' });
+    } else if (passphrase !== null) {
+      const read = readKeyring({ home: resolve(opts.configDir, keys.keyring.dir), backend: keys.keyring.backend, passphrase, keyNames: keys.keyring.key_names });
+      for (const message of read.problems) problems.push({ path, message });
+      for (const warning of read.warnings) warnings.push(`${path}: ${warning}`);
+      for (const key of read.keys) take(Buffer.from(key.privateKey).toString('hex'), `${path} (${key.file})`);
+    }
+  }
+
   // One warning for all literal keys of a list: an operator with hundreds of them needs it once.
   const inline = (list: InlineKey[] | undefined, base: (string | number)[]) => {
     const literal: string[] = [];
@@ -145,4 +159,54 @@ export function loadSupplierKeys(
     warnings.push(`${joinPath(opts.base) || 'keys'}: ${out.length - byAddress.size} duplicate key(s) ignored`);
   }
   return { keys: [...byAddress.values()], problems, warnings };
+}
+
+/**
+ * The `file` backend's passphrase from `passphrase_env` or `passphrase_file` (undefined for `test`, which has a
+ * fixed one), or null after saying what is missing. The passphrase itself is never put in a message.
+ */
+function keyringPassphrase(
+  keyring: NonNullable<KeysConfig['keyring']>,
+  path: string,
+  opts: { configDir: string; env: NodeJS.ProcessEnv },
+  problems: ConfigProblem[],
+  warnings: string[],
+): string | undefined | null {
+  const { passphrase_env: envName, passphrase_file: fileName } = keyring;
+  if (keyring.backend === 'test') {
+    if (envName === undefined && fileName === undefined) return undefined;
+    problems.push({ path, message: 'the test backend has no passphrase to give: passphrase_env and passphrase_file are for the file backend' });
+    return null;
+  }
+  if (envName !== undefined && fileName !== undefined) {
+    problems.push({ path, message: 'set one of passphrase_env and passphrase_file, not both' });
+    return null;
+  }
+  if (envName !== undefined) {
+    const value = opts.env[envName];
+    if (value === undefined || value === '') {
+      problems.push({ path: `${path}.passphrase_env`, message: `environment variable ${envName} is not set or empty` });
+      return null;
+    }
+    return value;
+  }
+  if (fileName !== undefined) {
+    const file = resolve(opts.configDir, fileName);
+    try {
+      const text = readFileSync(file, 'utf8');
+      if ((statSync(file).mode & 0o077) !== 0) warnings.push(`${path}.passphrase_file: ${file} is readable by group or others; chmod 600 it`);
+      const passphrase = text.replace(/\r?\n$/, '');
+      if (passphrase === '') {
+        problems.push({ path: `${path}.passphrase_file`, message: `${file} is empty` });
+        return null;
+      }
+      return passphrase;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push({ path: `${path}.passphrase_file`, message: `cannot read ${file}: ${code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message)}` });
+      return null;
+    }
+  }
+  problems.push({ path, message: 'the file backend is passphrase-protected: set passphrase_env or passphrase_file (a service has no terminal to ask on)' });
+  return null;
 }

@@ -32,6 +32,7 @@ export const PROTO_FILES = [
   'cosmos/auth/v1beta1/auth.proto',
   'cosmos/bank/v1beta1/query.proto',
   'cosmos/crypto/secp256k1/keys.proto',
+  'cosmos/crypto/keyring/v1/record.proto',
   'cosmos/tx/v1beta1/tx.proto',
   'relayminer/mined_relay.proto',
 ];

@@ -222,7 +222,7 @@ t.test('keys_dir: one YAML or JSON file per key, the Go HA relay miner\'s format
   );
   t.same(
     problemsOf(`keys: { watch: true, keys_env: K }\nrelayer: {}\n`, ENV).map((p) => `${p.path}: ${p.message}`),
-    ['keys.watch: watches keys_file and keys_dir: set one of them'],
+    ['keys.watch: watches keys_file, keys_dir and keyring: set one of them'],
     'keys.watch with neither file nor directory',
   );
 });
