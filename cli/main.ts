@@ -290,6 +290,9 @@ program
   .option('--node-tls <mode>', 'TLS to the node: true, false or auto (TLS on port 443, or for an https:// RPC URL)', 'auto')
   .option('--node-ca-file <file>', "PEM file of the CA that signs the node's certificate")
   .option('--key <hex>', 'application or gateway private key (default: $RELAY_KEY)')
+  .option('--key-name <name>', "instead of --key: that key of a pocketd keyring (--home, --keyring-backend; the file backend's passphrase from $RELAY_KEYRING_PASSPHRASE)")
+  .option('--home <dir>', "the keyring's home directory, as pocketd's --home", join(process.env.HOME ?? '.', '.pocket'))
+  .option('--keyring-backend <backend>', 'test or file', 'test')
   .option('--app <address>', 'application address, when --key is a gateway key')
   .requiredOption('--service <id>', 'service id')
   .requiredOption('--supplier <address>', 'supplier operator address')
@@ -306,8 +309,9 @@ program
     if (!['jsonrpc', 'rest', 'cometbft', 'websocket', 'grpc'].includes(transport)) {
       program.error(`relay: unknown transport "${transport}" (jsonrpc, rest, cometbft, websocket, grpc)`, { exitCode: 1 });
     }
-    const key = (o.key as string | undefined) ?? process.env.RELAY_KEY ?? '';
-    if (!key) program.error('relay: --key or $RELAY_KEY is required', { exitCode: 1 });
+    const keyName = o.keyName as string | undefined;
+    const key = (o.key as string | undefined) ?? (keyName === undefined ? process.env.RELAY_KEY : undefined) ?? '';
+    if (!key && keyName === undefined) program.error('relay: --key, $RELAY_KEY or --key-name is required', { exitCode: 1 });
     const report = await runRelayClient({
       transport: transport as ClientTransport,
       relayer: (o.relayer as string | undefined) ?? (transport === 'grpc' ? '127.0.0.1:8082' : 'http://127.0.0.1:8080/'),
@@ -317,6 +321,7 @@ program
       nodeTls: parseNodeTls(o.nodeTls as string),
       nodeCaFile: o.nodeCaFile as string | undefined,
       key,
+      ...(keyName !== undefined && { keyring: { name: keyName, home: resolvePath(o.home as string), backend: o.keyringBackend as string, passphrase: process.env.RELAY_KEYRING_PASSPHRASE } }),
       app: o.app as string | undefined,
       service: o.service as string,
       supplier: o.supplier as string,

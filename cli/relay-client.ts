@@ -7,6 +7,8 @@ import { ChainQueryClient } from '../core/chain/query-client.js';
 import { CometClient } from '../core/chain/comet-client.js';
 import { addressFromPublicKey, publicKeyFromPrivateKey } from '../core/crypto/address.js';
 import { parsePrivateKeyHex } from '../core/crypto/private-key.js';
+import { readKeyring } from '../core/config/keyring.js';
+import { KEYRING_BACKENDS, type KeyringBackend } from '../core/config/schema.js';
 import { OperatorError } from '../core/runtime/operator-error.js';
 import { KeyBuilder } from '../core/redis/key-builder.js';
 import { RelayChainState } from '../core/relay/chain-state.js';
@@ -31,6 +33,8 @@ export interface RelayClientOptions {
   nodeCaFile?: string;
   /** The app's key, or a delegated gateway's key (then `app` names the application). */
   key: string;
+  /** Instead of `key`: that key of a pocketd keyring (`passphrase` for the file backend). */
+  keyring?: { name: string; home: string; backend: string; passphrase?: string | undefined };
   app?: string;
   service: string;
   supplier: string;
@@ -166,10 +170,13 @@ export async function runRelayClient(o: RelayClientOptions): Promise<RelayClient
 function checkArguments(o: RelayClientOptions): Uint8Array {
   const bad = (message: string) => new OperatorError('INVALID_ARGUMENT', `relay ${o.transport}: ${message}`);
   let key: Uint8Array;
-  try {
-    key = parsePrivateKeyHex(o.key);
-  } catch (err) {
-    throw bad(`--key: ${(err as Error).message}`);
+  if (o.keyring) key = keyringKey(o.keyring, o.key, bad);
+  else {
+    try {
+      key = parsePrivateKeyHex(o.key);
+    } catch (err) {
+      throw bad(`--key: ${(err as Error).message}`);
+    }
   }
   if (o.simulate) {
     if (!/^(0x)?0[23][0-9a-fA-F]{64}$/.test(o.simulate.appPublicKey)) throw bad('--sim-app-pubkey must be the pinned application public key: 66 hex characters starting 02 or 03');
@@ -320,4 +327,15 @@ async function runWebSocket(o: RelayClientOptions, p: Prepared): Promise<RelayCl
   const elapsed = performance.now() - began;
   o.out(`${received} message(s) on ${o.concurrency} connection(s)`);
   return report(o, o.concurrency * o.count, latencies, failed, elapsed, 'messages');
+}
+
+function keyringKey(keyring: NonNullable<RelayClientOptions['keyring']>, hexKey: string, bad: (message: string) => OperatorError): Uint8Array {
+  if (hexKey) throw bad('give --key or --key-name, not both');
+  const backend = keyring.backend as KeyringBackend;
+  if (!KEYRING_BACKENDS.includes(backend)) throw bad(`--keyring-backend must be ${KEYRING_BACKENDS.join(' or ')} (got "${keyring.backend}")`);
+  if (backend === 'file' && !keyring.passphrase) throw bad('--key-name: the file keyring needs its passphrase in $RELAY_KEYRING_PASSPHRASE');
+  const read = readKeyring({ home: keyring.home, backend, passphrase: keyring.passphrase, keyNames: [keyring.name] });
+  const found = read.keys[0];
+  if (read.problems.length > 0 || !found) throw bad(`--key-name: ${read.problems.join('; ')}`);
+  return found.privateKey;
 }

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { ADDR, KEYS } from '../helpers/localnet-client.js';
 import { cli, cliAsync } from '../helpers/cli.js';
 
@@ -18,6 +19,11 @@ t.test('relay: arguments that cannot work are refused before any query, in one l
   t.equal(refused(['grpc', '--key', KEYS.app1, '--path', '/demo.v1.Demo/Echo', '--data', 'hello']), 'relayminer: relay grpc: --data must be the request message as hex (e.g. 0a0568656c6c6f)\n');
   t.equal(refused(['grpc', '--key', KEYS.app1]), 'relayminer: relay grpc: --path must name the method, /package.Service/Method (got "/")\n');
   t.equal(refused(['jsonrpc', '--key', KEYS.app1, '--simulate', 'health']), 'relayminer: relay jsonrpc: --sim-app-pubkey must be the pinned application public key: 66 hex characters starting 02 or 03\n');
+  const home = join(import.meta.dirname, '..', 'vectors', 'keyring', 'pocketd-home');
+  t.equal(refused(['jsonrpc', '--key-name', 'gateway9', '--home', home]), `relayminer: relay jsonrpc: --key-name: key "gateway9" is not in the test keyring ${join(home, 'keyring-test')} (it holds app1, supplier1)\n`);
+  t.equal(refused(['jsonrpc', '--key-name', 'app1', '--home', home, '--key', KEYS.app1]), 'relayminer: relay jsonrpc: give --key or --key-name, not both\n');
+  t.equal(refused(['jsonrpc', '--key-name', 'app1', '--home', home, '--keyring-backend', 'os']), 'relayminer: relay jsonrpc: --keyring-backend must be test or file (got "os")\n');
+  t.equal(refused(['jsonrpc', '--key-name', 'app1', '--home', home, '--keyring-backend', 'file']), 'relayminer: relay jsonrpc: --key-name: the file keyring needs its passphrase in $RELAY_KEYRING_PASSPHRASE\n');
 });
 
 t.test('localnet: an address that is not host:port, or one taken, is one line naming it, exit 1, no stack', async (t) => {

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { ChainQueryClient, CometClient } from '../../core/chain/index.js';
@@ -71,6 +72,10 @@ t.test('start --dev (what npm start runs) brings up a private redis-server and b
   ]);
   t.equal(client.code, 0, client.stderr);
   t.match(client.stdout, /^20\/20 ok, signatures verified; \d+ relays\/s; p50 [\d.]+ ms, p95 [\d.]+ ms, p99 [\d.]+ ms$/m);
+  // Signed by the application itself, its key read from pocketd's keyring (poktroll's localnet keyring holds app1).
+  const fromKeyring = cli(['relay', 'jsonrpc', '--relayer', `http://${p.addresses.relay}/`, '--node-grpc', `127.0.0.1:${grpcPort}`, '--node-rpc', `http://127.0.0.1:${rpcPort}`, '--key-name', 'app1', '--home', join(import.meta.dirname, '..', 'vectors', 'keyring', 'pocketd-home'), '--service', 'anvil', '--supplier', ADDR.supplier1, '--count', '2']);
+  t.equal(fromKeyring.code, 0, fromKeyring.stderr);
+  t.match(fromKeyring.stdout, /^2\/2 ok, signatures verified;/m);
   const wrongSupplier = cli(['relay', 'jsonrpc', '--relayer', `http://${p.addresses.relay}/`, '--node-grpc', `127.0.0.1:${grpcPort}`, '--node-rpc', `http://127.0.0.1:${rpcPort}`, '--key', KEYS.gateway1, '--app', ADDR.app1, '--service', 'anvil', '--supplier', ADDR.supplier2]);
   t.equal(wrongSupplier.code, 1, 'a refused relay makes the client exit 1');
   t.match(wrongSupplier.stdout, /relay 0: relay miner error 9: supplier key not loaded by this relayer/);

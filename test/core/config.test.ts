@@ -88,6 +88,7 @@ t.test('suggestions: typos, Go relay miner names, and nothing for unrelated word
   t.equal(suggestKey('metrcs_address', ['listen_address', 'metrics_address']), 'metrics_address');
   t.equal(suggestKey('listen_addr', ['listen_address']), 'listen_address', 'Go key name');
   t.equal(suggestKey('query_node_grpc_url', ['grpc_address']), 'grpc_address', 'Go key name');
+  t.equal(suggestKey('default_signing_key_names', ['keys', 'relayer']), 'keys.keyring.key_names', "poktroll's relay miner's keyring names");
   t.equal(suggestKey('banana', ['listen_address', 'metrics_address']), undefined);
   const [p] = problemsOf(`redis: { namespce: x }`);
   t.equal(p!.path, 'redis.namespce');
