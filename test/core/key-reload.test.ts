@@ -15,6 +15,7 @@ import { captureLogs } from '../helpers/logs.js';
 import { startRedis } from '../helpers/redis.js';
 import { gatewayRelay, postRelay, startBackend } from '../helpers/relayer.js';
 import { until } from '../helpers/until.js';
+import { addTestKeyringKey } from '../helpers/keyring.js';
 
 t.test('reloadKeys: keys added are served and leased, keys removed refused (the miner keeps them until their sessions are final), a bad file changes nothing', async (t) => {
   const net = await startTestLocalnet(t);
@@ -189,4 +190,42 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
   t.same(reloads()[1], ['supplier keys reloaded: 0 added, 1 removed', [], [ADDR.supplier1]]);
   await new Promise((r) => setTimeout(r, 1500));
   t.equal(reloads().length, 2, 'one reload per edit');
+});
+
+t.test('keys.watch with a pocketd keyring: a key added with pocketd is served without a restart', async (t) => {
+  const net = await startTestLocalnet(t);
+  net.chain.advance(11);
+  const redisServer = await startRedis(t);
+  const backend = await startBackend(t);
+  const home = mkdtempSync(join(tmpdir(), 'relayminer-keyring-watch-'));
+  addTestKeyringKey(home, 'supplier1', KEYS.supplier1);
+  const file = join(home, 'config.yaml');
+  writeFileSync(
+    file,
+    `keys: { keyring: { backend: test, dir: "${home}" }, watch: true }
+redis: { url: "${redisServer.url}", namespace: ha }
+pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
+relayer: { listen_address: "127.0.0.1:0", health_address: "127.0.0.1:0", metrics_address: "127.0.0.1:0" }
+services:
+  anvil: { backends: { jsonrpc: { url: "${backend.url}" } } }
+plugins: [transport-jsonrpc]
+shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
+`,
+  );
+  const logs = captureLogs();
+  const runtime = await Runtime.start({ config: loadConfigFile(file), roles: ['relayer'], builtins: BUILTIN_PLUGINS, version: 'test', logger: logs.logger });
+  t.teardown(() => runtime.shutdown());
+  t.same(logs.lines.filter((l) => String(l.msg).startsWith('keys.watch')).map((l) => l.dirs), [[join(home, 'keyring-test')]]);
+  const reloads = () => logs.lines.filter((l) => String(l.msg).startsWith('supplier keys')).map((l) => [l.msg, l.added, l.removed]);
+  const header = (await runtime.context.relay!.chain.session(ADDR.app1, 'anvil', BigInt(net.chain.height))).header;
+  const payload = { method: 'POST', url: '/', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}' };
+  const served = async (supplier: string, supplierKey: string) =>
+    checkRelayResponse((await postRelay(`http://${runtime.addresses.relay}`, gatewayRelay(header, payload, { supplier }))).body, publicKeyFromPrivateKey(key(supplierKey))).ok;
+  t.equal(await served(ADDR.supplier1, KEYS.supplier1), true, 'supplier1, from the keyring at start, served');
+  t.equal(await served(ADDR.supplier2, KEYS.supplier2), false, 'supplier2 not yet');
+
+  addTestKeyringKey(home, 'supplier2', KEYS.supplier2);
+  await until('the reload of the keyring', () => reloads().length === 1);
+  t.same(reloads(), [['supplier keys reloaded: 1 added, 0 removed', [ADDR.supplier2], []]]);
+  t.equal(await served(ADDR.supplier2, KEYS.supplier2), true, 'supplier2 served after `keys add`');
 });

@@ -1,4 +1,3 @@
-import { createCipheriv, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import t from 'tap';
 import { parseConfig } from '../../core/config/load.js';
 import { ConfigError } from '../../core/config/problems.js';
 import { TEST_KEYS } from '../helpers/config.js';
+import { keyringToken } from '../helpers/keyring.js';
 
 // Written by pocketd's test backend (poktroll's localnet) and by jose2go as the file backend writes (test/vectors/README.md).
 const VECTORS = join(import.meta.dirname, '..', 'vectors', 'keyring');
@@ -123,7 +123,7 @@ t.test('damaged records are named; a changed record is read afresh; keys.watch w
   const token = readFileSync(join(dir, 'supplier-b.info'), 'utf8').split('.');
   token[3] = `${token[3]!.startsWith('A') ? 'B' : 'A'}${token[3]!.slice(1)}`;
   writeFileSync(join(dir, 'tampered.info'), token.join('.'));
-  writeFileSync(join(dir, 'legacy.info'), fileBackendToken(Buffer.from('f28e5ea40a046f6c64', 'hex'), PASSPHRASE));
+  writeFileSync(join(dir, 'legacy.info'), keyringToken(Buffer.from('f28e5ea40a046f6c64', 'hex'), PASSPHRASE, 'legacy.info'));
   const problems = problemsOf(cfg, { env });
   t.same(problems, [
     `keys.keyring: ${join(dir, 'cut.info')}: not a keyring record (expected a JWE of five parts)`,
@@ -132,18 +132,3 @@ t.test('damaged records are named; a changed record is read afresh; keys.watch w
   ]);
   t.notMatch(problems.join('\n'), SUPPLIER_B.hex);
 });
-
-/** A record as the file backend encrypts one, around any item data (for damage the Go vectors do not show). */
-function fileBackendToken(data: Buffer, passphrase: string): string {
-  const header = Buffer.from(JSON.stringify({ alg: 'PBES2-HS256+A128KW', enc: 'A256GCM', p2c: 8192, p2s: randomBytes(12).toString('base64url') }));
-  const h = header.toString('base64url');
-  const { p2s } = JSON.parse(header.toString()) as { p2s: string };
-  const kek = pbkdf2Sync(passphrase, Buffer.concat([Buffer.from('PBES2-HS256+A128KW'), Buffer.of(0), Buffer.from(p2s, 'base64url')]), 8192, 16, 'sha256');
-  const cek = randomBytes(32);
-  const wrap = createCipheriv('id-aes128-wrap', kek, Buffer.from('a6a6a6a6a6a6a6a6', 'hex'));
-  const wrapped = Buffer.concat([wrap.update(cek), wrap.final()]);
-  const iv = randomBytes(12);
-  const gcm = createCipheriv('aes-256-gcm', cek, iv).setAAD(Buffer.from(h, 'ascii'));
-  const ciphertext = Buffer.concat([gcm.update(JSON.stringify({ Key: 'legacy.info', Data: data.toString('base64') })), gcm.final()]);
-  return [h, wrapped.toString('base64url'), iv.toString('base64url'), ciphertext.toString('base64url'), gcm.getAuthTag().toString('base64url')].join('.');
-}
