@@ -147,19 +147,7 @@ t.test('keys.watch: a key file added to keys_dir, or the keys file replaced, rel
   const dir = mkdtempSync(join(tmpdir(), 'relayminer-watch-'));
   mkdirSync(join(dir, 'keys.d'));
   writeFileSync(join(dir, 'keys.yaml'), `keys: ["${KEYS.supplier1}"]\n`, { mode: 0o600 });
-  const file = join(dir, 'config.yaml');
-  writeFileSync(
-    file,
-    `keys: { keys_file: keys.yaml, keys_dir: keys.d, watch: true }
-redis: { url: "${redisServer.url}", namespace: ha }
-pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
-relayer: { listen_address: "127.0.0.1:0", health_address: "127.0.0.1:0", metrics_address: "127.0.0.1:0" }
-services:
-  anvil: { backends: { jsonrpc: { url: "${backend.url}" } } }
-plugins: [transport-jsonrpc]
-shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
-`,
-  );
+  const file = writeRelayerConfig(dir, 'keys: { keys_file: keys.yaml, keys_dir: keys.d, watch: true }', { redis: redisServer.url, net, backend: backend.url });
   const logs = captureLogs();
   const runtime = await Runtime.start({ config: loadConfigFile(file), roles: ['relayer'], builtins: BUILTIN_PLUGINS, version: 'test', logger: logs.logger });
   t.teardown(() => runtime.shutdown());
@@ -199,19 +187,7 @@ t.test('keys.watch with a pocketd keyring: a key added with pocketd is served wi
   const backend = await startBackend(t);
   const home = mkdtempSync(join(tmpdir(), 'relayminer-keyring-watch-'));
   addTestKeyringKey(home, 'supplier1', KEYS.supplier1);
-  const file = join(home, 'config.yaml');
-  writeFileSync(
-    file,
-    `keys: { keyring: { backend: test, dir: "${home}" }, watch: true }
-redis: { url: "${redisServer.url}", namespace: ha }
-pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
-relayer: { listen_address: "127.0.0.1:0", health_address: "127.0.0.1:0", metrics_address: "127.0.0.1:0" }
-services:
-  anvil: { backends: { jsonrpc: { url: "${backend.url}" } } }
-plugins: [transport-jsonrpc]
-shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
-`,
-  );
+  const file = writeRelayerConfig(home, `keys: { keyring: { backend: test, dir: "${home}" }, watch: true }`, { redis: redisServer.url, net, backend: backend.url });
   const logs = captureLogs();
   const runtime = await Runtime.start({ config: loadConfigFile(file), roles: ['relayer'], builtins: BUILTIN_PLUGINS, version: 'test', logger: logs.logger });
   t.teardown(() => runtime.shutdown());
@@ -229,3 +205,21 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
   t.same(reloads(), [['supplier keys reloaded: 1 added, 0 removed', [ADDR.supplier2], []]]);
   t.equal(await served(ADDR.supplier2, KEYS.supplier2), true, 'supplier2 served after `keys add`');
 });
+
+/** `<dir>/config.yaml`: a relayer of the anvil service with `keys` as given. */
+function writeRelayerConfig(dir: string, keys: string, at: { redis: string; net: { rpcAddress: string; grpcAddress: string }; backend: string }): string {
+  const file = join(dir, 'config.yaml');
+  writeFileSync(
+    file,
+    `${keys}
+redis: { url: "${at.redis}", namespace: ha }
+pocket_node: { rpc_url: "http://${at.net.rpcAddress}", grpc_address: "${at.net.grpcAddress}" }
+relayer: { listen_address: "127.0.0.1:0", health_address: "127.0.0.1:0", metrics_address: "127.0.0.1:0" }
+services:
+  anvil: { backends: { jsonrpc: { url: "${at.backend}" } } }
+plugins: [transport-jsonrpc]
+shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
+`,
+  );
+  return file;
+}
