@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { RPC_TYPES } from '../protocol/rpc-type.js';
 
 /**
  * The one configuration schema. Validation (ajv), the TypeScript types, the defaults,
@@ -7,8 +8,7 @@ import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox
  * `expected` is a custom keyword: the human form shown when a value does not match.
  */
 
-export const RPC_TYPES = ['grpc', 'websocket', 'jsonrpc', 'rest', 'cometbft'] as const;
-export type RpcTypeName = (typeof RPC_TYPES)[number];
+export { RPC_TYPES, type RpcTypeName } from '../protocol/rpc-type.js';
 
 /** The cosmos-sdk keyring backends a service can open without a prompt or a desktop session. */
 export const KEYRING_BACKENDS = ['test', 'file'] as const;

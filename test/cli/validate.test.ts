@@ -26,7 +26,7 @@ t.test('seed-shaped files run what they describe; the documented miner file with
   const m = cli(['validate', '-c', miner]);
   t.equal(m.code, 0, m.stderr);
   t.equal(m.stdout, `ok: ${miner}: miner (0 supplier key(s)); 0 service(s); 1 plugin(s): miner (no plugins list: what the sections describe)\n`);
-  t.equal(m.stderr, 'warning: miner: no supplier keys, so this miner claims and proves for no supplier until they are given: set keys.keys_file, keys.keys_dir, keys.keys_env or supplier_keys (top level or in this section)\n');
+  t.equal(m.stderr, 'warning: miner: no supplier keys, so this miner claims and proves for no supplier until they are given: set keys.keys_file, keys.keys_dir, keys.keys_env, keys.keyring or supplier_keys (top level or in this section)\n');
 
   const relayer = join(dir, 'relayer.yaml');
   writeFileSync(relayer, `relayer:\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nservices:\n  eth:\n    backends:\n      jsonrpc: { url: "http://geth:8545" }\n      rest: { url: "http://geth:8080" }\n      grpc: { url: "http://cosmos:9090" }\n`);
