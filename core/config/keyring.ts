@@ -66,7 +66,7 @@ const decrypted = new Map<string, Map<string, Uint8Array>>();
 export function readKeyring(opts: { home: string; backend: KeyringBackend; passphrase?: string | undefined; keyNames?: string[] | undefined }): KeyringRead {
   const { home, backend } = opts;
   const dir = keyringDirectory(home, backend);
-  const passphrase = backend === 'test' ? TEST_PASSPHRASE : (opts.passphrase ?? '');
+  const passphrase = backend === 'test' ? TEST_PASSPHRASE : passphraseLine(opts.passphrase ?? '');
   const read: KeyringRead = { keys: [], problems: [], warnings: [] };
 
   let files: string[];
@@ -146,6 +146,11 @@ export function readKeyring(opts: { home: string; backend: KeyringBackend; passp
     if (files.length === 0) read.warnings.push(`the ${backend} keyring ${dir} holds no keys`);
   }
   return read;
+}
+
+/** A passphrase as given: line ends are never part of one (pocketd reads it as a line), and `echo` or a file adds one. */
+export function passphraseLine(raw: string): string {
+  return raw.replace(/[\r\n]+$/, '');
 }
 
 /** The plaintext of a compact JWE as 99designs/keyring writes it (PBES2-HS256+A128KW, A256GCM). */

@@ -181,7 +181,7 @@ const KeyringSchema = Type.Object(
     passphrase_file: Type.Optional(
       Type.String({
         minLength: 1,
-        description: 'File holding the `file` backend\'s passphrase (a mounted secret; one trailing newline is ignored). Path relative to the config file.',
+        description: 'File holding the `file` backend\'s passphrase (a mounted secret; line ends at its end are ignored). Path relative to the config file.',
       }),
     ),
     app_name: Type.Optional(

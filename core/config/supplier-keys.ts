@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { SupplierKey } from '../crypto/supplier-key.js';
-import { readKeyring } from './keyring.js';
+import { passphraseLine, readKeyring } from './keyring.js';
 import type { KeysConfig } from './schema.js';
 import type { ConfigProblem } from './problems.js';
 import { joinPath } from './problems.js';
@@ -184,7 +184,7 @@ function keyringPassphrase(
   }
   if (envName !== undefined) {
     const value = opts.env[envName];
-    if (value === undefined || value === '') {
+    if (value === undefined || passphraseLine(value) === '') {
       problems.push({ path: `${path}.passphrase_env`, message: `environment variable ${envName} is not set or empty` });
       return null;
     }
@@ -195,12 +195,11 @@ function keyringPassphrase(
     try {
       const text = readFileSync(file, 'utf8');
       if ((statSync(file).mode & 0o077) !== 0) warnings.push(`${path}.passphrase_file: ${file} is readable by group or others; chmod 600 it`);
-      const passphrase = text.replace(/\r?\n$/, '');
-      if (passphrase === '') {
+      if (passphraseLine(text) === '') {
         problems.push({ path: `${path}.passphrase_file`, message: `${file} is empty` });
         return null;
       }
-      return passphrase;
+      return text;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       problems.push({ path: `${path}.passphrase_file`, message: `cannot read ${file}: ${code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message)}` });

@@ -49,7 +49,7 @@ t.test("pocketd's test keyring: every local key, its scalar and its address as t
 });
 
 t.test('a file keyring opens with the passphrase from the environment or a file, and skips keys without a private key', async (t) => {
-  const c = load(`backend: file, dir: ${FILE_HOME}, passphrase_env: KEYRING_PASS`, { env: { KEYRING_PASS: PASSPHRASE } });
+  const c = load(`backend: file, dir: ${FILE_HOME}, passphrase_env: KEYRING_PASS`, { env: { KEYRING_PASS: `${PASSPHRASE}\r\n` } });
   t.same(c.relayer!.suppliers.map((s) => s.address), [SUPPLIER_A.address, SUPPLIER_B.address]);
   t.same(hexOf(c), [SUPPLIER_A.hex, SUPPLIER_B.hex]);
   t.same(c.warnings, [`keys.keyring: 1 key(s) of the keyring ${join(FILE_HOME, 'keyring-file')} hold no local secp256k1 private key and are skipped (watcher)`]);
@@ -58,10 +58,10 @@ t.test('a file keyring opens with the passphrase from the environment or a file,
   ]);
 
   const dir = mkdtempSync(join(tmpdir(), 'relayminer-keyring-'));
-  writeFileSync(join(dir, 'pass'), `${PASSPHRASE}\n`);
+  writeFileSync(join(dir, 'pass'), `${PASSPHRASE}\n\n`);
   chmodSync(join(dir, 'pass'), 0o600);
   const fromFile = load(`backend: file, dir: ${FILE_HOME}, key_names: [supplier-b], passphrase_file: pass`, { dir });
-  t.same(fromFile.relayer!.suppliers.map((s) => s.address), [SUPPLIER_B.address], 'one trailing newline is not part of the passphrase');
+  t.same(fromFile.relayer!.suppliers.map((s) => s.address), [SUPPLIER_B.address], 'line ends are not part of the passphrase');
   t.same(fromFile.warnings, []);
   chmodSync(join(dir, 'pass'), 0o640);
   t.same(load(`backend: file, dir: ${FILE_HOME}, key_names: [supplier-b], passphrase_file: pass`, { dir }).warnings, [
