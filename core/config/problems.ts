@@ -47,17 +47,16 @@ export function joinPath(segments: readonly (string | number)[]): string {
   return out;
 }
 
-/** Keys of the Go relay miners' configurations that have another name here. */
+/** Keys of the Go relay miner's configuration that have another name here. */
 const RENAMED_KEYS: Record<string, string> = {
   listen_addr: 'listen_address',
   query_node_rpc_url: 'rpc_url',
   query_node_grpc_url: 'grpc_address',
+  tx_node_rpc_url: 'rpc_url',
   grpc_insecure: 'tls (inverted)',
   default_validation_mode: 'services.<id>.validation_mode',
   max_body_size_bytes: 'max_body_bytes',
   base_prefix: 'namespace',
-  default_signing_key_names: 'keys.keyring.key_names',
-  signing_key_names: 'keys.keyring.key_names',
 };
 
 export function levenshtein(a: string, b: string): number {

@@ -96,6 +96,19 @@ const MOVED_TO_PLUGIN: Record<string, string> = {
   'miner.instance_id': 'miner',
 };
 
+/** Top-level keys of poktroll's relay miner (`pocketd relayminer`) configuration, and what stands for each here. */
+const POKTROLL_KEYS: Record<string, string> = {
+  default_signing_key_names: 'keys.keyring: { backend: <its --keyring-backend>, dir: <its --home>, key_names: [<these names>] }',
+  suppliers:
+    'services.<service_id>.backends.jsonrpc.url for service_config.backend_url (rpc_type_service_configs: the other backends, rest, cometbft, websocket, grpc), relayer.listen_address for listen_url, one listener for every service',
+  smt_store_path: 'session trees are kept in Redis (redis), nothing to set',
+  metrics: 'relayer.metrics_address and miner.metrics_address, always served',
+  pprof: 'no profiling endpoint is served; node --cpu-prof profiles a process',
+  ping: 'relayer.health_address serves /ready and /ready/<service>, which check the backends',
+  enable_eager_relay_request_validation: 'services.<service_id>.validation_mode (eager unless set)',
+  enable_over_servicing: 'relayer.meter.enabled: false serves past the stake meter (enabled unless set)',
+};
+
 function describe(e: ErrorObject, root: unknown, base: readonly (string | number)[]): ConfigProblem[] {
   const segments = [...base, ...pointerSegments(e.instancePath, root)];
   const at = joinPath(segments);
@@ -110,6 +123,8 @@ function describe(e: ErrorObject, root: unknown, base: readonly (string | number
       if (valid.length === 0 && patterns.length > 0) {
         return [{ path, message: `"${key}" is not a valid name here (must match ${patterns.join(' or ')})` }];
       }
+      const poktroll = POKTROLL_KEYS[path];
+      if (poktroll) return [{ path, message: `is a setting of poktroll's relay miner (pocketd relayminer); here: ${poktroll}` }];
       const plugin = MOVED_TO_PLUGIN[path];
       if (plugin) return [{ path, message: `is a setting of the ${plugin} plugin: write it under its options (plugins: [{ name: ${plugin}, options: { ${key}: … } }])` }];
       const hint = suggestKey(key, valid);

@@ -83,12 +83,45 @@ t.test('a misspelled key is named with its path, line and the nearest valid key'
   t.match(err.message, '/x/relayer.yaml:2:3: relayer.listen_adress: unknown key; did you mean "listen_address"?');
 });
 
+t.test("poktroll's relay miner configuration: each of its keys says what stands for it here", async (t) => {
+  // The top of poktroll's localnet/pocketd/config/relayminer_config_full_example.yaml, as an operator would bring it.
+  const problems = problemsOf(`default_signing_key_names: [supplier1]
+smt_store_path: ":memory:"
+enable_eager_relay_request_validation: false
+enable_over_servicing: false
+metrics: { enabled: true, addr: ":9090" }
+pprof: { enabled: false, addr: "localhost:6060" }
+ping: { enabled: false, addr: "localhost:8081" }
+pocket_node:
+  query_node_rpc_url: tcp://pocket-validator:26657
+  query_node_grpc_url: tcp://pocket-validator:9090
+  tx_node_rpc_url: tcp://pocket-validator:26657
+suppliers:
+  - service_id: ethereum
+    listen_url: http://0.0.0.0:80
+    service_config: { backend_url: "http://anvil.servicer:8545" }
+`).map((p) => `${p.line} ${p.path}: ${p.message.replace(/ \(valid: .*\)$/, '')}`);
+  const here = "is a setting of poktroll's relay miner (pocketd relayminer); here:";
+  t.same(problems, [
+    `1 default_signing_key_names: ${here} keys.keyring: { backend: <its --keyring-backend>, dir: <its --home>, key_names: [<these names>] }`,
+    `2 smt_store_path: ${here} session trees are kept in Redis (redis), nothing to set`,
+    `3 enable_eager_relay_request_validation: ${here} services.<service_id>.validation_mode (eager unless set)`,
+    `4 enable_over_servicing: ${here} relayer.meter.enabled: false serves past the stake meter (enabled unless set)`,
+    `5 metrics: ${here} relayer.metrics_address and miner.metrics_address, always served`,
+    `6 pprof: ${here} no profiling endpoint is served; node --cpu-prof profiles a process`,
+    `7 ping: ${here} relayer.health_address serves /ready and /ready/<service>, which check the backends`,
+    `12 suppliers: ${here} services.<service_id>.backends.jsonrpc.url for service_config.backend_url (rpc_type_service_configs: the other backends, rest, cometbft, websocket, grpc), relayer.listen_address for listen_url, one listener for every service`,
+    '9 pocket_node.query_node_rpc_url: unknown key; did you mean "rpc_url"?',
+    '10 pocket_node.query_node_grpc_url: unknown key; did you mean "grpc_address"?',
+    '11 pocket_node.tx_node_rpc_url: unknown key; did you mean "rpc_url"?',
+  ]);
+});
+
 t.test('suggestions: typos, Go relay miner names, and nothing for unrelated words', async (t) => {
   t.equal(suggestKey('listen_adress', ['listen_address', 'health_address']), 'listen_address');
   t.equal(suggestKey('metrcs_address', ['listen_address', 'metrics_address']), 'metrics_address');
   t.equal(suggestKey('listen_addr', ['listen_address']), 'listen_address', 'Go key name');
   t.equal(suggestKey('query_node_grpc_url', ['grpc_address']), 'grpc_address', 'Go key name');
-  t.equal(suggestKey('default_signing_key_names', ['keys', 'relayer']), 'keys.keyring.key_names', "poktroll's relay miner's keyring names");
   t.equal(suggestKey('banana', ['listen_address', 'metrics_address']), undefined);
   const [p] = problemsOf(`redis: { namespce: x }`);
   t.equal(p!.path, 'redis.namespce');
