@@ -55,8 +55,14 @@ const RENAMED_KEYS: Record<string, string> = {
   tx_node_rpc_url: 'rpc_url',
   grpc_insecure: 'tls (inverted)',
   default_validation_mode: 'services.<id>.validation_mode',
-  max_body_size_bytes: 'max_body_bytes',
+  max_body_size_bytes: 'backends.<rpc type>.max_body_bytes',
   base_prefix: 'namespace',
+  hot_reload_enabled: 'watch',
+  timeout_profile: 'backends.<rpc type>.timeout_ms',
+  pool_profile: 'backends.<rpc type>.connections',
+  fail_behavior: 'fail_mode',
+  cache_ttl: 'ttl_seconds',
+  min_size_bytes: 'min_bytes',
 };
 
 export function levenshtein(a: string, b: string): number {

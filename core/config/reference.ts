@@ -103,8 +103,9 @@ An editor schema is in \`schema/relayminer.config.schema.json\`.
 
 - **YAML, strict.** An unknown key is an error that names its path and suggests the nearest valid key
   (\`relayer.listen_adress: unknown key; did you mean "listen_address"?\`); keys of the Go relay miner that have
-  another name here are pointed to theirs, and those of poktroll's (\`pocketd relayminer\`: \`suppliers\`,
-  \`default_signing_key_names\`, \`smt_store_path\`, …) say what stands for them here. Wrong types and out-of-range values name the path and the expected form.
+  another name here are pointed to theirs, and the top-level keys of the Go relay miners' flat files (poktroll's
+  \`suppliers\`, \`default_signing_key_names\`, \`smt_store_path\`; the HA relay miner's \`listen_addr\`, \`relay_meter\`,
+  \`timeout_profiles\`, …) say what stands for them here. Wrong types and out-of-range values name the path and the expected form.
   \`relayminer validate -c FILE\` prints every problem with file, line and path, and exits 1.
 - **Roles.** \`relayminer relayer\` needs a \`relayer\` section, \`relayminer miner\` a \`miner\` section;
   \`relayminer start\` runs both in one process (they must then use the same Redis).

@@ -96,17 +96,30 @@ const MOVED_TO_PLUGIN: Record<string, string> = {
   'miner.instance_id': 'miner',
 };
 
-/** Top-level keys of poktroll's relay miner (`pocketd relayminer`) configuration, and what stands for each here. */
-const POKTROLL_KEYS: Record<string, string> = {
-  default_signing_key_names: 'keys.keyring: { backend: <its --keyring-backend>, dir: <its --home>, key_names: [<these names>] }',
+/**
+ * Top-level keys of the Go relay miners' configurations (poktroll's `pocketd relayminer` and the HA relay miner's
+ * relayer), and what stands for each here: their files are flat where this one has role sections.
+ */
+const GO_TOP_LEVEL_KEYS: Record<string, string> = {
+  listen_addr: 'relayer.listen_address',
   suppliers:
     'services.<service_id>.backends.jsonrpc.url for service_config.backend_url (rpc_type_service_configs: the other backends, rest, cometbft, websocket, grpc), relayer.listen_address for listen_url, one listener for every service',
+  default_signing_key_names: 'keys.keyring: { backend: <its --keyring-backend>, dir: <its --home>, key_names: [<these names>] }',
   smt_store_path: 'session trees are kept in Redis (redis), nothing to set',
   metrics: 'relayer.metrics_address and miner.metrics_address, always served',
   pprof: 'no profiling endpoint is served; node --cpu-prof profiles a process',
   ping: 'relayer.health_address serves /ready and /ready/<service>, which check the backends',
+  health_check: 'relayer.health_address (/health, /ready, /ready/<service>)',
   enable_eager_relay_request_validation: 'services.<service_id>.validation_mode (eager unless set)',
+  default_validation_mode: 'services.<service_id>.validation_mode (eager unless set)',
   enable_over_servicing: 'relayer.meter.enabled: false serves past the stake meter (enabled unless set)',
+  relay_meter: 'relayer.meter (enabled; fail_mode for fail_behavior; ttl_seconds for cache_ttl)',
+  response_compression: 'relayer.response_compression (enabled; min_bytes for min_size_bytes)',
+  default_request_timeout_seconds: 'services.<service_id>.backends.<rpc type>.timeout_ms',
+  timeout_profiles: 'services.<service_id>.backends.<rpc type>.timeout_ms',
+  default_max_body_size_bytes: 'services.<service_id>.backends.<rpc type>.max_body_bytes',
+  http_transport: 'services.<service_id>.backends.<rpc type>.connections and keep_alive_ms',
+  pool_profiles: 'services.<service_id>.backends.<rpc type>.connections and keep_alive_ms',
 };
 
 function describe(e: ErrorObject, root: unknown, base: readonly (string | number)[]): ConfigProblem[] {
@@ -123,8 +136,8 @@ function describe(e: ErrorObject, root: unknown, base: readonly (string | number
       if (valid.length === 0 && patterns.length > 0) {
         return [{ path, message: `"${key}" is not a valid name here (must match ${patterns.join(' or ')})` }];
       }
-      const poktroll = POKTROLL_KEYS[path];
-      if (poktroll) return [{ path, message: `is a setting of poktroll's relay miner (pocketd relayminer); here: ${poktroll}` }];
+      const goKey = GO_TOP_LEVEL_KEYS[path];
+      if (goKey) return [{ path, message: `is a Go relay miner's setting; here: ${goKey}` }];
       const plugin = MOVED_TO_PLUGIN[path];
       if (plugin) return [{ path, message: `is a setting of the ${plugin} plugin: write it under its options (plugins: [{ name: ${plugin}, options: { ${key}: … } }])` }];
       const hint = suggestKey(key, valid);

@@ -101,7 +101,7 @@ suppliers:
     listen_url: http://0.0.0.0:80
     service_config: { backend_url: "http://anvil.servicer:8545" }
 `).map((p) => `${p.line} ${p.path}: ${p.message.replace(/ \(valid: .*\)$/, '')}`);
-  const here = "is a setting of poktroll's relay miner (pocketd relayminer); here:";
+  const here = "is a Go relay miner's setting; here:";
   t.same(problems, [
     `1 default_signing_key_names: ${here} keys.keyring: { backend: <its --keyring-backend>, dir: <its --home>, key_names: [<these names>] }`,
     `2 smt_store_path: ${here} session trees are kept in Redis (redis), nothing to set`,
@@ -114,6 +114,31 @@ suppliers:
     '9 pocket_node.query_node_rpc_url: unknown key; did you mean "rpc_url"?',
     '10 pocket_node.query_node_grpc_url: unknown key; did you mean "grpc_address"?',
     '11 pocket_node.tx_node_rpc_url: unknown key; did you mean "rpc_url"?',
+  ]);
+});
+
+t.test("the HA relay miner's relayer configuration: its flat keys and renamed ones say what stands for them here", async (t) => {
+  // Lines of pocket-relay-miner's config.relayer.example.yaml.
+  const problems = problemsOf(`listen_addr: "0.0.0.0:8080"
+keys: { keys_file: "/keys/supplier-keys.yaml", hot_reload_enabled: true }
+services:
+  develop-http:
+    timeout_profile: fast
+    pool_profile: low
+    max_body_size_bytes: 10485760
+    backends: { jsonrpc: { url: "http://backend:8545" } }
+relay_meter: { enabled: true, fail_behavior: "open", cache_ttl: 2h }
+response_compression: { enabled: false, min_size_bytes: 1024 }
+`).map((p) => `${p.line} ${p.path}: ${p.message.replace(/ \(valid: .*\)$/, '')}`);
+  const here = "is a Go relay miner's setting; here:";
+  t.same(problems, [
+    `1 listen_addr: ${here} relayer.listen_address`,
+    `9 relay_meter: ${here} relayer.meter (enabled; fail_mode for fail_behavior; ttl_seconds for cache_ttl)`,
+    `10 response_compression: ${here} relayer.response_compression (enabled; min_bytes for min_size_bytes)`,
+    '2 keys.hot_reload_enabled: unknown key; did you mean "watch"?',
+    '5 services.develop-http.timeout_profile: unknown key; did you mean "backends.<rpc type>.timeout_ms"?',
+    '6 services.develop-http.pool_profile: unknown key; did you mean "backends.<rpc type>.connections"?',
+    '7 services.develop-http.max_body_size_bytes: unknown key; did you mean "backends.<rpc type>.max_body_bytes"?',
   ]);
 });
 
