@@ -120,6 +120,21 @@ const GO_TOP_LEVEL_KEYS: Record<string, string> = {
   default_max_body_size_bytes: 'services.<service_id>.backends.<rpc type>.max_body_bytes',
   http_transport: 'services.<service_id>.backends.<rpc type>.connections and keep_alive_ms',
   pool_profiles: 'services.<service_id>.backends.<rpc type>.connections and keep_alive_ms',
+  hot_reload_enabled: 'keys.watch',
+  block_time_seconds: "nothing to set: claims and proofs are timed by the chain's blocks and their header times",
+  block_health_monitor: 'pocket_node.stale_after_blocks (a node without a new block for that long fails /ready and is alerted on)',
+  balance_monitor: "the miner plugin's alerts (balance_transactions, missed_proofs)",
+  session_lifecycle: "the miner plugin's scale.concurrency",
+  worker_pools: "the miner plugin's scale.concurrency",
+  leader_election: 'nothing to set: the leader lock is taken and renewed with the supplier leases',
+  supplier_claiming: "the miner plugin's lease_ttl_ms (renewed every third of it)",
+  batch_size: "the miner plugin's consume.batch",
+  deduplication_ttl_blocks: "nothing to set: a session's tree keeps one leaf per relay for the session's whole life",
+  smst_live_root_checkpoint_interval: 'nothing to set: every relay read from a stream is in its session tree before it is acknowledged',
+  submission_tracking_ttl: 'nothing to set: submissions are kept a week (relayminer redis submissions)',
+  cache_ttl: 'nothing to set: a session is kept until it is final (its leaves a day more, its record a week)',
+  default_service_factor: 'relayer.meter.service_factors, per service id (the relayers apply them; without one, the baseline split)',
+  service_factors: 'relayer.meter.service_factors',
 };
 
 function describe(e: ErrorObject, root: unknown, base: readonly (string | number)[]): ConfigProblem[] {

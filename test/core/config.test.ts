@@ -142,6 +142,30 @@ response_compression: { enabled: false, min_size_bytes: 1024 }
   ]);
 });
 
+t.test("the HA relay miner's miner configuration: its flat keys say what stands for them here", async (t) => {
+  // Lines of pocket-relay-miner's config.miner.example.yaml.
+  const problems = problemsOf(`block_time_seconds: 10
+balance_monitor: { enabled: true, check_interval_seconds: 300 }
+supplier_claiming: { claim_ttl_seconds: 90 }
+deduplication_ttl_blocks: 10
+batch_size: 1000
+hot_reload_enabled: true
+cache_ttl: "2h"
+default_service_factor: 0.01
+`).map((p) => `${p.line} ${p.path}: ${p.message}`);
+  const here = "is a Go relay miner's setting; here:";
+  t.same(problems, [
+    `1 block_time_seconds: ${here} nothing to set: claims and proofs are timed by the chain's blocks and their header times`,
+    `2 balance_monitor: ${here} the miner plugin's alerts (balance_transactions, missed_proofs)`,
+    `3 supplier_claiming: ${here} the miner plugin's lease_ttl_ms (renewed every third of it)`,
+    `4 deduplication_ttl_blocks: ${here} nothing to set: a session's tree keeps one leaf per relay for the session's whole life`,
+    `5 batch_size: ${here} the miner plugin's consume.batch`,
+    `6 hot_reload_enabled: ${here} keys.watch`,
+    `7 cache_ttl: ${here} nothing to set: a session is kept until it is final (its leaves a day more, its record a week)`,
+    `8 default_service_factor: ${here} relayer.meter.service_factors, per service id (the relayers apply them; without one, the baseline split)`,
+  ]);
+});
+
 t.test('suggestions: typos, Go relay miner names, and nothing for unrelated words', async (t) => {
   t.equal(suggestKey('listen_adress', ['listen_address', 'health_address']), 'listen_address');
   t.equal(suggestKey('metrcs_address', ['listen_address', 'metrics_address']), 'metrics_address');
