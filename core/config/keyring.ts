@@ -1,5 +1,5 @@
 import { createDecipheriv, createHash, pbkdf2Sync } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { messageCodec } from '../protocol/codec.js';
 import type { KeyringBackend } from './schema.js';
@@ -92,11 +92,14 @@ export function readKeyring(opts: { home: string; backend: KeyringBackend; passp
   const noPrivateKey: string[] = [];
   const found = new Map<string, KeyringKey | 'no private key'>();
   const unopened: string[] = [];
+  const loose: string[] = [];
   let unreadable = 0;
   for (const name of files) {
     const file = join(dir, name);
     try {
       const token = readFileSync(file, 'utf8').trim();
+      // A test keyring's passphrase is public: its files' mode is all that guards the keys.
+      if (backend === 'test' && (statSync(file).mode & 0o077) !== 0) loose.push(name);
       const cacheKey = createHash('sha256').update(passphrase).update('\0').update(token).digest('hex');
       const data = cached?.get(cacheKey) ?? itemData(openToken(token, passphrase, backend));
       next.set(cacheKey, data);
@@ -118,6 +121,9 @@ export function readKeyring(opts: { home: string; backend: KeyringBackend; passp
     }
   }
   decrypted.set(dir, next);
+  if (loose.length > 0) {
+    read.warnings.push(`${loose.length} record(s) of the test keyring ${dir} readable by group or others (${loose.slice(0, 3).join(', ')}${loose.length > 3 ? ', …' : ''}); its passphrase is public, so chmod 600 them`);
+  }
   if (unopened.length > 0) {
     const opens = unopened.length === files.length ? `opens none of its ${files.length} records` : `does not open ${unopened.length} of its ${files.length} records (${unopened.slice(0, 5).join(', ')}${unopened.length > 5 ? ', …' : ''})`;
     read.problems.push(

@@ -37,9 +37,19 @@ t.test("pocketd's test keyring: every local key, its scalar and its address as t
   const c = load(`backend: test, dir: ${POCKETD_HOME}, app_name: pocket`);
   t.same(c.relayer!.suppliers.map((s) => s.address), [TEST_KEYS.app1.address, SUPPLIER1.address], 'app1.info, supplier1.info; the .address file is not a key');
   t.same(hexOf(c), [TEST_KEYS.app1.hex, SUPPLIER1.hex]);
-  t.same(c.warnings, []);
   const addressFile = readdirSync(join(POCKETD_HOME, 'keyring-test')).find((f) => f.endsWith('.address'));
   t.equal(`${Buffer.from(fromBech32(c.relayer!.suppliers[0]!.address, 90).data).toString('hex')}.address`, addressFile, "the derived address is the one pocketd filed app1 under");
+
+  // Modes as pocketd leaves them (600); then one record opened to the group.
+  const home = mkdtempSync(join(tmpdir(), 'relayminer-keyring-'));
+  cpSync(POCKETD_HOME, home, { recursive: true });
+  const records = join(home, 'keyring-test');
+  for (const f of readdirSync(records)) chmodSync(join(records, f), 0o600);
+  t.same(load(`backend: test, dir: ${home}`).warnings, []);
+  chmodSync(join(records, 'supplier1.info'), 0o640);
+  t.same(load(`backend: test, dir: ${home}`).warnings, [
+    `keys.keyring: 1 record(s) of the test keyring ${records} readable by group or others (supplier1.info); its passphrase is public, so chmod 600 them`,
+  ]);
 
   const named = load(`backend: test, dir: ${POCKETD_HOME}, key_names: [supplier1]`);
   t.same(named.relayer!.suppliers.map((s) => s.address), [SUPPLIER1.address], 'key_names picks by the name pocketd gave');
