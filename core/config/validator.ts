@@ -137,6 +137,11 @@ const GO_TOP_LEVEL_KEYS: Record<string, string> = {
   service_factors: 'relayer.meter.service_factors',
 };
 
+/** Keys of a service in the HA relay miner's configuration that have no counterpart of the same shape here. */
+const GO_SERVICE_KEYS: Record<string, string> = {
+  default_backend: "a relay without an Rpc-Type header goes to the service's jsonrpc backend: give the URL of the backend it named there too",
+};
+
 function describe(e: ErrorObject, root: unknown, base: readonly (string | number)[]): ConfigProblem[] {
   const segments = [...base, ...pointerSegments(e.instancePath, root)];
   const at = joinPath(segments);
@@ -151,7 +156,7 @@ function describe(e: ErrorObject, root: unknown, base: readonly (string | number
       if (valid.length === 0 && patterns.length > 0) {
         return [{ path, message: `"${key}" is not a valid name here (must match ${patterns.join(' or ')})` }];
       }
-      const goKey = GO_TOP_LEVEL_KEYS[path];
+      const goKey = GO_TOP_LEVEL_KEYS[path] ?? (segments[0] === 'services' && segments.length === 2 ? GO_SERVICE_KEYS[key] : undefined);
       if (goKey) return [{ path, message: `is a Go relay miner's setting; here: ${goKey}` }];
       const plugin = MOVED_TO_PLUGIN[path];
       if (plugin) return [{ path, message: `is a setting of the ${plugin} plugin: write it under its options (plugins: [{ name: ${plugin}, options: { ${key}: … } }])` }];
