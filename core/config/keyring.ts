@@ -12,7 +12,6 @@ import type { KeyringBackend } from './schema.js';
  * `cosmos.crypto.keyring.v1.Record`. The test backend's passphrase is the fixed string "test".
  */
 
-
 /** The directory cosmos-sdk keeps a backend's records in, below the home directory it is given. */
 export function keyringDirectory(home: string, backend: KeyringBackend): string {
   return join(home, `keyring-${backend}`);
@@ -101,7 +100,7 @@ export function readKeyring(opts: { home: string; backend: KeyringBackend; passp
       // A test keyring's passphrase is public: its files' mode is all that guards the keys.
       if (backend === 'test' && (statSync(file).mode & 0o077) !== 0) loose.push(name);
       const cacheKey = createHash('sha256').update(passphrase).update('\0').update(token).digest('hex');
-      const data = cached?.get(cacheKey) ?? itemData(openToken(token, passphrase, backend));
+      const data = cached?.get(cacheKey) ?? itemData(openToken(token, passphrase));
       next.set(cacheKey, data);
       const record = decodeRecord(data);
       const privateKey = recordPrivateKey(record);
@@ -125,12 +124,14 @@ export function readKeyring(opts: { home: string; backend: KeyringBackend; passp
     read.warnings.push(`${loose.length} record(s) of the test keyring ${dir} readable by group or others (${loose.slice(0, 3).join(', ')}${loose.length > 3 ? ', …' : ''}); its passphrase is public, so chmod 600 them`);
   }
   if (unopened.length > 0) {
-    const opens = unopened.length === files.length ? `opens none of its ${files.length} records` : `does not open ${unopened.length} of its ${files.length} records (${unopened.slice(0, 5).join(', ')}${unopened.length > 5 ? ', …' : ''})`;
-    read.problems.push(
-      backend === 'file'
-        ? `the file keyring ${dir}: the configured passphrase ${opens}; is it the passphrase the keys were added with?`
-        : `the test keyring ${dir}: the test backend's fixed passphrase ${opens}; is it a file-backend keyring?`,
-    );
+    const which = backend === 'file' ? 'the configured passphrase' : "the test backend's fixed passphrase";
+    if (unopened.length === files.length) {
+      const why = backend === 'file' ? 'is it the passphrase the keys were added with?' : 'is it a file-backend keyring?';
+      read.problems.push(`the ${backend} keyring ${dir}: ${which} opens none of its ${files.length} records; ${why}`);
+    } else {
+      const names = `${unopened.slice(0, 5).join(', ')}${unopened.length > 5 ? ', …' : ''}`;
+      read.problems.push(`the ${backend} keyring ${dir}: ${which} does not open ${unopened.length} of its ${files.length} records (${names}): damaged, or added with another passphrase`);
+    }
   }
 
   if (opts.keyNames && opts.keyNames.length > 0) {
@@ -160,7 +161,7 @@ export function passphraseLine(raw: string): string {
 }
 
 /** The plaintext of a compact JWE as 99designs/keyring writes it (PBES2-HS256+A128KW, A256GCM). */
-function openToken(token: string, passphrase: string, backend: KeyringBackend): Buffer {
+function openToken(token: string, passphrase: string): Buffer {
   const parts = token.split('.');
   if (parts.length !== 5) throw new RecordUnreadable('not a keyring record (expected a JWE of five parts)');
   const [protectedHeader, wrappedKey, iv, ciphertext, tag] = parts as [string, string, string, string, string];

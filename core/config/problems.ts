@@ -1,3 +1,5 @@
+import { RENAMED_GO_KEYS } from './go-keys.js';
+
 /** A single thing wrong with a configuration, located by its YAML path (and line, when known). */
 export interface ConfigProblem {
   /** Dotted YAML path, e.g. `relayer.listen_address` or `plugins[2].options.port`. */
@@ -47,23 +49,6 @@ export function joinPath(segments: readonly (string | number)[]): string {
   return out;
 }
 
-/** Keys of the Go relay miner's configuration that have another name here. */
-const RENAMED_KEYS: Record<string, string> = {
-  listen_addr: 'listen_address',
-  query_node_rpc_url: 'rpc_url',
-  query_node_grpc_url: 'grpc_address',
-  tx_node_rpc_url: 'rpc_url',
-  grpc_insecure: 'tls (inverted)',
-  default_validation_mode: 'services.<id>.validation_mode',
-  max_body_size_bytes: 'backends.<rpc type>.max_body_bytes',
-  base_prefix: 'namespace',
-  hot_reload_enabled: 'watch',
-  timeout_profile: 'backends.<rpc type>.timeout_ms',
-  pool_profile: 'backends.<rpc type>.connections',
-  fail_behavior: 'fail_mode',
-  cache_ttl: 'ttl_seconds',
-  min_size_bytes: 'min_bytes',
-};
 
 export function levenshtein(a: string, b: string): number {
   if (a === b) return 0;
@@ -82,7 +67,7 @@ export function levenshtein(a: string, b: string): number {
 
 /** The closest valid name within a typo's reach, or a known rename from the Go configuration. */
 export function suggestKey(unknown: string, valid: readonly string[]): string | undefined {
-  const renamed = RENAMED_KEYS[unknown];
+  const renamed = RENAMED_GO_KEYS[unknown];
   if (renamed) return renamed;
   const lower = unknown.toLowerCase();
   let best: string | undefined;

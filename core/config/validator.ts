@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject, type AnySchemaObject, type ValidateFunction } from 'ajv';
 import type { ConfigProblem } from './problems.js';
+import { goKeyCounterpart } from './go-keys.js';
 import { joinPath, suggestKey } from './problems.js';
 
 /**
@@ -96,52 +97,6 @@ const MOVED_TO_PLUGIN: Record<string, string> = {
   'miner.instance_id': 'miner',
 };
 
-/**
- * Top-level keys of the Go relay miners' configurations (poktroll's `pocketd relayminer` and the HA relay miner's
- * relayer), and what stands for each here: their files are flat where this one has role sections.
- */
-const GO_TOP_LEVEL_KEYS: Record<string, string> = {
-  listen_addr: 'relayer.listen_address',
-  suppliers:
-    'services.<service_id>.backends.jsonrpc.url for service_config.backend_url (rpc_type_service_configs: the other backends, rest, cometbft, websocket, grpc), relayer.listen_address for listen_url, one listener for every service',
-  default_signing_key_names: 'keys.keyring: { backend: <its --keyring-backend>, dir: <its --home>, key_names: [<these names>] }',
-  smt_store_path: 'session trees are kept in Redis (redis), nothing to set',
-  metrics: 'relayer.metrics_address and miner.metrics_address, always served',
-  pprof: 'no profiling endpoint is served; node --cpu-prof profiles a process',
-  ping: 'relayer.health_address serves /ready and /ready/<service>, which check the backends',
-  health_check: 'relayer.health_address (/health, /ready, /ready/<service>)',
-  enable_eager_relay_request_validation: 'services.<service_id>.validation_mode (eager unless set)',
-  default_validation_mode: 'services.<service_id>.validation_mode (eager unless set)',
-  enable_over_servicing: 'relayer.meter.enabled: false serves past the stake meter (enabled unless set)',
-  relay_meter: 'relayer.meter (enabled; fail_mode for fail_behavior; ttl_seconds for cache_ttl)',
-  response_compression: 'relayer.response_compression (enabled; min_bytes for min_size_bytes)',
-  default_request_timeout_seconds: 'services.<service_id>.backends.<rpc type>.timeout_ms',
-  timeout_profiles: 'services.<service_id>.backends.<rpc type>.timeout_ms',
-  default_max_body_size_bytes: 'services.<service_id>.backends.<rpc type>.max_body_bytes',
-  http_transport: 'services.<service_id>.backends.<rpc type>.connections and keep_alive_ms',
-  pool_profiles: 'services.<service_id>.backends.<rpc type>.connections and keep_alive_ms',
-  hot_reload_enabled: 'keys.watch',
-  block_time_seconds: "nothing to set: claims and proofs are timed by the chain's blocks and their header times",
-  block_health_monitor: 'pocket_node.stale_after_blocks (a node without a new block for that long fails /ready and is alerted on)',
-  balance_monitor: "the miner plugin's alerts (balance_transactions, missed_proofs)",
-  session_lifecycle: "the miner plugin's scale.concurrency",
-  worker_pools: "the miner plugin's scale.concurrency",
-  leader_election: 'nothing to set: the leader lock is taken and renewed with the supplier leases',
-  supplier_claiming: "the miner plugin's lease_ttl_ms (renewed every third of it)",
-  batch_size: "the miner plugin's consume.batch",
-  deduplication_ttl_blocks: "nothing to set: a session's tree keeps one leaf per relay for the session's whole life",
-  smst_live_root_checkpoint_interval: 'nothing to set: every relay read from a stream is in its session tree before it is acknowledged',
-  submission_tracking_ttl: 'nothing to set: submissions are kept a week (relayminer redis submissions)',
-  cache_ttl: 'nothing to set: a session is kept until it is final (its leaves a day more, its record a week)',
-  default_service_factor: 'relayer.meter.service_factors, per service id (the relayers apply them; without one, the baseline split)',
-  service_factors: 'relayer.meter.service_factors',
-};
-
-/** Keys of a service in the HA relay miner's configuration that have no counterpart of the same shape here. */
-const GO_SERVICE_KEYS: Record<string, string> = {
-  default_backend: "a relay without an Rpc-Type header goes to the service's jsonrpc backend: give the URL of the backend it named there too",
-};
-
 function describe(e: ErrorObject, root: unknown, base: readonly (string | number)[]): ConfigProblem[] {
   const segments = [...base, ...pointerSegments(e.instancePath, root)];
   const at = joinPath(segments);
@@ -156,8 +111,8 @@ function describe(e: ErrorObject, root: unknown, base: readonly (string | number
       if (valid.length === 0 && patterns.length > 0) {
         return [{ path, message: `"${key}" is not a valid name here (must match ${patterns.join(' or ')})` }];
       }
-      const goKey = GO_TOP_LEVEL_KEYS[path] ?? (segments[0] === 'services' && segments.length === 2 ? GO_SERVICE_KEYS[key] : undefined);
-      if (goKey) return [{ path, message: `is a Go relay miner's setting; here: ${goKey}` }];
+      const counterpart = goKeyCounterpart(segments, key);
+      if (counterpart) return [{ path, message: `is a Go relay miner's setting; here: ${counterpart}` }];
       const plugin = MOVED_TO_PLUGIN[path];
       if (plugin) return [{ path, message: `is a setting of the ${plugin} plugin: write it under its options (plugins: [{ name: ${plugin}, options: { ${key}: … } }])` }];
       const hint = suggestKey(key, valid);

@@ -138,7 +138,7 @@ t.test('damaged records are named; a changed record is read afresh; keys.watch w
   t.same(problems, [
     `keys.keyring: ${join(dir, 'cut.info')}: not a keyring record (expected a JWE of five parts)`,
     `keys.keyring: ${join(dir, 'legacy.info')}: not a cosmos-sdk 0.46+ keyring record (an older keyring's format: \`pocketd keys list\` with the same --home and --keyring-backend rewrites it)`,
-    `keys.keyring: the file keyring ${dir}: the configured passphrase does not open 1 of its 6 records (tampered.info); is it the passphrase the keys were added with?`,
+    `keys.keyring: the file keyring ${dir}: the configured passphrase does not open 1 of its 6 records (tampered.info): damaged, or added with another passphrase`,
   ]);
   t.notMatch(problems.join('\n'), SUPPLIER_B.hex);
 });
