@@ -19,6 +19,13 @@ export const RENAMED_GO_KEYS: Record<string, string> = {
   fail_behavior: 'fail_mode',
   cache_ttl: 'ttl_seconds',
   min_size_bytes: 'min_bytes',
+  authentication: 'auth',
+  endpoint: 'path',
+  request_body: 'body',
+  interval_seconds: 'interval_ms',
+  timeout_seconds: 'timeout_ms',
+  recovery_timeout_seconds: 'circuit_breaker.cooldown_ms',
+  query_timeout_seconds: 'query_timeout_ms',
 };
 
 /**

@@ -127,20 +127,27 @@ services:
     pool_profile: low
     max_body_size_bytes: 10485760
     default_backend: jsonrpc
-    backends: { jsonrpc: { url: "http://backend:8545" } }
+    backends:
+      jsonrpc:
+        url: "http://backend:8545"
+        authentication: { bearer_token: "your-token" }
+        health_check: { endpoint: "/health", interval_seconds: 10 }
 relay_meter: { enabled: true, fail_behavior: "open", cache_ttl: 2h }
 response_compression: { enabled: false, min_size_bytes: 1024 }
 `).map((p) => `${p.line} ${p.path}: ${p.message.replace(/ \(valid: .*\)$/, '')}`);
   const here = "is a Go relay miner's setting; here:";
   t.same(problems, [
     `1 listen_addr: ${here} relayer.listen_address`,
-    `10 relay_meter: ${here} relayer.meter (enabled; fail_mode for fail_behavior; ttl_seconds for cache_ttl)`,
-    `11 response_compression: ${here} relayer.response_compression (enabled; min_bytes for min_size_bytes)`,
+    `14 relay_meter: ${here} relayer.meter (enabled; fail_mode for fail_behavior; ttl_seconds for cache_ttl)`,
+    `15 response_compression: ${here} relayer.response_compression (enabled; min_bytes for min_size_bytes)`,
     '2 keys.hot_reload_enabled: unknown key; did you mean "watch"?',
     '5 services.develop-http.timeout_profile: unknown key; did you mean "backends.<rpc type>.timeout_ms"?',
     '6 services.develop-http.pool_profile: unknown key; did you mean "backends.<rpc type>.connections"?',
     '7 services.develop-http.max_body_size_bytes: unknown key; did you mean "backends.<rpc type>.max_body_bytes"?',
     `8 services.develop-http.default_backend: ${here} a relay without an Rpc-Type header goes to the service's jsonrpc backend: give the URL of the backend it named there too`,
+    '12 services.develop-http.backends.jsonrpc.authentication: unknown key; did you mean "auth"?',
+    '13 services.develop-http.backends.jsonrpc.health_check.endpoint: unknown key; did you mean "path"?',
+    '13 services.develop-http.backends.jsonrpc.health_check.interval_seconds: unknown key; did you mean "interval_ms"?',
   ]);
 });
 
