@@ -79,3 +79,10 @@ export function goKeyCounterpart(segments: readonly (string | number)[], key: st
   if (segments.length === 0) return TOP_LEVEL[key];
   return segments[0] === 'services' && segments.length === 2 ? SERVICE[key] : undefined;
 }
+
+/** What to write here for a value in a Go relay miner's shape that this schema types differently, if it is one. */
+export function goValueCounterpart(segments: readonly (string | number)[], value: unknown): string | undefined {
+  const inUrls = segments.length >= 2 && segments.at(-2) === 'urls' && typeof segments.at(-1) === 'number';
+  if (inUrls && typeof value === 'object' && value !== null && 'url' in value) return "the HA relay miner's { name, url } entry: write its url alone";
+  return undefined;
+}

@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject, type AnySchemaObject, type ValidateFunction } from 'ajv';
 import type { ConfigProblem } from './problems.js';
-import { goKeyCounterpart } from './go-keys.js';
+import { goKeyCounterpart, goValueCounterpart } from './go-keys.js';
 import { joinPath, suggestKey } from './problems.js';
 
 /**
@@ -127,7 +127,8 @@ function describe(e: ErrorObject, root: unknown, base: readonly (string | number
         .split(',')
         .map((t) => TYPE_WORDS[t] ?? t)
         .join(' or ');
-      return [{ path: at, message: `must be ${want}, got ${typeName(e.data, at)}` }];
+      const counterpart = goValueCounterpart(segments, e.data);
+      return [{ path: at, message: `must be ${want}, got ${typeName(e.data, at)}${counterpart ? ` (${counterpart})` : ''}` }];
     }
     case 'enum': {
       const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);

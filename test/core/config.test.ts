@@ -129,7 +129,7 @@ services:
     default_backend: jsonrpc
     backends:
       jsonrpc:
-        url: "http://backend:8545"
+        urls: ["http://backend:8545", { name: backup, url: "http://backend-2:8545" }]
         authentication: { bearer_token: "your-token" }
         health_check: { endpoint: "/health", interval_seconds: 10 }
 relay_meter: { enabled: true, fail_behavior: "open", cache_ttl: 2h }
@@ -146,6 +146,7 @@ response_compression: { enabled: false, min_size_bytes: 1024 }
     '7 services.develop-http.max_body_size_bytes: unknown key; did you mean "backends.<rpc type>.max_body_bytes"?',
     `8 services.develop-http.default_backend: ${here} a relay without an Rpc-Type header goes to the service's jsonrpc backend: give the URL of the backend it named there too`,
     '12 services.develop-http.backends.jsonrpc.authentication: unknown key; did you mean "auth"?',
+    `11 services.develop-http.backends.jsonrpc.urls[1]: must be a string, got a map (the HA relay miner's { name, url } entry: write its url alone)`,
     '13 services.develop-http.backends.jsonrpc.health_check.endpoint: unknown key; did you mean "path"?',
     '13 services.develop-http.backends.jsonrpc.health_check.interval_seconds: unknown key; did you mean "interval_ms"?',
   ]);
