@@ -31,7 +31,7 @@ function parseNodeTls(v: string): NodeTls {
   return program.error(`--node-tls must be true, false or auto, got ${JSON.stringify(v)}`, { exitCode: 1 });
 }
 
-async function validate(file: string, checkStake = false): Promise<void> {
+async function validate(file: string, checkStake = false, listKeys = false): Promise<void> {
   const roles = new Set(['relayer', 'miner'] as const);
   let config: ReturnType<typeof loadConfigFile> | undefined;
   let entries: { name: string; options: Record<string, unknown> }[] = [];
@@ -65,6 +65,11 @@ async function validate(file: string, checkStake = false): Promise<void> {
   process.stdout.write(
     `ok: ${file}: ${parts.join(', ')}; ${services} service(s); ${active.length} plugin(s): ${plugins}${config.pluginsImplied ? ' (no plugins list: what the sections describe)' : ''}\n`,
   );
+  if (listKeys) {
+    for (const [role, settings] of [['relayer', config.relayer], ['miner', config.miner]] as const) {
+      for (const key of settings?.suppliers ?? []) process.stdout.write(`${role} ${key.address} ${settings!.supplier_sources.get(key.address) ?? ''}\n`);
+    }
+  }
   if (!checkStake) return;
   const relayer = config.relayer;
   if (!relayer) throw new OperatorError('INVALID_ARGUMENT', '--check-stake compares supplier stakes with what a relayer serves: this file has no "relayer" section');
@@ -253,8 +258,9 @@ program
   .description('check a configuration file (and the options of the plugins it enables) without starting anything')
   .requiredOption('-c, --config <file>', 'configuration file (YAML)')
   .option('--check-stake', "also ask the relayer's Pocket node what each supplier key is staked for, and fail if a staked service and transport is not served")
-  .action(async (o: { config: string; checkStake?: boolean }) => {
-    await validate(o.config, o.checkStake);
+  .option('--keys', 'also list each role\'s supplier addresses and where each key was read (never the key)')
+  .action(async (o: { config: string; checkStake?: boolean; keys?: boolean }) => {
+    await validate(o.config, o.checkStake, o.keys);
   });
 
 program

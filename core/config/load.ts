@@ -57,6 +57,8 @@ export interface RoleSettings {
   redis: ResolvedRedis;
   pocket_node: PocketNodeConfig;
   suppliers: SupplierKey[];
+  /** Where each supplier key was read: address → its config path, with the file or variable. */
+  supplier_sources: Map<string, string>;
   /** What `keys.watch` watches: the keys file (in its directory, where editors and Kubernetes replace it) and the keys directory. */
   key_watch: KeyWatch[];
 }
@@ -216,7 +218,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
       if (keysSection.keyring) keyWatch.push({ dir: keyringDirectory(resolve(ctx.dir, keysSection.keyring.dir), keysSection.keyring.backend) });
       if (keyWatch.length === 0) problems.push({ path: joinPath([...(section.keys ? [role, 'keys'] : ['keys']), 'watch']), message: 'watches keys_file, keys_dir and keyring: set one of them' });
     }
-    return { redis, pocket_node, suppliers: loaded.keys, key_watch: keyWatch };
+    return { redis, pocket_node, suppliers: loaded.keys, supplier_sources: loaded.sources, key_watch: keyWatch };
   };
 
   let relayer: ResolvedRelayer | undefined;

@@ -12,6 +12,8 @@ const KEY_FILE = /\.(ya?ml|json)$/i;
 
 export interface LoadedKeys {
   keys: SupplierKey[];
+  /** Where each key was read (address → config path, with the file or variable), for `relayminer validate --keys`. */
+  sources: Map<string, string>;
   problems: ConfigProblem[];
   warnings: string[];
 }
@@ -31,6 +33,7 @@ export function loadSupplierKeys(
   opts: { base: (string | number)[]; shorthandBase: (string | number)[]; configDir: string; env: NodeJS.ProcessEnv; interpolated: Set<string> },
 ): LoadedKeys {
   const out: SupplierKey[] = [];
+  const sources = new Map<string, string>();
   const problems: ConfigProblem[] = [];
   const warnings: string[] = [];
 
@@ -42,6 +45,7 @@ export function loadSupplierKeys(
         return;
       }
       out.push(key);
+      if (!sources.has(key.address)) sources.set(key.address, path);
     } catch (err) {
       problems.push({ path, message: (err as Error).message });
     }
@@ -158,7 +162,7 @@ export function loadSupplierKeys(
   if (byAddress.size !== out.length) {
     warnings.push(`${joinPath(opts.base) || 'keys'}: ${out.length - byAddress.size} duplicate key(s) ignored`);
   }
-  return { keys: [...byAddress.values()], problems, warnings };
+  return { keys: [...byAddress.values()], sources, problems, warnings };
 }
 
 /**

@@ -2,7 +2,7 @@ import t from 'tap';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { key } from '../helpers/localnet-client.js';
+import { KEYS, key } from '../helpers/localnet-client.js';
 import { ROOT, cli, cliAsync } from '../helpers/cli.js';
 
 t.test('validate: each example passes', async (t) => {
@@ -73,4 +73,23 @@ t.test('validate: a broken copy exits 1 with the file, line and path of each pro
   t.equal(empty.code, 1);
   t.equal(empty.stderr, `${join(dir, 'empty.yaml')}: 1 problem\n  ${join(dir, 'empty.yaml')}: (root): no "relayer" or "miner" section: this file runs nothing\n`);
   t.equal(empty.stdout, '');
+});
+
+t.test('validate --keys: each role\'s supplier addresses and where each key was read, never the key', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const file = join(dir, 'both.yaml');
+  const home = join(ROOT, 'test', 'vectors', 'keyring', 'pocketd-home');
+  writeFileSync(
+    file,
+    `keys: { keyring: { backend: test, dir: "${home}", key_names: [supplier1] } }\nrelayer:\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\n  backends: { eth: { url: "http://geth:8545" } }\nminer: {}\n`,
+  );
+  const r = cli(['validate', '-c', file, '--keys'], { KEY: KEYS.app1 });
+  t.equal(r.code, 0, r.stderr);
+  t.same(r.stdout.split('\n').slice(1), [
+    `relayer pokt19a3t4yunp0dlpfjrp7qwnzwlrzd5fzs2gjaaaj keys.keyring (${join(home, 'keyring-test', 'supplier1.info')})`,
+    'relayer pokt1mrqt5f7qh8uxs27cjm9t7v9e74a9vvdnq5jva4 relayer.supplier_keys[0].private_key_hex',
+    `miner pokt19a3t4yunp0dlpfjrp7qwnzwlrzd5fzs2gjaaaj keys.keyring (${join(home, 'keyring-test', 'supplier1.info')})`,
+    '',
+  ]);
+  t.notMatch(r.stdout, /2d00ef07|cd41a98a/, 'no key material');
 });
