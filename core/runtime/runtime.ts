@@ -458,7 +458,7 @@ export interface KeysReload {
 
 /** Sections of the file, keys aside, that differ between two loads (by their resolved values). */
 function changedSections(a: ResolvedConfig, b: ResolvedConfig): string[] {
-  const withoutKeys = (v: unknown) => JSON.stringify(v, (k, x: unknown) => (k === 'suppliers' ? undefined : x));
+  const withoutKeys = (v: unknown) => JSON.stringify(v, (k, x: unknown) => (k === 'suppliers' || k === 'supplier_sources' ? undefined : x));
   const sections = ['relayer', 'miner', 'services', 'plugins', 'logging', 'shutdown'] as const;
   return sections.filter((s) => withoutKeys(a[s]) !== withoutKeys(b[s]));
 }
