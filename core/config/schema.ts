@@ -158,7 +158,7 @@ const KeyringSchema = Type.Object(
   {
     backend: StringEnum(KEYRING_BACKENDS, {
       description:
-        'cosmos-sdk keyring backend, as given to pocketd with `--keyring-backend`: `test` (no passphrase) or `file` (passphrase-protected). `os` and `memory` cannot be read by a service.',
+        'cosmos-sdk keyring backend, as given to pocketd with `--keyring-backend`: `test` (unencrypted in effect: its passphrase is the public string "test"; guard its files) or `file` (passphrase-protected). `os` and `memory` cannot be read by a service.',
     }),
     dir: Type.String({
       minLength: 1,
