@@ -2,6 +2,7 @@ import { createDecipheriv, createHash, pbkdf2Sync } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { messageCodec } from '../protocol/codec.js';
+import { few } from './problems.js';
 import type { KeyringBackend } from './schema.js';
 
 /**
@@ -121,7 +122,7 @@ export function readKeyring(opts: { home: string; backend: KeyringBackend; passp
   }
   decrypted.set(dir, next);
   if (loose.length > 0) {
-    read.warnings.push(`${loose.length} record(s) of the test keyring ${dir} readable by group or others (${loose.slice(0, 3).join(', ')}${loose.length > 3 ? ', …' : ''}); its passphrase is public, so chmod 600 them`);
+    read.warnings.push(`${loose.length} record(s) of the test keyring ${dir} readable by group or others (${few(loose)}); its passphrase is public, so chmod 600 them`);
   }
   if (unopened.length > 0) {
     const which = backend === 'file' ? 'the configured passphrase' : "the test backend's fixed passphrase";
@@ -129,8 +130,7 @@ export function readKeyring(opts: { home: string; backend: KeyringBackend; passp
       const why = backend === 'file' ? 'is it the passphrase the keys were added with?' : 'is it a file-backend keyring?';
       read.problems.push(`the ${backend} keyring ${dir}: ${which} opens none of its ${files.length} records; ${why}`);
     } else {
-      const names = `${unopened.slice(0, 5).join(', ')}${unopened.length > 5 ? ', …' : ''}`;
-      read.problems.push(`the ${backend} keyring ${dir}: ${which} does not open ${unopened.length} of its ${files.length} records (${names}): damaged, or added with another passphrase`);
+      read.problems.push(`the ${backend} keyring ${dir}: ${which} does not open ${unopened.length} of its ${files.length} records (${few(unopened, 5)}): damaged, or added with another passphrase`);
     }
   }
 
@@ -140,7 +140,7 @@ export function readKeyring(opts: { home: string; backend: KeyringBackend; passp
       if (key === undefined) {
         if (unreadable > 0) continue; // the unreadable records are said above; the name may be among them
         const held = [...found.keys()];
-        const shown = held.length === 0 ? 'it holds no keys' : `it holds ${held.length > 10 ? `${held.slice(0, 10).join(', ')} and ${held.length - 10} more` : held.join(', ')}`;
+        const shown = held.length === 0 ? 'it holds no keys' : `it holds ${few(held, 10)}`;
         read.problems.push(`key "${wanted}" is not in the ${backend} keyring ${dir} (${shown})`);
       } else if (key === 'no private key') read.problems.push(`key "${wanted}" of the keyring ${dir} holds no private key (a Ledger, offline or multisig key, or not secp256k1); a supplier signs with a local secp256k1 key`);
       else read.keys.push(key);
@@ -148,7 +148,7 @@ export function readKeyring(opts: { home: string; backend: KeyringBackend; passp
   } else {
     for (const key of found.values()) if (key !== 'no private key') read.keys.push(key);
     if (noPrivateKey.length > 0) {
-      read.warnings.push(`${noPrivateKey.length} key(s) of the keyring ${dir} hold no local secp256k1 private key and are skipped (${noPrivateKey.slice(0, 5).join(', ')}${noPrivateKey.length > 5 ? ', …' : ''})`);
+      read.warnings.push(`${noPrivateKey.length} key(s) of the keyring ${dir} hold no local secp256k1 private key and are skipped (${few(noPrivateKey, 5)})`);
     }
     if (files.length === 0) read.warnings.push(`the ${backend} keyring ${dir} holds no keys`);
   }

@@ -39,6 +39,11 @@ export function formatProblems(problems: ConfigProblem[], file?: string): string
   return [head, ...problems.map((p) => `  ${formatProblem(p, file)}`)].join('\n');
 }
 
+/** The first few of a list, and how many more: one line in a message however many there are. */
+export function few(items: readonly string[], shown = 3): string {
+  return items.length <= shown ? items.join(', ') : `${items.slice(0, shown).join(', ')} and ${items.length - shown} more`;
+}
+
 /** Path segments → `a.b[2].c`. */
 export function joinPath(segments: readonly (string | number)[]): string {
   let out = '';

@@ -5,7 +5,7 @@ import { SupplierKey } from '../crypto/supplier-key.js';
 import { passphraseLine, readKeyring } from './keyring.js';
 import type { KeysConfig } from './schema.js';
 import type { ConfigProblem } from './problems.js';
-import { joinPath } from './problems.js';
+import { few, joinPath } from './problems.js';
 
 /** Files of a keys directory that hold a key; the rest (a README, an editor's backup) are not read. */
 const KEY_FILE = /\.(ya?ml|json)$/i;
@@ -109,8 +109,7 @@ export function loadSupplierKeys(
       }
     }
     if (loose.length > 0) {
-      const shown = loose.length > 3 ? `${loose.slice(0, 3).join(', ')} and ${loose.length - 3} more` : loose.join(', ');
-      warnings.push(`${path}: ${loose.length} key file(s) in ${dir} readable by group or others (${shown}); chmod 600 them`);
+      warnings.push(`${path}: ${loose.length} key file(s) in ${dir} readable by group or others (${few(loose)}); chmod 600 them`);
     }
   }
 
@@ -150,8 +149,7 @@ export function loadSupplierKeys(
     });
     if (literal.length === 1) warnings.push(`${literal[0]} is a literal key in the config file; prefer keys_file, keys_env or \${ENV_VAR}`);
     else if (literal.length > 1) {
-      const shown = literal.length > 3 ? `${literal.slice(0, 3).join(', ')} and ${literal.length - 3} more` : literal.join(', ');
-      warnings.push(`${literal.length} literal keys in the config file (${shown}); prefer keys_file, keys_env or \${ENV_VAR}`);
+      warnings.push(`${literal.length} literal keys in the config file (${few(literal)}); prefer keys_file, keys_env or \${ENV_VAR}`);
     }
   };
   inline(keys?.supplier_keys, [...opts.base, 'supplier_keys']);

@@ -1,6 +1,7 @@
 import { forEachLimit } from '../async/for-each-limit.js';
 import { chainNotFound, type ChainQueryClient } from '../chain/query-client.js';
 import type { ResolvedConfig } from '../config/load.js';
+import { few } from '../config/problems.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { RPC_TYPE_CODES } from '../protocol/rpc-type.js';
 
@@ -53,11 +54,6 @@ const BY_CODE = new Map(Object.entries(RPC_TYPE_CODES).map(([name, code]) => [co
  */
 function rpcTypeName(code: number): RpcTypeName | undefined {
   return code === 0 ? 'jsonrpc' : BY_CODE.get(code);
-}
-
-/** The first few of a list, and how many more: one line however many suppliers an operator runs. */
-function few(items: readonly string[], shown = 3): string {
-  return items.length <= shown ? items.join(', ') : `${items.slice(0, shown).join(', ')} and ${items.length - shown} more`;
 }
 
 export function stakeCoverage(stakes: readonly SupplierStake[], served: ServedRelays): StakeCoverage {
