@@ -14,13 +14,16 @@ export interface JsonRpcBackend {
 
 /**
  * A backend answering every request with the same JSON-RPC result: `"0x1234"`, or with `answerBytes`, log
- * entries (hashes and addresses, as eth_getLogs answers) up to about that size.
+ * entries (hashes and addresses, as eth_getLogs answers) up to about that size. With `delayMs`, each answer
+ * waits between half and one and a half times that, drawn uniformly: a node's answers take time and do not
+ * all take the same, and one fixed delay would release the answers of a busy millisecond together.
  */
-export async function startJsonRpcBackend(answerBytes = 0): Promise<JsonRpcBackend> {
+export async function startJsonRpcBackend(answerBytes = 0, delayMs = 0): Promise<JsonRpcBackend> {
   const answer = Buffer.from(answerBytes > 0 ? logsAnswer(answerBytes) : '{"jsonrpc":"2.0","id":1,"result":"0x1234"}');
   const server = createServer((req, res) => {
     req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length }).end(answer));
+    const respond = () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length }).end(answer);
+    req.on('end', delayMs > 0 ? () => setTimeout(respond, delayMs * (0.5 + Math.random())) : respond);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {

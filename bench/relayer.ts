@@ -25,6 +25,7 @@ const WORKERS = Number(process.env.WORKERS ?? 1);
 const WARMUP_MS = Number(process.env.WARMUP_MS ?? 10_000);
 const WARMUP_RATE = Number(process.env.WARMUP_RATE ?? 500);
 const ANSWER_BYTES = Number(process.env.ANSWER_BYTES ?? 0);
+const BACKEND_MS = Number(process.env.BACKEND_MS ?? 0);
 
 interface Step {
   target: string;
@@ -130,7 +131,7 @@ async function oneRun(chain: Awaited<ReturnType<typeof startBenchChain>>, backen
 
 async function main(): Promise<void> {
   const chain = await startBenchChain();
-  const backend = await startJsonRpcBackend(ANSWER_BYTES);
+  const backend = await startJsonRpcBackend(ANSWER_BYTES, BACKEND_MS);
   const backendUrl = backend.url;
   try {
     const t0 = performance.now();
@@ -154,7 +155,7 @@ async function main(): Promise<void> {
     const f = (n: number) => n.toFixed(2);
     process.stdout.write(
       table(
-        `Relayer vs plain proxy, one process each${PIN ? ', each alone on one core (PIN=1)' : ''}, ${STEP_MS / 1000} s per step after ${WARMUP_MS / 1000} s of warm-up at ${WARMUP_RATE}/s (node ${process.version}, ${PRESIGNED} pre-signed relays${ANSWER_BYTES ? `, answers of ~${ANSWER_BYTES} bytes` : ''}${RUNS > 1 ? `; the last of ${RUNS} runs` : ''})`,
+        `Relayer vs plain proxy, one process each${PIN ? ', each alone on one core (PIN=1)' : ''}, ${STEP_MS / 1000} s per step after ${WARMUP_MS / 1000} s of warm-up at ${WARMUP_RATE}/s (node ${process.version}, ${PRESIGNED} pre-signed relays${ANSWER_BYTES ? `, answers of ~${ANSWER_BYTES} bytes` : ''}${BACKEND_MS ? `, the backend answering in ${BACKEND_MS / 2}–${BACKEND_MS * 1.5} ms` : ''}${RUNS > 1 ? `; the last of ${RUNS} runs` : ''})`,
         ['target', 'offered', 'relays/s', 'p50 ms', 'p95 ms', 'p99 ms', 'inside p50 / p99 (own p99) ms', 'loop delay p50 / p99 / max ms', 'GC ms', 'CPU ms/relay', 'RSS MB', 'errors'],
         steps.map((s) => [
           s.target,
