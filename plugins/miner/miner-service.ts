@@ -160,26 +160,22 @@ export class MinerService {
     return this.#follower.latest?.height ?? 0;
   }
 
-  /** The dashboard's miner part: leases of every configured supplier and their latest sessions. */
+  /** The dashboard's miner part: leases of every configured supplier and the latest sessions among them. */
   async dashboardState(): Promise<unknown> {
     const { keys, redis } = this.#o;
     const r = redis.next();
-    const leader = (await r.get(keys.globalLeader()))?.split(' ')[0];
-    const leases = [];
-    const sessions = [];
-    for (const address of this.#suppliers.keys()) {
-      const [owner, token] = ((await r.get(keys.supplierLease(address))) ?? '').split(' ');
-      leases.push({ supplier: address, owner: owner || undefined, token, leader: owner !== '' && owner === leader });
-      const ids = (await this.store.sessionIds(address)).slice(-30);
-      for (const id of ids) {
-        const s = await this.store.session(address, id);
-        if (!s) continue;
-        const [claimed, settled] = await r.hmget(keys.minerSession(address, id), 'claimed_upokt', 'settled_upokt');
-        sessions.push({ supplier: address, session: id, service: s.serviceId, end: Number(s.endHeight), relays: s.count, compute_units: Number(s.computeUnits), state: s.state, upokt: settled ?? claimed ?? '', proof: s.proof ?? '' });
-      }
-    }
-    sessions.sort((a, b) => b.end - a.end);
-    return { height: this.height, leader, leases, sessions: sessions.slice(0, 50) };
+    const suppliers = [...this.#suppliers.keys()];
+    const [leader, owners, latest] = await Promise.all([
+      r.get(keys.globalLeader()).then((v) => v?.split(' ')[0]),
+      Promise.all(suppliers.map((a) => r.get(keys.supplierLease(a)))),
+      this.store.latestSessions(suppliers, 50),
+    ]);
+    const leases = suppliers.map((supplier, i) => {
+      const [owner, token] = (owners[i] ?? '').split(' ');
+      return { supplier, owner: owner || undefined, token, leader: owner !== '' && owner === leader };
+    });
+    const sessions = latest.map(({ supplier, record: s }) => ({ supplier, session: s.sessionId, service: s.serviceId, end: Number(s.endHeight), relays: s.count, compute_units: Number(s.computeUnits), state: s.state, upokt: s.claimedUpokt ?? '', proof: s.proof ?? '' }));
+    return { height: this.height, leader, leases, sessions };
   }
 
   /** Starts following blocks and resolves once the first lease round has ended (so `started` means leases are held). */

@@ -259,6 +259,8 @@ export interface SessionRecord {
   proof?: string;
   /** Why the session ended in a failure state. */
   reason?: string;
+  /** The claim's reward in uPOKT, once claimed. */
+  claimedUpokt?: string;
 }
 
 /** The miner's per-(supplier, session) storage in Redis: leaves, counters, metadata and state. */
@@ -306,6 +308,28 @@ export class SessionStore {
     return (await p.exec())!.map(([err, h], i) => {
       if (err) throw err;
       return sessionRecord(sessionIds[i]!, h as Record<string, string>);
+    });
+  }
+
+  /**
+   * The `limit` sessions of these suppliers that end last, the latest first, in two round trips however many
+   * suppliers there are: each supplier's last `limit` ids by end height, then the records of the `limit` latest
+   * of them. Commands go out together rather than as one pipeline, since a Cluster serves the suppliers' keys
+   * from different slots.
+   */
+  async latestSessions(suppliers: readonly string[], limit: number): Promise<{ supplier: string; record: SessionRecord }[]> {
+    const r = this.redis();
+    const indexes = await Promise.all(suppliers.map((s) => r.zrange(this.keys.minerSessionIndex(s), String(-limit), '-1', 'WITHSCORES')));
+    const latest: { supplier: string; id: string; end: number }[] = [];
+    indexes.forEach((flat, i) => {
+      for (let k = 0; k + 1 < flat.length; k += 2) latest.push({ supplier: suppliers[i]!, id: flat[k]!, end: Number(flat[k + 1]) });
+    });
+    latest.sort((a, b) => b.end - a.end || (a.supplier < b.supplier ? -1 : a.supplier > b.supplier ? 1 : 0) || (a.id < b.id ? -1 : 1));
+    const chosen = latest.slice(0, limit);
+    const hashes = await Promise.all(chosen.map((c) => r.hgetall(this.keys.minerSession(c.supplier, c.id))));
+    return chosen.flatMap((c, i) => {
+      const record = sessionRecord(c.id, hashes[i]!);
+      return record ? [{ supplier: c.supplier, record }] : [];
     });
   }
 
@@ -469,6 +493,7 @@ function sessionRecord(sessionId: string, h: Record<string, string>): SessionRec
     computeUnits: BigInt(h.compute_units ?? 0),
     proof: h.proof,
     reason: h.reason,
+    claimedUpokt: h.claimed_upokt,
   };
 }
 
