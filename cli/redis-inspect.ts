@@ -90,15 +90,12 @@ const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers
 
   async sessions(redis, keys, suppliers) {
     const store = new SessionStore(keys, () => redis);
-    const rows: Row[] = [];
-    for (const supplier of suppliers) {
-      for (const id of await store.sessionIds(supplier)) {
-        const s = await store.session(supplier, id);
-        if (!s) continue;
-        const h = await redis.hmget(keys.minerSession(supplier, id), 'claimed_upokt', 'root');
-        rows.push({
+    return perSupplier(suppliers, async (supplier) =>
+      (await store.sessions(supplier, await store.sessionIds(supplier)))
+        .filter((s) => s !== undefined)
+        .map((s) => ({
           supplier,
-          session: id,
+          session: s.sessionId,
           state: s.state,
           service: s.serviceId,
           application: s.applicationAddress,
@@ -106,13 +103,11 @@ const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers
           end: String(s.endHeight),
           relays: s.count,
           compute_units: String(s.computeUnits),
-          claimed_upokt: h[0] ?? '',
+          claimed_upokt: s.claimedUpokt ?? '',
           proof: s.proof ?? '',
           reason: s.reason ?? '',
-        });
-      }
-    }
-    return rows;
+        })),
+    );
   },
 
   /**
@@ -121,10 +116,9 @@ const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers
    * whether relays still in it matter before deleting it.
    */
   async streams(redis, keys, suppliers, oneSupplier) {
-    const rows: Row[] = [];
     const known = new Set(suppliers);
     const others = oneSupplier ? [] : (await scanKeys(redis, keys.relayStreamPattern())).map((k) => keys.relayStreamSupplier(k)).filter((s): s is string => s !== undefined && !known.has(s));
-    for (const supplier of [...suppliers, ...others]) {
+    return perSupplier([...suppliers, ...others], async (supplier) => {
       const stream = keys.relayStream(supplier);
       const length = await redis.xlen(stream);
       let pending = 0;
@@ -143,18 +137,16 @@ const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers
       } catch (err) {
         if (!String((err as Error).message).includes('no such key')) throw err;
       }
-      rows.push({ supplier, configured: known.has(supplier) ? 'yes' : 'no', stream, length, pending, lag, consumers });
-    }
-    return rows;
+      return [{ supplier, configured: known.has(supplier) ? 'yes' : 'no', stream, length, pending, lag, consumers }];
+    });
   },
 
   async leases(redis, keys, suppliers) {
-    const rows: Row[] = [];
-    for (const supplier of suppliers) {
+    const rows = await perSupplier(suppliers, async (supplier) => {
       const [value, ttl, fence] = await Promise.all([redis.get(keys.supplierLease(supplier)), redis.pttl(keys.supplierLease(supplier)), redis.get(keys.supplierLeaseFence(supplier))]);
       const [owner, token] = (value ?? '').split(' ');
-      rows.push({ supplier, owner: owner || '(none)', token: token ?? '', ttl_ms: ttl > 0 ? ttl : '', fence: fence ?? '0' });
-    }
+      return [{ supplier, owner: owner || '(none)', token: token ?? '', ttl_ms: ttl > 0 ? ttl : '', fence: fence ?? '0' }];
+    });
     const leader = await redis.get(keys.globalLeader());
     const now = Date.now();
     const active = await redis.zrange(keys.activeMiners(), '0', '-1', 'WITHSCORES');
@@ -165,24 +157,26 @@ const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers
 
   async submissions(redis, keys, suppliers) {
     const store = new SessionStore(keys, () => redis);
-    const rows: Row[] = [];
-    for (const supplier of suppliers) {
-      const ends = new Set<bigint>();
-      for (const id of await store.sessionIds(supplier)) {
-        const s = await store.session(supplier, id);
-        if (s) ends.add(s.endHeight);
-      }
-      for (const end of [...ends].sort((a, b) => (a < b ? -1 : 1))) {
-        for (const phase of ['claim', 'proof'] as const) {
-          const h = await redis.hgetall(keys.submission(supplier, phase, end));
-          if (!h.txhash) continue;
-          rows.push({ supplier, phase, session_end: String(end), txhash: h.txhash, sent_at: h.height ?? '', attempts: Number(h.attempts ?? 1), sessions: (JSON.parse(h.sessions ?? '[]') as string[]).length });
-        }
-      }
-    }
-    return rows;
+    return perSupplier(suppliers, async (supplier) => {
+      const records = await store.sessions(supplier, await store.sessionIds(supplier));
+      const ends = [...new Set(records.flatMap((s) => (s ? [s.endHeight] : [])))].sort((a, b) => (a < b ? -1 : 1));
+      const reads = ends.flatMap((end) => (['claim', 'proof'] as const).map((phase) => ({ end, phase })));
+      const hashes = await Promise.all(reads.map(({ end, phase }) => redis.hgetall(keys.submission(supplier, phase, end))));
+      return reads.flatMap(({ end, phase }, i) => {
+        const h = hashes[i]!;
+        return h.txhash ? [{ supplier, phase, session_end: String(end), txhash: h.txhash, sent_at: h.height ?? '', attempts: Number(h.attempts ?? 1), sessions: (JSON.parse(h.sessions ?? '[]') as string[]).length }] : [];
+      });
+    });
   },
 };
+
+/**
+ * Rows for each supplier, in the suppliers' order, the suppliers read at once: an operator with hundreds of
+ * suppliers would otherwise wait a round trip per read, one after another.
+ */
+async function perSupplier(suppliers: readonly string[], rows: (supplier: string) => Promise<Row[]>): Promise<Row[]> {
+  return (await Promise.all(suppliers.map(rows))).flat();
+}
 
 function chunks<T>(flat: T[]): [T, T][] {
   const out: [T, T][] = [];
