@@ -65,14 +65,17 @@ async function scanKeys(redis: RedisClient, pattern: string): Promise<string[]> 
 const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers: string[], oneSupplier: boolean) => Promise<Row[]>> = {
   /** The stake meter: budget units consumed per (supplier, session), and when each meter expires. */
   async meter(redis, keys, suppliers) {
-    const rows: Row[] = [];
-    for (const supplier of suppliers) {
-      for (const key of await scanKeys(redis, keys.meterPattern(supplier))) {
+    const order = new Map(suppliers.map((s, i) => [s, i]));
+    const meters = (await scanKeys(redis, keys.meterPatternAll()))
+      .map((key) => ({ key, parts: keys.meterParts(key) }))
+      .filter((m): m is { key: string; parts: { supplier: string; sessionId: string } } => m.parts !== undefined && order.has(m.parts.supplier))
+      .sort((a, b) => order.get(a.parts.supplier)! - order.get(b.parts.supplier)!);
+    return Promise.all(
+      meters.map(async ({ key, parts }) => {
         const [used, ttl] = await Promise.all([redis.get(key), redis.ttl(key)]);
-        rows.push({ supplier, session: key.slice(key.lastIndexOf(':') + 1), used_units: used ?? '', expires_in_s: ttl });
-      }
-    }
-    return rows;
+        return { supplier: parts.supplier, session: parts.sessionId, used_units: used ?? '', expires_in_s: ttl };
+      }),
+    );
   },
 
   /** The shared chain cache: which entities are held, how large, and when each expires. */

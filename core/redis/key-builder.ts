@@ -166,6 +166,17 @@ export class KeyBuilder {
     return `${this.namespace}:meter:${this.#supplier(supplier).replace(/[[\]*?]/g, '\\$&')}:*`;
   }
 
+  /** SCAN pattern of every meter of every supplier. */
+  meterPatternAll(): string {
+    return `${this.namespace}:meter:{*}:*`;
+  }
+
+  /** The supplier and session of a meter key (`meter`'s inverse), or undefined for any other key. */
+  meterParts(key: string): { supplier: string; sessionId: string } | undefined {
+    const m = /^\{([^{}]+)\}:([^:]+)$/.exec(key.startsWith(`${this.namespace}:meter:`) ? key.slice(this.namespace.length + 7) : '');
+    return m ? { supplier: m[1]!, sessionId: m[2]! } : undefined;
+  }
+
   // --- caches ---
 
   /** Cached chain entity, e.g. `ha:cache:application:pokt1…` or `ha:cache:shared_params:1234`. */

@@ -37,6 +37,12 @@ t.test('every key and channel in its default form', async (t) => {
   t.equal(new KeyBuilder('prod').minerConsumerGroup(), 'prod-miners');
   t.equal(k.relayStreamPattern(), 'ha:relays:{*}');
   t.same([k.relayStreamSupplier(k.relayStream(S)), k.relayStreamSupplier(`prod:relays:{${S}}`), k.relayStreamSupplier(k.minerSessionIndex(S))], [S, undefined, undefined], "a relay stream's supplier; other keys none");
+  t.equal(k.meterPatternAll(), 'ha:meter:{*}:*');
+  t.same(
+    [k.meterParts(k.meter(S, 'sess-1')), k.meterParts(`prod:meter:{${S}}:sess-1`), k.meterParts(k.relayStream(S)), k.meterParts(`ha:meter:{${S}}:a:b`)],
+    [{ supplier: S, sessionId: 'sess-1' }, undefined, undefined, undefined],
+    "a meter's supplier and session; other keys none",
+  );
 });
 
 t.test('a value that would break a key or its hash tag is refused', async (t) => {
