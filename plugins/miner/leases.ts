@@ -55,10 +55,13 @@ interface LeaseChange {
   token: string;
 }
 
-/** Gives a lease back if still held. KEYS: lease. ARGV: value. */
+/** Gives leases back where still held. KEYS: leases. ARGV: their values. Returns how many were deleted. */
 const RELEASE = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-return redis.call('DEL', KEYS[1])
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i] then n = n + redis.call('DEL', KEYS[i]) end
+end
+return n
 `;
 
 export interface LeaseOptions {
@@ -152,11 +155,9 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     clearTimeout(this.#timer);
     await this.#ticking;
     const r = this.#o.redis();
-    for (const [supplier, token] of this.owned) {
-      await r.eval(RELEASE, 1, this.#o.keys.supplierLease(supplier), this.#value(token)).catch(() => {});
-      this.owned.delete(supplier);
-      this.emit('lost', supplier, token);
-    }
+    const held = [...this.owned];
+    await this.#release(r, held).catch(() => {});
+    this.#drop(held);
     if (this.#leader) await r.eval(RELEASE, 1, this.#o.keys.globalLeader(), `${this.#o.instanceId} leader`).catch(() => {});
     await r.zrem(this.#o.keys.activeMiners(), this.#o.instanceId).catch(() => {});
   }
@@ -167,6 +168,27 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     const batches: T[][] = [];
     for (let i = 0; i < items.length; i += size) batches.push(items.slice(i, i + size));
     return (await Promise.all(batches.map(call))).flat();
+  }
+
+  /** Gives leases back during a tick: released in Redis first, then dropped here. */
+  async #giveBack(r: RedisClient, held: [supplier: string, token: string][]): Promise<LeaseChange[]> {
+    await this.#release(r, held);
+    return this.#drop(held);
+  }
+
+  /** Leases no longer held here, each reported lost. */
+  #drop(held: [supplier: string, token: string][]): LeaseChange[] {
+    return held.map(([supplier, token]) => {
+      this.owned.delete(supplier);
+      this.emit('lost', supplier, token);
+      return { supplier, token };
+    });
+  }
+
+  /** Gives `held` leases back, in batches as renewals go. */
+  async #release(r: RedisClient, held: [supplier: string, token: string][]): Promise<void> {
+    const { keys } = this.#o;
+    await this.#batched(r, held, async (batch) => [await r.eval(RELEASE, batch.length, ...batch.map(([s]) => keys.supplierLease(s)), ...batch.map(([, token]) => this.#value(token)))]);
   }
 
   /**
@@ -213,23 +235,9 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     this.#said('warn', 'supplier lease lost', lost);
     // A supplier no longer in the list (its key let go after a reload) is given back at once.
     const listed = new Set(suppliers);
-    const unlisted: LeaseChange[] = [];
-    for (const [supplier, token] of [...this.owned].filter(([s]) => !listed.has(s))) {
-      await r.eval(RELEASE, 1, keys.supplierLease(supplier), this.#value(token));
-      this.owned.delete(supplier);
-      unlisted.push({ supplier, token });
-      this.emit('lost', supplier, token);
-    }
-    this.#said('info', 'supplier lease released: its key was let go', unlisted);
+    this.#said('info', 'supplier lease released: its key was let go', await this.#giveBack(r, [...this.owned].filter(([s]) => !listed.has(s))));
     // Rebalance toward the fair share: give back the surplus (others take it on their next tick).
-    const released: LeaseChange[] = [];
-    for (const [supplier, token] of [...this.owned].slice(fairShare)) {
-      await r.eval(RELEASE, 1, keys.supplierLease(supplier), this.#value(token));
-      this.owned.delete(supplier);
-      released.push({ supplier, token });
-      this.emit('lost', supplier, token);
-    }
-    this.#said('info', 'supplier lease released for rebalancing', released, { fairShare, active });
+    this.#said('info', 'supplier lease released for rebalancing', await this.#giveBack(r, [...this.owned].slice(fairShare)), { fairShare, active });
     // Start from a different supplier on each replica so that replicas do not all race for the first.
     const offset = hash(instanceId) % Math.max(1, suppliers.length);
     const order = [...suppliers.slice(offset), ...suppliers.slice(0, offset)];

@@ -38,7 +38,9 @@ t.test('1,200 suppliers, two replicas: fair shares in a few batched calls, renew
   t.equal(a.owned.size, 1200, 'alone, a replica takes every supplier');
   t.equal(ca.calls(), 7, 'in 7 Redis calls: heartbeat (3), acquire batches of 500 (3), leader lock (1)');
   await b.tick(); // b joins: the fair share is 600 from now on
+  ca.reset();
   await a.tick(); // a gives back its surplus
+  t.equal(ca.calls(), 9, 'giving back 600 leases: heartbeat (3), renewal batches (3), release batches of 500 (2), leader lock (1)');
   await b.tick(); // and b takes it
   t.same([a.owned.size, b.owned.size], [600, 600]);
   t.same(said(logsA), [
@@ -62,6 +64,14 @@ t.test('1,200 suppliers, two replicas: fair shares in a few batched calls, renew
   t.same(said(logsA).at(-1), [40, 'supplier lease lost', stolen], 'one lease lost: said by name');
   const tokens = await Promise.all(all.map((s) => ra.get(keys.supplierLeaseFence(s))));
   t.same(new Set(tokens), new Set(['1', '2']), 'fencing tokens: 1 for the first owner, 2 for the takeover after rebalancing');
+  // Stopping gives every lease back at once, so a successor need not wait out the TTL.
+  const held = [...a.owned.keys()];
+  ca.reset();
+  await a.stop();
+  t.equal(ca.calls(), 4, 'stopping with 599 leases: release batches of 500 (2), the leader lock (1), leaving the active replicas (1)');
+  t.same(await Promise.all(held.map((s) => ra.exists(keys.supplierLease(s)))), held.map(() => 0), "every lease a held is gone");
+  t.equal(a.owned.size, 0);
+  t.equal(await ra.get(keys.supplierLease(stolen!)), 'c 999', "a lease a no longer held is left to its owner");
 });
 
 t.test('on a Redis Cluster the same, one lease per call (suppliers sit in different slots)', async (t) => {
