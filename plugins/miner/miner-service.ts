@@ -174,7 +174,7 @@ export class MinerService {
       const [owner, token] = (owners[i] ?? '').split(' ');
       return { supplier, owner: owner || undefined, token, leader: owner !== '' && owner === leader };
     });
-    const sessions = latest.map(({ supplier, record: s }) => ({ supplier, session: s.sessionId, service: s.serviceId, end: Number(s.endHeight), relays: s.count, compute_units: Number(s.computeUnits), state: s.state, upokt: s.claimedUpokt ?? '', proof: s.proof ?? '' }));
+    const sessions = latest.map(({ supplier, record: s }) => ({ supplier, session: s.sessionId, service: s.serviceId, end: Number(s.endHeight), relays: s.count, compute_units: Number(s.computeUnits), state: s.state, upokt: s.settledUpokt ?? s.claimedUpokt ?? '', proof: s.proof ?? '' }));
     return { height: this.height, leader, leases, sessions };
   }
 

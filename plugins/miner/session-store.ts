@@ -261,6 +261,8 @@ export interface SessionRecord {
   reason?: string;
   /** The claim's reward in uPOKT, once claimed. */
   claimedUpokt?: string;
+  /** What the chain's settlement event paid, once settled. */
+  settledUpokt?: string;
 }
 
 /** The miner's per-(supplier, session) storage in Redis: leaves, counters, metadata and state. */
@@ -494,6 +496,7 @@ function sessionRecord(sessionId: string, h: Record<string, string>): SessionRec
     proof: h.proof,
     reason: h.reason,
     claimedUpokt: h.claimed_upokt,
+    settledUpokt: h.settled_upokt,
   };
 }
 

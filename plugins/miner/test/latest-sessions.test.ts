@@ -44,7 +44,7 @@ t.test("the dashboard's latest sessions: the 50 that end last among 1,000 suppli
     for (const o of await store.ingest(s, '7', batch)) outcomes.add(o);
   }
   t.same([...outcomes], ['stored'], '6,000 sessions of one relay each');
-  await redis.hset(keys.minerSession('supplier-0999', 'supplier-0999-s5'), 'claimed_upokt', '126');
+  await redis.hset(keys.minerSession('supplier-0999', 'supplier-0999-s5'), 'claimed_upokt', '126', 'settled_upokt', '120');
   await redis.del(keys.minerSession('supplier-0998', 'supplier-0998-s2')); // indexed, its record gone
   await redis.config('RESETSTAT');
 
@@ -61,8 +61,8 @@ t.test("the dashboard's latest sessions: the 50 that end last among 1,000 suppli
     expected.filter((id) => id !== 'supplier-0998-s2'),
     'latest first, the one without a record left out',
   );
-  t.match(latest[0], { supplier: 'supplier-0999', record: { sessionId: 'supplier-0999-s5', endHeight: 6999n, count: 1, computeUnits: 3n, state: 'active', claimedUpokt: '126' } });
-  t.equal(latest[1]!.record.claimedUpokt, undefined, 'not claimed yet');
+  t.match(latest[0], { supplier: 'supplier-0999', record: { sessionId: 'supplier-0999-s5', endHeight: 6999n, count: 1, computeUnits: 3n, state: 'active', claimedUpokt: '126', settledUpokt: '120' } });
+  t.same([latest[1]!.record.claimedUpokt, latest[1]!.record.settledUpokt], [undefined, undefined], 'not claimed yet');
   t.equal(latest.at(-1)!.record.endHeight, 6950n);
 
   t.same(await store.latestSessions([], 50), [], 'no suppliers, no reads');
