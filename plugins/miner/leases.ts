@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
 import { Cluster } from 'ioredis';
 import { KEY_TTL_SECONDS, type KeyBuilder, type RedisClient, type StateSignals } from 'relayminer';
+import { sayChanges } from './say-changes.js';
 
 const LEADER_TTL_MS = KEY_TTL_SECONDS.globalLeader * 1000;
 
@@ -46,9 +47,6 @@ return out
 
 /** Leases renewed or offered per script call (standalone Redis; a Cluster takes one per call, all at once). */
 const BATCH = 500;
-
-/** Lease changes of one kind in one tick up to this many are said one line each; more, as one line. */
-const LINES_PER_SUPPLIER = 5;
 
 interface LeaseChange {
   supplier: string;
@@ -191,21 +189,6 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     await this.#batched(r, held, async (batch) => [await r.eval(RELEASE, batch.length, ...batch.map(([s]) => keys.supplierLease(s)), ...batch.map(([, token]) => this.#value(token)))]);
   }
 
-  /**
-   * A tick's lease changes of one kind: a line per supplier when there are a few, else one line with how many
-   * (and the first few), the rest at debug: a replica starting or taking over from a failed one changes
-   * hundreds of leases at once.
-   */
-  #said(level: 'info' | 'warn', msg: string, changes: LeaseChange[], fields: Record<string, unknown> = {}): void {
-    const { log } = this.#o;
-    if (changes.length <= LINES_PER_SUPPLIER) {
-      for (const c of changes) log[level]({ ...c, ...fields }, msg);
-      return;
-    }
-    log[level]({ suppliers: changes.length, first: changes.slice(0, LINES_PER_SUPPLIER).map((c) => c.supplier), ...fields }, `${msg}: ${changes.length} suppliers`);
-    for (const c of changes) log.debug({ ...c, ...fields }, msg);
-  }
-
   #value(token: string): string {
     return `${this.#o.instanceId} ${token}`;
   }
@@ -232,12 +215,12 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
       lost.push({ supplier, token });
       this.emit('lost', supplier, token);
     });
-    this.#said('warn', 'supplier lease lost', lost);
+    sayChanges(this.#o.log, 'warn', 'supplier lease lost', lost);
     // A supplier no longer in the list (its key let go after a reload) is given back at once.
     const listed = new Set(suppliers);
-    this.#said('info', 'supplier lease released: its key was let go', await this.#giveBack(r, [...this.owned].filter(([s]) => !listed.has(s))));
+    sayChanges(this.#o.log, 'info', 'supplier lease released: its key was let go', await this.#giveBack(r, [...this.owned].filter(([s]) => !listed.has(s))));
     // Rebalance toward the fair share: give back the surplus (others take it on their next tick).
-    this.#said('info', 'supplier lease released for rebalancing', await this.#giveBack(r, [...this.owned].slice(fairShare)), { fairShare, active });
+    sayChanges(this.#o.log, 'info', 'supplier lease released for rebalancing', await this.#giveBack(r, [...this.owned].slice(fairShare)), { fields: { fairShare, active } });
     // Start from a different supplier on each replica so that replicas do not all race for the first.
     const offset = hash(instanceId) % Math.max(1, suppliers.length);
     const order = [...suppliers.slice(offset), ...suppliers.slice(0, offset)];
@@ -262,7 +245,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
         }
       }
     }
-    this.#said('info', 'supplier lease acquired', acquired);
+    sayChanges(this.#o.log, 'info', 'supplier lease acquired', acquired);
 
     const leaderValue = `${instanceId} leader`;
     const wasLeader = this.#leader;

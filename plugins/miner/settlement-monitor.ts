@@ -5,12 +5,18 @@ import { supplierOffset } from './block-clock.js';
 import type { ChainReads, ProofParams } from './chain-reads.js';
 import type { MinerMetrics } from './metrics.js';
 import type { SessionStore } from './session-store.js';
+import { sayChanges } from './say-changes.js';
 
 /** Blocks the monitor catches up on after a gap, at most (older ones are skipped and logged). */
 const MAX_CATCH_UP = 200;
 
 /** Balance and stake queries in flight at once. */
 const ACCOUNT_READS_AT_ONCE = 16;
+
+/** A block's settlement events recorded at once: every owned supplier's sessions of a height settle in the same block. */
+const SETTLEMENTS_AT_ONCE = 16;
+
+const SAID_AS: Record<SettlementEvent['kind'], 'info' | 'error'> = { settled: 'info', expired: 'error', slashed: 'error', discarded: 'error' };
 
 export interface SettlementEvent {
   kind: 'settled' | 'expired' | 'slashed' | 'discarded';
@@ -124,7 +130,9 @@ export class SettlementMonitor {
     if (this.#last !== 0 && from > this.#last + 1) this.o.log.warn({ from: this.#last + 1, to: from - 1 }, 'settlement monitor skipped blocks it could not catch up on');
     for (let h = from; h <= block.height; h++) {
       const results = await this.o.comet.blockResults(h);
-      for (const e of settlementEvents(h, results.finalizeBlockEvents, new Set(owned.keys()))) await this.#record(e, owned.get(e.supplier)!);
+      const events = settlementEvents(h, results.finalizeBlockEvents, new Set(owned.keys()));
+      await forEachLimit(events, SETTLEMENTS_AT_ONCE, (e) => this.#record(e, owned.get(e.supplier)!));
+      this.#say(events);
       this.#last = h;
     }
     // Balances and stakes move with settlements and fees: each supplier's are read once a session
@@ -183,16 +191,23 @@ export class SettlementMonitor {
     }
   }
 
+  /** A block's events, by kind: a line each, or one line for many (hundreds of suppliers settle in one block). */
+  #say(events: readonly SettlementEvent[]): void {
+    for (const kind of ['settled', 'expired', 'discarded', 'slashed'] as const) {
+      const of = events.filter((e) => e.kind === kind);
+      if (of.length === 0) continue;
+      const lines = of.map((e) => ({ supplier: e.supplier, service: e.serviceId, session_end: String(e.sessionEnd), relays: e.relays, upokt: String(e.upokt), reason: e.reason || undefined, height: e.height }));
+      sayChanges(this.o.log, SAID_AS[kind], `claim ${kind}`, lines, { counted: 'sessions', summary: { upokt: String(of.reduce((sum, e) => sum + e.upokt, 0n)) } });
+    }
+  }
+
   async #record(e: SettlementEvent, token: string): Promise<void> {
-    const { metrics, log } = this.o;
+    const { metrics } = this.o;
     metrics.settlements.inc({ supplier: e.supplier, outcome: e.kind });
     this.#nextAccountRead.delete(e.supplier);
     if (e.kind === 'settled') metrics.upokt.inc({ supplier: e.supplier, kind: 'earned' }, Number(e.upokt));
     if (e.kind === 'expired' || e.kind === 'discarded') metrics.upokt.inc({ supplier: e.supplier, kind: 'lost' }, Number(e.upokt));
     if (e.kind === 'slashed') metrics.upokt.inc({ supplier: e.supplier, kind: 'slashed' }, Number(e.upokt));
-    const line = { supplier: e.supplier, service: e.serviceId, session_end: String(e.sessionEnd), relays: e.relays, upokt: String(e.upokt), reason: e.reason || undefined, height: e.height };
-    if (e.kind === 'settled') log.info(line, 'claim settled');
-    else log.error(line, `claim ${e.kind}`);
     if (e.kind === 'slashed') return;
     const to: SessionState = e.kind === 'settled' ? 'settled' : 'expired';
     for (const id of await this.o.store.sessionIds(e.supplier, e.sessionEnd, e.sessionEnd)) {

@@ -86,3 +86,58 @@ t.test('stake and balance reads failing for owned suppliers (the node\'s gRPC qu
     [30, 'stake query: no owned supplier left failing', undefined],
   ]);
 });
+
+t.test("a block that settles every owned supplier's session: recorded 16 at a time, said as one line per kind when many", async (t) => {
+  const server = await startRedis(t);
+  const redis = new Redis(server.port);
+  t.teardown(() => redis.disconnect());
+  const keys = new KeyBuilder('ha');
+  const store = new SessionStore(keys, () => redis);
+  const settled = Array.from({ length: 40 }, (_, i) => `pokt1settled${String(i).padStart(3, '0')}`);
+  const expired = ['pokt1expired000', 'pokt1expired001'];
+  const owned = new Map([...settled, ...expired].map((s) => [s, '7']));
+  for (const s of owned.keys()) {
+    await redis.set(keys.supplierLeaseFence(s), '7');
+    const bytes = Buffer.from(`the relay of ${s}`);
+    await store.ingest(s, '7', [{ entryId: '0-1', relay: { relay_hash: bytes.subarray(0, 32), relay: bytes, compute_units: 42n, session_id: `${s}-s`, session_start_block_height: 11n, session_end_block_height: 20n, supplier_operator_address: s, service_id: 'anvil', application_address: ADDR.app1, arrival_block_height: 12n, published_at_ms: 1n } }]);
+  }
+  const event = (type: string, supplier: string, extra: Record<string, string>) => ({
+    type,
+    attributes: Object.entries({ supplier_operator_address: supplier, service_id: 'anvil', session_end_block_height: '20', num_relays: '1', claimed_upokt: '42upokt', ...extra }).map(([key, value]) => ({ key, value: JSON.stringify(value) })),
+  });
+  const events = [
+    ...settled.map((s) => event('pocket.tokenomics.EventClaimSettled', s, {})),
+    ...expired.map((s) => event('pocket.tokenomics.EventClaimExpired', s, { expiration_reason: 'PROOF_MISSING' })),
+  ];
+  const comet = { blockResults: async (h: number) => ({ finalizeBlockEvents: h === 30 ? events : [] }) } as unknown as CometClient;
+  const query = { call: async () => ({ balance: { amount: '1000000000' } }), supplier: async () => ({ stakeUpokt: 10n ** 12n, unstakeSessionEndHeight: 0n }) } as unknown as ChainQueryClient;
+  const reads = { proofParams: async () => ({}), sharedParams: async () => ({ num_blocks_per_session: 10 }) } as unknown as ChainReads;
+  let [inFlight, most] = [0, 0];
+  const sessionIds = store.sessionIds.bind(store);
+  store.sessionIds = async (...args: Parameters<typeof sessionIds>) => {
+    most = Math.max(most, ++inFlight);
+    try {
+      return await sessionIds(...args);
+    } finally {
+      inFlight--;
+    }
+  };
+  const logs = captureLogs('debug');
+  const monitor = new SettlementMonitor({ comet, query, store, keys, redis: () => redis, owned: () => owned, reads, lastFee: () => 0n, metrics: new MinerMetrics(new Registry()), log: logs.logger, alerts: { balanceTransactions: 20, missedProofsLeft: 3 }, signals: new StateSignals(15 * 60_000) });
+  await monitor.onBlock({ height: 30, hash: new Uint8Array(32), timeMs: Date.now() });
+
+  t.equal(most, 16, 'sessions looked up 16 at a time');
+  const states = await Promise.all([...owned.keys()].map((s) => store.session(s, `${s}-s`)));
+  t.same(
+    states.map((r) => [r?.state, r?.settledUpokt]),
+    [...settled.map(() => ['settled', '42']), ...expired.map(() => ['expired', undefined])],
+    'every session moved to its outcome',
+  );
+  const claims = (level: number) => logs.lines.filter((l) => l.level === level && String(l.msg).startsWith('claim '));
+  t.same(claims(30).map((l) => [l.msg, l.suppliers, l.first, l.upokt]), [['claim settled: 40 sessions', 40, settled.slice(0, 5), '1680']], 'forty settlements: one line, 40 × 42 uPOKT');
+  t.same(claims(50).map((l) => [l.msg, l.supplier, l.reason, l.upokt]), [
+    ['claim expired', expired[0], 'PROOF_MISSING', '42'],
+    ['claim expired', expired[1], 'PROOF_MISSING', '42'],
+  ], 'two expiries: a line each, by name');
+  t.equal(claims(20).filter((l) => l.msg === 'claim settled').length, 40, 'each settlement at debug');
+});
