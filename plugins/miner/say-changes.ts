@@ -21,6 +21,11 @@ export function sayChanges<T extends { supplier: string }>(
     for (const c of changes) log[level]({ ...(c as object), ...fields }, msg);
     return;
   }
-  log[level]({ suppliers: new Set(changes.map((c) => c.supplier)).size, first: changes.slice(0, LINES_PER_CHANGE).map((c) => c.supplier), ...fields, ...o.summary }, `${msg}: ${changes.length} ${o.counted ?? 'suppliers'}`);
+  log[level]({ ...named([...new Set(changes.map((c) => c.supplier))]), ...fields, ...o.summary }, `${msg}: ${changes.length} ${o.counted ?? 'suppliers'}`);
   for (const c of changes) log.debug({ ...(c as object), ...fields }, msg);
+}
+
+/** The one supplier, or how many and the first few. */
+export function named(suppliers: readonly string[]): { supplier: string } | { suppliers: number; first: string[] } {
+  return suppliers.length === 1 ? { supplier: suppliers[0]! } : { suppliers: suppliers.length, first: suppliers.slice(0, LINES_PER_CHANGE) };
 }

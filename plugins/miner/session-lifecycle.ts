@@ -100,6 +100,8 @@ export class SessionLifecycle {
   readonly #clock = new BlockClock();
   #running = false;
   #next: BlockInfo | undefined;
+  /** The running block's report: what the supplier passes did, said together when they are done. */
+  #report: PassReport | undefined;
 
   constructor(o: LifecycleOptions) {
     this.#o = o;
@@ -129,7 +131,7 @@ export class SessionLifecycle {
         const started = performance.now();
         // Suppliers are independent (own sessions, own account): their passes overlap, up to the bound.
         // Each supplier's failing pass is a condition of its own; what changed is said for all at once.
-        const report = new PassReport();
+        const report = (this.#report = new PassReport());
         await forEachLimit([...this.#o.owned()], this.#o.concurrency, async ([supplier, token]) => {
           const failing = `lifecycle_failed|${supplier}`;
           await this.#supplierPass(supplier, token, block).then(
@@ -139,6 +141,7 @@ export class SessionLifecycle {
             (err: Error) => this.#o.signals.update(failing, true, () => report.failed(supplier, err.message)),
           );
         });
+        this.#report = undefined;
         report.log(this.#o.log, block.height);
         this.#o.metrics.lifecyclePassSeconds.observe((performance.now() - started) / 1000);
         this.#o.metrics.lifecycleHeight.set(Number(current.height));
@@ -147,6 +150,7 @@ export class SessionLifecycle {
       }
     } finally {
       this.#running = false;
+      this.#report = undefined;
     }
   }
 
@@ -333,7 +337,7 @@ export class SessionLifecycle {
       if (moved === 'fenced') throw new FencedOutError(supplier);
     }
     this.#o.metrics.submissions.inc({ supplier, phase: 'claim', result: 'broadcast' }, sent.length);
-    this.#o.log.info({ supplier, end: String(end), sessions: sent.length, txhash: res.txhash }, 'claims broadcast');
+    this.#said('claims broadcast', { supplier, end: String(end), sessions: sent.length, txhash: res.txhash });
   }
 
   /**
@@ -457,7 +461,7 @@ export class SessionLifecycle {
     await this.#record(supplier, token, 'proof', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: proving.map((w) => w.session.sessionId), messages });
     for (const w of proving) await this.#o.store.transition(supplier, w.session.sessionId, token, 'claimed', 'proving');
     this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'broadcast' }, proving.length);
-    this.#o.log.info({ supplier, end: String(end), sessions: proving.length, txhash: res.txhash }, 'proofs broadcast');
+    this.#said('proofs broadcast', { supplier, end: String(end), sessions: proving.length, txhash: res.txhash });
   }
 
   async #checkProof(w: Work, block: BlockInfo): Promise<void> {
@@ -484,7 +488,7 @@ export class SessionLifecycle {
     const ok = await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, w.session.state, 'settled');
     if (ok === 'moved') {
       this.#o.metrics.upokt.inc({ supplier: w.supplier, kind: 'settled' }, Number(await this.#field(w, 'claimed_upokt')));
-      this.#o.log.info({ supplier: w.supplier, session: w.session.sessionId, upokt: await this.#field(w, 'claimed_upokt') }, 'session settled');
+      this.#said('session settled', { supplier: w.supplier, session: w.session.sessionId, upokt: await this.#field(w, 'claimed_upokt') });
     }
   }
 
@@ -518,6 +522,12 @@ export class SessionLifecycle {
       { supplier: w.supplier, phase, session_end: String(w.session.endHeight), previous_txhash: sub.txhash, txhash: res.txhash, attempt, max_attempts: maxAttempts, window_closes_at: String(windowClose) },
       `${phase} not included ${block.height - sub.height} blocks after it was sent: signed again and resent`,
     );
+  }
+
+  /** An info line of a supplier's pass: with the block's others when a pass is running, else at once. */
+  #said(msg: string, fields: { supplier: string } & Record<string, unknown>): void {
+    if (this.#report) this.#report.said(msg, fields);
+    else this.#o.log.info(fields, msg);
   }
 
   /** A session of the relay miner this one takes over from (`handover_height`): not claimed, not a failure. */

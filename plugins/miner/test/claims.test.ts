@@ -90,6 +90,15 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
   t.match(m, new RegExp(`relayminer_miner_settlements_total\\{supplier="${ADDR.supplier1}",outcome="settled"\\} 1`));
   t.match(m, new RegExp(`relayminer_miner_supplier_balance_upokt\\{supplier="${ADDR.supplier1}"\\} \\d+`));
   t.equal(await s.r.redis.hget(keys.minerSession(ADDR.supplier1, s.header.session_id), 'settled_upokt'), '294');
+  t.same(
+    s.logs.lines.filter((l) => /^(claims broadcast|proofs broadcast|claim settled)/.test(String(l.msg))).map((l) => [l.level, l.msg, l.supplier, l.height, l.sessions]),
+    [
+      [30, 'claims broadcast', ADDR.supplier1, 22, 1],
+      [30, 'proofs broadcast', ADDR.supplier1, 25, 1],
+      [30, 'claim settled', ADDR.supplier1, 30, undefined],
+    ],
+    'what an operator reads: a line per step, each with its block',
+  );
   const leavesTtl = await s.r.redis.ttl(keys.minerSessionLeaves(ADDR.supplier1, s.header.session_id));
   const sessionTtl = await s.r.redis.ttl(keys.minerSession(ADDR.supplier1, s.header.session_id));
   t.ok(leavesTtl > 86_000 && leavesTtl <= 86_400, `a settled session's leaves expire in a day (${leavesTtl} s)`);

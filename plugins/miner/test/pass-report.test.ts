@@ -26,3 +26,26 @@ t.test('a pass where nothing changed says nothing', async (t) => {
   new PassReport().log(logs.logger, 43);
   t.same(logs.lines, []);
 });
+
+t.test("what the passes did is said with the block's others: a line each for a few, one line for many, each at debug", async (t) => {
+  const logs = captureLogs('debug');
+  const report = new PassReport();
+  for (let i = 0; i < 7; i++) report.said('claims broadcast', { supplier: supplier(i), end: '20', sessions: 1, txhash: `TX${i}` });
+  for (let i = 0; i < 2; i++) report.said('proofs broadcast', { supplier: supplier(i), end: '20', sessions: 1, txhash: `PX${i}` });
+  report.failed(supplier(9), 'insufficient funds');
+  report.log(logs.logger, 44);
+  t.same(
+    logs.lines.filter((l) => Number(l.level) >= 30).map(({ level, msg, height, suppliers, first, supplier, txhash }) => ({ level, msg, height, suppliers, first, supplier, txhash })),
+    [
+      { level: 30, msg: 'claims broadcast: 7 suppliers', height: 44, suppliers: 7, first: [0, 1, 2, 3, 4].map(supplier), supplier: undefined, txhash: undefined },
+      { level: 30, msg: 'proofs broadcast', height: 44, suppliers: undefined, first: undefined, supplier: supplier(0), txhash: 'PX0' },
+      { level: 30, msg: 'proofs broadcast', height: 44, suppliers: undefined, first: undefined, supplier: supplier(1), txhash: 'PX1' },
+      { level: 50, msg: 'session lifecycle pass failed', height: 44, suppliers: undefined, first: undefined, supplier: supplier(9), txhash: undefined },
+    ],
+  );
+  t.same(
+    logs.lines.filter((l) => l.level === 20).map((l) => [l.msg, l.supplier, l.txhash, l.height]),
+    [0, 1, 2, 3, 4, 5, 6].map((i) => ['claims broadcast', supplier(i), `TX${i}`, 44]),
+    "each supplier's claim at debug, with its transaction",
+  );
+});
