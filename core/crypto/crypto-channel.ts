@@ -28,6 +28,8 @@ const THREAD_IDLE = 2;
 const STOP = 3;
 /** Set by the thread once it has left its job loop: it will not enter the secp256k1 addon again. */
 const LEFT = 4;
+/** Set by the thread when it enters its job loop: its modules are loaded and it answers from now on. */
+const STARTED = 5;
 const CONTROL_BYTES = 64;
 const JOB_HEADER = 12; // signWith, message length, signature length (int32 each)
 const JOB_SLOT = JOB_HEADER + MAX_JOB_BYTES;
@@ -193,6 +195,16 @@ export class CryptoChannel {
   /** The thread's side: true once the pool asked it to stop. */
   stopping(): boolean {
     return Atomics.load(this.#control, STOP) !== 0;
+  }
+
+  /** The thread's side: it is in its job loop. */
+  markStarted(): void {
+    Atomics.store(this.#control, STARTED, 1);
+  }
+
+  /** The event loop's side: true once the thread is in its job loop. */
+  started(): boolean {
+    return Atomics.load(this.#control, STARTED) !== 0;
   }
 
   /** The thread's side: it has left its job loop for good. */

@@ -34,8 +34,13 @@ interface Lane {
   exited: Promise<void>;
   /** Threads of this lane's line (it and those it replaced) that died in a row without answering a job. */
   failedStarts: number;
-  /** When the thread last answered, or was given work while it had none (performance.now()). */
+  /**
+   * When the thread last answered, or was given work while it had none, or entered its job loop
+   * (performance.now()); until it has entered it, when it was started.
+   */
   progressAt: number;
+  /** The thread has entered its job loop: from then on, answering nothing for `stuckAfterMs` is stuck. */
+  running: boolean;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -84,6 +89,8 @@ export const MAX_FAILED_STARTS = 3;
  * would wait for good.
  */
 export const STUCK_MS = 10_000;
+/** A thread that has not entered its job loop this long after it was started is stuck too (at least `stuckAfterMs`). */
+const START_MS = 60_000;
 
 /** How long a process exiting with open pools waits, in all, for their threads to leave their job loops. */
 const EXIT_WAIT_MS = 1_000;
@@ -334,9 +341,15 @@ export class CryptoPool {
     const now = performance.now();
     for (let i = 0; i < this.#lanes.length; i++) {
       const lane = this.#lanes[i]!;
-      if (lane.dead || lane.written === lane.answered || now - lane.progressAt < this.#stuckAfterMs) continue;
+      if (!lane.running && lane.channel.started()) {
+        // Loading a thread's modules is not answering slowly: the clock starts once it is in its loop.
+        lane.running = true;
+        lane.progressAt = now;
+      }
+      const bound = lane.running ? this.#stuckAfterMs : Math.max(this.#stuckAfterMs, START_MS);
+      if (lane.dead || lane.written === lane.answered || now - lane.progressAt < bound) continue;
       this.#read(lane); // answers not yet collected are progress too
-      if (lane.written === lane.answered || now - lane.progressAt < this.#stuckAfterMs) continue;
+      if (lane.written === lane.answered || now - lane.progressAt < bound) continue;
       const [current, ...rest] = this.#takeBack(lane);
       lane.channel.stop();
       lane.worker.unref();
@@ -367,6 +380,7 @@ export class CryptoPool {
       exited,
       failedStarts,
       progressAt: performance.now(),
+      running: false,
     };
     const fail = (err: Error) => {
       if (lane.dead) return; // 'error' is followed by 'exit'; a closing pool has taken its lanes back

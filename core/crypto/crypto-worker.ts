@@ -23,6 +23,7 @@ const alive = setInterval(() => {}, 2 ** 30);
 // The thread leaves between jobs and lets its event loop end: terminated from outside while inside the
 // secp256k1 addon, node-addon-api cannot raise its error in a dying thread and aborts the whole process.
 let done = 0;
+channel.markStarted();
 while (!channel.stopping()) {
   const waiting = channel.jobsAfter(done);
   if (waiting) await waiting;

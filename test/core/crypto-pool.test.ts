@@ -371,8 +371,8 @@ t.test('a thread that cannot start is replaced twice, then given up: its work is
 });
 
 /**
- * A child process whose pool's first thread runs `firstThread` (evaluated) instead of the crypto thread, every
- * later one being the real thread. It signs 40 messages and verifies ring-go's signature and a tampered copy
+ * A child process whose pool's first thread runs `firstThread` (evaluated, with the pool's workerData; the
+ * real thread's URL is \`worker\` there) instead of the crypto thread, every later one being the real thread. It signs 40 messages and verifies ring-go's signature and a tampered copy
  * with `new CryptoPool(1, { inlineBelow: 0, signingKeys: [key], ...poolOptions })`, and prints one JSON line:
  * `report` (an object literal over `events`), the outcomes, how many threads started and run.
  */
@@ -386,7 +386,7 @@ function replacedThreadScript(firstThread: string, poolOptions: string, report: 
     let started = 0;
     threads.Worker = class extends Real {
       constructor(url, options) {
-        if (started++ === 0) super(${JSON.stringify(firstThread)}, { eval: true });
+        if (started++ === 0) super(${JSON.stringify(`const worker = ${dist('crypto-worker.js')}; ${firstThread}`)}, { eval: true, workerData: options.workerData });
         else super(url, options);
       }
     };
@@ -443,8 +443,9 @@ t.test('the jobs a thread that dies had not answered go to its replacement: each
 });
 
 t.test('a thread that has work and answers nothing is given up: the job it is on fails, the rest are answered by a new thread, the process exits', async (t) => {
-  // The first thread never reads a job and never exits (as one caught in an endless loop would).
-  const script = replacedThreadScript('setInterval(() => {}, 1e9)', 'stuckAfterMs: 500, onThreadStuck: (ms) => events.push(ms)', '{ stuck: events }');
+  // The first thread enters its job loop, then never reads a job and never exits (as one caught in an endless loop would).
+  const inLoop = `import(${JSON.stringify(pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', 'core', 'crypto', 'crypto-channel.js')).href)}).then(({ CryptoChannel }) => new CryptoChannel(require('node:worker_threads').workerData.shared).markStarted()); setInterval(() => {}, 1e9);`;
+  const script = replacedThreadScript(inLoop, 'stuckAfterMs: 500, onThreadStuck: (ms) => events.push(ms)', '{ stuck: events }');
   const dir = t.testdir({ 'thread-stuck.mjs': script });
   const { code, out, err } = await runChild(t, [join(dir, 'thread-stuck.mjs')]);
   t.equal(code, 0, `the process exited normally, the stuck thread still running${err ? `; stderr: ${err.slice(0, 300)}` : ''}`);
@@ -455,6 +456,20 @@ t.test('a thread that has work and answers nothing is given up: the job it is on
   t.same(seen.signatures, ['refused: crypto thread answered nothing for N ms', ...Array.from({ length: 39 }, () => 'signed')], 'the job it was on failed; every other signature was made, right');
   t.same(seen.verdicts, [true, false], "ring-go's signature valid, the tampered message not");
   t.same([seen.started, seen.running], [2, 1], 'one new thread took over');
+});
+
+t.test('a thread slower to start than the stuck bound is not given up: the clock starts once it is in its job loop', async (t) => {
+  // The first thread is the real one, started 1.5 s late (a loaded machine loading its modules).
+  const script = replacedThreadScript('setTimeout(() => import(worker), 1500);', 'stuckAfterMs: 500, onThreadStuck: (ms) => events.push(ms)', '{ stuck: events }');
+  const dir = t.testdir({ 'thread-slow-start.mjs': script });
+  const { code, out, err } = await runChild(t, [join(dir, 'thread-slow-start.mjs')]);
+  t.equal(code, 0, `the process exited normally${err ? `; stderr: ${err.slice(0, 300)}` : ''}`);
+  const seen = JSON.parse(out) as ReplacedThreadRun & { stuck: number[] };
+  t.same(seen.stuck, [], 'not given up');
+  t.ok(seen.tookMs >= 1500, `the jobs waited for it (${Math.round(seen.tookMs)} ms)`);
+  t.same(seen.signatures, Array.from({ length: 40 }, () => 'signed'), 'every signature made, right');
+  t.same(seen.verdicts, [true, false]);
+  t.same([seen.started, seen.running], [1, 1], 'by the thread that was slow to start');
 });
 
 t.test('a process that exits while its crypto thread signs (process.exit, as on a second signal) exits as asked, never aborts', async (t) => {
