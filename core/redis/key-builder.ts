@@ -173,7 +173,8 @@ export class KeyBuilder {
 
   /** The supplier and session of a meter key (`meter`'s inverse), or undefined for any other key. */
   meterParts(key: string): { supplier: string; sessionId: string } | undefined {
-    const m = /^\{([^{}]+)\}:([^:]+)$/.exec(key.startsWith(`${this.namespace}:meter:`) ? key.slice(this.namespace.length + 7) : '');
+    const prefix = `${this.namespace}:meter:`;
+    const m = key.startsWith(prefix) ? /^\{([^{}]+)\}:([^:]+)$/.exec(key.slice(prefix.length)) : null;
     return m ? { supplier: m[1]!, sessionId: m[2]! } : undefined;
   }
 

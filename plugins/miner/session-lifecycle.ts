@@ -141,7 +141,6 @@ export class SessionLifecycle {
             (err: Error) => this.#o.signals.update(failing, true, () => report.failed(supplier, err.message)),
           );
         });
-        this.#report = undefined;
         report.log(this.#o.log, block.height);
         this.#o.metrics.lifecyclePassSeconds.observe((performance.now() - started) / 1000);
         this.#o.metrics.lifecycleHeight.set(Number(current.height));

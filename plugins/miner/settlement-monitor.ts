@@ -210,11 +210,12 @@ export class SettlementMonitor {
     if (e.kind === 'slashed') metrics.upokt.inc({ supplier: e.supplier, kind: 'slashed' }, Number(e.upokt));
     if (e.kind === 'slashed') return;
     const to: SessionState = e.kind === 'settled' ? 'settled' : 'expired';
-    for (const id of await this.o.store.sessionIds(e.supplier, e.sessionEnd, e.sessionEnd)) {
-      const s = await this.o.store.session(e.supplier, id);
+    const fields = { [`${to}_upokt`]: String(e.upokt), [`${to}_height`]: String(e.height), ...(e.reason ? { reason: e.reason } : {}) };
+    const records = await this.o.store.sessions(e.supplier, await this.o.store.sessionIds(e.supplier, e.sessionEnd, e.sessionEnd));
+    for (const s of records) {
       if (!s || s.serviceId !== e.serviceId || s.count !== e.relays || s.state === to) continue;
-      if ((await this.o.store.transition(e.supplier, id, token, s.state, to)) !== 'moved') continue;
-      await this.o.redis().hset(this.o.keys.minerSession(e.supplier, id), `${to}_upokt`, String(e.upokt), `${to}_height`, String(e.height), ...(e.reason ? ['reason', e.reason] : []));
+      // The outcome's fields with the state, in the one fenced script: a replica that lost the supplier writes neither.
+      await this.o.store.transition(e.supplier, s.sessionId, token, s.state, to, fields);
     }
   }
 

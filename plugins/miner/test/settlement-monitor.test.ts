@@ -123,15 +123,30 @@ t.test("a block that settles every owned supplier's session: recorded 16 at a ti
     }
   };
   const logs = captureLogs('debug');
+  // One supplier's lease was taken over since: this replica's token for it is stale, and it must write nothing there.
+  await redis.set(keys.supplierLeaseFence(settled[39]!), '8');
+  await redis.config('RESETSTAT');
   const monitor = new SettlementMonitor({ comet, query, store, keys, redis: () => redis, owned: () => owned, reads, lastFee: () => 0n, metrics: new MinerMetrics(new Registry()), log: logs.logger, alerts: { balanceTransactions: 20, missedProofsLeft: 3 }, signals: new StateSignals(15 * 60_000) });
   await monitor.onBlock({ height: 30, hash: new Uint8Array(32), timeMs: Date.now() });
 
   t.equal(most, 16, 'sessions looked up 16 at a time');
-  const states = await Promise.all([...owned.keys()].map((s) => store.session(s, `${s}-s`)));
+  const commands = await redis.info('commandstats');
+  // Commands run by scripts count too: one transition script per event, whose HSET sets the state and the outcome's fields.
   t.same(
-    states.map((r) => [r?.state, r?.settledUpokt]),
-    [...settled.map(() => ['settled', '42']), ...expired.map(() => ['expired', undefined])],
-    'every session moved to its outcome',
+    ['eval', 'hset', 'hgetall'].map((c) => Number(new RegExp(`cmdstat_${c}:calls=(\\d+)`).exec(commands)?.[1] ?? 0)),
+    [42, 41, 42],
+    "42 transitions (the stale lease's refused before any write), one HSET per session moved (its fields in the fenced script, not a write of their own), one record read per event",
+  );
+  const states = await Promise.all([...owned.keys()].map((s) => store.session(s, `${s}-s`)));
+  const fields = await Promise.all([...owned.keys()].map((s) => redis.hmget(keys.minerSession(s, `${s}-s`), 'settled_height', 'expired_upokt', 'reason')));
+  t.same(
+    states.map((r, i) => [r?.state, r?.settledUpokt, ...fields[i]!]),
+    [
+      ...settled.slice(0, 39).map(() => ['settled', '42', '30', null, null]),
+      ['active', undefined, null, null, null],
+      ...expired.map(() => ['expired', undefined, null, '42', 'PROOF_MISSING']),
+    ],
+    'every session moved to its outcome with its fields, but the one whose lease moved on',
   );
   const claims = (level: number) => logs.lines.filter((l) => l.level === level && String(l.msg).startsWith('claim '));
   t.same(claims(30).map((l) => [l.msg, l.suppliers, l.first, l.upokt]), [['claim settled: 40 sessions', 40, settled.slice(0, 5), '1680']], 'forty settlements: one line, 40 × 42 uPOKT');
