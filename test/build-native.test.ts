@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { NativeCurveAddon } from '../core/crypto/native-lincomb.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 // scripts/build-native.mjs in a scratch copy of the package (so the real build/ is never touched):
 // no compiler is a warning unless RELAYMINER_REQUIRE_NATIVE=1; a compiler builds, through node-gyp and
@@ -12,8 +12,7 @@ import type { NativeCurveAddon } from '../core/crypto/native-lincomb.js';
 const ROOT = join(import.meta.dirname, '..');
 
 function scratchPackage(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-native-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'relayminer-native');
   mkdirSync(join(dir, 'scripts'));
   mkdirSync(join(dir, 'core/crypto/native'), { recursive: true });
   copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));

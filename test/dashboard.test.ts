@@ -1,6 +1,4 @@
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { parseConfig } from '../core/config/load.js';
@@ -11,6 +9,7 @@ import { captureLogs } from './helpers/logs.js';
 import { startRedis } from './helpers/redis.js';
 import { gatewayRelay, postRelay, startBackend } from './helpers/relayer.js';
 import { until } from './helpers/until.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 /**
  * The operator dashboard in headless Chromium (Debian's, driven by playwright-core): it loads from the
@@ -85,6 +84,6 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
   t.match(await page.textContent('#submissions'), /claim included1/);
   t.match(await page.textContent('#submissions'), /uPOKT earned168/);
   t.same(external, [], 'no request left the metrics listener (works offline)');
-  const shot = process.env.SCREENSHOT ?? join(mkdtempSync(join(tmpdir(), 'dashboard-')), 'dashboard.png');
+  const shot = process.env.SCREENSHOT ?? join(tempDir(t, 'dashboard'), 'dashboard.png');
   await page.screenshot({ path: shot, fullPage: true });
 });

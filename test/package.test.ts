@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { tempDir } from './helpers/temp-dir.js';
 
 // What an operator gets from `npm install relayminer`: the packed tarball (dist/ as `npm test` just built it)
 // installed into an empty project, its CLI and, where a C compiler is present, its ring-signature addon built
@@ -11,8 +11,7 @@ const ROOT = join(import.meta.dirname, '..');
 const npm = (args: string[], cwd: string) => spawnSync('npm', args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' } });
 
 t.test('npm pack, then npm install <tarball> in an empty directory: a working CLI and the addon', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-pack-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'relayminer-pack');
   const packed = npm(['pack', '--ignore-scripts', '--json', '--pack-destination', dir], ROOT);
   t.equal(packed.status, 0, packed.stderr);
   const [{ filename, files }] = JSON.parse(packed.stdout) as [{ filename: string; files: { path: string }[] }];

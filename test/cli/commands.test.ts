@@ -1,9 +1,9 @@
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADDR, KEYS, key } from '../helpers/localnet-client.js';
 import { VERSION, cli, cliAsync } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 t.test('version, help, and commands that arrive later', async (t) => {
   t.equal(cli(['version']).stdout, `relayminer ${VERSION}\n`);
@@ -30,7 +30,7 @@ t.test('version, help, and commands that arrive later', async (t) => {
 });
 
 t.test('an unreachable Redis or node: one line naming it and the cause, exit 1, no stack', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const dir = tempDir(t, 'relayminer-cli');
   const file = join(dir, 'miner.yaml');
   writeFileSync(file, `miner:\n  redis: { url: "redis://admin:hunter2@127.0.0.1:1", pool: { connect_timeout_ms: 1000 } }\n  pocket_node: { rpc_url: "http://127.0.0.1:2", grpc_address: "127.0.0.1:3" }\n  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]\n`);
   const redis = cli(['redis', 'sessions', '-c', file]);

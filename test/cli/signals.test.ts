@@ -1,6 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultRingBackend } from '../../core/crypto/ring/signature.js';
 import { supplierSignatureBackend } from '../../core/crypto/supplier-signature.js';
@@ -11,11 +10,12 @@ import { until } from '../helpers/until.js';
 import { startProcess } from '../helpers/process.js';
 import { startRedis } from '../helpers/redis.js';
 import { cli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 t.test('relayer: SIGTERM drains and exits 0, logging each shutdown step in order', async (t) => {
   const redis = await startRedis(t);
   const net = await startTestLocalnet(t);
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const dir = tempDir(t, 'relayminer-cli');
   const file = join(dir, 'relayer.yaml');
   writeFileSync(
     file,
@@ -38,7 +38,7 @@ t.test('relayer: SIGTERM drains and exits 0, logging each shutdown step in order
 
 t.test('a second signal exits at once', async (t) => {
   const redis = await startRedis(t);
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const dir = tempDir(t, 'relayminer-cli');
   const file = join(dir, 'miner.yaml');
   writeFileSync(
     file,
@@ -70,7 +70,7 @@ t.test('relayer --workers 2: the primary serves one /metrics for all workers, co
   const redis = await startRedis(t);
   const net = await startTestLocalnet(t);
   const [relayPort, healthPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const dir = tempDir(t, 'relayminer-cli');
   const file = join(dir, 'relayer.yaml');
   const keysFile = join(dir, 'keys.yaml');
   writeFileSync(keysFile, `keys: ["${TEST_KEYS.app1.hex}"]\n`, { mode: 0o600 });

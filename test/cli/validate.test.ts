@@ -1,9 +1,9 @@
 import t from 'tap';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KEYS, key } from '../helpers/localnet-client.js';
 import { ROOT, cli, cliAsync } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 t.test('validate: each example passes', async (t) => {
   const files = ['config.relayer.yaml', 'config.miner.yaml', 'config.devnet.yaml', 'config.with-plugin.yaml'];
@@ -20,7 +20,7 @@ t.test('validate: each example passes', async (t) => {
 });
 
 t.test('seed-shaped files run what they describe; the documented miner file without keys validates with a warning', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const dir = tempDir(t, 'relayminer-cli');
   const miner = join(dir, 'miner.yaml');
   writeFileSync(miner, 'miner:\n  redis:\n    address: "redis:6379"\n  chain:\n    rpc_url: "http://pocket-node:26657"\n    grpc_address: "pocket-node:9090"\n  metrics_address: ":9092"\n');
   const m = cli(['validate', '-c', miner]);
@@ -40,7 +40,7 @@ t.test('seed-shaped files run what they describe; the documented miner file with
 });
 
 t.test('validate: a broken copy exits 1 with the file, line and path of each problem', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const dir = tempDir(t, 'relayminer-cli');
   const relayer = join(dir, 'relayer.yaml');
   writeFileSync(relayer, readFileSync(join(ROOT, 'examples/config.relayer.yaml'), 'utf8').replace('listen_address: ":8080"', 'listen_adress: ":8080"'));
   const r = cli(['validate', '-c', relayer]);
@@ -76,7 +76,7 @@ t.test('validate: a broken copy exits 1 with the file, line and path of each pro
 });
 
 t.test('validate --keys: each role\'s supplier addresses and where each key was read, never the key', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-cli-'));
+  const dir = tempDir(t, 'relayminer-cli');
   const file = join(dir, 'both.yaml');
   const home = join(ROOT, 'test', 'vectors', 'keyring', 'pocketd-home');
   writeFileSync(

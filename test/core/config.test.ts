@@ -1,5 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { Ajv } from 'ajv';
@@ -9,6 +8,7 @@ import { ConfigError, suggestKey } from '../../core/config/problems.js';
 import { renderConfigReference, renderJsonSchema } from '../../core/config/reference.js';
 import { TEST_KEYS } from '../helpers/config.js';
 import { builtinPluginDocs } from '../../plugins/docs.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -281,7 +281,7 @@ t.test('${ENV} interpolation', async (t) => {
 });
 
 t.test('keys_dir: one YAML or JSON file per key, the Go HA relay miner\'s format; its address checked; never echoed', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-keysdir-'));
+  const dir = tempDir(t, 'relayminer-keysdir');
   const keys = join(dir, 'keys');
   mkdirSync(join(keys, 'old'), { recursive: true });
   const put = (name: string, text: string, mode = 0o600) => {
@@ -321,7 +321,7 @@ t.test('keys_dir: one YAML or JSON file per key, the Go HA relay miner\'s format
 });
 
 t.test('keys: inline, file, environment; addresses derived and checked; never echoed', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-keys-'));
+  const dir = tempDir(t, 'relayminer-keys');
   const file = join(dir, 'keys.yaml');
   writeFileSync(file, `keys:\n  - "${TEST_KEYS.gateway1.hex}"\n`);
   chmodSync(file, 0o600);
@@ -453,7 +453,7 @@ t.test("the README's relayer and miner configs load as written", async (t) => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
   t.equal(blocks.length, 2);
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-readme-'));
+  const dir = tempDir(t, 'relayminer-readme');
   writeFileSync(join(dir, 'keys.yaml'), readFileSync(join(ROOT, 'examples/keys/supplier-keys.example.yaml')));
   chmodSync(join(dir, 'keys.yaml'), 0o600);
   const load = (text: string, name: string) => {

@@ -1,6 +1,5 @@
 import t from 'tap';
-import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfigFile } from '../../core/config/load.js';
@@ -16,6 +15,7 @@ import { startRedis } from '../helpers/redis.js';
 import { gatewayRelay, postRelay, startBackend } from '../helpers/relayer.js';
 import { until } from '../helpers/until.js';
 import { addTestKeyringKey } from '../helpers/keyring.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 t.test('reloadKeys: keys added are served and leased, keys removed refused (the miner keeps them until their sessions are final), a bad file changes nothing', async (t) => {
   const net = await startTestLocalnet(t);
@@ -24,7 +24,7 @@ t.test('reloadKeys: keys added are served and leased, keys removed refused (the 
   const client = new Redis(redisServer.url);
   t.teardown(() => client.disconnect());
   const backend = await startBackend(t);
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-reload-'));
+  const dir = tempDir(t, 'relayminer-reload');
   const keysFile = join(dir, 'keys.yaml');
   const writeKeys = (text: string) => {
     writeFileSync(keysFile, text);
@@ -144,7 +144,7 @@ t.test('keys.watch: a key file added to keys_dir, or the keys file replaced, rel
   net.chain.advance(11);
   const redisServer = await startRedis(t);
   const backend = await startBackend(t);
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-watch-'));
+  const dir = tempDir(t, 'relayminer-watch');
   mkdirSync(join(dir, 'keys.d'));
   writeFileSync(join(dir, 'keys.yaml'), `keys: ["${KEYS.supplier1}"]\n`, { mode: 0o600 });
   const file = writeRelayerConfig(dir, 'keys: { keys_file: keys.yaml, keys_dir: keys.d, watch: true }', { redis: redisServer.url, net, backend: backend.url });
@@ -185,7 +185,7 @@ t.test('keys.watch with a pocketd keyring: a key added with pocketd is served wi
   net.chain.advance(11);
   const redisServer = await startRedis(t);
   const backend = await startBackend(t);
-  const home = mkdtempSync(join(tmpdir(), 'relayminer-keyring-watch-'));
+  const home = tempDir(t, 'relayminer-keyring-watch');
   addTestKeyringKey(home, 'supplier1', KEYS.supplier1);
   const file = writeRelayerConfig(home, `keys: { keyring: { backend: test, dir: "${home}" }, watch: true }`, { redis: redisServer.url, net, backend: backend.url });
   const logs = captureLogs();

@@ -1,5 +1,4 @@
-import { chmodSync, copyFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromBech32 } from '@cosmjs/encoding';
 import t from 'tap';
@@ -7,6 +6,7 @@ import { parseConfig } from '../../core/config/load.js';
 import { ConfigError } from '../../core/config/problems.js';
 import { TEST_KEYS } from '../helpers/config.js';
 import { keyringToken } from '../helpers/keyring.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 // Written by pocketd's test backend (poktroll's localnet) and by jose2go as the file backend writes (test/vectors/README.md).
 const VECTORS = join(import.meta.dirname, '..', 'vectors', 'keyring');
@@ -41,7 +41,7 @@ t.test("pocketd's test keyring: every local key, its scalar and its address as t
   t.equal(`${Buffer.from(fromBech32(c.relayer!.suppliers[0]!.address, 90).data).toString('hex')}.address`, addressFile, "the derived address is the one pocketd filed app1 under");
 
   // Modes as pocketd leaves them (600); then one record opened to the group.
-  const home = mkdtempSync(join(tmpdir(), 'relayminer-keyring-'));
+  const home = tempDir(t, 'relayminer-keyring');
   cpSync(POCKETD_HOME, home, { recursive: true });
   const records = join(home, 'keyring-test');
   for (const f of readdirSync(records)) chmodSync(join(records, f), 0o600);
@@ -67,7 +67,7 @@ t.test('a file keyring opens with the passphrase from the environment or a file,
     `keys.keyring: key "watcher" of the keyring ${join(FILE_HOME, 'keyring-file')} holds no private key (a Ledger, offline or multisig key, or not secp256k1); a supplier signs with a local secp256k1 key`,
   ]);
 
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-keyring-'));
+  const dir = tempDir(t, 'relayminer-keyring');
   writeFileSync(join(dir, 'pass'), `${PASSPHRASE}\n\n`);
   chmodSync(join(dir, 'pass'), 0o600);
   const fromFile = load(`backend: file, dir: ${FILE_HOME}, key_names: [supplier-b], passphrase_file: pass`, { dir });
@@ -85,7 +85,7 @@ t.test('a wrong passphrase, a wrong backend or a wrong directory is said once, p
   t.same(wrong, [`keys.keyring: the file keyring ${fileDir}: the configured passphrase opens none of its 3 records; is it the passphrase the keys were added with?`]);
   t.notMatch(wrong.join('\n'), 'Tr0ub4dor', 'the passphrase is not echoed');
 
-  const home = mkdtempSync(join(tmpdir(), 'relayminer-keyring-'));
+  const home = tempDir(t, 'relayminer-keyring');
   cpSync(fileDir, join(home, 'keyring-test'), { recursive: true });
   t.same(problemsOf(`backend: test, dir: ${home}`), [
     `keys.keyring: the test keyring ${join(home, 'keyring-test')}: the test backend's fixed passphrase opens none of its 3 records; is it a file-backend keyring?`,
@@ -109,7 +109,7 @@ t.test('the passphrase settings fit the backend', async (t) => {
   ]);
   t.same(problemsOf(`backend: file, dir: ${FILE_HOME}, passphrase_env: P, passphrase_file: f`, { env: { P: 'x' } }), ['keys.keyring: set one of passphrase_env and passphrase_file, not both']);
   t.same(problemsOf(`backend: file, dir: ${FILE_HOME}, passphrase_env: P`), ['keys.keyring.passphrase_env: environment variable P is not set or empty']);
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-keyring-'));
+  const dir = tempDir(t, 'relayminer-keyring');
   writeFileSync(join(dir, 'empty'), '\n', { mode: 0o600 });
   t.same(problemsOf(`backend: file, dir: ${FILE_HOME}, passphrase_file: empty`, { dir }), [`keys.keyring.passphrase_file: ${join(dir, 'empty')} is empty`]);
   t.same(problemsOf(`backend: file, dir: ${FILE_HOME}, passphrase_file: missing`, { dir }), [`keys.keyring.passphrase_file: cannot read ${join(dir, 'missing')}: file not found`]);
@@ -117,7 +117,7 @@ t.test('the passphrase settings fit the backend', async (t) => {
 });
 
 t.test('damaged records are named; a changed record is read afresh; keys.watch watches the keyring', async (t) => {
-  const home = mkdtempSync(join(tmpdir(), 'relayminer-keyring-'));
+  const home = tempDir(t, 'relayminer-keyring');
   const dir = join(home, 'keyring-file');
   cpSync(join(FILE_HOME, 'keyring-file'), dir, { recursive: true });
   const env = { P: PASSPHRASE };

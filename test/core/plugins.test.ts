@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
@@ -14,6 +13,7 @@ import { RelayHooks } from '../../core/relay/hooks.js';
 import { RelayRejection } from '../../core/relay/reasons.js';
 import type { RelayInfo } from '../../core/relay/events.js';
 import { captureLogs } from '../helpers/logs.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples');
@@ -54,7 +54,7 @@ function hostApp(): { app: FastifyInstance & { recorded?: string[] }; context: R
 }
 
 t.test('loads by built-in name, by path and by package name, in config order', async (t) => {
-  const pkgDir = mkdtempSync(join(tmpdir(), 'relayminer-pkg-'));
+  const pkgDir = tempDir(t, 'relayminer-pkg');
   const pkg = join(pkgDir, 'node_modules', 'acme-relayminer-recorder');
   mkdirSync(pkg, { recursive: true });
   writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'acme-relayminer-recorder', type: 'module', exports: { '.': { import: './index.js' } } }));

@@ -1,6 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { ChainQueryClient } from '../../core/chain/query-client.js';
@@ -11,6 +10,7 @@ import { ADDR, KEYS, startTestLocalnet } from '../helpers/localnet-client.js';
 import { captureLogs } from '../helpers/logs.js';
 import { startRelayer } from '../helpers/relayer.js';
 import { until } from '../helpers/until.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const OUTSIDER = 'pokt1l3e9pgs3mmwuwrh95fecme0s0qtn28805vd04p'; // the address of key 11…11: never staked
 
@@ -159,7 +159,7 @@ t.test('StakeWatch: a relayer started before its node says so once, checks again
 
 t.test('validate --check-stake: exit 1 and one line per staked pair not served; 0 once everything staked is served', async (t) => {
   const net = await startTestLocalnet(t);
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-stake-'));
+  const dir = tempDir(t, 'relayminer-stake');
   const file = (services: string) => {
     const path = join(dir, `relayer-${services.length}.yaml`);
     writeFileSync(

@@ -1,11 +1,11 @@
 import t from 'tap';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import protobuf from 'protobufjs';
 import { POKTHTTPResponseCodec, type HttpHeader } from '../../core/protocol/index.js';
 import { StreamedBody } from '../../core/relay/streamed-body.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const header = new Map<string, HttpHeader>([
@@ -27,7 +27,7 @@ function referenceHash(status: number, h: Map<string, HttpHeader>, body: Buffer)
 }
 
 t.test('the payload hash equals the hash of the whole POKTHTTPResponse, around every varint width, in memory and spilled to a file', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'streamed-body-test-'));
+  const dir = tempDir(t, 'streamed-body-test');
   for (const size of [0, 1, 127, 128, 16_383, 16_384, 70_000, 2_097_151, 2_097_152]) {
     const body = Buffer.alloc(size);
     for (let i = 0; i < size; i++) body[i] = (i * 31 + 7) & 0xff;

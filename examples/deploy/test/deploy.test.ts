@@ -1,11 +1,11 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { ADDR, KEYS } from '../../../test/helpers/localnet-client.js';
 import { RELAYER_NODE_FLAGS } from '../../../cli/node-flags.js';
+import { tempDir } from '../../../test/helpers/temp-dir.js';
 
 const DIR = join(import.meta.dirname, '..');
 const ROOT = join(DIR, '..', '..');
@@ -21,7 +21,7 @@ type Manifest = { apiVersion: string; kind: string; metadata: { name: string }; 
 
 /** A keys_dir holding supplier1's key file, as the deployments mount it. */
 function keysDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'deploy-keys-'));
+  const dir = tempDir(t, 'deploy-keys');
   writeFileSync(join(dir, 'supplier-1.yaml'), `operator_address: ${ADDR.supplier1}\nprivate_key_hex: "${KEYS.supplier1}"\n`, { mode: 0o600 });
   return dir;
 }
@@ -36,7 +36,7 @@ t.test('the shared configs validate with the environment the deployments give th
     t.match(r.out, /^ok: /m, name);
     t.match(r.out, '1 supplier', `${name}: the key file's supplier`);
     // Without key files a relayer cannot start; a miner starts and waits for them, and says so.
-    const empty = validate(file, { KEYS_DIR: mkdtempSync(join(tmpdir(), 'deploy-no-keys-')) });
+    const empty = validate(file, { KEYS_DIR: tempDir(t, 'deploy-no-keys') });
     t.same([empty.code, /no supplier keys/.test(empty.out)], [name === 'relayer.yaml' ? 1 : 0, true], `${name}: an empty keys directory`);
   }
 });
@@ -46,7 +46,7 @@ t.test('Kubernetes: probes on the configured ports, HPA on the relayer, two mine
   t.same(docs.filter((d) => !d.apiVersion || !d.kind || !d.metadata?.name), [], 'every manifest has apiVersion, kind and a name');
   const byName = (kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name === name)!;
   const config = byName('ConfigMap', 'relayminer-config').data!;
-  const dir = mkdtempSync(join(tmpdir(), 'k8s-config-'));
+  const dir = tempDir(t, 'k8s-config');
   // The Secret's key files, with real keys in place of its placeholders, where the pods mount them.
   const secret = byName('Secret', 'relayminer-keys') as Manifest & { stringData: Record<string, string> };
   t.same(Object.keys(secret.stringData), ['supplier-1.yaml'], 'one key file per supplier');

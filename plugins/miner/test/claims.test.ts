@@ -8,9 +8,9 @@ import { SessionStore } from '../session-store.js';
 import { until } from '../../../test/helpers/until.js';
 import { minerYaml } from '../../../test/helpers/miner.js';
 import { inspectRedis, type InspectWhat } from '../../../cli/redis-inspect.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../../../test/helpers/temp-dir.js';
 
 const keys = new KeyBuilder('ha');
 
@@ -144,7 +144,7 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
   }
 
   // What an operator sees with `relayminer redis … -c miner.yaml`.
-  const dir = mkdtempSync(join(tmpdir(), 'inspect-'));
+  const dir = tempDir(t, 'inspect');
   const file = join(dir, 'miner.yaml');
   writeFileSync(file, `miner:\n  redis: { url: "${s.r.redisUrl}", namespace: ha }\n  pocket_node: { rpc_url: "http://127.0.0.1:1", grpc_address: "127.0.0.1:1" }\n  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]\n`);
   const view = async (what: InspectWhat) => {

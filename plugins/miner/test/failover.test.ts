@@ -1,6 +1,5 @@
 import t, { type Test } from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChainQueryClient, KeyBuilder, relayHash, SparseMerkleSumTrie } from 'relayminer';
 import { ADDR, KEYS, TEST_GENESIS } from '../../../test/helpers/localnet-client.js';
@@ -9,6 +8,7 @@ import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/rel
 import { SessionStore } from '../session-store.js';
 import { until } from '../../../test/helpers/until.js';
 import { minerYaml } from '../../../test/helpers/miner.js';
+import { tempDir } from '../../../test/helpers/temp-dir.js';
 
 /** Miner failure drills with real processes: SIGKILL, SIGSTOP/SIGCONT and a Redis restart (AOF). */
 
@@ -29,7 +29,7 @@ async function setup(t: Test, o: { appendOnly?: boolean } = {}) {
       if (res.status !== 200) throw new Error(`relay refused: ${res.status}`);
     }
   };
-  const dir = mkdtempSync(join(tmpdir(), 'miner-failover-'));
+  const dir = tempDir(t, 'miner-failover');
   const miners: Started[] = [];
   const byInstance = new Map<string, Started>();
   const startMiner = async (instance: string) => {

@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { Redis } from 'ioredis';
@@ -8,6 +7,7 @@ import { ADDR, KEYS, startTestLocalnet } from '../../../test/helpers/localnet-cl
 import { startProcess } from '../../../test/helpers/process.js';
 import { startRedis } from '../../../test/helpers/redis.js';
 import { gatewayRelay, postRelay, startBackend } from '../../../test/helpers/relayer.js';
+import { tempDir } from '../../../test/helpers/temp-dir.js';
 
 const RPC = { body: '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' };
 
@@ -16,7 +16,7 @@ t.test('a relayer killed with SIGKILL loses no relay it acknowledged; a new one 
   net.chain.advance(11);
   const redisServer = await startRedis(t);
   const backend = await startBackend(t);
-  const dir = mkdtempSync(join(tmpdir(), 'relayminer-restart-'));
+  const dir = tempDir(t, 'relayminer-restart');
   const file = join(dir, 'relayer.yaml');
   writeFileSync(
     file,
