@@ -89,7 +89,7 @@ export { redactUrl, type HealthChange } from './backend/http-backend.js';
 // chain access and caches
 export { ChainPace, type BlockHealth, type ChainPaceOptions } from './chain/chain-pace.js';
 export { nodeEndpoints, type NodeEndpoints, type NodeEndpointConfig, type NodeTls } from './chain/node-endpoints.js';
-export { ChainQueryClient, ChainQueryError, chainNotFound, CometClient, BlockFollower, type BlockInfo, type SharedParamsInfo, type SupplierInfo } from './chain/index.js';
+export { ChainQueryClient, ChainQueryError, chainNotFound, CometClient, BlockFollower, type BlockInfo, type SharedParamsInfo, type SupplierInfo, type QueryLane } from './chain/index.js';
 export { forEachLimit } from './async/for-each-limit.js';
 export { TxClient, MAX_UNORDERED_TTL_MS, type AnyMessage, type BroadcastResult } from './chain/tx-client.js';
 export { TieredCache, CacheMetrics } from './cache/index.js';

@@ -2,6 +2,7 @@ import type { SharedParams } from '../session/grid.js';
 import { readFileSync } from 'node:fs';
 import * as tls from 'node:tls';
 import { grpcUsesTls, type NodeTls } from './node-endpoints.js';
+import { QuerySlots, type QueryLane } from './query-slots.js';
 import { Client, credentials, Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import type { PocketNodeConfig } from '../config/schema.js';
 import { messageCodec } from '../protocol/codec.js';
@@ -95,14 +96,11 @@ export class ChainQueryClient {
   readonly #address: string;
   #answeredAt: number | undefined;
   #unreachable: { at: number; details: string } | undefined;
-  readonly #maxInFlight: number;
-  #inFlight = 0;
-  /** Calls waiting for one in flight to end, each resumed holding its slot. */
-  readonly #waiting: (() => void)[] = [];
+  readonly #slots: QuerySlots;
 
   /**
-   * `maxInFlight`: calls sent at once; more wait, up to four times as many, and past that fail at once
-   * (RESOURCE_EXHAUSTED, never sent). Unset: no bound.
+   * `maxInFlight`: calls sent at once, at most half of them `open` ones (QuerySlots); more wait, up to four
+   * times as many, and past that fail at once (RESOURCE_EXHAUSTED, never sent). Unset: no bound.
    */
   constructor(cfg: Pick<PocketNodeConfig, 'grpc_address' | 'query_timeout_ms'> & { tls: NodeTls; ca_file?: string | undefined; maxInFlight?: number }) {
     const grpcTls = grpcUsesTls(cfg.tls, cfg.grpc_address);
@@ -112,7 +110,7 @@ export class ChainQueryClient {
     this.#client = new Client(cfg.grpc_address, creds, { 'grpc.keepalive_time_ms': 30_000 });
     this.#timeoutMs = cfg.query_timeout_ms;
     this.#address = cfg.grpc_address;
-    this.#maxInFlight = cfg.maxInFlight ?? Infinity;
+    this.#slots = new QuerySlots(cfg.maxInFlight ?? Infinity);
     for (const s of SERVICES) this.#definitions.set(s, grpcServiceDefinition(s));
   }
 
@@ -128,32 +126,23 @@ export class ChainQueryClient {
     throw new Error(`gRPC queries to ${this.#address} fail: ${down.details}`);
   }
 
-  /** One unary call: `service` like 'pocket.session.Query', `method` like 'GetSession'. */
-  call(service: (typeof SERVICES)[number], method: string, request: Msg): Promise<Msg> {
+  /** One unary call: `service` like 'pocket.session.Query', `method` like 'GetSession'; `lane` as QuerySlots takes it. */
+  call(service: (typeof SERVICES)[number], method: string, request: Msg, lane: QueryLane = 'expected'): Promise<Msg> {
     const def = this.#definitions.get(service)?.[method];
     if (!def) return Promise.reject(new Error(`unknown gRPC method ${service}/${method}`));
-    if (this.#inFlight < this.#maxInFlight) {
-      this.#inFlight++;
-      return this.#send(service, method, def, request);
-    }
-    if (this.#waiting.length >= this.#maxInFlight * 4) {
-      return Promise.reject(new ChainQueryError(`${service}/${method}`, status.RESOURCE_EXHAUSTED, `not sent: ${this.#inFlight} queries in flight to the node and ${this.#waiting.length} waiting`));
-    }
-    return new Promise<void>((resume) => this.#waiting.push(resume)).then(() => this.#send(service, method, def, request));
+    const slot = this.#slots.acquire(lane);
+    if (slot === true) return this.#send(service, method, def, request, lane);
+    if (slot === false) return Promise.reject(new ChainQueryError(`${service}/${method}`, status.RESOURCE_EXHAUSTED, `not sent: ${this.#slots.describe(lane)}`));
+    return slot.then(() => this.#send(service, method, def, request, lane));
   }
 
-  /** Sends a call holding a slot, and hands the slot on (or frees it) when it ends. */
-  #send(service: string, method: string, def: ReturnType<typeof grpcServiceDefinition>[string], request: Msg): Promise<Msg> {
+  /** Sends a call holding a slot of `lane`, and gives the slot back when it ends. */
+  #send(service: string, method: string, def: ReturnType<typeof grpcServiceDefinition>[string], request: Msg, lane: QueryLane): Promise<Msg> {
     const sent = this.#unary(service, method, def, request);
-    void sent.then(this.#release, this.#release);
+    const release = () => this.#slots.release(lane);
+    void sent.then(release, release);
     return sent;
   }
-
-  readonly #release = (): void => {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#inFlight--;
-  };
 
   #unary(service: string, method: string, def: ReturnType<typeof grpcServiceDefinition>[string], request: Msg): Promise<Msg> {
     return new Promise((resolve, reject) => {
@@ -175,8 +164,8 @@ export class ChainQueryClient {
     });
   }
 
-  async session(applicationAddress: string, serviceId: string, height: bigint): Promise<SessionInfo> {
-    const res = await this.call('pocket.session.Query', 'GetSession', { application_address: applicationAddress, service_id: serviceId, block_height: height });
+  async session(applicationAddress: string, serviceId: string, height: bigint, lane?: QueryLane): Promise<SessionInfo> {
+    const res = await this.call('pocket.session.Query', 'GetSession', { application_address: applicationAddress, service_id: serviceId, block_height: height }, lane);
     const s = res.session as Msg;
     return {
       header: s.header as SessionHeader,
@@ -209,8 +198,8 @@ export class ChainQueryClient {
     return PubKeyCodec.decode(base.pub_key.value).key;
   }
 
-  async sharedParams(height?: bigint): Promise<SharedParamsInfo> {
-    const res = height === undefined ? await this.call('pocket.shared.Query', 'Params', {}) : await this.call('pocket.shared.Query', 'ParamsAtHeight', { height });
+  async sharedParams(height?: bigint, lane?: QueryLane): Promise<SharedParamsInfo> {
+    const res = height === undefined ? await this.call('pocket.shared.Query', 'Params', {}, lane) : await this.call('pocket.shared.Query', 'ParamsAtHeight', { height }, lane);
     return res.params as unknown as SharedParamsInfo;
   }
 

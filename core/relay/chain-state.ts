@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import type { ApplicationInfo, ChainQueryClient, SessionInfo, SharedParamsInfo } from '../chain/query-client.js';
+import type { QueryLane } from '../chain/query-slots.js';
+import { sessionEndHeight, sessionStartHeight } from '../session/grid.js';
 import type { CacheMetrics } from '../cache/cache-metrics.js';
 import { decodeCacheValue, encodeCacheValue } from '../cache/json-codec.js';
 import { TieredCache } from '../cache/tiered-cache.js';
@@ -22,10 +24,19 @@ export interface RelayChainStateOptions {
   liveTtlMs?: number;
 }
 
+/** Applications remembered as validated (QueryLane `expected`); past this the longest remembered is forgotten. */
+const VALIDATED_APPLICATIONS = 100_000;
+
 /**
  * Everything relay validation reads from the chain, through the tiered caches. Values fixed at a
  * height (session, params, compute units, difficulty) never expire; live values (the application,
  * whose delegations change, and account keys, which appear on first signature) have a TTL.
+ *
+ * Sessions and params are asked for in a QueryLane: a session is `expected` when its application has had
+ * a relay validated here and its height is a boundary of a session now current; params when their height
+ * is in a session now current. "Now current" is judged by the grid of the params fetched for the height
+ * nearest the current one (everything is until there are some). Everything else is asked for only once
+ * the chain has confirmed the relay's session.
  */
 export class RelayChainState {
   readonly #o: RelayChainStateOptions;
@@ -37,6 +48,10 @@ export class RelayChainState {
   readonly #difficulty: TieredCache<Uint8Array>;
   readonly #sessionParams: TieredCache<bigint>;
   readonly #rings = new WeakMap<ApplicationInfo, Map<bigint, RingEntry>>();
+  /** Insertion order is age: the first is forgotten first. */
+  readonly #validated = new Set<string>();
+  /** The params fetched for the height nearest the current one: the session grid lanes are judged by. */
+  #grid: { height: bigint; params: SharedParamsInfo } | undefined;
 
   constructor(o: RelayChainStateOptions) {
     this.#o = o;
@@ -59,11 +74,19 @@ export class RelayChainState {
     const q = o.query;
     this.#sessions = make('session', null, (id) => {
       const [app, service, height] = id.split('|');
-      return q.session(app!, service!, BigInt(height!));
+      const h = BigInt(height!);
+      return q.session(app!, service!, h, this.#sessionLane(app!, h));
     });
     this.#applications = make('application', live, (addr) => q.application(addr));
     this.#accounts = make('account', live, (addr) => q.accountPublicKey(addr));
-    this.#params = make('shared_params', null, (h) => q.sharedParams(BigInt(h)));
+    this.#params = make('shared_params', null, async (id) => {
+      const h = BigInt(id);
+      const params = await q.sharedParams(h, this.#current(h) ? 'expected' : 'open');
+      const now = this.#o.currentHeight() ?? h;
+      const distance = (x: bigint) => (x > now ? x - now : now - x);
+      if (!this.#grid || distance(h) <= distance(this.#grid.height)) this.#grid = { height: h, params };
+      return params;
+    });
     this.#computeUnits = make('compute_units', null, (id) => {
       const [service, height] = id.split('|');
       return q.serviceComputeUnitsPerRelay(service!, BigInt(height!));
@@ -110,6 +133,35 @@ export class RelayChainState {
       return app && this.#rings.get(app)?.get(sessionEnd)?.keys;
     },
   };
+
+  /**
+   * A relay of `appAddress` passed every check, its ring signature included: its next sessions are asked for
+   * in the `expected` lane.
+   */
+  noteValidated(appAddress: string): void {
+    if (this.#validated.has(appAddress)) return;
+    if (this.#validated.size >= VALIDATED_APPLICATIONS) this.#validated.delete(this.#validated.values().next().value!);
+    this.#validated.add(appAddress);
+  }
+
+  #sessionLane(app: string, h: bigint): QueryLane {
+    if (!this.#validated.has(app)) return 'open';
+    const p = this.#grid?.params;
+    const onBoundary = !p || h === sessionStartHeight(p, h) || h === sessionEndHeight(p, h);
+    return onBoundary && this.#current(h) ? 'expected' : 'open';
+  }
+
+  /**
+   * Whether `h` is in the session now current, the one before it (relays in its grace period) or the next (a
+   * relay that starts it before this process has seen its first block). True while no params are known.
+   */
+  #current(h: bigint): boolean {
+    const p = this.#grid?.params;
+    const now = this.#o.currentHeight();
+    if (!p || now === undefined) return true;
+    const end = sessionEndHeight(p, h);
+    return end === sessionEndHeight(p, now) || end === sessionEndHeight(p, now + 1n) || end === sessionStartHeight(p, now) - 1n;
+  }
 
   numSuppliersPerSession(): Promise<bigint> {
     return this.#sessionParams.get('live');

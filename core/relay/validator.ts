@@ -166,6 +166,8 @@ export class RelayValidator {
 
     const ring = chain.cached.ringPublicKeys(header.application_address, end) ?? (await ask(() => chain.ringPublicKeys(header.application_address, end), 'invalid_session'));
     if (!ringMembersAllowed(signature, ring)) throw new RelayRejection('signer_not_in_ring');
+    // Verified above: the application's own relay, whose next sessions legitimate traffic will need.
+    if (verified) chain.noteValidated(header.application_address);
 
     // Relays served in the last grace block still reach the stream before the claim window opens
     // (it opens after grace end), but not with a full block to spare; they are served, not mined.

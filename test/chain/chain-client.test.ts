@@ -80,6 +80,47 @@ t.test('maxInFlight: that many queries at the node at once, four times as many w
   t.same(await Promise.all(outcomes), [...Array(10).fill('answered'), 'RESOURCE_EXHAUSTED', 'RESOURCE_EXHAUSTED'], 'ten answered, in turn');
 });
 
+t.test('lanes: open queries hold at most half the slots and wait in a line of their own; expected ones take the rest and are resumed first', async (t) => {
+  // A node that holds every GetSession until the test answers it, and says which application each asked for.
+  const held: { app: string; answer: () => void }[] = [];
+  const server = new Server();
+  const raw = (b: Buffer) => b;
+  server.addService({ GetSession: { path: '/pocket.session.Query/GetSession', requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } }, {
+    GetSession: (call: { request: Buffer }, cb: (err: null, res: Buffer) => void) =>
+      void held.push({ app: /(open|expected)-\d+/.exec(call.request.toString('latin1'))![0], answer: () => cb(null, Buffer.alloc(0)) }),
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  t.teardown(() => server.forceShutdown());
+  const q = new ChainQueryClient({ grpc_address: `127.0.0.1:${port}`, tls: false, query_timeout_ms: 10_000, maxInFlight: 4 });
+  t.teardown(() => q.close());
+  const ask = (app: string, lane: 'open' | 'expected') =>
+    q.call('pocket.session.Query', 'GetSession', { application_address: app, service_id: 'anvil', block_height: 1n }, lane).then(
+      () => 'answered',
+      (err: ChainQueryError) => err.details,
+    );
+  const open = Array.from({ length: 12 }, (_, i) => ask(`open-${i}`, 'open'));
+  const settled = (p: Promise<string>) => Promise.race([p, new Promise((r) => setTimeout(() => r('pending'), 100))]);
+  t.same(await Promise.all(open.slice(10).map(settled)), Array(2).fill('not sent: 2 queries in flight to the node for relays of applications or heights not seen in use and 8 waiting'), 'past 2 sent and 8 waiting: refused at once');
+  await until('two at the node', () => held.length === 2);
+  const expected = Array.from({ length: 3 }, (_, i) => ask(`expected-${i}`, 'expected'));
+  await until('the expected ones in the free slots', () => held.length === 4);
+  await new Promise((r) => setTimeout(r, 200));
+  t.same(held.map((h) => h.app), ['open-0', 'open-1', 'expected-0', 'expected-1'], 'two open, then two expected: four in all, the third expected waits');
+  held.splice(0, 1)[0]!.answer();
+  await until('a slot handed on', () => held.length === 4);
+  t.equal(held[3]!.app, 'expected-2', 'the slot an open query gave back went to the waiting expected query, not to the open line');
+  held.splice(1, 2).forEach((h) => h.answer());
+  await until('the open line moves', () => held.length === 3);
+  await new Promise((r) => setTimeout(r, 200));
+  t.same(held.map((h) => h.app), ['open-1', 'expected-2', 'open-2'], 'with slots free, open queries still hold at most two');
+  while (held.length) {
+    held.shift()!.answer();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  t.same(await Promise.all(expected), Array(3).fill('answered'));
+  t.same(await Promise.all(open), [...Array(10).fill('answered'), ...open.slice(10).map(() => 'not sent: 2 queries in flight to the node for relays of applications or heights not seen in use and 8 waiting')], 'ten open ones answered, in turn');
+});
+
 const nextBlock = (f: BlockFollower, minHeight: number) =>
   new Promise<[BlockInfo, string]>((resolve) => {
     const on = (b: BlockInfo, source: string) => {

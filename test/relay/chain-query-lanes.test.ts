@@ -1,0 +1,102 @@
+import t, { type Test } from 'tap';
+import { Client, credentials, Metadata, Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { ChainQueryClient } from '../../core/chain/index.js';
+import { addressFromPrivateKey, publicKeyFromPrivateKey } from '../../core/crypto/address.js';
+import { SupplierKey } from '../../core/crypto/supplier-key.js';
+import type { SessionHeader } from '../../core/protocol/messages.js';
+import { grpcServiceDefinition } from '../../core/protocol/grpc.js';
+import { KeyBuilder } from '../../core/redis/key-builder.js';
+import { RelayChainState } from '../../core/relay/chain-state.js';
+import { RelayRejection } from '../../core/relay/reasons.js';
+import { buildRelayRequest, encodeRelayRequest } from '../../core/relay/relay-client.js';
+import { RelayValidator } from '../../core/relay/validator.js';
+import { PLACEHOLDER_RING_PUBLIC_KEY } from '../../core/crypto/placeholder-ring-key.js';
+import { captureLogs } from '../helpers/logs.js';
+import { ADDR, KEYS, key, startTestLocalnet } from '../helpers/localnet-client.js';
+import { until } from '../helpers/until.js';
+
+const raw = (b: Buffer) => b;
+
+/**
+ * The localnet's gRPC behind a pass-through that holds every GetSession for an application other than
+ * the ones named until the test lets them go: a node slow to answer the sessions a flood asks for.
+ */
+async function holdingNode(t: Test, target: string, answeredAtOnce: string[]) {
+  const upstream = new Client(target, credentials.createInsecure());
+  t.teardown(() => upstream.close());
+  const held: (() => void)[] = [];
+  const server = new Server();
+  for (const service of ['pocket.shared.Query', 'pocket.session.Query', 'pocket.application.Query', 'cosmos.auth.v1beta1.Query']) {
+    const definition = grpcServiceDefinition(service);
+    const rawDefinition = Object.fromEntries(Object.entries(definition).map(([m, d]) => [m, { ...d, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw }]));
+    const handlers: UntypedServiceImplementation = {};
+    for (const [method, d] of Object.entries(definition)) {
+      handlers[method] = (call: ServerUnaryCall<Buffer, Buffer>, cb: sendUnaryData<Buffer>) => {
+        const forward = () => upstream.makeUnaryRequest(d.path, raw, raw, call.request, new Metadata(), (err: ServiceError | null, res?: Buffer) => cb(err, res));
+        const text = call.request.toString('latin1');
+        if (method === 'GetSession' && !answeredAtOnce.some((a) => text.includes(a))) held.push(forward);
+        else forward();
+      };
+    }
+    server.addService(rawDefinition, handlers);
+  }
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  t.teardown(() => server.forceShutdown());
+  return { address: `127.0.0.1:${port}`, held };
+}
+
+const payload = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}');
+
+t.test("a flood of relays naming applications nobody has leaves half the node queries to the sessions of applications served here", async (t) => {
+  const net = await startTestLocalnet(t);
+  net.chain.advance(11); // height 12, session [11, 20]
+  const node = await holdingNode(t, net.grpcAddress, [ADDR.app1, ADDR.app2]);
+  const direct = new ChainQueryClient({ grpc_address: net.grpcAddress, tls: false, query_timeout_ms: 5000 });
+  t.teardown(() => direct.close());
+  const query = new ChainQueryClient({ grpc_address: node.address, tls: false, query_timeout_ms: 30_000, maxInFlight: 4 });
+  t.teardown(() => query.close());
+  const chain = new RelayChainState({ query, keys: new KeyBuilder('lanes'), log: captureLogs().logger, currentHeight: () => BigInt(net.chain.height) });
+  const supplier = SupplierKey.fromHex(KEYS.supplier1);
+  const validator = new RelayValidator({ chain, services: new Set(['anvil', 'rest']), suppliers: new Map([[supplier.address, supplier]]) });
+  const pub = (k: string) => publicKeyFromPrivateKey(key(k));
+  const validate = (header: SessionHeader, signer: string = KEYS.gateway1, ring = [pub(KEYS.app1), pub(KEYS.gateway1)]) =>
+    validator
+      .validate(
+        validator.decode(
+          encodeRelayRequest(buildRelayRequest({ header, supplierAddress: supplier.address, payload, signerKey: key(signer), ring })),
+          {} as never,
+        ),
+      )
+      .then(
+        (v) => v.session.sessionId,
+        (err: unknown) => (RelayRejection.is(err) ? err.reason : String(err)),
+      );
+  const header = async (app: string, service = 'anvil') => (await direct.session(app, service, BigInt(net.chain.height))).header;
+
+  const first = await header(ADDR.app1);
+  t.equal(await validate(first), first.session_id, "app1's relay is validated: its next sessions are expected");
+  net.chain.advance(10); // height 22, session [21, 30]: nobody has asked for it yet
+  const [app1, app2] = [await header(ADDR.app1), await header(ADDR.app2, 'rest')];
+
+  // Twenty strangers, each signing over a ring of its own making, at the current session's heights.
+  const strangers = Array.from({ length: 20 }, () => {
+    const own = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex');
+    return validate({ ...app1, application_address: addressFromPrivateKey(key(own)) }, own, [pub(own), pub(KEYS.gateway1)]);
+  });
+  await until('two strangers asked about at the node', () => node.held.length === 2);
+  const settledNow = (p: Promise<string>) => Promise.race([p, new Promise<string>((r) => setTimeout(() => r('pending'), 300))]);
+  t.same(await Promise.all(strangers.map(settledNow)), [...Array(10).fill('pending'), ...Array(10).fill('chain_unavailable')], 'two at the node, eight waiting, ten refused unsent');
+  t.equal(node.held.length, 2, 'no more open queries than half the slots');
+
+  t.equal(await validate(app1), app1.session_id, "meanwhile app1's new session is asked for and its relay validated");
+  const offGrid = { ...app1, session_start_block_height: 22n };
+  t.equal(await validate(offGrid), 'chain_unavailable', "a relay of app1 at a height that starts no session is asked for in the open lane: refused while it is full");
+  t.equal(await validate(app2, KEYS.app2, [PLACEHOLDER_RING_PUBLIC_KEY, pub(KEYS.app2)]), 'chain_unavailable', 'so is the first relay of an application never validated here');
+
+  while (node.held.length || (await Promise.all(strangers.map(settledNow))).includes('pending')) {
+    node.held.shift()?.();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  t.same(await Promise.all(strangers), [...Array(10).fill('invalid_session'), ...Array(10).fill('chain_unavailable')], 'the ten that waited are asked about in turn: no such session');
+  t.equal(await validate(app2, KEYS.app2, [PLACEHOLDER_RING_PUBLIC_KEY, pub(KEYS.app2)]), app2.session_id, "after the flood app2's relay is validated");
+});
