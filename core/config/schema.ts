@@ -445,7 +445,7 @@ export const RelayListenerLimitsSchema = Type.Object(
       minimum: 1,
       maximum: 10_000,
       description:
-        'Queries to the node in flight at once for relays whose chain values are not cached (a new session, application or height); up to four times as many more wait, and past that a relay is refused `chain_unavailable` at once. A relay naming an application nobody has costs a query each, and anyone can send those: this keeps a flood of them from becoming a flood at the node that the miner needs too. Such queries (a session of an application no relay has been validated for here, a height outside the sessions now current) hold at most half of these, with a line of their own, so a flood of them leaves the other half to the new sessions of applications already served.',
+        'Queries to the node in flight at once for relays whose chain values are not cached (a new session, application or height); up to four times as many more wait, and past that a relay is refused `chain_busy` (503) at once. A relay naming an application nobody has costs a query each, and anyone can send those: this keeps a flood of them from becoming a flood at the node that the miner needs too. Such queries (a session of an application no relay has been validated for here, a height outside the sessions now current) hold at most half of these, with a line of their own, so a flood of them leaves the other half to the new sessions of applications already served.',
     }),
     large_body_bytes: Type.Integer({
       default: 65_536,

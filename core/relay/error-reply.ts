@@ -42,6 +42,7 @@ const POKTROLL_CODES: Record<RejectReason, number> = {
   backend_error: 5,
   backend_timeout: 10,
   chain_unavailable: 5,
+  chain_busy: 5,
   relayer_busy: 5,
   client_gone: 5,
   internal: 5,

@@ -7,7 +7,8 @@ import type { RelayChainState } from './chain-state.js';
 import { RelayRejection } from './reasons.js';
 import { LocalCounts, type LocalSeries } from '../observability/local-counts.js';
 import { StateSignals } from '../observability/state-signals.js';
-import type { ValidatedRelay } from './validator.js';
+import { chainRejection, type ValidatedRelay } from './validator.js';
+import { ChainQueryError } from '../chain/query-client.js';
 
 /**
  * Stake meter (docs/spec/anchor-features.md §1.3): how much of an application's stake one supplier may
@@ -354,6 +355,7 @@ export class RelayMeter {
       price = await this.price(relay);
     } catch (err) {
       if (RelayRejection.is(err)) throw err;
+      if (err instanceof ChainQueryError) throw chainRejection(err);
       throw new RelayRejection('chain_unavailable', (err as Error).message);
     }
     // Refunds that arrive during the round trip add to `left` again; the remainder travels with the call.

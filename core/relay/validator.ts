@@ -184,16 +184,20 @@ export class RelayValidator {
 /**
  * A chain query; "not found", or INVALID_ARGUMENT (what GetSession answers for an application it cannot
  * find or that is not staked for the service, docs/spec/errors.md §3.1), means the relay names something
- * the chain lacks.
+ * the chain lacks. RESOURCE_EXHAUSTED is a query never sent, `relayer.limits.chain_queries` being full (or
+ * the node's own limit): `chain_busy`, so it is told apart from a node that cannot be reached.
  */
 async function ask<T>(query: () => Promise<T>, notFound: 'invalid_session' | 'chain_unavailable' = 'chain_unavailable'): Promise<T> {
   try {
     return await query();
   } catch (err) {
-    if (err instanceof ChainQueryError) {
-      const missing = chainNotFound(err) || err.code === grpcStatus.INVALID_ARGUMENT;
-      throw new RelayRejection(missing ? notFound : 'chain_unavailable', err.details);
-    }
-    throw err;
+    throw err instanceof ChainQueryError ? chainRejection(err, notFound) : err;
   }
+}
+
+/** The rejection for a failed chain query (as `ask` above describes). */
+export function chainRejection(err: ChainQueryError, notFound: 'invalid_session' | 'chain_unavailable' = 'chain_unavailable'): RelayRejection {
+  if (err.code === grpcStatus.RESOURCE_EXHAUSTED) return new RelayRejection('chain_busy', err.details);
+  const missing = chainNotFound(err) || err.code === grpcStatus.INVALID_ARGUMENT;
+  return new RelayRejection(missing ? notFound : 'chain_unavailable', err.details);
 }

@@ -29,6 +29,7 @@ const CODES: Record<RejectReason, status> = {
   backend_error: status.UNAVAILABLE,
   backend_timeout: status.DEADLINE_EXCEEDED,
   chain_unavailable: status.UNAVAILABLE,
+  chain_busy: status.UNAVAILABLE,
   relayer_busy: status.UNAVAILABLE,
   client_gone: status.CANCELLED,
   internal: status.INTERNAL,

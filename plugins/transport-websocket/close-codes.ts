@@ -39,6 +39,6 @@ export function sendable(code: number): boolean {
 export function rejectionCloseCode(reason: RejectReason): number {
   if (reason === 'over_servicing' || reason === 'meter_unavailable') return CLOSE.stakeLimit;
   if (reason === 'chain_unavailable' || reason === 'internal') return CLOSE.internal;
-  if (reason === 'simulation_rate_limited' || reason === 'simulation_unavailable') return CLOSE.tryAgainLater;
+  if (reason === 'simulation_rate_limited' || reason === 'simulation_unavailable' || reason === 'chain_busy') return CLOSE.tryAgainLater;
   return CLOSE.validationFailed;
 }

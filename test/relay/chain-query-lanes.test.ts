@@ -85,18 +85,18 @@ t.test("a flood of relays naming applications nobody has leaves half the node qu
   });
   await until('two strangers asked about at the node', () => node.held.length === 2);
   const settledNow = (p: Promise<string>) => Promise.race([p, new Promise<string>((r) => setTimeout(() => r('pending'), 300))]);
-  t.same(await Promise.all(strangers.map(settledNow)), [...Array(10).fill('pending'), ...Array(10).fill('chain_unavailable')], 'two at the node, eight waiting, ten refused unsent');
+  t.same(await Promise.all(strangers.map(settledNow)), [...Array(10).fill('pending'), ...Array(10).fill('chain_busy')], 'two at the node, eight waiting, ten refused unsent');
   t.equal(node.held.length, 2, 'no more open queries than half the slots');
 
   t.equal(await validate(app1), app1.session_id, "meanwhile app1's new session is asked for and its relay validated");
   const offGrid = { ...app1, session_start_block_height: 22n };
-  t.equal(await validate(offGrid), 'chain_unavailable', "a relay of app1 at a height that starts no session is asked for in the open lane: refused while it is full");
-  t.equal(await validate(app2, KEYS.app2, [PLACEHOLDER_RING_PUBLIC_KEY, pub(KEYS.app2)]), 'chain_unavailable', 'so is the first relay of an application never validated here');
+  t.equal(await validate(offGrid), 'chain_busy', "a relay of app1 at a height that starts no session is asked for in the open lane: refused while it is full");
+  t.equal(await validate(app2, KEYS.app2, [PLACEHOLDER_RING_PUBLIC_KEY, pub(KEYS.app2)]), 'chain_busy', 'so is the first relay of an application never validated here');
 
   while (node.held.length || (await Promise.all(strangers.map(settledNow))).includes('pending')) {
     node.held.shift()?.();
     await new Promise((r) => setTimeout(r, 20));
   }
-  t.same(await Promise.all(strangers), [...Array(10).fill('invalid_session'), ...Array(10).fill('chain_unavailable')], 'the ten that waited are asked about in turn: no such session');
+  t.same(await Promise.all(strangers), [...Array(10).fill('invalid_session'), ...Array(10).fill('chain_busy')], 'the ten that waited are asked about in turn: no such session');
   t.equal(await validate(app2, KEYS.app2, [PLACEHOLDER_RING_PUBLIC_KEY, pub(KEYS.app2)]), app2.session_id, "after the flood app2's relay is validated");
 });

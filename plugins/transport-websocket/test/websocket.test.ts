@@ -134,6 +134,10 @@ t.test('refused simulated frames: try again later (1013) when rate limited or th
   t.same(reasons.map(rejectionCloseCode), [1013, 1013, 4001, 4001, 4001]);
 });
 
+t.test('refused for the chain: try again later (1013) when node queries are at their bound, 1011 when the node cannot be asked', async (t) => {
+  t.same((['chain_busy', 'chain_unavailable', 'invalid_session'] as const).map(rejectionCloseCode), [1013, 1011, 4001]);
+});
+
 t.test('a subscription: N events become N signed relays, each mined and metered', async (t) => {
   const { r, backend, header } = await setup(t);
   const c = await connect(r.url, pathHeaders(header));
