@@ -1,4 +1,5 @@
 import type { RingTableStats } from './ring/backend.js';
+import { MAX_RING_MEMBERS } from './ring/signature.js';
 
 /**
  * How CryptoPool's jobs reach a crypto thread and its answers come back: numbered slots in one
@@ -14,8 +15,12 @@ import type { RingTableStats } from './ring/backend.js';
 
 /** Jobs in flight per thread: written and not yet answered, or answered and not yet read. */
 export const SLOTS = 1024;
-/** A job's message and signature together, at most: a ring signature of up to 16 members with its 32-byte message. */
-export const MAX_JOB_BYTES = 1200;
+/**
+ * A job's message and signature together, at most: a ring signature of MAX_RING_MEMBERS with its 32-byte
+ * message (a multiple of 4, so every slot's counters stay aligned). Pages of slots only ever holding small
+ * jobs are never touched past their first.
+ */
+export const MAX_JOB_BYTES = Math.ceil((32 + 4 + 32 + 33 + MAX_RING_MEMBERS * 65) / 4) * 4;
 export const SIGNATURE_BYTES = 64;
 
 /** The channel's two counters (mod 2^32): jobs the event loop has written, jobs the thread has answered. */

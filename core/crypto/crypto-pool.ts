@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { ANSWERS, CryptoChannel, SIGN_JOB, SLOTS, STATS_JOB, VERIFY_JOB, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
 import { answerCryptoJob } from './crypto-job.js';
 import type { RingTableStats } from './ring/backend.js';
-import { ringVerify, verifyParsedRingSignature, type RingSignature } from './ring/signature.js';
+import { ringSignaturePrefix, ringVerify, verifyParsedRingSignature, type RingSignature } from './ring/signature.js';
 import { signSupplierResponse } from './supplier-signature.js';
 
 interface Pending {
@@ -44,6 +44,9 @@ interface Lane {
 }
 
 const NO_BYTES = new Uint8Array(0);
+/** The largest ring verified inline while the event loop is idle, and its signature's size. */
+const INLINE_MEMBERS = 16;
+const INLINE_SIGNATURE_BYTES = 4 + 32 + 33 + INLINE_MEMBERS * 65;
 
 /** Jobs a lane has taken and not yet answered. */
 const load = (l: Lane) => l.written - l.answered + l.queue.length;
@@ -109,11 +112,14 @@ function startWorker(shared: SharedArrayBuffer, ringTables: number | undefined):
  * (crypto-channel.ts), those queued in one tick with one wake-up. A thread that dies is replaced, and the
  * jobs it had not answered go to its replacement, unless it is the MAX_FAILED_STARTS-th in a row to die
  * before answering anything: then those jobs, and its share of the work from then on, are done inline.
- * Either way no job is lost and none is answered "valid" unless it is. A job too large for a slot (a ring of more than 16 members) is done inline.
+ * Either way no job is lost and none is answered "valid" unless it is. A signature is sent without the
+ * bytes past its members (ring-go reads none), so every signature that can verify fits a slot; one that
+ * does not is malformed and refused inline.
  *
  * While the event loop is lightly loaded (utilization over the last 100 ms below `inlineBelow`, 0.5),
  * the work is done inline instead: there, the hop to a thread and back costs a relay more than
- * waiting behind it. Busier, every inline verification or signature lengthens the queue of all the
+ * waiting behind it. Not a ring of more than INLINE_MEMBERS, though: verifying one holds the loop for
+ * milliseconds, and anyone can sign over a ring of their own making. Busier, every inline verification or signature lengthens the queue of all the
  * relays behind it, and the threads win on tail latency and throughput alike (bench/README.md).
  */
 export class CryptoPool {
@@ -180,12 +186,13 @@ export class CryptoPool {
   /** Resolves true when `sig` is a valid ring signature over `msg`; `parsed` (its deserialization) spares parsing it again inline. */
   verify(msg: Uint8Array, sig: Uint8Array, parsed?: RingSignature): Promise<boolean> {
     if (this.#closed) return Promise.reject(new Error('crypto pool is closed'));
-    if (this.#busy < this.#inlineBelow || !fitsSlot(msg, sig) || this.#lanes.length === 0) {
+    const read = ringSignaturePrefix(sig);
+    if ((this.#busy < this.#inlineBelow && read.length <= INLINE_SIGNATURE_BYTES) || !fitsSlot(msg, read) || this.#lanes.length === 0) {
       this.counts.inline++;
       return Promise.resolve(parsed ? verifyParsedInline(msg, parsed, sig) : ringVerify(msg, sig));
     }
     this.counts.threaded++;
-    return this.#queue({ msg, sig, signWith: VERIFY_JOB }).then((r) => r === true);
+    return this.#queue({ msg, sig: read, signWith: VERIFY_JOB }).then((r) => r === true);
   }
 
   /**

@@ -3,6 +3,8 @@ import { createRequire } from 'node:module';
 /** The subset of the `secp256k1` package's native (libsecp256k1) binding that core uses. */
 export interface NativeSecp256k1 {
   publicKeyCreate(privateKey: Uint8Array, compressed?: boolean): Uint8Array;
+  /** SEC1 parse: prefix, x below the field's prime, on the curve. */
+  publicKeyVerify(publicKey: Uint8Array): boolean;
   publicKeyConvert(publicKey: Uint8Array, compressed?: boolean): Uint8Array;
   publicKeyTweakMul(publicKey: Uint8Array, tweak: Uint8Array, compressed?: boolean): Uint8Array;
   publicKeyCombine(publicKeys: Uint8Array[], compressed?: boolean): Uint8Array;

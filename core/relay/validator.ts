@@ -1,6 +1,6 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { ChainQueryError, chainNotFound, type SessionInfo } from '../chain/query-client.js';
-import { deserializeRingSignature, ringMembersAllowed, verifyParsedRingSignature, type RingSignature } from '../crypto/ring/index.js';
+import { deserializeRingSignature, MAX_RING_MEMBERS, ringMembersAllowed, verifyParsedRingSignature, type RingSignature } from '../crypto/ring/index.js';
 import type { SupplierKey } from '../crypto/supplier-key.js';
 import { RelayRequestCodec, type RelayRequest, type SessionHeader } from '../protocol/messages.js';
 import { relayRequestSignableHash } from '../protocol/relay.js';
@@ -141,7 +141,7 @@ export class RelayValidator {
     // prm/poktroll: an active session is looked up at its start, an ended one at its end.
     const lookupHeight = end >= current ? start : end;
     const signature = deserializeRingSignature(relay.request.meta.signature);
-    if (!signature) throw new RelayRejection('invalid_ring_signature', 'not a ring signature');
+    if (!signature) throw new RelayRejection('invalid_ring_signature', `not a ring signature of at most ${MAX_RING_MEMBERS} members`);
     const verify = async (): Promise<void> => {
       if (!(await relaySignatureValid(relay.request, signature, this.#o.verifyRing))) throw new RelayRejection('invalid_ring_signature');
     };

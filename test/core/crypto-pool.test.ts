@@ -110,17 +110,26 @@ t.test('a burst larger than the slots waits for free ones, and every job gets it
   t.same(pool.counts, { inline: 0, threaded: verifications, signedInline: 0, signedThreaded: n - verifications });
 });
 
-t.test('a job too large for a slot (a ring of more than 16 members) is verified inline, with the same verdict', async (t) => {
+t.test("a thread is sent a signature's members and no further; a ring of more than 16 members goes to a thread even while the loop is idle", async (t) => {
   const pool = new CryptoPool(1, { inlineBelow: 0 });
   t.teardown(() => pool.close());
   const v = signed[0]!;
-  const padded = new Uint8Array(MAX_JOB_BYTES);
-  padded.set(hex(v.sig_hex)); // ring-go ignores trailing bytes: the same signature, too long for a slot
-  t.equal(await pool.verify(hex(v.msg_hex), padded), true);
+  const padded = new Uint8Array(MAX_JOB_BYTES + 100);
+  padded.set(hex(v.sig_hex)); // ring-go ignores trailing bytes: the same signature, longer than a slot
+  t.equal(await pool.verify(hex(v.msg_hex), padded), true, 'verified on the thread');
   const tampered = hex(v.msg_hex);
   tampered[0] = tampered[0]! ^ 1;
   t.equal(await pool.verify(tampered, padded), false);
-  t.same([pool.counts.inline, pool.counts.threaded], [2, 0]);
+  t.same([pool.counts.inline, pool.counts.threaded], [0, 2], 'neither inline');
+
+  const idle = new CryptoPool(1, { inlineBelow: 1.01 }); // inline whenever a job may be
+  t.teardown(() => idle.close());
+  const keys = Array.from({ length: 17 }, () => secp256k1.utils.randomSecretKey());
+  const msg = hex(v.msg_hex);
+  const seventeen = ringSign(msg, keys.map((k) => secp256k1.getPublicKey(k, true)), keys[3]!);
+  const sixteen = ringSign(msg, keys.slice(0, 16).map((k) => secp256k1.getPublicKey(k, true)), keys[3]!);
+  t.same([await idle.verify(msg, seventeen, deserializeRingSignature(seventeen)!), await idle.verify(msg, sixteen, deserializeRingSignature(sixteen)!)], [true, true]);
+  t.same([idle.counts.inline, idle.counts.threaded], [1, 1], '16 members inline, 17 on the thread');
 });
 
 t.test('ringTables caps the tables a thread keeps; relayminer_ring_tables adds the threads to the event loop, as of the scrape before', async (t) => {

@@ -4,6 +4,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha3_256, sha3_512 } from '@noble/hashes/sha3.js';
 import {
   deserializeRingSignature,
+  MAX_RING_MEMBERS,
   hashToCurve,
   hashToScalar,
   hashToScalarCanonical,
@@ -220,6 +221,19 @@ t.test('signing: a signature over a 2- and 3-member ring verifies, binds the mes
   t.throws(() => ringSign(msg, [ring[0]!], app), /less than two/);
   t.throws(() => ringSign(msg, [ring[1]!, publicKeyFromPrivateKey(other)], app), /failed to find given key/);
   t.notOk(ringVerify(msg.subarray(0, 31), new Uint8Array(199)), 'short message');
+});
+
+t.test('a ring of more than MAX_RING_MEMBERS is refused as it is parsed; one of that many verifies', async (t) => {
+  const keys = Array.from({ length: MAX_RING_MEMBERS + 1 }, () => secp256k1.utils.randomSecretKey());
+  const ring = keys.map((k) => publicKeyFromPrivateKey(k));
+  const msg = sha3_256(new TextEncoder().encode('relay'));
+  const most = ringSign(msg, ring.slice(0, MAX_RING_MEMBERS), keys[7]!);
+  t.equal(deserializeRingSignature(most)!.ring.length, 256, 'a ring of 256 members is parsed');
+  t.ok(ringVerify(msg, most), 'and verifies');
+  const over = ringSign(msg, ring, keys[7]!);
+  t.equal(new DataView(over.buffer, over.byteOffset).getUint32(0), 257, 'a real signature over 257 members');
+  t.equal(deserializeRingSignature(over), null, 'is not parsed');
+  t.notOk(ringVerify(msg, over), 'nor verified');
 });
 
 t.test("parsed scalars, read when first used: c is ring-go's first challenge; s + N reads as ring-go's canonical s", async (t) => {

@@ -328,13 +328,19 @@ t.test('optimistic service: served before validation, an invalid relay is never 
   t.equal((await s.stream(ADDR.supplier1)).length, 1);
 });
 
+/** The applications whose sessions the node is asked for from here on. */
+function sessionsAsked(s: Awaited<ReturnType<typeof setup>>): string[] {
+  const asked: string[] = [];
+  const session = s.query.session.bind(s.query);
+  s.query.session = (...args) => (asked.push(args[0]), session(...args));
+  return asked;
+}
+
 t.test('a relay for a session not cached asks the node only once its ring signature checks out against the ring it carries', async (t) => {
   const s = await setup(t);
   s.net.chain.advance(11);
   const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
-  const asked: string[] = [];
-  const session = s.query.session.bind(s.query);
-  s.query.session = (app, service, height) => (asked.push(app), session(app, service, height));
+  const asked = sessionsAsked(s);
   // An application nobody has, signed by its own key over a ring of its own making (anyone can make one).
   const nobodyKey = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex');
   const nobody = { ...h, application_address: addressFromPrivateKey(key(nobodyKey)) };
@@ -351,6 +357,28 @@ t.test('a relay for a session not cached asks the node only once its ring signat
   t.equal((await s.send(relay(h))).status, 200, "the application's own relay is served (its session asked for once)");
   t.equal((await s.send(relay(h))).status, 200);
   t.same(asked, [nobody.application_address, ADDR.app1], 'a cached session asks nothing');
+});
+
+t.test('a signature carrying a ring of thousands of members is refused as it is parsed: no point checked, no node asked', async (t) => {
+  const s = await setup(t);
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  const asked = sessionsAsked(s);
+  // 10,000 members (650 KB): a relay body may hold a hundred thousand, each a point to check and verify.
+  const members = [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
+  const huge = new Uint8Array(4 + 32 + 33 + 10_000 * 65);
+  new DataView(huge.buffer).setUint32(0, 10_000);
+  huge.set(members[0]!, 36);
+  for (let i = 0; i < 10_000; i++) huge.set(members[i % 2]!, 69 + i * 65 + 32);
+  t.equal((await s.send(relay(h))).status, 200, "app1's session is cached");
+  for (const header of [h, { ...h, application_address: ADDR.app2 }]) {
+    const r = relay(header);
+    r.meta.signature = huge;
+    const refused = await s.send(r);
+    t.same([refused.status, errorOf(refused.body)], [403, 'relay validation failed: invalid ring signature: not a ring signature of at most 256 members']);
+  }
+  t.same(asked, [ADDR.app1], 'the node was asked only for the valid relay: neither for a cached session nor for another');
+  t.equal(s.forwarded.length, 1);
 });
 
 t.test('Redis down: the relay is served and the lost publish is counted', async (t) => {

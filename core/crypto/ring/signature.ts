@@ -25,7 +25,16 @@ const SCALAR = 32;
 const POINT = 33;
 
 /**
- * Parses like ring-go's Deserialize; null wherever ring-go returns an error or panics. Never throws.
+ * Members a ring signature may have here. ring-go parses any count its bytes hold, and a relay's body may
+ * hold a hundred thousand: each member is a point to check and to verify, so one request could keep a
+ * thread busy for seconds. An application's ring on chain is the application, its delegated gateways (7 at
+ * the chain's default `max_delegated_gateways`) and gateways being undelegated: far fewer.
+ */
+export const MAX_RING_MEMBERS = 256;
+
+/**
+ * Parses like ring-go's Deserialize; null wherever ring-go returns an error or panics, and for a ring of more
+ * than MAX_RING_MEMBERS. Never throws.
  * The key image and members are views on `sig`'s bytes (a copy of 33 bytes is made on V8's heap and
  * moved off it the moment a cache key reads its buffer): whatever keeps one must copy it. The scalars
  * are read from `sig` when first asked for (a relay's signature verified in one native call, or on a
@@ -36,6 +45,7 @@ export function deserializeRingSignature(sig: Uint8Array): RingSignature | null 
   if (sig.length < 4) return null; // ring-go panics on the size header
   const size = new DataView(sig.buffer, sig.byteOffset, sig.byteLength).getUint32(0, false);
   if (size === 0) return null; // ring-go panics on c[0] of an empty ring
+  if (size > MAX_RING_MEMBERS) return null;
   if (sig.length < 4 + SCALAR + POINT + size * (SCALAR + POINT)) return null;
   let o = 4 + SCALAR;
   const keyImage = sig.subarray(o, o + POINT);
@@ -93,6 +103,13 @@ export function serializeRingSignature(sig: RingSignature): Uint8Array {
   return out;
 }
 
+/** The bytes of `sig` that ring-go reads, its header's members and no further (it ignores what follows); `sig` when malformed. */
+export function ringSignaturePrefix(sig: Uint8Array): Uint8Array {
+  if (sig.length < 4) return sig;
+  const used = 4 + SCALAR + POINT + new DataView(sig.buffer, sig.byteOffset, 4).getUint32(0, false) * (SCALAR + POINT);
+  return used < sig.length ? sig.subarray(0, used) : sig;
+}
+
 const validPoints = new Map<string, boolean>();
 
 /** 33-byte SEC1 compressed, x < p, on the curve (decred ParsePubKey). */
@@ -102,11 +119,14 @@ export function isValidCompressedPoint(b: Uint8Array): boolean {
   const known = validPoints.get(key);
   if (known !== undefined) return known;
   let ok: boolean;
-  try {
-    secp256k1.Point.fromBytes(b).assertValidity();
-    ok = true;
-  } catch {
-    ok = false;
+  if (nativeSecp256k1) ok = nativeSecp256k1.publicKeyVerify(b);
+  else {
+    try {
+      secp256k1.Point.fromBytes(b).assertValidity();
+      ok = true;
+    } catch {
+      ok = false;
+    }
   }
   if (validPoints.size > 8192) validPoints.clear();
   validPoints.set(key, ok);
