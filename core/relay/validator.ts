@@ -2,6 +2,7 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import { ChainQueryError, chainNotFound, type SessionInfo } from '../chain/query-client.js';
 import { deserializeRingSignature, MAX_RING_MEMBERS, ringMembersAllowed, verifyParsedRingSignature, type RingSignature } from '../crypto/ring/index.js';
 import type { SupplierKey } from '../crypto/supplier-key.js';
+import { isPoktAddress } from '../crypto/address.js';
 import { RelayRequestCodec, type RelayRequest, type SessionHeader } from '../protocol/messages.js';
 import { relayRequestSignableHash } from '../protocol/relay.js';
 import type { RelayChainState } from './chain-state.js';
@@ -146,6 +147,8 @@ export class RelayValidator {
       if (!(await relaySignatureValid(relay.request, signature, this.#o.verifyRing))) throw new RelayRejection('invalid_ring_signature');
     };
     const cached = chain.cached.session(header.application_address, header.service_id, lookupHeight);
+    // SessionHeader.ValidateBasic's address rule, where it can matter: a cached session's address is one the chain returned.
+    if (!cached && !isPoktAddress(header.application_address)) throw new RelayRejection('invalid_session', 'the application address is not a pokt bech32 account address');
     // A session not cached here costs the node a query, and a relay naming one nobody has is free to make:
     // it must first be signed by the ring it carries (whether that ring is the application's is checked
     // below), so each such query costs its sender a signature.

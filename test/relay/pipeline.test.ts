@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
+import { fromBech32, toBech32 } from '@cosmjs/encoding';
 import { Registry } from 'prom-client';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ChainQueryClient } from '../../core/chain/index.js';
@@ -357,6 +358,20 @@ t.test('a relay for a session not cached asks the node only once its ring signat
   t.equal((await s.send(relay(h))).status, 200, "the application's own relay is served (its session asked for once)");
   t.equal((await s.send(relay(h))).status, 200);
   t.same(asked, [nobody.application_address, ADDR.app1], 'a cached session asks nothing');
+});
+
+t.test('a session not cached, for an address that is not a pokt account address, is refused before the signature and the node', async (t) => {
+  const s = await setup(t);
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  const asked = sessionsAsked(s);
+  const cosmos = toBech32('cosmos', fromBech32(ADDR.app1, 90).data);
+  for (const app of ['pokt1notanaddress', cosmos, ADDR.app1.slice(0, -1) + (ADDR.app1.endsWith('q') ? 'p' : 'q'), `pokt1${'q'.repeat(100_000)}`]) {
+    const refused = await s.send(relay({ ...h, application_address: app }));
+    t.same([refused.status, errorOf(refused.body)], [403, 'relay validation failed: session header does not match the chain: the application address is not a pokt bech32 account address'], app.slice(0, 60));
+  }
+  t.same(asked, [], 'the node was not asked');
+  t.equal((await s.send(relay(h))).status, 200, "app1's relay is served");
 });
 
 t.test('a signature carrying a ring of thousands of members is refused as it is parsed: no point checked, no node asked', async (t) => {
