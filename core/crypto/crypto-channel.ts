@@ -52,10 +52,12 @@ const STATS = 3;
 export const STATS_JOB = -2;
 /** `signWith` of a ring verification. */
 export const VERIFY_JOB = -1;
+/** `signWith` of a ring verification whose points do not count toward the thread's tables (verifyParsedRingSignature's `credit`). */
+export const VERIFY_UNCREDITED_JOB = -3;
 /** `signWith` of a supplier signature, whose key is the job's `sig` bytes. */
 export const SIGN_JOB = 0;
 
-/** A ring verification (VERIFY_JOB), a supplier signature (SIGN_JOB) or STATS_JOB. */
+/** A ring verification (VERIFY_JOB, VERIFY_UNCREDITED_JOB), a supplier signature (SIGN_JOB) or STATS_JOB. */
 export interface CryptoJob {
   /** A verification: the signed message. A signature: the message the supplier signs (a response's signable hash). */
   msg: Uint8Array;

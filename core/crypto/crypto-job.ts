@@ -1,4 +1,4 @@
-import { SIGN_JOB, type CryptoJob } from './crypto-channel.js';
+import { SIGN_JOB, VERIFY_UNCREDITED_JOB, type CryptoJob } from './crypto-channel.js';
 import { ringVerify } from './ring/signature.js';
 import { signSupplierResponse } from './supplier-signature.js';
 
@@ -8,7 +8,7 @@ import { signSupplierResponse } from './supplier-signature.js';
  * becomes "invalid" or "could not sign", never a dead thread.
  */
 export function answerCryptoJob({ msg, sig, signWith }: CryptoJob): boolean | Uint8Array | undefined {
-  if (signWith !== SIGN_JOB) return ringVerify(msg, sig); // never throws
+  if (signWith !== SIGN_JOB) return ringVerify(msg, sig, undefined, signWith !== VERIFY_UNCREDITED_JOB); // never throws
   try {
     return signSupplierResponse(msg, sig);
   } catch {

@@ -1,6 +1,6 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { ANSWERS, CryptoChannel, SIGN_JOB, SLOTS, STATS_JOB, VERIFY_JOB, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
+import { ANSWERS, CryptoChannel, SIGN_JOB, SLOTS, STATS_JOB, VERIFY_JOB, VERIFY_UNCREDITED_JOB, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
 import { answerCryptoJob } from './crypto-job.js';
 import type { RingTableStats } from './ring/backend.js';
 import { ringSignaturePrefix, ringVerify, verifyParsedRingSignature, type RingSignature } from './ring/signature.js';
@@ -183,16 +183,19 @@ export class CryptoPool {
     for (const lane of lanes) lane.channel.waitLeftSync(Math.max(0, deadline - performance.now()));
   }
 
-  /** Resolves true when `sig` is a valid ring signature over `msg`; `parsed` (its deserialization) spares parsing it again inline. */
-  verify(msg: Uint8Array, sig: Uint8Array, parsed?: RingSignature): Promise<boolean> {
+  /**
+   * Resolves true when `sig` is a valid ring signature over `msg`; `parsed` (its deserialization) spares parsing
+   * it again inline; `credit` as verifyParsedRingSignature takes it.
+   */
+  verify(msg: Uint8Array, sig: Uint8Array, parsed?: RingSignature, credit = true): Promise<boolean> {
     if (this.#closed) return Promise.reject(new Error('crypto pool is closed'));
     const read = ringSignaturePrefix(sig);
     if ((this.#busy < this.#inlineBelow && read.length <= INLINE_SIGNATURE_BYTES) || !fitsSlot(msg, read) || this.#lanes.length === 0) {
       this.counts.inline++;
-      return Promise.resolve(parsed ? verifyParsedInline(msg, parsed, sig) : ringVerify(msg, sig));
+      return Promise.resolve(parsed ? verifyParsedInline(msg, parsed, sig, credit) : ringVerify(msg, sig, undefined, credit));
     }
     this.counts.threaded++;
-    return this.#queue({ msg, sig: read, signWith: VERIFY_JOB }).then((r) => r === true);
+    return this.#queue({ msg, sig: read, signWith: credit ? VERIFY_JOB : VERIFY_UNCREDITED_JOB }).then((r) => r === true);
   }
 
   /**
@@ -439,9 +442,9 @@ async function stopThread(lane: Lane): Promise<void> {
 }
 
 /** As ringVerify: a signature that makes the arithmetic throw is invalid, never an error. */
-function verifyParsedInline(msg: Uint8Array, parsed: RingSignature, serialized: Uint8Array): boolean {
+function verifyParsedInline(msg: Uint8Array, parsed: RingSignature, serialized: Uint8Array, credit: boolean): boolean {
   try {
-    return verifyParsedRingSignature(msg, parsed, undefined, serialized);
+    return verifyParsedRingSignature(msg, parsed, undefined, serialized, credit);
   } catch {
     return false;
   }

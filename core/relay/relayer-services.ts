@@ -133,7 +133,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     chain,
     services,
     suppliers: loaded,
-    verifyRing: cryptoPool && ((msg, sig, parsed) => cryptoPool.verify(msg, sig, parsed)),
+    verifyRing: cryptoPool && ((msg, sig, parsed, credit) => cryptoPool.verify(msg, sig, parsed, credit)),
   });
   const meterCfg = o.relayer.meter;
   const meter = meterCfg.enabled
@@ -158,7 +158,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
         keys: o.keys,
         redis: () => o.redis.next(),
         registry: o.metrics.registry,
-        verifyRing: cryptoPool && ((msg, sig, parsed) => cryptoPool.verify(msg, sig, parsed)),
+        verifyRing: cryptoPool && ((msg, sig, parsed, credit) => cryptoPool.verify(msg, sig, parsed, credit)),
       })
     : undefined;
   if (simulation) log.info({ identities: simulationConfig.identities.filter((i) => i.enabled).map((i) => i.key_id) }, 'simulated relays admitted (relayer.simulation): never metered, mined or published');

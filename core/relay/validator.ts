@@ -22,17 +22,20 @@ export interface RelayValidatorOptions {
   verifyRing?: VerifyRing;
 }
 
-/** A ring signature's verification elsewhere (a CryptoPool): `parsed` is `signature` deserialized. */
-export type VerifyRing = (msg: Uint8Array, signature: Uint8Array, parsed: RingSignature) => Promise<boolean>;
+/**
+ * A ring signature's verification elsewhere (a CryptoPool): `parsed` is `signature` deserialized; `credit` false
+ * for a ring not yet checked against the application's (its points do not count toward ring tables).
+ */
+export type VerifyRing = (msg: Uint8Array, signature: Uint8Array, parsed: RingSignature, credit: boolean) => Promise<boolean>;
 
 /**
  * Whether `parsed` (the request's signature, deserialized) signs the request's signable bytes: through
  * `verifyRing` when given, in this thread otherwise. A verifier that fails is `internal`, not "invalid".
  */
-export async function relaySignatureValid(request: RelayRequest, parsed: RingSignature, verifyRing: VerifyRing | undefined): Promise<boolean> {
+export async function relaySignatureValid(request: RelayRequest, parsed: RingSignature, verifyRing: VerifyRing | undefined, credit = true): Promise<boolean> {
   const msg = relayRequestSignableHash(request);
-  if (!verifyRing) return verifyParsedRingSignature(msg, parsed, undefined, request.meta.signature);
-  return verifyRing(msg, request.meta.signature, parsed).catch((err: Error) => {
+  if (!verifyRing) return verifyParsedRingSignature(msg, parsed, undefined, request.meta.signature, credit);
+  return verifyRing(msg, request.meta.signature, parsed, credit).catch((err: Error) => {
     throw new RelayRejection('internal', `ring verification: ${err.message}`);
   });
 }
@@ -143,8 +146,8 @@ export class RelayValidator {
     const lookupHeight = end >= current ? start : end;
     const signature = deserializeRingSignature(relay.request.meta.signature);
     if (!signature) throw new RelayRejection('invalid_ring_signature', `not a ring signature of at most ${MAX_RING_MEMBERS} members`);
-    const verify = async (): Promise<void> => {
-      if (!(await relaySignatureValid(relay.request, signature, this.#o.verifyRing))) throw new RelayRejection('invalid_ring_signature');
+    const verify = async (credit = true): Promise<void> => {
+      if (!(await relaySignatureValid(relay.request, signature, this.#o.verifyRing, credit))) throw new RelayRejection('invalid_ring_signature');
     };
     const cached = chain.cached.session(header.application_address, header.service_id, lookupHeight);
     // SessionHeader.ValidateBasic's address rule, where it can matter: a cached session's address is one the chain returned.
@@ -152,7 +155,8 @@ export class RelayValidator {
     // A session not cached here costs the node a query, and a relay naming one nobody has is free to make:
     // it must first be signed by the ring it carries (whether that ring is the application's is checked
     // below), so each such query costs its sender a signature.
-    const verified = cached ? undefined : verify();
+    // Its ring is not yet known to be the application's: the signature is verified without crediting its points.
+    const verified = cached ? undefined : verify(false);
     if (verified) await verified;
     const session = cached ?? (await ask(() => chain.session(header.application_address, header.service_id, lookupHeight), 'invalid_session'));
     const onChain = session.header;

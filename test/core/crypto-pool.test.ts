@@ -160,6 +160,28 @@ t.test('ringTables caps the tables a thread keeps; relayminer_ring_tables adds t
   configureRingTables(240);
 });
 
+t.test("a ring not yet known to be an application's is verified without its points counting toward tables", async (t) => {
+  if (!nativeCurveAddon) return t.fail('the addon is not built: `npm run build` needs a C compiler (README, Requirements)');
+  const pool = new CryptoPool(1, { inlineBelow: 0 });
+  t.teardown(() => pool.close());
+  const [app, gw] = [secp256k1.utils.randomSecretKey(), secp256k1.utils.randomSecretKey()];
+  const ring = [secp256k1.getPublicKey(app, true), secp256k1.getPublicKey(gw, true)];
+  const signedBy = (n: number, credit: boolean) => Array.from({ length: n }, () => {
+    const msg = crypto.getRandomValues(new Uint8Array(32));
+    return pool.verify(msg, ringSign(msg, ring, gw), undefined, credit);
+  });
+  t.same(new Set(await Promise.all(signedBy(40, false))), new Set([true]), 'valid, uncredited');
+  await new Promise((r) => setTimeout(r, 300));
+  t.same((await pool.threadStats())[0], { tables: 0, wideTables: 0, fixedSums: 0 }, 'forty signatures over one ring: no table asked for, not even G');
+  t.same(new Set(await Promise.all(signedBy(20, true))), new Set([true]), 'valid, credited');
+  let stats = (await pool.threadStats())[0]!;
+  for (let tries = 0; stats.tables < 5 && tries < 200; tries++) {
+    await new Promise((r) => setTimeout(r, 50));
+    stats = (await pool.threadStats())[0]!;
+  }
+  t.same([stats.tables, stats.wideTables], [5, 1], 'twenty credited: tables for its five points and G wide');
+});
+
 t.test('a crypto thread builds multiples tables for a recurring ring and sums from them: its event loop runs while it waits for jobs', async (t) => {
   const pool = new CryptoPool(1, { inlineBelow: 0 });
   t.teardown(() => pool.close());

@@ -10,6 +10,7 @@ import { RelayChainState } from '../../core/relay/chain-state.js';
 import { RelayRejection } from '../../core/relay/reasons.js';
 import { buildRelayRequest, encodeRelayRequest } from '../../core/relay/relay-client.js';
 import { RelayValidator } from '../../core/relay/validator.js';
+import { verifyParsedRingSignature } from '../../core/crypto/ring/signature.js';
 import { PLACEHOLDER_RING_PUBLIC_KEY } from '../../core/crypto/placeholder-ring-key.js';
 import { captureLogs } from '../helpers/logs.js';
 import { ADDR, KEYS, key, startTestLocalnet } from '../helpers/localnet-client.js';
@@ -99,4 +100,27 @@ t.test("a flood of relays naming applications nobody has leaves half the node qu
   }
   t.same(await Promise.all(strangers), [...Array(10).fill('invalid_session'), ...Array(10).fill('chain_busy')], 'the ten that waited are asked about in turn: no such session');
   t.equal(await validate(app2, KEYS.app2, [PLACEHOLDER_RING_PUBLIC_KEY, pub(KEYS.app2)]), app2.session_id, "after the flood app2's relay is validated");
+});
+
+t.test("a session's first relay is verified before its ring is known to be the application's: its points are not credited toward ring tables; later relays' are", async (t) => {
+  const net = await startTestLocalnet(t);
+  net.chain.advance(11);
+  const query = new ChainQueryClient({ grpc_address: net.grpcAddress, tls: false, query_timeout_ms: 5000 });
+  t.teardown(() => query.close());
+  const chain = new RelayChainState({ query, keys: new KeyBuilder('credit'), log: captureLogs().logger, currentHeight: () => BigInt(net.chain.height) });
+  const supplier = SupplierKey.fromHex(KEYS.supplier1);
+  const credits: boolean[] = [];
+  const validator = new RelayValidator({
+    chain,
+    services: new Set(['anvil']),
+    suppliers: new Map([[supplier.address, supplier]]),
+    verifyRing: async (msg, signature, parsed, credit) => (credits.push(credit), verifyParsedRingSignature(msg, parsed, undefined, signature, credit)),
+  });
+  const header = (await query.session(ADDR.app1, 'anvil', 12n)).header;
+  const ring = [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
+  for (let i = 0; i < 3; i++) {
+    const body = encodeRelayRequest(buildRelayRequest({ header, supplierAddress: supplier.address, payload, signerKey: key(KEYS.gateway1), ring }));
+    t.equal((await validator.validate(validator.decode(body, {} as never))).session.sessionId, header.session_id);
+  }
+  t.same(credits, [false, true, true]);
 });

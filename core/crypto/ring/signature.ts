@@ -179,9 +179,11 @@ export function defaultRingBackend(): RingCurveBackend {
 /**
  * ring-go RingSig.Verify on a parsed signature; false where ring-go returns false or panics. `serialized`,
  * when given, is the wire form `sig` was parsed from, unchanged: a backend holding tables for every point
- * then verifies the whole ring in one call.
+ * then verifies the whole ring in one call. `credit`: a valid signature's points count toward the
+ * backend's tables; not for a ring not yet known to be an application's (anyone can sign over their own,
+ * and tables for theirs would push an application's out).
  */
-export function verifyParsedRingSignature(msg: Uint8Array, sig: RingSignature, backend = defaultBackend, serialized?: Uint8Array): boolean {
+export function verifyParsedRingSignature(msg: Uint8Array, sig: RingSignature, backend = defaultBackend, serialized?: Uint8Array, credit = true): boolean {
   if (msg.length !== 32) return false;
   const hps = new Array<Uint8Array>(sig.ring.length);
   for (let i = 0; i < sig.ring.length; i++) {
@@ -191,7 +193,7 @@ export function verifyParsedRingSignature(msg: Uint8Array, sig: RingSignature, b
   }
   const verdict = (serialized && backend.verifyRing?.(msg, serialized, sig.ring, hps, sig.keyImage)) ?? verifyMembers(msg, sig, hps, backend);
   if (!verdict) return false;
-  backend.noteVerified?.([...sig.ring, ...hps, sig.keyImage]);
+  if (credit) backend.noteVerified?.([...sig.ring, ...hps, sig.keyImage]);
   return true;
 }
 
@@ -209,11 +211,11 @@ function verifyMembers(msg: Uint8Array, sig: RingSignature, hps: readonly Uint8A
   return c === sig.c;
 }
 
-/** Deserialize and verify; false for anything malformed. Never throws. */
-export function ringVerify(msg: Uint8Array, signature: Uint8Array, backend = defaultBackend): boolean {
+/** Deserialize and verify; false for anything malformed. Never throws. `credit` as verifyParsedRingSignature takes it. */
+export function ringVerify(msg: Uint8Array, signature: Uint8Array, backend = defaultBackend, credit = true): boolean {
   try {
     const sig = deserializeRingSignature(signature);
-    return sig !== null && verifyParsedRingSignature(msg, sig, backend, signature);
+    return sig !== null && verifyParsedRingSignature(msg, sig, backend, signature, credit);
   } catch {
     return false;
   }
