@@ -106,7 +106,8 @@ export function serializeRingSignature(sig: RingSignature): Uint8Array {
 /** The bytes of `sig` that ring-go reads, its header's members and no further (it ignores what follows); `sig` when malformed. */
 export function ringSignaturePrefix(sig: Uint8Array): Uint8Array {
   if (sig.length < 4) return sig;
-  const used = 4 + SCALAR + POINT + new DataView(sig.buffer, sig.byteOffset, 4).getUint32(0, false) * (SCALAR + POINT);
+  const members = ((sig[0]! << 24) | (sig[1]! << 16) | (sig[2]! << 8) | sig[3]!) >>> 0; // u32_be, read without a DataView per relay
+  const used = 4 + SCALAR + POINT + members * (SCALAR + POINT);
   return used < sig.length ? sig.subarray(0, used) : sig;
 }
 
