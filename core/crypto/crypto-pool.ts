@@ -119,8 +119,9 @@ function startWorker(shared: SharedArrayBuffer, ringTables: number | undefined):
  * While the event loop is lightly loaded (utilization over the last 100 ms below `inlineBelow`, 0.5),
  * the work is done inline instead: there, the hop to a thread and back costs a relay more than
  * waiting behind it. Not a ring of more than INLINE_MEMBERS, though: verifying one holds the loop for
- * milliseconds, and anyone can sign over a ring of their own making. Busier, every inline verification or signature lengthens the queue of all the
- * relays behind it, and the threads win on tail latency and throughput alike (bench/README.md).
+ * milliseconds, and anyone can sign over a ring of their own making. Busier, every inline verification or
+ * signature lengthens the queue of all the relays behind it, and the threads win on tail latency and
+ * throughput alike (bench/README.md).
  */
 export class CryptoPool {
   /** Pools not yet closed, whose threads a `process.exit()` must stop first. */
