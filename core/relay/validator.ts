@@ -154,8 +154,8 @@ export class RelayValidator {
     if (!cached && !isPoktAddress(header.application_address)) throw new RelayRejection('invalid_session', 'the application address is not a pokt bech32 account address');
     // A session not cached here costs the node a query, and a relay naming one nobody has is free to make:
     // it must first be signed by the ring it carries (whether that ring is the application's is checked
-    // below), so each such query costs its sender a signature.
-    // Its ring is not yet known to be the application's: the signature is verified without crediting its points.
+    // below), so each such query costs its sender a signature. Not yet known to be the application's, its
+    // ring's points are not credited toward ring tables.
     const verified = cached ? undefined : verify(false);
     if (verified) await verified;
     const session = cached ?? (await ask(() => chain.session(header.application_address, header.service_id, lookupHeight), 'invalid_session'));
