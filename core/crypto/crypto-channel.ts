@@ -1,5 +1,5 @@
 import type { RingTableStats } from './ring/backend.js';
-import { MAX_RING_MEMBERS } from './ring/signature.js';
+import { MAX_RING_MEMBERS, ringSignatureSize } from './ring/signature.js';
 
 /**
  * How CryptoPool's jobs reach a crypto thread and its answers come back: numbered slots in one
@@ -20,7 +20,7 @@ export const SLOTS = 1024;
  * message (a multiple of 4, so every slot's counters stay aligned). Pages of slots only ever holding small
  * jobs are never touched past their first.
  */
-export const MAX_JOB_BYTES = Math.ceil((32 + 4 + 32 + 33 + MAX_RING_MEMBERS * 65) / 4) * 4;
+export const MAX_JOB_BYTES = Math.ceil((32 + ringSignatureSize(MAX_RING_MEMBERS)) / 4) * 4;
 export const SIGNATURE_BYTES = 64;
 
 /** The channel's two counters (mod 2^32): jobs the event loop has written, jobs the thread has answered. */

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { ANSWERS, CryptoChannel, SIGN_JOB, SLOTS, STATS_JOB, VERIFY_JOB, VERIFY_UNCREDITED_JOB, fitsSlot, type CryptoJob, type CryptoResult } from './crypto-channel.js';
 import { answerCryptoJob } from './crypto-job.js';
 import type { RingTableStats } from './ring/backend.js';
-import { ringSignaturePrefix, ringVerify, verifyParsedRingSignature, type RingSignature } from './ring/signature.js';
+import { ringSignaturePrefix, ringSignatureSize, ringVerify, verifyParsedRingSignature, type RingSignature } from './ring/signature.js';
 import { signSupplierResponse } from './supplier-signature.js';
 
 interface Pending {
@@ -46,7 +46,7 @@ interface Lane {
 const NO_BYTES = new Uint8Array(0);
 /** The largest ring verified inline while the event loop is idle, and its signature's size. */
 const INLINE_MEMBERS = 16;
-const INLINE_SIGNATURE_BYTES = 4 + 32 + 33 + INLINE_MEMBERS * 65;
+const INLINE_SIGNATURE_BYTES = ringSignatureSize(INLINE_MEMBERS);
 
 /** Jobs a lane has taken and not yet answered. */
 const load = (l: Lane) => l.written - l.answered + l.queue.length;

@@ -5,6 +5,7 @@ import { sha3_256, sha3_512 } from '@noble/hashes/sha3.js';
 import {
   deserializeRingSignature,
   MAX_RING_MEMBERS,
+  noblePointValid,
   hashToCurve,
   hashToScalar,
   hashToScalarCanonical,
@@ -221,6 +222,22 @@ t.test('signing: a signature over a 2- and 3-member ring verifies, binds the mes
   t.throws(() => ringSign(msg, [ring[0]!], app), /less than two/);
   t.throws(() => ringSign(msg, [ring[1]!, publicKeyFromPrivateKey(other)], app), /failed to find given key/);
   t.notOk(ringVerify(msg.subarray(0, 31), new Uint8Array(199)), 'short message');
+});
+
+t.test("points: libsecp256k1's check (where it loads) and @noble's (where it does not) agree on every point of the Go vectors", async (t) => {
+  if (!nativeSecp256k1) return t.fail('libsecp256k1 binding not loaded');
+  const files = ['ring/go-signed.json', 'ring/edge-accepted.json', 'ring/rejected.json'].map((f) => loadVector<{ vectors: { sig_hex: string }[] }>(f).vectors);
+  // The key image and every member a signature's header names, as far as its bytes go: what deserializing checks.
+  const points = files.flat().flatMap(({ sig_hex }) => {
+    const sig = hex(sig_hex);
+    if (sig.length < 69) return [];
+    const n = Math.min(new DataView(sig.buffer, sig.byteOffset).getUint32(0), Math.floor((sig.length - 69) / 65));
+    return [sig.subarray(36, 69), ...Array.from({ length: n }, (_, i) => sig.subarray(69 + i * 65 + 32, 69 + i * 65 + 65))];
+  });
+  const disagree = points.filter((p) => noblePointValid(p) !== nativeSecp256k1!.publicKeyVerify(p)).map(toHex);
+  t.same(disagree, [], `${points.length} points`);
+  const invalid = points.filter((p) => !noblePointValid(p)).length;
+  t.ok(invalid >= 20 && invalid < points.length - 100, `valid and invalid points both among them (${invalid} invalid)`);
 });
 
 t.test('a ring of more than MAX_RING_MEMBERS is refused as it is parsed; one of that many verifies', async (t) => {

@@ -32,6 +32,11 @@ const POINT = 33;
  */
 export const MAX_RING_MEMBERS = 256;
 
+/** Bytes of a ring signature with `members` members on the wire. */
+export function ringSignatureSize(members: number): number {
+  return 4 + SCALAR + POINT + members * (SCALAR + POINT);
+}
+
 /**
  * Parses like ring-go's Deserialize; null wherever ring-go returns an error or panics, and for a ring of more
  * than MAX_RING_MEMBERS. Never throws.
@@ -46,7 +51,7 @@ export function deserializeRingSignature(sig: Uint8Array): RingSignature | null 
   const size = new DataView(sig.buffer, sig.byteOffset, sig.byteLength).getUint32(0, false);
   if (size === 0) return null; // ring-go panics on c[0] of an empty ring
   if (size > MAX_RING_MEMBERS) return null;
-  if (sig.length < 4 + SCALAR + POINT + size * (SCALAR + POINT)) return null;
+  if (sig.length < ringSignatureSize(size)) return null;
   let o = 4 + SCALAR;
   const keyImage = sig.subarray(o, o + POINT);
   if (!isValidCompressedPoint(keyImage)) return null;
@@ -90,7 +95,7 @@ class ParsedRingSignature implements RingSignature {
 }
 
 export function serializeRingSignature(sig: RingSignature): Uint8Array {
-  const out = new Uint8Array(4 + SCALAR + POINT + sig.ring.length * (SCALAR + POINT));
+  const out = new Uint8Array(ringSignatureSize(sig.ring.length));
   new DataView(out.buffer).setUint32(0, sig.ring.length, false);
   out.set(bigIntTo32(sig.c), 4);
   out.set(sig.keyImage, 4 + SCALAR);
@@ -107,7 +112,7 @@ export function serializeRingSignature(sig: RingSignature): Uint8Array {
 export function ringSignaturePrefix(sig: Uint8Array): Uint8Array {
   if (sig.length < 4) return sig;
   const members = ((sig[0]! << 24) | (sig[1]! << 16) | (sig[2]! << 8) | sig[3]!) >>> 0; // u32_be, read without a DataView per relay
-  const used = 4 + SCALAR + POINT + members * (SCALAR + POINT);
+  const used = ringSignatureSize(members);
   return used < sig.length ? sig.subarray(0, used) : sig;
 }
 
@@ -119,19 +124,20 @@ export function isValidCompressedPoint(b: Uint8Array): boolean {
   const key = bytesKey(b);
   const known = validPoints.get(key);
   if (known !== undefined) return known;
-  let ok: boolean;
-  if (nativeSecp256k1) ok = nativeSecp256k1.publicKeyVerify(b);
-  else {
-    try {
-      secp256k1.Point.fromBytes(b).assertValidity();
-      ok = true;
-    } catch {
-      ok = false;
-    }
-  }
+  const ok = nativeSecp256k1 ? nativeSecp256k1.publicKeyVerify(b) : noblePointValid(b);
   if (validPoints.size > 8192) validPoints.clear();
   validPoints.set(key, ok);
   return ok;
+}
+
+/** isValidCompressedPoint's check where libsecp256k1 does not load (@noble's SEC1 decoding). */
+export function noblePointValid(b: Uint8Array): boolean {
+  try {
+    secp256k1.Point.fromBytes(b).assertValidity();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const hpCache = new Map<string, Uint8Array | null>();
