@@ -75,6 +75,8 @@ const BAD_FIELD_VALUE = /[\r\n\0]/;
  */
 export function unsendableRequest(method: string, url: string, headers: Readonly<Record<string, string | readonly string[]>>): string | undefined {
   if (method && !HTTP_TOKEN.test(method)) return `method ${quote(method)} is not an HTTP token`;
+  // A tunnel, not a request: a Node backend drops the connection unanswered, which would count against it.
+  if (method.toUpperCase() === 'CONNECT') return 'method CONNECT asks for a tunnel, not an answer';
   if (url && relayPath(url) === undefined) return `url ${quote(url)} does not parse`;
   for (const name in headers) {
     if (!HTTP_TOKEN.test(name)) return `header name ${quote(name)} is not an HTTP token`;

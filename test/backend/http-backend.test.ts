@@ -150,6 +150,8 @@ t.test('a request no HTTP client could send is the relay’s fault: refused, the
     { method: 'GET\r\nX: y', url: '/', headers: {} },
     { method: 'POST', url: '/', headers: { 'bad header': 'v' } },
     { method: 'POST', url: '/', headers: { 'x-ok': 'a\r\nInjected: 1' } },
+    { method: 'CONNECT', url: '/', headers: {} },
+    { method: 'connect', url: '/', headers: {} },
   ];
   for (let round = 0; round < 3; round++) {
     for (const req of bad) {
@@ -157,7 +159,7 @@ t.test('a request no HTTP client could send is the relay’s fault: refused, the
       t.match(why, /^BACKEND_REQUEST_INVALID: (method|header|url|path)/i, `${JSON.stringify(req)} refused as an invalid request`);
     }
   }
-  t.equal(api.healthy, 1, 'nine malformed requests later the URL is still in rotation');
+  t.equal(api.healthy, 1, 'fifteen malformed requests later the URL is still in rotation');
   t.same(b.seen, [], 'none of them reached the backend');
   const res = await api.send({ method: 'POST', url: '/', headers: {} }, {});
   t.equal(res.status, 200, 'a valid request is served');
