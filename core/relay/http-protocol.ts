@@ -42,10 +42,43 @@ export function namePatternsOption(defaults: readonly string[], description: str
   return { type: 'array', items: { type: 'string', minLength: 1, maxLength: 1024, ...item }, maxItems: 256, default: defaults, description } as const;
 }
 
-/** One call of a JSON-RPC 2.0 request: its id as sent (undefined for a notification) and its method. */
+/**
+ * One call of a JSON-RPC 2.0 request: its id as sent (undefined for a notification) and its method.
+ * `aliases`: the call's other method names, when it spells the key more than one way (`"Method"`, `"METHOD"`).
+ * Go's encoding/json, which geth, erigon and CometBFT read requests with, matches keys regardless of case and
+ * keeps the last one sent, so `{"Method":"admin_addPeer"}` is a call of admin_addPeer to them: a name check
+ * must look at every spelling (`deniedCalls`).
+ */
 export interface JsonRpcCall {
   id: unknown;
   method: string | undefined;
+  aliases?: readonly string[];
+}
+
+/** The calls `denied` refuses, each with the name it refused: its method, else the first of its aliases it matches. */
+export function deniedCalls(calls: readonly JsonRpcCall[], denied: (name: string) => boolean): Map<JsonRpcCall, string> {
+  const out = new Map<JsonRpcCall, string>();
+  for (const c of calls) {
+    const name = c.method !== undefined && denied(c.method) ? c.method : c.aliases?.find(denied);
+    if (name !== undefined) out.set(c, name);
+  }
+  return out;
+}
+
+/** The call's method as the backend may read it: the `method` key, else another spelling of it (see JsonRpcCall). */
+function readCall(c: unknown): JsonRpcCall {
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) return { id: null, method: undefined };
+  const o = c as Record<string, unknown>;
+  let method = typeof o.method === 'string' ? o.method : undefined;
+  let aliases: string[] | undefined;
+  for (const k in o) {
+    if (k.length !== 6 || k === 'method' || k.toLowerCase() !== 'method') continue;
+    const v = o[k];
+    if (typeof v !== 'string') continue;
+    if (method === undefined) method = v;
+    else if (v !== method && !aliases?.includes(v)) (aliases ??= []).push(v);
+  }
+  return aliases ? { id: o.id, method, aliases } : { id: o.id, method };
 }
 
 /**
@@ -66,13 +99,8 @@ export function jsonRpcCalls(body: Uint8Array | undefined): { batch: boolean; ca
   } catch {
     return undefined;
   }
-  const call = (c: unknown): JsonRpcCall => {
-    if (typeof c !== 'object' || c === null || Array.isArray(c)) return { id: null, method: undefined };
-    const { id, method } = c as { id?: unknown; method?: unknown };
-    return { id, method: typeof method === 'string' ? method : undefined };
-  };
-  if (Array.isArray(parsed)) return { batch: true, calls: parsed.map(call) };
-  const one = call(parsed);
+  if (Array.isArray(parsed)) return { batch: true, calls: parsed.map(readCall) };
+  const one = readCall(parsed);
   return one.method !== undefined ? { batch: false, calls: [one] } : undefined;
 }
 
@@ -80,7 +108,7 @@ export function jsonRpcCalls(body: Uint8Array | undefined): { batch: boolean; ca
  * The answer to a JSON-RPC body holding calls the operator does not serve: `error` writes each call's error
  * (`denied`: that call is one of them), for every call with an id; a batch is answered with an array.
  */
-export function jsonRpcRefusal(parsed: { batch: boolean; calls: JsonRpcCall[] }, denied: ReadonlySet<JsonRpcCall>, error: (call: JsonRpcCall, denied: boolean) => Record<string, unknown>): HttpAnswer {
+export function jsonRpcRefusal(parsed: { batch: boolean; calls: JsonRpcCall[] }, denied: { has(call: JsonRpcCall): boolean }, error: (call: JsonRpcCall, denied: boolean) => Record<string, unknown>): HttpAnswer {
   const answers = parsed.calls.filter((c) => c.id !== undefined).map((c) => error(c, denied.has(c)));
   if (parsed.batch) return jsonAnswer(answers);
   const [only] = parsed.calls;

@@ -1,5 +1,5 @@
 import type { Counter } from 'prom-client';
-import { type BackendRequest, BoundedLabels, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, requestPath, withHeaderDefault } from 'relayminer';
+import { type BackendRequest, BoundedLabels, deniedCalls, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, requestPath, withHeaderDefault } from 'relayminer';
 
 export interface CometBftOptions {
   deny_methods: string[];
@@ -29,11 +29,11 @@ export function cometBftProtocol(opts: CometBftOptions, calls: Counter<'service'
       }
       const parsed = jsonRpcCalls(request.body);
       if (!parsed) return request;
-      const refused = new Set(parsed.calls.filter((c) => c.method !== undefined && denied(c.method)));
-      for (const c of parsed.calls) calls.inc({ service, method: labels.label(c.method ?? '(none)'), form: 'jsonrpc', outcome: refused.size ? 'refused' : 'forwarded' });
+      const refused = deniedCalls(parsed.calls, denied);
+      for (const c of parsed.calls) calls.inc({ service, method: labels.label(refused.get(c) ?? c.method ?? '(none)'), form: 'jsonrpc', outcome: refused.size ? 'refused' : 'forwarded' });
       if (refused.size === 0) return withHeaderDefault(request, 'content-type', 'application/json');
-      const first = refused.values().next().value!.method;
-      return jsonRpcRefusal(parsed, refused, (c, isDenied) => jsonRpcError(c.id, METHOD_NOT_FOUND, 'Method not found', isDenied ? c.method : `not served: the batch holds ${first}`));
+      const first = refused.values().next().value!;
+      return jsonRpcRefusal(parsed, refused, (c, isDenied) => jsonRpcError(c.id, METHOD_NOT_FOUND, 'Method not found', isDenied ? refused.get(c) : `not served: the batch holds ${first}`));
     },
   };
 }

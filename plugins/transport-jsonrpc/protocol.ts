@@ -1,4 +1,4 @@
-import { BoundedLabels, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, withHeaderDefault } from 'relayminer';
+import { BoundedLabels, deniedCalls, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, withHeaderDefault } from 'relayminer';
 import type { Counter } from 'prom-client';
 
 export interface JsonRpcOptions {
@@ -29,12 +29,12 @@ export function jsonRpcProtocol(opts: JsonRpcOptions, calls: Counter<'service' |
         calls.inc({ service, method: 'batch', outcome: 'refused' }, parsed.calls.length);
         return jsonAnswer(jsonRpcError(null, INVALID_REQUEST, `batch too large: at most ${opts.max_batch_calls} calls`));
       }
-      const refused = new Set(parsed.calls.filter((c) => c.method !== undefined && denied(c.method)));
-      for (const c of parsed.calls) calls.inc({ service, method: labels.label(c.method ?? '(none)'), outcome: refused.size ? 'refused' : 'forwarded' });
+      const refused = deniedCalls(parsed.calls, denied);
+      for (const c of parsed.calls) calls.inc({ service, method: labels.label(refused.get(c) ?? c.method ?? '(none)'), outcome: refused.size ? 'refused' : 'forwarded' });
       if (refused.size === 0) return withHeaderDefault(request, 'content-type', 'application/json');
       return jsonRpcRefusal(parsed, refused, (c, isDenied) =>
         isDenied
-          ? jsonRpcError(c.id, METHOD_NOT_AVAILABLE, `the method ${c.method} does not exist/is not available`)
+          ? jsonRpcError(c.id, METHOD_NOT_AVAILABLE, `the method ${refused.get(c)} does not exist/is not available`)
           : jsonRpcError(c.id, INVALID_REQUEST, 'not served: the batch holds a method this supplier does not serve'),
       );
     },

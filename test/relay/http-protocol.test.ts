@@ -1,5 +1,6 @@
 import t from 'tap';
-import { BoundedLabels, isHttpAnswer, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, requestPath, withHeaderDefault } from '../../core/relay/http-protocol.js';
+import { loadVector } from '../helpers/vectors.js';
+import { BoundedLabels, deniedCalls, isHttpAnswer, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, requestPath, withHeaderDefault } from '../../core/relay/http-protocol.js';
 
 const calls = (s: string) => jsonRpcCalls(Buffer.from(s));
 
@@ -10,6 +11,31 @@ t.test('jsonRpcCalls reads one call or a batch, and nothing from a body that is 
   t.same(calls('[{"id":1,"method":"admin_addPeer"},7]'), { batch: true, calls: [{ id: 1, method: 'admin_addPeer' }, { id: null, method: undefined }] }, 'an element that is not an object does not hide the batch\'s other calls');
   for (const body of ['', 'GET /status', '"eth_call"', '{"id":1}', '{"method":7}', '7', '{"method":"x"']) t.equal(calls(body), undefined, JSON.stringify(body));
   t.equal(jsonRpcCalls(undefined), undefined);
+});
+
+t.test("every method Go's encoding/json reads from a body, as geth and CometBFT read it, is one of the call's names", async (t) => {
+  const { vectors } = loadVector<{ vectors: { body: string; geth: string[]; cometbft: string[] | null }[] }>('jsonrpc/go-methods.json');
+  t.equal(vectors.length, 16);
+  let checked = 0;
+  for (const v of vectors) {
+    const read = calls(v.body)?.calls ?? [];
+    for (const goMethods of [v.geth, v.cometbft ?? []]) {
+      goMethods.forEach((m, i) => {
+        if (m === '') return; // not a call of any method to Go either
+        t.ok(read[i]?.method === m || read[i]?.aliases?.includes(m), `${v.body}: call ${i} names ${m}`);
+        checked++;
+      });
+    }
+  }
+  t.equal(checked, 30, 'the methods Go reads, in both servers, across the vectors');
+  t.same(calls('{"id":1,"method":"eth_call","Method":"admin_addPeer","METHOD":"admin_addPeer"}'), { batch: false, calls: [{ id: 1, method: 'eth_call', aliases: ['admin_addPeer'] }] }, 'each other name once');
+  t.equal(calls('{"id":1,"méthod":"admin_addPeer","methods":"admin_addPeer"}'), undefined, 'keys Go does not take for method are not read as one');
+});
+
+t.test('deniedCalls names what it refuses: the method, else the first alias a pattern matches', async (t) => {
+  const denied = namePatterns(['admin_*']);
+  const [plain, aliased, allowed] = calls('[{"id":1,"method":"admin_peers"},{"id":2,"method":"eth_call","aliases_":0,"Method":"admin_addPeer"},{"id":3,"method":"eth_call","METHOD":"eth_chainId"}]')!.calls;
+  t.same([...deniedCalls([plain!, aliased!, allowed!], denied)], [[plain, 'admin_peers'], [aliased, 'admin_addPeer']]);
 });
 
 t.test('jsonRpcError keeps the id as sent and writes data only when given', async (t) => {

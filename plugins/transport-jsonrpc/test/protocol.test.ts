@@ -35,6 +35,14 @@ t.test('denied methods and oversized batches are answered by the transport, sign
     id: null,
     error: { code: -32600, message: 'batch too large: at most 3 calls' },
   }, 'four calls past max_batch_calls 3: one error, as geth answers');
+  // geth, erigon and CometBFT read requests with Go's encoding/json, which matches keys whatever their case
+  // and keeps the last one sent (test/vectors/jsonrpc): these are calls of admin_addPeer to them.
+  for (const [body, why] of [
+    ['{"jsonrpc":"2.0","id":8,"Method":"admin_addPeer","params":["enode://x"]}', 'the method key capitalised'],
+    ['{"jsonrpc":"2.0","id":8,"method":"eth_chainId","METHOD":"admin_addPeer"}', 'an allowed method, then the key again in capitals'],
+  ] as const) {
+    t.same((await answer(body)).json, { jsonrpc: '2.0', id: 8, error: { code: -32601, message: 'the method admin_addPeer does not exist/is not available' } }, why);
+  }
   t.equal(r.backend.calls.length, 0, 'the backend saw none of them');
 
   const served = await postRelay(r.url, gatewayRelay(header, rpc('[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"},{"jsonrpc":"2.0","id":2,"method":"eth_chainId"}]')));
@@ -42,11 +50,11 @@ t.test('denied methods and oversized batches are answered by the transport, sign
   t.equal(r.backend.calls.length, 1, 'a batch within the limit and with no denied method is forwarded whole');
 
   const metrics = await r.metrics();
-  t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="admin_addPeer",outcome="refused"\} 2/);
+  t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="admin_addPeer",outcome="refused"\} 4/);
   t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="eth_blockNumber",outcome="refused"\} 1/);
   t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="eth_blockNumber",outcome="forwarded"\} 1/);
   t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="batch",outcome="refused"\} 4/);
-  t.match(metrics, /relayminer_relays_total\{service="anvil",rpc_type="jsonrpc",outcome="served"\} 5/, 'answers given here are served relays (signed, mined), as a node without the namespace would answer');
+  t.match(metrics, /relayminer_relays_total\{service="anvil",rpc_type="jsonrpc",outcome="served"\} 7/, 'answers given here are served relays (signed, mined), as a node without the namespace would answer');
 });
 
 t.test('the backend gets Content-Type: application/json when the relay carries none; other bodies pass as they are', async (t) => {

@@ -1,0 +1,119 @@
+// Writes go-methods.json: the method Go's encoding/json reads from JSON-RPC request bodies, the way geth
+// (rpc/json.go: parseMessage into jsonrpcMessage, unmarshal errors ignored) and CometBFT
+// (rpc/jsonrpc/types: RPCRequest.UnmarshalJSON, unmarshal errors refuse the request) read them.
+// Run: go run read-methods.go > go-methods.json (Go 1.19, standard library only).
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+)
+
+// geth's jsonrpcMessage, the fields a request fills.
+type gethMessage struct {
+	Version string          `json:"jsonrpc,omitempty"`
+	ID      json.RawMessage `json:"id,omitempty"`
+	Method  string          `json:"method,omitempty"`
+	Params  json.RawMessage `json:"params,omitempty"`
+}
+
+// CometBFT's RPCRequest as its UnmarshalJSON reads it.
+type cometRequest struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      interface{}     `json:"id,omitempty"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params"`
+}
+
+func isBatch(raw []byte) bool {
+	for _, c := range raw {
+		if c == 0x20 || c == 0x09 || c == 0x0a || c == 0x0d {
+			continue
+		}
+		return c == '['
+	}
+	return false
+}
+
+// As geth's parseMessage: a lone object through json.Unmarshal, a batch element by element through a
+// json.Decoder; decoding errors are ignored (the message keeps what was decoded).
+func gethMethods(raw []byte) []string {
+	if !isBatch(raw) {
+		var m gethMessage
+		json.Unmarshal(raw, &m)
+		return []string{m.Method}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.Token()
+	var out []string
+	for dec.More() {
+		var m gethMessage
+		dec.Decode(&m)
+		out = append(out, m.Method)
+	}
+	return out
+}
+
+// As CometBFT's JSON-RPC handler: one request or an array of them; a request that does not decode is refused ("").
+func cometMethods(raw []byte) []string {
+	if isBatch(raw) {
+		var reqs []json.RawMessage
+		if err := json.Unmarshal(raw, &reqs); err != nil {
+			return nil
+		}
+		var out []string
+		for _, r := range reqs {
+			var c cometRequest
+			if err := json.Unmarshal(r, &c); err != nil {
+				out = append(out, "")
+				continue
+			}
+			out = append(out, c.Method)
+		}
+		return out
+	}
+	var c cometRequest
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return []string{""}
+	}
+	return []string{c.Method}
+}
+
+type vector struct {
+	Body  string   `json:"body"`
+	Geth  []string `json:"geth"`
+	Comet []string `json:"cometbft"`
+}
+
+func main() {
+	bodies := []string{
+		`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}`,
+		`{"jsonrpc":"2.0","id":1,"Method":"admin_addPeer","params":["enode://x"]}`,
+		`{"jsonrpc":"2.0","id":1,"METHOD":"admin_nodeInfo"}`,
+		`{"jsonrpc":"2.0","id":1,"mEtHoD":"dial_seeds"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"eth_chainId","Method":"admin_addPeer"}`,
+		`{"jsonrpc":"2.0","id":1,"Method":"admin_addPeer","method":"eth_chainId"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"eth_chainId","Method":"admin_addPeer","method":"eth_call"}`,
+		`{"jsonrpc":"2.0","id":1,"METHOD":"personal_sign","method":5}`,
+		`{"jsonrpc":"2.0","id":1,"METHOD":"unsafe_flush_mempool","method":null}`,
+		`{"jsonrpc":"2.0","id":1,"method":"admin_peers","METHOD":7}`,
+		`{"jsonrpc":"2.0","id":1,"m\u0065thod":"admin_peers"}`,
+		`{"jsonrpc":"2.0","id":1,"Me\u0074hod":"miner_start"}`,
+		`{"jsonrpc":"2.0","id":1,"methods":"admin_peers"}`,
+		`{"jsonrpc":"2.0","id":1,"méthod":"admin_peers"}`,
+		`[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"},{"jsonrpc":"2.0","id":2,"Method":"engine_newPayloadV3"}]`,
+		`[{"jsonrpc":"2.0","id":1,"METHOD":"dial_peers"},7,{"jsonrpc":"2.0","id":3,"method":"status"}]`,
+	}
+	var out []vector
+	for _, b := range bodies {
+		out = append(out, vector{Body: b, Geth: gethMethods([]byte(b)), Comet: cometMethods([]byte(b))})
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	enc.Encode(map[string]interface{}{
+		"source":  "test/vectors/jsonrpc/read-methods.go, Go 1.19 encoding/json (Debian golang-go 1.19.8)",
+		"vectors": out,
+	})
+}
