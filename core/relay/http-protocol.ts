@@ -116,6 +116,21 @@ export function jsonRpcRefusal(parsed: { batch: boolean; calls: JsonRpcCall[] },
 }
 
 /**
+ * What a node that does not serve the refused calls answers (geth's words and codes): -32601 naming the method for
+ * each refused call, -32600 for the other calls of the batch; `refused` as `deniedCalls` gives it.
+ */
+export function unservedMethodsAnswer(parsed: { batch: boolean; calls: JsonRpcCall[] }, refused: ReadonlyMap<JsonRpcCall, string>): HttpAnswer {
+  return jsonRpcRefusal(parsed, refused, (c, isDenied) =>
+    isDenied
+      ? jsonRpcError(c.id, METHOD_NOT_AVAILABLE, `the method ${refused.get(c)} does not exist/is not available`)
+      : jsonRpcError(c.id, INVALID_REQUEST, 'not served: the batch holds a method this supplier does not serve'),
+  );
+}
+
+const METHOD_NOT_AVAILABLE = -32601;
+const INVALID_REQUEST = -32600;
+
+/**
  * The path a request asks its backend for, percent-decoded as the backend's router decodes it (`/dial%5Fseeds`
  * is `/dial_seeds`; `/%2Fadmin`, once decoded and its slashes merged, `/admin`), so a name list cannot be got
  * around by encoding; the path as written when it does not decode.

@@ -1,4 +1,4 @@
-import { BoundedLabels, deniedCalls, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, withHeaderDefault } from 'relayminer';
+import { BoundedLabels, deniedCalls, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, namePatterns, unservedMethodsAnswer, withHeaderDefault } from 'relayminer';
 import type { Counter } from 'prom-client';
 
 export interface JsonRpcOptions {
@@ -6,8 +6,7 @@ export interface JsonRpcOptions {
   max_batch_calls: number;
 }
 
-/** -32601 as geth answers a method whose namespace it does not serve. */
-const METHOD_NOT_AVAILABLE = -32601;
+/** -32600 as geth answers a batch past its limit. */
 const INVALID_REQUEST = -32600;
 
 /**
@@ -32,11 +31,7 @@ export function jsonRpcProtocol(opts: JsonRpcOptions, calls: Counter<'service' |
       const refused = deniedCalls(parsed.calls, denied);
       for (const c of parsed.calls) calls.inc({ service, method: labels.label(refused.get(c) ?? c.method ?? '(none)'), outcome: refused.size ? 'refused' : 'forwarded' });
       if (refused.size === 0) return withHeaderDefault(request, 'content-type', 'application/json');
-      return jsonRpcRefusal(parsed, refused, (c, isDenied) =>
-        isDenied
-          ? jsonRpcError(c.id, METHOD_NOT_AVAILABLE, `the method ${refused.get(c)} does not exist/is not available`)
-          : jsonRpcError(c.id, INVALID_REQUEST, 'not served: the batch holds a method this supplier does not serve'),
-      );
+      return unservedMethodsAnswer(parsed, refused);
     },
   };
 }

@@ -33,6 +33,8 @@ export interface BridgeOptions {
   onIdleTimeout?: () => void;
   /** Each backend dial's outcome: the error when no URL opened, undefined when one did. */
   onDial?: (err: Error | undefined) => void;
+  /** The answer this relayer gives in the backend's place to a request's payload (a call the operator denies); undefined forwards it. */
+  answerHere?: (payload: Uint8Array) => Uint8Array | undefined;
 }
 
 const toBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
@@ -163,6 +165,8 @@ export class Bridge {
       return this.close(CLOSE.validationFailed, 'relay is for another service, supplier or application than this connection');
     }
     this.#accept(admitted);
+    const local = this.#o.answerHere?.(admitted.relay.request.payload);
+    if (local) return this.#signAndSend(Buffer.from(local.buffer, local.byteOffset, local.length), isBinary);
     let backend: WebSocket;
     try {
       backend = await this.#dial();
@@ -175,17 +179,21 @@ export class Bridge {
   }
 
   #fromBackend(data: RawData, isBinary: boolean): void {
-    const latest = this.#latest;
-    if (!latest) {
+    if (!this.#latest) {
       // Nothing to sign it against: not a relay (poktroll drops it; prm forwards it unsigned).
       this.#o.metrics.droppedBackendFrames.inc({ service: this.#o.serviceId });
       return;
     }
-    const frame = toBuffer(data);
+    this.#signAndSend(toBuffer(data), isBinary);
+  }
+
+  /** An answer (a backend frame, or one given in its place) signed against the latest request and sent in order. */
+  #signAndSend(frame: Buffer, isBinary: boolean): void {
+    const latest = this.#latest!;
     this.#queuedBytes += frame.length;
     if (this.#queuedBytes > this.#o.limits.max_buffered_bytes) this.#backend?.pause();
     // Answers are prepared concurrently (meter, signature, stream append overlap) and sent in order.
-    const pending = this.#o.pipeline.answer(this.#latest ?? latest, frame);
+    const pending = this.#o.pipeline.answer(latest, frame);
     this.#toGateway = this.#toGateway.then(async () => {
       try {
         const answer = await pending;

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { type AdmittedFrame, definePlugin, REJECT_REASONS, SIMULATION_HEADER, StateSignals, VERSION } from 'relayminer';
+import { type AdmittedFrame, BoundedLabels, definePlugin, deniedCalls, jsonRpcCalls, namePatterns, namePatternsOption, REJECT_REASONS, SIMULATION_HEADER, StateSignals, unservedMethodsAnswer, VERSION } from 'relayminer';
 import { Bridge, type BridgeLimits } from './bridge.js';
 import { CLOSE } from './close-codes.js';
 import { readHandshake, refuseUpgrade } from './handshake.js';
@@ -9,6 +9,9 @@ import { drawForMessages } from './message-budget.js';
 import { WebSocketMetrics } from './metrics.js';
 
 const MiB = 1024 * 1024;
+
+/** transport-jsonrpc's and transport-cometbft's defaults: a WebSocket backend is an EVM node's or CometBFT's `/websocket`. */
+const DENY_BY_DEFAULT = ['admin_*', 'personal_*', 'miner_*', 'engine_*', 'dial_seeds', 'dial_peers', 'unsafe_*'];
 
 const optionsSchema = {
   type: 'object',
@@ -20,6 +23,10 @@ const optionsSchema = {
     max_buffered_bytes: { type: 'integer', minimum: 1024, maximum: 1024 * MiB, default: 8 * MiB, description: 'Unsent bytes per direction before the other side is paused.' },
     write_timeout_ms: { type: 'integer', minimum: 100, maximum: 600_000, default: 30_000, description: 'Close (1011) a side that stays behind the limit this long.' },
     rollover_check_ms: { type: 'integer', minimum: 100, maximum: 60_000, default: 2_000, description: 'How often a bridge checks whether its session has ended.' },
+    deny_methods: namePatternsOption(
+      DENY_BY_DEFAULT,
+      "JSON-RPC methods a gateway's frames may not call on the backend: answered here (-32601, as a node without them answers; signed and mined like the backend's answers) and never forwarded. Exact names or prefixes ending in `*`; `[]` forwards every frame. The default is transport-jsonrpc's and transport-cometbft's together.",
+    ),
     first_frame_timeout_ms: {
       type: 'integer',
       minimum: 100,
@@ -31,7 +38,7 @@ const optionsSchema = {
   },
 } as const;
 
-type Options = BridgeLimits;
+type Options = BridgeLimits & { deny_methods: string[] };
 
 /**
  * WebSocket relays (Rpc-Type 2) on the relay listener (docs/spec/wire.md §4): a gateway connection is
@@ -65,6 +72,17 @@ export default definePlugin(
     // PATH sends protobuf in text frames: UTF-8 checks would close every bridge with 1007.
     const wss = new WebSocketServer({ noServer: true, skipUTF8Validation: true, maxPayload: limits.max_frame_bytes, perMessageDeflate: false });
     const bridges = new Set<Bridge>();
+    const denied = namePatterns(opts.deny_methods ?? DENY_BY_DEFAULT);
+    const refusedNames = new BoundedLabels(100);
+    // A frame is the payload a node reads as JSON-RPC: what the operator denies is answered as a node without it would.
+    const answerHere = (service: string) => (payload: Uint8Array) => {
+      const parsed = jsonRpcCalls(payload);
+      if (!parsed) return undefined;
+      const refused = deniedCalls(parsed.calls, denied);
+      if (refused.size === 0) return undefined;
+      for (const name of refused.values()) metrics.refusedCalls.inc({ service, method: refusedNames.label(name) });
+      return unservedMethodsAnswer(parsed, refused).body;
+    };
     // A dead backend fails every gateway that connects: said when it starts (again at most once a minute
     // while it lasts) and once when a dial opens again, per service; the counter has every failure.
     const reach = new StateSignals(60_000);
@@ -114,6 +132,7 @@ export default definePlugin(
           onClosed: (b) => bridges.delete(b),
           onIdleTimeout: () => ctx.metrics.listenerRefusals.inc({ listener: 'relay', reason: 'first_frame_timeout' }),
           onDial: onDial(hs.serviceId!),
+          answerHere: answerHere(hs.serviceId!),
         });
         if (bridge.closed) return;
         bridges.add(bridge);

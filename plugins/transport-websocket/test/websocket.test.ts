@@ -183,6 +183,41 @@ t.test('a subscription: N events become N signed relays, each mined and metered'
   t.match(metrics, new RegExp(`relayminer_relays_published_total\\{service="anvil"\\} ${frameCount}\\b`));
 });
 
+t.test('calls the operator denies are answered on the bridge, signed and mined, and never reach the backend; the bridge stays open', async (t) => {
+  const { r, backend, header } = await setup(t, { backend: { intervalMs: 60_000 } });
+  const c = await connect(r.url, pathHeaders(header));
+  const answerTo = async (call: unknown) => {
+    c.ws.send(frame(header, call), TEXT);
+    const [f] = await c.next(1);
+    const check = checkRelayResponse(f!.data, r.supplierPublicKey);
+    t.ok(check.ok, check.ok ? 'signed by the supplier' : check.why);
+    t.equal(f!.binary, false, 'in the frame type of the request');
+    return json(check.response!.payload);
+  };
+  t.same(await answerTo({ jsonrpc: '2.0', id: 1, method: 'admin_addPeer', params: ['enode://x'] }), { jsonrpc: '2.0', id: 1, error: { code: -32601, message: 'the method admin_addPeer does not exist/is not available' } }, 'admin_* by default');
+  t.same(await answerTo({ jsonrpc: '2.0', id: 2, METHOD: 'unsafe_flush_mempool' }), { jsonrpc: '2.0', id: 2, error: { code: -32601, message: 'the method unsafe_flush_mempool does not exist/is not available' } }, "CometBFT's unsafe_* too, the key in any case");
+  t.same(await answerTo([{ jsonrpc: '2.0', id: 3, method: 'eth_chainId' }, { jsonrpc: '2.0', id: 4, method: 'personal_sign' }]), [
+    { jsonrpc: '2.0', id: 3, error: { code: -32600, message: 'not served: the batch holds a method this supplier does not serve' } },
+    { jsonrpc: '2.0', id: 4, error: { code: -32601, message: 'the method personal_sign does not exist/is not available' } },
+  ], 'a batch holding one');
+  t.same(backend.received, [], 'none reached the backend');
+  t.same(await answerTo({ jsonrpc: '2.0', id: 5, method: 'eth_chainId' }), { jsonrpc: '2.0', id: 5, result: 'answer to eth_chainId' }, 'an allowed call on the same bridge reaches the backend');
+  t.same(backend.received.map((x) => JSON.parse(x).method), ['eth_chainId']);
+  t.equal((await r.stream()).length, 4, 'the answers given here are mined, as the backend’s');
+  const metrics = await r.metrics();
+  t.match(metrics, /relayminer_websocket_refused_calls_total\{service="anvil",method="admin_addPeer"\} 1/);
+  t.match(metrics, /relayminer_websocket_refused_calls_total\{service="anvil",method="unsafe_flush_mempool"\} 1/);
+  t.match(metrics, /relayminer_websocket_refused_calls_total\{service="anvil",method="personal_sign"\} 1/);
+  c.ws.close(1000);
+
+  const { r: open, backend: openBackend, header: openHeader } = await setup(t, { backend: { intervalMs: 60_000 }, options: '{ deny_methods: [] }' });
+  const o = await connect(open.url, pathHeaders(openHeader));
+  o.ws.send(frame(openHeader, { jsonrpc: '2.0', id: 1, method: 'admin_nodeInfo' }), TEXT);
+  await o.next(1);
+  t.same(openBackend.received.map((x) => JSON.parse(x).method), ['admin_nodeInfo'], 'deny_methods: [] forwards every call');
+  o.ws.close(1000);
+});
+
 t.test('refused before the upgrade: unknown service, bad handshake signature, no backend, no service', async (t) => {
   const { r, backend, header } = await setup(t);
   const refused = async (headers: Record<string, string>) => {
