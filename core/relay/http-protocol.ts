@@ -82,8 +82,8 @@ function readCall(c: unknown): JsonRpcCall {
 }
 
 /**
- * The calls of a JSON-RPC 2.0 body: one object, or a batch (an array). Undefined for a body that is not
- * JSON or not shaped as JSON-RPC: `Rpc-Type` may name another protocol than the one a gateway sends
+ * The calls of a JSON-RPC 2.0 body: one object, or a batch (an array), the body's first JSON value as geth reads
+ * it (bytes after it are never read). Undefined for a body that is not JSON or not shaped as JSON-RPC: `Rpc-Type` may name another protocol than the one a gateway sends
  * (docs/spec/wire.md §2.1), so a body the transport does not understand is forwarded as it is. A batch
  * element that is not an object is a call without a method (the backend answers it "invalid request"),
  * never a reason to pass the batch unread: its other calls would reach the backend unchecked.
@@ -93,15 +93,37 @@ export function jsonRpcCalls(body: Uint8Array | undefined): { batch: boolean; ca
   let first = 0;
   while (first < body.length && (body[first] === 0x20 || body[first] === 0x0a || body[first] === 0x0d || body[first] === 0x09)) first++;
   if (body[first] !== 0x7b && body[first] !== 0x5b) return undefined; // neither { nor [
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.length);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.length).toString('utf8'));
+    parsed = JSON.parse(bytes.toString('utf8'));
   } catch {
-    return undefined;
+    // geth reads a body's first JSON value and never what follows it: `{"method":"admin_peers"} x` calls admin_peers.
+    const end = firstValueEnd(bytes, first);
+    if (end < 0) return undefined;
+    try {
+      parsed = JSON.parse(bytes.toString('utf8', first, end));
+    } catch {
+      return undefined;
+    }
   }
   if (Array.isArray(parsed)) return { batch: true, calls: parsed.map(readCall) };
   const one = readCall(parsed);
   return one.method !== undefined ? { batch: false, calls: [one] } : undefined;
+}
+
+/** Where the object or array opening at `start` closes (the index after it), or -1 when it does not. */
+function firstValueEnd(b: Uint8Array, start: number): number {
+  let depth = 0;
+  for (let i = start; i < b.length; i++) {
+    const c = b[i];
+    if (c === 0x22) {
+      // A string: its brackets do not count; a backslash escapes the byte after it.
+      for (i++; i < b.length && b[i] !== 0x22; i++) if (b[i] === 0x5c) i++;
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if ((c === 0x7d || c === 0x5d) && --depth === 0) return i + 1;
+  }
+  return -1;
 }
 
 /**

@@ -36,10 +36,12 @@ t.test('denied methods and oversized batches are answered by the transport, sign
     error: { code: -32600, message: 'batch too large: at most 3 calls' },
   }, 'four calls past max_batch_calls 3: one error, as geth answers');
   // geth, erigon and CometBFT read requests with Go's encoding/json, which matches keys whatever their case
-  // and keeps the last one sent (test/vectors/jsonrpc): these are calls of admin_addPeer to them.
+  // and keeps the last one sent, and geth reads a body's first JSON value only (test/vectors/jsonrpc): these
+  // are calls of admin_addPeer to them.
   for (const [body, why] of [
     ['{"jsonrpc":"2.0","id":8,"Method":"admin_addPeer","params":["enode://x"]}', 'the method key capitalised'],
     ['{"jsonrpc":"2.0","id":8,"method":"eth_chainId","METHOD":"admin_addPeer"}', 'an allowed method, then the key again in capitals'],
+    ['{"jsonrpc":"2.0","id":8,"method":"admin_addPeer"} and bytes geth never reads', 'trailing bytes after the call (geth reads the first JSON value)'],
   ] as const) {
     t.same((await answer(body)).json, { jsonrpc: '2.0', id: 8, error: { code: -32601, message: 'the method admin_addPeer does not exist/is not available' } }, why);
   }
@@ -50,11 +52,11 @@ t.test('denied methods and oversized batches are answered by the transport, sign
   t.equal(r.backend.calls.length, 1, 'a batch within the limit and with no denied method is forwarded whole');
 
   const metrics = await r.metrics();
-  t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="admin_addPeer",outcome="refused"\} 4/);
+  t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="admin_addPeer",outcome="refused"\} 5/);
   t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="eth_blockNumber",outcome="refused"\} 1/);
   t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="eth_blockNumber",outcome="forwarded"\} 1/);
   t.match(metrics, /relayminer_jsonrpc_calls_total\{service="anvil",method="batch",outcome="refused"\} 4/);
-  t.match(metrics, /relayminer_relays_total\{service="anvil",rpc_type="jsonrpc",outcome="served"\} 7/, 'answers given here are served relays (signed, mined), as a node without the namespace would answer');
+  t.match(metrics, /relayminer_relays_total\{service="anvil",rpc_type="jsonrpc",outcome="served"\} 8/, 'answers given here are served relays (signed, mined), as a node without the namespace would answer');
 });
 
 t.test('the backend gets Content-Type: application/json when the relay carries none; other bodies pass as they are', async (t) => {

@@ -1,5 +1,5 @@
 // Writes go-methods.json: the method Go's encoding/json reads from JSON-RPC request bodies, the way geth
-// (rpc/json.go: parseMessage into jsonrpcMessage, unmarshal errors ignored) and CometBFT
+// (rpc/json.go: readBatch, then parseMessage into jsonrpcMessage, unmarshal errors ignored) and CometBFT
 // (rpc/jsonrpc/types: RPCRequest.UnmarshalJSON, unmarshal errors refuse the request) read them.
 // Run: go run read-methods.go > go-methods.json (Go 1.19, standard library only).
 package main
@@ -36,9 +36,14 @@ func isBatch(raw []byte) bool {
 	return false
 }
 
-// As geth's parseMessage: a lone object through json.Unmarshal, a batch element by element through a
-// json.Decoder; decoding errors are ignored (the message keeps what was decoded).
-func gethMethods(raw []byte) []string {
+// As geth's jsonCodec.readBatch: the first JSON value of the body through a json.Decoder (what follows it is
+// never read), then parseMessage: a lone object through json.Unmarshal, a batch element by element through a
+// json.Decoder; decoding errors past the first value's syntax are ignored (the message keeps what was decoded).
+func gethMethods(body []byte) []string {
+	var raw json.RawMessage
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&raw); err != nil {
+		return []string{""}
+	}
 	if !isBatch(raw) {
 		var m gethMessage
 		json.Unmarshal(raw, &m)
@@ -104,6 +109,12 @@ func main() {
 		`{"jsonrpc":"2.0","id":1,"méthod":"admin_peers"}`,
 		`[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"},{"jsonrpc":"2.0","id":2,"Method":"engine_newPayloadV3"}]`,
 		`[{"jsonrpc":"2.0","id":1,"METHOD":"dial_peers"},7,{"jsonrpc":"2.0","id":3,"method":"status"}]`,
+		`{"jsonrpc":"2.0","id":1,"method":"admin_nodeInfo"} trailing bytes`,
+		`{"jsonrpc":"2.0","id":1,"method":"admin_nodeInfo"}{"jsonrpc":"2.0","id":2,"method":"eth_chainId"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"personal_sign","params":["}{\"]"]}]]]`,
+		`[{"jsonrpc":"2.0","id":1,"method":"engine_forkchoiceUpdatedV3"}],`,
+		` {"jsonrpc":"2.0","id":1,"method":"miner_start"}` + "\n" + `{"jsonrpc":"2.0","id":2,"method":"eth_call"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"admin_peers"`,
 	}
 	var out []vector
 	for _, b := range bodies {
