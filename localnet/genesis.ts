@@ -38,6 +38,12 @@ export const GenesisSchema = Type.Object(
       }),
     ),
     minimum_gas_price_upokt: Type.Number({ default: 0.000001, minimum: 0 }),
+    max_tx_bytes: Type.Integer({
+      default: 1_048_576,
+      minimum: 1,
+      maximum: 104_857_600,
+      description: "Largest transaction the mempool takes (CometBFT's `mempool.max_tx_bytes`, 1 MiB by default); BroadcastTx answers a larger one code 21, `sdk`, with an empty log.",
+    }),
     params: Type.Object(
       {
         shared: Type.Object(

@@ -292,6 +292,8 @@ export class TxEngine {
   checkTx(bytes: Uint8Array): { hash: string; code: number; codespace: string; log: string } {
     const hash = TxEngine.hashOf(bytes);
     try {
+      // CometBFT's mempool refuses it before CheckTx; the SDK's broadcast reports only the code (errors.md §5.1).
+      if (bytes.length > this.chain.genesis.max_tx_bytes) throw sdkError(21, '');
       const reject = this.#faults.reject_next;
       if (reject.count > 0) {
         reject.count--;

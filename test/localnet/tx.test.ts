@@ -138,6 +138,12 @@ t.test('ante rejections carry the SDK codes and logs', async (t) => {
   await expect('duplicate unordered tx (same signer, same timeout)', twice, 18, 'sdk', /^failed to add unordered nonce: already used timeout/);
   await expect('same bytes again', once, 19, 'sdk', '');
   await expect('root of the wrong size', await signTx(KEYS.supplier1, [claimAny(ADDR.supplier1, header, root.subarray(0, 47))], { accountNumber: ACC.supplier1 }), 1104, 'proof', 'expecting root hash to be 48 bytes, got 47 bytes: invalid root hash');
+  // A transaction over the mempool's max_tx_bytes: the code alone, as the SDK turns CometBFT's refusal into it.
+  const big = await signTx(KEYS.supplier1, msg, { accountNumber: ACC.supplier1, unordered: { timeoutMs: blockTime + 30_000 } });
+  net.chain.genesis.max_tx_bytes = big.length - 1;
+  await expect(`${big.length} bytes over max_tx_bytes ${big.length - 1}`, big, 21, 'sdk', '');
+  net.chain.genesis.max_tx_bytes = big.length;
+  t.equal((await broadcast(net, big)).code, 0, 'the same bytes at max_tx_bytes exactly: accepted');
   const empty = await grpcCall(net.tx, 'BroadcastTx', { tx_bytes: new Uint8Array(0), mode: 2 }).catch((e: ServiceError) => e);
   t.match(empty, { code: status.INVALID_ARGUMENT, details: 'invalid empty tx' });
 });
