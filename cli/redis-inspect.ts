@@ -167,7 +167,9 @@ const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers
       const hashes = await Promise.all(reads.map(({ end, phase }) => redis.hgetall(keys.submission(supplier, phase, end))));
       return reads.flatMap(({ end, phase }, i) => {
         const h = hashes[i]!;
-        return h.txhash ? [{ supplier, phase, session_end: String(end), txhash: h.txhash, sent_at: h.height ?? '', attempts: Number(h.attempts ?? 1), sessions: (JSON.parse(h.sessions ?? '[]') as string[]).length }] : [];
+        // Sessions that did not fit one transaction went in later ones: the earlier sends first.
+        const sends = h.txhash ? [...(JSON.parse(h.earlier ?? '[]') as Record<string, string>[]), h] : [];
+        return sends.map((s) => ({ supplier, phase, session_end: String(end), txhash: s.txhash!, sent_at: s.height ?? '', attempts: Number(s.attempts ?? 1), sessions: (JSON.parse(s.sessions ?? '[]') as string[]).length }));
       });
     });
   },

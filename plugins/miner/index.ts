@@ -39,6 +39,13 @@ const OptionsSchema = Type.Object(
           default: 0.5,
           description: "Proofs go out from the proof window's opening, each supplier at its own offset within this fraction of the window, so many suppliers of one operator do not all hit one block.",
         }),
+        max_tx_bytes: Type.Integer({
+          minimum: 4_096,
+          maximum: 104_857_600,
+          default: 1_048_576,
+          description:
+            "Largest claim or proof transaction sent. A supplier's messages that do not fit one wait for the next block; a node that still refuses a transaction as too large (its mempool's `max_tx_bytes`, CometBFT's 1 MiB by default) gets half of it now and half next block, and a proof alone too large for it is reported `proof_rejected` (it can never land). A proof carries a whole relay, so large answers make large proofs.",
+        }),
         handover_height: Type.Integer({
           minimum: 0,
           default: 0,
@@ -109,6 +116,7 @@ export default definePlugin(
         maxAttempts: opts.submission.max_attempts,
         proofSpread: opts.submission.proof_spread,
         handoverHeight: BigInt(opts.submission.handover_height),
+        maxTxBytes: opts.submission.max_tx_bytes,
       },
       pace,
       concurrency: opts.scale.concurrency,

@@ -46,7 +46,14 @@ export interface SubmissionPolicy {
   proofSpread: number;
   /** Sessions starting below this height are left to the relay miner this one takes over from (0n: none). */
   handoverHeight: bigint;
+  /** Largest transaction sent: a supplier's claims or proofs that do not fit wait for the next block. */
+  maxTxBytes: number;
 }
+
+/** cosmos-sdk's ErrTxTooLarge: the node's mempool refuses a transaction over its `max_tx_bytes`. */
+const TX_TOO_LARGE = 21;
+/** A transaction's bytes besides its messages' (body framing, signer info, fee, signature, memo, timeout), generously. */
+const TX_OVERHEAD_BYTES = 512;
 
 const CLAIM_PROOF_STATUS_VALIDATED = 1;
 const CLAIM_PROOF_STATUS_INVALID = 2;
@@ -329,7 +336,7 @@ export class SessionLifecycle {
       this.#o.log.error({ supplier, end: String(end), code: res.code, codespace: res.codespace, log: res.rawLog }, 'claim transaction refused by the node');
       return;
     }
-    await this.#record(supplier, token, 'claim', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: sent.map((w) => w.session.sessionId), messages: send });
+    await this.#recordSend(supplier, token, 'claim', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: sent.map((w) => w.session.sessionId), messages: send });
     for (const w of sent) {
       const i = claimed.indexOf(w);
       const moved = await this.#o.store.transition(supplier, w.session.sessionId, token, 'active', 'claiming', { claimed_upokt: String(rewards[i]), root: Buffer.from(roots[i]!).toString('hex') });
@@ -356,6 +363,12 @@ export class SessionLifecycle {
     let knownGas = estimated && sameMessages(estimated.messages, messages) ? estimated.gas : undefined;
     messages = [...messages];
     works = [...works];
+    const fit = messagesThatFit(messages, this.#o.submission.maxTxBytes);
+    if (fit < messages.length) {
+      knownGas = undefined;
+      messages.splice(fit);
+      await this.#carryOver(key.address, phase, works.splice(fit), `more than submission.max_tx_bytes (${this.#o.submission.maxTxBytes}) in one transaction`);
+    }
     for (;;) {
       let res: Awaited<ReturnType<TxClient['broadcast']>>;
       let why: string;
@@ -369,6 +382,14 @@ export class SessionLifecycle {
         why = (err as Error).message;
         res = { code: -1, codespace: '', txhash: '', rawLog: why, txBytes: new Uint8Array() };
       }
+      // Over the node's own size limit (its mempool's max_tx_bytes, unknown here): half now, half next block.
+      if (res.code === TX_TOO_LARGE && res.codespace === 'sdk' && messages.length > 1) {
+        const half = Math.ceil(messages.length / 2);
+        knownGas = undefined;
+        await this.#carryOver(key.address, phase, works.splice(half), `the node refused ${messages.length} messages (${res.txBytes.length} bytes) as too large a transaction`);
+        messages.splice(half);
+        continue;
+      }
       const refused = res.code === 0 || messages.length < 2 ? undefined : refusedMessage(why);
       if (refused === undefined || refused >= messages.length) return { res, messages, works };
       const [w] = works.splice(refused, 1);
@@ -376,6 +397,12 @@ export class SessionLifecycle {
       knownGas = undefined;
       await this.#leaveOut(key.address, phase, w!, why);
     }
+  }
+
+  /** Messages that did not fit one transaction: sent on the next block (a proof's decision is taken again there). */
+  async #carryOver(supplier: string, phase: SubmissionPhase, carried: Work[], why: string): Promise<void> {
+    if (phase === 'proof') for (const w of carried) await this.#unsetProofDecision(w);
+    this.#said(`${phase}s carried to the next block`, { supplier, sessions: carried.length, why });
   }
 
   /** A message the node refused, left out of its transaction: tried again, alone, on the next block. */
@@ -453,11 +480,15 @@ export class SessionLifecycle {
     if (!messages.length) return;
     if (res.code !== 0) {
       this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'rejected' }, messages.length);
+      // One proof alone over the node's size limit never lands: its closest relay is fixed by the seed.
+      if (res.code === TX_TOO_LARGE && res.codespace === 'sdk' && proving.length === 1) {
+        return this.#fail(proving[0]!, 'claimed', 'proof_rejected', `the node refuses its proof transaction (${res.txBytes.length} bytes) as too large for its mempool (max_tx_bytes): the proof cannot land`);
+      }
       this.#o.log.error({ supplier, end: String(end), code: res.code, codespace: res.codespace, log: res.rawLog }, 'proof transaction refused by the node');
       for (const w of proving) await this.#unsetProofDecision(w);
       return;
     }
-    await this.#record(supplier, token, 'proof', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: proving.map((w) => w.session.sessionId), messages });
+    await this.#recordSend(supplier, token, 'proof', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: proving.map((w) => w.session.sessionId), messages });
     for (const w of proving) await this.#o.store.transition(supplier, w.session.sessionId, token, 'claimed', 'proving');
     this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'broadcast' }, proving.length);
     this.#said('proofs broadcast', { supplier, end: String(end), sessions: proving.length, txhash: res.txhash });
@@ -500,7 +531,9 @@ export class SessionLifecycle {
   async #notLanded(w: Work, block: BlockInfo, phase: SubmissionPhase, from: SessionState, missed: SessionState, windowClose: bigint): Promise<void> {
     const h = BigInt(block.height);
     if (h >= windowClose) return this.#fail(w, from, missed, `${phase} not on chain when its window closed at ${windowClose}`);
-    const sub = await this.#submission(w.supplier, phase, w.session.endHeight);
+    const sends = await this.#sends(w.supplier, phase, w.session.endHeight);
+    const i = sends.findIndex((s) => s.sessions.includes(w.session.sessionId));
+    const sub = sends[i];
     const { resubmitAfterBlocks, maxAttempts } = this.#o.submission;
     if (!sub || h < BigInt(sub.height + resubmitAfterBlocks)) return;
     if (sub.timeoutMs !== undefined && block.timeMs <= sub.timeoutMs) return;
@@ -510,12 +543,14 @@ export class SessionLifecycle {
     const res = await this.#o.tx.broadcast(key, sub.messages, this.#chainTimeMs(block), this.#txTtlMs());
     if (res.code !== 0) {
       // Counted as an attempt (bounded), and tried again next block.
-      await this.#record(w.supplier, w.token, phase, w.session.endHeight, { ...sub, attempts: attempt });
+      sends[i] = { ...sub, attempts: attempt };
+      await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
       this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'rejected' });
       this.#o.log.error({ supplier: w.supplier, phase, attempt, code: res.code, codespace: res.codespace, log: res.rawLog }, `${phase} resend refused by the node`);
       return;
     }
-    await this.#record(w.supplier, w.token, phase, w.session.endHeight, { ...sub, txhash: res.txhash, height: block.height, attempts: attempt, timeoutMs: res.timeoutMs });
+    sends[i] = { ...sub, txhash: res.txhash, height: block.height, attempts: attempt, timeoutMs: res.timeoutMs };
+    await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
     this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'resubmitted' });
     this.#o.log.warn(
       { supplier: w.supplier, phase, session_end: String(w.session.endHeight), previous_txhash: sub.txhash, txhash: res.txhash, attempt, max_attempts: maxAttempts, window_closes_at: String(windowClose) },
@@ -555,33 +590,57 @@ export class SessionLifecycle {
     if ((await this.#o.store.annotate(w.supplier, w.session.sessionId, w.token, {}, ['proof'])) === 'fenced') throw new FencedOutError(w.supplier);
   }
 
-  async #record(supplier: string, token: string, phase: SubmissionPhase, end: bigint, s: Submission): Promise<void> {
-    const written = await this.#o.store.recordSubmission(supplier, phase, end, token, {
-      txhash: s.txhash,
-      height: String(s.height),
-      first_height: String(s.firstHeight),
-      attempts: String(s.attempts),
-      timeout_ms: s.timeoutMs === undefined ? '' : String(s.timeoutMs),
-      sessions: JSON.stringify(s.sessions),
-      messages: JSON.stringify(s.messages.map((m) => [m.typeUrl, Buffer.from(m.value).toString('base64')])),
-    });
+  /** A new transaction for (supplier, phase, end), kept beside the ones sent before it (their sessions may still need a resend). */
+  async #recordSend(supplier: string, token: string, phase: SubmissionPhase, end: bigint, s: Submission): Promise<void> {
+    await this.#record(supplier, token, phase, end, [...(await this.#sends(supplier, phase, end)), s]);
+  }
+
+  /** The transactions sent for (supplier, phase, end): the latest in the record's own fields, earlier ones in `earlier`. */
+  async #record(supplier: string, token: string, phase: SubmissionPhase, end: bigint, sends: Submission[]): Promise<void> {
+    const written = await this.#o.store.recordSubmission(supplier, phase, end, token, { ...submissionFields(sends.at(-1)!), earlier: JSON.stringify(sends.slice(0, -1).map(submissionFields)) });
     if (written === 'fenced') throw new FencedOutError(supplier);
   }
 
-  async #submission(supplier: string, phase: SubmissionPhase, end: bigint): Promise<Submission | undefined> {
+  async #sends(supplier: string, phase: SubmissionPhase, end: bigint): Promise<Submission[]> {
     const h = await this.#o.redis().hgetall(this.#o.keys.submission(supplier, phase, end));
-    if (!h.txhash) return undefined;
-    const messages = (JSON.parse(h.messages ?? '[]') as [string, string][]).map(([typeUrl, b64]) => ({ typeUrl, value: Buffer.from(b64, 'base64') }));
-    return {
-      txhash: h.txhash,
-      height: Number(h.height),
-      firstHeight: Number(h.first_height ?? h.height),
-      attempts: Number(h.attempts ?? 1),
-      timeoutMs: h.timeout_ms ? Number(h.timeout_ms) : undefined,
-      sessions: JSON.parse(h.sessions ?? '[]') as string[],
-      messages,
-    };
+    if (!h.txhash) return [];
+    return [...(JSON.parse(h.earlier ?? '[]') as Record<string, string>[]), h].map(submissionOf);
   }
+}
+
+function submissionFields(s: Submission): Record<string, string> {
+  return {
+    txhash: s.txhash,
+    height: String(s.height),
+    first_height: String(s.firstHeight),
+    attempts: String(s.attempts),
+    timeout_ms: s.timeoutMs === undefined ? '' : String(s.timeoutMs),
+    sessions: JSON.stringify(s.sessions),
+    messages: JSON.stringify(s.messages.map((m) => [m.typeUrl, Buffer.from(m.value).toString('base64')])),
+  };
+}
+
+function submissionOf(h: Record<string, string | undefined>): Submission {
+  return {
+    txhash: h.txhash!,
+    height: Number(h.height),
+    firstHeight: Number(h.first_height ?? h.height),
+    attempts: Number(h.attempts ?? 1),
+    timeoutMs: h.timeout_ms ? Number(h.timeout_ms) : undefined,
+    sessions: JSON.parse(h.sessions ?? '[]') as string[],
+    messages: (JSON.parse(h.messages ?? '[]') as [string, string][]).map(([typeUrl, b64]) => ({ typeUrl, value: Buffer.from(b64, 'base64') })),
+  };
+}
+
+/** How many of `messages`, from the first, fit one transaction of `maxBytes` (always one at least: the node decides). */
+function messagesThatFit(messages: AnyMessage[], maxBytes: number): number {
+  let bytes = TX_OVERHEAD_BYTES;
+  for (let i = 0; i < messages.length; i++) {
+    // Each is an Any in the body's repeated field: its type URL and value, each with a tag and length.
+    bytes += messages[i]!.typeUrl.length + messages[i]!.value.length + 16;
+    if (bytes > maxBytes) return Math.max(1, i);
+  }
+  return messages.length;
 }
 
 const sameMessages = (a: AnyMessage[], b: AnyMessage[]) => a.length === b.length && a.every((m, i) => m === b[i]);

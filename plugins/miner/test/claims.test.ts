@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
-import { ChainQueryClient, KeyBuilder, messageCodec, MinedRelayCodec, parseConfig, relayHash, Runtime, SparseMerkleSumTrie } from 'relayminer';
+import { buildRelayRequest, ChainQueryClient, encodeHttpPayload, encodeRelayRequest, KeyBuilder, messageCodec, MinedRelayCodec, parseConfig, PLACEHOLDER_RING_PUBLIC_KEY, publicKeyFromPrivateKey, relayHash, Runtime, SparseMerkleSumTrie } from 'relayminer';
 import { BUILTIN_PLUGINS } from '../../index.js';
-import { ADDR, claimAny, grpcCall, grpcClient, KEYS, makeRelays, type Res, signTx, TEST_GENESIS, trieOf } from '../../../test/helpers/localnet-client.js';
+import { ADDR, claimAny, grpcCall, grpcClient, key, KEYS, makeRelays, type Res, signTx, TEST_GENESIS, trieOf } from '../../../test/helpers/localnet-client.js';
 import { captureLogs } from '../../../test/helpers/logs.js';
 import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
 import { SessionStore } from '../session-store.js';
@@ -16,12 +16,22 @@ const keys = new KeyBuilder('ha');
 
 
 /** Relayer + localnet (session [11, 20]: claim window [22, 26], seed 25, proof window [26, 30], settles at 30) + one miner. */
-async function setup(t: Test, genesis: string, relays: number, o: { cluster?: boolean; transaction?: string; handoverHeight?: number } = {}) {
-  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: (url) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`, genesis, cluster: o.cluster });
+async function setup(t: Test, genesis: string, relays: number, o: { cluster?: boolean; transaction?: string; handoverHeight?: number; pad?: number; restRelays?: number } = {}) {
+  const services = (url: string) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }${o.restRelays ? `\n  rest:\n    backends:\n      rest: { url: "${url}" }` : ''}`;
+  const r = await startRelayer(t, { plugins: o.restRelays ? ['transport-jsonrpc', 'transport-rest-sse'] : ['transport-jsonrpc'], services, genesis, cluster: o.cluster });
   const header = await r.header();
+  // `pad`: bytes added to each JSON-RPC request; a proof carries its relay's request whole (and only a hash of the answer).
+  const params = o.pad ? `,"params":["${'x'.repeat(o.pad)}"]` : '';
   for (let i = 0; i < relays; i++) {
-    const res = await postRelay(r.url, gatewayRelay(header, { method: 'POST', url: '/', body: `{"jsonrpc":"2.0","id":${i},"method":"eth_blockNumber"}` }));
+    const res = await postRelay(r.url, gatewayRelay(header, { method: 'POST', url: '/', body: `{"jsonrpc":"2.0","id":${i},"method":"eth_blockNumber"${params}}` }));
     t.equal(res.status, 200);
+  }
+  // A second session of the supplier ending at the same height: app2's, of service rest.
+  const restHeader = o.restRelays ? await r.header('rest', ADDR.app2) : undefined;
+  for (let i = 0; i < (o.restRelays ?? 0); i++) {
+    const payload = encodeHttpPayload({ method: 'GET', url: `/v1/${i}`, headers: {} });
+    const relay = encodeRelayRequest(buildRelayRequest({ header: restHeader!, supplierAddress: ADDR.supplier1, payload, signerKey: key(KEYS.app2), ring: [PLACEHOLDER_RING_PUBLIC_KEY, publicKeyFromPrivateKey(key(KEYS.app2))] }));
+    t.equal((await postRelay(r.url, relay, '4')).status, 200);
   }
   const startMiner = async (instance: string) => {
     const logs = captureLogs();
@@ -59,7 +69,21 @@ async function setup(t: Test, genesis: string, relays: number, o: { cluster?: bo
   };
   const balance = async () => BigInt(((await q.call('cosmos.bank.v1beta1.Query', 'Balance', { address: ADDR.supplier1, denom: 'upokt' })).balance as { amount: string }).amount);
   await until('relays stored', async () => (await session())?.count === relays);
-  return { r, header, store, session, advanceTo, balance, q, metrics: first.metrics, logs: first.logs, stopMiner: first.stop, startMiner };
+  const restSession = () => store.session(ADDR.supplier1, restHeader!.session_id);
+  if (o.restRelays) await until('rest relays stored', async () => (await restSession())?.count === o.restRelays);
+  return { r, header, restHeader, store, session, restSession, advanceTo, balance, q, metrics: first.metrics, logs: first.logs, stopMiner: first.stop, startMiner };
+}
+
+/** `relayminer redis <what> -c miner.yaml --json` for the supplier's Redis: its rows. */
+function inspector(t: Test, redisUrl: string) {
+  const file = join(tempDir(t, 'inspect'), 'miner.yaml');
+  writeFileSync(file, `miner:\n  redis: { url: "${redisUrl}", namespace: ha }\n  pocket_node: { rpc_url: "http://127.0.0.1:1", grpc_address: "127.0.0.1:1" }\n  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]\n`);
+  const view = async (what: InspectWhat) => {
+    const lines: string[] = [];
+    await inspectRedis({ config: file, what, json: true, out: (l) => lines.push(l) });
+    return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  };
+  return Object.assign(view, { file });
 }
 
 t.test('relays → claim (root, count, sum) → required proof VALIDATED → settled, balance up by the claimed uPOKT', async (t) => {
@@ -144,14 +168,8 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
   }
 
   // What an operator sees with `relayminer redis … -c miner.yaml`.
-  const dir = tempDir(t, 'inspect');
-  const file = join(dir, 'miner.yaml');
-  writeFileSync(file, `miner:\n  redis: { url: "${s.r.redisUrl}", namespace: ha }\n  pocket_node: { rpc_url: "http://127.0.0.1:1", grpc_address: "127.0.0.1:1" }\n  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]\n`);
-  const view = async (what: InspectWhat) => {
-    const lines: string[] = [];
-    await inspectRedis({ config: file, what, json: true, out: (l) => lines.push(l) });
-    return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  };
+  const view = inspector(t, s.r.redisUrl);
+  const file = view.file;
   t.match(await view('sessions'), [{ supplier: ADDR.supplier1, session: s.header.session_id, state: 'settled', relays: 7, compute_units: '7', claimed_upokt: '294', proof: 'threshold' }]);
   t.match(await view('submissions'), [
     { phase: 'claim', session_end: '20', sent_at: '22', attempts: 1, sessions: 1 },
@@ -371,6 +389,60 @@ t.test('a required proof that never lands: the claim expires, the supplier is sl
   const warnings = s.logs.lines.filter((l) => l.msg === 'supplier stake covers 3 or fewer missed-proof penalties');
   t.same(warnings.map((w) => w.missed_proofs_left), [3, 2], 'warned when the condition started and when it worsened, over 30 blocks');
   t.match(await s.metrics(), /relayminer_miner_stream_backlog\{supplier="[^"]+"\} 0/);
+});
+
+t.test("proofs too large for one of the node's transactions: half now, half next block, and each send resent on its own when lost", async (t) => {
+  // Two sessions of the supplier end at 20, one relay each: the proofs' transaction is 5,687 bytes, the larger proof's
+  // alone 4,476 (it carries a relay with a 3 KB request); the node takes transactions of 5,100 bytes.
+  const genesis = TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1')
+    .replace('proof_window_close_offset_blocks: 4', 'proof_window_close_offset_blocks: 8')
+    .replace('minimum_gas_price_upokt:', 'max_tx_bytes: 5100\nminimum_gas_price_upokt:');
+  const s = await setup(t, genesis, 1, { pad: 3000, restRelays: 1 });
+  await s.advanceTo(23);
+  await until('both claimed', async () => (await s.session())?.state === 'claimed' && (await s.restSession())?.state === 'claimed');
+  s.r.net.node.txs.dropNextAccepted(1); // the first proof transaction is accepted and lost
+  await s.advanceTo(25); // the seed block
+  // On a timeout, what the miner said.
+  const said = (err: Error) => {
+    t.comment(s.logs.lines.filter((l) => l.component === 'miner').map((l) => JSON.stringify(l).slice(0, 400)).join('\n'));
+    throw err;
+  };
+  await until('the first proof sent', async () => [(await s.session())?.state, (await s.restSession())?.state].includes('proving')).catch(said);
+  // A pass's lines are logged when it ends.
+  await until('the carry said', () => s.logs.lines.some((l) => l.msg === 'proofs carried to the next block')).catch(said);
+  const carried = s.logs.lines.find((l) => l.msg === 'proofs carried to the next block');
+  t.match(carried, { sessions: 1, why: 'the node refused 2 messages (5687 bytes) as too large a transaction' }, 'refused whole (code 21), then half sent and half carried');
+  await s.advanceTo(33);
+  await until('both proved', async () => (await s.session())?.state === 'proved' && (await s.restSession())?.state === 'proved').catch(said);
+  const record = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'proof', 20n));
+  const earlier = JSON.parse(record.earlier!) as Record<string, string>[];
+  t.equal(earlier.length, 1, 'two sends recorded for the supplier and end height');
+  t.same([...earlier, record].map((x) => (JSON.parse(x.sessions!) as string[]).length), [1, 1], 'one session each');
+  const lost = earlier[0]!;
+  t.equal(lost.attempts, '2', 'the lost send was signed again and resent, with its own message');
+  t.equal(record.attempts, '1', 'the later send landed the first time');
+  const m = await s.metrics();
+  t.match(m, /phase="proof",result="resubmitted"\} 1/);
+  t.match(m, /phase="proof",result="included"\} 2/);
+  t.match(
+    (await inspector(t, s.r.redisUrl)('submissions')).filter((r) => r.phase === 'proof'),
+    [{ session_end: '20', txhash: lost.txhash, attempts: 2, sessions: 1 }, { session_end: '20', txhash: record.txhash, sent_at: '26', attempts: 1, sessions: 1 }],
+    '`relayminer redis submissions` lists both sends',
+  );
+});
+
+t.test("a proof alone too large for the node's transactions is reported at once, not resent to its window's end", async (t) => {
+  // The proof's transaction is 4,476 bytes (its relay has a 3 KB request); the node takes 3,000.
+  const genesis = TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1').replace('minimum_gas_price_upokt:', 'max_tx_bytes: 3000\nminimum_gas_price_upokt:');
+  const s = await setup(t, genesis, 1, { pad: 3000 });
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.advanceTo(25);
+  await until('reported', async () => (await s.session())?.state === 'proof_rejected');
+  t.equal((await s.session())?.reason, 'the node refuses its proof transaction (4476 bytes) as too large for its mempool (max_tx_bytes): the proof cannot land');
+  await s.advanceTo(27);
+  t.match(await s.metrics(), /phase="proof",result="rejected"\} 1\n/, 'sent once');
+  t.ok(s.logs.lines.some((l) => l.msg === 'session not paid' && l.state === 'proof_rejected'));
 });
 
 t.test('ordered transactions (account sequence) with a fixed gas limit: claim and proof land', async (t) => {
