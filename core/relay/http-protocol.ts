@@ -83,8 +83,9 @@ function readCall(c: unknown): JsonRpcCall {
 
 /**
  * The calls of a JSON-RPC 2.0 body: one object, or a batch (an array), the body's first JSON value as geth reads
- * it (bytes after it are never read). Undefined for a body that is not JSON or not shaped as JSON-RPC: `Rpc-Type` may name another protocol than the one a gateway sends
- * (docs/spec/wire.md §2.1), so a body the transport does not understand is forwarded as it is. A batch
+ * it (bytes after it are never read). Undefined for a body that is not JSON or not shaped as JSON-RPC: `Rpc-Type`
+ * may name another protocol than the one a gateway sends (docs/spec/wire.md §2.1), so a body the transport does
+ * not understand is forwarded as it is. A batch
  * element that is not an object is a call without a method (the backend answers it "invalid request"),
  * never a reason to pass the batch unread: its other calls would reach the backend unchecked.
  */

@@ -532,7 +532,8 @@ export class SessionLifecycle {
     const h = BigInt(block.height);
     if (h >= windowClose) return this.#fail(w, from, missed, `${phase} not on chain when its window closed at ${windowClose}`);
     const sends = await this.#sends(w.supplier, phase, w.session.endHeight);
-    const i = sends.findIndex((s) => s.sessions.includes(w.session.sessionId));
+    // The transaction that carried the session (the latest, were it ever in two).
+    const i = sends.findLastIndex((s) => s.sessions.includes(w.session.sessionId));
     const sub = sends[i];
     const { resubmitAfterBlocks, maxAttempts } = this.#o.submission;
     if (!sub || h < BigInt(sub.height + resubmitAfterBlocks)) return;
