@@ -44,7 +44,7 @@ const OptionsSchema = Type.Object(
           maximum: 104_857_600,
           default: 1_048_576,
           description:
-            "Largest claim or proof transaction sent. A supplier's messages that do not fit one wait for the next block; a node that still refuses a transaction as too large (its mempool's `max_tx_bytes`, CometBFT's 1 MiB by default) gets half of it now and half next block, and a proof alone too large for it is reported `proof_rejected` (it can never land). A proof carries a whole relay, so large answers make large proofs.",
+            "Largest claim or proof transaction sent. A supplier's messages that do not fit one wait for the next block; a node that still refuses a transaction as too large (its mempool's `max_tx_bytes`, CometBFT's 1 MiB by default) gets half of it now and half next block, and a proof alone too large for it is reported `proof_rejected` (it can never land). A proof carries its relay's request whole (the answer only as a hash), so large requests make large proofs.",
         }),
         handover_height: Type.Integer({
           minimum: 0,
