@@ -136,6 +136,11 @@ export class HttpBackend {
     return good ? undefined : `status ${res.statusCode}`;
   }
 
+  /** The largest request or response body this backend takes (`max_body_bytes`). */
+  get maxBodyBytes(): number {
+    return this.#cfg.max_body_bytes;
+  }
+
   get total(): number {
     return this.#endpoints.length;
   }

@@ -10,6 +10,11 @@ import type { DecodedRelay } from './validator.js';
  * returns is signed and mined like a backend's answer. It may throw a RelayRejection.
  */
 export interface HttpRelayProtocol {
+  /**
+   * The protocol reads the body (a name check, a call count): the kit undoes a request's Content-Encoding before
+   * `prepare` sees it and forwards the decoded body, so no compression hides a call from the check.
+   */
+  readsBody?: boolean;
   prepare(request: BackendRequest, relay: DecodedRelay): BackendRequest | HttpAnswer;
 }
 

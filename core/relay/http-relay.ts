@@ -10,6 +10,7 @@ import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKT
 import { RPC_TYPE_CODES } from '../protocol/rpc-type.js';
 import type { AnswerCompression } from './answer-compression.js';
 import { rejectionOf } from './backend-rejection.js';
+import { contentCodings, decodedRequest } from './request-coding.js';
 import type { BodyBudget } from './body-budget.js';
 import { isHttpAnswer, type HttpAnswer, type HttpRelayProtocol } from './http-protocol.js';
 import type { ForwardResult, RelayPipeline, RelayReply } from './pipeline.js';
@@ -198,6 +199,8 @@ export class HttpRelayRouter {
       const { http, headers } = decodeHttpPayload(relay);
       let request: BackendRequest = { method: http.method, url: http.url, headers, body: http.body_bz };
       if (protocol) {
+        const codings = protocol.readsBody ? contentCodings(request.headers) : undefined;
+        if (codings) request = await decodedRequest(request, codings, backend.maxBodyBytes);
         const prepared = protocol.prepare(request, relay);
         if (isHttpAnswer(prepared)) return answered(prepared);
         request = prepared;

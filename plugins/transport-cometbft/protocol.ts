@@ -19,6 +19,7 @@ export function cometBftProtocol(opts: CometBftOptions, calls: Counter<'service'
   const denied = namePatterns(opts.deny_methods);
   const labels = new BoundedLabels(100);
   return {
+    readsBody: true,
     prepare(request, relay) {
       const service = relay.header.service_id;
       const route = uriRoute(request);

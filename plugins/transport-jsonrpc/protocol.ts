@@ -20,6 +20,7 @@ export function jsonRpcProtocol(opts: JsonRpcOptions, calls: Counter<'service' |
   const denied = namePatterns(opts.deny_methods);
   const labels = new BoundedLabels(100);
   return {
+    readsBody: true,
     prepare(request, relay) {
       const parsed = jsonRpcCalls(request.body);
       if (!parsed) return request;

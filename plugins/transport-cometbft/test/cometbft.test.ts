@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import t from 'tap';
 import { checkRelayResponse, POKTHTTPResponseCodec } from 'relayminer';
 import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
@@ -46,6 +47,7 @@ t.test('routes the operator denies are answered here in both forms; the rest rea
   // CometBFT reads requests with Go's encoding/json, which matches keys whatever their case (test/vectors/jsonrpc).
   t.same(await answer({ method: 'POST', url: '/', body: '{"jsonrpc":"2.0","id":4,"METHOD":"dial_seeds","params":{"seeds":["a@1.2.3.4:26656"]}}' }), { jsonrpc: '2.0', id: 4, error: { code: -32601, message: 'Method not found', data: 'dial_seeds' } }, 'the method key in capitals');
   t.same(await answer({ method: 'POST', url: '/', body: '{"jsonrpc":"2.0","id":5,"method":"status","Method":"unsafe_flush_mempool"}' }), { jsonrpc: '2.0', id: 5, error: { code: -32601, message: 'Method not found', data: 'unsafe_flush_mempool' } }, 'a second spelling of the key after an allowed method (the node reads the last)');
+  t.same(await answer({ method: 'POST', url: '/', headers: { 'Content-Encoding': 'gzip' }, body: gzipSync('{"jsonrpc":"2.0","id":6,"method":"dial_seeds","params":{"seeds":[]}}') }), { jsonrpc: '2.0', id: 6, error: { code: -32601, message: 'Method not found', data: 'dial_seeds' } }, 'a gzipped body, read as a node behind a decompressing proxy reads it');
   t.equal(r.backend.calls.length, 0, 'none reached the node');
 
   t.equal((await postRelay(r.url, gatewayRelay(header, { method: 'GET', url: '/block?height=5' }), '5')).status, 200);
@@ -53,7 +55,7 @@ t.test('routes the operator denies are answered here in both forms; the rest rea
   t.same(r.backend.calls.map((c) => [c.method, c.url, c.headers['content-type']]), [['GET', '/comet/block?height=5', undefined], ['POST', '/comet', 'application/json']], 'the URI form as it came, the JSON-RPC form with its content type');
   const metrics = await r.metrics();
   t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="dial_seeds",form="uri",outcome="refused"\} 2/);
-  t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="dial_seeds",form="jsonrpc",outcome="refused"\} 1/);
+  t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="dial_seeds",form="jsonrpc",outcome="refused"\} 2/);
   t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="block",form="uri",outcome="forwarded"\} 1/);
   t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="block",form="jsonrpc",outcome="forwarded"\} 1/);
   t.match(metrics, /relayminer_cometbft_calls_total\{service="anvil",method="status",form="jsonrpc",outcome="refused"\} 1/);

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { checkRelayResponse, POKTHTTPResponseCodec } from 'relayminer';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { checkRelayResponse, POKTHTTPResponseCodec, RelayResponseCodec } from 'relayminer';
 import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
 
 const anvil = (url: string) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}/rpc" }`;
@@ -72,4 +73,42 @@ t.test('the backend gets Content-Type: application/json when the relay carries n
     ],
     'deny_methods: [] forwards admin_*; a body that is not JSON-RPC (Rpc-Type may name the wrong protocol) is untouched',
   );
+});
+
+t.test('a compressed body is read as a decompressing backend reads it, and forwarded decoded', async (t) => {
+  // geth reads a body as sent; a backend or proxy that undoes Content-Encoding would run a gzipped admin_addPeer.
+  const services = (url: string) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}/rpc", max_body_bytes: 4096 }`;
+  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services });
+  const header = await r.header();
+  const send = async (body: Uint8Array, encoding: string) => {
+    const res = await postRelay(r.url, gatewayRelay(header, { method: 'POST', url: '/', headers: { 'content-type': 'application/json', 'Content-Encoding': encoding }, body }));
+    t.equal(res.status, 200);
+    const relay = RelayResponseCodec.decode(res.body);
+    if (relay.relay_miner_error) return { refused: relay.relay_miner_error.message };
+    return { json: JSON.parse(Buffer.from(POKTHTTPResponseCodec.decode(relay.payload).body_bz).toString()) as unknown };
+  };
+  const addPeer = Buffer.from('{"jsonrpc":"2.0","id":8,"method":"admin_addPeer","params":["enode://x"]}');
+  const denied = { json: { jsonrpc: '2.0', id: 8, error: { code: -32601, message: 'the method admin_addPeer does not exist/is not available' } } };
+  t.same(await send(gzipSync(addPeer), 'gzip'), denied, 'gzip');
+  t.same(await send(gzipSync(addPeer), 'X-GZIP'), denied, 'x-gzip, in capitals');
+  t.same(await send(deflateSync(addPeer), 'deflate'), denied, 'deflate');
+  t.same(await send(brotliCompressSync(addPeer), 'br'), denied, 'br');
+  t.same(await send(brotliCompressSync(gzipSync(addPeer)), 'gzip, identity, br'), denied, 'gzip then br: undone in reverse');
+  t.same(await send(gzipSync(Buffer.from('[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"personal_sign"}]')), 'gzip'), {
+    json: [
+      { jsonrpc: '2.0', id: 1, error: { code: -32600, message: 'not served: the batch holds a method this supplier does not serve' } },
+      { jsonrpc: '2.0', id: 2, error: { code: -32601, message: 'the method personal_sign does not exist/is not available' } },
+    ],
+  }, 'a gzipped batch holding a denied call');
+  t.match(await send(addPeer, 'compress'), { refused: 'content encoding "compress" is not one the relayer can read' }, 'a coding the relayer cannot read: refused, never forwarded unread');
+  t.match(await send(addPeer, 'gzip'), { refused: /: gzip body does not decode: incorrect header check$/ }, 'a body that is not what its header says');
+  t.match(await send(gzipSync(Buffer.alloc(5000, 0x20)), 'gzip'), { refused: 'gzip body decodes past 4096 bytes' }, 'a body that decodes past the backend\'s max_body_bytes');
+  t.equal(r.backend.calls.length, 0, 'the backend saw none of them');
+
+  const chainId = '{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}';
+  t.same(await send(brotliCompressSync(Buffer.from(chainId)), 'br'), { json: { jsonrpc: '2.0', id: 1, result: 'answer to eth_chainId' } }, 'an allowed call is served');
+  t.same(r.backend.calls.map((c) => [c.body, c.headers['content-encoding']]), [[chainId, undefined]], 'forwarded decoded, without the header: what was checked is what the backend reads');
+  const metrics = await r.metrics();
+  t.match(metrics, /relayminer_relay_rejections_total\{service="anvil",rpc_type="jsonrpc",reason="malformed_payload"\} 2/);
+  t.match(metrics, /relayminer_relay_rejections_total\{service="anvil",rpc_type="jsonrpc",reason="body_too_large"\} 1/);
 });
