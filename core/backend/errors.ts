@@ -1,4 +1,4 @@
-import { relayPath } from './relay-url.js';
+import { climbsWhenDecoded, relayPath } from './relay-url.js';
 
 /**
  * Who is at fault when a backend call throws: the backend (its connection, its HTTP), the clock
@@ -77,7 +77,11 @@ export function unsendableRequest(method: string, url: string, headers: Readonly
   if (method && !HTTP_TOKEN.test(method)) return `method ${quote(method)} is not an HTTP token`;
   // A tunnel, not a request: a Node backend drops the connection unanswered, which would count against it.
   if (method.toUpperCase() === 'CONNECT') return 'method CONNECT asks for a tunnel, not an answer';
-  if (url && relayPath(url) === undefined) return `url ${quote(url)} does not parse`;
+  if (url) {
+    const path = relayPath(url);
+    if (path === undefined) return `url ${quote(url)} does not parse`;
+    if ((path.pathname.includes('%') || path.pathname.includes(';')) && climbsWhenDecoded(path.pathname)) return `url ${quote(url)} climbs above the backend's path once percent-decoded`;
+  }
   for (const name in headers) {
     if (!HTTP_TOKEN.test(name)) return `header name ${quote(name)} is not an HTTP token`;
     const v = headers[name]!;

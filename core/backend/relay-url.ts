@@ -17,3 +17,34 @@ export function relayPath(relayUrl: string): { pathname: string; search: string 
   }
   return { pathname: u.pathname.replace(/\/{2,}/g, '/'), search: u.search };
 }
+
+/**
+ * Whether the path climbs above the backend's own path once a server decodes it: `/..%2Fother` is one segment
+ * to us (WHATWG resolves `%2e%2e` segments but never splits at `%2F`) and `/../other` to nginx, which decodes a
+ * path before it resolves it, so behind `location /eth/ { proxy_pass …; }` a relay would reach the proxy's other
+ * locations (`/eth/..%2Finternal/` is `/internal/`). Decoded again while it changes (each proxy of a chain
+ * decodes once); a segment's `;` parameters are dropped, as Tomcat drops them (`..;`).
+ */
+export function climbsWhenDecoded(pathname: string): boolean {
+  let path = pathname;
+  for (let round = 0; round < 4; round++) {
+    if (climbs(path)) return true;
+    const decoded = path.replace(/%(2e|2f|5c|25)/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    if (decoded === path) return false;
+    path = decoded;
+  }
+  return true; // still changing after four rounds: nothing a client means
+}
+
+/** Whether `..` segments (`/` or `\` between them) take the path above where it starts. */
+function climbs(path: string): boolean {
+  if (!path.includes('..')) return false;
+  let depth = 0;
+  for (const part of path.split(/[/\\]/)) {
+    const segment = part.split(';', 1)[0];
+    if (segment === '..') {
+      if (--depth < 0) return true;
+    } else if (segment !== '' && segment !== '.') depth++;
+  }
+  return false;
+}

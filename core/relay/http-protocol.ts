@@ -160,16 +160,35 @@ const INVALID_REQUEST = -32600;
 
 /**
  * The path a request asks its backend for, percent-decoded as the backend's router decodes it (`/dial%5Fseeds`
- * is `/dial_seeds`; `/%2Fadmin`, once decoded and its slashes merged, `/admin`), so a name list cannot be got
- * around by encoding; the path as written when it does not decode.
+ * is `/dial_seeds`; `/%2Fadmin`, once decoded and its slashes merged, `/admin`; `/a/..%2Fadmin`, once decoded
+ * and resolved as nginx resolves it, `/admin`), so a name list cannot be got around by encoding; the path as
+ * written when it does not decode.
  */
 export function requestPath(request: BackendRequest): string {
   const path = relayPath(request.url)?.pathname ?? '/';
   try {
-    return decodeURIComponent(path).replace(/\/{2,}/g, '/');
+    return withoutDotSegments(decodeURIComponent(path).replace(/\/{2,}/g, '/'));
   } catch {
     return path;
   }
+}
+
+/** An absolute path with its `.` and `..` segments resolved (RFC 3986 §5.2.4); never above `/`. */
+function withoutDotSegments(path: string): string {
+  if (!path.includes('.')) return path;
+  const segments = path.split('/');
+  const out = [''];
+  for (let i = 1; i < segments.length; i++) {
+    const s = segments[i]!;
+    const last = i === segments.length - 1;
+    if (s === '..') {
+      if (out.length > 1) out.pop();
+      if (last) out.push('');
+    } else if (s === '.') {
+      if (last) out.push('');
+    } else out.push(s);
+  }
+  return out.join('/') || '/';
 }
 
 /** A JSON-RPC 2.0 error response object (the id as the call sent it; null when it had none). */

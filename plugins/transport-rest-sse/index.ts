@@ -6,7 +6,7 @@ const optionsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    deny_paths: namePatternsOption([], 'Paths answered with 403 instead of reaching the backend: exact paths or prefixes ending in `*` (`/admin/*`). Matched on the path after `..` and `.` are resolved and percent-escapes decoded.', { pattern: '^/' }),
+    deny_paths: namePatternsOption([], 'Paths answered with 403 instead of reaching the backend: exact paths or prefixes ending in `*` (`/admin/*`). Matched on the path once percent-escapes are decoded and `..` and `.` resolved (`/a/..%2Fadmin` is `/admin`).', { pattern: '^/' }),
   },
 } as const;
 

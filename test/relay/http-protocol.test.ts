@@ -92,4 +92,5 @@ t.test('jsonRpcRefusal answers every call with an id, an array for a batch', asy
 t.test('requestPath is the path as a backend router decodes it', async (t) => {
   const path = (url: string) => requestPath({ method: 'GET', url, headers: {} });
   t.same(['/dial%5Fseeds?x=1', 'http://h.example/a/%2E%2E/b', '/v1/../admin', '', '/bad%zz'].map(path), ['/dial_seeds', '/b', '/admin', '/', '/bad%zz']);
+  t.same(['/a/..%2Fadmin', '/a/%2e%2e%2Fdial_seeds', '/x/.%2Fy/..%2F', '/..%2F..%2Fadmin', '/a..b/c.'].map(path), ['/admin', '/dial_seeds', '/x/', '/admin', '/a..b/c.'], 'dot segments an encoded slash makes are resolved, as nginx resolves them, never above /');
 });

@@ -133,12 +133,13 @@ t.test('denied paths are answered 403 here (after dot segments are resolved); re
   t.same(await statusOf('GET', '/adm%69n/keys'), [403, '{"error":"path /admin/keys is not served by this supplier"}'], 'nor does percent-encoding');
   t.same(await statusOf('GET', '//admin/keys'), [403, '{"error":"path /admin/keys is not served by this supplier"}'], 'nor a doubled slash (nginx merges them)');
   t.same(await statusOf('GET', '/%2Fadmin/keys'), [403, '{"error":"path /admin/keys is not served by this supplier"}'], 'nor an encoded one');
+  t.same(await statusOf('GET', '/v1/..%2Fadmin/keys'), [403, '{"error":"path /admin/keys is not served by this supplier"}'], 'nor a dot segment made by an encoded slash (nginx decodes, then resolves)');
   t.same(await statusOf('POST', '/cosmos/tx/v1beta1/txs'), [403, '{"error":"path /cosmos/tx/v1beta1/txs is not served by this supplier"}']);
   t.equal(r.backend.calls.length, 0);
   t.equal((await statusOf('GET', '/cosmos/tx/v1beta1/txs/ABCD'))[0], 200, 'an exact path denies only itself');
   t.same(r.backend.calls.map((c) => [c.method, c.url]), [['GET', '/api/cosmos/tx/v1beta1/txs/ABCD']]);
   const metrics = await r.metrics();
   t.match(metrics, /relayminer_rest_requests_total\{service="anvil",method="POST",outcome="refused"\} 2/);
-  t.match(metrics, /relayminer_rest_requests_total\{service="anvil",method="GET",outcome="refused"\} 4/);
+  t.match(metrics, /relayminer_rest_requests_total\{service="anvil",method="GET",outcome="refused"\} 5/);
   t.match(metrics, /relayminer_rest_requests_total\{service="anvil",method="GET",outcome="forwarded"\} 1/);
 });
