@@ -452,7 +452,7 @@ export const RelayListenerLimitsSchema = Type.Object(
       minimum: 1_024,
       maximum: 268_435_456,
       description:
-        'A relay request body over this (by its Content-Length; any chunked body, at the largest `max_body_bytes`) or gRPC request (by the size its prefix announces; a compressed one at transport-grpc\'s `max_message_bytes` until it is decompressed) draws on `large_bodies_bytes` until its relay is answered, an HTTP relay\'s or gRPC unary call\'s backend answer over this until its client has taken it, and a WebSocket message over this while it arrives. Smaller ones draw nothing: their total is bounded by the connection caps.',
+        'A relay request body over this (by its Content-Length; any chunked body, at the largest `max_body_bytes`) or gRPC request (by the size its prefix announces; a compressed one at transport-grpc\'s `max_message_bytes` until it is decompressed) draws on `large_bodies_bytes` until its relay is answered, an HTTP relay\'s or gRPC unary call\'s backend answer over this until its client has taken it, a WebSocket message over this while it arrives, and a compressed request body a transport reads (JSON-RPC, CometBFT) its backend\'s `max_body_bytes` while it is decompressed, then its decompressed size if over this until its relay is answered. Smaller ones draw nothing: their total is bounded by the connection caps.',
     }),
     large_bodies_bytes: Type.Integer({
       default: 268_435_456,

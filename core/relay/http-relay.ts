@@ -191,6 +191,27 @@ export class HttpRelayRouter {
     reply.raw.once('close', release);
   }
 
+  /**
+   * A compressed body decoded for its protocol to read, drawing on the large-bodies budget: the most it may decode
+   * to while it is decoded (a few kilobytes can decode to `max_body_bytes`, and many such relays at once would
+   * hold that many times over), then what it did decode to, if large, until the relay is answered.
+   */
+  async #decoded(request: BackendRequest, codings: readonly string[], maxBytes: number, reply: FastifyReply): Promise<BackendRequest> {
+    const budget = this.#answers?.budget;
+    if (!budget) return decodedRequest(request, codings, maxBytes);
+    if (!budget.reserve(maxBytes)) throw new RelayRejection('relayer_busy', `a compressed body may decode to ${maxBytes} bytes: ${budget.held} bytes of large bodies held`);
+    let kept = 0;
+    try {
+      const decoded = await decodedRequest(request, codings, maxBytes);
+      if (decoded.body!.length > budget.largeBody) kept = decoded.body!.length;
+      return decoded;
+    } finally {
+      budget.give(maxBytes - kept);
+      if (kept > 0 && reply.raw.destroyed) budget.give(kept);
+      else if (kept > 0) reply.raw.once('close', () => budget.give(kept));
+    }
+  }
+
   #forwarder(rpcType: HttpRpcType, protocol: HttpRelayProtocol | undefined): (relay: DecodedRelay, reply: FastifyReply) => Promise<ForwardResult> {
     return async (relay, reply) => {
       const service = relay.header.service_id;
@@ -200,7 +221,7 @@ export class HttpRelayRouter {
       let request: BackendRequest = { method: http.method, url: http.url, headers, body: http.body_bz };
       if (protocol) {
         const codings = protocol.readsBody ? contentCodings(request.headers) : undefined;
-        if (codings) request = await decodedRequest(request, codings, backend.maxBodyBytes);
+        if (codings) request = await this.#decoded(request, codings, backend.maxBodyBytes, reply);
         const prepared = protocol.prepare(request, relay);
         if (isHttpAnswer(prepared)) return answered(prepared);
         request = prepared;

@@ -112,3 +112,25 @@ t.test('a compressed body is read as a decompressing backend reads it, and forwa
   t.match(metrics, /relayminer_relay_rejections_total\{service="anvil",rpc_type="jsonrpc",reason="malformed_payload"\} 2/);
   t.match(metrics, /relayminer_relay_rejections_total\{service="anvil",rpc_type="jsonrpc",reason="body_too_large"\} 1/);
 });
+
+t.test('a compressed body draws on the large-bodies budget: the most it may decode to while it decodes, then its size until answered', async (t) => {
+  const services = (url: string) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}/rpc", max_body_bytes: 1048576, timeout_ms: 1500 }`;
+  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services, relayerYaml: '  limits: { large_bodies_bytes: 1048576 }' });
+  const header = await r.header();
+  const gzipped = (body: string) => gatewayRelay(header, { method: 'POST', url: '/', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync(Buffer.from(body)) });
+  const large = `{"jsonrpc":"2.0","id":1,"method":"eth_call","params":["${'0'.repeat(600_000)}"]}`;
+  r.backend.state.mode = 'slow';
+  const held = postRelay(r.url, gzipped(large));
+  for (let tries = 0; r.backend.calls.length === 0 && tries < 200; tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.equal(r.backend.calls.length, 1, 'the large relay reached the backend, which does not answer');
+  t.equal(await r.largeBodyBytes(), large.length, 'its decoded body is held on the budget, not the most it might have been');
+  const refused = RelayResponseCodec.decode((await postRelay(r.url, gzipped('{"jsonrpc":"2.0","id":2,"method":"eth_chainId"}'))).body);
+  t.match(refused.relay_miner_error?.message, /^relayer busy: too many large bodies in flight, retry later: a compressed body may decode to 1048576 bytes: \d+ bytes of large bodies held$/, 'another compressed relay cannot decode to max_body_bytes beside it');
+  t.equal((await held).status, 200);
+  t.equal(await r.largeBodyBytes(), 0, 'once the first is answered (its backend timed out), nothing is held');
+  r.backend.state.mode = 'ok';
+  const served = RelayResponseCodec.decode((await postRelay(r.url, gzipped('{"jsonrpc":"2.0","id":3,"method":"eth_chainId"}'))).body);
+  t.equal(served.relay_miner_error, undefined, 'and a compressed relay is served again');
+  t.equal(await r.largeBodyBytes(), 0, 'a small decoded body holds nothing once decoded');
+  t.match(await r.metrics(), /relayminer_relay_rejections_total\{service="anvil",rpc_type="jsonrpc",reason="relayer_busy"\} 1/);
+});
