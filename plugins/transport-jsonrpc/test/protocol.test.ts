@@ -102,6 +102,8 @@ t.test('a compressed body is read as a decompressing backend reads it, and forwa
   }, 'a gzipped batch holding a denied call');
   t.match(await send(addPeer, 'compress'), { refused: 'content encoding "compress" is not one the relayer can read' }, 'a coding the relayer cannot read: refused, never forwarded unread');
   t.match(await send(addPeer, 'gzip'), { refused: /: gzip body does not decode: incorrect header check$/ }, 'a body that is not what its header says');
+  t.match(await send(addPeer, 'constructor'), { refused: 'content encoding "constructor" is not one the relayer can read' }, 'a coding named like an object property is no coding');
+  t.match(await send(gzipSync(gzipSync(gzipSync(gzipSync(gzipSync(addPeer))))), 'gzip, gzip, gzip, gzip, gzip'), { refused: '5 content encodings, at most 4 are read' }, 'nor more codings than any client applies');
   t.match(await send(gzipSync(Buffer.alloc(5000, 0x20)), 'gzip'), { refused: 'gzip body decodes past 4096 bytes' }, 'a body that decodes past the backend\'s max_body_bytes');
   t.equal(r.backend.calls.length, 0, 'the backend saw none of them');
 
@@ -109,7 +111,7 @@ t.test('a compressed body is read as a decompressing backend reads it, and forwa
   t.same(await send(brotliCompressSync(Buffer.from(chainId)), 'br'), { json: { jsonrpc: '2.0', id: 1, result: 'answer to eth_chainId' } }, 'an allowed call is served');
   t.same(r.backend.calls.map((c) => [c.body, c.headers['content-encoding']]), [[chainId, undefined]], 'forwarded decoded, without the header: what was checked is what the backend reads');
   const metrics = await r.metrics();
-  t.match(metrics, /relayminer_relay_rejections_total\{service="anvil",rpc_type="jsonrpc",reason="malformed_payload"\} 2/);
+  t.match(metrics, /relayminer_relay_rejections_total\{service="anvil",rpc_type="jsonrpc",reason="malformed_payload"\} 4/);
   t.match(metrics, /relayminer_relay_rejections_total\{service="anvil",rpc_type="jsonrpc",reason="body_too_large"\} 1/);
 });
 
