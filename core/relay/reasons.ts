@@ -31,7 +31,7 @@ export const REJECT_REASONS = {
   backend_timeout: { httpStatus: 504, message: 'backend timeout' },
   chain_unavailable: { httpStatus: 503, message: 'chain state unavailable' },
   chain_busy: { httpStatus: 503, message: 'chain queries at their bound: too many relays of sessions not cached here, retry later' },
-  relayer_busy: { httpStatus: 503, message: 'relayer busy: too many large bodies in flight, retry later' },
+  relayer_busy: { httpStatus: 503, message: 'relayer busy, retry later' },
   // nginx's "client closed request": nobody reads this answer, the status is for logs and metrics.
   client_gone: { httpStatus: 499, message: 'the client went away before the relay was forwarded' },
   internal: { httpStatus: 500, message: 'internal error' },

@@ -28,6 +28,8 @@ export interface BridgeOptions {
   limits: BridgeLimits;
   metrics: WebSocketMetrics;
   log: FastifyBaseLogger;
+  /** Connections per application: a bridge holds one from the moment its application is known until it closes. */
+  applications?: { hold(app: string): boolean; release(app: string): void; full(app: string): string | undefined };
   onClosed: (bridge: Bridge) => void;
   /** An unsigned connection sent nothing within `first_frame_timeout_ms`. */
   onIdleTimeout?: () => void;
@@ -55,6 +57,8 @@ export class Bridge {
   /** A frame has arrived: the first-frame deadline is met, and its validation's verdict decides (a refusal closes). */
   #framed = false;
   #application: string | undefined;
+  /** The bridge counts against its application's connections (released when it closes). */
+  #held = false;
   #closed = false;
   /** Backend frames queued for signing (bytes); the backend is paused above the limit. */
   #queuedBytes = 0;
@@ -74,7 +78,6 @@ export class Bridge {
     if (o.handshake) {
       // The handshake binds the application; it is not a request, so nothing is signed against it.
       this.#application = o.handshake.relay.header.application_address;
-      void this.#dial().catch(() => {});
     }
     const g = this.#gateway;
     g.on('message', (data, isBinary) => {
@@ -123,6 +126,8 @@ export class Bridge {
       idle.unref();
       this.#timers.push(idle);
     }
+    // Last, with every listener on: a bridge over its application's share closes here.
+    if (o.handshake && this.#hold(this.#application!)) void this.#dial().catch(() => {});
   }
 
   get closed(): boolean {
@@ -146,9 +151,25 @@ export class Bridge {
     this.#timers.push(t);
   }
 
-  #accept(admitted: AdmittedFrame): void {
+  /** Counts the bridge against `app`'s connections; at its limit the bridge closes (1013) and false is returned. */
+  #hold(app: string): boolean {
+    const apps = this.#o.applications;
+    if (!apps || this.#held) return true;
+    if (apps.hold(app)) return (this.#held = true);
+    const why = apps.full(app) ?? `application ${app} holds its WebSocket connections here`;
+    this.#o.metrics.refusedFrames.inc({ service: this.#o.serviceId, reason: 'relayer_busy' });
+    this.close(CLOSE.tryAgainLater, why.slice(0, 120));
+    return false;
+  }
+
+  /** The request frame this bridge's answers are signed against from now; false when the bridge closed instead. */
+  #accept(admitted: AdmittedFrame): boolean {
+    if (this.#application === undefined) {
+      this.#application = admitted.relay.header.application_address;
+      if (!this.#hold(this.#application)) return false;
+    }
     this.#latest = admitted;
-    this.#application ??= admitted.relay.header.application_address;
+    return true;
   }
 
   async #fromGateway(pending: Promise<AdmittedFrame | RefusedFrame>, isBinary: boolean): Promise<void> {
@@ -164,7 +185,7 @@ export class Bridge {
       this.#o.metrics.refusedFrames.inc({ service: this.#o.serviceId, reason: 'bridge_mismatch' });
       return this.close(CLOSE.validationFailed, 'relay is for another service, supplier or application than this connection');
     }
-    this.#accept(admitted);
+    if (!this.#accept(admitted)) return;
     const local = this.#o.answerHere?.(admitted.relay.request.payload);
     if (local) return this.#signAndSend(Buffer.from(local.buffer, local.byteOffset, local.length), isBinary);
     let backend: WebSocket;
@@ -309,6 +330,7 @@ export class Bridge {
     for (const t of this.#timers) clearInterval(t);
     const o = this.#o;
     o.metrics.connections.dec({ service: o.serviceId });
+    if (this.#held) o.applications!.release(this.#application!);
     o.metrics.closes.inc({ service: o.serviceId, code: String(code), by });
     const backend = this.#backend;
     if (by === 'backend') {

@@ -27,6 +27,14 @@ const optionsSchema = {
       DENY_BY_DEFAULT,
       "JSON-RPC methods a gateway's frames may not call on the backend: answered here (-32601, as a node without them answers; signed and mined like the backend's answers) and never forwarded. Exact names or prefixes ending in `*`; `[]` forwards every frame. The default is transport-jsonrpc's and transport-cometbft's together.",
     ),
+    max_connections_per_application: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 1_000,
+      description:
+        "WebSocket connections one application may hold on this relayer at once, counted from its signed handshake or its first relay: past it a handshake is refused (503 `relayer_busy`) and an unsigned connection is closed (1013) at its first relay. A connection costs its application nothing until the backend answers it and lives until its session ends, so without this one application could hold every connection of `relayer.limits.max_connections` and shut every gateway out.",
+    },
     first_frame_timeout_ms: {
       type: 'integer',
       minimum: 100,
@@ -38,7 +46,7 @@ const optionsSchema = {
   },
 } as const;
 
-type Options = BridgeLimits & { deny_methods: string[] };
+type Options = BridgeLimits & { deny_methods: string[]; max_connections_per_application: number };
 
 /**
  * WebSocket relays (Rpc-Type 2) on the relay listener (docs/spec/wire.md §4): a gateway connection is
@@ -72,6 +80,7 @@ export default definePlugin(
     // PATH sends protobuf in text frames: UTF-8 checks would close every bridge with 1007.
     const wss = new WebSocketServer({ noServer: true, skipUTF8Validation: true, maxPayload: limits.max_frame_bytes, perMessageDeflate: false });
     const bridges = new Set<Bridge>();
+    const perApplication = new ApplicationConnections(opts.max_connections_per_application ?? 1_000);
     const denied = namePatterns(opts.deny_methods ?? DENY_BY_DEFAULT);
     const refusedNames = new BoundedLabels(100);
     // A frame is the payload a node reads as JSON-RPC: what the operator denies is answered as a node without it would.
@@ -115,6 +124,8 @@ export default definePlugin(
         const admitted = await relay.pipeline.admit(hs.signedRequest, 'websocket', 'websocket', simulationKeyId);
         if ('rejection' in admitted) return refuse(socket, admitted.rejection.reason, admitted.rejection.message);
         handshake = admitted;
+        const full = perApplication.full(admitted.relay.header.application_address);
+        if (full) return refuse(socket, 'relayer_busy', full);
       }
       if (socket.destroyed) return;
       wss.handleUpgrade(req, socket, head, (ws) => {
@@ -129,6 +140,7 @@ export default definePlugin(
           limits,
           metrics,
           log,
+          applications: perApplication,
           onClosed: (b) => bridges.delete(b),
           onIdleTimeout: () => ctx.metrics.listenerRefusals.inc({ listener: 'relay', reason: 'first_frame_timeout' }),
           onDial: onDial(hs.serviceId!),
@@ -163,3 +175,30 @@ export default definePlugin(
     });
   },
 );
+
+/** Connections held per application (`max_connections_per_application`), counted by the bridges. */
+export class ApplicationConnections {
+  readonly #held = new Map<string, number>();
+
+  constructor(readonly limit: number) {}
+
+  /** Why `app` may not open another connection now; undefined when it may. */
+  full(app: string): string | undefined {
+    const n = this.#held.get(app) ?? 0;
+    return n < this.limit ? undefined : `application ${app} holds ${n} WebSocket connections here, at most ${this.limit}`;
+  }
+
+  /** Counts one more connection of `app`; false (nothing counted) when it holds its limit. */
+  hold(app: string): boolean {
+    const n = this.#held.get(app) ?? 0;
+    if (n >= this.limit) return false;
+    this.#held.set(app, n + 1);
+    return true;
+  }
+
+  release(app: string): void {
+    const n = (this.#held.get(app) ?? 1) - 1;
+    if (n > 0) this.#held.set(app, n);
+    else this.#held.delete(app);
+  }
+}

@@ -391,7 +391,7 @@ t.test('large request messages share relayer.limits.large_bodies_bytes: one anno
   const first = call();
   await until('the first message drawn', async () => (await held()) === 600_005);
   const second = call();
-  t.same(await second.status, [String(grpc.status.UNAVAILABLE), 'relayer busy: too many large bodies in flight, retry later: 600005 bytes of large requests held'], 'the second: UNAVAILABLE');
+  t.same(await second.status, [String(grpc.status.UNAVAILABLE), 'relayer busy, retry later: 600005 bytes of large requests held'], 'the second: UNAVAILABLE');
   t.equal(await held(), 600_005, 'only the first is held');
   const header = await r.header();
   const client = new grpc.Client(r.runtime.addresses.grpc!, grpc.credentials.createInsecure());
@@ -421,7 +421,7 @@ t.test('a compressed request draws max_message_bytes until it is decompressed (a
   const call = (bytes: Buffer, end: boolean) => rawCall(session, bytes, { headers: { 'grpc-encoding': 'gzip' }, end });
   const pending = call(frame.subarray(0, 20), false);
   await until('the unfinished compressed call draws max_message_bytes', async () => (await held()) === 600_000);
-  t.same(await call(frame, true).closed, [String(grpc.status.UNAVAILABLE), 'relayer busy: too many large bodies in flight, retry later: 600000 bytes of large requests held'], `a second one (${frame.length} bytes on the wire) does not fit`);
+  t.same(await call(frame, true).closed, [String(grpc.status.UNAVAILABLE), 'relayer busy, retry later: 600000 bytes of large requests held'], `a second one (${frame.length} bytes on the wire) does not fit`);
   t.equal(gunzips().length, 0, 'and grpc-js never decompressed it');
   pending.stream.close();
   await pending.closed;
@@ -565,7 +565,7 @@ t.test('large unary answers share large_bodies_bytes until their clients take th
   );
   t.equal(refused?.code, grpc.status.UNAVAILABLE, 'the third ends UNAVAILABLE');
   // Its own request (drawn until its call ends) is held too when its answer is refused.
-  t.equal(refused?.details, `relayer busy: too many large bodies in flight, retry later: an answer of ${answerBytes} bytes: ${2 * callBytes + big.length + 5} bytes of large bodies held`);
+  t.equal(refused?.details, `relayer busy, retry later: an answer of ${answerBytes} bytes: ${2 * callBytes + big.length + 5} bytes of large bodies held`);
   const metrics = await r.metrics();
   t.match(metrics, /relayminer_relay_rejections_total\{service="anvil",rpc_type="grpc",reason="relayer_busy"\} 1/);
   t.match(metrics, /relayminer_meter_refunds_total\{service="anvil",reason="relayer_busy"\} 1/);

@@ -240,6 +240,32 @@ t.test('refused before the upgrade: unknown service, bad handshake signature, no
   t.match(await r.metrics(), /relayminer_websocket_handshake_refusals_total\{reason="unknown_service"\} 5/);
 });
 
+t.test('an application holds at most max_connections_per_application connections: a handshake past it is refused 503, an unsigned connection closed 1013 at its first relay', async (t) => {
+  const { r, backend, header } = await setup(t, { options: '{ max_connections_per_application: 2 }' });
+  const held = [await connect(r.url, pathHeaders(header)), await connect(r.url, pathHeaders(header))];
+  await until('both dialled', () => backend.handshakes.length === 2);
+  const refused = (await connect(r.url, pathHeaders(header)).then(
+    () => t.fail('upgraded'),
+    (e: unknown) => e,
+  )) as { status: number; body: string };
+  const full = `application ${ADDR.app1} holds 2 WebSocket connections here, at most 2`;
+  t.same([refused.status, JSON.parse(refused.body).error], [503, `relayer busy, retry later: ${full}`], 'a third signed handshake: refused before the upgrade');
+  const unsigned = await connect(r.url, pathHeaders(header, { sign: false }));
+  unsigned.ws.send(frame(header, { jsonrpc: '2.0', id: 1, method: 'eth_blockNumber' }), TEXT);
+  t.same(await unsigned.closed, { code: 1013, reason: full }, 'an unsigned one: closed at its first relay, which never reaches the backend');
+  t.equal(backend.handshakes.length, 2, 'neither dialled the backend');
+  held[0]!.ws.close(1000);
+  await held[0]!.closed;
+  await until('the first bridge gone', async () => /relayminer_websocket_connections\{service="anvil"\} 1$/m.test(await r.metrics()));
+  const again = await connect(r.url, pathHeaders(header));
+  await until('a new one dialled', () => backend.handshakes.length === 3);
+  t.equal(again.ws.readyState, WebSocket.OPEN, 'a closed connection gives its place back');
+  const metrics = await r.metrics();
+  t.match(metrics, /relayminer_websocket_handshake_refusals_total\{reason="relayer_busy"\} 1/);
+  t.match(metrics, /relayminer_websocket_refused_frames_total\{service="anvil",reason="relayer_busy"\} 1/);
+  for (const c of [held[1]!, again]) c.ws.close(1000);
+});
+
 t.test('an unsigned probe connects and closes without dialling the backend', async (t) => {
   const { r, backend, header } = await setup(t);
   const c = await connect(r.url, pathHeaders(header, { sign: false }));
