@@ -1,15 +1,14 @@
 import { Counter } from 'prom-client';
-import { definePlugin, namePatternsOption, VERSION } from 'relayminer';
+import { COMETBFT_OPERATOR_ROUTES, definePlugin, namePatternsOption, VERSION } from 'relayminer';
 import { cometBftProtocol, type CometBftOptions } from './protocol.js';
 
-/** Routes that change the node's peers or mempool (CometBFT serves them only with `rpc.unsafe`). */
-const DENY_BY_DEFAULT = ['dial_seeds', 'dial_peers', 'unsafe_*'];
+const DENY_BY_DEFAULT = COMETBFT_OPERATOR_ROUTES;
 
 const optionsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    deny_methods: namePatternsOption(DENY_BY_DEFAULT, 'Routes answered with CometBFT\'s "Method not found" error instead of reaching the node, in the URI and the JSON-RPC form: exact names or prefixes ending in `*`. `[]` forwards every route.'),
+    deny_methods: namePatternsOption(DENY_BY_DEFAULT, 'Routes answered with CometBFT\'s "Method not found" error instead of reaching the node, in the URI and the JSON-RPC form: exact names or prefixes ending in `*`. A list you set replaces the default; `[]` forwards every route.'),
   },
 } as const;
 

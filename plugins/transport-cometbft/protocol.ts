@@ -2,7 +2,7 @@ import type { Counter } from 'prom-client';
 import { type BackendRequest, BoundedLabels, deniedCalls, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, requestPath, withHeaderDefault } from 'relayminer';
 
 export interface CometBftOptions {
-  deny_methods: string[];
+  deny_methods: readonly string[];
 }
 
 const METHOD_NOT_FOUND = -32601;

@@ -1,15 +1,14 @@
 import { Counter } from 'prom-client';
-import { definePlugin, namePatternsOption, VERSION } from 'relayminer';
+import { definePlugin, EVM_OPERATOR_METHODS, namePatternsOption, VERSION } from 'relayminer';
 import { jsonRpcProtocol, type JsonRpcOptions } from './protocol.js';
 
-/** Namespaces that manage a node, never a gateway user's business (geth, erigon, reth name them so). */
-const DENY_BY_DEFAULT = ['admin_*', 'personal_*', 'miner_*', 'engine_*'];
+const DENY_BY_DEFAULT = EVM_OPERATOR_METHODS;
 
 const optionsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    deny_methods: namePatternsOption(DENY_BY_DEFAULT, 'Methods answered with a JSON-RPC error (-32601) instead of reaching the backend: exact names or prefixes ending in `*`. `[]` forwards every method.'),
+    deny_methods: namePatternsOption(DENY_BY_DEFAULT, 'Methods answered with a JSON-RPC error (-32601) instead of reaching the backend: exact names or prefixes ending in `*`. The default is every method that acts on the node rather than reads the chain (its peers, accounts, block production, consensus link, and the `debug_*` methods that rewind, rewrite or stall it, write files on its host or change its runtime; `debug_trace*` and the other reads pass). A list you set replaces it; `[]` forwards every method.'),
     max_batch_calls: {
       type: 'integer',
       minimum: 0,

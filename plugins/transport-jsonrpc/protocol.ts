@@ -2,7 +2,7 @@ import { BoundedLabels, deniedCalls, type HttpRelayProtocol, jsonAnswer, jsonRpc
 import type { Counter } from 'prom-client';
 
 export interface JsonRpcOptions {
-  deny_methods: string[];
+  deny_methods: readonly string[];
   max_batch_calls: number;
 }
 

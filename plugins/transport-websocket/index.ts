@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { type AdmittedFrame, BoundedLabels, definePlugin, deniedCalls, jsonRpcCalls, namePatterns, namePatternsOption, REJECT_REASONS, SIMULATION_HEADER, StateSignals, unservedMethodsAnswer, VERSION } from 'relayminer';
+import { type AdmittedFrame, BoundedLabels, COMETBFT_OPERATOR_ROUTES, definePlugin, EVM_OPERATOR_METHODS, deniedCalls, jsonRpcCalls, namePatterns, namePatternsOption, REJECT_REASONS, SIMULATION_HEADER, StateSignals, unservedMethodsAnswer, VERSION } from 'relayminer';
 import { Bridge, type BridgeLimits } from './bridge.js';
 import { CLOSE } from './close-codes.js';
 import { readHandshake, refuseUpgrade } from './handshake.js';
@@ -11,7 +11,7 @@ import { WebSocketMetrics } from './metrics.js';
 const MiB = 1024 * 1024;
 
 /** transport-jsonrpc's and transport-cometbft's defaults: a WebSocket backend is an EVM node's or CometBFT's `/websocket`. */
-const DENY_BY_DEFAULT = ['admin_*', 'personal_*', 'miner_*', 'engine_*', 'dial_seeds', 'dial_peers', 'unsafe_*'];
+const DENY_BY_DEFAULT = [...EVM_OPERATOR_METHODS, ...COMETBFT_OPERATOR_ROUTES];
 
 const optionsSchema = {
   type: 'object',

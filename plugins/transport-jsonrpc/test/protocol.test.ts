@@ -60,6 +60,29 @@ t.test('denied methods and oversized batches are answered by the transport, sign
   t.match(metrics, /relayminer_relays_total\{service="anvil",rpc_type="jsonrpc",outcome="served"\} 8/, 'answers given here are served relays (signed, mined), as a node without the namespace would answer');
 });
 
+t.test('by default the debug methods that rewind, rewrite or stall a node, or write files on its host, are refused; traces are served', async (t) => {
+  const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil });
+  const header = await r.header();
+  const call = async (method: string, params: unknown[]) => {
+    const res = await postRelay(r.url, gatewayRelay(header, rpc(JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }))));
+    return JSON.parse(Buffer.from(POKTHTTPResponseCodec.decode(checkRelayResponse(res.body, r.supplierPublicKey).response!.payload).body_bz).toString()) as { error?: { message: string }; result?: unknown };
+  };
+  const harmful: [string, unknown[]][] = [
+    ['debug_setHead', ['0x1']],
+    ['debug_writeMemProfile', ['/home/geth/.ethereum/geth/nodekey']],
+    ['debug_setGCPercent', [-1]],
+    ['debug_chaindbCompact', []],
+    ['debug_cpuProfile', ['/tmp/p', 86400]],
+    ['debug_resetHead', ['0x' + '00'.repeat(32)]],
+    ['debug_deleteChainSlice', [1]],
+    ['clique_propose', ['0x' + '11'.repeat(20), true]],
+  ];
+  for (const [method, params] of harmful) t.same(await call(method, params), { jsonrpc: '2.0', id: 1, error: { code: -32601, message: `the method ${method} does not exist/is not available` } }, method);
+  t.equal(r.backend.calls.length, 0, 'none reached the node');
+  for (const method of ['debug_traceTransaction', 'debug_traceCall', 'debug_getRawBlock', 'trace_block']) t.same(await call(method, ['0x1']), { jsonrpc: '2.0', id: 1, result: `answer to ${method}` }, `${method}: forwarded`);
+  t.equal(r.backend.calls.length, 4);
+});
+
 t.test('the backend gets Content-Type: application/json when the relay carries none; other bodies pass as they are', async (t) => {
   const r = await startRelayer(t, { plugins: ['{ name: transport-jsonrpc, options: { deny_methods: [] } }'], services: anvil });
   const header = await r.header();
