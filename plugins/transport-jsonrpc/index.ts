@@ -1,14 +1,15 @@
 import { Counter } from 'prom-client';
-import { definePlugin, EVM_OPERATOR_METHODS, namePatternsOption, VERSION } from 'relayminer';
+import { COMETBFT_OPERATOR_ROUTES, definePlugin, EVM_OPERATOR_METHODS, namePatternsOption, VERSION } from 'relayminer';
 import { jsonRpcProtocol, type JsonRpcOptions } from './protocol.js';
 
-const DENY_BY_DEFAULT = EVM_OPERATOR_METHODS;
+/** A `jsonrpc` backend is an EVM node, or a CometBFT node's RPC port, which speaks JSON-RPC 2.0 at `/` too. */
+const DENY_BY_DEFAULT = [...EVM_OPERATOR_METHODS, ...COMETBFT_OPERATOR_ROUTES];
 
 const optionsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    deny_methods: namePatternsOption(DENY_BY_DEFAULT, 'Methods answered with a JSON-RPC error (-32601) instead of reaching the backend: exact names or prefixes ending in `*`. The default is every method that acts on the node rather than reads the chain (its peers, accounts, block production, consensus link, and the `debug_*` methods that rewind, rewrite or stall it, write files on its host or change its runtime; `debug_trace*` and the other reads pass). A list you set replaces it; `[]` forwards every method.'),
+    deny_methods: namePatternsOption(DENY_BY_DEFAULT, 'Methods answered with a JSON-RPC error (-32601) instead of reaching the backend: exact names or prefixes ending in `*`. The default is every method that acts on the node rather than reads the chain (its peers, accounts, block production, consensus link, and the `debug_*` methods that rewind, rewrite or stall it, write files on its host or change its runtime; `debug_trace*` and the other reads pass), and CometBFT\'s routes that change the node (a `jsonrpc` backend may be a CometBFT RPC port). A list you set replaces it; `[]` forwards every method.'),
     max_batch_calls: {
       type: 'integer',
       minimum: 0,

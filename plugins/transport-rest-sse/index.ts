@@ -1,12 +1,15 @@
 import { Counter } from 'prom-client';
-import { definePlugin, namePatternsOption, VERSION } from 'relayminer';
+import { COMETBFT_OPERATOR_ROUTES, definePlugin, namePatternsOption, VERSION } from 'relayminer';
 import { restProtocol, type RestOptions } from './protocol.js';
+
+/** CometBFT's routes that change the node, as paths: a `rest` backend may be a CometBFT node's RPC port, which serves them as URIs. */
+const DENY_BY_DEFAULT = COMETBFT_OPERATOR_ROUTES.map((route) => `/${route}`);
 
 const optionsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    deny_paths: namePatternsOption([], 'Paths answered with 403 instead of reaching the backend: exact paths or prefixes ending in `*` (`/admin/*`). Matched on the path once percent-escapes are decoded and `..` and `.` resolved (`/a/..%2Fadmin` is `/admin`).', { pattern: '^/' }),
+    deny_paths: namePatternsOption(DENY_BY_DEFAULT, "Paths answered with 403 instead of reaching the backend: exact paths or prefixes ending in `*` (`/admin/*`). Matched on the path once percent-escapes are decoded and `..` and `.` resolved (`/a/..%2Fadmin` is `/admin`). The default is CometBFT's routes that change the node (a `rest` backend may be a CometBFT RPC port); a list you set replaces it.", { pattern: '^/' }),
   },
 } as const;
 
@@ -25,6 +28,6 @@ export default definePlugin(
       labelNames: ['service', 'method', 'outcome'],
       registers: [ctx.metrics.registry],
     });
-    ctx.relay!.http.enable('rest', 'transport-rest-sse', restProtocol({ deny_paths: opts.deny_paths ?? [] }, requests));
+    ctx.relay!.http.enable('rest', 'transport-rest-sse', restProtocol({ deny_paths: opts.deny_paths ?? DENY_BY_DEFAULT }, requests));
   },
 );

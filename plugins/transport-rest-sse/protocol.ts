@@ -2,7 +2,7 @@ import type { Counter } from 'prom-client';
 import { BoundedLabels, type HttpRelayProtocol, jsonAnswer, namePatterns, requestPath } from 'relayminer';
 
 export interface RestOptions {
-  deny_paths: string[];
+  deny_paths: readonly string[];
 }
 
 /**

@@ -60,7 +60,7 @@ t.test('denied methods and oversized batches are answered by the transport, sign
   t.match(metrics, /relayminer_relays_total\{service="anvil",rpc_type="jsonrpc",outcome="served"\} 8/, 'answers given here are served relays (signed, mined), as a node without the namespace would answer');
 });
 
-t.test('by default the debug methods that rewind, rewrite or stall a node, or write files on its host, are refused; traces are served', async (t) => {
+t.test('by default the debug methods that rewind, rewrite or stall a node, or write files on its host, and CometBFT\'s node routes are refused; traces are served', async (t) => {
   const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil });
   const header = await r.header();
   const call = async (method: string, params: unknown[]) => {
@@ -76,6 +76,8 @@ t.test('by default the debug methods that rewind, rewrite or stall a node, or wr
     ['debug_resetHead', ['0x' + '00'.repeat(32)]],
     ['debug_deleteChainSlice', [1]],
     ['clique_propose', ['0x' + '11'.repeat(20), true]],
+    ['unsafe_flush_mempool', []], // a jsonrpc backend may be a CometBFT RPC port
+    ['dial_peers', []],
   ];
   for (const [method, params] of harmful) t.same(await call(method, params), { jsonrpc: '2.0', id: 1, error: { code: -32601, message: `the method ${method} does not exist/is not available` } }, method);
   t.equal(r.backend.calls.length, 0, 'none reached the node');

@@ -118,6 +118,19 @@ t.test('a streamed answer still running at the backend deadline ends there, is n
   t.match(await r.metrics(), /relayminer_relay_rejections_total\{service="anvil",rpc_type="rest",reason="backend_timeout"\} 1/);
 });
 
+t.test('by default CometBFT\'s node-changing routes are denied as paths (a rest backend may be a CometBFT RPC port); others pass', async (t) => {
+  const r = await startRelayer(t, { plugins: ['transport-rest-sse'], services: (url) => `  anvil:\n    backends:\n      rest: { url: "${url}/api" }` });
+  const header = await r.header();
+  const statusOf = async (url: string) => {
+    const res = await send(`${r.url}/`, 'POST', gatewayRelay(header, { method: 'GET', url }));
+    return POKTHTTPResponseCodec.decode(checkRelayResponse(res.body, r.supplierPublicKey).response!.payload).status_code;
+  };
+  t.same([await statusOf('/dial_seeds?seeds=["a@1.2.3.4:26656"]'), await statusOf('/unsafe_flush_mempool'), await statusOf('/dial%5Fpeers')], [403, 403, 403]);
+  t.equal(r.backend.calls.length, 0);
+  t.equal(await statusOf('/status'), 200);
+  t.same(r.backend.calls.map((c) => c.url), ['/api/status']);
+});
+
 t.test('denied paths are answered 403 here (after dot segments are resolved); requests counted by method', async (t) => {
   const r = await startRelayer(t, { plugins: ['{ name: transport-rest-sse, options: { deny_paths: ["/admin/*", /cosmos/tx/v1beta1/txs] } }'], services: (url) => `  anvil:\n    backends:\n      rest: { url: "${url}/api" }` });
   const header = await r.header();
