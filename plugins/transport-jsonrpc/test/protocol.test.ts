@@ -81,8 +81,18 @@ t.test('by default the debug methods that rewind, rewrite or stall a node, or wr
   ];
   for (const [method, params] of harmful) t.same(await call(method, params), { jsonrpc: '2.0', id: 1, error: { code: -32601, message: `the method ${method} does not exist/is not available` } }, method);
   t.equal(r.backend.calls.length, 0, 'none reached the node');
+  // A CometBFT RPC port behind a jsonrpc backend serves its routes as URIs too.
+  const uri = async (url: string) => {
+    const res = await postRelay(r.url, gatewayRelay(header, { method: 'GET', url }));
+    return JSON.parse(Buffer.from(POKTHTTPResponseCodec.decode(checkRelayResponse(res.body, r.supplierPublicKey).response!.payload).body_bz).toString()) as unknown;
+  };
+  t.same(await uri('/dial_seeds?seeds=["a@1.2.3.4:26656"]'), { jsonrpc: '2.0', id: null, error: { code: -32601, message: 'the method dial_seeds does not exist/is not available' } }, 'GET /dial_seeds');
+  t.same(await uri('/unsafe%5Fflush_mempool/'), { jsonrpc: '2.0', id: null, error: { code: -32601, message: 'the method unsafe_flush_mempool does not exist/is not available' } }, 'encoded, with a trailing slash');
+  t.equal(r.backend.calls.length, 0, 'none reached the node');
+  t.equal((await postRelay(r.url, gatewayRelay(header, { method: 'GET', url: '/status' }))).status, 200);
+  t.equal(r.backend.calls.length, 1, 'a route not denied is forwarded');
   for (const method of ['debug_traceTransaction', 'debug_traceCall', 'debug_getRawBlock', 'trace_block']) t.same(await call(method, ['0x1']), { jsonrpc: '2.0', id: 1, result: `answer to ${method}` }, `${method}: forwarded`);
-  t.equal(r.backend.calls.length, 4);
+  t.equal(r.backend.calls.length, 5);
 });
 
 t.test('the backend gets Content-Type: application/json when the relay carries none; other bodies pass as they are', async (t) => {
