@@ -173,6 +173,16 @@ export function requestPath(request: BackendRequest): string {
   }
 }
 
+/**
+ * The path as one route name, as CometBFT serves its URI form (`/dial_seeds`, `/status/`): decoded and resolved as
+ * `requestPath` reads it; undefined for `/` and for a path of several segments.
+ */
+export function requestRoute(request: BackendRequest): string | undefined {
+  if (request.url === '' || request.url === '/') return undefined;
+  const route = requestPath(request).replace(/^\/+|\/+$/g, '');
+  return route === '' || route.includes('/') ? undefined : route;
+}
+
 /** An absolute path with its `.` and `..` segments resolved (RFC 3986 §5.2.4); never above `/`. */
 function withoutDotSegments(path: string): string {
   if (!path.includes('.')) return path;

@@ -1,5 +1,5 @@
 import type { Counter } from 'prom-client';
-import { type BackendRequest, BoundedLabels, deniedCalls, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, requestPath, withHeaderDefault } from 'relayminer';
+import { BoundedLabels, deniedCalls, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, requestRoute, withHeaderDefault } from 'relayminer';
 
 export interface CometBftOptions {
   deny_methods: readonly string[];
@@ -22,7 +22,7 @@ export function cometBftProtocol(opts: CometBftOptions, calls: Counter<'service'
     readsBody: true,
     prepare(request, relay) {
       const service = relay.header.service_id;
-      const route = uriRoute(request);
+      const route = requestRoute(request);
       if (route !== undefined) {
         const refused = denied(route);
         calls.inc({ service, method: labels.label(route), form: 'uri', outcome: refused ? 'refused' : 'forwarded' });
@@ -37,10 +37,4 @@ export function cometBftProtocol(opts: CometBftOptions, calls: Counter<'service'
       return jsonRpcRefusal(parsed, refused, (c, isDenied) => jsonRpcError(c.id, METHOD_NOT_FOUND, 'Method not found', isDenied ? refused.get(c) : `not served: the batch holds ${first}`));
     },
   };
-}
-
-/** The route of a URI-form request (`/status`, `/block?height=5`); undefined for the JSON-RPC form at `/`. */
-function uriRoute(request: BackendRequest): string | undefined {
-  const route = requestPath(request).replace(/^\/+|\/+$/g, '');
-  return route === '' || route.includes('/') ? undefined : route;
 }

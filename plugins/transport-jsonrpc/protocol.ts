@@ -1,4 +1,4 @@
-import { BoundedLabels, deniedCalls, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, namePatterns, requestPath, unservedMethodsAnswer, withHeaderDefault } from 'relayminer';
+import { BoundedLabels, deniedCalls, type HttpRelayProtocol, jsonAnswer, jsonRpcCalls, jsonRpcError, namePatterns, requestRoute, unservedMethodsAnswer, withHeaderDefault } from 'relayminer';
 import type { Counter } from 'prom-client';
 
 export interface JsonRpcOptions {
@@ -8,7 +8,6 @@ export interface JsonRpcOptions {
 
 /** -32600 as geth answers a batch past its limit. */
 const INVALID_REQUEST = -32600;
-const METHOD_NOT_FOUND = -32601;
 
 /**
  * JSON-RPC 2.0 over HTTP: reads the body as one call or a batch, counts the calls by method, answers
@@ -27,10 +26,11 @@ export function jsonRpcProtocol(opts: JsonRpcOptions, calls: Counter<'service' |
       // A jsonrpc backend may be a CometBFT RPC port, which serves its routes as URIs too (`GET /dial_seeds`), and a
       // gateway's RPC-type fallback sends such requests to jsonrpc backends (docs/spec/wire.md §2.1). An EVM node
       // reads no path, so a denied name as the whole path refuses nothing it would serve.
-      const route = request.url === '' || request.url === '/' ? '' : requestPath(request).replace(/^\/+|\/+$/g, '');
-      if (route !== '' && !route.includes('/') && denied(route)) {
+      const route = requestRoute(request);
+      if (route !== undefined && denied(route)) {
         calls.inc({ service, method: labels.label(route), outcome: 'refused' });
-        return jsonAnswer(jsonRpcError(null, METHOD_NOT_FOUND, `the method ${route} does not exist/is not available`));
+        const call = { id: null, method: route };
+        return unservedMethodsAnswer({ batch: false, calls: [call] }, new Map([[call, route]]));
       }
       const parsed = jsonRpcCalls(request.body);
       if (!parsed) return request;

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { loadVector } from '../helpers/vectors.js';
-import { BoundedLabels, deniedCalls, isHttpAnswer, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, requestPath, withHeaderDefault } from '../../core/relay/http-protocol.js';
+import { BoundedLabels, deniedCalls, isHttpAnswer, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, requestPath, requestRoute, withHeaderDefault } from '../../core/relay/http-protocol.js';
 
 const calls = (s: string) => jsonRpcCalls(Buffer.from(s));
 
@@ -87,6 +87,11 @@ t.test('jsonRpcRefusal answers every call with an id, an array for a batch', asy
   ], 'the notification gets no answer');
   const one = calls('{"method":"bad"}')!;
   t.same(body(jsonRpcRefusal(one, new Set(one.calls), error)), { jsonrpc: '2.0', id: null, error: { code: -32601, message: 'no bad' } }, 'a lone notification still gets its error, id null');
+});
+
+t.test('requestRoute is a one-segment path, decoded; nothing for / or several segments', async (t) => {
+  const route = (url: string) => requestRoute({ method: 'GET', url, headers: {} });
+  t.same(['/dial_seeds?seeds=x', '/status/', '/dial%5Fpeers', '//unsafe_flush_mempool', '/a/..%2Fdial_seeds', '', '/', '/cosmos/bank', '/?x=1'].map(route), ['dial_seeds', 'status', 'dial_peers', 'unsafe_flush_mempool', 'dial_seeds', undefined, undefined, undefined, undefined]);
 });
 
 t.test('requestPath is the path as a backend router decodes it', async (t) => {

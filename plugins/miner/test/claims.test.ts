@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { tempDir } from '../../../test/helpers/temp-dir.js';
 
 const keys = new KeyBuilder('ha');
+/** Every claim needs its proof: the threshold below any session's value. */
+const PROOF_ALWAYS = TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1');
 
 
 /** Relayer + localnet (session [11, 20]: claim window [22, 26], seed 25, proof window [26, 30], settles at 30) + one miner. */
@@ -87,7 +89,7 @@ function inspector(t: Test, redisUrl: string) {
 }
 
 t.test('relays → claim (root, count, sum) → required proof VALIDATED → settled, balance up by the claimed uPOKT', async (t) => {
-  const s = await setup(t, TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1'), 7);
+  const s = await setup(t, PROOF_ALWAYS, 7);
   await s.advanceTo(22); // claim window open
   await until('claim broadcast', async () => (await s.session())?.state === 'claiming');
   await s.advanceTo(23);
@@ -212,7 +214,7 @@ t.test('a proof that is not required is not sent; the claim still settles', asyn
 });
 
 t.test('a claim on chain that another relay miner with the same key replaced: no proof of this tree is sent, the session is reported', async (t) => {
-  const s = await setup(t, TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1'), 4);
+  const s = await setup(t, PROOF_ALWAYS, 4);
   await s.advanceTo(23);
   await until('claimed', async () => (await s.session())?.state === 'claimed');
   // A second deployment holding supplier1's key claims the same session with its own relays: the chain upserts.
@@ -355,7 +357,7 @@ t.test('a claim the chain refuses is left out of the transaction: the session be
 });
 
 t.test('the same end to end on a 3-master Redis Cluster (relayer and miner on redis-cluster://)', async (t) => {
-  const s = await setup(t, TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1'), 6, { cluster: true });
+  const s = await setup(t, PROOF_ALWAYS, 6, { cluster: true });
   t.match(s.r.redisUrl, /^redis-cluster:\/\//);
   await s.advanceTo(23);
   await until('claimed', async () => (await s.session())?.state === 'claimed');
@@ -368,7 +370,7 @@ t.test('the same end to end on a 3-master Redis Cluster (relayer and miner on re
 });
 
 t.test('a required proof that never lands: the claim expires, the supplier is slashed, both reported', async (t) => {
-  const s = await setup(t, TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1'), 3);
+  const s = await setup(t, PROOF_ALWAYS, 3);
   await s.advanceTo(23);
   await until('claimed', async () => (await s.session())?.state === 'claimed');
   s.r.net.node.txs.dropNextAccepted(5); // the proof and every resend are lost by the node
@@ -394,7 +396,7 @@ t.test('a required proof that never lands: the claim expires, the supplier is sl
 t.test("proofs too large for one of the node's transactions: half now, half next block, and each send resent on its own when lost", async (t) => {
   // Two sessions of the supplier end at 20, one relay each: the proofs' transaction is 5,687 bytes, the larger proof's
   // alone 4,476 (it carries a relay with a 3 KB request); the node takes transactions of 5,100 bytes.
-  const genesis = TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1')
+  const genesis = PROOF_ALWAYS
     .replace('proof_window_close_offset_blocks: 4', 'proof_window_close_offset_blocks: 8')
     .replace('minimum_gas_price_upokt:', 'max_tx_bytes: 5100\nminimum_gas_price_upokt:');
   const s = await setup(t, genesis, 1, { pad: 3000, restRelays: 1 });
@@ -433,7 +435,7 @@ t.test("proofs too large for one of the node's transactions: half now, half next
 
 t.test("a proof alone too large for the node's transactions is reported at once, not resent to its window's end", async (t) => {
   // The proof's transaction is 4,476 bytes (its relay has a 3 KB request); the node takes 3,000.
-  const genesis = TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1').replace('minimum_gas_price_upokt:', 'max_tx_bytes: 3000\nminimum_gas_price_upokt:');
+  const genesis = PROOF_ALWAYS.replace('minimum_gas_price_upokt:', 'max_tx_bytes: 3000\nminimum_gas_price_upokt:');
   const s = await setup(t, genesis, 1, { pad: 3000 });
   await s.advanceTo(23);
   await until('claimed', async () => (await s.session())?.state === 'claimed');
@@ -446,7 +448,7 @@ t.test("a proof alone too large for the node's transactions is reported at once,
 });
 
 t.test('ordered transactions (account sequence) with a fixed gas limit: claim and proof land', async (t) => {
-  const s = await setup(t, TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1'), 2, {
+  const s = await setup(t, PROOF_ALWAYS, 2, {
     transaction: '{ mode: ordered, gas_limit: 2000000, gas_price: "0.000002upokt" }',
   });
   await s.advanceTo(23);
