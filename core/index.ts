@@ -61,7 +61,7 @@ export { decodeHttpPayload, pocketHeaders, HttpRelayRouter, HTTP_RPC_TYPES, type
 export type { BodyBudget } from './relay/body-budget.js';
 // what an HTTP transport plugin tells the kit about its protocol, and the helpers for JSON-RPC bodies
 export { COMETBFT_OPERATOR_ROUTES, EVM_OPERATOR_METHODS } from './relay/operator-methods.js';
-export { deniedCalls, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, unservedMethodsAnswer, requestPath, requestRoute, jsonAnswer, withHeaderDefault, namePatterns, namePatternsOption, BoundedLabels, isHttpAnswer, type HttpRelayProtocol, type HttpAnswer, type JsonRpcCall } from './relay/http-protocol.js';
+export { deniedCalls, jsonRpcCalls, onlyNotifications, notificationsAnswer, jsonRpcError, jsonRpcRefusal, unservedMethodsAnswer, requestPath, requestRoute, jsonAnswer, withHeaderDefault, namePatterns, namePatternsOption, BoundedLabels, isHttpAnswer, type HttpRelayProtocol, type HttpAnswer, type JsonRpcCall } from './relay/http-protocol.js';
 export type { BackendRequest } from './backend/http-backend.js';
 export { STREAM_DELIMITER } from './backend/stream-batches.js';
 // the client side of a relay (gateways, tests, tools): building signed requests, checking signed answers

@@ -48,7 +48,8 @@ export function namePatternsOption(defaults: readonly string[], description: str
 }
 
 /**
- * One call of a JSON-RPC 2.0 request: its id as sent (undefined for a notification) and its method.
+ * One call of a JSON-RPC 2.0 request: its id as sent (undefined for a notification; read, as the method is, under
+ * any spelling of the key) and its method.
  * `aliases`: the call's other method names, when it spells the key more than one way (`"Method"`, `"METHOD"`).
  * Go's encoding/json, which geth, erigon and CometBFT read requests with, matches keys regardless of case and
  * keeps the last one sent, so `{"Method":"admin_addPeer"}` is a call of admin_addPeer to them: a name check
@@ -75,15 +76,32 @@ function readCall(c: unknown): JsonRpcCall {
   if (typeof c !== 'object' || c === null || Array.isArray(c)) return { id: null, method: undefined };
   const o = c as Record<string, unknown>;
   let method = typeof o.method === 'string' ? o.method : undefined;
+  let id = o.id;
   let aliases: string[] | undefined;
   for (const k in o) {
+    // `{"ID":1}` has an id to Go's encoding/json; of several spellings the last one sent counts there.
+    if (k.length === 2 && k !== 'id' && k.toLowerCase() === 'id') id = o[k];
     if (k.length !== 6 || k === 'method' || k.toLowerCase() !== 'method') continue;
     const v = o[k];
     if (typeof v !== 'string') continue;
     if (method === undefined) method = v;
     else if (v !== method && !aliases?.includes(v)) (aliases ??= []).push(v);
   }
-  return aliases ? { id: o.id, method, aliases } : { id: o.id, method };
+  return aliases ? { id, method, aliases } : { id, method };
+}
+
+/**
+ * Whether every call of the body is a notification (a method and no id). A node answers nothing to those
+ * (geth runs each and throws its result away), so over a connection that is paid for by its answers, such as
+ * a WebSocket bridge, they would be served unpaid.
+ */
+export function onlyNotifications(parsed: { calls: readonly JsonRpcCall[] }): boolean {
+  return parsed.calls.length > 0 && parsed.calls.every((c) => c.id === undefined && !!c.method);
+}
+
+/** The answer, in a node's place, to a body of notifications alone (a JSON-RPC error with a null id, as geth answers a batch it will not run). */
+export function notificationsAnswer(): HttpAnswer {
+  return jsonAnswer(jsonRpcError(null, INVALID_REQUEST, 'notifications are not served: a call without an id gets no answer, and a relay is paid for by its answer'));
 }
 
 /**

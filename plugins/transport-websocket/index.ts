@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { type AdmittedFrame, BoundedLabels, COMETBFT_OPERATOR_ROUTES, definePlugin, EVM_OPERATOR_METHODS, deniedCalls, jsonRpcCalls, namePatterns, namePatternsOption, REJECT_REASONS, SIMULATION_HEADER, StateSignals, unservedMethodsAnswer, VERSION } from 'relayminer';
+import { type AdmittedFrame, BoundedLabels, COMETBFT_OPERATOR_ROUTES, definePlugin, EVM_OPERATOR_METHODS, deniedCalls, jsonRpcCalls, namePatterns, namePatternsOption, notificationsAnswer, onlyNotifications, REJECT_REASONS, SIMULATION_HEADER, StateSignals, unservedMethodsAnswer, VERSION } from 'relayminer';
 import { Bridge, type BridgeLimits } from './bridge.js';
 import { CLOSE } from './close-codes.js';
 import { readHandshake, refuseUpgrade } from './handshake.js';
@@ -84,9 +84,15 @@ export default definePlugin(
     const denied = namePatterns(opts.deny_methods ?? DENY_BY_DEFAULT);
     const refusedNames = new BoundedLabels(100);
     // A frame is the payload a node reads as JSON-RPC: what the operator denies is answered as a node without it would.
+    // A bridge is paid for by the backend's frames, so notifications, which a node runs and answers with nothing,
+    // are answered here: forwarded, any application could have its calls run for nothing.
     const answerHere = (service: string) => (payload: Uint8Array) => {
       const parsed = jsonRpcCalls(payload);
       if (!parsed) return undefined;
+      if (onlyNotifications(parsed)) {
+        metrics.refusedNotifications.inc({ service });
+        return notificationsAnswer().body;
+      }
       const refused = deniedCalls(parsed.calls, denied);
       if (refused.size === 0) return undefined;
       for (const name of refused.values()) metrics.refusedCalls.inc({ service, method: refusedNames.label(name) });

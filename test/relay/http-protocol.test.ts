@@ -1,6 +1,6 @@
 import t from 'tap';
 import { loadVector } from '../helpers/vectors.js';
-import { BoundedLabels, deniedCalls, isHttpAnswer, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, requestPath, requestRoute, withHeaderDefault } from '../../core/relay/http-protocol.js';
+import { BoundedLabels, deniedCalls, isHttpAnswer, jsonAnswer, jsonRpcCalls, jsonRpcError, jsonRpcRefusal, namePatterns, notificationsAnswer, onlyNotifications, requestPath, requestRoute, withHeaderDefault } from '../../core/relay/http-protocol.js';
 
 const calls = (s: string) => jsonRpcCalls(Buffer.from(s));
 
@@ -17,7 +17,7 @@ t.test('jsonRpcCalls reads one call or a batch, and nothing from a body that is 
 
 t.test("every method Go's encoding/json reads from a body, as geth and CometBFT read it, is one of the call's names", async (t) => {
   const { vectors } = loadVector<{ vectors: { body: string; geth: string[]; cometbft: string[] | null }[] }>('jsonrpc/go-methods.json');
-  t.equal(vectors.length, 22);
+  t.equal(vectors.length, 32);
   let checked = 0;
   for (const v of vectors) {
     const read = calls(v.body)?.calls ?? [];
@@ -29,9 +29,34 @@ t.test("every method Go's encoding/json reads from a body, as geth and CometBFT 
       });
     }
   }
-  t.equal(checked, 35, 'the methods Go reads, in both servers, across the vectors');
+  t.equal(checked, 57, 'the methods Go reads, in both servers, across the vectors');
   t.same(calls('{"id":1,"method":"eth_call","Method":"admin_addPeer","METHOD":"admin_addPeer"}'), { batch: false, calls: [{ id: 1, method: 'eth_call', aliases: ['admin_addPeer'] }] }, 'each other name once');
   t.equal(calls('{"id":1,"méthod":"admin_addPeer","methods":"admin_addPeer"}'), undefined, 'keys Go does not take for method are not read as one');
+});
+
+t.test('a call is a notification where geth takes it for one: no id under any spelling of the key, and a method', async (t) => {
+  const { vectors } = loadVector<{ vectors: { body: string; geth_notifications: boolean[] }[] }>('jsonrpc/go-methods.json');
+  let notifications = 0;
+  let calls_ = 0;
+  for (const v of vectors) {
+    const read = calls(v.body)?.calls ?? [];
+    v.geth_notifications.forEach((isNotification, i) => {
+      const c = read[i];
+      t.equal(c !== undefined && c.id === undefined && !!c.method, isNotification, `${v.body}: call ${i} ${isNotification ? 'is' : 'is not'} a notification`);
+      if (isNotification) notifications++;
+      else calls_++;
+    });
+  }
+  t.same([notifications, calls_], [6, 32], 'the notifications and other messages geth reads across the vectors');
+  const only = (s: string) => onlyNotifications(calls(s)!);
+  t.equal(only('{"method":"debug_traceBlockByNumber"}'), true, 'one');
+  t.equal(only('[{"method":"eth_getLogs"},{"method":"eth_call"}]'), true, 'a batch of them');
+  t.equal(only('[{"method":"eth_getLogs"},{"id":1,"method":"eth_call"}]'), false, 'a batch with a call: the node answers it');
+  t.equal(only('[{"method":"eth_getLogs"},7]'), false, 'a batch with an invalid element: the node answers it');
+  t.equal(only('[]'), false, 'an empty batch: the node answers it');
+  t.equal(only('{"ID":1,"method":"eth_call"}'), false, 'an id spelled another way');
+  t.same(calls('{"ID":1,"method":"eth_call"}'), { batch: false, calls: [{ id: 1, method: 'eth_call' }] }, 'read as the id');
+  t.same(JSON.parse(Buffer.from(notificationsAnswer().body).toString()), { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'notifications are not served: a call without an id gets no answer, and a relay is paid for by its answer' } });
 });
 
 t.test('deniedCalls names what it refuses: the method, else the first alias a pattern matches', async (t) => {

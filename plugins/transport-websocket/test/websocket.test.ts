@@ -183,10 +183,9 @@ t.test('a subscription: N events become N signed relays, each mined and metered'
   t.match(metrics, new RegExp(`relayminer_relays_published_total\\{service="anvil"\\} ${frameCount}\\b`));
 });
 
-t.test('calls the operator denies are answered on the bridge, signed and mined, and never reach the backend; the bridge stays open', async (t) => {
-  const { r, backend, header } = await setup(t, { backend: { intervalMs: 60_000 } });
-  const c = await connect(r.url, pathHeaders(header));
-  const answerTo = async (call: unknown) => {
+/** Sends `call` on the bridge and returns the answer's payload, checked signed and in the request's frame type. */
+function answersOn(t: Test, c: Awaited<ReturnType<typeof connect>>, r: Awaited<ReturnType<typeof setup>>['r'], header: Parameters<typeof frame>[0]) {
+  return async (call: unknown) => {
     c.ws.send(frame(header, call), TEXT);
     const [f] = await c.next(1);
     const check = checkRelayResponse(f!.data, r.supplierPublicKey);
@@ -194,6 +193,12 @@ t.test('calls the operator denies are answered on the bridge, signed and mined, 
     t.equal(f!.binary, false, 'in the frame type of the request');
     return json(check.response!.payload);
   };
+}
+
+t.test('calls the operator denies are answered on the bridge, signed and mined, and never reach the backend; the bridge stays open', async (t) => {
+  const { r, backend, header } = await setup(t, { backend: { intervalMs: 60_000 } });
+  const c = await connect(r.url, pathHeaders(header));
+  const answerTo = answersOn(t, c, r, header);
   t.same(await answerTo({ jsonrpc: '2.0', id: 1, method: 'admin_addPeer', params: ['enode://x'] }), { jsonrpc: '2.0', id: 1, error: { code: -32601, message: 'the method admin_addPeer does not exist/is not available' } }, 'admin_* by default');
   t.same(await answerTo({ jsonrpc: '2.0', id: 2, METHOD: 'unsafe_flush_mempool' }), { jsonrpc: '2.0', id: 2, error: { code: -32601, message: 'the method unsafe_flush_mempool does not exist/is not available' } }, "CometBFT's unsafe_* too, the key in any case");
   t.same(await answerTo([{ jsonrpc: '2.0', id: 3, method: 'eth_chainId' }, { jsonrpc: '2.0', id: 4, method: 'personal_sign' }]), [
@@ -216,6 +221,22 @@ t.test('calls the operator denies are answered on the bridge, signed and mined, 
   await o.next(1);
   t.same(openBackend.received.map((x) => JSON.parse(x).method), ['admin_nodeInfo'], 'deny_methods: [] forwards every call');
   o.ws.close(1000);
+});
+
+t.test('a frame of notifications alone, which a node runs and answers with nothing, is answered on the bridge and paid for, never forwarded', async (t) => {
+  const { r, backend, header } = await setup(t, { backend: { intervalMs: 60_000 } });
+  const c = await connect(r.url, pathHeaders(header));
+  const answerTo = answersOn(t, c, r, header);
+  const refusal = { jsonrpc: '2.0', id: null, error: { code: -32600, message: 'notifications are not served: a call without an id gets no answer, and a relay is paid for by its answer' } };
+  t.same(await answerTo({ jsonrpc: '2.0', method: 'debug_traceBlockByNumber', params: ['latest', {}] }), refusal, 'one notification');
+  t.same(await answerTo([{ jsonrpc: '2.0', method: 'eth_getLogs', params: [{ fromBlock: '0x0' }] }, { jsonrpc: '2.0', method: 'eth_call', params: [{}, 'latest'] }]), refusal, 'a batch of them');
+  t.same(backend.received, [], 'neither reached the backend');
+  t.same(await answerTo({ jsonrpc: '2.0', ID: 7, method: 'eth_chainId' }), { jsonrpc: '2.0', id: null, result: 'answer to eth_chainId' }, 'an id under another spelling is an id (Go reads keys in any case): forwarded');
+  await answerTo([{ jsonrpc: '2.0', id: 8, method: 'eth_chainId' }, { jsonrpc: '2.0', method: 'eth_blockNumber' }]);
+  t.equal(backend.received.length, 2, 'a batch with a call in it is forwarded: the node answers it');
+  t.equal((await r.stream()).length, 4, 'both refusals are mined relays, as the answers of the backend are');
+  t.match(await r.metrics(), /relayminer_websocket_refused_notifications_total\{service="anvil"\} 2\b/);
+  c.ws.close(1000);
 });
 
 t.test('refused before the upgrade: unknown service, bad handshake signature, no backend, no service', async (t) => {

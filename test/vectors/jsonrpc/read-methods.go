@@ -1,6 +1,7 @@
 // Writes go-methods.json: the method Go's encoding/json reads from JSON-RPC request bodies, the way geth
 // (rpc/json.go: readBatch, then parseMessage into jsonrpcMessage, unmarshal errors ignored) and CometBFT
-// (rpc/jsonrpc/types: RPCRequest.UnmarshalJSON, unmarshal errors refuse the request) read them.
+// (rpc/jsonrpc/types: RPCRequest.UnmarshalJSON, unmarshal errors refuse the request) read them, and which calls
+// geth takes for notifications (no id under any spelling of the key, and a method).
 // Run: go run read-methods.go > go-methods.json (Go 1.19, standard library only).
 package main
 
@@ -39,23 +40,40 @@ func isBatch(raw []byte) bool {
 // As geth's jsonCodec.readBatch: the first JSON value of the body through a json.Decoder (what follows it is
 // never read), then parseMessage: a lone object through json.Unmarshal, a batch element by element through a
 // json.Decoder; decoding errors past the first value's syntax are ignored (the message keeps what was decoded).
-func gethMethods(body []byte) []string {
+func gethMessages(body []byte) []gethMessage {
 	var raw json.RawMessage
 	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&raw); err != nil {
-		return []string{""}
+		return []gethMessage{{}}
 	}
 	if !isBatch(raw) {
 		var m gethMessage
 		json.Unmarshal(raw, &m)
-		return []string{m.Method}
+		return []gethMessage{m}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.Token()
-	var out []string
+	var out []gethMessage
 	for dec.More() {
 		var m gethMessage
 		dec.Decode(&m)
+		out = append(out, m)
+	}
+	return out
+}
+
+func gethMethods(msgs []gethMessage) []string {
+	out := []string{}
+	for _, m := range msgs {
 		out = append(out, m.Method)
+	}
+	return out
+}
+
+// geth's isNotification: no id and a method. geth runs such a call and writes no answer for it.
+func gethNotifications(msgs []gethMessage) []bool {
+	out := []bool{}
+	for _, m := range msgs {
+		out = append(out, m.ID == nil && m.Method != "")
 	}
 	return out
 }
@@ -86,9 +104,10 @@ func cometMethods(raw []byte) []string {
 }
 
 type vector struct {
-	Body  string   `json:"body"`
-	Geth  []string `json:"geth"`
-	Comet []string `json:"cometbft"`
+	Body          string   `json:"body"`
+	Geth          []string `json:"geth"`
+	Notifications []bool   `json:"geth_notifications"`
+	Comet         []string `json:"cometbft"`
 }
 
 func main() {
@@ -115,10 +134,21 @@ func main() {
 		`[{"jsonrpc":"2.0","id":1,"method":"engine_forkchoiceUpdatedV3"}],`,
 		` {"jsonrpc":"2.0","id":1,"method":"miner_start"}` + "\n" + `{"jsonrpc":"2.0","id":2,"method":"eth_call"}`,
 		`{"jsonrpc":"2.0","id":1,"method":"admin_peers"`,
+		`{"jsonrpc":"2.0","method":"debug_traceBlockByNumber","params":["latest"]}`,
+		`{"jsonrpc":"2.0","ID":1,"method":"eth_chainId"}`,
+		`{"jsonrpc":"2.0","Id":"a","method":"eth_chainId"}`,
+		`{"jsonrpc":"2.0","id":null,"method":"eth_chainId"}`,
+		`{"jsonrpc":"2.0","id":1,"iD":null,"method":"eth_chainId"}`,
+		`{"jsonrpc":"2.0","method":"eth_subscription","params":{}}`,
+		`{"jsonrpc":"2.0","method":""}`,
+		`[{"jsonrpc":"2.0","method":"eth_getLogs","params":[{}]},{"jsonrpc":"2.0","method":"eth_call"}]`,
+		`[{"jsonrpc":"2.0","method":"eth_getLogs"},{"jsonrpc":"2.0","id":2,"method":"eth_chainId"}]`,
+		`[{"jsonrpc":"2.0","method":"eth_getLogs"},7]`,
 	}
 	var out []vector
 	for _, b := range bodies {
-		out = append(out, vector{Body: b, Geth: gethMethods([]byte(b)), Comet: cometMethods([]byte(b))})
+		msgs := gethMessages([]byte(b))
+		out = append(out, vector{Body: b, Geth: gethMethods(msgs), Notifications: gethNotifications(msgs), Comet: cometMethods([]byte(b))})
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
