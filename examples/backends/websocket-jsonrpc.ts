@@ -6,7 +6,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
  * A demo WebSocket JSON-RPC backend (used by tests, the devnet and benchmarks): `eth_subscribe`
  * answers with a subscription id and then pushes an `eth_subscription` event every `intervalMs`;
  * `eth_unsubscribe` stops it; `demo_flood [count, bytes]` pushes `count` large events at once (for
- * backpressure tests); any other method gets `"answer to <method>"`. Text frames in, text
+ * backpressure tests; no answer); `demo_sleep [ms]` is answered after `ms`, as a slow call; any other method gets
+ * `"answer to <method>"`. Text frames in, text
  * frames out, like an Ethereum node; a binary frame is echoed back as binary.
  */
 export interface WebSocketBackendOptions {
@@ -83,6 +84,13 @@ export async function startWebSocketBackend(o: WebSocketBackendOptions = {}): Pr
           events++;
           ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'demo_flood', params: { n: i, pad } }));
         }
+      } else if (call.method === 'demo_sleep') {
+        // [ms]: answered after that long, as a node answers a slow call (a trace, a wide eth_getLogs).
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          if (ws.readyState === ws.OPEN) reply(`slept ${call.params?.[0]} ms`);
+        }, Number(call.params?.[0] ?? 0));
+        timers.add(timer);
       } else if (call.method === 'eth_unsubscribe') {
         const id = String(call.params?.[0]);
         const timer = subs.get(id);

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { WebSocket, type RawData } from 'ws';
-import { type AdmittedFrame, type RefusedFrame, type RelayPipeline, type ResolvedBackend } from 'relayminer';
+import { type AdmittedFrame, jsonRpcCalls, onlyNotifications, type RefusedFrame, type RelayPipeline, type ResolvedBackend } from 'relayminer';
 import { backendCloseCode, CLOSE, rejectionCloseCode, sendable } from './close-codes.js';
 import type { WebSocketMetrics } from './metrics.js';
 
@@ -66,6 +66,10 @@ export class Bridge {
   #pendingRequestBytes = 0;
   #toGateway: Promise<void> = Promise.resolve();
   #toBackend: Promise<void> = Promise.resolve();
+  /** Request frames sent to the backend since its last frame: a node answers each request frame with one. */
+  #unanswered = 0;
+  /** Set while the gateway has left and the backend is still finishing requests: ends the wait. */
+  #endDrain: (() => void) | undefined;
   #lastPong = Date.now();
   #behindSince: number | undefined;
   readonly #watching = new Set<WebSocket>();
@@ -136,7 +140,7 @@ export class Bridge {
 
   /** Closes both sides: the gateway with `code`, the backend with its RFC counterpart. */
   close(code: number, reason: string): void {
-    if (this.#closed) return;
+    if (this.#closed) return this.#endDrain?.();
     if (this.#gateway.readyState === WebSocket.OPEN || this.#gateway.readyState === WebSocket.CONNECTING) {
       this.#gateway.close(code, reason);
       // A peer that never answers the close frame is cut after a second.
@@ -196,16 +200,27 @@ export class Bridge {
     }
     if (this.#closed || backend.readyState !== WebSocket.OPEN) return;
     backend.send(admitted.relay.request.payload, { binary: isBinary });
+    this.#unanswered++;
     this.#watchBuffer(backend, this.#gateway);
   }
 
   #fromBackend(data: RawData, isBinary: boolean): void {
+    const frame = toBuffer(data);
+    // Read only while a request waits: a subscription's events between the requests' answers are not answers.
+    const answer = this.#unanswered > 0 && !isNotification(frame);
+    if (answer) this.#unanswered--;
+    if (this.#closed) {
+      // The gateway has left: the answers to what it asked are mined (charged); its subscriptions' events are not.
+      if (answer) this.#signAndSend(frame, isBinary);
+      if (this.#unanswered === 0) this.#endDrain?.();
+      return;
+    }
     if (!this.#latest) {
       // Nothing to sign it against: not a relay (poktroll drops it; prm forwards it unsigned).
       this.#o.metrics.droppedBackendFrames.inc({ service: this.#o.serviceId });
       return;
     }
-    this.#signAndSend(toBuffer(data), isBinary);
+    this.#signAndSend(frame, isBinary);
   }
 
   /** An answer (a backend frame, or one given in its place) signed against the latest request and sent in order. */
@@ -231,7 +246,7 @@ export class Bridge {
   }
 
   #gatewayBehind(): boolean {
-    return this.#gateway.bufferedAmount > this.#o.limits.max_buffered_bytes;
+    return !this.#closed && this.#gateway.bufferedAmount > this.#o.limits.max_buffered_bytes;
   }
 
   /** Backpressure: while `writer` holds more than the limit unsent, `source` is not read. */
@@ -325,24 +340,75 @@ export class Bridge {
   }
 
   #shutdown(code: number, reason: string, by: 'gateway' | 'backend' | 'relayer'): void {
-    if (this.#closed) return;
+    if (this.#closed) {
+      if (by === 'backend') this.#endDrain?.();
+      return;
+    }
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
     const o = this.#o;
     o.metrics.connections.dec({ service: o.serviceId });
-    if (this.#held) o.applications!.release(this.#application!);
     o.metrics.closes.inc({ service: o.serviceId, code: String(code), by });
+    o.log.debug({ service: o.serviceId, code, reason, by }, 'websocket bridge closed');
     const backend = this.#backend;
+    const open = backend && (backend.readyState === WebSocket.OPEN || backend.readyState === WebSocket.CONNECTING);
     if (by === 'backend') {
       // The backend went away: the gateway gets its code when it may be sent, else 1011.
       if (this.#gateway.readyState === WebSocket.OPEN) this.#gateway.close(sendable(code) ? code : CLOSE.internal, reason.slice(0, 120));
-    } else if (backend && (backend.readyState === WebSocket.OPEN || backend.readyState === WebSocket.CONNECTING)) {
-      backend.close(backendCloseCode(code), reason.slice(0, 120));
-      setTimeout(() => backend.terminate(), 1000).unref();
+    } else if (open && this.#unanswered > 0) {
+      // A node finishes the calls of a client that left (geth cancels them only once they end), so a gateway
+      // that left, or had its bridge closed, right after its requests would have them run for free: their
+      // answers are mined as they come, up to the backend's timeout, and the backend is closed after the last.
+      return this.#drain(backend, code, reason);
+    } else if (open) {
+      closeBackend(backend, code, reason);
     }
-    o.log.debug({ service: o.serviceId, code, reason, by }, 'websocket bridge closed');
-    o.onClosed(this);
+    this.#release();
   }
+
+  #drain(backend: WebSocket, code: number, reason: string): void {
+    // Nothing waits for the gateway any more: a backend paused for it is read again.
+    if (this.#queuedBytes <= this.#o.limits.max_buffered_bytes) backend.resume();
+    const timer = setTimeout(() => this.#endDrain?.(), this.#o.backend.timeout_ms);
+    timer.unref();
+    this.#endDrain = () => {
+      this.#endDrain = undefined;
+      clearTimeout(timer);
+      closeBackend(backend, code, reason);
+      this.#release();
+    };
+  }
+
+  /** What the bridge held while open: its application's place and its entry in the plugin's set. */
+  #release(): void {
+    if (this.#held) this.#o.applications!.release(this.#application!);
+    this.#held = false;
+    this.#o.onClosed(this);
+  }
+}
+
+/** Frames up to this size are read whole to tell a subscription's event from an answer. */
+const EVENT_READ_BYTES = 65_536;
+
+/**
+ * A backend frame that is a JSON-RPC notification (a subscription's event), not the answer to a request. A frame
+ * over EVENT_READ_BYTES is judged by its start, where nodes write an event's `method` and an answer's `id` (geth
+ * writes `id` first; jsonrpsee, `id` last but no `method`).
+ */
+function isNotification(frame: Buffer): boolean {
+  if (frame.length > EVENT_READ_BYTES) {
+    const head = frame.subarray(0, 512);
+    return head.indexOf('"method"') >= 0 && head.indexOf('"id"') < 0;
+  }
+  if (frame.indexOf('"method"') < 0) return false;
+  const parsed = jsonRpcCalls(frame);
+  return parsed !== undefined && !parsed.batch && onlyNotifications(parsed);
+}
+
+function closeBackend(backend: WebSocket, code: number, reason: string): void {
+  if (backend.readyState !== WebSocket.OPEN && backend.readyState !== WebSocket.CONNECTING) return;
+  backend.close(backendCloseCode(code), reason.slice(0, 120));
+  setTimeout(() => backend.terminate(), 1000).unref();
 }
 
 function open(url: string, headers: Record<string, string>, timeoutMs: number, maxPayload: number, onOpen: (ws: WebSocket) => void): Promise<WebSocket> {

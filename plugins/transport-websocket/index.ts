@@ -177,6 +177,8 @@ export default definePlugin(
       for (const b of bridges) b.close(CLOSE.goingAway, 'relayer shutting down');
     });
     app.addHook('onClose', async () => {
+      // Bridges still waiting for their backend's last answers stop waiting: Redis closes after the plugins.
+      for (const b of bridges) b.close(CLOSE.goingAway, 'relayer shutting down');
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     });
   },

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import t, { type Test } from 'tap';
 import { WebSocket } from 'ws';
-import { buildRelayRequest, checkRelayResponse, encodeRelayRequest, POKTHTTPResponseCodec, publicKeyFromPrivateKey, type SessionHeader, simulatedSessionHeader, websocketHandshakeHeaders } from 'relayminer';
+import { buildRelayRequest, checkRelayResponse, encodeRelayRequest, POKTHTTPResponseCodec, publicKeyFromPrivateKey, RelayCodec, type SessionHeader, simulatedSessionHeader, websocketHandshakeHeaders } from 'relayminer';
 import { startWebSocketBackend, type WebSocketBackend } from '../../../examples/backends/websocket-jsonrpc.js';
 import { ADDR, KEYS, key } from '../../../test/helpers/localnet-client.js';
 import { freePort } from '../../../test/helpers/ports.js';
@@ -64,14 +64,14 @@ async function connect(url: string, headers: Record<string, string>, opts: { aut
   return { ws, frames, closed, next };
 }
 
-async function setup(t: Test, o: { backend?: Parameters<typeof startWebSocketBackend>[0]; options?: string; relayerYaml?: string } = {}) {
+async function setup(t: Test, o: { backend?: Parameters<typeof startWebSocketBackend>[0]; options?: string; relayerYaml?: string; backendKeys?: string } = {}) {
   const backend = await startWebSocketBackend({ intervalMs: 50, ...o.backend });
   t.teardown(() => backend.close());
   const plugin = o.options ? `name: transport-websocket\n    options: ${o.options}` : 'transport-websocket';
   const r = await startRelayer(t, {
     ...(o.relayerYaml !== undefined && { relayerYaml: o.relayerYaml }),
     plugins: [plugin],
-    services: (httpUrl) => `  anvil:\n    backends:\n      websocket: { url: "${backend.url}", headers: { x-api-key: secret } }\n  rest:\n    backends:\n      jsonrpc: { url: "${httpUrl}" }`,
+    services: (httpUrl) => `  anvil:\n    backends:\n      websocket: { url: "${backend.url}", headers: { x-api-key: secret }${o.backendKeys ? `, ${o.backendKeys}` : ''} }\n  rest:\n    backends:\n      jsonrpc: { url: "${httpUrl}" }`,
   });
   return { r, backend, header: await r.header() };
 }
@@ -237,6 +237,48 @@ t.test('a frame of notifications alone, which a node runs and answers with nothi
   t.equal((await r.stream()).length, 4, 'both refusals are mined relays, as the answers of the backend are');
   t.match(await r.metrics(), /relayminer_websocket_refused_notifications_total\{service="anvil"\} 2\b/);
   c.ws.close(1000);
+});
+
+t.test('a gateway that leaves with a call at the backend pays for it: the answer is mined as it comes, then the backend is closed', async (t) => {
+  const { r, backend, header } = await setup(t, { backend: { intervalMs: 50 }, backendKeys: 'timeout_ms: 5000' });
+  // A mined relay keeps its answer's hash: the demo backend's answers to demo_sleep, as it writes them.
+  const sleptHash = (id: number, ms: number) => createHash('sha256').update(JSON.stringify({ jsonrpc: '2.0', id, result: `slept ${ms} ms` })).digest();
+  const answered = async () => {
+    const mined = (await r.stream()).map((m) => Buffer.from(RelayCodec.decode(m.relay).res!.payload_hash));
+    return mined.filter((h) => h.equals(sleptHash(2, 400)) || h.equals(sleptHash(3, 60_000))).length;
+  };
+  const c = await connect(r.url, pathHeaders(header));
+  c.ws.send(frame(header, { jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }), TEXT);
+  await c.next(2); // the subscription's id and an event
+  // The subscription's events keep coming while the call runs: they are not its answer.
+  c.ws.send(frame(header, { jsonrpc: '2.0', id: 2, method: 'demo_sleep', params: [400] }), TEXT);
+  await until('the call at the backend', () => backend.received.length === 2);
+  c.ws.close(1000);
+  await c.closed;
+  await until('the backend closed', () => backend.closes.length === 1);
+  await until('the answer mined', async () => (await answered()) > 0).catch(() => {});
+  t.equal(await answered(), 1, 'the answer that came after the gateway left is a mined relay');
+  t.same(backend.closes, [1000], 'the backend is closed, with the gateway’s code, once it has answered');
+  const relayed = Number(/relayminer_websocket_frames_relayed_total\{service="anvil"\} (\d+)/.exec(await r.metrics())?.[1]);
+  // About eight events came while the call ran after the gateway left; at most the two signed as it left are mined unsent.
+  t.ok((await r.stream()).length <= relayed + 3, 'the events that came after the gateway left are not mined');
+  t.match(await r.metrics(), /relayminer_websocket_connections\{service="anvil"\} 0\b/);
+
+  // A backend that does not answer within its timeout_ms is closed then: the wait is bounded.
+  const slow = await connect(r.url, pathHeaders(header));
+  slow.ws.send(frame(header, { jsonrpc: '2.0', id: 3, method: 'demo_sleep', params: [60_000] }), TEXT);
+  await until('the slow call at the backend', () => backend.received.length === 3);
+  slow.ws.close(1000);
+  await until('the backend closed after its timeout', () => backend.closes.length === 2, 10_000);
+  t.same(backend.closes, [1000, 1000]);
+  t.equal(await answered(), 1, 'nothing more mined');
+
+  // With nothing waiting at the backend, it is closed at once.
+  const idle = await connect(r.url, pathHeaders(header));
+  idle.ws.send(frame(header, { jsonrpc: '2.0', id: 4, method: 'eth_chainId' }), TEXT);
+  await idle.next(1);
+  idle.ws.close(1000);
+  await until('the backend closed before a wait for answers would end', () => backend.closes.length === 3, 2_500);
 });
 
 t.test('refused before the upgrade: unknown service, bad handshake signature, no backend, no service', async (t) => {
@@ -566,7 +608,8 @@ t.test('a gateway that stops answering pings is closed', async (t) => {
 });
 
 t.test('a slow reader pauses the backend and is closed after write_timeout_ms, without buffering everything', async (t) => {
-  const { r, backend, header } = await setup(t, { options: '{ max_buffered_bytes: 65536, write_timeout_ms: 500 }' });
+  // demo_flood sends events and no answer: the backend is closed when its timeout_ms is up.
+  const { r, backend, header } = await setup(t, { options: '{ max_buffered_bytes: 65536, write_timeout_ms: 500 }', backendKeys: 'timeout_ms: 1000' });
   const c = await connect(r.url, pathHeaders(header));
   c.ws.send(frame(header, { jsonrpc: '2.0', id: 1, method: 'demo_flood', params: [400, 64 * 1024] }), TEXT);
   (c.ws as unknown as { _socket: { pause(): void } })._socket.pause(); // stop reading: the kernel buffers fill, then ours
