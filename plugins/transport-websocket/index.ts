@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { type AdmittedFrame, BoundedLabels, COMETBFT_OPERATOR_ROUTES, definePlugin, EVM_OPERATOR_METHODS, deniedCalls, jsonRpcCalls, namePatterns, namePatternsOption, notificationsAnswer, onlyNotifications, REJECT_REASONS, SIMULATION_HEADER, StateSignals, unservedMethodsAnswer, VERSION } from 'relayminer';
+import { type AdmittedFrame, type RefusedFrame, BoundedLabels, COMETBFT_OPERATOR_ROUTES, definePlugin, EVM_OPERATOR_METHODS, deniedCalls, jsonRpcCalls, namePatterns, namePatternsOption, notificationsAnswer, onlyNotifications, REJECT_REASONS, SIMULATION_HEADER, StateSignals, unservedMethodsAnswer, VERSION } from 'relayminer';
 import { Bridge, type BridgeLimits } from './bridge.js';
 import { CLOSE } from './close-codes.js';
 import { readHandshake, refuseUpgrade } from './handshake.js';
@@ -111,6 +111,11 @@ export default definePlugin(
       const message = detail ? `${REJECT_REASONS[reason].message}: ${detail}` : REJECT_REASONS[reason].message;
       refuseUpgrade(socket, REJECT_REASONS[reason].httpStatus, message);
     };
+    /** A handshake the pipeline refused: its rejection's message already names the reason. */
+    const refuseAdmission = (socket: Duplex, rejection: RefusedFrame['rejection']) => {
+      metrics.handshakeRefusals.inc({ reason: rejection.reason });
+      refuseUpgrade(socket, REJECT_REASONS[rejection.reason].httpStatus, rejection.message);
+    };
 
     const onUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => {}); // a reset before the handshake is not a process error
@@ -128,7 +133,7 @@ export default definePlugin(
       const simulationKeyId = typeof simulation === 'string' ? simulation : undefined;
       if (hs.signedRequest) {
         const admitted = await relay.pipeline.admit(hs.signedRequest, 'websocket', 'websocket', simulationKeyId);
-        if ('rejection' in admitted) return refuse(socket, admitted.rejection.reason, admitted.rejection.message);
+        if ('rejection' in admitted) return refuseAdmission(socket, admitted.rejection);
         handshake = admitted;
         const full = perApplication.full(admitted.relay.header.application_address);
         if (full) return refuse(socket, 'relayer_busy', full);
