@@ -254,7 +254,8 @@ export class RelayPipeline {
 
   /**
    * Message transports (WebSocket): decode and validate one request frame, eagerly, whatever the
-   * service's validation mode. Nothing may be forwarded unless this returns `relay`. With
+   * service's validation mode, and check that its session's meter has budget left (refused over_servicing
+   * otherwise; nothing is charged until an answer). Nothing may be forwarded unless this returns `relay`. With
    * `simulationKeyId` (the connection's `Pocket-Simulation-Key-Id`, when simulated relays are enabled) the
    * frame is admitted by that pinned identity instead, and its answers are `simulated`.
    */
@@ -274,6 +275,8 @@ export class RelayPipeline {
     try {
       const relay = await this.#o.validator.validate(this.#o.validator.decode(body, info));
       await this.#o.hooks.runValidated({ relay: info, mode: 'eager' });
+      // Answers are charged after the backend has run the request: it is forwarded only while budget is left.
+      await this.#o.meter?.reserve(relay);
       return { relay, info };
     } catch (err) {
       const rejection = this.#countRejection(info, err);

@@ -235,6 +235,28 @@ export class RelayMeter {
     return lease?.cost !== undefined && lease.left >= lease.cost;
   }
 
+  /**
+   * Makes sure this process holds budget for one more relay of the session (a lease from Redis when it holds
+   * none), without charging it; throws over_servicing when the session's budget is used up (meter_unavailable or
+   * nothing, by the fail mode, when Redis cannot be asked). For requests whose answers are charged only after the
+   * backend has run them (a WebSocket bridge's frames): an application with nothing left gets nothing more run.
+   */
+  async reserve(relay: ValidatedRelay): Promise<void> {
+    if (this.holdsBudgetFor(relay)) return;
+    const charge = await this.charge(relay);
+    if (!charge) return;
+    const lease = charge.lease;
+    if (lease && this.#leases.get(charge.key) === lease && lease.cost === charge.units) {
+      lease.left += charge.units;
+      lease.charged--;
+      return;
+    }
+    // The lease was let go meanwhile: the units go back to Redis.
+    await scripts(this.#o.redis()).relayminerMeterRefund(charge.key, charge.units.toString()).catch((err: unknown) => {
+      this.#o.log.warn({ service: relay.header.service_id, err: (err as Error).message }, 'relay meter refund failed');
+    });
+  }
+
   /** Charges one relay (from this process's lease when it can); throws over_servicing when the budget is used up. */
   async charge(relay: ValidatedRelay): Promise<MeterCharge | undefined> {
     const key = this.#o.keys.meter(relay.supplier.address, relay.header.session_id);

@@ -576,6 +576,27 @@ async function leaseSetup(t: Test) {
   return { s, meterKey: keys.meter(ADDR.supplier1, h.session_id), relayOf: { header: h, supplier: SupplierKey.fromHex(KEYS.supplier1) } as never };
 }
 
+t.test('meter reserve: budget taken into the lease without a charge, for the next relay to charge with no round trip; refused when none is left', async (t) => {
+  const { s, meterKey, relayOf } = await leaseSetup(t);
+  const meter = s.newMeter('closed');
+  await meter.reserve(relayOf);
+  t.equal(await s.redis.get(meterKey), String(16 * 42), 'a lease taken from Redis');
+  t.ok(meter.holdsBudgetFor(relayOf), 'and held here');
+  await meter.reserve(relayOf);
+  await meter.charge(relayOf);
+  t.equal(await s.redis.get(meterKey), String(16 * 42), 'reserving again and charging took nothing more from Redis');
+  await meter.close();
+  t.equal(await s.redis.get(meterKey), '42', 'on close all but the one relay charged went back: reserving charged nothing');
+
+  await s.redis.set(meterKey, '1000000000'); // the session's whole budget
+  const spent = s.newMeter('closed');
+  t.teardown(() => spent.close());
+  const refused = await spent.reserve(relayOf).then(() => undefined, (e: unknown) => e);
+  t.equal((refused as RelayRejection | undefined)?.reason, 'over_servicing');
+  t.notOk(spent.holdsBudgetFor(relayOf));
+  t.equal(await s.redis.get(meterKey), '1000000000', 'nothing taken');
+});
+
 t.test('meter leases: near the limit every relay goes to Redis, and two relayers together serve exactly the budget', async (t) => {
   const { s, meterKey, relayOf } = await leaseSetup(t);
   // Leases sized to 10 s of relays: asked for 256 after the first, yet what Redis grants keeps to the limit.

@@ -620,6 +620,26 @@ t.test('a slow reader pauses the backend and is closed after write_timeout_ms, w
   c.ws.terminate();
 });
 
+t.test('an application whose budget is used up gets nothing more run: a request is refused (4002) before the backend, a signed handshake 429', async (t) => {
+  const { r, backend, header } = await setup(t);
+  const meter = r.keys.meter(ADDR.supplier1, header.session_id);
+  await r.redis.set(meter, '1000000000'); // the whole budget of app1 for this supplier and session, charged
+  const c = await connect(r.url, pathHeaders(header, { sign: false }));
+  c.ws.send(frame(header, { jsonrpc: '2.0', id: 1, method: 'debug_traceBlockByNumber', params: ['latest'] }), TEXT);
+  const closed = await c.closed;
+  t.equal(closed.code, 4002);
+  t.equal(closed.reason, 'session relay limit reached: claimable portion fully consumed');
+  const refused = (await connect(r.url, pathHeaders(header)).then(
+    () => t.fail('upgraded'),
+    (e: unknown) => e,
+  )) as { status: number; body: string };
+  t.same([refused.status, JSON.parse(refused.body).error], [429, 'session relay limit reached: claimable portion fully consumed'], 'a signed handshake of the same session');
+  t.same(backend.received, [], 'nothing reached the backend');
+  t.equal((await r.stream()).length, 0, 'nothing mined');
+  t.equal(await r.redis.get(meter), '1000000000', 'nothing charged or given back');
+  t.match(await r.metrics(), /relayminer_websocket_refused_frames_total\{service="anvil",reason="over_servicing"\} 1\b/);
+});
+
 t.test('the stake meter runs out mid-subscription: close 4002, nothing unpaid is sent', async (t) => {
   const { r, header } = await setup(t);
   // The app's budget for this supplier and session is 1e9 units at 42 a relay: leave room for two.
