@@ -76,11 +76,11 @@ function readCall(c: unknown): JsonRpcCall {
   if (typeof c !== 'object' || c === null || Array.isArray(c)) return { id: null, method: undefined };
   const o = c as Record<string, unknown>;
   let method = typeof o.method === 'string' ? o.method : undefined;
-  let id = o.id;
+  let id: unknown;
   let aliases: string[] | undefined;
   for (const k in o) {
     // `{"ID":1}` has an id to Go's encoding/json; of several spellings the last one sent counts there.
-    if (k.length === 2 && k !== 'id' && k.toLowerCase() === 'id') id = o[k];
+    if (k.length === 2 && k.toLowerCase() === 'id') id = o[k];
     if (k.length !== 6 || k === 'method' || k.toLowerCase() !== 'method') continue;
     const v = o[k];
     if (typeof v !== 'string') continue;

@@ -17,7 +17,7 @@ t.test('jsonRpcCalls reads one call or a batch, and nothing from a body that is 
 
 t.test("every method Go's encoding/json reads from a body, as geth and CometBFT read it, is one of the call's names", async (t) => {
   const { vectors } = loadVector<{ vectors: { body: string; geth: string[]; cometbft: string[] | null }[] }>('jsonrpc/go-methods.json');
-  t.equal(vectors.length, 32);
+  t.equal(vectors.length, 34);
   let checked = 0;
   for (const v of vectors) {
     const read = calls(v.body)?.calls ?? [];
@@ -29,15 +29,16 @@ t.test("every method Go's encoding/json reads from a body, as geth and CometBFT 
       });
     }
   }
-  t.equal(checked, 57, 'the methods Go reads, in both servers, across the vectors');
+  t.equal(checked, 61, 'the methods Go reads, in both servers, across the vectors');
   t.same(calls('{"id":1,"method":"eth_call","Method":"admin_addPeer","METHOD":"admin_addPeer"}'), { batch: false, calls: [{ id: 1, method: 'eth_call', aliases: ['admin_addPeer'] }] }, 'each other name once');
   t.equal(calls('{"id":1,"méthod":"admin_addPeer","methods":"admin_addPeer"}'), undefined, 'keys Go does not take for method are not read as one');
 });
 
 t.test('a call is a notification where geth takes it for one: no id under any spelling of the key, and a method', async (t) => {
-  const { vectors } = loadVector<{ vectors: { body: string; geth_notifications: boolean[] }[] }>('jsonrpc/go-methods.json');
+  const { vectors } = loadVector<{ vectors: { body: string; geth_ids: string[]; geth_notifications: boolean[] }[] }>('jsonrpc/go-methods.json');
   let notifications = 0;
   let calls_ = 0;
+  let ids = 0;
   for (const v of vectors) {
     const read = calls(v.body)?.calls ?? [];
     v.geth_notifications.forEach((isNotification, i) => {
@@ -45,9 +46,13 @@ t.test('a call is a notification where geth takes it for one: no id under any sp
       t.equal(c !== undefined && c.id === undefined && !!c.method, isNotification, `${v.body}: call ${i} ${isNotification ? 'is' : 'is not'} a notification`);
       if (isNotification) notifications++;
       else calls_++;
+      const gethId = v.geth_ids[i]!;
+      if (gethId === '' || c === undefined || c.method === undefined) return; // no id, or a message read as no call here
+      t.equal(JSON.stringify(c.id), gethId, `${v.body}: call ${i} has geth's id ${gethId}`);
+      ids++;
     });
   }
-  t.same([notifications, calls_], [6, 32], 'the notifications and other messages geth reads across the vectors');
+  t.same([notifications, calls_, ids], [6, 34, 28], 'the notifications, other messages and ids geth reads across the vectors');
   const only = (s: string) => onlyNotifications(calls(s)!);
   t.equal(only('{"method":"debug_traceBlockByNumber"}'), true, 'one');
   t.equal(only('[{"method":"eth_getLogs"},{"method":"eth_call"}]'), true, 'a batch of them');

@@ -1,7 +1,7 @@
 // Writes go-methods.json: the method Go's encoding/json reads from JSON-RPC request bodies, the way geth
 // (rpc/json.go: readBatch, then parseMessage into jsonrpcMessage, unmarshal errors ignored) and CometBFT
-// (rpc/jsonrpc/types: RPCRequest.UnmarshalJSON, unmarshal errors refuse the request) read them, and which calls
-// geth takes for notifications (no id under any spelling of the key, and a method).
+// (rpc/jsonrpc/types: RPCRequest.UnmarshalJSON, unmarshal errors refuse the request) read them, the id geth
+// reads from each call, and which calls it takes for notifications (no id under any spelling of the key, and a method).
 // Run: go run read-methods.go > go-methods.json (Go 1.19, standard library only).
 package main
 
@@ -69,6 +69,15 @@ func gethMethods(msgs []gethMessage) []string {
 	return out
 }
 
+// The id geth reads from each message, as sent ("" when it has none).
+func gethIDs(msgs []gethMessage) []string {
+	out := []string{}
+	for _, m := range msgs {
+		out = append(out, string(m.ID))
+	}
+	return out
+}
+
 // geth's isNotification: no id and a method. geth runs such a call and writes no answer for it.
 func gethNotifications(msgs []gethMessage) []bool {
 	out := []bool{}
@@ -106,6 +115,7 @@ func cometMethods(raw []byte) []string {
 type vector struct {
 	Body          string   `json:"body"`
 	Geth          []string `json:"geth"`
+	IDs           []string `json:"geth_ids"`
 	Notifications []bool   `json:"geth_notifications"`
 	Comet         []string `json:"cometbft"`
 }
@@ -144,11 +154,13 @@ func main() {
 		`[{"jsonrpc":"2.0","method":"eth_getLogs","params":[{}]},{"jsonrpc":"2.0","method":"eth_call"}]`,
 		`[{"jsonrpc":"2.0","method":"eth_getLogs"},{"jsonrpc":"2.0","id":2,"method":"eth_chainId"}]`,
 		`[{"jsonrpc":"2.0","method":"eth_getLogs"},7]`,
+		`{"jsonrpc":"2.0","ID":2,"method":"eth_call","id":1}`,
+		`{"jsonrpc":"2.0","id":1,"method":"eth_call","Id":"b"}`,
 	}
 	var out []vector
 	for _, b := range bodies {
 		msgs := gethMessages([]byte(b))
-		out = append(out, vector{Body: b, Geth: gethMethods(msgs), Notifications: gethNotifications(msgs), Comet: cometMethods([]byte(b))})
+		out = append(out, vector{Body: b, Geth: gethMethods(msgs), IDs: gethIDs(msgs), Notifications: gethNotifications(msgs), Comet: cometMethods([]byte(b))})
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
