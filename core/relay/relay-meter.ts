@@ -245,16 +245,8 @@ export class RelayMeter {
     if (this.holdsBudgetFor(relay)) return;
     const charge = await this.charge(relay);
     if (!charge) return;
-    const lease = charge.lease;
-    if (lease && this.#leases.get(charge.key) === lease && lease.cost === charge.units) {
-      lease.left += charge.units;
-      lease.charged--;
-      return;
-    }
-    // The lease was let go meanwhile: the units go back to Redis.
-    await scripts(this.#o.redis()).relayminerMeterRefund(charge.key, charge.units.toString()).catch((err: unknown) => {
-      this.#o.log.warn({ service: relay.header.service_id, err: (err as Error).message }, 'relay meter refund failed');
-    });
+    if (charge.lease) charge.lease.charged--; // not a relay served: the lease's rate leaves it out
+    await this.#putBack(charge, relay.header.service_id, true);
   }
 
   /** Charges one relay (from this process's lease when it can); throws over_servicing when the budget is used up. */
@@ -345,17 +337,25 @@ export class RelayMeter {
 
   /** Returns a charge for a relay that produced nothing billable. Best effort: logged on failure. */
   async refund(charge: MeterCharge, service: string, reason: RefundReason): Promise<void> {
+    if (await this.#putBack(charge, service, this.#leaseRelays > 1)) this.#refunds.inc({ service, reason });
+  }
+
+  /**
+   * A charge's units back: onto its lease while this process still holds it (with `onLease`), else to Redis. False
+   * when Redis could not take them (logged).
+   */
+  async #putBack(charge: MeterCharge, service: string, onLease: boolean): Promise<boolean> {
     const lease = charge.lease;
-    if (this.#leaseRelays > 1 && lease && this.#leases.get(charge.key) === lease && lease.cost === charge.units) {
+    if (onLease && lease && this.#leases.get(charge.key) === lease && lease.cost === charge.units) {
       lease.left += charge.units;
-      this.#refunds.inc({ service, reason });
-      return;
+      return true;
     }
     try {
       await scripts(this.#o.redis()).relayminerMeterRefund(charge.key, charge.units.toString());
-      this.#refunds.inc({ service, reason });
+      return true;
     } catch (err) {
       this.#o.log.warn({ service, err: (err as Error).message }, 'relay meter refund failed');
+      return false;
     }
   }
 

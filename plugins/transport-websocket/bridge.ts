@@ -141,11 +141,7 @@ export class Bridge {
   /** Closes both sides: the gateway with `code`, the backend with its RFC counterpart. */
   close(code: number, reason: string): void {
     if (this.#closed) return this.#endDrain?.();
-    if (this.#gateway.readyState === WebSocket.OPEN || this.#gateway.readyState === WebSocket.CONNECTING) {
-      this.#gateway.close(code, reason);
-      // A peer that never answers the close frame is cut after a second.
-      setTimeout(() => this.#gateway.terminate(), 1000).unref();
-    }
+    closeSocket(this.#gateway, code, reason);
     this.#shutdown(code, reason, 'relayer');
   }
 
@@ -361,7 +357,7 @@ export class Bridge {
       // answers are mined as they come, up to the backend's timeout, and the backend is closed after the last.
       return this.#drain(backend, code, reason);
     } else if (open) {
-      closeBackend(backend, code, reason);
+      closeSocket(backend, backendCloseCode(code), reason);
     }
     this.#release();
   }
@@ -374,7 +370,7 @@ export class Bridge {
     this.#endDrain = () => {
       this.#endDrain = undefined;
       clearTimeout(timer);
-      closeBackend(backend, code, reason);
+      closeSocket(backend, backendCloseCode(code), reason);
       this.#release();
     };
   }
@@ -405,10 +401,11 @@ function isNotification(frame: Buffer): boolean {
   return parsed !== undefined && !parsed.batch && onlyNotifications(parsed);
 }
 
-function closeBackend(backend: WebSocket, code: number, reason: string): void {
-  if (backend.readyState !== WebSocket.OPEN && backend.readyState !== WebSocket.CONNECTING) return;
-  backend.close(backendCloseCode(code), reason.slice(0, 120));
-  setTimeout(() => backend.terminate(), 1000).unref();
+/** Closes one side with `code`; a peer that never answers the close frame is cut after a second. */
+function closeSocket(ws: WebSocket, code: number, reason: string): void {
+  if (ws.readyState !== WebSocket.OPEN && ws.readyState !== WebSocket.CONNECTING) return;
+  ws.close(code, reason.slice(0, 120));
+  setTimeout(() => ws.terminate(), 1000).unref();
 }
 
 function open(url: string, headers: Record<string, string>, timeoutMs: number, maxPayload: number, onOpen: (ws: WebSocket) => void): Promise<WebSocket> {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { type AdmittedFrame, type RefusedFrame, BoundedLabels, COMETBFT_OPERATOR_ROUTES, definePlugin, EVM_OPERATOR_METHODS, deniedCalls, jsonRpcCalls, namePatterns, namePatternsOption, notificationsAnswer, onlyNotifications, REJECT_REASONS, SIMULATION_HEADER, StateSignals, unservedMethodsAnswer, VERSION } from 'relayminer';
+import { type AdmittedFrame, type RefusedFrame, BoundedLabels, COMETBFT_OPERATOR_ROUTES, definePlugin, EVM_OPERATOR_METHODS, deniedCalls, jsonRpcCalls, namePatterns, namePatternsOption, notificationsAnswer, onlyNotifications, REJECT_REASONS, RelayRejection, SIMULATION_HEADER, StateSignals, unservedMethodsAnswer, VERSION } from 'relayminer';
 import { Bridge, type BridgeLimits } from './bridge.js';
 import { CLOSE } from './close-codes.js';
 import { readHandshake, refuseUpgrade } from './handshake.js';
@@ -106,16 +106,12 @@ export default definePlugin(
       else if (reach.clear(service)) log.info({ service }, 'websocket backend answers again');
     };
 
-    const refuse = (socket: Duplex, reason: keyof typeof REJECT_REASONS, detail?: string) => {
-      metrics.handshakeRefusals.inc({ reason });
-      const message = detail ? `${REJECT_REASONS[reason].message}: ${detail}` : REJECT_REASONS[reason].message;
-      refuseUpgrade(socket, REJECT_REASONS[reason].httpStatus, message);
-    };
-    /** A handshake the pipeline refused: its rejection's message already names the reason. */
+    /** A handshake refused: its rejection's message names the reason, then the detail. */
     const refuseAdmission = (socket: Duplex, rejection: RefusedFrame['rejection']) => {
       metrics.handshakeRefusals.inc({ reason: rejection.reason });
       refuseUpgrade(socket, REJECT_REASONS[rejection.reason].httpStatus, rejection.message);
     };
+    const refuse = (socket: Duplex, reason: keyof typeof REJECT_REASONS, detail?: string) => refuseAdmission(socket, new RelayRejection(reason, detail));
 
     const onUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => {}); // a reset before the handshake is not a process error
