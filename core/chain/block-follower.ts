@@ -44,6 +44,7 @@ export class BlockFollower extends EventEmitter {
   #watchdog: NodeJS.Timeout | undefined;
   #pollTimer: NodeJS.Timeout | undefined;
   #subscription: KeptSubscription | undefined;
+  #onMessage: ((channel: string, message: string) => void) | undefined;
   /** When a subscription (WebSocket or Redis) last delivered a block, new or not. */
   #lastSubscriptionAt = Date.now();
   #stopped = false;
@@ -70,7 +71,7 @@ export class BlockFollower extends EventEmitter {
     this.#watchdog.unref();
     if (this.#o.redis) {
       const { subscriber, channel } = this.#o.redis;
-      subscriber.on('message', (ch: string, message: string) => {
+      this.#onMessage = (ch: string, message: string) => {
         if (ch !== channel) return;
         try {
           const b = JSON.parse(message) as WireBlock;
@@ -78,7 +79,8 @@ export class BlockFollower extends EventEmitter {
         } catch {
           // a malformed message from another process is ignored
         }
-      });
+      };
+      subscriber.on('message', this.#onMessage);
       // Redis may be down when the process starts: the WebSocket and the poll follow the node meanwhile.
       this.#subscription = keepSubscribed(subscriber, channel, this.#o.log, {
         failed: 'block follower: could not subscribe to the block channel in Redis; following the node meanwhile, retrying',
@@ -168,6 +170,11 @@ export class BlockFollower extends EventEmitter {
     clearInterval(this.#watchdog);
     clearInterval(this.#pollTimer);
     this.#ws?.terminate();
-    if (this.#o.redis) await this.#o.redis.subscriber.unsubscribe(this.#o.redis.channel).catch(() => {});
+    if (this.#o.redis && this.#onMessage) {
+      const { subscriber, channel } = this.#o.redis;
+      subscriber.off('message', this.#onMessage);
+      // Not waited for: a Redis that does not answer would hold the shutdown, and the connection closes with its pool.
+      subscriber.unsubscribe(channel).catch(() => {});
+    }
   }
 }

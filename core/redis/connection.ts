@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ResolvedRedis } from '../config/load.js';
+import { settlesWithin } from '../async/settles-within.js';
 import { parseRedisUrl, type RedisTarget } from './url.js';
 
 /** Either topology; code that must work on both uses only this. */
@@ -13,6 +14,8 @@ export interface ConnectOptions {
   blocking?: boolean;
 }
 
+const DISCONNECT_MS = 250;
+
 /** Reconnect forever with capped backoff: Redis coming back must not need a process restart. */
 const backoff = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000);
 
@@ -22,6 +25,9 @@ export function createRedisClient(cfg: ResolvedRedis, opts: ConnectOptions): Red
     connectionName: opts.connectionName,
     connectTimeout: cfg.pool.connect_timeout_ms,
     commandTimeout: opts.blocking || cfg.pool.command_timeout_ms === 0 ? undefined : cfg.pool.command_timeout_ms,
+    // A connection closed here is cut once this passes without the server closing its side: Redis does at
+    // once, one that hangs or is cut off never does, and its commands (a blocking read's too) would wait.
+    disconnectTimeout: DISCONNECT_MS,
     maxRetriesPerRequest: cfg.pool.max_retries_per_request,
     enableReadyCheck: true,
     username: target.username,
@@ -160,17 +166,26 @@ export class RedisPool {
     }
   }
 
-  async close(): Promise<void> {
-    const all = [...this.#clients, ...this.#extra];
+  /**
+   * Closes every connection: QUIT where one is ready, so replies already on their way are read; a
+   * connection whose QUIT gets no reply within `timeoutMs` (a server that hangs, a blocking
+   * connection has no command timeout) is dropped.
+   */
+  async close(timeoutMs = 1000): Promise<void> {
     await Promise.all(
-      all.map(async (c) => {
-        try {
-          if (c.status === 'ready') await c.quit();
-          else c.disconnect();
-        } catch {
-          c.disconnect();
-        }
+      [...this.#clients, ...this.#extra].map(async (c) => {
+        if (c.status !== 'ready') return c.disconnect();
+        const quit = c.quit().then(() => true, () => false);
+        if (!(await settlesWithin(quit, timeoutMs)) || !(await quit)) c.disconnect();
       }),
     );
+  }
+
+  /**
+   * Drops every connection at once (a shutdown past its bound): commands waiting for a reply fail now.
+   * Commands queued while a connection waits to reconnect stay pending (redis/ioredis#2169).
+   */
+  disconnect(): void {
+    for (const c of [...this.#clients, ...this.#extra]) c.disconnect();
   }
 }

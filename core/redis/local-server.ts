@@ -135,6 +135,16 @@ export class LocalRedisServer {
     });
   }
 
+  /** Freezes the process (SIGSTOP): its connections stay open and nothing answers, as a hung server or a partition. */
+  pause(): void {
+    this.#child?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused process run again (SIGCONT). */
+  resume(): void {
+    this.#child?.kill('SIGCONT');
+  }
+
   /** Stops the process (SIGTERM, then SIGKILL after 5 s), keeping port and data for `startProcess()`. */
   async stopProcess(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const child = this.#child;
@@ -145,6 +155,7 @@ export class LocalRedisServer {
         clearTimeout(timer);
         resolve();
       });
+      child.kill('SIGCONT'); // a paused server takes no other signal but SIGKILL
       child.kill(signal);
     });
     this.#child = undefined;

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ConfigError, formatProblem } from '../config/problems.js';
 import { parseHostPort } from '../config/host-port.js';
+import { settlesWithin } from '../async/settles-within.js';
 import { loadConfigFile, requireRole, type ResolvedConfig, type ResolvedRedis, type RoleSettings } from '../config/load.js';
 import type { SupplierKey } from '../crypto/supplier-key.js';
 import { defaultRingBackend } from '../crypto/ring/signature.js';
@@ -71,6 +72,8 @@ export class Runtime {
   readonly #setSuppliers: (keys: ReloadedSuppliers) => void;
   #unwatchKeys: () => void = () => {};
   #shutdown: Promise<void> | undefined;
+  /** Set once shutdown has dropped the Redis connections. */
+  #redisCut = false;
 
   private constructor(
     log: Logger,
@@ -193,7 +196,8 @@ export class Runtime {
       bodyLimit,
       forceCloseConnections: 'idle',
       return503OnClosing: true,
-      pluginTimeout: 30_000,
+      // avvio bounds onClose hooks by this too: past the drain bound, shutdown cuts them itself instead.
+      pluginTimeout: Math.max(30_000, config.shutdown.drain_timeout_ms + 5 * CUT_GRACE_MS),
       // A request must arrive whole in time (408 and the connection closed otherwise): a dripping
       // body or one shorter than its Content-Length would hold a connection forever.
       ...(limits && {
@@ -324,8 +328,9 @@ export class Runtime {
   /**
    * Graceful stop, in this order: readiness turns 503 (`draining`); after `readiness_delay_ms` the
    * relay listener stops accepting and in-flight requests finish; plugins' onClose hooks run (reverse
-   * load order); all of it bounded by `drain_timeout_ms`, after which open connections are cut;
-   * then Redis and the health and metrics listeners close. Safe to call more than once.
+   * load order); all of it bounded by `drain_timeout_ms`, after which open connections are cut, and
+   * a second later the Redis connections under whatever still waits; then Redis and the health and
+   * metrics listeners close. Safe to call more than once.
    */
   shutdown(reason = 'shutdown'): Promise<void> {
     this.#shutdown ??= this.#graceful(reason);
@@ -341,28 +346,66 @@ export class Runtime {
     this.#step('draining');
     if (shutdown.readiness_delay_ms > 0) await sleep(shutdown.readiness_delay_ms);
 
-    let timedOut = false;
-    const closing = this.#app.close();
+    const deadline = performance.now() + shutdown.drain_timeout_ms;
+    // A plugin whose close fails is logged and passed over: the rest still closes.
+    const closing = this.#app.close().catch((err: unknown) => this.log.error({ err }, 'a plugin failed to close'));
     if (this.#listenRelay) {
       // fastify closes the server first, then runs onClose hooks; record the boundary when it is known.
-      this.#app.server.once('close', () => this.#step('listeners_closed'));
+      this.#app.server.once('close', () => this.#stepOnce('listeners_closed'));
     }
-    const bound = sleep(shutdown.drain_timeout_ms).then(() => 'timeout' as const);
-    if ((await Promise.race([closing.then(() => 'closed' as const), bound])) === 'timeout') {
+    let timedOut = false;
+    if (!(await settlesWithin(closing, shutdown.drain_timeout_ms))) {
       timedOut = true;
       this.log.warn({ drain_timeout_ms: shutdown.drain_timeout_ms }, 'drain timeout: cutting open connections');
       this.#app.server.closeAllConnections();
-      await closing;
+      // Cleanup waiting on a Redis that does not answer is cut at once; on one that does, a second later.
+      const answers = await this.#redisAnswers();
+      if (!answers || !(await settlesWithin(closing, CUT_GRACE_MS))) {
+        this.#cutRedis('plugins', answers);
+        if (!(await settlesWithin(closing, CUT_GRACE_MS))) this.log.warn("shutdown: the plugins' cleanup still waits after the Redis connections were cut; stopping without it");
+      }
     }
-    if (this.#listenRelay && !this.shutdownSteps.includes('listeners_closed')) this.#step('listeners_closed');
+    if (this.#listenRelay) this.#stepOnce('listeners_closed');
     this.#step('plugins_closed');
-    await this.context.relay?.close();
-    await this.context.redis.close();
+    const relayClosed = this.context.relay?.close();
+    if (relayClosed && !(await settlesWithin(relayClosed, Math.max(CUT_GRACE_MS, deadline - performance.now())))) {
+      if (!this.#redisCut) this.#cutRedis('relayer', await this.#redisAnswers());
+      // A command queued while ioredis waits to reconnect is not failed by a disconnect (redis/ioredis#2169), so
+      // this is bounded too. The crypto threads leave their job before the process exits all the same (CryptoPool).
+      if (!(await settlesWithin(relayClosed, CUT_GRACE_MS))) this.log.warn("shutdown: the relayer's cleanup still waits after its Redis connections were cut; stopping without it");
+    }
+    await this.context.redis.close(CUT_GRACE_MS);
     this.#step('redis_closed');
     await Promise.all(this.#operatorServers.map((s) => s.app.close()));
     this.#step('operator_servers_closed');
     this.#step('stopped');
     this.log.info({ timedOut }, 'relayminer stopped');
+  }
+
+  /**
+   * Past the drain bound, work still waiting on Redis (lease releases, meter refunds, stream appends) is
+   * given up: its connections are dropped, so those commands fail now instead of at their timeout, or
+   * never on a connection without one.
+   */
+  #cutRedis(waiting: 'plugins' | 'relayer', redisAnswers: boolean): void {
+    this.#redisCut = true;
+    this.log.warn(
+      { waiting, redis_answers: redisAnswers },
+      `shutdown: the ${waiting === 'plugins' ? "plugins' cleanup" : "relayer's cleanup"} is past the drain bound${redisAnswers ? '' : ' and Redis does not answer'}; dropping the Redis connections (supplier leases not given back expire after lease_ttl_ms)`,
+    );
+    this.context.redis.disconnect();
+  }
+
+  #redisAnswers(): Promise<boolean> {
+    return this.context.redis.ping(PING_MS).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** A step that two paths may reach (the server's close event, or shutdown going on without it). */
+  #stepOnce(step: ShutdownStep): void {
+    if (!this.shutdownSteps.includes(step)) this.#step(step);
   }
 
   #step(step: ShutdownStep): void {
@@ -472,3 +515,9 @@ function uniqueSuppliers(keys: readonly SupplierKey[]): SupplierKey[] {
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
 }
+
+/** How long shutdown waits, past the drain bound, for what it has cut (connections, then Redis) to let go. */
+const CUT_GRACE_MS = 1000;
+/** How long the shutdown's look at Redis waits for a PING. */
+const PING_MS = 300;
+
