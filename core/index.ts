@@ -92,6 +92,7 @@ export { ChainPace, type BlockHealth, type ChainPaceOptions } from './chain/chai
 export { nodeEndpoints, type NodeEndpoints, type NodeEndpointConfig, type NodeTls } from './chain/node-endpoints.js';
 export { ChainQueryClient, ChainQueryError, chainNotFound, CometClient, BlockFollower, type BlockInfo, type SharedParamsInfo, type SupplierInfo, type QueryLane } from './chain/index.js';
 export { forEachLimit } from './async/for-each-limit.js';
+export { settlesWithin } from './async/settles-within.js';
 export { TxClient, MAX_UNORDERED_TTL_MS, type AnyMessage, type BroadcastResult } from './chain/tx-client.js';
 export { TieredCache, CacheMetrics } from './cache/index.js';
 

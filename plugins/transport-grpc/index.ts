@@ -243,10 +243,12 @@ export default definePlugin(
 
     app.addHook('preClose', async () => {
       listener.close();
+      // Calls in flight finish within the shutdown's drain bound, as HTTP relays do; then the rest are cancelled.
+      // tryShutdown sends each connection its GOAWAY and waits for its calls (a connection already closing,
+      // as injector.drain leaves it, would not be waited for). forceShutdown destroys only the connections
+      // channelz tracks, which is none here: injector.drain(0) cancels the injected ones.
       await new Promise<void>((resolve) => {
-        const force = setTimeout(() => (injector.destroy(), server.forceShutdown(), resolve()), 5000);
-        force.unref();
-        injector.drain(5000);
+        const force = setTimeout(() => (injector.drain(0), server.forceShutdown(), resolve()), ctx.config.shutdown.drain_timeout_ms);
         server.tryShutdown(() => (clearTimeout(force), resolve()));
       });
       injector.destroy();

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { type AdmittedFrame, type RefusedFrame, BoundedLabels, COMETBFT_OPERATOR_ROUTES, definePlugin, EVM_OPERATOR_METHODS, deniedCalls, jsonRpcCalls, namePatterns, namePatternsOption, notificationsAnswer, onlyNotifications, REJECT_REASONS, RelayRejection, SIMULATION_HEADER, StateSignals, unservedMethodsAnswer, VERSION } from 'relayminer';
+import { type AdmittedFrame, type RefusedFrame, BoundedLabels, COMETBFT_OPERATOR_ROUTES, definePlugin, EVM_OPERATOR_METHODS, deniedCalls, jsonRpcCalls, namePatterns, namePatternsOption, notificationsAnswer, onlyNotifications, REJECT_REASONS, RelayRejection, settlesWithin, SIMULATION_HEADER, StateSignals, unservedMethodsAnswer, VERSION } from 'relayminer';
 import { Bridge, type BridgeLimits } from './bridge.js';
 import { CLOSE } from './close-codes.js';
 import { readHandshake, refuseUpgrade } from './handshake.js';
@@ -80,6 +80,8 @@ export default definePlugin(
     // PATH sends protobuf in text frames: UTF-8 checks would close every bridge with 1007.
     const wss = new WebSocketServer({ noServer: true, skipUTF8Validation: true, maxPayload: limits.max_frame_bytes, perMessageDeflate: false });
     const bridges = new Set<Bridge>();
+    /** Resolves the shutdown's wait once the last bridge has closed. */
+    let allClosed: (() => void) | undefined;
     const perApplication = new ApplicationConnections(opts.max_connections_per_application ?? 1_000);
     const denied = namePatterns(opts.deny_methods ?? DENY_BY_DEFAULT);
     const refusedNames = new BoundedLabels(100);
@@ -148,7 +150,10 @@ export default definePlugin(
           metrics,
           log,
           applications: perApplication,
-          onClosed: (b) => bridges.delete(b),
+          onClosed: (b) => {
+            bridges.delete(b);
+            if (bridges.size === 0) allClosed?.();
+          },
           onIdleTimeout: () => ctx.metrics.listenerRefusals.inc({ listener: 'relay', reason: 'first_frame_timeout' }),
           onDial: onDial(hs.serviceId!),
           answerHere: answerHere(hs.serviceId!),
@@ -173,12 +178,16 @@ export default definePlugin(
     };
     app.server.on('upgrade', listener);
     // Before the listener stops: bridges are told the relayer is going away (1001), so gateways reconnect elsewhere.
+    let drainUntil = 0;
     app.addHook('preClose', async () => {
+      drainUntil = performance.now() + ctx.config.shutdown.drain_timeout_ms;
       app.server.off('upgrade', listener);
       for (const b of bridges) b.close(CLOSE.goingAway, 'relayer shutting down');
     });
     app.addHook('onClose', async () => {
-      // Bridges still waiting for their backend's last answers stop waiting: Redis closes after the plugins.
+      // Bridges waiting for their backend's answers to calls already made keep waiting until the drain bound (the
+      // answers are mined); then they stop: Redis closes after the plugins.
+      if (bridges.size > 0) await settlesWithin(new Promise<void>((resolve) => (allClosed = resolve)), drainUntil - performance.now());
       for (const b of bridges) b.close(CLOSE.goingAway, 'relayer shutting down');
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     });

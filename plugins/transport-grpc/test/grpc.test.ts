@@ -763,3 +763,39 @@ t.test('through the relayer: a unary answer cut inside a message, or over max_me
   t.equal((await r.stream()).length, 1, 'only the whole answer is mined');
   t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), '42', 'the two refused relays were refunded: one charge of 42 remains');
 });
+
+t.test('shutdown: calls in flight have until shutdown.drain_timeout_ms; one that ends by then is answered and mined, one that does not is cancelled', async (t) => {
+  // startRelayer sets drain_timeout_ms 2000.
+  const { r, header } = await setup(t);
+  const client = new grpc.Client(r.runtime.addresses.grpc!, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  const count = (to: number, interval_ms: number) => {
+    const payload = { method: 'POST', url: demo.countPath, headers: { 'content-type': 'application/grpc' }, body: grpcFrame(demo.encodeCount({ to, interval_ms })) };
+    const call = client.makeServerStreamRequest(RELAY_SERVICE.SendStreamingRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(gatewayRelay(header, payload)));
+    const c = { received: 0, ended: undefined as unknown as Promise<string> };
+    c.ended = new Promise<string>((resolve) => {
+      call.on('data', () => c.received++);
+      call.on('error', (err: grpc.ServiceError) => resolve(grpc.status[err.code]));
+      call.on('end', () => resolve('OK'));
+    });
+    return c;
+  };
+  const short = count(4, 250); // about a second
+  const long = count(100, 100); // ten seconds
+  await until('both calls under way', () => short.received >= 1 && long.received >= 1);
+  const order: string[] = [];
+  void short.ended.then(() => order.push('short call ended'));
+  const stopped = r.runtime.shutdown().then(() => order.push('shutdown done'));
+  t.equal(await short.ended, 'OK', 'the call that ends within the bound is answered whole');
+  t.equal(short.received, 5, 'its four messages and the trailers');
+  t.equal(await long.ended, 'CANCELLED', 'the one that does not is cancelled at the bound');
+  t.ok(long.received > 5 && long.received < 40, `after ${long.received} of its 101 responses (one each 100 ms): served until the 2 s bound, not cut at once nor let run`);
+  await stopped;
+  t.same(order, ['short call ended', 'shutdown done'], 'the shutdown waited for it: a process exits once its shutdown is done');
+  t.same(
+    r.logs.lines.filter((l) => String(l.msg).startsWith('shutdown: the ')).map((l) => l.msg),
+    [],
+    'the plugin let go at the drain bound: nothing still waited a second later, so Redis was not cut under it',
+  );
+  t.equal((await r.stream()).length, 1, 'the call answered during the drain was mined; the cancelled one was not');
+});

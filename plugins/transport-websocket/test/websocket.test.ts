@@ -653,3 +653,27 @@ t.test('the stake meter runs out mid-subscription: close 4002, nothing unpaid is
   t.equal((await r.stream()).length, 2);
   t.equal(await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id)), '1000000000');
 });
+
+t.test('shutdown: a call at the backend has until shutdown.drain_timeout_ms to be answered, and its answer is mined; one that takes longer is let go', async (t) => {
+  // startRelayer sets drain_timeout_ms 2000.
+  const { r, backend, header } = await setup(t, { backendKeys: 'timeout_ms: 30000' });
+  const sleptHash = (id: number, ms: number) => createHash('sha256').update(JSON.stringify({ jsonrpc: '2.0', id, result: `slept ${ms} ms` })).digest();
+  const mined = async () => (await r.stream()).map((m) => Buffer.from(RelayCodec.decode(m.relay).res!.payload_hash));
+  const quick = await connect(r.url, pathHeaders(header));
+  const slow = await connect(r.url, pathHeaders(header));
+  quick.ws.send(frame(header, { jsonrpc: '2.0', id: 1, method: 'demo_sleep', params: [700] }), TEXT);
+  slow.ws.send(frame(header, { jsonrpc: '2.0', id: 2, method: 'demo_sleep', params: [20_000] }), TEXT);
+  await until('both calls at the backend', () => backend.received.length === 2);
+  const began = Date.now();
+  await r.runtime.shutdown();
+  const took = Date.now() - began;
+  const hashes = await mined();
+  t.equal(hashes.filter((h) => h.equals(sleptHash(1, 700))).length, 1, 'the answer that came during the drain is a mined relay');
+  t.equal(hashes.filter((h) => h.equals(sleptHash(2, 20_000))).length, 0, 'the call past the bound is not');
+  t.ok(took < 2000 + 1500, `shutdown took ${took} ms: the call past the bound was let go at the 2 s bound, not waited for`);
+  t.same(
+    r.logs.lines.filter((l) => String(l.msg).startsWith('shutdown: the ')).map((l) => l.msg),
+    [],
+    'nothing still waited past the bound, so Redis was not cut under it',
+  );
+});
