@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { constants as http2Constants, type ServerHttp2Stream } from 'node:http2';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Gauge } from 'prom-client';
-import { type BodyBudget, type DecodedRelay, type HealthChange, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, REJECT_REASONS, SIMULATION_HEADER, splitGrpcFrames, StreamedBody, VERSION } from 'relayminer';
+import { type BodyBudget, type DecodedRelay, type HealthChange, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, REJECT_REASONS, settlesWithin, SIMULATION_HEADER, splitGrpcFrames, StreamedBody, VERSION } from 'relayminer';
 import { H2Backend, type H2Response } from './h2-backend.js';
 import { grpcStatusFor, SERVER_FAULT_STATUSES } from './status-codes.js';
 
@@ -224,7 +224,17 @@ export default definePlugin(
     });
     // Our own listener, so connections can be capped; grpc-js serves what it is handed.
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    const listener = createServer((socket) => injector.injectConnection(socket));
+    // Connections are known here too: shutdown waits for them to close, which they do once their calls have ended.
+    const connections = new Set<Socket>();
+    let allClosed: (() => void) | undefined;
+    const listener = createServer((socket) => {
+      connections.add(socket);
+      socket.once('close', () => {
+        connections.delete(socket);
+        if (connections.size === 0) allClosed?.();
+      });
+      injector.injectConnection(socket);
+    });
     listener.maxConnections = opts.max_connections ?? 1_000;
     listener.on('drop', () => ctx.metrics.listenerRefusals.inc({ listener: 'grpc', reason: 'max_connections' }));
     // Bound once every plugin has loaded (onReady), like the host's own listeners: a plugin that fails
@@ -243,14 +253,17 @@ export default definePlugin(
 
     app.addHook('preClose', async () => {
       listener.close();
-      // Calls in flight finish within the shutdown's drain bound, as HTTP relays do; then the rest are cancelled.
-      // tryShutdown sends each connection its GOAWAY and waits for its calls (a connection already closing,
-      // as injector.drain leaves it, would not be waited for). forceShutdown destroys only the connections
-      // channelz tracks, which is none here: injector.drain(0) cancels the injected ones.
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => (injector.drain(0), server.forceShutdown(), resolve()), ctx.config.shutdown.drain_timeout_ms);
-        server.tryShutdown(() => (clearTimeout(force), resolve()));
-      });
+      // Each connection gets its GOAWAY and closes once its calls have ended: calls in flight finish within the
+      // shutdown's drain bound, as HTTP relays do, and the rest are cancelled then. The connections' closing is
+      // the signal, not tryShutdown's callback: that comes at once where the HTTP/2 server closes its sessions
+      // itself (Node 24), and after injector.drain, which marks them closing. forceShutdown destroys only the
+      // connections channelz tracks (none here); injector.drain(0) cancels the injected ones.
+      server.tryShutdown(() => {});
+      const drained = connections.size === 0 || (await settlesWithin(new Promise<void>((resolve) => (allClosed = resolve)), ctx.config.shutdown.drain_timeout_ms));
+      if (!drained) {
+        injector.drain(0);
+        server.forceShutdown();
+      }
       injector.destroy();
       for (const b of backends.values()) b.close();
     });
