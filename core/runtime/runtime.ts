@@ -329,8 +329,8 @@ export class Runtime {
    * Graceful stop, in this order: readiness turns 503 (`draining`); after `readiness_delay_ms` the
    * relay listener stops accepting and in-flight requests finish; plugins' onClose hooks run (reverse
    * load order); all of it bounded by `drain_timeout_ms`, after which open connections are cut, and
-   * a second later the Redis connections under whatever still waits; then Redis and the health and
-   * metrics listeners close. Safe to call more than once.
+   * the Redis connections under whatever still waits (at once when Redis does not answer, else a
+   * second later); then Redis and the health and metrics listeners close. Safe to call more than once.
    */
   shutdown(reason = 'shutdown'): Promise<void> {
     this.#shutdown ??= this.#graceful(reason);
@@ -389,9 +389,13 @@ export class Runtime {
    */
   #cutRedis(waiting: 'plugins' | 'relayer', redisAnswers: boolean): void {
     this.#redisCut = true;
+    const left = [
+      ...(this.context.roles.has('miner') ? ['supplier leases not given back expire after lease_ttl_ms'] : []),
+      ...(this.context.relay ? ['meter leases not given back stay charged to their sessions'] : []),
+    ];
     this.log.warn(
       { waiting, redis_answers: redisAnswers },
-      `shutdown: the ${waiting === 'plugins' ? "plugins' cleanup" : "relayer's cleanup"} is past the drain bound${redisAnswers ? '' : ' and Redis does not answer'}; dropping the Redis connections (supplier leases not given back expire after lease_ttl_ms)`,
+      `shutdown: the ${waiting === 'plugins' ? "plugins' cleanup" : "relayer's cleanup"} is past the drain bound${redisAnswers ? '' : ' and Redis does not answer'}; dropping the Redis connections (${left.join('; ')})`,
     );
     this.context.redis.disconnect();
   }
