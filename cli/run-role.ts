@@ -93,7 +93,8 @@ const WORKER_SLOT = 'RELAYMINER_WORKER_SLOT';
 /**
  * `relayer --workers N`: N relayer processes (node:cluster) sharing the listeners, so one host uses
  * more than one core. The primary only supervises: it restarts a worker that dies, passes SIGHUP on
- * (each worker reloads its keys), and on SIGTERM or SIGINT tells every worker to drain and exits when they have.
+ * (each worker reloads its keys), and on SIGTERM or SIGINT tells every worker to drain and exits when they have;
+ * a second signal stops them at once (exit 1).
  */
 export async function runClustered(configFile: string, roles: PluginRole[], workers: number): Promise<void> {
   if (workers <= 1 || !cluster.isPrimary) {
@@ -121,9 +122,18 @@ export async function runClustered(configFile: string, roles: PluginRole[], work
     slots.delete(worker.id);
     setTimeout(() => fork(slot), 1000).unref();
   });
+  let firstAt = 0;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      // The workers take no second signal (a terminal's Ctrl-C reaches them as well as the primary's): a second
+      // one to the primary, later than a duplicate of the first, stops them at once.
+      if (performance.now() - firstAt < SAME_SIGNAL_MS) return;
+      process.stderr.write(`relayminer: second signal (${signal}): stopping the workers without waiting\n`);
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+      process.exit(1);
+    }
     stopping = true;
+    firstAt = performance.now();
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -3,6 +3,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { freePort } from '../../core/redis/local-server.js';
 import { ROOT, cliAsync } from '../helpers/cli.js';
+import { isAlive } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
 
 /** Ports the devnet binds, all free or ephemeral, so the test runs beside anything else. */
@@ -54,23 +55,15 @@ async function startDevnet(
   };
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const redisAnswers = (port: string) => spawnSync('redis-cli', ['-p', port, 'ping'], { encoding: 'utf8' }).stdout.includes('PONG');
 
 t.test('the devnet killed with SIGKILL leaves no redis-server and no second miner behind', async (t) => {
   const d = await startDevnet(process.execPath, ['dist/cli/main.js', 'start', '--dev']);
-  t.teardown(() => void (alive(d.secondPid) && process.kill(d.secondPid, 'SIGKILL')));
-  t.ok(redisAnswers(d.redisPort) && alive(d.secondPid), 'both running');
+  t.teardown(() => void (isAlive(d.secondPid) && process.kill(d.secondPid, 'SIGKILL')));
+  t.ok(redisAnswers(d.redisPort) && isAlive(d.secondPid), 'both running');
   d.child.kill('SIGKILL');
   await d.exit;
-  await until('the second miner gone', () => !alive(d.secondPid), 15_000);
+  await until('the second miner gone', () => !isAlive(d.secondPid), 15_000);
   await until('the private redis-server gone', () => !redisAnswers(d.redisPort), 15_000);
   t.pass('nothing left');
 });
@@ -78,12 +71,12 @@ t.test('the devnet killed with SIGKILL leaves no redis-server and no second mine
 t.test('SIGINT or SIGTERM to the npm process alone stops the whole devnet', async (t) => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     const d = await startDevnet('npm', ['run', '--silent', 'devnet']);
-    t.teardown(() => void (alive(d.devnetPid) && process.kill(d.devnetPid, 'SIGKILL')));
+    t.teardown(() => void (isAlive(d.devnetPid) && process.kill(d.devnetPid, 'SIGKILL')));
     t.not(d.devnetPid, d.child.pid, 'npm is not the devnet itself');
     d.child.kill(signal); // npm's pid only, as docker stop or a supervisor sends it
     t.equal(await d.exit, 0, `${signal}: npm exits 0 with the devnet`);
-    await until(`${signal}: the devnet gone`, () => !alive(d.devnetPid), 20_000);
-    await until(`${signal}: the second miner gone`, () => !alive(d.secondPid), 15_000);
+    await until(`${signal}: the devnet gone`, () => !isAlive(d.devnetPid), 20_000);
+    await until(`${signal}: the second miner gone`, () => !isAlive(d.secondPid), 15_000);
     await until(`${signal}: the private redis-server gone`, () => !redisAnswers(d.redisPort), 15_000);
     t.pass(`${signal}: nothing left`);
   }
@@ -91,14 +84,14 @@ t.test('SIGINT or SIGTERM to the npm process alone stops the whole devnet', asyn
 
 t.test('Ctrl-C at a terminal (SIGINT to the whole foreground group): the devnet stops its Redis and second miner itself, after its own shutdown', async (t) => {
   const d = await startDevnet('npm', ['run', '--silent', 'devnet'], { ownGroup: true });
-  t.teardown(() => void (alive(d.devnetPid) && process.kill(d.devnetPid, 'SIGKILL')));
+  t.teardown(() => void (isAlive(d.devnetPid) && process.kill(d.devnetPid, 'SIGKILL')));
   process.kill(-d.child.pid!, 'SIGINT');
   t.equal(await d.exit, 0, 'npm exits 0 with the devnet');
-  await until('the devnet gone', () => !alive(d.devnetPid), 20_000);
+  await until('the devnet gone', () => !isAlive(d.devnetPid), 20_000);
   const lines = d.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   t.same(lines.find((l) => l.msg === 'relayminer stopped')?.timedOut, false, 'stopped without the drain timeout');
   t.same(lines.filter((l) => Number(l.level) >= 40).map((l) => l.msg), [], 'no warning: Redis was there until the end');
-  t.notOk(redisAnswers(d.redisPort) || alive(d.secondPid), 'nothing left');
+  t.notOk(redisAnswers(d.redisPort) || isAlive(d.secondPid), 'nothing left');
 });
 
 t.test('a port the devnet needs is taken: one line naming the listener and what moves the ports, exit 1, no stack, its redis-server stopped', async (t) => {

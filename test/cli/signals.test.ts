@@ -7,7 +7,7 @@ import { freePort } from '../../core/redis/local-server.js';
 import { TEST_KEYS } from '../helpers/config.js';
 import { key, startTestLocalnet } from '../helpers/localnet-client.js';
 import { until } from '../helpers/until.js';
-import { startProcess } from '../helpers/process.js';
+import { isAlive, startProcess } from '../helpers/process.js';
 import { startRedis } from '../helpers/redis.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -124,4 +124,30 @@ t.test('relayer --workers 2: the primary serves one /metrics for all workers, co
   t.equal((await fetch(`http://127.0.0.1:${healthPort}/health`)).status, 200, 'SIGHUP does not stop anything');
   p.child.kill('SIGTERM');
   t.equal(await p.exit, 0, 'the primary drains the workers and exits 0');
+});
+
+t.test('relayer --workers 2: a second signal to the primary stops the workers at once', async (t) => {
+  const redis = await startRedis(t);
+  const net = await startTestLocalnet(t);
+  const dir = tempDir(t, 'relayminer-cli');
+  const file = join(dir, 'relayer.yaml');
+  writeFileSync(
+    file,
+    `relayer:\n  listen_address: "127.0.0.1:0"\n  health_address: "127.0.0.1:0"\n  metrics_address: "127.0.0.1:0"\n  redis: { url: "${redis.url}" }\n  pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nservices:\n  anvil:\n    backends:\n      jsonrpc: { url: "http://127.0.0.1:9" }\nplugins: [transport-jsonrpc]\nshutdown: { readiness_delay_ms: 10000 }\nlogging: { format: json }\n`,
+  );
+  const p = await startProcess(['relayer', '-c', file, '--workers', '2'], { KEY: TEST_KEYS.app1.hex });
+  t.teardown(() => void p.child.kill('SIGKILL'));
+  await until('both workers started', () => p.lines.filter((l) => l.msg === 'relayminer started').length === 2);
+  const workers = [...new Set(p.lines.filter((l) => l.msg === 'relayminer started').map((l) => Number(l.pid)))];
+  p.child.kill('SIGTERM');
+  // Draining would last readiness_delay_ms (10 s).
+  await until('both workers draining', () => p.lines.filter((l) => l.msg === 'shutting down').length === 2);
+  await new Promise((res) => setTimeout(res, 400));
+  const before = Date.now();
+  p.child.kill('SIGTERM');
+  t.equal(await p.exit, 1);
+  t.ok(Date.now() - before < 3000, 'without waiting out the drain');
+  t.match(p.stderr(), /second signal \(SIGTERM\): stopping the workers without waiting/);
+  await until('the workers gone', () => workers.every((pid) => !isAlive(pid)), 3000);
+  t.same(workers.filter(isAlive), [], 'no worker left running');
 });

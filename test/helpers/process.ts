@@ -45,3 +45,13 @@ export async function startProcess(args: string[], env: NodeJS.ProcessEnv, ready
   });
   return { child, lines, addresses, exit, stderr: () => stderr };
 }
+
+/** True while a process with this pid exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
