@@ -273,10 +273,15 @@ export class HttpBackend {
     }
   }
 
+  /**
+   * Ends its connections, aborting any request still at the backend: the host closes backends once the relay
+   * listener has closed, so such a request's client is gone or past the drain bound, and waiting for it could
+   * take the backend's whole `timeout_ms`.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     for (const e of this.#endpoints) clearTimeout(e.probeTimer);
-    await Promise.all(this.#endpoints.map((e) => e.pool.close().catch(() => {})));
+    await Promise.all(this.#endpoints.map((e) => e.pool.destroy().catch(() => {})));
   }
 }
 

@@ -275,11 +275,12 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     async close() {
       stakeWatch?.close();
       pace.close();
+      // First, so the charges of relays aborted at their backend are refunded before the meter gives its leases back.
+      await Promise.all([...backends.values()].map((b) => b.close()));
       await follower.stop();
       await meter?.close();
       query.close();
       await comet.close();
-      await Promise.all([...backends.values()].map((b) => b.close()));
       await cryptoPool?.close();
     },
   };
