@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultRingBackend } from '../../core/crypto/ring/signature.js';
@@ -12,15 +12,20 @@ import { startRedis } from '../helpers/redis.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
+/** A relayer config (listeners on port 0, the key from $KEY, JSON logs) with `rest` (top-level YAML) after it. */
+function relayerFile(t: Test, redisUrl: string, net: { rpcAddress: string; grpcAddress: string }, rest: string): string {
+  const file = join(tempDir(t, 'relayminer-cli'), 'relayer.yaml');
+  writeFileSync(
+    file,
+    `relayer:\n  listen_address: "127.0.0.1:0"\n  health_address: "127.0.0.1:0"\n  metrics_address: "127.0.0.1:0"\n  redis: { url: "${redisUrl}" }\n  pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\n${rest}logging: { format: json }\n`,
+  );
+  return file;
+}
+
 t.test('relayer: SIGTERM drains and exits 0, logging each shutdown step in order', async (t) => {
   const redis = await startRedis(t);
   const net = await startTestLocalnet(t);
-  const dir = tempDir(t, 'relayminer-cli');
-  const file = join(dir, 'relayer.yaml');
-  writeFileSync(
-    file,
-    `relayer:\n  listen_address: "127.0.0.1:0"\n  health_address: "127.0.0.1:0"\n  metrics_address: "127.0.0.1:0"\n  redis: { url: "${redis.url}" }\n  pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nshutdown: { readiness_delay_ms: 200 }\nlogging: { format: json }\n`,
-  );
+  const file = relayerFile(t, redis.url, net, 'shutdown: { readiness_delay_ms: 200 }\n');
   const p = await startProcess(['relayer', '-c', file], { KEY: TEST_KEYS.app1.hex });
   t.equal((await fetch(`http://${p.addresses.health}/ready`)).status, 200);
   const startedLine = p.lines.find((l) => l.msg === 'relayminer started')!;
@@ -129,12 +134,7 @@ t.test('relayer --workers 2: the primary serves one /metrics for all workers, co
 t.test('relayer --workers 2: a second signal to the primary stops the workers at once', async (t) => {
   const redis = await startRedis(t);
   const net = await startTestLocalnet(t);
-  const dir = tempDir(t, 'relayminer-cli');
-  const file = join(dir, 'relayer.yaml');
-  writeFileSync(
-    file,
-    `relayer:\n  listen_address: "127.0.0.1:0"\n  health_address: "127.0.0.1:0"\n  metrics_address: "127.0.0.1:0"\n  redis: { url: "${redis.url}" }\n  pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\nservices:\n  anvil:\n    backends:\n      jsonrpc: { url: "http://127.0.0.1:9" }\nplugins: [transport-jsonrpc]\nshutdown: { readiness_delay_ms: 10000 }\nlogging: { format: json }\n`,
-  );
+  const file = relayerFile(t, redis.url, net, 'services:\n  anvil:\n    backends:\n      jsonrpc: { url: "http://127.0.0.1:9" }\nplugins: [transport-jsonrpc]\nshutdown: { readiness_delay_ms: 10000 }\n');
   const p = await startProcess(['relayer', '-c', file, '--workers', '2'], { KEY: TEST_KEYS.app1.hex });
   t.teardown(() => void p.child.kill('SIGKILL'));
   await until('both workers started', () => p.lines.filter((l) => l.msg === 'relayminer started').length === 2);
