@@ -91,9 +91,10 @@ export interface BenchRelayer {
 
 /**
  * One relayer process (dist/cli/main.js) for the chain, with `services` and `plugins` YAML.
- * RELAYER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") and RELAYER_YAML (extra relayer keys) apply.
+ * RELAYER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") and RELAYER_YAML (extra relayer keys, after the
+ * suite's own `relayerYaml`) apply.
  */
-export async function startBenchRelayer(chain: BenchChain, o: { services: string; plugins: string; workers?: number }): Promise<BenchRelayer> {
+export async function startBenchRelayer(chain: BenchChain, o: { services: string; plugins: string; workers?: number; relayerYaml?: string }): Promise<BenchRelayer> {
   const dir = mkdtempSync(join(tmpdir(), 'relayminer-bench-'));
   const [relayPort, healthPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
   writeFileSync(
@@ -105,6 +106,7 @@ export async function startBenchRelayer(chain: BenchChain, o: { services: string
   redis: { url: "${chain.redis.url}", namespace: bench }
   pocket_node: { rpc_url: "http://${chain.net.rpcAddress}", grpc_address: "${chain.net.grpcAddress}" }
   supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]
+${o.relayerYaml ?? ''}
 ${process.env.RELAYER_YAML ?? ''}
 services:
 ${o.services}

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { RedisClient } from '../redis/connection.js';
 import type { CacheEntity, KeyBuilder } from '../redis/key-builder.js';
+import type { RedisCircuit } from '../redis/redis-circuit.js';
 import { keepSubscribed } from '../redis/subscription.js';
 import type { CacheMetrics } from './cache-metrics.js';
 import type { LocalSeries } from '../observability/local-counts.js';
@@ -15,6 +16,7 @@ import { StateSignals } from '../observability/state-signals.js';
  * relays keep asking for do not expire under them (each expiry made every relay of that id wait for
  * the node). A Redis copy counts for what is left of its own life, so no value outlives the TTL by being
  * passed between replicas; a refresh takes it only when it is younger than the entry it replaces.
+ * While a circuit says Redis does not answer, fills skip it rather than wait out its command timeout.
  */
 
 export interface TieredCacheOptions<T> {
@@ -24,6 +26,8 @@ export interface TieredCacheOptions<T> {
   metrics?: CacheMetrics;
   /** L2: omit to cache in process only. */
   redis?: () => RedisClient;
+  /** Whether Redis answers: while it does not, fills go to the chain without asking it. */
+  redisCircuit?: RedisCircuit;
   l1: { maxEntries: number; ttlMs: number | null };
   /** null: no expiry (values fixed at a height never change). */
   l2TtlSeconds: number | null;
@@ -115,10 +119,13 @@ export class TieredCache<T> {
   async #fill(id: string, replacing = 0): Promise<T> {
     const generation = this.#generation;
     const key = this.#o.keys.cache(this.#o.entity, id);
-    const redis = this.#o.redis?.();
+    const redis = this.#o.redisCircuit?.answering === false ? undefined : this.#o.redis?.();
     if (redis) {
       try {
-        const copy = await this.#readL2(redis, key);
+        const copy = await this.#readL2(redis, key).catch((err: unknown) => {
+          this.#o.redisCircuit?.failed(err);
+          throw err;
+        });
         this.#redisWorks('read');
         if (copy && Date.now() + copy.lifeMs > replacing + this.#youngerBy) {
           const value = this.#o.decode(copy.text);
@@ -146,7 +153,10 @@ export class TieredCache<T> {
       const write = this.#o.l2TtlSeconds === null ? redis.set(key, text) : redis.set(key, text, 'EX', this.#o.l2TtlSeconds);
       write.then(
         () => this.#redisWorks('write'),
-        (err: Error) => this.#redisFailing.update('write', true, () => this.#o.log.warn({ entity: this.#o.entity, err: err.message }, 'cache: Redis write failed (logged at most once a minute)')),
+        (err: Error) => {
+          this.#o.redisCircuit?.failed(err);
+          this.#redisFailing.update('write', true, () => this.#o.log.warn({ entity: this.#o.entity, err: err.message }, 'cache: Redis write failed (logged at most once a minute)'));
+        },
       );
     }
     return value;

@@ -146,6 +146,11 @@ export class RedisPool {
     return this.#clients.every((c) => c.status === 'ready');
   }
 
+  /** A Cluster: its masters fail one by one, each holding some keys. */
+  get clustered(): boolean {
+    return this.#clients[0] instanceof Cluster;
+  }
+
   get status(): string {
     return this.#clients[0]!.status;
   }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { RedisClient } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
+import type { RedisCircuit } from '../redis/redis-circuit.js';
 import { gcd } from '../session/difficulty.js';
 import type { RelayChainState } from './chain-state.js';
 import { RelayRejection } from './reasons.js';
@@ -28,6 +29,8 @@ export interface RelayMeterOptions {
   chain: RelayChainState;
   keys: KeyBuilder;
   redis: () => RedisClient;
+  /** Whether Redis answers: while it does not, the meter counts as unavailable at once (by the fail mode). */
+  redisCircuit?: RedisCircuit;
   log: Logger;
   registry: Registry;
   /** `open`: serve when Redis cannot be asked; `closed`: refuse with meter_unavailable. */
@@ -342,7 +345,7 @@ export class RelayMeter {
 
   /**
    * A charge's units back: onto its lease while this process still holds it (with `onLease`), else to Redis. False
-   * when Redis could not take them (logged).
+   * when Redis could not take them (logged) or does not answer.
    */
   async #putBack(charge: MeterCharge, service: string, onLease: boolean): Promise<boolean> {
     const lease = charge.lease;
@@ -350,10 +353,13 @@ export class RelayMeter {
       lease.left += charge.units;
       return true;
     }
+    // Not asked while it does not answer (said once, as the circuit opened): the units stay used, which can only under-serve.
+    if (this.#o.redisCircuit?.answering === false) return false;
     try {
       await scripts(this.#o.redis()).relayminerMeterRefund(charge.key, charge.units.toString());
       return true;
     } catch (err) {
+      this.#o.redisCircuit?.failed(err);
       this.#o.log.warn({ service, err: (err as Error).message }, 'relay meter refund failed');
       return false;
     }
@@ -381,6 +387,8 @@ export class RelayMeter {
       throw new RelayRejection('chain_unavailable', (err as Error).message);
     }
     // Refunds that arrive during the round trip add to `left` again; the remainder travels with the call.
+    const skipped = this.#o.redisCircuit?.skipped;
+    if (skipped) return { unavailable: skipped };
     const back = keep ? 0n : lease.left;
     lease.left -= back;
     // Counted after the price lookup: charges that arrived meanwhile are in this round trip too.
@@ -400,6 +408,7 @@ export class RelayMeter {
       );
     } catch (err) {
       lease.left += back;
+      this.#o.redisCircuit?.failed(err);
       return { unavailable: err as Error };
     }
     // Over once no lease has failed for a while: with a Cluster master down, only some sessions' fail.
@@ -432,6 +441,8 @@ export class RelayMeter {
 
   /** Gives back leases unused since `before` (performance.now() time). */
   async #returnIdle(before: number): Promise<void> {
+    // Kept while Redis does not answer, to be given back when it does; at shutdown they are tried anyway.
+    if (before !== Number.POSITIVE_INFINITY && this.#o.redisCircuit?.answering === false) return;
     const returning: Promise<unknown>[] = [];
     for (const lease of this.#leases.values()) {
       if (lease.topUp || lease.usedAt > before) continue;

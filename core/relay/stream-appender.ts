@@ -1,5 +1,6 @@
 import { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis/connection.js';
+import type { RedisCircuit } from '../redis/redis-circuit.js';
 
 interface Pending {
   key: string;
@@ -17,17 +18,24 @@ interface Pending {
  *
  * A Cluster cannot pipeline keys of different slots (every supplier's stream is its own), so there
  * each key's appends form a pipeline of their own.
+ *
+ * With a circuit that says Redis does not answer, an append fails at once instead of waiting out the
+ * command timeout; a failure that is not Redis's own answer tells the circuit.
  */
 export class StreamAppender {
   readonly #redis: () => RedisClient;
+  readonly #circuit: RedisCircuit | undefined;
   #queue: Pending[] = [];
   #scheduled = false;
 
-  constructor(redis: () => RedisClient) {
+  constructor(redis: () => RedisClient, circuit?: RedisCircuit) {
     this.#redis = redis;
+    this.#circuit = circuit;
   }
 
   append(key: string, entry: Buffer): Promise<string> {
+    const skipped = this.#circuit?.skipped;
+    if (skipped) return Promise.reject(skipped);
     return new Promise<string>((resolve, reject) => {
       this.#queue.push({ key, entry, resolve, reject });
       if (!this.#scheduled) {
@@ -58,7 +66,10 @@ export class StreamAppender {
   #send(client: RedisClient, batch: Pending[]): void {
     if (batch.length === 1) {
       const [p] = batch;
-      (client.xadd(p!.key, '*', 'data', p!.entry) as Promise<string>).then(p!.resolve, p!.reject);
+      (client.xadd(p!.key, '*', 'data', p!.entry) as Promise<string>).then(p!.resolve, (err: Error) => {
+        this.#circuit?.failed(err);
+        p!.reject(err);
+      });
       return;
     }
     const pipeline = client.pipeline();
@@ -67,11 +78,14 @@ export class StreamAppender {
       (results) => {
         batch.forEach((p, i) => {
           const [err, id] = results?.[i] ?? [new Error('no reply for the stream append'), undefined];
-          if (err) p.reject(err);
-          else p.resolve(id as string);
+          if (err) {
+            this.#circuit?.failed(err);
+            p.reject(err);
+          } else p.resolve(id as string);
         });
       },
       (err: Error) => {
+        this.#circuit?.failed(err);
         for (const p of batch) p.reject(err);
       },
     );

@@ -95,6 +95,10 @@ export async function startRelayer(
     cluster?: boolean;
     /** relayer.meter.lease_relays: 1 (every relay charged in Redis, so meters read exactly) unless a test is about leases. */
     meterLeaseRelays?: number | 'default';
+    /** relayer.meter.fail_mode (the default, open, unless given). */
+    meterFailMode?: 'open' | 'closed';
+    /** YAML flow mapping for `relayer.redis.pool`, e.g. `{ command_timeout_ms: 1000 }`. */
+    redisPool?: string;
   },
 ) {
   const net = await startTestLocalnet(t, o.genesis);
@@ -109,10 +113,10 @@ relayer:
   listen_address: "127.0.0.1:0"
   health_address: "127.0.0.1:0"
   metrics_address: "127.0.0.1:0"
-  redis: { url: "${redisUrl}", namespace: ha }
+  redis: { url: "${redisUrl}", namespace: ha${o.redisPool ? `, pool: ${o.redisPool}` : ''} }
   pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }
   supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]
-${o.meterLeaseRelays === 'default' ? '' : `  meter: { lease_relays: ${o.meterLeaseRelays ?? 1} }`}
+  meter: { ${[o.meterLeaseRelays === 'default' ? '' : `lease_relays: ${o.meterLeaseRelays ?? 1}`, o.meterFailMode ? `fail_mode: ${o.meterFailMode}` : ''].filter(Boolean).join(', ')} }
 ${o.relayerYaml ?? ''}
 services:
 ${o.services(backend.url)}
