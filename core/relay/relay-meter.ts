@@ -386,9 +386,9 @@ export class RelayMeter {
       if (err instanceof ChainQueryError) throw chainRejection(err);
       throw new RelayRejection('chain_unavailable', (err as Error).message);
     }
-    // Refunds that arrive during the round trip add to `left` again; the remainder travels with the call.
     const skipped = this.#o.redisCircuit?.skipped;
     if (skipped) return { unavailable: skipped };
+    // Refunds that arrive during the round trip add to `left` again; the remainder travels with the call.
     const back = keep ? 0n : lease.left;
     lease.left -= back;
     // Counted after the price lookup: charges that arrived meanwhile are in this round trip too.

@@ -303,8 +303,8 @@ function relayRedisCircuit(redis: RedisPool, log: Logger, meter: ResolvedRelayer
   const relays = !meter.enabled
     ? 'relays are served unpublished (relayminer_relay_publish_failures_total)'
     : meter.fail_mode === 'open'
-      ? 'relays are served unmetered and unpublished (relayminer_meter_fail_open_total, relayminer_relay_publish_failures_total)'
-      : 'relays are refused meter_unavailable';
+      ? "relays are served unpublished, and unmetered once this relayer's leases are spent (relayminer_relay_publish_failures_total, relayminer_meter_fail_open_total)"
+      : "relays are refused meter_unavailable once this relayer's leases are spent, and served unpublished until then";
   const circuit = new RedisCircuit({
     probe: () => redis.ping(PROBE_MS),
     onChange: (answering, err) =>
