@@ -255,8 +255,9 @@ export class MinerService {
 
   async stop(): Promise<void> {
     await this.#follower.stop();
-    await this.leases.stop();
+    // Reading stops (and what was read is stored) while the leases still fence it; then they go back.
     await this.#reader.stop();
+    await this.leases.stop();
     this.#query.close();
     await this.#comet.close();
   }
