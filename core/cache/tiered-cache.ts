@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { RedisClient } from '../redis/connection.js';
 import type { CacheEntity, KeyBuilder } from '../redis/key-builder.js';
-import type { RedisCircuit } from '../redis/redis-circuit.js';
+import type { RedisCircuits } from '../redis/redis-circuit.js';
 import { keepSubscribed } from '../redis/subscription.js';
 import type { CacheMetrics } from './cache-metrics.js';
 import type { LocalSeries } from '../observability/local-counts.js';
@@ -27,7 +27,7 @@ export interface TieredCacheOptions<T> {
   /** L2: omit to cache in process only. */
   redis?: () => RedisClient;
   /** Whether Redis answers: while it does not, fills go to the chain without asking it. */
-  redisCircuit?: RedisCircuit;
+  redisCircuits?: RedisCircuits;
   l1: { maxEntries: number; ttlMs: number | null };
   /** null: no expiry (values fixed at a height never change). */
   l2TtlSeconds: number | null;
@@ -119,11 +119,11 @@ export class TieredCache<T> {
   async #fill(id: string, replacing = 0): Promise<T> {
     const generation = this.#generation;
     const key = this.#o.keys.cache(this.#o.entity, id);
-    const redis = this.#o.redisCircuit?.answering === false ? undefined : this.#o.redis?.();
+    const redis = this.#o.redisCircuits?.skipped(key) ? undefined : this.#o.redis?.();
     if (redis) {
       try {
         const copy = await this.#readL2(redis, key).catch((err: unknown) => {
-          this.#o.redisCircuit?.failed(err);
+          this.#o.redisCircuits?.failed(key, err);
           throw err;
         });
         this.#redisWorks('read');
@@ -154,7 +154,7 @@ export class TieredCache<T> {
       write.then(
         () => this.#redisWorks('write'),
         (err: Error) => {
-          this.#o.redisCircuit?.failed(err);
+          this.#o.redisCircuits?.failed(key, err);
           this.#redisFailing.update('write', true, () => this.#o.log.warn({ entity: this.#o.entity, err: err.message }, 'cache: Redis write failed (logged at most once a minute)'));
         },
       );

@@ -9,7 +9,7 @@ import { StateSignals } from '../observability/state-signals.js';
 import { PLACEHOLDER_RING_ADDRESS, PLACEHOLDER_RING_PUBLIC_KEY } from '../crypto/placeholder-ring-key.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { CacheEntity, KeyBuilder } from '../redis/key-builder.js';
-import type { RedisCircuit } from '../redis/redis-circuit.js';
+import type { RedisCircuits } from '../redis/redis-circuit.js';
 
 export interface RelayChainStateOptions {
   query: ChainQueryClient;
@@ -18,7 +18,7 @@ export interface RelayChainStateOptions {
   metrics?: CacheMetrics;
   redis?: () => RedisClient;
   /** Whether Redis answers: while it does not, the caches ask the node without it. */
-  redisCircuit?: RedisCircuit;
+  redisCircuits?: RedisCircuits;
   /** Latest block height known to this process (block follower). */
   currentHeight: () => bigint | undefined;
   /** Bound on each in-process cache. */
@@ -68,7 +68,7 @@ export class RelayChainState {
         redisSignals,
         metrics: o.metrics,
         redis: o.redis,
-        redisCircuit: o.redisCircuit,
+        redisCircuits: o.redisCircuits,
         l1: { maxEntries: o.maxEntries ?? 10_000, ttlMs },
         l2TtlSeconds: ttlMs === null ? 7 * 24 * 3600 : Math.max(1, Math.ceil(ttlMs / 1000)),
         load,

@@ -8,7 +8,7 @@ import { encodeSignedResponse, relayBytesOf, relayHash, relayResponseSignableHas
 import type { SupplierKey } from '../crypto/supplier-key.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
-import type { RedisCircuit } from '../redis/redis-circuit.js';
+import type { RedisCircuits } from '../redis/redis-circuit.js';
 import { isRelayVolumeApplicable } from '../session/difficulty.js';
 import type { RelayChainState } from './chain-state.js';
 import { errorReply, RELAYER_PROXY_CODESPACE, type ErrorModel } from './error-reply.js';
@@ -86,7 +86,7 @@ export interface RelayPipelineOptions {
   keys: KeyBuilder;
   redis: () => RedisClient;
   /** Whether Redis answers: while it does not, relays are not appended (each would wait out the command timeout). */
-  redisCircuit?: RedisCircuit;
+  redisCircuits?: RedisCircuits;
   hooks: RelayHooks;
   metrics: RelayMetrics;
   log: Logger;
@@ -121,7 +121,7 @@ export class RelayPipeline {
 
   constructor(o: RelayPipelineOptions) {
     this.#o = o;
-    this.#appender = new StreamAppender(o.redis, o.redisCircuit);
+    this.#appender = new StreamAppender(o.redis, o.redisCircuits);
     this.#publishFailing = o.signals ?? new StateSignals(60_000);
   }
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { RedisClient } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
-import type { RedisCircuit } from '../redis/redis-circuit.js';
+import type { RedisCircuits } from '../redis/redis-circuit.js';
 import { gcd } from '../session/difficulty.js';
 import type { RelayChainState } from './chain-state.js';
 import { RelayRejection } from './reasons.js';
@@ -30,7 +30,7 @@ export interface RelayMeterOptions {
   keys: KeyBuilder;
   redis: () => RedisClient;
   /** Whether Redis answers: while it does not, the meter counts as unavailable at once (by the fail mode). */
-  redisCircuit?: RedisCircuit;
+  redisCircuits?: RedisCircuits;
   log: Logger;
   registry: Registry;
   /** `open`: serve when Redis cannot be asked; `closed`: refuse with meter_unavailable. */
@@ -354,12 +354,12 @@ export class RelayMeter {
       return true;
     }
     // Not asked while it does not answer (said once, as the circuit opened): the units stay used, which can only under-serve.
-    if (this.#o.redisCircuit?.answering === false) return false;
+    if (this.#o.redisCircuits?.skipped(charge.key)) return false;
     try {
       await scripts(this.#o.redis()).relayminerMeterRefund(charge.key, charge.units.toString());
       return true;
     } catch (err) {
-      this.#o.redisCircuit?.failed(err);
+      this.#o.redisCircuits?.failed(charge.key, err);
       this.#o.log.warn({ service, err: (err as Error).message }, 'relay meter refund failed');
       return false;
     }
@@ -386,7 +386,7 @@ export class RelayMeter {
       if (err instanceof ChainQueryError) throw chainRejection(err);
       throw new RelayRejection('chain_unavailable', (err as Error).message);
     }
-    const skipped = this.#o.redisCircuit?.skipped;
+    const skipped = this.#o.redisCircuits?.skipped(lease.key);
     if (skipped) return { unavailable: skipped };
     // Refunds that arrive during the round trip add to `left` again; the remainder travels with the call.
     const back = keep ? 0n : lease.left;
@@ -408,7 +408,7 @@ export class RelayMeter {
       );
     } catch (err) {
       lease.left += back;
-      this.#o.redisCircuit?.failed(err);
+      this.#o.redisCircuits?.failed(lease.key, err);
       return { unavailable: err as Error };
     }
     // Over once no lease has failed for a while: with a Cluster master down, only some sessions' fail.
@@ -441,11 +441,11 @@ export class RelayMeter {
 
   /** Gives back leases unused since `before` (performance.now() time). */
   async #returnIdle(before: number): Promise<void> {
-    // Kept while Redis does not answer, to be given back when it does; at shutdown they are tried anyway.
-    if (before !== Number.POSITIVE_INFINITY && this.#o.redisCircuit?.answering === false) return;
     const returning: Promise<unknown>[] = [];
     for (const lease of this.#leases.values()) {
       if (lease.topUp || lease.usedAt > before) continue;
+      // Kept while Redis does not answer for it, to be given back when it does; at shutdown they are tried anyway.
+      if (before !== Number.POSITIVE_INFINITY && this.#o.redisCircuits?.skipped(lease.key)) continue;
       this.#leases.delete(lease.key);
       if (lease.left > 0n) {
         returning.push(

@@ -11,7 +11,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Readiness } from '../observability/readiness.js';
 import type { RedisPool } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
-import { RedisCircuit } from '../redis/redis-circuit.js';
+import { RedisCircuits } from '../redis/redis-circuit.js';
 import { HttpBackend } from '../backend/http-backend.js';
 import type { RpcTypeName } from '../config/schema.js';
 import { RelayChainState } from './chain-state.js';
@@ -85,14 +85,14 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
   // Not awaited: with Redis or the node unreachable the process still starts, and answers
   // chain_unavailable (and /ready 503) until a height is known.
   follower.start().catch((err: Error) => log.error({ err: err.message }, 'block follower failed to start'));
-  const redisCircuit = relayRedisCircuit(o.redis, log, o.relayer.meter, o.metrics);
+  const redisCircuits = relayRedisCircuits(o.redis, log, o.relayer.meter, o.metrics);
   const chain = new RelayChainState({
     query,
     keys: o.keys,
     log,
     metrics: new CacheMetrics(o.metrics.registry),
     redis: () => o.redis.next(),
-    redisCircuit,
+    redisCircuits,
     currentHeight: () => (follower.latest ? BigInt(follower.latest.height) : undefined),
   });
   chain.listen(o.redis.dedicated('cache-invalidation', { blocking: true })).catch((err: Error) => log.warn({ err: err.message }, 'cache invalidation subscription failed'));
@@ -144,7 +144,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
         chain,
         keys: o.keys,
         redis: () => o.redis.next(),
-        redisCircuit,
+        redisCircuits,
         log,
         registry: o.metrics.registry,
         failMode: meterCfg.fail_mode,
@@ -161,7 +161,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
         config: simulationConfig,
         keys: o.keys,
         redis: () => o.redis.next(),
-        redisCircuit,
+        redisCircuits,
         registry: o.metrics.registry,
         verifyRing: cryptoPool && ((msg, sig, parsed, credit) => cryptoPool.verify(msg, sig, parsed, credit)),
       })
@@ -173,7 +173,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     chain,
     keys: o.keys,
     redis: () => o.redis.next(),
-    redisCircuit,
+    redisCircuits,
     hooks: o.hooks,
     metrics: new RelayMetrics(o.metrics.registry),
     log,
@@ -288,39 +288,41 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
       query.close();
       await comet.close();
       await cryptoPool?.close();
-      redisCircuit?.stop();
+      redisCircuits.stop();
     },
   };
 }
 
 /**
- * The relay path's view of whether Redis answers (none on a Cluster: one master's silence says nothing
- * of the others'). While it does not, relays skip Redis instead of each waiting out the command timeout
- * for the meter, the caches and the stream: metered by the fail mode, cached from the node, unpublished.
+ * The relay path's view of whether Redis answers (on a Cluster, per supplier and key: one master's
+ * silence says nothing of the others'). While it does not, relays skip Redis instead of each waiting out
+ * the command timeout for the meter, the caches and the stream: metered by the fail mode, cached from
+ * the node, unpublished.
  */
-function relayRedisCircuit(redis: RedisPool, log: Logger, meter: ResolvedRelayer['meter'], metrics: Metrics): RedisCircuit | undefined {
-  if (redis.clustered) return undefined;
+function relayRedisCircuits(redis: RedisPool, log: Logger, meter: ResolvedRelayer['meter'], metrics: Metrics): RedisCircuits {
   const relays = !meter.enabled
     ? 'relays are served unpublished (relayminer_relay_publish_failures_total)'
     : meter.fail_mode === 'open'
       ? "relays are served unpublished, and unmetered once this relayer's leases are spent (relayminer_relay_publish_failures_total, relayminer_meter_fail_open_total)"
       : "relays are refused meter_unavailable once this relayer's leases are spent, and served unpublished until then";
-  const circuit = new RedisCircuit({
-    probe: () => redis.ping(PROBE_MS),
+  const which = redis.clustered ? ' for some keys (a Cluster master: the suppliers and cache entries it holds)' : '';
+  const circuits = new RedisCircuits({
+    client: () => redis.next(),
+    probeTimeoutMs: PROBE_MS,
     onChange: (answering, err) =>
-      answering ? log.info('Redis answers again; relays use it again') : log.warn({ err: err?.message }, `Redis does not answer: until it does, ${relays}, and chain caches ask the node`),
+      answering ? log.info('Redis answers again; relays use it again') : log.warn({ err: err?.message }, `Redis does not answer${which}: until it does, ${relays}, and chain caches ask the node`),
   });
   new Gauge({
     name: 'relayminer_redis_answering',
-    help: "1 while relays use Redis; 0 once a command to it timed out or lost its connection, until a PING is answered (relays then skip it: metered by relayer.meter.fail_mode, not published). Not on a Redis Cluster.",
+    help: 'Usually 1; 0 once a relay-path command to Redis timed out or lost its connection, until a probe is answered (relays then skip it: metered by relayer.meter.fail_mode, not published). On a Cluster, 0 while any master does not answer.',
     registers: [metrics.registry],
     aggregator: 'min',
     collect() {
-      this.set(circuit.answering ? 1 : 0);
+      this.set(circuits.answering ? 1 : 0);
     },
   });
-  return circuit;
+  return circuits;
 }
 
-/** How long the circuit's probe waits for a PING reply before it tries again. */
+/** How long a circuit's probe waits for its answer before it tries again. */
 const PROBE_MS = 1000;

@@ -5,7 +5,7 @@ import { deserializeRingSignature, ringMembersAllowed } from '../crypto/ring/ind
 import { sha256 } from '../crypto/sha256.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { KeyBuilder } from '../redis/key-builder.js';
-import type { RedisCircuit } from '../redis/redis-circuit.js';
+import type { RedisCircuits } from '../redis/redis-circuit.js';
 import { RelayRejection } from './reasons.js';
 import { relaySignatureValid, type DecodedRelay, type VerifyRing } from './validator.js';
 
@@ -26,7 +26,7 @@ export interface SimulatedRelaysOptions {
   keys: KeyBuilder;
   redis: () => RedisClient;
   /** Whether Redis answers: while it does not, the replay check refuses at once. */
-  redisCircuit?: RedisCircuit;
+  redisCircuits?: RedisCircuits;
   registry: Registry;
   /** Where ring signatures are verified (the crypto threads); on this thread when absent. */
   verifyRing?: VerifyRing;
@@ -119,13 +119,14 @@ export class SimulatedRelays {
     // Once admitted, its signature is spent on every relayer sharing the Redis: a captured request cannot be
     // sent again while it is fresh (twice the window: a timestamp ahead of the clock stays fresh that long).
     // Written only after the signature verified (the Go relayer writes first): forgeries cost Redis nothing.
-    const skipped = this.#o.redisCircuit?.skipped;
+    const replayKey = this.#o.keys.simulationReplay(Buffer.from(sha256(serialized)).toString('hex'));
+    const skipped = this.#o.redisCircuits?.skipped(replayKey);
     if (skipped) throw new RelayRejection('simulation_unavailable', `the replay check's Redis did not answer: ${skipped.message}`);
     let first: string | null;
     try {
-      first = await this.#o.redis().set(this.#o.keys.simulationReplay(Buffer.from(sha256(serialized)).toString('hex')), '1', 'EX', 2 * window, 'NX');
+      first = await this.#o.redis().set(replayKey, '1', 'EX', 2 * window, 'NX');
     } catch (err) {
-      this.#o.redisCircuit?.failed(err);
+      this.#o.redisCircuits?.failed(replayKey, err);
       throw new RelayRejection('simulation_unavailable', `the replay check's Redis did not answer: ${(err as Error).message}`);
     }
     if (first === null) throw new RelayRejection('simulation_replay', 'this signed request was already admitted');

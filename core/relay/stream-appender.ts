@@ -1,6 +1,6 @@
 import { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis/connection.js';
-import type { RedisCircuit } from '../redis/redis-circuit.js';
+import type { RedisCircuits } from '../redis/redis-circuit.js';
 
 interface Pending {
   key: string;
@@ -19,22 +19,22 @@ interface Pending {
  * A Cluster cannot pipeline keys of different slots (every supplier's stream is its own), so there
  * each key's appends form a pipeline of their own.
  *
- * With a circuit that says Redis does not answer, an append fails at once instead of waiting out the
- * command timeout; a failure that is not Redis's own answer tells the circuit.
+ * While Redis does not answer for a stream (its circuit is open), an append to it fails at once instead
+ * of waiting out the command timeout; a failure that is not Redis's own answer opens the circuit.
  */
 export class StreamAppender {
   readonly #redis: () => RedisClient;
-  readonly #circuit: RedisCircuit | undefined;
+  readonly #circuits: RedisCircuits | undefined;
   #queue: Pending[] = [];
   #scheduled = false;
 
-  constructor(redis: () => RedisClient, circuit?: RedisCircuit) {
+  constructor(redis: () => RedisClient, circuits?: RedisCircuits) {
     this.#redis = redis;
-    this.#circuit = circuit;
+    this.#circuits = circuits;
   }
 
   append(key: string, entry: Buffer): Promise<string> {
-    const skipped = this.#circuit?.skipped;
+    const skipped = this.#circuits?.skipped(key);
     if (skipped) return Promise.reject(skipped);
     return new Promise<string>((resolve, reject) => {
       this.#queue.push({ key, entry, resolve, reject });
@@ -67,7 +67,7 @@ export class StreamAppender {
     if (batch.length === 1) {
       const [p] = batch;
       (client.xadd(p!.key, '*', 'data', p!.entry) as Promise<string>).then(p!.resolve, (err: Error) => {
-        this.#circuit?.failed(err);
+        this.#circuits?.failed(p!.key, err);
         p!.reject(err);
       });
       return;
@@ -79,14 +79,16 @@ export class StreamAppender {
         batch.forEach((p, i) => {
           const [err, id] = results?.[i] ?? [new Error('no reply for the stream append'), undefined];
           if (err) {
-            this.#circuit?.failed(err);
+            this.#circuits?.failed(p.key, err);
             p.reject(err);
           } else p.resolve(id as string);
         });
       },
       (err: Error) => {
-        this.#circuit?.failed(err);
-        for (const p of batch) p.reject(err);
+        for (const p of batch) {
+          this.#circuits?.failed(p.key, err);
+          p.reject(err);
+        }
       },
     );
   }

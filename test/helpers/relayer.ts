@@ -139,6 +139,8 @@ shutdown: { readiness_delay_ms: 0, drain_timeout_ms: 2000 }
     redis,
     redisServer,
     redisUrl,
+    /** With `cluster`: every node. */
+    cluster,
     keys,
     logs,
     url,

@@ -1,4 +1,6 @@
 import t, { type Test } from 'tap';
+import type { Cluster } from 'ioredis';
+import { ADDR } from '../helpers/localnet-client.js';
 import { RelayResponseCodec } from '../../core/protocol/index.js';
 import { gatewayRelay, postRelay, startRelayer } from '../helpers/relayer.js';
 import { until } from '../helpers/until.js';
@@ -7,8 +9,9 @@ const CALL = { method: 'POST', url: '/', body: '{"jsonrpc":"2.0","id":1,"method"
 const TIMEOUT_MS = 1000;
 const REFUSED = '5: relay metering unavailable';
 
-async function hungRelayer(t: Test, failMode: 'open' | 'closed') {
+async function hungRelayer(t: Test, failMode: 'open' | 'closed', cluster = false) {
   const r = await startRelayer(t, {
+    cluster,
     plugins: ['transport-jsonrpc'],
     services: (url) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`,
     redisPool: `{ command_timeout_ms: ${TIMEOUT_MS} }`,
@@ -70,4 +73,29 @@ t.test('Redis hangs (fail_mode closed): relays are refused at once, before the b
   await until('Redis answers again', () => r.said(/^Redis answers again/).length === 1);
   t.equal(await r.send(), 'served');
   t.equal((await r.stream()).length, 2);
+});
+
+t.test("Redis Cluster: the master holding the supplier's keys hangs; its relays are served at once after the first, and it all works again", async (t) => {
+  const r = await hungRelayer(t, 'open', true);
+  t.equal(await r.send(), 'served');
+  const client = r.redis as Cluster;
+  const slot = Number(await client.cluster('KEYSLOT', r.keys.relayStream(ADDR.supplier1)));
+  const port = (await client.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to)![2]![1];
+  const master = r.cluster!.nodes.find((n) => n.port === port)!;
+  master.pause();
+  t.teardown(() => master.resume());
+  t.equal(await r.send(), 'served', 'the first relay of the hang: served after its meter call timed out');
+  const began = Date.now();
+  const statuses: string[] = [];
+  for (let i = 0; i < 20; i++) statuses.push(await r.send());
+  const took = Date.now() - began;
+  t.same(statuses, Array(20).fill('served'));
+  t.ok(took < 5 * TIMEOUT_MS, `20 relays in ${took} ms: none waited for the silent master`);
+  t.equal(await r.metric('relayminer_relay_publish_failures_total'), 21);
+  t.match(await r.metrics(), /^relayminer_redis_answering 0$/m);
+  t.same(r.said(/^Redis does not answer for some keys/), [40], 'said once');
+  master.resume();
+  await until('Redis answers again', () => r.said(/^Redis answers again/).length === 1);
+  t.equal(await r.send(), 'served');
+  t.equal((await r.stream()).length, 2, 'the warm relay and the one after');
 });
