@@ -85,7 +85,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
   // Not awaited: with Redis or the node unreachable the process still starts, and answers
   // chain_unavailable (and /ready 503) until a height is known.
   follower.start().catch((err: Error) => log.error({ err: err.message }, 'block follower failed to start'));
-  const redisCircuits = relayRedisCircuits(o.redis, log, o.relayer.meter, o.metrics);
+  const redisCircuits = relayRedisCircuits(o.redis, log, o.relayer, o.metrics);
   const chain = new RelayChainState({
     query,
     keys: o.keys,
@@ -299,7 +299,8 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
  * the command timeout for the meter, the caches and the stream: metered by the fail mode, cached from
  * the node, unpublished.
  */
-function relayRedisCircuits(redis: RedisPool, log: Logger, meter: ResolvedRelayer['meter'], metrics: Metrics): RedisCircuits {
+function relayRedisCircuits(redis: RedisPool, log: Logger, relayer: ResolvedRelayer, metrics: Metrics): RedisCircuits {
+  const { meter } = relayer;
   const relays = !meter.enabled
     ? 'relays are served unpublished (relayminer_relay_publish_failures_total)'
     : meter.fail_mode === 'open'
@@ -308,7 +309,8 @@ function relayRedisCircuits(redis: RedisPool, log: Logger, meter: ResolvedRelaye
   const which = redis.clustered ? ' for some keys (a Cluster master: the suppliers and cache entries it holds)' : '';
   const circuits = new RedisCircuits({
     client: () => redis.next(),
-    probeTimeoutMs: PROBE_MS,
+    // A probe waits as long as any command does: it is in flight, and answered, the moment Redis runs again.
+    probeTimeoutMs: relayer.redis.pool.command_timeout_ms || PROBE_MS,
     onChange: (answering, err) =>
       answering ? log.info('Redis answers again; relays use it again') : log.warn({ err: err?.message }, `Redis does not answer${which}: until it does, ${relays}, and chain caches ask the node`),
   });
@@ -324,5 +326,5 @@ function relayRedisCircuits(redis: RedisPool, log: Logger, meter: ResolvedRelaye
   return circuits;
 }
 
-/** How long a circuit's probe waits for its answer before it tries again. */
-const PROBE_MS = 1000;
+/** How long a circuit's probe waits for its answer before it tries again, with no command timeout. */
+const PROBE_MS = 5000;
