@@ -119,7 +119,7 @@ export class TieredCache<T> {
   async #fill(id: string, replacing = 0): Promise<T> {
     const generation = this.#generation;
     const key = this.#o.keys.cache(this.#o.entity, id);
-    const redis = this.#o.redisCircuits?.skipped(key) ? undefined : this.#o.redis?.();
+    const redis = this.#o.redisCircuits?.answersFor(key) === false ? undefined : this.#o.redis?.();
     if (redis) {
       try {
         const copy = await this.#readL2(redis, key).catch((err: unknown) => {

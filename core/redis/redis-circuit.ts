@@ -1,4 +1,5 @@
 import { Cluster, ReplyError } from 'ioredis';
+import { settlesWithin } from '../async/settles-within.js';
 import type { RedisClient } from './connection.js';
 
 export interface RedisCircuitOptions {
@@ -59,6 +60,11 @@ export class RedisCircuits {
     return this.#open.size === 0;
   }
 
+  /** False while the circuit of `key` is open: Redis is not asked for it. */
+  answersFor(key: string): boolean {
+    return this.#open.size === 0 || !this.#open.has(this.#tag(key));
+  }
+
   /** Undefined while Redis answers for `key`; else the error a caller skipping it fails with. */
   skipped(key: string): RedisNotAnsweringError | undefined {
     if (this.#open.size === 0) return undefined;
@@ -93,22 +99,18 @@ export class RedisCircuits {
 
   #probe(tag: string, key: string): void {
     const client = this.#o.client();
-    const asked = this.#cluster ? client.exists(key) : client.ping();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error('no answer')), this.#o.probeTimeoutMs ?? 1000).unref();
+    const answered = (this.#cluster ? client.exists(key) : client.ping()).then(
+      () => true,
+      () => false,
+    );
+    void settlesWithin(answered, this.#o.probeTimeoutMs ?? 1000, { unref: true }).then(async (settled) => {
+      if (settled && (await answered)) {
+        if (this.#stopped || !this.#open.delete(tag)) return;
+        if (this.#open.size === 0) this.#o.onChange?.(true);
+        return;
+      }
+      const open = this.#open.get(tag);
+      if (!this.#stopped && open) open.timer = setTimeout(() => this.#probe(tag, key), this.#o.retryMs ?? 250).unref();
     });
-    Promise.race([asked, timedOut])
-      .finally(() => clearTimeout(timer))
-      .then(
-        () => {
-          if (this.#stopped || !this.#open.delete(tag)) return;
-          if (this.#open.size === 0) this.#o.onChange?.(true);
-        },
-        () => {
-          const open = this.#open.get(tag);
-          if (!this.#stopped && open) open.timer = setTimeout(() => this.#probe(tag, key), this.#o.retryMs ?? 250).unref();
-        },
-      );
   }
 }

@@ -354,7 +354,7 @@ export class RelayMeter {
       return true;
     }
     // Not asked while it does not answer (said once, as the circuit opened): the units stay used, which can only under-serve.
-    if (this.#o.redisCircuits?.skipped(charge.key)) return false;
+    if (this.#o.redisCircuits?.answersFor(charge.key) === false) return false;
     try {
       await scripts(this.#o.redis()).relayminerMeterRefund(charge.key, charge.units.toString());
       return true;
@@ -445,7 +445,7 @@ export class RelayMeter {
     for (const lease of this.#leases.values()) {
       if (lease.topUp || lease.usedAt > before) continue;
       // Kept while Redis does not answer for it, to be given back when it does; at shutdown they are tried anyway.
-      if (before !== Number.POSITIVE_INFINITY && this.#o.redisCircuits?.skipped(lease.key)) continue;
+      if (before !== Number.POSITIVE_INFINITY && this.#o.redisCircuits?.answersFor(lease.key) === false) continue;
       this.#leases.delete(lease.key);
       if (lease.left > 0n) {
         returning.push(

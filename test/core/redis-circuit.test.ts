@@ -117,10 +117,12 @@ t.test('a Cluster: a master that stops answering opens the circuits of the keys 
   t.ok(circuits.skipped(hung), 'the key on the silent master is skipped');
   t.ok(circuits.skipped(sameSupplier), "and so is every key with the supplier's hash tag");
   t.equal(circuits.skipped(other), undefined, 'a key on another master is not');
+  t.same([circuits.answersFor(hung), circuits.answersFor(other)], [false, true]);
   t.equal(await client.get(other), null, 'and that master answers');
   circuits.failed(other, new Error('Command timed out'));
   t.same(changes, ['not answering: Command timed out'], 'said once, though two circuits are open');
   circuits.failed('ha:cache:session:x', timedOut);
+  t.same([circuits.answersFor('ha:cache:session:x'), circuits.answersFor('ha:cache:session:y')], [false, true], 'a key without a hash tag has a circuit of its own');
 
   node.resume();
   await until('answering', () => circuits.answering);
