@@ -272,7 +272,6 @@ export class Runtime {
     log.info(
       {
         version: opts.version,
-        roles: [...roles],
         suppliers: suppliers.map((s) => s.address),
         plugins: active.map((p) => `${p.plugin.meta.name}@${p.plugin.meta.version}`),
         redis: redactRedisUrl(settings.redis.url),

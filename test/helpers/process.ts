@@ -23,16 +23,28 @@ export async function startProcess(args: string[], env: NodeJS.ProcessEnv, ready
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let up = false;
   const started = new Promise<Record<string, string>>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (c: Buffer) => {
       buf += c.toString();
       let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buf.slice(0, i)) as Record<string, unknown>;
+        const text = buf.slice(0, i);
+        const line = JSON.parse(text) as Record<string, unknown>;
         buf = buf.slice(i + 1);
+        // JSON.parse keeps the last of a repeated key; log pipelines differ (some keep the first, some refuse the line).
+        const repeated = repeatedKeys(text);
+        if (repeated.length > 0) {
+          const err = new Error(`a log line repeats ${repeated.join(', ')}: ${text}`);
+          if (!up) return reject(err);
+          throw err;
+        }
         lines.push(line);
-        if (line.msg === readyMessage) resolve((line.addresses ?? { rpc: line.rpc }) as Record<string, string>);
+        if (line.msg === readyMessage) {
+          up = true;
+          resolve((line.addresses ?? { rpc: line.rpc }) as Record<string, string>);
+        }
       }
     });
     void exit.then((code) => reject(new Error(`exited with ${code} before starting: ${stderr}`)));
@@ -44,6 +56,28 @@ export async function startProcess(args: string[], env: NodeJS.ProcessEnv, ready
     throw err;
   });
   return { child, lines, addresses, exit, stderr: () => stderr };
+}
+
+/** The keys a JSON object's text holds more than once at its top level (a logger's bindings and a line's own fields, say). */
+export function repeatedKeys(text: string): string[] {
+  const seen = new Set<string>();
+  const repeated: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      const start = i;
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      // A top-level key: a string at depth 1 followed by a colon.
+      if (depth === 1 && text[i + 1] === ':') {
+        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        if (seen.has(key)) repeated.push(key);
+        seen.add(key);
+      }
+    } else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+  }
+  return repeated;
 }
 
 /** True while a process with this pid exists (signal 0 checks without sending anything). */
