@@ -114,7 +114,9 @@ export async function runClustered(configFile: string, roles: PluginRole[], work
   for (let i = 0; i < workers; i++) fork(i);
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) void (metrics?.close() ?? Promise.resolve()).finally(() => process.exit(0));
+      // Not `cluster.workers` being empty: Node removes a worker from it only once it has both exited and
+      // disconnected, and the last worker's exit can come before its disconnect, with no exit event after it.
+      if (Object.values(cluster.workers ?? {}).every((w) => !w || w.isDead())) void (metrics?.close() ?? Promise.resolve()).finally(() => process.exit(0));
       return;
     }
     process.stderr.write(`relayminer: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
