@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { repeatedKeys } from './logs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'dist', 'cli', 'main.js');
@@ -56,28 +57,6 @@ export async function startProcess(args: string[], env: NodeJS.ProcessEnv, ready
     throw err;
   });
   return { child, lines, addresses, exit, stderr: () => stderr };
-}
-
-/** The keys a JSON object's text holds more than once at its top level (a logger's bindings and a line's own fields, say). */
-export function repeatedKeys(text: string): string[] {
-  const seen = new Set<string>();
-  const repeated: string[] = [];
-  let depth = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') {
-      const start = i;
-      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
-      // A top-level key: a string at depth 1 followed by a colon.
-      if (depth === 1 && text[i + 1] === ':') {
-        const key = JSON.parse(text.slice(start, i + 1)) as string;
-        if (seen.has(key)) repeated.push(key);
-        seen.add(key);
-      }
-    } else if (c === '{' || c === '[') depth++;
-    else if (c === '}' || c === ']') depth--;
-  }
-  return repeated;
 }
 
 /** True while a process with this pid exists (signal 0 checks without sending anything). */
