@@ -20,14 +20,16 @@ export function serverLogOptions(log: Logger, server: string) {
 }
 
 /**
- * The relay listener's logger, given to `app.log` only (what plugins log with). Fastify itself gets
- * none: with a logger it times every response, with two listeners and a closure on each, for request
- * lines this listener never writes, and at relay rates those responses then outlive V8's young
- * generation and fill the old one (bench/README.md, last section). What fastify would log about a
- * request here goes through the relay pipeline's own reasons, metrics and log lines instead.
+ * The plugins' logger, given to `app.log` only: the process's own, with no `server` of its own, since
+ * the plugins this app hosts log for the miner and for other listeners (gRPC) as much as for the relay
+ * listener, and each names itself (`component`). Fastify itself gets none: with a logger it times every
+ * response, with two listeners and a closure on each, for request lines this listener never writes, and
+ * at relay rates those responses then outlive V8's young generation and fill the old one
+ * (bench/README.md, last section). What fastify would log about a request here goes through the relay
+ * pipeline's own reasons, metrics and log lines instead.
  */
-export function setRelayListenerLog(app: FastifyInstance, log: Logger): void {
-  (app as { log: FastifyBaseLogger }).log = log.child({ server: 'relay' }) as FastifyBaseLogger;
+export function setPluginLog(app: FastifyInstance, log: Logger): void {
+  (app as { log: FastifyBaseLogger }).log = log as FastifyBaseLogger;
 }
 
 /** `/health` (liveness: the process answers) and `/ready` (readiness: it can do its job now). */

@@ -17,7 +17,7 @@ import { dataNodes, judgeSettings, readServerSettings } from '../redis/redis-set
 import { watchKeyFiles } from './key-watch.js';
 import { listenFailureReason, OperatorError } from './operator-error.js';
 import { Gauge } from 'prom-client';
-import { createHealthServer, createMetricsServer, guardListener, setRelayListenerLog, shareMetricsWithPrimary } from '../observability/servers.js';
+import { createHealthServer, createMetricsServer, guardListener, setPluginLog, shareMetricsWithPrimary } from '../observability/servers.js';
 import type { PluginRole } from '../plugins/define.js';
 import type { RelayMinerContext, ReloadedSuppliers } from '../plugins/context.js';
 import { impliedPluginEntries, registerPlugins, resolvePlugins, type BuiltinPlugins } from '../plugins/loader.js';
@@ -205,7 +205,7 @@ export class Runtime {
         http: { headersTimeout: limits.request_timeout_ms, connectionsCheckingInterval: Math.min(1000, Math.ceil(limits.request_timeout_ms / 4)) },
       }),
     });
-    setRelayListenerLog(app, log);
+    setPluginLog(app, log);
     if (limits) guardListener(app, 'relay', limits.max_connections, metrics);
     app.decorate('relayminer', context);
     // While draining, answer and hang up: a kept-alive idle connection would hold server.close()
