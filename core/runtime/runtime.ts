@@ -435,7 +435,8 @@ export function listenError(err: unknown, address: string, configKey: string): C
 export async function listen(l: Listener): Promise<string> {
   const { host, port } = parseHostPort(l.address);
   try {
-    await l.app.listen({ host, port });
+    // Named in the text: the relay app's logger is the plugins' too, so it carries no listener's name.
+    await l.app.listen({ host, port, listenTextResolver: (address) => `${l.name} listener at ${address}` });
   } catch (err) {
     throw listenError(err, l.address, l.configKey);
   }

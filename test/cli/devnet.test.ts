@@ -32,6 +32,7 @@ t.test('start --dev (what npm start runs) brings up a private redis-server and b
   t.equal(started.roles, 'relayer,miner', 'every line names its roles, once');
   const minerStarted = p.lines.find((l) => l.msg === 'miner started')!;
   t.same([minerStarted.component, minerStarted.server], ['miner', undefined], "a plugin's line names the plugin and no listener");
+  t.ok(p.lines.some((l) => l.msg === `relay listener at http://${p.addresses.relay}`), 'the relay listener names itself');
   const redisUrl = started.redis as string;
   t.match(redisUrl, /^redis:\/\/127\.0\.0\.1:\d+$/);
   t.same(started.suppliers, ['pokt1tt7l5gu99zdpc7qnaty77xspta94dprls4xwz7'], "the localnet genesis's supplier1");
