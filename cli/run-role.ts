@@ -112,17 +112,23 @@ export async function runClustered(configFile: string, roles: PluginRole[], work
   const slots = new Map<number, number>();
   const fork = (slot: number) => slots.set(cluster.fork({ [WORKER_SLOT]: String(slot) }).id, slot);
   for (let i = 0; i < workers; i++) fork(i);
+  // Replacements of dead workers not yet started: a stop cancels them.
+  const replacing = new Set<NodeJS.Timeout>();
+  const exitOnceAllDead = () => {
+    // Not `cluster.workers` being empty: Node removes a worker from it only once it has both exited and
+    // disconnected, and the last worker's exit can come before its disconnect, with no exit event after it.
+    if (Object.values(cluster.workers ?? {}).every((w) => !w || w.isDead())) void (metrics?.close() ?? Promise.resolve()).finally(() => process.exit(0));
+  };
   cluster.on('exit', (worker, code, signal) => {
-    if (stopping) {
-      // Not `cluster.workers` being empty: Node removes a worker from it only once it has both exited and
-      // disconnected, and the last worker's exit can come before its disconnect, with no exit event after it.
-      if (Object.values(cluster.workers ?? {}).every((w) => !w || w.isDead())) void (metrics?.close() ?? Promise.resolve()).finally(() => process.exit(0));
-      return;
-    }
+    if (stopping) return exitOnceAllDead();
     process.stderr.write(`relayminer: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
     const slot = slots.get(worker.id) ?? 0;
     slots.delete(worker.id);
-    setTimeout(() => fork(slot), 1000).unref();
+    const timer = setTimeout(() => {
+      replacing.delete(timer);
+      fork(slot);
+    }, 1000);
+    replacing.add(timer);
   });
   let firstAt = 0;
   const stop = (signal: NodeJS.Signals) => {
@@ -136,7 +142,11 @@ export async function runClustered(configFile: string, roles: PluginRole[], work
     }
     stopping = true;
     firstAt = performance.now();
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+    for (const timer of replacing) clearTimeout(timer);
+    replacing.clear();
+    for (const w of Object.values(cluster.workers ?? {})) if (w && !w.isDead()) w.process.kill(signal);
+    // With every worker already dead (each waiting to be replaced), no exit event is left to come.
+    exitOnceAllDead();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

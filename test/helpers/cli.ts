@@ -1,5 +1,7 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Test } from 'tap';
+import { tempDir } from './temp-dir.js';
 import { join } from 'node:path';
 
 // The CLI as operators run it: the compiled bin from dist/ (npm test builds first).
@@ -19,4 +21,14 @@ export function cliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
+}
+
+/** A relayer config (listeners on port 0, the key from $KEY, JSON logs) with `rest` (top-level YAML) after it. */
+export function relayerFile(t: Test, redisUrl: string, net: { rpcAddress: string; grpcAddress: string }, rest: string): string {
+  const file = join(tempDir(t, 'relayminer-cli'), 'relayer.yaml');
+  writeFileSync(
+    file,
+    `relayer:\n  listen_address: "127.0.0.1:0"\n  health_address: "127.0.0.1:0"\n  metrics_address: "127.0.0.1:0"\n  redis: { url: "${redisUrl}" }\n  pocket_node: { rpc_url: "http://${net.rpcAddress}", grpc_address: "${net.grpcAddress}" }\n  supplier_keys: [{ private_key_hex: "\${KEY}" }]\n${rest}logging: { format: json }\n`,
+  );
+  return file;
 }
