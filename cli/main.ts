@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
@@ -17,7 +18,7 @@ import { readSupplierStakes, servedRelays, stakeCoverage } from '../core/relay/s
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { VERSION } from '../core/version.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
-import { runClustered, runRoles } from './run-role.js';
+import { runClustered, runRoles, WORKER_COULD_NOT_START } from './run-role.js';
 import { runRelayClient, type ClientTransport } from './relay-client.js';
 import { INSPECT_WHAT, inspectRedis, type InspectWhat } from './redis-inspect.js';
 import { runLocalnet } from './run-localnet.js';
@@ -369,5 +370,6 @@ try {
   } else {
     process.stderr.write(`relayminer: ${(err as Error).stack ?? String(err)}\n`);
   }
-  process.exit(1);
+  // Only starting fails here in a worker (once started, it runs until a signal): its primary stops on this code.
+  process.exit(cluster.isWorker ? WORKER_COULD_NOT_START : 1);
 }

@@ -89,10 +89,16 @@ function installCrashGuards(log: Logger): void {
 
 /** The environment variable that tells a `relayer --workers N` worker its place (0 … N−1). */
 const WORKER_SLOT = 'RELAYMINER_WORKER_SLOT';
+/**
+ * The exit code of a `--workers` worker that failed to start (sysexits' EX_CONFIG): the primary then stops
+ * them all, where a worker that dies later is replaced.
+ */
+export const WORKER_COULD_NOT_START = 78;
 
 /**
  * `relayer --workers N`: N relayer processes (node:cluster) sharing the listeners, so one host uses
- * more than one core. The primary only supervises: it restarts a worker that dies, passes SIGHUP on
+ * more than one core. The primary only supervises: it restarts a worker that dies (and stops them all, exit 1,
+ * when one cannot start), passes SIGHUP on
  * (each worker reloads its keys), and on SIGTERM or SIGINT tells every worker to drain and exits when they have;
  * a second signal stops them at once (exit 1).
  */
@@ -114,13 +120,21 @@ export async function runClustered(configFile: string, roles: PluginRole[], work
   for (let i = 0; i < workers; i++) fork(i);
   // Replacements of dead workers not yet started: a stop cancels them.
   const replacing = new Set<NodeJS.Timeout>();
+  let exitCode = 0;
   const exitOnceAllDead = () => {
     // Not `cluster.workers` being empty: Node removes a worker from it only once it has both exited and
     // disconnected, and the last worker's exit can come before its disconnect, with no exit event after it.
-    if (Object.values(cluster.workers ?? {}).every((w) => !w || w.isDead())) void (metrics?.close() ?? Promise.resolve()).finally(() => process.exit(0));
+    if (Object.values(cluster.workers ?? {}).every((w) => !w || w.isDead())) void (metrics?.close() ?? Promise.resolve()).finally(() => process.exit(exitCode));
   };
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return exitOnceAllDead();
+    if (code === WORKER_COULD_NOT_START) {
+      // What stops one process from starting (a port taken, keys unreadable) stops the next one too: the
+      // worker said why on stderr, and restarting it every second would only repeat that.
+      process.stderr.write(`relayminer: worker ${worker.process.pid} could not start; stopping the other workers\n`);
+      exitCode = 1;
+      return stop('SIGTERM');
+    }
     process.stderr.write(`relayminer: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
     const slot = slots.get(worker.id) ?? 0;
     slots.delete(worker.id);

@@ -1,5 +1,8 @@
 import t, { type Test } from 'tap';
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '../../core/redis/local-server.js';
 import { TEST_KEYS } from '../helpers/config.js';
@@ -7,7 +10,7 @@ import { startTestLocalnet } from '../helpers/localnet-client.js';
 import { until } from '../helpers/until.js';
 import { isAlive, startProcess, type Started } from '../helpers/process.js';
 import { startRedis } from '../helpers/redis.js';
-import { relayerFile } from '../helpers/cli.js';
+import { BIN, relayerFile } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 t.test('relayer --workers 2: the primary serves one /metrics for all workers, counting each relay once, and passes SIGHUP on', async (t) => {
@@ -126,4 +129,24 @@ t.test('relayer --workers 2: a stop while every worker is dead exits at once', a
   p.child.kill('SIGTERM');
   t.equal(await exitWithin(p, 5000), 0, 'no worker to wait for');
   t.same(started(), workers, 'no replacement worker started');
+});
+
+t.test('relayer --workers 2: a worker that cannot start stops them all, as one process would, instead of being restarted', async (t) => {
+  const redis = await startRedis(t);
+  const net = await startTestLocalnet(t);
+  const taken = createServer();
+  await new Promise<void>((res) => taken.listen(0, '127.0.0.1', res));
+  t.teardown(() => void taken.close());
+  const healthPort = (taken.address() as AddressInfo).port;
+  const file = relayerFile(t, redis.url, net, `services:\n  anvil:\n    backends:\n      jsonrpc: { url: "http://127.0.0.1:9" }\nplugins: [transport-jsonrpc]\n`);
+  writeFileSync(file, readFileSync(file, 'utf8').replace('health_address: "127.0.0.1:0"', `health_address: "127.0.0.1:${healthPort}"`));
+  const child = spawn(process.execPath, [BIN, 'relayer', '-c', file, '--workers', '2'], { env: { ...process.env, KEY: TEST_KEYS.app1.hex }, stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => void child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await Promise.race([new Promise((res) => child.once('exit', res)), new Promise((res) => setTimeout(() => res('still running'), 20_000).unref())]);
+  t.equal(code, 1, 'the primary exits 1');
+  t.match(stderr, `relayer.health_address: cannot listen on 127.0.0.1:${healthPort}: address already in use`, "the worker's reason");
+  t.match(stderr, /relayminer: worker \d+ could not start; stopping the other workers/);
+  t.notMatch(stderr, 'starting another', 'no worker restarted');
 });
