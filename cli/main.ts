@@ -135,7 +135,7 @@ async function startDev(): Promise<void> {
   try {
     if (!process.env.REDIS_URL) {
       // With an append-only file, as the miner asks of production Redis (it warns otherwise).
-      const redis = await LocalRedisServer.start({ exitWithParent: true, appendOnly: true });
+      const redis = await LocalRedisServer.start({ appendOnly: true });
       cleanups.push(() => redis.stop());
       process.env.REDIS_URL = redis.url;
       process.stderr.write(`devnet: started redis-server on ${redis.url} (set REDIS_URL to use your own)\n`);

@@ -1,5 +1,5 @@
 import { spawnBoundToParent } from '../process/child-process.js';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -34,13 +34,13 @@ export interface LocalRedisOptions {
   configFile?: string;
   /** Log text that means the process is ready (default: "Ready to accept connections"). */
   readyText?: string;
-  /** Stop with this process however it ends, SIGKILL included (the devnet's private Redis). */
-  exitWithParent?: boolean;
 }
 
 /**
  * A real `redis-server` child process on 127.0.0.1, for tests, the dev start and benchmarks.
  * It can be stopped and started again on the same port and data directory (outage tests).
+ * It stops with this process however that ends, SIGKILL and a test runner's timeout included: no
+ * caller wants a server that outlives it, holding its port and the CPU the next run needs.
  */
 export class LocalRedisServer {
   readonly port: number;
@@ -93,7 +93,7 @@ export class LocalRedisServer {
       '--loglevel', 'notice',
       ...(this.#opts.args ?? []),
     ];
-    const child = this.#opts.exitWithParent ? spawnBoundToParent('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnBoundToParent('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     await new Promise<void>((resolve, reject) => {
       let output = '';

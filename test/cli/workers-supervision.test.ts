@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { spawnBoundToParent } from '../../core/process/child-process.js';
 import { TEST_KEYS } from '../helpers/config.js';
 import { startTestLocalnet } from '../helpers/localnet-client.js';
 import { until } from '../helpers/until.js';
@@ -61,10 +61,10 @@ t.test('relayer --workers 2: a worker that cannot start stops them all, as one p
   const healthPort = (taken.address() as AddressInfo).port;
   const file = relayerFile(t, redis.url, net, SERVED);
   writeFileSync(file, readFileSync(file, 'utf8').replace('health_address: "127.0.0.1:0"', `health_address: "127.0.0.1:${healthPort}"`));
-  const child = spawn(process.execPath, [BIN, 'relayer', '-c', file, '--workers', '2'], { env: { ...process.env, KEY: TEST_KEYS.app1.hex }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawnBoundToParent(process.execPath, [BIN, 'relayer', '-c', file, '--workers', '2'], { env: { ...process.env, KEY: TEST_KEYS.app1.hex }, stdio: ['ignore', 'ignore', 'pipe'] });
   t.teardown(() => void child.kill('SIGKILL'));
   let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   t.equal(await exitWithin(new Promise((res) => child.once('exit', res)), 20_000), 1, 'the primary exits 1');
   t.match(stderr, `relayer.health_address: cannot listen on 127.0.0.1:${healthPort}: address already in use`, "the worker's reason");
   t.match(stderr, /relayminer: worker \d+ could not start; stopping the other workers/);

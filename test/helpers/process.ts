@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnBoundToParent } from '../../core/process/child-process.js';
 import { BIN, ROOT } from './cli.js';
 import { repeatedKeys } from './logs.js';
 
@@ -14,9 +15,12 @@ export interface Started {
 /** How long a process may take to log that it started: seconds here, far more on a loaded machine. */
 const START_MS = 45_000;
 
-/** Runs the built CLI with JSON logs on stdout; resolves once `readyMessage` is logged. */
+/**
+ * Runs the built CLI with JSON logs on stdout; resolves once `readyMessage` is logged. The process gets
+ * SIGTERM if the test's own process dies first (a tap timeout skips the teardowns that would stop it).
+ */
 export async function startProcess(args: string[], env: NodeJS.ProcessEnv, readyMessage = 'relayminer started'): Promise<Started> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnBoundToParent(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
