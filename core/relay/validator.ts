@@ -176,9 +176,11 @@ export class RelayValidator {
     // Verified above: the application's own relay, whose next sessions legitimate traffic will need.
     if (verified) chain.noteValidated(header.application_address);
 
-    // Relays served in the last grace block still reach the stream before the claim window opens
-    // (it opens after grace end), but not with a full block to spare; they are served, not mined.
-    const rewardEligible = current < graceEnd;
+    // Mined while a full block remains before the claim window opens (at end + cw_open + 1), the block
+    // the miner waits for before it takes a session's relays as all stored. With cw_open = grace (the
+    // defaults) the last grace block's relays are served, not mined; with cw_open > grace (mainnet's)
+    // every relay served is mined.
+    const rewardEligible = current < end + paramsAtEnd.claim_window_open_offset_blocks;
     return {
       // Spelled out: V8 gives an object spread and then extended a hidden class of its own, a new one for
       // every relay, which makes every property read of it megamorphic and keeps garbage alive past scavenges.

@@ -209,9 +209,9 @@ export class SessionLifecycle {
   }
 
   /**
-   * True once every relay of the session is in the store: relays are mined only below the grace
-   * period's end, so once this miner has seen the block before the claim window opens (at least the
-   * grace period's end), every stream entry published before that moment must be consumed. Entries
+   * True once every relay of the session is in the store: relayers mine a session's relays only below
+   * the block before its claim window opens (and never past the grace period's end), so once this miner
+   * has seen that block, every stream entry published before that moment must be consumed. Entries
    * published later belong to later sessions. Near the window's close the claim goes out regardless.
    */
   async #relaysAllStored(w: Work, h: bigint, oldestEntryMs: () => Promise<number | undefined>): Promise<boolean> {

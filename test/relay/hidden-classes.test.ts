@@ -44,7 +44,7 @@ const bodies = [1, 2].map((id) =>
 const chain = {
   currentHeight: () => 15n,
   cached: {
-    sharedParams: () => ({ grace_period_end_offset_blocks: 1n }),
+    sharedParams: () => ({ grace_period_end_offset_blocks: 1n, claim_window_open_offset_blocks: 1n }),
     session: () => ({ header, supplierOperatorAddresses: [supplier.address] }),
     ringPublicKeys: () => ring,
   },

@@ -275,6 +275,22 @@ t.test('grace period: an ended session is served until grace ends, but not mined
   t.equal(await s.metric('relayminer_relays_not_reward_eligible_total', { service: 'anvil' }), 1);
 });
 
+t.test('grace period: with the claim window opening a block after grace ends (mainnet), the last grace block is mined', async (t) => {
+  const s = await setup(t, { genesis: TEST_GENESIS.replace('claim_window_open_offset_blocks: 1', 'claim_window_open_offset_blocks: 2') });
+  s.net.chain.advance(9); // height 10
+  const old = (await s.query.session(ADDR.app1, 'anvil', 10n)).header;
+  s.net.chain.advance(1); // height 11 = end 10 + grace 1; the claim window opens at 13
+  const reply = await s.send(relay(old));
+  t.same([reply.status, reply.outcome], [200, 'served']);
+  const stream = await s.stream(ADDR.supplier1);
+  t.equal(stream.length, 1, 'mined: block 12 is left before the claim window opens');
+  t.equal(stream[0]?.arrival_block_height, 11n);
+  t.equal(await s.metric('relayminer_relays_not_reward_eligible_total', { service: 'anvil' }), 0);
+  s.net.chain.advance(1); // height 12: past grace
+  const late = await s.send(relay(old));
+  t.same([late.status, late.outcome, late.rejection?.reason], [403, 'rejected', 'session_expired']);
+});
+
 t.test('poktroll error model: 200 with an unsigned RelayResponse carrying a RelayMinerError', async (t) => {
   const s = await setup(t, { errorModel: 'poktroll' });
   s.net.chain.advance(11);

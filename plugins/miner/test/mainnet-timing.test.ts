@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { claimedUpokt, KeyBuilder, parseConfig, Runtime } from 'relayminer';
+import { claimedUpokt, KeyBuilder, parseConfig, RelayResponseCodec, Runtime } from 'relayminer';
 import { BUILTIN_PLUGINS } from '../../index.js';
 import { supplierOffset } from '../block-clock.js';
 import { SessionStore } from '../session-store.js';
@@ -21,6 +21,9 @@ const keys = new KeyBuilder('ha');
 const CLAIM_WINDOW_OPEN = 32;
 const PROOF_SEED = 42;
 const PROOF_WINDOW_CLOSE = 53;
+
+/** Why a relay was refused (an HTTP 200 too, in the default poktroll error model), or undefined once served. */
+const refusal = (res: { status: number; body: Uint8Array }) => (res.status === 200 ? RelayResponseCodec.decode(res.body).relay_miner_error?.message : `HTTP ${res.status}`);
 
 t.test('mainnet timing: a dropped claim and a dropped proof land on re-signed sends, under continuous traffic, and the session settles exactly', async (t) => {
   const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: (url) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`, genesis: MAINNET });
@@ -46,17 +49,40 @@ t.test('mainnet timing: a dropped claim and a dropped proof land on re-signed se
   // Relays all along, from session [1, 20] into the next ones: the supplier's stream is never idle.
   let traffic = true;
   let served = 0;
+  /** Relays of session [1, 20] served: each one must be in its claim. */
+  let servedFirst = 0;
   const pump = (async () => {
     while (traffic) {
       const header = await r.header();
       const res = await postRelay(r.url, gatewayRelay(header, { method: 'POST', url: '/', body: `{"jsonrpc":"2.0","id":${served},"method":"eth_blockNumber"}` }));
-      if (res.status === 200) served++;
+      if (refusal(res) === undefined) {
+        served++;
+        if (header.session_id === first.session_id) servedFirst++;
+      }
       await new Promise((res) => setTimeout(res, 40));
     }
   })();
+  // A gateway still on session [1, 20] after it ended: served through the grace period (to 30), then refused.
+  // The claim window opens at 32, so the relays of block 30 have block 31 to reach the miner: they are mined.
+  const late = { atGraceEnd: 0, stoppedAt: 0, refusal: '' };
+  const latePump = (async () => {
+    await until('session [1, 20] over', () => r.net.chain.height > 20, 60_000);
+    while (traffic) {
+      const res = await postRelay(r.url, gatewayRelay(first, { method: 'POST', url: '/', body: '{"jsonrpc":"2.0","id":"late","method":"eth_blockNumber"}' }));
+      const height = r.net.chain.height;
+      const refused = refusal(res);
+      if (refused !== undefined) {
+        Object.assign(late, { stoppedAt: height, refusal: refused });
+        return;
+      }
+      servedFirst++;
+      if (height === 30) late.atGraceEnd++;
+      await new Promise((res) => setTimeout(res, 40));
+    }
+  })().catch(() => undefined);
   t.teardown(async () => {
     traffic = false;
-    await pump;
+    await Promise.all([pump, latePump]);
   });
 
   // Readiness: Redis, the chain's pace (60-second headers, produced every second) and the leases.
@@ -91,7 +117,11 @@ t.test('mainnet timing: a dropped claim and a dropped proof land on re-signed se
   const session = (await store.session(ADDR.supplier1, first.session_id))!;
   const [claimed, settled] = await r.redis.hmget(keys.minerSession(ADDR.supplier1, first.session_id), 'claimed_upokt', 'settled_upokt');
   const expected = claimedUpokt(BigInt(session.count) * 100n, Buffer.alloc(32, 0xff), 145_990n, 1_000_000n);
-  t.ok(session.count > 20, `${session.count} relays in the session`);
+  await latePump;
+  t.ok(late.atGraceEnd > 0, `relays of session [1, 20] served at height 30, its grace period's last block (${late.atGraceEnd})`);
+  t.match(late.refusal, /: session ended at 20, grace ended at 30, current 3[1-9]$/, `refused once grace was over, at height ${late.stoppedAt}`);
+  t.equal(session.count, servedFirst, `every relay of the session served is in the claim, the grace period's included (${session.count})`);
+  t.notMatch(await r.metrics(), /relayminer_relays_not_reward_eligible_total\{[^}]*\} [1-9]/, 'no relay served without being mined');
   t.equal(session.computeUnits, BigInt(session.count) * 100n, '100 compute units each');
   t.same([claimed, settled], [String(expected), String(expected)], `the chain settled exactly the claimed ${expected} uPOKT`);
 });
