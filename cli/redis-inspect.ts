@@ -169,7 +169,17 @@ const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers
         const h = hashes[i]!;
         // Sessions that did not fit one transaction went in later ones: the earlier sends first.
         const sends = h.txhash ? [...(JSON.parse(h.earlier ?? '[]') as Record<string, string>[]), h] : [];
-        return sends.map((s) => ({ supplier, phase, session_end: String(end), txhash: s.txhash!, sent_at: s.height ?? '', attempts: Number(s.attempts ?? 1), sessions: (JSON.parse(s.sessions ?? '[]') as string[]).length }));
+        return sends.map((s) => ({
+          supplier,
+          phase,
+          session_end: String(end),
+          txhash: s.txhash!,
+          sent_at: s.height ?? '',
+          attempts: Number(s.attempts ?? 1),
+          sessions: (JSON.parse(s.sessions ?? '[]') as string[]).length,
+          // What the chain said of the latest send of these messages that a block included and refused.
+          refused: s.failure ? (JSON.parse(s.failure) as { text: string }).text : '',
+        }));
       });
     });
   },

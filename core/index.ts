@@ -93,7 +93,7 @@ export { nodeEndpoints, type NodeEndpoints, type NodeEndpointConfig, type NodeTl
 export { ChainQueryClient, ChainQueryError, chainNotFound, CometClient, BlockFollower, type BlockInfo, type SharedParamsInfo, type SupplierInfo, type QueryLane } from './chain/index.js';
 export { forEachLimit } from './async/for-each-limit.js';
 export { settlesWithin } from './async/settles-within.js';
-export { TxClient, MAX_UNORDERED_TTL_MS, type AnyMessage, type BroadcastResult } from './chain/tx-client.js';
+export { TxClient, MAX_UNORDERED_TTL_MS, TX_OUT_OF_GAS, type AnyMessage, type BroadcastResult, type TxOutcome } from './chain/tx-client.js';
 export { TieredCache, CacheMetrics } from './cache/index.js';
 
 // redis

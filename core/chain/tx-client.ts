@@ -4,7 +4,7 @@ import type { TransactionConfig } from '../config/schema.js';
 import { messageCodec } from '../protocol/codec.js';
 import type { SupplierKey } from '../crypto/supplier-key.js';
 import { signSha256 } from '../crypto/supplier-signature.js';
-import type { ChainQueryClient } from './query-client.js';
+import { chainNotFound, type ChainQueryClient } from './query-client.js';
 
 /** A message for a transaction: its type URL and canonical bytes. */
 export interface AnyMessage {
@@ -22,6 +22,20 @@ export interface BroadcastResult {
   /** Unordered transactions: the time after which no block can include it (ms since the epoch). */
   timeoutMs?: number;
 }
+
+/** What a block did with an included transaction (GetTx). */
+export interface TxOutcome {
+  height: number;
+  /** 0: its messages ran; anything else: the block refused them (the fee is still paid). */
+  code: number;
+  codespace: string;
+  rawLog: string;
+  gasWanted: number;
+  gasUsed: number;
+}
+
+/** cosmos-sdk's ErrOutOfGas. */
+export const TX_OUT_OF_GAS = 11;
 
 /** ADR-070: a node refuses an unordered transaction whose timeout is more than 10 minutes after the block time. */
 export const MAX_UNORDERED_TTL_MS = 10 * 60_000 - 1_000;
@@ -137,6 +151,24 @@ export class TxClient {
     const signed = await this.#sign(key, messages, latestBlockTimeMs, gas, ttlMs);
     const res = await this.broadcastBytes(signed.bytes);
     return signed.timeoutMs === undefined ? res : { ...res, timeoutMs: signed.timeoutMs };
+  }
+
+  /** What the block that included `txhash` did with it; undefined while no block has (or the node does not index it). */
+  async outcome(txhash: string): Promise<TxOutcome | undefined> {
+    try {
+      const r = (await this.query.call('cosmos.tx.v1beta1.Service', 'GetTx', { hash: txhash })).tx_response as {
+        height: bigint;
+        code: number;
+        codespace: string;
+        raw_log: string;
+        gas_wanted: bigint;
+        gas_used: bigint;
+      };
+      return { height: Number(r.height), code: r.code, codespace: r.codespace, rawLog: r.raw_log, gasWanted: Number(r.gas_wanted), gasUsed: Number(r.gas_used) };
+    } catch (err) {
+      if (chainNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   /** Broadcasts signed bytes as they are. */

@@ -29,7 +29,7 @@ export class MinerMetrics {
     this.leases = new Gauge({ name: 'relayminer_miner_supplier_lease', help: '1 for each supplier whose lease this replica holds.', labelNames: ['supplier'], registers });
     this.submissions = new Counter({
       name: 'relayminer_miner_submissions_total',
-      help: 'Claims and proofs, by phase and result: broadcast, included, rejected (by the node), resubmitted (signed again and resent after it did not land), not_required.',
+      help: 'Claims and proofs, by phase and result: broadcast, included, rejected (by the node), failed (included by a block that refused its messages), resubmitted (signed again and resent after it did not land or failed), not_required.',
       labelNames: ['supplier', 'phase', 'result'],
       registers,
     });

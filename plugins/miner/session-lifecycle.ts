@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { type AnyMessage, type BlockInfo, chainNotFound, type ChainQueryClient, type Claim, ClaimCodec, claimedUpokt, type CometClient, compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, type KeyBuilder, MAX_PLAUSIBLE_BLOCKS, MsgCreateClaimCodec, MsgSubmitProofCodec, proofPath, proofRequirement, proveClosest, type RedisClient, type SessionHeader, type SessionState, sessionWindows, type SessionWindows, type SharedParamsInfo, type StateSignals, type SubmissionPhase, sumAndCount, type SupplierKey, type TxClient, forEachLimit } from 'relayminer';
+import { type AnyMessage, type BlockInfo, chainNotFound, type ChainQueryClient, type Claim, ClaimCodec, claimedUpokt, type CometClient, compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, type KeyBuilder, MAX_PLAUSIBLE_BLOCKS, MsgCreateClaimCodec, MsgSubmitProofCodec, proofPath, proofRequirement, proveClosest, type RedisClient, type SessionHeader, type SessionState, sessionWindows, type SessionWindows, type SharedParamsInfo, type StateSignals, type SubmissionPhase, sumAndCount, type SupplierKey, type TxClient, type TxOutcome, TX_OUT_OF_GAS, forEachLimit } from 'relayminer';
 import { BlockClock, supplierOffset } from './block-clock.js';
 import type { ChainReads } from './chain-reads.js';
 import { claimCost } from './economics.js';
@@ -82,6 +82,8 @@ interface Submission {
   timeoutMs?: number;
   sessions: string[];
   messages: AnyMessage[];
+  /** The latest send of these messages that a block included and refused, and what the chain said. */
+  failure?: { txhash: string; text: string };
 }
 
 /** Without two consecutive blocks seen yet: how long an unordered transaction stays valid. */
@@ -109,6 +111,10 @@ export class SessionLifecycle {
   #next: BlockInfo | undefined;
   /** The running block's report: what the supplier passes did, said together when they are done. */
   #report: PassReport | undefined;
+  /** Sends looked up on chain at one height: the sessions of one transaction ask once. */
+  #outcomes = { height: -1, byTx: new Map<string, Promise<TxOutcome | undefined>>() };
+  /** Said once: the node answered GetTx with an error. */
+  #outcomeUnknown = false;
 
   constructor(o: LifecycleOptions) {
     this.#o = o;
@@ -523,40 +529,85 @@ export class SessionLifecycle {
   }
 
   /**
-   * A submission not on chain yet. `resubmitAfterBlocks` after its last send, and once no block can
-   * include that send any more (its unordered timeout passed), its messages are signed again (a fresh
-   * timeout, or the account's current sequence) and sent, up to `maxAttempts` sends, never after the
-   * window closes: a node that accepted a transaction and lost it costs a resend, not the session.
+   * A submission not on chain yet. From the block after a send, the node is asked what became of it:
+   * a block that included it and refused its messages (out of gas, a message's own check) is said with
+   * the chain's reason, once, and the messages are signed again and sent at once (with twice the gas
+   * after an out of gas). A send no block included is signed again `resubmitAfterBlocks` after it, once
+   * no block can include it any more (its unordered timeout passed): a fresh timeout, or the account's
+   * current sequence. Up to `maxAttempts` sends, never after the window closes: a node that accepted a
+   * transaction and lost it costs a resend, not the session.
    */
   async #notLanded(w: Work, block: BlockInfo, phase: SubmissionPhase, from: SessionState, missed: SessionState, windowClose: bigint): Promise<void> {
     const h = BigInt(block.height);
-    if (h >= windowClose) return this.#fail(w, from, missed, `${phase} not on chain when its window closed at ${windowClose}`);
     const sends = await this.#sends(w.supplier, phase, w.session.endHeight);
     // The transaction that carried the session (the latest, were it ever in two).
     const i = sends.findLastIndex((s) => s.sessions.includes(w.session.sessionId));
     const sub = sends[i];
+    if (h >= windowClose) {
+      const failed = sub?.failure ? `; the chain refused its transaction ${sub.failure.txhash}: ${sub.failure.text}` : '';
+      return this.#fail(w, from, missed, `${phase} not on chain when its window closed at ${windowClose}${failed}`);
+    }
+    if (!sub || h <= BigInt(sub.height)) return;
     const { resubmitAfterBlocks, maxAttempts } = this.#o.submission;
-    if (!sub || h < BigInt(sub.height + resubmitAfterBlocks)) return;
-    if (sub.timeoutMs !== undefined && block.timeMs <= sub.timeoutMs) return;
+    const ran = sub.failure?.txhash === sub.txhash ? undefined : await this.#outcome(sub.txhash, block.height);
+    // Included and done: the claim or proof shows on the next query (this one was answered from a node behind).
+    if (ran?.code === 0) return;
+    const refused = ran !== undefined;
+    const attempt = sub.attempts + 1;
+    if (refused) {
+      const text = `${ran.codespace}/${ran.code}: ${ran.rawLog} (gas wanted ${ran.gasWanted}, used ${ran.gasUsed})`;
+      sends[i] = { ...sub, failure: { txhash: sub.txhash, text } };
+      await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
+      this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'failed' });
+      this.#o.log.error(
+        { supplier: w.supplier, phase, session_end: String(w.session.endHeight), txhash: sub.txhash, height: ran.height, code: ran.code, codespace: ran.codespace, log: ran.rawLog, gas_wanted: ran.gasWanted, gas_used: ran.gasUsed, sessions: sub.sessions.length },
+        attempt <= maxAttempts ? `${phase} transaction refused in block ${ran.height}; signing it again (attempt ${attempt} of ${maxAttempts})` : `${phase} transaction refused in block ${ran.height}; no attempt left`,
+      );
+    } else {
+      if (sub.failure?.txhash === sub.txhash) return;
+      if (h < BigInt(sub.height + resubmitAfterBlocks)) return;
+      if (sub.timeoutMs !== undefined && block.timeMs <= sub.timeoutMs) return;
+    }
     if (sub.attempts >= maxAttempts) return;
     const key = this.#o.suppliers.get(w.supplier)!;
-    const attempt = sub.attempts + 1;
-    const res = await this.#o.tx.broadcast(key, sub.messages, this.#chainTimeMs(block), this.#txTtlMs());
+    // Out of gas: the estimate (or the fixed gas_limit) was short for what the block ran; twice what it had.
+    const gas = ran?.codespace === 'sdk' && ran.code === TX_OUT_OF_GAS ? Math.max(await this.#o.tx.gasFor(key, sub.messages, this.#chainTimeMs(block)), 2 * ran.gasWanted) : undefined;
+    const res = await this.#o.tx.broadcast(key, sub.messages, this.#chainTimeMs(block), this.#txTtlMs(), gas);
+    const known = sends[i]!;
     if (res.code !== 0) {
       // Counted as an attempt (bounded), and tried again next block.
-      sends[i] = { ...sub, attempts: attempt };
+      sends[i] = { ...known, attempts: attempt };
       await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
       this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'rejected' });
       this.#o.log.error({ supplier: w.supplier, phase, attempt, code: res.code, codespace: res.codespace, log: res.rawLog }, `${phase} resend refused by the node`);
       return;
     }
-    sends[i] = { ...sub, txhash: res.txhash, height: block.height, attempts: attempt, timeoutMs: res.timeoutMs };
+    sends[i] = { ...known, txhash: res.txhash, height: block.height, attempts: attempt, timeoutMs: res.timeoutMs };
     await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
     this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'resubmitted' });
+    if (refused) return;
     this.#o.log.warn(
       { supplier: w.supplier, phase, session_end: String(w.session.endHeight), previous_txhash: sub.txhash, txhash: res.txhash, attempt, max_attempts: maxAttempts, window_closes_at: String(windowClose) },
       `${phase} not included ${block.height - sub.height} blocks after it was sent: signed again and resent`,
     );
+  }
+
+  /**
+   * What the chain did with a send, asked once per block for all the sessions it carried. A node that
+   * cannot answer (no transaction index) leaves sends to be resent when they are due, as if not included.
+   */
+  #outcome(txhash: string, height: number): Promise<TxOutcome | undefined> {
+    if (this.#outcomes.height !== height) this.#outcomes = { height, byTx: new Map() };
+    let known = this.#outcomes.byTx.get(txhash);
+    if (!known) {
+      known = this.#o.tx.outcome(txhash).catch((err: unknown) => {
+        if (!this.#outcomeUnknown) this.#o.log.warn({ err: (err as Error).message }, 'the node does not say what became of a transaction (GetTx); one refused in its block is resent when a lost one would be');
+        this.#outcomeUnknown = true;
+        return undefined;
+      });
+      this.#outcomes.byTx.set(txhash, known);
+    }
+    return known;
   }
 
   /** An info line of a supplier's pass: with the block's others when a pass is running, else at once. */
@@ -618,6 +669,7 @@ function submissionFields(s: Submission): Record<string, string> {
     timeout_ms: s.timeoutMs === undefined ? '' : String(s.timeoutMs),
     sessions: JSON.stringify(s.sessions),
     messages: JSON.stringify(s.messages.map((m) => [m.typeUrl, Buffer.from(m.value).toString('base64')])),
+    failure: s.failure ? JSON.stringify(s.failure) : '',
   };
 }
 
@@ -630,6 +682,7 @@ function submissionOf(h: Record<string, string | undefined>): Submission {
     timeoutMs: h.timeout_ms ? Number(h.timeout_ms) : undefined,
     sessions: JSON.parse(h.sessions ?? '[]') as string[],
     messages: (JSON.parse(h.messages ?? '[]') as [string, string][]).map(([typeUrl, b64]) => ({ typeUrl, value: Buffer.from(b64, 'base64') })),
+    failure: h.failure ? (JSON.parse(h.failure) as { txhash: string; text: string }) : undefined,
   };
 }
 

@@ -18,7 +18,7 @@ const PROOF_ALWAYS = TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20
 
 
 /** Relayer + localnet (session [11, 20]: claim window [22, 26], seed 25, proof window [26, 30], settles at 30) + one miner. */
-async function setup(t: Test, genesis: string, relays: number, o: { cluster?: boolean; transaction?: string; handoverHeight?: number; pad?: number; restRelays?: number } = {}) {
+async function setup(t: Test, genesis: string, relays: number, o: { cluster?: boolean; transaction?: string; handoverHeight?: number; maxAttempts?: number; pad?: number; restRelays?: number } = {}) {
   const services = (url: string) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }${o.restRelays ? `\n  rest:\n    backends:\n      rest: { url: "${url}" }` : ''}`;
   const r = await startRelayer(t, { plugins: o.restRelays ? ['transport-jsonrpc', 'transport-rest-sse'] : ['transport-jsonrpc'], services, genesis, cluster: o.cluster });
   const header = await r.header();
@@ -39,7 +39,7 @@ async function setup(t: Test, genesis: string, relays: number, o: { cluster?: bo
     const logs = captureLogs();
     const miner = await Runtime.start({
       // Proofs at the window's opening (no per-supplier spread): these tests follow one supplier block by block.
-      config: parseConfig(minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance, transaction: o.transaction, minerOptions: `{ submission: { proof_spread: 0, handover_height: ${o.handoverHeight ?? 0} } }` })),
+      config: parseConfig(minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance, transaction: o.transaction, minerOptions: `{ submission: { proof_spread: 0, handover_height: ${o.handoverHeight ?? 0}${o.maxAttempts ? `, max_attempts: ${o.maxAttempts}` : ''} } }` })),
       roles: ['miner'],
       builtins: BUILTIN_PLUGINS,
       version: 'test',
@@ -314,6 +314,52 @@ t.test('a claim accepted by the node but never included is signed again and land
   t.match(m, /phase="claim",result="resubmitted"\} 1/, 'one resend');
   t.match(m, /phase="claim",result="included"\} 1/);
   t.ok(s.logs.lines.some((l) => l.msg === 'claim not included 3 blocks after it was sent: signed again and resent' && l.attempt === 2), 'the resend is logged');
+});
+
+/** A fixed gas limit under what a block spends on a one-claim transaction (the localnet's: ~56,000): CheckTx takes it, the block refuses it. */
+const GAS_SHORT = '{ gas_limit: 40000 }';
+
+t.test("a claim that its block includes and refuses (out of gas) is said with the chain's reason and sent again at once, with twice the gas", async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 4, { transaction: GAS_SHORT });
+  const txs = grpcClient(s.r.net.grpcAddress, 'cosmos.tx.v1beta1.Service');
+  t.teardown(() => txs.close());
+  const ran = async (hash: string) => (await grpcCall(txs, 'GetTx', { hash })).tx_response as Res;
+  await s.advanceTo(22);
+  await until('claim broadcast', async () => (await s.session())?.state === 'claiming');
+  const first = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
+  await s.advanceTo(23); // block 23 includes the first send
+  const refusedTx = await ran(first.txhash!);
+  t.same([refusedTx.height, refusedTx.code, refusedTx.codespace, refusedTx.gas_wanted], ['23', 11, 'sdk', '40000'], 'block 23 refused it: out of gas');
+  const said = s.logs.lines.find((l) => l.msg === 'claim transaction refused in block 23; signing it again (attempt 2 of 5)');
+  t.same([said?.txhash, said?.code, said?.codespace, said?.gas_wanted], [first.txhash, 11, 'sdk', 40000], "the chain's verdict, said once");
+  t.match(said?.log, /out of gas/);
+  const second = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
+  t.same([second.attempts, second.height], ['2', '23'], 'sent again in the same block, not after resubmit_after_blocks');
+  t.not(second.txhash, first.txhash);
+  t.equal(JSON.parse(second.failure!).txhash, first.txhash, 'the refused send kept in the record');
+  await s.advanceTo(24);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  const landed = await ran(second.txhash!);
+  t.same([landed.height, landed.code, landed.gas_wanted], ['24', 0, '80000'], 'the resend, with twice the gas, ran in block 24');
+  const m = await s.metrics();
+  t.match(m, /phase="claim",result="failed"\} 1/);
+  t.match(m, /phase="claim",result="resubmitted"\} 1/);
+  t.match(m, /phase="claim",result="included"\} 1/);
+  t.equal(s.logs.lines.filter((l) => /refused in block|not included/.test(String(l.msg))).length, 1, 'one line for the one refusal');
+  t.match(await inspector(t, s.r.redisUrl)('submissions'), [{ phase: 'claim', txhash: second.txhash, attempts: 2, refused: /^sdk\/11: .*out of gas.*\(gas wanted 40000, used \d+\)$/ }], '`relayminer redis submissions` shows the refusal');
+});
+
+t.test("a claim refused by its block with no attempt left: the session fails at its window's close with the chain's reason", async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 2, { transaction: GAS_SHORT, maxAttempts: 1 });
+  await s.advanceTo(23);
+  await until('the refusal said', async () => s.logs.lines.some((l) => l.msg === 'claim transaction refused in block 23; no attempt left'));
+  await s.advanceTo(27);
+  await until('the window missed', async () => (await s.session())?.state === 'claim_window_missed');
+  const failed = s.logs.lines.find((l) => l.msg === 'session not paid');
+  const sub = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
+  t.equal(failed?.why, `claim not on chain when its window closed at 26; the chain refused its transaction ${sub.txhash}: ${JSON.parse(sub.failure!).text}`);
+  t.match(failed?.why, /: sdk\/11: .*out of gas.* \(gas wanted 40000, used \d+\)$/);
+  t.equal(s.logs.lines.filter((l) => /refused in block/.test(String(l.msg))).length, 1, 'said once, not every block');
 });
 
 t.test('a claim the chain refuses is left out of the transaction: the session beside it is claimed all the same', async (t) => {
