@@ -205,7 +205,7 @@ export function parseFaults(body: unknown): Partial<TxFaults> | string {
   if (typeof body !== 'object' || body === null || Array.isArray(body) || (body as { parseError?: true }).parseError) {
     return 'the body must be a JSON object, e.g. {"drop_accepted_txs": 1}';
   }
-  const known = ['drop_accepted_txs', 'delay_inclusion_blocks', 'reject_next'];
+  const known = ['drop_accepted_txs', 'delay_inclusion_blocks', 'reject_next', 'refuse_in_block'];
   const entries = Object.entries(body);
   if (entries.length === 0) return `name at least one fault: ${known.join(', ')}`;
   const out: Partial<TxFaults> = {};
@@ -214,16 +214,16 @@ export function parseFaults(body: unknown): Partial<TxFaults> | string {
     if (k === 'drop_accepted_txs' || k === 'delay_inclusion_blocks') {
       if (!count(v)) return `${k} must be an integer from 0 to 1000000`;
       out[k] = v as number;
-    } else if (k === 'reject_next') {
+    } else if (k === 'reject_next' || k === 'refuse_in_block') {
       const r = v as { count?: unknown; code?: unknown; codespace?: unknown; log?: unknown } | null;
-      if (typeof r !== 'object' || r === null) return 'reject_next must be {"count": N, "code": C, "log": "..."}';
+      if (typeof r !== 'object' || r === null) return `${k} must be {"count": N, "code": C, "log": "..."}`;
       const extra = Object.keys(r).filter((x) => !['count', 'code', 'codespace', 'log'].includes(x));
-      if (extra.length) return `reject_next: unknown key ${extra[0]} (valid: count, code, codespace, log)`;
-      if (!count(r.count)) return 'reject_next.count must be an integer from 0 to 1000000';
-      if (!Number.isInteger(r.code) || (r.code as number) < 1 || (r.code as number) > 4_294_967_295) return 'reject_next.code must be a non-zero ABCI code (an integer from 1)';
-      if (r.log !== undefined && typeof r.log !== 'string') return 'reject_next.log must be a string';
-      if (r.codespace !== undefined && typeof r.codespace !== 'string') return 'reject_next.codespace must be a string';
-      out.reject_next = { count: r.count as number, code: r.code as number, codespace: (r.codespace as string | undefined) ?? 'sdk', log: (r.log as string | undefined) ?? '' };
+      if (extra.length) return `${k}: unknown key ${extra[0]} (valid: count, code, codespace, log)`;
+      if (!count(r.count)) return `${k}.count must be an integer from 0 to 1000000`;
+      if (!Number.isInteger(r.code) || (r.code as number) < 1 || (r.code as number) > 4_294_967_295) return `${k}.code must be a non-zero ABCI code (an integer from 1)`;
+      if (r.log !== undefined && typeof r.log !== 'string') return `${k}.log must be a string`;
+      if (r.codespace !== undefined && typeof r.codespace !== 'string') return `${k}.codespace must be a string`;
+      out[k] = { count: r.count as number, code: r.code as number, codespace: (r.codespace as string | undefined) ?? 'sdk', log: (r.log as string | undefined) ?? '' };
     } else {
       return `unknown fault ${JSON.stringify(k)} (valid: ${known.join(', ')})`;
     }

@@ -70,6 +70,11 @@ export interface TxFaults {
   delay_inclusion_blocks: number;
   /** The next `count` transactions are refused at CheckTx with this code and log. */
   reject_next: { count: number; code: number; codespace: string; log: string };
+  /**
+   * The next `count` transactions a block includes are refused there with this code and log, their fee
+   * paid: what a message's own check does to a transaction that state changed under since CheckTx.
+   */
+  refuse_in_block: { count: number; code: number; codespace: string; log: string };
 }
 
 /** Go time.Time.String() for UTC, as the tx-timeout error prints it. */
@@ -266,7 +271,12 @@ export class TxEngine {
     return events;
   }
 
-  readonly #faults: TxFaults = { drop_accepted_txs: 0, delay_inclusion_blocks: 0, reject_next: { count: 0, code: 0, codespace: '', log: '' } };
+  readonly #faults: TxFaults = {
+    drop_accepted_txs: 0,
+    delay_inclusion_blocks: 0,
+    reject_next: { count: 0, code: 0, codespace: '', log: '' },
+    refuse_in_block: { count: 0, code: 0, codespace: '', log: '' },
+  };
 
   /**
    * Fault injection for tests: the next `n` transactions that pass CheckTx are answered "accepted"
@@ -281,11 +291,12 @@ export class TxEngine {
     if (f.drop_accepted_txs !== undefined) this.#faults.drop_accepted_txs = f.drop_accepted_txs;
     if (f.delay_inclusion_blocks !== undefined) this.#faults.delay_inclusion_blocks = f.delay_inclusion_blocks;
     if (f.reject_next !== undefined) this.#faults.reject_next = { ...f.reject_next };
+    if (f.refuse_in_block !== undefined) this.#faults.refuse_in_block = { ...f.refuse_in_block };
     return this.faults;
   }
 
   get faults(): TxFaults {
-    return { ...this.#faults, reject_next: { ...this.#faults.reject_next } };
+    return { ...this.#faults, reject_next: { ...this.#faults.reject_next }, refuse_in_block: { ...this.#faults.refuse_in_block } };
   }
 
   /** CheckTx for BroadcastTx SYNC: accepted txs wait in the mempool for the next block. */
@@ -376,6 +387,11 @@ export class TxEngine {
         this.#ante(d, 'deliver', { height, timeMs });
         if (gasUsed > gasWanted) throw sdkError(11, `out of gas in location: txSize; gasWanted: ${gasWanted}, gasUsed: ${gasUsed}: out of gas`);
         this.#applyAnte(d, 'deliver');
+        const refuse = this.#faults.refuse_in_block;
+        if (refuse.count > 0) {
+          refuse.count--;
+          throw new AbciError(refuse.codespace, refuse.code, refuse.log);
+        }
         const restoreClaims = journal(this.proofs.claims, (v) => structuredClone(v));
         const balances = this.#balancesOf(d);
         let ok = false;

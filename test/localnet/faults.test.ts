@@ -51,16 +51,19 @@ t.test('/localnet/faults: answers 200 with the armed faults, 400 with a reason f
   const net = await start(t);
   const ok = await faults(net, { drop_accepted_txs: 2, delay_inclusion_blocks: 3 });
   t.equal(ok.status, 200);
-  t.same(ok.body, { faults: { drop_accepted_txs: 2, delay_inclusion_blocks: 3, reject_next: { count: 0, code: 0, codespace: '', log: '' } } });
+  t.same(ok.body, { faults: { drop_accepted_txs: 2, delay_inclusion_blocks: 3, reject_next: { count: 0, code: 0, codespace: '', log: '' }, refuse_in_block: { count: 0, code: 0, codespace: '', log: '' } } });
   const reject = await faults(net, { reject_next: { count: 1, code: 13, log: 'insufficient fee' } });
-  t.same(reject.body, { faults: { drop_accepted_txs: 2, delay_inclusion_blocks: 3, reject_next: { count: 1, code: 13, codespace: 'sdk', log: 'insufficient fee' } } }, 'the others keep their state');
+  t.same(reject.body, { faults: { drop_accepted_txs: 2, delay_inclusion_blocks: 3, reject_next: { count: 1, code: 13, codespace: 'sdk', log: 'insufficient fee' }, refuse_in_block: { count: 0, code: 0, codespace: '', log: '' } } }, 'the others keep their state');
+  const refuse = await faults(net, { refuse_in_block: { count: 2, code: 1, codespace: 'undefined', log: 'failed to execute message; message index: 0: x' } });
+  t.same(refuse.body.faults, { drop_accepted_txs: 2, delay_inclusion_blocks: 3, reject_next: { count: 1, code: 13, codespace: 'sdk', log: 'insufficient fee' }, refuse_in_block: { count: 2, code: 1, codespace: 'undefined', log: 'failed to execute message; message index: 0: x' } });
   const bad: [unknown, string][] = [
     ['not json', 'the body must be a JSON object, e.g. {"drop_accepted_txs": 1}'],
     [[1], 'the body must be a JSON object, e.g. {"drop_accepted_txs": 1}'],
-    [{}, 'name at least one fault: drop_accepted_txs, delay_inclusion_blocks, reject_next'],
+    [{}, 'name at least one fault: drop_accepted_txs, delay_inclusion_blocks, reject_next, refuse_in_block'],
     [{ drop_accepted_txs: -1 }, 'drop_accepted_txs must be an integer from 0 to 1000000'],
     [{ delay_inclusion_blocks: 1.5 }, 'delay_inclusion_blocks must be an integer from 0 to 1000000'],
-    [{ drop_txs: 1 }, 'unknown fault "drop_txs" (valid: drop_accepted_txs, delay_inclusion_blocks, reject_next)'],
+    [{ drop_txs: 1 }, 'unknown fault "drop_txs" (valid: drop_accepted_txs, delay_inclusion_blocks, reject_next, refuse_in_block)'],
+    [{ refuse_in_block: { count: 1 } }, 'refuse_in_block.code must be a non-zero ABCI code (an integer from 1)'],
     [{ reject_next: { count: 1, code: 0 } }, 'reject_next.code must be a non-zero ABCI code (an integer from 1)'],
     [{ reject_next: { count: 1, code: 5, why: 'x' } }, 'reject_next: unknown key why (valid: count, code, codespace, log)'],
   ];
@@ -70,7 +73,7 @@ t.test('/localnet/faults: answers 200 with the armed faults, 400 with a reason f
   }
 });
 
-t.test('faults as a client sees them: refused at CheckTx, accepted and lost, accepted and included late', async (t) => {
+t.test('faults as a client sees them: refused at CheckTx, accepted and lost, accepted and included late, included and refused', async (t) => {
   const net = await start(t);
   net.chain.advance(1);
   const broadcast = async (bytes: Uint8Array) => (await grpcCall(net.tx, 'BroadcastTx', { tx_bytes: bytes, mode: 2 })).tx_response as Res;
@@ -98,4 +101,18 @@ t.test('faults as a client sees them: refused at CheckTx, accepted and lost, acc
   const onTime = await broadcast(await anyTx(net, 4));
   net.chain.advance(1);
   t.equal(await included(onTime.txhash), String(net.chain.height), 'cleared: the next block includes it');
+
+  await faults(net, { refuse_in_block: { count: 1, code: 1, codespace: 'undefined', log: 'failed to execute message; message index: 0: refused' } });
+  const balance = async () => net.chain.accounts.get(ADDR.supplier1)!.balance;
+  const before = await balance();
+  const refusedInBlock = await broadcast(await anyTx(net, 5));
+  t.equal(refusedInBlock.code, 0, 'accepted by CheckTx');
+  net.chain.advance(1);
+  const ran = (await grpcCall(net.tx, 'GetTx', { hash: refusedInBlock.txhash })).tx_response as Res;
+  t.same([ran.height, ran.code, ran.codespace, ran.raw_log], [String(net.chain.height), 1, 'undefined', 'failed to execute message; message index: 0: refused'], 'included, and refused by its block');
+  t.ok((await balance()) < before, 'its fee paid');
+  const next = await broadcast(await anyTx(net, 6));
+  net.chain.advance(1);
+  // Its claim's own check decides it now (a made-up session: refused for that, not by the fault).
+  t.notMatch(((await grpcCall(net.tx, 'GetTx', { hash: next.txhash })).tx_response as Res).raw_log, /: refused$/, 'the fault spent: the next one runs its message');
 });
