@@ -83,7 +83,22 @@ interface Submission {
   sessions: string[];
   messages: AnyMessage[];
   /** The latest send of these messages that a block included and refused, and what the chain said. */
-  failure?: { txhash: string; text: string };
+  failure?: Refusal;
+}
+
+/** A send that its block included and refused. */
+interface Refusal {
+  txhash: string;
+  height: number;
+  /** The chain's code, codespace, log and gas, as said. */
+  text: string;
+  /** Set when it ran out of gas: the gas it had. */
+  gasWanted?: number;
+}
+
+function refusal(txhash: string, ran: TxOutcome): Refusal {
+  const text = `${ran.codespace}/${ran.code}: ${ran.rawLog} (gas wanted ${ran.gasWanted}, used ${ran.gasUsed})`;
+  return ran.codespace === 'sdk' && ran.code === TX_OUT_OF_GAS ? { txhash, height: ran.height, text, gasWanted: ran.gasWanted } : { txhash, height: ran.height, text };
 }
 
 /** Without two consecutive blocks seen yet: how long an unordered transaction stays valid. */
@@ -529,66 +544,80 @@ export class SessionLifecycle {
   }
 
   /**
-   * A submission not on chain yet. From the block after a send, the node is asked what became of it:
-   * a block that included it and refused its messages (out of gas, a message's own check) is said with
-   * the chain's reason, once, and the messages are signed again and sent at once (with twice the gas
-   * after an out of gas). A send no block included is signed again `resubmitAfterBlocks` after it, once
-   * no block can include it any more (its unordered timeout passed): a fresh timeout, or the account's
-   * current sequence. Up to `maxAttempts` sends, never after the window closes: a node that accepted a
-   * transaction and lost it costs a resend, not the session.
+   * A submission not on chain yet. From the block after a send, the node is asked what became of it.
+   * A block included it and refused its messages (out of gas, a message's own check; the fee is paid):
+   * the chain's reason is said once and kept, and the messages are signed again, at once with twice the
+   * gas after an out of gas, else `resubmitAfterBlocks` after that block. No block included it:
+   * `resubmitAfterBlocks` after the send, once no block can include it any more (its unordered timeout
+   * passed), its messages are signed again (a fresh timeout, or the account's current sequence). Up to
+   * `maxAttempts` sends, never after the window closes: a node that accepted a transaction and lost it
+   * costs a resend, not the session.
    */
   async #notLanded(w: Work, block: BlockInfo, phase: SubmissionPhase, from: SessionState, missed: SessionState, windowClose: bigint): Promise<void> {
     const h = BigInt(block.height);
     const sends = await this.#sends(w.supplier, phase, w.session.endHeight);
     // The transaction that carried the session (the latest, were it ever in two).
     const i = sends.findLastIndex((s) => s.sessions.includes(w.session.sessionId));
-    const sub = sends[i];
+    let sub = sends[i];
     if (h >= windowClose) {
-      const failed = sub?.failure ? `; the chain refused its transaction ${sub.failure.txhash}: ${sub.failure.text}` : '';
-      return this.#fail(w, from, missed, `${phase} not on chain when its window closed at ${windowClose}${failed}`);
+      const refused = sub?.failure ? `; the chain refused its transaction ${sub.failure.txhash} in block ${sub.failure.height}: ${sub.failure.text}` : '';
+      return this.#fail(w, from, missed, `${phase} not on chain when its window closed at ${windowClose}${refused}`);
     }
     if (!sub || h <= BigInt(sub.height)) return;
     const { resubmitAfterBlocks, maxAttempts } = this.#o.submission;
-    const ran = sub.failure?.txhash === sub.txhash ? undefined : await this.#outcome(sub.txhash, block.height);
-    // Included and done: the claim or proof shows on the next query (this one was answered from a node behind).
-    if (ran?.code === 0) return;
-    const refused = ran !== undefined;
-    const attempt = sub.attempts + 1;
+    if (sub.failure?.txhash !== sub.txhash) {
+      const ran = await this.#outcome(sub.txhash, block.height);
+      // Included and done: the claim or proof shows on the next query (this one was answered from a node behind).
+      if (ran?.code === 0) return;
+      if (ran) {
+        sub = sends[i] = { ...sub, failure: refusal(sub.txhash, ran) };
+        await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
+        this.#saidRefused(w, phase, sub, ran);
+      }
+    }
+    const refused = sub.failure?.txhash === sub.txhash ? sub.failure : undefined;
+    if (sub.attempts >= maxAttempts) return;
     if (refused) {
-      const text = `${ran.codespace}/${ran.code}: ${ran.rawLog} (gas wanted ${ran.gasWanted}, used ${ran.gasUsed})`;
-      sends[i] = { ...sub, failure: { txhash: sub.txhash, text } };
-      await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
-      this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'failed' });
-      this.#o.log.error(
-        { supplier: w.supplier, phase, session_end: String(w.session.endHeight), txhash: sub.txhash, height: ran.height, code: ran.code, codespace: ran.codespace, log: ran.rawLog, gas_wanted: ran.gasWanted, gas_used: ran.gasUsed, sessions: sub.sessions.length },
-        attempt <= maxAttempts ? `${phase} transaction refused in block ${ran.height}; signing it again (attempt ${attempt} of ${maxAttempts})` : `${phase} transaction refused in block ${ran.height}; no attempt left`,
-      );
+      if (refused.gasWanted === undefined && h < BigInt(refused.height + resubmitAfterBlocks)) return;
     } else {
-      if (sub.failure?.txhash === sub.txhash) return;
       if (h < BigInt(sub.height + resubmitAfterBlocks)) return;
       if (sub.timeoutMs !== undefined && block.timeMs <= sub.timeoutMs) return;
     }
-    if (sub.attempts >= maxAttempts) return;
     const key = this.#o.suppliers.get(w.supplier)!;
-    // Out of gas: the estimate (or the fixed gas_limit) was short for what the block ran; twice what it had.
-    const gas = ran?.codespace === 'sdk' && ran.code === TX_OUT_OF_GAS ? Math.max(await this.#o.tx.gasFor(key, sub.messages, this.#chainTimeMs(block)), 2 * ran.gasWanted) : undefined;
+    const attempt = sub.attempts + 1;
+    // Out of gas: the estimate (or the fixed gas_limit) fell short of what the block ran; twice what it had.
+    const gas = refused?.gasWanted !== undefined ? Math.max(await this.#o.tx.gasFor(key, sub.messages, this.#chainTimeMs(block)), 2 * refused.gasWanted) : undefined;
     const res = await this.#o.tx.broadcast(key, sub.messages, this.#chainTimeMs(block), this.#txTtlMs(), gas);
-    const known = sends[i]!;
     if (res.code !== 0) {
       // Counted as an attempt (bounded), and tried again next block.
-      sends[i] = { ...known, attempts: attempt };
+      sends[i] = { ...sub, attempts: attempt };
       await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
       this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'rejected' });
       this.#o.log.error({ supplier: w.supplier, phase, attempt, code: res.code, codespace: res.codespace, log: res.rawLog }, `${phase} resend refused by the node`);
       return;
     }
-    sends[i] = { ...known, txhash: res.txhash, height: block.height, attempts: attempt, timeoutMs: res.timeoutMs };
+    sends[i] = { ...sub, txhash: res.txhash, height: block.height, attempts: attempt, timeoutMs: res.timeoutMs };
     await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
     this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'resubmitted' });
-    if (refused) return;
     this.#o.log.warn(
-      { supplier: w.supplier, phase, session_end: String(w.session.endHeight), previous_txhash: sub.txhash, txhash: res.txhash, attempt, max_attempts: maxAttempts, window_closes_at: String(windowClose) },
-      `${phase} not included ${block.height - sub.height} blocks after it was sent: signed again and resent`,
+      { supplier: w.supplier, phase, session_end: String(w.session.endHeight), previous_txhash: sub.txhash, txhash: res.txhash, attempt, max_attempts: maxAttempts, window_closes_at: String(windowClose), ...(gas ? { gas } : {}) },
+      refused ? `${phase} refused in block ${refused.height}: signed again and resent` : `${phase} not included ${block.height - sub.height} blocks after it was sent: signed again and resent`,
+    );
+  }
+
+  /** Said once per send a block refused: the chain's reason, and what happens next. */
+  #saidRefused(w: Work, phase: SubmissionPhase, sub: Submission, ran: TxOutcome): void {
+    const { resubmitAfterBlocks, maxAttempts } = this.#o.submission;
+    this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'failed' });
+    const next =
+      sub.attempts >= maxAttempts
+        ? 'no attempt left'
+        : sub.failure!.gasWanted !== undefined
+          ? `signing it again now with twice the gas (attempt ${sub.attempts + 1} of ${maxAttempts})`
+          : `signing it again in ${resubmitAfterBlocks} blocks (attempt ${sub.attempts + 1} of ${maxAttempts})`;
+    this.#o.log.error(
+      { supplier: w.supplier, phase, session_end: String(w.session.endHeight), txhash: sub.txhash, height: ran.height, code: ran.code, codespace: ran.codespace, log: ran.rawLog, gas_wanted: ran.gasWanted, gas_used: ran.gasUsed, sessions: sub.sessions.length },
+      `${phase} transaction refused in block ${ran.height}; ${next}`,
     );
   }
 
@@ -682,7 +711,7 @@ function submissionOf(h: Record<string, string | undefined>): Submission {
     timeoutMs: h.timeout_ms ? Number(h.timeout_ms) : undefined,
     sessions: JSON.parse(h.sessions ?? '[]') as string[],
     messages: (JSON.parse(h.messages ?? '[]') as [string, string][]).map(([typeUrl, b64]) => ({ typeUrl, value: Buffer.from(b64, 'base64') })),
-    failure: h.failure ? (JSON.parse(h.failure) as { txhash: string; text: string }) : undefined,
+    failure: h.failure ? (JSON.parse(h.failure) as Refusal) : undefined,
   };
 }
 

@@ -330,7 +330,7 @@ t.test("a claim that its block includes and refuses (out of gas) is said with th
   await s.advanceTo(23); // block 23 includes the first send
   const refusedTx = await ran(first.txhash!);
   t.same([refusedTx.height, refusedTx.code, refusedTx.codespace, refusedTx.gas_wanted], ['23', 11, 'sdk', '40000'], 'block 23 refused it: out of gas');
-  const said = s.logs.lines.find((l) => l.msg === 'claim transaction refused in block 23; signing it again (attempt 2 of 5)');
+  const said = s.logs.lines.find((l) => l.msg === 'claim transaction refused in block 23; signing it again now with twice the gas (attempt 2 of 5)');
   t.same([said?.txhash, said?.code, said?.codespace, said?.gas_wanted], [first.txhash, 11, 'sdk', 40000], "the chain's verdict, said once");
   t.match(said?.log, /out of gas/);
   const second = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
@@ -345,8 +345,41 @@ t.test("a claim that its block includes and refuses (out of gas) is said with th
   t.match(m, /phase="claim",result="failed"\} 1/);
   t.match(m, /phase="claim",result="resubmitted"\} 1/);
   t.match(m, /phase="claim",result="included"\} 1/);
-  t.equal(s.logs.lines.filter((l) => /refused in block|not included/.test(String(l.msg))).length, 1, 'one line for the one refusal');
+  t.same(
+    s.logs.lines.filter((l) => /refused in block|not included/.test(String(l.msg))).map((l) => [l.msg, l.gas]),
+    [
+      ['claim transaction refused in block 23; signing it again now with twice the gas (attempt 2 of 5)', undefined],
+      ['claim refused in block 23: signed again and resent', 80000],
+    ],
+    'the refusal said once, and the resend',
+  );
   t.match(await inspector(t, s.r.redisUrl)('submissions'), [{ phase: 'claim', txhash: second.txhash, attempts: 2, refused: /^sdk\/11: .*out of gas.*\(gas wanted 40000, used \d+\)$/ }], '`relayminer redis submissions` shows the refusal');
+});
+
+t.test("a claim that its block refuses for a message's own check is said with the chain's reason and sent again resubmit_after_blocks later", async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 3);
+  // What a block says when state changed under a message since CheckTx (docs/spec/errors.md §2.2: codespace undefined, code 1).
+  const LOG = 'failed to execute message; message index: 0: rpc error: code = FailedPrecondition desc = changed since CheckTx';
+  s.r.net.node.txs.armFaults({ refuse_in_block: { count: 1, code: 1, codespace: 'undefined', log: LOG } });
+  await s.advanceTo(22);
+  await until('claim broadcast', async () => (await s.session())?.state === 'claiming');
+  const first = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
+  await s.advanceTo(24);
+  const said = s.logs.lines.find((l) => l.msg === 'claim transaction refused in block 23; signing it again in 2 blocks (attempt 2 of 5)');
+  t.same([said?.txhash, said?.code, said?.codespace, said?.log], [first.txhash, 1, 'undefined', LOG], "the chain's verdict");
+  const waiting = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
+  t.same([waiting.txhash, waiting.attempts], [first.txhash, '1'], 'not sent again in blocks 23 and 24');
+  await s.advanceTo(25);
+  const second = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
+  t.same([second.attempts, second.height], ['2', '25'], 'sent again two blocks after the block that refused it');
+  t.ok(s.logs.lines.some((l) => l.msg === 'claim refused in block 23: signed again and resent' && l.txhash === second.txhash && l.gas === undefined), 'with the gas it had');
+  await s.advanceTo(26);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  const m = await s.metrics();
+  t.match(m, /phase="claim",result="failed"\} 1/);
+  t.match(m, /phase="claim",result="resubmitted"\} 1/);
+  t.match(m, /phase="claim",result="included"\} 1/);
+  t.equal(s.logs.lines.filter((l) => /transaction refused in block/.test(String(l.msg))).length, 1, 'said once, not every block');
 });
 
 t.test("a claim refused by its block with no attempt left: the session fails at its window's close with the chain's reason", async (t) => {
@@ -357,7 +390,7 @@ t.test("a claim refused by its block with no attempt left: the session fails at 
   await until('the window missed', async () => (await s.session())?.state === 'claim_window_missed');
   const failed = s.logs.lines.find((l) => l.msg === 'session not paid');
   const sub = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
-  t.equal(failed?.why, `claim not on chain when its window closed at 26; the chain refused its transaction ${sub.txhash}: ${JSON.parse(sub.failure!).text}`);
+  t.equal(failed?.why, `claim not on chain when its window closed at 26; the chain refused its transaction ${sub.txhash} in block 23: ${JSON.parse(sub.failure!).text}`);
   t.match(failed?.why, /: sdk\/11: .*out of gas.* \(gas wanted 40000, used \d+\)$/);
   t.equal(s.logs.lines.filter((l) => /refused in block/.test(String(l.msg))).length, 1, 'said once, not every block');
 });
