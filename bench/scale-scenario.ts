@@ -25,6 +25,11 @@ import type { SessionHeader } from '../core/protocol/index.js';
 
 export interface ScaleOptions extends DeploymentOptions {
   relaysPerSupplier: number;
+  /**
+   * Claim transactions the node's blocks refuse (the localnet's `refuse_in_block`, armed once the relays
+   * are served): the first this many suppliers' claims are included and refused, and must be sent again.
+   */
+  refuseClaims?: number;
   progress?: (line: string) => void;
   /** Keep the processes' logs (their folder is printed first) even when the run went through. */
   keepLogs?: boolean;
@@ -45,6 +50,9 @@ export interface ScaleResult {
   lastProofHeight: number;
   lastProofSeconds: number;
   settled: number;
+  /** Claim and proof transactions the miners found refused by their block, and sends they made again. */
+  refusedInBlock: number;
+  resubmitted: number;
   /** Miner CPU (both processes) and Redis commands per block, from the session's end to settlement. */
   minerCpuMsPerBlock: number;
   redisCommandsPerBlock: number;
@@ -152,6 +160,8 @@ export interface Deployment {
   relay(header: SessionHeader, supplier: string, id: number): Promise<number>;
   /** app1's session at a height. */
   session(height: bigint): Promise<SessionHeader>;
+  /** Arms the localnet's transaction faults (`POST /localnet/faults`). */
+  faults(body: object): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -244,6 +254,10 @@ logging: { level: ${o.minerLogLevel ?? 'warn'}, format: json }
       minerMetrics,
       relayerMetrics,
       session: async (height) => (await q.session(app, 'anvil', height)).header,
+      faults: async (body) => {
+        const res = await fetch(`http://127.0.0.1:${rpc}/localnet/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        if (res.status !== 200) throw new Error(`localnet faults: ${res.status} ${await res.text()}`);
+      },
       relay: async (header, supplier, id) => {
         const body = encodeRelayRequest(
           buildRelayRequest({ header, supplierAddress: supplier, payload: encodeHttpPayload({ method: 'POST', url: '/', body: `{"jsonrpc":"2.0","id":${id},"method":"eth_blockNumber"}` }), signerKey: hexKey(GATEWAY1_KEY), ring }),
@@ -292,6 +306,12 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
     // supplier has nothing to claim: a run that sent that late says so instead of reporting a missing claim.
     const late = await scrapeSum(d.relayerMetrics, 'relayminer_relays_not_reward_eligible_total');
     if (late > 0) throw new Error(`${late} relays were served in the session's grace period (the last answered at height ${sentBy}, the session ended at ${end}), so not mined: this run proves nothing`);
+    if (o.refuseClaims) {
+      // As a poktroll block words a claim's own check that failed (docs/spec/errors.md §2.2).
+      const log = 'failed to execute message; message index: 0: rpc error: code = FailedPrecondition desc = refused by the scale run';
+      await d.faults({ refuse_in_block: { count: o.refuseClaims, code: 1, codespace: 'undefined', log } });
+      say(`the node's blocks will refuse the next ${o.refuseClaims} transactions`);
+    }
 
     // Watch the chain block by block until settlement.
     const info = async () => Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))?.[1] ?? 0);
@@ -350,7 +370,13 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
     // Settlement: the tokenomics events the miners saw.
     await waitFor('settlement', async () => (await height()) >= Number(w.settlementHeight) + 2, 60_000);
     let settled = 0;
-    for (const a of minerMetrics) settled += await scrapeSum(a, 'relayminer_miner_settlements_total', { outcome: 'settled' });
+    let refusedInBlock = 0;
+    let resubmitted = 0;
+    for (const a of minerMetrics) {
+      settled += await scrapeSum(a, 'relayminer_miner_settlements_total', { outcome: 'settled' });
+      refusedInBlock += await scrapeSum(a, 'relayminer_miner_submissions_total', { result: 'failed' });
+      resubmitted += await scrapeSum(a, 'relayminer_miner_submissions_total', { result: 'resubmitted' });
+    }
     // A proof in the window's last block is valid, but its claim settles in that same block, so no read shows it
     // validated. Every claim here needs a proof, so a claim that settled (rather than expired) had its proof
     // validated by then: those beyond the proofs seen landed in the last block.
@@ -374,6 +400,8 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
       lastProofHeight,
       lastProofSeconds,
       settled,
+      refusedInBlock,
+      resubmitted,
       minerCpuMsPerBlock,
       redisCommandsPerBlock,
       minerRssMb,
