@@ -92,13 +92,21 @@ interface Refusal {
   height: number;
   /** The chain's code, codespace, log and gas, as said. */
   text: string;
+  /** The height from which its messages are signed again. */
+  dueAt: number;
   /** Set when it ran out of gas: the gas it had. */
   gasWanted?: number;
 }
 
-function refusal(txhash: string, ran: TxOutcome): Refusal {
+/**
+ * What a block's refusal means for the messages: after an out of gas, sent again at once with more gas;
+ * after a message's own check, `resubmitAfterBlocks` later (the same check in the next block would fail
+ * the same way; later, what changed may have changed back, a balance topped up).
+ */
+function refusal(txhash: string, ran: TxOutcome, resubmitAfterBlocks: number): Refusal {
   const text = `${ran.codespace}/${ran.code}: ${ran.rawLog} (gas wanted ${ran.gasWanted}, used ${ran.gasUsed})`;
-  return ran.codespace === 'sdk' && ran.code === TX_OUT_OF_GAS ? { txhash, height: ran.height, text, gasWanted: ran.gasWanted } : { txhash, height: ran.height, text };
+  if (ran.codespace === 'sdk' && ran.code === TX_OUT_OF_GAS) return { txhash, height: ran.height, text, dueAt: ran.height, gasWanted: ran.gasWanted };
+  return { txhash, height: ran.height, text, dueAt: ran.height + resubmitAfterBlocks };
 }
 
 /** Without two consecutive blocks seen yet: how long an unordered transaction stays valid. */
@@ -547,17 +555,18 @@ export class SessionLifecycle {
    * A submission not on chain yet. From the block after a send, the node is asked what became of it.
    * A block included it and refused its messages (out of gas, a message's own check; the fee is paid):
    * the chain's reason is said once and kept, and the messages are signed again, at once with twice the
-   * gas after an out of gas, else `resubmitAfterBlocks` after that block. No block included it:
-   * `resubmitAfterBlocks` after the send, once no block can include it any more (its unordered timeout
-   * passed), its messages are signed again (a fresh timeout, or the account's current sequence). Up to
-   * `maxAttempts` sends, never after the window closes: a node that accepted a transaction and lost it
-   * costs a resend, not the session.
+   * gas after an out of gas, else `resubmitAfterBlocks` after that block; a message the refusal names,
+   * in a transaction of several, goes on alone, and the others are signed again at once. No block
+   * included it: `resubmitAfterBlocks` after the send, once no block can include it any more (its
+   * unordered timeout passed), its messages are signed again (a fresh timeout, or the account's current
+   * sequence). Up to `maxAttempts` sends, never after the window closes: a node that accepted a
+   * transaction and lost it costs a resend, not the session.
    */
   async #notLanded(w: Work, block: BlockInfo, phase: SubmissionPhase, from: SessionState, missed: SessionState, windowClose: bigint): Promise<void> {
     const h = BigInt(block.height);
     const sends = await this.#sends(w.supplier, phase, w.session.endHeight);
     // The transaction that carried the session (the latest, were it ever in two).
-    const i = sends.findLastIndex((s) => s.sessions.includes(w.session.sessionId));
+    let i = sends.findLastIndex((s) => s.sessions.includes(w.session.sessionId));
     let sub = sends[i];
     if (h >= windowClose) {
       const refused = sub?.failure ? `; the chain refused its transaction ${sub.failure.txhash} in block ${sub.failure.height}: ${sub.failure.text}` : '';
@@ -570,15 +579,31 @@ export class SessionLifecycle {
       // Included and done: the claim or proof shows on the next query (this one was answered from a node behind).
       if (ran?.code === 0) return;
       if (ran) {
-        sub = sends[i] = { ...sub, failure: refusal(sub.txhash, ran) };
-        await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
-        this.#saidRefused(w, phase, sub, ran);
+        const failure = refusal(sub.txhash, ran, resubmitAfterBlocks);
+        const k = failure.gasWanted === undefined && sub.messages.length > 1 && sub.attempts < maxAttempts ? refusedMessage(ran.rawLog) : undefined;
+        if (k !== undefined && k < sub.messages.length) {
+          // One message failed the transaction: it goes on alone, the others at once.
+          const alone: Submission = { ...sub, sessions: [sub.sessions[k]!], messages: [sub.messages[k]!], failure };
+          const others: Submission = { ...sub, sessions: sub.sessions.filter((_, j) => j !== k), messages: sub.messages.filter((_, j) => j !== k), failure: { ...failure, dueAt: ran.height } };
+          sends.splice(i, 1, alone);
+          sends.push(others);
+          await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
+          this.#saidRefused(w, phase, sub, ran, `message ${k} (session ${sub.sessions[k]}) signed again alone in ${resubmitAfterBlocks} blocks, the other ${others.messages.length} now`);
+          if (alone.sessions[0] === w.session.sessionId) return;
+          i = sends.length - 1;
+          sub = others;
+        } else {
+          sub = sends[i] = { ...sub, failure };
+          await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
+          const next = sub.attempts >= maxAttempts ? 'no attempt left' : failure.gasWanted !== undefined ? 'signing it again now with twice the gas' : `signing it again in ${resubmitAfterBlocks} blocks`;
+          this.#saidRefused(w, phase, sub, ran, next);
+        }
       }
     }
     const refused = sub.failure?.txhash === sub.txhash ? sub.failure : undefined;
     if (sub.attempts >= maxAttempts) return;
     if (refused) {
-      if (refused.gasWanted === undefined && h < BigInt(refused.height + resubmitAfterBlocks)) return;
+      if (h < BigInt(refused.dueAt)) return;
     } else {
       if (h < BigInt(sub.height + resubmitAfterBlocks)) return;
       if (sub.timeoutMs !== undefined && block.timeMs <= sub.timeoutMs) return;
@@ -600,24 +625,19 @@ export class SessionLifecycle {
     await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
     this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'resubmitted' });
     this.#o.log.warn(
-      { supplier: w.supplier, phase, session_end: String(w.session.endHeight), previous_txhash: sub.txhash, txhash: res.txhash, attempt, max_attempts: maxAttempts, window_closes_at: String(windowClose), ...(gas ? { gas } : {}) },
+      { supplier: w.supplier, phase, session_end: String(w.session.endHeight), previous_txhash: sub.txhash, txhash: res.txhash, attempt, max_attempts: maxAttempts, window_closes_at: String(windowClose), sessions: sub.sessions.length, ...(gas ? { gas } : {}) },
       refused ? `${phase} refused in block ${refused.height}: signed again and resent` : `${phase} not included ${block.height - sub.height} blocks after it was sent: signed again and resent`,
     );
   }
 
   /** Said once per send a block refused: the chain's reason, and what happens next. */
-  #saidRefused(w: Work, phase: SubmissionPhase, sub: Submission, ran: TxOutcome): void {
-    const { resubmitAfterBlocks, maxAttempts } = this.#o.submission;
+  #saidRefused(w: Work, phase: SubmissionPhase, sub: Submission, ran: TxOutcome, next: string): void {
+    const { maxAttempts } = this.#o.submission;
     this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'failed' });
-    const next =
-      sub.attempts >= maxAttempts
-        ? 'no attempt left'
-        : sub.failure!.gasWanted !== undefined
-          ? `signing it again now with twice the gas (attempt ${sub.attempts + 1} of ${maxAttempts})`
-          : `signing it again in ${resubmitAfterBlocks} blocks (attempt ${sub.attempts + 1} of ${maxAttempts})`;
+    const attempt = sub.attempts < maxAttempts ? ` (attempt ${sub.attempts + 1} of ${maxAttempts})` : '';
     this.#o.log.error(
       { supplier: w.supplier, phase, session_end: String(w.session.endHeight), txhash: sub.txhash, height: ran.height, code: ran.code, codespace: ran.codespace, log: ran.rawLog, gas_wanted: ran.gasWanted, gas_used: ran.gasUsed, sessions: sub.sessions.length },
-      `${phase} transaction refused in block ${ran.height}; ${next}`,
+      `${phase} transaction refused in block ${ran.height}; ${next}${attempt}`,
     );
   }
 

@@ -382,6 +382,40 @@ t.test("a claim that its block refuses for a message's own check is said with th
   t.equal(s.logs.lines.filter((l) => /transaction refused in block/.test(String(l.msg))).length, 1, 'said once, not every block');
 });
 
+t.test('two claims in one transaction, the block refusing it for one of them: the other is sent again at once, the one named alone later', async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 2, { restRelays: 2 });
+  await s.advanceTo(22);
+  await until('both claims broadcast', async () => (await s.session())?.state === 'claiming' && (await s.restSession())?.state === 'claiming');
+  const first = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
+  const order = JSON.parse(first.sessions!) as string[];
+  t.equal(order.length, 2, 'one transaction for both');
+  // The block refuses it, naming its second message (the others' checks passed).
+  const LOG = 'failed to execute message; message index: 1: rpc error: code = FailedPrecondition desc = changed since CheckTx';
+  s.r.net.node.txs.armFaults({ refuse_in_block: { count: 1, code: 1, codespace: 'undefined', log: LOG } });
+  await s.advanceTo(23);
+  const said = s.logs.lines.find((l) => String(l.msg).startsWith('claim transaction refused in block 23;'));
+  t.equal(said?.msg, `claim transaction refused in block 23; message 1 (session ${order[1]}) signed again alone in 2 blocks, the other 1 now (attempt 2 of 5)`);
+  const byOrder = (id: string) => (id === s.header.session_id ? s.session() : s.restSession());
+  await s.advanceTo(24);
+  await until('the other claimed', async () => (await byOrder(order[0]!))?.state === 'claimed');
+  t.equal((await byOrder(order[1]!))?.state, 'claiming', 'the one named still waiting');
+  await s.advanceTo(26);
+  await until('the one named claimed too', async () => (await byOrder(order[1]!))?.state === 'claimed');
+  const rows = await inspector(t, s.r.redisUrl)('submissions');
+  t.same(
+    rows.map((r) => [r.sent_at, r.attempts, r.sessions]),
+    [
+      ['25', 2, 1],
+      ['23', 2, 1],
+    ],
+    'the one named resent alone at 25, the other at 23',
+  );
+  const m = await s.metrics();
+  t.match(m, /phase="claim",result="failed"\} 1/);
+  t.match(m, /phase="claim",result="resubmitted"\} 2/);
+  t.match(m, /phase="claim",result="included"\} 2/);
+});
+
 t.test("a claim refused by its block with no attempt left: the session fails at its window's close with the chain's reason", async (t) => {
   const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 2, { transaction: GAS_SHORT, maxAttempts: 1 });
   await s.advanceTo(23);
