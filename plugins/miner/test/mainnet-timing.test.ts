@@ -25,7 +25,7 @@ const PROOF_WINDOW_CLOSE = 53;
 /** Why a relay was refused (an HTTP 200 too, in the default poktroll error model), or undefined once served. */
 const refusal = (res: { status: number; body: Uint8Array }) => (res.status === 200 ? RelayResponseCodec.decode(res.body).relay_miner_error?.message : `HTTP ${res.status}`);
 
-t.test('mainnet timing: a dropped claim and a dropped proof land on re-signed sends, under continuous traffic, and the session settles exactly', async (t) => {
+t.test('mainnet timing: a dropped claim and a dropped proof land on re-signed sends, and a claim its block refuses on a later one, under continuous traffic; the session settles exactly', async (t) => {
   const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: (url) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`, genesis: MAINNET });
   const first = await r.header();
   t.same([first.session_start_block_height, first.session_end_block_height], [1n, 20n], 'session [1, 20]');
@@ -113,6 +113,13 @@ t.test('mainnet timing: a dropped claim and a dropped proof land on re-signed se
   t.ok((await includedAt(proof.txhash!)) < PROOF_WINDOW_CLOSE, 'the resent proof landed inside its window');
   t.equal((await store.session(ADDR.supplier1, first.session_id))?.proof, 'threshold', 'worth more than the 100 uPOKT threshold');
 
+  // The next session's claim, [21, 40]'s at 52, is refused by the block that includes it (state changed under
+  // it since CheckTx): said with the chain's reason, sent again two blocks later, and on chain.
+  const second = (await r.runtime.context.relay!.chain.session(ADDR.app1, 'anvil', 30n)).header;
+  t.same([second.session_start_block_height, second.session_end_block_height], [21n, 40n]);
+  const REFUSED = 'failed to execute message; message index: 0: rpc error: code = FailedPrecondition desc = changed since CheckTx';
+  await faults({ refuse_in_block: { count: 1, code: 1, codespace: 'undefined', log: REFUSED } });
+
   await until('settled', async () => (await state()) === 'settled', 60_000);
   const session = (await store.session(ADDR.supplier1, first.session_id))!;
   const [claimed, settled] = await r.redis.hmget(keys.minerSession(ADDR.supplier1, first.session_id), 'claimed_upokt', 'settled_upokt');
@@ -124,4 +131,12 @@ t.test('mainnet timing: a dropped claim and a dropped proof land on re-signed se
   t.notMatch(await r.metrics(), /relayminer_relays_not_reward_eligible_total\{[^}]*\} [1-9]/, 'no relay served without being mined');
   t.equal(session.computeUnits, BigInt(session.count) * 100n, '100 compute units each');
   t.same([claimed, settled], [String(expected), String(expected)], `the chain settled exactly the claimed ${expected} uPOKT`);
+
+  await until("session [21, 40]'s claim on chain", async () => (await store.session(ADDR.supplier1, second.session_id))?.state === 'claimed', 60_000);
+  const said = logs.lines.filter((l) => l.msg === `claim transaction refused in block ${l.height}; signing it again in 2 blocks (attempt 2 of 5)`);
+  t.same(said.map((l) => [l.code, l.codespace, l.log]), [[1, 'undefined', REFUSED]], "the chain's reason, said once");
+  const refusedAt = Number(said[0]?.height);
+  const resent = await r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 40n));
+  t.same([resent.first_height, resent.height, resent.attempts], [String(refusedAt - 1), String(refusedAt + 2), '2'], `sent at ${refusedAt - 1}, refused in ${refusedAt}, sent again at ${refusedAt + 2}`);
+  t.ok((await includedAt(resent.txhash!)) <= 62, 'on chain inside its window [52, 62]');
 });
