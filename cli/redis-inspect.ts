@@ -164,23 +164,21 @@ const ROWS: Record<InspectWhat, (redis: RedisClient, keys: KeyBuilder, suppliers
       const records = await store.sessions(supplier, await store.sessionIds(supplier));
       const ends = [...new Set(records.flatMap((s) => (s ? [s.endHeight] : [])))].sort((a, b) => (a < b ? -1 : 1));
       const reads = ends.flatMap((end) => (['claim', 'proof'] as const).map((phase) => ({ end, phase })));
-      const hashes = await Promise.all(reads.map(({ end, phase }) => redis.hgetall(keys.submission(supplier, phase, end))));
-      return reads.flatMap(({ end, phase }, i) => {
-        const h = hashes[i]!;
-        // Sessions that did not fit one transaction went in later ones: the earlier sends first.
-        const sends = h.txhash ? [...(JSON.parse(h.earlier ?? '[]') as Record<string, string>[]), h] : [];
-        return sends.map((s) => ({
+      const sent = await Promise.all(reads.map(({ end, phase }) => store.submissions(supplier, phase, end)));
+      // Sessions that did not fit one transaction went in later ones: the earlier sends first.
+      return reads.flatMap(({ end, phase }, i) =>
+        sent[i]!.map((s) => ({
           supplier,
           phase,
           session_end: String(end),
-          txhash: s.txhash!,
-          sent_at: s.height ?? '',
-          attempts: Number(s.attempts ?? 1),
-          sessions: (JSON.parse(s.sessions ?? '[]') as string[]).length,
+          txhash: s.txhash,
+          sent_at: String(s.height),
+          attempts: s.attempts,
+          sessions: s.sessions.length,
           // What the chain said of the latest send of these messages that a block included and refused.
-          refused: s.failure ? (JSON.parse(s.failure) as { text: string }).text : '',
-        }));
-      });
+          refused: s.failure?.text ?? '',
+        })),
+      );
     });
   },
 };

@@ -5,7 +5,7 @@ import type { ChainReads } from './chain-reads.js';
 import { claimCost } from './economics.js';
 import type { MinerMetrics } from './metrics.js';
 import { PassReport } from './pass-report.js';
-import { FencedOutError, FINAL_STATES, type SessionRecord, type SessionStore } from './session-store.js';
+import { FencedOutError, FINAL_STATES, type Refusal, type SessionRecord, type SessionStore, type Submission } from './session-store.js';
 
 export interface LifecycleOptions {
   store: SessionStore;
@@ -64,38 +64,6 @@ interface Work {
   session: SessionRecord;
   windows: SessionWindows;
   params: SharedParamsInfo;
-}
-
-/**
- * What was sent for one (supplier, phase, session end), kept in Redis: a successor that takes the
- * supplier over checks it and, if it did not land, signs its messages again.
- */
-interface Submission {
-  txhash: string;
-  /** Height at which the last send was made. */
-  height: number;
-  /** Height of the first send. */
-  firstHeight: number;
-  /** Sends so far (refusals at CheckTx included). */
-  attempts: number;
-  /** Unordered transactions: no block after this time can include the last send. */
-  timeoutMs?: number;
-  sessions: string[];
-  messages: AnyMessage[];
-  /** The latest send of these messages that a block included and refused, and what the chain said. */
-  failure?: Refusal;
-}
-
-/** A send that its block included and refused. */
-interface Refusal {
-  txhash: string;
-  height: number;
-  /** The chain's code, codespace, log and gas, as said. */
-  text: string;
-  /** The height from which its messages are signed again. */
-  dueAt: number;
-  /** Set when it ran out of gas: the gas it had. */
-  gasWanted?: number;
 }
 
 /**
@@ -696,43 +664,14 @@ export class SessionLifecycle {
     await this.#record(supplier, token, phase, end, [...(await this.#sends(supplier, phase, end)), s]);
   }
 
-  /** The transactions sent for (supplier, phase, end): the latest in the record's own fields, earlier ones in `earlier`. */
+  /** The transactions sent for (supplier, phase, end), replaced under the supplier's lease. */
   async #record(supplier: string, token: string, phase: SubmissionPhase, end: bigint, sends: Submission[]): Promise<void> {
-    const written = await this.#o.store.recordSubmission(supplier, phase, end, token, { ...submissionFields(sends.at(-1)!), earlier: JSON.stringify(sends.slice(0, -1).map(submissionFields)) });
-    if (written === 'fenced') throw new FencedOutError(supplier);
+    if ((await this.#o.store.recordSubmission(supplier, phase, end, token, sends)) === 'fenced') throw new FencedOutError(supplier);
   }
 
-  async #sends(supplier: string, phase: SubmissionPhase, end: bigint): Promise<Submission[]> {
-    const h = await this.#o.redis().hgetall(this.#o.keys.submission(supplier, phase, end));
-    if (!h.txhash) return [];
-    return [...(JSON.parse(h.earlier ?? '[]') as Record<string, string>[]), h].map(submissionOf);
+  #sends(supplier: string, phase: SubmissionPhase, end: bigint): Promise<Submission[]> {
+    return this.#o.store.submissions(supplier, phase, end);
   }
-}
-
-function submissionFields(s: Submission): Record<string, string> {
-  return {
-    txhash: s.txhash,
-    height: String(s.height),
-    first_height: String(s.firstHeight),
-    attempts: String(s.attempts),
-    timeout_ms: s.timeoutMs === undefined ? '' : String(s.timeoutMs),
-    sessions: JSON.stringify(s.sessions),
-    messages: JSON.stringify(s.messages.map((m) => [m.typeUrl, Buffer.from(m.value).toString('base64')])),
-    failure: s.failure ? JSON.stringify(s.failure) : '',
-  };
-}
-
-function submissionOf(h: Record<string, string | undefined>): Submission {
-  return {
-    txhash: h.txhash!,
-    height: Number(h.height),
-    firstHeight: Number(h.first_height ?? h.height),
-    attempts: Number(h.attempts ?? 1),
-    timeoutMs: h.timeout_ms ? Number(h.timeout_ms) : undefined,
-    sessions: JSON.parse(h.sessions ?? '[]') as string[],
-    messages: (JSON.parse(h.messages ?? '[]') as [string, string][]).map(([typeUrl, b64]) => ({ typeUrl, value: Buffer.from(b64, 'base64') })),
-    failure: h.failure ? (JSON.parse(h.failure) as Refusal) : undefined,
-  };
 }
 
 /** How many of `messages`, from the first, fit one transaction of `maxBytes` (always one at least: the node decides). */

@@ -1,4 +1,36 @@
-import { Frontier, type KeyBuilder, leafPathAndDigest, type LeafSource, type MinedRelay, type RedisClient, type SessionState, type SortedLeaf, type SubmissionPhase } from 'relayminer';
+import { type AnyMessage, Frontier, type KeyBuilder, leafPathAndDigest, type LeafSource, type MinedRelay, type RedisClient, type SessionState, type SortedLeaf, type SubmissionPhase } from 'relayminer';
+
+/**
+ * What was sent for one (supplier, phase, session end), kept in Redis: a successor that takes the
+ * supplier over checks it and, if it did not land, signs its messages again.
+ */
+export interface Submission {
+  txhash: string;
+  /** Height at which the last send was made. */
+  height: number;
+  /** Height of the first send. */
+  firstHeight: number;
+  /** Sends so far (refusals at CheckTx included). */
+  attempts: number;
+  /** Unordered transactions: no block after this time can include the last send. */
+  timeoutMs?: number;
+  sessions: string[];
+  messages: AnyMessage[];
+  /** The latest send of these messages that a block included and refused, and what the chain said. */
+  failure?: Refusal;
+}
+
+/** A send that its block included and refused. */
+export interface Refusal {
+  txhash: string;
+  height: number;
+  /** The chain's code, codespace, log and gas, as said. */
+  text: string;
+  /** The height from which its messages are signed again. */
+  dueAt: number;
+  /** Set when it ran out of gas: the gas it had. */
+  gasWanted?: number;
+}
 
 /**
  * Stores a batch of one supplier's relays in their sessions and acknowledges their stream entries,
@@ -469,10 +501,22 @@ export class SessionStore {
     return r === 1 ? 'written' : r === 0 ? 'missing' : 'fenced';
   }
 
-  /** Replaces a submission record under the token; it lives as long as a finished session's record. */
-  async recordSubmission(supplier: string, phase: SubmissionPhase, sessionEndHeight: bigint, token: string, fields: Record<string, string>): Promise<'written' | 'fenced'> {
+  /**
+   * Replaces the submission record (every transaction sent for this supplier, phase and session end: the
+   * latest in the hash's own fields, earlier ones in `earlier`) under the token; it lives as long as a
+   * finished session's record.
+   */
+  async recordSubmission(supplier: string, phase: SubmissionPhase, sessionEndHeight: bigint, token: string, sends: Submission[]): Promise<'written' | 'fenced'> {
+    const fields = { ...submissionFields(sends.at(-1)!), earlier: JSON.stringify(sends.slice(0, -1).map(submissionFields)) };
     const r = Number(await this.redis().eval(RECORD_SUBMISSION, 2, this.keys.submission(supplier, phase, sessionEndHeight), this.keys.supplierLeaseFence(supplier), token, RETENTION_SECONDS.session, ...Object.entries(fields).flat()));
     return r === 1 ? 'written' : 'fenced';
+  }
+
+  /** The transactions sent for (supplier, phase, session end), the earliest first; none before the first send. */
+  async submissions(supplier: string, phase: SubmissionPhase, sessionEndHeight: bigint): Promise<Submission[]> {
+    const h = await this.redis().hgetall(this.keys.submission(supplier, phase, sessionEndHeight));
+    if (!h.txhash) return [];
+    return [...(JSON.parse(h.earlier ?? '[]') as Record<string, string>[]), h].map(submissionOf);
   }
 
   /** Drops index entries of sessions that ended before `height` (their records have expired or soon will). */
@@ -531,4 +575,30 @@ function prefixBounds(prefix: Uint8Array, bits: number): [Buffer, Buffer] {
   }
   const max = i < 0 ? Buffer.from('+') : Buffer.concat([EXCLUSIVE, next]);
   return [Buffer.concat([INCLUSIVE, low]), max];
+}
+
+function submissionFields(s: Submission): Record<string, string> {
+  return {
+    txhash: s.txhash,
+    height: String(s.height),
+    first_height: String(s.firstHeight),
+    attempts: String(s.attempts),
+    timeout_ms: s.timeoutMs === undefined ? '' : String(s.timeoutMs),
+    sessions: JSON.stringify(s.sessions),
+    messages: JSON.stringify(s.messages.map((m) => [m.typeUrl, Buffer.from(m.value).toString('base64')])),
+    failure: s.failure ? JSON.stringify(s.failure) : '',
+  };
+}
+
+function submissionOf(h: Record<string, string | undefined>): Submission {
+  return {
+    txhash: h.txhash!,
+    height: Number(h.height),
+    firstHeight: Number(h.first_height ?? h.height),
+    attempts: Number(h.attempts ?? 1),
+    timeoutMs: h.timeout_ms ? Number(h.timeout_ms) : undefined,
+    sessions: JSON.parse(h.sessions ?? '[]') as string[],
+    messages: (JSON.parse(h.messages ?? '[]') as [string, string][]).map(([typeUrl, b64]) => ({ typeUrl, value: Buffer.from(b64, 'base64') })),
+    failure: h.failure ? (JSON.parse(h.failure) as Refusal) : undefined,
+  };
 }

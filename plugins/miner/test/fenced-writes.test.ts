@@ -7,6 +7,8 @@ import { SessionStore } from '../session-store.js';
 
 const keys = new KeyBuilder('ha');
 const S = ADDR.supplier1;
+/** One send of one claim message. */
+const send = (txhash: string) => ({ txhash, height: 22, firstHeight: 22, attempts: 1, sessions: ['s1'], messages: [{ typeUrl: '/pocket.proof.MsgCreateClaim', value: Uint8Array.of(1, 2, 3) }] });
 
 t.test('a fenced-out owner writes neither claim nor proof fields, nor a submission record; the current owner does', async (t) => {
   const server = await startRedis(t);
@@ -20,7 +22,7 @@ t.test('a fenced-out owner writes neither claim nor proof fields, nor a submissi
 
   t.equal(await store.transition(S, 's1', '3', 'active', 'claiming', { claimed_upokt: '999', root: 'aa' }), 'fenced');
   t.equal(await store.annotate(S, 's1', '3', { proof: 'required' }), 'fenced');
-  t.equal(await store.recordSubmission(S, 'claim', 20n, '3', { txhash: 'OLD' }), 'fenced');
+  t.equal(await store.recordSubmission(S, 'claim', 20n, '3', [send('OLD')]), 'fenced');
   t.same(await redis.hgetall(session), { state: 'active', count: '3' }, 'nothing of the former owner landed');
   t.equal(await redis.exists(keys.submission(S, 'claim', 20n)), 0);
 
@@ -33,8 +35,19 @@ t.test('a fenced-out owner writes neither claim nor proof fields, nor a submissi
   t.equal(await store.annotate(S, 'gone', '4', { proof: 'required' }), 'missing', 'no record is created by an annotation');
   t.equal(await redis.exists(keys.minerSession(S, 'gone')), 0);
 
-  t.equal(await store.recordSubmission(S, 'claim', 20n, '4', { txhash: 'NEW', attempts: '1' }), 'written');
-  t.same(await redis.hgetall(keys.submission(S, 'claim', 20n)), { txhash: 'NEW', attempts: '1' });
+  t.equal(await store.recordSubmission(S, 'claim', 20n, '4', [send('NEW')]), 'written');
+  // The hash as every replica, and `relayminer redis submissions`, reads it.
+  t.same(await redis.hgetall(keys.submission(S, 'claim', 20n)), {
+    txhash: 'NEW',
+    height: '22',
+    first_height: '22',
+    attempts: '1',
+    timeout_ms: '',
+    sessions: '["s1"]',
+    messages: '[["/pocket.proof.MsgCreateClaim","AQID"]]',
+    failure: '',
+    earlier: '[]',
+  });
   const ttl = await redis.ttl(keys.submission(S, 'claim', 20n));
   t.ok(ttl > 600_000 && ttl <= 7 * 24 * 3600, `a submission record lives as long as a session record (${ttl} s)`);
 
