@@ -107,6 +107,14 @@ export class LocalChain extends EventEmitter {
     };
   }
 
+  /**
+   * What a governance MsgUpdateParams for the proof module does: the new values hold from now on (proof
+   * params are read live: by the next proof's requirement, and by settlement).
+   */
+  updateProofParams(p: Partial<LoadedGenesis['params']['proof']>): void {
+    Object.assign(this.genesis.params.proof, p);
+  }
+
   get height(): number {
     return this.#blocks.length;
   }

@@ -205,13 +205,13 @@ export function parseFaults(body: unknown): Partial<TxFaults> | string {
   if (typeof body !== 'object' || body === null || Array.isArray(body) || (body as { parseError?: true }).parseError) {
     return 'the body must be a JSON object, e.g. {"drop_accepted_txs": 1}';
   }
-  const known = ['drop_accepted_txs', 'delay_inclusion_blocks', 'reject_next', 'refuse_in_block'];
+  const known = ['drop_accepted_txs', 'delay_inclusion_blocks', 'reject_next', 'refuse_in_block', 'unavailable_next'];
   const entries = Object.entries(body);
   if (entries.length === 0) return `name at least one fault: ${known.join(', ')}`;
   const out: Partial<TxFaults> = {};
   const count = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 1_000_000;
   for (const [k, v] of entries) {
-    if (k === 'drop_accepted_txs' || k === 'delay_inclusion_blocks') {
+    if (k === 'drop_accepted_txs' || k === 'delay_inclusion_blocks' || k === 'unavailable_next') {
       if (!count(v)) return `${k} must be an integer from 0 to 1000000`;
       out[k] = v as number;
     } else if (k === 'reject_next' || k === 'refuse_in_block') {

@@ -250,6 +250,7 @@ export function createGrpcServer(node: LocalnetNode, log: Logger): Server {
     },
     'cosmos.tx.v1beta1.Service': {
       Simulate: (r) => {
+        if (node.txs.unavailable()) fail(status.UNAVAILABLE, 'node unavailable (localnet fault unavailable_next)');
         const bytes = r.tx_bytes as Uint8Array;
         if (bytes.length === 0) fail(status.INVALID_ARGUMENT, 'empty txBytes is not allowed');
         try {
@@ -264,6 +265,7 @@ export function createGrpcServer(node: LocalnetNode, log: Logger): Server {
         }
       },
       BroadcastTx: (r) => {
+        if (node.txs.unavailable()) fail(status.UNAVAILABLE, 'node unavailable (localnet fault unavailable_next)');
         const bytes = r.tx_bytes as Uint8Array;
         if (bytes.length === 0) fail(status.INVALID_ARGUMENT, 'invalid empty tx');
         if (r.mode !== 2 && r.mode !== 3) fail(status.UNKNOWN, 'unsupported return type unspecified; supported types: sync, async');

@@ -75,6 +75,8 @@ export interface TxFaults {
    * paid: what a message's own check does to a transaction that state changed under since CheckTx.
    */
   refuse_in_block: { count: number; code: number; codespace: string; log: string };
+  /** The next N calls to the transaction service (Simulate, BroadcastTx) fail with gRPC UNAVAILABLE, as while a node restarts. */
+  unavailable_next: number;
 }
 
 /** Go time.Time.String() for UTC, as the tx-timeout error prints it. */
@@ -276,6 +278,7 @@ export class TxEngine {
     delay_inclusion_blocks: 0,
     reject_next: { count: 0, code: 0, codespace: '', log: '' },
     refuse_in_block: { count: 0, code: 0, codespace: '', log: '' },
+    unavailable_next: 0,
   };
 
   /**
@@ -292,7 +295,15 @@ export class TxEngine {
     if (f.delay_inclusion_blocks !== undefined) this.#faults.delay_inclusion_blocks = f.delay_inclusion_blocks;
     if (f.reject_next !== undefined) this.#faults.reject_next = { ...f.reject_next };
     if (f.refuse_in_block !== undefined) this.#faults.refuse_in_block = { ...f.refuse_in_block };
+    if (f.unavailable_next !== undefined) this.#faults.unavailable_next = f.unavailable_next;
     return this.faults;
+  }
+
+  /** Whether this call to the transaction service is one `unavailable_next` fails (it counts the call). */
+  unavailable(): boolean {
+    if (this.#faults.unavailable_next <= 0) return false;
+    this.#faults.unavailable_next--;
+    return true;
   }
 
   get faults(): TxFaults {

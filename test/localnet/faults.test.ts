@@ -51,18 +51,20 @@ t.test('/localnet/faults: answers 200 with the armed faults, 400 with a reason f
   const net = await start(t);
   const ok = await faults(net, { drop_accepted_txs: 2, delay_inclusion_blocks: 3 });
   t.equal(ok.status, 200);
-  t.same(ok.body, { faults: { drop_accepted_txs: 2, delay_inclusion_blocks: 3, reject_next: { count: 0, code: 0, codespace: '', log: '' }, refuse_in_block: { count: 0, code: 0, codespace: '', log: '' } } });
+  t.same(ok.body, { faults: { drop_accepted_txs: 2, delay_inclusion_blocks: 3, reject_next: { count: 0, code: 0, codespace: '', log: '' }, refuse_in_block: { count: 0, code: 0, codespace: '', log: '' }, unavailable_next: 0 } });
   const reject = await faults(net, { reject_next: { count: 1, code: 13, log: 'insufficient fee' } });
-  t.same(reject.body, { faults: { drop_accepted_txs: 2, delay_inclusion_blocks: 3, reject_next: { count: 1, code: 13, codespace: 'sdk', log: 'insufficient fee' }, refuse_in_block: { count: 0, code: 0, codespace: '', log: '' } } }, 'the others keep their state');
+  t.same(reject.body, { faults: { drop_accepted_txs: 2, delay_inclusion_blocks: 3, reject_next: { count: 1, code: 13, codespace: 'sdk', log: 'insufficient fee' }, refuse_in_block: { count: 0, code: 0, codespace: '', log: '' }, unavailable_next: 0 } }, 'the others keep their state');
   const refuse = await faults(net, { refuse_in_block: { count: 2, code: 1, codespace: 'undefined', log: 'failed to execute message; message index: 0: x' } });
-  t.same(refuse.body.faults, { drop_accepted_txs: 2, delay_inclusion_blocks: 3, reject_next: { count: 1, code: 13, codespace: 'sdk', log: 'insufficient fee' }, refuse_in_block: { count: 2, code: 1, codespace: 'undefined', log: 'failed to execute message; message index: 0: x' } });
+  t.same(refuse.body.faults, { drop_accepted_txs: 2, delay_inclusion_blocks: 3, reject_next: { count: 1, code: 13, codespace: 'sdk', log: 'insufficient fee' }, refuse_in_block: { count: 2, code: 1, codespace: 'undefined', log: 'failed to execute message; message index: 0: x' }, unavailable_next: 0 });
+  t.equal(((await faults(net, { unavailable_next: 2 })).body.faults as { unavailable_next: number }).unavailable_next, 2);
   const bad: [unknown, string][] = [
     ['not json', 'the body must be a JSON object, e.g. {"drop_accepted_txs": 1}'],
     [[1], 'the body must be a JSON object, e.g. {"drop_accepted_txs": 1}'],
-    [{}, 'name at least one fault: drop_accepted_txs, delay_inclusion_blocks, reject_next, refuse_in_block'],
+    [{}, 'name at least one fault: drop_accepted_txs, delay_inclusion_blocks, reject_next, refuse_in_block, unavailable_next'],
     [{ drop_accepted_txs: -1 }, 'drop_accepted_txs must be an integer from 0 to 1000000'],
     [{ delay_inclusion_blocks: 1.5 }, 'delay_inclusion_blocks must be an integer from 0 to 1000000'],
-    [{ drop_txs: 1 }, 'unknown fault "drop_txs" (valid: drop_accepted_txs, delay_inclusion_blocks, reject_next, refuse_in_block)'],
+    [{ unavailable_next: '1' }, 'unavailable_next must be an integer from 0 to 1000000'],
+    [{ drop_txs: 1 }, 'unknown fault "drop_txs" (valid: drop_accepted_txs, delay_inclusion_blocks, reject_next, refuse_in_block, unavailable_next)'],
     [{ refuse_in_block: { count: 1 } }, 'refuse_in_block.code must be a non-zero ABCI code (an integer from 1)'],
     [{ reject_next: { count: 1, code: 0 } }, 'reject_next.code must be a non-zero ABCI code (an integer from 1)'],
     [{ reject_next: { count: 1, code: 5, why: 'x' } }, 'reject_next: unknown key why (valid: count, code, codespace, log)'],
@@ -73,11 +75,18 @@ t.test('/localnet/faults: answers 200 with the armed faults, 400 with a reason f
   }
 });
 
-t.test('faults as a client sees them: refused at CheckTx, accepted and lost, accepted and included late, included and refused', async (t) => {
+t.test('faults as a client sees them: unavailable, refused at CheckTx, accepted and lost, accepted and included late, included and refused', async (t) => {
   const net = await start(t);
   net.chain.advance(1);
   const broadcast = async (bytes: Uint8Array) => (await grpcCall(net.tx, 'BroadcastTx', { tx_bytes: bytes, mode: 2 })).tx_response as Res;
   const included = async (hash: string) => (await grpcCall(net.tx, 'GetTx', { hash }).then((r) => (r.tx_response as Res).height, () => undefined));
+
+  await faults(net, { unavailable_next: 2 });
+  const tx0 = await anyTx(net, 0);
+  const unavailable = (err: { code?: number; details?: string }) => [err.code, err.details];
+  t.same(await grpcCall(net.tx, 'Simulate', { tx_bytes: tx0 }).then(() => 'answered', unavailable), [14, 'node unavailable (localnet fault unavailable_next)'], 'Simulate: UNAVAILABLE');
+  t.same(await grpcCall(net.tx, 'BroadcastTx', { tx_bytes: tx0, mode: 2 }).then(() => 'answered', unavailable), [14, 'node unavailable (localnet fault unavailable_next)'], 'BroadcastTx: UNAVAILABLE');
+  t.equal((await broadcast(tx0)).code, 0, 'the fault spent: the third call is answered, and the transaction accepted');
 
   await faults(net, { reject_next: { count: 1, code: 13, log: 'insufficient fee' } });
   const refused = await broadcast(await anyTx(net, 1));
