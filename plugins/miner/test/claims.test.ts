@@ -1,92 +1,10 @@
-import t, { type Test } from 'tap';
-import { buildRelayRequest, ChainQueryClient, encodeHttpPayload, encodeRelayRequest, KeyBuilder, messageCodec, MinedRelayCodec, parseConfig, PLACEHOLDER_RING_PUBLIC_KEY, publicKeyFromPrivateKey, relayHash, Runtime, SparseMerkleSumTrie } from 'relayminer';
-import { BUILTIN_PLUGINS } from '../../index.js';
-import { ADDR, claimAny, grpcCall, grpcClient, key, KEYS, makeRelays, type Res, signTx, TEST_GENESIS, trieOf } from '../../../test/helpers/localnet-client.js';
-import { captureLogs } from '../../../test/helpers/logs.js';
-import { gatewayRelay, postRelay, startRelayer } from '../../../test/helpers/relayer.js';
-import { SessionStore } from '../session-store.js';
+/** Claims: built from the stored relays, worth sending, sent, sent again when lost or refused, on chain in their window; and the lifecycle end to end. */
+import t from 'tap';
+import { messageCodec, MinedRelayCodec, relayHash, SparseMerkleSumTrie } from 'relayminer';
+import { ADDR, claimAny, grpcCall, grpcClient, KEYS, makeRelays, type Res, signTx, TEST_GENESIS, trieOf } from '../../../test/helpers/localnet-client.js';
 import { until } from '../../../test/helpers/until.js';
-import { minerYaml } from '../../../test/helpers/miner.js';
-import { inspectRedis, type InspectWhat } from '../../../cli/redis-inspect.js';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { tempDir } from '../../../test/helpers/temp-dir.js';
-
-const keys = new KeyBuilder('ha');
-/** Every claim needs its proof: the threshold below any session's value. */
-const PROOF_ALWAYS = TEST_GENESIS.replace('proof_requirement_threshold_upokt: 20000000', 'proof_requirement_threshold_upokt: 1');
-
-
-/** Relayer + localnet (session [11, 20]: claim window [22, 26], seed 25, proof window [26, 30], settles at 30) + one miner. */
-async function setup(t: Test, genesis: string, relays: number, o: { cluster?: boolean; transaction?: string; handoverHeight?: number; maxAttempts?: number; pad?: number; restRelays?: number } = {}) {
-  const services = (url: string) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }${o.restRelays ? `\n  rest:\n    backends:\n      rest: { url: "${url}" }` : ''}`;
-  const r = await startRelayer(t, { plugins: o.restRelays ? ['transport-jsonrpc', 'transport-rest-sse'] : ['transport-jsonrpc'], services, genesis, cluster: o.cluster });
-  const header = await r.header();
-  // `pad`: bytes added to each JSON-RPC request; a proof carries its relay's request whole (and only a hash of the answer).
-  const params = o.pad ? `,"params":["${'x'.repeat(o.pad)}"]` : '';
-  for (let i = 0; i < relays; i++) {
-    const res = await postRelay(r.url, gatewayRelay(header, { method: 'POST', url: '/', body: `{"jsonrpc":"2.0","id":${i},"method":"eth_blockNumber"${params}}` }));
-    t.equal(res.status, 200);
-  }
-  // A second session of the supplier ending at the same height: app2's, of service rest.
-  const restHeader = o.restRelays ? await r.header('rest', ADDR.app2) : undefined;
-  for (let i = 0; i < (o.restRelays ?? 0); i++) {
-    const payload = encodeHttpPayload({ method: 'GET', url: `/v1/${i}`, headers: {} });
-    const relay = encodeRelayRequest(buildRelayRequest({ header: restHeader!, supplierAddress: ADDR.supplier1, payload, signerKey: key(KEYS.app2), ring: [PLACEHOLDER_RING_PUBLIC_KEY, publicKeyFromPrivateKey(key(KEYS.app2))] }));
-    t.equal((await postRelay(r.url, relay, '4')).status, 200);
-  }
-  const startMiner = async (instance: string) => {
-    const logs = captureLogs();
-    const miner = await Runtime.start({
-      // Proofs at the window's opening (no per-supplier spread): these tests follow one supplier block by block.
-      config: parseConfig(minerYaml({ redisUrl: r.redisUrl, rpcAddress: r.net.rpcAddress, grpcAddress: r.net.grpcAddress, instance, transaction: o.transaction, minerOptions: `{ submission: { proof_spread: 0, handover_height: ${o.handoverHeight ?? 0}${o.maxAttempts ? `, max_attempts: ${o.maxAttempts}` : ''} } }` })),
-      roles: ['miner'],
-      builtins: BUILTIN_PLUGINS,
-      version: 'test',
-      logger: logs.logger,
-    });
-    let stopped = false;
-    const stop = async () => {
-      if (!stopped) (stopped = true), await miner.shutdown();
-    };
-    t.teardown(stop);
-    return { logs, stop, metrics: async () => (await fetch(`http://${miner.addresses.metrics}/metrics`)).text() };
-  };
-  const first = await startMiner('m1');
-  const store = new SessionStore(keys, () => r.redis);
-  const q = new ChainQueryClient({ grpc_address: r.net.grpcAddress, tls: false, query_timeout_ms: 3000 });
-  t.teardown(() => q.close());
-  const session = () => store.session(ADDR.supplier1, header.session_id);
-  /**
-   * Advances one block at a time to `height`, each only after the miner finished its pass for the
-   * previous one: a fixed pause raced the miner on a loaded machine (a proof sent after the next block
-   * was made waited for a block the test never produced).
-   */
-  const advanceTo = async (height: number) => {
-    while (r.net.chain.height < height) {
-      r.net.chain.advance(1);
-      const h = r.net.chain.height;
-      await until(`the miner's pass at height ${h}`, async () => Number(/^relayminer_miner_lifecycle_height (\d+)$/m.exec(await first.metrics())?.[1] ?? 0) >= h);
-    }
-  };
-  const balance = async () => BigInt(((await q.call('cosmos.bank.v1beta1.Query', 'Balance', { address: ADDR.supplier1, denom: 'upokt' })).balance as { amount: string }).amount);
-  await until('relays stored', async () => (await session())?.count === relays);
-  const restSession = () => store.session(ADDR.supplier1, restHeader!.session_id);
-  if (o.restRelays) await until('rest relays stored', async () => (await restSession())?.count === o.restRelays);
-  return { r, header, restHeader, store, session, restSession, advanceTo, balance, q, metrics: first.metrics, logs: first.logs, stopMiner: first.stop, startMiner };
-}
-
-/** `relayminer redis <what> -c miner.yaml --json` for the supplier's Redis: its rows. */
-function inspector(t: Test, redisUrl: string) {
-  const file = join(tempDir(t, 'inspect'), 'miner.yaml');
-  writeFileSync(file, `miner:\n  redis: { url: "${redisUrl}", namespace: ha }\n  pocket_node: { rpc_url: "http://127.0.0.1:1", grpc_address: "127.0.0.1:1" }\n  supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]\n`);
-  const view = async (what: InspectWhat) => {
-    const lines: string[] = [];
-    await inspectRedis({ config: file, what, json: true, out: (l) => lines.push(l) });
-    return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  };
-  return Object.assign(view, { file });
-}
+import { inspectRedis } from '../../../cli/redis-inspect.js';
+import { keys, PROOF_ALWAYS, setup, inspector } from './lifecycle-chain.js';
 
 t.test('relays → claim (root, count, sum) → required proof VALIDATED → settled, balance up by the claimed uPOKT', async (t) => {
   const s = await setup(t, PROOF_ALWAYS, 7);
@@ -196,22 +114,10 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
   t.ok(cached.some((c) => c.entity === 'application' && c.id === ADDR.app1 && Number(c.expires_in_s) > 0), 'the cached application, with its lifetime');
 });
 
-t.test('a proof that is not required is not sent; the claim still settles', async (t) => {
-  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 3);
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
-  await s.advanceTo(27);
-  await until('decided', async () => (await s.session())?.proof === 'not_required');
-  t.equal((await s.session())?.state, 'claimed', 'no proof transaction');
-  t.match(await s.metrics(), /phase="proof",result="not_required"\} 1/);
-  t.notMatch(await s.metrics(), /phase="proof",result="broadcast"/);
-  const before = await s.balance();
-  await s.advanceTo(30);
-  await until('settled', async () => (await s.session())?.state === 'settled');
-  t.equal((await s.balance()) - before, 3n * 42n);
-  // Nothing to prove is not a transaction: an empty one is refused by the node's simulation.
-  t.same(s.logs.lines.filter((l) => (l.level as number) >= 50).map((l) => `${l.msg}: ${l.err ?? ''}`), [], 'no error in the whole lifecycle');
-});
+
+
+
+
 
 t.test('a claim on chain that another relay miner with the same key replaced: no proof of this tree is sent, the session is reported', async (t) => {
   const s = await setup(t, PROOF_ALWAYS, 4);
@@ -482,83 +388,8 @@ t.test('the same end to end on a 3-master Redis Cluster (relayer and miner on re
   t.equal((await s.balance()) - before, 6n * 42n);
 });
 
-t.test('a required proof that never lands: the claim expires, the supplier is slashed, both reported', async (t) => {
-  const s = await setup(t, PROOF_ALWAYS, 3);
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
-  s.r.net.node.txs.dropNextAccepted(5); // the proof and every resend are lost by the node
-  await s.advanceTo(30);
-  await until('expired', async () => (await s.session())?.state === 'expired');
-  t.equal((await s.session())?.reason, 'PROOF_MISSING');
-  const m = await s.metrics();
-  t.match(m, /relayminer_miner_settlements_total\{supplier="[^"]+",outcome="expired"\} 1/);
-  t.match(m, /relayminer_miner_settlements_total\{supplier="[^"]+",outcome="slashed"\} 1/);
-  t.match(m, /relayminer_miner_upokt_total\{supplier="[^"]+",kind="lost"\} 126/, '3 relays × 42 uPOKT lost');
-  t.match(m, /phase="proof",result="resubmitted"\} 1/, 'sent again once: the window (4 blocks) closed before a third send');
-  t.ok(s.logs.lines.some((l) => l.msg === 'claim expired' && l.reason === 'PROOF_MISSING'));
-  // Stake health: 1e9 uPOKT staked, 3.2e8 slashed → 6.8e8 left, two more missed proofs.
-  await until('stake gauges', async () => /relayminer_miner_supplier_stake_upokt\{supplier="[^"]+"\} 680000000/.test(await s.metrics()));
-  t.match(await s.metrics(), /relayminer_miner_missed_proofs_until_stake_exhausted\{supplier="[^"]+"\} 2/);
-  // Every block checks the stake: a warning when it starts (3 left) and when it worsens (2), not one per block.
-  await s.advanceTo(33);
-  const warnings = s.logs.lines.filter((l) => l.msg === 'supplier stake covers 3 or fewer missed-proof penalties');
-  t.same(warnings.map((w) => w.missed_proofs_left), [3, 2], 'warned when the condition started and when it worsened, over 30 blocks');
-  t.match(await s.metrics(), /relayminer_miner_stream_backlog\{supplier="[^"]+"\} 0/);
-});
 
-t.test("proofs too large for one of the node's transactions: half now, half next block, and each send resent on its own when lost", async (t) => {
-  // Two sessions of the supplier end at 20, one relay each: the proofs' transaction is 5,687 bytes, the larger proof's
-  // alone 4,476 (it carries a relay with a 3 KB request); the node takes transactions of 5,100 bytes.
-  const genesis = PROOF_ALWAYS
-    .replace('proof_window_close_offset_blocks: 4', 'proof_window_close_offset_blocks: 8')
-    .replace('minimum_gas_price_upokt:', 'max_tx_bytes: 5100\nminimum_gas_price_upokt:');
-  const s = await setup(t, genesis, 1, { pad: 3000, restRelays: 1 });
-  await s.advanceTo(23);
-  await until('both claimed', async () => (await s.session())?.state === 'claimed' && (await s.restSession())?.state === 'claimed');
-  s.r.net.node.txs.dropNextAccepted(1); // the first proof transaction is accepted and lost
-  await s.advanceTo(25); // the seed block
-  // On a timeout, what the miner said.
-  const said = (err: Error) => {
-    t.comment(s.logs.lines.filter((l) => l.component === 'miner').map((l) => JSON.stringify(l).slice(0, 400)).join('\n'));
-    throw err;
-  };
-  await until('the first proof sent', async () => [(await s.session())?.state, (await s.restSession())?.state].includes('proving')).catch(said);
-  // A pass's lines are logged when it ends.
-  await until('the carry said', () => s.logs.lines.some((l) => l.msg === 'proofs carried to the next block')).catch(said);
-  const carried = s.logs.lines.find((l) => l.msg === 'proofs carried to the next block');
-  t.match(carried, { sessions: 1, why: 'the node refused 2 messages (5687 bytes) as too large a transaction' }, 'refused whole (code 21), then half sent and half carried');
-  await s.advanceTo(33);
-  await until('both proved', async () => (await s.session())?.state === 'proved' && (await s.restSession())?.state === 'proved').catch(said);
-  const record = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'proof', 20n));
-  const earlier = JSON.parse(record.earlier!) as Record<string, string>[];
-  t.equal(earlier.length, 1, 'two sends recorded for the supplier and end height');
-  t.same([...earlier, record].map((x) => (JSON.parse(x.sessions!) as string[]).length), [1, 1], 'one session each');
-  const lost = earlier[0]!;
-  t.equal(lost.attempts, '2', 'the lost send was signed again and resent, with its own message');
-  t.equal(record.attempts, '1', 'the later send landed the first time');
-  const m = await s.metrics();
-  t.match(m, /phase="proof",result="resubmitted"\} 1/);
-  t.match(m, /phase="proof",result="included"\} 2/);
-  t.match(
-    (await inspector(t, s.r.redisUrl)('submissions')).filter((r) => r.phase === 'proof'),
-    [{ session_end: '20', txhash: lost.txhash, attempts: 2, sessions: 1 }, { session_end: '20', txhash: record.txhash, sent_at: '26', attempts: 1, sessions: 1 }],
-    '`relayminer redis submissions` lists both sends',
-  );
-});
 
-t.test("a proof alone too large for the node's transactions is reported at once, not resent to its window's end", async (t) => {
-  // The proof's transaction is 4,476 bytes (its relay has a 3 KB request); the node takes 3,000.
-  const genesis = PROOF_ALWAYS.replace('minimum_gas_price_upokt:', 'max_tx_bytes: 3000\nminimum_gas_price_upokt:');
-  const s = await setup(t, genesis, 1, { pad: 3000 });
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
-  await s.advanceTo(25);
-  await until('reported', async () => (await s.session())?.state === 'proof_rejected');
-  t.equal((await s.session())?.reason, 'the node refuses its proof transaction (4476 bytes) as too large for its mempool (max_tx_bytes): the proof cannot land');
-  await s.advanceTo(27);
-  t.match(await s.metrics(), /phase="proof",result="rejected"\} 1\n/, 'sent once');
-  t.ok(s.logs.lines.some((l) => l.msg === 'session not paid' && l.state === 'proof_rejected'));
-});
 
 t.test('ordered transactions (account sequence) with a fixed gas limit: claim and proof land', async (t) => {
   const s = await setup(t, PROOF_ALWAYS, 2, {
@@ -574,16 +405,4 @@ t.test('ordered transactions (account sequence) with a fixed gas limit: claim an
   const m = await s.metrics();
   t.match(m, /phase="claim",result="included"\} 1/);
   t.match(m, /phase="proof",result="included"\} 1/);
-});
-
-t.test('a probabilistic proof requirement is read as the chain reads it: the proof is sent and validated', async (t) => {
-  // Under the threshold, so only the sampled requirement decides; probability 1: always required.
-  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 1'), 3);
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
-  await s.advanceTo(26);
-  await until('proved', async () => (await s.session())?.state === 'proved');
-  t.equal((await s.session())?.proof, 'probabilistic');
-  await s.advanceTo(30);
-  await until('settled', async () => (await s.session())?.state === 'settled');
 });

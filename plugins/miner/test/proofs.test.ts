@@ -1,0 +1,112 @@
+/** Proofs: decided as the chain decides, sent, sent again when lost, too large, validated or missed. */
+import t from 'tap';
+import { ADDR, TEST_GENESIS } from '../../../test/helpers/localnet-client.js';
+import { until } from '../../../test/helpers/until.js';
+import { keys, PROOF_ALWAYS, setup, inspector } from './lifecycle-chain.js';
+
+t.test('a proof that is not required is not sent; the claim still settles', async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 3);
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.advanceTo(27);
+  await until('decided', async () => (await s.session())?.proof === 'not_required');
+  t.equal((await s.session())?.state, 'claimed', 'no proof transaction');
+  t.match(await s.metrics(), /phase="proof",result="not_required"\} 1/);
+  t.notMatch(await s.metrics(), /phase="proof",result="broadcast"/);
+  const before = await s.balance();
+  await s.advanceTo(30);
+  await until('settled', async () => (await s.session())?.state === 'settled');
+  t.equal((await s.balance()) - before, 3n * 42n);
+  // Nothing to prove is not a transaction: an empty one is refused by the node's simulation.
+  t.same(s.logs.lines.filter((l) => (l.level as number) >= 50).map((l) => `${l.msg}: ${l.err ?? ''}`), [], 'no error in the whole lifecycle');
+});
+
+t.test('a required proof that never lands: the claim expires, the supplier is slashed, both reported', async (t) => {
+  const s = await setup(t, PROOF_ALWAYS, 3);
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  s.r.net.node.txs.dropNextAccepted(5); // the proof and every resend are lost by the node
+  await s.advanceTo(30);
+  await until('expired', async () => (await s.session())?.state === 'expired');
+  t.equal((await s.session())?.reason, 'PROOF_MISSING');
+  const m = await s.metrics();
+  t.match(m, /relayminer_miner_settlements_total\{supplier="[^"]+",outcome="expired"\} 1/);
+  t.match(m, /relayminer_miner_settlements_total\{supplier="[^"]+",outcome="slashed"\} 1/);
+  t.match(m, /relayminer_miner_upokt_total\{supplier="[^"]+",kind="lost"\} 126/, '3 relays × 42 uPOKT lost');
+  t.match(m, /phase="proof",result="resubmitted"\} 1/, 'sent again once: the window (4 blocks) closed before a third send');
+  t.ok(s.logs.lines.some((l) => l.msg === 'claim expired' && l.reason === 'PROOF_MISSING'));
+  // Stake health: 1e9 uPOKT staked, 3.2e8 slashed → 6.8e8 left, two more missed proofs.
+  await until('stake gauges', async () => /relayminer_miner_supplier_stake_upokt\{supplier="[^"]+"\} 680000000/.test(await s.metrics()));
+  t.match(await s.metrics(), /relayminer_miner_missed_proofs_until_stake_exhausted\{supplier="[^"]+"\} 2/);
+  // Every block checks the stake: a warning when it starts (3 left) and when it worsens (2), not one per block.
+  await s.advanceTo(33);
+  const warnings = s.logs.lines.filter((l) => l.msg === 'supplier stake covers 3 or fewer missed-proof penalties');
+  t.same(warnings.map((w) => w.missed_proofs_left), [3, 2], 'warned when the condition started and when it worsened, over 30 blocks');
+  t.match(await s.metrics(), /relayminer_miner_stream_backlog\{supplier="[^"]+"\} 0/);
+});
+
+t.test("proofs too large for one of the node's transactions: half now, half next block, and each send resent on its own when lost", async (t) => {
+  // Two sessions of the supplier end at 20, one relay each: the proofs' transaction is 5,687 bytes, the larger proof's
+  // alone 4,476 (it carries a relay with a 3 KB request); the node takes transactions of 5,100 bytes.
+  const genesis = PROOF_ALWAYS
+    .replace('proof_window_close_offset_blocks: 4', 'proof_window_close_offset_blocks: 8')
+    .replace('minimum_gas_price_upokt:', 'max_tx_bytes: 5100\nminimum_gas_price_upokt:');
+  const s = await setup(t, genesis, 1, { pad: 3000, restRelays: 1 });
+  await s.advanceTo(23);
+  await until('both claimed', async () => (await s.session())?.state === 'claimed' && (await s.restSession())?.state === 'claimed');
+  s.r.net.node.txs.dropNextAccepted(1); // the first proof transaction is accepted and lost
+  await s.advanceTo(25); // the seed block
+  // On a timeout, what the miner said.
+  const said = (err: Error) => {
+    t.comment(s.logs.lines.filter((l) => l.component === 'miner').map((l) => JSON.stringify(l).slice(0, 400)).join('\n'));
+    throw err;
+  };
+  await until('the first proof sent', async () => [(await s.session())?.state, (await s.restSession())?.state].includes('proving')).catch(said);
+  // A pass's lines are logged when it ends.
+  await until('the carry said', () => s.logs.lines.some((l) => l.msg === 'proofs carried to the next block')).catch(said);
+  const carried = s.logs.lines.find((l) => l.msg === 'proofs carried to the next block');
+  t.match(carried, { sessions: 1, why: 'the node refused 2 messages (5687 bytes) as too large a transaction' }, 'refused whole (code 21), then half sent and half carried');
+  await s.advanceTo(33);
+  await until('both proved', async () => (await s.session())?.state === 'proved' && (await s.restSession())?.state === 'proved').catch(said);
+  const record = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'proof', 20n));
+  const earlier = JSON.parse(record.earlier!) as Record<string, string>[];
+  t.equal(earlier.length, 1, 'two sends recorded for the supplier and end height');
+  t.same([...earlier, record].map((x) => (JSON.parse(x.sessions!) as string[]).length), [1, 1], 'one session each');
+  const lost = earlier[0]!;
+  t.equal(lost.attempts, '2', 'the lost send was signed again and resent, with its own message');
+  t.equal(record.attempts, '1', 'the later send landed the first time');
+  const m = await s.metrics();
+  t.match(m, /phase="proof",result="resubmitted"\} 1/);
+  t.match(m, /phase="proof",result="included"\} 2/);
+  t.match(
+    (await inspector(t, s.r.redisUrl)('submissions')).filter((r) => r.phase === 'proof'),
+    [{ session_end: '20', txhash: lost.txhash, attempts: 2, sessions: 1 }, { session_end: '20', txhash: record.txhash, sent_at: '26', attempts: 1, sessions: 1 }],
+    '`relayminer redis submissions` lists both sends',
+  );
+});
+
+t.test("a proof alone too large for the node's transactions is reported at once, not resent to its window's end", async (t) => {
+  // The proof's transaction is 4,476 bytes (its relay has a 3 KB request); the node takes 3,000.
+  const genesis = PROOF_ALWAYS.replace('minimum_gas_price_upokt:', 'max_tx_bytes: 3000\nminimum_gas_price_upokt:');
+  const s = await setup(t, genesis, 1, { pad: 3000 });
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.advanceTo(25);
+  await until('reported', async () => (await s.session())?.state === 'proof_rejected');
+  t.equal((await s.session())?.reason, 'the node refuses its proof transaction (4476 bytes) as too large for its mempool (max_tx_bytes): the proof cannot land');
+  await s.advanceTo(27);
+  t.match(await s.metrics(), /phase="proof",result="rejected"\} 1\n/, 'sent once');
+  t.ok(s.logs.lines.some((l) => l.msg === 'session not paid' && l.state === 'proof_rejected'));
+});
+
+t.test('a probabilistic proof requirement is read as the chain reads it: the proof is sent and validated', async (t) => {
+  // Under the threshold, so only the sampled requirement decides; probability 1: always required.
+  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 1'), 3);
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.advanceTo(26);
+  await until('proved', async () => (await s.session())?.state === 'proved');
+  t.equal((await s.session())?.proof, 'probabilistic');
+  await s.advanceTo(30);
+  await until('settled', async () => (await s.session())?.state === 'settled');
+});
