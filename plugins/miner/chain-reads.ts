@@ -7,6 +7,11 @@ export interface ProofParams {
   proof_missing_penalty?: { amount: string };
 }
 
+/** What a proof requirement depends on besides the claim: a decision taken with other params is taken again. */
+export function proofParamsKey(p: ProofParams): string {
+  return `${p.proof_requirement_threshold?.amount ?? '0'}|${p.proof_request_probability ?? 0}`;
+}
+
 /** Entries kept per kind; old heights fall out first. */
 const MAX_ENTRIES = 512;
 

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { type AnyMessage, type BlockInfo, chainNotFound, type ChainQueryClient, type Claim, ClaimCodec, claimedUpokt, type CometClient, compactClosestProof, encodeCompactClosestProof, Frontier, frontierBits, type KeyBuilder, MAX_PLAUSIBLE_BLOCKS, MsgCreateClaimCodec, MsgSubmitProofCodec, proofPath, proofRequirement, proveClosest, type RedisClient, type SessionHeader, type SessionState, sessionWindows, type SessionWindows, type SharedParamsInfo, type StateSignals, type SubmissionPhase, sumAndCount, type SupplierKey, type TxClient, type TxOutcome, TX_OUT_OF_GAS, forEachLimit } from 'relayminer';
 import { BlockClock, supplierOffset } from './block-clock.js';
-import type { ChainReads } from './chain-reads.js';
+import { type ChainReads, proofParamsKey } from './chain-reads.js';
 import { claimCost } from './economics.js';
 import type { MinerMetrics } from './metrics.js';
 import { PassReport } from './pass-report.js';
@@ -54,6 +54,9 @@ export interface SubmissionPolicy {
 const TX_TOO_LARGE = 21;
 /** A transaction's bytes besides its messages' (body framing, signer info, fee, signature, memo, timeout), generously. */
 const TX_OVERHEAD_BYTES = 512;
+
+/** The chain's answer to a proof it does not require (x/proof ErrProofNotRequired), matched as prm matches it. */
+const PROOF_NOT_REQUIRED = /proof not required/i;
 
 const CLAIM_PROOF_STATUS_VALIDATED = 1;
 const CLAIM_PROOF_STATUS_INVALID = 2;
@@ -197,7 +200,12 @@ export class SessionLifecycle {
     for (const w of byState('claiming')) await step(() => this.#checkClaim(w, block));
     // Proofs: from the proof window's opening, each supplier at its own offset in the window's first part.
     const proofDue = (w: Work) => h >= w.windows.proofSeedHeight + BigInt(this.#proofOffset(w));
-    for (const [end, group] of groupBy(byState('claimed').filter((w) => proofDue(w) && w.session.proof === undefined), (w) => w.session.endHeight)) {
+    // The chain decides at settlement, with the proof params it has then: a proof found not required is
+    // decided again while it can still land when governance has changed them since.
+    const unproven = byState('claimed').filter((w) => w.session.proof === 'not_required' && proofDue(w) && h < w.windows.proofWindowClose);
+    for (const w of unproven) await step(() => this.#paramsChanged(w, block));
+    // A decision without a send (the node or Redis failed between them) is taken again: the proof is due all the same.
+    for (const [end, group] of groupBy(byState('claimed').filter((w) => proofDue(w) && w.session.proof !== 'not_required'), (w) => w.session.endHeight)) {
       await step(() => this.#prove(supplier, token, end, group, block));
     }
     for (const w of byState('proving')) await step(() => this.#checkProof(w, block));
@@ -374,9 +382,17 @@ export class SessionLifecycle {
         why = res.rawLog;
       } catch (err) {
         // A failed simulation (gas estimate) names the message the same way.
-        const i = messages.length > 1 ? refusedMessage((err as Error).message) : undefined;
-        if (i === undefined || i >= messages.length) throw err;
         why = (err as Error).message;
+        const i = messages.length > 1 ? refusedMessage(why) : undefined;
+        if (notRequired(phase, why) && (i ?? 0) < messages.length) {
+          const [w] = works.splice(i ?? 0, 1);
+          messages.splice(i ?? 0, 1);
+          knownGas = undefined;
+          await this.#notRequiredByChain(w!, block, 'claimed', why);
+          if (!messages.length) return { res: { code: 0, codespace: '', txhash: '', rawLog: '', txBytes: new Uint8Array() }, messages, works };
+          continue;
+        }
+        if (i === undefined || i >= messages.length) throw err;
         res = { code: -1, codespace: '', txhash: '', rawLog: why, txBytes: new Uint8Array() };
       }
       // Over the node's own size limit (its mempool's max_tx_bytes, unknown here): half now, half next block.
@@ -456,7 +472,7 @@ export class SessionLifecycle {
         claimBytes: ClaimCodec.encode({ ...claim, proof_validation_status: 0 }),
         seedBlockHash: seed.hash,
       });
-      const decided = await this.#o.store.annotate(supplier, s.sessionId, token, { proof: required === 'NOT_REQUIRED' ? 'not_required' : required.toLowerCase() });
+      const decided = await this.#o.store.annotate(supplier, s.sessionId, token, { proof: required === 'NOT_REQUIRED' ? 'not_required' : required.toLowerCase(), proof_params: proofParamsKey(proofParams) });
       if (decided === 'fenced') throw new FencedOutError(supplier);
       if (required === 'NOT_REQUIRED') {
         this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'not_required' });
@@ -528,7 +544,8 @@ export class SessionLifecycle {
    * included it: `resubmitAfterBlocks` after the send, once no block can include it any more (its
    * unordered timeout passed), its messages are signed again (a fresh timeout, or the account's current
    * sequence). Up to `maxAttempts` sends, never after the window closes: a node that accepted a
-   * transaction and lost it costs a resend, not the session.
+   * transaction and lost it costs a resend, not the session. A proof the block refused as not required
+   * is not sent again: its session waits for settlement as one found not required here.
    */
   async #notLanded(w: Work, block: BlockInfo, phase: SubmissionPhase, from: SessionState, missed: SessionState, windowClose: bigint): Promise<void> {
     const h = BigInt(block.height);
@@ -548,27 +565,40 @@ export class SessionLifecycle {
       if (ran?.code === 0) return;
       if (ran) {
         const failure = refusal(sub.txhash, ran, resubmitAfterBlocks);
-        const k = failure.gasWanted === undefined && sub.messages.length > 1 && sub.attempts < maxAttempts ? refusedMessage(ran.rawLog) : undefined;
+        const unrequired: Refusal = notRequired(phase, ran.rawLog) ? { ...failure, proofNotRequired: true } : failure;
+        const k = failure.gasWanted === undefined && sub.messages.length > 1 && (sub.attempts < maxAttempts || notRequired(phase, ran.rawLog)) ? refusedMessage(ran.rawLog) : undefined;
         if (k !== undefined && k < sub.messages.length) {
           // One message failed the transaction: it goes on alone, the others at once.
-          const alone: Submission = { ...sub, sessions: [sub.sessions[k]!], messages: [sub.messages[k]!], failure };
+          const alone: Submission = { ...sub, sessions: [sub.sessions[k]!], messages: [sub.messages[k]!], failure: unrequired };
           const others: Submission = { ...sub, sessions: sub.sessions.filter((_, j) => j !== k), messages: sub.messages.filter((_, j) => j !== k), failure: { ...failure, dueAt: ran.height } };
           sends.splice(i, 1, alone);
           sends.push(others);
           await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
-          this.#saidRefused(w, phase, sub, ran, `message ${k} (session ${sub.sessions[k]}) signed again alone in ${resubmitAfterBlocks} blocks, the other ${others.messages.length} now`);
-          if (alone.sessions[0] === w.session.sessionId) return;
-          i = sends.length - 1;
-          sub = others;
+          const next = alone.failure!.proofNotRequired ? `not required by the chain, the other ${others.messages.length} signed again now` : `signed again alone in ${resubmitAfterBlocks} blocks, the other ${others.messages.length} now`;
+          this.#saidRefused(w, phase, sub, ran, `message ${k} (session ${sub.sessions[k]}) ${next}`);
+          if (alone.sessions[0] === w.session.sessionId) sub = alone;
+          else {
+            i = sends.length - 1;
+            sub = others;
+          }
         } else {
-          sub = sends[i] = { ...sub, failure };
+          sub = sends[i] = { ...sub, failure: sub.messages.length === 1 ? unrequired : failure };
           await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
-          const next = sub.attempts >= maxAttempts ? 'no attempt left' : failure.gasWanted !== undefined ? 'signing it again now with twice the gas' : `signing it again in ${resubmitAfterBlocks} blocks`;
+          const next =
+            sub.failure!.proofNotRequired
+              ? 'the chain does not require this proof'
+              : sub.attempts >= maxAttempts
+                ? 'no attempt left'
+                : failure.gasWanted !== undefined
+                  ? 'signing it again now with twice the gas'
+                  : `signing it again in ${resubmitAfterBlocks} blocks`;
           this.#saidRefused(w, phase, sub, ran, next);
         }
       }
     }
     const refused = sub.failure?.txhash === sub.txhash ? sub.failure : undefined;
+    // Its own message refused as not required: the claim settles without it (sent again, it would be refused again).
+    if (refused?.proofNotRequired) return this.#notRequiredByChain(w, block, 'proving', refused.text);
     if (sub.attempts >= maxAttempts) return;
     if (refused) {
       if (h < BigInt(refused.dueAt)) return;
@@ -596,6 +626,36 @@ export class SessionLifecycle {
       { supplier: w.supplier, phase, session_end: String(w.session.endHeight), previous_txhash: sub.txhash, txhash: res.txhash, attempt, max_attempts: maxAttempts, window_closes_at: String(windowClose), sessions: sub.sessions.length, ...(gas ? { gas } : {}) },
       refused ? `${phase} refused in block ${refused.height}: signed again and resent` : `${phase} not included ${block.height - sub.height} blocks after it was sent: signed again and resent`,
     );
+  }
+
+  /**
+   * The chain answered that it does not require this session's proof, where this miner found it required:
+   * the proof params changed between the decision and the block, or the computation differs from the
+   * chain's. Not sent again; the claim settles without it.
+   */
+  async #notRequiredByChain(w: Work, block: BlockInfo, from: 'claimed' | 'proving', why: string): Promise<void> {
+    const params = await this.#o.reads.proofParams(block.height);
+    const moved = await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, from, 'claimed', { proof: 'not_required', proof_params: proofParamsKey(params) });
+    if (moved === 'fenced') throw new FencedOutError(w.supplier);
+    if (moved !== 'moved') return;
+    this.#o.metrics.submissions.inc({ supplier: w.supplier, phase: 'proof', result: 'not_required' });
+    this.#o.log.warn(
+      { supplier: w.supplier, session: w.session.sessionId, decided: w.session.proof, threshold_upokt: params.proof_requirement_threshold?.amount ?? '0', probability: params.proof_request_probability ?? 0, why },
+      'the chain does not require a proof this miner found required: not sent again, the claim settles without it',
+    );
+  }
+
+  /**
+   * A proof found not required, decided again (in this pass) when the chain's proof params are no longer
+   * those it was decided with.
+   */
+  async #paramsChanged(w: Work, block: BlockInfo): Promise<void> {
+    const params = await this.#o.reads.proofParams(block.height);
+    const now = proofParamsKey(params);
+    if (w.session.proofParams === now) return;
+    await this.#unsetProofDecision(w);
+    w.session = { ...w.session, proof: undefined };
+    this.#said('proof decided again: the proof params changed', { supplier: w.supplier, session: w.session.sessionId, decided_with: w.session.proofParams ?? null, now });
   }
 
   /** Said once per send a block refused: the chain's reason, and what happens next. */
@@ -686,6 +746,11 @@ function messagesThatFit(messages: AnyMessage[], maxBytes: number): number {
 }
 
 const sameMessages = (a: AnyMessage[], b: AnyMessage[]) => a.length === b.length && a.every((m, i) => m === b[i]);
+
+/** A proof message the chain refused because it does not require that proof. */
+function notRequired(phase: SubmissionPhase, log: string): boolean {
+  return phase === 'proof' && PROOF_NOT_REQUIRED.test(log);
+}
 
 /** The message a refused transaction's log blames (cosmos-sdk: "message index: N"). */
 function refusedMessage(log: string): number | undefined {

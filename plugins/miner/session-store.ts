@@ -30,6 +30,8 @@ export interface Refusal {
   dueAt: number;
   /** Set when it ran out of gas: the gas it had. */
   gasWanted?: number;
+  /** Set when the send's one message is a proof the chain refused as not required: it is not sent again. */
+  proofNotRequired?: true;
 }
 
 /**
@@ -289,6 +291,8 @@ export interface SessionRecord {
   computeUnits: bigint;
   /** Proof decision once taken: not_required, probabilistic, threshold. */
   proof?: string;
+  /** The proof params the decision was taken with (`proofParamsKey`). */
+  proofParams?: string;
   /** Why the session ended in a failure state. */
   reason?: string;
   /** The claim's reward in uPOKT, once claimed. */
@@ -538,6 +542,7 @@ function sessionRecord(sessionId: string, h: Record<string, string>): SessionRec
     count: Number(h.count ?? 0),
     computeUnits: BigInt(h.compute_units ?? 0),
     proof: h.proof,
+    proofParams: h.proof_params,
     reason: h.reason,
     claimedUpokt: h.claimed_upokt,
     settledUpokt: h.settled_upokt,

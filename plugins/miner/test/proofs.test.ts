@@ -1,4 +1,4 @@
-/** Proofs: decided as the chain decides, sent, sent again when lost, too large, validated or missed. */
+/** Proofs: decided as the chain decides (and again when its params change), sent, sent again, refused or no longer required, validated, missed. */
 import t from 'tap';
 import { ADDR, TEST_GENESIS } from '../../../test/helpers/localnet-client.js';
 import { until } from '../../../test/helpers/until.js';
@@ -19,6 +19,105 @@ t.test('a proof that is not required is not sent; the claim still settles', asyn
   t.equal((await s.balance()) - before, 3n * 42n);
   // Nothing to prove is not a transaction: an empty one is refused by the node's simulation.
   t.same(s.logs.lines.filter((l) => (l.level as number) >= 50).map((l) => `${l.msg}: ${l.err ?? ''}`), [], 'no error in the whole lifecycle');
+});
+
+t.test('a proof whose send fails (the node unavailable at its simulation) is sent on the next block: validated, settled, not slashed', async (t) => {
+  const s = await setup(t, PROOF_ALWAYS, 3);
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  s.r.net.node.txs.armFaults({ unavailable_next: 1 });
+  await s.advanceTo(25); // the seed block: the proof is decided, and its simulation fails
+  t.match(s.logs.lines.find((l) => l.msg === 'session lifecycle pass failed'), { height: 25, err: /Simulate: UNAVAILABLE/ }, 'the failed pass said');
+  t.same([(await s.session())?.state, (await s.session())?.proof], ['claimed', 'threshold'], 'decided, not sent');
+  await s.advanceTo(26);
+  await until('proof broadcast', async () => (await s.session())?.state === 'proving');
+  t.match(s.logs.lines.find((l) => l.msg === 'proofs broadcast'), { height: 26, sessions: 1 }, 'sent on the next block');
+  await s.advanceTo(27);
+  await until('proved', async () => (await s.session())?.state === 'proved');
+  const before = await s.balance();
+  await s.advanceTo(30);
+  await until('settled', async () => (await s.session())?.state === 'settled');
+  t.equal((await s.balance()) - before, 3n * 42n, 'paid');
+  t.notMatch(await s.metrics(), /outcome="slashed"/);
+});
+
+t.test('proof params changed by governance after a proof was found not required: decided again in its window, sent, and the claim settles', async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 3);
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.advanceTo(25);
+  await until('decided', async () => (await s.session())?.proof === 'not_required');
+  t.equal((await s.session())?.proofParams, '20000000|0', 'decided with threshold 20000000 uPOKT and probability 0');
+  // Every claim now needs a proof; the chain decides at settlement (block 30) with the params it has then.
+  s.r.net.chain.updateProofParams({ proof_request_probability: 1 });
+  await s.advanceTo(26);
+  await until('proof broadcast', async () => (await s.session())?.state === 'proving');
+  t.same([(await s.session())?.proof, (await s.session())?.proofParams], ['probabilistic', '20000000|1']);
+  t.match(s.logs.lines.find((l) => l.msg === 'proof decided again: the proof params changed'), { height: 26, supplier: ADDR.supplier1, session: s.header.session_id, decided_with: '20000000|0', now: '20000000|1' });
+  await s.advanceTo(27);
+  await until('proved', async () => (await s.session())?.state === 'proved');
+  const before = await s.balance();
+  await s.advanceTo(30);
+  await until('settled', async () => (await s.session())?.state === 'settled');
+  t.equal((await s.balance()) - before, 3n * 42n, 'paid, not slashed');
+  const m = await s.metrics();
+  t.match(m, /phase="proof",result="not_required"\} 1\n/, 'counted not required once, when first decided');
+  t.match(m, /phase="proof",result="included"\} 1\n/);
+  t.notMatch(m, /outcome="slashed"/);
+});
+
+t.test('a proof its block refuses as not required (the params changed after it was sent): not sent again, the claim settles, no failure', async (t) => {
+  const s = await setup(t, PROOF_ALWAYS, 3);
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.advanceTo(25);
+  await until('proof broadcast', async () => (await s.session())?.state === 'proving');
+  // Governance raises the threshold and drops the probability before the block that runs the proof.
+  s.r.net.chain.updateProofParams({ proof_requirement_threshold_upokt: 1_000_000_000_000, proof_request_probability: 0 });
+  await s.advanceTo(26);
+  await until('not required', async () => (await s.session())?.proof === 'not_required');
+  t.same([(await s.session())?.state, (await s.session())?.proofParams], ['claimed', '1000000000000|0']);
+  t.match(s.logs.lines.find((l) => l.msg === 'proof transaction refused in block 26; the chain does not require this proof (attempt 2 of 5)'), { level: 50, code: 1, log: /desc = proof not required$/ });
+  t.match(s.logs.lines.find((l) => /^the chain does not require a proof this miner found required/.test(String(l.msg))), { level: 40, session: s.header.session_id, decided: 'threshold', threshold_upokt: '1000000000000', probability: 0 });
+  const before = await s.balance();
+  await s.advanceTo(30);
+  await until('settled', async () => (await s.session())?.state === 'settled');
+  t.equal((await s.balance()) - before, 3n * 42n, 'paid without a proof');
+  const m = await s.metrics();
+  t.match(m, /phase="proof",result="not_required"\} 1\n/);
+  t.notMatch(m, /phase="proof",result="resubmitted"/, 'never sent again');
+  t.notMatch(m, /relayminer_miner_sessions_failed_total\{/, 'no failure');
+});
+
+t.test('two proofs in one transaction, its block refusing it because one is not required any more: that one settles without it, the other is sent again at once', async (t) => {
+  const s = await setup(t, PROOF_ALWAYS, 7, { restRelays: 2 });
+  await s.advanceTo(23);
+  await until('both claimed', async () => (await s.session())?.state === 'claimed' && (await s.restSession())?.state === 'claimed');
+  t.same([(await s.session())?.claimedUpokt, (await s.restSession())?.claimedUpokt], ['294', '168']);
+  await s.advanceTo(25);
+  await until('both proofs broadcast', async () => (await s.session())?.state === 'proving' && (await s.restSession())?.state === 'proving');
+  // From now on only claims of 200 uPOKT or more need a proof: the rest session's (168) does not.
+  s.r.net.chain.updateProofParams({ proof_requirement_threshold_upokt: 200, proof_request_probability: 0 });
+  await s.advanceTo(26);
+  await until('the rest session not required', async () => (await s.restSession())?.proof === 'not_required');
+  t.equal((await s.restSession())?.state, 'claimed');
+  const refused = s.logs.lines.find((l) => /^proof transaction refused in block 26; message \d \(session [0-9a-f]+\) not required by the chain, the other 1 signed again now/.test(String(l.msg)));
+  t.match(refused, { level: 50, sessions: 2 }, 'said once, naming the message');
+  t.match(refused?.msg, new RegExp(`\\(session ${s.restHeader!.session_id}\\)`), 'the rest session named');
+  await s.advanceTo(27);
+  await until('the anvil proof validated', async () => (await s.session())?.state === 'proved').catch((err) => {
+    t.comment(s.logs.lines.filter((l) => l.component === 'miner').map((l) => JSON.stringify(l).slice(0, 500)).join('\n'));
+    throw err;
+  });
+  const before = await s.balance();
+  await s.advanceTo(30);
+  await until('both settled', async () => (await s.session())?.state === 'settled' && (await s.restSession())?.state === 'settled');
+  t.equal((await s.balance()) - before, 294n + 168n, 'both paid');
+  const m = await s.metrics();
+  t.match(m, /phase="proof",result="failed"\} 1\n/);
+  t.match(m, /phase="proof",result="resubmitted"\} 1\n/, 'the anvil proof, once');
+  t.match(m, /phase="proof",result="not_required"\} 1\n/);
+  t.notMatch(m, /relayminer_miner_sessions_failed_total\{/);
 });
 
 t.test('a required proof that never lands: the claim expires, the supplier is slashed, both reported', async (t) => {
