@@ -44,6 +44,11 @@ export const GenesisSchema = Type.Object(
       maximum: 104_857_600,
       description: "Largest transaction the mempool takes (CometBFT's `mempool.max_tx_bytes`, 1 MiB by default); BroadcastTx answers a larger one code 21, `sdk`, with an empty log.",
     }),
+    tx_index: Type.Boolean({
+      default: true,
+      description:
+        'Whether the node indexes transactions (CometBFT\'s `tx_index.indexer`: `kv`, or `null` when false). Without an index, GetTx answers "transaction indexing is disabled", as such a node does.',
+    }),
     params: Type.Object(
       {
         shared: Type.Object(

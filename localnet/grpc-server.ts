@@ -275,6 +275,7 @@ export function createGrpcServer(node: LocalnetNode, log: Logger): Server {
       GetTx: (r) => {
         const hash = r.hash as string;
         if (!hash) fail(status.INVALID_ARGUMENT, 'tx hash cannot be empty');
+        if (!node.chain.genesis.tx_index) fail(status.UNKNOWN, 'transaction indexing is disabled');
         const tx = node.txs.getTx(hash);
         if (!tx) fail(status.NOT_FOUND, `tx not found: ${hash}`);
         const raw = TxRawCodec.decode(tx.bytes);
