@@ -55,6 +55,9 @@ const TX_TOO_LARGE = 21;
 /** A transaction's bytes besides its messages' (body framing, signer info, fee, signature, memo, timeout), generously. */
 const TX_OVERHEAD_BYTES = 512;
 
+/** The condition of a node that answers GetTx with an error (no transaction index, or failing). */
+const OUTCOME_UNKNOWN = 'tx_outcome_unknown';
+
 /** The chain's answer to a proof it does not require (x/proof ErrProofNotRequired), matched as prm matches it. */
 const PROOF_NOT_REQUIRED = /proof not required/i;
 
@@ -107,8 +110,6 @@ export class SessionLifecycle {
   #report: PassReport | undefined;
   /** Sends looked up on chain at one height: the sessions of one transaction ask once. */
   #outcomes = { height: -1, byTx: new Map<string, Promise<TxOutcome | undefined>>() };
-  /** Said once: the node answered GetTx with an error. */
-  #outcomeUnknown = false;
 
   constructor(o: LifecycleOptions) {
     this.#o = o;
@@ -671,17 +672,25 @@ export class SessionLifecycle {
 
   /**
    * What the chain did with a send, asked once per block for all the sessions it carried. A node that
-   * cannot answer (no transaction index) leaves sends to be resent when they are due, as if not included.
+   * cannot answer (no transaction index) leaves sends to be resent when they are due, as if not included;
+   * that is said when it starts (and every `alerts.repeat_minutes` while it lasts) and when it ends.
    */
   #outcome(txhash: string, height: number): Promise<TxOutcome | undefined> {
     if (this.#outcomes.height !== height) this.#outcomes = { height, byTx: new Map() };
     let known = this.#outcomes.byTx.get(txhash);
     if (!known) {
-      known = this.#o.tx.outcome(txhash).catch((err: unknown) => {
-        if (!this.#outcomeUnknown) this.#o.log.warn({ err: (err as Error).message }, 'the node does not say what became of a transaction (GetTx); one refused in its block is resent when a lost one would be');
-        this.#outcomeUnknown = true;
-        return undefined;
-      });
+      const { signals, log } = this.#o;
+      known = this.#o.tx.outcome(txhash).then(
+        (ran) => {
+          if (signals.clear(OUTCOME_UNKNOWN)) log.info('the node says again what became of transactions (GetTx)');
+          return ran;
+        },
+        (err: unknown) => {
+          const warn = () => log.warn({ err: (err as Error).message }, 'the node does not say what became of a transaction (GetTx); one refused in its block is resent when a lost one would be');
+          signals.update(OUTCOME_UNKNOWN, true, warn);
+          return undefined;
+        },
+      );
       this.#outcomes.byTx.set(txhash, known);
     }
     return known;

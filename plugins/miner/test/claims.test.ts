@@ -288,6 +288,41 @@ t.test("a claim that its block refuses for a message's own check is said with th
   t.equal(s.logs.lines.filter((l) => /transaction refused in block/.test(String(l.msg))).length, 1, 'said once, not every block');
 });
 
+t.test('a node without a transaction index: a claim its block refused is sent again as a lost one is, said once; once the node answers again, the next refusal is read', async (t) => {
+  const genesis = TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0')
+    .replace('claim_window_close_offset_blocks: 4', 'claim_window_close_offset_blocks: 8') // claim window [22, 30]
+    .replace('minimum_gas_price_upokt:', 'tx_index: false\nminimum_gas_price_upokt:');
+  const s = await setup(t, genesis, 3);
+  const LOG = 'failed to execute message; message index: 0: rpc error: code = FailedPrecondition desc = changed since CheckTx';
+  s.r.net.node.txs.armFaults({ refuse_in_block: { count: 2, code: 1, codespace: 'undefined', log: LOG } });
+  await s.advanceTo(22);
+  await until('claim broadcast', async () => (await s.session())?.state === 'claiming');
+  const first = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
+  await s.advanceTo(25); // refused in 23, unknown here: asked at 23, 24 and 25
+  const second = await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n));
+  t.same([second.attempts, second.height, second.failure], ['2', '25', ''], "sent again past the first send's timeout, as a lost one is; no refusal known");
+  t.not(second.txhash, first.txhash);
+  t.ok(s.logs.lines.some((l) => l.msg === 'claim not included 3 blocks after it was sent: signed again and resent' && l.txhash === second.txhash), 'the resend, as of a lost send');
+  const unknown = 'the node does not say what became of a transaction (GetTx); one refused in its block is resent when a lost one would be';
+  t.same(
+    s.logs.lines.filter((l) => /GetTx/.test(String(l.msg))).map((l) => [l.level, l.msg, l.err]),
+    [[40, unknown, 'cosmos.tx.v1beta1.Service/GetTx: UNKNOWN: transaction indexing is disabled']],
+    'said once over three blocks of asking',
+  );
+  s.r.net.chain.genesis.tx_index = true; // the operator points the miner at an indexing node (or turns indexing on)
+  await s.advanceTo(26); // the second send is refused in 26: read this time
+  t.ok(s.logs.lines.some((l) => l.msg === 'the node says again what became of transactions (GetTx)' && l.level === 30), 'its end said');
+  t.match(s.logs.lines.find((l) => l.msg === 'claim transaction refused in block 26; signing it again in 2 blocks (attempt 3 of 5)'), { level: 50, txhash: second.txhash, log: LOG });
+  await s.advanceTo(29);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  t.equal((await s.r.redis.hgetall(keys.submission(ADDR.supplier1, 'claim', 20n))).height, '28', 'sent the third time two blocks after the refusing block');
+  const m = await s.metrics();
+  t.match(m, /phase="claim",result="failed"\} 1\n/, 'the refusal that was read');
+  t.match(m, /phase="claim",result="resubmitted"\} 2\n/);
+  t.match(m, /phase="claim",result="included"\} 1\n/);
+  t.equal(s.logs.lines.filter((l) => l.msg === unknown).length, 1);
+});
+
 t.test('two claims in one transaction, the block refusing it for one of them: the other is sent again at once, the one named alone later', async (t) => {
   const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 2, { restRelays: 2 });
   await s.advanceTo(22);
