@@ -47,6 +47,11 @@ export interface RelayMeterOptions {
   leaseIdleMs?: number;
   /** Where its conditions (Redis unavailable, per service) are tracked; its own, repeating once a minute, by default. */
   signals?: StateSignals;
+  /**
+   * The Redis command timeout (`redis.pool.command_timeout_ms`; 0 or unset: none). A lease Redis runs later than
+   * half of it after it was sent changes nothing: the caller has given up on it, or is about to.
+   */
+  commandTimeoutMs?: number;
 }
 
 /** Why a charge is given back (a bounded metric label). */
@@ -89,6 +94,9 @@ interface Waiter {
 
 type TopUp = 'granted' | 'over_budget' | { unavailable: Error };
 
+/** What LEASE answers when it ran past its deadline. */
+const LEASE_LATE = -2;
+
 /** Lua numbers are doubles: keep every value Redis compares within 2^53. */
 const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -102,9 +110,15 @@ const LEASE_SHARE = 16;
 const LEASE_BURST = 256;
 
 // Gives back ARGV[5] unused units, then leases between 1 and ARGV[4] relays of ARGV[1] units each,
-// at most 1/ARGV[6] of what is left under ARGV[2]. A new key gets the expiry ARGV[3].
-// Returns the units leased, or -1 when not even one relay fits.
+// at most 1/ARGV[6] of what is left under ARGV[2]. A new key gets the expiry ARGV[3]. Run after ARGV[7]
+// (ms on Redis's clock; 0: no deadline), it changes nothing: a caller whose call timed out restored what it
+// was giving back and holds no grant, and Redis runs a timed-out call still in its socket once it answers.
+// Returns {units leased, or -1 when not even one relay fits, or -2 past the deadline; Redis's time in ms}.
 const LEASE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = tonumber(ARGV[7])
+if deadline > 0 and now > deadline then return {-2, now} end
 local raw = redis.call('GET', KEYS[1])
 local used = tonumber(raw or '0')
 local back = math.min(tonumber(ARGV[5]), used)
@@ -119,8 +133,8 @@ if delta ~= 0 then
   redis.call('INCRBY', KEYS[1], delta)
   if not raw then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 end
-if n == 0 then return -1 end
-return n * cost`;
+if n == 0 then return {-1, now} end
+return {n * cost, now}`;
 
 // Never below zero, so a refund after an expiry cannot create budget.
 const REFUND = `
@@ -130,7 +144,7 @@ if back > 0 then redis.call('DECRBY', KEYS[1], back) end
 return back`;
 
 type MeterRedis = RedisClient & {
-  relayminerMeterLease?: (key: string, cost: string, limit: string, ttl: string, relays: string, back: string, share: string) => Promise<number>;
+  relayminerMeterLease?: (key: string, cost: string, limit: string, ttl: string, relays: string, back: string, share: string, deadline: string) => Promise<[number, number]>;
   relayminerMeterRefund?: (key: string, units: string) => Promise<number>;
 };
 
@@ -160,6 +174,8 @@ export class RelayMeter {
   /** Counted locally per service (on the relay path), added to `relayminer_meter_waits_total` when it is read. */
   readonly #waitCounts = new LocalCounts<'service'>();
   readonly #waits = new Map<string, LocalSeries>();
+  /** Redis's clock less this process's (ms), from the last lease answered quickly; unknown before the first. */
+  #clockOffsetMs: number | undefined;
 
   constructor(o: RelayMeterOptions) {
     this.#o = o;
@@ -393,23 +409,29 @@ export class RelayMeter {
     lease.left -= back;
     // Counted after the price lookup: charges that arrived meanwhile are in this round trip too.
     const relays = this.#startLeaseWindow(lease);
+    const sentAt = Date.now();
     let granted: number;
     try {
-      granted = Number(
-        await scripts(this.#o.redis()).relayminerMeterLease(
-          lease.key,
-          price.cost.toString(),
-          price.limit.toString(),
-          String(this.#o.ttlSeconds ?? 86_400),
-          String(relays),
-          back.toString(),
-          String(LEASE_SHARE),
-        ),
+      const [units, redisNowMs] = await scripts(this.#o.redis()).relayminerMeterLease(
+        lease.key,
+        price.cost.toString(),
+        price.limit.toString(),
+        String(this.#o.ttlSeconds ?? 86_400),
+        String(relays),
+        back.toString(),
+        String(LEASE_SHARE),
+        String(this.#leaseDeadline(sentAt)),
       );
+      this.#learnClock(sentAt, Date.now(), Number(redisNowMs));
+      granted = Number(units);
     } catch (err) {
       lease.left += back;
       this.#o.redisCircuits?.failed(lease.key, err);
       return { unavailable: err as Error };
+    }
+    if (granted === LEASE_LATE) {
+      lease.left += back;
+      return { unavailable: new Error(`Redis ran the meter lease more than ${this.#o.commandTimeoutMs! / 2} ms after it was sent`) };
     }
     // Over once no lease has failed for a while: with a Cluster master down, only some sessions' fail.
     if (this.#signals.clearQuiet(`meter_unavailable|${lease.service}`)) this.#o.log.info({ service: lease.service }, 'relay meter works again');
@@ -422,6 +444,25 @@ export class RelayMeter {
     this.#leasesTaken.inc({ service: lease.service });
     lease.left += BigInt(granted);
     return 'granted';
+  }
+
+  /**
+   * Where a lease sent at `sentAt` stops counting, on Redis's clock: half the command timeout later, so
+   * that a call Redis runs once this process has given up on it (timed out: `back` restored here, no
+   * grant taken) changes nothing; the other half covers the answer's way back and an error in the clock
+   * offset. 0 (none) without a command timeout, or before the offset is known.
+   */
+  #leaseDeadline(sentAt: number): number {
+    const timeout = this.#o.commandTimeoutMs ?? 0;
+    if (timeout <= 0 || this.#clockOffsetMs === undefined) return 0;
+    return Math.floor(sentAt + this.#clockOffsetMs + timeout / 2);
+  }
+
+  /** Redis's clock against this one's, from an answer quick enough to place it (within a tenth of the timeout). */
+  #learnClock(sentAt: number, answeredAt: number, redisNowMs: number): void {
+    const timeout = this.#o.commandTimeoutMs ?? 0;
+    if (timeout <= 0 || answeredAt - sentAt > timeout / 10) return;
+    this.#clockOffsetMs = redisNowMs - (sentAt + answeredAt) / 2;
   }
 
   /**

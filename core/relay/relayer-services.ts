@@ -153,6 +153,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
         leaseRelays: meterCfg.lease_relays,
         leaseMs: meterCfg.lease_ms,
         leaseIdleMs: meterCfg.lease_idle_ms,
+        commandTimeoutMs: o.relayer.redis.pool.command_timeout_ms,
       })
     : undefined;
   const simulationConfig = o.relayer.simulation;

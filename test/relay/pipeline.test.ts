@@ -46,6 +46,8 @@ async function setup(
     optimistic?: string[];
     meter?: MeterFailMode;
     meterLeaseRelays?: number;
+    /** The meter's command timeout: its leases get a deadline on Redis's clock. */
+    meterCommandTimeoutMs?: number;
     genesis?: string;
     offlineQueue?: boolean;
     signResponse?: (signable: Uint8Array, supplier: SupplierKey) => Promise<Uint8Array>;
@@ -72,7 +74,7 @@ async function setup(
   const signals = new StateSignals(60_000, () => Date.now() + skew);
   const newMeter = (failMode: MeterFailMode, leaseIdleMs?: number, meterRegistry = new Registry(), leaseMs?: number) =>
     new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry: meterRegistry, failMode, leaseRelays: o.meterLeaseRelays, leaseIdleMs, leaseMs, signals });
-  const meter = o.meter ? new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry, failMode: o.meter, leaseRelays: o.meterLeaseRelays, signals }) : undefined;
+  const meter = o.meter ? new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry, failMode: o.meter, leaseRelays: o.meterLeaseRelays, signals, commandTimeoutMs: o.meterCommandTimeoutMs }) : undefined;
   if (meter) t.teardown(() => meter.close());
   const pipeline = new RelayPipeline({
     validator,
@@ -521,6 +523,24 @@ t.test('a client that went away before the forward: not forwarded, not billed, c
   gone = false;
   const served = await s.pipeline.handle(RelayRequestCodec.encode(relay(h)), 'jsonrpc', 'test', s.forward, () => false);
   t.equal(served.status, 200, 'a client still there is served');
+});
+
+t.test("meter: a lease's deadline is on Redis's clock, so a relayer whose clock is a minute behind it still leases", async (t) => {
+  const s = await setup(t, { meter: 'closed', meterLeaseRelays: 1, meterCommandTimeoutMs: 1000 });
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  const meterKey = keys.meter(ADDR.supplier1, h.session_id);
+  const now = Date.now;
+  Date.now = () => now() - 60_000;
+  t.teardown(() => void (Date.now = now));
+  const statuses = [(await s.send(relay(h))).status];
+  const one = Number(await s.redis.get(meterKey));
+  for (let i = 0; i < 4; i++) statuses.push((await s.send(relay(h))).status);
+  Date.now = now;
+  t.same(statuses, [200, 200, 200, 200, 200], 'every relay charged and served (a deadline on this clock would have refused all but the first)');
+  t.ok(one > 0, 'the first relay charged');
+  t.equal(Number(await s.redis.get(meterKey)), 5 * one, "the meter holds five relays' cost");
+  t.equal(await s.metric('relayminer_meter_leases_total', { service: 'anvil' }), 5, 'five leases of one relay');
 });
 
 t.test('meter: a charge refused at once (Redis unreachable, no offline queue) is answered, not left unhandled', async (t) => {

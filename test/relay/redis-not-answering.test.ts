@@ -75,6 +75,28 @@ t.test('Redis hangs (fail_mode closed): relays are refused at once, before the b
   t.equal((await r.stream()).length, 2);
 });
 
+t.test('a meter call that timed out and that Redis runs once it answers again charges nothing: the meter holds only what was served metered', async (t) => {
+  for (const failMode of ['open', 'closed'] as const) {
+    await t.test(`fail_mode ${failMode}`, async (t) => {
+      const r = await hungRelayer(t, failMode);
+      const header = await r.header();
+      const meter = async () => Number((await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id))) ?? 0);
+      t.equal(await r.send(), 'served');
+      const one = await meter();
+      t.ok(one > 0, 'the served relay charged');
+      r.redisServer.pause();
+      t.teardown(() => r.redisServer.resume());
+      // Its meter call is sent, times out, and waits in Redis's socket: Redis runs it when it answers again.
+      t.equal(await r.send(), failMode === 'open' ? 'served' : REFUSED, 'the relay of the hang, not metered');
+      r.redisServer.resume();
+      await until('Redis answers again', () => r.said(/^Redis answers again/).length === 1);
+      t.equal(await meter(), one, 'the late call charged nothing');
+      t.equal(await r.send(), 'served');
+      t.equal(await meter(), 2 * one, 'metered again: one relay each');
+    });
+  }
+});
+
 t.test("Redis Cluster: the master holding the supplier's keys hangs; its relays are served at once after the first, and it all works again", async (t) => {
   const r = await hungRelayer(t, 'open', true);
   t.equal(await r.send(), 'served');
