@@ -385,9 +385,11 @@ export class SessionLifecycle {
         // A failed simulation (gas estimate) names the message the same way.
         why = (err as Error).message;
         const i = messages.length > 1 ? refusedMessage(why) : undefined;
-        if (notRequired(phase, why) && (i ?? 0) < messages.length) {
-          const [w] = works.splice(i ?? 0, 1);
-          messages.splice(i ?? 0, 1);
+        // The proof it names (or the only one) is not required by the chain: set aside, the others go on.
+        const k = messages.length === 1 ? 0 : i;
+        if (notRequired(phase, why) && k !== undefined && k < messages.length) {
+          const [w] = works.splice(k, 1);
+          messages.splice(k, 1);
           knownGas = undefined;
           await this.#notRequiredByChain(w!, block, 'claimed', why);
           if (!messages.length) return { res: { code: 0, codespace: '', txhash: '', rawLog: '', txBytes: new Uint8Array() }, messages, works };
@@ -473,8 +475,10 @@ export class SessionLifecycle {
         claimBytes: ClaimCodec.encode({ ...claim, proof_validation_status: 0 }),
         seedBlockHash: seed.hash,
       });
-      const decided = await this.#o.store.annotate(supplier, s.sessionId, token, { proof: required === 'NOT_REQUIRED' ? 'not_required' : required.toLowerCase(), proof_params: proofParamsKey(proofParams) });
+      const decision = { proof: required === 'NOT_REQUIRED' ? 'not_required' : required.toLowerCase(), proofParams: proofParamsKey(proofParams) };
+      const decided = await this.#o.store.annotate(supplier, s.sessionId, token, { proof: decision.proof, proof_params: decision.proofParams });
       if (decided === 'fenced') throw new FencedOutError(supplier);
+      w.session = { ...s, ...decision };
       if (required === 'NOT_REQUIRED') {
         this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'not_required' });
         continue;

@@ -89,6 +89,25 @@ t.test('a proof its block refuses as not required (the params changed after it w
   t.notMatch(m, /relayminer_miner_sessions_failed_total\{/, 'no failure');
 });
 
+t.test("the chain's simulation answers that a proof this miner found required is not: not sent, its session settles without it", async (t) => {
+  const s = await setup(t, PROOF_ALWAYS, 3);
+  await s.advanceTo(23);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  // A chain that computes the requirement otherwise than this miner (a disagreement no param change explains).
+  s.r.net.node.proofs.requirement = () => 'NOT_REQUIRED';
+  await s.advanceTo(25);
+  await until('not required', async () => (await s.session())?.proof === 'not_required');
+  t.same([(await s.session())?.state, (await s.session())?.proofParams], ['claimed', '1|0.25']);
+  t.match(s.logs.lines.find((l) => /^the chain does not require a proof this miner found required/.test(String(l.msg))), { level: 40, decided: 'threshold', why: /Simulate: UNKNOWN: .*proof not required/ });
+  await s.advanceTo(27);
+  t.notOk(s.logs.lines.some((l) => l.msg === 'proofs broadcast' || l.msg === 'session lifecycle pass failed'), 'nothing sent, no pass failed');
+  const before = await s.balance();
+  await s.advanceTo(30);
+  await until('settled', async () => (await s.session())?.state === 'settled');
+  t.equal((await s.balance()) - before, 3n * 42n, 'paid without a proof');
+  t.match(await s.metrics(), /phase="proof",result="not_required"\} 1\n/);
+});
+
 t.test('two proofs in one transaction, its block refusing it because one is not required any more: that one settles without it, the other is sent again at once', async (t) => {
   const s = await setup(t, PROOF_ALWAYS, 7, { restRelays: 2 });
   await s.advanceTo(23);
