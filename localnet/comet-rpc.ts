@@ -130,6 +130,13 @@ export function createCometRpcServer(chain: LocalChain, log: Logger, snapshot: (
     return { height: b.height, hash: Buffer.from(b.hash).toString('hex') };
   });
 
+  app.post('/localnet/params', async (req, reply) => {
+    const parsed = parseParams(req.body);
+    if (typeof parsed === 'string') return reply.code(400).send({ error: parsed });
+    chain.updateProofParams(parsed.proof);
+    return { params: { proof: { ...chain.genesis.params.proof } } };
+  });
+
   if (faults) {
     app.post('/localnet/faults', async (req, reply) => {
       const parsed = parseFaults(req.body);
@@ -198,6 +205,31 @@ export function createCometRpcServer(chain: LocalChain, log: Logger, snapshot: (
     wss.close();
   });
   return app;
+}
+
+type ProofParamsUpdate = Partial<LocalChain['genesis']['params']['proof']>;
+
+/** A `/localnet/params` body (`{"proof": {...}}`, what a passed MsgUpdateParams sets) → the update, or what is wrong with it. */
+export function parseParams(body: unknown): { proof: ProofParamsUpdate } | string {
+  const shape = 'the body must be {"proof": {...}} with some of proof_request_probability, proof_requirement_threshold_upokt, proof_missing_penalty_upokt, proof_submission_fee_upokt';
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || (body as { parseError?: true }).parseError) return shape;
+  const extra = Object.keys(body).filter((k) => k !== 'proof');
+  if (extra.length) return `unknown module ${JSON.stringify(extra[0])}: only the proof params can change (shared params stay the genesis ones)`;
+  const proof = (body as { proof?: unknown }).proof;
+  if (typeof proof !== 'object' || proof === null || Array.isArray(proof) || Object.keys(proof).length === 0) return shape;
+  const out: ProofParamsUpdate = {};
+  for (const [k, v] of Object.entries(proof)) {
+    if (k === 'proof_request_probability') {
+      if (typeof v !== 'number' || !(v >= 0 && v <= 1)) return 'proof.proof_request_probability must be a number from 0 to 1';
+      out[k] = v;
+    } else if (k === 'proof_requirement_threshold_upokt' || k === 'proof_missing_penalty_upokt' || k === 'proof_submission_fee_upokt') {
+      if (!Number.isSafeInteger(v) || (v as number) < 0) return `proof.${k} must be a non-negative integer`;
+      out[k] = v as number;
+    } else {
+      return `unknown proof param ${JSON.stringify(k)} (valid: proof_request_probability, proof_requirement_threshold_upokt, proof_missing_penalty_upokt, proof_submission_fee_upokt)`;
+    }
+  }
+  return { proof: out };
 }
 
 /** A `/localnet/faults` body → the faults to arm, or what is wrong with it. */

@@ -75,6 +75,31 @@ t.test('/localnet/faults: answers 200 with the armed faults, 400 with a reason f
   }
 });
 
+t.test('/localnet/params: proof params changed at once, as the Params query and the next proof see them; 400 with a reason for anything else', async (t) => {
+  const net = await start(t);
+  const post = async (body: unknown) => {
+    const res = await fetch(`http://${net.rpcAddress}/localnet/params`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const q = grpcClient(net.grpcAddress, 'pocket.proof.Query');
+  t.teardown(() => q.close());
+  const queried = async () => ((await grpcCall(q, 'Params', {})).params as { proof_request_probability: number; proof_requirement_threshold: { amount: string } });
+  t.same([(await queried()).proof_request_probability, (await queried()).proof_requirement_threshold.amount], [0.01, '100'], 'the genesis ones');
+  const ok = await post({ proof: { proof_request_probability: 1, proof_requirement_threshold_upokt: 5000 } });
+  t.same(ok, { status: 200, body: { params: { proof: { proof_request_probability: 1, proof_requirement_threshold_upokt: 5000, proof_missing_penalty_upokt: 1, proof_submission_fee_upokt: 1 } } } });
+  t.same([(await queried()).proof_request_probability, (await queried()).proof_requirement_threshold.amount], [1, '5000'], 'queried at once');
+  const bad: [unknown, string][] = [
+    ['x', 'the body must be {"proof": {...}} with some of proof_request_probability, proof_requirement_threshold_upokt, proof_missing_penalty_upokt, proof_submission_fee_upokt'],
+    [{ proof: {} }, 'the body must be {"proof": {...}} with some of proof_request_probability, proof_requirement_threshold_upokt, proof_missing_penalty_upokt, proof_submission_fee_upokt'],
+    [{ shared: { num_blocks_per_session: 5 } }, 'unknown module "shared": only the proof params can change (shared params stay the genesis ones)'],
+    [{ proof: { proof_request_probability: 1.5 } }, 'proof.proof_request_probability must be a number from 0 to 1'],
+    [{ proof: { proof_submission_fee_upokt: -1 } }, 'proof.proof_submission_fee_upokt must be a non-negative integer'],
+    [{ proof: { probability: 1 } }, 'unknown proof param "probability" (valid: proof_request_probability, proof_requirement_threshold_upokt, proof_missing_penalty_upokt, proof_submission_fee_upokt)'],
+  ];
+  for (const [body, error] of bad) t.same(await post(body), { status: 400, body: { error } }, JSON.stringify(body));
+  t.equal((await queried()).proof_request_probability, 1, 'nothing changed by a refused body');
+});
+
 t.test('faults as a client sees them: unavailable, refused at CheckTx, accepted and lost, accepted and included late, included and refused', async (t) => {
   const net = await start(t);
   net.chain.advance(1);
