@@ -52,7 +52,7 @@ export const RedisPoolSchema = Type.Object(
         'Multiplexed command connections (ioredis pipelines on each). Blocking stream reads get their own connections on top.',
     }),
     connect_timeout_ms: Millis(5000, 'Time allowed to establish a connection before it is retried.', 100, 120_000),
-    command_timeout_ms: Millis(5000, 'A command that gets no reply within this time fails (0 = no timeout).', 0, 120_000),
+    command_timeout_ms: Millis(5000, "A command that gets no reply within this time fails (0 = no timeout). A relayer's meter lease that Redis runs more than half of it after it was sent changes nothing (Redis runs a timed-out command once it answers again).", 0, 120_000),
     max_retries_per_request: Type.Integer({
       default: 2,
       minimum: 0,
