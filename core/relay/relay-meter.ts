@@ -80,6 +80,11 @@ interface Lease {
   charged: number;
   since: number;
   usedAt: number;
+  /**
+   * The clock of the Redis holding `key` less this process's (ms), from the lease's last call answered
+   * quickly; unknown before its first. Per lease, not per process: the masters of a Cluster keep their own clocks.
+   */
+  clockOffsetMs?: number;
   /** Set while a top-up round trip (and the hand-out to `waiting` that follows it) is running. */
   topUp?: Promise<void>;
   /** Charges waiting for budget, served first come first served when a top-up lands. */
@@ -174,8 +179,6 @@ export class RelayMeter {
   /** Counted locally per service (on the relay path), added to `relayminer_meter_waits_total` when it is read. */
   readonly #waitCounts = new LocalCounts<'service'>();
   readonly #waits = new Map<string, LocalSeries>();
-  /** Redis's clock less this process's (ms), from the last lease answered quickly; unknown before the first. */
-  #clockOffsetMs: number | undefined;
 
   constructor(o: RelayMeterOptions) {
     this.#o = o;
@@ -420,9 +423,9 @@ export class RelayMeter {
         String(relays),
         back.toString(),
         String(LEASE_SHARE),
-        String(this.#leaseDeadline(sentAt)),
+        String(this.#leaseDeadline(lease, sentAt)),
       );
-      this.#learnClock(sentAt, Date.now(), Number(redisNowMs));
+      this.#learnClock(lease, sentAt, Date.now(), Number(redisNowMs));
       granted = Number(units);
     } catch (err) {
       lease.left += back;
@@ -450,19 +453,19 @@ export class RelayMeter {
    * Where a lease sent at `sentAt` stops counting, on Redis's clock: half the command timeout later, so
    * that a call Redis runs once this process has given up on it (timed out: `back` restored here, no
    * grant taken) changes nothing; the other half covers the answer's way back and an error in the clock
-   * offset. 0 (none) without a command timeout, or before the offset is known.
+   * offset. 0 (none) without a command timeout, or before the lease's offset is known (its first call).
    */
-  #leaseDeadline(sentAt: number): number {
+  #leaseDeadline(lease: Lease, sentAt: number): number {
     const timeout = this.#o.commandTimeoutMs ?? 0;
-    if (timeout <= 0 || this.#clockOffsetMs === undefined) return 0;
-    return Math.floor(sentAt + this.#clockOffsetMs + timeout / 2);
+    if (timeout <= 0 || lease.clockOffsetMs === undefined) return 0;
+    return Math.floor(sentAt + lease.clockOffsetMs + timeout / 2);
   }
 
   /** Redis's clock against this one's, from an answer quick enough to place it (within a tenth of the timeout). */
-  #learnClock(sentAt: number, answeredAt: number, redisNowMs: number): void {
+  #learnClock(lease: Lease, sentAt: number, answeredAt: number, redisNowMs: number): void {
     const timeout = this.#o.commandTimeoutMs ?? 0;
     if (timeout <= 0 || answeredAt - sentAt > timeout / 10) return;
-    this.#clockOffsetMs = redisNowMs - (sentAt + answeredAt) / 2;
+    lease.clockOffsetMs = redisNowMs - (sentAt + answeredAt) / 2;
   }
 
   /**
