@@ -570,11 +570,13 @@ export class SessionLifecycle {
       if (ran?.code === 0) return;
       if (ran) {
         const failure = refusal(sub.txhash, ran, resubmitAfterBlocks);
-        const unrequired: Refusal = notRequired(phase, ran.rawLog) ? { ...failure, proofNotRequired: true } : failure;
-        const k = failure.gasWanted === undefined && sub.messages.length > 1 && (sub.attempts < maxAttempts || notRequired(phase, ran.rawLog)) ? refusedMessage(ran.rawLog) : undefined;
+        // A proof refused as not required: what its own send's record says (a split's others only carry the refusal).
+        const unrequired = notRequired(phase, ran.rawLog);
+        const ownFailure: Refusal = unrequired ? { ...failure, proofNotRequired: true } : failure;
+        const k = failure.gasWanted === undefined && sub.messages.length > 1 && (sub.attempts < maxAttempts || unrequired) ? refusedMessage(ran.rawLog) : undefined;
         if (k !== undefined && k < sub.messages.length) {
           // One message failed the transaction: it goes on alone, the others at once.
-          const alone: Submission = { ...sub, sessions: [sub.sessions[k]!], messages: [sub.messages[k]!], failure: unrequired };
+          const alone: Submission = { ...sub, sessions: [sub.sessions[k]!], messages: [sub.messages[k]!], failure: ownFailure };
           const others: Submission = { ...sub, sessions: sub.sessions.filter((_, j) => j !== k), messages: sub.messages.filter((_, j) => j !== k), failure: { ...failure, dueAt: ran.height } };
           sends.splice(i, 1, alone);
           sends.push(others);
@@ -587,7 +589,7 @@ export class SessionLifecycle {
             sub = others;
           }
         } else {
-          sub = sends[i] = { ...sub, failure: sub.messages.length === 1 ? unrequired : failure };
+          sub = sends[i] = { ...sub, failure: sub.messages.length === 1 ? ownFailure : failure };
           await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
           const next =
             sub.failure!.proofNotRequired

@@ -121,8 +121,7 @@ t.test('relays → claim (root, count, sum) → required proof VALIDATED → set
 
 t.test('a claim on chain that another relay miner with the same key replaced: no proof of this tree is sent, the session is reported', async (t) => {
   const s = await setup(t, PROOF_ALWAYS, 4);
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.claimed();
   // A second deployment holding supplier1's key claims the same session with its own relays: the chain upserts.
   const theirs = trieOf(makeRelays(s.header, 2)).root();
   const txs = grpcClient(s.r.net.grpcAddress, 'cosmos.tx.v1beta1.Service');
@@ -413,8 +412,7 @@ t.test('a claim the chain refuses is left out of the transaction: the session be
 t.test('the same end to end on a 3-master Redis Cluster (relayer and miner on redis-cluster://)', async (t) => {
   const s = await setup(t, PROOF_ALWAYS, 6, { cluster: true });
   t.match(s.r.redisUrl, /^redis-cluster:\/\//);
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.claimed();
   await s.advanceTo(26);
   await until('proved', async () => (await s.session())?.state === 'proved');
   const before = await s.balance();
@@ -430,8 +428,7 @@ t.test('ordered transactions (account sequence) with a fixed gas limit: claim an
   const s = await setup(t, PROOF_ALWAYS, 2, {
     transaction: '{ mode: ordered, gas_limit: 2000000, gas_price: "0.000002upokt" }',
   });
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.claimed();
   await s.advanceTo(26);
   await until('proved', async () => (await s.session())?.state === 'proved');
   const acct = (await s.q.call('cosmos.auth.v1beta1.Query', 'Account', { address: ADDR.supplier1 })).account as { value: Uint8Array };

@@ -73,7 +73,12 @@ export async function setup(t: Test, genesis: string, relays: number, o: { clust
   await until('relays stored', async () => (await session())?.count === relays);
   const restSession = () => store.session(ADDR.supplier1, restHeader!.session_id);
   if (o.restRelays) await until('rest relays stored', async () => (await restSession())?.count === o.restRelays);
-  return { r, header, restHeader, store, session, restSession, advanceTo, balance, q, metrics: first.metrics, logs: first.logs, stopMiner: first.stop, startMiner };
+  /** To block 23, the claim window's second block: the claims sent at 22 are on chain (the rest session's too, when there is one). */
+  const claimed = async () => {
+    await advanceTo(23);
+    await until('claimed', async () => (await session())?.state === 'claimed' && (!o.restRelays || (await restSession())?.state === 'claimed'));
+  };
+  return { r, header, restHeader, store, session, restSession, advanceTo, claimed, balance, q, metrics: first.metrics, logs: first.logs, stopMiner: first.stop, startMiner };
 }
 
 /** `relayminer redis <what> -c miner.yaml --json` for the supplier's Redis: its rows. */

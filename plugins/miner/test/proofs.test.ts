@@ -6,8 +6,7 @@ import { keys, PROOF_ALWAYS, setup, inspector } from './lifecycle-chain.js';
 
 t.test('a proof that is not required is not sent; the claim still settles', async (t) => {
   const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 3);
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.claimed();
   await s.advanceTo(27);
   await until('decided', async () => (await s.session())?.proof === 'not_required');
   t.equal((await s.session())?.state, 'claimed', 'no proof transaction');
@@ -23,8 +22,7 @@ t.test('a proof that is not required is not sent; the claim still settles', asyn
 
 t.test('a proof whose send fails (the node unavailable at its simulation) is sent on the next block: validated, settled, not slashed', async (t) => {
   const s = await setup(t, PROOF_ALWAYS, 3);
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.claimed();
   s.r.net.node.txs.armFaults({ unavailable_next: 1 });
   await s.advanceTo(25); // the seed block: the proof is decided, and its simulation fails
   t.match(s.logs.lines.find((l) => l.msg === 'session lifecycle pass failed'), { height: 25, err: /Simulate: UNAVAILABLE/ }, 'the failed pass said');
@@ -43,8 +41,7 @@ t.test('a proof whose send fails (the node unavailable at its simulation) is sen
 
 t.test('proof params changed by governance after a proof was found not required: decided again in its window, sent, and the claim settles', async (t) => {
   const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 3);
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.claimed();
   await s.advanceTo(25);
   await until('decided', async () => (await s.session())?.proof === 'not_required');
   t.equal((await s.session())?.proofParams, '20000000|0', 'decided with threshold 20000000 uPOKT and probability 0');
@@ -68,8 +65,7 @@ t.test('proof params changed by governance after a proof was found not required:
 
 t.test('a proof its block refuses as not required (the params changed after it was sent): not sent again, the claim settles, no failure', async (t) => {
   const s = await setup(t, PROOF_ALWAYS, 3);
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.claimed();
   await s.advanceTo(25);
   await until('proof broadcast', async () => (await s.session())?.state === 'proving');
   // Governance raises the threshold and drops the probability before the block that runs the proof.
@@ -91,8 +87,7 @@ t.test('a proof its block refuses as not required (the params changed after it w
 
 t.test("the chain's simulation answers that a proof this miner found required is not: not sent, its session settles without it", async (t) => {
   const s = await setup(t, PROOF_ALWAYS, 3);
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.claimed();
   // A chain that computes the requirement otherwise than this miner (a disagreement no param change explains).
   s.r.net.node.proofs.requirement = () => 'NOT_REQUIRED';
   await s.advanceTo(25);
@@ -110,8 +105,7 @@ t.test("the chain's simulation answers that a proof this miner found required is
 
 t.test('two proofs in one transaction, its block refusing it because one is not required any more: that one settles without it, the other is sent again at once', async (t) => {
   const s = await setup(t, PROOF_ALWAYS, 7, { restRelays: 2 });
-  await s.advanceTo(23);
-  await until('both claimed', async () => (await s.session())?.state === 'claimed' && (await s.restSession())?.state === 'claimed');
+  await s.claimed();
   t.same([(await s.session())?.claimedUpokt, (await s.restSession())?.claimedUpokt], ['294', '168']);
   await s.advanceTo(25);
   await until('both proofs broadcast', async () => (await s.session())?.state === 'proving' && (await s.restSession())?.state === 'proving');
@@ -141,8 +135,7 @@ t.test('two proofs in one transaction, its block refusing it because one is not 
 
 t.test('a required proof that never lands: the claim expires, the supplier is slashed, both reported', async (t) => {
   const s = await setup(t, PROOF_ALWAYS, 3);
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.claimed();
   s.r.net.node.txs.dropNextAccepted(5); // the proof and every resend are lost by the node
   await s.advanceTo(30);
   await until('expired', async () => (await s.session())?.state === 'expired');
@@ -170,8 +163,7 @@ t.test("proofs too large for one of the node's transactions: half now, half next
     .replace('proof_window_close_offset_blocks: 4', 'proof_window_close_offset_blocks: 8')
     .replace('minimum_gas_price_upokt:', 'max_tx_bytes: 5100\nminimum_gas_price_upokt:');
   const s = await setup(t, genesis, 1, { pad: 3000, restRelays: 1 });
-  await s.advanceTo(23);
-  await until('both claimed', async () => (await s.session())?.state === 'claimed' && (await s.restSession())?.state === 'claimed');
+  await s.claimed();
   s.r.net.node.txs.dropNextAccepted(1); // the first proof transaction is accepted and lost
   await s.advanceTo(25); // the seed block
   // On a timeout, what the miner said.
@@ -207,8 +199,7 @@ t.test("a proof alone too large for the node's transactions is reported at once,
   // The proof's transaction is 4,476 bytes (its relay has a 3 KB request); the node takes 3,000.
   const genesis = PROOF_ALWAYS.replace('minimum_gas_price_upokt:', 'max_tx_bytes: 3000\nminimum_gas_price_upokt:');
   const s = await setup(t, genesis, 1, { pad: 3000 });
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.claimed();
   await s.advanceTo(25);
   await until('reported', async () => (await s.session())?.state === 'proof_rejected');
   t.equal((await s.session())?.reason, 'the node refuses its proof transaction (4476 bytes) as too large for its mempool (max_tx_bytes): the proof cannot land');
@@ -220,8 +211,7 @@ t.test("a proof alone too large for the node's transactions is reported at once,
 t.test('a probabilistic proof requirement is read as the chain reads it: the proof is sent and validated', async (t) => {
   // Under the threshold, so only the sampled requirement decides; probability 1: always required.
   const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 1'), 3);
-  await s.advanceTo(23);
-  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  await s.claimed();
   await s.advanceTo(26);
   await until('proved', async () => (await s.session())?.state === 'proved');
   t.equal((await s.session())?.proof, 'probabilistic');
