@@ -18,7 +18,7 @@ const SUITES: { name: string; script: string; args?: string[]; runs?: number; en
   { name: 'grpc', script: 'grpc.js', runs: 5, about: 'gRPC through one relayer against the demo backend directly, by a grpc-js client and (where installed) by h2load; unary calls over five runs.' },
   { name: 'redis-hang', script: 'redis-hang.js', about: 'One relayer at a steady rate while Redis stops answering for 20 s and then answers again, with the meter failing open and closed; the phase before the hang is the baseline.' },
   { name: 'miner', script: 'miner.js', args: ['--expose-gc'], about: 'Miner ingest (one stream, then 1,000 suppliers\' streams) against a bare consumer; claim root and proof from stored sessions against the in-memory reference trie.' },
-  { name: 'miner-scale', script: 'miner-scale.js', about: '1,000 suppliers, two miner processes, one relayer, localnet at 2-second blocks with 10-block windows: when claims and proofs land.' },
+  { name: 'miner-scale', script: 'miner-scale.js', about: "1,000 suppliers, two miner processes, one relayer, localnet at 2-second blocks of a minute's chain time each (mainnet's pace) with 10-block windows: when claims and proofs land." },
   { name: 'miner-soak', script: 'miner-soak.js', about: 'Miner RSS over 30 minutes at a steady relay rate.' },
 ];
 

@@ -30,6 +30,12 @@ export interface ScaleOptions extends DeploymentOptions {
    * are served): the first this many suppliers' claims are included and refused, and must be sent again.
    */
   refuseClaims?: number;
+  /**
+   * Claim, then proof, transactions the node accepts into its mempool and never includes (the localnet's
+   * `drop_accepted_txs`): armed once the relays are served, and in the block before the proof window opens.
+   */
+  dropClaims?: number;
+  dropProofs?: number;
   progress?: (line: string) => void;
   /** Keep the processes' logs (their folder is printed first) even when the run went through. */
   keepLogs?: boolean;
@@ -53,6 +59,8 @@ export interface ScaleResult {
   /** Claim and proof transactions the miners found refused by their block, and sends they made again. */
   refusedInBlock: number;
   resubmitted: number;
+  /** Of those sent again, proofs. */
+  resubmittedProofs: number;
   /** Miner CPU (both processes) and Redis commands per block, from the session's end to settlement. */
   minerCpuMsPerBlock: number;
   redisCommandsPerBlock: number;
@@ -85,6 +93,7 @@ function genesis(o: DeploymentOptions, suppliers: { key: string; address: string
     chain_id: 'pocket',
     genesis_time: 'now',
     block_interval_ms: o.blockMs,
+    ...(o.blockTimeMs ? { block_time_ms: o.blockTimeMs } : {}),
     minimum_gas_price_upokt: 0.000001,
     params: {
       shared: {
@@ -138,6 +147,8 @@ async function waitFor(what: string, fn: () => Promise<boolean>, ms: number): Pr
 export interface DeploymentOptions {
   suppliers: number;
   blockMs: number;
+  /** Chain time between blocks (the headers' times; genesis `block_time_ms`): 60,000 for mainnet's pace. Default: `blockMs`, at least 1 s. */
+  blockTimeMs?: number;
   windowBlocks: number;
   miners: number;
   minerOptions?: string;
@@ -312,6 +323,10 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
       await d.faults({ refuse_in_block: { count: o.refuseClaims, code: 1, codespace: 'undefined', log } });
       say(`the node's blocks will refuse the next ${o.refuseClaims} transactions`);
     }
+    if (o.dropClaims) {
+      await d.faults({ drop_accepted_txs: o.dropClaims });
+      say(`the node will drop the next ${o.dropClaims} transactions it accepts`);
+    }
 
     // Watch the chain block by block until settlement.
     const info = async () => Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))?.[1] ?? 0);
@@ -344,6 +359,13 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
       }
       if (h === Number(w.claimWindowOpen)) claimOpenedAt = Date.now();
       if (h === Number(w.proofWindowOpen)) proofOpenedAt = Date.now();
+      if (o.dropProofs && h === Number(w.proofWindowOpen) - 1) {
+        // Every claim on chain by now, so what the node drops from here on is proofs.
+        const claimsNow = (((await q.call('pocket.proof.Query', 'AllClaims', { session_end_height: header.session_end_block_height })).claims ?? []) as unknown[]).length;
+        if (claimsNow < suppliers.length) throw new Error(`only ${claimsNow} of ${suppliers.length} claims on chain the block before the proof window: the proofs' drop would hit claims`);
+        await d.faults({ drop_accepted_txs: o.dropProofs });
+        say(`height ${h}: the node will drop the next ${o.dropProofs} transactions it accepts (proofs)`);
+      }
       const all = ((await q.call('pocket.proof.Query', 'AllClaims', { session_end_height: header.session_end_block_height })).claims ?? []) as { proof_validation_status?: number; supplier_operator_address?: string }[];
       onChain = all;
       if (all.length > claims) {
@@ -372,10 +394,12 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
     let settled = 0;
     let refusedInBlock = 0;
     let resubmitted = 0;
+    let resubmittedProofs = 0;
     for (const a of minerMetrics) {
       settled += await scrapeSum(a, 'relayminer_miner_settlements_total', { outcome: 'settled' });
       refusedInBlock += await scrapeSum(a, 'relayminer_miner_submissions_total', { result: 'failed' });
       resubmitted += await scrapeSum(a, 'relayminer_miner_submissions_total', { result: 'resubmitted' });
+      resubmittedProofs += await scrapeSum(a, 'relayminer_miner_submissions_total', { result: 'resubmitted', phase: 'proof' });
     }
     // A proof in the window's last block is valid, but its claim settles in that same block, so no read shows it
     // validated. Every claim here needs a proof, so a claim that settled (rather than expired) had its proof
@@ -402,6 +426,7 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
       settled,
       refusedInBlock,
       resubmitted,
+      resubmittedProofs,
       minerCpuMsPerBlock,
       redisCommandsPerBlock,
       minerRssMb,
