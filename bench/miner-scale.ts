@@ -7,7 +7,8 @@ import { table } from './table.js';
  * processes and one relayer against `relayminer localnet` at BLOCK_MS (2,000) blocks with WINDOW (10)
  * block claim and proof windows; every claim needs a proof. BLOCK_TIME_MS (60,000: mainnet's) is the chain time
  * between blocks, apart from their wall time (transaction timeouts are on the chain's clock); DROP_CLAIMS and
- * DROP_PROOFS that many claim and proof transactions the node accepts and never includes. Reports when the
+ * DROP_PROOFS that many claim and proof transactions the node accepts and never includes; KILL_MINER (claims or
+ * proofs) SIGKILLs the first miner in the block before that window opens. Reports when the
  * last claim and proof landed in their windows, settlements, sends made again, miner CPU and Redis commands
  * per block.
  * Run: npm run bench:miner-scale
@@ -22,6 +23,7 @@ runBench(async () => {
     blockTimeMs: Number(process.env.BLOCK_TIME_MS ?? 60_000),
     dropClaims: Number(process.env.DROP_CLAIMS ?? 0),
     dropProofs: Number(process.env.DROP_PROOFS ?? 0),
+    killMiner: process.env.KILL_MINER === 'claims' || process.env.KILL_MINER === 'proofs' ? process.env.KILL_MINER : undefined,
     windowBlocks: Number(process.env.WINDOW ?? 10),
     miners,
     minerOptions: process.env.MINER_OPTIONS,

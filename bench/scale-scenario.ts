@@ -36,6 +36,8 @@ export interface ScaleOptions extends DeploymentOptions {
    */
   dropClaims?: number;
   dropProofs?: number;
+  /** SIGKILL the first miner in the block before the claim (or proof) window opens: the others take its suppliers over. */
+  killMiner?: 'claims' | 'proofs';
   progress?: (line: string) => void;
   /** Keep the processes' logs (their folder is printed first) even when the run went through. */
   keepLogs?: boolean;
@@ -132,7 +134,7 @@ function run(args: string[], log: string): ChildProcess {
  */
 const latestHeight = async (comet: CometClient) => (await comet.status()).latest.height;
 
-const stop = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null ? r() : (c.once('exit', () => r()), c.kill('SIGTERM'))));
+const stop = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : (c.once('exit', () => r()), c.kill('SIGTERM'))));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor(what: string, fn: () => Promise<boolean>, ms: number): Promise<void> {
@@ -332,6 +334,9 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
     const info = async () => Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))?.[1] ?? 0);
     await waitFor('the session end', async () => (await height()) >= end, 120_000);
     const cpu0 = miners.reduce((s, m) => s + cpuMs(m.pid!), 0);
+    /** A killed miner's CPU when it was killed; its /proc entry goes with it. */
+    let killedCpuMs = 0;
+    const alive = (i: number) => miners[i]!.exitCode === null && miners[i]!.signalCode === null;
     const cmd0 = await info();
     const h0 = await height();
     let claims = 0;
@@ -356,6 +361,11 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
       if (h >= Number(w.settlementHeight)) {
         closeSeenAt = Date.now();
         break;
+      }
+      if (o.killMiner && h === Number(o.killMiner === 'claims' ? w.claimWindowOpen : w.proofWindowOpen) - 1 && miners[0]!.exitCode === null) {
+        killedCpuMs = cpuMs(miners[0]!.pid!);
+        miners[0]!.kill('SIGKILL');
+        say(`height ${h}: miner-0 killed (SIGKILL)`);
       }
       if (h === Number(w.claimWindowOpen)) claimOpenedAt = Date.now();
       if (h === Number(w.proofWindowOpen)) proofOpenedAt = Date.now();
@@ -386,16 +396,17 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
     const unclaimed = suppliers.map((s) => s.address).filter((a) => !claimed.has(a));
     if (unclaimed.length) say(`${unclaimed.length} suppliers without a claim: ${unclaimed.slice(0, 10).join(', ')}${unclaimed.length > 10 ? ', …' : ''}`);
     const blocks = seen - h0;
-    const minerCpuMsPerBlock = (miners.reduce((s, m) => s + cpuMs(m.pid!), 0) - cpu0) / blocks;
+    const minerCpuMsPerBlock = (miners.reduce((s, m, i) => s + (alive(i) ? cpuMs(m.pid!) : killedCpuMs), 0) - cpu0) / blocks;
     const redisCommandsPerBlock = ((await info()) - cmd0) / blocks;
-    const minerRssMb = miners.map((m) => Math.round(rssMb(m.pid!)));
+    const minerRssMb = miners.filter((_, i) => alive(i)).map((m) => Math.round(rssMb(m.pid!)));
     // Settlement: the tokenomics events the miners saw.
     await waitFor('settlement', async () => (await height()) >= Number(w.settlementHeight) + 2, 60_000);
     let settled = 0;
     let refusedInBlock = 0;
     let resubmitted = 0;
     let resubmittedProofs = 0;
-    for (const a of minerMetrics) {
+    for (const [i, a] of minerMetrics.entries()) {
+      if (!alive(i)) continue;
       settled += await scrapeSum(a, 'relayminer_miner_settlements_total', { outcome: 'settled' });
       refusedInBlock += await scrapeSum(a, 'relayminer_miner_submissions_total', { result: 'failed' });
       resubmitted += await scrapeSum(a, 'relayminer_miner_submissions_total', { result: 'resubmitted' });
