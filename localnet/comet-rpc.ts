@@ -200,7 +200,8 @@ export function createCometRpcServer(chain: LocalChain, log: Logger, snapshot: (
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
-  app.addHook('onClose', async () => {
+  // Before the server's close, which waits for every socket, upgraded ones too: a subscriber would hold it open for good.
+  app.addHook('preClose', async () => {
     for (const ws of sockets) ws.terminate();
     wss.close();
   });

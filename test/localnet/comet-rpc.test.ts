@@ -118,6 +118,23 @@ t.test('raw JSON-RPC: URI form, errors, subscription management', async (t) => {
   t.same((await next()).result, {});
 });
 
+t.test('stopping the node closes its WebSocket subscribers instead of waiting for them', async (t) => {
+  const { logger } = captureLogs();
+  const net = await startLocalnet(manualGenesis(), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: logger });
+  const { WebSocket } = await import('ws');
+  const ws = new WebSocket(`ws://${net.rpcAddress}/websocket`);
+  t.teardown(() => ws.terminate());
+  await new Promise((r) => ws.once('open', r));
+  const subscribed = new Promise((r) => ws.once('message', r));
+  ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'subscribe', params: { query: "tm.event='NewBlock'" } }));
+  await subscribed;
+  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+  // A subscriber that never leaves held the server's close (and `relayminer localnet`'s exit) open for good.
+  const stopped = await Promise.race([net.stop().then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000).unref())]);
+  t.equal(stopped, 'stopped');
+  t.equal(await closed, 1006, 'the subscriber is cut off (no close frame)');
+});
+
 t.test('session ids come from the block hash the RPC serves, as the chain derives them', async (t) => {
   const net = await start(t);
   await advance(net.rpcAddress, 12); // height 13: the second session (11–20) has started
