@@ -82,7 +82,7 @@ interface Lease {
   usedAt: number;
   /**
    * The clock of the Redis holding `key` less this process's (ms), from the lease's last call answered
-   * quickly; unknown before its first. Per lease, not per process: the masters of a Cluster keep their own clocks.
+   * quickly; unknown before its first. Per lease: the masters of a Cluster keep their own clocks.
    */
   clockOffsetMs?: number;
   /** Set while a top-up round trip (and the hand-out to `waiting` that follows it) is running. */
@@ -179,6 +179,11 @@ export class RelayMeter {
   /** Counted locally per service (on the relay path), added to `relayminer_meter_waits_total` when it is read. */
   readonly #waitCounts = new LocalCounts<'service'>();
   readonly #waits = new Map<string, LocalSeries>();
+  /**
+   * One Redis server's clock less this process's, from the last lease answered quickly: a lease's first call takes
+   * it until it has its own. Not kept for a Cluster, whose masters keep their own clocks.
+   */
+  #serverClockOffsetMs?: number;
 
   constructor(o: RelayMeterOptions) {
     this.#o = o;
@@ -453,12 +458,14 @@ export class RelayMeter {
    * Where a lease sent at `sentAt` stops counting, on Redis's clock: half the command timeout later, so
    * that a call Redis runs once this process has given up on it (timed out: `back` restored here, no
    * grant taken) changes nothing; the other half covers the answer's way back and an error in the clock
-   * offset. 0 (none) without a command timeout, or before the lease's offset is known (its first call).
+   * offset. 0 (none) without a command timeout, or while no offset is known: a lease's first call on a
+   * Cluster, or this process's first lease.
    */
   #leaseDeadline(lease: Lease, sentAt: number): number {
     const timeout = this.#o.commandTimeoutMs ?? 0;
-    if (timeout <= 0 || lease.clockOffsetMs === undefined) return 0;
-    return Math.floor(sentAt + lease.clockOffsetMs + timeout / 2);
+    const offset = lease.clockOffsetMs ?? this.#serverClockOffsetMs;
+    if (timeout <= 0 || offset === undefined) return 0;
+    return Math.floor(sentAt + offset + timeout / 2);
   }
 
   /** Redis's clock against this one's, from an answer quick enough to place it (within a tenth of the timeout). */
@@ -466,6 +473,7 @@ export class RelayMeter {
     const timeout = this.#o.commandTimeoutMs ?? 0;
     if (timeout <= 0 || answeredAt - sentAt > timeout / 10) return;
     lease.clockOffsetMs = redisNowMs - (sentAt + answeredAt) / 2;
+    if (!this.#o.redis().isCluster) this.#serverClockOffsetMs = lease.clockOffsetMs;
   }
 
   /**

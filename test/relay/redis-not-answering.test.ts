@@ -76,24 +76,29 @@ t.test('Redis hangs (fail_mode closed): relays are refused at once, before the b
 });
 
 t.test('a meter call that timed out and that Redis runs once it answers again charges nothing: the meter holds only what was served metered', async (t) => {
-  for (const failMode of ['open', 'closed'] as const) {
-    await t.test(`fail_mode ${failMode}`, async (t) => {
-      const r = await hungRelayer(t, failMode);
-      const header = await r.header();
-      const meter = async () => Number((await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id))) ?? 0);
-      t.equal(await r.send(), 'served');
-      const one = await meter();
-      t.ok(one > 0, 'the served relay charged');
-      r.redisServer.pause();
-      t.teardown(() => r.redisServer.resume());
-      // Its meter call is sent, times out, and waits in Redis's socket: Redis runs it when it answers again.
-      t.equal(await r.send(), failMode === 'open' ? 'served' : REFUSED, 'the relay of the hang, not metered');
-      r.redisServer.resume();
-      await until('Redis answers again', () => r.said(/^Redis answers again/).length === 1);
-      t.equal(await meter(), one, 'the late call charged nothing');
-      t.equal(await r.send(), 'served');
-      t.equal(await meter(), 2 * one, 'metered again: one relay each');
-    });
+  // A new lease's first call too: with one Redis server, its clock is known from the leases before.
+  for (const lease of ['the same lease', 'a new lease'] as const) {
+    for (const failMode of ['open', 'closed'] as const) {
+      await t.test(`${lease}, fail_mode ${failMode}`, async (t) => {
+        const r = await hungRelayer(t, failMode);
+        const header = await r.header();
+        const meter = async () => Number((await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id))) ?? 0);
+        t.equal(await r.send(), 'served');
+        const one = await meter();
+        t.ok(one > 0, 'the served relay charged');
+        // Unused for `lease_idle_ms` (2 s), a lease goes back to Redis: the next relay's call is then a new lease's first.
+        if (lease === 'a new lease') await new Promise((resolve) => setTimeout(resolve, 3_500));
+        r.redisServer.pause();
+        t.teardown(() => r.redisServer.resume());
+        // Its meter call is sent, times out, and waits in Redis's socket: Redis runs it when it answers again.
+        t.equal(await r.send(), failMode === 'open' ? 'served' : REFUSED, 'the relay of the hang, not metered');
+        r.redisServer.resume();
+        await until('Redis answers again', () => r.said(/^Redis answers again/).length === 1);
+        t.equal(await meter(), one, 'the late call charged nothing');
+        t.equal(await r.send(), 'served');
+        t.equal(await meter(), 2 * one, 'metered again: one relay each');
+      });
+    }
   }
 });
 
