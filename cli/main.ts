@@ -1,30 +1,18 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import { status as grpcStatus } from '@grpc/grpc-js';
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfigFile, withYamlLocations } from '../core/config/load.js';
 import { ConfigError, type ConfigProblem } from '../core/config/problems.js';
 import { OperatorError } from '../core/runtime/operator-error.js';
-import { spawnBoundToParent, watchParent } from '../core/process/child-process.js';
-import { ChainQueryClient, ChainQueryError, CometClient, CometRpcError } from '../core/chain/index.js';
-import { nodeEndpoints, type NodeTls } from '../core/chain/node-endpoints.js';
-import { sessionEndHeight, sessionStartHeight } from '../core/session/grid.js';
-import { impliedPluginEntries, PluginError, resolvePlugins } from '../core/plugins/loader.js';
-import { LocalRedisServer } from '../core/redis/local-server.js';
-import { readSupplierStakes, servedRelays, stakeCoverage } from '../core/relay/stake-coverage.js';
+import type { NodeTls } from '../core/chain/node-endpoints.js';
+import type { ClientTransport } from './relay-client.js';
+import type { InspectWhat } from './redis-inspect.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { VERSION } from '../core/version.js';
-import { BUILTIN_PLUGINS } from '../plugins/index.js';
-import { runClustered, runRoles, WORKER_COULD_NOT_START } from './run-role.js';
-import { runRelayClient, type ClientTransport } from './relay-client.js';
-import { INSPECT_WHAT, inspectRedis, type InspectWhat } from './redis-inspect.js';
-import { runLocalnet } from './run-localnet.js';
-import { createLogger } from '../core/observability/logger.js';
-import { loadGenesisFile, startDemoBackend, startLocalnet } from '../localnet/index.js';
 
+// Each command loads what it runs when it runs: `--help`, `version` and a mistyped option answer without loading
+// every plugin, the chain clients and the localnet (about a second of module loading).
 
 function parseNodeTls(v: string): NodeTls {
   if (v === 'true' || v === 'false') return v === 'true';
@@ -33,6 +21,9 @@ function parseNodeTls(v: string): NodeTls {
 }
 
 async function validate(file: string, checkStake = false, listKeys = false): Promise<void> {
+  const { loadConfigFile, withYamlLocations } = await import('../core/config/load.js');
+  const { impliedPluginEntries, PluginError, resolvePlugins } = await import('../core/plugins/loader.js');
+  const { BUILTIN_PLUGINS } = await import('../plugins/index.js');
   const roles = new Set(['relayer', 'miner'] as const);
   let config: ReturnType<typeof loadConfigFile> | undefined;
   let entries: { name: string; options: Record<string, unknown> }[] = [];
@@ -74,6 +65,10 @@ async function validate(file: string, checkStake = false, listKeys = false): Pro
   if (!checkStake) return;
   const relayer = config.relayer;
   if (!relayer) throw new OperatorError('INVALID_ARGUMENT', '--check-stake compares supplier stakes with what a relayer serves: this file has no "relayer" section');
+  const { ChainQueryClient, CometClient } = await import('../core/chain/index.js');
+  const { nodeEndpoints } = await import('../core/chain/node-endpoints.js');
+  const { readSupplierStakes, servedRelays, stakeCoverage } = await import('../core/relay/stake-coverage.js');
+  const { sessionEndHeight, sessionStartHeight } = await import('../core/session/grid.js');
   const query = new ChainQueryClient(relayer.pocket_node);
   const endpoints = nodeEndpoints(relayer.pocket_node);
   const comet = new CometClient(endpoints.rpcUrl, relayer.pocket_node.query_timeout_ms, endpoints.ca);
@@ -128,6 +123,11 @@ async function demoBackend<T>(what: string, port: number, start: () => Promise<T
  * the default genesis, and both roles against them; everything stops together.
  */
 async function startDev(): Promise<void> {
+  const { LocalRedisServer } = await import('../core/redis/local-server.js');
+  const { loadGenesisFile, startDemoBackend, startLocalnet } = await import('../localnet/index.js');
+  const { createLogger } = await import('../core/observability/logger.js');
+  const { spawnBoundToParent, watchParent } = await import('../core/process/child-process.js');
+  const { runRoles } = await import('./run-role.js');
   const cleanups: (() => Promise<void>)[] = [];
   const cleanup = async () => {
     for (const stop of cleanups.reverse()) await stop().catch(() => {});
@@ -212,8 +212,6 @@ async function startDev(): Promise<void> {
 
 /** `relay --data` unless given: a JSON-RPC call (a gRPC relay sends an empty message instead). */
 const DEFAULT_RELAY_DATA = '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}';
-/** gRPC statuses of a query the node never answered (down, unreachable, too slow); any other is its answer. */
-const NO_ANSWER = new Set<number>([grpcStatus.UNAVAILABLE, grpcStatus.DEADLINE_EXCEEDED, grpcStatus.CANCELLED]);
 
 const program = new Command();
 program
@@ -232,6 +230,7 @@ program
     return n;
   }, 1)
   .action(async (o: { config: string; workers: number }) => {
+    const { runClustered } = await import('./run-role.js');
     await runClustered(o.config, ['relayer'], o.workers);
   });
 
@@ -240,6 +239,7 @@ program
   .description('run the miner role: build session trees and submit claims and proofs')
   .requiredOption('-c, --config <file>', 'configuration file (YAML)')
   .action(async (o: { config: string }) => {
+    const { runRoles } = await import('./run-role.js');
     await runRoles(o.config, ['miner']);
   });
 
@@ -249,7 +249,7 @@ program
   .option('-c, --config <file>', 'configuration file (YAML) with relayer and miner sections')
   .option('--dev', 'use the embedded devnet configuration and a private redis-server unless REDIS_URL is set')
   .action(async (o: { config?: string; dev?: boolean }) => {
-    if (o.config) await runRoles(o.config, ['relayer', 'miner']);
+    if (o.config) await (await import('./run-role.js')).runRoles(o.config, ['relayer', 'miner']);
     else if (o.dev) await startDev();
     else program.error('start needs -c <file>, or --dev for the local devnet', { exitCode: 1 });
   });
@@ -278,6 +278,7 @@ program
   .option('--rpc-address <host:port>', 'CometBFT RPC listener', '127.0.0.1:26657')
   .option('--grpc-address <host:port>', 'Cosmos gRPC listener (9190: the relayer metrics take 9090)', '127.0.0.1:9190')
   .action(async (o: { config: string; rpcAddress: string; grpcAddress: string }) => {
+    const { runLocalnet } = await import('./run-localnet.js');
     await runLocalnet(o.config, o.rpcAddress, o.grpcAddress);
   });
 
@@ -319,6 +320,7 @@ program
     const keyName = o.keyName as string | undefined;
     const key = (o.key as string | undefined) ?? (keyName === undefined ? process.env.RELAY_KEY : undefined) ?? '';
     if (!key && keyName === undefined) program.error('relay: --key, $RELAY_KEY or --key-name is required', { exitCode: 1 });
+    const { runRelayClient } = await import('./relay-client.js');
     const report = await runRelayClient({
       transport: transport as ClientTransport,
       relayer: (o.relayer as string | undefined) ?? (transport === 'grpc' ? '127.0.0.1:8082' : 'http://127.0.0.1:8080/'),
@@ -352,6 +354,7 @@ program
   .option('--supplier <address>', 'only this supplier')
   .option('--json', 'one JSON object per line')
   .action(async (what: string, o: { config: string; supplier?: string; json?: boolean }) => {
+    const { INSPECT_WHAT, inspectRedis } = await import('./redis-inspect.js');
     if (!INSPECT_WHAT.includes(what as InspectWhat)) program.error(`redis: unknown view "${what}" (${INSPECT_WHAT.join(', ')})`, { exitCode: 1 });
     await inspectRedis({ config: o.config, what: what as InspectWhat, supplier: o.supplier, json: Boolean(o.json), out: (l) => process.stdout.write(`${l}\n`) });
   });
@@ -359,17 +362,26 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof ConfigError || err instanceof PluginError) {
-    process.stderr.write(`${err.message}\n`);
-  } else if (err instanceof OperatorError) {
-    process.stderr.write(`relayminer: ${err.message}\n`);
-  } else if (err instanceof CometRpcError || err instanceof ChainQueryError) {
-    // The node (or the address given for it, or what was asked of it) is the operator's to fix: one line, no stack.
-    const answered = err instanceof ChainQueryError && !NO_ANSWER.has(err.code);
-    process.stderr.write(`relayminer: ${answered ? 'the Pocket node refused the query' : 'the Pocket node did not answer'}: ${err.message}\n`);
-  } else {
-    process.stderr.write(`relayminer: ${(err as Error).stack ?? String(err)}\n`);
-  }
+  process.stderr.write(await operatorMessage(err));
   // Only starting fails here in a worker (once started, it runs until a signal): its primary stops on this code.
-  process.exit(cluster.isWorker ? WORKER_COULD_NOT_START : 1);
+  process.exit(cluster.isWorker ? (await import('./run-role.js')).WORKER_COULD_NOT_START : 1);
+}
+
+/** A failure as the operator reads it: one line for what is theirs to fix, the stack for anything else. */
+async function operatorMessage(err: unknown): Promise<string> {
+  if (err instanceof ConfigError) return `${err.message}\n`;
+  if (err instanceof OperatorError) return `relayminer: ${err.message}\n`;
+  // Loaded already where they could have been thrown.
+  const { PluginError } = await import('../core/plugins/loader.js');
+  if (err instanceof PluginError) return `${err.message}\n`;
+  const { ChainQueryError, CometRpcError } = await import('../core/chain/index.js');
+  if (err instanceof CometRpcError || err instanceof ChainQueryError) {
+    // gRPC statuses of a query the node never answered (down, unreachable, too slow); any other is its answer.
+    const { status } = await import('@grpc/grpc-js');
+    const noAnswer = new Set<number>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.CANCELLED]);
+    // The node (or the address given for it, or what was asked of it) is the operator's to fix: one line, no stack.
+    const answered = err instanceof ChainQueryError && !noAnswer.has(err.code);
+    return `relayminer: ${answered ? 'the Pocket node refused the query' : 'the Pocket node did not answer'}: ${err.message}\n`;
+  }
+  return `relayminer: ${(err as Error).stack ?? String(err)}\n`;
 }

@@ -1,8 +1,5 @@
 import { parseHostPort } from '../core/config/host-port.js';
 import { OperatorError } from '../core/runtime/operator-error.js';
-import { createLogger } from '../core/observability/logger.js';
-import { routeGrpcLibraryLog } from '../core/observability/grpc-library-log.js';
-import { loadGenesisFile, startLocalnet } from '../localnet/index.js';
 
 /** `relayminer localnet`: the simulated node until SIGINT/SIGTERM. */
 export async function runLocalnet(genesisFile: string, rpcAddress: string, grpcAddress: string): Promise<void> {
@@ -13,6 +10,10 @@ export async function runLocalnet(genesisFile: string, rpcAddress: string, grpcA
       throw new OperatorError('INVALID_ARGUMENT', `localnet: ${flag}: ${(err as Error).message}`);
     }
   }
+  // Loaded once the arguments are known to be good: a mistyped address is said at once.
+  const { loadGenesisFile, startLocalnet } = await import('../localnet/index.js');
+  const { createLogger } = await import('../core/observability/logger.js');
+  const { routeGrpcLibraryLog } = await import('../core/observability/grpc-library-log.js');
   const genesis = loadGenesisFile(genesisFile);
   const log = createLogger({ level: 'info', format: 'auto' }, { base: { role: 'localnet' } });
   routeGrpcLibraryLog(log);
