@@ -103,6 +103,30 @@ async function drive(o: RelayClientOptions, send: (i: number) => Promise<void>):
   return performance.now() - began;
 }
 
+/** Relays signed ahead of sending: at most this many are held signed at once. */
+const SIGNED_AHEAD = 1000;
+
+/**
+ * The relay bodies of a run, signed before they are needed so signing stays out of the measured time: the first
+ * SIGNED_AHEAD at once, and each later one when one is taken, so a large `--count` neither waits for all of its
+ * signatures before the first send nor holds them all.
+ */
+export function signedAhead<T>(count: number, sign: () => T): { take(i: number): T; ahead: number } {
+  const ahead = Math.min(count, SIGNED_AHEAD);
+  const held = new Map<number, T>();
+  for (let i = 0; i < ahead; i++) held.set(i, sign());
+  let signed = ahead;
+  return {
+    ahead,
+    take(i) {
+      const body = held.get(i) ?? sign();
+      held.delete(i);
+      if (signed < count) held.set(signed++, sign());
+      return body;
+    },
+  };
+}
+
 interface Prepared {
   supplierPub: Uint8Array;
   sign: (payload: Uint8Array) => Uint8Array;
@@ -113,8 +137,8 @@ interface Prepared {
 
 /**
  * `relayminer relay`: builds real relays (session from the chain, ring from the app's delegations),
- * signs all of them before sending so the client is not the bottleneck, sends them and verifies the
- * supplier signature on every answer.
+ * signs them ahead of sending (signedAhead) so signing stays out of the measured latency, sends them and
+ * verifies the supplier signature on every answer.
  */
 export async function runRelayClient(o: RelayClientOptions): Promise<RelayClientReport> {
   const signerKey = checkArguments(o);
@@ -200,20 +224,21 @@ function checkArguments(o: RelayClientOptions): Uint8Array {
 
 async function runHttp(o: RelayClientOptions, p: Prepared): Promise<RelayClientReport> {
   const payload = encodeHttpPayload({ method: o.method, url: o.path, headers: { 'content-type': 'application/json' }, body: o.data });
-  const bodies = Array.from({ length: o.count }, () => p.sign(payload));
-  o.out(`${o.count} relay(s) signed`);
+  const bodies = signedAhead(o.count, () => p.sign(payload));
+  o.out(`${bodies.ahead} relay(s) signed${bodies.ahead < o.count ? `, the other ${o.count - bodies.ahead} as they go` : ''}`);
   const url = new URL(o.relayer);
   const pool = new Pool(url.origin, { connections: o.concurrency });
   const latencies: number[] = [];
   const failed: { index: number; why: string }[] = [];
   const elapsed = await drive(o, async (i) => {
+    const request = Buffer.from(bodies.take(i));
     const started = performance.now();
     try {
       const res = await pool.request({
         method: 'POST',
         path: url.pathname + url.search,
         headers: { 'content-type': 'application/json', 'rpc-type': String(RPC_TYPE_CODES[o.transport]), ...(p.simulationKeyId && { [SIMULATION_HEADER]: p.simulationKeyId }) },
-        body: Buffer.from(bodies[i]!),
+        body: request,
       });
       const body = new Uint8Array(await res.body.arrayBuffer());
       latencies.push(performance.now() - started);
@@ -232,8 +257,8 @@ async function runHttp(o: RelayClientOptions, p: Prepared): Promise<RelayClientR
 /** gRPC: the payload wraps `POST <path>` with the hex message as one gRPC frame; each answer must verify and carry grpc-status 0. */
 async function runGrpc(o: RelayClientOptions, p: Prepared): Promise<RelayClientReport> {
   const payload = encodeHttpPayload({ method: 'POST', url: o.path, headers: { 'content-type': 'application/grpc', te: 'trailers' }, body: grpcFrame(Buffer.from(o.data, 'hex')) });
-  const bodies = Array.from({ length: o.count }, () => Buffer.from(p.sign(payload)));
-  o.out(`${o.count} relay(s) signed`);
+  const bodies = signedAhead(o.count, () => Buffer.from(p.sign(payload)));
+  o.out(`${bodies.ahead} relay(s) signed${bodies.ahead < o.count ? `, the other ${o.count - bodies.ahead} as they go` : ''}`);
   const client = new grpc.Client(o.relayer.replace(/^[a-z]+:\/\//, '').replace(/\/$/, ''), grpc.credentials.createInsecure());
   const id = (b: Buffer) => b;
   const metadata = new grpc.Metadata();
@@ -247,17 +272,18 @@ async function runGrpc(o: RelayClientOptions, p: Prepared): Promise<RelayClientR
   };
   const grpcStatusOf = (h: ReturnType<typeof POKTHTTPResponseCodec.decode>) => h.header.get('grpc-status')?.values[0];
   const elapsed = await drive(o, async (i) => {
+    const body = bodies.take(i);
     const started = performance.now();
     try {
       const answers = o.stream
         ? await new Promise<Buffer[]>((resolve, reject) => {
             const out: Buffer[] = [];
-            const call = client.makeServerStreamRequest(RELAY_SERVICE_PATHS.SendStreamingRelay, id, id, bodies[i]!, metadata);
+            const call = client.makeServerStreamRequest(RELAY_SERVICE_PATHS.SendStreamingRelay, id, id, body, metadata);
             call.on('data', (b: Buffer) => out.push(b));
             call.on('error', reject);
             call.on('end', () => resolve(out));
           })
-        : [await new Promise<Buffer>((resolve, reject) => client.makeUnaryRequest(RELAY_SERVICE_PATHS.SendRelay, id, id, bodies[i]!, metadata, (err, res) => (err ? reject(err) : resolve(res!))))];
+        : [await new Promise<Buffer>((resolve, reject) => client.makeUnaryRequest(RELAY_SERVICE_PATHS.SendRelay, id, id, body, metadata, (err, res) => (err ? reject(err) : resolve(res!))))];
       latencies.push(performance.now() - started);
       const checked = answers.map(verify);
       const bad = checked.find((c) => !c.ok);
