@@ -350,6 +350,7 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
     let seen = h0;
     let onChain: { supplier_operator_address?: string }[] = [];
     let closeSeenAt = NaN;
+    let proofDropArmed = false;
     while (seen < Number(w.settlementHeight)) {
       const h = await height();
       if (h === seen) {
@@ -369,14 +370,13 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
       }
       if (h === Number(w.claimWindowOpen)) claimOpenedAt = Date.now();
       if (h === Number(w.proofWindowOpen)) proofOpenedAt = Date.now();
-      if (o.dropProofs && h === Number(w.proofWindowOpen) - 1) {
-        // Every claim on chain by now, so what the node drops from here on is proofs.
-        const claimsNow = (((await q.call('pocket.proof.Query', 'AllClaims', { session_end_height: header.session_end_block_height })).claims ?? []) as unknown[]).length;
-        if (claimsNow < suppliers.length) throw new Error(`only ${claimsNow} of ${suppliers.length} claims on chain the block before the proof window: the proofs' drop would hit claims`);
+      const all = ((await q.call('pocket.proof.Query', 'AllClaims', { session_end_height: header.session_end_block_height })).claims ?? []) as { proof_validation_status?: number; supplier_operator_address?: string }[];
+      // From the block before the proof window, once every claim is on chain: what the node drops then is proofs.
+      if (o.dropProofs && !proofDropArmed && h >= Number(w.proofWindowOpen) - 1 && all.length === suppliers.length) {
         await d.faults({ drop_accepted_txs: o.dropProofs });
+        proofDropArmed = true;
         say(`height ${h}: the node will drop the next ${o.dropProofs} transactions it accepts (proofs)`);
       }
-      const all = ((await q.call('pocket.proof.Query', 'AllClaims', { session_end_height: header.session_end_block_height })).claims ?? []) as { proof_validation_status?: number; supplier_operator_address?: string }[];
       onChain = all;
       if (all.length > claims) {
         claims = all.length;
