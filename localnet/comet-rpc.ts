@@ -210,14 +210,19 @@ export function createCometRpcServer(chain: LocalChain, log: Logger, snapshot: (
 
 type ProofParamsUpdate = Partial<LocalChain['genesis']['params']['proof']>;
 
+/** A JSON object (not null, not an array, not fastify's placeholder for a body it could not parse). */
+function isJsonObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v as { parseError?: true }).parseError;
+}
+
 /** A `/localnet/params` body (`{"proof": {...}}`, what a passed MsgUpdateParams sets) → the update, or what is wrong with it. */
 export function parseParams(body: unknown): { proof: ProofParamsUpdate } | string {
   const shape = 'the body must be {"proof": {...}} with some of proof_request_probability, proof_requirement_threshold_upokt, proof_missing_penalty_upokt, proof_submission_fee_upokt';
-  if (typeof body !== 'object' || body === null || Array.isArray(body) || (body as { parseError?: true }).parseError) return shape;
+  if (!isJsonObject(body)) return shape;
   const extra = Object.keys(body).filter((k) => k !== 'proof');
   if (extra.length) return `unknown module ${JSON.stringify(extra[0])}: only the proof params can change (shared params stay the genesis ones)`;
-  const proof = (body as { proof?: unknown }).proof;
-  if (typeof proof !== 'object' || proof === null || Array.isArray(proof) || Object.keys(proof).length === 0) return shape;
+  const proof = body.proof;
+  if (!isJsonObject(proof) || Object.keys(proof).length === 0) return shape;
   const out: ProofParamsUpdate = {};
   for (const [k, v] of Object.entries(proof)) {
     if (k === 'proof_request_probability') {
@@ -235,9 +240,7 @@ export function parseParams(body: unknown): { proof: ProofParamsUpdate } | strin
 
 /** A `/localnet/faults` body → the faults to arm, or what is wrong with it. */
 export function parseFaults(body: unknown): Partial<TxFaults> | string {
-  if (typeof body !== 'object' || body === null || Array.isArray(body) || (body as { parseError?: true }).parseError) {
-    return 'the body must be a JSON object, e.g. {"drop_accepted_txs": 1}';
-  }
+  if (!isJsonObject(body)) return 'the body must be a JSON object, e.g. {"drop_accepted_txs": 1}';
   const known = ['drop_accepted_txs', 'delay_inclusion_blocks', 'reject_next', 'refuse_in_block', 'unavailable_next'];
   const entries = Object.entries(body);
   if (entries.length === 0) return `name at least one fault: ${known.join(', ')}`;
@@ -248,8 +251,8 @@ export function parseFaults(body: unknown): Partial<TxFaults> | string {
       if (!count(v)) return `${k} must be an integer from 0 to 1000000`;
       out[k] = v as number;
     } else if (k === 'reject_next' || k === 'refuse_in_block') {
-      const r = v as { count?: unknown; code?: unknown; codespace?: unknown; log?: unknown } | null;
-      if (typeof r !== 'object' || r === null) return `${k} must be {"count": N, "code": C, "log": "..."}`;
+      if (!isJsonObject(v)) return `${k} must be {"count": N, "code": C, "log": "..."}`;
+      const r: { count?: unknown; code?: unknown; codespace?: unknown; log?: unknown } = v;
       const extra = Object.keys(r).filter((x) => !['count', 'code', 'codespace', 'log'].includes(x));
       if (extra.length) return `${k}: unknown key ${extra[0]} (valid: count, code, codespace, log)`;
       if (!count(r.count)) return `${k}.count must be an integer from 0 to 1000000`;

@@ -68,6 +68,7 @@ t.test('/localnet/faults: answers 200 with the armed faults, 400 with a reason f
     [{ refuse_in_block: { count: 1 } }, 'refuse_in_block.code must be a non-zero ABCI code (an integer from 1)'],
     [{ reject_next: { count: 1, code: 0 } }, 'reject_next.code must be a non-zero ABCI code (an integer from 1)'],
     [{ reject_next: { count: 1, code: 5, why: 'x' } }, 'reject_next: unknown key why (valid: count, code, codespace, log)'],
+    [{ refuse_in_block: [1, 1] }, 'refuse_in_block must be {"count": N, "code": C, "log": "..."}'],
   ];
   for (const [body, error] of bad) {
     const res = await faults(net, body);
@@ -91,6 +92,7 @@ t.test('/localnet/params: proof params changed at once, as the Params query and 
   const bad: [unknown, string][] = [
     ['x', 'the body must be {"proof": {...}} with some of proof_request_probability, proof_requirement_threshold_upokt, proof_missing_penalty_upokt, proof_submission_fee_upokt'],
     [{ proof: {} }, 'the body must be {"proof": {...}} with some of proof_request_probability, proof_requirement_threshold_upokt, proof_missing_penalty_upokt, proof_submission_fee_upokt'],
+    [{ proof: [0.5] }, 'the body must be {"proof": {...}} with some of proof_request_probability, proof_requirement_threshold_upokt, proof_missing_penalty_upokt, proof_submission_fee_upokt'],
     [{ shared: { num_blocks_per_session: 5 } }, 'unknown module "shared": only the proof params can change (shared params stay the genesis ones)'],
     [{ proof: { proof_request_probability: 1.5 } }, 'proof.proof_request_probability must be a number from 0 to 1'],
     [{ proof: { proof_submission_fee_upokt: -1 } }, 'proof.proof_submission_fee_upokt must be a non-negative integer'],
