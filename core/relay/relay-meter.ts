@@ -184,6 +184,11 @@ export class RelayMeter {
    * it until it has its own. Not kept for a Cluster, whose masters keep their own clocks.
    */
   #serverClockOffsetMs?: number;
+  /**
+   * Redis's clock asked for once before this process's first lease, so that lease has a deadline too (one
+   * server only); shared by the leases that start together, and asked again only if it failed.
+   */
+  #clockAsked?: Promise<Error | undefined>;
 
   constructor(o: RelayMeterOptions) {
     this.#o = o;
@@ -412,6 +417,8 @@ export class RelayMeter {
     }
     const skipped = this.#o.redisCircuits?.skipped(lease.key);
     if (skipped) return { unavailable: skipped };
+    const unanswered = await this.#askClockFirst(lease);
+    if (unanswered) return { unavailable: unanswered };
     // Refunds that arrive during the round trip add to `left` again; the remainder travels with the call.
     const back = keep ? 0n : lease.left;
     lease.left -= back;
@@ -459,13 +466,37 @@ export class RelayMeter {
    * that a call Redis runs once this process has given up on it (timed out: `back` restored here, no
    * grant taken) changes nothing; the other half covers the answer's way back and an error in the clock
    * offset. 0 (none) without a command timeout, or while no offset is known: a lease's first call on a
-   * Cluster, or this process's first lease.
+   * Cluster, or a lease after a TIME answered too slowly to place Redis's clock.
    */
   #leaseDeadline(lease: Lease, sentAt: number): number {
     const timeout = this.#o.commandTimeoutMs ?? 0;
     const offset = lease.clockOffsetMs ?? this.#serverClockOffsetMs;
     if (timeout <= 0 || offset === undefined) return 0;
     return Math.floor(sentAt + offset + timeout / 2);
+  }
+
+  /**
+   * Before this process's first lease on one Redis server (standalone or Sentinel), Redis's TIME: a first lease
+   * sent without a deadline into a hang would charge the session when Redis runs it later. The error when Redis
+   * did not answer (the lease is then not sent). A slow answer places no clock; the leases then learn it as before.
+   * On a Cluster each lease learns its own master's clock from its first call, which has no deadline.
+   */
+  async #askClockFirst(lease: Lease): Promise<Error | undefined> {
+    const redis = this.#o.redis();
+    if (!(this.#o.commandTimeoutMs! > 0) || lease.clockOffsetMs !== undefined || this.#serverClockOffsetMs !== undefined || redis.isCluster) return undefined;
+    this.#clockAsked ??= (async () => {
+      const sentAt = Date.now();
+      try {
+        const [seconds, micros] = await redis.time();
+        this.#learnClock(lease, sentAt, Date.now(), Number(seconds) * 1000 + Math.floor(Number(micros) / 1000));
+        return undefined;
+      } catch (err) {
+        this.#o.redisCircuits?.failed(lease.key, err);
+        this.#clockAsked = undefined;
+        return err as Error;
+      }
+    })();
+    return this.#clockAsked;
   }
 
   /** Redis's clock against this one's, from an answer quick enough to place it (within a tenth of the timeout). */

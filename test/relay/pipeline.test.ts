@@ -26,7 +26,7 @@ import { RelayHooks } from '../../core/relay/hooks.js';
 import { RelayPipeline, type AdmittedFrame, type Forward } from '../../core/relay/pipeline.js';
 import type { RelayServedEvent } from '../../core/relay/events.js';
 import { RelayRejection } from '../../core/relay/reasons.js';
-import { RelayMeter, type MeterFailMode } from '../../core/relay/relay-meter.js';
+import { RelayMeter, type MeterFailMode, type RelayMeterOptions } from '../../core/relay/relay-meter.js';
 import { RelayMetrics } from '../../core/relay/relay-metrics.js';
 import { StateSignals } from '../../core/observability/state-signals.js';
 import { buildRelayRequest } from '../../core/relay/relay-client.js';
@@ -72,8 +72,8 @@ async function setup(
   // Conditions on a clock the test can move past the quiet spell after which a failing step is over.
   let skew = 0;
   const signals = new StateSignals(60_000, () => Date.now() + skew);
-  const newMeter = (failMode: MeterFailMode, leaseIdleMs?: number, meterRegistry = new Registry(), leaseMs?: number) =>
-    new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry: meterRegistry, failMode, leaseRelays: o.meterLeaseRelays, leaseIdleMs, leaseMs, signals });
+  const newMeter = (failMode: MeterFailMode, leaseIdleMs?: number, meterRegistry = new Registry(), leaseMs?: number, more: Partial<RelayMeterOptions> = {}) =>
+    new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry: meterRegistry, failMode, leaseRelays: o.meterLeaseRelays, leaseIdleMs, leaseMs, signals, ...more });
   const meter = o.meter ? new RelayMeter({ chain, keys, redis: () => redis, log: logs.logger, registry, failMode: o.meter, leaseRelays: o.meterLeaseRelays, signals, commandTimeoutMs: o.meterCommandTimeoutMs }) : undefined;
   if (meter) t.teardown(() => meter.close());
   const pipeline = new RelayPipeline({
@@ -611,6 +611,33 @@ async function leaseSetup(t: Test) {
   const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
   return { s, meterKey: keys.meter(ADDR.supplier1, h.session_id), relayOf: { header: h, supplier: SupplierKey.fromHex(KEYS.supplier1) } as never };
 }
+
+t.test("meter: a process's first lease is not sent into a Redis that does not answer, so Redis running it later cannot charge the session", async (t) => {
+  const { s, meterKey, relayOf } = await leaseSetup(t);
+  await s.newMeter('closed').price(relayOf); // the chain's answers cached in this process: the hang below meets the meter alone
+  const client = new Redis(s.server.url, { commandTimeout: 1000, maxRetriesPerRequest: 1 });
+  client.on('error', () => undefined);
+  t.teardown(() => client.disconnect());
+  await client.ping();
+  const held = async () => Number((await s.redis.get(meterKey)) ?? 0);
+  for (const failMode of ['open', 'closed'] as const) {
+    const before = await held();
+    const first = s.newMeter(failMode, undefined, undefined, undefined, { redis: () => client, commandTimeoutMs: 1000 });
+    s.server.pause();
+    const outcome = await first.charge(relayOf).then(
+      (charge) => (charge === undefined ? 'served unmetered' : `charged ${charge.units}`),
+      (err: RelayRejection) => err.reason,
+    );
+    t.equal(outcome, failMode === 'open' ? 'served unmetered' : 'meter_unavailable', `fail_mode ${failMode}: the charge met the hang`);
+    s.server.resume();
+    await client.ping(); // answered after whatever this connection sent during the hang
+    t.equal(await held(), before, `fail_mode ${failMode}: nothing leased once Redis answered again`);
+    t.same((await first.charge(relayOf))?.units, 42n, `fail_mode ${failMode}: then charged`);
+    t.equal(await held(), before + 16 * 42, `fail_mode ${failMode}: one lease of sixteen relays`);
+    await first.close();
+    t.equal(await held(), before + 42, `fail_mode ${failMode}: the fifteen unused given back`);
+  }
+});
 
 t.test('meter reserve: budget taken into the lease without a charge, for the next relay to charge with no round trip; refused when none is left', async (t) => {
   const { s, meterKey, relayOf } = await leaseSetup(t);
