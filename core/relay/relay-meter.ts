@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import type { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { RedisClient } from '../redis/connection.js';
@@ -24,6 +26,9 @@ import { ChainQueryError } from '../chain/query-client.js';
  */
 
 export type MeterFailMode = 'open' | 'closed';
+
+/** The hash slot of a key, as ioredis routes it on a Cluster (its own dependency). */
+const calculateSlot = createRequire(import.meta.url)('cluster-key-slot') as (key: string) => number;
 
 export interface RelayMeterOptions {
   chain: RelayChainState;
@@ -80,11 +85,6 @@ interface Lease {
   charged: number;
   since: number;
   usedAt: number;
-  /**
-   * The clock of the Redis holding `key` less this process's (ms), from the lease's last call answered
-   * quickly; unknown before its first. Per lease: the masters of a Cluster keep their own clocks.
-   */
-  clockOffsetMs?: number;
   /** Set while a top-up round trip (and the hand-out to `waiting` that follows it) is running. */
   topUp?: Promise<void>;
   /** Charges waiting for budget, served first come first served when a top-up lands. */
@@ -141,6 +141,9 @@ end
 if n == 0 then return {-1, now} end
 return {n * cost, now}`;
 
+// Redis's time, on the server holding KEYS[1] (read for routing only).
+const CLOCK = `local t = redis.call('TIME') return {t[1], t[2]}`;
+
 // Never below zero, so a refund after an expiry cannot create budget.
 const REFUND = `
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -151,14 +154,16 @@ return back`;
 type MeterRedis = RedisClient & {
   relayminerMeterLease?: (key: string, cost: string, limit: string, ttl: string, relays: string, back: string, share: string, deadline: string) => Promise<[number, number]>;
   relayminerMeterRefund?: (key: string, units: string) => Promise<number>;
+  relayminerMeterClock?: (key: string) => Promise<[string, string]>;
 };
 
 /** The meter's scripts on this connection, defined once and then called by hash (ioredis falls back to EVAL). */
-function scripts(redis: RedisClient): Required<Pick<MeterRedis, 'relayminerMeterLease' | 'relayminerMeterRefund'>> {
+function scripts(redis: RedisClient): Required<Pick<MeterRedis, 'relayminerMeterLease' | 'relayminerMeterRefund' | 'relayminerMeterClock'>> {
   const r = redis as MeterRedis;
   if (!r.relayminerMeterLease) {
     r.defineCommand('relayminerMeterLease', { numberOfKeys: 1, lua: LEASE });
     r.defineCommand('relayminerMeterRefund', { numberOfKeys: 1, lua: REFUND });
+    r.defineCommand('relayminerMeterClock', { numberOfKeys: 1, lua: CLOCK });
   }
   return r as Required<MeterRedis>;
 }
@@ -180,15 +185,15 @@ export class RelayMeter {
   readonly #waitCounts = new LocalCounts<'service'>();
   readonly #waits = new Map<string, LocalSeries>();
   /**
-   * One Redis server's clock less this process's, from the last lease answered quickly: a lease's first call takes
-   * it until it has its own. Not kept for a Cluster, whose masters keep their own clocks.
+   * Each Redis server's clock less this process's (ms), from its last call answered quickly; by server: '' for
+   * one server (standalone, Sentinel), a master's address on a Cluster, whose masters keep their own clocks.
    */
-  #serverClockOffsetMs?: number;
+  readonly #clockOffsets = new Map<string, number>();
   /**
-   * Redis's clock asked for once before this process's first lease, so that lease has a deadline too (one
-   * server only); shared by the leases that start together, and asked again only if it failed.
+   * TIME asked of a server before its first lease, so that lease has a deadline too; shared by the leases that
+   * start together, and asked again only if it failed.
    */
-  #clockAsked?: Promise<Error | undefined>;
+  readonly #clockAsked = new Map<string, Promise<Error | undefined>>();
 
   constructor(o: RelayMeterOptions) {
     this.#o = o;
@@ -417,7 +422,8 @@ export class RelayMeter {
     }
     const skipped = this.#o.redisCircuits?.skipped(lease.key);
     if (skipped) return { unavailable: skipped };
-    const unanswered = await this.#askClockFirst(lease);
+    const server = this.#serverOf(lease.key);
+    const unanswered = await this.#askClockFirst(lease.key, server);
     if (unanswered) return { unavailable: unanswered };
     // Refunds that arrive during the round trip add to `left` again; the remainder travels with the call.
     const back = keep ? 0n : lease.left;
@@ -435,9 +441,9 @@ export class RelayMeter {
         String(relays),
         back.toString(),
         String(LEASE_SHARE),
-        String(this.#leaseDeadline(lease, sentAt)),
+        String(this.#leaseDeadline(server, sentAt)),
       );
-      this.#learnClock(lease, sentAt, Date.now(), Number(redisNowMs));
+      this.#learnClock(server, sentAt, Date.now(), Number(redisNowMs));
       granted = Number(units);
     } catch (err) {
       lease.left += back;
@@ -465,46 +471,56 @@ export class RelayMeter {
    * Where a lease sent at `sentAt` stops counting, on Redis's clock: half the command timeout later, so
    * that a call Redis runs once this process has given up on it (timed out: `back` restored here, no
    * grant taken) changes nothing; the other half covers the answer's way back and an error in the clock
-   * offset. 0 (none) without a command timeout, or while no offset is known: a lease's first call on a
-   * Cluster, or a lease after a TIME answered too slowly to place Redis's clock.
+   * offset. 0 (none) without a command timeout, or while the server's clock is not known (its TIME answered
+   * too slowly to place it, or a Cluster's slots not known yet).
    */
-  #leaseDeadline(lease: Lease, sentAt: number): number {
+  #leaseDeadline(server: string | undefined, sentAt: number): number {
     const timeout = this.#o.commandTimeoutMs ?? 0;
-    const offset = lease.clockOffsetMs ?? this.#serverClockOffsetMs;
+    const offset = server === undefined ? undefined : this.#clockOffsets.get(server);
     if (timeout <= 0 || offset === undefined) return 0;
     return Math.floor(sentAt + offset + timeout / 2);
   }
 
-  /**
-   * Before this process's first lease on one Redis server (standalone or Sentinel), Redis's TIME: a first lease
-   * sent without a deadline into a hang would charge the session when Redis runs it later. The error when Redis
-   * did not answer (the lease is then not sent). A slow answer places no clock; the leases then learn it as before.
-   * On a Cluster each lease learns its own master's clock from its first call, which has no deadline.
-   */
-  async #askClockFirst(lease: Lease): Promise<Error | undefined> {
+  /** The server holding `key`: '' for one server; a Cluster's master for its slot (undefined until ioredis has the slots). */
+  #serverOf(key: string): string | undefined {
     const redis = this.#o.redis();
-    if (!(this.#o.commandTimeoutMs! > 0) || lease.clockOffsetMs !== undefined || this.#serverClockOffsetMs !== undefined || redis.isCluster) return undefined;
-    this.#clockAsked ??= (async () => {
-      const sentAt = Date.now();
-      try {
-        const [seconds, micros] = await redis.time();
-        this.#learnClock(lease, sentAt, Date.now(), Number(seconds) * 1000 + Math.floor(Number(micros) / 1000));
-        return undefined;
-      } catch (err) {
-        this.#o.redisCircuits?.failed(lease.key, err);
-        this.#clockAsked = undefined;
-        return err as Error;
-      }
-    })();
-    return this.#clockAsked;
+    return redis.isCluster ? (redis as Cluster).slots[calculateSlot(key)]?.[0] : '';
   }
 
-  /** Redis's clock against this one's, from an answer quick enough to place it (within a tenth of the timeout). */
-  #learnClock(lease: Lease, sentAt: number, answeredAt: number, redisNowMs: number): void {
+  /**
+   * Before a server's first lease, its clock (TIME, through a script on `key` so that a Cluster routes it to the
+   * key's master): a lease sent without a deadline into a hang would charge the session when Redis runs it later.
+   * The error when the server did not answer (the lease is then not sent). A slow answer places no clock; the
+   * leases then learn it from their own quick answers.
+   */
+  async #askClockFirst(key: string, server: string | undefined): Promise<Error | undefined> {
+    if (!(this.#o.commandTimeoutMs! > 0) || server === undefined || this.#clockOffsets.has(server)) return undefined;
+    let asked = this.#clockAsked.get(server);
+    if (!asked) {
+      const sentAt = Date.now();
+      asked = scripts(this.#o.redis())
+        .relayminerMeterClock(key)
+        .then(
+          ([seconds, micros]) => {
+            this.#learnClock(server, sentAt, Date.now(), Number(seconds) * 1000 + Math.floor(Number(micros) / 1000));
+            return undefined;
+          },
+          (err: Error) => {
+            this.#o.redisCircuits?.failed(key, err);
+            this.#clockAsked.delete(server);
+            return err;
+          },
+        );
+      this.#clockAsked.set(server, asked);
+    }
+    return asked;
+  }
+
+  /** A server's clock against this one's, from an answer quick enough to place it (within a tenth of the timeout). */
+  #learnClock(server: string | undefined, sentAt: number, answeredAt: number, redisNowMs: number): void {
     const timeout = this.#o.commandTimeoutMs ?? 0;
-    if (timeout <= 0 || answeredAt - sentAt > timeout / 10) return;
-    lease.clockOffsetMs = redisNowMs - (sentAt + answeredAt) / 2;
-    if (!this.#o.redis().isCluster) this.#serverClockOffsetMs = lease.clockOffsetMs;
+    if (server === undefined || timeout <= 0 || answeredAt - sentAt > timeout / 10) return;
+    this.#clockOffsets.set(server, redisNowMs - (sentAt + answeredAt) / 2);
   }
 
   /**

@@ -26,7 +26,15 @@ async function hungRelayer(t: Test, failMode: 'open' | 'closed', cluster = false
   };
   const metric = async (name: string) => Number(new RegExp(`^${name}\\{service="anvil"\\} (\\d+)$`, 'm').exec(await r.metrics())?.[1] ?? 0);
   const said = (msg: RegExp) => r.logs.lines.filter((l) => msg.test(String(l.msg))).map((l) => l.level as number);
-  return { ...r, send, metric, said };
+  /** The server holding `key`: the one server, or the Cluster master for its slot. */
+  const serverOf = async (key: string) => {
+    if (!cluster) return r.redisServer;
+    const client = r.redis as Cluster;
+    const slot = Number(await client.cluster('KEYSLOT', key));
+    const port = (await client.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to)![2]![1];
+    return r.cluster!.nodes.find((n) => n.port === port)!;
+  };
+  return { ...r, send, metric, said, serverOf };
 }
 
 t.test('Redis hangs (fail_mode open): one relay waits out the command timeout, the next are served at once, and it all works again when Redis answers', async (t) => {
@@ -76,39 +84,43 @@ t.test('Redis hangs (fail_mode closed): relays are refused at once, before the b
 });
 
 t.test('a meter call that timed out and that Redis runs once it answers again charges nothing: the meter holds only what was served metered', async (t) => {
-  // A new lease's first call too: with one Redis server, its clock is known from the leases before.
-  for (const lease of ['the same lease', 'a new lease'] as const) {
-    for (const failMode of ['open', 'closed'] as const) {
-      await t.test(`${lease}, fail_mode ${failMode}`, async (t) => {
-        const r = await hungRelayer(t, failMode);
-        const header = await r.header();
-        const meter = async () => Number((await r.redis.get(r.keys.meter(ADDR.supplier1, header.session_id))) ?? 0);
-        t.equal(await r.send(), 'served');
-        const one = await meter();
-        t.ok(one > 0, 'the served relay charged');
-        // Unused for `lease_idle_ms` (2 s), a lease goes back to Redis: the next relay's call is then a new lease's first.
-        if (lease === 'a new lease') await new Promise((resolve) => setTimeout(resolve, 3_500));
-        r.redisServer.pause();
-        t.teardown(() => r.redisServer.resume());
-        // Its meter call is sent, times out, and waits in Redis's socket: Redis runs it when it answers again.
-        t.equal(await r.send(), failMode === 'open' ? 'served' : REFUSED, 'the relay of the hang, not metered');
-        r.redisServer.resume();
-        await until('Redis answers again', () => r.said(/^Redis answers again/).length === 1);
-        t.equal(await meter(), one, 'the late call charged nothing');
-        t.equal(await r.send(), 'served');
-        t.equal(await meter(), 2 * one, 'metered again: one relay each');
-      });
-    }
+  // A new lease's first call too: its server's clock is known from the leases before (on a Cluster, its master's).
+  const cases = [
+    ['the same lease', 'open', false],
+    ['the same lease', 'closed', false],
+    ['a new lease', 'open', false],
+    ['a new lease', 'closed', false],
+    ['a new lease', 'open', true],
+  ] as const;
+  for (const [lease, failMode, cluster] of cases) {
+    await t.test(`${lease}, fail_mode ${failMode}${cluster ? ', Redis Cluster' : ''}`, async (t) => {
+      const r = await hungRelayer(t, failMode, cluster);
+      const header = await r.header();
+      const meterKey = r.keys.meter(ADDR.supplier1, header.session_id);
+      const meter = async () => Number((await r.redis.get(meterKey)) ?? 0);
+      t.equal(await r.send(), 'served');
+      const one = await meter();
+      t.ok(one > 0, 'the served relay charged');
+      // Unused for `lease_idle_ms` (2 s), a lease goes back to Redis: the next relay's call is then a new lease's first.
+      if (lease === 'a new lease') await new Promise((resolve) => setTimeout(resolve, 3_500));
+      const server = await r.serverOf(meterKey);
+      server.pause();
+      t.teardown(() => server.resume());
+      // Its meter call is sent, times out, and waits in Redis's socket: Redis runs it when it answers again.
+      t.equal(await r.send(), failMode === 'open' ? 'served' : REFUSED, 'the relay of the hang, not metered');
+      server.resume();
+      await until('Redis answers again', () => r.said(/^Redis answers again/).length === 1);
+      // The next relay's meter call follows the late one on the relayer's connection to that server.
+      t.equal(await r.send(), 'served');
+      t.equal(await meter(), 2 * one, "the late call charged nothing: the meter holds the two metered relays' cost");
+    });
   }
 });
 
 t.test("Redis Cluster: the master holding the supplier's keys hangs; its relays are served at once after the first, and it all works again", async (t) => {
   const r = await hungRelayer(t, 'open', true);
   t.equal(await r.send(), 'served');
-  const client = r.redis as Cluster;
-  const slot = Number(await client.cluster('KEYSLOT', r.keys.relayStream(ADDR.supplier1)));
-  const port = (await client.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to)![2]![1];
-  const master = r.cluster!.nodes.find((n) => n.port === port)!;
+  const master = await r.serverOf(r.keys.relayStream(ADDR.supplier1));
   master.pause();
   t.teardown(() => master.resume());
   t.equal(await r.send(), 'served', 'the first relay of the hang: served after its meter call timed out');
