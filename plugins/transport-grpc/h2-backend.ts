@@ -21,6 +21,9 @@ export interface H2Response {
   read: (maxBytes: number) => Promise<{ body: Buffer; trailers: Record<string, string[]> }>;
 }
 
+/** HTTP/2's frame type for a header block (RFC 9113 6.2), as a stream's 'frameError' names it. */
+const HEADERS_FRAME = 1;
+
 // Hop-by-hop and pseudo headers are per connection; grpc-js sets its own framing headers.
 const DROP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'http2-settings', 'proxy-connection']);
 
@@ -170,9 +173,14 @@ export class H2Backend {
             resolveRead({ body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), trailers: trailers ?? {} });
           });
         });
+      // Headers that do not fit a header block are never sent (the stream then fails): the relay's fault, not the backend's.
+      let unsendable: RelayRejection | undefined;
+      stream.once('frameError', (type: number) => {
+        if (type === HEADERS_FRAME) unsendable = new RelayRejection('malformed_payload', 'its headers do not fit an HTTP/2 header block');
+      });
       stream.once('error', (err) => {
         clearTimeout(timer);
-        reject(err);
+        reject(unsendable ?? err);
       });
       stream.once('response', (h) => {
         const status = Number(h[constants.HTTP2_HEADER_STATUS]);

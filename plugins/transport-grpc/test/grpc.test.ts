@@ -227,12 +227,14 @@ t.test('a signed relay whose inner request cannot be sent: INVALID_ARGUMENT, the
     { ...echo('x'), headers: { 'bad header': 'v' } },
     { ...echo('x'), headers: { 'content-type': 'application/grpc\r\nx: y' } },
     { ...echo('x'), url: 'http://[' },
+    { ...echo('x'), headers: { 'x-large': 'a'.repeat(70_000) } }, // too large for one HTTP/2 header block (about 64 KiB)
   ];
   for (const payload of bad) t.match(await code(gatewayRelay(header, payload)), /^INVALID_ARGUMENT: invalid relay payload: not a usable request for the backend: /);
   t.same(backend.calls, [], 'none reached the backend');
   t.equal(await code(gatewayRelay(header, echo('fine'))), 'OK');
   t.same(backend.calls, ['Echo']);
-  t.match(await r.metrics(), /relayminer_meter_refunds_total\{service="anvil",reason="malformed_payload"\} 3/);
+  t.match(await r.metrics(), /relayminer_meter_refunds_total\{service="anvil",reason="malformed_payload"\} 4/);
+  t.notMatch(await r.metrics(), /reason="backend_error"/, 'none counted against the backend');
 });
 
 t.test('over the stake meter: RESOURCE_EXHAUSTED, the backend is not called', async (t) => {
