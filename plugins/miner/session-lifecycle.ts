@@ -339,9 +339,10 @@ export class SessionLifecycle {
     if (res.code !== 0) {
       this.#o.metrics.submissions.inc({ supplier, phase: 'claim', result: 'rejected' }, send.length);
       // A refusal at CheckTx inside the window is retried next block; the window check above ends it.
-      this.#o.log.error({ supplier, end: String(end), code: res.code, codespace: res.codespace, log: res.rawLog }, 'claim transaction refused by the node');
+      this.#refusedByNode(supplier, 'claim', 'claim transaction refused by the node', { end: String(end) }, res);
       return;
     }
+    this.#acceptedByNode(supplier, 'claim');
     await this.#recordSend(supplier, token, 'claim', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: sent.map((w) => w.session.sessionId), messages: send });
     for (const w of sent) {
       const i = claimed.indexOf(w);
@@ -502,10 +503,11 @@ export class SessionLifecycle {
       if (res.code === TX_TOO_LARGE && res.codespace === 'sdk' && proving.length === 1) {
         return this.#fail(proving[0]!, 'claimed', 'proof_rejected', `the node refuses its proof transaction (${res.txBytes.length} bytes) as too large for its mempool (max_tx_bytes): the proof cannot land`);
       }
-      this.#o.log.error({ supplier, end: String(end), code: res.code, codespace: res.codespace, log: res.rawLog }, 'proof transaction refused by the node');
+      this.#refusedByNode(supplier, 'proof', 'proof transaction refused by the node', { end: String(end) }, res);
       for (const w of proving) await this.#unsetProofDecision(w);
       return;
     }
+    this.#acceptedByNode(supplier, 'proof');
     await this.#recordSend(supplier, token, 'proof', end, { txhash: res.txhash, height: block.height, firstHeight: block.height, attempts: 1, timeoutMs: res.timeoutMs, sessions: proving.map((w) => w.session.sessionId), messages });
     for (const w of proving) await this.#o.store.transition(supplier, w.session.sessionId, token, 'claimed', 'proving');
     this.#o.metrics.submissions.inc({ supplier, phase: 'proof', result: 'broadcast' }, proving.length);
@@ -623,9 +625,10 @@ export class SessionLifecycle {
       sends[i] = { ...sub, attempts: attempt };
       await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
       this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'rejected' });
-      this.#o.log.error({ supplier: w.supplier, phase, attempt, code: res.code, codespace: res.codespace, log: res.rawLog }, `${phase} resend refused by the node`);
+      this.#refusedByNode(w.supplier, phase, `${phase} resend refused by the node`, { attempt }, res);
       return;
     }
+    this.#acceptedByNode(w.supplier, phase);
     sends[i] = { ...sub, txhash: res.txhash, height: block.height, attempts: attempt, timeoutMs: res.timeoutMs };
     await this.#record(w.supplier, w.token, phase, w.session.endHeight, sends);
     this.#o.metrics.submissions.inc({ supplier: w.supplier, phase, result: 'resubmitted' });
@@ -703,6 +706,23 @@ export class SessionLifecycle {
   }
 
   /** An info line of a supplier's pass: with the block's others when a pass is running, else at once. */
+  /**
+   * A send the node refused at CheckTx (tried again next block): said when a supplier's sends of a phase start
+   * being refused, or are refused for another reason, and again after `alerts.repeat_minutes` while they are;
+   * with the other suppliers refused alike in the block, in one line. A refusal that lasts (an account out of
+   * fees, a node's minimum gas price raised) would otherwise be said for every supplier in every block.
+   */
+  #refusedByNode(supplier: string, phase: SubmissionPhase, msg: string, fields: Record<string, unknown>, res: { code: number; codespace: string; rawLog: string }): void {
+    const reason = { code: res.code, codespace: res.codespace, log: res.rawLog };
+    const say = () => (this.#report ? this.#report.refused(msg, reason, { supplier, ...fields }) : this.#o.log.error({ supplier, ...fields, ...reason }, msg));
+    this.#o.signals.update(`${phase}_refused_by_node|${supplier}`, true, say, undefined, `${res.codespace}/${res.code}`);
+  }
+
+  /** A send the node accepted: the end of its refusals, said once. */
+  #acceptedByNode(supplier: string, phase: SubmissionPhase): void {
+    if (this.#o.signals.clear(`${phase}_refused_by_node|${supplier}`)) this.#said(`${phase} transactions accepted by the node again`, { supplier });
+  }
+
   #said(msg: string, fields: { supplier: string } & Record<string, unknown>): void {
     if (this.#report) this.#report.said(msg, fields);
     else this.#o.log.info(fields, msg);

@@ -369,6 +369,18 @@ t.test("a claim refused by its block with no attempt left: the session fails at 
   t.equal(s.logs.lines.filter((l) => /refused in block/.test(String(l.msg))).length, 1, 'said once, not every block');
 });
 
+t.test('a claim the node refuses at CheckTx block after block is said once, sent again each block, and said once when accepted', async (t) => {
+  const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 2);
+  s.r.net.node.txs.armFaults({ reject_next: { count: 3, code: 13, codespace: 'sdk', log: 'insufficient fee' } });
+  await s.advanceTo(26);
+  await until('claimed', async () => (await s.session())?.state === 'claimed');
+  t.match(await s.metrics(), /phase="claim",result="rejected"\} 3/, 'refused at 22, 23 and 24');
+  const refused = s.logs.lines.filter((l) => l.msg === 'claim transaction refused by the node');
+  t.same(refused.map((l) => [l.level, l.supplier, l.code, l.codespace, l.log, l.height]), [[50, ADDR.supplier1, 13, 'sdk', 'insufficient fee', 22]], 'said once, not every block');
+  const accepted = s.logs.lines.filter((l) => l.msg === 'claim transactions accepted by the node again');
+  t.same(accepted.map((l) => [l.level, l.supplier, l.height]), [[30, ADDR.supplier1, 25]], 'and once when it ended');
+});
+
 t.test('a claim the chain refuses is left out of the transaction: the session beside it is claimed all the same', async (t) => {
   const s = await setup(t, TEST_GENESIS.replace('proof_request_probability: 0.25', 'proof_request_probability: 0'), 3);
   // A session the chain does not know (a corrupted entry, say), ending at the same height: its claim

@@ -49,3 +49,21 @@ t.test("what the passes did is said with the block's others: a line each for a f
     "each supplier's claim at debug, with its transaction",
   );
 });
+
+t.test("sends the node refused: one error line per reason for many suppliers, with the reason; a line each for a few", async (t) => {
+  const logs = captureLogs();
+  const report = new PassReport();
+  const fee = { code: 13, codespace: 'sdk', log: 'insufficient fee; got: 10upokt required: 20upokt' };
+  for (let i = 0; i < 6; i++) report.refused('claim transaction refused by the node', fee, { supplier: supplier(i), end: '20' });
+  report.refused('claim transaction refused by the node', { code: 20, codespace: 'sdk', log: 'mempool is full' }, { supplier: supplier(6), end: '20' });
+  report.refused('proof transaction refused by the node', fee, { supplier: supplier(7), end: '10' });
+  report.log(logs.logger, 45);
+  t.same(
+    logs.lines.map(({ level, msg, height, suppliers, first, supplier, code, log }) => ({ level, msg, height, suppliers, first, supplier, code, log })),
+    [
+      { level: 50, msg: 'claim transaction refused by the node: 6 suppliers', height: 45, suppliers: 6, first: [0, 1, 2, 3, 4].map(supplier), supplier: undefined, code: 13, log: fee.log },
+      { level: 50, msg: 'claim transaction refused by the node', height: 45, suppliers: undefined, first: undefined, supplier: supplier(6), code: 20, log: 'mempool is full' },
+      { level: 50, msg: 'proof transaction refused by the node', height: 45, suppliers: undefined, first: undefined, supplier: supplier(7), code: 13, log: fee.log },
+    ],
+  );
+});
