@@ -116,6 +116,11 @@ export class RelayPipeline {
   readonly #appender: StreamAppender;
   /** Failing appends, by service: with Redis down every relay fails one, and the log says so once a minute. */
   readonly #publishFailing: StateSignals;
+  /**
+   * Streamed answers cut short, by service and reason: said once a minute at most (the rejections metric counts
+   * each), since a client can ask for streams longer than the limits relay after relay.
+   */
+  readonly #streamCuts: StateSignals;
   /** Relays being handled as simulated: counted in their own metric only, no hooks told. */
   readonly #simulated = new WeakSet<RelayInfo>();
 
@@ -123,6 +128,7 @@ export class RelayPipeline {
     this.#o = o;
     this.#appender = new StreamAppender(o.redis, o.redisCircuits);
     this.#publishFailing = o.signals ?? new StateSignals(60_000);
+    this.#streamCuts = o.signals ?? new StateSignals(60_000);
   }
 
   /**
@@ -389,7 +395,13 @@ export class RelayPipeline {
             // The status is already sent: as prm, the stream just ends after its last whole batch (a
             // transport with a trailing status reports `streamCut`); not mined, so not billed either.
             cut = self.#countRejection(info, err);
-            self.#o.log.warn({ relay: info, reason: cut.reason, err: cut.message }, 'streamed answer cut short; relay not mined');
+            const { service } = self.#labels(info);
+            self.#streamCuts.update(`stream_cut|${service}|${cut.reason}`, true, () =>
+              self.#o.log.warn(
+                { relay: info, reason: cut!.reason, err: cut!.message },
+                'streamed answer cut short; relay not mined (logged at most once a minute per service and reason, relayminer_relay_rejections_total counts every one)',
+              ),
+            );
             if (charge && !failed) await self.#o.meter!.refund(charge, relay.header.service_id, 'backend_failed');
             return;
           }
