@@ -705,7 +705,6 @@ export class SessionLifecycle {
     return known;
   }
 
-  /** An info line of a supplier's pass: with the block's others when a pass is running, else at once. */
   /**
    * A send the node refused at CheckTx (tried again next block): said when a supplier's sends of a phase start
    * being refused, or are refused for another reason, and again after `alerts.repeat_minutes` while they are;
@@ -723,6 +722,7 @@ export class SessionLifecycle {
     if (this.#o.signals.clear(`${phase}_refused_by_node|${supplier}`)) this.#said(`${phase} transactions accepted by the node again`, { supplier });
   }
 
+  /** An info line of a supplier's pass: with the block's others when a pass is running, else at once. */
   #said(msg: string, fields: { supplier: string } & Record<string, unknown>): void {
     if (this.#report) this.#report.said(msg, fields);
     else this.#o.log.info(fields, msg);
