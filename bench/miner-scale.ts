@@ -7,7 +7,8 @@ import { table } from './table.js';
  * processes and one relayer against `relayminer localnet` at BLOCK_MS (2,000) blocks with WINDOW (10)
  * block claim and proof windows; every claim needs a proof. BLOCK_TIME_MS (60,000: mainnet's) is the chain time
  * between blocks, apart from their wall time (transaction timeouts are on the chain's clock); DROP_CLAIMS and
- * DROP_PROOFS that many claim and proof transactions the node accepts and never includes; KILL_MINER (claims or
+ * DROP_PROOFS that many claim and proof transactions the node accepts and never includes; REJECT_CLAIMS that many
+ * claim transactions it refuses at CheckTx (an insufficient fee); KILL_MINER (claims or
  * proofs) SIGKILLs the first miner in the block before that window opens. Reports when the
  * last claim and proof landed in their windows, settlements, sends made again, miner CPU and Redis commands
  * per block.
@@ -23,6 +24,7 @@ runBench(async () => {
     blockTimeMs: Number(process.env.BLOCK_TIME_MS ?? 60_000),
     dropClaims: Number(process.env.DROP_CLAIMS ?? 0),
     dropProofs: Number(process.env.DROP_PROOFS ?? 0),
+    rejectClaims: Number(process.env.REJECT_CLAIMS ?? 0),
     killMiner: process.env.KILL_MINER === 'claims' || process.env.KILL_MINER === 'proofs' ? process.env.KILL_MINER : undefined,
     windowBlocks: Number(process.env.WINDOW ?? 10),
     miners,
@@ -43,6 +45,7 @@ runBench(async () => {
       ['last proof on chain', `height ${r.lastProofHeight} (window [${r.proofWindow[0]}, ${r.proofWindow[1]}]), ${r.lastProofSeconds.toFixed(1)} s after it opened`],
       ['sessions settled', `${r.settled} of ${r.suppliers}`],
       ['sent again (transactions found lost or refused): claims, proofs', `${r.resubmitted - r.resubmittedProofs}, ${r.resubmittedProofs}`],
+      ...(r.rejectedAtNode ? [['refused at CheckTx and sent the next block; the error lines said', `${r.rejectedAtNode}; ${r.rejectionLines}`]] : []),
       [`miner CPU per block (${miners === 1 ? 'the process' : `${miners} processes`})`, `${r.minerCpuMsPerBlock.toFixed(0)} ms`],
       ['Redis commands per block', r.redisCommandsPerBlock.toFixed(0)],
       ['miner RSS at settlement', r.minerRssMb.map((m) => `${m} MB`).join(', ')],

@@ -36,6 +36,11 @@ export interface ScaleOptions extends DeploymentOptions {
    */
   dropClaims?: number;
   dropProofs?: number;
+  /**
+   * Claim transactions the node refuses at CheckTx (the localnet's `reject_next`, an insufficient fee, armed once
+   * the relays are served): nothing is spent, and each is sent again the next block.
+   */
+  rejectClaims?: number;
   /** SIGKILL the first miner in the block before the claim (or proof) window opens: the others take its suppliers over. */
   killMiner?: 'claims' | 'proofs';
   progress?: (line: string) => void;
@@ -63,6 +68,9 @@ export interface ScaleResult {
   resubmitted: number;
   /** Of those sent again, proofs. */
   resubmittedProofs: number;
+  /** Sends the node refused at CheckTx, and the error lines the miners said about them. */
+  rejectedAtNode: number;
+  rejectionLines: number;
   /** Miner CPU (both processes) and Redis commands per block, from the session's end to settlement. */
   minerCpuMsPerBlock: number;
   redisCommandsPerBlock: number;
@@ -325,6 +333,10 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
       await d.faults({ refuse_in_block: { count: o.refuseClaims, code: 1, codespace: 'undefined', log } });
       say(`the node's blocks will refuse the next ${o.refuseClaims} transactions`);
     }
+    if (o.rejectClaims) {
+      await d.faults({ reject_next: { count: o.rejectClaims, code: 13, codespace: 'sdk', log: 'insufficient fee; refused by the scale run' } });
+      say(`the node will refuse the next ${o.rejectClaims} transactions at CheckTx`);
+    }
     if (o.dropClaims) {
       await d.faults({ drop_accepted_txs: o.dropClaims });
       say(`the node will drop the next ${o.dropClaims} transactions it accepts`);
@@ -405,8 +417,10 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
     let refusedInBlock = 0;
     let resubmitted = 0;
     let resubmittedProofs = 0;
+    let rejectedAtNode = 0;
     for (const [i, a] of minerMetrics.entries()) {
       if (!alive(i)) continue;
+      rejectedAtNode += await scrapeSum(a, 'relayminer_miner_submissions_total', { result: 'rejected' });
       settled += await scrapeSum(a, 'relayminer_miner_settlements_total', { outcome: 'settled' });
       refusedInBlock += await scrapeSum(a, 'relayminer_miner_submissions_total', { result: 'failed' });
       resubmitted += await scrapeSum(a, 'relayminer_miner_submissions_total', { result: 'resubmitted' });
@@ -421,6 +435,9 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
       lastProofSeconds = (closeSeenAt - proofOpenedAt) / 1000;
       say(`height ${lastProofHeight}: ${settled} claims settled, so ${proofs} proofs validated`);
     }
+    const rejectionLines = miners
+      .map((_, i) => readFileSync(join(d.dir, `miner-${i}.log`), 'utf8').split('\n').filter((l) => l.includes('"msg":"claim transaction refused by the node')).length)
+      .reduce((a, b) => a + b, 0);
     finished = true;
     return {
       suppliers: o.suppliers,
@@ -438,6 +455,8 @@ export async function runScaleScenario(o: ScaleOptions): Promise<ScaleResult> {
       refusedInBlock,
       resubmitted,
       resubmittedProofs,
+      rejectedAtNode,
+      rejectionLines,
       minerCpuMsPerBlock,
       redisCommandsPerBlock,
       minerRssMb,
