@@ -394,7 +394,10 @@ export class RelayMeter {
       return true;
     } catch (err) {
       this.#o.redisCircuits?.failed(charge.key, err);
-      this.#o.log.warn({ service, err: (err as Error).message }, 'relay meter refund failed');
+      // Once a minute per service: a Redis that answers refunds with an error (out of memory) fails every one of them.
+      this.#signals.update(`meter_refund_failed|${service}`, true, () =>
+        this.#o.log.warn({ service, err: (err as Error).message }, 'relay meter refund failed; its units stay used, which can only under-serve (logged at most once a minute per service)'),
+      );
       return false;
     }
   }

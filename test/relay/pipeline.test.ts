@@ -470,6 +470,32 @@ t.test('meter: exact price, charged per relay, refunded on backend failure, over
   t.equal(await s.metric('relayminer_meter_over_budget_total', { service: 'anvil' }), 1);
 });
 
+t.test('meter: refunds a Redis out of memory refuses are said once a minute, not once each; the units stay used', async (t) => {
+  const s = await setup(t, { meter: 'closed' });
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  const meterKey = keys.meter(ADDR.supplier1, h.session_id);
+  const relayOf = { header: h, supplier: SupplierKey.fromHex(KEYS.supplier1) } as never;
+  const charges = [];
+  for (let i = 0; i < 3; i++) {
+    charges.push(await s.meter!.charge(relayOf));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  t.equal(await s.redis.get(meterKey), '126');
+  await s.redis.config('SET', 'maxmemory', '1');
+  t.teardown(() => s.redis.config('SET', 'maxmemory', '0'));
+  for (const c of charges.slice(0, 2)) await s.meter!.refund(c!, 'anvil', 'backend_failed');
+  await s.redis.config('SET', 'maxmemory', '0');
+  t.equal(await s.redis.get(meterKey), '126', 'both refused: the units stay used');
+  const said = s.logs.lines.filter((l) => String(l.msg).startsWith('relay meter refund failed'));
+  t.same(said.map((l) => [l.level, l.service]), [[40, 'anvil']], 'said once');
+  t.match(said[0]?.err, /^OOM /);
+  t.equal(await s.metric('relayminer_meter_refunds_total', { service: 'anvil', reason: 'backend_failed' }), 0, 'none counted as refunded');
+  await s.meter!.refund(charges[2]!, 'anvil', 'backend_failed');
+  t.equal(await s.redis.get(meterKey), '84', 'refunded once Redis takes it');
+  t.equal(await s.metric('relayminer_meter_refunds_total', { service: 'anvil', reason: 'backend_failed' }), 1);
+});
+
 t.test('meter: charged while the ring signature is verified; a bad signature or a refusing hook gets the charge back', async (t) => {
   const s = await setup(t, { meter: 'closed' });
   s.net.chain.advance(11);
