@@ -307,6 +307,11 @@ export class RelayMeter {
     });
   }
 
+  /** The top-ups running now. */
+  #topUps(): Promise<void>[] {
+    return [...this.#leases.values()].flatMap((l) => (l.topUp ? [l.topUp] : []));
+  }
+
   /** One series per service, which are the configured ones (a lease's service passed validation). */
   #waitsOf(service: string): LocalSeries {
     let series = this.#waits.get(service);
@@ -320,7 +325,12 @@ export class RelayMeter {
       .catch((err: unknown) => {
         for (const w of lease.waiting.splice(0)) w.reject(err); // never leave a relay waiting
       })
-      .finally(() => (lease.topUp = undefined));
+      .finally(() => {
+        lease.topUp = undefined;
+        // A charge made once the hand-out had ended (by a relay its last budget answered, a microtask later) found
+        // this top-up still running and waits behind it: it gets one of its own, not the session's next relay's.
+        if (lease.waiting.length > 0) this.#startTopUp(lease);
+      });
   }
 
   /**
@@ -405,8 +415,9 @@ export class RelayMeter {
   /** Gives every unused lease back to Redis (graceful shutdown), so other replicas can serve it. */
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
-    // A top-up in flight (often one ahead of need) adds to its lease: let it land, then give it all back.
-    await Promise.all([...this.#leases.values()].map((l) => l.topUp));
+    // A top-up in flight (often one ahead of need) adds to its lease: let it land (and any it starts for a charge
+    // made as it ended), then give it all back.
+    for (let running = this.#topUps(); running.length > 0; running = this.#topUps()) await Promise.all(running);
     await this.#returnIdle(Number.POSITIVE_INFINITY);
   }
 

@@ -470,6 +470,18 @@ t.test('meter: exact price, charged per relay, refunded on backend failure, over
   t.equal(await s.metric('relayminer_meter_over_budget_total', { service: 'anvil' }), 1);
 });
 
+t.test('meter: a charge made as a top-up hands out its last budget is answered, not left waiting for the next relay of its session', async (t) => {
+  const s = await setup(t, { meter: 'closed' }); // lease_relays 1: every charge waits for its own top-up
+  s.net.chain.advance(11);
+  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
+  const relayOf = { header: h, supplier: SupplierKey.fromHex(KEYS.supplier1) } as never;
+  // The second charge is made the moment the first is answered, while the top-up that answered it is ending.
+  const second = s.meter!.charge(relayOf).then(() => s.meter!.charge(relayOf)).then((c) => `charged ${c?.units}`);
+  const outcome = await Promise.race([second, new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 2 s'), 2000))]);
+  t.equal(outcome, 'charged 42');
+  t.equal(await s.redis.get(keys.meter(ADDR.supplier1, h.session_id)), '84');
+});
+
 t.test('meter: refunds a Redis out of memory refuses are said once a minute, not once each; the units stay used', async (t) => {
   const s = await setup(t, { meter: 'closed' });
   s.net.chain.advance(11);
