@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { StateSignals } from '../observability/state-signals.js';
 import { RelayRejection } from './reasons.js';
 import {
   RELAY_HOOK_NAMES,
@@ -15,6 +16,9 @@ import {
  *   a broken plugin cannot take relays down).
  * - `onRelayServed`, `onRelayMined` and `onRelayRejected` are observers: they run after the fact,
  *   are not awaited by the pipeline, and their errors are logged and counted.
+ *
+ * A handler's failures are counted each, and logged at most once a minute per hook and plugin: a broken
+ * plugin fails on every relay.
  */
 export class RelayHooks {
   readonly #handlers: { [N in RelayHookName]: { plugin: string; fn: RelayHookHandler<N> }[] } = {
@@ -25,6 +29,7 @@ export class RelayHooks {
   };
   readonly #log: Logger;
   readonly #onHandlerError: (hook: RelayHookName, plugin: string) => void;
+  readonly #failing = new StateSignals(60_000);
 
   constructor(log: Logger, onHandlerError: (hook: RelayHookName, plugin: string) => void = () => {}) {
     this.#log = log;
@@ -73,6 +78,8 @@ export class RelayHooks {
 
   #failed(hook: RelayHookName, plugin: string, err: unknown): void {
     this.#onHandlerError(hook, plugin);
-    this.#log.error({ hook, plugin, err }, 'relay hook handler failed');
+    this.#failing.update(`${hook}|${plugin}`, true, () =>
+      this.#log.error({ hook, plugin, err }, 'relay hook handler failed (logged at most once a minute per hook and plugin; relayminer_relay_hook_errors_total counts every failure)'),
+    );
   }
 }
