@@ -111,13 +111,14 @@ const SIGNED_AHEAD = 1000;
  * SIGNED_AHEAD at once, and each later one when one is taken, so a large `--count` neither waits for all of its
  * signatures before the first send nor holds them all.
  */
-export function signedAhead<T>(count: number, sign: () => T): { take(i: number): T; ahead: number } {
+export function signedAhead<T>(count: number, sign: () => T): { take(i: number): T; ahead: number; said: string } {
   const ahead = Math.min(count, SIGNED_AHEAD);
   const held = new Map<number, T>();
   for (let i = 0; i < ahead; i++) held.set(i, sign());
   let signed = ahead;
   return {
     ahead,
+    said: `${ahead} relay(s) signed${ahead < count ? `, the other ${count - ahead} as they go` : ''}`,
     take(i) {
       const body = held.get(i) ?? sign();
       held.delete(i);
@@ -225,7 +226,7 @@ function checkArguments(o: RelayClientOptions): Uint8Array {
 async function runHttp(o: RelayClientOptions, p: Prepared): Promise<RelayClientReport> {
   const payload = encodeHttpPayload({ method: o.method, url: o.path, headers: { 'content-type': 'application/json' }, body: o.data });
   const bodies = signedAhead(o.count, () => p.sign(payload));
-  o.out(`${bodies.ahead} relay(s) signed${bodies.ahead < o.count ? `, the other ${o.count - bodies.ahead} as they go` : ''}`);
+  o.out(bodies.said);
   const url = new URL(o.relayer);
   const pool = new Pool(url.origin, { connections: o.concurrency });
   const latencies: number[] = [];
@@ -258,7 +259,7 @@ async function runHttp(o: RelayClientOptions, p: Prepared): Promise<RelayClientR
 async function runGrpc(o: RelayClientOptions, p: Prepared): Promise<RelayClientReport> {
   const payload = encodeHttpPayload({ method: 'POST', url: o.path, headers: { 'content-type': 'application/grpc', te: 'trailers' }, body: grpcFrame(Buffer.from(o.data, 'hex')) });
   const bodies = signedAhead(o.count, () => Buffer.from(p.sign(payload)));
-  o.out(`${bodies.ahead} relay(s) signed${bodies.ahead < o.count ? `, the other ${o.count - bodies.ahead} as they go` : ''}`);
+  o.out(bodies.said);
   const client = new grpc.Client(o.relayer.replace(/^[a-z]+:\/\//, '').replace(/\/$/, ''), grpc.credentials.createInsecure());
   const id = (b: Buffer) => b;
   const metadata = new grpc.Metadata();

@@ -114,21 +114,19 @@ export interface RelayPipelineOptions {
 export class RelayPipeline {
   readonly #o: RelayPipelineOptions;
   readonly #appender: StreamAppender;
-  /** Failing appends, by service: with Redis down every relay fails one, and the log says so once a minute. */
-  readonly #publishFailing: StateSignals;
   /**
-   * Streamed answers cut short, by service and reason: said once a minute at most (the rejections metric counts
-   * each), since a client can ask for streams longer than the limits relay after relay.
+   * What would otherwise be said per relay, said once a minute at most (metrics count each): failing appends by
+   * service (with Redis down every relay fails one), and streamed answers cut short by service and reason (a
+   * client can ask for streams longer than the limits relay after relay).
    */
-  readonly #streamCuts: StateSignals;
+  readonly #signals: StateSignals;
   /** Relays being handled as simulated: counted in their own metric only, no hooks told. */
   readonly #simulated = new WeakSet<RelayInfo>();
 
   constructor(o: RelayPipelineOptions) {
     this.#o = o;
     this.#appender = new StreamAppender(o.redis, o.redisCircuits);
-    this.#publishFailing = o.signals ?? new StateSignals(60_000);
-    this.#streamCuts = o.signals ?? new StateSignals(60_000);
+    this.#signals = o.signals ?? new StateSignals(60_000);
   }
 
   /**
@@ -396,7 +394,7 @@ export class RelayPipeline {
             // transport with a trailing status reports `streamCut`); not mined, so not billed either.
             cut = self.#countRejection(info, err);
             const { service } = self.#labels(info);
-            self.#streamCuts.update(`stream_cut|${service}|${cut.reason}`, true, () =>
+            self.#signals.update(`stream_cut|${service}|${cut.reason}`, true, () =>
               self.#o.log.warn(
                 { relay: info, reason: cut!.reason, err: cut!.message },
                 'streamed answer cut short; relay not mined (logged at most once a minute per service and reason, relayminer_relay_rejections_total counts every one)',
@@ -461,13 +459,13 @@ export class RelayPipeline {
       });
       const streamId = await this.#appender.append(this.#o.keys.relayStream(relay.supplier.address), Buffer.from(entry.buffer, entry.byteOffset, entry.length));
       // Over once appends have not failed for a while: with a Cluster master down, only some suppliers' fail.
-      if (this.#publishFailing.clearQuiet(service)) this.#o.log.info({ service }, 'relay stream appends work again');
+      if (this.#signals.clearQuiet(`publish|${service}`)) this.#o.log.info({ service }, 'relay stream appends work again');
       this.#o.metrics.countPublished(this.#labels(info));
       this.#o.hooks.emit('onRelayMined', { relay: info, relayHash: hash, computeUnits, streamId });
       return streamId;
     } catch (err) {
       this.#o.metrics.publishFailures.inc({ service });
-      this.#publishFailing.update(service, true, () =>
+      this.#signals.update(`publish|${service}`, true, () =>
         this.#o.log.error(
           { service, relay: info, err: (err as Error).message },
           'relay served but possibly not published to the relay stream (the append failed or its answer was lost; logged at most once a minute per service, relayminer_relay_publish_failures_total counts every relay)',

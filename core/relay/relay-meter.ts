@@ -437,7 +437,8 @@ export class RelayMeter {
     const skipped = this.#o.redisCircuits?.skipped(lease.key);
     if (skipped) return { unavailable: skipped };
     const server = this.#serverOf(lease.key);
-    const unanswered = await this.#askClockFirst(lease.key, server);
+    const asking = this.#askClockFirst(lease.key, server);
+    const unanswered = asking && (await asking);
     if (unanswered) return { unavailable: unanswered };
     // Refunds that arrive during the round trip add to `left` again; the remainder travels with the call.
     const back = keep ? 0n : lease.left;
@@ -505,9 +506,9 @@ export class RelayMeter {
    * Before a server's first lease, its clock (TIME, through a script on `key` so that a Cluster routes it to the
    * key's master): a lease sent without a deadline into a hang would charge the session when Redis runs it later.
    * The error when the server did not answer (the lease is then not sent). A slow answer places no clock; the
-   * leases then learn it from their own quick answers.
+   * leases then learn it from their own quick answers. Undefined, with no await, once the clock is known.
    */
-  async #askClockFirst(key: string, server: string | undefined): Promise<Error | undefined> {
+  #askClockFirst(key: string, server: string | undefined): Promise<Error | undefined> | undefined {
     if (!(this.#o.commandTimeoutMs! > 0) || server === undefined || this.#clockOffsets.has(server)) return undefined;
     let asked = this.#clockAsked.get(server);
     if (!asked) {

@@ -5,6 +5,7 @@ t.test('relay --count: relays are signed ahead of sending, at most 1,000 held, e
   let signed = 0;
   const bodies = signedAhead(2500, () => ++signed);
   t.equal(bodies.ahead, 1000, 'the first 1,000 signed before the first send');
+  t.equal(bodies.said, '1000 relay(s) signed, the other 1500 as they go');
   t.equal(signed, 1000);
   const taken: number[] = [];
   const signedAfter: number[] = [];
@@ -19,6 +20,7 @@ t.test('relay --count: relays are signed ahead of sending, at most 1,000 held, e
   let few = 0;
   const small = signedAhead(3, () => ++few);
   t.equal(small.ahead, 3);
+  t.equal(small.said, '3 relay(s) signed');
   t.same([small.take(0), small.take(1), small.take(2)], [1, 2, 3]);
   t.equal(few, 3);
 });

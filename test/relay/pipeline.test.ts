@@ -471,28 +471,18 @@ t.test('meter: exact price, charged per relay, refunded on backend failure, over
 });
 
 t.test('meter: a charge made as a top-up hands out its last budget is answered, not left waiting for the next relay of its session', async (t) => {
-  const s = await setup(t, { meter: 'closed' }); // lease_relays 1: every charge waits for its own top-up
-  s.net.chain.advance(11);
-  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
-  const relayOf = { header: h, supplier: SupplierKey.fromHex(KEYS.supplier1) } as never;
+  const { s, meterKey, relayOf } = await leaseSetup(t, { meter: 'closed' }); // lease_relays 1: every charge waits for its own top-up
   // The second charge is made the moment the first is answered, while the top-up that answered it is ending.
   const second = s.meter!.charge(relayOf).then(() => s.meter!.charge(relayOf)).then((c) => `charged ${c?.units}`);
   const outcome = await Promise.race([second, new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 2 s'), 2000))]);
   t.equal(outcome, 'charged 42');
-  t.equal(await s.redis.get(keys.meter(ADDR.supplier1, h.session_id)), '84');
+  t.equal(await s.redis.get(meterKey), '84');
 });
 
 t.test('meter: refunds a Redis out of memory refuses are said once a minute, not once each; the units stay used', async (t) => {
-  const s = await setup(t, { meter: 'closed' });
-  s.net.chain.advance(11);
-  const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
-  const meterKey = keys.meter(ADDR.supplier1, h.session_id);
-  const relayOf = { header: h, supplier: SupplierKey.fromHex(KEYS.supplier1) } as never;
+  const { s, meterKey, relayOf } = await leaseSetup(t, { meter: 'closed' });
   const charges = [];
-  for (let i = 0; i < 3; i++) {
-    charges.push(await s.meter!.charge(relayOf));
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  for (let i = 0; i < 3; i++) charges.push(await s.meter!.charge(relayOf));
   t.equal(await s.redis.get(meterKey), '126');
   await s.redis.config('SET', 'maxmemory', '1');
   t.teardown(() => s.redis.config('SET', 'maxmemory', '0'));
@@ -642,9 +632,9 @@ t.test('meter leases: one Redis call charges many relays, the next taken before 
   t.equal(await s.redis.get(meterKey), String(28 * 42));
 });
 
-/** Meters with 16-relay leases, to be driven directly with a validated relay of the session at height 12. */
-async function leaseSetup(t: Test) {
-  const s = await setup(t, { meterLeaseRelays: 16 });
+/** Meters to be driven directly with a validated relay of the session at height 12: 16-relay leases unless `o` says otherwise. */
+async function leaseSetup(t: Test, o: Parameters<typeof setup>[1] = { meterLeaseRelays: 16 }) {
+  const s = await setup(t, o);
   s.net.chain.advance(11);
   const h = (await s.query.session(ADDR.app1, 'anvil', 12n)).header;
   return { s, meterKey: keys.meter(ADDR.supplier1, h.session_id), relayOf: { header: h, supplier: SupplierKey.fromHex(KEYS.supplier1) } as never };
