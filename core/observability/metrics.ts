@@ -55,7 +55,7 @@ export class Metrics {
     });
     this.listenerRefusals = new Counter({
       name: 'relayminer_listener_refusals_total',
-      help: 'Connections and requests a listener limit refused: max_connections (closed on arrival), request_timeout (408), answer_timeout (a large answer its client did not take in time: connection closed, gRPC call reset), first_frame_timeout (WebSocket), call_timeout (gRPC).',
+      help: 'Connections and requests a listener limit refused: max_connections (closed on arrival), request_timeout (408, or a relay-listener connection that sent nothing, closed), answer_timeout (a large answer its client did not take in time: connection closed, gRPC call reset), first_frame_timeout (WebSocket), call_timeout (gRPC).',
       labelNames: ['listener', 'reason'],
       registers: [this.registry],
     });

@@ -18,6 +18,7 @@ import { RelayChainState } from './chain-state.js';
 import { AnswerCompression } from './answer-compression.js';
 import { BodyBudget } from './body-budget.js';
 import { HttpRelayRouter, HTTP_RPC_TYPES, backendKey, listenerBodyLimit } from './http-relay.js';
+import { H2cHandoff } from './h2c-handoff.js';
 import type { RelayHooks } from './hooks.js';
 import { RelayPipeline } from './pipeline.js';
 import { RelayMeter } from './relay-meter.js';
@@ -38,6 +39,8 @@ export interface RelayerServices {
   follower: BlockFollower;
   /** HTTP transports (JSON-RPC, REST, CometBFT) enable their RPC types here. */
   http: HttpRelayRouter;
+  /** HTTP/2 connections with prior knowledge (h2c) on the relay listener: the transport that serves them (gRPC) takes them here. */
+  h2c: H2cHandoff;
   /**
    * `relayer.limits.large_bodies_bytes`: what large request bodies and messages being received may hold,
    * all connections and transports together. A transport that reads messages itself draws on it for one
@@ -244,6 +247,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     chain,
     follower,
     http,
+    h2c: new H2cHandoff(),
     largeBodies,
     waitForHeight(timeoutMs) {
       if (follower.latest) return Promise.resolve(true);

@@ -254,6 +254,7 @@ export class Runtime {
         },
       );
       await app.ready();
+      if (relay && limits) relay.h2c.install(app.server, limits.request_timeout_ms, () => metrics.listenerRefusals.inc({ listener: 'relay', reason: 'request_timeout' }));
       for (const l of [...(relayListener ? [relayListener] : []), ...operatorServers]) {
         runtime.addresses[l.name] = await listen(l);
       }

@@ -12,7 +12,13 @@ const optionsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    listen_address: { type: 'string', default: ':8082', description: 'Where RelayService is served (h2c). The HTTP relay listener speaks HTTP/1.1 only.' },
+    listen_address: { type: 'string', default: ':8082', description: 'Where RelayService is served (h2c), on a port of its own.' },
+    relay_listener: {
+      type: 'boolean',
+      default: true,
+      description:
+        "Also serve RelayService on the HTTP relay listener (`relayer.listen_address`), as the Go HA relay miner serves gRPC on its one port: a connection that opens with HTTP/2's preface (h2c with prior knowledge, as gRPC clients send without TLS) goes to RelayService, any other to the HTTP/1.1 relays. A supplier staked with one URL for every RPC type keeps it. Such connections count toward `relayer.limits.max_connections`, not this plugin's `max_connections`; every other limit here applies to them.",
+    },
     max_message_bytes: { type: 'integer', minimum: 1024, maximum: 256 * MiB, default: 15 * MiB, description: 'Largest RelayRequest accepted and RelayResponse or backend message sent.' },
     max_connections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1_000, description: 'Open connections on the gRPC listener; connections past it are closed as they arrive (counted).' },
     max_concurrent_streams: { type: 'integer', minimum: 1, maximum: 10_000, default: 100, description: 'Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).' },
@@ -52,6 +58,7 @@ const optionsSchema = {
 
 interface Options {
   listen_address?: string;
+  relay_listener?: boolean;
   max_message_bytes?: number;
   max_connections?: number;
   max_concurrent_streams?: number;
@@ -73,7 +80,7 @@ const headerMap = (h: Record<string, string[]>) => new Map<string, HttpHeader>(O
 /**
  * gRPC relays (Rpc-Type 1, docs/spec/wire.md §5): `pocket.service.RelayService/SendRelay` (unary) and
  * `SendStreamingRelay` (server-streaming: one signed RelayResponse per backend message) on their
- * own h2c port. The payload is a POKTHTTPRequest wrapping a native gRPC call, forwarded over HTTP/2
+ * own h2c port and, told apart by their first bytes, on the HTTP relay listener's. The payload is a POKTHTTPRequest wrapping a native gRPC call, forwarded over HTTP/2
  * to `services.<id>.backends.grpc`; backend trailers are folded into the POKTHTTPResponse headers.
  */
 export default definePlugin(
@@ -227,14 +234,16 @@ export default definePlugin(
     // Connections are known here too: shutdown waits for them to close, which they do once their calls have ended.
     const connections = new Set<Socket>();
     let allClosed: (() => void) | undefined;
-    const listener = createServer((socket) => {
+    const take = (socket: Socket) => {
       connections.add(socket);
       socket.once('close', () => {
         connections.delete(socket);
         if (connections.size === 0) allClosed?.();
       });
       injector.injectConnection(socket);
-    });
+    };
+    const listener = createServer(take);
+    if (opts.relay_listener ?? true) relay.h2c.serve('transport-grpc', take);
     listener.maxConnections = opts.max_connections ?? 1_000;
     listener.on('drop', () => ctx.metrics.listenerRefusals.inc({ listener: 'grpc', reason: 'max_connections' }));
     // Bound once every plugin has loaded (onReady), like the host's own listeners: a plugin that fails
@@ -248,7 +257,7 @@ export default definePlugin(
       });
       const bound = (listener.address() as AddressInfo).port;
       ctx.addresses.grpc = `${host}:${bound}`;
-      log.info({ address: ctx.addresses.grpc }, 'gRPC RelayService listening');
+      log.info({ address: ctx.addresses.grpc, relay_listener: relay.h2c.served }, 'gRPC RelayService listening');
     });
 
     app.addHook('preClose', async () => {
