@@ -159,8 +159,10 @@ export function parseConfig(text: string, opts: LoadOptions & { file?: string } 
       return typeof e?.name === 'string' ? [{ name: e.name, options: (e.options && typeof e.options === 'object' ? e.options : {}) as Record<string, unknown> }] : [];
     });
   }
+  // Read before the schema fills in defaults: only what the file says counts.
+  const unusedKeys = httpOnlyBackendKeys(raw);
   const schemaProblems = validateAgainst(ConfigSchema, raw);
-  if (envProblems.length + schemaProblems.length > 0) fail([...envProblems, ...schemaProblems]);
+  if (envProblems.length + schemaProblems.length + unusedKeys.length > 0) fail([...envProblems, ...schemaProblems, ...unusedKeys]);
 
   const resolution = resolveConfig(raw as RawConfig, { env, dir, interpolated });
   if (resolution.problems.length > 0) fail(resolution.problems);
@@ -308,6 +310,32 @@ function resolveRedis(raw: RedisConfig | undefined, base: string[], problems: Co
   }
   const { address, ...rest } = r;
   return { ...rest, url: r.url ?? (address ? `redis://${address}` : DEFAULT_REDIS_URL) };
+}
+
+/** Backend keys only the HTTP relay kit's pools (jsonrpc, rest, cometbft) read. */
+const HTTP_ONLY_BACKEND_KEYS = ['load_balancing', 'connections', 'pipelining', 'keep_alive_ms', 'circuit_breaker', 'health_check', 'max_body_bytes'] as const;
+
+/**
+ * A websocket or grpc backend given a key only HTTP backends read: the operator expects it to act (a health check
+ * that probes, a body limit that bounds), and it would do nothing, so it is refused like an unknown key.
+ */
+function httpOnlyBackendKeys(raw: Record<string, unknown>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const record = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  for (const [id, service] of Object.entries(record(raw.services) ?? {})) {
+    const backends = record(record(service)?.backends);
+    for (const type of ['websocket', 'grpc'] as const) {
+      const backend = record(backends?.[type]);
+      if (!backend) continue;
+      const limit = type === 'grpc' ? "transport-grpc's max_message_bytes" : "transport-websocket's max_frame_bytes";
+      for (const key of HTTP_ONLY_BACKEND_KEYS) {
+        if (!Object.hasOwn(backend, key)) continue;
+        const how = key === 'max_body_bytes' ? `its messages are bounded by ${limit}` : `it tries its URLs in order, and ${key} is not applied`;
+        problems.push({ path: joinPath(['services', id, 'backends', type, key]), message: `only HTTP backends (jsonrpc, rest, cometbft) use it; a ${type} backend would ignore it: ${how}` });
+      }
+    }
+  }
+  return problems;
 }
 
 function resolveBackend(b: BackendConfig, path: (string | number)[], problems: ConfigProblem[]): ResolvedBackend {

@@ -264,21 +264,21 @@ export const BackendSchema = Type.Object(
       default: 10 * 1024 * 1024,
       minimum: 1024,
       maximum: 256 * 1024 * 1024,
-      description: "Largest request or response body accepted; a streamed (SSE/NDJSON) answer ends, not mined, once its whole body passes it.",
+      description: "Largest request or response body accepted; a streamed (SSE/NDJSON) answer ends, not mined, once its whole body passes it. HTTP backends only (WebSocket and gRPC messages are bounded by their transport's options).",
     }),
     load_balancing: StringEnum(['round_robin', 'first_healthy'] as const, {
       default: 'round_robin',
-      description: 'How several URLs share the load.',
+      description: 'How several URLs share the load. HTTP backends only (WebSocket and gRPC backends try their URLs in order).',
     }),
-    connections: Type.Integer({ default: 128, minimum: 1, maximum: 10_000, description: 'Most open connections per backend URL (keep-alive pool).' }),
-    pipelining: Type.Integer({ default: 1, minimum: 1, maximum: 100, description: 'HTTP/1.1 requests in flight per connection (1 = no pipelining).' }),
-    keep_alive_ms: Millis(60_000, 'How long an idle backend connection is kept open.', 1000, 3_600_000),
+    connections: Type.Integer({ default: 128, minimum: 1, maximum: 10_000, description: 'Most open connections per backend URL (keep-alive pool). HTTP backends only.' }),
+    pipelining: Type.Integer({ default: 1, minimum: 1, maximum: 100, description: 'HTTP/1.1 requests in flight per connection (1 = no pipelining). HTTP backends only.' }),
+    keep_alive_ms: Millis(60_000, 'How long an idle backend connection is kept open. HTTP backends only.', 1000, 3_600_000),
     circuit_breaker: Type.Object(
       {
         failures: Type.Integer({ default: 5, minimum: 1, maximum: 1000, description: 'Consecutive failures (connection error, timeout, 5xx) that open the circuit.' }),
         cooldown_ms: Millis(5000, 'How long an open circuit skips the URL before one request tries it again.', 100, 600_000),
       },
-      { additionalProperties: false, default: {}, description: 'Passive health: a failing URL is skipped for a while.' },
+      { additionalProperties: false, default: {}, description: 'Passive health: a failing URL is skipped for a while. HTTP backends only.' },
     ),
     health_check: Type.Optional(
       Type.Object(
@@ -297,7 +297,7 @@ export const BackendSchema = Type.Object(
         },
         {
           additionalProperties: false,
-          description: 'Active health: each URL is probed on a timer (with the backend `headers` and `auth`); set it to enable.',
+          description: 'Active health: each URL is probed on a timer (with the backend `headers` and `auth`); set it to enable. HTTP backends only: on a `websocket` or `grpc` backend this key and the six above are refused, since nothing there reads them.',
         },
       ),
     ),

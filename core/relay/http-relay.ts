@@ -23,9 +23,9 @@ import type { DecodedRelay } from './validator.js';
 export const HTTP_RPC_TYPES = ['jsonrpc', 'rest', 'cometbft'] as const satisfies readonly RpcTypeName[];
 export type HttpRpcType = (typeof HTTP_RPC_TYPES)[number];
 
-/** The relay listener's body limit: the largest `max_body_bytes` of any backend, at least 1 MiB. */
+/** The relay listener's body limit: the largest `max_body_bytes` of any HTTP backend, at least 1 MiB. */
 export function listenerBodyLimit(config: ResolvedConfig): number {
-  return Math.max(1024 * 1024, ...Object.values(config.services).flatMap((s) => Object.values(s.backends).map((b) => b?.max_body_bytes ?? 0)));
+  return Math.max(1024 * 1024, ...Object.values(config.services).flatMap((s) => HTTP_RPC_TYPES.map((t) => s.backends[t]?.max_body_bytes ?? 0)));
 }
 
 /** What bounds the answers the relay route holds for its clients (`relayer.limits`). */

@@ -9,6 +9,7 @@ import { renderConfigReference, renderJsonSchema } from '../../core/config/refer
 import { TEST_KEYS } from '../helpers/config.js';
 import { builtinPluginDocs } from '../../plugins/docs.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { listenerBodyLimit } from '../../core/relay/http-relay.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -464,4 +465,35 @@ t.test("the README's relayer and miner configs load as written", async (t) => {
   t.same([relayer.listen_address, relayer.health_address, relayer.metrics_address, relayer.suppliers.length], [':8080', ':8081', ':9090', 2]);
   const miner = load(blocks[1]!, 'miner.yaml');
   t.same([requireRole(miner, 'miner').metrics_address, miner.plugins], [':9092', [{ name: 'miner', options: { instance_id: 'miner-0' } }]]);
+});
+
+t.test('keys only HTTP backends read are refused on websocket and grpc backends, where they would do nothing', async (t) => {
+  const problems = problemsOf(
+    `relayer: { ${KEY} }
+services:
+  eth:
+    backends:
+      jsonrpc: { url: "http://node:8545", health_check: { path: / }, max_body_bytes: 2048, connections: 4 }
+      websocket:
+        url: "ws://node:8546"
+        health_check: { path: / }
+        max_body_bytes: 2048
+      grpc: { url: "http://node:9090", load_balancing: round_robin, circuit_breaker: { failures: 3 } }
+`,
+    ENV,
+  );
+  t.same(
+    problems.map((p) => [p.path, p.line, p.message]),
+    [
+      ['services.eth.backends.websocket.health_check', 8, 'only HTTP backends (jsonrpc, rest, cometbft) use it; a websocket backend would ignore it: it tries its URLs in order, and health_check is not applied'],
+      ['services.eth.backends.websocket.max_body_bytes', 9, "only HTTP backends (jsonrpc, rest, cometbft) use it; a websocket backend would ignore it: its messages are bounded by transport-websocket's max_frame_bytes"],
+      ['services.eth.backends.grpc.load_balancing', 10, 'only HTTP backends (jsonrpc, rest, cometbft) use it; a grpc backend would ignore it: it tries its URLs in order, and load_balancing is not applied'],
+      ['services.eth.backends.grpc.circuit_breaker', 10, 'only HTTP backends (jsonrpc, rest, cometbft) use it; a grpc backend would ignore it: it tries its URLs in order, and circuit_breaker is not applied'],
+    ],
+    'each named with its line; the jsonrpc backend may have them all',
+  );
+  // Left out, they take their defaults as before; the relay listener's body limit follows the HTTP backends only.
+  const c = parseConfig(`relayer: { ${KEY} }\nservices:\n  eth:\n    backends:\n      jsonrpc: { url: "http://node:8545", max_body_bytes: 2097152 }\n      websocket: { url: "ws://node:8546" }\n`, { env: ENV });
+  t.equal(c.services.eth?.backends.websocket?.max_body_bytes, 10 * 1024 * 1024);
+  t.equal(listenerBodyLimit(c), 2 * 1024 * 1024, "a websocket backend's default does not raise the HTTP relay listener's limit");
 });
