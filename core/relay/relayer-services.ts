@@ -42,6 +42,11 @@ export interface RelayerServices {
   /** HTTP/2 connections with prior knowledge (h2c) on the relay listener: the transport that serves them (gRPC) takes them here. */
   h2c: H2cHandoff;
   /**
+   * A transport that reaches its backends itself (WebSocket, gRPC) says how many of a service's backend URLs answer:
+   * `/ready/<service>` and `relayminer_backend_urls_healthy` count them as they count the HTTP backends'.
+   */
+  reportBackend(service: string, rpcType: RpcTypeName, health: () => BackendHealth): void;
+  /**
    * `relayer.limits.large_bodies_bytes`: what large request bodies and messages being received may hold,
    * all connections and transports together. A transport that reads messages itself draws on it for one
    * past `largeBody` bytes, and closes the connection when it does not fit.
@@ -57,6 +62,12 @@ export interface RelayerServices {
    */
   setSuppliers(suppliers: readonly SupplierKey[]): void;
   close(): Promise<void>;
+}
+
+/** Of one (service, RPC type) backend: URLs that answer (as far as is known) and URLs configured. */
+export interface BackendHealth {
+  healthy: number;
+  total: number;
 }
 
 export interface RelayerServicesOptions {
@@ -187,6 +198,8 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     optimisticServices: new Set(Object.entries(o.config.services).filter(([, s]) => s.validation_mode === 'optimistic').map(([id]) => id)),
   });
   const backends = new Map<string, HttpBackend>();
+  /** The other transports' backends, by the same key, as they report them. */
+  const reported = new Map<string, () => BackendHealth>();
   for (const [service, cfg] of Object.entries(o.config.services)) {
     for (const [rpcType, backend] of Object.entries(cfg.backends)) {
       // Pools for the RPC types the HTTP kit serves; other transports (gRPC, WebSocket) reach their backends themselves.
@@ -203,7 +216,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
   }
   new Gauge({
     name: 'relayminer_backend_urls_healthy',
-    help: 'Backend URLs in rotation (active probes passing, circuit closed), by service and RPC type.',
+    help: 'Backend URLs in rotation (active probes passing, circuit closed), by service and RPC type; for WebSocket and gRPC backends, URLs whose last connection did not fail.',
     labelNames: ['service', 'rpc_type'],
     registers: [o.metrics.registry],
     // Under --workers each process probes on its own; the summed /metrics shows the least healthy view.
@@ -212,6 +225,10 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
       for (const [key, b] of backends) {
         const [service, rpc_type] = key.split('|');
         this.set({ service: service!, rpc_type: rpc_type! }, b.healthy);
+      }
+      for (const [key, health] of reported) {
+        const [service, rpc_type] = key.split('|');
+        this.set({ service: service!, rpc_type: rpc_type! }, health().healthy);
       }
     },
   });
@@ -235,6 +252,8 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     for (const rpcType of Object.keys(cfg.backends) as RpcTypeName[]) {
       const b = backends.get(backendKey(service, rpcType));
       if (b) backendsReport[rpcType] = { healthy: b.healthy, total: b.total, transport_enabled: http.enabled.includes(rpcType as never) };
+      const health = reported.get(backendKey(service, rpcType));
+      if (health) backendsReport[rpcType] = { ...health(), transport_enabled: true };
     }
     const served = Object.values(backendsReport).filter((b) => b.transport_enabled);
     const height = follower.latest?.height;
@@ -248,6 +267,9 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     follower,
     http,
     h2c: new H2cHandoff(),
+    reportBackend(service, rpcType, health) {
+      reported.set(backendKey(service, rpcType), health);
+    },
     largeBodies,
     waitForHeight(timeoutMs) {
       if (follower.latest) return Promise.resolve(true);

@@ -56,6 +56,11 @@ export class H2Backend {
     else if (cfg.auth?.username !== undefined) this.#fixed.authorization = `Basic ${Buffer.from(`${cfg.auth.username}:${cfg.auth.password ?? ''}`).toString('base64')}`;
   }
 
+  /** URLs whose connection has not failed since they last answered, of all configured (for /ready/<service>). */
+  get health(): { healthy: number; total: number } {
+    return { healthy: this.#cfg.urls.length - this.#unreachable.size, total: this.#cfg.urls.length };
+  }
+
   async call(req: H2Request, extra: Record<string, string>): Promise<H2Response> {
     const deadline = Date.now() + this.#cfg.timeout_ms;
     let last: Error | undefined;

@@ -104,7 +104,9 @@ export default definePlugin(
       if (!s.backends.grpc) continue;
       const onReach = ({ url, up, reason }: HealthChange) =>
         up ? log.info({ service, url }, 'gRPC backend URL answers again') : log.warn({ service, url, reason }, 'gRPC backend URL cannot be reached; its calls fail until it answers');
-      backends.set(service, new H2Backend(s.backends.grpc, { onReach }));
+      const backend = new H2Backend(s.backends.grpc, { onReach });
+      backends.set(service, backend);
+      relay.reportBackend(service, 'grpc', () => backend.health);
     }
 
     const call = async (r: DecodedRelay): Promise<{ res: H2Response; http: POKTHTTPRequest }> => {

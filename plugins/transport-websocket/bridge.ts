@@ -35,6 +35,8 @@ export interface BridgeOptions {
   onIdleTimeout?: () => void;
   /** Each backend dial's outcome: the error when no URL opened, undefined when one did. */
   onDial?: (err: Error | undefined) => void;
+  /** Each URL a dial tried: whether it opened. */
+  onUrl?: (url: string, opened: boolean) => void;
   /** The answer this relayer gives in the backend's place to a request's payload (a call the operator denies); undefined forwards it. */
   answerHere?: (payload: Uint8Array) => Uint8Array | undefined;
 }
@@ -302,12 +304,14 @@ export class Bridge {
           ws.on('close', (code, reason) => this.#shutdown(code, reason.toString(), 'backend'));
           ws.on('error', (err) => this.#o.log.debug({ err: err.message }, 'websocket backend error'));
         });
+        this.#o.onUrl?.(url, true);
         if (this.#closed) {
           ws.close(CLOSE.goingAway);
           throw new Error('bridge closed');
         }
         return ws;
       } catch (err) {
+        if (!(this.#closed && (err as Error).message === 'bridge closed')) this.#o.onUrl?.(url, false);
         last = err as Error;
       }
     }

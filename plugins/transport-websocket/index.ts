@@ -108,6 +108,17 @@ export default definePlugin(
       else if (reach.clear(service)) log.info({ service }, 'websocket backend answers again');
     };
 
+    // Per service, the backend URLs whose last dial failed: /ready/<service> and relayminer_backend_urls_healthy count the rest.
+    const failedUrls = new Map<string, Set<string>>();
+    for (const [service, s] of Object.entries(ctx.config.services)) {
+      const backend = s.backends.websocket;
+      if (!backend) continue;
+      const failed = new Set<string>();
+      failedUrls.set(service, failed);
+      relay.reportBackend(service, 'websocket', () => ({ healthy: backend.urls.length - failed.size, total: backend.urls.length }));
+    }
+    const onUrl = (service: string) => (url: string, opened: boolean) => void (opened ? failedUrls.get(service)?.delete(url) : failedUrls.get(service)?.add(url));
+
     /** A handshake refused: its rejection's message names the reason, then the detail. */
     const refuseAdmission = (socket: Duplex, rejection: RefusedFrame['rejection']) => {
       metrics.handshakeRefusals.inc({ reason: rejection.reason });
@@ -156,6 +167,7 @@ export default definePlugin(
           },
           onIdleTimeout: () => ctx.metrics.listenerRefusals.inc({ listener: 'relay', reason: 'first_frame_timeout' }),
           onDial: onDial(hs.serviceId!),
+          onUrl: onUrl(hs.serviceId!),
           answerHere: answerHere(hs.serviceId!),
         });
         if (bridge.closed) return;

@@ -1,0 +1,71 @@
+import t from 'tap';
+import * as grpc from '@grpc/grpc-js';
+import { WebSocket } from 'ws';
+import { encodeHttpPayload, buildRelayRequest, encodeRelayRequest, grpcFrame, publicKeyFromPrivateKey, websocketHandshakeHeaders, type SessionHeader } from 'relayminer';
+import { startWebSocketBackend } from '../../examples/backends/websocket-jsonrpc.js';
+import { ADDR, KEYS, key } from '../helpers/localnet-client.js';
+import { freePort } from '../helpers/ports.js';
+import { startRelayer } from '../helpers/relayer.js';
+import { RELAY_SERVICE } from '../../plugins/transport-grpc/index.js';
+
+const RING = [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
+
+/** A signed WebSocket handshake to the relay listener; resolves with the close code the relayer ends it with, or 'open'. */
+function handshake(url: string, header: SessionHeader): Promise<number | 'open'> {
+  const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers: websocketHandshakeHeaders({ header, supplierAddress: ADDR.supplier1, signerKey: key(KEYS.gateway1), ring: RING }) });
+  ws.on('error', () => {});
+  return new Promise((resolve) => {
+    // The backend is dialled once the handshake is admitted: a dead one closes the gateway with 4003.
+    const opened = setTimeout(() => (ws.close(), resolve('open')), 1500);
+    ws.on('close', (code) => (clearTimeout(opened), resolve(code)));
+  });
+}
+
+t.test('/ready/<service> and relayminer_backend_urls_healthy count WebSocket and gRPC backends, as far as their connections tell', async (t) => {
+  const live = await startWebSocketBackend();
+  t.teardown(() => live.close());
+  const [deadGrpc, deadWs] = [await freePort(), await freePort()];
+  const r = await startRelayer(t, {
+    plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0" }', 'transport-websocket'],
+    services: () =>
+      `  anvil:\n    backends:\n      grpc: { url: "http://127.0.0.1:${deadGrpc}" }\n      websocket: { url: "ws://127.0.0.1:${deadWs}" }\n  wsonly:\n    backends:\n      websocket: { url: "${live.url}" }`,
+  });
+  const ready = async (service: string) => {
+    const res = await fetch(`http://${r.runtime.addresses.health}/ready/${service}`);
+    return { status: res.status, body: (await res.json()) as { ready: boolean; backends: Record<string, unknown> } };
+  };
+
+  t.same(await ready('wsonly'), { status: 200, body: { service: 'wsonly', ready: true, height: 12, backends: { websocket: { healthy: 1, total: 1, transport_enabled: true } } } }, 'a service served over WebSocket alone is ready');
+  t.same((await ready('anvil')).body.backends, { grpc: { healthy: 1, total: 1, transport_enabled: true }, websocket: { healthy: 1, total: 1, transport_enabled: true } }, 'no connection has failed yet');
+
+  // A gRPC relay whose backend cannot be reached, and a WebSocket bridge whose dial fails.
+  const header = await r.header();
+  const relay = encodeRelayRequest(
+    buildRelayRequest({
+      header,
+      supplierAddress: ADDR.supplier1,
+      payload: encodeHttpPayload({ method: 'POST', url: '/demo.v1.Demo/Echo', headers: { 'content-type': 'application/grpc' }, body: grpcFrame(new Uint8Array(0)) }),
+      signerKey: key(KEYS.gateway1),
+      ring: RING,
+    }),
+  );
+  const client = new grpc.Client(r.runtime.addresses.grpc!, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  const code = await new Promise<number>((resolve) => client.makeUnaryRequest(RELAY_SERVICE.SendRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(relay), (err) => resolve(err?.code ?? 0)));
+  t.not(code, 0, 'the gRPC relay fails');
+  t.equal(await handshake(r.url, header), 4003, 'the bridge is closed: backend connection failed');
+
+  const after = await ready('anvil');
+  t.equal(after.status, 503);
+  t.same(after.body.backends, { grpc: { healthy: 0, total: 1, transport_enabled: true }, websocket: { healthy: 0, total: 1, transport_enabled: true } });
+  const metrics = await r.metrics();
+  t.match(metrics, /relayminer_backend_urls_healthy\{service="anvil",rpc_type="grpc"\} 0\n/);
+  t.match(metrics, /relayminer_backend_urls_healthy\{service="anvil",rpc_type="websocket"\} 0\n/);
+  t.match(metrics, /relayminer_backend_urls_healthy\{service="wsonly",rpc_type="websocket"\} 1\n/);
+
+  // The WebSocket node comes up: the next bridge's dial opens, and its URL counts again.
+  const revived = await startWebSocketBackend({ port: deadWs });
+  t.teardown(() => revived.close());
+  t.equal(await handshake(r.url, header), 'open', 'a bridge to the revived backend opens');
+  t.same((await ready('anvil')).body.backends, { grpc: { healthy: 0, total: 1, transport_enabled: true }, websocket: { healthy: 1, total: 1, transport_enabled: true } });
+});
