@@ -9,6 +9,7 @@ import type { RpcTypeName } from '../config/schema.js';
 import { POKTHTTPRequestCodec, POKTHTTPResponseCodec, type HttpHeader, type POKTHTTPRequest } from '../protocol/messages.js';
 import { RPC_TYPE_CODES } from '../protocol/rpc-type.js';
 import type { AnswerCompression } from './answer-compression.js';
+import { ListenerProbes } from './listener-probes.js';
 import { rejectionOf } from './backend-rejection.js';
 import { contentCodings, decodedRequest } from './request-coding.js';
 import type { BodyBudget } from './body-budget.js';
@@ -58,10 +59,14 @@ export class HttpRelayRouter {
   readonly #heldOn = new WeakMap<Socket, Set<() => void>>();
   readonly #compression: AnswerCompression | undefined;
 
-  constructor(pipeline: RelayPipeline, backends: ReadonlyMap<string, HttpBackend>, compression?: AnswerCompression) {
+  /** Load balancers' probes on the relay listener (`/health`, `/healthz`, `/ready` without a body). */
+  readonly #probes: ListenerProbes | undefined;
+
+  constructor(pipeline: RelayPipeline, backends: ReadonlyMap<string, HttpBackend>, compression?: AnswerCompression, probes?: ListenerProbes) {
     this.#pipeline = pipeline;
     this.#backends = backends;
     this.#compression = compression;
+    this.#probes = probes;
   }
 
   /**
@@ -127,6 +132,10 @@ export class HttpRelayRouter {
   }
 
   async #handle(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (req.method !== 'POST' && this.#probes && ListenerProbes.matches(req.method, req.url, req.headers)) {
+      const probe = await this.#probes.answer(req.url);
+      return void reply.code(probe.status).send(probe.body);
+    }
     const rpcType = this.#rpcType(req);
     const transport = rpcType ? this.#enabled.get(rpcType as HttpRpcType) : undefined;
     if (!rpcType || !transport) {

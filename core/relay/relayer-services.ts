@@ -19,6 +19,7 @@ import { AnswerCompression } from './answer-compression.js';
 import { BodyBudget } from './body-budget.js';
 import { HttpRelayRouter, HTTP_RPC_TYPES, backendKey, listenerBodyLimit } from './http-relay.js';
 import { H2cHandoff } from './h2c-handoff.js';
+import { ListenerProbes } from './listener-probes.js';
 import type { RelayHooks } from './hooks.js';
 import { RelayPipeline } from './pipeline.js';
 import { RelayMeter } from './relay-meter.js';
@@ -233,7 +234,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     },
   });
   const compression = o.relayer.response_compression;
-  const http = new HttpRelayRouter(pipeline, backends, compression.enabled ? new AnswerCompression(compression, o.metrics.registry) : undefined);
+  const http = new HttpRelayRouter(pipeline, backends, compression.enabled ? new AnswerCompression(compression, o.metrics.registry) : undefined, new ListenerProbes(o.readiness));
   const { large_body_bytes, large_bodies_bytes } = o.relayer.limits;
   const largeBodies = new BodyBudget(large_body_bytes, large_bodies_bytes, listenerBodyLimit(o.config));
   new Gauge({
