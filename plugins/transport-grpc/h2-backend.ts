@@ -1,5 +1,5 @@
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import { backendFault, describeBackendError, redactUrl, RelayRejection, type HealthChange, type ResolvedBackend } from 'relayminer';
+import { backendFault, describeBackendError, redactUrl, RelayRejection, type HealthChange, type ResolvedBackend, UrlReach } from 'relayminer';
 
 export interface H2Request {
   path: string;
@@ -43,14 +43,13 @@ export class H2Backend {
   readonly #fixed: Record<string, string> = {};
   /** Each URL's path, prefixed to every call's (a URL parse per call costs more than the rest of the headers). */
   readonly #basePaths = new Map<string, string>();
-  /** URLs whose connection failed and that have not answered since: said once when it fails, once when they answer again. */
-  readonly #unreachable = new Set<string>();
-  readonly #onReach: (change: HealthChange) => void;
+  /** URLs whose connection failed and that have not answered since (said once each way), probed while out. */
+  readonly #reach: UrlReach;
 
   /** `onReach`: told when a URL's connection fails (the first time since it last answered) and when it answers again. */
-  constructor(cfg: ResolvedBackend, o: { onReach?: (change: HealthChange) => void } = {}) {
+  constructor(cfg: ResolvedBackend, o: { onReach?: (change: HealthChange) => void; probeIntervalMs?: number } = {}) {
     this.#cfg = cfg;
-    this.#onReach = o.onReach ?? (() => {});
+    this.#reach = new UrlReach(cfg.urls, { probe: (url) => this.#probe(url), intervalMs: o.probeIntervalMs, onChange: o.onReach, redact: (url) => this.#redacted(url) });
     for (const [k, v] of Object.entries(cfg.headers)) this.#fixed[k.toLowerCase()] = v;
     if (cfg.auth?.bearer_token) this.#fixed.authorization = `Bearer ${cfg.auth.bearer_token}`;
     else if (cfg.auth?.username !== undefined) this.#fixed.authorization = `Basic ${Buffer.from(`${cfg.auth.username}:${cfg.auth.password ?? ''}`).toString('base64')}`;
@@ -58,7 +57,28 @@ export class H2Backend {
 
   /** URLs whose connection has not failed since they last answered, of all configured (for /ready/<service>). */
   get health(): { healthy: number; total: number } {
-    return { healthy: this.#cfg.urls.length - this.#unreachable.size, total: this.#cfg.urls.length };
+    return this.#reach.health;
+  }
+
+  /** A connection to `url` that opens (the server's HTTP/2 settings arrive) within the call deadline, at most 5 s; then closed. */
+  #probe(url: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const session = connect(url.replace(/^grpc:/, 'http:').replace(/^grpcs:/, 'https:'));
+      const timer = setTimeout(() => session.destroy(new Error(`no HTTP/2 settings within ${Math.min(this.#cfg.timeout_ms, 5000)} ms`)), Math.min(this.#cfg.timeout_ms, 5000));
+      session.once('remoteSettings', () => {
+        clearTimeout(timer);
+        session.close();
+        resolve();
+      });
+      session.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      session.once('close', () => {
+        clearTimeout(timer);
+        reject(new Error('connection closed'));
+      });
+    });
   }
 
   async call(req: H2Request, extra: Record<string, string>): Promise<H2Response> {
@@ -67,7 +87,7 @@ export class H2Backend {
     for (const url of this.#cfg.urls) {
       try {
         const res = await this.#call(url, req, extra, deadline);
-        if (this.#unreachable.size && this.#unreachable.delete(url)) this.#onReach({ url: this.#redacted(url), up: true, reason: 'answers again' });
+        this.#reach.answered(url);
         return res;
       } catch (err) {
         if (RelayRejection.is(err)) throw err;
@@ -89,11 +109,7 @@ export class H2Backend {
     s = connect(url.replace(/^grpc:/, 'http:').replace(/^grpcs:/, 'https:'));
     const session = s;
     // A session fails as a whole when its connection does (refused, reset, TLS): the URL cannot be reached.
-    session.on('error', (err) => {
-      if (this.#unreachable.has(url)) return;
-      this.#unreachable.add(url);
-      this.#onReach({ url: this.#redacted(url), up: false, reason: describeBackendError(err) });
-    });
+    session.on('error', (err) => this.#reach.failed(url, err));
     session.on('close', () => {
       if (this.#sessions.get(url) === session) this.#sessions.delete(url);
     });
@@ -196,6 +212,7 @@ export class H2Backend {
   }
 
   close(): void {
+    this.#reach.close();
     for (const s of this.#sessions.values()) s.close();
     this.#sessions.clear();
   }

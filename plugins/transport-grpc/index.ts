@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { constants as http2Constants, type ServerHttp2Stream } from 'node:http2';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Gauge } from 'prom-client';
-import { type BodyBudget, type DecodedRelay, type HealthChange, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, REJECT_REASONS, settlesWithin, SIMULATION_HEADER, splitGrpcFrames, StreamedBody, VERSION } from 'relayminer';
+import { type BodyBudget, type DecodedRelay, type HealthChange, decodeHttpPayload, definePlugin, type Forward, type ForwardResult, grpcFrames, type HttpHeader, listenError, parseHostPort, pocketHeaders, type POKTHTTPRequest, POKTHTTPResponseCodec, RELAY_SERVICE_PATHS, relayPath, RelayRejection, type RelayReply, REJECT_REASONS, settlesWithin, SIMULATION_HEADER, splitGrpcFrames, StreamedBody, backendProbeIntervalOption, VERSION } from 'relayminer';
 import { H2Backend, type H2Response } from './h2-backend.js';
 import { grpcStatusFor, SERVER_FAULT_STATUSES } from './status-codes.js';
 
@@ -46,6 +46,7 @@ const optionsSchema = {
       description:
         'A connection with no call open for this long is closed (HTTP/2 GOAWAY: a client reconnects for its next call). Connections that never send anything would otherwise hold `max_connections` for good (1,000 of them shut every gateway out), as `relayer.limits.request_timeout_ms` bounds them on the HTTP relay listener.',
     },
+    backend_probe_interval_ms: backendProbeIntervalOption,
     call_timeout_ms: {
       type: 'integer',
       minimum: 100,
@@ -66,6 +67,7 @@ interface Options {
   max_metadata_bytes?: number;
   idle_timeout_ms?: number;
   call_timeout_ms?: number;
+  backend_probe_interval_ms?: number;
 }
 
 /** The RelayService methods; messages stay bytes so the pipeline decodes them canonically once. */
@@ -104,7 +106,7 @@ export default definePlugin(
       if (!s.backends.grpc) continue;
       const onReach = ({ url, up, reason }: HealthChange) =>
         up ? log.info({ service, url }, 'gRPC backend URL answers again') : log.warn({ service, url, reason }, 'gRPC backend URL cannot be reached; its calls fail until it answers');
-      const backend = new H2Backend(s.backends.grpc, { onReach });
+      const backend = new H2Backend(s.backends.grpc, { onReach, probeIntervalMs: opts.backend_probe_interval_ms });
       backends.set(service, backend);
       relay.reportBackend(service, 'grpc', () => backend.health);
     }

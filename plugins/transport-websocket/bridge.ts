@@ -35,8 +35,8 @@ export interface BridgeOptions {
   onIdleTimeout?: () => void;
   /** Each backend dial's outcome: the error when no URL opened, undefined when one did. */
   onDial?: (err: Error | undefined) => void;
-  /** Each URL a dial tried: whether it opened. */
-  onUrl?: (url: string, opened: boolean) => void;
+  /** Each URL a dial tried: undefined when it opened, else why not. */
+  onUrl?: (url: string, err: Error | undefined) => void;
   /** The answer this relayer gives in the backend's place to a request's payload (a call the operator denies); undefined forwards it. */
   answerHere?: (payload: Uint8Array) => Uint8Array | undefined;
 }
@@ -287,10 +287,7 @@ export class Bridge {
   /** Tries each backend URL in order until one opens. */
   async #connect(): Promise<WebSocket> {
     const cfg = this.#o.backend;
-    const headers: Record<string, string> = { ...cfg.headers };
-    if (cfg.auth?.bearer_token) headers.authorization = `Bearer ${cfg.auth.bearer_token}`;
-    else if (cfg.auth?.username !== undefined) headers.authorization = `Basic ${Buffer.from(`${cfg.auth.username}:${cfg.auth.password ?? ''}`).toString('base64')}`;
-    headers['pocket-service'] = this.#o.serviceId;
+    const headers = backendHeaders(cfg, this.#o.serviceId);
     const supplier = this.#o.supplierAddress ?? this.#latest?.relay.supplier.address;
     if (supplier) headers['pocket-supplier'] = supplier;
     let last: Error | undefined;
@@ -304,14 +301,14 @@ export class Bridge {
           ws.on('close', (code, reason) => this.#shutdown(code, reason.toString(), 'backend'));
           ws.on('error', (err) => this.#o.log.debug({ err: err.message }, 'websocket backend error'));
         });
-        this.#o.onUrl?.(url, true);
+        this.#o.onUrl?.(url, undefined);
         if (this.#closed) {
           ws.close(CLOSE.goingAway);
           throw new Error('bridge closed');
         }
         return ws;
       } catch (err) {
-        if (!(this.#closed && (err as Error).message === 'bridge closed')) this.#o.onUrl?.(url, false);
+        if (!(this.#closed && (err as Error).message === 'bridge closed')) this.#o.onUrl?.(url, err as Error);
         last = err as Error;
       }
     }
@@ -409,6 +406,23 @@ function isNotification(frame: Buffer): boolean {
 function closeSocket(ws: WebSocket, code: number, reason: string): void {
   if (ws.readyState !== WebSocket.OPEN && ws.readyState !== WebSocket.CONNECTING) return;
   ws.close(code, reason.slice(0, 120));
+  setTimeout(() => ws.terminate(), 1000).unref();
+}
+
+/** What every dial of a service's backend sends: its configured headers and auth, and the service. */
+export function backendHeaders(cfg: BridgeOptions['backend'], serviceId: string): Record<string, string> {
+  const headers: Record<string, string> = { ...cfg.headers };
+  if (cfg.auth?.bearer_token) headers.authorization = `Bearer ${cfg.auth.bearer_token}`;
+  else if (cfg.auth?.username !== undefined) headers.authorization = `Basic ${Buffer.from(`${cfg.auth.username}:${cfg.auth.password ?? ''}`).toString('base64')}`;
+  headers['pocket-service'] = serviceId;
+  return headers;
+}
+
+/** A dial that opens within `timeoutMs` (at most 5 s), then closed at once: whether the backend URL can be reached. */
+export async function probeBackend(url: string, headers: Record<string, string>, timeoutMs: number): Promise<void> {
+  const ws = await open(url, headers, Math.min(timeoutMs, 5000), 1024, () => {});
+  ws.on('error', () => {});
+  ws.close(1000);
   setTimeout(() => ws.terminate(), 1000).unref();
 }
 

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { type AdmittedFrame, type RefusedFrame, BoundedLabels, COMETBFT_OPERATOR_ROUTES, definePlugin, EVM_OPERATOR_METHODS, deniedCalls, jsonRpcCalls, namePatterns, namePatternsOption, notificationsAnswer, onlyNotifications, REJECT_REASONS, RelayRejection, settlesWithin, SIMULATION_HEADER, StateSignals, unservedMethodsAnswer, VERSION } from 'relayminer';
-import { Bridge, type BridgeLimits } from './bridge.js';
+import { type AdmittedFrame, type RefusedFrame, BoundedLabels, COMETBFT_OPERATOR_ROUTES, definePlugin, EVM_OPERATOR_METHODS, deniedCalls, jsonRpcCalls, namePatterns, namePatternsOption, notificationsAnswer, onlyNotifications, REJECT_REASONS, RelayRejection, settlesWithin, SIMULATION_HEADER, StateSignals, unservedMethodsAnswer, UrlReach, backendProbeIntervalOption, VERSION } from 'relayminer';
+import { backendHeaders, Bridge, type BridgeLimits, probeBackend } from './bridge.js';
 import { CLOSE } from './close-codes.js';
 import { readHandshake, refuseUpgrade } from './handshake.js';
 import { drawForMessages } from './message-budget.js';
@@ -35,6 +35,7 @@ const optionsSchema = {
       description:
         "WebSocket connections one application may hold on this relayer at once, counted from its signed handshake or its first relay: past it a handshake is refused (503 `relayer_busy`) and an unsigned connection is closed (1013) at its first relay. A connection costs its application nothing until the backend answers it and lives until its session ends, so without this one application could hold every connection of `relayer.limits.max_connections` and shut every gateway out.",
     },
+    backend_probe_interval_ms: backendProbeIntervalOption,
     first_frame_timeout_ms: {
       type: 'integer',
       minimum: 100,
@@ -46,7 +47,7 @@ const optionsSchema = {
   },
 } as const;
 
-type Options = BridgeLimits & { deny_methods: string[]; max_connections_per_application: number };
+type Options = BridgeLimits & { deny_methods: string[]; max_connections_per_application: number; backend_probe_interval_ms?: number };
 
 /**
  * WebSocket relays (Rpc-Type 2) on the relay listener (docs/spec/wire.md §4): a gateway connection is
@@ -108,16 +109,20 @@ export default definePlugin(
       else if (reach.clear(service)) log.info({ service }, 'websocket backend answers again');
     };
 
-    // Per service, the backend URLs whose last dial failed: /ready/<service> and relayminer_backend_urls_healthy count the rest.
-    const failedUrls = new Map<string, Set<string>>();
+    // Per service, the backend URLs whose last dial failed (probed until one opens): /ready/<service> and
+    // relayminer_backend_urls_healthy count the rest. The dials' own lines above say the service's state.
+    const reaches = new Map<string, UrlReach>();
     for (const [service, s] of Object.entries(ctx.config.services)) {
       const backend = s.backends.websocket;
       if (!backend) continue;
-      const failed = new Set<string>();
-      failedUrls.set(service, failed);
-      relay.reportBackend(service, 'websocket', () => ({ healthy: backend.urls.length - failed.size, total: backend.urls.length }));
+      const reach = new UrlReach(backend.urls, { probe: (url) => probeBackend(url, backendHeaders(backend, service), backend.timeout_ms), intervalMs: opts.backend_probe_interval_ms });
+      reaches.set(service, reach);
+      relay.reportBackend(service, 'websocket', () => reach.health);
     }
-    const onUrl = (service: string) => (url: string, opened: boolean) => void (opened ? failedUrls.get(service)?.delete(url) : failedUrls.get(service)?.add(url));
+    app.addHook('onClose', async () => {
+      for (const reach of reaches.values()) reach.close();
+    });
+    const onUrl = (service: string) => (url: string, err: Error | undefined) => (err ? reaches.get(service)?.failed(url, err) : reaches.get(service)?.answered(url));
 
     /** A handshake refused: its rejection's message names the reason, then the detail. */
     const refuseAdmission = (socket: Duplex, rejection: RefusedFrame['rejection']) => {

@@ -3,6 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import { WebSocket } from 'ws';
 import { encodeHttpPayload, buildRelayRequest, encodeRelayRequest, grpcFrame, publicKeyFromPrivateKey, websocketHandshakeHeaders, type SessionHeader } from 'relayminer';
 import { startWebSocketBackend } from '../../examples/backends/websocket-jsonrpc.js';
+import { startGrpcBackend } from '../../examples/backends/grpc-demo.js';
+import { until } from '../helpers/until.js';
 import { ADDR, KEYS, key } from '../helpers/localnet-client.js';
 import { freePort } from '../helpers/ports.js';
 import { startRelayer } from '../helpers/relayer.js';
@@ -26,7 +28,7 @@ t.test('/ready/<service> and relayminer_backend_urls_healthy count WebSocket and
   t.teardown(() => live.close());
   const [deadGrpc, deadWs] = [await freePort(), await freePort()];
   const r = await startRelayer(t, {
-    plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0" }', 'transport-websocket'],
+    plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0", backend_probe_interval_ms: 200 }', 'name: transport-websocket\n    options: { backend_probe_interval_ms: 200 }'],
     services: () =>
       `  anvil:\n    backends:\n      grpc: { url: "http://127.0.0.1:${deadGrpc}" }\n      websocket: { url: "ws://127.0.0.1:${deadWs}" }\n  wsonly:\n    backends:\n      websocket: { url: "${live.url}" }`,
   });
@@ -63,9 +65,14 @@ t.test('/ready/<service> and relayminer_backend_urls_healthy count WebSocket and
   t.match(metrics, /relayminer_backend_urls_healthy\{service="anvil",rpc_type="websocket"\} 0\n/);
   t.match(metrics, /relayminer_backend_urls_healthy\{service="wsonly",rpc_type="websocket"\} 1\n/);
 
-  // The WebSocket node comes up: the next bridge's dial opens, and its URL counts again.
-  const revived = await startWebSocketBackend({ port: deadWs });
-  t.teardown(() => revived.close());
-  t.equal(await handshake(r.url, header), 'open', 'a bridge to the revived backend opens');
-  t.same((await ready('anvil')).body.backends, { grpc: { healthy: 0, total: 1, transport_enabled: true }, websocket: { healthy: 1, total: 1, transport_enabled: true } });
+  // Both nodes come up. No relay tries them (a load balancer routing by /ready/anvil would send none): the probes
+  // of URLs that cannot be reached bring them back.
+  const revivedWs = await startWebSocketBackend({ port: deadWs });
+  t.teardown(() => revivedWs.close());
+  const revivedGrpc = await startGrpcBackend({ port: deadGrpc });
+  t.teardown(() => revivedGrpc.close());
+  await until('the service to be ready again', async () => (await ready('anvil')).status === 200, 5000);
+  t.same((await ready('anvil')).body.backends, { grpc: { healthy: 1, total: 1, transport_enabled: true }, websocket: { healthy: 1, total: 1, transport_enabled: true } }, 'both URLs back, no relay sent');
+  t.ok(r.logs.lines.some((l) => l.msg === 'gRPC backend URL answers again'), 'the gRPC URL coming back is said');
+  t.equal(await handshake(r.url, header), 'open', 'and a bridge opens');
 });
