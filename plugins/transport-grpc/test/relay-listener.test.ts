@@ -53,7 +53,7 @@ async function raw(address: string, parts: (string | Buffer)[], ms: number): Pro
 }
 
 t.test('RelayService on the HTTP relay listener: gRPC and HTTP/1.1 relays on one port, told apart by their first bytes', async (t) => {
-  const { r, backend, unary, echo, header } = await setup(t);
+  const { r, backend, unary, echo, header } = await setup(t, ', idle_timeout_ms: 1000');
   const relayAddress = r.runtime.addresses.relay!;
 
   const check = checkRelayResponse(await unary(relayAddress, echo('one port')), r.supplierPublicKey);
@@ -77,8 +77,9 @@ t.test('RelayService on the HTTP relay listener: gRPC and HTTP/1.1 relays on one
   t.equal((await r.stream()).length, 3, 'all three relays mined');
 
   // The preface split over several segments: its first bytes decide nothing until they differ from HTTP/1.1's.
-  const split = await raw(relayAddress, ['PRI', PREFACE.slice(3, 10), Buffer.concat([Buffer.from(PREFACE.slice(10)), SETTINGS])], 300);
+  const split = await raw(relayAddress, ['PRI', PREFACE.slice(3, 10), Buffer.concat([Buffer.from(PREFACE.slice(10)), SETTINGS])], 3000);
   t.ok(split.received.length >= 9 && split.received[3] === 4, `a preface sent in three pieces is answered with HTTP/2 SETTINGS (got ${split.received.subarray(0, 9).toString('hex')})`);
+  t.ok(split.closed, "that connection, which opened no call, is closed at the plugin's idle_timeout_ms as on the gRPC port");
   // An HTTP/1.1 request whose first segment is "P" (a prefix of the preface too) still reaches HTTP/1.1.
   const post = await raw(relayAddress, ['P', 'OST / HTTP/1.1\r\nHost: x\r\nRpc-Type: 3\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'], 2000);
   t.match(post.received.toString("latin1"), /^HTTP\/1\.1 \d{3} /, 'a "P" alone is not taken for HTTP/2: the request is answered by HTTP/1.1');
