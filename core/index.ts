@@ -60,6 +60,7 @@ export { RelayPipeline, type Forward, type ForwardResult, type RelayReply, type 
 export { decodeHttpPayload, pocketHeaders, HttpRelayRouter, HTTP_RPC_TYPES, type HttpRpcType } from './relay/http-relay.js';
 export type { H2cHandoff } from './relay/h2c-handoff.js';
 export type { BackendHealth } from './relay/relayer-services.js';
+export { type RedisCircuits, RedisNotAnsweringError } from './redis/redis-circuit.js';
 export type { BodyBudget } from './relay/body-budget.js';
 // what an HTTP transport plugin tells the kit about its protocol, and the helpers for JSON-RPC bodies
 export { COMETBFT_OPERATOR_ROUTES, EVM_OPERATOR_METHODS } from './relay/operator-methods.js';

@@ -48,6 +48,12 @@ export interface RelayerServices {
    */
   reportBackend(service: string, rpcType: RpcTypeName, health: () => BackendHealth): void;
   /**
+   * Whether Redis answers, as the relay path sees it. A plugin with Redis calls of its own on the relay path asks
+   * `skipped(key)` before one and reports a failure with `failed(key, err)`: it then skips a Redis that has stopped
+   * answering, as core does, instead of making every relay wait out the command timeout.
+   */
+  redisCircuits: RedisCircuits;
+  /**
    * `relayer.limits.large_bodies_bytes`: what large request bodies and messages being received may hold,
    * all connections and transports together. A transport that reads messages itself draws on it for one
    * past `largeBody` bytes, and closes the connection when it does not fit.
@@ -268,6 +274,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     follower,
     http,
     h2c: new H2cHandoff(),
+    redisCircuits,
     reportBackend(service, rpcType, health) {
       reported.set(backendKey(service, rpcType), health);
     },

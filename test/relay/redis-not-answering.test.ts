@@ -54,10 +54,14 @@ t.test('Redis hangs (fail_mode open): one relay waits out the command timeout, t
   t.equal(await r.metric('relayminer_meter_fail_open_total'), 21, 'every relay of the hang served unmetered, counted');
   t.equal(await r.metric('relayminer_relay_publish_failures_total'), 21, 'and counted as possibly not published');
   t.match(await r.metrics(), /^relayminer_redis_answering 0$/m);
+  const circuits = r.runtime.context.relay!.redisCircuits;
+  const stream = r.keys.relayStream(ADDR.supplier1);
+  t.match([circuits.answersFor(stream), circuits.skipped(stream)?.code], [false, 'REDIS_NOT_ANSWERING'], "a plugin's own Redis calls can skip it too (relay.redisCircuits)");
   t.same(r.said(/^Redis does not answer/), [40], 'said once');
   r.redisServer.resume();
   await until('Redis answers again', () => r.said(/^Redis answers again/).length === 1);
   t.match(await r.metrics(), /^relayminer_redis_answering 1$/m);
+  t.equal(circuits.answersFor(stream), true);
   t.equal(await r.send(), 'served');
   // Relays served while it did not answer were never sent to it: the first one's meter call timing out opened the circuit.
   t.equal((await r.stream()).length, 2, 'the warm relay and the one after');
