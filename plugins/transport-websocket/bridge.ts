@@ -420,8 +420,8 @@ export function backendHeaders(cfg: BridgeOptions['backend'], serviceId: string)
 
 /** A dial that opens within `timeoutMs` (at most 5 s), then closed at once: whether the backend URL can be reached. */
 export async function probeBackend(url: string, headers: Record<string, string>, timeoutMs: number): Promise<void> {
-  const ws = await open(url, headers, Math.min(timeoutMs, 5000), 1024, () => {});
-  ws.on('error', () => {});
+  // The error listener goes on at 'open': a frame in the same packet as the 101 (over the small limit) fails at once.
+  const ws = await open(url, headers, Math.min(timeoutMs, 5000), 1024, (opened) => opened.on('error', () => {}));
   ws.close(1000);
   setTimeout(() => ws.terminate(), 1000).unref();
 }

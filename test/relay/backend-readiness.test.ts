@@ -1,6 +1,6 @@
 import t from 'tap';
 import * as grpc from '@grpc/grpc-js';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { encodeHttpPayload, buildRelayRequest, encodeRelayRequest, grpcFrame, publicKeyFromPrivateKey, websocketHandshakeHeaders, type SessionHeader } from 'relayminer';
 import { startWebSocketBackend } from '../../examples/backends/websocket-jsonrpc.js';
 import { startGrpcBackend } from '../../examples/backends/grpc-demo.js';
@@ -75,4 +75,23 @@ t.test('/ready/<service> and relayminer_backend_urls_healthy count WebSocket and
   t.same((await ready('anvil')).body.backends, { grpc: { healthy: 1, total: 1, transport_enabled: true }, websocket: { healthy: 1, total: 1, transport_enabled: true } }, 'both URLs back, no relay sent');
   t.ok(r.logs.lines.some((l) => l.msg === 'gRPC backend URL answers again'), 'the gRPC URL coming back is said');
   t.equal(await handshake(r.url, header), 'open', 'and a bridge opens');
+});
+
+t.test('a WebSocket backend that greets with a frame larger than its probe reads is found back all the same, and nothing fails', async (t) => {
+  const port = await freePort();
+  const r = await startRelayer(t, {
+    plugins: ['name: transport-websocket\n    options: { backend_probe_interval_ms: 200 }'],
+    services: () => `  anvil:\n    backends:\n      websocket: { url: "ws://127.0.0.1:${port}" }`,
+  });
+  t.equal(await handshake(r.url, await r.header()), 4003, 'the dial fails: the URL is out');
+  // The node comes back and greets every connection at once, in the packets after its 101.
+  const greeter = new WebSocketServer({ host: '127.0.0.1', port });
+  greeter.on('connection', (ws) => ws.send('x'.repeat(4096)));
+  t.teardown(() => new Promise<void>((resolve) => greeter.close(() => resolve())));
+  await until('the URL to be back', async () => {
+    const res = await fetch(`http://${r.runtime.addresses.health}/ready/anvil`);
+    return res.status === 200;
+  }, 5000);
+  const ready = (await (await fetch(`http://${r.runtime.addresses.health}/ready/anvil`)).json()) as { backends: unknown };
+  t.same(ready.backends, { websocket: { healthy: 1, total: 1, transport_enabled: true } }, 'a probe opened it; its greeting, over what a probe reads, failed nothing');
 });
