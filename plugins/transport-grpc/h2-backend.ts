@@ -21,6 +21,9 @@ export interface H2Response {
   read: (maxBytes: number) => Promise<{ body: Buffer; trailers: Record<string, string[]> }>;
 }
 
+/** A backend URL as node:http2 takes it: `grpc://` is h2c, `grpcs://` TLS. */
+const h2Url = (url: string) => url.replace(/^grpc:/, 'http:').replace(/^grpcs:/, 'https:');
+
 /** HTTP/2's frame type for a header block (RFC 9113 6.2), as a stream's 'frameError' names it. */
 const HEADERS_FRAME = 1;
 
@@ -63,8 +66,9 @@ export class H2Backend {
   /** A connection to `url` that opens (the server's HTTP/2 settings arrive) within the call deadline, at most 5 s; then closed. */
   #probe(url: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      const session = connect(url.replace(/^grpc:/, 'http:').replace(/^grpcs:/, 'https:'));
-      const timer = setTimeout(() => session.destroy(new Error(`no HTTP/2 settings within ${Math.min(this.#cfg.timeout_ms, 5000)} ms`)), Math.min(this.#cfg.timeout_ms, 5000));
+      const session = connect(h2Url(url));
+      const waitMs = Math.min(this.#cfg.timeout_ms, 5000);
+      const timer = setTimeout(() => session.destroy(new Error(`no HTTP/2 settings within ${waitMs} ms`)), waitMs);
       session.once('remoteSettings', () => {
         clearTimeout(timer);
         session.close();
@@ -100,13 +104,13 @@ export class H2Backend {
   }
 
   #redacted(url: string): string {
-    return redactUrl(new URL(url.replace(/^grpc:/, 'http:').replace(/^grpcs:/, 'https:')));
+    return redactUrl(new URL(h2Url(url)));
   }
 
   #session(url: string): ClientHttp2Session {
     let s = this.#sessions.get(url);
     if (s && !s.closed && !s.destroyed) return s;
-    s = connect(url.replace(/^grpc:/, 'http:').replace(/^grpcs:/, 'https:'));
+    s = connect(h2Url(url));
     const session = s;
     // A session fails as a whole when its connection does (refused, reset, TLS): the URL cannot be reached.
     session.on('error', (err) => this.#reach.failed(url, err));
@@ -123,7 +127,7 @@ export class H2Backend {
     const remaining = deadline - Date.now();
     if (remaining <= 0) return Promise.reject(new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`));
     let basePath = this.#basePaths.get(url);
-    if (basePath === undefined) this.#basePaths.set(url, (basePath = new URL(url.replace(/^grpcs?:/, 'http:')).pathname.replace(/\/+$/, '')));
+    if (basePath === undefined) this.#basePaths.set(url, (basePath = new URL(h2Url(url)).pathname.replace(/\/+$/, '')));
     const headers: OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) if (!DROP.has(k.toLowerCase()) && !k.startsWith(':')) headers[k.toLowerCase()] = v.length === 1 ? v[0] : v;
     Object.assign(headers, this.#fixed, extra, {

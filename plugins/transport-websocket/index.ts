@@ -111,18 +111,18 @@ export default definePlugin(
 
     // Per service, the backend URLs whose last dial failed (probed until one opens): /ready/<service> and
     // relayminer_backend_urls_healthy count the rest. The dials' own lines above say the service's state.
-    const reaches = new Map<string, UrlReach>();
+    const backendUrls = new Map<string, UrlReach>();
     for (const [service, s] of Object.entries(ctx.config.services)) {
       const backend = s.backends.websocket;
       if (!backend) continue;
-      const reach = new UrlReach(backend.urls, { probe: (url) => probeBackend(url, backendHeaders(backend, service), backend.timeout_ms), intervalMs: opts.backend_probe_interval_ms });
-      reaches.set(service, reach);
-      relay.reportBackend(service, 'websocket', () => reach.health);
+      const urls = new UrlReach(backend.urls, { probe: (url) => probeBackend(url, backendHeaders(backend, service), backend.timeout_ms), intervalMs: opts.backend_probe_interval_ms });
+      backendUrls.set(service, urls);
+      relay.reportBackend(service, 'websocket', () => urls.health);
     }
     app.addHook('onClose', async () => {
-      for (const reach of reaches.values()) reach.close();
+      for (const urls of backendUrls.values()) urls.close();
     });
-    const onUrl = (service: string) => (url: string, err: Error | undefined) => (err ? reaches.get(service)?.failed(url, err) : reaches.get(service)?.answered(url));
+    const onUrl = (service: string) => (url: string, err: Error | undefined) => (err ? backendUrls.get(service)?.failed(url, err) : backendUrls.get(service)?.answered(url));
 
     /** A handshake refused: its rejection's message names the reason, then the detail. */
     const refuseAdmission = (socket: Duplex, rejection: RefusedFrame['rejection']) => {
