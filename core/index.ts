@@ -59,6 +59,7 @@ export { RelayPipeline, type Forward, type ForwardResult, type RelayReply, type 
 // relays carried over HTTP: the POKTHTTPRequest inside a relay, the headers passed to a backend, stream framing
 export { decodeHttpPayload, pocketHeaders, HttpRelayRouter, HTTP_RPC_TYPES, type HttpRpcType } from './relay/http-relay.js';
 export type { H2cHandoff } from './relay/h2c-handoff.js';
+export type { UpgradeHandoff, UpgradeTaker } from './relay/upgrade-handoff.js';
 export type { BackendHealth } from './relay/relayer-services.js';
 export { type RedisCircuits, RedisNotAnsweringError } from './redis/redis-circuit.js';
 export type { BodyBudget } from './relay/body-budget.js';

@@ -41,7 +41,7 @@ t.test("every value docs/plugins.md names in its public API table is exported by
   t.ok(rows.length >= 15, `${rows.length} groups`);
   // The names column (second): identifiers in backticks; a capitalised name with no value of that name is a type.
   const names = rows.flatMap((r) => [...(r.split(' | ')[1] ?? '').matchAll(/`([A-Za-z_][A-Za-z0-9_]*)`/g)].map((m) => m[1]!));
-  const TYPES = new Set(['RelayMinerContext', 'ResolvedConfig', 'ResolvedRelayer', 'ResolvedMiner', 'ResolvedService', 'ResolvedBackend', 'Forward', 'ForwardResult', 'RelayReply', 'AdmittedFrame', 'RefusedFrame', 'DecodedRelay', 'ValidatedRelay', 'RejectReason', 'RelayInfo', 'AnyMessage', 'TxOutcome', 'BlockInfo', 'SharedParamsInfo', 'SupplierInfo', 'QueryLane', 'RedisClient', 'SessionState', 'SubmissionPhase', 'HttpRelayProtocol', 'HttpAnswer', 'BackendRequest', 'BodyBudget', 'H2cHandoff', 'RedisCircuits']);
+  const TYPES = new Set(['RelayMinerContext', 'ResolvedConfig', 'ResolvedRelayer', 'ResolvedMiner', 'ResolvedService', 'ResolvedBackend', 'Forward', 'ForwardResult', 'RelayReply', 'AdmittedFrame', 'RefusedFrame', 'DecodedRelay', 'ValidatedRelay', 'RejectReason', 'RelayInfo', 'AnyMessage', 'TxOutcome', 'BlockInfo', 'SharedParamsInfo', 'SupplierInfo', 'QueryLane', 'RedisClient', 'SessionState', 'SubmissionPhase', 'HttpRelayProtocol', 'HttpAnswer', 'BackendRequest', 'BodyBudget', 'H2cHandoff', 'UpgradeHandoff', 'UpgradeTaker', 'RedisCircuits']);
   const missing = names.filter((n) => !TYPES.has(n) && !(n in relayminer));
   t.same(missing, [], `${names.length} names, every value among them exported`);
 });

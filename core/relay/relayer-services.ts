@@ -19,6 +19,7 @@ import { AnswerCompression } from './answer-compression.js';
 import { BodyBudget } from './body-budget.js';
 import { HttpRelayRouter, HTTP_RPC_TYPES, backendKey, listenerBodyLimit } from './http-relay.js';
 import { H2cHandoff } from './h2c-handoff.js';
+import { UpgradeHandoff } from './upgrade-handoff.js';
 import { ListenerProbes } from './listener-probes.js';
 import type { RelayHooks } from './hooks.js';
 import { RelayPipeline } from './pipeline.js';
@@ -42,6 +43,11 @@ export interface RelayerServices {
   http: HttpRelayRouter;
   /** HTTP/2 connections with prior knowledge (h2c) on the relay listener: the transport that serves them (gRPC) takes them here. */
   h2c: H2cHandoff;
+  /**
+   * HTTP/1.1 Upgrade requests on the relay listener: a transport takes its protocol's (WebSocket) here; any other
+   * (h2c, as curl's `--http2` asks) is served as a plain HTTP/1.1 request.
+   */
+  upgrades: UpgradeHandoff;
   /**
    * A transport that reaches its backends itself (WebSocket, gRPC) says how many of a service's backend URLs answer:
    * `/ready/<service>` and `relayminer_backend_urls_healthy` count them as they count the HTTP backends'.
@@ -274,6 +280,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     follower,
     http,
     h2c: new H2cHandoff(),
+    upgrades: new UpgradeHandoff(),
     redisCircuits,
     reportBackend(service, rpcType, health) {
       reported.set(backendKey(service, rpcType), health);

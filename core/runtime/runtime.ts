@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ConfigError, formatProblem } from '../config/problems.js';
@@ -202,7 +203,12 @@ export class Runtime {
       // body or one shorter than its Content-Length would hold a connection forever.
       ...(limits && {
         requestTimeout: limits.request_timeout_ms,
-        http: { headersTimeout: limits.request_timeout_ms, connectionsCheckingInterval: Math.min(1000, Math.ceil(limits.request_timeout_ms / 4)) },
+        http: {
+          headersTimeout: limits.request_timeout_ms,
+          connectionsCheckingInterval: Math.min(1000, Math.ceil(limits.request_timeout_ms / 4)),
+          // From Node 24.9: an Upgrade no transport takes stays an HTTP/1.1 request (UpgradeHandoff does it before).
+          ...(relay && { shouldUpgradeCallback: (req: IncomingMessage) => relay.upgrades.takes(req) }),
+        },
       }),
     });
     setPluginLog(app, log);
@@ -254,6 +260,8 @@ export class Runtime {
         },
       );
       await app.ready();
+      // Upgrades first: a connection it gives back goes to the HTTP/1.1 server's own listener, not the h2c check.
+      if (relay && limits) relay.upgrades.install(app.server);
       if (relay && limits) relay.h2c.install(app.server, limits.request_timeout_ms, () => metrics.listenerRefusals.inc({ listener: 'relay', reason: 'request_timeout' }));
       for (const l of [...(relayListener ? [relayListener] : []), ...operatorServers]) {
         runtime.addresses[l.name] = await listen(l);

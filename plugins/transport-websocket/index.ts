@@ -133,7 +133,6 @@ export default definePlugin(
 
     const onUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => {}); // a reset before the handshake is not a process error
-      if (req.headers.upgrade?.toLowerCase() !== 'websocket') return refuse(socket, 'malformed_request', 'only WebSocket upgrades are served');
       if (ctx.readiness.draining) return refuse(socket, 'no_healthy_backend', 'relayer is shutting down');
       const hs = readHandshake(req);
       if (!hs.serviceId) return refuse(socket, 'missing_service_id', 'send Target-Service-Id');
@@ -193,12 +192,12 @@ export default definePlugin(
         refuseUpgrade(socket, 500, 'internal error');
       });
     };
-    app.server.on('upgrade', listener);
+    const stopUpgrades = relay.upgrades.serve('transport-websocket', 'websocket', listener);
     // Before the listener stops: bridges are told the relayer is going away (1001), so gateways reconnect elsewhere.
     let drainUntil = 0;
     app.addHook('preClose', async () => {
       drainUntil = performance.now() + ctx.config.shutdown.drain_timeout_ms;
-      app.server.off('upgrade', listener);
+      stopUpgrades();
       for (const b of bridges) b.close(CLOSE.goingAway, 'relayer shutting down');
     });
     app.addHook('onClose', async () => {
