@@ -40,9 +40,27 @@ export class UrlReach {
     this.#o = o;
   }
 
+  /**
+   * How long a connection to one of a backend's URLs may take to open before that URL counts as failed: at most 5 s,
+   * and half the backend's `timeout_ms`, so a URL that takes no connections (a host gone, packets dropped) leaves the
+   * other URLs the rest of the call's deadline.
+   */
+  static connectWaitMs(timeoutMs: number): number {
+    return Math.min(5000, Math.max(1, Math.ceil(timeoutMs / 2)));
+  }
+
   /** URLs not known to fail, of all configured. */
   get health(): { healthy: number; total: number } {
     return { healthy: this.#urls.length - this.#down.size, total: this.#urls.length };
+  }
+
+  /**
+   * The URLs in the order to try them: those not known to fail as configured, then those that failed (one may be
+   * back before its probe says so, and when every URL failed they are all there is).
+   */
+  get ordered(): readonly string[] {
+    if (this.#down.size === 0) return this.#urls;
+    return [...this.#urls.filter((u) => !this.#down.has(u)), ...this.#urls.filter((u) => this.#down.has(u))];
   }
 
   failed(url: string, err: unknown): void {

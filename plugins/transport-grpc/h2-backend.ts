@@ -48,6 +48,8 @@ export class H2Backend {
   readonly #basePaths = new Map<string, string>();
   /** URLs whose connection failed and that have not answered since (said once each way), probed while out. */
   readonly #reach: UrlReach;
+  /** Sessions whose connection opened (the server's HTTP/2 settings arrived). */
+  readonly #opened = new WeakSet<ClientHttp2Session>();
 
   /** `onReach`: told when a URL's connection fails (the first time since it last answered) and when it answers again. */
   constructor(cfg: ResolvedBackend, o: { onReach?: (change: HealthChange) => void; probeIntervalMs?: number } = {}) {
@@ -63,11 +65,11 @@ export class H2Backend {
     return this.#reach.health;
   }
 
-  /** A connection to `url` that opens (the server's HTTP/2 settings arrive) within the call deadline, at most 5 s; then closed. */
+  /** A connection to `url` that opens (the server's HTTP/2 settings arrive) within `UrlReach.connectWaitMs`; then closed. */
   #probe(url: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const session = connect(h2Url(url));
-      const waitMs = Math.min(this.#cfg.timeout_ms, 5000);
+      const waitMs = UrlReach.connectWaitMs(this.#cfg.timeout_ms);
       const timer = setTimeout(() => session.destroy(new Error(`no HTTP/2 settings within ${waitMs} ms`)), waitMs);
       session.once('remoteSettings', () => {
         clearTimeout(timer);
@@ -88,7 +90,7 @@ export class H2Backend {
   async call(req: H2Request, extra: Record<string, string>): Promise<H2Response> {
     const deadline = Date.now() + this.#cfg.timeout_ms;
     let last: Error | undefined;
-    for (const url of this.#cfg.urls) {
+    for (const url of this.#reach.ordered) {
       try {
         const res = await this.#call(url, req, extra, deadline);
         this.#reach.answered(url);
@@ -114,6 +116,7 @@ export class H2Backend {
     const session = s;
     // A session fails as a whole when its connection does (refused, reset, TLS): the URL cannot be reached.
     session.on('error', (err) => this.#reach.failed(url, err));
+    session.once('remoteSettings', () => this.#opened.add(session));
     session.on('close', () => {
       if (this.#sessions.get(url) === session) this.#sessions.delete(url);
     });
@@ -137,6 +140,44 @@ export class H2Backend {
     });
     headers['content-type'] ??= 'application/grpc';
     const session = this.#session(url);
+    if (this.#opened.has(session)) return this.#request(session, headers, req, remaining);
+    return this.#open(session, remaining).then(() => this.#request(session, headers, req, deadline - Date.now()));
+  }
+
+  /**
+   * Waits for a new connection to open. One that takes longer than `UrlReach.connectWaitMs` is a failed URL (a host
+   * gone or dropping packets never refuses: without this every call would wait it out to its deadline, with no time
+   * left for the next URL); the call's deadline coming first is only a timeout.
+   */
+  #open(session: ClientHttp2Session, remaining: number): Promise<void> {
+    const connectWait = UrlReach.connectWaitMs(this.#cfg.timeout_ms);
+    const waitMs = Math.min(remaining, connectWait);
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        session.off('remoteSettings', opened);
+        session.off('error', failed);
+        session.off('close', closed);
+      };
+      const opened = () => (done(), resolve());
+      const failed = (err: Error) => (done(), reject(err));
+      const closed = () => (done(), reject(new Error('connection closed')));
+      const timer = setTimeout(() => {
+        done();
+        if (waitMs < connectWait) return reject(new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`));
+        const err = Object.assign(new Error(`connection not open within ${connectWait} ms`), { code: 'ETIMEDOUT' });
+        session.destroy(err);
+        reject(err);
+      }, waitMs);
+      timer.unref();
+      session.once('remoteSettings', opened);
+      session.once('error', failed);
+      session.once('close', closed);
+    });
+  }
+
+  #request(session: ClientHttp2Session, headers: OutgoingHttpHeaders, req: H2Request, remaining: number): Promise<H2Response> {
+    if (remaining <= 0) return Promise.reject(new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`));
     return new Promise<H2Response>((resolve, reject) => {
       let stream: ClientHttp2Stream;
       try {

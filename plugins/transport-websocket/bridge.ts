@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { WebSocket, type RawData } from 'ws';
-import { type AdmittedFrame, jsonRpcCalls, onlyNotifications, type RefusedFrame, type RelayPipeline, type ResolvedBackend } from 'relayminer';
+import { type AdmittedFrame, jsonRpcCalls, onlyNotifications, type RefusedFrame, type RelayPipeline, type ResolvedBackend, UrlReach } from 'relayminer';
 import { backendCloseCode, CLOSE, rejectionCloseCode, sendable } from './close-codes.js';
 import type { WebSocketMetrics } from './metrics.js';
 
@@ -37,6 +37,8 @@ export interface BridgeOptions {
   onDial?: (err: Error | undefined) => void;
   /** Each URL a dial tried: undefined when it opened, else why not. */
   onUrl?: (url: string, err: Error | undefined) => void;
+  /** The backend's URLs in the order a dial tries them (those that failed last); the configured order without it. */
+  backendUrls?: () => readonly string[];
   /** The answer this relayer gives in the backend's place to a request's payload (a call the operator denies); undefined forwards it. */
   answerHere?: (payload: Uint8Array) => Uint8Array | undefined;
 }
@@ -284,18 +286,18 @@ export class Bridge {
     return this.#dialing;
   }
 
-  /** Tries each backend URL in order until one opens. */
+  /** Tries each backend URL in order until one opens; each has `UrlReach.connectWaitMs` to. */
   async #connect(): Promise<WebSocket> {
     const cfg = this.#o.backend;
     const headers = backendHeaders(cfg, this.#o.serviceId);
     const supplier = this.#o.supplierAddress ?? this.#latest?.relay.supplier.address;
     if (supplier) headers['pocket-supplier'] = supplier;
     let last: Error | undefined;
-    for (const url of cfg.urls) {
+    for (const url of this.#o.backendUrls?.() ?? cfg.urls) {
       if (this.#closed) throw new Error('bridge closed');
       try {
         // Listeners go on before 'open': a backend may send in the same packet as its 101.
-        const ws = await open(url, headers, cfg.timeout_ms, this.#o.limits.max_frame_bytes, (ws) => {
+        const ws = await open(url, headers, UrlReach.connectWaitMs(cfg.timeout_ms), this.#o.limits.max_frame_bytes, (ws) => {
           this.#backend = ws;
           ws.on('message', (data, isBinary) => this.#fromBackend(data, isBinary));
           ws.on('close', (code, reason) => this.#shutdown(code, reason.toString(), 'backend'));
@@ -418,10 +420,10 @@ export function backendHeaders(cfg: BridgeOptions['backend'], serviceId: string)
   return headers;
 }
 
-/** A dial that opens within `timeoutMs` (at most 5 s), then closed at once: whether the backend URL can be reached. */
+/** A dial that opens within `UrlReach.connectWaitMs` of the backend's `timeoutMs`, then closed at once: whether the backend URL can be reached. */
 export async function probeBackend(url: string, headers: Record<string, string>, timeoutMs: number): Promise<void> {
   // The error listener goes on at 'open': a frame in the same packet as the 101 (over the small limit) fails at once.
-  const ws = await open(url, headers, Math.min(timeoutMs, 5000), 1024, (opened) => opened.on('error', () => {}));
+  const ws = await open(url, headers, UrlReach.connectWaitMs(timeoutMs), 1024, (opened) => opened.on('error', () => {}));
   ws.close(1000);
   setTimeout(() => ws.terminate(), 1000).unref();
 }

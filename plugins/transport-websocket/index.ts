@@ -172,6 +172,7 @@ export default definePlugin(
           onIdleTimeout: () => ctx.metrics.listenerRefusals.inc({ listener: 'relay', reason: 'first_frame_timeout' }),
           onDial: onDial(hs.serviceId!),
           onUrl: onUrl(hs.serviceId!),
+          backendUrls: () => backendUrls.get(hs.serviceId!)?.ordered ?? backend.urls,
           answerHere: answerHere(hs.serviceId!),
         });
         if (bridge.closed) return;
