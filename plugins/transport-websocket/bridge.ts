@@ -286,7 +286,7 @@ export class Bridge {
     return this.#dialing;
   }
 
-  /** Tries each backend URL in order until one opens; each has `UrlReach.connectWaitMs` to. */
+  /** Tries each backend URL in order until one opens, giving each `UrlReach.connectWaitMs` to open. */
   async #connect(): Promise<WebSocket> {
     const cfg = this.#o.backend;
     const headers = backendHeaders(cfg, this.#o.serviceId);
