@@ -268,7 +268,7 @@ export const BackendSchema = Type.Object(
     }),
     load_balancing: StringEnum(['round_robin', 'first_healthy'] as const, {
       default: 'round_robin',
-      description: 'How several URLs share the load. HTTP backends only (WebSocket and gRPC backends try their URLs in order).',
+      description: 'How several URLs share the load. HTTP backends only (WebSocket and gRPC backends try their URLs in order, those whose last connection failed last).',
     }),
     connections: Type.Integer({ default: 128, minimum: 1, maximum: 10_000, description: 'Most open connections per backend URL (keep-alive pool). HTTP backends only.' }),
     pipelining: Type.Integer({ default: 1, minimum: 1, maximum: 100, description: 'HTTP/1.1 requests in flight per connection (1 = no pipelining). HTTP backends only.' }),
