@@ -3,6 +3,8 @@ import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkRelayResponse } from 'relayminer';
 import { gatewayRelay, startRelayer } from '../helpers/relayer.js';
+import { freePort } from '../helpers/ports.js';
+import { until } from '../helpers/until.js';
 
 const anvil = (url: string) => `  anvil:\n    backends:\n      jsonrpc: { url: "${url}" }`;
 
@@ -56,4 +58,33 @@ t.test("load balancers' probes on the relay listener: /health, /healthz, /ready 
   }
   const empty = await send(`${r.url}/`, 'GET');
   t.equal(empty.type, 'application/x-protobuf', 'a GET / without a body is not a probe: it is refused as a relay (the poktroll error model: a RelayResponse with its error)');
+});
+
+t.test('/ready/<service> on the relay listener: each service by its own backends, as the health listener says it, with no detail', async (t) => {
+  const dead = await freePort();
+  const r = await startRelayer(t, {
+    plugins: ['transport-jsonrpc'],
+    services: (url) => `${anvil(url)}\n  dead:\n    backends:\n      jsonrpc: { url: "http://127.0.0.1:${dead}", health_check: { interval_ms: 500, unhealthy_threshold: 1 } }`,
+  });
+  const probe = async (path: string, method = 'GET') => {
+    const res = await send(`${r.url}${path}`, method);
+    return [res.status, res.body.length ? JSON.parse(res.body.toString()) : undefined];
+  };
+  t.same(await probe('/ready/anvil'), [200, { service: 'anvil', ready: true }]);
+  t.same(await probe('/ready/anvil', 'HEAD'), [200, undefined], 'HEAD');
+  await until('the dead backend out of rotation', async () => (await probe('/ready/dead'))[0] === 503, 5000);
+  t.same(await probe('/ready/dead'), [503, { service: 'dead', ready: false }], 'a service whose only backend is down');
+  const health = await fetch(`http://${r.runtime.addresses.health}/ready/dead`);
+  t.match(await health.json(), { ready: false, backends: { jsonrpc: { healthy: 0, total: 1 } } }, 'the health listener has the detail');
+  t.same(await probe('/ready/elsewhere'), [404, { error: 'service not served here' }], 'a service not configured: its id not echoed');
+  t.same(await probe('/ready/'), [400, { error: 'name one service: /ready/<service id>' }]);
+  t.same(await probe('/ready/anvil%2Fx'), [400, { error: 'name one service: /ready/<service id>' }]);
+  t.equal((await probe('/ready/%E0%A4%A'))[0], 400, 'a malformed escape (refused by the router before any handler)');
+
+  // A relay to such a path is still a relay.
+  const relay = gatewayRelay(await r.header(), { method: 'GET', url: '/ready/anvil', headers: {}, body: '' });
+  const res = await send(`${r.url}/ready/anvil`, 'GET', relay);
+  t.equal(res.status, 200);
+  t.ok(checkRelayResponse(new Uint8Array(res.body), r.supplierPublicKey).ok, 'GET /ready/anvil with a relay body is served as a relay, signed');
+  t.equal(r.backend.calls.at(-1)?.url, '/ready/anvil', 'and reached the backend');
 });
