@@ -78,6 +78,13 @@ export const GenesisSchema = Type.Object(
           { additionalProperties: false, default: {} },
         ),
         application: Type.Object({ max_delegated_gateways: U64(7, ''), min_stake_upokt: U64(1, '') }, { additionalProperties: false, default: {} }),
+        supplier: Type.Object(
+          {
+            min_stake_upokt: U64(1, 'The supplier module\'s min_stake: the chain unstakes a supplier a slash leaves below it.'),
+            staking_fee_upokt: U64(1, ''),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -195,6 +195,7 @@ export function createGrpcServer(node: LocalnetNode, log: Logger): Server {
       },
     },
     'pocket.supplier.Query': {
+      Params: () => ({ params: { min_stake: coin(g.params.supplier.min_stake_upokt), staking_fee: coin(g.params.supplier.staking_fee_upokt) } }),
       Supplier: (r) => ({ supplier: q.supplier(r.operator_address as string) }),
     },
     'pocket.service.Query': {

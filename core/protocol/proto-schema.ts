@@ -18,6 +18,7 @@ export const PROTO_FILES = [
   'pocket/shared/service.proto',
   'pocket/shared/supplier.proto',
   'pocket/shared/params.proto',
+  'pocket/supplier/params.proto',
   'pocket/application/types.proto',
   'pocket/gateway/types.proto',
   'pocket/proof/types.proto',

@@ -55,6 +55,14 @@ export class ChainReads {
     return this.#once(`block|${height}`, () => this.comet.block(height));
   }
 
+  /** The supplier module's minimum stake (uPOKT), read once for the block at `height`: a slash that leaves less unstakes the supplier. */
+  supplierMinStake(height: number | bigint): Promise<bigint> {
+    return this.#once(`supplier|${height}`, async () => {
+      const params = (await this.query.call('pocket.supplier.Query', 'Params', {})).params as { min_stake?: { amount: string } };
+      return BigInt(params.min_stake?.amount ?? '0');
+    });
+  }
+
   /** The proof module's current params, read once for the block at `height`. */
   proofParams(height: number | bigint): Promise<ProofParams> {
     return this.#once(`proof|${height}`, async () => (await this.query.call('pocket.proof.Query', 'Params', {})).params as ProofParams);

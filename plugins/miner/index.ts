@@ -75,7 +75,7 @@ const OptionsSchema = Type.Object(
     alerts: Type.Object(
       {
         balance_transactions: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10, description: 'Warn when a supplier balance pays fewer than this many more claim or proof transactions (at the last fee).' }),
-        missed_proofs: Type.Integer({ minimum: 0, maximum: 1_000, default: 3, description: 'Warn when a supplier stake covers this many or fewer missed-proof penalties.' }),
+        missed_proofs: Type.Integer({ minimum: 0, maximum: 1_000, default: 3, description: "Warn when a supplier's stake covers this many or fewer missed-proof penalties before the chain unstakes it (a slash that leaves the stake under the supplier module's min_stake)." }),
         repeat_minutes: Type.Integer({ minimum: 1, maximum: 1_440, default: 15, description: 'A condition that lasts is reported again at most this often.' }),
       },
       {

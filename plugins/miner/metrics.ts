@@ -54,8 +54,8 @@ export class MinerMetrics {
     this.balance = new Gauge({ name: 'relayminer_miner_supplier_balance_upokt', help: 'Balance of each owned supplier operator account (pays claim and proof fees).', labelNames: ['supplier'], registers });
     this.stake = new Gauge({ name: 'relayminer_miner_supplier_stake_upokt', help: 'Stake of each owned supplier.', labelNames: ['supplier'], registers });
     this.proofsLeft = new Gauge({
-      name: 'relayminer_miner_missed_proofs_until_stake_exhausted',
-      help: 'Missed-proof penalties the stake still covers (the chain unstakes earlier, at its minimum stake).',
+      name: 'relayminer_miner_missed_proofs_until_unstaked',
+      help: "Missed-proof penalties the stake still covers above the supplier module's min_stake: one more and the chain unstakes the supplier.",
       labelNames: ['supplier'],
       registers,
     });

@@ -139,6 +139,7 @@ export class SettlementMonitor {
     // (each at its own block of the session), and again after a settlement event of its own.
     const height = block.height;
     const penalty = BigInt((await this.o.reads.proofParams(height).catch(() => ({}) as ProofParams)).proof_missing_penalty?.amount ?? '0');
+    const minStake = await this.#minStake(height);
     const shared = await this.o.reads.sharedParams(BigInt(height)).catch(() => undefined);
     const interval = Math.max(1, Number(shared?.num_blocks_per_session ?? 10));
     // A supplier this replica no longer owns: its reads, and any failure of them, are another replica's now.
@@ -153,7 +154,7 @@ export class SettlementMonitor {
     const due = [...owned.keys()].filter((s) => (this.#nextAccountRead.get(s) ?? 0) <= height);
     await forEachLimit(due, ACCOUNT_READS_AT_ONCE, async (supplier) => {
       await this.#balance(supplier);
-      await this.#stake(supplier, penalty);
+      await this.#stake(supplier, penalty, minStake);
       this.#nextAccountRead.set(supplier, height + interval + (this.#nextAccountRead.has(supplier) ? 0 : supplierOffset(supplier, interval)));
     });
     const backlogs = await Promise.all([...owned.keys()].map((s) => this.o.redis().xlen(this.o.keys.relayStream(s))));
@@ -161,23 +162,45 @@ export class SettlementMonitor {
   }
 
   /**
-   * Stake health: the stake, and how many more missed (or invalid) proofs its penalty allows before
-   * the stake is gone (the chain's minimum supplier stake is not in this repo's protos, so the true
-   * auto-unstake point comes earlier). Warns at three or fewer, and while the supplier is unstaking.
+   * The supplier module's minimum stake at this height; 0 while it cannot be read (said once, and once when it can
+   * be again), so stake health then counts penalties down to an empty stake, later than the chain unstakes.
    */
-  async #stake(supplier: string, penalty: bigint): Promise<void> {
+  async #minStake(height: number): Promise<bigint> {
+    try {
+      const min = await this.o.reads.supplierMinStake(height);
+      if (this.o.signals.clear('supplier_params_query')) this.o.log.info('supplier params read again: stake health counts down to the minimum stake');
+      return min;
+    } catch (err) {
+      this.o.signals.update('supplier_params_query', true, () =>
+        this.o.log.warn({ err: (err as Error).message }, "supplier params query failed: stake health counts missed proofs down to an empty stake, not to the chain's minimum"),
+      );
+      return 0n;
+    }
+  }
+
+  /**
+   * Stake health: the stake, and how many more missed (or invalid) proofs its penalty allows before the chain
+   * unstakes the supplier: a slash that leaves the stake under the supplier module's `min_stake` begins its
+   * unbonding (poktroll's settlement). Warns at three or fewer, and while the supplier is unstaking.
+   */
+  async #stake(supplier: string, penalty: bigint, minStake: bigint): Promise<void> {
     try {
       const s = await this.o.query.supplier(supplier);
       const stake = s.stakeUpokt;
       this.o.metrics.stake.set({ supplier }, Number(stake));
       if (penalty > 0n) {
-        const left = stake / penalty;
+        // Survives k slashes while stake − k·penalty ≥ min_stake; the one after unstakes it.
+        const left = stake > minStake ? (stake - minStake) / penalty : 0n;
         this.o.metrics.proofsLeft.set({ supplier }, Number(left));
         const most = this.o.alerts.missedProofsLeft;
         this.o.signals.update(
           `stake_low|${supplier}`,
           left <= BigInt(most),
-          () => this.o.log.warn({ supplier, stake_upokt: String(stake), penalty_upokt: String(penalty), missed_proofs_left: Number(left), threshold: most }, `supplier stake covers ${most} or fewer missed-proof penalties`),
+          () =>
+            this.o.log.warn(
+              { supplier, stake_upokt: String(stake), min_stake_upokt: String(minStake), penalty_upokt: String(penalty), missed_proofs_left: Number(left), threshold: most },
+              `supplier stake covers ${most} or fewer missed-proof penalties before the chain unstakes it`,
+            ),
           () => this.o.log.info({ supplier, stake_upokt: String(stake), missed_proofs_left: Number(left) }, 'supplier stake is above the missed-proof threshold again'),
           String(left),
         );

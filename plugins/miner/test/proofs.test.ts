@@ -148,12 +148,23 @@ t.test('a required proof that never lands: the claim expires, the supplier is sl
   t.ok(s.logs.lines.some((l) => l.msg === 'claim expired' && l.reason === 'PROOF_MISSING'));
   // Stake health: 1e9 uPOKT staked, 3.2e8 slashed → 6.8e8 left, two more missed proofs.
   await until('stake gauges', async () => /relayminer_miner_supplier_stake_upokt\{supplier="[^"]+"\} 680000000/.test(await s.metrics()));
-  t.match(await s.metrics(), /relayminer_miner_missed_proofs_until_stake_exhausted\{supplier="[^"]+"\} 2/);
+  t.match(await s.metrics(), /relayminer_miner_missed_proofs_until_unstaked\{supplier="[^"]+"\} 2/, 'over the minimum stake of 1 uPOKT');
   // Every block checks the stake: a warning when it starts (3 left) and when it worsens (2), not one per block.
   await s.advanceTo(33);
-  const warnings = s.logs.lines.filter((l) => l.msg === 'supplier stake covers 3 or fewer missed-proof penalties');
+  const warnings = s.logs.lines.filter((l) => l.msg === 'supplier stake covers 3 or fewer missed-proof penalties before the chain unstakes it');
   t.same(warnings.map((w) => w.missed_proofs_left), [3, 2], 'warned when the condition started and when it worsened, over 30 blocks');
   t.match(await s.metrics(), /relayminer_miner_stream_backlog\{supplier="[^"]+"\} 0/);
+});
+
+t.test("stake health counts missed proofs down to the supplier module's min_stake, where the chain unstakes the supplier", async (t) => {
+  // 1e9 uPOKT staked, 3.2e8 per missed proof, the chain's min_stake 4e8: one slash leaves 6.8e8, the next 3.6e8 and
+  // the supplier unstaked. One missed proof left, not the three an empty stake would allow.
+  const s = await setup(t, PROOF_ALWAYS.replace('  proof:\n', '  supplier:\n    min_stake_upokt: 400000000\n  proof:\n'), 1);
+  await s.advanceTo(14); // the settlement monitor reads stakes as blocks come
+  await until('stake gauges', async () => /relayminer_miner_missed_proofs_until_unstaked\{supplier="[^"]+"\} 1\n/.test(await s.metrics()));
+  const warning = s.logs.lines.find((l) => l.msg === 'supplier stake covers 3 or fewer missed-proof penalties before the chain unstakes it');
+  t.match(warning, { stake_upokt: '1000000000', min_stake_upokt: '400000000', penalty_upokt: '320000000', missed_proofs_left: 1 }, 'warned with the minimum it counts to');
+  t.notOk(s.logs.lines.some((l) => String(l.msg).startsWith('supplier params query failed')), 'the params read');
 });
 
 t.test("proofs too large for one of the node's transactions: half now, half next block, and each send resent on its own when lost", async (t) => {

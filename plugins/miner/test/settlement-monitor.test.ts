@@ -111,7 +111,7 @@ t.test("a block that settles every owned supplier's session: recorded 16 at a ti
   ];
   const comet = { blockResults: async (h: number) => ({ finalizeBlockEvents: h === 30 ? events : [] }) } as unknown as CometClient;
   const query = { call: async () => ({ balance: { amount: '1000000000' } }), supplier: async () => ({ stakeUpokt: 10n ** 12n, unstakeSessionEndHeight: 0n }) } as unknown as ChainQueryClient;
-  const reads = { proofParams: async () => ({}), sharedParams: async () => ({ num_blocks_per_session: 10 }) } as unknown as ChainReads;
+  const reads = { proofParams: async () => ({}), supplierMinStake: async () => 0n, sharedParams: async () => ({ num_blocks_per_session: 10 }) } as unknown as ChainReads;
   let [inFlight, most] = [0, 0];
   const sessionIds = store.sessionIds.bind(store);
   store.sessionIds = async (...args: Parameters<typeof sessionIds>) => {
