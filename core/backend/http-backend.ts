@@ -3,6 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import { Pool } from 'undici';
 import type { ResolvedBackend } from '../config/load.js';
 import { BackendError } from './backend-error.js';
+import { connectWaitMs } from './connect-wait.js';
 import { backendFault, describeBackendError, unsendableRequest } from './errors.js';
 import { exchange } from './exchange.js';
 import { relayPath } from './relay-url.js';
@@ -74,7 +75,9 @@ export class HttpBackend {
     this.#onCircuit = o.onCircuit ?? (() => {});
     this.#endpoints = cfg.urls.map((u) => {
       const url = new URL(u);
-      const pool = new Pool(url.origin, { connections: cfg.connections, pipelining: cfg.pipelining, keepAliveTimeout: cfg.keep_alive_ms });
+      // A connection that does not open in time fails over to the next URL with the rest of the deadline (undici's
+      // own 10 s would outlast a shorter timeout_ms, and a host dropping packets never refuses).
+      const pool = new Pool(url.origin, { connections: cfg.connections, pipelining: cfg.pipelining, keepAliveTimeout: cfg.keep_alive_ms, connectTimeout: connectWaitMs(cfg.timeout_ms) });
       return { url, join: memoizedJoin(url), pool, successes: 0, failures: 0, openUntil: 0, tripped: false, probedUp: true, probeStreak: 0 };
     });
     const fixed: Record<string, string> = {};

@@ -1,4 +1,5 @@
 import { redactUrl, type HealthChange } from './http-backend.js';
+import { connectWaitMs } from './connect-wait.js';
 import { describeBackendError } from './errors.js';
 
 /** The option of a transport that connects to its backends itself: how often a URL that cannot be reached is probed (UrlReach's `intervalMs`). */
@@ -40,13 +41,9 @@ export class UrlReach {
     this.#o = o;
   }
 
-  /**
-   * How long a connection to one of a backend's URLs may take to open before that URL counts as failed: at most 5 s,
-   * and half the backend's `timeout_ms`, so a URL that takes no connections (a host gone, packets dropped) leaves the
-   * other URLs the rest of the call's deadline.
-   */
+  /** How long a connection to one of the URLs may take to open before the URL counts as failed (core/backend/connect-wait.ts). */
   static connectWaitMs(timeoutMs: number): number {
-    return Math.min(5000, Math.max(1, Math.ceil(timeoutMs / 2)));
+    return connectWaitMs(timeoutMs);
   }
 
   /** URLs not known to fail, of all configured. */

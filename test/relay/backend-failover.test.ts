@@ -1,12 +1,13 @@
 import t, { type Test } from 'tap';
-import { createServer, type Socket } from 'node:net';
+import { spawn } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
-import { buildRelayRequest, encodeRelayRequest, grpcFrame, publicKeyFromPrivateKey, websocketHandshakeHeaders, type HealthChange, type SessionHeader } from 'relayminer';
+import { buildRelayRequest, checkRelayResponse, encodeRelayRequest, grpcFrame, publicKeyFromPrivateKey, websocketHandshakeHeaders, type HealthChange, type SessionHeader } from 'relayminer';
 import { startWebSocketBackend } from '../../examples/backends/websocket-jsonrpc.js';
 import { demo, startGrpcBackend } from '../../examples/backends/grpc-demo.js';
 import { ADDR, KEYS, key } from '../helpers/localnet-client.js';
-import { startRelayer } from '../helpers/relayer.js';
+import { gatewayRelay, postRelay, startRelayer } from '../helpers/relayer.js';
 import { H2Backend } from '../../plugins/transport-grpc/h2-backend.js';
 
 const RING = [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
@@ -29,6 +30,44 @@ async function silentHost(t: Test): Promise<{ url: (scheme: string) => string; c
   const port = (server.address() as AddressInfo).port;
   return { url: (scheme) => `${scheme}://127.0.0.1:${port}`, connections: () => accepted };
 }
+
+/**
+ * A host whose connections never open: a listener whose process is stopped, its accept queue filled, so the kernel
+ * drops every further SYN (as a firewall dropping packets, or a host gone, does: nothing ever refuses).
+ */
+async function droppingHost(t: Test): Promise<string> {
+  const child = spawn(process.execPath, ['-e', "const s = require('net').createServer(); s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => process.stdout.write(s.address().port + '\\n'))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => void child.kill('SIGKILL'));
+  const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+  process.kill(child.pid!, 'SIGSTOP');
+  const fillers = await Promise.all(
+    [0, 1].map(
+      () =>
+        new Promise<Socket>((resolve, reject) => {
+          const s = connect(port, '127.0.0.1');
+          s.once('connect', () => resolve(s)).once('error', reject);
+        }),
+    ),
+  );
+  t.teardown(() => fillers.forEach((s) => s.destroy()));
+  return `http://127.0.0.1:${port}`;
+}
+
+t.test('an HTTP backend URL whose connections never open is failed over within half the deadline, not waited on past it', async (t) => {
+  const dropping = await droppingHost(t);
+  // timeout_ms 4000: undici's own connect timeout (10 s) would outlast the deadline, and the relay fail.
+  const r = await startRelayer(t, {
+    plugins: ['transport-jsonrpc'],
+    services: (url) => `  anvil:\n    backends:\n      jsonrpc: { urls: ["${dropping}", "${url}"], timeout_ms: 4000, load_balancing: first_healthy }`,
+  });
+  const relay = gatewayRelay(await r.header(), { method: 'POST', url: '/', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' });
+  const res = await postRelay(r.url, relay);
+  t.equal(res.status, 200);
+  const checked = checkRelayResponse(res.body, r.supplierPublicKey);
+  t.ok(checked.ok, 'a signed answer');
+  t.equal(r.backend.calls.length, 1, 'from the second URL');
+  t.equal((await r.stream()).length, 1, 'and mined');
+});
 
 t.test('a gRPC backend URL that takes connections and never opens one is failed over within half the deadline, and tried last from then on', async (t) => {
   const silent = await silentHost(t);
