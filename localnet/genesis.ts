@@ -141,6 +141,9 @@ export const GenesisSchema = Type.Object(
           operator_address: Address,
           owner_address: Type.Optional(Address),
           stake_upokt: Type.Integer({ minimum: 1 }),
+          unstake_session_end_height: Type.Optional(
+            Type.Integer({ minimum: 1, description: 'An unstaking supplier: the end of its last session. Set by the chain when a slash leaves the stake under min_stake.' }),
+          ),
           services: Type.Array(
             Type.Object(
               {

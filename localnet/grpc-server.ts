@@ -66,7 +66,7 @@ export class LocalnetQueries {
           endpoints: svc.endpoints.map((e) => ({ url: e.url, rpc_type: RPC_TYPE_CODES[e.rpc_type], configs: [] })),
           rev_share: [{ address: s.owner_address ?? s.operator_address, rev_share_percentage: 100n }],
         })),
-      unstake_session_end_height: 0n,
+      unstake_session_end_height: BigInt(s.unstake_session_end_height ?? 0),
       service_config_history: [],
     };
   }

@@ -12,7 +12,7 @@ import {
   type MsgSubmitProof,
   type SessionHeader,
 } from '../core/protocol/index.js';
-import { claimedUpokt, isRelayVolumeApplicable, proofPath, proofRequirement, relayDifficultyMultiplier, sessionWindows } from '../core/session/index.js';
+import { claimedUpokt, isRelayVolumeApplicable, proofPath, proofRequirement, relayDifficultyMultiplier, sessionEndHeight, sessionWindows } from '../core/session/index.js';
 import { decodeCompactClosestProof, decompactClosestProof, sumAndCount, verifyClosestProof, type ClosestProof } from '../core/smst/index.js';
 import { ChainError, type ChainEvent, type LocalChain } from './chain.js';
 import { FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND, proofError, sdkError, StatusError } from './tx-errors.js';
@@ -336,6 +336,24 @@ export class ProofModule {
           type: 'pocket.tokenomics.EventSupplierSlashed',
           attributes: [typedAttr('supplier_operator_address', claim.supplierOperatorAddress), typedAttr('proof_missing_penalty', `${penalty}upokt`)],
         });
+        // As poktroll's settlement: a slash that leaves the stake under min_stake begins the supplier's unbonding at
+        // the end of the current session. (It stays in this localnet's sessions, which are fixed at genesis.)
+        if (supplier && supplier.unstake_session_end_height === undefined && supplier.stake_upokt < this.chain.genesis.params.supplier.min_stake_upokt) {
+          const shared = this.chain.sharedParams;
+          const end = sessionEndHeight(shared, BigInt(height));
+          supplier.unstake_session_end_height = Number(end);
+          const unbondingEnd = end + BigInt(this.chain.genesis.params.shared.supplier_unbonding_period_sessions) * shared.num_blocks_per_session;
+          const owner = supplier.owner_address ?? supplier.operator_address;
+          events.push({
+            type: 'pocket.supplier.EventSupplierUnbondingBegin',
+            attributes: [
+              typedAttr('supplier', { owner_address: owner, operator_address: supplier.operator_address, stake: { denom: 'upokt', amount: String(supplier.stake_upokt) }, unstake_session_end_height: String(end) }),
+              typedAttr('reason', 'SUPPLIER_UNBONDING_REASON_BELOW_MIN_STAKE'),
+              typedAttr('session_end_height', String(end)),
+              typedAttr('unbonding_end_height', String(unbondingEnd)),
+            ],
+          });
+        }
       }
       // Settled and expired claims leave state; the outcome stays visible through /localnet/state.
       this.settledClaims.push({ key: k, ...claim });

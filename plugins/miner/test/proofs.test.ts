@@ -156,15 +156,24 @@ t.test('a required proof that never lands: the claim expires, the supplier is sl
   t.match(await s.metrics(), /relayminer_miner_stream_backlog\{supplier="[^"]+"\} 0/);
 });
 
-t.test("stake health counts missed proofs down to the supplier module's min_stake, where the chain unstakes the supplier", async (t) => {
-  // 1e9 uPOKT staked, 3.2e8 per missed proof, the chain's min_stake 4e8: one slash leaves 6.8e8, the next 3.6e8 and
-  // the supplier unstaked. One missed proof left, not the three an empty stake would allow.
-  const s = await setup(t, PROOF_ALWAYS.replace('  proof:\n', '  supplier:\n    min_stake_upokt: 400000000\n  proof:\n'), 1);
-  await s.advanceTo(14); // the settlement monitor reads stakes as blocks come
-  await until('stake gauges', async () => /relayminer_miner_missed_proofs_until_unstaked\{supplier="[^"]+"\} 1\n/.test(await s.metrics()));
+t.test("stake health counts missed proofs down to the supplier module's min_stake; the slash past it unstakes the supplier, and that is said", async (t) => {
+  // 1e9 uPOKT staked, 3.2e8 per missed proof, the chain's min_stake 7e8: no missed proof left (an empty stake would
+  // allow three), and the one that is missed leaves 6.8e8: the chain begins the supplier's unbonding.
+  const s = await setup(t, PROOF_ALWAYS.replace('  proof:\n', '  supplier:\n    min_stake_upokt: 700000000\n  proof:\n'), 3);
+  await s.claimed();
+  await until('stake gauges', async () => /relayminer_miner_missed_proofs_until_unstaked\{supplier="[^"]+"\} 0\n/.test(await s.metrics()));
   const warning = s.logs.lines.find((l) => l.msg === 'supplier stake covers 3 or fewer missed-proof penalties before the chain unstakes it');
-  t.match(warning, { stake_upokt: '1000000000', min_stake_upokt: '400000000', penalty_upokt: '320000000', missed_proofs_left: 1 }, 'warned with the minimum it counts to');
+  t.match(warning, { stake_upokt: '1000000000', min_stake_upokt: '700000000', penalty_upokt: '320000000', missed_proofs_left: 0 }, 'warned with the minimum it counts to');
   t.notOk(s.logs.lines.some((l) => String(l.msg).startsWith('supplier params query failed')), 'the params read');
+  t.notOk(s.logs.lines.some((l) => l.msg === 'supplier is unstaking'), 'not unstaking yet');
+
+  s.r.net.node.txs.dropNextAccepted(5); // the proof and every resend are lost by the node
+  await s.advanceTo(30);
+  await until('expired', async () => (await s.session())?.state === 'expired');
+  await s.advanceTo(31);
+  await until('the unstaking said', async () => s.logs.lines.some((l) => l.msg === 'supplier is unstaking'));
+  t.match(s.logs.lines.find((l) => l.msg === 'supplier is unstaking'), { supplier: ADDR.supplier1, unstake_session_end_height: '30' }, 'the slash at 30 left 6.8e8 under the minimum');
+  t.match(await s.metrics(), /relayminer_miner_supplier_stake_upokt\{supplier="[^"]+"\} 680000000/);
 });
 
 t.test("proofs too large for one of the node's transactions: half now, half next block, and each send resent on its own when lost", async (t) => {
