@@ -20,6 +20,9 @@ function parseNodeTls(v: string): NodeTls {
   return program.error(`--node-tls must be true, false or auto, got ${JSON.stringify(v)}`, { exitCode: 1 });
 }
 
+/** Missed proofs a key's stake covers at or under which `validate --check-stake` warns: the miner's `alerts.missed_proofs` default. */
+const LOW_STAKE_MARGIN = 3n;
+
 async function validate(file: string, checkStake = false, listKeys = false): Promise<void> {
   const { loadConfigFile, withYamlLocations } = await import('../core/config/load.js');
   const { impliedPluginEntries, PluginError, resolvePlugins } = await import('../core/plugins/loader.js');
@@ -69,6 +72,7 @@ async function validate(file: string, checkStake = false, listKeys = false): Pro
   const { nodeEndpoints } = await import('../core/chain/node-endpoints.js');
   const { readSupplierStakes, servedRelays, stakeCoverage } = await import('../core/relay/stake-coverage.js');
   const { sessionEndHeight, sessionStartHeight } = await import('../core/session/grid.js');
+  const { missedProofsBeforeUnstake } = await import('../core/chain/stake-margin.js');
   const query = new ChainQueryClient(relayer.pocket_node);
   const endpoints = nodeEndpoints(relayer.pocket_node);
   const comet = new CometClient(endpoints.rpcUrl, relayer.pocket_node.query_timeout_ms, endpoints.ca);
@@ -81,6 +85,20 @@ async function validate(file: string, checkStake = false, listKeys = false): Pro
     process.stdout.write(
       `stake: ${stakes.length} supplier key(s), ${staked} staked on ${relayer.pocket_node.grpc_address}; ${refused.length ? `${refused.length} staked service transport(s) not served` : 'every staked service transport is served'}\n`,
     );
+    // Before the miner runs: how many missed proofs each staked key can afford before the chain unstakes it.
+    const [penalty, minStake] = await Promise.all([query.proofMissingPenalty(), query.supplierMinStake()]);
+    const margins = stakes.flatMap((s) => {
+      const left = s.stakeUpokt === undefined ? undefined : missedProofsBeforeUnstake(s.stakeUpokt, minStake, penalty);
+      return left === undefined ? [] : [{ address: s.address, stake: s.stakeUpokt!, left }];
+    });
+    const low = margins.filter((m) => m.left <= LOW_STAKE_MARGIN);
+    for (const m of low) {
+      process.stdout.write(`warning: ${m.address} stakes ${m.stake} uPOKT: ${m.left} missed proof(s) of ${penalty} uPOKT each before its stake is under min_stake ${minStake} and the chain unstakes it\n`);
+    }
+    if (margins.length) {
+      const fewest = margins.reduce((a, b) => (b.left < a.left ? b : a));
+      process.stdout.write(`stake margin: ${low.length} of ${margins.length} staked key(s) at ${LOW_STAKE_MARGIN} or fewer missed proofs before the chain unstakes them; the fewest ${fewest.left} (${fewest.address})\n`);
+    }
     // What a move from another relay miner needs: session starts, for the miner plugin's submission.handover_height.
     const height = BigInt((await comet.status()).latest.height);
     const params = await query.sharedParams();
@@ -258,7 +276,7 @@ program
   .command('validate')
   .description('check a configuration file (and the options of the plugins it enables) without starting anything')
   .requiredOption('-c, --config <file>', 'configuration file (YAML)')
-  .option('--check-stake', "also ask the relayer's Pocket node what each supplier key is staked for, and fail if a staked service and transport is not served")
+  .option('--check-stake', "also ask the relayer's Pocket node what each supplier key is staked for, and fail if a staked service and transport is not served; warn for a key whose stake covers 3 or fewer missed proofs before the chain unstakes it")
   .option('--keys', 'also list each role\'s supplier addresses and where each key was read (never the key)')
   .action(async (o: { config: string; checkStake?: boolean; keys?: boolean }) => {
     await validate(o.config, o.checkStake, o.keys);

@@ -94,6 +94,7 @@ export { UrlReach, backendProbeIntervalOption, type UrlReachOptions } from './ba
 
 // chain access and caches
 export { ChainPace, type BlockHealth, type ChainPaceOptions } from './chain/chain-pace.js';
+export { missedProofsBeforeUnstake } from './chain/stake-margin.js';
 export { nodeEndpoints, type NodeEndpoints, type NodeEndpointConfig, type NodeTls } from './chain/node-endpoints.js';
 export { ChainQueryClient, ChainQueryError, chainNotFound, CometClient, BlockFollower, type BlockInfo, type SharedParamsInfo, type SupplierInfo, type QueryLane } from './chain/index.js';
 export { forEachLimit } from './async/for-each-limit.js';

@@ -217,6 +217,18 @@ export class ChainQueryClient {
     };
   }
 
+  /** The supplier module's min_stake (uPOKT, live): a slash that leaves a supplier's stake under it unstakes the supplier. */
+  async supplierMinStake(): Promise<bigint> {
+    const params = (await this.call('pocket.supplier.Query', 'Params', {})).params as { min_stake?: { amount: string } };
+    return BigInt(params.min_stake?.amount ?? '0');
+  }
+
+  /** The proof module's missing-proof penalty (uPOKT, live): what each missed or invalid required proof slashes. */
+  async proofMissingPenalty(): Promise<bigint> {
+    const params = (await this.call('pocket.proof.Query', 'Params', {})).params as { proof_missing_penalty?: { amount: string } };
+    return BigInt(params.proof_missing_penalty?.amount ?? '0');
+  }
+
   /** Session module params (live): the meter divides an app's stake by the suppliers per session. */
   async numSuppliersPerSession(): Promise<bigint> {
     const res = await this.call('pocket.session.Query', 'Params', {});

@@ -15,6 +15,8 @@ import { RPC_TYPE_CODES } from '../protocol/rpc-type.js';
 /** A supplier key's stake as the chain has it now; `services` undefined when the chain has no such supplier. */
 export interface SupplierStake {
   address: string;
+  /** uPOKT; absent when the key is not staked. */
+  stakeUpokt?: bigint;
   services?: { serviceId: string; endpoints: { url: string; rpcType: RpcTypeName }[] }[];
 }
 
@@ -104,9 +106,10 @@ export async function readSupplierStakes(query: ChainQueryClient, addresses: rea
   const out: SupplierStake[] = new Array(addresses.length);
   await forEachLimit([...addresses.entries()], concurrency, async ([i, address]) => {
     try {
-      const { services } = await query.supplier(address);
+      const { services, stakeUpokt } = await query.supplier(address);
       out[i] = {
         address,
+        stakeUpokt,
         services: services.map((svc) => ({
           serviceId: svc.serviceId,
           endpoints: svc.endpoints.flatMap((e) => {

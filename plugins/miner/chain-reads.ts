@@ -57,10 +57,7 @@ export class ChainReads {
 
   /** The supplier module's minimum stake (uPOKT), read once for the block at `height`: a slash that leaves less unstakes the supplier. */
   supplierMinStake(height: number | bigint): Promise<bigint> {
-    return this.#once(`supplier|${height}`, async () => {
-      const params = (await this.query.call('pocket.supplier.Query', 'Params', {})).params as { min_stake?: { amount: string } };
-      return BigInt(params.min_stake?.amount ?? '0');
-    });
+    return this.#once(`supplier|${height}`, () => this.query.supplierMinStake());
   }
 
   /** The proof module's current params, read once for the block at `height`. */

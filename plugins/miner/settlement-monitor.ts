@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { type BlockInfo, type ChainQueryClient, type CometClient, forEachLimit, type KeyBuilder, type RedisClient, type SessionState, type StateSignals } from 'relayminer';
+import { type BlockInfo, type ChainQueryClient, type CometClient, forEachLimit, type KeyBuilder, missedProofsBeforeUnstake, type RedisClient, type SessionState, type StateSignals } from 'relayminer';
 import type { MinerAlerts } from './session-lifecycle.js';
 import { supplierOffset } from './block-clock.js';
 import type { ChainReads, ProofParams } from './chain-reads.js';
@@ -188,9 +188,8 @@ export class SettlementMonitor {
       const s = await this.o.query.supplier(supplier);
       const stake = s.stakeUpokt;
       this.o.metrics.stake.set({ supplier }, Number(stake));
-      if (penalty > 0n) {
-        // Survives k slashes while stake − k·penalty ≥ min_stake; the one after unstakes it.
-        const left = stake > minStake ? (stake - minStake) / penalty : 0n;
+      const left = missedProofsBeforeUnstake(stake, minStake, penalty);
+      if (left !== undefined) {
         this.o.metrics.proofsLeft.set({ supplier }, Number(left));
         const most = this.o.alerts.missedProofsLeft;
         this.o.signals.update(

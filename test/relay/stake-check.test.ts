@@ -66,13 +66,14 @@ t.test('readSupplierStakes: the chain as the localnet answers it', async (t) => 
   t.same(await readSupplierStakes(query, [ADDR.supplier1, OUTSIDER, ADDR.supplier2], 2), [
     {
       address: ADDR.supplier1,
+      stakeUpokt: 1_000_000_000n,
       services: [
         { serviceId: 'anvil', endpoints: [{ url: 'http://127.0.0.1:8080', rpcType: 'jsonrpc' }, { url: 'ws://127.0.0.1:8080', rpcType: 'websocket' }] },
         { serviceId: 'rest', endpoints: [{ url: 'http://127.0.0.1:8080', rpcType: 'rest' }] },
       ],
     },
     { address: OUTSIDER },
-    { address: ADDR.supplier2, services: [{ serviceId: 'anvil', endpoints: [{ url: 'http://127.0.0.1:8080', rpcType: 'jsonrpc' }] }] },
+    { address: ADDR.supplier2, stakeUpokt: 1_000_000_000n, services: [{ serviceId: 'anvil', endpoints: [{ url: 'http://127.0.0.1:8080', rpcType: 'jsonrpc' }] }] },
   ]);
 });
 
@@ -178,6 +179,9 @@ t.test('validate --check-stake: exit 1 and one line per staked pair not served; 
     `note: 1 supplier key(s) not staked on chain (${OUTSIDER}): gateways send them nothing yet`,
     'note: service "anvil" cometbft backend: no supplier key here is staked for "anvil" over cometbft',
     `stake: 2 supplier key(s), 1 staked on ${net.grpcAddress}; 2 staked service transport(s) not served`,
+    // The localnet's supplier1: 1e9 staked, 3.2e8 per missed proof, min_stake 1.
+    `warning: ${ADDR.supplier1} stakes 1000000000 uPOKT: 3 missed proof(s) of 320000000 uPOKT each before its stake is under min_stake 1 and the chain unstakes it`,
+    `stake margin: 1 of 1 staked key(s) at 3 or fewer missed proofs before the chain unstakes them; the fewest 3 (${ADDR.supplier1})`,
     'sessions: height 1 is in session [1, 10] of 10 blocks; the next start at 11 and 21',
     '',
   ]);
