@@ -138,8 +138,6 @@ export class SettlementMonitor {
     // Balances and stakes move with settlements and fees: each supplier's are read once a session
     // (each at its own block of the session), and again after a settlement event of its own.
     const height = block.height;
-    const penalty = BigInt((await this.o.reads.proofParams(height).catch(() => ({}) as ProofParams)).proof_missing_penalty?.amount ?? '0');
-    const minStake = await this.#minStake(height);
     const shared = await this.o.reads.sharedParams(BigInt(height)).catch(() => undefined);
     const interval = Math.max(1, Number(shared?.num_blocks_per_session ?? 10));
     // A supplier this replica no longer owns: its reads, and any failure of them, are another replica's now.
@@ -152,11 +150,16 @@ export class SettlementMonitor {
       }
     }
     const due = [...owned.keys()].filter((s) => (this.#nextAccountRead.get(s) ?? 0) <= height);
-    await forEachLimit(due, ACCOUNT_READS_AT_ONCE, async (supplier) => {
-      await this.#balance(supplier);
-      await this.#stake(supplier, penalty, minStake);
-      this.#nextAccountRead.set(supplier, height + interval + (this.#nextAccountRead.has(supplier) ? 0 : supplierOffset(supplier, interval)));
-    });
+    if (due.length > 0) {
+      // The params stake health counts with: read only in a block with stakes to read.
+      const penalty = BigInt((await this.o.reads.proofParams(height).catch(() => ({}) as ProofParams)).proof_missing_penalty?.amount ?? '0');
+      const minStake = await this.#minStake(height);
+      await forEachLimit(due, ACCOUNT_READS_AT_ONCE, async (supplier) => {
+        await this.#balance(supplier);
+        await this.#stake(supplier, penalty, minStake);
+        this.#nextAccountRead.set(supplier, height + interval + (this.#nextAccountRead.has(supplier) ? 0 : supplierOffset(supplier, interval)));
+      });
+    }
     const backlogs = await Promise.all([...owned.keys()].map((s) => this.o.redis().xlen(this.o.keys.relayStream(s))));
     [...owned.keys()].forEach((supplier, i) => this.o.metrics.backlog.set({ supplier }, backlogs[i]!));
   }

@@ -402,3 +402,13 @@ t.test('decoded bytes fields are copies: reusing the input buffer changes none o
   );
   t.ok(decoded.every((d) => d.relay instanceof Uint8Array && !Buffer.isBuffer(d.relay)), 'plain Uint8Arrays, as before');
 });
+
+t.test("pocket.supplier.QueryParamsResponse decodes from bytes laid out by poktroll's field numbers (min_stake 1, staking_fee 2; Coin denom 1, amount 2)", async (t) => {
+  // Written by hand, not by this codec: a wrong field number in params.proto would read min_stake as absent (0).
+  const field = (n: number, bytes: Buffer) => Buffer.concat([Buffer.from([(n << 3) | 2, bytes.length]), bytes]);
+  const coin = (amount: string) => Buffer.concat([field(1, Buffer.from('upokt')), field(2, Buffer.from(amount))]);
+  const bytes = field(1, Buffer.concat([field(1, coin('60000000000')), field(2, coin('1'))]));
+  t.equal(bytes.toString('hex'), '0a220a140a0575706f6b74120b3630303030303030303030120a0a0575706f6b74120131', 'the bytes');
+  const res = messageCodec<{ params: { min_stake?: { denom: string; amount: string }; staking_fee?: { denom: string; amount: string } } }>('pocket.supplier.QueryParamsResponse').decode(bytes);
+  t.same(res.params, { min_stake: { denom: 'upokt', amount: '60000000000' }, staking_fee: { denom: 'upokt', amount: '1' } });
+});
