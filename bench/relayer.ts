@@ -1,7 +1,7 @@
 import { Pool } from 'undici';
 import { RelayResponseCodec } from '../core/protocol/messages.js';
 import { checkRelayResponse } from '../core/relay/relay-client.js';
-import { cpuMs, pct, PIN, rssMb, runBench, startBaselineProxy, startBenchChain, startBenchRelayer, SUPPLIER1, SUPPLIER_PUB } from './harness.js';
+import { cpuMs, mainThreadSchedMs, pct, PIN, rssMb, runBench, startBaselineProxy, startBenchChain, startBenchRelayer, SUPPLIER1, SUPPLIER_PUB } from './harness.js';
 import { drive, presignedRelays, startJsonRpcBackend } from './http-load.js';
 import { metricSum } from './metrics-text.js';
 import { RUNS, type SpreadRow, spreadTable, table } from './table.js';
@@ -44,6 +44,12 @@ interface Step {
   ownP99?: number;
   /** The relayer's event-loop delay during the step (monitorEventLoopDelay, ms) and its GC pauses (ms in all). */
   loop?: { p50: number; p99: number; max: number; gcMs: number };
+  /**
+   * The serving process's main thread over the step (its schedstat), ms per second: runnable but waiting for a
+   * core (the other threads and processes on the machine had them). Not taken for `--workers`, whose relays run
+   * in the workers.
+   */
+  waitingMsPerS?: number;
 }
 
 /** One scrape of the relayer's /metrics. Scraping resets prom-client's event-loop delay histogram. */
@@ -99,7 +105,9 @@ async function oneRun(chain: Awaited<ReturnType<typeof startBenchChain>>, backen
       for (const rate of [...RATES, 0]) {
         const cpu0 = cpuMs(proc.pid!);
         const m0 = metricsUrl ? await scrape(metricsUrl) : undefined;
+        const sched0 = mainThreadSchedMs(proc.pid!);
         const r = await drive(pool, bodies, rate, STEP_MS, check, CONCURRENCY);
+        const waitingMs = mainThreadSchedMs(proc.pid!).waiting - sched0.waiting;
         const cpu = cpuMs(proc.pid!) - cpu0;
         const m1 = metricsUrl ? await scrape(metricsUrl) : undefined;
         const [h0, h1] = [m0 && durationBuckets(m0), m1 && durationBuckets(m1)];
@@ -118,6 +126,7 @@ async function oneRun(chain: Awaited<ReturnType<typeof startBenchChain>>, backen
           innerP99: h0 && h1 ? bucketPercentile(h0, h1, 99) : undefined,
           ownP99: o0 && o1 ? bucketPercentile(o0, o1, 99) : undefined,
           loop: m0 && m1 ? loopStats(m0, m1) : undefined,
+          waitingMsPerS: proc === relayer.child && WORKERS > 1 ? undefined : (waitingMs * 1000) / r.elapsedMs,
         });
         process.stderr.write(`${name} ${steps.at(-1)!.offered}: ${steps.at(-1)!.achieved.toFixed(0)}/s\n`);
       }
@@ -156,7 +165,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       table(
         `Relayer vs plain proxy, one process each${PIN ? ', each alone on one core (PIN=1)' : ''}, ${STEP_MS / 1000} s per step after ${WARMUP_MS / 1000} s of warm-up at ${WARMUP_RATE}/s (node ${process.version}, ${PRESIGNED} pre-signed relays${ANSWER_BYTES ? `, answers of ~${ANSWER_BYTES} bytes` : ''}${BACKEND_MS ? `, the backend answering in ${BACKEND_MS / 2}–${BACKEND_MS * 1.5} ms` : ''}${RUNS > 1 ? `; the last of ${RUNS} runs` : ''})`,
-        ['target', 'offered', 'relays/s', 'p50 ms', 'p95 ms', 'p99 ms', 'inside p50 / p99 (own p99) ms', 'loop delay p50 / p99 / max ms', 'GC ms', 'CPU ms/relay', 'RSS MB', 'errors'],
+        ['target', 'offered', 'relays/s', 'p50 ms', 'p95 ms', 'p99 ms', 'inside p50 / p99 (own p99) ms', 'loop delay p50 / p99 / max ms', 'GC ms', 'waiting for a core ms/s', 'CPU ms/relay', 'RSS MB', 'errors'],
         steps.map((s) => [
           s.target,
           s.offered,
@@ -167,13 +176,14 @@ async function main(): Promise<void> {
           s.innerP50 === undefined ? '' : `≤ ${s.innerP50} / ≤ ${s.innerP99} (≤ ${s.ownP99})`,
           s.loop ? `${s.loop.p50.toFixed(1)} / ${s.loop.p99.toFixed(1)} / ${s.loop.max.toFixed(1)}` : '',
           s.loop ? s.loop.gcMs.toFixed(0) : '',
+          s.waitingMsPerS === undefined ? '' : s.waitingMsPerS.toFixed(0),
           f(s.cpuMsPerRelay),
           s.rssMb.toFixed(0),
           s.errors,
         ]),
       ) + '\n',
     );
-    process.stdout.write(spreadTable('Relayer targets across runs (added = relayer − proxy in the same run; loop delay past the 10 ms sampling interval)', targetRows(runs)) + '\n');
+    process.stdout.write(spreadTable("Relayer targets across runs (added = relayer − proxy in the same run; loop delay past the 10 ms sampling interval; waiting: the process's main thread runnable without a core)", targetRows(runs)) + '\n');
     const last = summary(steps);
     process.stdout.write(
       `\nmax relays/s: relayer ${last.maxRelayer.toFixed(0)} vs baseline ${last.maxBaseline.toFixed(0)} (ratio ${(last.maxRelayer / last.maxBaseline).toFixed(2)}); ` +
@@ -193,7 +203,7 @@ function summary(steps: Step[]) {
     const [r, b] = [at(rel, rate), at(base, rate)];
     return r && b ? r[p] - b[p] : NaN;
   };
-  return { rel, at, added, maxRelayer: rel.at(-1)!.achieved, maxBaseline: base.at(-1)!.achieved };
+  return { rel, base, at, added, maxRelayer: rel.at(-1)!.achieved, maxBaseline: base.at(-1)!.achieved };
 }
 
 function targetRows(runs: Step[][]): SpreadRow[] {
@@ -206,6 +216,8 @@ function targetRows(runs: Step[][]): SpreadRow[] {
     rows.push({ name: `loop delay p99 at ${rate}/s, ms`, values: s.map((x) => (x.at(x.rel, rate)?.loop?.p99 ?? NaN) - EVENT_LOOP_SAMPLING_MS), digits: 1 });
     rows.push({ name: `GC pauses at ${rate}/s, ms per s`, values: s.map((x) => ((x.at(x.rel, rate)?.loop?.gcMs ?? NaN) * 1000) / STEP_MS), digits: 0 });
     rows.push({ name: `CPU per relay at ${rate}/s, ms`, values: s.map((x) => x.at(x.rel, rate)?.cpuMsPerRelay ?? NaN) });
+    if (WORKERS === 1) rows.push({ name: `waiting for a core at ${rate}/s, ms per s`, values: s.map((x) => x.at(x.rel, rate)?.waitingMsPerS ?? NaN), digits: 0 });
+    rows.push({ name: `the proxy's waiting for a core at ${rate}/s, ms per s`, values: s.map((x) => x.at(x.base, rate)?.waitingMsPerS ?? NaN), digits: 0 });
   }
   rows.push({ name: WORKERS > 1 ? `max relays/s, ${WORKERS} worker processes` : 'max relays/s, one process', values: s.map((x) => x.maxRelayer), digits: 0, target: WORKERS > 1 ? undefined : { op: '>=', value: 3000 } });
   rows.push({ name: 'max relays/s, ratio to the proxy', values: s.map((x) => x.maxRelayer / x.maxBaseline), target: { op: '>=', value: 0.3 } });
