@@ -90,7 +90,7 @@ export { BackendError, BACKEND_ERROR_CODES, type BackendErrorCode } from './back
 export { rejectionOf } from './relay/backend-rejection.js';
 export { relayPath } from './backend/relay-url.js';
 export { redactUrl, type HealthChange } from './backend/http-backend.js';
-export { UrlReach, backendProbeIntervalOption, type UrlReachOptions } from './backend/url-reach.js';
+export { UrlReach, backendProbeIntervalOption, type ActiveProbes, type UrlReachOptions } from './backend/url-reach.js';
 
 // chain access and caches
 export { ChainPace, type BlockHealth, type ChainPaceOptions } from './chain/chain-pace.js';

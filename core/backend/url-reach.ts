@@ -21,18 +21,31 @@ export interface UrlReachOptions {
   onChange?: (change: HealthChange) => void;
   /** A URL as logs may name it (default: without credentials, path or query). */
   redact?: (url: string) => string;
+  /** Active health: every URL probed on a timer from `start()`, not only those that failed (a backend's `health_check`). */
+  active?: ActiveProbes;
+}
+
+/** A backend's `health_check` as connection probes: `probe` takes each URL out after `unhealthyThreshold` failures in a row and back after `healthyThreshold` successes. */
+export interface ActiveProbes {
+  intervalMs: number;
+  unhealthyThreshold: number;
+  healthyThreshold: number;
 }
 
 /**
  * Which of a backend's URLs can be reached, for transports that connect to their backends themselves (WebSocket,
- * gRPC), which have no probes of their own: a URL is out once a connection to it fails and back once one opens. While
- * it is out it is probed on a timer, so it comes back without waiting for a relay to try it; a service whose
- * readiness gates its traffic would otherwise never see one.
+ * gRPC): a URL is out once a connection to it fails and back once one opens. While it is out it is probed on a
+ * timer, so it comes back without waiting for a relay to try it; a service whose readiness gates its traffic would
+ * otherwise never see one. With `active` probes every URL is probed from `start()` on, so a backend that goes away
+ * is out before a relay finds it gone; one that failed comes back after `healthyThreshold` good probes, or at once
+ * when a relay's connection to it opens.
  */
 export class UrlReach {
   readonly #urls: readonly string[];
   readonly #o: UrlReachOptions;
   readonly #down = new Set<string>();
+  /** Active probes: each URL's failures, or successes while it is out, in a row. */
+  readonly #streak = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -60,14 +73,21 @@ export class UrlReach {
     return [...this.#urls.filter((u) => !this.#down.has(u)), ...this.#urls.filter((u) => this.#down.has(u))];
   }
 
+  /** Starts the active probes (none without `active`). */
+  start(): void {
+    if (this.#o.active) this.#schedule();
+  }
+
   failed(url: string, err: unknown): void {
     if (this.#closed || this.#down.has(url)) return;
     this.#down.add(url);
+    this.#streak.delete(url);
     this.#o.onChange?.({ url: this.#redact(url), up: false, reason: describeBackendError(err) });
     this.#schedule();
   }
 
   answered(url: string): void {
+    this.#streak.delete(url);
     if (!this.#down.delete(url)) return;
     this.#o.onChange?.({ url: this.#redact(url), up: true, reason: 'answers again' });
   }
@@ -83,19 +103,34 @@ export class UrlReach {
 
   #schedule(): void {
     if (this.#timer || this.#closed) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      void Promise.all(
-        [...this.#down].map((url) =>
-          this.#o.probe(url).then(
-            () => this.answered(url),
-            () => {},
-          ),
-        ),
-      ).then(() => {
-        if (this.#down.size > 0) this.#schedule();
-      });
-    }, this.#o.intervalMs ?? 5000);
+    const active = this.#o.active;
+    this.#timer = setTimeout(
+      () => {
+        const urls = active ? this.#urls : [...this.#down];
+        void Promise.all(urls.map((url) => this.#o.probe(url).then(() => this.#probed(url), (err: unknown) => this.#probed(url, err)))).then(() => {
+          this.#timer = undefined;
+          if (active || this.#down.size > 0) this.#schedule();
+        });
+      },
+      active ? active.intervalMs : (this.#o.intervalMs ?? 5000),
+    );
     this.#timer.unref();
+  }
+
+  #probed(url: string, err?: unknown): void {
+    if (this.#closed) return;
+    const active = this.#o.active;
+    if (!active) {
+      if (err === undefined) this.answered(url);
+      return;
+    }
+    const down = this.#down.has(url);
+    // A streak counts failures while the URL is in and successes while it is out; the other kind ends it.
+    if ((err === undefined) === down) {
+      const streak = (this.#streak.get(url) ?? 0) + 1;
+      if (streak < (down ? active.healthyThreshold : active.unhealthyThreshold)) this.#streak.set(url, streak);
+      else if (down) this.answered(url);
+      else this.failed(url, err);
+    } else this.#streak.delete(url);
   }
 }

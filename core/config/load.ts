@@ -313,7 +313,9 @@ function resolveRedis(raw: RedisConfig | undefined, base: string[], problems: Co
 }
 
 /** Backend keys only the HTTP relay kit's pools (jsonrpc, rest, cometbft) read. */
-const HTTP_ONLY_BACKEND_KEYS = ['load_balancing', 'connections', 'pipelining', 'keep_alive_ms', 'circuit_breaker', 'health_check', 'max_body_bytes'] as const;
+const HTTP_ONLY_BACKEND_KEYS = ['load_balancing', 'connections', 'pipelining', 'keep_alive_ms', 'circuit_breaker', 'max_body_bytes'] as const;
+/** `health_check` keys that shape an HTTP probe request; a websocket or grpc backend's probe opens a connection. */
+const HTTP_ONLY_HEALTH_CHECK_KEYS = ['path', 'method', 'body', 'expected_status'] as const;
 
 /**
  * A websocket or grpc backend given a key only HTTP backends read: the operator expects it to act (a health check
@@ -332,6 +334,12 @@ function httpOnlyBackendKeys(raw: Record<string, unknown>): ConfigProblem[] {
         if (!Object.hasOwn(backend, key)) continue;
         const how = key === 'max_body_bytes' ? `its messages are bounded by ${limit}` : `it tries its URLs in order, and ${key} is not applied`;
         problems.push({ path: joinPath(['services', id, 'backends', type, key]), message: `only HTTP backends (jsonrpc, rest, cometbft) use it; a ${type} backend would ignore it: ${how}` });
+      }
+      const hc = record(backend.health_check);
+      for (const key of HTTP_ONLY_HEALTH_CHECK_KEYS) {
+        if (!hc || !Object.hasOwn(hc, key)) continue;
+        const probe = type === 'grpc' ? 'an HTTP/2 connection whose settings arrive' : 'a WebSocket handshake to the URL';
+        problems.push({ path: joinPath(['services', id, 'backends', type, 'health_check', key]), message: `only HTTP backends (jsonrpc, rest, cometbft) send a probe request; a ${type} backend's probe is ${probe}, then closed` });
       }
     }
   }

@@ -54,10 +54,18 @@ export class H2Backend {
   /** `onReach`: told when a URL's connection fails (the first time since it last answered) and when it answers again. */
   constructor(cfg: ResolvedBackend, o: { onReach?: (change: HealthChange) => void; probeIntervalMs?: number } = {}) {
     this.#cfg = cfg;
-    this.#reach = new UrlReach(cfg.urls, { probe: (url) => this.#probe(url), intervalMs: o.probeIntervalMs, onChange: o.onReach, redact: (url) => this.#redacted(url) });
+    const hc = cfg.health_check;
+    this.#reach = new UrlReach(cfg.urls, {
+      probe: (url) => this.#probe(url),
+      intervalMs: o.probeIntervalMs,
+      active: hc && { intervalMs: hc.interval_ms, unhealthyThreshold: hc.unhealthy_threshold, healthyThreshold: hc.healthy_threshold },
+      onChange: o.onReach,
+      redact: (url) => this.#redacted(url),
+    });
     for (const [k, v] of Object.entries(cfg.headers)) this.#fixed[k.toLowerCase()] = v;
     if (cfg.auth?.bearer_token) this.#fixed.authorization = `Bearer ${cfg.auth.bearer_token}`;
     else if (cfg.auth?.username !== undefined) this.#fixed.authorization = `Basic ${Buffer.from(`${cfg.auth.username}:${cfg.auth.password ?? ''}`).toString('base64')}`;
+    this.#reach.start();
   }
 
   /** URLs whose connection has not failed since they last answered, of all configured (for /ready/<service>). */
@@ -65,11 +73,11 @@ export class H2Backend {
     return this.#reach.health;
   }
 
-  /** A connection to `url` that opens (the server's HTTP/2 settings arrive) within `UrlReach.connectWaitMs`; then closed. */
+  /** A connection to `url` that opens (the server's HTTP/2 settings arrive) within `UrlReach.connectWaitMs`, or the health check's `timeout_ms`; then closed. */
   #probe(url: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const session = connect(h2Url(url));
-      const waitMs = UrlReach.connectWaitMs(this.#cfg.timeout_ms);
+      const waitMs = this.#cfg.health_check?.timeout_ms ?? UrlReach.connectWaitMs(this.#cfg.timeout_ms);
       const timer = setTimeout(() => session.destroy(new Error(`no HTTP/2 settings within ${waitMs} ms`)), waitMs);
       session.once('remoteSettings', () => {
         clearTimeout(timer);

@@ -420,10 +420,10 @@ export function backendHeaders(cfg: BridgeOptions['backend'], serviceId: string)
   return headers;
 }
 
-/** A dial that opens within `UrlReach.connectWaitMs` of the backend's `timeoutMs`, then closed at once: whether the backend URL can be reached. */
-export async function probeBackend(url: string, headers: Record<string, string>, timeoutMs: number): Promise<void> {
+/** A dial that opens within `waitMs`, then closed at once: whether the backend URL can be reached. */
+export async function probeBackend(url: string, headers: Record<string, string>, waitMs: number): Promise<void> {
   // The error listener goes on at 'open': a frame in the same packet as the 101 (over the small limit) fails at once.
-  const ws = await open(url, headers, UrlReach.connectWaitMs(timeoutMs), 1024, (opened) => opened.on('error', () => {}));
+  const ws = await open(url, headers, waitMs, 1024, (opened) => opened.on('error', () => {}));
   ws.close(1000);
   setTimeout(() => ws.terminate(), 1000).unref();
 }

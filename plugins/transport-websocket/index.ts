@@ -115,7 +115,16 @@ export default definePlugin(
     for (const [service, s] of Object.entries(ctx.config.services)) {
       const backend = s.backends.websocket;
       if (!backend) continue;
-      const urls = new UrlReach(backend.urls, { probe: (url) => probeBackend(url, backendHeaders(backend, service), backend.timeout_ms), intervalMs: opts.backend_probe_interval_ms });
+      const hc = backend.health_check;
+      const waitMs = hc ? hc.timeout_ms : UrlReach.connectWaitMs(backend.timeout_ms);
+      const urls = new UrlReach(backend.urls, {
+        probe: (url) => probeBackend(url, backendHeaders(backend, service), waitMs),
+        intervalMs: opts.backend_probe_interval_ms,
+        active: hc && { intervalMs: hc.interval_ms, unhealthyThreshold: hc.unhealthy_threshold, healthyThreshold: hc.healthy_threshold },
+        // The dials say a service's state; a health check's own findings are said per URL.
+        onChange: hc ? ({ url, up, reason }) => (up ? log.info({ service, url }, 'websocket backend URL answers again') : log.warn({ service, url, reason }, 'websocket backend URL cannot be reached; new gateway connections dial the others first')) : undefined,
+      });
+      urls.start();
       backendUrls.set(service, urls);
       relay.reportBackend(service, 'websocket', () => urls.health);
     }

@@ -467,7 +467,7 @@ t.test("the README's relayer and miner configs load as written", async (t) => {
   t.same([requireRole(miner, 'miner').metrics_address, miner.plugins], [':9092', [{ name: 'miner', options: { instance_id: 'miner-0' } }]]);
 });
 
-t.test('keys only HTTP backends read are refused on websocket and grpc backends, where they would do nothing', async (t) => {
+t.test('keys only HTTP backends read are refused on websocket and grpc backends, where they would do nothing; their health checks open connections', async (t) => {
   const problems = problemsOf(
     `relayer: { ${KEY} }
 services:
@@ -478,17 +478,18 @@ services:
         url: "ws://node:8546"
         health_check: { path: / }
         max_body_bytes: 2048
-      grpc: { url: "http://node:9090", load_balancing: round_robin, circuit_breaker: { failures: 3 } }
+      grpc: { url: "http://node:9090", load_balancing: round_robin, circuit_breaker: { failures: 3 }, health_check: { interval_ms: 1000, expected_status: [200] } }
 `,
     ENV,
   );
   t.same(
     problems.map((p) => [p.path, p.line, p.message]),
     [
-      ['services.eth.backends.websocket.health_check', 8, 'only HTTP backends (jsonrpc, rest, cometbft) use it; a websocket backend would ignore it: it tries its URLs in order, and health_check is not applied'],
       ['services.eth.backends.websocket.max_body_bytes', 9, "only HTTP backends (jsonrpc, rest, cometbft) use it; a websocket backend would ignore it: its messages are bounded by transport-websocket's max_frame_bytes"],
+      ['services.eth.backends.websocket.health_check.path', 8, "only HTTP backends (jsonrpc, rest, cometbft) send a probe request; a websocket backend's probe is a WebSocket handshake to the URL, then closed"],
       ['services.eth.backends.grpc.load_balancing', 10, 'only HTTP backends (jsonrpc, rest, cometbft) use it; a grpc backend would ignore it: it tries its URLs in order, and load_balancing is not applied'],
       ['services.eth.backends.grpc.circuit_breaker', 10, 'only HTTP backends (jsonrpc, rest, cometbft) use it; a grpc backend would ignore it: it tries its URLs in order, and circuit_breaker is not applied'],
+      ['services.eth.backends.grpc.health_check.expected_status', 10, "only HTTP backends (jsonrpc, rest, cometbft) send a probe request; a grpc backend's probe is an HTTP/2 connection whose settings arrive, then closed"],
     ],
     'each named with its line; the jsonrpc backend may have them all',
   );
@@ -496,4 +497,6 @@ services:
   const c = parseConfig(`relayer: { ${KEY} }\nservices:\n  eth:\n    backends:\n      jsonrpc: { url: "http://node:8545", max_body_bytes: 2097152 }\n      websocket: { url: "ws://node:8546" }\n`, { env: ENV });
   t.equal(c.services.eth?.backends.websocket?.max_body_bytes, 10 * 1024 * 1024);
   t.equal(listenerBodyLimit(c), 2 * 1024 * 1024, "a websocket backend's default does not raise the HTTP relay listener's limit");
+  const checked = parseConfig(`relayer: { ${KEY} }\nservices:\n  eth:\n    backends:\n      grpc: { url: "http://node:9090", health_check: { interval_ms: 1000, unhealthy_threshold: 2 } }\n`, { env: ENV });
+  t.match(checked.services.eth?.backends.grpc?.health_check, { interval_ms: 1000, timeout_ms: 2000, unhealthy_threshold: 2, healthy_threshold: 2 }, 'a grpc health check with its connection keys is taken');
 });

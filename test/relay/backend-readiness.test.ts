@@ -95,3 +95,41 @@ t.test('a WebSocket backend that greets with a frame larger than its probe reads
   const ready = (await (await fetch(`http://${r.runtime.addresses.health}/ready/anvil`)).json()) as { backends: unknown };
   t.same(ready.backends, { websocket: { healthy: 1, total: 1, transport_enabled: true } }, 'a probe opened it; its greeting, over what a probe reads, failed nothing');
 });
+
+t.test('with a health_check, WebSocket and gRPC URLs are probed while nothing fails: a node that goes away is out before any relay finds it, and back once it answers', async (t) => {
+  const [grpcPort, wsPort] = [await freePort(), await freePort()];
+  const nodes = { ws: await startWebSocketBackend({ port: wsPort }), grpc: await startGrpcBackend({ port: grpcPort }) };
+  t.teardown(async () => (await nodes.ws.close(), await nodes.grpc.close()));
+  const hc = 'health_check: { interval_ms: 500, timeout_ms: 500, unhealthy_threshold: 2, healthy_threshold: 2 }';
+  const r = await startRelayer(t, {
+    plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0" }', 'name: transport-websocket'],
+    services: () => `  anvil:\n    backends:\n      grpc: { url: "http://127.0.0.1:${grpcPort}", ${hc} }\n      websocket: { url: "ws://127.0.0.1:${wsPort}", ${hc} }`,
+  });
+  const ready = async () => {
+    const res = await fetch(`http://${r.runtime.addresses.health}/ready/anvil`);
+    return { status: res.status, backends: ((await res.json()) as { backends: unknown }).backends };
+  };
+  t.same(await ready(), { status: 200, backends: { grpc: { healthy: 1, total: 1, transport_enabled: true }, websocket: { healthy: 1, total: 1, transport_enabled: true } } });
+
+  await nodes.ws.close();
+  await nodes.grpc.close();
+  await until('the service out of rotation', async () => (await ready()).status === 503, 10_000);
+  t.same((await ready()).backends, { grpc: { healthy: 0, total: 1, transport_enabled: true }, websocket: { healthy: 0, total: 1, transport_enabled: true } }, 'both URLs out, no relay sent');
+  await until('both URLs said out', () => r.logs.lines.filter((l) => /backend URL cannot be reached/.test(String(l.msg))).length === 2, 5000);
+  t.same(
+    r.logs.lines.filter((l) => /backend URL cannot be reached/.test(String(l.msg))).map((l) => [l.msg, l.url, l.reason]).sort(),
+    [
+      ['gRPC backend URL cannot be reached; its calls fail until it answers', `http://127.0.0.1:${grpcPort}`, 'connection refused (ECONNREFUSED)'],
+      ['websocket backend URL cannot be reached; new gateway connections dial the others first', `ws://127.0.0.1:${wsPort}`, 'connection refused (ECONNREFUSED)'],
+    ],
+    'said once each, with the reason and no more',
+  );
+  t.notOk((await r.metrics()).includes('relayminer_relays_total{'), 'no relay was sent');
+
+  nodes.ws = await startWebSocketBackend({ port: wsPort });
+  nodes.grpc = await startGrpcBackend({ port: grpcPort });
+  await until('the service back', async () => (await ready()).status === 200, 10_000);
+  t.same((await ready()).backends, { grpc: { healthy: 1, total: 1, transport_enabled: true }, websocket: { healthy: 1, total: 1, transport_enabled: true } });
+  t.ok(r.logs.lines.some((l) => l.msg === 'websocket backend URL answers again'), 'the WebSocket URL coming back is said');
+  t.equal(await handshake(r.url, await r.header()), 'open', 'and a bridge opens');
+});
