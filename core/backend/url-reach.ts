@@ -9,7 +9,7 @@ export const backendProbeIntervalOption = {
   maximum: 600_000,
   default: 5_000,
   description:
-    "While a backend URL cannot be reached (a connection to it failed), it is probed this often (a connection opened and closed) until one opens: it is out of `/ready/<service>` and `relayminer_backend_urls_healthy` until then, and comes back without waiting for a relay to try it.",
+    "While a backend URL cannot be reached (a connection to it failed), it is probed this often (a connection opened and closed) until one opens: it is out of `/ready/<service>` and `relayminer_backend_urls_healthy` until then, and comes back without waiting for a relay to try it. A backend with a `health_check` is probed on its `interval_ms` instead.",
 } as const;
 
 export interface UrlReachOptions {
