@@ -21,7 +21,7 @@ export interface Refusal {
 export class PassReport {
   readonly #failed = new Map<string, string[]>();
   readonly #recovered: string[] = [];
-  readonly #said = new Map<string, ({ supplier: string } & Record<string, unknown>)[]>();
+  readonly #said = new Map<string, { counted: 'suppliers' | 'sessions'; changes: ({ supplier: string } & Record<string, unknown>)[] }>();
   /** Sends the node refused, by message and reason: one error line for the suppliers refused alike. */
   readonly #refused = new Map<string, { msg: string; reason: Refusal; changes: ({ supplier: string } & Record<string, unknown>)[] }>();
 
@@ -35,11 +35,14 @@ export class PassReport {
     this.#recovered.push(supplier);
   }
 
-  /** An info line of one supplier's pass, kept for the end of the block. */
-  said(msg: string, fields: { supplier: string } & Record<string, unknown>): void {
-    const list = this.#said.get(msg);
-    if (list) list.push(fields);
-    else this.#said.set(msg, [fields]);
+  /**
+   * An info line of one supplier's pass, kept for the end of the block; `counted` names what many of them add up
+   * to (a supplier may have several sessions of a height, one per application and service).
+   */
+  said(msg: string, fields: { supplier: string } & Record<string, unknown>, counted: 'suppliers' | 'sessions' = 'suppliers'): void {
+    const entry = this.#said.get(msg);
+    if (entry) entry.changes.push(fields);
+    else this.#said.set(msg, { counted, changes: [fields] });
   }
 
   /** A send the node refused, kept for the end of the block with the others refused for the same reason. */
@@ -51,7 +54,7 @@ export class PassReport {
   }
 
   log(log: FastifyBaseLogger, height: number): void {
-    for (const [msg, changes] of this.#said) sayChanges(log, 'info', msg, changes, { fields: { height } });
+    for (const [msg, { counted, changes }] of this.#said) sayChanges(log, 'info', msg, changes, { fields: { height }, counted });
     for (const { msg, reason, changes } of this.#refused.values()) sayChanges(log, 'error', msg, changes, { fields: { height }, summary: { ...reason } });
     for (const [err, suppliers] of this.#failed) log.error({ ...named(suppliers), height, err }, 'session lifecycle pass failed');
     if (this.#recovered.length) log.info({ ...named(this.#recovered), height }, 'session lifecycle pass works again');

@@ -538,7 +538,7 @@ export class SessionLifecycle {
     const ok = await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, w.session.state, 'settled');
     if (ok === 'moved') {
       this.#o.metrics.upokt.inc({ supplier: w.supplier, kind: 'settled' }, Number(await this.#field(w, 'claimed_upokt')));
-      this.#said('session settled', { supplier: w.supplier, session: w.session.sessionId, upokt: await this.#field(w, 'claimed_upokt') });
+      this.#said('session settled', { supplier: w.supplier, session: w.session.sessionId, upokt: await this.#field(w, 'claimed_upokt') }, 'sessions');
     }
   }
 
@@ -665,7 +665,7 @@ export class SessionLifecycle {
     if (w.session.proofParams === now) return;
     await this.#unsetProofDecision(w);
     w.session = { ...w.session, proof: undefined };
-    this.#said('proof decided again: the proof params changed', { supplier: w.supplier, session: w.session.sessionId, decided_with: w.session.proofParams ?? null, now });
+    this.#said('proof decided again: the proof params changed', { supplier: w.supplier, session: w.session.sessionId, decided_with: w.session.proofParams ?? null, now }, 'sessions');
   }
 
   /** Said once per send a block refused: the chain's reason, and what happens next. */
@@ -723,8 +723,8 @@ export class SessionLifecycle {
   }
 
   /** An info line of a supplier's pass: with the block's others when a pass is running, else at once. */
-  #said(msg: string, fields: { supplier: string } & Record<string, unknown>): void {
-    if (this.#report) this.#report.said(msg, fields);
+  #said(msg: string, fields: { supplier: string } & Record<string, unknown>, counted?: 'suppliers' | 'sessions'): void {
+    if (this.#report) this.#report.said(msg, fields, counted);
     else this.#o.log.info(fields, msg);
   }
 
@@ -734,7 +734,9 @@ export class SessionLifecycle {
     const why = `starts at ${w.session.startHeight}, below handover_height ${handover}: the relay miner taken over from claims it`;
     const moved = await this.#o.store.transition(w.supplier, w.session.sessionId, w.token, 'active', 'handed_over', { reason: why });
     if (moved === 'fenced') throw new FencedOutError(w.supplier);
-    if (moved === 'moved') this.#o.log.info({ supplier: w.supplier, session: w.session.sessionId, relays: w.session.count }, `session handed over: ${why}`);
+    // Every owned supplier's sessions below the height are handed over in the same block: one line for many.
+    const said = `session handed over: below handover_height ${handover}, the relay miner taken over from claims it`;
+    if (moved === 'moved') this.#said(said, { supplier: w.supplier, session: w.session.sessionId, session_start: String(w.session.startHeight), relays: w.session.count }, 'sessions');
   }
 
   async #fail(w: Work, from: SessionState, to: SessionState, why: string): Promise<void> {

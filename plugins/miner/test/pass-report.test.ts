@@ -67,3 +67,15 @@ t.test("sends the node refused: one error line per reason for many suppliers, wi
     ],
   );
 });
+
+t.test('per-session lines are counted as sessions: a supplier may have several of a height', async (t) => {
+  const logs = captureLogs();
+  const report = new PassReport();
+  for (let i = 0; i < 8; i++) report.said('session settled', { supplier: supplier(i % 6), session: `S${i}`, upokt: '42' }, 'sessions');
+  report.log(logs.logger, 46);
+  t.same(
+    logs.lines.map(({ level, msg, height, suppliers, first }) => ({ level, msg, height, suppliers, first })),
+    [{ level: 30, msg: 'session settled: 8 sessions', height: 46, suppliers: 6, first: [0, 1, 2, 3, 4].map(supplier) }],
+    'eight sessions of six suppliers',
+  );
+});
