@@ -44,8 +44,11 @@ export class UrlReach {
   readonly #urls: readonly string[];
   readonly #o: UrlReachOptions;
   readonly #down = new Set<string>();
-  /** Active probes: each URL's failures, or successes while it is out, in a row. */
-  readonly #streak = new Map<string, number>();
+  /** URLs out because they failed `unhealthyThreshold` active probes in a row (not one failed connection). */
+  readonly #probedOut = new Set<string>();
+  /** Active probes in a row: each URL's failures, and its successes while it is out. */
+  readonly #failStreak = new Map<string, number>();
+  readonly #okStreak = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -73,21 +76,32 @@ export class UrlReach {
     return [...this.#urls.filter((u) => !this.#down.has(u)), ...this.#urls.filter((u) => this.#down.has(u))];
   }
 
-  /** Starts the active probes (none without `active`). */
+  /**
+   * With active probes: every URL failed `unhealthyThreshold` probes in a row and none has answered since, so a
+   * call may fail at once instead of trying each (as an HTTP backend's calls do when its health checks fail every
+   * URL). One failed connection is not enough: a blip would refuse calls until `healthyThreshold` probes pass.
+   */
+  get probedOut(): boolean {
+    return this.#probedOut.size > 0 && this.#probedOut.size === this.#urls.length;
+  }
+
+  /** Starts the active probes, the first round at once (none without `active`). */
   start(): void {
-    if (this.#o.active) this.#schedule();
+    if (this.#o.active) this.#schedule(0);
   }
 
   failed(url: string, err: unknown): void {
     if (this.#closed || this.#down.has(url)) return;
     this.#down.add(url);
-    this.#streak.delete(url);
+    this.#okStreak.delete(url);
     this.#o.onChange?.({ url: this.#redact(url), up: false, reason: describeBackendError(err) });
     this.#schedule();
   }
 
   answered(url: string): void {
-    this.#streak.delete(url);
+    this.#failStreak.delete(url);
+    this.#okStreak.delete(url);
+    this.#probedOut.delete(url);
     if (!this.#down.delete(url)) return;
     this.#o.onChange?.({ url: this.#redact(url), up: true, reason: 'answers again' });
   }
@@ -101,7 +115,7 @@ export class UrlReach {
     return this.#o.redact ? this.#o.redact(url) : redactUrl(new URL(url));
   }
 
-  #schedule(): void {
+  #schedule(delayMs?: number): void {
     if (this.#timer || this.#closed) return;
     const active = this.#o.active;
     this.#timer = setTimeout(
@@ -112,7 +126,7 @@ export class UrlReach {
           if (active || this.#down.size > 0) this.#schedule();
         });
       },
-      active ? active.intervalMs : (this.#o.intervalMs ?? 5000),
+      delayMs ?? (active ? active.intervalMs : (this.#o.intervalMs ?? 5000)),
     );
     this.#timer.unref();
   }
@@ -124,13 +138,21 @@ export class UrlReach {
       if (err === undefined) this.answered(url);
       return;
     }
-    const down = this.#down.has(url);
-    // A streak counts failures while the URL is in and successes while it is out; the other kind ends it.
-    if ((err === undefined) === down) {
-      const streak = (this.#streak.get(url) ?? 0) + 1;
-      if (streak < (down ? active.healthyThreshold : active.unhealthyThreshold)) this.#streak.set(url, streak);
-      else if (down) this.answered(url);
-      else this.failed(url, err);
-    } else this.#streak.delete(url);
+    // Failures in a row count whether the URL is in or already out (a failed connection took it out); successes
+    // in a row count while it is out. Either kind ends the other's streak.
+    if (err === undefined) {
+      this.#failStreak.delete(url);
+      if (!this.#down.has(url)) return;
+      const oks = (this.#okStreak.get(url) ?? 0) + 1;
+      if (oks >= active.healthyThreshold) this.answered(url);
+      else this.#okStreak.set(url, oks);
+      return;
+    }
+    this.#okStreak.delete(url);
+    const fails = (this.#failStreak.get(url) ?? 0) + 1;
+    this.#failStreak.set(url, fails);
+    if (fails < active.unhealthyThreshold) return;
+    this.failed(url, err);
+    this.#probedOut.add(url);
   }
 }

@@ -96,6 +96,7 @@ export class H2Backend {
   }
 
   async call(req: H2Request, extra: Record<string, string>): Promise<H2Response> {
+    if (this.#reach.probedOut) throw new RelayRejection('no_healthy_backend', 'every backend URL fails its health checks');
     const deadline = Date.now() + this.#cfg.timeout_ms;
     let last: Error | undefined;
     for (const url of this.#reach.ordered) {

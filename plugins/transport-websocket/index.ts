@@ -150,6 +150,7 @@ export default definePlugin(
       const backend = service.backends.websocket;
       if (!backend) return refuse(socket, 'no_healthy_backend', `service ${hs.serviceId} has no websocket backend configured`);
       if (hs.problem) return refuse(socket, 'malformed_request', hs.problem);
+      if (backendUrls.get(hs.serviceId)?.probedOut) return refuse(socket, 'no_healthy_backend', 'every backend URL fails its health checks');
       let handshake: AdmittedFrame | undefined;
       const simulation = req.headers[SIMULATION_HEADER];
       const simulationKeyId = typeof simulation === 'string' ? simulation : undefined;

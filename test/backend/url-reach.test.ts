@@ -77,3 +77,17 @@ t.test('close stops the probes; without active probes only URLs that failed are 
   await new Promise((r) => setTimeout(r, 80));
   t.ok(active.rounds(A) <= after + 1, `no rounds after close (${after} then ${active.rounds(A)}; one may have been in flight)`);
 });
+
+t.test('probedOut: every URL out by its active probes, not by a failed connection; an answer ends it', async (t) => {
+  const s = scripted({ [A]: [false], [B]: [false] });
+  const reach = new UrlReach([A, B], { probe: s.probe, active: { intervalMs: 10, unhealthyThreshold: 2, healthyThreshold: 2 } });
+  t.teardown(() => reach.close());
+  reach.failed(A, new Error('connect ECONNREFUSED'));
+  reach.failed(B, new Error('connect ECONNREFUSED'));
+  t.same([reach.health.healthy, reach.probedOut], [0, false], 'both out by a failed connection each: calls still try them');
+  reach.start();
+  await until('both out by their probes', () => reach.probedOut, 5000);
+  t.ok(s.rounds(A) >= 2 && s.rounds(B) >= 2, `two failed probes each at least (${s.rounds(A)}, ${s.rounds(B)})`);
+  reach.answered(B);
+  t.same([reach.health.healthy, reach.probedOut], [1, false], "a relay's connection that opened ends it");
+});

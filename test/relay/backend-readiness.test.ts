@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as grpc from '@grpc/grpc-js';
 import { WebSocket, WebSocketServer } from 'ws';
 import { encodeHttpPayload, buildRelayRequest, encodeRelayRequest, grpcFrame, publicKeyFromPrivateKey, websocketHandshakeHeaders, type SessionHeader } from 'relayminer';
@@ -23,6 +23,34 @@ function handshake(url: string, header: SessionHeader): Promise<number | 'open'>
   });
 }
 
+/** A signed gRPC relay of an Echo call through SendRelay: its status code and details (0 and '' when it succeeds). */
+async function grpcRelay(t: Test, address: string, header: SessionHeader): Promise<{ code: number; details: string }> {
+  const relay = encodeRelayRequest(
+    buildRelayRequest({
+      header,
+      supplierAddress: ADDR.supplier1,
+      payload: encodeHttpPayload({ method: 'POST', url: '/demo.v1.Demo/Echo', headers: { 'content-type': 'application/grpc' }, body: grpcFrame(new Uint8Array(0)) }),
+      signerKey: key(KEYS.gateway1),
+      ring: RING,
+    }),
+  );
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  return new Promise((resolve) =>
+    client.makeUnaryRequest(RELAY_SERVICE.SendRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(relay), (err) => resolve({ code: err?.code ?? 0, details: err?.details ?? '' })),
+  );
+}
+
+/** A signed WebSocket handshake's HTTP status when the upgrade is refused, or 101. */
+function upgradeStatus(url: string, header: SessionHeader): Promise<number> {
+  const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers: websocketHandshakeHeaders({ header, supplierAddress: ADDR.supplier1, signerKey: key(KEYS.gateway1), ring: RING }) });
+  ws.on('error', () => {});
+  return new Promise((resolve) => {
+    ws.on('unexpected-response', (_req, res) => (resolve(res.statusCode ?? 0), res.resume(), ws.terminate()));
+    ws.on('upgrade', () => (resolve(101), ws.terminate()));
+  });
+}
+
 t.test('/ready/<service> and relayminer_backend_urls_healthy count WebSocket and gRPC backends, as far as their connections tell', async (t) => {
   const live = await startWebSocketBackend();
   t.teardown(() => live.close());
@@ -42,18 +70,7 @@ t.test('/ready/<service> and relayminer_backend_urls_healthy count WebSocket and
 
   // A gRPC relay whose backend cannot be reached, and a WebSocket bridge whose dial fails.
   const header = await r.header();
-  const relay = encodeRelayRequest(
-    buildRelayRequest({
-      header,
-      supplierAddress: ADDR.supplier1,
-      payload: encodeHttpPayload({ method: 'POST', url: '/demo.v1.Demo/Echo', headers: { 'content-type': 'application/grpc' }, body: grpcFrame(new Uint8Array(0)) }),
-      signerKey: key(KEYS.gateway1),
-      ring: RING,
-    }),
-  );
-  const client = new grpc.Client(r.runtime.addresses.grpc!, grpc.credentials.createInsecure());
-  t.teardown(() => client.close());
-  const code = await new Promise<number>((resolve) => client.makeUnaryRequest(RELAY_SERVICE.SendRelay.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(relay), (err) => resolve(err?.code ?? 0)));
+  const { code } = await grpcRelay(t, r.runtime.addresses.grpc!, header);
   t.not(code, 0, 'the gRPC relay fails');
   t.equal(await handshake(r.url, header), 4003, 'the bridge is closed: backend connection failed');
 
@@ -126,10 +143,16 @@ t.test('with a health_check, WebSocket and gRPC URLs are probed while nothing fa
   );
   t.notOk((await r.metrics()).includes('relayminer_relays_total{'), 'no relay was sent');
 
+  // Every URL failed its health checks: calls fail at once, as an HTTP backend's do, without a dial or a verification.
+  const header = await r.header();
+  t.equal(await upgradeStatus(r.url, header), 503, 'a WebSocket handshake is refused at the upgrade');
+  t.match(await grpcRelay(t, r.runtime.addresses.grpc!, header), { code: grpc.status.UNAVAILABLE, details: /every backend URL fails its health checks/ }, 'a gRPC relay ends UNAVAILABLE');
+
   nodes.ws = await startWebSocketBackend({ port: wsPort });
   nodes.grpc = await startGrpcBackend({ port: grpcPort });
   await until('the service back', async () => (await ready()).status === 200, 10_000);
   t.same((await ready()).backends, { grpc: { healthy: 1, total: 1, transport_enabled: true }, websocket: { healthy: 1, total: 1, transport_enabled: true } });
   t.ok(r.logs.lines.some((l) => l.msg === 'websocket backend URL answers again'), 'the WebSocket URL coming back is said');
-  t.equal(await handshake(r.url, await r.header()), 'open', 'and a bridge opens');
+  t.equal(await handshake(r.url, header), 'open', 'and a bridge opens');
+  t.equal((await grpcRelay(t, r.runtime.addresses.grpc!, header)).code, 0, 'and a gRPC relay is served');
 });
