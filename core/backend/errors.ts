@@ -51,6 +51,8 @@ const PHRASES: Record<string, string> = {
   UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
   UND_ERR_HEADERS_OVERFLOW: 'response headers too large',
   UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'response shorter than its Content-Length',
+  HEALTH_CHECK_UNANSWERED: 'health check not answered',
+  HEALTH_CHECK_ERROR: 'health check answered with an error',
 };
 
 /**

@@ -285,19 +285,24 @@ export const BackendSchema = Type.Object(
         {
           path: Type.String({ default: '/', pattern: '^/', description: "Path (and query) probed on each URL, joined onto the URL's own path. HTTP backends only." }),
           method: StringEnum(['GET', 'POST', 'HEAD'] as const, { default: 'GET', description: 'Probe method. HTTP backends only.' }),
-          body: Type.Optional(Type.String({ description: 'Probe body, e.g. `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}` (sent as application/json). HTTP backends only.' })),
+          body: Type.Optional(
+            Type.String({
+              description:
+                'Probe body, e.g. `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}` (sent as application/json). A `websocket` backend sends it as a message once the handshake opens, and the probe passes when its answer (a message with its JSON-RPC `id` and no `error`) arrives within `timeout_ms`.',
+            }),
+          ),
           expected_status: Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {
             default: [],
             description: 'Statuses that mean healthy; empty: any 2xx. HTTP backends only.',
           }),
           interval_ms: Millis(10_000, 'Time between probes of one URL.', 500, 3_600_000),
-          timeout_ms: Millis(2_000, 'A probe without an answer within this is a failure (websocket and grpc: a connection not open within it).', 50, 60_000),
+          timeout_ms: Millis(2_000, 'A probe without an answer within this is a failure (websocket and grpc: a connection not open within it, or a websocket `body` not answered).', 50, 60_000),
           unhealthy_threshold: Type.Integer({ default: 3, minimum: 1, maximum: 100, description: 'Consecutive failed probes that take a URL out of rotation.' }),
           healthy_threshold: Type.Integer({ default: 2, minimum: 1, maximum: 100, description: 'Consecutive good probes that bring it back.' }),
         },
         {
           additionalProperties: false,
-          description: 'Active health: each URL is probed on a timer (with the backend `headers` and `auth`); set it to enable. An HTTP backend sends the probe request below; a `websocket` backend opens a WebSocket handshake and a `grpc` one an HTTP/2 connection (its settings must arrive), then closes it, and refuses `path`, `method`, `body` and `expected_status`. The six keys above are HTTP backends only.',
+          description: 'Active health: each URL is probed on a timer (with the backend `headers` and `auth`); set it to enable. An HTTP backend sends the probe request below; a `websocket` backend opens a WebSocket handshake (and sends `body`, if set) and a `grpc` one an HTTP/2 connection (its settings must arrive), then closes it; `path`, `method` and `expected_status` (and for grpc `body`) are refused there. The six keys above are HTTP backends only.',
         },
       ),
     ),

@@ -420,12 +420,64 @@ export function backendHeaders(cfg: BridgeOptions['backend'], serviceId: string)
   return headers;
 }
 
-/** A dial that opens within `waitMs`, then closed at once: whether the backend URL can be reached. */
-export async function probeBackend(url: string, headers: Record<string, string>, waitMs: number): Promise<void> {
+/** The largest message a probe that sends a request reads (its answer, or a node's greeting before it). */
+const PROBE_ANSWER_BYTES = 1024 * 1024;
+
+/**
+ * A dial that opens within `waitMs`, then closed: whether the backend URL can be reached. With `request` (a health
+ * check's `body`) the request is sent once it opens, and the probe passes only when its answer arrives within the
+ * same `waitMs` from the dial: a message with the request's JSON-RPC `id` (any message, when it has none) and no
+ * `error`. Other messages (a node's greeting, subscription notifications) are skipped.
+ */
+export async function probeBackend(url: string, headers: Record<string, string>, waitMs: number, request?: string): Promise<void> {
+  const started = Date.now();
   // The error listener goes on at 'open': a frame in the same packet as the 101 (over the small limit) fails at once.
-  const ws = await open(url, headers, waitMs, 1024, (opened) => opened.on('error', () => {}));
-  ws.close(1000);
-  setTimeout(() => ws.terminate(), 1000).unref();
+  const ws = await open(url, headers, waitMs, request === undefined ? 1024 : PROBE_ANSWER_BYTES, (opened) => opened.on('error', () => {}));
+  try {
+    if (request !== undefined) await answerTo(ws, request, Math.max(1, waitMs - (Date.now() - started)));
+  } finally {
+    ws.close(1000);
+    setTimeout(() => ws.terminate(), 1000).unref();
+  }
+}
+
+function answerTo(ws: WebSocket, request: string, waitMs: number): Promise<void> {
+  const id = jsonRpcId(request);
+  const failure = (code: string, message: string) => Object.assign(new Error(message), { code });
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      ws.off('message', onMessage);
+      ws.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const timer = setTimeout(() => done(failure('HEALTH_CHECK_UNANSWERED', `no answer to the health check within ${waitMs} ms`)), waitMs);
+    const onMessage = (data: WebSocket.RawData) => {
+      const answer = parseJson(data.toString());
+      if (id !== undefined && (typeof answer !== 'object' || answer === null || (answer as { id?: unknown }).id !== id)) return;
+      if (typeof answer === 'object' && answer !== null && (answer as { error?: unknown }).error != null) return done(failure('HEALTH_CHECK_ERROR', 'the health check was answered with a JSON-RPC error'));
+      done();
+    };
+    const onClose = () => done(failure('HEALTH_CHECK_UNANSWERED', 'the backend closed the connection before answering the health check'));
+    ws.on('message', onMessage);
+    ws.once('close', onClose);
+    ws.send(request);
+  });
+}
+
+/** The JSON-RPC `id` of a request (undefined when it has none or is not JSON). */
+function jsonRpcId(request: string): unknown {
+  const parsed = parseJson(request);
+  return typeof parsed === 'object' && parsed !== null ? (parsed as { id?: unknown }).id : undefined;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function open(url: string, headers: Record<string, string>, timeoutMs: number, maxPayload: number, onOpen: (ws: WebSocket) => void): Promise<WebSocket> {

@@ -118,7 +118,7 @@ export default definePlugin(
       const hc = backend.health_check;
       const waitMs = hc ? hc.timeout_ms : UrlReach.connectWaitMs(backend.timeout_ms);
       const urls = new UrlReach(backend.urls, {
-        probe: (url) => probeBackend(url, backendHeaders(backend, service), waitMs),
+        probe: (url) => probeBackend(url, backendHeaders(backend, service), waitMs, hc?.body),
         intervalMs: opts.backend_probe_interval_ms,
         active: hc && { intervalMs: hc.interval_ms, unhealthyThreshold: hc.unhealthy_threshold, healthyThreshold: hc.healthy_threshold },
         // The dials say a service's state; a health check's own findings are said per URL.

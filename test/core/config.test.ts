@@ -486,7 +486,7 @@ services:
     problems.map((p) => [p.path, p.line, p.message]),
     [
       ['services.eth.backends.websocket.max_body_bytes', 9, "only HTTP backends (jsonrpc, rest, cometbft) use it; a websocket backend would ignore it: its messages are bounded by transport-websocket's max_frame_bytes"],
-      ['services.eth.backends.websocket.health_check.path', 8, "only HTTP backends (jsonrpc, rest, cometbft) send a probe request; a websocket backend's probe is a WebSocket handshake to the URL, then closed"],
+      ['services.eth.backends.websocket.health_check.path', 8, "only HTTP backends (jsonrpc, rest, cometbft) send a probe request; a websocket backend's probe is a WebSocket handshake to the URL (and `body` sent as a message, if set)"],
       ['services.eth.backends.grpc.load_balancing', 10, 'only HTTP backends (jsonrpc, rest, cometbft) use it; a grpc backend would ignore it: it tries its URLs in order, and load_balancing is not applied'],
       ['services.eth.backends.grpc.circuit_breaker', 10, 'only HTTP backends (jsonrpc, rest, cometbft) use it; a grpc backend would ignore it: it tries its URLs in order, and circuit_breaker is not applied'],
       ['services.eth.backends.grpc.health_check.expected_status', 10, "only HTTP backends (jsonrpc, rest, cometbft) send a probe request; a grpc backend's probe is an HTTP/2 connection whose settings arrive, then closed"],
@@ -497,6 +497,10 @@ services:
   const c = parseConfig(`relayer: { ${KEY} }\nservices:\n  eth:\n    backends:\n      jsonrpc: { url: "http://node:8545", max_body_bytes: 2097152 }\n      websocket: { url: "ws://node:8546" }\n`, { env: ENV });
   t.equal(c.services.eth?.backends.websocket?.max_body_bytes, 10 * 1024 * 1024);
   t.equal(listenerBodyLimit(c), 2 * 1024 * 1024, "a websocket backend's default does not raise the HTTP relay listener's limit");
-  const checked = parseConfig(`relayer: { ${KEY} }\nservices:\n  eth:\n    backends:\n      grpc: { url: "http://node:9090", health_check: { interval_ms: 1000, unhealthy_threshold: 2 } }\n`, { env: ENV });
+  const checked = parseConfig(
+    `relayer: { ${KEY} }\nservices:\n  eth:\n    backends:\n      grpc: { url: "http://node:9090", health_check: { interval_ms: 1000, unhealthy_threshold: 2 } }\n      websocket: { url: "ws://node:8546", health_check: { body: '{"id":1}' } }\n`,
+    { env: ENV },
+  );
   t.match(checked.services.eth?.backends.grpc?.health_check, { interval_ms: 1000, timeout_ms: 2000, unhealthy_threshold: 2, healthy_threshold: 2 }, 'a grpc health check with its connection keys is taken');
+  t.equal(checked.services.eth?.backends.websocket?.health_check?.body, '{"id":1}', 'and a websocket one with a body');
 });

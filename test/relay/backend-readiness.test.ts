@@ -156,3 +156,39 @@ t.test('with a health_check, WebSocket and gRPC URLs are probed while nothing fa
   t.equal(await handshake(r.url, header), 'open', 'and a bridge opens');
   t.equal((await grpcRelay(t, r.runtime.addresses.grpc!, header)).code, 0, 'and a gRPC relay is served');
 });
+
+t.test("a WebSocket health check with a body: a node that takes handshakes but does not answer, or answers with an error, is out; its answer brings it back", async (t) => {
+  const port = await freePort();
+  let answer: 'none' | 'error' | 'result' = 'none';
+  const requests: string[] = [];
+  const node = new WebSocketServer({ host: '127.0.0.1', port });
+  node.on('connection', (ws) => {
+    ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'eth_subscription', params: { result: 'a greeting the probe skips' } }));
+    ws.on('message', (data) => {
+      const req = JSON.parse(data.toString()) as { id: number };
+      requests.push(data.toString());
+      if (answer === 'result') ws.send(JSON.stringify({ jsonrpc: '2.0', id: req.id, result: '0x10' }));
+      if (answer === 'error') ws.send(JSON.stringify({ jsonrpc: '2.0', id: req.id, error: { code: -32000, message: 'header not found' } }));
+    });
+  });
+  t.teardown(() => new Promise<void>((resolve) => node.close(() => resolve())));
+  const r = await startRelayer(t, {
+    plugins: ['name: transport-websocket'],
+    services: () =>
+      `  anvil:\n    backends:\n      websocket:\n        url: "ws://127.0.0.1:${port}"\n        health_check: { body: '{"jsonrpc":"2.0","id":7,"method":"eth_blockNumber"}', interval_ms: 500, timeout_ms: 400, unhealthy_threshold: 2, healthy_threshold: 1 }`,
+  });
+  const ready = async () => (await fetch(`http://${r.runtime.addresses.health}/ready/anvil`)).status;
+  const out = () => r.logs.lines.filter((l) => l.msg === 'websocket backend URL cannot be reached; new gateway connections dial the others first').map((l) => l.reason);
+
+  await until('the silent node out', async () => (await ready()) === 503, 10_000);
+  t.same(out(), ['health check not answered (HEALTH_CHECK_UNANSWERED)'], 'its handshakes open, its silence takes it out');
+  t.same(JSON.parse(requests[0]!), { jsonrpc: '2.0', id: 7, method: 'eth_blockNumber' }, 'the body sent as it is configured');
+
+  answer = 'result';
+  await until('the node back', async () => (await ready()) === 200, 10_000);
+  t.ok(r.logs.lines.some((l) => l.msg === 'websocket backend URL answers again'), 'an answer with its id brings it back');
+
+  answer = 'error';
+  await until('the erring node out', async () => (await ready()) === 503, 10_000);
+  t.same(out().at(-1), 'health check answered with an error (HEALTH_CHECK_ERROR)', 'a JSON-RPC error answer takes it out');
+});
