@@ -314,8 +314,10 @@ function resolveRedis(raw: RedisConfig | undefined, base: string[], problems: Co
 
 /** Backend keys only the HTTP relay kit's pools (jsonrpc, rest, cometbft) read. */
 const HTTP_ONLY_BACKEND_KEYS = ['load_balancing', 'connections', 'pipelining', 'keep_alive_ms', 'circuit_breaker', 'max_body_bytes'] as const;
-/** `health_check` keys that shape an HTTP probe request: a grpc backend's probe opens a connection, a websocket one's may send `body`. */
-const HTTP_ONLY_HEALTH_CHECK_KEYS = { grpc: ['path', 'method', 'body', 'expected_status'], websocket: ['path', 'method', 'expected_status'] } as const;
+/** `health_check` keys that shape an HTTP probe request: a grpc backend's probe may call `path`, a websocket one's may send `body`. */
+const HTTP_ONLY_HEALTH_CHECK_KEYS = { grpc: ['method', 'body', 'expected_status'], websocket: ['path', 'method', 'expected_status'] } as const;
+/** A gRPC method's path, as a grpc backend's health check calls it. */
+const GRPC_METHOD_PATH = /^\/[^/\s]+\/[^/\s]+$/;
 
 /**
  * A websocket or grpc backend given a key only HTTP backends read: the operator expects it to act (a health check
@@ -338,8 +340,11 @@ function httpOnlyBackendKeys(raw: Record<string, unknown>): ConfigProblem[] {
       const hc = record(backend.health_check);
       for (const key of HTTP_ONLY_HEALTH_CHECK_KEYS[type]) {
         if (!hc || !Object.hasOwn(hc, key)) continue;
-        const probe = type === 'grpc' ? 'an HTTP/2 connection whose settings arrive, then closed' : 'a WebSocket handshake to the URL (and `body` sent as a message, if set)';
+        const probe = type === 'grpc' ? 'an HTTP/2 connection whose settings arrive (and `path` called, if set)' : 'a WebSocket handshake to the URL (and `body` sent as a message, if set)';
         problems.push({ path: joinPath(['services', id, 'backends', type, 'health_check', key]), message: `only HTTP backends (jsonrpc, rest, cometbft) send a probe request; a ${type} backend's probe is ${probe}` });
+      }
+      if (type === 'grpc' && hc && typeof hc.path === 'string' && !GRPC_METHOD_PATH.test(hc.path)) {
+        problems.push({ path: joinPath(['services', id, 'backends', type, 'health_check', 'path']), message: `a grpc backend's health check calls a method: /<package.Service>/<Method>, e.g. /cosmos.base.tendermint.v1beta1.Service/GetSyncing` });
       }
     }
   }

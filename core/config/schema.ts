@@ -283,7 +283,12 @@ export const BackendSchema = Type.Object(
     health_check: Type.Optional(
       Type.Object(
         {
-          path: Type.String({ default: '/', pattern: '^/', description: "Path (and query) probed on each URL, joined onto the URL's own path. HTTP backends only." }),
+          path: Type.String({
+            default: '/',
+            pattern: '^/',
+            description:
+              "Path (and query) probed on each URL, joined onto the URL's own path. A `grpc` backend calls it as a method with an empty message (e.g. `/cosmos.base.tendermint.v1beta1.Service/GetSyncing`), the probe passing on `grpc-status` 0; unset, its probe only opens a connection.",
+          }),
           method: StringEnum(['GET', 'POST', 'HEAD'] as const, { default: 'GET', description: 'Probe method. HTTP backends only.' }),
           body: Type.Optional(
             Type.String({
@@ -296,13 +301,13 @@ export const BackendSchema = Type.Object(
             description: 'Statuses that mean healthy; empty: any 2xx. HTTP backends only.',
           }),
           interval_ms: Millis(10_000, 'Time between probes of one URL.', 500, 3_600_000),
-          timeout_ms: Millis(2_000, 'A probe without an answer within this is a failure (websocket and grpc: a connection not open within it, or a websocket `body` not answered).', 50, 60_000),
+          timeout_ms: Millis(2_000, 'A probe without an answer within this is a failure (websocket and grpc: a connection not open within it, or a websocket `body` or grpc `path` not answered).', 50, 60_000),
           unhealthy_threshold: Type.Integer({ default: 3, minimum: 1, maximum: 100, description: 'Consecutive failed probes that take a URL out of rotation.' }),
           healthy_threshold: Type.Integer({ default: 2, minimum: 1, maximum: 100, description: 'Consecutive good probes that bring it back.' }),
         },
         {
           additionalProperties: false,
-          description: 'Active health: each URL is probed on a timer (with the backend `headers` and `auth`); set it to enable. An HTTP backend sends the probe request below; a `websocket` backend opens a WebSocket handshake (and sends `body`, if set) and a `grpc` one an HTTP/2 connection (its settings must arrive), then closes it; `path`, `method` and `expected_status` (and for grpc `body`) are refused there. The six keys above are HTTP backends only.',
+          description: 'Active health: each URL is probed on a timer (with the backend `headers` and `auth`); set it to enable. An HTTP backend sends the probe request below; a `websocket` backend opens a WebSocket handshake (and sends `body`, if set) and a `grpc` one an HTTP/2 connection (its settings must arrive; and calls `path`, if set), then closes it; `method` and `expected_status` are refused on both, `path` on websocket and `body` on grpc. The six keys above are HTTP backends only.',
         },
       ),
     ),

@@ -73,25 +73,64 @@ export class H2Backend {
     return this.#reach.health;
   }
 
-  /** A connection to `url` that opens (the server's HTTP/2 settings arrive) within `UrlReach.connectWaitMs`, or the health check's `timeout_ms`; then closed. */
+  /**
+   * A connection to `url` that opens (the server's HTTP/2 settings arrive) within `UrlReach.connectWaitMs`, or the
+   * health check's `timeout_ms`; then closed. With a health check's `path` (a method such as
+   * `/cosmos.base.tendermint.v1beta1.Service/GetSyncing`) that method is called with an empty message on it first,
+   * and the probe passes only on `grpc-status` 0 within the same wait.
+   */
   #probe(url: string): Promise<void> {
+    const method = this.#cfg.health_check?.path;
     return new Promise((resolve, reject) => {
       const session = connect(h2Url(url));
       const waitMs = this.#cfg.health_check?.timeout_ms ?? UrlReach.connectWaitMs(this.#cfg.timeout_ms);
-      const timer = setTimeout(() => session.destroy(new Error(`no HTTP/2 settings within ${waitMs} ms`)), waitMs);
-      session.once('remoteSettings', () => {
+      let opened = false;
+      let settled = false;
+      const timer = setTimeout(() => {
+        const err = opened
+          ? Object.assign(new Error(`the health check call not answered within ${waitMs} ms`), { code: 'HEALTH_CHECK_UNANSWERED' })
+          : Object.assign(new Error(`no HTTP/2 settings within ${waitMs} ms`), { code: 'ETIMEDOUT' });
+        settle(err);
+        session.destroy();
+      }, waitMs);
+      const settle = (err?: Error) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         session.close();
-        resolve();
+        if (err) reject(err);
+        else resolve();
+      };
+      session.once('remoteSettings', () => {
+        opened = true;
+        if (!method || method === '/') return settle();
+        this.#probeCall(session, url, method).then(() => settle(), settle);
       });
-      session.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
+      session.on('error', (err) => settle(err));
+      session.once('close', () => settle(new Error('connection closed')));
+    });
+  }
+
+  /** One unary call of `method` with an empty message on `session`: resolves on grpc-status 0. */
+  #probeCall(session: ClientHttp2Session, url: string, method: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const stream = session.request({
+        ...this.#fixed,
+        [constants.HTTP2_HEADER_METHOD]: 'POST',
+        [constants.HTTP2_HEADER_PATH]: `${new URL(h2Url(url)).pathname.replace(/\/+$/, '')}${method}`,
+        'content-type': 'application/grpc',
+        te: 'trailers',
       });
-      session.once('close', () => {
-        clearTimeout(timer);
-        reject(new Error('connection closed'));
-      });
+      let status: string | undefined;
+      const read = (h: IncomingHttpHeaders) => (status = h['grpc-status'] === undefined ? status : String(h['grpc-status']));
+      stream.on('response', read);
+      stream.on('trailers', read);
+      stream.on('data', () => {});
+      stream.on('error', () => {});
+      stream.on('close', () =>
+        status === '0' ? resolve() : reject(Object.assign(new Error(`the health check call ended with grpc-status ${status ?? 'none'}`), { code: 'HEALTH_CHECK_ERROR' })),
+      );
+      stream.end(Buffer.alloc(5));
     });
   }
 

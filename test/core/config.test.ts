@@ -478,7 +478,7 @@ services:
         url: "ws://node:8546"
         health_check: { path: / }
         max_body_bytes: 2048
-      grpc: { url: "http://node:9090", load_balancing: round_robin, circuit_breaker: { failures: 3 }, health_check: { interval_ms: 1000, expected_status: [200] } }
+      grpc: { url: "http://node:9090", load_balancing: round_robin, circuit_breaker: { failures: 3 }, health_check: { interval_ms: 1000, expected_status: [200], path: /health } }
 `,
     ENV,
   );
@@ -489,7 +489,8 @@ services:
       ['services.eth.backends.websocket.health_check.path', 8, "only HTTP backends (jsonrpc, rest, cometbft) send a probe request; a websocket backend's probe is a WebSocket handshake to the URL (and `body` sent as a message, if set)"],
       ['services.eth.backends.grpc.load_balancing', 10, 'only HTTP backends (jsonrpc, rest, cometbft) use it; a grpc backend would ignore it: it tries its URLs in order, and load_balancing is not applied'],
       ['services.eth.backends.grpc.circuit_breaker', 10, 'only HTTP backends (jsonrpc, rest, cometbft) use it; a grpc backend would ignore it: it tries its URLs in order, and circuit_breaker is not applied'],
-      ['services.eth.backends.grpc.health_check.expected_status', 10, "only HTTP backends (jsonrpc, rest, cometbft) send a probe request; a grpc backend's probe is an HTTP/2 connection whose settings arrive, then closed"],
+      ['services.eth.backends.grpc.health_check.expected_status', 10, "only HTTP backends (jsonrpc, rest, cometbft) send a probe request; a grpc backend's probe is an HTTP/2 connection whose settings arrive (and `path` called, if set)"],
+      ['services.eth.backends.grpc.health_check.path', 10, "a grpc backend's health check calls a method: /<package.Service>/<Method>, e.g. /cosmos.base.tendermint.v1beta1.Service/GetSyncing"],
     ],
     'each named with its line; the jsonrpc backend may have them all',
   );
@@ -498,9 +499,9 @@ services:
   t.equal(c.services.eth?.backends.websocket?.max_body_bytes, 10 * 1024 * 1024);
   t.equal(listenerBodyLimit(c), 2 * 1024 * 1024, "a websocket backend's default does not raise the HTTP relay listener's limit");
   const checked = parseConfig(
-    `relayer: { ${KEY} }\nservices:\n  eth:\n    backends:\n      grpc: { url: "http://node:9090", health_check: { interval_ms: 1000, unhealthy_threshold: 2 } }\n      websocket: { url: "ws://node:8546", health_check: { body: '{"id":1}' } }\n`,
+    `relayer: { ${KEY} }\nservices:\n  eth:\n    backends:\n      grpc: { url: "http://node:9090", health_check: { interval_ms: 1000, unhealthy_threshold: 2, path: /cosmos.base.tendermint.v1beta1.Service/GetSyncing } }\n      websocket: { url: "ws://node:8546", health_check: { body: '{"id":1}' } }\n`,
     { env: ENV },
   );
-  t.match(checked.services.eth?.backends.grpc?.health_check, { interval_ms: 1000, timeout_ms: 2000, unhealthy_threshold: 2, healthy_threshold: 2 }, 'a grpc health check with its connection keys is taken');
+  t.match(checked.services.eth?.backends.grpc?.health_check, { interval_ms: 1000, timeout_ms: 2000, unhealthy_threshold: 2, healthy_threshold: 2, path: '/cosmos.base.tendermint.v1beta1.Service/GetSyncing' }, 'a grpc health check with a method to call is taken');
   t.equal(checked.services.eth?.backends.websocket?.health_check?.body, '{"id":1}', 'and a websocket one with a body');
 });

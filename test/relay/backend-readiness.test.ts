@@ -192,3 +192,23 @@ t.test("a WebSocket health check with a body: a node that takes handshakes but d
   await until('the erring node out', async () => (await ready()) === 503, 10_000);
   t.same(out().at(-1), 'health check answered with an error (HEALTH_CHECK_ERROR)', 'a JSON-RPC error answer takes it out');
 });
+
+t.test('a gRPC health check with a path calls that method with an empty message: a node that answers it is in, one that refuses it is out', async (t) => {
+  const port = await freePort();
+  const node = await startGrpcBackend({ port });
+  t.teardown(() => node.close());
+  const hc = (path: string) => `health_check: { path: ${path}, interval_ms: 500, timeout_ms: 1000, unhealthy_threshold: 1, healthy_threshold: 1 }`;
+  const r = await startRelayer(t, {
+    plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0" }'],
+    services: () =>
+      `  anvil:\n    backends:\n      grpc: { url: "http://127.0.0.1:${port}", ${hc('/demo.v1.Demo/Echo')} }\n  other:\n    backends:\n      grpc: { url: "http://127.0.0.1:${port}", ${hc('/demo.v1.Demo/NoSuchMethod')} }`,
+  });
+  const ready = async (service: string) => (await fetch(`http://${r.runtime.addresses.health}/ready/${service}`)).status;
+  await until('the node out for the method it does not serve', async () => (await ready('other')) === 503, 10_000);
+  t.equal(await ready('anvil'), 200, 'the same node in for the method it answers');
+  t.same(
+    r.logs.lines.filter((l) => l.msg === 'gRPC backend URL cannot be reached; its calls fail until it answers').map((l) => [l.service, l.reason]),
+    [['other', 'health check answered with an error (HEALTH_CHECK_ERROR)']],
+    'said once, for that service',
+  );
+});
