@@ -1,3 +1,4 @@
+import type { ResolvedBackend } from '../config/load.js';
 import { redactUrl, type HealthChange } from './http-backend.js';
 import { connectWaitMs } from './connect-wait.js';
 import { describeBackendError } from './errors.js';
@@ -60,6 +61,17 @@ export class UrlReach {
   /** How long a connection to one of the URLs may take to open before the URL counts as failed (core/backend/connect-wait.ts). */
   static connectWaitMs(timeoutMs: number): number {
     return connectWaitMs(timeoutMs);
+  }
+
+  /** A backend's `health_check` as the `active` option (undefined without one). */
+  static activeProbes(backend: Pick<ResolvedBackend, 'health_check'>): ActiveProbes | undefined {
+    const hc = backend.health_check;
+    return hc && { intervalMs: hc.interval_ms, unhealthyThreshold: hc.unhealthy_threshold, healthyThreshold: hc.healthy_threshold };
+  }
+
+  /** How long one probe of a backend's URL may take: its health check's `timeout_ms`, else the connect wait. */
+  static probeWaitMs(backend: Pick<ResolvedBackend, 'health_check' | 'timeout_ms'>): number {
+    return backend.health_check?.timeout_ms ?? connectWaitMs(backend.timeout_ms);
   }
 
   /** URLs not known to fail, of all configured. */

@@ -54,11 +54,10 @@ export class H2Backend {
   /** `onReach`: told when a URL's connection fails (the first time since it last answered) and when it answers again. */
   constructor(cfg: ResolvedBackend, o: { onReach?: (change: HealthChange) => void; probeIntervalMs?: number } = {}) {
     this.#cfg = cfg;
-    const hc = cfg.health_check;
     this.#reach = new UrlReach(cfg.urls, {
       probe: (url) => this.#probe(url),
       intervalMs: o.probeIntervalMs,
-      active: hc && { intervalMs: hc.interval_ms, unhealthyThreshold: hc.unhealthy_threshold, healthyThreshold: hc.healthy_threshold },
+      active: UrlReach.activeProbes(cfg),
       onChange: o.onReach,
       redact: (url) => this.#redacted(url),
     });
@@ -83,7 +82,7 @@ export class H2Backend {
     const method = this.#cfg.health_check?.path;
     return new Promise((resolve, reject) => {
       const session = connect(h2Url(url));
-      const waitMs = this.#cfg.health_check?.timeout_ms ?? UrlReach.connectWaitMs(this.#cfg.timeout_ms);
+      const waitMs = UrlReach.probeWaitMs(this.#cfg);
       let opened = false;
       let settled = false;
       const timer = setTimeout(() => {
@@ -117,7 +116,7 @@ export class H2Backend {
       const stream = session.request({
         ...this.#fixed,
         [constants.HTTP2_HEADER_METHOD]: 'POST',
-        [constants.HTTP2_HEADER_PATH]: `${new URL(h2Url(url)).pathname.replace(/\/+$/, '')}${method}`,
+        [constants.HTTP2_HEADER_PATH]: `${this.#basePath(url)}${method}`,
         'content-type': 'application/grpc',
         te: 'trailers',
       });
@@ -153,6 +152,13 @@ export class H2Backend {
     throw new RelayRejection('backend_error', last ? describeBackendError(last) : 'no backend URL');
   }
 
+  /** The URL's own path, put before every call's. */
+  #basePath(url: string): string {
+    let basePath = this.#basePaths.get(url);
+    if (basePath === undefined) this.#basePaths.set(url, (basePath = new URL(h2Url(url)).pathname.replace(/\/+$/, '')));
+    return basePath;
+  }
+
   #redacted(url: string): string {
     return redactUrl(new URL(h2Url(url)));
   }
@@ -177,8 +183,7 @@ export class H2Backend {
   #call(url: string, req: H2Request, extra: Record<string, string>, deadline: number): Promise<H2Response> {
     const remaining = deadline - Date.now();
     if (remaining <= 0) return Promise.reject(new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`));
-    let basePath = this.#basePaths.get(url);
-    if (basePath === undefined) this.#basePaths.set(url, (basePath = new URL(h2Url(url)).pathname.replace(/\/+$/, '')));
+    const basePath = this.#basePath(url);
     const headers: OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) if (!DROP.has(k.toLowerCase()) && !k.startsWith(':')) headers[k.toLowerCase()] = v.length === 1 ? v[0] : v;
     Object.assign(headers, this.#fixed, extra, {

@@ -116,11 +116,11 @@ export default definePlugin(
       const backend = s.backends.websocket;
       if (!backend) continue;
       const hc = backend.health_check;
-      const waitMs = hc ? hc.timeout_ms : UrlReach.connectWaitMs(backend.timeout_ms);
+      const waitMs = UrlReach.probeWaitMs(backend);
       const urls = new UrlReach(backend.urls, {
         probe: (url) => probeBackend(url, backendHeaders(backend, service), waitMs, hc?.body),
         intervalMs: opts.backend_probe_interval_ms,
-        active: hc && { intervalMs: hc.interval_ms, unhealthyThreshold: hc.unhealthy_threshold, healthyThreshold: hc.healthy_threshold },
+        active: UrlReach.activeProbes(backend),
         // The dials say a service's state; a health check's own findings are said per URL.
         onChange: hc ? ({ url, up, reason }) => (up ? log.info({ service, url }, 'websocket backend URL answers again') : log.warn({ service, url, reason }, 'websocket backend URL cannot be reached; new gateway connections dial the others first')) : undefined,
       });

@@ -91,3 +91,12 @@ t.test('probedOut: every URL out by its active probes, not by a failed connectio
   reach.answered(B);
   t.same([reach.health.healthy, reach.probedOut], [1, false], "a relay's connection that opened ends it");
 });
+
+t.test("a backend's health_check as the active option, and how long one probe may take", async (t) => {
+  const hc = { path: '/', method: 'GET' as const, expected_status: [], interval_ms: 750, timeout_ms: 300, unhealthy_threshold: 4, healthy_threshold: 2 };
+  t.same(UrlReach.activeProbes({ health_check: hc }), { intervalMs: 750, unhealthyThreshold: 4, healthyThreshold: 2 });
+  t.equal(UrlReach.activeProbes({ health_check: undefined }), undefined, 'none without a health check');
+  t.equal(UrlReach.probeWaitMs({ health_check: hc, timeout_ms: 30_000 }), 300, "the health check's timeout_ms");
+  t.equal(UrlReach.probeWaitMs({ health_check: undefined, timeout_ms: 30_000 }), 5000, 'else the connect wait: half of timeout_ms, at most 5 s');
+  t.equal(UrlReach.probeWaitMs({ health_check: undefined, timeout_ms: 4000 }), 2000);
+});
