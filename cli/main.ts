@@ -207,7 +207,7 @@ async function startDev(): Promise<void> {
       // A second miner replica in its own process: the supplier's lease moves to it if the first stops.
       const second = spawnBoundToParent(process.execPath, [join(PACKAGE_ROOT, 'dist', 'cli', 'main.js'), 'miner', '-c', join(PACKAGE_ROOT, 'examples', 'config.devnet.yaml')], {
         env: { ...process.env, DEVNET_MINER_ID: 'devnet-b', DEVNET_MINER_METRICS_PORT: process.env.DEVNET_MINER2_METRICS_PORT ?? '9093' },
-        stdio: ['ignore', 'ignore', 'inherit'],
+        stdio: ['ignore', 'inherit', 'inherit'],
       });
       const exited = new Promise<void>((r) => second.once('exit', () => r()));
       cleanups.push(async () => {
