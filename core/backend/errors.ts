@@ -53,6 +53,8 @@ const PHRASES: Record<string, string> = {
   UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'response shorter than its Content-Length',
   HEALTH_CHECK_UNANSWERED: 'health check not answered',
   HEALTH_CHECK_ERROR: 'health check answered with an error',
+  HEALTH_CHECK_NOT_SERVING: 'health check answered not serving',
+  HEALTH_CHECK_SYNCING: 'health check answered still syncing',
 };
 
 /**

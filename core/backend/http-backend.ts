@@ -6,6 +6,7 @@ import { BackendError } from './backend-error.js';
 import { connectWaitMs } from './connect-wait.js';
 import { backendFault, describeBackendError, unsendableRequest } from './errors.js';
 import { exchange } from './exchange.js';
+import { JsonRpcProbe } from './health-answer.js';
 import { relayPath } from './relay-url.js';
 
 export interface BackendRequest {
@@ -134,9 +135,16 @@ export class HttpBackend {
       bodyTimeout: hc.timeout_ms,
       signal: AbortSignal.timeout(hc.timeout_ms),
     });
-    await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
     const good = hc.expected_status.length ? hc.expected_status.includes(res.statusCode) : res.statusCode >= 200 && res.statusCode < 300;
-    return good ? undefined : `status ${res.statusCode}`;
+    const probe = good ? JsonRpcProbe.of(hc.body) : undefined;
+    if (!probe) {
+      await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+      return good ? undefined : `status ${res.statusCode}`;
+    }
+    // A JSON-RPC node answers its errors (`header not found`, a method it lacks) with 200: the answer says.
+    const text = await readUpTo(res.body, PROBE_ANSWER_BYTES);
+    if (text === undefined) return undefined; // too large to judge: its status passed
+    return probe.failure(text)?.message;
   }
 
   /** The largest request or response body this backend takes (`max_body_bytes`). */
@@ -324,4 +332,22 @@ export function joinUrl(base: URL, relayUrl: string): string {
   const path = rel.pathname === '/' && basePath ? basePath : `${basePath}${rel.pathname}`;
   const query = [base.search.slice(1), rel.search.slice(1)].filter(Boolean).join('&');
   return `${path || '/'}${query ? `?${query}` : ''}`;
+}
+
+/** The largest health check answer judged by its content; a larger one passes on its status. */
+const PROBE_ANSWER_BYTES = 1024 * 1024;
+
+/** A body's text, or undefined (the rest discarded) once it passes `limit` bytes. */
+async function readUpTo(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body) {
+    bytes += chunk.length;
+    if (bytes > limit) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

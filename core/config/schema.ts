@@ -287,13 +287,13 @@ export const BackendSchema = Type.Object(
             default: '/',
             pattern: '^/',
             description:
-              "Path (and query) probed on each URL, joined onto the URL's own path. A `grpc` backend calls it as a method with an empty message (e.g. `/cosmos.base.tendermint.v1beta1.Service/GetSyncing`), the probe passing on `grpc-status` 0; unset, its probe only opens a connection.",
+              "Path (and query) probed on each URL, joined onto the URL's own path. A `grpc` backend calls it as a method with an empty message, the probe passing on `grpc-status` 0 and, for `/grpc.health.v1.Health/Check` (the gRPC health service), an answer of SERVING, for `/cosmos.base.tendermint.v1beta1.Service/GetSyncing` (a Cosmos node), one of not syncing; unset, its probe only opens a connection.",
           }),
           method: StringEnum(['GET', 'POST', 'HEAD'] as const, { default: 'GET', description: 'Probe method. HTTP backends only.' }),
           body: Type.Optional(
             Type.String({
               description:
-                'Probe body, e.g. `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}` (sent as application/json). A `websocket` backend sends it as a message once the handshake opens, and the probe passes when its answer (a message with its JSON-RPC `id` and no `error`) arrives within `timeout_ms`.',
+                'Probe body, e.g. `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}` (sent as application/json). A `websocket` backend sends it as a message once the handshake opens, and the probe passes when its answer (a message with its JSON-RPC `id`) arrives within `timeout_ms`. A body that is a JSON-RPC call or batch passes only on an answer without a JSON-RPC `error` (nodes send theirs with HTTP 200), on either kind of backend.',
             }),
           ),
           expected_status: Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {

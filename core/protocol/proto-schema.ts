@@ -36,6 +36,8 @@ export const PROTO_FILES = [
   'cosmos/crypto/keyring/v1/record.proto',
   'cosmos/tx/v1beta1/tx.proto',
   'relayminer/mined_relay.proto',
+  'grpc/health/v1/health.proto',
+  'cosmos/base/tendermint/v1beta1/query.proto',
 ];
 
 let root: protobuf.Root | undefined;

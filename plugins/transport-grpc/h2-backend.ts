@@ -1,5 +1,5 @@
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import { backendFault, describeBackendError, redactUrl, RelayRejection, type HealthChange, type ResolvedBackend, UrlReach } from 'relayminer';
+import { backendFault, describeBackendError, grpcHealthAnswerFailure, HealthCheckFailure, redactUrl, RelayRejection, type HealthChange, type ResolvedBackend, UrlReach } from 'relayminer';
 
 export interface H2Request {
   path: string;
@@ -23,6 +23,9 @@ export interface H2Response {
 
 /** A backend URL as node:http2 takes it: `grpc://` is h2c, `grpcs://` TLS. */
 const h2Url = (url: string) => url.replace(/^grpc:/, 'http:').replace(/^grpcs:/, 'https:');
+
+/** The largest health check answer read for what it says; a larger one passes on its grpc-status. */
+const PROBE_ANSWER_BYTES = 64 * 1024;
 
 /** HTTP/2's frame type for a header block (RFC 9113 6.2), as a stream's 'frameError' names it. */
 const HEADERS_FRAME = 1;
@@ -110,7 +113,11 @@ export class H2Backend {
     });
   }
 
-  /** One unary call of `method` with an empty message on `session`: resolves on grpc-status 0. */
+  /**
+   * One unary call of `method` with an empty message on `session`: resolves on grpc-status 0 and an answer that says
+   * the node serves, where the method's answer says so (`grpcHealthAnswerFailure`: the gRPC health service, a Cosmos
+   * node's GetSyncing).
+   */
   #probeCall(session: ClientHttp2Session, url: string, method: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const stream = session.request({
@@ -124,11 +131,19 @@ export class H2Backend {
       const read = (h: IncomingHttpHeaders) => (status = h['grpc-status'] === undefined ? status : String(h['grpc-status']));
       stream.on('response', read);
       stream.on('trailers', read);
-      stream.on('data', () => {});
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      stream.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes <= PROBE_ANSWER_BYTES) chunks.push(chunk);
+      });
       stream.on('error', () => {});
-      stream.on('close', () =>
-        status === '0' ? resolve() : reject(Object.assign(new Error(`the health check call ended with grpc-status ${status ?? 'none'}`), { code: 'HEALTH_CHECK_ERROR' })),
-      );
+      stream.on('close', () => {
+        if (status !== '0') return reject(new HealthCheckFailure('HEALTH_CHECK_ERROR', `the health check call ended with grpc-status ${status ?? 'none'}`));
+        const failure = bytes <= PROBE_ANSWER_BYTES ? grpcHealthAnswerFailure(method, Buffer.concat(chunks)) : undefined;
+        if (failure) reject(failure);
+        else resolve();
+      });
       stream.end(Buffer.alloc(5));
     });
   }

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { WebSocket, type RawData } from 'ws';
-import { type AdmittedFrame, jsonRpcCalls, onlyNotifications, type RefusedFrame, type RelayPipeline, type ResolvedBackend, UrlReach } from 'relayminer';
+import { type AdmittedFrame, HealthCheckFailure, JsonRpcProbe, jsonRpcCalls, onlyNotifications, type RefusedFrame, type RelayPipeline, type ResolvedBackend, UrlReach } from 'relayminer';
 import { backendCloseCode, CLOSE, rejectionCloseCode, sendable } from './close-codes.js';
 import type { WebSocketMetrics } from './metrics.js';
 
@@ -426,8 +426,8 @@ const PROBE_ANSWER_BYTES = 1024 * 1024;
 /**
  * A dial that opens within `waitMs`, then closed: whether the backend URL can be reached. With `request` (a health
  * check's `body`) the request is sent once it opens, and the probe passes only when its answer arrives within the
- * same `waitMs` from the dial: a message with the request's JSON-RPC `id` (any message, when it has none) and no
- * `error`. Other messages (a node's greeting, subscription notifications) are skipped.
+ * same `waitMs` from the dial: for a JSON-RPC call (or batch), its answer without an `error` (`JsonRpcProbe`), other
+ * messages (a node's greeting, subscription notifications) skipped; for any other body, any message.
  */
 export async function probeBackend(url: string, headers: Record<string, string>, waitMs: number, request?: string): Promise<void> {
   const started = Date.now();
@@ -442,8 +442,7 @@ export async function probeBackend(url: string, headers: Record<string, string>,
 }
 
 function answerTo(ws: WebSocket, request: string, waitMs: number): Promise<void> {
-  const id = jsonRpcId(request);
-  const failure = (code: string, message: string) => Object.assign(new Error(message), { code });
+  const probe = JsonRpcProbe.of(request);
   return new Promise((resolve, reject) => {
     const done = (err?: Error) => {
       clearTimeout(timer);
@@ -452,32 +451,17 @@ function answerTo(ws: WebSocket, request: string, waitMs: number): Promise<void>
       if (err) reject(err);
       else resolve();
     };
-    const timer = setTimeout(() => done(failure('HEALTH_CHECK_UNANSWERED', `no answer to the health check within ${waitMs} ms`)), waitMs);
+    const timer = setTimeout(() => done(new HealthCheckFailure('HEALTH_CHECK_UNANSWERED', `no answer to the health check within ${waitMs} ms`)), waitMs);
     const onMessage = (data: WebSocket.RawData) => {
-      const answer = parseJson(data.toString());
-      if (id !== undefined && (typeof answer !== 'object' || answer === null || (answer as { id?: unknown }).id !== id)) return;
-      if (typeof answer === 'object' && answer !== null && (answer as { error?: unknown }).error != null) return done(failure('HEALTH_CHECK_ERROR', 'the health check was answered with a JSON-RPC error'));
-      done();
+      if (!probe) return done();
+      const text = data.toString();
+      if (probe.answers(text)) done(probe.failure(text));
     };
-    const onClose = () => done(failure('HEALTH_CHECK_UNANSWERED', 'the backend closed the connection before answering the health check'));
+    const onClose = () => done(new HealthCheckFailure('HEALTH_CHECK_UNANSWERED', 'the backend closed the connection before answering the health check'));
     ws.on('message', onMessage);
     ws.once('close', onClose);
     ws.send(request);
   });
-}
-
-/** The JSON-RPC `id` of a request (undefined when it has none or is not JSON). */
-function jsonRpcId(request: string): unknown {
-  const parsed = parseJson(request);
-  return typeof parsed === 'object' && parsed !== null ? (parsed as { id?: unknown }).id : undefined;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 function open(url: string, headers: Record<string, string>, timeoutMs: number, maxPayload: number, onOpen: (ws: WebSocket) => void): Promise<WebSocket> {

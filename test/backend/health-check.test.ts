@@ -126,3 +126,58 @@ t.test('a probe that times out counts as failed; no health_check means no probes
   t.match(changes[0]!.reason, /timeout|aborted/i);
   t.equal(plain.healthy, 1);
 });
+
+t.test('a JSON-RPC health check body: an answer with a JSON-RPC error (which a node sends with 200), or not JSON, takes the URL out; a result brings it back', async (t) => {
+  // What the node answers each call with: a result, an error (the node's own text with it), or an HTML error page;
+  // a body that is no call at all is answered with an error too, as a JSON-RPC server would.
+  const node = { eth_blockNumber: 'result', eth_syncing: 'result' } as Record<string, 'result' | 'error' | 'html'>;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const parsed = JSON.parse(body) as { id: number; method: string } | { id: number; method: string }[];
+      const calls = Array.isArray(parsed) ? parsed : [parsed];
+      if (calls.some((c) => node[c.method] === 'html')) return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>502 Bad Gateway</html>');
+      const answers = calls.map((c) =>
+        node[c.method] === 'error' || c.method === undefined ? { jsonrpc: '2.0', id: c.id, error: { code: -32000, message: `${c.method}: header not found` } } : { jsonrpc: '2.0', id: c.id, result: '0x10' },
+      );
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(Array.isArray(parsed) ? answers : answers[0]));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const jsonRpc = (body: string): ResolvedBackend => ({ ...config([url]), health_check: { ...config([url]).health_check!, path: '/', body, unhealthy_threshold: 1 } });
+  const single = new HttpBackend(jsonRpc('{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'));
+  const batch = new HttpBackend(jsonRpc('[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"},{"jsonrpc":"2.0","id":2,"method":"eth_syncing"}]'));
+  const notJsonRpc = new HttpBackend(jsonRpc('{"ping":1,"eth_blockNumber":true}'));
+  const changes = { single: [] as HealthChange[], batch: [] as HealthChange[], notJsonRpc: [] as HealthChange[] };
+  single.startHealthChecks((c) => changes.single.push(c));
+  batch.startHealthChecks((c) => changes.batch.push(c));
+  notJsonRpc.startHealthChecks((c) => changes.notJsonRpc.push(c));
+  t.teardown(async () => {
+    await Promise.all([single.close(), batch.close(), notJsonRpc.close()]);
+    server.close();
+  });
+  await new Promise((r) => setTimeout(r, 700));
+  t.same([single.healthy, batch.healthy, notJsonRpc.healthy], [1, 1, 1], 'results: in');
+
+  node.eth_blockNumber = 'error';
+  await until('the error taking both out', () => single.healthy === 0 && batch.healthy === 0);
+  t.same(changes.single, [{ url, up: false, reason: 'the health check was answered with a JSON-RPC error -32000' }], "the error's code, not the node's text");
+  t.same(changes.batch.map((c) => c.reason), ['the health check was answered with a JSON-RPC error -32000']);
+
+  node.eth_blockNumber = 'result';
+  node.eth_syncing = 'error';
+  await until('the single call back', () => single.healthy === 1);
+  t.equal(batch.healthy, 0, "an error to one call of a batch keeps it out");
+
+  node.eth_blockNumber = 'html';
+  await until('an answer that is not JSON taking the single call out', () => single.healthy === 0);
+  t.equal(changes.single.at(-1)!.reason, 'the health check was answered with something other than JSON');
+
+  node.eth_blockNumber = 'result';
+  node.eth_syncing = 'result';
+  await until('both back', () => single.healthy === 1 && batch.healthy === 1);
+  t.same(changes.batch.at(-1), { url, up: true, reason: 'probes pass' });
+  t.same([notJsonRpc.healthy, changes.notJsonRpc], [1, []], 'a body that is not a JSON-RPC call is judged by its status alone');
+});

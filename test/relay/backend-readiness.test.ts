@@ -212,3 +212,43 @@ t.test('a gRPC health check with a path calls that method with an empty message:
     'said once, for that service',
   );
 });
+
+t.test("a gRPC health check of the gRPC health service or a Cosmos node's GetSyncing reads the answer: NOT_SERVING or syncing is out, SERVING and synced in", async (t) => {
+  // A node serving both methods, its answers laid out by hand from the field numbers (field 1, varint).
+  const node = { status: 1, syncing: false };
+  const raw = { requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b, requestStream: false, responseStream: false };
+  const server = new grpc.Server();
+  server.addService({ Check: { ...raw, path: '/grpc.health.v1.Health/Check' } } as grpc.ServiceDefinition, {
+    Check: (_call: unknown, done: grpc.sendUnaryData<Buffer>) => done(null, Buffer.from([0x08, node.status])),
+  });
+  server.addService({ GetSyncing: { ...raw, path: '/cosmos.base.tendermint.v1beta1.Service/GetSyncing' } } as grpc.ServiceDefinition, {
+    GetSyncing: (_call: unknown, done: grpc.sendUnaryData<Buffer>) => done(null, node.syncing ? Buffer.from([0x08, 0x01]) : Buffer.alloc(0)),
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  t.teardown(() => server.forceShutdown());
+  const hc = (path: string) => `health_check: { path: ${path}, interval_ms: 500, timeout_ms: 1000, unhealthy_threshold: 1, healthy_threshold: 1 }`;
+  const r = await startRelayer(t, {
+    plugins: ['name: transport-grpc\n    options: { listen_address: "127.0.0.1:0" }'],
+    services: () =>
+      `  anvil:\n    backends:\n      grpc: { url: "http://127.0.0.1:${port}", ${hc('/grpc.health.v1.Health/Check')} }\n  other:\n    backends:\n      grpc: { url: "http://127.0.0.1:${port}", ${hc('/cosmos.base.tendermint.v1beta1.Service/GetSyncing')} }`,
+  });
+  const ready = async (service: string) => (await fetch(`http://${r.runtime.addresses.health}/ready/${service}`)).status;
+  const outLines = () =>
+    r.logs.lines.filter((l) => l.msg === 'gRPC backend URL cannot be reached; its calls fail until it answers').map((l) => [l.service, l.reason]);
+  await until('both in', async () => (await ready('anvil')) === 200 && (await ready('other')) === 200, 10_000);
+
+  node.status = 2; // NOT_SERVING
+  await until('the health service out', async () => (await ready('anvil')) === 503, 10_000);
+  t.equal(await ready('other'), 200, 'GetSyncing still says synced');
+  node.syncing = true;
+  await until('the syncing node out', async () => (await ready('other')) === 503, 10_000);
+  t.same(outLines(), [
+    ['anvil', 'health check answered not serving (HEALTH_CHECK_NOT_SERVING)'],
+    ['other', 'health check answered still syncing (HEALTH_CHECK_SYNCING)'],
+  ], 'each said once, with what the node answered');
+  t.match(await grpcRelay(t, r.runtime.addresses.grpc!, await r.header()), { code: grpc.status.UNAVAILABLE, details: /every backend URL fails its health checks/ }, 'a relay fails at once');
+
+  node.status = 1;
+  node.syncing = false;
+  await until('both back', async () => (await ready('anvil')) === 200 && (await ready('other')) === 200, 10_000);
+});

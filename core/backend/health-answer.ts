@@ -1,0 +1,105 @@
+import { messageCodec } from '../protocol/codec.js';
+import { splitGrpcFrames } from '../protocol/grpc-wire.js';
+
+/**
+ * What a health check's answer says about its node, beyond reaching it: a JSON-RPC error to the probe's call, a
+ * gRPC health service answering NOT_SERVING, a Cosmos node still syncing. Each transport sends its own probe; the
+ * judgement of the answer is the same for all, and a failure carries a code `describeBackendError` phrases.
+ */
+
+/** A failed health check whose answer said the node is not fit to serve; `code` is one of describeBackendError's. */
+export class HealthCheckFailure extends Error {
+  constructor(
+    readonly code: 'HEALTH_CHECK_ERROR' | 'HEALTH_CHECK_NOT_SERVING' | 'HEALTH_CHECK_SYNCING' | 'HEALTH_CHECK_UNANSWERED',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HealthCheckFailure';
+  }
+}
+
+/** A health check whose body is a JSON-RPC call or batch (a `method` in each): which message answers it, and whether it passes. */
+export class JsonRpcProbe {
+  private constructor(
+    private readonly id: unknown,
+    private readonly batch: boolean,
+  ) {}
+
+  /** The probe of a health check `body`; undefined for a body that is not a JSON-RPC call (judged by status alone). */
+  static of(body: string | undefined): JsonRpcProbe | undefined {
+    const parsed = body === undefined ? undefined : parseJson(body);
+    const isCall = (c: unknown) => typeof c === 'object' && c !== null && typeof (c as { method?: unknown }).method === 'string';
+    if (Array.isArray(parsed)) return parsed.length > 0 && parsed.every(isCall) ? new JsonRpcProbe(undefined, true) : undefined;
+    return isCall(parsed) ? new JsonRpcProbe((parsed as { id?: unknown }).id, false) : undefined;
+  }
+
+  /**
+   * Whether a message on a connection that also carries others (a node's greeting, subscription notifications) is
+   * this probe's answer: an array for a batch, else an object with the call's `id` (any object, for a call without one).
+   */
+  answers(text: string): boolean {
+    const answer = parseJson(text);
+    if (this.batch) return Array.isArray(answer);
+    return typeof answer === 'object' && answer !== null && !Array.isArray(answer) && (this.id === undefined || (answer as { id?: unknown }).id === this.id);
+  }
+
+  /**
+   * Why the answer fails the check, undefined when it passes: an answer (or any answer of a batch) with a non-null
+   * `error`, or text that is not JSON at all. The error's `code` is said; its message, the node's own text, is not.
+   */
+  failure(text: string): HealthCheckFailure | undefined {
+    const answer = parseJson(text);
+    if (answer === undefined) return new HealthCheckFailure('HEALTH_CHECK_ERROR', 'the health check was answered with something other than JSON');
+    for (const one of Array.isArray(answer) ? answer : [answer]) {
+      const error = typeof one === 'object' && one !== null ? (one as { error?: unknown }).error : undefined;
+      if (error != null) {
+        const code = (error as { code?: unknown }).code;
+        return new HealthCheckFailure('HEALTH_CHECK_ERROR', `the health check was answered with a JSON-RPC error${typeof code === 'number' ? ` ${code}` : ''}`);
+      }
+    }
+    return undefined;
+  }
+}
+
+const HealthCheckResponseCodec = messageCodec<{ status?: number }>('grpc.health.v1.HealthCheckResponse');
+const GetSyncingResponseCodec = messageCodec<{ syncing?: boolean }>('cosmos.base.tendermint.v1beta1.GetSyncingResponse');
+const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
+
+/** gRPC methods whose answer says whether the node serves, and how to read it; any other passes on grpc-status 0. */
+const GRPC_HEALTH_ANSWERS: Record<string, (message: Uint8Array) => HealthCheckFailure | undefined> = {
+  // The gRPC Health Checking Protocol: only SERVING passes (an empty request asks about the whole server).
+  '/grpc.health.v1.Health/Check': (message) => {
+    const status = HealthCheckResponseCodec.decode(message).status ?? 0;
+    return status === 1 ? undefined : new HealthCheckFailure('HEALTH_CHECK_NOT_SERVING', `the health service answered ${SERVING_STATUS[status] ?? status}`);
+  },
+  // A Cosmos node catching up answers queries from a state that is behind the chain.
+  '/cosmos.base.tendermint.v1beta1.Service/GetSyncing': (message) =>
+    GetSyncingResponseCodec.decode(message).syncing ? new HealthCheckFailure('HEALTH_CHECK_SYNCING', 'the node answered that it is still syncing') : undefined,
+};
+
+/**
+ * Why the answer of a gRPC health check's call of `method` fails the check, once its grpc-status was 0: `body` is
+ * the answer's HTTP/2 body (length-prefixed messages; the first is read, none is an empty message). For
+ * `/grpc.health.v1.Health/Check` a status other than SERVING, for `/cosmos.base.tendermint.v1beta1.Service/GetSyncing`
+ * `syncing: true`, for either an answer that does not decode (or came compressed, which the probe did not offer).
+ * Any other method passes.
+ */
+export function grpcHealthAnswerFailure(method: string, body: Uint8Array): HealthCheckFailure | undefined {
+  const judge = GRPC_HEALTH_ANSWERS[method];
+  if (!judge) return undefined;
+  try {
+    const [first] = splitGrpcFrames(Buffer.from(body.buffer, body.byteOffset, body.byteLength), body.byteLength);
+    if (first && first[0] !== 0) throw new Error('compressed');
+    return judge(first ? first.subarray(5) : new Uint8Array(0));
+  } catch {
+    return new HealthCheckFailure('HEALTH_CHECK_ERROR', `the health check's answer to ${method} does not decode`);
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
