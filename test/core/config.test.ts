@@ -200,6 +200,26 @@ t.test('problems never echo a secret: a URL password or a key field', async (t) 
   t.notMatch(JSON.stringify(auth), /hunter2/);
 });
 
+t.test('a key or mnemonic pasted where something else belongs is not echoed either', async (t) => {
+  const hex = '4a5b'.repeat(16);
+  const mnemonic = 'abandon '.repeat(11) + 'about';
+  const problems = problemsOf(`relayer: {}
+keys: { supplier_keys: ["0x${hex}"] }
+redis: { namespace: "${mnemonic}" }
+logging: { level: "${hex}" }`);
+  t.same(
+    problems.map((p) => [p.path, p.message.replace(/^.*, got /, 'got ')]).sort(),
+    [
+      ['keys.supplier_keys[0]', 'got a string (not shown: it looks like a private key or a mnemonic)'],
+      ['logging.level', 'got a string (not shown: it looks like a private key or a mnemonic)'],
+      ['redis.namespace', 'got a string (not shown: it looks like a private key or a mnemonic)'],
+    ],
+  );
+  t.notMatch(JSON.stringify(problems), /4a5b|abandon/);
+  const [short] = problemsOf(`logging: { level: "verbose words here" }`);
+  t.match(short!.message, 'got a string ("verbose words here")', 'other strings are shown as before');
+});
+
 t.test('wrong types and out-of-range values name the path and the expected form', async (t) => {
   const problems = problemsOf(
     [
