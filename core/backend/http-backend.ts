@@ -49,6 +49,8 @@ export interface HealthChange {
   url: string;
   up: boolean;
   reason: string;
+  /** Out because a health check failed on what came back (or did not come back) once connected, not because no connection opened. */
+  healthCheck?: boolean;
 }
 
 // The statuses that say the backend cannot serve now (RFC 9110 §15.6), whatever was asked. A 500 may be

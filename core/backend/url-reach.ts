@@ -2,6 +2,7 @@ import type { ResolvedBackend } from '../config/load.js';
 import { redactUrl, type HealthChange } from './http-backend.js';
 import { connectWaitMs } from './connect-wait.js';
 import { describeBackendError } from './errors.js';
+import { HealthCheckFailure } from './health-answer.js';
 
 /** The option of a transport that connects to its backends itself: how often a URL that cannot be reached is probed (UrlReach's `intervalMs`). */
 export const backendProbeIntervalOption = {
@@ -106,7 +107,7 @@ export class UrlReach {
     if (this.#closed || this.#down.has(url)) return;
     this.#down.add(url);
     this.#okStreak.delete(url);
-    this.#o.onChange?.({ url: this.#redact(url), up: false, reason: describeBackendError(err) });
+    this.#o.onChange?.({ url: this.#redact(url), up: false, reason: describeBackendError(err), ...(err instanceof HealthCheckFailure && { healthCheck: true }) });
     this.#schedule();
   }
 

@@ -90,7 +90,7 @@ export class H2Backend {
       let settled = false;
       const timer = setTimeout(() => {
         const err = opened
-          ? Object.assign(new Error(`the health check call not answered within ${waitMs} ms`), { code: 'HEALTH_CHECK_UNANSWERED' })
+          ? new HealthCheckFailure('HEALTH_CHECK_UNANSWERED', `the health check call not answered within ${waitMs} ms`)
           : Object.assign(new Error(`no HTTP/2 settings within ${waitMs} ms`), { code: 'ETIMEDOUT' });
         settle(err);
         session.destroy();

@@ -104,8 +104,10 @@ export default definePlugin(
     const backends = new Map<string, H2Backend>();
     for (const [service, s] of Object.entries(ctx.config.services)) {
       if (!s.backends.grpc) continue;
-      const onReach = ({ url, up, reason }: HealthChange) =>
-        up ? log.info({ service, url }, 'gRPC backend URL answers again') : log.warn({ service, url, reason }, 'gRPC backend URL cannot be reached; its calls fail until it answers');
+      const onReach = ({ url, up, reason, healthCheck }: HealthChange) =>
+        up
+          ? log.info({ service, url }, 'gRPC backend URL answers again')
+          : log.warn({ service, url, reason }, healthCheck ? 'gRPC backend URL failed its health checks; out of rotation' : 'gRPC backend URL cannot be reached; its calls fail until it answers');
       const backend = new H2Backend(s.backends.grpc, { onReach, probeIntervalMs: opts.backend_probe_interval_ms });
       backends.set(service, backend);
       relay.reportBackend(service, 'grpc', () => backend.health);

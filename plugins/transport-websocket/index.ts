@@ -122,7 +122,12 @@ export default definePlugin(
         intervalMs: opts.backend_probe_interval_ms,
         active: UrlReach.activeProbes(backend),
         // The dials say a service's state; a health check's own findings are said per URL.
-        onChange: hc ? ({ url, up, reason }) => (up ? log.info({ service, url }, 'websocket backend URL answers again') : log.warn({ service, url, reason }, 'websocket backend URL cannot be reached; new gateway connections dial the others first')) : undefined,
+        onChange: hc
+          ? ({ url, up, reason, healthCheck }) =>
+              up
+                ? log.info({ service, url }, 'websocket backend URL answers again')
+                : log.warn({ service, url, reason }, healthCheck ? 'websocket backend URL failed its health checks; new gateway connections dial the others first' : 'websocket backend URL cannot be reached; new gateway connections dial the others first')
+          : undefined,
       });
       urls.start();
       backendUrls.set(service, urls);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { UrlReach, type HealthChange } from 'relayminer';
+import { HealthCheckFailure, UrlReach, type HealthChange } from 'relayminer';
 import { until } from '../helpers/until.js';
 
 const [A, B] = ['ws://node-a:8546/key', 'ws://node-b:8546/key'];
@@ -99,4 +99,26 @@ t.test("a backend's health_check as the active option, and how long one probe ma
   t.equal(UrlReach.probeWaitMs({ health_check: hc, timeout_ms: 30_000 }), 300, "the health check's timeout_ms");
   t.equal(UrlReach.probeWaitMs({ health_check: undefined, timeout_ms: 30_000 }), 5000, 'else the connect wait: half of timeout_ms, at most 5 s');
   t.equal(UrlReach.probeWaitMs({ health_check: undefined, timeout_ms: 4000 }), 2000);
+});
+
+t.test("a probe that connected and failed its check is said as a health check's failure, one that could not connect is not", async (t) => {
+  const changes: HealthChange[] = [];
+  const reach = new UrlReach([A, B], {
+    probe: async (url) => {
+      if (url === A) throw new HealthCheckFailure('HEALTH_CHECK_SYNCING', 'the node answered that it is still syncing');
+      throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.3:8546'), { code: 'ECONNREFUSED' });
+    },
+    active: { intervalMs: 10, unhealthyThreshold: 1, healthyThreshold: 1 },
+    onChange: (c) => changes.push(c),
+  });
+  t.teardown(() => reach.close());
+  reach.start();
+  await until('both out', () => changes.length === 2, 5000);
+  t.same(
+    changes.map((c) => [c.url, c.reason, c.healthCheck]).sort(),
+    [
+      ['ws://node-a:8546/…', 'health check answered still syncing (HEALTH_CHECK_SYNCING)', true],
+      ['ws://node-b:8546/…', 'connection refused (ECONNREFUSED)', undefined],
+    ],
+  );
 });

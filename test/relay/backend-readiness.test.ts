@@ -178,7 +178,7 @@ t.test("a WebSocket health check with a body: a node that takes handshakes but d
       `  anvil:\n    backends:\n      websocket:\n        url: "ws://127.0.0.1:${port}"\n        health_check: { body: '{"jsonrpc":"2.0","id":7,"method":"eth_blockNumber"}', interval_ms: 500, timeout_ms: 400, unhealthy_threshold: 2, healthy_threshold: 1 }`,
   });
   const ready = async () => (await fetch(`http://${r.runtime.addresses.health}/ready/anvil`)).status;
-  const out = () => r.logs.lines.filter((l) => l.msg === 'websocket backend URL cannot be reached; new gateway connections dial the others first').map((l) => l.reason);
+  const out = () => r.logs.lines.filter((l) => l.msg === 'websocket backend URL failed its health checks; new gateway connections dial the others first').map((l) => l.reason);
 
   await until('the silent node out', async () => (await ready()) === 503, 10_000);
   t.same(out(), ['health check not answered (HEALTH_CHECK_UNANSWERED)'], 'its handshakes open, its silence takes it out');
@@ -207,7 +207,7 @@ t.test('a gRPC health check with a path calls that method with an empty message:
   await until('the node out for the method it does not serve', async () => (await ready('other')) === 503, 10_000);
   t.equal(await ready('anvil'), 200, 'the same node in for the method it answers');
   t.same(
-    r.logs.lines.filter((l) => l.msg === 'gRPC backend URL cannot be reached; its calls fail until it answers').map((l) => [l.service, l.reason]),
+    r.logs.lines.filter((l) => l.msg === 'gRPC backend URL failed its health checks; out of rotation').map((l) => [l.service, l.reason]),
     [['other', 'health check answered with an error (HEALTH_CHECK_ERROR)']],
     'said once, for that service',
   );
@@ -234,7 +234,7 @@ t.test("a gRPC health check of the gRPC health service or a Cosmos node's GetSyn
   });
   const ready = async (service: string) => (await fetch(`http://${r.runtime.addresses.health}/ready/${service}`)).status;
   const outLines = () =>
-    r.logs.lines.filter((l) => l.msg === 'gRPC backend URL cannot be reached; its calls fail until it answers').map((l) => [l.service, l.reason]);
+    r.logs.lines.filter((l) => l.msg === 'gRPC backend URL failed its health checks; out of rotation').map((l) => [l.service, l.reason]);
   await until('both in', async () => (await ready('anvil')) === 200 && (await ready('other')) === 200, 10_000);
 
   node.status = 2; // NOT_SERVING
