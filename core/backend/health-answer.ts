@@ -7,7 +7,7 @@ import { splitGrpcFrames } from '../protocol/grpc-wire.js';
  * judgement of the answer is the same for all, and a failure carries a code `describeBackendError` phrases.
  */
 
-/** A failed health check whose answer said the node is not fit to serve; `code` is one of describeBackendError's. */
+/** A health check that reached its node and failed: the answer said the node is not fit to serve, or it never came. `code` is one of describeBackendError's. */
 export class HealthCheckFailure extends Error {
   constructor(
     readonly code: 'HEALTH_CHECK_ERROR' | 'HEALTH_CHECK_NOT_SERVING' | 'HEALTH_CHECK_SYNCING' | 'HEALTH_CHECK_UNANSWERED',
