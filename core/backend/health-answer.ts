@@ -3,7 +3,7 @@ import { splitGrpcFrames } from '../protocol/grpc-wire.js';
 
 /**
  * What a health check's answer says about its node, beyond reaching it: a JSON-RPC error to the probe's call, a
- * gRPC health service answering NOT_SERVING, a Cosmos node still syncing. Each transport sends its own probe; the
+ * gRPC health service answering NOT_SERVING, a node still syncing (EVM, CometBFT, Cosmos gRPC). Each transport sends its own probe; the
  * judgement of the answer is the same for all, and a failure carries a code `describeBackendError` phrases.
  */
 
@@ -18,19 +18,32 @@ export class HealthCheckFailure extends Error {
   }
 }
 
+/** JSON-RPC methods whose result says whether the node is still syncing. */
+const SYNCING_RESULTS: Record<string, (result: unknown) => boolean> = {
+  // EVM nodes: false once synced, an object with the sync's progress while syncing.
+  eth_syncing: (result) => result !== false && result != null,
+  // CometBFT (and the Cosmos chains on it): `sync_info.catching_up` while it catches up with the chain.
+  status: (result) => (result as { sync_info?: { catching_up?: unknown } } | null)?.sync_info?.catching_up === true,
+};
+
+interface Call {
+  id: unknown;
+  method: string;
+}
+
 /** A health check whose body is a JSON-RPC call or batch (a `method` in each): which message answers it, and whether it passes. */
 export class JsonRpcProbe {
   private constructor(
-    private readonly id: unknown,
+    private readonly calls: readonly Call[],
     private readonly batch: boolean,
   ) {}
 
   /** The probe of a health check `body`; undefined for a body that is not a JSON-RPC call (judged by status alone). */
   static of(body: string | undefined): JsonRpcProbe | undefined {
     const parsed = body === undefined ? undefined : parseJson(body);
-    const isCall = (c: unknown) => typeof c === 'object' && c !== null && typeof (c as { method?: unknown }).method === 'string';
-    if (Array.isArray(parsed)) return parsed.length > 0 && parsed.every(isCall) ? new JsonRpcProbe(undefined, true) : undefined;
-    return isCall(parsed) ? new JsonRpcProbe((parsed as { id?: unknown }).id, false) : undefined;
+    const isCall = (c: unknown): c is Call => typeof c === 'object' && c !== null && typeof (c as { method?: unknown }).method === 'string';
+    if (Array.isArray(parsed)) return parsed.length > 0 && parsed.every(isCall) ? new JsonRpcProbe(parsed, true) : undefined;
+    return isCall(parsed) ? new JsonRpcProbe([parsed], false) : undefined;
   }
 
   /**
@@ -40,22 +53,29 @@ export class JsonRpcProbe {
   answers(text: string): boolean {
     const answer = parseJson(text);
     if (this.batch) return Array.isArray(answer);
-    return typeof answer === 'object' && answer !== null && !Array.isArray(answer) && (this.id === undefined || (answer as { id?: unknown }).id === this.id);
+    const id = this.calls[0]!.id;
+    return typeof answer === 'object' && answer !== null && !Array.isArray(answer) && (id === undefined || (answer as { id?: unknown }).id === id);
   }
 
   /**
    * Why the answer fails the check, undefined when it passes: an answer (or any answer of a batch) with a non-null
-   * `error`, or text that is not JSON at all. The error's `code` is said; its message, the node's own text, is not.
+   * `error`, a result of `eth_syncing` or CometBFT's `status` saying the node is still syncing, or text that is not
+   * JSON at all. The error's `code` is said; its message, the node's own text, is not.
    */
   failure(text: string): HealthCheckFailure | undefined {
     const answer = parseJson(text);
     if (answer === undefined) return new HealthCheckFailure('HEALTH_CHECK_ERROR', 'the health check was answered with something other than JSON');
     for (const one of Array.isArray(answer) ? answer : [answer]) {
-      const error = typeof one === 'object' && one !== null ? (one as { error?: unknown }).error : undefined;
+      if (typeof one !== 'object' || one === null) continue;
+      const { id, error, result } = one as { id?: unknown; error?: unknown; result?: unknown };
       if (error != null) {
         const code = (error as { code?: unknown }).code;
         return new HealthCheckFailure('HEALTH_CHECK_ERROR', `the health check was answered with a JSON-RPC error${typeof code === 'number' ? ` ${code}` : ''}`);
       }
+      // A batch's answers come in any order: each is matched to its call by id.
+      const method = this.batch ? this.calls.find((c) => c.id !== undefined && c.id === id)?.method : this.calls[0]!.method;
+      const syncing = method === undefined ? undefined : SYNCING_RESULTS[method];
+      if (syncing?.(result)) return new HealthCheckFailure('HEALTH_CHECK_SYNCING', `the node answered ${method}: still syncing`);
     }
     return undefined;
   }

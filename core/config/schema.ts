@@ -293,7 +293,7 @@ export const BackendSchema = Type.Object(
           body: Type.Optional(
             Type.String({
               description:
-                'Probe body, e.g. `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}` (sent as application/json). A `websocket` backend sends it as a message once the handshake opens, and the probe passes when its answer (a message with its JSON-RPC `id`) arrives within `timeout_ms`. A body that is a JSON-RPC call or batch passes only on an answer without a JSON-RPC `error` (nodes send theirs with HTTP 200), on either kind of backend.',
+                'Probe body, e.g. `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}` (sent as application/json). A `websocket` backend sends it as a message once the handshake opens, and the probe passes when its answer (a message with its JSON-RPC `id`) arrives within `timeout_ms`. A body that is a JSON-RPC call or batch passes only on an answer without a JSON-RPC `error` (nodes send theirs with HTTP 200), and one calling `eth_syncing` or CometBFT `status` only while the node is not syncing, on either kind of backend.',
             }),
           ),
           expected_status: Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), {

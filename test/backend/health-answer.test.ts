@@ -60,3 +60,21 @@ t.test("a gRPC health check's answer: Health/Check passes only on SERVING, GetSy
 
   t.equal(grpcHealthAnswerFailure('/demo.v1.Demo/Echo', frame([0x08, 0x02])), undefined, 'any other method: its grpc-status alone');
 });
+
+t.test("eth_syncing and CometBFT's status: a node still syncing fails, one synced passes, matched by id in a batch", async (t) => {
+  const eth = JsonRpcProbe.of('{"jsonrpc":"2.0","id":1,"method":"eth_syncing"}')!;
+  t.equal(eth.failure('{"jsonrpc":"2.0","id":1,"result":false}'), undefined, 'false: synced');
+  const syncing = eth.failure('{"jsonrpc":"2.0","id":1,"result":{"startingBlock":"0x0","currentBlock":"0x10","highestBlock":"0x99"}}')!;
+  t.same([syncing.code, syncing.message], ['HEALTH_CHECK_SYNCING', 'the node answered eth_syncing: still syncing']);
+  t.equal(describeBackendError(syncing), 'health check answered still syncing (HEALTH_CHECK_SYNCING)');
+
+  const comet = JsonRpcProbe.of('{"jsonrpc":"2.0","id":-1,"method":"status"}')!;
+  t.equal(comet.failure('{"jsonrpc":"2.0","id":-1,"result":{"sync_info":{"latest_block_height":"9","catching_up":false}}}'), undefined);
+  t.equal(comet.failure('{"jsonrpc":"2.0","id":-1,"result":{"sync_info":{"latest_block_height":"9","catching_up":true}}}')?.message, 'the node answered status: still syncing');
+
+  const batch = JsonRpcProbe.of('[{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"},{"jsonrpc":"2.0","id":2,"method":"eth_syncing"}]')!;
+  t.equal(batch.failure('[{"id":2,"result":false},{"id":1,"result":"0x10"}]'), undefined, 'answers in another order');
+  t.equal(batch.failure('[{"id":2,"result":{"currentBlock":"0x1"}},{"id":1,"result":"0x10"}]')?.code, 'HEALTH_CHECK_SYNCING');
+  t.equal(batch.failure('[{"id":1,"result":{"currentBlock":"0x1"}},{"id":2,"result":false}]'), undefined, "eth_blockNumber's result is not read as a sync status");
+  t.equal(JsonRpcProbe.of('{"id":1,"method":"eth_blockNumber"}')!.failure('{"id":1,"result":{"catching_up":true}}'), undefined, 'other methods: only errors');
+});

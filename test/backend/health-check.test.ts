@@ -127,10 +127,10 @@ t.test('a probe that times out counts as failed; no health_check means no probes
   t.equal(plain.healthy, 1);
 });
 
-t.test('a JSON-RPC health check body: an answer with a JSON-RPC error (which a node sends with 200), or not JSON, takes the URL out; a result brings it back', async (t) => {
+t.test('a JSON-RPC health check body: an answer with a JSON-RPC error (which a node sends with 200), not JSON, or eth_syncing saying syncing takes the URL out; a result brings it back', async (t) => {
   // What the node answers each call with: a result, an error (the node's own text with it), or an HTML error page;
   // a body that is no call at all is answered with an error too, as a JSON-RPC server would.
-  const node = { eth_blockNumber: 'result', eth_syncing: 'result' } as Record<string, 'result' | 'error' | 'html'>;
+  const node = { eth_blockNumber: 'result', eth_syncing: 'result', syncing: 'false' } as Record<string, 'result' | 'error' | 'html' | 'object' | 'false'>;
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
@@ -139,7 +139,9 @@ t.test('a JSON-RPC health check body: an answer with a JSON-RPC error (which a n
       const calls = Array.isArray(parsed) ? parsed : [parsed];
       if (calls.some((c) => node[c.method] === 'html')) return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>502 Bad Gateway</html>');
       const answers = calls.map((c) =>
-        node[c.method] === 'error' || c.method === undefined ? { jsonrpc: '2.0', id: c.id, error: { code: -32000, message: `${c.method}: header not found` } } : { jsonrpc: '2.0', id: c.id, result: '0x10' },
+        node[c.method] === 'error' || c.method === undefined
+          ? { jsonrpc: '2.0', id: c.id, error: { code: -32000, message: `${c.method}: header not found` } }
+          : { jsonrpc: '2.0', id: c.id, result: c.method === 'eth_syncing' ? (node.syncing === 'object' ? { startingBlock: '0x0', currentBlock: '0x10', highestBlock: '0x20' } : false) : '0x10' },
       );
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(Array.isArray(parsed) ? answers : answers[0]));
     });
@@ -180,4 +182,12 @@ t.test('a JSON-RPC health check body: an answer with a JSON-RPC error (which a n
   await until('both back', () => single.healthy === 1 && batch.healthy === 1);
   t.same(changes.batch.at(-1), { url, up: true, reason: 'probes pass' });
   t.same([notJsonRpc.healthy, changes.notJsonRpc], [1, []], 'a body that is not a JSON-RPC call is judged by its status alone');
+
+  // eth_syncing's result: false once synced, an object while syncing (as geth, erigon and reth answer it).
+  node.syncing = 'object';
+  await until('the batch out: its eth_syncing says syncing', () => batch.healthy === 0);
+  t.same(changes.batch.at(-1), { url, up: false, reason: 'the node answered eth_syncing: still syncing' });
+  t.equal(single.healthy, 1, "eth_blockNumber's answer says nothing of it");
+  node.syncing = 'false';
+  await until('the batch back', () => batch.healthy === 1);
 });
