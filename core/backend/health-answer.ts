@@ -81,6 +81,18 @@ export class JsonRpcProbe {
   }
 }
 
+/**
+ * For a health check that is not a JSON-RPC call: a JSON answer saying the node is still syncing, as CometBFT's
+ * `GET /status` says it (`result.sync_info.catching_up`) and the Cosmos REST `GET /cosmos/base/tendermint/v1beta1/syncing`
+ * (`syncing`). Any other answer passes (its status was judged already).
+ */
+export function syncingAnswerFailure(text: string): HealthCheckFailure | undefined {
+  const answer = parseJson(text) as { syncing?: unknown; result?: { sync_info?: { catching_up?: unknown } } } | undefined;
+  if (typeof answer !== 'object' || answer === null) return undefined;
+  if (answer.syncing === true || answer.result?.sync_info?.catching_up === true) return new HealthCheckFailure('HEALTH_CHECK_SYNCING', 'the node answered that it is still syncing');
+  return undefined;
+}
+
 const HealthCheckResponseCodec = messageCodec<{ status?: number }>('grpc.health.v1.HealthCheckResponse');
 const GetSyncingResponseCodec = messageCodec<{ syncing?: boolean }>('cosmos.base.tendermint.v1beta1.GetSyncingResponse');
 const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];

@@ -6,7 +6,7 @@ import { BackendError } from './backend-error.js';
 import { connectWaitMs } from './connect-wait.js';
 import { backendFault, describeBackendError, unsendableRequest } from './errors.js';
 import { exchange } from './exchange.js';
-import { JsonRpcProbe } from './health-answer.js';
+import { JsonRpcProbe, syncingAnswerFailure } from './health-answer.js';
 import { relayPath } from './relay-url.js';
 
 export interface BackendRequest {
@@ -138,15 +138,16 @@ export class HttpBackend {
       signal: AbortSignal.timeout(hc.timeout_ms),
     });
     const good = hc.expected_status.length ? hc.expected_status.includes(res.statusCode) : res.statusCode >= 200 && res.statusCode < 300;
-    const probe = good ? JsonRpcProbe.of(hc.body) : undefined;
-    if (!probe) {
+    if (!good) {
       await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
-      return good ? undefined : `status ${res.statusCode}`;
+      return `status ${res.statusCode}`;
     }
-    // A JSON-RPC node answers its errors (`header not found`, a method it lacks) with 200: the answer says.
+    // A JSON-RPC node answers its errors (`header not found`, a method it lacks) with 200, and a syncing node its
+    // status: the answer says.
     const text = await readUpTo(res.body, PROBE_ANSWER_BYTES);
     if (text === undefined) return undefined; // too large to judge: its status passed
-    return probe.failure(text)?.message;
+    const probe = JsonRpcProbe.of(hc.body);
+    return (probe ? probe.failure(text) : syncingAnswerFailure(text))?.message;
   }
 
   /** The largest request or response body this backend takes (`max_body_bytes`). */

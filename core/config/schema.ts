@@ -287,7 +287,7 @@ export const BackendSchema = Type.Object(
             default: '/',
             pattern: '^/',
             description:
-              "Path (and query) probed on each URL, joined onto the URL's own path. A `grpc` backend calls it as a method with an empty message, the probe passing on `grpc-status` 0 and, for `/grpc.health.v1.Health/Check` (the gRPC health service), an answer of SERVING, for `/cosmos.base.tendermint.v1beta1.Service/GetSyncing` (a Cosmos node), one of not syncing; unset, its probe only opens a connection.",
+              "Path (and query) probed on each URL, joined onto the URL's own path. An answer saying the node is still syncing fails the probe: CometBFT's `/status` (`catching_up`), the Cosmos REST `/cosmos/base/tendermint/v1beta1/syncing`. A `grpc` backend calls it as a method with an empty message, the probe passing on `grpc-status` 0 and, for `/grpc.health.v1.Health/Check` (the gRPC health service), an answer of SERVING, for `/cosmos.base.tendermint.v1beta1.Service/GetSyncing` (a Cosmos node), one of not syncing; unset, its probe only opens a connection.",
           }),
           method: StringEnum(['GET', 'POST', 'HEAD'] as const, { default: 'GET', description: 'Probe method. HTTP backends only.' }),
           body: Type.Optional(

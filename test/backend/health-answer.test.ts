@@ -1,6 +1,6 @@
 import t from 'tap';
 import { describeBackendError } from '../../core/backend/errors.js';
-import { JsonRpcProbe, grpcHealthAnswerFailure } from '../../core/backend/health-answer.js';
+import { JsonRpcProbe, grpcHealthAnswerFailure, syncingAnswerFailure } from '../../core/backend/health-answer.js';
 
 t.test('which bodies are JSON-RPC probes', async (t) => {
   t.ok(JsonRpcProbe.of('{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'));
@@ -77,4 +77,12 @@ t.test("eth_syncing and CometBFT's status: a node still syncing fails, one synce
   t.equal(batch.failure('[{"id":2,"result":{"currentBlock":"0x1"}},{"id":1,"result":"0x10"}]')?.code, 'HEALTH_CHECK_SYNCING');
   t.equal(batch.failure('[{"id":1,"result":{"currentBlock":"0x1"}},{"id":2,"result":false}]'), undefined, "eth_blockNumber's result is not read as a sync status");
   t.equal(JsonRpcProbe.of('{"id":1,"method":"eth_blockNumber"}')!.failure('{"id":1,"result":{"catching_up":true}}'), undefined, 'other methods: only errors');
+});
+
+t.test("an answer that is not JSON-RPC's: CometBFT's /status and the Cosmos REST syncing route say when the node is still syncing", async (t) => {
+  t.equal(syncingAnswerFailure('{"jsonrpc":"2.0","id":-1,"result":{"sync_info":{"catching_up":false}}}'), undefined);
+  t.equal(syncingAnswerFailure('{"jsonrpc":"2.0","id":-1,"result":{"sync_info":{"catching_up":true}}}')?.code, 'HEALTH_CHECK_SYNCING');
+  t.equal(syncingAnswerFailure('{"syncing":false}'), undefined);
+  t.equal(syncingAnswerFailure('{"syncing":true}')?.message, 'the node answered that it is still syncing');
+  t.same(['OK', '', '{"status":"ok"}', '{"syncing":"true"}', '[{"syncing":true}]'].map((a) => syncingAnswerFailure(a)), [undefined, undefined, undefined, undefined, undefined], 'anything else passes');
 });

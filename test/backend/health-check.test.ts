@@ -191,3 +191,38 @@ t.test('a JSON-RPC health check body: an answer with a JSON-RPC error (which a n
   node.syncing = 'false';
   await until('the batch back', () => batch.healthy === 1);
 });
+
+t.test("a probe of CometBFT's /status or the Cosmos REST syncing route: a node still syncing is out, and back once synced", async (t) => {
+  let syncing = false;
+  const server = createServer((req, res) => {
+    const body =
+      req.url === '/status'
+        ? { jsonrpc: '2.0', id: -1, result: { node_info: { network: 'pocket' }, sync_info: { latest_block_height: '99', catching_up: syncing } } }
+        : { syncing };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const probing = (path: string): ResolvedBackend => ({ ...config([url]), health_check: { ...config([url]).health_check!, path, method: 'GET', body: undefined, unhealthy_threshold: 1 } });
+  const comet = new HttpBackend(probing('/status'));
+  const rest = new HttpBackend(probing('/cosmos/base/tendermint/v1beta1/syncing'));
+  const reasons: string[] = [];
+  comet.startHealthChecks((c) => reasons.push(`status ${c.up} ${c.reason}`));
+  rest.startHealthChecks((c) => reasons.push(`rest ${c.up} ${c.reason}`));
+  t.teardown(async () => {
+    await Promise.all([comet.close(), rest.close()]);
+    server.close();
+  });
+  await new Promise((r) => setTimeout(r, 700));
+  t.same([comet.healthy, rest.healthy, reasons], [1, 1, []], 'synced: in');
+  syncing = true;
+  await until('both out', () => comet.healthy === 0 && rest.healthy === 0);
+  syncing = false;
+  await until('both back', () => comet.healthy === 1 && rest.healthy === 1);
+  t.same(reasons.sort(), [
+    'rest false the node answered that it is still syncing',
+    'rest true probes pass',
+    'status false the node answered that it is still syncing',
+    'status true probes pass',
+  ]);
+});
