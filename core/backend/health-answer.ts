@@ -3,11 +3,15 @@ import { splitGrpcFrames } from '../protocol/grpc-wire.js';
 
 /**
  * What a health check's answer says about its node, beyond reaching it: a JSON-RPC error to the probe's call, a
- * gRPC health service answering NOT_SERVING, a node still syncing (EVM, CometBFT, Cosmos gRPC). Each transport sends its own probe; the
- * judgement of the answer is the same for all, and a failure carries a code `describeBackendError` phrases.
+ * gRPC health service answering NOT_SERVING, a node still syncing (EVM, CometBFT, Cosmos). Each transport sends its
+ * own probe; the judgement of the answer is the same for all, and a failure carries a code `describeBackendError`
+ * phrases.
  */
 
-/** A health check that reached its node and failed: the answer said the node is not fit to serve, or it never came. `code` is one of describeBackendError's. */
+/**
+ * A health check that reached its node and failed: the answer said the node is not fit to serve, or it never came.
+ * `code` is one of describeBackendError's.
+ */
 export class HealthCheckFailure extends Error {
   constructor(
     readonly code: 'HEALTH_CHECK_ERROR' | 'HEALTH_CHECK_NOT_SERVING' | 'HEALTH_CHECK_SYNCING' | 'HEALTH_CHECK_UNANSWERED',
@@ -38,7 +42,7 @@ export class JsonRpcProbe {
     private readonly batch: boolean,
   ) {}
 
-  /** The probe of a health check `body`; undefined for a body that is not a JSON-RPC call (judged by status alone). */
+  /** The probe of a health check `body`; undefined for a body that is not a JSON-RPC call (see `syncingAnswerFailure`). */
   static of(body: string | undefined): JsonRpcProbe | undefined {
     const parsed = body === undefined ? undefined : parseJson(body);
     const isCall = (c: unknown): c is Call => typeof c === 'object' && c !== null && typeof (c as { method?: unknown }).method === 'string';
