@@ -91,7 +91,7 @@ export { rejectionOf } from './relay/backend-rejection.js';
 export { relayPath } from './backend/relay-url.js';
 export { redactUrl, type HealthChange } from './backend/http-backend.js';
 export { UrlReach, backendProbeIntervalOption, type ActiveProbes, type UrlReachOptions } from './backend/url-reach.js';
-export { HealthCheckFailure, JsonRpcProbe, grpcHealthAnswerFailure, syncingAnswerFailure } from './backend/health-answer.js';
+export { HEALTH_ANSWER_BYTES, HealthCheckFailure, JsonRpcProbe, grpcHealthAnswerFailure, healthAnswerFailure } from './backend/health-answer.js';
 
 // chain access and caches
 export { ChainPace, type BlockHealth, type ChainPaceOptions } from './chain/chain-pace.js';

@@ -22,6 +22,18 @@ export class HealthCheckFailure extends Error {
   }
 }
 
+/** The largest health check answer read for what it says, on every transport; a larger one passes on its status. */
+export const HEALTH_ANSWER_BYTES = 1024 * 1024;
+
+/**
+ * Why the answer `text` to a health check whose request was `body` fails the check, undefined when it passes: a
+ * JSON-RPC call's answer by `JsonRpcProbe.failure`, any other answer by `syncingAnswerFailure`.
+ */
+export function healthAnswerFailure(body: string | undefined, text: string): HealthCheckFailure | undefined {
+  const probe = JsonRpcProbe.of(body);
+  return probe ? probe.failure(text) : syncingAnswerFailure(text);
+}
+
 /** JSON-RPC methods whose result says whether the node is still syncing. */
 const SYNCING_RESULTS: Record<string, (result: unknown) => boolean> = {
   // EVM nodes: false once synced, an object with the sync's progress while syncing.

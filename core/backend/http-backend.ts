@@ -6,7 +6,7 @@ import { BackendError } from './backend-error.js';
 import { connectWaitMs } from './connect-wait.js';
 import { backendFault, describeBackendError, unsendableRequest } from './errors.js';
 import { exchange } from './exchange.js';
-import { JsonRpcProbe, syncingAnswerFailure } from './health-answer.js';
+import { HEALTH_ANSWER_BYTES, healthAnswerFailure } from './health-answer.js';
 import { relayPath } from './relay-url.js';
 
 export interface BackendRequest {
@@ -144,10 +144,9 @@ export class HttpBackend {
     }
     // A JSON-RPC node answers its errors (`header not found`, a method it lacks) with 200, and a syncing node its
     // status: the answer says.
-    const text = await readUpTo(res.body, PROBE_ANSWER_BYTES);
+    const text = await readUpTo(res.body, HEALTH_ANSWER_BYTES);
     if (text === undefined) return undefined; // too large to judge: its status passed
-    const probe = JsonRpcProbe.of(hc.body);
-    return (probe ? probe.failure(text) : syncingAnswerFailure(text))?.message;
+    return healthAnswerFailure(hc.body, text)?.message;
   }
 
   /** The largest request or response body this backend takes (`max_body_bytes`). */
@@ -336,9 +335,6 @@ export function joinUrl(base: URL, relayUrl: string): string {
   const query = [base.search.slice(1), rel.search.slice(1)].filter(Boolean).join('&');
   return `${path || '/'}${query ? `?${query}` : ''}`;
 }
-
-/** The largest health check answer judged by its content; a larger one passes on its status. */
-const PROBE_ANSWER_BYTES = 1024 * 1024;
 
 /** A body's text, or undefined (the rest discarded) once it passes `limit` bytes. */
 async function readUpTo(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string | undefined> {

@@ -1,5 +1,5 @@
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import { backendFault, describeBackendError, grpcHealthAnswerFailure, HealthCheckFailure, redactUrl, RelayRejection, type HealthChange, type ResolvedBackend, UrlReach } from 'relayminer';
+import { backendFault, describeBackendError, grpcFrame, grpcHealthAnswerFailure, HEALTH_ANSWER_BYTES, HealthCheckFailure, redactUrl, RelayRejection, type HealthChange, type ResolvedBackend, UrlReach } from 'relayminer';
 
 export interface H2Request {
   path: string;
@@ -23,9 +23,6 @@ export interface H2Response {
 
 /** A backend URL as node:http2 takes it: `grpc://` is h2c, `grpcs://` TLS. */
 const h2Url = (url: string) => url.replace(/^grpc:/, 'http:').replace(/^grpcs:/, 'https:');
-
-/** The largest health check answer read for what it says; a larger one passes on its grpc-status. */
-const PROBE_ANSWER_BYTES = 64 * 1024;
 
 /** HTTP/2's frame type for a header block (RFC 9113 6.2), as a stream's 'frameError' names it. */
 const HEADERS_FRAME = 1;
@@ -79,7 +76,7 @@ export class H2Backend {
    * A connection to `url` that opens (the server's HTTP/2 settings arrive) within `UrlReach.connectWaitMs`, or the
    * health check's `timeout_ms`; then closed. With a health check's `path` (a method such as
    * `/cosmos.base.tendermint.v1beta1.Service/GetSyncing`) that method is called with an empty message on it first,
-   * and the probe passes only on `grpc-status` 0 within the same wait.
+   * and the probe passes only on `grpc-status` 0 and an answer `#probeCall` accepts, within the same wait.
    */
   #probe(url: string): Promise<void> {
     const method = this.#cfg.health_check?.path;
@@ -135,16 +132,16 @@ export class H2Backend {
       let bytes = 0;
       stream.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
-        if (bytes <= PROBE_ANSWER_BYTES) chunks.push(chunk);
+        if (bytes <= HEALTH_ANSWER_BYTES) chunks.push(chunk);
       });
       stream.on('error', () => {});
       stream.on('close', () => {
         if (status !== '0') return reject(new HealthCheckFailure('HEALTH_CHECK_ERROR', `the health check call ended with grpc-status ${status ?? 'none'}`));
-        const failure = bytes <= PROBE_ANSWER_BYTES ? grpcHealthAnswerFailure(method, Buffer.concat(chunks)) : undefined;
+        const failure = bytes <= HEALTH_ANSWER_BYTES ? grpcHealthAnswerFailure(method, Buffer.concat(chunks)) : undefined;
         if (failure) reject(failure);
         else resolve();
       });
-      stream.end(Buffer.alloc(5));
+      stream.end(grpcFrame(new Uint8Array(0)));
     });
   }
 

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { WebSocket, type RawData } from 'ws';
-import { type AdmittedFrame, HealthCheckFailure, JsonRpcProbe, jsonRpcCalls, onlyNotifications, type RefusedFrame, type RelayPipeline, type ResolvedBackend, UrlReach } from 'relayminer';
+import { type AdmittedFrame, HEALTH_ANSWER_BYTES, HealthCheckFailure, healthAnswerFailure, JsonRpcProbe, jsonRpcCalls, onlyNotifications, type RefusedFrame, type RelayPipeline, type ResolvedBackend, UrlReach } from 'relayminer';
 import { backendCloseCode, CLOSE, rejectionCloseCode, sendable } from './close-codes.js';
 import type { WebSocketMetrics } from './metrics.js';
 
@@ -420,19 +420,16 @@ export function backendHeaders(cfg: BridgeOptions['backend'], serviceId: string)
   return headers;
 }
 
-/** The largest message a probe that sends a request reads (its answer, or a node's greeting before it). */
-const PROBE_ANSWER_BYTES = 1024 * 1024;
-
 /**
  * A dial that opens within `waitMs`, then closed: whether the backend URL can be reached. With `request` (a health
  * check's `body`) the request is sent once it opens, and the probe passes only when its answer arrives within the
- * same `waitMs` from the dial: for a JSON-RPC call (or batch), its answer without an `error` (`JsonRpcProbe`), other
- * messages (a node's greeting, subscription notifications) skipped; for any other body, any message.
+ * same `waitMs` from the dial and passes `healthAnswerFailure`: for a JSON-RPC call (or batch) its answer, other
+ * messages (a node's greeting, subscription notifications) skipped; for any other body the first message.
  */
 export async function probeBackend(url: string, headers: Record<string, string>, waitMs: number, request?: string): Promise<void> {
   const started = Date.now();
   // The error listener goes on at 'open': a frame in the same packet as the 101 (over the small limit) fails at once.
-  const ws = await open(url, headers, waitMs, request === undefined ? 1024 : PROBE_ANSWER_BYTES, (opened) => opened.on('error', () => {}));
+  const ws = await open(url, headers, waitMs, request === undefined ? 1024 : HEALTH_ANSWER_BYTES, (opened) => opened.on('error', () => {}));
   try {
     if (request !== undefined) await answerTo(ws, request, Math.max(1, waitMs - (Date.now() - started)));
   } finally {
@@ -453,9 +450,8 @@ function answerTo(ws: WebSocket, request: string, waitMs: number): Promise<void>
     };
     const timer = setTimeout(() => done(new HealthCheckFailure('HEALTH_CHECK_UNANSWERED', `no answer to the health check within ${waitMs} ms`)), waitMs);
     const onMessage = (data: WebSocket.RawData) => {
-      if (!probe) return done();
       const text = data.toString();
-      if (probe.answers(text)) done(probe.failure(text));
+      if (!probe || probe.answers(text)) done(healthAnswerFailure(request, text));
     };
     const onClose = () => done(new HealthCheckFailure('HEALTH_CHECK_UNANSWERED', 'the backend closed the connection before answering the health check'));
     ws.on('message', onMessage);

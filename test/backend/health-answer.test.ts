@@ -1,6 +1,6 @@
 import t from 'tap';
 import { describeBackendError } from '../../core/backend/errors.js';
-import { JsonRpcProbe, grpcHealthAnswerFailure, syncingAnswerFailure } from '../../core/backend/health-answer.js';
+import { JsonRpcProbe, grpcHealthAnswerFailure, healthAnswerFailure, syncingAnswerFailure } from '../../core/backend/health-answer.js';
 
 t.test('which bodies are JSON-RPC probes', async (t) => {
   t.ok(JsonRpcProbe.of('{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'));
@@ -85,4 +85,14 @@ t.test("an answer that is not JSON-RPC's: CometBFT's /status and the Cosmos REST
   t.equal(syncingAnswerFailure('{"syncing":false}'), undefined);
   t.equal(syncingAnswerFailure('{"syncing":true}')?.message, 'the node answered that it is still syncing');
   t.same(['OK', '', '{"status":"ok"}', '{"syncing":"true"}', '[{"syncing":true}]'].map((a) => syncingAnswerFailure(a)), [undefined, undefined, undefined, undefined, undefined], 'anything else passes');
+});
+
+t.test('healthAnswerFailure: a JSON-RPC body judged as a call, any other by what its answer says of syncing', async (t) => {
+  const call = '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}';
+  t.equal(healthAnswerFailure(call, '{"id":1,"error":{"code":-32000}}')?.code, 'HEALTH_CHECK_ERROR');
+  t.equal(healthAnswerFailure(call, 'OK')?.code, 'HEALTH_CHECK_ERROR', 'a call answered with something other than JSON');
+  t.equal(healthAnswerFailure(call, '{"id":1,"result":"0x1"}'), undefined);
+  t.equal(healthAnswerFailure(undefined, 'OK'), undefined, 'no body: any answer but one saying syncing');
+  t.equal(healthAnswerFailure(undefined, '{"syncing":true}')?.code, 'HEALTH_CHECK_SYNCING');
+  t.equal(healthAnswerFailure('{"subscribe":"sync"}', '{"error":{"code":1}}'), undefined, 'a body that is no call: an error field is not read');
 });

@@ -193,6 +193,29 @@ t.test("a WebSocket health check with a body: a node that takes handshakes but d
   t.same(out().at(-1), 'health check answered with an error (HEALTH_CHECK_ERROR)', 'a JSON-RPC error answer takes it out');
 });
 
+t.test('a WebSocket health check whose body is not a JSON-RPC call: its first answer saying the node is still syncing takes it out, as an HTTP probe\'s would', async (t) => {
+  const port = await freePort();
+  let syncing = false;
+  const node = new WebSocketServer({ host: '127.0.0.1', port });
+  node.on('connection', (ws) => ws.on('message', () => ws.send(JSON.stringify({ syncing }))));
+  t.teardown(() => new Promise<void>((resolve) => node.close(() => resolve())));
+  const r = await startRelayer(t, {
+    plugins: ['name: transport-websocket'],
+    services: () =>
+      `  anvil:\n    backends:\n      websocket:\n        url: "ws://127.0.0.1:${port}"\n        health_check: { body: '{"subscribe":"sync"}', interval_ms: 500, timeout_ms: 400, unhealthy_threshold: 1, healthy_threshold: 1 }`,
+  });
+  const ready = async () => (await fetch(`http://${r.runtime.addresses.health}/ready/anvil`)).status;
+  t.equal(await ready(), 200);
+  syncing = true;
+  await until('the syncing node out', async () => (await ready()) === 503, 10_000);
+  t.same(
+    r.logs.lines.filter((l) => l.msg === 'websocket backend URL failed its health checks; new gateway connections dial the others first').map((l) => l.reason),
+    ['health check answered still syncing (HEALTH_CHECK_SYNCING)'],
+  );
+  syncing = false;
+  await until('the node back', async () => (await ready()) === 200, 10_000);
+});
+
 t.test('a gRPC health check with a path calls that method with an empty message: a node that answers it is in, one that refuses it is out', async (t) => {
   const port = await freePort();
   const node = await startGrpcBackend({ port });
