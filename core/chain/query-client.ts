@@ -32,6 +32,11 @@ export class ChainQueryError extends Error {
   }
 }
 
+/** grpc-js ends a connection failure's details with a resolution note, empty for an address without DNS: ". Resolution note: ". */
+function withoutEmptyNote(details: string): string {
+  return details.replace(/\. Resolution note: $/, '');
+}
+
 /** The one test for "the chain has no such thing" (a claim, a supplier, a service): a NOT_FOUND answer. */
 export function chainNotFound(err: unknown): boolean {
   return err instanceof ChainQueryError && err.notFound;
@@ -155,9 +160,9 @@ export class ChainQueryClient {
         { deadline: Date.now() + this.#timeoutMs },
         (err: ServiceError | null, res?: Msg) => {
           // Any answer, an error status included, shows the node is reachable; only these say it is not.
-          if (err && (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED)) this.#unreachable = { at: Date.now(), details: err.details };
+          if (err && (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED)) this.#unreachable = { at: Date.now(), details: withoutEmptyNote(err.details) };
           else this.#answeredAt = Date.now();
-          if (err) reject(new ChainQueryError(`${service}/${method}`, err.code, err.details));
+          if (err) reject(new ChainQueryError(`${service}/${method}`, err.code, withoutEmptyNote(err.details)));
           else resolve(res!);
         },
       );
