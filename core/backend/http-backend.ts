@@ -79,8 +79,15 @@ export class HttpBackend {
     this.#endpoints = cfg.urls.map((u) => {
       const url = new URL(u);
       // A connection that does not open in time fails over to the next URL with the rest of the deadline (undici's
-      // own 10 s would outlast a shorter timeout_ms, and a host dropping packets never refuses).
-      const pool = new Pool(url.origin, { connections: cfg.connections, pipelining: cfg.pipelining, keepAliveTimeout: cfg.keep_alive_ms, connectTimeout: connectWaitMs(cfg.timeout_ms) });
+      // own 10 s would outlast a shorter timeout_ms, and a host dropping packets never refuses). keep_alive_ms
+      // also caps what a backend announces (`Keep-Alive: timeout=N`, which undici otherwise keeps up to 10 minutes).
+      const pool = new Pool(url.origin, {
+        connections: cfg.connections,
+        pipelining: cfg.pipelining,
+        keepAliveTimeout: cfg.keep_alive_ms,
+        keepAliveMaxTimeout: cfg.keep_alive_ms,
+        connectTimeout: connectWaitMs(cfg.timeout_ms),
+      });
       return { url, join: memoizedJoin(url), pool, successes: 0, failures: 0, openUntil: 0, tripped: false, probedUp: true, probeStreak: 0 };
     });
     const fixed: Record<string, string> = {};

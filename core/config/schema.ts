@@ -272,7 +272,12 @@ export const BackendSchema = Type.Object(
     }),
     connections: Type.Integer({ default: 128, minimum: 1, maximum: 10_000, description: 'Most open connections per backend URL (keep-alive pool). HTTP backends only.' }),
     pipelining: Type.Integer({ default: 1, minimum: 1, maximum: 100, description: 'HTTP/1.1 requests in flight per connection (1 = no pipelining). HTTP backends only.' }),
-    keep_alive_ms: Millis(60_000, 'How long an idle backend connection is kept open. HTTP backends only.', 1000, 3_600_000),
+    keep_alive_ms: Millis(
+      60_000,
+      'How long an idle backend connection is kept open, at most. A backend that announces a shorter keep-alive (`Keep-Alive: timeout=N`, as Node servers do with 5 s) is left 2 s before it would close the connection, so no request is sent on a connection being closed; each connection opened again costs the relay that opens it a TCP (and TLS) handshake. HTTP backends only.',
+      1000,
+      3_600_000,
+    ),
     circuit_breaker: Type.Object(
       {
         failures: Type.Integer({ default: 5, minimum: 1, maximum: 1000, description: 'Consecutive failures (connection error, timeout, 5xx) that open the circuit.' }),

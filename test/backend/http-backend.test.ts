@@ -264,3 +264,29 @@ t.test('relay paths never change the backend host, never climb above its path, n
   for (const url of ['//', '//evil.example/x', '/../x', '/ibc%2F2739/x', '/a/b/..%2Fc']) t.equal((await api.send({ method: 'GET', url, headers: {} }, {})).status, 200, `${url}: served by the backend`);
   t.same(b.seen, ['GET /base?key=k ', 'GET /base/evil.example/x?key=k ', 'GET /base/x?key=k ', 'GET /base/ibc%2F2739/x?key=k ', 'GET /base/a/b/..%2Fc?key=k '], 'an encoded slash, and a decoded `..` that stays inside the relay\'s path, pass as sent');
 });
+
+t.test("keep_alive_ms bounds an idle connection's life; a backend announcing a shorter keep-alive is left 2 s before it says", async (t) => {
+  /** Connections a backend with this keep-alive (Node announces it as `Keep-Alive: timeout=N`) opened for two requests 2.5 s apart. */
+  const connectionsFor = async (backendKeepAliveMs: number, keepAliveMs: number) => {
+    let connections = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200).end('ok'));
+    });
+    server.keepAliveTimeout = backendKeepAliveMs;
+    server.on('connection', () => connections++);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.teardown(() => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    });
+    const api = open(t, `http://127.0.0.1:${(server.address() as { port: number }).port}`, { keep_alive_ms: keepAliveMs, timeout_ms: 1000 });
+    t.equal((await api.send({ method: 'GET', url: '/', headers: {} }, {})).status, 200);
+    await new Promise((r) => setTimeout(r, 2500));
+    t.equal((await api.send({ method: 'GET', url: '/', headers: {} }, {})).status, 200);
+    return connections;
+  };
+  t.equal(await connectionsFor(120_000, 1000), 2, 'a backend that keeps connections 120 s: closed after keep_alive_ms (1 s) idle');
+  t.equal(await connectionsFor(3000, 60_000), 2, 'a backend that keeps them 3 s: closed 2 s before it would');
+  t.equal(await connectionsFor(120_000, 60_000), 1, 'idle less than both: reused');
+});
