@@ -202,6 +202,7 @@ export class Runtime {
       // A request must arrive whole in time (408 and the connection closed otherwise): a dripping
       // body or one shorter than its Content-Length would hold a connection forever.
       ...(limits && {
+        keepAliveTimeout: limits.idle_timeout_ms,
         requestTimeout: limits.request_timeout_ms,
         http: {
           headersTimeout: limits.request_timeout_ms,

@@ -42,6 +42,28 @@ t.test('slow uploads: a dripping chunked body and a body shorter than its Conten
   t.equal((await postRelay(r.url, gatewayRelay(header, RPC), '3')).status, 200, 'a relay that arrives in time is served');
 });
 
+t.test('idle_timeout_ms: a kept-alive connection is closed after it, and each answer announces it; by default 120 s, past the 90 s Go clients keep theirs', async (t) => {
+  /** One relay over a raw connection: its answer's Keep-Alive header, and when the idle connection was closed. */
+  const idleClose = async (r: Awaited<ReturnType<typeof startRelayer>>) => {
+    const body = Buffer.from(gatewayRelay(await r.header(), RPC));
+    const c = rawClient(r.runtime.addresses.relay!, Date.now());
+    c.socket.write(`POST / HTTP/1.1\r\nHost: x\r\nRpc-Type: 3\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+    c.socket.write(body);
+    await until('the answer', () => /\r\n\r\n/.test(c.received()));
+    const answeredAt = Date.now();
+    const keepAlive = /\r\nkeep-alive: ([^\r]*)\r\n/i.exec(c.received())?.[1];
+    const stillOpen = await Promise.race([c.closed.then(() => false), new Promise<boolean>((res) => setTimeout(() => res(true), 800))]);
+    return { status: c.received().slice(0, 15), keepAlive, stillOpen, close: () => c.closed.then(() => Date.now() - answeredAt), socket: c.socket };
+  };
+  const short = await idleClose(await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil, relayerYaml: '  limits: { idle_timeout_ms: 1500 }' }));
+  t.same([short.status, short.keepAlive, short.stillOpen], ['HTTP/1.1 200 OK', 'timeout=1', true]);
+  const closedAfter = await short.close();
+  t.ok(closedAfter >= 1400 && closedAfter < 4000, `closed ${closedAfter} ms after its answer`);
+  const byDefault = await idleClose(await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil }));
+  t.same([byDefault.status, byDefault.keepAlive, byDefault.stillOpen], ['HTTP/1.1 200 OK', 'timeout=120', true]);
+  byDefault.socket.destroy();
+});
+
 t.test('max_connections: connections past the cap are closed on arrival; the held ones still work', async (t) => {
   const r = await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil, relayerYaml: '  limits: { max_connections: 5 }' });
   const start = Date.now();
