@@ -451,7 +451,7 @@ export const RelayListenerLimitsSchema = Type.Object(
     ),
     idle_timeout_ms: Millis(
       120_000,
-      'An HTTP connection to the relay listener with no request open for this long is closed (announced in each answer as `Keep-Alive: timeout`). Keep it above the idle timeout of the clients and load balancers in front (Go HTTP clients, PATH among them, keep idle connections 90 s; an AWS load balancer 60 s; a Google Cloud load balancer 600 s, so 620000 behind one), so that they close idle connections and not the relayer: a relay sent on a connection the relayer is closing fails, and HTTP clients do not send a POST again by themselves.',
+      'An HTTP connection to the relay listener with no request open for this long is closed (announced in each answer as `Keep-Alive: timeout`). Keep it above the idle timeout of the clients and load balancers in front (Go HTTP clients, PATH among them, keep idle connections 90 s; an AWS load balancer 60 s; a Google Cloud load balancer 600 s, so 620000 behind one), so that they close idle connections and not the relayer: a relay written to a connection the relayer is closing fails, as HTTP clients send a POST again only when they had not written it yet.',
       1_000,
       3_600_000,
     ),
