@@ -58,6 +58,8 @@ async function setup(
   const redis = new Redis(server.url, { maxRetriesPerRequest: 1, enableOfflineQueue: o.offlineQueue ?? true });
   redis.on('error', () => undefined);
   t.teardown(() => redis.disconnect());
+  // Without the offline queue a command sent before the connection is up fails at once: the first relay would too.
+  if (o.offlineQueue === false && redis.status !== 'ready') await new Promise((r) => redis.once('ready', r));
   const query = new ChainQueryClient({ grpc_address: net.grpcAddress, tls: false, query_timeout_ms: 2000 });
   t.teardown(() => query.close());
   const logs = captureLogs('debug');
