@@ -160,10 +160,14 @@ export class ChainQueryClient {
         { deadline: Date.now() + this.#timeoutMs },
         (err: ServiceError | null, res?: Msg) => {
           // Any answer, an error status included, shows the node is reachable; only these say it is not.
-          if (err && (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED)) this.#unreachable = { at: Date.now(), details: withoutEmptyNote(err.details) };
+          if (!err) {
+            this.#answeredAt = Date.now();
+            return resolve(res!);
+          }
+          const details = withoutEmptyNote(err.details);
+          if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) this.#unreachable = { at: Date.now(), details };
           else this.#answeredAt = Date.now();
-          if (err) reject(new ChainQueryError(`${service}/${method}`, err.code, withoutEmptyNote(err.details)));
-          else resolve(res!);
+          reject(new ChainQueryError(`${service}/${method}`, err.code, details));
         },
       );
     });
