@@ -7,6 +7,7 @@ import { PLACEHOLDER_RING_PUBLIC_KEY } from '../crypto/placeholder-ring-key.js';
 import { parseHostPort } from './host-port.js';
 import { interpolateEnv } from './env.js';
 import { ConfigError, joinPath, type ConfigProblem } from './problems.js';
+import { parseRedisUrl } from '../redis/url.js';
 import {
   ConfigSchema,
   PocketNodeSchema,
@@ -309,7 +310,14 @@ function resolveRedis(raw: RedisConfig | undefined, base: string[], problems: Co
     problems.push({ path: joinPath([...base, 'address']), message: 'set only one of "url" and "address"' });
   }
   const { address, ...rest } = r;
-  return { ...rest, url: r.url ?? (address ? `redis://${address}` : DEFAULT_REDIS_URL) };
+  const url = r.url ?? (address ? `redis://${address}` : DEFAULT_REDIS_URL);
+  // Read whole now, so `validate` finds what connecting would refuse, and a role does not start to fail on it.
+  try {
+    parseRedisUrl(url);
+  } catch (err) {
+    problems.push({ path: joinPath([...base, r.url ? 'url' : 'address']), message: (err as Error).message });
+  }
+  return { ...rest, url };
 }
 
 /** Backend keys only the HTTP relay kit's pools (jsonrpc, rest, cometbft) read. */

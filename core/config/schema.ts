@@ -67,11 +67,11 @@ export const RedisSchema = Type.Object(
   {
     url: Type.Optional(
       Type.String({
-        pattern: '^(redis|rediss|redis-sentinel|redis-cluster)://',
+        pattern: '^(redis|rediss|unix|redis-sentinel|redis-cluster)://',
         expected:
-          'a URL with scheme redis://, rediss://, redis-sentinel://host1,host2/master or redis-cluster://host1,host2',
+          'a URL with scheme redis://, rediss://, unix:///path, redis-sentinel://host1,host2/master or redis-cluster://host1,host2',
         description:
-          'Redis to use. `redis://[user:pass@]host:port[/db]`, `rediss://` (TLS), `redis-sentinel://[user:pass@]h1:p1,h2:p2/master[/db]`, `redis-cluster://[user:pass@]h1:p1,h2:p2`. Exactly one of `url` and `address`; default `redis://127.0.0.1:6379`.',
+          'Redis to use. `redis://[user:pass@]host:port[/db]`, `rediss://` (TLS), `unix:///path/to/redis.sock` (a Redis on this machine), `redis-sentinel://[user:pass@]h1:p1,h2:p2/master[/db]`, `redis-cluster://[user:pass@]h1:p1,h2:p2`. Query parameters: `db=N` (the Go relay miners\' form of the database; not on a cluster), `tls=true` (not on unix://), `sentinel_password=…` (Sentinel); any other is refused. Checked whole when the file is read. Exactly one of `url` and `address`; default `redis://127.0.0.1:6379`.',
       }),
     ),
     address: Type.Optional(

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ResolvedRedis } from '../config/load.js';
 import { settlesWithin } from '../async/settles-within.js';
-import { parseRedisUrl, type RedisTarget } from './url.js';
+import { parseRedisUrl } from './url.js';
 
 /** Either topology; code that must work on both uses only this. */
 export type RedisClient = Redis | Cluster;
@@ -37,6 +37,8 @@ export function createRedisClient(cfg: ResolvedRedis, opts: ConnectOptions): Red
   switch (target.kind) {
     case 'standalone':
       return new Redis({ ...base, host: target.node.host, port: target.node.port, db: target.db, retryStrategy: backoff });
+    case 'unix':
+      return new Redis({ ...base, path: target.path, db: target.db, retryStrategy: backoff });
     case 'sentinel':
       return new Redis({
         ...base,
@@ -59,17 +61,6 @@ export function createRedisClient(cfg: ResolvedRedis, opts: ConnectOptions): Red
 
 function tlsOptions(cfg: ResolvedRedis): { ca?: Buffer } {
   return cfg.tls_ca_file ? { ca: readFileSync(cfg.tls_ca_file) } : {};
-}
-
-export function describeTarget(target: RedisTarget): string {
-  switch (target.kind) {
-    case 'standalone':
-      return `standalone ${target.node.host}:${target.node.port}/${target.db}`;
-    case 'sentinel':
-      return `sentinel master "${target.masterName}" via ${target.sentinels.map((n) => `${n.host}:${n.port}`).join(',')}`;
-    case 'cluster':
-      return `cluster via ${target.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
-  }
 }
 
 /**

@@ -250,11 +250,25 @@ t.test('wrong types and out-of-range values name the path and the expected form'
   t.equal(byPath['relayer.metrics_address']!.message, 'must be a string, got number (9090)');
   t.equal(byPath['relayer.metrics_address']!.line, 2);
   t.match(byPath['relayer.listen_address']!.message, /^must be host:port, e\.g\. ":8080"/);
-  t.match(byPath['redis.url']!.message, /scheme redis:\/\/, rediss:\/\/, redis-sentinel/);
+  t.match(byPath['redis.url']!.message, /scheme redis:\/\/, rediss:\/\/, unix:\/\/\/path, redis-sentinel/);
   t.equal(byPath['redis.pool.size']!.message, 'must be an integer, got a string ("four")');
   t.equal(byPath['redis.pool.connect_timeout_ms']!.message, 'must be >= 100, got 10');
   t.equal(byPath['miner.lease_ttl_ms']!.message, 'is a setting of the miner plugin: write it under its options (plugins: [{ name: miner, options: { lease_ttl_ms: … } }])');
   t.match(byPath['logging.level']!.message, /must be one of fatal, error, warn, info, debug, trace, silent, got a string \("wrn"\); did you mean "warn"\?/);
+});
+
+t.test('the Redis URL is read whole with the file: what connecting would refuse is a problem here', async (t) => {
+  const shared = problemsOf(['redis:', '  url: "redis://h:6379/abc"', 'relayer:', `  ${KEY}`, 'miner:', `  ${KEY}`].join('\n'), ENV);
+  t.same(shared.map((p) => [p.path, p.line, p.message]), [['redis.url', 2, 'bad Redis database "abc"']], 'said once for the section both roles share');
+  const own = problemsOf(['relayer:', `  ${KEY}`, '  redis:', '    url: "redis-sentinel://s1,s2/m?sentinel_password=hunter2&timeout=5"'].join('\n'), ENV);
+  t.same(own.map((p) => [p.path, p.line]), [['relayer.redis.url', 4]]);
+  t.match(own[0]!.message, /^redis-sentinel:\/\/ takes no "timeout" parameter; it reads "db", "tls", "sentinel_password"$/);
+  t.notMatch(JSON.stringify(own), /hunter2/);
+  const [scheme, ...more] = problemsOf(['redis:', '  url: "http://h:6379"', 'relayer:', `  ${KEY}`].join('\n'), ENV);
+  t.equal(scheme!.path, 'redis.url');
+  t.same(more, [], 'a wrong scheme is said once, by the schema');
+  const unix = parseConfig(['redis:', '  url: "unix:///run/redis.sock?db=2"', 'relayer:', `  ${KEY}`].join('\n'), { env: ENV, file: '/etc/relayminer/test.yaml' });
+  t.equal(requireRole(unix, 'relayer').redis.url, 'unix:///run/redis.sock?db=2');
 });
 
 t.test('a port above 65535 and a YAML syntax error are reported with their location', async (t) => {

@@ -32,8 +32,42 @@ t.test('redis-cluster://', async (t) => {
   t.throws(() => parseRedisUrl('redis-cluster://n1,n2/1'), /no database path/);
 });
 
+t.test('?db=N, as go-redis and the Go relay miners write the database', async (t) => {
+  t.match(parseRedisUrl('redis://h:6379?db=4'), { kind: 'standalone', db: 4 });
+  t.match(parseRedisUrl('redis://h:6379/4?db=4'), { kind: 'standalone', db: 4 }, 'path and query agreeing');
+  t.match(parseRedisUrl('redis-sentinel://s1,s2/mymaster?db=2'), { kind: 'sentinel', masterName: 'mymaster', db: 2 });
+  t.throws(() => parseRedisUrl('redis://h/1?db=2'), /database given twice, 1 in the path and db=2/);
+  t.throws(() => parseRedisUrl('redis-sentinel://s1/m/1?db=3'), /database given twice/);
+  t.throws(() => parseRedisUrl('redis://h?db=x'), /bad Redis database "x"/);
+  t.throws(() => parseRedisUrl('redis-cluster://n1,n2?db=1'), /redis-cluster:\/\/ takes no "db" parameter \(a cluster has only db 0\)/);
+});
+
+t.test('unix:// sockets', async (t) => {
+  t.same(parseRedisUrl('unix:///run/redis/redis.sock'), {
+    kind: 'unix', path: '/run/redis/redis.sock', db: 0, username: undefined, password: undefined, tls: false,
+  });
+  t.same(parseRedisUrl('unix://app:pw@/var/run/redis%20a.sock?db=5'), {
+    kind: 'unix', path: '/var/run/redis a.sock', db: 5, username: 'app', password: 'pw', tls: false,
+  });
+  t.throws(() => parseRedisUrl('unix://localhost/run/redis.sock'), /takes a socket path, not a host/);
+  t.throws(() => parseRedisUrl('unix://'), /needs the socket path/);
+  t.throws(() => parseRedisUrl('unix:///run/redis.sock?tls=true'), /unix:\/\/ takes no "tls" parameter; it reads "db"/);
+});
+
+t.test('query parameters other than the form reads are refused, not dropped', async (t) => {
+  t.throws(() => parseRedisUrl('redis://h:6379?timeout=5'), /redis:\/\/ takes no "timeout" parameter; it reads "db", "tls"/);
+  t.throws(() => parseRedisUrl('redis://h?sentinel_password=x'), /takes no "sentinel_password" parameter/);
+  t.throws(() => parseRedisUrl('redis://h?db=1&db=1'), /"db" given more than once/);
+  t.throws(() => parseRedisUrl('redis://h?tls=yes'), /tls="yes" \(true or false\)/);
+  t.throws(() => parseRedisUrl('rediss://h?tls=false'), /rediss:\/\/ is Redis over TLS/);
+  t.match(parseRedisUrl('redis://h?tls=true'), { tls: true });
+  t.match(parseRedisUrl('redis://h?tls=false'), { tls: false });
+  t.throws(() => parseRedisUrl('redis://h/1/2'), /takes one path segment/);
+  t.throws(() => parseRedisUrl('redis-sentinel://s/m/1/2'), /the master name and a database/);
+});
+
 t.test('refusals say why, and never print a password', async (t) => {
-  t.throws(() => parseRedisUrl('http://x:6379'), /unsupported Redis URL scheme http:/);
+  t.throws(() => parseRedisUrl('http://x:6379'), /unsupported Redis URL scheme http:\/\/ \(use redis, rediss, unix, redis-sentinel or redis-cluster\)/);
   t.throws(() => parseRedisUrl('redis://a:1,b:2'), /takes one host/);
   t.throws(() => parseRedisUrl('redis://h:99999'), /bad Redis port/);
   t.throws(() => parseRedisUrl('redis://h/abc'), /bad Redis database "abc"/);
@@ -42,4 +76,9 @@ t.test('refusals say why, and never print a password', async (t) => {
   t.equal(redactRedisUrl('redis://user:hunter2@h:6379/1'), 'redis://user:***@h:6379/1');
   t.equal(redactRedisUrl('redis-cluster://:hunter2@a,b'), 'redis-cluster://:***@a,b');
   t.equal(redactRedisUrl('redis://h:6379'), 'redis://h:6379');
+  t.equal(redactRedisUrl('unix://app:hunter2@/run/redis.sock'), 'unix://app:***@/run/redis.sock');
+  t.equal(redactRedisUrl('redis-sentinel://s1,s2/m?sentinel_password=hunter2&tls=true'), 'redis-sentinel://s1,s2/m?sentinel_password=***&tls=true');
+  t.equal(redactRedisUrl('redis-sentinel://s1/m?tls=true&sentinel_password=hunter2'), 'redis-sentinel://s1/m?tls=true&sentinel_password=***');
+  const refused = t.throws(() => parseRedisUrl('redis-sentinel://s1/m?sentinel_password=hunter2&timeout=1')) as Error;
+  t.notMatch(refused.message, 'hunter2');
 });
