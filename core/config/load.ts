@@ -186,7 +186,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
   const roleSettings = (role: Role, section: RoleSectionLike): RoleSettings => {
     const redisRaw = section.redis ?? raw.redis;
     const redisBase = section.redis ? [role, 'redis'] : ['redis'];
-    const redis = resolveRedis(redisRaw, redisBase, problems);
+    const redis = resolveRedis(redisRaw, redisBase, ctx.dir, problems);
     let pocket_node = pickPocketNode(section, [role], problems) ?? topNode ?? defaults<PocketNodeConfig>(PocketNodeSchema);
     if (pocket_node.ca_file) {
       const caFile = resolve(ctx.dir, pocket_node.ca_file);
@@ -304,7 +304,7 @@ function pickPocketNode(
   return section.pocket_node ?? section.chain;
 }
 
-function resolveRedis(raw: RedisConfig | undefined, base: string[], problems: ConfigProblem[]): ResolvedRedis {
+function resolveRedis(raw: RedisConfig | undefined, base: string[], dir: string, problems: ConfigProblem[]): ResolvedRedis {
   const r = raw ?? defaults<RedisConfig>(RedisSchema);
   if (r.url && r.address) {
     problems.push({ path: joinPath([...base, 'address']), message: 'set only one of "url" and "address"' });
@@ -312,12 +312,20 @@ function resolveRedis(raw: RedisConfig | undefined, base: string[], problems: Co
   const { address, ...rest } = r;
   const url = r.url ?? (address ? `redis://${address}` : DEFAULT_REDIS_URL);
   // Read whole now, so `validate` finds what connecting would refuse, and a role does not start to fail on it.
+  let tls: boolean | undefined;
   try {
-    parseRedisUrl(url);
+    tls = parseRedisUrl(url).tls;
   } catch (err) {
     problems.push({ path: joinPath([...base, r.url ? 'url' : 'address']), message: (err as Error).message });
   }
-  return { ...rest, url };
+  if (!rest.tls_ca_file) return { ...rest, url };
+  const caFile = resolve(dir, rest.tls_ca_file);
+  if (tls === false) {
+    problems.push({ path: joinPath([...base, 'tls_ca_file']), message: 'is read only for a TLS connection: use rediss:// (or tls=true in the URL), or remove it' });
+  } else if (!existsSync(caFile)) {
+    problems.push({ path: joinPath([...base, 'tls_ca_file']), message: `cannot read ${caFile}: file not found` });
+  }
+  return { ...rest, url, tls_ca_file: caFile };
 }
 
 /** Backend keys only the HTTP relay kit's pools (jsonrpc, rest, cometbft) read. */

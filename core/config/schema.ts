@@ -90,7 +90,7 @@ export const RedisSchema = Type.Object(
     }),
     pool: RedisPoolSchema,
     tls_ca_file: Type.Optional(
-      Type.String({ minLength: 1, description: 'PEM file with the CA that signs the Redis TLS certificate (rediss://).' }),
+      Type.String({ minLength: 1, description: 'PEM file with the CA that signs the Redis TLS certificate, if the system does not trust it (relative to the config file); only with TLS (`rediss://`, or `tls=true` in the URL).' }),
     ),
   },
   { additionalProperties: false, description: 'Redis connection.' },

@@ -271,6 +271,21 @@ t.test('the Redis URL is read whole with the file: what connecting would refuse 
   t.equal(requireRole(unix, 'relayer').redis.url, 'unix:///run/redis.sock?db=2');
 });
 
+t.test("redis.tls_ca_file: read from the config file's folder, and only with TLS", async (t) => {
+  const dir = tempDir(t, 'relayminer-redis-ca');
+  mkdirSync(join(dir, 'certs'));
+  writeFileSync(join(dir, 'certs/redis-ca.pem'), '-----BEGIN CERTIFICATE-----\n');
+  const file = join(dir, 'relayer.yaml');
+  const ok = parseConfig(['redis:', '  url: "rediss://redis.internal:6380"', '  tls_ca_file: certs/redis-ca.pem', 'relayer:', `  ${KEY}`].join('\n'), { env: ENV, file });
+  t.equal(requireRole(ok, 'relayer').redis.tls_ca_file, join(dir, 'certs/redis-ca.pem'), 'relative to the file, not to the working directory');
+  const viaQuery = parseConfig(['redis:', '  url: "redis-sentinel://s1,s2/m?tls=true"', '  tls_ca_file: certs/redis-ca.pem', 'relayer:', `  ${KEY}`].join('\n'), { env: ENV, file });
+  t.equal(requireRole(viaQuery, 'relayer').redis.tls_ca_file, join(dir, 'certs/redis-ca.pem'));
+  const missing = problemsOf(['redis:', '  url: "rediss://redis.internal:6380"', '  tls_ca_file: certs/other.pem', 'relayer:', `  ${KEY}`].join('\n'), ENV);
+  t.same(missing.map((p) => [p.path, p.line, p.message]), [['redis.tls_ca_file', 3, 'cannot read /etc/relayminer/certs/other.pem: file not found']]);
+  const plain = problemsOf(['relayer:', `  ${KEY}`, '  redis:', '    url: "redis://redis.internal:6379"', '    tls_ca_file: /etc/ssl/ca.pem'].join('\n'), ENV);
+  t.same(plain.map((p) => [p.path, p.message]), [['relayer.redis.tls_ca_file', 'is read only for a TLS connection: use rediss:// (or tls=true in the URL), or remove it']]);
+});
+
 t.test('a port above 65535 and a YAML syntax error are reported with their location', async (t) => {
   const [port] = problemsOf(`relayer: { listen_address: ":70000", ${KEY} }`, ENV);
   t.equal(port!.path, 'relayer.listen_address');
