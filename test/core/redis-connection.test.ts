@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { defaults, type ResolvedRedis } from '../../core/config/load.js';
 import { RedisSchema, type RedisConfig } from '../../core/config/schema.js';
 import { createRedisClient, RedisPool } from '../../core/redis/connection.js';
-import { startLocalRedisSentinel } from '../../core/redis/local-server.js';
+import { freePort, startLocalRedisSentinel } from '../../core/redis/local-server.js';
 import { startRedis, startRedisCluster } from '../helpers/redis.js';
 
 function redisConfig(url: string): ResolvedRedis {
@@ -34,6 +34,24 @@ t.test('unix:// reaches a Redis by its socket, with go-redis\'s ?db=', async (t)
   const info = String(await client.client('INFO'));
   t.match(info, new RegExp(`addr=${socket}:0 `), 'connected over the socket, not TCP');
   t.equal(Number(info.match(/db=(\d+)/)?.[1]), 3, 'database from ?db=');
+});
+
+t.test('rediss:// with tls_ca_file: the server is trusted by that CA only', async (t) => {
+  const tlsDir = join(import.meta.dirname, '..', 'fixtures', 'tls');
+  const tlsPort = await freePort();
+  await startRedis(t, {
+    args: ['--tls-port', String(tlsPort), '--tls-cert-file', join(tlsDir, 'server.pem'), '--tls-key-file', join(tlsDir, 'server.key'), '--tls-ca-cert-file', join(tlsDir, 'ca.pem'), '--tls-auth-clients', 'no'],
+  });
+  const trusted = createRedisClient({ ...redisConfig(`rediss://localhost:${tlsPort}/1`), tls_ca_file: join(tlsDir, 'ca.pem') }, { connectionName: 'test-tls' });
+  t.teardown(() => trusted.disconnect());
+  await trusted.set('over', 'tls');
+  t.equal(await trusted.get('over'), 'tls');
+  t.equal(Number(String(await trusted.client('INFO')).match(/db=(\d+)/)?.[1]), 1);
+  const untrusted = createRedisClient(redisConfig(`rediss://localhost:${tlsPort}`), { connectionName: 'test-tls-untrusted' });
+  t.teardown(() => untrusted.disconnect());
+  const failure = await new Promise<Error>((resolve) => untrusted.once('error', resolve));
+  t.match(failure.message, /self[- ]signed certificate|unable to (get|verify)/, 'the system CAs do not vouch for the test CA');
+  t.equal(untrusted.status === 'ready', false);
 });
 
 t.test('redis-sentinel:// finds the master through a real Sentinel', async (t) => {
