@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -28,6 +28,8 @@ const CLK_TCK = 100;
 
 export interface BenchChain {
   redis: LocalRedisServer;
+  /** What the relayer is given: the server's TCP URL, or its unix socket under REDIS_SOCKET=1. */
+  redisUrl: string;
   net: RunningLocalnet;
   /** app1's session on anvil, [11, 20]; blocks are manual so it lasts the whole run. */
   header: SessionHeader;
@@ -62,7 +64,9 @@ function pinHarness(): void {
 
 export async function startBenchChain(): Promise<BenchChain> {
   pinHarness();
-  const redis = await LocalRedisServer.start();
+  const socketDir = process.env.REDIS_SOCKET === '1' ? mkdtempSync(join(tmpdir(), 'relayminer-bench-sock-')) : undefined;
+  const redis = await LocalRedisServer.start(socketDir ? { args: ['--unixsocket', join(socketDir, 'redis.sock'), '--unixsocketperm', '700'] } : {});
+  const redisUrl = socketDir ? `unix://${join(socketDir, 'redis.sock')}` : redis.url;
   const genesis = readFileSync(join(PACKAGE_ROOT, 'examples/localnet/genesis.yaml'), 'utf8').replace('block_interval_ms: 1000', 'block_interval_ms: 0');
   const net = await startLocalnet(parseGenesis(genesis), { rpcAddress: '127.0.0.1:0', grpcAddress: '127.0.0.1:0', log: pino({ level: 'silent' }) });
   net.chain.advance(11);
@@ -71,11 +75,13 @@ export async function startBenchChain(): Promise<BenchChain> {
   q.close();
   return {
     redis,
+    redisUrl,
     net,
     header,
     async stop() {
       await net.stop();
       await redis.stop();
+      if (socketDir) rmSync(socketDir, { recursive: true, force: true });
     },
   };
 }
@@ -103,7 +109,7 @@ export async function startBenchRelayer(chain: BenchChain, o: { services: string
   listen_address: "127.0.0.1:${relayPort}"
   health_address: "127.0.0.1:${healthPort}"
   metrics_address: "127.0.0.1:${metricsPort}"
-  redis: { url: "${chain.redis.url}", namespace: bench }
+  redis: { url: "${chain.redisUrl}", namespace: bench }
   pocket_node: { rpc_url: "http://${chain.net.rpcAddress}", grpc_address: "${chain.net.grpcAddress}" }
   supplier_keys: [{ private_key_hex: "${KEYS.supplier1}" }]
 ${o.relayerYaml ?? ''}
