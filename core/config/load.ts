@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document } from 'yaml';
 import type { SupplierKey } from '../crypto/supplier-key.js';
@@ -191,7 +192,8 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
     if (pocket_node.ca_file) {
       const caFile = resolve(ctx.dir, pocket_node.ca_file);
       const nodeBase = section.pocket_node || section.chain ? [role, section.chain ? 'chain' : 'pocket_node'] : [raw.chain ? 'chain' : 'pocket_node'];
-      if (!existsSync(caFile)) problems.push({ path: joinPath([...nodeBase, 'ca_file']), message: `cannot read ${caFile}: file not found` });
+      const unreadable = caFileProblem(caFile);
+      if (unreadable) problems.push({ path: joinPath([...nodeBase, 'ca_file']), message: unreadable });
       pocket_node = { ...pocket_node, ca_file: caFile };
     }
     const keysSection = section.keys ?? raw.keys;
@@ -322,10 +324,36 @@ function resolveRedis(raw: RedisConfig | undefined, base: string[], dir: string,
   const caFile = resolve(dir, rest.tls_ca_file);
   if (tls === false) {
     problems.push({ path: joinPath([...base, 'tls_ca_file']), message: 'is read only for a TLS connection: use rediss:// (or tls=true in the URL), or remove it' });
-  } else if (!existsSync(caFile)) {
-    problems.push({ path: joinPath([...base, 'tls_ca_file']), message: `cannot read ${caFile}: file not found` });
+  } else {
+    const unreadable = caFileProblem(caFile);
+    if (unreadable) problems.push({ path: joinPath([...base, 'tls_ca_file']), message: unreadable });
   }
   return { ...rest, url, tls_ca_file: caFile };
+}
+
+/**
+ * What TLS would make of a CA file, found now rather than when a connection first reads it (which would stop a
+ * role with a stack): it must be readable, and hold PEM certificates that parse.
+ */
+function caFileProblem(file: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return `cannot read ${file}: ${code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'a directory, not a file' : (code ?? String(err))}`;
+  }
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) return `${file} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`;
+  const bad = blocks.findIndex((pem) => {
+    try {
+      new X509Certificate(pem);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  return bad < 0 ? undefined : `${file}: certificate ${bad + 1} of ${blocks.length} cannot be read`;
 }
 
 /** Backend keys only the HTTP relay kit's pools (jsonrpc, rest, cometbft) read. */

@@ -13,9 +13,9 @@ import { listenerBodyLimit } from '../../core/relay/http-relay.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
-function problemsOf(text: string, env: NodeJS.ProcessEnv = {}) {
+function problemsOf(text: string, env: NodeJS.ProcessEnv = {}, file = '/etc/relayminer/test.yaml') {
   try {
-    parseConfig(text, { env, file: '/etc/relayminer/test.yaml' });
+    parseConfig(text, { env, file });
   } catch (err) {
     if (err instanceof ConfigError) return err.problems;
     throw err;
@@ -274,7 +274,7 @@ t.test('the Redis URL is read whole with the file: what connecting would refuse 
 t.test("redis.tls_ca_file: read from the config file's folder, and only with TLS", async (t) => {
   const dir = tempDir(t, 'relayminer-redis-ca');
   mkdirSync(join(dir, 'certs'));
-  writeFileSync(join(dir, 'certs/redis-ca.pem'), '-----BEGIN CERTIFICATE-----\n');
+  writeFileSync(join(dir, 'certs/redis-ca.pem'), readFileSync(join(ROOT, 'test/fixtures/tls/ca.pem')));
   const file = join(dir, 'relayer.yaml');
   const ok = parseConfig(['redis:', '  url: "rediss://redis.internal:6380"', '  tls_ca_file: certs/redis-ca.pem', 'relayer:', `  ${KEY}`].join('\n'), { env: ENV, file });
   t.equal(requireRole(ok, 'relayer').redis.tls_ca_file, join(dir, 'certs/redis-ca.pem'), 'relative to the file, not to the working directory');
@@ -284,6 +284,25 @@ t.test("redis.tls_ca_file: read from the config file's folder, and only with TLS
   t.same(missing.map((p) => [p.path, p.line, p.message]), [['redis.tls_ca_file', 3, 'cannot read /etc/relayminer/certs/other.pem: file not found']]);
   const plain = problemsOf(['relayer:', `  ${KEY}`, '  redis:', '    url: "redis://redis.internal:6379"', '    tls_ca_file: /etc/ssl/ca.pem'].join('\n'), ENV);
   t.same(plain.map((p) => [p.path, p.message]), [['relayer.redis.tls_ca_file', 'is read only for a TLS connection: use rediss:// (or tls=true in the URL), or remove it']]);
+});
+
+t.test('a CA file that TLS could not read is a problem when the file is read, not a stack when a connection is', async (t) => {
+  const dir = tempDir(t, 'relayminer-bad-ca');
+  mkdirSync(join(dir, 'certs.d'));
+  writeFileSync(join(dir, 'key.pem'), '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n');
+  const ca = readFileSync(join(ROOT, 'test/fixtures/tls/ca.pem'), 'utf8');
+  writeFileSync(join(dir, 'bundle.pem'), `${ca}-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n`);
+  const file = join(dir, 'c.yaml');
+  const problem = (redisCa: string, nodeCa: string) =>
+    problemsOf(['redis:', '  url: "rediss://r:6380"', `  tls_ca_file: ${redisCa}`, 'pocket_node:', `  ca_file: ${nodeCa}`, 'relayer:', `  ${KEY}`].join('\n'), ENV, file).map((p) => [p.path, p.message]);
+  t.same(problem('certs.d', 'key.pem'), [
+    ['redis.tls_ca_file', `cannot read ${join(dir, 'certs.d')}: a directory, not a file`],
+    ['pocket_node.ca_file', `${join(dir, 'key.pem')} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`],
+  ]);
+  t.same(problem('bundle.pem', 'bundle.pem'), [
+    ['redis.tls_ca_file', `${join(dir, 'bundle.pem')}: certificate 2 of 2 cannot be read`],
+    ['pocket_node.ca_file', `${join(dir, 'bundle.pem')}: certificate 2 of 2 cannot be read`],
+  ]);
 });
 
 t.test('a port above 65535 and a YAML syntax error are reported with their location', async (t) => {
