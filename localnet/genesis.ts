@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, type ConfigProblem } from '../core/config/problems.js';
+import { ConfigError, unreadableReason, type ConfigProblem } from '../core/config/problems.js';
 import { validateAgainst } from '../core/config/validator.js';
 import { withYamlLocations } from '../core/config/load.js';
 import { addressFromPrivateKey, isPoktAddress, publicKeyFromPrivateKey } from '../core/crypto/address.js';
@@ -233,8 +233,8 @@ export function loadGenesisFile(file: string, nowMs = Date.now()): LoadedGenesis
   let text: string;
   try {
     text = readFileSync(absolute, 'utf8');
-  } catch {
-    throw new ConfigError([{ path: '', message: 'file not found' }], absolute);
+  } catch (err) {
+    throw new ConfigError([{ path: '', message: unreadableReason(err) }], absolute);
   }
   return parseGenesis(text, absolute, nowMs);
 }

@@ -7,7 +7,7 @@ import { isValidCompressedPoint } from '../crypto/ring/signature.js';
 import { PLACEHOLDER_RING_PUBLIC_KEY } from '../crypto/placeholder-ring-key.js';
 import { parseHostPort } from './host-port.js';
 import { interpolateEnv } from './env.js';
-import { ConfigError, joinPath, type ConfigProblem } from './problems.js';
+import { ConfigError, joinPath, unreadableReason, type ConfigProblem } from './problems.js';
 import { parseRedisUrl } from '../redis/url.js';
 import {
   ConfigSchema,
@@ -114,8 +114,8 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): ResolvedCo
   try {
     text = readFileSync(absolute, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError([{ path: '', message: code === 'ENOENT' ? 'file not found' : `cannot read: ${code}` }], absolute);
+    const reason = unreadableReason(err);
+    throw new ConfigError([{ path: '', message: reason === 'file not found' ? reason : `cannot read: ${reason}` }], absolute);
   }
   return parseConfig(text, { ...opts, file: absolute });
 }
@@ -340,8 +340,7 @@ function caFileProblem(file: string): string | undefined {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return `cannot read ${file}: ${code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'a directory, not a file' : (code ?? String(err))}`;
+    return `cannot read ${file}: ${unreadableReason(err)}`;
   }
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
   if (blocks.length === 0) return `${file} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`;

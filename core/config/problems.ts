@@ -87,3 +87,18 @@ export function suggestKey(unknown: string, valid: readonly string[]): string | 
   const reach = Math.max(2, Math.floor(unknown.length / 3));
   return bestDistance <= reach ? best : undefined;
 }
+
+/** Why a file could not be read (or parsed), in the words of a configuration problem. */
+export function unreadableReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  switch (e.code) {
+    case 'ENOENT':
+      return 'file not found';
+    case 'EISDIR':
+      return 'a directory, not a file';
+    case 'EACCES':
+      return 'permission denied';
+    default:
+      return e.code ?? String(e.message ?? e).split('\n')[0]!;
+  }
+}

@@ -5,7 +5,7 @@ import { SupplierKey } from '../crypto/supplier-key.js';
 import { passphraseLine, readKeyring } from './keyring.js';
 import type { KeysConfig } from './schema.js';
 import type { ConfigProblem } from './problems.js';
-import { few, joinPath } from './problems.js';
+import { few, joinPath, unreadableReason } from './problems.js';
 
 /** Files of a keys directory that hold a key; the rest (a README, an editor's backup) are not read. */
 const KEY_FILE = /\.(ya?ml|json)$/i;
@@ -68,9 +68,7 @@ export function loadSupplierKeys(
         list.forEach((hex: string, i) => take(hex, `${path} (${file}, keys[${i}])`));
       }
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const reason = e.code === 'ENOENT' ? 'file not found' : e.code === 'EACCES' ? 'permission denied' : e.message.split('\n')[0];
-      problems.push({ path, message: `cannot read keys file ${file}: ${reason}` });
+      problems.push({ path, message: `cannot read keys file ${file}: ${unreadableReason(err)}` });
     }
   }
 
@@ -203,8 +201,7 @@ function keyringPassphrase(
       }
       return text;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      problems.push({ path: `${path}.passphrase_file`, message: `cannot read ${file}: ${code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message)}` });
+      problems.push({ path: `${path}.passphrase_file`, message: `cannot read ${file}: ${unreadableReason(err)}` });
       return null;
     }
   }

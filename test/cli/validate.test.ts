@@ -66,6 +66,9 @@ t.test('validate: a broken copy exits 1 with the file, line and path of each pro
   const none = cli(['validate', '-c', join(dir, 'missing.yaml')]);
   t.equal(none.code, 1);
   t.match(none.stderr, 'missing.yaml: 1 problem\n  ' + join(dir, 'missing.yaml') + ': (root): file not found');
+  const folder = cli(['validate', '-c', dir]);
+  t.equal(folder.code, 1);
+  t.equal(folder.stderr, `${dir}: 1 problem\n  ${dir}: (root): cannot read: a directory, not a file\n`);
 
   // An empty (or wrongly mounted) file runs nothing: a systemd ExecStartPre of validate must not pass it.
   writeFileSync(join(dir, 'empty.yaml'), '');

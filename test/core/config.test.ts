@@ -430,6 +430,9 @@ t.test('keys: inline, file, environment; addresses derived and checked; never ec
   const missing = problemsOf(`relayer: { keys: { keys_file: /nonexistent/keys.yaml } }`);
   t.equal(missing[0]!.path, 'relayer.keys.keys_file');
   t.match(missing[0]!.message, 'cannot read keys file /nonexistent/keys.yaml: file not found');
+  const folder = tempDir(t, 'relayminer-keys-folder');
+  const notAFile = problemsOf(`relayer: { keys: { keys_file: ${folder} } }`);
+  t.equal(notAFile[0]!.message, `cannot read keys file ${folder}: a directory, not a file`);
   const unset = problemsOf(`relayer: { keys: { keys_env: NOT_SET_ANYWHERE } }`);
   t.equal(unset[0]!.message, 'environment variable NOT_SET_ANYWHERE is not set or empty');
   const none = problemsOf(`relayer: {}`);
