@@ -153,7 +153,10 @@ async function startDev(): Promise<void> {
   try {
     if (!process.env.REDIS_URL) {
       // With an append-only file, as the miner asks of production Redis (it warns otherwise).
-      const redis = await LocalRedisServer.start({ appendOnly: true });
+      const redis = await LocalRedisServer.start({ appendOnly: true }).catch((err: unknown) => {
+        if (err instanceof OperatorError && err.code === 'PROGRAM_MISSING') throw new OperatorError(err.code, `${err.message}, or set REDIS_URL to a Redis of yours`);
+        throw err;
+      });
       cleanups.push(() => redis.stop());
       process.env.REDIS_URL = redis.url;
       process.stderr.write(`devnet: started redis-server on ${redis.url} (set REDIS_URL to use your own)\n`);

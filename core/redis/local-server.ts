@@ -1,4 +1,5 @@
 import { spawnBoundToParent } from '../process/child-process.js';
+import { OperatorError } from '../runtime/operator-error.js';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -103,7 +104,7 @@ export class LocalRedisServer {
       };
       const onEarlyExit = (code: number | null) => fail(new Error(`redis-server exited with ${code} before it was ready:\n${output}`));
       const onError = (err: NodeJS.ErrnoException) =>
-        fail(err.code === 'ENOENT' ? new Error('redis-server not found: install it (apt-get install redis-server)') : err);
+        fail(err.code === 'ENOENT' ? new OperatorError('PROGRAM_MISSING', 'redis-server is not on the PATH: install it (apt-get install redis-server)') : err);
       const timer = setTimeout(() => fail(new Error(`redis-server on port ${this.port} not ready after 10 s:\n${output}`)), 10_000);
       const detach = () => {
         clearTimeout(timer);

@@ -1,5 +1,5 @@
 /** Stable codes of the problems an operator must fix outside relayminer's own files. */
-export type OperatorErrorCode = 'REDIS_MAY_EVICT' | 'REDIS_UNREACHABLE' | 'NODE_UNREACHABLE' | 'INVALID_ARGUMENT' | 'CANNOT_LISTEN';
+export type OperatorErrorCode = 'REDIS_MAY_EVICT' | 'REDIS_UNREACHABLE' | 'NODE_UNREACHABLE' | 'INVALID_ARGUMENT' | 'CANNOT_LISTEN' | 'PROGRAM_MISSING';
 
 /**
  * A reason not to go on that the operator must fix outside relayminer's own files: a Redis setting,

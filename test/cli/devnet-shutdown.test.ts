@@ -1,9 +1,12 @@
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { symlinkSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { freePort } from '../../core/redis/local-server.js';
 import { ROOT, cliAsync } from '../helpers/cli.js';
 import { isAlive } from '../helpers/process.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/until.js';
 
 /** Ports the devnet binds, all free or ephemeral, so the test runs beside anything else. */
@@ -125,4 +128,12 @@ t.test('a port the devnet needs is taken: one line naming the listener and what 
     });
     t.ok(refused, `${variable}: the private redis-server is stopped`);
   }
+});
+
+t.test('no redis-server on the PATH: one line saying what to install or set, exit 1, no stack', async (t) => {
+  const bin = tempDir(t, 'relayminer-path');
+  symlinkSync(process.execPath, join(bin, 'node'));
+  const r = await cliAsync(['start', '--dev'], { ...(await devnetEnv()), PATH: bin });
+  t.equal(r.code, 1);
+  t.equal(r.stderr, 'relayminer: redis-server is not on the PATH: install it (apt-get install redis-server), or set REDIS_URL to a Redis of yours\n');
 });
