@@ -141,7 +141,7 @@ async function demoBackend<T>(what: string, port: number, start: () => Promise<T
  * the default genesis, and both roles against them; everything stops together.
  */
 async function startDev(): Promise<void> {
-  const { LocalRedisServer } = await import('../core/redis/local-server.js');
+  const { LocalRedisServer, RedisServerMissingError } = await import('../core/redis/local-server.js');
   const { loadGenesisFile, startDemoBackend, startLocalnet } = await import('../localnet/index.js');
   const { createLogger } = await import('../core/observability/logger.js');
   const { spawnBoundToParent, watchParent } = await import('../core/process/child-process.js');
@@ -154,7 +154,7 @@ async function startDev(): Promise<void> {
     if (!process.env.REDIS_URL) {
       // With an append-only file, as the miner asks of production Redis (it warns otherwise).
       const redis = await LocalRedisServer.start({ appendOnly: true }).catch((err: unknown) => {
-        if (err instanceof OperatorError && err.code === 'PROGRAM_MISSING') throw new OperatorError(err.code, `${err.message}, or set REDIS_URL to a Redis of yours`);
+        if (err instanceof RedisServerMissingError) throw new OperatorError('PROGRAM_MISSING', `${err.message}, or set REDIS_URL to a Redis of yours`);
         throw err;
       });
       cleanups.push(() => redis.stop());

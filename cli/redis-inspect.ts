@@ -2,7 +2,7 @@ import { loadConfigFile } from '../core/config/load.js';
 import { createRedisClient, type RedisClient } from '../core/redis/connection.js';
 import { CACHE_ENTITIES, KeyBuilder } from '../core/redis/key-builder.js';
 import { dataNodes } from '../core/redis/redis-settings.js';
-import { redactRedisUrl } from '../core/redis/url.js';
+import { redactRedisUrl } from '../core/config/redis-url.js';
 import { OperatorError } from '../core/runtime/operator-error.js';
 import { SessionStore } from '../plugins/index.js';
 

@@ -106,7 +106,7 @@ export { TieredCache, CacheMetrics } from './cache/index.js';
 // redis
 export { KeyBuilder, KEY_TTL_SECONDS, SESSION_STATES, CACHE_ENTITIES, type SessionState, type CacheEntity, type SubmissionPhase } from './redis/key-builder.js';
 export { RedisPool, createRedisClient, type RedisClient } from './redis/connection.js';
-export { parseRedisUrl, redactRedisUrl, type RedisTarget } from './redis/url.js';
+export { parseRedisUrl, redactRedisUrl, type RedisTarget } from './config/redis-url.js';
 
 // observability
 export { Metrics } from './observability/metrics.js';

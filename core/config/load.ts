@@ -8,7 +8,7 @@ import { PLACEHOLDER_RING_PUBLIC_KEY } from '../crypto/placeholder-ring-key.js';
 import { parseHostPort } from './host-port.js';
 import { interpolateEnv } from './env.js';
 import { ConfigError, joinPath, unreadableReason, type ConfigProblem } from './problems.js';
-import { parseRedisUrl } from '../redis/url.js';
+import { parseRedisUrl } from './redis-url.js';
 import {
   ConfigSchema,
   PocketNodeSchema,

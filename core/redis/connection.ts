@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ResolvedRedis } from '../config/load.js';
 import { settlesWithin } from '../async/settles-within.js';
-import { parseRedisUrl } from './url.js';
+import { parseRedisUrl } from '../config/redis-url.js';
 
 /** Either topology; code that must work on both uses only this. */
 export type RedisClient = Redis | Cluster;

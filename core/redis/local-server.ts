@@ -1,5 +1,4 @@
 import { spawnBoundToParent } from '../process/child-process.js';
-import { OperatorError } from '../runtime/operator-error.js';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -20,6 +19,16 @@ export async function freePort(): Promise<number> {
       srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/** `redis-server` could not be started because it is not installed (not on the PATH). */
+export class RedisServerMissingError extends Error {
+  readonly code = 'REDIS_SERVER_MISSING';
+
+  constructor() {
+    super('redis-server is not on the PATH: install it (apt-get install redis-server)');
+    this.name = 'RedisServerMissingError';
+  }
 }
 
 export interface LocalRedisOptions {
@@ -104,7 +113,7 @@ export class LocalRedisServer {
       };
       const onEarlyExit = (code: number | null) => fail(new Error(`redis-server exited with ${code} before it was ready:\n${output}`));
       const onError = (err: NodeJS.ErrnoException) =>
-        fail(err.code === 'ENOENT' ? new OperatorError('PROGRAM_MISSING', 'redis-server is not on the PATH: install it (apt-get install redis-server)') : err);
+        fail(err.code === 'ENOENT' ? new RedisServerMissingError() : err);
       const timer = setTimeout(() => fail(new Error(`redis-server on port ${this.port} not ready after 10 s:\n${output}`)), 10_000);
       const detach = () => {
         clearTimeout(timer);

@@ -24,7 +24,7 @@ import type { RelayMinerContext, ReloadedSuppliers } from '../plugins/context.js
 import { impliedPluginEntries, registerPlugins, resolvePlugins, type BuiltinPlugins } from '../plugins/loader.js';
 import { RedisPool } from '../redis/connection.js';
 import { KeyBuilder } from '../redis/key-builder.js';
-import { redactRedisUrl } from '../redis/url.js';
+import { redactRedisUrl } from '../config/redis-url.js';
 import { RelayHooks } from '../relay/hooks.js';
 import { Dashboard } from '../observability/dashboard.js';
 import { listenerBodyLimit } from '../relay/http-relay.js';

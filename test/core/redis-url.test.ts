@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseRedisUrl, redactRedisUrl } from '../../core/redis/url.js';
+import { parseRedisUrl, redactRedisUrl } from '../../core/config/redis-url.js';
 
 t.test('redis:// and rediss://', async (t) => {
   t.same(parseRedisUrl('redis://127.0.0.1:6380/3'), {
