@@ -189,9 +189,12 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
     const redisBase = section.redis ? [role, 'redis'] : ['redis'];
     const redis = resolveRedis(redisRaw, redisBase, ctx.dir, problems);
     let pocket_node = pickPocketNode(section, [role], problems) ?? topNode ?? defaults<PocketNodeConfig>(PocketNodeSchema);
+    const nodeBase = section.pocket_node || section.chain ? [role, section.chain ? 'chain' : 'pocket_node'] : [raw.chain ? 'chain' : 'pocket_node'];
+    const rpcProblem = urlProblem(pocket_node.rpc_url, ['http', 'https', 'ws', 'wss'], "the node's CometBFT RPC");
+    if (rpcProblem) problems.push({ path: joinPath([...nodeBase, 'rpc_url']), message: rpcProblem });
+    checkPort(pocket_node.grpc_address, [...nodeBase, 'grpc_address'], problems);
     if (pocket_node.ca_file) {
       const caFile = resolve(ctx.dir, pocket_node.ca_file);
-      const nodeBase = section.pocket_node || section.chain ? [role, section.chain ? 'chain' : 'pocket_node'] : [raw.chain ? 'chain' : 'pocket_node'];
       const unreadable = caFileProblem(caFile);
       if (unreadable) problems.push({ path: joinPath([...nodeBase, 'ca_file']), message: unreadable });
       pocket_node = { ...pocket_node, ca_file: caFile };
@@ -394,10 +397,39 @@ function httpOnlyBackendKeys(raw: Record<string, unknown>): ConfigProblem[] {
   return problems;
 }
 
-function resolveBackend(b: BackendConfig, path: (string | number)[], problems: ConfigProblem[]): ResolvedBackend {
+/** The schemes each kind of backend is reached by (a grpc backend's grpc:// and grpcs:// are h2c and HTTP/2 over TLS). */
+const BACKEND_SCHEMES: Record<RpcTypeName, readonly string[]> = {
+  jsonrpc: ['http', 'https'],
+  rest: ['http', 'https'],
+  cometbft: ['http', 'https'],
+  websocket: ['ws', 'wss', 'http', 'https'],
+  grpc: ['grpc', 'grpcs', 'http', 'https'],
+};
+
+/** What connecting to `url` would refuse, said now. The URL is not repeated: it may carry a password. */
+function urlProblem(url: string, schemes: readonly string[], what: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    const port = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/?#]*):(\d+)/i.exec(url)?.[1];
+    return port && Number(port) > 65535 ? `port ${port} is out of range (1-65535)` : 'not a valid URL';
+  }
+  const scheme = parsed.protocol.slice(0, -1);
+  if (!schemes.includes(scheme)) return `${what} is reached over ${schemes.map((s) => `${s}://`).join(', ')}, not ${scheme}://`;
+  if (!parsed.hostname) return 'has no host';
+  return undefined;
+}
+
+function resolveBackend(b: BackendConfig, type: RpcTypeName, path: (string | number)[], problems: ConfigProblem[]): ResolvedBackend {
   const { url, urls, ...rest } = b;
   if (url && urls) problems.push({ path: joinPath([...path, 'urls']), message: 'set only one of "url" and "urls"' });
   if (!url && !urls) problems.push({ path: joinPath(path), message: 'needs "url" or "urls"' });
+  const checked: [string, (string | number)[]][] = urls ? urls.map((u, i) => [u, [...path, 'urls', i]]) : url ? [[url, [...path, 'url']]] : [];
+  for (const [u, at] of checked) {
+    const problem = urlProblem(u, BACKEND_SCHEMES[type], `a ${type} backend`);
+    if (problem) problems.push({ path: joinPath(at), message: problem });
+  }
   const auth = b.auth;
   if (auth) {
     const basic = auth.username !== undefined || auth.password !== undefined;
@@ -419,7 +451,7 @@ function resolveServices(raw: RawConfig, problems: ConfigProblem[]): Record<stri
     const backends: ResolvedService['backends'] = {};
     for (const t of RPC_TYPES) {
       const b = svc.backends[t];
-      if (b) backends[t] = resolveBackend(b, ['services', id, 'backends', t], problems);
+      if (b) backends[t] = resolveBackend(b, t, ['services', id, 'backends', t], problems);
     }
     if (Object.keys(backends).length === 0) {
       problems.push({ path: joinPath(['services', id, 'backends']), message: 'a service needs at least one backend' });
@@ -433,7 +465,7 @@ function resolveServices(raw: RawConfig, problems: ConfigProblem[]): Record<stri
       problems.push({ path: joinPath(path), message: `services.${id}.backends.jsonrpc is also set; keep one` });
       continue;
     }
-    const backend = resolveBackend(b, path, problems);
+    const backend = resolveBackend(b, 'jsonrpc', path, problems);
     out[id] = existing
       ? { ...existing, backends: { ...existing.backends, jsonrpc: backend } }
       : { validation_mode: 'eager', backends: { jsonrpc: backend } };

@@ -237,7 +237,12 @@ export const KeysSchema = Type.Object(
 export const BackendSchema = Type.Object(
   {
     url: Type.Optional(
-      Type.String({ pattern: '^[a-z][a-z0-9+.-]*://', expected: 'a URL, e.g. "http://node:8545"', description: 'One backend URL.' }),
+      Type.String({
+        pattern: '^[a-z][a-z0-9+.-]*://',
+        expected: 'a URL, e.g. "http://node:8545"',
+        description:
+          'One backend URL: `http://` or `https://` for jsonrpc, rest and cometbft; `ws://`, `wss://` (or `http(s)://`) for websocket; `grpc://` (HTTP/2 without TLS), `grpcs://` (or `http(s)://`) for grpc. Checked whole when the file is read.',
+      }),
     ),
     urls: Type.Optional(
       Type.Array(Type.String({ pattern: '^[a-z][a-z0-9+.-]*://', expected: 'a URL' }), {

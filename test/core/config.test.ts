@@ -305,6 +305,40 @@ t.test('a CA file that TLS could not read is a problem when the file is read, no
   ]);
 });
 
+t.test('backend and node URLs are read whole with the file: what a connection would refuse is a problem here', async (t) => {
+  const problems = problemsOf(
+    [
+      'pocket_node: { rpc_url: "http://node:265570", grpc_address: "node:99999" }',
+      'services:',
+      '  anvil:',
+      '    backends:',
+      '      jsonrpc: { urls: ["http://a:8545", "ftp://b:21", "http://"] }',
+      '      websocket: { url: "grpc://c:9090" }',
+      '      grpc: { url: "grpcs://d:9090" }',
+      '  eth:',
+      '    backends:',
+      '      rest: { url: "https://user:hunter2@host name/" }',
+      '      cometbft: { url: "http://e:26657" }',
+      'relayer:',
+      `  ${KEY}`,
+      '  backends:',
+      '    polygon: { url: "wss://f:8546" }',
+    ].join('\n'),
+    ENV,
+  );
+  const byPath = (a: unknown[], b: unknown[]) => String(a[0]).localeCompare(String(b[0]));
+  t.same(problems.map((p): unknown[] => [p.path, p.line, p.message]).sort(byPath), [
+    ['pocket_node.rpc_url', 1, 'port 265570 is out of range (1-65535)'],
+    ['pocket_node.grpc_address', 1, 'port 99999 is out of range (0-65535)'],
+    ['services.anvil.backends.jsonrpc.urls[1]', 5, 'a jsonrpc backend is reached over http://, https://, not ftp://'],
+    ['services.anvil.backends.jsonrpc.urls[2]', 5, 'not a valid URL'],
+    ['services.anvil.backends.websocket.url', 6, 'a websocket backend is reached over ws://, wss://, http://, https://, not grpc://'],
+    ['services.eth.backends.rest.url', 10, 'not a valid URL'],
+    ['relayer.backends.polygon.url', 15, 'a jsonrpc backend is reached over http://, https://, not wss://'],
+  ].sort(byPath));
+  t.notMatch(JSON.stringify(problems), /hunter2/);
+});
+
 t.test('a port above 65535 and a YAML syntax error are reported with their location', async (t) => {
   const [port] = problemsOf(`relayer: { listen_address: ":70000", ${KEY} }`, ENV);
   t.equal(port!.path, 'relayer.listen_address');
