@@ -99,6 +99,7 @@ export function unreadableReason(err: unknown): string {
     case 'EACCES':
       return 'permission denied';
     default:
-      return e.code ?? String(e.message ?? e).split('\n')[0]!;
+      // A system call's error says its code; any other (a YAML parser's, whose `code` names the rule) its message.
+      return e.syscall && e.code ? e.code : String(e.message ?? e).split('\n')[0]!;
   }
 }

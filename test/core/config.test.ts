@@ -467,6 +467,16 @@ t.test('keys: inline, file, environment; addresses derived and checked; never ec
   const folder = tempDir(t, 'relayminer-keys-folder');
   const notAFile = problemsOf(`relayer: { keys: { keys_file: ${folder} } }`);
   t.equal(notAFile[0]!.message, `cannot read keys file ${folder}: a directory, not a file`);
+  writeFileSync(join(folder, 'broken.yaml'), 'keys: [abc\n', { mode: 0o600 });
+  const yamlSays = (() => {
+    try {
+      parseYaml('keys: [abc\n');
+    } catch (err) {
+      return (err as Error).message.split('\n')[0];
+    }
+  })();
+  const broken = problemsOf(`relayer: { keys: { keys_file: ${join(folder, 'broken.yaml')} } }`);
+  t.equal(broken[0]!.message, `cannot read keys file ${join(folder, 'broken.yaml')}: ${yamlSays}`, "the YAML parser's own words, not its error code");
   const unset = problemsOf(`relayer: { keys: { keys_env: NOT_SET_ANYWHERE } }`);
   t.equal(unset[0]!.message, 'environment variable NOT_SET_ANYWHERE is not set or empty');
   const none = problemsOf(`relayer: {}`);
