@@ -337,6 +337,9 @@ t.test('backend and node URLs are read whole with the file: what a connection wo
     ['relayer.backends.polygon.url', 15, 'a jsonrpc backend is reached over http://, https://, not wss://'],
   ].sort(byPath));
   t.notMatch(JSON.stringify(problems), /hunter2/);
+  const [zero, ...others] = problemsOf(['pocket_node: { grpc_address: "node:0" }', 'relayer:', `  ${KEY}`].join('\n'), ENV);
+  t.same([zero!.path, zero!.message], ['pocket_node.grpc_address', 'port 0 is not a port to connect to']);
+  t.same(others, []);
 });
 
 t.test('a port above 65535 and a YAML syntax error are reported with their location', async (t) => {
