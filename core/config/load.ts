@@ -192,7 +192,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
     const nodeBase = section.pocket_node || section.chain ? [role, section.chain ? 'chain' : 'pocket_node'] : [raw.chain ? 'chain' : 'pocket_node'];
     const rpcProblem = urlProblem(pocket_node.rpc_url, ['http', 'https', 'ws', 'wss'], "the node's CometBFT RPC");
     if (rpcProblem) problems.push({ path: joinPath([...nodeBase, 'rpc_url']), message: rpcProblem });
-    checkNodeAddress(pocket_node.grpc_address, [...nodeBase, 'grpc_address'], problems);
+    checkPort(pocket_node.grpc_address, [...nodeBase, 'grpc_address'], problems, { connect: true });
     if (pocket_node.ca_file) {
       const caFile = resolve(ctx.dir, pocket_node.ca_file);
       const unreadable = caFileProblem(caFile);
@@ -498,18 +498,10 @@ function checkSimulation(sim: SimulationConfig, services: Record<string, Resolve
   });
 }
 
-/** An address to connect to (the schema asks for a host): a listen address's port range without 0, which only a listener means. */
-function checkNodeAddress(address: string, path: string[], problems: ConfigProblem[]): void {
+/** A host:port's port in range; `connect`: an address to connect to, where port 0 (a listener's "any free port") means nothing. */
+function checkPort(address: string, path: string[], problems: ConfigProblem[], o: { connect?: boolean } = {}): void {
   try {
-    if (parseHostPort(address).port === 0) problems.push({ path: joinPath(path), message: 'port 0 is not a port to connect to' });
-  } catch (err) {
-    problems.push({ path: joinPath(path), message: (err as Error).message });
-  }
-}
-
-function checkPort(address: string, path: string[], problems: ConfigProblem[]): void {
-  try {
-    parseHostPort(address);
+    if (parseHostPort(address).port === 0 && o.connect) problems.push({ path: joinPath(path), message: 'port 0 is not a port to connect to' });
   } catch (err) {
     problems.push({ path: joinPath(path), message: (err as Error).message });
   }

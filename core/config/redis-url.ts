@@ -1,3 +1,5 @@
+import { maskUrlSecrets } from './url-secrets.js';
+
 export interface RedisNode {
   host: string;
   port: number;
@@ -142,7 +144,5 @@ function parseDb(text: string): number {
 
 /** The URL with any password replaced (its user's, and a Sentinel's in the query), fit for logs. */
 export function redactRedisUrl(url: string): string {
-  return url
-    .replace(/^([a-z-]+:\/\/)([^@/]*):([^@/]*)@/, '$1$2:***@')
-    .replace(/([?&]sentinel_password=)[^&#]*/g, '$1***');
+  return maskUrlSecrets(url);
 }

@@ -2,6 +2,7 @@ import { Ajv, type ErrorObject, type AnySchemaObject, type ValidateFunction } fr
 import type { ConfigProblem } from './problems.js';
 import { goKeyCounterpart, goValueCounterpart } from './go-keys.js';
 import { joinPath, suggestKey } from './problems.js';
+import { maskUrlSecrets } from './url-secrets.js';
 
 /**
  * One ajv setup for the configuration and for every plugin's options schema: all errors at once,
@@ -72,7 +73,7 @@ function typeName(v: unknown, path = ''): string {
     if (SECRET_PATH.test(path)) return 'a string (not shown: it is a secret)';
     // A key pasted where something else belongs (`supplier_keys: ["<hex>"]`) is still a key.
     if (KEY_SHAPED.test(v.trim()) || MNEMONIC_SHAPED.test(v.trim())) return 'a string (not shown: it looks like a private key or a mnemonic)';
-    const shown = v.replace(URL_PASSWORD, '$1***@');
+    const shown = maskUrlSecrets(v);
     return `a string (${JSON.stringify(shown.length > 40 ? `${shown.slice(0, 40)}…` : shown)})`;
   }
   return `${typeof v} (${String(v)})`;
@@ -82,8 +83,6 @@ const SECRET_PATH = /(password|token|secret|private_key|key_hex)/i;
 // A secp256k1 private key in hex, and a BIP-39 mnemonic (12 to 24 lower-case words).
 const KEY_SHAPED = /^(0x)?[0-9a-f]{64}$/i;
 const MNEMONIC_SHAPED = /^[a-z]+(\s+[a-z]+){11,23}$/;
-// `scheme://user:password@`: the password part.
-const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:)[^@/\s]*@/gi;
 
 const TYPE_WORDS: Record<string, string> = {
   object: 'a map',

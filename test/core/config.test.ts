@@ -193,6 +193,9 @@ t.test('problems never echo a secret: a URL password or a key field', async (t) 
   t.equal(url!.path, 'redis.url');
   t.match(url!.message, /got a string \("http:\/\/admin:\*\*\*@10\.0\.0\.1:6379"\)$/);
   t.notMatch(url!.message, /hunter2/);
+  const [sentinel] = problemsOf(`redis: { url: "x://s/m?sentinel_password=hunter2" }`);
+  t.equal(sentinel!.path, 'redis.url');
+  t.match(sentinel!.message, /got a string \("x:\/\/s\/m\?sentinel_password=\*\*\*"\)$/, "a Sentinel's password in the query as well");
   const [key] = problemsOf(`relayer: {}\nkeys: { supplier_keys: [{ private_key_hex: "not-hex-but-secret" }] }`);
   t.equal(key!.path, 'keys.supplier_keys[0].private_key_hex');
   t.notMatch(key!.message, /not-hex-but-secret/);

@@ -74,6 +74,7 @@ t.test('refusals say why, and never print a password', async (t) => {
   const err = t.throws(() => parseRedisUrl('redis:/user:hunter2@h')) as Error;
   t.notMatch(err.message, 'hunter2');
   t.equal(redactRedisUrl('redis://user:hunter2@h:6379/1'), 'redis://user:***@h:6379/1');
+  t.equal(redactRedisUrl('redis://user:hun:ter2@h:6379/1'), 'redis://user:***@h:6379/1', 'a password holding ":" masked whole');
   t.equal(redactRedisUrl('redis-cluster://:hunter2@a,b'), 'redis-cluster://:***@a,b');
   t.equal(redactRedisUrl('redis://h:6379'), 'redis://h:6379');
   t.equal(redactRedisUrl('unix://app:hunter2@/run/redis.sock'), 'unix://app:***@/run/redis.sock');
