@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { NativeCurveAddon } from '../core/crypto/native-lincomb.js';
 import { tempDir } from './helpers/temp-dir.js';
+import { withoutTapHook } from './helpers/child-env.js';
 
 // scripts/build-native.mjs in a scratch copy of the package (so the real build/ is never touched):
 // no compiler is a warning unless RELAYMINER_REQUIRE_NATIVE=1; a compiler builds, through node-gyp and
@@ -24,7 +25,7 @@ function scratchPackage(t: Test): string {
 }
 
 const build = (dir: string, env: NodeJS.ProcessEnv) =>
-  spawnSync(process.execPath, [join(dir, 'scripts/build-native.mjs')], { env: { ...process.env, RELAYMINER_REQUIRE_NATIVE: '', ...env }, encoding: 'utf8' });
+  spawnSync(...withoutTapHook(process.execPath, [join(dir, 'scripts/build-native.mjs')]), { env: { ...process.env, RELAYMINER_REQUIRE_NATIVE: '', ...env }, encoding: 'utf8' });
 
 t.test('without a C compiler: a warning and exit 0, or exit 1 when the addon is required', async (t) => {
   const dir = scratchPackage(t);

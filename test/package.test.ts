@@ -3,12 +3,13 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { tempDir } from './helpers/temp-dir.js';
+import { withoutTapHook } from './helpers/child-env.js';
 
 // What an operator gets from `npm install relayminer`: the packed tarball (dist/ as `npm test` just built it)
 // installed into an empty project, its CLI and, where a C compiler is present, its ring-signature addon built
 // by node-gyp at install and loaded by node-gyp-build. Dependencies come from npm's cache (`npm ci` filled it).
 const ROOT = join(import.meta.dirname, '..');
-const npm = (args: string[], cwd: string) => spawnSync('npm', args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' } });
+const npm = (args: string[], cwd: string) => spawnSync(...withoutTapHook('npm', args), { cwd, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' } });
 
 t.test('npm pack, then npm install <tarball> in an empty directory: a working CLI and the addon', async (t) => {
   const dir = tempDir(t, 'relayminer-pack');
@@ -27,15 +28,18 @@ t.test('npm pack, then npm install <tarball> in an empty directory: a working CL
   const installed = npm(['install', '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', join(dir, filename)], project);
   t.equal(installed.status, 0, installed.stderr.slice(-2000));
 
-  const help = spawnSync(join(project, 'node_modules/.bin/relayminer'), ['--help'], { encoding: 'utf8' });
+  const help = spawnSync(...withoutTapHook(join(project, 'node_modules/.bin/relayminer'), ['--help']), { encoding: 'utf8' });
   t.equal(help.status, 0, help.stderr);
   t.match(help.stdout, /^Usage: relayminer \[options\] \[command\]/);
   t.match(help.stdout, /relayer \[options\]/);
   t.match(help.stdout, /miner \[options\]/);
 
   const metric = spawnSync(
-    process.execPath,
-    ['--input-type=module', '-e', "import { Metrics } from 'relayminer'; process.stdout.write(await new Metrics({ version: 'v', roles: ['relayer'] }).registry.getSingleMetricAsString('relayminer_build_info'));"],
+    ...withoutTapHook(process.execPath, [
+      '--input-type=module',
+      '-e',
+      "import { Metrics } from 'relayminer'; process.stdout.write(await new Metrics({ version: 'v', roles: ['relayer'] }).registry.getSingleMetricAsString('relayminer_build_info'));",
+    ]),
     { cwd: project, encoding: 'utf8' },
   );
   t.equal(metric.status, 0, metric.stderr);

@@ -8,6 +8,7 @@ import { ROOT, cliAsync } from '../helpers/cli.js';
 import { isAlive } from '../helpers/process.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/until.js';
+import { withoutTapHook } from '../helpers/child-env.js';
 
 /** Ports the devnet binds, all free or ephemeral, so the test runs beside anything else. */
 async function devnetEnv(): Promise<NodeJS.ProcessEnv> {
@@ -36,7 +37,7 @@ async function startDevnet(
   o: { ownGroup?: boolean; secondStarted?: boolean } = {},
 ): Promise<{ child: ChildProcess; redisPort: string; secondPid: number; devnetPid: number; exit: Promise<number | null>; output: () => string }> {
   // ownGroup: the command leads a process group of its own, as a terminal's foreground job does.
-  const child = spawn(command, args, { cwd: ROOT, env: await devnetEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: o.ownGroup === true });
+  const child = spawn(...withoutTapHook(command, args), { cwd: ROOT, env: await devnetEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: o.ownGroup === true });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -9,6 +9,7 @@ import { until } from '../helpers/until.js';
 import { isAlive, startProcess } from '../helpers/process.js';
 import { startRedis } from '../helpers/redis.js';
 import { BIN, relayerFile } from '../helpers/cli.js';
+import { withoutTapHook } from '../helpers/child-env.js';
 
 // What the primary of `relayer --workers` does when workers die, and when one cannot start.
 
@@ -61,7 +62,7 @@ t.test('relayer --workers 2: a worker that cannot start stops them all, as one p
   const healthPort = (taken.address() as AddressInfo).port;
   const file = relayerFile(t, redis.url, net, SERVED);
   writeFileSync(file, readFileSync(file, 'utf8').replace('health_address: "127.0.0.1:0"', `health_address: "127.0.0.1:${healthPort}"`));
-  const child = spawnBoundToParent(process.execPath, [BIN, 'relayer', '-c', file, '--workers', '2'], { env: { ...process.env, KEY: TEST_KEYS.app1.hex }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawnBoundToParent(...withoutTapHook(process.execPath, [BIN, 'relayer', '-c', file, '--workers', '2']), { env: { ...process.env, KEY: TEST_KEYS.app1.hex }, stdio: ['ignore', 'ignore', 'pipe'] });
   t.teardown(() => void child.kill('SIGKILL'));
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

@@ -11,6 +11,7 @@ import { Registry } from 'prom-client';
 import { nativeCurveAddon } from '../../core/crypto/native-lincomb.js';
 import { signSupplierResponse, verifySupplierResponse } from '../../core/crypto/supplier-signature.js';
 import { hex, loadVector } from '../helpers/vectors.js';
+import { withoutTapHook } from '../helpers/child-env.js';
 
 const signed = loadVector<{ vectors: { id: string; msg_hex: string; sig_hex: string }[] }>('ring/go-signed.json').vectors;
 const rejected = loadVector<{ vectors: { id: string; msg_hex: string; sig_hex: string }[] }>('ring/rejected.json').vectors;
@@ -526,7 +527,7 @@ t.test('a process that exits while its crypto thread signs (process.exit, as on 
 
 /** Runs node with `args` in a child that a hang can neither keep past the test nor past tap's timeout. */
 async function runChild(t: Test, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...withoutTapHook(process.execPath, args), { stdio: ['ignore', 'pipe', 'pipe'] });
   const limit = setTimeout(() => child.kill('SIGKILL'), 60_000);
   t.teardown(() => {
     clearTimeout(limit);

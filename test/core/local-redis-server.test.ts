@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { until } from '../helpers/until.js';
+import { withoutTapHook } from '../helpers/child-env.js';
 
 const SERVER_MODULE = pathToFileURL(join(import.meta.dirname, '../../core/redis/local-server.ts')).href;
 
@@ -25,7 +26,7 @@ t.test('a redis-server started by a process that is SIGKILLed stops too (a test 
     const server = await LocalRedisServer.start();
     process.stdout.write(server.port + '\\n', () => process.kill(process.pid, 'SIGKILL'));
   `;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...withoutTapHook(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]), { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => void child.kill('SIGKILL'));
   let out = '';
   let err = '';

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Test } from 'tap';
 import { tempDir } from './temp-dir.js';
 import { join } from 'node:path';
+import { withoutTapHook } from './child-env.js';
 
 // The CLI as operators run it: the compiled bin from dist/ (npm test builds first).
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -10,14 +11,14 @@ export const BIN = join(ROOT, 'dist', 'cli', 'main.js');
 export const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
+  const r = spawnSync(...withoutTapHook(process.execPath, [BIN, ...args]), { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** `cli` without blocking the event loop: for tests whose servers (a localnet, a proxy) run in this process. */
 export function cliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(...withoutTapHook(process.execPath, [BIN, ...args]), { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawnBoundToParent } from '../../core/process/child-process.js';
 import { BIN, ROOT } from './cli.js';
+import { withoutTapHook } from './child-env.js';
 import { repeatedKeys } from './logs.js';
 
 export interface Started {
@@ -20,7 +21,7 @@ const START_MS = 45_000;
  * SIGTERM if the test's own process dies first (a tap timeout skips the teardowns that would stop it).
  */
 export async function startProcess(args: string[], env: NodeJS.ProcessEnv, readyMessage = 'relayminer started'): Promise<Started> {
-  const child = spawnBoundToParent(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnBoundToParent(...withoutTapHook(process.execPath, [BIN, ...args]), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

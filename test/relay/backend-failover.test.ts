@@ -9,6 +9,7 @@ import { demo, startGrpcBackend } from '../../examples/backends/grpc-demo.js';
 import { ADDR, KEYS, key } from '../helpers/localnet-client.js';
 import { gatewayRelay, postRelay, startRelayer } from '../helpers/relayer.js';
 import { H2Backend } from '../../plugins/transport-grpc/h2-backend.js';
+import { withoutTapHook } from '../helpers/child-env.js';
 
 const RING = [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
 
@@ -36,7 +37,7 @@ async function silentHost(t: Test): Promise<{ url: (scheme: string) => string; c
  * drops every further SYN (as a firewall dropping packets, or a host gone, does: nothing ever refuses).
  */
 async function droppingHost(t: Test): Promise<string> {
-  const child = spawn(process.execPath, ['-e', "const s = require('net').createServer(); s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => process.stdout.write(s.address().port + '\\n'))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(...withoutTapHook(process.execPath, ['-e', "const s = require('net').createServer(); s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => process.stdout.write(s.address().port + '\\n'))"]), { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => void child.kill('SIGKILL'));
   const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
   process.kill(child.pid!, 'SIGSTOP');

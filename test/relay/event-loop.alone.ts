@@ -6,6 +6,7 @@ import { Pool } from 'undici';
 import { startBenchChain, startBenchRelayer, key, KEYS, RING, SUPPLIER1, SUPPLIER_PUB } from '../../bench/harness.js';
 import { EVENT_LOOP_SAMPLING_MS } from '../../core/observability/metrics.js';
 import { buildRelayRequest, checkRelayResponse, encodeHttpPayload, encodeRelayRequest } from '../../core/relay/relay-client.js';
+import { withoutTapHook } from '../helpers/child-env.js';
 
 /**
  * The relayer's event loop under a fixed modest load (a real relayer process, as operators run it:
@@ -47,7 +48,7 @@ interface Window {
 function idleLoopDelay(seconds: number): Promise<{ p99: number; max: number }> {
   const script = `const h = require('node:perf_hooks').monitorEventLoopDelay({ resolution: ${EVENT_LOOP_SAMPLING_MS} }); h.enable();
 setTimeout(() => { h.disable(); process.stdout.write(JSON.stringify({ p99: h.percentile(99) / 1e6, max: h.max / 1e6 })); }, ${seconds * 1000});`;
-  return new Promise((resolve, reject) => execFile(process.execPath, ['-e', script], (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as { p99: number; max: number }))));
+  return new Promise((resolve, reject) => execFile(...withoutTapHook(process.execPath, ['-e', script]), (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as { p99: number; max: number }))));
 }
 
 /** The windows, and the one whose p99 is the lowest. */

@@ -6,6 +6,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { ADDR, KEYS } from '../../../test/helpers/localnet-client.js';
 import { RELAYER_NODE_FLAGS } from '../../../cli/node-flags.js';
 import { tempDir } from '../../../test/helpers/temp-dir.js';
+import { withoutTapHook } from '../../../test/helpers/child-env.js';
 
 const DIR = join(import.meta.dirname, '..');
 const ROOT = join(DIR, '..', '..');
@@ -13,7 +14,7 @@ const ENV = { ...process.env, POD_NAME: 'relayminer-miner-7d9f-abcde' };
 
 /** `relayminer validate -c file` with the deployment's environment. */
 function validate(file: string, env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'validate', '-c', file], { env: { ...ENV, ...env }, encoding: 'utf8' });
+  const r = spawnSync(...withoutTapHook(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'validate', '-c', file]), { env: { ...ENV, ...env }, encoding: 'utf8' });
   return { code: r.status, out: r.stdout + r.stderr };
 }
 
