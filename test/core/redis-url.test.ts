@@ -12,6 +12,10 @@ t.test('redis:// and rediss://', async (t) => {
     kind: 'standalone', node: { host: 'redis', port: 6379 }, db: 0, username: undefined, password: 'pw', tls: false,
   }, 'default port, password without a user');
   t.match(parseRedisUrl('redis://[::1]:7000'), { kind: 'standalone', node: { host: '::1', port: 7000 } });
+  // A password with a bare %: the part is named, its text never shown.
+  t.throws(() => parseRedisUrl('redis://u:50%off@h'), { message: "bad percent-encoding in the Redis URL's password (a % must start %XX, hexadecimal; write % itself as %25)" });
+  t.throws(() => parseRedisUrl('redis://%zz:pw@h'), /bad percent-encoding in the Redis URL's user name/);
+  t.equal(parseRedisUrl('redis://u:50%25off@h').password, '50%off');
 });
 
 t.test('redis-sentinel://', async (t) => {
@@ -51,6 +55,7 @@ t.test('unix:// sockets', async (t) => {
   });
   t.throws(() => parseRedisUrl('unix://localhost/run/redis.sock'), /takes a socket path, not a host/);
   t.throws(() => parseRedisUrl('unix://'), /needs the socket path/);
+  t.throws(() => parseRedisUrl('unix:///run/%zz.sock'), /bad percent-encoding in the Redis URL's socket path/);
   t.throws(() => parseRedisUrl('unix:///run/redis.sock?tls=true'), /unix:\/\/ takes no "tls" parameter; it reads "db"/);
 });
 
