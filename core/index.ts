@@ -86,6 +86,7 @@ export { errorReply, poktrollErrorCode, RELAYER_PROXY_CODESPACE, type ErrorModel
 
 // backends: who is at fault when a call fails, and what a client may be told of it
 export { backendFault, describeBackendError, unsendableRequest, type BackendFault } from './backend/errors.js';
+export { backendAuthorization } from './backend/backend-auth.js';
 export { BackendError, BACKEND_ERROR_CODES, type BackendErrorCode } from './backend/backend-error.js';
 export { rejectionOf } from './relay/backend-rejection.js';
 export { relayPath } from './backend/relay-url.js';

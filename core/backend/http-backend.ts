@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { Pool } from 'undici';
 import type { ResolvedBackend } from '../config/load.js';
+import { backendAuthorization } from './backend-auth.js';
 import { BackendError } from './backend-error.js';
 import { connectWaitMs } from './connect-wait.js';
 import { backendFault, describeBackendError, unsendableRequest } from './errors.js';
@@ -30,6 +31,8 @@ export interface BackendResponse {
 
 interface Endpoint {
   url: URL;
+  /** From the backend's `auth`, or the URL's own user and password. */
+  authorization: string | undefined;
   /** Backend path + query for a relay's POKTHTTPRequest.url (memoized: relays repeat a few paths). */
   join(relayUrl: string): string;
   pool: Pool;
@@ -88,13 +91,11 @@ export class HttpBackend {
         keepAliveMaxTimeout: cfg.keep_alive_ms,
         connectTimeout: connectWaitMs(cfg.timeout_ms),
       });
-      return { url, join: memoizedJoin(url), pool, successes: 0, failures: 0, openUntil: 0, tripped: false, probedUp: true, probeStreak: 0 };
+      const authorization = backendAuthorization(cfg.auth, url);
+      return { url, authorization, join: memoizedJoin(url), pool, successes: 0, failures: 0, openUntil: 0, tripped: false, probedUp: true, probeStreak: 0 };
     });
     const fixed: Record<string, string> = {};
     for (const [k, v] of Object.entries(cfg.headers)) fixed[k.toLowerCase()] = v;
-    const auth = cfg.auth;
-    if (auth?.bearer_token) fixed.authorization = `Bearer ${auth.bearer_token}`;
-    else if (auth?.username !== undefined) fixed.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password ?? ''}`).toString('base64')}`;
     this.#fixedHeaders = fixed;
   }
 
@@ -134,6 +135,7 @@ export class HttpBackend {
   async #probe(e: Endpoint): Promise<string | undefined> {
     const hc = this.#cfg.health_check!;
     const headers: Record<string, string> = { ...this.#fixedHeaders };
+    if (e.authorization) headers.authorization = e.authorization;
     if (hc.body !== undefined) headers['content-type'] = 'application/json';
     const res = await e.pool.request({
       method: hc.method,
@@ -180,6 +182,9 @@ export class HttpBackend {
     // configured `headers` can still say otherwise.
     headers['accept-encoding'] = 'identity';
     Object.assign(headers, this.#fixedHeaders, extraHeaders);
+    // Each URL is called with its own credentials (the backend's auth, or the URL's user and password); one
+    // without any gets what the relay or the configured headers said, never another URL's.
+    const sharedAuthorization = headers.authorization;
     let last5xx: BackendResponse | undefined;
     let lastError: Error | undefined;
     let timedOut = false;
@@ -191,6 +196,9 @@ export class HttpBackend {
         break;
       }
       const answeredBefore = endpoint.successes;
+      const authorization = endpoint.authorization ?? sharedAuthorization;
+      if (authorization !== undefined) headers.authorization = authorization;
+      else if (headers.authorization !== undefined) delete headers.authorization;
       try {
         const res = await this.#request(endpoint, req, headers, remaining);
         res.retries = i;

@@ -421,13 +421,31 @@ function urlProblem(url: string, schemes: readonly string[], what: string): stri
   return undefined;
 }
 
+/**
+ * A user and password in a backend URL are sent as basic auth (core/backend/backend-auth.ts): said now if they
+ * cannot be decoded, or if `auth` or an `authorization` header would say otherwise.
+ */
+function credentialsProblem(url: string, b: BackendConfig): string | undefined {
+  const { username, password } = new URL(url);
+  if (!username && !password) return undefined;
+  try {
+    decodeURIComponent(username);
+    decodeURIComponent(password);
+  } catch {
+    return "bad percent-encoding in the URL's user or password (a % must start %XX, hexadecimal; write % itself as %25)";
+  }
+  if (b.auth) return 'carries a user and password, and auth is set too: keep one';
+  if (Object.keys(b.headers ?? {}).some((k) => k.toLowerCase() === 'authorization')) return 'carries a user and password, and headers sets authorization too: keep one';
+  return undefined;
+}
+
 function resolveBackend(b: BackendConfig, type: RpcTypeName, path: (string | number)[], problems: ConfigProblem[]): ResolvedBackend {
   const { url, urls, ...rest } = b;
   if (url && urls) problems.push({ path: joinPath([...path, 'urls']), message: 'set only one of "url" and "urls"' });
   if (!url && !urls) problems.push({ path: joinPath(path), message: 'needs "url" or "urls"' });
   const checked: [string, (string | number)[]][] = urls ? urls.map((u, i) => [u, [...path, 'urls', i]]) : url ? [[url, [...path, 'url']]] : [];
   for (const [u, at] of checked) {
-    const problem = urlProblem(u, BACKEND_SCHEMES[type], `a ${type} backend`);
+    const problem = urlProblem(u, BACKEND_SCHEMES[type], `a ${type} backend`) ?? credentialsProblem(u, b);
     if (problem) problems.push({ path: joinPath(at), message: problem });
   }
   const auth = b.auth;

@@ -241,7 +241,7 @@ export const BackendSchema = Type.Object(
         pattern: '^[a-z][a-z0-9+.-]*://',
         expected: 'a URL, e.g. "http://node:8545"',
         description:
-          'One backend URL: `http://` or `https://` for jsonrpc, rest and cometbft; `ws://`, `wss://` (or `http(s)://`) for websocket; `grpc://` (HTTP/2 without TLS), `grpcs://` (or `http(s)://`) for grpc. Checked whole when the file is read.',
+          'One backend URL: `http://` or `https://` for jsonrpc, rest and cometbft; `ws://`, `wss://` (or `http(s)://`) for websocket; `grpc://` (HTTP/2 without TLS), `grpcs://` (or `http(s)://`) for grpc. A user and password in it (`https://user:pass@host/`) are sent as basic auth. Checked whole when the file is read.',
       }),
     ),
     urls: Type.Optional(

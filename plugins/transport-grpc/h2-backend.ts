@@ -1,5 +1,5 @@
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import { backendFault, describeBackendError, grpcFrame, grpcHealthAnswerFailure, HEALTH_ANSWER_BYTES, HealthCheckFailure, redactUrl, RelayRejection, type HealthChange, type ResolvedBackend, UrlReach } from 'relayminer';
+import { backendAuthorization, backendFault, describeBackendError, grpcFrame, grpcHealthAnswerFailure, HEALTH_ANSWER_BYTES, HealthCheckFailure, redactUrl, RelayRejection, type HealthChange, type ResolvedBackend, UrlReach } from 'relayminer';
 
 export interface H2Request {
   path: string;
@@ -43,7 +43,8 @@ function toLists(h: IncomingHttpHeaders): Record<string, string[]> {
 export class H2Backend {
   readonly #cfg: ResolvedBackend;
   readonly #sessions = new Map<string, ClientHttp2Session>();
-  readonly #fixed: Record<string, string> = {};
+  /** Each URL's configured headers, with its credentials (the backend's auth, or the URL's own). */
+  readonly #fixed = new Map<string, Record<string, string>>();
   /** Each URL's path, prefixed to every call's (a URL parse per call costs more than the rest of the headers). */
   readonly #basePaths = new Map<string, string>();
   /** URLs whose connection failed and that have not answered since (said once each way), probed while out. */
@@ -61,9 +62,12 @@ export class H2Backend {
       onChange: o.onReach,
       redact: (url) => this.#redacted(url),
     });
-    for (const [k, v] of Object.entries(cfg.headers)) this.#fixed[k.toLowerCase()] = v;
-    if (cfg.auth?.bearer_token) this.#fixed.authorization = `Bearer ${cfg.auth.bearer_token}`;
-    else if (cfg.auth?.username !== undefined) this.#fixed.authorization = `Basic ${Buffer.from(`${cfg.auth.username}:${cfg.auth.password ?? ''}`).toString('base64')}`;
+    const fixed: Record<string, string> = {};
+    for (const [k, v] of Object.entries(cfg.headers)) fixed[k.toLowerCase()] = v;
+    for (const url of cfg.urls) {
+      const authorization = backendAuthorization(cfg.auth, url);
+      this.#fixed.set(url, authorization ? { ...fixed, authorization } : fixed);
+    }
     this.#reach.start();
   }
 
@@ -118,7 +122,7 @@ export class H2Backend {
   #probeCall(session: ClientHttp2Session, url: string, method: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const stream = session.request({
-        ...this.#fixed,
+        ...this.#fixed.get(url),
         [constants.HTTP2_HEADER_METHOD]: 'POST',
         [constants.HTTP2_HEADER_PATH]: `${this.#basePath(url)}${method}`,
         'content-type': 'application/grpc',
@@ -198,7 +202,7 @@ export class H2Backend {
     const basePath = this.#basePath(url);
     const headers: OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) if (!DROP.has(k.toLowerCase()) && !k.startsWith(':')) headers[k.toLowerCase()] = v.length === 1 ? v[0] : v;
-    Object.assign(headers, this.#fixed, extra, {
+    Object.assign(headers, this.#fixed.get(url), extra, {
       [constants.HTTP2_HEADER_METHOD]: 'POST',
       [constants.HTTP2_HEADER_PATH]: `${basePath}${req.path}`,
       te: 'trailers',

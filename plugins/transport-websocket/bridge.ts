@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { WebSocket, type RawData } from 'ws';
-import { type AdmittedFrame, HEALTH_ANSWER_BYTES, HealthCheckFailure, healthAnswerFailure, JsonRpcProbe, jsonRpcCalls, onlyNotifications, type RefusedFrame, type RelayPipeline, type ResolvedBackend, UrlReach } from 'relayminer';
+import { type AdmittedFrame, backendAuthorization, HEALTH_ANSWER_BYTES, HealthCheckFailure, healthAnswerFailure, JsonRpcProbe, jsonRpcCalls, onlyNotifications, type RefusedFrame, type RelayPipeline, type ResolvedBackend, UrlReach } from 'relayminer';
 import { backendCloseCode, CLOSE, rejectionCloseCode, sendable } from './close-codes.js';
 import type { WebSocketMetrics } from './metrics.js';
 
@@ -414,8 +414,9 @@ function closeSocket(ws: WebSocket, code: number, reason: string): void {
 /** What every dial of a service's backend sends: its configured headers and auth, and the service. */
 export function backendHeaders(cfg: BridgeOptions['backend'], serviceId: string): Record<string, string> {
   const headers: Record<string, string> = { ...cfg.headers };
-  if (cfg.auth?.bearer_token) headers.authorization = `Bearer ${cfg.auth.bearer_token}`;
-  else if (cfg.auth?.username !== undefined) headers.authorization = `Basic ${Buffer.from(`${cfg.auth.username}:${cfg.auth.password ?? ''}`).toString('base64')}`;
+  // A URL's own user and password the ws library sends itself, decoded, when no authorization header is set.
+  const authorization = backendAuthorization(cfg.auth);
+  if (authorization) headers.authorization = authorization;
   headers['pocket-service'] = serviceId;
   return headers;
 }

@@ -290,3 +290,39 @@ t.test("keep_alive_ms bounds an idle connection's life; a backend announcing a s
   t.equal(await connectionsFor(3000, 60_000), 2, 'a backend that keeps them 3 s: closed 2 s before it would');
   t.equal(await connectionsFor(120_000, 60_000), 1, 'idle less than both: reused');
 });
+
+t.test("a URL's own user and password are sent as basic auth, decoded, to that URL only; the backend's auth to every URL", async (t) => {
+  // Two backends recording the Authorization header of each request; the first answers 503, so each relay tries both.
+  const servers = await Promise.all(
+    [503, 200].map(async (status) => {
+      const seen: (string | undefined)[] = [];
+      const server = createServer((req, res) => {
+        seen.push(req.headers.authorization);
+        req.resume();
+        req.on('end', () => res.writeHead(status).end('x'));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      t.teardown(() => {
+        server.closeAllConnections();
+        return new Promise<void>((r) => server.close(() => r()));
+      });
+      return { port: (server.address() as { port: number }).port, seen };
+    }),
+  );
+  const [first, second] = servers as [(typeof servers)[0], (typeof servers)[0]];
+  const basic = (s: string) => `Basic ${Buffer.from(s).toString('base64')}`;
+  const relay = (headers: Record<string, string[]>) => ({ method: 'POST', url: '/', headers, body: Buffer.from('{}') });
+
+  const urls = [`http://node%40provider:p%3Ass@127.0.0.1:${first.port}/`, `http://127.0.0.1:${second.port}/`];
+  const withUser = open(t, urls[0]!, { urls, load_balancing: 'first_healthy' });
+  t.equal((await withUser.send(relay({}), {})).status, 200);
+  // The relay's own Authorization header goes to a URL without credentials, and never the other URL's.
+  t.equal((await withUser.send(relay({ authorization: ['Bearer from-the-relay'] }), {})).status, 200);
+  t.same(first.seen, [basic('node@provider:p:ss'), basic('node@provider:p:ss')]);
+  t.same(second.seen, [undefined, 'Bearer from-the-relay']);
+
+  first.seen.length = second.seen.length = 0;
+  const withAuth = open(t, urls[1]!, { urls: [`http://127.0.0.1:${first.port}/`, urls[1]!], load_balancing: 'first_healthy', auth: { username: 'u', password: 'pw' } });
+  await withAuth.send(relay({ authorization: ['Bearer from-the-relay'] }), {});
+  t.same([first.seen, second.seen], [[basic('u:pw')], [basic('u:pw')]]);
+});

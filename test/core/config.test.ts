@@ -345,6 +345,29 @@ t.test('backend and node URLs are read whole with the file: what a connection wo
   t.same(others, []);
 });
 
+t.test("a backend URL's user and password: sent as basic auth, so a problem beside auth or an authorization header, or when they cannot be decoded", async (t) => {
+  const problems = problemsOf(
+    [
+      'services:',
+      '  anvil:',
+      '    backends:',
+      '      jsonrpc: { url: "https://node:s%40cret@a:8545" }',
+      '      rest: { url: "https://node:s%40cret@a:8545", auth: { bearer_token: "t" } }',
+      '      cometbft: { urls: ["http://b:26657", "http://node:pw@c:26657"], headers: { Authorization: "Bearer t" } }',
+      '      grpc: { url: "grpcs://node:50%off@d:9090" }',
+      'relayer:',
+      `  ${KEY}`,
+    ].join('\n'),
+    ENV,
+  );
+  t.same(problems.map((p) => [p.path, p.line, p.message]), [
+    ['services.anvil.backends.grpc.url', 7, "bad percent-encoding in the URL's user or password (a % must start %XX, hexadecimal; write % itself as %25)"],
+    ['services.anvil.backends.rest.url', 5, 'carries a user and password, and auth is set too: keep one'],
+    ['services.anvil.backends.cometbft.urls[1]', 6, 'carries a user and password, and headers sets authorization too: keep one'],
+  ]);
+  t.notMatch(JSON.stringify(problems), /cret|50%off/, 'no password in the messages');
+});
+
 t.test('a port above 65535 and a YAML syntax error are reported with their location', async (t) => {
   const [port] = problemsOf(`relayer: { listen_address: ":70000", ${KEY} }`, ENV);
   t.equal(port!.path, 'relayer.listen_address');
