@@ -1,5 +1,6 @@
 import * as tls from 'node:tls';
 import { Agent, fetch } from 'undici';
+import { maskUrlSecrets, urlBasicAuthorization } from '../config/url-secrets.js';
 /**
  * CometBFT RPC over HTTP JSON-RPC (status, blockchain or block, block_results). The block hash used everywhere is
  * `block_id.hash`, as the chain stores it (docs/spec/protocol.md §6.1).
@@ -28,6 +29,9 @@ export class CometClient {
   #metas: boolean | undefined;
 
   readonly #dispatcher: Agent | undefined;
+  /** Where calls go: rpc_url without a user and password, which fetch refuses in a URL; they go in `#headers`. */
+  readonly #endpoint: string;
+  readonly #headers: Record<string, string> = { 'content-type': 'application/json' };
 
   constructor(
     readonly rpcUrl: string,
@@ -36,14 +40,23 @@ export class CometClient {
     readonly ca?: Buffer,
   ) {
     if (ca) this.#dispatcher = new Agent({ connect: { ca: [...tls.rootCertificates, ca.toString()] } });
+    const u = new URL(rpcUrl);
+    const authorization = urlBasicAuthorization(u);
+    if (authorization) {
+      this.#headers.authorization = authorization;
+      u.username = u.password = '';
+      this.#endpoint = u.toString();
+    } else {
+      this.#endpoint = rpcUrl;
+    }
   }
 
   async call<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}): Promise<T> {
     let res: Awaited<ReturnType<typeof fetch>>;
     try {
-      res = await fetch(this.rpcUrl, {
+      res = await fetch(this.#endpoint, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: this.#headers,
         body: JSON.stringify({ jsonrpc: '2.0', id: ++this.#id, method, params }),
         signal: AbortSignal.timeout(this.timeoutMs),
         ...(this.#dispatcher && { dispatcher: this.#dispatcher }),
@@ -52,7 +65,7 @@ export class CometClient {
       // fetch says only "fetch failed"; the reason (ECONNREFUSED, a timeout) is its cause.
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       const why = cause?.code ?? cause?.message ?? (err as Error).message;
-      throw new CometRpcError(method, `${this.rpcUrl} did not answer (${why})`);
+      throw new CometRpcError(method, `${maskUrlSecrets(this.rpcUrl)} did not answer (${why})`);
     }
     const body = (await res.json().catch(() => undefined)) as { result?: T; error?: { message: string; data?: string } } | undefined;
     if (!body) throw new CometRpcError(method, `HTTP ${res.status} without a JSON-RPC body`);

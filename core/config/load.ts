@@ -190,7 +190,7 @@ function resolveConfig(raw: RawConfig, ctx: ResolveContext): { config: ResolvedC
     const redis = resolveRedis(redisRaw, redisBase, ctx.dir, problems);
     let pocket_node = pickPocketNode(section, [role], problems) ?? topNode ?? defaults<PocketNodeConfig>(PocketNodeSchema);
     const nodeBase = section.pocket_node || section.chain ? [role, section.chain ? 'chain' : 'pocket_node'] : [raw.chain ? 'chain' : 'pocket_node'];
-    const rpcProblem = urlProblem(pocket_node.rpc_url, ['http', 'https', 'ws', 'wss'], "the node's CometBFT RPC");
+    const rpcProblem = urlProblem(pocket_node.rpc_url, ['http', 'https', 'ws', 'wss'], "the node's CometBFT RPC") ?? credentialsProblem(pocket_node.rpc_url);
     if (rpcProblem) problems.push({ path: joinPath([...nodeBase, 'rpc_url']), message: rpcProblem });
     checkPort(pocket_node.grpc_address, [...nodeBase, 'grpc_address'], problems, { connect: true });
     if (pocket_node.ca_file) {
@@ -422,10 +422,10 @@ function urlProblem(url: string, schemes: readonly string[], what: string): stri
 }
 
 /**
- * A user and password in a backend URL are sent as basic auth (core/backend/backend-auth.ts): said now if they
- * cannot be decoded, or if `auth` or an `authorization` header would say otherwise.
+ * A user and password in a backend URL or the node's rpc_url are sent as basic auth (urlBasicAuthorization): said
+ * now if they cannot be decoded, or if a backend's `auth` or `authorization` header would say otherwise.
  */
-function credentialsProblem(url: string, b: BackendConfig): string | undefined {
+function credentialsProblem(url: string, b?: BackendConfig): string | undefined {
   const { username, password } = new URL(url);
   if (!username && !password) return undefined;
   try {
@@ -434,8 +434,8 @@ function credentialsProblem(url: string, b: BackendConfig): string | undefined {
   } catch {
     return "bad percent-encoding in the URL's user or password (a % must start %XX, hexadecimal; write % itself as %25)";
   }
-  if (b.auth) return 'carries a user and password, and auth is set too: keep one';
-  if (Object.keys(b.headers ?? {}).some((k) => k.toLowerCase() === 'authorization')) return 'carries a user and password, and headers sets authorization too: keep one';
+  if (b?.auth) return 'carries a user and password, and auth is set too: keep one';
+  if (b && Object.keys(b.headers ?? {}).some((k) => k.toLowerCase() === 'authorization')) return 'carries a user and password, and headers sets authorization too: keep one';
   return undefined;
 }
 

@@ -102,7 +102,7 @@ export const PocketNodeSchema = Type.Object(
       default: 'http://127.0.0.1:26657',
       pattern: '^(http|https|ws|wss)://',
       expected: 'an http(s):// URL, e.g. "http://node:26657"',
-      description: 'CometBFT RPC of a Pocket full node (blocks, block results, new-block subscription).',
+      description: 'CometBFT RPC of a Pocket full node (blocks, block results, new-block subscription). A user and password in it (`https://user:pass@node/`) are sent as basic auth.',
     }),
     grpc_address: Type.String({
       default: '127.0.0.1:9090',

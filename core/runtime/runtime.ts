@@ -25,6 +25,7 @@ import { impliedPluginEntries, registerPlugins, resolvePlugins, type BuiltinPlug
 import { RedisPool } from '../redis/connection.js';
 import { KeyBuilder } from '../redis/key-builder.js';
 import { redactRedisUrl } from '../config/redis-url.js';
+import { maskUrlSecrets } from '../config/url-secrets.js';
 import { RelayHooks } from '../relay/hooks.js';
 import { Dashboard } from '../observability/dashboard.js';
 import { listenerBodyLimit } from '../relay/http-relay.js';
@@ -165,7 +166,7 @@ export class Runtime {
       ? startRelayerServices({ config, relayer, suppliers: relayer.suppliers, redis, keys, metrics, readiness, hooks: relayHooks, log })
       : undefined;
     if (relay && !(await relay.waitForHeight(relayer!.pocket_node.query_timeout_ms))) {
-      log.warn({ rpc_url: relayer!.pocket_node.rpc_url }, 'no block height from the node yet; relays get chain_unavailable and /ready answers 503 until one arrives');
+      log.warn({ rpc_url: maskUrlSecrets(relayer!.pocket_node.rpc_url) }, 'no block height from the node yet; relays get chain_unavailable and /ready answers 503 until one arrives');
     }
     const context: RelayMinerContext & { setSuppliers(keys: ReloadedSuppliers): void } = {
       roles,

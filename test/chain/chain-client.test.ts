@@ -11,6 +11,7 @@ import { captureLogs } from '../helpers/logs.js';
 import { ADDR, KEYS, key, startTestLocalnet } from '../helpers/localnet-client.js';
 import { startRedis } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
+import { freePort } from '../helpers/ports.js';
 
 t.test('query client: sessions, applications, account keys, params, compute units, difficulty', async (t) => {
   const net = await startTestLocalnet(t);
@@ -286,4 +287,23 @@ t.test("comet client: a block's id and time come from its meta (blockchain), the
   const old = new CometClient(`http://127.0.0.1:${(node.address() as { port: number }).port}`);
   for (let i = 0; i < 3; i++) t.same(await old.block(7), { height: 7, hash: Uint8Array.from(Buffer.from('AB'.repeat(32), 'hex')), timeMs: Date.parse('2026-01-01T00:00:07Z') });
   t.same(asked, ['blockchain', 'block', 'block', 'block']);
+});
+
+t.test("comet client: rpc_url's user and password go as basic auth (fetch refuses them in a URL), and never into an error", async (t) => {
+  const { createServer } = await import('node:http');
+  const seen: (string | undefined)[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":1,"result":{"ok":true}}'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const port = (server.address() as { port: number }).port;
+  t.same(await new CometClient(`http://node%40provider:s%3Acret@127.0.0.1:${port}`).call('health'), { ok: true });
+  t.same(seen, [`Basic ${Buffer.from('node@provider:s:cret').toString('base64')}`]);
+  const closed = await freePort();
+  const err = (await new CometClient(`http://node:s3cret@127.0.0.1:${closed}`).call('health').catch((e: unknown) => e)) as Error;
+  t.equal(err.message, `health: http://node:***@127.0.0.1:${closed} did not answer (ECONNREFUSED)`);
+  t.notMatch(err.message, 's3cret');
 });

@@ -357,6 +357,7 @@ t.test("a backend URL's user and password: sent as basic auth, so a problem besi
       '      grpc: { url: "grpcs://node:50%off@d:9090" }',
       'relayer:',
       `  ${KEY}`,
+      '  pocket_node: { rpc_url: "https://node:50%off@rpc:443" }',
     ].join('\n'),
     ENV,
   );
@@ -364,6 +365,7 @@ t.test("a backend URL's user and password: sent as basic auth, so a problem besi
     ['services.anvil.backends.grpc.url', 7, "bad percent-encoding in the URL's user or password (a % must start %XX, hexadecimal; write % itself as %25)"],
     ['services.anvil.backends.rest.url', 5, 'carries a user and password, and auth is set too: keep one'],
     ['services.anvil.backends.cometbft.urls[1]', 6, 'carries a user and password, and headers sets authorization too: keep one'],
+    ['relayer.pocket_node.rpc_url', 10, "bad percent-encoding in the URL's user or password (a % must start %XX, hexadecimal; write % itself as %25)"],
   ]);
   t.notMatch(JSON.stringify(problems), /cret|50%off/, 'no password in the messages');
 });
