@@ -1,4 +1,5 @@
 import { climbsWhenDecoded, relayPath } from './relay-url.js';
+import { BAD_FIELD_VALUE, HTTP_TOKEN } from '../protocol/http-fields.js';
 
 /**
  * Who is at fault when a backend call throws: the backend (its connection, its HTTP), the clock
@@ -68,10 +69,6 @@ export function describeBackendError(err: unknown): string {
   return `${PHRASES[code] ?? 'backend request failed'} (${code})`;
 }
 
-// RFC 9110 §5.6.2 token: what a method and a field name must be.
-const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// RFC 9110 §5.5: a field value never carries CR, LF or NUL.
-const BAD_FIELD_VALUE = /[\r\n\0]/;
 
 /**
  * Why no HTTP client could send this request (undefined when it can be sent). Checked before a

@@ -31,6 +31,7 @@ import {
 import { keyringDirectory } from './keyring.js';
 import { loadSupplierKeys } from './supplier-keys.js';
 import { validateAgainst } from './validator.js';
+import { BAD_FIELD_VALUE, HTTP_TOKEN, PER_REQUEST_FIELDS } from '../protocol/http-fields.js';
 
 export type Role = 'relayer' | 'miner';
 
@@ -447,6 +448,12 @@ function resolveBackend(b: BackendConfig, type: RpcTypeName, path: (string | num
   for (const [u, at] of checked) {
     const problem = urlProblem(u, BACKEND_SCHEMES[type], `a ${type} backend`) ?? credentialsProblem(u, b);
     if (problem) problems.push({ path: joinPath(at), message: problem });
+  }
+  for (const [name, value] of Object.entries(b.headers ?? {})) {
+    const at = joinPath([...path, 'headers', name]);
+    if (!HTTP_TOKEN.test(name)) problems.push({ path: at, message: "is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)" });
+    else if (BAD_FIELD_VALUE.test(value)) problems.push({ path: at, message: 'has a value with CR, LF or NUL' });
+    else if (PER_REQUEST_FIELDS.has(name.toLowerCase())) problems.push({ path: at, message: 'is set for each request by the relayer and its HTTP client; it cannot be fixed here' });
   }
   const auth = b.auth;
   if (auth) {

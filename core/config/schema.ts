@@ -252,7 +252,7 @@ export const BackendSchema = Type.Object(
     ),
     headers: Type.Record(Type.String(), Type.String(), {
       default: {},
-      description: 'Headers added to every backend request.',
+      description: 'Headers added to every backend request. A name must be an HTTP token and a value free of line breaks; the ones each request sets for itself (Connection, Keep-Alive, Transfer-Encoding, Upgrade, TE, Content-Length, Expect) are refused.',
     }),
     auth: Type.Optional(
       Type.Object(

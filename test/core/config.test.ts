@@ -370,6 +370,35 @@ t.test("a backend URL's user and password: sent as basic auth, so a problem besi
   t.notMatch(JSON.stringify(problems), /cret|50%off/, 'no password in the messages');
 });
 
+t.test("a backend's headers: names HTTP allows, values without line breaks, none of a request's framing", async (t) => {
+  const problems = problemsOf(
+    [
+      'services:',
+      '  anvil:',
+      '    backends:',
+      '      jsonrpc:',
+      '        url: "http://a:8545"',
+      '        headers:',
+      '          "X Api Key": k',
+      '          x-token: "a\\r\\nx-injected: 1"',
+      '          Content-Length: "10"',
+      '          Connection: close',
+      '          host: node.internal',
+      '          x-api-key: k',
+      'relayer:',
+      `  ${KEY}`,
+    ].join('\n'),
+    ENV,
+  );
+  t.same(problems.map((p) => [p.path, p.line, p.message]), [
+    // A path with a space is located at its deepest part without one: the headers map.
+    ['services.anvil.backends.jsonrpc.headers.X Api Key', 6, "is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)"],
+    ['services.anvil.backends.jsonrpc.headers.x-token', 8, 'has a value with CR, LF or NUL'],
+    ['services.anvil.backends.jsonrpc.headers.Content-Length', 9, 'is set for each request by the relayer and its HTTP client; it cannot be fixed here'],
+    ['services.anvil.backends.jsonrpc.headers.Connection', 10, 'is set for each request by the relayer and its HTTP client; it cannot be fixed here'],
+  ]);
+});
+
 t.test('a port above 65535 and a YAML syntax error are reported with their location', async (t) => {
   const [port] = problemsOf(`relayer: { listen_address: ":70000", ${KEY} }`, ENV);
   t.equal(port!.path, 'relayer.listen_address');
