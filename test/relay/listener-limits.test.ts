@@ -43,22 +43,24 @@ t.test('slow uploads: a dripping chunked body and a body shorter than its Conten
 });
 
 t.test('idle_timeout_ms: a kept-alive connection is closed after it, and each answer announces it; by default 120 s, past the 90 s Go clients keep theirs', async (t) => {
-  /** One relay over a raw connection: its answer's Keep-Alive header, and when the idle connection was closed. */
+  /** One relay over a raw connection: its answer's Keep-Alive header, and how long after the request the idle connection was closed. */
   const idleClose = async (r: Awaited<ReturnType<typeof startRelayer>>) => {
     const body = Buffer.from(gatewayRelay(await r.header(), RPC));
     const c = rawClient(r.runtime.addresses.relay!, Date.now());
+    // Before the request: the answer, and the idle timeout that starts with it, come after this (the test may see
+    // the answer late on a busy machine, so its own time is no lower bound).
+    const sentAt = Date.now();
     c.socket.write(`POST / HTTP/1.1\r\nHost: x\r\nRpc-Type: 3\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
     c.socket.write(body);
     await until('the answer', () => /\r\n\r\n/.test(c.received()));
-    const answeredAt = Date.now();
     const keepAlive = /\r\nkeep-alive: ([^\r]*)\r\n/i.exec(c.received())?.[1];
     const stillOpen = await Promise.race([c.closed.then(() => false), new Promise<boolean>((res) => setTimeout(() => res(true), 800))]);
-    return { status: c.received().slice(0, 15), keepAlive, stillOpen, close: () => c.closed.then(() => Date.now() - answeredAt), socket: c.socket };
+    return { status: c.received().slice(0, 15), keepAlive, stillOpen, close: () => c.closed.then(() => Date.now() - sentAt), socket: c.socket };
   };
   const short = await idleClose(await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil, relayerYaml: '  limits: { idle_timeout_ms: 1500 }' }));
   t.same([short.status, short.keepAlive, short.stillOpen], ['HTTP/1.1 200 OK', 'timeout=1', true]);
   const closedAfter = await short.close();
-  t.ok(closedAfter >= 1400 && closedAfter < 4000, `closed ${closedAfter} ms after its answer`);
+  t.ok(closedAfter >= 1400 && closedAfter < 5000, `closed ${closedAfter} ms after its request was sent`);
   const byDefault = await idleClose(await startRelayer(t, { plugins: ['transport-jsonrpc'], services: anvil }));
   t.same([byDefault.status, byDefault.keepAlive, byDefault.stillOpen], ['HTTP/1.1 200 OK', 'timeout=120', true]);
   byDefault.socket.destroy();
@@ -209,10 +211,10 @@ t.test('large answers share large_bodies_bytes until their clients take them; a 
   const address = r.runtime.addresses.relay!;
   const readers = [await nonReader(address, gatewayRelay(header, RPC))];
   await until('the first answer held', async () => (await held()) === 9_000_000);
-  const heldAt = [Date.now()];
+  // Before the second relay is sent: its answer is held, and its timeout starts, after this.
+  const secondSentAt = Date.now();
   readers.push(await nonReader(address, gatewayRelay(header, RPC)));
   await until('the second answer held', async () => (await held()) === 18_000_000);
-  heldAt.push(Date.now());
   // A third does not fit: refused before it is signed or mined, its charge refunded.
   const third = await postRelay(r.url, gatewayRelay(header, RPC), '3');
   t.equal(third.status, 200, 'the poktroll error model: 200 with a RelayMinerError');
@@ -225,8 +227,10 @@ t.test('large answers share large_bodies_bytes until their clients take them; a 
   t.equal((await postRelay(r.url, gatewayRelay(header, RPC), '3')).status, 200, 'a small answer is served meanwhile');
   // The two that never read are closed once their answers are 2 s old, and give their bytes back.
   await until('both closed', async () => /reason="answer_timeout"\} 2/.test(await r.metrics()), 5000);
-  const closedAfter = Date.now() - heldAt[1]!;
-  t.ok(closedAfter >= 1500 && closedAfter < 4000, `closed ${closedAfter} ms after the second answer was seen held`);
+  // Seen closed answer_timeout_ms or more after the second relay was sent (less only by the event loop's cached
+  // clock, a few ms at most); how much later depends on how busy the machine is, hence the wide upper bound.
+  const closedAfter = Date.now() - secondSentAt;
+  t.ok(closedAfter >= 1900 && closedAfter < 7000, `closed ${closedAfter} ms after the second relay was sent`);
   t.equal(await held(), 0, 'nothing held');
   for (const c of readers) {
     c.socket.resume();

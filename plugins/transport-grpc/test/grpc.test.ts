@@ -551,9 +551,10 @@ t.test('large unary answers share large_bodies_bytes until their clients take th
   const callBytes = big.length + 5 + answerBytes;
   const first = nonReader();
   await until('the first answer held', async () => (await held()) === callBytes);
+  // Before the second call: its answer is held, and its timeout starts, after this.
+  const secondSentAt = Date.now();
   const second = nonReader();
   await until('the second answer held', async () => (await held()) === 2 * callBytes);
-  const heldAt = Date.now();
   const client = new grpc.Client(r.runtime.addresses.grpc!, grpc.credentials.createInsecure());
   t.teardown(() => client.close());
   const unary = (body: Uint8Array) =>
@@ -575,8 +576,10 @@ t.test('large unary answers share large_bodies_bytes until their clients take th
   t.ok(checkRelayResponse(await unary(gatewayRelay(header, echo('small'))), r.supplierPublicKey).ok, 'a small call is served meanwhile');
   // The two that never read are reset once their answers are 2 s old, and give their bytes back.
   t.same(await Promise.all([first, second]), [8, 8], 'both reset (CANCEL)');
-  const resetAfter = Date.now() - heldAt;
-  t.ok(resetAfter >= 1000 && resetAfter < 4000, `reset ${resetAfter} ms after the second answer was seen held`);
+  // answer_timeout_ms or more after the second call was sent (less only by the event loop's cached clock); how much
+  // later depends on how busy the machine is.
+  const resetAfter = Date.now() - secondSentAt;
+  t.ok(resetAfter >= 1900 && resetAfter < 7000, `reset ${resetAfter} ms after the second call was sent`);
   await until('nothing held', async () => (await held()) === 0);
   t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="answer_timeout"\} 2/);
   // A client that reads takes its large answer whole, and its bytes come back.
