@@ -1,5 +1,5 @@
 import type { BackendConfig } from '../config/schema.js';
-import { urlBasicAuthorization } from '../config/url-secrets.js';
+import { basicAuthorization, urlBasicAuthorization } from '../config/url-secrets.js';
 
 /**
  * The Authorization header a backend URL is called with: the backend's `auth` (bearer or basic), else the URL's
@@ -8,7 +8,7 @@ import { urlBasicAuthorization } from '../config/url-secrets.js';
  */
 export function backendAuthorization(auth: BackendConfig['auth'], url?: string | URL): string | undefined {
   if (auth?.bearer_token) return `Bearer ${auth.bearer_token}`;
-  if (auth?.username !== undefined) return `Basic ${Buffer.from(`${auth.username}:${auth.password ?? ''}`).toString('base64')}`;
+  if (auth?.username !== undefined) return basicAuthorization(auth.username, auth.password ?? '');
   if (url === undefined) return undefined;
   return urlBasicAuthorization(typeof url === 'string' ? new URL(url) : url);
 }

@@ -32,6 +32,7 @@ import { keyringDirectory } from './keyring.js';
 import { loadSupplierKeys } from './supplier-keys.js';
 import { validateAgainst } from './validator.js';
 import { BAD_FIELD_VALUE, HTTP_TOKEN, PER_REQUEST_FIELDS } from '../protocol/http-fields.js';
+import { decodeUrlPart } from './url-secrets.js';
 
 export type Role = 'relayer' | 'miner';
 
@@ -430,10 +431,10 @@ function credentialsProblem(url: string, b?: BackendConfig): string | undefined 
   const { username, password } = new URL(url);
   if (!username && !password) return undefined;
   try {
-    decodeURIComponent(username);
-    decodeURIComponent(password);
-  } catch {
-    return "bad percent-encoding in the URL's user or password (a % must start %XX, hexadecimal; write % itself as %25)";
+    decodeUrlPart(username, "the URL's user or password");
+    decodeUrlPart(password, "the URL's user or password");
+  } catch (err) {
+    return (err as Error).message;
   }
   if (b?.auth) return 'carries a user and password, and auth is set too: keep one';
   if (b && Object.keys(b.headers ?? {}).some((k) => k.toLowerCase() === 'authorization')) return 'carries a user and password, and headers sets authorization too: keep one';

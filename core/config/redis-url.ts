@@ -1,4 +1,4 @@
-import { maskUrlSecrets } from './url-secrets.js';
+import { decodeUrlPart, maskUrlSecrets } from './url-secrets.js';
 
 export interface RedisNode {
   host: string;
@@ -58,16 +58,16 @@ export function parseRedisUrl(url: string): RedisTarget {
   let password: string | undefined;
   if (userinfo) {
     const i = userinfo.indexOf(':');
-    const user = decoded(i < 0 ? userinfo : userinfo.slice(0, i), 'user name');
+    const user = decodeUrlPart(i < 0 ? userinfo : userinfo.slice(0, i), "the Redis URL's user name");
     username = user === '' ? undefined : user;
-    password = i < 0 ? undefined : decoded(userinfo.slice(i + 1), 'password');
+    password = i < 0 ? undefined : decodeUrlPart(userinfo.slice(i + 1), "the Redis URL's password");
   }
   const tls = parseTls(scheme!, query.get('tls'));
   const creds = { username, password, tls };
 
   if (kind === 'unix') {
     if (hostList) throw new Error('unix:// takes a socket path, not a host: unix:///path/to/redis.sock');
-    const path = decoded(pathPart ?? '', 'socket path');
+    const path = decodeUrlPart(pathPart ?? '', "the Redis URL's socket path");
     if (path === '' || path === '/') throw new Error('unix:// needs the socket path: unix:///path/to/redis.sock');
     return { kind, path, db: databaseOf(undefined, query.get('db')), ...creds };
   }
@@ -100,15 +100,6 @@ export function parseRedisUrl(url: string): RedisTarget {
   }
   if (path.length > 0) throw new Error('redis-cluster:// takes no database path (a cluster has only db 0)');
   return { kind, nodes, ...creds };
-}
-
-/** A percent-encoded part of the URL; the error names the part, never its text (a password, or beside one). */
-function decoded(part: string, what: string): string {
-  try {
-    return decodeURIComponent(part);
-  } catch {
-    throw new Error(`bad percent-encoding in the Redis URL's ${what} (a % must start %XX, hexadecimal; write % itself as %25)`);
-  }
 }
 
 function checkParameters(query: URLSearchParams, kind: RedisTarget['kind'], scheme: string): void {

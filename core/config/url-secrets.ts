@@ -13,19 +13,35 @@ const USERINFO_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:)[^@/\s]*@/gi;
 const QUERY_PASSWORD = /([?&][^=&#\s]*password=)[^&#\s]*/gi;
 
 /**
- * A URL's own user and password as an HTTP basic `Authorization` value, percent-decoded (as curl, Go's
- * http.Client and the ws library send them), or undefined when it has none. A part that cannot be decoded is
- * sent as written (`validate` refuses such backend URLs first).
+ * A percent-encoded part of a URL (its user, password or path), decoded. The error names the part (`what`),
+ * never its text: it is a password, or beside one.
  */
-export function urlBasicAuthorization(url: URL): string | undefined {
-  if (!url.username && !url.password) return undefined;
-  return `Basic ${Buffer.from(`${decoded(url.username)}:${decoded(url.password)}`).toString('base64')}`;
-}
-
-function decoded(part: string): string {
+export function decodeUrlPart(part: string, what: string): string {
   try {
     return decodeURIComponent(part);
   } catch {
-    return part;
+    throw new Error(`bad percent-encoding in ${what} (a % must start %XX, hexadecimal; write % itself as %25)`);
   }
+}
+
+/** An HTTP basic `Authorization` value. */
+export function basicAuthorization(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/**
+ * A URL's own user and password as an HTTP basic `Authorization` value, percent-decoded (as curl, Go's
+ * http.Client and the ws library send them), or undefined when it has none. `validate` refuses a part that
+ * cannot be decoded in a configured URL; one given elsewhere (a command's argument) is sent as written.
+ */
+export function urlBasicAuthorization(url: URL): string | undefined {
+  if (!url.username && !url.password) return undefined;
+  const lenient = (part: string) => {
+    try {
+      return decodeUrlPart(part, 'a URL');
+    } catch {
+      return part;
+    }
+  };
+  return basicAuthorization(lenient(url.username), lenient(url.password));
 }
