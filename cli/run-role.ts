@@ -20,7 +20,10 @@ export interface RunningProcess {
 
 /**
  * Starts the roles and owns the process lifecycle: the first SIGTERM or SIGINT shuts down
- * gracefully; a second one exits at once.
+ * gracefully; a second one exits at once. The signals are taken before anything starts: one that comes
+ * while the roles start (an orchestrator stopping a pod that is still starting) shuts them down once
+ * they are up, instead of Node's default, which would end the process with leases held and, for
+ * SIGHUP, end it at all.
  */
 export async function runRoles(
   configFile: string,
@@ -28,33 +31,17 @@ export async function runRoles(
   onStopped: () => Promise<void> = async () => {},
   opts: { exitOnSecondSignal?: boolean } = {},
 ): Promise<RunningProcess> {
-  const config = loadConfigFile(configFile);
-  const slot = process.env[WORKER_SLOT];
-  const runtime = await Runtime.start({ config, roles, builtins: BUILTIN_PLUGINS, version: VERSION, stakeCheck: slot === undefined || slot === '0' });
-  installCrashGuards(runtime.log);
-  const missing = roles.includes('relayer') ? missingNodeFlags() : [];
-  if (missing.length > 0) {
-    runtime.log.info(
-      { missing, recommended: RELAYER_NODE_FLAGS },
-      `node started without ${missing.join(' ')}: V8 collects the whole heap every second or two under load, which lengthens the relays' tail (run node ${RELAYER_NODE_FLAGS.join(' ')} dist/cli/main.js …, as the container image does; --workers passes them to its workers)`,
-    );
-  }
+  let runtime: Runtime | undefined;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   let signals = 0;
   let firstAt = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    // The same signal again at once is one event delivered twice: a terminal's Ctrl-C goes to the whole
-    // foreground group, and npm passes it on to its script too.
-    if (signals > 0 && performance.now() - firstAt < SAME_SIGNAL_MS) return;
-    signals += 1;
-    if (signals === 1) firstAt = performance.now();
-    if (signals > 1 && opts.exitOnSecondSignal === false) return;
-    if (signals > 1) {
-      runtime.log.warn({ signal }, 'second signal: exiting without waiting');
-      process.exit(1);
-    }
-    runtime
+  /** A stop asked for while starting, served once started. */
+  let stopWhenStarted: NodeJS.Signals | undefined;
+  /** A key reload asked for while starting: the file may have changed after it was read. */
+  let reloadWhenStarted = false;
+  const shutdown = (rt: Runtime, signal: NodeJS.Signals) =>
+    rt
       .shutdown(signal)
       .then(onStopped)
       .then(
@@ -63,17 +50,49 @@ export async function runRoles(
           process.exit(0);
         },
         (err: unknown) => {
-          runtime.log.error({ err }, 'shutdown failed');
+          rt.log.error({ err }, 'shutdown failed');
           process.exit(1);
         },
       );
+  const onSignal = (signal: NodeJS.Signals) => {
+    // The same signal again at once is one event delivered twice: a terminal's Ctrl-C goes to the whole
+    // foreground group, and npm passes it on to its script too.
+    if (signals > 0 && performance.now() - firstAt < SAME_SIGNAL_MS) return;
+    signals += 1;
+    if (signals === 1) firstAt = performance.now();
+    if (signals > 1 && opts.exitOnSecondSignal === false) return;
+    if (signals > 1) {
+      if (runtime) runtime.log.warn({ signal }, 'second signal: exiting without waiting');
+      else process.stderr.write(`relayminer: second signal (${signal}) while starting: exiting without waiting\n`);
+      process.exit(1);
+    }
+    if (runtime) void shutdown(runtime, signal);
+    else stopWhenStarted = signal;
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   // The daemon convention: SIGHUP reloads (the supplier keys), it does not stop the process.
   process.on('SIGHUP', () => {
-    if (signals === 0) runtime.reloadKeys();
+    if (signals > 0) return;
+    if (runtime) runtime.reloadKeys();
+    else reloadWhenStarted = true;
   });
+
+  const config = loadConfigFile(configFile);
+  const slot = process.env[WORKER_SLOT];
+  runtime = await Runtime.start({ config, roles, builtins: BUILTIN_PLUGINS, version: VERSION, stakeCheck: slot === undefined || slot === '0' });
+  installCrashGuards(runtime.log);
+  const missing = roles.includes('relayer') ? missingNodeFlags() : [];
+  if (missing.length > 0) {
+    runtime.log.info(
+      { missing, recommended: RELAYER_NODE_FLAGS },
+      `node started without ${missing.join(' ')}: V8 collects the whole heap every second or two under load, which lengthens the relays' tail (run node ${RELAYER_NODE_FLAGS.join(' ')} dist/cli/main.js …, as the container image does; --workers passes them to its workers)`,
+    );
+  }
+  if (stopWhenStarted) {
+    runtime.log.info({ signal: stopWhenStarted }, 'a signal came while starting: shutting down now that every role has started');
+    void shutdown(runtime, stopWhenStarted);
+  } else if (reloadWhenStarted) runtime.reloadKeys();
   return { runtime, stopped };
 }
 

@@ -1,4 +1,5 @@
 import t from 'tap';
+import type { Test } from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultRingBackend } from '../../core/crypto/ring/signature.js';
@@ -50,6 +51,67 @@ t.test('a second signal exits at once', async (t) => {
   t.equal(await p.exit, 1);
   t.ok(Date.now() - before < 2000, 'without waiting out the 10 s readiness delay');
   t.ok(p.lines.some((l) => l.msg === 'second signal: exiting without waiting'));
+});
+
+/**
+ * A miner that takes its time to start: its Redis does not answer (a closed port), which it waits for
+ * `connect_timeout_ms` before going on. The transport listed beside it is skipped in this role, and says so
+ * before that wait: the signal a test sends on that line comes while the roles start.
+ */
+function slowStartingMiner(t: Test): string {
+  const dir = tempDir(t, 'relayminer-cli');
+  const file = join(dir, 'miner.yaml');
+  writeFileSync(
+    file,
+    [
+      'miner:',
+      '  metrics_address: "127.0.0.1:0"',
+      '  redis: { url: "redis://127.0.0.1:1", pool: { connect_timeout_ms: 2000 } }',
+      '  supplier_keys: [{ private_key_hex: "${KEY}" }]',
+      'plugins: [transport-jsonrpc, miner]',
+      'shutdown: { readiness_delay_ms: 0 }',
+      'logging: { format: json }',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+t.test('a signal while the roles start: they shut down once started, not killed half-way by Node\'s default', async (t) => {
+  const p = await startProcess(['miner', '-c', slowStartingMiner(t)], { KEY: TEST_KEYS.app1.hex }, 'plugin skipped: it does not run in this role');
+  t.notOk(p.lines.some((l) => l.msg === 'relayminer started'), 'the signal comes before the start is over');
+  p.child.kill('SIGTERM');
+  t.equal(await p.exit, 0, 'a graceful exit, not one by the signal');
+  const msgs = p.lines.map((l) => l.msg);
+  const started = msgs.indexOf('relayminer started');
+  const told = msgs.indexOf('a signal came while starting: shutting down now that every role has started');
+  t.ok(started >= 0 && told > started, 'said after the start line');
+  t.equal(p.lines[told]?.signal, 'SIGTERM');
+  t.equal(p.lines.find((l) => l.msg === 'shutting down')?.reason, 'SIGTERM');
+  t.equal(p.lines.at(-1)?.msg, 'relayminer stopped');
+});
+
+t.test('SIGHUP while the roles start reloads the keys once started; the process goes on', async (t) => {
+  const p = await startProcess(['miner', '-c', slowStartingMiner(t)], { KEY: TEST_KEYS.app1.hex }, 'plugin skipped: it does not run in this role');
+  p.child.kill('SIGHUP');
+  const reloaded = () => p.lines.some((l) => l.msg === 'supplier keys reloaded: no change');
+  await until('the keys reloaded, or the process gone', () => reloaded() || p.child.exitCode !== null || p.child.signalCode !== null, 30_000);
+  t.equal(p.child.signalCode, null, 'not ended by the signal');
+  const msgs = p.lines.map((l) => l.msg);
+  t.ok(msgs.indexOf('supplier keys reloaded: no change') > msgs.indexOf('relayminer started'), 'reloaded after the start');
+  t.equal(p.child.exitCode, null, 'still running');
+  p.child.kill('SIGTERM');
+  t.equal(await p.exit, 0);
+});
+
+t.test('a second signal while the roles start exits at once', async (t) => {
+  const p = await startProcess(['miner', '-c', slowStartingMiner(t)], { KEY: TEST_KEYS.app1.hex }, 'plugin skipped: it does not run in this role');
+  p.child.kill('SIGINT');
+  await new Promise((res) => setTimeout(res, 400)); // past a duplicate of the first
+  p.child.kill('SIGINT');
+  t.equal(await p.exit, 1);
+  t.notOk(p.lines.some((l) => l.msg === 'relayminer started'), 'without finishing the start');
+  t.equal(p.stderr().trim(), 'relayminer: second signal (SIGINT) while starting: exiting without waiting');
 });
 
 t.test('localnet: the default genesis serves CometBFT RPC until SIGTERM', async (t) => {
