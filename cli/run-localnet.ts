@@ -17,11 +17,19 @@ export async function runLocalnet(genesisFile: string, rpcAddress: string, grpcA
   const genesis = loadGenesisFile(genesisFile);
   const log = createLogger({ level: 'info', format: 'auto' }, { base: { role: 'localnet' } });
   routeGrpcLibraryLog(log);
-  const net = await startLocalnet(genesis, { rpcAddress, grpcAddress, log });
+  // Taken before it starts: a signal on its "localnet started" line, or earlier, stops it once it is up.
+  let net: Awaited<ReturnType<typeof startLocalnet>> | undefined;
+  let stopWhenStarted: NodeJS.Signals | undefined;
   const stop = (signal: NodeJS.Signals) => {
+    if (!net) {
+      stopWhenStarted = signal;
+      return;
+    }
     log.info({ signal }, 'localnet stopping');
     void net.stop().then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  net = await startLocalnet(genesis, { rpcAddress, grpcAddress, log });
+  if (stopWhenStarted) stop(stopWhenStarted);
 }
