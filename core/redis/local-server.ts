@@ -8,6 +8,9 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/** What redis-server says when its port (or a cluster node's bus port) is taken. */
+const ADDRESS_IN_USE = /Address already in use/;
+
 /** A free TCP port on 127.0.0.1 (the OS picks it; tiny race until the caller binds it). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -66,7 +69,25 @@ export class LocalRedisServer {
     this.#opts = opts;
   }
 
+  /**
+   * A port it chose itself can be taken between `freePort()` and redis-server's bind (by another test or
+   * process on the machine): it is chosen again, twice at most. A port the caller gave is the caller's.
+   */
   static async start(opts: LocalRedisOptions = {}): Promise<LocalRedisServer> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await LocalRedisServer.#startOnce(opts);
+      } catch (err) {
+        if (opts.port !== undefined || attempt >= 3 || !ADDRESS_IN_USE.test((err as Error).message)) {
+          // A folder the caller made (a sentinel's, with its configuration) is kept between tries.
+          if (opts.dir && opts.removeDir) rmSync(opts.dir, { recursive: true, force: true });
+          throw err;
+        }
+      }
+    }
+  }
+
+  static async #startOnce(opts: LocalRedisOptions): Promise<LocalRedisServer> {
     const port = opts.port ?? (await freePort());
     const ownsDir = opts.removeDir ?? !opts.dir;
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'relayminer-redis-'));
@@ -74,7 +95,7 @@ export class LocalRedisServer {
     try {
       await server.startProcess();
     } catch (err) {
-      if (ownsDir) rmSync(dir, { recursive: true, force: true });
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
       throw err;
     }
     return server;
@@ -210,7 +231,7 @@ async function startClusterNode(): Promise<LocalRedisServer> {
         args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000', '--cluster-port', String(await freePort())],
       });
     } catch (err) {
-      if (attempt >= 3 || !/Address already in use/.test((err as Error).message)) throw err;
+      if (attempt >= 3 || !ADDRESS_IN_USE.test((err as Error).message)) throw err;
     }
   }
 }
