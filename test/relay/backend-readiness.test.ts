@@ -130,8 +130,11 @@ t.test('with a health_check, WebSocket and gRPC URLs are probed while nothing fa
 
   await nodes.ws.close();
   await nodes.grpc.close();
-  await until('the service out of rotation', async () => (await ready()).status === 503, 10_000);
-  t.same((await ready()).backends, { grpc: { healthy: 0, total: 1, transport_enabled: true }, websocket: { healthy: 0, total: 1, transport_enabled: true } }, 'both URLs out, no relay sent');
+  // The service is out (503) once either URL is; each leaves on its own second failed probe.
+  const healthy = (b: unknown, kind: string) => (b as Record<string, { healthy: number }>)[kind]?.healthy;
+  let seen = await ready();
+  await until('both URLs out of rotation', async () => ((seen = await ready()), healthy(seen.backends, 'grpc') === 0 && healthy(seen.backends, 'websocket') === 0), 10_000);
+  t.same(seen, { status: 503, backends: { grpc: { healthy: 0, total: 1, transport_enabled: true }, websocket: { healthy: 0, total: 1, transport_enabled: true } } }, 'both URLs out, no relay sent');
   await until('both URLs said out', () => r.logs.lines.filter((l) => /backend URL cannot be reached/.test(String(l.msg))).length === 2, 5000);
   t.same(
     r.logs.lines.filter((l) => /backend URL cannot be reached/.test(String(l.msg))).map((l) => [l.msg, l.url, l.reason]).sort(),
