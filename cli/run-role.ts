@@ -130,13 +130,11 @@ export async function runClustered(configFile: string, roles: PluginRole[], work
   const config = loadConfigFile(configFile); // fail fast in the primary on a bad config, before forking
   const metricsAddress = config.relayer?.metrics_address;
   const metrics = metricsAddress ? createClusterMetricsServer(createLogger(config.logging, { base: { role: 'primary' } })) : undefined;
-  if (metrics) await listen({ name: 'metrics', app: metrics, address: metricsAddress!, configKey: 'relayer.metrics_address' });
   let stopping = false;
   cluster.setupPrimary({ execArgv: [...process.execArgv, ...missingNodeFlags()] });
   // Each worker keeps its slot across restarts, so the one duty a single worker does (slot 0) always has one.
   const slots = new Map<number, number>();
   const fork = (slot: number) => slots.set(cluster.fork({ [WORKER_SLOT]: String(slot) }).id, slot);
-  for (let i = 0; i < workers; i++) fork(i);
   // Replacements of dead workers not yet started: a stop cancels them.
   const replacing = new Set<NodeJS.Timeout>();
   let exitCode = 0;
@@ -181,9 +179,14 @@ export async function runClustered(configFile: string, roles: PluginRole[], work
     // With every worker already dead (each waiting to be replaced), no exit event is left to come.
     exitOnceAllDead();
   };
+  // Taken before the metrics listener opens: a stop in that moment ends the primary with no worker forked, and a
+  // SIGHUP (nothing to reload yet) does not end it.
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
     if (!stopping) for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
   });
+  if (metrics) await listen({ name: 'metrics', app: metrics, address: metricsAddress!, configKey: 'relayer.metrics_address' });
+  if (stopping) return;
+  for (let i = 0; i < workers; i++) fork(i);
 }
