@@ -114,7 +114,7 @@ export class KeyBuilder {
     return `${this.minerSession(supplier, sessionId)}:frontier`;
   }
 
-  /** Set of the supplier's session ids. */
+  /** Sorted set of the supplier's session ids, each scored by its session end height. */
   minerSessionIndex(supplier: string): string {
     return `${this.namespace}:miner:sessions:${this.#supplier(supplier)}:index`;
   }
@@ -148,7 +148,6 @@ export class KeyBuilder {
 
   // --- relay meter (shared by every relayer) ---
 
-  /** Integer: the stake budget one (supplier, session) has consumed, in meter units; the session fixes app and service. */
   /**
    * A simulated relay's signature seen (`hash`: its SHA-256, hex), so it is admitted once across relayers;
    * it lives twice the freshness window (`relayer.simulation.freshness_window_seconds`).
@@ -157,6 +156,7 @@ export class KeyBuilder {
     return `${this.namespace}:sim:replay:${part('signature hash', hash)}`;
   }
 
+  /** Integer: the stake budget one (supplier, session) has consumed, in meter units; the session fixes app and service. */
   meter(supplier: string, sessionId: string): string {
     return `${this.namespace}:meter:${this.#supplier(supplier)}:${part('session id', sessionId)}`;
   }
