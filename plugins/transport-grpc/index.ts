@@ -183,6 +183,7 @@ export default definePlugin(
       maxMetadataBytes: opts.max_metadata_bytes ?? 16_384,
       open: { calls: 0, max: opts.max_calls ?? 10_000 },
       calls,
+      rejected: (rejection: RelayRejection) => void relay.pipeline.refuse(rejection, 'grpc', 'grpc'),
     };
     const open = limits.open;
     new Gauge({
@@ -309,6 +310,8 @@ interface RequestLimits {
   open: { calls: number; max: number };
   /** Each call's limits, by its request message (the bytes grpc-js hands the handler). */
   calls: WeakMap<Buffer, CallLimits>;
+  /** Counts a call refused for its request itself (too large, cut short, not decodable), as the pipeline counts its own rejections. */
+  rejected: (rejection: RelayRejection) => void;
 }
 
 type Refusal = 'call_timeout' | 'relayer_busy' | 'answer_timeout' | 'metadata_too_large' | 'max_calls';
@@ -326,6 +329,13 @@ type Refusal = 'call_timeout' | 'relayer_busy' | 'answer_timeout' | 'metadata_to
  * call is reset once `answerTimeoutMs` has passed. A streamed answer's handler reports a client that has
  * taken nothing for as long (`stalled`), which resets the call too. Request metadata over
  * `maxMetadataBytes`, or a call past `open.max` calls open, ends the call before its message is read.
+ *
+ * What grpc-js would refuse with statuses of its own is refused here with the relay's reasons, counted as
+ * relay rejections: a message announced past `maxMessageBytes` (`body_too_large`, RESOURCE_EXHAUSTED, before it is
+ * read), a call that ends without a whole message or sends a second one (`malformed_request`, INVALID_ARGUMENT,
+ * where grpc-js says UNIMPLEMENTED, which would tell a gateway the method is not served). The refusals grpc-js
+ * makes below the interceptors (a message it cannot decompress, or that decompresses past the limit) are counted
+ * from the status it sent.
  */
 function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): grpc.ServerInterceptor {
   const { budget } = o;
@@ -342,6 +352,9 @@ function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): 
       answer = 0;
     };
     const stream = streamOf(call);
+    let received = 0;
+    /** Ended here, with a status of this interceptor's (and counted as what it is). */
+    let refused = false;
     let counted = false;
     const uncount = () => {
       if (counted) o.open.calls--;
@@ -381,18 +394,36 @@ function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): 
         resetStream(call);
       },
     };
-    const refuse = (reason: Refusal, status: grpc.StatusObject | Partial<grpc.StatusObject>) => {
-      onRefused(reason);
+    const endWith = (status: Partial<grpc.StatusObject>) => {
+      refused = true;
       intercepted.sendStatus(status as grpc.StatusObject);
       // The status ends our side; a client that never ends its side would still hold the stream
       // (and a slot of max_concurrent_streams). Reset it once the status is on its way.
       setImmediate(() => resetStream(call));
+    };
+    const refuse = (reason: Refusal, status: Partial<grpc.StatusObject>) => {
+      onRefused(reason);
+      endWith(status);
+    };
+    const reject = (rejection: RelayRejection) => {
+      o.rejected(rejection);
+      endWith({ code: grpcStatusFor(rejection.reason), details: rejection.message });
+    };
+    /** A call that ended before its message reached the handler, with a status grpc-js sent itself. */
+    const countUnread = () => {
+      if (received > 0 || refused || !stream) return;
+      const sent = stream.sentTrailers?.['grpc-status'] ?? stream.sentHeaders?.['grpc-status'];
+      const code = Number(sent);
+      if (sent === undefined || code === grpc.status.OK) return;
+      const reason = code === grpc.status.RESOURCE_EXHAUSTED ? 'body_too_large' : code === grpc.status.INTERNAL || code === grpc.status.UNIMPLEMENTED ? 'malformed_request' : undefined;
+      if (reason) o.rejected(new RelayRejection(reason, 'refused by grpc-js before it was read'));
     };
     const intercepted: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
       start: (next) => {
         timer = setTimeout(() => refuse('call_timeout', { code: grpc.status.DEADLINE_EXCEEDED, details: `the request did not arrive within ${o.callTimeoutMs} ms` }), o.callTimeoutMs);
         if (stream) {
           watchMessageSize(stream, (announced, compressed) => {
+            if (announced - 5 > o.maxMessageBytes) return reject(new RelayRejection('body_too_large', `a message of ${announced - 5} bytes is over max_message_bytes ${o.maxMessageBytes}`));
             inflates = compressed;
             const size = compressed ? Math.max(announced, o.maxMessageBytes) : announced;
             if (size <= budget.largeBody) return;
@@ -413,6 +444,7 @@ function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): 
             refuse('metadata_too_large', { code: grpc.status.RESOURCE_EXHAUSTED, details: `request metadata of ${size} bytes is over ${o.maxMetadataBytes}` });
           },
           onReceiveMessage: (message: Buffer, nextMessage) => {
+            if (++received > 1) return reject(new RelayRejection('malformed_request', 'a call carries one RelayRequest; a second message came'));
             // Decompressed: what it holds from here on is its real size.
             const held = inflates && message.length > budget.largeBody ? message.length : 0;
             if (inflates && drawn > held) {
@@ -424,9 +456,13 @@ function requestLimits(o: RequestLimits, onRefused: (reason: Refusal) => void): 
           },
           onReceiveHalfClose: (done) => {
             clearTimeout(timer);
+            if (received === 0) return reject(new RelayRejection('malformed_request', 'the call ended without a whole RelayRequest message'));
             done();
           },
-          onCancel: end,
+          onCancel: () => {
+            countUnread();
+            end();
+          },
         });
       },
       sendStatus: (status, next) => {

@@ -449,6 +449,36 @@ t.test('request metadata over max_metadata_bytes ends RESOURCE_EXHAUSTED before 
   t.match(await r.metrics(), /relayminer_listener_refusals_total\{listener="grpc",reason="metadata_too_large"\} 1/);
 });
 
+t.test("a request grpc-js would refuse in its own words is refused with the relay's reason, counted as a rejection: too large, cut short, a second message, not decompressable", async (t) => {
+  const r = await limitedRelayer(t, '', ', max_message_bytes: 2048');
+  const { connect } = await import('node:http2');
+  const { gzipSync } = await import('node:zlib');
+  const session = connect(`http://${r.runtime.addresses.grpc}`);
+  session.on('error', () => {});
+  t.teardown(() => session.close());
+  const relay = grpcFrame(gatewayRelay(await r.header(), echo('one')));
+  const call = (bytes: Buffer, headers?: Record<string, string>) => rawCall(session, bytes, { headers }).closed;
+  const prefix = (length: number, compressed = false) => {
+    const p = Buffer.from([compressed ? 1 : 0, 0, 0, 0, 0]);
+    p.writeUInt32BE(length, 1);
+    return p;
+  };
+  const malformed = (detail: string) => [String(grpc.status.INVALID_ARGUMENT), `invalid relay request: body must be a valid RelayRequest protobuf: ${detail}`];
+  t.same(await call(Buffer.concat([prefix(2049), Buffer.alloc(100)])), [String(grpc.status.RESOURCE_EXHAUSTED), 'request body too large: a message of 2049 bytes is over max_message_bytes 2048'], 'announced one byte past max_message_bytes');
+  t.same(await call(Buffer.concat([prefix(16), Buffer.from('abc')])), malformed('the call ended without a whole RelayRequest message'), 'a message cut short (grpc-js: UNIMPLEMENTED)');
+  t.same(await call(Buffer.alloc(0)), malformed('the call ended without a whole RelayRequest message'), 'no message at all');
+  t.same(await call(Buffer.concat([relay, relay])), malformed('a call carries one RelayRequest; a second message came'), 'two messages (grpc-js: UNIMPLEMENTED)');
+  const garbage = Buffer.from('not gzip at all');
+  t.same((await call(Buffer.concat([prefix(garbage.length, true), garbage]), { 'grpc-encoding': 'gzip' }))[0], String(grpc.status.INTERNAL), 'a message grpc-js cannot decompress: its status');
+  const bomb = gzipSync(Buffer.alloc(3000));
+  t.same((await call(Buffer.concat([prefix(bomb.length, true), bomb]), { 'grpc-encoding': 'gzip' }))[0], String(grpc.status.RESOURCE_EXHAUSTED), `${bomb.length} bytes of gzip that become 3,000: its status`);
+  t.same(await call(relay), ['0', 'OK'], 'a whole relay on the same connection is served');
+  const metrics = await r.metrics();
+  t.match(metrics, /relayminer_relay_rejections_total\{service="unknown",rpc_type="grpc",reason="body_too_large"\} 2\n/, 'announced and decompressed past the limit');
+  t.match(metrics, /relayminer_relay_rejections_total\{service="unknown",rpc_type="grpc",reason="malformed_request"\} 4\n/, 'cut short, empty, doubled, not decompressable');
+  t.equal((await r.stream()).length, 1, 'only the whole relay was mined');
+});
+
 t.test('calls open at once are capped by max_calls over all connections: past it UNAVAILABLE before the message is read; every end frees its place', async (t) => {
   const r = await limitedRelayer(t, '', ', max_calls: 2');
   const { connect } = await import('node:http2');
