@@ -36,13 +36,26 @@ function toLists(h: IncomingHttpHeaders): Record<string, string[]> {
   return out;
 }
 
+/** Streams a peer takes on one connection until its SETTINGS say otherwise (nghttp2's assumption, RFC 9113 leaves it open). */
+const STREAMS_BEFORE_SETTINGS = 100;
+
 /**
- * A gRPC backend reached over HTTP/2 (h2c for http://, TLS for https://): one session per URL,
- * reused and re-dialled when it closes; URLs tried in order when one cannot be reached.
+ * A gRPC backend reached over HTTP/2 (h2c for http://, TLS for https://): sessions per URL, reused and
+ * re-dialled when they close; URLs tried in order when one cannot be reached.
+ *
+ * A call goes on the URL's first session with a stream to spare under the backend's
+ * SETTINGS_MAX_CONCURRENT_STREAMS (nginx allows 128, Go's HTTP/2 server 250), and on a new session when every
+ * one is full, as Go's HTTP/2 transport does: node:http2 would queue it behind the calls in flight, so a
+ * client holding that many slow calls would hold up every other call to the backend. A session beyond the
+ * first is closed once it has had no call for `spareIdleMs`.
  */
 export class H2Backend {
   readonly #cfg: ResolvedBackend;
-  readonly #sessions = new Map<string, ClientHttp2Session>();
+  /** Each URL's sessions; the first is kept while it lasts, the others close when idle. */
+  readonly #sessions = new Map<string, ClientHttp2Session[]>();
+  /** Streams open on each session, and the timer that closes a spare one left without any. */
+  readonly #streams = new WeakMap<ClientHttp2Session, { open: number; idle?: NodeJS.Timeout }>();
+  readonly #spareIdleMs: number;
   /** Each URL's configured headers, with its credentials (the backend's auth, or the URL's own). */
   readonly #fixed = new Map<string, Record<string, string>>();
   /** Each URL's path, prefixed to every call's (a URL parse per call costs more than the rest of the headers). */
@@ -53,8 +66,9 @@ export class H2Backend {
   readonly #opened = new WeakSet<ClientHttp2Session>();
 
   /** `onReach`: told when a URL's connection fails (the first time since it last answered) and when it answers again. */
-  constructor(cfg: ResolvedBackend, o: { onReach?: (change: HealthChange) => void; probeIntervalMs?: number } = {}) {
+  constructor(cfg: ResolvedBackend, o: { onReach?: (change: HealthChange) => void; probeIntervalMs?: number; spareIdleMs?: number } = {}) {
     this.#cfg = cfg;
+    this.#spareIdleMs = o.spareIdleMs ?? 30_000;
     this.#reach = new UrlReach(cfg.urls, {
       probe: (url) => this.#probe(url),
       intervalMs: o.probeIntervalMs,
@@ -180,20 +194,43 @@ export class H2Backend {
   }
 
   #session(url: string): ClientHttp2Session {
-    let s = this.#sessions.get(url);
-    if (s && !s.closed && !s.destroyed) return s;
-    s = connect(h2Url(url));
-    const session = s;
+    let sessions = this.#sessions.get(url);
+    if (!sessions) this.#sessions.set(url, (sessions = []));
+    for (const s of sessions) {
+      if (s.closed || s.destroyed) continue;
+      const limit = this.#opened.has(s) ? (s.remoteSettings.maxConcurrentStreams ?? Infinity) : STREAMS_BEFORE_SETTINGS;
+      if (this.#streams.get(s)!.open < limit) return s;
+    }
+    const session = connect(h2Url(url));
+    this.#streams.set(session, { open: 0 });
     // A session fails as a whole when its connection does (refused, reset, TLS): the URL cannot be reached.
     session.on('error', (err) => this.#reach.failed(url, err));
     session.once('remoteSettings', () => this.#opened.add(session));
-    session.on('close', () => {
-      if (this.#sessions.get(url) === session) this.#sessions.delete(url);
-    });
-    session.on('goaway', () => this.#sessions.delete(url));
+    const leave = () => {
+      const i = sessions.indexOf(session);
+      if (i >= 0) sessions.splice(i, 1);
+      clearTimeout(this.#streams.get(session)!.idle);
+    };
+    session.on('close', leave);
+    session.on('goaway', leave);
     session.unref();
-    this.#sessions.set(url, session);
+    sessions.push(session);
     return session;
+  }
+
+  /** A stream opens on `session` (its spare-idle timer stops) or closes (a spare one left without any starts it). */
+  #count(url: string, session: ClientHttp2Session, by: 1 | -1): void {
+    const s = this.#streams.get(session)!;
+    s.open += by;
+    if (by === 1) {
+      if (s.idle) s.idle = void clearTimeout(s.idle);
+      return;
+    }
+    if (s.open > 0 || session.closed || this.#sessions.get(url)?.[0] === session) return;
+    s.idle = setTimeout(() => {
+      if (s.open === 0 && this.#sessions.get(url)?.[0] !== session) session.close();
+    }, this.#spareIdleMs);
+    s.idle.unref();
   }
 
   #call(url: string, req: H2Request, extra: Record<string, string>, deadline: number): Promise<H2Response> {
@@ -209,8 +246,16 @@ export class H2Backend {
     });
     headers['content-type'] ??= 'application/grpc';
     const session = this.#session(url);
-    if (this.#opened.has(session)) return this.#request(session, headers, req, remaining);
-    return this.#open(session, remaining).then(() => this.#request(session, headers, req, deadline - Date.now()));
+    if (this.#opened.has(session)) return this.#request(url, session, headers, req, remaining);
+    // Counted while it opens, so calls arriving meanwhile spread over sessions as they will run.
+    this.#count(url, session, 1);
+    return this.#open(session, remaining).then(
+      () => (this.#count(url, session, -1), this.#request(url, session, headers, req, deadline - Date.now())),
+      (err: unknown) => {
+        this.#count(url, session, -1);
+        throw err;
+      },
+    );
   }
 
   /**
@@ -245,7 +290,7 @@ export class H2Backend {
     });
   }
 
-  #request(session: ClientHttp2Session, headers: OutgoingHttpHeaders, req: H2Request, remaining: number): Promise<H2Response> {
+  #request(url: string, session: ClientHttp2Session, headers: OutgoingHttpHeaders, req: H2Request, remaining: number): Promise<H2Response> {
     if (remaining <= 0) return Promise.reject(new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`));
     return new Promise<H2Response>((resolve, reject) => {
       let stream: ClientHttp2Stream;
@@ -254,6 +299,7 @@ export class H2Backend {
       } catch (err) {
         return reject(err);
       }
+      this.#count(url, session, 1);
       let timedOut: RelayRejection | undefined;
       const timer = setTimeout(() => {
         timedOut = new RelayRejection('backend_timeout', `no answer within ${this.#cfg.timeout_ms} ms`);
@@ -267,6 +313,7 @@ export class H2Backend {
       stream.once('close', () => {
         closed = true;
         clearTimeout(timer);
+        this.#count(url, session, -1);
       });
       // Made when asked for: a unary call reads its trailers through `read` and never needs it.
       let ended: Promise<Record<string, string[]>> | undefined;
@@ -327,7 +374,7 @@ export class H2Backend {
 
   close(): void {
     this.#reach.close();
-    for (const s of this.#sessions.values()) s.close();
+    for (const sessions of this.#sessions.values()) for (const s of [...sessions]) s.close();
     this.#sessions.clear();
   }
 }

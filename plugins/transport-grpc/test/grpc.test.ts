@@ -758,6 +758,42 @@ t.test('a unary backend answer that fails is a rejection: too large, reset befor
   t.same(await refusal(silent()), { reason: 'backend_timeout', message: 'backend timeout: no answer within 300 ms' });
 });
 
+t.test("a backend's SETTINGS_MAX_CONCURRENT_STREAMS full of slow calls: the next call goes on a new connection, which closes once idle", async (t) => {
+  const { createServer } = await import('node:http2');
+  const { H2Backend } = await import('../h2-backend.js');
+  const server = createServer({ settings: { maxConcurrentStreams: 2 } });
+  let opened = 0;
+  const open = new Set<unknown>();
+  server.on('session', (s) => (opened++, open.add(s), s.once('close', () => open.delete(s))));
+  const held: (() => void)[] = [];
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
+    const answer = () => {
+      grpcReply(stream);
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(grpcFrame(Buffer.from(String(headers[':path']))));
+    };
+    if (headers[':path'] === '/slow') held.push(answer);
+    else answer();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const backend = new H2Backend({ urls: [`grpc://127.0.0.1:${(server.address() as AddressInfo).port}`], timeout_ms: 10_000, headers: {} } as never, { spareIdleMs: 200 });
+  t.teardown(() => (backend.close(), new Promise<void>((r) => server.close(() => r()))));
+  const call = (path: string) => backend.call({ path, headers: {}, body: grpcFrame(new Uint8Array(0)) }, {}).then((res) => res.read(1 << 20)).then((a) => a.body.subarray(5).toString());
+  t.equal(await call('/fast'), '/fast', 'a first call opens a connection');
+  let slowAnswered = 0;
+  const slow = [call('/slow'), call('/slow')].map((p) => p.then((body) => (slowAnswered++, body)));
+  await until('both slow calls at the backend', async () => held.length === 2);
+  t.equal(await call('/fast'), '/fast', 'with both streams the backend allows held, another call is answered');
+  t.equal(slowAnswered, 0, 'before either slow call');
+  t.equal(opened, 2, 'on a second connection');
+  for (const answer of held.splice(0)) answer();
+  t.same(await Promise.all(slow), ['/slow', '/slow']);
+  await until('the spare connection closed once idle', async () => open.size === 1);
+  t.equal(await call('/fast'), '/fast', 'the first connection stays and serves');
+  t.equal(opened, 2, 'no connection opened for it');
+});
+
 t.test('splitGrpcFrames: whole messages only, each within the limit', async (t) => {
   const [a, b] = [grpcFrame(Buffer.from('one')), grpcFrame(Buffer.from('two!'))];
   t.same(splitGrpcFrames(Buffer.concat([a, b]), 16).map((f) => f.toString('hex')), [a.toString('hex'), b.toString('hex')]);
