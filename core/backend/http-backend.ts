@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import { Pool } from 'undici';
+import { Client, Pool } from 'undici';
 import type { ResolvedBackend } from '../config/load.js';
 import { backendAuthorization } from './backend-auth.js';
 import { BackendError } from './backend-error.js';
@@ -36,6 +36,13 @@ interface Endpoint {
   /** Backend path + query for a relay's POKTHTTPRequest.url (memoized: relays repeat a few paths). */
   join(relayUrl: string): string;
   pool: Pool;
+  /**
+   * A connection of its own for health checks and the check after a timeout: relays that take `timeout_ms`
+   * can fill `pool`, and a probe queued behind them would find a URL that answers everything else dead.
+   */
+  probe?: Client;
+  /** The check after a timeout, while it runs (one at a time). */
+  checking?: Promise<void>;
   /** Answers this URL gave; a failure counts only if none came since the failed request was sent. */
   successes: number;
   failures: number;
@@ -137,7 +144,7 @@ export class HttpBackend {
     const headers: Record<string, string> = { ...this.#fixedHeaders };
     if (e.authorization) headers.authorization = e.authorization;
     if (hc.body !== undefined) headers['content-type'] = 'application/json';
-    const res = await e.pool.request({
+    const res = await this.#probeClient(e).request({
       method: hc.method,
       path: joinUrl(e.url, hc.path),
       headers,
@@ -219,7 +226,8 @@ export class HttpBackend {
         const fault = backendFault(err);
         // Node or undici refused to build the request: the relay's fault, and the same on every URL.
         if (fault === 'request') throw new BackendError('BACKEND_REQUEST_INVALID', describeBackendError(err));
-        if (fault !== 'unknown') this.#failed(endpoint, answeredBefore);
+        if (fault === 'timeout') this.#timedOut(endpoint, answeredBefore);
+        else if (fault !== 'unknown') this.#failed(endpoint, answeredBefore);
         lastError = err as Error;
         timedOut = fault === 'timeout';
       }
@@ -289,16 +297,60 @@ export class HttpBackend {
   #failed(e: Endpoint, answeredBefore: number): void {
     if (e.successes !== answeredBefore) return;
     e.failures += 1;
-    if (e.failures >= this.#cfg.circuit_breaker.failures) {
-      const { failures, cooldown_ms } = this.#cfg.circuit_breaker;
-      e.openUntil = Date.now() + cooldown_ms;
-      // One trial request after the cooldown decides: success closes, failure reopens at once.
-      e.failures = failures - 1;
-      if (!e.tripped) {
-        e.tripped = true;
-        this.#onCircuit({ url: redactUrl(e.url), up: false, reason: `${failures} failures in a row; a trial request every ${cooldown_ms} ms until one is answered` });
-      }
+    if (e.failures >= this.#cfg.circuit_breaker.failures) this.#open(e, `${this.#cfg.circuit_breaker.failures} failures in a row`);
+  }
+
+  #open(e: Endpoint, why: string): void {
+    const { failures, cooldown_ms } = this.#cfg.circuit_breaker;
+    e.openUntil = Date.now() + cooldown_ms;
+    // One trial request after the cooldown decides: success closes, failure reopens at once.
+    e.failures = failures - 1;
+    if (!e.tripped) {
+      e.tripped = true;
+      this.#onCircuit({ url: redactUrl(e.url), up: false, reason: `${why}; a trial request every ${cooldown_ms} ms until one is answered` });
     }
+  }
+
+  /**
+   * A request that ran out of time says little of its URL: a client can ask for what takes longer than
+   * `timeout_ms`, and enough such requests fill the pool so that nothing else is answered meanwhile (and its
+   * relays, unanswered, cost their application nothing). So unless the URL answered another request since this
+   * one was sent, it is asked on a connection of its own (its health check, or a GET of its path, where any
+   * answer but 502/503/504 will do), and only a URL that does not answer that has its circuit opened.
+   */
+  #timedOut(e: Endpoint, answeredBefore: number): void {
+    if (e.successes !== answeredBefore || e.checking || e.openUntil > Date.now() || this.#closed) return;
+    const sent = e.successes;
+    e.checking = this.#answers(e).then((failure) => {
+      e.checking = undefined;
+      if (failure !== undefined && e.successes === sent && !this.#closed) this.#open(e, `requests time out and ${failure}`);
+    });
+  }
+
+  /** undefined when the URL answers on its probe connection, else what it did instead. */
+  async #answers(e: Endpoint): Promise<string | undefined> {
+    if (this.#cfg.health_check) {
+      const failure = await this.#probe(e).catch((err: Error) => err.message);
+      return failure === undefined ? undefined : `its health check fails (${failure})`;
+    }
+    const waitMs = connectWaitMs(this.#cfg.timeout_ms);
+    const headers: Record<string, string> = { ...this.#fixedHeaders };
+    if (e.authorization) headers.authorization = e.authorization;
+    try {
+      const res = await this.#probeClient(e).request({ method: 'GET', path: e.join('/'), headers, headersTimeout: waitMs, bodyTimeout: waitMs, signal: AbortSignal.timeout(waitMs) });
+      await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+      return UNAVAILABLE_STATUSES.has(res.statusCode) ? `a GET of its path is answered ${res.statusCode}` : undefined;
+    } catch (err) {
+      return backendFault(err) === 'timeout' ? `a GET of its path is not answered within ${waitMs} ms` : `a GET of its path fails (${describeBackendError(err)})`;
+    }
+  }
+
+  #probeClient(e: Endpoint): Client {
+    return (e.probe ??= new Client(e.url.origin, {
+      keepAliveTimeout: this.#cfg.keep_alive_ms,
+      keepAliveMaxTimeout: this.#cfg.keep_alive_ms,
+      connectTimeout: connectWaitMs(this.#cfg.timeout_ms),
+    }));
   }
 
   /**
@@ -309,7 +361,7 @@ export class HttpBackend {
   async close(): Promise<void> {
     this.#closed = true;
     for (const e of this.#endpoints) clearTimeout(e.probeTimer);
-    await Promise.all(this.#endpoints.map((e) => e.pool.destroy().catch(() => {})));
+    await Promise.all(this.#endpoints.flatMap((e) => [e.pool.destroy().catch(() => {}), e.probe?.destroy().catch(() => {})]));
   }
 }
 

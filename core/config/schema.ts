@@ -285,7 +285,7 @@ export const BackendSchema = Type.Object(
     ),
     circuit_breaker: Type.Object(
       {
-        failures: Type.Integer({ default: 5, minimum: 1, maximum: 1000, description: 'Consecutive failures (connection error, timeout, 5xx) that open the circuit.' }),
+        failures: Type.Integer({ default: 5, minimum: 1, maximum: 1000, description: 'Consecutive failures (connection error, 502/503/504) with no answer in between that open the circuit. A timeout opens it only when the URL then does not answer a probe on a connection of its own (its `health_check`, or a GET of its path).' }),
         cooldown_ms: Millis(5000, 'How long an open circuit skips the URL before one request tries it again.', 100, 600_000),
       },
       { additionalProperties: false, default: {}, description: 'Passive health: a failing URL is skipped for a while. HTTP backends only.' },

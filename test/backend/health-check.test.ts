@@ -127,6 +127,35 @@ t.test('a probe that times out counts as failed; no health_check means no probes
   t.equal(plain.healthy, 1);
 });
 
+t.test('probes go on a connection of their own: a pool full of relays its backend never answers does not fail them', async (t) => {
+  const held: (() => void)[] = [];
+  let probes = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    if (req.url === '/v1/health?deep=1') return void (probes++, res.writeHead(200).end());
+    held.push(() => res.end());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`;
+  const cfg = config([url]);
+  const backend = new HttpBackend({ ...cfg, connections: 1, timeout_ms: 5000, health_check: { ...cfg.health_check!, interval_ms: 100, timeout_ms: 200 } });
+  const changes: HealthChange[] = [];
+  backend.startHealthChecks((c) => changes.push(c));
+  t.teardown(async () => {
+    await backend.close();
+    server.closeAllConnections();
+    server.close();
+  });
+  const relay = backend.send({ method: 'POST', url: '/', headers: {}, body: Buffer.from('{}') }, {}).then((r) => r.status);
+  await until('the relay at the backend', () => held.length === 1);
+  const before = probes;
+  await until('five probes answered while the pool is held', () => probes >= before + 5);
+  t.equal(backend.healthy, 1, 'still in rotation');
+  t.same(changes, []);
+  held[0]!();
+  t.equal(await relay, 200);
+});
+
 t.test('a JSON-RPC health check body: an answer with a JSON-RPC error (which a node sends with 200), not JSON, or eth_syncing saying syncing takes the URL out; a result brings it back', async (t) => {
   // What the node answers each call with: a result, an error (the node's own text with it), or an HTML error page;
   // a body that is no call at all is answered with an error too, as a JSON-RPC server would.

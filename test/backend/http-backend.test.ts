@@ -4,6 +4,7 @@ import type { Test } from 'tap';
 import { HttpBackend, type BackendRequest, type HealthChange } from '../../core/backend/http-backend.js';
 import type { ResolvedBackend } from '../../core/config/load.js';
 import { BackendError } from '../../core/backend/backend-error.js';
+import { until } from '../helpers/until.js';
 
 /** A backend whose answer each test decides; it records what it received. */
 async function backend(t: Test, answer: (res: ServerResponse, path: string) => void) {
@@ -219,9 +220,42 @@ t.test('a slow answer to one request does not open the circuit while the URL ans
   for (let i = 0; i < 3; i++) t.equal((await api.send({ method: 'POST', url: '/fast', headers: {} }, {})).status, 200);
   t.same(await Promise.all(slow), Array(3).fill('BACKEND_TIMEOUT: no answer within 400 ms'));
   t.equal(api.healthy, 1, 'three timeouts, but the URL answered meanwhile: still in rotation');
-  const alone = [0, 1].map(() => failureOf(api.send({ method: 'POST', url: '/slow', headers: {} }, {})));
-  t.same(await Promise.all(alone), Array(2).fill('BACKEND_TIMEOUT: no answer within 400 ms'));
-  t.equal(api.healthy, 0, 'two timeouts with no answer at all in between open it');
+  t.notOk(b.seen.some((r) => r.startsWith('GET ')), 'and it was not asked on its own connection');
+});
+
+t.test("requests that take longer than timeout_ms, enough to fill the pool, do not open the circuit of a URL that answers: it is asked on a connection of its own", async (t) => {
+  const b = await backend(t, (res, path) => {
+    if (!path.includes('/slow')) res.writeHead(200).end('ok');
+  });
+  const changes: HealthChange[] = [];
+  const api = open(t, b.url, { timeout_ms: 400, connections: 2, circuit_breaker: { failures: 2, cooldown_ms: 60_000 } }, (c) => changes.push(c));
+  // Four requests its backend never answers on two connections, and two relays queued behind them: nothing is answered for 400 ms.
+  const held = [0, 1, 2, 3].map(() => failureOf(api.send({ method: 'POST', url: '/slow', headers: {} }, {})));
+  const queued = [0, 1].map(() => failureOf(api.send({ method: 'POST', url: '/fast', headers: {} }, {})));
+  t.same(await Promise.all(held), Array(4).fill('BACKEND_TIMEOUT: no answer within 400 ms'));
+  t.same(await Promise.all(queued), Array(2).fill('BACKEND_TIMEOUT: no answer within 400 ms'), 'the queued ones time out too');
+  await until('the URL asked on its own connection', () => b.seen.filter((r) => r.startsWith('GET ')).length === 1);
+  t.same(b.seen.filter((r) => r.startsWith('GET ')), ['GET /base?key=k '], 'one GET of its path, whatever the number of timeouts');
+  t.equal(api.healthy, 1, 'it answered: still in rotation');
+  t.same(changes, []);
+  t.equal((await api.send({ method: 'POST', url: '/fast', headers: {} }, {})).status, 200, 'and relays are served');
+});
+
+t.test('requests that time out at a URL that does not answer a GET of its path either, or answers it 502/503/504, open its circuit', async (t) => {
+  const silent = await backend(t, () => {});
+  const changes: HealthChange[] = [];
+  const hung = open(t, silent.url, { timeout_ms: 400, connections: 2, circuit_breaker: { failures: 5, cooldown_ms: 60_000 } }, (c) => changes.push(c));
+  t.equal(await failureOf(hung.send({ method: 'POST', url: '/', headers: {} }, {})), 'BACKEND_TIMEOUT: no answer within 400 ms');
+  await until('the circuit opened', () => hung.healthy === 0);
+  t.match(changes, [{ up: false, reason: 'requests time out and a GET of its path is not answered within 200 ms; a trial request every 60000 ms until one is answered' }], 'after one timeout, not five');
+  t.equal(await failureOf(hung.send({ method: 'POST', url: '/', headers: {} }, {})), 'BACKEND_UNAVAILABLE: every backend URL is failing');
+
+  const proxied = await backend(t, (res, path) => {
+    if (path.startsWith('/base?')) res.writeHead(503).end('no upstream');
+  });
+  const behindProxy = open(t, proxied.url, { timeout_ms: 400, circuit_breaker: { failures: 5, cooldown_ms: 60_000 } });
+  t.equal(await failureOf(behindProxy.send({ method: 'POST', url: '/call', headers: {} }, {})), 'BACKEND_TIMEOUT: no answer within 400 ms');
+  await until('the circuit of the URL whose path answers 503 opened', () => behindProxy.healthy === 0);
 });
 
 t.test('a dead backend: the client is told what failed, never the address', async (t) => {
