@@ -43,6 +43,8 @@ interface Endpoint {
   probe?: Client;
   /** The check after a timeout, while it runs (one at a time). */
   checking?: Promise<void>;
+  /** Each application's requests in flight here, and its requests waiting for one of them to end. */
+  shares: Map<string, { held: number; waiting: (() => void)[] }>;
   /** Answers this URL gave; a failure counts only if none came since the failed request was sent. */
   successes: number;
   failures: number;
@@ -81,11 +83,17 @@ export class HttpBackend {
   readonly #onCircuit: (change: HealthChange) => void;
   #next = 0;
   #closed = false;
+  /** Requests in flight one application may have at one URL: its `application_share` of the pool. */
+  readonly #share: number;
+  readonly #onShareFull: () => void;
 
   /** `onCircuit`: told when a URL's circuit breaker opens (the first time since it last answered) and when it answers again. */
-  constructor(cfg: ResolvedBackend, o: { onCircuit?: (change: HealthChange) => void } = {}) {
+  /** `onShareFull`: told of each request that has to wait because its application holds its share of a URL. */
+  constructor(cfg: ResolvedBackend, o: { onCircuit?: (change: HealthChange) => void; onShareFull?: () => void } = {}) {
     this.#cfg = cfg;
     this.#onCircuit = o.onCircuit ?? (() => {});
+    this.#onShareFull = o.onShareFull ?? (() => {});
+    this.#share = Math.max(1, Math.floor(cfg.connections * cfg.pipelining * cfg.application_share));
     this.#endpoints = cfg.urls.map((u) => {
       const url = new URL(u);
       // A connection that does not open in time fails over to the next URL with the rest of the deadline (undici's
@@ -99,7 +107,7 @@ export class HttpBackend {
         connectTimeout: connectWaitMs(cfg.timeout_ms),
       });
       const authorization = backendAuthorization(cfg.auth, url);
-      return { url, authorization, join: memoizedJoin(url), pool, successes: 0, failures: 0, openUntil: 0, tripped: false, probedUp: true, probeStreak: 0 };
+      return { url, authorization, join: memoizedJoin(url), pool, shares: new Map(), successes: 0, failures: 0, openUntil: 0, tripped: false, probedUp: true, probeStreak: 0 };
     });
     const fixed: Record<string, string> = {};
     for (const [k, v] of Object.entries(cfg.headers)) fixed[k.toLowerCase()] = v;
@@ -174,7 +182,8 @@ export class HttpBackend {
     return this.#endpoints.length;
   }
 
-  async send(req: BackendRequest, extraHeaders: Record<string, string>): Promise<BackendResponse> {
+  /** `application`: whose share of each URL's requests in flight the request counts against (none: no share). */
+  async send(req: BackendRequest, extraHeaders: Record<string, string>, application?: string): Promise<BackendResponse> {
     const order = this.#order();
     if (order.length === 0) throw new BackendError('BACKEND_UNAVAILABLE', 'every backend URL is failing');
     // Refused before any URL is tried: it would fail the same on each, and it is no fault of theirs.
@@ -202,13 +211,19 @@ export class HttpBackend {
         timedOut = true;
         break;
       }
+      const release = application === undefined || this.#share >= this.#cfg.connections * this.#cfg.pipelining ? undefined : await this.#take(endpoint, application, deadline);
       const answeredBefore = endpoint.successes;
       const authorization = endpoint.authorization ?? sharedAuthorization;
       if (authorization !== undefined) headers.authorization = authorization;
       else if (headers.authorization !== undefined) delete headers.authorization;
       try {
-        const res = await this.#request(endpoint, req, headers, remaining);
+        const res = await this.#request(endpoint, req, headers, deadline - Date.now());
         res.retries = i;
+        // A stream holds its connection until it ends.
+        if (release) {
+          if (res.stream) res.stream.once('close', release);
+          else release();
+        }
         // A stream is the answer as it is, 5xx included (prm checks for a stream first).
         if (res.stream) {
           this.#succeeded(endpoint);
@@ -222,6 +237,7 @@ export class HttpBackend {
         this.#succeeded(endpoint);
         return res;
       } catch (err) {
+        release?.();
         if (BackendError.is(err)) throw err;
         const fault = backendFault(err);
         // Node or undici refused to build the request: the relay's fault, and the same on every URL.
@@ -235,6 +251,43 @@ export class HttpBackend {
     if (last5xx) return last5xx;
     if (timedOut) throw new BackendError('BACKEND_TIMEOUT', `no answer within ${this.#cfg.timeout_ms} ms`);
     throw new BackendError('BACKEND_FAILED', lastError ? describeBackendError(lastError) : 'no backend answered');
+  }
+
+  /**
+   * A place among the application's requests in flight at `e`, waiting (until `deadline`) for one of its own to end
+   * when it holds its share; the function returned gives it back (once).
+   */
+  #take(e: Endpoint, application: string, deadline: number): Promise<() => void> | (() => void) {
+    let s = e.shares.get(application);
+    if (!s) e.shares.set(application, (s = { held: 0, waiting: [] }));
+    const share = s;
+    const place = () => {
+      let given = false;
+      return () => {
+        if (given) return;
+        given = true;
+        // Handed straight to the application's next request waiting, if any: held stays as it is.
+        const next = share.waiting.shift();
+        if (next) return next();
+        if (--share.held === 0) e.shares.delete(application);
+      };
+    };
+    if (share.held < this.#share) {
+      share.held++;
+      return place();
+    }
+    this.#onShareFull();
+    return new Promise((resolve, reject) => {
+      const admit = () => {
+        clearTimeout(timer);
+        resolve(place());
+      };
+      const timer = setTimeout(() => {
+        share.waiting.splice(share.waiting.indexOf(admit), 1);
+        reject(new BackendError('BACKEND_TIMEOUT', `no answer within ${this.#cfg.timeout_ms} ms (its application's share of the backend's connections was in use)`));
+      }, Math.max(0, deadline - Date.now()));
+      share.waiting.push(admit);
+    });
   }
 
   /** The answer of one URL; `retries` is the caller's to set. */

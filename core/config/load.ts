@@ -361,7 +361,7 @@ function caFileProblem(file: string): string | undefined {
 }
 
 /** Backend keys only the HTTP relay kit's pools (jsonrpc, rest, cometbft) read. */
-const HTTP_ONLY_BACKEND_KEYS = ['load_balancing', 'connections', 'pipelining', 'keep_alive_ms', 'circuit_breaker', 'max_body_bytes'] as const;
+const HTTP_ONLY_BACKEND_KEYS = ['load_balancing', 'connections', 'application_share', 'pipelining', 'keep_alive_ms', 'circuit_breaker', 'max_body_bytes'] as const;
 /** `health_check` keys that shape an HTTP probe request: a grpc backend's probe may call `path`, a websocket one's may send `body`. */
 const HTTP_ONLY_HEALTH_CHECK_KEYS = { grpc: ['method', 'body', 'expected_status'], websocket: ['path', 'method', 'expected_status'] } as const;
 /** A gRPC method's path, as a grpc backend's health check calls it. */

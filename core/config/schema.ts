@@ -275,7 +275,14 @@ export const BackendSchema = Type.Object(
       default: 'round_robin',
       description: 'How several URLs share the load. HTTP backends only (WebSocket and gRPC backends try their URLs in order, those whose last connection failed last).',
     }),
-    connections: Type.Integer({ default: 128, minimum: 1, maximum: 10_000, description: 'Most open connections per backend URL (keep-alive pool). HTTP backends only.' }),
+    connections: Type.Integer({ default: 256, minimum: 1, maximum: 10_000, description: 'Most open connections per backend URL (keep-alive pool). HTTP backends only.' }),
+    application_share: Type.Number({
+      default: 0.5,
+      minimum: 0.01,
+      maximum: 1,
+      description:
+        "The largest share of a URL's requests in flight (`connections` × `pipelining`) one application's relays may hold at once; its relays past it wait, within their deadline, for its own to end. A client can ask for what its backend takes `timeout_ms` to answer, and such relays, unanswered, cost its application nothing: without a share, enough of them would hold every connection and every other application's relays would wait behind them. 1 turns it off. HTTP backends only.",
+    }),
     pipelining: Type.Integer({ default: 1, minimum: 1, maximum: 100, description: 'HTTP/1.1 requests in flight per connection (1 = no pipelining). HTTP backends only.' }),
     keep_alive_ms: Millis(
       60_000,

@@ -235,7 +235,7 @@ export class HttpRelayRouter {
         if (isHttpAnswer(prepared)) return answered(prepared);
         request = prepared;
       }
-      const res = await backend.send(request, pocketHeaders(relay));
+      const res = await backend.send(request, pocketHeaders(relay), relay.header.application_address);
       if (res.stream) {
         // Streamed batches carry no headers (as prm); the mined relay is the whole answer's.
         const body = new StreamedBody();

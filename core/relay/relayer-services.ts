@@ -211,6 +211,12 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
     optimisticServices: new Set(Object.entries(o.config.services).filter(([, s]) => s.validation_mode === 'optimistic').map(([id]) => id)),
   });
   const backends = new Map<string, HttpBackend>();
+  const shareWaits = new Counter({
+    name: 'relayminer_backend_share_waits_total',
+    help: "Relays that waited because their application held its `application_share` of a backend URL's requests in flight, by service and RPC type.",
+    labelNames: ['service', 'rpc_type'],
+    registers: [o.metrics.registry],
+  });
   /** The other transports' backends, by the same key, as they report them. */
   const reported = new Map<string, () => BackendHealth>();
   for (const [service, cfg] of Object.entries(o.config.services)) {
@@ -218,6 +224,7 @@ export function startRelayerServices(o: RelayerServicesOptions): RelayerServices
       // Pools for the RPC types the HTTP kit serves; other transports (gRPC, WebSocket) reach their backends themselves.
       if (!backend || !(HTTP_RPC_TYPES as readonly string[]).includes(rpcType)) continue;
       const b = new HttpBackend(backend, {
+        onShareFull: () => shareWaits.inc({ service, rpc_type: rpcType }),
         onCircuit: ({ url, up, reason }) =>
           up ? log.info({ service, rpc_type: rpcType, url }, 'backend URL answers again; back in rotation') : log.warn({ service, rpc_type: rpcType, url, reason }, 'backend URL failing: its circuit breaker opened; out of rotation'),
       });

@@ -41,6 +41,7 @@ function config(urls: string[]): ResolvedBackend {
     max_body_bytes: 1 << 20,
     load_balancing: 'round_robin',
     connections: 4,
+    application_share: 0.5,
     pipelining: 1,
     keep_alive_ms: 10_000,
     circuit_breaker: { failures: 5, cooldown_ms: 5000 },

@@ -34,6 +34,7 @@ function open(t: Test, url: string, o: Partial<ResolvedBackend> = {}, onCircuit?
       max_body_bytes: 1024,
       load_balancing: 'round_robin',
       connections: 1,
+      application_share: 0.5,
       pipelining: 1,
       keep_alive_ms: 10_000,
       circuit_breaker: { failures: 100, cooldown_ms: 5000 },
@@ -256,6 +257,46 @@ t.test('requests that time out at a URL that does not answer a GET of its path e
   const behindProxy = open(t, proxied.url, { timeout_ms: 400, circuit_breaker: { failures: 5, cooldown_ms: 60_000 } });
   t.equal(await failureOf(behindProxy.send({ method: 'POST', url: '/call', headers: {} }, {})), 'BACKEND_TIMEOUT: no answer within 400 ms');
   await until('the circuit of the URL whose path answers 503 opened', () => behindProxy.healthy === 0);
+});
+
+t.test("one application's relays hold at most its application_share of a URL's requests in flight: past it they wait for its own, and other applications' relays go through", async (t) => {
+  const held: (() => void)[] = [];
+  const b = await backend(t, (res, path) => {
+    if (path.includes('/slow')) held.push(() => res.writeHead(200).end('slow'));
+    else if (path.includes('/events')) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: 1\n\n');
+    } else res.writeHead(200).end('fast');
+  });
+  let waits = 0;
+  const api = new HttpBackend(
+    { urls: [b.url], headers: {}, timeout_ms: 600, max_body_bytes: 1024, load_balancing: 'round_robin', connections: 4, application_share: 0.5, pipelining: 1, keep_alive_ms: 10_000, circuit_breaker: { failures: 2, cooldown_ms: 60_000 } },
+    { onShareFull: () => waits++ },
+  );
+  t.teardown(() => api.close());
+  const send = (path: string, app: string) => api.send({ method: 'POST', url: path, headers: {} }, {}, app);
+  const slowOf = (app: string) => b.seen.filter((r) => r.includes('/slow') && r.includes(app)).length;
+  // Four relays of a on four connections: two reach the backend, two wait.
+  const a = [0, 1, 2, 3].map((i) => send(`/slow?app=a&i=${i}`, 'pokt1a').then((r) => r.status));
+  await until("two of a's four at the backend", () => slowOf('app=a') === 2);
+  t.equal(waits, 2, "the other two wait for a's own (counted)");
+  t.equal((await send('/fast', 'pokt1b')).status, 200, "b's relay is answered meanwhile, on the pool's other half");
+  held.shift()!();
+  await until("a's third at the backend once one of its own ended", () => slowOf('app=a') === 3);
+  t.equal(slowOf('app=a'), 3, 'and only the third');
+  held.shift()!();
+  await until("a's fourth at the backend", () => slowOf('app=a') === 4);
+  for (const answer of held.splice(0)) answer();
+  t.same(await Promise.all(a), [200, 200, 200, 200]);
+
+  // A stream holds its place until it ends.
+  const streams = await Promise.all([send('/events', 'pokt1d'), send('/events', 'pokt1d')]);
+  const third = send('/fast?app=d', 'pokt1d').then((r) => r.status);
+  await new Promise((r) => setTimeout(r, 100));
+  t.notOk(b.seen.some((r) => r.includes('/fast?app=d')), "d's third waits while its two streams are open");
+  streams[0]!.stream!.destroy();
+  t.equal(await third, 200, 'and goes once one of them ends');
+  streams[1]!.stream!.destroy();
 });
 
 t.test('a dead backend: the client is told what failed, never the address', async (t) => {

@@ -648,12 +648,12 @@ t.test('keys only HTTP backends read are refused on websocket and grpc backends,
 services:
   eth:
     backends:
-      jsonrpc: { url: "http://node:8545", health_check: { path: / }, max_body_bytes: 2048, connections: 4 }
+      jsonrpc: { url: "http://node:8545", health_check: { path: / }, max_body_bytes: 2048, connections: 4, application_share: 0.25 }
       websocket:
         url: "ws://node:8546"
         health_check: { path: / }
         max_body_bytes: 2048
-      grpc: { url: "http://node:9090", load_balancing: round_robin, circuit_breaker: { failures: 3 }, health_check: { interval_ms: 1000, expected_status: [200], path: /health } }
+      grpc: { url: "http://node:9090", load_balancing: round_robin, circuit_breaker: { failures: 3 }, application_share: 0.25, health_check: { interval_ms: 1000, expected_status: [200], path: /health } }
 `,
     ENV,
   );
@@ -663,6 +663,7 @@ services:
       ['services.eth.backends.websocket.max_body_bytes', 9, "only HTTP backends (jsonrpc, rest, cometbft) use it; a websocket backend would ignore it: its messages are bounded by transport-websocket's max_frame_bytes"],
       ['services.eth.backends.websocket.health_check.path', 8, "only HTTP backends (jsonrpc, rest, cometbft) send a probe request; a websocket backend's probe is a WebSocket handshake to the URL (and `body` sent as a message, if set)"],
       ['services.eth.backends.grpc.load_balancing', 10, 'only HTTP backends (jsonrpc, rest, cometbft) use it; a grpc backend would ignore it: it tries its URLs in order, and load_balancing is not applied'],
+      ['services.eth.backends.grpc.application_share', 10, 'only HTTP backends (jsonrpc, rest, cometbft) use it; a grpc backend would ignore it: it tries its URLs in order, and application_share is not applied'],
       ['services.eth.backends.grpc.circuit_breaker', 10, 'only HTTP backends (jsonrpc, rest, cometbft) use it; a grpc backend would ignore it: it tries its URLs in order, and circuit_breaker is not applied'],
       ['services.eth.backends.grpc.health_check.expected_status', 10, "only HTTP backends (jsonrpc, rest, cometbft) send a probe request; a grpc backend's probe is an HTTP/2 connection whose settings arrive (and `path` called, if set)"],
       ['services.eth.backends.grpc.health_check.path', 10, "a grpc backend's health check calls a method: /<package.Service>/<Method>, e.g. /cosmos.base.tendermint.v1beta1.Service/GetSyncing"],

@@ -99,6 +99,7 @@ t.test("the backend's answers share one hidden class", async (t) => {
     max_body_bytes: 1024,
     load_balancing: 'round_robin',
     connections: 4,
+    application_share: 0.5,
     pipelining: 1,
     keep_alive_ms: 10_000,
     circuit_breaker: { failures: 100, cooldown_ms: 5000 },
