@@ -8,6 +8,7 @@ import type { KeyBuilder } from '../redis/key-builder.js';
 import type { RedisCircuits } from '../redis/redis-circuit.js';
 import { RelayRejection } from './reasons.js';
 import { relaySignatureValid, type DecodedRelay, type VerifyRing } from './validator.js';
+import { TokenBucket } from './token-bucket.js';
 
 /** The header (gRPC: metadata key) naming the pinned identity a simulated relay is signed by. */
 export const SIMULATION_HEADER = 'pocket-simulation-key-id';
@@ -132,28 +133,5 @@ export class SimulatedRelays {
     if (first === null) throw new RelayRejection('simulation_replay', 'this signed request was already admitted');
     // Charged once verified: the key id is not a secret, and someone without the keys must not spend the budget.
     if (!id.bucket.take()) throw new RelayRejection('simulation_rate_limited', `identity ${keyId} is over max_rps`);
-  }
-}
-
-/** `perSecond` requests a second, in bursts of as many. */
-class TokenBucket {
-  #tokens: number;
-  #at: number;
-
-  constructor(
-    readonly perSecond: number,
-    readonly now: () => number,
-  ) {
-    this.#tokens = perSecond;
-    this.#at = now();
-  }
-
-  take(): boolean {
-    const now = this.now();
-    this.#tokens = Math.min(this.perSecond, this.#tokens + ((now - this.#at) / 1000) * this.perSecond);
-    this.#at = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
   }
 }
