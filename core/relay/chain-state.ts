@@ -132,6 +132,7 @@ export class RelayChainState {
     sharedParams: (height: bigint): SharedParamsInfo | undefined => this.#params.peek(height.toString())?.value,
     computeUnitsPerRelay: (service: string, sessionStart: bigint): bigint | undefined => this.#computeUnits.peek(serviceCacheId(service, sessionStart))?.value,
     difficultyTarget: (service: string, sessionStart: bigint): Uint8Array | undefined => this.#difficulty.peek(serviceCacheId(service, sessionStart))?.value,
+    application: (address: string): ApplicationInfo | undefined => this.#applications.peek(address)?.value,
     ringPublicKeys: (appAddress: string, sessionEnd: bigint): Uint8Array[] | undefined => {
       const app = this.#applications.peek(appAddress)?.value;
       return app && this.#rings.get(app)?.get(sessionEnd)?.keys;

@@ -1,5 +1,5 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { ChainQueryError, chainNotFound, type SessionInfo } from '../chain/query-client.js';
+import { ChainQueryError, chainNotFound, type ApplicationInfo, type SessionInfo } from '../chain/query-client.js';
 import { deserializeRingSignature, MAX_RING_MEMBERS, ringMembersAllowed, verifyParsedRingSignature, type RingSignature } from '../crypto/ring/index.js';
 import type { SupplierKey } from '../crypto/supplier-key.js';
 import { isPoktAddress } from '../crypto/address.js';
@@ -8,9 +8,25 @@ import { relayRequestSignableHash } from '../protocol/relay.js';
 import type { RelayChainState } from './chain-state.js';
 import type { RelayInfo } from './events.js';
 import { RelayRejection } from './reasons.js';
+import { TokenBucket } from './token-bucket.js';
 
 /** Longest session and furthest distance from the current height a header may claim (as the Go HA miner). */
 export const MAX_PLAUSIBLE_BLOCKS = 10_000n;
+
+/**
+ * Ring members a second (in bursts of as many) whose verification relays naming an application not known here
+ * may take: about a fifth of a crypto thread, and a thousand such applications' first relays a second.
+ */
+export const UNKNOWN_APPLICATION_RING_MEMBERS = 2048;
+/** Gateways an application may have gained since its cached entry was read (the chain's default allows 7 in all). */
+const RING_SLACK = 8;
+
+/** The most members an application's ring can have by its entry: itself, its gateways and those being undelegated (or the placeholder), and RING_SLACK. */
+function ringSizeBound(app: ApplicationInfo): number {
+  let gateways = app.delegateeGatewayAddresses.length;
+  for (const list of app.pendingUndelegations.values()) gateways += list.length;
+  return 1 + Math.max(1, gateways) + RING_SLACK;
+}
 
 export interface RelayValidatorOptions {
   chain: RelayChainState;
@@ -20,6 +36,8 @@ export interface RelayValidatorOptions {
   suppliers: ReadonlyMap<string, SupplierKey>;
   /** Verifies a ring signature (e.g. on a CryptoPool); in-thread when absent. */
   verifyRing?: VerifyRing;
+  /** The clock of the budget for relays naming applications not known here (Date.now). */
+  now?: () => number;
 }
 
 /**
@@ -68,9 +86,11 @@ export interface SignaturePendingRelay {
  */
 export class RelayValidator {
   readonly #o: RelayValidatorOptions;
+  readonly #unknownRings: TokenBucket;
 
   constructor(o: RelayValidatorOptions) {
     this.#o = o;
+    this.#unknownRings = new TokenBucket(UNKNOWN_APPLICATION_RING_MEMBERS, o.now);
   }
 
   serves(serviceId: string): boolean {
@@ -103,6 +123,22 @@ export class RelayValidator {
     if (!header.session_id) throw new RelayRejection('invalid_session', 'missing session id');
     if (request.meta.signature.length === 0) throw new RelayRejection('invalid_ring_signature', 'missing signature');
     return { request, header, supplier };
+  }
+
+  /**
+   * Before a relay of a session not cached here is verified against the ring it carries (each member costs a crypto
+   * thread ~0.1 ms there, no tables yet, and such a relay is free to make): a known application's ring can be no
+   * larger than its cached entry allows, and relays naming an application not known here share a budget of members.
+   */
+  #affordUnverified(app: string, signature: RingSignature): void {
+    const members = signature.ring.length;
+    const known = this.#o.chain.cached.application(app);
+    if (known) {
+      const bound = ringSizeBound(known);
+      if (members > bound) throw new RelayRejection('signer_not_in_ring', `a ring of ${members} members; the application's has at most ${bound}`);
+    } else if (!this.#unknownRings.take(members)) {
+      throw new RelayRejection('chain_busy', `signature checks of relays naming applications not known here are at their bound (${UNKNOWN_APPLICATION_RING_MEMBERS} ring members a second)`);
+    }
   }
 
   /** True once the session's grace period is over at the current height (false while unknown). */
@@ -156,6 +192,7 @@ export class RelayValidator {
     // it must first be signed by the ring it carries (whether that ring is the application's is checked
     // below), so each such query costs its sender a signature. Not yet known to be the application's, its
     // ring's points are not credited toward ring tables.
+    if (!cached) this.#affordUnverified(header.application_address, signature);
     const verified = cached ? undefined : verify(false);
     if (verified) await verified;
     const session = cached ?? (await ask(() => chain.session(header.application_address, header.service_id, lookupHeight), 'invalid_session'));

@@ -294,6 +294,16 @@ t.test('membership: parsed parts are views on the signature; one expected ring c
   forged[4 + 32 + 33 + 32 + 32]! ^= 0x01; // the last x byte of the first member (still a point or not: either way not in the ring)
   const tampered = deserializeRingSignature(forged);
   t.equal(tampered === null || !ringMembersAllowed(tampered, expected), true, 'a member one bit off is not in the ring');
+
+  // The same signature with its first member (and scalar) repeated: every key is the application's or its gateway's,
+  // which is all poktroll checks; here a ring with more members than the application's is refused before its
+  // verification, each member of which costs.
+  const member = raw.subarray(4 + 32 + 33, 4 + 32 + 33 + 65);
+  const bytes = Uint8Array.from([...raw, ...member]);
+  new DataView(bytes.buffer).setUint32(0, 3);
+  const repeated = deserializeRingSignature(bytes)!;
+  t.same(repeated.ring.map(toHex), [...parsed.ring, parsed.ring[0]!].map(toHex), 'three members, the first one twice');
+  t.same([ringMembersAllowed(repeated, expected), ringMembersAllowed(repeated, widened)], [false, true], 'refused against the two-member ring, allowed against a three-member one');
 });
 
 /**

@@ -124,3 +124,55 @@ t.test("a session's first relay is verified before its ring is known to be the a
   }
   t.same(credits, [false, true, true]);
 });
+
+t.test("relays of sessions not cached here, before their verification: a known application's ring may not outgrow its entry, and relays naming applications not known here share a budget of ring members", async (t) => {
+  const net = await startTestLocalnet(t);
+  net.chain.advance(11);
+  const query = new ChainQueryClient({ grpc_address: net.grpcAddress, tls: false, query_timeout_ms: 5000 });
+  t.teardown(() => query.close());
+  const chain = new RelayChainState({ query, keys: new KeyBuilder('budget'), log: captureLogs().logger, currentHeight: () => BigInt(net.chain.height) });
+  const supplier = SupplierKey.fromHex(KEYS.supplier1);
+  const verified: number[] = [];
+  let now = 1_000_000;
+  const validator = new RelayValidator({
+    chain,
+    services: new Set(['anvil']),
+    suppliers: new Map([[supplier.address, supplier]]),
+    verifyRing: async (msg, signature, parsed, credit) => (verified.push(parsed.ring.length), verifyParsedRingSignature(msg, parsed, undefined, signature, credit)),
+    now: () => now,
+  });
+  const outcome = (header: SessionHeader, signer: Uint8Array, ring: Uint8Array[]) =>
+    validator.validate(validator.decode(encodeRelayRequest(buildRelayRequest({ header, supplierAddress: supplier.address, payload, signerKey: signer, ring })), {} as never)).then(
+      () => 'valid',
+      (err: RelayRejection) => `${err.reason}: ${err.message}`,
+    );
+  const header = (await query.session(ADDR.app1, 'anvil', 12n)).header;
+  const appRing = [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
+  const strangers = (n: number) => Array.from({ length: n }, (_, i) => publicKeyFromPrivateKey(Uint8Array.from({ length: 32 }, (_, j) => (j === 31 ? i + 1 : 7))));
+
+  // app1 (one gateway) known here, its session not yet: a ring of 11 members is refused unverified, one of 10 is verified.
+  await chain.application(ADDR.app1);
+  t.equal(await outcome(header, key(KEYS.gateway1), [...appRing, ...strangers(9)]), "signer_not_in_ring: relay validation failed: signer is not the application or a delegated gateway: a ring of 11 members; the application's has at most 10");
+  t.same(verified, [], 'not verified');
+  t.equal(await outcome(header, key(KEYS.gateway1), [...appRing, ...strangers(8)]), 'signer_not_in_ring: relay validation failed: signer is not the application or a delegated gateway');
+  t.same(verified, [10], 'ten members: verified, then refused against the ring on chain');
+  t.equal(await outcome(header, key(KEYS.gateway1), appRing), 'valid', "app1's own ring");
+
+  // An account that is no application: 256-member rings take 256 of the 2,048 members a second.
+  const unknown = { ...header, application_address: ADDR.gateway1, session_id: 'e'.repeat(64) };
+  const signer = Uint8Array.from({ length: 32 }, () => 9);
+  const big = [publicKeyFromPrivateKey(signer), ...strangers(255)];
+  const body = encodeRelayRequest(buildRelayRequest({ header: unknown, supplierAddress: supplier.address, payload, signerKey: signer, ring: big }));
+  const send = () => validator.validate(validator.decode(body, {} as never)).then(() => 'valid', (err: RelayRejection) => err.reason);
+  verified.length = 0;
+  const first = [];
+  for (let i = 0; i < 8; i++) first.push(await send());
+  t.same(first, Array(8).fill('invalid_session'), 'eight are verified, then refused by the chain');
+  t.equal(verified.length, 8);
+  t.equal(await send(), 'chain_busy', 'the ninth within the second is refused before its verification');
+  t.equal(verified.length, 8);
+  t.equal(await outcome(header, key(KEYS.gateway1), appRing), 'valid', "a known application's relay is not held by that budget");
+  now += 125;
+  t.equal(await send(), 'invalid_session', '125 ms later there is room for one more');
+  t.equal(await send(), 'chain_busy');
+});
