@@ -102,20 +102,30 @@ t.test("a flood of relays naming applications nobody has leaves half the node qu
   t.equal(await validate(app2, KEYS.app2, [PLACEHOLDER_RING_PUBLIC_KEY, pub(KEYS.app2)]), app2.session_id, "after the flood app2's relay is validated");
 });
 
-t.test("a session's first relay is verified before its ring is known to be the application's: its points are not credited toward ring tables; later relays' are", async (t) => {
+/**
+ * A validator for supplier1's `anvil` relays on a localnet at height 12, its chain state and query client; `verified`
+ * tells of each verification (its ring's members and credit) before it runs.
+ */
+async function localValidator(t: Test, verified: (members: number, credit: boolean) => void, now?: () => number) {
   const net = await startTestLocalnet(t);
   net.chain.advance(11);
   const query = new ChainQueryClient({ grpc_address: net.grpcAddress, tls: false, query_timeout_ms: 5000 });
   t.teardown(() => query.close());
-  const chain = new RelayChainState({ query, keys: new KeyBuilder('credit'), log: captureLogs().logger, currentHeight: () => BigInt(net.chain.height) });
+  const chain = new RelayChainState({ query, keys: new KeyBuilder('local'), log: captureLogs().logger, currentHeight: () => BigInt(net.chain.height) });
   const supplier = SupplierKey.fromHex(KEYS.supplier1);
-  const credits: boolean[] = [];
   const validator = new RelayValidator({
     chain,
     services: new Set(['anvil']),
     suppliers: new Map([[supplier.address, supplier]]),
-    verifyRing: async (msg, signature, parsed, credit) => (credits.push(credit), verifyParsedRingSignature(msg, parsed, undefined, signature, credit)),
+    verifyRing: async (msg, signature, parsed, credit) => (verified(parsed.ring.length, credit), verifyParsedRingSignature(msg, parsed, undefined, signature, credit)),
+    now,
   });
+  return { query, chain, supplier, validator };
+}
+
+t.test("a session's first relay is verified before its ring is known to be the application's: its points are not credited toward ring tables; later relays' are", async (t) => {
+  const credits: boolean[] = [];
+  const { query, supplier, validator } = await localValidator(t, (_, credit) => credits.push(credit));
   const header = (await query.session(ADDR.app1, 'anvil', 12n)).header;
   const ring = [KEYS.app1, KEYS.gateway1].map((k) => publicKeyFromPrivateKey(key(k)));
   for (let i = 0; i < 3; i++) {
@@ -126,21 +136,9 @@ t.test("a session's first relay is verified before its ring is known to be the a
 });
 
 t.test("relays of sessions not cached here, before their verification: a known application's ring may not outgrow its entry, and relays naming applications not known here share a budget of ring members", async (t) => {
-  const net = await startTestLocalnet(t);
-  net.chain.advance(11);
-  const query = new ChainQueryClient({ grpc_address: net.grpcAddress, tls: false, query_timeout_ms: 5000 });
-  t.teardown(() => query.close());
-  const chain = new RelayChainState({ query, keys: new KeyBuilder('budget'), log: captureLogs().logger, currentHeight: () => BigInt(net.chain.height) });
-  const supplier = SupplierKey.fromHex(KEYS.supplier1);
   const verified: number[] = [];
   let now = 1_000_000;
-  const validator = new RelayValidator({
-    chain,
-    services: new Set(['anvil']),
-    suppliers: new Map([[supplier.address, supplier]]),
-    verifyRing: async (msg, signature, parsed, credit) => (verified.push(parsed.ring.length), verifyParsedRingSignature(msg, parsed, undefined, signature, credit)),
-    now: () => now,
-  });
+  const { query, chain, supplier, validator } = await localValidator(t, (members) => verified.push(members), () => now);
   const outcome = (header: SessionHeader, signer: Uint8Array, ring: Uint8Array[]) =>
     validator.validate(validator.decode(encodeRelayRequest(buildRelayRequest({ header, supplierAddress: supplier.address, payload, signerKey: signer, ring })), {} as never)).then(
       () => 'valid',
