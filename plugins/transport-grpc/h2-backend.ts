@@ -36,8 +36,16 @@ function toLists(h: IncomingHttpHeaders): Record<string, string[]> {
   return out;
 }
 
-/** Streams a peer takes on one connection until its SETTINGS say otherwise (nghttp2's assumption, RFC 9113 leaves it open). */
+/**
+ * Streams a new connection is assumed to take until its SETTINGS arrive, when no connection to its URL has had
+ * them yet (nghttp2's assumption; RFC 9113 leaves it open). Otherwise the URL's last known limit is.
+ */
 const STREAMS_BEFORE_SETTINGS = 100;
+/**
+ * Sessions one URL may have; past them a call goes on the one with the fewest calls and waits there. A peer that
+ * allows one stream (or none, which RFC 9113 lets it say) would otherwise get a connection per call in flight.
+ */
+const MAX_SESSIONS_PER_URL = 64;
 
 /**
  * A gRPC backend reached over HTTP/2 (h2c for http://, TLS for https://): sessions per URL, reused and
@@ -47,7 +55,7 @@ const STREAMS_BEFORE_SETTINGS = 100;
  * SETTINGS_MAX_CONCURRENT_STREAMS (nginx allows 128, Go's HTTP/2 server 250), and on a new session when every
  * one is full, as Go's HTTP/2 transport does: node:http2 would queue it behind the calls in flight, so a
  * client holding that many slow calls would hold up every other call to the backend. A session beyond the
- * first is closed once it has had no call for `spareIdleMs`.
+ * first is closed once it has had no call for `spareIdleMs`; a URL has at most MAX_SESSIONS_PER_URL.
  */
 export class H2Backend {
   readonly #cfg: ResolvedBackend;
@@ -56,6 +64,8 @@ export class H2Backend {
   /** Streams open on each session, and the timer that closes a spare one left without any. */
   readonly #streams = new WeakMap<ClientHttp2Session, { open: number; idle?: NodeJS.Timeout }>();
   readonly #spareIdleMs: number;
+  /** The concurrent streams each URL's backend allowed in the last SETTINGS it sent. */
+  readonly #peerStreams = new Map<string, number>();
   /** Each URL's configured headers, with its credentials (the backend's auth, or the URL's own). */
   readonly #fixed = new Map<string, Record<string, string>>();
   /** Each URL's path, prefixed to every call's (a URL parse per call costs more than the rest of the headers). */
@@ -196,16 +206,23 @@ export class H2Backend {
   #session(url: string): ClientHttp2Session {
     let sessions = this.#sessions.get(url);
     if (!sessions) this.#sessions.set(url, (sessions = []));
+    let least: ClientHttp2Session | undefined;
     for (const s of sessions) {
       if (s.closed || s.destroyed) continue;
-      const limit = this.#opened.has(s) ? (s.remoteSettings.maxConcurrentStreams ?? Infinity) : STREAMS_BEFORE_SETTINGS;
-      if (this.#streams.get(s)!.open < limit) return s;
+      const limit = this.#opened.has(s) ? Math.max(1, s.remoteSettings.maxConcurrentStreams ?? Infinity) : (this.#peerStreams.get(url) ?? STREAMS_BEFORE_SETTINGS);
+      const open = this.#streams.get(s)!.open;
+      if (open < limit) return s;
+      if (!least || open < this.#streams.get(least)!.open) least = s;
     }
+    if (least && sessions.length >= MAX_SESSIONS_PER_URL) return least;
     const session = connect(h2Url(url));
     this.#streams.set(session, { open: 0 });
     // A session fails as a whole when its connection does (refused, reset, TLS): the URL cannot be reached.
     session.on('error', (err) => this.#reach.failed(url, err));
-    session.once('remoteSettings', () => this.#opened.add(session));
+    session.once('remoteSettings', (settings) => {
+      this.#opened.add(session);
+      this.#peerStreams.set(url, Math.max(1, settings.maxConcurrentStreams ?? Infinity));
+    });
     const leave = () => {
       const i = sessions.indexOf(session);
       if (i >= 0) sessions.splice(i, 1);

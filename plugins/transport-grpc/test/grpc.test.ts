@@ -794,6 +794,40 @@ t.test("a backend's SETTINGS_MAX_CONCURRENT_STREAMS full of slow calls: the next
   t.equal(opened, 2, 'no connection opened for it');
 });
 
+t.test('a backend that allows one stream per connection gets at most 64 connections from a URL; calls past them wait on the least busy', async (t) => {
+  const { createServer } = await import('node:http2');
+  const { H2Backend } = await import('../h2-backend.js');
+  const server = createServer({ settings: { maxConcurrentStreams: 1 } });
+  let opened = 0;
+  server.on('session', () => opened++);
+  const held: (() => void)[] = [];
+  server.on('stream', (stream) => {
+    stream.on('error', () => {});
+    held.push(() => {
+      grpcReply(stream);
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(grpcFrame(Buffer.from('ok')));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const backend = new H2Backend({ urls: [`grpc://127.0.0.1:${(server.address() as AddressInfo).port}`], timeout_ms: 20_000, headers: {} } as never);
+  t.teardown(() => (backend.close(), new Promise<void>((r) => server.close(() => r()))));
+  const call = () => backend.call({ path: demo.echoPath, headers: {}, body: grpcFrame(new Uint8Array(0)) }, {}).then((res) => res.read(1 << 20)).then(() => 'answered');
+  // One call first, so the peer's SETTINGS (one stream) are known before the rest arrive.
+  const first = call();
+  await until('the first call at the backend', () => held.length === 1);
+  const rest = Array.from({ length: 65 }, () => call());
+  await until('64 calls at the backend', () => held.length === 64);
+  t.equal(opened, 64, 'on 64 connections, one call each');
+  while (held.length) held.shift()!();
+  await until('the two calls that waited at the backend in turn', async () => {
+    while (held.length) held.shift()!();
+    return (await Promise.race([Promise.all([first, ...rest]).then(() => true), new Promise((r) => setTimeout(() => r(false), 50))])) as boolean;
+  });
+  t.same(await Promise.all([first, ...rest]), Array(66).fill('answered'));
+  t.equal(opened, 64, 'and no connection more');
+});
+
 t.test('splitGrpcFrames: whole messages only, each within the limit', async (t) => {
   const [a, b] = [grpcFrame(Buffer.from('one')), grpcFrame(Buffer.from('two!'))];
   t.same(splitGrpcFrames(Buffer.concat([a, b]), 16).map((f) => f.toString('hex')), [a.toString('hex'), b.toString('hex')]);
