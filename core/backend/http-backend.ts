@@ -149,8 +149,7 @@ export class HttpBackend {
   /** undefined when healthy, else why not. */
   async #probe(e: Endpoint): Promise<string | undefined> {
     const hc = this.#cfg.health_check!;
-    const headers: Record<string, string> = { ...this.#fixedHeaders };
-    if (e.authorization) headers.authorization = e.authorization;
+    const headers = this.#probeHeaders(e);
     if (hc.body !== undefined) headers['content-type'] = 'application/json';
     const res = await this.#probeClient(e).request({
       method: hc.method,
@@ -387,15 +386,20 @@ export class HttpBackend {
       return failure === undefined ? undefined : `its health check fails (${failure})`;
     }
     const waitMs = connectWaitMs(this.#cfg.timeout_ms);
-    const headers: Record<string, string> = { ...this.#fixedHeaders };
-    if (e.authorization) headers.authorization = e.authorization;
     try {
-      const res = await this.#probeClient(e).request({ method: 'GET', path: e.join('/'), headers, headersTimeout: waitMs, bodyTimeout: waitMs, signal: AbortSignal.timeout(waitMs) });
+      const res = await this.#probeClient(e).request({ method: 'GET', path: e.join('/'), headers: this.#probeHeaders(e), headersTimeout: waitMs, bodyTimeout: waitMs, signal: AbortSignal.timeout(waitMs) });
       await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
       return UNAVAILABLE_STATUSES.has(res.statusCode) ? `a GET of its path is answered ${res.statusCode}` : undefined;
     } catch (err) {
       return backendFault(err) === 'timeout' ? `a GET of its path is not answered within ${waitMs} ms` : `a GET of its path fails (${describeBackendError(err)})`;
     }
+  }
+
+  /** What a probe of `e` carries: the backend's headers and the URL's credentials. */
+  #probeHeaders(e: Endpoint): Record<string, string> {
+    const headers: Record<string, string> = { ...this.#fixedHeaders };
+    if (e.authorization) headers.authorization = e.authorization;
+    return headers;
   }
 
   #probeClient(e: Endpoint): Client {

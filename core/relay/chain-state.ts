@@ -132,7 +132,18 @@ export class RelayChainState {
     sharedParams: (height: bigint): SharedParamsInfo | undefined => this.#params.peek(height.toString())?.value,
     computeUnitsPerRelay: (service: string, sessionStart: bigint): bigint | undefined => this.#computeUnits.peek(serviceCacheId(service, sessionStart))?.value,
     difficultyTarget: (service: string, sessionStart: bigint): Uint8Array | undefined => this.#difficulty.peek(serviceCacheId(service, sessionStart))?.value,
-    application: (address: string): ApplicationInfo | undefined => this.#applications.peek(address)?.value,
+    /**
+     * The most members any ring of the application can have by its cached entry (itself, and its gateways with
+     * those being undelegated, or the placeholder; counted as `#ring` builds it, every pending height at once);
+     * undefined when no entry is cached.
+     */
+    ringSizeBound: (appAddress: string): number | undefined => {
+      const app = this.#applications.peek(appAddress)?.value;
+      if (!app) return undefined;
+      let gateways = app.delegateeGatewayAddresses.length;
+      for (const list of app.pendingUndelegations.values()) gateways += list.length;
+      return 1 + Math.max(1, gateways);
+    },
     ringPublicKeys: (appAddress: string, sessionEnd: bigint): Uint8Array[] | undefined => {
       const app = this.#applications.peek(appAddress)?.value;
       return app && this.#rings.get(app)?.get(sessionEnd)?.keys;

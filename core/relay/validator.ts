@@ -1,5 +1,5 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { ChainQueryError, chainNotFound, type ApplicationInfo, type SessionInfo } from '../chain/query-client.js';
+import { ChainQueryError, chainNotFound, type SessionInfo } from '../chain/query-client.js';
 import { deserializeRingSignature, MAX_RING_MEMBERS, ringMembersAllowed, verifyParsedRingSignature, type RingSignature } from '../crypto/ring/index.js';
 import type { SupplierKey } from '../crypto/supplier-key.js';
 import { isPoktAddress } from '../crypto/address.js';
@@ -20,13 +20,6 @@ export const MAX_PLAUSIBLE_BLOCKS = 10_000n;
 export const UNKNOWN_APPLICATION_RING_MEMBERS = 2048;
 /** Gateways an application may have gained since its cached entry was read (the chain's default allows 7 in all). */
 const RING_SLACK = 8;
-
-/** The most members an application's ring can have by its entry: itself, its gateways and those being undelegated (or the placeholder), and RING_SLACK. */
-function ringSizeBound(app: ApplicationInfo): number {
-  let gateways = app.delegateeGatewayAddresses.length;
-  for (const list of app.pendingUndelegations.values()) gateways += list.length;
-  return 1 + Math.max(1, gateways) + RING_SLACK;
-}
 
 export interface RelayValidatorOptions {
   chain: RelayChainState;
@@ -132,9 +125,9 @@ export class RelayValidator {
    */
   #affordUnverified(app: string, signature: RingSignature): void {
     const members = signature.ring.length;
-    const known = this.#o.chain.cached.application(app);
-    if (known) {
-      const bound = ringSizeBound(known);
+    const entryBound = this.#o.chain.cached.ringSizeBound(app);
+    if (entryBound !== undefined) {
+      const bound = entryBound + RING_SLACK;
       if (members > bound) throw new RelayRejection('signer_not_in_ring', `a ring of ${members} members; the application's has at most ${bound}`);
     } else if (!this.#unknownRings.take(members)) {
       throw new RelayRejection('chain_busy', `signature checks of relays naming applications not known here are at their bound (${UNKNOWN_APPLICATION_RING_MEMBERS} ring members a second)`);
